@@ -1,0 +1,88 @@
+"""Analysis: pure functions from the run's DataFrames to the report's tables.
+
+``analyze(run)`` bundles everything the report shows; each piece is also a
+function of its own (see the submodules) for notebooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .compare import compare_latency, compare_outcomes, compare_rates
+from .latency import latency_summary
+from .rates import SCORE_FORMULA, WEIGHTS, category_rates, overall_score
+from .slo import DEFAULT_TARGETS, Target, slo_checks, targets_with
+from .stats import Interval, min_samples, newcombe_diff, percentiles, wilson
+from .tables import (
+    auth_methods,
+    capabilities,
+    concurrency_table,
+    connection_flow,
+    findings,
+    issues,
+    latest,
+    message_type_support,
+    security_checks,
+)
+from .verdict import RULES, VERDICTS, Verdict, verdict
+
+
+@dataclass
+class Analysis:
+    """Everything the readiness report shows, computed from one run."""
+
+    manifest: dict[str, Any]
+    rates: pd.DataFrame
+    score: float
+    latency: pd.DataFrame
+    slo: pd.DataFrame
+    verdict: Verdict
+    message_types: pd.DataFrame
+    auth_methods: pd.DataFrame
+    connection_flow: pd.DataFrame
+    issues: pd.DataFrame
+    findings: pd.DataFrame
+    capabilities: pd.DataFrame
+    security: pd.DataFrame
+    concurrency: pd.DataFrame
+
+
+def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
+    """Compute every table of the report from a loaded run (``load_run``)."""
+    probes = latest(run.probes)
+    tls = bool(run.manifest.get("target", {}).get("tls"))
+    slo = slo_checks(run.samples, run.probes, tls=tls, targets=targets or DEFAULT_TARGETS)
+    rates = category_rates(probes)
+    return Analysis(
+        manifest=run.manifest,
+        rates=rates,
+        score=overall_score(rates),
+        latency=latency_summary(run.samples[run.samples["concurrency"] == 1]),
+        slo=slo,
+        verdict=verdict(probes, slo),
+        message_types=message_type_support(probes),
+        auth_methods=auth_methods(probes, run.samples),
+        connection_flow=connection_flow(run.samples),
+        issues=issues(probes),
+        findings=findings(probes),
+        capabilities=capabilities(probes),
+        security=security_checks(probes),
+        concurrency=concurrency_table(run.samples, run.probes),
+    )
+
+
+def verdict_for_run(run: Any) -> Verdict:
+    """The verdict of a loaded run."""
+    return analyze(run).verdict
+
+
+__all__ = [
+    "DEFAULT_TARGETS", "RULES", "SCORE_FORMULA", "VERDICTS", "WEIGHTS", "Analysis", "Interval", "Target", "Verdict",
+    "analyze", "auth_methods", "capabilities", "category_rates", "compare_latency", "compare_outcomes", "compare_rates",
+    "concurrency_table", "connection_flow", "findings", "issues", "latency_summary", "latest", "message_type_support",
+    "min_samples", "newcombe_diff", "overall_score", "percentiles", "security_checks", "slo_checks", "targets_with",
+    "verdict", "verdict_for_run", "wilson",
+]

@@ -1,0 +1,98 @@
+"""Intervals: Wilson for rates, order statistics for percentiles (pure, numpy only).
+
+The percentile interval is distribution-free: the number of samples below the
+true q-quantile is Binomial(n, q), so order statistics ``x_(l)`` and ``x_(u)``
+bracket it with probability ``F(u-1) - F(l-1)``. No resampling, so it stays
+fast at millions of samples. With too few samples the upper end does not
+exist (about 72 samples are needed for p95 and 368 for p99 at 95%).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binom
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with a 95% interval; ``lo``/``hi`` are NaN when not determinable."""
+
+    estimate: float
+    lo: float
+    hi: float
+    n: int
+
+    @property
+    def determined(self) -> bool:
+        """Whether both ends of the interval exist."""
+        return not (math.isnan(self.lo) or math.isnan(self.hi))
+
+
+def wilson(k: int, n: int, z: float = Z95) -> Interval:
+    """Wilson score interval for k successes out of n (NaN for n = 0)."""
+    if n <= 0:
+        return Interval(float("nan"), float("nan"), float("nan"), 0)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), n)
+
+
+def order_stat_indices(n: int, q: float, conf: float = 0.95) -> tuple[int | None, int | None]:
+    """1-based indices (l, u) of the order statistics bracketing the q-quantile; None where missing."""
+    if n <= 0:
+        return None, None
+    alpha = (1 - conf) / 2
+    u = int(binom.ppf(1 - alpha, n, q)) + 1  # smallest u with F(u-1) >= 1 - alpha
+    l_ = int(binom.ppf(alpha, n, q))  # F(l-1) <= alpha
+    lo = l_ if l_ >= 1 else None
+    hi = u if u <= n else None
+    return lo, hi
+
+
+def min_samples(q: float, conf: float = 0.95) -> int:
+    """Fewest samples for which the upper end of the q-quantile interval exists."""
+    return math.ceil(math.log((1 - conf) / 2) / math.log(q))
+
+
+def percentiles(values: np.ndarray, qs: tuple[float, ...], conf: float = 0.95) -> dict[float, Interval]:
+    """Percentile estimates with order-statistic intervals for several q at once."""
+    x = np.asarray(values, dtype="float64")
+    x = x[~np.isnan(x)]
+    n = x.size
+    if n == 0:
+        nan = float("nan")
+        return {q: Interval(nan, nan, nan, 0) for q in qs}
+    wanted: set[int] = set()
+    idx: dict[float, tuple[int | None, int | None, float]] = {}
+    for q in qs:
+        lo, hi = order_stat_indices(n, q, conf)
+        pos = q * (n - 1)  # linear interpolation, as numpy's default
+        idx[q] = (lo, hi, pos)
+        wanted.update(i - 1 for i in (lo, hi) if i is not None)
+        wanted.update({math.floor(pos), math.ceil(pos)})
+    ks = sorted(wanted)
+    part = np.partition(x, ks) if n > 2048 else np.sort(x)
+    out = {}
+    for q, (lo, hi, pos) in idx.items():
+        f, c = math.floor(pos), math.ceil(pos)
+        est = float(part[f] + (part[c] - part[f]) * (pos - f))
+        out[q] = Interval(est, float(part[lo - 1]) if lo else float("nan"), float(part[hi - 1]) if hi else float("nan"), n)
+    return out
+
+
+def newcombe_diff(k1: int, n1: int, k2: int, n2: int) -> Interval:
+    """Newcombe's hybrid score interval for p2 - p1 (method 10)."""
+    a, b = wilson(k1, n1), wilson(k2, n2)
+    if n1 == 0 or n2 == 0:
+        return Interval(float("nan"), float("nan"), float("nan"), 0)
+    d = b.estimate - a.estimate
+    lo = d - math.sqrt((b.estimate - b.lo) ** 2 + (a.hi - a.estimate) ** 2)
+    hi = d + math.sqrt((b.hi - b.estimate) ** 2 + (a.estimate - a.lo) ** 2)
+    return Interval(d, lo, hi, n1 + n2)

@@ -1,0 +1,209 @@
+"""The report's tables, computed from the probes and samples tables (pure)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .latency import latency_summary
+
+#: Which probe judges which message type of the contract.
+MESSAGE_TYPES: dict[str, str] = {
+    "connected": "connection.single_connected_frame",
+    "ping → pong": "messaging.ping",
+    "auth → auth_success": "auth.post_connection",
+    "subscribe → subscription_confirmed": "messaging.subscribe",
+    "unsubscribe → unsubscribed": "messaging.unsubscribe",
+    "get_dashboard_metrics → dashboard_metrics": "messaging.dashboard_metrics",
+    "presence_update → presence_updated": "messaging.presence_update",
+    "send_message → message_sent / new_message": "messaging.send_message",
+    "typing_start → user_typing": "messaging.typing",
+    "notification_read → notification_read": "messaging.notification_read",
+    "request_initial_data → initial_data": "messaging.initial_data",
+    "notification (push)": "messaging.notification_delivery",
+    "dashboard_update (push)": "messaging.dashboard_push",
+    "pitch_stats_update (broadcast)": "messaging.channel_broadcast",
+    "error invalid_format (not JSON)": "messaging.invalid_json",
+    "error invalid_format (no type)": "messaging.missing_type",
+    "error unknown_type": "messaging.unknown_type",
+    "error forbidden_channel": "messaging.forbidden_channel",
+    "error auth_required": "auth.required_for_protected",
+}
+MISSING_REASONS = frozenset({"no_answer", "no_push"})
+
+AUTH_METHODS: dict[str, tuple[str, str | None]] = {
+    "query parameter (?token=)": ("auth.query_token", "auth_connect_ms"),
+    "Authorization: Bearer header": ("auth.header_token", "auth_connect_ms"),
+    "post-connection {type:'auth'}": ("auth.post_connection", "auth_ms"),
+}
+
+CAPABILITIES: dict[str, tuple[str, ...]] = {
+    "authenticated sessions": ("connection.authenticated_connect", "connection.user_types", "auth.query_token", "auth.header_token"),
+    "dashboard": ("messaging.subscribe", "messaging.dashboard_metrics", "messaging.dashboard_push"),
+    "notifications": ("messaging.notification_delivery", "messaging.notification_read"),
+    "presence": ("messaging.presence_update",),
+    "messaging": ("messaging.send_message", "messaging.typing"),
+    "public pitch channels": ("messaging.channel_broadcast",),
+    "monitoring endpoints": ("readiness.health_live", "readiness.stats_admin"),
+    "reconnection": ("resilience.reconnect",),
+}
+
+SECURITY_PROBES: dict[str, str] = {
+    "TLS version and certificate": "readiness.tls",
+    "security headers": "readiness.security_headers",
+    "no stack traces in errors": "readiness.no_stack_traces",
+    "no password in login answers": "connection.login_no_password",
+    "stats need a token (401)": "readiness.stats_requires_auth",
+    "stats admin only (403)": "readiness.stats_non_admin",
+    "origin allow-list (403)": "readiness.origin_check",
+    "message size limit (1009)": "readiness.size_limit",
+    "invalid UTF-8 refused (1007)": "readiness.invalid_utf8",
+    "rate limit (errors, then 1008)": "readiness.rate_limit",
+    "lockout per address": "resilience.lockout_per_address",
+    "lockout not spoofable": "readiness.lockout_spoofing",
+    "alg:none refused": "auth.alg_none",
+    "forged tokens refused": "auth.forged_token",
+    "expired tokens refused": "auth.expired_token",
+}
+
+
+def latest(probes: pd.DataFrame) -> pd.DataFrame:
+    """The last attempt of each probe."""
+    if probes.empty:
+        return probes
+    return probes.sort_values(["probe", "attempt", "started_at"]).groupby("probe", sort=False).tail(1)
+
+
+def _by_name(probes: pd.DataFrame) -> dict[str, pd.Series]:
+    return {r["probe"]: r for _, r in latest(probes).iterrows()}
+
+
+def message_type_support(probes: pd.DataFrame) -> pd.DataFrame:
+    """Message type, probe, support (full / partial / missing / not tested / error), reason, detail."""
+    by = _by_name(probes)
+    rows = []
+    for mtype, name in MESSAGE_TYPES.items():
+        r = by.get(name)
+        if r is None or r["outcome"] == "skip":
+            support, reason, detail = "not tested", (r["reason"] if r is not None else "not run"), (r["detail"] if r is not None else "")
+        elif r["outcome"] == "pass":
+            support, reason, detail = "full", r["reason"], r["detail"]
+        elif r["outcome"] == "error":
+            support, reason, detail = "error", r["reason"], r["detail"]
+        else:
+            support = "missing" if r["reason"] in MISSING_REASONS else "partial"
+            reason, detail = r["reason"], r["detail"]
+        rows.append({"message_type": mtype, "probe": name, "support": support, "reason": reason, "detail": detail})
+    return pd.DataFrame(rows)
+
+
+def auth_methods(probes: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
+    """Method, status, median latency (ms) and its sample count."""
+    by = _by_name(probes)
+    rows = []
+    for method, (name, metric) in AUTH_METHODS.items():
+        r = by.get(name)
+        status = "not tested" if r is None or r["outcome"] == "skip" else ("working" if r["outcome"] == "pass" else f"failing ({r['reason']})")
+        lat, n = float("nan"), 0
+        if r is not None and metric:
+            v = samples[(samples["probe_id"] == r["probe_id"]) & (samples["metric"] == metric) & (samples["ok"] == True)]["value_ms"]  # noqa: E712
+            n = len(v)
+            lat = float(v.median()) if n else float("nan")
+        rows.append({"method": method, "probe": name, "status": status, "latency_ms": lat, "samples": n})
+    return pd.DataFrame(rows)
+
+
+def connection_flow(samples: pd.DataFrame) -> pd.DataFrame:
+    """The connection stages of sequential connects: count, p50, p95 (with intervals), mean share of the total."""
+    stages = ["tcp_connect_ms", "tls_handshake_ms", "ws_upgrade_ms", "first_frame_ms"]
+    seq = samples[(samples["concurrency"] == 1) & samples["metric"].isin(stages + ["connect_ms"])]
+    summ = latency_summary(seq)
+    if summ.empty:
+        return pd.DataFrame(columns=["stage", "count", "mean", "p50", "p95", "p95_lo", "p95_hi", "share"])
+    summ = summ.set_index("metric")
+    total = sum(float(summ.loc[s, "mean"]) for s in stages if s in summ.index)
+    rows = []
+    for s in stages:
+        if s not in summ.index:
+            continue
+        r = summ.loc[s]
+        rows.append({"stage": s.removesuffix("_ms"), "count": int(r["count"]), "mean": r["mean"], "p50": r["p50"],
+                     "p95": r["p95"], "p95_lo": r["p95_lo"], "p95_hi": r["p95_hi"], "share": r["mean"] / total if total else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def issues(probes: pd.DataFrame) -> pd.DataFrame:
+    """Failures grouped by reason: reason, count, first seen, impact, probes, example."""
+    bad = latest(probes)
+    bad = bad[bad["outcome"].isin(["fail", "error"])]
+    if bad.empty:
+        return pd.DataFrame(columns=["reason", "count", "first_seen", "impact", "probes", "example"])
+    rows = []
+    for reason, grp in bad.groupby("reason", sort=False):
+        grp = grp.sort_values("started_at")
+        first = grp.iloc[0]
+        rows.append({
+            "reason": reason,
+            "count": len(grp),
+            "first_seen": first["started_at"],
+            "impact": "critical" if bool(grp["critical"].fillna(False).any()) else "non-critical",
+            "probes": ", ".join(grp["probe"]),
+            "example": f"{first['probe']}: {first['detail']}",
+        })
+    out = pd.DataFrame(rows)
+    out["_crit"] = out["impact"] == "critical"
+    return out.sort_values(["_crit", "count"], ascending=[False, False]).drop(columns="_crit").reset_index(drop=True)
+
+
+def findings(probes: pd.DataFrame) -> pd.DataFrame:
+    """Every failing or erroring probe: probe, category, critical, reason, expected, detail."""
+    bad = latest(probes)
+    bad = bad[bad["outcome"].isin(["fail", "error"])]
+    cols = ["probe", "category", "critical", "outcome", "reason", "expected", "detail"]
+    return bad.sort_values(["critical", "category", "probe"], ascending=[False, True, True])[cols].reset_index(drop=True)
+
+
+def capabilities(probes: pd.DataFrame) -> pd.DataFrame:
+    """Capability, status (validated / failing / not tested), probes passed of probes run."""
+    by = _by_name(probes)
+    rows = []
+    for cap, names in CAPABILITIES.items():
+        runs = [by[n] for n in names if n in by and by[n]["outcome"] != "skip"]
+        passed = sum(1 for r in runs if r["outcome"] == "pass")
+        status = "not tested" if not runs else ("validated" if passed == len(runs) else "failing")
+        failing = [r["probe"] for r in runs if r["outcome"] != "pass"]
+        rows.append({"capability": cap, "status": status, "passed": passed, "judged": len(runs), "failing_probes": ", ".join(failing)})
+    return pd.DataFrame(rows)
+
+
+def security_checks(probes: pd.DataFrame) -> pd.DataFrame:
+    """Security-relevant probes: check, outcome, reason, detail."""
+    by = _by_name(probes)
+    rows = []
+    for check, name in SECURITY_PROBES.items():
+        r = by.get(name)
+        if r is None:
+            rows.append({"check": check, "probe": name, "outcome": "not run", "reason": "", "detail": ""})
+        else:
+            rows.append({"check": check, "probe": name, "outcome": r["outcome"], "reason": r["reason"], "detail": r["detail"]})
+    return pd.DataFrame(rows)
+
+
+def concurrency_table(samples: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
+    """Per ramp level: connections, success rate (Wilson), connect and round-trip p50/p95."""
+    from .stats import percentiles, wilson
+
+    ids = set(probes.loc[probes["probe"] == "performance.concurrency_ramp", "probe_id"])
+    ramp = samples[samples["probe_id"].isin(ids)]
+    rows = []
+    for level, grp in ramp.groupby("concurrency"):
+        rtt = grp[grp["metric"] == "rtt_ms"]
+        con = grp[grp["metric"] == "connect_ms"]
+        k, n = int((rtt["ok"] == True).sum()), len(rtt)  # noqa: E712
+        iv = wilson(k, n)
+        cp = percentiles(con.loc[con["ok"] == True, "value_ms"].to_numpy(), (0.5, 0.95))  # noqa: E712
+        rp = percentiles(rtt.loc[rtt["ok"] == True, "value_ms"].to_numpy(), (0.5, 0.95))  # noqa: E712
+        rows.append({"level": int(level), "connections": n, "answered": k, "success_rate": iv.estimate, "lo": iv.lo, "hi": iv.hi,
+                     "error_rate": 1 - iv.estimate if n else float("nan"),
+                     "connect_p50": cp[0.5].estimate, "connect_p95": cp[0.95].estimate,
+                     "rtt_p50": rp[0.5].estimate, "rtt_p95": rp[0.95].estimate})
+    return pd.DataFrame(rows)

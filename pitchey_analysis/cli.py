@@ -1,0 +1,353 @@
+"""The command line: ``pitchey-analysis serve | run | report | compare | debug | load``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_DEGRADED = 0, 1, 2, 4
+
+
+class CliError(Exception):
+    """A one-line error for the user; exit code 2 unless said otherwise."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _header(value: str) -> tuple[str, str]:
+    if ":" not in value:
+        raise argparse.ArgumentTypeError(f"header must be 'Name: value', got {value!r}")
+    k, v = value.split(":", 1)
+    return k.strip(), v.strip()
+
+
+def _levels(value: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(x) for x in value.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"concurrency levels must be integers, e.g. 1,10,100 (got {value!r})") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError("concurrency levels must be positive")
+    return levels
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to render --help in the README)."""
+    p = argparse.ArgumentParser(
+        prog="pitchey-analysis",
+        description="Is a real-time WebSocket service ready for production? Probe it, capture a run dataset, report.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more (secrets are always redacted)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the reference Pitchey service on loopback")
+    s.add_argument("--profile", default="complete", help="complete (default) or pitchey-2025-11")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    s.add_argument("--tls", action="store_true", help="serve https/wss with a generated certificate (CA file printed)")
+    s.add_argument("--jwt-secret", default=os.environ.get("PITCHEY_JWT_SECRET"),
+                   help="signing secret, >= 32 bytes (default $PITCHEY_JWT_SECRET, else random and never printed)")
+    s.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN", help="browser origin allowed to connect (repeatable)")
+    s.add_argument("--trust-proxy", action="store_true", help="take client addresses from X-Forwarded-For")
+    s.add_argument("--disable", action="append", default=[], metavar="FEATURE", help="switch off one Part A feature (repeatable; see --list-switches)")
+    s.add_argument("--defect", action="append", type=int, default=[], metavar="N", help="switch on Part B item N (repeatable)")
+    s.add_argument("--no-defect", action="append", type=int, default=[], metavar="N", help="switch off Part B item N of the profile")
+    s.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="server knob, e.g. ping_interval=5 (repeatable)")
+    s.add_argument("--workers", type=int, default=1, help="serve from N processes sharing the port (SO_REUSEPORT); state is per process")
+    s.add_argument("--list-switches", action="store_true", help="list features, defects and knobs, then exit")
+
+    r = sub.add_parser("run", help="run the probe suite and capture a run dataset")
+    r.add_argument("--target", help="WebSocket URL (ws://host:port/ws); default: start the embedded reference server")
+    r.add_argument("--http-url", help="HTTP base URL (default: derived from --target)")
+    r.add_argument("--profile", default="complete", help="embedded server profile: complete or pitchey-2025-11")
+    r.add_argument("--disable", action="append", default=[], metavar="FEATURE", help="embedded server: switch off a feature")
+    r.add_argument("--defect", action="append", type=int, default=[], metavar="N", help="embedded server: switch on Part B item N")
+    r.add_argument("--no-defect", action="append", type=int, default=[], metavar="N", help="embedded server: switch off Part B item N")
+    r.add_argument("--tls", action="store_true", help="embedded server: serve wss:// (judges the TLS target too)")
+    r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
+    r.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"), help="user password (default $PITCHEY_PASSWORD)")
+    r.add_argument("--user-type", default="creator", choices=("creator", "investor", "production"), help="login endpoint of the user")
+    r.add_argument("--admin-email", default=os.environ.get("PITCHEY_ADMIN_EMAIL"), help="admin e-mail for stats/notification probes")
+    r.add_argument("--admin-password", default=os.environ.get("PITCHEY_ADMIN_PASSWORD"), help="admin password")
+    r.add_argument("--jwt-secret", default=os.environ.get("PITCHEY_JWT_SECRET"), help="target's signing secret, for probes that sign their own tokens")
+    r.add_argument("--suite", default="full", choices=("quick", "full"), help="full (default) or quick (<= 20 s)")
+    r.add_argument("--concurrency", type=_levels, help="concurrency levels, e.g. 1,10,100,1000")
+    r.add_argument("--samples", type=int, help="round-trip samples (default 400)")
+    r.add_argument("--connect-samples", type=int, help="sequential connect samples (default 100)")
+    r.add_argument("--timeout-scale", type=float, help="multiply every timeout (slow targets)")
+    r.add_argument("--out", help="runs directory (default data/runs)")
+    r.add_argument("--cafile", help="CA certificate to verify a wss:// target")
+    r.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded; the TLS probe then fails)")
+    r.add_argument("--header", action="append", type=_header, default=[], metavar="'NAME: VALUE'", help="extra upgrade header (repeatable)")
+    r.add_argument("--allow-disruptive", action="store_true", help="run probes that disturb other users on a non-loopback target")
+    r.add_argument("--only", action="append", metavar="NAME", help="run only these probes or categories (repeatable)")
+    r.add_argument("--dry-run", action="store_true", help="list what would run, then exit")
+    r.add_argument("--junit", metavar="FILE", help="write a JUnit XML summary")
+    r.add_argument("--json", metavar="FILE", help="write a JSON summary")
+    r.add_argument("--fail-on", choices=("critical", "not-ready", "insufficient"), default="critical",
+                   help="exit 1 on a failed critical probe (default), or on the computed verdict")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    rp = sub.add_parser("report", help="export the readiness report (HTML and PDF) of a run")
+    rp.add_argument("run", nargs="?", default="latest", help="run id, run directory or 'latest' (default)")
+    rp.add_argument("--compare", metavar="RUN", help="a reference run to compare against")
+    rp.add_argument("--runs-dir", help="where run ids are looked up (default data/runs)")
+    rp.add_argument("--out", default="reports", help="output directory (default reports/)")
+    rp.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf (default)")
+
+    c = sub.add_parser("compare", help="a comparison report of two runs")
+    c.add_argument("run_a", help="the reference run")
+    c.add_argument("run_b", help="the current run")
+    c.add_argument("--runs-dir", help="where run ids are looked up")
+    c.add_argument("--out", default="reports", help="output directory")
+    c.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf")
+
+    d = sub.add_parser("debug", help="trace the frames of one session")
+    d.add_argument("url", nargs="?", help="WebSocket URL (default: the embedded reference server)")
+    d.add_argument("--profile", default="complete", help="embedded server profile")
+    d.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"))
+    d.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"))
+    d.add_argument("--sweep", action="store_true", help="send every message type of the contract")
+    d.add_argument("--duration", type=float, default=2.0, help="seconds to listen after the last message")
+    d.add_argument("--save", metavar="FILE", help="write the frames table (Parquet or CSV by extension)")
+
+    ld = sub.add_parser("load", help="hold or ramp many connections and record their round trips")
+    ld.add_argument("--target", help="WebSocket URL (default: embedded reference server)")
+    ld.add_argument("--connections", type=int, default=100)
+    ld.add_argument("--duration", type=float, default=10.0)
+    ld.add_argument("--rate", type=float, default=1.0, help="messages per second per connection (open model)")
+    ld.add_argument("--workers", type=int, default=1)
+    ld.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port); default local processes")
+    ld.add_argument("--out", help="runs directory")
+    return p
+
+
+def _setup_logging(verbose: bool) -> None:
+    from .redact import redact_text
+
+    class Redacting(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return redact_text(super().format(record))
+
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(Redacting("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[h], force=True)
+    logging.getLogger("pitchey_analysis.server").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for noisy in ("websockets", "aiohttp.access", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _knobs(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise CliError(f"--knob needs NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except ValueError:
+            out[k.strip()] = v
+    return out
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    from .server import DEFECTS, FEATURES, Knobs, make_profile
+    from .server.app import ReferenceServer, serve_forever
+    from .server.store import DEMO_PASSWORD_SOURCE, DEMO_USERS
+
+    logging.getLogger("pitchey_analysis.server").setLevel(logging.DEBUG if a.verbose else logging.INFO)
+    if a.list_switches:
+        import dataclasses
+
+        print("features (--disable):")
+        for k, v in FEATURES.items():
+            print(f"  {k:28s} {v}")
+        print("defects (--defect N, PROTOCOL.md Part B):")
+        for k, v in DEFECTS.items():
+            print(f"  {k:3d} {v}")
+        print("knobs (--knob NAME=VALUE):")
+        for f in dataclasses.fields(Knobs):
+            print(f"  {f.name}")
+        return EXIT_OK
+    try:
+        profile = make_profile(a.profile, disable=a.disable, enable_defects=a.defect, disable_defects=a.no_defect, **_knobs(a.knob))
+    except (ValueError, TypeError) as exc:
+        raise CliError(str(exc)) from None
+    if a.workers > 1:
+        from .server.workers import serve_workers
+
+        return serve_workers(a, profile)
+    srv = ReferenceServer(profile, host=a.host, port=a.port, tls=a.tls, jwt_secret=a.jwt_secret,
+                          allowed_origins=a.allowed_origin, trust_proxy=a.trust_proxy)
+    print(f"pitchey reference server, profile {profile.name}", file=sys.stderr)
+    print("demo users: " + ", ".join(u[1] for u in DEMO_USERS) + f"; password: {DEMO_PASSWORD_SOURCE}", file=sys.stderr)
+    print("JWT secret: " + ("from --jwt-secret / $PITCHEY_JWT_SECRET" if a.jwt_secret else "random (not printed)"), file=sys.stderr)
+
+    import threading
+
+    def printer() -> None:
+        # Printed once bound; the URLs are what a user needs to point a client at.
+        while srv.server is None or not srv.server.ws_url:
+            threading.Event().wait(0.02)
+        print(f"WebSocket: {srv.ws_url}\nHTTP:      {srv.http_url}", file=sys.stderr)
+        if srv.ca_file:
+            print(f"CA file:   {srv.ca_file}", file=sys.stderr)
+        print("Ctrl-C stops (health answers 503, sessions close 1001).", file=sys.stderr)
+
+    threading.Thread(target=printer, daemon=True).start()
+    serve_forever(srv)
+    return EXIT_OK
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from .probes.base import Credentials
+    from .suite import SuiteConfig, UsageError, arun_suite, check_target, make_options, plan
+    from .summary import category_table, print_summary, write_json, write_junit
+
+    if a.target:
+        try:
+            check_target(a.target)
+        except UsageError as exc:
+            raise CliError(str(exc)) from None
+    if (a.email is None) != (a.password is None):
+        raise CliError("give both --email and --password (or PITCHEY_EMAIL and PITCHEY_PASSWORD)")
+    if a.timeout_scale is not None:
+        if a.timeout_scale <= 0:
+            raise CliError("--timeout-scale must be positive")
+        os.environ["PITCHEY_TIMEOUT_SCALE"] = str(a.timeout_scale)
+    overrides = {"rtt_samples": a.samples, "connect_samples": a.connect_samples, "concurrency_levels": a.concurrency}
+    cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, **overrides), progress=not a.no_progress,
+                      cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
+                      allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret)
+    if a.email:
+        cfg.user = Credentials(a.email, a.password, a.user_type)
+        cfg.users = {a.user_type: cfg.user}
+    if a.admin_email and a.admin_password:
+        cfg.admin = Credentials(a.admin_email, a.admin_password, a.user_type)
+    if a.dry_run:
+        from .probes import ProbeContext
+
+        target = a.target or "ws://127.0.0.1:0/ws"
+        ctx = ProbeContext(ws_url=target, http_url="", recorder=None, allow_disruptive=a.allow_disruptive)
+        try:
+            steps = plan(a.suite, ctx, a.only)
+        except UsageError as exc:
+            raise CliError(str(exc)) from None
+        print(f"{len(steps)} probes against {a.target or 'the embedded reference server'} ({a.suite} suite):")
+        for spec, why in steps:
+            mark = f"skip ({why})" if why else "run"
+            print(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}")
+        return EXIT_OK
+    server_opts: dict[str, Any] = {}
+    if a.disable or a.defect or a.no_defect:
+        server_opts = {"disable": a.disable, "enable_defects": a.defect, "disable_defects": a.no_defect}
+    try:
+        run_dir = asyncio.run(arun_suite(a.target, profile=a.profile, suite=a.suite, out=a.out, config=cfg, tls=a.tls,
+                                         server_options=server_opts or None))
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    from .dataset import load_run
+
+    run = load_run(run_dir)
+    table = category_table(run.probes)
+    print_summary(run, table)
+    if a.json:
+        write_json(run, Path(a.json))
+    if a.junit:
+        write_junit(run, Path(a.junit))
+    if run.manifest.get("status") == "degraded":
+        print(f"error: the capture was degraded ({run.manifest.get('degraded_reason')}); what was written is in {run_dir}", file=sys.stderr)
+        return EXIT_DEGRADED
+    if a.fail_on == "critical":
+        crit = run.probes[(run.probes["critical"] == True) & run.probes["outcome"].isin(["fail", "error"])]  # noqa: E712
+        return EXIT_CRITICAL if len(crit) else EXIT_OK
+    from .analysis import verdict_for_run
+
+    v = verdict_for_run(run)
+    if v.verdict == "NOT READY" or (a.fail_on == "insufficient" and v.verdict == "INSUFFICIENT EVIDENCE"):
+        return EXIT_CRITICAL
+    return EXIT_OK
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from .report import build_report
+
+    formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
+    bad = [f for f in formats if f not in ("html", "pdf")]
+    if bad or not formats:
+        raise CliError(f"--format takes html, pdf or html,pdf (got {a.format!r})")
+    try:
+        paths = build_report(a.run, compare=a.compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
+                             out=Path(a.out), formats=formats)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+    for p in paths:
+        print(p)
+    return EXIT_OK
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from .report import build_report
+
+    formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
+    try:
+        paths = build_report(a.run_b, compare=a.run_a, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
+                             out=Path(a.out), formats=formats, notebook="compare")
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+    for p in paths:
+        print(p)
+    return EXIT_OK
+
+
+def cmd_debug(a: argparse.Namespace) -> int:
+    from .debug import run_debug
+
+    return run_debug(a)
+
+
+def cmd_load(a: argparse.Namespace) -> int:
+    from .load import run_load_cli
+
+    return run_load_cli(a)
+
+
+COMMANDS = {"serve": cmd_serve, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "debug": cmd_debug, "load": cmd_load}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pitchey-analysis`` console script."""
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if not a.command:
+        parser.print_help()
+        return EXIT_USAGE
+    _setup_logging(a.verbose)
+    try:
+        return COMMANDS[a.command](a)
+    except CliError as exc:
+        print(f"pitchey-analysis {a.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"pitchey-analysis {a.command}: interrupted", file=sys.stderr)
+        return 130
+    except ModuleNotFoundError as exc:
+        print(f"pitchey-analysis {a.command}: error: not available in this build ({exc.name})", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

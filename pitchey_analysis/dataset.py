@@ -1,0 +1,157 @@
+"""Loading run datasets as DataFrames: ``load_run`` and ``load_runs``.
+
+A run directory holds ``manifest.json``, ``events.jsonl`` and, once the run
+ended, ``probes.parquet``, ``samples.parquet`` and ``frames.parquet``. Loading
+prefers Parquet and falls back to the JSONL, so an interrupted or killed run
+is still analyzable. See :data:`pitchey_analysis.records.TABLES` for the columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import runs_dir, sample_run_dir
+from .records import TABLES, frame_from_rows
+
+_KIND_TO_TABLE = {"probe": "probes", "sample": "samples", "frame": "frames"}
+
+
+@dataclass
+class Run:
+    """One run: its manifest and its three tables."""
+
+    path: Path
+    manifest: dict[str, Any]
+    probes: pd.DataFrame
+    samples: pd.DataFrame
+    frames: pd.DataFrame
+    source: str = "parquet"  # or "jsonl" when the run did not finish
+    started: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        return str(self.manifest.get("run_id", self.path.name))
+
+
+def read_events(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Read ``events.jsonl`` into rows per table; a torn last line is skipped."""
+    out: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+    out_started: list[dict[str, Any]] = []
+    if not path.exists():
+        return out
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break  # torn last line of a killed run
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            kind = obj.get("kind")
+            if kind in _KIND_TO_TABLE:
+                out[_KIND_TO_TABLE[kind]].append(obj)
+            elif kind == "probe_started":
+                out_started.append(obj)
+    out["_started"] = out_started  # type: ignore[assignment]
+    return out
+
+
+def _resolve(run: str | os.PathLike[str] | None, base: Path | None) -> Path:
+    base = Path(base) if base else runs_dir()
+    if run is None or str(run) == "latest":
+        found = latest_run(base)
+        if found is None:
+            sample = sample_run_dir()
+            if sample is not None:
+                return sample
+            raise FileNotFoundError(f"no runs in {base} and no sample run")
+        return found
+    p = Path(run)
+    if p.is_dir():
+        return p
+    if (base / str(run)).is_dir():
+        return base / str(run)
+    raise FileNotFoundError(f"no run {run!r} (looked in {base})")
+
+
+def list_runs(base: Path | None = None) -> list[Path]:
+    """Run directories under ``base``, oldest first (run ids sort by time)."""
+    base = Path(base) if base else runs_dir()
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if (p / "manifest.json").exists())
+
+
+def latest_run(base: Path | None = None) -> Path | None:
+    """The newest run directory, or None."""
+    runs = list_runs(base)
+    return runs[-1] if runs else None
+
+
+def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | None = None) -> Run:
+    """Load one run.
+
+    Args:
+        run: a run id, a path to a run directory, or ``"latest"`` (the newest
+            run, falling back to the committed sample run).
+        runs_dir: where run ids are looked up (default ``data/runs`` or
+            ``$PITCHEY_DATA_DIR/runs``).
+
+    Returns:
+        A :class:`Run` with ``.probes``, ``.samples``, ``.frames`` and ``.manifest``.
+    """
+    path = _resolve(run, runs_dir)
+    manifest = json.loads((path / "manifest.json").read_text())
+    tables: dict[str, pd.DataFrame] = {}
+    parquet_ok = all((path / f"{t}.parquet").exists() for t in TABLES)
+    events = None
+    if parquet_ok:
+        for t in TABLES:
+            df = pd.read_parquet(path / f"{t}.parquet")
+            tables[t] = frame_from_rows(t, df.to_dict("records")) if len(df) == 0 else _coerce(t, df)
+        source = "parquet"
+    else:
+        events = read_events(path / "events.jsonl")
+        for t in TABLES:
+            tables[t] = frame_from_rows(t, events[t])
+        source = "jsonl"
+    started = {}
+    if events is not None:
+        done = set(tables["probes"]["probe_id"].dropna())
+        started = {r["probe_id"]: r for r in events.get("_started", []) if r["probe_id"] not in done}
+    return Run(path, manifest, tables["probes"], tables["samples"], tables["frames"], source, started)
+
+
+def _coerce(table: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Make sure a Parquet table has the documented dtypes."""
+    return frame_from_rows(table, df.to_dict("records")) if list(df.columns) != list(TABLES[table]) else df.astype(
+        {c: d for c, (d, _) in TABLES[table].items() if not d.startswith("datetime")}
+    )
+
+
+def load_runs(runs: list[str | os.PathLike[str]] | None = None, *, runs_dir: Path | None = None) -> Run:
+    """Load several runs and concatenate their tables (``run_id`` tells them apart).
+
+    With ``runs=None`` every run under ``runs_dir`` is loaded. The returned
+    manifest maps each run id to its manifest.
+    """
+    paths = [Path(r) if Path(r).is_dir() else _resolve(r, runs_dir) for r in runs] if runs else list_runs(runs_dir)
+    loaded = [load_run(p) for p in paths]
+    if not loaded:
+        raise FileNotFoundError("no runs to load")
+    cat = {t: pd.concat([getattr(r, t) for r in loaded], ignore_index=True) for t in TABLES}
+    return Run(
+        path=loaded[0].path.parent,
+        manifest={r.run_id: r.manifest for r in loaded},
+        probes=cat["probes"],
+        samples=cat["samples"],
+        frames=cat["frames"],
+        source="mixed",
+    )

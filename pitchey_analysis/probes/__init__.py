@@ -1,0 +1,8 @@
+"""The probe families; importing this package fills the catalogue."""
+
+from __future__ import annotations
+
+from . import authentication, connection, messaging, performance, readiness, resilience  # noqa: F401 - registration
+from .base import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
+
+__all__ = ["CATALOGUE", "CATEGORIES", "Credentials", "Options", "ProbeContext", "ProbeSpec", "Result", "classify"]

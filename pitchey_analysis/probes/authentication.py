@@ -1,0 +1,159 @@
+"""Authentication probes: the three ways to authenticate and the negative cases."""
+
+from __future__ import annotations
+
+import time
+
+from .base import ProbeContext, Result, probe
+from .common import alg_none_token, authed_session, forged_token, login, need_user, signed_token, unverified_claims
+from .session import ProbeSession
+
+
+@probe("auth.query_token", category="authentication", critical=True,
+       expected="?token=<login token> gives authenticated:true (the login token is accepted on /ws)")
+async def query_token(ctx: ProbeContext) -> Result:
+    s, err = await authed_session(ctx, via="query", metric="auth_connect_ms")
+    if err:
+        return err
+    assert s is not None
+    await s.close()
+    return Result.ok("authenticated by query token")
+
+
+@probe("auth.header_token", category="authentication", critical=True,
+       expected="'Authorization: Bearer <token>' really sent on the upgrade gives authenticated:true")
+async def header_token(ctx: ProbeContext) -> Result:
+    s, err = await authed_session(ctx, via="header", metric="auth_connect_ms")
+    if err:
+        return err
+    assert s is not None
+    sent = s.conn.request.headers.get("Authorization", "") if s.conn.request else ""
+    await s.close()
+    if not sent.startswith("Bearer "):
+        return Result("error", "probe_error", "the Authorization header was not sent")
+    return Result.ok("authenticated by header")
+
+
+@probe("auth.post_connection", category="authentication", critical=True,
+       expected="{type:'auth', token} on an anonymous session is answered with auth_success")
+async def post_connection(ctx: ProbeContext) -> Result:
+    creds = need_user(ctx)
+    if isinstance(creds, Result):
+        return creds
+    token, ans = await login(ctx, creds)
+    if token is None:
+        return Result.fail("login_failed", f"login answered HTTP {ans.status}")
+    async with await ProbeSession.open(ctx) as s:
+        if await s.expect_type("connected", timeout=ctx.options.timeout_s) is None:
+            return Result.fail("no_answer", "no connected frame")
+        mark = s.mark()
+        t_off, t0 = ctx.recorder.t_offset(), time.perf_counter()
+        await s.send({"type": "auth", "token": token})
+        answer = await s.expect_type("auth_success", "auth_error", "error", timeout=ctx.options.timeout_s, since=mark)
+        if answer is not None:
+            ctx.sample("auth_ms", (time.perf_counter() - t0) * 1000, t_offset_s=t_off)
+    if answer is None:
+        return Result.fail("no_answer", "no auth_success within the timeout")
+    if answer.get("type") != "auth_success":
+        return Result.fail("auth_rejected", f"answered {answer.get('type')} {answer.get('code')}", answer)
+    return Result.ok("auth_success", answer)
+
+
+async def _negative(ctx: ProbeContext, token: str | None, want: str, what: str) -> Result:
+    """An upgrade with a bad token must give an anonymous session whose connected frame says why."""
+    if token is None:
+        return Result.skip("no_jwt_secret", f"{what} needs the target's signing secret (--jwt-secret)")
+    # Negative tokens count as failed authentications: use another loopback
+    # source address so that the suite does not lock itself out (PROTOCOL.md note).
+    async with await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address()) as s:
+        first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
+    if first is None:
+        return Result.fail(f"closed_{s.close_code}" if s.close_code else "no_answer", f"no connected frame for {what}",
+                           close_code=s.close_code, close_reason=s.close_reason)
+    if first.get("authenticated") is not False:
+        return Result.fail("auth_accepted", f"{what} was accepted as authenticated", first)
+    if first.get("authError") != want:
+        return Result.fail("wrong_answer", f"{what}: authError is {first.get('authError')!r}, expected {want!r}", first)
+    return Result.ok(f"{what} refused with authError {want}")
+
+
+@probe("auth.invalid_token", category="authentication", critical=True,
+       expected="a garbage token gives authenticated:false with authError 'invalid_token'")
+async def invalid_token(ctx: ProbeContext) -> Result:
+    return await _negative(ctx, "invalid_token", "invalid_token", "a garbage token")
+
+
+@probe("auth.forged_token", category="authentication", critical=True,
+       expected="a token signed with another key gives authenticated:false with authError 'invalid_token'")
+async def forged(ctx: ProbeContext) -> Result:
+    return await _negative(ctx, forged_token(ctx), "invalid_token", "a forged token")
+
+
+@probe("auth.alg_none", category="authentication", critical=True,
+       expected="an alg:none token gives authenticated:false with authError 'invalid_token'")
+async def alg_none(ctx: ProbeContext) -> Result:
+    return await _negative(ctx, alg_none_token(ctx), "invalid_token", "an alg:none token")
+
+
+@probe("auth.expired_token", category="authentication", critical=True, needs=("jwt_secret",),
+       expected="a validly signed but expired token gives authenticated:false with authError 'expired_token'")
+async def expired(ctx: ProbeContext) -> Result:
+    return await _negative(ctx, signed_token(ctx, iat=1_600_000_000, exp=1_600_003_600), "expired_token", "an expired token")
+
+
+@probe("auth.wrong_audience", category="authentication", critical=True, needs=("jwt_secret",),
+       expected="a validly signed token for another audience gives authError 'invalid_token'")
+async def wrong_audience(ctx: ProbeContext) -> Result:
+    return await _negative(ctx, signed_token(ctx, aud="someone-else"), "invalid_token", "a wrong-audience token")
+
+
+@probe("auth.unknown_user", category="authentication", critical=False, needs=("jwt_secret",),
+       expected="a valid token for a user who does not exist gets error user_not_found and an anonymous session")
+async def unknown_user(ctx: ProbeContext) -> Result:
+    token = signed_token(ctx, sub="987654321")
+    if token is None:
+        return Result.skip("no_jwt_secret", "needs the target's signing secret (--jwt-secret)")
+    async with await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address()) as s:
+        err = await s.expect(lambda f: f.get("type") == "error", ctx.options.timeout_s)
+        first = await s.expect_type("connected", timeout=0.2)
+    if err is None or err.get("code") != "user_not_found":
+        return Result.fail("wrong_answer", f"expected error user_not_found, got {err}", err,
+                           close_code=s.close_code, close_reason=s.close_reason)
+    if first is not None and first.get("authenticated") is True:
+        return Result.fail("auth_accepted", "the unknown user was treated as authenticated", first)
+    return Result.ok("user_not_found, session anonymous")
+
+
+@probe("auth.token_subject", category="authentication", critical=True,
+       expected="each login's token has sub = the id of the user who logged in")
+async def token_subject(ctx: ProbeContext) -> Result:
+    users = list(ctx.users.values()) or ([ctx.user] if ctx.user else [])
+    if not users:
+        return Result.skip("no_credentials", "no credentials to log in with")
+    seen = {}
+    for creds in users:
+        token, ans = await login(ctx, creds, fresh=True)
+        if token is None:
+            seen[creds.user_type] = f"login HTTP {ans.status}"
+            continue
+        uid = (ans.field("user") or {}).get("id")
+        sub = unverified_claims(token).get("sub")
+        seen[creds.user_type] = {"user_id": uid, "sub": sub}
+        if str(sub) != str(uid):
+            return Result.fail("wrong_subject", f"the {creds.user_type} login signs sub={sub} for user {uid}", seen)
+    return Result.ok("every token names its user", seen)
+
+
+@probe("auth.required_for_protected", category="authentication", critical=True,
+       expected="an authenticated-only message on an anonymous session gets error auth_required")
+async def required(ctx: ProbeContext) -> Result:
+    async with await ProbeSession.open(ctx) as s:
+        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        mark = s.mark()
+        await s.send({"type": "request_initial_data"})
+        ans = await s.expect(lambda f: f.get("type") in ("error", "initial_data"), ctx.options.timeout_s, since=mark)
+    if ans is None:
+        return Result.fail("no_answer", "no answer to an authenticated-only message")
+    if ans.get("type") != "error" or ans.get("code") != "auth_required":
+        return Result.fail("wrong_answer", f"answered {ans.get('type')} {ans.get('code')}", ans)
+    return Result.ok("auth_required")

@@ -1,0 +1,183 @@
+"""Helpers shared by the probe families: HTTP calls, logins, hand-made tokens."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import jwt
+
+from .base import Credentials, ProbeContext, Result
+from .session import ProbeSession
+
+LOGIN_PATH = "/api/auth/{kind}/login"
+
+
+@dataclass
+class HttpAnswer:
+    """An HTTP response as the probes see it."""
+
+    status: int
+    headers: dict[str, str]
+    text: str
+    body: Any  # parsed JSON, or None
+
+    def field(self, *path: str) -> Any:
+        """A nested field of the JSON body, or None."""
+        cur = self.body
+        for p in path:
+            if not isinstance(cur, dict):
+                return None
+            cur = cur.get(p)
+        return cur
+
+
+async def http(
+    ctx: ProbeContext,
+    method: str,
+    path: str,
+    *,
+    json_body: Any = None,
+    data: str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+    token: str | None = None,
+) -> HttpAnswer:
+    """One HTTP request to the target (raises network errors for classify)."""
+    hdrs = dict(headers or {})
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    timeout = aiohttp.ClientTimeout(total=ctx.options.timeout_s)
+    connector = aiohttp.TCPConnector(ssl=ctx.ssl_context if ctx.tls else None, force_close=True)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as s:
+        async with s.request(method, ctx.http_url.rstrip("/") + path, json=json_body, data=data, headers=hdrs) as r:
+            text = await r.text(errors="replace")
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = None
+            return HttpAnswer(r.status, dict(r.headers), text, body)
+
+
+async def login(ctx: ProbeContext, creds: Credentials, *, fresh: bool = False) -> tuple[str | None, HttpAnswer]:
+    """Log in; returns (token or None, answer). Tokens are cached per user."""
+    key = f"{creds.user_type}:{creds.email}"
+    if not fresh and key in ctx._tokens:
+        token, body = ctx._tokens[key]
+        return token, HttpAnswer(200, {}, "", body)
+    ans = await http(ctx, "POST", LOGIN_PATH.format(kind=creds.user_type),
+                     json_body={"email": creds.email, "password": creds.password})
+    token = ans.field("token") if ans.status == 200 else None
+    if isinstance(token, str) and token:
+        ctx._tokens[key] = (token, ans.body)
+        ctx.recorder.add_secret(token)
+        return token, ans
+    return None, ans
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT without checking its signature (to inspect what was issued)."""
+    try:
+        return jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+
+
+def claims_like(ctx: ProbeContext, **over: Any) -> dict[str, Any]:
+    """Claims shaped as the contract says, for hand-made tokens."""
+    now = int(time.time())
+    base = {"sub": "1", "email": "probe@pitchey-analysis.invalid", "userType": "creator", "iat": now,
+            "exp": now + 3600, "iss": "pitchey", "aud": "pitchey-ws"}
+    base.update(over)
+    return base
+
+
+def forged_token(ctx: ProbeContext) -> str:
+    """Signed with a key the target cannot know."""
+    return jwt.encode(claims_like(ctx), secrets.token_hex(32), algorithm="HS256")
+
+
+def alg_none_token(ctx: ProbeContext) -> str:
+    """An unsigned token with ``alg: none`` (RFC 8725 §2.1)."""
+    def b64(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims_like(ctx))}."
+
+
+def signed_token(ctx: ProbeContext, **over: Any) -> str | None:
+    """A token signed with the target's secret (None when the secret is not known)."""
+    if not ctx.jwt_secret:
+        return None
+    return jwt.encode(claims_like(ctx, **over), ctx.jwt_secret, algorithm="HS256")
+
+
+def need_user(ctx: ProbeContext) -> Credentials | Result:
+    """The main user's credentials, or a skip result."""
+    if ctx.user is None:
+        return Result.skip("no_credentials", "no --email/--password given for an authenticated user")
+    return ctx.user
+
+
+async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *, trace: bool = True,
+                         via: str = "query", metric: str | None = None) -> tuple[ProbeSession | None, Result | None]:
+    """Log in and open an authenticated session that received ``connected``.
+
+    Returns (session, None) or (None, failing result).
+    """
+    creds = creds or ctx.user
+    if creds is None:
+        return None, Result.skip("no_credentials", "no credentials for an authenticated session")
+    token, ans = await login(ctx, creds)
+    if token is None:
+        return None, Result.fail("login_failed", f"login answered HTTP {ans.status}", {"status": ans.status})
+    t_off, t0 = ctx.recorder.t_offset(), time.perf_counter()
+    if via == "header":
+        s = await ProbeSession.open(ctx, header_token=token, trace=trace)
+    else:
+        s = await ProbeSession.open(ctx, token=token, trace=trace)
+    first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
+    if metric and first is not None and first.get("authenticated") is True:
+        ctx.sample(metric, (time.perf_counter() - t0) * 1000, t_offset_s=t_off)
+    if first is None or first.get("authenticated") is not True:
+        await s.close()
+        if first is None:
+            return None, Result.fail(
+                f"closed_{s.close_code}" if s.close_code else "no_answer",
+                "no connected frame" + (f" (closed {s.close_code} {s.close_reason!r})" if s.close_code else ""),
+                {"frames": s.types()}, close_code=s.close_code, close_reason=s.close_reason)
+        return None, Result.fail("auth_rejected", "the login token was not accepted on the WebSocket", first)
+    await settle(ctx, s)
+    return s, None
+
+
+async def settle(ctx: ProbeContext, s: ProbeSession) -> bool:
+    """Wait until an authenticated session answers (a ping every 25 ms, up to 1 s).
+
+    Some servers finish setting a session up after 'connected' and drop what
+    arrives meanwhile (PROTOCOL.md Part B item 15, caught by its own probe);
+    the other probes should judge their own feature, not that race.
+    """
+    mark = s.mark()
+    for i in range(40):
+        await s.send({"type": "ping", "id": f"settle-{i}"})
+        if await s.expect_type("pong", timeout=0.025, since=mark) is not None:
+            return True
+        if s.closed:
+            return False
+    return False
+
+
+def has_fields(obj: Any, spec: dict[str, type | tuple[type, ...]]) -> list[str]:
+    """The fields of ``spec`` that ``obj`` lacks or has with the wrong type (pure)."""
+    if not isinstance(obj, dict):
+        return list(spec)
+    bad = []
+    for k, t in spec.items():
+        if k not in obj or not isinstance(obj[k], t) or (isinstance(obj[k], bool) and bool not in (t if isinstance(t, tuple) else (t,))):
+            bad.append(k)
+    return bad

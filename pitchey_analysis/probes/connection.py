@@ -1,0 +1,176 @@
+"""Connection probes: health, login, anonymous and authenticated connect, first frames."""
+
+from __future__ import annotations
+
+import time
+
+from .base import ProbeContext, Result, classify, probe
+from .common import authed_session, has_fields, http, login, need_user, unverified_claims
+from .flow import timed_connect
+from .session import ProbeSession
+
+AUTH_CAPS = {"notifications", "dashboard", "presence", "messaging", "uploads"}
+ANON_CAPS = {"public_pitches", "browsing"}
+CONNECTED_FIELDS = {"authenticated": bool, "sessionId": str, "timestamp": (int, float), "capabilities": list}
+
+
+@probe("connection.health", category="connection", critical=True,
+       expected="GET /api/health answers 200 with success:true and data.status 'healthy'")
+async def health(ctx: ProbeContext) -> Result:
+    ans = await http(ctx, "GET", "/api/health")
+    obs = {"status": ans.status, "body": ans.body}
+    if ans.status != 200:
+        return Result.fail("wrong_status", f"health answered HTTP {ans.status}", obs)
+    if ans.field("success") is not True or ans.field("data", "status") != "healthy":
+        return Result.fail("wrong_answer", "health body lacks success:true / data.status 'healthy'", obs)
+    return Result.ok("service healthy", obs)
+
+
+@probe("connection.login", category="connection", critical=True,
+       expected="login answers 200 with a token whose claims are sub, email, userType, iat, exp, iss, aud")
+async def login_probe(ctx: ProbeContext) -> Result:
+    creds = need_user(ctx)
+    if isinstance(creds, Result):
+        return creds
+    t0 = time.perf_counter()
+    token, ans = await login(ctx, creds, fresh=True)
+    ctx.sample("login_ms", (time.perf_counter() - t0) * 1000, t_offset_s=ctx.recorder.t_offset())
+    if token is None:
+        return Result.fail("login_failed", f"login answered HTTP {ans.status}", {"status": ans.status, "body": ans.body})
+    claims = unverified_claims(token)
+    missing = [c for c in ("sub", "email", "userType", "iat", "exp", "iss", "aud") if c not in claims]
+    user_bad = has_fields(ans.field("user"), {"id": int, "email": str, "username": str, "userType": str})
+    obs = {"claims": sorted(claims), "user_fields_bad": user_bad}
+    if missing or user_bad:
+        return Result.fail("wrong_answer", f"token lacks claims {missing} / user lacks {user_bad}", obs)
+    return Result.ok("token carries every claim of the contract", obs)
+
+
+@probe("connection.login_no_password", category="connection", critical=True,
+       expected="no login answer (of any login endpoint) contains the password")
+async def login_no_password(ctx: ProbeContext) -> Result:
+    tried = []
+    for creds in list(ctx.users.values()) or ([ctx.user] if ctx.user else []):
+        token, ans = await login(ctx, creds, fresh=True)
+        tried.append(creds.user_type)
+        if ans.text and creds.password in ans.text:
+            return Result.fail("secret_leak", f"the {creds.user_type} login answer echoes the password",
+                               {"endpoint": creds.user_type, "user_keys": sorted((ans.field("user") or {}).keys())})
+    if not tried:
+        return Result.skip("no_credentials", "no credentials to log in with")
+    return Result.ok(f"no password in the answers of {', '.join(tried)}", {"endpoints": tried})
+
+
+@probe("connection.anonymous_connect", category="connection", critical=True,
+       expected="an anonymous upgrade gets 'connected' with authenticated:false and the public capabilities; stages timed")
+async def anonymous_connect(ctx: ProbeContext) -> Result:
+    t_off = ctx.recorder.t_offset()
+    timing = await timed_connect(ctx.ws_url_with(), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s,
+                                 headers=ctx.extra_headers)
+    for metric, v in timing.stages().items():
+        if v is not None:
+            ctx.sample(metric, v, t_offset_s=t_off)
+    first = timing.first_frame or {}
+    obs = {"first_frame": first, "stages_ms": {k: round(v, 3) for k, v in timing.stages().items() if v is not None}}
+    if first.get("type") != "connected":
+        return Result.fail("wrong_answer", f"first frame is {first.get('type')!r}, not 'connected'", obs)
+    bad = has_fields(first, CONNECTED_FIELDS)
+    if bad or first.get("authenticated") is not False or not ANON_CAPS <= set(first.get("capabilities") or []):
+        return Result.fail("wrong_answer", f"connected frame off contract (bad fields {bad})", obs)
+    return Result.ok(f"connected in {timing.connect_ms:.1f} ms", obs)
+
+
+@probe("connection.authenticated_connect", category="connection", critical=True,
+       expected="an upgrade with a login token gets 'connected' with authenticated:true, the user and the authenticated capabilities")
+async def authenticated_connect(ctx: ProbeContext) -> Result:
+    creds = need_user(ctx)
+    if isinstance(creds, Result):
+        return creds
+    token, ans = await login(ctx, creds)
+    if token is None:
+        return Result.fail("login_failed", f"login answered HTTP {ans.status}")
+    timing = await timed_connect(ctx.ws_url_with(token=token), ssl_context=ctx.ssl_context,
+                                 timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers)
+    first = timing.first_frame or {}
+    obs = {"first_frame": first}
+    if first.get("type") != "connected":
+        return Result.fail("wrong_answer", f"first frame is {first.get('type')!r}", obs)
+    if first.get("authenticated") is not True:
+        return Result.fail("auth_rejected", "authenticated is not true for a valid login token", obs)
+    user = first.get("user") or {}
+    uid = (ans.field("user") or {}).get("id")
+    if not AUTH_CAPS <= set(first.get("capabilities") or []) or (uid is not None and user.get("id") != uid):
+        return Result.fail("wrong_answer", "capabilities or user of the connected frame are off contract", obs)
+    return Result.ok("authenticated with the authenticated capabilities", obs)
+
+
+@probe("connection.user_types", category="connection", critical=True,
+       expected="every demo user type (creator, investor, production) connects authenticated and its session stays open and answers a ping")
+async def user_types(ctx: ProbeContext) -> Result:
+    if not ctx.users:
+        return Result.skip("no_credentials", "no per-type credentials given")
+    seen: dict[str, str] = {}
+    failure: Result | None = None
+    for utype, creds in ctx.users.items():
+        try:
+            s, err = await authed_session(ctx, creds)
+        except Exception as exc:
+            err, s = classify(exc), None
+        if err is not None:
+            seen[utype] = err.reason
+            failure = failure or err
+            continue
+        assert s is not None
+        await s.expect(lambda f: False, ctx.options.quiet_window_s)  # a late close shows here
+        mark = s.mark()
+        await s.send({"type": "ping", "id": f"ut-{utype}"})
+        pong = await s.expect_type("pong", timeout=ctx.options.timeout_s, since=mark)
+        if s.closed or pong is None:
+            seen[utype] = f"closed_{s.close_code}" if s.closed else "no_answer"
+            failure = failure or Result.fail(seen[utype], f"{utype} session closed {s.close_code} {s.close_reason!r}" if s.closed else f"{utype} ping unanswered",
+                                             close_code=s.close_code, close_reason=s.close_reason)
+        else:
+            seen[utype] = "ok"
+        await s.close()
+    if failure is not None:
+        failure.observed = seen
+        failure.detail = f"{failure.detail}; per type: {seen}"
+        return failure
+    return Result.ok(f"all of {', '.join(seen)} connected and answered", seen)
+
+
+@probe("connection.single_connected_frame", category="connection", critical=False,
+       expected="exactly one 'connected' frame per session")
+async def single_connected(ctx: ProbeContext) -> Result:
+    s, err = await authed_session(ctx)
+    if err:
+        return err
+    assert s is not None
+    extra = await s.expect_type("connected", timeout=max(ctx.options.quiet_window_s, 0.5), since=1)
+    await s.close()
+    if extra is not None:
+        return Result.fail("extra_frame", "a second 'connected' frame followed the first", extra)
+    return Result.ok("one connected frame")
+
+
+@probe("connection.ping_on_connected", category="connection", critical=True,
+       expected="a ping sent the moment 'connected' arrives is answered with a pong")
+async def ping_on_connected(ctx: ProbeContext) -> Result:
+    creds = need_user(ctx)
+    if isinstance(creds, Result):
+        return creds
+    token, ans = await login(ctx, creds)
+    if token is None:
+        return Result.fail("login_failed", f"login answered HTTP {ans.status}")
+    s = await ProbeSession.open(ctx, token=token)
+    try:
+        first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        if first is None:
+            return Result.fail("no_answer", "no connected frame", close_code=s.close_code)
+        await s.send({"type": "ping", "id": "early"})
+        pong = await s.expect_type("pong", timeout=ctx.options.timeout_s)
+        if pong is None:
+            return Result.fail("no_answer", "the ping sent right after 'connected' got no pong", {"frames": s.types()})
+        return Result.ok("answered")
+    finally:
+        await s.close()

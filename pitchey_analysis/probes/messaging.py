@@ -1,0 +1,320 @@
+"""Messaging probes: one per message type of the contract, plus pushes and bad input.
+
+Each probe that checks a message type sets ``observed['message_type']`` so the
+analysis can build the message-type support table: a pass is *full*, a
+``wrong_answer`` or a late answer is *partial*, ``no_answer`` is *missing*.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .base import ProbeContext, Result, probe
+from .common import authed_session, has_fields, http, login
+from .session import ProbeSession
+
+PONG_FIELDS = {"id": str, "timestamp": (int, float), "serverTime": (int, float)}
+METRICS_FIELDS = {"activeUsers": int, "connections": int, "messagesPerMinute": (int, float), "uptime_s": (int, float)}
+
+
+async def _request(ctx: ProbeContext, s: ProbeSession, msg: dict[str, Any], answer_types: tuple[str, ...],
+                   spec: dict[str, Any], mtype: str) -> Result:
+    """Send ``msg``; require an answer of ``answer_types`` with the fields of ``spec``."""
+    mark = s.mark()
+    t0 = time.perf_counter()
+    await s.send(msg)
+    ans = await s.expect(lambda f: f.get("type") in answer_types or f.get("type") == "error", ctx.options.timeout_s, since=mark)
+    rtt = (time.perf_counter() - t0) * 1000
+    obs: dict[str, Any] = {"message_type": mtype, "answer": ans, "answer_ms": round(rtt, 3)}
+    if ans is None:
+        return Result.fail("no_answer", f"no answer to {mtype} within {ctx.options.timeout_s:.1f} s", obs,
+                           close_code=s.close_code if s.closed else None)
+    if ans.get("type") == "error" and "error" not in answer_types:
+        return Result.fail("wrong_answer", f"{mtype} answered error {ans.get('code')}", obs)
+    bad = has_fields(ans, spec)
+    if bad:
+        return Result.fail("wrong_answer", f"{mtype} answer lacks or mistypes {bad}", obs)
+    if rtt > ctx.options.timeout_s * 1000 / 2:
+        return Result.fail("late_answer", f"{mtype} answered after {rtt:.0f} ms", obs)
+    return Result.ok(f"{ans.get('type')} in {rtt:.1f} ms", obs)
+
+
+@probe("messaging.ping", category="messaging", critical=True,
+       expected="ping {id} is answered by pong with the same id, timestamp and serverTime as flat fields")
+async def ping(ctx: ProbeContext) -> Result:
+    async with await ProbeSession.open(ctx) as s:
+        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        r = await _request(ctx, s, {"type": "ping", "id": "probe-ping-1"}, ("pong",), PONG_FIELDS, "ping")
+    if r.outcome == "pass" and (r.observed or {}).get("answer", {}).get("id") != "probe-ping-1":
+        return Result.fail("wrong_answer", "pong does not echo the ping's id", r.observed)
+    return r
+
+
+@probe("messaging.subscribe", category="messaging", critical=True,
+       expected="subscribe {channel:'dashboard'} is confirmed with subscription_confirmed naming the channel")
+async def subscribe(ctx: ProbeContext) -> Result:
+    s, err = await authed_session(ctx)
+    if err:
+        return err
+    assert s is not None
+    async with s:
+        return await _request(ctx, s, {"type": "subscribe", "channel": "dashboard"}, ("subscription_confirmed",),
+                              {"channel": str}, "subscribe")
+
+
+@probe("messaging.unsubscribe", category="messaging", critical=False,
+       expected="unsubscribe is answered with unsubscribed naming the channel")
+async def unsubscribe(ctx: ProbeContext) -> Result:
+    async with await ProbeSession.open(ctx) as s:
+        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        await s.send({"type": "subscribe", "channel": "pitch:7"})
+        await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
+        return await _request(ctx, s, {"type": "unsubscribe", "channel": "pitch:7"}, ("unsubscribed",), {"channel": str}, "unsubscribe")
+
+
+@probe("messaging.dashboard_metrics", category="messaging", critical=False,
+       expected="get_dashboard_metrics is answered by dashboard_metrics with activeUsers, connections, messagesPerMinute, uptime_s")
+async def dashboard_metrics(ctx: ProbeContext) -> Result:
+    s, err = await authed_session(ctx)
+    if err:
+        return err
+    assert s is not None
+    async with s:
+        r = await _request(ctx, s, {"type": "get_dashboard_metrics"}, ("dashboard_metrics",), {"metrics": dict}, "get_dashboard_metrics")
+    if r.outcome == "pass":
+        bad = has_fields(r.observed["answer"]["metrics"], METRICS_FIELDS)
+        if bad:
+            return Result.fail("wrong_answer", f"metrics lack {bad}", r.observed)
+    return r
+
+
+@probe("messaging.presence_update", category="messaging", critical=False,
+       expected="presence_update is answered by presence_updated and pushed to presence subscribers")
+async def presence(ctx: ProbeContext) -> Result:
+    watcher, err = await authed_session(ctx)
+    if err:
+        return err
+    assert watcher is not None
+    async with watcher:
+        await watcher.send({"type": "subscribe", "channel": "presence"})
+        await watcher.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
+        s, err = await authed_session(ctx)
+        if err:
+            return err
+        assert s is not None
+        async with s:
+            mark = watcher.mark()
+            r = await _request(ctx, s, {"type": "presence_update", "status": "away"}, ("presence_updated",), {"status": str}, "presence_update")
+            push = await watcher.expect(lambda f: f.get("type") == "presence" and f.get("status") == "away", ctx.options.timeout_s, since=mark)
+    if r.outcome != "pass":
+        return r
+    if push is None:
+        return Result.fail("no_push", "presence subscribers got no presence frame", {"message_type": "presence_update"})
+    return r
+
+
+async def _two_sessions(ctx: ProbeContext) -> tuple[ProbeSession, ProbeSession, int] | Result:
+    """A sender and a recipient session: the recipient is the admin, or a second session of the user."""
+    s1, err = await authed_session(ctx)
+    if err:
+        return err
+    other = ctx.admin or ctx.user
+    s2, err = await authed_session(ctx, other)
+    if err:
+        await s1.close()  # type: ignore[union-attr]
+        return err
+    token, ans = await login(ctx, other)  # type: ignore[arg-type]
+    rid = (ans.body or {}).get("user", {}).get("id")
+    assert s1 is not None and s2 is not None
+    return s1, s2, int(rid) if rid is not None else 0
+
+
+@probe("messaging.send_message", category="messaging", critical=False, disruptive=True,
+       expected="send_message is answered by message_sent and delivered to the recipient as new_message")
+async def send_message(ctx: ProbeContext) -> Result:
+    pair = await _two_sessions(ctx)
+    if isinstance(pair, Result):
+        return pair
+    s1, s2, rid = pair
+    async with s1, s2:
+        mark = s2.mark()
+        r = await _request(ctx, s1, {"type": "send_message", "recipientId": rid, "content": "probe message"},
+                           ("message_sent",), {"messageId": (int, str)}, "send_message")
+        got = await s2.expect(lambda f: f.get("type") == "new_message" and f.get("content") == "probe message", ctx.options.timeout_s, since=mark)
+    if r.outcome == "pass" and got is None:
+        return Result.fail("no_push", "the recipient got no new_message", r.observed)
+    return r
+
+
+@probe("messaging.typing", category="messaging", critical=False,
+       expected="typing_start reaches the recipient as user_typing with isTyping:true")
+async def typing(ctx: ProbeContext) -> Result:
+    pair = await _two_sessions(ctx)
+    if isinstance(pair, Result):
+        return pair
+    s1, s2, rid = pair
+    async with s1, s2:
+        mark = s2.mark()
+        await s1.send({"type": "typing_start", "recipientId": rid})
+        got = await s2.expect(lambda f: f.get("type") == "user_typing", ctx.options.timeout_s, since=mark)
+    obs = {"message_type": "typing_start", "answer": got}
+    if got is None:
+        return Result.fail("no_answer", "the recipient got no user_typing", obs)
+    if got.get("isTyping") is not True:
+        return Result.fail("wrong_answer", "user_typing without isTyping:true", obs)
+    return Result.ok("user_typing delivered", obs)
+
+
+@probe("messaging.notification_read", category="messaging", critical=False,
+       expected="notification_read is echoed to all of the user's sessions")
+async def notification_read(ctx: ProbeContext) -> Result:
+    s1, err = await authed_session(ctx)
+    if err:
+        return err
+    s2, err = await authed_session(ctx)
+    if err:
+        await s1.close()  # type: ignore[union-attr]
+        return err
+    assert s1 is not None and s2 is not None
+    async with s1, s2:
+        mark = s2.mark()
+        r = await _request(ctx, s1, {"type": "notification_read", "notificationId": 424242}, ("notification_read",),
+                           {"notificationId": int}, "notification_read")
+        other = await s2.expect_type("notification_read", timeout=ctx.options.timeout_s, since=mark)
+    if r.outcome == "pass" and other is None:
+        return Result.fail("no_push", "the user's other session got no notification_read", r.observed)
+    return r
+
+
+@probe("messaging.initial_data", category="messaging", critical=False,
+       expected="request_initial_data is answered by initial_data with userId, notifications, unreadMessagesCount, serverTime")
+async def initial_data(ctx: ProbeContext) -> Result:
+    s, err = await authed_session(ctx)
+    if err:
+        return err
+    assert s is not None
+    async with s:
+        return await _request(ctx, s, {"type": "request_initial_data"}, ("initial_data",),
+                              {"userId": int, "notifications": list, "unreadMessagesCount": int, "serverTime": (int, float)},
+                              "request_initial_data")
+
+
+@probe("messaging.notification_delivery", category="messaging", critical=False, needs=("admin",), disruptive=True,
+       expected="a notification created with POST /api/notifications reaches the user's 'notifications' subscription")
+async def notification_delivery(ctx: ProbeContext) -> Result:
+    if ctx.admin is None:
+        return Result.skip("no_admin", "needs admin credentials (--admin-email/--admin-password)")
+    s, err = await authed_session(ctx)
+    if err:
+        return err
+    assert s is not None
+    async with s:
+        await s.send({"type": "subscribe", "channel": "notifications"})
+        await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
+        admin_token, _ = await login(ctx, ctx.admin)
+        _, ans = await login(ctx, ctx.user)  # type: ignore[arg-type]
+        uid = (ans.body or {}).get("user", {}).get("id")
+        mark = s.mark()
+        created = await http(ctx, "POST", "/api/notifications", token=admin_token,
+                             json_body={"userId": uid, "title": "probe", "message": "delivery check"})
+        if created.status != 201:
+            return Result.fail("wrong_status", f"POST /api/notifications answered {created.status}", {"status": created.status})
+        got = await s.expect(lambda f: f.get("type") == "notification", ctx.options.timeout_s, since=mark)
+    obs = {"message_type": "notification", "answer": got}
+    if got is None:
+        return Result.fail("no_push", "the notification was not delivered", obs)
+    bad = has_fields(got, {"id": int, "title": str, "message": str, "timestamp": (int, float)})
+    if bad:
+        return Result.fail("wrong_answer", f"notification lacks {bad}", obs)
+    return Result.ok("delivered", obs)
+
+
+@probe("messaging.dashboard_push", category="messaging", critical=False,
+       expected="a 'dashboard' subscriber receives dashboard_update with metrics at the push interval")
+async def dashboard_push(ctx: ProbeContext) -> Result:
+    s, err = await authed_session(ctx)
+    if err:
+        return err
+    assert s is not None
+    async with s:
+        await s.send({"type": "subscribe", "channel": "dashboard"})
+        got = await s.expect_type("dashboard_update", timeout=ctx.options.push_timeout_s)
+    obs = {"message_type": "dashboard_update", "answer": got}
+    if got is None:
+        return Result.fail("no_push", f"no dashboard_update within {ctx.options.push_timeout_s:.1f} s", obs)
+    if has_fields(got.get("metrics"), METRICS_FIELDS):
+        return Result.fail("wrong_answer", "dashboard_update metrics off contract", obs)
+    return Result.ok("dashboard_update received", obs)
+
+
+@probe("messaging.channel_broadcast", category="messaging", critical=False, needs=("admin",), disruptive=True,
+       expected="a pitch:<id> subscriber receives what POST /api/broadcast sends to that channel")
+async def broadcast(ctx: ProbeContext) -> Result:
+    if ctx.admin is None:
+        return Result.skip("no_admin", "needs admin credentials")
+    admin_token, _ = await login(ctx, ctx.admin)
+    async with await ProbeSession.open(ctx) as s:
+        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        await s.send({"type": "subscribe", "channel": "pitch:42"})
+        await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
+        mark = s.mark()
+        msg = {"type": "pitch_stats_update", "pitchId": 42, "views": 10, "likes": 3}
+        await http(ctx, "POST", "/api/broadcast", token=admin_token, json_body={"channel": "pitch:42", "message": msg})
+        got = await s.expect_type("pitch_stats_update", timeout=ctx.options.timeout_s, since=mark)
+    obs = {"message_type": "pitch_stats_update", "answer": got}
+    if got is None:
+        return Result.fail("no_push", "the broadcast did not reach the subscriber", obs)
+    return Result.ok("delivered", obs)
+
+
+@probe("messaging.forbidden_channel", category="messaging", critical=True,
+       expected="subscribing to another user's user:<id> channel gets error forbidden_channel")
+async def forbidden_channel(ctx: ProbeContext) -> Result:
+    s, err = await authed_session(ctx)
+    if err:
+        return err
+    assert s is not None
+    async with s:
+        r = await _request(ctx, s, {"type": "subscribe", "channel": "user:999999"}, ("error", "subscription_confirmed"), {}, "subscribe")
+    ans = (r.observed or {}).get("answer") or {}
+    if r.reason == "no_answer":
+        return r
+    if ans.get("type") != "error" or ans.get("code") != "forbidden_channel":
+        return Result.fail("wrong_answer", f"answered {ans.get('type')} {ans.get('code')}", ans)
+    return Result.ok("forbidden_channel")
+
+
+async def _bad_input(ctx: ProbeContext, payload: str | bytes, what: str, code: str) -> Result:
+    async with await ProbeSession.open(ctx) as s:
+        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        mark = s.mark()
+        await s.send(payload)
+        ans = await s.expect_type("error", timeout=ctx.options.timeout_s, since=mark)
+    obs = {"message_type": what, "answer": ans}
+    if ans is None:
+        return Result.fail("no_answer", f"{what} got no error frame", obs, close_code=s.close_code if s.closed else None)
+    if ans.get("code") != code or has_fields(ans, {"code": str, "message": str, "timestamp": (int, float)}):
+        return Result.fail("wrong_answer", f"{what}: error frame without code {code!r} and message/timestamp", obs)
+    return Result.ok(f"error {code}", obs)
+
+
+@probe("messaging.invalid_json", category="messaging", critical=False,
+       expected="text that is not JSON gets {type:'error', code:'invalid_format', message, timestamp}")
+async def invalid_json(ctx: ProbeContext) -> Result:
+    return await _bad_input(ctx, "this is { not json", "invalid JSON", "invalid_format")
+
+
+@probe("messaging.missing_type", category="messaging", critical=False,
+       expected="a JSON object without 'type' gets error invalid_format")
+async def missing_type(ctx: ProbeContext) -> Result:
+    return await _bad_input(ctx, '{"hello":"world"}', "object without type", "invalid_format")
+
+
+@probe("messaging.unknown_type", category="messaging", critical=False,
+       expected="an unknown type gets error unknown_type with the received type")
+async def unknown_type(ctx: ProbeContext) -> Result:
+    r = await _bad_input(ctx, '{"type":"no_such_type_xyz"}', "unknown type", "unknown_type")
+    if r.outcome == "pass" and (r.observed or {}).get("answer", {}).get("received") != "no_such_type_xyz":
+        return Result.fail("wrong_answer", "unknown_type error without 'received'", r.observed)
+    return r

@@ -1,0 +1,158 @@
+"""Performance probes: connect times, round trips, a concurrency ramp.
+
+The probes record raw samples; whether a service-level target is met is
+judged by the analysis from those samples (percentiles with intervals).
+
+What ``rtt_ms`` measures: from just before the ping is handed to the client
+library to the moment the reader task has parsed the pong, on an idle
+connection. It includes the client's own processing (tens of microseconds with
+websockets), which is reported by ``make bench`` as the harness overhead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import Any
+
+from .base import ProbeContext, Result, classify, probe
+from .flow import timed_connect
+from .session import ProbeSession
+
+
+@probe("performance.connect_time", category="performance", critical=False,
+       expected="sequential connects succeed; their stage times are samples judged against the connection-time target")
+async def connect_time(ctx: ProbeContext) -> Result:
+    n = ctx.options.connect_samples
+    failures: collections.Counter[str] = collections.Counter()
+    for i in range(n):
+        t_off = ctx.recorder.t_offset()
+        try:
+            timing = await timed_connect(ctx.ws_url_with(), ssl_context=ctx.ssl_context,
+                                         timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers)
+        except Exception as exc:
+            failures[classify(exc).reason] += 1
+            ctx.sample("connect_ms", None, t_offset_s=t_off, conn_index=i, ok=False)
+            continue
+        for metric, v in timing.stages().items():
+            if v is not None:
+                ctx.sample(metric, v, t_offset_s=t_off, conn_index=i)
+    obs = {"connects": n, "failures": dict(failures)}
+    if failures:
+        reason, count = failures.most_common(1)[0]
+        return Result.fail(reason, f"{sum(failures.values())} of {n} connects failed (mostly {reason})", obs)
+    return Result.ok(f"{n} connects", obs)
+
+
+async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int, *, concurrency: int = 1) -> tuple[int, int]:
+    """Strict ping-pong on one session; returns (answered, missed)."""
+    ok = missed = 0
+    for j in range(count):
+        mark = s.mark()
+        pid = f"rt-{conn_index}-{j}"
+        t_off = ctx.recorder.t_offset()
+        t0 = time.perf_counter()
+        await s.send({"type": "ping", "id": pid})
+        pong = await s.expect(lambda f, pid=pid: f.get("type") == "pong" and f.get("id", pid) == pid, ctx.options.timeout_s, since=mark)
+        if pong is None:
+            missed += 1
+            ctx.sample("rtt_ms", None, t_offset_s=t_off, concurrency=concurrency, conn_index=conn_index, ok=False)
+            if s.closed:
+                break
+            continue
+        idx = next(i for i in range(len(s.frames) - 1, mark - 1, -1) if s.frames[i][1] is pong)
+        rtt = s.frames[idx][0] - (t0 - s.opened_at) * 1000
+        ok += 1
+        ctx.sample("rtt_ms", rtt, t_offset_s=t_off, concurrency=concurrency, conn_index=conn_index)
+    return ok, missed
+
+
+@probe("performance.round_trip", category="performance", critical=False,
+       expected="ping round trips on idle connections are all answered; samples judged against the round-trip target")
+async def round_trip(ctx: ProbeContext) -> Result:
+    total, per = ctx.options.rtt_samples, max(1, ctx.options.rtt_per_session)
+    answered = missed = 0
+    session_index = 0
+    t_start = time.perf_counter()
+    while answered + missed < total:
+        count = min(per, total - answered - missed)
+        async with await ProbeSession.open(ctx, trace=False) as s:
+            await s.expect_type("connected", timeout=ctx.options.timeout_s)
+            a, m = await _pings(ctx, s, count, session_index)
+        answered, missed = answered + a, missed + m
+        session_index += 1
+    elapsed = time.perf_counter() - t_start
+    obs = {"answered": answered, "missed": missed, "sessions": session_index, "round_trips_per_s": round(answered / elapsed, 1)}
+    if missed:
+        return Result.fail("no_answer", f"{missed} of {total} pings unanswered", obs)
+    return Result.ok(f"{answered} round trips over {session_index} sessions", obs)
+
+
+async def _level(ctx: ProbeContext, level: int) -> dict[str, Any]:
+    """Open ``level`` connections at once, then ping on each; returns counts."""
+    sessions: list[ProbeSession | None] = [None] * level
+    failures: collections.Counter[str] = collections.Counter()
+
+    async def open_one(i: int) -> None:
+        t_off = ctx.recorder.t_offset()
+        t0 = time.perf_counter()
+        try:
+            s = await ProbeSession.open(ctx, trace=False)
+            first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
+            if first is None:
+                failures[f"closed_{s.close_code}" if s.closed else "no_answer"] += 1
+                await s.close()
+                ctx.sample("connect_ms", None, t_offset_s=t_off, concurrency=level, conn_index=i, ok=False)
+                return
+            sessions[i] = s
+            ctx.sample("connect_ms", (time.perf_counter() - t0) * 1000, t_offset_s=t_off, concurrency=level, conn_index=i)
+        except Exception as exc:
+            failures[classify(exc).reason] += 1
+            ctx.sample("connect_ms", None, t_offset_s=t_off, concurrency=level, conn_index=i, ok=False)
+
+    await asyncio.gather(*(open_one(i) for i in range(level)))
+    open_now = sum(1 for s in sessions if s is not None and not s.closed)
+
+    async def ping_one(i: int) -> None:
+        s = sessions[i]
+        if s is None or s.closed:
+            ctx.sample("rtt_ms", None, t_offset_s=ctx.recorder.t_offset(), concurrency=level, conn_index=i, ok=False)
+            return
+        a, m = await _pings(ctx, s, 1, i, concurrency=level)
+        if m:
+            failures[f"closed_{s.close_code}" if s.closed else "no_answer"] += 1
+
+    await asyncio.gather(*(ping_one(i) for i in range(level)))
+    for s in sessions:
+        if s is not None and s.closed and s.close_code not in (None, 1000):
+            ctx.recorder.frame({"probe_id": ctx.probe_id, "conn_id": s.conn_id, "direction": "in",
+                                "t_ms": round(s._t_ms(), 3), "type": "close", "size_bytes": 0,
+                                "payload": f"{s.close_code} {s.close_reason}"})
+    await asyncio.gather(*(s.close() for s in sessions if s is not None))
+    return {"level": level, "open_at_once": open_now, "failures": dict(failures)}
+
+
+@probe("performance.concurrency_ramp", category="performance", critical=False,
+       expected="at each level up to the target level, at least 95% of connections open at once and answer a ping")
+async def concurrency_ramp(ctx: ProbeContext) -> Result:
+    levels = list(ctx.options.concurrency_levels)
+    skipped = []
+    if not ctx.loopback and not ctx.allow_disruptive:
+        skipped = [lv for lv in levels if lv > 10]
+        levels = [lv for lv in levels if lv <= 10]
+    results = []
+    for level in levels:
+        ctx.recorder.event("ramp_level", level=level, probe_id=ctx.probe_id)
+        results.append(await _level(ctx, level))
+    obs = {"levels": results, "skipped_levels": skipped}
+    worst = None
+    for r in results:
+        failed = sum(r["failures"].values())
+        if r["level"] <= 100 and failed > 0.05 * r["level"]:
+            worst = r
+            break
+    if worst:
+        reason = max(worst["failures"], key=worst["failures"].get)
+        return Result.fail(reason, f"level {worst['level']}: {sum(worst['failures'].values())} connections failed (mostly {reason})", obs)
+    return Result.ok("levels " + ", ".join(f"{r['level']} ({r['open_at_once']} open)" for r in results), obs)

@@ -1,0 +1,236 @@
+"""The probes' WebSocket connection: every frame is kept from the first byte.
+
+The seed's tools began to listen only after the open event or after a wait
+began, and missed frames that had already arrived. Here a reader task starts
+as soon as the upgrade completes, every frame (control frames included) is
+kept with its arrival time, and :meth:`ProbeSession.expect` searches frames
+received *before* the wait began as well as after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+
+from .base import ProbeContext
+
+MAX_KEPT = 5000  # frames kept per connection: a flooding server cannot grow memory without bound
+MAX_TRACED = 200  # frames written to the frames table per connection
+PAYLOAD_CHARS = 512
+
+
+class TracedConnection(ClientConnection):
+    """A client connection that notes control frames (server pings) as they arrive."""
+
+    on_control: Callable[[str, bytes], None] | None = None
+
+    def process_event(self, event: Any) -> None:
+        if self.response is not None and isinstance(event, Frame) and event.opcode in (Opcode.PING, Opcode.PONG):
+            if self.on_control:
+                self.on_control("ping" if event.opcode is Opcode.PING else "pong", bytes(event.data))
+        super().process_event(event)
+
+
+def parse_frame(data: str | bytes) -> dict[str, Any]:
+    """A received message as a dict with a ``type`` (pure).
+
+    Non-JSON text becomes ``{"type": "invalid", "_raw": ...}``; binary data
+    ``{"type": "binary", "_size": n}``; a JSON value that is not an object
+    with a string type keeps its value under ``_value``.
+    """
+    if isinstance(data, bytes):
+        return {"type": "binary", "_size": len(data)}
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return {"type": "invalid", "_raw": data[:PAYLOAD_CHARS]}
+    if isinstance(obj, dict):
+        if not isinstance(obj.get("type"), str):
+            return {**obj, "type": None}
+        return obj
+    return {"type": None, "_value": obj}
+
+
+class ProbeSession:
+    """One WebSocket connection opened by a probe."""
+
+    def __init__(self, ctx: ProbeContext, conn: ClientConnection, *, trace: bool, opened_at: float) -> None:
+        self.ctx = ctx
+        self.conn = conn
+        self.conn_id = ctx.new_conn_id()
+        self.trace = trace
+        self.opened_at = opened_at
+        self.frames: list[tuple[float, dict[str, Any]]] = []  # (t_ms, frame)
+        self.dropped = 0
+        self.pings: list[float] = []  # t_ms of server ping control frames
+        self._new = asyncio.Event()
+        self._traced = 0
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        if isinstance(conn, TracedConnection):
+            conn.on_control = self._control
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    # -- opening -----------------------------------------------------------
+    @classmethod
+    async def open(
+        cls,
+        ctx: ProbeContext,
+        *,
+        token: str | None = None,
+        header_token: str | None = None,
+        headers: dict[str, str] | None = None,
+        path: str | None = None,
+        local_addr: str | None = None,
+        trace: bool = True,
+        timeout: float | None = None,
+    ) -> ProbeSession:
+        """Open a connection (raises on failure; callers classify)."""
+        hdrs = dict(ctx.extra_headers)
+        if header_token:
+            hdrs["Authorization"] = f"Bearer {header_token}"
+        hdrs.update(headers or {})
+        kwargs: dict[str, Any] = {}
+        if local_addr:
+            kwargs["local_addr"] = (local_addr, 0)
+        if ctx.tls:
+            kwargs["ssl"] = ctx.ssl_context
+        t0 = time.perf_counter()
+        conn = await connect(
+            ctx.ws_url_with(token=token, path=path),
+            additional_headers=hdrs or None,
+            open_timeout=timeout or ctx.options.open_timeout_s,
+            ping_interval=None,  # the probes measure; they do not keep alive on their own
+            close_timeout=2,
+            max_size=2**20,
+            max_queue=64,
+            compression=None,
+            user_agent_header="pitchey-analysis",
+            create_connection=TracedConnection,
+            **kwargs,
+        )
+        return cls(ctx, conn, trace=trace, opened_at=t0)
+
+    # -- frames ------------------------------------------------------------
+    def _t_ms(self) -> float:
+        return (time.perf_counter() - self.opened_at) * 1000.0
+
+    def _record(self, direction: str, ftype: str | None, size: int, payload: str) -> None:
+        if not self.trace or self._traced >= MAX_TRACED:
+            return
+        self._traced += 1
+        self.ctx.recorder.frame(
+            {
+                "probe_id": self.ctx.probe_id,
+                "conn_id": self.conn_id,
+                "direction": direction,
+                "t_ms": round(self._t_ms(), 3),
+                "type": ftype,
+                "size_bytes": size,
+                "payload": payload[:PAYLOAD_CHARS],
+            }
+        )
+
+    def _control(self, kind: str, data: bytes) -> None:
+        if kind == "ping":
+            self.pings.append(self._t_ms())
+        self._record("in", kind, len(data), "")
+        self._new.set()
+
+    async def _read(self) -> None:
+        try:
+            async for data in self.conn:
+                t = self._t_ms()
+                frame = parse_frame(data)
+                size = len(data) if isinstance(data, bytes) else len(data.encode())
+                self._record("in", frame.get("type"), size, data if isinstance(data, str) else "")
+                if len(self.frames) < MAX_KEPT:
+                    self.frames.append((t, frame))
+                else:
+                    self.dropped += 1
+                self._new.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            rcvd = self.conn.protocol.close_rcvd
+            self.close_code = rcvd.code if rcvd else 1006
+            self.close_reason = rcvd.reason if rcvd else ""
+            self._record("in", "close", 0, f"{self.close_code} {self.close_reason}")
+            self._new.set()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection has ended."""
+        return self._reader.done()
+
+    async def send(self, obj: Any) -> None:
+        """Send a JSON object (or raw text/bytes)."""
+        data = obj if isinstance(obj, (str, bytes)) else json.dumps(obj, separators=(",", ":"))
+        ftype = obj.get("type") if isinstance(obj, dict) else ("binary" if isinstance(data, bytes) else "raw")
+        self._record("out", ftype, len(data), data if isinstance(data, str) else "")
+        await self.conn.send(data)
+
+    async def expect(self, pred: Callable[[dict[str, Any]], bool], timeout: float, *, since: int = 0) -> dict[str, Any] | None:
+        """The first frame from index ``since`` on that satisfies ``pred``, or None on timeout/close."""
+        deadline = time.monotonic() + timeout
+        i = since
+        while True:
+            while i < len(self.frames):
+                frame = self.frames[i][1]
+                i += 1
+                if pred(frame):
+                    return frame
+            if self.closed:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._new.clear()
+            try:
+                await asyncio.wait_for(self._new.wait(), left)
+            except TimeoutError:
+                pass
+
+    async def expect_type(self, *types: str, timeout: float, since: int = 0) -> dict[str, Any] | None:
+        """The first frame of one of ``types``."""
+        return await self.expect(lambda f: f.get("type") in types, timeout, since=since)
+
+    def mark(self) -> int:
+        """An index to pass as ``since`` so that only later frames count."""
+        return len(self.frames)
+
+    def types(self) -> list[str | None]:
+        """The types of the frames received so far."""
+        return [f.get("type") for _, f in self.frames]
+
+    async def wait_closed(self, timeout: float) -> bool:
+        """Wait until the connection ends; True if it did."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close gracefully (RFC 6455 §7.1.2) and stop the reader."""
+        try:
+            await self.conn.close(code, reason)
+        except Exception:
+            pass
+        try:
+            await asyncio.wait_for(self._reader, 3)
+        except (TimeoutError, asyncio.CancelledError):
+            self._reader.cancel()
+
+    async def __aenter__(self) -> ProbeSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,19 @@
+"""The reference Pitchey real-time service (PROTOCOL.md Part A, and Part B as a profile)."""
+
+from __future__ import annotations
+
+from .app import PitcheyServer, ReferenceServer
+from .profile import DEFECTS, FEATURES, PROFILE_NAMES, Knobs, Profile, make_profile
+from .store import DEMO_USERS
+
+__all__ = [
+    "DEFECTS",
+    "DEMO_USERS",
+    "FEATURES",
+    "PROFILE_NAMES",
+    "Knobs",
+    "PitcheyServer",
+    "Profile",
+    "ReferenceServer",
+    "make_profile",
+]

@@ -1,0 +1,237 @@
+"""HTTP endpoints of the reference server (PROTOCOL.md Part A, 'HTTP')."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..redact import redact_url
+from . import tokens
+from .hub import now_ms
+from .store import User
+
+if TYPE_CHECKING:
+    from .app import PitcheyServer
+
+log = logging.getLogger("pitchey_analysis.server")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+LOGIN_TYPES = ("creator", "investor", "production")
+#: Part B item 20: the investor and production logins signed for fixed demo ids.
+FIXED_IDS = {"investor": 15, "production": 16}
+
+
+def _fail(status: int, error: str, detail: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"success": False, "error": error}
+    if detail:
+        body["detail"] = detail
+    return web.json_response(body, status=status)
+
+
+class HttpHandlers:
+    """The HTTP side: login, health, stats, notifications, broadcast."""
+
+    def __init__(self, server: PitcheyServer) -> None:
+        self.server = server
+        self.hub = server.hub
+        self.profile = server.profile
+        self._static_health: dict[str, Any] | None = None
+
+    def routes(self, app: web.Application) -> None:
+        """Register the routes on ``app``."""
+        r = app.router
+        for t in LOGIN_TYPES:
+            r.add_post(f"/api/auth/{t}/login", self.login)
+        r.add_get("/api/health", self.health)
+        r.add_get("/api/ws/health", self.ws_health)
+        r.add_get("/api/ws/stats", self.ws_stats)
+        r.add_post("/api/notifications", self.notifications)
+        r.add_post("/api/broadcast", self.broadcast)
+
+    # -- middleware and signals -------------------------------------------
+    @web.middleware
+    async def errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """JSON errors for every route; a stack trace only if the feature is off."""
+        start = time.perf_counter()
+        status = 500
+        try:
+            resp = await handler(request)
+            status = resp.status
+            return resp
+        except web.HTTPException as exc:
+            status = exc.status
+            if exc.status < 400:
+                raise
+            return _fail(exc.status, exc.reason or "error")
+        except Exception:
+            log.error("internal error on %s %s", request.method, redact_url(request.path_qs))
+            detail = None if self.profile.on("no_stack_traces") else traceback.format_exc()
+            return _fail(500, "internal error", detail)
+        finally:
+            log.debug(
+                "%s %s %s %.1fms", request.method, redact_url(request.path_qs), status,
+                (time.perf_counter() - start) * 1000,
+            )
+
+    async def add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        """on_response_prepare: security headers on every HTTP response."""
+        if not self.profile.on("security_headers"):
+            return
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        if self.server.tls is not None:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+
+    # -- helpers -----------------------------------------------------------
+    async def _json(self, request: web.Request) -> dict[str, Any] | web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            detail = None if self.profile.on("no_stack_traces") else traceback.format_exc()
+            return _fail(400, "body must be JSON", detail)
+        if not isinstance(body, dict):
+            return _fail(400, "body must be a JSON object")
+        return body
+
+    def bearer_user(self, request: web.Request) -> User | None:
+        """The user of a valid ``Authorization: Bearer`` token, else None."""
+        auth = request.headers.get("Authorization", "")
+        if not auth.lower().startswith("bearer "):
+            return None
+        v = tokens.verify(auth[7:].strip(), self.server.jwt_secret)
+        if v.claims is None:
+            return None
+        try:
+            return self.hub.store.get(int(v.claims["sub"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _admin(self, request: web.Request) -> User | web.Response:
+        user = self.bearer_user(request)
+        if user is None:
+            return _fail(401, "authentication required")
+        if user.user_type != "admin":
+            return _fail(403, "admin only")
+        return user
+
+    # -- endpoints ---------------------------------------------------------
+    async def login(self, request: web.Request) -> web.Response:
+        """POST /api/auth/{type}/login."""
+        kind = request.path.split("/")[3]
+        body = await self._json(request)
+        if isinstance(body, web.Response):
+            return body
+        email, password = body.get("email"), body.get("password")
+        if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
+            return _fail(400, "email and password are required")
+        user = self.hub.store.verify(email, password)
+        if user is None or user.user_type not in (kind, "admin"):
+            return _fail(401, "invalid credentials")
+        sub = FIXED_IDS[kind] if self.profile.has(20) and kind in FIXED_IDS and user.user_type != "admin" else user.id
+        token = tokens.issue(self.server.jwt_secret, sub=sub, email=user.email, user_type=user.user_type)
+        public = user.public()
+        if self.profile.has(13) and kind == "creator":
+            public["password"] = password  # Part B item 13
+        return web.json_response({"success": True, "token": token, "user": public})
+
+    async def health(self, request: web.Request) -> web.Response:
+        """GET /api/health: the service as a whole."""
+        status = "degraded" if self.hub.shutting_down else "healthy"
+        return web.json_response(
+            {"success": not self.hub.shutting_down, "data": {"status": status, "timestamp": now_ms()}},
+            status=503 if self.hub.shutting_down else 200,
+        )
+
+    async def ws_health(self, request: web.Request) -> web.Response:
+        """GET /api/ws/health: live figures (static under item 11)."""
+        endpoint = "ws://0.0.0.0:8001/ws" if self.profile.has(19) else self.server.ws_url
+        if self.profile.has(11) or not self.profile.on("health_live"):
+            if self._static_health is None:
+                self._static_health = {
+                    "success": True,
+                    "data": {
+                        "status": "healthy",
+                        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+                        "uptime_s": 0,
+                        "websocket": {"enabled": True, "endpoint": endpoint, "connections": 0},
+                    },
+                }
+            return web.json_response(self._static_health)
+        down = self.hub.shutting_down
+        return web.json_response(
+            {
+                "success": not down,
+                "data": {
+                    "status": "degraded" if down else "healthy",
+                    "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+                    "uptime_s": self.hub.uptime_s(),
+                    "websocket": {"enabled": True, "endpoint": endpoint, "connections": len(self.hub.sessions)},
+                },
+            },
+            status=503 if down else 200,
+        )
+
+    async def ws_stats(self, request: web.Request) -> web.Response:
+        """GET /api/ws/stats: admin only (ids 1-3 too under item 12)."""
+        if self.profile.on("stats_auth"):
+            user = self.bearer_user(request)
+            if user is None:
+                return _fail(401, "authentication required")
+            allowed = user.user_type == "admin" or (self.profile.has(12) and user.id in (1, 2, 3))
+            if not allowed:
+                return _fail(403, "admin only")
+        return web.json_response({"success": True, "data": self.hub.stats()})
+
+    async def notifications(self, request: web.Request) -> web.Response:
+        """POST /api/notifications (admin): create and deliver a notification."""
+        admin = self._admin(request)
+        if isinstance(admin, web.Response):
+            return admin
+        body = await self._json(request)
+        if isinstance(body, web.Response):
+            return body
+        uid, title, message = body.get("userId"), body.get("title"), body.get("message")
+        if not isinstance(uid, int) or not isinstance(title, str) or not isinstance(message, str):
+            return _fail(400, "userId (int), title and message (str) are required")
+        nid = self.hub.next_id()
+        note = {"type": "notification", "id": nid, "title": title[:200], "message": message[:2000], "timestamp": now_ms()}
+        self.hub.notifications[uid].append(dict(note, read=False))
+        if self.profile.on("push_notifications"):
+            for s in list(self.hub.by_user.get(uid, ())):
+                if "notifications" in s.subs:
+                    self.hub.send(s, note)
+        return web.json_response({"success": True, "id": nid}, status=201)
+
+    async def broadcast(self, request: web.Request) -> web.Response:
+        """POST /api/broadcast (admin): send a message to a channel's subscribers."""
+        admin = self._admin(request)
+        if isinstance(admin, web.Response):
+            return admin
+        body = await self._json(request)
+        if isinstance(body, web.Response):
+            return body
+        channel, message = body.get("channel"), body.get("message")
+        if not isinstance(channel, str) or not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            return _fail(400, "channel (str) and message (object with a type) are required")
+        n = self.hub.publish(channel, message) if self.profile.on("push_broadcast") else 0
+        return web.json_response({"success": True, "delivered": n})
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        """Every unknown route."""
+        return _fail(404, "not found")
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON."""
+    return json.dumps(obj, separators=(",", ":"))

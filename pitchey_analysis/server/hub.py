@@ -1,0 +1,287 @@
+"""Server-side state: sessions, channels, lockout counters and statistics.
+
+Nothing here does network I/O beyond queueing frames for a session's writer
+task; the handlers in ``http.py`` and ``ws.py`` drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import json
+import logging
+import random
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .profile import Profile
+from .store import User, UserStore
+
+log = logging.getLogger("pitchey_analysis.server")
+
+AUTH_CHANNELS = ("dashboard", "notifications", "uploads")
+PUBLIC_CHANNELS = ("presence",)
+AUTH_CAPABILITIES = ["notifications", "dashboard", "presence", "messaging", "uploads"]
+ANON_CAPABILITIES = ["public_pitches", "browsing"]
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class _CloseRequest:
+    """Queued behind pending frames: close once they are sent."""
+
+    code: int
+    reason: str
+
+
+@dataclass(eq=False)
+class Session:
+    """One WebSocket connection."""
+
+    id: str
+    ws: web.WebSocketResponse
+    address: str
+    user: User | None = None
+    subs: set[str] = field(default_factory=set)
+    queue: asyncio.Queue | None = None
+    writer: asyncio.Task | None = None
+    opened: float = field(default_factory=time.monotonic)
+    last_activity: float = field(default_factory=time.monotonic)
+    ping_sent_at: float | None = None
+    last_ping_at: float = field(default_factory=time.monotonic)
+    tokens: float = 0.0
+    refilled_at: float = field(default_factory=time.monotonic)
+    strikes: collections.deque = field(default_factory=collections.deque)
+    closing: bool = False
+    leaked: bool = False
+    close_task: asyncio.Task | None = None
+
+
+class Hub:
+    """Registry of sessions and everything shared between them."""
+
+    def __init__(self, profile: Profile, store: UserStore) -> None:
+        self.profile = profile
+        self.knobs = profile.knobs
+        self.store = store
+        self.sessions: dict[str, Session] = {}
+        self.by_user: dict[int, set[Session]] = collections.defaultdict(set)
+        self.channels: dict[str, set[Session]] = collections.defaultdict(set)
+        self.failures: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self.started = time.monotonic()
+        self.received_by_type: collections.Counter = collections.Counter()
+        self.sent_by_type: collections.Counter = collections.Counter()
+        self.errors_by_code: collections.Counter = collections.Counter()
+        self.rate_limited = 0
+        self.notifications: dict[int, list[dict]] = collections.defaultdict(list)
+        self.unread_messages: collections.Counter = collections.Counter()
+        self._ids = itertools.count(1)
+        self.rng = random.Random(self.knobs.seed)
+        self.shutting_down = False
+
+    # -- bookkeeping -------------------------------------------------------
+    def uptime_s(self) -> float:
+        """Seconds since the hub started."""
+        return round(time.monotonic() - self.started, 3)
+
+    def next_id(self) -> int:
+        """A fresh integer id for messages and notifications."""
+        return next(self._ids)
+
+    def new_session(self, ws: web.WebSocketResponse, address: str) -> Session:
+        """Create a session (not yet registered)."""
+        s = Session(id=secrets.token_hex(8), ws=ws, address=address, tokens=float(self.knobs.rate_bucket))
+        bounded = self.profile.on("send_queue_limit")
+        s.queue = asyncio.Queue(maxsize=self.knobs.send_queue_size if bounded else 0)
+        s.writer = asyncio.get_running_loop().create_task(self._write_loop(s))
+        return s
+
+    def register(self, s: Session) -> None:
+        """Count a session as open."""
+        self.sessions[s.id] = s
+        if s.user:
+            self.by_user[s.user.id].add(s)
+
+    def set_user(self, s: Session, user: User) -> None:
+        """Attach an authenticated user to a session."""
+        s.user = user
+        if s.id in self.sessions:
+            self.by_user[user.id].add(s)
+
+    def unregister(self, s: Session) -> None:
+        """Forget a session and its subscriptions."""
+        self.sessions.pop(s.id, None)
+        if s.user:
+            group = self.by_user.get(s.user.id)
+            if group is not None:
+                group.discard(s)
+                if not group:
+                    del self.by_user[s.user.id]
+        for ch in s.subs:
+            subs = self.channels.get(ch)
+            if subs is not None:
+                subs.discard(s)
+                if not subs:
+                    del self.channels[ch]
+        s.subs.clear()
+        if s.writer and not s.writer.done() and s.close_task is not s.writer:
+            s.writer.cancel()
+
+    def stats(self) -> dict[str, Any]:
+        """The body of ``/api/ws/stats``."""
+        return {
+            "connections": {
+                "total": len(self.sessions),
+                "authenticated": sum(1 for s in self.sessions.values() if s.user),
+                "users": len(self.by_user),
+            },
+            "messages": {
+                "received": sum(self.received_by_type.values()),
+                "sent": sum(self.sent_by_type.values()),
+                "by_type": dict(self.received_by_type),
+            },
+            "errors": {"by_code": dict(self.errors_by_code)},
+            "rate_limited": self.rate_limited,
+            "uptime_s": self.uptime_s(),
+        }
+
+    def metrics(self) -> dict[str, Any]:
+        """The ``metrics`` object of dashboard frames."""
+        up = max(self.uptime_s(), 1e-3)
+        received = sum(self.received_by_type.values())
+        return {
+            "activeUsers": len(self.by_user),
+            "connections": len(self.sessions),
+            "messagesPerMinute": round(received / up * 60.0, 2),
+            "uptime_s": up,
+        }
+
+    # -- lockout -----------------------------------------------------------
+    def lockout_key(self, request: web.Request, trust_proxy: bool) -> str:
+        """The address a failed authentication is counted against."""
+        xff = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        real = request.headers.get("X-Real-IP", "").strip()
+        if self.profile.has(17) or trust_proxy:
+            if xff:
+                return xff
+            if real and self.profile.has(17):
+                return real
+        if self.profile.has(8):
+            return "unknown"  # every direct client shares this key (Part B item 8)
+        return request.remote or "unknown"
+
+    def _recent(self, key: str) -> collections.deque:
+        q = self.failures[key]
+        horizon = time.monotonic() - self.knobs.lockout_window_s
+        while q and q[0] < horizon:
+            q.popleft()
+        return q
+
+    def record_failure(self, key: str) -> None:
+        """Count one failed authentication for ``key``."""
+        if self.profile.on("lockout") or self.profile.has(8):
+            self._recent(key).append(time.monotonic())
+
+    def clear_failures(self, key: str) -> None:
+        """Forget the failures of ``key`` (Part B item 8: one success clears them)."""
+        self.failures.pop(key, None)
+
+    def locked(self, key: str) -> bool:
+        """Whether ``key`` has reached the failure threshold."""
+        if not (self.profile.on("lockout") or self.profile.has(8)):
+            return False
+        return len(self._recent(key)) >= self.knobs.lockout_threshold
+
+    # -- sending -----------------------------------------------------------
+    def send(self, s: Session, frame: dict[str, Any]) -> None:
+        """Queue a frame for a session; a full queue closes it with 1008."""
+        if s.closing or s.queue is None:
+            return
+        try:
+            s.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.info("session %s: send queue overflow, closing 1008", s.id)
+            self.close(s, 1008, "Send queue overflow", drain=False)
+
+    def reply(self, s: Session, request_type: str, frame: dict[str, Any]) -> None:
+        """Send an answer to ``request_type``, applying the drop and latency knobs."""
+        if request_type in self.knobs.drop_answers:
+            return
+        lat = self.knobs.latency_ms.get(request_type) or self.knobs.latency_ms.get("*")
+        if lat:
+            mean, jitter = lat
+            delay = max(0.0, mean + self.rng.uniform(-jitter, jitter)) / 1000.0
+            asyncio.get_running_loop().call_later(delay, self.send, s, frame)
+        else:
+            self.send(s, frame)
+
+    def error(self, s: Session, code: str, message: str, **extra: Any) -> None:
+        """Send an ``error`` frame with a stable code."""
+        self.errors_by_code[code] += 1
+        self.send(s, {"type": "error", "code": code, "message": message, "timestamp": now_ms(), **extra})
+
+    def publish(self, channel: str, frame: dict[str, Any]) -> int:
+        """Send a frame to every subscriber of a channel; returns the count."""
+        subs = list(self.channels.get(channel, ()))
+        for s in subs:
+            self.send(s, frame)
+        return len(subs)
+
+    def to_user(self, user_id: int, frame: dict[str, Any]) -> int:
+        """Send a frame to every session of a user."""
+        sessions = list(self.by_user.get(user_id, ()))
+        for s in sessions:
+            self.send(s, frame)
+        return len(sessions)
+
+    def close(self, s: Session, code: int, reason: str, *, drain: bool = True) -> None:
+        """Close a session from the server side (non-blocking).
+
+        With ``drain`` the frames already queued (e.g. the rate_limited errors
+        before a 1008) are sent first; an overflowing queue closes at once.
+        """
+        if s.closing:
+            return
+        s.closing = True
+        if drain and s.writer and not s.writer.done() and s.queue is not None:
+            try:
+                s.queue.put_nowait(_CloseRequest(code, reason))
+                s.close_task = s.writer
+                return
+            except asyncio.QueueFull:
+                pass
+        if s.writer and not s.writer.done():
+            s.writer.cancel()
+        s.close_task = asyncio.get_running_loop().create_task(self._close(s, code, reason))
+
+    async def _close(self, s: Session, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(s.ws.close(code=code, message=reason.encode()), 5.0)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            pass
+
+    async def _write_loop(self, s: Session) -> None:
+        assert s.queue is not None
+        try:
+            while True:
+                frame = await s.queue.get()
+                if isinstance(frame, _CloseRequest):
+                    await self._close(s, frame.code, frame.reason)
+                    return
+                data = json.dumps(frame, separators=(",", ":"))
+                await s.ws.send_str(data)
+                self.sent_by_type[frame.get("type", "?")] += 1
+        except asyncio.CancelledError:
+            raise
+        except (ConnectionError, RuntimeError):
+            # The peer went away: an ordinary event, not worth a traceback.
+            pass

@@ -1,0 +1,174 @@
+"""Server profiles: which behaviours of the contract are on, and which defects.
+
+A :class:`Profile` is plain data. ``complete`` implements PROTOCOL.md Part A;
+``pitchey-2025-11`` switches on the defects of Part B (all but item 6). Every
+Part A behaviour that a probe checks can also be switched off alone, so that a
+test can show a probe failing against a server that lacks exactly that feature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+#: Part A behaviours that can be switched off one at a time (name -> meaning).
+FEATURES: dict[str, str] = {
+    "security_headers": "security headers on every HTTP response",
+    "origin_check": "Origin allow-list on the upgrade (403 otherwise)",
+    "size_limit": "close 1009 for messages over 64 KiB",
+    "rate_limit": "token bucket with rate_limited errors and close 1008",
+    "lockout": "close 1008 after 10 failed authentications from one address",
+    "no_stack_traces": "error bodies never contain a stack trace",
+    "health_live": "/api/ws/health reports live figures",
+    "stats_auth": "/api/ws/stats needs an admin token",
+    "header_auth": "Authorization: Bearer accepted on the upgrade",
+    "query_auth": "?token= accepted on the upgrade",
+    "exp_check": "expired tokens refused",
+    "aud_check": "iss and aud of tokens checked",
+    "alg_allowlist": "only HS256 accepted (alg:none refused)",
+    "server_ping": "WebSocket ping control frames from the server",
+    "idle_timeout": "close 1000 'Session timeout' after the idle interval",
+    "send_queue_limit": "bounded per-connection send queue (close 1008 on overflow)",
+    "graceful_close": "answer a client close with the same code",
+    "answer_pong": "answer ping",
+    "answer_auth": "answer auth",
+    "answer_subscribe": "answer subscribe",
+    "answer_unsubscribe": "answer unsubscribe",
+    "answer_dashboard_metrics": "answer get_dashboard_metrics",
+    "answer_presence_update": "answer presence_update",
+    "answer_send_message": "answer send_message",
+    "answer_typing": "deliver typing_start/typing_stop",
+    "answer_notification_read": "answer notification_read",
+    "answer_initial_data": "answer request_initial_data",
+    "answer_invalid_format": "answer invalid input with error invalid_format",
+    "answer_unknown_type": "answer unknown types with error unknown_type",
+    "auth_required_check": "refuse authenticated-only types on anonymous sessions",
+    "push_dashboard": "dashboard_update pushes",
+    "push_notifications": "notification pushes",
+    "push_presence": "presence pushes",
+    "push_broadcast": "POST /api/broadcast delivers to subscribers",
+    "channel_acl": "user:<id> channels only for that user",
+}
+
+#: Part B items (number -> short description), see PROTOCOL.md.
+DEFECTS: dict[int, str] = {
+    1: "post-connection auth never answered",
+    2: "subscribe/unsubscribe/get_dashboard_metrics/unknown types ignored",
+    3: "pong wraps data in payload and does not echo id",
+    4: "a second connected frame follows the first",
+    5: "invalid upgrade token gives anonymous session without authError",
+    6: "WebSocket side uses a different JWT secret than login",
+    7: "WebSocket user store lacks investor and production users (close 1011)",
+    8: "failure counter shared by all direct clients ('unknown' key)",
+    9: "rate limit errors wrapped in payload, no close",
+    10: "non-JSON answered with payload.error instead of code",
+    11: "/api/ws/health static",
+    12: "/api/ws/stats open to user ids 1-3",
+    13: "creator login echoes the password",
+    14: "JSON heartbeat instead of ping control frames",
+    15: "messages dropped during the user lookup after connected",
+    16: "object without type gets no reply",
+    17: "lockout key taken from X-Forwarded-For / X-Real-IP without a trusted proxy",
+    18: "sessions that leave during user lookup are never removed",
+    19: "/api/ws/health reports a hard-coded endpoint",
+    20: "investor/production logins sign tokens for fixed ids 15/16",
+}
+
+PROFILE_NAMES = ("complete", "pitchey-2025-11")
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Fault knobs and intervals (seconds unless said otherwise)."""
+
+    dashboard_interval: float = 5.0
+    ping_interval: float = 30.0
+    ping_timeout: float = 20.0
+    idle_timeout: float = 300.0
+    #: added latency per message type: {type: (mean_ms, jitter_ms)}; "*" for all.
+    latency_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: answers of these message types are dropped.
+    drop_answers: frozenset[str] = frozenset()
+    #: close every connection this many seconds after it opened (None: never).
+    close_after: float | None = None
+    #: refuse upgrades beyond this many open connections (None: no cap).
+    max_connections: int | None = None
+    send_queue_size: int = 1000
+    max_message_bytes: int = 64 * 1024
+    rate_bucket: int = 120
+    rate_refill_per_s: float = 2.0
+    lockout_threshold: int = 10
+    lockout_window_s: float = 300.0
+    #: lookup delay on authenticated sessions under defect 15 (min, max) ms.
+    lookup_delay_ms: tuple[float, float] = (3.0, 20.0)
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the reference server does: a name, switched-off features, defects."""
+
+    name: str = "complete"
+    disabled: frozenset[str] = frozenset()
+    defects: frozenset[int] = frozenset()
+    knobs: Knobs = field(default_factory=Knobs)
+
+    def on(self, feature: str) -> bool:
+        """Whether a Part A feature is on."""
+        if feature not in FEATURES:
+            raise KeyError(f"unknown feature {feature!r}")
+        return feature not in self.disabled
+
+    def has(self, defect: int) -> bool:
+        """Whether a Part B defect is switched on."""
+        return defect in self.defects
+
+    def describe(self) -> dict[str, object]:
+        """A JSON-able description for manifests and logs."""
+        return {
+            "name": self.name,
+            "disabled": sorted(self.disabled),
+            "defects": sorted(self.defects),
+        }
+
+
+def make_profile(
+    name: str = "complete",
+    *,
+    disable: tuple[str, ...] | list[str] = (),
+    defects: tuple[int, ...] | list[int] | None = None,
+    enable_defects: tuple[int, ...] | list[int] = (),
+    disable_defects: tuple[int, ...] | list[int] = (),
+    **knobs: object,
+) -> Profile:
+    """Build a profile by name, then switch features and defects individually.
+
+    Args:
+        name: ``complete`` or ``pitchey-2025-11``.
+        disable: Part A features to switch off (see :data:`FEATURES`).
+        defects: replace the profile's defect set entirely.
+        enable_defects: Part B items to add.
+        disable_defects: Part B items to remove.
+        **knobs: fields of :class:`Knobs`.
+
+    Raises:
+        ValueError: unknown profile, feature, defect or knob.
+    """
+    if name not in PROFILE_NAMES:
+        raise ValueError(f"unknown profile {name!r}; choose from {', '.join(PROFILE_NAMES)}")
+    base = frozenset() if name == "complete" else frozenset(set(DEFECTS) - {6})
+    chosen = frozenset(defects) if defects is not None else base
+    chosen = (chosen | frozenset(enable_defects)) - frozenset(disable_defects)
+    bad = [f for f in disable if f not in FEATURES]
+    if bad:
+        raise ValueError(f"unknown feature(s): {', '.join(bad)}")
+    bad_d = [d for d in chosen if d not in DEFECTS]
+    if bad_d:
+        raise ValueError(f"unknown defect(s): {bad_d}")
+    fields = {f.name for f in dataclasses.fields(Knobs)}
+    bad_k = [k for k in knobs if k not in fields]
+    if bad_k:
+        raise ValueError(f"unknown knob(s): {', '.join(bad_k)}")
+    if "drop_answers" in knobs:
+        knobs["drop_answers"] = frozenset(knobs["drop_answers"])  # type: ignore[arg-type]
+    return Profile(name=name, disabled=frozenset(disable), defects=chosen, knobs=Knobs(**knobs))  # type: ignore[arg-type]

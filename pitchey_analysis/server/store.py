@@ -1,0 +1,105 @@
+"""The user store: one SQLite database read by both login and ``/ws``.
+
+Passwords are stored as salted PBKDF2 hashes. The demo users are seeded at
+start (PROTOCOL.md, "Demo users"). Under defect 7 the WebSocket side reads a
+second table that lacks the investor and production users, as the 2025-11
+deployment did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+
+DEMO_PASSWORD_SOURCE = "the demo password documented in PROTOCOL.md (\"Demo users\")"
+
+#: (id, email, username, user_type)
+DEMO_USERS: tuple[tuple[int, str, str, str], ...] = (
+    (1, "alex.creator@demo.com", "alexcreator", "creator"),
+    (2, "sarah.investor@demo.com", "sarahinvestor", "investor"),
+    (3, "stellar.production@demo.com", "stellarproduction", "production"),
+    (4, "admin@demo.com", "admin", "admin"),
+)
+_DEMO_SECRET = "Demo123"
+_ITERATIONS = 20_000
+
+
+@dataclass(frozen=True)
+class User:
+    """A user row, without its password hash."""
+
+    id: int
+    email: str
+    username: str
+    user_type: str
+
+    def public(self) -> dict[str, object]:
+        """The user as the login answer shows it."""
+        return {"id": self.id, "email": self.email, "username": self.username, "userType": self.user_type}
+
+
+def _hash(password: str, salt: bytes) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _ITERATIONS)
+
+
+class UserStore:
+    """SQLite-backed users; thread-safe for the server's short queries."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._lock = threading.Lock()
+        with self._lock, self._db:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, email TEXT UNIQUE,"
+                " username TEXT, user_type TEXT, salt BLOB, pw_hash BLOB)"
+            )
+            # The separate, out-of-step table of defect 7: no investor/production rows.
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS ws_users (id INTEGER PRIMARY KEY, email TEXT,"
+                " username TEXT, user_type TEXT)"
+            )
+        self.seed()
+
+    def seed(self) -> None:
+        """Insert the demo users (idempotent)."""
+        with self._lock, self._db:
+            for uid, email, username, utype in DEMO_USERS:
+                salt = os.urandom(16)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO users VALUES (?,?,?,?,?,?)",
+                    (uid, email, username, utype, salt, _hash(_DEMO_SECRET, salt)),
+                )
+                if utype not in ("investor", "production"):
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO ws_users VALUES (?,?,?,?)", (uid, email, username, utype)
+                    )
+
+    def verify(self, email: str, password: str) -> User | None:
+        """The user whose email and password match, else None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, email, username, user_type, salt, pw_hash FROM users WHERE email = ?",
+                (email,),
+            ).fetchone()
+        if row is None:
+            return None
+        if not hmac.compare_digest(_hash(password, row[4]), row[5]):
+            return None
+        return User(row[0], row[1], row[2], row[3])
+
+    def get(self, user_id: int, *, ws_table: bool = False) -> User | None:
+        """Look a user up by id, in the login table or (defect 7) the ws table."""
+        table = "ws_users" if ws_table else "users"
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT id, email, username, user_type FROM {table} WHERE id = ?", (user_id,)
+            ).fetchone()
+        return User(*row) if row else None
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()

@@ -1,0 +1,458 @@
+"""The ``/ws`` endpoint: upgrade, authentication, first frame, message loop.
+
+Comments cite PROTOCOL.md (Part A is the contract, Part B the defects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+
+from . import tokens
+from .hub import ANON_CAPABILITIES, AUTH_CAPABILITIES, AUTH_CHANNELS, Hub, Session, now_ms
+from .store import User
+
+if TYPE_CHECKING:
+    from .app import PitcheyServer
+
+log = logging.getLogger("pitchey_analysis.server")
+
+AUTH_ONLY_TYPES = frozenset(
+    {
+        "get_dashboard_metrics",
+        "presence_update",
+        "send_message",
+        "typing_start",
+        "typing_stop",
+        "notification_read",
+        "request_initial_data",
+    }
+)
+HANDLERS = {
+    t: "on_" + t
+    for t in (
+        "ping", "auth", "subscribe", "unsubscribe", "get_dashboard_metrics", "presence_update",
+        "send_message", "typing_start", "typing_stop", "notification_read", "request_initial_data",
+    )
+}
+PRESENCE_STATES = frozenset({"online", "away", "busy", "offline"})
+
+
+def _user_brief(user: User | None) -> dict[str, Any] | None:
+    return {"id": user.id, "username": user.username, "type": user.user_type} if user else None
+
+
+class WebSocketHandler:
+    """Serves one WebSocket connection per call."""
+
+    def __init__(self, server: PitcheyServer) -> None:
+        self.server = server
+        self.hub: Hub = server.hub
+        self.profile = server.profile
+
+    # -- authentication helpers --------------------------------------------
+    def _ws_secret(self) -> str:
+        # Part B item 6: the WebSocket side used a secret of its own.
+        return self.server.ws_only_secret if self.profile.has(6) else self.server.jwt_secret
+
+    def verify(self, token: str) -> tokens.Verified:
+        """Verify a token as the WebSocket side does."""
+        p = self.profile
+        return tokens.verify(
+            token,
+            self._ws_secret(),
+            check_exp=p.on("exp_check"),
+            check_aud=p.on("aud_check"),
+            alg_allowlist=p.on("alg_allowlist"),
+        )
+
+    def lookup(self, claims: dict) -> User | None:
+        """Find the token's user in the store (the ws table under item 7)."""
+        try:
+            uid = int(claims.get("sub"))
+        except (TypeError, ValueError):
+            return None
+        return self.hub.store.get(uid, ws_table=self.profile.has(7))
+
+    @staticmethod
+    def upgrade_token(request: web.Request, query_ok: bool, header_ok: bool) -> str | None:
+        """The token offered on the upgrade, by query or by header."""
+        if query_ok and request.query.get("token"):
+            return request.query["token"]
+        auth = request.headers.get("Authorization", "")
+        if header_ok and auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        return None
+
+    def connected_frame(self, s: Session, auth_error: str | None) -> dict[str, Any]:
+        """The first frame of a session (PROTOCOL.md, 'First frame')."""
+        frame: dict[str, Any] = {
+            "type": "connected",
+            "authenticated": s.user is not None,
+            "user": _user_brief(s.user),
+            "sessionId": s.id,
+            "timestamp": now_ms(),
+            "capabilities": AUTH_CAPABILITIES if s.user else ANON_CAPABILITIES,
+        }
+        if auth_error and not self.profile.has(5):
+            frame["authError"] = auth_error
+        return frame
+
+    # -- the endpoint ------------------------------------------------------
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        srv, hub, p = self.server, self.hub, self.profile
+        origin = request.headers.get("Origin")
+        if origin is not None and p.on("origin_check") and origin not in srv.allowed_origins:
+            return web.json_response({"success": False, "error": "origin not allowed"}, status=403)
+        if hub.shutting_down:
+            return web.json_response({"success": False, "error": "shutting down"}, status=503)
+        cap = p.knobs.max_connections
+        if cap is not None and len(hub.sessions) >= cap:
+            return web.json_response({"success": False, "error": "connection limit reached"}, status=503)
+
+        key = hub.lockout_key(request, srv.trust_proxy)
+        token = self.upgrade_token(request, p.on("query_auth"), p.on("header_auth"))
+        max_size = p.knobs.max_message_bytes if p.on("size_limit") else 0
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=max_size, autoclose=True)
+        await ws.prepare(request)
+        s = hub.new_session(ws, key)
+        try:
+            await self._serve(request, s, key, token)
+        except (ConnectionError, asyncio.CancelledError, aiohttp.ClientConnectionResetError):
+            pass
+        finally:
+            if s.close_task is not None and not s.close_task.done():
+                # A close was requested (1008, 1011, ...): let it go out first.
+                try:
+                    await asyncio.wait_for(asyncio.shield(s.close_task), 3.0)
+                except (TimeoutError, asyncio.CancelledError, ConnectionError):
+                    pass
+            if not s.leaked:
+                hub.unregister(s)
+            elif s.writer and not s.writer.done():
+                s.writer.cancel()
+            if not ws.closed:
+                try:
+                    await asyncio.wait_for(ws.close(), 2.0)
+                except (TimeoutError, ConnectionError):
+                    pass
+        return ws
+
+    async def _serve(self, request: web.Request, s: Session, key: str, token: str | None) -> None:
+        hub, p = self.hub, self.profile
+        defective_setup = p.has(4) or p.has(7) or p.has(15) or p.has(8)
+
+        if not defective_setup and hub.locked(key):
+            # Contract: further upgrades from a locked-out address are closed 1008.
+            await s.ws.close(code=1008, message=b"Too many failed connection attempts")
+            return
+
+        claims: dict | None = None
+        auth_error: str | None = None
+        if token is not None:
+            v = self.verify(token)
+            claims, auth_error = v.claims, v.error
+            if auth_error:
+                hub.record_failure(key)
+
+        if defective_setup:
+            await self._defective_setup(s, key, claims, auth_error)
+            if s.closing or s.ws.closed:
+                return
+        else:
+            if claims is not None:
+                user = self.lookup(claims)
+                if user is None:
+                    hub.record_failure(key)
+                    hub.error(s, "user_not_found", "the token's user does not exist")
+                else:
+                    s.user = user
+            hub.register(s)
+            hub.send(s, self.connected_frame(s, auth_error))
+
+        await self._message_loop(s, key)
+
+    async def _defective_setup(self, s: Session, key: str, claims: dict | None, auth_error: str | None) -> None:
+        """Session setup as the 2025-11 deployment did it (Part B items 4, 7, 8, 15, 18)."""
+        hub, p = self.hub, self.profile
+        hub.register(s)
+        first = self.connected_frame(s, auth_error)
+        if claims is not None:
+            first["authenticated"] = True
+            first["user"] = {"id": int(claims.get("sub", 0) or 0), "username": claims.get("email"), "type": claims.get("userType")}
+            first["capabilities"] = AUTH_CAPABILITIES
+        hub.send(s, first)
+        if hub.locked(key):
+            # Item 8: connected, then 1008 for everyone sharing the key.
+            await asyncio.sleep(0)
+            hub.close(s, 1008, "Too many failed connection attempts")
+            return
+        if claims is None:
+            if p.has(4):
+                hub.send(s, {"type": "connected", "payload": {"sessionId": s.id, "userId": None, "presence": "online"}})
+            return
+        lo, hi = p.knobs.lookup_delay_ms
+        if p.has(15):
+            # Item 15: frames arriving during the lookup are read and dropped.
+            deadline = time.monotonic() + hub.rng.uniform(lo, hi) / 1000.0
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    msg = await s.ws.receive(timeout=left)
+                except TimeoutError:
+                    break
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    if p.has(18):
+                        s.leaked = True  # item 18: never removed from the registry
+                    return
+        user = self.lookup(claims)
+        if user is None:
+            if p.has(8):
+                hub.record_failure(key)
+            hub.send(s, {"type": "error", "message": "User not found", "code": 1011, "category": "internal"})
+            hub.close(s, 1011, "User not found")
+            return
+        hub.set_user(s, user)
+        if p.has(8):
+            hub.clear_failures(key)
+        if p.has(4):
+            hub.send(s, {"type": "connected", "payload": {"sessionId": s.id, "userId": user.id, "presence": "online"}})
+
+    # -- the message loop --------------------------------------------------
+    async def _message_loop(self, s: Session, key: str) -> None:
+        ws = s.ws
+        while not ws.closed:
+            msg = await ws.receive()
+            s.last_activity = time.monotonic()
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                if self._rate_limited(s):
+                    continue
+                await self.on_text(s, key, msg.data)
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                if self._rate_limited(s):
+                    continue
+                self.invalid_format(s)
+            elif msg.type == aiohttp.WSMsgType.PING:
+                await ws.pong(msg.data)  # RFC 6455 §5.5.3: answer with the same payload
+            elif msg.type == aiohttp.WSMsgType.PONG:
+                s.ping_sent_at = None
+            elif msg.type == aiohttp.WSMsgType.CLOSE:
+                if self.profile.on("graceful_close"):
+                    await ws.close(code=msg.data or 1000)
+                else:
+                    await ws.close(code=1011, message=b"unexpected")
+                return
+            else:  # CLOSING, CLOSED, ERROR
+                return
+
+    def _rate_limited(self, s: Session) -> bool:
+        """Token bucket of PROTOCOL.md 'Limits'; True when the message is refused."""
+        p, k, hub = self.profile, self.profile.knobs, self.hub
+        if not (p.on("rate_limit") or p.has(9)):
+            return False
+        now = time.monotonic()
+        s.tokens = min(float(k.rate_bucket), s.tokens + (now - s.refilled_at) * k.rate_refill_per_s)
+        s.refilled_at = now
+        if s.tokens >= 1.0:
+            s.tokens -= 1.0
+            return False
+        hub.rate_limited += 1
+        if p.has(9):
+            hub.send(s, {"type": "error", "payload": {"error": "Rate limit exceeded"}})
+            return True
+        while s.strikes and s.strikes[0] < now - 10.0:
+            s.strikes.popleft()
+        s.strikes.append(now)
+        if len(s.strikes) >= 4:
+            hub.close(s, 1008, "Rate limit exceeded")
+        else:
+            hub.error(s, "rate_limited", "too many messages; slow down")
+        return True
+
+    def invalid_format(self, s: Session) -> None:
+        """Answer input that is not a JSON object with a type."""
+        if self.profile.has(10):
+            self.hub.send(s, {"type": "error", "payload": {"error": "Invalid message format"}})
+        elif self.profile.on("answer_invalid_format"):
+            self.hub.error(s, "invalid_format", "message must be a JSON object with a string 'type'")
+
+    async def on_text(self, s: Session, key: str, data: str) -> None:
+        """Dispatch one text message."""
+        hub, p = self.hub, self.profile
+        try:
+            msg = json.loads(data)
+        except ValueError:
+            self.invalid_format(s)
+            return
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            if isinstance(msg, dict) and p.has(16):
+                return  # item 16: no reply at all
+            self.invalid_format(s)
+            return
+        mtype = msg["type"]
+        hub.received_by_type[mtype] += 1
+        name = HANDLERS.get(mtype)
+        handler = getattr(self, name) if name else None
+        if handler is None:
+            if p.has(2):
+                return  # item 2: unknown types silently ignored
+            if p.on("answer_unknown_type"):
+                hub.error(s, "unknown_type", f"unknown message type {mtype[:64]!r}", received=mtype[:64])
+            return
+        if mtype in AUTH_ONLY_TYPES and s.user is None and p.on("auth_required_check"):
+            hub.error(s, "auth_required", f"{mtype} needs an authenticated session")
+            return
+        await handler(s, key, msg)
+
+    # -- one method per message type (PROTOCOL.md table) -------------------
+    async def on_ping(self, s: Session, key: str, msg: dict) -> None:
+        if not self.profile.on("answer_pong"):
+            return
+        if self.profile.has(3):
+            frame = {"type": "pong", "payload": {"timestamp": now_ms()}, "messageId": self.hub.next_id()}
+        else:
+            frame = {"type": "pong", "id": msg.get("id"), "timestamp": msg.get("timestamp", now_ms()), "serverTime": now_ms()}
+        self.hub.reply(s, "ping", frame)
+
+    async def on_auth(self, s: Session, key: str, msg: dict) -> None:
+        hub, p = self.hub, self.profile
+        if p.has(1) or not p.on("answer_auth"):
+            return  # item 1: never answered
+        token = msg.get("token")
+        if not isinstance(token, str) or not token:
+            hub.record_failure(key)
+            hub.reply(s, "auth", {"type": "auth_error", "code": "invalid_token", "message": "token missing"})
+            return
+        v = self.verify(token)
+        if v.error:
+            hub.record_failure(key)
+            hub.reply(s, "auth", {"type": "auth_error", "code": v.error, "message": "token refused"})
+            return
+        user = self.lookup(v.claims or {})
+        if user is None:
+            hub.record_failure(key)
+            hub.reply(s, "auth", {"type": "auth_error", "code": "user_not_found", "message": "the token's user does not exist"})
+            return
+        hub.set_user(s, user)
+        hub.reply(s, "auth", {"type": "auth_success", "user": _user_brief(user), "capabilities": AUTH_CAPABILITIES})
+
+    def channel_error(self, s: Session, channel: object) -> str | None:
+        """Why a session may not subscribe to a channel, or None."""
+        if not isinstance(channel, str) or not channel:
+            return "invalid_channel"
+        if channel.startswith("user:"):
+            if s.user is None:
+                return "auth_required"
+            if self.profile.on("channel_acl") and channel != f"user:{s.user.id}":
+                return "forbidden_channel"
+            return None
+        if channel in AUTH_CHANNELS:
+            return "auth_required" if s.user is None else None
+        if channel == "presence" or channel.startswith("pitch:"):
+            return None
+        return "unknown_channel"
+
+    async def on_subscribe(self, s: Session, key: str, msg: dict) -> None:
+        hub, p = self.hub, self.profile
+        if p.has(2) or not p.on("answer_subscribe"):
+            return
+        channel = msg.get("channel")
+        why = self.channel_error(s, channel)
+        if why:
+            hub.error(s, why, f"cannot subscribe to {str(channel)[:64]!r}", channel=str(channel)[:64])
+            return
+        assert isinstance(channel, str)
+        s.subs.add(channel)
+        hub.channels[channel].add(s)
+        hub.reply(s, "subscribe", {"type": "subscription_confirmed", "channel": channel})
+
+    async def on_unsubscribe(self, s: Session, key: str, msg: dict) -> None:
+        hub, p = self.hub, self.profile
+        if p.has(2) or not p.on("answer_unsubscribe"):
+            return
+        channel = msg.get("channel")
+        if isinstance(channel, str) and channel in s.subs:
+            s.subs.discard(channel)
+            hub.channels.get(channel, set()).discard(s)
+        hub.reply(s, "unsubscribe", {"type": "unsubscribed", "channel": channel})
+
+    async def on_get_dashboard_metrics(self, s: Session, key: str, msg: dict) -> None:
+        if self.profile.has(2) or not self.profile.on("answer_dashboard_metrics"):
+            return
+        self.hub.reply(s, "get_dashboard_metrics", {"type": "dashboard_metrics", "metrics": self.hub.metrics(), "timestamp": now_ms()})
+
+    async def on_presence_update(self, s: Session, key: str, msg: dict) -> None:
+        hub, p = self.hub, self.profile
+        status = msg.get("status")
+        if status not in PRESENCE_STATES:
+            hub.error(s, "invalid_status", "status must be online, away, busy or offline")
+            return
+        if p.on("answer_presence_update"):
+            hub.reply(s, "presence_update", {"type": "presence_updated", "status": status})
+        if p.on("push_presence"):
+            assert s.user is not None
+            hub.publish("presence", {"type": "presence", "userId": s.user.id, "status": status})
+
+    async def on_send_message(self, s: Session, key: str, msg: dict) -> None:
+        hub, p = self.hub, self.profile
+        rid, content = msg.get("recipientId"), msg.get("content")
+        if not isinstance(rid, int) or not isinstance(content, str):
+            hub.error(s, "invalid_format", "send_message needs recipientId (int) and content (str)")
+            return
+        assert s.user is not None
+        mid = hub.next_id()
+        hub.unread_messages[rid] += 1
+        hub.to_user(rid, {"type": "new_message", "messageId": mid, "senderId": s.user.id, "content": content[:4096], "timestamp": now_ms()})
+        if p.on("answer_send_message"):
+            hub.reply(s, "send_message", {"type": "message_sent", "messageId": mid})
+
+    async def _typing(self, s: Session, msg: dict, typing: bool) -> None:
+        rid = msg.get("recipientId")
+        if not isinstance(rid, int):
+            self.hub.error(s, "invalid_format", "typing needs recipientId (int)")
+            return
+        if self.profile.on("answer_typing"):
+            assert s.user is not None
+            self.hub.to_user(rid, {"type": "user_typing", "userId": s.user.id, "isTyping": typing})
+
+    async def on_typing_start(self, s: Session, key: str, msg: dict) -> None:
+        await self._typing(s, msg, True)
+
+    async def on_typing_stop(self, s: Session, key: str, msg: dict) -> None:
+        await self._typing(s, msg, False)
+
+    async def on_notification_read(self, s: Session, key: str, msg: dict) -> None:
+        hub = self.hub
+        assert s.user is not None
+        nid = msg.get("notificationId")
+        for n in hub.notifications.get(s.user.id, []):
+            if n["id"] == nid:
+                n["read"] = True
+        if self.profile.on("answer_notification_read"):
+            hub.to_user(s.user.id, {"type": "notification_read", "notificationId": nid})
+
+    async def on_request_initial_data(self, s: Session, key: str, msg: dict) -> None:
+        hub = self.hub
+        if not self.profile.on("answer_initial_data"):
+            return
+        assert s.user is not None
+        unread = [n for n in hub.notifications.get(s.user.id, []) if not n.get("read")]
+        hub.reply(
+            s,
+            "request_initial_data",
+            {
+                "type": "initial_data",
+                "userId": s.user.id,
+                "notifications": unread[-50:],
+                "unreadMessagesCount": hub.unread_messages[s.user.id],
+                "serverTime": now_ms(),
+            },
+        )

@@ -1,0 +1,317 @@
+"""Running the probe suite against a target and capturing the run.
+
+``arun_suite`` is the coroutine; ``run_suite`` works from scripts and from
+notebooks whose event loop is already running (it then uses a worker thread).
+With no target the embedded reference server is started on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import importlib.metadata
+import logging
+import os
+import platform
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from tqdm.auto import tqdm
+
+from .config import PROJ_ROOT, runs_dir, time_unit
+from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
+from .recorder import Recorder, utc_now_iso
+from .redact import redact_url
+
+log = logging.getLogger("pitchey_analysis.suite")
+
+SUITE_VERSION = "1.0"
+SUITES = ("quick", "full")
+#: Options of the quick suite (≤ 20 s against a local target).
+QUICK = {"connect_samples": 20, "rtt_samples": 60, "rtt_per_session": 60, "concurrency_levels": (1, 10, 50),
+         "reconnect_samples": 2, "burst_size": 160, "server_ping_wait_s": 3.0, "push_timeout_s": 3.0}
+#: Knobs of the embedded server during a run: short intervals so that pushes
+#: and pings are observed within the run (recorded in the manifest).
+EMBEDDED_KNOBS = {"dashboard_interval": 1.0, "ping_interval": 2.0, "ping_timeout": 10.0}
+DEMO_USERS = {
+    "creator": Credentials("alex.creator@demo.com", "Demo123", "creator"),
+    "investor": Credentials("sarah.investor@demo.com", "Demo123", "investor"),
+    "production": Credentials("stellar.production@demo.com", "Demo123", "production"),
+}
+DEMO_ADMIN = Credentials("admin@demo.com", "Demo123", "creator")
+
+
+class UsageError(ValueError):
+    """Misuse of the suite (bad URL, bad option): exit code 2 in the CLI."""
+
+
+def check_target(url: str) -> str:
+    """Validate a WebSocket URL before anything starts."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise UsageError(f"malformed target URL {redact_url(url)!r}: expected ws://host:port/path or wss://...")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise UsageError(f"malformed target URL {redact_url(url)!r}: {exc}") from None
+    return url
+
+
+def http_base(ws_url: str) -> str:
+    """The HTTP base derived from a WebSocket URL."""
+    parts = urlsplit(ws_url)
+    return urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, "", "", ""))
+
+
+def plan(suite: str, ctx: ProbeContext, only: list[str] | None = None) -> list[tuple[ProbeSpec, str | None]]:
+    """The probes to run in order, each with a skip reason or None (pure)."""
+    if suite not in SUITES:
+        raise UsageError(f"unknown suite {suite!r}; choose quick or full")
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    specs = sorted((s for s in CATALOGUE.values() if (suite == "full" or s.quick)), key=lambda s: order[s.category])
+    if only:
+        specs = [s for s in specs if any(s.name == o or s.name.startswith(o + ".") or s.category == o for o in only)]
+    specs = [s for s in specs if not s.last] + [s for s in specs if s.last]
+    out = []
+    for s in specs:
+        why = None
+        if s.disruptive and not ctx.loopback and not ctx.allow_disruptive:
+            why = "disruptive_not_allowed"
+        elif "loopback" in s.needs and not ctx.loopback:
+            why = "not_loopback"
+        out.append((s, why))
+    return out
+
+
+def _versions() -> dict[str, str]:
+    names = ("pitchey-analysis", "websockets", "aiohttp", "pandas", "pyarrow", "PyJWT", "matplotlib", "papermill", "nbconvert", "weasyprint")
+    out = {}
+    for n in names:
+        try:
+            out[n] = importlib.metadata.version(n)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _git_commit() -> str | None:
+    if PROJ_ROOT is None:
+        return None
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJ_ROOT, capture_output=True, text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _record(spec: ProbeSpec, probe_id: str, attempt: int, started: str, duration_ms: float, r: Result, rec: Recorder) -> dict[str, Any]:
+    from .probes.base import compact
+
+    return {
+        "probe_id": probe_id,
+        "category": spec.category,
+        "probe": spec.name,
+        "attempt": attempt,
+        "started_at": started,
+        "duration_ms": round(duration_ms, 3),
+        "outcome": r.outcome,
+        "reason": r.reason,
+        "detail": r.detail,
+        "expected": spec.expected,
+        "observed": compact(rec.scrub(r.observed)) if r.observed is not None else None,
+        "close_code": r.close_code,
+        "close_reason": r.close_reason,
+        "critical": spec.critical,
+    }
+
+
+async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attempt: int = 1, limit_s: float = 180.0,
+                    skip: str | None = None) -> dict[str, Any]:
+    """Run one probe; every outcome (including a crash of the probe) becomes a record."""
+    probe_id = f"{spec.name}#{attempt}-{os.urandom(2).hex()}"
+    ctx.probe_id = probe_id
+    started = utc_now_iso()
+    t0 = time.perf_counter()
+    if skip:
+        r = Result.skip(skip, "disruptive probe not run against a non-loopback target (use --allow-disruptive)"
+                        if skip == "disruptive_not_allowed" else "needs a loopback target")
+    else:
+        rec.probe_started(probe_id, spec.name, spec.category)
+        try:
+            r = await asyncio.wait_for(spec.fn(ctx), limit_s)
+        except TimeoutError:
+            r = Result("error", "probe_timeout", f"the probe did not finish within {limit_s:.0f} s")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            r = classify(exc)
+    record = _record(spec, probe_id, attempt, started, (time.perf_counter() - t0) * 1000, r, rec)
+    rec.probe(record)
+    return record
+
+
+@dataclasses.dataclass
+class SuiteConfig:
+    """Everything a run needs besides the target."""
+
+    suite: str = "full"
+    options: Options = dataclasses.field(default_factory=Options)
+    user: Credentials | None = None
+    users: dict[str, Credentials] = dataclasses.field(default_factory=dict)
+    admin: Credentials | None = None
+    jwt_secret: str | None = None
+    cafile: str | None = None
+    insecure: bool = False
+    extra_headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    allow_disruptive: bool = False
+    only: list[str] | None = None
+    progress: bool = True
+
+
+def ssl_context_for(cfg: SuiteConfig) -> ssl.SSLContext:
+    """Verify against ``--cafile`` (or the system store); ``--insecure`` is recorded, never silent."""
+    ctx = ssl.create_default_context(cafile=cfg.cafile) if cfg.cafile else ssl.create_default_context()
+    if cfg.insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manifest: dict[str, Any]) -> Path:
+    """Run the planned probes against a target into a new run directory."""
+    secrets_ = tuple(x for x in [cfg.jwt_secret] + [c.password for c in [cfg.user, cfg.admin, *cfg.users.values()] if c] if x)
+    rec = Recorder(out, manifest, secrets_to_mask=secrets_)
+    ctx = ProbeContext(ws_url=ws_url, http_url=http_url, recorder=rec, options=cfg.options, user=cfg.user, users=cfg.users,
+                       admin=cfg.admin, jwt_secret=cfg.jwt_secret, ssl_context=ssl_context_for(cfg) if ws_url.startswith("wss") else None,
+                       extra_headers=cfg.extra_headers, allow_disruptive=cfg.allow_disruptive)
+    steps = plan(cfg.suite, ctx, cfg.only)
+    rec.update_manifest(plan=[s.name for s, _ in steps])
+    status = "interrupted"
+    bar = tqdm(steps, desc="probes", unit="probe", disable=None if cfg.progress else True, file=sys.stderr, leave=False)
+    try:
+        for spec, skip in bar:
+            bar.set_postfix_str(spec.name)
+            await run_probe(spec, ctx, rec, skip=skip)
+        status = "complete"
+    finally:
+        bar.close()
+        if status != "complete":
+            rec.event("interrupted")
+        rec.close(status)
+    return rec.dir
+
+
+def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None) -> dict[str, Any]:
+    opts = dataclasses.asdict(cfg.options)
+    return {
+        "target": {"ws_url": redact_url(ws_url), "http_url": redact_url(http_base(ws_url)), "embedded": server is not None,
+                   "tls": ws_url.startswith("wss")},
+        "server": server,
+        "suite": {"name": cfg.suite, "version": SUITE_VERSION},
+        "config": {
+            **opts,
+            "timeout_scale": time_unit(),
+            "credentials": {"user": cfg.user.email if cfg.user else None,
+                            "user_types": sorted(cfg.users), "admin": bool(cfg.admin),
+                            "jwt_secret_given": bool(cfg.jwt_secret)},
+            "cafile": cfg.cafile,
+            "insecure": cfg.insecure,
+            "extra_headers": sorted(cfg.extra_headers),
+            "allow_disruptive": cfg.allow_disruptive,
+            "only": cfg.only,
+        },
+        "versions": _versions(),
+        "python": sys.version.split()[0],
+        "os": platform.platform(),
+        "host": socket.gethostname(),
+        "git_commit": _git_commit(),
+        "created": dt.datetime.now(dt.UTC).isoformat(),
+    }
+
+
+def make_options(suite: str, **overrides: Any) -> Options:
+    """Options for a suite, with the timeout scale applied and overrides on top."""
+    base = dict(QUICK) if suite == "quick" else {}
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    opts = Options(**base)
+    scale = time_unit()
+    for f in ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s", "quiet_window_s", "handshake_bound_s"):
+        setattr(opts, f, getattr(opts, f) * scale)
+    return opts
+
+
+async def arun_suite(
+    target: str | None = None,
+    *,
+    profile: str = "complete",
+    suite: str = "full",
+    out: str | os.PathLike[str] | None = None,
+    config: SuiteConfig | None = None,
+    tls: bool = False,
+    server_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> Path:
+    """Run the suite; returns the run directory. See :func:`run_suite`."""
+    from .server import ReferenceServer
+
+    cfg = config or SuiteConfig(suite=suite, options=make_options(suite, **options))
+    cfg.suite = suite if config is None else cfg.suite
+    out_dir = Path(out) if out else runs_dir()
+    if target is not None:
+        check_target(target)
+        return await execute(target, http_base(target), cfg, out_dir, _manifest(target, cfg, None))
+    knobs = {**EMBEDDED_KNOBS, **(server_options or {})}
+    async with ReferenceServer(profile, tls=tls, **knobs) as srv:
+        cfg.user = cfg.user or DEMO_USERS["creator"]
+        cfg.users = cfg.users or dict(DEMO_USERS)
+        cfg.admin = cfg.admin or DEMO_ADMIN
+        cfg.jwt_secret = cfg.jwt_secret or srv.jwt_secret
+        if srv.ca_file:
+            cfg.cafile = str(srv.ca_file)
+        server = {"profile": srv.profile.describe(), "knobs": {k: v for k, v in dataclasses.asdict(srv.profile.knobs).items() if v not in ({}, frozenset(), None)}}
+        server["knobs"] = {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in server["knobs"].items()}
+        return await execute(srv.ws_url, srv.http_url, cfg, out_dir, _manifest(srv.ws_url, cfg, server))
+
+
+def run_suite(target: str | None = None, *, profile: str = "complete", suite: str = "full",
+              out: str | os.PathLike[str] | None = None, **options: Any) -> Path:
+    """Run the probe suite and capture a run dataset; returns the run directory.
+
+    Works from a script (``asyncio.run``) and from a notebook whose event loop
+    is already running (the run then happens in a worker thread).
+
+    Args:
+        target: a ``ws://``/``wss://`` URL; None starts the embedded reference server.
+        profile: the embedded server's profile (``complete`` or ``pitchey-2025-11``).
+        suite: ``quick`` (≤ 20 s, for tests and smoke checks) or ``full``.
+        out: the runs directory (default ``data/runs``).
+        **options: :class:`Options` fields, ``config=SuiteConfig(...)``, ``tls=True``,
+            ``server_options={...}`` for the embedded server's knobs.
+    """
+    coro_args = dict(profile=profile, suite=suite, out=out, **options)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(arun_suite(target, **coro_args))
+    result: list[Path] = []
+    error: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            result.append(asyncio.run(arun_suite(target, **coro_args)))
+        except BaseException as exc:
+            error.append(exc)
+
+    t = threading.Thread(target=worker, name="pitchey-suite")
+    t.start()
+    t.join()
+    if error:
+        raise error[0]
+    return result[0]

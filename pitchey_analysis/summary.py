@@ -1,0 +1,75 @@
+"""End-of-run summaries: the console table, JSON and JUnit XML for CI systems."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from .analysis import analyze, category_rates, latest
+
+
+def category_table(probes: pd.DataFrame) -> pd.DataFrame:
+    """Pass counts and rates per category (the last attempt of each probe)."""
+    return category_rates(latest(probes))
+
+
+def print_summary(run: Any, table: pd.DataFrame, console: Console | None = None) -> None:
+    """Print the categories, the verdict and where the run is."""
+    console = console or Console(stderr=False, highlight=False)
+    t = Table(title=f"run {run.run_id} ({run.manifest.get('status')})")
+    for col in ("category", "passed", "failed", "errors", "skipped", "pass rate (95% CI)"):
+        t.add_column(col, justify="left" if col == "category" else "right")
+    for _, r in table.iterrows():
+        rate = "—" if r["judged"] == 0 else f"{r['rate']:.0%} ({r['lo']:.0%}–{r['hi']:.0%})"
+        t.add_row(str(r["category"]), str(r["passed"]), str(r["failed"]), str(r["errors"]), str(r["skipped"]), rate)
+    console.print(t)
+    a = analyze(run)
+    console.print(f"verdict: [bold]{a.verdict.verdict}[/bold] — {a.verdict.sentence()}")
+    console.print(f"run dataset: {run.path}")
+    console.print(f"report: pitchey-analysis report {run.run_id}" + (f" --runs-dir {run.path.parent}" if run.path.parent.name != "runs" else ""))
+
+
+def summary_dict(run: Any) -> dict[str, Any]:
+    """A JSON-able summary: verdict, score, categories, targets, failing probes."""
+    a = analyze(run)
+    return {
+        "run_id": run.run_id,
+        "status": run.manifest.get("status"),
+        "verdict": a.verdict.verdict,
+        "score": None if pd.isna(a.score) else round(a.score, 4),
+        "categories": json.loads(a.rates.to_json(orient="records")),
+        "targets": json.loads(a.slo.to_json(orient="records")),
+        "failures": json.loads(a.findings.to_json(orient="records")),
+        "path": str(run.path),
+    }
+
+
+def write_json(run: Any, path: Path) -> None:
+    """Write :func:`summary_dict` as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary_dict(run), indent=2, default=str))
+
+
+def write_junit(run: Any, path: Path) -> None:
+    """One testsuite per category, one testcase per probe."""
+    probes = latest(run.probes)
+    root = ET.Element("testsuites", name=f"pitchey-analysis {run.run_id}")
+    for cat, grp in probes.groupby("category", sort=False):
+        counts = grp["outcome"].value_counts()
+        suite = ET.SubElement(root, "testsuite", name=str(cat), tests=str(len(grp)), failures=str(int(counts.get("fail", 0))),
+                              errors=str(int(counts.get("error", 0))), skipped=str(int(counts.get("skip", 0))))
+        for _, r in grp.iterrows():
+            case = ET.SubElement(suite, "testcase", classname=str(cat), name=str(r["probe"]), time=f"{(r['duration_ms'] or 0) / 1000:.3f}")
+            if r["outcome"] in ("fail", "error"):
+                el = ET.SubElement(case, "failure" if r["outcome"] == "fail" else "error", message=f"{r['reason']}: {r['detail']}")
+                el.text = f"expected: {r['expected']}\nobserved: {r['observed']}"
+            elif r["outcome"] == "skip":
+                ET.SubElement(case, "skipped", message=f"{r['reason']}: {r['detail']}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
