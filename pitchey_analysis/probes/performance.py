@@ -47,8 +47,10 @@ async def connect_time(ctx: ProbeContext) -> Result:
 
 async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int, *, concurrency: int = 1) -> tuple[int, int]:
     """Strict ping-pong on one session; returns (answered, missed)."""
-    ok = missed = 0
+    ok = missed = streak = 0
     for j in range(count):
+        if streak >= 3:
+            break  # three unanswered pings in a row: the session is not answering
         mark = s.mark()
         pid = f"rt-{conn_index}-{j}"
         t_off = ctx.recorder.t_offset()
@@ -57,10 +59,12 @@ async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int
         pong = await s.expect(lambda f, pid=pid: f.get("type") == "pong" and f.get("id", pid) == pid, ctx.options.timeout_s, since=mark)
         if pong is None:
             missed += 1
+            streak += 1
             ctx.sample("rtt_ms", None, t_offset_s=t_off, concurrency=concurrency, conn_index=conn_index, ok=False)
             if s.closed:
                 break
             continue
+        streak = 0
         idx = next(i for i in range(len(s.frames) - 1, mark - 1, -1) if s.frames[i][1] is pong)
         rtt = s.frames[idx][0] - (t0 - s.opened_at) * 1000
         ok += 1
@@ -82,6 +86,8 @@ async def round_trip(ctx: ProbeContext) -> Result:
             a, m = await _pings(ctx, s, count, session_index)
         answered, missed = answered + a, missed + m
         session_index += 1
+        if a == 0:
+            break  # a session that answers nothing: more sessions would only wait out more timeouts
     elapsed = time.perf_counter() - t_start
     obs = {"answered": answered, "missed": missed, "sessions": session_index, "round_trips_per_s": round(answered / elapsed, 1)}
     if missed:

@@ -64,8 +64,8 @@ class PitcheyServer:
         """Build the aiohttp application."""
         app = web.Application(middlewares=[self.http.errors], client_max_size=1024**2)
         self.http.routes(app)
-        app.router.add_get("/ws", self.ws)
-        app.router.add_get("/api/ws", self.ws)
+        app.router.add_get("/ws", self.ws.handle)
+        app.router.add_get("/api/ws", self.ws.handle)
         app.router.add_get("/echo", self.echo)
         app.router.add_route("*", "/{tail:.*}", self.http.not_found)
         app.on_response_prepare.append(self.http.add_headers)

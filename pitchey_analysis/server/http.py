@@ -109,7 +109,7 @@ class HttpHandlers:
         auth = request.headers.get("Authorization", "")
         if not auth.lower().startswith("bearer "):
             return None
-        v = tokens.verify(auth[7:].strip(), self.server.jwt_secret)
+        v = tokens.verify(auth[7:].strip(), self.server.jwt_secret, check_aud=self.profile.on("token_claims"))
         if v.claims is None:
             return None
         try:
@@ -139,7 +139,8 @@ class HttpHandlers:
         if user is None or user.user_type not in (kind, "admin"):
             return _fail(401, "invalid credentials")
         sub = FIXED_IDS[kind] if self.profile.has(20) and kind in FIXED_IDS and user.user_type != "admin" else user.id
-        token = tokens.issue(self.server.jwt_secret, sub=sub, email=user.email, user_type=user.user_type)
+        token = tokens.issue(self.server.jwt_secret, sub=sub, email=user.email, user_type=user.user_type,
+                             full_claims=self.profile.on("token_claims"))
         public = user.public()
         if self.profile.has(13) and kind == "creator":
             public["password"] = password  # Part B item 13
@@ -147,6 +148,8 @@ class HttpHandlers:
 
     async def health(self, request: web.Request) -> web.Response:
         """GET /api/health: the service as a whole."""
+        if not self.profile.on("health_endpoint"):
+            return _fail(404, "not found")
         status = "degraded" if self.hub.shutting_down else "healthy"
         return web.json_response(
             {"success": not self.hub.shutting_down, "data": {"status": status, "timestamp": now_ms()}},
@@ -184,6 +187,8 @@ class HttpHandlers:
 
     async def ws_stats(self, request: web.Request) -> web.Response:
         """GET /api/ws/stats: admin only (ids 1-3 too under item 12)."""
+        if not self.profile.on("stats_endpoint"):
+            return _fail(404, "not found")
         if self.profile.on("stats_auth"):
             user = self.bearer_user(request)
             if user is None:

@@ -64,6 +64,7 @@ class Session:
     closing: bool = False
     leaked: bool = False
     close_task: asyncio.Task | None = None
+    pending: list = field(default_factory=list)  # messages held during a user lookup
 
 
 class Hub:

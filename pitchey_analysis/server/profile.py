@@ -48,6 +48,12 @@ FEATURES: dict[str, str] = {
     "push_presence": "presence pushes",
     "push_broadcast": "POST /api/broadcast delivers to subscribers",
     "channel_acl": "user:<id> channels only for that user",
+    "health_endpoint": "GET /api/health answers",
+    "stats_endpoint": "GET /api/ws/stats exists",
+    "token_claims": "issued tokens carry email, userType, iat, iss and aud",
+    "capabilities": "connected frames list the session's capabilities",
+    "signature_check": "token signatures verified",
+    "bad_input_tolerance": "invalid input answered with an error, the connection kept",
 }
 
 #: Part B items (number -> short description), see PROTOCOL.md.

@@ -24,9 +24,11 @@ def check_secret(secret: str) -> None:
         raise ValueError(f"JWT secret must be at least {MIN_SECRET_BYTES} bytes")
 
 
-def issue(secret: str, *, sub: int, email: str, user_type: str, ttl_s: float = 86400.0) -> str:
-    """Sign an HS256 token with the contract's claims."""
+def issue(secret: str, *, sub: int, email: str, user_type: str, ttl_s: float = 86400.0, full_claims: bool = True) -> str:
+    """Sign an HS256 token with the contract's claims (only sub and exp without ``full_claims``)."""
     now = int(time.time())
+    if not full_claims:
+        return jwt.encode({"sub": str(sub), "exp": now + int(ttl_s)}, secret, algorithm="HS256")
     claims = {
         "sub": str(sub),
         "email": email,
@@ -54,9 +56,13 @@ def verify(
     check_exp: bool = True,
     check_aud: bool = True,
     alg_allowlist: bool = True,
+    check_signature: bool = True,
 ) -> Verified:
     """Verify a token; the ``check_*`` switches exist to build defective servers."""
     try:
+        if not check_signature:
+            claims = jwt.decode(token, options={"verify_signature": False})
+            return Verified(claims, None)
         if not alg_allowlist:
             header = jwt.get_unverified_header(token)
             if header.get("alg") == "none":

@@ -44,6 +44,11 @@ HANDLERS = {
 PRESENCE_STATES = frozenset({"online", "away", "busy", "offline"})
 
 
+def _uid(s: Session) -> int:
+    """The session's user id, 0 for anonymous (only reachable with auth_required_check off)."""
+    return s.user.id if s.user else 0
+
+
 def _user_brief(user: User | None) -> dict[str, Any] | None:
     return {"id": user.id, "username": user.username, "type": user.user_type} if user else None
 
@@ -68,8 +73,9 @@ class WebSocketHandler:
             token,
             self._ws_secret(),
             check_exp=p.on("exp_check"),
-            check_aud=p.on("aud_check"),
+            check_aud=p.on("aud_check") and p.on("token_claims"),
             alg_allowlist=p.on("alg_allowlist"),
+            check_signature=p.on("signature_check"),
         )
 
     def lookup(self, claims: dict) -> User | None:
@@ -100,12 +106,14 @@ class WebSocketHandler:
             "timestamp": now_ms(),
             "capabilities": AUTH_CAPABILITIES if s.user else ANON_CAPABILITIES,
         }
+        if not self.profile.on("capabilities"):
+            del frame["capabilities"]
         if auth_error and not self.profile.has(5):
             frame["authError"] = auth_error
         return frame
 
     # -- the endpoint ------------------------------------------------------
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         srv, hub, p = self.server, self.hub, self.profile
         origin = request.headers.get("Origin")
         if origin is not None and p.on("origin_check") and origin not in srv.allowed_origins:
@@ -146,7 +154,7 @@ class WebSocketHandler:
 
     async def _serve(self, request: web.Request, s: Session, key: str, token: str | None) -> None:
         hub, p = self.hub, self.profile
-        defective_setup = p.has(4) or p.has(7) or p.has(15) or p.has(8)
+        defective_setup = p.has(4) or p.has(7) or p.has(15) or p.has(8) or p.has(18)
 
         if not defective_setup and hub.locked(key):
             # Contract: further upgrades from a locked-out address are closed 1008.
@@ -198,8 +206,9 @@ class WebSocketHandler:
                 hub.send(s, {"type": "connected", "payload": {"sessionId": s.id, "userId": None, "presence": "online"}})
             return
         lo, hi = p.knobs.lookup_delay_ms
-        if p.has(15):
-            # Item 15: frames arriving during the lookup are read and dropped.
+        if p.has(15) or p.has(18):
+            # Item 15: frames arriving during the lookup are read and dropped
+            # (without item 15 they are kept and handled after the lookup).
             deadline = time.monotonic() + hub.rng.uniform(lo, hi) / 1000.0
             while True:
                 left = deadline - time.monotonic()
@@ -213,6 +222,8 @@ class WebSocketHandler:
                     if p.has(18):
                         s.leaked = True  # item 18: never removed from the registry
                     return
+                if not p.has(15):
+                    s.pending.append(msg)
         user = self.lookup(claims)
         if user is None:
             if p.has(8):
@@ -225,6 +236,10 @@ class WebSocketHandler:
             hub.clear_failures(key)
         if p.has(4):
             hub.send(s, {"type": "connected", "payload": {"sessionId": s.id, "userId": user.id, "presence": "online"}})
+        for msg in s.pending:
+            if msg.type == aiohttp.WSMsgType.TEXT and not self._rate_limited(s):
+                await self.on_text(s, key, msg.data)
+        s.pending.clear()
 
     # -- the message loop --------------------------------------------------
     async def _message_loop(self, s: Session, key: str) -> None:
@@ -279,6 +294,9 @@ class WebSocketHandler:
 
     def invalid_format(self, s: Session) -> None:
         """Answer input that is not a JSON object with a type."""
+        if not self.profile.on("bad_input_tolerance"):
+            self.hub.close(s, 1003, "Invalid input")
+            return
         if self.profile.has(10):
             self.hub.send(s, {"type": "error", "payload": {"error": "Invalid message format"}})
         elif self.profile.on("answer_invalid_format"):
@@ -398,8 +416,7 @@ class WebSocketHandler:
         if p.on("answer_presence_update"):
             hub.reply(s, "presence_update", {"type": "presence_updated", "status": status})
         if p.on("push_presence"):
-            assert s.user is not None
-            hub.publish("presence", {"type": "presence", "userId": s.user.id, "status": status})
+            hub.publish("presence", {"type": "presence", "userId": _uid(s), "status": status})
 
     async def on_send_message(self, s: Session, key: str, msg: dict) -> None:
         hub, p = self.hub, self.profile
@@ -407,10 +424,9 @@ class WebSocketHandler:
         if not isinstance(rid, int) or not isinstance(content, str):
             hub.error(s, "invalid_format", "send_message needs recipientId (int) and content (str)")
             return
-        assert s.user is not None
         mid = hub.next_id()
         hub.unread_messages[rid] += 1
-        hub.to_user(rid, {"type": "new_message", "messageId": mid, "senderId": s.user.id, "content": content[:4096], "timestamp": now_ms()})
+        hub.to_user(rid, {"type": "new_message", "messageId": mid, "senderId": _uid(s), "content": content[:4096], "timestamp": now_ms()})
         if p.on("answer_send_message"):
             hub.reply(s, "send_message", {"type": "message_sent", "messageId": mid})
 
@@ -420,8 +436,7 @@ class WebSocketHandler:
             self.hub.error(s, "invalid_format", "typing needs recipientId (int)")
             return
         if self.profile.on("answer_typing"):
-            assert s.user is not None
-            self.hub.to_user(rid, {"type": "user_typing", "userId": s.user.id, "isTyping": typing})
+            self.hub.to_user(rid, {"type": "user_typing", "userId": _uid(s), "isTyping": typing})
 
     async def on_typing_start(self, s: Session, key: str, msg: dict) -> None:
         await self._typing(s, msg, True)
@@ -431,28 +446,30 @@ class WebSocketHandler:
 
     async def on_notification_read(self, s: Session, key: str, msg: dict) -> None:
         hub = self.hub
-        assert s.user is not None
         nid = msg.get("notificationId")
-        for n in hub.notifications.get(s.user.id, []):
+        for n in hub.notifications.get(_uid(s), []):
             if n["id"] == nid:
                 n["read"] = True
         if self.profile.on("answer_notification_read"):
-            hub.to_user(s.user.id, {"type": "notification_read", "notificationId": nid})
+            if s.user is None:
+                hub.send(s, {"type": "notification_read", "notificationId": nid})
+            else:
+                hub.to_user(s.user.id, {"type": "notification_read", "notificationId": nid})
 
     async def on_request_initial_data(self, s: Session, key: str, msg: dict) -> None:
         hub = self.hub
         if not self.profile.on("answer_initial_data"):
             return
-        assert s.user is not None
-        unread = [n for n in hub.notifications.get(s.user.id, []) if not n.get("read")]
+        uid = _uid(s)
+        unread = [n for n in hub.notifications.get(uid, []) if not n.get("read")]
         hub.reply(
             s,
             "request_initial_data",
             {
                 "type": "initial_data",
-                "userId": s.user.id,
+                "userId": uid,
                 "notifications": unread[-50:],
-                "unreadMessagesCount": hub.unread_messages[s.user.id],
+                "unreadMessagesCount": hub.unread_messages[uid],
                 "serverTime": now_ms(),
             },
         )

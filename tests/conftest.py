@@ -1,0 +1,44 @@
+"""Shared fixtures: reference servers on loopback port 0, stopped after each test.
+
+Every timeout derives from one unit scaled by ``PITCHEY_TIMEOUT_SCALE`` (as in
+websockets' own tests), so a slow CI machine can stretch them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("PITCHEY_TIMEOUT_SCALE", "0.4")
+
+from pitchey_analysis.server import ReferenceServer  # noqa: E402
+
+UNIT = float(os.environ.get("PITCHEY_TIMEOUT_SCALE", "0.4"))
+#: Server knobs for tests: short intervals so nothing waits 30 s or 5 minutes.
+FAST = {"dashboard_interval": 0.3, "ping_interval": 0.5, "ping_timeout": 1.0}
+
+
+@pytest.fixture
+async def make_server() -> AsyncIterator[Callable[..., Any]]:
+    """Start reference servers (``await make_server(profile, **opts)``); all are stopped afterwards."""
+    started: list[ReferenceServer] = []
+
+    async def start(profile: str = "complete", **opts: Any) -> ReferenceServer:
+        knobs = {**FAST, **opts}
+        srv = ReferenceServer(profile, **knobs)
+        await srv.start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        await srv.stop()
+
+
+@pytest.fixture
+async def server(make_server: Callable[..., Any]) -> ReferenceServer:
+    """A ``complete`` server with short intervals."""
+    return await make_server()
