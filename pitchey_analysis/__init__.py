@@ -7,10 +7,21 @@ Public names::
 
 from __future__ import annotations
 
+from .client import PitcheyClient, SyncPitcheyClient
 from .dataset import Run, load_run, load_runs
 from .server import ReferenceServer
 from .suite import arun_suite, run_suite
 
 __version__ = "0.1.0"
 
-__all__ = ["ReferenceServer", "Run", "arun_suite", "load_run", "load_runs", "run_suite", "__version__"]
+__all__ = [
+    "PitcheyClient",
+    "ReferenceServer",
+    "Run",
+    "SyncPitcheyClient",
+    "__version__",
+    "arun_suite",
+    "load_run",
+    "load_runs",
+    "run_suite",
+]

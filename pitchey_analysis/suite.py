@@ -144,13 +144,17 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attemp
                         if skip == "disruptive_not_allowed" else "needs a loopback target")
     else:
         rec.probe_started(probe_id, spec.name, spec.category)
+        scope = asyncio.timeout(limit_s)
         try:
-            r = await asyncio.wait_for(spec.fn(ctx), limit_s)
-        except TimeoutError:
-            r = Result("error", "probe_timeout", f"the probe did not finish within {limit_s:.0f} s")
+            async with scope:
+                r = await spec.fn(ctx)
+        except TimeoutError as exc:
+            # A timeout of the probe as a whole, or of one of its network operations.
+            expired = scope.expired()
+            r = Result("error", "probe_timeout", f"the probe did not finish within {limit_s:.0f} s") if expired else classify(exc)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # the target's failures are data, whatever they raise
             r = classify(exc)
     record = _record(spec, probe_id, attempt, started, (time.perf_counter() - t0) * 1000, r, rec)
     rec.probe(record)

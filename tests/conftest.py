@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("PITCHEY_TIMEOUT_SCALE", "0.4")
 
-from pitchey_analysis.server import ReferenceServer  # noqa: E402
+from pitchey_analysis.server import ReferenceServer
 
 UNIT = float(os.environ.get("PITCHEY_TIMEOUT_SCALE", "0.4"))
 #: Server knobs for tests: short intervals so nothing waits 30 s or 5 minutes.

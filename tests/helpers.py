@@ -87,7 +87,7 @@ async def nothing(c: ClientConnection, timeout: float = 0.3) -> None:
     """Assert that no frame arrives within ``timeout``."""
     try:
         got = await asyncio.wait_for(c.recv(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return
     raise AssertionError(f"unexpected frame {got!r}")
 

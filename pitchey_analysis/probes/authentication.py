@@ -67,9 +67,10 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str, what: str) 
     # source address so that the suite does not lock itself out (PROTOCOL.md note).
     async with await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address()) as s:
         first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        code = s.close_code if s.closed else None  # before our own close handshake
     if first is None:
-        return Result.fail(f"closed_{s.close_code}" if s.close_code else "no_answer", f"no connected frame for {what}",
-                           close_code=s.close_code, close_reason=s.close_reason)
+        return Result.fail(f"closed_{code}" if code else "no_answer", f"no connected frame for {what}",
+                           close_code=code, close_reason=s.close_reason if code else None)
     if first.get("authenticated") is not False:
         return Result.fail("auth_accepted", f"{what} was accepted as authenticated", first)
     if first.get("authError") != want:
@@ -116,9 +117,10 @@ async def unknown_user(ctx: ProbeContext) -> Result:
     async with await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address()) as s:
         err = await s.expect(lambda f: f.get("type") == "error", ctx.options.timeout_s)
         first = await s.expect_type("connected", timeout=0.2)
+        code = s.close_code if s.closed else None
     if err is None or err.get("code") != "user_not_found":
         return Result.fail("wrong_answer", f"expected error user_not_found, got {err}", err,
-                           close_code=s.close_code, close_reason=s.close_reason)
+                           close_code=code, close_reason=s.close_reason if code else None)
     if first is not None and first.get("authenticated") is True:
         return Result.fail("auth_accepted", "the unknown user was treated as authenticated", first)
     return Result.ok("user_not_found, session anonymous")

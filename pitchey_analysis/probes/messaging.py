@@ -291,9 +291,10 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes, what: str, code: s
         mark = s.mark()
         await s.send(payload)
         ans = await s.expect_type("error", timeout=ctx.options.timeout_s, since=mark)
+        close = s.close_code if s.closed else None
     obs = {"message_type": what, "answer": ans}
     if ans is None:
-        return Result.fail("no_answer", f"{what} got no error frame", obs, close_code=s.close_code if s.closed else None)
+        return Result.fail("no_answer", f"{what} got no error frame", obs, close_code=close)
     if ans.get("code") != code or has_fields(ans, {"code": str, "message": str, "timestamp": (int, float)}):
         return Result.fail("wrong_answer", f"{what}: error frame without code {code!r} and message/timestamp", obs)
     return Result.ok(f"error {code}", obs)

@@ -157,15 +157,14 @@ async def rate_limit(ctx: ProbeContext) -> Result:
                 await s.send({"type": "ping", "id": f"b{i}"})
             except Exception:
                 break
-        await s.wait_closed(ctx.options.timeout_s)
+        closed = await s.wait_closed(ctx.options.timeout_s)
+        code = s.close_code if closed else None
         limited = [f for _, f in s.frames if f.get("type") == "error"]
     codes = sorted({str(f.get("code") or f.get("payload")) for f in limited})
-    obs = {"sent": n, "errors": len(limited), "codes": codes, "close": s.close_code}
-    closed_1008 = s.closed and s.close_code == 1008
-    if not closed_1008:
+    obs = {"sent": n, "errors": len(limited), "codes": codes, "close": code}
+    if code != 1008:
         reason = "no_close" if limited else "no_rate_limit"
-        return Result.fail(reason, f"{n} messages in a burst: {len(limited)} error frames and no close 1008", obs,
-                           close_code=s.close_code if s.closed else None)
+        return Result.fail(reason, f"{n} messages in a burst: {len(limited)} error frames and no close 1008", obs, close_code=code)
     if not any(f.get("code") == "rate_limited" for f in limited):
         return Result.fail("wrong_answer", "closed 1008 without error frames coded rate_limited first", obs, close_code=1008)
     return Result.ok(f"{len(limited)} rate_limited errors, then 1008", obs, close_code=1008)
@@ -196,10 +195,11 @@ async def size_limit(ctx: ProbeContext) -> Result:
             await s.send('{"type":"ping","pad":"' + "x" * (70 * 1024) + '"}')
         except Exception:
             pass
-        await s.wait_closed(ctx.options.timeout_s)
-    if s.close_code != 1009:
-        return Result.fail("no_close" if not s.closed else f"closed_{s.close_code}",
-                           f"a 70 KiB message gave {'no close' if not s.closed else s.close_code}", close_code=s.close_code)
+        closed = await s.wait_closed(ctx.options.timeout_s)
+        code = s.close_code if closed else None
+    if code != 1009:
+        return Result.fail("no_close" if code is None else f"closed_{code}",
+                           f"a 70 KiB message gave {'no close' if code is None else code}", close_code=code)
     return Result.ok("1009", close_code=1009)
 
 
@@ -213,10 +213,11 @@ async def invalid_utf8(ctx: ProbeContext) -> Result:
         # RFC 6455 §8.1: the endpoint must fail the connection (1007).
         s.conn.protocol.send_frame(Frame(Opcode.TEXT, b'{"type":"ping","x":"\xff\xfe"}'))
         s.conn.send_data()
-        await s.wait_closed(ctx.options.timeout_s)
-    if s.close_code != 1007:
-        return Result.fail("no_close" if not s.closed else f"closed_{s.close_code}", f"invalid UTF-8 gave {s.close_code}",
-                           close_code=s.close_code)
+        closed = await s.wait_closed(ctx.options.timeout_s)
+        code = s.close_code if closed else None
+    if code != 1007:
+        return Result.fail("no_close" if code is None else f"closed_{code}", f"invalid UTF-8 gave {code or 'no close'}",
+                           close_code=code)
     return Result.ok("1007", close_code=1007)
 
 

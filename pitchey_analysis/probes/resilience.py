@@ -36,12 +36,13 @@ async def server_ping(ctx: ProbeContext) -> Result:
             if json_ping is not None:
                 break
         obs = {"control_pings": len(s.pings), "json_ping": json_ping is not None}
+        closed, code = s.closed, s.close_code
         if s.pings:
             return Result.ok(f"ping control frame after {s.pings[0] / 1000:.1f} s; answered by the client", obs)
     if json_ping is not None:
         return Result.fail("json_heartbeat", "the server's heartbeat is a JSON {type:'ping'} message, not a ping control frame", obs)
-    if s.closed:
-        return Result.fail(f"closed_{s.close_code}", "the connection closed while waiting", obs, close_code=s.close_code)
+    if closed:
+        return Result.fail(f"closed_{code}", "the connection closed while waiting", obs, close_code=code)
     return Result.fail("no_ping", f"no server ping within {ctx.options.server_ping_wait_s:.0f} s", obs)
 
 
@@ -139,9 +140,10 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
         mark = s.mark()
         await s.send({"type": "ping", "id": "after-garbage"})
         pong = await s.expect_type("pong", timeout=ctx.options.timeout_s, since=mark)
+        closed, code = s.closed, s.close_code
     if pong is None:
-        if s.closed:
-            return Result.fail(f"closed_{s.close_code}", f"bad input closed the connection ({s.close_code})", close_code=s.close_code)
+        if closed:
+            return Result.fail(f"closed_{code}", f"bad input closed the connection ({code})", close_code=code)
         return Result.fail("no_answer", "no pong after bad input")
     return Result.ok("still answering")
 

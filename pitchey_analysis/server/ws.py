@@ -127,7 +127,7 @@ class WebSocketHandler:
         key = hub.lockout_key(request, srv.trust_proxy)
         token = self.upgrade_token(request, p.on("query_auth"), p.on("header_auth"))
         max_size = p.knobs.max_message_bytes if p.on("size_limit") else 0
-        ws = web.WebSocketResponse(autoping=False, max_msg_size=max_size, autoclose=True)
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=max_size, autoclose=p.on("graceful_close"))
         await ws.prepare(request)
         s = hub.new_session(ws, key)
         try:

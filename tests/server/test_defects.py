@@ -129,7 +129,7 @@ async def test_item9_rate_limit_wrapped_no_close(make_server):
     while True:
         try:
             f = await recv(c, 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
         if f["type"] == "error":
             assert f == {"type": "error", "payload": {"error": "Rate limit exceeded"}}

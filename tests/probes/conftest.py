@@ -1,0 +1,42 @@
+"""Running single probes against live reference servers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pitchey_analysis.probes import CATALOGUE, Credentials, ProbeContext
+from pitchey_analysis.recorder import Recorder
+from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, make_options, run_probe
+
+
+@pytest.fixture
+def run_one(tmp_path: Path):
+    """``await run_one(name, srv, **ctx_overrides)`` -> the probe record."""
+    recorders: list[Recorder] = []
+
+    async def run(name: str, srv: Any, **over: Any) -> dict[str, Any]:
+        rec = Recorder(tmp_path / "runs", {"test": name})
+        recorders.append(rec)
+        options = make_options("quick", **over.pop("options", {}))
+        ctx = ProbeContext(
+            ws_url=srv.ws_url, http_url=srv.http_url, recorder=rec, options=options,
+            user=over.pop("user", DEMO_USERS["creator"]), users=over.pop("users", dict(DEMO_USERS)),
+            admin=over.pop("admin", DEMO_ADMIN), jwt_secret=over.pop("jwt_secret", srv.jwt_secret), **over,
+        )
+        if srv.ca_file is not None and ctx.ssl_context is None:
+            import ssl
+
+            ctx.ssl_context = ssl.create_default_context(cafile=str(srv.ca_file))
+        return await run_probe(CATALOGUE[name], ctx, rec)
+
+    yield run
+    for rec in recorders:
+        rec.close()
+
+
+def creds(kind: str) -> Credentials:
+    """Demo credentials of a user type."""
+    return DEMO_USERS[kind]

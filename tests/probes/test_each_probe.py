@@ -1,0 +1,92 @@
+"""Every probe can fail: against a server lacking exactly its feature it ends in
+the failing outcome with its reason code, and against ``complete`` it passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from pitchey_analysis.probes import CATALOGUE
+
+# probe -> list of (server options that remove one feature, expected reason)
+CASES: dict[str, list[tuple[dict, str]]] = {
+    "connection.health": [({"disable": ["health_endpoint"]}, "wrong_status")],
+    "connection.login": [({"disable": ["token_claims"]}, "wrong_answer")],
+    "connection.login_no_password": [({"defects": [13]}, "secret_leak")],
+    "connection.anonymous_connect": [({"disable": ["capabilities"]}, "wrong_answer")],
+    "connection.authenticated_connect": [({"disable": ["query_auth"]}, "auth_rejected")],
+    "connection.user_types": [({"defects": [7]}, "closed_1011")],
+    "connection.single_connected_frame": [({"defects": [4]}, "extra_frame")],
+    "connection.ping_on_connected": [({"defects": [15]}, "no_answer")],
+    "auth.query_token": [({"disable": ["query_auth"]}, "auth_rejected"), ({"defects": [6]}, "auth_rejected")],
+    "auth.header_token": [({"disable": ["header_auth"]}, "auth_rejected")],
+    "auth.post_connection": [({"disable": ["answer_auth"]}, "no_answer"), ({"defects": [1]}, "no_answer")],
+    "auth.invalid_token": [({"defects": [5]}, "wrong_answer")],
+    "auth.forged_token": [({"disable": ["signature_check"]}, "auth_accepted"), ({"defects": [5]}, "wrong_answer")],
+    "auth.alg_none": [({"disable": ["alg_allowlist"]}, "auth_accepted")],
+    "auth.expired_token": [({"disable": ["exp_check"]}, "auth_accepted")],
+    "auth.wrong_audience": [({"disable": ["aud_check"]}, "auth_accepted")],
+    "auth.unknown_user": [({"defects": [7]}, "wrong_answer")],
+    "auth.token_subject": [({"defects": [20]}, "wrong_subject")],
+    "auth.required_for_protected": [({"disable": ["auth_required_check"]}, "wrong_answer")],
+    "messaging.ping": [({"disable": ["answer_pong"]}, "no_answer"), ({"defects": [3]}, "wrong_answer")],
+    "messaging.subscribe": [({"disable": ["answer_subscribe"]}, "no_answer"), ({"defects": [2]}, "no_answer")],
+    "messaging.unsubscribe": [({"disable": ["answer_unsubscribe"]}, "no_answer")],
+    "messaging.dashboard_metrics": [({"disable": ["answer_dashboard_metrics"]}, "no_answer")],
+    "messaging.presence_update": [({"disable": ["answer_presence_update"]}, "no_answer"), ({"disable": ["push_presence"]}, "no_push")],
+    "messaging.send_message": [({"disable": ["answer_send_message"]}, "no_answer")],
+    "messaging.typing": [({"disable": ["answer_typing"]}, "no_answer")],
+    "messaging.notification_read": [({"disable": ["answer_notification_read"]}, "no_answer")],
+    "messaging.initial_data": [({"disable": ["answer_initial_data"]}, "no_answer")],
+    "messaging.notification_delivery": [({"disable": ["push_notifications"]}, "no_push")],
+    "messaging.dashboard_push": [({"disable": ["push_dashboard"]}, "no_push")],
+    "messaging.channel_broadcast": [({"disable": ["push_broadcast"]}, "no_push")],
+    "messaging.forbidden_channel": [({"disable": ["channel_acl"]}, "wrong_answer")],
+    "messaging.invalid_json": [({"disable": ["answer_invalid_format"]}, "no_answer"), ({"defects": [10]}, "wrong_answer")],
+    "messaging.missing_type": [({"defects": [16]}, "no_answer")],
+    "messaging.unknown_type": [({"disable": ["answer_unknown_type"]}, "no_answer")],
+    "performance.connect_time": [({"max_connections": 0}, "upgrade_rejected")],
+    "performance.round_trip": [({"drop_answers": ["ping"]}, "no_answer")],
+    "performance.concurrency_ramp": [({"max_connections": 5}, "upgrade_rejected")],
+    "readiness.health_live": [({"disable": ["health_live"]}, "static_health"), ({"defects": [11]}, "static_health")],
+    "readiness.health_endpoint": [({"defects": [19]}, "wrong_answer")],
+    "readiness.stats_requires_auth": [({"disable": ["stats_auth"]}, "wrong_answer")],
+    "readiness.stats_non_admin": [({"defects": [12]}, "wrong_answer")],
+    "readiness.stats_admin": [({"disable": ["stats_endpoint"]}, "wrong_answer")],
+    "readiness.security_headers": [({"disable": ["security_headers"]}, "missing_headers")],
+    "readiness.no_stack_traces": [({"disable": ["no_stack_traces"]}, "stack_trace")],
+    "readiness.rate_limit": [({"disable": ["rate_limit"]}, "no_rate_limit"), ({"defects": [9]}, "no_close")],
+    "readiness.origin_check": [({"disable": ["origin_check"]}, "origin_accepted")],
+    "readiness.size_limit": [({"disable": ["size_limit"]}, "no_close")],
+    "readiness.session_leak": [({"defects": [18]}, "session_leak")],
+    "readiness.lockout_spoofing": [({"disable": ["lockout"]}, "no_lockout"), ({"defects": [17]}, "spoofable_lockout")],
+    "resilience.graceful_close": [({"disable": ["graceful_close"]}, "wrong_close")],
+    "resilience.server_ping": [({"disable": ["server_ping"]}, "no_ping"), ({"defects": [14]}, "json_heartbeat")],
+    "resilience.reconnect": [({"max_connections": 0}, "upgrade_rejected")],
+    "resilience.invalid_then_working": [({"disable": ["bad_input_tolerance"]}, "closed_1003")],
+    "resilience.lockout_per_address": [({"defects": [8]}, "closed_1008"), ({"disable": ["lockout"]}, "no_lockout")],
+}
+#: Probes whose failing case needs something other than a server switch (tested in test_special_probes.py).
+SPECIAL = {"readiness.tls", "readiness.invalid_utf8", "resilience.handshake_timeout"}
+#: Server knobs some probes need to observe their feature quickly.
+KNOBS = {"resilience.server_ping": {"ping_interval": 0.3}, "messaging.dashboard_push": {"dashboard_interval": 0.3},
+         "readiness.session_leak": {"lookup_delay_ms": (80.0, 80.0)}}
+
+
+def test_every_probe_has_a_failing_case():
+    assert set(CATALOGUE) == set(CASES) | SPECIAL
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_passes_against_complete(make_server, run_one, name):
+    srv = await make_server(**KNOBS.get(name, {}))
+    rec = await run_one(name, srv)
+    assert (rec["outcome"], rec["reason"]) == ("pass", "ok"), rec["detail"]
+
+
+@pytest.mark.parametrize("name,opts,reason", [(n, o, r) for n, cases in sorted(CASES.items()) for o, r in cases],
+                         ids=lambda v: v if isinstance(v, str) else "")
+async def test_fails_without_its_feature(make_server, run_one, name, opts, reason):
+    srv = await make_server(**{**KNOBS.get(name, {}), **opts})
+    rec = await run_one(name, srv)
+    assert rec["outcome"] in ("fail", "error"), rec
+    assert rec["reason"] == reason, rec["detail"]

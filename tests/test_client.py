@@ -1,0 +1,171 @@
+"""The reconnecting client against the reference server with fault knobs."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import statistics
+import time
+
+import jwt
+import pytest
+
+from pitchey_analysis import PitcheyClient, SyncPitcheyClient
+from pitchey_analysis.client import ConnectionLost, ForbiddenChannel, backoff
+from tests.helpers import http_post, token
+
+
+def fast():
+    return itertools.repeat(0.01)
+
+
+def client(srv, **kw):
+    return PitcheyClient(srv.http_url, srv.ws_url, backoff_factory=kw.pop("backoff_factory", fast), **kw)
+
+
+def test_backoff_bounds_cap_and_jitter():
+    import random
+
+    rng = random.Random(1)
+    gen = backoff(initial=0.5, factor=2.0, cap=8.0, rng=rng.random)
+    delays = [next(gen) for _ in range(2000)]
+    for n, d in enumerate(delays[:10]):
+        assert 0 <= d <= min(8.0, 0.5 * 2**n)
+    capped = delays[10:]
+    assert max(capped) <= 8.0
+    # full jitter: uniform on [0, cap] once capped -> mean cap/2, spread cap/sqrt(12)
+    assert abs(statistics.mean(capped) - 4.0) < 0.3
+    assert abs(statistics.pstdev(capped) - 8.0 / 12**0.5) < 0.2
+    assert len({round(d, 6) for d in capped}) > 1900
+
+
+@pytest.mark.parametrize("auth", ["query", "header", "message"])
+async def test_login_connect_ping_request(server, auth):
+    c = client(server, auth=auth)
+    user = await c.login("alex.creator@demo.com", "Demo123")
+    assert user["id"] == 1
+    first = await c.connect()
+    assert first["type"] == "connected"
+    assert 0 < await c.ping() < 1000
+    metrics = await c.dashboard_metrics()
+    assert set(metrics) == {"activeUsers", "connections", "messagesPerMinute", "uptime_s"}
+    assert (await c.initial_data())["userId"] == 1
+    await c.close()
+
+
+async def test_forbidden_channel_raises(server):
+    c = client(server)
+    await c.login("alex.creator@demo.com", "Demo123")
+    await c.connect()
+    with pytest.raises(ForbiddenChannel) as exc:
+        await c.subscribe("user:2")
+    assert exc.value.code == "forbidden_channel"
+    await c.close()
+
+
+async def test_reconnects_after_server_drop_and_resubscribes(make_server):
+    srv = await make_server(close_after=0.5)
+    changes = []
+    c = client(srv, heartbeat_interval=None)
+    c.on_connection_change(changes.append)
+    await c.login("alex.creator@demo.com", "Demo123")
+    await c.connect()
+    got = []
+    await c.subscribe("pitch:3", got.append)
+    admin = await token(srv, "admin")
+    deadline = time.monotonic() + 5
+    while c.reconnects < 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert c.reconnects >= 1
+    while not c.connected and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    await http_post(srv, "/api/broadcast", {"channel": "pitch:3", "message": {"type": "pitch_stats_update", "pitchId": 3, "views": 1, "likes": 1}}, admin)
+    while not got and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert got and got[0]["pitchId"] == 3
+    assert changes[:3] == [True, False, True]
+    await c.close()
+
+
+async def test_reconnect_schedule_is_followed(make_server):
+    srv = await make_server(close_after=0.3)
+    calls = []
+
+    def recorded():
+        for d in (0.05, 0.1, 0.2):
+            calls.append(d)
+            yield d
+
+    c = client(srv, backoff_factory=recorded, heartbeat_interval=None)
+    await c.connect()
+    t0 = time.monotonic()
+    while c.reconnects < 1 and time.monotonic() - t0 < 5:
+        await asyncio.sleep(0.01)
+    assert calls[0] == 0.05
+    await c.close()
+
+
+async def test_gives_up_after_max_attempts(make_server):
+    srv = await make_server(close_after=0.3)
+    c = client(srv, max_attempts=2, heartbeat_interval=None)
+    await c.connect()
+    srv.hub.shutting_down = True  # every upgrade now answers 503
+    t0 = time.monotonic()
+    while c._lost is None and time.monotonic() - t0 < 5:
+        await asyncio.sleep(0.02)
+    assert isinstance(c._lost, ConnectionLost)
+    with pytest.raises(ConnectionLost):
+        await c.ping()
+    srv.hub.shutting_down = False
+    await c.close()
+
+
+async def test_server_that_stops_answering_pings_is_detected(make_server):
+    srv = await make_server(drop_answers=["ping"])
+    changes = []
+    c = client(srv, heartbeat_interval=0.1, heartbeat_timeout=0.2)
+    c.on_connection_change(changes.append)
+    await c.connect()
+    t0 = time.monotonic()
+    while False not in changes and time.monotonic() - t0 < 5:
+        await asyncio.sleep(0.02)
+    assert False in changes  # the dead connection was noticed and dropped
+    await c.close()
+
+
+async def test_expired_token_leads_to_a_new_login(make_server):
+    srv = await make_server(close_after=0.4)
+    c = client(srv, heartbeat_interval=None)
+    await c.login("alex.creator@demo.com", "Demo123")
+    await c.connect()
+    old = c.token
+    # Replace the token by an expired one: the next reconnect must log in again.
+    claims = jwt.decode(old, options={"verify_signature": False})
+    claims.update(exp=int(time.time()) - 10)
+    c.token = expired = jwt.encode(claims, "x" * 40, algorithm="HS256")
+    t0 = time.monotonic()
+    while c.reconnects < 1 and time.monotonic() - t0 < 5:
+        await asyncio.sleep(0.02)
+    assert c.token != expired and not c.token_expired()
+    assert c.session["authenticated"] is True
+    await c.close()
+
+
+async def test_messages_iterator(server):
+    c = client(server)
+    await c.login("alex.creator@demo.com", "Demo123")
+    await c.connect()
+    await c.subscribe("dashboard")
+    it = c.messages()
+    msg = await asyncio.wait_for(it.__anext__(), 3)
+    assert msg["type"] == "dashboard_update"
+    await c.close()
+
+
+def test_sync_wrapper():
+    from pitchey_analysis import ReferenceServer
+
+    with ReferenceServer() as srv, SyncPitcheyClient(srv.http_url, srv.ws_url) as c:
+        c.login("alex.creator@demo.com", "Demo123")
+        assert c.connect()["authenticated"] is True
+        assert c.ping() > 0

@@ -1,0 +1,57 @@
+"""The project's promises: environment.yml in step, exports complete, README and CI in place."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+
+import pitchey_analysis
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_environment_yml_matches_pyproject():
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    reqs = [Requirement(r) for r in py["project"]["dependencies"] + py["project"]["optional-dependencies"]["dev"]]
+    want = {_norm(r.name): str(r.specifier) for r in reqs}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    have: dict[str, str] = {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            for p in dep["pip"]:
+                if p.startswith("-e"):
+                    continue
+                r = Requirement(p)
+                have[_norm(r.name)] = str(r.specifier)
+        elif not dep.startswith(("python", "pip")) or dep.startswith("python-"):
+            r = Requirement(dep)
+            have[_norm(r.name)] = str(r.specifier)
+    assert have == want
+    assert {"pip": ["-e ."]} in [d if not isinstance(d, dict) else {"pip": [x for x in d["pip"] if x.startswith("-e")]} for d in env["dependencies"]]
+
+
+def test_public_names_exported():
+    for name in ("ReferenceServer", "PitcheyClient", "run_suite", "load_run", "load_runs"):
+        assert name in pitchey_analysis.__all__, name
+        assert getattr(pitchey_analysis, name) is not None
+    assert sorted(pitchey_analysis.__all__) == sorted(set(pitchey_analysis.__all__))
+
+
+def test_readme_gives_the_two_commands_and_ci_calls_make_test():
+    readme = (ROOT / "README.md").read_text()
+    assert "make report" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_gitignore_keeps_generated_files_out():
+    ignore = (ROOT / ".gitignore").read_text()
+    for p in (".venv", "data/runs/", "reports/"):
+        assert p in ignore
