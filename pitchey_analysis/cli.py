@@ -285,7 +285,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .report import build_report
+    from .report import ReportError, build_report
 
     formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
     bad = [f for f in formats if f not in ("html", "pdf")]
@@ -296,13 +296,15 @@ def cmd_report(a: argparse.Namespace) -> int:
                              out=Path(a.out), formats=formats)
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
+    except ReportError as exc:
+        raise CliError(str(exc), code=EXIT_CRITICAL) from None
     for p in paths:
         print(p)
     return EXIT_OK
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
-    from .report import build_report
+    from .report import ReportError, build_report
 
     formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
     try:
@@ -310,6 +312,8 @@ def cmd_compare(a: argparse.Namespace) -> int:
                              out=Path(a.out), formats=formats, notebook="compare")
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
+    except ReportError as exc:
+        raise CliError(str(exc), code=EXIT_CRITICAL) from None
     for p in paths:
         print(p)
     return EXIT_OK

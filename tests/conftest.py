@@ -42,3 +42,29 @@ async def make_server() -> AsyncIterator[Callable[..., Any]]:
 async def server(make_server: Callable[..., Any]) -> ReferenceServer:
     """A ``complete`` server with short intervals."""
     return await make_server()
+
+
+KNOWN_SECRET = "s3cret-" + "k" * 40  # a signing secret the secret-leak tests look for
+
+
+@pytest.fixture(scope="session")
+def defect_run(tmp_path_factory):
+    """A quick run against pitchey-2025-11 with a known signing secret (shared by the report tests)."""
+    import asyncio
+
+    from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+
+    out = tmp_path_factory.mktemp("defect-runs")
+    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False)
+    return asyncio.run(arun_suite(profile="pitchey-2025-11", suite="quick", out=out, config=cfg,
+                                  server_options={"jwt_secret": KNOWN_SECRET}))
+
+
+@pytest.fixture(scope="session")
+def sample_run():
+    """The committed sample run."""
+    from pitchey_analysis.config import sample_run_dir
+
+    path = sample_run_dir()
+    assert path is not None, "data/sample holds no run"
+    return path

@@ -41,7 +41,9 @@ def wilson(k: int, n: int, z: float = Z95) -> Interval:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), n)
+    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends at 0 and n (no float noise)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return Interval(p, lo, hi, n)
 
 
 def order_stat_indices(n: int, q: float, conf: float = 0.95) -> tuple[int | None, int | None]:

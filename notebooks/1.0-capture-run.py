@@ -1,0 +1,50 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1.0 Capture a run
+# Run the probe suite against a target (by default the embedded reference server) and load the run dataset.
+# Every observation lands in `data/runs/<run_id>/` as it happens; the tables below are read back from disk.
+
+# %% tags=["parameters"]
+target = None  # a ws:// or wss:// URL; None starts the embedded reference server
+profile = "complete"  # embedded server: "complete" or "pitchey-2025-11"
+suite = "quick"  # "quick" (<= 20 s) or "full"
+out = None  # runs directory (default data/runs)
+
+# %%
+from pitchey_analysis import load_run, run_suite
+from pitchey_analysis.records import describe
+from pitchey_analysis.summary import category_table
+
+path = run_suite(target, profile=profile, suite=suite, out=out)
+r = load_run(path)
+print(f"run {r.run_id}: {r.manifest['status']}, {len(r.probes)} probes, {len(r.samples)} samples, {len(r.frames)} frames")
+
+# %% [markdown]
+# ## Pass counts per category
+
+# %%
+category_table(r.probes)
+
+# %% [markdown]
+# ## The probes table (first rows) and what its columns mean
+
+# %%
+r.probes[["probe", "outcome", "reason", "detail"]].head(12)
+
+# %%
+describe("probes")
+
+# %%
+describe("samples")

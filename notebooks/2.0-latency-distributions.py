@@ -1,0 +1,57 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2.0 Latency distributions
+# Percentiles with distribution-free 95% intervals (order statistics), per metric and per concurrency level.
+
+# %% tags=["parameters"]
+run = "latest"  # run id, run directory or "latest" (falls back to the committed sample)
+runs_dir = None
+
+# %%
+from IPython.display import display
+
+from pitchey_analysis import figures, load_run, render
+from pitchey_analysis.analysis import DEFAULT_TARGETS, concurrency_table, latency_summary, slo_checks
+
+figures.style()
+r = load_run(run, runs_dir=runs_dir)
+targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
+
+# %% [markdown]
+# ## Sequential and idle samples, per metric
+
+# %%
+latency_summary(r.samples[r.samples["concurrency"] == 1]).round(3)
+
+# %% [markdown]
+# ## Service-level targets
+
+# %%
+slo_checks(r.samples, r.probes, tls=bool(r.manifest.get("target", {}).get("tls")))
+
+# %% [markdown]
+# ## Distributions (log axis, targets dashed)
+
+# %%
+for metric in sorted(set(r.samples["metric"])):
+    display(render.figure(figures.latency_distribution(r.samples, metric, targets.get(metric))))
+
+# %% [markdown]
+# ## Against concurrency
+
+# %%
+conc = concurrency_table(r.samples, r.probes)
+display(conc.round(3))
+render.figure(figures.concurrency(conc))

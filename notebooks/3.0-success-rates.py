@@ -1,0 +1,48 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3.0 Success rates per category
+# Rates leave skips out and carry a Wilson 95% interval; the overall score is a fixed weighting printed with its formula.
+
+# %% tags=["parameters"]
+run = "latest"
+runs_dir = None
+
+# %%
+from pitchey_analysis import figures, load_run, render
+from pitchey_analysis.analysis import SCORE_FORMULA, category_rates, issues, latest, overall_score
+
+figures.style()
+r = load_run(run, runs_dir=runs_dir)
+probes = latest(r.probes)
+rates = category_rates(probes)
+print(f"overall score {overall_score(rates):.1%}\n{SCORE_FORMULA}")
+
+# %%
+rates.round(3)
+
+# %%
+render.figure(figures.category_rates(rates))
+
+# %% [markdown]
+# ## Outcomes per probe, by category
+
+# %%
+probes.pivot_table(index="category", columns="outcome", values="probe", aggfunc="count", fill_value=0)
+
+# %% [markdown]
+# ## Failures grouped by reason
+
+# %%
+issues(probes)

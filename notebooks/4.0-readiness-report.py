@@ -1,0 +1,156 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+# Which run to report on: a run id, a run directory, or "latest" (falls back to the committed sample).
+run = "latest"
+runs_dir = None
+
+# %%
+from IPython.display import display
+
+from pitchey_analysis import figures, load_run, render
+from pitchey_analysis.analysis import DEFAULT_TARGETS, analyze
+from pitchey_analysis.probes import CATALOGUE
+
+figures.style()
+r = load_run(run, runs_dir=runs_dir)
+a = analyze(r)
+targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
+
+# %% [markdown]
+# # WebSocket deployment-readiness report
+
+# %%
+render.header(a)
+
+# %% [markdown]
+# ## Executive summary
+# The verdict is computed from the run by fixed rules (appendix C), never typed.
+
+# %%
+display(render.verdict(a))
+render.deciding(a)
+
+# %% [markdown]
+# ## Results per category
+# Pass rates leave skipped probes out and carry a Wilson 95% interval.
+
+# %%
+rates = render.with_intervals(a.rates, {"pass rate [95% CI]": ("rate", "lo", "hi")}, "pct")
+display(render.table(rates, "category-rates"))
+render.figure(figures.category_rates(a.rates))
+
+# %% [markdown]
+# ## Capabilities validated
+
+# %%
+render.table(a.capabilities, "capabilities")
+
+# %% [markdown]
+# ## Connection flow
+# Sequential connects with no other load, each stage timed on its own connection.
+
+# %%
+flow = render.with_intervals(a.connection_flow, {"p95 ms [95% CI]": ("p95", "p95_lo", "p95_hi")}, "ms")
+display(render.table(flow, "connection-flow", {"mean": "ms", "p50": "ms", "share": "pct"}))
+render.figure(figures.connection_stages(a.connection_flow))
+
+# %% [markdown]
+# ## Authentication methods
+
+# %%
+render.table(a.auth_methods, "auth-methods", {"latency_ms": "ms"})
+
+# %% [markdown]
+# ## Message types
+# **full**: the answer has every field of the contract with the right type; **partial**: another shape, or late;
+# **missing**: no answer within the timeout.
+
+# %%
+display(render.table(a.message_types, "message-types"))
+render.figure(figures.message_support(a.message_types))
+
+# %% [markdown]
+# ## Issues identified
+# Failures grouped by reason; the impact is critical when any probe concerned is critical.
+
+# %%
+display(render.table(a.issues, "issues", columns=["reason", "count", "impact", "first_seen", "probes", "example"]))
+render.table(a.findings, "findings", caption="Every failing probe: what it expected and what happened",
+             columns=["probe", "critical", "reason", "expected", "detail"])
+
+# %% [markdown]
+# ## Performance against targets
+# A percentile target is **met** when the upper end of its 95% interval is below the target, **missed** when the
+# lower end is at or above it, and **not verified** otherwise (including too few samples).
+
+# %%
+slo = render.with_intervals(a.slo, {"observed [95% CI]": ("observed", "lo", "hi")}, "ms")
+display(render.table(slo, "slo", columns=["target", "goal", "judged_on", "observed [95% CI]", "samples", "needed", "status", "note"]))
+lat = render.with_intervals(a.latency, {f"p{q} [95% CI]": (f"p{q}", f"p{q}_lo", f"p{q}_hi") for q in (50, 90, 95, 99)}, "ms")
+render.table(lat, "latency", {"mean": "ms", "max": "ms"}, columns=["metric", "count", "mean", "p50 [95% CI]", "p95 [95% CI]", "p99 [95% CI]", "max"],
+             caption="Latency per metric in ms (sequential and idle samples), percentiles with 95% intervals")
+
+# %%
+for metric in ("connect_ms", "rtt_ms", "tls_handshake_ms"):
+    if metric in set(a.latency.get("metric", [])):
+        display(render.figure(figures.latency_distribution(r.samples, metric, targets.get(metric))))
+
+# %% [markdown]
+# ### Concurrency ramp
+# Levels above the target level (100) are capacity information, not a target.
+
+# %%
+conc = render.with_intervals(a.concurrency, {"success [95% CI]": ("success_rate", "lo", "hi")}, "pct")
+display(render.table(conc, "concurrency", {c: "ms" for c in ("connect_p50", "connect_p95", "rtt_p50", "rtt_p95")},
+                     columns=["level", "connections", "answered", "success [95% CI]", "connect_p50", "connect_p95", "rtt_p50", "rtt_p95"]))
+display(render.figure(figures.concurrency(a.concurrency)))
+render.figure(figures.close_timeline(r.frames, r.probes, r.manifest))
+
+# %% [markdown]
+# ## Security checks
+
+# %%
+render.table(a.security, "security")
+
+# %% [markdown]
+# ## Recommendation
+
+# %%
+render.recommendation(a)
+
+# %% [markdown] tags=["appendix"]
+# ## Appendix A: what was measured
+# The run's manifest: target, versions, configuration. Secrets are redacted before anything is written.
+
+# %%
+render.manifest(a)
+
+# %% [markdown]
+# ## Appendix B: the probe catalogue
+# Whether a probe is critical is part of the catalogue; the verdict depends on it.
+
+# %%
+import pandas as pd
+
+catalogue = pd.DataFrame([{"probe": s.name, "category": s.category, "critical": s.critical, "expected": s.expected}
+                          for s in CATALOGUE.values()])
+render.table(catalogue, "catalogue")
+
+# %% [markdown]
+# ## Appendix C: the verdict rules, in order
+# 1. **NOT READY** if a critical probe ended `fail` or `error`, or a target is missed;
+# 2. **INSUFFICIENT EVIDENCE** if a critical probe was skipped or a target is not verified;
+# 3. **READY WITH RISKS** if a non-critical probe failed;
+# 4. **READY** otherwise.

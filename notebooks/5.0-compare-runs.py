@@ -1,0 +1,63 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 5.0 Comparing two runs
+# Each change comes with a 95% interval (Newcombe for rates; non-overlapping order-statistic intervals for
+# percentiles) and is flagged only when significant.
+
+# %% tags=["parameters"]
+run_a = None  # the reference run (None: the second newest run)
+run_b = None  # the current run (None: the newest run)
+runs_dir = None
+
+# %%
+from IPython.display import Markdown, display
+
+from pitchey_analysis import load_run, render
+from pitchey_analysis.analysis import analyze, compare_latency, compare_outcomes, compare_rates
+from pitchey_analysis.dataset import list_runs
+
+if run_a is None or run_b is None:
+    found = list_runs(runs_dir)
+    if len(found) < 2:
+        raise SystemExit("comparing needs two runs: give run_a and run_b, or capture a second run first")
+    run_a, run_b = run_a or found[-2], run_b or found[-1]
+A, B = load_run(run_a, runs_dir=runs_dir), load_run(run_b, runs_dir=runs_dir)
+va, vb = analyze(A).verdict, analyze(B).verdict
+
+# %% [markdown]
+# # Run comparison
+
+# %%
+Markdown(f"**Reference** {A.run_id}: **{va.verdict}** → **current** {B.run_id}: **{vb.verdict}**")
+
+# %% [markdown]
+# ## Success rates
+
+# %%
+render.table(render.with_intervals(compare_rates(A.probes, B.probes), {"change [95% CI]": ("change", "lo", "hi")}, "pct"),
+             "compare-rates", {"rate_a": "pct", "rate_b": "pct"})
+
+# %% [markdown]
+# ## Latency (sequential and idle samples)
+
+# %%
+lat = compare_latency(A.samples, B.samples)
+render.table(lat.drop(columns=["a_interval", "b_interval"]) if len(lat) else lat, "compare-latency", {"a_ms": "ms", "b_ms": "ms"})
+
+# %% [markdown]
+# ## Probes whose outcome changed
+
+# %%
+display(render.table(compare_outcomes(A.probes, B.probes), "compare-outcomes"))

@@ -1,0 +1,169 @@
+"""Figures of the report, one function each; they read without the code.
+
+Every function takes the analysis tables (or raw samples) and returns a
+matplotlib Figure; none computes a statistic the analysis does not already
+provide, except the plotting of raw distributions.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+PALETTE = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00", "skip": "#9e9e9e"}
+SUPPORT_COLOURS = {"full": "#2e7d32", "partial": "#f9a825", "missing": "#c62828", "error": "#ef6c00", "not tested": "#bdbdbd"}
+METRIC_LABELS = {
+    "tcp_connect_ms": "TCP connect", "tls_handshake_ms": "TLS handshake", "ws_upgrade_ms": "WebSocket upgrade",
+    "first_frame_ms": "first frame after upgrade", "connect_ms": "connect (start to 'connected')", "auth_ms": "post-connection auth",
+    "rtt_ms": "message round trip", "reconnect_ms": "reconnect", "login_ms": "login (HTTP)", "auth_connect_ms": "authenticated connect",
+}
+
+
+def style() -> None:
+    """Shared matplotlib settings: deterministic PNGs, readable sizes."""
+    plt.rcParams.update({
+        "figure.dpi": 110, "savefig.dpi": 110, "font.size": 9, "axes.titlesize": 10, "axes.grid": True,
+        "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "pitchey",
+        "figure.autolayout": True,
+    })
+
+
+def latency_distribution(samples: pd.DataFrame, metric: str, target_ms: float | None = None, *, concurrency: int = 1) -> Figure:
+    """Histogram and ECDF of one metric on a log axis, with the target drawn."""
+    v = samples[(samples["metric"] == metric) & (samples["ok"] == True) & (samples["concurrency"] == concurrency)]["value_ms"]  # noqa: E712
+    v = v.dropna().to_numpy()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 2.8))
+    label = METRIC_LABELS.get(metric, metric)
+    if v.size == 0:
+        ax1.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax1.transAxes)
+        return fig
+    lo, hi = max(v.min(), 1e-3), max(v.max(), 1e-3) * 1.05
+    bins = np.logspace(np.log10(lo), np.log10(hi), 40) if hi / lo > 3 else 30
+    ax1.hist(v, bins=bins, color="#1565c0", alpha=0.85)
+    ax1.set_xscale("log" if hi / lo > 3 else "linear")
+    ax1.set_xlabel(f"{label} (ms)")
+    ax1.set_ylabel("samples")
+    ax1.set_title(f"{label}: histogram (n = {v.size})")
+    xs = np.sort(v)
+    ax2.step(xs, np.arange(1, xs.size + 1) / xs.size, where="post", color="#1565c0")
+    ax2.set_xscale("log" if hi / lo > 3 else "linear")
+    ax2.set_xlabel(f"{label} (ms)")
+    ax2.set_ylabel("fraction ≤ x")
+    ax2.set_title("cumulative distribution")
+    ax2.axhline(0.95, color="#616161", lw=0.8, ls=":")
+    ax2.text(xs[0], 0.955, "p95", fontsize=7, color="#616161", va="bottom")
+    if target_ms is not None:
+        for ax in (ax1, ax2):
+            ax.axvline(target_ms, color=PALETTE["fail"], lw=1.2, ls="--")
+        ax2.text(target_ms, 0.05, f" target {target_ms:g} ms", color=PALETTE["fail"], fontsize=7, rotation=90, va="bottom")
+        if target_ms > hi:
+            for ax in (ax1, ax2):
+                ax.set_xlim(right=target_ms * 1.3)
+    return fig
+
+
+def connection_stages(flow: pd.DataFrame) -> Figure:
+    """Median time of each connection stage, stacked into one bar per statistic (p50, mean, p95)."""
+    fig, ax = plt.subplots(figsize=(8.0, 2.2))
+    if flow.empty:
+        ax.text(0.5, 0.5, "no connection samples", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    colours = ["#1565c0", "#6a1b9a", "#00897b", "#f9a825"]
+    stats = ["p50", "mean", "p95"]
+    left = np.zeros(len(stats))
+    for (_, row), c in zip(flow.iterrows(), colours, strict=False):
+        vals = np.array([row[s] for s in stats])
+        ax.barh(stats, vals, left=left, color=c, label=row["stage"].replace("_", " "))
+        left += vals
+    ax.set_xlabel("milliseconds (stages stacked; each stage's own statistic)")
+    ax.set_title("Connection flow: where the time goes")
+    ax.legend(ncols=4, fontsize=7, loc="lower right", frameon=False, bbox_to_anchor=(1, 1.05))
+    return fig
+
+
+def category_rates(rates: pd.DataFrame) -> Figure:
+    """Pass rate per category with its Wilson 95% interval."""
+    r = rates[rates["judged"] > 0].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8.0, 2.8))
+    y = np.arange(len(r))
+    colours = ["#424242" if c == "overall" else ("#2e7d32" if rate == 1 else "#c62828" if rate < 0.8 else "#f9a825")
+               for c, rate in zip(r["category"], r["rate"], strict=True)]
+    ax.barh(y, r["rate"] * 100, color=colours, alpha=0.85)
+    below = ((r["rate"] - r["lo"]) * 100).clip(lower=0)  # clip float noise at rate 0 or 1
+    above = ((r["hi"] - r["rate"]) * 100).clip(lower=0)
+    ax.errorbar(r["rate"] * 100, y, xerr=[below, above], fmt="none", ecolor="black", capsize=3, lw=1)
+    ax.set_yticks(y, [f"{c} ({p}/{j})" for c, p, j in zip(r["category"], r["passed"], r["judged"], strict=True)])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("probes passed (%), bars: Wilson 95% interval; skips left out")
+    ax.set_title("Success rate per category")
+    return fig
+
+
+def concurrency(conc: pd.DataFrame) -> Figure:
+    """Round-trip and connect percentiles, and the error rate, against the concurrency level."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 2.8))
+    if conc.empty:
+        ax1.text(0.5, 0.5, "no concurrency ramp in this run", ha="center", va="center", transform=ax1.transAxes)
+        return fig
+    for col, lab, ls in (("rtt_p50", "round trip p50", "-"), ("rtt_p95", "round trip p95", "--"),
+                         ("connect_p50", "connect p50", "-"), ("connect_p95", "connect p95", "--")):
+        ax1.plot(conc["level"], conc[col], marker="o", ls=ls, label=lab)
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("connections open at once")
+    ax1.set_ylabel("ms")
+    ax1.set_title("Latency against concurrency")
+    ax1.legend(fontsize=7, frameon=False)
+    err = conc["error_rate"] * 100
+    upper = ((conc["success_rate"] - conc["lo"]) * 100).clip(lower=0)
+    ax2.bar([str(lv) for lv in conc["level"]], err, color=PALETTE["fail"])
+    ax2.errorbar([str(lv) for lv in conc["level"]], err, yerr=[upper * 0, upper], fmt="none", ecolor="black", capsize=3, lw=1)
+    ax2.set_xlabel("connections open at once")
+    ax2.set_ylabel("connections failing (%)")
+    ax2.set_ylim(0, max(5.0, float((1 - conc["lo"]).max() * 100) * 1.1))
+    ax2.set_title("Error rate (bar: upper 95% bound)")
+    return fig
+
+
+def close_timeline(frames: pd.DataFrame, probes: pd.DataFrame, manifest: dict) -> Figure:
+    """When connections were closed by the server, coloured by close code."""
+    closes = frames[(frames["type"] == "close") & (frames["direction"] == "in")].copy()
+    closes["code"] = pd.to_numeric(closes["payload"].str.split(" ").str[0], errors="coerce")
+    start = pd.Timestamp(manifest.get("started_at")) if manifest.get("started_at") else None
+    started = probes.set_index("probe_id")["started_at"]
+    closes["t"] = [((started.get(pid) - start).total_seconds() if start is not None and pid in started.index else np.nan) + t / 1000
+                   for pid, t in zip(closes["probe_id"], closes["t_ms"], strict=True)]
+    fig, ax = plt.subplots(figsize=(8.0, 2.4))
+    if closes.empty:
+        ax.text(0.5, 0.5, "no closes recorded", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    cmap = plt.get_cmap("tab10")
+    for i, (code, grp) in enumerate(sorted(closes.groupby("code"), key=lambda kv: kv[0])):
+        ax.scatter(grp["t"], [str(int(code))] * len(grp), s=14, color=cmap(i % 10), label=f"{int(code)} ({len(grp)})")
+    ax.set_xlabel("seconds since the run started")
+    ax.set_ylabel("close code")
+    ax.set_title("Connection closes over the run")
+    ax.legend(fontsize=7, frameon=False, ncols=6, loc="lower right", bbox_to_anchor=(1, 1.02))
+    return fig
+
+
+def message_support(mt: pd.DataFrame) -> Figure:
+    """The message-type support matrix: one row per message type, coloured by support."""
+    fig, ax = plt.subplots(figsize=(8.0, 0.25 * len(mt) + 0.8))
+    for i, row in enumerate(mt.itertuples()):
+        ax.barh(i, 1, color=SUPPORT_COLOURS.get(row.support, "#bdbdbd"))
+        ax.text(0.02, i, f"{row.support}" + ("" if row.support == "full" else f" ({row.reason})"), va="center", fontsize=7, color="white" if row.support in ("full", "missing") else "black")
+    ax.set_yticks(range(len(mt)), mt["message_type"], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xticks([])
+    ax.grid(False)
+    ax.set_xlim(0, 1)
+    ax.set_title("Message-type support (full / partial / missing)")
+    return fig

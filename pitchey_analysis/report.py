@@ -1,0 +1,122 @@
+"""Exporting the readiness report: papermill, then nbconvert (HTML), then WeasyPrint (PDF).
+
+Spec → computed results → rendering, as three steps: the notebook computes
+through :mod:`pitchey_analysis.analysis`, this module only executes and
+exports it. The executed notebook is kept next to the report (its metadata
+records the parameters), also when a cell fails, so the failure can be read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from . import __version__
+from .config import PROJ_ROOT
+from .dataset import load_run
+
+log = logging.getLogger("pitchey_analysis.report")
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+NOTEBOOKS = {"readiness": "4.0-readiness-report.ipynb", "compare": "5.0-compare-runs.ipynb"}
+
+
+class ReportError(RuntimeError):
+    """The report notebook failed; the message names the cell and the executed notebook."""
+
+
+def notebook_path(kind: str) -> Path:
+    """The report notebook of the project checkout."""
+    candidates = [Path.cwd() / "notebooks" / NOTEBOOKS[kind]]
+    if PROJ_ROOT is not None:
+        candidates.insert(0, PROJ_ROOT / "notebooks" / NOTEBOOKS[kind])
+    for p in candidates:
+        if p.exists():
+            return p
+    raise FileNotFoundError(f"report notebook {NOTEBOOKS[kind]} not found (run from the project checkout)")
+
+
+def execute(kind: str, parameters: dict[str, object], output: Path) -> None:
+    """Execute a report notebook with papermill into ``output``."""
+    import papermill as pm
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pm.execute_notebook(str(notebook_path(kind)), str(output), parameters=parameters, kernel_name="python3",
+                            progress_bar=False, log_output=False, cwd=str(Path.cwd()))
+    except pm.PapermillExecutionError as exc:
+        raise ReportError(f"report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (executed notebook: {output})") from None
+
+
+def to_html(executed: Path, *, title: str, run_id: str) -> str:
+    """Export an executed notebook with our template: no code, no scripts, opens offline."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(executed), as_version=4)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"  # papermill's injected cell has a random id: keep exports identical
+    exporter = HTMLExporter(template_name="pitchey-report", extra_template_basedirs=[str(TEMPLATES)],
+                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"pitchey": {"title": title, "run_id": run_id, "version": __version__}})
+    return body
+
+
+def to_pdf(html: str, pdf: Path, base: Path) -> None:
+    """Render the HTML to an A4 PDF with WeasyPrint."""
+    import weasyprint
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    weasyprint.HTML(string=html, base_url=str(base)).write_pdf(str(pdf))
+
+
+def build_report(
+    run: str | os.PathLike[str] = "latest",
+    *,
+    compare: str | None = None,
+    runs_dir: Path | None = None,
+    out: Path = Path("reports"),
+    formats: tuple[str, ...] = ("html", "pdf"),
+    notebook: str = "readiness",
+) -> list[Path]:
+    """Write ``out/<run_id>.html`` and ``.pdf`` (a comparison: ``out/<a>_vs_<b>``); returns the paths.
+
+    Args:
+        run: run id, run directory or ``latest``.
+        compare: a reference run; with ``notebook='compare'`` the report compares the two.
+        runs_dir: where run ids are looked up.
+        out: the output directory.
+        formats: ``html`` and/or ``pdf``.
+        notebook: ``readiness`` or ``compare``.
+    """
+    current = load_run(run, runs_dir=runs_dir)
+    out = Path(out)
+    if compare is not None or notebook == "compare":
+        if compare is None:
+            raise FileNotFoundError("a comparison needs two runs")
+        ref = load_run(compare, runs_dir=runs_dir)
+        stem = f"{ref.run_id}_vs_{current.run_id}"
+        params: dict[str, object] = {"run_a": str(ref.path), "run_b": str(current.path)}
+        kind, title = "compare", f"Comparison {ref.run_id} → {current.run_id}"
+    else:
+        stem = current.run_id
+        params = {"run": str(current.path)}
+        kind, title = "readiness", f"Readiness report {current.run_id}"
+    executed = out / f"{stem}.ipynb"
+    execute(kind, params, executed)
+    html = to_html(executed, title=title, run_id=current.run_id)
+    paths = []
+    if "html" in formats or "pdf" in formats:
+        html_path = out / f"{stem}.html"
+        html_path.write_text(html, encoding="utf-8")
+        if "html" in formats:
+            paths.append(html_path)
+    if "pdf" in formats:
+        pdf_path = out / f"{stem}.pdf"
+        to_pdf(html, pdf_path, out)
+        paths.append(pdf_path)
+        if "html" not in formats:
+            (out / f"{stem}.html").unlink(missing_ok=True)
+    return paths

@@ -1,0 +1,159 @@
+"""The exported report: HTML equals the analysis, PDF renders, reproducible, no secrets, defects named."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+
+from pitchey_analysis import load_run
+from pitchey_analysis.analysis import analyze
+from pitchey_analysis.render import _fmt
+from pitchey_analysis.report import build_report
+from tests.conftest import KNOWN_SECRET
+from tests.test_suite import EXPECTED_2025_11
+
+
+class Tables(HTMLParser):
+    """Collects tables by id (cell texts) and the verdict's data attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.verdict: str | None = None
+        self.scripts: list[dict] = []
+        self._id: str | None = None
+        self._cell: list[str] | None = None
+        self._row: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table" and a.get("id"):
+            self._id = a["id"]
+            self.tables[self._id] = []
+        elif tag == "tr" and self._id:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+        elif tag == "div" and a.get("id") == "verdict":
+            self.verdict = a.get("data-verdict")
+        elif tag == "script":
+            self.scripts.append(a)
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell))
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self._id:
+            self.tables[self._id].append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._id = None
+
+
+def parse(html: str) -> Tables:
+    t = Tables()
+    t.feed(html)
+    return t
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory, sample_run):
+    out = tmp_path_factory.mktemp("reports")
+    return build_report(sample_run, out=out)
+
+
+def test_html_equals_the_analysis(sample_report, sample_run):
+    html_path, pdf_path = sample_report
+    t = parse(html_path.read_text())
+    a = analyze(load_run(sample_run))
+    assert t.verdict == a.verdict.verdict
+    rows = t.tables["category-rates"][1:]
+    assert [r[0] for r in rows] == list(a.rates["category"])
+    assert [int(r[1]) for r in rows] == list(a.rates["passed"])
+    assert [int(r[2]) for r in rows] == list(a.rates["failed"])
+    for r, (_, want) in zip(rows, a.rates.iterrows(), strict=True):
+        assert r[-1].startswith(_fmt(want["rate"], "pct"))
+    slo = t.tables["slo"][1:]
+    assert [r[0] for r in slo] == list(a.slo["target"])
+    assert [r[6] for r in slo] == list(a.slo["status"])
+    for r, (_, want) in zip(slo, a.slo.iterrows(), strict=True):
+        assert r[3].startswith(_fmt(want["observed"], "ms"))
+
+
+def test_html_is_self_contained(sample_report):
+    html = sample_report[0].read_text()
+    t = parse(html)
+    assert t.scripts == []  # no scripts at all, so none from a CDN
+    assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", html)
+    assert "<img" in html and 'src="data:image/png;base64,' in html
+
+
+def test_pdf_has_pages_and_a_first_page_that_is_not_blank(sample_report):
+    pdf = pdfium.PdfDocument(str(sample_report[1]))
+    assert len(pdf) >= 3
+    img = np.asarray(pdf[0].render(scale=0.5).to_pil().convert("L"), dtype=float)
+    assert img.std() > 10 and (img < 128).mean() > 0.01
+
+
+def test_same_dataset_exported_twice_gives_the_same_report(sample_report, sample_run, tmp_path):
+    again = build_report(sample_run, out=tmp_path, formats=("html",))[0]
+    assert again.read_text() == sample_report[0].read_text()
+
+
+def _secret_forms(secret: str) -> list[str]:
+    return [secret, base64.b64encode(secret.encode()).decode().rstrip("="), quote(secret, safe="")]
+
+
+def test_no_secret_reaches_the_pdf_or_any_file(defect_run, tmp_path):
+    html_path, pdf_path = build_report(defect_run, out=tmp_path)
+    pdf = pdfium.PdfDocument(str(pdf_path))
+    text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    files = [p.read_bytes().decode("utf-8", "replace") for p in list(Path(defect_run).iterdir()) + [html_path, tmp_path / f"{Path(defect_run).name}.ipynb"]]
+    for blob in [text, *files]:
+        for s in _secret_forms("Demo123") + _secret_forms(KNOWN_SECRET):
+            assert s not in blob
+        assert not re.search(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.", blob)
+
+
+def test_pitchey_2025_11_is_not_ready_naming_each_defect(defect_run, tmp_path):
+    html = build_report(defect_run, out=tmp_path, formats=("html",))[0].read_text()
+    t = parse(html)
+    assert t.verdict == "NOT READY"
+    failing = {r[0] for r in t.tables["findings"][1:]}
+    assert failing == set(EXPECTED_2025_11)
+    issue_probes = ", ".join(r[4] for r in t.tables["issues"][1:])
+    for probe in EXPECTED_2025_11:
+        assert probe in issue_probes
+
+
+def test_switching_one_defect_off_removes_it_from_the_report(tmp_path):
+    """Named from the probes' outcomes, never from the profile in the manifest."""
+    from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+
+    def run(disable):
+        cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, only=["connection.login_no_password", "readiness.health_endpoint"])
+        return asyncio.run(arun_suite(profile="pitchey-2025-11", suite="quick", out=tmp_path / "runs", config=cfg,
+                                      server_options={"disable_defects": disable}))
+
+    with_all = analyze(load_run(run([])))
+    without_13 = analyze(load_run(run([13])))
+    assert set(with_all.findings["probe"]) == {"connection.login_no_password", "readiness.health_endpoint"}
+    assert set(without_13.findings["probe"]) == {"readiness.health_endpoint"}
+    assert without_13.manifest["server"]["profile"]["name"] == "pitchey-2025-11"  # same profile name, different outcome
+
+
+def test_complete_run_is_ready_or_says_why(sample_run):
+    a = analyze(load_run(sample_run))
+    assert a.verdict.verdict == "READY" or not a.verdict.reasons.empty
