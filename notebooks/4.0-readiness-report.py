@@ -21,7 +21,7 @@ from IPython.display import display
 
 from pitchey_analysis import figures, load_run, render
 from pitchey_analysis.analysis import DEFAULT_TARGETS, analyze
-from pitchey_analysis.probes import CATALOGUE
+from pitchey_analysis.probes import catalogue_frame
 
 figures.style()
 r = load_run(run, runs_dir=runs_dir)
@@ -142,11 +142,7 @@ render.manifest(a)
 # Whether a probe is critical is part of the catalogue; the verdict depends on it.
 
 # %%
-import pandas as pd
-
-catalogue = pd.DataFrame([{"probe": s.name, "category": s.category, "critical": s.critical, "expected": s.expected}
-                          for s in CATALOGUE.values()])
-render.table(catalogue, "catalogue")
+render.table(catalogue_frame(), "catalogue")
 
 # %% [markdown]
 # ## Appendix C: the verdict rules, in order

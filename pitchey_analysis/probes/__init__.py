@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from . import authentication, connection, messaging, performance, readiness, resilience  # noqa: F401 - registration
-from .base import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
+from .base import (
+    CATALOGUE,
+    CATEGORIES,
+    Credentials,
+    Options,
+    ProbeContext,
+    ProbeSpec,
+    Result,
+    catalogue_frame,
+    classify,
+)
 
-__all__ = ["CATALOGUE", "CATEGORIES", "Credentials", "Options", "ProbeContext", "ProbeSpec", "Result", "classify"]
+__all__ = ["CATALOGUE", "CATEGORIES", "Credentials", "Options", "ProbeContext", "ProbeSpec", "Result", "catalogue_frame", "classify"]

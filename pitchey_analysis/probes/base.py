@@ -246,3 +246,11 @@ def classify(exc: BaseException) -> Result:
     if isinstance(exc, OSError):
         return Result("error", "network_error", f"{type(exc).__name__}: {exc.strerror or exc}")
     return Result("error", "probe_error", f"{type(exc).__name__}: {exc}")
+
+
+def catalogue_frame() -> Any:
+    """The probe catalogue as a DataFrame: probe, category, critical, expected (printed in the report)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"probe": s.name, "category": s.category, "critical": s.critical, "expected": s.expected}
+                         for s in CATALOGUE.values()])

@@ -1,0 +1,154 @@
+"""``pitchey-analysis debug``: a frame-by-frame trace of one session.
+
+Frames are captured from the first byte after the upgrade (the seed's tool
+counted only frames that arrived after it began to wait, and reported
+missing ``connected``/``pong`` frames that had in fact arrived). Each frame is
+printed as it arrives; a sweep sends every message type of the contract and
+the summary says which sent type got which answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from .probes.base import Credentials, Options, ProbeContext
+from .probes.common import login
+from .probes.session import ProbeSession
+from .records import frame_from_rows
+from .redact import redact
+
+#: (label, message) sent by the sweep; ``{token}`` and ``{uid}`` are filled in.
+SWEEP: list[tuple[str, Any]] = [
+    ("ping", {"type": "ping", "id": "dbg-1"}),
+    ("auth", {"type": "auth", "token": "{token}"}),
+    ("subscribe", {"type": "subscribe", "channel": "dashboard"}),
+    ("get_dashboard_metrics", {"type": "get_dashboard_metrics"}),
+    ("presence_update", {"type": "presence_update", "status": "online"}),
+    ("send_message", {"type": "send_message", "recipientId": "{uid}", "content": "debug"}),
+    ("typing_start", {"type": "typing_start", "recipientId": "{uid}"}),
+    ("typing_stop", {"type": "typing_stop", "recipientId": "{uid}"}),
+    ("notification_read", {"type": "notification_read", "notificationId": 1}),
+    ("request_initial_data", {"type": "request_initial_data"}),
+    ("unsubscribe", {"type": "unsubscribe", "channel": "dashboard"}),
+    ("invalid JSON", "this is not json"),
+    ("object without type", '{"hello":"world"}'),
+    ("unknown type", {"type": "no_such_type"}),
+]
+
+
+class TraceRecorder:
+    """Collects frame rows and prints each one as it arrives."""
+
+    def __init__(self, out: TextIO | None, secrets: tuple[str, ...] = ()) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.out = out
+        self._secrets = secrets
+        self._t0 = time.monotonic()
+
+    def scrub(self, obj: Any) -> Any:
+        return redact(obj, self._secrets)
+
+    def add_secret(self, s: str) -> None:
+        self._secrets = (*self._secrets, s)
+
+    def t_offset(self) -> float:
+        return time.monotonic() - self._t0
+
+    def frame(self, row: dict[str, Any]) -> None:
+        row = {**row, "payload": self.scrub(row.get("payload") or "")}
+        self.rows.append(row)
+        if self.out is not None:
+            arrow = "→" if row["direction"] == "out" else "←"
+            print(f"{row['t_ms']:10.3f} ms {arrow} {str(row['type'])[:24]:24s} {row['size_bytes']:7d} B  {row['payload'][:110]}",
+                  file=self.out, flush=True)
+
+    def sample(self, row: dict[str, Any]) -> None:  # the trace keeps frames only
+        pass
+
+    def probe_started(self, *a: Any) -> None:
+        pass
+
+
+def _fill(msg: Any, token: str | None, uid: int) -> Any:
+    if isinstance(msg, dict):
+        return {k: (token if v == "{token}" else uid if v == "{uid}" else v) for k, v in msg.items()}
+    return msg
+
+
+async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None, sweep: bool, listen_s: float = 1.0,
+                        window_s: float = 0.5, out: TextIO | None = sys.stdout, ssl_context: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Open one session, optionally sweep, and return (frames table, summary table)."""
+    rec = TraceRecorder(out, (creds.password,) if creds else ())
+    ctx = ProbeContext(ws_url=ws_url, http_url=http_url, recorder=rec, options=Options(), user=creds, ssl_context=ssl_context)
+    ctx.probe_id = "debug"
+    token, uid = None, 0
+    if creds is not None:
+        token, ans = await login(ctx, creds)
+        uid = int(((ans.body or {}).get("user") or {}).get("id", 0))
+    s = await ProbeSession.open(ctx, token=token)
+    summary: list[dict[str, Any]] = []
+    try:
+        await s.expect(lambda f: False, listen_s)  # everything the server sends unasked
+        summary.append({"sent": "(nothing: the upgrade)", "answers": ", ".join(str(t) for t in s.types()) or "no frame"})
+        if sweep:
+            for label, msg in SWEEP:
+                if s.closed:
+                    summary.append({"sent": label, "answers": f"connection closed {s.close_code}"})
+                    continue
+                mark = s.mark()
+                await s.send(_fill(msg, token, uid))
+                await s.expect(lambda f: False, window_s)
+                # server-initiated frames (pushes, a JSON heartbeat) stay in the trace, not in the answers
+                got = [str(t) for t in s.types()[mark:] if t not in ("dashboard_update", "ping")]
+                summary.append({"sent": label, "answers": ", ".join(got) or "no answer"})
+        else:
+            await s.expect(lambda f: False, listen_s)
+    finally:
+        await s.close()
+    frames = frame_from_rows("frames", [{"run_id": "debug", **r} for r in rec.rows])
+    return frames, pd.DataFrame(summary)
+
+
+def run_debug(a: argparse.Namespace) -> int:
+    """The ``debug`` command."""
+    from .suite import DEMO_USERS, UsageError, check_target, http_base
+
+    async def main() -> tuple[pd.DataFrame, pd.DataFrame]:
+        creds = Credentials(a.email, a.password) if a.email and a.password else None
+        if a.url:
+            check_target(a.url)
+            return await trace_session(a.url, http_base(a.url), creds=creds, sweep=a.sweep, listen_s=a.duration)
+        from .server import ReferenceServer
+
+        async with ReferenceServer(a.profile) as srv:
+            print(f"embedded reference server ({a.profile}) at {srv.ws_url}", file=sys.stderr)
+            return await trace_session(srv.ws_url, srv.http_url, creds=creds or DEMO_USERS["creator"], sweep=a.sweep, listen_s=a.duration)
+
+    try:
+        frames, summary = asyncio.run(main())
+    except UsageError as exc:
+        print(f"pitchey-analysis debug: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"pitchey-analysis debug: error: cannot connect: {exc}", file=sys.stderr)
+        return 1
+    print("\nsummary (frames received after each message, including any that arrived before a wait began):")
+    width = max(len(str(x)) for x in summary["sent"])
+    for row in summary.itertuples():
+        print(f"  {row.sent:{width}s} → {row.answers}")
+    if a.save:
+        path = Path(a.save)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".csv":
+            frames.to_csv(path, index=False)
+        else:
+            frames.to_parquet(path, index=False)
+        print(f"frames table written to {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,123 @@
+"""The command line as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+CLI = [sys.executable, "-m", "pitchey_analysis.cli"]
+
+
+def cli(*args, timeout=180, **kw):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, **kw)
+
+
+@pytest.mark.parametrize("sub", [[], ["serve"], ["run"], ["report"], ["compare"], ["debug"], ["load"]])
+def test_help(sub):
+    r = cli(*sub, "--help")
+    assert r.returncode == 0 and "usage: pitchey-analysis" in r.stdout
+
+
+def test_no_command_prints_help_and_exits_2():
+    r = cli()
+    assert r.returncode == 2 and "serve" in r.stdout
+
+
+def test_dry_run_lists_probes_without_running():
+    r = cli("run", "--dry-run", "--target", "wss://pitchey.example.com/ws")
+    assert r.returncode == 0
+    assert "readiness.lockout_spoofing" in r.stdout and "skip (disruptive_not_allowed)" in r.stdout
+    r = cli("run", "--dry-run", "--target", "wss://pitchey.example.com/ws", "--allow-disruptive")
+    assert "disruptive_not_allowed" not in r.stdout
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["run", "--target", "http://127.0.0.1/ws"], "malformed target URL"),
+    (["run", "--target", "ws://"], "malformed target URL"),
+    (["run", "--email", "a@b.c"], "give both --email and --password"),
+    (["run", "--concurrency", "1,x"], "concurrency levels must be integers"),
+    (["report", "no-such-run", "--runs-dir", "/nonexistent"], "no run"),
+    (["report", "--format", "docx"], "--format takes html, pdf"),
+    (["serve", "--disable", "nope"], "unknown feature"),
+])
+def test_misuse_is_one_line_and_exit_2(args, msg):
+    r = cli(*args)
+    assert r.returncode == 2, r.stderr
+    assert msg in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_quick_run_writes_summaries_and_exit_codes(tmp_path):
+    env = {**os.environ, "PITCHEY_TIMEOUT_SCALE": "0.4"}
+    r = cli("run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection", "--only", "readiness.tls",
+            "--json", str(tmp_path / "s.json"), "--junit", str(tmp_path / "j.xml"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "verdict:" in r.stdout and "run dataset:" in r.stdout
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["status"] == "complete" and summary["verdict"] == "INSUFFICIENT EVIDENCE"
+    suites = ET.parse(tmp_path / "j.xml").getroot()
+    assert sum(int(s.get("tests")) for s in suites) == 9  # 8 connection probes and the TLS probe
+    assert {s.get("name") for s in suites} == {"connection", "readiness"}
+    r = cli("run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection.health",
+            "--fail-on", "insufficient", env=env)
+    assert r.returncode == 1  # targets not verified in so small a run
+    r = cli("run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--profile", "pitchey-2025-11",
+            "--only", "connection.login_no_password", env=env)
+    assert r.returncode == 1  # a critical probe failed
+
+
+def test_serve_answers_login_and_ping_then_stops_cleanly():
+    import asyncio
+
+    import aiohttp
+    from websockets.asyncio.client import connect
+
+    proc = subprocess.Popen([*CLI, "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ws_url = http_url = None
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not (ws_url and http_url):
+            line = proc.stderr.readline()
+            if line.startswith("WebSocket:"):
+                ws_url = line.split()[1]
+            elif line.startswith("HTTP:"):
+                http_url = line.split()[1]
+        assert ws_url and http_url
+
+        async def client():
+            async with aiohttp.ClientSession() as s:
+                async with s.post(http_url + "/api/auth/creator/login", json={"email": "alex.creator@demo.com", "password": "Demo123"}) as r:
+                    token = (await r.json())["token"]
+            c = await connect(ws_url + "?token=" + token)
+            assert json.loads(await c.recv())["authenticated"] is True
+            await c.send(json.dumps({"type": "ping", "id": "x"}))
+            assert json.loads(await c.recv())["id"] == "x"
+            proc.send_signal(signal.SIGINT)
+            try:
+                while True:
+                    await asyncio.wait_for(c.recv(), 10)
+            except Exception:
+                pass
+            return c.protocol.close_rcvd
+
+        rcvd = asyncio.run(client())
+        assert rcvd is not None and rcvd.code == 1001
+        assert proc.wait(15) == 0
+        err = proc.stderr.read()
+        assert "Traceback" not in err and token_free(err)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def token_free(text: str) -> bool:
+    import re
+
+    return not re.search(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ", text)

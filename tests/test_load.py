@@ -1,0 +1,84 @@
+"""The load engine against the reference server, with small bounded counts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+
+import numpy as np
+
+from pitchey_analysis import ReferenceServer, load_run
+from pitchey_analysis.load import ShardSpec, record_load, run_load, run_shard, split
+
+
+def test_split_is_even_and_complete():
+    assert split(10, 3) == [4, 3, 3] and sum(split(50_000, 4)) == 50_000
+
+
+def test_all_connections_of_a_level_are_open_at_once():
+    seen = []
+    with ReferenceServer(disable=["rate_limit"]) as srv:
+        def watch():
+            end = time.monotonic() + 6
+            while time.monotonic() < end:
+                seen.append(len(srv.hub.sessions))
+                time.sleep(0.05)
+
+        t = threading.Thread(target=watch)
+        t.start()
+        r = run_shard(ShardSpec(url=srv.ws_url, connections=60, duration_s=1.0, model="hold"))
+        t.join()
+    assert r.opened == 60 and r.held == 60 and r.max_open == 60
+    assert max(seen) == 60  # checked against the server's own count
+
+
+def test_open_model_counts_from_the_scheduled_send_time():
+    """With the server stalled for 200 ms, the stall shows in the open model's p99."""
+    with ReferenceServer(disable=["rate_limit"]) as srv:
+        def stall():
+            time.sleep(0.8)
+            srv._loop.call_soon_threadsafe(time.sleep, 0.2)  # block the server's event loop for 200 ms
+
+        threading.Thread(target=stall).start()
+        r = run_shard(ShardSpec(url=srv.ws_url, connections=10, duration_s=2.0, model="open", rate_per_conn=50))
+    rtt = r.value_ms[(np.asarray(r.metric) == "rtt_ms") & r.ok]
+    assert r.errors == {} and rtt.size > 900
+    assert np.percentile(rtt, 99) > 100  # the messages scheduled during the stall waited for it
+    assert np.percentile(rtt, 50) < 20
+
+
+def test_two_worker_dask_cluster_both_contribute_and_results_form_a_run(tmp_path):
+    with ReferenceServer(disable=["rate_limit"]) as srv:
+        result = run_load(srv.ws_url, connections=20, duration_s=1.0, model="open", rate_per_conn=10, workers=2, progress=False)
+    assert len({s.pid for s in result.shards}) == 2
+    assert all(s.answered > 0 for s in result.shards)
+    path = record_load(result, tmp_path, {"target": {"ws_url": srv.ws_url}})
+    run = load_run(path)
+    rtt = run.samples[run.samples["metric"] == "rtt_ms"]
+    assert len(rtt) == result.answered and rtt["ok"].all()
+    assert sorted(run.samples.loc[run.samples["metric"] == "connect_ms", "conn_index"]) == list(range(20))
+    observed = json.loads(run.probes.iloc[0]["observed"])
+    assert {s["pid"] for s in observed["shards"]} == {s.pid for s in result.shards}
+
+
+def test_worker_pool_serves_one_port_from_several_processes():
+    from pitchey_analysis.server import make_profile
+    from pitchey_analysis.server.workers import WorkerPool
+
+    with WorkerPool(make_profile(disable=["rate_limit"]), workers=2) as pool:
+        with urllib.request.urlopen(pool.http_url + "/api/health", timeout=5) as r:
+            assert json.load(r)["data"]["status"] == "healthy"
+        r = run_shard(ShardSpec(url=pool.ws_url, connections=40, duration_s=0.5, model="hold"))
+    assert r.held == 40
+
+
+def test_load_cli(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "pitchey_analysis.cli", "load", "--connections", "10", "--duration", "1", "--rate", "5",
+                        "--workers", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "connections opened 10/10" in r.stdout and "run dataset:" in r.stdout
