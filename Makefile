@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup report test bench lint notebooks clean
+.PHONY: help setup report test bench bench-peers lint notebooks clean
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,8 +28,15 @@ report: setup ## Run the full suite against the embedded server (TLS) and write 
 test: setup ## Run the whole test suite (notebooks included)
 	$(BIN)/python -m pytest -q
 
-bench: setup ## Benchmarks: print figures and write reports/bench.json
+bench: setup bench-peers ## Benchmarks: print figures and write reports/bench.json (several minutes)
 	$(BIN)/python -m pitchey_analysis.bench
+
+bench-peers: ## Install Artillery 2.0.21 into .bench/ for the comparison (skipped, saying so, without npm)
+	@if command -v npm >/dev/null; then \
+	  test -x .bench/node_modules/.bin/artillery || (mkdir -p .bench && cd .bench && \
+	    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error artillery@2.0.21 >/dev/null) \
+	  || echo "Artillery could not be installed: the benchmark skips it"; \
+	else echo "npm not found: the benchmark skips Artillery"; fi
 
 lint: setup ## Ruff
 	$(BIN)/ruff check .

@@ -55,6 +55,8 @@ class ShardSpec:
     handshake_timeout: float = 10.0
     answer_timeout: float = 10.0
     max_samples: int = 5_000_000
+    subscribe: str | None = None  # a channel to subscribe to after 'connected' (fan-out measurements)
+    await_first_frame: bool = True  # Pitchey sends 'connected' first; a plain echo target sends nothing
 
 
 @dataclass
@@ -79,6 +81,7 @@ class ShardResult:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     peak_rss_mb: float = 0.0
+    push_arrivals: list[float] = field(default_factory=list)  # epoch seconds of pushed frames (first per connection)
 
 
 class _Samples:
@@ -127,19 +130,39 @@ async def _run_shard(spec: ShardSpec) -> ShardResult:
     class Listener(WSListener):
         def __init__(self, index: int) -> None:
             self.index = index
+            self.pushed = False
+            self.stage = 0  # 0: before 'connected', 1: subscribing, 2: ready
             self.connected = asyncio.get_running_loop().create_future()
 
         def on_ws_connected(self, transport: Any) -> None:
             nonlocal open_now
             open_now += 1
             res.max_open = max(res.max_open, open_now)
+            if not spec.await_first_frame:
+                self.stage = 2
+                self.connected.set_result(time.perf_counter())
 
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
             now = time.perf_counter()
             if frame.msg_type == WSMsgType.TEXT:
                 data = frame.get_payload_as_bytes()
-                if not self.connected.done():
-                    self.connected.set_result(now)
+                if self.stage == 0:  # the first frame ('connected')
+                    if spec.subscribe:
+                        transport.send(WSMsgType.TEXT, json.dumps({"type": "subscribe", "channel": spec.subscribe}).encode())
+                        self.stage = 1
+                    else:
+                        self.stage = 2
+                        self.connected.set_result(now)
+                    return
+                if self.stage == 1:  # waiting for the subscription to be confirmed
+                    if b"subscription_confirmed" in data:
+                        self.stage = 2
+                        self.connected.set_result(now)
+                    return
+                if spec.subscribe and b'"id"' not in data:  # a push: note when the first one arrived
+                    if not self.pushed:
+                        self.pushed = True
+                        res.push_arrivals.append(epoch0 + (now - perf0))
                     return
                 try:
                     mid = int(json.loads(data).get("id", -1))
@@ -155,8 +178,9 @@ async def _run_shard(spec: ShardSpec) -> ShardResult:
                 if fut is not None and not fut.done():
                     fut.set_result(now)
             elif frame.msg_type == WSMsgType.CLOSE:
-                closes[frame.get_close_code()] += 1
-                transport.send_close(frame.get_close_code())
+                code = frame.get_close_code()
+                closes[code] += 1
+                transport.send_close(1000 if code in (0, 1005, 1006) or code < 1000 else code)  # RFC 6455 §7.4.1
                 transport.disconnect()
 
         def on_ws_disconnected(self, transport: Any) -> None:
@@ -371,15 +395,27 @@ def split(total: int, parts: int) -> list[int]:
 
 def run_load(url: str, *, connections: int, duration_s: float, model: str = "open", rate_per_conn: float = 1.0,
              workers: int = 2, scheduler: str | None = None, source_addresses: tuple[str, ...] = (),
-             message_bytes: int = 100, connect_rate: float = 2000.0, progress: bool = True, seed: int = 0) -> LoadResult:
-    """Run the shards on a Dask cluster (a local one unless ``scheduler`` is given) and gather the results."""
+             message_bytes: int = 100, connect_rate: float = 2000.0, progress: bool = True, seed: int = 0,
+             subscribe: str | None = None, during: Any = None, await_first_frame: bool = True) -> LoadResult:
+    """Run the shards on a Dask cluster (a local one unless ``scheduler`` is given) and gather the results.
+
+    ``during``, if given, is called (in this process) while the shards run, e.g. to trigger a broadcast.
+    Shards with several ``source_addresses`` each take one address (round robin) so that one machine can
+    open more connections than one source address has ports.
+    """
     from distributed import Client, LocalCluster
 
     run_start = time.time()
     counts = split(connections, workers)
+    def addresses(i: int) -> tuple[str, ...]:
+        if len(source_addresses) >= workers:
+            return tuple(a for j, a in enumerate(source_addresses) if j % workers == i)
+        return source_addresses
+
     specs = [ShardSpec(url=url, connections=n, duration_s=duration_s, model=model, rate_per_conn=rate_per_conn,
-                       message_bytes=message_bytes, source_addresses=source_addresses, connect_rate=connect_rate / workers,
-                       shard=i, run_start=run_start, seed=seed) for i, n in enumerate(counts) if n > 0]
+                       message_bytes=message_bytes, source_addresses=addresses(i), connect_rate=connect_rate / workers,
+                       shard=i, run_start=run_start, seed=seed, subscribe=subscribe, await_first_frame=await_first_frame)
+             for i, n in enumerate(counts) if n > 0]
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=len(specs), threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -388,6 +424,8 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     try:
         t0 = time.perf_counter()
         futures = client.map(run_shard, specs, pure=False)
+        if during is not None:
+            during()
         if progress:
             _show_progress(client, futures, len(specs), connections)
         results = client.gather(futures)

@@ -1,0 +1,376 @@
+"""``make bench``: side-by-side figures on loopback, printed and written to reports/bench.json.
+
+Sections (each bounded in time; ``--quick`` shrinks them):
+
+1. echo: one connection, strict ping-pong, ~100-byte messages: raw TCP echo (the
+   physical reference), our load engine's client (picows), websockets.
+2. saturation: 50 connections ping-ponging at once against the same plain echo
+   server: our engine vs Locust vs Artillery (each skipped, saying so, if not installed);
+   round trips per client CPU-second.
+3. reference: our engine against the reference server's ``/ws`` ping/pong.
+4. server capacity: idle WebSocket connections one reference-server process
+   holds, its memory per connection, and the time to fan one push out to all.
+5. scale: connections held from one machine (several client processes and
+   loopback source addresses, a multi-process server), opened per second.
+6. analysis: loading ten million samples and computing the report's statistics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+PY = sys.executable
+W = [PY, "-m", "pitchey_analysis.bench.workloads"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A background process that is always stopped."""
+
+    def __init__(self, cmd: list[str], ready: str | None = None, env: dict | None = None) -> None:
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        if ready:
+            end = time.monotonic() + 30
+            while time.monotonic() < end:
+                line = self.p.stdout.readline()  # type: ignore[union-attr]
+                if ready in line:
+                    return
+                if self.p.poll() is not None:
+                    break
+            raise RuntimeError(f"{cmd[:4]} did not start")
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+            try:
+                self.p.wait(15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+
+    def __enter__(self) -> Proc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def reference_server(port: int, workers: int = 1) -> Proc:
+    cmd = [PY, "-m", "pitchey_analysis.cli", "serve", "--port", str(port), "--disable", "rate_limit", "--disable", "lockout",
+           "--knob", "ping_interval=600", "--knob", "idle_timeout=3600", "--knob", "dashboard_interval=3600",
+           "--jwt-secret", "bench-" + "s" * 40, "--workers", str(workers)]
+    p = Proc(cmd)
+    wait_http(f"http://127.0.0.1:{port}/api/health")
+    return p
+
+
+def row(tool: str, scenario: str, fig: dict, **extra: Any) -> dict:
+    return {"tool": tool, "scenario": scenario, "round_trips_per_s": fig.get("round_trips_per_s"),
+            "cpu_s_per_10k": fig.get("cpu_s_per_10k"), "peak_rss_mb": fig.get("peak_rss_mb"),
+            "p50_ms": fig.get("p50_ms"), "p99_ms": fig.get("p99_ms"), **extra}
+
+
+def client(kind: str, *args: str, timeout: float = 120) -> dict:
+    r = subprocess.run([*W, kind, *args], capture_output=True, text=True, timeout=timeout)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    if r.returncode != 0 or not lines:
+        raise RuntimeError(f"{kind} failed: {r.stderr[-500:]}")
+    return json.loads(lines[-1])
+
+
+# -- 1. echo --------------------------------------------------------------------
+def bench_echo(seconds: float) -> list[dict]:
+    rows = []
+    tp, wp = free_port(), free_port()
+    with Proc([*W, "tcp-echo-server", str(tp)], "ready"), Proc([*W, "picows-echo-server", str(wp)], "ready"):
+        raw = client("tcp-echo-client", str(tp), str(seconds))
+        rows.append(row("raw TCP echo (uvloop)", "echo", raw, note="physical reference"))
+        ours = client("picows-client", f"ws://127.0.0.1:{wp}/", str(seconds), "0")
+        # overhead_us: client CPU per round trip above the raw TCP client's (the syscall floor of this machine)
+        rows[0]["client_cpu_us_per_rt"] = raw["client_us_per_rt"]
+        rows.append(row("pitchey-analysis (picows)", "echo", ours, vs_raw_tcp=ours["round_trips_per_s"] / raw["round_trips_per_s"],
+                        client_cpu_us_per_rt=ours["client_us_per_rt"], overhead_us=ours["client_us_per_rt"] - raw["client_us_per_rt"]))
+        ws = client("websockets-client", f"ws://127.0.0.1:{wp}/", str(seconds), "0")
+        rows.append(row("websockets (probe path)", "echo", ws, vs_raw_tcp=ws["round_trips_per_s"] / raw["round_trips_per_s"],
+                        client_cpu_us_per_rt=ws["client_us_per_rt"], overhead_us=ws["client_us_per_rt"] - raw["client_us_per_rt"]))
+    return rows
+
+
+# -- 2. saturation -----------------------------------------------------------------
+def _measure(cmd: list[str], timeout: float, env: dict | None = None) -> tuple[dict, str]:
+    r = subprocess.run([*W, "measure", str(timeout), *cmd], capture_output=True, text=True, timeout=timeout + 30, env=env)
+    return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
+
+
+def ours_saturation(url: str, conns: int, seconds: float) -> dict:
+    code = ("import json,sys,numpy as np,resource,time;from pitchey_analysis.load import ShardSpec,run_shard;"
+            f"r=run_shard(ShardSpec(url='{url}',connections={conns},duration_s={seconds},model='closed',await_first_frame=False));"
+            "v=r.value_ms[(np.asarray(r.metric)=='rtt_ms')&r.ok];"
+            "print(json.dumps({'round_trips':int(v.size),'round_trips_per_s':v.size/r.wall_s,'p50_ms':float(np.percentile(v,50)),"
+            "'p99_ms':float(np.percentile(v,99)),'loop_cpu_s':r.cpu_s,'peak_rss_mb':r.peak_rss_mb}))")
+    fig, _ = _measure([PY, "-c", code], seconds + 60)
+    fig["cpu_s_per_10k"] = fig["loop_cpu_s"] / fig["round_trips"] * 1e4
+    return fig
+
+
+def locust_saturation(url: str, conns: int, seconds: float, tmp: Path) -> dict | str:
+    if shutil.which("locust", path=str(Path(PY).parent)) is None:
+        return "Locust is not installed (pip install locust)"
+    env = {**os.environ, "PITCHEY_BENCH_URL": url}
+    csv = tmp / "locust"
+    fig, err = _measure([str(Path(PY).parent / "locust"), "-f", str(Path(__file__).with_name("locustfile.py")), "--headless",
+                         "-u", str(conns), "-r", str(conns * 10), "-t", f"{int(seconds)}s", "--csv", str(csv), "--only-summary",
+                         "--skip-log"], seconds + 60, env)
+    stats = (tmp / "locust_stats.csv").read_text().splitlines() if (tmp / "locust_stats.csv").exists() else []
+    agg = [ln.split(",") for ln in stats if ",Aggregated," in ln]
+    if not agg:
+        return f"Locust produced no statistics ({err[-200:]})"
+    head = stats[0].split(",")
+    a = dict(zip(head, agg[0], strict=False))
+    n = int(a["Request Count"])
+    return {"round_trips": n, "round_trips_per_s": float(a["Requests/s"]), "p50_ms": float(a["50%"]), "p99_ms": float(a["99%"]),
+            "cpu_s_per_10k": fig["process_cpu_s"] / n * 1e4 if n else None, "peak_rss_mb": fig["peak_rss_mb"],
+            "note": "Locust's own percentiles (rounded); CPU includes its start-up"}
+
+
+def artillery_saturation(url: str, conns: int, seconds: float, tmp: Path) -> dict | str:
+    from .artillery import run_artillery
+
+    return run_artillery(url, conns, seconds, tmp)
+
+
+def bench_saturation(seconds: float, conns: int) -> list[dict]:
+    rows = []
+    wp = free_port()
+    url = f"ws://127.0.0.1:{wp}/"
+    with Proc([*W, "picows-echo-server", str(wp)], "ready"), tempfile.TemporaryDirectory() as d:
+        ours = ours_saturation(url, conns, seconds)
+        rows.append(row("pitchey-analysis (picows)", f"saturation {conns} conns", ours,
+                        rt_per_cpu_s=ours["round_trips"] / ours["loop_cpu_s"]))
+        for name, fn in (("Locust", locust_saturation), ("Artillery 2.0.21", artillery_saturation)):
+            res = fn(url, conns, seconds, Path(d))
+            if isinstance(res, str):
+                print(f"  skipped {name}: {res}", file=sys.stderr)
+                rows.append({"tool": name, "scenario": f"saturation {conns} conns", "skipped": res})
+                continue
+            per_cpu = 1e4 / res["cpu_s_per_10k"] if res.get("cpu_s_per_10k") else None
+            rows.append(row(name, f"saturation {conns} conns", res, rt_per_cpu_s=per_cpu,
+                            ours_vs_this=(ours["round_trips"] / ours["loop_cpu_s"]) / per_cpu if per_cpu else None, note=res.get("note")))
+    return rows
+
+
+# -- 3. reference server --------------------------------------------------------------
+def bench_reference(seconds: float) -> list[dict]:
+    port = free_port()
+    with reference_server(port):
+        url = f"ws://127.0.0.1:{port}/ws"
+        ours = client("picows-client", url, str(seconds), "1")
+        ws = client("websockets-client", url, str(seconds), "1")
+    return [row("pitchey-analysis (picows)", "reference server ping/pong", ours),
+            row("websockets (probe path)", "reference server ping/pong", ws)]
+
+
+# -- 4. server capacity ------------------------------------------------------------------
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _admin_token(http: str) -> str:
+    req = urllib.request.Request(http + "/api/auth/creator/login", data=json.dumps({"email": "admin@demo.com", "password": "Demo123"}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)["token"]
+
+
+def _connections(http: str) -> int:
+    with urllib.request.urlopen(http + "/api/ws/health", timeout=10) as r:
+        return int(json.load(r)["data"]["websocket"]["connections"])
+
+
+def bench_server_capacity(n: int, hold_s: float) -> list[dict]:
+    from ..load import run_load
+
+    port = free_port()
+    http, url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
+    figures: dict[str, Any] = {}
+    with reference_server(port) as srv:
+        pid = srv.p.pid
+        base = _rss_mb(pid)
+        token = _admin_token(http)
+
+        def during() -> None:
+            end = time.monotonic() + hold_s
+            while time.monotonic() < end and _connections(http) < n:
+                time.sleep(0.5)
+            figures["open_at_once"] = _connections(http)
+            figures["rss_mb"] = _rss_mb(pid)
+            t_post = time.time()
+            msg = {"type": "pitch_stats_update", "pitchId": 1, "views": 1, "likes": 1}
+            req = urllib.request.Request(http + "/api/broadcast", data=json.dumps({"channel": "pitch:1", "message": msg}).encode(),
+                                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                figures["delivered"] = json.load(r)["delivered"]
+            figures["t_post"] = t_post
+
+        t0 = time.perf_counter()
+        res = run_load(url, connections=n, duration_s=hold_s, model="hold", workers=2, progress=False, subscribe="pitch:1",
+                       connect_rate=3000, during=during)
+        wall = time.perf_counter() - t0
+    arrivals = [a for s in res.shards for a in s.push_arrivals]
+    fanout_ms = (max(arrivals) - figures["t_post"]) * 1000 if arrivals else None
+    per_conn_kib = (figures["rss_mb"] - base) * 1024 / max(1, figures["open_at_once"])
+    return [{"tool": "reference server (1 process)", "scenario": f"idle connections held ({n} asked)", "round_trips_per_s": None,
+             "cpu_s_per_10k": None, "peak_rss_mb": figures["rss_mb"], "p50_ms": None, "p99_ms": None,
+             "connections_held": res.held, "open_at_once": figures["open_at_once"], "memory_per_conn_kib": per_conn_kib,
+             "fanout_ms": fanout_ms, "fanout_delivered": figures["delivered"], "fanout_received": len(arrivals), "wall_s": wall,
+             "errors": res.errors()}]
+
+
+# -- 5. scale -----------------------------------------------------------------------------
+def bench_scale(n: int, hold_s: float, server_workers: int, client_workers: int) -> list[dict]:
+    from ..load import run_load
+
+    port = free_port()
+    sources = tuple(f"127.0.0.{i}" for i in range(2, 2 + client_workers))
+    with reference_server(port, workers=server_workers):
+        t0 = time.perf_counter()
+        res = run_load(f"ws://127.0.0.1:{port}/ws", connections=n, duration_s=hold_s, model="hold", workers=client_workers,
+                       source_addresses=sources, progress=True, connect_rate=4000)
+        wall = time.perf_counter() - t0
+    connect_times = [s.wall_s - hold_s for s in res.shards]
+    opens_per_s = res.opened / max(1e-9, max(connect_times)) if connect_times else None
+    rtt = res.rtt()
+    return [{"tool": "pitchey-analysis load", "scenario": f"{n} connections held {hold_s:.0f} s",
+             "round_trips_per_s": None, "cpu_s_per_10k": None, "peak_rss_mb": max(s.peak_rss_mb for s in res.shards),
+             "p50_ms": float(__import__("numpy").percentile(rtt, 50)) if rtt.size else None,
+             "p99_ms": float(__import__("numpy").percentile(rtt, 99)) if rtt.size else None,
+             "connections_held": res.held, "opened": res.opened, "opens_per_s": opens_per_s, "wall_s": wall,
+             "served_by": f"reference server, {server_workers} processes on one port (SO_REUSEPORT, per-process state)",
+             "client": f"{client_workers} processes, source addresses {', '.join(sources)}", "errors": res.errors()}]
+
+
+# -- 6. analysis --------------------------------------------------------------------------
+def bench_analysis(n: int) -> list[dict]:
+    import numpy as np
+    import pandas as pd
+
+    from ..analysis import latency_summary, slo_checks
+    from ..dataset import load_run
+    from ..records import frame_from_rows
+
+    with tempfile.TemporaryDirectory() as d:
+        run = Path(d) / "20260101T000000Z-000000"
+        run.mkdir()
+        rng = np.random.default_rng(0)
+        metrics = np.array(["rtt_ms", "connect_ms", "tcp_connect_ms", "ws_upgrade_ms"])
+        df = pd.DataFrame({"run_id": "bench", "probe_id": "performance.round_trip#1", "metric": metrics[rng.integers(0, 4, n)],
+                           "value_ms": rng.lognormal(0, 0.5, n), "t_offset_s": np.arange(n) / 1e4, "concurrency": 1,
+                           "conn_index": rng.integers(0, 1000, n), "ok": True})
+        df = df.astype({"run_id": "string", "probe_id": "string", "metric": "string", "concurrency": "int64", "ok": "boolean"})
+        df.to_parquet(run / "samples.parquet", index=False)
+        frame_from_rows("probes", [{"probe_id": "performance.round_trip#1", "probe": "performance.round_trip", "category": "performance",
+                                    "outcome": "pass", "critical": False}]).to_parquet(run / "probes.parquet", index=False)
+        frame_from_rows("frames", []).to_parquet(run / "frames.parquet", index=False)
+        (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "status": "complete", "target": {"tls": False}}))
+        t0 = time.perf_counter()
+        r = load_run(run)
+        t_load = time.perf_counter() - t0
+        summ = latency_summary(r.samples)
+        slo_checks(r.samples, r.probes, tls=False)
+        t_all = time.perf_counter() - t0
+    return [{"tool": "pitchey-analysis analysis", "scenario": f"{n:,} samples: load + percentiles with intervals + SLO",
+             "round_trips_per_s": None, "cpu_s_per_10k": None, "peak_rss_mb": None, "p50_ms": None, "p99_ms": None,
+             "load_s": t_load, "summarize_s": t_all, "metrics": len(summ)}]
+
+
+def print_table(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="pitchey-analysis benchmarks (loopback, this machine)")
+    cols = ["tool", "scenario", "round_trips_per_s", "cpu_s_per_10k", "peak_rss_mb", "p50_ms", "p99_ms", "other"]
+    for c in cols:
+        t.add_column(c)
+    main = set(cols[:-1])
+    for r in rows:
+        other = ", ".join(f"{k}={_fmt(v)}" for k, v in r.items() if k not in main and v not in (None, {}, ""))
+        t.add_row(*[_fmt(r.get(c)) for c in cols[:-1]], other)
+    Console(width=200).print(t)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
+    return str(v)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pitchey_analysis.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="short runs and small counts (a smoke check, minutes less)")
+    ap.add_argument("--only", help="comma-separated sections: echo,saturation,reference,capacity,scale,analysis")
+    ap.add_argument("--out", default="reports/bench.json")
+    a = ap.parse_args(argv)
+    q = a.quick
+    sections = {
+        "echo": lambda: bench_echo(2 if q else 5),
+        "saturation": lambda: bench_saturation(3 if q else 8, 50),
+        "reference": lambda: bench_reference(2 if q else 5),
+        "capacity": lambda: bench_server_capacity(2000 if q else 19_900, 10 if q else 30),
+        "scale": lambda: bench_scale(4000 if q else 50_000, 10 if q else 60, 4, 4),
+        "analysis": lambda: bench_analysis(1_000_000 if q else 10_000_000),
+    }
+    chosen = a.only.split(",") if a.only else list(sections)
+    rows: list[dict] = []
+    for name in chosen:
+        print(f"== {name}", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        try:
+            rows += sections[name]()
+        except Exception as exc:
+            print(f"  {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            rows.append({"tool": name, "scenario": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        print(f"   ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}, "quick": q}
+    out.write_text(json.dumps([{**r, **({"_meta": meta} if i == 0 else {})} for i, r in enumerate(rows)], indent=2, default=str))
+    print_table(rows)
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Stand-alone benchmark processes: echo servers and strict ping-pong clients.
+
+Run as ``python -m pitchey_analysis.bench.workloads NAME ARGS...``; clients
+print one JSON line with their figures. ``measure`` runs a command as a child
+and reports the child's own CPU time and peak memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import time
+
+PAYLOAD = b'{"type":"ping","id":"0000000000","pad":"' + b"x" * 56 + b'"}'  # 100 bytes
+
+
+_CPU0 = [0.0]
+
+
+def _start() -> float:
+    """Mark the start of the measured loop (CPU time is counted from here)."""
+    _CPU0[0] = time.process_time()
+    return time.perf_counter()
+
+
+def _figures(rtts_ns: list[int], elapsed: float) -> dict:
+    cpu = time.process_time() - _CPU0[0]
+    a = sorted(x / 1e6 for x in rtts_ns)  # no numpy here: peak memory is the client's own
+    n = len(a)
+
+    def pct(q: float) -> float | None:
+        return a[min(n - 1, int(q * (n - 1) + 0.5))] if n else None
+
+    return {"round_trips": n, "round_trips_per_s": n / elapsed if elapsed else 0.0, "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+            "loop_cpu_s": cpu, "cpu_s_per_10k": cpu / n * 1e4 if n else None, "client_us_per_rt": cpu / n * 1e6 if n else None,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+# -- raw TCP echo (the physical reference) -----------------------------------
+async def tcp_echo_server(port: int) -> None:
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.t = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.t.write(data)
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Echo, "127.0.0.1", port)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+async def tcp_echo_client(port: int, seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    rtts: list[int] = []
+
+    class Client(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.t, self.buf = transport, 0
+            self.end = time.perf_counter() + seconds
+            self.t0 = time.perf_counter_ns()
+            transport.write(PAYLOAD)
+
+        def data_received(self, data: bytes) -> None:
+            self.buf += len(data)
+            if self.buf < len(PAYLOAD):
+                return
+            self.buf = 0
+            now = time.perf_counter_ns()
+            rtts.append(now - self.t0)
+            if time.perf_counter() >= self.end:
+                done.set_result(None)
+                self.t.close()
+                return
+            self.t0 = now
+            self.t.write(PAYLOAD)
+
+    t = _start()
+    await loop.create_connection(Client, "127.0.0.1", port)
+    await done
+    print(json.dumps(_figures(rtts, time.perf_counter() - t)), flush=True)
+
+
+# -- WebSocket echo server with picows (the plain echo target) -----------------
+async def picows_echo_server(port: int) -> None:
+    from picows import WSListener, WSMsgType, ws_create_server
+
+    class Echo(WSListener):
+        def on_ws_frame(self, transport, frame):
+            if frame.msg_type == WSMsgType.CLOSE:
+                code = frame.get_close_code()
+                # RFC 6455 §7.4.1: 1005/1006 are never sent on the wire; answer a bare close with 1000
+                transport.send_close(1000 if code in (0, 1005, 1006) or code < 1000 else code)
+                transport.disconnect()
+            elif frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                transport.send(frame.msg_type, frame.get_payload_as_bytes())
+
+    server = await ws_create_server(lambda _req: Echo(), "127.0.0.1", port)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+# -- strict ping-pong WebSocket clients ------------------------------------------
+async def picows_client(url: str, seconds: float, first_frame: bool) -> None:
+    """The load engine's client path (picows), one connection, strict ping-pong."""
+    from picows import WSListener, WSMsgType, ws_connect
+
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    rtts: list[int] = []
+
+    class C(WSListener):
+        def on_ws_connected(self, transport):
+            self.t = transport
+            self.end = time.perf_counter() + seconds
+            self.waiting_first = first_frame
+            if not first_frame:
+                self._send()
+
+        def _send(self) -> None:
+            self.t0 = time.perf_counter_ns()
+            self.t.send(WSMsgType.TEXT, PAYLOAD)
+
+        def on_ws_frame(self, transport, frame):
+            if frame.msg_type != WSMsgType.TEXT:
+                return
+            if self.waiting_first:  # the reference server's 'connected' frame
+                self.waiting_first = False
+                self._send()
+                return
+            rtts.append(time.perf_counter_ns() - self.t0)
+            if time.perf_counter() >= self.end:
+                if not done.done():
+                    done.set_result(None)
+                return
+            self._send()
+
+    t = _start()
+    transport, _ = await ws_connect(C, url)
+    await done
+    transport.send_close()
+    transport.disconnect()
+    print(json.dumps(_figures(rtts, time.perf_counter() - t)), flush=True)
+
+
+async def websockets_client(url: str, seconds: float, first_frame: bool) -> None:
+    from websockets.asyncio.client import connect
+
+    rtts: list[int] = []
+    async with connect(url, compression=None, ping_interval=None) as ws:
+        if first_frame:
+            await ws.recv()
+        t = _start()
+        end = t + seconds
+        text = PAYLOAD.decode()
+        while time.perf_counter() < end:
+            t0 = time.perf_counter_ns()
+            await ws.send(text)
+            await ws.recv()
+            rtts.append(time.perf_counter_ns() - t0)
+    print(json.dumps(_figures(rtts, time.perf_counter() - t)), flush=True)
+
+
+def measure(cmd: list[str], timeout: float) -> dict:
+    """Run ``cmd`` as a child; its stdout's last JSON line plus its CPU seconds and peak RSS."""
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    out = json.loads(lines[-1]) if lines else {}
+    out.setdefault("peak_rss_mb", ru.ru_maxrss / 1024)
+    out.update(returncode=p.returncode, process_cpu_s=ru.ru_utime + ru.ru_stime)
+    if p.returncode != 0:
+        out["stderr"] = p.stderr[-800:]
+    return out
+
+
+def main(argv: list[str]) -> None:
+    name, args = argv[0], argv[1:]
+    if name == "measure":  # measure.py TIMEOUT CMD...: run in a fresh process so RUSAGE_CHILDREN is only this child
+        print(json.dumps(measure(args[1:], float(args[0]))), flush=True)
+        return
+    try:
+        import uvloop
+
+        run = uvloop.run
+    except ImportError:
+        run = asyncio.run
+    if name == "tcp-echo-server":
+        run(tcp_echo_server(int(args[0])))
+    elif name == "tcp-echo-client":
+        run(tcp_echo_client(int(args[0]), float(args[1])))
+    elif name == "picows-echo-server":
+        run(picows_echo_server(int(args[0])))
+    elif name == "picows-client":
+        run(picows_client(args[0], float(args[1]), args[2] == "1"))
+    elif name == "websockets-client":
+        run(websockets_client(args[0], float(args[1]), args[2] == "1"))
+    else:
+        raise SystemExit(f"unknown workload {name!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
