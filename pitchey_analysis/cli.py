@@ -124,10 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ld = sub.add_parser("load", help="hold or ramp many connections and record their round trips")
     ld.add_argument("--target", help="WebSocket URL (default: embedded reference server)")
-    ld.add_argument("--connections", type=int, default=100)
-    ld.add_argument("--duration", type=float, default=10.0)
-    ld.add_argument("--rate", type=float, default=1.0, help="messages per second per connection (open model)")
-    ld.add_argument("--workers", type=int, default=1)
+    ld.add_argument("--connections", type=int, default=100, help="connections to hold (one level)")
+    ld.add_argument("--levels", type=_levels, help="ramp: run these connection counts one after another, e.g. 100,1000,5000")
+    ld.add_argument("--duration", type=float, default=10.0, help="seconds at each level")
+    ld.add_argument("--rate", type=float, default=1.0,
+                    help="open model: messages per second per connection, counted from the scheduled send time; 0: closed model")
+    ld.add_argument("--hold", action="store_true", help="idle connections, each answering a ping at the end ('held')")
+    ld.add_argument("--workers", type=int, default=2, help="client processes (shards)")
     ld.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port); default local processes")
     ld.add_argument("--out", help="runs directory")
     return p

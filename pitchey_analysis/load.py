@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import json
 import math
 import os
@@ -419,7 +418,7 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=len(specs), threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=40)
+                               dashboard_address=None, silence_logs=50)
     client = Client(scheduler or cluster)
     try:
         t0 = time.perf_counter()
@@ -442,6 +441,8 @@ def _show_progress(client: Any, futures: list, shards: int, total: int) -> None:
 
     variables = [Variable(f"{TOPIC}-{i}", client=client) for i in range(shards)]
     latest: dict[int, dict] = {}
+    for i, v in enumerate(variables):  # set before polling: an unset Variable makes the scheduler log errors
+        v.set({"shard": i, "open": 0, "sent": 0, "answered": 0, "errors": 0})
     bar = tqdm(total=len(futures), desc="shards", unit="shard", file=sys.stderr, leave=False)
     last_sent, last_t = 0, time.perf_counter()
     while not all(f.done() for f in futures):
@@ -464,63 +465,86 @@ def _show_progress(client: Any, futures: list, shards: int, total: int) -> None:
 
 
 def record_load(result: LoadResult, out: Path, manifest: dict[str, Any], probe_name: str = "load.run") -> Path:
-    """Write the gathered samples into a run dataset (one probe record for the load run)."""
+    """Write the gathered samples of one load run into a run dataset."""
     from .recorder import Recorder, utc_now_iso
 
     rec = Recorder(out, manifest)
-    probe_id = f"{probe_name}#1-{os.urandom(2).hex()}"
-    rec.probe_started(probe_id, probe_name, "performance")
-    total = sum(s.opened for s in result.shards)
-    for s in result.shards:
-        if s.value_ms is None:
-            continue
-        offset = sum(x.opened for x in result.shards[: s.shard])
-        for m, v, t, c, ok in zip(s.metric, s.value_ms, s.t_offset_s, s.conn_index, s.ok, strict=True):
-            rec.sample({"probe_id": probe_id, "metric": m, "value_ms": None if not ok or math.isnan(v) else float(v),
-                        "t_offset_s": float(t), "concurrency": total, "conn_index": int(c) + offset, "ok": bool(ok)})
-    errors = result.errors()
-    rec.probe({"probe_id": probe_id, "category": "performance", "probe": probe_name, "attempt": 1, "started_at": utc_now_iso(),
-               "duration_ms": result.wall_s * 1000, "outcome": "pass" if not errors else "fail",
-               "reason": "ok" if not errors else max(errors, key=errors.get), "detail": f"{total} connections opened over {len(result.shards)} shards",
-               "expected": "every connection opens and every message is answered", "critical": False,
-               "observed": json.dumps({"opened": total, "held": result.held, "answered": result.answered, "errors": errors,
-                                       "shards": [{"shard": s.shard, "host": s.host, "pid": s.pid, "opened": s.opened, "answered": s.answered}
-                                                  for s in result.shards]})})
+    _record_result(rec, result, f"{probe_name}#1-{os.urandom(2).hex()}", probe_name, result.opened, utc_now_iso())
     return rec.close("complete")
 
 
 def run_load_cli(a: Any) -> int:
-    """The ``load`` command."""
+    """The ``load`` command: one level, or a ramp over ``--levels``; one run dataset."""
     from .analysis import percentiles
+    from .config import runs_dir
     from .server import ReferenceServer
     from .suite import check_target
 
-    model = "closed" if a.rate == 0 else "open"
+    model = "hold" if a.hold else ("closed" if a.rate == 0 else "open")
+    levels = list(a.levels) if a.levels else [a.connections]
 
-    def go(url: str) -> LoadResult:
-        return run_load(url, connections=a.connections, duration_s=a.duration, model=model, rate_per_conn=a.rate or 1.0,
-                        workers=a.workers, scheduler=a.scheduler, progress=True)
+    def go(url: str) -> list[tuple[int, LoadResult]]:
+        out = []
+        for level in levels:
+            print(f"level {level}: {model} model for {a.duration:g} s", file=sys.stderr)
+            out.append((level, run_load(url, connections=level, duration_s=a.duration, model=model, rate_per_conn=a.rate or 1.0,
+                                        workers=a.workers, scheduler=a.scheduler, progress=True)))
+        return out
 
     if a.target:
         check_target(a.target)
-        result = go(a.target)
-        target = a.target
+        target, results = a.target, go(a.target)
     else:
-        with ReferenceServer(disable=["rate_limit"]) as srv:
-            result, target = go(srv.ws_url), srv.ws_url
-    out = Path(a.out) if a.out else None
-    from .config import runs_dir
-
-    path = record_load(result, out or runs_dir(), {"target": {"ws_url": target, "embedded": not a.target, "tls": target.startswith("wss")},
-                                                    "suite": {"name": "load", "version": "1"},
-                                                    "config": {**{k: v for k, v in vars(a).items() if k != "func"}, "model": model}})
-    rtt = result.rtt()
-    p = percentiles(rtt, (0.5, 0.99)) if rtt.size else {}
-    print(f"connections opened {result.opened}/{a.connections}, answered {result.answered}, errors {result.errors() or 'none'}")
-    if rtt.size:
-        print(f"round trips: {rtt.size} ({rtt.size / max(a.duration, 1e-9):,.0f}/s)  p50 {p[0.5].estimate:.3f} ms  p99 {p[0.99].estimate:.3f} ms")
+        with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
+            target, results = srv.ws_url, go(srv.ws_url)
+    manifest = {"target": {"ws_url": target, "embedded": not a.target, "tls": target.startswith("wss")},
+                "suite": {"name": "load", "version": "1"},
+                "config": {"levels": levels, "duration_s": a.duration, "model": model, "rate_per_conn": a.rate,
+                           "workers": a.workers, "scheduler": a.scheduler}}
+    path = record_levels(results, Path(a.out) if a.out else runs_dir(), manifest)
+    for level, result in results:
+        rtt = result.rtt()
+        line = f"level {level}: opened {result.opened}/{level}"
+        if model == "hold":
+            line += f", held {result.held}"
+        if rtt.size:
+            p = percentiles(rtt, (0.5, 0.99))
+            line += f", {rtt.size} round trips, p50 {p[0.5].estimate:.3f} ms, p99 {p[0.99].estimate:.3f} ms"
+        errors = result.errors()
+        print(line + (f", errors {errors}" if errors else ", no errors"))
     print(f"run dataset: {path}")
     return 0
 
 
-__all__ = ["LoadResult", "ShardResult", "ShardSpec", "record_load", "run_load", "run_shard", "split", "dataclasses"]
+def record_levels(results: list[tuple[int, LoadResult]], out: Path, manifest: dict[str, Any]) -> Path:
+    """One run dataset for a ramp: one probe record per level, samples tagged with the level."""
+    from .recorder import Recorder, utc_now_iso
+
+    rec = Recorder(out, manifest)
+    for level, result in results:
+        probe_id = f"load.level_{level}#1-{os.urandom(2).hex()}"
+        _record_result(rec, result, probe_id, f"load.level_{level}", level, utc_now_iso())
+    return rec.close("complete")
+
+
+def _record_result(rec: Any, result: LoadResult, probe_id: str, name: str, concurrency: int, started: str) -> None:
+    rec.probe_started(probe_id, name, "performance")
+    offset = 0
+    for s in result.shards:
+        if s.value_ms is not None:
+            for m, v, t, c, ok in zip(s.metric, s.value_ms, s.t_offset_s, s.conn_index, s.ok, strict=True):
+                rec.sample({"probe_id": probe_id, "metric": m, "value_ms": None if not ok or math.isnan(v) else float(v),
+                            "t_offset_s": float(t), "concurrency": concurrency, "conn_index": int(c) + offset, "ok": bool(ok)})
+        offset += s.opened if s.value_ms is None else max(s.opened, int(s.conn_index.max()) + 1 if s.conn_index.size else 0)
+    errors = result.errors()
+    rec.probe({"probe_id": probe_id, "category": "performance", "probe": name, "attempt": 1, "started_at": started,
+               "duration_ms": result.wall_s * 1000, "outcome": "pass" if not errors else "fail",
+               "reason": "ok" if not errors else max(errors, key=errors.get),
+               "detail": f"{result.opened} connections opened over {len(result.shards)} shards",
+               "expected": "every connection opens and every message is answered", "critical": False,
+               "observed": json.dumps({"opened": result.opened, "held": result.held, "answered": result.answered, "errors": errors,
+                                       "shards": [{"shard": s.shard, "host": s.host, "pid": s.pid, "opened": s.opened,
+                                                   "answered": s.answered} for s in result.shards]})})
+
+
+__all__ = ["LoadResult", "ShardResult", "ShardSpec", "record_levels", "record_load", "run_load", "run_shard", "split"]

@@ -33,9 +33,9 @@ TABLES: dict[str, dict[str, tuple[str, str]]] = {
         "critical": ("boolean", "whether a failure blocks production (see the probe catalogue)"),
     },
     "samples": {
-        "run_id": ("string", "run identifier"),
-        "probe_id": ("string", "the probe execution that took the sample"),
-        "metric": ("string", "tcp_connect_ms, tls_handshake_ms, ws_upgrade_ms, first_frame_ms, connect_ms, auth_ms, rtt_ms, reconnect_ms"),
+        "run_id": ("category", "run identifier"),
+        "probe_id": ("category", "the probe execution that took the sample"),
+        "metric": ("category", "tcp_connect_ms, tls_handshake_ms, ws_upgrade_ms, first_frame_ms, connect_ms, auth_ms, rtt_ms, reconnect_ms"),
         "value_ms": ("float64", "the measured time in milliseconds (NaN when ok is False)"),
         "t_offset_s": ("float64", "seconds from the run's start to when the measurement began"),
         "concurrency": ("int64", "connections open at once while measuring (1 for sequential)"),
@@ -73,9 +73,11 @@ def frame_from_rows(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=list(spec))
     for col, (dtype, _) in spec.items():
         if dtype.startswith("datetime64"):
-            df[col] = pd.to_datetime(df[col], utc=True, errors="coerce", format="ISO8601")
+            df[col] = pd.to_datetime(df[col], utc=True, errors="coerce", format="ISO8601").astype(dtype)
         elif dtype == "boolean":
             df[col] = df[col].astype("boolean")
+        elif dtype == "category":  # repeated labels: small in memory, fast to filter and group
+            df[col] = df[col].astype("string").astype("category")
         elif dtype in ("int64",):
             df[col] = pd.to_numeric(df[col], errors="coerce").fillna(0).astype("int64")
         elif dtype == "Int64":

@@ -87,10 +87,8 @@ def test_manifest_records_everything(complete_run):
     assert m["target"]["ws_url"].startswith("ws://127.0.0.1:")
 
 
-def test_quick_suite_against_pitchey_2025_11_fails_exactly_part_b(tmp_path):
-    path = asyncio.run(arun_suite(profile="pitchey-2025-11", suite="quick", out=tmp_path,
-                                  config=SuiteConfig(suite="quick", options=make_options("quick"), progress=False)))
-    run = load_run(path)
+def test_quick_suite_against_pitchey_2025_11_fails_exactly_part_b(defect_run):
+    run = load_run(defect_run)
     assert _failures(run) == {k: v[0] for k, v in EXPECTED_2025_11.items()}
     items = {item for _, item in EXPECTED_2025_11.values()}
     assert items == set(range(1, 21)) - {6, 14}  # 6 is off in the profile; 14 needs the full suite's wait

@@ -20,7 +20,7 @@ def latency_summary(samples: pd.DataFrame, *, by: tuple[str, ...] = ("metric",))
     """
     ok = samples[(samples["ok"] == True) & samples["value_ms"].notna()]  # noqa: E712
     rows = []
-    for key, grp in ok.groupby(list(by), sort=False):
+    for key, grp in ok.groupby(list(by), sort=False, observed=True):
         key = key if isinstance(key, tuple) else (key,)
         v = grp["value_ms"].to_numpy()
         row = dict(zip(by, key, strict=True))

@@ -297,7 +297,7 @@ def bench_analysis(n: int) -> list[dict]:
         df = pd.DataFrame({"run_id": "bench", "probe_id": "performance.round_trip#1", "metric": metrics[rng.integers(0, 4, n)],
                            "value_ms": rng.lognormal(0, 0.5, n), "t_offset_s": np.arange(n) / 1e4, "concurrency": 1,
                            "conn_index": rng.integers(0, 1000, n), "ok": True})
-        df = df.astype({"run_id": "string", "probe_id": "string", "metric": "string", "concurrency": "int64", "ok": "boolean"})
+        df = df.astype({"run_id": "category", "probe_id": "category", "metric": "category", "concurrency": "int64", "ok": "boolean"})
         df.to_parquet(run / "samples.parquet", index=False)
         frame_from_rows("probes", [{"probe_id": "performance.round_trip#1", "probe": "performance.round_trip", "category": "performance",
                                     "outcome": "pass", "critical": False}]).to_parquet(run / "probes.parquet", index=False)

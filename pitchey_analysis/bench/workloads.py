@@ -17,6 +17,12 @@ import time
 PAYLOAD = b'{"type":"ping","id":"0000000000","pad":"' + b"x" * 56 + b'"}'  # 100 bytes
 
 
+def tagged(seq: int) -> bytes:
+    """The payload with a sequence number in its id, so that only the echo of the outstanding message counts."""
+    return b'{"type":"ping","id":"%010d","pad":"' % seq + b"x" * 56 + b'"}'
+
+
+
 _CPU0 = [0.0]
 
 
@@ -159,11 +165,14 @@ async def websockets_client(url: str, seconds: float, first_frame: bool) -> None
             await ws.recv()
         t = _start()
         end = t + seconds
-        text = PAYLOAD.decode()
+        seq = 0
         while time.perf_counter() < end:
+            seq += 1
+            text = tagged(seq).decode()
             t0 = time.perf_counter_ns()
             await ws.send(text)
-            await ws.recv()
+            while f'"{seq:010d}"' not in await ws.recv():
+                pass  # not the answer to this message
             rtts.append(time.perf_counter_ns() - t0)
     print(json.dumps(_figures(rtts, time.perf_counter() - t)), flush=True)
 
