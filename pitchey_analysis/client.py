@@ -92,6 +92,16 @@ class ConnectionLost(PitcheyError):
         self.code, self.reason = code, reason
 
 
+def _call_user(cb: Callable[[Any], Any], arg: Any, what: str) -> None:
+    """Call a user callback (plain or async); its bugs are logged, never break the client."""
+    try:
+        res = cb(arg)
+        if asyncio.iscoroutine(res):
+            asyncio.get_running_loop().create_task(res)
+    except Exception:  # a user's callback may raise anything
+        log.exception("%s callback failed", what)
+
+
 def backoff(initial: float = 0.5, factor: float = 2.0, cap: float = 30.0,
             rng: Callable[[], float] = random.random) -> Iterator[float]:
     """Exponential backoff with full jitter: the n-th delay is uniform in [0, min(cap, initial·factor^n)].
@@ -240,12 +250,7 @@ class PitcheyClient:
         else:
             self._connected.clear()
         for cb in self._listeners:
-            try:
-                res = cb(value)
-                if asyncio.iscoroutine(res):
-                    asyncio.get_running_loop().create_task(res)
-            except Exception:
-                log.exception("connection-change callback failed")
+            _call_user(cb, value, "connection-change")
 
     async def _read(self, conn: ClientConnection) -> None:
         try:
@@ -271,12 +276,7 @@ class PitcheyClient:
             types = CHANNEL_TYPES.get(key, frozenset())
             if mtype in types and (key != "pitch:" or str(msg.get("pitchId")) == channel[6:]):
                 for cb in callbacks:
-                    try:
-                        res = cb(msg)
-                        if asyncio.iscoroutine(res):
-                            asyncio.get_running_loop().create_task(res)
-                    except Exception:
-                        log.exception("subscription callback failed")
+                    _call_user(cb, msg, "subscription")
         if self._incoming.full():
             self._incoming.get_nowait()  # keep memory bounded: drop the oldest
         self._incoming.put_nowait(msg)

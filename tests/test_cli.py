@@ -121,3 +121,25 @@ def token_free(text: str) -> bool:
     import re
 
     return not re.search(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ", text)
+
+
+def test_degraded_capture_exits_4(tmp_path, monkeypatch, capsys):
+    """Disk full while writing: the run is marked degraded and `run` exits 4; what was written stays readable."""
+    import pathlib
+
+    from pitchey_analysis import cli
+    from pitchey_analysis import recorder as rec_mod
+
+    real_open = open
+
+    def fake_open(path, mode="r", *a, **k):
+        if str(path).endswith("events.jsonl") and "a" in mode:
+            return real_open("/dev/full", "w", *a, **k)
+        return real_open(path, mode, *a, **k)
+
+    if not pathlib.Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    monkeypatch.setattr(rec_mod, "open", fake_open, raising=False)
+    code = cli.main(["run", "--suite", "quick", "--only", "connection.health", "--out", str(tmp_path), "--no-progress"])
+    assert code == 4
+    assert "capture was degraded" in capsys.readouterr().err
