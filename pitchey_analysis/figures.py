@@ -70,7 +70,7 @@ def latency_distribution(samples: pd.DataFrame, metric: str, target_ms: float | 
 
 def connection_stages(flow: pd.DataFrame) -> Figure:
     """Median time of each connection stage, stacked into one bar per statistic (p50, mean, p95)."""
-    fig, ax = plt.subplots(figsize=(8.0, 2.2))
+    fig, ax = plt.subplots(figsize=(8.0, 2.5))
     if flow.empty:
         ax.text(0.5, 0.5, "no connection samples", ha="center", va="center", transform=ax.transAxes)
         return fig
@@ -83,7 +83,7 @@ def connection_stages(flow: pd.DataFrame) -> Figure:
         left += vals
     ax.set_xlabel("milliseconds (stages stacked; each stage's own statistic)")
     ax.set_title("Connection flow: where the time goes")
-    ax.legend(ncols=4, fontsize=7, loc="lower right", frameon=False, bbox_to_anchor=(1, 1.05))
+    ax.legend(ncols=4, fontsize=7, loc="upper center", frameon=False, bbox_to_anchor=(0.5, -0.32))
     return fig
 
 

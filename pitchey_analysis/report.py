@@ -37,6 +37,18 @@ def notebook_path(kind: str) -> Path:
     raise FileNotFoundError(f"report notebook {NOTEBOOKS[kind]} not found (run from the project checkout)")
 
 
+def _ipc_kernel_manager() -> type:
+    """A kernel manager on IPC sockets: no TCP port, nothing in clear on the network (and no warning about it)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: object) -> None:
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def execute(kind: str, parameters: dict[str, object], output: Path) -> None:
     """Execute a report notebook with papermill into ``output``."""
     import papermill as pm
@@ -44,7 +56,8 @@ def execute(kind: str, parameters: dict[str, object], output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         pm.execute_notebook(str(notebook_path(kind)), str(output), parameters=parameters, kernel_name="python3",
-                            progress_bar=False, log_output=False, cwd=str(Path.cwd()))
+                            progress_bar=False, log_output=False, cwd=str(Path.cwd()),
+                            kernel_manager_class=_ipc_kernel_manager())
     except pm.PapermillExecutionError as exc:
         raise ReportError(f"report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (executed notebook: {output})") from None
 

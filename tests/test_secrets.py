@@ -24,8 +24,9 @@ def test_no_secret_in_any_file_or_log(tmp_path):
     handler = logging.FileHandler(log_file)
     handler.setLevel(logging.DEBUG)
     logger = logging.getLogger("pitchey_analysis")
-    old = logger.level
-    logger.setLevel(logging.DEBUG)
+    levels = {name: logging.getLogger(name).level for name in ("pitchey_analysis", "pitchey_analysis.server")}
+    for name in levels:  # another test's CLI call may have raised the server logger's level
+        logging.getLogger(name).setLevel(logging.DEBUG)
     logger.addHandler(handler)
     try:
         cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False)
@@ -33,7 +34,8 @@ def test_no_secret_in_any_file_or_log(tmp_path):
                                       server_options={"jwt_secret": KNOWN_SECRET}))
     finally:
         logger.removeHandler(handler)
-        logger.setLevel(old)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
         handler.close()
     files = [p for p in path.rglob("*") if p.is_file()] + [log_file]
     assert len(files) >= 6 and log_file.stat().st_size > 0

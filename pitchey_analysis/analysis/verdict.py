@@ -29,7 +29,7 @@ class Verdict:
         """One sentence for the executive summary."""
         n = len(self.reasons)
         if self.rule == 4:
-            return "READY: every critical probe passed and every service-level target is met."
+            return "Every critical probe passed and every service-level target is met."
         what = {1: ("blocking finding", "blocking findings"), 2: ("gap in the evidence", "gaps in the evidence"),
                 3: ("non-critical failure", "non-critical failures")}[self.rule][n != 1]
         return f"{n} {what} (rule {self.rule}: {RULES[self.rule].split(': ', 1)[1]})."
