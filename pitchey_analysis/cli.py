@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--sweep", action="store_true", help="send every message type of the contract")
     d.add_argument("--duration", type=float, default=2.0, help="seconds to listen after the last message")
     d.add_argument("--save", metavar="FILE", help="write the frames table (Parquet or CSV by extension)")
+    d.add_argument("--cafile", help="CA certificate to verify a wss:// target")
+    d.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
 
     ld = sub.add_parser("load", help="hold or ramp many connections and record their round trips")
     ld.add_argument("--target", help="WebSocket URL (default: embedded reference server)")
@@ -133,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--workers", type=int, default=2, help="client processes (shards)")
     ld.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port); default local processes")
     ld.add_argument("--out", help="runs directory")
+    ld.add_argument("--cafile", help="CA certificate to verify a wss:// target")
+    ld.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded in the manifest)")
     return p
 
 
@@ -257,7 +261,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         server_opts = {"disable": a.disable, "enable_defects": a.defect, "disable_defects": a.no_defect}
     try:
         run_dir = asyncio.run(arun_suite(a.target, profile=a.profile, suite=a.suite, out=a.out, config=cfg, tls=a.tls,
-                                         server_options=server_opts or None))
+                                         server_options=server_opts or None, http_url=a.http_url))
     except UsageError as exc:
         raise CliError(str(exc)) from None
     except ValueError as exc:

@@ -124,7 +124,14 @@ def run_debug(a: argparse.Namespace) -> int:
         creds = Credentials(a.email, a.password) if a.email and a.password else None
         if a.url:
             check_target(a.url)
-            return await trace_session(a.url, http_base(a.url), creds=creds, sweep=a.sweep, listen_s=a.duration)
+            ctx = None
+            if a.url.startswith("wss"):
+                import ssl
+
+                ctx = ssl.create_default_context(cafile=a.cafile) if a.cafile else ssl.create_default_context()
+                if a.insecure:
+                    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            return await trace_session(a.url, http_base(a.url), creds=creds, sweep=a.sweep, listen_s=a.duration, ssl_context=ctx)
         from .server import ReferenceServer
 
         async with ReferenceServer(a.profile) as srv:

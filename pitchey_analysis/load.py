@@ -56,6 +56,8 @@ class ShardSpec:
     max_samples: int = 5_000_000
     subscribe: str | None = None  # a channel to subscribe to after 'connected' (fan-out measurements)
     await_first_frame: bool = True  # Pitchey sends 'connected' first; a plain echo target sends nothing
+    cafile: str | None = None  # CA certificate for wss:// targets
+    insecure: bool = False  # do not verify certificates (recorded by the caller)
 
 
 @dataclass
@@ -189,6 +191,10 @@ async def _run_shard(spec: ShardSpec) -> ShardResult:
                 self.connected.set_exception(ConnectionError("closed before 'connected'"))
 
     loop = asyncio.get_running_loop()
+    tls_context = ssl.create_default_context(cafile=spec.cafile) if spec.cafile else ssl.create_default_context()
+    if spec.insecure:
+        tls_context.check_hostname = False
+        tls_context.verify_mode = ssl.CERT_NONE
     transports: list[Any] = [None] * spec.connections
     listeners: list[Any] = [None] * spec.connections
 
@@ -220,7 +226,7 @@ async def _run_shard(spec: ShardSpec) -> ShardResult:
             if factory is not None:
                 kw["socket_factory"] = factory
             if spec.url.startswith("wss"):
-                kw["ssl_context"] = ssl.create_default_context()
+                kw["ssl_context"] = tls_context
             transport, listener = await ws_connect(lambda: Listener(i), spec.url, **kw)
             await asyncio.wait_for(listener.connected, spec.answer_timeout)
             transports[i], listeners[i] = transport, listener
@@ -395,7 +401,8 @@ def split(total: int, parts: int) -> list[int]:
 def run_load(url: str, *, connections: int, duration_s: float, model: str = "open", rate_per_conn: float = 1.0,
              workers: int = 2, scheduler: str | None = None, source_addresses: tuple[str, ...] = (),
              message_bytes: int = 100, connect_rate: float = 2000.0, progress: bool = True, seed: int = 0,
-             subscribe: str | None = None, during: Any = None, await_first_frame: bool = True) -> LoadResult:
+             subscribe: str | None = None, during: Any = None, await_first_frame: bool = True,
+             cafile: str | None = None, insecure: bool = False) -> LoadResult:
     """Run the shards on a Dask cluster (a local one unless ``scheduler`` is given) and gather the results.
 
     ``during``, if given, is called (in this process) while the shards run, e.g. to trigger a broadcast.
@@ -413,7 +420,8 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
 
     specs = [ShardSpec(url=url, connections=n, duration_s=duration_s, model=model, rate_per_conn=rate_per_conn,
                        message_bytes=message_bytes, source_addresses=addresses(i), connect_rate=connect_rate / workers,
-                       shard=i, run_start=run_start, seed=seed, subscribe=subscribe, await_first_frame=await_first_frame)
+                       shard=i, run_start=run_start, seed=seed, subscribe=subscribe, await_first_frame=await_first_frame,
+                       cafile=cafile, insecure=insecure)
              for i, n in enumerate(counts) if n > 0]
     cluster = None
     if scheduler is None:
@@ -488,7 +496,8 @@ def run_load_cli(a: Any) -> int:
         for level in levels:
             print(f"level {level}: {model} model for {a.duration:g} s", file=sys.stderr)
             out.append((level, run_load(url, connections=level, duration_s=a.duration, model=model, rate_per_conn=a.rate or 1.0,
-                                        workers=a.workers, scheduler=a.scheduler, progress=True)))
+                                        workers=a.workers, scheduler=a.scheduler, progress=True, cafile=a.cafile,
+                                        insecure=a.insecure)))
         return out
 
     if a.target:
@@ -500,7 +509,7 @@ def run_load_cli(a: Any) -> int:
     manifest = {"target": {"ws_url": target, "embedded": not a.target, "tls": target.startswith("wss")},
                 "suite": {"name": "load", "version": "1"},
                 "config": {"levels": levels, "duration_s": a.duration, "model": model, "rate_per_conn": a.rate,
-                           "workers": a.workers, "scheduler": a.scheduler}}
+                           "workers": a.workers, "scheduler": a.scheduler, "cafile": a.cafile, "insecure": a.insecure}}
     path = record_levels(results, Path(a.out) if a.out else runs_dir(), manifest)
     for level, result in results:
         rtt = result.rtt()

@@ -260,6 +260,7 @@ async def arun_suite(
     config: SuiteConfig | None = None,
     tls: bool = False,
     server_options: dict[str, Any] | None = None,
+    http_url: str | None = None,
     **options: Any,
 ) -> Path:
     """Run the suite; returns the run directory. See :func:`run_suite`."""
@@ -270,7 +271,12 @@ async def arun_suite(
     out_dir = Path(out) if out else runs_dir()
     if target is not None:
         check_target(target)
-        return await execute(target, http_base(target), cfg, out_dir, _manifest(target, cfg, None))
+        http = (http_url or http_base(target)).rstrip("/")
+        if not http.startswith(("http://", "https://")):
+            raise UsageError(f"malformed HTTP URL {redact_url(http)!r}: expected http://host:port or https://...")
+        manifest = _manifest(target, cfg, None)
+        manifest["target"]["http_url"] = redact_url(http)
+        return await execute(target, http, cfg, out_dir, manifest)
     knobs = {**EMBEDDED_KNOBS, **(server_options or {})}
     async with ReferenceServer(profile, tls=tls, **knobs) as srv:
         cfg.user = cfg.user or DEMO_USERS["creator"]

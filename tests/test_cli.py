@@ -43,6 +43,7 @@ def test_dry_run_lists_probes_without_running():
     (["run", "--target", "ws://"], "malformed target URL"),
     (["run", "--email", "a@b.c"], "give both --email and --password"),
     (["run", "--concurrency", "1,x"], "concurrency levels must be integers"),
+    (["run", "--target", "ws://127.0.0.1:9/ws", "--http-url", "ftp://x"], "malformed HTTP URL"),
     (["report", "no-such-run", "--runs-dir", "/nonexistent"], "no run"),
     (["report", "--format", "docx"], "--format takes html, pdf"),
     (["serve", "--disable", "nope"], "unknown feature"),

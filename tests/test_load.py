@@ -89,3 +89,11 @@ def test_load_cli(tmp_path):
     run = load_run(next((tmp_path / "ramp").iterdir()))
     assert sorted(run.probes["probe"]) == ["load.level_15", "load.level_5"]
     assert set(run.samples["concurrency"]) == {5, 15}
+
+
+def test_wss_target_verified_with_its_ca():
+    with ReferenceServer(tls=True, disable=["rate_limit"]) as srv:
+        ok = run_shard(ShardSpec(url=srv.ws_url, connections=5, duration_s=0.3, model="hold", cafile=str(srv.ca_file)))
+        bad = run_shard(ShardSpec(url=srv.ws_url, connections=2, duration_s=0.3, model="hold"))
+    assert ok.held == 5
+    assert bad.opened == 0 and any("SSL" in k or "Certificate" in k for k in bad.errors), bad.errors

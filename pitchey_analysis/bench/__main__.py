@@ -348,12 +348,26 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def markdown(rows: list[dict]) -> str:
+    """The rows as a Markdown table (used to paste figures into the README from bench.json)."""
+    cols = ["tool", "scenario", "round_trips_per_s", "cpu_s_per_10k", "peak_rss_mb", "p50_ms", "p99_ms"]
+    out = ["| " + " | ".join(cols + ["other"]) + " |", "|" + "---|" * (len(cols) + 1)]
+    for r in rows:
+        other = "; ".join(f"{k} {_fmt(v)}" for k, v in r.items() if k not in cols and k != "_meta" and v not in (None, {}, ""))
+        out.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + f" | {other} |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pitchey_analysis.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--markdown", metavar="BENCH_JSON", help="print an existing bench.json as a Markdown table, then exit")
     ap.add_argument("--quick", action="store_true", help="short runs and small counts (a smoke check, minutes less)")
     ap.add_argument("--only", help="comma-separated sections: echo,saturation,reference,capacity,scale,analysis")
     ap.add_argument("--out", default="reports/bench.json")
     a = ap.parse_args(argv)
+    if a.markdown:
+        print(markdown(json.loads(Path(a.markdown).read_text())))
+        return 0
     q = a.quick
     sections = {
         "echo": lambda: bench_echo(1 if q else 2, 3 if q else 5),

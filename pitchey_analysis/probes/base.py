@@ -225,6 +225,9 @@ def classify(exc: BaseException) -> Result:
     The reason codes follow the phase that failed (connect, TLS, upgrade,
     answer, close), as httpx splits its exceptions.
     """
+    os_error = getattr(exc, "os_error", None)  # aiohttp wraps the socket's error (ClientConnectorError)
+    if isinstance(os_error, OSError) and os_error is not exc:
+        return classify(os_error)
     if isinstance(exc, wsexc.InvalidStatus):
         status = exc.response.status_code
         return Result("fail", "upgrade_rejected", f"upgrade answered HTTP {status} instead of 101", {"status": status})

@@ -216,3 +216,14 @@ async def test_disk_full_marks_the_run_degraded(tmp_path, monkeypatch):
     assert "ENOSPC" in manifest["degraded_reason"] or "No space" in manifest["degraded_reason"]
     run = load_run(path)  # still loadable
     assert run.source == "jsonl"
+
+
+async def test_http_url_is_used_when_given(make_server, tmp_path):
+    srv = await make_server()
+    cfg = quick_config()
+    cfg.only = ["connection.health"]
+    run = load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg, http_url=srv.http_url + "/"))
+    assert outcomes(run)["connection.health"] == ("pass", "ok")
+    run = load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg, http_url=f"http://127.0.0.1:{_free_port()}"))
+    assert outcomes(run)["connection.health"] == ("error", "connect_refused")
+    assert run.manifest["target"]["http_url"].startswith("http://127.0.0.1:")
