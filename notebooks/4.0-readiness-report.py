@@ -80,7 +80,7 @@ render.table(a.auth_methods, "auth-methods", {"latency_ms": "ms"})
 # **missing**: no answer within the timeout.
 
 # %%
-display(render.table(a.message_types, "message-types"))
+display(render.table(a.message_types, "message-types", columns=["message_type", "support", "reason", "detail"]))
 render.figure(figures.message_support(a.message_types))
 
 # %% [markdown]
