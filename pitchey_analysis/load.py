@@ -67,6 +67,7 @@ class ShardResult:
     shard: int
     host: str
     pid: int
+    connections: int = 0  # connections asked of this shard (its conn_index runs 0..connections-1)
     metric: list[str] = field(default_factory=list)
     value_ms: np.ndarray | None = None
     t_offset_s: np.ndarray | None = None
@@ -114,7 +115,7 @@ async def _run_shard(spec: ShardSpec) -> ShardResult:
     from picows import WSListener, WSMsgType, ws_connect
 
     rng = random.Random(spec.seed + spec.shard)
-    res = ShardResult(spec.shard, socket.gethostname(), os.getpid())
+    res = ShardResult(spec.shard, socket.gethostname(), os.getpid(), spec.connections)
     samples = _Samples(spec.max_samples)
     epoch0, perf0 = time.time(), time.perf_counter()
 
@@ -544,7 +545,7 @@ def _record_result(rec: Any, result: LoadResult, probe_id: str, name: str, concu
             for m, v, t, c, ok in zip(s.metric, s.value_ms, s.t_offset_s, s.conn_index, s.ok, strict=True):
                 rec.sample({"probe_id": probe_id, "metric": m, "value_ms": None if not ok or math.isnan(v) else float(v),
                             "t_offset_s": float(t), "concurrency": concurrency, "conn_index": int(c) + offset, "ok": bool(ok)})
-        offset += s.opened if s.value_ms is None else max(s.opened, int(s.conn_index.max()) + 1 if s.conn_index.size else 0)
+        offset += s.connections
     errors = result.errors()
     rec.probe({"probe_id": probe_id, "category": "performance", "probe": name, "attempt": 1, "started_at": started,
                "duration_ms": result.wall_s * 1000, "outcome": "pass" if not errors else "fail",

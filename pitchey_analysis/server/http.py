@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 import traceback
@@ -235,8 +234,3 @@ class HttpHandlers:
     async def not_found(self, request: web.Request) -> web.Response:
         """Every unknown route."""
         return _fail(404, "not found")
-
-
-def dumps(obj: Any) -> str:
-    """Compact JSON."""
-    return json.dumps(obj, separators=(",", ":"))

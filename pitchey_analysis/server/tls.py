@@ -33,10 +33,6 @@ class TLSFiles:
         ctx.load_cert_chain(self.cert, self.key)
         return ctx
 
-    def client_context(self) -> ssl.SSLContext:
-        """An SSL context that trusts exactly this CA."""
-        return ssl.create_default_context(cafile=str(self.ca_cert))
-
 
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])

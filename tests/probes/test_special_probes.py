@@ -48,9 +48,6 @@ async def test_handshake_timeout_probe(server, run_one):
     rec = await run_one("resilience.handshake_timeout", server)
     assert rec["outcome"] == "pass"
 
-    async def answering_listener():  # the upgrade completes: the probe must fail
-        return None, server.port, []
-
     from pitchey_analysis.probes.base import Options, ProbeContext
 
     class NullRec:
@@ -66,10 +63,9 @@ async def test_handshake_timeout_probe(server, run_one):
         async def wait_closed(self):
             pass
 
-    async def listener():
+    async def listener():  # the target itself: the upgrade completes, so the probe must fail
         return Srv(), server.port, []
 
     r = await asyncio.wait_for(handshake_timeout(ctx, listener=listener), 10)
     assert (r.outcome, r.reason) == ("fail", "no_timeout")
     assert "resilience.handshake_timeout" in CATALOGUE
-    del answering_listener
