@@ -31,6 +31,13 @@ def _header(value: str) -> tuple[str, str]:
     return k.strip(), v.strip()
 
 
+def _user(value: str) -> tuple[str, str]:
+    kind, sep, email = value.partition(":")
+    if not sep or not kind.strip() or "@" not in email:
+        raise argparse.ArgumentTypeError(f"--user takes TYPE:EMAIL, e.g. investor:sarah@example.com (got {value!r})")
+    return kind.strip(), email.strip()
+
+
 def _levels(value: str) -> tuple[int, ...]:
     try:
         levels = tuple(int(x) for x in value.split(",") if x.strip())
@@ -78,8 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
     r.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"), help="user password (default $PITCHEY_PASSWORD)")
     r.add_argument("--user-type", default="creator", choices=("creator", "investor", "production"), help="login endpoint of the user")
+    r.add_argument("--user", action="append", default=[], metavar="TYPE:EMAIL", type=_user,
+                   help="a user of another type (repeatable), e.g. investor:sarah@example.com; its password comes from "
+                        "$PITCHEY_PASSWORD_<TYPE> (e.g. PITCHEY_PASSWORD_INVESTOR), else $PITCHEY_PASSWORD")
+    r.add_argument("--credentials", metavar="FILE",
+                   help="a YAML/JSON file with users: [{type, email, password}] and admin: {email, password, login_path} (never copied into the run)")
     r.add_argument("--admin-email", default=os.environ.get("PITCHEY_ADMIN_EMAIL"), help="admin e-mail for stats/notification probes")
     r.add_argument("--admin-password", default=os.environ.get("PITCHEY_ADMIN_PASSWORD"), help="admin password")
+    r.add_argument("--admin-login-path", help="the admin's login path (default: the creator login path)")
+    r.add_argument("--no-preflight", action="store_true", help="skip the checks of URL, upgrade and logins before the suite")
     r.add_argument("--jwt-secret", default=os.environ.get("PITCHEY_JWT_SECRET"), help="target's signing secret, for probes that sign their own tokens")
     r.add_argument("--suite", default="full", choices=("quick", "full"), help="full (default) or quick (<= 20 s)")
     r.add_argument("--concurrency", type=_levels, help="concurrency levels, e.g. 1,10,100,1000")
@@ -217,8 +231,43 @@ def cmd_serve(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(a: argparse.Namespace) -> int:
+def _credentials(a: argparse.Namespace) -> tuple[list[Any], Any]:
+    """Users (the main one first) and the admin from --email, --user, --credentials and the environment."""
     from .probes.base import Credentials
+
+    users = []
+    if a.email:
+        users.append(Credentials(a.email, a.password, a.user_type))
+    for kind, email in a.user:
+        pw = os.environ.get(f"PITCHEY_PASSWORD_{kind.upper()}") or os.environ.get("PITCHEY_PASSWORD")
+        if not pw:
+            raise CliError(f"no password for --user {kind}:{email}: set PITCHEY_PASSWORD_{kind.upper()} or PITCHEY_PASSWORD")
+        users.append(Credentials(email, pw, kind))
+    admin = Credentials(a.admin_email, a.admin_password, a.user_type, a.admin_login_path) if a.admin_email else None
+    if a.credentials:
+        try:
+            import yaml
+
+            doc = yaml.safe_load(Path(a.credentials).read_text())
+        except OSError as exc:
+            raise CliError(f"cannot read --credentials {a.credentials}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise CliError(f"--credentials {a.credentials} is not YAML/JSON: {str(exc).splitlines()[0]}") from None
+        if not isinstance(doc, dict):
+            raise CliError(f"--credentials {a.credentials}: expected a mapping with users: and admin:")
+        for i, u in enumerate(doc.get("users") or []):
+            if not isinstance(u, dict) or not all(isinstance(u.get(k), str) for k in ("type", "email", "password")):
+                raise CliError(f"--credentials {a.credentials}: users[{i}] needs type, email and password")
+            users.append(Credentials(u["email"], u["password"], u["type"], u.get("login_path")))
+        ad = doc.get("admin")
+        if ad is not None:
+            if not isinstance(ad, dict) or not all(isinstance(ad.get(k), str) for k in ("email", "password")):
+                raise CliError(f"--credentials {a.credentials}: admin needs email and password")
+            admin = Credentials(ad["email"], ad["password"], ad.get("type", "creator"), ad.get("login_path") or a.admin_login_path)
+    return users, admin
+
+
+def cmd_run(a: argparse.Namespace) -> int:
     from .suite import SuiteConfig, UsageError, arun_suite, check_target, make_options, plan
     from .summary import category_table, print_summary, write_json, write_junit
 
@@ -227,8 +276,10 @@ def cmd_run(a: argparse.Namespace) -> int:
             check_target(a.target)
         except UsageError as exc:
             raise CliError(str(exc)) from None
-    if (a.email is None) != (a.password is None):
+    if a.email is not None and a.password is None:
         raise CliError("give both --email and --password (or PITCHEY_EMAIL and PITCHEY_PASSWORD)")
+    if a.admin_email and not a.admin_password:
+        raise CliError("--admin-email needs --admin-password (or PITCHEY_ADMIN_PASSWORD)")
     if a.timeout_scale is not None:
         if a.timeout_scale <= 0:
             raise CliError("--timeout-scale must be positive")
@@ -237,11 +288,14 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, **overrides), progress=not a.no_progress,
                       cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
                       allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret)
-    if a.email:
-        cfg.user = Credentials(a.email, a.password, a.user_type)
-        cfg.users = {a.user_type: cfg.user}
-    if a.admin_email and a.admin_password:
-        cfg.admin = Credentials(a.admin_email, a.admin_password, a.user_type)
+    cfg.preflight = not a.no_preflight
+    users, admin = _credentials(a)
+    if users:
+        cfg.user = users[0]
+        cfg.users = {}
+        for c in users:  # the first credential of each type is that type's user
+            cfg.users.setdefault(c.user_type, c)
+    cfg.admin = admin
     if a.dry_run:
         from .probes import ProbeContext
 
@@ -295,6 +349,7 @@ def cmd_report(a: argparse.Namespace) -> int:
     from .report import ReportError, build_report
 
     formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
+    _check_runs_dir(a.runs_dir)
     bad = [f for f in formats if f not in ("html", "pdf")]
     if bad or not formats:
         raise CliError(f"--format takes html, pdf or html,pdf (got {a.format!r})")
@@ -310,10 +365,20 @@ def cmd_report(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_runs_dir(runs_dir: str | None) -> None:
+    """A --runs-dir the user gave must hold runs: never fall back silently to another folder's runs."""
+    if runs_dir is None:
+        return
+    d = Path(runs_dir)
+    if not d.is_dir() or not any((p / "manifest.json").exists() for p in d.iterdir()):
+        raise CliError(f"no runs in {runs_dir}" + ("" if d.is_dir() else " (no such folder)"))
+
+
 def cmd_compare(a: argparse.Namespace) -> int:
     from .report import ReportError, build_report
 
     formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
+    _check_runs_dir(a.runs_dir)
     try:
         paths = build_report(a.run_b, compare=a.run_a, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
                              out=Path(a.out), formats=formats, notebook="compare")

@@ -37,7 +37,8 @@ SUITE_VERSION = "1.0"
 SUITES = ("quick", "full")
 #: Options of the quick suite (≤ 20 s against a local target).
 QUICK = {"connect_samples": 20, "rtt_samples": 60, "rtt_per_session": 60, "concurrency_levels": (1, 10, 50),
-         "reconnect_samples": 2, "burst_size": 160, "server_ping_wait_s": 3.0, "push_timeout_s": 3.0}
+         "reconnect_samples": 2, "burst_size": 160, "server_ping_wait_s": 3.0, "push_timeout_s": 3.0,
+         "handshake_bound_s": 5.0}
 #: Knobs of the embedded server during a run: short intervals so that pushes
 #: and pings are observed within the run (recorded in the manifest).
 EMBEDDED_KNOBS = {"dashboard_interval": 1.0, "ping_interval": 2.0, "ping_timeout": 10.0}
@@ -71,15 +72,33 @@ def http_base(ws_url: str) -> str:
     return urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, "", "", ""))
 
 
-def plan(suite: str, ctx: ProbeContext, only: list[str] | None = None) -> list[tuple[ProbeSpec, str | None]]:
-    """The probes to run in order, each with a skip reason or None (pure)."""
+def suite_specs(suite: str) -> list[ProbeSpec]:
+    """Every probe of a suite, in running order (pure)."""
     if suite not in SUITES:
         raise UsageError(f"unknown suite {suite!r}; choose quick or full")
     order = {c: i for i, c in enumerate(CATEGORIES)}
     specs = sorted((s for s in CATALOGUE.values() if (suite == "full" or s.quick)), key=lambda s: order[s.category])
-    if only:
-        specs = [s for s in specs if any(s.name == o or s.name.startswith(o + ".") or s.category == o for o in only)]
-    specs = [s for s in specs if not s.last] + [s for s in specs if s.last]
+    return [s for s in specs if not s.last] + [s for s in specs if s.last]
+
+
+def selected(spec: ProbeSpec, only: list[str] | None) -> bool:
+    """Whether ``--only`` keeps a probe (by name, name prefix or category)."""
+    return not only or any(spec.name == o or spec.name.startswith(o + ".") or spec.category == o for o in only)
+
+
+def plan_record(suite: str, only: list[str] | None, steps: list[tuple[ProbeSpec, str | None]]) -> list[dict[str, Any]]:
+    """The run's plan as stored in its manifest: every probe of the suite with its catalogue entry,
+    and whether it was selected (a critical probe excluded with ``--only`` is a gap of the run)."""
+    why = {s.name: w for s, w in steps}
+    return [{"probe": s.name, "category": s.category, "critical": s.critical, "expected": s.expected,
+             "selected": selected(s, only), "skip": why.get(s.name)} for s in suite_specs(suite)]
+
+
+def plan(suite: str, ctx: ProbeContext, only: list[str] | None = None) -> list[tuple[ProbeSpec, str | None]]:
+    """The probes to run in order, each with a skip reason or None (pure)."""
+    specs = [s for s in suite_specs(suite) if selected(s, only)]
+    if only and not specs:
+        raise UsageError(f"--only {' '.join(only)} matches no probe of the {suite} suite")
     out = []
     for s in specs:
         why = None
@@ -177,6 +196,16 @@ class SuiteConfig:
     allow_disruptive: bool = False
     only: list[str] | None = None
     progress: bool = True
+    #: check reachability, the upgrade and every login before the suite (user mistakes exit early)
+    preflight: bool = True
+
+    def credentials(self) -> list[Credentials]:
+        """Every distinct user credential (the main user first), without the admin."""
+        out: dict[tuple[str, str], Credentials] = {}
+        for c in [self.user, *self.users.values()]:
+            if c is not None:
+                out.setdefault((c.user_type, c.email), c)
+        return list(out.values())
 
 
 def ssl_context_for(cfg: SuiteConfig) -> ssl.SSLContext:
@@ -196,7 +225,7 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
                        admin=cfg.admin, jwt_secret=cfg.jwt_secret, ssl_context=ssl_context_for(cfg) if ws_url.startswith("wss") else None,
                        extra_headers=cfg.extra_headers, allow_disruptive=cfg.allow_disruptive)
     steps = plan(cfg.suite, ctx, cfg.only)
-    rec.update_manifest(plan=[s.name for s, _ in steps])
+    rec.update_manifest(plan=plan_record(cfg.suite, cfg.only, steps))
     status = "interrupted"
     bar = tqdm(steps, desc="probes", unit="probe", disable=None if cfg.progress else True, file=sys.stderr, leave=False)
     try:
@@ -246,7 +275,7 @@ def make_options(suite: str, **overrides: Any) -> Options:
     base.update({k: v for k, v in overrides.items() if v is not None})
     opts = Options(**base)
     scale = time_unit()
-    for f in ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s", "quiet_window_s", "handshake_bound_s"):
+    for f in ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s", "quiet_window_s", "handshake_bound_s", "settle_s"):
         setattr(opts, f, getattr(opts, f) * scale)
     return opts
 
@@ -274,6 +303,15 @@ async def arun_suite(
         http = (http_url or http_base(target)).rstrip("/")
         if not http.startswith(("http://", "https://")):
             raise UsageError(f"malformed HTTP URL {redact_url(http)!r}: expected http://host:port or https://...")
+        if cfg.preflight:
+            from .preflight import PreflightError, Target, preflight
+
+            t = Target(target, http, ssl_context_for(cfg) if target.startswith("wss") else None, cfg.extra_headers,
+                       cfg.credentials(), cfg.admin)
+            try:
+                await preflight(t)
+            except PreflightError as exc:
+                raise UsageError(str(exc)) from None
         manifest = _manifest(target, cfg, None)
         manifest["target"]["http_url"] = redact_url(http)
         return await execute(target, http, cfg, out_dir, manifest)
@@ -282,7 +320,9 @@ async def arun_suite(
         cfg.user = cfg.user or DEMO_USERS["creator"]
         cfg.users = cfg.users or dict(DEMO_USERS)
         cfg.admin = cfg.admin or DEMO_ADMIN
-        cfg.jwt_secret = cfg.jwt_secret or srv.jwt_secret
+        # The embedded target signs with its own secret, whatever the environment says
+        # ($PITCHEY_JWT_SECRET is meant for a real deployment).
+        cfg.jwt_secret = srv.jwt_secret
         if srv.ca_file:
             cfg.cafile = str(srv.ca_file)
         server = {"profile": srv.profile.describe(), "knobs": {k: v for k, v in dataclasses.asdict(srv.profile.knobs).items() if v not in ({}, frozenset(), None)}}

@@ -30,7 +30,9 @@ def print_summary(run: Any, table: pd.DataFrame, console: Console | None = None)
         t.add_row(str(r["category"]), str(r["passed"]), str(r["failed"]), str(r["errors"]), str(r["skipped"]), rate)
     console.print(t)
     a = analyze(run)
-    console.print(f"verdict: [bold]{a.verdict.verdict}[/bold] — {a.verdict.sentence()}")
+    console.print(f"verdict: [bold]{a.verdict.verdict}[/bold] — {a.verdict.sentence()}", markup=True)
+    for _, r in a.verdict.reasons.iterrows():  # every blocking finding or gap by name, never just a count
+        console.print(f"  - {r['name']}: {r['status']}", markup=False, highlight=False)
     console.print(f"run dataset: {run.path}")
     console.print(f"report: pitchey-analysis report {run.run_id}" + (f" --runs-dir {run.path.parent}" if run.path.parent.name != "runs" else ""))
 
@@ -42,6 +44,9 @@ def summary_dict(run: Any) -> dict[str, Any]:
         "run_id": run.run_id,
         "status": run.manifest.get("status"),
         "verdict": a.verdict.verdict,
+        "completeness": a.verdict.completeness,
+        "not_run": a.verdict.not_run,
+        "reasons": json.loads(a.verdict.reasons.to_json(orient="records")),
         "score": None if pd.isna(a.score) else round(a.score, 4),
         "categories": json.loads(a.rates.to_json(orient="records")),
         "targets": json.loads(a.slo.to_json(orient="records")),

@@ -27,7 +27,7 @@ from .tables import (
     message_type_support,
     security_checks,
 )
-from .verdict import RULES, VERDICTS, Verdict, verdict
+from .verdict import RULES, VERDICTS, Verdict, completeness, not_run, verdict
 
 
 @dataclass
@@ -62,7 +62,7 @@ def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
         score=overall_score(rates),
         latency=latency_summary(run.samples[run.samples["concurrency"] == 1]),
         slo=slo,
-        verdict=verdict(probes, slo),
+        verdict=verdict(probes, slo, plan=run.manifest.get("plan"), status=run.manifest.get("status")),
         message_types=message_type_support(probes),
         auth_methods=auth_methods(probes, run.samples),
         connection_flow=connection_flow(run.samples),
@@ -81,7 +81,7 @@ def verdict_for_run(run: Any) -> Verdict:
 
 __all__ = [
     "DEFAULT_TARGETS", "RULES", "SCORE_FORMULA", "VERDICTS", "WEIGHTS", "Analysis", "Interval", "Target", "Verdict",
-    "analyze", "auth_methods", "capabilities", "category_rates", "compare_latency", "compare_outcomes", "compare_rates",
+    "analyze", "auth_methods", "capabilities", "category_rates", "completeness", "not_run", "compare_latency", "compare_outcomes", "compare_rates",
     "concurrency_table", "connection_flow", "findings", "issues", "latency_summary", "latest", "message_type_support",
     "min_samples", "newcombe_diff", "overall_score", "percentiles", "security_checks", "slo_checks", "targets_with",
     "verdict", "verdict_for_run", "wilson",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -11,7 +12,7 @@ from .tables import latest
 VERDICTS = ("NOT READY", "INSUFFICIENT EVIDENCE", "READY WITH RISKS", "READY")
 RULES = {
     1: "NOT READY: a critical probe ended fail or error, or a service-level target is missed",
-    2: "INSUFFICIENT EVIDENCE: a critical probe was skipped, or a target is not verified",
+    2: "INSUFFICIENT EVIDENCE: a critical probe was skipped or never ran, or a target is not verified",
     3: "READY WITH RISKS: a non-critical probe failed",
     4: "READY: none of the above",
 }
@@ -24,21 +25,71 @@ class Verdict:
     verdict: str
     rule: int
     reasons: pd.DataFrame  # rule, kind, name, status, detail
+    #: complete | interrupted | partial (probes excluded with --only) | deadline | degraded
+    completeness: str = "complete"
+    #: planned probes that never ran (critical or not), with why
+    not_run: list[str] = field(default_factory=list)
+    planned: int = 0
+
+    def run_note(self) -> str:
+        """What kind of run this was, when it was not a whole one ("" for a complete run)."""
+        if self.completeness == "complete" or not self.not_run:
+            return ""
+        how = {"interrupted": "The run was interrupted", "partial": "The run was partial (--only)",
+               "deadline": "The run reached its deadline", "degraded": "The capture was degraded"}.get(
+            self.completeness, f"The run is {self.completeness}")
+        return f"{how}: {len(self.not_run)} of {self.planned} planned probes never ran ({', '.join(self.not_run)})."
 
     def sentence(self) -> str:
         """One sentence for the executive summary."""
         n = len(self.reasons)
+        note = self.run_note()
         if self.rule == 4:
             return "Every critical probe passed and every service-level target is met."
         what = {1: ("blocking finding", "blocking findings"), 2: ("gap in the evidence", "gaps in the evidence"),
                 3: ("non-critical failure", "non-critical failures")}[self.rule][n != 1]
-        return f"{n} {what} (rule {self.rule}: {RULES[self.rule].split(': ', 1)[1]})."
+        return f"{n} {what} (rule {self.rule}: {RULES[self.rule].split(': ', 1)[1]}).{' ' + note if note else ''}"
 
 
-def verdict(probes: pd.DataFrame, slo: pd.DataFrame) -> Verdict:
-    """Apply the rules: 1 NOT READY, 2 INSUFFICIENT EVIDENCE, 3 READY WITH RISKS, 4 READY."""
+def not_run(probes: pd.DataFrame, plan: list[Any] | None) -> pd.DataFrame:
+    """Planned probes without a record (pure): probe, critical, why (excluded / not run).
+
+    Plan entries are dicts (probe, critical, selected, ...) as the suite stores them;
+    a bare name (older runs) counts as critical, the cautious reading.
+    """
+    ran = set(probes["probe"]) if len(probes) else set()
+    rows = []
+    for e in plan or []:
+        entry = e if isinstance(e, dict) else {"probe": e, "critical": True, "selected": True}
+        if entry["probe"] in ran:
+            continue
+        rows.append({"probe": entry["probe"], "critical": bool(entry.get("critical", True)),
+                     "why": "not run" if entry.get("selected", True) else "excluded with --only"})
+    return pd.DataFrame(rows, columns=["probe", "critical", "why"])
+
+
+def completeness(status: str | None, gaps: pd.DataFrame) -> str:
+    """complete | interrupted | partial | deadline | degraded (pure)."""
+    if status in ("interrupted", "degraded", "deadline"):
+        return status
+    if len(gaps) and (gaps["why"] == "excluded with --only").any():
+        return "partial"
+    if len(gaps):
+        return "interrupted"
+    return "complete"
+
+
+def verdict(probes: pd.DataFrame, slo: pd.DataFrame, plan: list[Any] | None = None, status: str | None = None) -> Verdict:
+    """Apply the rules: 1 NOT READY, 2 INSUFFICIENT EVIDENCE, 3 READY WITH RISKS, 4 READY.
+
+    ``plan`` (the manifest's) and ``status`` make an interrupted or partial run a
+    gap: a critical probe that was planned but never ran is never READY.
+    """
     p = latest(probes)
     crit = p["critical"].fillna(False).astype(bool)
+    gaps = not_run(p, plan)
+    how = completeness(status, gaps)
+    extra = {"completeness": how, "not_run": list(gaps["probe"]), "planned": len(plan or [])}
     rows: dict[int, list[dict]] = {1: [], 2: [], 3: []}
     for _, r in p[crit & p["outcome"].isin(["fail", "error"])].iterrows():
         rows[1].append({"rule": 1, "kind": "probe", "name": r["probe"], "status": f"{r['outcome']} ({r['reason']})", "detail": r["detail"]})
@@ -46,12 +97,19 @@ def verdict(probes: pd.DataFrame, slo: pd.DataFrame) -> Verdict:
         rows[1].append({"rule": 1, "kind": "target", "name": t["target"], "status": "missed", "detail": t["note"]})
     for _, r in p[crit & (p["outcome"] == "skip")].iterrows():
         rows[2].append({"rule": 2, "kind": "probe", "name": r["probe"], "status": f"skip ({r['reason']})", "detail": r["detail"]})
+    for _, g in gaps[gaps["critical"]].iterrows():
+        why = g["why"] if how != "deadline" or g["why"] != "not run" else "deadline"
+        rows[2].append({"rule": 2, "kind": "probe", "name": g["probe"], "status": f"never ran ({why})",
+                        "detail": f"planned but never ran: {why}"})
     for _, t in slo[slo["status"] == "not verified"].iterrows():
         rows[2].append({"rule": 2, "kind": "target", "name": t["target"], "status": "not verified", "detail": t["note"]})
     for _, r in p[~crit & p["outcome"].isin(["fail", "error"])].iterrows():
         rows[3].append({"rule": 3, "kind": "probe", "name": r["probe"], "status": f"{r['outcome']} ({r['reason']})", "detail": r["detail"]})
     cols = ["rule", "kind", "name", "status", "detail"]
+    if how in ("interrupted", "degraded") and not rows[1] and not rows[2]:
+        # A run that did not end cannot be READY, even if what it recorded was clean.
+        rows[2].append({"rule": 2, "kind": "run", "name": "run", "status": how, "detail": f"the run is {how}"})
     for rule in (1, 2, 3):
         if rows[rule]:
-            return Verdict(VERDICTS[rule - 1], rule, pd.DataFrame(rows[rule], columns=cols))
-    return Verdict("READY", 4, pd.DataFrame(columns=cols))
+            return Verdict(VERDICTS[rule - 1], rule, pd.DataFrame(rows[rule], columns=cols), **extra)
+    return Verdict("READY", 4, pd.DataFrame(columns=cols), **extra)

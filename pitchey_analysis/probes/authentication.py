@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import time
 
-from .base import ProbeContext, Result, probe
-from .common import alg_none_token, authed_session, forged_token, login, need_user, signed_token, unverified_claims
+from websockets.exceptions import InvalidStatus
+
+from .base import ProbeContext, Result, classify, probe
+from .common import (
+    accepted,
+    alg_none_token,
+    authed_session,
+    forged_token,
+    login,
+    login_refused,
+    need_user,
+    signed_token,
+    unverified_claims,
+)
 from .session import ProbeSession
 
 
@@ -42,7 +54,7 @@ async def post_connection(ctx: ProbeContext) -> Result:
         return creds
     token, ans = await login(ctx, creds)
     if token is None:
-        return Result.fail("login_failed", f"login answered HTTP {ans.status}")
+        return login_refused(creds, ans)
     async with await ProbeSession.open(ctx) as s:
         if await s.expect_type("connected", timeout=ctx.options.timeout_s) is None:
             return Result.fail("no_answer", "no connected frame")
@@ -59,23 +71,66 @@ async def post_connection(ctx: ProbeContext) -> Result:
     return Result.ok("auth_success", answer)
 
 
+async def auth_control(ctx: ProbeContext) -> Result | None:
+    """The control case of every refusal test: a valid login token *is* accepted (judged once per run).
+
+    Returns None when the control holds, else the skip that the negative probes report.
+    """
+    if ctx._control is None:
+        s, err = await authed_session(ctx, trace=False)
+        if s is not None:
+            await s.close()
+            ctx._control = "ok"
+        else:
+            assert err is not None
+            ctx._control = Result.skip("control_failed", f"the control case failed (a valid login token is not accepted: "
+                                       f"{err.reason}), so a refusal would prove nothing", {"control": err.reason})
+    return None if ctx._control == "ok" else ctx._control  # type: ignore[return-value]
+
+
 async def _negative(ctx: ProbeContext, token: str | None, want: str, what: str) -> Result:
-    """An upgrade with a bad token must give an anonymous session whose connected frame says why."""
+    """A bad token must not authenticate (critical, judged first); its refusal should carry the contract's authError.
+
+    The security outcome comes first: was the token *accepted* (authenticated
+    in any frame of the session, or an authenticated-only request answered)?
+    Only then the form of the refusal, a non-critical contract deviation.
+    """
     if token is None:
         return Result.skip("no_jwt_secret", f"{what} needs the target's signing secret (--jwt-secret)")
+    control = await auth_control(ctx)
+    if control is not None:
+        return control
     # Negative tokens count as failed authentications: use another loopback
     # source address so that the suite does not lock itself out (PROTOCOL.md note).
-    async with await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address()) as s:
+    try:
+        s = await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address())
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        if status in (401, 403):
+            return Result.fail("refused_at_upgrade", f"{what} refused at the upgrade (HTTP {status}), not with an anonymous "
+                               f"session and authError {want!r}", {"status": status, "security": "refused"}, critical=False)
+        return classify(exc)
+    async with s:
         first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
-        code = s.close_code if s.closed else None  # before our own close handshake
+        await s.wait_closed(ctx.options.settle_s)
+        proof = await accepted(ctx, s) if first is not None else None
+        code = s.close_code if s.closed else None
+    if proof is not None:
+        return Result.fail("token_accepted", f"{what} was ACCEPTED: the session was authenticated", {"security": "accepted", "evidence": proof},
+                           critical=True)
     if first is None:
-        return Result.fail(f"closed_{code}" if code else "no_answer", f"no connected frame for {what}",
-                           close_code=code, close_reason=s.close_reason if code else None)
-    if first.get("authenticated") is not False:
-        return Result.fail("auth_accepted", f"{what} was accepted as authenticated", first)
+        if code is not None:
+            r = Result.closed(code, s.close_reason, f"no connected frame for {what}", {"security": "refused"})
+            if r.outcome == "fail":
+                r.reason, r.critical = "refused_by_close", False
+                r.detail = f"{what} refused by closing {code} {s.close_reason!r}, not with an anonymous session and authError {want!r}"
+            return r
+        return Result.skip("no_answer", f"no connected frame and no close for {what}: nothing to judge")
+    obs = {"security": "refused", "first_frame": first}
     if first.get("authError") != want:
-        return Result.fail("wrong_answer", f"{what}: authError is {first.get('authError')!r}, expected {want!r}", first)
-    return Result.ok(f"{what} refused with authError {want}")
+        return Result.fail("wrong_answer", f"{what} was refused, but authError is {first.get('authError')!r}, expected {want!r}",
+                           obs, critical=False)
+    return Result.ok(f"{what} refused (no authenticated frame, an authenticated-only request refused) with authError {want}", obs)
 
 
 @probe("auth.invalid_token", category="authentication", critical=True,
@@ -132,7 +187,8 @@ async def token_subject(ctx: ProbeContext) -> Result:
     users = list(ctx.users.values()) or ([ctx.user] if ctx.user else [])
     if not users:
         return Result.skip("no_credentials", "no credentials to log in with")
-    seen = {}
+    seen: dict[str, object] = {}
+    judged = []
     for creds in users:
         token, ans = await login(ctx, creds, fresh=True)
         if token is None:
@@ -141,9 +197,14 @@ async def token_subject(ctx: ProbeContext) -> Result:
         uid = (ans.field("user") or {}).get("id")
         sub = unverified_claims(token).get("sub")
         seen[creds.user_type] = {"user_id": uid, "sub": sub}
+        if uid is None or sub is None:
+            continue  # nothing to compare
+        judged.append(creds.user_type)
         if str(sub) != str(uid):
             return Result.fail("wrong_subject", f"the {creds.user_type} login signs sub={sub} for user {uid}", seen)
-    return Result.ok("every token names its user", seen)
+    if not judged:
+        return Result.skip("no_evidence", "no login gave both a token subject and a user id to compare", seen)
+    return Result.ok(f"the tokens of {', '.join(judged)} name their users", seen)
 
 
 @probe("auth.required_for_protected", category="authentication", critical=True,

@@ -38,6 +38,9 @@ class Result:
     observed: Any = None
     close_code: int | None = None
     close_reason: str | None = None
+    #: overrides the catalogue's criticality for this outcome (e.g. a refusal of the
+    #: wrong form is a non-critical contract deviation of a critical security probe).
+    critical: bool | None = None
 
     @classmethod
     def ok(cls, detail: str = "", observed: Any = None, **kw: Any) -> Result:
@@ -50,9 +53,24 @@ class Result:
         return cls("fail", reason, detail, observed, **kw)
 
     @classmethod
-    def skip(cls, reason: str, detail: str) -> Result:
-        """Not run, with the reason."""
-        return cls("skip", reason, detail)
+    def skip(cls, reason: str, detail: str, observed: Any = None) -> Result:
+        """No evidence either way, with the reason (never a pass)."""
+        return cls("skip", reason, detail, observed)
+
+    @classmethod
+    def closed(cls, code: int | None, reason: str | None, what: str, observed: Any = None) -> Result:
+        """The target closed the session before the probe had its evidence.
+
+        A lockout close (1008 "Too many failed ...") says nothing about the
+        feature under test: it is recorded as ``locked_out`` (skip), never as
+        a finding of the probe's own feature.
+        """
+        if is_lockout_close(code, reason):
+            return cls("skip", "locked_out", f"{what}: the target had locked this client out (closed {code} {reason!r})",
+                       observed, close_code=code, close_reason=reason)
+        code = code or 1006
+        return cls("fail", f"closed_{code}", f"{what}: the target closed the session {code} {reason or ''!r}".rstrip(),
+                   observed, close_code=code, close_reason=reason)
 
 
 ProbeFn = Callable[["ProbeContext"], Awaitable[Result]]
@@ -107,6 +125,11 @@ class Credentials:
     email: str
     password: str
     user_type: str = "creator"
+    #: the HTTP login path; None: the contract's path for ``user_type``.
+    login_path: str | None = None
+
+    def __repr__(self) -> str:  # never print a password
+        return f"Credentials({self.user_type}:{self.email})"
 
 
 @dataclass
@@ -117,8 +140,9 @@ class Options:
     open_timeout_s: float = 5.0  # one connection
     push_timeout_s: float = 7.0  # a server push (dashboard interval + margin)
     server_ping_wait_s: float = 35.0  # server ping interval + margin
-    handshake_bound_s: float = 2.0  # an unanswered upgrade must time out within this
+    handshake_bound_s: float = 10.0  # a half-sent upgrade request must be dropped by the target within this
     quiet_window_s: float = 0.3  # how long to watch for an unexpected extra frame
+    settle_s: float = 0.5  # a session judged on a frame is watched this long afterwards: a close in it is not a pass
     connect_samples: int = 100
     rtt_samples: int = 400
     rtt_per_session: int = 100  # stays below the target's burst limit of 120
@@ -146,6 +170,10 @@ class ProbeContext:
     allow_disruptive: bool = False
     probe_id: str = ""
     _tokens: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    #: logins refused once are never tried again (a wrong password must not lock the user out)
+    _refused: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    #: the control case of the negative-token probes, judged once per run
+    _control: Any = None
 
     # -- target facts ------------------------------------------------------
     @property
@@ -203,6 +231,18 @@ class ProbeContext:
         )
 
 
+LOCKOUT_WORDS = ("too many failed", "locked", "lockout", "too many attempts")
+
+
+def is_lockout_close(code: int | None, reason: str | None) -> bool:
+    """Whether a close is a failed-authentication lockout (pure).
+
+    RFC 6455 §7.4.1: 1008 is the policy-violation code; the contract's lockout
+    reason is "Too many failed connection attempts".
+    """
+    return code == 1008 and any(w in (reason or "").lower() for w in LOCKOUT_WORDS)
+
+
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1 and localhost."""
     if host in ("localhost", "localhost.localdomain"):
@@ -241,7 +281,10 @@ def classify(exc: BaseException) -> Result:
         rcvd = exc.rcvd
         code = rcvd.code if rcvd else 1006
         reason = rcvd.reason if rcvd else ""
-        return Result("fail", f"closed_{code}", f"connection closed {code} {reason!r}".strip(), close_code=code, close_reason=reason)
+        return Result.closed(code, reason, "connection closed")
+    if isinstance(exc, wsexc.InvalidState) or (isinstance(exc, RuntimeError) and "write_eof" in str(exc)):
+        # Sending on a connection the target is closing (e.g. a lockout close mid-probe).
+        return Result("fail", "closed_1006", f"the target closed the connection under the probe ({exc})", close_code=1006)
     if isinstance(exc, (wsexc.InvalidHandshake, wsexc.InvalidMessage)):
         return Result("fail", "bad_handshake", f"invalid upgrade answer: {exc}")
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):

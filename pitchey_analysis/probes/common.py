@@ -69,13 +69,19 @@ async def login(ctx: ProbeContext, creds: Credentials, *, fresh: bool = False) -
     if not fresh and key in ctx._tokens:
         token, body = ctx._tokens[key]
         return token, HttpAnswer(200, {}, "", body)
-    ans = await http(ctx, "POST", LOGIN_PATH.format(kind=creds.user_type),
+    if key in ctx._refused:
+        # Refused once: never retried, so that a wrong password cannot lock the user out.
+        status, body = ctx._refused[key]
+        return None, HttpAnswer(status, {}, "", body)
+    ans = await http(ctx, "POST", creds.login_path or LOGIN_PATH.format(kind=creds.user_type),
                      json_body={"email": creds.email, "password": creds.password})
     token = ans.field("token") if ans.status == 200 else None
     if isinstance(token, str) and token:
         ctx._tokens[key] = (token, ans.body)
         ctx.recorder.add_secret(token)
         return token, ans
+    if ans.status in (400, 401, 403, 404):
+        ctx._refused[key] = (ans.status, ans.body)
     return None, ans
 
 
@@ -123,6 +129,47 @@ def need_user(ctx: ProbeContext) -> Credentials | Result:
     return ctx.user
 
 
+def login_refused(creds: Credentials, ans: HttpAnswer) -> Result:
+    """No login succeeded: a probe that needs one has no evidence (skip), the login probe judges the login."""
+    return Result.skip("login_failed", f"the {creds.user_type} login answered HTTP {ans.status}: no session to judge",
+                       {"status": ans.status})
+
+
+async def watch(ctx: ProbeContext, s: ProbeSession, what: str) -> Result | None:
+    """Watch a session for the settle window after the frame a probe judged.
+
+    A session the target closes in that window is not a pass: the close is
+    the observation (DESIGN.md, Evidence). Returns the failing result or None.
+    """
+    await s.wait_closed(ctx.options.settle_s)
+    if s.closed:
+        return Result.closed(s.close_code, s.close_reason, f"{what}, then closed "
+                             f"{s._t_ms() / 1000:.2f} s after opening", {"frames": s.types()})
+    return None
+
+
+async def accepted(ctx: ProbeContext, s: ProbeSession) -> dict[str, Any] | None:
+    """Evidence that a session is authenticated: a frame saying so, or an authenticated-only request answered.
+
+    Returns the frame that shows it, or None.
+    """
+    for _, f in s.frames:
+        if f.get("authenticated") is True or f.get("type") == "auth_success" or (
+                isinstance(f.get("payload"), dict) and f["payload"].get("userId") not in (None, "")):
+            return f
+    if s.closed:
+        return None
+    mark = s.mark()
+    try:
+        await s.send({"type": "request_initial_data"})
+    except Exception:
+        return None
+    ans = await s.expect(lambda f: f.get("type") in ("initial_data", "error"), ctx.options.timeout_s, since=mark)
+    if ans is not None and ans.get("type") == "initial_data":
+        return ans
+    return None
+
+
 async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *, trace: bool = True,
                          via: str = "query", metric: str | None = None) -> tuple[ProbeSession | None, Result | None]:
     """Log in and open an authenticated session that received ``connected``.
@@ -134,7 +181,7 @@ async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *,
         return None, Result.skip("no_credentials", "no credentials for an authenticated session")
     token, ans = await login(ctx, creds)
     if token is None:
-        return None, Result.fail("login_failed", f"login answered HTTP {ans.status}", {"status": ans.status})
+        return None, login_refused(creds, ans)
     t_off, t0 = ctx.recorder.t_offset(), time.perf_counter()
     if via == "header":
         s = await ProbeSession.open(ctx, header_token=token, trace=trace)
@@ -144,14 +191,18 @@ async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *,
     if metric and first is not None and first.get("authenticated") is True:
         ctx.sample(metric, (time.perf_counter() - t0) * 1000, t_offset_s=t_off)
     if first is None or first.get("authenticated") is not True:
+        closed = s.closed
         await s.close()
         if first is None:
-            return None, Result.fail(
-                f"closed_{s.close_code}" if s.close_code else "no_answer",
-                "no connected frame" + (f" (closed {s.close_code} {s.close_reason!r})" if s.close_code else ""),
-                {"frames": s.types()}, close_code=s.close_code, close_reason=s.close_reason)
+            if closed:
+                return None, Result.closed(s.close_code, s.close_reason, "no connected frame", {"frames": s.types()})
+            return None, Result.fail("no_answer", "no connected frame", {"frames": s.types()})
         return None, Result.fail("auth_rejected", "the login token was not accepted on the WebSocket", first)
     await settle(ctx, s)
+    bad = await watch(ctx, s, f"connected authenticated as {creds.user_type}")
+    if bad is not None:
+        await s.close()
+        return None, bad
     return s, None
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from .base import ProbeContext, Result, classify, probe
-from .common import authed_session, has_fields, http, login, need_user, unverified_claims
-from .flow import timed_connect
+from .common import authed_session, has_fields, http, login, login_refused, need_user, unverified_claims
+from .flow import ConnectTiming, timed_connect
 from .session import ProbeSession
 
 AUTH_CAPS = {"notifications", "dashboard", "presence", "messaging", "uploads"}
@@ -49,16 +49,23 @@ async def login_probe(ctx: ProbeContext) -> Result:
 @probe("connection.login_no_password", category="connection", critical=True,
        expected="no login answer (of any login endpoint) contains the password")
 async def login_no_password(ctx: ProbeContext) -> Result:
-    tried = []
+    # Evidence: only an answer to a login that *succeeded* could have carried the password.
+    judged, refused = [], {}
     for creds in list(ctx.users.values()) or ([ctx.user] if ctx.user else []):
         token, ans = await login(ctx, creds, fresh=True)
-        tried.append(creds.user_type)
         if ans.text and creds.password in ans.text:
             return Result.fail("secret_leak", f"the {creds.user_type} login answer echoes the password",
                                {"endpoint": creds.user_type, "user_keys": sorted((ans.field("user") or {}).keys())})
-    if not tried:
+        if token is None:
+            refused[creds.user_type] = ans.status
+        else:
+            judged.append(creds.user_type)
+    if not judged and not refused:
         return Result.skip("no_credentials", "no credentials to log in with")
-    return Result.ok(f"no password in the answers of {', '.join(tried)}", {"endpoints": tried})
+    if not judged:
+        return Result.skip("login_failed", f"no login succeeded (HTTP {refused}): no answer to search", {"refused": refused})
+    return Result.ok(f"no password in the successful login answers of {', '.join(judged)}",
+                     {"judged": judged, "refused": refused})
 
 
 @probe("connection.anonymous_connect", category="connection", critical=True,
@@ -66,7 +73,7 @@ async def login_no_password(ctx: ProbeContext) -> Result:
 async def anonymous_connect(ctx: ProbeContext) -> Result:
     t_off = ctx.recorder.t_offset()
     timing = await timed_connect(ctx.ws_url_with(), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s,
-                                 headers=ctx.extra_headers)
+                                 headers=ctx.extra_headers, settle_s=ctx.options.settle_s)
     for metric, v in timing.stages().items():
         if v is not None:
             ctx.sample(metric, v, t_offset_s=t_off)
@@ -77,7 +84,16 @@ async def anonymous_connect(ctx: ProbeContext) -> Result:
     bad = has_fields(first, CONNECTED_FIELDS)
     if bad or first.get("authenticated") is not False or not ANON_CAPS <= set(first.get("capabilities") or []):
         return Result.fail("wrong_answer", f"connected frame off contract (bad fields {bad})", obs)
-    return Result.ok(f"connected in {timing.connect_ms:.1f} ms", obs)
+    if timing.closed is not None:
+        return _closed_after(timing, obs, "anonymous session")
+    return Result.ok(f"connected in {timing.connect_ms:.1f} ms and stayed open {ctx.options.settle_s:.2f} s", obs)
+
+
+def _closed_after(timing: ConnectTiming, obs: dict, what: str) -> Result:
+    assert timing.closed is not None
+    code, reason, ms = timing.closed
+    obs = {**obs, "closed_after_ms": round(ms, 1), "later_frames": timing.later_frames[:5]}
+    return Result.closed(code, reason, f"{what} closed {ms:.0f} ms after 'connected'", obs)
 
 
 @probe("connection.authenticated_connect", category="connection", critical=True,
@@ -88,9 +104,9 @@ async def authenticated_connect(ctx: ProbeContext) -> Result:
         return creds
     token, ans = await login(ctx, creds)
     if token is None:
-        return Result.fail("login_failed", f"login answered HTTP {ans.status}")
+        return login_refused(creds, ans)
     timing = await timed_connect(ctx.ws_url_with(token=token), ssl_context=ctx.ssl_context,
-                                 timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers)
+                                 timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers, settle_s=ctx.options.settle_s)
     first = timing.first_frame or {}
     obs = {"first_frame": first}
     if first.get("type") != "connected":
@@ -101,7 +117,9 @@ async def authenticated_connect(ctx: ProbeContext) -> Result:
     uid = (ans.field("user") or {}).get("id")
     if not AUTH_CAPS <= set(first.get("capabilities") or []) or (uid is not None and user.get("id") != uid):
         return Result.fail("wrong_answer", "capabilities or user of the connected frame are off contract", obs)
-    return Result.ok("authenticated with the authenticated capabilities", obs)
+    if timing.closed is not None:
+        return _closed_after(timing, obs, "authenticated session")
+    return Result.ok(f"authenticated with the authenticated capabilities; open {ctx.options.settle_s:.2f} s later", obs)
 
 
 @probe("connection.user_types", category="connection", critical=True,
@@ -110,33 +128,34 @@ async def user_types(ctx: ProbeContext) -> Result:
     if not ctx.users:
         return Result.skip("no_credentials", "no per-type credentials given")
     seen: dict[str, str] = {}
-    failure: Result | None = None
+    results: dict[str, Result] = {}
     for utype, creds in ctx.users.items():
         try:
             s, err = await authed_session(ctx, creds)
         except Exception as exc:
             err, s = classify(exc), None
         if err is not None:
-            seen[utype] = err.reason
-            failure = failure or err
+            seen[utype], results[utype] = err.reason, err
             continue
         assert s is not None
-        await s.expect(lambda f: False, ctx.options.quiet_window_s)  # a late close shows here
         mark = s.mark()
         await s.send({"type": "ping", "id": f"ut-{utype}"})
         pong = await s.expect_type("pong", timeout=ctx.options.timeout_s, since=mark)
         if s.closed or pong is None:
-            seen[utype] = f"closed_{s.close_code}" if s.closed else "no_answer"
-            failure = failure or Result.fail(seen[utype], f"{utype} session closed {s.close_code} {s.close_reason!r}" if s.closed else f"{utype} ping unanswered",
-                                             close_code=s.close_code, close_reason=s.close_reason)
+            err = Result.closed(s.close_code, s.close_reason, f"{utype} session") if s.closed else \
+                Result.fail("no_answer", f"{utype} ping unanswered")
+            seen[utype], results[utype] = err.reason, err
         else:
             seen[utype] = "ok"
         await s.close()
-    if failure is not None:
-        failure.observed = seen
-        failure.detail = f"{failure.detail}; per type: {seen}"
-        return failure
-    return Result.ok(f"all of {', '.join(seen)} connected and answered", seen)
+    # A type that failed decides; a type without evidence (refused login, lockout) leaves a gap.
+    decided = [r for r in results.values() if r.outcome in ("fail", "error")] or [r for r in results.values() if r.outcome == "skip"]
+    if decided:
+        r = decided[0]
+        r.observed = seen
+        r.detail = f"{r.detail}; per type: {seen}"
+        return r
+    return Result.ok(f"all of {', '.join(seen)} connected, stayed open and answered a ping", seen)
 
 
 @probe("connection.single_connected_frame", category="connection", critical=False,
@@ -161,7 +180,7 @@ async def ping_on_connected(ctx: ProbeContext) -> Result:
         return creds
     token, ans = await login(ctx, creds)
     if token is None:
-        return Result.fail("login_failed", f"login answered HTTP {ans.status}")
+        return login_refused(creds, ans)
     s = await ProbeSession.open(ctx, token=token)
     try:
         first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
@@ -170,7 +189,9 @@ async def ping_on_connected(ctx: ProbeContext) -> Result:
         await s.send({"type": "ping", "id": "early"})
         pong = await s.expect_type("pong", timeout=ctx.options.timeout_s)
         if pong is None:
+            if s.closed:
+                return Result.closed(s.close_code, s.close_reason, "the ping sent right after 'connected' got no pong")
             return Result.fail("no_answer", "the ping sent right after 'connected' got no pong", {"frames": s.types()})
-        return Result.ok("answered")
+        return Result.ok("answered", {"pong": pong})
     finally:
         await s.close()

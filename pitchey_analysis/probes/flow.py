@@ -34,6 +34,10 @@ class ConnectTiming:
     first_frame: dict[str, Any] | None = None
     tls_version: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: frames after the first one, within the settle window
+    later_frames: list[dict[str, Any]] = field(default_factory=list)
+    #: (code, reason, ms after the first frame) when the target closed within the settle window
+    closed: tuple[int, str, float] | None = None
 
     def stages(self) -> dict[str, float | None]:
         """The measured stages by metric name."""
@@ -52,8 +56,12 @@ async def timed_connect(
     ssl_context: ssl.SSLContext | None,
     timeout: float,
     headers: dict[str, str] | None = None,
+    settle_s: float = 0.0,
 ) -> ConnectTiming:
-    """Connect, time every stage, read the first frame, then close with 1000.
+    """Connect, time every stage, read the first frame, watch ``settle_s`` more, then close with 1000.
+
+    A close by the target within the settle window is noted in ``closed``
+    (a session closed right after its first frame is not a working session).
 
     Raises the same exceptions as a websockets client would (OSError,
     ssl.SSLError, InvalidStatus, TimeoutError), for :func:`classify`.
@@ -114,8 +122,11 @@ async def timed_connect(
                 if not got_response and proto.handshake_exc is not None:
                     raise proto.handshake_exc
                 raise ConnectionResetError("connection ended before the first frame")
-        proto.send_close(1000)
-        writer.write(b"".join(proto.data_to_send()))
+        if settle_s > 0:
+            await _watch(reader, proto, timing, settle_s)
+        if timing.closed is None:
+            proto.send_close(1000)
+            writer.write(b"".join(proto.data_to_send()))
         return timing
     except InvalidStatus:
         raise
@@ -125,3 +136,36 @@ async def timed_connect(
             await asyncio.wait_for(writer.wait_closed(), 1.0)
         except (TimeoutError, OSError, ssl.SSLError):
             pass
+
+
+async def _watch(reader: asyncio.StreamReader, proto: ClientProtocol, timing: ConnectTiming, settle_s: float) -> None:
+    """Read for ``settle_s`` after the first frame; note later frames and a close by the target."""
+    t0 = time.perf_counter()
+    end = t0 + settle_s
+    while True:
+        left = end - time.perf_counter()
+        if left <= 0:
+            return
+        try:
+            data = await asyncio.wait_for(reader.read(65536), left)
+        except TimeoutError:
+            return
+        except (OSError, ssl.SSLError):
+            data = b""
+        if not data:
+            proto.receive_eof()
+        else:
+            proto.receive_data(data)
+        for event in proto.events_received():
+            if event.opcode is Opcode.CLOSE:
+                rcvd = proto.close_rcvd
+                timing.closed = (rcvd.code if rcvd else 1005, rcvd.reason if rcvd else "", (time.perf_counter() - t0) * 1000)
+                return
+            if event.opcode is Opcode.TEXT:
+                try:
+                    timing.later_frames.append(json.loads(event.data.decode()))
+                except ValueError:
+                    timing.later_frames.append({"type": "invalid"})
+        if not data:
+            timing.closed = (1006, "", (time.perf_counter() - t0) * 1000)
+            return

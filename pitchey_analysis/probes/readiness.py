@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-from .base import ProbeContext, Result, probe
-from .common import has_fields, http, login
+from websockets.exceptions import InvalidStatus
+
+from .base import ProbeContext, Result, is_lockout_close, probe
+from .common import has_fields, http, login, login_refused, signed_token
 from .flow import timed_connect
 from .session import ProbeSession
 
@@ -72,7 +74,7 @@ async def stats_non_admin(ctx: ProbeContext) -> Result:
         return Result.skip("no_credentials", "needs a non-admin user")
     token, ans = await login(ctx, creds)
     if token is None:
-        return Result.fail("login_failed", f"login answered {ans.status}")
+        return login_refused(creds, ans)
     got = await http(ctx, "GET", "/api/ws/stats", token=token)
     if got.status != 403:
         return Result.fail("wrong_answer", f"stats for a {creds.user_type} answered {got.status}, expected 403", {"status": got.status})
@@ -86,7 +88,7 @@ async def stats_admin(ctx: ProbeContext) -> Result:
         return Result.skip("no_admin", "needs admin credentials")
     token, ans = await login(ctx, ctx.admin)
     if token is None:
-        return Result.fail("login_failed", f"admin login answered {ans.status}")
+        return login_refused(ctx.admin, ans)
     got = await http(ctx, "GET", "/api/ws/stats", token=token)
     data = got.field("data")
     bad = has_fields(data, {"connections": dict, "messages": dict, "errors": dict, "rate_limited": int, "uptime_s": (int, float)})
@@ -162,6 +164,8 @@ async def rate_limit(ctx: ProbeContext) -> Result:
         limited = [f for _, f in s.frames if f.get("type") == "error"]
     codes = sorted({str(f.get("code") or f.get("payload")) for f in limited})
     obs = {"sent": n, "errors": len(limited), "codes": codes, "close": code}
+    if is_lockout_close(code, s.close_reason):
+        return Result.closed(code, s.close_reason, "the burst could not be judged", obs)
     if code != 1008:
         reason = "no_close" if limited else "no_rate_limit"
         return Result.fail(reason, f"{n} messages in a burst: {len(limited)} error frames and no close 1008", obs, close_code=code)
@@ -197,6 +201,8 @@ async def size_limit(ctx: ProbeContext) -> Result:
             pass
         closed = await s.wait_closed(ctx.options.timeout_s)
         code = s.close_code if closed else None
+    if is_lockout_close(code, s.close_reason):
+        return Result.closed(code, s.close_reason, "the size limit could not be judged")
     if code != 1009:
         return Result.fail("no_close" if code is None else f"closed_{code}",
                            f"a 70 KiB message gave {'no close' if code is None else code}", close_code=code)
@@ -221,72 +227,138 @@ async def invalid_utf8(ctx: ProbeContext) -> Result:
     return Result.ok("1007", close_code=1007)
 
 
+#: Where a target may report its open-session count: (endpoint, JSON path, needs admin).
+SESSION_COUNT_SOURCES = (("/api/ws/stats", ("data", "connections", "total"), True),
+                         ("/api/ws/health", ("data", "websocket", "connections"), False))
+
+
 @probe("readiness.session_leak", category="readiness", critical=False,
        expected="the server's session count returns to its baseline after clients leave, even right after the upgrade")
 async def session_leak(ctx: ProbeContext) -> Result:
+    if ctx.user is None:
+        return Result.skip("no_credentials", "needs a user to open authenticated sessions")
     admin_token = None
     if ctx.admin is not None:
         admin_token, _ = await login(ctx, ctx.admin)
 
     async def count() -> int | None:
-        if admin_token:
-            return (await http(ctx, "GET", "/api/ws/stats", token=admin_token)).field("data", "connections", "total")
-        return (await http(ctx, "GET", "/api/ws/health")).field("data", "websocket", "connections")
+        for path, keys, admin in SESSION_COUNT_SOURCES:
+            if admin and not admin_token:
+                continue
+            v = (await http(ctx, "GET", path, token=admin_token if admin else None)).field(*keys)
+            if isinstance(v, int) and not isinstance(v, bool):
+                return v
+        return None
 
-    if ctx.user is None:
-        return Result.skip("no_credentials", "needs a user to open authenticated sessions")
-    token, _ = await login(ctx, ctx.user)
+    token, ans = await login(ctx, ctx.user)
+    if token is None:
+        return login_refused(ctx.user, ans)
     base = await count()
+    if base is None:
+        return Result.skip("figures_absent", "the target reports no session count where the contract says "
+                           f"({', '.join(p + ' ' + '.'.join(k) for p, k, _ in SESSION_COUNT_SOURCES)})")
+    # Control: the count must move while a session is held, or "back to baseline" proves nothing.
+    held = await ProbeSession.open(ctx, token=token, trace=False)
+    await held.expect_type("connected", timeout=ctx.options.timeout_s)
+    with_one = await count()
+    await held.close()
+    if not isinstance(with_one, int) or with_one <= base:
+        return Result.skip("figures_static", f"the session count did not move with a session held ({base} -> {with_one})",
+                           {"baseline": base, "with_one_held": with_one})
     for _ in range(5):
         s = await ProbeSession.open(ctx, token=token, trace=False)
         await s.conn.close()  # leave at once, while the server may still be setting the session up
         await s.close()
-    for _ in range(20):
+    now = None
+    for _ in range(max(2, int(2.0 / 0.1 * min(1.0, ctx.options.timeout_s / 5)))):
         await asyncio.sleep(0.1)
         now = await count()
         if now == base:
-            return Result.ok("back to baseline", {"baseline": base, "after": now})
-    if not isinstance(base, int):
-        return Result.skip("no_figures", "the target reports no session count")
-    return Result.fail("session_leak", f"session count {now} after clients left (baseline {base})", {"baseline": base, "after": now})
+            return Result.ok("back to baseline", {"baseline": base, "with_one_held": with_one, "after": now})
+    return Result.fail("session_leak", f"session count {now} after clients left (baseline {base})",
+                       {"baseline": base, "with_one_held": with_one, "after": now})
 
 
-async def _fail_auth(ctx: ProbeContext, n: int, local: str, headers: dict[str, str] | None = None) -> None:
-    """``n`` upgrades with an invalid token from ``local``."""
+#: Kinds of failed authentication a lockout may count (PROTOCOL.md Part A limits; Part B items 8 and 17).
+FAILURE_KINDS = ("invalid_token", "unknown_user")
+
+
+def failure_kinds(ctx: ProbeContext) -> list[str]:
+    """The failure kinds this run can produce (an unknown user needs the signing secret)."""
+    return [k for k in FAILURE_KINDS if k != "unknown_user" or ctx.jwt_secret]
+
+
+async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: dict[str, str] | None = None) -> None:
+    """``n`` failed authentications of one kind from ``local``, one after another.
+
+    ``invalid_token``: an upgrade with a garbage token; ``unknown_user``: a validly
+    signed token for a user that does not exist (a failed session set-up).
+    """
+    token = "bad-token" if kind == "invalid_token" else signed_token(ctx, sub="987654321")
     for _ in range(n):
-        async with await ProbeSession.open(ctx, token="bad-token", local_addr=local, trace=False, headers=headers) as s:
-            await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        try:
+            async with await ProbeSession.open(ctx, token=token, local_addr=local, trace=False, headers=headers) as s:
+                await s.expect_type("connected", timeout=ctx.options.timeout_s)
+                # the failure is counted once the set-up ends: wait for its error or close
+                await s.expect(lambda f: f.get("type") == "error", ctx.options.quiet_window_s, since=1)
+        except InvalidStatus:
+            return  # refused at the upgrade: locked out already
 
 
-async def _locked(ctx: ProbeContext, local: str, headers: dict[str, str] | None = None) -> tuple[bool, int | None]:
-    """Whether a client from ``local`` is turned away with 1008."""
-    s = await ProbeSession.open(ctx, local_addr=local, trace=False, headers=headers)
+async def is_locked(ctx: ProbeContext, local: str, headers: dict[str, str] | None = None) -> tuple[bool, int | None]:
+    """Whether a client from ``local`` is turned away (1008 lockout close, or 403/429 at the upgrade)."""
+    try:
+        s = await ProbeSession.open(ctx, local_addr=local, trace=False, headers=headers)
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        return status in (403, 429), status
     await s.expect_type("connected", timeout=ctx.options.timeout_s)
     await s.wait_closed(max(0.5, ctx.options.quiet_window_s * 2))
     await s.close()
-    return (s.close_code == 1008 and s.close_reason != "Rate limit exceeded"), s.close_code
+    locked = is_lockout_close(s.close_code, s.close_reason) or (s.close_code == 1008 and "rate" not in (s.close_reason or "").lower())
+    return locked, s.close_code
+
+
+async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None) -> tuple[str | None, str | None, dict[str, int | None]]:
+    """Try each failure kind from its own fresh address until one locks it out.
+
+    Returns (the kind that triggered the lockout, its address, the close seen per kind tried).
+    """
+    seen: dict[str, int | None] = {}
+    for kind in failure_kinds(ctx):
+        addr = ctx.scratch_address()
+        assert addr is not None
+        await fail_auth(ctx, ctx.options.lockout_attempts, addr, kind, headers)
+        locked, code = await is_locked(ctx, addr)
+        seen[kind] = code
+        if locked:
+            return kind, addr, seen
+    return None, None, seen
 
 
 @probe("readiness.lockout_spoofing", category="readiness", critical=True, disruptive=True, needs=("loopback",), last=True,
-       expected="the failed-authentication lockout follows the socket address: X-Forwarded-For neither evades it nor aims it at another client")
+       expected="the failed-authentication lockout follows the socket address: neither X-Forwarded-For nor X-Real-IP evades it or aims it at another client")
 async def lockout_spoofing(ctx: ProbeContext) -> Result:
-    a1, a2, a3 = ctx.scratch_address(), ctx.scratch_address(), ctx.scratch_address()
-    if a1 is None or a2 is None or a3 is None:
+    if ctx.scratch_address() is None:
         return Result.skip("not_loopback", "needs several loopback source addresses")
     n = ctx.options.lockout_attempts
-    # Evasion: lock a1 out, then come back from a1 claiming another address.
-    await _fail_auth(ctx, n, a1)
-    plain_locked, plain_code = await _locked(ctx, a1)
-    if not plain_locked:
-        return Result.fail("no_lockout", f"{n} failed authentications from {a1} did not lock it out", {"close": plain_code})
-    evaded_locked, evaded_code = await _locked(ctx, a1, {"X-Forwarded-For": "198.51.100.77", "X-Real-IP": "198.51.100.77"})
+    spoof = {"X-Forwarded-For": "198.51.100.77", "X-Real-IP": "198.51.100.77"}
+    # Evasion: lock an address out, then come back from it claiming another address.
+    kind, a1, seen = await lock_out(ctx)
+    if kind is None or a1 is None:
+        return Result.fail("no_lockout", f"{n} failed authentications of each kind ({', '.join(seen)}) did not lock their address out",
+                           {"tried": seen})
+    evaded_locked, evaded_code = await is_locked(ctx, a1, spoof)
     if not evaded_locked:
-        return Result.fail("spoofable_lockout", "a locked-out address got in again by sending another X-Forwarded-For",
-                           {"plain": plain_code, "with_header": evaded_code})
+        return Result.fail("spoofable_lockout", "a locked-out address got in again by sending another X-Forwarded-For / X-Real-IP",
+                           {"triggered_by": kind, "with_headers": evaded_code})
     # Aiming: failures from a3 that claim to come from a2 must not lock a2 out.
-    await _fail_auth(ctx, n, a3, {"X-Forwarded-For": a2, "X-Real-IP": a2})
-    victim_locked, victim_code = await _locked(ctx, a2)
+    a2, a3 = ctx.scratch_address(), ctx.scratch_address()
+    assert a2 is not None and a3 is not None
+    await fail_auth(ctx, n, a3, kind, {"X-Forwarded-For": a2, "X-Real-IP": a2})
+    victim_locked, victim_code = await is_locked(ctx, a2)
     if victim_locked:
-        return Result.fail("spoofable_lockout", "failures claimed in X-Forwarded-For locked another client out",
-                           {"victim_close": victim_code}, close_code=victim_code)
-    return Result.ok("lockout keyed by the socket address", {"plain": plain_code, "with_header": evaded_code, "victim": victim_code})
+        return Result.fail("spoofable_lockout", "failures claimed in X-Forwarded-For / X-Real-IP locked another client out",
+                           {"triggered_by": kind, "victim_close": victim_code}, close_code=victim_code)
+    return Result.ok(f"lockout (triggered by {kind}) keyed by the socket address",
+                     {"triggered_by": kind, "tried": seen, "with_headers": evaded_code, "victim": victim_code})

@@ -74,6 +74,8 @@ class ProbeSession:
         self._traced = 0
         self.close_code: int | None = None
         self.close_reason: str | None = None
+        self._closing = False  # set when the probe starts the close
+        self.closed_by_target = False  # the session ended without the probe closing it
         if isinstance(conn, TracedConnection):
             conn.on_control = self._control
         self._reader = asyncio.get_running_loop().create_task(self._read())
@@ -162,6 +164,7 @@ class ProbeSession:
             rcvd = self.conn.protocol.close_rcvd
             self.close_code = rcvd.code if rcvd else 1006
             self.close_reason = rcvd.reason if rcvd else ""
+            self.closed_by_target = not self._closing
             self._record("in", "close", 0, f"{self.close_code} {self.close_reason}")
             self._new.set()
 
@@ -220,6 +223,7 @@ class ProbeSession:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close gracefully (RFC 6455 §7.1.2) and stop the reader."""
+        self._closing = self._closing or not self.closed
         try:
             await self.conn.close(code, reason)
         except Exception:

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from . import tls as tls_mod
 from . import tokens
+from .deadline import with_head_deadline
 from .http import HttpHandlers
 from .hub import Hub, now_ms
 from .profile import Profile, make_profile
@@ -205,6 +206,7 @@ class ReferenceServer:
         self._reuse_port = reuse_port
         self.server: PitcheyServer | None = None
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.tls_files: tls_mod.TLSFiles | None = None
@@ -258,9 +260,11 @@ class ReferenceServer:
         self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
         ssl_ctx = self.tls_files.server_context() if self.tls_files else None
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ssl_ctx, reuse_port=self._reuse_port or None)
-        await site.start()
-        sock = site._server.sockets[0]  # type: ignore[union-attr]
+        deadline = self.profile.knobs.handshake_timeout if self.profile.on("handshake_timeout") else None
+        self._listener = await asyncio.get_running_loop().create_server(
+            with_head_deadline(self._runner.server, deadline), self.host, self.port, ssl=ssl_ctx,  # type: ignore[arg-type]
+            reuse_address=True, reuse_port=self._reuse_port or None)
+        sock = self._listener.sockets[0]
         self.port = sock.getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
         scheme = "https" if ssl_ctx else "http"
@@ -276,6 +280,9 @@ class ReferenceServer:
             return
         await self.server.shutdown()
         await self.server.stop_background()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         await self._runner.cleanup()
         self.server.store.close()
         self._runner = None

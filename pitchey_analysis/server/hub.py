@@ -138,7 +138,10 @@ class Hub:
             s.writer.cancel()
 
     def stats(self) -> dict[str, Any]:
-        """The body of ``/api/ws/stats``."""
+        """The body of ``/api/ws/stats`` (knob ``stats_layout``: the contract's, or flat as the real backend's)."""
+        if self.knobs.stats_layout == "flat":
+            return {"totalSessions": len(self.sessions), "authenticatedSessions": sum(1 for s in self.sessions.values() if s.user),
+                    "messagesReceived": sum(self.received_by_type.values()), "uptime": self.uptime_s()}
         return {
             "connections": {
                 "total": len(self.sessions),
@@ -171,6 +174,9 @@ class Hub:
         """The address a failed authentication is counted against."""
         xff = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
         real = request.headers.get("X-Real-IP", "").strip()
+        header = self.knobs.lockout_key_header
+        if header and request.headers.get(header, "").strip():
+            return request.headers[header].split(",")[0].strip()  # a defect: a client-chosen key
         if self.profile.has(17) or trust_proxy:
             if xff:
                 return xff

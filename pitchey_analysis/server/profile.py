@@ -54,6 +54,7 @@ FEATURES: dict[str, str] = {
     "capabilities": "connected frames list the session's capabilities",
     "signature_check": "token signatures verified",
     "bad_input_tolerance": "invalid input answered with an error, the connection kept",
+    "handshake_timeout": "connections whose upgrade request is incomplete are dropped after handshake_timeout s (slow-loris)",
 }
 
 #: Part B items (number -> short description), see PROTOCOL.md.
@@ -107,6 +108,15 @@ class Knobs:
     lockout_window_s: float = 300.0
     #: lookup delay on authenticated sessions under defect 15 (min, max) ms.
     lookup_delay_ms: tuple[float, float] = (3.0, 20.0)
+    #: the request head of an upgrade must arrive within this many seconds (slow-loris protection).
+    handshake_timeout: float = 1.0
+    #: which failed authentications the lockout counts: "both", "invalid_token" or "unknown_user"
+    #: (the 2025-11 deployment counted failed session set-ups only; see make_profile).
+    lockout_counts: str = "both"
+    #: a client-supplied header the lockout is keyed on, without a trusted proxy (a defect), e.g. "X-Real-IP".
+    lockout_key_header: str | None = None
+    #: layout of /api/ws/stats: "contract" (data.connections.total) or "flat" (data.totalSessions, as the real backend).
+    stats_layout: str = "contract"
     seed: int | None = None
 
 

@@ -78,6 +78,16 @@ class WebSocketHandler:
             check_signature=p.on("signature_check"),
         )
 
+    def counts(self, kind: str) -> bool:
+        """Whether the lockout counts this kind of failed authentication.
+
+        Part B item 8: the 2025-11 deployment counted failed session set-ups
+        (a valid token whose user is not found), not invalid tokens.
+        """
+        if self.profile.has(8):
+            return kind == "unknown_user"
+        return self.profile.knobs.lockout_counts in ("both", kind)
+
     def lookup(self, claims: dict) -> User | None:
         """Find the token's user in the store (the ws table under item 7)."""
         try:
@@ -166,7 +176,7 @@ class WebSocketHandler:
         if token is not None:
             v = self.verify(token)
             claims, auth_error = v.claims, v.error
-            if auth_error:
+            if auth_error and self.counts("invalid_token"):
                 hub.record_failure(key)
 
         if defective_setup:
@@ -177,7 +187,8 @@ class WebSocketHandler:
             if claims is not None:
                 user = self.lookup(claims)
                 if user is None:
-                    hub.record_failure(key)
+                    if self.counts("unknown_user"):
+                        hub.record_failure(key)
                     hub.error(s, "user_not_found", "the token's user does not exist")
                 else:
                     s.user = user
@@ -226,7 +237,7 @@ class WebSocketHandler:
                     s.pending.append(msg)
         user = self.lookup(claims)
         if user is None:
-            if p.has(8):
+            if self.counts("unknown_user"):
                 hub.record_failure(key)
             hub.send(s, {"type": "error", "message": "User not found", "code": 1011, "category": "internal"})
             hub.close(s, 1011, "User not found")

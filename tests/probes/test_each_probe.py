@@ -21,10 +21,10 @@ CASES: dict[str, list[tuple[dict, str]]] = {
     "auth.header_token": [({"disable": ["header_auth"]}, "auth_rejected")],
     "auth.post_connection": [({"disable": ["answer_auth"]}, "no_answer"), ({"defects": [1]}, "no_answer")],
     "auth.invalid_token": [({"defects": [5]}, "wrong_answer")],
-    "auth.forged_token": [({"disable": ["signature_check"]}, "auth_accepted"), ({"defects": [5]}, "wrong_answer")],
-    "auth.alg_none": [({"disable": ["alg_allowlist"]}, "auth_accepted")],
-    "auth.expired_token": [({"disable": ["exp_check"]}, "auth_accepted")],
-    "auth.wrong_audience": [({"disable": ["aud_check"]}, "auth_accepted")],
+    "auth.forged_token": [({"disable": ["signature_check"]}, "token_accepted"), ({"defects": [5]}, "wrong_answer")],
+    "auth.alg_none": [({"disable": ["alg_allowlist"]}, "token_accepted")],
+    "auth.expired_token": [({"disable": ["exp_check"]}, "token_accepted")],
+    "auth.wrong_audience": [({"disable": ["aud_check"]}, "token_accepted")],
     "auth.unknown_user": [({"defects": [7]}, "wrong_answer")],
     "auth.token_subject": [({"defects": [20]}, "wrong_subject")],
     "auth.required_for_protected": [({"disable": ["auth_required_check"]}, "wrong_answer")],
@@ -63,10 +63,11 @@ CASES: dict[str, list[tuple[dict, str]]] = {
     "resilience.server_ping": [({"disable": ["server_ping"]}, "no_ping"), ({"defects": [14]}, "json_heartbeat")],
     "resilience.reconnect": [({"max_connections": 0}, "upgrade_rejected")],
     "resilience.invalid_then_working": [({"disable": ["bad_input_tolerance"]}, "closed_1003")],
+    "resilience.handshake_timeout": [({"disable": ["handshake_timeout"]}, "slowloris_held")],
     "resilience.lockout_per_address": [({"defects": [8]}, "closed_1008"), ({"disable": ["lockout"]}, "no_lockout")],
 }
 #: Probes whose failing case needs something other than a server switch (tested in test_special_probes.py).
-SPECIAL = {"readiness.tls", "readiness.invalid_utf8", "resilience.handshake_timeout"}
+SPECIAL = {"readiness.tls", "readiness.invalid_utf8"}
 #: Server knobs some probes need to observe their feature quickly.
 KNOBS = {"resilience.server_ping": {"ping_interval": 0.3}, "messaging.dashboard_push": {"dashboard_interval": 0.3},
          "readiness.session_leak": {"lookup_delay_ms": (80.0, 80.0)}}

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from pitchey_analysis.probes import CATALOGUE
-from pitchey_analysis.probes.resilience import handshake_timeout
 from tests.probes.badserver import CONNECTED, BadServer, read_frame, text
 
 
@@ -44,28 +41,34 @@ async def test_invalid_utf8_probe(server, run_one):
     assert (rec["outcome"], rec["reason"]) == ("fail", "no_close")
 
 
-async def test_handshake_timeout_probe(server, run_one):
-    rec = await run_one("resilience.handshake_timeout", server)
-    assert rec["outcome"] == "pass"
+async def test_our_client_times_out_an_unanswered_upgrade(server, run_one):
+    """The suite's own client gives up on an upgrade that is never answered, within its open timeout."""
+    import time
 
     from pitchey_analysis.probes.base import Options, ProbeContext
+    from pitchey_analysis.probes.session import ProbeSession
 
-    class NullRec:
-        def t_offset(self):
-            return 0.0
-
-    ctx = ProbeContext(ws_url=server.ws_url, http_url=server.http_url, recorder=NullRec(), options=Options(handshake_bound_s=0.5))
-
-    class Srv:
-        def close(self):
+    async with BadServer(upgrade="never") as b:
+        ctx = ProbeContext(ws_url=b.ws_url, http_url=b.http_url, recorder=None, options=Options(open_timeout_s=0.5))
+        t0 = time.perf_counter()
+        try:
+            await ProbeSession.open(ctx)
+            raise AssertionError("the upgrade completed?")
+        except TimeoutError:
             pass
+        assert time.perf_counter() - t0 < 1.5
 
-        async def wait_closed(self):
-            pass
 
-    async def listener():  # the target itself: the upgrade completes, so the probe must fail
-        return Srv(), server.port, []
+async def test_handshake_timeout_is_judged_against_the_target(make_server, run_one):
+    """A half-sent upgrade held open by the target fails; one the target drops passes; a silent target never passes."""
+    srv = await make_server(handshake_timeout=0.3)
+    rec = await run_one("resilience.handshake_timeout", srv)
+    assert rec["outcome"] == "pass", rec
+    srv = await make_server(disable=["handshake_timeout"])
+    rec = await run_one("resilience.handshake_timeout", srv)
+    assert (rec["outcome"], rec["reason"]) == ("fail", "slowloris_held")
 
-    r = await asyncio.wait_for(handshake_timeout(ctx, listener=listener), 10)
-    assert (r.outcome, r.reason) == ("fail", "no_timeout")
+    async with BadServer(upgrade="never") as b:
+        rec = await run_one("resilience.handshake_timeout", b)
+    assert rec["outcome"] != "pass"
     assert "resilience.handshake_timeout" in CATALOGUE
