@@ -99,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--concurrency", type=_levels, help="concurrency levels, e.g. 1,10,100,1000")
     r.add_argument("--samples", type=int, help="round-trip samples (default 400)")
     r.add_argument("--connect-samples", type=int, help="sequential connect samples (default 100)")
-    r.add_argument("--timeout-scale", type=float, help="multiply every timeout (slow targets)")
+    r.add_argument("--timeout-scale", type=float, help="multiply every timeout and wait (slow targets)")
+    r.add_argument("--deadline", type=float, metavar="SECONDS",
+                   help="the run's budget: probes still running then are cancelled and recorded as not run "
+                        "(reason deadline); default 60 for quick, 600 for full")
     r.add_argument("--out", help="runs directory (default data/runs)")
     r.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     r.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded; the TLS probe then fails)")
@@ -289,6 +292,10 @@ def cmd_run(a: argparse.Namespace) -> int:
                       cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
                       allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret)
     cfg.preflight = not a.no_preflight
+    if a.deadline is not None:
+        if a.deadline <= 0:
+            raise CliError("--deadline must be positive (seconds)")
+        cfg.deadline_s = a.deadline
     users, admin = _credentials(a)
     if users:
         cfg.user = users[0]

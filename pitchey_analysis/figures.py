@@ -121,14 +121,16 @@ def concurrency(conc: pd.DataFrame) -> Figure:
     ax1.set_ylabel("ms")
     ax1.set_title("Latency against concurrency")
     ax1.legend(fontsize=7, frameon=False)
+    # The observed error rate is the point; its Wilson 95% interval the whisker (never a bound drawn as a bar).
     err = conc["error_rate"] * 100
-    upper = ((conc["success_rate"] - conc["lo"]) * 100).clip(lower=0)
-    ax2.bar([str(lv) for lv in conc["level"]], err, color=PALETTE["fail"])
-    ax2.errorbar([str(lv) for lv in conc["level"]], err, yerr=[upper * 0, upper], fmt="none", ecolor="black", capsize=3, lw=1)
+    err_lo, err_hi = (1 - conc["hi"]) * 100, (1 - conc["lo"]) * 100
+    labels = [f"{lv}\n(n={n})" for lv, n in zip(conc["level"], conc["connections"], strict=True)]
+    ax2.errorbar(labels, err, yerr=[(err - err_lo).clip(lower=0), (err_hi - err).clip(lower=0)], fmt="o",
+                 color=PALETTE["fail"], ecolor="black", capsize=3, lw=1)
     ax2.set_xlabel("connections open at once")
     ax2.set_ylabel("connections failing (%)")
-    ax2.set_ylim(0, max(5.0, float((1 - conc["lo"]).max() * 100) * 1.1))
-    ax2.set_title("Error rate (bar: upper 95% bound)")
+    ax2.set_ylim(0, max(5.0, float(err_hi.max()) * 1.1))
+    ax2.set_title("Error rate: observed, with Wilson 95% interval")
     return fig
 
 

@@ -37,14 +37,25 @@ def _fmt(v: Any, kind: str = "") -> str:
     return str(v)
 
 
+def _present(v: object) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _both(a: object, b: object) -> bool:
+    return _present(a) and _present(b)
+
+
 def with_intervals(df: pd.DataFrame, merge: dict[str, tuple[str, str, str]], kind: str) -> pd.DataFrame:
     """Columns ``est``, ``lo``, ``hi`` shown as one column 'est [lo–hi]' (formatting only)."""
     out = df.copy()
     for name, (est, lo, hi) in merge.items():
         if est not in out:
             continue
-        text = [f"{_fmt(e, kind)} [{_fmt(a, kind)}–{_fmt(b, kind)}]" if not (isinstance(a, float) and math.isnan(a) and isinstance(b, float) and math.isnan(b))
-                else _fmt(e, kind) for e, a, b in zip(out[est], out[lo], out[hi], strict=True)]
+        # An interval is printed only when both of its ends exist: a half interval
+        # (too few samples for the upper end) is no interval at all.
+        text = [f"{_fmt(e, kind)} [{_fmt(a, kind)}–{_fmt(b, kind)}]" if _both(a, b)
+                else (f"{_fmt(e, kind)} (too few samples for an interval)" if _present(e) else _fmt(e, kind))
+                for e, a, b in zip(out[est], out[lo], out[hi], strict=True)]
         pos = list(out.columns).index(est)
         out = out.drop(columns=[est, lo, hi])
         out.insert(pos, name, text)

@@ -35,6 +35,8 @@ log = logging.getLogger("pitchey_analysis.suite")
 
 SUITE_VERSION = "1.0"
 SUITES = ("quick", "full")
+#: The run budget of each suite (``--deadline`` overrides it), in seconds.
+DEADLINES = {"quick": 60.0, "full": 600.0}
 #: Options of the quick suite (≤ 20 s against a local target).
 QUICK = {"connect_samples": 20, "rtt_samples": 60, "rtt_per_session": 60, "concurrency_levels": (1, 10, 50),
          "reconnect_samples": 2, "burst_size": 160, "server_ping_wait_s": 3.0, "push_timeout_s": 3.0,
@@ -151,16 +153,24 @@ def _record(spec: ProbeSpec, probe_id: str, attempt: int, started: str, duration
     }
 
 
+SKIP_DETAILS = {"disruptive_not_allowed": "disruptive probe not run against a non-loopback target (use --allow-disruptive)",
+                "not_loopback": "needs a loopback target",
+                "deadline": "not run: the run reached its deadline (--deadline) first"}
+
+
 async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attempt: int = 1, limit_s: float = 180.0,
-                    skip: str | None = None) -> dict[str, Any]:
-    """Run one probe; every outcome (including a crash of the probe) becomes a record."""
+                    skip: str | None = None, deadline_limited: bool = False) -> dict[str, Any]:
+    """Run one probe; every outcome (including a crash of the probe) becomes a record.
+
+    With ``deadline_limited``, ``limit_s`` is what is left of the run's budget: a
+    probe still running then is cancelled and recorded as not run (``deadline``).
+    """
     probe_id = f"{spec.name}#{attempt}-{os.urandom(2).hex()}"
     ctx.probe_id = probe_id
     started = utc_now_iso()
     t0 = time.perf_counter()
     if skip:
-        r = Result.skip(skip, "disruptive probe not run against a non-loopback target (use --allow-disruptive)"
-                        if skip == "disruptive_not_allowed" else "needs a loopback target")
+        r = Result.skip(skip, SKIP_DETAILS.get(skip, skip))
     else:
         rec.probe_started(probe_id, spec.name, spec.category)
         scope = asyncio.timeout(limit_s)
@@ -170,7 +180,12 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attemp
         except TimeoutError as exc:
             # A timeout of the probe as a whole, or of one of its network operations.
             expired = scope.expired()
-            r = Result("error", "probe_timeout", f"the probe did not finish within {limit_s:.0f} s") if expired else classify(exc)
+            if expired and deadline_limited:
+                r = Result.skip("deadline", f"cancelled at the run's deadline after {time.perf_counter() - t0:.1f} s")
+            elif expired:
+                r = Result("error", "probe_timeout", f"the probe did not finish within {limit_s:.0f} s")
+            else:
+                r = classify(exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the target's failures are data, whatever they raise
@@ -196,6 +211,8 @@ class SuiteConfig:
     allow_disruptive: bool = False
     only: list[str] | None = None
     progress: bool = True
+    #: the run's budget in seconds (None: the suite's default, see DEADLINES)
+    deadline_s: float | None = None
     #: check reachability, the upgrade and every login before the suite (user mistakes exit early)
     preflight: bool = True
 
@@ -225,13 +242,24 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
                        admin=cfg.admin, jwt_secret=cfg.jwt_secret, ssl_context=ssl_context_for(cfg) if ws_url.startswith("wss") else None,
                        extra_headers=cfg.extra_headers, allow_disruptive=cfg.allow_disruptive)
     steps = plan(cfg.suite, ctx, cfg.only)
-    rec.update_manifest(plan=plan_record(cfg.suite, cfg.only, steps))
+    budget = cfg.deadline_s if cfg.deadline_s is not None else DEADLINES[cfg.suite]
+    rec.update_manifest(plan=plan_record(cfg.suite, cfg.only, steps), deadline_s=budget)
+    end = time.monotonic() + budget
     status = "interrupted"
     bar = tqdm(steps, desc="probes", unit="probe", disable=None if cfg.progress else True, file=sys.stderr, leave=False)
     try:
         for spec, skip in bar:
-            bar.set_postfix_str(spec.name)
-            await run_probe(spec, ctx, rec, skip=skip)
+            left = end - time.monotonic()
+            bar.set_postfix_str(f"{spec.name} ({max(0.0, left):.0f} s left)")
+            if left <= 0 and not skip:
+                if not rec.manifest.get("deadline_reached"):
+                    rec.update_manifest(deadline_reached=True)
+                    rec.event("deadline", after_s=round(budget, 1))
+                skip = "deadline"
+            r = await run_probe(spec, ctx, rec, skip=skip, limit_s=max(0.01, min(180.0, left)), deadline_limited=left < 180.0)
+            if r["reason"] == "deadline" and not rec.manifest.get("deadline_reached"):
+                rec.update_manifest(deadline_reached=True)
+                rec.event("deadline", after_s=round(budget, 1))
         status = "complete"
     finally:
         bar.close()

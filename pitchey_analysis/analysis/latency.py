@@ -8,7 +8,7 @@ from .stats import percentiles
 
 QS = (0.5, 0.9, 0.95, 0.99)
 METRIC_ORDER = ("tcp_connect_ms", "tls_handshake_ms", "ws_upgrade_ms", "first_frame_ms", "connect_ms",
-                "auth_ms", "login_ms", "rtt_ms", "reconnect_ms")
+                "auth_ms", "login_ms", "rtt_ms", "auth_rtt_ms", "reconnect_ms")
 
 
 def latency_summary(samples: pd.DataFrame, *, by: tuple[str, ...] = ("metric",)) -> pd.DataFrame:

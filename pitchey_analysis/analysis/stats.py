@@ -75,17 +75,19 @@ def percentiles(values: np.ndarray, qs: tuple[float, ...], conf: float = 0.95) -
     idx: dict[float, tuple[int | None, int | None, float]] = {}
     for q in qs:
         lo, hi = order_stat_indices(n, q, conf)
-        pos = q * (n - 1)  # linear interpolation, as numpy's default
-        idx[q] = (lo, hi, pos)
-        wanted.update(i - 1 for i in (lo, hi) if i is not None)
-        wanted.update({math.floor(pos), math.ceil(pos)})
+        # The estimate is an order statistic too (the inverted-CDF definition, x_(ceil(qn))),
+        # so that it always lies inside its own interval.
+        k = min(n, max(1, math.ceil(q * n - 1e-9)))
+        idx[q] = (lo, hi, k)
+        wanted.update(i - 1 for i in (lo, hi, k) if i is not None)
     ks = sorted(wanted)
     part = np.partition(x, ks) if n > 2048 else np.sort(x)
     out = {}
-    for q, (lo, hi, pos) in idx.items():
-        f, c = math.floor(pos), math.ceil(pos)
-        est = float(part[f] + (part[c] - part[f]) * (pos - f))
-        out[q] = Interval(est, float(part[lo - 1]) if lo else float("nan"), float(part[hi - 1]) if hi else float("nan"), n)
+    for q, (lo, hi, k) in idx.items():
+        est = float(part[k - 1])
+        lo_v = min(float(part[lo - 1]), est) if lo else float("nan")
+        hi_v = max(float(part[hi - 1]), est) if hi else float("nan")
+        out[q] = Interval(est, lo_v, hi_v, n)
     return out
 
 

@@ -57,14 +57,16 @@ def not_run(probes: pd.DataFrame, plan: list[Any] | None) -> pd.DataFrame:
     Plan entries are dicts (probe, critical, selected, ...) as the suite stores them;
     a bare name (older runs) counts as critical, the cautious reading.
     """
-    ran = set(probes["probe"]) if len(probes) else set()
+    # a probe recorded as cancelled at the deadline did not run either
+    ran = set(probes.loc[probes["reason"] != "deadline", "probe"]) if len(probes) else set()
     rows = []
     for e in plan or []:
         entry = e if isinstance(e, dict) else {"probe": e, "critical": True, "selected": True}
         if entry["probe"] in ran:
             continue
+        deadline = len(probes) and ((probes["probe"] == entry["probe"]) & (probes["reason"] == "deadline")).any()
         rows.append({"probe": entry["probe"], "critical": bool(entry.get("critical", True)),
-                     "why": "not run" if entry.get("selected", True) else "excluded with --only"})
+                     "why": "deadline" if deadline else ("not run" if entry.get("selected", True) else "excluded with --only")})
     return pd.DataFrame(rows, columns=["probe", "critical", "why"])
 
 
@@ -95,10 +97,10 @@ def verdict(probes: pd.DataFrame, slo: pd.DataFrame, plan: list[Any] | None = No
         rows[1].append({"rule": 1, "kind": "probe", "name": r["probe"], "status": f"{r['outcome']} ({r['reason']})", "detail": r["detail"]})
     for _, t in slo[slo["status"] == "missed"].iterrows():
         rows[1].append({"rule": 1, "kind": "target", "name": t["target"], "status": "missed", "detail": t["note"]})
-    for _, r in p[crit & (p["outcome"] == "skip")].iterrows():
+    for _, r in p[crit & (p["outcome"] == "skip") & (p["reason"] != "deadline")].iterrows():
         rows[2].append({"rule": 2, "kind": "probe", "name": r["probe"], "status": f"skip ({r['reason']})", "detail": r["detail"]})
     for _, g in gaps[gaps["critical"]].iterrows():
-        why = g["why"] if how != "deadline" or g["why"] != "not run" else "deadline"
+        why = g["why"]
         rows[2].append({"rule": 2, "kind": "probe", "name": g["probe"], "status": f"never ran ({why})",
                         "detail": f"planned but never ran: {why}"})
     for _, t in slo[slo["status"] == "not verified"].iterrows():

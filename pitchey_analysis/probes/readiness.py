@@ -279,6 +279,10 @@ async def session_leak(ctx: ProbeContext) -> Result:
                        {"baseline": base, "with_one_held": with_one, "after": now})
 
 
+class NoAnswer(Exception):
+    """The target does not answer at all: a lockout cannot be judged."""
+
+
 #: Kinds of failed authentication a lockout may count (PROTOCOL.md Part A limits; Part B items 8 and 17).
 FAILURE_KINDS = ("invalid_token", "unknown_user")
 
@@ -288,21 +292,24 @@ def failure_kinds(ctx: ProbeContext) -> list[str]:
     return [k for k in FAILURE_KINDS if k != "unknown_user" or ctx.jwt_secret]
 
 
-async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: dict[str, str] | None = None) -> None:
+async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: dict[str, str] | None = None) -> bool:
     """``n`` failed authentications of one kind from ``local``, one after another.
 
     ``invalid_token``: an upgrade with a garbage token; ``unknown_user``: a validly
     signed token for a user that does not exist (a failed session set-up).
     """
     token = "bad-token" if kind == "invalid_token" else signed_token(ctx, sub="987654321")
-    for _ in range(n):
+    for i in range(n):
         try:
             async with await ProbeSession.open(ctx, token=token, local_addr=local, trace=False, headers=headers) as s:
-                await s.expect_type("connected", timeout=ctx.options.timeout_s)
+                first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
+                if first is None and not s.closed and i == 0:
+                    return False  # the target does not answer at all: more attempts would only wait
                 # the failure is counted once the set-up ends: wait for its error or close
                 await s.expect(lambda f: f.get("type") == "error", ctx.options.quiet_window_s, since=1)
         except InvalidStatus:
-            return  # refused at the upgrade: locked out already
+            return True  # refused at the upgrade: locked out already
+    return True
 
 
 async def is_locked(ctx: ProbeContext, local: str, headers: dict[str, str] | None = None) -> tuple[bool, int | None]:
@@ -328,7 +335,8 @@ async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None) -> 
     for kind in failure_kinds(ctx):
         addr = ctx.scratch_address()
         assert addr is not None
-        await fail_auth(ctx, ctx.options.lockout_attempts, addr, kind, headers)
+        if not await fail_auth(ctx, ctx.options.lockout_attempts, addr, kind, headers):
+            raise NoAnswer("the target does not answer upgrades with a 'connected' frame")
         locked, code = await is_locked(ctx, addr)
         seen[kind] = code
         if locked:
@@ -344,7 +352,10 @@ async def lockout_spoofing(ctx: ProbeContext) -> Result:
     n = ctx.options.lockout_attempts
     spoof = {"X-Forwarded-For": "198.51.100.77", "X-Real-IP": "198.51.100.77"}
     # Evasion: lock an address out, then come back from it claiming another address.
-    kind, a1, seen = await lock_out(ctx)
+    try:
+        kind, a1, seen = await lock_out(ctx)
+    except NoAnswer as exc:
+        return Result.skip("no_answer", f"{exc}: no lockout to judge")
     if kind is None or a1 is None:
         return Result.fail("no_lockout", f"{n} failed authentications of each kind ({', '.join(seen)}) did not lock their address out",
                            {"tried": seen})

@@ -15,7 +15,9 @@ from tests.probes.badserver import CONNECTED, BadServer, close, frame, read_fram
 
 
 def quick_config(**over) -> SuiteConfig:
-    return SuiteConfig(suite="quick", options=make_options("quick", **over), progress=False)
+    # No preflight: these targets are broken on purpose, and what the probes record of them is under test
+    # (the preflight's own one-line errors are tested in tests/test_evidence.py).
+    return SuiteConfig(suite="quick", options=make_options("quick", **over), progress=False, preflight=False)
 
 
 async def run_against(url: str, tmp_path, only=None, **over):
@@ -78,6 +80,10 @@ async def test_invalid_tls_certificate_is_recorded_never_silently_unverified(mak
     run = await run_against(srv.ws_url, tmp_path, only=["messaging.ping", "readiness.tls"])
     o = outcomes(run)
     assert o["messaging.ping"] == ("fail", "tls_error")  # the system store does not trust the test CA
+    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False)
+    with pytest.raises(UsageError, match="not trusted.*--cafile"):  # with the preflight, one line for the user
+        await arun_suite(srv.ws_url, suite="quick", out=tmp_path / "pf", config=cfg)
+    assert not (tmp_path / "pf").exists()
     cfg = quick_config()
     cfg.only, cfg.insecure = ["readiness.tls"], True
     run = load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg))
