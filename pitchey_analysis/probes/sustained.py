@@ -32,6 +32,7 @@ PUSH_CHANNEL, PUSH_TYPE = "dashboard", "dashboard_update"
 #: A public channel for anonymous sessions: confirmed on subscribe, no interval push.
 PUBLIC_CHANNEL = "pitch:1"
 TRACED = 2  # sessions whose frames go to the frames table; the others record only a server close
+NON_LOOPBACK_SESSIONS = 10  # sessions held against a non-loopback target without --allow-disruptive
 MAX_DROPS_LISTED = 50  # per-session drop entries kept in the record (observed is truncated at 2,000 characters)
 
 
@@ -184,7 +185,9 @@ async def _final_ping(ctx: ProbeContext, h: _Held) -> None:
                 "are not closed by the server, keep receiving dashboard_update within the push timeout, and each "
                 "answers a ping at the end")
 async def sustained_sessions(ctx: ProbeContext) -> Result:
-    n, window = max(1, ctx.options.sustain_sessions), ctx.options.sustain_window_s
+    asked, window = max(1, ctx.options.sustain_sessions), ctx.options.sustain_window_s
+    # Against someone else's deployment, hold no more sessions at once than the undisruptive part of the ramp.
+    n = asked if ctx.loopback or ctx.allow_disruptive else min(asked, NON_LOOPBACK_SESSIONS)
     token = None
     if ctx.user is not None:
         try:  # a refused login is connection.login's finding: hold anonymous sessions then
@@ -217,7 +220,10 @@ async def sustained_sessions(ctx: ProbeContext) -> Result:
         f = h.facts
         ctx.sample(METRIC, f.lifetime_s, t_offset_s=h.t_offset_s, concurrency=n, conn_index=f.index,
                    ok=f.lifetime_s is not None)
-    return judge([h.facts for h in held], window_s=window, push_timeout_s=ctx.options.push_timeout_s, channel=channel)
+    result = judge([h.facts for h in held], window_s=window, push_timeout_s=ctx.options.push_timeout_s, channel=channel)
+    if n < asked and isinstance(result.observed, dict):
+        result.observed["sessions_asked"] = asked  # capped: not loopback and no --allow-disruptive
+    return result
 
 
 def _settle_facts(ctx: ProbeContext, h: _Held, t_end: float, hold_end: float, channel: str) -> None:

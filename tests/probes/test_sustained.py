@@ -108,6 +108,18 @@ async def test_nothing_listening_does_not_pass(tmp_path):
     assert (rec["outcome"], rec["reason"]) == ("error", "connect_refused"), rec["detail"]
 
 
+async def test_at_most_ten_sessions_against_someone_elses_deployment(make_server, run_one, monkeypatch):
+    from pitchey_analysis.probes.base import ProbeContext
+
+    monkeypatch.setattr(ProbeContext, "loopback", property(lambda self: False))
+    srv = await make_server()
+    rec = await run_one(PROBE, srv, options={"sustain_window_s": 1.0 / time_unit(), "sustain_sessions": 12})
+    assert rec["outcome"] == "pass", rec["detail"]
+    assert '"sessions":10,' in rec["observed"] and '"sessions_asked":12' in rec["observed"]
+    rec = await run_one(PROBE, srv, allow_disruptive=True, options={"sustain_window_s": 1.0 / time_unit(), "sustain_sessions": 12})
+    assert '"sessions":12,' in rec["observed"] and "sessions_asked" not in rec["observed"]
+
+
 # -- the decision, without sockets ----------------------------------------------
 def _held(i: int, **kw) -> SessionFacts:
     base = dict(opened=True, connected=True, authenticated=True, subscribed=True, lifetime_s=5.1, pong=True, max_push_gap_s=1.0)
