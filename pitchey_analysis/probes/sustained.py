@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
+
 from .base import ProbeContext, Result, classify, probe
 from .common import login, settle
 from .session import ProbeSession
@@ -133,7 +135,7 @@ def push_gap_s(push_ms: list[float], start_ms: float, end_ms: float) -> float:
     return max(b - a for a, b in zip(marks, marks[1:], strict=False)) / 1000.0
 
 
-async def _open(ctx: ProbeContext, h: _Held, token: str | None, channel: str | None, watch_s: float) -> None:
+async def _open(ctx: ProbeContext, h: _Held, token: str | None, channel: str, watch_s: float) -> None:
     """Open one session, wait for 'connected', settle, subscribe; starts its close watcher."""
     f = h.facts
     h.t_offset_s = ctx.recorder.t_offset()
@@ -154,13 +156,16 @@ async def _open(ctx: ProbeContext, h: _Held, token: str | None, channel: str | N
         return
     f.connected = True
     f.authenticated = first.get("authenticated") is True
-    await settle(ctx, s)  # some servers drop what arrives while they finish setting up (PROTOCOL.md Part B item 15)
-    if channel is None or s.closed:
-        return
-    mark = s.mark()
-    await s.send({"type": "subscribe", "channel": channel})
-    ok = await s.expect(lambda fr: fr.get("type") == "subscription_confirmed" and fr.get("channel", channel) == channel,
-                        ctx.options.timeout_s, since=mark)
+    try:
+        await settle(ctx, s)  # some servers drop what arrives while they finish setting up (PROTOCOL.md Part B item 15)
+        if s.closed:
+            return
+        mark = s.mark()
+        await s.send({"type": "subscribe", "channel": channel})
+        ok = await s.expect(lambda fr: fr.get("type") == "subscription_confirmed" and fr.get("channel", channel) == channel,
+                            ctx.options.timeout_s, since=mark)
+    except ConnectionClosed:
+        return  # closed by the server while being set up: the watcher saw when
     if ok is not None:
         f.subscribed = True
         h.subscribed_ms = next(t for t, fr in s.frames[mark:] if fr is ok)
@@ -174,7 +179,7 @@ async def _final_ping(ctx: ProbeContext, h: _Held) -> None:
     pid = f"sustained-{h.facts.index}"
     try:
         await s.send({"type": "ping", "id": pid})
-    except Exception:
+    except ConnectionClosed:
         return  # closed under us: the watcher saw it
     pong = await s.expect(lambda fr: fr.get("type") == "pong", ctx.options.timeout_s, since=mark)
     h.facts.pong = pong is not None

@@ -56,6 +56,13 @@ async def test_idle_timeout_shorter_than_the_window_ends_with_the_servers_close(
     assert finding is not None and finding.close_code == 1000 and finding.lifetime_max_s < 3.0
 
 
+async def test_sessions_closed_while_being_set_up_are_drops_too(make_server, tmp_path):
+    srv = await make_server(close_after=0.05)
+    run, rec = await run_probe_only(srv.ws_url, tmp_path)
+    assert (rec["outcome"], rec["reason"], rec["close_code"]) == ("fail", "session_dropped", 1012), rec["detail"]
+    assert session_lifetimes(run.samples, run.probes)["lifetime_s"].max() < 1.0
+
+
 async def test_passes_against_complete_with_pushes_on_schedule(make_server, tmp_path):
     srv = await make_server()
     run, rec = await run_probe_only(srv.ws_url, tmp_path)
