@@ -47,7 +47,7 @@ slo_checks(r.samples, r.probes, tls=bool(r.manifest.get("target", {}).get("tls")
 # ## Distributions (log axis, targets dashed)
 
 # %%
-for metric in sorted(set(r.samples["metric"])):
+for metric in sorted(m for m in set(r.samples["metric"]) if m.endswith("_ms")):  # session_lifetime_s is in the report
     display(render.figure(figures.latency_distribution(r.samples, metric, targets.get(metric))))
 
 # %% [markdown]

@@ -92,6 +92,17 @@ display(render.table(a.issues, "issues", columns=["reason", "count", "impact", "
 render.table(a.findings, "findings", caption="Every failing probe: what it expected and what happened",
              columns=["probe", "critical", "reason", "expected", "detail"])
 
+# %%
+# Dropped sessions are a finding of their own (resilience.sustained_sessions): shown only when the server closed held sessions.
+from IPython.display import Markdown
+
+from pitchey_analysis.analysis.sessions import dropped_sessions, session_lifetimes
+
+drops = dropped_sessions(r.samples, r.probes)
+if drops is not None:
+    display(Markdown(f"### {drops.title()}\n\n{drops.sentence()}"))
+    display(render.figure(figures.session_lifetimes(session_lifetimes(r.samples, r.probes), drops.window_s)))
+
 # %% [markdown]
 # ## Performance against targets
 # A percentile target is **met** when the upper end of its 95% interval is below the target, **missed** when the

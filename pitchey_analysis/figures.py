@@ -169,3 +169,25 @@ def message_support(mt: pd.DataFrame) -> Figure:
     ax.set_xlim(0, 1)
     ax.set_title("Message-type support (full / partial / missing)")
     return fig
+
+
+def session_lifetimes(lifetimes: pd.DataFrame, window_s: float | None = None) -> Figure:
+    """Histogram of how long held sessions lived: closed by the server, or held to the end; the hold window drawn."""
+    fig, ax = plt.subplots(figsize=(8.0, 2.6))
+    if lifetimes.empty:
+        ax.text(0.5, 0.5, "no session lifetimes recorded", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    v = lifetimes["lifetime_s"].to_numpy(dtype=float)
+    dropped = lifetimes["dropped"].fillna(False).to_numpy(dtype=bool)
+    hi = max(float(v.max()), window_s or 0.0) * 1.05
+    bins = np.linspace(0.0, hi if hi > 0 else 1.0, 40)
+    ax.hist([v[dropped], v[~dropped]], bins=bins, stacked=True, color=[PALETTE["fail"], PALETTE["pass"]],
+            label=[f"closed by the server ({int(dropped.sum())})", f"held to the end ({int((~dropped).sum())})"])
+    if window_s:
+        ax.axvline(window_s, color="#616161", lw=1.0, ls="--")
+        ax.text(window_s, ax.get_ylim()[1] * 0.95, " hold window", fontsize=7, color="#616161", va="top")
+    ax.set_xlabel("session lifetime (s, from connect to close or to the end of the hold)")
+    ax.set_ylabel("sessions")
+    ax.set_title(f"Session lifetimes (n = {v.size})")
+    ax.legend(fontsize=7, frameon=False)
+    return fig

@@ -40,7 +40,7 @@ DEADLINES = {"quick": 60.0, "full": 600.0}
 #: Options of the quick suite (≤ 20 s against a local target).
 QUICK = {"connect_samples": 20, "rtt_samples": 60, "rtt_per_session": 60, "concurrency_levels": (1, 10, 50),
          "reconnect_samples": 2, "burst_size": 160, "server_ping_wait_s": 3.0, "push_timeout_s": 3.0,
-         "handshake_bound_s": 5.0}
+         "handshake_bound_s": 5.0, "sustain_window_s": 5.0}
 #: Knobs of the embedded server during a run: short intervals so that pushes
 #: and pings are observed within the run (recorded in the manifest).
 EMBEDDED_KNOBS = {"dashboard_interval": 1.0, "ping_interval": 2.0, "ping_timeout": 10.0}
@@ -303,7 +303,8 @@ def make_options(suite: str, **overrides: Any) -> Options:
     base.update({k: v for k, v in overrides.items() if v is not None})
     opts = Options(**base)
     scale = time_unit()
-    for f in ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s", "quiet_window_s", "handshake_bound_s", "settle_s"):
+    for f in ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s", "quiet_window_s", "handshake_bound_s",
+              "settle_s", "sustain_window_s"):
         setattr(opts, f, getattr(opts, f) * scale)
     return opts
 

@@ -74,3 +74,18 @@ def test_a_failing_cell_is_one_line(tmp_path):
                             parameters={"run": str(tmp_path / "no-such-run")}, kernel_name="python3", progress_bar=False)
     assert exc.value.ename == "FileNotFoundError"
     assert (tmp_path / "x.ipynb").exists()  # the output notebook is written even when a cell fails
+
+
+def test_report_names_dropped_sessions_as_a_finding(tmp_path):
+    """A server that closes sessions after about 1 s: the report says so, with the close code."""
+    from pitchey_analysis import run_suite
+    from pitchey_analysis.config import time_unit
+    from pitchey_analysis.suite import SuiteConfig, make_options
+
+    opts = make_options("quick", sustain_window_s=3.0 / time_unit(), sustain_sessions=4)
+    cfg = SuiteConfig(suite="quick", options=opts, progress=False, only=["resilience.sustained_sessions"])
+    path = run_suite(suite="quick", out=tmp_path / "runs", config=cfg, server_options={"close_after": 1.0})
+    node = run_nb("4.0-readiness-report", tmp_path, run=str(path))
+    text = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in node.cells for o in c.get("outputs", []))
+    assert "### The service closes sessions after about 1" in text
+    assert "close code 1012 ('Forced close')" in text

@@ -150,6 +150,8 @@ class Options:
     reconnect_samples: int = 5
     burst_size: int = 200
     lockout_attempts: int = 10
+    sustain_sessions: int = 20  # sessions held open at once by resilience.sustained_sessions
+    sustain_window_s: float = 30.0  # how long they are held idle
     seed: int = 20251112
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pitchey_analysis.config import time_unit
 from pitchey_analysis.probes import CATALOGUE
 
 # probe -> list of (server options that remove one feature, expected reason)
@@ -65,12 +66,15 @@ CASES: dict[str, list[tuple[dict, str]]] = {
     "resilience.invalid_then_working": [({"disable": ["bad_input_tolerance"]}, "closed_1003")],
     "resilience.handshake_timeout": [({"disable": ["handshake_timeout"]}, "slowloris_held")],
     "resilience.lockout_per_address": [({"defects": [8]}, "closed_1008"), ({"disable": ["lockout"]}, "no_lockout")],
+    "resilience.sustained_sessions": [({"close_after": 2.0}, "session_dropped")],
 }
 #: Probes whose failing case needs something other than a server switch (tested in test_special_probes.py).
 SPECIAL = {"readiness.tls", "readiness.invalid_utf8"}
 #: Server knobs some probes need to observe their feature quickly.
 KNOBS = {"resilience.server_ping": {"ping_interval": 0.3}, "messaging.dashboard_push": {"dashboard_interval": 0.3},
          "readiness.session_leak": {"lookup_delay_ms": (80.0, 80.0)}}
+#: Probe options (before the timeout scale) some probes need to stay short in tests.
+OPTIONS = {"resilience.sustained_sessions": {"sustain_window_s": 3.0 / time_unit(), "sustain_sessions": 5}}
 
 
 def test_every_probe_has_a_failing_case():
@@ -80,7 +84,7 @@ def test_every_probe_has_a_failing_case():
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_passes_against_complete(make_server, run_one, name):
     srv = await make_server(**KNOBS.get(name, {}))
-    rec = await run_one(name, srv)
+    rec = await run_one(name, srv, options=OPTIONS.get(name, {}))
     assert (rec["outcome"], rec["reason"]) == ("pass", "ok"), rec["detail"]
 
 
@@ -88,6 +92,6 @@ async def test_passes_against_complete(make_server, run_one, name):
                          ids=lambda v: v if isinstance(v, str) else "")
 async def test_fails_without_its_feature(make_server, run_one, name, opts, reason):
     srv = await make_server(**{**KNOBS.get(name, {}), **opts})
-    rec = await run_one(name, srv)
+    rec = await run_one(name, srv, options=OPTIONS.get(name, {}))
     assert rec["outcome"] in ("fail", "error"), rec
     assert rec["reason"] == reason, rec["detail"]
