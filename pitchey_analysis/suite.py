@@ -79,7 +79,7 @@ def plan(suite: str, ctx: ProbeContext, only: list[str] | None = None) -> list[t
     specs = sorted((s for s in CATALOGUE.values() if (suite == "full" or s.quick)), key=lambda s: order[s.category])
     if only:
         specs = [s for s in specs if any(s.name == o or s.name.startswith(o + ".") or s.category == o for o in only)]
-    specs = [s for s in specs if not s.last] + [s for s in specs if s.last]
+    specs.sort(key=lambda s: 2 if s.final else 1 if s.last else 0)  # stable: lockout probes, then whole-run judges
     out = []
     for s in specs:
         why = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import authentication, connection, messaging, performance, readiness, resilience  # noqa: F401 - registration
+from . import authentication, connection, invariant_probes, messaging, performance, readiness, resilience  # noqa: F401 - registration
 from .base import (
     CATALOGUE,
     CATEGORIES,

@@ -11,6 +11,7 @@ import asyncio
 import json
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.frames import Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
+
+from .invariants import SessionTrace
+from .session import parse_frame
 
 
 @dataclass
@@ -52,8 +56,12 @@ async def timed_connect(
     ssl_context: ssl.SSLContext | None,
     timeout: float,
     headers: dict[str, str] | None = None,
+    observe: Callable[[SessionTrace], None] | None = None,
 ) -> ConnectTiming:
     """Connect, time every stage, read the first frame, then close with 1000.
+
+    ``observe`` gets what was read (the first frame, or a close frame that came
+    instead) for the session invariants; the rest of the session is not read.
 
     Raises the same exceptions as a websockets client would (OSError,
     ssl.SSLError, InvalidStatus, TimeoutError), for :func:`classify`.
@@ -107,8 +115,14 @@ async def timed_connect(
                         timing.first_frame = json.loads(event.data.decode())
                     except ValueError:
                         timing.first_frame = {"type": "invalid"}
+                    if observe is not None:
+                        text = event.data.decode("utf-8", "replace")
+                        observe(SessionTrace(frames=[(timing.first_frame_ms, parse_frame(text))], complete=False))
                     break
                 elif event.opcode is Opcode.CLOSE:
+                    if observe is not None:
+                        code = int.from_bytes(event.data[:2], "big") if len(event.data) >= 2 else None
+                        observe(SessionTrace(close_received=True, close_code=code, complete=False))
                     raise ConnectionResetError(f"closed before the first frame ({event.data[:2].hex()})")
             if not data:
                 if not got_response and proto.handshake_exc is not None:
