@@ -73,3 +73,12 @@ def test_nothing_to_judge_for_a_rule_is_a_skip(rule, reason):
     r = judge(tally, rule)
     assert (r.outcome, r.reason) == ("skip", reason)
     assert judge(tally, "first_frame").outcome == "pass"
+
+
+def test_a_timed_connect_is_checked_on_its_first_frame(tmp_path):
+    probes, _ = run(tmp_path, ["connection.anonymous_connect", "session"])
+    observed = json.loads(probes.loc["session.first_frame"].observed)
+    assert (observed["sessions_checked"], observed["partial_sessions"], observed["frames_checked"]) == (1, 1, 1)
+    assert probes.loc["session.first_frame"].outcome == "pass"
+    # Only the first frame was read: no close frame to judge, so no verdict on close codes.
+    assert (probes.loc["session.close_codes"].outcome, probes.loc["session.close_codes"].reason) == ("skip", "no_close_frames")
