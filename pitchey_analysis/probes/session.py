@@ -53,7 +53,10 @@ class TracedConnection(ClientConnection):
 
         def traced_recv_frame(frame: Frame) -> None:
             if self.close_frame_seen:
-                self._keep_after_close(frame.serialize(mask=False))
+                try:
+                    self._keep_after_close(frame.serialize(mask=False))
+                except Exception:  # noting it must never break the parser
+                    self.after_close_bytes += len(frame.data)
             elif frame.opcode is Opcode.CLOSE:
                 self.close_frame_seen = True
                 if len(frame.data) >= 2:
