@@ -80,7 +80,8 @@ def suite_specs(suite: str) -> list[ProbeSpec]:
         raise UsageError(f"unknown suite {suite!r}; choose quick or full")
     order = {c: i for i, c in enumerate(CATEGORIES)}
     specs = sorted((s for s in CATALOGUE.values() if (suite == "full" or s.quick)), key=lambda s: order[s.category])
-    return [s for s in specs if not s.last] + [s for s in specs if s.last]
+    # stable: ordinary probes, then the lockout probes, then the whole-run judges (session invariants)
+    return sorted(specs, key=lambda s: 2 if s.final else 1 if s.last else 0)
 
 
 def selected(spec: ProbeSpec, only: list[str] | None) -> bool:

@@ -64,7 +64,7 @@ def test_quick_run_writes_summaries_and_exit_codes(tmp_path):
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["status"] == "complete" and summary["verdict"] == "INSUFFICIENT EVIDENCE"
     suites = ET.parse(tmp_path / "j.xml").getroot()
-    assert sum(int(s.get("tests")) for s in suites) == 9  # 8 connection probes and the TLS probe
+    assert sum(int(s.get("tests")) for s in suites) == 10  # 8 connection probes, session.first_frame (judging their sessions) and the TLS probe
     assert {s.get("name") for s in suites} == {"connection", "readiness"}
     r = cli("run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection.health",
             "--fail-on", "insufficient", env=env)

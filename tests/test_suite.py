@@ -50,6 +50,8 @@ EXPECTED_2025_11 = {
     "readiness.session_leak": ("session_leak", 18),
     "readiness.lockout_spoofing": ("spoofable_lockout", 17),
     "resilience.lockout_per_address": ("closed_1008", 8),
+    "session.first_frame": ("wrong_first_frame", 4),  # the second connected frame, on every session
+    "session.error_shape": ("malformed_error", 10),  # also items 7 and 9: errors without code/message/timestamp
 }
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from . import authentication, connection, messaging, performance, readiness, resilience, sustained  # noqa: F401 - registration
+from . import (  # noqa: F401 - registration
+    authentication,
+    connection,
+    invariant_probes,
+    messaging,
+    performance,
+    readiness,
+    resilience,
+    sustained,
+)
 from .base import (
     CATALOGUE,
     CATEGORIES,

@@ -164,7 +164,7 @@ async def wrong_audience(ctx: ProbeContext) -> Result:
 
 
 @probe("auth.unknown_user", category="authentication", critical=False, needs=("jwt_secret",),
-       expected="a valid token for a user who does not exist gets error user_not_found and an anonymous session")
+       expected="a valid token for a user who does not exist gets 'connected' first, then error user_not_found, and an anonymous session")
 async def unknown_user(ctx: ProbeContext) -> Result:
     token = signed_token(ctx, sub="987654321")
     if token is None:
@@ -176,6 +176,10 @@ async def unknown_user(ctx: ProbeContext) -> Result:
     if err is None or err.get("code") != "user_not_found":
         return Result.fail("wrong_answer", f"expected error user_not_found, got {err}", err,
                            close_code=code, close_reason=s.close_reason if code else None)
+    order = s.types()[:3]
+    if order[:1] != ["connected"]:
+        # PROTOCOL.md Part A: 'connected' is the first frame of every session, the error after it.
+        return Result.fail("connected_not_first", f"the first frames are {order}: 'connected' is not first", {"frames": order})
     if first is not None and first.get("authenticated") is True:
         return Result.fail("auth_accepted", "the unknown user was treated as authenticated", first)
     return Result.ok("user_not_found, session anonymous")

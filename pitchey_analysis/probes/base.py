@@ -25,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import websockets.exceptions as wsexc
 
+from .invariants import Tally
+
 CATEGORIES = ("connection", "authentication", "messaging", "performance", "readiness", "resilience")
 
 
@@ -89,6 +91,7 @@ class ProbeSpec:
     disruptive: bool = False
     quick: bool = True  # part of the quick suite
     last: bool = False  # runs after every other probe (lockout tests)
+    final: bool = False  # judges the whole run: runs after the ``last`` probes too (session invariants)
 
 
 CATALOGUE: dict[str, ProbeSpec] = {}
@@ -104,6 +107,7 @@ def probe(
     disruptive: bool = False,
     quick: bool = True,
     last: bool = False,
+    final: bool = False,
 ) -> Callable[[ProbeFn], ProbeFn]:
     """Register a probe in the catalogue."""
     if category not in CATEGORIES:
@@ -112,7 +116,7 @@ def probe(
     def deco(fn: ProbeFn) -> ProbeFn:
         if name in CATALOGUE:
             raise ValueError(f"duplicate probe name {name!r}")
-        CATALOGUE[name] = ProbeSpec(name, category, critical, expected, fn, needs, disruptive, quick, last)
+        CATALOGUE[name] = ProbeSpec(name, category, critical, expected, fn, needs, disruptive, quick, last, final)
         return fn
 
     return deco
@@ -171,6 +175,8 @@ class ProbeContext:
     extra_headers: dict[str, str] = field(default_factory=dict)
     allow_disruptive: bool = False
     probe_id: str = ""
+    #: counters of the session invariants over every session of the run (probes/invariants.py)
+    invariants: Tally = field(default_factory=Tally)
     _tokens: dict[str, tuple[str, dict]] = field(default_factory=dict)
     #: logins refused once are never tried again (a wrong password must not lock the user out)
     _refused: dict[str, tuple[int, Any]] = field(default_factory=dict)

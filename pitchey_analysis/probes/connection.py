@@ -7,7 +7,7 @@ import time
 from .base import ProbeContext, Result, classify, probe
 from .common import authed_session, has_fields, http, login, login_refused, need_user, unverified_claims
 from .flow import ConnectTiming, timed_connect
-from .session import ProbeSession
+from .session import ProbeSession, first_frame_observer
 
 AUTH_CAPS = {"notifications", "dashboard", "presence", "messaging", "uploads"}
 ANON_CAPS = {"public_pitches", "browsing"}
@@ -73,7 +73,7 @@ async def login_no_password(ctx: ProbeContext) -> Result:
 async def anonymous_connect(ctx: ProbeContext) -> Result:
     t_off = ctx.recorder.t_offset()
     timing = await timed_connect(ctx.ws_url_with(), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s,
-                                 headers=ctx.extra_headers, settle_s=ctx.options.settle_s)
+                                 headers=ctx.extra_headers, settle_s=ctx.options.settle_s, observe=first_frame_observer(ctx))
     for metric, v in timing.stages().items():
         if v is not None:
             ctx.sample(metric, v, t_offset_s=t_off)
@@ -106,7 +106,8 @@ async def authenticated_connect(ctx: ProbeContext) -> Result:
     if token is None:
         return login_refused(creds, ans)
     timing = await timed_connect(ctx.ws_url_with(token=token), ssl_context=ctx.ssl_context,
-                                 timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers, settle_s=ctx.options.settle_s)
+                                 timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers, settle_s=ctx.options.settle_s,
+                                 observe=first_frame_observer(ctx))
     first = timing.first_frame or {}
     obs = {"first_frame": first}
     if first.get("type") != "connected":

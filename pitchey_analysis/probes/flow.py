@@ -11,6 +11,7 @@ import asyncio
 import json
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.frames import Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
+
+from .invariants import SessionTrace
+from .session import parse_frame
 
 
 @dataclass
@@ -57,11 +61,15 @@ async def timed_connect(
     timeout: float,
     headers: dict[str, str] | None = None,
     settle_s: float = 0.0,
+    observe: Callable[[SessionTrace], None] | None = None,
 ) -> ConnectTiming:
     """Connect, time every stage, read the first frame, watch ``settle_s`` more, then close with 1000.
 
     A close by the target within the settle window is noted in ``closed``
     (a session closed right after its first frame is not a working session).
+
+    ``observe`` gets what was read (the first frame, or a close frame that came
+    instead) for the session invariants; the rest of the session is not read.
 
     Raises the same exceptions as a websockets client would (OSError,
     ssl.SSLError, InvalidStatus, TimeoutError), for :func:`classify`.
@@ -115,8 +123,14 @@ async def timed_connect(
                         timing.first_frame = json.loads(event.data.decode())
                     except ValueError:
                         timing.first_frame = {"type": "invalid"}
+                    if observe is not None:
+                        text = event.data.decode("utf-8", "replace")
+                        observe(SessionTrace(frames=[(timing.first_frame_ms, parse_frame(text))], complete=False))
                     break
                 elif event.opcode is Opcode.CLOSE:
+                    if observe is not None:
+                        code = int.from_bytes(event.data[:2], "big") if len(event.data) >= 2 else None
+                        observe(SessionTrace(close_received=True, close_code=code, complete=False))
                     raise ConnectionResetError(f"closed before the first frame ({event.data[:2].hex()})")
             if not data:
                 if not got_response and proto.handshake_exc is not None:

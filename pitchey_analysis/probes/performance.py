@@ -19,7 +19,7 @@ from typing import Any
 from .base import ProbeContext, Result, classify, probe
 from .common import settle
 from .flow import timed_connect
-from .session import ProbeSession
+from .session import ProbeSession, first_frame_observer
 
 
 @probe("performance.connect_time", category="performance", critical=False,
@@ -31,7 +31,7 @@ async def connect_time(ctx: ProbeContext) -> Result:
         t_off = ctx.recorder.t_offset()
         try:
             timing = await timed_connect(ctx.ws_url_with(), ssl_context=ctx.ssl_context,
-                                         timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers)
+                                         timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers, observe=first_frame_observer(ctx))
         except Exception as exc:
             failures[classify(exc).reason] += 1
             ctx.sample("connect_ms", None, t_offset_s=t_off, conn_index=i, ok=False)

@@ -10,7 +10,7 @@ from websockets.exceptions import InvalidStatus
 from .base import ProbeContext, Result, is_lockout_close, probe
 from .common import has_fields, http, login, login_refused, signed_token
 from .flow import timed_connect
-from .session import ProbeSession
+from .session import ProbeSession, first_frame_observer
 
 SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy")
 STACK_MARKERS = ("Traceback (most recent call last)", 'File "', "    at ", "Exception in")
@@ -120,7 +120,7 @@ async def tls(ctx: ProbeContext) -> Result:
         if ctx.loopback:
             return Result.skip("not_tls", "a ws:// target on loopback (no TLS to check)")
         return Result.fail("not_tls", "the target is served without TLS (ws://): traffic and tokens travel in clear")
-    timing = await timed_connect(ctx.ws_url_with(), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s)
+    timing = await timed_connect(ctx.ws_url_with(), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s, observe=first_frame_observer(ctx))
     ctx.sample("tls_handshake_ms", timing.tls_handshake_ms, t_offset_s=ctx.recorder.t_offset())
     obs = {"tls_version": timing.tls_version, "verified": ctx.ssl_context is not None and ctx.ssl_context.verify_mode != 0}
     if timing.tls_version not in ("TLSv1.2", "TLSv1.3"):

@@ -19,17 +19,63 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
-from .base import ProbeContext
+from .base import ProbeContext, compact
+from .invariants import SessionTrace, describe_wire, violation_record
 
 MAX_KEPT = 5000  # frames kept per connection: a flooding server cannot grow memory without bound
 MAX_TRACED = 200  # frames written to the frames table per connection
 PAYLOAD_CHARS = 512
+MAX_AFTER_CLOSE = 4096  # bytes kept of what arrives after the server's close frame
+MAX_VIOLATIONS_RECORDED = 20  # invariant_violation events per session (the counters count them all)
 
 
 class TracedConnection(ClientConnection):
-    """A client connection that notes control frames (server pings) as they arrive."""
+    """A client connection that notes control frames (server pings) as they arrive.
+
+    It also keeps what the session invariants need and the library does not
+    expose: the close code as it was on the wire (websockets refuses a code
+    RFC 6455 §7.4 forbids before reporting it) and whatever the server sends
+    after its close frame (which the library discards unparsed).
+    """
 
     on_control: Callable[[str, bytes], None] | None = None
+
+    def __init__(self, protocol: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(protocol, *args, **kwargs)
+        self.close_frame_seen = False
+        self.wire_close_code: int | None = None
+        self.after_close = bytearray()
+        self.after_close_bytes = 0
+        # Wrapped on the instance: the Sans-I/O core calls self.recv_frame() and
+        # self.reader.discard(), and has no hook of its own for either.
+        recv_frame, reader = protocol.recv_frame, protocol.reader
+        discard = reader.discard
+
+        def traced_recv_frame(frame: Frame) -> None:
+            if self.close_frame_seen:
+                try:
+                    self._keep_after_close(frame.serialize(mask=False))
+                except Exception:  # noting it must never break the parser
+                    self.after_close_bytes += len(frame.data)
+            elif frame.opcode is Opcode.CLOSE:
+                self.close_frame_seen = True
+                if len(frame.data) >= 2:
+                    self.wire_close_code = int.from_bytes(frame.data[:2], "big")
+            recv_frame(frame)
+
+        def traced_discard() -> None:
+            if self.close_frame_seen:
+                self._keep_after_close(bytes(reader.buffer))
+            discard()
+
+        protocol.recv_frame = traced_recv_frame
+        reader.discard = traced_discard
+
+    def _keep_after_close(self, data: bytes) -> None:
+        self.after_close_bytes += len(data)
+        room = MAX_AFTER_CLOSE - len(self.after_close)
+        if room > 0:
+            self.after_close += data[:room]
 
     def process_event(self, event: Any) -> None:
         if self.response is not None and isinstance(event, Frame) and event.opcode in (Opcode.PING, Opcode.PONG):
@@ -76,6 +122,9 @@ class ProbeSession:
         self.close_reason: str | None = None
         self._closing = False  # set when the probe starts the close
         self.closed_by_target = False  # the session ended without the probe closing it
+        self.probe_id = ctx.probe_id  # the session may outlive its probe
+        self.checked = False
+        ctx.invariants.opened += 1
         if isinstance(conn, TracedConnection):
             conn.on_control = self._control
         self._reader = asyncio.get_running_loop().create_task(self._read())
@@ -166,7 +215,28 @@ class ProbeSession:
             self.close_reason = rcvd.reason if rcvd else ""
             self.closed_by_target = not self._closing
             self._record("in", "close", 0, f"{self.close_code} {self.close_reason}")
+            self.check_invariants()
             self._new.set()
+
+    def trace_for_invariants(self) -> SessionTrace:
+        """What this session received, for the session invariants."""
+        conn = self.conn
+        if isinstance(conn, TracedConnection):
+            seen, code = conn.close_frame_seen, conn.wire_close_code
+            after = describe_wire(bytes(conn.after_close))
+            if conn.after_close_bytes > len(conn.after_close):
+                after.append({"opcode": "raw", "size_bytes": conn.after_close_bytes - len(conn.after_close)})
+        else:
+            rcvd = conn.protocol.close_rcvd
+            seen, code, after = rcvd is not None, rcvd.code if rcvd and rcvd.code != 1005 else None, []
+        return SessionTrace(frames=self.frames, close_received=seen, close_code=code, after_close=after, dropped=self.dropped)
+
+    def check_invariants(self) -> None:
+        """Check the session invariants once the session has ended, and record what broke."""
+        if self.checked:
+            return
+        self.checked = True
+        record_violations(self.ctx, self.trace_for_invariants(), probe_id=self.probe_id, conn_id=self.conn_id)
 
     @property
     def closed(self) -> bool:
@@ -238,3 +308,28 @@ class ProbeSession:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def record_violations(ctx: ProbeContext, trace: SessionTrace, *, probe_id: str, conn_id: str) -> None:
+    """Check one ended session against the invariants: count it, and record each violation
+    as an ``invariant_violation`` run event (the frame truncated; the recorder redacts)."""
+    found = ctx.invariants.check(trace, probe_id=probe_id, conn_id=conn_id)
+    event = getattr(ctx.recorder, "event", None)
+    if event is None:
+        return
+    for v in found[:MAX_VIOLATIONS_RECORDED]:
+        event("invariant_violation", **violation_record(v, probe_id=probe_id, conn_id=conn_id))
+    if len(found) > MAX_VIOLATIONS_RECORDED:
+        event("invariant_violation_overflow", probe_id=probe_id, conn_id=conn_id,
+              detail=compact({"recorded": MAX_VIOLATIONS_RECORDED, "found": len(found)}))
+
+
+def first_frame_observer(ctx: ProbeContext) -> Callable[[SessionTrace], None]:
+    """A callback for ``flow.timed_connect``: what a timed connect read is checked too."""
+    probe_id = ctx.probe_id
+
+    def observe(trace: SessionTrace) -> None:
+        ctx.invariants.opened += 1
+        record_violations(ctx, trace, probe_id=probe_id, conn_id=ctx.new_conn_id())
+
+    return observe

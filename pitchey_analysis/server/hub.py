@@ -209,8 +209,8 @@ class Hub:
         return len(self._recent(key)) >= self.knobs.lockout_threshold
 
     # -- sending -----------------------------------------------------------
-    def send(self, s: Session, frame: dict[str, Any]) -> None:
-        """Queue a frame for a session; a full queue closes it with 1008."""
+    def send(self, s: Session, frame: dict[str, Any] | str) -> None:
+        """Queue a frame (a JSON object, or raw text) for a session; a full queue closes it with 1008."""
         if s.closing or s.queue is None:
             return
         try:
@@ -234,6 +234,11 @@ class Hub:
     def error(self, s: Session, code: str, message: str, **extra: Any) -> None:
         """Send an ``error`` frame with a stable code."""
         self.errors_by_code[code] += 1
+        if not self.profile.on("error_shape"):
+            # A leaky error: no message, a seconds timestamp and the stack of the handler.
+            self.send(s, {"type": "error", "code": code, "error": message, "timestamp": int(time.time()), **extra,
+                          "stack": f"Error: {message}\n    at WebSocketHandler.dispatch (/srv/pitchey/src/ws.ts:214:13)"})
+            return
         self.send(s, {"type": "error", "code": code, "message": message, "timestamp": now_ms(), **extra})
 
     def publish(self, channel: str, frame: dict[str, Any]) -> int:
@@ -284,9 +289,9 @@ class Hub:
                 if isinstance(frame, _CloseRequest):
                     await self._close(s, frame.code, frame.reason)
                     return
-                data = json.dumps(frame, separators=(",", ":"))
+                data = frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":"))
                 await s.ws.send_str(data)
-                self.sent_by_type[frame.get("type", "?")] += 1
+                self.sent_by_type[frame.get("type", "?") if isinstance(frame, dict) else "(text)"] += 1
         except asyncio.CancelledError:
             raise
         except (ConnectionError, RuntimeError):

@@ -55,6 +55,12 @@ FEATURES: dict[str, str] = {
     "signature_check": "token signatures verified",
     "bad_input_tolerance": "invalid input answered with an error, the connection kept",
     "handshake_timeout": "connections whose upgrade request is incomplete are dropped after handshake_timeout s (slow-loris)",
+    # Session invariants (probes/invariants.py): each switch breaks one of them.
+    "connected_first": "connected is the first frame of every session (an unknown user's error comes after it)",
+    "json_frames": "every server text frame is a JSON object with a string type",
+    "error_shape": "error frames carry code, message and a millisecond timestamp, and no stack trace",
+    "silent_after_close": "nothing is sent after the server's close frame",
+    "valid_close_codes": "only close codes RFC 6455 §7.4 allows on the wire",
 }
 
 #: Part B items (number -> short description), see PROTOCOL.md.

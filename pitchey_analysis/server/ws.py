@@ -137,7 +137,9 @@ class WebSocketHandler:
         key = hub.lockout_key(request, srv.trust_proxy)
         token = self.upgrade_token(request, p.on("query_auth"), p.on("header_auth"))
         max_size = p.knobs.max_message_bytes if p.on("size_limit") else 0
-        ws = web.WebSocketResponse(autoping=False, max_msg_size=max_size, autoclose=p.on("graceful_close"))
+        # Without autoclose the message loop answers a client's close itself (and can break the answer).
+        autoclose = p.on("graceful_close") and p.on("valid_close_codes") and p.on("silent_after_close")
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=max_size, autoclose=autoclose)
         await ws.prepare(request)
         s = hub.new_session(ws, key)
         try:
@@ -162,6 +164,18 @@ class WebSocketHandler:
                     pass
         return ws
 
+    @staticmethod
+    def _close_then_talk(request: web.Request, code: int) -> None:
+        """Answer a close, then write one more text frame (RFC 6455 §5.5.1 forbids it) and end the TCP
+        connection; written raw because aiohttp sends nothing after its close frame."""
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        payload = json.dumps({"type": "goodbye", "timestamp": now_ms()}).encode()
+        close = bytes([0x88, 2]) + code.to_bytes(2, "big")  # FIN + close, unmasked
+        transport.write(close + bytes([0x81, len(payload)]) + payload)  # FIN + text, < 126 bytes
+        transport.close()
+
     async def _serve(self, request: web.Request, s: Session, key: str, token: str | None) -> None:
         hub, p = self.hub, self.profile
         defective_setup = p.has(4) or p.has(7) or p.has(15) or p.has(8) or p.has(18)
@@ -184,18 +198,26 @@ class WebSocketHandler:
             if s.closing or s.ws.closed:
                 return
         else:
+            unknown_user = False
             if claims is not None:
                 user = self.lookup(claims)
                 if user is None:
                     if self.counts("unknown_user"):
                         hub.record_failure(key)
-                    hub.error(s, "user_not_found", "the token's user does not exist")
+                    unknown_user = True
                 else:
                     s.user = user
             hub.register(s)
+            if unknown_user and not p.on("connected_first"):
+                hub.error(s, "user_not_found", "the token's user does not exist")
+            # Contract: 'connected' is the first frame of every session, the unknown user's error after it.
             hub.send(s, self.connected_frame(s, auth_error))
+            if not p.on("json_frames"):
+                hub.send(s, "Welcome to Pitchey")  # a text frame that is not JSON
+            if unknown_user and p.on("connected_first"):
+                hub.error(s, "user_not_found", "the token's user does not exist")
 
-        await self._message_loop(s, key)
+        await self._message_loop(s, key, request)
 
     async def _defective_setup(self, s: Session, key: str, claims: dict | None, auth_error: str | None) -> None:
         """Session setup as the 2025-11 deployment did it (Part B items 4, 7, 8, 15, 18)."""
@@ -253,7 +275,7 @@ class WebSocketHandler:
         s.pending.clear()
 
     # -- the message loop --------------------------------------------------
-    async def _message_loop(self, s: Session, key: str) -> None:
+    async def _message_loop(self, s: Session, key: str, request: web.Request) -> None:
         ws = s.ws
         while not ws.closed:
             msg = await ws.receive()
@@ -271,10 +293,14 @@ class WebSocketHandler:
             elif msg.type == aiohttp.WSMsgType.PONG:
                 s.ping_sent_at = None
             elif msg.type == aiohttp.WSMsgType.CLOSE:
-                if self.profile.on("graceful_close"):
-                    await ws.close(code=msg.data or 1000)
+                p = self.profile
+                code, reason = (msg.data or 1000, b"") if p.on("graceful_close") else (1011, b"unexpected")
+                if not p.on("valid_close_codes"):
+                    code, reason = 1005, b""  # RFC 6455 §7.4.1: 1005 must never be sent
+                if p.on("silent_after_close"):
+                    await ws.close(code=code, message=reason)
                 else:
-                    await ws.close(code=1011, message=b"unexpected")
+                    self._close_then_talk(request, code)
                 return
             else:  # CLOSING, CLOSED, ERROR
                 return

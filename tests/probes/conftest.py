@@ -14,10 +14,13 @@ from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, make_options, run_pro
 
 @pytest.fixture
 def run_one(tmp_path: Path):
-    """``await run_one(name, srv, **ctx_overrides)`` -> the probe record."""
+    """``await run_one(name, srv, before=[...], **ctx_overrides)`` -> the probe record.
+
+    ``before`` names probes run first on the same context (whole-run probes judge their sessions).
+    """
     recorders: list[Recorder] = []
 
-    async def run(name: str, srv: Any, **over: Any) -> dict[str, Any]:
+    async def run(name: str, srv: Any, *, before: tuple[str, ...] | list[str] = (), **over: Any) -> dict[str, Any]:
         rec = Recorder(tmp_path / "runs", {"test": name})
         recorders.append(rec)
         options = make_options("quick", **over.pop("options", {}))
@@ -30,6 +33,8 @@ def run_one(tmp_path: Path):
             import ssl
 
             ctx.ssl_context = ssl.create_default_context(cafile=str(srv.ca_file))
+        for other in before:
+            await run_probe(CATALOGUE[other], ctx, rec)
         return await run_probe(CATALOGUE[name], ctx, rec)
 
     yield run

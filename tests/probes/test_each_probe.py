@@ -26,7 +26,7 @@ CASES: dict[str, list[tuple[dict, str]]] = {
     "auth.alg_none": [({"disable": ["alg_allowlist"]}, "token_accepted")],
     "auth.expired_token": [({"disable": ["exp_check"]}, "token_accepted")],
     "auth.wrong_audience": [({"disable": ["aud_check"]}, "token_accepted")],
-    "auth.unknown_user": [({"defects": [7]}, "wrong_answer")],
+    "auth.unknown_user": [({"defects": [7]}, "wrong_answer"), ({"disable": ["connected_first"]}, "connected_not_first")],
     "auth.token_subject": [({"defects": [20]}, "wrong_subject")],
     "auth.required_for_protected": [({"disable": ["auth_required_check"]}, "wrong_answer")],
     "messaging.ping": [({"disable": ["answer_pong"]}, "no_answer"), ({"defects": [3]}, "wrong_answer")],
@@ -67,7 +67,16 @@ CASES: dict[str, list[tuple[dict, str]]] = {
     "resilience.handshake_timeout": [({"disable": ["handshake_timeout"]}, "slowloris_held")],
     "resilience.lockout_per_address": [({"defects": [8]}, "closed_1008"), ({"disable": ["lockout"]}, "no_lockout")],
     "resilience.sustained_sessions": [({"close_after": 2.0}, "session_dropped")],
+    "session.first_frame": [({"disable": ["connected_first"]}, "wrong_first_frame"), ({"defects": [4]}, "wrong_first_frame")],
+    "session.json_frames": [({"disable": ["json_frames"]}, "not_json")],
+    "session.error_shape": [({"disable": ["error_shape"]}, "malformed_error"), ({"defects": [10]}, "malformed_error")],
+    "session.nothing_after_close": [({"disable": ["silent_after_close"]}, "frame_after_close")],
+    "session.close_codes": [({"disable": ["valid_close_codes"]}, "invalid_close_code")],
 }
+#: Whole-run probes judge the sessions of the probes run before them on the same context.
+SESSION_PRELUDE = ("connection.anonymous_connect", "auth.unknown_user", "messaging.invalid_json", "messaging.ping",
+                   "resilience.graceful_close")
+BEFORE = {name: SESSION_PRELUDE for name in CASES if name.startswith("session.")}
 #: Probes whose failing case needs something other than a server switch (tested in test_special_probes.py).
 SPECIAL = {"readiness.tls", "readiness.invalid_utf8"}
 #: Server knobs some probes need to observe their feature quickly.
@@ -84,7 +93,7 @@ def test_every_probe_has_a_failing_case():
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_passes_against_complete(make_server, run_one, name):
     srv = await make_server(**KNOBS.get(name, {}))
-    rec = await run_one(name, srv, options=OPTIONS.get(name, {}))
+    rec = await run_one(name, srv, options=OPTIONS.get(name, {}), before=BEFORE.get(name, ()))
     assert (rec["outcome"], rec["reason"]) == ("pass", "ok"), rec["detail"]
 
 
@@ -92,6 +101,6 @@ async def test_passes_against_complete(make_server, run_one, name):
                          ids=lambda v: v if isinstance(v, str) else "")
 async def test_fails_without_its_feature(make_server, run_one, name, opts, reason):
     srv = await make_server(**{**KNOBS.get(name, {}), **opts})
-    rec = await run_one(name, srv, options=OPTIONS.get(name, {}))
+    rec = await run_one(name, srv, options=OPTIONS.get(name, {}), before=BEFORE.get(name, ()))
     assert rec["outcome"] in ("fail", "error"), rec
     assert rec["reason"] == reason, rec["detail"]

@@ -70,12 +70,16 @@ async def test_bad_upgrade_tokens_give_anonymous_with_auth_error(server, make, e
     await c.close()
 
 
-async def test_unknown_user_gets_user_not_found(server):
+async def test_unknown_user_gets_connected_first_then_user_not_found(server):
+    # PROTOCOL.md Part A: 'connected' is the first frame of every session, this one included.
     tok = jwt.encode(claims(sub="999"), server.jwt_secret, algorithm="HS256")
     c = await ws(server, tok, local="127.0.0.78")
+    first = await recv(c)
+    assert first["type"] == "connected" and first["authenticated"] is False and first["user"] is None
     err = await recv(c)
     assert err["type"] == "error" and err["code"] == "user_not_found"
-    assert (await recv(c))["authenticated"] is False
+    assert isinstance(err["message"], str) and err["timestamp"] > 10**12
+    await nothing(c)
     await c.close()
 
 
