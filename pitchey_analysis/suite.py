@@ -156,7 +156,9 @@ def _record(spec: ProbeSpec, probe_id: str, attempt: int, started: str, duration
 
 SKIP_DETAILS = {"disruptive_not_allowed": "disruptive probe not run against a non-loopback target (use --allow-disruptive)",
                 "not_loopback": "needs a loopback target",
-                "deadline": "not run: the run reached its deadline (--deadline) first"}
+                "deadline": "not run: the run reached its deadline (--deadline) first",
+                "target_unresponsive": "not run: the target answered nothing to the last probes nor to a liveness check "
+                                       "(an upgrade and a ping)"}
 
 
 async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attempt: int = 1, limit_s: float = 180.0,
@@ -235,6 +237,43 @@ def ssl_context_for(cfg: SuiteConfig) -> ssl.SSLContext:
     return ctx
 
 
+#: Reasons that mean the target did not answer at all (a silent, stalled or unreachable target).
+UNANSWERED = frozenset({"connect_timeout", "connect_refused", "network_error", "no_answer", "probe_timeout"})
+
+
+class Breaker:
+    """Stops paying a full timeout per probe once the target has gone silent.
+
+    After ``trip`` probes in a row ended unanswered, each further probe first
+    checks (once per ``recheck_s``) that the target still answers at all; while
+    it does not, probes are recorded as skipped with reason ``target_unresponsive``
+    (no evidence either way). One answer closes the breaker again.
+    """
+
+    def __init__(self, ctx: ProbeContext, trip: int = 3) -> None:
+        self.ctx, self.trip, self.streak = ctx, trip, 0
+        self.dead_until = 0.0
+        self.recheck_s = max(2.0, 5 * ctx.options.timeout_s)
+
+    def note(self, record: dict[str, Any]) -> None:
+        if record["outcome"] == "skip":
+            return  # no evidence about the target's answers either way
+        self.streak = self.streak + 1 if record["reason"] in UNANSWERED else 0
+
+    async def blocked(self) -> bool:
+        if self.streak < self.trip:
+            return False
+        if time.monotonic() < self.dead_until:
+            return True
+        from .probes.common import alive
+
+        if await alive(self.ctx):
+            self.streak = 0
+            return False
+        self.dead_until = time.monotonic() + self.recheck_s
+        return True
+
+
 async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manifest: dict[str, Any]) -> Path:
     """Run the planned probes against a target into a new run directory."""
     secrets_ = tuple(x for x in [cfg.jwt_secret] + [c.password for c in [cfg.user, cfg.admin, *cfg.users.values()] if c] if x)
@@ -246,6 +285,7 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
     budget = cfg.deadline_s if cfg.deadline_s is not None else DEADLINES[cfg.suite]
     rec.update_manifest(plan=plan_record(cfg.suite, cfg.only, steps), deadline_s=budget)
     end = time.monotonic() + budget
+    breaker = Breaker(ctx)
     status = "interrupted"
     bar = tqdm(steps, desc="probes", unit="probe", disable=None if cfg.progress else True, file=sys.stderr, leave=False)
     try:
@@ -257,7 +297,10 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
                     rec.update_manifest(deadline_reached=True)
                     rec.event("deadline", after_s=round(budget, 1))
                 skip = "deadline"
+            if not skip and not spec.final and await breaker.blocked():
+                skip = "target_unresponsive"
             r = await run_probe(spec, ctx, rec, skip=skip, limit_s=max(0.01, min(180.0, left)), deadline_limited=left < 180.0)
+            breaker.note(r)
             if r["reason"] == "deadline" and not rec.manifest.get("deadline_reached"):
                 rec.update_manifest(deadline_reached=True)
                 rec.event("deadline", after_s=round(budget, 1))

@@ -215,7 +215,7 @@ async def token_subject(ctx: ProbeContext) -> Result:
        expected="an authenticated-only message on an anonymous session gets error auth_required")
 async def required(ctx: ProbeContext) -> Result:
     async with await ProbeSession.open(ctx) as s:
-        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        await s.connected()
         mark = s.mark()
         await s.send({"type": "request_initial_data"})
         ans = await s.expect(lambda f: f.get("type") in ("error", "initial_data"), ctx.options.timeout_s, since=mark)

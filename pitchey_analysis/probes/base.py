@@ -267,12 +267,24 @@ def compact(obj: Any, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class NoFirstFrame(Exception):
+    """A session that never got its first frame ('connected'): raised to end a probe at once."""
+
+    def __init__(self, close_code: int | None = None, close_reason: str | None = None) -> None:
+        super().__init__(f"no 'connected' frame (closed {close_code})" if close_code else "no 'connected' frame")
+        self.close_code, self.close_reason = close_code, close_reason
+
+
 def classify(exc: BaseException) -> Result:
     """Turn an exception from a network operation into a result (pure).
 
     The reason codes follow the phase that failed (connect, TLS, upgrade,
     answer, close), as httpx splits its exceptions.
     """
+    if isinstance(exc, NoFirstFrame):
+        if exc.close_code:
+            return Result.closed(exc.close_code, exc.close_reason, "no 'connected' frame")
+        return Result("fail", "no_answer", "no 'connected' frame within the timeout")
     os_error = getattr(exc, "os_error", None)  # aiohttp wraps the socket's error (ClientConnectorError)
     if isinstance(os_error, OSError) and os_error is not exc:
         return classify(os_error)

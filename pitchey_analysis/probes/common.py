@@ -223,6 +223,27 @@ async def settle(ctx: ProbeContext, s: ProbeSession) -> bool:
     return False
 
 
+async def alive(ctx: ProbeContext) -> bool:
+    """Whether the target still works at all: an upgrade gets 'connected' and a ping gets any answer.
+
+    Used between probes once several ended unanswered, so that a silent or
+    stalled target does not cost every remaining probe its full timeout.
+    """
+    try:
+        s = await ProbeSession.open(ctx, trace=False)
+    except Exception:
+        return False
+    async with s:
+        if await s.expect_type("connected", timeout=ctx.options.timeout_s) is None:
+            return False
+        mark = s.mark()
+        try:
+            await s.send({"type": "ping", "id": "liveness"})
+        except Exception:
+            return False
+        return await s.expect(lambda f: True, ctx.options.timeout_s, since=mark) is not None
+
+
 def has_fields(obj: Any, spec: dict[str, type | tuple[type, ...]]) -> list[str]:
     """The fields of ``spec`` that ``obj`` lacks or has with the wrong type (pure)."""
     if not isinstance(obj, dict):

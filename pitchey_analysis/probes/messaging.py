@@ -44,7 +44,7 @@ async def _request(ctx: ProbeContext, s: ProbeSession, msg: dict[str, Any], answ
        expected="ping {id} is answered by pong with the same id, timestamp and serverTime as flat fields")
 async def ping(ctx: ProbeContext) -> Result:
     async with await ProbeSession.open(ctx) as s:
-        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        await s.connected()
         r = await _request(ctx, s, {"type": "ping", "id": "probe-ping-1"}, ("pong",), PONG_FIELDS, "ping")
     if r.outcome == "pass" and (r.observed or {}).get("answer", {}).get("id") != "probe-ping-1":
         return Result.fail("wrong_answer", "pong does not echo the ping's id", r.observed)
@@ -67,7 +67,7 @@ async def subscribe(ctx: ProbeContext) -> Result:
        expected="unsubscribe is answered with unsubscribed naming the channel")
 async def unsubscribe(ctx: ProbeContext) -> Result:
     async with await ProbeSession.open(ctx) as s:
-        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        await s.connected()
         await s.send({"type": "subscribe", "channel": "pitch:7"})
         await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
         return await _request(ctx, s, {"type": "unsubscribe", "channel": "pitch:7"}, ("unsubscribed",), {"channel": str}, "unsubscribe")
@@ -255,7 +255,7 @@ async def broadcast(ctx: ProbeContext) -> Result:
         return Result.skip("no_admin", "needs admin credentials")
     admin_token, _ = await login(ctx, ctx.admin)
     async with await ProbeSession.open(ctx) as s:
-        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        await s.connected()
         await s.send({"type": "subscribe", "channel": "pitch:42"})
         await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
         mark = s.mark()
@@ -287,7 +287,7 @@ async def forbidden_channel(ctx: ProbeContext) -> Result:
 
 async def _bad_input(ctx: ProbeContext, payload: str | bytes, what: str, code: str) -> Result:
     async with await ProbeSession.open(ctx) as s:
-        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        await s.connected()
         mark = s.mark()
         await s.send(payload)
         ans = await s.expect_type("error", timeout=ctx.options.timeout_s, since=mark)

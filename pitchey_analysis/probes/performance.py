@@ -98,7 +98,7 @@ async def round_trip(ctx: ProbeContext) -> Result:
         while answered + missed < total:
             count = min(per, total - answered - missed)
             async with await ProbeSession.open(ctx, trace=False, token=token) as s:
-                await s.expect_type("connected", timeout=ctx.options.timeout_s)
+                await s.connected()
                 if token is not None:
                     await settle(ctx, s)
                 a, m = await _pings(ctx, s, count, session_index, metric=metric)

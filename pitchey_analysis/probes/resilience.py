@@ -15,7 +15,7 @@ from .session import ProbeSession
        expected="a client close 1000 is answered by the server's close 1000 (RFC 6455 §5.5.1)")
 async def graceful_close(ctx: ProbeContext) -> Result:
     s = await ProbeSession.open(ctx)
-    await s.expect_type("connected", timeout=ctx.options.timeout_s)
+    await s.connected()
     if s.closed:  # the target closed first: there is no answer to our close to judge
         return Result.closed(s.close_code, s.close_reason, "closed before the client's close")
     await s.close(1000, "bye")
@@ -33,7 +33,7 @@ async def server_ping(ctx: ProbeContext) -> Result:
     # The outcome depends only on whether a ping *control frame* arrives within the
     # bound; JSON heartbeats are recorded beside it, whatever the order of arrival.
     async with await ProbeSession.open(ctx) as s:
-        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        await s.connected()
         deadline = time.monotonic() + ctx.options.server_ping_wait_s
         while time.monotonic() < deadline and not s.pings and not s.closed:
             await s.expect(lambda f: False, min(0.25, max(0.01, deadline - time.monotonic())))
@@ -59,7 +59,7 @@ async def reconnect(ctx: ProbeContext) -> Result:
     times = []
     for i in range(ctx.options.reconnect_samples):
         s = await ProbeSession.open(ctx, trace=i == 0)
-        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        await s.connected()
         t_off = ctx.recorder.t_offset()
         s.conn.transport.abort()  # the network drops the connection
         await s.close()
@@ -144,7 +144,7 @@ async def handshake_timeout(ctx: ProbeContext) -> Result:
        expected="after garbage, an object without type and a binary frame, the same connection still answers a ping")
 async def invalid_then_working(ctx: ProbeContext) -> Result:
     async with await ProbeSession.open(ctx) as s:
-        await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        await s.connected()
         for bad in ("%%% garbage %%%", '{"no":"type"}', b"\x00\x01binary"):
             await s.send(bad)
         mark = s.mark()

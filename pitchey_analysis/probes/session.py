@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
-from .base import ProbeContext, compact
+from .base import NoFirstFrame, ProbeContext, compact
 from .invariants import SessionTrace, describe_wire, violation_record
 
 MAX_KEPT = 5000  # frames kept per connection: a flooding server cannot grow memory without bound
@@ -270,6 +270,14 @@ class ProbeSession:
                 await asyncio.wait_for(self._new.wait(), left)
             except TimeoutError:
                 pass
+
+    async def connected(self) -> dict[str, Any]:
+        """The session's first frame ('connected'); raises :class:`NoFirstFrame` when it does not come,
+        so that a probe ends after one timeout instead of waiting out every later step too."""
+        first = await self.expect_type("connected", timeout=self.ctx.options.timeout_s)
+        if first is None:
+            raise NoFirstFrame(self.close_code if self.closed else None, self.close_reason if self.closed else None)
+        return first
 
     async def expect_type(self, *types: str, timeout: float, since: int = 0) -> dict[str, Any] | None:
         """The first frame of one of ``types``."""

@@ -66,9 +66,11 @@ class BadServer:
 
     """``async with BadServer(behaviour, status=101) as b: b.ws_url``."""
 
-    def __init__(self, behaviour: Behaviour | None = None, *, status: int = 101, upgrade: str = "full") -> None:
+    def __init__(self, behaviour: Behaviour | None = None, *, status: int = 101, upgrade: str = "full",
+                 http_status: int | None = 500) -> None:
         self.behaviour = behaviour
         self.status = status
+        self.http_status = http_status  # the answer to plain HTTP requests; None: never answer anything
         self.upgrade = upgrade  # full | never | half
         self.server: asyncio.AbstractServer | None = None
         self.tasks: set[asyncio.Task] = set()
@@ -100,9 +102,11 @@ class BadServer:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+            if self.http_status is None:
+                await asyncio.sleep(3600)  # silent: answers nothing at all
             if "upgrade" not in headers:
                 body = b'{"success":false,"error":"misbehaving test server"}'
-                writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: "
+                writer.write(f"HTTP/1.1 {self.http_status} Nope\r\nContent-Type: application/json\r\nContent-Length: ".encode()
                              + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
                 await writer.drain()
                 return

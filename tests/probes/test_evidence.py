@@ -57,8 +57,8 @@ async def _no_pong(reader, writer):
 
 
 @pytest.mark.parametrize("name,kw", [
-    ("silent", {"upgrade": "never"}),
-    ("forbidden", {"status": 403}),
+    ("silent", {"http_status": None}),
+    ("forbidden", {"status": 403, "http_status": 403}),
     ("stall", {"behaviour": _stall}),
     ("garbage", {"behaviour": _garbage}),
     ("close_at_once", {"behaviour": _close_at_once}),
