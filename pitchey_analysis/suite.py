@@ -150,7 +150,7 @@ def _record(spec: ProbeSpec, probe_id: str, attempt: int, started: str, duration
         "observed": compact(rec.scrub(r.observed)) if r.observed is not None else None,
         "close_code": r.close_code,
         "close_reason": r.close_reason,
-        "critical": spec.critical,
+        "critical": spec.critical if r.critical is None else r.critical,
     }
 
 

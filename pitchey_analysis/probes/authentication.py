@@ -206,6 +206,8 @@ async def token_subject(ctx: ProbeContext) -> Result:
         judged.append(creds.user_type)
         if str(sub) != str(uid):
             return Result.fail("wrong_subject", f"the {creds.user_type} login signs sub={sub} for user {uid}", seen)
+    if not judged and all(isinstance(v, str) for v in seen.values()):
+        return Result.skip("login_failed", "no login succeeded: no token to inspect", seen)
     if not judged:
         return Result.skip("no_evidence", "no login gave both a token subject and a user id to compare", seen)
     return Result.ok(f"the tokens of {', '.join(judged)} name their users", seen)

@@ -241,7 +241,9 @@ async def alive(ctx: ProbeContext) -> bool:
             await s.send({"type": "ping", "id": "liveness"})
         except Exception:
             return False
-        return await s.expect(lambda f: True, ctx.options.timeout_s, since=mark) is not None
+        answered = await s.expect(lambda f: True, ctx.options.timeout_s, since=mark) is not None
+        # a close with a code is an answer too: the target is there, it just ends the session
+        return answered or (s.closed and s.close_code not in (None, 1006))
 
 
 def has_fields(obj: Any, spec: dict[str, type | tuple[type, ...]]) -> list[str]:

@@ -184,6 +184,12 @@ async def rate_limit(ctx: ProbeContext) -> Result:
 async def origin_check(ctx: ProbeContext) -> Result:
     from websockets.exceptions import InvalidStatus
 
+    # Control: an upgrade without a foreign Origin is served, so a refusal below is the origin check's doing.
+    try:
+        control = await ProbeSession.open(ctx)
+    except InvalidStatus as exc:
+        return Result.skip("control_failed", f"an upgrade without a foreign Origin was refused too (HTTP {exc.response.status_code})")
+    await control.close()
     try:
         s = await ProbeSession.open(ctx, headers={"Origin": "https://evil.example.invalid"})
     except InvalidStatus as exc:

@@ -82,13 +82,13 @@ async def test_no_probe_passes_against_a_target_without_features_and_the_run_is_
 
 async def test_deadline_cancels_and_records_unfinished_probes(tmp_path):
     cfg = bad_config()
-    cfg.deadline_s = 5.0
+    cfg.deadline_s = 2.0  # the first three probes wait out their timeouts (1 s each) before the target is found silent
     t0 = time.perf_counter()
     async with BadServer(upgrade="never") as b:
         path = await arun_suite(b.ws_url, suite="quick", out=tmp_path, config=cfg)
     elapsed = time.perf_counter() - t0
     run = load_run(path)
-    assert elapsed < 8, elapsed
+    assert elapsed < 5, elapsed
     assert run.manifest["status"] == "complete" and run.manifest["deadline_reached"]
     deadline = run.probes[run.probes["reason"] == "deadline"]
     assert len(deadline) > 0 and (deadline["outcome"] == "skip").all()
@@ -98,7 +98,7 @@ async def test_deadline_cancels_and_records_unfinished_probes(tmp_path):
 
 
 def test_interrupted_and_partial_runs_are_never_ready(sample_run):
-    run = sample_run
+    run = load_run(sample_run)
     plan = [{"probe": p, "critical": bool(c), "selected": True} for p, c in zip(run.probes["probe"], run.probes["critical"], strict=True)]
     crit = run.probes.loc[run.probes["critical"] == True, "probe"].iloc[0]  # noqa: E712
     cut = run.probes[run.probes["probe"] != crit]
