@@ -63,7 +63,35 @@ SECURITY_PROBES: dict[str, str] = {
     "alg:none refused": "auth.alg_none",
     "forged tokens refused": "auth.forged_token",
     "expired tokens refused": "auth.expired_token",
+    "garbage tokens refused": "auth.invalid_token",
+    "wrong-audience tokens refused": "auth.wrong_audience",
 }
+
+
+def security_outcome(outcome: str, reason: str, observed: object) -> str:
+    """What happened to the attack, before the form of the answer (pure).
+
+    Negative-token probes record ``security: accepted|refused``; the table says
+    "ACCEPTED" when the attack succeeded, and for a refusal whether it had the
+    contract's form.
+    """
+    import json
+
+    sec = None
+    if isinstance(observed, str) and observed.startswith("{"):
+        try:
+            sec = json.loads(observed).get("security")
+        except ValueError:
+            sec = None
+    if reason == "token_accepted" or sec == "accepted":
+        return "ACCEPTED (the attack succeeded)"
+    if sec == "refused":
+        return "refused, as the contract says" if outcome == "pass" else f"refused, but not in the contract's form ({reason})"
+    if outcome == "pass":
+        return "holds"
+    if outcome == "skip":
+        return f"not judged ({reason})"
+    return f"fails ({reason})"
 
 
 def latest(probes: pd.DataFrame) -> pd.DataFrame:
@@ -182,9 +210,11 @@ def security_checks(probes: pd.DataFrame) -> pd.DataFrame:
     for check, name in SECURITY_PROBES.items():
         r = by.get(name)
         if r is None:
-            rows.append({"check": check, "probe": name, "outcome": "not run", "reason": "", "detail": ""})
+            rows.append({"check": check, "probe": name, "outcome": "not run", "security": "not run", "reason": "", "detail": ""})
         else:
-            rows.append({"check": check, "probe": name, "outcome": r["outcome"], "reason": r["reason"], "detail": r["detail"]})
+            rows.append({"check": check, "probe": name, "outcome": r["outcome"],
+                         "security": security_outcome(r["outcome"], r["reason"], r.get("observed")),
+                         "reason": r["reason"], "detail": r["detail"]})
     return pd.DataFrame(rows)
 
 

@@ -21,7 +21,7 @@ SHORT = {"sustain_window_s": 3.0 / time_unit(), "sustain_sessions": 5}
 
 async def run_probe_only(ws_url: str, tmp_path, *, user=True):
     cfg = SuiteConfig(suite="quick", options=make_options("quick", **SHORT), progress=False, only=[PROBE],
-                      user=DEMO_USERS["creator"] if user else None)
+                      user=DEMO_USERS["creator"] if user else None, preflight=False)
     path = await asyncio.wait_for(arun_suite(ws_url, suite="quick", out=tmp_path, config=cfg), 60)
     run = load_run(path)
     rec = run.probes.iloc[0]

@@ -360,7 +360,7 @@ async def test_shutdown_health_503_then_1001(make_server):
 
 
 async def test_slow_consumer_closed_1008_and_others_keep_receiving(make_server):
-    srv = await make_server(send_queue_size=50)
+    srv = await make_server(send_queue_size=50, ping_interval=60.0, ping_timeout=60.0)  # no ping timeout (1011) first
     admin = await token(srv, "admin")
     # A small receive buffer switches off the kernel's autotuning (up to 32 MB here),
     # so that a client that stops reading is felt by the server quickly.
