@@ -24,11 +24,12 @@ runs_dir = None
 # %%
 from IPython.display import display
 
-from pitchey_analysis import figures, load_run, render
+from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import DEFAULT_TARGETS, concurrency_table, latency_summary, slo_checks
+from pitchey_analysis.explore import open_run
 
 figures.style()
-r = load_run(run, runs_dir=runs_dir)
+r = open_run(run, runs_dir)
 targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
 
 # %% [markdown]

@@ -22,11 +22,12 @@ run = "latest"
 runs_dir = None
 
 # %%
-from pitchey_analysis import figures, load_run, render
+from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import SCORE_FORMULA, category_rates, issues, latest, overall_score
+from pitchey_analysis.explore import open_run
 
 figures.style()
-r = load_run(run, runs_dir=runs_dir)
+r = open_run(run, runs_dir)
 probes = latest(r.probes)
 rates = category_rates(probes)
 print(f"overall score {overall_score(rates):.1%}\n{SCORE_FORMULA}")

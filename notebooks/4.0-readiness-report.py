@@ -21,12 +21,13 @@ runs_dir = None
 # %%
 from IPython.display import display
 
-from pitchey_analysis import figures, load_run, render
+from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import DEFAULT_TARGETS, analyze
+from pitchey_analysis.explore import open_run
 from pitchey_analysis.probes import catalogue_frame
 
 figures.style()
-r = load_run(run, runs_dir=runs_dir)
+r = open_run(run, runs_dir)
 a = analyze(r)
 targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
 

@@ -19,23 +19,18 @@
 # percentiles) and is flagged only when significant.
 
 # %% tags=["parameters"]
-run_a = None  # the reference run (None: the second newest run)
+run_a = None  # the reference run (None: the second newest run, else the older committed sample)
 run_b = None  # the current run (None: the newest run)
 runs_dir = None
 
 # %%
 from IPython.display import Markdown, display
 
-from pitchey_analysis import load_run, render
+from pitchey_analysis import render
 from pitchey_analysis.analysis import analyze, compare_latency, compare_outcomes, compare_rates
-from pitchey_analysis.dataset import list_runs
+from pitchey_analysis.explore import pick_pair
 
-if run_a is None or run_b is None:
-    found = list_runs(runs_dir)
-    if len(found) < 2:
-        raise SystemExit("comparing needs two runs: give run_a and run_b, or capture a second run first")
-    run_a, run_b = run_a or found[-2], run_b or found[-1]
-A, B = load_run(run_a, runs_dir=runs_dir), load_run(run_b, runs_dir=runs_dir)
+A, B = pick_pair(run_a, run_b, runs_dir)
 va, vb = analyze(A).verdict, analyze(B).verdict
 
 # %% [markdown]

@@ -1,0 +1,110 @@
+"""Helpers for the notebooks: which run to open (and why), the runs index, the run picker.
+
+Notebooks hold narrative and calls; what they share lives here. Nothing here
+computes a statistic: the index and the picker call :mod:`pitchey_analysis.analysis`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import sample_run_dirs
+from .dataset import Run, list_runs, load_run, resolve_run
+
+
+def contract_name(manifest: dict[str, Any]) -> str:
+    """The contract a run was judged against (``pitchey``, the built-in one, until runs record another)."""
+    c = manifest.get("contract")
+    if isinstance(c, dict):
+        return str(c.get("name") or c.get("title") or "pitchey")
+    return str(c) if c else "pitchey"
+
+
+def target_line(manifest: dict[str, Any]) -> str:
+    """The target in one line: URL, and the embedded server's profile when it was ours."""
+    t = manifest.get("target") or {}
+    prof = ((manifest.get("server") or {}).get("profile") or {}).get("name")
+    url = str(t.get("ws_url", "?"))
+    return f"{url} (embedded reference server, profile {prof})" if t.get("embedded") else url
+
+
+def open_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str | None = None) -> Run:
+    """Load a run and print which one and why (every notebook starts with this)."""
+    path, why = resolve_run(run, Path(runs_dir) if runs_dir else None)
+    r = load_run(path)
+    print(f"Loaded run {r.run_id} ({r.manifest.get('status')}, suite {(r.manifest.get('suite') or {}).get('name')})\n"
+          f"  target: {target_line(r.manifest)}\n  why:    {why}")
+    return r
+
+
+def _index_row(path: Path, source: str) -> dict[str, Any]:
+    from .analysis import analyze
+
+    r = load_run(path)
+    m = r.manifest
+    a = analyze(r)
+    return {
+        "run_id": r.run_id, "started": str(m.get("started_at", ""))[:19].replace("T", " "), "target": target_line(m),
+        "profile": ((m.get("server") or {}).get("profile") or {}).get("name") or "—",
+        "suite": (m.get("suite") or {}).get("name"), "contract": contract_name(m), "verdict": a.verdict.verdict,
+        "score": a.score, "status": m.get("status"), "source": source, "path": str(path),
+    }
+
+
+def runs_index(runs_dir: Path | str | None = None, *, samples: bool = True) -> pd.DataFrame:
+    """Every run under ``runs_dir`` (and the committed samples): id, date, target, profile, contract, verdict, score."""
+    rows = [_index_row(p, "runs") for p in list_runs(Path(runs_dir) if runs_dir else None)]
+    if samples:
+        rows += [_index_row(p, "sample") for p in sample_run_dirs()]
+    cols = ["run_id", "started", "target", "profile", "suite", "contract", "verdict", "score", "status", "source", "path"]
+    return pd.DataFrame(rows, columns=cols).sort_values("run_id", kind="stable").reset_index(drop=True)
+
+
+def run_picker(index: pd.DataFrame, on_pick: Callable[[str], object], value: str | None = None,
+               description: str = "run") -> Any:
+    """A dropdown of the runs in ``index``; choosing one calls ``on_pick(path)`` in an output area below it.
+
+    Returns the widget box to display (None, with a note, when ipywidgets is absent: papermill
+    parameters still choose the run).
+    """
+    try:
+        import ipywidgets as w
+    except ImportError:
+        print("ipywidgets is not installed: set the run in the parameters cell instead")
+        return None
+    options = [(f"{r.run_id} · {r.profile} · {r.verdict}", r.path) for r in index.itertuples()]
+    dd = w.Dropdown(options=options, value=value if value in dict(options).values() else None,
+                    description=description, layout=w.Layout(width="95%"))
+    out = w.Output()
+
+    def changed(change: dict[str, Any]) -> None:
+        if change.get("new"):
+            out.clear_output()
+            with out:
+                on_pick(change["new"])
+
+    dd.observe(changed, names="value")
+    return w.VBox([dd, out])
+
+
+def pick_pair(run_a: str | None, run_b: str | None, runs_dir: Path | str | None = None) -> tuple[Run, Run]:
+    """The reference and current runs of a comparison, printing which and why.
+
+    Unset runs default to the two newest runs in the runs folder, else to the two
+    newest committed sample runs (so the comparison opens on a fresh clone).
+    """
+    base = Path(runs_dir) if runs_dir else None
+    if run_a is None or run_b is None:
+        found, why = list_runs(base), "the two newest runs in the runs folder"
+        if len(found) < 2:
+            found, why = sample_run_dirs(), "fewer than two runs in the runs folder: the committed sample runs"
+        if len(found) < 2:
+            raise FileNotFoundError("comparing needs two runs: give run_a and run_b, or capture a second run first")
+        run_a, run_b = run_a or str(found[-2]), run_b or str(found[-1])
+        print(f"Comparing {why}")
+    return open_run(run_a, base), open_run(run_b, base)
