@@ -45,7 +45,7 @@ latency_summary(r.samples[r.samples["concurrency"] == 1]).round(3)
 slo_checks(r.samples, r.probes, tls=bool(r.manifest.get("target", {}).get("tls")))
 
 # %% [markdown]
-# ## Distributions (log axis, targets dashed)
+# ## Distributions (log axis when the values span more than a factor 3; targets dashed, or noted when off scale)
 
 # %%
 for metric in sorted(set(r.samples["metric"])):

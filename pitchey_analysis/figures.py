@@ -35,7 +35,7 @@ def style() -> None:
 
 
 def latency_distribution(samples: pd.DataFrame, metric: str, target_ms: float | None = None, *, concurrency: int = 1) -> Figure:
-    """Histogram and ECDF of one metric on a log axis, with the target drawn."""
+    """Histogram and ECDF of one metric (log axis when the values span more than a factor 3), with the target marked."""
     v = samples[(samples["metric"] == metric) & (samples["ok"] == True) & (samples["concurrency"] == concurrency)]["value_ms"]  # noqa: E712
     v = v.dropna().to_numpy()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 2.8))
@@ -59,13 +59,25 @@ def latency_distribution(samples: pd.DataFrame, metric: str, target_ms: float | 
     ax2.axhline(0.95, color="#616161", lw=0.8, ls=":")
     ax2.text(xs[0], 0.955, "p95", fontsize=7, color="#616161", va="bottom")
     if target_ms is not None:
-        for ax in (ax1, ax2):
-            ax.axvline(target_ms, color=PALETTE["fail"], lw=1.2, ls="--")
-        ax2.text(target_ms, 0.05, f" target {target_ms:g} ms", color=PALETTE["fail"], fontsize=7, rotation=90, va="bottom")
-        if target_ms > hi:
-            for ax in (ax1, ax2):
-                ax.set_xlim(right=target_ms * 1.3)
+        mark_target(ax1, target_ms, hi)
+        mark_target(ax2, target_ms, hi, label=True)
     return fig
+
+
+def mark_target(ax: plt.Axes, target: float, data_max: float, *, label: bool = False) -> None:
+    """Draw the target as a dashed line when it lies within the data's range; otherwise an arrow at the right edge.
+
+    The axis range stays the data's: a target far above the values would squash them into a line at 0.
+    """
+    colour = PALETTE["fail"]
+    if target <= data_max:
+        ax.axvline(target, color=colour, lw=1.2, ls="--")
+        if label:
+            ax.text(target, 0.05, f" target {target:g} ms", color=colour, fontsize=7, rotation=90, va="bottom",
+                    transform=ax.get_xaxis_transform())
+        return
+    ax.set_xlabel(f"{ax.get_xlabel()}   [target {target:g} ms: off scale →]")
+    ax.xaxis.label.set_color(colour)
 
 
 def connection_stages(flow: pd.DataFrame) -> Figure:
@@ -166,4 +178,41 @@ def message_support(mt: pd.DataFrame) -> Figure:
     ax.grid(False)
     ax.set_xlim(0, 1)
     ax.set_title("Message-type support (full / partial / missing)")
+    return fig
+
+
+def compare_distributions(samples_a: pd.DataFrame, samples_b: pd.DataFrame, metric: str, labels: tuple[str, str] = ("A", "B"),
+                          target_ms: float | None = None) -> Figure:
+    """Two runs' distributions of one metric overlaid: histograms (left) and cumulative distributions (right)."""
+    def values(s: pd.DataFrame) -> np.ndarray:
+        return s[(s["metric"] == metric) & (s["ok"] == True) & (s["concurrency"] == 1)]["value_ms"].dropna().to_numpy()  # noqa: E712
+
+    va, vb = values(samples_a), values(samples_b)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 2.6))
+    label = METRIC_LABELS.get(metric, metric)
+    both = np.concatenate([va, vb])
+    if both.size == 0:
+        ax1.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax1.transAxes)
+        return fig
+    lo, hi = max(both.min(), 1e-3), max(both.max(), 1e-3) * 1.05
+    log = hi / lo > 3
+    bins = np.logspace(np.log10(lo), np.log10(hi), 40) if log else np.linspace(lo, hi, 30)
+    for v, lab, colour in ((va, labels[0], "#757575"), (vb, labels[1], "#1565c0")):
+        if v.size == 0:
+            continue
+        ax1.hist(v, bins=bins, color=colour, alpha=0.55, label=f"{lab} (n = {v.size})")
+        xs = np.sort(v)
+        ax2.step(xs, np.arange(1, xs.size + 1) / xs.size, where="post", color=colour, label=lab)
+    for ax in (ax1, ax2):
+        ax.set_xscale("log" if log else "linear")
+        ax.set_xlabel(f"{label} (ms)")
+    ax1.set_ylabel("samples")
+    ax1.set_title(f"{label}: reference and current")
+    ax1.legend(fontsize=7, frameon=False)
+    ax2.set_ylabel("fraction ≤ x")
+    ax2.axhline(0.95, color="#616161", lw=0.8, ls=":")
+    ax2.set_title("cumulative distribution (dotted: p95)")
+    if target_ms is not None:
+        mark_target(ax1, target_ms, hi)
+        mark_target(ax2, target_ms, hi, label=True)
     return fig

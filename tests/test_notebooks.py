@@ -60,8 +60,8 @@ def test_notebooks_on_a_pitchey_2025_11_run(tmp_path, defect_run, name):
 
 def test_compare_notebook(tmp_path, sample_run, defect_run):
     node = run_nb("5.0-compare-runs", tmp_path, run_a=str(sample_run), run_b=str(defect_run))
-    text = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in node.cells for o in c.get("outputs", []))
-    assert "NOT READY" in text
+    text = "".join(str(o.get("data", {}).get("text/html", "")) for c in node.cells for o in c.get("outputs", []))
+    assert "NOT READY" in text and 'id="compare-runs"' in text and Path(defect_run).name in text
 
 
 def _printed(node: nbformat.NotebookNode) -> str:
