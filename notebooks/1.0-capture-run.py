@@ -51,3 +51,11 @@ describe("probes")
 
 # %%
 describe("samples")
+
+# %% [markdown]
+# ## Every run in the project (notebooks 2.0–7.0 can pick any of them)
+
+# %%
+from pitchey_analysis.explore import runs_index
+
+runs_index().drop(columns=["path"])

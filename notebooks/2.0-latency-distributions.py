@@ -20,16 +20,29 @@
 # %% tags=["parameters"]
 run = "latest"  # run id, run directory or "latest" (falls back to the committed sample)
 runs_dir = None
+interactive = True  # ipympl figures in JupyterLab (static PNGs when ipympl is absent)
+
+# %% [markdown]
+# ## Runs (pick one, then run the cells below)
+
+# %%
+from IPython.display import display
+
+from pitchey_analysis import explore
+
+index = explore.runs_index(runs_dir)
+display(index.drop(columns=["path"]))
+explore.pick_into(globals(), "run", index)
 
 # %%
 from IPython.display import display
 
 from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import DEFAULT_TARGETS, concurrency_table, latency_summary, slo_checks
-from pitchey_analysis.explore import open_run
 
 figures.style()
-r = open_run(run, runs_dir)
+explore.use_widgets(interactive)
+r = explore.open_run(run, runs_dir)
 targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
 
 # %% [markdown]
@@ -49,7 +62,7 @@ slo_checks(r.samples, r.probes, tls=bool(r.manifest.get("target", {}).get("tls")
 
 # %%
 for metric in sorted(set(r.samples["metric"])):
-    display(render.figure(figures.latency_distribution(r.samples, metric, targets.get(metric))))
+    display(render.show(figures.latency_distribution(r.samples, metric, targets.get(metric))))
 
 # %% [markdown]
 # ## Against concurrency
@@ -57,4 +70,4 @@ for metric in sorted(set(r.samples["metric"])):
 # %%
 conc = concurrency_table(r.samples, r.probes)
 display(conc.round(3))
-render.figure(figures.concurrency(conc))
+render.show(figures.concurrency(conc))

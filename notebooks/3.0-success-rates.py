@@ -20,14 +20,27 @@
 # %% tags=["parameters"]
 run = "latest"
 runs_dir = None
+interactive = True  # ipympl figures in JupyterLab (static PNGs when ipympl is absent)
+
+# %% [markdown]
+# ## Runs (pick one, then run the cells below)
+
+# %%
+from IPython.display import display
+
+from pitchey_analysis import explore
+
+index = explore.runs_index(runs_dir)
+display(index.drop(columns=["path"]))
+explore.pick_into(globals(), "run", index)
 
 # %%
 from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import SCORE_FORMULA, category_rates, issues, latest, overall_score
-from pitchey_analysis.explore import open_run
 
 figures.style()
-r = open_run(run, runs_dir)
+explore.use_widgets(interactive)
+r = explore.open_run(run, runs_dir)
 probes = latest(r.probes)
 rates = category_rates(probes)
 print(f"overall score {overall_score(rates):.1%}\n{SCORE_FORMULA}")
@@ -36,7 +49,7 @@ print(f"overall score {overall_score(rates):.1%}\n{SCORE_FORMULA}")
 rates.round(3)
 
 # %%
-render.figure(figures.category_rates(rates))
+render.show(figures.category_rates(rates))
 
 # %% [markdown]
 # ## Outcomes per probe, by category

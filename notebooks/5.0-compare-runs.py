@@ -23,6 +23,18 @@ run_a = None  # the reference run (None: the second newest run, else the older c
 run_b = None  # the current run (None: the newest run)
 runs_dir = None
 
+# %% [markdown] tags=["explore"]
+# ## Runs (pick the two, then run the cells below)
+
+# %% tags=["explore"]
+from IPython.display import display
+
+from pitchey_analysis import explore
+
+index = explore.runs_index(runs_dir)
+display(index.drop(columns=["path"]))
+display(explore.pick_into(globals(), "run_a", index, "reference"), explore.pick_into(globals(), "run_b", index, "current"))
+
 # %%
 from IPython.display import display
 

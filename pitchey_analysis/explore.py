@@ -108,3 +108,70 @@ def pick_pair(run_a: str | None, run_b: str | None, runs_dir: Path | str | None 
         run_a, run_b = run_a or str(found[-2]), run_b or str(found[-1])
         print(f"Comparing {why}")
     return open_run(run_a, base), open_run(run_b, base)
+
+
+def pick_into(ns: dict[str, Any], name: str, index: pd.DataFrame, description: str | None = None) -> Any:
+    """A run picker that sets ``ns[name]`` (the notebook's parameter) to the chosen run.
+
+    The notebook's analysis then re-runs for that run with *Run ▸ Run Selected Cell and All Below*;
+    the picked run's verdict is shown at once. Papermill's parameters still choose the run for reports.
+    """
+    def chosen(path: str) -> None:
+        ns[name] = path
+        row = index[index["path"] == path].iloc[0]
+        print(f"{name} = {row.run_id!r}: {row.verdict}, {row.target}\n"
+              "Now run the cells below (Run ▸ Run Selected Cell and All Below) to analyse it.")
+
+    current = ns.get(name)
+    value = str(resolve_run(current)[0]) if current not in (None, "latest") and Path(str(current)).exists() else None
+    return run_picker(index, chosen, value=value, description=description or name)
+
+
+def use_widgets(enable: bool = True) -> bool:
+    """Interactive figures (ipympl) from the same figure functions, when enabled and ipympl is installed.
+
+    Returns whether figures are now interactive; the report and papermill runs keep static PNGs.
+    """
+    from . import render
+
+    if not enable:
+        render.INTERACTIVE = False
+        return False
+    try:
+        import ipympl  # noqa: F401
+        import matplotlib.pyplot as plt
+
+        plt.switch_backend("module://ipympl.backend_nbagg")
+    except Exception:  # no ipympl, or no kernel to draw into: static figures
+        render.INTERACTIVE = False
+        return False
+    plt.ioff()  # figures are shown where the notebook asks, not when created
+    render.INTERACTIVE = True
+    return True
+
+
+def session_frames(r: Run, probe: str) -> pd.DataFrame:
+    """The frames of a probe's sessions (its last attempt), in order: connection, direction, time, type, size, payload."""
+    ids = r.probes[r.probes["probe"] == probe].sort_values("attempt")["probe_id"].tail(1)
+    f = r.frames[r.frames["probe_id"].isin(ids)]
+    cols = ["conn_id", "direction", "t_ms", "type", "size_bytes", "payload"]
+    return f.sort_values(["t_ms"], kind="stable")[cols].reset_index(drop=True)
+
+
+def frames_browser(r: Run, probes: list[str], show: Callable[[str], object]) -> Any:
+    """A dropdown of ``probes``; choosing one calls ``show(probe)`` below it (None without ipywidgets)."""
+    try:
+        import ipywidgets as w
+    except ImportError:
+        return None
+    dd = w.Dropdown(options=probes, value=None, description="probe", layout=w.Layout(width="95%"))
+    out = w.Output()
+
+    def changed(change: dict[str, Any]) -> None:
+        if change.get("new"):
+            out.clear_output()
+            with out:
+                show(change["new"])
+
+    dd.observe(changed, names="value")
+    return w.VBox([dd, out])

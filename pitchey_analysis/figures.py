@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -215,4 +216,60 @@ def compare_distributions(samples_a: pd.DataFrame, samples_b: pd.DataFrame, metr
     if target_ms is not None:
         mark_target(ax1, target_ms, hi)
         mark_target(ax2, target_ms, hi, label=True)
+    return fig
+
+
+def history(h: dict[str, pd.DataFrame]) -> Figure:
+    """A target's runs over time: pass rate per category (left) and p95 per metric (right), with 95% intervals."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 3.0))
+    cats, p95 = h["categories"], h["p95"]
+    if h["runs"].empty:
+        ax1.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax1.transAxes)
+        return fig
+    order = {rid: i for i, rid in enumerate(h["runs"]["run_id"])}
+    for name, grp in cats[cats["judged"] > 0].groupby("category", sort=False):
+        x = grp["run_id"].map(order)
+        lw = 2.2 if name == "overall" else 1.0
+        ax1.errorbar(x, grp["rate"] * 100, yerr=[((grp["rate"] - grp["lo"]) * 100).clip(lower=0), ((grp["hi"] - grp["rate"]) * 100).clip(lower=0)],
+                     marker="o", ms=3, lw=lw, capsize=2, label=str(name))
+    ax1.set_ylim(0, 105)
+    ax1.set_ylabel("probes passed (%)")
+    ax1.set_title("Pass rate per category (Wilson 95%)")
+    ax1.legend(fontsize=6, frameon=False, ncols=2)
+    for name, grp in p95.groupby("metric", sort=False):
+        x = grp["run_id"].map(order)
+        lo = (grp["p95"] - grp["lo"]).clip(lower=0).fillna(0)
+        hi = (grp["hi"] - grp["p95"]).clip(lower=0).fillna(0)
+        ax2.errorbar(x, grp["p95"], yerr=[lo, hi], marker="o", ms=3, capsize=2, label=METRIC_LABELS.get(str(name), str(name)))
+    ax2.set_yscale("log")
+    ax2.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax2.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax2.set_ylabel("p95 (ms)")
+    ax2.set_title("p95 per metric (order-statistic 95%)")
+    ax2.legend(fontsize=6, frameon=False)
+    labels = [f"{rid[:8]}\n{v}" for rid, v in zip(h["runs"]["run_id"], h["runs"]["verdict"], strict=True)]
+    for ax in (ax1, ax2):
+        ax.set_xticks(range(len(labels)), labels, fontsize=6)
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+    return fig
+
+
+def samples_over_time(samples: pd.DataFrame, metrics: tuple[str, ...] | None = None) -> Figure:
+    """Each sample against the time it was taken in the run (log value axis), one colour per metric; failures as crosses."""
+    fig, ax = plt.subplots(figsize=(8.0, 3.0))
+    s = samples if metrics is None else samples[samples["metric"].isin(metrics)]
+    if s.empty:
+        ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    for metric, grp in s.groupby("metric", sort=True):
+        ok = grp[grp["ok"] == True]  # noqa: E712
+        pts = ax.scatter(ok["t_offset_s"], ok["value_ms"].clip(lower=1e-3), s=6, alpha=0.6, label=METRIC_LABELS.get(str(metric), str(metric)))
+        bad = grp[grp["ok"] != True]  # noqa: E712
+        if len(bad):
+            ax.scatter(bad["t_offset_s"], bad["value_ms"].fillna(1e-3).clip(lower=1e-3), s=14, marker="x", color=pts.get_facecolor()[0])
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds since the run started")
+    ax.set_ylabel("ms")
+    ax.set_title("Samples over the run (crosses: failed samples)")
+    ax.legend(fontsize=6, frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     return fig

@@ -18,6 +18,9 @@ from matplotlib.figure import Figure
 
 from .analysis import RULES, SCORE_FORMULA, Analysis
 
+#: Set by :func:`pitchey_analysis.explore.use_widgets`: figures shown as ipympl widgets instead of PNGs.
+INTERACTIVE = False
+
 VERDICT_CLASS = {"READY": "ready", "READY WITH RISKS": "risks", "INSUFFICIENT EVIDENCE": "insufficient", "NOT READY": "not-ready"}
 
 
@@ -92,6 +95,13 @@ def figure(fig: Figure) -> Image:
     fig.savefig(buf, format="png", metadata={"Software": None})
     plt.close(fig)
     return Image(data=buf.getvalue(), format="png", metadata={"alt": alt})
+
+
+def show(fig: Figure) -> Any:
+    """A figure for a notebook: an interactive ipympl canvas when enabled, else the static PNG of :func:`figure`."""
+    if INTERACTIVE:
+        return fig.canvas
+    return figure(fig)
 
 
 def header(a: Analysis) -> HTML:

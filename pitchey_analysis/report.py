@@ -73,8 +73,12 @@ def to_html(executed: Path, *, title: str, run_id: str, command: str | None = No
     nb = nbformat.read(str(executed), as_version=4)
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i}"  # papermill's injected cell has a random id: keep exports identical
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
     exporter = HTMLExporter(template_name="pitchey-report", extra_template_basedirs=[str(TEMPLATES)],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    # cells tagged "explore" (runs index, pickers) serve JupyterLab, not the exported report
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"explore"}), enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"pitchey": {"title": title, "run_id": run_id, "version": __version__,
                                                                    "command": command or f"pitchey-analysis report {run_id}"}})
     return body

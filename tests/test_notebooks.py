@@ -18,7 +18,8 @@ KERNEL_CWD = ROOT / "notebooks"
 
 def test_notebooks_exist_numbered():
     names = [p.stem for p in NOTEBOOKS]
-    assert names == ["1.0-capture-run", "2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report", "5.0-compare-runs"]
+    assert names == ["1.0-capture-run", "2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report", "5.0-compare-runs",
+                     "6.0-frames", "7.0-history"]
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
@@ -56,6 +57,30 @@ def test_notebooks_on_the_sample_run(tmp_path, sample_run, name):
 @pytest.mark.parametrize("name", ["2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report"])
 def test_notebooks_on_a_pitchey_2025_11_run(tmp_path, defect_run, name):
     run_nb(name, tmp_path, run=str(defect_run))
+
+
+def _outputs(node: nbformat.NotebookNode, mime: str) -> str:
+    return "".join(str(o.get("data", {}).get(mime, "")) for c in node.cells for o in c.get("outputs", []))
+
+
+def test_frames_notebook_shows_a_failing_probes_session(tmp_path, defect_run):
+    node = run_nb("6.0-frames", tmp_path, run=str(defect_run), interactive=False)
+    printed, html = _printed(node), _outputs(node, "text/html")
+    assert "failing probe(s); showing" in printed
+    assert "payload" in html and "direction" in html  # the session's frames table
+    assert "image/png" in {k for c in node.cells for o in c.get("outputs", []) for k in o.get("data", {})}
+
+
+def test_history_notebook_on_a_fresh_clone(tmp_path, monkeypatch):
+    monkeypatch.setenv("PITCHEY_DATA_DIR", str(tmp_path / "empty"))
+    html = _outputs(run_nb("7.0-history", tmp_path), "text/html")
+    assert "NOT READY" in html and "READY" in html and "authentication" in html
+
+
+def test_notebooks_offer_a_runs_index_and_a_picker(tmp_path, sample_run):
+    node = run_nb("3.0-success-rates", tmp_path, run=str(sample_run))
+    assert "verdict" in _outputs(node, "text/html")  # the runs index
+    assert _outputs(node, "application/vnd.jupyter.widget-view+json")  # the picker (ipywidgets)
 
 
 def test_compare_notebook(tmp_path, sample_run, defect_run):

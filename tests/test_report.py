@@ -199,3 +199,16 @@ def test_switching_one_defect_off_removes_it_from_the_report(tmp_path):
 def test_complete_run_is_ready_or_says_why(sample_run):
     a = analyze(load_run(sample_run))
     assert a.verdict.verdict == "READY" or not a.verdict.reasons.empty
+
+
+def test_comparison_report_is_its_own_document(sample_run, defect_run, tmp_path):
+    html_path = build_report(defect_run, compare=str(sample_run), out=tmp_path, formats=("html",))[0]
+    html = html_path.read_text()
+    t = parse(html)
+    assert "<title>Comparison of two runs" in html and "5.0" not in html.split("<main", 1)[1][:2000]
+    runs = {r[0]: r[1:] for r in t.tables["compare-runs"][1:]}
+    assert runs["verdict"] == ["READY", "NOT READY"] and "pitchey-2025-11" in runs["target"][1]
+    assert "[" in "".join(r[3] for r in t.tables["compare-latency"][1:])  # intervals shown
+    assert "<img" in html  # the overlaid distributions
+    assert f"pitchey-analysis compare {Path(sample_run).name} {Path(defect_run).name}" in html
+    assert "widget" not in html and not list(tmp_path.glob("*.ipynb"))  # no picker in the export, no notebook left
