@@ -162,7 +162,7 @@ def close_timeline(frames: pd.DataFrame, probes: pd.DataFrame, manifest: dict) -
         ax.scatter(grp["t"], [str(int(code))] * len(grp), s=14, color=cmap(i % 10), label=f"{int(code)} ({len(grp)})")
     ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("close code")
-    ax.set_title("Connection closes over the run")
+    ax.set_title("Connection closes over the run", loc="left")
     ax.legend(fontsize=7, frameon=False, ncols=6, loc="lower right", bbox_to_anchor=(1, 1.02))
     return fig
 
