@@ -26,13 +26,9 @@ interactive = True  # ipympl figures in JupyterLab (static PNGs when ipympl is a
 # ## Runs (pick one, then run the cells below)
 
 # %%
-from IPython.display import display
-
 from pitchey_analysis import explore
 
-index = explore.runs_index(runs_dir)
-display(index.drop(columns=["path"]))
-explore.pick_into(globals(), "run", index)
+explore.pick_run(globals(), runs_dir)
 
 # %%
 from pitchey_analysis import figures, render

@@ -27,13 +27,9 @@ runs_dir = None
 # ## Runs (pick the two, then run the cells below)
 
 # %% tags=["explore"]
-from IPython.display import display
-
 from pitchey_analysis import explore
 
-index = explore.runs_index(runs_dir)
-display(index.drop(columns=["path"]))
-display(explore.pick_into(globals(), "run_a", index, "reference"), explore.pick_into(globals(), "run_b", index, "current"))
+explore.pick_run(globals(), runs_dir, names=("run_a", "run_b"))
 
 # %%
 from IPython.display import display

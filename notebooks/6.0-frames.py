@@ -32,9 +32,7 @@ from IPython.display import display
 
 from pitchey_analysis import explore, figures, render
 
-index = explore.runs_index(runs_dir)
-display(index.drop(columns=["path"]))
-explore.pick_into(globals(), "run", index)
+explore.pick_run(globals(), runs_dir)
 
 # %%
 figures.style()

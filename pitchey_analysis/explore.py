@@ -65,21 +65,17 @@ def runs_index(runs_dir: Path | str | None = None, *, samples: bool = True) -> p
     return pd.DataFrame(rows, columns=cols).sort_values("run_id", kind="stable").reset_index(drop=True)
 
 
-def run_picker(index: pd.DataFrame, on_pick: Callable[[str], object], value: str | None = None,
-               description: str = "run") -> Any:
-    """A dropdown of the runs in ``index``; choosing one calls ``on_pick(path)`` in an output area below it.
-
-    Returns the widget box to display (None, with a note, when ipywidgets is absent: papermill
-    parameters still choose the run).
-    """
+def _dropdown(options: list[tuple[str, str]] | list[str], on_pick: Callable[[str], object], value: str | None,
+              description: str) -> Any:
+    """A dropdown whose choice calls ``on_pick`` in an output area below it (None, with a note, without ipywidgets)."""
     try:
         import ipywidgets as w
     except ImportError:
-        print("ipywidgets is not installed: set the run in the parameters cell instead")
+        print("ipywidgets is not installed: set the parameters cell instead")
         return None
-    options = [(f"{r.run_id} · {r.profile} · {r.verdict}", r.path) for r in index.itertuples()]
-    dd = w.Dropdown(options=options, value=value if value in dict(options).values() else None,
-                    description=description, layout=w.Layout(width="95%"))
+    values = [o[1] if isinstance(o, tuple) else o for o in options]
+    dd = w.Dropdown(options=options, value=value if value in values else None, description=description,
+                    layout=w.Layout(width="95%"))
     out = w.Output()
 
     def changed(change: dict[str, Any]) -> None:
@@ -90,6 +86,26 @@ def run_picker(index: pd.DataFrame, on_pick: Callable[[str], object], value: str
 
     dd.observe(changed, names="value")
     return w.VBox([dd, out])
+
+
+def run_picker(index: pd.DataFrame, on_pick: Callable[[str], object], value: str | None = None,
+               description: str = "run") -> Any:
+    """A dropdown of the runs in ``index``; choosing one calls ``on_pick(path)`` below it.
+
+    Papermill parameters still choose the run for reports; without ipywidgets this returns None.
+    """
+    options = [(f"{r.run_id} · {r.profile} · {r.verdict}", r.path) for r in index.itertuples()]
+    return _dropdown(options, on_pick, value, description)
+
+
+def pick_run(ns: dict[str, Any], runs_dir: Path | str | None = None, names: tuple[str, ...] = ("run",)) -> Any:
+    """Show the runs index and a picker per parameter in ``names`` (each sets ``ns[name]``); the top cell of a notebook."""
+    from IPython.display import display
+
+    index = runs_index(runs_dir)
+    display(index.drop(columns=["path"]))
+    pickers = [pick_into(ns, n, index) for n in names]
+    return pickers[0] if len(pickers) == 1 else display(*pickers)
 
 
 def pick_pair(run_a: str | None, run_b: str | None, runs_dir: Path | str | None = None) -> tuple[Run, Run]:
@@ -160,18 +176,4 @@ def session_frames(r: Run, probe: str) -> pd.DataFrame:
 
 def frames_browser(r: Run, probes: list[str], show: Callable[[str], object]) -> Any:
     """A dropdown of ``probes``; choosing one calls ``show(probe)`` below it (None without ipywidgets)."""
-    try:
-        import ipywidgets as w
-    except ImportError:
-        return None
-    dd = w.Dropdown(options=probes, value=None, description="probe", layout=w.Layout(width="95%"))
-    out = w.Output()
-
-    def changed(change: dict[str, Any]) -> None:
-        if change.get("new"):
-            out.clear_output()
-            with out:
-                show(change["new"])
-
-    dd.observe(changed, names="value")
-    return w.VBox([dd, out])
+    return _dropdown(probes, show, None, "probe")
