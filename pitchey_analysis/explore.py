@@ -52,7 +52,7 @@ def _index_row(path: Path, source: str) -> dict[str, Any]:
         "run_id": r.run_id, "started": str(m.get("started_at", ""))[:19].replace("T", " "), "target": target_line(m),
         "profile": ((m.get("server") or {}).get("profile") or {}).get("name") or "—",
         "suite": (m.get("suite") or {}).get("name"), "contract": contract_name(m), "verdict": a.verdict.verdict,
-        "score": a.score, "status": m.get("status"), "source": source, "path": str(path),
+        "score": "—" if a.score != a.score else f"{a.score:.1%}", "status": m.get("status"), "source": source, "path": str(path),
     }
 
 
