@@ -6,12 +6,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup report test bench bench-peers lint notebooks clean
+.PHONY: help setup hooks lab report test bench bench-peers lint notebooks clean
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## Create .venv and install the package with its dev extras (once per pyproject.toml change)
+setup: $(STAMP) hooks ## Create .venv and install the package with its dev extras (JupyterLab included) and the git filter
+
+hooks: $(STAMP) ## Strip notebook outputs on commit (nbstripout as a git filter of this checkout)
+	@if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install; fi
+
+lab: setup ## JupyterLab on 127.0.0.1 with the notebooks (outputs are stripped when a notebook is saved)
+	$(BIN)/jupyter lab --config=jupyter_server_config.py --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
+	  --LabApp.default_url=/lab/tree/4.0-readiness-report.ipynb
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "pitchey-analysis needs Python 3.11 or newer (try: make PYTHON=python3.11 ...)")'

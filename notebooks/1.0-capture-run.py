@@ -22,7 +22,7 @@
 target = None  # a ws:// or wss:// URL; None starts the embedded reference server
 profile = "complete"  # embedded server: "complete" or "pitchey-2025-11"
 suite = "quick"  # "quick" (<= 20 s) or "full"
-out = None  # runs directory (default data/runs)
+out = None  # runs directory (default: data/runs of the project, whatever the working folder)
 
 # %%
 from pitchey_analysis import load_run, run_suite
@@ -32,6 +32,7 @@ from pitchey_analysis.summary import category_table
 path = run_suite(target, profile=profile, suite=suite, out=out)
 r = load_run(path)
 print(f"run {r.run_id}: {r.manifest['status']}, {len(r.probes)} probes, {len(r.samples)} samples, {len(r.frames)} frames")
+print(f"written to {path}")
 
 # %% [markdown]
 # ## Pass counts per category
@@ -50,3 +51,11 @@ describe("probes")
 
 # %%
 describe("samples")
+
+# %% [markdown]
+# ## Every run in the project (notebooks 2.0–7.0 can pick any of them)
+
+# %%
+from pitchey_analysis.explore import runs_index
+
+runs_index().drop(columns=["path"])

@@ -20,15 +20,25 @@
 # %% tags=["parameters"]
 run = "latest"  # run id, run directory or "latest" (falls back to the committed sample)
 runs_dir = None
+interactive = True  # ipympl figures in JupyterLab (static PNGs when ipympl is absent)
+
+# %% [markdown]
+# ## Runs (pick one, then run the cells below)
+
+# %%
+from pitchey_analysis import explore
+
+explore.pick_run(globals(), runs_dir)
 
 # %%
 from IPython.display import display
 
-from pitchey_analysis import figures, load_run, render
+from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import DEFAULT_TARGETS, concurrency_table, latency_summary, slo_checks
 
 figures.style()
-r = load_run(run, runs_dir=runs_dir)
+explore.use_widgets(interactive)
+r = explore.open_run(run, runs_dir)
 targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
 
 # %% [markdown]
@@ -44,11 +54,11 @@ latency_summary(r.samples[r.samples["concurrency"] == 1]).round(3)
 slo_checks(r.samples, r.probes, tls=bool(r.manifest.get("target", {}).get("tls")))
 
 # %% [markdown]
-# ## Distributions (log axis, targets dashed)
+# ## Distributions (log axis when the values span more than a factor 3; targets dashed, or noted when off scale)
 
 # %%
 for metric in sorted(m for m in set(r.samples["metric"]) if m.endswith("_ms")):  # session_lifetime_s is in the report
-    display(render.figure(figures.latency_distribution(r.samples, metric, targets.get(metric))))
+    display(render.show(figures.latency_distribution(r.samples, metric, targets.get(metric))))
 
 # %% [markdown]
 # ## Against concurrency
@@ -56,4 +66,4 @@ for metric in sorted(m for m in set(r.samples["metric"]) if m.endswith("_ms")): 
 # %%
 conc = concurrency_table(r.samples, r.probes)
 display(conc.round(3))
-render.figure(figures.concurrency(conc))
+render.show(figures.concurrency(conc))

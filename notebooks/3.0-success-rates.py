@@ -20,13 +20,23 @@
 # %% tags=["parameters"]
 run = "latest"
 runs_dir = None
+interactive = True  # ipympl figures in JupyterLab (static PNGs when ipympl is absent)
+
+# %% [markdown]
+# ## Runs (pick one, then run the cells below)
 
 # %%
-from pitchey_analysis import figures, load_run, render
+from pitchey_analysis import explore
+
+explore.pick_run(globals(), runs_dir)
+
+# %%
+from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import SCORE_FORMULA, category_rates, issues, latest, overall_score
 
 figures.style()
-r = load_run(run, runs_dir=runs_dir)
+explore.use_widgets(interactive)
+r = explore.open_run(run, runs_dir)
 probes = latest(r.probes)
 rates = category_rates(probes)
 print(f"overall score {overall_score(rates):.1%}\n{SCORE_FORMULA}")
@@ -35,7 +45,7 @@ print(f"overall score {overall_score(rates):.1%}\n{SCORE_FORMULA}")
 rates.round(3)
 
 # %%
-render.figure(figures.category_rates(rates))
+render.show(figures.category_rates(rates))
 
 # %% [markdown]
 # ## Outcomes per probe, by category

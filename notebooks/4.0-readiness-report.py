@@ -21,12 +21,13 @@ runs_dir = None
 # %%
 from IPython.display import display
 
-from pitchey_analysis import figures, load_run, render
+from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import DEFAULT_TARGETS, analyze
-from pitchey_analysis.probes import catalogue_frame
+from pitchey_analysis.analysis.defects import close_codes
+from pitchey_analysis.explore import open_run
 
 figures.style()
-r = load_run(run, runs_dir=runs_dir)
+r = open_run(run, runs_dir)
 a = analyze(r)
 targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
 
@@ -42,7 +43,27 @@ render.header(a)
 
 # %%
 display(render.verdict(a))
-render.deciding(a)
+render.summary(a)
+
+# %% [markdown] tags=["toc"]
+# <nav class="toc">
+#
+# **Contents**
+#
+# - [Results per category](#Results-per-category)
+# - [Issues identified](#Issues-identified)
+# - [Capabilities validated](#Capabilities-validated)
+# - [Connection flow](#Connection-flow)
+# - [Authentication methods](#Authentication-methods)
+# - [Message types](#Message-types)
+# - [Performance against targets](#Performance-against-targets)
+# - [Security checks](#Security-checks)
+# - [Recommendation](#Recommendation)
+# - [Appendix A: configuration](#Appendix-A:-configuration)
+# - [Appendix B: every probe](#Appendix-B:-every-probe)
+# - [Appendix C: the verdict rules](#Appendix-C:-the-verdict-rules)
+#
+# </nav>
 
 # %% [markdown]
 # ## Results per category
@@ -54,10 +75,18 @@ display(render.table(rates, "category-rates"))
 render.figure(figures.category_rates(a.rates))
 
 # %% [markdown]
+# ## Issues identified
+# One finding per defect: probes that observe the same defect are merged. **Blocking** findings come from critical
+# probes or missed targets and decide the verdict; **risks** come from non-critical probes.
+
+# %%
+render.findings(a)
+
+# %% [markdown]
 # ## Capabilities validated
 
 # %%
-render.table(a.capabilities, "capabilities")
+render.table(a.capabilities, "capabilities", columns=["capability", "status", "passed", "judged", "failing_probes"])
 
 # %% [markdown]
 # ## Connection flow
@@ -72,7 +101,7 @@ render.figure(figures.connection_stages(a.connection_flow))
 # ## Authentication methods
 
 # %%
-render.table(a.auth_methods, "auth-methods", {"latency_ms": "ms"})
+render.table(a.auth_methods, "auth-methods", {"latency_ms": "ms"}, columns=["method", "status", "latency_ms", "samples"])
 
 # %% [markdown]
 # ## Message types
@@ -80,17 +109,7 @@ render.table(a.auth_methods, "auth-methods", {"latency_ms": "ms"})
 # **missing**: no answer within the timeout.
 
 # %%
-display(render.table(a.message_types, "message-types", columns=["message_type", "support", "reason", "detail"]))
-render.figure(figures.message_support(a.message_types))
-
-# %% [markdown]
-# ## Issues identified
-# Failures grouped by reason; the impact is critical when any probe concerned is critical.
-
-# %%
-display(render.table(a.issues, "issues", columns=["reason", "count", "impact", "first_seen", "probes", "example"]))
-render.table(a.findings, "findings", caption="Every failing probe: what it expected and what happened",
-             columns=["probe", "critical", "reason", "expected", "detail"])
+render.table(a.message_types, "message-types", columns=["message_type", "support", "detail"])
 
 # %%
 # Dropped sessions are a finding of their own (resilience.sustained_sessions): shown only when the server closed held sessions.
@@ -129,13 +148,14 @@ conc = render.with_intervals(a.concurrency, {"success [95% CI]": ("success_rate"
 display(render.table(conc, "concurrency", {c: "ms" for c in ("connect_p50", "connect_p95", "rtt_p50", "rtt_p95")},
                      columns=["level", "connections", "answered", "success [95% CI]", "connect_p50", "connect_p95", "rtt_p50", "rtt_p95"]))
 display(render.figure(figures.concurrency(a.concurrency)))
-render.figure(figures.close_timeline(r.frames, r.probes, r.manifest))
+display(render.figure(figures.close_timeline(r.frames, r.probes, r.manifest)))
+render.table(close_codes(r.frames, r.probes), "close-codes", caption="Close codes the server sent (RFC 6455 §7.4.1)")
 
 # %% [markdown]
 # ## Security checks
 
 # %%
-render.table(a.security, "security")
+render.table(a.security, "security", columns=["check", "outcome", "detail"])
 
 # %% [markdown]
 # ## Recommendation
@@ -144,21 +164,24 @@ render.table(a.security, "security")
 render.recommendation(a)
 
 # %% [markdown] tags=["appendix"]
-# ## Appendix A: what was measured
-# The run's manifest: target, versions, configuration. Secrets are redacted before anything is written.
+# ## Appendix A: configuration
+# What was measured and how. Secrets are redacted before anything is written; the full manifest stays in the run
+# directory.
 
 # %%
-render.manifest(a)
+render.configuration(a, r.path)
 
-# %% [markdown]
-# ## Appendix B: the probe catalogue
-# Whether a probe is critical is part of the catalogue; the verdict depends on it.
+# %% [markdown] tags=["appendix"]
+# ## Appendix B: every probe
+# Each probe's outcome and one line of evidence, by category. Whether a probe is critical is part of the probe
+# catalogue; the verdict depends on it.
 
 # %%
-render.table(catalogue_frame(), "catalogue")
+render.outcomes(a)
 
 # %% [markdown]
-# ## Appendix C: the verdict rules, in order
+# ## Appendix C: the verdict rules
+# Applied in this order:
 # 1. **NOT READY** if a critical probe ended `fail` or `error`, or a target is missed;
 # 2. **INSUFFICIENT EVIDENCE** if a critical probe was skipped or a target is not verified;
 # 3. **READY WITH RISKS** if a non-critical probe failed;

@@ -14,52 +14,66 @@
 # ---
 
 # %% [markdown]
-# # 5.0 Comparing two runs
-# Each change comes with a 95% interval (Newcombe for rates; non-overlapping order-statistic intervals for
-# percentiles) and is flagged only when significant.
+# # Run comparison report
+# A reference run (A) against a current run (B). Each change comes with a 95% interval (Newcombe for rates;
+# order-statistic intervals for percentiles) and is called significant only when the interval says so.
 
 # %% tags=["parameters"]
-run_a = None  # the reference run (None: the second newest run)
+run_a = None  # the reference run (None: the second newest run, else the older committed sample)
 run_b = None  # the current run (None: the newest run)
 runs_dir = None
 
-# %%
-from IPython.display import Markdown, display
+# %% [markdown] tags=["explore"]
+# ## Runs (pick the two, then run the cells below)
 
-from pitchey_analysis import load_run, render
-from pitchey_analysis.analysis import analyze, compare_latency, compare_outcomes, compare_rates
-from pitchey_analysis.dataset import list_runs
+# %% tags=["explore"]
+from pitchey_analysis import explore
 
-if run_a is None or run_b is None:
-    found = list_runs(runs_dir)
-    if len(found) < 2:
-        raise SystemExit("comparing needs two runs: give run_a and run_b, or capture a second run first")
-    run_a, run_b = run_a or found[-2], run_b or found[-1]
-A, B = load_run(run_a, runs_dir=runs_dir), load_run(run_b, runs_dir=runs_dir)
-va, vb = analyze(A).verdict, analyze(B).verdict
-
-# %% [markdown]
-# # Run comparison
+explore.pick_run(globals(), runs_dir, names=("run_a", "run_b"))
 
 # %%
-Markdown(f"**Reference** {A.run_id}: **{va.verdict}** → **current** {B.run_id}: **{vb.verdict}**")
+from IPython.display import display
+
+from pitchey_analysis import figures, render
+from pitchey_analysis.analysis import DEFAULT_TARGETS, analyze, compare_latency, compare_outcomes, compare_rates
+from pitchey_analysis.explore import pick_pair
+
+figures.style()
+A, B = pick_pair(run_a, run_b, runs_dir)
+a, b = analyze(A), analyze(B)
+targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
 
 # %% [markdown]
-# ## Success rates
+# ## The two runs
+
+# %%
+render.compare_header(a, b)
+
+# %% [markdown]
+# ## Pass rates per category
+# Change B − A with Newcombe's 95% interval; significant when the interval excludes 0.
 
 # %%
 render.table(render.with_intervals(compare_rates(A.probes, B.probes), {"change [95% CI]": ("change", "lo", "hi")}, "pct"),
              "compare-rates", {"rate_a": "pct", "rate_b": "pct"})
 
 # %% [markdown]
-# ## Latency (sequential and idle samples)
+# ## Latency percentiles (sequential and idle samples)
+# Each percentile with its 95% interval in each run; a change is significant when the two intervals do not overlap.
 
 # %%
 lat = compare_latency(A.samples, B.samples)
-render.table(lat.drop(columns=["a_interval", "b_interval"]) if len(lat) else lat, "compare-latency", {"a_ms": "ms", "b_ms": "ms"})
+if len(lat):
+    lat = lat.assign(a_interval=[render.interval(i) for i in lat["a_interval"]], b_interval=[render.interval(i) for i in lat["b_interval"]])
+render.table(lat, "compare-latency", {"a_ms": "ms", "b_ms": "ms"},
+             columns=["metric", "percentile", "a_ms", "a_interval", "b_ms", "b_interval", "ratio", "direction"])
+
+# %%
+for metric in ("connect_ms", "rtt_ms"):
+    display(render.figure(figures.compare_distributions(A.samples, B.samples, metric, ("A " + A.run_id, "B " + B.run_id), targets.get(metric))))
 
 # %% [markdown]
 # ## Probes whose outcome changed
 
 # %%
-display(render.table(compare_outcomes(A.probes, B.probes), "compare-outcomes"))
+render.table(compare_outcomes(A.probes, B.probes), "compare-outcomes")

@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="reports", help="output directory")
     c.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf")
 
+    from .trend import add_parser as add_history_parser
+
+    add_history_parser(sub)
+
     d = sub.add_parser("debug", help="trace the frames of one session")
     d.add_argument("url", nargs="?", help="WebSocket URL (default: the embedded reference server)")
     d.add_argument("--profile", default="complete", help="embedded server profile")
@@ -410,7 +414,14 @@ def cmd_load(a: argparse.Namespace) -> int:
     return run_load_cli(a)
 
 
-COMMANDS = {"serve": cmd_serve, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "debug": cmd_debug, "load": cmd_load}
+def cmd_history(a: argparse.Namespace) -> int:
+    from .trend import cmd_history as run_history
+
+    return run_history(a)
+
+
+COMMANDS = {"serve": cmd_serve, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "debug": cmd_debug, "load": cmd_load,
+            "history": cmd_history}
 
 
 def main(argv: list[str] | None = None) -> int:

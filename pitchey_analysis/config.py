@@ -10,10 +10,33 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJ_ROOT: Path | None = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() else None
 
 
+def project_root(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: the working folder) holding ``pyproject.toml``.
+
+    A Jupyter kernel runs in ``notebooks/``, a script perhaps in a sub-folder: both
+    find the project's ``data/`` this way. None outside any project.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return None
+
+
 def data_dir() -> Path:
-    """``$PITCHEY_DATA_DIR`` or ``./data`` (never inside the installed package)."""
+    """``$PITCHEY_DATA_DIR``, else ``<project root>/data``, else ``./data`` (never inside the installed package)."""
+    return data_dir_and_why()[0]
+
+
+def data_dir_and_why() -> tuple[Path, str]:
+    """The data folder and, in words, why that one (notebooks print it)."""
     env = os.environ.get("PITCHEY_DATA_DIR")
-    return Path(env) if env else Path.cwd() / "data"
+    if env:
+        return Path(env), "$PITCHEY_DATA_DIR is set"
+    root = project_root()
+    if root is not None:
+        return root / "data", f"the project root {root} (it holds pyproject.toml)"
+    return Path.cwd() / "data", "no pyproject.toml above the working folder: ./data"
 
 
 def runs_dir() -> Path:
@@ -22,12 +45,12 @@ def runs_dir() -> Path:
 
 
 def reports_dir() -> Path:
-    """Where reports are written by default: ``./reports``."""
-    return Path.cwd() / "reports"
+    """Where reports are written by default: ``<project root>/reports`` (else ``./reports``)."""
+    return (project_root() or Path.cwd()) / "reports"
 
 
-def sample_run_dir() -> Path | None:
-    """The committed sample run (``data/sample/<run_id>``), if present."""
+def sample_run_dirs() -> list[Path]:
+    """The committed sample runs (``data/sample/<run_id>``), oldest first."""
     candidates = [data_dir() / "sample"]
     if PROJ_ROOT is not None:
         candidates.append(PROJ_ROOT / "data" / "sample")
@@ -35,8 +58,23 @@ def sample_run_dir() -> Path | None:
         if base.is_dir():
             runs = sorted(p for p in base.iterdir() if (p / "manifest.json").exists())
             if runs:
-                return runs[-1]
-    return None
+                return runs
+    return []
+
+
+def sample_run_dir(profile: str = "complete") -> Path | None:
+    """The committed sample run of an embedded-server ``profile`` (else the newest sample), if any."""
+    import json
+
+    runs = sample_run_dirs()
+    for p in reversed(runs):
+        try:
+            m = json.loads((p / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if ((m.get("server") or {}).get("profile") or {}).get("name") == profile:
+            return p
+    return runs[-1] if runs else None
 
 
 def time_unit() -> float:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from .config import runs_dir, sample_run_dir
+from .config import data_dir_and_why, runs_dir, sample_run_dir
 from .records import TABLES, frame_from_rows
 
 _KIND_TO_TABLE = {"probe": "probes", "sample": "samples", "frame": "frames"}
@@ -64,20 +64,32 @@ def read_events(path: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def _resolve(run: str | os.PathLike[str] | None, base: Path | None) -> Path:
+    return resolve_run(run, base)[0]
+
+
+def resolve_run(run: str | os.PathLike[str] | None, base: Path | None = None) -> tuple[Path, str]:
+    """The run directory ``run`` names, and in words why that one (notebooks print it).
+
+    Args:
+        run: a run id, a run directory, or ``"latest"``/None (the newest run under
+            ``base``, falling back to the committed sample run).
+        base: where run ids are looked up (default :func:`~pitchey_analysis.config.runs_dir`).
+    """
+    where = "given as runs_dir" if base else "data folder from " + data_dir_and_why()[1]
     base = Path(base) if base else runs_dir()
     if run is None or str(run) == "latest":
-        found = latest_run(base)
-        if found is None:
-            sample = sample_run_dir()
-            if sample is not None:
-                return sample
-            raise FileNotFoundError(f"no runs in {base} and no sample run")
-        return found
+        runs = list_runs(base)
+        if runs:
+            return runs[-1], f"run='latest': the newest of {len(runs)} run(s) in {base} ({where})"
+        sample = sample_run_dir()
+        if sample is not None:
+            return sample, f"run='latest' but {base} holds no run: the committed sample run {sample}"
+        raise FileNotFoundError(f"no runs in {base} and no sample run")
     p = Path(run)
     if p.is_dir():
-        return p
+        return p, f"run={str(run)!r} names this directory"
     if (base / str(run)).is_dir():
-        return base / str(run)
+        return base / str(run), f"run={str(run)!r} found in {base}"
     raise FileNotFoundError(f"no run {run!r} (looked in {base})")
 
 

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -35,7 +36,7 @@ def style() -> None:
 
 
 def latency_distribution(samples: pd.DataFrame, metric: str, target_ms: float | None = None, *, concurrency: int = 1) -> Figure:
-    """Histogram and ECDF of one metric on a log axis, with the target drawn."""
+    """Histogram and ECDF of one metric (log axis when the values span more than a factor 3), with the target marked."""
     v = samples[(samples["metric"] == metric) & (samples["ok"] == True) & (samples["concurrency"] == concurrency)]["value_ms"]  # noqa: E712
     v = v.dropna().to_numpy()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 2.8))
@@ -59,13 +60,25 @@ def latency_distribution(samples: pd.DataFrame, metric: str, target_ms: float | 
     ax2.axhline(0.95, color="#616161", lw=0.8, ls=":")
     ax2.text(xs[0], 0.955, "p95", fontsize=7, color="#616161", va="bottom")
     if target_ms is not None:
-        for ax in (ax1, ax2):
-            ax.axvline(target_ms, color=PALETTE["fail"], lw=1.2, ls="--")
-        ax2.text(target_ms, 0.05, f" target {target_ms:g} ms", color=PALETTE["fail"], fontsize=7, rotation=90, va="bottom")
-        if target_ms > hi:
-            for ax in (ax1, ax2):
-                ax.set_xlim(right=target_ms * 1.3)
+        mark_target(ax1, target_ms, hi)
+        mark_target(ax2, target_ms, hi, label=True)
     return fig
+
+
+def mark_target(ax: plt.Axes, target: float, data_max: float, *, label: bool = False) -> None:
+    """Draw the target as a dashed line when it lies within the data's range; otherwise an arrow at the right edge.
+
+    The axis range stays the data's: a target far above the values would squash them into a line at 0.
+    """
+    colour = PALETTE["fail"]
+    if target <= data_max:
+        ax.axvline(target, color=colour, lw=1.2, ls="--")
+        if label:
+            ax.text(target, 0.05, f" target {target:g} ms", color=colour, fontsize=7, rotation=90, va="bottom",
+                    transform=ax.get_xaxis_transform())
+        return
+    ax.set_xlabel(f"{ax.get_xlabel()}   [target {target:g} ms: off scale →]")
+    ax.xaxis.label.set_color(colour)
 
 
 def connection_stages(flow: pd.DataFrame) -> Figure:
@@ -151,7 +164,7 @@ def close_timeline(frames: pd.DataFrame, probes: pd.DataFrame, manifest: dict) -
         ax.scatter(grp["t"], [str(int(code))] * len(grp), s=14, color=cmap(i % 10), label=f"{int(code)} ({len(grp)})")
     ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("close code")
-    ax.set_title("Connection closes over the run")
+    ax.set_title("Connection closes over the run", loc="left")
     ax.legend(fontsize=7, frameon=False, ncols=6, loc="lower right", bbox_to_anchor=(1, 1.02))
     return fig
 
@@ -190,4 +203,98 @@ def session_lifetimes(lifetimes: pd.DataFrame, window_s: float | None = None) ->
     ax.set_ylabel("sessions")
     ax.set_title(f"Session lifetimes (n = {v.size})")
     ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def compare_distributions(samples_a: pd.DataFrame, samples_b: pd.DataFrame, metric: str, labels: tuple[str, str] = ("A", "B"),
+                          target_ms: float | None = None) -> Figure:
+    """Two runs' distributions of one metric overlaid: histograms (left) and cumulative distributions (right)."""
+    def values(s: pd.DataFrame) -> np.ndarray:
+        return s[(s["metric"] == metric) & (s["ok"] == True) & (s["concurrency"] == 1)]["value_ms"].dropna().to_numpy()  # noqa: E712
+
+    va, vb = values(samples_a), values(samples_b)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 2.6))
+    label = METRIC_LABELS.get(metric, metric)
+    both = np.concatenate([va, vb])
+    if both.size == 0:
+        ax1.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax1.transAxes)
+        return fig
+    lo, hi = max(both.min(), 1e-3), max(both.max(), 1e-3) * 1.05
+    log = hi / lo > 3
+    bins = np.logspace(np.log10(lo), np.log10(hi), 40) if log else np.linspace(lo, hi, 30)
+    for v, lab, colour in ((va, labels[0], "#757575"), (vb, labels[1], "#1565c0")):
+        if v.size == 0:
+            continue
+        ax1.hist(v, bins=bins, color=colour, alpha=0.55, label=f"{lab} (n = {v.size})")
+        xs = np.sort(v)
+        ax2.step(xs, np.arange(1, xs.size + 1) / xs.size, where="post", color=colour, label=lab)
+    for ax in (ax1, ax2):
+        ax.set_xscale("log" if log else "linear")
+        ax.set_xlabel(f"{label} (ms)")
+    ax1.set_ylabel("samples")
+    ax1.set_title(f"{label}: reference and current")
+    ax1.legend(fontsize=7, frameon=False)
+    ax2.set_ylabel("fraction ≤ x")
+    ax2.axhline(0.95, color="#616161", lw=0.8, ls=":")
+    ax2.set_title("cumulative distribution (dotted: p95)")
+    if target_ms is not None:
+        mark_target(ax1, target_ms, hi)
+        mark_target(ax2, target_ms, hi, label=True)
+    return fig
+
+
+def history(h: dict[str, pd.DataFrame]) -> Figure:
+    """A target's runs over time: pass rate per category (left) and p95 per metric (right), with 95% intervals."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 3.0))
+    cats, p95 = h["categories"], h["p95"]
+    if h["runs"].empty:
+        ax1.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax1.transAxes)
+        return fig
+    order = {rid: i for i, rid in enumerate(h["runs"]["run_id"])}
+    for name, grp in cats[cats["judged"] > 0].groupby("category", sort=False):
+        x = grp["run_id"].map(order)
+        lw = 2.2 if name == "overall" else 1.0
+        ax1.errorbar(x, grp["rate"] * 100, yerr=[((grp["rate"] - grp["lo"]) * 100).clip(lower=0), ((grp["hi"] - grp["rate"]) * 100).clip(lower=0)],
+                     marker="o", ms=3, lw=lw, capsize=2, label=str(name))
+    ax1.set_ylim(0, 105)
+    ax1.set_ylabel("probes passed (%)")
+    ax1.set_title("Pass rate per category (Wilson 95%)")
+    ax1.legend(fontsize=6, frameon=False, ncols=2)
+    for name, grp in p95.groupby("metric", sort=False):
+        x = grp["run_id"].map(order)
+        lo = (grp["p95"] - grp["lo"]).clip(lower=0).fillna(0)
+        hi = (grp["hi"] - grp["p95"]).clip(lower=0).fillna(0)
+        ax2.errorbar(x, grp["p95"], yerr=[lo, hi], marker="o", ms=3, capsize=2, label=METRIC_LABELS.get(str(name), str(name)))
+    ax2.set_yscale("log")
+    ax2.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax2.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax2.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax2.set_ylabel("p95 (ms)")
+    ax2.set_title("p95 per metric (order-statistic 95%)")
+    ax2.legend(fontsize=6, frameon=False)
+    labels = [f"{rid[:8]}\n{v}" for rid, v in zip(h["runs"]["run_id"], h["runs"]["verdict"], strict=True)]
+    for ax in (ax1, ax2):
+        ax.set_xticks(range(len(labels)), labels, fontsize=6)
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+    return fig
+
+
+def samples_over_time(samples: pd.DataFrame, metrics: tuple[str, ...] | None = None) -> Figure:
+    """Each sample against the time it was taken in the run (log value axis), one colour per metric; failures as crosses."""
+    fig, ax = plt.subplots(figsize=(8.0, 3.0))
+    s = samples if metrics is None else samples[samples["metric"].isin(metrics)]
+    if s.empty:
+        ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    for metric, grp in s.groupby("metric", sort=True):
+        ok = grp[grp["ok"] == True]  # noqa: E712
+        pts = ax.scatter(ok["t_offset_s"], ok["value_ms"].clip(lower=1e-3), s=6, alpha=0.6, label=METRIC_LABELS.get(str(metric), str(metric)))
+        bad = grp[grp["ok"] != True]  # noqa: E712
+        if len(bad):
+            ax.scatter(bad["t_offset_s"], bad["value_ms"].fillna(1e-3).clip(lower=1e-3), s=14, marker="x", color=pts.get_facecolor()[0])
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds since the run started")
+    ax.set_ylabel("ms")
+    ax.set_title("Samples over the run (crosses: failed samples)")
+    ax.legend(fontsize=6, frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     return fig

@@ -18,6 +18,9 @@ from matplotlib.figure import Figure
 
 from .analysis import RULES, SCORE_FORMULA, Analysis
 
+#: Set by :func:`pitchey_analysis.explore.use_widgets`: figures shown as ipympl widgets instead of PNGs.
+INTERACTIVE = False
+
 VERDICT_CLASS = {"READY": "ready", "READY WITH RISKS": "risks", "INSUFFICIENT EVIDENCE": "insufficient", "NOT READY": "not-ready"}
 
 
@@ -45,6 +48,14 @@ def _both(a: object, b: object) -> bool:
     return _present(a) and _present(b)
 
 
+def _cell(text: str) -> str:
+    """Escaped cell text; identifiers may wrap after '.', '_' or '/' (never inside a word)."""
+    out = html.escape(text)
+    for ch in (".", "_", "/", ",", ":"):
+        out = out.replace(ch, ch + "<wbr>")
+    return out.replace("\n", "<br>")
+
+
 def with_intervals(df: pd.DataFrame, merge: dict[str, tuple[str, str, str]], kind: str) -> pd.DataFrame:
     """Columns ``est``, ``lo``, ``hi`` shown as one column 'est [lo–hi]' (formatting only)."""
     out = df.copy()
@@ -68,14 +79,15 @@ def table(df: pd.DataFrame, table_id: str, formats: dict[str, str] | None = None
     formats = formats or {}
     if columns is not None:
         df = df[[c for c in columns if c in df.columns]]
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in df.columns)
     rows = []
     for _, r in df.iterrows():
         cells = []
         for c in df.columns:
             v = r[c]
             cls = f' class="o-{html.escape(str(v))}"' if c in ("outcome", "status", "support", "impact") else ""
-            cells.append(f"<td{cls}>{html.escape(_fmt(v, formats.get(c, '')))}</td>")
+            text = _fmt(v, formats.get(c, ""))
+            cells.append(f"<td{cls}>{_cell(text) if isinstance(v, str) else html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     if not rows:
         rows.append(f'<tr><td class="empty" colspan="{len(df.columns)}">none</td></tr>')
@@ -96,20 +108,130 @@ def figure(fig: Figure) -> Image:
     return Image(data=buf.getvalue(), format="png", metadata={"alt": alt})
 
 
+def show(fig: Figure) -> Any:
+    """A figure for a notebook: an interactive ipympl canvas when enabled, else the static PNG of :func:`figure`."""
+    if INTERACTIVE:
+        return fig.canvas
+    return figure(fig)
+
+
 def header(a: Analysis) -> HTML:
-    """Title block: target, run, dates, suite."""
+    """Title block: target, run, dates, suite, tool version and commit, contract, credentials (user types, never secrets)."""
+    from .explore import contract_name, target_line
+
     m = a.manifest
-    t = m.get("target", {})
-    server = m.get("server") or {}
-    prof = (server.get("profile") or {}).get("name")
+    cfg = m.get("config") or {}
+    cred = cfg.get("credentials") or {}
+    users = ", ".join(cred.get("user_types") or []) or "none (anonymous probes only)"
+    cred_line = f"user types {users}; admin account {'given' if cred.get('admin') else 'not given'}; " \
+                f"signing secret {'given' if cred.get('jwt_secret_given') else 'not given'}"
+    commit = m.get("git_commit") or "not recorded"
     items = [
-        ("Target", t.get("ws_url", "?") + (" (embedded reference server, profile " + str(prof) + ")" if t.get("embedded") else "")),
-        ("Run", m.get("run_id", "?")),
-        ("Started / ended (UTC)", f"{m.get('started_at', '?')} / {m.get('ended_at') or 'not finished'}"),
-        ("Suite", f"{m.get('suite', {}).get('name')} {m.get('suite', {}).get('version')}, run status: {m.get('status')}"),
+        ("Target", target_line(m)),
+        ("Contract", contract_name(m)),
+        ("Credentials", cred_line),
+        ("Run", f"{m.get('run_id', '?')} (status: {m.get('status')})"),
+        ("Started / ended (UTC)", f"{str(m.get('started_at', '?'))[:19]} / {str(m.get('ended_at') or 'not finished')[:19]}"),
+        ("Suite", f"{(m.get('suite') or {}).get('name')} {(m.get('suite') or {}).get('version')}"),
+        ("Tool", f"pitchey-analysis {(m.get('versions') or {}).get('pitchey-analysis', '?')}, commit {str(commit)[:12]}"),
     ]
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in items)
-    return HTML(f'<table id="run-header" class="meta">{rows}</table>')
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_cell(str(v))}</td></tr>" for k, v in items)
+    banner = ""
+    if (m.get("target") or {}).get("embedded"):
+        banner = ('<div id="self-test" class="self-test">Self-test of the embedded reference server: this report judges '
+                  "pitchey-analysis's own reference implementation, not a service of yours.</div>")
+    return HTML(f'{banner}<table id="run-header" class="meta">{rows}</table>')
+
+
+def summary(a: Analysis) -> HTML:
+    """The executive summary's list: every blocking finding (never cut), then how many risks and gaps."""
+    d = a.defects
+    blocking = d[d["severity"] == "blocking"]
+    risks = int((d["severity"] == "risk").sum())
+    parts = []
+    if len(blocking):
+        items = "".join(f'<li><b>{html.escape(r.finding)}</b> {html.escape(r.title)}</li>' for r in blocking.itertuples())
+        parts.append(f'<p class="summary-head">{len(blocking)} blocking finding{"s" if len(blocking) != 1 else ""} '
+                     f'(details under Issues identified):</p><ol id="summary-blocking" class="summary">{items}</ol>')
+    gaps = a.verdict.reasons[a.verdict.reasons["rule"] == 2] if a.verdict.rule == 2 else a.verdict.reasons.iloc[0:0]
+    if len(gaps):
+        items = "".join(f"<li><code>{html.escape(str(r.name))}</code>: {html.escape(str(r.status))}</li>" for r in gaps.itertuples())
+        parts.append(f'<p class="summary-head">{len(gaps)} gap{"s" if len(gaps) != 1 else ""} in the evidence:</p>'
+                     f'<ul id="summary-gaps" class="summary">{items}</ul>')
+    if risks:
+        parts.append(f'<p id="summary-risks">{risks} risk{"s" if risks != 1 else ""} (non-critical failure{"s" if risks != 1 else ""}) '
+                     "listed under Issues identified.</p>")
+    if not parts:
+        parts.append('<p id="summary-none">No finding: every probe that ran passed.</p>')
+    return HTML("".join(parts))
+
+
+def findings(a: Analysis) -> HTML:
+    """The issues section: one row per finding with its severity, evidence, the contract's expectation and the fix."""
+    d = a.defects
+    if d.empty:
+        return HTML('<table id="issues" class="data findings"><thead><tr><th>finding</th></tr></thead>'
+                    '<tbody><tr><td class="empty">none: no probe failed and no target is missed</td></tr></tbody></table>')
+    rows = []
+    for r in d.itertuples():
+        codes = f"<br><i>close codes:</i> {html.escape(r.close_codes)}" if r.close_codes else ""
+        expects = r.expects if len(r.expects) <= 260 else r.expects[:259] + "…"
+        rows.append(
+            f'<tr><td class="fid">{html.escape(r.finding)}<br><span class="o-{r.severity}">{r.severity}</span></td>'
+            f'<td class="what"><b>{html.escape(r.title)}</b><br><span class="impact">{html.escape(r.impact)}</span>'
+            f'<br><i>Fix:</i> {html.escape(r.remediation)}</td>'
+            f'<td class="evidence">{_cell(r.evidence)}{codes}<br><i>Contract:</i> {_cell(expects)}</td></tr>')
+    head = "<tr><th>#</th><th>finding, impact and fix</th><th>evidence, and what the contract expects</th></tr>"
+    return HTML(f'<table id="issues" class="data findings"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def outcomes(a: Analysis) -> HTML:
+    """Every probe with its outcome and one-line evidence, grouped by category (a heading row per category)."""
+    rows = []
+    for cat, grp in a.outcomes.groupby("category", sort=False):
+        rows.append(f'<tr class="group"><th colspan="4">{html.escape(str(cat))} ({len(grp)})</th></tr>')
+        for r in grp.itertuples():
+            crit = "critical" if r.critical else ""
+            rows.append(f'<tr><td>{_cell(r.probe)}</td><td>{crit}</td><td class="o-{html.escape(r.outcome)}">{html.escape(r.outcome)}</td>'
+                        f"<td>{_cell(r.evidence)}</td></tr>")
+    head = "<tr><th>probe</th><th></th><th>outcome</th><th>evidence</th></tr>"
+    return HTML(f'<table id="outcomes" class="data outcomes"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def configuration(a: Analysis, run_path: object = None) -> HTML:
+    """Appendix A: the configuration as a readable table; the full manifest stays in the run directory."""
+    m = a.manifest
+    cfg = dict(m.get("config") or {})
+    server = m.get("server") or {}
+    prof = server.get("profile") or {}
+    rows: list[tuple[str, str]] = [("target", str((m.get("target") or {}).get("ws_url"))), ("HTTP base", str((m.get("target") or {}).get("http_url")))]
+    if prof:
+        rows.append(("embedded profile", f"{prof.get('name')}; switched off: {', '.join(map(str, prof.get('disabled') or [])) or 'none'}; "
+                                         f"defects on: {', '.join(map(str, prof.get('defects') or [])) or 'none'}"))
+    cred = cfg.pop("credentials", {}) or {}
+    rows.append(("credentials", f"user {cred.get('user') or '—'} ({', '.join(cred.get('user_types') or []) or 'no user types'}), "
+                                f"admin {'given' if cred.get('admin') else 'not given'}, signing secret {'given' if cred.get('jwt_secret_given') else 'not given'}"))
+    for k, v in cfg.items():
+        if isinstance(v, list):
+            v = ", ".join(map(str, v)) or "—"
+        rows.append((k.replace("_", " "), "—" if v is None else str(v)))
+    rows.append(("versions", ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items())))
+    rows += [("Python / OS / host", f"{m.get('python')} / {m.get('os')} / {m.get('host')}"), ("git commit", str(m.get("git_commit") or "—")),
+             ("planned probes", str(len(m.get("plan") or []))),
+             ("full manifest", f"{run_path}/manifest.json" if run_path else "manifest.json in the run directory")]
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{_cell(v)}</td></tr>" for k, v in rows)
+    return HTML(f'<table id="configuration" class="meta config">{body}</table>')
+
+
+def _why(a: Analysis) -> str:
+    """The verdict's sentence, counting findings (one per defect) rather than probes for rule 1."""
+    v = a.verdict
+    if v.rule != 1:
+        return v.sentence()
+    n = int((a.defects["severity"] == "blocking").sum())
+    probes, targets = int((v.reasons["kind"] == "probe").sum()), int((v.reasons["kind"] == "target").sum())
+    seen = f"{probes} critical probe{'s' if probes != 1 else ''} failing" + (f", {targets} target{'s' if targets != 1 else ''} missed" if targets else "")
+    return f"{n} blocking finding{'s' if n != 1 else ''} ({seen}; rule 1: {RULES[1].split(': ', 1)[1]})."
 
 
 def verdict(a: Analysis) -> HTML:
@@ -119,7 +241,7 @@ def verdict(a: Analysis) -> HTML:
     return HTML(
         f'<div id="verdict" class="verdict {VERDICT_CLASS[v.verdict]}" data-verdict="{html.escape(v.verdict)}">'
         f'<div class="verdict-word">{html.escape(v.verdict)}</div>'
-        f'<div class="verdict-why">{html.escape(v.sentence())}</div>'
+        f'<div class="verdict-why">{html.escape(_why(a))}</div>'
         f'<div class="score">Overall score <b id="score" data-score="{a.score:.6f}">{score}</b> '
         f'<span class="formula">({html.escape(SCORE_FORMULA)})</span></div></div>'
     )
@@ -133,17 +255,47 @@ def deciding(a: Analysis) -> HTML:
 
 
 def recommendation(a: Analysis) -> Markdown:
-    """The recommendation, from the verdict's rule (text chosen, never computed here)."""
+    """The recommendation, from the verdict's rule (text chosen, never computed here); nothing is cut."""
     v = a.verdict
-    names = ", ".join(f"`{n}`" for n in v.reasons["name"].head(12)) if not v.reasons.empty else ""
+    d = a.defects
+    blocking = ", ".join(d.loc[d["severity"] == "blocking", "finding"])
+    risks = ", ".join(d.loc[d["severity"] == "risk", "finding"])
+    gaps = ", ".join(f"`{n}`" for n in v.reasons["name"]) if v.rule == 2 else ""
+    self_test = bool((a.manifest.get("target") or {}).get("embedded"))
     text = {
-        1: f"**Do not deploy.** Fix the blocking findings first ({names}), then re-run the suite and regenerate this report.",
-        2: f"**Do not decide yet.** The evidence is incomplete ({names}): provide what the skipped probes need "
+        1: f"**Do not deploy.** Fix the blocking findings first ({blocking}), then re-run the suite and regenerate this report.",
+        2: f"**Do not decide yet.** The evidence is incomplete ({gaps}): provide what the skipped probes need "
            "(credentials, signing secret, TLS, more samples) and re-run.",
-        3: f"**Deploy with the listed risks accepted**, or fix them first: {names}.",
+        3: f"**Deploy with the listed risks accepted**, or fix them first: {risks}.",
         4: "**Deploy.** Every critical probe passed and every service-level target is met; keep this report with the release.",
     }[v.rule]
+    if self_test:
+        text += ("\n\nThis run judged the embedded reference server (a self-test of pitchey-analysis): it says nothing about "
+                 "a service of yours. Point `--target` at your service to judge it.")
     return Markdown(text)
+
+
+def compare_header(a: Analysis, b: Analysis) -> HTML:
+    """Both runs side by side: run, target, profile, contract, suite, tool, dates, verdict and score."""
+    from .explore import contract_name, target_line
+
+    def col(x: Analysis) -> list[str]:
+        m = x.manifest
+        return [str(m.get("run_id")), target_line(m), contract_name(m),
+                f"{(m.get('suite') or {}).get('name')} {(m.get('suite') or {}).get('version')}",
+                f"pitchey-analysis {(m.get('versions') or {}).get('pitchey-analysis', '?')}, commit {str(m.get('git_commit') or '—')[:12]}",
+                str(m.get("started_at", "?"))[:19], x.verdict.verdict, "—" if math.isnan(x.score) else f"{x.score:.1%}"]
+
+    names = ["run", "target", "contract", "suite", "tool", "started (UTC)", "verdict", "overall score"]
+    rows = "".join(f"<tr><th>{k}</th><td>{_cell(u)}</td><td>{_cell(v)}</td></tr>" for k, u, v in zip(names, col(a), col(b), strict=True))
+    head = "<tr><th></th><th>reference (A)</th><th>current (B)</th></tr>"
+    return HTML(f'<table id="compare-runs" class="data compare"><thead>{head}</thead><tbody>{rows}</tbody></table>')
+
+
+def interval(iv: object, kind: str = "ms") -> str:
+    """A (lo, hi) pair as text, '—' when unknown."""
+    lo, hi = iv if isinstance(iv, tuple) else (math.nan, math.nan)
+    return "—" if any(isinstance(x, float) and math.isnan(x) for x in (lo, hi)) else f"[{_fmt(lo, kind)}–{_fmt(hi, kind)}]"
 
 
 def manifest(a: Analysis) -> HTML:

@@ -2,8 +2,10 @@
 
 Spec → computed results → rendering, as three steps: the notebook computes
 through :mod:`pitchey_analysis.analysis`, this module only executes and
-exports it. The executed notebook is kept next to the report (its metadata
-records the parameters), also when a cell fails, so the failure can be read.
+exports it. The executed notebook is written next to the report and removed
+once the export succeeded (the report holds everything it shows; notebook 4.0
+re-runs it interactively); when a cell fails it is kept, and the error names it,
+so the failure can be read.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import PROJ_ROOT
+from .config import runs_dir as default_runs_dir
 from .dataset import load_run
 
 log = logging.getLogger("pitchey_analysis.report")
@@ -62,7 +65,7 @@ def execute(kind: str, parameters: dict[str, object], output: Path) -> None:
         raise ReportError(f"report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (executed notebook: {output})") from None
 
 
-def to_html(executed: Path, *, title: str, run_id: str) -> str:
+def to_html(executed: Path, *, title: str, run_id: str, command: str | None = None) -> str:
     """Export an executed notebook with our template: no code, no scripts, opens offline."""
     import nbformat
     from nbconvert import HTMLExporter
@@ -70,9 +73,14 @@ def to_html(executed: Path, *, title: str, run_id: str) -> str:
     nb = nbformat.read(str(executed), as_version=4)
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i}"  # papermill's injected cell has a random id: keep exports identical
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
     exporter = HTMLExporter(template_name="pitchey-report", extra_template_basedirs=[str(TEMPLATES)],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb, resources={"pitchey": {"title": title, "run_id": run_id, "version": __version__}})
+    # cells tagged "explore" (runs index, pickers) serve JupyterLab, not the exported report
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"explore"}), enabled=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"pitchey": {"title": title, "run_id": run_id, "version": __version__,
+                                                                   "command": command or f"pitchey-analysis report {run_id}"}})
     return body
 
 
@@ -112,14 +120,18 @@ def build_report(
         ref = load_run(compare, runs_dir=runs_dir)
         stem = f"{ref.run_id}_vs_{current.run_id}"
         params: dict[str, object] = {"run_a": str(ref.path), "run_b": str(current.path)}
-        kind, title = "compare", f"Comparison {ref.run_id} → {current.run_id}"
+        kind, title = "compare", f"Comparison of two runs: {ref.run_id} → {current.run_id}"
+        command = f"pitchey-analysis compare {ref.run_id} {current.run_id}"
     else:
         stem = current.run_id
         params = {"run": str(current.path)}
         kind, title = "readiness", f"Readiness report {current.run_id}"
+        command = f"pitchey-analysis report {current.run_id}"
+    if current.path.parent.resolve() != default_runs_dir().resolve():
+        command += f" --runs-dir {current.path.parent}"
     executed = out / f"{stem}.ipynb"
     execute(kind, params, executed)
-    html = to_html(executed, title=title, run_id=current.run_id)
+    html = to_html(executed, title=title, run_id=current.run_id, command=command)
     paths = []
     if "html" in formats or "pdf" in formats:
         html_path = out / f"{stem}.html"
@@ -132,4 +144,5 @@ def build_report(
         paths.append(pdf_path)
         if "html" not in formats:
             (out / f"{stem}.html").unlink(missing_ok=True)
+    executed.unlink(missing_ok=True)  # exported: the report holds what it showed (kept only when a cell failed)
     return paths

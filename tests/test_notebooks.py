@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import jupytext
@@ -11,11 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+#: Jupyter starts a notebook's kernel in the notebook's folder: the tests do the same.
+KERNEL_CWD = ROOT / "notebooks"
 
 
 def test_notebooks_exist_numbered():
     names = [p.stem for p in NOTEBOOKS]
-    assert names == ["1.0-capture-run", "2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report", "5.0-compare-runs"]
+    assert names == ["1.0-capture-run", "2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report", "5.0-compare-runs",
+                     "6.0-frames", "7.0-history"]
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
@@ -37,7 +41,7 @@ def run_nb(name: str, out_dir: Path, **params) -> nbformat.NotebookNode:
     out = out_dir / f"{name}.ipynb"
     try:
         pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=params, kernel_name="python3",
-                            progress_bar=False, cwd=str(ROOT))
+                            progress_bar=False, cwd=str(KERNEL_CWD))
     except pm.PapermillExecutionError as exc:
         pytest.fail(f"{name}: cell {exc.exec_count} raised {exc.ename}: {exc.evalue}", pytrace=False)
     node = nbformat.read(out, as_version=4)
@@ -55,17 +59,75 @@ def test_notebooks_on_a_pitchey_2025_11_run(tmp_path, defect_run, name):
     run_nb(name, tmp_path, run=str(defect_run))
 
 
+def _outputs(node: nbformat.NotebookNode, mime: str) -> str:
+    return "".join(str(o.get("data", {}).get(mime, "")) for c in node.cells for o in c.get("outputs", []))
+
+
+def test_frames_notebook_shows_a_failing_probes_session(tmp_path, defect_run):
+    node = run_nb("6.0-frames", tmp_path, run=str(defect_run), interactive=False)
+    printed, html = _printed(node), _outputs(node, "text/html")
+    assert "failing probe(s); showing" in printed
+    assert "payload" in html and "direction" in html  # the session's frames table
+    assert "image/png" in {k for c in node.cells for o in c.get("outputs", []) for k in o.get("data", {})}
+
+
+def test_history_notebook_on_a_fresh_clone(tmp_path, monkeypatch):
+    monkeypatch.setenv("PITCHEY_DATA_DIR", str(tmp_path / "empty"))
+    html = _outputs(run_nb("7.0-history", tmp_path), "text/html")
+    assert "NOT READY" in html and "READY" in html and "authentication" in html
+
+
+def test_notebooks_offer_a_runs_index_and_a_picker(tmp_path, sample_run):
+    node = run_nb("3.0-success-rates", tmp_path, run=str(sample_run))
+    assert "verdict" in _outputs(node, "text/html")  # the runs index
+    assert _outputs(node, "application/vnd.jupyter.widget-view+json")  # the picker (ipywidgets)
+
+
 def test_compare_notebook(tmp_path, sample_run, defect_run):
     node = run_nb("5.0-compare-runs", tmp_path, run_a=str(sample_run), run_b=str(defect_run))
-    text = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in node.cells for o in c.get("outputs", []))
-    assert "NOT READY" in text
+    text = "".join(str(o.get("data", {}).get("text/html", "")) for c in node.cells for o in c.get("outputs", []))
+    assert "NOT READY" in text and 'id="compare-runs"' in text and Path(defect_run).name in text
 
 
-def test_capture_notebook_runs_the_quick_suite(tmp_path):
-    node = run_nb("1.0-capture-run", tmp_path, suite="quick", out=str(tmp_path / "runs"))
-    assert list((tmp_path / "runs").glob("*/probes.parquet"))
-    printed = "".join(o.get("text", "") for c in node.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
-    assert "complete" in printed
+def _printed(node: nbformat.NotebookNode) -> str:
+    return "".join(o.get("text", "") for c in node.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+
+
+def test_capture_notebook_writes_into_the_projects_data_runs(tmp_path, monkeypatch):
+    """Run from notebooks/ (as Jupyter does), the run lands in <root>/data/runs, where `report latest` looks."""
+    monkeypatch.delenv("PITCHEY_DATA_DIR", raising=False)
+    before = set((ROOT / "data" / "runs").glob("*"))
+    node = run_nb("1.0-capture-run", tmp_path, suite="quick")
+    made = set((ROOT / "data" / "runs").glob("*")) - before
+    try:
+        assert len(made) == 1 and (next(iter(made)) / "probes.parquet").exists()
+        printed = _printed(node)
+        assert "complete" in printed and str(next(iter(made))) in printed
+        assert not (KERNEL_CWD / "data").exists()
+    finally:
+        for p in made:
+            shutil.rmtree(p)
+
+
+def test_notebooks_find_runs_written_from_the_root(tmp_path, monkeypatch, defect_run):
+    """A run in <root>/data/runs is 'latest' for a kernel running in notebooks/, and the notebook says why."""
+    monkeypatch.delenv("PITCHEY_DATA_DIR", raising=False)
+    planted = ROOT / "data" / "runs" / "29991231T235959Z-zzzzzz"  # sorts after any real run id
+    shutil.copytree(defect_run, planted)
+    try:
+        for name in ("2.0-latency-distributions", "3.0-success-rates"):
+            printed = _printed(run_nb(name, tmp_path))
+            assert f"Loaded run {Path(defect_run).name}" in printed, printed
+            assert str(planted.parent) in printed and "pyproject.toml" in printed
+    finally:
+        shutil.rmtree(planted)
+
+
+def test_compare_notebook_on_a_fresh_clone(tmp_path, monkeypatch):
+    """No runs at all: the two committed sample runs are compared, and the notebook says so."""
+    monkeypatch.setenv("PITCHEY_DATA_DIR", str(tmp_path / "empty"))
+    printed = _printed(run_nb("5.0-compare-runs", tmp_path))
+    assert "committed sample runs" in printed
 
 
 def test_a_failing_cell_is_one_line(tmp_path):

@@ -116,26 +116,68 @@ def _secret_forms(secret: str) -> list[str]:
     return [secret, base64.b64encode(secret.encode()).decode().rstrip("="), quote(secret, safe="")]
 
 
-def test_no_secret_reaches_the_pdf_or_any_file(defect_run, tmp_path):
-    html_path, pdf_path = build_report(defect_run, out=tmp_path)
-    pdf = pdfium.PdfDocument(str(pdf_path))
-    text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
-    files = [p.read_bytes().decode("utf-8", "replace") for p in list(Path(defect_run).iterdir()) + [html_path, tmp_path / f"{Path(defect_run).name}.ipynb"]]
+def _pdf_text(path: Path) -> str:
+    pdf = pdfium.PdfDocument(str(path))
+    return "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+
+
+@pytest.fixture(scope="module")
+def defect_report(tmp_path_factory, defect_run):
+    out = tmp_path_factory.mktemp("defect-reports")
+    return build_report(defect_run, out=out)
+
+
+def test_no_secret_reaches_the_pdf_or_any_file(defect_run, defect_report):
+    html_path, pdf_path = defect_report
+    text = _pdf_text(pdf_path)
+    files = [p.read_bytes().decode("utf-8", "replace") for p in list(Path(defect_run).iterdir()) + list(html_path.parent.iterdir())
+             if p.is_file()]
     for blob in [text, *files]:
         for s in _secret_forms("Demo123") + _secret_forms(KNOWN_SECRET):
             assert s not in blob
         assert not re.search(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.", blob)
 
 
-def test_pitchey_2025_11_is_not_ready_naming_each_defect(defect_run, tmp_path):
-    html = build_report(defect_run, out=tmp_path, formats=("html",))[0].read_text()
-    t = parse(html)
+def test_pitchey_2025_11_is_not_ready_naming_each_defect(defect_report):
+    t = parse(defect_report[0].read_text())
     assert t.verdict == "NOT READY"
-    failing = {r[0] for r in t.tables["findings"][1:]}
+    failing = {r[0] for r in t.tables["outcomes"][1:] if len(r) == 4 and r[2] == "fail"}
     assert failing == set(EXPECTED_2025_11)
-    issue_probes = ", ".join(r[4] for r in t.tables["issues"][1:])
+    evidence = "\n".join(r[2] for r in t.tables["issues"][1:])
     for probe in EXPECTED_2025_11:
-        assert probe in issue_probes
+        assert f"{probe}:" in evidence
+    titles = [r[1] for r in t.tables["issues"][1:]]
+    assert not any("wrong_answer" in x or "no_answer" in x for x in titles)  # findings in words, not reason codes
+
+
+def test_every_blocking_finding_is_in_the_executive_summary(defect_report, defect_run):
+    html = defect_report[0].read_text()
+    listed = [r for r in parse(html).tables["issues"][1:] if "blocking" in r[0]]
+    summary = re.search(r'<ol[^>]*id="summary-blocking"[^>]*>(.*?)</ol>', html, re.S)
+    assert summary is not None
+    assert summary.group(1).count("<li>") == len(listed) == int((analyze(load_run(defect_run)).defects["severity"] == "blocking").sum())
+
+
+STATUS_WORDS = ("pass", "fail", "skip", "met", "missed", "missing", "partial", "full", "validated", "failing", "working",
+                "blocking", "risk", "critical", "authentication", "verified", "probe", "rule")
+
+
+def test_pdf_words_are_whole_and_pages_fit(defect_report, sample_report):
+    for pdf_path, limit in ((defect_report[1], 12), (sample_report[1], 8)):
+        assert len(pdfium.PdfDocument(str(pdf_path))) <= limit, pdf_path
+        text = _pdf_text(pdf_path)
+        for word in STATUS_WORDS:
+            for k in range(1, len(word)):  # e.g. "missi\nng": a line break inside the word
+                broken = re.search(rf"\b{word[:k]}[ \t]*\r?\n[ \t]*{word[k:]}\b", text)
+                assert broken is None, f"{word!r} broken inside itself in {pdf_path.name}: {broken.group(0)!r}"
+        assert re.search(r"\bpass\b", text)
+
+
+def test_page_one_says_what_was_judged(sample_report):
+    page1 = pdfium.PdfDocument(str(sample_report[1]))[0].get_textpage().get_text_range()
+    for want in ("pitchey-analysis 0.", "commit", "Contract", "pitchey", "user types", "Self-test of the embedded reference server", "Contents"):
+        assert want in page1, want
+    assert not list(sample_report[0].parent.glob("*.ipynb"))  # the executed notebook is not left behind
 
 
 def test_switching_one_defect_off_removes_it_from_the_report(tmp_path):
@@ -157,3 +199,16 @@ def test_switching_one_defect_off_removes_it_from_the_report(tmp_path):
 def test_complete_run_is_ready_or_says_why(sample_run):
     a = analyze(load_run(sample_run))
     assert a.verdict.verdict == "READY" or not a.verdict.reasons.empty
+
+
+def test_comparison_report_is_its_own_document(sample_run, defect_run, tmp_path):
+    html_path = build_report(defect_run, compare=str(sample_run), out=tmp_path, formats=("html",))[0]
+    html = html_path.read_text()
+    t = parse(html)
+    assert "<title>Comparison of two runs" in html and "5.0" not in html.split("<main", 1)[1][:2000]
+    runs = {r[0]: r[1:] for r in t.tables["compare-runs"][1:]}
+    assert runs["verdict"] == ["READY", "NOT READY"] and "pitchey-2025-11" in runs["target"][1]
+    assert "[" in "".join(r[3] for r in t.tables["compare-latency"][1:])  # intervals shown
+    assert "<img" in html  # the overlaid distributions
+    assert f"pitchey-analysis compare {Path(sample_run).name} {Path(defect_run).name}" in html
+    assert "widget" not in html and not list(tmp_path.glob("*.ipynb"))  # no picker in the export, no notebook left

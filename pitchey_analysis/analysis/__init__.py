@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from .compare import compare_latency, compare_outcomes, compare_rates
+from .defects import all_outcomes, defect_findings
 from .latency import latency_summary
 from .rates import SCORE_FORMULA, WEIGHTS, category_rates, overall_score
 from .slo import DEFAULT_TARGETS, Target, slo_checks, targets_with
@@ -48,6 +49,8 @@ class Analysis:
     capabilities: pd.DataFrame
     security: pd.DataFrame
     concurrency: pd.DataFrame
+    defects: pd.DataFrame  # one finding per defect (title, severity, evidence, remediation)
+    outcomes: pd.DataFrame  # every probe: outcome and one-line evidence
 
 
 def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
@@ -72,6 +75,8 @@ def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
         capabilities=capabilities(probes),
         security=security_checks(probes),
         concurrency=concurrency_table(run.samples, run.probes),
+        defects=defect_findings(probes, slo),
+        outcomes=all_outcomes(run.probes),
     )
 
 
@@ -82,8 +87,9 @@ def verdict_for_run(run: Any) -> Verdict:
 
 __all__ = [
     "DEFAULT_TARGETS", "RULES", "SCORE_FORMULA", "VERDICTS", "WEIGHTS", "Analysis", "Interval", "Target", "Verdict",
-    "analyze", "auth_methods", "capabilities", "category_rates", "completeness", "not_run", "compare_latency", "compare_outcomes", "compare_rates",
-    "concurrency_table", "connection_flow", "findings", "issues", "latency_summary", "latest", "message_type_support",
+    "all_outcomes", "analyze", "auth_methods", "capabilities", "category_rates", "compare_latency", "compare_outcomes", "compare_rates",
+    "completeness", "concurrency_table", "connection_flow", "defect_findings", "findings", "issues", "latency_summary", "latest",
+    "message_type_support", "not_run",
     "min_samples", "newcombe_diff", "overall_score", "percentiles", "security_checks", "slo_checks", "targets_with",
     "verdict", "verdict_for_run", "wilson",
 ]

@@ -1,0 +1,57 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 7.0 History: every run of a target over time
+# Verdict, score, pass rate per category (Wilson 95% intervals) and p95 per metric (order-statistic 95% intervals)
+# for each run, oldest first, so a team sees the trend across releases. The same tables are printed by
+# `pitchey-analysis history [--target URL]`.
+
+# %% tags=["parameters"]
+target = None  # keep runs whose target contains this text (a URL, or "embedded:<profile>"); None: every run
+runs_dir = None
+samples = True  # include the committed sample runs
+interactive = True
+
+# %% [markdown]
+# ## Runs
+
+# %%
+from IPython.display import display
+
+from pitchey_analysis import explore, figures, render
+from pitchey_analysis.trend import history_tables, load_history
+
+figures.style()
+explore.use_widgets(interactive)
+display(explore.runs_index(runs_dir, samples=samples).drop(columns=["path"]))
+h = load_history(runs_dir, target, samples=samples)
+rates, p95 = history_tables(h)
+
+# %% [markdown]
+# ## Verdict, score and pass rate per category
+
+# %%
+display(rates)
+
+# %% [markdown]
+# ## p95 per metric (ms)
+# No interval is printed where the sample count cannot support one.
+
+# %%
+display(p95)
+
+# %%
+render.show(figures.history(h))

@@ -1,0 +1,123 @@
+"""Findings: one per defect, from the failing probes and missed targets (pure).
+
+The text (title, impact, remediation) comes from the finding catalogue
+(:mod:`pitchey_analysis.probes.findings`); what the contract expects is the
+probe's recorded ``expected``; the evidence is what the run observed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from ..probes.findings import GENERIC, text_for
+from .tables import latest
+
+COLUMNS = ["finding", "severity", "title", "probes", "evidence", "close_codes", "expects", "impact", "remediation", "specific"]
+SEVERITY_ORDER = {"blocking": 0, "risk": 1}
+
+
+def _short(v: object, n: int = 160) -> str:
+    s = "" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _evidence(r: pd.Series) -> str:
+    """One line: what the probe saw (detail, then the observed answer when it adds something)."""
+    line = f"{r['probe']}: {_short(r['detail'], 140)}"
+    obs = r.get("observed")
+    if isinstance(obs, str) and obs:
+        try:
+            parsed = json.loads(obs)
+            obs = json.dumps(parsed.get("answer", parsed) if isinstance(parsed, dict) else parsed, separators=(", ", ": "))
+        except ValueError:
+            pass
+        if obs not in ("null", "{}", "[]"):
+            line += f" — observed {_short(obs, 90)}"
+    return line
+
+
+def defect_findings(probes: pd.DataFrame, slo: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per defect: severity (blocking / risk), title, probes, evidence, close codes, expects, impact, remediation.
+
+    Failing or erroring probes whose catalogue entries share a group become one
+    finding; a critical probe makes its finding blocking. A missed service-level
+    target is a blocking finding of its own.
+    """
+    bad = latest(probes)
+    bad = bad[bad["outcome"].isin(["fail", "error"])].sort_values(["category", "probe"], kind="stable")
+    merged: dict[str, dict] = {}
+    for _, r in bad.iterrows():
+        text, specific = text_for(str(r["probe"]), str(r["reason"]))
+        key = text.get("group") or f"{r['probe']}:{r['reason']}"
+        f = merged.setdefault(key, {"title": text["title"], "impact": text["impact"], "remediation": text["remediation"],
+                                    "rows": [], "specific": specific})
+        f["rows"].append(r)
+    rows = []
+    for f in merged.values():
+        grp = pd.DataFrame(f["rows"])
+        critical = bool(grp["critical"].fillna(False).astype(bool).any())
+        codes = sorted({int(c) for c in grp["close_code"].dropna()})
+        expects = "; ".join(dict.fromkeys(f"{p}: {e}" if len(grp) > 1 else str(e) for p, e in zip(grp["probe"], grp["expected"], strict=True)))
+        rows.append({
+            "severity": "blocking" if critical else "risk", "title": f["title"], "probes": ", ".join(grp["probe"]),
+            "evidence": "\n".join(_evidence(r) for _, r in grp.iterrows()), "close_codes": ", ".join(map(str, codes)),
+            "expects": expects, "impact": f["impact"], "remediation": f["remediation"], "specific": f["specific"],
+        })
+    if slo is not None and not slo.empty:
+        for _, t in slo[slo["status"] == "missed"].iterrows():
+            g = GENERIC["target_missed"]
+            rows.append({
+                "severity": "blocking", "title": g["title"].format(probe=f"The {t['target']} target"), "probes": "",
+                "evidence": f"{t['target']}: observed {t['observed']:.1f} ms [{t['lo']:.1f}–{t['hi']:.1f}], goal {t['goal']}",
+                "close_codes": "", "expects": f"{t['target']} {t['goal']} ({t['judged_on']})", "impact": g["impact"],
+                "remediation": g["remediation"], "specific": False,
+            })
+    out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "finding"])
+    out = out.sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable").reset_index(drop=True)
+    out.insert(0, "finding", [f"F{i + 1}" for i in range(len(out))])
+    return out
+
+
+def all_outcomes(probes: pd.DataFrame) -> pd.DataFrame:
+    """Every probe's last attempt: category, probe, critical, outcome, one-line evidence (the report's appendix)."""
+    p = latest(probes)
+    cols = ["category", "probe", "critical", "outcome", "evidence"]
+    if p.empty:
+        return pd.DataFrame(columns=cols)
+    out = p.assign(evidence=[_short(d, 150) if o == "pass" else f"{r}: {_short(d, 140)}"
+                             for o, r, d in zip(p["outcome"], p["reason"], p["detail"], strict=True)])
+    order = {c: i for i, c in enumerate(dict.fromkeys(probes["category"]))}
+    out = out.sort_values(["category", "started_at"], key=lambda s: s.map(order) if s.name == "category" else s, kind="stable")
+    return out[cols].reset_index(drop=True)
+
+
+#: RFC 6455 §7.4.1 close codes (and the ones the suite provokes on purpose).
+CLOSE_MEANINGS = {
+    1000: "normal closure", 1001: "going away", 1002: "protocol error", 1003: "unsupported data",
+    1005: "no status code (a close frame without a code)", 1006: "abnormal closure: the connection dropped without a close frame",
+    1007: "invalid payload data (e.g. invalid UTF-8)", 1008: "policy violation (rate limit, lockout)", 1009: "message too big",
+    1011: "internal server error", 1012: "service restart", 1013: "try again later",
+}
+
+
+#: Closes some probes provoke on purpose (the probe then judges them).
+PROVOKED = {("resilience.reconnect", 1006), ("readiness.size_limit", 1009), ("readiness.invalid_utf8", 1007),
+            ("readiness.rate_limit", 1008), ("readiness.lockout_spoofing", 1008), ("resilience.lockout_per_address", 1008)}
+
+
+def close_codes(frames: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
+    """Close codes the server sent: code, count, meaning, and the probes whose sessions saw them (pure)."""
+    closes = frames[(frames["type"] == "close") & (frames["direction"] == "in")]
+    codes = pd.to_numeric(closes["payload"].str.split(" ").str[0], errors="coerce")
+    names = probes.drop_duplicates("probe_id").set_index("probe_id")["probe"]
+    rows = []
+    for code, grp in closes.assign(code=codes).dropna(subset=["code"]).groupby("code"):
+        seen = sorted({str(names.get(pid, pid)) for pid in grp["probe_id"]})
+        meaning = CLOSE_MEANINGS.get(int(code), "application-defined")
+        if all((p, int(code)) in PROVOKED for p in seen):
+            meaning += "; provoked on purpose by the probe"
+        rows.append({"code": int(code), "count": len(grp), "meaning": meaning,
+                     "probes": ", ".join(seen) if len(seen) <= 6 else f"{len(seen)} probes"})
+    return pd.DataFrame(rows, columns=["code", "count", "meaning", "probes"])

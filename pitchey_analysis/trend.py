@@ -1,0 +1,75 @@
+"""``pitchey-analysis history``: every run of a target over time, as a table (and a figure on request)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .analysis.history import history
+from .config import sample_run_dirs
+from .dataset import list_runs, load_run
+
+
+def load_history(runs_dir: Path | None = None, target: str | None = None, *, samples: bool = False) -> dict[str, pd.DataFrame]:
+    """Load every run under ``runs_dir`` (and the committed samples if asked) and compute their history."""
+    paths = list_runs(runs_dir) + (sample_run_dirs() if samples else [])
+    return history([load_run(p) for p in paths], target)
+
+
+def _iv(est: float, lo: float, hi: float, fmt: str) -> str:
+    if est is None or (isinstance(est, float) and math.isnan(est)):
+        return "—"
+    known = not any(isinstance(x, float) and math.isnan(x) for x in (lo, hi))
+    return f"{est:{fmt}} [{lo:{fmt}}–{hi:{fmt}}]" if known else f"{est:{fmt}}"
+
+
+def history_tables(h: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two tables, one row per run: verdict, score and pass rate per category [95% interval]; p95 per metric [interval]."""
+    base = h["runs"][["run_id", "started", "target", "suite", "verdict", "score"]].copy()
+    base["started"] = base["started"].astype(str).str[:16]
+    base["score"] = [("—" if math.isnan(s) else f"{s:.1%}") for s in base["score"]]
+    rates = base.copy()
+    for cat, grp in h["categories"].groupby("category", sort=False):
+        g = grp.set_index("run_id")
+        rates[str(cat)] = [_iv(*g.loc[r, ["rate", "lo", "hi"]], ".0%") if r in g.index and g.loc[r, "judged"] > 0 else "—"
+                           for r in rates["run_id"]]
+    p95 = base[["run_id", "started", "target"]].copy()
+    for metric, grp in h["p95"].groupby("metric", sort=False):
+        g = grp.set_index("run_id")
+        p95[f"{metric} p95"] = [_iv(*g.loc[r, ["p95", "lo", "hi"]], ".2f") if r in g.index else "—" for r in p95["run_id"]]
+    return rates, p95
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``history`` sub-command's arguments."""
+    h = sub.add_parser("history", help="every run of a target over time: verdict, score, pass rates and p95 with intervals")
+    h.add_argument("--target", help="only runs whose target contains this text (a URL, or embedded:<profile>)")
+    h.add_argument("--runs-dir", help="where the runs are (default data/runs of the project)")
+    h.add_argument("--samples", action="store_true", help="include the committed sample runs")
+    h.add_argument("--figure", metavar="PNG", help="also draw the trend into this PNG file")
+
+
+def cmd_history(a: argparse.Namespace) -> int:
+    """Print the history table; draw the figure when ``--figure`` is given."""
+    h = load_history(Path(a.runs_dir) if a.runs_dir else None, a.target, samples=a.samples)
+    if h["runs"].empty:
+        print("no runs" + (f" of a target matching {a.target!r}" if a.target else ""))
+        return 0
+    with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
+        rates, p95 = history_tables(h)
+        print("Verdict, score and pass rate per category [Wilson 95% interval]")
+        print(rates.to_string(index=False))
+        print("\np95 per metric in ms [order-statistic 95% interval; none printed where the samples cannot support it]")
+        print(p95.to_string(index=False))
+    if a.figure:
+        from . import figures
+
+        figures.style()
+        fig = figures.history(h)
+        Path(a.figure).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(a.figure, metadata={"Software": None})
+        print(f"figure: {a.figure}")
+    return 0

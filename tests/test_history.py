@@ -1,0 +1,40 @@
+"""History: every run of a target over time, from the analysis and from the command line."""
+
+from __future__ import annotations
+
+import shutil
+
+from pitchey_analysis import load_run
+from pitchey_analysis.analysis.history import history, target_key
+from pitchey_analysis.cli import main
+from pitchey_analysis.config import sample_run_dirs
+
+
+def test_history_orders_runs_and_keeps_intervals():
+    runs = [load_run(p) for p in reversed(sample_run_dirs())]
+    h = history(runs)
+    assert list(h["runs"]["run_id"]) == sorted(r.run_id for r in runs)  # oldest first whatever the input order
+    assert set(h["runs"]["verdict"]) >= {"READY", "NOT READY"}
+    overall = h["categories"][h["categories"]["category"] == "overall"]
+    assert (overall["lo"] <= overall["rate"]).all() and (overall["rate"] <= overall["hi"]).all()
+    assert {"connect_ms", "rtt_ms"} <= set(h["p95"]["metric"])
+
+
+def test_history_filters_by_target():
+    runs = [load_run(p) for p in sample_run_dirs()]
+    keys = {target_key(r.manifest) for r in runs}
+    assert "embedded:complete" in keys
+    h = history(runs, target="embedded:complete")
+    assert set(h["runs"]["target"]) == {"embedded:complete"}
+
+
+def test_history_command(tmp_path, capsys):
+    for p in sample_run_dirs():
+        shutil.copytree(p, tmp_path / "runs" / p.name)
+    fig = tmp_path / "trend.png"
+    assert main(["history", "--runs-dir", str(tmp_path / "runs"), "--figure", str(fig)]) == 0
+    out = capsys.readouterr().out
+    assert "NOT READY" in out and "READY" in out and "authentication" in out and "rtt_ms p95" in out
+    assert fig.read_bytes()[:4] == b"\x89PNG"
+    assert main(["history", "--runs-dir", str(tmp_path / "runs"), "--target", "wss://nowhere"]) == 0
+    assert "no runs" in capsys.readouterr().out

@@ -1,0 +1,44 @@
+"""JupyterLab set-up: notebooks saved from the lab keep no outputs; the config binds loopback only."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+
+from pitchey_analysis.nbstrip import pre_save_hook
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_saving_a_notebook_with_outputs_stores_it_stripped():
+    nb = nbformat.read(ROOT / "notebooks" / "3.0-success-rates.ipynb", as_version=4)
+    dirty = copy.deepcopy(nb)
+    for i, cell in enumerate(dirty.cells):
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", text="x")]
+            cell.execution_count = i
+    dirty.metadata["papermill"] = {"parameters": {}}
+    model = {"type": "notebook", "content": dirty}
+    pre_save_hook(model, path="3.0-success-rates.ipynb")
+    saved = model["content"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in saved.cells if c.cell_type == "code")
+    assert "papermill" not in saved.metadata
+    assert [c.source for c in saved.cells] == [c.source for c in nb.cells]
+
+
+def test_lab_config_binds_loopback_and_installs_the_hook():
+    from traitlets.config import Config
+
+    cfg = Config()
+    ns = {"get_config": lambda: cfg}
+    exec(compile((ROOT / "jupyter_server_config.py").read_text(), "jupyter_server_config.py", "exec"), ns)
+    assert cfg.ServerApp.ip == "127.0.0.1"
+    assert cfg.ContentsManager.pre_save_hook is pre_save_hook
+
+
+def test_make_lab_and_setup_install_what_the_lab_needs():
+    mk = (ROOT / "Makefile").read_text()
+    assert "lab:" in mk and "--config=jupyter_server_config.py" in mk and "127.0.0.1" in mk
+    assert "nbstripout --install" in mk
