@@ -231,7 +231,8 @@ def _why(a: Analysis) -> str:
     n = int((a.defects["severity"] == "blocking").sum())
     probes, targets = int((v.reasons["kind"] == "probe").sum()), int((v.reasons["kind"] == "target").sum())
     seen = f"{probes} critical probe{'s' if probes != 1 else ''} failing" + (f", {targets} target{'s' if targets != 1 else ''} missed" if targets else "")
-    return f"{n} blocking finding{'s' if n != 1 else ''} ({seen}; rule 1: {RULES[1].split(': ', 1)[1]})."
+    note = v.run_note()  # an interrupted or partial run says so, whatever the rule
+    return f"{n} blocking finding{'s' if n != 1 else ''} ({seen}; rule 1: {RULES[1].split(': ', 1)[1]}).{' ' + note if note else ''}"
 
 
 def verdict(a: Analysis) -> HTML:

@@ -46,7 +46,8 @@ class Verdict:
         note = self.run_note()
         if self.rule == 4:
             return "Every critical probe passed and every service-level target is met."
-        what = {1: ("blocking finding", "blocking findings"), 2: ("gap in the evidence", "gaps in the evidence"),
+        what = {1: ("critical probe or target failing", "critical probes or targets failing"),
+                2: ("gap in the evidence", "gaps in the evidence"),
                 3: ("non-critical failure", "non-critical failures")}[self.rule][n != 1]
         return f"{n} {what} (rule {self.rule}: {RULES[self.rule].split(': ', 1)[1]}).{' ' + note if note else ''}"
 

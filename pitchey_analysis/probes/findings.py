@@ -112,19 +112,33 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
     ("auth.alg_none", "wrong_answer"): _f("", "", "", "refused-token-form"),
     ("auth.expired_token", "wrong_answer"): _f("", "", "", "refused-token-form"),
     ("auth.wrong_audience", "wrong_answer"): _f("", "", "", "refused-token-form"),
-    ("auth.forged_token", "auth_accepted"): _f(
+    ("auth.invalid_token", "refused_by_close"): _f("", "", "", "refused-token-form"),
+    ("auth.forged_token", "refused_by_close"): _f("", "", "", "refused-token-form"),
+    ("auth.alg_none", "refused_by_close"): _f("", "", "", "refused-token-form"),
+    ("auth.expired_token", "refused_by_close"): _f("", "", "", "refused-token-form"),
+    ("auth.wrong_audience", "refused_by_close"): _f("", "", "", "refused-token-form"),
+    ("auth.invalid_token", "refused_at_upgrade"): _f("", "", "", "refused-token-form"),
+    ("auth.forged_token", "refused_at_upgrade"): _f("", "", "", "refused-token-form"),
+    ("auth.alg_none", "refused_at_upgrade"): _f("", "", "", "refused-token-form"),
+    ("auth.expired_token", "refused_at_upgrade"): _f("", "", "", "refused-token-form"),
+    ("auth.wrong_audience", "refused_at_upgrade"): _f("", "", "", "refused-token-form"),
+    ("auth.invalid_token", "token_accepted"): _f(
+        "Garbage tokens are accepted",
+        "Any string opens an authenticated session: a complete authentication bypass.",
+        "Refuse every token that fails verification; never fall back to a default user."),
+    ("auth.forged_token", "token_accepted"): _f(
         "Tokens signed with another key are accepted",
         "Anyone can forge a token for any user and act as them: a complete authentication bypass.",
         "Verify the signature with the service's secret on every token; never decode without verification."),
-    ("auth.alg_none", "auth_accepted"): _f(
+    ("auth.alg_none", "token_accepted"): _f(
         "Unsigned (alg:none) tokens are accepted",
         "Anyone can impersonate any user without knowing a key: a complete authentication bypass.",
         "Pass an explicit algorithm allow-list (e.g. algorithms=['HS256']) to the JWT library's decode."),
-    ("auth.expired_token", "auth_accepted"): _f(
+    ("auth.expired_token", "token_accepted"): _f(
         "Expired tokens are accepted",
         "A stolen or leaked token works forever; logging out or expiry does not end access.",
         "Check exp (the JWT library does when it is given the token unmodified and verify_exp is not switched off)."),
-    ("auth.wrong_audience", "auth_accepted"): _f(
+    ("auth.wrong_audience", "token_accepted"): _f(
         "Tokens issued for another audience are accepted",
         "Tokens of another service signed with the same key open sessions here.",
         "Verify aud against this service's audience when decoding."),
@@ -313,14 +327,46 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "A client cannot reconnect after a dropped connection",
         "Users stay disconnected after a network blip or server restart.",
         "Accept reconnects (no stale per-user session limits); check that dropped sessions are released."),
-    ("resilience.handshake_timeout", "no_timeout"): _f(
-        "An upgrade that is never answered does not time out",
-        "Clients hang forever on a stuck server.",
-        "Bound the opening handshake with a timeout in the client."),
-    ("resilience.handshake_timeout", "late_timeout"): _f(
-        "A stuck upgrade times out later than configured",
-        "Clients wait longer than promised before retrying.",
-        "Apply the configured open timeout to the whole handshake."),
+    ("resilience.handshake_timeout", "slowloris_held"): _f(
+        "Half-sent upgrade requests are held open (slow-loris)",
+        "A few clients that send their request head slowly hold sockets and file descriptors without limit, "
+        "until the service cannot accept anybody else.",
+        "Bound the time to receive a complete request head (e.g. a header/handshake timeout in the server or the proxy "
+        "in front of it: nginx client_header_timeout, a load balancer's idle timeout) and drop the connection after it."),
+    ("resilience.sustained_sessions", "session_dropped"): _f(
+        "The service closes sessions after a few seconds",
+        "Dashboards, notifications and presence stop for every user whose session is dropped; clients reconnect in a loop "
+        "and lose what was pushed meanwhile.",
+        "Find what closes idle sessions (an idle timeout shorter than the heartbeat, a proxy's read timeout, a forced "
+        "recycle) and keep sessions open while the client answers pings; see the close code and the lifetime histogram."),
+    ("resilience.sustained_sessions", "missed_pushes"): _f(
+        "Held sessions miss their scheduled pushes",
+        "Users watching a dashboard see it freeze although their connection is open.",
+        "Keep publishing to every subscriber for the whole life of a session; check that subscriptions survive idle periods."),
+    ("auth.unknown_user", "connected_not_first"): _f(
+        "An unknown user's error comes before 'connected'",
+        "Clients that wait for 'connected' as the first frame misread the session.",
+        "Send 'connected' first in every session, and the user_not_found error after it."),
+    ("session.first_frame", "wrong_first_frame"): _f(
+        "Sessions do not start with exactly one 'connected' frame",
+        "Clients that set up on the first frame (or on every 'connected') initialise twice or misread the session.",
+        "Send the declared first frame once, first, in every session; send nothing before it."),
+    ("session.json_frames", "not_json"): _f(
+        "The service sends frames that are not JSON objects with a type",
+        "Clients' message dispatch throws on those frames.",
+        "Send only JSON objects with a string 'type' on the WebSocket."),
+    ("session.error_shape", "malformed_error"): _f(
+        "Error frames lack code, message or timestamp (or carry a stack trace)",
+        "Clients cannot tell errors apart or show them; stack traces leak the service's internals.",
+        "Build every error frame with one helper: {type:'error', code, message, timestamp (ms)}; never include exception text."),
+    ("session.nothing_after_close", "frame_after_close"): _f(
+        "The service sends frames after its close frame",
+        "RFC 6455 §5.5.1 forbids data after a close; clients may drop the connection uncleanly.",
+        "Stop the session's send queue before sending the close frame."),
+    ("session.close_codes", "invalid_close_code"): _f(
+        "The service sends close codes that are not allowed on the wire",
+        "Clients treat the close as a protocol error; the reason for the close is lost.",
+        "Use only the codes RFC 6455 §7.4 allows on the wire (1000-1003, 1007-1014, 3000-4999)."),
     ("resilience.invalid_then_working", "closed_1003"): _f(
         "Bad input closes the connection",
         "One malformed or binary message drops the user's session and its subscriptions.",
@@ -377,6 +423,22 @@ GENERIC: dict[str, FindingText] = {
                       "Read the detail; if it is a fault of the suite, report it with the run directory."),
     "target_missed": _f("{probe} is missed", "Users see slower connections or answers than the service promises.",
                         "Profile the slow stage (see the connection-flow and latency tables) and re-run."),
+    "token_accepted": _f("{probe}: a token that must be refused is accepted", "Authentication can be bypassed.",
+                         "Verify signature, algorithm, expiry and audience of every token."),
+    "refused_at_upgrade": _f("{probe}: refused at the upgrade instead of the contract's answer",
+                             "Clients cannot tell why they were refused.", "Answer as the contract says for this case."),
+    "refused_by_close": _f("{probe}: refused by closing instead of the contract's answer",
+                           "Clients cannot tell why they were refused.", "Answer as the contract says for this case."),
+    "closed_1006": _f("{probe}: the connection was dropped without a close frame",
+                      "Clients see an abnormal closure and cannot tell why.",
+                      "Close sessions with a close frame and a code (RFC 6455 §7.1.5); check for crashes and proxy timeouts."),
+    "session_dropped": _f("{probe}: sessions were closed by the service", "Users lose their live session.",
+                          "Keep sessions open while clients answer pings."),
+    "missed_pushes": _f("{probe}: scheduled pushes were missed", "Live views freeze.", "Publish to every subscriber."),
+    "slowloris_held": _f("{probe}: half-sent requests are held open", "Slow clients exhaust the service's sockets.",
+                         "Bound the time to receive a request head."),
+    "connected_not_first": _f("{probe}: 'connected' is not the first frame", "Clients misread the session.",
+                              "Send the declared first frame first."),
     "*": _f("{probe}: failed ({reason})", "The feature this probe checks does not work as the contract says.",
             "Read the observation and the expectation below and align the service."),
 }

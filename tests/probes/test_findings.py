@@ -18,7 +18,6 @@ PROBES_SRC = Path(base.__file__).parent
 SPECIAL_CASES = {
     "readiness.tls": ["not_tls", "weak_tls", "tls_unverified", "tls_error"],
     "readiness.invalid_utf8": ["no_close"],
-    "resilience.handshake_timeout": ["no_timeout", "late_timeout"],
 }
 
 
@@ -30,6 +29,8 @@ def _emitted_reasons() -> set[str]:
         found |= set(re.findall(r"Result\.(?:fail|error)\(\s*\"([a-z_0-9]+)\"", src))
         found |= set(re.findall(r"Result\(\s*\"(?:fail|error)\",\s*\"([a-z_0-9]+)\"", src))
         found |= set(re.findall(r"Result\.fail\(\s*(?:reason|\w+) if [^,]+ else \"([a-z_0-9]+)\"", src))
+        if "Result.closed(" in src:  # closed_<code> for any close code the target sends (or locked_out, a skip)
+            found.add("closed_")
     classify = inspect.getsource(base.classify)
     found |= set(re.findall(r"Result\(\"(?:fail|error)\", f?\"([a-z_0-9]+)", classify))
     return {"closed_*" if r == "closed_" else r for r in found}
