@@ -50,6 +50,7 @@ lint: setup ## Ruff
 
 notebooks: setup ## Sync the notebooks with their py:percent twins (the .py files lead)
 	$(BIN)/jupytext --sync notebooks/*.py
+	cp notebooks/4.0-readiness-report.ipynb notebooks/5.0-compare-runs.ipynb pitchey_analysis/notebooks/
 
 clean: ## Remove the virtual environment, caches and generated reports (not data/runs)
 	rm -rf $(VENV) .pytest_cache .ruff_cache reports

@@ -3,25 +3,71 @@
 Public names::
 
     from pitchey_analysis import ReferenceServer, PitcheyClient, run_suite, load_run, load_runs
+
+They are imported lazily (PEP 562), as httpx and websockets do, so that
+``import pitchey_analysis.analysis`` (a notebook, a report) does not load the
+network stack of the probes, the server and the client.
 """
 
 from __future__ import annotations
 
-from .client import PitcheyClient, SyncPitcheyClient
-from .dataset import Run, load_run, load_runs
-from .server import ReferenceServer
-from .suite import arun_suite, run_suite
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+#: public name -> the module that defines it
+_EXPORTS = {
+    "PitcheyClient": ".client",
+    "SyncPitcheyClient": ".client",
+    "Run": ".dataset",
+    "load_run": ".dataset",
+    "load_runs": ".dataset",
+    "ReferenceServer": ".server",
+    "arun_suite": ".suite",
+    "run_suite": ".suite",
+    "PitcheyAnalysisError": ".exceptions",
+    "UsageError": ".exceptions",
+    "PreflightError": ".exceptions",
+    "RunNotFound": ".exceptions",
+    "ReportError": ".exceptions",
+    "ClientError": ".exceptions",
+}
+
 __all__ = [
+    "ClientError",
+    "PitcheyAnalysisError",
     "PitcheyClient",
+    "PreflightError",
     "ReferenceServer",
+    "ReportError",
     "Run",
+    "RunNotFound",
     "SyncPitcheyClient",
+    "UsageError",
     "__version__",
     "arun_suite",
     "load_run",
     "load_runs",
     "run_suite",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .client import PitcheyClient, SyncPitcheyClient
+    from .dataset import Run, load_run, load_runs
+    from .exceptions import ClientError, PitcheyAnalysisError, PreflightError, ReportError, RunNotFound, UsageError
+    from .server import ReferenceServer
+    from .suite import arun_suite, run_suite
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pitchey_analysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

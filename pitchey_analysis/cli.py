@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .exceptions import UsageError
 
 EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_DEGRADED = 0, 1, 2, 4
 
 
-class CliError(Exception):
+class CliError(UsageError):
     """A one-line error for the user; exit code 2 unless said otherwise."""
 
     def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
@@ -327,9 +328,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     try:
         run_dir = asyncio.run(arun_suite(a.target, profile=a.profile, suite=a.suite, out=a.out, config=cfg, tls=a.tls,
                                          server_options=server_opts or None, http_url=a.http_url))
-    except UsageError as exc:
-        raise CliError(str(exc)) from None
-    except ValueError as exc:
+    except UsageError as exc:  # only the package's own usage errors are the user's: anything else is a bug, shown as one
         raise CliError(str(exc)) from None
     from .dataset import load_run
 
@@ -367,7 +366,7 @@ def cmd_report(a: argparse.Namespace) -> int:
     try:
         paths = build_report(a.run, compare=a.compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
                              out=Path(a.out), formats=formats)
-    except FileNotFoundError as exc:
+    except UsageError as exc:
         raise CliError(str(exc)) from None
     except ReportError as exc:
         raise CliError(str(exc), code=EXIT_CRITICAL) from None
@@ -393,7 +392,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     try:
         paths = build_report(a.run_b, compare=a.run_a, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
                              out=Path(a.out), formats=formats, notebook="compare")
-    except FileNotFoundError as exc:
+    except UsageError as exc:
         raise CliError(str(exc)) from None
     except ReportError as exc:
         raise CliError(str(exc), code=EXIT_CRITICAL) from None

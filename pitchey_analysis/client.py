@@ -33,6 +33,8 @@ import jwt
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from .exceptions import ClientError
+
 log = logging.getLogger("pitchey_analysis.client")
 
 Callback = Callable[[dict[str, Any]], Any]
@@ -48,8 +50,8 @@ CHANNEL_TYPES: dict[str, frozenset[str]] = {
 ABNORMAL_OK = frozenset({1000, 1001})  # closes that do not call for a reconnect when we asked for them
 
 
-class PitcheyError(Exception):
-    """Root of the client's exceptions."""
+#: The client's root exception (an alias kept for existing callers).
+PitcheyError = ClientError
 
 
 class LoginError(PitcheyError):

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .config import data_dir_and_why, runs_dir, sample_run_dir
+from .exceptions import RunNotFound
 from .records import TABLES, frame_from_rows
 
 _KIND_TO_TABLE = {"probe": "probes", "sample": "samples", "frame": "frames"}
@@ -84,13 +85,13 @@ def resolve_run(run: str | os.PathLike[str] | None, base: Path | None = None) ->
         sample = sample_run_dir()
         if sample is not None:
             return sample, f"run='latest' but {base} holds no run: the committed sample run {sample}"
-        raise FileNotFoundError(f"no runs in {base} and no sample run")
+        raise RunNotFound(f"no runs in {base} and no sample run")
     p = Path(run)
     if p.is_dir():
         return p, f"run={str(run)!r} names this directory"
     if (base / str(run)).is_dir():
         return base / str(run), f"run={str(run)!r} found in {base}"
-    raise FileNotFoundError(f"no run {run!r} (looked in {base})")
+    raise RunNotFound(f"no run {run!r} (looked in {base})")
 
 
 def list_runs(base: Path | None = None) -> list[Path]:
@@ -157,7 +158,7 @@ def load_runs(runs: list[str | os.PathLike[str]] | None = None, *, runs_dir: Pat
     paths = [Path(r) if Path(r).is_dir() else _resolve(r, runs_dir) for r in runs] if runs else list_runs(runs_dir)
     loaded = [load_run(p) for p in paths]
     if not loaded:
-        raise FileNotFoundError("no runs to load")
+        raise RunNotFound("no runs to load")
     cat = {t: pd.concat([getattr(r, t) for r in loaded], ignore_index=True) for t in TABLES}
     return Run(
         path=loaded[0].path.parent,

@@ -26,8 +26,7 @@ from .probes.common import LOGIN_PATH
 STEP_TIMEOUT_S = 3.0
 
 
-class PreflightError(Exception):
-    """What the user gave cannot work; the message is one line with the cause and the fix."""
+from .exceptions import PreflightError  # noqa: E402 - re-exported
 
 
 @dataclass

@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 
 from . import __version__
-from .config import PROJ_ROOT
 from .config import runs_dir as default_runs_dir
 from .dataset import load_run
+from .exceptions import RunNotFound
 
 log = logging.getLogger("pitchey_analysis.report")
 
@@ -25,19 +25,18 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 NOTEBOOKS = {"readiness": "4.0-readiness-report.ipynb", "compare": "5.0-compare-runs.ipynb"}
 
 
-class ReportError(RuntimeError):
-    """The report notebook failed; the message names the cell and the executed notebook."""
+from .exceptions import ReportError  # noqa: E402 - re-exported: the failing cell, its exception and the notebook
+
+#: The report notebooks shipped in the package (copies of the checkout's notebooks/, kept equal by a test).
+PACKAGED_NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
 
 def notebook_path(kind: str) -> Path:
-    """The report notebook of the project checkout."""
-    candidates = [Path.cwd() / "notebooks" / NOTEBOOKS[kind]]
-    if PROJ_ROOT is not None:
-        candidates.insert(0, PROJ_ROOT / "notebooks" / NOTEBOOKS[kind])
-    for p in candidates:
-        if p.exists():
-            return p
-    raise FileNotFoundError(f"report notebook {NOTEBOOKS[kind]} not found (run from the project checkout)")
+    """The report notebook: the package's copy, so that an installed wheel reports outside any checkout."""
+    p = PACKAGED_NOTEBOOKS / NOTEBOOKS[kind]
+    if not p.exists():  # a broken install: the package data is missing
+        raise ReportError(f"report notebook {NOTEBOOKS[kind]} is missing from the installed package ({PACKAGED_NOTEBOOKS})")
+    return p
 
 
 def _ipc_kernel_manager() -> type:
@@ -62,7 +61,8 @@ def execute(kind: str, parameters: dict[str, object], output: Path) -> None:
                             progress_bar=False, log_output=False, cwd=str(Path.cwd()),
                             kernel_manager_class=_ipc_kernel_manager())
     except pm.PapermillExecutionError as exc:
-        raise ReportError(f"report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (executed notebook: {output})") from None
+        raise ReportError(f"report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (executed notebook: {output})",
+                          cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue, notebook=str(output)) from None
 
 
 def to_html(executed: Path, *, title: str, run_id: str, command: str | None = None) -> str:
@@ -116,7 +116,7 @@ def build_report(
     out = Path(out)
     if compare is not None or notebook == "compare":
         if compare is None:
-            raise FileNotFoundError("a comparison needs two runs")
+            raise RunNotFound("a comparison needs two runs")
         ref = load_run(compare, runs_dir=runs_dir)
         stem = f"{ref.run_id}_vs_{current.run_id}"
         params: dict[str, object] = {"run_a": str(ref.path), "run_b": str(current.path)}

@@ -52,8 +52,7 @@ DEMO_USERS = {
 DEMO_ADMIN = Credentials("admin@demo.com", "Demo123", "creator")
 
 
-class UsageError(ValueError):
-    """Misuse of the suite (bad URL, bad option): exit code 2 in the CLI."""
+from .exceptions import UsageError  # noqa: E402 - re-exported: misuse of the suite, exit code 2 in the CLI
 
 
 def check_target(url: str) -> str:
@@ -377,14 +376,11 @@ async def arun_suite(
         if not http.startswith(("http://", "https://")):
             raise UsageError(f"malformed HTTP URL {redact_url(http)!r}: expected http://host:port or https://...")
         if cfg.preflight:
-            from .preflight import PreflightError, Target, preflight
+            from .preflight import Target, preflight
 
             t = Target(target, http, ssl_context_for(cfg) if target.startswith("wss") else None, cfg.extra_headers,
                        cfg.credentials(), cfg.admin)
-            try:
-                await preflight(t)
-            except PreflightError as exc:
-                raise UsageError(str(exc)) from None
+            await preflight(t)  # raises PreflightError, a UsageError
         manifest = _manifest(target, cfg, None)
         manifest["target"]["http_url"] = redact_url(http)
         return await execute(target, http, cfg, out_dir, manifest)

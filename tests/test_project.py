@@ -55,3 +55,23 @@ def test_gitignore_keeps_generated_files_out():
     ignore = (ROOT / ".gitignore").read_text()
     for p in (".venv", "data/runs/", "reports/"):
         assert p in ignore
+
+
+def test_analysis_and_report_layers_open_no_sockets():
+    """Downstream never reaches upstream: the analysis loads no network stack (issue 12, DESIGN.md flow)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pitchey_analysis.analysis, pitchey_analysis.figures, pitchey_analysis.findings; "
+            "print(sorted(m for m in ('websockets', 'aiohttp', 'picows', 'distributed', 'pitchey_analysis.probes', "
+            "'pitchey_analysis.server', 'pitchey_analysis.client') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]", out
+
+
+def test_public_names_are_exported_lazily_and_completely():
+    import pitchey_analysis
+
+    assert set(pitchey_analysis.__all__) == {*pitchey_analysis._EXPORTS, "__version__"}
+    for name in pitchey_analysis.__all__:
+        assert getattr(pitchey_analysis, name) is not None

@@ -1,7 +1,7 @@
 """Findings: one per defect, from the failing probes and missed targets (pure).
 
 The text (title, impact, remediation) comes from the finding catalogue
-(:mod:`pitchey_analysis.probes.findings`); what the contract expects is the
+(:mod:`pitchey_analysis.findings`); what the contract expects is the
 probe's recorded ``expected``; the evidence is what the run observed.
 """
 
@@ -11,7 +11,7 @@ import json
 
 import pandas as pd
 
-from ..probes.findings import GENERIC, text_for
+from ..findings import GENERIC, text_for
 from .tables import latest
 
 COLUMNS = ["finding", "severity", "title", "probes", "evidence", "close_codes", "expects", "impact", "remediation", "specific"]

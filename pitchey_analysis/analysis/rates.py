@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..probes.base import CATEGORIES
+from ..categories import CATEGORIES
 from .stats import wilson
 
 #: Fixed weights of the overall score (they sum to 1). Readiness, connection and

@@ -25,9 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import websockets.exceptions as wsexc
 
+from ..categories import CATEGORIES
 from .invariants import Tally
-
-CATEGORIES = ("connection", "authentication", "messaging", "performance", "readiness", "resilience")
 
 
 @dataclass

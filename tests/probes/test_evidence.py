@@ -211,7 +211,7 @@ def test_preflight_tells_the_user_in_one_line(tmp_path):
     t0 = time.perf_counter()
     r = _cli("run", "--target", f"ws://127.0.0.1:{_free_port()}/ws", "--out", str(tmp_path / "runs"), "--no-progress")
     assert r.returncode == 2 and "nothing listens on 127.0.0.1:" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert time.perf_counter() - t0 < 5 + 3  # interpreter start-up included
+    assert time.perf_counter() - t0 < 30  # a guard against hanging; the preflight's own time is a few seconds at most
     port = _free_port()
     http = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from pitchey_analysis.analysis.defects import defect_findings
+from pitchey_analysis.findings import FINDINGS, GENERIC, GROUPS, text_for
 from pitchey_analysis.probes import CATALOGUE, base
-from pitchey_analysis.probes.findings import FINDINGS, GENERIC, GROUPS, text_for
 from tests.probes.test_each_probe import CASES
 
 PROBES_SRC = Path(base.__file__).parent

@@ -1,0 +1,52 @@
+"""The package's exceptions, under one root.
+
+Failures of the *target* are never exceptions: they are records with reason
+codes. These are raised for misuse of the library, the user's own set-up
+mistakes, and a report that could not be exported::
+
+    PitcheyAnalysisError
+    ├── UsageError            misuse: bad arguments, a malformed URL, an unknown run (the CLI exits 2)
+    │   ├── PreflightError    the set-up given cannot work: nothing listens, not a WebSocket endpoint, a login refused
+    │   └── RunNotFound       no such run, or no runs where the user pointed (also a FileNotFoundError)
+    ├── ReportError           the report notebook failed: the failing cell, its exception name and value
+    └── ClientError           the reconnecting client (``pitchey_analysis.client``)
+        ├── LoginError
+        ├── ConnectError
+        ├── ForbiddenChannel
+        ├── RequestTimeout
+        └── ConnectionLost
+"""
+
+from __future__ import annotations
+
+
+class PitcheyAnalysisError(Exception):
+    """Root of every exception this package raises on purpose."""
+
+
+class UsageError(PitcheyAnalysisError, ValueError):
+    """Misuse of the library or the command line (exit code 2 in the CLI)."""
+
+
+class PreflightError(UsageError):
+    """What the user gave cannot work; the message is one line with the cause and the fix."""
+
+
+class RunNotFound(UsageError, FileNotFoundError):
+    """No such run, or no runs where the user looked."""
+
+
+class ReportError(PitcheyAnalysisError):
+    """The report notebook failed; carries the failing cell, the exception's name and value, and the executed notebook."""
+
+    def __init__(self, message: str, *, cell: int | None = None, ename: str | None = None, evalue: str | None = None,
+                 notebook: str | None = None) -> None:
+        super().__init__(message)
+        self.cell, self.ename, self.evalue, self.notebook = cell, ename, evalue, notebook
+
+
+class ClientError(PitcheyAnalysisError):
+    """Root of the reconnecting client's exceptions."""
+
+
+__all__ = ["ClientError", "PitcheyAnalysisError", "PreflightError", "ReportError", "RunNotFound", "UsageError"]
