@@ -288,12 +288,13 @@ def cmd_run(a: argparse.Namespace) -> int:
         raise CliError("give both --email and --password (or PITCHEY_EMAIL and PITCHEY_PASSWORD)")
     if a.admin_email and not a.admin_password:
         raise CliError("--admin-email needs --admin-password (or PITCHEY_ADMIN_PASSWORD)")
-    if a.timeout_scale is not None:
-        if a.timeout_scale <= 0:
-            raise CliError("--timeout-scale must be positive")
-        os.environ["PITCHEY_TIMEOUT_SCALE"] = str(a.timeout_scale)
+    if a.timeout_scale is not None and a.timeout_scale <= 0:
+        raise CliError("--timeout-scale must be positive")
+    for flag, v in (("--samples", a.samples), ("--connect-samples", a.connect_samples), ("--deadline", a.deadline)):
+        if v is not None and v <= 0:
+            raise CliError(f"{flag} must be positive")
     overrides = {"rtt_samples": a.samples, "connect_samples": a.connect_samples, "concurrency_levels": a.concurrency}
-    cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, **overrides), progress=not a.no_progress,
+    cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, scale=a.timeout_scale, **overrides), progress=not a.no_progress,
                       cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
                       allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret)
     cfg.preflight = not a.no_preflight
@@ -342,17 +343,24 @@ def cmd_run(a: argparse.Namespace) -> int:
     if run.manifest.get("status") == "degraded":
         print(f"error: the capture was degraded ({run.manifest.get('degraded_reason')}); what was written is in {run_dir}", file=sys.stderr)
         return EXIT_DEGRADED
-    if a.fail_on == "never":
-        return EXIT_OK
-    if a.fail_on == "critical":
-        crit = run.probes[(run.probes["critical"] == True) & run.probes["outcome"].isin(["fail", "error"])]  # noqa: E712
-        return EXIT_CRITICAL if len(crit) else EXIT_OK
     from .analysis import verdict_for_run
 
-    v = verdict_for_run(run)
-    if v.verdict == "NOT READY" or (a.fail_on == "insufficient" and v.verdict == "INSUFFICIENT EVIDENCE"):
-        return EXIT_CRITICAL
-    return EXIT_OK
+    crit = run.probes[(run.probes["critical"] == True) & run.probes["outcome"].isin(["fail", "error"])]  # noqa: E712
+    return exit_code(a.fail_on, status=str(run.manifest.get("status")), critical_failed=len(crit) > 0,
+                     verdict=verdict_for_run(run).verdict)
+
+
+def exit_code(fail_on: str, *, status: str, critical_failed: bool, verdict: str) -> int:
+    """The exit policy of ``run`` (pure): 4 degraded capture; then by ``--fail-on``: never 0; critical 1 when a
+    critical probe failed; not-ready 1 on NOT READY; insufficient 1 on NOT READY or INSUFFICIENT EVIDENCE."""
+    if status == "degraded":
+        return EXIT_DEGRADED
+    if fail_on == "never":
+        return EXIT_OK
+    if fail_on == "critical":
+        return EXIT_CRITICAL if critical_failed else EXIT_OK
+    bad = {"not-ready": ("NOT READY",), "insufficient": ("NOT READY", "INSUFFICIENT EVIDENCE")}[fail_on]
+    return EXIT_CRITICAL if verdict in bad else EXIT_OK
 
 
 def cmd_report(a: argparse.Namespace) -> int:

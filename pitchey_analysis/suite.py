@@ -321,7 +321,6 @@ def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None) -> d
         "suite": {"name": cfg.suite, "version": SUITE_VERSION},
         "config": {
             **opts,
-            "timeout_scale": time_unit(),
             "credentials": {"user": cfg.user.email if cfg.user else None,
                             "user_types": sorted(cfg.users), "admin": bool(cfg.admin),
                             "jwt_secret_given": bool(cfg.jwt_secret)},
@@ -340,14 +339,25 @@ def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None) -> d
     }
 
 
-def make_options(suite: str, **overrides: Any) -> Options:
-    """Options for a suite, with the timeout scale applied and overrides on top."""
+#: Every wait of the probes, multiplied by the timeout scale.
+SCALED = ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s", "quiet_window_s", "handshake_bound_s",
+          "settle_s", "sustain_window_s")
+
+
+def make_options(suite: str, *, scale: float | None = None, **overrides: Any) -> Options:
+    """Options for a suite, with the timeout scale applied and overrides on top.
+
+    ``scale`` multiplies every wait (default: ``$PITCHEY_TIMEOUT_SCALE``, the tests' unit, else 1);
+    it is recorded in the options (``timeout_scale``) and so in the manifest.
+    """
     base = dict(QUICK) if suite == "quick" else {}
     base.update({k: v for k, v in overrides.items() if v is not None})
     opts = Options(**base)
-    scale = time_unit()
-    for f in ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s", "quiet_window_s", "handshake_bound_s",
-              "settle_s", "sustain_window_s"):
+    scale = time_unit() if scale is None else scale
+    if scale <= 0:
+        raise UsageError("the timeout scale must be positive")
+    opts.timeout_scale = scale
+    for f in SCALED:
         setattr(opts, f, getattr(opts, f) * scale)
     return opts
 

@@ -144,3 +144,25 @@ def test_degraded_capture_exits_4(tmp_path, monkeypatch, capsys):
     code = cli.main(["run", "--suite", "quick", "--only", "connection.health", "--out", str(tmp_path), "--no-progress"])
     assert code == 4
     assert "capture was degraded" in capsys.readouterr().err
+
+
+def test_exit_policy_is_a_pure_function():
+    from pitchey_analysis.cli import exit_code
+
+    ok = {"status": "complete", "critical_failed": False, "verdict": "READY"}
+    assert exit_code("critical", **ok) == 0
+    assert exit_code("critical", **{**ok, "critical_failed": True}) == 1
+    assert exit_code("never", **{**ok, "critical_failed": True, "verdict": "NOT READY"}) == 0
+    assert exit_code("not-ready", **{**ok, "verdict": "INSUFFICIENT EVIDENCE"}) == 0
+    assert exit_code("insufficient", **{**ok, "verdict": "INSUFFICIENT EVIDENCE"}) == 1
+    assert exit_code("not-ready", **{**ok, "verdict": "NOT READY"}) == 1
+    assert exit_code("never", **{**ok, "status": "degraded"}) == 4
+
+
+def test_timeout_scale_is_an_argument_not_an_environment_change():
+    from pitchey_analysis.suite import make_options
+
+    before = dict(os.environ)
+    opts = make_options("quick", scale=0.5)
+    assert opts.timeout_scale == 0.5 and opts.timeout_s == 2.5
+    assert dict(os.environ) == before

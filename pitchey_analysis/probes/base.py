@@ -156,6 +156,7 @@ class Options:
     sustain_sessions: int = 20  # sessions held open at once by resilience.sustained_sessions
     sustain_window_s: float = 30.0  # how long they are held idle
     seed: int = 20251112
+    timeout_scale: float = 1.0  # what the time options above were multiplied by (recorded, not applied again)
 
 
 @dataclass
