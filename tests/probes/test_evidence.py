@@ -17,6 +17,7 @@ from pitchey_analysis.render import with_intervals
 from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, SuiteConfig, arun_suite, make_options
 from tests.probes.badserver import CONNECTED, BadServer, read_frame, text
 from tests.probes.conftest import creds
+from tests.probes.test_bad_targets import _free_port
 
 CLI = [sys.executable, "-m", "pitchey_analysis.cli"]
 
@@ -195,16 +196,6 @@ def test_percentile_estimate_inside_its_interval():
 
 def _cli(*args, env=None, timeout=30):
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def _free_port() -> int:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_preflight_tells_the_user_in_one_line(tmp_path):
