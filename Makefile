@@ -29,7 +29,7 @@ test: setup ## Run the whole test suite (notebooks included)
 	$(BIN)/python -m pytest -q
 
 bench: setup bench-peers ## Benchmarks: print figures and write reports/bench.json (several minutes)
-	$(BIN)/python -m pitchey_analysis.bench
+	$(BIN)/python -m benchmarks
 
 bench-peers: ## Install Artillery 2.0.21 into .bench/ for the comparison (skipped, saying so, without npm)
 	@if command -v npm >/dev/null; then \

@@ -1,6 +1,6 @@
 """Stand-alone benchmark processes: echo servers and strict ping-pong clients.
 
-Run as ``python -m pitchey_analysis.bench.workloads NAME ARGS...``; clients
+Run as ``python benchmarks/workloads.py NAME ARGS...`` (a script, so it needs no package on the path); clients
 print one JSON line with their figures. ``measure`` runs a command as a child
 and reports the child's own CPU time and peak memory.
 """

@@ -14,7 +14,8 @@ import os
 import subprocess
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / ".bench"
+from . import PEERS_DIR
+
 GUARD = r"""
 const Module = require('module');
 const net = require('net');
@@ -42,7 +43,7 @@ net.Socket.prototype.connect = function (...args) {
 
 def artillery_bin() -> Path | None:
     """The installed artillery, or None."""
-    p = BENCH_DIR / "node_modules" / ".bin" / "artillery"
+    p = PEERS_DIR / "node_modules" / ".bin" / "artillery"
     return p if p.exists() else None
 
 

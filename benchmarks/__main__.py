@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 PY = sys.executable
-W = [PY, "-m", "pitchey_analysis.bench.workloads"]
-ROOT = Path(__file__).resolve().parents[2]
+W = [PY, str(Path(__file__).with_name("workloads.py"))]  # run as a script: works from any working directory
 
 
 def free_port() -> int:
@@ -230,7 +229,7 @@ def _connections(http: str) -> int:
 
 
 def bench_server_capacity(n: int, hold_s: float) -> list[dict]:
-    from ..load import run_load
+    from pitchey_analysis.load import run_load
 
     port = free_port()
     http, url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
@@ -270,7 +269,7 @@ def bench_server_capacity(n: int, hold_s: float) -> list[dict]:
 
 # -- 5. scale -----------------------------------------------------------------------------
 def bench_scale(n: int, hold_s: float, server_workers: int, client_workers: int) -> list[dict]:
-    from ..load import run_load
+    from pitchey_analysis.load import run_load
 
     port = free_port()
     sources = tuple(f"127.0.0.{i}" for i in range(2, 2 + client_workers))
@@ -296,9 +295,9 @@ def bench_analysis(n: int) -> list[dict]:
     import numpy as np
     import pandas as pd
 
-    from ..analysis import latency_summary, slo_checks
-    from ..dataset import load_run
-    from ..records import frame_from_rows
+    from pitchey_analysis.analysis import latency_summary, slo_checks
+    from pitchey_analysis.dataset import load_run
+    from pitchey_analysis.records import frame_from_rows
 
     with tempfile.TemporaryDirectory() as d:
         run = Path(d) / "20260101T000000Z-000000"
@@ -359,7 +358,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pitchey_analysis.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--markdown", metavar="BENCH_JSON", help="print an existing bench.json as a Markdown table, then exit")
     ap.add_argument("--quick", action="store_true", help="short runs and small counts (a smoke check, minutes less)")
     ap.add_argument("--only", help="comma-separated sections: echo,saturation,reference,capacity,scale,analysis")
