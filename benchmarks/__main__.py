@@ -3,10 +3,12 @@
 Sections (each bounded in time; ``--quick`` shrinks them):
 
 1. echo: one connection, strict ping-pong, ~100-byte messages: raw TCP echo (the
-   physical reference), our load engine's client (picows), websockets.
+   physical reference), our load engine's client (picows), websockets, k6.
 2. saturation: 50 connections ping-ponging at once against the same plain echo
-   server: our engine vs Locust vs Artillery (each skipped, saying so, if not installed);
-   round trips per client CPU-second.
+   server: our engine vs k6 vs Locust vs Artillery (each skipped, saying so, if not
+   installed). One accounting for every tool: each runs as a whole process, short
+   and long; whole-process CPU and peak RSS of the long run, and the marginal
+   figures (long minus short, which removes start-up) on which the ratios rest.
 3. reference: our engine against the reference server's ``/ws`` ping/pong.
 4. server capacity: idle WebSocket connections one reference-server process
    holds, its memory per connection, and the time to fan one push out to all.
