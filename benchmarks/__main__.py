@@ -280,10 +280,10 @@ def bench_saturation(short_s: float, long_s: float, conns: int) -> list[dict]:
             acc = accounting(short, long)
             fig = {**long, "cpu_s_per_10k": acc["cpu_s_per_10k_marginal"]}
             extra: dict[str, Any] = dict(acc)
-            if ours is None:
+            if fn is ours_saturation:
                 ours = acc
                 extra["loop_cpu_s"] = long.get("loop_cpu_s")
-            else:
+            elif ours is not None:
                 for kind in ("marginal", "whole"):
                     mine, theirs = ours[f"rt_per_cpu_s_{kind}"], acc[f"rt_per_cpu_s_{kind}"]
                     extra[f"ours_vs_this_{kind}"] = mine / theirs if mine and theirs else None
