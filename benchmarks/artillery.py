@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / ".bench"
+from . import PEERS_DIR
+
 GUARD = r"""
 const Module = require('module');
 const net = require('net');
@@ -42,7 +44,7 @@ net.Socket.prototype.connect = function (...args) {
 
 def artillery_bin() -> Path | None:
     """The installed artillery, or None."""
-    p = BENCH_DIR / "node_modules" / ".bin" / "artillery"
+    p = PEERS_DIR / "node_modules" / ".bin" / "artillery"
     return p if p.exists() else None
 
 
@@ -64,18 +66,16 @@ def run_artillery(url: str, conns: int, seconds: float, tmp: Path) -> dict | str
     }))
     env = {**os.environ, "NODE_OPTIONS": f"--require {guard}", "ARTILLERY_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
            "PITCHEY_NET_LOG": str(netlog)}
-    report = tmp / "artillery.json"
-    from .workloads import measure
-
-    saved = dict(os.environ)
-    os.environ.update(env)
+    report = tmp / f"artillery_{conns}_{seconds:g}.json"
+    report.unlink(missing_ok=True)
+    # measured in a fresh process, so that its RUSAGE_CHILDREN (peak RSS above all) is Artillery's alone
+    cmd = [sys.executable, str(Path(__file__).with_name("workloads.py")), "measure", str(seconds * 10 + 60),
+           str(binary), "run", "--output", str(report), str(script)]
     try:
-        fig = measure([str(binary), "run", "--output", str(report), str(script)], timeout=seconds * 10 + 60)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 10 + 90, env=env)
     except subprocess.TimeoutExpired:
         return "Artillery did not finish in time"
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    fig = json.loads(r.stdout.strip().splitlines()[-1])
     hosts = {json.loads(ln).get("host") for ln in netlog.read_text().splitlines()} if netlog.exists() else set()
     if not report.exists():
         return f"Artillery wrote no report: {fig.get('stderr', '')[-300:]}"
@@ -87,6 +87,6 @@ def run_artillery(url: str, conns: int, seconds: float, tmp: Path) -> dict | str
     span = (last - first) / 1000 if first and last and last > first else None
     blocked = sorted(h for h in hosts if h and not (h == "localhost" or h == "::1" or h.startswith("127.")))
     return {"round_trips": n, "round_trips_per_s": n / span if span else None, "p50_ms": None, "p99_ms": None,
-            "cpu_s_per_10k": fig["process_cpu_s"] / n * 1e4 if n else None, "peak_rss_mb": fig["peak_rss_mb"],
-            "note": "Artillery's ws engine reports no latency; CPU includes its start-up; "
+            "process_cpu_s": fig["process_cpu_s"], "peak_rss_mb": fig["peak_rss_mb"], "samples_kept": None,
+            "note": "Artillery's ws engine reports no latency; "
                     + (f"non-loopback connections blocked: {blocked}" if blocked else "only loopback connections were made")}

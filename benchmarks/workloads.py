@@ -1,6 +1,6 @@
 """Stand-alone benchmark processes: echo servers and strict ping-pong clients.
 
-Run as ``python -m pitchey_analysis.bench.workloads NAME ARGS...``; clients
+Run as ``python benchmarks/workloads.py NAME ARGS...`` (a script, so it needs no package on the path); clients
 print one JSON line with their figures. ``measure`` runs a command as a child
 and reports the child's own CPU time and peak memory.
 """
@@ -177,16 +177,83 @@ async def websockets_client(url: str, seconds: float, first_frame: bool) -> None
     print(json.dumps(_figures(rtts, time.perf_counter() - t)), flush=True)
 
 
-def measure(cmd: list[str], timeout: float) -> dict:
-    """Run ``cmd`` as a child; its stdout's last JSON line plus its CPU seconds and peak RSS."""
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+def measure(cmd: list[str], timeout: float, watch: bool = False) -> dict:
+    """Run ``cmd`` as a child; its stdout's last JSON line plus its whole-process CPU seconds, peak RSS and wall time.
+
+    Call it in a fresh process: RUSAGE_CHILDREN covers every child this process
+    has waited for (the CPU of earlier ones is subtracted; their peak RSS cannot
+    be, so keep them small). With ``watch``, the child's sockets are sampled five
+    times a second and their remote addresses reported.
+    """
+    import tempfile
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    remote: set[str] = set()
+    with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, text=True)
+        proc = None
+        if watch:
+            import psutil
+
+            proc = psutil.Process(p.pid)
+        end = t0 + timeout
+        while p.poll() is None:
+            if time.perf_counter() > end:
+                p.kill()
+                p.wait()
+                break
+            if proc is not None:
+                try:
+                    remote.update(c.raddr.ip for c in proc.net_connections(kind="inet") if c.raddr)
+                except Exception:  # the child may exit between poll() and the read of its sockets
+                    pass
+            time.sleep(0.2 if watch else 0.02)
+        wall = time.perf_counter() - t0
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out_f.seek(0)
+        err_f.seek(0)
+        stdout, stderr = out_f.read(), err_f.read()
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     out = json.loads(lines[-1]) if lines else {}
     out.setdefault("peak_rss_mb", ru.ru_maxrss / 1024)
-    out.update(returncode=p.returncode, process_cpu_s=ru.ru_utime + ru.ru_stime)
+    out.update(returncode=p.returncode, wall_s=wall,
+               process_cpu_s=(ru.ru_utime + ru.ru_stime) - (before.ru_utime + before.ru_stime))
+    if watch:
+        out["remote_addresses"] = sorted(remote)
     if p.returncode != 0:
-        out["stderr"] = p.stderr[-800:]
+        out["stderr"] = stderr[-800:]
+    return out
+
+
+def isolated(timeout: float, lo_up: bool, cmd: list[str]) -> dict:
+    """Start a picows echo server here, then measure ``cmd`` against it (``PITCHEY_BENCH_URL``), sockets watched.
+
+    Run under ``unshare --net`` with ``lo_up``: the namespace is new, so loopback is
+    brought up first and it is the only interface there is.
+    """
+    import os
+    import socket
+
+    if lo_up:
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, __file__, "picows-echo-server", str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        if "ready" not in (server.stdout.readline() if server.stdout else ""):
+            raise SystemExit("echo server did not start")
+        os.environ["PITCHEY_BENCH_URL"] = f"ws://127.0.0.1:{port}/"
+        out = measure(cmd, timeout, watch=True)
+    finally:
+        server.send_signal(2)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    out["interfaces"] = [name for _, name in socket.if_nameindex()]
     return out
 
 
@@ -194,6 +261,9 @@ def main(argv: list[str]) -> None:
     name, args = argv[0], argv[1:]
     if name == "measure":  # measure.py TIMEOUT CMD...: run in a fresh process so RUSAGE_CHILDREN is only this child
         print(json.dumps(measure(args[1:], float(args[0]))), flush=True)
+        return
+    if name == "isolated":  # isolated TIMEOUT LO_UP -- CMD...
+        print(json.dumps(isolated(float(args[0]), args[1] == "1", args[3:])), flush=True)
         return
     try:
         import uvloop

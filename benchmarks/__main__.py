@@ -3,10 +3,12 @@
 Sections (each bounded in time; ``--quick`` shrinks them):
 
 1. echo: one connection, strict ping-pong, ~100-byte messages: raw TCP echo (the
-   physical reference), our load engine's client (picows), websockets.
+   physical reference), our load engine's client (picows), websockets, k6.
 2. saturation: 50 connections ping-ponging at once against the same plain echo
-   server: our engine vs Locust vs Artillery (each skipped, saying so, if not installed);
-   round trips per client CPU-second.
+   server: our engine vs k6 vs Locust vs Artillery (each skipped, saying so, if not
+   installed). One accounting for every tool: each runs as a whole process, short
+   and long; whole-process CPU and peak RSS of the long run, and the marginal
+   figures (long minus short, which removes start-up) on which the ratios rest.
 3. reference: our engine against the reference server's ``/ws`` ping/pong.
 4. server capacity: idle WebSocket connections one reference-server process
    holds, its memory per connection, and the time to fan one push out to all.
@@ -32,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 PY = sys.executable
-W = [PY, "-m", "pitchey_analysis.bench.workloads"]
-ROOT = Path(__file__).resolve().parents[2]
+W = [PY, str(Path(__file__).with_name("workloads.py"))]  # run as a script: works from any working directory
 
 
 def free_port() -> int:
@@ -99,11 +100,16 @@ def row(tool: str, scenario: str, fig: dict, **extra: Any) -> dict:
 
 
 def client(kind: str, *args: str, timeout: float = 120) -> dict:
-    r = subprocess.run([*W, kind, *args], capture_output=True, text=True, timeout=timeout)
+    """A workload client as a whole process: its own figures plus its process CPU and peak RSS."""
+    r = subprocess.run([*W, "measure", str(timeout), *W, kind, *args], capture_output=True, text=True, timeout=timeout + 30)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-    if r.returncode != 0 or not lines:
-        raise RuntimeError(f"{kind} failed: {r.stderr[-500:]}")
-    return json.loads(lines[-1])
+    fig = json.loads(lines[-1]) if lines else {}
+    if r.returncode != 0 or fig.get("returncode") != 0 or "round_trips" not in fig:
+        raise RuntimeError(f"{kind} failed: {fig.get('stderr', r.stderr)[-500:]}")
+    n = fig["round_trips"]
+    fig["process_us_per_rt"] = fig["process_cpu_s"] / n * 1e6 if n else None
+    fig["cpu_s_per_10k"] = fig["process_cpu_s"] / n * 1e4 if n else None  # the whole process, as for every tool
+    return fig
 
 
 # -- 1. echo --------------------------------------------------------------------
@@ -117,38 +123,70 @@ def _median_fig(figs: list[dict]) -> dict:
 
 def bench_echo(seconds: float, rounds: int = 5) -> list[dict]:
     """Interleaved rounds, median per tool: on a VM the wake-up latency drifts with what the other core does."""
+    from .k6 import run_k6
+
     tp, wp = free_port(), free_port()
-    runs: dict[str, list[dict]] = {"raw": [], "ours": [], "ws": []}
-    with Proc([*W, "tcp-echo-server", str(tp)], "ready"), Proc([*W, "picows-echo-server", str(wp)], "ready"):
+    runs: dict[str, list[dict]] = {"raw": [], "ours": [], "ws": [], "k6": []}
+    k6_skipped: str | None = None
+    with Proc([*W, "tcp-echo-server", str(tp)], "ready"), Proc([*W, "picows-echo-server", str(wp)], "ready"), \
+            tempfile.TemporaryDirectory() as d:
         for _ in range(rounds):
             runs["raw"].append(client("tcp-echo-client", str(tp), str(seconds)))
             runs["ours"].append(client("picows-client", f"ws://127.0.0.1:{wp}/", str(seconds), "0"))
             runs["ws"].append(client("websockets-client", f"ws://127.0.0.1:{wp}/", str(seconds), "0"))
+            if k6_skipped is None:
+                res = run_k6(1, seconds, Path(d))
+                if isinstance(res, str):
+                    k6_skipped = res
+                else:
+                    runs["k6"].append(res)
     raw, ours, ws = (_median_fig(runs[k]) for k in ("raw", "ours", "ws"))
-    # overhead_us: client CPU per round trip above the raw TCP client's (the syscall floor of this machine)
-    return [
-        row("raw TCP echo (uvloop)", "echo", raw, note="physical reference", client_cpu_us_per_rt=raw["client_us_per_rt"], rounds=raw["rounds"]),
+    # overhead_us: client CPU per round trip above the raw TCP client's (the syscall floor of this machine), measured loop only;
+    # process_us_per_rt: the whole client process (start-up included) per round trip, the accounting every tool gets
+    out = [
+        row("raw TCP echo (uvloop)", "echo", raw, note="physical reference", client_cpu_us_per_rt=raw["client_us_per_rt"],
+            process_us_per_rt=raw["process_us_per_rt"], rounds=raw["rounds"]),
         row("pitchey-analysis (picows)", "echo", ours, vs_raw_tcp=ours["round_trips_per_s"] / raw["round_trips_per_s"],
-            client_cpu_us_per_rt=ours["client_us_per_rt"], overhead_us=ours["client_us_per_rt"] - raw["client_us_per_rt"], rounds=ours["rounds"]),
+            client_cpu_us_per_rt=ours["client_us_per_rt"], overhead_us=ours["client_us_per_rt"] - raw["client_us_per_rt"],
+            process_us_per_rt=ours["process_us_per_rt"], rounds=ours["rounds"]),
         row("websockets (probe path)", "echo", ws, vs_raw_tcp=ws["round_trips_per_s"] / raw["round_trips_per_s"],
-            client_cpu_us_per_rt=ws["client_us_per_rt"], overhead_us=ws["client_us_per_rt"] - raw["client_us_per_rt"], rounds=ws["rounds"]),
+            client_cpu_us_per_rt=ws["client_us_per_rt"], overhead_us=ws["client_us_per_rt"] - raw["client_us_per_rt"],
+            process_us_per_rt=ws["process_us_per_rt"], rounds=ws["rounds"]),
     ]
+    if k6_skipped is not None:
+        print(f"  skipped k6: {k6_skipped}", file=sys.stderr)
+        out.append({"tool": "k6 1.1.0", "scenario": "echo", "skipped": k6_skipped})
+    else:
+        k6 = _median_fig(runs["k6"])
+        k6["cpu_s_per_10k"] = k6["process_cpu_s"] / k6["round_trips"] * 1e4
+        out.append(row("k6 1.1.0", "echo", k6, vs_raw_tcp=k6["round_trips_per_s"] / raw["round_trips_per_s"],
+                       process_us_per_rt=k6["process_cpu_s"] / k6["round_trips"] * 1e6, rounds=k6["rounds"],
+                       note="whole process only (no loop timer); percentiles in whole ms (Date.now()); "
+                            "echo server of its own in k6's namespace; " + k6["guard"]))
+    return out
 
 
 # -- 2. saturation -----------------------------------------------------------------
+# One accounting for every tool: each runs as a whole process (start-up, imports and
+# teardown included) and is charged its process CPU and peak RSS; each runs twice,
+# short and long, and the difference (the marginal figures) removes the start-up.
+# The headline ratios use the marginal figures.
 def _measure(cmd: list[str], timeout: float, env: dict | None = None) -> tuple[dict, str]:
     r = subprocess.run([*W, "measure", str(timeout), *cmd], capture_output=True, text=True, timeout=timeout + 30, env=env)
     return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
 
 
-def ours_saturation(url: str, conns: int, seconds: float) -> dict:
-    code = ("import json,sys,numpy as np,resource,time;from pitchey_analysis.load import ShardSpec,run_shard;"
+def ours_saturation(url: str, conns: int, seconds: float, tmp: Path) -> dict | str:
+    """Our load engine (one shard, closed model) as a whole process, like any peer."""
+    code = ("import json,sys,numpy as np;from pitchey_analysis.load import ShardSpec,run_shard;"
             f"r=run_shard(ShardSpec(url='{url}',connections={conns},duration_s={seconds},model='closed',await_first_frame=False));"
             "v=r.value_ms[(np.asarray(r.metric)=='rtt_ms')&r.ok];"
             "print(json.dumps({'round_trips':int(v.size),'round_trips_per_s':v.size/r.wall_s,'p50_ms':float(np.percentile(v,50)),"
-            "'p99_ms':float(np.percentile(v,99)),'loop_cpu_s':r.cpu_s,'peak_rss_mb':r.peak_rss_mb}))")
-    fig, _ = _measure([PY, "-c", code], seconds + 60)
-    fig["cpu_s_per_10k"] = fig["loop_cpu_s"] / fig["round_trips"] * 1e4
+            "'p99_ms':float(np.percentile(v,99)),'loop_cpu_s':r.cpu_s,'samples_kept':len(r.metric)}))")
+    fig, err = _measure([PY, "-c", code], seconds + 60)
+    if fig.get("returncode") != 0 or "round_trips" not in fig:
+        return f"our load engine failed: {fig.get('stderr', err)[-300:]}"
+    fig["note"] = "samples kept: every rtt and connect sample, in Python lists until the shard ends"
     return fig
 
 
@@ -156,20 +194,27 @@ def locust_saturation(url: str, conns: int, seconds: float, tmp: Path) -> dict |
     if shutil.which("locust", path=str(Path(PY).parent)) is None:
         return "Locust is not installed (pip install locust)"
     env = {**os.environ, "PITCHEY_BENCH_URL": url}
-    csv = tmp / "locust"
+    csv = tmp / f"locust_{seconds:g}"
     fig, err = _measure([str(Path(PY).parent / "locust"), "-f", str(Path(__file__).with_name("locustfile.py")), "--headless",
                          "-u", str(conns), "-r", str(conns * 10), "-t", f"{int(seconds)}s", "--csv", str(csv), "--only-summary",
                          "--skip-log"], seconds + 60, env)
-    stats = (tmp / "locust_stats.csv").read_text().splitlines() if (tmp / "locust_stats.csv").exists() else []
+    stats_csv = Path(f"{csv}_stats.csv")
+    stats = stats_csv.read_text().splitlines() if stats_csv.exists() else []
     agg = [ln.split(",") for ln in stats if ",Aggregated," in ln]
     if not agg:
         return f"Locust produced no statistics ({err[-200:]})"
     head = stats[0].split(",")
     a = dict(zip(head, agg[0], strict=False))
     n = int(a["Request Count"])
-    return {"round_trips": n, "round_trips_per_s": float(a["Requests/s"]), "p50_ms": float(a["50%"]), "p99_ms": float(a["99%"]),
-            "cpu_s_per_10k": fig["process_cpu_s"] / n * 1e4 if n else None, "peak_rss_mb": fig["peak_rss_mb"],
-            "note": "Locust's own percentiles (rounded); CPU includes its start-up"}
+    if not n:
+        return f"Locust counted no round trip in {seconds:g} s ({err[-200:]})"
+
+    def num(x: str) -> float | None:
+        return None if x in ("", "N/A") else float(x)
+
+    return {"round_trips": n, "round_trips_per_s": num(a["Requests/s"]), "p50_ms": num(a["50%"]), "p99_ms": num(a["99%"]),
+            "process_cpu_s": fig["process_cpu_s"], "peak_rss_mb": fig["peak_rss_mb"], "samples_kept": None,
+            "note": "Locust's own percentiles (rounded; it keeps a histogram, not the samples)"}
 
 
 def artillery_saturation(url: str, conns: int, seconds: float, tmp: Path) -> dict | str:
@@ -178,23 +223,77 @@ def artillery_saturation(url: str, conns: int, seconds: float, tmp: Path) -> dic
     return run_artillery(url, conns, seconds, tmp)
 
 
-def bench_saturation(seconds: float, conns: int) -> list[dict]:
+def k6_saturation(url: str, conns: int, seconds: float, tmp: Path) -> dict | str:
+    from .k6 import run_k6
+
+    res = run_k6(conns, seconds, tmp)  # against its own picows echo server, inside its network namespace
+    if isinstance(res, dict):
+        res["note"] = ("k6's Date.now() clock: percentiles in whole ms; its Trend keeps every value; "
+                       "echo server of its own in k6's namespace; " + res.pop("guard"))
+    return res
+
+
+def accounting(short: dict, long: dict) -> dict:
+    """Whole-process and marginal (long run minus short run) figures of one tool.
+
+    Both runs are whole processes; subtracting the short one removes start-up and
+    teardown, which a fixed-length run would otherwise spread over its round trips.
+    """
+    rt, cpu = long["round_trips"], long["process_cpu_s"]
+    d_rt, d_cpu = rt - short["round_trips"], cpu - short["process_cpu_s"]
+    out: dict[str, Any] = {
+        "round_trips": rt, "process_cpu_s": cpu, "rt_per_cpu_s_whole": rt / cpu if cpu else None,
+        "cpu_s_per_10k_whole": cpu / rt * 1e4 if rt else None,
+        "short_round_trips": short["round_trips"], "short_process_cpu_s": short["process_cpu_s"],
+        "short_peak_rss_mb": short["peak_rss_mb"],
+        "rt_per_cpu_s_marginal": d_rt / d_cpu if d_rt > 0 and d_cpu > 0 else None,
+        "cpu_s_per_10k_marginal": d_cpu / d_rt * 1e4 if d_rt > 0 and d_cpu > 0 else None,
+    }
+    kept, kept_short = long.get("samples_kept"), short.get("samples_kept")
+    if kept:
+        out["samples_kept"] = kept
+        out["rss_mb_per_million_samples"] = long["peak_rss_mb"] / kept * 1e6
+        if kept_short is not None and kept > kept_short:
+            out["rss_mb_per_million_samples_marginal"] = (long["peak_rss_mb"] - short["peak_rss_mb"]) / (kept - kept_short) * 1e6
+    return out
+
+
+SATURATION_TOOLS = (("pitchey-analysis (picows)", ours_saturation), ("k6 1.1.0", k6_saturation), ("Locust", locust_saturation),
+                    ("Artillery 2.0.21", artillery_saturation))
+
+
+def bench_saturation(short_s: float, long_s: float, conns: int) -> list[dict]:
     rows = []
     wp = free_port()
     url = f"ws://127.0.0.1:{wp}/"
+    scenario = f"saturation {conns} conns, {long_s:g} s (marginal: minus {short_s:g} s)"
+    ours: dict | None = None
+    k6_rss: float | None = None
     with Proc([*W, "picows-echo-server", str(wp)], "ready"), tempfile.TemporaryDirectory() as d:
-        ours = ours_saturation(url, conns, seconds)
-        rows.append(row("pitchey-analysis (picows)", f"saturation {conns} conns", ours,
-                        rt_per_cpu_s=ours["round_trips"] / ours["loop_cpu_s"]))
-        for name, fn in (("Locust", locust_saturation), ("Artillery 2.0.21", artillery_saturation)):
-            res = fn(url, conns, seconds, Path(d))
-            if isinstance(res, str):
-                print(f"  skipped {name}: {res}", file=sys.stderr)
-                rows.append({"tool": name, "scenario": f"saturation {conns} conns", "skipped": res})
+        for name, fn in SATURATION_TOOLS:
+            short = fn(url, conns, short_s, Path(d))
+            long = fn(url, conns, long_s, Path(d)) if isinstance(short, dict) else short
+            if isinstance(long, str):
+                print(f"  skipped {name}: {long}", file=sys.stderr)
+                rows.append({"tool": name, "scenario": scenario, "skipped": long})
                 continue
-            per_cpu = 1e4 / res["cpu_s_per_10k"] if res.get("cpu_s_per_10k") else None
-            rows.append(row(name, f"saturation {conns} conns", res, rt_per_cpu_s=per_cpu,
-                            ours_vs_this=(ours["round_trips"] / ours["loop_cpu_s"]) / per_cpu if per_cpu else None, note=res.get("note")))
+            acc = accounting(short, long)
+            fig = {**long, "cpu_s_per_10k": acc["cpu_s_per_10k_marginal"]}
+            extra: dict[str, Any] = dict(acc)
+            if fn is ours_saturation:
+                ours = acc
+                extra["loop_cpu_s"] = long.get("loop_cpu_s")
+            elif ours is not None:
+                for kind in ("marginal", "whole"):
+                    mine, theirs = ours[f"rt_per_cpu_s_{kind}"], acc[f"rt_per_cpu_s_{kind}"]
+                    extra[f"ours_vs_this_{kind}"] = mine / theirs if mine and theirs else None
+            if name.startswith("k6"):
+                k6_rss = long["peak_rss_mb"]
+            rows.append(row(name, scenario, fig, **extra, note=long.get("note")))
+    if k6_rss:
+        for r in rows:
+            if "peak_rss_mb" in r and r["peak_rss_mb"]:
+                r["rss_vs_k6"] = r["peak_rss_mb"] / k6_rss
     return rows
 
 
@@ -230,7 +329,7 @@ def _connections(http: str) -> int:
 
 
 def bench_server_capacity(n: int, hold_s: float) -> list[dict]:
-    from ..load import run_load
+    from pitchey_analysis.load import run_load
 
     port = free_port()
     http, url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
@@ -270,7 +369,7 @@ def bench_server_capacity(n: int, hold_s: float) -> list[dict]:
 
 # -- 5. scale -----------------------------------------------------------------------------
 def bench_scale(n: int, hold_s: float, server_workers: int, client_workers: int) -> list[dict]:
-    from ..load import run_load
+    from pitchey_analysis.load import run_load
 
     port = free_port()
     sources = tuple(f"127.0.0.{i}" for i in range(2, 2 + client_workers))
@@ -296,9 +395,9 @@ def bench_analysis(n: int) -> list[dict]:
     import numpy as np
     import pandas as pd
 
-    from ..analysis import latency_summary, slo_checks
-    from ..dataset import load_run
-    from ..records import frame_from_rows
+    from pitchey_analysis.analysis import latency_summary, slo_checks
+    from pitchey_analysis.dataset import load_run
+    from pitchey_analysis.records import frame_from_rows
 
     with tempfile.TemporaryDirectory() as d:
         run = Path(d) / "20260101T000000Z-000000"
@@ -329,37 +428,34 @@ def print_table(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title="pitchey-analysis benchmarks (loopback, this machine)")
-    cols = ["tool", "scenario", "round_trips_per_s", "cpu_s_per_10k", "peak_rss_mb", "p50_ms", "p99_ms", "other"]
-    for c in cols:
-        t.add_column(c)
-    main = set(cols[:-1])
-    for r in rows:
-        other = ", ".join(f"{k}={_fmt(v)}" for k, v in r.items() if k not in main and v not in (None, {}, ""))
-        t.add_row(*[_fmt(r.get(c)) for c in cols[:-1]], other)
-    Console(width=200).print(t)
+    from .tables import accounting_table, main_table
 
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
-    return str(v)
+    console = Console(width=200)
+    for title, (headers, cells) in (("pitchey-analysis benchmarks (loopback, this machine)", main_table(rows)),
+                                    ("saturation: whole-process and marginal accounting (long run minus short run)",
+                                     accounting_table(rows))):
+        if not cells:
+            continue
+        t = Table(title=title)
+        for h in headers:
+            t.add_column(h)
+        for c in cells:
+            t.add_row(*c)
+        console.print(t)
 
 
 def markdown(rows: list[dict]) -> str:
-    """The rows as a Markdown table (used to paste figures into the README from bench.json)."""
-    cols = ["tool", "scenario", "round_trips_per_s", "cpu_s_per_10k", "peak_rss_mb", "p50_ms", "p99_ms"]
-    out = ["| " + " | ".join(cols + ["other"]) + " |", "|" + "---|" * (len(cols) + 1)]
-    for r in rows:
-        other = "; ".join(f"{k} {_fmt(v)}" for k, v in r.items() if k not in cols and k != "_meta" and v not in (None, {}, ""))
-        out.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + f" | {other} |")
-    return "\n".join(out)
+    """The rows as Markdown tables (the README's benchmark tables are printed from bench.json by this)."""
+    from .tables import accounting_table, main_table
+    from .tables import markdown as md
+
+    out = md(*main_table(rows, sep="; "))
+    acc = accounting_table(rows)
+    return out + ("\n\n" + md(*acc) if acc[1] else "")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pitchey_analysis.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--markdown", metavar="BENCH_JSON", help="print an existing bench.json as a Markdown table, then exit")
     ap.add_argument("--quick", action="store_true", help="short runs and small counts (a smoke check, minutes less)")
     ap.add_argument("--only", help="comma-separated sections: echo,saturation,reference,capacity,scale,analysis")
@@ -371,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     q = a.quick
     sections = {
         "echo": lambda: bench_echo(1 if q else 2, 3 if q else 5),
-        "saturation": lambda: bench_saturation(3 if q else 8, 50),
+        "saturation": lambda: bench_saturation(2, 6 if q else 20, 50),
         "reference": lambda: bench_reference(2 if q else 5),
         "capacity": lambda: bench_server_capacity(2000 if q else 19_900, 10 if q else 30),
         "scale": lambda: bench_scale(4000 if q else 50_000, 10 if q else 60, 4, 4),

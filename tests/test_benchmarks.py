@@ -1,0 +1,108 @@
+"""The benchmarks live beside the package, not in it; their pure parts are checked here (the runs are `make bench`)."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmarks_are_not_shipped_but_linted():
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = py["tool"]["setuptools"]["packages"]["find"]["include"]
+    # setuptools' find: top-level folders with an __init__.py whose name matches an include pattern
+    shipped = [d.name for d in ROOT.iterdir() if (d / "__init__.py").exists() and any(fnmatch.fnmatch(d.name, g) for g in include)]
+    assert "pitchey_analysis" in shipped
+    assert not [p for p in shipped if p.split(".")[0] != "pitchey_analysis"], shipped
+    assert (ROOT / "benchmarks" / "__main__.py").exists() and not (ROOT / "pitchey_analysis" / "bench").exists()
+    assert not any("benchmarks" in p for p in py["tool"]["ruff"].get("extend-exclude", []))
+
+
+def test_accounting_subtracts_the_short_run():
+    from benchmarks.__main__ import accounting
+
+    short = {"round_trips": 10_000, "process_cpu_s": 1.5, "peak_rss_mb": 100.0, "samples_kept": 10_000}
+    long = {"round_trips": 110_000, "process_cpu_s": 3.5, "peak_rss_mb": 150.0, "samples_kept": 110_000}
+    a = accounting(short, long)
+    assert a["rt_per_cpu_s_whole"] == 110_000 / 3.5
+    assert a["rt_per_cpu_s_marginal"] == 100_000 / 2.0  # start-up (in both runs) cancels out
+    assert a["cpu_s_per_10k_marginal"] == 2.0 / 100_000 * 1e4
+    assert a["rss_mb_per_million_samples"] == 150.0 / 110_000 * 1e6
+    assert a["rss_mb_per_million_samples_marginal"] == 50.0 / 100_000 * 1e6
+    # a tool that keeps no samples (Locust's histogram) gets no memory-per-sample figure; a long run that did no more work, no ratio
+    b = accounting({**short, "samples_kept": None}, {**short, "samples_kept": None})
+    assert "rss_mb_per_million_samples" not in b and b["rt_per_cpu_s_marginal"] is None
+
+
+def test_k6_is_confined_to_loopback():
+    import ipaddress
+
+    from benchmarks.k6 import SCRIPT, blocked_ranges, non_loopback
+
+    blocked = [ipaddress.ip_network(n) for n in blocked_ranges()]
+    for addr in ("8.8.8.8", "10.0.0.1", "192.168.1.1", "172.16.0.1", "126.255.255.255", "128.0.0.0", "2001:db8::1"):
+        assert any(ipaddress.ip_address(addr) in n for n in blocked if n.version == ipaddress.ip_address(addr).version), addr
+    assert not any(ipaddress.ip_address("127.0.0.1") in n for n in blocked if n.version == 4)
+    assert non_loopback(["127.0.0.1", "::1", "10.1.2.3", "junk"]) == ["10.1.2.3", "junk"]
+    assert "k6/experimental/websockets" in SCRIPT and "blacklistIPs" in SCRIPT
+    assert "new Counter('round_trips')" in SCRIPT and "new Trend('rtt', true)" in SCRIPT
+
+
+def test_k6_figures_from_its_summary():
+    from benchmarks.k6 import figures
+
+    summary = {"state": {"testRunDurationMs": 2100.0},
+               "metrics": {"round_trips": {"values": {"count": 4000, "rate": 1900.0}},
+                           "rtt": {"values": {"med": 1, "p(99)": 3, "count": 4000}},
+                           "pingpong_ms": {"values": {"avg": 2000.0}}}}
+    f = figures(summary)
+    assert f["round_trips"] == 4000 and f["round_trips_per_s"] == 2000.0 and f["samples_kept"] == 4000
+    assert (f["p50_ms"], f["p99_ms"]) == (1, 3)
+
+
+def test_markdown_prints_both_accountings():
+    from benchmarks.__main__ import markdown
+
+    rows = [{"tool": "ours", "scenario": "saturation", "round_trips_per_s": 5.0, "rt_per_cpu_s_marginal": 9.0,
+             "rt_per_cpu_s_whole": 8.0, "round_trips": 1234, "note": "a|b"},
+            {"tool": "raw", "scenario": "echo", "round_trips_per_s": 7.0, "rounds": [1, 2]}]
+    text = markdown(rows)
+    assert text.count("| tool |") == 2 and "rt per CPU-s, marginal" in text and "1,234" in text and "a\\|b" in text
+
+
+def test_k6_runs_on_loopback_only(tmp_path):
+    """A real k6 run (when `make bench-peers` has installed it): round trips counted, only loopback seen."""
+    import pytest
+
+    from benchmarks.k6 import k6_bin, run_k6
+
+    if k6_bin() is None:
+        pytest.skip("k6 is not installed (make bench-peers)")
+    res = run_k6(2, 0.5, tmp_path)
+    assert isinstance(res, dict), res
+    assert res["round_trips"] > 0 and res["process_cpu_s"] > 0 and res["peak_rss_mb"] > 0
+    assert "remote addresses seen: 127.0.0.1" in res["guard"]
+
+
+def test_k6_script_refuses_a_target_that_is_not_127(tmp_path):
+    """The script throws in k6's init stage for any other target, before a VU could dial it (nothing is dialed here)."""
+    import json
+    import os
+    import subprocess
+
+    import pytest
+
+    from benchmarks.k6 import SCRIPT, blocked_ranges, k6_bin
+
+    if k6_bin() is None:
+        pytest.skip("k6 is not installed (make bench-peers)")
+    script = tmp_path / "s.js"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "K6_NO_USAGE_REPORT": "true", "PITCHEY_BENCH_URL": "ws://localhost:9/", "PITCHEY_BENCH_SECONDS": "1",
+           "PITCHEY_BENCH_CONNS": "1", "PITCHEY_BENCH_SUMMARY": str(tmp_path / "sum.json"),
+           "PITCHEY_BENCH_BLOCKED": json.dumps(blocked_ranges())}
+    r = subprocess.run([str(k6_bin()), "run", "--no-usage-report", "--quiet", str(script)], capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode != 0 and "may only target" in r.stdout + r.stderr
