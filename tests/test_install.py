@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,11 +22,14 @@ def test_packaged_report_notebooks_equal_the_checkout_copies():
 
 @pytest.mark.slow
 def test_wheel_runs_and_reports_outside_a_checkout(tmp_path):
-    dist, site, work = tmp_path / "dist", tmp_path / "site", tmp_path / "empty"
+    dist, site, work, src = tmp_path / "dist", tmp_path / "site", tmp_path / "empty", tmp_path / "src"
     work.mkdir()
+    # Built from a copy of the sources, so that no build/ or egg-info is left in (or reused from) the checkout.
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", ".bench", "build", "dist", "data", "reports",
+                                                              "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"))
     # The wheel itself, built offline with the build backend of the dev environment; installed without its
     # dependencies (they are this interpreter's) into a folder that shadows the editable checkout.
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(ROOT)],
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],
                    check=True, capture_output=True, timeout=300)
     wheel = next(dist.glob("pitchey_analysis-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
