@@ -405,7 +405,7 @@ def cmd_debug(a: argparse.Namespace) -> int:
 
 
 def cmd_load(a: argparse.Namespace) -> int:
-    from .load import run_load_cli
+    from .load.cli import run_load_cli
 
     return run_load_cli(a)
 
