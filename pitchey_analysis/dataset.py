@@ -18,6 +18,7 @@ import pandas as pd
 
 from .config import runs_dir, sample_run_dir
 from .records import TABLES, frame_from_rows
+from .samplestream import SAMPLE_STREAM, read_sample_stream
 
 _KIND_TO_TABLE = {"probe": "probes", "sample": "samples", "frame": "frames"}
 
@@ -121,6 +122,9 @@ def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | 
         events = read_events(path / "events.jsonl")
         for t in TABLES:
             tables[t] = frame_from_rows(t, events[t])
+        if (path / SAMPLE_STREAM).exists():  # a load run's columnar samples (see samplestream)
+            stream = read_sample_stream(path, str(manifest.get("run_id", path.name)))
+            tables["samples"] = _coerce("samples", pd.concat([tables["samples"], stream], ignore_index=True)) if len(tables["samples"]) else stream
         source = "jsonl"
     started = {}
     if events is not None:

@@ -1,54 +1,114 @@
-"""The ``load`` command's glue: arguments in, a run dataset and a summary out."""
+"""The ``load`` command's glue: arguments in, a run dataset (written as the run goes) and a summary out."""
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from .capture import record_levels
-from .orchestrate import LoadResult, run_load
+from .capture import LoadCapture
+from .orchestrate import run_load, split
+from .target import TargetPoller
+
+
+def _summary(path: Path, levels: list[int], model: str) -> list[str]:
+    """One line per level from the stored run: opened, held, round trips and percentiles per operation, errors."""
+    import json
+
+    from ..analysis import percentiles
+    from ..dataset import load_run
+
+    run = load_run(path)
+    lines = []
+    for level in levels:
+        probe = run.probes[run.probes["probe"] == f"load.level_{level}"]
+        if probe.empty:
+            lines.append(f"level {level}: did not finish")
+            continue
+        obs = json.loads(probe.iloc[0]["observed"])
+        line = f"level {level}: opened {obs['opened']}/{level}"
+        if model == "hold":
+            line += f", held {obs['held']}"
+        s = run.samples[(run.samples["probe_id"] == probe.iloc[0]["probe_id"]) & run.samples["ok"].fillna(False)]
+        for metric in sorted(m for m in s["metric"].unique() if str(m).startswith("rtt_ms")):
+            v = s.loc[s["metric"] == metric, "value_ms"].to_numpy()
+            p = percentiles(v, (0.5, 0.99))
+            op = "ping" if metric == "rtt_ms" else str(metric).split(":", 1)[1]
+            what = "round trips" if op == "ping" else f"{op}"
+            line += f", {v.size} {what}, p50 {p[0.5].estimate:.3f} ms, p99 {p[0.99].estimate:.3f} ms"
+        if obs.get("late") or obs.get("dropped"):
+            line += f", generator: {obs['late']} sends late, {obs['dropped']} dropped"
+        errors = obs["errors"]
+        line += f", errors {errors}" if errors else ", no errors"
+        if obs.get("close_codes"):
+            line += f", closes {obs['close_codes']}"
+        lines.append(line)
+    return lines
 
 
 def run_load_cli(a: Any) -> int:
-    """The ``load`` command: one level, or a ramp over ``--levels``; one run dataset."""
-    from ..analysis import percentiles
+    """The ``load`` command: one level, or a ramp over ``--levels``; one run dataset, written as the run goes."""
     from ..config import runs_dir
     from ..server import ReferenceServer
-    from ..suite import check_target
+    from ..suite import DEMO_ADMIN, check_target, http_base
 
+    if not getattr(a, "verbose", False):  # the local cluster's INFO lines would flood the terminal
+        logging.getLogger("distributed").setLevel(logging.ERROR)
     model = "hold" if a.hold else ("closed" if a.rate == 0 else "open")
     levels = list(a.levels) if a.levels else [a.connections]
+    settle_s = float(getattr(a, "settle", 2.0))
 
-    def go(url: str) -> list[tuple[int, LoadResult]]:
-        out = []
-        for level in levels:
-            print(f"level {level}: {model} model for {a.duration:g} s", file=sys.stderr)
-            out.append((level, run_load(url, connections=level, duration_s=a.duration, model=model, rate_per_conn=a.rate or 1.0,
-                                        workers=a.workers, scheduler=a.scheduler, progress=True, cafile=a.cafile,
-                                        insecure=a.insecure)))
-        return out
+    def go(url: str, admin_token: str | None) -> Path:
+        manifest = {"target": {"ws_url": url, "embedded": not a.target, "tls": url.startswith("wss")},
+                    "suite": {"name": "load", "version": "2"},
+                    "config": {"levels": levels, "duration_s": a.duration, "model": model, "rate_per_conn": a.rate,
+                               "workers": a.workers, "scheduler": a.scheduler, "cafile": a.cafile, "insecure": a.insecure,
+                               "settle_s": settle_s}}
+        cap = LoadCapture(Path(a.out) if a.out else runs_dir(), manifest, secrets_to_mask=(admin_token or "",))
+        print(f"run dataset: {cap.dir} (written as the run goes)", file=sys.stderr)
+        poller = TargetPoller(http_base(url), cap.target_poll, admin_token=admin_token, cafile=a.cafile, insecure=a.insecure).start()
+        status = "interrupted"
+        try:
+            for level in levels:
+                print(f"level {level}: {model} model for {a.duration:g} s", file=sys.stderr)
+                name = f"load.level_{level}"
+                cap.begin(name, level, split(level, a.workers))
+                result = run_load(url, connections=level, duration_s=a.duration, model=model, rate_per_conn=a.rate or 1.0,
+                                  workers=a.workers, scheduler=a.scheduler, progress=True, cafile=a.cafile, insecure=a.insecure,
+                                  run_start=cap.run_start, on_message=cap.on_message)
+                cap.end(result, name)
+            time.sleep(settle_s)  # the target's figures after the load: do its sessions return to the baseline?
+            status = "complete"
+        finally:
+            poller.stop()
+            path = cap.close(status)
+        return path
 
     if a.target:
         check_target(a.target)
-        target, results = a.target, go(a.target)
+        path = go(a.target, None)
     else:
         with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
-            target, results = srv.ws_url, go(srv.ws_url)
-    manifest = {"target": {"ws_url": target, "embedded": not a.target, "tls": target.startswith("wss")},
-                "suite": {"name": "load", "version": "1"},
-                "config": {"levels": levels, "duration_s": a.duration, "model": model, "rate_per_conn": a.rate,
-                           "workers": a.workers, "scheduler": a.scheduler, "cafile": a.cafile, "insecure": a.insecure}}
-    path = record_levels(results, Path(a.out) if a.out else runs_dir(), manifest)
-    for level, result in results:
-        rtt = result.rtt()
-        line = f"level {level}: opened {result.opened}/{level}"
-        if model == "hold":
-            line += f", held {result.held}"
-        if rtt.size:
-            p = percentiles(rtt, (0.5, 0.99))
-            line += f", {rtt.size} round trips, p50 {p[0.5].estimate:.3f} ms, p99 {p[0.99].estimate:.3f} ms"
-        errors = result.errors()
-        print(line + (f", errors {errors}" if errors else ", no errors"))
+            path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN))
+    for line in _summary(path, levels, model):
+        print(line)
     print(f"run dataset: {path}")
     return 0
+
+
+def _login(http_url: str, creds: Any) -> str | None:
+    """A token for ``creds`` (None when the login is refused or fails)."""
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"{http_url}/api/auth/{creds.user_type}/login", method="POST",
+                                 data=json.dumps({"email": creds.email, "password": creds.password}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            token = json.load(r).get("token")
+    except (OSError, ValueError):
+        return None
+    return token if isinstance(token, str) and token else None

@@ -1,17 +1,42 @@
-"""Dask orchestration: shards on a local cluster or on ``--scheduler tcp://...``, results gathered."""
+"""Dask orchestration: shards on a local cluster or on ``--scheduler tcp://...``, samples streamed back.
+
+Each shard hands its chunks to a Dask ``Queue`` (held by the scheduler) at least
+every ``flush_s``; this process drains the queue every 0.2 s and passes each
+message to ``on_message`` (the capture appends it to the run dataset at once).
+A queue rather than files in the run directory, because on a real cluster the
+workers do not share the run directory's disk; rather than pub/sub, because a
+queue keeps what arrives before anyone reads it and loses nothing on a slow reader.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from .engine import run_shard
-from .progress import show_progress as _show_progress
-from .spec import ShardResult, ShardSpec
+from .progress import Progress
+from .spec import ShardResult, ShardSpec, UserSpec
+
+
+def _shard_task(spec: ShardSpec, queue_name: str | None) -> ShardResult:
+    """Run in a Dask worker: one shard whose messages go to the named queue."""
+    sink = None
+    if queue_name:
+        from distributed import Queue
+
+        queue = Queue(queue_name)
+
+        async def sink(msg: dict[str, Any]) -> None:
+            await asyncio.get_running_loop().run_in_executor(None, queue.put, msg)
+
+    return run_shard(spec, sink)
 
 
 @dataclass
@@ -33,17 +58,36 @@ class LoadResult:
     def answered(self) -> int:
         return sum(s.answered for s in self.shards)
 
+    @property
+    def sent(self) -> int:
+        return sum(s.sent for s in self.shards)
+
+    @property
+    def samples(self) -> int:
+        return sum(s.samples for s in self.shards)
+
     def rtt(self) -> np.ndarray:
-        """All successful round trips (ms)."""
+        """All successful round trips of ping (ms), when the samples were kept in memory."""
         parts = [s.value_ms[(np.asarray(s.metric) == "rtt_ms") & s.ok] for s in self.shards if s.value_ms is not None and s.value_ms.size]
         return np.concatenate(parts) if parts else np.array([])
 
     def errors(self) -> dict[str, int]:
         """Error counts summed over shards."""
-        out: collections.Counter = collections.Counter()
+        out: collections.Counter[str] = collections.Counter()
         for s in self.shards:
             out.update(s.errors)
         return dict(out)
+
+    def close_codes(self) -> dict[str, int]:
+        """Closes the target initiated, per "code reason", summed over shards."""
+        out: collections.Counter[str] = collections.Counter()
+        for s in self.shards:
+            out.update(s.close_codes)
+        return dict(out)
+
+    def generator(self) -> dict[str, int]:
+        """Sends made late and sends not made (dropped), summed over shards."""
+        return {"late": sum(s.late for s in self.shards), "dropped": sum(s.dropped for s in self.shards)}
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -52,46 +96,91 @@ def split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
+def _keep(results: list[ShardResult], kept: dict[int, list[bytes]], health: dict[int, list[dict[str, Any]]]) -> None:
+    import pyarrow as pa
+
+    from ..samplestream import decode_chunk
+
+    for r in results:
+        chunks = kept.get(r.shard, [])
+        r.health = health.get(r.shard, [])
+        if not chunks:
+            continue
+        t = pa.concat_tables([decode_chunk(b) for b in chunks])
+        r.metric = t.column("metric").to_numpy(zero_copy_only=False)
+        r.value_ms = t.column("value_ms").to_numpy()
+        r.t_offset_s = t.column("t_offset_s").to_numpy()
+        r.conn_index = t.column("conn_index").to_numpy()
+        r.ok = t.column("ok").to_numpy(zero_copy_only=False)
+
+
 def run_load(url: str, *, connections: int, duration_s: float, model: str = "open", rate_per_conn: float = 1.0,
              workers: int = 2, scheduler: str | None = None, source_addresses: tuple[str, ...] = (),
              message_bytes: int = 100, connect_rate: float = 2000.0, progress: bool = True, seed: int = 0,
              subscribe: str | None = None, during: Any = None, await_first_frame: bool = True,
-             cafile: str | None = None, insecure: bool = False) -> LoadResult:
+             cafile: str | None = None, insecure: bool = False, users: tuple[UserSpec, ...] = (),
+             run_start: float | None = None, on_message: Callable[[dict[str, Any]], None] | None = None,
+             keep_samples: bool | None = None, **shard_options: Any) -> LoadResult:
     """Run the shards on a Dask cluster (a local one unless ``scheduler`` is given) and gather the results.
 
     ``during``, if given, is called (in this process) while the shards run, e.g. to trigger a broadcast.
     Shards with several ``source_addresses`` each take one address (round robin) so that one machine can
-    open more connections than one source address has ports.
+    open more connections than one source address has ports. ``on_message`` receives every message a
+    shard hands on (a chunk of samples and a generator window, see :mod:`.engine`) as it arrives;
+    ``keep_samples`` (default: when there is no ``on_message``) also joins the chunks into the results.
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, Queue
 
-    run_start = time.time()
+    run_start = time.time() if run_start is None else run_start
+    keep = on_message is None if keep_samples is None else keep_samples
     counts = split(connections, workers)
+
     def addresses(i: int) -> tuple[str, ...]:
         if len(source_addresses) >= workers:
             return tuple(a for j, a in enumerate(source_addresses) if j % workers == i)
         return source_addresses
 
-    specs = [ShardSpec(url=url, connections=n, duration_s=duration_s, model=model, rate_per_conn=rate_per_conn,
-                       message_bytes=message_bytes, source_addresses=addresses(i), connect_rate=connect_rate / workers,
-                       shard=i, run_start=run_start, seed=seed, subscribe=subscribe, await_first_frame=await_first_frame,
-                       cafile=cafile, insecure=insecure)
-             for i, n in enumerate(counts) if n > 0]
+    base = ShardSpec(url=url, connections=0, duration_s=duration_s, model=model, rate_per_conn=rate_per_conn,
+                     message_bytes=message_bytes, connect_rate=connect_rate / workers, run_start=run_start, seed=seed,
+                     subscribe=subscribe, await_first_frame=await_first_frame, cafile=cafile, insecure=insecure, users=users,
+                     **shard_options)
+    specs = [replace(base, connections=n, source_addresses=addresses(i), shard=i) for i, n in enumerate(counts) if n > 0]
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=len(specs), threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, silence_logs=50)
     client = Client(scheduler or cluster)
+    kept: dict[int, list[bytes]] = collections.defaultdict(list)
+    health: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+    bar = Progress(connections, len(specs)) if progress else None
     try:
+        queue_name = f"pitchey-load-{uuid.uuid4().hex}"
+        queue = Queue(queue_name, client=client)
         t0 = time.perf_counter()
-        futures = client.map(run_shard, specs, pure=False)
+        futures = client.map(_shard_task, specs, [queue_name] * len(specs), pure=False)
         if during is not None:
             during()
-        if progress:
-            _show_progress(client, futures, len(specs), connections)
-        results = client.gather(futures)
-        return LoadResult(list(results), time.perf_counter() - t0)
+        while True:
+            finished = all(f.done() for f in futures)  # checked before draining: a shard puts before it returns
+            for msg in queue.get(batch=True):
+                if on_message is not None:
+                    on_message(msg)
+                if keep:
+                    if msg["chunk"] is not None:
+                        kept[msg["shard"]].append(msg["chunk"])
+                    health[msg["shard"]].append(msg["health"])
+                if bar is not None:
+                    bar.update(msg["health"])
+            if finished:
+                break
+            time.sleep(0.2)
+        results = list(client.gather(futures))
+        if keep:
+            _keep(results, kept, health)
+        return LoadResult(results, time.perf_counter() - t0)
     finally:
+        if bar is not None:
+            bar.close()
         client.close()
         if cluster is not None:
             cluster.close()

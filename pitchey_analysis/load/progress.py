@@ -1,38 +1,40 @@
-"""The live progress line, fed by the shards through Dask."""
+"""The live progress line, fed by the generator windows the shards hand on."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any
 
-from .spec import TOPIC
 
+class Progress:
+    """open connections, messages per second, errors and the worst loop lag, per the latest windows."""
 
-def show_progress(client: Any, futures: list, shards: int, total: int) -> None:
-    from distributed import Variable
-    from tqdm.auto import tqdm
+    def __init__(self, total: int, shards: int) -> None:
+        from tqdm.auto import tqdm
 
-    variables = [Variable(f"{TOPIC}-{i}", client=client) for i in range(shards)]
-    latest: dict[int, dict] = {}
-    for i, v in enumerate(variables):  # set before polling: an unset Variable makes the scheduler log errors
-        v.set({"shard": i, "open": 0, "sent": 0, "answered": 0, "errors": 0})
-    bar = tqdm(total=len(futures), desc="shards", unit="shard", file=sys.stderr, leave=False)
-    last_sent, last_t = 0, time.perf_counter()
-    while not all(f.done() for f in futures):
-        time.sleep(0.5)
-        for i, v in enumerate(variables):
-            try:
-                latest[i] = v.get(timeout=0.05)
-            except Exception:
-                pass
+        self.total = total
+        self.latest: dict[int, dict[str, Any]] = {}
+        self.sent = 0
+        self.errors = 0
+        self._last = (0, time.perf_counter())
+        self.bar = tqdm(total=None, desc=f"load ({shards} shards)", file=sys.stderr, leave=False, bar_format="{desc}: {postfix}")
+
+    def update(self, window: dict[str, Any]) -> None:
+        """Take one shard's window into account and redraw at most twice a second."""
+        self.latest[window["shard"]] = window
+        self.sent += window["sent"]
+        self.errors += window["errors"]
         now = time.perf_counter()
-        sent = sum(m["sent"] for m in latest.values())
-        rate = (sent - last_sent) / max(1e-6, now - last_t)
-        if now - last_t > 0.5:
-            last_sent, last_t = sent, now
-            bar.set_postfix_str(f"open {sum(m['open'] for m in latest.values())}/{total}  msg/s {rate:,.0f}  "
-                                f"errors {sum(m['errors'] for m in latest.values())}")
-        bar.n = sum(1 for f in futures if f.done())
-        bar.refresh()
-    bar.close()
+        sent0, t0 = self._last
+        if now - t0 < 0.5:
+            return
+        self._last = (self.sent, now)
+        lag = max((w["lag_max_ms"] for w in self.latest.values() if not math.isnan(w["lag_max_ms"])), default=math.nan)
+        self.bar.set_postfix_str(f"open {sum(w['open'] for w in self.latest.values())}/{self.total}  "
+                                 f"msg/s {(self.sent - sent0) / (now - t0):,.0f}  errors {self.errors}  loop lag {lag:.0f} ms")
+
+    def close(self) -> None:
+        """Remove the line."""
+        self.bar.close()
