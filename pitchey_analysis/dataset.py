@@ -159,3 +159,24 @@ def load_runs(runs: list[str | os.PathLike[str]] | None = None, *, runs_dir: Pat
         frames=cat["frames"],
         source="mixed",
     )
+
+
+def load_events(run: str | os.PathLike[str] | Run, event: str, *, runs_dir: Path | None = None) -> pd.DataFrame:
+    """The ``run_event`` lines named ``event`` of a run as a DataFrame, e.g. a load run's ``generator``
+    windows and ``target_stats`` polls (see :mod:`pitchey_analysis.load.capture`); empty when there are none."""
+    path = run.path if isinstance(run, Run) else _resolve(run, runs_dir)
+    rows = []
+    events = path / "events.jsonl"
+    if events.exists():
+        with open(events, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.endswith("\n") or f'"event":"{event}"' not in line:
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if obj.get("kind") == "run_event" and obj.get("event") == event:
+                    rows.append(obj)
+    df = pd.DataFrame(rows)
+    return df.drop(columns=[c for c in ("kind", "event") if c in df.columns]) if len(df) else df
