@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pyarrow as pa
 from ..recorder import Recorder, utc_now_iso
 from ..samplestream import FILE_SCHEMA, SAMPLE_STREAM, SampleStreamWriter, decode_chunk, tag_chunk
 from .orchestrate import LoadResult
-from .spec import ShardResult
+from .spec import ShardResult, UserSpec
 
 
 class LoadCapture:
@@ -36,6 +37,7 @@ class LoadCapture:
         self._lock = threading.Lock()
         self.probe_id, self.level, self.offsets = "", 0, [0]
         self.totals = {"samples": 0, "windows": 0, "polls": 0}
+        self.windows: list[dict[str, Any]] = []  # a few numbers per shard and window: the saturation at the end
 
     @property
     def dir(self) -> Path:
@@ -56,7 +58,11 @@ class LoadCapture:
         if msg.get("chunk") is not None:
             table = tag_chunk(decode_chunk(msg["chunk"]), self.probe_id, self.level, self.offsets[shard])
             self._write(table)
-        self.rec.event("generator", probe_id=self.probe_id, concurrency=self.level, **msg["health"])
+        self._window(msg["health"])
+
+    def _window(self, health: dict[str, Any]) -> None:
+        self.rec.event("generator", probe_id=self.probe_id, concurrency=self.level, **health)
+        self.windows.append({k: health.get(k) for k in _WINDOW_KEYS})
         self.totals["windows"] += 1
 
     def _write(self, table: pa.Table) -> None:
@@ -90,14 +96,69 @@ class LoadCapture:
             if s.value_ms is not None and s.value_ms.size:
                 self._write(_table(s, self.probe_id, self.level, self.offsets[s.shard] if s.shard < len(self.offsets) else 0))
             for w in s.health:
-                self.rec.event("generator", probe_id=self.probe_id, concurrency=self.level, **w)
+                self._window(w)
 
-    def close(self, status: str = "complete", **manifest: Any) -> Path:
-        """End the stream, consolidate the Parquet tables and write the final manifest."""
+    def close(self, status: str = "complete", *, lag_bound_ms: float = 50.0, max_share: float = 0.1, **manifest: Any) -> Path:
+        """End the stream, consolidate the Parquet tables and write the final manifest (with the generator's saturation)."""
+        import pandas as pd
+
+        from ..analysis.soak import generator_saturation
+
         with self._lock:
             self.stream.close()
-        self.rec.update_manifest(load_capture={**self.totals, "sample_cap": None, "samples_not_kept": 0}, **manifest)
+        sat = generator_saturation(pd.DataFrame(self.windows, columns=list(_WINDOW_KEYS)), lag_bound_ms=lag_bound_ms,
+                                   max_share=max_share)
+        generator = {**{k: v for k, v in asdict(sat).items()}, "note": sat.note()}
+        self.rec.update_manifest(load_capture={**self.totals, "sample_cap": None, "samples_not_kept": 0},
+                                 generator=generator, **manifest)
         return self.rec.close(status)
+
+
+_WINDOW_KEYS = ("shard", "t_offset_s", "open", "sent", "late", "dropped", "lag_max_ms", "cpu_share")
+
+
+def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, model: str = "open", rate_per_conn: float = 1.0,
+                 workers: int = 2, scheduler: str | None = None, users: tuple[UserSpec, ...] = (), admin_token: str | None = None,
+                 settle_s: float = 2.0, poll_s: float = 1.0, cafile: str | None = None, insecure: bool = False,
+                 progress: bool = True, manifest: dict[str, Any] | None = None, lag_bound_ms: float = 50.0,
+                 max_share: float = 0.1, on_level: Any = None, **shard_options: Any) -> Path:
+    """Run the load level by level, writing one run dataset as it goes; returns the run directory.
+
+    The target's session count is polled every ``poll_s`` from before the load starts (the baseline) until
+    ``settle_s`` after it left. Tokens (``admin_token``, the users') are masked wherever they would be written.
+    """
+    from ..suite import http_base
+    from .orchestrate import run_load, split
+    from .target import TargetPoller
+
+    info = {"target": {"ws_url": url, "tls": url.startswith("wss")}, "suite": {"name": "load", "version": "2"},
+            **(manifest or {})}
+    info.setdefault("config", {}).update({"levels": levels, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
+                                          "workers": workers, "scheduler": scheduler, "settle_s": settle_s, "poll_s": poll_s,
+                                          "lag_bound_ms": lag_bound_ms, "saturated_share_max": max_share,
+                                          "users": [{**asdict(u), "token": bool(u.token)} for u in users]})
+    secrets = tuple(t for t in (admin_token, *(u.token for u in users)) if t)
+    cap = LoadCapture(Path(out), info, secrets_to_mask=secrets)
+    poller = TargetPoller(http_base(url), cap.target_poll, admin_token=admin_token, every_s=poll_s, cafile=cafile,
+                          insecure=insecure).start()
+    status = "interrupted"
+    try:
+        time.sleep(min(poll_s, 0.5))  # the baseline poll lands before the first connection
+        for level in levels:
+            if on_level is not None:
+                on_level(level, cap.dir)
+            name = f"load.level_{level}"
+            cap.begin(name, level, split(level, max(1, workers)))
+            result = run_load(url, connections=level, duration_s=duration_s, model=model, rate_per_conn=rate_per_conn,
+                              workers=workers, scheduler=scheduler, progress=progress, cafile=cafile, insecure=insecure,
+                              users=users, run_start=cap.run_start, on_message=cap.on_message, **shard_options)
+            cap.end(result, name)
+        time.sleep(settle_s)  # the target's figures after the load: do its sessions return to the baseline?
+        status = "complete"
+    finally:
+        poller.stop()
+        path = cap.close(status, lag_bound_ms=lag_bound_ms, max_share=max_share)
+    return path
 
 
 def _table(s: ShardResult, probe_id: str, level: int, offset: int) -> pa.Table:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from .capture import LoadCapture
-from .orchestrate import run_load, split
-from .target import TargetPoller
+from .capture import capture_load
 
 
 def _summary(path: Path, levels: list[int], model: str) -> list[str]:
@@ -52,7 +49,7 @@ def run_load_cli(a: Any) -> int:
     """The ``load`` command: one level, or a ramp over ``--levels``; one run dataset, written as the run goes."""
     from ..config import runs_dir
     from ..server import ReferenceServer
-    from ..suite import DEMO_ADMIN, check_target, http_base
+    from ..suite import DEMO_ADMIN, check_target
 
     if not getattr(a, "verbose", False):  # the local cluster's INFO lines would flood the terminal
         logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -61,30 +58,13 @@ def run_load_cli(a: Any) -> int:
     settle_s = float(getattr(a, "settle", 2.0))
 
     def go(url: str, admin_token: str | None) -> Path:
-        manifest = {"target": {"ws_url": url, "embedded": not a.target, "tls": url.startswith("wss")},
-                    "suite": {"name": "load", "version": "2"},
-                    "config": {"levels": levels, "duration_s": a.duration, "model": model, "rate_per_conn": a.rate,
-                               "workers": a.workers, "scheduler": a.scheduler, "cafile": a.cafile, "insecure": a.insecure,
-                               "settle_s": settle_s}}
-        cap = LoadCapture(Path(a.out) if a.out else runs_dir(), manifest, secrets_to_mask=(admin_token or "",))
-        print(f"run dataset: {cap.dir} (written as the run goes)", file=sys.stderr)
-        poller = TargetPoller(http_base(url), cap.target_poll, admin_token=admin_token, cafile=a.cafile, insecure=a.insecure).start()
-        status = "interrupted"
-        try:
-            for level in levels:
-                print(f"level {level}: {model} model for {a.duration:g} s", file=sys.stderr)
-                name = f"load.level_{level}"
-                cap.begin(name, level, split(level, a.workers))
-                result = run_load(url, connections=level, duration_s=a.duration, model=model, rate_per_conn=a.rate or 1.0,
-                                  workers=a.workers, scheduler=a.scheduler, progress=True, cafile=a.cafile, insecure=a.insecure,
-                                  run_start=cap.run_start, on_message=cap.on_message)
-                cap.end(result, name)
-            time.sleep(settle_s)  # the target's figures after the load: do its sessions return to the baseline?
-            status = "complete"
-        finally:
-            poller.stop()
-            path = cap.close(status)
-        return path
+        return capture_load(url, out=Path(a.out) if a.out else runs_dir(), levels=levels, duration_s=a.duration, model=model,
+                            rate_per_conn=a.rate or 1.0, workers=a.workers, scheduler=a.scheduler, admin_token=admin_token,
+                            settle_s=settle_s, cafile=a.cafile, insecure=a.insecure,
+                            manifest={"target": {"ws_url": url, "embedded": not a.target, "tls": url.startswith("wss")},
+                                      "config": {"cafile": a.cafile, "insecure": a.insecure}},
+                            on_level=lambda level, d: print(f"level {level}: {model} model for {a.duration:g} s; run dataset {d}",
+                                                            file=sys.stderr))
 
     if a.target:
         check_target(a.target)

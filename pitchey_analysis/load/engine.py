@@ -316,7 +316,7 @@ class _Shard:
         if listener is not None:
             listener.leaving = True
         if not t.is_disconnected:
-            t.send_close()
+            t.send_close(1000)  # picows' default is 1005, which must never be sent (RFC 6455 §7.4.1)
             t.disconnect()
         self.transports[i] = None
 
@@ -384,6 +384,10 @@ class _Shard:
                 await self.finish_pending(i)
                 self.leave(i)
                 self.counters["left"] += 1
+                if user.rejoin_s > 0:
+                    await asyncio.sleep(min(user.rejoin_s, max(0.0, end - time.perf_counter())))
+                    if time.perf_counter() >= end:
+                        return
                 if not await self.open_one(i):
                     await asyncio.sleep(0.1)
                 life_end = time.perf_counter() + (user.session_s or 0.0)

@@ -39,6 +39,42 @@ def _shard_task(spec: ShardSpec, queue_name: str | None) -> ShardResult:
     return run_shard(spec, sink)
 
 
+def _run_inline(spec: ShardSpec, take: Callable[[dict[str, Any]], None], during: Any) -> ShardResult:
+    """One shard in a thread of this process; its messages pass through a local queue to ``take`` here."""
+    import queue
+    import threading
+
+    messages: queue.Queue[dict[str, Any]] = queue.Queue()
+    out: list[ShardResult | BaseException] = []
+
+    async def sink(msg: dict[str, Any]) -> None:
+        messages.put(msg)
+
+    def work() -> None:
+        try:
+            out.append(run_shard(spec, sink))
+        except BaseException as exc:  # handed to the caller below
+            out.append(exc)
+
+    thread = threading.Thread(target=work, name=f"load-shard-{spec.shard}", daemon=True)
+    thread.start()
+    if during is not None:
+        during()
+    while True:
+        finished = not thread.is_alive()
+        while True:
+            try:
+                take(messages.get_nowait())
+            except queue.Empty:
+                break
+        if finished:
+            break
+        time.sleep(0.1)
+    if isinstance(out[0], BaseException):
+        raise out[0]
+    return out[0]
+
+
 @dataclass
 class LoadResult:
     """Everything gathered from the shards."""
@@ -124,15 +160,16 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     """Run the shards on a Dask cluster (a local one unless ``scheduler`` is given) and gather the results.
 
     ``during``, if given, is called (in this process) while the shards run, e.g. to trigger a broadcast.
+    ``workers=0`` runs one shard in a thread of this process, without Dask.
     Shards with several ``source_addresses`` each take one address (round robin) so that one machine can
     open more connections than one source address has ports. ``on_message`` receives every message a
     shard hands on (a chunk of samples and a generator window, see :mod:`.engine`) as it arrives;
     ``keep_samples`` (default: when there is no ``on_message``) also joins the chunks into the results.
     """
-    from distributed import Client, LocalCluster, Queue
-
     run_start = time.time() if run_start is None else run_start
     keep = on_message is None if keep_samples is None else keep_samples
+    inline = workers == 0  # one shard in a thread of this process, no Dask (tests, small runs)
+    workers = max(1, workers)
     counts = split(connections, workers)
 
     def addresses(i: int) -> tuple[str, ...]:
@@ -145,14 +182,38 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
                      subscribe=subscribe, await_first_frame=await_first_frame, cafile=cafile, insecure=insecure, users=users,
                      **shard_options)
     specs = [replace(base, connections=n, source_addresses=addresses(i), shard=i) for i, n in enumerate(counts) if n > 0]
+    kept: dict[int, list[bytes]] = collections.defaultdict(list)
+    health: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+    bar = Progress(connections, len(specs)) if progress else None
+
+    def take(msg: dict[str, Any]) -> None:
+        if on_message is not None:
+            on_message(msg)
+        if keep:
+            if msg["chunk"] is not None:
+                kept[msg["shard"]].append(msg["chunk"])
+            health[msg["shard"]].append(msg["health"])
+        if bar is not None:
+            bar.update(msg["health"])
+
+    if inline:
+        try:
+            t0 = time.perf_counter()
+            results = [_run_inline(specs[0], take, during)]
+            if keep:
+                _keep(results, kept, health)
+            return LoadResult(results, time.perf_counter() - t0)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    from distributed import Client, LocalCluster, Queue
+
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=len(specs), threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, silence_logs=50)
     client = Client(scheduler or cluster)
-    kept: dict[int, list[bytes]] = collections.defaultdict(list)
-    health: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
-    bar = Progress(connections, len(specs)) if progress else None
     try:
         queue_name = f"pitchey-load-{uuid.uuid4().hex}"
         queue = Queue(queue_name, client=client)
@@ -163,14 +224,7 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
         while True:
             finished = all(f.done() for f in futures)  # checked before draining: a shard puts before it returns
             for msg in queue.get(batch=True):
-                if on_message is not None:
-                    on_message(msg)
-                if keep:
-                    if msg["chunk"] is not None:
-                        kept[msg["shard"]].append(msg["chunk"])
-                    health[msg["shard"]].append(msg["health"])
-                if bar is not None:
-                    bar.update(msg["health"])
+                take(msg)
             if finished:
                 break
             time.sleep(0.2)

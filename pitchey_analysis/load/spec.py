@@ -44,6 +44,7 @@ class UserSpec:
     operations: tuple[Operation, ...] = (Operation("ping", 1.0, "pong"),)
     channels: tuple[str, ...] = ()
     session_s: float | None = None  # churn: leave after this long and connect again (0: right after 'connected')
+    rejoin_s: float = 0.0  # churn: pause between leaving and connecting again
 
 
 @dataclass
