@@ -123,7 +123,7 @@ def slo_checks(samples: pd.DataFrame, probes: pd.DataFrame, *, tls: bool, target
         else:
             status, note = "not verified", "interval straddles the target"
         if generator is not None and generator.saturated and iv.n:
-            status, note = "not verified", f"not verified (generator saturated): {generator.note()}"
+            status, note = "not verified", f"generator saturated: {generator.note()}"
         rows.append({**row, "observed": iv.estimate, "lo": iv.lo, "hi": iv.hi, "samples": iv.n, "needed": need,
                      "status": status, "note": note})
     return pd.DataFrame(rows)

@@ -79,7 +79,7 @@ class LoadCapture:
         """The level's probe record: counts, errors per kind, closes per code and reason."""
         errors = result.errors()
         observed = {"opened": result.opened, "held": result.held, "sent": result.sent, "answered": result.answered,
-                    "samples": result.samples, **result.generator(), "errors": errors, "close_codes": result.close_codes(),
+                    "samples": result.samples, "left": sum(s.left for s in result.shards), **result.generator(), "errors": errors, "close_codes": result.close_codes(),
                     "shards": [{"shard": s.shard, "host": s.host, "pid": s.pid, "opened": s.opened, "answered": s.answered,
                                 "cpu_s": round(s.cpu_s, 3), "peak_rss_mb": round(s.peak_rss_mb, 1)} for s in result.shards]}
         self.rec.probe({"probe_id": self.probe_id, "category": "performance", "probe": name, "attempt": 1,
@@ -121,7 +121,8 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
                  workers: int = 2, scheduler: str | None = None, users: tuple[UserSpec, ...] = (), admin_token: str | None = None,
                  settle_s: float = 2.0, poll_s: float = 1.0, cafile: str | None = None, insecure: bool = False,
                  progress: bool = True, manifest: dict[str, Any] | None = None, lag_bound_ms: float = 50.0,
-                 max_share: float = 0.1, on_level: Any = None, **shard_options: Any) -> Path:
+                 max_share: float = 0.1, on_level: Any = None, stages: list[tuple[int, float]] | None = None,
+                 **shard_options: Any) -> Path:
     """Run the load level by level, writing one run dataset as it goes; returns the run directory.
 
     The target's session count is polled every ``poll_s`` from before the load starts (the baseline) until
@@ -133,7 +134,7 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
 
     info = {"target": {"ws_url": url, "tls": url.startswith("wss")}, "suite": {"name": "load", "version": "2"},
             **(manifest or {})}
-    info.setdefault("config", {}).update({"levels": levels, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
+    info.setdefault("config", {}).update({"levels": levels, "stages": stages, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
                                           "workers": workers, "scheduler": scheduler, "settle_s": settle_s, "poll_s": poll_s,
                                           "lag_bound_ms": lag_bound_ms, "saturated_share_max": max_share,
                                           "users": [{**asdict(u), "token": bool(u.token)} for u in users]})
@@ -144,12 +145,12 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
     status = "interrupted"
     try:
         time.sleep(min(poll_s, 0.5))  # the baseline poll lands before the first connection
-        for level in levels:
+        for level, seconds in stages or [(n, duration_s) for n in levels]:
             if on_level is not None:
                 on_level(level, cap.dir)
             name = f"load.level_{level}"
             cap.begin(name, level, split(level, max(1, workers)))
-            result = run_load(url, connections=level, duration_s=duration_s, model=model, rate_per_conn=rate_per_conn,
+            result = run_load(url, connections=level, duration_s=seconds, model=model, rate_per_conn=rate_per_conn,
                               workers=workers, scheduler=scheduler, progress=progress, cafile=cafile, insecure=insecure,
                               users=users, run_start=cap.run_start, on_message=cap.on_message, **shard_options)
             cap.end(result, name)

@@ -39,7 +39,7 @@ from .spec import Operation, ShardResult, ShardSpec, UserSpec
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
 PING = Operation("ping", 1.0, "pong")
-_NOT_ERRORS = ("sent", "answered", "late", "dropped")
+_NOT_ERRORS = ("sent", "answered", "late", "dropped", "left")
 
 
 class SampleColumns:
@@ -511,7 +511,8 @@ class _Shard:
         res, c = self.res, self.counters
         res.sent, res.answered, res.late, res.dropped = c["sent"], c["answered"], c["late"], c["dropped"]
         res.samples = self.samples.total
-        res.errors = {k: v for k, v in c.items() if k not in (*_NOT_ERRORS, "left") and v}
+        res.errors = {k: v for k, v in c.items() if k not in _NOT_ERRORS and v}
+        res.left = c["left"]
         res.close_codes = dict(self.closes)
         res.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         if self.kept:

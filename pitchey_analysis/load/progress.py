@@ -19,7 +19,9 @@ class Progress:
         self.sent = 0
         self.errors = 0
         self._last = (0, time.perf_counter())
-        self.bar = tqdm(total=None, desc=f"load ({shards} shards)", file=sys.stderr, leave=False, bar_format="{desc}: {postfix}")
+        # a terminal gets a line that moves; a log file gets nothing (it would get a line per redraw)
+        self.bar = tqdm(total=None, desc=f"load ({shards} shards)", file=sys.stderr, leave=False, bar_format="{desc}{postfix}",
+                        disable=not sys.stderr.isatty())
 
     def update(self, window: dict[str, Any]) -> None:
         """Take one shard's window into account and redraw at most twice a second."""

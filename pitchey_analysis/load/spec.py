@@ -95,6 +95,7 @@ class ShardResult:
     answered: int = 0
     late: int = 0
     dropped: int = 0
+    left: int = 0  # churn: times a connection left on purpose (and came back)
     samples: int = 0  # samples taken (handed on or kept here): every one, no cap
     errors: dict[str, int] = field(default_factory=dict)
     close_codes: dict[str, int] = field(default_factory=dict)  # "code reason" -> count, closes the target initiated
