@@ -15,7 +15,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 def test_notebooks_exist_numbered():
     names = [p.stem for p in NOTEBOOKS]
-    assert names == ["1.0-capture-run", "2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report", "5.0-compare-runs"]
+    assert names == ["1.0-capture-run", "2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report", "5.0-compare-runs", "6.0-soak"]
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
