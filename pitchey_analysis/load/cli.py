@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .capture import capture_load
+from .orchestrate import SchedulerUnreachable, check_scheduler
 
 
 def _summary(path: Path, model: str, window_s: float) -> list[str]:
@@ -81,18 +82,29 @@ def run_load_cli(a: Any) -> int:
     from .scenario import load_scenario
 
     if not getattr(a, "verbose", False):  # the local cluster's INFO lines would flood the terminal
+        import distributed  # noqa: F401 - its import sets its loggers' levels from its own config: quieten them after
+
         logging.getLogger("distributed").setLevel(logging.ERROR)
     model = "hold" if a.hold else ("closed" if a.rate == 0 else "open")
     levels = list(a.levels) if a.levels else [a.connections]
     settle_s = float(getattr(a, "settle", 2.0))
     scenario_path = getattr(a, "scenario", None)
+    bad = [f"{name} must be {rule}" for name, ok, rule in (
+        ("--connections", a.connections >= 1, "at least 1"), ("--levels", not a.levels or all(n >= 1 for n in levels), "at least 1 each"),
+        ("--duration", a.duration > 0, "positive"), ("--rate", a.rate >= 0, "0 (closed model) or positive"),
+        ("--workers", a.workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more")) if not ok]
+    if bad:
+        print(f"pitchey-analysis load: error: {'; '.join(bad)}", file=sys.stderr)
+        return 2
     try:
         scenario = load_scenario(scenario_path, duration_s=a.duration, connections=a.connections) if scenario_path else None
         if scenario is not None:
             model = "open"
         if a.target:
             check_target(a.target)
-    except UsageError as exc:
+        if a.scheduler:
+            check_scheduler(a.scheduler)
+    except (UsageError, SchedulerUnreachable) as exc:
         print(f"pitchey-analysis load: error: {exc}", file=sys.stderr)
         return 2
     window_s = float(getattr(a, "window", 0) or 0) or max(1.0, min(60.0, a.duration / 10))
@@ -117,12 +129,16 @@ def run_load_cli(a: Any) -> int:
         else:
             with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
                 path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN))
-    except UsageError as exc:
+    except (UsageError, SchedulerUnreachable) as exc:
         print(f"pitchey-analysis load: error: {exc}", file=sys.stderr)
         return 2
-    for line in _summary(path, model, window_s):
+    lines = _summary(path, model, window_s)
+    for line in lines:
         print(line)
     print(f"run dataset: {path}")
+    if all(" opened 0/" in line for line in lines if line.startswith("level ")):
+        print("pitchey-analysis load: no connection opened: the load did not happen", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -25,6 +25,20 @@ from .progress import Progress
 from .spec import ShardResult, ShardSpec, UserSpec
 
 
+class SchedulerUnreachable(ConnectionError):
+    """The Dask scheduler given with ``scheduler=`` did not answer (or the address is not one)."""
+
+
+def check_scheduler(address: str, timeout_s: float = 3.0) -> None:
+    """Raise :class:`SchedulerUnreachable` unless a Dask scheduler answers at ``address`` within ``timeout_s``."""
+    from distributed import Client
+
+    try:
+        Client(address, timeout=timeout_s).close()
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise SchedulerUnreachable(f"cannot reach the Dask scheduler {address!r}: {type(exc).__name__}: {exc}") from None
+
+
 def _shard_task(spec: ShardSpec, queue_name: str | None) -> ShardResult:
     """Run in a Dask worker: one shard whose messages go to the named queue."""
     sink = None
@@ -156,7 +170,7 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
              subscribe: str | None = None, during: Any = None, await_first_frame: bool = True,
              cafile: str | None = None, insecure: bool = False, users: tuple[UserSpec, ...] = (),
              run_start: float | None = None, on_message: Callable[[dict[str, Any]], None] | None = None,
-             keep_samples: bool | None = None, **shard_options: Any) -> LoadResult:
+             keep_samples: bool | None = None, connect_timeout_s: float = 5.0, **shard_options: Any) -> LoadResult:
     """Run the shards on a Dask cluster (a local one unless ``scheduler`` is given) and gather the results.
 
     ``during``, if given, is called (in this process) while the shards run, e.g. to trigger a broadcast.
@@ -213,7 +227,12 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     if scheduler is None:
         cluster = LocalCluster(n_workers=len(specs), threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, silence_logs=50)
-    client = Client(scheduler or cluster)
+    try:
+        client = Client(scheduler or cluster, timeout=connect_timeout_s)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise SchedulerUnreachable(f"cannot reach the Dask scheduler {scheduler!r}: {type(exc).__name__}: {exc}") from None
     try:
         queue_name = f"pitchey-load-{uuid.uuid4().hex}"
         queue = Queue(queue_name, client=client)
