@@ -7,8 +7,6 @@ from typing import Any
 
 import numpy as np
 
-TOPIC = "pitchey-load-progress"
-
 
 @dataclass(frozen=True)
 class Operation:
