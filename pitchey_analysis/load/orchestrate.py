@@ -170,11 +170,13 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
              subscribe: str | None = None, during: Any = None, await_first_frame: bool = True,
              cafile: str | None = None, insecure: bool = False, users: tuple[UserSpec, ...] = (),
              run_start: float | None = None, on_message: Callable[[dict[str, Any]], None] | None = None,
-             keep_samples: bool | None = None, connect_timeout_s: float = 5.0, **shard_options: Any) -> LoadResult:
+             keep_samples: bool | None = None, connect_timeout_s: float = 5.0, pin_workers: bool = False,
+             **shard_options: Any) -> LoadResult:
     """Run the shards on a Dask cluster (a local one unless ``scheduler`` is given) and gather the results.
 
     ``during``, if given, is called (in this process) while the shards run, e.g. to trigger a broadcast.
-    ``workers=0`` runs one shard in a thread of this process, without Dask.
+    ``workers=0`` runs one shard in a thread of this process, without Dask. ``pin_workers`` puts shard ``i``
+    on the scheduler's ``i``-th worker (by address), one each.
     Shards with several ``source_addresses`` each take one address (round robin) so that one machine can
     open more connections than one source address has ports. ``on_message`` receives every message a
     shard hands on (a chunk of samples and a generator window, see :mod:`.engine`) as it arrives;
@@ -237,7 +239,14 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
         queue_name = f"pitchey-load-{uuid.uuid4().hex}"
         queue = Queue(queue_name, client=client)
         t0 = time.perf_counter()
-        futures = client.map(_shard_task, specs, [queue_name] * len(specs), pure=False)
+        if pin_workers:  # one shard per worker, in address order (e.g. so that every host gets its share)
+            names = sorted(client.scheduler_info()["workers"])
+            if len(names) < len(specs):
+                raise SchedulerUnreachable(f"{len(specs)} shards to pin but the scheduler has {len(names)} workers")
+            futures = [client.submit(_shard_task, spec, queue_name, workers=[names[i]], allow_other_workers=False, pure=False)
+                       for i, spec in enumerate(specs)]
+        else:
+            futures = client.map(_shard_task, specs, [queue_name] * len(specs), pure=False)
         if during is not None:
             during()
         while True:
