@@ -145,13 +145,13 @@ def run(connections: int, hold_s: float, target_workers: int, shards_per_host: i
         base = tree_rss_mb(target.p.pid)
         peak = {"rss": base}
 
-        def during() -> None:  # the target's memory while the connections are held
-            end = time.monotonic() + hold_s + connections / 500
-            while time.monotonic() < end and target.p.poll() is None:
-                peak["rss"] = max(peak["rss"], tree_rss_mb(target.p.pid))
-                time.sleep(2)
-
         import threading
+
+        done = threading.Event()
+
+        def during() -> None:  # the target's memory, until the load has finished
+            while not done.wait(2) and target.p.poll() is None:
+                peak["rss"] = max(peak["rss"], tree_rss_mb(target.p.pid))
 
         watcher = threading.Thread(target=during, daemon=True)
         t0 = time.perf_counter()
@@ -159,6 +159,8 @@ def run(connections: int, hold_s: float, target_workers: int, shards_per_host: i
                        workers=n_workers, scheduler=scheduler, pin_workers=True, progress=sys.stderr.isatty(),
                        connect_rate=4000, handshake_timeout=30, answer_timeout=30, during=watcher.start)
         wall = time.perf_counter() - t0
+        done.set()
+        watcher.join(5)
         connects = np.concatenate([s.t_offset_s[(np.asarray(s.metric) == "connect_ms") & s.ok] for s in res.shards
                                    if s.t_offset_s is not None])
         open_span = float(connects.max() - connects.min()) if connects.size > 1 else float("nan")
@@ -167,7 +169,8 @@ def run(connections: int, hold_s: float, target_workers: int, shards_per_host: i
         return {"tool": "pitchey-analysis load", "scenario": f"{connections} connections held {hold_s:.0f} s across network namespaces",
                 "connections": connections, "opened": res.opened, "held": res.held,
                 "opens_per_s": round(res.opened / open_span, 1) if open_span == open_span and open_span > 0 else None,
-                "target_rss_mb": round(peak["rss"], 1), "target_kib_per_conn": round((peak["rss"] - base) * 1024 / max(1, res.held), 2),
+                "target_rss_mb": round(peak["rss"], 1), "target_kib_per_conn": round((peak["rss"] - base) * 1024 / max(1, res.opened), 2),
+                "open_s": round(open_span, 1),
                 "client_kib_per_conn": round(client_growth * 1024 / max(1, res.opened), 2), "wall_s": round(wall, 1),
                 "shards": len(res.shards), "client_processes": len(hosts), "errors": res.errors(),
                 "target": f"reference server, {target_workers} processes on {ADDR[TARGET_NS]}:{PORT} (namespace {TARGET_NS})",
