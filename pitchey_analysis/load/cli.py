@@ -31,10 +31,10 @@ def _summary(path: Path, model: str, window_s: float) -> list[str]:
         if model == "hold":
             line += f", held {obs['held']}"
         s = samples[samples["probe_id"] == probe["probe_id"]]
-        for metric in sorted(m for m in s["metric"].unique() if str(m).startswith("rtt_ms")):
+        for metric in sorted(m for m in s["metric"].unique() if str(m).startswith(("rtt_ms", "push_ms:"))):
             v = s.loc[s["metric"] == metric, "value_ms"].to_numpy()
             p = percentiles(v, (0.5, 0.99))
-            what = "round trips" if metric == "rtt_ms" else str(metric).split(":", 1)[1]
+            what = "round trips" if metric == "rtt_ms" else str(metric).replace("push_ms:", "pushes ").replace("rtt_ms:", "")
             line += f", {v.size} {what}, p50 {p[0.5].estimate:.3f} ms, p99 {p[0.99].estimate:.3f} ms"
         if obs.get("late") or obs.get("dropped"):
             line += f", generator: {obs['late']} sends late, {obs['dropped']} not made"

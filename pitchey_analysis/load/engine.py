@@ -187,6 +187,11 @@ class _Listener(WSListener):  # type: ignore[misc]
                 if sh.spec.subscribe and not self.pushed:  # a push: note when the first one arrived
                     self.pushed = True
                     sh.res.push_arrivals.append(sh.epoch0 + (now - sh.perf0))
+                stamp = obj.get("timestamp")
+                if isinstance(typ, str) and typ not in sh.answer_types and isinstance(stamp, int | float) and not isinstance(stamp, bool):
+                    # a push with the server's time: its delivery delay (same clock on one machine; skew across machines)
+                    arrival_ms = (sh.epoch0 + (now - sh.perf0)) * 1000.0
+                    sh.samples.add(sh.samples.code(f"push_ms:{typ}"), arrival_ms - float(stamp), sh.offset(now), self.index, True)
                 return
             mid_raw = obj.get("id")
             entry = None
@@ -249,6 +254,8 @@ class _Shard:
         users = spec.users or (UserSpec(rate_per_s=spec.rate_per_conn),)
         self.users = [_pick(self.rng, users) for _ in range(spec.connections)]
         self.connect_code = self.samples.code("connect_ms")
+        #: frame types that answer a request (never taken for pushes), and frames that are no push
+        self.answer_types = {o.answer for u in users for o in u.operations if o.answer} | {"pong", "error", "subscription_confirmed"}
         self.tls = ssl.create_default_context(cafile=spec.cafile) if spec.cafile else ssl.create_default_context()
         if spec.insecure:
             self.tls.check_hostname = False

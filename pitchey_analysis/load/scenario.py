@@ -21,7 +21,10 @@ A scenario is a YAML document (``load --scenario FILE``)::
 
 Answers default to the Pitchey contract's (``ping`` -> ``pong``,
 ``get_dashboard_metrics`` -> ``dashboard_metrics``, ...). Latency is recorded
-per operation type (metric ``rtt_ms`` for ping, ``rtt_ms:<type>`` otherwise).
+per operation type (metric ``rtt_ms`` for ping, ``rtt_ms:<type>`` otherwise);
+pushes that carry the server's ``timestamp`` give their delivery delay per
+push type (``push_ms:<type>``; the server's clock, so across machines it
+includes their clock skew).
 Parsing is pure; logging in (to turn ``login`` into a token) is the caller's job.
 """
 

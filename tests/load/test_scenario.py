@@ -31,7 +31,7 @@ def test_a_scenario_with_two_operation_types_reports_latency_for_each(tmp_path):
     sc = parse_scenario(TWO_OPS)
     assert sc.stages == ((4, 2.0),) and sc.logins == ("creator",)
     assert [o.answer for o in sc.users[0].operations] == ["pong", "dashboard_metrics", None]
-    with ReferenceServer(disable=["rate_limit"]) as srv:
+    with ReferenceServer(disable=["rate_limit"], dashboard_interval=0.3) as srv:
         users = sc.with_tokens({"creator": _login(srv.http_url, DEMO_USERS["creator"])})
         path = capture_load(srv.ws_url, out=tmp_path, levels=[], stages=list(sc.stages), duration_s=0, workers=0,
                             users=users, settle_s=0.2, progress=False, manifest={"config": {"scenario": sc.describe()}})
@@ -44,6 +44,8 @@ def test_a_scenario_with_two_operation_types_reports_latency_for_each(tmp_path):
     assert observed["errors"] == {} and observed["answered"] == len(timed) == int(timed["ok"].sum())  # every sample kept
     assert observed["sent"] > observed["answered"]  # typing_start: sent, counted, never timed
     assert run.manifest["config"]["scenario"]["users"][0]["login"] == "creator"
+    pushes = run.samples[run.samples["metric"] == "push_ms:dashboard_update"]  # the dashboard channel's pushes, timed
+    assert len(pushes) >= 4 and pushes["value_ms"].between(-50, 1000).all()
 
 
 def test_the_built_in_scenario_and_bad_ones():
