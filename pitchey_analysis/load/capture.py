@@ -24,7 +24,7 @@ import pyarrow as pa
 from ..recorder import Recorder, utc_now_iso
 from ..samplestream import FILE_SCHEMA, SAMPLE_STREAM, SampleStreamWriter, decode_chunk, tag_chunk
 from .orchestrate import LoadResult
-from .spec import ShardResult, UserSpec
+from .spec import ShardResult, ShardSpec, UserSpec
 
 
 class LoadCapture:
@@ -137,6 +137,8 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
     info.setdefault("config", {}).update({"levels": levels, "stages": stages, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
                                           "workers": workers, "scheduler": scheduler, "settle_s": settle_s, "poll_s": poll_s,
                                           "lag_bound_ms": lag_bound_ms, "saturated_share_max": max_share,
+                                          "shard": {k: shard_options.get(k, getattr(ShardSpec, k)) for k in
+                                                    ("flush_s", "lag_probe_s", "late_bound_s", "drop_after_s", "answer_timeout")},
                                           "users": [{**asdict(u), "token": bool(u.token)} for u in users]})
     secrets = tuple(t for t in (admin_token, *(u.token for u in users)) if t)
     cap = LoadCapture(Path(out), info, secrets_to_mask=secrets)
