@@ -525,16 +525,22 @@ class _Shard:
         res.left = c["left"]
         res.close_codes = dict(self.closes)
         res.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        if self.kept:
-            import pyarrow as pa
-
-            t = pa.concat_tables([decode_chunk(b) for b in self.kept])
-            res.metric = t.column("metric").to_numpy(zero_copy_only=False)
-            res.value_ms = t.column("value_ms").to_numpy()
-            res.t_offset_s = t.column("t_offset_s").to_numpy()
-            res.conn_index = t.column("conn_index").to_numpy()
-            res.ok = t.column("ok").to_numpy(zero_copy_only=False)
+        attach_samples(res, self.kept)
         return res
+
+
+def attach_samples(res: ShardResult, chunks: list[bytes]) -> None:
+    """Join a shard's chunks into the result's sample columns (for runs whose samples stay in memory)."""
+    if not chunks:
+        return
+    import pyarrow as pa
+
+    t = pa.concat_tables([decode_chunk(b) for b in chunks])
+    res.metric = t.column("metric").to_numpy(zero_copy_only=False)
+    res.value_ms = t.column("value_ms").to_numpy()
+    res.t_offset_s = t.column("t_offset_s").to_numpy()
+    res.conn_index = t.column("conn_index").to_numpy()
+    res.ok = t.column("ok").to_numpy(zero_copy_only=False)
 
 
 async def run_shard_async(spec: ShardSpec, sink: Sink | None = None) -> ShardResult:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import run_shard
+from .engine import attach_samples, run_shard
 from .progress import Progress
 from .spec import ShardResult, ShardSpec, UserSpec
 
@@ -147,21 +147,9 @@ def split(total: int, parts: int) -> list[int]:
 
 
 def _keep(results: list[ShardResult], kept: dict[int, list[bytes]], health: dict[int, list[dict[str, Any]]]) -> None:
-    import pyarrow as pa
-
-    from ..samplestream import decode_chunk
-
     for r in results:
-        chunks = kept.get(r.shard, [])
         r.health = health.get(r.shard, [])
-        if not chunks:
-            continue
-        t = pa.concat_tables([decode_chunk(b) for b in chunks])
-        r.metric = t.column("metric").to_numpy(zero_copy_only=False)
-        r.value_ms = t.column("value_ms").to_numpy()
-        r.t_offset_s = t.column("t_offset_s").to_numpy()
-        r.conn_index = t.column("conn_index").to_numpy()
-        r.ok = t.column("ok").to_numpy(zero_copy_only=False)
+        attach_samples(r, kept.get(r.shard, []))
 
 
 def run_load(url: str, *, connections: int, duration_s: float, model: str = "open", rate_per_conn: float = 1.0,
