@@ -421,6 +421,20 @@ class _Shard:
                 self.send(i, _pick(self.rng, user.operations), nxt, wait=False)
             nxt += interval
 
+    async def staged_loop(self, i: int, t_start: float) -> None:
+        """Connection ``i`` in a ramp: present during the stages that count it, joining and leaving at their bounds."""
+        for a, b in active_intervals(i, self.spec.stages):
+            start, stop = t_start + a, t_start + b
+            # joiners at a stage boundary arrive at connect_rate, not all in the same instant
+            delay = start + (i % max(1, int(self.spec.connect_rate))) / self.spec.connect_rate * (a > 0) - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self.transports[i] is None and not await self.open_one(i) and self.users[i].session_s is None:
+                continue
+            await self.user_loop(i, time.perf_counter(), stop)
+            await self.finish_pending(i)
+            self.leave(i)
+
     async def finish_pending(self, i: int) -> None:
         """Before a churning user leaves, its answers are awaited (bounded), so leaving never loses one."""
         listener = self.listeners[i]
@@ -474,18 +488,23 @@ class _Shard:
         flush_task = self.loop.create_task(self.flusher(stop_flush))
         cpu0, wall0 = time.process_time(), time.perf_counter()
         try:
+            staged = bool(spec.stages) and spec.model == "open"
+            first = spec.stages[0][0] if staged else spec.connections
             batch = max(1, int(spec.connect_rate / 20))  # open at connect_rate, in batches so the loop is never flooded
-            for start in range(0, spec.connections, batch):
+            for start in range(0, first, batch):
                 t_batch = time.perf_counter()
-                await asyncio.gather(*(self.open_one(i) for i in range(start, min(start + batch, spec.connections))))
+                await asyncio.gather(*(self.open_one(i) for i in range(start, min(start + batch, first))))
                 delay = batch / spec.connect_rate - (time.perf_counter() - t_batch)
                 if delay > 0:
                     await asyncio.sleep(delay)
             t_start = time.perf_counter()
-            end = t_start + spec.duration_s
+            end = t_start + (sum(d for _, d in spec.stages) if staged else spec.duration_s)
+            if staged:
+                await asyncio.gather(*(self.staged_loop(i, t_start) for i in range(spec.connections)))
             if spec.model == "open":
-                await asyncio.gather(*(self.user_loop(i, t_start, end) for i in range(spec.connections)
-                                       if self.transports[i] is not None or self.users[i].session_s is not None))
+                if not staged:
+                    await asyncio.gather(*(self.user_loop(i, t_start, end) for i in range(spec.connections)
+                                           if self.transports[i] is not None or self.users[i].session_s is not None))
                 deadline = time.perf_counter() + min(spec.answer_timeout, 2.0)
                 while any(li is not None and any(li.pending.values()) for li in self.listeners) and time.perf_counter() < deadline:
                     await asyncio.sleep(0.01)
@@ -527,6 +546,20 @@ class _Shard:
         res.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         attach_samples(res, self.kept)
         return res
+
+
+def active_intervals(i: int, stages: tuple[tuple[int, float], ...]) -> list[tuple[float, float]]:
+    """The spans (seconds from the ramp's start) during which connection ``i`` is one of the stage's connections (pure)."""
+    out: list[tuple[float, float]] = []
+    t = 0.0
+    for n, d in stages:
+        if i < n:
+            if out and out[-1][1] == t:
+                out[-1] = (out[-1][0], t + d)
+            else:
+                out.append((t, t + d))
+        t += d
+    return out
 
 
 def attach_samples(res: ShardResult, chunks: list[bytes]) -> None:

@@ -159,12 +159,14 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
              cafile: str | None = None, insecure: bool = False, users: tuple[UserSpec, ...] = (),
              run_start: float | None = None, on_message: Callable[[dict[str, Any]], None] | None = None,
              keep_samples: bool | None = None, connect_timeout_s: float = 5.0, pin_workers: bool = False,
-             **shard_options: Any) -> LoadResult:
+             stages: tuple[tuple[int, float], ...] = (), **shard_options: Any) -> LoadResult:
     """Run the shards on a Dask cluster (a local one unless ``scheduler`` is given) and gather the results.
 
     ``during``, if given, is called (in this process) while the shards run, e.g. to trigger a broadcast.
     ``workers=0`` runs one shard in a thread of this process, without Dask. ``pin_workers`` puts shard ``i``
-    on the scheduler's ``i``-th worker (by address), one each.
+    on the scheduler's ``i``-th worker (by address), one each. ``stages`` ((connections, seconds), ...) make the
+    open model a continuous ramp: connections join and leave at the stage bounds (``connections`` is then the
+    largest stage, ``duration_s`` ignored).
     Shards with several ``source_addresses`` each take one address (round robin) so that one machine can
     open more connections than one source address has ports. ``on_message`` receives every message a
     shard hands on (a chunk of samples and a generator window, see :mod:`.engine`) as it arrives;
@@ -185,7 +187,9 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
                      message_bytes=message_bytes, connect_rate=connect_rate / workers, run_start=run_start, seed=seed,
                      subscribe=subscribe, await_first_frame=await_first_frame, cafile=cafile, insecure=insecure, users=users,
                      **shard_options)
-    specs = [replace(base, connections=n, source_addresses=addresses(i), shard=i) for i, n in enumerate(counts) if n > 0]
+    specs = [replace(base, connections=n, source_addresses=addresses(i), shard=i,
+                     stages=tuple((split(k, workers)[i], d) for k, d in stages))
+             for i, n in enumerate(counts) if n > 0]
     kept: dict[int, list[bytes]] = collections.defaultdict(list)
     health: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
     bar = Progress(connections, len(specs)) if progress else None

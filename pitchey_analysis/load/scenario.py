@@ -3,7 +3,8 @@
 A scenario is a YAML document (``load --scenario FILE``)::
 
     name: dashboard
-    stages:                      # one after another; each stage is a level of the run
+    ramp: continuous             # connections join and leave at the stage bounds ("levels": one level per stage)
+    stages:
       - {connections: 20, duration_s: 30}
       - {connections: 100, duration_s: 60}
     users:
@@ -42,8 +43,7 @@ from .spec import DEFAULT_ANSWERS, Operation, UserSpec
 #: the built-in scenario: mostly authenticated dashboard users, a few anonymous visitors, some churn
 DEFAULT_SCENARIO = """
 name: dashboard
-stages:
-  - {connections: 20, duration_s: 10}
+# no stages: one stage of --connections for --duration
 users:
   - name: creator-dashboard
     weight: 3
@@ -80,6 +80,7 @@ class Scenario:
     stages: tuple[tuple[int, float], ...]
     users: tuple[UserSpec, ...]
     logins: tuple[str | None, ...]  # per user: the user type to log in as, or None (anonymous)
+    ramp: bool = True  # continuous: one level whose connections follow the stages; False: one level per stage
 
     def with_tokens(self, tokens: dict[str, str | None]) -> tuple[UserSpec, ...]:
         """The users with the tokens of their login types."""
@@ -87,7 +88,7 @@ class Scenario:
 
     def describe(self) -> dict[str, Any]:
         """The scenario as recorded in the manifest (no secrets: it holds none)."""
-        return {"name": self.name, "stages": [list(s) for s in self.stages],
+        return {"name": self.name, "ramp": "continuous" if self.ramp else "levels", "stages": [list(s) for s in self.stages],
                 "users": [{"name": u.name, "weight": u.weight, "login": k, "rate_per_s": u.rate_per_s,
                            "channels": list(u.channels), "session_s": u.session_s, "rejoin_s": u.rejoin_s,
                            "operations": [{"type": o.type, "weight": o.weight, "answer": o.answer} for o in u.operations]}
@@ -142,7 +143,10 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
         if not isinstance(n, int) or isinstance(n, bool) or n < 1 or not isinstance(d, int | float) or d <= 0:
             raise UsageError(f"scenario: a stage needs connections >= 1 and duration_s > 0, got {s!r}")
         stages.append((n, float(d)))
-    return Scenario(str(data.get("name", "scenario")), tuple(stages), tuple(users), tuple(logins))
+    ramp = data.get("ramp", "continuous")
+    if ramp not in ("continuous", "levels"):
+        raise UsageError(f"scenario: ramp must be continuous or levels, got {ramp!r}")
+    return Scenario(str(data.get("name", "scenario")), tuple(stages), tuple(users), tuple(logins), ramp == "continuous")
 
 
 def load_scenario(path: str | Path | None, **defaults: Any) -> Scenario:

@@ -55,3 +55,32 @@ def test_the_built_in_scenario_and_bad_ones():
                 "users: [{rate_per_s: -1}]"):
         with pytest.raises(UsageError):
             parse_scenario(bad, duration_s=1, connections=1)
+
+
+def test_active_intervals_follow_the_stages():
+    from pitchey_analysis.load.engine import active_intervals
+
+    stages = ((2, 1.0), (6, 1.0), (2, 0.5), (6, 1.0))
+    assert active_intervals(0, stages) == [(0.0, 3.5)]
+    assert active_intervals(3, stages) == [(1.0, 2.0), (2.5, 3.5)]
+    assert active_intervals(7, stages) == []
+
+
+def test_a_continuous_ramp_joins_and_leaves_at_the_stage_bounds(tmp_path):
+    from pitchey_analysis.analysis.soak import client_open_over_time
+    from pitchey_analysis.dataset import load_events
+
+    sc = parse_scenario("ramp: continuous\nstages: [{connections: 2, duration_s: 1}, {connections: 6, duration_s: 1.5}, "
+                        "{connections: 2, duration_s: 1}]\nusers: [{rate_per_s: 10}]")
+    with ReferenceServer(disable=["rate_limit"]) as srv:
+        path = capture_load(srv.ws_url, out=tmp_path, levels=[], stages=list(sc.stages), ramp=sc.ramp, duration_s=0, workers=0,
+                            users=sc.users, settle_s=0.2, progress=False)
+    run = load_run(path)
+    assert list(run.probes["probe"]) == ["load.ramp_6"]
+    opened = client_open_over_time(load_events(run, "generator"))
+    import itertools
+
+    steps = [k for k, _ in itertools.groupby(opened["open"])]  # the open count, window after window
+    nonzero = [k for k in steps if k]  # (a window may fall in the instant of joining or leaving)
+    assert nonzero[0] == 2 and max(nonzero) == 6 and nonzero[-1] == 2 and steps[-1] == 0, opened.to_string()
+    assert json.loads(run.probes.iloc[0]["observed"])["errors"] == {}
