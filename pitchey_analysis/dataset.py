@@ -19,6 +19,7 @@ import pandas as pd
 from .config import data_dir_and_why, runs_dir, sample_run_dir
 from .exceptions import RunNotFound
 from .records import TABLES, frame_from_rows
+from .samplestream import SAMPLE_STREAM, read_sample_stream
 
 _KIND_TO_TABLE = {"probe": "probes", "sample": "samples", "frame": "frames"}
 
@@ -134,6 +135,9 @@ def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | 
         events = read_events(path / "events.jsonl")
         for t in TABLES:
             tables[t] = frame_from_rows(t, events[t])
+        if (path / SAMPLE_STREAM).exists():  # a load run's columnar samples (see samplestream)
+            stream = read_sample_stream(path, str(manifest.get("run_id", path.name)))
+            tables["samples"] = _coerce("samples", pd.concat([tables["samples"], stream], ignore_index=True)) if len(tables["samples"]) else stream
         source = "jsonl"
     started = {}
     if events is not None:
@@ -168,3 +172,24 @@ def load_runs(runs: list[str | os.PathLike[str]] | None = None, *, runs_dir: Pat
         frames=cat["frames"],
         source="mixed",
     )
+
+
+def load_events(run: str | os.PathLike[str] | Run, event: str, *, runs_dir: Path | None = None) -> pd.DataFrame:
+    """The ``run_event`` lines named ``event`` of a run as a DataFrame, e.g. a load run's ``generator``
+    windows and ``target_stats`` polls (see :mod:`pitchey_analysis.load.capture`); empty when there are none."""
+    path = run.path if isinstance(run, Run) else _resolve(run, runs_dir)
+    rows = []
+    events = path / "events.jsonl"
+    if events.exists():
+        with open(events, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.endswith("\n") or f'"event":"{event}"' not in line:
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if obj.get("kind") == "run_event" and obj.get("event") == event:
+                    rows.append(obj)
+    df = pd.DataFrame(rows)
+    return df.drop(columns=[c for c in ("kind", "event") if c in df.columns]) if len(df) else df

@@ -24,6 +24,7 @@ from typing import Any
 
 from .records import SCHEMA_VERSION, frame_from_rows
 from .redact import redact
+from .samplestream import SAMPLE_STREAM, write_samples_parquet
 
 log = logging.getLogger("pitchey_analysis.recorder")
 
@@ -224,5 +225,8 @@ class Recorder:
                 continue
             df = frame_from_rows(name, rows)
             tmp = self.dir / f"{name}.parquet.tmp"
-            df.to_parquet(tmp, index=False)
+            if name == "samples" and (self.dir / SAMPLE_STREAM).exists():  # the load engine's columnar samples
+                write_samples_parquet(self.dir, df, self.run_id, tmp)
+            else:
+                df.to_parquet(tmp, index=False)
             os.replace(tmp, self.dir / f"{name}.parquet")

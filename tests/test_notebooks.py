@@ -19,7 +19,7 @@ KERNEL_CWD = ROOT / "notebooks"
 def test_notebooks_exist_numbered():
     names = [p.stem for p in NOTEBOOKS]
     assert names == ["1.0-capture-run", "2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report", "5.0-compare-runs",
-                     "6.0-frames", "7.0-history"]
+                     "6.0-frames", "7.0-history", "8.0-soak"]
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .stats import min_samples, percentiles, wilson
+
+if TYPE_CHECKING:  # soak imports this module
+    from .soak import Saturation
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,14 @@ def _probe_ids(probes: pd.DataFrame, name: str | None) -> set[str] | None:
     return set(probes.loc[probes["probe"] == name, "probe_id"].dropna())
 
 
-def slo_checks(samples: pd.DataFrame, probes: pd.DataFrame, *, tls: bool, targets: tuple[Target, ...] = DEFAULT_TARGETS) -> pd.DataFrame:
-    """One row per target: target, threshold, observed, lo, hi, samples, needed, status, note."""
+def slo_checks(samples: pd.DataFrame, probes: pd.DataFrame, *, tls: bool, targets: tuple[Target, ...] = DEFAULT_TARGETS,
+               generator: Saturation | None = None) -> pd.DataFrame:
+    """One row per target: target, threshold, observed, lo, hi, samples, needed, status, note.
+
+    ``generator``: the load generator's saturation (:func:`.soak.generator_saturation`). When the generator was
+    saturated for more than its allowed share of the run, every latency target is "not verified (generator
+    saturated)": a client that cannot keep its schedule makes any service look slow.
+    """
     rows = []
     for t in targets:
         if t.prefer and (samples["metric"] == t.prefer).any():
@@ -112,6 +122,8 @@ def slo_checks(samples: pd.DataFrame, probes: pd.DataFrame, *, tls: bool, target
             status, note = "not verified", f"too few samples ({iv.n} < {need})"
         else:
             status, note = "not verified", "interval straddles the target"
+        if generator is not None and generator.saturated and iv.n:
+            status, note = "not verified", f"generator saturated: {generator.note()}"
         rows.append({**row, "observed": iv.estimate, "lo": iv.lo, "hi": iv.hi, "samples": iv.n, "needed": need,
                      "status": status, "note": note})
     return pd.DataFrame(rows)

@@ -1,0 +1,207 @@
+"""Connections held across Linux network namespaces: one target "host", four client "hosts", Dask across them.
+
+    python benchmarks/netns_hold.py [--connections 100000] [--hold 60]      (make bench-netns; root only)
+
+The bench creates a bridge ``pa-br0`` (10.213.0.1/24, the Dask scheduler listens
+there) and five namespaces, each with its own address on a veth pair to the
+bridge: ``pa-tgt`` (10.213.0.10, the reference server, several processes on one
+port) and ``pa-c1``..``pa-c4`` (10.213.0.11-14, Dask workers). The load opens the
+connections from the four client namespaces (one Dask shard per worker, pinned),
+holds them ``--hold`` seconds and has each answer a ping at the end. It prints one
+JSON row (open rate, memory per connection on both sides, wall time) and writes it
+to ``reports/bench-netns.json``. Everything it creates is removed at the end, also
+after a failure; without root it says so and exits 0 (a skip).
+
+Each process may hold at most ``RLIMIT_NOFILE`` (here 20,000) descriptors, so
+the target runs ``--target-workers`` processes (SO_REUSEPORT) and each client
+namespace ``--shards-per-host`` shards. On a real cluster the same load runs with
+``pitchey-analysis load --scheduler tcp://<scheduler>:8786 --target ws://<target>/ws``
+(workers started with ``dask worker tcp://<scheduler>:8786`` on each machine, the
+target's URL reachable from them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's package, also when another copy is installed
+PY = sys.executable
+BRIDGE, NET = "pa-br0", "10.213.0"
+TARGET_NS, CLIENT_NS = "pa-tgt", ("pa-c1", "pa-c2", "pa-c3", "pa-c4")
+ADDR = {TARGET_NS: f"{NET}.10", **{ns: f"{NET}.{11 + i}" for i, ns in enumerate(CLIENT_NS)}}
+PORT, SCHED_PORT = 8765, 8786
+
+
+def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def teardown() -> None:
+    """Remove whatever an earlier or this run created (deleting a namespace removes its veth pair)."""
+    for ns in (TARGET_NS, *CLIENT_NS):
+        sh("ip", "netns", "del", ns, check=False)
+    sh("ip", "link", "del", BRIDGE, check=False)
+
+
+def setup() -> None:
+    teardown()
+    sh("ip", "link", "add", BRIDGE, "type", "bridge")
+    sh("ip", "addr", "add", f"{NET}.1/24", "dev", BRIDGE)
+    sh("ip", "link", "set", BRIDGE, "up")
+    for ns, addr in ADDR.items():
+        host_side = f"v{ns}"[:15]
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", host_side, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "link", "set", host_side, "master", BRIDGE, "up")
+        sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        # per namespace: more ephemeral ports than the default 28k, for 25k connections to one address
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65000")
+
+
+class Proc:
+    """A background process in its own session, always stopped (its whole group)."""
+
+    def __init__(self, cmd: list[str], log: Path) -> None:
+        self.log = open(log, "w")
+        self.p = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.p.pid, signal.SIGINT)
+            try:
+                self.p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait(5)
+        self.log.close()
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def wait_for(check, what: str, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"{what} did not come up in {timeout:.0f} s")
+
+
+def run(connections: int, hold_s: float, target_workers: int, shards_per_host: int, logs: Path) -> dict:
+    import numpy as np
+    from distributed import Client
+
+    from pitchey_analysis.load import run_load
+
+    procs: list[Proc] = []
+    try:
+        target = Proc(["ip", "netns", "exec", TARGET_NS, PY, "-m", "pitchey_analysis.cli", "serve", "--host", ADDR[TARGET_NS],
+                       "--port", str(PORT), "--workers", str(target_workers), "--disable", "rate_limit", "--disable", "lockout",
+                       "--knob", "ping_interval=600", "--knob", "idle_timeout=3600", "--knob", "dashboard_interval=3600",
+                       "--jwt-secret", "bench-" + "s" * 40], logs / "target.log")
+        procs.append(target)
+        http = f"http://{ADDR[TARGET_NS]}:{PORT}"
+        wait_for(lambda: urllib.request.urlopen(http + "/api/health", timeout=2).status == 200, "the target")
+        scheduler = f"tcp://{NET}.1:{SCHED_PORT}"
+        procs.append(Proc([PY, "-m", "distributed.cli.dask_scheduler", "--host", f"{NET}.1", "--port", str(SCHED_PORT),
+                           "--no-dashboard"], logs / "scheduler.log"))
+        for ns in CLIENT_NS:
+            procs.append(Proc(["ip", "netns", "exec", ns, PY, "-m", "distributed.cli.dask_worker", scheduler, "--host", ADDR[ns],
+                               "--nworkers", str(shards_per_host), "--nthreads", "1", "--no-dashboard", "--name", ns,
+                               "--memory-limit", "0"], logs / f"{ns}.log"))
+        n_workers = shards_per_host * len(CLIENT_NS)
+        wait_for(lambda: Client(scheduler, timeout=5).close() is None, "the Dask scheduler")
+        with Client(scheduler, timeout=5) as c:
+            c.wait_for_workers(n_workers, timeout=120)
+        base = tree_rss_mb(target.p.pid)
+        peak = {"rss": base}
+
+        import threading
+
+        done = threading.Event()
+
+        def during() -> None:  # the target's memory, until the load has finished
+            while not done.wait(2) and target.p.poll() is None:
+                peak["rss"] = max(peak["rss"], tree_rss_mb(target.p.pid))
+
+        watcher = threading.Thread(target=during, daemon=True)
+        t0 = time.perf_counter()
+        res = run_load(f"ws://{ADDR[TARGET_NS]}:{PORT}/ws", connections=connections, duration_s=hold_s, model="hold",
+                       workers=n_workers, scheduler=scheduler, pin_workers=True, progress=sys.stderr.isatty(),
+                       connect_rate=4000, handshake_timeout=30, answer_timeout=30, during=watcher.start)
+        wall = time.perf_counter() - t0
+        done.set()
+        watcher.join(5)
+        connects = np.concatenate([s.t_offset_s[(np.asarray(s.metric) == "connect_ms") & s.ok] for s in res.shards
+                                   if s.t_offset_s is not None])
+        open_span = float(connects.max() - connects.min()) if connects.size > 1 else float("nan")
+        client_growth = sum(s.peak_rss_mb - (s.health[0]["rss_mb"] if s.health else 0.0) for s in res.shards)
+        hosts = sorted({(s.host, s.pid) for s in res.shards})
+        return {"tool": "pitchey-analysis load", "scenario": f"{connections} connections held {hold_s:.0f} s across network namespaces",
+                "connections": connections, "opened": res.opened, "held": res.held,
+                "opens_per_s": round(res.opened / open_span, 1) if open_span == open_span and open_span > 0 else None,
+                "target_rss_mb": round(peak["rss"], 1), "target_kib_per_conn": round((peak["rss"] - base) * 1024 / max(1, res.opened), 2),
+                "open_s": round(open_span, 1),
+                "client_kib_per_conn": round(client_growth * 1024 / max(1, res.opened), 2), "wall_s": round(wall, 1),
+                "shards": len(res.shards), "client_processes": len(hosts), "errors": res.errors(),
+                "target": f"reference server, {target_workers} processes on {ADDR[TARGET_NS]}:{PORT} (namespace {TARGET_NS})",
+                "clients": {ns: ADDR[ns] for ns in CLIENT_NS}}
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--connections", type=int, default=100_000)
+    ap.add_argument("--hold", type=float, default=60.0)
+    ap.add_argument("--target-workers", type=int, default=7, help="reference server processes (each under the fd limit)")
+    ap.add_argument("--shards-per-host", type=int, default=2)
+    ap.add_argument("--out", default=str(ROOT / "reports" / "bench-netns.json"))
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench-netns: skipped: creating network namespaces needs root", file=sys.stderr)
+        return 0
+    logs = Path(a.out).parent / "bench-netns-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        setup()
+        row = run(a.connections, a.hold, a.target_workers, a.shards_per_host, logs)
+    finally:
+        teardown()
+    print(json.dumps(row))
+    Path(a.out).write_text(json.dumps([row], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Soak analysis: figures over time, drift, leaks and the generator's own health (pure).
+
+Inputs are DataFrames a load run stores (``load_run(...).samples`` and the
+``generator`` and ``target_stats`` events, see :func:`pitchey_analysis.dataset.load_events`);
+nothing here opens a socket or reads a file.
+
+* :func:`windowed_percentiles` — per-window (default 60 s) percentiles of every
+  metric with their order-statistic 95% intervals;
+* :func:`drift` — Theil–Sen slope of a per-window statistic with its 95%
+  interval (``scipy.stats.theilslopes``); *drifting* when the interval lies
+  above zero **and** the change over the run is material;
+* :func:`generator_saturation` — the share of generator windows whose event-loop
+  lag (or CPU share) says the client, not the target, was the bottleneck;
+* :func:`session_findings` — the target's session count against the load's own
+  open connections: growth while the load is flat (a leak), no return to the
+  baseline after the load left.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import theilslopes
+
+from .slo import Target, slo_checks
+from .stats import percentiles
+
+DEFAULT_WINDOW_S = 60.0
+
+
+def windowed_percentiles(samples: pd.DataFrame, window_s: float = DEFAULT_WINDOW_S, qs: tuple[float, ...] = (0.5, 0.95, 0.99),
+                         metrics: list[str] | None = None) -> pd.DataFrame:
+    """One row per metric, window and quantile: ``metric, window, t_start_s, t_mid_s, n, q, estimate, lo, hi``.
+
+    Windows count from the run's start (``t_offset_s``); only successful samples are used.
+    """
+    cols = ["metric", "window", "t_start_s", "t_mid_s", "n", "q", "estimate", "lo", "hi"]
+    ok = samples[(samples["ok"] == True) & samples["value_ms"].notna()]  # noqa: E712
+    if metrics is not None:
+        ok = ok[ok["metric"].isin(metrics)]
+    if ok.empty:
+        return pd.DataFrame(columns=cols)
+    window = np.floor(ok["t_offset_s"].to_numpy() / window_s).astype("int64")
+    rows = []
+    frame = pd.DataFrame({"metric": ok["metric"].astype(str).to_numpy(), "window": window, "v": ok["value_ms"].to_numpy()})
+    for (metric, w), g in frame.groupby(["metric", "window"], sort=True):
+        for q, iv in percentiles(g["v"].to_numpy(), qs).items():
+            rows.append((metric, int(w), w * window_s, (w + 0.5) * window_s, iv.n, q, iv.estimate, iv.lo, iv.hi))
+    return pd.DataFrame(rows, columns=cols)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A trend over the run: slope per second with its 95% interval, and what it amounts to."""
+
+    status: str  # drifting | decreasing | flat | not verified
+    slope_per_s: float
+    lo: float
+    hi: float
+    n: int
+    start: float  # the fitted level at the first point
+    change: float  # the fitted change over the span of the points
+    note: str
+
+    def as_dict(self) -> dict[str, object]:
+        """The fields as a dict (a table row)."""
+        return asdict(self)
+
+
+def drift(t: np.ndarray, y: np.ndarray, *, min_points: int = 5, rel_change: float = 0.2, abs_change: float = 1.0,
+          alpha: float = 0.95) -> Drift:
+    """Theil–Sen trend of ``y`` over ``t`` with its ``alpha`` interval (``scipy.stats.theilslopes``).
+
+    *drifting*: the interval lies above zero and the fitted change over the run is at least ``abs_change``
+    and ``rel_change`` of the starting level (a trend too small to matter is *flat*); *decreasing*: the
+    interval lies below zero likewise; *not verified* with fewer than ``min_points`` points.
+    """
+    t, y = np.asarray(t, dtype="float64"), np.asarray(y, dtype="float64")
+    keep = ~(np.isnan(t) | np.isnan(y))
+    t, y = t[keep], y[keep]
+    nan = math.nan
+    if t.size < min_points or np.ptp(t) == 0:
+        return Drift("not verified", nan, nan, nan, int(t.size), nan, nan, f"fewer than {min_points} windows")
+    slope, intercept, lo, hi = theilslopes(y, t, alpha=alpha)
+    t0, span = float(t.min()), float(np.ptp(t))
+    start = float(intercept + slope * t0)
+    change = float(slope * span)
+    material = abs(change) >= max(abs_change, rel_change * abs(start))
+    if lo > 0 and material:
+        status, note = "drifting", f"grows by {change:.3g} over {span:.0f} s (interval of the slope above zero)"
+    elif hi < 0 and material:
+        status, note = "decreasing", f"falls by {-change:.3g} over {span:.0f} s"
+    else:
+        status = "flat"
+        note = "slope interval includes zero" if lo <= 0 <= hi else f"change {change:.3g} too small to matter"
+    return Drift(status, float(slope), float(lo), float(hi), int(t.size), start, change, note)
+
+
+def latency_drift(samples: pd.DataFrame, window_s: float = DEFAULT_WINDOW_S, q: float = 0.5, **kwargs: float) -> pd.DataFrame:
+    """The drift of each round-trip metric's per-window ``q`` percentile: one row per metric."""
+    w = windowed_percentiles(samples, window_s, (q,))
+    rows = []
+    for metric, g in w.groupby("metric", sort=True):
+        if not str(metric).startswith("rtt_ms") and metric != "connect_ms":
+            continue
+        d = drift(g["t_mid_s"].to_numpy(), g["estimate"].to_numpy(), **kwargs)  # type: ignore[arg-type]
+        rows.append({"metric": metric, "q": q, "window_s": window_s, **d.as_dict()})
+    return pd.DataFrame(rows, columns=["metric", "q", "window_s", *Drift.__dataclass_fields__])
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """How often the generator itself was the bottleneck."""
+
+    windows: int
+    saturated_windows: int
+    share: float
+    saturated: bool  # share above max_share: latency targets are not verified on this run
+    lag_bound_ms: float
+    max_share: float
+    lag_max_ms: float
+    sent: int
+    late: int
+    dropped: int
+
+    def note(self) -> str:
+        """One sentence for the report."""
+        return (f"generator saturated in {self.saturated_windows} of {self.windows} windows ({self.share:.0%}; loop lag over "
+                f"{self.lag_bound_ms:g} ms or CPU busy), {self.late} sends late, {self.dropped} not made")
+
+
+def generator_saturation(windows: pd.DataFrame, *, lag_bound_ms: float = 50.0, cpu_bound: float = 0.95,
+                         max_share: float = 0.1) -> Saturation:
+    """Saturation from the shards' windows (``lag_max_ms``, ``cpu_share``, ``sent``, ``late``, ``dropped``)."""
+    if windows is None or windows.empty:
+        return Saturation(0, 0, math.nan, False, lag_bound_ms, max_share, math.nan, 0, 0, 0)
+    lag = windows["lag_max_ms"].astype("float64")
+    cpu = windows["cpu_share"].astype("float64") if "cpu_share" in windows else pd.Series(0.0, index=windows.index)
+    bad = (lag > lag_bound_ms) | (cpu >= cpu_bound)
+    n, k = len(windows), int(bad.sum())
+    share = k / n
+    return Saturation(n, k, share, share > max_share, lag_bound_ms, max_share, float(lag.max()),
+                      int(windows["sent"].sum()), int(windows["late"].sum()), int(windows["dropped"].sum()))
+
+
+def client_open_over_time(windows: pd.DataFrame) -> pd.DataFrame:
+    """The load's own open connections over time (the latest window of every shard, summed): ``t_offset_s, open``."""
+    if windows is None or windows.empty:
+        return pd.DataFrame(columns=["t_offset_s", "open"])
+    w = windows.sort_values("t_offset_s")
+    latest: dict[int, int] = {}
+    rows = []
+    for shard, t, n in zip(w["shard"], w["t_offset_s"], w["open"], strict=True):
+        latest[int(shard)] = int(n)
+        rows.append((float(t), sum(latest.values())))
+    return pd.DataFrame(rows, columns=["t_offset_s", "open"])
+
+
+def session_findings(polls: pd.DataFrame, windows: pd.DataFrame, *, tolerance: int = 2, min_points: int = 5) -> pd.DataFrame:
+    """Findings on the target's session count: ``finding, status, evidence, severity, remediation``.
+
+    * ``sessions_return_to_baseline``: the last poll (after the load left) against the first (before it
+      came), within ``tolerance``;
+    * ``sessions_track_load``: the target's sessions minus the load's open connections, while the load
+      ran, must not grow (Theil–Sen interval of its slope above zero and a material change is a leak).
+    """
+    cols = ["finding", "status", "evidence", "severity", "remediation"]
+    p = polls.dropna(subset=["sessions"]).sort_values("t_offset_s") if polls is not None and len(polls) else pd.DataFrame()
+    if len(p) < 2:
+        return pd.DataFrame([("sessions_return_to_baseline", "not verified", "the target's session count was not available",
+                              "info", "expose the session count (stats or health) to measure leaks")], columns=cols)
+    rows = []
+    baseline, final, peak = int(p["sessions"].iloc[0]), int(p["sessions"].iloc[-1]), int(p["sessions"].max())
+    remedy = "remove a session on every path that ends it (PROTOCOL.md Part B item 18: clients leaving during the user lookup)"
+    if final - baseline > tolerance:
+        rows.append(("sessions_return_to_baseline", "fail",
+                     f"{final} sessions after the load left against {baseline} before it (peak {peak})", "high", remedy))
+    else:
+        rows.append(("sessions_return_to_baseline", "pass",
+                     f"{final} sessions after the load left, {baseline} before it (peak {peak})", "info", ""))
+    opened = client_open_over_time(windows)
+    if len(opened):
+        t0, t1 = float(opened["t_offset_s"].min()), float(opened["t_offset_s"].max())
+        during = p[(p["t_offset_s"] >= t0) & (p["t_offset_s"] <= t1)]
+        if len(during) >= min_points:
+            idx = np.searchsorted(opened["t_offset_s"].to_numpy(), during["t_offset_s"].to_numpy(), side="right") - 1
+            client = opened["open"].to_numpy()[np.clip(idx, 0, len(opened) - 1)]
+            excess = during["sessions"].to_numpy(dtype="float64") - client
+            d = drift(during["t_offset_s"].to_numpy(), excess, min_points=min_points, rel_change=0.0, abs_change=float(tolerance) + 1)
+            status = {"drifting": "fail", "flat": "pass", "decreasing": "pass"}.get(d.status, "not verified")
+            rows.append(("sessions_track_load", status,
+                         f"target sessions minus the load's open connections: slope {d.slope_per_s:.3g}/s "
+                         f"[{d.lo:.3g}, {d.hi:.3g}], change {d.change:.3g} over the load ({d.note})",
+                         "high" if status == "fail" else "info", remedy if status == "fail" else ""))
+    return pd.DataFrame(rows, columns=cols)
+
+
+@dataclass
+class SoakAnalysis:
+    """Everything the soak section shows."""
+
+    windows: pd.DataFrame  # windowed_percentiles
+    drift: pd.DataFrame  # latency_drift
+    saturation: Saturation
+    sessions: pd.DataFrame  # session_findings
+    slo: pd.DataFrame  # latency targets judged on the load run, saturation taken into account
+    client_open: pd.DataFrame
+
+
+def load_targets(threshold_ms: float = 50.0) -> tuple[Target, ...]:
+    """The latency target judged on a load run: p95 of every ping round trip of the run."""
+    return (Target("message round trip p95 under load", "rtt_ms", "every ping round trip of the load run", threshold_ms),)
+
+
+def analyze_soak(samples: pd.DataFrame, generator: pd.DataFrame, target_stats: pd.DataFrame, *, window_s: float = DEFAULT_WINDOW_S,
+                 lag_bound_ms: float = 50.0, max_share: float = 0.1, rtt_target_ms: float = 50.0) -> SoakAnalysis:
+    """The soak tables of one load run (pure: the caller loads the run and its events)."""
+    sat = generator_saturation(generator, lag_bound_ms=lag_bound_ms, max_share=max_share)
+    empty_probes = pd.DataFrame(columns=["probe", "probe_id"])
+    return SoakAnalysis(
+        windows=windowed_percentiles(samples, window_s),
+        drift=latency_drift(samples, window_s),
+        saturation=sat,
+        sessions=session_findings(target_stats, generator),
+        slo=slo_checks(samples, empty_probes, tls=False, targets=load_targets(rtt_target_ms), generator=sat),
+        client_open=client_open_over_time(generator),
+    )

@@ -1,0 +1,198 @@
+"""Writing a load run into a run dataset, as the run goes.
+
+Probe records, generator windows (``run_event`` ``generator``) and the
+target's figures (``run_event`` ``target_stats``) go to ``events.jsonl``
+through the :class:`~pitchey_analysis.recorder.Recorder`, flushed at once;
+samples go to ``samples.arrows`` chunk by chunk (see
+:mod:`pitchey_analysis.samplestream`). Nothing is held back until the end, so a
+killed ``load`` leaves a run that ``load_run`` reads up to its last chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..recorder import Recorder, utc_now_iso
+from ..samplestream import FILE_SCHEMA, SAMPLE_STREAM, SampleStreamWriter, decode_chunk, tag_chunk
+from .orchestrate import LoadResult
+from .spec import ShardResult, ShardSpec, UserSpec
+
+
+class LoadCapture:
+    """One load run's dataset, appended as the shards' messages arrive."""
+
+    def __init__(self, out: Path, manifest: dict[str, Any], *, secrets_to_mask: tuple[str, ...] = ()) -> None:
+        self.rec = Recorder(Path(out), manifest, secrets_to_mask=secrets_to_mask)
+        self.run_start = time.time()  # the samples' t_offset_s counts from here
+        self.stream = SampleStreamWriter(self.rec.dir / SAMPLE_STREAM)
+        self._lock = threading.Lock()
+        self.probe_id, self.level, self.offsets = "", 0, [0]
+        self.totals = {"samples": 0, "windows": 0, "polls": 0}
+        self.windows: list[dict[str, Any]] = []  # a few numbers per shard and window: the saturation at the end
+
+    @property
+    def dir(self) -> Path:
+        """The run directory."""
+        return self.rec.dir
+
+    def begin(self, name: str, level: int, counts: list[int]) -> str:
+        """A level starts: its probe id; ``counts`` are the shards' connections (for global connection indices)."""
+        self.probe_id, self.level = f"{name}#1-{os.urandom(2).hex()}", level
+        self.offsets = [int(x) for x in np.concatenate([[0], np.cumsum(counts)])]
+        self.started = utc_now_iso()
+        self.rec.probe_started(self.probe_id, name, "performance")
+        return self.probe_id
+
+    def on_message(self, msg: dict[str, Any]) -> None:
+        """A shard's message: its chunk to the sample stream, its window to the events."""
+        shard = int(msg["shard"])
+        if msg.get("chunk") is not None:
+            table = tag_chunk(decode_chunk(msg["chunk"]), self.probe_id, self.level, self.offsets[shard])
+            self._write(table)
+        self._window(msg["health"])
+
+    def _window(self, health: dict[str, Any]) -> None:
+        self.rec.event("generator", probe_id=self.probe_id, concurrency=self.level, **health)
+        self.windows.append({k: health.get(k) for k in _WINDOW_KEYS})
+        self.totals["windows"] += 1
+
+    def _write(self, table: pa.Table) -> None:
+        with self._lock:
+            self.stream.write(table)
+            self.totals["samples"] += table.num_rows
+
+    def target_poll(self, poll: dict[str, Any]) -> None:
+        """One poll of the target's own figures (thread-safe)."""
+        self.rec.event("target_stats", **{**poll, "t_offset_s": poll["t_epoch"] - self.run_start})
+        self.totals["polls"] += 1
+
+    def end(self, result: LoadResult, name: str) -> None:
+        """The level's probe record: counts, errors per kind, closes per code and reason."""
+        errors = result.errors()
+        observed = {"opened": result.opened, "held": result.held, "sent": result.sent, "answered": result.answered,
+                    "samples": result.samples, "left": sum(s.left for s in result.shards), **result.generator(), "errors": errors, "close_codes": result.close_codes(),
+                    "shards": [{"shard": s.shard, "host": s.host, "pid": s.pid, "opened": s.opened, "answered": s.answered,
+                                "cpu_s": round(s.cpu_s, 3), "peak_rss_mb": round(s.peak_rss_mb, 1)} for s in result.shards]}
+        self.rec.probe({"probe_id": self.probe_id, "category": "performance", "probe": name, "attempt": 1,
+                        "started_at": self.started, "duration_ms": result.wall_s * 1000,
+                        "outcome": "pass" if not errors else "fail",
+                        "reason": "ok" if not errors else max(errors, key=lambda k: errors[k]),
+                        "detail": f"{result.opened} connections opened over {len(result.shards)} shards",
+                        "expected": "every connection opens and every message is answered", "critical": False,
+                        "observed": json.dumps(observed)})
+
+    def write_result(self, result: LoadResult) -> None:
+        """Samples and windows kept in memory (a run made without streaming), written after the fact."""
+        for s in result.shards:
+            if s.value_ms is not None and s.value_ms.size:
+                self._write(_table(s, self.probe_id, self.level, self.offsets[s.shard] if s.shard < len(self.offsets) else 0))
+            for w in s.health:
+                self._window(w)
+
+    def close(self, status: str = "complete", *, lag_bound_ms: float = 50.0, max_share: float = 0.1, **manifest: Any) -> Path:
+        """End the stream, consolidate the Parquet tables and write the final manifest (with the generator's saturation)."""
+        import pandas as pd
+
+        from ..analysis.soak import generator_saturation
+
+        with self._lock:
+            self.stream.close()
+        sat = generator_saturation(pd.DataFrame(self.windows, columns=list(_WINDOW_KEYS)), lag_bound_ms=lag_bound_ms,
+                                   max_share=max_share)
+        generator = {**{k: v for k, v in asdict(sat).items()}, "note": sat.note()}
+        self.rec.update_manifest(load_capture={**self.totals, "sample_cap": None, "samples_not_kept": 0},
+                                 generator=generator, **manifest)
+        return self.rec.close(status)
+
+
+_WINDOW_KEYS = ("shard", "t_offset_s", "open", "sent", "late", "dropped", "lag_max_ms", "cpu_share")
+
+
+def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, model: str = "open", rate_per_conn: float = 1.0,
+                 workers: int = 2, scheduler: str | None = None, users: tuple[UserSpec, ...] = (), admin_token: str | None = None,
+                 settle_s: float = 2.0, poll_s: float = 1.0, cafile: str | None = None, insecure: bool = False,
+                 progress: bool = True, manifest: dict[str, Any] | None = None, lag_bound_ms: float = 50.0,
+                 max_share: float = 0.1, on_level: Any = None, stages: list[tuple[int, float]] | None = None,
+                 ramp: bool = False, **shard_options: Any) -> Path:
+    """Run the load level by level, writing one run dataset as it goes; returns the run directory.
+
+    The target's session count is polled every ``poll_s`` from before the load starts (the baseline) until
+    ``settle_s`` after it left. ``stages`` run one after another as levels, or with ``ramp`` as one
+    continuous level whose connections join and leave at the stage bounds. Tokens (``admin_token``, the users') are masked wherever they would be written.
+    """
+    from ..suite import http_base
+    from .orchestrate import run_load, split
+    from .target import TargetPoller
+
+    info = {"target": {"ws_url": url, "tls": url.startswith("wss")}, "suite": {"name": "load", "version": "2"},
+            **(manifest or {})}
+    info.setdefault("config", {}).update({"levels": levels, "stages": stages, "ramp": ramp, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
+                                          "workers": workers, "scheduler": scheduler, "settle_s": settle_s, "poll_s": poll_s,
+                                          "lag_bound_ms": lag_bound_ms, "saturated_share_max": max_share,
+                                          "shard": {k: shard_options.get(k, getattr(ShardSpec, k)) for k in
+                                                    ("flush_s", "lag_probe_s", "late_bound_s", "drop_after_s", "answer_timeout")},
+                                          "users": [{**asdict(u), "token": bool(u.token)} for u in users]})
+    secrets = tuple(t for t in (admin_token, *(u.token for u in users)) if t)
+    cap = LoadCapture(Path(out), info, secrets_to_mask=secrets)
+    poller = TargetPoller(http_base(url), cap.target_poll, admin_token=admin_token, every_s=poll_s, cafile=cafile,
+                          insecure=insecure).start()
+    status = "interrupted"
+    try:
+        time.sleep(min(poll_s, 0.5))  # the baseline poll lands before the first connection
+        if stages and ramp:  # one level: the connections join and leave at the stage bounds
+            plan = [(max(n for n, _ in stages), sum(d for _, d in stages), tuple(stages), "load.ramp")]
+        else:
+            plan = [(n, d, (), "load.level") for n, d in (stages or [(n, duration_s) for n in levels])]
+        for level, seconds, ramp_stages, kind in plan:
+            if on_level is not None:
+                on_level(level, cap.dir)
+            name = f"{kind}_{level}"
+            cap.begin(name, level, split(level, max(1, workers)))
+            result = run_load(url, connections=level, duration_s=seconds, model=model, rate_per_conn=rate_per_conn,
+                              workers=workers, scheduler=scheduler, progress=progress, cafile=cafile, insecure=insecure,
+                              users=users, run_start=cap.run_start, on_message=cap.on_message, stages=ramp_stages,
+                              **shard_options)
+            cap.end(result, name)
+        time.sleep(settle_s)  # the target's figures after the load: do its sessions return to the baseline?
+        status = "complete"
+    finally:
+        poller.stop()
+        path = cap.close(status, lag_bound_ms=lag_bound_ms, max_share=max_share)
+    return path
+
+
+def _table(s: ShardResult, probe_id: str, level: int, offset: int) -> pa.Table:
+    n = s.value_ms.size if s.value_ms is not None else 0
+    return pa.table([pa.array([probe_id] * n, pa.string()), pa.array(np.asarray(s.metric, dtype=str), pa.string()),
+                     pa.array(s.value_ms, pa.float64()), pa.array(s.t_offset_s, pa.float64()),
+                     pa.array(np.full(n, level, dtype="int64")), pa.array(np.asarray(s.conn_index) + offset, pa.int64()),
+                     pa.array(s.ok, pa.bool_())], schema=FILE_SCHEMA)
+
+
+def record_levels(results: list[tuple[int, LoadResult]], out: Path, manifest: dict[str, Any]) -> Path:
+    """One run dataset for results gathered in memory: one probe record per level, samples tagged with the level."""
+    cap = LoadCapture(out, manifest)
+    for level, result in results:
+        name = f"load.level_{level}"
+        cap.begin(name, level, [s.connections for s in sorted(result.shards, key=lambda s: s.shard)])
+        cap.write_result(result)
+        cap.end(result, name)
+    return cap.close("complete")
+
+
+def record_load(result: LoadResult, out: Path, manifest: dict[str, Any], probe_name: str = "load.run") -> Path:
+    """Write the gathered samples of one load run into a run dataset."""
+    cap = LoadCapture(out, manifest)
+    cap.begin(probe_name, result.opened, [s.connections for s in sorted(result.shards, key=lambda s: s.shard)])
+    cap.write_result(result)
+    cap.end(result, probe_name)
+    return cap.close("complete")

@@ -1,0 +1,591 @@
+"""The shard engine: one process's connections, with picows on uvloop (no Dask here).
+
+A shard never keeps its samples for long: every ``flush_s`` (0.5 s) it hands a
+chunk (an Arrow record batch, see :mod:`pitchey_analysis.samplestream`) and one
+*generator window* to its sink, so memory stays flat however long the run and
+a crash of the process that runs ``load`` loses at most the last second or two.
+Without a sink (a direct :func:`run_shard` call) the chunks are kept and joined
+into the result at the end: explicit, and fine for short runs.
+
+Generator honesty: the shard samples its own event loop's lag every
+``lag_probe_s`` (10 ms) and its CPU share per window; a send made more than
+``late_bound_s`` after its scheduled time is counted *late*, and one that is
+more than ``drop_after_s`` behind is not made at all and counted *dropped*
+(k6's dropped iterations). The analysis decides from these figures whether the
+generator, rather than the target, was the bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import math
+import os
+import random
+import resource
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from picows import WSListener, WSMsgType, ws_connect
+
+from ..samplestream import decode_chunk, encode_chunk
+from .spec import Operation, ShardResult, ShardSpec, UserSpec
+
+Sink = Callable[[dict[str, Any]], Awaitable[None]]
+
+PING = Operation("ping", 1.0, "pong")
+_NOT_ERRORS = ("sent", "answered", "late", "dropped", "left")
+
+
+class SampleColumns:
+    """Growable numpy columns of one window's samples (no cap: the sink empties them every window)."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.names: list[str] = []
+        self._codes: dict[str, int] = {}
+        self._alloc(capacity)
+        self.n = 0
+        self.total = 0
+
+    def _alloc(self, cap: int) -> None:
+        self.metric = np.empty(cap, dtype="int32")
+        self.value = np.empty(cap, dtype="float64")
+        self.t = np.empty(cap, dtype="float64")
+        self.conn = np.empty(cap, dtype="int64")
+        self.ok = np.empty(cap, dtype=bool)
+
+    def code(self, name: str) -> int:
+        """The integer code of a metric name."""
+        c = self._codes.get(name)
+        if c is None:
+            c = self._codes[name] = len(self.names)
+            self.names.append(name)
+        return c
+
+    def add(self, code: int, value: float, t: float, conn: int, ok: bool) -> None:
+        """Append one sample."""
+        n = self.n
+        if n == self.value.size:
+            old = (self.metric, self.value, self.t, self.conn, self.ok)
+            self._alloc(2 * n)
+            for new, o in zip((self.metric, self.value, self.t, self.conn, self.ok), old, strict=True):
+                new[:n] = o
+        self.metric[n], self.value[n], self.t[n], self.conn[n], self.ok[n] = code, value, t, conn, ok
+        self.n = n + 1
+        self.total += 1
+
+    def take(self) -> bytes | None:
+        """This window's samples as an Arrow chunk (None when there are none); the columns start over."""
+        n = self.n
+        if n == 0:
+            return None
+        self.n = 0
+        return encode_chunk(self.names, self.metric[:n], self.value[:n], self.t[:n], self.conn[:n], self.ok[:n])
+
+
+class LagMonitor:
+    """Samples how late the event loop wakes up (a saturated generator wakes up late)."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.lags: list[float] = []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sleep ``every_s`` again and again, noting the oversleep, until ``stop``."""
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            await asyncio.sleep(self.every_s)
+            self.lags.append(max(0.0, time.perf_counter() - t0 - self.every_s))
+
+    def take(self) -> tuple[float, float, int]:
+        """(max, p99, count) of this window's lags in ms; the window starts over."""
+        lags, self.lags = self.lags, []
+        if not lags:
+            return math.nan, math.nan, 0
+        a = np.asarray(lags) * 1000.0
+        return float(a.max()), float(np.percentile(a, 99)), a.size
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
+def _payload(op: Operation, mid: int, size: int) -> bytes:
+    if op.type == "ping":
+        base = f'{{"type":"ping","id":"{mid}","pad":"'
+        return (base + "x" * max(0, size - len(base) - 2) + '"}').encode()
+    return json.dumps({"type": op.type, "id": str(mid), **dict(op.fields)}).encode()
+
+
+def _pick(rng: random.Random, items: tuple[Any, ...]) -> Any:
+    if len(items) == 1:
+        return items[0]
+    return rng.choices(items, weights=[getattr(x, "weight", 1.0) for x in items])[0]
+
+
+class _Listener(WSListener):  # type: ignore[misc]
+    """One connection: its stage, its pending requests per answer type, the shard it reports to."""
+
+    def __init__(self, shard: _Shard, index: int, user: UserSpec) -> None:
+        self.shard, self.index, self.user = shard, index, user
+        self.pushed = False
+        self.stage = 0  # 0: before 'connected', 1: subscribing, 2: ready
+        self.awaiting = 0
+        self.connected = asyncio.get_running_loop().create_future()
+        self.pending: dict[str, collections.OrderedDict[int, tuple[float, int]]] = {}
+        self.leaving = False
+
+    def on_ws_connected(self, transport: Any) -> None:
+        sh = self.shard
+        sh.open_now += 1
+        sh.res.max_open = max(sh.res.max_open, sh.open_now)
+        if not sh.spec.await_first_frame:
+            self.stage = 2
+            self.connected.set_result(time.perf_counter())
+
+    def _ready(self, now: float) -> None:
+        self.stage = 2
+        if not self.connected.done():
+            self.connected.set_result(now)
+
+    def on_ws_frame(self, transport: Any, frame: Any) -> None:
+        now = time.perf_counter()
+        sh = self.shard
+        if frame.msg_type == WSMsgType.TEXT:
+            data = frame.get_payload_as_bytes()
+            if self.stage == 0:  # the first frame ('connected')
+                channels = self.user.channels or ((sh.spec.subscribe,) if sh.spec.subscribe else ())
+                if channels:
+                    for ch in channels:
+                        transport.send(WSMsgType.TEXT, json.dumps({"type": "subscribe", "channel": ch}).encode())
+                    self.stage, self.awaiting = 1, len(channels)
+                else:
+                    self._ready(now)
+                return
+            if self.stage == 1:  # waiting for the subscriptions to be confirmed
+                if b"subscription_confirmed" in data:
+                    self.awaiting -= 1
+                    if self.awaiting <= 0:
+                        self._ready(now)
+                return
+            try:
+                obj = json.loads(data)
+                typ = obj.get("type")
+            except (ValueError, AttributeError):
+                return
+            waiting = self.pending.get(typ) if isinstance(typ, str) else None
+            if not waiting:
+                if sh.spec.subscribe and not self.pushed:  # a push: note when the first one arrived
+                    self.pushed = True
+                    sh.res.push_arrivals.append(sh.epoch0 + (now - sh.perf0))
+                stamp = obj.get("timestamp")
+                if isinstance(typ, str) and typ not in sh.answer_types and isinstance(stamp, int | float) and not isinstance(stamp, bool):
+                    # a push with the server's time: its delivery delay (same clock on one machine; skew across machines)
+                    arrival_ms = (sh.epoch0 + (now - sh.perf0)) * 1000.0
+                    sh.samples.add(sh.samples.code(f"push_ms:{typ}"), arrival_ms - float(stamp), sh.offset(now), self.index, True)
+                return
+            mid_raw = obj.get("id")
+            entry = None
+            if mid_raw is not None:
+                try:
+                    entry = waiting.pop(int(mid_raw), None)
+                    mid = int(mid_raw)
+                except (TypeError, ValueError):
+                    entry = None
+            if entry is None:
+                mid, entry = waiting.popitem(last=False)  # answers without an id: first in, first out
+            scheduled, code = entry
+            sh.counters["answered"] += 1
+            sh.samples.add(code, (now - scheduled) * 1000.0, sh.offset(scheduled), self.index, True)
+            fut = sh.waiters.pop(mid, None)
+            if fut is not None and not fut.done():
+                fut.set_result(now)
+        elif frame.msg_type == WSMsgType.CLOSE:
+            code = frame.get_close_code()
+            reason = frame.get_close_message()
+            reason_text = reason.decode("utf-8", "replace")[:60] if reason else ""
+            if not self.leaving:
+                sh.closes[f"{int(code)} {reason_text}".strip()] += 1
+            transport.send_close(1000 if code in (0, 1005, 1006) or code < 1000 else code)  # RFC 6455 §7.4.1
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: Any) -> None:
+        sh = self.shard
+        sh.open_now -= 1
+        if not self.connected.done():
+            self.connected.set_exception(ConnectionError("closed before 'connected'"))
+        for waiting in self.pending.values():  # requests the target will never answer now
+            for mid, (scheduled, code) in waiting.items():
+                sh.counters["closed_before_answer"] += 1
+                sh.samples.add(code, math.nan, sh.offset(scheduled), self.index, False)
+                fut = sh.waiters.pop(mid, None)
+                if fut is not None and not fut.done():
+                    fut.set_exception(ConnectionError("closed"))
+            waiting.clear()
+
+
+class _Shard:
+    """One shard's state and phases."""
+
+    def __init__(self, spec: ShardSpec, sink: Sink | None) -> None:
+        self.spec, self.sink = spec, sink
+        self.rng = random.Random(spec.seed + spec.shard)
+        self.res = ShardResult(spec.shard, socket.gethostname(), os.getpid(), spec.connections)
+        self.samples = SampleColumns()
+        self.epoch0, self.perf0 = time.time(), time.perf_counter()
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.closes: collections.Counter[str] = collections.Counter()
+        self.open_now = 0
+        self.waiters: dict[int, asyncio.Future[float]] = {}
+        self.busy: set[_Listener] = set()  # listeners that may have requests waiting for an answer
+        self.ids = iter(range(spec.shard * 10**12, (spec.shard + 1) * 10**12))
+        self.loop = asyncio.get_running_loop()
+        self.transports: list[Any] = [None] * spec.connections
+        self.listeners: list[_Listener | None] = [None] * spec.connections
+        users = spec.users or (UserSpec(rate_per_s=spec.rate_per_conn),)
+        self.users = [_pick(self.rng, users) for _ in range(spec.connections)]
+        self.connect_code = self.samples.code("connect_ms")
+        #: frame types that answer a request (never taken for pushes), and frames that are no push
+        self.answer_types = {o.answer for u in users for o in u.operations if o.answer} | {"pong", "error", "subscription_confirmed"}
+        self.tls = ssl.create_default_context(cafile=spec.cafile) if spec.cafile else ssl.create_default_context()
+        if spec.insecure:
+            self.tls.check_hostname = False
+            self.tls.verify_mode = ssl.CERT_NONE
+        self.lag = LagMonitor(spec.lag_probe_s)
+        self.kept: list[bytes] = []
+        self.seq = 0
+        self._last = (time.perf_counter(), time.process_time(), collections.Counter[str]())
+
+    def offset(self, perf: float) -> float:
+        """Seconds from the run's start (``spec.run_start``) to a ``perf_counter`` instant."""
+        return self.epoch0 + (perf - self.perf0) - self.spec.run_start
+
+    # -- connections ---------------------------------------------------------
+    def _socket_factory(self, index: int) -> Any:  # one of several source addresses: beyond ~28k ports each
+        if not self.spec.source_addresses:
+            return None
+        addr = self.spec.source_addresses[index % len(self.spec.source_addresses)]
+
+        async def connect(parsed: Any) -> socket.socket:
+            s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.setblocking(False)
+            s.bind((addr, 0))
+            await self.loop.sock_connect(s, (parsed.host, parsed.port))
+            return s
+
+        return connect
+
+    def _url(self, user: UserSpec) -> str:
+        if not user.token:
+            return self.spec.url
+        return self.spec.url + ("&" if "?" in self.spec.url else "?") + f"token={user.token}"
+
+    async def open_one(self, i: int) -> bool:
+        """Open connection ``i`` and wait for it to be ready; one ``connect_ms`` sample either way."""
+        t0 = time.perf_counter()
+        user = self.users[i]
+        try:
+            kw: dict[str, Any] = {"websocket_handshake_timeout": self.spec.handshake_timeout}
+            factory = self._socket_factory(i)
+            if factory is not None:
+                kw["socket_factory"] = factory
+            if self.spec.url.startswith("wss"):
+                kw["ssl_context"] = self.tls
+            transport, listener = await ws_connect(lambda: _Listener(self, i, user), self._url(user), **kw)
+            self.transports[i], self.listeners[i] = transport, listener
+            await asyncio.wait_for(listener.connected, self.spec.answer_timeout)
+            self.res.opened += 1
+            self.samples.add(self.connect_code, (time.perf_counter() - t0) * 1000.0, self.offset(t0), i, True)
+            return True
+        except Exception as exc:
+            self.counters[f"connect:{type(exc).__name__}"] += 1
+            self.samples.add(self.connect_code, math.nan, self.offset(t0), i, False)
+            t = self.transports[i]
+            if t is not None:
+                t.disconnect()
+            self.transports[i] = None
+            return False
+
+    def leave(self, i: int) -> None:
+        """Close connection ``i`` from our side (churn, or the end of the run)."""
+        t, listener = self.transports[i], self.listeners[i]
+        if t is None:
+            return
+        if listener is not None:
+            listener.leaving = True
+        if not t.is_disconnected:
+            t.send_close(1000)  # picows' default is 1005, which must never be sent (RFC 6455 §7.4.1)
+            t.disconnect()
+        self.transports[i] = None
+
+    # -- requests ------------------------------------------------------------
+    def send(self, i: int, op: Operation, scheduled: float, wait: bool) -> asyncio.Future[float] | None:
+        """Send one request on connection ``i``; its sample is taken when the answer arrives (or never comes)."""
+        t, listener = self.transports[i], self.listeners[i]
+        code = self.samples.code(op.metric())
+        if t is None or listener is None or t.is_disconnected or listener.stage != 2:
+            self.counters["send_on_closed"] += 1
+            self.samples.add(code, math.nan, self.offset(scheduled), i, False)
+            return None
+        mid = next(self.ids)
+        self.counters["sent"] += 1
+        fut = None
+        if op.answer is not None:
+            listener.pending.setdefault(op.answer, collections.OrderedDict())[mid] = (scheduled, code)
+            self.busy.add(listener)
+            if wait:
+                fut = self.waiters[mid] = self.loop.create_future()
+        t.send(WSMsgType.TEXT, _payload(op, mid, self.spec.message_bytes))
+        return fut
+
+    async def request(self, i: int, op: Operation) -> bool:
+        """Send and wait for the answer (closed model, the hold model's last ping)."""
+        fut = self.send(i, op, time.perf_counter(), wait=True)
+        if fut is None:
+            return op.answer is None and self.transports[i] is not None
+        try:
+            await asyncio.wait_for(fut, self.spec.answer_timeout)
+            return True
+        except (TimeoutError, ConnectionError):
+            self.expire(force=False)
+            return False
+
+    def expire(self, force: bool) -> None:
+        """Requests unanswered after ``answer_timeout`` (all of them with ``force``) become timeouts."""
+        limit = time.perf_counter() - self.spec.answer_timeout
+        for listener in list(self.busy):  # only connections with requests out: cheap at 100,000 idle connections
+            if not any(listener.pending.values()):
+                self.busy.discard(listener)
+                continue
+            for waiting in listener.pending.values():
+                while waiting:
+                    mid, (scheduled, code) = next(iter(waiting.items()))
+                    if not force and scheduled > limit:
+                        break
+                    del waiting[mid]
+                    self.counters["timeout"] += 1
+                    self.samples.add(code, math.nan, self.offset(scheduled), listener.index, False)
+                    self.waiters.pop(mid, None)
+
+    # -- the open model --------------------------------------------------------
+    async def user_loop(self, i: int, t_start: float, end: float) -> None:
+        """Connection ``i`` sends its user's operations on schedule; a churning user leaves and comes back."""
+        user, spec = self.users[i], self.spec
+        interval = 1.0 / user.rate_per_s if user.rate_per_s > 0 else math.inf
+        nxt = t_start + self.rng.random() * min(interval, 1.0)
+        life_end = math.inf if user.session_s is None else t_start + user.session_s
+        while True:
+            now = time.perf_counter()
+            if now >= end:
+                return
+            if now >= life_end or self.transports[i] is None:
+                if self.transports[i] is None and user.session_s is None:
+                    return  # a connection that could not open (or was closed by the target) is not retried
+                await self.finish_pending(i)
+                self.leave(i)
+                self.counters["left"] += 1
+                if user.rejoin_s > 0:
+                    await asyncio.sleep(min(user.rejoin_s, max(0.0, end - time.perf_counter())))
+                    if time.perf_counter() >= end:
+                        return
+                if not await self.open_one(i):
+                    await asyncio.sleep(0.1)
+                life_end = time.perf_counter() + (user.session_s or 0.0)
+                nxt = max(nxt, time.perf_counter())
+                continue
+            if nxt >= end and user.session_s is None:
+                await asyncio.sleep(max(0.0, end - now))
+                return
+            wake = min(nxt, life_end, end)
+            if wake > now:
+                await asyncio.sleep(wake - now)
+                now = time.perf_counter()
+            if now < nxt:
+                continue
+            behind = now - nxt
+            if behind > spec.drop_after_s:
+                self.counters["dropped"] += 1
+            else:
+                if behind > spec.late_bound_s:
+                    self.counters["late"] += 1
+                self.send(i, _pick(self.rng, user.operations), nxt, wait=False)
+            nxt += interval
+
+    async def staged_loop(self, i: int, t_start: float) -> None:
+        """Connection ``i`` in a ramp: present during the stages that count it, joining and leaving at their bounds."""
+        for a, b in active_intervals(i, self.spec.stages):
+            start, stop = t_start + a, t_start + b
+            # joiners at a stage boundary arrive at connect_rate, not all in the same instant
+            delay = start + (i % max(1, int(self.spec.connect_rate))) / self.spec.connect_rate * (a > 0) - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self.transports[i] is None and not await self.open_one(i) and self.users[i].session_s is None:
+                continue
+            await self.user_loop(i, time.perf_counter(), stop)
+            await self.finish_pending(i)
+            self.leave(i)
+
+    async def finish_pending(self, i: int) -> None:
+        """Before a churning user leaves, its answers are awaited (bounded), so leaving never loses one."""
+        listener = self.listeners[i]
+        deadline = time.perf_counter() + self.spec.answer_timeout
+        while listener is not None and any(listener.pending.values()) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
+
+    # -- windows -------------------------------------------------------------
+    def window(self) -> dict[str, Any]:
+        """This window's generator figures (deltas since the last window, except ``open``)."""
+        now_perf, now_cpu = time.perf_counter(), time.process_time()
+        last_perf, last_cpu, last_counts = self._last
+        counts = collections.Counter(self.counters)
+        delta = counts - last_counts
+        self._last = (now_perf, now_cpu, counts)
+        lag_max, lag_p99, lag_n = self.lag.take()
+        wall = max(1e-9, now_perf - last_perf)
+        return {"shard": self.spec.shard, "t_offset_s": self.offset(now_perf), "window_s": wall, "open": self.open_now,
+                "sent": delta["sent"], "answered": delta["answered"], "late": delta["late"], "dropped": delta["dropped"],
+                "errors": sum(v for k, v in delta.items() if k not in _NOT_ERRORS), "lag_max_ms": lag_max,
+                "lag_p99_ms": lag_p99, "lag_n": lag_n, "cpu_share": (now_cpu - last_cpu) / wall, "rss_mb": _rss_mb(),
+                "samples": self.samples.total}
+
+    async def flush(self, final: bool = False) -> None:
+        """Hand this window's samples and figures on (or keep them when there is no sink)."""
+        self.expire(force=final)
+        msg = {"shard": self.spec.shard, "seq": self.seq, "chunk": self.samples.take(), "health": self.window(), "final": final}
+        self.seq += 1
+        if self.sink is None:
+            if msg["chunk"] is not None:
+                self.kept.append(msg["chunk"])
+            self.res.health.append(msg["health"])
+            return
+        await self.sink(msg)
+
+    async def flusher(self, stop: asyncio.Event) -> None:
+        """Flush every ``flush_s`` until ``stop``."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.spec.flush_s)
+            except TimeoutError:
+                pass
+            if not stop.is_set():
+                await self.flush()
+
+    # -- the whole shard -------------------------------------------------------
+    async def run(self) -> ShardResult:
+        spec = self.spec
+        stop_lag, stop_flush = asyncio.Event(), asyncio.Event()
+        lag_task = self.loop.create_task(self.lag.run(stop_lag))
+        flush_task = self.loop.create_task(self.flusher(stop_flush))
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        try:
+            staged = bool(spec.stages) and spec.model == "open"
+            first = spec.stages[0][0] if staged else spec.connections
+            batch = max(1, int(spec.connect_rate / 20))  # open at connect_rate, in batches so the loop is never flooded
+            for start in range(0, first, batch):
+                t_batch = time.perf_counter()
+                await asyncio.gather(*(self.open_one(i) for i in range(start, min(start + batch, first))))
+                delay = batch / spec.connect_rate - (time.perf_counter() - t_batch)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            t_start = time.perf_counter()
+            end = t_start + (sum(d for _, d in spec.stages) if staged else spec.duration_s)
+            if staged:
+                await asyncio.gather(*(self.staged_loop(i, t_start) for i in range(spec.connections)))
+            if spec.model == "open":
+                if not staged:
+                    await asyncio.gather(*(self.user_loop(i, t_start, end) for i in range(spec.connections)
+                                           if self.transports[i] is not None or self.users[i].session_s is not None))
+                deadline = time.perf_counter() + min(spec.answer_timeout, 2.0)
+                while any(li is not None and any(li.pending.values()) for li in self.listeners) and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.01)
+                self.expire(force=True)
+            elif spec.model == "closed":
+                async def looper(i: int) -> None:
+                    while time.perf_counter() < end:
+                        if not await self.request(i, PING):
+                            return
+
+                await asyncio.gather(*(looper(i) for i in range(spec.connections) if self.transports[i] is not None))
+            elif spec.model == "hold":
+                await asyncio.sleep(max(0.0, end - time.perf_counter()))
+                results = await asyncio.gather(*(self.request(i, PING) for i in range(spec.connections)))
+                self.res.held = sum(1 for i, r in enumerate(results)
+                                    if r and self.transports[i] is not None and not self.transports[i].is_disconnected)
+            else:
+                raise ValueError(f"unknown model {spec.model!r}")
+            self.res.wall_s = time.perf_counter() - wall0
+            self.res.cpu_s = time.process_time() - cpu0
+        finally:
+            for i in range(spec.connections):
+                self.leave(i)
+            await asyncio.sleep(0.2)
+            stop_flush.set()
+            await flush_task
+            stop_lag.set()
+            await lag_task
+            await self.flush(final=True)
+        return self.result()
+
+    def result(self) -> ShardResult:
+        res, c = self.res, self.counters
+        res.sent, res.answered, res.late, res.dropped = c["sent"], c["answered"], c["late"], c["dropped"]
+        res.samples = self.samples.total
+        res.errors = {k: v for k, v in c.items() if k not in _NOT_ERRORS and v}
+        res.left = c["left"]
+        res.close_codes = dict(self.closes)
+        res.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        attach_samples(res, self.kept)
+        return res
+
+
+def active_intervals(i: int, stages: tuple[tuple[int, float], ...]) -> list[tuple[float, float]]:
+    """The spans (seconds from the ramp's start) during which connection ``i`` is one of the stage's connections (pure)."""
+    out: list[tuple[float, float]] = []
+    t = 0.0
+    for n, d in stages:
+        if i < n:
+            if out and out[-1][1] == t:
+                out[-1] = (out[-1][0], t + d)
+            else:
+                out.append((t, t + d))
+        t += d
+    return out
+
+
+def attach_samples(res: ShardResult, chunks: list[bytes]) -> None:
+    """Join a shard's chunks into the result's sample columns (for runs whose samples stay in memory)."""
+    if not chunks:
+        return
+    import pyarrow as pa
+
+    t = pa.concat_tables([decode_chunk(b) for b in chunks])
+    res.metric = t.column("metric").to_numpy(zero_copy_only=False)
+    res.value_ms = t.column("value_ms").to_numpy()
+    res.t_offset_s = t.column("t_offset_s").to_numpy()
+    res.conn_index = t.column("conn_index").to_numpy()
+    res.ok = t.column("ok").to_numpy(zero_copy_only=False)
+
+
+async def run_shard_async(spec: ShardSpec, sink: Sink | None = None) -> ShardResult:
+    """Run one shard on the running loop; ``sink`` receives a message every ``flush_s``."""
+    return await _Shard(spec, sink).run()
+
+
+def run_shard(spec: ShardSpec, sink: Sink | None = None) -> ShardResult:
+    """Run one shard in this process (uvloop when available)."""
+    try:
+        import uvloop
+
+        return uvloop.run(run_shard_async(spec, sink))
+    except ImportError:
+        return asyncio.run(run_shard_async(spec, sink))

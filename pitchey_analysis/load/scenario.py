@@ -1,0 +1,159 @@
+"""Load scenarios: who connects, what they send, what they subscribe to, how long they stay, in which stages.
+
+A scenario is a YAML document (``load --scenario FILE``)::
+
+    name: dashboard
+    ramp: continuous             # connections join and leave at the stage bounds ("levels": one level per stage)
+    stages:
+      - {connections: 20, duration_s: 30}
+      - {connections: 100, duration_s: 60}
+    users:
+      - name: creator-dashboard
+        weight: 3                # share of the connections
+        login: creator           # an authenticated user of this type (omit: anonymous)
+        rate_per_s: 0.5          # messages per second per connection, on a fixed schedule
+        channels: [dashboard, notifications]
+        session_s: 120           # churn: leave after 120 s and connect again (omit: stay)
+        rejoin_s: 1.0
+        operations:              # what it sends, by weight; the answer type ends the round trip
+          - {type: get_dashboard_metrics, weight: 2}
+          - {type: ping, weight: 1}
+          - {type: typing_start, answer: null}   # no answer: counted, not timed
+
+Answers default to the Pitchey contract's (``ping`` -> ``pong``,
+``get_dashboard_metrics`` -> ``dashboard_metrics``, ...). Latency is recorded
+per operation type (metric ``rtt_ms`` for ping, ``rtt_ms:<type>`` otherwise);
+pushes that carry the server's ``timestamp`` give their delivery delay per
+push type (``push_ms:<type>``; the server's clock, so across machines it
+includes their clock skew).
+Parsing is pure; logging in (to turn ``login`` into a token) is the caller's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..suite import UsageError
+from .spec import DEFAULT_ANSWERS, Operation, UserSpec
+
+#: the built-in scenario: mostly authenticated dashboard users, a few anonymous visitors, some churn
+DEFAULT_SCENARIO = """
+name: dashboard
+# no stages: one stage of --connections for --duration
+users:
+  - name: creator-dashboard
+    weight: 3
+    login: creator
+    rate_per_s: 1.0
+    channels: [dashboard, notifications]
+    operations:
+      - {type: get_dashboard_metrics, weight: 2}
+      - {type: ping, weight: 2}
+      - {type: request_initial_data, weight: 1}
+  - name: investor-browsing
+    weight: 1
+    login: investor
+    rate_per_s: 0.5
+    session_s: 5
+    rejoin_s: 0.5
+    channels: [notifications]
+    operations:
+      - {type: ping, weight: 1}
+      - {type: request_initial_data, weight: 1}
+  - name: visitor
+    weight: 1
+    rate_per_s: 0.5
+    operations:
+      - {type: ping}
+"""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A parsed scenario: its name, its stages (connections, seconds) and its users (``login`` not yet a token)."""
+
+    name: str
+    stages: tuple[tuple[int, float], ...]
+    users: tuple[UserSpec, ...]
+    logins: tuple[str | None, ...]  # per user: the user type to log in as, or None (anonymous)
+    ramp: bool = True  # continuous: one level whose connections follow the stages; False: one level per stage
+
+    def with_tokens(self, tokens: dict[str, str | None]) -> tuple[UserSpec, ...]:
+        """The users with the tokens of their login types."""
+        return tuple(replace(u, token=tokens.get(k) if k else None) for u, k in zip(self.users, self.logins, strict=True))
+
+    def describe(self) -> dict[str, Any]:
+        """The scenario as recorded in the manifest (no secrets: it holds none)."""
+        return {"name": self.name, "ramp": "continuous" if self.ramp else "levels", "stages": [list(s) for s in self.stages],
+                "users": [{"name": u.name, "weight": u.weight, "login": k, "rate_per_s": u.rate_per_s,
+                           "channels": list(u.channels), "session_s": u.session_s, "rejoin_s": u.rejoin_s,
+                           "operations": [{"type": o.type, "weight": o.weight, "answer": o.answer} for o in u.operations]}
+                          for u, k in zip(self.users, self.logins, strict=True)]}
+
+
+def _number(d: dict[str, Any], key: str, default: float | None, *, minimum: float = 0.0) -> float | None:
+    v = d.get(key, default)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < minimum:
+        raise UsageError(f"scenario: {key} must be a number >= {minimum:g}, got {v!r}")
+    return float(v)
+
+
+def _operation(d: Any) -> Operation:
+    if isinstance(d, str):
+        d = {"type": d}
+    if not isinstance(d, dict) or not isinstance(d.get("type"), str):
+        raise UsageError(f"scenario: an operation needs a 'type', got {d!r}")
+    answer = d["answer"] if "answer" in d else DEFAULT_ANSWERS.get(d["type"])
+    fields = tuple(sorted((k, v) for k, v in d.get("fields", {}).items()))
+    return Operation(d["type"], _number(d, "weight", 1.0) or 1.0, answer, fields)
+
+
+def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None, connections: int | None = None) -> Scenario:
+    """Parse a scenario document (YAML text or a dict); ``duration_s``/``connections`` give a scenario without stages one."""
+    data = yaml.safe_load(doc) if isinstance(doc, str) else doc
+    if not isinstance(data, dict):
+        raise UsageError("scenario: expected a mapping with 'users' (and 'stages')")
+    users, logins = [], []
+    for u in data.get("users") or []:
+        if not isinstance(u, dict):
+            raise UsageError(f"scenario: a user must be a mapping, got {u!r}")
+        ops = tuple(_operation(o) for o in (u.get("operations") or [{"type": "ping"}]))
+        channels = u.get("channels") or []
+        if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+            raise UsageError("scenario: channels must be a list of names")
+        users.append(UserSpec(name=str(u.get("name", f"user{len(users)}")), weight=_number(u, "weight", 1.0) or 1.0,
+                              rate_per_s=_number(u, "rate_per_s", 1.0) or 0.0, operations=ops, channels=tuple(channels),
+                              session_s=_number(u, "session_s", None), rejoin_s=_number(u, "rejoin_s", 0.0) or 0.0))
+        login = u.get("login")
+        if login is not None and not isinstance(login, str):
+            raise UsageError("scenario: login must be a user type such as creator")
+        logins.append(login)
+    if not users:
+        raise UsageError("scenario: no users")
+    stages = []
+    for s in data.get("stages") or [{}]:
+        n = s.get("connections", connections)
+        d = s.get("duration_s", duration_s)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1 or not isinstance(d, int | float) or d <= 0:
+            raise UsageError(f"scenario: a stage needs connections >= 1 and duration_s > 0, got {s!r}")
+        stages.append((n, float(d)))
+    ramp = data.get("ramp", "continuous")
+    if ramp not in ("continuous", "levels"):
+        raise UsageError(f"scenario: ramp must be continuous or levels, got {ramp!r}")
+    return Scenario(str(data.get("name", "scenario")), tuple(stages), tuple(users), tuple(logins), ramp == "continuous")
+
+
+def load_scenario(path: str | Path | None, **defaults: Any) -> Scenario:
+    """A scenario from a YAML file, or the built-in dashboard scenario when ``path`` is None or ``"default"``."""
+    if path is None or str(path) == "default":
+        return parse_scenario(DEFAULT_SCENARIO, **defaults)
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"scenario file {p} not found")
+    return parse_scenario(p.read_text(), **defaults)

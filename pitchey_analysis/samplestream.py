@@ -1,0 +1,161 @@
+"""Samples as a columnar stream: Arrow record batches on the wire and in the run directory.
+
+The load engine produces samples by the million; one JSON line each (as
+``events.jsonl`` holds them for the probe suite) would cost ~150 bytes and a
+parse per sample. Instead a shard hands on compact chunks (one Arrow record
+batch, serialized as an IPC stream, a few hundred KB per second), and the
+process running ``load`` appends each chunk to ``samples.arrows`` in the run
+directory, flushing after every batch and fsyncing every few seconds: a SIGKILL
+loses only what had not arrived yet. The file is an Arrow IPC *stream* (not the
+random-access file format, whose footer is written at the end), so a torn last
+batch is simply where reading stops.
+
+When the run ends, :func:`write_samples_parquet` consolidates the stream (and
+any JSONL samples) into ``samples.parquet`` batch by batch, so memory stays flat
+however long the run was.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .records import TABLES
+
+SAMPLE_STREAM = "samples.arrows"
+
+#: what a shard sends: one row per measurement (probe and level are added by the receiver)
+CHUNK_SCHEMA = pa.schema([
+    ("metric", pa.string()),
+    ("value_ms", pa.float64()),
+    ("t_offset_s", pa.float64()),
+    ("conn_index", pa.int64()),
+    ("ok", pa.bool_()),
+])
+
+#: what ``samples.arrows`` holds: the samples table without ``run_id`` (one per run)
+FILE_SCHEMA = pa.schema([
+    ("probe_id", pa.string()),
+    ("metric", pa.string()),
+    ("value_ms", pa.float64()),
+    ("t_offset_s", pa.float64()),
+    ("concurrency", pa.int64()),
+    ("conn_index", pa.int64()),
+    ("ok", pa.bool_()),
+])
+
+_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+
+def encode_chunk(metric_names: list[str], metric: np.ndarray, value_ms: np.ndarray, t_offset_s: np.ndarray,
+                 conn_index: np.ndarray, ok: np.ndarray) -> bytes:
+    """One chunk of samples as Arrow IPC bytes (``metric`` holds codes into ``metric_names``)."""
+    names = pa.array(metric_names, pa.string())
+    metric_col = pa.DictionaryArray.from_arrays(pa.array(metric, pa.int32()), names).cast(pa.string())
+    batch = pa.record_batch([metric_col, pa.array(value_ms, pa.float64()), pa.array(t_offset_s, pa.float64()),
+                             pa.array(conn_index, pa.int64()), pa.array(ok, pa.bool_())], schema=CHUNK_SCHEMA)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, CHUNK_SCHEMA, options=_OPTIONS) as w:
+        w.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def decode_chunk(data: bytes) -> pa.Table:
+    """The samples of one chunk."""
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def tag_chunk(chunk: pa.Table, probe_id: str, concurrency: int, conn_offset: int = 0) -> pa.Table:
+    """A chunk with the columns the run dataset adds (probe, level, connection index over all shards)."""
+    n = chunk.num_rows
+    conn = pc.add(chunk.column("conn_index"), pa.scalar(conn_offset, pa.int64())) if conn_offset else chunk.column("conn_index")
+    return pa.table([pa.array([probe_id] * n, pa.string()), chunk.column("metric"), chunk.column("value_ms"),
+                     chunk.column("t_offset_s"), pa.array(np.full(n, concurrency, dtype="int64")), conn,
+                     chunk.column("ok")], schema=FILE_SCHEMA)
+
+
+class SampleStreamWriter:
+    """Appends sample batches to ``samples.arrows``: flushed per batch, fsynced every ``fsync_s``."""
+
+    def __init__(self, path: Path, fsync_s: float = 1.0) -> None:
+        self.path = Path(path)
+        self._fh = open(self.path, "wb")
+        self._writer = pa.ipc.new_stream(self._fh, FILE_SCHEMA, options=_OPTIONS)
+        self._fh.flush()
+        self._fsync_s = fsync_s
+        self._last_fsync = time.monotonic()
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        """Append the rows of a table with :data:`FILE_SCHEMA`."""
+        if table.num_rows == 0:
+            return
+        self._writer.write_table(table)
+        self._fh.flush()
+        self.rows += table.num_rows
+        if time.monotonic() - self._last_fsync >= self._fsync_s:
+            os.fsync(self._fh.fileno())
+            self._last_fsync = time.monotonic()
+
+    def close(self) -> None:
+        """Write the end-of-stream marker, fsync and close."""
+        self._writer.close()
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+
+def iter_sample_stream(path: Path):
+    """The record batches of ``samples.arrows``, stopping quietly at a torn last batch."""
+    try:
+        reader = pa.ipc.open_stream(pa.memory_map(str(path)))
+    except (pa.ArrowInvalid, OSError):
+        return
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return
+        except (pa.ArrowInvalid, OSError):  # the run was killed in the middle of a batch
+            return
+
+
+def samples_frame(batches: Any, run_id: str) -> pd.DataFrame:
+    """The samples table (documented dtypes) from stream batches."""
+    tables = [pa.Table.from_batches([b]) for b in batches]
+    table = pa.concat_tables(tables) if tables else FILE_SCHEMA.empty_table()
+    df = table.to_pandas()
+    df.insert(0, "run_id", run_id)
+    spec = TABLES["samples"]
+    return df[list(spec)].astype({c: d for c, (d, _) in spec.items()})
+
+
+def read_sample_stream(run_dir: Path, run_id: str) -> pd.DataFrame:
+    """The samples of a run's ``samples.arrows`` (empty when there is none)."""
+    return samples_frame(iter_sample_stream(Path(run_dir) / SAMPLE_STREAM), run_id)
+
+
+def write_samples_parquet(run_dir: Path, jsonl_samples: pd.DataFrame, run_id: str, dest: Path) -> int:
+    """Consolidate JSONL samples and ``samples.arrows`` into one Parquet file, batch by batch; returns rows."""
+    schema = pa.schema([("run_id", pa.string()), *FILE_SCHEMA])
+    rows = 0
+    with pq.ParquetWriter(dest, schema) as w:
+        if len(jsonl_samples):
+            t = pa.Table.from_pandas(jsonl_samples.astype({"run_id": "string", "probe_id": "string", "metric": "string"}),
+                                     preserve_index=False)
+            w.write_table(t.select(schema.names).cast(schema))
+            rows += t.num_rows
+        for batch in iter_sample_stream(Path(run_dir) / SAMPLE_STREAM):
+            t = pa.Table.from_batches([batch])
+            t = t.add_column(0, "run_id", pa.array([run_id] * t.num_rows, pa.string()))
+            w.write_table(t)
+            rows += t.num_rows
+    return rows

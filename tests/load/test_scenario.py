@@ -1,0 +1,86 @@
+"""Scenarios: parsing, and latency reported per operation type."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pitchey_analysis import ReferenceServer, load_run
+from pitchey_analysis.load.capture import capture_load
+from pitchey_analysis.load.cli import _login
+from pitchey_analysis.load.scenario import load_scenario, parse_scenario
+from pitchey_analysis.suite import DEMO_USERS, UsageError
+
+TWO_OPS = """
+name: two-ops
+stages: [{connections: 4, duration_s: 2}]
+users:
+  - name: creator
+    login: creator
+    rate_per_s: 20
+    channels: [dashboard]
+    operations:
+      - {type: ping, weight: 1}
+      - {type: get_dashboard_metrics, weight: 1}
+      - {type: typing_start, weight: 0.2, answer: null}
+"""
+
+
+def test_a_scenario_with_two_operation_types_reports_latency_for_each(tmp_path):
+    sc = parse_scenario(TWO_OPS)
+    assert sc.stages == ((4, 2.0),) and sc.logins == ("creator",)
+    assert [o.answer for o in sc.users[0].operations] == ["pong", "dashboard_metrics", None]
+    with ReferenceServer(disable=["rate_limit"], dashboard_interval=0.3) as srv:
+        users = sc.with_tokens({"creator": _login(srv.http_url, DEMO_USERS["creator"])})
+        path = capture_load(srv.ws_url, out=tmp_path, levels=[], stages=list(sc.stages), duration_s=0, workers=0,
+                            users=users, settle_s=0.2, progress=False, manifest={"config": {"scenario": sc.describe()}})
+    run = load_run(path)
+    ok = run.samples[run.samples["ok"] & run.samples["metric"].isin(["rtt_ms", "rtt_ms:get_dashboard_metrics"])]
+    counts = ok.groupby("metric", observed=True).size()
+    assert counts["rtt_ms"] > 30 and counts["rtt_ms:get_dashboard_metrics"] > 30, counts
+    observed = json.loads(run.probes.iloc[0]["observed"])
+    timed = run.samples[run.samples["metric"].astype(str).str.startswith("rtt_ms")]
+    assert observed["errors"] == {} and observed["answered"] == len(timed) == int(timed["ok"].sum())  # every sample kept
+    assert observed["sent"] > observed["answered"]  # typing_start: sent, counted, never timed
+    assert run.manifest["config"]["scenario"]["users"][0]["login"] == "creator"
+    pushes = run.samples[run.samples["metric"] == "push_ms:dashboard_update"]  # the dashboard channel's pushes, timed
+    assert len(pushes) >= 4 and pushes["value_ms"].between(-50, 1000).all()
+
+
+def test_the_built_in_scenario_and_bad_ones():
+    sc = load_scenario("default", duration_s=5, connections=10)
+    assert sc.name == "dashboard" and {k for k in sc.logins if k} == {"creator", "investor"} and None in sc.logins
+    for bad in ("users: []", "users: [{operations: [{weight: 1}]}]", "stages: [{connections: 0}]\nusers: [{}]",
+                "users: [{rate_per_s: -1}]"):
+        with pytest.raises(UsageError):
+            parse_scenario(bad, duration_s=1, connections=1)
+
+
+def test_active_intervals_follow_the_stages():
+    from pitchey_analysis.load.engine import active_intervals
+
+    stages = ((2, 1.0), (6, 1.0), (2, 0.5), (6, 1.0))
+    assert active_intervals(0, stages) == [(0.0, 3.5)]
+    assert active_intervals(3, stages) == [(1.0, 2.0), (2.5, 3.5)]
+    assert active_intervals(7, stages) == []
+
+
+def test_a_continuous_ramp_joins_and_leaves_at_the_stage_bounds(tmp_path):
+    from pitchey_analysis.analysis.soak import client_open_over_time
+    from pitchey_analysis.dataset import load_events
+
+    sc = parse_scenario("ramp: continuous\nstages: [{connections: 2, duration_s: 1}, {connections: 6, duration_s: 1.5}, "
+                        "{connections: 2, duration_s: 1}]\nusers: [{rate_per_s: 10}]")
+    with ReferenceServer(disable=["rate_limit"]) as srv:
+        path = capture_load(srv.ws_url, out=tmp_path, levels=[], stages=list(sc.stages), ramp=sc.ramp, duration_s=0, workers=0,
+                            users=sc.users, settle_s=0.2, progress=False)
+    run = load_run(path)
+    assert list(run.probes["probe"]) == ["load.ramp_6"]
+    opened = client_open_over_time(load_events(run, "generator"))
+    import itertools
+
+    steps = [k for k, _ in itertools.groupby(opened["open"])]  # the open count, window after window
+    nonzero = [k for k in steps if k]  # (a window may fall in the instant of joining or leaving)
+    assert nonzero[0] == 2 and max(nonzero) == 6 and nonzero[-1] == 2 and steps[-1] == 0, opened.to_string()
+    assert json.loads(run.probes.iloc[0]["observed"])["errors"] == {}
