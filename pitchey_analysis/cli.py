@@ -115,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fail-on", choices=("critical", "not-ready", "insufficient", "never"), default="critical",
                    help="exit 1 on a failed critical probe (default), on the computed verdict, or never")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
+                   help="the service contract (AsyncAPI 3.0 + x-readiness, docs/contract.md): a file or a shipped name "
+                        "(default pitchey); stored in the run")
+
+    ct = sub.add_parser("contract", help="check a service contract and print what the suite will test with it")
+    ct.add_argument("action", choices=("check",), help="check: validate the document and print the plan")
+    ct.add_argument("contract", metavar="FILE|NAME", help="a contract file (YAML or JSON) or a shipped name, e.g. pitchey")
+    ct.add_argument("--suite", default="full", choices=("quick", "full"), help="the suite to plan (default full)")
+    ct.add_argument("--target", help="plan for this target URL (default: a loopback target)")
 
     rp = sub.add_parser("report", help="export the readiness report (HTML and PDF) of a run")
     rp.add_argument("run", nargs="?", default="latest", help="run id, run directory or 'latest' (default)")
@@ -270,6 +279,47 @@ def _credentials(a: argparse.Namespace) -> tuple[list[Any], Any]:
     return users, admin
 
 
+def _contract(ref: str) -> Any:
+    """Load a contract or exit 2 naming the JSON path of its first error."""
+    from .contract import ContractError, load_contract
+
+    try:
+        return load_contract(ref)
+    except ContractError as exc:
+        raise CliError(f"contract {ref}: {exc}") from None
+
+
+def cmd_contract(a: argparse.Namespace) -> int:
+    from .probes import ProbeContext
+    from .suite import UsageError, plan
+
+    c = _contract(a.contract)
+    ctx = ProbeContext(ws_url=a.target or "ws://127.0.0.1:0/ws", http_url="", recorder=None, contract=c)
+    try:
+        steps = plan(a.suite, ctx)
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    print(f"contract {c.name} ({c.title} {c.version}): valid AsyncAPI 3.0 + x-readiness, sha256 {c.sha256[:12]}")
+    ops = c.request_answers()
+    print(f"{len(ops)} request/answer operations generate probes: " + ", ".join(f"{o.label()} [{o.probe_name}]" for o in ops))
+    if c.first_frame:
+        print(f"first frame: {c.first_frame.type}")
+    run = [(s, w) for s, w in steps if not (w or "").startswith("not_in_contract")]
+    skipped = [(s, w) for s, w in steps if (w or "").startswith("not_in_contract")]
+    print(f"\n{len(run)} probes will run ({a.suite} suite):")
+    for spec, why in run:
+        mark = f"skip ({why})" if why else "run"
+        print(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}")
+    print(f"\n{len(skipped)} probes will not run (skip not_in_contract):")
+    for spec, why in skipped:
+        print(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {(why or '').partition(':')[2]}")
+    crit = [s.name for s, _ in skipped if s.critical]
+    if crit:
+        print(f"\n{len(crit)} critical probes are not in the contract: the verdict counts them as gaps "
+              "(INSUFFICIENT EVIDENCE at best).")
+    return EXIT_OK
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from .suite import SuiteConfig, UsageError, arun_suite, check_target, make_options, plan
     from .summary import category_table, print_summary, write_json, write_junit
@@ -290,7 +340,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     overrides = {"rtt_samples": a.samples, "connect_samples": a.connect_samples, "concurrency_levels": a.concurrency}
     cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, **overrides), progress=not a.no_progress,
                       cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
-                      allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret)
+                      allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret,
+                      contract=_contract(a.contract))
     cfg.preflight = not a.no_preflight
     if a.deadline is not None:
         if a.deadline <= 0:
@@ -307,7 +358,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         from .probes import ProbeContext
 
         target = a.target or "ws://127.0.0.1:0/ws"
-        ctx = ProbeContext(ws_url=target, http_url="", recorder=None, allow_disruptive=a.allow_disruptive)
+        ctx = ProbeContext(ws_url=target, http_url="", recorder=None, allow_disruptive=a.allow_disruptive, contract=cfg.contract)
         try:
             steps = plan(a.suite, ctx, a.only)
         except UsageError as exc:
@@ -410,7 +461,7 @@ def cmd_load(a: argparse.Namespace) -> int:
     return run_load_cli(a)
 
 
-COMMANDS = {"serve": cmd_serve, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "debug": cmd_debug, "load": cmd_load}
+COMMANDS = {"serve": cmd_serve, "run": cmd_run, "contract": cmd_contract, "report": cmd_report, "compare": cmd_compare, "debug": cmd_debug, "load": cmd_load}
 
 
 def main(argv: list[str] | None = None) -> int:

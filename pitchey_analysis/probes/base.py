@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import websockets.exceptions as wsexc
 
+from ..contract import Contract, default_contract
 from .invariants import Tally
 
 CATEGORIES = ("connection", "authentication", "messaging", "performance", "readiness", "resilience")
@@ -92,6 +93,8 @@ class ProbeSpec:
     quick: bool = True  # part of the quick suite
     last: bool = False  # runs after every other probe (lockout tests)
     final: bool = False  # judges the whole run: runs after the ``last`` probes too (session invariants)
+    #: the contract operation a generated request/answer probe judges (None: a probe written as code)
+    operation: str | None = None
 
 
 CATALOGUE: dict[str, ProbeSpec] = {}
@@ -182,8 +185,20 @@ class ProbeContext:
     _refused: dict[str, tuple[int, Any]] = field(default_factory=dict)
     #: the control case of the negative-token probes, judged once per run
     _control: Any = None
+    #: the service contract the run judges against (default: the shipped ``pitchey``)
+    contract: Contract = field(default_factory=default_contract)
+
+    def __post_init__(self) -> None:
+        # the session invariants judge the first frame the contract declares
+        self.invariants.first_frame = self.first_frame_type
 
     # -- target facts ------------------------------------------------------
+    @property
+    def first_frame_type(self) -> str:
+        """The ``type`` of the first frame of every session, as the contract declares it."""
+        ff = self.contract.first_frame
+        return ff.type if ff else "connected"
+
     @property
     def tls(self) -> bool:
         """Whether the target is ``wss://``."""

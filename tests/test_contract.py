@@ -1,0 +1,159 @@
+"""The contract as data: the shipped document equals PROTOCOL.md Part A, validation names the path of the first error."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pitchey_analysis.cli import main
+from pitchey_analysis.contract import ContractError, build, load_contract, parse_text, shipped, validate_document
+
+PROTOCOL = Path("/work/shared/PROTOCOL.md")
+
+#: PROTOCOL.md Part A's table "Client → server messages and their answers" (sent types, answers with their fields),
+#: used when PROTOCOL.md is not at hand.
+PART_A_ROWS: list[tuple[list[str], list[tuple[str, list[str]]]]] = [
+    (["ping"], [("pong", ["id", "timestamp", "serverTime"])]),
+    (["auth"], [("auth_success", ["user"]), ("auth_error", ["code", "message"])]),
+    (["subscribe"], [("subscription_confirmed", ["channel"]), ("error", ["code"])]),
+    (["unsubscribe"], [("unsubscribed", ["channel"])]),
+    (["get_dashboard_metrics"], [("dashboard_metrics", ["metrics", "timestamp"])]),
+    (["presence_update"], [("presence_updated", ["status"]), ("presence", ["userId", "status"])]),
+    (["send_message"], [("message_sent", ["messageId"]), ("new_message", ["messageId", "senderId", "content", "timestamp"])]),
+    (["typing_start", "typing_stop"], [("user_typing", ["userId", "isTyping"])]),
+    (["notification_read"], [("notification_read", ["notificationId"])]),
+    (["request_initial_data"], [("initial_data", ["userId", "notifications", "unreadMessagesCount", "serverTime"])]),
+]
+
+
+def _objects(cell: str) -> list[tuple[str, list[str]]]:
+    """``{type:"x", a, b:{...}}`` objects of a table cell -> (type, top-level field names)."""
+    out = []
+    for m in re.finditer(r"\{type:\"([a-z_]+)\"(?:/\"([a-z_]+)\")?", cell):
+        depth, i, body = 1, m.end(), ""
+        while i < len(cell) and depth:
+            ch = cell[i]
+            depth += ch == "{"
+            depth -= ch == "}"
+            if depth == 1 or (depth == 2 and ch == "{"):
+                body += ch if depth == 1 else ""
+            i += 1
+        fields = [f.strip().split(":")[0].rstrip("?") for f in body.split(",") if f.strip()]
+        fields = [f for f in fields if re.fullmatch(r"[A-Za-z_]+", f)]
+        for t in filter(None, (m.group(1), m.group(2))):
+            out.append((t, fields))
+    return out
+
+
+def part_a_rows() -> list[tuple[list[str], list[tuple[str, list[str]]]]]:
+    if not PROTOCOL.exists():
+        return PART_A_ROWS
+    text = PROTOCOL.read_text()
+    section = text.split("### Client → server messages and their answers", 1)[1].split("\n### ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`{type:"):
+            continue
+        sent = [t for t, _ in _objects(cells[0])]
+        answers = _objects(cells[1]) + _objects(cells[2])
+        rows.append((sent, answers))
+    assert len(rows) >= 10, "PROTOCOL.md Part A's message table was not found"
+    return rows
+
+
+def test_the_table_is_read():
+    rows = part_a_rows()
+    assert (["ping"], [("pong", ["id", "timestamp", "serverTime"])]) in rows
+    assert any(sent == ["typing_start", "typing_stop"] for sent, _ in rows)
+
+
+@pytest.mark.parametrize("sent,answers", part_a_rows(), ids=lambda v: "/".join(v) if isinstance(v, list) and v and isinstance(v[0], str) else "")
+def test_every_row_of_part_a_is_an_operation(sent, answers):
+    c = load_contract("pitchey")
+    receives = {m.type: o for o in c.receives() for m in o.messages}
+    server = c.server_messages()
+    for t in sent:
+        assert t in receives, f"{t} is not a receive operation of the pitchey contract"
+    for t, fields in answers:
+        assert t in server, f"answer {t} is not a message the contract says the service sends"
+        have = set().union(*(m.fields() for m in server[t]))
+        assert set(fields) <= have, f"{t} lacks {set(fields) - have} in its schema"
+    op = receives[sent[0]]
+    if op.reply:
+        assert op.reply[0].type == answers[0][0], "the first reply message is the answer of the table"
+
+
+def test_part_a_error_rows_and_first_frame():
+    c = load_contract("pitchey")
+    assert c.errors["invalidFormat"] == "invalid_format" and c.errors["unknownType"] == "unknown_type"
+    assert c.errors["authRequired"] == "auth_required"
+    assert c.first_frame is not None and c.first_frame.type == "connected"
+    assert set(c.server_messages()["connected"][0].fields()) >= {"authenticated", "user", "sessionId", "timestamp", "capabilities", "authError"}
+    assert c.auth_only_types() == {"get_dashboard_metrics", "presence_update", "send_message", "typing_start", "typing_stop",
+                                   "notification_read", "request_initial_data"}
+    assert c.limit("messageSize").close == 1009 and c.limit("lockout")["failures"] == 10
+
+
+def test_shipped_contracts_validate():
+    assert "pitchey" in shipped()
+    for name in shipped():
+        c = load_contract(name)
+        assert c.document["asyncapi"].startswith("3.0")
+        assert c.sha256 and c.text
+
+
+def _doc() -> dict:
+    return copy.deepcopy(load_contract("pitchey").document)
+
+
+@pytest.mark.parametrize("mutate,path", [
+    (lambda d: d["operations"]["ping"].__setitem__("action", "recv"), "$.operations.ping.action"),
+    (lambda d: d["operations"]["ping"]["reply"]["messages"][0].__setitem__("$ref", "#/channels/ws/messages/nope"),
+     "$.operations.ping.reply.messages[0]['$ref']"),
+    (lambda d: d["x-readiness"]["limits"]["messageSize"].__setitem__("close", 99), "$['x-readiness'].limits.messageSize.close"),
+    (lambda d: d["x-readiness"]["endpoints"]["stats"].__setitem__("sessions", "data.total"), "$['x-readiness'].endpoints.stats.sessions"),
+    (lambda d: d.__setitem__("asyncapi", "2.6.0"), "$.asyncapi"),
+    (lambda d: d["components"]["messages"]["ping"]["examples"][0]["payload"].__setitem__("id", 7),
+     "$.components.messages.ping.examples[0].payload.id"),
+])
+def test_validation_names_the_path_of_the_first_error(mutate, path):
+    d = _doc()
+    mutate(d)
+    with pytest.raises(ContractError) as err:
+        validate_document(d)
+    assert err.value.path.replace('"', "'") == path, err.value
+
+
+def test_every_field_is_optional():
+    d = {"asyncapi": "3.0.0", "info": {"title": "t", "version": "1"}, "operations": {}}
+    validate_document(d)
+    c = build(d)
+    assert c.login is None and c.first_frame is None and c.request_answers() == []
+
+
+def test_contract_check_cli(tmp_path, capsys):
+    assert main(["contract", "check", "pitchey"]) == 0
+    out = capsys.readouterr().out
+    assert "messaging.ping" in out and "valid AsyncAPI 3.0" in out
+    bad = _doc()
+    bad["operations"]["subscribe"]["action"] = "listen"
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump(bad))
+    assert main(["contract", "check", str(f)]) == 2
+    assert "$.operations.subscribe.action" in capsys.readouterr().err
+    assert main(["contract", "check", str(tmp_path / "none.yaml")]) == 2
+
+
+def test_json_and_yaml_read_alike(tmp_path):
+    import json
+
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps(_doc()))
+    c = load_contract(f)
+    assert c.file_format == "json" and [o.id for o in c.request_answers()] == [o.id for o in load_contract().request_answers()]
+    assert parse_text(f.read_text()) == _doc()
