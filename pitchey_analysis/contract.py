@@ -97,7 +97,7 @@ X_READINESS_ROOT = _obj({
         "intervalSeconds": {"type": "number", "exclusiveMinimum": 0}, "trigger": _HTTP_CALL, "description": {"type": "string"},
     })},
     "endpoints": _obj({
-        "health": _obj({"path": {"type": "string", "pattern": "^/"}, "status": _POINTER}, ["path"]),
+        "health": _obj({"path": {"type": "string", "pattern": "^/"}, "status": _POINTER, "healthy": {}}, ["path"]),
         "wsHealth": _obj({"path": {"type": "string", "pattern": "^/"}, "status": _POINTER, "connections": _POINTER,
                           "endpoint": _POINTER}, ["path"]),
         "stats": _obj({"path": {"type": "string", "pattern": "^/"}, "admin": {"type": "boolean"}, "sessions": _POINTER}, ["path"]),
@@ -400,6 +400,10 @@ class Contract:
 
     def server_messages(self) -> dict[str, list[Message]]:
         """The messages the service sends (replies and pushes), by ``type`` value."""
+        return self._server_messages
+
+    @functools.cached_property
+    def _server_messages(self) -> dict[str, list[Message]]:
         out: dict[str, list[Message]] = {}
         for o in self.operations:
             for m in (o.reply if o.action == "receive" else o.messages):

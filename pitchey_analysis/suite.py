@@ -308,7 +308,8 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
     budget = cfg.deadline_s if cfg.deadline_s is not None else DEADLINES[cfg.suite]
     store_contract(rec.dir, cfg.contract)
     rec.update_manifest(plan=plan_record(cfg.suite, cfg.only, steps, cfg.contract), deadline_s=budget,
-                        contract={**cfg.contract.summary(), "file": contract_file_name(cfg.contract)})
+                        contract={**cfg.contract.summary(), "file": contract_file_name(cfg.contract),
+                                  "message_types": cfg.contract.message_type_rows()})
     end = time.monotonic() + budget
     breaker = Breaker(ctx)
     status = "interrupted"
@@ -334,6 +335,7 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
         bar.close()
         if status != "complete":
             rec.event("interrupted")
+        rec.update_manifest(conformance=ctx.conformance.summary())
         rec.close(status)
     return rec.dir
 

@@ -24,6 +24,7 @@ from .tables import (
     findings,
     issues,
     latest,
+    message_type_rows,
     message_type_support,
     security_checks,
 )
@@ -64,7 +65,7 @@ def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
         slo=slo,
         verdict=verdict(probes, slo, plan=run.manifest.get("plan"),
                         status="deadline" if run.manifest.get("deadline_reached") else run.manifest.get("status")),
-        message_types=message_type_support(probes),
+        message_types=message_type_support(probes, message_type_rows(run.manifest)),
         auth_methods=auth_methods(probes, run.samples),
         connection_flow=connection_flow(run.samples),
         issues=issues(probes),
@@ -83,7 +84,7 @@ def verdict_for_run(run: Any) -> Verdict:
 __all__ = [
     "DEFAULT_TARGETS", "RULES", "SCORE_FORMULA", "VERDICTS", "WEIGHTS", "Analysis", "Interval", "Target", "Verdict",
     "analyze", "auth_methods", "capabilities", "category_rates", "completeness", "not_run", "compare_latency", "compare_outcomes", "compare_rates",
-    "concurrency_table", "connection_flow", "findings", "issues", "latency_summary", "latest", "message_type_support",
+    "concurrency_table", "connection_flow", "findings", "issues", "latency_summary", "latest", "message_type_rows", "message_type_support",
     "min_samples", "newcombe_diff", "overall_score", "percentiles", "security_checks", "slo_checks", "targets_with",
     "verdict", "verdict_for_run", "wilson",
 ]

@@ -77,11 +77,24 @@ def _by_name(probes: pd.DataFrame) -> dict[str, pd.Series]:
     return {r["probe"]: r for _, r in latest(probes).iterrows()}
 
 
-def message_type_support(probes: pd.DataFrame) -> pd.DataFrame:
-    """Message type, probe, support (full / partial / missing / not tested / error), reason, detail."""
+def message_type_rows(manifest: dict | None) -> dict[str, str]:
+    """The message-type rows of a run: those its contract declared (stored in the manifest when the run
+    started), or the Pitchey rows (:data:`MESSAGE_TYPES`) for runs judged against the ``pitchey`` contract."""
+    contract = (manifest or {}).get("contract") or {}
+    rows = contract.get("message_types")
+    if contract.get("name", "pitchey") == "pitchey" or not rows:
+        return MESSAGE_TYPES
+    return dict(rows)
+
+
+def message_type_support(probes: pd.DataFrame, rows: dict[str, str] | None = None) -> pd.DataFrame:
+    """Message type, probe, support (full / partial / missing / not tested / error), reason, detail.
+
+    ``rows`` maps each message type of the contract to the probe that judges it (default: Pitchey's).
+    """
     by = _by_name(probes)
-    rows = []
-    for mtype, name in MESSAGE_TYPES.items():
+    rows_out = []
+    for mtype, name in (rows or MESSAGE_TYPES).items():
         r = by.get(name)
         if r is None or r["outcome"] == "skip":
             support, reason, detail = "not tested", (r["reason"] if r is not None else "not run"), (r["detail"] if r is not None else "")
@@ -92,8 +105,8 @@ def message_type_support(probes: pd.DataFrame) -> pd.DataFrame:
         else:
             support = "missing" if r["reason"] in MISSING_REASONS else "partial"
             reason, detail = r["reason"], r["detail"]
-        rows.append({"message_type": mtype, "probe": name, "support": support, "reason": reason, "detail": detail})
-    return pd.DataFrame(rows)
+        rows_out.append({"message_type": mtype, "probe": name, "support": support, "reason": reason, "detail": detail})
+    return pd.DataFrame(rows_out)
 
 
 def auth_methods(probes: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import websockets.exceptions as wsexc
 
 from ..contract import Contract, default_contract
+from .conformance import Conformance
 from .invariants import Tally
 
 CATEGORIES = ("connection", "authentication", "messaging", "performance", "readiness", "resilience")
@@ -187,6 +188,8 @@ class ProbeContext:
     _control: Any = None
     #: the service contract the run judges against (default: the shipped ``pitchey``)
     contract: Contract = field(default_factory=default_contract)
+    #: counters of the frames validated against the contract (probes/conformance.py)
+    conformance: Conformance = field(default_factory=Conformance)
 
     def __post_init__(self) -> None:
         # the session invariants judge the first frame the contract declares
@@ -223,7 +226,8 @@ class ProbeContext:
     def ws_url_with(self, *, token: str | None = None, path: str | None = None) -> str:
         """The WebSocket URL with a token query or another path."""
         parts = urlsplit(self.ws_url)
-        query = f"token={token}" if token else parts.query
+        up = self.contract.upgrade
+        query = f"{up.query if up and up.query else 'token'}={token}" if token else parts.query
         return urlunsplit((parts.scheme, parts.netloc, path or parts.path, query, ""))
 
     def scratch_address(self) -> str | None:

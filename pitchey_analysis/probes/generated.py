@@ -145,10 +145,11 @@ def specs_for(contract: Contract) -> list[ProbeSpec]:
 #: probe -> the declarations it reads (see :func:`declares`); a probe not listed needs none.
 REQUIRES: dict[str, tuple[str, ...]] = {
     "connection.health": ("endpoints.health",),
-    "connection.login": ("login",),
+    "connection.login": ("login", "upgrade.jwt"),
     "connection.login_no_password": ("login",),
     "connection.anonymous_connect": ("firstFrame.authenticated", "firstFrame.capabilities"),
-    "connection.authenticated_connect": ("login", "upgrade.query", "firstFrame.authenticated"),
+    "connection.authenticated_connect": ("login", "upgrade.query", "firstFrame.authenticated", "firstFrame.user",
+                                         "firstFrame.capabilities"),
     "connection.user_types": ("login", "upgrade.query", "type:ping"),
     "connection.single_connected_frame": ("firstFrame",),
     "connection.ping_on_connected": ("login", "upgrade.query", "type:ping"),
@@ -161,7 +162,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "auth.expired_token": ("upgrade.query", "firstFrame.authError"),
     "auth.wrong_audience": ("upgrade.query", "upgrade.jwt", "firstFrame.authError"),
     "auth.unknown_user": ("upgrade.query", "upgrade.jwt"),
-    "auth.token_subject": ("login", "login.userId"),
+    "auth.token_subject": ("login", "login.userId", "upgrade.jwt"),
     "auth.required_for_protected": ("authOnly", "errors.authRequired"),
     "messaging.presence_update": ("type:presence_update", "channel:presence"),
     "messaging.send_message": ("type:send_message",),

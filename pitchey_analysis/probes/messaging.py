@@ -17,7 +17,7 @@ from typing import Any
 from ..contract import default_contract
 from . import generated
 from .base import ProbeContext, Result, probe
-from .common import authed_session, has_fields, http, login
+from .common import HttpAnswer, authed_session, fill_template, has_fields, http, login, login_user_id
 from .session import ProbeSession
 
 METRICS_FIELDS = {"activeUsers": int, "connections": int, "messagesPerMinute": (int, float), "uptime_s": (int, float)}
@@ -88,7 +88,7 @@ async def _two_sessions(ctx: ProbeContext) -> tuple[ProbeSession, ProbeSession, 
         await s1.close()  # type: ignore[union-attr]
         return err
     token, ans = await login(ctx, other)  # type: ignore[arg-type]
-    rid = (ans.body or {}).get("user", {}).get("id")
+    rid = login_user_id(ctx, ans)
     assert s1 is not None and s2 is not None
     return s1, s2, int(rid) if rid is not None else 0
 
@@ -153,6 +153,29 @@ async def notification_read(ctx: ProbeContext) -> Result:
 generated.register(default_contract(), "request_initial_data")
 
 
+async def trigger_push(ctx: ProbeContext, channel: str, values: dict[str, Any], admin_token: str | None
+                       ) -> tuple[HttpAnswer, str] | Result:
+    """Make the service push to ``channel`` through the contract's trigger endpoint.
+
+    Returns (the endpoint's answer, what was called), or the result of a probe that cannot have
+    its evidence: no trigger in the contract (``not_in_contract``), an endpoint the service lacks
+    (``trigger_missing``), or a trigger answered with another status than the contract's (``wrong_status``).
+    """
+    ch = ctx.contract.channel_for(channel)
+    trig = ch.trigger if ch else None
+    if trig is None:
+        return Result.skip("not_in_contract", f"the contract declares no push trigger for channel {channel!r}")
+    what = f"{trig.method} {trig.path}"
+    ans = await http(ctx, trig.method, trig.path, token=admin_token if trig.admin else None,
+                     json_body=fill_template(trig.body, values) if trig.body is not None else None)
+    if ans.status in (404, 405):
+        return Result.skip("trigger_missing", f"{what} answered {ans.status}: the push could not be made to happen",
+                           {"status": ans.status})
+    if (trig.status is not None and ans.status != trig.status) or not 200 <= ans.status < 300:
+        return Result.fail("wrong_status", f"{what} answered {ans.status}", {"status": ans.status})
+    return ans, what
+
+
 @probe("messaging.notification_delivery", category="messaging", critical=False, needs=("admin",), disruptive=True,
        expected="a notification created with POST /api/notifications reaches the user's 'notifications' subscription")
 async def notification_delivery(ctx: ProbeContext) -> Result:
@@ -167,12 +190,11 @@ async def notification_delivery(ctx: ProbeContext) -> Result:
         await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
         admin_token, _ = await login(ctx, ctx.admin)
         _, ans = await login(ctx, ctx.user)  # type: ignore[arg-type]
-        uid = (ans.body or {}).get("user", {}).get("id")
+        uid = login_user_id(ctx, ans)
         mark = s.mark()
-        created = await http(ctx, "POST", "/api/notifications", token=admin_token,
-                             json_body={"userId": uid, "title": "probe", "message": "delivery check"})
-        if created.status != 201:
-            return Result.fail("wrong_status", f"POST /api/notifications answered {created.status}", {"status": created.status})
+        made = await trigger_push(ctx, "notifications", {"userId": uid, "channel": "notifications"}, admin_token)
+        if isinstance(made, Result):
+            return made
         got = await s.expect(lambda f: f.get("type") == "notification", ctx.options.timeout_s, since=mark)
     obs = {"message_type": "notification", "answer": got}
     if got is None:
@@ -213,7 +235,9 @@ async def broadcast(ctx: ProbeContext) -> Result:
         await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
         mark = s.mark()
         msg = {"type": "pitch_stats_update", "pitchId": 42, "views": 10, "likes": 3}
-        await http(ctx, "POST", "/api/broadcast", token=admin_token, json_body={"channel": "pitch:42", "message": msg})
+        made = await trigger_push(ctx, "pitch:42", {"channel": "pitch:42", "message": msg}, admin_token)
+        if isinstance(made, Result):
+            return made
         got = await s.expect_type("pitch_stats_update", timeout=ctx.options.timeout_s, since=mark)
     obs = {"message_type": "pitch_stats_update", "answer": got}
     if got is None:
