@@ -103,7 +103,7 @@ X_READINESS_ROOT = _obj({
         "stats": _obj({"path": {"type": "string", "pattern": "^/"}, "admin": {"type": "boolean"}, "sessions": _POINTER}, ["path"]),
     }),
     "securityHeaders": {"type": "array", "items": {"type": "string"}},
-    "origin": _obj({"refusedStatus": _STATUS}),
+    "origin": _obj({"refusedStatus": {"const": 403}}),
     "limits": _obj({
         "messageSize": _obj({"bytes": {"type": "integer", "minimum": 1}, **_LIMIT_PROPS}, ["bytes"]),
         "invalidUtf8": _obj(_LIMIT_PROPS),
@@ -474,7 +474,8 @@ class Contract:
         if self.first_frame:
             rows[self.first_frame.type] = "connection.single_connected_frame"
         for o in self.receives():
-            rows.setdefault(o.label(), o.probe_name)
+            if o.probe_name not in rows.values():
+                rows[o.label()] = o.probe_name
         return rows
 
     def summary(self) -> dict[str, Any]:
@@ -605,6 +606,10 @@ def validate_document(doc: dict[str, Any]) -> None:
     first = (x.get("firstFrame") or {}).get("type")
     if first is not None and first not in types:
         raise ContractError(f"no message has type {first!r}", "$['x-readiness'].firstFrame.type")
+    for cname, ch in (x.get("channels") or {}).items():
+        for i, t in enumerate(ch.get("pushes") or []):
+            if t not in types:
+                raise ContractError(f"no message has type {t!r}", _path(("x-readiness", "channels", cname, "pushes", i)))
 
 
 def _resolved(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:

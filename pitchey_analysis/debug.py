@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from .contract import Contract, default_contract
 from .probes.base import Credentials, Options, ProbeContext
 from .probes.common import login
 from .probes.session import ProbeSession
@@ -25,22 +26,22 @@ from .records import frame_from_rows
 from .redact import redact
 
 #: (label, message) sent by the sweep; ``{token}`` and ``{uid}`` are filled in.
-SWEEP: list[tuple[str, Any]] = [
-    ("ping", {"type": "ping", "id": "dbg-1"}),
-    ("auth", {"type": "auth", "token": "{token}"}),
-    ("subscribe", {"type": "subscribe", "channel": "dashboard"}),
-    ("get_dashboard_metrics", {"type": "get_dashboard_metrics"}),
-    ("presence_update", {"type": "presence_update", "status": "online"}),
-    ("send_message", {"type": "send_message", "recipientId": "{uid}", "content": "debug"}),
-    ("typing_start", {"type": "typing_start", "recipientId": "{uid}"}),
-    ("typing_stop", {"type": "typing_stop", "recipientId": "{uid}"}),
-    ("notification_read", {"type": "notification_read", "notificationId": 1}),
-    ("request_initial_data", {"type": "request_initial_data"}),
-    ("unsubscribe", {"type": "unsubscribe", "channel": "dashboard"}),
+#: Bad input the sweep sends after the contract's messages.
+BAD_INPUT: list[tuple[str, Any]] = [
     ("invalid JSON", "this is not json"),
     ("object without type", '{"hello":"world"}'),
     ("unknown type", {"type": "no_such_type"}),
 ]
+
+
+def sweep_messages(contract: Contract) -> list[tuple[str, Any]]:
+    """What ``--sweep`` sends: the example of every message clients may send (the contract's
+    ``receive`` operations, in order), then bad input (pure)."""
+    out = [(o.request.type or o.id, o.request.example) for o in contract.receives() if o.request and o.request.example is not None]
+    return out + BAD_INPUT
+
+
+SWEEP: list[tuple[str, Any]] = sweep_messages(default_contract())
 
 
 class TraceRecorder:
@@ -77,8 +78,9 @@ class TraceRecorder:
 
 
 def _fill(msg: Any, token: str | None, uid: int) -> Any:
+    """An example with the session's token filled in, addressed to the session's own user (so its pushes come back)."""
     if isinstance(msg, dict):
-        return {k: (token if v == "{token}" else uid if v == "{uid}" else v) for k, v in msg.items()}
+        return {k: (token if v == "{token}" else uid if v == "{uid}" or k == "recipientId" else v) for k, v in msg.items()}
     return msg
 
 

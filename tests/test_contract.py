@@ -157,3 +157,60 @@ def test_json_and_yaml_read_alike(tmp_path):
     c = load_contract(f)
     assert c.file_format == "json" and [o.id for o in c.request_answers()] == [o.id for o in load_contract().request_answers()]
     assert parse_text(f.read_text()) == _doc()
+
+
+def test_one_source_of_truth_reads_the_contract():
+    from pitchey_analysis.client import CHANNEL_TYPES
+    from pitchey_analysis.debug import SWEEP
+    from pitchey_analysis.server.ws import AUTH_ONLY_TYPES, HANDLERS, WebSocketHandler
+
+    c = load_contract("pitchey")
+    assert set(HANDLERS) == c.client_types() and AUTH_ONLY_TYPES == c.auth_only_types()
+    assert all(callable(getattr(WebSocketHandler, h, None)) for h in HANDLERS.values()), "a client type without its on_<type> handler"
+    assert CHANNEL_TYPES["pitch:"] == {"pitch_stats_update"} and CHANNEL_TYPES["dashboard"] == {"dashboard_update"}
+    assert [label for label, _ in SWEEP][: len(c.client_types())] == [o.request.type for o in c.receives()]
+
+
+def test_a_contract_without_stats_lockout_and_push_triggers_plans_not_in_contract():
+    from pitchey_analysis.contract import contract_from_text
+    from pitchey_analysis.probes import ProbeContext
+    from pitchey_analysis.suite import plan
+
+    d = _doc()
+    x = d["x-readiness"]
+    del x["endpoints"]["stats"], x["limits"]["lockout"]
+    for ch in x["channels"].values():
+        ch.pop("trigger", None)
+    c = contract_from_text(yaml.safe_dump(d), name="no-stats")
+    ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, contract=c)
+    why = {s.name: w for s, w in plan("full", ctx)}
+    for name in ("readiness.stats_requires_auth", "readiness.stats_non_admin", "readiness.stats_admin",
+                 "readiness.lockout_spoofing", "resilience.lockout_per_address",
+                 "messaging.notification_delivery", "messaging.channel_broadcast"):
+        assert (why[name] or "").startswith("not_in_contract:"), (name, why[name])
+    assert why["readiness.session_leak"] is None  # the health endpoint still reports a session count
+    assert why["messaging.ping"] is None and why["readiness.size_limit"] is None
+    pitchey_ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None)
+    assert not any((w or "").startswith("not_in_contract") for _, w in plan("full", pitchey_ctx))
+
+
+def test_message_type_rows_follow_the_runs_contract():
+    from pitchey_analysis.analysis.tables import MESSAGE_TYPES, message_type_rows
+
+    assert message_type_rows({}) == MESSAGE_TYPES
+    pitchey = message_type_rows({"contract": {"message_types": load_contract("pitchey").message_type_rows()}})
+    assert set(pitchey.values()) == set(MESSAGE_TYPES.values())  # every Pitchey row, now from the contract
+    assert pitchey["ping → pong"] == "messaging.ping" and pitchey["error unknown_type"] == "messaging.unknown_type"
+    plan = [{"probe": p, "skip": "not_in_contract:x"} for p in MESSAGE_TYPES.values()]
+    assert message_type_rows({"contract": {"message_types": {"quote → price": "messaging.quote"}}, "plan": plan}) == \
+        {"quote → price": "messaging.quote"}
+
+
+def test_the_contracts_targets_judge_the_run():
+    from pitchey_analysis.analysis.slo import DEFAULT_TARGETS, targets_from_manifest
+
+    assert targets_from_manifest({"contract": {"targets": load_contract("pitchey").targets}}) == DEFAULT_TARGETS
+    assert targets_from_manifest({}) == DEFAULT_TARGETS
+    got = {t.name: t.threshold for t in targets_from_manifest({"contract": {"targets": {"connectP95Ms": 250,
+                                                                                         "concurrency": {"minSuccessRate": 0.9}}}})}
+    assert got["connection time p95"] == 250 and got["concurrency"] == 0.9

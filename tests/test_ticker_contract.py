@@ -101,6 +101,10 @@ async def test_wrapped_answers_break_the_flat_contract_named_by_path(tmp_path):
     conf = run.manifest["conformance"]
     assert conf["violations"] > 0
     assert any(d["type"] == "price" and d["path"] == "$" for d in conf["by_type_and_path"]), conf
+    table = analyze(run).conformance
+    assert ((table["type"] == "price") & (table["path"] == "$")).any()
+    events = [e for e in (run.path / "events.jsonl").read_text().splitlines() if '"contract_violation"' in e]
+    assert events and '"path":"$"' in events[0].replace(" ", "")
 
 
 async def test_the_ticker_breaks_the_pitchey_contract(tmp_path):

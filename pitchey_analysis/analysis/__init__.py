@@ -14,13 +14,14 @@ import pandas as pd
 from .compare import compare_latency, compare_outcomes, compare_rates
 from .latency import latency_summary
 from .rates import SCORE_FORMULA, WEIGHTS, category_rates, overall_score
-from .slo import DEFAULT_TARGETS, Target, slo_checks, targets_with
+from .slo import DEFAULT_TARGETS, Target, slo_checks, targets_from_manifest, targets_with
 from .stats import Interval, min_samples, newcombe_diff, percentiles, wilson
 from .tables import (
     auth_methods,
     capabilities,
     concurrency_table,
     connection_flow,
+    contract_conformance,
     findings,
     issues,
     latest,
@@ -49,13 +50,15 @@ class Analysis:
     capabilities: pd.DataFrame
     security: pd.DataFrame
     concurrency: pd.DataFrame
+    #: frames that broke the run's contract, by type and schema error path (beside the readiness findings)
+    conformance: pd.DataFrame
 
 
 def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
     """Compute every table of the report from a loaded run (``load_run``)."""
     probes = latest(run.probes)
     tls = bool(run.manifest.get("target", {}).get("tls"))
-    slo = slo_checks(run.samples, run.probes, tls=tls, targets=targets or DEFAULT_TARGETS)
+    slo = slo_checks(run.samples, run.probes, tls=tls, targets=targets or targets_from_manifest(run.manifest))
     rates = category_rates(probes)
     return Analysis(
         manifest=run.manifest,
@@ -73,6 +76,7 @@ def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
         capabilities=capabilities(probes),
         security=security_checks(probes),
         concurrency=concurrency_table(run.samples, run.probes),
+        conformance=contract_conformance(run.manifest),
     )
 
 
@@ -84,7 +88,7 @@ def verdict_for_run(run: Any) -> Verdict:
 __all__ = [
     "DEFAULT_TARGETS", "RULES", "SCORE_FORMULA", "VERDICTS", "WEIGHTS", "Analysis", "Interval", "Target", "Verdict",
     "analyze", "auth_methods", "capabilities", "category_rates", "completeness", "not_run", "compare_latency", "compare_outcomes", "compare_rates",
-    "concurrency_table", "connection_flow", "findings", "issues", "latency_summary", "latest", "message_type_rows", "message_type_support",
-    "min_samples", "newcombe_diff", "overall_score", "percentiles", "security_checks", "slo_checks", "targets_with",
+    "concurrency_table", "connection_flow", "findings", "issues", "latency_summary", "latest", "contract_conformance", "message_type_rows", "message_type_support",
+    "min_samples", "newcombe_diff", "overall_score", "percentiles", "security_checks", "slo_checks", "targets_from_manifest", "targets_with",
     "verdict", "verdict_for_run", "wilson",
 ]

@@ -77,14 +77,34 @@ def _by_name(probes: pd.DataFrame) -> dict[str, pd.Series]:
     return {r["probe"]: r for _, r in latest(probes).iterrows()}
 
 
+def contract_conformance(manifest: dict | None) -> pd.DataFrame:
+    """"The service breaks its own contract": frames that did not match the run's contract, by message type
+    and JSON path of the schema error (from the manifest's ``conformance``; empty when none or not recorded)."""
+    conf = (manifest or {}).get("conformance") or {}
+    rows = conf.get("by_type_and_path") or []
+    return pd.DataFrame(rows, columns=["type", "path", "count"]).astype({"type": "string", "path": "string", "count": "int64"})
+
+
 def message_type_rows(manifest: dict | None) -> dict[str, str]:
-    """The message-type rows of a run: those its contract declared (stored in the manifest when the run
-    started), or the Pitchey rows (:data:`MESSAGE_TYPES`) for runs judged against the ``pitchey`` contract."""
-    contract = (manifest or {}).get("contract") or {}
-    rows = contract.get("message_types")
-    if contract.get("name", "pitchey") == "pitchey" or not rows:
+    """The message-type rows of a run (pure).
+
+    The rows its contract declared (stored in the manifest when the run started: the first frame and one
+    per message clients send), then the rows of :data:`MESSAGE_TYPES` for what no operation covers (pushes,
+    error answers) whose probe the run's plan did not skip as ``not_in_contract``. A run recorded before
+    contracts were stored gets :data:`MESSAGE_TYPES`.
+    """
+    manifest = manifest or {}
+    rows = ((manifest.get("contract") or {}).get("message_types")) or None
+    if not rows:
         return MESSAGE_TYPES
-    return dict(rows)
+    out = dict(rows)
+    covered = set(out.values())
+    skipped = {p.get("probe") for p in manifest.get("plan") or [] if str(p.get("skip") or "").startswith("not_in_contract")}
+    for label, probe in MESSAGE_TYPES.items():
+        if probe not in covered and probe not in skipped:
+            out[label] = probe
+            covered.add(probe)
+    return out
 
 
 def message_type_support(probes: pd.DataFrame, rows: dict[str, str] | None = None) -> pd.DataFrame:

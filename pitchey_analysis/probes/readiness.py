@@ -112,7 +112,7 @@ async def security_headers(ctx: ProbeContext) -> Result:
     for path in ("/api/health", "/api/ws/health", "/no-such-route"):
         ans = await http(ctx, "GET", path)
         names = {k.lower() for k in ans.headers}
-        want = SECURITY_HEADERS + (("Strict-Transport-Security",) if ctx.tls else ())
+        want = (ctx.contract.security_headers or SECURITY_HEADERS) + (("Strict-Transport-Security",) if ctx.tls else ())
         lack = [h for h in want if h.lower() not in names]
         if lack:
             missing[path] = lack
@@ -244,10 +244,12 @@ async def invalid_utf8(ctx: ProbeContext) -> Result:
         s.conn.send_data()
         closed = await s.wait_closed(ctx.options.timeout_s)
         code = s.close_code if closed else None
-    if code != 1007:
-        return Result.fail("no_close" if code is None else f"closed_{code}", f"invalid UTF-8 gave {code or 'no close'}",
+    lim = ctx.contract.limit("invalidUtf8")
+    want = lim.close if lim and lim.close else 1007
+    if code != want:
+        return Result.fail("no_close" if code is None else f"closed_{code}", f"invalid UTF-8 gave {code or 'no close'}, not {want}",
                            close_code=code)
-    return Result.ok("1007", close_code=1007)
+    return Result.ok(str(want), close_code=want)
 
 
 def session_count_sources(ctx: ProbeContext) -> list[tuple[str, str, bool]]:
