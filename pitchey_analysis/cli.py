@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="server knob, e.g. ping_interval=5 (repeatable)")
     s.add_argument("--workers", type=int, default=1, help="serve from N processes sharing the port (SO_REUSEPORT); state is per process")
     s.add_argument("--list-switches", action="store_true", help="list features, defects and knobs, then exit")
+    s.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
+                   help="the reference server serves the pitchey contract only (any other is refused)")
 
     r = sub.add_parser("run", help="run the probe suite and capture a run dataset")
     r.add_argument("--target", help="WebSocket URL (ws://host:port/ws); default: start the embedded reference server")
@@ -145,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"))
     d.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"))
     d.add_argument("--sweep", action="store_true", help="send every message type of the contract")
+    d.add_argument("--contract", default="pitchey", metavar="FILE|NAME", help="the service contract (default pitchey)")
     d.add_argument("--duration", type=float, default=2.0, help="seconds to listen after the last message")
     d.add_argument("--save", metavar="FILE", help="write the frames table (Parquet or CSV by extension)")
     d.add_argument("--cafile", help="CA certificate to verify a wss:// target")
@@ -200,6 +203,10 @@ def cmd_serve(a: argparse.Namespace) -> int:
     from .server.store import DEMO_PASSWORD_SOURCE, DEMO_USERS
 
     logging.getLogger("pitchey_analysis.server").setLevel(logging.DEBUG if a.verbose else logging.INFO)
+    from .contract import default_contract
+
+    if _contract(a.contract).sha256 != default_contract().sha256:
+        raise CliError(f"the reference server serves the pitchey contract only, not {a.contract!r}")
     if a.list_switches:
         import dataclasses
 

@@ -421,7 +421,7 @@ async def arun_suite(
             from .preflight import PreflightError, Target, preflight
 
             t = Target(target, http, ssl_context_for(cfg) if target.startswith("wss") else None, cfg.extra_headers,
-                       cfg.credentials(), cfg.admin)
+                       cfg.credentials(), cfg.admin, cfg.contract)
             try:
                 await preflight(t)
             except PreflightError as exc:

@@ -214,3 +214,11 @@ def test_the_contracts_targets_judge_the_run():
     got = {t.name: t.threshold for t in targets_from_manifest({"contract": {"targets": {"connectP95Ms": 250,
                                                                                          "concurrency": {"minSuccessRate": 0.9}}}})}
     assert got["connection time p95"] == 250 and got["concurrency"] == 0.9
+
+
+def test_serve_and_debug_refuse_other_contracts(capsys):
+    ticker = str(Path(__file__).resolve().parent / "ticker" / "ticker.asyncapi.yaml")
+    assert main(["serve", "--contract", ticker]) == 2
+    assert "pitchey contract only" in capsys.readouterr().err
+    assert main(["debug", "--contract", ticker]) == 2
+    assert "pitchey contract only" in capsys.readouterr().err

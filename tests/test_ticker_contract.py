@@ -26,8 +26,9 @@ TRADER = Credentials("trader@ticker.test", "Ticker123", "trader")
 GENERATED = ("messaging.quote", "messaging.clock", "messaging.watch", "messaging.portfolio")
 
 
-async def run_ticker(tmp_path: Path, contract: str | Path, *, only: list[str] | None = None, **server: object):
-    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False, user=TRADER,
+async def run_ticker(tmp_path: Path, contract: str | Path, *, only: list[str] | None = None, preflight: bool = False,
+                     **server: object):
+    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=preflight, user=TRADER,
                       users={"trader": TRADER}, contract=load_contract(contract), only=only)
     async with TickerServer(**server) as t:  # type: ignore[arg-type]
         path = await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg)
@@ -42,7 +43,8 @@ def _outcomes(run) -> dict[str, tuple[str, str]]:
 def ticker_run(tmp_path_factory):
     import asyncio
 
-    return asyncio.run(run_ticker(tmp_path_factory.mktemp("ticker"), FLAT))
+    # with the preflight: it logs in and upgrades as the ticker's contract says
+    return asyncio.run(run_ticker(tmp_path_factory.mktemp("ticker"), FLAT, preflight=True))
 
 
 def test_generated_probes_judge_the_ticker(ticker_run):
@@ -120,3 +122,17 @@ async def test_the_embedded_server_serves_only_pitchey(tmp_path):
     cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, contract=load_contract(FLAT))
     with pytest.raises(UsageError, match="pitchey contract only"):
         await arun_suite(None, suite="quick", out=tmp_path, config=cfg)
+
+
+async def test_debug_sweeps_the_tickers_messages(tmp_path):
+    import io
+
+    from pitchey_analysis.debug import trace_session
+
+    async with TickerServer() as t:
+        _, summary = await trace_session(t.ws_url, t.http_url, creds=TRADER, sweep=True, listen_s=0.2, window_s=0.2,
+                                         out=io.StringIO(), contract=load_contract(FLAT))
+    s = dict(zip(summary["sent"], summary["answers"], strict=True))
+    assert s["(nothing: the upgrade)"] == "hello"
+    assert s["quote"] == "price" and s["clock"] == "time" and s["watch"] == "watching" and s["portfolio"] == "holdings"
+    assert s["unknown type"] == "problem"
