@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tls", action="store_true", help="embedded server: serve wss:// (judges the TLS target too)")
     r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
     r.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"), help="user password (default $PITCHEY_PASSWORD)")
-    r.add_argument("--user-type", default="creator", choices=("creator", "investor", "production"), help="login endpoint of the user")
+    r.add_argument("--user-type", help="login endpoint of the user: a user type of the contract's x-readiness.login "
+                                       "(pitchey: creator (default), investor, production)")
     r.add_argument("--user", action="append", default=[], metavar="TYPE:EMAIL", type=_user,
                    help="a user of another type (repeatable), e.g. investor:sarah@example.com; its password comes from "
                         "$PITCHEY_PASSWORD_<TYPE> (e.g. PITCHEY_PASSWORD_INVESTOR), else $PITCHEY_PASSWORD")
@@ -354,6 +355,12 @@ def cmd_run(a: argparse.Namespace) -> int:
         if a.deadline <= 0:
             raise CliError("--deadline must be positive (seconds)")
         cfg.deadline_s = a.deadline
+    if a.user_type is None:
+        lg = cfg.contract.login
+        a.user_type = "creator" if lg is None or "creator" in lg.paths or not lg.paths else next(iter(lg.paths))
+    elif cfg.contract.login is not None and cfg.contract.login.paths and a.user_type not in cfg.contract.login.paths:
+        raise CliError(f"--user-type {a.user_type}: the contract {cfg.contract.name} logs in "
+                       f"{', '.join(cfg.contract.login.paths)} users")
     users, admin = _credentials(a)
     if users:
         cfg.user = users[0]

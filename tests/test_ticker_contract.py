@@ -136,3 +136,24 @@ async def test_debug_sweeps_the_tickers_messages(tmp_path):
     assert s["(nothing: the upgrade)"] == "hello"
     assert s["quote"] == "price" and s["clock"] == "time" and s["watch"] == "watching" and s["portfolio"] == "holdings"
     assert s["unknown type"] == "problem"
+
+
+async def test_cli_run_with_contract(tmp_path):
+    import asyncio
+    import json
+    import os
+    import sys
+
+    async with TickerServer() as t:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pitchey_analysis.cli", "run", "--target", t.ws_url, "--contract", str(FLAT),
+            "--suite", "quick", "--only", "messaging", "--out", str(tmp_path), "--no-progress", "--fail-on", "never",
+            env={**os.environ, "PITCHEY_EMAIL": "trader@ticker.test", "PITCHEY_PASSWORD": "Ticker123"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-800:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert (run_dir / "contract.yaml").read_text() == FLAT.read_text()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["contract"]["name"] == "ticker" and manifest["config"]["credentials"]["user_types"] == ["trader"]
+    assert {r.probe: r.outcome for r in load_run(run_dir).probes.itertuples()}["messaging.quote"] == "pass"
