@@ -32,10 +32,15 @@ _EXPORTS = {
     "RunNotFound": ".exceptions",
     "ReportError": ".exceptions",
     "ClientError": ".exceptions",
+    "Contract": ".contract",
+    "ContractError": ".contract",
+    "load_contract": ".contract",
 }
 
 __all__ = [
     "ClientError",
+    "Contract",
+    "ContractError",
     "PitcheyAnalysisError",
     "PitcheyClient",
     "PreflightError",
@@ -47,6 +52,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "arun_suite",
+    "load_contract",
     "load_run",
     "load_runs",
     "run_suite",
@@ -54,6 +60,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .client import PitcheyClient, SyncPitcheyClient
+    from .contract import Contract, ContractError, load_contract
     from .dataset import Run, load_run, load_runs
     from .exceptions import ClientError, PitcheyAnalysisError, PreflightError, ReportError, RunNotFound, UsageError
     from .server import ReferenceServer

@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="server knob, e.g. ping_interval=5 (repeatable)")
     s.add_argument("--workers", type=int, default=1, help="serve from N processes sharing the port (SO_REUSEPORT); state is per process")
     s.add_argument("--list-switches", action="store_true", help="list features, defects and knobs, then exit")
+    s.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
+                   help="the reference server serves the pitchey contract only (any other is refused)")
 
     r = sub.add_parser("run", help="run the probe suite and capture a run dataset")
     r.add_argument("--target", help="WebSocket URL (ws://host:port/ws); default: start the embedded reference server")
@@ -85,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tls", action="store_true", help="embedded server: serve wss:// (judges the TLS target too)")
     r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
     r.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"), help="user password (default $PITCHEY_PASSWORD)")
-    r.add_argument("--user-type", default="creator", choices=("creator", "investor", "production"), help="login endpoint of the user")
+    r.add_argument("--user-type", help="login endpoint of the user: a user type of the contract's x-readiness.login "
+                                       "(pitchey: creator (default), investor, production)")
     r.add_argument("--user", action="append", default=[], metavar="TYPE:EMAIL", type=_user,
                    help="a user of another type (repeatable), e.g. investor:sarah@example.com; its password comes from "
                         "$PITCHEY_PASSWORD_<TYPE> (e.g. PITCHEY_PASSWORD_INVESTOR), else $PITCHEY_PASSWORD")
@@ -116,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fail-on", choices=("critical", "not-ready", "insufficient", "never"), default="critical",
                    help="exit 1 on a failed critical probe (default), on the computed verdict, or never")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
+                   help="the service contract (AsyncAPI 3.0 + x-readiness, docs/contract.md): a file or a shipped name "
+                        "(default pitchey); stored in the run")
+
+    ct = sub.add_parser("contract", help="check a service contract and print what the suite will test with it")
+    ct.add_argument("action", choices=("check",), help="check: validate the document and print the plan")
+    ct.add_argument("contract", metavar="FILE|NAME", help="a contract file (YAML or JSON) or a shipped name, e.g. pitchey")
+    ct.add_argument("--suite", default="full", choices=("quick", "full"), help="the suite to plan (default full)")
+    ct.add_argument("--target", help="plan for this target URL (default: a loopback target)")
 
     rp = sub.add_parser("report", help="export the readiness report (HTML and PDF) of a run")
     rp.add_argument("run", nargs="?", default="latest", help="run id, run directory or 'latest' (default)")
@@ -141,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"))
     d.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"))
     d.add_argument("--sweep", action="store_true", help="send every message type of the contract")
+    d.add_argument("--contract", default="pitchey", metavar="FILE|NAME", help="the service contract (default pitchey)")
     d.add_argument("--duration", type=float, default=2.0, help="seconds to listen after the last message")
     d.add_argument("--save", metavar="FILE", help="write the frames table (Parquet or CSV by extension)")
     d.add_argument("--cafile", help="CA certificate to verify a wss:// target")
@@ -199,6 +212,10 @@ def cmd_serve(a: argparse.Namespace) -> int:
     from .server.store import DEMO_PASSWORD_SOURCE, DEMO_USERS
 
     logging.getLogger("pitchey_analysis.server").setLevel(logging.DEBUG if a.verbose else logging.INFO)
+    from .contract import default_contract
+
+    if _contract(a.contract).sha256 != default_contract().sha256:
+        raise CliError(f"the reference server serves the pitchey contract only, not {a.contract!r}")
     if a.list_switches:
         import dataclasses
 
@@ -278,6 +295,47 @@ def _credentials(a: argparse.Namespace) -> tuple[list[Any], Any]:
     return users, admin
 
 
+def _contract(ref: str) -> Any:
+    """Load a contract or exit 2 naming the JSON path of its first error."""
+    from .contract import ContractError, load_contract
+
+    try:
+        return load_contract(ref)
+    except ContractError as exc:
+        raise CliError(f"contract {ref}: {exc}") from None
+
+
+def cmd_contract(a: argparse.Namespace) -> int:
+    from .probes import ProbeContext
+    from .suite import UsageError, plan
+
+    c = _contract(a.contract)
+    ctx = ProbeContext(ws_url=a.target or "ws://127.0.0.1:0/ws", http_url="", recorder=None, contract=c)
+    try:
+        steps = plan(a.suite, ctx)
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    print(f"contract {c.name} ({c.title} {c.version}): valid AsyncAPI 3.0 + x-readiness, sha256 {c.sha256[:12]}")
+    ops = c.request_answers()
+    print(f"{len(ops)} request/answer operations generate probes: " + ", ".join(f"{o.label()} [{o.probe_name}]" for o in ops))
+    if c.first_frame:
+        print(f"first frame: {c.first_frame.type}")
+    run = [(s, w) for s, w in steps if not (w or "").startswith("not_in_contract")]
+    skipped = [(s, w) for s, w in steps if (w or "").startswith("not_in_contract")]
+    print(f"\n{len(run)} probes will run ({a.suite} suite):")
+    for spec, why in run:
+        mark = f"skip ({why})" if why else "run"
+        print(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}")
+    print(f"\n{len(skipped)} probes will not run (skip not_in_contract):")
+    for spec, why in skipped:
+        print(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {(why or '').partition(':')[2]}")
+    crit = [s.name for s, _ in skipped if s.critical]
+    if crit:
+        print(f"\n{len(crit)} critical probes are not in the contract: the verdict counts them as gaps "
+              "(INSUFFICIENT EVIDENCE at best).")
+    return EXIT_OK
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from .suite import SuiteConfig, UsageError, arun_suite, check_target, make_options, plan
     from .summary import category_table, print_summary, write_json, write_junit
@@ -299,12 +357,19 @@ def cmd_run(a: argparse.Namespace) -> int:
     overrides = {"rtt_samples": a.samples, "connect_samples": a.connect_samples, "concurrency_levels": a.concurrency}
     cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, scale=a.timeout_scale, **overrides), progress=not a.no_progress,
                       cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
-                      allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret)
+                      allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret,
+                      contract=_contract(a.contract))
     cfg.preflight = not a.no_preflight
     if a.deadline is not None:
         if a.deadline <= 0:
             raise CliError("--deadline must be positive (seconds)")
         cfg.deadline_s = a.deadline
+    if a.user_type is None:
+        lg = cfg.contract.login
+        a.user_type = "creator" if lg is None or "creator" in lg.paths or not lg.paths else next(iter(lg.paths))
+    elif cfg.contract.login is not None and cfg.contract.login.paths and a.user_type not in cfg.contract.login.paths:
+        raise CliError(f"--user-type {a.user_type}: the contract {cfg.contract.name} logs in "
+                       f"{', '.join(cfg.contract.login.paths)} users")
     users, admin = _credentials(a)
     if users:
         cfg.user = users[0]
@@ -316,7 +381,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         from .probes import ProbeContext
 
         target = a.target or "ws://127.0.0.1:0/ws"
-        ctx = ProbeContext(ws_url=target, http_url="", recorder=None, allow_disruptive=a.allow_disruptive)
+        ctx = ProbeContext(ws_url=target, http_url="", recorder=None, allow_disruptive=a.allow_disruptive, contract=cfg.contract)
         try:
             steps = plan(a.suite, ctx, a.only)
         except UsageError as exc:
@@ -430,8 +495,8 @@ def cmd_history(a: argparse.Namespace) -> int:
     return run_history(a)
 
 
-COMMANDS = {"serve": cmd_serve, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "debug": cmd_debug, "load": cmd_load,
-            "history": cmd_history}
+COMMANDS = {"serve": cmd_serve, "run": cmd_run, "contract": cmd_contract, "report": cmd_report, "compare": cmd_compare,
+            "debug": cmd_debug, "load": cmd_load, "history": cmd_history}
 
 
 def main(argv: list[str] | None = None) -> int:

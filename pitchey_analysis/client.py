@@ -33,19 +33,16 @@ import jwt
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from .contract import default_contract
 from .exceptions import ClientError
 
 log = logging.getLogger("pitchey_analysis.client")
 
 Callback = Callable[[dict[str, Any]], Any]
-#: Which pushed message types belong to which channel (``pitch:`` covers every pitch:<id>).
+#: Which pushed message types belong to which channel (``pitch:`` covers every pitch:<id>), from the
+#: ``pitchey`` contract's ``x-readiness.channels``.
 CHANNEL_TYPES: dict[str, frozenset[str]] = {
-    "dashboard": frozenset({"dashboard_update"}),
-    "notifications": frozenset({"notification"}),
-    "presence": frozenset({"presence"}),
-    "uploads": frozenset({"upload_progress"}),
-    "pitch:": frozenset({"pitch_stats_update"}),
-    "user:": frozenset({"new_message", "user_typing", "notification_read"}),
+    name.split("{", 1)[0]: frozenset(ch.pushes) for name, ch in default_contract().channels.items() if ch.pushes
 }
 ABNORMAL_OK = frozenset({1000, 1001})  # closes that do not call for a reconnect when we asked for them
 

@@ -18,29 +18,30 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from .contract import Contract, default_contract
 from .probes.base import Credentials, Options, ProbeContext
-from .probes.common import login
+from .probes.common import login, login_user_id
 from .probes.session import ProbeSession
 from .records import frame_from_rows
 from .redact import redact
 
 #: (label, message) sent by the sweep; ``{token}`` and ``{uid}`` are filled in.
-SWEEP: list[tuple[str, Any]] = [
-    ("ping", {"type": "ping", "id": "dbg-1"}),
-    ("auth", {"type": "auth", "token": "{token}"}),
-    ("subscribe", {"type": "subscribe", "channel": "dashboard"}),
-    ("get_dashboard_metrics", {"type": "get_dashboard_metrics"}),
-    ("presence_update", {"type": "presence_update", "status": "online"}),
-    ("send_message", {"type": "send_message", "recipientId": "{uid}", "content": "debug"}),
-    ("typing_start", {"type": "typing_start", "recipientId": "{uid}"}),
-    ("typing_stop", {"type": "typing_stop", "recipientId": "{uid}"}),
-    ("notification_read", {"type": "notification_read", "notificationId": 1}),
-    ("request_initial_data", {"type": "request_initial_data"}),
-    ("unsubscribe", {"type": "unsubscribe", "channel": "dashboard"}),
+#: Bad input the sweep sends after the contract's messages.
+BAD_INPUT: list[tuple[str, Any]] = [
     ("invalid JSON", "this is not json"),
     ("object without type", '{"hello":"world"}'),
     ("unknown type", {"type": "no_such_type"}),
 ]
+
+
+def sweep_messages(contract: Contract) -> list[tuple[str, Any]]:
+    """What ``--sweep`` sends: the example of every message clients may send (the contract's
+    ``receive`` operations, in order), then bad input (pure)."""
+    out = [(o.request.type or o.id, o.request.example) for o in contract.receives() if o.request and o.request.example is not None]
+    return out + BAD_INPUT
+
+
+SWEEP: list[tuple[str, Any]] = sweep_messages(default_contract())
 
 
 class TraceRecorder:
@@ -77,28 +78,33 @@ class TraceRecorder:
 
 
 def _fill(msg: Any, token: str | None, uid: int) -> Any:
+    """An example with the session's token filled in, addressed to the session's own user (so its pushes come back)."""
     if isinstance(msg, dict):
-        return {k: (token if v == "{token}" else uid if v == "{uid}" else v) for k, v in msg.items()}
+        return {k: (token if v == "{token}" else uid if v == "{uid}" or k == "recipientId" else v) for k, v in msg.items()}
     return msg
 
 
 async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None, sweep: bool, listen_s: float = 1.0,
-                        window_s: float = 0.5, out: TextIO | None = sys.stdout, ssl_context: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Open one session, optionally sweep, and return (frames table, summary table)."""
+                        window_s: float = 0.5, out: TextIO | None = sys.stdout, ssl_context: Any = None,
+                        contract: Contract | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Open one session, optionally sweep (the contract's messages, default ``pitchey``), and return
+    (frames table, summary table)."""
     rec = TraceRecorder(out, (creds.password,) if creds else ())
-    ctx = ProbeContext(ws_url=ws_url, http_url=http_url, recorder=rec, options=Options(), user=creds, ssl_context=ssl_context)
+    contract = contract or default_contract()
+    ctx = ProbeContext(ws_url=ws_url, http_url=http_url, recorder=rec, options=Options(), user=creds, ssl_context=ssl_context,
+                       contract=contract)
     ctx.probe_id = "debug"
     token, uid = None, 0
     if creds is not None:
         token, ans = await login(ctx, creds)
-        uid = int(((ans.body or {}).get("user") or {}).get("id", 0))
+        uid = int(login_user_id(ctx, ans) or 0)
     s = await ProbeSession.open(ctx, token=token)
     summary: list[dict[str, Any]] = []
     try:
         await s.expect(lambda f: False, listen_s)  # everything the server sends unasked
         summary.append({"sent": "(nothing: the upgrade)", "answers": ", ".join(str(t) for t in s.types()) or "no frame"})
         if sweep:
-            for label, msg in SWEEP:
+            for label, msg in sweep_messages(contract):
                 if s.closed:
                     summary.append({"sent": label, "answers": f"connection closed {s.close_code}"})
                     continue
@@ -118,10 +124,18 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
 
 def run_debug(a: argparse.Namespace) -> int:
     """The ``debug`` command."""
+    from .contract import ContractError, load_contract
     from .suite import DEMO_USERS, UsageError, check_target, http_base
 
+    try:
+        contract = load_contract(getattr(a, "contract", None) or "pitchey")
+    except ContractError as exc:
+        print(f"pitchey-analysis debug: error: contract: {exc}", file=sys.stderr)
+        return 2
+
     async def main() -> tuple[pd.DataFrame, pd.DataFrame]:
-        creds = Credentials(a.email, a.password) if a.email and a.password else None
+        user_type = next(iter(contract.login.paths), "creator") if contract.login else "creator"
+        creds = Credentials(a.email, a.password, user_type) if a.email and a.password else None
         if a.url:
             check_target(a.url)
             ctx = None
@@ -131,7 +145,10 @@ def run_debug(a: argparse.Namespace) -> int:
                 ctx = ssl.create_default_context(cafile=a.cafile) if a.cafile else ssl.create_default_context()
                 if a.insecure:
                     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-            return await trace_session(a.url, http_base(a.url), creds=creds, sweep=a.sweep, listen_s=a.duration, ssl_context=ctx)
+            return await trace_session(a.url, http_base(a.url), creds=creds, sweep=a.sweep, listen_s=a.duration, ssl_context=ctx,
+                                       contract=contract)
+        if contract.sha256 != default_contract().sha256:
+            raise UsageError(f"the embedded reference server serves the pitchey contract only, not {contract.name!r}: give a URL")
         from .server import ReferenceServer
 
         async with ReferenceServer(a.profile) as srv:

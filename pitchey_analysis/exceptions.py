@@ -7,7 +7,8 @@ mistakes, and a report that could not be exported::
     PitcheyAnalysisError
     ├── UsageError            misuse: bad arguments, a malformed URL, an unknown run (the CLI exits 2)
     │   ├── PreflightError    the set-up given cannot work: nothing listens, not a WebSocket endpoint, a login refused
-    │   └── RunNotFound       no such run, or no runs where the user pointed (also a FileNotFoundError)
+    │   ├── RunNotFound       no such run, or no runs where the user pointed (also a FileNotFoundError)
+    │   └── ContractError     a contract that cannot be read or does not validate (pitchey_analysis.contract)
     ├── ReportError           the report notebook failed: the failing cell, its exception name and value
     └── ClientError           the reconnecting client (``pitchey_analysis.client``)
         ├── LoginError

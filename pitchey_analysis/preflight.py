@@ -13,14 +13,16 @@ import asyncio
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import websockets.exceptions as wsexc
 from websockets.asyncio.client import connect
 
+from .contract import pointer_get
 from .probes.base import Credentials
-from .probes.common import LOGIN_PATH
+from .probes.common import LOGIN_PATH, fill_template
 
 #: Seconds each preflight step may take.
 STEP_TIMEOUT_S = 3.0
@@ -39,6 +41,8 @@ class Target:
     headers: dict[str, str]
     users: list[Credentials]
     admin: Credentials | None
+    #: the run's contract (login paths, body, token pointer, upgrade query); None: Pitchey's
+    contract: Any = None
 
 
 def _hostport(url: str) -> tuple[str, int]:
@@ -65,13 +69,17 @@ async def check_tcp(url: str) -> None:
 
 async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> str:
     """One login; returns the token or raises with what to fix."""
-    path = creds.login_path or LOGIN_PATH.format(kind=creds.user_type)
+    lg = t.contract.login if t.contract is not None else None
+    path = (creds.login_path or (lg.admin_path if admin and lg else None) or (t.contract.login_path(creds.user_type) if lg else None)
+            or LOGIN_PATH.format(kind=creds.user_type))
+    body_out = fill_template(lg.body, {"email": creds.email, "password": creds.password}) if lg else \
+        {"email": creds.email, "password": creds.password}
     url = t.http_url.rstrip("/") + path
     who = "admin" if admin else creds.user_type
     flag = "--admin-password" if admin else ("--password" if not creds.login_path else "the password")
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=STEP_TIMEOUT_S)) as s:
-            async with s.post(url, json={"email": creds.email, "password": creds.password},
+            async with s.request(lg.method if lg else "POST", url, json=body_out,
                               ssl=t.ssl_context if url.startswith("https") else None) as r:
                 status, reason = r.status, r.reason or ""
                 try:
@@ -84,8 +92,8 @@ async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> 
         raise PreflightError(f"login as {who} failed ({status}): check {flag} (not retried, to avoid a lockout)")
     if status in (404, 405):
         raise PreflightError(f"login as {who}: {path} answered {status} {reason}: check --http-url or the login path")
-    token = body.get("token") if isinstance(body, dict) else None
-    if status != 200 or not isinstance(token, str) or not token:
+    token = pointer_get(body, lg.token if lg else "/token")
+    if status != (lg.status if lg else 200) or not isinstance(token, str) or not token:
         raise PreflightError(f"login as {who} answered HTTP {status} without a token: check the login path and --http-url")
     return token
 
@@ -97,7 +105,8 @@ async def check_upgrade(t: Target, token: str | None) -> None:
         url = t.ws_url
         if tok:
             parts = urlsplit(url)
-            url = parts._replace(query=f"token={tok}").geturl()
+            up = t.contract.upgrade if t.contract is not None else None
+            url = parts._replace(query=f"{up.query if up and up.query else 'token'}={tok}").geturl()
         conn = await connect(url, additional_headers=t.headers or None, open_timeout=STEP_TIMEOUT_S,
                              ssl=t.ssl_context if url.startswith("wss") else None, ping_interval=None,
                              user_agent_header="pitchey-analysis preflight")

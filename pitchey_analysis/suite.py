@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tqdm.auto import tqdm
 
 from .config import PROJ_ROOT, runs_dir, time_unit
+from .contract import Contract, default_contract
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
 from .recorder import Recorder, utc_now_iso
 from .redact import redact_url
@@ -73,12 +74,18 @@ def http_base(ws_url: str) -> str:
     return urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, "", "", ""))
 
 
-def suite_specs(suite: str) -> list[ProbeSpec]:
-    """Every probe of a suite, in running order (pure)."""
+def suite_specs(suite: str, contract: Contract | None = None) -> list[ProbeSpec]:
+    """Every probe of a suite for a contract (default ``pitchey``), in running order (pure).
+
+    The request/answer probes come from the contract's operations (probes/generated.py).
+    """
+    from .probes.generated import specs_for
+
     if suite not in SUITES:
         raise UsageError(f"unknown suite {suite!r}; choose quick or full")
     order = {c: i for i, c in enumerate(CATEGORIES)}
-    specs = sorted((s for s in CATALOGUE.values() if (suite == "full" or s.quick)), key=lambda s: order[s.category])
+    catalogue = specs_for(contract) if contract is not None else list(CATALOGUE.values())
+    specs = sorted((s for s in catalogue if (suite == "full" or s.quick)), key=lambda s: order[s.category])
     # stable: ordinary probes, then the lockout probes, then the whole-run judges (session invariants)
     return sorted(specs, key=lambda s: 2 if s.final else 1 if s.last else 0)
 
@@ -88,23 +95,36 @@ def selected(spec: ProbeSpec, only: list[str] | None) -> bool:
     return not only or any(spec.name == o or spec.name.startswith(o + ".") or spec.category == o for o in only)
 
 
-def plan_record(suite: str, only: list[str] | None, steps: list[tuple[ProbeSpec, str | None]]) -> list[dict[str, Any]]:
+def plan_record(suite: str, only: list[str] | None, steps: list[tuple[ProbeSpec, str | None]],
+                contract: Contract | None = None) -> list[dict[str, Any]]:
     """The run's plan as stored in its manifest: every probe of the suite with its catalogue entry,
     and whether it was selected (a critical probe excluded with ``--only`` is a gap of the run)."""
     why = {s.name: w for s, w in steps}
     return [{"probe": s.name, "category": s.category, "critical": s.critical, "expected": s.expected,
-             "selected": selected(s, only), "skip": why.get(s.name)} for s in suite_specs(suite)]
+             "selected": selected(s, only), "skip": why.get(s.name)} for s in suite_specs(suite, contract)]
+
+
+#: The skip reason of a probe whose feature the contract does not declare; its detail follows after a colon.
+NOT_IN_CONTRACT = "not_in_contract"
 
 
 def plan(suite: str, ctx: ProbeContext, only: list[str] | None = None) -> list[tuple[ProbeSpec, str | None]]:
-    """The probes to run in order, each with a skip reason or None (pure)."""
-    specs = [s for s in suite_specs(suite) if selected(s, only)]
+    """The probes to run in order, each with a skip reason or None (pure).
+
+    A probe needing what the contract does not declare is skipped ``not_in_contract:<what is lacking>``.
+    """
+    from .probes.generated import not_in_contract
+
+    specs = [s for s in suite_specs(suite, ctx.contract) if selected(s, only)]
     if only and not specs:
         raise UsageError(f"--only {' '.join(only)} matches no probe of the {suite} suite")
     out = []
     for s in specs:
         why = None
-        if s.disruptive and not ctx.loopback and not ctx.allow_disruptive:
+        lacking = not_in_contract(s, ctx.contract)
+        if lacking:
+            why = f"{NOT_IN_CONTRACT}:{lacking}"
+        elif s.disruptive and not ctx.loopback and not ctx.allow_disruptive:
             why = "disruptive_not_allowed"
         elif "loopback" in s.needs and not ctx.loopback:
             why = "not_loopback"
@@ -172,7 +192,8 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attemp
     started = utc_now_iso()
     t0 = time.perf_counter()
     if skip:
-        r = Result.skip(skip, SKIP_DETAILS.get(skip, skip))
+        reason, _, detail = skip.partition(":")
+        r = Result.skip(reason, detail or SKIP_DETAILS.get(skip, skip))
     else:
         rec.probe_started(probe_id, spec.name, spec.category)
         scope = asyncio.timeout(limit_s)
@@ -217,6 +238,8 @@ class SuiteConfig:
     deadline_s: float | None = None
     #: check reachability, the upgrade and every login before the suite (user mistakes exit early)
     preflight: bool = True
+    #: the service contract the run judges against (stored verbatim in the run directory)
+    contract: Contract = dataclasses.field(default_factory=default_contract)
 
     def credentials(self) -> list[Credentials]:
         """Every distinct user credential (the main user first), without the admin."""
@@ -279,10 +302,13 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
     rec = Recorder(out, manifest, secrets_to_mask=secrets_)
     ctx = ProbeContext(ws_url=ws_url, http_url=http_url, recorder=rec, options=cfg.options, user=cfg.user, users=cfg.users,
                        admin=cfg.admin, jwt_secret=cfg.jwt_secret, ssl_context=ssl_context_for(cfg) if ws_url.startswith("wss") else None,
-                       extra_headers=cfg.extra_headers, allow_disruptive=cfg.allow_disruptive)
+                       extra_headers=cfg.extra_headers, allow_disruptive=cfg.allow_disruptive, contract=cfg.contract)
     steps = plan(cfg.suite, ctx, cfg.only)
     budget = cfg.deadline_s if cfg.deadline_s is not None else DEADLINES[cfg.suite]
-    rec.update_manifest(plan=plan_record(cfg.suite, cfg.only, steps), deadline_s=budget)
+    store_contract(rec.dir, cfg.contract)
+    rec.update_manifest(plan=plan_record(cfg.suite, cfg.only, steps, cfg.contract), deadline_s=budget,
+                        contract={**cfg.contract.summary(), "file": contract_file_name(cfg.contract),
+                                  "message_types": cfg.contract.message_type_rows(), "targets": cfg.contract.targets})
     end = time.monotonic() + budget
     breaker = Breaker(ctx)
     status = "interrupted"
@@ -308,8 +334,23 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
         bar.close()
         if status != "complete":
             rec.event("interrupted")
+        rec.update_manifest(conformance=ctx.conformance.summary())
         rec.close(status)
     return rec.dir
+
+
+def contract_file_name(contract: Contract) -> str:
+    """The contract's file name in a run directory."""
+    return f"contract.{'json' if contract.file_format == 'json' else 'yaml'}"
+
+
+def store_contract(run_dir: Path, contract: Contract) -> Path:
+    """Write the contract the run is judged against into the run directory, verbatim."""
+    path = Path(run_dir) / contract_file_name(contract)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(contract.text, encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None) -> dict[str, Any]:
@@ -389,11 +430,14 @@ async def arun_suite(
             from .preflight import Target, preflight
 
             t = Target(target, http, ssl_context_for(cfg) if target.startswith("wss") else None, cfg.extra_headers,
-                       cfg.credentials(), cfg.admin)
+                       cfg.credentials(), cfg.admin, cfg.contract)
             await preflight(t)  # raises PreflightError, a UsageError
         manifest = _manifest(target, cfg, None)
         manifest["target"]["http_url"] = redact_url(http)
         return await execute(target, http, cfg, out_dir, manifest)
+    if cfg.contract.sha256 != default_contract().sha256:
+        raise UsageError(f"the embedded reference server serves the pitchey contract only, not {cfg.contract.name!r}: "
+                         "point --target at the service the contract describes")
     knobs = {**EMBEDDED_KNOBS, **(server_options or {})}
     async with ReferenceServer(profile, tls=tls, **knobs) as srv:
         cfg.user = cfg.user or DEMO_USERS["creator"]

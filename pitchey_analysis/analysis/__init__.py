@@ -15,16 +15,18 @@ from .compare import compare_latency, compare_outcomes, compare_rates
 from .defects import all_outcomes, defect_findings
 from .latency import latency_summary
 from .rates import SCORE_FORMULA, WEIGHTS, category_rates, overall_score
-from .slo import DEFAULT_TARGETS, Target, slo_checks, targets_with
+from .slo import DEFAULT_TARGETS, Target, slo_checks, targets_from_manifest, targets_with
 from .stats import Interval, min_samples, newcombe_diff, percentiles, wilson
 from .tables import (
     auth_methods,
     capabilities,
     concurrency_table,
     connection_flow,
+    contract_conformance,
     findings,
     issues,
     latest,
+    message_type_rows,
     message_type_support,
     security_checks,
 )
@@ -51,13 +53,15 @@ class Analysis:
     concurrency: pd.DataFrame
     defects: pd.DataFrame  # one finding per defect (title, severity, evidence, remediation)
     outcomes: pd.DataFrame  # every probe: outcome and one-line evidence
+    #: frames that broke the run's contract, by type and schema error path (beside the readiness findings)
+    conformance: pd.DataFrame
 
 
 def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
     """Compute every table of the report from a loaded run (``load_run``)."""
     probes = latest(run.probes)
     tls = bool(run.manifest.get("target", {}).get("tls"))
-    slo = slo_checks(run.samples, run.probes, tls=tls, targets=targets or DEFAULT_TARGETS)
+    slo = slo_checks(run.samples, run.probes, tls=tls, targets=targets or targets_from_manifest(run.manifest))
     rates = category_rates(probes)
     return Analysis(
         manifest=run.manifest,
@@ -67,7 +71,7 @@ def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
         slo=slo,
         verdict=verdict(probes, slo, plan=run.manifest.get("plan"),
                         status="deadline" if run.manifest.get("deadline_reached") else run.manifest.get("status")),
-        message_types=message_type_support(probes),
+        message_types=message_type_support(probes, message_type_rows(run.manifest)),
         auth_methods=auth_methods(probes, run.samples),
         connection_flow=connection_flow(run.samples),
         issues=issues(probes),
@@ -77,6 +81,7 @@ def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
         concurrency=concurrency_table(run.samples, run.probes),
         defects=defect_findings(probes, slo),
         outcomes=all_outcomes(run.probes),
+        conformance=contract_conformance(run.manifest),
     )
 
 
@@ -88,8 +93,8 @@ def verdict_for_run(run: Any) -> Verdict:
 __all__ = [
     "DEFAULT_TARGETS", "RULES", "SCORE_FORMULA", "VERDICTS", "WEIGHTS", "Analysis", "Interval", "Target", "Verdict",
     "all_outcomes", "analyze", "auth_methods", "capabilities", "category_rates", "compare_latency", "compare_outcomes", "compare_rates",
-    "completeness", "concurrency_table", "connection_flow", "defect_findings", "findings", "issues", "latency_summary", "latest",
-    "message_type_support", "not_run",
-    "min_samples", "newcombe_diff", "overall_score", "percentiles", "security_checks", "slo_checks", "targets_with",
+    "completeness", "concurrency_table", "connection_flow", "contract_conformance", "defect_findings", "findings", "issues",
+    "latency_summary", "latest", "message_type_rows", "message_type_support", "not_run",
+    "min_samples", "newcombe_diff", "overall_score", "percentiles", "security_checks", "slo_checks", "targets_from_manifest", "targets_with",
     "verdict", "verdict_for_run", "wilson",
 ]

@@ -65,6 +65,22 @@ def targets_with(overrides: dict[str, float] | None = None) -> tuple[Target, ...
     return tuple(replace(t, threshold=overrides.get(t.name, t.threshold)) for t in DEFAULT_TARGETS)
 
 
+#: The contract's ``x-readiness.targets`` fields and the targets they set.
+CONTRACT_TARGETS = {"connectP95Ms": "connection time p95", "roundTripP95Ms": "message round trip p95",
+                    "tlsHandshakeP95Ms": "TLS handshake p95"}
+
+
+def targets_from_manifest(manifest: dict | None) -> tuple[Target, ...]:
+    """The targets a run was judged against: its contract's ``x-readiness.targets`` (stored in the
+    manifest when the run started) over the defaults (pure)."""
+    declared = ((manifest or {}).get("contract") or {}).get("targets") or {}
+    over = {CONTRACT_TARGETS[k]: float(v) for k, v in declared.items() if k in CONTRACT_TARGETS}
+    rate = (declared.get("concurrency") or {}).get("minSuccessRate")
+    if rate is not None:
+        over["concurrency"] = float(rate)
+    return targets_with(over)
+
+
 def _probe_ids(probes: pd.DataFrame, name: str | None) -> set[str] | None:
     if name is None:
         return None

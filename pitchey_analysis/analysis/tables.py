@@ -105,11 +105,44 @@ def _by_name(probes: pd.DataFrame) -> dict[str, pd.Series]:
     return {r["probe"]: r for _, r in latest(probes).iterrows()}
 
 
-def message_type_support(probes: pd.DataFrame) -> pd.DataFrame:
-    """Message type, probe, support (full / partial / missing / not tested / error), reason, detail."""
+def contract_conformance(manifest: dict | None) -> pd.DataFrame:
+    """"The service breaks its own contract": frames that did not match the run's contract, by message type
+    and JSON path of the schema error (from the manifest's ``conformance``; empty when none or not recorded)."""
+    conf = (manifest or {}).get("conformance") or {}
+    rows = conf.get("by_type_and_path") or []
+    return pd.DataFrame(rows, columns=["type", "path", "count"]).astype({"type": "string", "path": "string", "count": "int64"})
+
+
+def message_type_rows(manifest: dict | None) -> dict[str, str]:
+    """The message-type rows of a run (pure).
+
+    The rows its contract declared (stored in the manifest when the run started: the first frame and one
+    per message clients send), then the rows of :data:`MESSAGE_TYPES` for what no operation covers (pushes,
+    error answers) whose probe the run's plan did not skip as ``not_in_contract``. A run recorded before
+    contracts were stored gets :data:`MESSAGE_TYPES`.
+    """
+    manifest = manifest or {}
+    rows = ((manifest.get("contract") or {}).get("message_types")) or None
+    if not rows:
+        return MESSAGE_TYPES
+    out = dict(rows)
+    covered = set(out.values())
+    skipped = {p.get("probe") for p in manifest.get("plan") or [] if str(p.get("skip") or "").startswith("not_in_contract")}
+    for label, probe in MESSAGE_TYPES.items():
+        if probe not in covered and probe not in skipped:
+            out[label] = probe
+            covered.add(probe)
+    return out
+
+
+def message_type_support(probes: pd.DataFrame, rows: dict[str, str] | None = None) -> pd.DataFrame:
+    """Message type, probe, support (full / partial / missing / not tested / error), reason, detail.
+
+    ``rows`` maps each message type of the contract to the probe that judges it (default: Pitchey's).
+    """
     by = _by_name(probes)
-    rows = []
-    for mtype, name in MESSAGE_TYPES.items():
+    rows_out = []
+    for mtype, name in (rows or MESSAGE_TYPES).items():
         r = by.get(name)
         if r is None or r["outcome"] == "skip":
             support, reason, detail = "not tested", (r["reason"] if r is not None else "not run"), (r["detail"] if r is not None else "")
@@ -120,8 +153,8 @@ def message_type_support(probes: pd.DataFrame) -> pd.DataFrame:
         else:
             support = "missing" if r["reason"] in MISSING_REASONS else "partial"
             reason, detail = r["reason"], r["detail"]
-        rows.append({"message_type": mtype, "probe": name, "support": support, "reason": reason, "detail": detail})
-    return pd.DataFrame(rows)
+        rows_out.append({"message_type": mtype, "probe": name, "support": support, "reason": reason, "detail": detail})
+    return pd.DataFrame(rows_out)
 
 
 def auth_methods(probes: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:

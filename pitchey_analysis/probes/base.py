@@ -26,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 import websockets.exceptions as wsexc
 
 from ..categories import CATEGORIES
+from ..contract import Contract, default_contract
+from .conformance import Conformance
 from .invariants import Tally
 
 
@@ -91,6 +93,8 @@ class ProbeSpec:
     quick: bool = True  # part of the quick suite
     last: bool = False  # runs after every other probe (lockout tests)
     final: bool = False  # judges the whole run: runs after the ``last`` probes too (session invariants)
+    #: the contract operation a generated request/answer probe judges (None: a probe written as code)
+    operation: str | None = None
 
 
 CATALOGUE: dict[str, ProbeSpec] = {}
@@ -182,8 +186,22 @@ class ProbeContext:
     _refused: dict[str, tuple[int, Any]] = field(default_factory=dict)
     #: the control case of the negative-token probes, judged once per run
     _control: Any = None
+    #: the service contract the run judges against (default: the shipped ``pitchey``)
+    contract: Contract = field(default_factory=default_contract)
+    #: counters of the frames validated against the contract (probes/conformance.py)
+    conformance: Conformance = field(default_factory=Conformance)
+
+    def __post_init__(self) -> None:
+        # the session invariants judge the first frame the contract declares
+        self.invariants.first_frame = self.first_frame_type
 
     # -- target facts ------------------------------------------------------
+    @property
+    def first_frame_type(self) -> str:
+        """The ``type`` of the first frame of every session, as the contract declares it."""
+        ff = self.contract.first_frame
+        return ff.type if ff else "connected"
+
     @property
     def tls(self) -> bool:
         """Whether the target is ``wss://``."""
@@ -208,7 +226,8 @@ class ProbeContext:
     def ws_url_with(self, *, token: str | None = None, path: str | None = None) -> str:
         """The WebSocket URL with a token query or another path."""
         parts = urlsplit(self.ws_url)
-        query = f"token={token}" if token else parts.query
+        up = self.contract.upgrade
+        query = f"{up.query if up and up.query else 'token'}={token}" if token else parts.query
         return urlunsplit((parts.scheme, parts.netloc, path or parts.path, query, ""))
 
     def scratch_address(self) -> str | None:

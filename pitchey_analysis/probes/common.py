@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import jwt
 
+from ..contract import pointer_get
 from .base import Credentials, ProbeContext, Result
 from .session import ProbeSession
 
@@ -73,16 +74,46 @@ async def login(ctx: ProbeContext, creds: Credentials, *, fresh: bool = False) -
         # Refused once: never retried, so that a wrong password cannot lock the user out.
         status, body = ctx._refused[key]
         return None, HttpAnswer(status, {}, "", body)
-    ans = await http(ctx, "POST", creds.login_path or LOGIN_PATH.format(kind=creds.user_type),
-                     json_body={"email": creds.email, "password": creds.password})
-    token = ans.field("token") if ans.status == 200 else None
+    lg = ctx.contract.login
+    path = creds.login_path or login_path(ctx, creds)
+    body = fill_template(lg.body, {"email": creds.email, "password": creds.password}) if lg else \
+        {"email": creds.email, "password": creds.password}
+    ans = await http(ctx, lg.method if lg else "POST", path, json_body=body)
+    token = pointer_get(ans.body, lg.token if lg else "/token") if ans.status == (lg.status if lg else 200) else None
     if isinstance(token, str) and token:
         ctx._tokens[key] = (token, ans.body)
         ctx.recorder.add_secret(token)
         return token, ans
-    if ans.status in (400, 401, 403, 404):
+    if ans.status in (lg.refused_status if lg else (400, 401, 403, 404)):
         ctx._refused[key] = (ans.status, ans.body)
     return None, ans
+
+
+def login_path(ctx: ProbeContext, creds: Credentials) -> str:
+    """The login path of a user type (the admin's own when the contract names one), from the contract."""
+    c = ctx.contract
+    if creds is ctx.admin and c.login is not None and c.login.admin_path:
+        return c.login.admin_path
+    return c.login_path(creds.user_type) or LOGIN_PATH.format(kind=creds.user_type)
+
+
+def login_user_id(ctx: ProbeContext, ans: HttpAnswer) -> Any:
+    """The user id in a login answer, where the contract's pointer says (None when it does not say)."""
+    lg = ctx.contract.login
+    return pointer_get(ans.body, lg.user_id if lg else "/user/id")
+
+
+def fill_template(template: Any, values: dict[str, Any]) -> Any:
+    """A body template with ``"{name}"`` strings replaced by values (the value keeps its JSON type; pure)."""
+    if isinstance(template, str):
+        if template.startswith("{") and template.endswith("}") and template[1:-1] in values:
+            return values[template[1:-1]]
+        return template
+    if isinstance(template, dict):
+        return {k: fill_template(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [fill_template(v, values) for v in template]
+    return template
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
@@ -187,10 +218,12 @@ async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *,
         s = await ProbeSession.open(ctx, header_token=token, trace=trace)
     else:
         s = await ProbeSession.open(ctx, token=token, trace=trace)
-    first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
-    if metric and first is not None and first.get("authenticated") is True:
+    first = await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
+    ff = ctx.contract.first_frame
+    authed = first is not None and pointer_get(first, ff.authenticated if ff and ff.authenticated else "/authenticated") is True
+    if metric and authed:
         ctx.sample(metric, (time.perf_counter() - t0) * 1000, t_offset_s=t_off)
-    if first is None or first.get("authenticated") is not True:
+    if first is None or not authed:
         closed = s.closed
         await s.close()
         if first is None:
@@ -213,10 +246,14 @@ async def settle(ctx: ProbeContext, s: ProbeSession) -> bool:
     arrives meanwhile (PROTOCOL.md Part B item 15, caught by its own probe);
     the other probes should judge their own feature, not that race.
     """
+    op = next((o for o in ctx.contract.receives() if o.request and o.request.type == "ping" and o.answer), None)
+    if op is None:
+        return False  # no round trip in the contract to settle with
+    answer = op.answer.type  # type: ignore[union-attr]
     mark = s.mark()
     for i in range(40):
         await s.send({"type": "ping", "id": f"settle-{i}"})
-        if await s.expect_type("pong", timeout=0.025, since=mark) is not None:
+        if await s.expect_type(answer, timeout=0.025, since=mark) is not None:
             return True
         if s.closed:
             return False
@@ -234,11 +271,13 @@ async def alive(ctx: ProbeContext) -> bool:
     except Exception:
         return False
     async with s:
-        if await s.expect_type("connected", timeout=ctx.options.timeout_s) is None:
+        if await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s) is None:
             return False
         mark = s.mark()
+        ops = ctx.contract.request_answers()
         try:
-            await s.send({"type": "ping", "id": "liveness"})
+            await s.send(next((o.request.example for o in ops if o.request and o.request.type == "ping"),
+                              ops[0].request.example if ops and ops[0].request else {"type": "ping", "id": "liveness"}))
         except Exception:
             return False
         answered = await s.expect(lambda f: True, ctx.options.timeout_s, since=mark) is not None

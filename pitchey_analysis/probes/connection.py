@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..contract import pointer_get
 from .base import ProbeContext, Result, classify, probe
 from .common import authed_session, has_fields, http, login, login_refused, need_user, unverified_claims
 from .flow import ConnectTiming, timed_connect
@@ -15,14 +16,16 @@ CONNECTED_FIELDS = {"authenticated": bool, "sessionId": str, "timestamp": (int, 
 
 
 @probe("connection.health", category="connection", critical=True,
-       expected="GET /api/health answers 200 with success:true and data.status 'healthy'")
+       expected="the contract's health endpoint (GET /api/health) answers 200 with its status field healthy (data.status 'healthy')")
 async def health(ctx: ProbeContext) -> Result:
-    ans = await http(ctx, "GET", "/api/health")
+    ep = ctx.contract.endpoint("health") or {"path": "/api/health", "status": "/data/status"}
+    ans = await http(ctx, "GET", ep["path"])
     obs = {"status": ans.status, "body": ans.body}
     if ans.status != 200:
         return Result.fail("wrong_status", f"health answered HTTP {ans.status}", obs)
-    if ans.field("success") is not True or ans.field("data", "status") != "healthy":
-        return Result.fail("wrong_answer", "health body lacks success:true / data.status 'healthy'", obs)
+    healthy = ep.get("healthy", "healthy")
+    if ep.get("status") and pointer_get(ans.body, ep["status"]) != healthy:
+        return Result.fail("wrong_answer", f"health body lacks {ep['status']} = {healthy!r}", obs)
     return Result.ok("service healthy", obs)
 
 
@@ -166,10 +169,10 @@ async def single_connected(ctx: ProbeContext) -> Result:
     if err:
         return err
     assert s is not None
-    extra = await s.expect_type("connected", timeout=max(ctx.options.quiet_window_s, 0.5), since=1)
+    extra = await s.expect_type(ctx.first_frame_type, timeout=max(ctx.options.quiet_window_s, 0.5), since=1)
     await s.close()
     if extra is not None:
-        return Result.fail("extra_frame", "a second 'connected' frame followed the first", extra)
+        return Result.fail("extra_frame", f"a second {ctx.first_frame_type!r} frame followed the first", extra)
     return Result.ok("one connected frame")
 
 

@@ -1,5 +1,9 @@
 """Messaging probes: one per message type of the contract, plus pushes and bad input.
 
+The request/answer probes are generated from the contract's operations
+(``probes/generated.py``); the ones below judge what a single exchange cannot
+(pushes to other sessions, delivery, access control, bad input).
+
 Each probe that checks a message type sets ``observed['message_type']`` so the
 analysis can build the message-type support table: a pass is *full*, a
 ``wrong_answer`` or a late answer is *partial*, ``no_answer`` is *missing*.
@@ -10,11 +14,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..contract import default_contract
+from . import generated
 from .base import ProbeContext, Result, probe
-from .common import authed_session, has_fields, http, login
+from .common import HttpAnswer, authed_session, fill_template, has_fields, http, login, login_user_id
 from .session import ProbeSession
 
-PONG_FIELDS = {"id": str, "timestamp": (int, float), "serverTime": (int, float)}
 METRICS_FIELDS = {"activeUsers": int, "connections": int, "messagesPerMinute": (int, float), "uptime_s": (int, float)}
 
 
@@ -40,53 +45,11 @@ async def _request(ctx: ProbeContext, s: ProbeSession, msg: dict[str, Any], answ
     return Result.ok(f"{ans.get('type')} in {rtt:.1f} ms", obs)
 
 
-@probe("messaging.ping", category="messaging", critical=True,
-       expected="ping {id} is answered by pong with the same id, timestamp and serverTime as flat fields")
-async def ping(ctx: ProbeContext) -> Result:
-    async with await ProbeSession.open(ctx) as s:
-        await s.connected()
-        r = await _request(ctx, s, {"type": "ping", "id": "probe-ping-1"}, ("pong",), PONG_FIELDS, "ping")
-    if r.outcome == "pass" and (r.observed or {}).get("answer", {}).get("id") != "probe-ping-1":
-        return Result.fail("wrong_answer", "pong does not echo the ping's id", r.observed)
-    return r
-
-
-@probe("messaging.subscribe", category="messaging", critical=True,
-       expected="subscribe {channel:'dashboard'} is confirmed with subscription_confirmed naming the channel")
-async def subscribe(ctx: ProbeContext) -> Result:
-    s, err = await authed_session(ctx)
-    if err:
-        return err
-    assert s is not None
-    async with s:
-        return await _request(ctx, s, {"type": "subscribe", "channel": "dashboard"}, ("subscription_confirmed",),
-                              {"channel": str}, "subscribe")
-
-
-@probe("messaging.unsubscribe", category="messaging", critical=False,
-       expected="unsubscribe is answered with unsubscribed naming the channel")
-async def unsubscribe(ctx: ProbeContext) -> Result:
-    async with await ProbeSession.open(ctx) as s:
-        await s.connected()
-        await s.send({"type": "subscribe", "channel": "pitch:7"})
-        await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
-        return await _request(ctx, s, {"type": "unsubscribe", "channel": "pitch:7"}, ("unsubscribed",), {"channel": str}, "unsubscribe")
-
-
-@probe("messaging.dashboard_metrics", category="messaging", critical=False,
-       expected="get_dashboard_metrics is answered by dashboard_metrics with activeUsers, connections, messagesPerMinute, uptime_s")
-async def dashboard_metrics(ctx: ProbeContext) -> Result:
-    s, err = await authed_session(ctx)
-    if err:
-        return err
-    assert s is not None
-    async with s:
-        r = await _request(ctx, s, {"type": "get_dashboard_metrics"}, ("dashboard_metrics",), {"metrics": dict}, "get_dashboard_metrics")
-    if r.outcome == "pass":
-        bad = has_fields(r.observed["answer"]["metrics"], METRICS_FIELDS)
-        if bad:
-            return Result.fail("wrong_answer", f"metrics lack {bad}", r.observed)
-    return r
+# Request/answer probes of the contract's operations (probes/generated.py), in catalogue order.
+generated.register(default_contract(), "ping")
+generated.register(default_contract(), "subscribe")
+generated.register(default_contract(), "unsubscribe")
+generated.register(default_contract(), "get_dashboard_metrics")
 
 
 @probe("messaging.presence_update", category="messaging", critical=False,
@@ -125,7 +88,7 @@ async def _two_sessions(ctx: ProbeContext) -> tuple[ProbeSession, ProbeSession, 
         await s1.close()  # type: ignore[union-attr]
         return err
     token, ans = await login(ctx, other)  # type: ignore[arg-type]
-    rid = (ans.body or {}).get("user", {}).get("id")
+    rid = login_user_id(ctx, ans)
     assert s1 is not None and s2 is not None
     return s1, s2, int(rid) if rid is not None else 0
 
@@ -187,17 +150,30 @@ async def notification_read(ctx: ProbeContext) -> Result:
     return r
 
 
-@probe("messaging.initial_data", category="messaging", critical=False,
-       expected="request_initial_data is answered by initial_data with userId, notifications, unreadMessagesCount, serverTime")
-async def initial_data(ctx: ProbeContext) -> Result:
-    s, err = await authed_session(ctx)
-    if err:
-        return err
-    assert s is not None
-    async with s:
-        return await _request(ctx, s, {"type": "request_initial_data"}, ("initial_data",),
-                              {"userId": int, "notifications": list, "unreadMessagesCount": int, "serverTime": (int, float)},
-                              "request_initial_data")
+generated.register(default_contract(), "request_initial_data")
+
+
+async def trigger_push(ctx: ProbeContext, channel: str, values: dict[str, Any], admin_token: str | None
+                       ) -> tuple[HttpAnswer, str] | Result:
+    """Make the service push to ``channel`` through the contract's trigger endpoint.
+
+    Returns (the endpoint's answer, what was called), or the result of a probe that cannot have
+    its evidence: no trigger in the contract (``not_in_contract``), an endpoint the service lacks
+    (``trigger_missing``), or a trigger answered with another status than the contract's (``wrong_status``).
+    """
+    ch = ctx.contract.channel_for(channel)
+    trig = ch.trigger if ch else None
+    if trig is None:
+        return Result.skip("not_in_contract", f"the contract declares no push trigger for channel {channel!r}")
+    what = f"{trig.method} {trig.path}"
+    ans = await http(ctx, trig.method, trig.path, token=admin_token if trig.admin else None,
+                     json_body=fill_template(trig.body, values) if trig.body is not None else None)
+    if ans.status in (404, 405):
+        return Result.skip("trigger_missing", f"{what} answered {ans.status}: the push could not be made to happen",
+                           {"status": ans.status})
+    if (trig.status is not None and ans.status != trig.status) or not 200 <= ans.status < 300:
+        return Result.fail("wrong_status", f"{what} answered {ans.status}", {"status": ans.status})
+    return ans, what
 
 
 @probe("messaging.notification_delivery", category="messaging", critical=False, needs=("admin",), disruptive=True,
@@ -214,12 +190,11 @@ async def notification_delivery(ctx: ProbeContext) -> Result:
         await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
         admin_token, _ = await login(ctx, ctx.admin)
         _, ans = await login(ctx, ctx.user)  # type: ignore[arg-type]
-        uid = (ans.body or {}).get("user", {}).get("id")
+        uid = login_user_id(ctx, ans)
         mark = s.mark()
-        created = await http(ctx, "POST", "/api/notifications", token=admin_token,
-                             json_body={"userId": uid, "title": "probe", "message": "delivery check"})
-        if created.status != 201:
-            return Result.fail("wrong_status", f"POST /api/notifications answered {created.status}", {"status": created.status})
+        made = await trigger_push(ctx, "notifications", {"userId": uid, "channel": "notifications"}, admin_token)
+        if isinstance(made, Result):
+            return made
         got = await s.expect(lambda f: f.get("type") == "notification", ctx.options.timeout_s, since=mark)
     obs = {"message_type": "notification", "answer": got}
     if got is None:
@@ -260,7 +235,9 @@ async def broadcast(ctx: ProbeContext) -> Result:
         await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
         mark = s.mark()
         msg = {"type": "pitch_stats_update", "pitchId": 42, "views": 10, "likes": 3}
-        await http(ctx, "POST", "/api/broadcast", token=admin_token, json_body={"channel": "pitch:42", "message": msg})
+        made = await trigger_push(ctx, "pitch:42", {"channel": "pitch:42", "message": msg}, admin_token)
+        if isinstance(made, Result):
+            return made
         got = await s.expect_type("pitch_stats_update", timeout=ctx.options.timeout_s, since=mark)
     obs = {"message_type": "pitch_stats_update", "answer": got}
     if got is None:

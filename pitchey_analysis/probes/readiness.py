@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from websockets.exceptions import InvalidStatus
 
+from ..contract import pointer_get
 from .base import ProbeContext, Result, is_lockout_close, probe
 from .common import has_fields, http, login, login_refused, signed_token
 from .flow import timed_connect
@@ -16,9 +17,15 @@ SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Polic
 STACK_MARKERS = ("Traceback (most recent call last)", 'File "', "    at ", "Exception in")
 
 
+def _endpoint(ctx: ProbeContext, name: str, default: str) -> dict:
+    """An endpoint of the contract (``x-readiness.endpoints``)."""
+    return ctx.contract.endpoint(name) or {"path": default}
+
+
 async def _health_connections(ctx: ProbeContext) -> tuple[int | None, dict]:
-    ans = await http(ctx, "GET", "/api/ws/health")
-    return ans.field("data", "websocket", "connections"), {"status": ans.status, "body": ans.body}
+    ep = _endpoint(ctx, "wsHealth", "/api/ws/health")
+    ans = await http(ctx, "GET", ep["path"])
+    return pointer_get(ans.body, ep.get("connections")), {"status": ans.status, "body": ans.body}
 
 
 @probe("readiness.health_live", category="readiness", critical=False,
@@ -47,8 +54,9 @@ async def health_live(ctx: ProbeContext) -> Result:
 @probe("readiness.health_endpoint", category="readiness", critical=False,
        expected="/api/ws/health names the WebSocket endpoint really served (host, port, path)")
 async def health_endpoint(ctx: ProbeContext) -> Result:
-    ans = await http(ctx, "GET", "/api/ws/health")
-    endpoint = ans.field("data", "websocket", "endpoint")
+    ep = _endpoint(ctx, "wsHealth", "/api/ws/health")
+    ans = await http(ctx, "GET", ep["path"])
+    endpoint = pointer_get(ans.body, ep.get("endpoint"))
     want, got = urlsplit(ctx.ws_url), urlsplit(endpoint or "")
     same = (got.hostname, got.port or (443 if got.scheme == "wss" else 80), got.path) == (want.hostname, ctx.port, want.path)
     obs = {"reported": endpoint, "served": ctx.ws_url_with()}
@@ -60,7 +68,7 @@ async def health_endpoint(ctx: ProbeContext) -> Result:
 @probe("readiness.stats_requires_auth", category="readiness", critical=True,
        expected="/api/ws/stats answers 401 without a token")
 async def stats_requires_auth(ctx: ProbeContext) -> Result:
-    ans = await http(ctx, "GET", "/api/ws/stats")
+    ans = await http(ctx, "GET", _endpoint(ctx, "stats", "/api/ws/stats")["path"])
     if ans.status != 401:
         return Result.fail("wrong_answer", f"stats without a token answered {ans.status}", {"status": ans.status})
     return Result.ok("401")
@@ -75,7 +83,7 @@ async def stats_non_admin(ctx: ProbeContext) -> Result:
     token, ans = await login(ctx, creds)
     if token is None:
         return login_refused(creds, ans)
-    got = await http(ctx, "GET", "/api/ws/stats", token=token)
+    got = await http(ctx, "GET", _endpoint(ctx, "stats", "/api/ws/stats")["path"], token=token)
     if got.status != 403:
         return Result.fail("wrong_answer", f"stats for a {creds.user_type} answered {got.status}, expected 403", {"status": got.status})
     return Result.ok("403")
@@ -89,7 +97,7 @@ async def stats_admin(ctx: ProbeContext) -> Result:
     token, ans = await login(ctx, ctx.admin)
     if token is None:
         return login_refused(ctx.admin, ans)
-    got = await http(ctx, "GET", "/api/ws/stats", token=token)
+    got = await http(ctx, "GET", _endpoint(ctx, "stats", "/api/ws/stats")["path"], token=token)
     data = got.field("data")
     bad = has_fields(data, {"connections": dict, "messages": dict, "errors": dict, "rate_limited": int, "uptime_s": (int, float)})
     if got.status != 200 or bad:
@@ -104,7 +112,7 @@ async def security_headers(ctx: ProbeContext) -> Result:
     for path in ("/api/health", "/api/ws/health", "/no-such-route"):
         ans = await http(ctx, "GET", path)
         names = {k.lower() for k in ans.headers}
-        want = SECURITY_HEADERS + (("Strict-Transport-Security",) if ctx.tls else ())
+        want = (ctx.contract.security_headers or SECURITY_HEADERS) + (("Strict-Transport-Security",) if ctx.tls else ())
         lack = [h for h in want if h.lower() not in names]
         if lack:
             missing[path] = lack
@@ -134,14 +142,15 @@ async def tls(ctx: ProbeContext) -> Result:
        expected="error bodies (malformed JSON, unknown route, bad login) are JSON without stack traces")
 async def no_stack_traces(ctx: ProbeContext) -> Result:
     # Control: the HTTP side must serve something, or its error bodies say nothing about its error handling.
-    control = await http(ctx, "GET", "/api/health")
+    login_path = next(iter(ctx.contract.login.paths.values())) if ctx.contract.login else "/api/auth/creator/login"
+    control = await http(ctx, "GET", _endpoint(ctx, "health", "/api/health")["path"])
     if control.status != 200:
         return Result.skip("control_failed", f"the health endpoint answered HTTP {control.status}: no working HTTP side to judge",
                            {"status": control.status})
     answers = [
-        await http(ctx, "POST", "/api/auth/creator/login", data="{not json", headers={"Content-Type": "application/json"}),
+        await http(ctx, "POST", login_path, data="{not json", headers={"Content-Type": "application/json"}),
         await http(ctx, "GET", "/no-such-route"),
-        await http(ctx, "POST", "/api/auth/creator/login", json_body={"email": "x@y.invalid"}),
+        await http(ctx, "POST", login_path, json_body={"email": "x@y.invalid"}),
     ]
     for a in answers:
         if any(m in a.text for m in STACK_MARKERS):
@@ -154,7 +163,11 @@ async def no_stack_traces(ctx: ProbeContext) -> Result:
 @probe("readiness.rate_limit", category="readiness", critical=True,
        expected="a burst beyond the limit gets error rate_limited frames, then close 1008")
 async def rate_limit(ctx: ProbeContext) -> Result:
-    n = ctx.options.burst_size
+    lim = ctx.contract.limit("rate")
+    if lim is None:
+        return Result.skip("not_in_contract", "the contract declares no rate limit")
+    want, err_code = lim.close or 1008, lim.get("error") or ctx.contract.errors.get("rateLimited") or "rate_limited"
+    n = max(ctx.options.burst_size, int(lim["burst"]) + 40)
     async with await ProbeSession.open(ctx, trace=False) as s:
         await s.connected()
         for i in range(n):
@@ -171,12 +184,12 @@ async def rate_limit(ctx: ProbeContext) -> Result:
     obs = {"sent": n, "errors": len(limited), "codes": codes, "close": code}
     if is_lockout_close(code, s.close_reason):
         return Result.closed(code, s.close_reason, "the burst could not be judged", obs)
-    if code != 1008:
+    if code != want:
         reason = "no_close" if limited else "no_rate_limit"
-        return Result.fail(reason, f"{n} messages in a burst: {len(limited)} error frames and no close 1008", obs, close_code=code)
-    if not any(f.get("code") == "rate_limited" for f in limited):
-        return Result.fail("wrong_answer", "closed 1008 without error frames coded rate_limited first", obs, close_code=1008)
-    return Result.ok(f"{len(limited)} rate_limited errors, then 1008", obs, close_code=1008)
+        return Result.fail(reason, f"{n} messages in a burst: {len(limited)} error frames and no close {want}", obs, close_code=code)
+    if not any(f.get("code") == err_code for f in limited):
+        return Result.fail("wrong_answer", f"closed {want} without error frames coded {err_code} first", obs, close_code=want)
+    return Result.ok(f"{len(limited)} {err_code} errors, then {want}", obs, close_code=want)
 
 
 @probe("readiness.origin_check", category="readiness", critical=True,
@@ -202,22 +215,27 @@ async def origin_check(ctx: ProbeContext) -> Result:
 
 
 @probe("readiness.size_limit", category="readiness", critical=True,
-       expected="a 70 KiB message closes the connection with 1009")
+       expected="a message over the contract's size limit (64 KiB: 70 KiB sent) closes the connection with its close code (1009)")
 async def size_limit(ctx: ProbeContext) -> Result:
+    lim = ctx.contract.limit("messageSize")
+    if lim is None:
+        return Result.skip("not_in_contract", "the contract declares no message size limit")
+    want = lim.close or 1009
+    size = int(lim["bytes"]) + max(6 * 1024, int(lim["bytes"]) // 10)
     async with await ProbeSession.open(ctx, trace=False) as s:
         await s.connected()
         try:
-            await s.send('{"type":"ping","pad":"' + "x" * (70 * 1024) + '"}')
+            await s.send('{"type":"ping","pad":"' + "x" * size + '"}')
         except Exception:
             pass
         closed = await s.wait_closed(ctx.options.timeout_s)
         code = s.close_code if closed else None
     if is_lockout_close(code, s.close_reason):
         return Result.closed(code, s.close_reason, "the size limit could not be judged")
-    if code != 1009:
+    if code != want:
         return Result.fail("no_close" if code is None else f"closed_{code}",
-                           f"a 70 KiB message gave {'no close' if code is None else code}", close_code=code)
-    return Result.ok("1009", close_code=1009)
+                           f"a {size // 1024} KiB message gave {'no close' if code is None else code}, not {want}", close_code=code)
+    return Result.ok(str(want), close_code=want)
 
 
 @probe("readiness.invalid_utf8", category="readiness", critical=False,
@@ -232,15 +250,17 @@ async def invalid_utf8(ctx: ProbeContext) -> Result:
         s.conn.send_data()
         closed = await s.wait_closed(ctx.options.timeout_s)
         code = s.close_code if closed else None
-    if code != 1007:
-        return Result.fail("no_close" if code is None else f"closed_{code}", f"invalid UTF-8 gave {code or 'no close'}",
+    lim = ctx.contract.limit("invalidUtf8")
+    want = lim.close if lim and lim.close else 1007
+    if code != want:
+        return Result.fail("no_close" if code is None else f"closed_{code}", f"invalid UTF-8 gave {code or 'no close'}, not {want}",
                            close_code=code)
-    return Result.ok("1007", close_code=1007)
+    return Result.ok(str(want), close_code=want)
 
 
-#: Where a target may report its open-session count: (endpoint, JSON path, needs admin).
-SESSION_COUNT_SOURCES = (("/api/ws/stats", ("data", "connections", "total"), True),
-                         ("/api/ws/health", ("data", "websocket", "connections"), False))
+def session_count_sources(ctx: ProbeContext) -> list[tuple[str, str, bool]]:
+    """Where the target reports its open-session count, as its contract says: (path, JSON pointer, needs admin)."""
+    return ctx.contract.session_count_sources()
 
 
 @probe("readiness.session_leak", category="readiness", critical=False,
@@ -252,11 +272,15 @@ async def session_leak(ctx: ProbeContext) -> Result:
     if ctx.admin is not None:
         admin_token, _ = await login(ctx, ctx.admin)
 
+    sources = session_count_sources(ctx)
+    if not sources:
+        return Result.skip("not_in_contract", "the contract declares no open-session count (x-readiness.endpoints)")
+
     async def count() -> int | None:
-        for path, keys, admin in SESSION_COUNT_SOURCES:
+        for path, pointer, admin in sources:
             if admin and not admin_token:
                 continue
-            v = (await http(ctx, "GET", path, token=admin_token if admin else None)).field(*keys)
+            v = pointer_get((await http(ctx, "GET", path, token=admin_token if admin else None)).body, pointer)
             if isinstance(v, int) and not isinstance(v, bool):
                 return v
         return None
@@ -267,7 +291,7 @@ async def session_leak(ctx: ProbeContext) -> Result:
     base = await count()
     if base is None:
         return Result.skip("figures_absent", "the target reports no session count where the contract says "
-                           f"({', '.join(p + ' ' + '.'.join(k) for p, k, _ in SESSION_COUNT_SOURCES)})")
+                           f"({', '.join(p + ' ' + k for p, k, _ in sources)})")
     # Control: the count must move while a session is held, or "back to baseline" proves nothing.
     held = await ProbeSession.open(ctx, token=token, trace=False)
     await held.connected()

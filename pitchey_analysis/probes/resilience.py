@@ -69,7 +69,7 @@ async def reconnect(ctx: ProbeContext) -> Result:
             await asyncio.sleep(rng.uniform(0, 0.05 * 2**attempt))  # full jitter
             try:
                 s2 = await ProbeSession.open(ctx, trace=False)
-                first = await s2.expect_type("connected", timeout=ctx.options.timeout_s)
+                first = await s2.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
                 if first is not None:
                     await s2.wait_closed(ctx.options.settle_s)  # a reconnect closed at once is no reconnect
                 await s2.close()

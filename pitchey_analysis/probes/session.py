@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
 from .base import NoFirstFrame, ProbeContext, compact
+from .conformance import frame_issues, violation_event
 from .invariants import SessionTrace, describe_wire, violation_record
 
 MAX_KEPT = 5000  # frames kept per connection: a flooding server cannot grow memory without bound
@@ -274,7 +275,7 @@ class ProbeSession:
     async def connected(self) -> dict[str, Any]:
         """The session's first frame ('connected'); raises :class:`NoFirstFrame` when it does not come,
         so that a probe ends after one timeout instead of waiting out every later step too."""
-        first = await self.expect_type("connected", timeout=self.ctx.options.timeout_s)
+        first = await self.expect_type(self.ctx.first_frame_type, timeout=self.ctx.options.timeout_s)
         if first is None:
             raise NoFirstFrame(self.close_code if self.closed else None, self.close_reason if self.closed else None)
         return first
@@ -323,6 +324,7 @@ def record_violations(ctx: ProbeContext, trace: SessionTrace, *, probe_id: str, 
     as an ``invariant_violation`` run event (the frame truncated; the recorder redacts)."""
     found = ctx.invariants.check(trace, probe_id=probe_id, conn_id=conn_id)
     event = getattr(ctx.recorder, "event", None)
+    record_contract_violations(ctx, trace, probe_id=probe_id, conn_id=conn_id, event=event)
     if event is None:
         return
     for v in found[:MAX_VIOLATIONS_RECORDED]:
@@ -330,6 +332,22 @@ def record_violations(ctx: ProbeContext, trace: SessionTrace, *, probe_id: str, 
     if len(found) > MAX_VIOLATIONS_RECORDED:
         event("invariant_violation_overflow", probe_id=probe_id, conn_id=conn_id,
               detail=compact({"recorded": MAX_VIOLATIONS_RECORDED, "found": len(found)}))
+
+
+def record_contract_violations(ctx: ProbeContext, trace: SessionTrace, *, probe_id: str, conn_id: str,
+                               event: Callable[..., None] | None) -> None:
+    """Validate what a session received against the contract; record each mismatch as a
+    ``contract_violation`` run event with the JSON path of the schema error (at most a few per session)."""
+    found = frame_issues(ctx.contract, trace.frames)
+    conf = ctx.conformance
+    conf.frames += sum(1 for _, f in trace.frames if isinstance(f.get("type"), str))
+    for n, (pos, frame, issue) in enumerate(found):
+        conf.violations[(frame.get("type"), issue.path)] += 1
+        rec = {**violation_event(pos, frame, issue), "probe_id": probe_id, "conn_id": conn_id, "frame": compact(frame, PAYLOAD_CHARS)}
+        if len(conf.examples) < conf.max_examples:
+            conf.examples.append(rec)
+        if event is not None and n < MAX_VIOLATIONS_RECORDED:
+            event("contract_violation", **rec)
 
 
 def first_frame_observer(ctx: ProbeContext) -> Callable[[SessionTrace], None]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from ..contract import default_contract
 from . import tokens
 from .hub import ANON_CAPABILITIES, AUTH_CAPABILITIES, AUTH_CHANNELS, Hub, Session, now_ms
 from .store import User
@@ -23,24 +24,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pitchey_analysis.server")
 
-AUTH_ONLY_TYPES = frozenset(
-    {
-        "get_dashboard_metrics",
-        "presence_update",
-        "send_message",
-        "typing_start",
-        "typing_stop",
-        "notification_read",
-        "request_initial_data",
-    }
-)
-HANDLERS = {
-    t: "on_" + t
-    for t in (
-        "ping", "auth", "subscribe", "unsubscribe", "get_dashboard_metrics", "presence_update",
-        "send_message", "typing_start", "typing_stop", "notification_read", "request_initial_data",
-    )
-}
+#: The reference server serves the ``pitchey`` contract: its dispatch and its
+#: authentication-only set are read from it (one ``on_<type>`` method per type).
+AUTH_ONLY_TYPES = default_contract().auth_only_types()
+HANDLERS = {t: "on_" + t for t in sorted(default_contract().client_types())}
 PRESENCE_STATES = frozenset({"online", "away", "busy", "offline"})
 
 

@@ -1,0 +1,254 @@
+"""Request/answer probes generated from the contract, and what each probe needs the contract to declare.
+
+For every ``action: receive`` operation with a ``reply`` and an example, one
+probe: send the example, wait for an answer of one of the reply's types (or
+the contract's error message), validate it against the first reply message's
+schema with ``jsonschema``, time it. Outcomes (DESIGN.md, message-type support):
+
+- pass (*full*): the expected answer, valid against its schema, echoing the fields the contract names;
+- ``wrong_answer`` (*partial*): another reply or an error, or a schema error (its JSON path is in ``observed``);
+- ``late_answer`` (*partial*): valid but after half the timeout;
+- ``no_answer`` (*missing*): nothing within the timeout.
+
+The probes written as code (auth, pushes, limits, ...) read their endpoints,
+pointers and bounds from the contract too; :data:`REQUIRES` says which
+declarations each needs, and :func:`not_in_contract` turns an absent one into
+a ``skip`` with reason ``not_in_contract`` when the run is planned.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..contract import Contract, Operation
+from .base import CATALOGUE, ProbeContext, ProbeSpec, Result
+from .common import authed_session
+from .session import ProbeSession
+
+
+def session_needs_auth(contract: Contract, op: Operation) -> bool:
+    """Whether the operation's example must be sent on an authenticated session.
+
+    An authentication-only operation needs one, and so does an example naming a
+    channel that only authenticated sessions may subscribe to.
+    """
+    if op.auth:
+        return True
+    example = (op.request.example if op.request else None) or {}
+    channel = example.get("channel")
+    ch = contract.channel_for(channel) if isinstance(channel, str) else None
+    return bool(ch and ch.auth)
+
+
+def expected_text(op: Operation) -> str:
+    """What a generated probe expects, for the catalogue."""
+    if op.expected:
+        return op.expected
+    req, ans = op.request, op.answer
+    return f"{req.type if req else op.id} is answered by {ans.type if ans else '?'} valid against its schema in the contract"
+
+
+def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, timeout_s: float,
+                 error_type: str = "error") -> Result:
+    """The outcome of one request/answer exchange (pure)."""
+    want = op.answer
+    assert want is not None and op.request is not None
+    request = op.request.example or {}
+    mtype = op.request.type or op.id
+    obs: dict[str, Any] = {"message_type": mtype, "operation": op.id, "answer": answer, "answer_ms": round(rtt_ms, 3)}
+    if answer is None:
+        return Result.fail("no_answer", f"no answer to {mtype} within {timeout_s:.1f} s", obs)
+    if answer.get("type") != want.type:
+        code = answer.get("code")
+        what = f"{answer.get('type')} {code}" if code is not None else str(answer.get("type"))
+        return Result.fail("wrong_answer", f"{mtype} answered {what}, not {want.type}", obs)
+    issue = want.error(answer)
+    if issue is not None:
+        obs["schema_error"] = issue.as_dict()
+        return Result.fail("wrong_answer", f"{mtype} answer off its schema at {issue.path}: {issue.error}", obs)
+    for f in op.echo:
+        if f in request and answer.get(f) != request[f]:
+            return Result.fail("wrong_answer", f"{want.type} does not echo the {mtype}'s {f}", obs)
+    if rtt_ms > timeout_s * 1000 / 2:
+        return Result.fail("late_answer", f"{mtype} answered after {rtt_ms:.0f} ms", obs)
+    return Result.ok(f"{want.type} in {rtt_ms:.1f} ms", obs)
+
+
+async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
+    """The generated probe of one operation: send its example, judge the answer."""
+    contract = ctx.contract
+    op = contract.operation(op_id)
+    if op is None or not op.generated:
+        return Result.skip("not_in_contract", f"the contract declares no request/answer operation {op_id!r}")
+    if session_needs_auth(contract, op):
+        s, err = await authed_session(ctx)
+        if err:
+            return err
+        assert s is not None
+    else:
+        s = await ProbeSession.open(ctx)
+        await s.connected()
+    error_type = contract.errors.get("message", "error")
+    types = {m.type for m in op.reply} | {error_type}
+    async with s:
+        for step in op.setup:
+            mark = s.mark()
+            await s.send(step["send"])
+            if step.get("await"):
+                await s.expect_type(step["await"], timeout=ctx.options.timeout_s, since=mark)
+        mark = s.mark()
+        t0 = time.perf_counter()
+        await s.send(op.request.example)  # type: ignore[union-attr]
+        ans = await s.expect(lambda f: f.get("type") in types, ctx.options.timeout_s, since=mark)
+        rtt = (time.perf_counter() - t0) * 1000
+        r = judge_answer(op, ans, rtt, ctx.options.timeout_s, error_type)
+        if r.reason == "no_answer" and s.closed:
+            r.close_code = s.close_code
+    return r
+
+
+def make_spec(op: Operation) -> ProbeSpec:
+    """The catalogue entry of an operation's generated probe."""
+    op_id = op.id
+
+    async def run(ctx: ProbeContext) -> Result:
+        return await request_answer(ctx, op_id)
+
+    run.__name__ = f"request_answer_{op_id}"
+    return ProbeSpec(op.probe_name, "messaging", op.critical, expected_text(op), run, operation=op_id)
+
+
+def register(contract: Contract, op_id: str) -> None:
+    """Put an operation's generated probe into the catalogue (the default contract's, in running order)."""
+    op = contract.operation(op_id)
+    if op is None or not op.generated:
+        raise ValueError(f"operation {op_id!r} of {contract.name} has no generated probe")
+    spec = make_spec(op)
+    if spec.name in CATALOGUE:
+        raise ValueError(f"duplicate probe name {spec.name!r}")
+    CATALOGUE[spec.name] = spec
+
+
+def specs_for(contract: Contract) -> list[ProbeSpec]:
+    """The catalogue for a contract, in catalogue order: the probes written as code, then one
+    generated probe per request/answer operation (taking the slot of a catalogue entry of the same name)."""
+    generated = {o.probe_name: make_spec(o) for o in contract.request_answers()}
+    out: list[ProbeSpec] = []
+    for spec in CATALOGUE.values():
+        out.append(generated.pop(spec.name, spec))
+    out.extend(generated.values())
+    return out
+
+
+# -- what the probes written as code need the contract to declare ----------------------------
+#: probe -> the declarations it reads (see :func:`declares`); a probe not listed needs none.
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "connection.health": ("endpoints.health",),
+    "connection.login": ("login", "upgrade.jwt"),
+    "connection.login_no_password": ("login",),
+    "connection.anonymous_connect": ("firstFrame.authenticated", "firstFrame.capabilities"),
+    "connection.authenticated_connect": ("login", "upgrade.query", "firstFrame.authenticated", "firstFrame.user",
+                                         "firstFrame.capabilities"),
+    "connection.user_types": ("login", "upgrade.query", "type:ping"),
+    "connection.single_connected_frame": ("firstFrame",),
+    "connection.ping_on_connected": ("login", "upgrade.query", "type:ping"),
+    "auth.query_token": ("login", "upgrade.query"),
+    "auth.header_token": ("login", "upgrade.header"),
+    "auth.post_connection": ("login", "upgrade.message"),
+    "auth.invalid_token": ("upgrade.query", "firstFrame.authError"),
+    "auth.forged_token": ("upgrade.query", "firstFrame.authError"),
+    "auth.alg_none": ("upgrade.query", "firstFrame.authError"),
+    "auth.expired_token": ("upgrade.query", "firstFrame.authError"),
+    "auth.wrong_audience": ("upgrade.query", "upgrade.jwt", "firstFrame.authError"),
+    "auth.unknown_user": ("upgrade.query", "upgrade.jwt"),
+    "auth.token_subject": ("login", "login.userId", "upgrade.jwt"),
+    "auth.required_for_protected": ("authOnly", "errors.authRequired"),
+    "messaging.presence_update": ("type:presence_update", "channel:presence"),
+    "messaging.send_message": ("type:send_message",),
+    "messaging.typing": ("type:typing_start",),
+    "messaging.notification_read": ("type:notification_read",),
+    "messaging.notification_delivery": ("trigger:notifications",),
+    "messaging.dashboard_push": ("channel:dashboard",),
+    "messaging.channel_broadcast": ("trigger:pitch:42",),
+    "messaging.forbidden_channel": ("channel:user:999999", "errors.forbiddenChannel"),
+    "messaging.invalid_json": ("errors.invalidFormat",),
+    "messaging.missing_type": ("errors.invalidFormat",),
+    "messaging.unknown_type": ("errors.unknownType",),
+    "performance.round_trip": ("type:ping",),
+    "performance.concurrency_ramp": ("type:ping",),
+    "readiness.health_live": ("endpoints.wsHealth.connections",),
+    "readiness.health_endpoint": ("endpoints.wsHealth.endpoint",),
+    "readiness.stats_requires_auth": ("endpoints.stats",),
+    "readiness.stats_non_admin": ("endpoints.stats", "login"),
+    "readiness.stats_admin": ("endpoints.stats", "login"),
+    "readiness.security_headers": ("securityHeaders",),
+    "readiness.no_stack_traces": ("endpoints.health", "login"),
+    "readiness.rate_limit": ("limits.rate", "type:ping"),
+    "readiness.origin_check": ("origin",),
+    "readiness.size_limit": ("limits.messageSize",),
+    "readiness.invalid_utf8": ("limits.invalidUtf8",),
+    "readiness.session_leak": ("sessions", "login"),
+    "readiness.lockout_spoofing": ("limits.lockout",),
+    "resilience.server_ping": ("limits.serverPing",),
+    "resilience.invalid_then_working": ("type:ping",),
+    "resilience.lockout_per_address": ("limits.lockout", "type:ping"),
+    "resilience.sustained_sessions": ("type:ping",),
+}
+
+
+def declares(contract: Contract, key: str) -> bool:
+    """Whether the contract declares what ``key`` names (pure).
+
+    Keys: ``login``, ``login.userId``, ``upgrade.<query|header|message|jwt>``,
+    ``firstFrame[.<field>]``, ``type:<client message type>``, ``channel:<name>``,
+    ``trigger:<channel name>``, ``errors.<code name>``, ``endpoints.<name>[.<pointer name>]``,
+    ``sessions`` (an open-session count), ``limits.<name>``, ``authOnly``,
+    ``securityHeaders``, ``origin``.
+    """
+    kind, _, rest = key.partition(":")
+    if rest:
+        if kind == "type":
+            return contract.declares_type(rest)
+        ch = contract.channel_for(rest)
+        return ch is not None and (kind == "channel" or ch.trigger is not None)
+    head, _, sub = key.partition(".")
+    if head == "login":
+        return contract.login is not None and bool(contract.login.paths) and (not sub or bool(contract.login.user_id))
+    if head == "upgrade":
+        up = contract.upgrade
+        return up is not None and bool(getattr(up, sub))
+    if head == "firstFrame":
+        ff = contract.first_frame
+        attr = {"authError": "auth_error", "": "type"}.get(sub, sub)
+        return ff is not None and bool(getattr(ff, attr))
+    if head == "errors":
+        return bool(contract.errors.get(sub))
+    if head == "endpoints":
+        name, _, ptr = sub.partition(".")
+        ep = contract.endpoint(name)
+        return ep is not None and (not ptr or bool(ep.get(ptr)))
+    if head == "sessions":
+        return bool(contract.session_count_sources())
+    if head == "limits":
+        return contract.limit(sub) is not None
+    if head == "authOnly":
+        return bool(contract.auth_only_types())
+    if head == "securityHeaders":
+        return bool(contract.security_headers)
+    if head == "origin":
+        return contract.origin is not None
+    raise ValueError(f"unknown contract declaration {key!r}")
+
+
+def not_in_contract(spec: ProbeSpec, contract: Contract) -> str | None:
+    """What the contract lacks for a probe (a sentence), or None when it declares everything the probe reads."""
+    if spec.operation is not None:
+        op = contract.operation(spec.operation)
+        if op is None or not op.generated or op.probe_name != spec.name:
+            return f"the contract has no request/answer operation {spec.operation!r}"
+        return None
+    lacking = [k for k in REQUIRES.get(spec.name, ()) if not declares(contract, k)]
+    if lacking:
+        return f"the contract does not declare {', '.join(lacking)}"
+    return None

@@ -1,0 +1,224 @@
+"""The contract as data: the shipped document equals PROTOCOL.md Part A, validation names the path of the first error."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pitchey_analysis.cli import main
+from pitchey_analysis.contract import ContractError, build, load_contract, parse_text, shipped, validate_document
+
+PROTOCOL = Path("/work/shared/PROTOCOL.md")
+
+#: PROTOCOL.md Part A's table "Client → server messages and their answers" (sent types, answers with their fields),
+#: used when PROTOCOL.md is not at hand.
+PART_A_ROWS: list[tuple[list[str], list[tuple[str, list[str]]]]] = [
+    (["ping"], [("pong", ["id", "timestamp", "serverTime"])]),
+    (["auth"], [("auth_success", ["user"]), ("auth_error", ["code", "message"])]),
+    (["subscribe"], [("subscription_confirmed", ["channel"]), ("error", ["code"])]),
+    (["unsubscribe"], [("unsubscribed", ["channel"])]),
+    (["get_dashboard_metrics"], [("dashboard_metrics", ["metrics", "timestamp"])]),
+    (["presence_update"], [("presence_updated", ["status"]), ("presence", ["userId", "status"])]),
+    (["send_message"], [("message_sent", ["messageId"]), ("new_message", ["messageId", "senderId", "content", "timestamp"])]),
+    (["typing_start", "typing_stop"], [("user_typing", ["userId", "isTyping"])]),
+    (["notification_read"], [("notification_read", ["notificationId"])]),
+    (["request_initial_data"], [("initial_data", ["userId", "notifications", "unreadMessagesCount", "serverTime"])]),
+]
+
+
+def _objects(cell: str) -> list[tuple[str, list[str]]]:
+    """``{type:"x", a, b:{...}}`` objects of a table cell -> (type, top-level field names)."""
+    out = []
+    for m in re.finditer(r"\{type:\"([a-z_]+)\"(?:/\"([a-z_]+)\")?", cell):
+        depth, i, body = 1, m.end(), ""
+        while i < len(cell) and depth:
+            ch = cell[i]
+            depth += ch == "{"
+            depth -= ch == "}"
+            if depth == 1 or (depth == 2 and ch == "{"):
+                body += ch if depth == 1 else ""
+            i += 1
+        fields = [f.strip().split(":")[0].rstrip("?") for f in body.split(",") if f.strip()]
+        fields = [f for f in fields if re.fullmatch(r"[A-Za-z_]+", f)]
+        for t in filter(None, (m.group(1), m.group(2))):
+            out.append((t, fields))
+    return out
+
+
+def part_a_rows() -> list[tuple[list[str], list[tuple[str, list[str]]]]]:
+    if not PROTOCOL.exists():
+        return PART_A_ROWS
+    text = PROTOCOL.read_text()
+    section = text.split("### Client → server messages and their answers", 1)[1].split("\n### ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`{type:"):
+            continue
+        sent = [t for t, _ in _objects(cells[0])]
+        answers = _objects(cells[1]) + _objects(cells[2])
+        rows.append((sent, answers))
+    assert len(rows) >= 10, "PROTOCOL.md Part A's message table was not found"
+    return rows
+
+
+def test_the_table_is_read():
+    rows = part_a_rows()
+    assert (["ping"], [("pong", ["id", "timestamp", "serverTime"])]) in rows
+    assert any(sent == ["typing_start", "typing_stop"] for sent, _ in rows)
+
+
+@pytest.mark.parametrize("sent,answers", part_a_rows(), ids=lambda v: "/".join(v) if isinstance(v, list) and v and isinstance(v[0], str) else "")
+def test_every_row_of_part_a_is_an_operation(sent, answers):
+    c = load_contract("pitchey")
+    receives = {m.type: o for o in c.receives() for m in o.messages}
+    server = c.server_messages()
+    for t in sent:
+        assert t in receives, f"{t} is not a receive operation of the pitchey contract"
+    for t, fields in answers:
+        assert t in server, f"answer {t} is not a message the contract says the service sends"
+        have = set().union(*(m.fields() for m in server[t]))
+        assert set(fields) <= have, f"{t} lacks {set(fields) - have} in its schema"
+    op = receives[sent[0]]
+    if op.reply:
+        assert op.reply[0].type == answers[0][0], "the first reply message is the answer of the table"
+
+
+def test_part_a_error_rows_and_first_frame():
+    c = load_contract("pitchey")
+    assert c.errors["invalidFormat"] == "invalid_format" and c.errors["unknownType"] == "unknown_type"
+    assert c.errors["authRequired"] == "auth_required"
+    assert c.first_frame is not None and c.first_frame.type == "connected"
+    assert set(c.server_messages()["connected"][0].fields()) >= {"authenticated", "user", "sessionId", "timestamp", "capabilities", "authError"}
+    assert c.auth_only_types() == {"get_dashboard_metrics", "presence_update", "send_message", "typing_start", "typing_stop",
+                                   "notification_read", "request_initial_data"}
+    assert c.limit("messageSize").close == 1009 and c.limit("lockout")["failures"] == 10
+
+
+def test_shipped_contracts_validate():
+    assert "pitchey" in shipped()
+    for name in shipped():
+        c = load_contract(name)
+        assert c.document["asyncapi"].startswith("3.0")
+        assert c.sha256 and c.text
+
+
+def _doc() -> dict:
+    return copy.deepcopy(load_contract("pitchey").document)
+
+
+@pytest.mark.parametrize("mutate,path", [
+    (lambda d: d["operations"]["ping"].__setitem__("action", "recv"), "$.operations.ping.action"),
+    (lambda d: d["operations"]["ping"]["reply"]["messages"][0].__setitem__("$ref", "#/channels/ws/messages/nope"),
+     "$.operations.ping.reply.messages[0]['$ref']"),
+    (lambda d: d["x-readiness"]["limits"]["messageSize"].__setitem__("close", 99), "$['x-readiness'].limits.messageSize.close"),
+    (lambda d: d["x-readiness"]["endpoints"]["stats"].__setitem__("sessions", "data.total"), "$['x-readiness'].endpoints.stats.sessions"),
+    (lambda d: d.__setitem__("asyncapi", "2.6.0"), "$.asyncapi"),
+    (lambda d: d["components"]["messages"]["ping"]["examples"][0]["payload"].__setitem__("id", 7),
+     "$.components.messages.ping.examples[0].payload.id"),
+])
+def test_validation_names_the_path_of_the_first_error(mutate, path):
+    d = _doc()
+    mutate(d)
+    with pytest.raises(ContractError) as err:
+        validate_document(d)
+    assert err.value.path.replace('"', "'") == path, err.value
+
+
+def test_every_field_is_optional():
+    d = {"asyncapi": "3.0.0", "info": {"title": "t", "version": "1"}, "operations": {}}
+    validate_document(d)
+    c = build(d)
+    assert c.login is None and c.first_frame is None and c.request_answers() == []
+
+
+def test_contract_check_cli(tmp_path, capsys):
+    assert main(["contract", "check", "pitchey"]) == 0
+    out = capsys.readouterr().out
+    assert "messaging.ping" in out and "valid AsyncAPI 3.0" in out
+    bad = _doc()
+    bad["operations"]["subscribe"]["action"] = "listen"
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump(bad))
+    assert main(["contract", "check", str(f)]) == 2
+    assert "$.operations.subscribe.action" in capsys.readouterr().err
+    assert main(["contract", "check", str(tmp_path / "none.yaml")]) == 2
+
+
+def test_json_and_yaml_read_alike(tmp_path):
+    import json
+
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps(_doc()))
+    c = load_contract(f)
+    assert c.file_format == "json" and [o.id for o in c.request_answers()] == [o.id for o in load_contract().request_answers()]
+    assert parse_text(f.read_text()) == _doc()
+
+
+def test_one_source_of_truth_reads_the_contract():
+    from pitchey_analysis.client import CHANNEL_TYPES
+    from pitchey_analysis.debug import SWEEP
+    from pitchey_analysis.server.ws import AUTH_ONLY_TYPES, HANDLERS, WebSocketHandler
+
+    c = load_contract("pitchey")
+    assert set(HANDLERS) == c.client_types() and AUTH_ONLY_TYPES == c.auth_only_types()
+    assert all(callable(getattr(WebSocketHandler, h, None)) for h in HANDLERS.values()), "a client type without its on_<type> handler"
+    assert CHANNEL_TYPES["pitch:"] == {"pitch_stats_update"} and CHANNEL_TYPES["dashboard"] == {"dashboard_update"}
+    assert [label for label, _ in SWEEP][: len(c.client_types())] == [o.request.type for o in c.receives()]
+
+
+def test_a_contract_without_stats_lockout_and_push_triggers_plans_not_in_contract():
+    from pitchey_analysis.contract import contract_from_text
+    from pitchey_analysis.probes import ProbeContext
+    from pitchey_analysis.suite import plan
+
+    d = _doc()
+    x = d["x-readiness"]
+    del x["endpoints"]["stats"], x["limits"]["lockout"]
+    for ch in x["channels"].values():
+        ch.pop("trigger", None)
+    c = contract_from_text(yaml.safe_dump(d), name="no-stats")
+    ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, contract=c)
+    why = {s.name: w for s, w in plan("full", ctx)}
+    for name in ("readiness.stats_requires_auth", "readiness.stats_non_admin", "readiness.stats_admin",
+                 "readiness.lockout_spoofing", "resilience.lockout_per_address",
+                 "messaging.notification_delivery", "messaging.channel_broadcast"):
+        assert (why[name] or "").startswith("not_in_contract:"), (name, why[name])
+    assert why["readiness.session_leak"] is None  # the health endpoint still reports a session count
+    assert why["messaging.ping"] is None and why["readiness.size_limit"] is None
+    pitchey_ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None)
+    assert not any((w or "").startswith("not_in_contract") for _, w in plan("full", pitchey_ctx))
+
+
+def test_message_type_rows_follow_the_runs_contract():
+    from pitchey_analysis.analysis.tables import MESSAGE_TYPES, message_type_rows
+
+    assert message_type_rows({}) == MESSAGE_TYPES
+    pitchey = message_type_rows({"contract": {"message_types": load_contract("pitchey").message_type_rows()}})
+    assert set(pitchey.values()) == set(MESSAGE_TYPES.values())  # every Pitchey row, now from the contract
+    assert pitchey["ping → pong"] == "messaging.ping" and pitchey["error unknown_type"] == "messaging.unknown_type"
+    plan = [{"probe": p, "skip": "not_in_contract:x"} for p in MESSAGE_TYPES.values()]
+    assert message_type_rows({"contract": {"message_types": {"quote → price": "messaging.quote"}}, "plan": plan}) == \
+        {"quote → price": "messaging.quote"}
+
+
+def test_the_contracts_targets_judge_the_run():
+    from pitchey_analysis.analysis.slo import DEFAULT_TARGETS, targets_from_manifest
+
+    assert targets_from_manifest({"contract": {"targets": load_contract("pitchey").targets}}) == DEFAULT_TARGETS
+    assert targets_from_manifest({}) == DEFAULT_TARGETS
+    got = {t.name: t.threshold for t in targets_from_manifest({"contract": {"targets": {"connectP95Ms": 250,
+                                                                                         "concurrency": {"minSuccessRate": 0.9}}}})}
+    assert got["connection time p95"] == 250 and got["concurrency"] == 0.9
+
+
+def test_serve_and_debug_refuse_other_contracts(capsys):
+    ticker = str(Path(__file__).resolve().parent / "ticker" / "ticker.asyncapi.yaml")
+    assert main(["serve", "--contract", ticker]) == 2
+    assert "pitchey contract only" in capsys.readouterr().err
+    assert main(["debug", "--contract", ticker]) == 2
+    assert "pitchey contract only" in capsys.readouterr().err

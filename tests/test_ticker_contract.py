@@ -1,0 +1,159 @@
+"""A second, different service proves the contract format: the price ticker of tests/ticker/.
+
+Its request/answer probes come from its own document, its report lists its own
+message types, what its contract does not declare is skipped (not_in_contract),
+and conformance is judged against whichever contract the run was given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pitchey_analysis import load_run
+from pitchey_analysis.analysis import analyze
+from pitchey_analysis.contract import load_contract
+from pitchey_analysis.probes import Credentials
+from pitchey_analysis.suite import SuiteConfig, UsageError, arun_suite, make_options
+
+from .ticker.server import TickerServer
+
+HERE = Path(__file__).resolve().parent / "ticker"
+FLAT = HERE / "ticker.asyncapi.yaml"
+WRAPPED = HERE / "ticker-payload.asyncapi.yaml"
+TRADER = Credentials("trader@ticker.test", "Ticker123", "trader")
+GENERATED = ("messaging.quote", "messaging.clock", "messaging.watch", "messaging.portfolio")
+
+
+async def run_ticker(tmp_path: Path, contract: str | Path, *, only: list[str] | None = None, preflight: bool = False,
+                     **server: object):
+    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=preflight, user=TRADER,
+                      users={"trader": TRADER}, contract=load_contract(contract), only=only)
+    async with TickerServer(**server) as t:  # type: ignore[arg-type]
+        path = await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg)
+    return load_run(path)
+
+
+def _outcomes(run) -> dict[str, tuple[str, str]]:
+    return {r.probe: (r.outcome, r.reason) for r in run.probes.itertuples()}
+
+
+@pytest.fixture(scope="module")
+def ticker_run(tmp_path_factory):
+    import asyncio
+
+    # with the preflight: it logs in and upgrades as the ticker's contract says
+    return asyncio.run(run_ticker(tmp_path_factory.mktemp("ticker"), FLAT, preflight=True))
+
+
+def test_generated_probes_judge_the_ticker(ticker_run):
+    got = _outcomes(ticker_run)
+    for name in GENERATED:
+        assert got[name] == ("pass", "ok"), name
+    assert ticker_run.manifest["conformance"]["violations"] == 0
+    assert ticker_run.manifest["conformance"]["frames_checked"] > 0
+
+
+def test_the_report_lists_the_tickers_message_types(ticker_run):
+    mt = analyze(ticker_run).message_types
+    assert list(mt["message_type"]) == ["hello", "quote → price", "clock → time", "watch → watching", "portfolio → holdings"]
+    assert set(mt.loc[mt["probe"].isin(GENERATED), "support"]) == {"full"}
+
+
+def test_what_the_contract_does_not_declare_is_skipped(ticker_run):
+    got = _outcomes(ticker_run)
+    for name in ("readiness.stats_requires_auth", "readiness.stats_non_admin", "readiness.lockout_spoofing",
+                 "resilience.lockout_per_address", "messaging.notification_delivery", "messaging.channel_broadcast",
+                 "readiness.session_leak", "messaging.ping", "messaging.subscribe", "readiness.rate_limit"):
+        assert got[name] == ("skip", "not_in_contract"), name
+    v = analyze(ticker_run).verdict
+    assert v.verdict in ("INSUFFICIENT EVIDENCE", "NOT READY"), v.reasons
+    print(v.verdict, v.reasons.to_string())
+
+
+def test_the_run_keeps_its_contract(ticker_run):
+    stored = ticker_run.path / "contract.yaml"
+    assert stored.read_text() == FLAT.read_text()
+    c = ticker_run.manifest["contract"]
+    assert c["name"] == "ticker" and c["sha256"] == load_contract(FLAT).sha256
+    planned = {p["probe"] for p in ticker_run.manifest["plan"]}
+    assert set(GENERATED) <= planned
+
+
+async def test_switching_off_one_answer_makes_exactly_that_row_missing(tmp_path):
+    run = await run_ticker(tmp_path, FLAT, only=["messaging"], off={"clock"})
+    mt = analyze(run).message_types.set_index("probe")
+    assert mt.loc["messaging.clock", "support"] == "missing"
+    assert {mt.loc[n, "support"] for n in GENERATED if n != "messaging.clock"} == {"full"}
+
+
+async def test_wrapped_answers_conform_to_a_contract_that_says_so(tmp_path):
+    run = await run_ticker(tmp_path, WRAPPED, only=["messaging"], wrapped=True)
+    assert {_outcomes(run)[n] for n in GENERATED} == {("pass", "ok")}
+    assert run.manifest["conformance"]["violations"] == 0
+
+
+async def test_wrapped_answers_break_the_flat_contract_named_by_path(tmp_path):
+    run = await run_ticker(tmp_path, FLAT, only=["messaging"], wrapped=True)
+    got = _outcomes(run)
+    assert got["messaging.quote"] == ("fail", "wrong_answer")
+    rec = run.probes.set_index("probe").loc["messaging.quote"]
+    assert "off its schema at $" in rec["detail"] and "required property" in rec["detail"]
+    conf = run.manifest["conformance"]
+    assert conf["violations"] > 0
+    assert any(d["type"] == "price" and d["path"] == "$" for d in conf["by_type_and_path"]), conf
+    table = analyze(run).conformance
+    assert ((table["type"] == "price") & (table["path"] == "$")).any()
+    events = [e for e in (run.path / "events.jsonl").read_text().splitlines() if '"contract_violation"' in e]
+    assert events and '"path":"$"' in events[0].replace(" ", "")
+
+
+async def test_the_ticker_breaks_the_pitchey_contract(tmp_path):
+    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False, user=TRADER,
+                      users={"trader": TRADER}, only=["readiness.size_limit"])
+    async with TickerServer(wrapped=True) as t:
+        run = load_run(await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg))
+    paths = {(d["type"], d["path"]) for d in run.manifest["conformance"]["by_type_and_path"]}
+    assert ("hello", "$.type") in paths, paths
+
+
+async def test_the_embedded_server_serves_only_pitchey(tmp_path):
+    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, contract=load_contract(FLAT))
+    with pytest.raises(UsageError, match="pitchey contract only"):
+        await arun_suite(None, suite="quick", out=tmp_path, config=cfg)
+
+
+async def test_debug_sweeps_the_tickers_messages(tmp_path):
+    import io
+
+    from pitchey_analysis.debug import trace_session
+
+    async with TickerServer() as t:
+        _, summary = await trace_session(t.ws_url, t.http_url, creds=TRADER, sweep=True, listen_s=0.2, window_s=0.2,
+                                         out=io.StringIO(), contract=load_contract(FLAT))
+    s = dict(zip(summary["sent"], summary["answers"], strict=True))
+    assert s["(nothing: the upgrade)"] == "hello"
+    assert s["quote"] == "price" and s["clock"] == "time" and s["watch"] == "watching" and s["portfolio"] == "holdings"
+    assert s["unknown type"] == "problem"
+
+
+async def test_cli_run_with_contract(tmp_path):
+    import asyncio
+    import json
+    import os
+    import sys
+
+    async with TickerServer() as t:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pitchey_analysis.cli", "run", "--target", t.ws_url, "--contract", str(FLAT),
+            "--suite", "quick", "--only", "messaging", "--out", str(tmp_path), "--no-progress", "--fail-on", "never",
+            env={**os.environ, "PITCHEY_EMAIL": "trader@ticker.test", "PITCHEY_PASSWORD": "Ticker123"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-800:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert (run_dir / "contract.yaml").read_text() == FLAT.read_text()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["contract"]["name"] == "ticker" and manifest["config"]["credentials"]["user_types"] == ["trader"]
+    assert {r.probe: r.outcome for r in load_run(run_dir).probes.itertuples()}["messaging.quote"] == "pass"

@@ -1,0 +1,117 @@
+"""A small price-ticker service over JSON WebSocket frames, written for the tests (not Pitchey).
+
+It proves the contract format: its own login (``POST /v1/session`` with
+``{login, secret}``, the token at ``/access/jwt``), its own upgrade parameter
+(``?access_token=``), its own first frame (``hello``) and its own messages
+(``quote`` -> ``price``, ``clock`` -> ``time``, ``watch`` -> ``watching``,
+``portfolio`` -> ``holdings``; errors are ``problem``). ``off`` switches answers
+off one by one; ``wrapped`` puts every answer's data under ``payload``.
+Loopback only; ``async with TickerServer() as t: t.ws_url``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+USERS = {"trader@ticker.test": ("Ticker123", 7, "trader")}
+PRICES = {"ACME": (101.5, 101.7), "INIT": (9.9, 10.1)}
+AUTH_ONLY = {"watch", "portfolio"}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class TickerServer:
+    """The ticker service on 127.0.0.1, any free port."""
+
+    def __init__(self, *, off: set[str] | frozenset[str] = frozenset(), wrapped: bool = False) -> None:
+        self.off, self.wrapped = set(off), wrapped
+        self.tokens: dict[str, int] = {}
+        self.clients = 0
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+        self.jwt_secret = None
+        self.ca_file = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/stream"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> TickerServer:
+        app = web.Application()
+        app.router.add_post("/v1/session", self.session)
+        app.router.add_get("/v1/status", self.status)
+        app.router.add_get("/stream", self.stream)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def session(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"ok": False, "why": "bad json"}, status=400)
+        user = USERS.get(body.get("login")) if isinstance(body, dict) else None
+        if user is None or body.get("secret") != user[0]:
+            return web.json_response({"ok": False, "why": "denied"}, status=401)
+        token = secrets.token_urlsafe(24)
+        self.tokens[token] = user[1]
+        return web.json_response({"ok": True, "access": {"jwt": token}, "account": {"uid": user[1], "role": user[2]}})
+
+    async def status(self, request: web.Request) -> web.Response:
+        return web.json_response({"up": True, "clients": self.clients})
+
+    def answer(self, mtype: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {"type": mtype, "payload": data} if self.wrapped else {"type": mtype, **data}
+
+    async def stream(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=16384)
+        await ws.prepare(request)
+        uid = self.tokens.get(request.query.get("access_token", ""))
+        self.clients += 1
+        try:
+            await ws.send_json({"type": "hello", "session": secrets.token_hex(4), "authorized": uid is not None})
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    m = json.loads(msg.data)
+                except ValueError:
+                    await ws.send_json({"type": "problem", "reason": "not_json"})
+                    continue
+                t = m.get("type") if isinstance(m, dict) else None
+                if t in self.off:
+                    continue
+                if t in AUTH_ONLY and uid is None:
+                    await ws.send_json({"type": "problem", "reason": "login_first"})
+                elif t == "quote":
+                    bid, ask = PRICES.get(m.get("symbol"), (0.0, 0.0))
+                    await ws.send_json(self.answer("price", {"symbol": m.get("symbol"), "bid": bid, "ask": ask, "ts": now_ms()}))
+                elif t == "clock":
+                    await ws.send_json(self.answer("time", {"now": now_ms()}))
+                elif t == "watch":
+                    await ws.send_json(self.answer("watching", {"symbols": list(m.get("symbols") or [])}))
+                elif t == "portfolio":
+                    await ws.send_json(self.answer("holdings", {"positions": [{"symbol": "ACME", "qty": 3}], "cash": 1000.0}))
+                else:
+                    await ws.send_json({"type": "problem", "reason": "unknown"})
+        finally:
+            self.clients -= 1
+        return ws
