@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout-scale", type=float, help="multiply every timeout and wait (slow targets)")
     r.add_argument("--deadline", type=float, metavar="SECONDS",
                    help="the run's budget: probes still running then are cancelled and recorded as not run "
-                        "(reason deadline); default 120 for quick, 600 for full")
+                        "(reason deadline); default 180 for quick, 600 for full")
     r.add_argument("--out", help="runs directory (default data/runs)")
     r.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     r.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded; the TLS probe then fails)")

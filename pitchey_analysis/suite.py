@@ -37,9 +37,9 @@ log = logging.getLogger("pitchey_analysis.suite")
 SUITE_VERSION = "1.0"
 SUITES = ("quick", "full")
 #: The run budget of each suite (``--deadline`` overrides it), in seconds.
-DEADLINES = {"quick": 120.0, "full": 600.0}
+DEADLINES = {"quick": 180.0, "full": 600.0}
 #: Options of the quick suite (≤ 20 s against a local target).
-QUICK = {"connect_samples": 20, "rtt_samples": 60, "rtt_per_session": 60, "concurrency_levels": (1, 10, 50),
+QUICK = {"timeout_s": 3.0, "connect_samples": 20, "rtt_samples": 60, "rtt_per_session": 60, "concurrency_levels": (1, 10, 50),
          "reconnect_samples": 2, "burst_size": 160, "server_ping_wait_s": 3.0, "push_timeout_s": 3.0,
          "handshake_bound_s": 5.0, "sustain_window_s": 5.0}
 #: Knobs of the embedded server during a run: short intervals so that pushes
