@@ -60,6 +60,17 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return b1 & 0x0F, bytes(data)
 
 
+async def connected_then_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A behaviour: 'connected', then nothing: messages are read and never answered; a close is answered with 1000."""
+    writer.write(text(CONNECTED))
+    await writer.drain()
+    while True:
+        op, _ = await read_frame(reader)
+        if op == 0x8:
+            writer.write(close(1000))
+            return
+
+
 class BadServer:
     jwt_secret = None
     ca_file = None

@@ -11,7 +11,7 @@ import pytest
 
 from pitchey_analysis import load_run
 from pitchey_analysis.suite import SuiteConfig, UsageError, arun_suite, check_target, make_options
-from tests.probes.badserver import CONNECTED, BadServer, close, frame, read_frame, text
+from tests.probes.badserver import CONNECTED, BadServer, close, connected_then_silent, frame, read_frame, text
 
 
 def quick_config(**over) -> SuiteConfig:
@@ -127,14 +127,7 @@ def _close_with(code):
     return b
 
 
-async def _silent(reader, writer):
-    writer.write(text(CONNECTED))
-    await writer.drain()
-    while True:
-        op, _ = await read_frame(reader)
-        if op == 0x8:
-            writer.write(close(1000))
-            return
+_silent = connected_then_silent  # 'connected', then silence
 
 
 async def _flood(reader, writer):

@@ -15,7 +15,7 @@ from pitchey_analysis import load_run
 from pitchey_analysis.analysis import analyze, percentiles, verdict
 from pitchey_analysis.render import with_intervals
 from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, SuiteConfig, arun_suite, make_options
-from tests.probes.badserver import CONNECTED, BadServer, read_frame, text
+from tests.probes.badserver import BadServer, connected_then_silent, text
 from tests.probes.conftest import creds
 from tests.probes.test_bad_targets import _free_port
 
@@ -48,22 +48,13 @@ async def _close_at_once(reader, writer):
     await writer.drain()
 
 
-async def _no_pong(reader, writer):
-    writer.write(text(CONNECTED))
-    await writer.drain()
-    while True:
-        op, _ = await read_frame(reader)
-        if op == 0x8:
-            return
-
-
 @pytest.mark.parametrize("name,kw", [
     ("silent", {"http_status": None}),
     ("forbidden", {"status": 403, "http_status": 403}),
     ("stall", {"behaviour": _stall}),
     ("garbage", {"behaviour": _garbage}),
     ("close_at_once", {"behaviour": _close_at_once}),
-    ("no_pong", {"behaviour": _no_pong}),
+    ("no_pong", {"behaviour": connected_then_silent}),
 ])
 async def test_no_probe_passes_against_a_target_without_features_and_the_run_is_bounded(tmp_path, name, kw):
     t0 = time.perf_counter()

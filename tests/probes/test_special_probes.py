@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pitchey_analysis.probes import CATALOGUE
-from tests.probes.badserver import CONNECTED, BadServer, read_frame, text
+from tests.probes.badserver import BadServer, connected_then_silent
 
 
 async def test_tls_probe_passes_on_verified_wss_and_fails_when_unverified(make_server, run_one):
@@ -28,15 +28,7 @@ async def test_invalid_utf8_probe(server, run_one):
     rec = await run_one("readiness.invalid_utf8", server)
     assert (rec["outcome"], rec["reason"], rec["close_code"]) == ("pass", "ok", 1007)
 
-    async def tolerant(reader, writer):  # a server that never checks UTF-8
-        writer.write(text(CONNECTED))
-        await writer.drain()
-        while True:
-            op, _ = await read_frame(reader)
-            if op == 0x8:
-                return
-
-    async with BadServer(tolerant) as b:
+    async with BadServer(connected_then_silent) as b:
         rec = await run_one("readiness.invalid_utf8", b)
     assert (rec["outcome"], rec["reason"]) == ("fail", "no_close")
 

@@ -12,7 +12,7 @@ from pitchey_analysis.config import time_unit
 from pitchey_analysis.probes.base import Result
 from pitchey_analysis.probes.sustained import SessionFacts, judge, push_gap_s
 from pitchey_analysis.suite import DEMO_USERS, SuiteConfig, arun_suite, make_options
-from tests.probes.badserver import CONNECTED, BadServer, close, read_frame, text
+from tests.probes.badserver import BadServer, connected_then_silent
 
 PROBE = "resilience.sustained_sessions"
 #: A 3 s hold (after the timeout scale) with 5 sessions keeps each run short.
@@ -86,15 +86,7 @@ async def test_sessions_that_stop_getting_pushes_fail(make_server, tmp_path):
     assert (rec["outcome"], rec["reason"]) == ("fail", "missed_pushes"), rec["detail"]
 
 
-async def _answers_nothing(reader, writer):
-    """'connected', then silence: pings are read and never answered."""
-    writer.write(text(CONNECTED))
-    await writer.drain()
-    while True:
-        op, _ = await read_frame(reader)
-        if op == 0x8:
-            writer.write(close(1000))
-            return
+_answers_nothing = connected_then_silent  # 'connected', then silence
 
 
 @pytest.mark.parametrize("behaviour", [_answers_nothing, None], ids=["connected-then-silent", "no-frame-at-all"])
