@@ -396,8 +396,8 @@ def bench_analysis(n: int) -> list[dict]:
     import pandas as pd
 
     from pitchey_analysis.analysis import latency_summary, slo_checks
-    from pitchey_analysis.dataset import load_run
-    from pitchey_analysis.records import frame_from_rows
+    from pitchey_analysis.capture.dataset import load_run
+    from pitchey_analysis.capture.records import frame_from_rows
 
     with tempfile.TemporaryDirectory() as d:
         run = Path(d) / "20260101T000000Z-000000"

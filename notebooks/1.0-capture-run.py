@@ -26,8 +26,8 @@ out = None  # runs directory (default: data/runs of the project, whatever the wo
 
 # %%
 from pitchey_analysis import load_run, run_suite
-from pitchey_analysis.records import describe
-from pitchey_analysis.summary import category_table
+from pitchey_analysis.capture.records import describe
+from pitchey_analysis.report.summary import category_table
 
 path = run_suite(target, profile=profile, suite=suite, out=out)
 r = load_run(path)

@@ -33,8 +33,8 @@ explore.pick_run(globals(), runs_dir)
 # %%
 from IPython.display import display
 
-from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import DEFAULT_TARGETS, concurrency_table, latency_summary, slo_checks
+from pitchey_analysis.report import figures, render
 
 figures.style()
 explore.use_widgets(interactive)

@@ -31,8 +31,8 @@ from pitchey_analysis import explore
 explore.pick_run(globals(), runs_dir)
 
 # %%
-from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import SCORE_FORMULA, category_rates, issues, latest, overall_score
+from pitchey_analysis.report import figures, render
 
 figures.style()
 explore.use_widgets(interactive)

@@ -21,10 +21,10 @@ runs_dir = None
 # %%
 from IPython.display import display
 
-from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import DEFAULT_TARGETS, analyze
 from pitchey_analysis.analysis.defects import close_codes
 from pitchey_analysis.explore import open_run
+from pitchey_analysis.report import figures, render
 
 figures.style()
 r = open_run(run, runs_dir)

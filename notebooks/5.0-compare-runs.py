@@ -34,9 +34,9 @@ explore.pick_run(globals(), runs_dir, names=("run_a", "run_b"))
 # %%
 from IPython.display import display
 
-from pitchey_analysis import figures, render
 from pitchey_analysis.analysis import DEFAULT_TARGETS, analyze, compare_latency, compare_outcomes, compare_rates
 from pitchey_analysis.explore import pick_pair
+from pitchey_analysis.report import figures, render
 
 figures.style()
 A, B = pick_pair(run_a, run_b, runs_dir)

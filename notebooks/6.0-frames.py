@@ -30,7 +30,8 @@ interactive = True  # ipympl figures in JupyterLab (static PNGs when ipympl is a
 # %%
 from IPython.display import display
 
-from pitchey_analysis import explore, figures, render
+from pitchey_analysis import explore
+from pitchey_analysis.report import figures, render
 
 explore.pick_run(globals(), runs_dir)
 

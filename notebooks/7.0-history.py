@@ -31,8 +31,9 @@ interactive = True
 # %%
 from IPython.display import display
 
-from pitchey_analysis import explore, figures, render
-from pitchey_analysis.trend import history_tables, load_history
+from pitchey_analysis import explore
+from pitchey_analysis.report import figures, render
+from pitchey_analysis.report.history import history_tables, load_history
 
 figures.style()
 explore.use_widgets(interactive)

@@ -29,9 +29,10 @@ rtt_target_ms = 50.0
 # %%
 from IPython.display import display
 
-from pitchey_analysis import figures, load_run, render, soakfigures
+from pitchey_analysis import load_run
 from pitchey_analysis.analysis.soak import analyze_soak
-from pitchey_analysis.dataset import load_events
+from pitchey_analysis.capture.dataset import load_events
+from pitchey_analysis.report import figures, render, soakfigures
 
 figures.style()
 r = load_run(run, runs_dir=runs_dir)

@@ -20,9 +20,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "PitcheyClient": ".client",
     "SyncPitcheyClient": ".client",
-    "Run": ".dataset",
-    "load_run": ".dataset",
-    "load_runs": ".dataset",
+    "Run": ".capture.dataset",
+    "load_run": ".capture.dataset",
+    "load_runs": ".capture.dataset",
     "ReferenceServer": ".server",
     "arun_suite": ".suite",
     "run_suite": ".suite",
@@ -59,9 +59,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .capture.dataset import Run, load_run, load_runs
     from .client import PitcheyClient, SyncPitcheyClient
     from .contract import Contract, ContractError, load_contract
-    from .dataset import Run, load_run, load_runs
     from .exceptions import ClientError, PitcheyAnalysisError, PreflightError, ReportError, RunNotFound, UsageError
     from .server import ReferenceServer
     from .suite import arun_suite, run_suite

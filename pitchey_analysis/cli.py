@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="reports", help="output directory")
     c.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf")
 
-    from .trend import add_parser as add_history_parser
+    from .report.history import add_parser as add_history_parser
 
     add_history_parser(sub)
 
@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
-    from .redact import redact_text
+    from .capture.redact import redact_text
 
     class Redacting(logging.Formatter):
         def format(self, record: logging.LogRecord) -> str:
@@ -337,8 +337,8 @@ def cmd_contract(a: argparse.Namespace) -> int:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
+    from .report.summary import category_table, print_summary, write_json, write_junit
     from .suite import SuiteConfig, UsageError, arun_suite, check_target, make_options, plan
-    from .summary import category_table, print_summary, write_json, write_junit
 
     if a.target:
         try:
@@ -399,7 +399,7 @@ def cmd_run(a: argparse.Namespace) -> int:
                                          server_options=server_opts or None, http_url=a.http_url))
     except UsageError as exc:  # only the package's own usage errors are the user's: anything else is a bug, shown as one
         raise CliError(str(exc)) from None
-    from .dataset import load_run
+    from .capture.dataset import load_run
 
     run = load_run(run_dir)
     table = category_table(run.probes)
@@ -432,7 +432,7 @@ def exit_code(fail_on: str, *, status: str, critical_failed: bool, verdict: str)
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .report import ReportError, build_report
+    from .report.export import ReportError, build_report
 
     formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
     _check_runs_dir(a.runs_dir)
@@ -461,7 +461,7 @@ def _check_runs_dir(runs_dir: str | None) -> None:
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
-    from .report import ReportError, build_report
+    from .report.export import ReportError, build_report
 
     formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
     _check_runs_dir(a.runs_dir)
@@ -490,7 +490,7 @@ def cmd_load(a: argparse.Namespace) -> int:
 
 
 def cmd_history(a: argparse.Namespace) -> int:
-    from .trend import cmd_history as run_history
+    from .report.history import cmd_history as run_history
 
     return run_history(a)
 

@@ -18,12 +18,12 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from .capture.records import frame_from_rows
+from .capture.redact import redact
 from .contract import Contract, default_contract
 from .probes.base import Credentials, Options, ProbeContext
 from .probes.common import login, login_user_id
 from .probes.session import ProbeSession
-from .records import frame_from_rows
-from .redact import redact
 
 #: (label, message) sent by the sweep; ``{token}`` and ``{uid}`` are filled in.
 #: Bad input the sweep sends after the contract's messages.

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from .capture.dataset import Run, list_runs, load_run, resolve_run
 from .config import sample_run_dirs
-from .dataset import Run, list_runs, load_run, resolve_run
 
 
 def contract_name(manifest: dict[str, Any]) -> str:
@@ -148,7 +148,7 @@ def use_widgets(enable: bool = True) -> bool:
 
     Returns whether figures are now interactive; the report and papermill runs keep static PNGs.
     """
-    from . import render
+    from .report import render
 
     if not enable:
         render.INTERACTIVE = False

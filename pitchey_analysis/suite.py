@@ -26,11 +26,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tqdm.auto import tqdm
 
+from .capture.recorder import Recorder, utc_now_iso
+from .capture.redact import redact_url
 from .config import PROJ_ROOT, runs_dir, time_unit
 from .contract import Contract, default_contract
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
-from .recorder import Recorder, utc_now_iso
-from .redact import redact_url
 
 log = logging.getLogger("pitchey_analysis.suite")
 

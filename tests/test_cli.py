@@ -129,7 +129,7 @@ def test_degraded_capture_exits_4(tmp_path, monkeypatch, capsys):
     import pathlib
 
     from pitchey_analysis import cli
-    from pitchey_analysis import recorder as rec_mod
+    from pitchey_analysis.capture import recorder as rec_mod
 
     real_open = open
 

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from pitchey_analysis import load_run, load_runs
-from pitchey_analysis.recorder import Recorder, new_run_id
-from pitchey_analysis.records import TABLES, describe
+from pitchey_analysis.capture.recorder import Recorder, new_run_id
+from pitchey_analysis.capture.records import TABLES, describe
 
 
 def _probe(pid="p#1", outcome="pass", **kw):

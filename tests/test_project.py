@@ -62,7 +62,7 @@ def test_analysis_and_report_layers_open_no_sockets():
     import subprocess
     import sys
 
-    code = ("import sys, pitchey_analysis.analysis, pitchey_analysis.figures, pitchey_analysis.findings; "
+    code = ("import sys, pitchey_analysis.analysis, pitchey_analysis.report.figures, pitchey_analysis.findings; "
             "print(sorted(m for m in ('websockets', 'aiohttp', 'picows', 'distributed', 'pitchey_analysis.probes', "
             "'pitchey_analysis.server', 'pitchey_analysis.client') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
@@ -75,3 +75,38 @@ def test_public_names_are_exported_lazily_and_completely():
     assert set(pitchey_analysis.__all__) == {*pitchey_analysis._EXPORTS, "__version__"}
     for name in pitchey_analysis.__all__:
         assert getattr(pitchey_analysis, name) is not None
+
+
+#: each layer and the layers it must not import (the flow points one way: probes → capture → analysis → report)
+FORBIDDEN = {
+    "capture": ("probes", "server", "client", "load", "analysis", "report", "suite", "cli"),
+    "analysis": ("probes", "server", "client", "load", "report", "suite", "cli", "debug"),
+    "report": ("probes", "server", "client", "load", "suite", "cli", "debug"),
+}
+
+
+def test_layers_import_only_upstream():
+    """Read every module's imports (not executed): capture, analysis and report never reach downstream or sideways."""
+    import ast
+
+    pkg = ROOT / "pitchey_analysis"
+    bad = []
+    for layer, forbidden in FORBIDDEN.items():
+        for path in (pkg / layer).rglob("*.py"):
+            module = ["pitchey_analysis", *path.relative_to(pkg).with_suffix("").parts]
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom):
+                    base = module[:-1] if path.name != "__init__.py" else module[:-1]
+                    if node.level:
+                        target = base[: len(base) - node.level + 1] + (node.module.split(".") if node.module else [])
+                    else:
+                        target = (node.module or "").split(".")
+                    names = [target + [a.name] for a in node.names]
+                elif isinstance(node, ast.Import):
+                    names = [a.name.split(".") for a in node.names]
+                else:
+                    continue
+                for n in names:
+                    if len(n) > 1 and n[0] == "pitchey_analysis" and n[1] in forbidden:
+                        bad.append(f"{path.relative_to(ROOT)} imports {'.'.join(n[:2])}")
+    assert not bad, bad

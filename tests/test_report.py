@@ -15,8 +15,8 @@ import pytest
 
 from pitchey_analysis import load_run
 from pitchey_analysis.analysis import analyze
-from pitchey_analysis.render import _fmt
-from pitchey_analysis.report import build_report
+from pitchey_analysis.report.export import build_report
+from pitchey_analysis.report.render import _fmt
 from tests.conftest import KNOWN_SECRET
 from tests.test_suite import EXPECTED_2025_11
 

@@ -49,7 +49,7 @@ def test_no_secret_in_any_file_or_log(tmp_path):
 
 
 def test_redaction_helpers():
-    from pitchey_analysis.redact import redact, redact_text, redact_url
+    from pitchey_analysis.capture.redact import redact, redact_text, redact_url
 
     assert redact_url("wss://h:1/ws?token=abc.def&x=1") == "wss://h:1/ws?token=[REDACTED]&x=1"
     assert redact({"password": "p", "nested": {"Authorization": "Bearer x"}, "ok": 1}) == {

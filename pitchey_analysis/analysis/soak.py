@@ -1,7 +1,7 @@
 """Soak analysis: figures over time, drift, leaks and the generator's own health (pure).
 
 Inputs are DataFrames a load run stores (``load_run(...).samples`` and the
-``generator`` and ``target_stats`` events, see :func:`pitchey_analysis.dataset.load_events`);
+``generator`` and ``target_stats`` events, see :func:`pitchey_analysis.capture.dataset.load_events`);
 nothing here opens a socket or reads a file.
 
 * :func:`windowed_percentiles` — per-window (default 60 s) percentiles of every

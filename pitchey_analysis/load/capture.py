@@ -2,9 +2,9 @@
 
 Probe records, generator windows (``run_event`` ``generator``) and the
 target's figures (``run_event`` ``target_stats``) go to ``events.jsonl``
-through the :class:`~pitchey_analysis.recorder.Recorder`, flushed at once;
+through the :class:`~pitchey_analysis.capture.recorder.Recorder`, flushed at once;
 samples go to ``samples.arrows`` chunk by chunk (see
-:mod:`pitchey_analysis.samplestream`). Nothing is held back until the end, so a
+:mod:`pitchey_analysis.capture.samplestream`). Nothing is held back until the end, so a
 killed ``load`` leaves a run that ``load_run`` reads up to its last chunk.
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..recorder import Recorder, utc_now_iso
-from ..samplestream import FILE_SCHEMA, SAMPLE_STREAM, SampleStreamWriter, decode_chunk, tag_chunk
+from ..capture.recorder import Recorder, utc_now_iso
+from ..capture.samplestream import FILE_SCHEMA, SAMPLE_STREAM, SampleStreamWriter, decode_chunk, tag_chunk
 from .orchestrate import LoadResult
 from .spec import ShardResult, ShardSpec, UserSpec
 

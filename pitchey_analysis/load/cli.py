@@ -17,7 +17,7 @@ def _summary(path: Path, model: str, window_s: float) -> list[str]:
     """Lines from the stored run: per level opened, held, latency per operation, errors and closes; then the soak figures."""
     from ..analysis import percentiles
     from ..analysis.soak import analyze_soak
-    from ..dataset import load_events, load_run
+    from ..capture.dataset import load_events, load_run
 
     run = load_run(path)
     lines = []

@@ -1,7 +1,7 @@
 """The shard engine: one process's connections, with picows on uvloop (no Dask here).
 
 A shard never keeps its samples for long: every ``flush_s`` (0.5 s) it hands a
-chunk (an Arrow record batch, see :mod:`pitchey_analysis.samplestream`) and one
+chunk (an Arrow record batch, see :mod:`pitchey_analysis.capture.samplestream`) and one
 *generator window* to its sink, so memory stays flat however long the run and
 a crash of the process that runs ``load`` loses at most the last second or two.
 Without a sink (a direct :func:`run_shard` call) the chunks are kept and joined
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from picows import WSListener, WSMsgType, ws_connect
 
-from ..samplestream import decode_chunk, encode_chunk
+from ..capture.samplestream import decode_chunk, encode_chunk
 from .spec import Operation, ShardResult, ShardSpec, UserSpec
 
 Sink = Callable[[dict[str, Any]], Awaitable[None]]

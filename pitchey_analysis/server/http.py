@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..redact import redact_url
+from ..capture.redact import redact_url
 from . import tokens
 from .hub import now_ms
 from .store import User

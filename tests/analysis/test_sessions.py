@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 
-from pitchey_analysis import figures
 from pitchey_analysis.analysis.sessions import dropped_sessions, session_lifetimes
+from pitchey_analysis.report import figures
 
 
 def _probes(outcome: str, reason: str, observed: dict, code: int | None = None, close_reason: str | None = None) -> pd.DataFrame:

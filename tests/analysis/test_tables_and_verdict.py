@@ -17,7 +17,7 @@ from pitchey_analysis.analysis import (
     slo_checks,
     verdict,
 )
-from pitchey_analysis.records import frame_from_rows
+from pitchey_analysis.capture.records import frame_from_rows
 
 
 def probes(rows):

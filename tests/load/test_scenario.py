@@ -68,7 +68,7 @@ def test_active_intervals_follow_the_stages():
 
 def test_a_continuous_ramp_joins_and_leaves_at_the_stage_bounds(tmp_path):
     from pitchey_analysis.analysis.soak import client_open_over_time
-    from pitchey_analysis.dataset import load_events
+    from pitchey_analysis.capture.dataset import load_events
 
     sc = parse_scenario("ramp: continuous\nstages: [{connections: 2, duration_s: 1}, {connections: 6, duration_s: 1.5}, "
                         "{connections: 2, duration_s: 1}]\nusers: [{rate_per_s: 10}]")

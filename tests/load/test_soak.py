@@ -11,7 +11,7 @@ import pytest
 
 from pitchey_analysis import ReferenceServer, load_run
 from pitchey_analysis.analysis.soak import analyze_soak, latency_drift
-from pitchey_analysis.dataset import load_events
+from pitchey_analysis.capture.dataset import load_events
 from pitchey_analysis.load import ShardSpec, run_shard
 from pitchey_analysis.load.capture import capture_load
 from pitchey_analysis.load.cli import _login

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pitchey_analysis import load_run
-from pitchey_analysis.samplestream import (
+from pitchey_analysis.capture.samplestream import (
     SAMPLE_STREAM,
     SampleStreamWriter,
     decode_chunk,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from pitchey_analysis.capture.recorder import Recorder
 from pitchey_analysis.probes import CATALOGUE, Credentials, ProbeContext
-from pitchey_analysis.recorder import Recorder
 from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, make_options, run_probe
 
 

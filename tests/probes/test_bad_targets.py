@@ -196,7 +196,7 @@ async def test_disk_full_marks_the_run_degraded(tmp_path, monkeypatch):
     """events.jsonl on /dev/full: every write fails with ENOSPC."""
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full")
-    from pitchey_analysis import recorder as rec_mod
+    from pitchey_analysis.capture import recorder as rec_mod
 
     real_open = open
 

@@ -13,7 +13,7 @@ import pytest
 
 from pitchey_analysis import load_run
 from pitchey_analysis.analysis import analyze, percentiles, verdict
-from pitchey_analysis.render import with_intervals
+from pitchey_analysis.report.render import with_intervals
 from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, SuiteConfig, arun_suite, make_options
 from tests.probes.badserver import BadServer, connected_then_silent, text
 from tests.probes.conftest import creds

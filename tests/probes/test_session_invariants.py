@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pitchey_analysis.dataset import load_run
+from pitchey_analysis.capture.dataset import load_run
 from pitchey_analysis.probes import CATALOGUE, ProbeContext
 from pitchey_analysis.probes.invariant_probes import judge
 from pitchey_analysis.probes.invariants import RULE_NAMES, SessionTrace, Tally

@@ -11,7 +11,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from .analysis import analyze, category_rates, latest
+from ..analysis import analyze, category_rates, latest
 
 
 def category_table(probes: pd.DataFrame) -> pd.DataFrame:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .analysis.history import history
-from .config import sample_run_dirs
-from .dataset import list_runs, load_run
+from ..analysis.history import history
+from ..capture.dataset import list_runs, load_run
+from ..config import sample_run_dirs
 
 
 def load_history(runs_dir: Path | None = None, target: str | None = None, *, samples: bool = False) -> dict[str, pd.DataFrame]:

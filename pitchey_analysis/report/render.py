@@ -16,7 +16,7 @@ import pandas as pd
 from IPython.display import HTML, Image, Markdown
 from matplotlib.figure import Figure
 
-from .analysis import RULES, SCORE_FORMULA, Analysis
+from ..analysis import RULES, SCORE_FORMULA, Analysis
 
 #: Set by :func:`pitchey_analysis.explore.use_widgets`: figures shown as ipympl widgets instead of PNGs.
 INTERACTIVE = False
@@ -117,7 +117,7 @@ def show(fig: Figure) -> Any:
 
 def header(a: Analysis) -> HTML:
     """Title block: target, run, dates, suite, tool version and commit, contract, credentials (user types, never secrets)."""
-    from .explore import contract_name, target_line
+    from ..explore import contract_name, target_line
 
     m = a.manifest
     cfg = m.get("config") or {}
@@ -278,7 +278,7 @@ def recommendation(a: Analysis) -> Markdown:
 
 def compare_header(a: Analysis, b: Analysis) -> HTML:
     """Both runs side by side: run, target, profile, contract, suite, tool, dates, verdict and score."""
-    from .explore import contract_name, target_line
+    from ..explore import contract_name, target_line
 
     def col(x: Analysis) -> list[str]:
         m = x.manifest

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from .config import data_dir_and_why, runs_dir, sample_run_dir
-from .exceptions import RunNotFound
+from ..config import data_dir_and_why, runs_dir, sample_run_dir
+from ..exceptions import RunNotFound
 from .records import TABLES, frame_from_rows
 from .samplestream import SAMPLE_STREAM, read_sample_stream
 

@@ -14,21 +14,21 @@ import logging
 import os
 from pathlib import Path
 
-from . import __version__
-from .config import runs_dir as default_runs_dir
-from .dataset import load_run
-from .exceptions import RunNotFound
+from .. import __version__
+from ..capture.dataset import load_run
+from ..config import runs_dir as default_runs_dir
+from ..exceptions import RunNotFound
 
 log = logging.getLogger("pitchey_analysis.report")
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 NOTEBOOKS = {"readiness": "4.0-readiness-report.ipynb", "compare": "5.0-compare-runs.ipynb"}
 
 
-from .exceptions import ReportError  # noqa: E402 - re-exported: the failing cell, its exception and the notebook
+from ..exceptions import ReportError  # noqa: E402 - re-exported: the failing cell, its exception and the notebook
 
 #: The report notebooks shipped in the package (copies of the checkout's notebooks/, kept equal by a test).
-PACKAGED_NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+PACKAGED_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def notebook_path(kind: str) -> Path:
