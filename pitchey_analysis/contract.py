@@ -93,7 +93,8 @@ X_READINESS_ROOT = _obj({
         "capabilitiesAnonymous": {"type": "array", "items": {"type": "string"}},
     }, ["type"]),
     "errors": _obj({"message": {"type": "string"}, "code": _POINTER, **{k: {"type": "string"} for k in (
-        "invalidFormat", "unknownType", "authRequired", "forbiddenChannel", "rateLimited")}}),
+        "invalidFormat", "unknownType", "authRequired", "forbiddenChannel", "rateLimited", "invalidToken", "expiredToken",
+        "userNotFound")}}),
     "channels": {"type": "object", "additionalProperties": _obj({
         "auth": {"type": "boolean"}, "owner": {"type": "boolean"}, "pushes": {"type": "array", "items": {"type": "string"}},
         "intervalSeconds": {"type": "number", "exclusiveMinimum": 0}, "trigger": _HTTP_CALL, "description": {"type": "string"},
@@ -132,6 +133,7 @@ X_READINESS_OPERATION = _obj({
     "critical": {"type": "boolean"},
     "auth": {"type": "boolean"},
     "generate": {"type": "boolean"},
+    "authCheck": {"type": "boolean"},
     "expected": {"type": "string"},
     "echo": {"type": "array", "items": {"type": "string"}},
     "setup": {"type": "array", "items": _obj({"send": {"type": "object"}, "await": {"type": "string"}}, ["send"])},
@@ -234,6 +236,7 @@ class Operation:
     expected: str = ""
     echo: tuple[str, ...] = ()
     setup: tuple[dict[str, Any], ...] = ()
+    auth_check: bool = False
 
     @property
     def request(self) -> Message | None:
@@ -316,6 +319,23 @@ class FirstFrame:
     capabilities: str | None = None
     capabilities_authenticated: tuple[str, ...] = ()
     capabilities_anonymous: tuple[str, ...] = ()
+
+    def authenticated_in(self, frame: Any) -> bool:
+        """Whether a first frame says the session is authenticated (``/authenticated`` when no pointer is declared)."""
+        return pointer_get(frame, self.authenticated or "/authenticated") is True
+
+    def auth_error_in(self, frame: Any) -> Any:
+        """The authentication error a first frame reports (None when the contract names no place for it)."""
+        return pointer_get(frame, self.auth_error)
+
+    def capabilities_in(self, frame: Any) -> set[str]:
+        """The capabilities a first frame lists (empty when the contract names no place for them)."""
+        caps = pointer_get(frame, self.capabilities)
+        return {c for c in caps if isinstance(c, str)} if isinstance(caps, list) else set()
+
+    def user_id_in(self, frame: Any) -> Any:
+        """The user id a first frame names."""
+        return pointer_get(frame, self.user_id)
 
 
 @dataclass(frozen=True)
@@ -413,6 +433,33 @@ class Contract:
                     out.setdefault(m.type, []).append(m)
         return out
 
+    def auth_check_operation(self) -> Operation | None:
+        """The authentication-only request the suite sends to tell an anonymous session from an authenticated one:
+        the operation marked ``authCheck``, else the first authentication-only one with an example and a reply."""
+        ops = [o for o in self.receives() if o.auth and o.reply and o.request is not None and o.request.example is not None]
+        return next((o for o in ops if o.auth_check), ops[0] if ops else None)
+
+    def round_trip(self) -> Operation | None:
+        """The request/answer the suite checks a session is alive with: ``ping`` when declared, else the first
+        generated operation that needs neither authentication nor setup."""
+        ops = [o for o in self.request_answers() if not o.auth and not o.setup]
+        return next((o for o in ops if o.request is not None and o.request.type == "ping"), ops[0] if ops else None)
+
+    @property
+    def error_type(self) -> str:
+        """The ``type`` of the service's error frames (``x-readiness.errors.message``, default ``error``)."""
+        return self.errors.get("message") or "error"
+
+    def error_code(self, frame: Any) -> Any:
+        """The machine code of an error frame (at ``x-readiness.errors.code``, default ``/code``); None for other frames."""
+        if not isinstance(frame, dict) or frame.get("type") != self.error_type:
+            return None
+        return pointer_get(frame, self.errors.get("code") or "/code")
+
+    def push_channel(self) -> Channel | None:
+        """A channel that pushes at a fixed interval (the first declared with ``intervalSeconds`` and a push)."""
+        return next((c for c in self.channels.values() if c.interval_s and c.pushes and "{" not in c.name), None)
+
     def declares_type(self, mtype: str) -> bool:
         """Whether clients may send ``mtype``."""
         return mtype in self.client_types()
@@ -480,10 +527,31 @@ class Contract:
                 rows[o.label()] = o.probe_name
         return rows
 
+    def error_rows(self) -> dict[str, str]:
+        """Message-type table rows of the error answers this contract names a code for: label -> probe
+        (e.g. ``error auth_required`` -> ``auth.required_for_protected``; a ``problem`` frame coded
+        ``login_first`` when the contract spells it so)."""
+        rows: dict[str, str] = {}
+        for key, probe, note in ERROR_ROWS:
+            code = self.errors.get(key)
+            if code:
+                rows[f"{self.error_type} {code}{note}"] = probe
+        return rows
+
     def summary(self) -> dict[str, Any]:
         """What the manifest keeps about the contract."""
         return {"name": self.name, "title": self.title, "version": self.version, "sha256": self.sha256,
                 "source": self.source, "format": self.file_format}
+
+
+#: The error answers the message-type table lists: (x-readiness.errors key, the probe that judges it, a note).
+ERROR_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("invalidFormat", "messaging.invalid_json", " (not JSON)"),
+    ("invalidFormat", "messaging.missing_type", " (no type)"),
+    ("unknownType", "messaging.unknown_type", ""),
+    ("forbiddenChannel", "messaging.forbidden_channel", ""),
+    ("authRequired", "auth.required_for_protected", ""),
+)
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -667,7 +735,7 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         ops.append(Operation(
             op_id, op["action"], ms, reply, probe=xr.get("probe"), critical=bool(xr.get("critical", False)),
             auth=bool(xr.get("auth", False)), generate=bool(xr.get("generate", True)), expected=xr.get("expected", ""),
-            echo=tuple(xr.get("echo") or ()), setup=tuple(xr.get("setup") or ()),
+            echo=tuple(xr.get("echo") or ()), setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
         ))
     x = doc.get("x-readiness") or {}
     login = None

@@ -308,7 +308,8 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
     store_contract(rec.dir, cfg.contract)
     rec.update_manifest(plan=plan_record(cfg.suite, cfg.only, steps, cfg.contract), deadline_s=budget,
                         contract={**cfg.contract.summary(), "file": contract_file_name(cfg.contract),
-                                  "message_types": cfg.contract.message_type_rows(), "targets": cfg.contract.targets})
+                                  "message_types": cfg.contract.message_type_rows(),
+                                  "error_types": cfg.contract.error_rows(), "targets": cfg.contract.targets})
     end = time.monotonic() + budget
     breaker = Breaker(ctx)
     status = "interrupted"

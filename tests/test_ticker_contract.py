@@ -57,7 +57,8 @@ def test_generated_probes_judge_the_ticker(ticker_run):
 
 def test_the_report_lists_the_tickers_message_types(ticker_run):
     mt = analyze(ticker_run).message_types
-    assert list(mt["message_type"]) == ["hello", "quote → price", "clock → time", "watch → watching", "portfolio → holdings"]
+    assert list(mt["message_type"]) == ["hello", "quote → price", "clock → time", "watch → watching", "portfolio → holdings",
+                                        "problem login_first"]
     assert set(mt.loc[mt["probe"].isin(GENERATED), "support"]) == {"full"}
 
 
@@ -157,3 +158,23 @@ async def test_cli_run_with_contract(tmp_path):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["contract"]["name"] == "ticker" and manifest["config"]["credentials"]["user_types"] == ["trader"]
     assert {r.probe: r.outcome for r in load_run(run_dir).probes.itertuples()}["messaging.quote"] == "pass"
+
+
+def test_stateful_probes_read_the_tickers_spelling(ticker_run):
+    """First frame 'hello' with /authorized and /denied, errors 'problem' with /reason, auth-only 'watch' refused with
+    login_first: the probes written as code judge the ticker by its contract, not by Pitchey's literals."""
+    got = _outcomes(ticker_run)
+    for name in ("auth.required_for_protected", "auth.invalid_token", "auth.forged_token", "auth.alg_none",
+                 "auth.query_token", "connection.anonymous_connect", "connection.authenticated_connect"):
+        assert got[name][0] == "pass", (name, got[name])
+
+
+async def test_a_ticker_answering_anonymous_watch_fails_the_auth_only_probe(tmp_path):
+    """The counterpart: the same ticker without its authentication check is judged failing, in its own terms."""
+    run = await run_ticker(tmp_path, FLAT, only=["auth.required_for_protected", "auth.invalid_token"], auth_check=False)
+    got = _outcomes(run)
+    assert got["auth.required_for_protected"] == ("fail", "wrong_answer")
+    assert "watch answered watching" in run.probes.set_index("probe").loc["auth.required_for_protected", "detail"]
+    # the proof that a garbage token was accepted is the contract's authentication-only request answered
+    assert got["auth.invalid_token"] == ("fail", "token_accepted")
+    assert "watching" in str(run.probes.set_index("probe").loc["auth.invalid_token", "observed"])

@@ -117,21 +117,25 @@ def message_type_rows(manifest: dict | None) -> dict[str, str]:
     """The message-type rows of a run (pure).
 
     The rows its contract declared (stored in the manifest when the run started: the first frame and one
-    per message clients send), then the rows of :data:`MESSAGE_TYPES` for what no operation covers (pushes,
-    error answers) whose probe the run's plan did not skip as ``not_in_contract``. A run recorded before
+    per message clients send), then the rows of :data:`MESSAGE_TYPES` for what no operation covers (pushes)
+    whose probe the run's plan did not skip as ``not_in_contract``, then the error answers as the contract
+    spells them (``error_types``; runs recorded before it get Pitchey's labels). A run recorded before
     contracts were stored gets :data:`MESSAGE_TYPES`.
     """
     manifest = manifest or {}
-    rows = ((manifest.get("contract") or {}).get("message_types")) or None
+    contract = manifest.get("contract") or {}
+    rows = contract.get("message_types") or None
     if not rows:
         return MESSAGE_TYPES
     out = dict(rows)
-    covered = set(out.values())
+    errors = dict(contract.get("error_types") or {})  # the error answers in the contract's own spelling
+    covered = set(out.values()) | set(errors.values())
     skipped = {p.get("probe") for p in manifest.get("plan") or [] if str(p.get("skip") or "").startswith("not_in_contract")}
     for label, probe in MESSAGE_TYPES.items():
         if probe not in covered and probe not in skipped:
             out[label] = probe
             covered.add(probe)
+    out.update({label: probe for label, probe in errors.items() if probe not in skipped})
     return out
 
 

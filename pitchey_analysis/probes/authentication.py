@@ -11,6 +11,7 @@ from .common import (
     accepted,
     alg_none_token,
     authed_session,
+    fill_template,
     forged_token,
     login,
     login_refused,
@@ -39,10 +40,12 @@ async def header_token(ctx: ProbeContext) -> Result:
     if err:
         return err
     assert s is not None
-    sent = s.conn.request.headers.get("Authorization", "") if s.conn.request else ""
+    up = ctx.contract.upgrade
+    name = up.header if up and up.header else "Authorization"
+    sent = s.conn.request.headers.get(name, "") if s.conn.request else ""
     await s.close()
-    if not sent.startswith("Bearer "):
-        return Result("error", "probe_error", "the Authorization header was not sent")
+    if not sent or (up is not None and up.scheme and not sent.startswith(f"{up.scheme} ")):
+        return Result("error", "probe_error", f"the {name} header was not sent")
     return Result.ok("authenticated by header")
 
 
@@ -55,20 +58,37 @@ async def post_connection(ctx: ProbeContext) -> Result:
     token, ans = await login(ctx, creds)
     if token is None:
         return login_refused(creds, ans)
+    c = ctx.contract
+    up = c.upgrade
+    if up is None or not up.message:
+        return Result.skip("not_in_contract", "the contract declares no authentication message")
+    request, success = auth_message(ctx, token), up.success or ""
+    answers = tuple(t for t in (success, up.failure, c.error_type) if t)
     async with await ProbeSession.open(ctx) as s:
-        if await s.expect_type("connected", timeout=ctx.options.timeout_s) is None:
-            return Result.fail("no_answer", "no connected frame")
+        if await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s) is None:
+            return Result.fail("no_answer", f"no {ctx.first_frame_type} frame")
         mark = s.mark()
         t_off, t0 = ctx.recorder.t_offset(), time.perf_counter()
-        await s.send({"type": "auth", "token": token})
-        answer = await s.expect_type("auth_success", "auth_error", "error", timeout=ctx.options.timeout_s, since=mark)
+        await s.send(request)
+        answer = await s.expect_type(*answers, timeout=ctx.options.timeout_s, since=mark)
         if answer is not None:
             ctx.sample("auth_ms", (time.perf_counter() - t0) * 1000, t_offset_s=t_off)
     if answer is None:
-        return Result.fail("no_answer", "no auth_success within the timeout")
-    if answer.get("type") != "auth_success":
+        return Result.fail("no_answer", f"no {success or 'answer'} within the timeout")
+    if not success or answer.get("type") != success:
         return Result.fail("auth_rejected", f"answered {answer.get('type')} {answer.get('code')}", answer)
-    return Result.ok("auth_success", answer)
+    return Result.ok(success, answer)
+
+
+def auth_message(ctx: ProbeContext, token: str) -> dict:
+    """The contract's authentication message carrying ``token``: its example with ``{token}`` filled in,
+    else ``{type: <message>, token}``."""
+    up = ctx.contract.upgrade
+    mtype = up.message if up else None
+    msg = next((m for m in ctx.contract.messages.values() if m.type == mtype and m.example is not None), None)
+    if msg is not None:
+        return fill_template(msg.example, {"token": token})
+    return {"type": mtype, "token": token}
 
 
 async def auth_control(ctx: ProbeContext) -> Result | None:
@@ -88,7 +108,7 @@ async def auth_control(ctx: ProbeContext) -> Result | None:
     return None if ctx._control == "ok" else ctx._control  # type: ignore[return-value]
 
 
-async def _negative(ctx: ProbeContext, token: str | None, want: str, what: str) -> Result:
+async def _negative(ctx: ProbeContext, token: str | None, want: str | None, what: str) -> Result:
     """A bad token must not authenticate (critical, judged first); its refusal should carry the contract's authError.
 
     The security outcome comes first: was the token *accepted* (authenticated
@@ -110,8 +130,9 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str, what: str) 
             return Result.fail("refused_at_upgrade", f"{what} refused at the upgrade (HTTP {status}), not with an anonymous "
                                f"session and authError {want!r}", {"status": status, "security": "refused"}, critical=False)
         return classify(exc)
+    ff, first_type = ctx.contract.first_frame, ctx.first_frame_type
     async with s:
-        first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        first = await s.expect_type(first_type, timeout=ctx.options.timeout_s)
         await s.wait_closed(ctx.options.settle_s)
         proof = await accepted(ctx, s) if first is not None else None
         code = s.close_code if s.closed else None
@@ -120,15 +141,19 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str, what: str) 
                            critical=True)
     if first is None:
         if code is not None:
-            r = Result.closed(code, s.close_reason, f"no connected frame for {what}", {"security": "refused"})
+            r = Result.closed(code, s.close_reason, f"no {first_type} frame for {what}", {"security": "refused"})
             if r.outcome == "fail":
                 r.reason, r.critical = "refused_by_close", False
                 r.detail = f"{what} refused by closing {code} {s.close_reason!r}, not with an anonymous session and authError {want!r}"
             return r
-        return Result.skip("no_answer", f"no connected frame and no close for {what}: nothing to judge")
+        return Result.skip("no_answer", f"no {first_type} frame and no close for {what}: nothing to judge")
     obs = {"security": "refused", "first_frame": first}
-    if first.get("authError") != want:
-        return Result.fail("wrong_answer", f"{what} was refused, but authError is {first.get('authError')!r}, expected {want!r}",
+    if want is None:
+        return Result.ok(f"{what} refused (no authenticated frame, an authenticated-only request refused); "
+                         "the contract names no authError code to compare", obs)
+    got = ff.auth_error_in(first) if ff else None
+    if got != want:
+        return Result.fail("wrong_answer", f"{what} was refused, but authError is {got!r}, expected {want!r}",
                            obs, critical=False)
     return Result.ok(f"{what} refused (no authenticated frame, an authenticated-only request refused) with authError {want}", obs)
 
@@ -136,31 +161,33 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str, what: str) 
 @probe("auth.invalid_token", category="authentication", critical=True,
        expected="a garbage token gives authenticated:false with authError 'invalid_token'")
 async def invalid_token(ctx: ProbeContext) -> Result:
-    return await _negative(ctx, "invalid_token", "invalid_token", "a garbage token")
+    return await _negative(ctx, "invalid_token", ctx.contract.errors.get("invalidToken"), "a garbage token")
 
 
 @probe("auth.forged_token", category="authentication", critical=True,
        expected="a token signed with another key gives authenticated:false with authError 'invalid_token'")
 async def forged(ctx: ProbeContext) -> Result:
-    return await _negative(ctx, forged_token(ctx), "invalid_token", "a forged token")
+    return await _negative(ctx, forged_token(ctx), ctx.contract.errors.get("invalidToken"), "a forged token")
 
 
 @probe("auth.alg_none", category="authentication", critical=True,
        expected="an alg:none token gives authenticated:false with authError 'invalid_token'")
 async def alg_none(ctx: ProbeContext) -> Result:
-    return await _negative(ctx, alg_none_token(ctx), "invalid_token", "an alg:none token")
+    return await _negative(ctx, alg_none_token(ctx), ctx.contract.errors.get("invalidToken"), "an alg:none token")
 
 
 @probe("auth.expired_token", category="authentication", critical=True, needs=("jwt_secret",),
        expected="a validly signed but expired token gives authenticated:false with authError 'expired_token'")
 async def expired(ctx: ProbeContext) -> Result:
-    return await _negative(ctx, signed_token(ctx, iat=1_600_000_000, exp=1_600_003_600), "expired_token", "an expired token")
+    return await _negative(ctx, signed_token(ctx, iat=1_600_000_000, exp=1_600_003_600), ctx.contract.errors.get("expiredToken"),
+                           "an expired token")
 
 
 @probe("auth.wrong_audience", category="authentication", critical=True, needs=("jwt_secret",),
        expected="a validly signed token for another audience gives authError 'invalid_token'")
 async def wrong_audience(ctx: ProbeContext) -> Result:
-    return await _negative(ctx, signed_token(ctx, aud="someone-else"), "invalid_token", "a wrong-audience token")
+    return await _negative(ctx, signed_token(ctx, aud="someone-else"), ctx.contract.errors.get("invalidToken"),
+                           "a wrong-audience token")
 
 
 @probe("auth.unknown_user", category="authentication", critical=False, needs=("jwt_secret",),
@@ -169,20 +196,22 @@ async def unknown_user(ctx: ProbeContext) -> Result:
     token = signed_token(ctx, sub="987654321")
     if token is None:
         return Result.skip("no_jwt_secret", "needs the target's signing secret (--jwt-secret)")
+    c, first_type = ctx.contract, ctx.first_frame_type
+    want = c.errors.get("userNotFound")
     async with await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address()) as s:
-        err = await s.expect(lambda f: f.get("type") == "error", ctx.options.timeout_s)
-        first = await s.expect_type("connected", timeout=0.2)
+        err = await s.expect(lambda f: f.get("type") == c.error_type, ctx.options.timeout_s)
+        first = await s.expect_type(first_type, timeout=0.2)
         code = s.close_code if s.closed else None
-    if err is None or err.get("code") != "user_not_found":
-        return Result.fail("wrong_answer", f"expected error user_not_found, got {err}", err,
+    if err is None or c.error_code(err) != want:
+        return Result.fail("wrong_answer", f"expected {c.error_type} {want}, got {err}", err,
                            close_code=code, close_reason=s.close_reason if code else None)
     order = s.types()[:3]
-    if order[:1] != ["connected"]:
-        # PROTOCOL.md Part A: 'connected' is the first frame of every session, the error after it.
-        return Result.fail("connected_not_first", f"the first frames are {order}: 'connected' is not first", {"frames": order})
-    if first is not None and first.get("authenticated") is True:
+    if order[:1] != [first_type]:
+        # PROTOCOL.md Part A: the first frame of every session comes first, the error after it.
+        return Result.fail("connected_not_first", f"the first frames are {order}: {first_type!r} is not first", {"frames": order})
+    if first is not None and c.first_frame is not None and c.first_frame.authenticated_in(first):
         return Result.fail("auth_accepted", "the unknown user was treated as authenticated", first)
-    return Result.ok("user_not_found, session anonymous")
+    return Result.ok(f"{want}, session anonymous")
 
 
 @probe("auth.token_subject", category="authentication", critical=True,
@@ -216,13 +245,19 @@ async def token_subject(ctx: ProbeContext) -> Result:
 @probe("auth.required_for_protected", category="authentication", critical=True,
        expected="an authenticated-only message on an anonymous session gets error auth_required")
 async def required(ctx: ProbeContext) -> Result:
+    c = ctx.contract
+    op, want = c.auth_check_operation(), c.errors.get("authRequired")
+    if op is None or op.request is None or op.request.example is None or not want:
+        return Result.skip("not_in_contract", "the contract declares no authenticated-only request with an example, "
+                           "or no authRequired error code")
+    answers = {m.type for m in op.reply} | {c.error_type}
     async with await ProbeSession.open(ctx) as s:
         await s.connected()
         mark = s.mark()
-        await s.send({"type": "request_initial_data"})
-        ans = await s.expect(lambda f: f.get("type") in ("error", "initial_data"), ctx.options.timeout_s, since=mark)
+        await s.send(op.request.example)
+        ans = await s.expect(lambda f: f.get("type") in answers, ctx.options.timeout_s, since=mark)
     if ans is None:
-        return Result.fail("no_answer", "no answer to an authenticated-only message")
-    if ans.get("type") != "error" or ans.get("code") != "auth_required":
-        return Result.fail("wrong_answer", f"answered {ans.get('type')} {ans.get('code')}", ans)
-    return Result.ok("auth_required")
+        return Result.fail("no_answer", f"no answer to an authenticated-only message ({op.request.type})")
+    if c.error_code(ans) != want:
+        return Result.fail("wrong_answer", f"{op.request.type} answered {ans.get('type')} {c.error_code(ans)}", ans)
+    return Result.ok(f"{op.request.type} refused with {want}")

@@ -125,10 +125,18 @@ def unverified_claims(token: str) -> dict[str, Any]:
 
 
 def claims_like(ctx: ProbeContext, **over: Any) -> dict[str, Any]:
-    """Claims shaped as the contract says, for hand-made tokens."""
+    """Claims shaped as the contract says, for hand-made tokens: ``iss`` and ``aud`` from
+    ``x-readiness.upgrade.jwt``, ``userType`` the contract's first user type."""
     now = int(time.time())
-    base = {"sub": "1", "email": "probe@pitchey-analysis.invalid", "userType": "creator", "iat": now,
-            "exp": now + 3600, "iss": "pitchey", "aud": "pitchey-ws"}
+    up, lg = ctx.contract.upgrade, ctx.contract.login
+    jwt_facts = up.jwt if up is not None else {}
+    user_type = next(iter(lg.paths), None) if lg is not None else None
+    base: dict[str, Any] = {"sub": "1", "email": "probe@pitchey-analysis.invalid", "iat": now, "exp": now + 3600}
+    if user_type:
+        base["userType"] = user_type
+    for claim in ("issuer", "audience"):
+        if jwt_facts.get(claim):
+            base[claim[:3]] = jwt_facts[claim]
     base.update(over)
     return base
 
@@ -184,19 +192,23 @@ async def accepted(ctx: ProbeContext, s: ProbeSession) -> dict[str, Any] | None:
 
     Returns the frame that shows it, or None.
     """
+    c = ctx.contract
+    ff, success = c.first_frame, c.upgrade.success if c.upgrade else None
     for _, f in s.frames:
-        if f.get("authenticated") is True or f.get("type") == "auth_success" or (
+        if (ff is not None and f.get("type") == ff.type and ff.authenticated_in(f)) or (success and f.get("type") == success) or (
                 isinstance(f.get("payload"), dict) and f["payload"].get("userId") not in (None, "")):
             return f
-    if s.closed:
+    op = c.auth_check_operation()
+    if s.closed or op is None or op.request is None or op.request.example is None:
         return None
     mark = s.mark()
+    answers = {m.type for m in op.reply if m.type != c.error_type}
     try:
-        await s.send({"type": "request_initial_data"})
+        await s.send(op.request.example)
     except Exception:
         return None
-    ans = await s.expect(lambda f: f.get("type") in ("initial_data", "error"), ctx.options.timeout_s, since=mark)
-    if ans is not None and ans.get("type") == "initial_data":
+    ans = await s.expect(lambda f: f.get("type") in answers or f.get("type") == c.error_type, ctx.options.timeout_s, since=mark)
+    if ans is not None and ans.get("type") in answers:
         return ans
     return None
 
@@ -228,8 +240,8 @@ async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *,
         await s.close()
         if first is None:
             if closed:
-                return None, Result.closed(s.close_code, s.close_reason, "no connected frame", {"frames": s.types()})
-            return None, Result.fail("no_answer", "no connected frame", {"frames": s.types()})
+                return None, Result.closed(s.close_code, s.close_reason, f"no {ctx.first_frame_type} frame", {"frames": s.types()})
+            return None, Result.fail("no_answer", f"no {ctx.first_frame_type} frame", {"frames": s.types()})
         return None, Result.fail("auth_rejected", "the login token was not accepted on the WebSocket", first)
     await settle(ctx, s)
     bad = await watch(ctx, s, f"connected authenticated as {creds.user_type}")
@@ -239,6 +251,18 @@ async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *,
     return s, None
 
 
+def round_trip(ctx: ProbeContext, rid: str) -> tuple[dict[str, Any], str] | None:
+    """The contract's liveness round trip (``ping`` when declared): the request to send, tagged with ``rid``
+    when its example has an ``id``, and the answer's type; None when the contract declares none."""
+    op = ctx.contract.round_trip()
+    if op is None or op.request is None or op.answer is None or op.answer.type is None:
+        return None
+    example = dict(op.request.example or {"type": op.request.type})
+    if "id" in example:
+        example["id"] = rid
+    return example, op.answer.type
+
+
 async def settle(ctx: ProbeContext, s: ProbeSession) -> bool:
     """Wait until an authenticated session answers (a ping every 25 ms, up to 1 s).
 
@@ -246,13 +270,13 @@ async def settle(ctx: ProbeContext, s: ProbeSession) -> bool:
     arrives meanwhile (PROTOCOL.md Part B item 15, caught by its own probe);
     the other probes should judge their own feature, not that race.
     """
-    op = next((o for o in ctx.contract.receives() if o.request and o.request.type == "ping" and o.answer), None)
-    if op is None:
-        return False  # no round trip in the contract to settle with
-    answer = op.answer.type  # type: ignore[union-attr]
     mark = s.mark()
     for i in range(40):
-        await s.send({"type": "ping", "id": f"settle-{i}"})
+        rt = round_trip(ctx, f"settle-{i}")
+        if rt is None:
+            return False  # no round trip in the contract to settle with
+        request, answer = rt
+        await s.send(request)
         if await s.expect_type(answer, timeout=0.025, since=mark) is not None:
             return True
         if s.closed:

@@ -6,13 +6,19 @@ import time
 
 from ..contract import pointer_get
 from .base import ProbeContext, Result, classify, probe
-from .common import authed_session, has_fields, http, login, login_refused, need_user, unverified_claims
+from .common import (
+    authed_session,
+    has_fields,
+    http,
+    login,
+    login_refused,
+    login_user_id,
+    need_user,
+    round_trip,
+    unverified_claims,
+)
 from .flow import ConnectTiming, timed_connect
 from .session import ProbeSession, first_frame_observer
-
-AUTH_CAPS = {"notifications", "dashboard", "presence", "messaging", "uploads"}
-ANON_CAPS = {"public_pitches", "browsing"}
-CONNECTED_FIELDS = {"authenticated": bool, "sessionId": str, "timestamp": (int, float), "capabilities": list}
 
 
 @probe("connection.health", category="connection", critical=True,
@@ -82,11 +88,15 @@ async def anonymous_connect(ctx: ProbeContext) -> Result:
             ctx.sample(metric, v, t_offset_s=t_off)
     first = timing.first_frame or {}
     obs = {"first_frame": first, "stages_ms": {k: round(v, 3) for k, v in timing.stages().items() if v is not None}}
-    if first.get("type") != "connected":
-        return Result.fail("wrong_answer", f"first frame is {first.get('type')!r}, not 'connected'", obs)
-    bad = has_fields(first, CONNECTED_FIELDS)
-    if bad or first.get("authenticated") is not False or not ANON_CAPS <= set(first.get("capabilities") or []):
-        return Result.fail("wrong_answer", f"connected frame off contract (bad fields {bad})", obs)
+    ff = ctx.contract.first_frame
+    assert ff is not None  # REQUIRES: firstFrame.authenticated
+    if first.get("type") != ff.type:
+        return Result.fail("wrong_answer", f"first frame is {first.get('type')!r}, not {ff.type!r}", obs)
+    issue = ctx.contract.check_frame(first)
+    if issue is not None or pointer_get(first, ff.authenticated) is not False or \
+            not set(ff.capabilities_anonymous) <= ff.capabilities_in(first):
+        bad = f"{issue.path}: {issue.error}" if issue else "authenticated or capabilities"
+        return Result.fail("wrong_answer", f"{ff.type} frame off contract ({bad})", obs)
     if timing.closed is not None:
         return _closed_after(timing, obs, "anonymous session")
     return Result.ok(f"connected in {timing.connect_ms:.1f} ms and stayed open {ctx.options.settle_s:.2f} s", obs)
@@ -113,14 +123,16 @@ async def authenticated_connect(ctx: ProbeContext) -> Result:
                                  observe=first_frame_observer(ctx))
     first = timing.first_frame or {}
     obs = {"first_frame": first}
-    if first.get("type") != "connected":
+    ff = ctx.contract.first_frame
+    assert ff is not None  # REQUIRES: firstFrame.authenticated
+    if first.get("type") != ff.type:
         return Result.fail("wrong_answer", f"first frame is {first.get('type')!r}", obs)
-    if first.get("authenticated") is not True:
+    if not ff.authenticated_in(first):
         return Result.fail("auth_rejected", "authenticated is not true for a valid login token", obs)
-    user = first.get("user") or {}
-    uid = (ans.field("user") or {}).get("id")
-    if not AUTH_CAPS <= set(first.get("capabilities") or []) or (uid is not None and user.get("id") != uid):
-        return Result.fail("wrong_answer", "capabilities or user of the connected frame are off contract", obs)
+    uid = login_user_id(ctx, ans)
+    if not set(ff.capabilities_authenticated) <= ff.capabilities_in(first) or (
+            uid is not None and ff.user_id and ff.user_id_in(first) != uid):
+        return Result.fail("wrong_answer", f"capabilities or user of the {ff.type} frame are off contract", obs)
     if timing.closed is not None:
         return _closed_after(timing, obs, "authenticated session")
     return Result.ok(f"authenticated with the authenticated capabilities; open {ctx.options.settle_s:.2f} s later", obs)
@@ -143,8 +155,10 @@ async def user_types(ctx: ProbeContext) -> Result:
             continue
         assert s is not None
         mark = s.mark()
-        await s.send({"type": "ping", "id": f"ut-{utype}"})
-        pong = await s.expect_type("pong", timeout=ctx.options.timeout_s, since=mark)
+        rt = round_trip(ctx, f"ut-{utype}")
+        assert rt is not None  # REQUIRES: type:ping
+        await s.send(rt[0])
+        pong = await s.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark)
         if s.closed or pong is None:
             err = Result.closed(s.close_code, s.close_reason, f"{utype} session") if s.closed else \
                 Result.fail("no_answer", f"{utype} ping unanswered")
@@ -187,11 +201,13 @@ async def ping_on_connected(ctx: ProbeContext) -> Result:
         return login_refused(creds, ans)
     s = await ProbeSession.open(ctx, token=token)
     try:
-        first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
+        first = await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
         if first is None:
-            return Result.fail("no_answer", "no connected frame", close_code=s.close_code)
-        await s.send({"type": "ping", "id": "early"})
-        pong = await s.expect_type("pong", timeout=ctx.options.timeout_s)
+            return Result.fail("no_answer", f"no {ctx.first_frame_type} frame", close_code=s.close_code)
+        rt = round_trip(ctx, "early")
+        assert rt is not None  # REQUIRES: type:ping
+        await s.send(rt[0])
+        pong = await s.expect_type(rt[1], timeout=ctx.options.timeout_s)
         if pong is None:
             if s.closed:
                 return Result.closed(s.close_code, s.close_reason, "the ping sent right after 'connected' got no pong")

@@ -147,9 +147,9 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "connection.health": ("endpoints.health",),
     "connection.login": ("login", "upgrade.jwt"),
     "connection.login_no_password": ("login",),
-    "connection.anonymous_connect": ("firstFrame.authenticated", "firstFrame.capabilities"),
-    "connection.authenticated_connect": ("login", "upgrade.query", "firstFrame.authenticated", "firstFrame.user",
-                                         "firstFrame.capabilities"),
+    # capabilities and the user are compared when the contract says where they are
+    "connection.anonymous_connect": ("firstFrame.authenticated",),
+    "connection.authenticated_connect": ("login", "upgrade.query", "firstFrame.authenticated"),
     "connection.user_types": ("login", "upgrade.query", "type:ping"),
     "connection.single_connected_frame": ("firstFrame",),
     "connection.ping_on_connected": ("login", "upgrade.query", "type:ping"),

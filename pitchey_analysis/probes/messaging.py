@@ -29,14 +29,15 @@ async def _request(ctx: ProbeContext, s: ProbeSession, msg: dict[str, Any], answ
     mark = s.mark()
     t0 = time.perf_counter()
     await s.send(msg)
-    ans = await s.expect(lambda f: f.get("type") in answer_types or f.get("type") == "error", ctx.options.timeout_s, since=mark)
+    error = ctx.contract.error_type
+    ans = await s.expect(lambda f: f.get("type") in answer_types or f.get("type") == error, ctx.options.timeout_s, since=mark)
     rtt = (time.perf_counter() - t0) * 1000
     obs: dict[str, Any] = {"message_type": mtype, "answer": ans, "answer_ms": round(rtt, 3)}
     if ans is None:
         return Result.fail("no_answer", f"no answer to {mtype} within {ctx.options.timeout_s:.1f} s", obs,
                            close_code=s.close_code if s.closed else None)
-    if ans.get("type") == "error" and "error" not in answer_types:
-        return Result.fail("wrong_answer", f"{mtype} answered error {ans.get('code')}", obs)
+    if ans.get("type") == error and error not in answer_types:
+        return Result.fail("wrong_answer", f"{mtype} answered {error} {ctx.contract.error_code(ans)}", obs)
     bad = has_fields(ans, spec)
     if bad:
         return Result.fail("wrong_answer", f"{mtype} answer lacks or mistypes {bad}", obs)
@@ -253,46 +254,50 @@ async def forbidden_channel(ctx: ProbeContext) -> Result:
         return err
     assert s is not None
     async with s:
-        r = await _request(ctx, s, {"type": "subscribe", "channel": "user:999999"}, ("error", "subscription_confirmed"), {}, "subscribe")
+        r = await _request(ctx, s, {"type": "subscribe", "channel": "user:999999"},
+                           (ctx.contract.error_type, "subscription_confirmed"), {}, "subscribe")
     ans = (r.observed or {}).get("answer") or {}
     if r.reason == "no_answer":
         return r
-    if ans.get("type") != "error" or ans.get("code") != "forbidden_channel":
-        return Result.fail("wrong_answer", f"answered {ans.get('type')} {ans.get('code')}", ans)
-    return Result.ok("forbidden_channel")
+    want = ctx.contract.errors.get("forbiddenChannel")
+    if ctx.contract.error_code(ans) != want:
+        return Result.fail("wrong_answer", f"answered {ans.get('type')} {ctx.contract.error_code(ans)}", ans)
+    return Result.ok(str(want))
 
 
-async def _bad_input(ctx: ProbeContext, payload: str | bytes, what: str, code: str) -> Result:
+async def _bad_input(ctx: ProbeContext, payload: str | bytes, what: str, code: str | None) -> Result:
     async with await ProbeSession.open(ctx) as s:
         await s.connected()
         mark = s.mark()
         await s.send(payload)
-        ans = await s.expect_type("error", timeout=ctx.options.timeout_s, since=mark)
+        ans = await s.expect_type(ctx.contract.error_type, timeout=ctx.options.timeout_s, since=mark)
         close = s.close_code if s.closed else None
     obs = {"message_type": what, "answer": ans}
     if ans is None:
         return Result.fail("no_answer", f"{what} got no error frame", obs, close_code=close)
-    if ans.get("code") != code or has_fields(ans, {"code": str, "message": str, "timestamp": (int, float)}):
-        return Result.fail("wrong_answer", f"{what}: error frame without code {code!r} and message/timestamp", obs)
-    return Result.ok(f"error {code}", obs)
+    issue = ctx.contract.check_frame(ans)
+    if ctx.contract.error_code(ans) != code or issue is not None:
+        off = f" ({issue.path}: {issue.error})" if issue else ""
+        return Result.fail("wrong_answer", f"{what}: {ctx.contract.error_type} frame without code {code!r} or off its schema{off}", obs)
+    return Result.ok(f"{ctx.contract.error_type} {code}", obs)
 
 
 @probe("messaging.invalid_json", category="messaging", critical=False,
        expected="text that is not JSON gets {type:'error', code:'invalid_format', message, timestamp}")
 async def invalid_json(ctx: ProbeContext) -> Result:
-    return await _bad_input(ctx, "this is { not json", "invalid JSON", "invalid_format")
+    return await _bad_input(ctx, "this is { not json", "invalid JSON", ctx.contract.errors.get("invalidFormat"))
 
 
 @probe("messaging.missing_type", category="messaging", critical=False,
        expected="a JSON object without 'type' gets error invalid_format")
 async def missing_type(ctx: ProbeContext) -> Result:
-    return await _bad_input(ctx, '{"hello":"world"}', "object without type", "invalid_format")
+    return await _bad_input(ctx, '{"hello":"world"}', "object without type", ctx.contract.errors.get("invalidFormat"))
 
 
 @probe("messaging.unknown_type", category="messaging", critical=False,
        expected="an unknown type gets error unknown_type with the received type")
 async def unknown_type(ctx: ProbeContext) -> Result:
-    r = await _bad_input(ctx, '{"type":"no_such_type_xyz"}', "unknown type", "unknown_type")
+    r = await _bad_input(ctx, '{"type":"no_such_type_xyz"}', "unknown type", ctx.contract.errors.get("unknownType"))
     if r.outcome == "pass" and (r.observed or {}).get("answer", {}).get("received") != "no_such_type_xyz":
         return Result.fail("wrong_answer", "unknown_type error without 'received'", r.observed)
     return r

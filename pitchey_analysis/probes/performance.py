@@ -125,7 +125,7 @@ async def _level(ctx: ProbeContext, level: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         try:
             s = await ProbeSession.open(ctx, trace=False)
-            first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
+            first = await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
             if first is None:
                 failures[f"closed_{s.close_code}" if s.closed else "no_answer"] += 1
                 await s.close()

@@ -179,7 +179,7 @@ async def rate_limit(ctx: ProbeContext) -> Result:
                 break
         closed = await s.wait_closed(ctx.options.timeout_s)
         code = s.close_code if closed else None
-        limited = [f for _, f in s.frames if f.get("type") == "error"]
+        limited = [f for _, f in s.frames if f.get("type") == ctx.contract.error_type]
     codes = sorted({str(f.get("code") or f.get("payload")) for f in limited})
     obs = {"sent": n, "errors": len(limited), "codes": codes, "close": code}
     if is_lockout_close(code, s.close_reason):
@@ -187,7 +187,7 @@ async def rate_limit(ctx: ProbeContext) -> Result:
     if code != want:
         reason = "no_close" if limited else "no_rate_limit"
         return Result.fail(reason, f"{n} messages in a burst: {len(limited)} error frames and no close {want}", obs, close_code=code)
-    if not any(f.get("code") == err_code for f in limited):
+    if not any(ctx.contract.error_code(f) == err_code for f in limited):
         return Result.fail("wrong_answer", f"closed {want} without error frames coded {err_code} first", obs, close_code=want)
     return Result.ok(f"{len(limited)} {err_code} errors, then {want}", obs, close_code=want)
 
@@ -337,11 +337,11 @@ async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: d
     for i in range(n):
         try:
             async with await ProbeSession.open(ctx, token=token, local_addr=local, trace=False, headers=headers) as s:
-                first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
+                first = await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
                 if first is None and not s.closed and i == 0:
                     return False  # the target does not answer at all: more attempts would only wait
                 # the failure is counted once the set-up ends: wait for its error or close
-                await s.expect(lambda f: f.get("type") == "error", ctx.options.quiet_window_s, since=1)
+                await s.expect(lambda f: f.get("type") == ctx.contract.error_type, ctx.options.quiet_window_s, since=1)
         except InvalidStatus:
             return True  # refused at the upgrade: locked out already
     return True
@@ -354,7 +354,7 @@ async def is_locked(ctx: ProbeContext, local: str, headers: dict[str, str] | Non
     except InvalidStatus as exc:
         status = exc.response.status_code
         return status in (403, 429), status
-    await s.expect_type("connected", timeout=ctx.options.timeout_s)
+    await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
     await s.wait_closed(max(0.5, ctx.options.quiet_window_s * 2))
     await s.close()
     locked = is_lockout_close(s.close_code, s.close_reason) or (s.close_code == 1008 and "rate" not in (s.close_reason or "").lower())

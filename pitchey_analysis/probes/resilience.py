@@ -8,6 +8,7 @@ import time
 from urllib.parse import urlsplit
 
 from .base import ProbeContext, Result, classify, probe
+from .common import round_trip
 from .session import ProbeSession
 
 
@@ -148,8 +149,10 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
         for bad in ("%%% garbage %%%", '{"no":"type"}', b"\x00\x01binary"):
             await s.send(bad)
         mark = s.mark()
-        await s.send({"type": "ping", "id": "after-garbage"})
-        pong = await s.expect_type("pong", timeout=ctx.options.timeout_s, since=mark)
+        rt = round_trip(ctx, "after-garbage")
+        assert rt is not None  # REQUIRES: type:ping
+        await s.send(rt[0])
+        pong = await s.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark)
         closed, code = s.closed, s.close_code
     if pong is None:
         if closed:
@@ -171,13 +174,15 @@ async def lockout_per_address(ctx: ProbeContext) -> Result:
     except NoAnswer as exc:
         return Result.skip("no_answer", f"{exc}: no lockout to judge")
     good = await ProbeSession.open(ctx, local_addr=good_addr)
-    await good.expect_type("connected", timeout=ctx.options.timeout_s)
+    await good.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
     mark = good.mark()
+    rt = round_trip(ctx, "after-lockout")
+    assert rt is not None  # REQUIRES: type:ping
     try:
-        await good.send({"type": "ping", "id": "after-lockout"})
+        await good.send(rt[0])
     except Exception:
         pass  # closed under us: judged below from the close
-    pong = await good.expect_type("pong", timeout=ctx.options.timeout_s, since=mark)
+    pong = await good.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark)
     await good.close()
     obs = {"triggered_by": kind, "tried": seen, "good_client": "served" if pong is not None else good.close_code}
     if good.close_code == 1008 or (pong is None and good.closed):

@@ -147,7 +147,9 @@ class ProbeSession:
         """Open a connection (raises on failure; callers classify)."""
         hdrs = dict(ctx.extra_headers)
         if header_token:
-            hdrs["Authorization"] = f"Bearer {header_token}"
+            up = ctx.contract.upgrade
+            scheme = up.scheme if up is not None else "Bearer"
+            hdrs[up.header if up and up.header else "Authorization"] = f"{scheme} {header_token}" if scheme else header_token
         hdrs.update(headers or {})
         kwargs: dict[str, Any] = {}
         if local_addr:

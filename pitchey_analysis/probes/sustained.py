@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -24,15 +25,12 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from ..contract import Contract
 from .base import ProbeContext, Result, classify, probe
-from .common import login, settle
+from .common import login, round_trip, settle
 from .session import ProbeSession
 
 METRIC = "session_lifetime_s"
-#: The channel held by authenticated sessions, and the push it carries at an interval (PROTOCOL.md "Channels").
-PUSH_CHANNEL, PUSH_TYPE = "dashboard", "dashboard_update"
-#: A public channel for anonymous sessions: confirmed on subscribe, no interval push.
-PUBLIC_CHANNEL = "pitch:1"
 TRACED = 2  # sessions whose frames go to the frames table; the others record only a server close
 NON_LOOPBACK_SESSIONS = 10  # sessions held against a non-loopback target without --allow-disruptive
 MAX_DROPS_LISTED = 50  # per-session drop entries kept in the record (observed is truncated at 2,000 characters)
@@ -71,7 +69,26 @@ def _pct(values: list[float]) -> dict[str, float]:
     return {"min": round(min(values), 3), "median": round(statistics.median(values), 3), "max": round(max(values), 3)}
 
 
-def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, channel: str | None) -> Result:
+def hold_plan(contract: Contract, authenticated: bool) -> tuple[str | None, str | None]:
+    """The channel held sessions subscribe to and the push it carries at an interval, from the contract (pure).
+
+    Authenticated sessions take the contract's interval channel (Pitchey: ``dashboard``, ``dashboard_update``);
+    anonymous ones, or a contract without one, a public channel, a per-entity one first (``pitch:{id}`` as
+    ``pitch:1``), with no interval push. (None, None) when the contract declares no ``subscribe`` or no channel.
+    """
+    if not contract.declares_type("subscribe"):
+        return None, None
+    ch = contract.push_channel()
+    if ch is not None and (authenticated or not ch.auth):
+        return ch.name, ch.pushes[0]
+    public = sorted((c for c in contract.channels.values() if not c.auth and not c.owner), key=lambda c: "{" not in c.name)
+    if not public:
+        return None, None
+    return re.sub(r"\{[^}]*\}", "1", public[0].name), None
+
+
+def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, channel: str | None,
+          push_type: str | None = None) -> Result:
     """The probe's outcome from what every session showed (pure).
 
     Order: nothing opened; any session closed by the server; sessions that did
@@ -122,9 +139,9 @@ def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, 
         return Result.fail("no_answer", f"{len(unanswered)} of {n} sessions did not answer a ping after {window_s:.1f} s idle", obs)
     if late:
         worst = max(f.max_push_gap_s or 0.0 for f in late)
-        return Result.fail("missed_pushes", f"{len(late)} of {n} sessions waited up to {worst:.1f} s for a {PUSH_TYPE} "
+        return Result.fail("missed_pushes", f"{len(late)} of {n} sessions waited up to {worst:.1f} s for a {push_type or 'push'} "
                            f"while held (push timeout {push_timeout_s:.1f} s)", obs)
-    pushes = (f"; {PUSH_TYPE} at most {obs['max_push_gap_s']:.2f} s apart" if judged_push else "")
+    pushes = (f"; {push_type or 'pushes'} at most {obs['max_push_gap_s']:.2f} s apart" if judged_push else "")
     return Result.ok(f"{n} sessions held {window_s:.1f} s on {channel or 'no channel'}: none closed, every one answered "
                      f"its ping{pushes}", obs)
 
@@ -135,7 +152,7 @@ def push_gap_s(push_ms: list[float], start_ms: float, end_ms: float) -> float:
     return max(b - a for a, b in zip(marks, marks[1:], strict=False)) / 1000.0
 
 
-async def _open(ctx: ProbeContext, h: _Held, token: str | None, channel: str, watch_s: float) -> None:
+async def _open(ctx: ProbeContext, h: _Held, token: str | None, channel: str | None, watch_s: float) -> None:
     """Open one session, wait for 'connected', settle, subscribe; starts its close watcher."""
     f = h.facts
     h.t_offset_s = ctx.recorder.t_offset()
@@ -151,14 +168,15 @@ async def _open(ctx: ProbeContext, h: _Held, token: str | None, channel: str, wa
             h.closed_at = time.perf_counter()
 
     h.watcher = asyncio.get_running_loop().create_task(watch())
-    first = await s.expect_type("connected", timeout=ctx.options.timeout_s)
+    first = await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
     if first is None:
         return
     f.connected = True
-    f.authenticated = first.get("authenticated") is True
+    ff = ctx.contract.first_frame
+    f.authenticated = ff is not None and ff.authenticated_in(first)
     try:
         await settle(ctx, s)  # some servers drop what arrives while they finish setting up (PROTOCOL.md Part B item 15)
-        if s.closed:
+        if s.closed or channel is None:
             return
         mark = s.mark()
         await s.send({"type": "subscribe", "channel": channel})
@@ -176,12 +194,14 @@ async def _final_ping(ctx: ProbeContext, h: _Held) -> None:
     if s is None or s.closed or not h.facts.connected:
         return
     mark = s.mark()
-    pid = f"sustained-{h.facts.index}"
+    rt = round_trip(ctx, f"sustained-{h.facts.index}")
+    if rt is None:
+        return  # REQUIRES: type:ping
     try:
-        await s.send({"type": "ping", "id": pid})
+        await s.send(rt[0])
     except ConnectionClosed:
         return  # closed under us: the watcher saw it
-    pong = await s.expect(lambda fr: fr.get("type") == "pong", ctx.options.timeout_s, since=mark)
+    pong = await s.expect(lambda fr: fr.get("type") == rt[1], ctx.options.timeout_s, since=mark)
     h.facts.pong = pong is not None
 
 
@@ -199,7 +219,7 @@ async def sustained_sessions(ctx: ProbeContext) -> Result:
             token, _ = await login(ctx, ctx.user)
         except Exception:
             token = None
-    channel = PUSH_CHANNEL if token else PUBLIC_CHANNEL
+    channel, push_type = hold_plan(ctx.contract, token is not None)
     watch_s = window + 4 * ctx.options.timeout_s + 5.0  # bounded: the watchers are cancelled at the end anyway
     held = [_Held(SessionFacts(i)) for i in range(n)]
     try:
@@ -215,7 +235,7 @@ async def sustained_sessions(ctx: ProbeContext) -> Result:
             if h.watcher is not None and not h.watcher.done():
                 h.watcher.cancel()  # stop watching before the probe's own close
         for h in held:
-            _settle_facts(ctx, h, t_end, hold_end, channel)
+            _settle_facts(ctx, h, t_end, hold_end, push_type)
     finally:
         await asyncio.gather(*(h.session.close() for h in held if h.session is not None), return_exceptions=True)
         for h in held:
@@ -225,13 +245,14 @@ async def sustained_sessions(ctx: ProbeContext) -> Result:
         f = h.facts
         ctx.sample(METRIC, f.lifetime_s, t_offset_s=h.t_offset_s, concurrency=n, conn_index=f.index,
                    ok=f.lifetime_s is not None)
-    result = judge([h.facts for h in held], window_s=window, push_timeout_s=ctx.options.push_timeout_s, channel=channel)
+    result = judge([h.facts for h in held], window_s=window, push_timeout_s=ctx.options.push_timeout_s, channel=channel,
+                   push_type=push_type)
     if n < asked and isinstance(result.observed, dict):
         result.observed["sessions_asked"] = asked  # capped: not loopback and no --allow-disruptive
     return result
 
 
-def _settle_facts(ctx: ProbeContext, h: _Held, t_end: float, hold_end: float, channel: str) -> None:
+def _settle_facts(ctx: ProbeContext, h: _Held, t_end: float, hold_end: float, push_type: str | None) -> None:
     """Lifetime, close and push facts of one session, once the hold and the final ping are over."""
     f, s = h.facts, h.session
     if s is None:
@@ -246,9 +267,9 @@ def _settle_facts(ctx: ProbeContext, h: _Held, t_end: float, hold_end: float, ch
                                 "payload": f"{s.close_code} {s.close_reason}"})
     else:
         f.lifetime_s = round(t_end - s.opened_at, 6)
-    f.pushes = sum(1 for _, fr in s.frames if fr.get("type") == PUSH_TYPE)
+    f.pushes = sum(1 for _, fr in s.frames if fr.get("type") == push_type) if push_type else 0
     held_to_ms = (min(t_end, hold_end) - s.opened_at) * 1000
-    if channel == PUSH_CHANNEL and f.subscribed and not f.server_closed and h.subscribed_ms is not None \
+    if push_type and f.subscribed and not f.server_closed and h.subscribed_ms is not None \
             and held_to_ms - h.subscribed_ms >= ctx.options.push_timeout_s * 1000:
-        push_ms = [t for t, fr in s.frames if fr.get("type") == PUSH_TYPE]
+        push_ms = [t for t, fr in s.frames if fr.get("type") == push_type]
         f.max_push_gap_s = round(push_gap_s(push_ms, h.subscribed_ms, held_to_ms), 3)

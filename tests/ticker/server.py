@@ -30,8 +30,8 @@ def now_ms() -> int:
 class TickerServer:
     """The ticker service on 127.0.0.1, any free port."""
 
-    def __init__(self, *, off: set[str] | frozenset[str] = frozenset(), wrapped: bool = False) -> None:
-        self.off, self.wrapped = set(off), wrapped
+    def __init__(self, *, off: set[str] | frozenset[str] = frozenset(), wrapped: bool = False, auth_check: bool = True) -> None:
+        self.off, self.wrapped, self.auth_check = set(off), wrapped, auth_check
         self.tokens: dict[str, int] = {}
         self.clients = 0
         self.runner: web.AppRunner | None = None
@@ -84,10 +84,14 @@ class TickerServer:
     async def stream(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=16384)
         await ws.prepare(request)
-        uid = self.tokens.get(request.query.get("access_token", ""))
+        given = request.query.get("access_token", "")
+        uid = self.tokens.get(given)
         self.clients += 1
         try:
-            await ws.send_json({"type": "hello", "session": secrets.token_hex(4), "authorized": uid is not None})
+            hello: dict[str, Any] = {"type": "hello", "session": secrets.token_hex(4), "authorized": uid is not None}
+            if given and uid is None:
+                hello["denied"] = "bad_token"  # an unknown token: an anonymous session that says why
+            await ws.send_json(hello)
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
@@ -99,7 +103,7 @@ class TickerServer:
                 t = m.get("type") if isinstance(m, dict) else None
                 if t in self.off:
                     continue
-                if t in AUTH_ONLY and uid is None:
+                if t in AUTH_ONLY and uid is None and self.auth_check:
                     await ws.send_json({"type": "problem", "reason": "login_first"})
                 elif t == "quote":
                     bid, ask = PRICES.get(m.get("symbol"), (0.0, 0.0))
