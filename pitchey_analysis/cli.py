@@ -355,10 +355,10 @@ def cmd_run(a: argparse.Namespace) -> int:
         if v is not None and v <= 0:
             raise CliError(f"{flag} must be positive")
     overrides = {"rtt_samples": a.samples, "connect_samples": a.connect_samples, "concurrency_levels": a.concurrency}
-    cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, scale=a.timeout_scale, **overrides), progress=not a.no_progress,
-                      cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
-                      allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret,
-                      contract=_contract(a.contract))
+    contract = _contract(a.contract)
+    cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, scale=a.timeout_scale, contract=contract, **overrides),
+                      progress=not a.no_progress, cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
+                      allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret, contract=contract)
     cfg.preflight = not a.no_preflight
     if a.deadline is not None:
         if a.deadline <= 0:

@@ -386,13 +386,35 @@ SCALED = ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s",
           "settle_s", "sustain_window_s")
 
 
-def make_options(suite: str, *, scale: float | None = None, **overrides: Any) -> Options:
+#: What is added to a contract's interval to wait for the push or ping it promises (seconds).
+PUSH_MARGIN_S, PING_MARGIN_S = 2.0, 5.0
+
+
+def contract_waits(contract: Contract | None) -> dict[str, float]:
+    """The waits a contract's intervals imply (pure): a push within the interval channel's
+    ``intervalSeconds`` + 2 s, a server ping within ``limits.serverPing.intervalSeconds`` + 5 s
+    (Pitchey: 7 s and 35 s). What the contract does not declare keeps the default."""
+    out: dict[str, float] = {}
+    if contract is None:
+        return out
+    ch = contract.push_channel()
+    if ch is not None and ch.interval_s:
+        out["push_timeout_s"] = float(ch.interval_s) + PUSH_MARGIN_S
+    ping = contract.limit("serverPing")
+    if ping is not None and ping.get("intervalSeconds"):
+        out["server_ping_wait_s"] = float(ping["intervalSeconds"]) + PING_MARGIN_S
+    return out
+
+
+def make_options(suite: str, *, scale: float | None = None, contract: Contract | None = None, **overrides: Any) -> Options:
     """Options for a suite, with the timeout scale applied and overrides on top.
 
     ``scale`` multiplies every wait (default: ``$PITCHEY_TIMEOUT_SCALE``, the tests' unit, else 1);
-    it is recorded in the options (``timeout_scale``) and so in the manifest.
+    it is recorded in the options (``timeout_scale``) and so in the manifest. The full suite waits
+    for pushes and server pings as long as the contract's intervals say (:func:`contract_waits`);
+    the quick suite keeps its short waits (a smoke check against the embedded server's short knobs).
     """
-    base = dict(QUICK) if suite == "quick" else {}
+    base = dict(QUICK) if suite == "quick" else contract_waits(contract)
     base.update({k: v for k, v in overrides.items() if v is not None})
     opts = Options(**base)
     scale = time_unit() if scale is None else scale

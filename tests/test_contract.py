@@ -222,3 +222,52 @@ def test_serve_and_debug_refuse_other_contracts(capsys):
     assert "pitchey contract only" in capsys.readouterr().err
     assert main(["debug", "--contract", ticker]) == 2
     assert "pitchey contract only" in capsys.readouterr().err
+
+
+def _respelled() -> dict:
+    """Pitchey's contract spelled differently: every name the stateful probes look up is renamed."""
+    d = _doc()
+    x = d["x-readiness"]
+    x["errors"].update({"message": "fault", "code": "/why", "authRequired": "sign_in_first", "invalidToken": "token_bad"})
+    x["channels"]["board"] = {**x["channels"].pop("dashboard"), "intervalSeconds": 10}
+    x["limits"]["serverPing"]["intervalSeconds"] = 60
+    x["upgrade"]["jwt"] = {"algorithms": ["HS256"], "issuer": "acme", "audience": "acme-rt"}
+    x["login"]["users"] = {"member": {"path": "/login"}}
+    d["operations"]["request_initial_data"]["x-readiness"]["authCheck"] = False
+    return d
+
+
+def test_the_stateful_probes_lookups_follow_the_contract():
+    from pitchey_analysis.probes.sustained import hold_plan
+    from pitchey_analysis.suite import contract_waits
+
+    pitchey = load_contract("pitchey")
+    assert pitchey.error_type == "error" and pitchey.error_code({"type": "error", "code": "auth_required"}) == "auth_required"
+    assert pitchey.auth_check_operation().id == "request_initial_data"
+    assert pitchey.round_trip().id == "ping"
+    assert contract_waits(pitchey) == {"push_timeout_s": 7.0, "server_ping_wait_s": 35.0}  # the defaults of before
+    assert hold_plan(pitchey, True) == ("dashboard", "dashboard_update") and hold_plan(pitchey, False) == ("pitch:1", None)
+    assert pitchey.error_rows()["error auth_required"] == "auth.required_for_protected"
+
+    other = build(_respelled())
+    assert other.error_type == "fault"
+    assert other.error_code({"type": "fault", "why": "sign_in_first"}) == "sign_in_first"
+    assert other.error_code({"type": "error", "code": "auth_required"}) is None
+    assert other.auth_check_operation().id == "get_dashboard_metrics"  # the first auth-only request with an answer
+    assert contract_waits(other) == {"push_timeout_s": 12.0, "server_ping_wait_s": 65.0}
+    assert hold_plan(other, True) == ("board", "dashboard_update")
+    assert other.error_rows()["fault sign_in_first"] == "auth.required_for_protected"
+    assert other.error_rows()["fault unknown_type"] == "messaging.unknown_type"
+    ticker = load_contract(Path(__file__).parent / "ticker" / "ticker.asyncapi.yaml")
+    assert ticker.round_trip().id == "quote" and contract_waits(ticker) == {} and hold_plan(ticker, True) == (None, None)
+
+
+def test_hand_made_tokens_carry_the_contracts_claims():
+    from pitchey_analysis.probes.base import ProbeContext
+    from pitchey_analysis.probes.common import claims_like
+
+    ctx = ProbeContext("ws://127.0.0.1:1/ws", "http://127.0.0.1:1", recorder=None, contract=build(_respelled()))
+    c = claims_like(ctx)
+    assert (c["iss"], c["aud"], c["userType"]) == ("acme", "acme-rt", "member")
+    pitchey = claims_like(ProbeContext("ws://127.0.0.1:1/ws", "http://127.0.0.1:1", recorder=None))
+    assert (pitchey["iss"], pitchey["aud"], pitchey["userType"]) == ("pitchey", "pitchey-ws", "creator")
