@@ -104,6 +104,8 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
         await s.expect(lambda f: False, listen_s)  # everything the server sends unasked
         summary.append({"sent": "(nothing: the upgrade)", "answers": ", ".join(str(t) for t in s.types()) or "no frame"})
         if sweep:
+            # what the service pushes at an interval (Pitchey: dashboard_update), and a JSON heartbeat
+            unasked = {t for c in contract.channels.values() if c.interval_s for t in c.pushes} | {"ping", "heartbeat"}
             for label, msg in sweep_messages(contract):
                 if s.closed:
                     summary.append({"sent": label, "answers": f"connection closed {s.close_code}"})
@@ -112,7 +114,7 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
                 await s.send(_fill(msg, token, uid))
                 await s.expect(lambda f: False, window_s)
                 # server-initiated frames (pushes, a JSON heartbeat) stay in the trace, not in the answers
-                got = [str(t) for t in s.types()[mark:] if t not in ("dashboard_update", "ping")]
+                got = [str(t) for t in s.types()[mark:] if t not in unasked]
                 summary.append({"sent": label, "answers": ", ".join(got) or "no answer"})
         else:
             await s.expect(lambda f: False, listen_s)
