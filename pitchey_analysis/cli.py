@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--out", help="runs directory")
     ld.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     ld.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded in the manifest)")
+    ld.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
+                    help="the service contract: its operations, answers, logins and channels (default pitchey)")
     ld.add_argument("--scenario", metavar="FILE", help="a YAML scenario (users, operations, channels, churn, stages); 'default': the built-in dashboard scenario")
     ld.add_argument("--window", type=float, default=0.0, help="soak window in seconds for the summary (default: duration/10, 1 to 60 s)")
     ld.add_argument("--settle", type=float, default=2.0, help="seconds the target is polled after the load left (sessions back to baseline?)")

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..contract import DEFAULT, Contract, default_contract, load_contract, pointer_get
 from .capture import capture_load
 from .orchestrate import SchedulerUnreachable, check_scheduler
+from .scenario import TOKEN_QUERY
 
 
 def _summary(path: Path, model: str, window_s: float) -> list[str]:
@@ -54,11 +56,17 @@ def _summary(path: Path, model: str, window_s: float) -> list[str]:
     return lines
 
 
-def _tokens(http_url: str, kinds: set[str], embedded: bool) -> dict[str, str | None]:
-    """A token per user type: the demo users on the embedded target, PITCHEY_EMAIL/PITCHEY_PASSWORD elsewhere."""
+def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract | None = None) -> dict[str, str | None]:
+    """A token per user type: the demo users on the embedded target, PITCHEY_EMAIL/PITCHEY_PASSWORD elsewhere;
+    logged in as the contract says."""
     from ..probes.base import Credentials
     from ..suite import DEMO_USERS, UsageError
 
+    up = contract.upgrade if contract is not None else None
+    if kinds and up is not None and up.query and up.query != TOKEN_QUERY:
+        # the load engine puts a user's token in ?token= on the upgrade (load/engine.py)
+        raise UsageError(f"the contract {contract.name} takes the token as ?{up.query}=, the load engine "  # type: ignore[union-attr]
+                         "sends ?token=: load it with anonymous users only")
     out: dict[str, str | None] = {}
     for kind in sorted(kinds):
         if embedded and kind in DEMO_USERS:
@@ -67,7 +75,7 @@ def _tokens(http_url: str, kinds: set[str], embedded: bool) -> dict[str, str | N
             creds = Credentials(os.environ["PITCHEY_EMAIL"], os.environ["PITCHEY_PASSWORD"], kind)
         else:
             raise UsageError(f"the scenario logs in as {kind!r}: set PITCHEY_EMAIL and PITCHEY_PASSWORD")
-        token = _login(http_url, creds)
+        token = _login(http_url, creds, contract)
         if token is None:
             raise UsageError(f"the login as {kind!r} was refused")
         out[kind] = token
@@ -97,23 +105,29 @@ def run_load_cli(a: Any) -> int:
         print(f"pitchey-analysis load: error: {'; '.join(bad)}", file=sys.stderr)
         return 2
     try:
-        scenario = load_scenario(scenario_path, duration_s=a.duration, connections=a.connections) if scenario_path else None
+        contract = load_contract(getattr(a, "contract", None) or DEFAULT)
+        if contract.name != DEFAULT and not a.target:
+            raise UsageError(f"the embedded reference server serves the {DEFAULT} contract only, not {contract.name}: give --target")
+        if contract.name != DEFAULT and not scenario_path and not a.hold:
+            scenario_path = "default"  # without --scenario the engine sends Pitchey pings: load with the contract's operations
+        scenario = load_scenario(scenario_path, contract=contract, duration_s=a.duration, connections=a.connections) \
+            if scenario_path else None
         if scenario is not None:
             model = "open"
         if a.target:
             check_target(a.target)
         if a.scheduler:
             check_scheduler(a.scheduler)
-    except (UsageError, SchedulerUnreachable) as exc:
+    except (UsageError, SchedulerUnreachable) as exc:  # a ContractError is a UsageError
         print(f"pitchey-analysis load: error: {exc}", file=sys.stderr)
         return 2
     window_s = float(getattr(a, "window", 0) or 0) or max(1.0, min(60.0, a.duration / 10))
 
     def go(url: str, admin_token: str | None) -> Path:
         users: tuple = ()
-        extra: dict[str, Any] = {"cafile": a.cafile, "insecure": a.insecure}
+        extra: dict[str, Any] = {"cafile": a.cafile, "insecure": a.insecure, "contract": contract.summary()}
         if scenario is not None:
-            users = scenario.with_tokens(_tokens(http_base(url), {k for k in scenario.logins if k}, not a.target))
+            users = scenario.with_tokens(_tokens(http_base(url), {k for k in scenario.logins if k}, not a.target, contract))
             extra["scenario"] = scenario.describe()
         return capture_load(url, out=Path(a.out) if a.out else runs_dir(), levels=levels, duration_s=a.duration, model=model,
                             rate_per_conn=a.rate or 1.0, workers=a.workers, scheduler=a.scheduler, admin_token=admin_token,
@@ -143,16 +157,26 @@ def run_load_cli(a: Any) -> int:
     return 0
 
 
-def _login(http_url: str, creds: Any) -> str | None:
-    """A token for ``creds`` (None when the login is refused or fails)."""
+def _login(http_url: str, creds: Any, contract: Contract | None = None) -> str | None:
+    """A token for ``creds``, logged in as the contract says (default Pitchey's); None when the login is refused or fails."""
     import urllib.request
 
-    req = urllib.request.Request(f"{http_url}/api/auth/{creds.user_type}/login", method="POST",
-                                 data=json.dumps({"email": creds.email, "password": creds.password}).encode(),
+    from ..probes.common import fill_template
+
+    lg = (contract or default_contract()).login
+    if lg is None or not lg.paths:
+        return None
+    path = lg.paths.get(creds.user_type) or lg.admin_path
+    if path is None:
+        return None
+    body = fill_template(lg.body, {"email": creds.email, "password": creds.password})
+    req = urllib.request.Request(f"{http_url}{path}", method=lg.method, data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
-            token = json.load(r).get("token")
+            if r.status != lg.status:
+                return None
+            token = pointer_get(json.load(r), lg.token)
     except (OSError, ValueError):
         return None
     return token if isinstance(token, str) and token else None

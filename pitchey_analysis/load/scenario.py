@@ -20,8 +20,13 @@ A scenario is a YAML document (``load --scenario FILE``)::
           - {type: ping, weight: 1}
           - {type: typing_start, answer: null}   # no answer: counted, not timed
 
-Answers default to the Pitchey contract's (``ping`` -> ``pong``,
-``get_dashboard_metrics`` -> ``dashboard_metrics``, ...). Latency is recorded
+Answers default to the contract's (``load --contract``; the Pitchey contract:
+``ping`` -> ``pong``, ``get_dashboard_metrics`` -> ``dashboard_metrics``, ...).
+With a contract, a scenario may only send what the contract says clients send,
+log in as its user types and subscribe to its channels; an operation without
+``fields`` sends the contract's example; without ``--scenario`` a contract
+other than Pitchey's gets a scenario made from its request/answer operations
+(:func:`contract_scenario`). Latency is recorded
 per operation type (metric ``rtt_ms`` for ping, ``rtt_ms:<type>`` otherwise);
 pushes that carry the server's ``timestamp`` give their delivery delay per
 push type (``push_ms:<type>``; the server's clock, so across machines it
@@ -37,8 +42,12 @@ from typing import Any
 
 import yaml
 
+from ..contract import DEFAULT, Contract
 from ..suite import UsageError
 from .spec import DEFAULT_ANSWERS, Operation, UserSpec
+
+#: the upgrade's query parameter the load engine sends a user's token in (load/engine.py)
+TOKEN_QUERY = "token"
 
 #: the built-in scenario: mostly authenticated dashboard users, a few anonymous visitors, some churn
 DEFAULT_SCENARIO = """
@@ -104,18 +113,64 @@ def _number(d: dict[str, Any], key: str, default: float | None, *, minimum: floa
     return float(v)
 
 
-def _operation(d: Any) -> Operation:
+def _operation(d: Any, contract: Contract | None = None) -> Operation:
     if isinstance(d, str):
         d = {"type": d}
     if not isinstance(d, dict) or not isinstance(d.get("type"), str):
         raise UsageError(f"scenario: an operation needs a 'type', got {d!r}")
-    answer = d["answer"] if "answer" in d else DEFAULT_ANSWERS.get(d["type"])
-    fields = tuple(sorted((k, v) for k, v in d.get("fields", {}).items()))
+    answer, example = DEFAULT_ANSWERS.get(d["type"]), None
+    if contract is not None:
+        op = next((o for o in contract.receives() if o.request is not None and o.request.type == d["type"]), None)
+        if op is None:
+            raise UsageError(f"scenario: the contract {contract.name} has no operation sending {d['type']!r} "
+                             f"(clients send: {', '.join(sorted(contract.client_types())) or 'nothing'})")
+        answer = next((m.type for m in op.reply if m.type and m.type != contract.error_type), None)
+        example = op.request.example
+    answer = d["answer"] if "answer" in d else answer
+    given = d.get("fields")
+    if given is None and example is not None:  # the contract's example, without its type and id (the engine sets them)
+        given = {k: v for k, v in example.items() if k not in ("type", "id")}
+    fields = tuple(sorted((k, v) for k, v in (given or {}).items()))
     return Operation(d["type"], _number(d, "weight", 1.0) or 1.0, answer, fields)
 
 
-def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None, connections: int | None = None) -> Scenario:
-    """Parse a scenario document (YAML text or a dict); ``duration_s``/``connections`` give a scenario without stages one."""
+def contract_scenario(contract: Contract) -> dict[str, Any]:
+    """A scenario made from a contract (pure): anonymous visitors sending its request/answer operations that need
+    no authentication, and, when it says how to log in and takes the token as ``?token=`` on the upgrade (where the
+    load engine puts it), users of its first user type sending all of them."""
+    ops = [o for o in contract.request_answers() if not o.setup and o.request is not None and o.request.type]
+    anonymous = [{"type": o.request.type} for o in ops if not o.auth]  # type: ignore[union-attr]
+    users: list[dict[str, Any]] = []
+    lg, up = contract.login, contract.upgrade
+    # logged-in users only when their token goes where the load engine puts it (``?token=`` on the upgrade)
+    if lg is not None and lg.paths and ops and up is not None and up.query == TOKEN_QUERY:
+        users.append({"name": f"{next(iter(lg.paths))}-user", "weight": 3, "login": next(iter(lg.paths)), "rate_per_s": 1.0,
+                      "operations": [{"type": o.request.type} for o in ops]})  # type: ignore[union-attr]
+    if anonymous:
+        users.append({"name": "visitor", "weight": 1, "rate_per_s": 0.5, "operations": anonymous})
+    if not users:
+        raise UsageError(f"the contract {contract.name} declares no request/answer operation with an example to load with")
+    return {"name": f"{contract.name}-operations", "users": users}
+
+
+def _check_against(contract: Contract, logins: list[str | None], channels: list[str]) -> None:
+    """A scenario's logins and channels must be the contract's."""
+    lg = contract.login
+    for k in {k for k in logins if k}:
+        if lg is None or k not in lg.paths:
+            raise UsageError(f"scenario: login {k!r}: the contract {contract.name} logs in "
+                             f"{', '.join(lg.paths) if lg and lg.paths else 'nobody'}")
+    for ch in channels:
+        if contract.channel_for(ch) is None:
+            raise UsageError(f"scenario: channel {ch!r} is not a channel of the contract {contract.name}")
+
+
+def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None, connections: int | None = None,
+                   contract: Contract | None = None) -> Scenario:
+    """Parse a scenario document (YAML text or a dict); ``duration_s``/``connections`` give a scenario without stages one.
+
+    With ``contract``, operations, logins and channels must be the contract's, and answers and message fields come from it.
+    """
     data = yaml.safe_load(doc) if isinstance(doc, str) else doc
     if not isinstance(data, dict):
         raise UsageError("scenario: expected a mapping with 'users' (and 'stages')")
@@ -123,7 +178,7 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
     for u in data.get("users") or []:
         if not isinstance(u, dict):
             raise UsageError(f"scenario: a user must be a mapping, got {u!r}")
-        ops = tuple(_operation(o) for o in (u.get("operations") or [{"type": "ping"}]))
+        ops = tuple(_operation(o, contract) for o in (u.get("operations") or [{"type": "ping"}]))
         channels = u.get("channels") or []
         if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
             raise UsageError("scenario: channels must be a list of names")
@@ -136,6 +191,8 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
         logins.append(login)
     if not users:
         raise UsageError("scenario: no users")
+    if contract is not None:
+        _check_against(contract, logins, [c for u in users for c in u.channels])
     stages = []
     for s in data.get("stages") or [{}]:
         n = s.get("connections", connections)
@@ -149,11 +206,14 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
     return Scenario(str(data.get("name", "scenario")), tuple(stages), tuple(users), tuple(logins), ramp == "continuous")
 
 
-def load_scenario(path: str | Path | None, **defaults: Any) -> Scenario:
-    """A scenario from a YAML file, or the built-in dashboard scenario when ``path`` is None or ``"default"``."""
+def load_scenario(path: str | Path | None, *, contract: Contract | None = None, **defaults: Any) -> Scenario:
+    """A scenario from a YAML file, or, when ``path`` is None or ``"default"``, the built-in dashboard scenario
+    (the Pitchey contract) or one made from the contract (:func:`contract_scenario`)."""
     if path is None or str(path) == "default":
-        return parse_scenario(DEFAULT_SCENARIO, **defaults)
+        if contract is None or contract.name == DEFAULT:
+            return parse_scenario(DEFAULT_SCENARIO, contract=contract, **defaults)
+        return parse_scenario(contract_scenario(contract), contract=contract, **defaults)
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"scenario file {p} not found")
-    return parse_scenario(p.read_text(), **defaults)
+    return parse_scenario(p.read_text(), contract=contract, **defaults)

@@ -84,3 +84,77 @@ def test_a_continuous_ramp_joins_and_leaves_at_the_stage_bounds(tmp_path):
     nonzero = [k for k in steps if k]  # (a window may fall in the instant of joining or leaving)
     assert nonzero[0] == 2 and max(nonzero) == 6 and nonzero[-1] == 2 and steps[-1] == 0, opened.to_string()
     assert json.loads(run.probes.iloc[0]["observed"])["errors"] == {}
+
+
+TICKER = __import__("pathlib").Path(__file__).resolve().parents[1] / "ticker" / "ticker.asyncapi.yaml"
+
+
+def test_a_contract_says_which_operations_exist_and_what_answers_them():
+    from pitchey_analysis.contract import load_contract
+    from pitchey_analysis.load.scenario import contract_scenario
+
+    ticker = load_contract(TICKER)
+    sc = parse_scenario("users: [{operations: [quote, {type: clock, weight: 2}]}]", duration_s=1, connections=1, contract=ticker)
+    quote, clock = sc.users[0].operations
+    assert (quote.answer, dict(quote.fields)) == ("price", {"symbol": "ACME"})  # the answer and the example, from the contract
+    assert (clock.answer, clock.fields) == ("time", ())
+    for bad, why in (("users: [{operations: [ping]}]", "no operation sending 'ping'"),
+                     ("users: [{login: creator, operations: [quote]}]", "logs in trader"),
+                     ("users: [{channels: [dashboard], operations: [quote]}]", "not a channel")):
+        with pytest.raises(UsageError, match=why):
+            parse_scenario(bad, duration_s=1, connections=1, contract=ticker)
+    # made from the contract: anonymous visitors send what needs no login (the ticker's token is not ?token=)
+    made = load_scenario(None, contract=ticker, duration_s=1, connections=1)
+    assert [(u.name, [o.type for o in u.operations]) for u in made.users] == [("visitor", ["quote", "clock"])]
+    assert [u.get("login") for u in contract_scenario(load_contract("pitchey"))["users"]] == ["creator", None]
+    # Pitchey's contract gives the built-in scenario the answers it had before
+    pitchey = load_scenario("default", contract=load_contract("pitchey"), duration_s=1, connections=1)
+    plain = load_scenario("default", duration_s=1, connections=1)
+    assert [[o.answer for o in u.operations] for u in pitchey.users] == [[o.answer for o in u.operations] for u in plain.users]
+
+
+async def test_load_logs_in_as_the_contract_says():
+    from pitchey_analysis.contract import load_contract
+    from pitchey_analysis.load.cli import _tokens
+    from pitchey_analysis.probes import Credentials
+
+    from ..ticker.server import TickerServer
+
+    ticker = load_contract(TICKER)
+    async with TickerServer() as t:
+        import asyncio
+
+        token = await asyncio.to_thread(_login, t.http_url, Credentials("trader@ticker.test", "Ticker123", "trader"), ticker)
+        assert token in t.tokens  # POST /v1/session {login, secret}, the token at /access/jwt
+        assert await asyncio.to_thread(_login, t.http_url, Credentials("trader@ticker.test", "wrong", "trader"), ticker) is None
+        with pytest.raises(UsageError, match=r"\?access_token="):
+            _tokens(t.http_url, {"trader"}, False, ticker)
+
+
+async def test_cli_load_with_a_contract(tmp_path):
+    """``load --contract``: the ticker loaded with the operations of its own contract (no Pitchey ping in sight)."""
+    import asyncio
+    import os
+    import sys
+
+    from ..ticker.server import TickerServer
+
+    async with TickerServer() as t:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pitchey_analysis", "load", "--target", t.ws_url, "--contract", str(TICKER),
+            "--connections", "3", "--duration", "2", "--workers", "0", "--settle", "0.2", "--out", str(tmp_path),
+            env={**os.environ, "PITCHEY_TIMEOUT_SCALE": "1"}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-800:]
+    assert " quote, p50" in out.decode() and " clock, p50" in out.decode() and "no errors" in out.decode()
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    run = load_run(run_dir)
+    assert run.manifest["config"]["contract"]["name"] == "ticker"
+    assert {"rtt_ms:quote", "rtt_ms:clock"} <= set(run.samples["metric"].astype(str))
+
+
+def test_cli_load_refuses_what_the_contract_cannot_do(capsys):
+    from pitchey_analysis.cli import main
+
+    assert main(["load", "--contract", str(TICKER), "--connections", "1", "--duration", "1", "--workers", "0"]) == 2
+    assert "serves the pitchey contract only" in capsys.readouterr().err
