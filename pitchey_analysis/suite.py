@@ -104,6 +104,21 @@ def plan_record(suite: str, only: list[str] | None, steps: list[tuple[ProbeSpec,
              "selected": selected(s, only), "skip": why.get(s.name)} for s in suite_specs(suite, contract)]
 
 
+def judged_by(cfg: SuiteConfig, steps: list[tuple[ProbeSpec, str | None]]) -> dict[str, Any]:
+    """What judges the run, written into its manifest when it starts so that analysis and report read it from
+    the run, never from the code of the day: the plan with each probe's catalogue entry, the contract (summary,
+    its message-type table as resolved now), and the service-level targets resolved from it."""
+    from .analysis.slo import target_records, targets_for_contract
+    from .analysis.tables import message_type_rows
+
+    c = cfg.contract
+    planned = plan_record(cfg.suite, cfg.only, steps, c)
+    contract = {**c.summary(), "file": contract_file_name(c), "message_types": c.message_type_rows(),
+                "error_types": c.error_rows(), "targets": c.targets}
+    contract["message_table"] = message_type_rows({"contract": contract, "plan": planned})
+    return {"plan": planned, "contract": contract, "targets": target_records(targets_for_contract(c.targets))}
+
+
 #: The skip reason of a probe whose feature the contract does not declare; its detail follows after a colon.
 NOT_IN_CONTRACT = "not_in_contract"
 
@@ -306,10 +321,7 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
     steps = plan(cfg.suite, ctx, cfg.only)
     budget = cfg.deadline_s if cfg.deadline_s is not None else DEADLINES[cfg.suite]
     store_contract(rec.dir, cfg.contract)
-    rec.update_manifest(plan=plan_record(cfg.suite, cfg.only, steps, cfg.contract), deadline_s=budget,
-                        contract={**cfg.contract.summary(), "file": contract_file_name(cfg.contract),
-                                  "message_types": cfg.contract.message_type_rows(),
-                                  "error_types": cfg.contract.error_rows(), "targets": cfg.contract.targets})
+    rec.update_manifest(**judged_by(cfg, steps), deadline_s=budget)
     end = time.monotonic() + budget
     breaker = Breaker(ctx)
     status = "interrupted"

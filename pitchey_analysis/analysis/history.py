@@ -12,7 +12,7 @@ import pandas as pd
 
 from .latency import latency_summary
 from .rates import category_rates, overall_score
-from .slo import slo_checks
+from .slo import slo_checks, targets_from_manifest
 from .tables import latest
 from .verdict import verdict
 
@@ -47,8 +47,10 @@ def history(runs: list[Any], target: str | None = None, metrics: tuple[str, ...]
         started = pd.Timestamp(r.manifest.get("started_at")) if r.manifest.get("started_at") else pd.NaT
         probes = latest(r.probes)
         rates = category_rates(probes)
-        slo = slo_checks(r.samples, r.probes, tls=bool((r.manifest.get("target") or {}).get("tls")))
-        v = verdict(probes, slo)
+        slo = slo_checks(r.samples, r.probes, tls=bool((r.manifest.get("target") or {}).get("tls")),
+                         targets=targets_from_manifest(r.manifest))
+        status = "deadline" if r.manifest.get("deadline_reached") else r.manifest.get("status")
+        v = verdict(probes, slo, plan=r.manifest.get("plan"), status=status)  # as the run's own report says
         rows.append({"run_id": r.run_id, "started": started, "target": key, "suite": (r.manifest.get("suite") or {}).get("name"),
                      "verdict": v.verdict, "score": overall_score(rates)})
         for c in rates.itertuples():
