@@ -9,7 +9,7 @@ from websockets.exceptions import InvalidStatus
 
 from ..contract import pointer_get
 from .base import ProbeContext, Result, is_lockout_close, probe
-from .common import has_fields, http, login, login_refused, signed_token
+from .common import has_fields, http, login, login_refused, round_trip, signed_token
 from .flow import timed_connect
 from .session import ProbeSession, first_frame_observer
 
@@ -173,14 +173,16 @@ async def rate_limit(ctx: ProbeContext) -> Result:
         for i in range(n):
             if s.closed:
                 break
+            rt = round_trip(ctx, f"b{i}")
+            assert rt is not None  # REQUIRES: type:ping
             try:
-                await s.send({"type": "ping", "id": f"b{i}"})
+                await s.send(rt[0])
             except Exception:
                 break
         closed = await s.wait_closed(ctx.options.timeout_s)
         code = s.close_code if closed else None
         limited = [f for _, f in s.frames if f.get("type") == ctx.contract.error_type]
-    codes = sorted({str(f.get("code") or f.get("payload")) for f in limited})
+    codes = sorted({str(ctx.contract.error_code(f) or f.get("payload")) for f in limited})
     obs = {"sent": n, "errors": len(limited), "codes": codes, "close": code}
     if is_lockout_close(code, s.close_reason):
         return Result.closed(code, s.close_reason, "the burst could not be judged", obs)
