@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from .base import ProbeContext, Result, classify, probe
+from .common import round_trip as contract_round_trip
 from .common import settle
 from .flow import timed_connect
 from .session import ProbeSession, first_frame_observer
@@ -60,8 +61,11 @@ async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int
         pid = f"rt-{conn_index}-{j}"
         t_off = ctx.recorder.t_offset()
         t0 = time.perf_counter()
-        await s.send({"type": "ping", "id": pid})
-        pong = await s.expect(lambda f, pid=pid: f.get("type") == "pong" and f.get("id", pid) == pid, ctx.options.timeout_s, since=mark)
+        rt = contract_round_trip(ctx, pid)
+        assert rt is not None  # REQUIRES: type:ping
+        await s.send(rt[0])
+        pong = await s.expect(lambda f, pid=pid, answer=rt[1]: f.get("type") == answer and f.get("id", pid) == pid,
+                              ctx.options.timeout_s, since=mark)
         if pong is None:
             missed += 1
             streak += 1
