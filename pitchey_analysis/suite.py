@@ -18,7 +18,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -468,23 +467,6 @@ def run_suite(target: str | None = None, *, profile: str = "complete", suite: st
         **options: :class:`Options` fields, ``config=SuiteConfig(...)``, ``tls=True``,
             ``server_options={...}`` for the embedded server's knobs.
     """
-    coro_args = dict(profile=profile, suite=suite, out=out, **options)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(arun_suite(target, **coro_args))
-    result: list[Path] = []
-    error: list[BaseException] = []
+    from .aio import run_sync
 
-    def worker() -> None:
-        try:
-            result.append(asyncio.run(arun_suite(target, **coro_args)))
-        except BaseException as exc:
-            error.append(exc)
-
-    t = threading.Thread(target=worker, name="pitchey-suite")
-    t.start()
-    t.join()
-    if error:
-        raise error[0]
-    return result[0]
+    return run_sync(lambda: arun_suite(target, profile=profile, suite=suite, out=out, **options), name="pitchey-suite")

@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from ..aio import BackgroundLoop
 from . import tls as tls_mod
 from . import tokens
 from .deadline import with_head_deadline
@@ -207,8 +207,7 @@ class ReferenceServer:
         self.server: PitcheyServer | None = None
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bg: BackgroundLoop | None = None
         self.tls_files: tls_mod.TLSFiles | None = None
 
     # -- public figures ---------------------------------------------------
@@ -297,36 +296,28 @@ class ReferenceServer:
         await self.stop()
 
     # -- background-thread lifecycle (notebooks, scripts) -----------------
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop | None:
+        """The background loop serving under ``with`` (None otherwise)."""
+        return self._bg.loop if self._bg is not None else None
+
     def __enter__(self) -> ReferenceServer:
-        ready = threading.Event()
-        error: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:
-                error.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="pitchey-reference-server", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if error:
-            raise error[0]
+        self._bg = BackgroundLoop("pitchey-reference-server").start()
+        try:
+            self._bg.call(self.start())
+        except BaseException:
+            self._bg.stop()
+            self._bg = None
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._bg is not None:
+            try:
+                self._bg.call(self.stop(), timeout=10)
+            finally:
+                self._bg.stop()
+                self._bg = None
 
 
 def serve_forever(server: ReferenceServer) -> None:
