@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,14 +32,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pitchey_analysis.net import free_port
+
 PY = sys.executable
 W = [PY, str(Path(__file__).with_name("workloads.py"))]  # run as a script: works from any working directory
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Proc:

@@ -125,6 +125,7 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
 def run_debug(a: argparse.Namespace) -> int:
     """The ``debug`` command."""
     from .contract import ContractError, load_contract
+    from .net import client_ssl_context
     from .suite import DEMO_USERS, UsageError, check_target, http_base
 
     try:
@@ -138,13 +139,7 @@ def run_debug(a: argparse.Namespace) -> int:
         creds = Credentials(a.email, a.password, user_type) if a.email and a.password else None
         if a.url:
             check_target(a.url)
-            ctx = None
-            if a.url.startswith("wss"):
-                import ssl
-
-                ctx = ssl.create_default_context(cafile=a.cafile) if a.cafile else ssl.create_default_context()
-                if a.insecure:
-                    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            ctx = client_ssl_context(a.cafile, a.insecure) if a.url.startswith("wss") else None
             return await trace_session(a.url, http_base(a.url), creds=creds, sweep=a.sweep, listen_s=a.duration, ssl_context=ctx,
                                        contract=contract)
         if contract.sha256 != default_contract().sha256:

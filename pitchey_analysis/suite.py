@@ -29,6 +29,7 @@ from .capture.recorder import Recorder, utc_now_iso
 from .capture.redact import redact_url
 from .config import PROJ_ROOT, runs_dir, time_unit
 from .contract import Contract, default_contract
+from .net import client_ssl_context
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
 
 log = logging.getLogger("pitchey_analysis.suite")
@@ -251,11 +252,7 @@ class SuiteConfig:
 
 def ssl_context_for(cfg: SuiteConfig) -> ssl.SSLContext:
     """Verify against ``--cafile`` (or the system store); ``--insecure`` is recorded, never silent."""
-    ctx = ssl.create_default_context(cafile=cfg.cafile) if cfg.cafile else ssl.create_default_context()
-    if cfg.insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+    return client_ssl_context(cfg.cafile, cfg.insecure)
 
 
 #: Reasons that mean the target did not answer at all (a silent, stalled or unreachable target).

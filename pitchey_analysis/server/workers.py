@@ -13,11 +13,11 @@ import argparse
 import multiprocessing as mp
 import os
 import signal
-import socket
 import sys
 import time
 from typing import Any
 
+from ..net import free_port
 from .profile import Profile
 
 
@@ -43,13 +43,6 @@ def _child(profile: Profile, host: str, port: int, secret: str, ready: Any) -> N
         uvloop.run(main())
     except ImportError:
         asyncio.run(main())
-
-
-def free_port(host: str) -> int:
-    """A port that is free now (bound with SO_REUSEPORT by every worker afterwards)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class WorkerPool:

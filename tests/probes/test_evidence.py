@@ -13,11 +13,11 @@ import pytest
 
 from pitchey_analysis import load_run
 from pitchey_analysis.analysis import analyze, percentiles, verdict
+from pitchey_analysis.net import free_port
 from pitchey_analysis.report.render import with_intervals
 from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, SuiteConfig, arun_suite, make_options
 from tests.probes.badserver import BadServer, connected_then_silent, text
 from tests.probes.conftest import creds
-from tests.probes.test_bad_targets import _free_port
 
 CLI = [sys.executable, "-m", "pitchey_analysis.cli"]
 
@@ -191,10 +191,10 @@ def _cli(*args, env=None, timeout=30):
 
 def test_preflight_tells_the_user_in_one_line(tmp_path):
     t0 = time.perf_counter()
-    r = _cli("run", "--target", f"ws://127.0.0.1:{_free_port()}/ws", "--out", str(tmp_path / "runs"), "--no-progress")
+    r = _cli("run", "--target", f"ws://127.0.0.1:{free_port()}/ws", "--out", str(tmp_path / "runs"), "--no-progress")
     assert r.returncode == 2 and "nothing listens on 127.0.0.1:" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert time.perf_counter() - t0 < 30  # a guard against hanging; the preflight's own time is a few seconds at most
-    port = _free_port()
+    port = free_port()
     http = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     try:
