@@ -207,9 +207,9 @@ def _knobs(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
+    from .demo import DEMO_PASSWORD_SOURCE, DEMO_USERS
     from .server import DEFECTS, FEATURES, Knobs, make_profile
     from .server.app import ReferenceServer, serve_forever
-    from .server.store import DEMO_PASSWORD_SOURCE, DEMO_USERS
 
     logging.getLogger("pitchey_analysis.server").setLevel(logging.DEBUG if a.verbose else logging.INFO)
     from .contract import default_contract
@@ -240,7 +240,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     srv = ReferenceServer(profile, host=a.host, port=a.port, tls=a.tls, jwt_secret=a.jwt_secret,
                           allowed_origins=a.allowed_origin, trust_proxy=a.trust_proxy)
     print(f"pitchey reference server, profile {profile.name}", file=sys.stderr)
-    print("demo users: " + ", ".join(u[1] for u in DEMO_USERS) + f"; password: {DEMO_PASSWORD_SOURCE}", file=sys.stderr)
+    print("demo users: " + ", ".join(u.email for u in DEMO_USERS) + f"; password: {DEMO_PASSWORD_SOURCE}", file=sys.stderr)
     print("JWT secret: " + ("from --jwt-secret / $PITCHEY_JWT_SECRET" if a.jwt_secret else "random (not printed)"), file=sys.stderr)
 
     import threading

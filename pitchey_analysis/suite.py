@@ -25,10 +25,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tqdm.auto import tqdm
 
+from . import demo
 from .capture.recorder import Recorder, utc_now_iso
 from .capture.redact import redact_url
 from .config import PROJ_ROOT, runs_dir, time_unit
 from .contract import Contract, default_contract
+from .demo import DEMO_PASSWORD
 from .net import client_ssl_context
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
 
@@ -45,12 +47,9 @@ QUICK = {"timeout_s": 3.0, "connect_samples": 20, "rtt_samples": 60, "rtt_per_se
 #: Knobs of the embedded server during a run: short intervals so that pushes
 #: and pings are observed within the run (recorded in the manifest).
 EMBEDDED_KNOBS = {"dashboard_interval": 1.0, "ping_interval": 2.0, "ping_timeout": 10.0}
-DEMO_USERS = {
-    "creator": Credentials("alex.creator@demo.com", "Demo123", "creator"),
-    "investor": Credentials("sarah.investor@demo.com", "Demo123", "investor"),
-    "production": Credentials("stellar.production@demo.com", "Demo123", "production"),
-}
-DEMO_ADMIN = Credentials("admin@demo.com", "Demo123", "creator")
+#: The embedded target's users (pitchey_analysis/demo.py), as the probes' credentials.
+DEMO_USERS = {u.user_type: Credentials(u.email, DEMO_PASSWORD, u.login_type) for u in demo.DEMO_USERS if u.user_type != "admin"}
+DEMO_ADMIN = Credentials(demo.BY_TYPE["admin"].email, DEMO_PASSWORD, demo.BY_TYPE["admin"].login_type)
 
 
 from .exceptions import UsageError  # noqa: E402 - re-exported: misuse of the suite, exit code 2 in the CLI

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..demo import DEMO_USERS
 from .app import PitcheyServer, ReferenceServer
 from .profile import DEFECTS, FEATURES, PROFILE_NAMES, Knobs, Profile, make_profile
-from .store import DEMO_USERS
 
 __all__ = [
     "DEFECTS",
