@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
-import importlib.metadata
 import logging
 import os
-import platform
-import socket
 import ssl
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,9 +21,10 @@ from urllib.parse import urlsplit, urlunsplit
 from tqdm.auto import tqdm
 
 from . import demo
+from .capture.manifest import run_manifest, target_record
 from .capture.recorder import Recorder, utc_now_iso
 from .capture.redact import redact_url
-from .config import PROJ_ROOT, runs_dir, time_unit
+from .config import runs_dir, time_unit
 from .contract import Contract, default_contract
 from .demo import DEMO_PASSWORD
 from .net import client_ssl_context
@@ -129,26 +125,6 @@ def plan(suite: str, ctx: ProbeContext, only: list[str] | None = None) -> list[t
             why = "not_loopback"
         out.append((s, why))
     return out
-
-
-def _versions() -> dict[str, str]:
-    names = ("pitchey-analysis", "websockets", "aiohttp", "pandas", "pyarrow", "PyJWT", "matplotlib", "papermill", "nbconvert", "weasyprint")
-    out = {}
-    for n in names:
-        try:
-            out[n] = importlib.metadata.version(n)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def _git_commit() -> str | None:
-    if PROJ_ROOT is None:
-        return None
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJ_ROOT, capture_output=True, text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def _record(spec: ProbeSpec, probe_id: str, attempt: int, started: str, duration_ms: float, r: Result, rec: Recorder) -> dict[str, Any]:
@@ -348,14 +324,13 @@ def store_contract(run_dir: Path, contract: Contract) -> Path:
     return path
 
 
-def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None) -> dict[str, Any]:
+def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None, http_url: str | None = None) -> dict[str, Any]:
     opts = dataclasses.asdict(cfg.options)
-    return {
-        "target": {"ws_url": redact_url(ws_url), "http_url": redact_url(http_base(ws_url)), "embedded": server is not None,
-                   "tls": ws_url.startswith("wss")},
-        "server": server,
-        "suite": {"name": cfg.suite, "version": SUITE_VERSION},
-        "config": {
+    return run_manifest(
+        target=target_record(ws_url, http_url or http_base(ws_url), embedded=server is not None),
+        server=server,
+        suite={"name": cfg.suite, "version": SUITE_VERSION},
+        config={
             **opts,
             "credentials": {"user": cfg.user.email if cfg.user else None,
                             "user_types": sorted(cfg.users), "admin": bool(cfg.admin),
@@ -366,13 +341,7 @@ def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None) -> d
             "allow_disruptive": cfg.allow_disruptive,
             "only": cfg.only,
         },
-        "versions": _versions(),
-        "python": sys.version.split()[0],
-        "os": platform.platform(),
-        "host": socket.gethostname(),
-        "git_commit": _git_commit(),
-        "created": dt.datetime.now(dt.UTC).isoformat(),
-    }
+    )
 
 
 #: Every wait of the probes, multiplied by the timeout scale.
@@ -427,9 +396,7 @@ async def arun_suite(
             t = Target(target, http, ssl_context_for(cfg) if target.startswith("wss") else None, cfg.extra_headers,
                        cfg.credentials(), cfg.admin, cfg.contract)
             await preflight(t)  # raises PreflightError, a UsageError
-        manifest = _manifest(target, cfg, None)
-        manifest["target"]["http_url"] = redact_url(http)
-        return await execute(target, http, cfg, out_dir, manifest)
+        return await execute(target, http, cfg, out_dir, _manifest(target, cfg, None, http))
     if cfg.contract.sha256 != default_contract().sha256:
         raise UsageError(f"the embedded reference server serves the pitchey contract only, not {cfg.contract.name!r}: "
                          "point --target at the service the contract describes")
@@ -445,7 +412,7 @@ async def arun_suite(
             cfg.cafile = str(srv.ca_file)
         server = {"profile": srv.profile.describe(), "knobs": {k: v for k, v in dataclasses.asdict(srv.profile.knobs).items() if v not in ({}, frozenset(), None)}}
         server["knobs"] = {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in server["knobs"].items()}
-        return await execute(srv.ws_url, srv.http_url, cfg, out_dir, _manifest(srv.ws_url, cfg, server))
+        return await execute(srv.ws_url, srv.http_url, cfg, out_dir, _manifest(srv.ws_url, cfg, server, srv.http_url))
 
 
 def run_suite(target: str | None = None, *, profile: str = "complete", suite: str = "full",

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ..capture.manifest import run_manifest, target_record
 from ..capture.recorder import Recorder, utc_now_iso
 from ..capture.samplestream import FILE_SCHEMA, SAMPLE_STREAM, SampleStreamWriter, decode_chunk, tag_chunk
 from .orchestrate import LoadResult
@@ -133,9 +134,11 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
     from .orchestrate import run_load, split
     from .target import TargetPoller
 
-    info = {"target": {"ws_url": url, "tls": url.startswith("wss")}, "suite": {"name": "load", "version": "2"},
-            **(manifest or {})}
-    info.setdefault("config", {}).update({"levels": levels, "stages": stages, "ramp": ramp, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
+    given = dict(manifest or {})
+    info = run_manifest(target={**target_record(url, http_base(url), embedded=False), **given.pop("target", {})},
+                        server=given.pop("server", None), suite={"name": "load", "version": "2"}, config=given.pop("config", {}),
+                        **given)
+    info["config"].update({"levels": levels, "stages": stages, "ramp": ramp, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
                                           "workers": workers, "scheduler": scheduler, "settle_s": settle_s, "poll_s": poll_s,
                                           "lag_bound_ms": lag_bound_ms, "saturated_share_max": max_share,
                                           "shard": {k: shard_options.get(k, getattr(ShardSpec, k)) for k in

@@ -109,7 +109,7 @@ def run_load_cli(a: Any) -> int:
         return 2
     window_s = float(getattr(a, "window", 0) or 0) or max(1.0, min(60.0, a.duration / 10))
 
-    def go(url: str, admin_token: str | None) -> Path:
+    def go(url: str, admin_token: str | None, server: dict[str, Any] | None = None) -> Path:
         users: tuple = ()
         extra: dict[str, Any] = {"cafile": a.cafile, "insecure": a.insecure}
         if scenario is not None:
@@ -120,8 +120,7 @@ def run_load_cli(a: Any) -> int:
                             settle_s=settle_s, cafile=a.cafile, insecure=a.insecure, users=users,
                             stages=list(scenario.stages) if scenario is not None else None,
                             ramp=scenario is not None and scenario.ramp,
-                            manifest={"target": {"ws_url": url, "embedded": not a.target, "tls": url.startswith("wss")},
-                                      "config": extra},
+                            manifest={"target": {"embedded": not a.target}, "server": server, "config": extra},
                             on_level=lambda level, d: print(f"level {level}: {model} model; run dataset {d}", file=sys.stderr))
 
     try:
@@ -129,7 +128,7 @@ def run_load_cli(a: Any) -> int:
             path = go(a.target, os.environ.get("PITCHEY_ADMIN_TOKEN") or None)
         else:
             with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
-                path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN))
+                path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN), {"profile": srv.profile.describe()})
     except (UsageError, SchedulerUnreachable) as exc:
         print(f"pitchey-analysis load: error: {exc}", file=sys.stderr)
         return 2
