@@ -10,6 +10,7 @@ from .base import ProbeContext, Result, classify, probe
 from .common import (
     accepted,
     alg_none_token,
+    authed,
     authed_session,
     forged_token,
     login,
@@ -24,10 +25,7 @@ from .session import ProbeSession
 @probe("auth.query_token", category="authentication", critical=True,
        expected="?token=<login token> gives authenticated:true (the login token is accepted on /ws)")
 async def query_token(ctx: ProbeContext) -> Result:
-    s, err = await authed_session(ctx, via="query", metric="auth_connect_ms")
-    if err:
-        return err
-    assert s is not None
+    s = await authed(ctx, via="query", metric="auth_connect_ms")
     await s.close()
     return Result.ok("authenticated by query token")
 
@@ -35,10 +33,7 @@ async def query_token(ctx: ProbeContext) -> Result:
 @probe("auth.header_token", category="authentication", critical=True,
        expected="'Authorization: Bearer <token>' really sent on the upgrade gives authenticated:true")
 async def header_token(ctx: ProbeContext) -> Result:
-    s, err = await authed_session(ctx, via="header", metric="auth_connect_ms")
-    if err:
-        return err
-    assert s is not None
+    s = await authed(ctx, via="header", metric="auth_connect_ms")
     sent = s.conn.request.headers.get("Authorization", "") if s.conn.request else ""
     await s.close()
     if not sent.startswith("Bearer "):

@@ -76,6 +76,17 @@ class Result:
                    observed, close_code=code, close_reason=reason)
 
 
+class Stop(Exception):
+    """Ends a probe early with its result (``raise Stop(Result.fail(...))``); the runner records the result.
+
+    It keeps a probe's preamble to one line: ``s = await authed(ctx)`` (probes/common.py).
+    """
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(f"{result.outcome}: {result.reason}")
+        self.result = result
+
+
 ProbeFn = Callable[["ProbeContext"], Awaitable[Result]]
 
 
@@ -300,6 +311,8 @@ def classify(exc: BaseException) -> Result:
     The reason codes follow the phase that failed (connect, TLS, upgrade,
     answer, close), as httpx splits its exceptions.
     """
+    if isinstance(exc, Stop):
+        return exc.result
     if isinstance(exc, NoFirstFrame):
         if exc.close_code:
             return Result.closed(exc.close_code, exc.close_reason, "no 'connected' frame")

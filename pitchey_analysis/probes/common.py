@@ -13,7 +13,7 @@ import aiohttp
 import jwt
 
 from ..contract import pointer_get
-from .base import Credentials, ProbeContext, Result
+from .base import Credentials, ProbeContext, Result, Stop
 from .session import ProbeSession
 
 LOGIN_PATH = "/api/auth/{kind}/login"
@@ -237,6 +237,18 @@ async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *,
         await s.close()
         return None, bad
     return s, None
+
+
+async def authed(ctx: ProbeContext, creds: Credentials | None = None, *, closing: tuple[ProbeSession, ...] = (),
+                 **options: Any) -> ProbeSession:
+    """:func:`authed_session`, or :class:`Stop` with its failing result (after closing the sessions ``closing``)."""
+    s, err = await authed_session(ctx, creds, **options)
+    if err is not None:
+        for other in closing:
+            await other.close()
+        raise Stop(err)
+    assert s is not None
+    return s
 
 
 async def settle(ctx: ProbeContext, s: ProbeSession) -> bool:
