@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from . import demo
 from .capture.manifest import run_manifest, target_record
 from .capture.recorder import Recorder, utc_now_iso
+from .capture.records import probe_record
 from .capture.redact import redact_url
 from .config import runs_dir, time_unit
 from .contract import Contract, default_contract
@@ -130,22 +131,10 @@ def plan(suite: str, ctx: ProbeContext, only: list[str] | None = None) -> list[t
 def _record(spec: ProbeSpec, probe_id: str, attempt: int, started: str, duration_ms: float, r: Result, rec: Recorder) -> dict[str, Any]:
     from .probes.base import compact
 
-    return {
-        "probe_id": probe_id,
-        "category": spec.category,
-        "probe": spec.name,
-        "attempt": attempt,
-        "started_at": started,
-        "duration_ms": round(duration_ms, 3),
-        "outcome": r.outcome,
-        "reason": r.reason,
-        "detail": r.detail,
-        "expected": spec.expected,
-        "observed": compact(rec.scrub(r.observed)) if r.observed is not None else None,
-        "close_code": r.close_code,
-        "close_reason": r.close_reason,
-        "critical": spec.critical if r.critical is None else r.critical,
-    }
+    return probe_record(probe_id=probe_id, category=spec.category, probe=spec.name, attempt=attempt, started_at=started,
+                        duration_ms=round(duration_ms, 3), outcome=r.outcome, reason=r.reason, detail=r.detail, expected=spec.expected,
+                        observed=compact(rec.scrub(r.observed)) if r.observed is not None else None, close_code=r.close_code,
+                        close_reason=r.close_reason, critical=spec.critical if r.critical is None else r.critical)
 
 
 SKIP_DETAILS = {"disruptive_not_allowed": "disruptive probe not run against a non-loopback target (use --allow-disruptive)",

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import websockets.exceptions as wsexc
 
+from ..capture.records import sample_record
 from ..categories import CATEGORIES
 from ..contract import Contract, default_contract
 from .conformance import Conformance
@@ -256,17 +257,8 @@ class ProbeContext:
     def sample(self, metric: str, value_ms: float | None, *, t_offset_s: float, concurrency: int = 1,
                conn_index: int = 0, ok: bool = True) -> None:
         """Record one sample row."""
-        self.recorder.sample(
-            {
-                "probe_id": self.probe_id,
-                "metric": metric,
-                "value_ms": value_ms if ok else None,
-                "t_offset_s": round(t_offset_s, 6),
-                "concurrency": concurrency,
-                "conn_index": conn_index,
-                "ok": ok,
-            }
-        )
+        self.recorder.sample(sample_record(probe_id=self.probe_id, metric=metric, value_ms=value_ms, t_offset_s=t_offset_s,
+                                           concurrency=concurrency, conn_index=conn_index, ok=ok))
 
 
 LOCKOUT_WORDS = ("too many failed", "locked", "lockout", "too many attempts")
