@@ -39,6 +39,16 @@ def _user(value: str) -> tuple[str, str]:
     return kind.strip(), email.strip()
 
 
+def _defect(value: str) -> int:
+    """A Part B item by number or name (``15`` or ``drop_during_lookup``)."""
+    from .server.profile import Defect
+
+    try:
+        return Defect.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _levels(value: str) -> tuple[int, ...]:
     try:
         levels = tuple(int(x) for x in value.split(",") if x.strip())
@@ -69,8 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN", help="browser origin allowed to connect (repeatable)")
     s.add_argument("--trust-proxy", action="store_true", help="take client addresses from X-Forwarded-For")
     s.add_argument("--disable", action="append", default=[], metavar="FEATURE", help="switch off one Part A feature (repeatable; see --list-switches)")
-    s.add_argument("--defect", action="append", type=int, default=[], metavar="N", help="switch on Part B item N (repeatable)")
-    s.add_argument("--no-defect", action="append", type=int, default=[], metavar="N", help="switch off Part B item N of the profile")
+    s.add_argument("--defect", action="append", type=_defect, default=[], metavar="N|NAME",
+                   help="switch on Part B item N, by number or name (repeatable; see --list-switches)")
+    s.add_argument("--no-defect", action="append", type=_defect, default=[], metavar="N|NAME",
+                   help="switch off Part B item N of the profile, by number or name")
     s.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="server knob, e.g. ping_interval=5 (repeatable)")
     s.add_argument("--workers", type=int, default=1, help="serve from N processes sharing the port (SO_REUSEPORT); state is per process")
     s.add_argument("--list-switches", action="store_true", help="list features, defects and knobs, then exit")
@@ -82,8 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--http-url", help="HTTP base URL (default: derived from --target)")
     r.add_argument("--profile", default="complete", help="embedded server profile: complete or pitchey-2025-11")
     r.add_argument("--disable", action="append", default=[], metavar="FEATURE", help="embedded server: switch off a feature")
-    r.add_argument("--defect", action="append", type=int, default=[], metavar="N", help="embedded server: switch on Part B item N")
-    r.add_argument("--no-defect", action="append", type=int, default=[], metavar="N", help="embedded server: switch off Part B item N")
+    r.add_argument("--defect", action="append", type=_defect, default=[], metavar="N|NAME",
+                   help="embedded server: switch on Part B item N (number or name)")
+    r.add_argument("--no-defect", action="append", type=_defect, default=[], metavar="N|NAME",
+                   help="embedded server: switch off Part B item N (number or name)")
     r.add_argument("--tls", action="store_true", help="embedded server: serve wss:// (judges the TLS target too)")
     r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
     r.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"), help="user password (default $PITCHEY_PASSWORD)")
@@ -222,9 +236,9 @@ def cmd_serve(a: argparse.Namespace) -> int:
         print("features (--disable):")
         for k, v in FEATURES.items():
             print(f"  {k:28s} {v}")
-        print("defects (--defect N, PROTOCOL.md Part B):")
+        print("defects (--defect N or NAME, PROTOCOL.md Part B):")
         for k, v in DEFECTS.items():
-            print(f"  {k:3d} {v}")
+            print(f"  {k.value:3d} {k.name.lower():26s} {v}")
         print("knobs (--knob NAME=VALUE):")
         for f in dataclasses.fields(Knobs):
             print(f"  {f.name}")

@@ -26,7 +26,7 @@ from . import tokens
 from .deadline import with_head_deadline
 from .http import HttpHandlers
 from .hub import Hub, now_ms
-from .profile import Profile, make_profile
+from .profile import Defect, Profile, make_profile
 from .store import UserStore
 from .ws import WebSocketHandler
 
@@ -119,7 +119,7 @@ class PitcheyServer:
                 if p.on("idle_timeout") and now - s.last_activity >= k.idle_timeout:
                     hub.close(s, 1000, "Session timeout")
                     continue
-                if p.has(14):
+                if p.has(Defect.JSON_HEARTBEAT):
                     if now - s.last_ping_at >= k.ping_interval:
                         s.last_ping_at = now
                         hub.send(s, {"type": "ping", "timestamp": now_ms()})

@@ -15,6 +15,7 @@ from pitchey_analysis import load_run
 from pitchey_analysis.analysis import analyze, percentiles, verdict
 from pitchey_analysis.net import free_port
 from pitchey_analysis.report.render import with_intervals
+from pitchey_analysis.server import Defect
 from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, SuiteConfig, arun_suite, make_options
 from tests.probes.badserver import BadServer, connected_then_silent, text
 from tests.probes.conftest import creds
@@ -118,7 +119,7 @@ async def test_only_run_is_partial(tmp_path):
                                   "connection.single_connected_frame"])
 async def test_a_session_closed_right_after_connected_fails_the_connect_probes(make_server, run_one, name):
     """Part B item 7 as the real backend showed it: 'connected', then close 1011 'User not found' a few ms later."""
-    srv = await make_server(defects=[7])
+    srv = await make_server(defects=[Defect.WS_USERS_MISSING])
     rec = await run_one(name, srv, user=creds("investor"))
     assert (rec["outcome"], rec["reason"], rec["close_code"]) == ("fail", "closed_1011", 1011), rec["detail"]
 
@@ -133,7 +134,7 @@ async def test_accepted_wrong_audience_is_a_critical_token_accepted(make_server,
     srv = await make_server(disable=["aud_check"])
     rec = await run_one("auth.wrong_audience", srv)
     assert (rec["outcome"], rec["reason"], rec["critical"]) == ("fail", "token_accepted", True)
-    srv = await make_server(defects=[5])  # refused, but without authError: a non-critical deviation
+    srv = await make_server(defects=[Defect.NO_AUTH_ERROR])  # refused, but without authError: a non-critical deviation
     rec = await run_one("auth.wrong_audience", srv)
     assert (rec["outcome"], rec["reason"], rec["critical"]) == ("fail", "wrong_answer", False)
     assert '"security":"refused"' in rec["observed"]
