@@ -250,7 +250,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if a.workers > 1:
         from .server.workers import serve_workers
 
-        return serve_workers(a, profile)
+        return serve_workers(profile, workers=a.workers, host=a.host, port=a.port, jwt_secret=a.jwt_secret)
     srv = ReferenceServer(profile, host=a.host, port=a.port, tls=a.tls, jwt_secret=a.jwt_secret,
                           allowed_origins=a.allowed_origin, trust_proxy=a.trust_proxy)
     print(f"pitchey reference server, profile {profile.name}", file=sys.stderr)
@@ -494,13 +494,16 @@ def cmd_compare(a: argparse.Namespace) -> int:
 def cmd_debug(a: argparse.Namespace) -> int:
     from .debug import run_debug
 
-    return run_debug(a)
+    return run_debug(a.url, profile=a.profile, email=a.email, password=a.password, sweep=a.sweep, contract=a.contract,
+                     duration=a.duration, save=a.save, cafile=a.cafile, insecure=a.insecure)
 
 
 def cmd_load(a: argparse.Namespace) -> int:
     from .load.cli import run_load_cli
 
-    return run_load_cli(a)
+    return run_load_cli(target=a.target, connections=a.connections, levels=a.levels, duration=a.duration, rate=a.rate,
+                        hold=a.hold, workers=a.workers, scheduler=a.scheduler, out=a.out, cafile=a.cafile, insecure=a.insecure,
+                        scenario=a.scenario, window=a.window, settle=a.settle, verbose=a.verbose)
 
 
 def cmd_history(a: argparse.Namespace) -> int:

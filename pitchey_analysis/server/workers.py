@@ -9,7 +9,6 @@ single-process server is the protocol reference.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import os
 import signal
@@ -83,11 +82,11 @@ class WorkerPool:
         self.stop()
 
 
-def serve_workers(a: argparse.Namespace, profile: Profile) -> int:
-    """``pitchey-analysis serve --workers N``."""
-    pool = WorkerPool(profile, a.workers, a.host, a.port, a.jwt_secret)
+def serve_workers(profile: Profile, *, workers: int, host: str = "127.0.0.1", port: int = 0, jwt_secret: str | None = None) -> int:
+    """``pitchey-analysis serve --workers N``: serve until Ctrl-C or a worker dies; returns the exit code."""
+    pool = WorkerPool(profile, workers, host, port, jwt_secret)
     pool.start()
-    print(f"WebSocket: {pool.ws_url}\nHTTP:      {pool.http_url}\n{a.workers} worker processes (state is per process)", file=sys.stderr)
+    print(f"WebSocket: {pool.ws_url}\nHTTP:      {pool.http_url}\n{workers} worker processes (state is per process)", file=sys.stderr)
     try:
         while all(p.is_alive() for p in pool.procs):
             time.sleep(0.5)
