@@ -213,3 +213,14 @@ def test_comparison_report_is_its_own_document(sample_run, defect_run, tmp_path)
     assert "<img" in html  # the overlaid distributions
     assert f"pitchey-analysis compare {Path(sample_run).name} {Path(defect_run).name}" in html
     assert "widget" not in html and not list(tmp_path.glob("*.ipynb"))  # no picker in the export, no notebook left
+
+
+def test_importing_the_figures_leaves_the_users_matplotlib_backend_alone():
+    import os
+    import subprocess
+    import sys
+
+    code = "import matplotlib; import pitchey_analysis.report.figures; print(matplotlib.get_backend())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MPLBACKEND": "svg"}).stdout.strip()
+    assert out == "svg"

@@ -7,11 +7,7 @@ provide, except the plotting of raw distributions.
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # the user's backend stays as it is (headless, matplotlib falls back to Agg)
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
