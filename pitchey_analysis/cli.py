@@ -237,8 +237,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
         for k, v in FEATURES.items():
             print(f"  {k:28s} {v}")
         print("defects (--defect N or NAME, PROTOCOL.md Part B):")
-        for k, v in DEFECTS.items():
-            print(f"  {k.value:3d} {k.name.lower():26s} {v}")
+        for d, v in DEFECTS.items():
+            print(f"  {d.value:3d} {d.name.lower():26s} {v}")
         print("knobs (--knob NAME=VALUE):")
         for f in dataclasses.fields(Knobs):
             print(f"  {f.name}")

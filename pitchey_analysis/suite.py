@@ -344,7 +344,7 @@ def make_options(suite: str, *, scale: float | None = None, **overrides: Any) ->
     ``scale`` multiplies every wait (default: ``$PITCHEY_TIMEOUT_SCALE``, the tests' unit, else 1);
     it is recorded in the options (``timeout_scale``) and so in the manifest.
     """
-    base = dict(QUICK) if suite == "quick" else {}
+    base: dict[str, Any] = dict(QUICK) if suite == "quick" else {}
     base.update({k: v for k, v in overrides.items() if v is not None})
     opts = Options(**base)
     scale = time_unit() if scale is None else scale

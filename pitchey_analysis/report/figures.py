@@ -189,7 +189,7 @@ def session_lifetimes(lifetimes: pd.DataFrame, window_s: float | None = None) ->
     v = lifetimes["lifetime_s"].to_numpy(dtype=float)
     dropped = lifetimes["dropped"].fillna(False).to_numpy(dtype=bool)
     hi = max(float(v.max()), window_s or 0.0) * 1.05
-    bins = np.linspace(0.0, hi if hi > 0 else 1.0, 40)
+    bins = np.linspace(0.0, hi if hi > 0 else 1.0, 40).tolist()
     ax.hist([v[dropped], v[~dropped]], bins=bins, stacked=True, color=[PALETTE["fail"], PALETTE["pass"]],
             label=[f"closed by the server ({int(dropped.sum())})", f"held to the end ({int((~dropped).sum())})"])
     if window_s:

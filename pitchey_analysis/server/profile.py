@@ -12,6 +12,7 @@ import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 #: Part A behaviours that can be switched off one at a time (name -> meaning).
 FEATURES: dict[str, str] = {
@@ -234,5 +235,5 @@ def make_profile(
     if bad_k:
         raise ValueError(f"unknown knob(s): {', '.join(bad_k)}")
     if "drop_answers" in knobs:
-        knobs["drop_answers"] = frozenset(knobs["drop_answers"])  # type: ignore[arg-type]
+        knobs["drop_answers"] = frozenset(cast(Iterable[str], knobs["drop_answers"]))
     return Profile(name=name, disabled=frozenset(disable), defects=chosen, knobs=Knobs(**knobs))  # type: ignore[arg-type]

@@ -53,7 +53,7 @@ class WorkerPool:
         self.profile, self.workers, self.host = profile, workers, host
         self.port = port or free_port(host)
         self.secret = jwt_secret or new_secret()
-        self.procs: list[mp.Process] = []
+        self.procs: list[Any] = []  # processes of the spawn context
         h = f"[{host}]" if ":" in host else host
         self.ws_url, self.http_url = f"ws://{h}:{self.port}/ws", f"http://{h}:{self.port}"
 

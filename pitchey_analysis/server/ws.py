@@ -79,8 +79,8 @@ class WebSocketHandler:
     def lookup(self, claims: dict) -> User | None:
         """Find the token's user in the store (the ws table under item 7)."""
         try:
-            uid = int(claims.get("sub"))
-        except (TypeError, ValueError):
+            uid = int(claims["sub"])
+        except (KeyError, TypeError, ValueError):
             return None
         return self.hub.store.get(uid, ws_table=self.profile.has(Defect.WS_USERS_MISSING))
 
