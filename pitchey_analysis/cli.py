@@ -273,19 +273,20 @@ def cmd_serve(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _credentials(a: argparse.Namespace) -> tuple[list[Any], Any]:
-    """Users (the main one first) and the admin from --email, --user, --credentials and the environment."""
+def _credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Any], Any]:
+    """Users (the main one first) and the admin from --email, --user, --credentials and the environment;
+    ``user_type`` is the login type of --email and --admin-email."""
     from .probes.base import Credentials
 
     users = []
     if a.email:
-        users.append(Credentials(a.email, a.password, a.user_type))
+        users.append(Credentials(a.email, a.password, user_type))
     for kind, email in a.user:
         pw = os.environ.get(f"PITCHEY_PASSWORD_{kind.upper()}") or os.environ.get("PITCHEY_PASSWORD")
         if not pw:
             raise CliError(f"no password for --user {kind}:{email}: set PITCHEY_PASSWORD_{kind.upper()} or PITCHEY_PASSWORD")
         users.append(Credentials(email, pw, kind))
-    admin = Credentials(a.admin_email, a.admin_password, a.user_type, a.admin_login_path) if a.admin_email else None
+    admin = Credentials(a.admin_email, a.admin_password, user_type, a.admin_login_path) if a.admin_email else None
     if a.credentials:
         try:
             import yaml
@@ -338,11 +339,10 @@ def cmd_contract(a: argparse.Namespace) -> int:
     skipped = [(s, w) for s, w in steps if (w or "").startswith("not_in_contract")]
     print(f"\n{len(run)} probes will run ({a.suite} suite):")
     for spec, why in run:
-        mark = f"skip ({why})" if why else "run"
-        print(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}")
+        print(_plan_line(spec, f"skip ({why})" if why else "run"))
     print(f"\n{len(skipped)} probes will not run (skip not_in_contract):")
     for spec, why in skipped:
-        print(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {(why or '').partition(':')[2]}")
+        print(_plan_line(spec, (why or "").partition(":")[2]))
     crit = [s.name for s, _ in skipped if s.critical]
     if crit:
         print(f"\n{len(crit)} critical probes are not in the contract: the verdict counts them as gaps "
@@ -351,8 +351,16 @@ def cmd_contract(a: argparse.Namespace) -> int:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .report.summary import category_table, print_summary, write_json, write_junit
-    from .suite import SuiteConfig, UsageError, arun_suite, check_target, make_options, plan
+    """``run``: validate and configure, then a dry run (the plan) or the run, its summaries and the exit policy."""
+    cfg = _run_config(a)
+    if a.dry_run:
+        return _print_plan(a, cfg)
+    return _report_run(a, _execute_run(a, cfg))
+
+
+def _run_config(a: argparse.Namespace) -> Any:
+    """The run's :class:`SuiteConfig` from the arguments; a user mistake is a :class:`CliError` (exit 2)."""
+    from .suite import SuiteConfig, UsageError, check_target, make_options
 
     if a.target:
         try:
@@ -372,52 +380,66 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, scale=a.timeout_scale, **overrides), progress=not a.no_progress,
                       cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
                       allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret,
-                      contract=_contract(a.contract))
-    cfg.preflight = not a.no_preflight
-    if a.deadline is not None:
-        if a.deadline <= 0:
-            raise CliError("--deadline must be positive (seconds)")
-        cfg.deadline_s = a.deadline
-    if a.user_type is None:
-        lg = cfg.contract.login
-        a.user_type = "creator" if lg is None or "creator" in lg.paths or not lg.paths else next(iter(lg.paths))
-    elif cfg.contract.login is not None and cfg.contract.login.paths and a.user_type not in cfg.contract.login.paths:
-        raise CliError(f"--user-type {a.user_type}: the contract {cfg.contract.name} logs in "
-                       f"{', '.join(cfg.contract.login.paths)} users")
-    users, admin = _credentials(a)
+                      contract=_contract(a.contract), preflight=not a.no_preflight, deadline_s=a.deadline)
+    lg = cfg.contract.login
+    user_type = a.user_type
+    if user_type is None:
+        user_type = "creator" if lg is None or "creator" in lg.paths or not lg.paths else next(iter(lg.paths))
+    elif lg is not None and lg.paths and user_type not in lg.paths:
+        raise CliError(f"--user-type {user_type}: the contract {cfg.contract.name} logs in {', '.join(lg.paths)} users")
+    users, cfg.admin = _credentials(a, user_type)
     if users:
         cfg.user = users[0]
         cfg.users = {}
         for c in users:  # the first credential of each type is that type's user
             cfg.users.setdefault(c.user_type, c)
-    cfg.admin = admin
-    if a.dry_run:
-        from .probes import ProbeContext
+    return cfg
 
-        target = a.target or "ws://127.0.0.1:0/ws"
-        ctx = ProbeContext(ws_url=target, http_url="", recorder=None, allow_disruptive=a.allow_disruptive, contract=cfg.contract)
-        try:
-            steps = plan(a.suite, ctx, a.only)
-        except UsageError as exc:
-            raise CliError(str(exc)) from None
-        print(f"{len(steps)} probes against {a.target or 'the embedded reference server'} ({a.suite} suite):")
-        for spec, why in steps:
-            mark = f"skip ({why})" if why else "run"
-            print(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}")
-        return EXIT_OK
+
+def _plan_line(spec: Any, mark: str) -> str:
+    """One probe of a plan, as ``run --dry-run`` and ``contract`` print it."""
+    return f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}"
+
+
+def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
+    """``run --dry-run``: the probes that would run, each with its skip reason."""
+    from .probes import ProbeContext
+    from .suite import UsageError, plan
+
+    ctx = ProbeContext(ws_url=a.target or "ws://127.0.0.1:0/ws", http_url="", recorder=None, allow_disruptive=a.allow_disruptive,
+                       contract=cfg.contract)
+    try:
+        steps = plan(a.suite, ctx, a.only)
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{len(steps)} probes against {a.target or 'the embedded reference server'} ({a.suite} suite):")
+    for spec, why in steps:
+        print(_plan_line(spec, f"skip ({why})" if why else "run"))
+    return EXIT_OK
+
+
+def _execute_run(a: argparse.Namespace, cfg: Any) -> Path:
+    """Run the suite (the embedded server switched as the arguments say); returns the run directory."""
+    from .suite import UsageError, arun_suite
+
     server_opts: dict[str, Any] = {}
     if a.disable or a.defect or a.no_defect:
         server_opts = {"disable": a.disable, "enable_defects": a.defect, "disable_defects": a.no_defect}
     try:
-        run_dir = asyncio.run(arun_suite(a.target, profile=a.profile, suite=a.suite, out=a.out, config=cfg, tls=a.tls,
-                                         server_options=server_opts or None, http_url=a.http_url))
+        return asyncio.run(arun_suite(a.target, profile=a.profile, suite=a.suite, out=a.out, config=cfg, tls=a.tls,
+                                      server_options=server_opts or None, http_url=a.http_url))
     except UsageError as exc:  # only the package's own usage errors are the user's: anything else is a bug, shown as one
         raise CliError(str(exc)) from None
+
+
+def _report_run(a: argparse.Namespace, run_dir: Path) -> int:
+    """Print the run's summary, write the --json and --junit files, and return the exit code (:func:`exit_code`)."""
+    from .analysis import verdict_for_run
     from .capture.dataset import load_run
+    from .report.summary import category_table, print_summary, write_json, write_junit
 
     run = load_run(run_dir)
-    table = category_table(run.probes)
-    print_summary(run, table)
+    print_summary(run, category_table(run.probes))
     if a.json:
         write_json(run, Path(a.json))
     if a.junit:
@@ -425,8 +447,6 @@ def cmd_run(a: argparse.Namespace) -> int:
     if run.manifest.get("status") == "degraded":
         print(f"error: the capture was degraded ({run.manifest.get('degraded_reason')}); what was written is in {run_dir}", file=sys.stderr)
         return EXIT_DEGRADED
-    from .analysis import verdict_for_run
-
     crit = run.probes[(run.probes["critical"] == True) & run.probes["outcome"].isin(["fail", "error"])]  # noqa: E712
     return exit_code(a.fail_on, status=str(run.manifest.get("status")), critical_failed=len(crit) > 0,
                      verdict=verdict_for_run(run).verdict)
