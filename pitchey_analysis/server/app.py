@@ -27,6 +27,7 @@ from .deadline import with_head_deadline
 from .http import HttpHandlers
 from .hub import Hub, now_ms
 from .profile import Defect, Profile, make_profile
+from .settings import Settings
 from .store import UserStore
 from .ws import WebSocketHandler
 
@@ -47,19 +48,31 @@ class PitcheyServer:
         store_path: str = ":memory:",
     ) -> None:
         self.profile = profile
-        self.jwt_secret = jwt_secret or tokens.new_secret()
-        tokens.check_secret(self.jwt_secret)
-        self.ws_only_secret = tokens.new_secret()  # only used under Part B item 6
-        self.allowed_origins = frozenset(allowed_origins)
-        self.trust_proxy = trust_proxy
+        secret = jwt_secret or tokens.new_secret()
+        tokens.check_secret(secret)
+        self.settings = Settings(profile, secret, ws_only_secret=tokens.new_secret(), allowed_origins=frozenset(allowed_origins),
+                                 trust_proxy=trust_proxy, tls=tls is not None)
         self.tls = tls
         self.store = UserStore(store_path)
         self.hub = Hub(profile, self.store)
-        self.http = HttpHandlers(self)
-        self.ws = WebSocketHandler(self)
-        self.ws_url = ""
+        self.http = HttpHandlers(self.settings, self.hub)
+        self.ws = WebSocketHandler(self.settings, self.hub)
         self.http_url = ""
         self._tasks: list[asyncio.Task] = []
+
+    @property
+    def jwt_secret(self) -> str:
+        """The signing secret of login tokens."""
+        return self.settings.jwt_secret
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket URL (set once the server listens)."""
+        return self.settings.ws_url
+
+    @ws_url.setter
+    def ws_url(self, url: str) -> None:
+        self.settings.ws_url = url
 
     def app(self) -> web.Application:
         """Build the aiohttp application."""

@@ -6,18 +6,16 @@ import datetime as dt
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from ..capture.redact import redact_url
 from . import tokens
-from .hub import now_ms
+from .hub import Hub, now_ms
 from .profile import Defect
+from .settings import Settings
 from .store import User
-
-if TYPE_CHECKING:
-    from .app import PitcheyServer
 
 log = logging.getLogger("pitchey_analysis.server")
 
@@ -42,10 +40,10 @@ def _fail(status: int, error: str, detail: str | None = None) -> web.Response:
 class HttpHandlers:
     """The HTTP side: login, health, stats, notifications, broadcast."""
 
-    def __init__(self, server: PitcheyServer) -> None:
-        self.server = server
-        self.hub = server.hub
-        self.profile = server.profile
+    def __init__(self, settings: Settings, hub: Hub) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.profile = settings.profile
         self._static_health: dict[str, Any] | None = None
 
     def routes(self, app: web.Application) -> None:
@@ -90,7 +88,7 @@ class HttpHandlers:
             return
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
-        if self.server.tls is not None:
+        if self.settings.tls:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
     # -- helpers -----------------------------------------------------------
@@ -109,7 +107,7 @@ class HttpHandlers:
         auth = request.headers.get("Authorization", "")
         if not auth.lower().startswith("bearer "):
             return None
-        v = tokens.verify(auth[7:].strip(), self.server.jwt_secret, check_aud=self.profile.on("token_claims"))
+        v = tokens.verify(auth[7:].strip(), self.settings.jwt_secret, check_aud=self.profile.on("token_claims"))
         if v.claims is None:
             return None
         try:
@@ -139,7 +137,7 @@ class HttpHandlers:
         if user is None or user.user_type not in (kind, "admin"):
             return _fail(401, "invalid credentials")
         sub = FIXED_IDS[kind] if self.profile.has(Defect.FIXED_LOGIN_IDS) and kind in FIXED_IDS and user.user_type != "admin" else user.id
-        token = tokens.issue(self.server.jwt_secret, sub=sub, email=user.email, user_type=user.user_type,
+        token = tokens.issue(self.settings.jwt_secret, sub=sub, email=user.email, user_type=user.user_type,
                              full_claims=self.profile.on("token_claims"))
         public = user.public()
         if self.profile.has(Defect.PASSWORD_ECHO) and kind == "creator":
@@ -158,7 +156,7 @@ class HttpHandlers:
 
     async def ws_health(self, request: web.Request) -> web.Response:
         """GET /api/ws/health: live figures (static under item 11)."""
-        endpoint = "ws://0.0.0.0:8001/ws" if self.profile.has(Defect.HARDCODED_HEALTH_ENDPOINT) else self.server.ws_url
+        endpoint = "ws://0.0.0.0:8001/ws" if self.profile.has(Defect.HARDCODED_HEALTH_ENDPOINT) else self.settings.ws_url
         if self.profile.has(Defect.STATIC_HEALTH) or not self.profile.on("health_live"):
             if self._static_health is None:
                 self._static_health = {

@@ -9,7 +9,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -18,10 +18,8 @@ from ..contract import default_contract
 from . import tokens
 from .hub import ANON_CAPABILITIES, AUTH_CAPABILITIES, AUTH_CHANNELS, Hub, Session, now_ms
 from .profile import Defect
+from .settings import Settings
 from .store import User
-
-if TYPE_CHECKING:
-    from .app import PitcheyServer
 
 log = logging.getLogger("pitchey_analysis.server")
 
@@ -44,15 +42,15 @@ def _user_brief(user: User | None) -> dict[str, Any] | None:
 class WebSocketHandler:
     """Serves one WebSocket connection per call."""
 
-    def __init__(self, server: PitcheyServer) -> None:
-        self.server = server
-        self.hub: Hub = server.hub
-        self.profile = server.profile
+    def __init__(self, settings: Settings, hub: Hub) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.profile = settings.profile
 
     # -- authentication helpers --------------------------------------------
     def _ws_secret(self) -> str:
         # Part B item 6: the WebSocket side used a secret of its own.
-        return self.server.ws_only_secret if self.profile.has(Defect.SPLIT_JWT_SECRET) else self.server.jwt_secret
+        return self.settings.ws_only_secret if self.profile.has(Defect.SPLIT_JWT_SECRET) else self.settings.jwt_secret
 
     def verify(self, token: str) -> tokens.Verified:
         """Verify a token as the WebSocket side does."""
@@ -112,9 +110,9 @@ class WebSocketHandler:
 
     # -- the endpoint ------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        srv, hub, p = self.server, self.hub, self.profile
+        cfg, hub, p = self.settings, self.hub, self.profile
         origin = request.headers.get("Origin")
-        if origin is not None and p.on("origin_check") and origin not in srv.allowed_origins:
+        if origin is not None and p.on("origin_check") and origin not in cfg.allowed_origins:
             return web.json_response({"success": False, "error": "origin not allowed"}, status=403)
         if hub.shutting_down:
             return web.json_response({"success": False, "error": "shutting down"}, status=503)
@@ -122,7 +120,7 @@ class WebSocketHandler:
         if cap is not None and len(hub.sessions) >= cap:
             return web.json_response({"success": False, "error": "connection limit reached"}, status=503)
 
-        key = hub.lockout_key(request, srv.trust_proxy)
+        key = hub.lockout_key(request, cfg.trust_proxy)
         token = self.upgrade_token(request, p.on("query_auth"), p.on("header_auth"))
         max_size = p.knobs.max_message_bytes if p.on("size_limit") else 0
         # Without autoclose the message loop answers a client's close itself (and can break the answer).
