@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,14 +32,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pitchey_analysis.demo import BY_TYPE, DEMO_PASSWORD
+from pitchey_analysis.net import free_port
+
 PY = sys.executable
 W = [PY, str(Path(__file__).with_name("workloads.py"))]  # run as a script: works from any working directory
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Proc:
@@ -317,7 +313,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def _admin_token(http: str) -> str:
-    req = urllib.request.Request(http + "/api/auth/creator/login", data=json.dumps({"email": "admin@demo.com", "password": "Demo123"}).encode(),
+    req = urllib.request.Request(http + "/api/auth/creator/login", data=json.dumps({"email": BY_TYPE["admin"].email, "password": DEMO_PASSWORD}).encode(),
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.load(r)["token"]

@@ -39,6 +39,16 @@ def _user(value: str) -> tuple[str, str]:
     return kind.strip(), email.strip()
 
 
+def _defect(value: str) -> int:
+    """A Part B item by number or name (``15`` or ``drop_during_lookup``)."""
+    from .server.profile import Defect
+
+    try:
+        return Defect.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _levels(value: str) -> tuple[int, ...]:
     try:
         levels = tuple(int(x) for x in value.split(",") if x.strip())
@@ -69,8 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN", help="browser origin allowed to connect (repeatable)")
     s.add_argument("--trust-proxy", action="store_true", help="take client addresses from X-Forwarded-For")
     s.add_argument("--disable", action="append", default=[], metavar="FEATURE", help="switch off one Part A feature (repeatable; see --list-switches)")
-    s.add_argument("--defect", action="append", type=int, default=[], metavar="N", help="switch on Part B item N (repeatable)")
-    s.add_argument("--no-defect", action="append", type=int, default=[], metavar="N", help="switch off Part B item N of the profile")
+    s.add_argument("--defect", action="append", type=_defect, default=[], metavar="N|NAME",
+                   help="switch on Part B item N, by number or name (repeatable; see --list-switches)")
+    s.add_argument("--no-defect", action="append", type=_defect, default=[], metavar="N|NAME",
+                   help="switch off Part B item N of the profile, by number or name")
     s.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="server knob, e.g. ping_interval=5 (repeatable)")
     s.add_argument("--workers", type=int, default=1, help="serve from N processes sharing the port (SO_REUSEPORT); state is per process")
     s.add_argument("--list-switches", action="store_true", help="list features, defects and knobs, then exit")
@@ -82,8 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--http-url", help="HTTP base URL (default: derived from --target)")
     r.add_argument("--profile", default="complete", help="embedded server profile: complete or pitchey-2025-11")
     r.add_argument("--disable", action="append", default=[], metavar="FEATURE", help="embedded server: switch off a feature")
-    r.add_argument("--defect", action="append", type=int, default=[], metavar="N", help="embedded server: switch on Part B item N")
-    r.add_argument("--no-defect", action="append", type=int, default=[], metavar="N", help="embedded server: switch off Part B item N")
+    r.add_argument("--defect", action="append", type=_defect, default=[], metavar="N|NAME",
+                   help="embedded server: switch on Part B item N (number or name)")
+    r.add_argument("--no-defect", action="append", type=_defect, default=[], metavar="N|NAME",
+                   help="embedded server: switch off Part B item N (number or name)")
     r.add_argument("--tls", action="store_true", help="embedded server: serve wss:// (judges the TLS target too)")
     r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
     r.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"), help="user password (default $PITCHEY_PASSWORD)")
@@ -209,9 +223,9 @@ def _knobs(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
+    from .demo import DEMO_PASSWORD_SOURCE, DEMO_USERS
     from .server import DEFECTS, FEATURES, Knobs, make_profile
     from .server.app import ReferenceServer, serve_forever
-    from .server.store import DEMO_PASSWORD_SOURCE, DEMO_USERS
 
     logging.getLogger("pitchey_analysis.server").setLevel(logging.DEBUG if a.verbose else logging.INFO)
     from .contract import default_contract
@@ -224,9 +238,9 @@ def cmd_serve(a: argparse.Namespace) -> int:
         print("features (--disable):")
         for k, v in FEATURES.items():
             print(f"  {k:28s} {v}")
-        print("defects (--defect N, PROTOCOL.md Part B):")
-        for k, v in DEFECTS.items():
-            print(f"  {k:3d} {v}")
+        print("defects (--defect N or NAME, PROTOCOL.md Part B):")
+        for d, v in DEFECTS.items():
+            print(f"  {d.value:3d} {d.name.lower():26s} {v}")
         print("knobs (--knob NAME=VALUE):")
         for f in dataclasses.fields(Knobs):
             print(f"  {f.name}")
@@ -238,11 +252,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if a.workers > 1:
         from .server.workers import serve_workers
 
-        return serve_workers(a, profile)
+        return serve_workers(profile, workers=a.workers, host=a.host, port=a.port, jwt_secret=a.jwt_secret)
     srv = ReferenceServer(profile, host=a.host, port=a.port, tls=a.tls, jwt_secret=a.jwt_secret,
                           allowed_origins=a.allowed_origin, trust_proxy=a.trust_proxy)
     print(f"pitchey reference server, profile {profile.name}", file=sys.stderr)
-    print("demo users: " + ", ".join(u[1] for u in DEMO_USERS) + f"; password: {DEMO_PASSWORD_SOURCE}", file=sys.stderr)
+    print("demo users: " + ", ".join(u.email for u in DEMO_USERS) + f"; password: {DEMO_PASSWORD_SOURCE}", file=sys.stderr)
     print("JWT secret: " + ("from --jwt-secret / $PITCHEY_JWT_SECRET" if a.jwt_secret else "random (not printed)"), file=sys.stderr)
 
     import threading
@@ -261,19 +275,20 @@ def cmd_serve(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _credentials(a: argparse.Namespace) -> tuple[list[Any], Any]:
-    """Users (the main one first) and the admin from --email, --user, --credentials and the environment."""
+def _credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Any], Any]:
+    """Users (the main one first) and the admin from --email, --user, --credentials and the environment;
+    ``user_type`` is the login type of --email and --admin-email."""
     from .probes.base import Credentials
 
     users = []
     if a.email:
-        users.append(Credentials(a.email, a.password, a.user_type))
+        users.append(Credentials(a.email, a.password, user_type))
     for kind, email in a.user:
         pw = os.environ.get(f"PITCHEY_PASSWORD_{kind.upper()}") or os.environ.get("PITCHEY_PASSWORD")
         if not pw:
             raise CliError(f"no password for --user {kind}:{email}: set PITCHEY_PASSWORD_{kind.upper()} or PITCHEY_PASSWORD")
         users.append(Credentials(email, pw, kind))
-    admin = Credentials(a.admin_email, a.admin_password, a.user_type, a.admin_login_path) if a.admin_email else None
+    admin = Credentials(a.admin_email, a.admin_password, user_type, a.admin_login_path) if a.admin_email else None
     if a.credentials:
         try:
             import yaml
@@ -326,11 +341,10 @@ def cmd_contract(a: argparse.Namespace) -> int:
     skipped = [(s, w) for s, w in steps if (w or "").startswith("not_in_contract")]
     print(f"\n{len(run)} probes will run ({a.suite} suite):")
     for spec, why in run:
-        mark = f"skip ({why})" if why else "run"
-        print(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}")
+        print(_plan_line(spec, f"skip ({why})" if why else "run"))
     print(f"\n{len(skipped)} probes will not run (skip not_in_contract):")
     for spec, why in skipped:
-        print(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {(why or '').partition(':')[2]}")
+        print(_plan_line(spec, (why or "").partition(":")[2]))
     crit = [s.name for s, _ in skipped if s.critical]
     if crit:
         print(f"\n{len(crit)} critical probes are not in the contract: the verdict counts them as gaps "
@@ -339,8 +353,16 @@ def cmd_contract(a: argparse.Namespace) -> int:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .report.summary import category_table, print_summary, write_json, write_junit
-    from .suite import SuiteConfig, UsageError, arun_suite, check_target, make_options, plan
+    """``run``: validate and configure, then a dry run (the plan) or the run, its summaries and the exit policy."""
+    cfg = _run_config(a)
+    if a.dry_run:
+        return _print_plan(a, cfg)
+    return _report_run(a, _execute_run(a, cfg))
+
+
+def _run_config(a: argparse.Namespace) -> Any:
+    """The run's :class:`SuiteConfig` from the arguments; a user mistake is a :class:`CliError` (exit 2)."""
+    from .suite import SuiteConfig, UsageError, check_target, make_options
 
     if a.target:
         try:
@@ -358,54 +380,69 @@ def cmd_run(a: argparse.Namespace) -> int:
             raise CliError(f"{flag} must be positive")
     overrides = {"rtt_samples": a.samples, "connect_samples": a.connect_samples, "concurrency_levels": a.concurrency}
     contract = _contract(a.contract)
-    cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, scale=a.timeout_scale, contract=contract, **overrides),
-                      progress=not a.no_progress, cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
-                      allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret, contract=contract)
-    cfg.preflight = not a.no_preflight
-    if a.deadline is not None:
-        if a.deadline <= 0:
-            raise CliError("--deadline must be positive (seconds)")
-        cfg.deadline_s = a.deadline
-    if a.user_type is None:
-        lg = cfg.contract.login
-        a.user_type = "creator" if lg is None or "creator" in lg.paths or not lg.paths else next(iter(lg.paths))
-    elif cfg.contract.login is not None and cfg.contract.login.paths and a.user_type not in cfg.contract.login.paths:
-        raise CliError(f"--user-type {a.user_type}: the contract {cfg.contract.name} logs in "
-                       f"{', '.join(cfg.contract.login.paths)} users")
-    users, admin = _credentials(a)
+    cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, scale=a.timeout_scale, contract=contract, **overrides), progress=not a.no_progress,
+                      cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
+                      allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret,
+                      contract=contract, preflight=not a.no_preflight, deadline_s=a.deadline)
+    lg = cfg.contract.login
+    user_type = a.user_type
+    if user_type is None:
+        user_type = "creator" if lg is None or "creator" in lg.paths or not lg.paths else next(iter(lg.paths))
+    elif lg is not None and lg.paths and user_type not in lg.paths:
+        raise CliError(f"--user-type {user_type}: the contract {cfg.contract.name} logs in {', '.join(lg.paths)} users")
+    users, cfg.admin = _credentials(a, user_type)
     if users:
         cfg.user = users[0]
         cfg.users = {}
         for c in users:  # the first credential of each type is that type's user
             cfg.users.setdefault(c.user_type, c)
-    cfg.admin = admin
-    if a.dry_run:
-        from .probes import ProbeContext
+    return cfg
 
-        target = a.target or "ws://127.0.0.1:0/ws"
-        ctx = ProbeContext(ws_url=target, http_url="", recorder=None, allow_disruptive=a.allow_disruptive, contract=cfg.contract)
-        try:
-            steps = plan(a.suite, ctx, a.only)
-        except UsageError as exc:
-            raise CliError(str(exc)) from None
-        print(f"{len(steps)} probes against {a.target or 'the embedded reference server'} ({a.suite} suite):")
-        for spec, why in steps:
-            mark = f"skip ({why})" if why else "run"
-            print(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}")
-        return EXIT_OK
+
+def _plan_line(spec: Any, mark: str) -> str:
+    """One probe of a plan, as ``run --dry-run`` and ``contract`` print it."""
+    return f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}"
+
+
+def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
+    """``run --dry-run``: the probes that would run, each with its skip reason."""
+    from .probes import ProbeContext
+    from .suite import UsageError, plan
+
+    ctx = ProbeContext(ws_url=a.target or "ws://127.0.0.1:0/ws", http_url="", recorder=None, allow_disruptive=a.allow_disruptive,
+                       contract=cfg.contract)
+    try:
+        steps = plan(a.suite, ctx, a.only)
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{len(steps)} probes against {a.target or 'the embedded reference server'} ({a.suite} suite):")
+    for spec, why in steps:
+        print(_plan_line(spec, f"skip ({why})" if why else "run"))
+    return EXIT_OK
+
+
+def _execute_run(a: argparse.Namespace, cfg: Any) -> Path:
+    """Run the suite (the embedded server switched as the arguments say); returns the run directory."""
+    from .suite import UsageError, arun_suite
+
     server_opts: dict[str, Any] = {}
     if a.disable or a.defect or a.no_defect:
         server_opts = {"disable": a.disable, "enable_defects": a.defect, "disable_defects": a.no_defect}
     try:
-        run_dir = asyncio.run(arun_suite(a.target, profile=a.profile, suite=a.suite, out=a.out, config=cfg, tls=a.tls,
-                                         server_options=server_opts or None, http_url=a.http_url))
+        return asyncio.run(arun_suite(a.target, profile=a.profile, suite=a.suite, out=a.out, config=cfg, tls=a.tls,
+                                      server_options=server_opts or None, http_url=a.http_url))
     except UsageError as exc:  # only the package's own usage errors are the user's: anything else is a bug, shown as one
         raise CliError(str(exc)) from None
+
+
+def _report_run(a: argparse.Namespace, run_dir: Path) -> int:
+    """Print the run's summary, write the --json and --junit files, and return the exit code (:func:`exit_code`)."""
+    from .analysis import verdict_for_run
     from .capture.dataset import load_run
+    from .report.summary import category_table, print_summary, write_json, write_junit
 
     run = load_run(run_dir)
-    table = category_table(run.probes)
-    print_summary(run, table)
+    print_summary(run, category_table(run.probes))
     if a.json:
         write_json(run, Path(a.json))
     if a.junit:
@@ -413,8 +450,6 @@ def cmd_run(a: argparse.Namespace) -> int:
     if run.manifest.get("status") == "degraded":
         print(f"error: the capture was degraded ({run.manifest.get('degraded_reason')}); what was written is in {run_dir}", file=sys.stderr)
         return EXIT_DEGRADED
-    from .analysis import verdict_for_run
-
     crit = run.probes[(run.probes["critical"] == True) & run.probes["outcome"].isin(["fail", "error"])]  # noqa: E712
     return exit_code(a.fail_on, status=str(run.manifest.get("status")), critical_failed=len(crit) > 0,
                      verdict=verdict_for_run(run).verdict)
@@ -482,13 +517,16 @@ def cmd_compare(a: argparse.Namespace) -> int:
 def cmd_debug(a: argparse.Namespace) -> int:
     from .debug import run_debug
 
-    return run_debug(a)
+    return run_debug(a.url, profile=a.profile, email=a.email, password=a.password, sweep=a.sweep, contract=a.contract,
+                     duration=a.duration, save=a.save, cafile=a.cafile, insecure=a.insecure)
 
 
 def cmd_load(a: argparse.Namespace) -> int:
     from .load.cli import run_load_cli
 
-    return run_load_cli(a)
+    return run_load_cli(target=a.target, connections=a.connections, levels=a.levels, duration=a.duration, rate=a.rate,
+                        hold=a.hold, workers=a.workers, scheduler=a.scheduler, out=a.out, cafile=a.cafile, insecure=a.insecure,
+                        scenario=a.scenario, window=a.window, settle=a.settle, verbose=a.verbose, contract=a.contract)
 
 
 def cmd_history(a: argparse.Namespace) -> int:

@@ -23,9 +23,8 @@ import json
 import logging
 import random
 import ssl
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import aiohttp
@@ -33,6 +32,7 @@ import jwt
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from .aio import BackgroundLoop
 from .contract import default_contract
 from .exceptions import ClientError
 
@@ -178,7 +178,7 @@ class PitcheyClient:
         self.user_type = user_type or self.user_type
         async with aiohttp.ClientSession() as s:
             url = f"{self.http_url}/api/auth/{self.user_type}/login"
-            async with s.post(url, json={"email": email, "password": password}, ssl=self.ssl_context) as r:
+            async with s.post(url, json={"email": email, "password": password}, ssl=self.ssl_context or True) as r:
                 body = await r.json(content_type=None)
                 if r.status != 200 or not body.get("token"):
                     raise LoginError(r.status, str(body.get("error", "")))
@@ -455,16 +455,14 @@ class SyncPitcheyClient:
     """A blocking wrapper for notebooks and scripts (the client runs in a background loop)."""
 
     def __init__(self, http_url: str, ws_url: str, **options: Any) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="pitchey-client", daemon=True)
-        self._thread.start()
+        self._bg = BackgroundLoop("pitchey-client").start()
         self.client: PitcheyClient = self._call(self._make(http_url, ws_url, options))
 
     async def _make(self, http_url: str, ws_url: str, options: dict[str, Any]) -> PitcheyClient:
         return PitcheyClient(http_url, ws_url, **options)
 
-    def _call(self, coro: Awaitable[Any], timeout: float | None = 60) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)  # type: ignore[arg-type]
+    def _call(self, coro: Coroutine[Any, Any, Any], timeout: float | None = 60) -> Any:
+        return self._bg.call(coro, timeout)
 
     def login(self, email: str, password: str, user_type: str | None = None) -> dict[str, Any]:
         """See :meth:`PitcheyClient.login`."""
@@ -491,8 +489,7 @@ class SyncPitcheyClient:
         try:
             self._call(self.client.close())
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
+            self._bg.stop(5)
 
     def __enter__(self) -> SyncPitcheyClient:
         return self

@@ -9,7 +9,6 @@ the summary says which sent type got which answers.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
@@ -124,38 +123,36 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
     return frames, pd.DataFrame(summary)
 
 
-def run_debug(a: argparse.Namespace) -> int:
-    """The ``debug`` command."""
+def run_debug(url: str | None = None, *, profile: str = "complete", email: str | None = None, password: str | None = None,
+              sweep: bool = False, contract: str | None = None, duration: float = 2.0, save: str | None = None,
+              cafile: str | None = None, insecure: bool = False) -> int:
+    """The ``debug`` command: trace one session of ``url`` (None: the embedded reference server), print a summary,
+    optionally ``save`` the frames table; returns the exit code."""
     from .contract import ContractError, load_contract
+    from .net import client_ssl_context
     from .suite import DEMO_USERS, UsageError, check_target, http_base
 
     try:
-        contract = load_contract(getattr(a, "contract", None) or "pitchey")
+        spec = load_contract(contract or "pitchey")
     except ContractError as exc:
         print(f"pitchey-analysis debug: error: contract: {exc}", file=sys.stderr)
         return 2
 
     async def main() -> tuple[pd.DataFrame, pd.DataFrame]:
-        user_type = next(iter(contract.login.paths), "creator") if contract.login else "creator"
-        creds = Credentials(a.email, a.password, user_type) if a.email and a.password else None
-        if a.url:
-            check_target(a.url)
-            ctx = None
-            if a.url.startswith("wss"):
-                import ssl
-
-                ctx = ssl.create_default_context(cafile=a.cafile) if a.cafile else ssl.create_default_context()
-                if a.insecure:
-                    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-            return await trace_session(a.url, http_base(a.url), creds=creds, sweep=a.sweep, listen_s=a.duration, ssl_context=ctx,
-                                       contract=contract)
-        if contract.sha256 != default_contract().sha256:
-            raise UsageError(f"the embedded reference server serves the pitchey contract only, not {contract.name!r}: give a URL")
+        user_type = next(iter(spec.login.paths), "creator") if spec.login else "creator"
+        creds = Credentials(email, password, user_type) if email and password else None
+        if url:
+            check_target(url)
+            ctx = client_ssl_context(cafile, insecure) if url.startswith("wss") else None
+            return await trace_session(url, http_base(url), creds=creds, sweep=sweep, listen_s=duration, ssl_context=ctx,
+                                       contract=spec)
+        if spec.sha256 != default_contract().sha256:
+            raise UsageError(f"the embedded reference server serves the pitchey contract only, not {spec.name!r}: give a URL")
         from .server import ReferenceServer
 
-        async with ReferenceServer(a.profile) as srv:
-            print(f"embedded reference server ({a.profile}) at {srv.ws_url}", file=sys.stderr)
-            return await trace_session(srv.ws_url, srv.http_url, creds=creds or DEMO_USERS["creator"], sweep=a.sweep, listen_s=a.duration)
+        async with ReferenceServer(profile) as srv:
+            print(f"embedded reference server ({profile}) at {srv.ws_url}", file=sys.stderr)
+            return await trace_session(srv.ws_url, srv.http_url, creds=creds or DEMO_USERS["creator"], sweep=sweep, listen_s=duration)
 
     try:
         frames, summary = asyncio.run(main())
@@ -169,8 +166,8 @@ def run_debug(a: argparse.Namespace) -> int:
     width = max(len(str(x)) for x in summary["sent"])
     for row in summary.itertuples():
         print(f"  {row.sent:{width}s} → {row.answers}")
-    if a.save:
-        path = Path(a.save)
+    if save:
+        path = Path(save)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".csv":
             frames.to_csv(path, index=False)

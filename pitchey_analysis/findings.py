@@ -457,4 +457,4 @@ def text_for(probe: str, reason: str) -> tuple[FindingText, bool]:
         return spec, True
     key = "closed_*" if reason.startswith("closed_") and reason not in GENERIC else reason
     base = GENERIC.get(key, GENERIC["*"])
-    return {k: v.format(probe=probe, reason=reason) for k, v in base.items()}, False  # type: ignore[return-value]
+    return {k: str(v).format(probe=probe, reason=reason) for k, v in base.items()}, False  # type: ignore[return-value]

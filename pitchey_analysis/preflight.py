@@ -80,7 +80,7 @@ async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> 
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=STEP_TIMEOUT_S)) as s:
             async with s.request(lg.method if lg else "POST", url, json=body_out,
-                              ssl=t.ssl_context if url.startswith("https") else None) as r:
+                              ssl=(t.ssl_context or True) if url.startswith("https") else True) as r:
                 status, reason = r.status, r.reason or ""
                 try:
                     body = await r.json(content_type=None)
@@ -146,7 +146,7 @@ async def _plain_answer(t: Target) -> str | None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=STEP_TIMEOUT_S)) as s:
             async with s.get(url, headers={"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
                                            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="},
-                             ssl=t.ssl_context if url.startswith("https") else None) as r:
+                             ssl=(t.ssl_context or True) if url.startswith("https") else True) as r:
                 return f"HTTP {r.status} {r.reason or ''}".rstrip()
     except (aiohttp.ClientError, TimeoutError, OSError):
         return None

@@ -9,16 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
-import importlib.metadata
 import logging
 import os
-import platform
-import socket
 import ssl
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,10 +20,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tqdm.auto import tqdm
 
+from . import demo
+from .capture.manifest import run_manifest, target_record
 from .capture.recorder import Recorder, utc_now_iso
+from .capture.records import probe_record
 from .capture.redact import redact_url
-from .config import PROJ_ROOT, runs_dir, time_unit
+from .config import runs_dir, time_unit
 from .contract import Contract, default_contract
+from .demo import DEMO_PASSWORD
+from .net import client_ssl_context
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
 
 log = logging.getLogger("pitchey_analysis.suite")
@@ -45,12 +44,9 @@ QUICK = {"timeout_s": 3.0, "connect_samples": 20, "rtt_samples": 60, "rtt_per_se
 #: Knobs of the embedded server during a run: short intervals so that pushes
 #: and pings are observed within the run (recorded in the manifest).
 EMBEDDED_KNOBS = {"dashboard_interval": 1.0, "ping_interval": 2.0, "ping_timeout": 10.0}
-DEMO_USERS = {
-    "creator": Credentials("alex.creator@demo.com", "Demo123", "creator"),
-    "investor": Credentials("sarah.investor@demo.com", "Demo123", "investor"),
-    "production": Credentials("stellar.production@demo.com", "Demo123", "production"),
-}
-DEMO_ADMIN = Credentials("admin@demo.com", "Demo123", "creator")
+#: The embedded target's users (pitchey_analysis/demo.py), as the probes' credentials.
+DEMO_USERS = {u.user_type: Credentials(u.email, DEMO_PASSWORD, u.login_type) for u in demo.DEMO_USERS if u.user_type != "admin"}
+DEMO_ADMIN = Credentials(demo.BY_TYPE["admin"].email, DEMO_PASSWORD, demo.BY_TYPE["admin"].login_type)
 
 
 from .exceptions import UsageError  # noqa: E402 - re-exported: misuse of the suite, exit code 2 in the CLI
@@ -147,45 +143,13 @@ def plan(suite: str, ctx: ProbeContext, only: list[str] | None = None) -> list[t
     return out
 
 
-def _versions() -> dict[str, str]:
-    names = ("pitchey-analysis", "websockets", "aiohttp", "pandas", "pyarrow", "PyJWT", "matplotlib", "papermill", "nbconvert", "weasyprint")
-    out = {}
-    for n in names:
-        try:
-            out[n] = importlib.metadata.version(n)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def _git_commit() -> str | None:
-    if PROJ_ROOT is None:
-        return None
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJ_ROOT, capture_output=True, text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def _record(spec: ProbeSpec, probe_id: str, attempt: int, started: str, duration_ms: float, r: Result, rec: Recorder) -> dict[str, Any]:
     from .probes.base import compact
 
-    return {
-        "probe_id": probe_id,
-        "category": spec.category,
-        "probe": spec.name,
-        "attempt": attempt,
-        "started_at": started,
-        "duration_ms": round(duration_ms, 3),
-        "outcome": r.outcome,
-        "reason": r.reason,
-        "detail": r.detail,
-        "expected": spec.expected,
-        "observed": compact(rec.scrub(r.observed)) if r.observed is not None else None,
-        "close_code": r.close_code,
-        "close_reason": r.close_reason,
-        "critical": spec.critical if r.critical is None else r.critical,
-    }
+    return probe_record(probe_id=probe_id, category=spec.category, probe=spec.name, attempt=attempt, started_at=started,
+                        duration_ms=round(duration_ms, 3), outcome=r.outcome, reason=r.reason, detail=r.detail, expected=spec.expected,
+                        observed=compact(rec.scrub(r.observed)) if r.observed is not None else None, close_code=r.close_code,
+                        close_reason=r.close_reason, critical=spec.critical if r.critical is None else r.critical)
 
 
 SKIP_DETAILS = {"disruptive_not_allowed": "disruptive probe not run against a non-loopback target (use --allow-disruptive)",
@@ -267,11 +231,7 @@ class SuiteConfig:
 
 def ssl_context_for(cfg: SuiteConfig) -> ssl.SSLContext:
     """Verify against ``--cafile`` (or the system store); ``--insecure`` is recorded, never silent."""
-    ctx = ssl.create_default_context(cafile=cfg.cafile) if cfg.cafile else ssl.create_default_context()
-    if cfg.insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+    return client_ssl_context(cfg.cafile, cfg.insecure)
 
 
 #: Reasons that mean the target did not answer at all (a silent, stalled or unreachable target).
@@ -366,14 +326,13 @@ def store_contract(run_dir: Path, contract: Contract) -> Path:
     return path
 
 
-def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None) -> dict[str, Any]:
+def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None, http_url: str | None = None) -> dict[str, Any]:
     opts = dataclasses.asdict(cfg.options)
-    return {
-        "target": {"ws_url": redact_url(ws_url), "http_url": redact_url(http_base(ws_url)), "embedded": server is not None,
-                   "tls": ws_url.startswith("wss")},
-        "server": server,
-        "suite": {"name": cfg.suite, "version": SUITE_VERSION},
-        "config": {
+    return run_manifest(
+        target=target_record(ws_url, http_url or http_base(ws_url), embedded=server is not None),
+        server=server,
+        suite={"name": cfg.suite, "version": SUITE_VERSION},
+        config={
             **opts,
             "credentials": {"user": cfg.user.email if cfg.user else None,
                             "user_types": sorted(cfg.users), "admin": bool(cfg.admin),
@@ -384,13 +343,7 @@ def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None) -> d
             "allow_disruptive": cfg.allow_disruptive,
             "only": cfg.only,
         },
-        "versions": _versions(),
-        "python": sys.version.split()[0],
-        "os": platform.platform(),
-        "host": socket.gethostname(),
-        "git_commit": _git_commit(),
-        "created": dt.datetime.now(dt.UTC).isoformat(),
-    }
+    )
 
 
 #: Every wait of the probes, multiplied by the timeout scale.
@@ -467,9 +420,7 @@ async def arun_suite(
             t = Target(target, http, ssl_context_for(cfg) if target.startswith("wss") else None, cfg.extra_headers,
                        cfg.credentials(), cfg.admin, cfg.contract)
             await preflight(t)  # raises PreflightError, a UsageError
-        manifest = _manifest(target, cfg, None)
-        manifest["target"]["http_url"] = redact_url(http)
-        return await execute(target, http, cfg, out_dir, manifest)
+        return await execute(target, http, cfg, out_dir, _manifest(target, cfg, None, http))
     if cfg.contract.sha256 != default_contract().sha256:
         raise UsageError(f"the embedded reference server serves the pitchey contract only, not {cfg.contract.name!r}: "
                          "point --target at the service the contract describes")
@@ -485,7 +436,7 @@ async def arun_suite(
             cfg.cafile = str(srv.ca_file)
         server = {"profile": srv.profile.describe(), "knobs": {k: v for k, v in dataclasses.asdict(srv.profile.knobs).items() if v not in ({}, frozenset(), None)}}
         server["knobs"] = {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in server["knobs"].items()}
-        return await execute(srv.ws_url, srv.http_url, cfg, out_dir, _manifest(srv.ws_url, cfg, server))
+        return await execute(srv.ws_url, srv.http_url, cfg, out_dir, _manifest(srv.ws_url, cfg, server, srv.http_url))
 
 
 def run_suite(target: str | None = None, *, profile: str = "complete", suite: str = "full",
@@ -503,23 +454,6 @@ def run_suite(target: str | None = None, *, profile: str = "complete", suite: st
         **options: :class:`Options` fields, ``config=SuiteConfig(...)``, ``tls=True``,
             ``server_options={...}`` for the embedded server's knobs.
     """
-    coro_args = dict(profile=profile, suite=suite, out=out, **options)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(arun_suite(target, **coro_args))
-    result: list[Path] = []
-    error: list[BaseException] = []
+    from .aio import run_sync
 
-    def worker() -> None:
-        try:
-            result.append(asyncio.run(arun_suite(target, **coro_args)))
-        except BaseException as exc:
-            error.append(exc)
-
-    t = threading.Thread(target=worker, name="pitchey-suite")
-    t.start()
-    t.join()
-    if error:
-        raise error[0]
-    return result[0]
+    return run_sync(lambda: arun_suite(target, profile=profile, suite=suite, out=out, **options), name="pitchey-suite")

@@ -9,15 +9,11 @@ from typing import Any
 import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 
+from pitchey_analysis.demo import DEMO_PASSWORD, DEMO_USERS
 from pitchey_analysis.server import ReferenceServer
 
-PASSWORD = "Demo123"
-USERS = {
-    "creator": "alex.creator@demo.com",
-    "investor": "sarah.investor@demo.com",
-    "production": "stellar.production@demo.com",
-    "admin": "admin@demo.com",
-}
+PASSWORD = DEMO_PASSWORD
+USERS = {u.user_type: u.email for u in DEMO_USERS}
 
 
 async def login(srv: ReferenceServer, kind: str = "creator", email: str | None = None, password: str = PASSWORD) -> dict[str, Any]:

@@ -89,3 +89,17 @@ def test_every_column_is_documented_in_the_readme():
     for table in TABLES:
         for col in describe(table)["column"]:
             assert f"`{col}`" in readme, col
+
+
+def test_record_constructors_build_exactly_the_documented_columns():
+    """One constructor per table (capture/records.py): its fields are the table's columns, in order, without run_id."""
+    import inspect
+
+    from pitchey_analysis.capture.records import CONSTRUCTORS, TABLES
+
+    assert set(CONSTRUCTORS) == set(TABLES)
+    for table, make in CONSTRUCTORS.items():
+        params = list(inspect.signature(make).parameters)
+        assert params == [c for c in TABLES[table] if c != "run_id"], table
+        row = make(**{p: None if p != "t_offset_s" and p != "t_ms" else 0.0 for p in params})
+        assert list(row) == params, table

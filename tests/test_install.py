@@ -32,6 +32,9 @@ def test_wheel_runs_and_reports_outside_a_checkout(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],
                    check=True, capture_output=True, timeout=300)
     wheel = next(dist.glob("pitchey_analysis-*.whl"))
+    from pitchey_analysis import __version__
+
+    assert wheel.name.startswith(f"pitchey_analysis-{__version__}-")  # the version is written once, in the package
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     env = {k: v for k, v in os.environ.items() if k != "PITCHEY_DATA_DIR"}

@@ -89,6 +89,9 @@ def test_load_cli(tmp_path):
     run = load_run(next((tmp_path / "ramp").iterdir()))
     assert sorted(run.probes["probe"]) == ["load.level_15", "load.level_5"]
     assert set(run.samples["concurrency"]) == {5, 15}
+    m = run.manifest  # the one manifest builder: the load run's target, server, versions, host and commit
+    assert m["target"]["embedded"] and m["target"]["http_url"].startswith("http://") and m["server"]["profile"]["name"] == "complete"
+    assert {"versions", "python", "os", "host", "git_commit", "created"} <= set(m) and "pitchey-analysis" in m["versions"]
 
 
 def test_wss_target_verified_with_its_ca():

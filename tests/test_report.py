@@ -182,6 +182,7 @@ def test_page_one_says_what_was_judged(sample_report):
 
 def test_switching_one_defect_off_removes_it_from_the_report(tmp_path):
     """Named from the probes' outcomes, never from the profile in the manifest."""
+    from pitchey_analysis.server import Defect
     from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
 
     def run(disable):
@@ -190,7 +191,7 @@ def test_switching_one_defect_off_removes_it_from_the_report(tmp_path):
                                       server_options={"disable_defects": disable}))
 
     with_all = analyze(load_run(run([])))
-    without_13 = analyze(load_run(run([13])))
+    without_13 = analyze(load_run(run([Defect.PASSWORD_ECHO])))
     assert set(with_all.findings["probe"]) == {"connection.login_no_password", "readiness.health_endpoint"}
     assert set(without_13.findings["probe"]) == {"readiness.health_endpoint"}
     assert without_13.manifest["server"]["profile"]["name"] == "pitchey-2025-11"  # same profile name, different outcome
@@ -212,3 +213,14 @@ def test_comparison_report_is_its_own_document(sample_run, defect_run, tmp_path)
     assert "<img" in html  # the overlaid distributions
     assert f"pitchey-analysis compare {Path(sample_run).name} {Path(defect_run).name}" in html
     assert "widget" not in html and not list(tmp_path.glob("*.ipynb"))  # no picker in the export, no notebook left
+
+
+def test_importing_the_figures_leaves_the_users_matplotlib_backend_alone():
+    import os
+    import subprocess
+    import sys
+
+    code = "import matplotlib; import pitchey_analysis.report.figures; print(matplotlib.get_backend())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MPLBACKEND": "svg"}).stdout.strip()
+    assert out == "svg"

@@ -55,6 +55,33 @@ TABLES: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
+def probe_record(*, probe_id: str, category: str, probe: str, attempt: int, started_at: str, duration_ms: float, outcome: str,
+                 reason: str, detail: str, expected: str, observed: str | None, close_code: int | None, close_reason: str | None,
+                 critical: bool) -> dict[str, Any]:
+    """A ``probes`` row (the recorder adds ``run_id``); a test keeps the fields equal to :data:`TABLES`."""
+    return {"probe_id": probe_id, "category": category, "probe": probe, "attempt": attempt, "started_at": started_at,
+            "duration_ms": duration_ms, "outcome": outcome, "reason": reason, "detail": detail, "expected": expected,
+            "observed": observed, "close_code": close_code, "close_reason": close_reason, "critical": critical}
+
+
+def sample_record(*, probe_id: str | None, metric: str, value_ms: float | None, t_offset_s: float, concurrency: int = 1,
+                  conn_index: int = 0, ok: bool = True) -> dict[str, Any]:
+    """A ``samples`` row (``value_ms`` None when the operation failed)."""
+    return {"probe_id": probe_id, "metric": metric, "value_ms": value_ms if ok else None, "t_offset_s": round(t_offset_s, 6),
+            "concurrency": concurrency, "conn_index": conn_index, "ok": ok}
+
+
+def frame_record(*, probe_id: str | None, conn_id: str, direction: str, t_ms: float, type: str | None, size_bytes: int,
+                 payload: str) -> dict[str, Any]:
+    """A ``frames`` row (the payload already redacted and truncated by the caller)."""
+    return {"probe_id": probe_id, "conn_id": conn_id, "direction": direction, "t_ms": round(t_ms, 3), "type": type,
+            "size_bytes": size_bytes, "payload": payload}
+
+
+#: The constructor of each table's rows.
+CONSTRUCTORS = {"probes": probe_record, "samples": sample_record, "frames": frame_record}
+
+
 def columns(table: str) -> list[str]:
     """The column names of a table, in order."""
     return list(TABLES[table])

@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ..capture.manifest import run_manifest, target_record
 from ..capture.recorder import Recorder, utc_now_iso
+from ..capture.records import probe_record
 from ..capture.samplestream import FILE_SCHEMA, SAMPLE_STREAM, SampleStreamWriter, decode_chunk, tag_chunk
 from .orchestrate import LoadResult
 from .spec import ShardResult, ShardSpec, UserSpec
@@ -82,13 +84,12 @@ class LoadCapture:
                     "samples": result.samples, "left": sum(s.left for s in result.shards), **result.generator(), "errors": errors, "close_codes": result.close_codes(),
                     "shards": [{"shard": s.shard, "host": s.host, "pid": s.pid, "opened": s.opened, "answered": s.answered,
                                 "cpu_s": round(s.cpu_s, 3), "peak_rss_mb": round(s.peak_rss_mb, 1)} for s in result.shards]}
-        self.rec.probe({"probe_id": self.probe_id, "category": "performance", "probe": name, "attempt": 1,
-                        "started_at": self.started, "duration_ms": result.wall_s * 1000,
-                        "outcome": "pass" if not errors else "fail",
-                        "reason": "ok" if not errors else max(errors, key=lambda k: errors[k]),
-                        "detail": f"{result.opened} connections opened over {len(result.shards)} shards",
-                        "expected": "every connection opens and every message is answered", "critical": False,
-                        "observed": json.dumps(observed)})
+        self.rec.probe(probe_record(probe_id=self.probe_id, category="performance", probe=name, attempt=1, started_at=self.started,
+                                    duration_ms=result.wall_s * 1000, outcome="pass" if not errors else "fail",
+                                    reason="ok" if not errors else max(errors, key=lambda k: errors[k]),
+                                    detail=f"{result.opened} connections opened over {len(result.shards)} shards",
+                                    expected="every connection opens and every message is answered", observed=json.dumps(observed),
+                                    close_code=None, close_reason=None, critical=False))
 
     def write_result(self, result: LoadResult) -> None:
         """Samples and windows kept in memory (a run made without streaming), written after the fact."""
@@ -133,9 +134,11 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
     from .orchestrate import run_load, split
     from .target import TargetPoller
 
-    info = {"target": {"ws_url": url, "tls": url.startswith("wss")}, "suite": {"name": "load", "version": "2"},
-            **(manifest or {})}
-    info.setdefault("config", {}).update({"levels": levels, "stages": stages, "ramp": ramp, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
+    given = dict(manifest or {})
+    info = run_manifest(target={**target_record(url, http_base(url), embedded=False), **given.pop("target", {})},
+                        server=given.pop("server", None), suite={"name": "load", "version": "2"}, config=given.pop("config", {}),
+                        **given)
+    info["config"].update({"levels": levels, "stages": stages, "ramp": ramp, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
                                           "workers": workers, "scheduler": scheduler, "settle_s": settle_s, "poll_s": poll_s,
                                           "lag_bound_ms": lag_bound_ms, "saturated_share_max": max_share,
                                           "shard": {k: shard_options.get(k, getattr(ShardSpec, k)) for k in

@@ -82,68 +82,71 @@ def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract |
     return out
 
 
-def run_load_cli(a: Any) -> int:
-    """The ``load`` command: one level, a ramp over ``--levels`` or a scenario's stages; one run dataset, written as the run goes."""
+def run_load_cli(*, target: str | None = None, connections: int = 100, levels: list[int] | tuple[int, ...] | None = None,
+                 duration: float = 10.0, rate: float = 1.0, hold: bool = False, workers: int = 2, scheduler: str | None = None,
+                 out: str | None = None, cafile: str | None = None, insecure: bool = False, scenario: str | None = None,
+                 window: float = 0.0, settle: float = 2.0, verbose: bool = False, contract: str | None = None) -> int:
+    """The ``load`` command: one level, a ramp over ``levels`` or a scenario's stages; one run dataset, written as the run goes.
+
+    The keyword arguments are the command's options (``pitchey-analysis load --help``); returns the exit code.
+    """
     from ..config import runs_dir
     from ..server import ReferenceServer
     from ..suite import DEMO_ADMIN, UsageError, check_target, http_base
     from .scenario import load_scenario
 
-    if not getattr(a, "verbose", False):  # the local cluster's INFO lines would flood the terminal
+    if not verbose:  # the local cluster's INFO lines would flood the terminal
         import distributed  # noqa: F401 - its import sets its loggers' levels from its own config: quieten them after
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
-    model = "hold" if a.hold else ("closed" if a.rate == 0 else "open")
-    levels = list(a.levels) if a.levels else [a.connections]
-    settle_s = float(getattr(a, "settle", 2.0))
-    scenario_path = getattr(a, "scenario", None)
+    model = "hold" if hold else ("closed" if rate == 0 else "open")
+    levels = list(levels) if levels else [connections]
+    settle_s = float(settle)
     bad = [f"{name} must be {rule}" for name, ok, rule in (
-        ("--connections", a.connections >= 1, "at least 1"), ("--levels", not a.levels or all(n >= 1 for n in levels), "at least 1 each"),
-        ("--duration", a.duration > 0, "positive"), ("--rate", a.rate >= 0, "0 (closed model) or positive"),
-        ("--workers", a.workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more")) if not ok]
+        ("--connections", connections >= 1, "at least 1"), ("--levels", all(n >= 1 for n in levels), "at least 1 each"),
+        ("--duration", duration > 0, "positive"), ("--rate", rate >= 0, "0 (closed model) or positive"),
+        ("--workers", workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more")) if not ok]
     if bad:
         print(f"pitchey-analysis load: error: {'; '.join(bad)}", file=sys.stderr)
         return 2
     try:
-        contract = load_contract(getattr(a, "contract", None) or DEFAULT)
-        if contract.name != DEFAULT and not a.target:
-            raise UsageError(f"the embedded reference server serves the {DEFAULT} contract only, not {contract.name}: give --target")
-        if contract.name != DEFAULT and not scenario_path and not a.hold:
-            scenario_path = "default"  # without --scenario the engine sends Pitchey pings: load with the contract's operations
-        scenario = load_scenario(scenario_path, contract=contract, duration_s=a.duration, connections=a.connections) \
-            if scenario_path else None
-        if scenario is not None:
+        contract_ = load_contract(contract or DEFAULT)
+        if contract_.name != DEFAULT and not target:
+            raise UsageError(f"the embedded reference server serves the {DEFAULT} contract only, not {contract_.name}: give --target")
+        if contract_.name != DEFAULT and not scenario and not hold:
+            scenario = "default"  # without --scenario the engine sends Pitchey pings: load with the contract's operations
+        scen = load_scenario(scenario, contract=contract_, duration_s=duration, connections=connections) if scenario else None
+        if scen is not None:
             model = "open"
-        if a.target:
-            check_target(a.target)
-        if a.scheduler:
-            check_scheduler(a.scheduler)
+        if target:
+            check_target(target)
+        if scheduler:
+            check_scheduler(scheduler)
     except (UsageError, SchedulerUnreachable) as exc:  # a ContractError is a UsageError
         print(f"pitchey-analysis load: error: {exc}", file=sys.stderr)
         return 2
-    window_s = float(getattr(a, "window", 0) or 0) or max(1.0, min(60.0, a.duration / 10))
+    window_s = float(window or 0) or max(1.0, min(60.0, duration / 10))
 
-    def go(url: str, admin_token: str | None) -> Path:
+    def go(url: str, admin_token: str | None, server: dict[str, Any] | None = None) -> Path:
         users: tuple = ()
-        extra: dict[str, Any] = {"cafile": a.cafile, "insecure": a.insecure, "contract": contract.summary()}
-        if scenario is not None:
-            users = scenario.with_tokens(_tokens(http_base(url), {k for k in scenario.logins if k}, not a.target, contract))
-            extra["scenario"] = scenario.describe()
-        return capture_load(url, out=Path(a.out) if a.out else runs_dir(), levels=levels, duration_s=a.duration, model=model,
-                            rate_per_conn=a.rate or 1.0, workers=a.workers, scheduler=a.scheduler, admin_token=admin_token,
-                            settle_s=settle_s, cafile=a.cafile, insecure=a.insecure, users=users,
-                            stages=list(scenario.stages) if scenario is not None else None,
-                            ramp=scenario is not None and scenario.ramp,
-                            manifest={"target": {"ws_url": url, "embedded": not a.target, "tls": url.startswith("wss")},
-                                      "config": extra},
+        extra: dict[str, Any] = {"cafile": cafile, "insecure": insecure, "contract": contract_.summary()}
+        if scen is not None:
+            users = scen.with_tokens(_tokens(http_base(url), {k for k in scen.logins if k}, not target, contract_))
+            extra["scenario"] = scen.describe()
+        return capture_load(url, out=Path(out) if out else runs_dir(), levels=levels, duration_s=duration, model=model,
+                            rate_per_conn=rate or 1.0, workers=workers, scheduler=scheduler, admin_token=admin_token,
+                            settle_s=settle_s, cafile=cafile, insecure=insecure, users=users,
+                            stages=list(scen.stages) if scen is not None else None,
+                            ramp=scen is not None and scen.ramp,
+                            manifest={"target": {"embedded": not target}, "server": server, "config": extra},
                             on_level=lambda level, d: print(f"level {level}: {model} model; run dataset {d}", file=sys.stderr))
 
     try:
-        if a.target:
-            path = go(a.target, os.environ.get("PITCHEY_ADMIN_TOKEN") or None)
+        if target:
+            path = go(target, os.environ.get("PITCHEY_ADMIN_TOKEN") or None)
         else:
             with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
-                path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN))
+                path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN), {"profile": srv.profile.describe()})
     except (UsageError, SchedulerUnreachable) as exc:
         print(f"pitchey-analysis load: error: {exc}", file=sys.stderr)
         return 2

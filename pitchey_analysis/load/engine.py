@@ -25,7 +25,6 @@ import os
 import random
 import resource
 import socket
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +33,7 @@ import numpy as np
 from picows import WSListener, WSMsgType, ws_connect
 
 from ..capture.samplestream import decode_chunk, encode_chunk
+from ..net import client_ssl_context
 from .spec import Operation, ShardResult, ShardSpec, UserSpec
 
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
@@ -256,10 +256,7 @@ class _Shard:
         self.connect_code = self.samples.code("connect_ms")
         #: frame types that answer a request (never taken for pushes), and frames that are no push
         self.answer_types = {o.answer for u in users for o in u.operations if o.answer} | {"pong", "error", "subscription_confirmed"}
-        self.tls = ssl.create_default_context(cafile=spec.cafile) if spec.cafile else ssl.create_default_context()
-        if spec.insecure:
-            self.tls.check_hostname = False
-            self.tls.verify_mode = ssl.CERT_NONE
+        self.tls = client_ssl_context(spec.cafile, spec.insecure)
         self.lag = LagMonitor(spec.lag_probe_s)
         self.kept: list[bytes] = []
         self.seq = 0

@@ -8,12 +8,13 @@ real backend's flat layout) with an admin token, else ``/api/ws/health``
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
+
+from ..net import client_ssl_context
 
 
 def sessions_from(source: str, body: Any) -> int | None:
@@ -37,9 +38,7 @@ class TargetPoller:
                  every_s: float = 1.0, cafile: str | None = None, insecure: bool = False, timeout_s: float = 2.0) -> None:
         self.http_base, self.on_poll, self.admin_token = http_base.rstrip("/"), on_poll, admin_token
         self.every_s, self.timeout_s = every_s, timeout_s
-        self.tls = ssl.create_default_context(cafile=cafile) if cafile else ssl.create_default_context()
-        if insecure:
-            self.tls.check_hostname, self.tls.verify_mode = False, ssl.CERT_NONE
+        self.tls = client_ssl_context(cafile, insecure)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="target-poller", daemon=True)
 

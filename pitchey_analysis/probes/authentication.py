@@ -10,6 +10,7 @@ from .base import ProbeContext, Result, classify, probe
 from .common import (
     accepted,
     alg_none_token,
+    authed,
     authed_session,
     fill_template,
     forged_token,
@@ -25,10 +26,7 @@ from .session import ProbeSession
 @probe("auth.query_token", category="authentication", critical=True,
        expected="?token=<login token> gives authenticated:true (the login token is accepted on /ws)")
 async def query_token(ctx: ProbeContext) -> Result:
-    s, err = await authed_session(ctx, via="query", metric="auth_connect_ms")
-    if err:
-        return err
-    assert s is not None
+    s = await authed(ctx, via="query", metric="auth_connect_ms")
     await s.close()
     return Result.ok("authenticated by query token")
 
@@ -36,10 +34,7 @@ async def query_token(ctx: ProbeContext) -> Result:
 @probe("auth.header_token", category="authentication", critical=True,
        expected="'Authorization: Bearer <token>' really sent on the upgrade gives authenticated:true")
 async def header_token(ctx: ProbeContext) -> Result:
-    s, err = await authed_session(ctx, via="header", metric="auth_connect_ms")
-    if err:
-        return err
-    assert s is not None
+    s = await authed(ctx, via="header", metric="auth_connect_ms")
     up = ctx.contract.upgrade
     name = up.header if up and up.header else "Authorization"
     sent = s.conn.request.headers.get(name, "") if s.conn.request else ""

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import websockets.exceptions as wsexc
 
+from ..capture.records import sample_record
 from ..categories import CATEGORIES
 from ..contract import Contract, default_contract
 from .conformance import Conformance
@@ -74,6 +75,17 @@ class Result:
         code = code or 1006
         return cls("fail", f"closed_{code}", f"{what}: the target closed the session {code} {reason or ''!r}".rstrip(),
                    observed, close_code=code, close_reason=reason)
+
+
+class Stop(Exception):
+    """Ends a probe early with its result (``raise Stop(Result.fail(...))``); the runner records the result.
+
+    It keeps a probe's preamble to one line: ``s = await authed(ctx)`` (probes/common.py).
+    """
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(f"{result.outcome}: {result.reason}")
+        self.result = result
 
 
 ProbeFn = Callable[["ProbeContext"], Awaitable[Result]]
@@ -245,17 +257,8 @@ class ProbeContext:
     def sample(self, metric: str, value_ms: float | None, *, t_offset_s: float, concurrency: int = 1,
                conn_index: int = 0, ok: bool = True) -> None:
         """Record one sample row."""
-        self.recorder.sample(
-            {
-                "probe_id": self.probe_id,
-                "metric": metric,
-                "value_ms": value_ms if ok else None,
-                "t_offset_s": round(t_offset_s, 6),
-                "concurrency": concurrency,
-                "conn_index": conn_index,
-                "ok": ok,
-            }
-        )
+        self.recorder.sample(sample_record(probe_id=self.probe_id, metric=metric, value_ms=value_ms, t_offset_s=t_offset_s,
+                                           concurrency=concurrency, conn_index=conn_index, ok=ok))
 
 
 LOCKOUT_WORDS = ("too many failed", "locked", "lockout", "too many attempts")
@@ -300,6 +303,8 @@ def classify(exc: BaseException) -> Result:
     The reason codes follow the phase that failed (connect, TLS, upgrade,
     answer, close), as httpx splits its exceptions.
     """
+    if isinstance(exc, Stop):
+        return exc.result
     if isinstance(exc, NoFirstFrame):
         if exc.close_code:
             return Result.closed(exc.close_code, exc.close_reason, "no 'connected' frame")

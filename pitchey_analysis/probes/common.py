@@ -13,7 +13,7 @@ import aiohttp
 import jwt
 
 from ..contract import pointer_get
-from .base import Credentials, ProbeContext, Result
+from .base import Credentials, ProbeContext, Result, Stop
 from .session import ProbeSession
 
 LOGIN_PATH = "/api/auth/{kind}/login"
@@ -261,6 +261,18 @@ def round_trip(ctx: ProbeContext, rid: str) -> tuple[dict[str, Any], str] | None
     if "id" in example:
         example["id"] = rid
     return example, op.answer.type
+
+
+async def authed(ctx: ProbeContext, creds: Credentials | None = None, *, closing: tuple[ProbeSession, ...] = (),
+                 **options: Any) -> ProbeSession:
+    """:func:`authed_session`, or :class:`Stop` with its failing result (after closing the sessions ``closing``)."""
+    s, err = await authed_session(ctx, creds, **options)
+    if err is not None:
+        for other in closing:
+            await other.close()
+        raise Stop(err)
+    assert s is not None
+    return s
 
 
 async def settle(ctx: ProbeContext, s: ProbeSession) -> bool:

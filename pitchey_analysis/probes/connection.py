@@ -7,6 +7,7 @@ import time
 from ..contract import pointer_get
 from .base import ProbeContext, Result, classify, probe
 from .common import (
+    authed,
     authed_session,
     has_fields,
     http,
@@ -179,10 +180,7 @@ async def user_types(ctx: ProbeContext) -> Result:
 @probe("connection.single_connected_frame", category="connection", critical=False,
        expected="exactly one 'connected' frame per session")
 async def single_connected(ctx: ProbeContext) -> Result:
-    s, err = await authed_session(ctx)
-    if err:
-        return err
-    assert s is not None
+    s = await authed(ctx)
     extra = await s.expect_type(ctx.first_frame_type, timeout=max(ctx.options.quiet_window_s, 0.5), since=1)
     await s.close()
     if extra is not None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..contract import Contract, Operation
 from .base import CATALOGUE, ProbeContext, ProbeSpec, Result
-from .common import authed_session
+from .common import authed
 from .session import ProbeSession
 
 
@@ -82,10 +82,7 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
     if op is None or not op.generated:
         return Result.skip("not_in_contract", f"the contract declares no request/answer operation {op_id!r}")
     if session_needs_auth(contract, op):
-        s, err = await authed_session(ctx)
-        if err:
-            return err
-        assert s is not None
+        s = await authed(ctx)
     else:
         s = await ProbeSession.open(ctx)
         await s.connected()

@@ -17,7 +17,7 @@ from typing import Any
 from ..contract import default_contract
 from . import generated
 from .base import ProbeContext, Result, probe
-from .common import HttpAnswer, authed_session, fill_template, has_fields, http, login, login_user_id
+from .common import HttpAnswer, authed, fill_template, has_fields, http, login, login_user_id
 from .session import ProbeSession
 
 METRICS_FIELDS = {"activeUsers": int, "connections": int, "messagesPerMinute": (int, float), "uptime_s": (int, float)}
@@ -56,17 +56,11 @@ generated.register(default_contract(), "get_dashboard_metrics")
 @probe("messaging.presence_update", category="messaging", critical=False,
        expected="presence_update is answered by presence_updated and pushed to presence subscribers")
 async def presence(ctx: ProbeContext) -> Result:
-    watcher, err = await authed_session(ctx)
-    if err:
-        return err
-    assert watcher is not None
+    watcher = await authed(ctx)
     async with watcher:
         await watcher.send({"type": "subscribe", "channel": "presence"})
         await watcher.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
-        s, err = await authed_session(ctx)
-        if err:
-            return err
-        assert s is not None
+        s = await authed(ctx)
         async with s:
             mark = watcher.mark()
             r = await _request(ctx, s, {"type": "presence_update", "status": "away"}, ("presence_updated",), {"status": str}, "presence_update")
@@ -78,29 +72,20 @@ async def presence(ctx: ProbeContext) -> Result:
     return r
 
 
-async def _two_sessions(ctx: ProbeContext) -> tuple[ProbeSession, ProbeSession, int] | Result:
+async def _two_sessions(ctx: ProbeContext) -> tuple[ProbeSession, ProbeSession, int]:
     """A sender and a recipient session: the recipient is the admin, or a second session of the user."""
-    s1, err = await authed_session(ctx)
-    if err:
-        return err
+    s1 = await authed(ctx)
     other = ctx.admin or ctx.user
-    s2, err = await authed_session(ctx, other)
-    if err:
-        await s1.close()  # type: ignore[union-attr]
-        return err
+    s2 = await authed(ctx, other, closing=(s1,))
     token, ans = await login(ctx, other)  # type: ignore[arg-type]
     rid = login_user_id(ctx, ans)
-    assert s1 is not None and s2 is not None
     return s1, s2, int(rid) if rid is not None else 0
 
 
 @probe("messaging.send_message", category="messaging", critical=False, disruptive=True,
        expected="send_message is answered by message_sent and delivered to the recipient as new_message")
 async def send_message(ctx: ProbeContext) -> Result:
-    pair = await _two_sessions(ctx)
-    if isinstance(pair, Result):
-        return pair
-    s1, s2, rid = pair
+    s1, s2, rid = await _two_sessions(ctx)
     async with s1, s2:
         mark = s2.mark()
         r = await _request(ctx, s1, {"type": "send_message", "recipientId": rid, "content": "probe message"},
@@ -114,10 +99,7 @@ async def send_message(ctx: ProbeContext) -> Result:
 @probe("messaging.typing", category="messaging", critical=False,
        expected="typing_start reaches the recipient as user_typing with isTyping:true")
 async def typing(ctx: ProbeContext) -> Result:
-    pair = await _two_sessions(ctx)
-    if isinstance(pair, Result):
-        return pair
-    s1, s2, rid = pair
+    s1, s2, rid = await _two_sessions(ctx)
     async with s1, s2:
         mark = s2.mark()
         await s1.send({"type": "typing_start", "recipientId": rid})
@@ -133,14 +115,8 @@ async def typing(ctx: ProbeContext) -> Result:
 @probe("messaging.notification_read", category="messaging", critical=False,
        expected="notification_read is echoed to all of the user's sessions")
 async def notification_read(ctx: ProbeContext) -> Result:
-    s1, err = await authed_session(ctx)
-    if err:
-        return err
-    s2, err = await authed_session(ctx)
-    if err:
-        await s1.close()  # type: ignore[union-attr]
-        return err
-    assert s1 is not None and s2 is not None
+    s1 = await authed(ctx)
+    s2 = await authed(ctx, closing=(s1,))
     async with s1, s2:
         mark = s2.mark()
         r = await _request(ctx, s1, {"type": "notification_read", "notificationId": 424242}, ("notification_read",),
@@ -182,10 +158,7 @@ async def trigger_push(ctx: ProbeContext, channel: str, values: dict[str, Any], 
 async def notification_delivery(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
         return Result.skip("no_admin", "needs admin credentials (--admin-email/--admin-password)")
-    s, err = await authed_session(ctx)
-    if err:
-        return err
-    assert s is not None
+    s = await authed(ctx)
     async with s:
         await s.send({"type": "subscribe", "channel": "notifications"})
         await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
@@ -209,10 +182,7 @@ async def notification_delivery(ctx: ProbeContext) -> Result:
 @probe("messaging.dashboard_push", category="messaging", critical=False,
        expected="a 'dashboard' subscriber receives dashboard_update with metrics at the push interval")
 async def dashboard_push(ctx: ProbeContext) -> Result:
-    s, err = await authed_session(ctx)
-    if err:
-        return err
-    assert s is not None
+    s = await authed(ctx)
     async with s:
         await s.send({"type": "subscribe", "channel": "dashboard"})
         got = await s.expect_type("dashboard_update", timeout=ctx.options.push_timeout_s)
@@ -249,10 +219,7 @@ async def broadcast(ctx: ProbeContext) -> Result:
 @probe("messaging.forbidden_channel", category="messaging", critical=True,
        expected="subscribing to another user's user:<id> channel gets error forbidden_channel")
 async def forbidden_channel(ctx: ProbeContext) -> Result:
-    s, err = await authed_session(ctx)
-    if err:
-        return err
-    assert s is not None
+    s = await authed(ctx)
     async with s:
         r = await _request(ctx, s, {"type": "subscribe", "channel": "user:999999"},
                            (ctx.contract.error_type, "subscription_confirmed"), {}, "subscribe")

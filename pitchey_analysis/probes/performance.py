@@ -156,9 +156,7 @@ async def _level(ctx: ProbeContext, level: int) -> dict[str, Any]:
     await asyncio.gather(*(ping_one(i) for i in range(level)))
     for s in sessions:
         if s is not None and s.closed and s.close_code not in (None, 1000):
-            ctx.recorder.frame({"probe_id": ctx.probe_id, "conn_id": s.conn_id, "direction": "in",
-                                "t_ms": round(s._t_ms(), 3), "type": "close", "size_bytes": 0,
-                                "payload": f"{s.close_code} {s.close_reason}"})
+            s.record_close()
     await asyncio.gather(*(s.close() for s in sessions if s is not None))
     return {"level": level, "open_at_once": open_now, "failures": dict(failures)}
 

@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
+from ..capture.records import frame_record
 from .base import NoFirstFrame, ProbeContext, compact
 from .conformance import frame_issues, violation_event
 from .invariants import SessionTrace, describe_wire, violation_record
@@ -180,17 +181,15 @@ class ProbeSession:
         if not self.trace or self._traced >= MAX_TRACED:
             return
         self._traced += 1
-        self.ctx.recorder.frame(
-            {
-                "probe_id": self.ctx.probe_id,
-                "conn_id": self.conn_id,
-                "direction": direction,
-                "t_ms": round(self._t_ms(), 3),
-                "type": ftype,
-                "size_bytes": size,
-                "payload": payload[:PAYLOAD_CHARS],
-            }
-        )
+        self.ctx.recorder.frame(frame_record(probe_id=self.ctx.probe_id, conn_id=self.conn_id, direction=direction, t_ms=self._t_ms(),
+                                             type=ftype, size_bytes=size, payload=payload[:PAYLOAD_CHARS]))
+
+    def record_close(self, closed_at: float | None = None) -> None:
+        """Put the target's close of this session in the frames table, traced or not (``closed_at``: a
+        ``time.perf_counter()`` value, default now)."""
+        t_ms = ((closed_at if closed_at is not None else time.perf_counter()) - self.opened_at) * 1000.0
+        self.ctx.recorder.frame(frame_record(probe_id=self.ctx.probe_id, conn_id=self.conn_id, direction="in", t_ms=t_ms,
+                                             type="close", size_bytes=0, payload=f"{self.close_code} {self.close_reason}"))
 
     def _control(self, kind: str, data: bytes) -> None:
         if kind == "ping":

@@ -262,9 +262,7 @@ def _settle_facts(ctx: ProbeContext, h: _Held, t_end: float, hold_end: float, pu
         f.server_closed, f.close_code, f.close_reason = True, s.close_code, s.close_reason
         f.lifetime_s = round(closed_at - s.opened_at, 6)
         if f.index >= TRACED:  # untraced sessions: still put the server's close in the frames table
-            ctx.recorder.frame({"probe_id": ctx.probe_id, "conn_id": s.conn_id, "direction": "in",
-                                "t_ms": round((closed_at - s.opened_at) * 1000, 3), "type": "close", "size_bytes": 0,
-                                "payload": f"{s.close_code} {s.close_reason}"})
+            s.record_close(closed_at)
     else:
         f.lifetime_s = round(t_end - s.opened_at, 6)
     f.pushes = sum(1 for _, fr in s.frames if fr.get("type") == push_type) if push_type else 0

@@ -7,11 +7,7 @@ provide, except the plotting of raw distributions.
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # the user's backend stays as it is (headless, matplotlib falls back to Agg)
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
@@ -193,7 +189,7 @@ def session_lifetimes(lifetimes: pd.DataFrame, window_s: float | None = None) ->
     v = lifetimes["lifetime_s"].to_numpy(dtype=float)
     dropped = lifetimes["dropped"].fillna(False).to_numpy(dtype=bool)
     hi = max(float(v.max()), window_s or 0.0) * 1.05
-    bins = np.linspace(0.0, hi if hi > 0 else 1.0, 40)
+    bins = np.linspace(0.0, hi if hi > 0 else 1.0, 40).tolist()
     ax.hist([v[dropped], v[~dropped]], bins=bins, stacked=True, color=[PALETTE["fail"], PALETTE["pass"]],
             label=[f"closed by the server ({int(dropped.sum())})", f"held to the end ({int((~dropped).sum())})"])
     if window_s:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from ..demo import DEMO_USERS
 from .app import PitcheyServer, ReferenceServer
-from .profile import DEFECTS, FEATURES, PROFILE_NAMES, Knobs, Profile, make_profile
-from .store import DEMO_USERS
+from .profile import DEFECTS, FEATURES, PROFILE_NAMES, Defect, Knobs, Profile, make_profile
 
 __all__ = [
     "DEFECTS",
     "DEMO_USERS",
     "FEATURES",
+    "Defect",
     "PROFILE_NAMES",
     "Knobs",
     "PitcheyServer",

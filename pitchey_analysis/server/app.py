@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from ..aio import BackgroundLoop
 from . import tls as tls_mod
 from . import tokens
 from .deadline import with_head_deadline
 from .http import HttpHandlers
 from .hub import Hub, now_ms
-from .profile import Profile, make_profile
+from .profile import Defect, Profile, make_profile
+from .settings import Settings
 from .store import UserStore
 from .ws import WebSocketHandler
 
@@ -47,19 +48,31 @@ class PitcheyServer:
         store_path: str = ":memory:",
     ) -> None:
         self.profile = profile
-        self.jwt_secret = jwt_secret or tokens.new_secret()
-        tokens.check_secret(self.jwt_secret)
-        self.ws_only_secret = tokens.new_secret()  # only used under Part B item 6
-        self.allowed_origins = frozenset(allowed_origins)
-        self.trust_proxy = trust_proxy
+        secret = jwt_secret or tokens.new_secret()
+        tokens.check_secret(secret)
+        self.settings = Settings(profile, secret, ws_only_secret=tokens.new_secret(), allowed_origins=frozenset(allowed_origins),
+                                 trust_proxy=trust_proxy, tls=tls is not None)
         self.tls = tls
         self.store = UserStore(store_path)
         self.hub = Hub(profile, self.store)
-        self.http = HttpHandlers(self)
-        self.ws = WebSocketHandler(self)
-        self.ws_url = ""
+        self.http = HttpHandlers(self.settings, self.hub)
+        self.ws = WebSocketHandler(self.settings, self.hub)
         self.http_url = ""
         self._tasks: list[asyncio.Task] = []
+
+    @property
+    def jwt_secret(self) -> str:
+        """The signing secret of login tokens."""
+        return self.settings.jwt_secret
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket URL (set once the server listens)."""
+        return self.settings.ws_url
+
+    @ws_url.setter
+    def ws_url(self, url: str) -> None:
+        self.settings.ws_url = url
 
     def app(self) -> web.Application:
         """Build the aiohttp application."""
@@ -119,7 +132,7 @@ class PitcheyServer:
                 if p.on("idle_timeout") and now - s.last_activity >= k.idle_timeout:
                     hub.close(s, 1000, "Session timeout")
                     continue
-                if p.has(14):
+                if p.has(Defect.JSON_HEARTBEAT):
                     if now - s.last_ping_at >= k.ping_interval:
                         s.last_ping_at = now
                         hub.send(s, {"type": "ping", "timestamp": now_ms()})
@@ -207,8 +220,7 @@ class ReferenceServer:
         self.server: PitcheyServer | None = None
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bg: BackgroundLoop | None = None
         self.tls_files: tls_mod.TLSFiles | None = None
 
     # -- public figures ---------------------------------------------------
@@ -297,36 +309,28 @@ class ReferenceServer:
         await self.stop()
 
     # -- background-thread lifecycle (notebooks, scripts) -----------------
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop | None:
+        """The background loop serving under ``with`` (None otherwise)."""
+        return self._bg.loop if self._bg is not None else None
+
     def __enter__(self) -> ReferenceServer:
-        ready = threading.Event()
-        error: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:
-                error.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="pitchey-reference-server", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if error:
-            raise error[0]
+        self._bg = BackgroundLoop("pitchey-reference-server").start()
+        try:
+            self._bg.call(self.start())
+        except BaseException:
+            self._bg.stop()
+            self._bg = None
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._bg is not None:
+            try:
+                self._bg.call(self.stop(), timeout=10)
+            finally:
+                self._bg.stop()
+                self._bg = None
 
 
 def serve_forever(server: ReferenceServer) -> None:

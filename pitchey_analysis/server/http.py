@@ -6,17 +6,16 @@ import datetime as dt
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from ..capture.redact import redact_url
 from . import tokens
-from .hub import now_ms
+from .hub import Hub, now_ms
+from .profile import Defect
+from .settings import Settings
 from .store import User
-
-if TYPE_CHECKING:
-    from .app import PitcheyServer
 
 log = logging.getLogger("pitchey_analysis.server")
 
@@ -41,10 +40,10 @@ def _fail(status: int, error: str, detail: str | None = None) -> web.Response:
 class HttpHandlers:
     """The HTTP side: login, health, stats, notifications, broadcast."""
 
-    def __init__(self, server: PitcheyServer) -> None:
-        self.server = server
-        self.hub = server.hub
-        self.profile = server.profile
+    def __init__(self, settings: Settings, hub: Hub) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.profile = settings.profile
         self._static_health: dict[str, Any] | None = None
 
     def routes(self, app: web.Application) -> None:
@@ -89,7 +88,7 @@ class HttpHandlers:
             return
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
-        if self.server.tls is not None:
+        if self.settings.tls:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
     # -- helpers -----------------------------------------------------------
@@ -108,7 +107,7 @@ class HttpHandlers:
         auth = request.headers.get("Authorization", "")
         if not auth.lower().startswith("bearer "):
             return None
-        v = tokens.verify(auth[7:].strip(), self.server.jwt_secret, check_aud=self.profile.on("token_claims"))
+        v = tokens.verify(auth[7:].strip(), self.settings.jwt_secret, check_aud=self.profile.on("token_claims"))
         if v.claims is None:
             return None
         try:
@@ -137,11 +136,11 @@ class HttpHandlers:
         user = self.hub.store.verify(email, password)
         if user is None or user.user_type not in (kind, "admin"):
             return _fail(401, "invalid credentials")
-        sub = FIXED_IDS[kind] if self.profile.has(20) and kind in FIXED_IDS and user.user_type != "admin" else user.id
-        token = tokens.issue(self.server.jwt_secret, sub=sub, email=user.email, user_type=user.user_type,
+        sub = FIXED_IDS[kind] if self.profile.has(Defect.FIXED_LOGIN_IDS) and kind in FIXED_IDS and user.user_type != "admin" else user.id
+        token = tokens.issue(self.settings.jwt_secret, sub=sub, email=user.email, user_type=user.user_type,
                              full_claims=self.profile.on("token_claims"))
         public = user.public()
-        if self.profile.has(13) and kind == "creator":
+        if self.profile.has(Defect.PASSWORD_ECHO) and kind == "creator":
             public["password"] = password  # Part B item 13
         return web.json_response({"success": True, "token": token, "user": public})
 
@@ -157,8 +156,8 @@ class HttpHandlers:
 
     async def ws_health(self, request: web.Request) -> web.Response:
         """GET /api/ws/health: live figures (static under item 11)."""
-        endpoint = "ws://0.0.0.0:8001/ws" if self.profile.has(19) else self.server.ws_url
-        if self.profile.has(11) or not self.profile.on("health_live"):
+        endpoint = "ws://0.0.0.0:8001/ws" if self.profile.has(Defect.HARDCODED_HEALTH_ENDPOINT) else self.settings.ws_url
+        if self.profile.has(Defect.STATIC_HEALTH) or not self.profile.on("health_live"):
             if self._static_health is None:
                 self._static_health = {
                     "success": True,
@@ -192,7 +191,7 @@ class HttpHandlers:
             user = self.bearer_user(request)
             if user is None:
                 return _fail(401, "authentication required")
-            allowed = user.user_type == "admin" or (self.profile.has(12) and user.id in (1, 2, 3))
+            allowed = user.user_type == "admin" or (self.profile.has(Defect.STATS_OPEN_TO_USERS) and user.id in (1, 2, 3))
             if not allowed:
                 return _fail(403, "admin only")
         return web.json_response({"success": True, "data": self.hub.stats()})

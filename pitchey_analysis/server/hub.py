@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .profile import Profile
+from .profile import Defect, Profile
 from .store import User, UserStore
 
 log = logging.getLogger("pitchey_analysis.server")
@@ -177,12 +177,12 @@ class Hub:
         header = self.knobs.lockout_key_header
         if header and request.headers.get(header, "").strip():
             return request.headers[header].split(",")[0].strip()  # a defect: a client-chosen key
-        if self.profile.has(17) or trust_proxy:
+        if self.profile.has(Defect.SPOOFABLE_LOCKOUT_KEY) or trust_proxy:
             if xff:
                 return xff
-            if real and self.profile.has(17):
+            if real and self.profile.has(Defect.SPOOFABLE_LOCKOUT_KEY):
                 return real
-        if self.profile.has(8):
+        if self.profile.has(Defect.SHARED_FAILURE_COUNTER):
             return "unknown"  # every direct client shares this key (Part B item 8)
         return request.remote or "unknown"
 
@@ -195,7 +195,7 @@ class Hub:
 
     def record_failure(self, key: str) -> None:
         """Count one failed authentication for ``key``."""
-        if self.profile.on("lockout") or self.profile.has(8):
+        if self.profile.on("lockout") or self.profile.has(Defect.SHARED_FAILURE_COUNTER):
             self._recent(key).append(time.monotonic())
 
     def clear_failures(self, key: str) -> None:
@@ -204,7 +204,7 @@ class Hub:
 
     def locked(self, key: str) -> bool:
         """Whether ``key`` has reached the failure threshold."""
-        if not (self.profile.on("lockout") or self.profile.has(8)):
+        if not (self.profile.on("lockout") or self.profile.has(Defect.SHARED_FAILURE_COUNTER)):
             return False
         return len(self._recent(key)) >= self.knobs.lockout_threshold
 

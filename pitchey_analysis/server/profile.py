@@ -9,7 +9,10 @@ test can show a probe failing against a server that lacks exactly that feature.
 from __future__ import annotations
 
 import dataclasses
+import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 #: Part A behaviours that can be switched off one at a time (name -> meaning).
 FEATURES: dict[str, str] = {
@@ -63,28 +66,67 @@ FEATURES: dict[str, str] = {
     "valid_close_codes": "only close codes RFC 6455 §7.4 allows on the wire",
 }
 
-#: Part B items (number -> short description), see PROTOCOL.md.
-DEFECTS: dict[int, str] = {
-    1: "post-connection auth never answered",
-    2: "subscribe/unsubscribe/get_dashboard_metrics/unknown types ignored",
-    3: "pong wraps data in payload and does not echo id",
-    4: "a second connected frame follows the first",
-    5: "invalid upgrade token gives anonymous session without authError",
-    6: "WebSocket side uses a different JWT secret than login",
-    7: "WebSocket user store lacks investor and production users (close 1011)",
-    8: "failure counter shared by all direct clients ('unknown' key)",
-    9: "rate limit errors wrapped in payload, no close",
-    10: "non-JSON answered with payload.error instead of code",
-    11: "/api/ws/health static",
-    12: "/api/ws/stats open to user ids 1-3",
-    13: "creator login echoes the password",
-    14: "JSON heartbeat instead of ping control frames",
-    15: "messages dropped during the user lookup after connected",
-    16: "object without type gets no reply",
-    17: "lockout key taken from X-Forwarded-For / X-Real-IP without a trusted proxy",
-    18: "sessions that leave during user lookup are never removed",
-    19: "/api/ws/health reports a hard-coded endpoint",
-    20: "investor/production logins sign tokens for fixed ids 15/16",
+class Defect(enum.IntEnum):
+    """The Part B items of PROTOCOL.md by name; the value is the item's number (``Defect(15)``, ``--defect 15``)."""
+
+    NO_AUTH_ANSWER = 1
+    REQUESTS_IGNORED = 2
+    PONG_WRAPPED = 3
+    SECOND_CONNECTED = 4
+    NO_AUTH_ERROR = 5
+    SPLIT_JWT_SECRET = 6
+    WS_USERS_MISSING = 7
+    SHARED_FAILURE_COUNTER = 8
+    RATE_LIMIT_WRAPPED = 9
+    INVALID_FORMAT_WRAPPED = 10
+    STATIC_HEALTH = 11
+    STATS_OPEN_TO_USERS = 12
+    PASSWORD_ECHO = 13
+    JSON_HEARTBEAT = 14
+    DROP_DURING_LOOKUP = 15
+    UNTYPED_UNANSWERED = 16
+    SPOOFABLE_LOCKOUT_KEY = 17
+    LOOKUP_SESSION_LEAK = 18
+    HARDCODED_HEALTH_ENDPOINT = 19
+    FIXED_LOGIN_IDS = 20
+
+    @classmethod
+    def parse(cls, text: str | int) -> Defect:
+        """A defect from its item number or its name (any case, ``-`` for ``_``): the CLI's ``--defect``."""
+        if isinstance(text, int) or str(text).strip().isdigit():
+            try:
+                return cls(int(text))
+            except ValueError:
+                raise ValueError(f"no Part B item {text}; items are 1-{len(cls)}") from None
+        try:
+            return cls[str(text).strip().upper().replace("-", "_")]
+        except KeyError:
+            raise ValueError(f"unknown defect {text!r}; give a Part B item number or one of "
+                             f"{', '.join(d.name.lower() for d in cls)}") from None
+
+
+#: Part B items (defect -> short description), see PROTOCOL.md.
+DEFECTS: dict[Defect, str] = {
+    Defect.NO_AUTH_ANSWER: "post-connection auth never answered",
+    Defect.REQUESTS_IGNORED: "subscribe/unsubscribe/get_dashboard_metrics/unknown types ignored",
+    Defect.PONG_WRAPPED: "pong wraps data in payload and does not echo id",
+    Defect.SECOND_CONNECTED: "a second connected frame follows the first",
+    Defect.NO_AUTH_ERROR: "invalid upgrade token gives anonymous session without authError",
+    Defect.SPLIT_JWT_SECRET: "WebSocket side uses a different JWT secret than login",
+    Defect.WS_USERS_MISSING: "WebSocket user store lacks investor and production users (close 1011)",
+    Defect.SHARED_FAILURE_COUNTER: "failure counter shared by all direct clients ('unknown' key)",
+    Defect.RATE_LIMIT_WRAPPED: "rate limit errors wrapped in payload, no close",
+    Defect.INVALID_FORMAT_WRAPPED: "non-JSON answered with payload.error instead of code",
+    Defect.STATIC_HEALTH: "/api/ws/health static",
+    Defect.STATS_OPEN_TO_USERS: "/api/ws/stats open to user ids 1-3",
+    Defect.PASSWORD_ECHO: "creator login echoes the password",
+    Defect.JSON_HEARTBEAT: "JSON heartbeat instead of ping control frames",
+    Defect.DROP_DURING_LOOKUP: "messages dropped during the user lookup after connected",
+    Defect.UNTYPED_UNANSWERED: "object without type gets no reply",
+    Defect.SPOOFABLE_LOCKOUT_KEY: "lockout key taken from X-Forwarded-For / X-Real-IP without a trusted proxy",
+    Defect.LOOKUP_SESSION_LEAK: "sessions that leave during user lookup are never removed",
+    Defect.HARDCODED_HEALTH_ENDPOINT: "/api/ws/health reports a hard-coded endpoint",
+    Defect.FIXED_LOGIN_IDS: "investor/production logins sign tokens for fixed ids 15/16",
 }
 
 PROFILE_NAMES = ("complete", "pitchey-2025-11")
@@ -132,7 +174,7 @@ class Profile:
 
     name: str = "complete"
     disabled: frozenset[str] = frozenset()
-    defects: frozenset[int] = frozenset()
+    defects: frozenset[Defect] = frozenset()
     knobs: Knobs = field(default_factory=Knobs)
 
     def on(self, feature: str) -> bool:
@@ -141,16 +183,20 @@ class Profile:
             raise KeyError(f"unknown feature {feature!r}")
         return feature not in self.disabled
 
-    def has(self, defect: int) -> bool:
+    def has(self, defect: Defect) -> bool:
         """Whether a Part B defect is switched on."""
         return defect in self.defects
+
+    def has_any(self, *defects: Defect) -> bool:
+        """Whether any of these Part B defects is switched on."""
+        return any(d in self.defects for d in defects)
 
     def describe(self) -> dict[str, object]:
         """A JSON-able description for manifests and logs."""
         return {
             "name": self.name,
             "disabled": sorted(self.disabled),
-            "defects": sorted(self.defects),
+            "defects": sorted(int(d) for d in self.defects),
         }
 
 
@@ -158,9 +204,9 @@ def make_profile(
     name: str = "complete",
     *,
     disable: tuple[str, ...] | list[str] = (),
-    defects: tuple[int, ...] | list[int] | None = None,
-    enable_defects: tuple[int, ...] | list[int] = (),
-    disable_defects: tuple[int, ...] | list[int] = (),
+    defects: Iterable[Defect | int | str] | None = None,
+    enable_defects: Iterable[Defect | int | str] = (),
+    disable_defects: Iterable[Defect | int | str] = (),
     **knobs: object,
 ) -> Profile:
     """Build a profile by name, then switch features and defects individually.
@@ -168,7 +214,7 @@ def make_profile(
     Args:
         name: ``complete`` or ``pitchey-2025-11``.
         disable: Part A features to switch off (see :data:`FEATURES`).
-        defects: replace the profile's defect set entirely.
+        defects: replace the profile's defect set entirely (:class:`Defect` members, item numbers or names).
         enable_defects: Part B items to add.
         disable_defects: Part B items to remove.
         **knobs: fields of :class:`Knobs`.
@@ -178,19 +224,16 @@ def make_profile(
     """
     if name not in PROFILE_NAMES:
         raise ValueError(f"unknown profile {name!r}; choose from {', '.join(PROFILE_NAMES)}")
-    base = frozenset() if name == "complete" else frozenset(set(DEFECTS) - {6})
-    chosen = frozenset(defects) if defects is not None else base
-    chosen = (chosen | frozenset(enable_defects)) - frozenset(disable_defects)
+    base = frozenset() if name == "complete" else frozenset(set(Defect) - {Defect.SPLIT_JWT_SECRET})
+    chosen = frozenset(map(Defect.parse, defects)) if defects is not None else base
+    chosen = (chosen | frozenset(map(Defect.parse, enable_defects))) - frozenset(map(Defect.parse, disable_defects))
     bad = [f for f in disable if f not in FEATURES]
     if bad:
         raise ValueError(f"unknown feature(s): {', '.join(bad)}")
-    bad_d = [d for d in chosen if d not in DEFECTS]
-    if bad_d:
-        raise ValueError(f"unknown defect(s): {bad_d}")
     fields = {f.name for f in dataclasses.fields(Knobs)}
     bad_k = [k for k in knobs if k not in fields]
     if bad_k:
         raise ValueError(f"unknown knob(s): {', '.join(bad_k)}")
     if "drop_answers" in knobs:
-        knobs["drop_answers"] = frozenset(knobs["drop_answers"])  # type: ignore[arg-type]
+        knobs["drop_answers"] = frozenset(cast(Iterable[str], knobs["drop_answers"]))
     return Profile(name=name, disabled=frozenset(disable), defects=chosen, knobs=Knobs(**knobs))  # type: ignore[arg-type]

@@ -15,16 +15,8 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 
-DEMO_PASSWORD_SOURCE = "the demo password documented in PROTOCOL.md (\"Demo users\")"
+from ..demo import DEMO_PASSWORD, DEMO_USERS
 
-#: (id, email, username, user_type)
-DEMO_USERS: tuple[tuple[int, str, str, str], ...] = (
-    (1, "alex.creator@demo.com", "alexcreator", "creator"),
-    (2, "sarah.investor@demo.com", "sarahinvestor", "investor"),
-    (3, "stellar.production@demo.com", "stellarproduction", "production"),
-    (4, "admin@demo.com", "admin", "admin"),
-)
-_DEMO_SECRET = "Demo123"
 _ITERATIONS = 20_000
 
 
@@ -71,7 +63,7 @@ class UserStore:
                 salt = os.urandom(16)
                 self._db.execute(
                     "INSERT OR IGNORE INTO users VALUES (?,?,?,?,?,?)",
-                    (uid, email, username, utype, salt, _hash(_DEMO_SECRET, salt)),
+                    (uid, email, username, utype, salt, _hash(DEMO_PASSWORD, salt)),
                 )
                 if utype not in ("investor", "production"):
                     self._db.execute(

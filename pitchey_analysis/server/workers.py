@@ -9,15 +9,14 @@ single-process server is the protocol reference.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import os
 import signal
-import socket
 import sys
 import time
 from typing import Any
 
+from ..net import free_port
 from .profile import Profile
 
 
@@ -45,13 +44,6 @@ def _child(profile: Profile, host: str, port: int, secret: str, ready: Any) -> N
         asyncio.run(main())
 
 
-def free_port(host: str) -> int:
-    """A port that is free now (bound with SO_REUSEPORT by every worker afterwards)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 class WorkerPool:
     """N server processes on one port; ``with WorkerPool(...) as pool: pool.ws_url``."""
 
@@ -61,7 +53,7 @@ class WorkerPool:
         self.profile, self.workers, self.host = profile, workers, host
         self.port = port or free_port(host)
         self.secret = jwt_secret or new_secret()
-        self.procs: list[mp.Process] = []
+        self.procs: list[Any] = []  # processes of the spawn context
         h = f"[{host}]" if ":" in host else host
         self.ws_url, self.http_url = f"ws://{h}:{self.port}/ws", f"http://{h}:{self.port}"
 
@@ -90,11 +82,11 @@ class WorkerPool:
         self.stop()
 
 
-def serve_workers(a: argparse.Namespace, profile: Profile) -> int:
-    """``pitchey-analysis serve --workers N``."""
-    pool = WorkerPool(profile, a.workers, a.host, a.port, a.jwt_secret)
+def serve_workers(profile: Profile, *, workers: int, host: str = "127.0.0.1", port: int = 0, jwt_secret: str | None = None) -> int:
+    """``pitchey-analysis serve --workers N``: serve until Ctrl-C or a worker dies; returns the exit code."""
+    pool = WorkerPool(profile, workers, host, port, jwt_secret)
     pool.start()
-    print(f"WebSocket: {pool.ws_url}\nHTTP:      {pool.http_url}\n{a.workers} worker processes (state is per process)", file=sys.stderr)
+    print(f"WebSocket: {pool.ws_url}\nHTTP:      {pool.http_url}\n{workers} worker processes (state is per process)", file=sys.stderr)
     try:
         while all(p.is_alive() for p in pool.procs):
             time.sleep(0.5)

@@ -9,7 +9,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -17,10 +17,9 @@ from aiohttp import web
 from ..contract import default_contract
 from . import tokens
 from .hub import ANON_CAPABILITIES, AUTH_CAPABILITIES, AUTH_CHANNELS, Hub, Session, now_ms
+from .profile import Defect
+from .settings import Settings
 from .store import User
-
-if TYPE_CHECKING:
-    from .app import PitcheyServer
 
 log = logging.getLogger("pitchey_analysis.server")
 
@@ -43,15 +42,15 @@ def _user_brief(user: User | None) -> dict[str, Any] | None:
 class WebSocketHandler:
     """Serves one WebSocket connection per call."""
 
-    def __init__(self, server: PitcheyServer) -> None:
-        self.server = server
-        self.hub: Hub = server.hub
-        self.profile = server.profile
+    def __init__(self, settings: Settings, hub: Hub) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.profile = settings.profile
 
     # -- authentication helpers --------------------------------------------
     def _ws_secret(self) -> str:
         # Part B item 6: the WebSocket side used a secret of its own.
-        return self.server.ws_only_secret if self.profile.has(6) else self.server.jwt_secret
+        return self.settings.ws_only_secret if self.profile.has(Defect.SPLIT_JWT_SECRET) else self.settings.jwt_secret
 
     def verify(self, token: str) -> tokens.Verified:
         """Verify a token as the WebSocket side does."""
@@ -71,17 +70,17 @@ class WebSocketHandler:
         Part B item 8: the 2025-11 deployment counted failed session set-ups
         (a valid token whose user is not found), not invalid tokens.
         """
-        if self.profile.has(8):
+        if self.profile.has(Defect.SHARED_FAILURE_COUNTER):
             return kind == "unknown_user"
         return self.profile.knobs.lockout_counts in ("both", kind)
 
     def lookup(self, claims: dict) -> User | None:
         """Find the token's user in the store (the ws table under item 7)."""
         try:
-            uid = int(claims.get("sub"))
-        except (TypeError, ValueError):
+            uid = int(claims["sub"])
+        except (KeyError, TypeError, ValueError):
             return None
-        return self.hub.store.get(uid, ws_table=self.profile.has(7))
+        return self.hub.store.get(uid, ws_table=self.profile.has(Defect.WS_USERS_MISSING))
 
     @staticmethod
     def upgrade_token(request: web.Request, query_ok: bool, header_ok: bool) -> str | None:
@@ -105,15 +104,15 @@ class WebSocketHandler:
         }
         if not self.profile.on("capabilities"):
             del frame["capabilities"]
-        if auth_error and not self.profile.has(5):
+        if auth_error and not self.profile.has(Defect.NO_AUTH_ERROR):
             frame["authError"] = auth_error
         return frame
 
     # -- the endpoint ------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        srv, hub, p = self.server, self.hub, self.profile
+        cfg, hub, p = self.settings, self.hub, self.profile
         origin = request.headers.get("Origin")
-        if origin is not None and p.on("origin_check") and origin not in srv.allowed_origins:
+        if origin is not None and p.on("origin_check") and origin not in cfg.allowed_origins:
             return web.json_response({"success": False, "error": "origin not allowed"}, status=403)
         if hub.shutting_down:
             return web.json_response({"success": False, "error": "shutting down"}, status=503)
@@ -121,7 +120,7 @@ class WebSocketHandler:
         if cap is not None and len(hub.sessions) >= cap:
             return web.json_response({"success": False, "error": "connection limit reached"}, status=503)
 
-        key = hub.lockout_key(request, srv.trust_proxy)
+        key = hub.lockout_key(request, cfg.trust_proxy)
         token = self.upgrade_token(request, p.on("query_auth"), p.on("header_auth"))
         max_size = p.knobs.max_message_bytes if p.on("size_limit") else 0
         # Without autoclose the message loop answers a client's close itself (and can break the answer).
@@ -165,7 +164,8 @@ class WebSocketHandler:
 
     async def _serve(self, request: web.Request, s: Session, key: str, token: str | None) -> None:
         hub, p = self.hub, self.profile
-        defective_setup = p.has(4) or p.has(7) or p.has(15) or p.has(8) or p.has(18)
+        defective_setup = p.has_any(Defect.SECOND_CONNECTED, Defect.WS_USERS_MISSING, Defect.DROP_DURING_LOOKUP, Defect.SHARED_FAILURE_COUNTER,
+                                    Defect.LOOKUP_SESSION_LEAK)
 
         if not defective_setup and hub.locked(key):
             # Contract: further upgrades from a locked-out address are closed 1008.
@@ -222,11 +222,11 @@ class WebSocketHandler:
             hub.close(s, 1008, "Too many failed connection attempts")
             return
         if claims is None:
-            if p.has(4):
+            if p.has(Defect.SECOND_CONNECTED):
                 hub.send(s, {"type": "connected", "payload": {"sessionId": s.id, "userId": None, "presence": "online"}})
             return
         lo, hi = p.knobs.lookup_delay_ms
-        if p.has(15) or p.has(18):
+        if p.has_any(Defect.DROP_DURING_LOOKUP, Defect.LOOKUP_SESSION_LEAK):
             # Item 15: frames arriving during the lookup are read and dropped
             # (without item 15 they are kept and handled after the lookup).
             deadline = time.monotonic() + hub.rng.uniform(lo, hi) / 1000.0
@@ -239,10 +239,10 @@ class WebSocketHandler:
                 except TimeoutError:
                     break
                 if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                    if p.has(18):
+                    if p.has(Defect.LOOKUP_SESSION_LEAK):
                         s.leaked = True  # item 18: never removed from the registry
                     return
-                if not p.has(15):
+                if not p.has(Defect.DROP_DURING_LOOKUP):
                     s.pending.append(msg)
         user = self.lookup(claims)
         if user is None:
@@ -252,9 +252,9 @@ class WebSocketHandler:
             hub.close(s, 1011, "User not found")
             return
         hub.set_user(s, user)
-        if p.has(8):
+        if p.has(Defect.SHARED_FAILURE_COUNTER):
             hub.clear_failures(key)
-        if p.has(4):
+        if p.has(Defect.SECOND_CONNECTED):
             hub.send(s, {"type": "connected", "payload": {"sessionId": s.id, "userId": user.id, "presence": "online"}})
         for msg in s.pending:
             if msg.type == aiohttp.WSMsgType.TEXT and not self._rate_limited(s):
@@ -295,7 +295,7 @@ class WebSocketHandler:
     def _rate_limited(self, s: Session) -> bool:
         """Token bucket of PROTOCOL.md 'Limits'; True when the message is refused."""
         p, k, hub = self.profile, self.profile.knobs, self.hub
-        if not (p.on("rate_limit") or p.has(9)):
+        if not (p.on("rate_limit") or p.has(Defect.RATE_LIMIT_WRAPPED)):
             return False
         now = time.monotonic()
         s.tokens = min(float(k.rate_bucket), s.tokens + (now - s.refilled_at) * k.rate_refill_per_s)
@@ -304,7 +304,7 @@ class WebSocketHandler:
             s.tokens -= 1.0
             return False
         hub.rate_limited += 1
-        if p.has(9):
+        if p.has(Defect.RATE_LIMIT_WRAPPED):
             hub.send(s, {"type": "error", "payload": {"error": "Rate limit exceeded"}})
             return True
         while s.strikes and s.strikes[0] < now - 10.0:
@@ -321,7 +321,7 @@ class WebSocketHandler:
         if not self.profile.on("bad_input_tolerance"):
             self.hub.close(s, 1003, "Invalid input")
             return
-        if self.profile.has(10):
+        if self.profile.has(Defect.INVALID_FORMAT_WRAPPED):
             self.hub.send(s, {"type": "error", "payload": {"error": "Invalid message format"}})
         elif self.profile.on("answer_invalid_format"):
             self.hub.error(s, "invalid_format", "message must be a JSON object with a string 'type'")
@@ -335,7 +335,7 @@ class WebSocketHandler:
             self.invalid_format(s)
             return
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-            if isinstance(msg, dict) and p.has(16):
+            if isinstance(msg, dict) and p.has(Defect.UNTYPED_UNANSWERED):
                 return  # item 16: no reply at all
             self.invalid_format(s)
             return
@@ -344,7 +344,7 @@ class WebSocketHandler:
         name = HANDLERS.get(mtype)
         handler = getattr(self, name) if name else None
         if handler is None:
-            if p.has(2):
+            if p.has(Defect.REQUESTS_IGNORED):
                 return  # item 2: unknown types silently ignored
             if p.on("answer_unknown_type"):
                 hub.error(s, "unknown_type", f"unknown message type {mtype[:64]!r}", received=mtype[:64])
@@ -358,7 +358,7 @@ class WebSocketHandler:
     async def on_ping(self, s: Session, key: str, msg: dict) -> None:
         if not self.profile.on("answer_pong"):
             return
-        if self.profile.has(3):
+        if self.profile.has(Defect.PONG_WRAPPED):
             frame = {"type": "pong", "payload": {"timestamp": now_ms()}, "messageId": self.hub.next_id()}
         else:
             frame = {"type": "pong", "id": msg.get("id"), "timestamp": msg.get("timestamp", now_ms()), "serverTime": now_ms()}
@@ -366,7 +366,7 @@ class WebSocketHandler:
 
     async def on_auth(self, s: Session, key: str, msg: dict) -> None:
         hub, p = self.hub, self.profile
-        if p.has(1) or not p.on("answer_auth"):
+        if p.has(Defect.NO_AUTH_ANSWER) or not p.on("answer_auth"):
             return  # item 1: never answered
         token = msg.get("token")
         if not isinstance(token, str) or not token:
@@ -404,7 +404,7 @@ class WebSocketHandler:
 
     async def on_subscribe(self, s: Session, key: str, msg: dict) -> None:
         hub, p = self.hub, self.profile
-        if p.has(2) or not p.on("answer_subscribe"):
+        if p.has(Defect.REQUESTS_IGNORED) or not p.on("answer_subscribe"):
             return
         channel = msg.get("channel")
         why = self.channel_error(s, channel)
@@ -418,7 +418,7 @@ class WebSocketHandler:
 
     async def on_unsubscribe(self, s: Session, key: str, msg: dict) -> None:
         hub, p = self.hub, self.profile
-        if p.has(2) or not p.on("answer_unsubscribe"):
+        if p.has(Defect.REQUESTS_IGNORED) or not p.on("answer_unsubscribe"):
             return
         channel = msg.get("channel")
         if isinstance(channel, str) and channel in s.subs:
@@ -427,7 +427,7 @@ class WebSocketHandler:
         hub.reply(s, "unsubscribe", {"type": "unsubscribed", "channel": channel})
 
     async def on_get_dashboard_metrics(self, s: Session, key: str, msg: dict) -> None:
-        if self.profile.has(2) or not self.profile.on("answer_dashboard_metrics"):
+        if self.profile.has(Defect.REQUESTS_IGNORED) or not self.profile.on("answer_dashboard_metrics"):
             return
         self.hub.reply(s, "get_dashboard_metrics", {"type": "dashboard_metrics", "metrics": self.hub.metrics(), "timestamp": now_ms()})
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pitchey_analysis.cli import build_parser
-from pitchey_analysis.load.cli import run_load_cli
+from pitchey_analysis.cli import build_parser, cmd_load
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -17,7 +16,7 @@ from pitchey_analysis.load.cli import run_load_cli
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
     a = build_parser().parse_args(["load", *argv, "--out", str(tmp_path)])
-    assert run_load_cli(a) == 2
+    assert cmd_load(a) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not any(tmp_path.iterdir())  # no run was started

@@ -16,10 +16,11 @@ from pitchey_analysis.load import ShardSpec, run_shard
 from pitchey_analysis.load.capture import capture_load
 from pitchey_analysis.load.cli import _login
 from pitchey_analysis.load.spec import UserSpec
+from pitchey_analysis.server import Defect
 from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS
 
 
-@pytest.mark.parametrize("defects, leaks", [([18], True), ([], False)], ids=["item-18", "complete"])
+@pytest.mark.parametrize("defects, leaks", [([Defect.LOOKUP_SESSION_LEAK], True), ([], False)], ids=["item-18", "complete"])
 def test_sessions_leaking_under_churn_are_found(tmp_path, defects, leaks):
     """Authenticated users who leave right after 'connected' (during the user lookup under item 18)."""
     # a longer lookup than the default 3-20 ms, so that leaving "during the lookup" does not depend on this machine's speed

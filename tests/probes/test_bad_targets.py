@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 
 import pytest
 
 from pitchey_analysis import load_run
+from pitchey_analysis.net import free_port
 from pitchey_analysis.suite import SuiteConfig, UsageError, arun_suite, check_target, make_options
 from tests.probes.badserver import CONNECTED, BadServer, close, connected_then_silent, frame, read_frame, text
 
@@ -39,16 +39,8 @@ def test_malformed_target_refused_before_anything_starts(url):
         check_target(url)
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 async def test_connection_refused_is_recorded(tmp_path):
-    run = await run_against(f"ws://127.0.0.1:{_free_port()}/ws", tmp_path, only=["connection", "messaging.ping"])
+    run = await run_against(f"ws://127.0.0.1:{free_port()}/ws", tmp_path, only=["connection", "messaging.ping"])
     o = outcomes(run)
     assert o["connection.anonymous_connect"] == ("error", "connect_refused")
     assert o["messaging.ping"] == ("error", "connect_refused")
@@ -223,6 +215,6 @@ async def test_http_url_is_used_when_given(make_server, tmp_path):
     cfg.only = ["connection.health"]
     run = load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg, http_url=srv.http_url + "/"))
     assert outcomes(run)["connection.health"] == ("pass", "ok")
-    run = load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg, http_url=f"http://127.0.0.1:{_free_port()}"))
+    run = load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg, http_url=f"http://127.0.0.1:{free_port()}"))
     assert outcomes(run)["connection.health"] == ("error", "connect_refused")
     assert run.manifest["target"]["http_url"].startswith("http://127.0.0.1:")

@@ -13,11 +13,12 @@ import pytest
 
 from pitchey_analysis import load_run
 from pitchey_analysis.analysis import analyze, percentiles, verdict
+from pitchey_analysis.net import free_port
 from pitchey_analysis.report.render import with_intervals
+from pitchey_analysis.server import Defect
 from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, SuiteConfig, arun_suite, make_options
 from tests.probes.badserver import BadServer, connected_then_silent, text
 from tests.probes.conftest import creds
-from tests.probes.test_bad_targets import _free_port
 
 CLI = [sys.executable, "-m", "pitchey_analysis.cli"]
 
@@ -118,7 +119,7 @@ async def test_only_run_is_partial(tmp_path):
                                   "connection.single_connected_frame"])
 async def test_a_session_closed_right_after_connected_fails_the_connect_probes(make_server, run_one, name):
     """Part B item 7 as the real backend showed it: 'connected', then close 1011 'User not found' a few ms later."""
-    srv = await make_server(defects=[7])
+    srv = await make_server(defects=[Defect.WS_USERS_MISSING])
     rec = await run_one(name, srv, user=creds("investor"))
     assert (rec["outcome"], rec["reason"], rec["close_code"]) == ("fail", "closed_1011", 1011), rec["detail"]
 
@@ -133,7 +134,7 @@ async def test_accepted_wrong_audience_is_a_critical_token_accepted(make_server,
     srv = await make_server(disable=["aud_check"])
     rec = await run_one("auth.wrong_audience", srv)
     assert (rec["outcome"], rec["reason"], rec["critical"]) == ("fail", "token_accepted", True)
-    srv = await make_server(defects=[5])  # refused, but without authError: a non-critical deviation
+    srv = await make_server(defects=[Defect.NO_AUTH_ERROR])  # refused, but without authError: a non-critical deviation
     rec = await run_one("auth.wrong_audience", srv)
     assert (rec["outcome"], rec["reason"], rec["critical"]) == ("fail", "wrong_answer", False)
     assert '"security":"refused"' in rec["observed"]
@@ -191,10 +192,10 @@ def _cli(*args, env=None, timeout=30):
 
 def test_preflight_tells_the_user_in_one_line(tmp_path):
     t0 = time.perf_counter()
-    r = _cli("run", "--target", f"ws://127.0.0.1:{_free_port()}/ws", "--out", str(tmp_path / "runs"), "--no-progress")
+    r = _cli("run", "--target", f"ws://127.0.0.1:{free_port()}/ws", "--out", str(tmp_path / "runs"), "--no-progress")
     assert r.returncode == 2 and "nothing listens on 127.0.0.1:" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert time.perf_counter() - t0 < 30  # a guard against hanging; the preflight's own time is a few seconds at most
-    port = _free_port()
+    port = free_port()
     http = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     try:

@@ -97,13 +97,9 @@ async def test_a_silent_server_does_not_pass(tmp_path, behaviour):
 
 
 async def test_nothing_listening_does_not_pass(tmp_path):
-    import socket
+    from pitchey_analysis.net import free_port
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    _, rec = await run_probe_only(f"ws://127.0.0.1:{port}/ws", tmp_path)
+    _, rec = await run_probe_only(f"ws://127.0.0.1:{free_port()}/ws", tmp_path)
     assert (rec["outcome"], rec["reason"]) == ("error", "connect_refused"), rec["detail"]
 
 

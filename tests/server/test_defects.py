@@ -8,27 +8,39 @@ import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from pitchey_analysis.server import DEFECTS, make_profile
+from pitchey_analysis.server import DEFECTS, Defect, make_profile
 from tests.helpers import http_get, login, nothing, recv, send, token, until, ws
 
 
-async def one(make_server, item: int, **kw):
+async def one(make_server, item: Defect, **kw):
     return await make_server(defects=[item], **kw)
 
 
 def test_profile_switches_on_all_but_item_6():
     p = make_profile("pitchey-2025-11")
     assert p.defects == frozenset(set(DEFECTS) - {6})
-    assert make_profile("pitchey-2025-11", enable_defects=[6]).has(6)
-    assert not make_profile("pitchey-2025-11", disable_defects=[3]).has(3)
+    assert make_profile("pitchey-2025-11", enable_defects=[Defect.SPLIT_JWT_SECRET]).has(6)
+    assert not make_profile("pitchey-2025-11", disable_defects=[Defect.PONG_WRAPPED]).has(3)
     with pytest.raises(ValueError):
         make_profile("nope")
+    with pytest.raises(ValueError, match="no Part B item 21"):
+        make_profile(defects=[21])
     with pytest.raises(ValueError):
         make_profile(disable=["not_a_feature"])
 
 
+def test_defects_are_named_and_the_numbers_still_accepted():
+    """One name per Part B item of PROTOCOL.md; the item numbers (the CLI's --defect 15) and the names both select it."""
+    assert [int(d) for d in Defect] == list(range(1, 21)) and set(DEFECTS) == set(Defect)
+    assert Defect.parse("15") is Defect.parse("drop-during-lookup") is Defect.parse(15) is Defect.DROP_DURING_LOOKUP
+    p = make_profile(defects=[15, "no_auth_error"])
+    assert p.has(Defect.DROP_DURING_LOOKUP) and p.has(Defect.NO_AUTH_ERROR) and p.describe()["defects"] == [5, 15]
+    with pytest.raises(ValueError, match="unknown defect"):
+        Defect.parse("no_such_defect")
+
+
 async def test_item1_post_connection_auth_unanswered(make_server):
-    srv = await one(make_server, 1)
+    srv = await one(make_server, Defect.NO_AUTH_ANSWER)
     c = await ws(srv)
     await recv(c)
     await send(c, {"type": "auth", "token": await token(srv)})
@@ -38,7 +50,7 @@ async def test_item1_post_connection_auth_unanswered(make_server):
 @pytest.mark.parametrize("msg", [{"type": "subscribe", "channel": "pitch:1"}, {"type": "unsubscribe", "channel": "pitch:1"},
                                  {"type": "get_dashboard_metrics"}, {"type": "what"}])
 async def test_item2_silently_ignored(make_server, msg):
-    srv = await one(make_server, 2)
+    srv = await one(make_server, Defect.REQUESTS_IGNORED)
     c = await ws(srv, await token(srv))
     await recv(c)
     await send(c, msg)
@@ -46,7 +58,7 @@ async def test_item2_silently_ignored(make_server, msg):
 
 
 async def test_item3_pong_wrapped(make_server):
-    srv = await one(make_server, 3)
+    srv = await one(make_server, Defect.PONG_WRAPPED)
     c = await ws(srv)
     await recv(c)
     await send(c, {"type": "ping", "id": "x"})
@@ -55,7 +67,7 @@ async def test_item3_pong_wrapped(make_server):
 
 
 async def test_item4_second_connected_frame(make_server):
-    srv = await one(make_server, 4)
+    srv = await one(make_server, Defect.SECOND_CONNECTED)
     c = await ws(srv, await token(srv))
     assert (await recv(c))["type"] == "connected"
     second = await recv(c)
@@ -63,14 +75,14 @@ async def test_item4_second_connected_frame(make_server):
 
 
 async def test_item5_no_auth_error(make_server):
-    srv = await one(make_server, 5)
+    srv = await one(make_server, Defect.NO_AUTH_ERROR)
     c = await ws(srv, "garbage", local="127.0.0.60")
     first = await recv(c)
     assert first["authenticated"] is False and "authError" not in first
 
 
 async def test_item6_login_tokens_refused_on_ws(make_server):
-    srv = await one(make_server, 6)
+    srv = await one(make_server, Defect.SPLIT_JWT_SECRET)
     c = await ws(srv, await token(srv), local="127.0.0.61")
     first = await recv(c)
     assert first["authenticated"] is False and first["authError"] == "invalid_token"
@@ -78,7 +90,7 @@ async def test_item6_login_tokens_refused_on_ws(make_server):
 
 @pytest.mark.parametrize("kind", ["investor", "production"])
 async def test_item7_missing_users_closed_1011(make_server, kind):
-    srv = await one(make_server, 7)
+    srv = await one(make_server, Defect.WS_USERS_MISSING)
     c = await ws(srv, await token(srv, kind))
     frames = []
     with pytest.raises(ConnectionClosed):
@@ -93,7 +105,7 @@ async def test_item7_missing_users_closed_1011(make_server, kind):
 
 
 async def test_item8_shared_counter_cascades_to_everyone(make_server):
-    srv = await make_server(defects=[7, 8])
+    srv = await make_server(defects=[Defect.WS_USERS_MISSING, Defect.SHARED_FAILURE_COUNTER])
     for _ in range(10):
         c = await ws(srv, await token(srv, "investor"), local="127.0.0.62")
         with pytest.raises(ConnectionClosed):
@@ -107,7 +119,7 @@ async def test_item8_shared_counter_cascades_to_everyone(make_server):
 
 
 async def test_item8_one_success_clears_the_counter(make_server):
-    srv = await make_server(defects=[7, 8])
+    srv = await make_server(defects=[Defect.WS_USERS_MISSING, Defect.SHARED_FAILURE_COUNTER])
     for _ in range(9):
         c = await ws(srv, await token(srv, "investor"))
         with pytest.raises(ConnectionClosed):
@@ -120,7 +132,7 @@ async def test_item8_one_success_clears_the_counter(make_server):
 
 
 async def test_item9_rate_limit_wrapped_no_close(make_server):
-    srv = await one(make_server, 9)
+    srv = await one(make_server, Defect.RATE_LIMIT_WRAPPED)
     c = await ws(srv)
     await recv(c)
     for i in range(200):
@@ -138,7 +150,7 @@ async def test_item9_rate_limit_wrapped_no_close(make_server):
 
 
 async def test_item10_invalid_json_payload_error(make_server):
-    srv = await one(make_server, 10)
+    srv = await one(make_server, Defect.INVALID_FORMAT_WRAPPED)
     c = await ws(srv)
     await recv(c)
     await send(c, "not json")
@@ -146,7 +158,7 @@ async def test_item10_invalid_json_payload_error(make_server):
 
 
 async def test_item11_static_health(make_server):
-    srv = await one(make_server, 11)
+    srv = await one(make_server, Defect.STATIC_HEALTH)
     _, a, _ = await http_get(srv, "/api/ws/health")
     c = await ws(srv)
     await recv(c)
@@ -155,25 +167,25 @@ async def test_item11_static_health(make_server):
 
 
 async def test_item12_stats_open_to_ids_1_to_3(make_server):
-    srv = await one(make_server, 12)
+    srv = await one(make_server, Defect.STATS_OPEN_TO_USERS)
     assert (await http_get(srv, "/api/ws/stats", await token(srv, "creator")))[0] == 200
 
 
 async def test_item13_creator_login_echoes_password(make_server):
-    srv = await one(make_server, 13)
+    srv = await one(make_server, Defect.PASSWORD_ECHO)
     assert (await login(srv, "creator"))["body"]["user"]["password"] == "Demo123"
     assert "password" not in (await login(srv, "investor"))["body"]["user"]
 
 
 async def test_item14_json_heartbeat(make_server):
-    srv = await make_server(defects=[14], ping_interval=0.2)
+    srv = await make_server(defects=[Defect.JSON_HEARTBEAT], ping_interval=0.2)
     c = await ws(srv)
     await recv(c)
     assert (await until(c, "ping", timeout=2))["type"] == "ping"
 
 
 async def test_item15_messages_dropped_during_lookup(make_server):
-    srv = await make_server(defects=[15], lookup_delay_ms=(150.0, 150.0))
+    srv = await make_server(defects=[Defect.DROP_DURING_LOOKUP], lookup_delay_ms=(150.0, 150.0))
     c = await ws(srv, await token(srv))
     await recv(c)
     await send(c, {"type": "ping", "id": "early"})
@@ -183,7 +195,7 @@ async def test_item15_messages_dropped_during_lookup(make_server):
 
 
 async def test_item16_object_without_type_unanswered(make_server):
-    srv = await one(make_server, 16)
+    srv = await one(make_server, Defect.UNTYPED_UNANSWERED)
     c = await ws(srv)
     await recv(c)
     await send(c, '{"hello": 1}')
@@ -191,7 +203,7 @@ async def test_item16_object_without_type_unanswered(make_server):
 
 
 async def test_item17_lockout_keyed_by_client_headers(make_server):
-    srv = await one(make_server, 17)
+    srv = await one(make_server, Defect.SPOOFABLE_LOCKOUT_KEY)
     for _ in range(10):
         c = await ws(srv, "bad", local="127.0.0.64", additional_headers={"X-Forwarded-For": "127.0.0.65"})
         await recv(c)
@@ -205,7 +217,7 @@ async def test_item17_lockout_keyed_by_client_headers(make_server):
 
 
 async def test_item18_sessions_leaving_during_lookup_leak(make_server):
-    srv = await make_server(defects=[18], lookup_delay_ms=(100.0, 100.0))
+    srv = await make_server(defects=[Defect.LOOKUP_SESSION_LEAK], lookup_delay_ms=(100.0, 100.0))
     admin = await token(srv, "admin")
     tok = await token(srv)
     for _ in range(3):
@@ -217,13 +229,13 @@ async def test_item18_sessions_leaving_during_lookup_leak(make_server):
 
 
 async def test_item19_hard_coded_endpoint(make_server):
-    srv = await one(make_server, 19)
+    srv = await one(make_server, Defect.HARDCODED_HEALTH_ENDPOINT)
     _, body, _ = await http_get(srv, "/api/ws/health")
     assert body["data"]["websocket"]["endpoint"] == "ws://0.0.0.0:8001/ws"
 
 
 async def test_item20_fixed_subjects(make_server):
-    srv = await one(make_server, 20)
+    srv = await one(make_server, Defect.FIXED_LOGIN_IDS)
     for kind, sub in (("investor", "15"), ("production", "16"), ("creator", "1")):
         tok = (await login(srv, kind))["body"]["token"]
         assert jwt.decode(tok, options={"verify_signature": False})["sub"] == sub

@@ -125,3 +125,15 @@ async def test_sync_server_in_a_thread():
     with ReferenceServer() as srv:
         with urllib.request.urlopen(srv.http_url + "/api/health", timeout=5) as r:
             assert json.load(r)["data"]["status"] == "healthy"
+
+
+def test_handlers_take_settings_not_the_server():
+    """No import circle app ↔ http ↔ ws: the handlers get Settings and the Hub, and import nothing from app."""
+    import ast
+    from pathlib import Path
+
+    import pitchey_analysis.server as pkg
+
+    for name in ("http", "ws", "hub", "settings"):
+        tree = ast.parse((Path(pkg.__file__).parent / f"{name}.py").read_text())
+        assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module == "app"], name

@@ -1,0 +1,26 @@
+"""Client-side network helpers shared by the suite, the side tools and the tests: one of each."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+
+def client_ssl_context(cafile: str | None = None, insecure: bool = False) -> ssl.SSLContext:
+    """The TLS context of every client of the target.
+
+    It verifies against ``cafile`` (or the system store); ``insecure`` turns
+    verification off, and the callers record that it did (never silent).
+    """
+    ctx = ssl.create_default_context(cafile=cafile) if cafile else ssl.create_default_context()
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` now (a later bind may still lose a race for it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
