@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
+import aiohttp
 from websockets.exceptions import InvalidStatus
 
 from ..contract import pointer_get
 from .base import ProbeContext, Result, is_lockout_close, probe
 from .common import has_fields, http, login, login_refused, round_trip, signed_token
 from .flow import timed_connect
+from .leaks import find_leak
 from .session import ProbeSession, first_frame_observer
 
 SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy")
-STACK_MARKERS = ("Traceback (most recent call last)", 'File "', "    at ", "Exception in")
 
 
 def _endpoint(ctx: ProbeContext, name: str, default: str) -> dict:
@@ -139,25 +140,74 @@ async def tls(ctx: ProbeContext) -> Result:
 
 
 @probe("readiness.no_stack_traces", category="readiness", critical=True,
-       expected="error bodies (malformed JSON, unknown route, bad login) are JSON without stack traces")
+       expected="error answers (HTTP: malformed JSON, unknown route, bad login; WebSocket: malformed JSON, unknown type) "
+                "hold no stack trace, whatever their format")
 async def no_stack_traces(ctx: ProbeContext) -> Result:
-    # Control: the HTTP side must serve something, or its error bodies say nothing about its error handling.
-    login_path = next(iter(ctx.contract.login.paths.values())) if ctx.contract.login else "/api/auth/creator/login"
-    control = await http(ctx, "GET", _endpoint(ctx, "health", "/api/health")["path"])
-    if control.status != 200:
-        return Result.skip("control_failed", f"the health endpoint answered HTTP {control.status}: no working HTTP side to judge",
-                           {"status": control.status})
-    answers = [
-        await http(ctx, "POST", login_path, data="{not json", headers={"Content-Type": "application/json"}),
-        await http(ctx, "GET", "/no-such-route"),
-        await http(ctx, "POST", login_path, json_body={"email": "x@y.invalid"}),
-    ]
-    for a in answers:
-        if any(m in a.text for m in STACK_MARKERS):
-            return Result.fail("stack_trace", f"an HTTP {a.status} body holds a stack trace", {"status": a.status, "excerpt": a.text[:200]})
-        if a.body is None:
-            return Result.fail("wrong_answer", f"an HTTP {a.status} error body is not JSON", {"status": a.status, "excerpt": a.text[:120]})
-    return Result.ok("clean JSON errors", [a.status for a in answers])
+    # Judged by evidence of a leak (leaks.LEAK_PATTERNS), never by the body's format: a plain-text 404 is no leak.
+    # A pass needs error answers of both sides inspected; without them there is nothing to judge (skip).
+    login_path = next(iter(ctx.contract.login.paths.values())) if ctx.contract.login else None
+    requests: list[tuple[str, str, dict]] = [("GET", "/no-such-route", {})]
+    if login_path:
+        requests[:0] = [("POST", login_path, {"data": "{not json", "headers": {"Content-Type": "application/json"}}),
+                        ("POST", login_path, {"json_body": {"email": "x@y.invalid"}})]
+    inspected: list[dict] = []
+    unanswered: list[str] = []
+    for method, path, kw in requests:
+        try:
+            a = await http(ctx, method, path, **kw)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            unanswered.append(f"{method} {path}: {type(exc).__name__}")
+            continue
+        if a.status < 400:
+            continue  # not an error answer: nothing to inspect
+        leak = find_leak(a.text, a.body)
+        obs = {"side": "http", "request": f"{method} {path}", "status": a.status, "json": a.body is not None}
+        if leak:
+            return Result.fail("stack_trace", f"the HTTP {a.status} answer to {method} {path} holds a {leak[0]}",
+                               {**obs, "pattern": leak[0], "excerpt": leak[1][:200]})
+        inspected.append(obs)
+    ws_errors, ws_leak = await _ws_error_answers(ctx)
+    if ws_leak:
+        return Result.fail("stack_trace", f"a WebSocket error answer holds a {ws_leak[0]}",
+                           {"side": "ws", "pattern": ws_leak[0], "excerpt": ws_leak[1][:200]})
+    o = {"http": inspected, "ws_error_answers": ws_errors, "http_unanswered": unanswered,
+         "http_not_json": sum(1 for i in inspected if not i["json"])}
+    if not inspected or not ws_errors:
+        side = " and ".join(n for n, got in (("HTTP", inspected), ("WebSocket", ws_errors)) if not got)
+        return Result.skip("no_error_answer", f"no {side} error answer to inspect for stack traces", o)
+    return Result.ok(f"{len(inspected)} HTTP and {len(ws_errors)} WebSocket error answers without a stack trace", o)
+
+
+async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, str] | None]:
+    """Send malformed JSON and an unknown type; the error answers got (their types or close codes) and the first leak."""
+    err_type = ctx.contract.error_type
+    answers: list[str] = []
+    async with await ProbeSession.open(ctx, trace=False) as s:
+        await s.connected()
+        since = s.mark()
+        for bad in ("{not json", {"type": "__probe_no_such_type__"}):
+            if s.closed:
+                break
+            m = s.mark()
+            try:
+                await s.send(bad)
+            except Exception:
+                break
+            await s.expect(lambda f: f.get("type") == err_type, ctx.options.timeout_s, since=m)
+        frames = [f for _, f in s.frames[since:]]
+        if s.closed:
+            answers.append(f"close {s.close_code}")
+        for f in frames:
+            leak = find_leak(f.get("_raw") if f.get("type") == "invalid" else None, f)
+            if leak:
+                return answers, leak
+            if f.get("type") == err_type:
+                answers.append(str(f.get("type")))
+        if s.close_reason:
+            leak = find_leak(s.close_reason)
+            if leak:
+                return answers, leak
+    return answers, None
 
 
 @probe("readiness.rate_limit", category="readiness", critical=True,
