@@ -156,7 +156,8 @@ class Options:
     concurrency_levels: tuple[int, ...] = (1, 10, 100, 1000)
     reconnect_samples: int = 5
     burst_size: int = 200
-    lockout_attempts: int = 10
+    #: failed authentications that must lock an address out; None: the contract's limits.lockout.failures
+    lockout_attempts: int | None = None
     sustain_sessions: int = 20  # sessions held open at once by resilience.sustained_sessions
     sustain_window_s: float = 30.0  # how long they are held idle
     seed: int = 20251112
@@ -201,6 +202,14 @@ class ProbeContext:
         """The ``type`` of the first frame of every session, as the contract declares it."""
         ff = self.contract.first_frame
         return ff.type if ff else "connected"
+
+    @property
+    def lockout_attempts(self) -> int:
+        """How many failed authentications the lockout probes send: the option when given,
+        else the contract's ``limits.lockout.failures`` (10 when it declares none)."""
+        if self.options.lockout_attempts is not None:
+            return int(self.options.lockout_attempts)
+        return lockout_failures(self.contract) or LOCKOUT_FAILURES
 
     @property
     def tls(self) -> bool:
@@ -256,6 +265,16 @@ class ProbeContext:
                 "ok": ok,
             }
         )
+
+
+#: failed authentications the lockout probes send when neither the option nor the contract says
+LOCKOUT_FAILURES = 10
+
+
+def lockout_failures(contract: Contract | None) -> int | None:
+    """The contract's lockout threshold (``limits.lockout.failures``), or None (pure)."""
+    lim = contract.limit("lockout") if contract is not None else None
+    return int(lim["failures"]) if lim is not None and lim.get("failures") else None
 
 
 LOCKOUT_WORDS = ("too many failed", "locked", "lockout", "too many attempts")

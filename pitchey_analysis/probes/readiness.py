@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -399,8 +400,30 @@ async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: d
     return True
 
 
+def lockout_limit(ctx: ProbeContext) -> dict:
+    """The contract's lockout (``limits.lockout``): its values and close code (default 1008)."""
+    lim = ctx.contract.limit("lockout")
+    return {**(lim.values if lim is not None else {}), "close": (lim.close if lim is not None else None) or 1008}
+
+
+def claimed_from(ctx: ProbeContext, addr: str) -> dict[str, str] | None:
+    """Headers naming ``addr`` as the client when the contract keys the lockout on the forwarded address."""
+    if lockout_limit(ctx).get("key") == "forwarded":
+        return {"X-Forwarded-For": addr, "X-Real-IP": addr}
+    return None
+
+
+def too_slow(ctx: ProbeContext, took_s: float) -> Result | None:
+    """A skip when the failures took longer than the contract's lockout window: no lockout is then no evidence."""
+    window = lockout_limit(ctx).get("windowSeconds")
+    if window and took_s > float(window):
+        return Result.skip("window_exceeded", f"{ctx.lockout_attempts} failed authentications took {took_s:.1f} s, longer than "
+                           f"the contract's lockout window of {window} s: no lockout to judge", {"took_s": round(took_s, 2)})
+    return None
+
+
 async def is_locked(ctx: ProbeContext, local: str, headers: dict[str, str] | None = None) -> tuple[bool, int | None]:
-    """Whether a client from ``local`` is turned away (1008 lockout close, or 403/429 at the upgrade)."""
+    """Whether a client from ``local`` is turned away (the contract's lockout close, or 403/429 at the upgrade)."""
     try:
         s = await ProbeSession.open(ctx, local_addr=local, trace=False, headers=headers)
     except InvalidStatus as exc:
@@ -409,26 +432,34 @@ async def is_locked(ctx: ProbeContext, local: str, headers: dict[str, str] | Non
     await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
     await s.wait_closed(max(0.5, ctx.options.quiet_window_s * 2))
     await s.close()
-    locked = is_lockout_close(s.close_code, s.close_reason) or (s.close_code == 1008 and "rate" not in (s.close_reason or "").lower())
+    want = lockout_limit(ctx)["close"]
+    locked = is_lockout_close(s.close_code, s.close_reason) or (s.close_code == want and "rate" not in (s.close_reason or "").lower())
     return locked, s.close_code
 
 
-async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None) -> tuple[str | None, str | None, dict[str, int | None]]:
+async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None
+                   ) -> tuple[str | None, str | None, dict[str, int | None], float]:
     """Try each failure kind from its own fresh address until one locks it out.
 
-    Returns (the kind that triggered the lockout, its address, the close seen per kind tried).
+    The contract's lockout says how many failures (``ctx.lockout_attempts``) and what
+    an address is (``key: forwarded``: the X-Forwarded-For the client names).
+    Returns (the kind that triggered the lockout, its address, the close seen per kind
+    tried, the longest time one kind's failures took in seconds).
     """
     seen: dict[str, int | None] = {}
+    took = 0.0
     for kind in failure_kinds(ctx):
         addr = ctx.scratch_address()
         assert addr is not None
-        if not await fail_auth(ctx, ctx.options.lockout_attempts, addr, kind, headers):
-            raise NoAnswer("the target does not answer upgrades with a 'connected' frame")
-        locked, code = await is_locked(ctx, addr)
+        t0 = time.monotonic()
+        if not await fail_auth(ctx, ctx.lockout_attempts, addr, kind, headers or claimed_from(ctx, addr)):
+            raise NoAnswer(f"the target does not answer upgrades with a {ctx.first_frame_type!r} frame")
+        took = max(took, time.monotonic() - t0)
+        locked, code = await is_locked(ctx, addr, claimed_from(ctx, addr))
         seen[kind] = code
         if locked:
-            return kind, addr, seen
-    return None, None, seen
+            return kind, addr, seen, took
+    return None, None, seen, took
 
 
 @probe("readiness.lockout_spoofing", category="readiness", critical=True, disruptive=True, needs=("loopback",), last=True,
@@ -436,14 +467,19 @@ async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None) -> 
 async def lockout_spoofing(ctx: ProbeContext) -> Result:
     if ctx.scratch_address() is None:
         return Result.skip("not_loopback", "needs several loopback source addresses")
-    n = ctx.options.lockout_attempts
+    n = ctx.lockout_attempts
+    if lockout_limit(ctx).get("key") == "forwarded":
+        return Result.skip("forwarded_key", "the contract keys the lockout on the forwarded address (a trusted proxy's "
+                           "X-Forwarded-For): whether clients can spoof it is decided at the proxy, not observable here")
     spoof = {"X-Forwarded-For": "198.51.100.77", "X-Real-IP": "198.51.100.77"}
     # Evasion: lock an address out, then come back from it claiming another address.
     try:
-        kind, a1, seen = await lock_out(ctx)
+        kind, a1, seen, took = await lock_out(ctx)
     except NoAnswer as exc:
         return Result.skip("no_answer", f"{exc}: no lockout to judge")
     if kind is None or a1 is None:
+        if (slow := too_slow(ctx, took)) is not None:
+            return slow
         return Result.fail("no_lockout", f"{n} failed authentications of each kind ({', '.join(seen)}) did not lock their address out",
                            {"tried": seen})
     evaded_locked, evaded_code = await is_locked(ctx, a1, spoof)
