@@ -166,17 +166,22 @@ async def no_stack_traces(ctx: ProbeContext) -> Result:
         if leak:
             return Result.fail("stack_trace", f"the HTTP {a.status} answer to {method} {path} holds a {leak[0]}",
                                {**obs, "pattern": leak[0], "excerpt": leak[1][:200]})
+        issue = ctx.contract.http_error_issue(a.body if a.body is not None else a.text)
+        if issue is not None:  # conformance, not a leak: noted in the observation
+            obs["off_contract"] = f"{issue.path}: {issue.error}"[:200]
         inspected.append(obs)
     ws_errors, ws_leak = await _ws_error_answers(ctx)
     if ws_leak:
         return Result.fail("stack_trace", f"a WebSocket error answer holds a {ws_leak[0]}",
                            {"side": "ws", "pattern": ws_leak[0], "excerpt": ws_leak[1][:200]})
     o = {"http": inspected, "ws_error_answers": ws_errors, "http_unanswered": unanswered,
-         "http_not_json": sum(1 for i in inspected if not i["json"])}
+         "http_not_json": sum(1 for i in inspected if not i["json"]),
+         "http_off_contract": sum(1 for i in inspected if i.get("off_contract"))}
     if not inspected or not ws_errors:
         side = " and ".join(n for n, got in (("HTTP", inspected), ("WebSocket", ws_errors)) if not got)
         return Result.skip("no_error_answer", f"no {side} error answer to inspect for stack traces", o)
-    return Result.ok(f"{len(inspected)} HTTP and {len(ws_errors)} WebSocket error answers without a stack trace", o)
+    note = f" ({o['http_off_contract']} HTTP error bodies off the contract's errors.httpBody)" if o["http_off_contract"] else ""
+    return Result.ok(f"{len(inspected)} HTTP and {len(ws_errors)} WebSocket error answers without a stack trace{note}", o)
 
 
 async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, str] | None]:
