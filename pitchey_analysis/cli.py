@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--samples", type=int, help="round-trip samples (default 400)")
     r.add_argument("--connect-samples", type=int, help="sequential connect samples (default 100)")
     r.add_argument("--timeout-scale", type=float, help="multiply every timeout and wait (slow targets)")
+    r.add_argument("--lockout-attempts", type=int, metavar="N",
+                   help="failed authentications the lockout probes send from one address before expecting it locked out "
+                        "(default: the contract's x-readiness.limits.lockout.failures; this option overrides it)")
     r.add_argument("--deadline", type=float, metavar="SECONDS",
                    help="the run's budget: probes still running then are cancelled and recorded as not run "
                         "(reason deadline); default 180 for quick, 600 for full")
@@ -375,10 +378,12 @@ def _run_config(a: argparse.Namespace) -> Any:
         raise CliError("--admin-email needs --admin-password (or PITCHEY_ADMIN_PASSWORD)")
     if a.timeout_scale is not None and a.timeout_scale <= 0:
         raise CliError("--timeout-scale must be positive")
-    for flag, v in (("--samples", a.samples), ("--connect-samples", a.connect_samples), ("--deadline", a.deadline)):
+    for flag, v in (("--samples", a.samples), ("--connect-samples", a.connect_samples), ("--deadline", a.deadline),
+                    ("--lockout-attempts", a.lockout_attempts)):
         if v is not None and v <= 0:
             raise CliError(f"{flag} must be positive")
-    overrides = {"rtt_samples": a.samples, "connect_samples": a.connect_samples, "concurrency_levels": a.concurrency}
+    overrides = {"rtt_samples": a.samples, "connect_samples": a.connect_samples, "concurrency_levels": a.concurrency,
+                 "lockout_attempts": a.lockout_attempts}
     contract = _contract(a.contract)
     cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, scale=a.timeout_scale, contract=contract, **overrides), progress=not a.no_progress,
                       cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),

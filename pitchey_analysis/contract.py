@@ -94,7 +94,9 @@ X_READINESS_ROOT = _obj({
     }, ["type"]),
     "errors": _obj({"message": {"type": "string"}, "code": _POINTER, **{k: {"type": "string"} for k in (
         "invalidFormat", "unknownType", "authRequired", "forbiddenChannel", "rateLimited", "invalidToken", "expiredToken",
-        "userNotFound")}}),
+        "userNotFound")},
+        # JSON Schema of HTTP error bodies (readiness.no_stack_traces notes bodies off it; conformance, not a leak)
+        "httpBody": {"type": "object"}}),
     "channels": {"type": "object", "additionalProperties": _obj({
         "auth": {"type": "boolean"}, "owner": {"type": "boolean"}, "pushes": {"type": "array", "items": {"type": "string"}},
         "intervalSeconds": {"type": "number", "exclusiveMinimum": 0}, "trigger": _HTTP_CALL, "description": {"type": "string"},
@@ -379,7 +381,7 @@ class Contract:
     login: Login | None = None
     upgrade: Upgrade | None = None
     first_frame: FirstFrame | None = None
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, Any] = field(default_factory=dict)  # codes (str) and httpBody (a JSON Schema)
     channels: dict[str, Channel] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     security_headers: tuple[str, ...] = ()
@@ -449,6 +451,13 @@ class Contract:
     def error_type(self) -> str:
         """The ``type`` of the service's error frames (``x-readiness.errors.message``, default ``error``)."""
         return self.errors.get("message") or "error"
+
+    def http_error_issue(self, body: Any) -> SchemaIssue | None:
+        """How an HTTP error body is off the contract's ``errors.httpBody`` schema (None: on it, or no schema)."""
+        schema = self.errors.get("httpBody")
+        if not isinstance(schema, dict):
+            return None
+        return Message("httpBody", None, schema).error(body)
 
     def error_code(self, frame: Any) -> Any:
         """The machine code of an error frame (at ``x-readiness.errors.code``, default ``/code``); None for other frames."""
@@ -770,7 +779,7 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
     info = doc.get("info") or {}
     return Contract(
         name=name, title=info.get("title", name), version=str(info.get("version", "")), text=text, document=doc,
-        operations=tuple(ops), messages=messages, login=login, upgrade=up, first_frame=ff, errors=dict(x.get("errors") or {}),
+        operations=tuple(ops), messages=messages, login=login, upgrade=up, first_frame=ff, errors={k: _resolved(doc, v) if k == "httpBody" else v for k, v in (x.get("errors") or {}).items()},
         channels=channels, endpoints=dict(x.get("endpoints") or {}), security_headers=tuple(x.get("securityHeaders") or ()),
         origin=x.get("origin"), limits=limits, targets=dict(x.get("targets") or {}), source=source, file_format=file_format,
     )

@@ -265,8 +265,8 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
     ("readiness.no_stack_traces", "stack_trace"): _f(
         "Error answers contain stack traces",
         "Attackers learn file paths, library versions and code structure.",
-        "Answer errors with a JSON body {success:false, error} and log the trace server-side only."),
-    ("readiness.no_stack_traces", "wrong_answer"): _f(
+        "Answer errors with a message and a stable code only; log the trace server-side."),
+    ("readiness.no_stack_traces", "wrong_answer"): _f(  # runs recorded before non-JSON bodies stopped counting
         "Error answers are not JSON",
         "Clients cannot parse the errors they get.",
         "Answer every error with a JSON body {success:false, error}."),

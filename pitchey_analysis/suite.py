@@ -30,6 +30,7 @@ from .contract import Contract, default_contract
 from .demo import DEMO_PASSWORD
 from .net import client_ssl_context
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
+from .probes.base import lockout_failures
 
 log = logging.getLogger("pitchey_analysis.suite")
 
@@ -374,12 +375,19 @@ def contract_waits(contract: Contract | None) -> dict[str, float]:
 def make_options(suite: str, *, scale: float | None = None, contract: Contract | None = None, **overrides: Any) -> Options:
     """Options for a suite, with the timeout scale applied and overrides on top.
 
+    The contract's values are the defaults the overrides (the CLI's options) replace:
+    its intervals (below) and its lockout threshold (``limits.lockout.failures`` as
+    ``lockout_attempts``, in both suites).
+
     ``scale`` multiplies every wait (default: ``$PITCHEY_TIMEOUT_SCALE``, the tests' unit, else 1);
     it is recorded in the options (``timeout_scale``) and so in the manifest. The full suite waits
     for pushes and server pings as long as the contract's intervals say (:func:`contract_waits`);
     the quick suite keeps its short waits (a smoke check against the embedded server's short knobs).
     """
-    base = dict(QUICK) if suite == "quick" else contract_waits(contract)
+    base: dict[str, Any] = dict(QUICK) if suite == "quick" else dict(contract_waits(contract))
+    failures = lockout_failures(contract)
+    if failures is not None:
+        base["lockout_attempts"] = failures
     base.update({k: v for k, v in overrides.items() if v is not None})
     opts = Options(**base)
     scale = time_unit() if scale is None else scale
@@ -408,6 +416,9 @@ async def arun_suite(
 
     cfg = config or SuiteConfig(suite=suite, options=make_options(suite, **options))
     cfg.suite = suite if config is None else cfg.suite
+    if cfg.options.lockout_attempts is None and lockout_failures(cfg.contract) is not None:
+        # options made without the run's contract: its lockout threshold, recorded in the manifest
+        cfg.options = dataclasses.replace(cfg.options, lockout_attempts=lockout_failures(cfg.contract))
     out_dir = Path(out) if out else runs_dir()
     if target is not None:
         check_target(target)

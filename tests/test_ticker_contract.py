@@ -165,7 +165,9 @@ def test_stateful_probes_read_the_tickers_spelling(ticker_run):
     login_first: the probes written as code judge the ticker by its contract, not by Pitchey's literals."""
     got = _outcomes(ticker_run)
     for name in ("auth.required_for_protected", "auth.invalid_token", "auth.forged_token", "auth.alg_none",
-                 "auth.query_token", "connection.anonymous_connect", "connection.authenticated_connect"):
+                 "auth.query_token", "connection.anonymous_connect", "connection.authenticated_connect",
+                 # its 404 is plain text and its errors are 'problem' frames: no trace in them, so no leak
+                 "readiness.no_stack_traces"):
         assert got[name][0] == "pass", (name, got[name])
 
 
@@ -178,3 +180,20 @@ async def test_a_ticker_answering_anonymous_watch_fails_the_auth_only_probe(tmp_
     # the proof that a garbage token was accepted is the contract's authentication-only request answered
     assert got["auth.invalid_token"] == ("fail", "token_accepted")
     assert "watching" in str(run.probes.set_index("probe").loc["auth.invalid_token", "observed"])
+
+
+async def test_an_error_body_off_the_contracts_schema_is_a_note_not_a_leak(tmp_path):
+    """The ticker's plain-text 404 is off an errors.httpBody schema that wants {ok, why}: noted, and still no leak."""
+    from pitchey_analysis.contract import contract_from_text
+
+    text = FLAT.read_text().replace("    code: /reason\n", "    code: /reason\n    httpBody: {type: object, required: [ok, why]}\n")
+    contract = contract_from_text(text, name="ticker-httpbody")
+    assert contract.http_error_issue({"ok": False, "why": "denied"}) is None
+    assert contract.http_error_issue("404: Not Found") is not None
+    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False, user=TRADER,
+                      users={"trader": TRADER}, contract=contract, only=["readiness.no_stack_traces"])
+    async with TickerServer() as t:
+        run = load_run(await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg))
+    rec = run.probes.set_index("probe").loc["readiness.no_stack_traces"]
+    assert (rec["outcome"], rec["reason"]) == ("pass", "ok"), rec["detail"]
+    assert "1 HTTP error bodies off the contract's errors.httpBody" in rec["detail"], rec["detail"]

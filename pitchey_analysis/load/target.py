@@ -1,8 +1,12 @@
 """The target's own figures, polled while the load runs: its session count over time.
 
-``/api/ws/stats`` (``data.connections.total``, or ``data.totalSessions`` in the
-real backend's flat layout) with an admin token, else ``/api/ws/health``
-(``data.websocket.connections``). A poll that fails is recorded as such.
+Where the count is comes from the service contract, as for the probe
+``readiness.session_leak``: the stats endpoint and its ``sessions`` pointer
+(``x-readiness.endpoints.stats``; with the admin token when it says ``admin``),
+else the health endpoint and its ``connections`` pointer (``endpoints.wsHealth``).
+Pitchey: ``/api/ws/stats`` ``/data/connections/total``, else ``/api/ws/health``
+``/data/websocket/connections``. A contract that declares neither is polled for
+nothing (``source: none``); a poll that fails is recorded as such.
 """
 
 from __future__ import annotations
@@ -14,29 +18,33 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from ..contract import Contract, default_contract, pointer_get
 from ..net import client_ssl_context
 
 
-def sessions_from(source: str, body: Any) -> int | None:
-    """The session count in a stats or health answer (pure); None when it is not there."""
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, dict):
-        return None
-    if source == "stats":
-        conns = data.get("connections")
-        value = conns.get("total") if isinstance(conns, dict) else data.get("totalSessions")
-    else:
-        ws = data.get("websocket")
-        value = ws.get("connections") if isinstance(ws, dict) else None
+def sessions_from(pointer: str, body: Any) -> int | None:
+    """The session count at ``pointer`` (a JSON pointer of the contract) in an answer (pure); None when it is not there."""
+    value = pointer_get(body, pointer)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def count_sources(contract: Contract) -> list[tuple[str, str, str, bool]]:
+    """Where the contract's service reports its open-session count (pure):
+    (source name ``stats``/``health``, path, JSON pointer, needs the admin token)."""
+    stats = (contract.endpoints.get("stats") or {}).get("path")
+    return [("stats" if path == stats else "health", path, pointer, admin)
+            for path, pointer, admin in contract.session_count_sources()]
 
 
 class TargetPoller:
     """Polls the target every ``every_s`` in a thread and hands each figure to ``on_poll``."""
 
     def __init__(self, http_base: str, on_poll: Callable[[dict[str, Any]], None], *, admin_token: str | None = None,
-                 every_s: float = 1.0, cafile: str | None = None, insecure: bool = False, timeout_s: float = 2.0) -> None:
+                 every_s: float = 1.0, cafile: str | None = None, insecure: bool = False, timeout_s: float = 2.0,
+                 contract: Contract | None = None) -> None:
         self.http_base, self.on_poll, self.admin_token = http_base.rstrip("/"), on_poll, admin_token
+        #: the contract's session-count sources (default: the shipped Pitchey contract)
+        self.sources = count_sources(contract or default_contract())
         self.every_s, self.timeout_s = every_s, timeout_s
         self.tls = client_ssl_context(cafile, insecure)
         self._stop = threading.Event()
@@ -50,12 +58,12 @@ class TargetPoller:
 
     def poll_once(self) -> dict[str, Any]:
         """One poll: ``{"sessions": n or None, "source": "stats"|"health"|"none", "error": ...}``."""
-        tries = [("stats", "/api/ws/stats", self.admin_token)] if self.admin_token else []
-        tries.append(("health", "/api/ws/health", None))
-        error = ""
-        for source, path, token in tries:
+        tries = [(source, path, pointer, self.admin_token if admin else None)
+                 for source, path, pointer, admin in self.sources if self.admin_token or not admin]
+        error = "" if tries else "the contract declares no session count the poller can read"
+        for source, path, pointer, token in tries:
             try:
-                n = sessions_from(source, self._get(path, token))
+                n = sessions_from(pointer, self._get(path, token))
             except (OSError, ValueError) as exc:
                 error = f"{source}: {type(exc).__name__}"
                 continue

@@ -168,7 +168,8 @@ class Options:
     concurrency_levels: tuple[int, ...] = (1, 10, 100, 1000)
     reconnect_samples: int = 5
     burst_size: int = 200
-    lockout_attempts: int = 10
+    #: failed authentications that must lock an address out; None: the contract's limits.lockout.failures
+    lockout_attempts: int | None = None
     sustain_sessions: int = 20  # sessions held open at once by resilience.sustained_sessions
     sustain_window_s: float = 30.0  # how long they are held idle
     seed: int = 20251112
@@ -215,6 +216,14 @@ class ProbeContext:
         return ff.type if ff else "connected"
 
     @property
+    def lockout_attempts(self) -> int:
+        """How many failed authentications the lockout probes send: the option when given,
+        else the contract's ``limits.lockout.failures`` (10 when it declares none)."""
+        if self.options.lockout_attempts is not None:
+            return int(self.options.lockout_attempts)
+        return lockout_failures(self.contract) or LOCKOUT_FAILURES
+
+    @property
     def tls(self) -> bool:
         """Whether the target is ``wss://``."""
         return self.ws_url.startswith("wss://")
@@ -259,6 +268,16 @@ class ProbeContext:
         """Record one sample row."""
         self.recorder.sample(sample_record(probe_id=self.probe_id, metric=metric, value_ms=value_ms, t_offset_s=t_offset_s,
                                            concurrency=concurrency, conn_index=conn_index, ok=ok))
+
+
+#: failed authentications the lockout probes send when neither the option nor the contract says
+LOCKOUT_FAILURES = 10
+
+
+def lockout_failures(contract: Contract | None) -> int | None:
+    """The contract's lockout threshold (``limits.lockout.failures``), or None (pure)."""
+    lim = contract.limit("lockout") if contract is not None else None
+    return int(lim["failures"]) if lim is not None and lim.get("failures") else None
 
 
 LOCKOUT_WORDS = ("too many failed", "locked", "lockout", "too many attempts")

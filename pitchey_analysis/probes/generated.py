@@ -180,7 +180,6 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "readiness.stats_non_admin": ("endpoints.stats", "login"),
     "readiness.stats_admin": ("endpoints.stats", "login"),
     "readiness.security_headers": ("securityHeaders",),
-    "readiness.no_stack_traces": ("endpoints.health", "login"),
     "readiness.rate_limit": ("limits.rate", "type:ping"),
     "readiness.origin_check": ("origin",),
     "readiness.size_limit": ("limits.messageSize",),

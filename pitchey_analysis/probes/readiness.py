@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import urlsplit
 
+import aiohttp
 from websockets.exceptions import InvalidStatus
 
 from ..contract import pointer_get
 from .base import ProbeContext, Result, is_lockout_close, probe
 from .common import has_fields, http, login, login_refused, round_trip, signed_token
 from .flow import timed_connect
+from .leaks import find_leak
 from .session import ProbeSession, first_frame_observer
 
 SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy")
-STACK_MARKERS = ("Traceback (most recent call last)", 'File "', "    at ", "Exception in")
 
 
 def _endpoint(ctx: ProbeContext, name: str, default: str) -> dict:
@@ -139,25 +141,79 @@ async def tls(ctx: ProbeContext) -> Result:
 
 
 @probe("readiness.no_stack_traces", category="readiness", critical=True,
-       expected="error bodies (malformed JSON, unknown route, bad login) are JSON without stack traces")
+       expected="error answers (HTTP: malformed JSON, unknown route, bad login; WebSocket: malformed JSON, unknown type) "
+                "hold no stack trace, whatever their format")
 async def no_stack_traces(ctx: ProbeContext) -> Result:
-    # Control: the HTTP side must serve something, or its error bodies say nothing about its error handling.
-    login_path = next(iter(ctx.contract.login.paths.values())) if ctx.contract.login else "/api/auth/creator/login"
-    control = await http(ctx, "GET", _endpoint(ctx, "health", "/api/health")["path"])
-    if control.status != 200:
-        return Result.skip("control_failed", f"the health endpoint answered HTTP {control.status}: no working HTTP side to judge",
-                           {"status": control.status})
-    answers = [
-        await http(ctx, "POST", login_path, data="{not json", headers={"Content-Type": "application/json"}),
-        await http(ctx, "GET", "/no-such-route"),
-        await http(ctx, "POST", login_path, json_body={"email": "x@y.invalid"}),
-    ]
-    for a in answers:
-        if any(m in a.text for m in STACK_MARKERS):
-            return Result.fail("stack_trace", f"an HTTP {a.status} body holds a stack trace", {"status": a.status, "excerpt": a.text[:200]})
-        if a.body is None:
-            return Result.fail("wrong_answer", f"an HTTP {a.status} error body is not JSON", {"status": a.status, "excerpt": a.text[:120]})
-    return Result.ok("clean JSON errors", [a.status for a in answers])
+    # Judged by evidence of a leak (leaks.LEAK_PATTERNS), never by the body's format: a plain-text 404 is no leak.
+    # A pass needs error answers of both sides inspected; without them there is nothing to judge (skip).
+    login_path = next(iter(ctx.contract.login.paths.values())) if ctx.contract.login else None
+    requests: list[tuple[str, str, dict]] = [("GET", "/no-such-route", {})]
+    if login_path:
+        requests[:0] = [("POST", login_path, {"data": "{not json", "headers": {"Content-Type": "application/json"}}),
+                        ("POST", login_path, {"json_body": {"email": "x@y.invalid"}})]
+    inspected: list[dict] = []
+    unanswered: list[str] = []
+    for method, path, kw in requests:
+        try:
+            a = await http(ctx, method, path, **kw)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            unanswered.append(f"{method} {path}: {type(exc).__name__}")
+            continue
+        if a.status < 400:
+            continue  # not an error answer: nothing to inspect
+        leak = find_leak(a.text, a.body)
+        obs = {"side": "http", "request": f"{method} {path}", "status": a.status, "json": a.body is not None}
+        if leak:
+            return Result.fail("stack_trace", f"the HTTP {a.status} answer to {method} {path} holds a {leak[0]}",
+                               {**obs, "pattern": leak[0], "excerpt": leak[1][:200]})
+        issue = ctx.contract.http_error_issue(a.body if a.body is not None else a.text)
+        if issue is not None:  # conformance, not a leak: noted in the observation
+            obs["off_contract"] = f"{issue.path}: {issue.error}"[:200]
+        inspected.append(obs)
+    ws_errors, ws_leak = await _ws_error_answers(ctx)
+    if ws_leak:
+        return Result.fail("stack_trace", f"a WebSocket error answer holds a {ws_leak[0]}",
+                           {"side": "ws", "pattern": ws_leak[0], "excerpt": ws_leak[1][:200]})
+    o = {"http": inspected, "ws_error_answers": ws_errors, "http_unanswered": unanswered,
+         "http_not_json": sum(1 for i in inspected if not i["json"]),
+         "http_off_contract": sum(1 for i in inspected if i.get("off_contract"))}
+    if not inspected or not ws_errors:
+        side = " and ".join(n for n, got in (("HTTP", inspected), ("WebSocket", ws_errors)) if not got)
+        return Result.skip("no_error_answer", f"no {side} error answer to inspect for stack traces", o)
+    note = f" ({o['http_off_contract']} HTTP error bodies off the contract's errors.httpBody)" if o["http_off_contract"] else ""
+    return Result.ok(f"{len(inspected)} HTTP and {len(ws_errors)} WebSocket error answers without a stack trace{note}", o)
+
+
+async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, str] | None]:
+    """Send malformed JSON and an unknown type; the error answers got (their types or close codes) and the first leak."""
+    err_type = ctx.contract.error_type
+    answers: list[str] = []
+    async with await ProbeSession.open(ctx, trace=False) as s:
+        await s.connected()
+        since = s.mark()
+        for bad in ("{not json", {"type": "__probe_no_such_type__"}):
+            if s.closed:
+                break
+            m = s.mark()
+            try:
+                await s.send(bad)
+            except Exception:
+                break
+            await s.expect(lambda f: f.get("type") == err_type, ctx.options.timeout_s, since=m)
+        frames = [f for _, f in s.frames[since:]]
+        if s.closed:
+            answers.append(f"close {s.close_code}")
+        for f in frames:
+            leak = find_leak(f.get("_raw") if f.get("type") == "invalid" else None, f)
+            if leak:
+                return answers, leak
+            if f.get("type") == err_type:
+                answers.append(str(f.get("type")))
+        if s.close_reason:
+            leak = find_leak(s.close_reason)
+            if leak:
+                return answers, leak
+    return answers, None
 
 
 @probe("readiness.rate_limit", category="readiness", critical=True,
@@ -349,8 +405,30 @@ async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: d
     return True
 
 
+def lockout_limit(ctx: ProbeContext) -> dict:
+    """The contract's lockout (``limits.lockout``): its values and close code (default 1008)."""
+    lim = ctx.contract.limit("lockout")
+    return {**(lim.values if lim is not None else {}), "close": (lim.close if lim is not None else None) or 1008}
+
+
+def claimed_from(ctx: ProbeContext, addr: str) -> dict[str, str] | None:
+    """Headers naming ``addr`` as the client when the contract keys the lockout on the forwarded address."""
+    if lockout_limit(ctx).get("key") == "forwarded":
+        return {"X-Forwarded-For": addr, "X-Real-IP": addr}
+    return None
+
+
+def too_slow(ctx: ProbeContext, took_s: float) -> Result | None:
+    """A skip when the failures took longer than the contract's lockout window: no lockout is then no evidence."""
+    window = lockout_limit(ctx).get("windowSeconds")
+    if window and took_s > float(window):
+        return Result.skip("window_exceeded", f"{ctx.lockout_attempts} failed authentications took {took_s:.1f} s, longer than "
+                           f"the contract's lockout window of {window} s: no lockout to judge", {"took_s": round(took_s, 2)})
+    return None
+
+
 async def is_locked(ctx: ProbeContext, local: str, headers: dict[str, str] | None = None) -> tuple[bool, int | None]:
-    """Whether a client from ``local`` is turned away (1008 lockout close, or 403/429 at the upgrade)."""
+    """Whether a client from ``local`` is turned away (the contract's lockout close, or 403/429 at the upgrade)."""
     try:
         s = await ProbeSession.open(ctx, local_addr=local, trace=False, headers=headers)
     except InvalidStatus as exc:
@@ -359,26 +437,34 @@ async def is_locked(ctx: ProbeContext, local: str, headers: dict[str, str] | Non
     await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
     await s.wait_closed(max(0.5, ctx.options.quiet_window_s * 2))
     await s.close()
-    locked = is_lockout_close(s.close_code, s.close_reason) or (s.close_code == 1008 and "rate" not in (s.close_reason or "").lower())
+    want = lockout_limit(ctx)["close"]
+    locked = is_lockout_close(s.close_code, s.close_reason) or (s.close_code == want and "rate" not in (s.close_reason or "").lower())
     return locked, s.close_code
 
 
-async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None) -> tuple[str | None, str | None, dict[str, int | None]]:
+async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None
+                   ) -> tuple[str | None, str | None, dict[str, int | None], float]:
     """Try each failure kind from its own fresh address until one locks it out.
 
-    Returns (the kind that triggered the lockout, its address, the close seen per kind tried).
+    The contract's lockout says how many failures (``ctx.lockout_attempts``) and what
+    an address is (``key: forwarded``: the X-Forwarded-For the client names).
+    Returns (the kind that triggered the lockout, its address, the close seen per kind
+    tried, the longest time one kind's failures took in seconds).
     """
     seen: dict[str, int | None] = {}
+    took = 0.0
     for kind in failure_kinds(ctx):
         addr = ctx.scratch_address()
         assert addr is not None
-        if not await fail_auth(ctx, ctx.options.lockout_attempts, addr, kind, headers):
-            raise NoAnswer("the target does not answer upgrades with a 'connected' frame")
-        locked, code = await is_locked(ctx, addr)
+        t0 = time.monotonic()
+        if not await fail_auth(ctx, ctx.lockout_attempts, addr, kind, headers or claimed_from(ctx, addr)):
+            raise NoAnswer(f"the target does not answer upgrades with a {ctx.first_frame_type!r} frame")
+        took = max(took, time.monotonic() - t0)
+        locked, code = await is_locked(ctx, addr, claimed_from(ctx, addr))
         seen[kind] = code
         if locked:
-            return kind, addr, seen
-    return None, None, seen
+            return kind, addr, seen, took
+    return None, None, seen, took
 
 
 @probe("readiness.lockout_spoofing", category="readiness", critical=True, disruptive=True, needs=("loopback",), last=True,
@@ -386,14 +472,19 @@ async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None) -> 
 async def lockout_spoofing(ctx: ProbeContext) -> Result:
     if ctx.scratch_address() is None:
         return Result.skip("not_loopback", "needs several loopback source addresses")
-    n = ctx.options.lockout_attempts
+    n = ctx.lockout_attempts
+    if lockout_limit(ctx).get("key") == "forwarded":
+        return Result.skip("forwarded_key", "the contract keys the lockout on the forwarded address (a trusted proxy's "
+                           "X-Forwarded-For): whether clients can spoof it is decided at the proxy, not observable here")
     spoof = {"X-Forwarded-For": "198.51.100.77", "X-Real-IP": "198.51.100.77"}
     # Evasion: lock an address out, then come back from it claiming another address.
     try:
-        kind, a1, seen = await lock_out(ctx)
+        kind, a1, seen, took = await lock_out(ctx)
     except NoAnswer as exc:
         return Result.skip("no_answer", f"{exc}: no lockout to judge")
     if kind is None or a1 is None:
+        if (slow := too_slow(ctx, took)) is not None:
+            return slow
         return Result.fail("no_lockout", f"{n} failed authentications of each kind ({', '.join(seen)}) did not lock their address out",
                            {"tried": seen})
     evaded_locked, evaded_code = await is_locked(ctx, a1, spoof)

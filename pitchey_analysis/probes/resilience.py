@@ -164,16 +164,16 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
 @probe("resilience.lockout_per_address", category="resilience", critical=True, disruptive=True, needs=("loopback",), last=True,
        expected="failed authentications (invalid tokens, failed session set-ups) lock out only their own address: a good client from another is served")
 async def lockout_per_address(ctx: ProbeContext) -> Result:
-    from .readiness import NoAnswer, lock_out
+    from .readiness import NoAnswer, claimed_from, lock_out, too_slow
 
     good_addr = ctx.scratch_address()
     if good_addr is None:
         return Result.skip("not_loopback", "needs several loopback source addresses")
     try:
-        kind, _bad, seen = await lock_out(ctx)
+        kind, _bad, seen, took = await lock_out(ctx)
     except NoAnswer as exc:
         return Result.skip("no_answer", f"{exc}: no lockout to judge")
-    good = await ProbeSession.open(ctx, local_addr=good_addr)
+    good = await ProbeSession.open(ctx, local_addr=good_addr, headers=claimed_from(ctx, good_addr))
     await good.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
     mark = good.mark()
     rt = round_trip(ctx, "after-lockout")
@@ -190,7 +190,9 @@ async def lockout_per_address(ctx: ProbeContext) -> Result:
                            f"{good.close_reason!r} after failures ({kind or ', '.join(seen)}) elsewhere", obs,
                            close_code=good.close_code, close_reason=good.close_reason)
     if kind is None:
-        return Result.fail("no_lockout", f"{ctx.options.lockout_attempts} failures of each kind ({', '.join(seen)}) did not lock their address out", obs)
+        if (slow := too_slow(ctx, took)) is not None:
+            return slow
+        return Result.fail("no_lockout", f"{ctx.lockout_attempts} failures of each kind ({', '.join(seen)}) did not lock their address out", obs)
     if pong is None:
         return Result.fail("no_answer", "the good client from another address got no pong", obs)
     return Result.ok(f"only the failing address is locked out (triggered by {kind})", obs)

@@ -64,3 +64,10 @@ async def test_handshake_timeout_is_judged_against_the_target(make_server, run_o
         rec = await run_one("resilience.handshake_timeout", b)
     assert rec["outcome"] != "pass"
     assert "resilience.handshake_timeout" in CATALOGUE
+
+
+async def test_no_stack_traces_never_passes_without_error_answers(run_one):
+    """A target whose WebSocket side answers nothing gives no error answer to inspect: skip, never pass."""
+    async with BadServer(connected_then_silent) as b:
+        rec = await run_one("readiness.no_stack_traces", b, options={"timeout_s": 0.3})
+    assert (rec["outcome"], rec["reason"]) == ("skip", "no_error_answer"), rec
