@@ -65,6 +65,35 @@ def runs_index(runs_dir: Path | str | None = None, *, samples: bool = True) -> p
     return pd.DataFrame(rows, columns=cols).sort_values("run_id", kind="stable").reset_index(drop=True)
 
 
+def index_table(index: pd.DataFrame) -> Any:
+    """The runs index for reading: text left-aligned and whole, no row numbers, no paths."""
+    shown = index.drop(columns=["path"])
+    return (shown.style.hide(axis="index")
+            .set_properties(**{"text-align": "left", "white-space": "nowrap"})
+            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
+
+
+def open_load_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str | None = None) -> Run:
+    """A run written by ``pitchey-analysis load``: ``"latest"`` is the newest such run, not the newest run.
+
+    Prints which run and why, as :func:`open_run` does; when the folder holds no load run, says so and opens
+    the newest run (whose generator windows are then empty).
+    """
+    import json
+
+    if run is None or str(run) == "latest":
+        base = Path(runs_dir) if runs_dir else None
+        load_runs = [p for p in list_runs(base)
+                     if (json.loads((p / "manifest.json").read_text()).get("suite") or {}).get("name") == "load"]
+        if load_runs:
+            r = load_run(load_runs[-1])
+            print(f"Loaded run {r.run_id} (load run, {r.manifest.get('status')})\n  target: {target_line(r.manifest)}\n"
+                  f"  why:    run='latest': the newest of {len(load_runs)} load run(s) in {load_runs[-1].parent}")
+            return r
+        print("No load run yet (make one with `pitchey-analysis load`): the tables below are empty for a probe-suite run.")
+    return open_run(run, runs_dir)
+
+
 def _dropdown(options: list[tuple[str, str]] | list[str], on_pick: Callable[[str], object], value: str | None,
               description: str, show_first: bool = False) -> Any:
     """A dropdown whose choice calls ``on_pick`` in an output area below it (None, with a note, without ipywidgets).
@@ -168,7 +197,7 @@ class RunView:
         use_widgets(interactive and self.live)
         self.cells: list[tuple[Any, Callable[..., object]]] = []
         self.index = runs_index(self.runs_dir)
-        display(self.index.drop(columns=["path"]))
+        display(index_table(self.index))
         self._status = None
         self.runs = self._load()
         if self.live:
@@ -224,6 +253,11 @@ class RunView:
             plt.close("all")  # the previous run's canvases
         for out, fn in self.cells:
             self._draw(out, fn)
+        if _figures_interactive():  # ask each new canvas for its image now, not when the frontend next asks
+            import matplotlib.pyplot as plt
+
+            for num in plt.get_fignums():
+                plt.figure(num).canvas.draw_idle()
 
     def _draw(self, out: Any, fn: Callable[..., object]) -> None:
         if out is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+from IPython.display import Markdown
 
 from .analysis import (
     DEFAULT_TARGETS,
@@ -46,10 +47,19 @@ def service_targets(r: Run) -> pd.DataFrame:
     return slo_checks(r.samples, r.probes, tls=bool(r.manifest.get("target", {}).get("tls")))
 
 
+#: fewer sequential samples than this draw no distribution (a histogram of one or two values reads as noise)
+MIN_SAMPLES_FOR_A_FIGURE = 5
+
+
 def distributions(r: Run) -> list[Any]:
-    """A distribution figure per latency metric (session lifetimes are in the report)."""
-    metrics = sorted(m for m in set(r.samples["metric"]) if m.endswith("_ms"))
-    return [render.show(figures.latency_distribution(r.samples, m, TARGETS.get(m))) for m in metrics]
+    """A distribution figure per latency metric with enough samples (session lifetimes are in the report)."""
+    seq = r.samples[(r.samples["concurrency"] == 1) & (r.samples["ok"] == True)]  # noqa: E712
+    counts = seq.groupby("metric").size()
+    metrics = sorted(m for m in counts.index if str(m).endswith("_ms"))
+    few = [m for m in metrics if counts[m] < MIN_SAMPLES_FOR_A_FIGURE]
+    if few:
+        print(f"No figure for {', '.join(few)}: fewer than {MIN_SAMPLES_FOR_A_FIGURE} samples (see the table above).")
+    return [render.show(figures.latency_distribution(r.samples, m, TARGETS.get(m))) for m in metrics if m not in few]
 
 
 def against_concurrency(r: Run) -> list[Any]:
@@ -72,9 +82,10 @@ def outcomes_by_category(r: Run) -> pd.DataFrame:
     return latest(r.probes).pivot_table(index="category", columns="outcome", values="probe", aggfunc="count", fill_value=0)
 
 
-def failures_by_reason(r: Run) -> pd.DataFrame:
-    """Failing probes grouped by reason code."""
-    return issues(latest(r.probes))
+def failures_by_reason(r: Run) -> Any:
+    """Failing probes grouped by reason code (a sentence when none failed)."""
+    table = issues(latest(r.probes))
+    return table if len(table) else Markdown("No probe failed or raised an error in this run.")
 
 
 # -- 5.0 comparison ---------------------------------------------------------------------------------------------------
@@ -125,7 +136,18 @@ def probe_session(r: Run, probe: str) -> list[Any]:
 
     cols = ["probe", "outcome", "reason", "detail", "expected", "close_code"]
     rows = r.probes[r.probes["probe"] == probe]
-    return [rows[[c for c in cols if c in rows.columns]], session_frames(r, probe)]
+    frames = session_frames(r, probe)
+    return [rows[[c for c in cols if c in rows.columns]],
+            _whole_payloads(frames) if len(frames)
+            else Markdown(f"`{probe}` recorded no WebSocket frame (an HTTP check, or no connection).")]
+
+
+def _whole_payloads(frames: pd.DataFrame) -> Any:
+    """The frames table with each payload whole (pandas would cut it at 50 characters), left-aligned."""
+    return (frames.style.hide(axis="index").format(precision=3)
+            .set_properties(**{"text-align": "left"})
+            .set_properties(subset=["payload"], **{"font-family": "monospace", "white-space": "pre-wrap",
+                                                   "word-break": "break-all"}))
 
 
 def sessions(probe: str | None = None) -> Any:
@@ -134,12 +156,21 @@ def sessions(probe: str | None = None) -> Any:
         from .explore import frames_browser, live_frontend
 
         failing = failing_probes(r)
-        shown = probe if probe in set(r.probes["probe"]) else (failing[0] if failing else r.probes["probe"].iloc[0])
-        print(f"{len(failing)} failing probe(s); showing {shown}" + (" (pick another below)" if len(failing) > 1 else ""))
-        browser = frames_browser(r, failing or [shown], lambda p: render_all(probe_session(r, p)), value=shown) \
+        # with no failure to read, any probe can be browsed (those with frames first)
+        choices = failing or _probes_with_frames_first(r)
+        shown = probe if probe in set(r.probes["probe"]) else choices[0]
+        print(f"{len(failing)} failing probe(s); showing {shown}"
+              + ("" if failing else " (nothing failed in this run: every probe can be picked)"))
+        browser = frames_browser(r, choices, lambda p: render_all(probe_session(r, p)), value=shown) \
             if live_frontend() else None
         return [browser] if browser is not None else probe_session(r, shown)
     return view
+
+
+def _probes_with_frames_first(r: Run) -> list[str]:
+    with_frames = set(r.probes[r.probes["probe_id"].isin(set(r.frames["probe_id"]))]["probe"])
+    names = r.probes["probe"].drop_duplicates().tolist()
+    return [p for p in names if p in with_frames] + [p for p in names if p not in with_frames]
 
 
 def render_all(items: list[Any]) -> None:
