@@ -156,8 +156,8 @@ def sessions(probe: str | None = None) -> Any:
         from .explore import frames_browser, live_frontend
 
         failing = failing_probes(r)
-        # with no failure to read, any probe can be browsed (those with frames first)
-        choices = failing or _probes_with_frames_first(r)
+        # those with frames first (an HTTP check has none); with no failure to read, any probe can be browsed
+        choices = _with_frames_first(r, failing or r.probes["probe"].drop_duplicates().tolist())
         shown = probe if probe in set(r.probes["probe"]) else choices[0]
         print(f"{len(failing)} failing probe(s); showing {shown}"
               + ("" if failing else " (nothing failed in this run: every probe can be picked)"))
@@ -167,9 +167,8 @@ def sessions(probe: str | None = None) -> Any:
     return view
 
 
-def _probes_with_frames_first(r: Run) -> list[str]:
+def _with_frames_first(r: Run, names: list[str]) -> list[str]:
     with_frames = set(r.probes[r.probes["probe_id"].isin(set(r.frames["probe_id"]))]["probe"])
-    names = r.probes["probe"].drop_duplicates().tolist()
     return [p for p in names if p in with_frames] + [p for p in names if p not in with_frames]
 
 
