@@ -247,17 +247,21 @@ class RunView:
             self._status.clear_output()
             with self._status:
                 self._describe()
-        if _figures_interactive():
+        from .report import render
+
+        interactive = render.INTERACTIVE
+        if interactive:
             import matplotlib.pyplot as plt
 
             plt.close("all")  # the previous run's canvases
-        for out, fn in self.cells:
-            self._draw(out, fn)
-        if _figures_interactive():  # ask each new canvas for its image now, not when the frontend next asks
-            import matplotlib.pyplot as plt
-
-            for num in plt.get_fignums():
-                plt.figure(num).canvas.draw_idle()
+        # Redrawn figures are static PNGs: an ipympl canvas created from a widget's callback was seen to stay
+        # blank in JupyterLab 4 (headless Chromium); re-running the cells gives interactive figures again.
+        render.INTERACTIVE = False
+        try:
+            for out, fn in self.cells:
+                self._draw(out, fn)
+        finally:
+            render.INTERACTIVE = interactive
 
     def _draw(self, out: Any, fn: Callable[..., object]) -> None:
         if out is None:
@@ -292,12 +296,6 @@ def _has_widgets() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _figures_interactive() -> bool:
-    from .report import render
-
-    return render.INTERACTIVE
 
 
 def use_widgets(enable: bool = True) -> bool:
