@@ -58,7 +58,13 @@ def test_the_picker_redraws_notebook_3_in_jupyterlab(lab):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{base}/lab/tree/3.0-success-rates.ipynb?reset&token={token}")
+            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=120_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            time.sleep(2)
+            news = page.get_by_role("button", name="No", exact=True)  # "get notified about Jupyter news?"
+            if news.count():
+                news.first.click(timeout=3_000)
+            page.locator(".jp-Notebook").first.click()
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name="Run All Cells").first.click()
             select = page.locator(".widget-dropdown select").first
