@@ -20,50 +20,41 @@
 # %% tags=["parameters"]
 run = "latest"  # run id, run directory or "latest" (falls back to the committed sample)
 runs_dir = None
-interactive = True  # ipympl figures in JupyterLab (static PNGs when ipympl is absent)
+interactive = True  # ipympl figures in JupyterLab (static PNGs headless or without ipympl)
 
 # %% [markdown]
-# ## Runs (pick one, then run the cells below)
+# ## Runs
+# Every run in the project. Choosing one in the picker loads it and redraws every table and figure below;
+# the `run` parameter does the same for papermill and the report.
 
 # %%
-from pitchey_analysis import explore
-
-explore.pick_run(globals(), runs_dir)
-
-# %%
-from IPython.display import display
-
-from pitchey_analysis.analysis import DEFAULT_TARGETS, concurrency_table, latency_summary, slo_checks
-from pitchey_analysis.report import figures, render
+from pitchey_analysis import explore, views
+from pitchey_analysis.report import figures
 
 figures.style()
-explore.use_widgets(interactive)
-r = explore.open_run(run, runs_dir)
-targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
+view = explore.RunView(globals(), runs_dir, interactive=interactive)
 
 # %% [markdown]
 # ## Sequential and idle samples, per metric
 
 # %%
-latency_summary(r.samples[r.samples["concurrency"] == 1]).round(3)
+view.cell(views.sequential_latency)
 
 # %% [markdown]
 # ## Service-level targets
 
 # %%
-slo_checks(r.samples, r.probes, tls=bool(r.manifest.get("target", {}).get("tls")))
+view.cell(views.service_targets)
 
 # %% [markdown]
-# ## Distributions (log axis when the values span more than a factor 3; targets dashed, or noted when off scale)
+# ## Distributions
+# Log axis when the values span more than a factor 3; targets dashed, or noted when off scale.
 
 # %%
-for metric in sorted(m for m in set(r.samples["metric"]) if m.endswith("_ms")):  # session_lifetime_s is in the report
-    display(render.show(figures.latency_distribution(r.samples, metric, targets.get(metric))))
+view.cell(views.distributions)
 
 # %% [markdown]
 # ## Against concurrency
 
 # %%
-conc = concurrency_table(r.samples, r.probes)
-display(conc.round(3))
-render.show(figures.concurrency(conc))
+view.cell(views.against_concurrency)

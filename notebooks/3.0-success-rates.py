@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -18,43 +18,37 @@
 # Rates leave skips out and carry a Wilson 95% interval; the overall score is a fixed weighting printed with its formula.
 
 # %% tags=["parameters"]
-run = "latest"
+run = "latest"  # run id, run directory or "latest" (falls back to the committed sample)
 runs_dir = None
-interactive = True  # ipympl figures in JupyterLab (static PNGs when ipympl is absent)
+interactive = True  # ipympl figures in JupyterLab (static PNGs headless or without ipympl)
 
 # %% [markdown]
-# ## Runs (pick one, then run the cells below)
+# ## Runs
+# Every run in the project. Choosing one in the picker loads it and redraws every table and figure below;
+# the `run` parameter does the same for papermill and the report.
 
 # %%
-from pitchey_analysis import explore
-
-explore.pick_run(globals(), runs_dir)
-
-# %%
-from pitchey_analysis.analysis import SCORE_FORMULA, category_rates, issues, latest, overall_score
-from pitchey_analysis.report import figures, render
+from pitchey_analysis import explore, views
+from pitchey_analysis.report import figures
 
 figures.style()
-explore.use_widgets(interactive)
-r = explore.open_run(run, runs_dir)
-probes = latest(r.probes)
-rates = category_rates(probes)
-print(f"overall score {overall_score(rates):.1%}\n{SCORE_FORMULA}")
+view = explore.RunView(globals(), runs_dir, interactive=interactive)
+
+# %% [markdown]
+# ## Pass rate per category
 
 # %%
-rates.round(3)
-
-# %%
-render.show(figures.category_rates(rates))
+view.cell(views.success_rates)
 
 # %% [markdown]
 # ## Outcomes per probe, by category
 
 # %%
-probes.pivot_table(index="category", columns="outcome", values="probe", aggfunc="count", fill_value=0)
+view.cell(views.outcomes_by_category)
 
 # %% [markdown]
 # ## Failures grouped by reason
+# One row per reason code; notebook 6.0 shows each failing probe's session frame by frame.
 
 # %%
-issues(probes)
+view.cell(views.failures_by_reason)

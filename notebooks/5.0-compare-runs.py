@@ -24,56 +24,41 @@ run_b = None  # the current run (None: the newest run)
 runs_dir = None
 
 # %% [markdown] tags=["explore"]
-# ## Runs (pick the two, then run the cells below)
+# ## Runs
+# Pick the reference (A) and the current run (B): every table and figure below is redrawn for the pair.
 
 # %% tags=["explore"]
-from pitchey_analysis import explore
-
-explore.pick_run(globals(), runs_dir, names=("run_a", "run_b"))
-
-# %%
-from IPython.display import display
-
-from pitchey_analysis.analysis import DEFAULT_TARGETS, analyze, compare_latency, compare_outcomes, compare_rates
-from pitchey_analysis.explore import pick_pair
-from pitchey_analysis.report import figures, render
+from pitchey_analysis import explore, views
+from pitchey_analysis.report import figures
 
 figures.style()
-A, B = pick_pair(run_a, run_b, runs_dir)
-a, b = analyze(A), analyze(B)
-targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
+view = explore.RunView(globals(), runs_dir, names=("run_a", "run_b"))
 
 # %% [markdown]
 # ## The two runs
 
 # %%
-render.compare_header(a, b)
+view.cell(views.compare_header)
 
 # %% [markdown]
 # ## Pass rates per category
 # Change B − A with Newcombe's 95% interval; significant when the interval excludes 0.
 
 # %%
-render.table(render.with_intervals(compare_rates(A.probes, B.probes), {"change [95% CI]": ("change", "lo", "hi")}, "pct"),
-             "compare-rates", {"rate_a": "pct", "rate_b": "pct"})
+view.cell(views.compare_pass_rates)
 
 # %% [markdown]
 # ## Latency percentiles (sequential and idle samples)
 # Each percentile with its 95% interval in each run; a change is significant when the two intervals do not overlap.
 
 # %%
-lat = compare_latency(A.samples, B.samples)
-if len(lat):
-    lat = lat.assign(a_interval=[render.interval(i) for i in lat["a_interval"]], b_interval=[render.interval(i) for i in lat["b_interval"]])
-render.table(lat, "compare-latency", {"a_ms": "ms", "b_ms": "ms"},
-             columns=["metric", "percentile", "a_ms", "a_interval", "b_ms", "b_interval", "ratio", "direction"])
+view.cell(views.compare_percentiles)
 
 # %%
-for metric in ("connect_ms", "rtt_ms"):
-    display(render.figure(figures.compare_distributions(A.samples, B.samples, metric, ("A " + A.run_id, "B " + B.run_id), targets.get(metric))))
+view.cell(views.compare_figures)
 
 # %% [markdown]
 # ## Probes whose outcome changed
 
 # %%
-render.table(compare_outcomes(A.probes, B.probes), "compare-outcomes")
+view.cell(views.changed_outcomes)

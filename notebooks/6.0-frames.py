@@ -22,41 +22,30 @@
 run = "latest"  # run id, run directory or "latest" (falls back to the committed sample)
 runs_dir = None
 probe = None  # a probe name; None: the first failing probe
-interactive = True  # ipympl figures in JupyterLab (static PNGs when ipympl is absent)
+interactive = True  # ipympl figures in JupyterLab (static PNGs headless or without ipympl)
 
 # %% [markdown]
-# ## Runs (pick one, then run the cells below)
+# ## Runs
+# Every run in the project. Choosing one in the picker loads it and redraws the cells below.
 
 # %%
-from IPython.display import display
+from pitchey_analysis import explore, views
+from pitchey_analysis.report import figures
 
-from pitchey_analysis import explore
-from pitchey_analysis.report import figures, render
-
-explore.pick_run(globals(), runs_dir)
-
-# %%
 figures.style()
-explore.use_widgets(interactive)
-r = explore.open_run(run, runs_dir)
-failing = r.probes[r.probes["outcome"].isin(["fail", "error"])]["probe"].drop_duplicates().tolist()
-probe = probe or (failing[0] if failing else r.probes["probe"].iloc[0])
-print(f"{len(failing)} failing probe(s); showing {probe}")
+view = explore.RunView(globals(), runs_dir, interactive=interactive)
 
 # %% [markdown]
 # ## The session of one probe
-# Choose another failing probe in the list; the table below the list shows its frames.
+# The probe's outcome, reason and what the contract expected, then its frames in order. In JupyterLab, choose
+# another failing probe in the list.
 
 # %%
-explore.frames_browser(r, failing, lambda p: display(explore.session_frames(r, p)))
-
-# %%
-display(r.probes[r.probes["probe"] == probe][["probe", "outcome", "reason", "detail", "expected", "close_code"]])
-explore.session_frames(r, probe)
+view.cell(views.sessions(probe))
 
 # %% [markdown]
 # ## Samples over time
 # A slow stretch, a burst of failures or a drift shows here before it shows in a percentile.
 
 # %%
-render.show(figures.samples_over_time(r.samples))
+view.cell(views.samples_over_time)

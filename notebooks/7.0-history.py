@@ -37,7 +37,7 @@ from pitchey_analysis.report.history import history_tables, load_history
 
 figures.style()
 explore.use_widgets(interactive)
-display(explore.runs_index(runs_dir, samples=samples).drop(columns=["path"]))
+display(explore.index_table(explore.runs_index(runs_dir, samples=samples)))
 h = load_history(runs_dir, target, samples=samples)
 rates, p95 = history_tables(h)
 

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 6.0 Soak: a load run over time
+# # 8.0 Soak: a load run over time
 # A run written by `pitchey-analysis load` (every sample kept, streamed to the run as it went).
 # Per-window percentiles with 95% intervals, a Theil–Sen drift test with the interval of its slope,
 # the generator's own health (was the client the bottleneck?), and the target's session count
@@ -29,13 +29,13 @@ rtt_target_ms = 50.0
 # %%
 from IPython.display import display
 
-from pitchey_analysis import load_run
+from pitchey_analysis.explore import open_load_run
 from pitchey_analysis.analysis.soak import analyze_soak
 from pitchey_analysis.capture.dataset import load_events
 from pitchey_analysis.report import figures, render, soakfigures
 
 figures.style()
-r = load_run(run, runs_dir=runs_dir)
+r = open_load_run(run, runs_dir)  # prints which run and why
 generator, polls = load_events(r, "generator"), load_events(r, "target_stats")
 soak = analyze_soak(r.samples, generator, polls, window_s=window_s, rtt_target_ms=rtt_target_ms)
 

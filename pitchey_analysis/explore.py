@@ -65,9 +65,41 @@ def runs_index(runs_dir: Path | str | None = None, *, samples: bool = True) -> p
     return pd.DataFrame(rows, columns=cols).sort_values("run_id", kind="stable").reset_index(drop=True)
 
 
+def index_table(index: pd.DataFrame) -> Any:
+    """The runs index for reading: text left-aligned and whole, no row numbers, no paths."""
+    shown = index.drop(columns=["path"])
+    return (shown.style.hide(axis="index")
+            .set_properties(**{"text-align": "left", "white-space": "nowrap"})
+            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
+
+
+def open_load_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str | None = None) -> Run:
+    """A run written by ``pitchey-analysis load``: ``"latest"`` is the newest such run, not the newest run.
+
+    Prints which run and why, as :func:`open_run` does; when the folder holds no load run, says so and opens
+    the newest run (whose generator windows are then empty).
+    """
+    import json
+
+    if run is None or str(run) == "latest":
+        base = Path(runs_dir) if runs_dir else None
+        load_runs = [p for p in list_runs(base)
+                     if (json.loads((p / "manifest.json").read_text()).get("suite") or {}).get("name") == "load"]
+        if load_runs:
+            r = load_run(load_runs[-1])
+            print(f"Loaded run {r.run_id} (load run, {r.manifest.get('status')})\n  target: {target_line(r.manifest)}\n"
+                  f"  why:    run='latest': the newest of {len(load_runs)} load run(s) in {load_runs[-1].parent}")
+            return r
+        print("No load run yet (make one with `pitchey-analysis load`): the tables below are empty for a probe-suite run.")
+    return open_run(run, runs_dir)
+
+
 def _dropdown(options: list[tuple[str, str]] | list[str], on_pick: Callable[[str], object], value: str | None,
-              description: str) -> Any:
-    """A dropdown whose choice calls ``on_pick`` in an output area below it (None, with a note, without ipywidgets)."""
+              description: str, show_first: bool = False) -> Any:
+    """A dropdown whose choice calls ``on_pick`` in an output area below it (None, with a note, without ipywidgets).
+
+    With ``show_first`` the area starts with ``on_pick(value)``.
+    """
     try:
         import ipywidgets as w
     except ImportError:
@@ -80,11 +112,13 @@ def _dropdown(options: list[tuple[str, str]] | list[str], on_pick: Callable[[str
 
     def changed(change: dict[str, Any]) -> None:
         if change.get("new"):
-            out.clear_output()
+            out.clear_output(wait=True)
             with out:
                 on_pick(change["new"])
 
     dd.observe(changed, names="value")
+    if show_first and dd.value:
+        changed({"new": dd.value})
     return w.VBox([dd, out])
 
 
@@ -96,16 +130,6 @@ def run_picker(index: pd.DataFrame, on_pick: Callable[[str], object], value: str
     """
     options = [(f"{r.run_id} · {r.profile} · {r.verdict}", r.path) for r in index.itertuples()]
     return _dropdown(options, on_pick, value, description)
-
-
-def pick_run(ns: dict[str, Any], runs_dir: Path | str | None = None, names: tuple[str, ...] = ("run",)) -> Any:
-    """Show the runs index and a picker per parameter in ``names`` (each sets ``ns[name]``); the top cell of a notebook."""
-    from IPython.display import display
-
-    index = runs_index(runs_dir)
-    display(index.drop(columns=["path"]))
-    pickers = [pick_into(ns, n, index) for n in names]
-    return pickers[0] if len(pickers) == 1 else display(*pickers)
 
 
 def pick_pair(run_a: str | None, run_b: str | None, runs_dir: Path | str | None = None) -> tuple[Run, Run]:
@@ -126,21 +150,152 @@ def pick_pair(run_a: str | None, run_b: str | None, runs_dir: Path | str | None 
     return open_run(run_a, base), open_run(run_b, base)
 
 
-def pick_into(ns: dict[str, Any], name: str, index: pd.DataFrame, description: str | None = None) -> Any:
-    """A run picker that sets ``ns[name]`` (the notebook's parameter) to the chosen run.
+def live_frontend() -> bool:
+    """Whether the kernel serves a notebook open in Jupyter (which draws widgets), not a headless papermill run.
 
-    The notebook's analysis then re-runs for that run with *Run ▸ Run Selected Cell and All Below*;
-    the picked run's verdict is shown at once. Papermill's parameters still choose the run for reports.
+    The Jupyter server names the notebook's session in ``JPY_SESSION_NAME`` when it starts its kernel;
+    papermill and nbclient start kernels without it.
     """
-    def chosen(path: str) -> None:
-        ns[name] = path
-        row = index[index["path"] == path].iloc[0]
-        print(f"{name} = {row.run_id!r}: {row.verdict}, {row.target}\n"
-              "Now run the cells below (Run ▸ Run Selected Cell and All Below) to analyse it.")
+    return bool(os.environ.get("JPY_SESSION_NAME"))
 
-    current = ns.get(name)
-    value = str(resolve_run(current)[0]) if current not in (None, "latest") and Path(str(current)).exists() else None
-    return run_picker(index, chosen, value=value, description=description or name)
+
+def _show(result: object) -> None:
+    """Display what a view returned: nothing, one object, or each of a list in turn."""
+    from IPython.display import display
+
+    if result is None:
+        return
+    for item in result if isinstance(result, list | tuple) else [result]:
+        if item is not None:
+            display(item)
+
+
+class RunView:
+    """The run(s) a notebook analyses, chosen by its parameters or by a picker, and the cells drawn from them.
+
+    The top cell builds one: it shows the runs index, a picker per parameter in ``names`` and which run
+    it loaded and why. Each analysis cell is then ``view.cell(fn)``, ``fn`` taking the loaded run(s) and
+    returning what to show. In JupyterLab (with ipywidgets) each cell draws into an output area that is
+    redrawn when a picker chooses another run; headless (papermill, the report) the cells print as any
+    cell does, once, for the runs the parameters named.
+
+    Args:
+        ns: the notebook's globals; its parameters ``names`` are read and, when a run is picked, set.
+        runs_dir: where run ids are looked up (None: the project's data folder).
+        names: one run parameter (``("run",)``) or two, compared (``("run_a", "run_b")``).
+        interactive: ipympl figures when the frontend draws widgets (static PNGs otherwise).
+        live: force (True/False) instead of detecting the frontend (tests).
+    """
+
+    def __init__(self, ns: dict[str, Any], runs_dir: Path | str | None = None, names: tuple[str, ...] = ("run",),
+                 interactive: bool = True, live: bool | None = None) -> None:
+        from IPython.display import display
+
+        self.ns, self.names = ns, names
+        self.runs_dir = Path(runs_dir) if runs_dir else None
+        self.live = (live_frontend() if live is None else live) and _has_widgets()
+        use_widgets(interactive and self.live)
+        self.cells: list[tuple[Any, Callable[..., object]]] = []
+        self.index = runs_index(self.runs_dir)
+        display(index_table(self.index))
+        self._status = None
+        self.runs = self._load()
+        if self.live:
+            import ipywidgets as w
+
+            self._status = w.Output()
+            with self._status:
+                self._describe()
+            pickers = [self._picker(n, r) for n, r in zip(names, self.runs, strict=True)]
+            display(w.VBox([*pickers, self._status]))
+        else:
+            self._describe()
+            if _has_widgets():  # a picker is still shown (it does nothing headless): set the parameters instead
+                display(*[self._picker(n, r) for n, r in zip(names, self.runs, strict=True)])
+
+    @property
+    def run(self) -> Run:
+        """The run (the first, for a comparison)."""
+        return self.runs[0]
+
+    def _load(self) -> tuple[Run, ...]:
+        """Load the runs the parameters name, keeping the words saying which and why for :meth:`_describe`."""
+        import contextlib
+        import io
+
+        vals = [self.ns.get(n) for n in self.names]
+        words = io.StringIO()
+        with contextlib.redirect_stdout(words):
+            runs = pick_pair(*vals, self.runs_dir) if len(self.names) == 2 else (open_run(vals[0], self.runs_dir),)
+        self._why = words.getvalue()
+        return runs
+
+    def _describe(self) -> None:
+        print(self._why, end="")
+
+    def _picker(self, name: str, loaded: Run) -> Any:
+        value = next((p for p in self.index["path"] if Path(p).resolve() == Path(loaded.path).resolve()), None)
+        return run_picker(self.index, lambda path: self.pick(name, path), value=value, description=name)
+
+    def pick(self, name: str, path: str) -> None:
+        """Choose run ``path`` for parameter ``name``: load it and redraw every cell of the view."""
+        if Path(path).resolve() == Path(self.runs[self.names.index(name)].path).resolve():
+            return  # the picker's first value, or the same run again
+        self.ns[name] = path
+        self.runs = self._load()
+        if self._status is not None:
+            self._status.clear_output()
+            with self._status:
+                self._describe()
+        from .report import render
+
+        interactive = render.INTERACTIVE
+        if interactive:
+            import matplotlib.pyplot as plt
+
+            plt.close("all")  # the previous run's canvases
+        # Redrawn figures are static PNGs: an ipympl canvas created from a widget's callback was seen to stay
+        # blank in JupyterLab 4 (headless Chromium); re-running the cells gives interactive figures again.
+        render.INTERACTIVE = False
+        try:
+            for out, fn in self.cells:
+                self._draw(out, fn)
+        finally:
+            render.INTERACTIVE = interactive
+
+    def _draw(self, out: Any, fn: Callable[..., object]) -> None:
+        if out is None:
+            _show(fn(*self.runs))
+            return
+        out.clear_output(wait=True)
+        with out:
+            try:
+                _show(fn(*self.runs))
+            except Exception as exc:  # the run picked cannot be shown here: say so in the cell, keep the others
+                print(f"{type(exc).__name__}: {exc}")
+
+    def cell(self, fn: Callable[..., object]) -> None:
+        """Show ``fn(run)`` (``fn(run_a, run_b)`` for a comparison) here, redrawn when another run is picked."""
+        out = None
+        if self.live:
+            import ipywidgets as w
+            from IPython.display import display
+
+            out = w.Output()
+            display(out)
+        self.cells.append((out, fn))
+        if out is None:
+            _show(fn(*self.runs))  # headless: a failing view fails the cell, as any cell would
+        else:
+            self._draw(out, fn)
+
+
+def _has_widgets() -> bool:
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def use_widgets(enable: bool = True) -> bool:
@@ -174,6 +329,6 @@ def session_frames(r: Run, probe: str) -> pd.DataFrame:
     return f.sort_values(["t_ms"], kind="stable")[cols].reset_index(drop=True)
 
 
-def frames_browser(r: Run, probes: list[str], show: Callable[[str], object]) -> Any:
-    """A dropdown of ``probes``; choosing one calls ``show(probe)`` below it (None without ipywidgets)."""
-    return _dropdown(probes, show, None, "probe")
+def frames_browser(r: Run, probes: list[str], show: Callable[[str], object], value: str | None = None) -> Any:
+    """A dropdown of ``probes``; ``show(probe)`` draws below it, first for ``value`` (None without ipywidgets)."""
+    return _dropdown(probes, show, value, "probe", show_first=True)

@@ -13,7 +13,10 @@ from typing import Any
 
 
 def strip(nb: dict[str, Any]) -> dict[str, Any]:
-    """Remove outputs and execution counts of code cells, and papermill's run metadata (in place)."""
+    """Remove outputs and execution counts of code cells, and metadata a run or a machine adds (in place).
+
+    Opening a notebook in JupyterLab and saving it unchanged leaves the committed file as it was.
+    """
     for cell in nb.get("cells", []):
         if cell.get("cell_type") == "code":
             cell["outputs"] = []
@@ -21,8 +24,12 @@ def strip(nb: dict[str, Any]) -> dict[str, Any]:
         meta = cell.get("metadata", {})
         for key in ("execution", "papermill", "collapsed", "scrolled"):
             meta.pop(key, None)
-    nb.get("metadata", {}).pop("papermill", None)
-    nb.get("metadata", {}).pop("widgets", None)
+    meta = nb.get("metadata", {})
+    for key in ("papermill", "widgets", "language_info"):  # language_info: the kernel's Python version, per machine
+        meta.pop(key, None)
+    spec = meta.get("kernelspec") or {}
+    if spec.get("name") == "python3":  # JupyterLab writes the kernel's own display name: keep the committed one
+        spec["display_name"] = "Python 3"
     return nb
 
 

@@ -42,3 +42,14 @@ def test_make_lab_and_setup_install_what_the_lab_needs():
     mk = (ROOT / "Makefile").read_text()
     assert "lab:" in mk and "--config=jupyter_server_config.py" in mk and "127.0.0.1" in mk
     assert "nbstripout --install" in mk
+
+
+def test_opening_a_notebook_in_the_lab_leaves_it_unchanged():
+    """JupyterLab writes the kernel's display name and Python version on save: the hook keeps the committed ones."""
+    nb = nbformat.read(ROOT / "notebooks" / "3.0-success-rates.ipynb", as_version=4)
+    saved = copy.deepcopy(nb)
+    saved.metadata["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
+    saved.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+    model = {"type": "notebook", "content": saved}
+    pre_save_hook(model, path="3.0-success-rates.ipynb")
+    assert model["content"].metadata == nb.metadata

@@ -151,3 +151,26 @@ def test_report_names_dropped_sessions_as_a_finding(tmp_path):
     text = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in node.cells for o in c.get("outputs", []))
     assert "### The service closes sessions after about 1" in text
     assert "close code 1012 ('Forced close')" in text
+
+
+def test_picking_a_run_redraws_every_cell_of_the_view(sample_run, defect_run, capsys):
+    """In JupyterLab (live), choosing another run re-runs each cell's function for it; headless draws once."""
+    from pitchey_analysis import explore
+
+    ns: dict[str, object] = {"run": str(sample_run)}
+    drawn: list[tuple[str, str]] = []
+    view = explore.RunView(ns, live=True, interactive=False)
+    assert view.live and view.run.path == sample_run
+    view.cell(lambda r: drawn.append(("first", r.run_id)))
+    view.cell(lambda r: drawn.append(("second", r.run_id)))
+    view.pick("run", str(defect_run))
+    assert ns["run"] == str(defect_run) and view.run.run_id == Path(defect_run).name
+    assert drawn == [("first", sample_run.name), ("second", sample_run.name),
+                     ("first", Path(defect_run).name), ("second", Path(defect_run).name)]
+    view.pick("run", str(defect_run))  # the same run again: nothing redrawn
+    assert len(drawn) == 4
+
+    headless = explore.RunView({"run": str(sample_run)}, live=False)
+    assert not headless.live
+    headless.cell(lambda r: print("drawn for", r.run_id))
+    assert f"drawn for {sample_run.name}" in capsys.readouterr().out

@@ -18,7 +18,7 @@ SUPPORT_COLOURS = {"full": "#2e7d32", "partial": "#f9a825", "missing": "#c62828"
 METRIC_LABELS = {
     "tcp_connect_ms": "TCP connect", "tls_handshake_ms": "TLS handshake", "ws_upgrade_ms": "WebSocket upgrade",
     "first_frame_ms": "first frame after upgrade", "connect_ms": "connect (start to 'connected')", "auth_ms": "post-connection auth",
-    "rtt_ms": "message round trip", "reconnect_ms": "reconnect", "login_ms": "login (HTTP)", "auth_connect_ms": "authenticated connect",
+    "rtt_ms": "message round trip", "auth_rtt_ms": "authenticated round trip", "reconnect_ms": "reconnect", "login_ms": "login (HTTP)", "auth_connect_ms": "authenticated connect",
 }
 
 
@@ -29,6 +29,16 @@ def style() -> None:
         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "pitchey",
         "figure.autolayout": True,
     })
+
+
+def readable_log(axis: matplotlib.axis.Axis) -> None:
+    """Ticks of a log axis at 1, 2, 5 × 10^k written as plain numbers ('0.5', '20'), minor ticks unlabelled.
+
+    Matplotlib's default labels minor ticks as '3×10⁰' when the axis spans less than a decade; they overlap.
+    """
+    axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def latency_distribution(samples: pd.DataFrame, metric: str, target_ms: float | None = None, *, concurrency: int = 1) -> Figure:
@@ -44,12 +54,16 @@ def latency_distribution(samples: pd.DataFrame, metric: str, target_ms: float | 
     bins = np.logspace(np.log10(lo), np.log10(hi), 40) if hi / lo > 3 else 30
     ax1.hist(v, bins=bins, color="#1565c0", alpha=0.85)
     ax1.set_xscale("log" if hi / lo > 3 else "linear")
+    if hi / lo > 3:
+        readable_log(ax1.xaxis)
     ax1.set_xlabel(f"{label} (ms)")
     ax1.set_ylabel("samples")
     ax1.set_title(f"{label}: histogram (n = {v.size})")
     xs = np.sort(v)
     ax2.step(xs, np.arange(1, xs.size + 1) / xs.size, where="post", color="#1565c0")
     ax2.set_xscale("log" if hi / lo > 3 else "linear")
+    if hi / lo > 3:
+        readable_log(ax2.xaxis)
     ax2.set_xlabel(f"{label} (ms)")
     ax2.set_ylabel("fraction ≤ x")
     ax2.set_title("cumulative distribution")
@@ -73,7 +87,7 @@ def mark_target(ax: plt.Axes, target: float, data_max: float, *, label: bool = F
             ax.text(target, 0.05, f" target {target:g} ms", color=colour, fontsize=7, rotation=90, va="bottom",
                     transform=ax.get_xaxis_transform())
         return
-    ax.set_xlabel(f"{ax.get_xlabel()}   [target {target:g} ms: off scale →]")
+    ax.set_xlabel(f"{ax.get_xlabel()}\n[target {target:g} ms: off scale →]")
     ax.xaxis.label.set_color(colour)
 
 
@@ -126,6 +140,8 @@ def concurrency(conc: pd.DataFrame) -> Figure:
         ax1.plot(conc["level"], conc[col], marker="o", ls=ls, label=lab)
     ax1.set_xscale("log")
     ax1.set_yscale("log")
+    readable_log(ax1.xaxis)
+    readable_log(ax1.yaxis)
     ax1.set_xlabel("connections open at once")
     ax1.set_ylabel("ms")
     ax1.set_title("Latency against concurrency")
@@ -226,6 +242,8 @@ def compare_distributions(samples_a: pd.DataFrame, samples_b: pd.DataFrame, metr
         ax2.step(xs, np.arange(1, xs.size + 1) / xs.size, where="post", color=colour, label=lab)
     for ax in (ax1, ax2):
         ax.set_xscale("log" if log else "linear")
+        if log:
+            readable_log(ax.xaxis)
         ax.set_xlabel(f"{label} (ms)")
     ax1.set_ylabel("samples")
     ax1.set_title(f"{label}: reference and current")
@@ -262,9 +280,7 @@ def history(h: dict[str, pd.DataFrame]) -> Figure:
         hi = (grp["hi"] - grp["p95"]).clip(lower=0).fillna(0)
         ax2.errorbar(x, grp["p95"], yerr=[lo, hi], marker="o", ms=3, capsize=2, label=METRIC_LABELS.get(str(name), str(name)))
     ax2.set_yscale("log")
-    ax2.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax2.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax2.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    readable_log(ax2.yaxis)
     ax2.set_ylabel("p95 (ms)")
     ax2.set_title("p95 per metric (order-statistic 95%)")
     ax2.legend(fontsize=6, frameon=False)

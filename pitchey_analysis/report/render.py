@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from typing import Any
 
 import pandas as pd
@@ -49,10 +50,8 @@ def _both(a: object, b: object) -> bool:
 
 
 def _cell(text: str) -> str:
-    """Escaped cell text; identifiers may wrap after '.', '_' or '/' (never inside a word)."""
-    out = html.escape(text)
-    for ch in (".", "_", "/", ",", ":"):
-        out = out.replace(ch, ch + "<wbr>")
+    """Escaped cell text; identifiers may wrap after '.', '_' or '/' (never inside a word, nor inside a number)."""
+    out = re.sub(r"([._/,:])(?!\d)", r"\1<wbr>", html.escape(text))  # '2.136' and '1,000' stay whole
     return out.replace("\n", "<br>")
 
 
@@ -111,7 +110,11 @@ def figure(fig: Figure) -> Image:
 def show(fig: Figure) -> Any:
     """A figure for a notebook: an interactive ipympl canvas when enabled, else the static PNG of :func:`figure`."""
     if INTERACTIVE:
-        return fig.canvas
+        canvas = fig.canvas
+        canvas.header_visible = False  # no "Figure 12" above each plot
+        canvas.toolbar_visible = True  # beside the plot, not floating over its axis labels
+        canvas.toolbar_position = "right"
+        return canvas
     return figure(fig)
 
 

@@ -1,0 +1,83 @@
+"""JupyterLab driven in a headless browser (opt-in: PITCHEY_LAB_TEST=1, Playwright and a system Chromium).
+
+Opens notebook 3.0, runs every cell, and picks another run in the picker: the cells below redraw for it.
+Skipped in CI and wherever the browser is missing; the rest of the suite needs pip packages only.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = pytest.mark.skipif(os.environ.get("PITCHEY_LAB_TEST") != "1" or CHROMIUM is None,
+                                reason="opt-in: PITCHEY_LAB_TEST=1 with a system Chromium")
+
+
+@pytest.fixture
+def lab(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--allow-root", "--config=jupyter_server_config.py",
+                             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.root_dir=notebooks",
+                             f"--IdentityProvider.token={token}", "--no-browser"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(60):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        yield base, token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_picker_redraws_notebook_3_in_jupyterlab(lab):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    base, token = lab
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{base}/lab/tree/3.0-success-rates.ipynb?reset&token={token}")
+            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=120_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            time.sleep(2)
+            news = page.get_by_role("button", name="No", exact=True)  # "get notified about Jupyter news?"
+            if news.count():
+                news.first.click(timeout=3_000)
+            page.locator(".jp-Notebook").first.click()
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name="Run All Cells").first.click()
+            select = page.locator(".widget-dropdown select").first
+            select.wait_for(timeout=120_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            assert not page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count()
+            before = page.locator(".jp-OutputArea").all_inner_texts()
+            current = select.evaluate("s => s.value")
+            other = next(v for v in select.evaluate("s => [...s.options].map(o => o.value)") if v and v != current)
+            select.select_option(other)
+            run_id = other.split(" ")[0]
+            page.get_by_text(f"Loaded run {run_id}").wait_for(timeout=60_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            assert page.locator(".jp-OutputArea").all_inner_texts() != before  # the tables below were redrawn
+        finally:
+            browser.close()
