@@ -177,16 +177,20 @@ def _measure(cmd: list[str], timeout: float, env: dict | None = None) -> tuple[d
 
 
 def ours_saturation(url: str, conns: int, seconds: float, tmp: Path) -> dict | str:
-    """Our load engine (one shard, closed model) as a whole process, like any peer."""
-    code = ("import json,sys,numpy as np;from pitchey_analysis.load import ShardSpec,run_shard;"
-            f"r=run_shard(ShardSpec(url='{url}',connections={conns},duration_s={seconds},model='closed',await_first_frame=False));"
-            "v=r.value_ms[(np.asarray(r.metric)=='rtt_ms')&r.ok];"
-            "print(json.dumps({'round_trips':int(v.size),'round_trips_per_s':v.size/r.wall_s,'p50_ms':float(np.percentile(v,50)),"
-            "'p99_ms':float(np.percentile(v,99)),'loop_cpu_s':r.cpu_s,'samples_kept':len(r.metric)}))")
-    fig, err = _measure([PY, "-c", code], seconds + 60)
-    if fig.get("returncode") != 0 or "round_trips" not in fig:
+    """Our load engine as ``load --workers 0`` runs it (one shard, closed model, every sample streamed to disk), a whole process."""
+    from .ours import stream_figures
+
+    stream = tmp / f"ours_{seconds:g}.arrows"
+    fig, err = _measure([PY, str(Path(__file__).with_name("ours.py")), url, str(conns), str(seconds), str(stream)], seconds + 60)
+    if fig.get("returncode") != 0 or "samples" not in fig:
         return f"our load engine failed: {fig.get('stderr', err)[-300:]}"
-    fig["note"] = "samples kept: every rtt and connect sample, in Python lists until the shard ends"
+    try:
+        fig.update(stream_figures(fig, stream))  # the figures rest on the samples that reached the disk
+    except ValueError as exc:
+        raise RuntimeError(f"our load engine lost samples: {exc}") from None  # never a row of zeros, never a skip
+    finally:
+        stream.unlink(missing_ok=True)
+    fig["note"] = "every sample kept: streamed to disk in Arrow chunks every 0.5 s (the load command's path), read back for the figures"
     return fig
 
 
@@ -475,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     chosen = a.only.split(",") if a.only else list(sections)
     rows: list[dict] = []
+    failed = []
     for name in chosen:
         print(f"== {name}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
@@ -482,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += sections[name]()
         except Exception as exc:
             print(f"  {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed.append(name)
             rows.append({"tool": name, "scenario": "failed", "error": f"{type(exc).__name__}: {exc}"})
         print(f"   ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     out = Path(a.out)
@@ -490,7 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps([{**r, **({"_meta": meta} if i == 0 else {})} for i, r in enumerate(rows)], indent=2, default=str))
     print_table(rows)
     print(f"written to {out}")
-    return 0
+    if failed:
+        print(f"python -m benchmarks: section(s) failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

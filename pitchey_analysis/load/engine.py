@@ -38,7 +38,6 @@ from .spec import Operation, ShardResult, ShardSpec, UserSpec
 
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
-PING = Operation("ping", 1.0, "pong")
 _NOT_ERRORS = ("sent", "answered", "late", "dropped", "left")
 
 
@@ -255,7 +254,7 @@ class _Shard:
         self.users = [_pick(self.rng, users) for _ in range(spec.connections)]
         self.connect_code = self.samples.code("connect_ms")
         #: frame types that answer a request (never taken for pushes), and frames that are no push
-        self.answer_types = {o.answer for u in users for o in u.operations if o.answer} | {"pong", "error", "subscription_confirmed"}
+        self.answer_types = {o.answer for u in users for o in u.operations if o.answer} | {spec.ping.answer, "pong", "error", "subscription_confirmed"}
         self.tls = ssl.create_default_context(cafile=spec.cafile) if spec.cafile else ssl.create_default_context()
         if spec.insecure:
             self.tls.check_hostname = False
@@ -512,13 +511,13 @@ class _Shard:
             elif spec.model == "closed":
                 async def looper(i: int) -> None:
                     while time.perf_counter() < end:
-                        if not await self.request(i, PING):
+                        if not await self.request(i, spec.ping):
                             return
 
                 await asyncio.gather(*(looper(i) for i in range(spec.connections) if self.transports[i] is not None))
             elif spec.model == "hold":
                 await asyncio.sleep(max(0.0, end - time.perf_counter()))
-                results = await asyncio.gather(*(self.request(i, PING) for i in range(spec.connections)))
+                results = await asyncio.gather(*(self.request(i, spec.ping) for i in range(spec.connections)))
                 self.res.held = sum(1 for i, r in enumerate(results)
                                     if r and self.transports[i] is not None and not self.transports[i].is_disconnected)
             else:

@@ -25,6 +25,11 @@ class Operation:
         return "rtt_ms" if self.type == "ping" else f"rtt_ms:{self.type}"
 
 
+#: the closed and hold models' request: Pitchey (PROTOCOL.md) answers ``ping`` with ``pong``
+PING = Operation("ping", 1.0, "pong")
+#: the same request to a plain echo target, which answers a message with the message itself
+ECHO_PING = Operation("ping", 1.0, "ping")
+
 #: answers the Pitchey contract gives (PROTOCOL.md); a scenario may name others
 DEFAULT_ANSWERS = {"ping": "pong", "get_dashboard_metrics": "dashboard_metrics", "request_initial_data": "initial_data",
                    "presence_update": "presence_updated", "send_message": "message_sent", "subscribe": "subscription_confirmed",
@@ -64,6 +69,7 @@ class ShardSpec:
     answer_timeout: float = 10.0
     subscribe: str | None = None  # a channel to subscribe to after 'connected' (fan-out measurements)
     await_first_frame: bool = True  # Pitchey sends 'connected' first; a plain echo target sends nothing
+    ping: Operation = PING  # the closed and hold models' request and its answer type (ECHO_PING for a plain echo target)
     cafile: str | None = None  # CA certificate for wss:// targets
     insecure: bool = False  # do not verify certificates (recorded by the caller)
     users: tuple[UserSpec, ...] = ()  # a scenario's users (open model); empty: anonymous pings at rate_per_conn
