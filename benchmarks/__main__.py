@@ -176,12 +176,17 @@ def _measure(cmd: list[str], timeout: float, env: dict | None = None) -> tuple[d
     return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
 
 
-def ours_saturation(url: str, conns: int, seconds: float, tmp: Path) -> dict | str:
-    """Our load engine as ``load --workers 0`` runs it (one shard, closed model, every sample streamed to disk), a whole process."""
+def ours_saturation(url: str, conns: int, seconds: float, tmp: Path, root: Path | None = None) -> dict | str:
+    """Our load engine as ``load --workers 0`` runs it (one shard, closed model, every sample streamed to disk), a whole process.
+
+    ``root``: another checkout (its ``pitchey_analysis`` and ``benchmarks/ours.py``) run instead, e.g. the version before a change.
+    """
     from .ours import stream_figures
 
     stream = tmp / f"ours_{seconds:g}.arrows"
-    fig, err = _measure([PY, str(Path(__file__).with_name("ours.py")), url, str(conns), str(seconds), str(stream)], seconds + 60)
+    env = None if root is None else {**os.environ, "PYTHONPATH": str(root)}
+    script = (root / "benchmarks" / "ours.py") if root is not None else Path(__file__).with_name("ours.py")
+    fig, err = _measure([PY, str(script), url, str(conns), str(seconds), str(stream)], seconds + 60, env)
     if fig.get("returncode") != 0 or "samples" not in fig:
         return f"our load engine failed: {fig.get('stderr', err)[-300:]}"
     try:
@@ -266,7 +271,13 @@ SATURATION_TOOLS = (("pitchey-analysis (picows)", ours_saturation), ("k6 1.1.0",
                     ("Artillery 2.0.21", artillery_saturation))
 
 
-def bench_saturation(short_s: float, long_s: float, conns: int) -> list[dict]:
+def bench_saturation(short_s: float, long_s: float, conns: int, baseline: Path | None = None) -> list[dict]:
+    """Every tool short and long against one echo server; ``baseline``: another checkout's engine as one more row."""
+    import functools
+
+    tools = list(SATURATION_TOOLS)
+    if baseline is not None:
+        tools.insert(1, (f"pitchey-analysis (picows), baseline {baseline.name}", functools.partial(ours_saturation, root=baseline)))
     rows = []
     wp = free_port()
     url = f"ws://127.0.0.1:{wp}/"
@@ -274,7 +285,7 @@ def bench_saturation(short_s: float, long_s: float, conns: int) -> list[dict]:
     ours: dict | None = None
     k6_rss: float | None = None
     with Proc([*W, "picows-echo-server", str(wp)], "ready"), tempfile.TemporaryDirectory() as d:
-        for name, fn in SATURATION_TOOLS:
+        for name, fn in tools:
             short = fn(url, conns, short_s, Path(d))
             long = fn(url, conns, long_s, Path(d)) if isinstance(short, dict) else short
             if isinstance(long, str):
@@ -464,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="short runs and small counts (a smoke check, minutes less)")
     ap.add_argument("--only", help="comma-separated sections: echo,saturation,reference,capacity,scale,analysis")
     ap.add_argument("--out", default="reports/bench.json")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="another checkout (e.g. a git archive of the version before a change): its engine runs as one more "
+                         "saturation row, beside ours in the same run")
     a = ap.parse_args(argv)
     if a.markdown:
         print(markdown(json.loads(Path(a.markdown).read_text())))
@@ -471,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     q = a.quick
     sections = {
         "echo": lambda: bench_echo(1 if q else 2, 3 if q else 5),
-        "saturation": lambda: bench_saturation(2, 6 if q else 20, 50),
+        "saturation": lambda: bench_saturation(2, 6 if q else 20, 50, a.baseline),
         "reference": lambda: bench_reference(2 if q else 5),
         "capacity": lambda: bench_server_capacity(2000 if q else 19_900, 10 if q else 30),
         "scale": lambda: bench_scale(4000 if q else 50_000, 10 if q else 60, 4, 4),

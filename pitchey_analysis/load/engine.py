@@ -27,10 +27,10 @@ import resource
 import socket
 import ssl
 import time
+from array import array
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import numpy as np
 from picows import WSListener, WSMsgType, ws_connect
 
 from ..capture.samplestream import decode_chunk, encode_chunk
@@ -42,21 +42,28 @@ _NOT_ERRORS = ("sent", "answered", "late", "dropped", "left")
 
 
 class SampleColumns:
-    """Growable numpy columns of one window's samples (no cap: the sink empties them every window)."""
+    """One window's samples in compact typed columns (``array.array``: no Python object per sample, no cap).
 
-    def __init__(self, capacity: int = 4096) -> None:
+    About 29 bytes a sample; the sink empties the columns every window, so they never hold more than a
+    window's worth.
+    """
+
+    def __init__(self) -> None:
         self.names: list[str] = []
         self._codes: dict[str, int] = {}
-        self._alloc(capacity)
-        self.n = 0
+        self._fresh()
         self.total = 0
 
-    def _alloc(self, cap: int) -> None:
-        self.metric = np.empty(cap, dtype="int32")
-        self.value = np.empty(cap, dtype="float64")
-        self.t = np.empty(cap, dtype="float64")
-        self.conn = np.empty(cap, dtype="int64")
-        self.ok = np.empty(cap, dtype=bool)
+    def _fresh(self) -> None:
+        self.metric, self.value, self.t = array("i"), array("d"), array("d")
+        self.conn, self.ok = array("q"), array("b")
+        # bound methods: one attribute lookup less per column and sample on the hot path
+        self._add = (self.metric.append, self.value.append, self.t.append, self.conn.append, self.ok.append)
+
+    @property
+    def n(self) -> int:
+        """Samples waiting for the next chunk."""
+        return len(self.metric)
 
     def code(self, name: str) -> int:
         """The integer code of a metric name."""
@@ -68,23 +75,21 @@ class SampleColumns:
 
     def add(self, code: int, value: float, t: float, conn: int, ok: bool) -> None:
         """Append one sample."""
-        n = self.n
-        if n == self.value.size:
-            old = (self.metric, self.value, self.t, self.conn, self.ok)
-            self._alloc(2 * n)
-            for new, o in zip((self.metric, self.value, self.t, self.conn, self.ok), old, strict=True):
-                new[:n] = o
-        self.metric[n], self.value[n], self.t[n], self.conn[n], self.ok[n] = code, value, t, conn, ok
-        self.n = n + 1
+        a = self._add
+        a[0](code)
+        a[1](value)
+        a[2](t)
+        a[3](conn)
+        a[4](ok)
         self.total += 1
 
     def take(self) -> bytes | None:
         """This window's samples as an Arrow chunk (None when there are none); the columns start over."""
-        n = self.n
-        if n == 0:
+        if not self.metric:
             return None
-        self.n = 0
-        return encode_chunk(self.names, self.metric[:n], self.value[:n], self.t[:n], self.conn[:n], self.ok[:n])
+        cols = (self.metric, self.value, self.t, self.conn, self.ok)
+        self._fresh()  # new columns: the old ones are exported to Arrow as they are (no copy)
+        return encode_chunk(self.names, *cols)
 
 
 class LagMonitor:
@@ -103,11 +108,12 @@ class LagMonitor:
 
     def take(self) -> tuple[float, float, int]:
         """(max, p99, count) of this window's lags in ms; the window starts over."""
-        lags, self.lags = self.lags, []
+        lags, self.lags = sorted(self.lags), []
         if not lags:
             return math.nan, math.nan, 0
-        a = np.asarray(lags) * 1000.0
-        return float(a.max()), float(np.percentile(a, 99)), a.size
+        n = len(lags)
+        p99 = lags[min(n - 1, math.ceil(0.99 * (n - 1)))]  # nearest rank at or above: a bound, never an underestimate
+        return lags[-1] * 1000.0, p99 * 1000.0, n
 
 
 def _rss_mb() -> float:
@@ -123,6 +129,14 @@ def _payload(op: Operation, mid: int, size: int) -> bytes:
         base = f'{{"type":"ping","id":"{mid}","pad":"'
         return (base + "x" * max(0, size - len(base) - 2) + '"}').encode()
     return json.dumps({"type": op.type, "id": str(mid), **dict(op.fields)}).encode()
+
+
+def _ping_frame(op: Operation, size: int, some_id: int) -> tuple[bytes, bytes] | None:
+    """A ping's frame split around its id (what :func:`_payload` makes for ids as long as ``some_id``), or None for other operations."""
+    if op.type != "ping":
+        return None
+    head, _, tail = _payload(op, some_id, size).partition(str(some_id).encode())
+    return head, tail
 
 
 def _pick(rng: random.Random, items: tuple[Any, ...]) -> Any:
@@ -160,7 +174,11 @@ class _Listener(WSListener):  # type: ignore[misc]
         now = time.perf_counter()
         sh = self.shard
         if frame.msg_type == WSMsgType.TEXT:
-            data = frame.get_payload_as_bytes()
+            try:
+                data = frame.get_payload_as_utf8_text()  # json.loads of a str skips the encoding sniffing of bytes
+            except UnicodeDecodeError:
+                sh.counters["invalid_utf8"] += 1  # RFC 6455 §8.1: a text frame must be UTF-8
+                return
             if self.stage == 0:  # the first frame ('connected')
                 channels = self.user.channels or ((sh.spec.subscribe,) if sh.spec.subscribe else ())
                 if channels:
@@ -171,7 +189,7 @@ class _Listener(WSListener):  # type: ignore[misc]
                     self._ready(now)
                 return
             if self.stage == 1:  # waiting for the subscriptions to be confirmed
-                if b"subscription_confirmed" in data:
+                if "subscription_confirmed" in data:
                     self.awaiting -= 1
                     if self.awaiting <= 0:
                         self._ready(now)
@@ -203,8 +221,11 @@ class _Listener(WSListener):  # type: ignore[misc]
             if entry is None:
                 mid, entry = waiting.popitem(last=False)  # answers without an id: first in, first out
             scheduled, code = entry
-            sh.counters["answered"] += 1
-            sh.samples.add(code, (now - scheduled) * 1000.0, sh.offset(scheduled), self.index, True)
+            sh.answered += 1
+            sh.samples.add(code, (now - scheduled) * 1000.0, sh.t0_offset + scheduled, self.index, True)
+            if now < sh.closed_end:  # the closed model: the answer sends the next request, no task in between
+                sh.send(self.index, sh.spec.ping, now, wait=False)
+                return
             fut = sh.waiters.pop(mid, None)
             if fut is not None and not fut.done():
                 fut.set_result(now)
@@ -241,12 +262,17 @@ class _Shard:
         self.res = ShardResult(spec.shard, socket.gethostname(), os.getpid(), spec.connections)
         self.samples = SampleColumns()
         self.epoch0, self.perf0 = time.time(), time.perf_counter()
+        self.t0_offset = self.epoch0 - self.perf0 - spec.run_start  # offset(perf) == t0_offset + perf
+        self.sent = self.answered = 0  # plain ints on the hot path (folded into the counters for each window)
+        self.closed_end = -math.inf  # the closed model's end (perf_counter): answers before it send the next request
+        self._op_codes: dict[int, tuple[int, tuple[bytes, bytes] | None]] = {}  # by id(op): a dataclass hashes slowly
         self.counters: collections.Counter[str] = collections.Counter()
         self.closes: collections.Counter[str] = collections.Counter()
         self.open_now = 0
         self.waiters: dict[int, asyncio.Future[float]] = {}
         self.busy: set[_Listener] = set()  # listeners that may have requests waiting for an answer
-        self.ids = iter(range(spec.shard * 10**12, (spec.shard + 1) * 10**12))
+        # message ids: unique over shards and all of one length within a shard (so a ping's frame has one size)
+        self.ids = iter(range((spec.shard + 1) * 10**12, (spec.shard + 2) * 10**12))
         self.loop = asyncio.get_running_loop()
         self.transports: list[Any] = [None] * spec.connections
         self.listeners: list[_Listener | None] = [None] * spec.connections
@@ -266,7 +292,7 @@ class _Shard:
 
     def offset(self, perf: float) -> float:
         """Seconds from the run's start (``spec.run_start``) to a ``perf_counter`` instant."""
-        return self.epoch0 + (perf - self.perf0) - self.spec.run_start
+        return self.t0_offset + perf
 
     # -- connections ---------------------------------------------------------
     def _socket_factory(self, index: int) -> Any:  # one of several source addresses: beyond ~28k ports each
@@ -331,20 +357,29 @@ class _Shard:
     def send(self, i: int, op: Operation, scheduled: float, wait: bool) -> asyncio.Future[float] | None:
         """Send one request on connection ``i``; its sample is taken when the answer arrives (or never comes)."""
         t, listener = self.transports[i], self.listeners[i]
-        code = self.samples.code(op.metric())
-        if t is None or listener is None or t.is_disconnected or listener.stage != 2:
+        known = self._op_codes.get(id(op))
+        if known is None:  # the spec holds its operations for the whole run: their ids stay theirs
+            known = self._op_codes[id(op)] = (self.samples.code(op.metric()), _ping_frame(op, self.spec.message_bytes, (self.spec.shard + 1) * 10**12))
+        code, ping = known
+        if t is None or listener is None or listener.stage != 2 or t.is_disconnected:
             self.counters["send_on_closed"] += 1
-            self.samples.add(code, math.nan, self.offset(scheduled), i, False)
+            self.samples.add(code, math.nan, self.t0_offset + scheduled, i, False)
             return None
         mid = next(self.ids)
-        self.counters["sent"] += 1
+        self.sent += 1
         fut = None
         if op.answer is not None:
-            listener.pending.setdefault(op.answer, collections.OrderedDict())[mid] = (scheduled, code)
+            waiting = listener.pending.get(op.answer)
+            if waiting is None:
+                waiting = listener.pending[op.answer] = collections.OrderedDict()
+            waiting[mid] = (scheduled, code)
             self.busy.add(listener)
             if wait:
                 fut = self.waiters[mid] = self.loop.create_future()
-        t.send(WSMsgType.TEXT, _payload(op, mid, self.spec.message_bytes))
+        if ping is not None:  # the ping's bytes with this id spliced in: no formatting per message
+            t.send(WSMsgType.TEXT, ping[0] + str(mid).encode() + ping[1])
+        else:
+            t.send(WSMsgType.TEXT, _payload(op, mid, self.spec.message_bytes))
         return fut
 
     async def request(self, i: int, op: Operation) -> bool:
@@ -447,6 +482,7 @@ class _Shard:
         now_perf, now_cpu = time.perf_counter(), time.process_time()
         last_perf, last_cpu, last_counts = self._last
         counts = collections.Counter(self.counters)
+        counts["sent"], counts["answered"] = self.sent, self.answered
         delta = counts - last_counts
         self._last = (now_perf, now_cpu, counts)
         lag_max, lag_p99, lag_n = self.lag.take()
@@ -509,12 +545,18 @@ class _Shard:
                     await asyncio.sleep(0.01)
                 self.expire(force=True)
             elif spec.model == "closed":
-                async def looper(i: int) -> None:
-                    while time.perf_counter() < end:
-                        if not await self.request(i, spec.ping):
-                            return
-
-                await asyncio.gather(*(looper(i) for i in range(spec.connections) if self.transports[i] is not None))
+                # each answer sends the connection's next request (in on_ws_frame) until ``end``; a request
+                # unanswered after answer_timeout becomes a timeout (expire, every flush) and its connection stops
+                self.closed_end = end
+                for i in range(spec.connections):
+                    if self.transports[i] is not None:
+                        self.send(i, spec.ping, time.perf_counter(), wait=False)
+                await asyncio.sleep(max(0.0, end - time.perf_counter()))
+                deadline = time.perf_counter() + spec.answer_timeout
+                while self.busy and time.perf_counter() < deadline:
+                    self.expire(force=False)
+                    await asyncio.sleep(0.01)
+                self.expire(force=True)
             elif spec.model == "hold":
                 await asyncio.sleep(max(0.0, end - time.perf_counter()))
                 results = await asyncio.gather(*(self.request(i, spec.ping) for i in range(spec.connections)))
@@ -537,7 +579,7 @@ class _Shard:
 
     def result(self) -> ShardResult:
         res, c = self.res, self.counters
-        res.sent, res.answered, res.late, res.dropped = c["sent"], c["answered"], c["late"], c["dropped"]
+        res.sent, res.answered, res.late, res.dropped = self.sent, self.answered, c["late"], c["dropped"]
         res.samples = self.samples.total
         res.errors = {k: v for k, v in c.items() if k not in _NOT_ERRORS and v}
         res.left = c["left"]
