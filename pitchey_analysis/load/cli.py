@@ -119,6 +119,7 @@ def run_load_cli(a: Any) -> int:
                             rate_per_conn=a.rate or 1.0, workers=a.workers, scheduler=a.scheduler, admin_token=admin_token,
                             settle_s=settle_s, cafile=a.cafile, insecure=a.insecure, users=users,
                             stages=list(scenario.stages) if scenario is not None else None,
+                            stage_rates=list(scenario.stage_rates) if scenario is not None else None,
                             ramp=scenario is not None and scenario.ramp,
                             manifest={"target": {"ws_url": url, "embedded": not a.target, "tls": url.startswith("wss")},
                                       "config": extra},

@@ -74,6 +74,7 @@ class ShardSpec:
     insecure: bool = False  # do not verify certificates (recorded by the caller)
     users: tuple[UserSpec, ...] = ()  # a scenario's users (open model); empty: anonymous pings at rate_per_conn
     stages: tuple[tuple[int, float], ...] = ()  # a continuous ramp (open model): (this shard's connections, seconds) in turn
+    stage_rates: tuple[float, ...] = ()  # per stage: the users' rates times this (empty: 1 in every stage)
     flush_s: float = 0.5  # samples and generator figures are handed on at least this often
     lag_probe_s: float = 0.01  # the event loop's lag is sampled this often
     late_bound_s: float = 0.05  # a send later than this after its scheduled time is counted late
