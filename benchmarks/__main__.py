@@ -385,7 +385,7 @@ def bench_server_capacity(n: int, hold_s: float) -> list[dict]:
              "cpu_s_per_10k": None, "peak_rss_mb": figures["rss_mb"], "p50_ms": None, "p99_ms": None,
              "connections_held": res.held, "open_at_once": figures["open_at_once"], "memory_per_conn_kib": per_conn_kib,
              "fanout_ms": fanout_ms, "fanout_delivered": figures["delivered"], "fanout_received": len(arrivals), "wall_s": wall,
-             "errors": res.errors()}]
+             "errors": res.errors(), "error_examples": res.error_examples()}]
 
 
 # -- 5. scale -----------------------------------------------------------------------------
@@ -408,7 +408,8 @@ def bench_scale(n: int, hold_s: float, server_workers: int, client_workers: int)
              "p99_ms": float(__import__("numpy").percentile(rtt, 99)) if rtt.size else None,
              "connections_held": res.held, "opened": res.opened, "opens_per_s": opens_per_s, "wall_s": wall,
              "served_by": f"reference server, {server_workers} processes on one port (SO_REUSEPORT, per-process state)",
-             "client": f"{client_workers} processes, source addresses {', '.join(sources)}", "errors": res.errors()}]
+             "client": f"{client_workers} processes, source addresses {', '.join(sources)}", "errors": res.errors(),
+             "error_examples": res.error_examples()}]
 
 
 # -- 6. analysis --------------------------------------------------------------------------

@@ -79,7 +79,7 @@ class LoadCapture:
         """The level's probe record: counts, errors per kind, closes per code and reason."""
         errors = result.errors()
         observed = {"opened": result.opened, "held": result.held, "sent": result.sent, "answered": result.answered,
-                    "samples": result.samples, "left": sum(s.left for s in result.shards), **result.generator(), "errors": errors, "close_codes": result.close_codes(),
+                    "samples": result.samples, "left": sum(s.left for s in result.shards), **result.generator(), "errors": errors, "error_examples": result.error_examples(), "close_codes": result.close_codes(),
                     "shards": [{"shard": s.shard, "host": s.host, "pid": s.pid, "opened": s.opened, "answered": s.answered,
                                 "cpu_s": round(s.cpu_s, 3), "peak_rss_mb": round(s.peak_rss_mb, 1)} for s in result.shards]}
         self.rec.probe({"probe_id": self.probe_id, "category": "performance", "probe": name, "attempt": 1,

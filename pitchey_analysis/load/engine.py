@@ -253,7 +253,7 @@ class _Listener(WSListener):  # type: ignore[misc]
                 transport.send_close(1000 if code in (0, 1005, 1006) or code < 1000 else code)  # RFC 6455 §7.4.1
                 transport.disconnect()
         except Exception as exc:  # a bug of ours or a frame nobody foresaw: counted, never raised into picows
-            self.shard.counters[f"client:{type(exc).__name__}"] += 1
+            self.shard.note_error(f"client:{type(exc).__name__}", exc)
 
     def on_ws_disconnected(self, transport: Any) -> None:
         sh = self.shard
@@ -309,6 +309,18 @@ class _Shard:
         self.seq = 0
         self._last = (time.perf_counter(), time.process_time(), collections.Counter[str]())
 
+    def note_error(self, kind: str, exc: BaseException) -> None:
+        """Count an error; the first of each kind keeps its message and where it was raised (tokens masked)."""
+        self.counters[kind] += 1
+        if kind not in self.res.error_examples:
+            from ..capture.redact import redact_text
+
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            where = f" at {os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb is not None else ""
+            self.res.error_examples[kind] = redact_text(f"{exc}{where}")[:300]
+
     def offset(self, perf: float) -> float:
         """Seconds from the run's start (``spec.run_start``) to a ``perf_counter`` instant."""
         return self.t0_offset + perf
@@ -353,7 +365,7 @@ class _Shard:
             self.samples.add(self.connect_code, (time.perf_counter() - t0) * 1000.0, self.offset(t0), i, True)
             return True
         except Exception as exc:
-            self.counters[f"connect:{type(exc).__name__}"] += 1
+            self.note_error(f"connect:{type(exc).__name__}", exc)
             self.samples.add(self.connect_code, math.nan, self.offset(t0), i, False)
             t = self.transports[i]
             if t is not None:

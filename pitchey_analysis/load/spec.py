@@ -104,6 +104,7 @@ class ShardResult:
     left: int = 0  # churn: times a connection left on purpose (and came back)
     samples: int = 0  # samples taken (handed on or kept here): every one, no cap
     errors: dict[str, int] = field(default_factory=dict)
+    error_examples: dict[str, str] = field(default_factory=dict)  # kind -> the first one's message (tokens masked)
     close_codes: dict[str, int] = field(default_factory=dict)  # "code reason" -> count, closes the target initiated
     cpu_s: float = 0.0
     wall_s: float = 0.0

@@ -37,5 +37,6 @@ def test_callbacks_in_any_order_settle_once_and_count_what_goes_wrong():
         cancelled.on_ws_frame(None, _Frame())  # raises inside: counted, not raised into picows
         cancelled.on_ws_frame(None, _Frame('{"type": "pong", "id": "12"}'))  # an answer to nothing pending: ignored
         assert sh.counters["client:RuntimeError"] == 1
+        assert sh.res.error_examples["client:RuntimeError"].startswith("a frame nobody foresaw at test_listener_order.py:")
 
     asyncio.run(main())
