@@ -89,7 +89,11 @@ def reference_server(port: int, workers: int = 1) -> Proc:
            "--knob", "ping_interval=600", "--knob", "idle_timeout=3600", "--knob", "dashboard_interval=3600",
            "--jwt-secret", "bench-" + "s" * 40, "--workers", str(workers)]
     p = Proc(cmd)
-    wait_http(f"http://127.0.0.1:{port}/api/health")
+    try:  # on a shared 2-core machine one server process took 25 s to answer (load average 9): room per process
+        wait_http(f"http://127.0.0.1:{port}/api/health", timeout=60 + 30 * workers)
+    except RuntimeError:
+        p.stop()
+        raise
     return p
 
 
