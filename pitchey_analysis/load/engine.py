@@ -359,6 +359,8 @@ class _Shard:
                 kw["ssl_context"] = self.tls
             transport, listener = await ws_connect(lambda: _Listener(self, i, user), self._url(user), **kw)
             self.transports[i], self.listeners[i] = transport, listener
+            if listener is None:  # picows hands back no listener when the target closed during the upgrade
+                raise ConnectionError("closed during the WebSocket upgrade (picows returned no listener)")
             if await asyncio.wait_for(listener.connected, self.spec.answer_timeout) is None:
                 raise ConnectionError("closed before 'connected'")
             self.res.opened += 1

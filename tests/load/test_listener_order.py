@@ -40,3 +40,27 @@ def test_callbacks_in_any_order_settle_once_and_count_what_goes_wrong():
         assert sh.res.error_examples["client:RuntimeError"].startswith("a frame nobody foresaw at test_listener_order.py:")
 
     asyncio.run(main())
+
+
+def test_picows_handing_back_no_listener_is_a_counted_connection_error(monkeypatch):
+    """Under a flood of connects picows returned (transport, None): once an AttributeError, now a connection error with its reason."""
+    from pitchey_analysis.load import engine
+
+    class _Transport:
+        is_disconnected = False
+
+        def disconnect(self) -> None:
+            self.is_disconnected = True
+
+    async def ws_connect(*args, **kwargs):
+        return _Transport(), None
+
+    monkeypatch.setattr(engine, "ws_connect", ws_connect)
+
+    async def main() -> None:
+        sh = _Shard(ShardSpec(url="ws://127.0.0.1:9/", connections=1, duration_s=0), None)
+        assert await sh.open_one(0) is False
+        assert dict(sh.counters) == {"connect:ConnectionError": 1} and sh.transports[0] is None
+        assert "picows returned no listener" in sh.res.error_examples["connect:ConnectionError"]
+
+    asyncio.run(main())
