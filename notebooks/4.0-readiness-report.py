@@ -151,6 +151,13 @@ display(render.figure(figures.concurrency(a.concurrency)))
 display(render.figure(figures.close_timeline(r.frames, r.probes, r.manifest)))
 render.table(close_codes(r.frames, r.probes), "close-codes", caption="Close codes the server sent (RFC 6455 §7.4.1)")
 
+# %%
+# A run with load over time (a `pitchey-analysis load` run) gets its soak view here: windows, drift, the target's polls.
+from pitchey_analysis.report.soak import soak_section
+
+for part in soak_section(r):
+    display(part)
+
 # %% [markdown]
 # ## Security checks
 

@@ -29,9 +29,9 @@ rtt_target_ms = 50.0
 # %%
 from IPython.display import display
 
-from pitchey_analysis.explore import open_load_run
 from pitchey_analysis.analysis.soak import analyze_soak
 from pitchey_analysis.capture.dataset import load_events
+from pitchey_analysis.explore import open_load_run
 from pitchey_analysis.report import figures, render, soakfigures
 
 figures.style()

@@ -226,7 +226,7 @@ class RunView:
         vals = [self.ns.get(n) for n in self.names]
         words = io.StringIO()
         with contextlib.redirect_stdout(words):
-            runs = pick_pair(*vals, self.runs_dir) if len(self.names) == 2 else (open_run(vals[0], self.runs_dir),)
+            runs = pick_pair(vals[0], vals[1], self.runs_dir) if len(self.names) == 2 else (open_run(vals[0], self.runs_dir),)
         self._why = words.getvalue()
         return runs
 

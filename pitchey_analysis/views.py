@@ -158,7 +158,7 @@ def sessions(probe: str | None = None) -> Any:
         failing = failing_probes(r)
         # those with frames first (an HTTP check has none); with no failure to read, any probe can be browsed
         choices = _with_frames_first(r, failing or r.probes["probe"].drop_duplicates().tolist())
-        shown = probe if probe in set(r.probes["probe"]) else choices[0]
+        shown = probe if probe is not None and probe in set(r.probes["probe"]) else choices[0]
         print(f"{len(failing)} failing probe(s); showing {shown}"
               + ("" if failing else " (nothing failed in this run: every probe can be picked)"))
         browser = frames_browser(r, choices, lambda p: render_all(probe_session(r, p)), value=shown) \

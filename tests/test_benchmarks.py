@@ -106,3 +106,54 @@ def test_k6_script_refuses_a_target_that_is_not_127(tmp_path):
     r = subprocess.run([str(k6_bin()), "run", "--no-usage-report", "--quiet", str(script)], capture_output=True, text=True,
                        timeout=60, env=env)
     assert r.returncode != 0 and "may only target" in r.stdout + r.stderr
+
+
+def test_our_saturation_row_keeps_every_sample_and_reads_them_back(tmp_path):
+    """The saturation row runs our engine as `load --workers 0` does: every sample streamed to disk, the figures read back."""
+    from benchmarks.__main__ import Proc, W, free_port, ours_saturation
+
+    port = free_port()
+    with Proc([*W, "picows-echo-server", str(port)], "ready"):
+        fig = ours_saturation(f"ws://127.0.0.1:{port}/", 3, 0.5, tmp_path)
+    assert isinstance(fig, dict), fig
+    assert fig["round_trips"] > 100 and fig["errors"] == {}
+    assert fig["samples_kept"] == fig["round_trips"] + 3  # every round trip and every connect, none dropped
+    assert fig["process_cpu_s"] > 0 and fig["peak_rss_mb"] > 0 and not list(tmp_path.iterdir())
+
+
+def test_our_figures_fail_loudly_when_samples_are_missing(tmp_path):
+    import numpy as np
+    import pytest
+
+    from benchmarks.ours import stream_figures
+    from pitchey_analysis.capture.samplestream import SampleStreamWriter, decode_chunk, encode_chunk, tag_chunk
+
+    counters = {"samples": 11, "streamed_rows": 10, "answered": 10, "wall_s": 1.0}
+    empty = tmp_path / "empty.arrows"
+    SampleStreamWriter(empty).close()
+    with pytest.raises(ValueError, match="no sample"):
+        stream_figures(counters, empty)
+    some = tmp_path / "some.arrows"
+    w = SampleStreamWriter(some)
+    w.write(tag_chunk(decode_chunk(encode_chunk(["rtt_ms"], np.zeros(10, "int32"), np.ones(10), np.arange(10.0),
+                                                np.zeros(10, "int64"), np.ones(10, bool))), "p#1", 1))
+    w.close()
+    with pytest.raises(ValueError, match="11 samples but 10"):
+        stream_figures(counters, some)
+    assert stream_figures({**counters, "samples": 10}, some)["round_trips"] == 10
+
+
+def test_a_closed_model_against_an_echo_target_needs_the_echo_request():
+    """A plain echo target answers 'ping' with 'ping': ECHO_PING is answered; the Pitchey ping's 'pong' never comes (timeouts, counted)."""
+    from benchmarks.__main__ import Proc, W, free_port
+    from pitchey_analysis.load import ShardSpec, run_shard
+    from pitchey_analysis.load.spec import ECHO_PING
+
+    port = free_port()
+    with Proc([*W, "picows-echo-server", str(port)], "ready"):
+        echo = run_shard(ShardSpec(url=f"ws://127.0.0.1:{port}/", connections=2, duration_s=0.3, model="closed",
+                                   await_first_frame=False, ping=ECHO_PING))
+        pong = run_shard(ShardSpec(url=f"ws://127.0.0.1:{port}/", connections=2, duration_s=0.3, model="closed",
+                                   await_first_frame=False, answer_timeout=0.5))
+    assert echo.answered > 50 and echo.errors == {} and echo.samples == echo.answered + 2
+    assert pong.answered == 0 and pong.errors == {"timeout": 2}

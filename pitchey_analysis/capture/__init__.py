@@ -11,10 +11,24 @@ Flow: probes → **records → recorder → run dataset** → DataFrames → ana
 
 from __future__ import annotations
 
-from .dataset import Run, latest_run, list_runs, load_events, load_run, load_runs, resolve_run
-from .recorder import Recorder
-from .records import OUTCOMES, SCHEMA_VERSION, TABLES, columns, describe
-from .redact import redact, redact_text, redact_url
+from importlib import import_module
+from typing import Any
+
+from .redact import redact, redact_text, redact_url  # eager: the submodule's name is also a function's
+
+#: public names and their modules, imported on first use (a load shard imports samplestream only, not pandas)
+_EXPORTS = {"Run": "dataset", "latest_run": "dataset", "list_runs": "dataset", "load_events": "dataset", "load_run": "dataset",
+            "load_runs": "dataset", "resolve_run": "dataset", "Recorder": "recorder", "OUTCOMES": "records",
+            "SCHEMA_VERSION": "records", "TABLES": "records", "columns": "records", "describe": "records"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "OUTCOMES",

@@ -23,12 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from .records import TABLES
+# pandas, Parquet and the records' dtypes are imported where they are used: a load shard imports this
+# module for encode_chunk only, and every module it imports is resident memory in every shard process
 
 SAMPLE_STREAM = "samples.arrows"
 
@@ -55,13 +53,52 @@ FILE_SCHEMA = pa.schema([
 _OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 
-def encode_chunk(metric_names: list[str], metric: np.ndarray, value_ms: np.ndarray, t_offset_s: np.ndarray,
-                 conn_index: np.ndarray, ok: np.ndarray) -> bytes:
-    """One chunk of samples as Arrow IPC bytes (``metric`` holds codes into ``metric_names``)."""
-    names = pa.array(metric_names, pa.string())
-    metric_col = pa.DictionaryArray.from_arrays(pa.array(metric, pa.int32()), names).cast(pa.string())
-    batch = pa.record_batch([metric_col, pa.array(value_ms, pa.float64()), pa.array(t_offset_s, pa.float64()),
-                             pa.array(conn_index, pa.int64()), pa.array(ok, pa.bool_())], schema=CHUNK_SCHEMA)
+# Building the chunks, only zero-copy constructors over numpy buffers are used: a shard process never
+# calls pa.array() on Python objects nor a compute kernel, whose first use costs ~50 MB and ~13 MB of
+# resident memory for the converters and the kernel registry (measured, pyarrow 26); numpy does the work.
+
+
+def _column(kind: pa.DataType, data: Any, n: int) -> pa.Array:
+    """An Arrow array over a contiguous buffer of ``n`` fixed-width values (numpy array or ``array.array``), no copy."""
+    buf = pa.py_buffer(data)
+    if buf.size != n * kind.bit_width // 8:
+        raise ValueError(f"a column of {buf.size} bytes is not {n} values of {kind}")
+    return pa.Array.from_buffers(kind, n, [None, buf])
+
+
+def _bools(data: Any, n: int) -> pa.Array:
+    """An Arrow boolean array (a bitmap) from ``n`` bytes that are 0 or not."""
+    bytes_ = np.frombuffer(data, dtype=np.uint8, count=n)
+    return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(np.packbits(bytes_ != 0, bitorder="little"))])
+
+
+def _strings(values: list[bytes], codes: np.ndarray) -> pa.Array:
+    """An Arrow string array whose item ``i`` is ``values[codes[i]]`` (a few distinct values, many rows)."""
+    lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+    offsets = np.zeros(codes.size + 1, dtype=np.int64)
+    np.cumsum(lengths[codes], out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    starts = offsets[:-1]
+    for c, v in enumerate(values):  # one pass per distinct value and byte: rows never loop in Python
+        at = starts[codes == c]
+        for j, byte in enumerate(v):
+            data[at + j] = byte
+    if offsets[-1] >= 2**31:
+        raise ValueError("a chunk of more than 2 GiB of strings")
+    return pa.Array.from_buffers(pa.string(), codes.size, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+
+
+def encode_chunk(metric_names: list[str], metric: Any, value_ms: Any, t_offset_s: Any, conn_index: Any, ok: Any) -> bytes:
+    """One chunk of samples as Arrow IPC bytes.
+
+    The columns are contiguous buffers (numpy arrays or ``array.array``) of int32 metric codes into
+    ``metric_names``, float64 values and offsets, int64 connection indices and one byte per ``ok``.
+    """
+    n = len(metric)
+    codes = np.frombuffer(metric, dtype=np.int32, count=n) if n else np.zeros(0, np.int32)
+    metric_col = _strings([m.encode() for m in metric_names], codes)
+    batch = pa.record_batch([metric_col, _column(pa.float64(), value_ms, n), _column(pa.float64(), t_offset_s, n),
+                             _column(pa.int64(), conn_index, n), _bools(ok, n)], schema=CHUNK_SCHEMA)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, CHUNK_SCHEMA, options=_OPTIONS) as w:
         w.write_batch(batch)
@@ -76,9 +113,13 @@ def decode_chunk(data: bytes) -> pa.Table:
 def tag_chunk(chunk: pa.Table, probe_id: str, concurrency: int, conn_offset: int = 0) -> pa.Table:
     """A chunk with the columns the run dataset adds (probe, level, connection index over all shards)."""
     n = chunk.num_rows
-    conn = pc.add(chunk.column("conn_index"), pa.scalar(conn_offset, pa.int64())) if conn_offset else chunk.column("conn_index")
-    return pa.table([pa.array([probe_id] * n, pa.string()), chunk.column("metric"), chunk.column("value_ms"),
-                     chunk.column("t_offset_s"), pa.array(np.full(n, concurrency, dtype="int64")), conn,
+    conn = chunk.column("conn_index")
+    if conn_offset:  # the column's values read through its buffers (Array.to_numpy would load pyarrow's converters)
+        parts = [np.frombuffer(c.buffers()[1], dtype=np.int64, count=len(c), offset=c.offset * 8) for c in conn.chunks]
+        conn = _column(pa.int64(), (np.concatenate(parts) if parts else np.zeros(0, np.int64)) + conn_offset, n)
+    probe = _strings([probe_id.encode()], np.zeros(n, dtype=np.int64))
+    level = _column(pa.int64(), np.full(n, concurrency, dtype=np.int64), n)
+    return pa.table([probe, chunk.column("metric"), chunk.column("value_ms"), chunk.column("t_offset_s"), level, conn,
                      chunk.column("ok")], schema=FILE_SCHEMA)
 
 
@@ -128,8 +169,10 @@ def iter_sample_stream(path: Path):
             return
 
 
-def samples_frame(batches: Any, run_id: str) -> pd.DataFrame:
-    """The samples table (documented dtypes) from stream batches."""
+def samples_frame(batches: Any, run_id: str) -> Any:
+    """The samples table (documented dtypes, a pandas DataFrame) from stream batches."""
+    from .records import TABLES
+
     tables = [pa.Table.from_batches([b]) for b in batches]
     table = pa.concat_tables(tables) if tables else FILE_SCHEMA.empty_table()
     df = table.to_pandas()
@@ -138,13 +181,15 @@ def samples_frame(batches: Any, run_id: str) -> pd.DataFrame:
     return df[list(spec)].astype({c: d for c, (d, _) in spec.items()})
 
 
-def read_sample_stream(run_dir: Path, run_id: str) -> pd.DataFrame:
+def read_sample_stream(run_dir: Path, run_id: str) -> Any:
     """The samples of a run's ``samples.arrows`` (empty when there is none)."""
     return samples_frame(iter_sample_stream(Path(run_dir) / SAMPLE_STREAM), run_id)
 
 
-def write_samples_parquet(run_dir: Path, jsonl_samples: pd.DataFrame, run_id: str, dest: Path) -> int:
-    """Consolidate JSONL samples and ``samples.arrows`` into one Parquet file, batch by batch; returns rows."""
+def write_samples_parquet(run_dir: Path, jsonl_samples: Any, run_id: str, dest: Path) -> int:
+    """Consolidate JSONL samples (a DataFrame) and ``samples.arrows`` into one Parquet file, batch by batch; returns rows."""
+    import pyarrow.parquet as pq
+
     schema = pa.schema([("run_id", pa.string()), *FILE_SCHEMA])
     rows = 0
     with pq.ParquetWriter(dest, schema) as w:

@@ -23,9 +23,19 @@ One job per module::
 
 from __future__ import annotations
 
-from .capture import record_levels, record_load
-from .engine import run_shard
-from .orchestrate import LoadResult, run_load, split
-from .spec import ShardResult, ShardSpec
+from importlib import import_module
+from typing import Any
 
-__all__ = ["LoadResult", "ShardResult", "ShardSpec", "record_levels", "record_load", "run_load", "run_shard", "split"]
+#: public names and their modules, imported on first use: a shard process imports only the engine
+_EXPORTS = {"LoadResult": "orchestrate", "ShardResult": "spec", "ShardSpec": "spec", "record_levels": "capture",
+            "record_load": "capture", "run_load": "orchestrate", "run_shard": "engine", "split": "orchestrate"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -14,9 +14,9 @@ import json
 import os
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +27,9 @@ from ..capture.records import probe_record
 from ..capture.samplestream import FILE_SCHEMA, SAMPLE_STREAM, SampleStreamWriter, decode_chunk, tag_chunk
 from .orchestrate import LoadResult
 from .spec import ShardResult, ShardSpec, UserSpec
+
+if TYPE_CHECKING:
+    from ..contract import Contract
 
 
 class LoadCapture:
@@ -81,7 +84,7 @@ class LoadCapture:
         """The level's probe record: counts, errors per kind, closes per code and reason."""
         errors = result.errors()
         observed = {"opened": result.opened, "held": result.held, "sent": result.sent, "answered": result.answered,
-                    "samples": result.samples, "left": sum(s.left for s in result.shards), **result.generator(), "errors": errors, "close_codes": result.close_codes(),
+                    "samples": result.samples, "left": sum(s.left for s in result.shards), **result.generator(), "errors": errors, "error_examples": result.error_examples(), "close_codes": result.close_codes(),
                     "shards": [{"shard": s.shard, "host": s.host, "pid": s.pid, "opened": s.opened, "answered": s.answered,
                                 "cpu_s": round(s.cpu_s, 3), "peak_rss_mb": round(s.peak_rss_mb, 1)} for s in result.shards]}
         self.rec.probe(probe_record(probe_id=self.probe_id, category="performance", probe=name, attempt=1, started_at=self.started,
@@ -123,12 +126,14 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
                  settle_s: float = 2.0, poll_s: float = 1.0, cafile: str | None = None, insecure: bool = False,
                  progress: bool = True, manifest: dict[str, Any] | None = None, lag_bound_ms: float = 50.0,
                  max_share: float = 0.1, on_level: Any = None, stages: list[tuple[int, float]] | None = None,
-                 ramp: bool = False, **shard_options: Any) -> Path:
+                 ramp: bool = False, stage_rates: list[float] | None = None, contract: Contract | None = None,
+                 **shard_options: Any) -> Path:
     """Run the load level by level, writing one run dataset as it goes; returns the run directory.
 
     The target's session count is polled every ``poll_s`` from before the load starts (the baseline) until
     ``settle_s`` after it left. ``stages`` run one after another as levels, or with ``ramp`` as one
-    continuous level whose connections join and leave at the stage bounds. Tokens (``admin_token``, the users') are masked wherever they would be written.
+    continuous level whose connections join and leave at the stage bounds. ``stage_rates`` (one per stage)
+    multiply the users' rates (``rate_per_conn`` without users) in their stage. Tokens (``admin_token``, the users') are masked wherever they would be written.
     """
     from ..suite import http_base
     from .orchestrate import run_load, split
@@ -138,7 +143,7 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
     info = run_manifest(target={**target_record(url, http_base(url), embedded=False), **given.pop("target", {})},
                         server=given.pop("server", None), suite={"name": "load", "version": "2"}, config=given.pop("config", {}),
                         **given)
-    info["config"].update({"levels": levels, "stages": stages, "ramp": ramp, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
+    info["config"].update({"levels": levels, "stages": stages, "stage_rates": stage_rates, "ramp": ramp, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
                                           "workers": workers, "scheduler": scheduler, "settle_s": settle_s, "poll_s": poll_s,
                                           "lag_bound_ms": lag_bound_ms, "saturated_share_max": max_share,
                                           "shard": {k: shard_options.get(k, getattr(ShardSpec, k)) for k in
@@ -147,22 +152,27 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
     secrets = tuple(t for t in (admin_token, *(u.token for u in users)) if t)
     cap = LoadCapture(Path(out), info, secrets_to_mask=secrets)
     poller = TargetPoller(http_base(url), cap.target_poll, admin_token=admin_token, every_s=poll_s, cafile=cafile,
-                          insecure=insecure).start()
+                          insecure=insecure, contract=contract).start()
     status = "interrupted"
     try:
         time.sleep(min(poll_s, 0.5))  # the baseline poll lands before the first connection
-        if stages and ramp:  # one level: the connections join and leave at the stage bounds
-            plan = [(max(n for n, _ in stages), sum(d for _, d in stages), tuple(stages), "load.ramp")]
+        rates = list(stage_rates or [])
+        if rates and (not stages or len(rates) != len(stages)):
+            raise ValueError(f"{len(rates)} stage rates for {len(stages or [])} stages")
+        if stages and ramp:  # one level: the connections join and leave at the stage bounds, the rates change at them
+            shard_options["stage_rates"] = tuple(rates)
+            plan = [(max(n for n, _ in stages), sum(d for _, d in stages), tuple(stages), "load.ramp", 1.0)]
         else:
-            plan = [(n, d, (), "load.level") for n, d in (stages or [(n, duration_s) for n in levels])]
-        for level, seconds, ramp_stages, kind in plan:
+            plan = [(n, d, (), "load.level", rates[k] if rates else 1.0)
+                    for k, (n, d) in enumerate(stages or [(n, duration_s) for n in levels])]
+        for level, seconds, ramp_stages, kind, scale in plan:
             if on_level is not None:
                 on_level(level, cap.dir)
             name = f"{kind}_{level}"
             cap.begin(name, level, split(level, max(1, workers)))
-            result = run_load(url, connections=level, duration_s=seconds, model=model, rate_per_conn=rate_per_conn,
+            result = run_load(url, connections=level, duration_s=seconds, model=model, rate_per_conn=rate_per_conn * scale,
                               workers=workers, scheduler=scheduler, progress=progress, cafile=cafile, insecure=insecure,
-                              users=users, run_start=cap.run_start, on_message=cap.on_message, stages=ramp_stages,
+                              users=tuple(replace(u, rate_per_s=u.rate_per_s * scale) for u in users), run_start=cap.run_start, on_message=cap.on_message, stages=ramp_stages,
                               **shard_options)
             cap.end(result, name)
         time.sleep(settle_s)  # the target's figures after the load: do its sessions return to the baseline?

@@ -137,6 +137,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
                             rate_per_conn=rate or 1.0, workers=workers, scheduler=scheduler, admin_token=admin_token,
                             settle_s=settle_s, cafile=cafile, insecure=insecure, users=users,
                             stages=list(scen.stages) if scen is not None else None,
+                            stage_rates=list(scen.stage_rates) if scen is not None else None, contract=contract_,
                             ramp=scen is not None and scen.ramp,
                             manifest={"target": {"embedded": not target}, "server": server, "config": extra},
                             on_level=lambda level, d: print(f"level {level}: {model} model; run dataset {d}", file=sys.stderr))

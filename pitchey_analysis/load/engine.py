@@ -18,7 +18,9 @@ generator, rather than the target, was the bottleneck.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
+import itertools
 import json
 import math
 import os
@@ -26,10 +28,10 @@ import random
 import resource
 import socket
 import time
+from array import array
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import numpy as np
 from picows import WSListener, WSMsgType, ws_connect
 
 from ..capture.samplestream import decode_chunk, encode_chunk
@@ -38,26 +40,32 @@ from .spec import Operation, ShardResult, ShardSpec, UserSpec
 
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
-PING = Operation("ping", 1.0, "pong")
 _NOT_ERRORS = ("sent", "answered", "late", "dropped", "left")
 
 
 class SampleColumns:
-    """Growable numpy columns of one window's samples (no cap: the sink empties them every window)."""
+    """One window's samples in compact typed columns (``array.array``: no Python object per sample, no cap).
 
-    def __init__(self, capacity: int = 4096) -> None:
+    About 29 bytes a sample; the sink empties the columns every window, so they never hold more than a
+    window's worth.
+    """
+
+    def __init__(self) -> None:
         self.names: list[str] = []
         self._codes: dict[str, int] = {}
-        self._alloc(capacity)
-        self.n = 0
+        self._fresh()
         self.total = 0
 
-    def _alloc(self, cap: int) -> None:
-        self.metric = np.empty(cap, dtype="int32")
-        self.value = np.empty(cap, dtype="float64")
-        self.t = np.empty(cap, dtype="float64")
-        self.conn = np.empty(cap, dtype="int64")
-        self.ok = np.empty(cap, dtype=bool)
+    def _fresh(self) -> None:
+        self.metric, self.value, self.t = array("i"), array("d"), array("d")
+        self.conn, self.ok = array("q"), array("b")
+        # bound methods: one attribute lookup less per column and sample on the hot path
+        self._add = (self.metric.append, self.value.append, self.t.append, self.conn.append, self.ok.append)
+
+    @property
+    def n(self) -> int:
+        """Samples waiting for the next chunk."""
+        return len(self.metric)
 
     def code(self, name: str) -> int:
         """The integer code of a metric name."""
@@ -69,23 +77,21 @@ class SampleColumns:
 
     def add(self, code: int, value: float, t: float, conn: int, ok: bool) -> None:
         """Append one sample."""
-        n = self.n
-        if n == self.value.size:
-            old = (self.metric, self.value, self.t, self.conn, self.ok)
-            self._alloc(2 * n)
-            for new, o in zip((self.metric, self.value, self.t, self.conn, self.ok), old, strict=True):
-                new[:n] = o
-        self.metric[n], self.value[n], self.t[n], self.conn[n], self.ok[n] = code, value, t, conn, ok
-        self.n = n + 1
+        a = self._add
+        a[0](code)
+        a[1](value)
+        a[2](t)
+        a[3](conn)
+        a[4](ok)
         self.total += 1
 
     def take(self) -> bytes | None:
         """This window's samples as an Arrow chunk (None when there are none); the columns start over."""
-        n = self.n
-        if n == 0:
+        if not self.metric:
             return None
-        self.n = 0
-        return encode_chunk(self.names, self.metric[:n], self.value[:n], self.t[:n], self.conn[:n], self.ok[:n])
+        cols = (self.metric, self.value, self.t, self.conn, self.ok)
+        self._fresh()  # new columns: the old ones are exported to Arrow as they are (no copy)
+        return encode_chunk(self.names, *cols)
 
 
 class LagMonitor:
@@ -104,11 +110,12 @@ class LagMonitor:
 
     def take(self) -> tuple[float, float, int]:
         """(max, p99, count) of this window's lags in ms; the window starts over."""
-        lags, self.lags = self.lags, []
+        lags, self.lags = sorted(self.lags), []
         if not lags:
             return math.nan, math.nan, 0
-        a = np.asarray(lags) * 1000.0
-        return float(a.max()), float(np.percentile(a, 99)), a.size
+        n = len(lags)
+        p99 = lags[min(n - 1, math.ceil(0.99 * (n - 1)))]  # nearest rank at or above: a bound, never an underestimate
+        return lags[-1] * 1000.0, p99 * 1000.0, n
 
 
 def _rss_mb() -> float:
@@ -124,6 +131,14 @@ def _payload(op: Operation, mid: int, size: int) -> bytes:
         base = f'{{"type":"ping","id":"{mid}","pad":"'
         return (base + "x" * max(0, size - len(base) - 2) + '"}').encode()
     return json.dumps({"type": op.type, "id": str(mid), **dict(op.fields)}).encode()
+
+
+def _ping_frame(op: Operation, size: int, some_id: int) -> tuple[bytes, bytes] | None:
+    """A ping's frame split around its id (what :func:`_payload` makes for ids as long as ``some_id``), or None for other operations."""
+    if op.type != "ping":
+        return None
+    head, _, tail = _payload(op, some_id, size).partition(str(some_id).encode())
+    return head, tail
 
 
 def _pick(rng: random.Random, items: tuple[Any, ...]) -> Any:
@@ -143,86 +158,109 @@ class _Listener(WSListener):  # type: ignore[misc]
         self.connected = asyncio.get_running_loop().create_future()
         self.pending: dict[str, collections.OrderedDict[int, tuple[float, int]]] = {}
         self.leaving = False
+        self.is_open = False
+
+    # picows calls these from its transport: an exception raised here would disconnect the connection and
+    # be logged, not counted. So the future ``connected`` is settled only once, whatever order picows calls in
+    # (a cancelled wait, a close before the handshake ends), with a result, never an exception nobody awaits,
+    # and anything unexpected in a callback becomes a counted error of kind ``client:<exception>``.
+    def _settle(self, value: float | None) -> None:
+        """``connected`` gets its result once: the instant the connection was ready, or None (it closed before)."""
+        if not self.connected.done():
+            self.connected.set_result(value)
 
     def on_ws_connected(self, transport: Any) -> None:
         sh = self.shard
+        self.is_open = True
         sh.open_now += 1
         sh.res.max_open = max(sh.res.max_open, sh.open_now)
         if not sh.spec.await_first_frame:
             self.stage = 2
-            self.connected.set_result(time.perf_counter())
+            self._settle(time.perf_counter())
 
     def _ready(self, now: float) -> None:
         self.stage = 2
-        if not self.connected.done():
-            self.connected.set_result(now)
+        self._settle(now)
 
     def on_ws_frame(self, transport: Any, frame: Any) -> None:
-        now = time.perf_counter()
-        sh = self.shard
-        if frame.msg_type == WSMsgType.TEXT:
-            data = frame.get_payload_as_bytes()
-            if self.stage == 0:  # the first frame ('connected')
-                channels = self.user.channels or ((sh.spec.subscribe,) if sh.spec.subscribe else ())
-                if channels:
-                    for ch in channels:
-                        transport.send(WSMsgType.TEXT, json.dumps({"type": "subscribe", "channel": ch}).encode())
-                    self.stage, self.awaiting = 1, len(channels)
-                else:
-                    self._ready(now)
-                return
-            if self.stage == 1:  # waiting for the subscriptions to be confirmed
-                if b"subscription_confirmed" in data:
-                    self.awaiting -= 1
-                    if self.awaiting <= 0:
-                        self._ready(now)
-                return
-            try:
-                obj = json.loads(data)
-                typ = obj.get("type")
-            except (ValueError, AttributeError):
-                return
-            waiting = self.pending.get(typ) if isinstance(typ, str) else None
-            if not waiting:
-                if sh.spec.subscribe and not self.pushed:  # a push: note when the first one arrived
-                    self.pushed = True
-                    sh.res.push_arrivals.append(sh.epoch0 + (now - sh.perf0))
-                stamp = obj.get("timestamp")
-                if isinstance(typ, str) and typ not in sh.answer_types and isinstance(stamp, int | float) and not isinstance(stamp, bool):
-                    # a push with the server's time: its delivery delay (same clock on one machine; skew across machines)
-                    arrival_ms = (sh.epoch0 + (now - sh.perf0)) * 1000.0
-                    sh.samples.add(sh.samples.code(f"push_ms:{typ}"), arrival_ms - float(stamp), sh.offset(now), self.index, True)
-                return
-            mid_raw = obj.get("id")
-            entry = None
-            if mid_raw is not None:
+        try:
+            now = time.perf_counter()
+            sh = self.shard
+            if frame.msg_type == WSMsgType.TEXT:
                 try:
-                    entry = waiting.pop(int(mid_raw), None)
-                    mid = int(mid_raw)
+                    data = frame.get_payload_as_utf8_text()  # json.loads of a str skips the encoding sniffing of bytes
+                except UnicodeDecodeError:
+                    sh.counters["invalid_utf8"] += 1  # RFC 6455 §8.1: a text frame must be UTF-8
+                    return
+                if self.stage == 0:  # the first frame ('connected')
+                    channels = self.user.channels or ((sh.spec.subscribe,) if sh.spec.subscribe else ())
+                    if channels:
+                        for ch in channels:
+                            transport.send(WSMsgType.TEXT, json.dumps({"type": "subscribe", "channel": ch}).encode())
+                        self.stage, self.awaiting = 1, len(channels)
+                    else:
+                        self._ready(now)
+                    return
+                if self.stage == 1:  # waiting for the subscriptions to be confirmed
+                    if "subscription_confirmed" in data:
+                        self.awaiting -= 1
+                        if self.awaiting <= 0:
+                            self._ready(now)
+                    return
+                try:
+                    obj = json.loads(data)
+                    typ = obj.get("type")
+                except (ValueError, AttributeError):
+                    return
+                waiting = self.pending.get(typ) if isinstance(typ, str) else None
+                if not waiting:
+                    if sh.spec.subscribe and not self.pushed:  # a push: note when the first one arrived
+                        self.pushed = True
+                        sh.res.push_arrivals.append(sh.epoch0 + (now - sh.perf0))
+                    stamp = obj.get("timestamp")
+                    if isinstance(typ, str) and typ not in sh.answer_types and isinstance(stamp, int | float) and not isinstance(stamp, bool):
+                        # a push with the server's time: its delivery delay (same clock on one machine; skew across machines)
+                        arrival_ms = (sh.epoch0 + (now - sh.perf0)) * 1000.0
+                        sh.samples.add(sh.samples.code(f"push_ms:{typ}"), arrival_ms - float(stamp), sh.offset(now), self.index, True)
+                    return
+                mid_raw = obj.get("id")
+                try:
+                    mid = int(mid_raw) if mid_raw is not None else None
                 except (TypeError, ValueError):
-                    entry = None
-            if entry is None:
-                mid, entry = waiting.popitem(last=False)  # answers without an id: first in, first out
-            scheduled, code = entry
-            sh.counters["answered"] += 1
-            sh.samples.add(code, (now - scheduled) * 1000.0, sh.offset(scheduled), self.index, True)
-            fut = sh.waiters.pop(mid, None)
-            if fut is not None and not fut.done():
-                fut.set_result(now)
-        elif frame.msg_type == WSMsgType.CLOSE:
-            code = frame.get_close_code()
-            reason = frame.get_close_message()
-            reason_text = reason.decode("utf-8", "replace")[:60] if reason else ""
-            if not self.leaving:
-                sh.closes[f"{int(code)} {reason_text}".strip()] += 1
-            transport.send_close(1000 if code in (0, 1005, 1006) or code < 1000 else code)  # RFC 6455 §7.4.1
-            transport.disconnect()
+                    mid = None
+                if mid is None:
+                    mid, entry = waiting.popitem(last=False)  # answers without our id: first in, first out
+                else:
+                    entry = waiting.pop(mid, None)
+                    if entry is None:  # the answer to a request already counted (a timeout): not another's answer
+                        sh.counters["answer_after_timeout"] += 1
+                        return
+                scheduled, code = entry
+                sh.answered += 1
+                sh.samples.add(code, (now - scheduled) * 1000.0, sh.t0_offset + scheduled, self.index, True)
+                if now < sh.closed_end:  # the closed model: the answer sends the next request, no task in between
+                    sh.send(self.index, sh.spec.ping, now, wait=False)
+                    return
+                fut = sh.waiters.pop(mid, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(now)
+            elif frame.msg_type == WSMsgType.CLOSE:
+                code = frame.get_close_code()
+                reason = frame.get_close_message()
+                reason_text = reason.decode("utf-8", "replace")[:60] if reason else ""
+                if not self.leaving:
+                    sh.closes[f"{int(code)} {reason_text}".strip()] += 1
+                transport.send_close(1000 if code in (0, 1005, 1006) or code < 1000 else code)  # RFC 6455 §7.4.1
+                transport.disconnect()
+        except Exception as exc:  # a bug of ours or a frame nobody foresaw: counted, never raised into picows
+            self.shard.note_error(f"client:{type(exc).__name__}", exc)
 
     def on_ws_disconnected(self, transport: Any) -> None:
         sh = self.shard
-        sh.open_now -= 1
-        if not self.connected.done():
-            self.connected.set_exception(ConnectionError("closed before 'connected'"))
+        if self.is_open:  # picows may report a disconnect of a connection whose handshake never completed
+            self.is_open = False
+            sh.open_now -= 1
+        self._settle(None)
         for waiting in self.pending.values():  # requests the target will never answer now
             for mid, (scheduled, code) in waiting.items():
                 sh.counters["closed_before_answer"] += 1
@@ -242,12 +280,18 @@ class _Shard:
         self.res = ShardResult(spec.shard, socket.gethostname(), os.getpid(), spec.connections)
         self.samples = SampleColumns()
         self.epoch0, self.perf0 = time.time(), time.perf_counter()
+        self.t0_offset = self.epoch0 - self.perf0 - spec.run_start  # offset(perf) == t0_offset + perf
+        self.stage_ends: list[float] = []  # perf_counter ends of the ramp's stages, when their rates differ
+        self.sent = self.answered = 0  # plain ints on the hot path (folded into the counters for each window)
+        self.closed_end = -math.inf  # the closed model's end (perf_counter): answers before it send the next request
+        self._op_codes: dict[int, tuple[int, tuple[bytes, bytes] | None]] = {}  # by id(op): a dataclass hashes slowly
         self.counters: collections.Counter[str] = collections.Counter()
         self.closes: collections.Counter[str] = collections.Counter()
         self.open_now = 0
         self.waiters: dict[int, asyncio.Future[float]] = {}
         self.busy: set[_Listener] = set()  # listeners that may have requests waiting for an answer
-        self.ids = iter(range(spec.shard * 10**12, (spec.shard + 1) * 10**12))
+        # message ids: unique over shards and all of one length within a shard (so a ping's frame has one size)
+        self.ids = iter(range((spec.shard + 1) * 10**12, (spec.shard + 2) * 10**12))
         self.loop = asyncio.get_running_loop()
         self.transports: list[Any] = [None] * spec.connections
         self.listeners: list[_Listener | None] = [None] * spec.connections
@@ -255,16 +299,28 @@ class _Shard:
         self.users = [_pick(self.rng, users) for _ in range(spec.connections)]
         self.connect_code = self.samples.code("connect_ms")
         #: frame types that answer a request (never taken for pushes), and frames that are no push
-        self.answer_types = {o.answer for u in users for o in u.operations if o.answer} | {"pong", "error", "subscription_confirmed"}
+        self.answer_types = {o.answer for u in users for o in u.operations if o.answer} | {spec.ping.answer, "pong", "error", "subscription_confirmed"}
         self.tls = client_ssl_context(spec.cafile, spec.insecure)
         self.lag = LagMonitor(spec.lag_probe_s)
         self.kept: list[bytes] = []
         self.seq = 0
         self._last = (time.perf_counter(), time.process_time(), collections.Counter[str]())
 
+    def note_error(self, kind: str, exc: BaseException) -> None:
+        """Count an error; the first of each kind keeps its message and where it was raised (tokens masked)."""
+        self.counters[kind] += 1
+        if kind not in self.res.error_examples:
+            from ..capture.redact import redact_text
+
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            where = f" at {os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb is not None else ""
+            self.res.error_examples[kind] = redact_text(f"{exc}{where}")[:300]
+
     def offset(self, perf: float) -> float:
         """Seconds from the run's start (``spec.run_start``) to a ``perf_counter`` instant."""
-        return self.epoch0 + (perf - self.perf0) - self.spec.run_start
+        return self.t0_offset + perf
 
     # -- connections ---------------------------------------------------------
     def _socket_factory(self, index: int) -> Any:  # one of several source addresses: beyond ~28k ports each
@@ -300,12 +356,15 @@ class _Shard:
                 kw["ssl_context"] = self.tls
             transport, listener = await ws_connect(lambda: _Listener(self, i, user), self._url(user), **kw)
             self.transports[i], self.listeners[i] = transport, listener
-            await asyncio.wait_for(listener.connected, self.spec.answer_timeout)
+            if listener is None:  # picows hands back no listener when the target closed during the upgrade
+                raise ConnectionError("closed during the WebSocket upgrade (picows returned no listener)")
+            if await asyncio.wait_for(listener.connected, self.spec.answer_timeout) is None:
+                raise ConnectionError("closed before 'connected'")
             self.res.opened += 1
             self.samples.add(self.connect_code, (time.perf_counter() - t0) * 1000.0, self.offset(t0), i, True)
             return True
         except Exception as exc:
-            self.counters[f"connect:{type(exc).__name__}"] += 1
+            self.note_error(f"connect:{type(exc).__name__}", exc)
             self.samples.add(self.connect_code, math.nan, self.offset(t0), i, False)
             t = self.transports[i]
             if t is not None:
@@ -329,20 +388,29 @@ class _Shard:
     def send(self, i: int, op: Operation, scheduled: float, wait: bool) -> asyncio.Future[float] | None:
         """Send one request on connection ``i``; its sample is taken when the answer arrives (or never comes)."""
         t, listener = self.transports[i], self.listeners[i]
-        code = self.samples.code(op.metric())
-        if t is None or listener is None or t.is_disconnected or listener.stage != 2:
+        known = self._op_codes.get(id(op))
+        if known is None:  # the spec holds its operations for the whole run: their ids stay theirs
+            known = self._op_codes[id(op)] = (self.samples.code(op.metric()), _ping_frame(op, self.spec.message_bytes, (self.spec.shard + 1) * 10**12))
+        code, ping = known
+        if t is None or listener is None or listener.stage != 2 or t.is_disconnected:
             self.counters["send_on_closed"] += 1
-            self.samples.add(code, math.nan, self.offset(scheduled), i, False)
+            self.samples.add(code, math.nan, self.t0_offset + scheduled, i, False)
             return None
         mid = next(self.ids)
-        self.counters["sent"] += 1
+        self.sent += 1
         fut = None
         if op.answer is not None:
-            listener.pending.setdefault(op.answer, collections.OrderedDict())[mid] = (scheduled, code)
+            waiting = listener.pending.get(op.answer)
+            if waiting is None:
+                waiting = listener.pending[op.answer] = collections.OrderedDict()
+            waiting[mid] = (scheduled, code)
             self.busy.add(listener)
             if wait:
                 fut = self.waiters[mid] = self.loop.create_future()
-        t.send(WSMsgType.TEXT, _payload(op, mid, self.spec.message_bytes))
+        if ping is not None:  # the ping's bytes with this id spliced in: no formatting per message
+            t.send(WSMsgType.TEXT, ping[0] + str(mid).encode() + ping[1])
+        else:
+            t.send(WSMsgType.TEXT, _payload(op, mid, self.spec.message_bytes))
         return fut
 
     async def request(self, i: int, op: Operation) -> bool:
@@ -375,6 +443,11 @@ class _Shard:
                     self.waiters.pop(mid, None)
 
     # -- the open model --------------------------------------------------------
+    def rate_scale(self, t: float) -> float:
+        """The rate multiplier of the stage under way at ``perf_counter`` instant ``t`` (the last stage's after the end)."""
+        rates = self.spec.stage_rates
+        return rates[min(bisect.bisect_right(self.stage_ends, t), len(rates) - 1)]
+
     async def user_loop(self, i: int, t_start: float, end: float) -> None:
         """Connection ``i`` sends its user's operations on schedule; a churning user leaves and comes back."""
         user, spec = self.users[i], self.spec
@@ -416,7 +489,7 @@ class _Shard:
                 if behind > spec.late_bound_s:
                     self.counters["late"] += 1
                 self.send(i, _pick(self.rng, user.operations), nxt, wait=False)
-            nxt += interval
+            nxt += interval / self.rate_scale(nxt) if self.stage_ends else interval
 
     async def staged_loop(self, i: int, t_start: float) -> None:
         """Connection ``i`` in a ramp: present during the stages that count it, joining and leaving at their bounds."""
@@ -445,6 +518,7 @@ class _Shard:
         now_perf, now_cpu = time.perf_counter(), time.process_time()
         last_perf, last_cpu, last_counts = self._last
         counts = collections.Counter(self.counters)
+        counts["sent"], counts["answered"] = self.sent, self.answered
         delta = counts - last_counts
         self._last = (now_perf, now_cpu, counts)
         lag_max, lag_p99, lag_n = self.lag.take()
@@ -496,6 +570,11 @@ class _Shard:
                     await asyncio.sleep(delay)
             t_start = time.perf_counter()
             end = t_start + (sum(d for _, d in spec.stages) if staged else spec.duration_s)
+            if staged and spec.stage_rates:
+                if len(spec.stage_rates) != len(spec.stages):
+                    raise ValueError(f"{len(spec.stage_rates)} stage rates for {len(spec.stages)} stages")
+                ends = itertools.accumulate(d for _, d in spec.stages)
+                self.stage_ends = [t_start + e for e in ends]
             if staged:
                 await asyncio.gather(*(self.staged_loop(i, t_start) for i in range(spec.connections)))
             if spec.model == "open":
@@ -507,15 +586,21 @@ class _Shard:
                     await asyncio.sleep(0.01)
                 self.expire(force=True)
             elif spec.model == "closed":
-                async def looper(i: int) -> None:
-                    while time.perf_counter() < end:
-                        if not await self.request(i, PING):
-                            return
-
-                await asyncio.gather(*(looper(i) for i in range(spec.connections) if self.transports[i] is not None))
+                # each answer sends the connection's next request (in on_ws_frame) until ``end``; a request
+                # unanswered after answer_timeout becomes a timeout (expire, every flush) and its connection stops
+                self.closed_end = end
+                for i in range(spec.connections):
+                    if self.transports[i] is not None:
+                        self.send(i, spec.ping, time.perf_counter(), wait=False)
+                await asyncio.sleep(max(0.0, end - time.perf_counter()))
+                deadline = time.perf_counter() + spec.answer_timeout
+                while self.busy and time.perf_counter() < deadline:
+                    self.expire(force=False)
+                    await asyncio.sleep(0.01)
+                self.expire(force=True)
             elif spec.model == "hold":
                 await asyncio.sleep(max(0.0, end - time.perf_counter()))
-                results = await asyncio.gather(*(self.request(i, PING) for i in range(spec.connections)))
+                results = await asyncio.gather(*(self.request(i, spec.ping) for i in range(spec.connections)))
                 self.res.held = sum(1 for i, r in enumerate(results)
                                     if r and self.transports[i] is not None and not self.transports[i].is_disconnected)
             else:
@@ -535,7 +620,7 @@ class _Shard:
 
     def result(self) -> ShardResult:
         res, c = self.res, self.counters
-        res.sent, res.answered, res.late, res.dropped = c["sent"], c["answered"], c["late"], c["dropped"]
+        res.sent, res.answered, res.late, res.dropped = self.sent, self.answered, c["late"], c["dropped"]
         res.samples = self.samples.total
         res.errors = {k: v for k, v in c.items() if k not in _NOT_ERRORS and v}
         res.left = c["left"]

@@ -128,6 +128,14 @@ class LoadResult:
             out.update(s.errors)
         return dict(out)
 
+    def error_examples(self) -> dict[str, str]:
+        """The first message of each error kind (over shards, tokens masked)."""
+        out: dict[str, str] = {}
+        for s in self.shards:
+            for k, v in s.error_examples.items():
+                out.setdefault(k, v)
+        return out
+
     def close_codes(self) -> dict[str, int]:
         """Closes the target initiated, per "code reason", summed over shards."""
         out: collections.Counter[str] = collections.Counter()

@@ -7,6 +7,7 @@ A scenario is a YAML document (``load --scenario FILE``)::
     stages:
       - {connections: 20, duration_s: 30}
       - {connections: 100, duration_s: 60}
+      - {connections: 100, duration_s: 60, rate_scale: 3}   # the same users sending 3x as often
     users:
       - name: creator-dashboard
         weight: 3                # share of the connections
@@ -90,6 +91,7 @@ class Scenario:
     users: tuple[UserSpec, ...]
     logins: tuple[str | None, ...]  # per user: the user type to log in as, or None (anonymous)
     ramp: bool = True  # continuous: one level whose connections follow the stages; False: one level per stage
+    stage_rates: tuple[float, ...] = ()  # per stage: every user's rate_per_s times this (empty: 1 throughout)
 
     def with_tokens(self, tokens: dict[str, str | None]) -> tuple[UserSpec, ...]:
         """The users with the tokens of their login types."""
@@ -98,6 +100,7 @@ class Scenario:
     def describe(self) -> dict[str, Any]:
         """The scenario as recorded in the manifest (no secrets: it holds none)."""
         return {"name": self.name, "ramp": "continuous" if self.ramp else "levels", "stages": [list(s) for s in self.stages],
+                "stage_rates": list(self.stage_rates) or None,
                 "users": [{"name": u.name, "weight": u.weight, "login": k, "rate_per_s": u.rate_per_s,
                            "channels": list(u.channels), "session_s": u.session_s, "rejoin_s": u.rejoin_s,
                            "operations": [{"type": o.type, "weight": o.weight, "answer": o.answer} for o in u.operations]}
@@ -193,17 +196,24 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
         raise UsageError("scenario: no users")
     if contract is not None:
         _check_against(contract, logins, [c for u in users for c in u.channels])
-    stages = []
+    stages, rates = [], []
     for s in data.get("stages") or [{}]:
+        if not isinstance(s, dict):
+            raise UsageError(f"scenario: a stage must be a mapping, got {s!r}")
         n = s.get("connections", connections)
         d = s.get("duration_s", duration_s)
         if not isinstance(n, int) or isinstance(n, bool) or n < 1 or not isinstance(d, int | float) or d <= 0:
             raise UsageError(f"scenario: a stage needs connections >= 1 and duration_s > 0, got {s!r}")
         stages.append((n, float(d)))
+        rate = _number(s, "rate_scale", 1.0)
+        if not rate:
+            raise UsageError(f"scenario: rate_scale must be > 0 (fewer connections make a quieter stage), got {s!r}")
+        rates.append(rate)
     ramp = data.get("ramp", "continuous")
     if ramp not in ("continuous", "levels"):
         raise UsageError(f"scenario: ramp must be continuous or levels, got {ramp!r}")
-    return Scenario(str(data.get("name", "scenario")), tuple(stages), tuple(users), tuple(logins), ramp == "continuous")
+    return Scenario(str(data.get("name", "scenario")), tuple(stages), tuple(users), tuple(logins), ramp == "continuous",
+                    tuple(rates) if any(r != 1.0 for r in rates) else ())
 
 
 def load_scenario(path: str | Path | None, *, contract: Contract | None = None, **defaults: Any) -> Scenario:

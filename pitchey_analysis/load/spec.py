@@ -25,6 +25,11 @@ class Operation:
         return "rtt_ms" if self.type == "ping" else f"rtt_ms:{self.type}"
 
 
+#: the closed and hold models' request: Pitchey (PROTOCOL.md) answers ``ping`` with ``pong``
+PING = Operation("ping", 1.0, "pong")
+#: the same request to a plain echo target, which answers a message with the message itself
+ECHO_PING = Operation("ping", 1.0, "ping")
+
 #: answers the Pitchey contract gives (PROTOCOL.md); a scenario may name others
 DEFAULT_ANSWERS = {"ping": "pong", "get_dashboard_metrics": "dashboard_metrics", "request_initial_data": "initial_data",
                    "presence_update": "presence_updated", "send_message": "message_sent", "subscribe": "subscription_confirmed",
@@ -64,10 +69,12 @@ class ShardSpec:
     answer_timeout: float = 10.0
     subscribe: str | None = None  # a channel to subscribe to after 'connected' (fan-out measurements)
     await_first_frame: bool = True  # Pitchey sends 'connected' first; a plain echo target sends nothing
+    ping: Operation = PING  # the closed and hold models' request and its answer type (ECHO_PING for a plain echo target)
     cafile: str | None = None  # CA certificate for wss:// targets
     insecure: bool = False  # do not verify certificates (recorded by the caller)
     users: tuple[UserSpec, ...] = ()  # a scenario's users (open model); empty: anonymous pings at rate_per_conn
     stages: tuple[tuple[int, float], ...] = ()  # a continuous ramp (open model): (this shard's connections, seconds) in turn
+    stage_rates: tuple[float, ...] = ()  # per stage: the users' rates times this (empty: 1 in every stage)
     flush_s: float = 0.5  # samples and generator figures are handed on at least this often
     lag_probe_s: float = 0.01  # the event loop's lag is sampled this often
     late_bound_s: float = 0.05  # a send later than this after its scheduled time is counted late
@@ -97,6 +104,7 @@ class ShardResult:
     left: int = 0  # churn: times a connection left on purpose (and came back)
     samples: int = 0  # samples taken (handed on or kept here): every one, no cap
     errors: dict[str, int] = field(default_factory=dict)
+    error_examples: dict[str, str] = field(default_factory=dict)  # kind -> the first one's message (tokens masked)
     close_codes: dict[str, int] = field(default_factory=dict)  # "code reason" -> count, closes the target initiated
     cpu_s: float = 0.0
     wall_s: float = 0.0

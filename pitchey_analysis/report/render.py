@@ -110,7 +110,7 @@ def figure(fig: Figure) -> Image:
 def show(fig: Figure) -> Any:
     """A figure for a notebook: an interactive ipympl canvas when enabled, else the static PNG of :func:`figure`."""
     if INTERACTIVE:
-        canvas = fig.canvas
+        canvas: Any = fig.canvas  # an ipympl Canvas (its header and toolbar are ipympl traits)
         canvas.header_visible = False  # no "Figure 12" above each plot
         canvas.toolbar_visible = True  # beside the plot, not floating over its axis labels
         canvas.toolbar_position = "right"
