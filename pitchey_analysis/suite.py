@@ -31,6 +31,7 @@ from .capture.redact import redact_url
 from .config import PROJ_ROOT, runs_dir, time_unit
 from .contract import Contract, default_contract
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
+from .probes.session import end_sessions
 
 log = logging.getLogger("pitchey_analysis.suite")
 
@@ -213,6 +214,8 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attemp
             raise
         except Exception as exc:  # the target's failures are data, whatever they raise
             r = classify(exc)
+        finally:
+            await end_sessions(ctx)  # no session's reader outlives its probe
     record = _record(spec, probe_id, attempt, started, (time.perf_counter() - t0) * 1000, r, rec)
     rec.probe(record)
     return record
