@@ -1,7 +1,12 @@
 """Shared fixtures: reference servers on loopback port 0, stopped after each test.
 
-Every timeout derives from one unit scaled by ``PITCHEY_TIMEOUT_SCALE`` (as in
-websockets' own tests), so a slow CI machine can stretch them.
+Time, in one place (websockets' habit): every probe wait in a test is its
+production value times ``UNIT`` (``PITCHEY_TIMEOUT_SCALE``, default 0.4), so a
+slow CI machine can stretch them all with one variable. A wait a test expects
+to *run out* -- the failing case of a probe, waiting for an answer, a push or a
+ping that never comes -- is scaled by ``SHORT``, a fixed fraction of ``UNIT``:
+what such a case must see arrive first (the upgrade, 'connected', a login)
+comes over loopback in milliseconds, far inside even the short wait.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("PITCHEY_TIMEOUT_SCALE", "0.4")
+#: The tests' time scale: production waits times UNIT (the suite's ``make_options`` reads it from the environment).
+UNIT = float(os.environ.setdefault("PITCHEY_TIMEOUT_SCALE", "0.4"))
+#: The scale of waits a test expects to run out (the quick suite's 3 s answer wait becomes 0.4 s).
+SHORT = UNIT / 3
 
-from pitchey_analysis.server import ReferenceServer
+from pitchey_analysis.server import ReferenceServer  # noqa: E402 - after the scale is in the environment
 
-UNIT = float(os.environ.get("PITCHEY_TIMEOUT_SCALE", "0.4"))
 #: Server knobs for tests: short intervals so nothing waits 30 s or 5 minutes.
 FAST = {"dashboard_interval": 0.3, "ping_interval": 0.5, "ping_timeout": 1.0}
 
