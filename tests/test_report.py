@@ -20,6 +20,9 @@ from pitchey_analysis.report.render import _fmt
 from tests.conftest import KNOWN_SECRET
 from tests.test_suite import EXPECTED_2025_11
 
+#: one pytest-xdist worker runs the whole file: its module fixtures build each report once
+pytestmark = pytest.mark.xdist_group("report")
+
 
 class Tables(HTMLParser):
     """Collects tables by id (cell texts) and the verdict's data attribute."""
