@@ -32,8 +32,8 @@ report: setup ## Run the full suite against the embedded server (TLS) and write 
 	$(BIN)/pitchey-analysis run --tls --fail-on never
 	$(BIN)/pitchey-analysis report latest
 
-test: setup ## Run the whole test suite (notebooks included)
-	$(BIN)/python -m pytest -q
+test: setup ## Run the whole test suite (notebooks included), one worker per core (pytest-xdist)
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 bench: setup bench-peers ## Benchmarks: print figures and write reports/bench.json (several minutes)
 	$(BIN)/python -m benchmarks

@@ -31,6 +31,7 @@ from .demo import DEMO_PASSWORD
 from .net import client_ssl_context
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
 from .probes.base import lockout_failures
+from .probes.session import end_sessions
 
 log = logging.getLogger("pitchey_analysis.suite")
 
@@ -193,6 +194,8 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attemp
             raise
         except Exception as exc:  # the target's failures are data, whatever they raise
             r = classify(exc)
+        finally:
+            await end_sessions(ctx)  # no session's reader outlives its probe
     record = _record(spec, probe_id, attempt, started, (time.perf_counter() - t0) * 1000, r, rec)
     rec.probe(record)
     return record

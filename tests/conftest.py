@@ -1,22 +1,31 @@
 """Shared fixtures: reference servers on loopback port 0, stopped after each test.
 
-Every timeout derives from one unit scaled by ``PITCHEY_TIMEOUT_SCALE`` (as in
-websockets' own tests), so a slow CI machine can stretch them.
+Time, in one place (websockets' habit): every probe wait in a test is its
+production value times ``UNIT`` (``PITCHEY_TIMEOUT_SCALE``, default 0.4), so a
+slow CI machine can stretch them all with one variable. A wait a test expects
+to *run out* -- the failing case of a probe, waiting for an answer, a push or a
+ping that never comes -- is scaled by ``SHORT``, a fixed fraction of ``UNIT``:
+what such a case must see arrive first (the upgrade, 'connected', a login)
+comes over loopback in milliseconds, far inside even the short wait.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-os.environ.setdefault("PITCHEY_TIMEOUT_SCALE", "0.4")
+#: The tests' time scale: production waits times UNIT (the suite's ``make_options`` reads it from the environment).
+UNIT = float(os.environ.setdefault("PITCHEY_TIMEOUT_SCALE", "0.4"))
+#: The scale of waits a test expects to run out (the quick suite's 3 s answer wait becomes 0.4 s).
+SHORT = UNIT / 3
 
-from pitchey_analysis.server import ReferenceServer
+from pitchey_analysis.server import ReferenceServer  # noqa: E402 - after the scale is in the environment
 
-UNIT = float(os.environ.get("PITCHEY_TIMEOUT_SCALE", "0.4"))
 #: Server knobs for tests: short intervals so nothing waits 30 s or 5 minutes.
 FAST = {"dashboard_interval": 0.3, "ping_interval": 0.5, "ping_timeout": 1.0}
 
@@ -47,17 +56,41 @@ async def server(make_server: Callable[..., Any]) -> ReferenceServer:
 KNOWN_SECRET = "s3cret-" + "k" * 40  # a signing secret the secret-leak tests look for
 
 
+def once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], Path]) -> Path:
+    """``make(folder)`` once per test session, even with several pytest-xdist workers: the first
+    makes it under a lock in the folder the workers share, the others wait and reuse its result
+    (the pattern of pytest-xdist's documentation). For results that tests only read."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    done = root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if done.exists():
+            return Path(done.read_text())
+        folder = root / name
+        folder.mkdir()
+        result = make(folder)
+        done.write_text(str(result))
+        return result
+
+
 @pytest.fixture(scope="session")
 def defect_run(tmp_path_factory):
-    """A quick run against pitchey-2025-11 with a known signing secret (shared by the report tests)."""
+    """A quick run against pitchey-2025-11 with a known signing secret (read by the report, notebook and
+    suite tests; made once per session, whatever the number of workers)."""
     import asyncio
 
     from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
 
-    out = tmp_path_factory.mktemp("defect-runs")
-    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False)
-    return asyncio.run(arun_suite(profile="pitchey-2025-11", suite="quick", out=out, config=cfg,
-                                  server_options={"jwt_secret": KNOWN_SECRET}))
+    def make(out: Path) -> Path:
+        cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False)
+        # Item 15 drops what arrives during the user lookup (3-20 ms by default): 60 ms, so that the probe's
+        # ping still lands in it on a loaded machine, and the lockout probes (which wait quiet_window_s, 120 ms,
+        # for a failed set-up to end) still see it end.
+        return asyncio.run(arun_suite(profile="pitchey-2025-11", suite="quick", out=out, config=cfg,
+                                      server_options={"jwt_secret": KNOWN_SECRET, "lookup_delay_ms": (60.0, 60.0)}))
+
+    return once_per_session(tmp_path_factory, "defect-runs", make)
 
 
 @pytest.fixture(scope="session")

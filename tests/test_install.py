@@ -26,7 +26,8 @@ def test_wheel_runs_and_reports_outside_a_checkout(tmp_path):
     work.mkdir()
     # Built from a copy of the sources, so that no build/ or egg-info is left in (or reused from) the checkout.
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", ".bench", "build", "dist", "data", "reports",
-                                                              "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"))
+                                                              "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache",
+                                                              "kernel-ipc-*"))  # live kernel sockets of a parallel test
     # The wheel itself, built offline with the build backend of the dev environment; installed without its
     # dependencies (they are this interpreter's) into a folder that shadows the editable checkout.
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],

@@ -14,6 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: Jupyter starts a notebook's kernel in the notebook's folder: the tests do the same.
 KERNEL_CWD = ROOT / "notebooks"
+#: Tests that write into the checkout's own data/runs run one after the other on one pytest-xdist worker.
+ROOT_RUNS = pytest.mark.xdist_group("root-data-runs")
+#: Tests that read the notebooks executed on the sample run share a worker, so each executes once.
+SAMPLE_NOTEBOOKS = pytest.mark.xdist_group("sample-notebooks")
 
 
 def test_notebooks_exist_numbered():
@@ -49,9 +53,23 @@ def run_nb(name: str, out_dir: Path, **params) -> nbformat.NotebookNode:
     return node
 
 
+@pytest.fixture(scope="module")
+def on_sample(tmp_path_factory, sample_run):
+    """``on_sample(name)``: the notebook executed on the sample run, once per worker for every test that reads it."""
+    done: dict[str, nbformat.NotebookNode] = {}
+
+    def get(name: str) -> nbformat.NotebookNode:
+        if name not in done:
+            done[name] = run_nb(name, tmp_path_factory.mktemp("on-sample"), run=str(sample_run))
+        return done[name]
+
+    return get
+
+
+@SAMPLE_NOTEBOOKS
 @pytest.mark.parametrize("name", ["2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report"])
-def test_notebooks_on_the_sample_run(tmp_path, sample_run, name):
-    run_nb(name, tmp_path, run=str(sample_run))
+def test_notebooks_on_the_sample_run(on_sample, name):
+    on_sample(name)
 
 
 @pytest.mark.parametrize("name", ["2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report"])
@@ -77,8 +95,9 @@ def test_history_notebook_on_a_fresh_clone(tmp_path, monkeypatch):
     assert "NOT READY" in html and "READY" in html and "authentication" in html
 
 
-def test_notebooks_offer_a_runs_index_and_a_picker(tmp_path, sample_run):
-    node = run_nb("3.0-success-rates", tmp_path, run=str(sample_run))
+@SAMPLE_NOTEBOOKS
+def test_notebooks_offer_a_runs_index_and_a_picker(on_sample):
+    node = on_sample("3.0-success-rates")
     assert "verdict" in _outputs(node, "text/html")  # the runs index
     assert _outputs(node, "application/vnd.jupyter.widget-view+json")  # the picker (ipywidgets)
 
@@ -93,6 +112,7 @@ def _printed(node: nbformat.NotebookNode) -> str:
     return "".join(o.get("text", "") for c in node.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
 
 
+@ROOT_RUNS
 def test_capture_notebook_writes_into_the_projects_data_runs(tmp_path, monkeypatch):
     """Run from notebooks/ (as Jupyter does), the run lands in <root>/data/runs, where `report latest` looks."""
     monkeypatch.delenv("PITCHEY_DATA_DIR", raising=False)
@@ -109,6 +129,7 @@ def test_capture_notebook_writes_into_the_projects_data_runs(tmp_path, monkeypat
             shutil.rmtree(p)
 
 
+@ROOT_RUNS
 def test_notebooks_find_runs_written_from_the_root(tmp_path, monkeypatch, defect_run):
     """A run in <root>/data/runs is 'latest' for a kernel running in notebooks/, and the notebook says why."""
     monkeypatch.delenv("PITCHEY_DATA_DIR", raising=False)

@@ -20,6 +20,9 @@ from pitchey_analysis.report.render import _fmt
 from tests.conftest import KNOWN_SECRET
 from tests.test_suite import EXPECTED_2025_11
 
+#: one pytest-xdist worker runs the whole file: its module fixtures build each report once
+pytestmark = pytest.mark.xdist_group("report")
+
 
 class Tables(HTMLParser):
     """Collects tables by id (cell texts) and the verdict's data attribute."""
@@ -107,9 +110,13 @@ def test_pdf_has_pages_and_a_first_page_that_is_not_blank(sample_report):
     assert img.std() > 10 and (img < 128).mean() > 0.01
 
 
-def test_same_dataset_exported_twice_gives_the_same_report(sample_report, sample_run, tmp_path):
+def test_same_dataset_exported_twice_gives_the_same_report(sample_report, sample_run, tmp_path, monkeypatch):
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)  # the user's working directory: the kernel's IPC sockets must not be left there
     again = build_report(sample_run, out=tmp_path, formats=("html",))[0]
     assert again.read_text() == sample_report[0].read_text()
+    assert list(work.iterdir()) == []
 
 
 def _secret_forms(secret: str) -> list[str]:

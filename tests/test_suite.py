@@ -17,6 +17,9 @@ from pitchey_analysis import load_run, run_suite
 from pitchey_analysis.probes import CATALOGUE
 from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
 
+#: one pytest-xdist worker runs the whole file: its module fixture runs the suite once
+pytestmark = pytest.mark.xdist_group("suite")
+
 #: PROTOCOL.md Part B: the probes the profile must fail, with the reason and the item that explains it.
 EXPECTED_2025_11 = {
     "connection.login_no_password": ("secret_leak", 13),

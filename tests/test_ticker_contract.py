@@ -19,6 +19,9 @@ from pitchey_analysis.suite import SuiteConfig, UsageError, arun_suite, make_opt
 
 from .ticker.server import TickerServer
 
+#: one pytest-xdist worker runs the whole file: its module fixture runs the ticker once
+pytestmark = pytest.mark.xdist_group("ticker")
+
 HERE = Path(__file__).resolve().parent / "ticker"
 FLAT = HERE / "ticker.asyncapi.yaml"
 WRAPPED = HERE / "ticker-payload.asyncapi.yaml"

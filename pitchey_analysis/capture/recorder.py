@@ -85,6 +85,9 @@ class Recorder:
         self._last_fsync = time.monotonic()
         self.degraded: str | None = None
         self.counts = {"probe": 0, "sample": 0, "frame": 0}
+        self.closed = False
+        #: records offered after :meth:`close` (dropped: the run directory is final)
+        self.late_writes = 0
         self.manifest: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,
@@ -143,11 +146,15 @@ class Recorder:
         self._write_manifest()
 
     def close(self, status: str = "complete") -> Path:
-        """Flush, fsync, write the Parquet tables and the final manifest."""
+        """Flush, fsync, write the Parquet tables and the final manifest.
+
+        Records offered afterwards are dropped and counted in :attr:`late_writes`
+        (they never raise: a writer may be a background task)."""
         self._stop.set()
         self._timer.join(timeout=2)
         with self._lock:
             self._flush_locked(fsync=True)
+            self.closed = True
             try:
                 self._fh.close()
             except OSError as exc:
@@ -174,6 +181,12 @@ class Recorder:
     def _write(self, obj: dict[str, Any], *, flush: bool) -> None:
         line = json.dumps(self.scrub(obj), separators=(",", ":"), default=str)
         with self._lock:
+            if self.closed:
+                self.late_writes += 1
+                if self.late_writes == 1:
+                    log.warning("run %s: a %s record arrived after the recorder closed; dropped (and any later ones)",
+                                self.run_id, obj.get("kind"))
+                return
             if self.degraded:
                 return
             self._buffer.append(line)
@@ -181,7 +194,7 @@ class Recorder:
                 self._flush_locked()
 
     def _flush_locked(self, fsync: bool = False) -> None:
-        if self.degraded:
+        if self.degraded or self.closed:
             self._buffer.clear()
             return
         try:

@@ -203,6 +203,8 @@ class ProbeContext:
     contract: Contract = field(default_factory=default_contract)
     #: counters of the frames validated against the contract (probes/conformance.py)
     conformance: Conformance = field(default_factory=Conformance)
+    #: sessions whose reader still runs (probes/session.py); the runner ends them when their probe ends
+    open_sessions: set[Any] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         # the session invariants judge the first frame the contract declares

@@ -129,7 +129,10 @@ class ProbeSession:
         ctx.invariants.opened += 1
         if isinstance(conn, TracedConnection):
             conn.on_control = self._control
-        self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._reader = asyncio.get_running_loop().create_task(self._read(), name=f"ProbeSession._read {self.conn_id}")
+        # registered until its reader ends, so that the runner can end what a probe left open
+        ctx.open_sessions.add(self)
+        self._reader.add_done_callback(lambda _: ctx.open_sessions.discard(self))
 
     # -- opening -----------------------------------------------------------
     @classmethod
@@ -308,16 +311,35 @@ class ProbeSession:
             await self.conn.close(code, reason)
         except Exception:
             pass
-        try:
-            await asyncio.wait_for(self._reader, 3)
-        except (TimeoutError, asyncio.CancelledError):
+        await self._end_reader(3)
+
+    async def _end_reader(self, grace: float) -> None:
+        """Let the reader finish within ``grace`` seconds, else cancel it; either way it has ended on return."""
+        if self._reader.done():
+            return
+        await asyncio.wait([self._reader], timeout=grace)
+        if not self._reader.done():
             self._reader.cancel()
+            await asyncio.wait([self._reader])  # never raises; a cancellation of the caller still propagates
 
     async def __aenter__(self) -> ProbeSession:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def end_sessions(ctx: ProbeContext) -> int:
+    """Close every session still open on ``ctx`` and wait until their readers have ended.
+
+    The runner calls it when a probe ends, however it ends (returned, raised,
+    timed out, cancelled), so that no reader outlives its probe and writes into
+    a recorder that is closed. Returns how many sessions were left open.
+    """
+    left = list(ctx.open_sessions)
+    if left:
+        await asyncio.gather(*(s.close() for s in left), return_exceptions=True)
+    return len(left)
 
 
 def record_violations(ctx: ProbeContext, trace: SessionTrace, *, probe_id: str, conn_id: str) -> None:

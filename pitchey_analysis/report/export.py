@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 from .. import __version__
@@ -39,13 +40,15 @@ def notebook_path(kind: str) -> Path:
     return p
 
 
-def _ipc_kernel_manager() -> type:
-    """A kernel manager on IPC sockets: no TCP port, nothing in clear on the network (and no warning about it)."""
+def _ipc_kernel_manager(sockets: Path) -> type:
+    """A kernel manager on IPC sockets in ``sockets``: no TCP port, nothing in clear on the network (and no warning
+    about it), and no ``kernel-ipc-N`` files left in the user's working directory."""
     from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: object) -> None:
             kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", str(sockets / "kernel-ipc"))
             super().__init__(**kwargs)
 
     return IPCKernelManager
@@ -57,9 +60,10 @@ def execute(kind: str, parameters: dict[str, object], output: Path) -> None:
 
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        pm.execute_notebook(str(notebook_path(kind)), str(output), parameters=parameters, kernel_name="python3",
-                            progress_bar=False, log_output=False, cwd=str(Path.cwd()),
-                            kernel_manager_class=_ipc_kernel_manager())
+        with tempfile.TemporaryDirectory(prefix="pitchey-kernel-") as sockets:
+            pm.execute_notebook(str(notebook_path(kind)), str(output), parameters=parameters, kernel_name="python3",
+                                progress_bar=False, log_output=False, cwd=str(Path.cwd()),
+                                kernel_manager_class=_ipc_kernel_manager(Path(sockets)))
     except pm.PapermillExecutionError as exc:
         raise ReportError(f"report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (executed notebook: {output})",
                           cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue, notebook=str(output)) from None

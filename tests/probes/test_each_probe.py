@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pitchey_analysis.config import time_unit
 from pitchey_analysis.probes import CATALOGUE
+from tests.conftest import SHORT, UNIT
 
 # probe -> list of (server options that remove one feature, expected reason)
 CASES: dict[str, list[tuple[dict, str]]] = {
@@ -84,8 +84,22 @@ KNOBS = {"resilience.server_ping": {"ping_interval": 0.3}, "messaging.dashboard_
          "readiness.session_leak": {"lookup_delay_ms": (80.0, 80.0)},
          # item 15 drops what arrives during the lookup: long enough that a loaded machine still lands the ping in it
          "connection.ping_on_connected": {"lookup_delay_ms": (150.0, 150.0)}}
-#: Probe options (before the timeout scale) some probes need to stay short in tests.
-OPTIONS = {"resilience.sustained_sessions": {"sustain_window_s": 3.0 / time_unit(), "sustain_sessions": 5}}
+#: Failing cases whose reason is an absence wait it out: they run with the short scale (tests/conftest.py).
+ABSENCES = {"no_answer", "no_push", "no_ping", "slowloris_held"}
+#: ...except where what must arrive first depends on the server's own timing (a 150 ms lookup before 'connected').
+FULL_WAIT = {"connection.ping_on_connected"}
+
+
+def options(name: str, scale: float = UNIT) -> dict:
+    """Probe options for a case: the timeout scale, and what some probes need to stay short in tests."""
+    if name == "resilience.sustained_sessions":  # held 3 s, whatever the scale
+        return {"scale": scale, "sustain_window_s": 3.0 / scale, "sustain_sessions": 5}
+    return {"scale": scale}
+
+
+def failing_scale(name: str, reason: str) -> float:
+    """The scale of a failing case: short when it waits out something that never comes."""
+    return SHORT if reason in ABSENCES and name not in FULL_WAIT else UNIT
 
 
 def test_every_probe_has_a_failing_case():
@@ -95,7 +109,7 @@ def test_every_probe_has_a_failing_case():
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_passes_against_complete(make_server, run_one, name):
     srv = await make_server(**KNOBS.get(name, {}))
-    rec = await run_one(name, srv, options=OPTIONS.get(name, {}), before=BEFORE.get(name, ()))
+    rec = await run_one(name, srv, options=options(name), before=BEFORE.get(name, ()))
     assert (rec["outcome"], rec["reason"]) == ("pass", "ok"), rec["detail"]
 
 
@@ -103,6 +117,6 @@ async def test_passes_against_complete(make_server, run_one, name):
                          ids=lambda v: v if isinstance(v, str) else "")
 async def test_fails_without_its_feature(make_server, run_one, name, opts, reason):
     srv = await make_server(**{**KNOBS.get(name, {}), **opts})
-    rec = await run_one(name, srv, options=OPTIONS.get(name, {}), before=BEFORE.get(name, ()))
+    rec = await run_one(name, srv, options=options(name, failing_scale(name, reason)), before=BEFORE.get(name, ()))
     assert rec["outcome"] in ("fail", "error"), rec
     assert rec["reason"] == reason, rec["detail"]

@@ -8,15 +8,15 @@ import pytest
 
 from pitchey_analysis import load_run
 from pitchey_analysis.analysis.sessions import dropped_sessions, session_lifetimes
-from pitchey_analysis.config import time_unit
 from pitchey_analysis.probes.base import Result
 from pitchey_analysis.probes.sustained import SessionFacts, judge, push_gap_s
 from pitchey_analysis.suite import DEMO_USERS, SuiteConfig, arun_suite, make_options
+from tests.conftest import UNIT
 from tests.probes.badserver import BadServer, connected_then_silent
 
 PROBE = "resilience.sustained_sessions"
 #: A 3 s hold (after the timeout scale) with 5 sessions keeps each run short.
-SHORT = {"sustain_window_s": 3.0 / time_unit(), "sustain_sessions": 5}
+SHORT = {"sustain_window_s": 3.0 / UNIT, "sustain_sessions": 5}
 
 
 async def run_probe_only(ws_url: str, tmp_path, *, user=True):
@@ -108,10 +108,10 @@ async def test_at_most_ten_sessions_against_someone_elses_deployment(make_server
 
     monkeypatch.setattr(ProbeContext, "loopback", property(lambda self: False))
     srv = await make_server()
-    rec = await run_one(PROBE, srv, options={"sustain_window_s": 1.0 / time_unit(), "sustain_sessions": 12})
+    rec = await run_one(PROBE, srv, options={"sustain_window_s": 1.0 / UNIT, "sustain_sessions": 12})
     assert rec["outcome"] == "pass", rec["detail"]
     assert '"sessions":10,' in rec["observed"] and '"sessions_asked":12' in rec["observed"]
-    rec = await run_one(PROBE, srv, allow_disruptive=True, options={"sustain_window_s": 1.0 / time_unit(), "sustain_sessions": 12})
+    rec = await run_one(PROBE, srv, allow_disruptive=True, options={"sustain_window_s": 1.0 / UNIT, "sustain_sessions": 12})
     assert '"sessions":12,' in rec["observed"] and "sessions_asked" not in rec["observed"]
 
 
