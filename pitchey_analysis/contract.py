@@ -52,7 +52,7 @@ _REF = {"type": "object", "required": ["$ref"], "properties": {"$ref": {"type": 
 _POINTER = {"type": "string", "pattern": "^(/([^/~]|~[01])*)*$"}
 _CLOSE = {"type": "integer", "minimum": 1000, "maximum": 4999}
 _STATUS = {"type": "integer", "minimum": 100, "maximum": 599}
-_EXT = {"^x-": {}}
+_EXT: dict[str, Any] = {"^x-": {}}
 
 
 def _obj(props: dict[str, Any], required: list[str] | None = None, *, closed: bool = True) -> dict[str, Any]:

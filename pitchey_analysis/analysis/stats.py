@@ -72,7 +72,7 @@ def percentiles(values: np.ndarray, qs: tuple[float, ...], conf: float = 0.95) -
         nan = float("nan")
         return {q: Interval(nan, nan, nan, 0) for q in qs}
     wanted: set[int] = set()
-    idx: dict[float, tuple[int | None, int | None, float]] = {}
+    idx: dict[float, tuple[int | None, int | None, int]] = {}
     for q in qs:
         lo, hi = order_stat_indices(n, q, conf)
         # The estimate is an order statistic too (the inverted-CDF definition, x_(ceil(qn))),

@@ -34,12 +34,12 @@ def history_tables(h: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFra
     rates = base.copy()
     for cat, grp in h["categories"].groupby("category", sort=False):
         g = grp.set_index("run_id")
-        rates[str(cat)] = [_iv(*g.loc[r, ["rate", "lo", "hi"]], ".0%") if r in g.index and g.loc[r, "judged"] > 0 else "—"
+        rates[str(cat)] = [_iv(g.at[r, "rate"], g.at[r, "lo"], g.at[r, "hi"], ".0%") if r in g.index and g.loc[r, "judged"] > 0 else "—"
                            for r in rates["run_id"]]
     p95 = base[["run_id", "started", "target"]].copy()
     for metric, grp in h["p95"].groupby("metric", sort=False):
         g = grp.set_index("run_id")
-        p95[f"{metric} p95"] = [_iv(*g.loc[r, ["p95", "lo", "hi"]], ".2f") if r in g.index else "—" for r in p95["run_id"]]
+        p95[f"{metric} p95"] = [_iv(g.at[r, "p95"], g.at[r, "lo"], g.at[r, "hi"], ".2f") if r in g.index else "—" for r in p95["run_id"]]
     return rates, p95
 
 
