@@ -147,7 +147,7 @@ def _pick(rng: random.Random, items: tuple[Any, ...]) -> Any:
     return rng.choices(items, weights=[getattr(x, "weight", 1.0) for x in items])[0]
 
 
-class _Listener(WSListener):  # type: ignore[misc]
+class _Listener(WSListener):
     """One connection: its stage, its pending requests per answer type, the shard it reports to."""
 
     def __init__(self, shard: _Shard, index: int, user: UserSpec) -> None:
@@ -228,6 +228,7 @@ class _Listener(WSListener):  # type: ignore[misc]
                     mid = int(mid_raw) if mid_raw is not None else None
                 except (TypeError, ValueError):
                     mid = None
+                entry: tuple[float, int] | None  # a bare annotation: no code runs for it
                 if mid is None:
                     mid, entry = waiting.popitem(last=False)  # answers without our id: first in, first out
                 else:
@@ -299,7 +300,9 @@ class _Shard:
         self.users = [_pick(self.rng, users) for _ in range(spec.connections)]
         self.connect_code = self.samples.code("connect_ms")
         #: frame types that answer a request (never taken for pushes), and frames that are no push
-        self.answer_types = {o.answer for u in users for o in u.operations if o.answer} | {spec.ping.answer, "pong", "error", "subscription_confirmed"}
+        self.answer_types: set[str] = {o.answer for u in users for o in u.operations if o.answer} | {"pong", "error", "subscription_confirmed"}
+        if spec.ping.answer is not None:
+            self.answer_types.add(spec.ping.answer)
         self.tls = client_ssl_context(spec.cafile, spec.insecure)
         self.lag = LagMonitor(spec.lag_probe_s)
         self.kept: list[bytes] = []
@@ -354,7 +357,9 @@ class _Shard:
                 kw["socket_factory"] = factory
             if self.spec.url.startswith("wss"):
                 kw["ssl_context"] = self.tls
-            transport, listener = await ws_connect(lambda: _Listener(self, i, user), self._url(user), **kw)
+            transport, made = await ws_connect(lambda: _Listener(self, i, user), self._url(user), **kw)
+            # picows types the listener as WSListener (never None); ours is a _Listener, or None (see below)
+            listener = made if isinstance(made, _Listener) else None
             self.transports[i], self.listeners[i] = transport, listener
             if listener is None:  # picows hands back no listener when the target closed during the upgrade
                 raise ConnectionError("closed during the WebSocket upgrade (picows returned no listener)")
@@ -532,12 +537,13 @@ class _Shard:
     async def flush(self, final: bool = False) -> None:
         """Hand this window's samples and figures on (or keep them when there is no sink)."""
         self.expire(force=final)
-        msg = {"shard": self.spec.shard, "seq": self.seq, "chunk": self.samples.take(), "health": self.window(), "final": final}
+        chunk, health = self.samples.take(), self.window()
+        msg = {"shard": self.spec.shard, "seq": self.seq, "chunk": chunk, "health": health, "final": final}
         self.seq += 1
         if self.sink is None:
-            if msg["chunk"] is not None:
-                self.kept.append(msg["chunk"])
-            self.res.health.append(msg["health"])
+            if chunk is not None:
+                self.kept.append(chunk)
+            self.res.health.append(health)
             return
         await self.sink(msg)
 

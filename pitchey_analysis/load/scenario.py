@@ -128,6 +128,7 @@ def _operation(d: Any, contract: Contract | None = None) -> Operation:
             raise UsageError(f"scenario: the contract {contract.name} has no operation sending {d['type']!r} "
                              f"(clients send: {', '.join(sorted(contract.client_types())) or 'nothing'})")
         answer = next((m.type for m in op.reply if m.type and m.type != contract.error_type), None)
+        assert op.request is not None  # the search above takes only operations with a request
         example = op.request.example
     answer = d["answer"] if "answer" in d else answer
     given = d.get("fields")
@@ -141,14 +142,16 @@ def contract_scenario(contract: Contract) -> dict[str, Any]:
     """A scenario made from a contract (pure): anonymous visitors sending its request/answer operations that need
     no authentication, and, when it says how to log in and takes the token as ``?token=`` on the upgrade (where the
     load engine puts it), users of its first user type sending all of them."""
-    ops = [o for o in contract.request_answers() if not o.setup and o.request is not None and o.request.type]
-    anonymous = [{"type": o.request.type} for o in ops if not o.auth]  # type: ignore[union-attr]
+    # (message type, needs authentication) of each operation with a typed request and no setup
+    ops = [(o.request.type, o.auth) for o in contract.request_answers()
+           if not o.setup and o.request is not None and o.request.type]
+    anonymous = [{"type": typ} for typ, auth in ops if not auth]
     users: list[dict[str, Any]] = []
     lg, up = contract.login, contract.upgrade
     # logged-in users only when their token goes where the load engine puts it (``?token=`` on the upgrade)
     if lg is not None and lg.paths and ops and up is not None and up.query == TOKEN_QUERY:
         users.append({"name": f"{next(iter(lg.paths))}-user", "weight": 3, "login": next(iter(lg.paths)), "rate_per_s": 1.0,
-                      "operations": [{"type": o.request.type} for o in ops]})  # type: ignore[union-attr]
+                      "operations": [{"type": typ} for typ, _ in ops]})
     if anonymous:
         users.append({"name": "visitor", "weight": 1, "rate_per_s": 0.5, "operations": anonymous})
     if not users:
@@ -177,7 +180,8 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
     data = yaml.safe_load(doc) if isinstance(doc, str) else doc
     if not isinstance(data, dict):
         raise UsageError("scenario: expected a mapping with 'users' (and 'stages')")
-    users, logins = [], []
+    users: list[UserSpec] = []
+    logins: list[str | None] = []
     for u in data.get("users") or []:
         if not isinstance(u, dict):
             raise UsageError(f"scenario: a user must be a mapping, got {u!r}")
