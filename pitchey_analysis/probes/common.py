@@ -53,7 +53,8 @@ async def http(
     if token:
         hdrs["Authorization"] = f"Bearer {token}"
     timeout = aiohttp.ClientTimeout(total=ctx.options.timeout_s)
-    connector = aiohttp.TCPConnector(ssl=ctx.ssl_context if ctx.tls else None, force_close=True)
+    # ssl=True: aiohttp's default verification (ignored for http://); a context only when one was given.
+    connector = aiohttp.TCPConnector(ssl=(ctx.ssl_context or True) if ctx.tls else True, force_close=True)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as s:
         async with s.request(method, ctx.http_url.rstrip("/") + path, json=json_body, data=data, headers=hdrs) as r:
             text = await r.text(errors="replace")
@@ -68,8 +69,8 @@ async def login(ctx: ProbeContext, creds: Credentials, *, fresh: bool = False) -
     """Log in; returns (token or None, answer). Tokens are cached per user."""
     key = f"{creds.user_type}:{creds.email}"
     if not fresh and key in ctx._tokens:
-        token, body = ctx._tokens[key]
-        return token, HttpAnswer(200, {}, "", body)
+        cached, cached_body = ctx._tokens[key]
+        return cached, HttpAnswer(200, {}, "", cached_body)
     if key in ctx._refused:
         # Refused once: never retried, so that a wrong password cannot lock the user out.
         status, body = ctx._refused[key]

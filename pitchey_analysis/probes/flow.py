@@ -18,7 +18,7 @@ from typing import Any
 from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
@@ -116,15 +116,17 @@ async def timed_connect(
                     t1 = now
                     if proto.handshake_exc is not None:
                         raise proto.handshake_exc
+                elif not isinstance(event, Frame):  # a client is never handed a Request
+                    continue
                 elif event.opcode is Opcode.TEXT:
                     timing.first_frame_ms = (now - t1) * 1000
                     timing.connect_ms = (now - t0) * 1000
                     try:
-                        timing.first_frame = json.loads(event.data.decode())
+                        timing.first_frame = json.loads(bytes(event.data).decode())
                     except ValueError:
                         timing.first_frame = {"type": "invalid"}
                     if observe is not None:
-                        text = event.data.decode("utf-8", "replace")
+                        text = bytes(event.data).decode("utf-8", "replace")
                         observe(SessionTrace(frames=[(timing.first_frame_ms, parse_frame(text))], complete=False))
                     break
                 elif event.opcode is Opcode.CLOSE:
@@ -171,13 +173,15 @@ async def _watch(reader: asyncio.StreamReader, proto: ClientProtocol, timing: Co
         else:
             proto.receive_data(data)
         for event in proto.events_received():
+            if not isinstance(event, Frame):  # after the handshake only frames arrive
+                continue
             if event.opcode is Opcode.CLOSE:
                 rcvd = proto.close_rcvd
                 timing.closed = (rcvd.code if rcvd else 1005, rcvd.reason if rcvd else "", (time.perf_counter() - t0) * 1000)
                 return
             if event.opcode is Opcode.TEXT:
                 try:
-                    timing.later_frames.append(json.loads(event.data.decode()))
+                    timing.later_frames.append(json.loads(bytes(event.data).decode()))
                 except ValueError:
                     timing.later_frames.append({"type": "invalid"})
         if not data:

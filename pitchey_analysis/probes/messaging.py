@@ -20,7 +20,7 @@ from .base import ProbeContext, Result, probe
 from .common import HttpAnswer, authed, fill_template, has_fields, http, login, login_user_id
 from .session import ProbeSession
 
-METRICS_FIELDS = {"activeUsers": int, "connections": int, "messagesPerMinute": (int, float), "uptime_s": (int, float)}
+METRICS_FIELDS: dict[str, type | tuple[type, ...]] = {"activeUsers": int, "connections": int, "messagesPerMinute": (int, float), "uptime_s": (int, float)}
 
 
 async def _request(ctx: ProbeContext, s: ProbeSession, msg: dict[str, Any], answer_types: tuple[str, ...],
@@ -77,7 +77,8 @@ async def _two_sessions(ctx: ProbeContext) -> tuple[ProbeSession, ProbeSession, 
     s1 = await authed(ctx)
     other = ctx.admin or ctx.user
     s2 = await authed(ctx, other, closing=(s1,))
-    token, ans = await login(ctx, other)  # type: ignore[arg-type]
+    assert other is not None  # without credentials authed() above stopped the probe with a skip
+    token, ans = await login(ctx, other)
     rid = login_user_id(ctx, ans)
     return s1, s2, int(rid) if rid is not None else 0
 
@@ -163,7 +164,8 @@ async def notification_delivery(ctx: ProbeContext) -> Result:
         await s.send({"type": "subscribe", "channel": "notifications"})
         await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
         admin_token, _ = await login(ctx, ctx.admin)
-        _, ans = await login(ctx, ctx.user)  # type: ignore[arg-type]
+        assert ctx.user is not None  # without credentials authed() above stopped the probe with a skip
+        _, ans = await login(ctx, ctx.user)
         uid = login_user_id(ctx, ans)
         mark = s.mark()
         made = await trigger_push(ctx, "notifications", {"userId": uid, "channel": "notifications"}, admin_token)

@@ -64,8 +64,12 @@ async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int
         rt = contract_round_trip(ctx, pid)
         assert rt is not None  # REQUIRES: type:ping
         await s.send(rt[0])
-        pong = await s.expect(lambda f, pid=pid, answer=rt[1]: f.get("type") == answer and f.get("id", pid) == pid,
-                              ctx.options.timeout_s, since=mark)
+        answer = rt[1]
+
+        def is_pong(f: dict[str, Any], pid: str = pid, answer: str = answer) -> bool:
+            return f.get("type") == answer and f.get("id", pid) == pid
+
+        pong = await s.expect(is_pong, ctx.options.timeout_s, since=mark)
         if pong is None:
             missed += 1
             streak += 1
