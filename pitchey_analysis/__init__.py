@@ -11,8 +11,9 @@ network stack of the probes, the server and the client.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
 
@@ -67,14 +68,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .suite import arun_suite, run_suite
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pitchey_analysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -11,9 +11,7 @@ Flow: probes → **records → recorder → run dataset** → DataFrames → ana
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from .._lazy import lazy_exports
 from .redact import redact, redact_text, redact_url  # eager: the submodule's name is also a function's
 
 #: public names and their modules, imported on first use (a load shard imports samplestream only, not pandas)
@@ -21,13 +19,6 @@ _EXPORTS = {"Run": "dataset", "latest_run": "dataset", "list_runs": "dataset", "
             "load_runs": "dataset", "resolve_run": "dataset", "Recorder": "recorder", "OUTCOMES": "records",
             "SCHEMA_VERSION": "records", "TABLES": "records", "columns": "records", "describe": "records"}
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
 
 
 __all__ = [
@@ -48,3 +39,6 @@ __all__ = [
     "redact_url",
     "resolve_run",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -23,8 +23,7 @@ One job per module::
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from .._lazy import lazy_exports
 
 #: public names and their modules, imported on first use: a shard process imports only the engine
 _EXPORTS = {"LoadResult": "orchestrate", "ShardResult": "spec", "ShardSpec": "spec", "record_levels": "capture",
@@ -33,9 +32,4 @@ _EXPORTS = {"LoadResult": "orchestrate", "ShardResult": "spec", "ShardSpec": "sp
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

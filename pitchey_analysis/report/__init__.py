@@ -14,18 +14,11 @@ The submodules are imported on first use (matplotlib and the notebook stack are 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _EXPORTS = {"build_report": ".export", "ReportError": ".export", "load_history": ".history", "history_tables": ".history"}
 
 __all__ = ["ReportError", "build_report", "history_tables", "load_history"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pitchey_analysis.report' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
