@@ -12,6 +12,7 @@ comes over loopback in milliseconds, far inside even the short wait.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -25,6 +26,22 @@ UNIT = float(os.environ.setdefault("PITCHEY_TIMEOUT_SCALE", "0.4"))
 SHORT = UNIT / 3
 
 from pitchey_analysis.server import ReferenceServer  # noqa: E402 - after the scale is in the environment
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Any:
+    """Each test leaves logging as it found it: an in-process ``cli.main`` configures the process's logging (root
+    handlers, ``pitchey_analysis.server`` at WARNING), which must not silence a later test's ``caplog`` in the same
+    worker."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {n: lg.level for n, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+    yield
+    root.handlers[:], root.level = handlers, level
+    for n, lg in list(logging.root.manager.loggerDict.items()):
+        if isinstance(lg, logging.Logger):
+            lg.setLevel(levels.get(n, logging.NOTSET))
+
 
 #: Server knobs for tests: short intervals so nothing waits 30 s or 5 minutes.
 FAST = {"dashboard_interval": 0.3, "ping_interval": 0.5, "ping_timeout": 1.0}
