@@ -36,6 +36,11 @@ def _f(title: str, impact: str, remediation: str, group: str | None = None) -> F
     return out
 
 
+def _in_group(group: str, probes: tuple[str, ...], reasons: tuple[str, ...]) -> dict[tuple[str, str], FindingText]:
+    """Entries that carry no text of their own: each (probe, reason) is reported as the finding of ``group``."""
+    return {(probe, reason): _f("", "", "", group) for probe in probes for reason in reasons}
+
+
 #: One defect seen by several probes: the merged finding's text.
 GROUPS: dict[str, FindingText] = {
     "refused-token-form": _f(
@@ -61,6 +66,12 @@ GROUPS: dict[str, FindingText] = {
 
 #: Specific entries: (probe, reason) -> text.
 FINDINGS: dict[tuple[str, str], FindingText] = {
+    **_in_group("refused-token-form", ("auth.invalid_token", "auth.forged_token", "auth.alg_none", "auth.expired_token",
+                                       "auth.wrong_audience"), ("wrong_answer", "refused_by_close", "refused_at_upgrade")),
+    **_in_group("unanswered-requests", ("messaging.subscribe", "messaging.unsubscribe", "messaging.dashboard_metrics",
+                                        "messaging.unknown_type", "messaging.forbidden_channel"), ("no_answer",)),
+    **_in_group("missing-pushes", ("messaging.presence_update", "messaging.notification_delivery",
+                                   "messaging.dashboard_push", "messaging.channel_broadcast"), ("no_push",)),
     # connection
     ("connection.health", "wrong_status"): _f(
         "The health endpoint does not answer 200 'healthy'",
@@ -107,21 +118,6 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "Post-connection 'auth' is never answered",
         "Clients that authenticate after connecting (to keep tokens out of URLs) wait forever and stay anonymous.",
         "Handle {type:'auth', token} on an open session: verify the token, attach the user, answer auth_success (or auth_error)."),
-    ("auth.invalid_token", "wrong_answer"): _f("", "", "", "refused-token-form"),
-    ("auth.forged_token", "wrong_answer"): _f("", "", "", "refused-token-form"),
-    ("auth.alg_none", "wrong_answer"): _f("", "", "", "refused-token-form"),
-    ("auth.expired_token", "wrong_answer"): _f("", "", "", "refused-token-form"),
-    ("auth.wrong_audience", "wrong_answer"): _f("", "", "", "refused-token-form"),
-    ("auth.invalid_token", "refused_by_close"): _f("", "", "", "refused-token-form"),
-    ("auth.forged_token", "refused_by_close"): _f("", "", "", "refused-token-form"),
-    ("auth.alg_none", "refused_by_close"): _f("", "", "", "refused-token-form"),
-    ("auth.expired_token", "refused_by_close"): _f("", "", "", "refused-token-form"),
-    ("auth.wrong_audience", "refused_by_close"): _f("", "", "", "refused-token-form"),
-    ("auth.invalid_token", "refused_at_upgrade"): _f("", "", "", "refused-token-form"),
-    ("auth.forged_token", "refused_at_upgrade"): _f("", "", "", "refused-token-form"),
-    ("auth.alg_none", "refused_at_upgrade"): _f("", "", "", "refused-token-form"),
-    ("auth.expired_token", "refused_at_upgrade"): _f("", "", "", "refused-token-form"),
-    ("auth.wrong_audience", "refused_at_upgrade"): _f("", "", "", "refused-token-form"),
     ("auth.invalid_token", "token_accepted"): _f(
         "Garbage tokens are accepted",
         "Any string opens an authenticated session: a complete authentication bypass.",
@@ -163,11 +159,6 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "Pong does not have the contract's shape",
         "Clients cannot match pongs to pings or measure latency (the id is not echoed, or fields are nested).",
         "Answer with flat fields: {type:'pong', id (echoed), timestamp, serverTime}."),
-    ("messaging.subscribe", "no_answer"): _f("", "", "", "unanswered-requests"),
-    ("messaging.unsubscribe", "no_answer"): _f("", "", "", "unanswered-requests"),
-    ("messaging.dashboard_metrics", "no_answer"): _f("", "", "", "unanswered-requests"),
-    ("messaging.unknown_type", "no_answer"): _f("", "", "", "unanswered-requests"),
-    ("messaging.forbidden_channel", "no_answer"): _f("", "", "", "unanswered-requests"),
     ("messaging.send_message", "no_answer"): _f(
         "Sent messages are not confirmed or not delivered",
         "Chat between users does not work: senders get no confirmation, recipients nothing.",
@@ -188,10 +179,6 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "presence_update is never answered",
         "Clients cannot confirm their presence change.",
         "Answer presence_update with presence_updated."),
-    ("messaging.presence_update", "no_push"): _f("", "", "", "missing-pushes"),
-    ("messaging.notification_delivery", "no_push"): _f("", "", "", "missing-pushes"),
-    ("messaging.dashboard_push", "no_push"): _f("", "", "", "missing-pushes"),
-    ("messaging.channel_broadcast", "no_push"): _f("", "", "", "missing-pushes"),
     ("messaging.forbidden_channel", "wrong_answer"): _f(
         "Other users' private channels can be subscribed to",
         "Any user can read another user's private events (notifications, messages).",
