@@ -160,9 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="reports", help="output directory")
     c.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf")
 
-    from .report.history import add_parser as add_history_parser
-
-    add_history_parser(sub)
+    h = sub.add_parser("history", help="every run of a target over time: verdict, score, pass rates and p95 with intervals")
+    h.add_argument("--target", help="only runs whose target contains this text (a URL, or embedded:<profile>)")
+    h.add_argument("--runs-dir", help="where the runs are (default data/runs of the project)")
+    h.add_argument("--samples", action="store_true", help="include the committed sample runs")
+    h.add_argument("--figure", metavar="PNG", help="also draw the trend into this PNG file")
 
     d = sub.add_parser("debug", help="trace the frames of one session")
     d.add_argument("url", nargs="?", help="WebSocket URL (default: the embedded reference server)")

@@ -19,23 +19,43 @@ def cli(*args, timeout=180, **kw):
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, **kw)
 
 
-@pytest.mark.parametrize("sub", [[], ["serve"], ["run"], ["report"], ["compare"], ["debug"], ["load"]])
-def test_help(sub):
-    r = cli(*sub, "--help")
+def main(capsys, *args: str) -> tuple[int, str, str]:
+    """``pitchey-analysis ARGS`` in this process (argparse's own exits included): exit code, stdout, stderr."""
+    from pitchey_analysis import cli as cli_mod
+
+    try:
+        code = cli_mod.main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_console_entry_point_answers_help_and_misuse():
+    """The real process once: help exits 0, misuse exits 2 with one line; the other cases run in-process below."""
+    r = cli("--help")
     assert r.returncode == 0 and "usage: pitchey-analysis" in r.stdout
+    r = cli("run", "--target", "http://127.0.0.1/ws")
+    assert r.returncode == 2 and "malformed target URL" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_no_command_prints_help_and_exits_2():
-    r = cli()
-    assert r.returncode == 2 and "serve" in r.stdout
+@pytest.mark.parametrize("sub", [[], ["serve"], ["run"], ["report"], ["compare"], ["debug"], ["load"], ["history"], ["contract"]])
+def test_help(capsys, sub):
+    code, out, _ = main(capsys, *sub, "--help")
+    assert code == 0 and "usage: pitchey-analysis" in out
 
 
-def test_dry_run_lists_probes_without_running():
-    r = cli("run", "--dry-run", "--target", "wss://pitchey.example.com/ws")
-    assert r.returncode == 0
-    assert "readiness.lockout_spoofing" in r.stdout and "skip (disruptive_not_allowed)" in r.stdout
-    r = cli("run", "--dry-run", "--target", "wss://pitchey.example.com/ws", "--allow-disruptive")
-    assert "disruptive_not_allowed" not in r.stdout
+def test_no_command_prints_help_and_exits_2(capsys):
+    code, out, _ = main(capsys)
+    assert code == 2 and "serve" in out
+
+
+def test_dry_run_lists_probes_without_running(capsys):
+    code, out, _ = main(capsys, "run", "--dry-run", "--target", "wss://pitchey.example.com/ws")
+    assert code == 0
+    assert "readiness.lockout_spoofing" in out and "skip (disruptive_not_allowed)" in out
+    code, out, _ = main(capsys, "run", "--dry-run", "--target", "wss://pitchey.example.com/ws", "--allow-disruptive")
+    assert code == 0 and "disruptive_not_allowed" not in out
 
 
 @pytest.mark.parametrize("args,msg", [
@@ -48,11 +68,13 @@ def test_dry_run_lists_probes_without_running():
     (["report", "--format", "docx"], "--format takes html, pdf"),
     (["serve", "--disable", "nope"], "unknown feature"),
 ])
-def test_misuse_is_one_line_and_exit_2(args, msg):
-    r = cli(*args)
-    assert r.returncode == 2, r.stderr
-    assert msg in r.stderr
-    assert "Traceback" not in r.stderr
+def test_misuse_is_one_line_and_exit_2(capsys, monkeypatch, args, msg):
+    for var in ("PITCHEY_EMAIL", "PITCHEY_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    code, _, err = main(capsys, *args)
+    assert code == 2, err
+    assert msg in err.strip().splitlines()[-1]  # argparse's own errors print the usage above the error line
+    assert "Traceback" not in err
 
 
 def test_quick_run_writes_summaries_and_exit_codes(tmp_path):

@@ -43,15 +43,6 @@ def history_tables(h: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFra
     return rates, p95
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """The ``history`` sub-command's arguments."""
-    h = sub.add_parser("history", help="every run of a target over time: verdict, score, pass rates and p95 with intervals")
-    h.add_argument("--target", help="only runs whose target contains this text (a URL, or embedded:<profile>)")
-    h.add_argument("--runs-dir", help="where the runs are (default data/runs of the project)")
-    h.add_argument("--samples", action="store_true", help="include the committed sample runs")
-    h.add_argument("--figure", metavar="PNG", help="also draw the trend into this PNG file")
-
-
 def cmd_history(a: argparse.Namespace) -> int:
     """Print the history table; draw the figure when ``--figure`` is given."""
     h = load_history(Path(a.runs_dir) if a.runs_dir else None, a.target, samples=a.samples)
