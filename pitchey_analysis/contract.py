@@ -24,12 +24,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+
+# jsonschema is imported where it validates: importing it costs seconds of CPU where the optional rfc3987-syntax is
+# installed (Jupyter pulls it in; it compiles ~35 grammars at import, python-jsonschema/jsonschema#1428), which every
+# command that never validates a payload (--help, argument errors, report) would pay.
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 from .exceptions import UsageError
 
@@ -196,10 +199,14 @@ class Message:
     @functools.cached_property
     def validator(self) -> Draft202012Validator:
         """A compiled validator of the payload."""
+        from jsonschema import Draft202012Validator
+
         return Draft202012Validator(self.schema)
 
     def error(self, payload: Any) -> SchemaIssue | None:
         """The best-matching schema error of a payload, or None when it validates."""
+        from jsonschema.exceptions import best_match
+
         err = best_match(self.validator.iter_errors(payload))
         if err is None:
             return None
@@ -650,6 +657,10 @@ def _walk_refs(node: Any, parts: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[A
 
 def validate_document(doc: dict[str, Any]) -> None:
     """Validate a contract document; raises :class:`ContractError` with the JSON path of the first error."""
+    import jsonschema
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
     err = best_match(Draft202012Validator(DOCUMENT_SCHEMA).iter_errors(doc))
     if err is not None:
         raise ContractError(err.message, err.json_path)
@@ -801,9 +812,10 @@ def load_contract(ref: str | Path = DEFAULT) -> Contract:
     return _load(ref)
 
 
-def _load(ref: str | Path) -> Contract:
+def _load(ref: str | Path, *, validate: bool = True) -> Contract:
     text, doc, path = read_document(ref)
-    validate_document(doc)
+    if validate:
+        validate_document(doc)
     shipped_file = path.resolve().parent == CONTRACTS_DIR
     return build(doc, name=contract_name(path), text=text, source=f"shipped:{contract_name(path)}" if shipped_file else str(path),
                  file_format="json" if path.suffix == ".json" else "yaml")
@@ -818,5 +830,7 @@ def contract_from_text(text: str, *, name: str = "contract", source: str = "") -
 
 @functools.cache
 def default_contract() -> Contract:
-    """The shipped ``pitchey`` contract (PROTOCOL.md Part A), loaded once."""
-    return _load(DEFAULT)
+    """The shipped ``pitchey`` contract (PROTOCOL.md Part A), loaded once. Not validated again at each start (the
+    probes register from it at import): the shipped documents are validated by the tests
+    (``tests/test_contract.py::test_shipped_contracts_validate``) and ``pitchey-analysis contract check pitchey``."""
+    return _load(DEFAULT, validate=False)
