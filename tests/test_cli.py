@@ -77,23 +77,23 @@ def test_misuse_is_one_line_and_exit_2(capsys, monkeypatch, args, msg):
     assert "Traceback" not in err
 
 
-def test_quick_run_writes_summaries_and_exit_codes(tmp_path):
-    env = {**os.environ, "PITCHEY_TIMEOUT_SCALE": "0.4"}
-    r = cli("run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection", "--only", "readiness.tls",
-            "--json", str(tmp_path / "s.json"), "--junit", str(tmp_path / "j.xml"), env=env)
-    assert r.returncode == 0, r.stderr
-    assert "verdict:" in r.stdout and "run dataset:" in r.stdout
+def test_quick_run_writes_summaries_and_exit_codes(tmp_path, capsys):
+    """In-process (the console entry point is checked above): the summaries, and the exit policy on three runs."""
+    code, out, err = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection",
+                          "--only", "readiness.tls", "--json", str(tmp_path / "s.json"), "--junit", str(tmp_path / "j.xml"))
+    assert code == 0, err
+    assert "verdict:" in out and "run dataset:" in out
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["status"] == "complete" and summary["verdict"] == "INSUFFICIENT EVIDENCE"
     suites = ET.parse(tmp_path / "j.xml").getroot()
     assert sum(int(s.get("tests")) for s in suites) == 10  # 8 connection probes, session.first_frame (judging their sessions) and the TLS probe
     assert {s.get("name") for s in suites} == {"connection", "readiness"}
-    r = cli("run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection.health",
-            "--fail-on", "insufficient", env=env)
-    assert r.returncode == 1  # targets not verified in so small a run
-    r = cli("run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--profile", "pitchey-2025-11",
-            "--only", "connection.login_no_password", env=env)
-    assert r.returncode == 1  # a critical probe failed
+    code, _, _ = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection.health",
+                      "--fail-on", "insufficient")
+    assert code == 1  # targets not verified in so small a run
+    code, _, _ = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--profile", "pitchey-2025-11",
+                      "--only", "connection.login_no_password")
+    assert code == 1  # a critical probe failed
 
 
 def test_serve_answers_login_and_ping_then_stops_cleanly():

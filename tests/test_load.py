@@ -83,7 +83,7 @@ def test_load_cli(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "level 10: opened 10/10" in r.stdout and "no errors" in r.stdout and "run dataset:" in r.stdout
     r = subprocess.run([sys.executable, "-m", "pitchey_analysis.cli", "load", "--levels", "5,15", "--hold", "--duration", "0.5",
-                        "--workers", "2", "--settle", "0", "--out", str(tmp_path / "ramp")], capture_output=True, text=True, timeout=180)
+                        "--workers", "0", "--settle", "0", "--out", str(tmp_path / "ramp")], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "level 15: opened 15/15, held 15" in r.stdout
     run = load_run(next((tmp_path / "ramp").iterdir()))

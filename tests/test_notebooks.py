@@ -66,13 +66,14 @@ def on_sample(tmp_path_factory, sample_run):
     return get
 
 
+#: 4.0 (the report) is executed on both runs by tests/test_report.py, through the export a user runs.
 @SAMPLE_NOTEBOOKS
-@pytest.mark.parametrize("name", ["2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report"])
+@pytest.mark.parametrize("name", ["2.0-latency-distributions", "3.0-success-rates"])
 def test_notebooks_on_the_sample_run(on_sample, name):
     on_sample(name)
 
 
-@pytest.mark.parametrize("name", ["2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report"])
+@pytest.mark.parametrize("name", ["2.0-latency-distributions", "3.0-success-rates"])
 def test_notebooks_on_a_pitchey_2025_11_run(tmp_path, defect_run, name):
     run_nb(name, tmp_path, run=str(defect_run))
 
