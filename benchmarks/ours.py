@@ -19,6 +19,9 @@ from typing import Any
 
 def run(url: str, conns: int, seconds: float, stream: Path) -> dict[str, Any]:
     """Run the shard, streaming its samples to ``stream``; its counters."""
+    from pitchey_analysis.load import use_system_allocator
+
+    use_system_allocator()  # as the load command does, before pyarrow loads
     from pitchey_analysis.capture.samplestream import SampleStreamWriter, decode_chunk, tag_chunk
     from pitchey_analysis.load import run_load
     from pitchey_analysis.load.spec import ECHO_PING

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import socket
 import ssl
+from urllib.parse import urlsplit, urlunsplit
+
+from .capture.redact import redact_url
+from .exceptions import UsageError
 
 
 def client_ssl_context(cafile: str | None = None, insecure: bool = False) -> ssl.SSLContext:
@@ -24,3 +28,21 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def check_target(url: str) -> str:
+    """Validate a WebSocket URL before anything starts."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise UsageError(f"malformed target URL {redact_url(url)!r}: expected ws://host:port/path or wss://...")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise UsageError(f"malformed target URL {redact_url(url)!r}: {exc}") from None
+    return url
+
+
+def http_base(ws_url: str) -> str:
+    """The HTTP base derived from a WebSocket URL."""
+    parts = urlsplit(ws_url)
+    return urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, "", "", ""))

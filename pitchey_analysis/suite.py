@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from tqdm.auto import tqdm
 
@@ -28,7 +27,7 @@ from .capture.redact import redact_url
 from .config import runs_dir, time_unit
 from .contract import Contract, default_contract
 from .demo import DEMO_PASSWORD
-from .net import client_ssl_context
+from .net import check_target, client_ssl_context, http_base  # check_target, http_base: re-exported
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
 from .probes.base import lockout_failures
 from .probes.session import end_sessions
@@ -52,24 +51,6 @@ DEMO_ADMIN = Credentials(demo.BY_TYPE["admin"].email, DEMO_PASSWORD, demo.BY_TYP
 
 
 from .exceptions import UsageError  # noqa: E402 - re-exported: misuse of the suite, exit code 2 in the CLI
-
-
-def check_target(url: str) -> str:
-    """Validate a WebSocket URL before anything starts."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise UsageError(f"malformed target URL {redact_url(url)!r}: expected ws://host:port/path or wss://...")
-    try:
-        _ = parts.port
-    except ValueError as exc:
-        raise UsageError(f"malformed target URL {redact_url(url)!r}: {exc}") from None
-    return url
-
-
-def http_base(ws_url: str) -> str:
-    """The HTTP base derived from a WebSocket URL."""
-    parts = urlsplit(ws_url)
-    return urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, "", "", ""))
 
 
 def suite_specs(suite: str, contract: Contract | None = None) -> list[ProbeSpec]:

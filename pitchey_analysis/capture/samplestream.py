@@ -50,7 +50,10 @@ FILE_SCHEMA = pa.schema([
     ("ok", pa.bool_()),
 ])
 
-_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+#: (de)compression in the calling thread: a chunk is a few hundred KB, less than handing its columns to
+#: Arrow's CPU thread pool costs, and that pool's threads (their stacks and heaps) are resident memory
+_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd", use_threads=False)
+_READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
 
 
 # Building the chunks, only zero-copy constructors over numpy buffers are used: a shard process never
@@ -107,7 +110,7 @@ def encode_chunk(metric_names: list[str], metric: Any, value_ms: Any, t_offset_s
 
 def decode_chunk(data: bytes) -> pa.Table:
     """The samples of one chunk."""
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+    return pa.ipc.open_stream(pa.py_buffer(data), options=_READ_OPTIONS).read_all()
 
 
 def tag_chunk(chunk: pa.Table, probe_id: str, concurrency: int, conn_offset: int = 0) -> pa.Table:

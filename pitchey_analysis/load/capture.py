@@ -135,7 +135,7 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
     continuous level whose connections join and leave at the stage bounds. ``stage_rates`` (one per stage)
     multiply the users' rates (``rate_per_conn`` without users) in their stage. Tokens (``admin_token``, the users') are masked wherever they would be written.
     """
-    from ..suite import http_base
+    from ..net import http_base
     from .orchestrate import run_load, split
     from .target import TargetPoller
 

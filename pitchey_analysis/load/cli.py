@@ -91,11 +91,11 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
     The keyword arguments are the command's options (``pitchey-analysis load --help``); returns the exit code.
     """
     from ..config import runs_dir
-    from ..server import ReferenceServer
-    from ..suite import DEMO_ADMIN, UsageError, check_target, http_base
+    from ..exceptions import UsageError
+    from ..net import check_target, http_base  # not the suite's module: it loads every probe (aiohttp, SciPy)
     from .scenario import load_scenario
 
-    if not verbose:  # the local cluster's INFO lines would flood the terminal
+    if not verbose and (workers > 0 or scheduler):  # the local cluster's INFO lines would flood the terminal
         import distributed  # noqa: F401 - its import sets its loggers' levels from its own config: quieten them after
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -145,7 +145,10 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
     try:
         if target:
             path = go(target, os.environ.get("PITCHEY_ADMIN_TOKEN") or None)
-        else:
+        else:  # imported here: a load on a given target (--workers 0: no Dask either) does not carry the server
+            from ..server import ReferenceServer
+            from ..suite import DEMO_ADMIN
+
             with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
                 path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN), {"profile": srv.profile.describe()})
     except (UsageError, SchedulerUnreachable) as exc:

@@ -44,7 +44,7 @@ from typing import Any
 import yaml
 
 from ..contract import DEFAULT, Contract
-from ..suite import UsageError
+from ..exceptions import UsageError
 from .spec import DEFAULT_ANSWERS, Operation, UserSpec
 
 #: the upgrade's query parameter the load engine sends a user's token in (load/engine.py)

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from ..analysis.history import history
-from ..capture.dataset import list_runs, load_run
-from ..config import sample_run_dirs
+# pandas and the analysis are imported where they are used: the CLI registers this command's arguments
+# (add_parser) for every command, and ``load`` must not carry pandas and SciPy for it
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 
 def load_history(runs_dir: Path | None = None, target: str | None = None, *, samples: bool = False) -> dict[str, pd.DataFrame]:
     """Load every run under ``runs_dir`` (and the committed samples if asked) and compute their history."""
+    from ..analysis.history import history
+    from ..capture.dataset import list_runs, load_run
+    from ..config import sample_run_dirs
+
     paths = list_runs(runs_dir) + (sample_run_dirs() if samples else [])
     return history([load_run(p) for p in paths], target)
 
@@ -45,6 +49,8 @@ def history_tables(h: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFra
 
 def cmd_history(a: argparse.Namespace) -> int:
     """Print the history table; draw the figure when ``--figure`` is given."""
+    import pandas as pd
+
     h = load_history(Path(a.runs_dir) if a.runs_dir else None, a.target, samples=a.samples)
     if h["runs"].empty:
         print("no runs" + (f" of a target matching {a.target!r}" if a.target else ""))
