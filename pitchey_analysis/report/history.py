@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-# pandas and the analysis are imported where they are used: the CLI registers this command's arguments
-# (add_parser) for every command, and ``load`` must not carry pandas and SciPy for it
+# pandas and the analysis are imported where they are used: importing this module (the notebook 7.0, the CLI's
+# history command) costs nothing until a history is loaded
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
