@@ -129,9 +129,13 @@ def tcp_counters(ns: str, names: tuple[str, ...]) -> dict[str, int]:
     return {}
 
 
-def wait_for(check, what: str, timeout: float = 60) -> None:
+def wait_for(check, what: str, timeout: float = 60, procs: tuple[Proc, ...] = ()) -> None:
+    """Until ``check()`` is true; fails at once when one of ``procs`` has exited (its log says why)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
+        gone = [p for p in procs if p.p.poll() is not None]
+        if gone:
+            raise RuntimeError(f"{what} exited (code {gone[0].p.returncode}) before it was up; see {gone[0].log.name}")
         with contextlib.suppress(Exception):
             if check():
                 return
@@ -148,11 +152,13 @@ def start_target(kind: str, processes: int, logs: Path) -> list[Proc]:
                        "--knob", "ping_interval=600", "--knob", "idle_timeout=3600", "--knob", "dashboard_interval=3600",
                        "--jwt-secret", "bench-" + "s" * 40], logs / "target.log")
         # seven Python processes importing aiohttp on a crowded 2-core machine: a minute or more
-        wait_for(lambda: urllib.request.urlopen(f"http://{host}:{PORT}/api/health", timeout=2).status == 200, "the target", 300)
+        # (the server's own pool gives its workers 60 s to start, then exits)
+        wait_for(lambda: urllib.request.urlopen(f"http://{host}:{PORT}/api/health", timeout=2).status == 200, "the target", 300,
+                 (target,))
         return [target]
     procs = [Proc(["ip", "netns", "exec", TARGET_NS, PY, str(ROOT / "benchmarks" / "workloads.py"), "picows-echo-server",
                    str(PORT), host, "reuse"], logs / f"target-{j}.log") for j in range(processes)]
-    wait_for(lambda: all("ready" in (logs / f"target-{j}.log").read_text() for j in range(processes)), "the echo target", 300)
+    wait_for(lambda: all("ready" in (logs / f"target-{j}.log").read_text() for j in range(processes)), "the echo target", 300, tuple(procs))
     return procs
 
 
