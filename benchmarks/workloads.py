@@ -94,7 +94,14 @@ async def tcp_echo_client(port: int, seconds: float) -> None:
 
 
 # -- WebSocket echo server with picows (the plain echo target) -----------------
-async def picows_echo_server(port: int) -> None:
+async def picows_echo_server(port: int, host: str = "127.0.0.1", reuse_port: bool = False) -> None:
+    """Echo every text/binary frame.
+
+    ``reuse_port``: one of several processes on the same port (SO_REUSEPORT) for very many
+    connections on a busy machine, with a listen backlog of 4096 (asyncio's default, 100,
+    overflows when the process is starved while thousands connect) and 30 s for the upgrade
+    request (picows' default, 5 s, closes connections it accepted but had no time to read).
+    """
     from picows import WSListener, WSMsgType, ws_create_server
 
     class Echo(WSListener):
@@ -107,7 +114,8 @@ async def picows_echo_server(port: int) -> None:
             elif frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 transport.send(frame.msg_type, frame.get_payload_as_bytes())
 
-    server = await ws_create_server(lambda _req: Echo(), "127.0.0.1", port)
+    many = {"reuse_port": True, "backlog": 4096, "websocket_handshake_timeout": 30} if reuse_port else {}
+    server = await ws_create_server(lambda _req: Echo(), host, port, **many)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()
@@ -276,7 +284,8 @@ def main(argv: list[str]) -> None:
     elif name == "tcp-echo-client":
         run(tcp_echo_client(int(args[0]), float(args[1])))
     elif name == "picows-echo-server":
-        run(picows_echo_server(int(args[0])))
+        # picows-echo-server PORT [HOST [reuse]]
+        run(picows_echo_server(int(args[0]), args[1] if len(args) > 1 else "127.0.0.1", args[2:3] == ["reuse"]))
     elif name == "picows-client":
         run(picows_client(args[0], float(args[1]), args[2] == "1"))
     elif name == "websockets-client":

@@ -157,3 +157,21 @@ def test_a_closed_model_against_an_echo_target_needs_the_echo_request():
                                    await_first_frame=False, answer_timeout=0.5))
     assert echo.answered > 50 and echo.errors == {} and echo.samples == echo.answered + 2
     assert pong.answered == 0 and pong.errors == {"timeout": 2}
+
+
+def test_the_netns_echo_target_shares_its_port_and_holds_with_the_echo_ping():
+    """bench-netns --target echo: echo processes on one port (SO_REUSEPORT) hold a hold-model shard, final pings paced."""
+    import numpy as np
+
+    from benchmarks.__main__ import Proc, W, free_port
+    from pitchey_analysis.load import ShardSpec, run_shard
+    from pitchey_analysis.load.spec import ECHO_PING
+
+    port = free_port()
+    with Proc([*W, "picows-echo-server", str(port), "127.0.0.1", "reuse"], "ready"), \
+            Proc([*W, "picows-echo-server", str(port), "127.0.0.1", "reuse"], "ready"):
+        r = run_shard(ShardSpec(url=f"ws://127.0.0.1:{port}/", connections=40, duration_s=0.2, model="hold", connect_rate=100,
+                                await_first_frame=False, ping=ECHO_PING))
+    assert r.opened == r.held == r.answered == 40 and r.errors == {}
+    pings = r.t_offset_s[np.asarray(r.metric) == "rtt_ms"]
+    assert pings.max() - pings.min() > 0.25  # 40 pings at 100/s go out over ~0.4 s, not in one burst

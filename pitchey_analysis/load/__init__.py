@@ -9,7 +9,9 @@ websockets) and hands on raw samples, so percentiles are exact. Three models:
   (no coordinated omission);
 * ``closed``: each connection sends its next ping when the previous pong arrives;
 * ``hold``: connections open, stay idle for the duration, then each must answer
-  a ping ("held" = open for the whole duration and answering at the end).
+  a ping ("held" = open for the whole duration and answering at the end); the
+  final pings go out at ``connect_rate``, like the opening, each with
+  ``answer_timeout`` from its own send.
 
 One job per module::
 

@@ -606,7 +606,18 @@ class _Shard:
                 self.expire(force=True)
             elif spec.model == "hold":
                 await asyncio.sleep(max(0.0, end - time.perf_counter()))
-                results = await asyncio.gather(*(self.request(i, spec.ping) for i in range(spec.connections)))
+                # the final pings go out at connect_rate, in the opening's batches: a bounded window
+                # (connections / connect_rate s) in which each ping has answer_timeout from its own send; all
+                # at once, 12,500 pings queue behind each other on both sides and time out on a busy machine
+                pings: list[asyncio.Task[bool]] = []
+                for start in range(0, spec.connections, batch):
+                    t_batch = time.perf_counter()
+                    pings.extend(self.loop.create_task(self.request(i, spec.ping))
+                                 for i in range(start, min(start + batch, spec.connections)))
+                    delay = batch / spec.connect_rate - (time.perf_counter() - t_batch)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                results = await asyncio.gather(*pings)
                 self.res.held = sum(1 for i, r in enumerate(results)
                                     if r and self.transports[i] is not None and not self.transports[i].is_disconnected)
             else:
