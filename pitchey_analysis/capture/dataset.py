@@ -146,6 +146,33 @@ def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | 
     return Run(path, manifest, tables["probes"], tables["samples"], tables["frames"], source, started)
 
 
+def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[str] | tuple[str, ...] | None = None, *,
+                 runs_dir: Path | None = None) -> pd.DataFrame:
+    """A run's samples table, only ``columns`` of it (default all), read straight from ``samples.parquet``.
+
+    For large load runs: the columns not asked for are never read, and the text columns arrive as categoricals
+    (dictionary-encoded by Arrow, no Python string per row). A run without ``samples.parquet`` (it did not
+    finish) is read as :func:`load_run` reads it.
+    """
+    path = _resolve(run, runs_dir)
+    cols = list(columns) if columns is not None else list(TABLES["samples"])
+    unknown = [c for c in cols if c not in TABLES["samples"]]
+    if unknown:
+        raise ValueError(f"no samples column {', '.join(unknown)} (columns: {', '.join(TABLES['samples'])})")
+    parquet = path / "samples.parquet"
+    if not parquet.exists():
+        return load_run(path).samples[cols]
+    import pyarrow.parquet as pq
+
+    text = [c for c in cols if TABLES["samples"][c][0] == "category"]
+    table = pq.read_table(parquet, columns=cols, read_dictionary=text)
+    df = table.to_pandas(split_blocks=True, self_destruct=True)  # the Arrow buffers are freed as the frame takes them
+    del table
+    if "ok" in df.columns and df["ok"].dtype != bool:
+        df["ok"] = df["ok"].astype("boolean")
+    return df
+
+
 def _coerce(table: str, df: pd.DataFrame) -> pd.DataFrame:
     """Make sure a Parquet table has the documented dtypes."""
     return frame_from_rows(table, df.to_dict("records")) if list(df.columns) != list(TABLES[table]) else df.astype(
