@@ -512,11 +512,14 @@ def markdown(rows: list[dict]) -> str:
     return out + ("\n\n" + md(*acc) if acc[1] else "")
 
 
+SECTIONS = ("echo", "saturation", "reference", "capacity", "scale", "analysis", "analysis-100m", "soak", "opens", "starved")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--markdown", metavar="BENCH_JSON", help="print an existing bench.json as a Markdown table, then exit")
     ap.add_argument("--quick", action="store_true", help="short runs and small counts (a smoke check, minutes less)")
-    ap.add_argument("--only", help="comma-separated sections: echo,saturation,reference,capacity,scale,analysis,analysis-100m,soak,opens,starved")
+    ap.add_argument("--only", help=f"comma-separated sections: {','.join(SECTIONS)}")
     ap.add_argument("--out", default="reports/bench.json")
     ap.add_argument("--baseline", type=Path, metavar="DIR",
                     help="another checkout (e.g. a git archive of the version before a change): its engine runs as one more "
@@ -540,7 +543,11 @@ def main(argv: list[str] | None = None) -> int:
         "opens": lambda: longrun.bench_opens(4_000 if q else 19_000),
         "starved": lambda: longrun.bench_starved(8 if q else 20),
     }
+    assert tuple(sections) == SECTIONS
     chosen = a.only.split(",") if a.only else list(sections)
+    unknown = [c for c in chosen if c not in sections]
+    if unknown:
+        ap.error(f"unknown section(s) {', '.join(unknown)} (sections: {', '.join(SECTIONS)})")
     rows: list[dict] = []
     failed = []
     for name in chosen:

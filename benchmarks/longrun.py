@@ -100,6 +100,10 @@ def account(run: Path) -> dict[str, Any]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    manifest = json.loads((run / "manifest.json").read_text())
+    if not (run / "samples.parquet").exists():
+        raise RuntimeError(f"the run {run.name} has no samples.parquet: status {manifest.get('status')!r}, "
+                           f"{manifest.get('degraded_reason')!r}; files {sorted(f.name for f in run.iterdir())}")
     probes = pq.read_table(run / "probes.parquet", columns=["probe", "observed"]).to_pylist()
     obs = [json.loads(p["observed"]) for p in probes if str(p["probe"]).startswith("load.")]
     sent = sum(o["sent"] for o in obs)
@@ -116,7 +120,6 @@ def account(run: Path) -> dict[str, Any]:
     rtt_rows = int(pc.sum(rtt).as_py() or 0)
     rtt_ok = int(pc.sum(pc.and_(rtt, ok)).as_py() or 0)
     failed_sent = errors.get("timeout", 0) + errors.get("closed_before_answer", 0)
-    manifest = json.loads((run / "manifest.json").read_text())
     checks = {
         "sent = answered + timeouts + closed before answer": sent == answered + failed_sent,
         "round-trip rows = sent + sends on closed connections": rtt_rows == sent + errors.get("send_on_closed", 0),
@@ -160,6 +163,7 @@ def bench_soak(duration_s: float, rate_per_s: float, connections: int, workers: 
         acc = account(run)
         manifest = json.loads((run / "manifest.json").read_text())
         windows = _generator(run)
+        rtt = _rtt(run)
     run_start = _epoch(manifest["started_at"])
     t_first = run_start + float(windows["t_offset_s"].min()) - 0.5  # the first window ends half a second into the load
     mark1, mark10 = t_first + duration_s / 10, t_first + duration_s
@@ -171,7 +175,6 @@ def bench_soak(duration_s: float, rate_per_s: float, connections: int, workers: 
         growth[label] = {"rss_mb_at_1_10": a, "rss_mb_at_end": b, "growth_mb": (b - a) if a is not None and b is not None else None}
     others = sorted({pid for _, pid, _ in watch.samples} - worker_pids - {p.pid})
     peak_others = {watch.names.get(pid, str(pid)): max(r for _, q, r in watch.samples if q == pid) for pid in others}
-    rtt = _rtt(run)
     worst = max((g["growth_mb"] for g in growth.values() if g["growth_mb"] is not None), default=None)
     sat = manifest.get("generator", {})
     span = float(windows["t_offset_s"].max() - windows["t_offset_s"].min()) + 0.5
@@ -238,6 +241,7 @@ def bench_opens(n: int, client_workers: int = 4, hold_s: float = 2.0) -> list[di
 
         th = threading.Thread(target=sample, daemon=True)
         th.start()
+        overflows0 = _listen_overflows()
         run_start = time.time()
         try:
             res = run_load(f"ws://127.0.0.1:{port}/", connections=n, duration_s=hold_s, model="hold", workers=client_workers,
@@ -246,15 +250,19 @@ def bench_opens(n: int, client_workers: int = 4, hold_s: float = 2.0) -> list[di
         finally:
             stop.set()
             th.join(5)
-    starts, ends = [], []
+    starts, ends, shard_rates = [], [], []
     for s in res.shards:
         m = np.asarray(s.metric)
         sel = (m == "connect_ms") & np.asarray(s.ok, dtype=bool)
-        starts.append(np.asarray(s.t_offset_s)[sel])
-        ends.append(np.asarray(s.t_offset_s)[sel] + np.asarray(s.value_ms)[sel] / 1000)
+        a, b = np.asarray(s.t_offset_s)[sel], np.asarray(s.t_offset_s)[sel] + np.asarray(s.value_ms)[sel] / 1000
+        starts.append(a)
+        ends.append(b)
+        if a.size:
+            shard_rates.append(a.size / max(1e-9, float(b.max() - a.min())))
     t_a, t_b = float(np.concatenate(starts).min()), float(np.concatenate(ends).max())
     span = t_b - t_a
     opens_per_s = res.opened / span if span > 0 else None
+    overflows = _listen_overflows() - overflows0
     ts, cs = np.array([c[0] for c in cpu]), np.array([c[1] for c in cpu])
     target_cpu = float(np.interp(run_start + t_b, ts, cs) - np.interp(run_start + t_a, ts, cs)) if len(ts) > 1 else None
     share = target_cpu / span if target_cpu is not None and span > 0 else None
@@ -266,12 +274,25 @@ def bench_opens(n: int, client_workers: int = 4, hold_s: float = 2.0) -> list[di
              "p50_ms": float(np.percentile(connect, 50)), "p99_ms": float(np.percentile(connect, 99)),
              "opened": res.opened, "held": res.held, "open_phase_s": span, "opens_per_s": opens_per_s,
              "opens_target_met": bool(opens_per_s and opens_per_s >= 4000),
+             "shard_opens_per_s": [round(r) for r in shard_rates], "client_cpu_s": sum(s.cpu_s for s in res.shards),
+             "listen_queue_overflows": overflows,
              "target_cpu_s_open_phase": target_cpu, "target_cpu_share_open_phase": share, "target_is_bottleneck": bound,
              "target_limit_opens_per_s": res.opened / target_cpu if bound and target_cpu else None,
              "client": f"{client_workers} processes, source addresses {', '.join(sources)}",
              "errors": res.errors(), "error_examples": res.error_examples(),
-             "note": "p50/p99: connect_ms (TCP + WebSocket upgrade); target limit: opens per CPU-second of the one-process "
-                     "echo server, reported when it was busy >= 85% of the open phase"}]
+             "note": "opens_per_s: all connections over the open phase (first connect start to last connect end, every "
+                     "shard); shard_opens_per_s: each client process over its own; p50/p99: connect_ms (TCP + WebSocket "
+                     "upgrade); target limit: opens per CPU-second of the one-process echo server, reported when it was busy "
+                     ">= 85% of the open phase; listen_queue_overflows: the kernel's TcpExt ListenOverflows over the run "
+                     "(SYNs the target's accept queue dropped; the whole network namespace)"}]
+
+
+def _listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen queue was full (TcpExt ListenOverflows)."""
+    lines = [ln.split() for ln in Path("/proc/net/netstat").read_text().splitlines() if ln.startswith("TcpExt:")]
+    if len(lines) < 2:
+        return 0
+    return int(dict(zip(lines[0], lines[1], strict=False)).get("ListenOverflows", 0))
 
 
 # -- starved --------------------------------------------------------------------------

@@ -62,16 +62,13 @@ def runs_of(keys: np.ndarray) -> Iterator[tuple[int, np.ndarray | slice]]:
     if keys.size == 0:
         return
     lo, hi = int(keys.min()), int(keys.max())
-    steps = np.diff(keys)
-    if (steps >= 0).all():  # already in order (samples stored in time order): no sort at all
-        bounds = np.flatnonzero(steps) + 1
-        del steps
+    if bool((keys[1:] >= keys[:-1]).all()):  # already in order (samples stored in time order): no sort at all
+        bounds = np.flatnonzero(keys[1:] != keys[:-1]) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [keys.size]])
         for a, b in zip(starts, ends, strict=True):
             yield int(keys[a]), slice(int(a), int(b))
         return
-    del steps
     if hi - lo < 2**16:
         order = np.argsort((keys - lo).astype("uint16"), kind="stable")
     else:

@@ -56,8 +56,11 @@ def windowed_percentiles(samples: pd.DataFrame, window_s: float = DEFAULT_WINDOW
         if at.size == 0:
             continue
         v = value[at]
-        window = np.floor(t[at] / window_s).astype("int64")
+        tw = t[at]  # a copy, divided and floored in place (one temporary, not three)
         del at
+        tw /= window_s
+        window = np.floor(tw, out=tw).astype("int64")
+        del tw
         for w, pos in runs_of(window):
             for q, iv in percentiles(v[pos], qs).items():
                 rows.append((name, w, w * window_s, (w + 0.5) * window_s, iv.n, q, iv.estimate, iv.lo, iv.hi))

@@ -81,7 +81,11 @@ def min_samples(q: float, conf: float = 0.95) -> int:
 def percentiles(values: np.ndarray, qs: tuple[float, ...], conf: float = 0.95) -> dict[float, Interval]:
     """Percentile estimates with order-statistic intervals for several q at once."""
     x = np.asarray(values, dtype="float64")
-    x = x[~np.isnan(x)]
+    nan = np.isnan(x)
+    owned = bool(nan.any())
+    if owned:  # a copy without the NaN, ours to partition in place
+        x = x[~nan]
+    del nan
     n = x.size
     if n == 0:
         nan = float("nan")
@@ -96,7 +100,13 @@ def percentiles(values: np.ndarray, qs: tuple[float, ...], conf: float = 0.95) -
         idx[q] = (lo, hi, k)
         wanted.update(i - 1 for i in (lo, hi, k) if i is not None)
     ks = sorted(wanted)
-    part = np.partition(x, ks) if n > 2048 else np.sort(x)
+    if n <= 2048:
+        part = np.sort(x)
+    elif owned:
+        x.partition(ks)
+        part = x
+    else:
+        part = np.partition(x, ks)  # the caller's array stays as it was
     out = {}
     for q, (lo, hi, k) in idx.items():
         est = float(part[k - 1])
