@@ -71,6 +71,7 @@ def summarize(run: Path, window_s: float) -> dict[str, Any]:
     from pitchey_analysis.capture.dataset import load_samples
 
     t_import = time.perf_counter()
+    c_import = time.process_time()
     samples = load_samples(run, ["metric", "value_ms", "t_offset_s", "ok"])
     t_read = time.perf_counter()
     summary = latency_summary(samples)
@@ -79,7 +80,8 @@ def summarize(run: Path, window_s: float) -> dict[str, Any]:
     t_windows = time.perf_counter()
     drift = latency_drift(samples, window_s, windows=windows)
     t_drift = time.perf_counter()
-    return {"samples": len(samples), "import_s": t_import - t0, "read_s": t_read - t_import, "latency_summary_s": t_summary - t_read,
+    cpu = time.process_time() - c_import
+    return {"cpu_s": cpu, "samples": len(samples), "import_s": t_import - t0, "read_s": t_read - t_import, "latency_summary_s": t_summary - t_read,
             "windowed_s": t_windows - t_summary, "drift_s": t_drift - t_windows, "total_s": t_drift - t_import,
             "summarize_s": t_drift - t_read, "metrics": len(summary), "windows": int(windows[["metric", "window"]].drop_duplicates().shape[0]),
             "drift": {str(r["metric"]): str(r["status"]) for _, r in drift.iterrows()},

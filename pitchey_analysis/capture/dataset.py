@@ -151,8 +151,9 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
     """A run's samples table, only ``columns`` of it (default all), read straight from ``samples.parquet``.
 
     For large load runs: the columns not asked for are never read, and the text columns arrive as categoricals
-    (dictionary-encoded by Arrow, no Python string per row). A run without ``samples.parquet`` (it did not
-    finish) is read as :func:`load_run` reads it.
+    (dictionary-encoded by Arrow, no Python string per row) and ``ok`` as numpy booleans (a missing one False); each
+    column is allocated once and filled batch by batch, so the peak memory is the columns' own. A run without
+    ``samples.parquet`` (it did not finish) is read as :func:`load_run` reads it.
     """
     path = _resolve(run, runs_dir)
     cols = list(columns) if columns is not None else list(TABLES["samples"])
@@ -162,15 +163,50 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
     parquet = path / "samples.parquet"
     if not parquet.exists():
         return load_run(path).samples[cols]
+    import numpy as np
     import pyarrow.parquet as pq
 
-    text = [c for c in cols if TABLES["samples"][c][0] == "category"]
-    table = pq.read_table(parquet, columns=cols, read_dictionary=text)
-    df = table.to_pandas(split_blocks=True, self_destruct=True)  # the Arrow buffers are freed as the frame takes them
-    del table
-    if "ok" in df.columns and df["ok"].dtype != bool:
-        df["ok"] = df["ok"].astype("boolean")
-    return df
+    kinds = {c: TABLES["samples"][c][0] for c in cols}
+    f = pq.ParquetFile(parquet, read_dictionary=[c for c, k in kinds.items() if k == "category"])
+    n = f.metadata.num_rows
+    out: dict[str, np.ndarray] = {}
+    for c, kind in kinds.items():  # each column allocated once, filled batch by batch: no second copy of any
+        out[c] = np.empty(n, dtype="int32" if kind == "category" else "bool" if kind == "boolean" else kind)
+    names: dict[str, list[Any]] = {c: [] for c, k in kinds.items() if k == "category"}
+    at = 0
+    for batch in f.iter_batches(batch_size=1 << 20, columns=cols):
+        k = batch.num_rows
+        for c in cols:
+            arr = batch.column(c)
+            if c in names:  # this batch's dictionary mapped onto the run's categories (nulls: -1)
+                known = names[c]
+                lookup = np.array([_code(known, v) for v in arr.dictionary.to_pylist()] + [-1], dtype="int32")
+                idx = arr.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)
+                out[c][at:at + k] = lookup[idx]
+            elif kinds[c] == "boolean":  # a missing ok is not ok
+                out[c][at:at + k] = arr.fill_null(False).to_numpy(zero_copy_only=False)
+            else:
+                out[c][at:at + k] = arr.to_numpy(zero_copy_only=False)
+        at += k
+    cols_out: dict[str, Any] = {}
+    for c in cols:
+        if c in names:
+            codes = out.pop(c)
+            small = "int8" if len(names[c]) < 127 else "int16" if len(names[c]) < 32_000 else "int32"
+            cols_out[c] = pd.Categorical.from_codes(codes.astype(small, copy=False), categories=names[c])
+            del codes
+        else:
+            cols_out[c] = out.pop(c)
+    return pd.DataFrame(cols_out, copy=False)
+
+
+def _code(known: list[Any], value: Any) -> int:
+    """The index of ``value`` among ``known``, appended when new."""
+    try:
+        return known.index(value)
+    except ValueError:
+        known.append(value)
+        return len(known) - 1
 
 
 def _coerce(table: str, df: pd.DataFrame) -> pd.DataFrame:

@@ -93,3 +93,39 @@ def test_the_vectorized_order_statistics_are_the_ones_of_each_q():
         for conf in (0.95, 0.8):
             assert _order_stat_bounds(n, qs, conf) == [order_stat_indices(n, q, conf) for q in qs], (n, conf)
     assert _order_stat_bounds(0, qs, 0.95) == [(None, None)] * len(qs)
+
+
+def test_load_samples_reads_the_columns_asked_for_as_load_run_does(tmp_path):
+    """Batches with different dictionaries, a missing ok: the same values as load_run's, the metric as one categorical."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pitchey_analysis.capture.dataset import load_run, load_samples
+    from pitchey_analysis.capture.records import frame_from_rows
+
+    run = tmp_path / "20260101T000000Z-000000"
+    run.mkdir()
+    n = 3 * (1 << 20) // 2  # two batches of load_samples
+    rng = np.random.default_rng(1)
+    metric = np.where(np.arange(n) < n // 2, "rtt_ms", np.array(["connect_ms", "rtt_ms:get", "rtt_ms"])[rng.integers(0, 3, n)])
+    ok = pa.array(rng.random(n) > 0.1, pa.bool_()).to_pylist()
+    ok[7] = None
+    t = pa.table({"run_id": ["r"] * n, "probe_id": ["p#1"] * n, "metric": metric, "value_ms": rng.random(n), "t_offset_s": np.arange(n) / 1e3,
+                  "concurrency": np.ones(n, "int64"), "conn_index": np.zeros(n, "int64"), "ok": pa.array(ok, pa.bool_())})
+    pq.write_table(t, run / "samples.parquet", row_group_size=1 << 19)
+    frame_from_rows("probes", []).to_parquet(run / "probes.parquet", index=False)
+    frame_from_rows("frames", []).to_parquet(run / "frames.parquet", index=False)
+    (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "status": "complete"}))
+    cols = ["metric", "value_ms", "t_offset_s", "ok"]
+    fast, full = load_samples(run, cols), load_run(run).samples
+    assert list(fast.columns) == cols and isinstance(fast["metric"].dtype, pd.CategoricalDtype) and fast["ok"].dtype == bool
+    assert (fast["metric"].astype(str).to_numpy() == full["metric"].astype(str).to_numpy()).all()
+    np.testing.assert_array_equal(fast["value_ms"].to_numpy(), full["value_ms"].to_numpy())
+    np.testing.assert_array_equal(fast["ok"].to_numpy(), full["ok"].fillna(False).to_numpy(dtype=bool))
+    assert not fast["ok"].iloc[7]
+    pd.testing.assert_frame_equal(latency_summary(fast), latency_summary(full), check_exact=True)
+    pd.testing.assert_frame_equal(windowed_percentiles(fast, 60.0), windowed_percentiles(full, 60.0), check_exact=True)
+    with pytest.raises(ValueError, match="no samples column nope"):
+        load_samples(run, ["nope"])
