@@ -48,8 +48,11 @@ def first_seen(codes: np.ndarray, mask: np.ndarray, n_codes: int) -> list[int]:
 
 
 def where(codes: np.ndarray, code: int, mask: np.ndarray) -> np.ndarray:
-    """Row positions (in table order) with this code among the masked rows."""
-    return np.flatnonzero(mask & (codes == code))
+    """The masked rows with this code, as a boolean array (indexing with it keeps table order and, unlike
+    row positions, costs one byte a row)."""
+    sel = codes == code
+    sel &= mask
+    return sel
 
 
 def runs_of(keys: np.ndarray) -> Iterator[tuple[int, np.ndarray | slice]]:

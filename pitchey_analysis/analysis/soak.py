@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import theilslopes
 
-from .columns import metric_codes, ok_mask, runs_of
+from .columns import metric_codes, ok_mask, runs_of, where
 from .slo import Target, slo_checks
 from .stats import percentiles
 
@@ -52,8 +52,8 @@ def windowed_percentiles(samples: pd.DataFrame, window_s: float = DEFAULT_WINDOW
         if metrics is not None and name not in metrics:
             continue
         same = [i for i, n in enumerate(labels) if n == name]
-        at = np.flatnonzero(mask & (codes == same[0] if len(same) == 1 else np.isin(codes, same)))
-        if at.size == 0:
+        at = where(codes, same[0], mask) if len(same) == 1 else mask & np.isin(codes, same)
+        if not at.any():
             continue
         v = value[at]
         tw = t[at]  # a copy, divided and floored in place (one temporary, not three)

@@ -171,7 +171,7 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
     n = f.metadata.num_rows
     out: dict[str, np.ndarray] = {}
     for c, kind in kinds.items():  # each column allocated once, filled batch by batch: no second copy of any
-        out[c] = np.empty(n, dtype="int32" if kind == "category" else "bool" if kind == "boolean" else kind)
+        out[c] = np.empty(n, dtype="int16" if kind == "category" else "bool" if kind == "boolean" else kind)
     names: dict[str, list[Any]] = {c: [] for c, k in kinds.items() if k == "category"}
     at = 0
     for batch in f.iter_batches(batch_size=1 << 20, columns=cols):
@@ -181,6 +181,8 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
             if c in names:  # this batch's dictionary mapped onto the run's categories (nulls: -1)
                 known = names[c]
                 lookup = np.array([_code(known, v) for v in arr.dictionary.to_pylist()] + [-1], dtype="int32")
+                if len(known) > 32_000 and out[c].dtype != np.int32:  # more categories than 16-bit codes hold
+                    out[c] = out[c].astype("int32")
                 idx = arr.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)
                 out[c][at:at + k] = lookup[idx]
             elif kinds[c] == "boolean":  # a missing ok is not ok
@@ -188,6 +190,10 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
             else:
                 out[c][at:at + k] = arr.to_numpy(zero_copy_only=False)
         at += k
+    batch = arr = None  # the last batch too, before the pool is trimmed
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()  # the batches' buffers back to the system, not kept by Arrow's allocator
     cols_out: dict[str, Any] = {}
     for c in cols:
         if c in names:
