@@ -107,7 +107,9 @@ async def picows_echo_server(port: int) -> None:
             elif frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 transport.send(frame.msg_type, frame.get_payload_as_bytes())
 
-    server = await ws_create_server(lambda _req: Echo(), "127.0.0.1", port)
+    # a listen queue of 4,096 (the kernel's somaxconn here), not asyncio's 100: at thousands of opens a second a
+    # short queue drops SYNs, and the clients' retransmissions (1 s, 3 s) would be charged to whoever opens
+    server = await ws_create_server(lambda _req: Echo(), "127.0.0.1", port, backlog=4096)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()
