@@ -15,6 +15,15 @@ Sections (each bounded in time; ``--quick`` shrinks them):
 5. scale: connections held from one machine (several client processes and
    loopback source addresses, a multi-process server), opened per second.
 6. analysis: loading ten million samples and computing the report's statistics.
+7. analysis-100m: a hundred million samples (generated to Parquet in chunks) summarized in a fresh process:
+   percentiles with intervals per metric, per-minute windows and the drift test; its time and peak RSS.
+8. soak: ten minutes at 20,000 messages a second against the picows echo target, made as the ``load``
+   command makes it (``benchmarks/loadrun.py``): every sample accounted for in the run dataset, the resident
+   memory of the load process and of each worker from minute 1 to minute 10 (see ``benchmarks/longrun.py``).
+9. opens: connections opened per second by the load engine against the picows echo target, the target's
+   own CPU beside (its limit reported when it was the bottleneck).
+10. starved: one scenario with the client alone on a CPU and beside busy processes pinned to it: the
+    latency verdict must turn "not verified (generator saturated)".
 """
 
 from __future__ import annotations
@@ -446,6 +455,35 @@ def bench_analysis(n: int) -> list[dict]:
              "load_s": t_load, "summarize_s": t_all, "metrics": len(summ)}]
 
 
+def bench_analysis_big(n: int, window_s: float = 60.0) -> list[dict]:
+    """``n`` samples generated to Parquet in chunks (a child), then summarized in a fresh child whose peak RSS is the summary's."""
+    script = Path(__file__).with_name("analysis100m.py")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1]),
+                                                                    os.environ.get("PYTHONPATH", "")) if p)}
+    with tempfile.TemporaryDirectory() as d:
+        run = Path(d) / "20260101T000000Z-000000"
+        t0 = time.perf_counter()
+        subprocess.run([PY, str(script), "generate", str(run), str(n)], check=True, timeout=1800, env=env)
+        t_gen = time.perf_counter() - t0
+        size_mb = (run / "samples.parquet").stat().st_size / 2**20
+        r = subprocess.run([PY, str(script), "summarize", str(run), str(window_s)], capture_output=True, text=True, timeout=900,
+                           env=env)
+        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+        if r.returncode != 0 or not lines:
+            raise RuntimeError(f"the summary failed ({r.returncode}): {r.stderr[-600:]}")
+        fig = json.loads(lines[-1])
+    return [{"tool": "pitchey-analysis analysis", "scenario": f"{n:,} samples: read 4 columns + percentiles with intervals per "
+             f"metric + per-{window_s:g}-s windows + drift (a fresh process)", "round_trips_per_s": None, "cpu_s_per_10k": None,
+             "peak_rss_mb": fig["peak_rss_mb"], "p50_ms": None, "p99_ms": None, "read_s": fig["read_s"],
+             "latency_summary_s": fig["latency_summary_s"], "windowed_s": fig["windowed_s"], "drift_s": fig["drift_s"],
+             "summarize_s": fig["summarize_s"], "total_s": fig["total_s"], "cpu_s": fig["cpu_s"], "under_15_s": fig["total_s"] < 15,
+             "under_4_gb": fig["peak_rss_mb"] < 4096, "metrics": fig["metrics"], "windows": fig["windows"], "drift": fig["drift"],
+             "generate_s": t_gen, "parquet_mb": size_mb,
+             "note": "total_s: wall time of reading the columns + the three summaries (imports excluded); cpu_s: the child's CPU "
+                     "time for the same (on a shared machine the wall time also counts waiting for a core); peak_rss_mb: "
+                     "the child's VmHWM"}]
+
+
 def print_table(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -476,11 +514,14 @@ def markdown(rows: list[dict]) -> str:
     return out + ("\n\n" + md(*acc) if acc[1] else "")
 
 
+SECTIONS = ("echo", "saturation", "reference", "capacity", "scale", "analysis", "analysis-100m", "soak", "opens", "starved")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--markdown", metavar="BENCH_JSON", help="print an existing bench.json as a Markdown table, then exit")
     ap.add_argument("--quick", action="store_true", help="short runs and small counts (a smoke check, minutes less)")
-    ap.add_argument("--only", help="comma-separated sections: echo,saturation,reference,capacity,scale,analysis")
+    ap.add_argument("--only", help=f"comma-separated sections: {','.join(SECTIONS)}")
     ap.add_argument("--out", default="reports/bench.json")
     ap.add_argument("--baseline", type=Path, metavar="DIR",
                     help="another checkout (e.g. a git archive of the version before a change): its engine runs as one more "
@@ -490,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(json.loads(Path(a.markdown).read_text())))
         return 0
     q = a.quick
+    from . import longrun
+
     sections = {
         "echo": lambda: bench_echo(1 if q else 2, 3 if q else 5),
         "saturation": lambda: bench_saturation(2, 6 if q else 20, 50, a.baseline),
@@ -497,8 +540,16 @@ def main(argv: list[str] | None = None) -> int:
         "capacity": lambda: bench_server_capacity(2000 if q else 19_900, 10 if q else 30),
         "scale": lambda: bench_scale(4000 if q else 50_000, 10 if q else 60, 4, 4),
         "analysis": lambda: bench_analysis(1_000_000 if q else 10_000_000),
+        "analysis-100m": lambda: bench_analysis_big(2_000_000 if q else 100_000_000),
+        "soak": lambda: longrun.bench_soak(60 if q else 600, 5_000 if q else 20_000, 500 if q else 1_000),
+        "opens": lambda: longrun.bench_opens(4_000 if q else 19_000),
+        "starved": lambda: longrun.bench_starved(8 if q else 20),
     }
+    assert tuple(sections) == SECTIONS
     chosen = a.only.split(",") if a.only else list(sections)
+    unknown = [c for c in chosen if c not in sections]
+    if unknown:
+        ap.error(f"unknown section(s) {', '.join(unknown)} (sections: {', '.join(SECTIONS)})")
     rows: list[dict] = []
     failed = []
     for name in chosen:

@@ -114,8 +114,10 @@ async def picows_echo_server(port: int, host: str = "127.0.0.1", reuse_port: boo
             elif frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 transport.send(frame.msg_type, frame.get_payload_as_bytes())
 
-    many = {"reuse_port": True, "backlog": 4096, "websocket_handshake_timeout": 30} if reuse_port else {}
-    server = await ws_create_server(lambda _req: Echo(), host, port, **many)
+    # a listen queue of 4,096 (the kernel's somaxconn here), not asyncio's 100: at thousands of opens a second a
+    # short queue drops SYNs, and the clients' retransmissions (1 s, 3 s) would be charged to whoever opens
+    many = {"reuse_port": True, "websocket_handshake_timeout": 30} if reuse_port else {}
+    server = await ws_create_server(lambda _req: Echo(), host, port, backlog=4096, **many)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()

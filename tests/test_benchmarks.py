@@ -175,3 +175,68 @@ def test_the_netns_echo_target_shares_its_port_and_holds_with_the_echo_ping():
     assert r.opened == r.held == r.answered == 40 and r.errors == {}
     pings = r.t_offset_s[np.asarray(r.metric) == "rtt_ms"]
     assert pings.max() - pings.min() > 0.25  # 40 pings at 100/s go out over ~0.4 s, not in one burst
+
+
+def test_the_sections_of_issue_13_are_there_and_a_wrong_name_is_a_usage_error(capsys):
+    import pytest
+
+    from benchmarks.__main__ import SECTIONS, main
+
+    assert {"analysis-100m", "soak", "opens", "starved"} <= set(SECTIONS)
+    with pytest.raises(SystemExit) as exc:
+        main(["--only", "soak,nope"])
+    assert exc.value.code == 2 and "unknown section(s) nope" in capsys.readouterr().err
+
+
+def test_a_large_run_is_generated_in_chunks_and_summarized(tmp_path):
+    """The analysis-100m plumbing on 30,000 samples: every row written, the summary's figures and its own peak memory."""
+    from benchmarks.analysis100m import generate, summarize
+
+    run = generate(tmp_path / "20260101T000000Z-000000", 30_000, chunk=7_000)
+    fig = summarize(run, 600.0)
+    assert fig["samples"] == 30_000 and fig["metrics"] == 4 and fig["windows"] == 4 * 9  # 5,000 s in 600-s windows
+    assert set(fig["drift"]) == {"rtt_ms", "connect_ms"} and fig["peak_rss_mb"] > fig["rss_at_start_mb"] > 0
+    lo, est, hi = fig["p99_rtt_ms"]
+    assert lo <= est <= hi
+
+
+def _fake_load_run(path, *, sent, answered, errors, rows_ok, rows_failed, connects, samples):
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    path.mkdir()
+    obs = {"sent": sent, "answered": answered, "errors": errors, "samples": samples, "shards": [{"shard": 0, "pid": 1}]}
+    pd.DataFrame({"probe": ["load.level_2"], "observed": [json.dumps(obs)]}).to_parquet(path / "probes.parquet")
+    metric = ["rtt_ms"] * (rows_ok + rows_failed) + ["connect_ms"] * connects
+    ok = [True] * rows_ok + [False] * rows_failed + [True] * connects
+    pd.DataFrame({"metric": metric, "ok": ok, "value_ms": np.ones(len(ok))}).to_parquet(path / "samples.parquet")
+    (path / "manifest.json").write_text(json.dumps({"load_capture": {"samples_not_kept": 0}}))
+    return path
+
+
+def test_the_soak_accounts_for_every_sample_and_says_which_count_is_off(tmp_path):
+    from benchmarks.longrun import account
+
+    good = _fake_load_run(tmp_path / "good", sent=10, answered=8, errors={"timeout": 1, "closed_before_answer": 1,
+                          "send_on_closed": 2}, rows_ok=8, rows_failed=4, connects=2, samples=14)
+    a = account(good)
+    assert a["every_sample_kept"] and a["failed"] == 2 and a["rows"] == 14 and not a["failed_checks"]
+    lost = _fake_load_run(tmp_path / "lost", sent=10, answered=8, errors={"timeout": 2}, rows_ok=7, rows_failed=2, connects=2,
+                          samples=12)
+    b = account(lost)
+    assert not b["every_sample_kept"]
+    assert b["failed_checks"] == ["round-trip rows = sent + sends on closed connections", "answered round-trip rows = answered",
+                                  "rows in samples.parquet = samples the shards took"]  # one answer's row is missing
+
+
+def test_memory_watch_takes_the_last_sample_before_a_mark():
+    import os
+
+    from benchmarks.longrun import MemoryWatch, _listen_overflows
+
+    w = MemoryWatch(os.getpid())
+    w.samples = [(10.0, 1, 100.0), (12.0, 1, 110.0), (12.0, 2, 50.0), (14.0, 1, 130.0)]
+    assert w.at(1, 9.0) is None and w.at(1, 12.0) == 110.0 and w.at(1, 13.9) == 110.0 and w.at(2, 99.0) == 50.0
+    assert _listen_overflows() >= 0

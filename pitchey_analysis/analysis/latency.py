@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import numpy as np
 import pandas as pd
 
+from .columns import first_seen, metric_codes, ok_mask, where
 from .stats import percentiles
 
 QS = (0.5, 0.9, 0.95, 0.99)
@@ -18,11 +22,8 @@ def latency_summary(samples: pd.DataFrame, *, by: tuple[str, ...] = ("metric",))
         samples: the samples table.
         by: grouping columns (``("metric",)`` or ``("metric", "concurrency")``).
     """
-    ok = samples[(samples["ok"] == True) & samples["value_ms"].notna()]  # noqa: E712
     rows = []
-    for key, grp in ok.groupby(list(by), sort=False, observed=True):
-        key = key if isinstance(key, tuple) else (key,)
-        v = grp["value_ms"].to_numpy()
+    for key, v in _groups(samples, by):
         row = dict(zip(by, key, strict=True))
         row.update(count=len(v), mean=float(v.mean()), max=float(v.max()))
         for q, iv in percentiles(v, QS).items():
@@ -34,3 +35,22 @@ def latency_summary(samples: pd.DataFrame, *, by: tuple[str, ...] = ("metric",))
         return df
     order = {m: i for i, m in enumerate(METRIC_ORDER)}
     return df.sort_values(list(by), key=lambda s: s.map(order).fillna(99) if s.name == "metric" else s).reset_index(drop=True)
+
+
+def _groups(samples: pd.DataFrame, by: tuple[str, ...]) -> Iterator[tuple[tuple, np.ndarray]]:
+    """(key, successful values in table order) per group, in order of first appearance (a ``groupby(sort=False)``'s).
+
+    By metric alone the columns are read as numpy arrays and the metric as codes (see :mod:`.columns`), which
+    at a hundred million samples saves a copy of the frame and a pandas groupby; any other grouping is pandas'.
+    """
+    if tuple(by) == ("metric",) and len(samples):
+        mask = ok_mask(samples)
+        codes, names = metric_codes(samples)
+        value = samples["value_ms"].to_numpy(dtype="float64")
+        if len(set(names)) == len(names):
+            for c in first_seen(codes, mask, len(names)):
+                yield (names[c],), value[where(codes, c, mask)]
+            return
+    ok = samples[(samples["ok"] == True) & samples["value_ms"].notna()]  # noqa: E712
+    for key, grp in ok.groupby(list(by), sort=False, observed=True):
+        yield (key if isinstance(key, tuple) else (key,)), grp["value_ms"].to_numpy()

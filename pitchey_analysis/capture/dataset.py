@@ -146,6 +146,75 @@ def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | 
     return Run(path, manifest, tables["probes"], tables["samples"], tables["frames"], source, started)
 
 
+def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[str] | tuple[str, ...] | None = None, *,
+                 runs_dir: Path | None = None) -> pd.DataFrame:
+    """A run's samples table, only ``columns`` of it (default all), read straight from ``samples.parquet``.
+
+    For large load runs: the columns not asked for are never read, and the text columns arrive as categoricals
+    (dictionary-encoded by Arrow, no Python string per row) and ``ok`` as numpy booleans (a missing one False); each
+    column is allocated once and filled batch by batch, so the peak memory is the columns' own. A run without
+    ``samples.parquet`` (it did not finish) is read as :func:`load_run` reads it.
+    """
+    path = _resolve(run, runs_dir)
+    cols = list(columns) if columns is not None else list(TABLES["samples"])
+    unknown = [c for c in cols if c not in TABLES["samples"]]
+    if unknown:
+        raise ValueError(f"no samples column {', '.join(unknown)} (columns: {', '.join(TABLES['samples'])})")
+    parquet = path / "samples.parquet"
+    if not parquet.exists():
+        return load_run(path).samples[cols]
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    kinds = {c: TABLES["samples"][c][0] for c in cols}
+    f = pq.ParquetFile(parquet, read_dictionary=[c for c, k in kinds.items() if k == "category"])
+    n = f.metadata.num_rows
+    out: dict[str, np.ndarray] = {}
+    for c, kind in kinds.items():  # each column allocated once, filled batch by batch: no second copy of any
+        out[c] = np.empty(n, dtype="int16" if kind == "category" else "bool" if kind == "boolean" else kind)
+    names: dict[str, list[Any]] = {c: [] for c, k in kinds.items() if k == "category"}
+    at = 0
+    for batch in f.iter_batches(batch_size=1 << 20, columns=cols):
+        k = batch.num_rows
+        for c in cols:
+            arr = batch.column(c)
+            if c in names:  # this batch's dictionary mapped onto the run's categories (nulls: -1)
+                known = names[c]
+                lookup = np.array([_code(known, v) for v in arr.dictionary.to_pylist()] + [-1], dtype="int32")
+                if len(known) > 32_000 and out[c].dtype != np.int32:  # more categories than 16-bit codes hold
+                    out[c] = out[c].astype("int32")
+                idx = arr.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)
+                out[c][at:at + k] = lookup[idx]
+            elif kinds[c] == "boolean":  # a missing ok is not ok
+                out[c][at:at + k] = arr.fill_null(False).to_numpy(zero_copy_only=False)
+            else:
+                out[c][at:at + k] = arr.to_numpy(zero_copy_only=False)
+        at += k
+    batch = arr = None  # the last batch too, before the pool is trimmed
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()  # the batches' buffers back to the system, not kept by Arrow's allocator
+    cols_out: dict[str, Any] = {}
+    for c in cols:
+        if c in names:
+            codes = out.pop(c)
+            small = "int8" if len(names[c]) < 127 else "int16" if len(names[c]) < 32_000 else "int32"
+            cols_out[c] = pd.Categorical.from_codes(codes.astype(small, copy=False), categories=names[c])
+            del codes
+        else:
+            cols_out[c] = out.pop(c)
+    return pd.DataFrame(cols_out, copy=False)
+
+
+def _code(known: list[Any], value: Any) -> int:
+    """The index of ``value`` among ``known``, appended when new."""
+    try:
+        return known.index(value)
+    except ValueError:
+        known.append(value)
+        return len(known) - 1
+
+
 def _coerce(table: str, df: pd.DataFrame) -> pd.DataFrame:
     """Make sure a Parquet table has the documented dtypes."""
     return frame_from_rows(table, df.to_dict("records")) if list(df.columns) != list(TABLES[table]) else df.astype(

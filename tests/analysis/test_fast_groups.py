@@ -1,0 +1,131 @@
+"""The numpy paths of the summaries give the same numbers as the pandas groupby they replaced."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pitchey_analysis.analysis import latency_summary
+from pitchey_analysis.analysis.latency import METRIC_ORDER, QS
+from pitchey_analysis.analysis.soak import analyze_soak, latency_drift, windowed_percentiles
+from pitchey_analysis.analysis.stats import percentiles
+
+
+def _old_windowed(samples: pd.DataFrame, window_s: float, qs: tuple[float, ...]) -> pd.DataFrame:
+    """windowed_percentiles as it was (a pandas groupby of the metric's strings and the window)."""
+    ok = samples[(samples["ok"] == True) & samples["value_ms"].notna()]  # noqa: E712
+    window = np.floor(ok["t_offset_s"].to_numpy() / window_s).astype("int64")
+    frame = pd.DataFrame({"metric": ok["metric"].astype(str).to_numpy(), "window": window, "v": ok["value_ms"].to_numpy()})
+    rows = []
+    for (metric, w), g in frame.groupby(["metric", "window"], sort=True):
+        for q, iv in percentiles(g["v"].to_numpy(), qs).items():
+            rows.append((metric, int(w), w * window_s, (w + 0.5) * window_s, iv.n, q, iv.estimate, iv.lo, iv.hi))
+    return pd.DataFrame(rows, columns=["metric", "window", "t_start_s", "t_mid_s", "n", "q", "estimate", "lo", "hi"])
+
+
+def _old_summary(samples: pd.DataFrame) -> pd.DataFrame:
+    """latency_summary by metric as it was (a pandas groupby)."""
+    ok = samples[(samples["ok"] == True) & samples["value_ms"].notna()]  # noqa: E712
+    rows = []
+    for key, grp in ok.groupby(["metric"], sort=False, observed=True):
+        v = grp["value_ms"].to_numpy()
+        row = {"metric": key[0], "count": len(v), "mean": float(v.mean()), "max": float(v.max())}
+        for q, iv in percentiles(v, QS).items():
+            tag = f"p{int(q * 100)}"
+            row[tag], row[f"{tag}_lo"], row[f"{tag}_hi"] = iv.estimate, iv.lo, iv.hi
+        rows.append(row)
+    order = {m: i for i, m in enumerate(METRIC_ORDER)}
+    return pd.DataFrame(rows).sort_values(["metric"], key=lambda s: s.map(order).fillna(99)).reset_index(drop=True)
+
+
+def _frame(n: int, categorical: bool, nullable_ok: bool, in_time_order: bool = False) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    names = np.array(["rtt_ms", "connect_ms", "push_ms:alert", "rtt_ms:get", "zz_other"])
+    value = rng.lognormal(0, 0.7, n)
+    value[rng.random(n) < 0.02] = np.nan
+    ok = rng.random(n) > 0.03
+    df = pd.DataFrame({"metric": names[rng.integers(1, 5, n)], "value_ms": value,
+                       "t_offset_s": rng.uniform(0, 900, n) - 3.0, "ok": ok})
+    df.loc[rng.integers(0, n, n // 3), "metric"] = "rtt_ms"  # first seen somewhere in the middle of the table
+    df.loc[0, "metric"] = "zz_other"
+    if in_time_order:  # a load run's samples, stored as they were taken: windows need no sort
+        df["t_offset_s"] = np.sort(df["t_offset_s"].to_numpy())
+    if categorical:
+        df["metric"] = df["metric"].astype("category")
+    if nullable_ok:
+        df["ok"] = df["ok"].astype("boolean")
+        df.loc[5, "ok"] = pd.NA
+    return df
+
+
+@pytest.mark.parametrize(("categorical", "nullable_ok", "in_time_order"),
+                         [(True, True, False), (False, False, False), (True, False, True), (False, True, True)])
+def test_the_numpy_paths_give_the_same_numbers(categorical, nullable_ok, in_time_order):
+    df = _frame(60_000, categorical, nullable_ok, in_time_order)
+    new, old = windowed_percentiles(df, 60.0), _old_windowed(df, 60.0, (0.5, 0.95, 0.99))
+    pd.testing.assert_frame_equal(new, old, check_exact=True)
+    assert (new["window"] == -1).any()  # negative offsets make their own window, as before
+    s_new, s_old = latency_summary(df), _old_summary(df)
+    pd.testing.assert_frame_equal(s_new, s_old, check_exact=True)
+    assert list(s_new["metric"])[:2] == ["connect_ms", "rtt_ms"]
+    # the drift from precomputed windows is the drift computed afresh
+    pd.testing.assert_frame_equal(latency_drift(df, 60.0, windows=new), latency_drift(df, 60.0), check_exact=True)
+
+
+def test_metrics_filter_and_empty_frames():
+    df = _frame(5_000, True, False)
+    only = windowed_percentiles(df, 30.0, (0.5,), metrics=["rtt_ms"])
+    assert set(only["metric"]) == {"rtt_ms"}
+    pd.testing.assert_frame_equal(only.reset_index(drop=True), _old_windowed(df[df["metric"] == "rtt_ms"], 30.0, (0.5,)))
+    none_ok = df.assign(ok=False)
+    assert windowed_percentiles(none_ok).empty and latency_summary(none_ok).empty
+    assert windowed_percentiles(df.iloc[:0]).empty
+    soak = analyze_soak(df, pd.DataFrame(), pd.DataFrame())
+    assert len(soak.windows) and set(soak.drift["metric"]) == {"connect_ms", "rtt_ms", "rtt_ms:get"}
+
+
+def test_the_vectorized_order_statistics_are_the_ones_of_each_q():
+    from pitchey_analysis.analysis.stats import _order_stat_bounds, order_stat_indices
+
+    qs = (0.5, 0.9, 0.95, 0.99, 0.999)
+    for n in (*range(1, 400), 1_000, 12_345, 10**6, 10**8):
+        for conf in (0.95, 0.8):
+            assert _order_stat_bounds(n, qs, conf) == [order_stat_indices(n, q, conf) for q in qs], (n, conf)
+    assert _order_stat_bounds(0, qs, 0.95) == [(None, None)] * len(qs)
+
+
+def test_load_samples_reads_the_columns_asked_for_as_load_run_does(tmp_path):
+    """Batches with different dictionaries, a missing ok: the same values as load_run's, the metric as one categorical."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pitchey_analysis.capture.dataset import load_run, load_samples
+    from pitchey_analysis.capture.records import frame_from_rows
+
+    run = tmp_path / "20260101T000000Z-000000"
+    run.mkdir()
+    n = 3 * (1 << 20) // 2  # two batches of load_samples
+    rng = np.random.default_rng(1)
+    metric = np.where(np.arange(n) < n // 2, "rtt_ms", np.array(["connect_ms", "rtt_ms:get", "rtt_ms"])[rng.integers(0, 3, n)])
+    ok = pa.array(rng.random(n) > 0.1, pa.bool_()).to_pylist()
+    ok[7] = None
+    t = pa.table({"run_id": ["r"] * n, "probe_id": ["p#1"] * n, "metric": metric, "value_ms": rng.random(n), "t_offset_s": np.arange(n) / 1e3,
+                  "concurrency": np.ones(n, "int64"), "conn_index": np.zeros(n, "int64"), "ok": pa.array(ok, pa.bool_())})
+    pq.write_table(t, run / "samples.parquet", row_group_size=1 << 19)
+    frame_from_rows("probes", []).to_parquet(run / "probes.parquet", index=False)
+    frame_from_rows("frames", []).to_parquet(run / "frames.parquet", index=False)
+    (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "status": "complete"}))
+    cols = ["metric", "value_ms", "t_offset_s", "ok"]
+    fast, full = load_samples(run, cols), load_run(run).samples
+    assert list(fast.columns) == cols and isinstance(fast["metric"].dtype, pd.CategoricalDtype) and fast["ok"].dtype == bool
+    assert (fast["metric"].astype(str).to_numpy() == full["metric"].astype(str).to_numpy()).all()
+    np.testing.assert_array_equal(fast["value_ms"].to_numpy(), full["value_ms"].to_numpy())
+    np.testing.assert_array_equal(fast["ok"].to_numpy(), full["ok"].fillna(False).to_numpy(dtype=bool))
+    assert not fast["ok"].iloc[7]
+    pd.testing.assert_frame_equal(latency_summary(fast), latency_summary(full), check_exact=True)
+    pd.testing.assert_frame_equal(windowed_percentiles(fast, 60.0), windowed_percentiles(full, 60.0), check_exact=True)
+    with pytest.raises(ValueError, match="no samples column nope"):
+        load_samples(run, ["nope"])
