@@ -17,14 +17,19 @@ from .scenario import TOKEN_QUERY
 
 def _summary(path: Path, model: str, window_s: float) -> list[str]:
     """Lines from the stored run: per level opened, held, latency per operation, errors and closes; then the soak figures."""
+    import pandas as pd
+
     from ..analysis import percentiles
     from ..analysis.soak import analyze_soak
-    from ..capture.dataset import load_events, load_run
+    from ..capture.dataset import load_events, load_run, load_samples
 
-    run = load_run(path)
+    # only the columns the summary reads, as codes and numpy arrays (load_samples): a soak of millions of samples
+    # loaded whole into pandas took gigabytes in the load process at the very end of the run
+    all_samples = load_samples(path, ["probe_id", "metric", "value_ms", "t_offset_s", "ok"])
+    probes = pd.read_parquet(path / "probes.parquet") if (path / "probes.parquet").exists() else load_run(path).probes
     lines = []
-    samples = run.samples[run.samples["ok"].fillna(False)]
-    for _, probe in run.probes.sort_values("started_at").iterrows():
+    samples = all_samples[all_samples["ok"]]
+    for _, probe in probes.sort_values("started_at").iterrows():
         obs = json.loads(probe["observed"])
         level = int(str(probe["probe"]).rsplit("_", 1)[1])
         line = f"level {level}: opened {obs['opened']}/{level}"
@@ -45,7 +50,7 @@ def _summary(path: Path, model: str, window_s: float) -> list[str]:
         if obs.get("close_codes"):
             line += f", closed by the target {obs['close_codes']}"
         lines.append(line)
-    soak = analyze_soak(run.samples, load_events(run, "generator"), load_events(run, "target_stats"), window_s=window_s)
+    soak = analyze_soak(all_samples, load_events(path, "generator"), load_events(path, "target_stats"), window_s=window_s)
     lines.append(soak.saturation.note())
     for _, d in soak.drift.iterrows():
         lines.append(f"drift of {d['metric']} p50 per {window_s:g} s window: {d['status']} ({d['note']})")
