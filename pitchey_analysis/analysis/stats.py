@@ -48,18 +48,12 @@ def wilson(k: int, n: int, z: float = Z95) -> Interval:
 
 def order_stat_indices(n: int, q: float, conf: float = 0.95) -> tuple[int | None, int | None]:
     """1-based indices (l, u) of the order statistics bracketing the q-quantile; None where missing."""
-    if n <= 0:
-        return None, None
-    alpha = (1 - conf) / 2
-    u = int(binom.ppf(1 - alpha, n, q)) + 1  # smallest u with F(u-1) >= 1 - alpha
-    l_ = int(binom.ppf(alpha, n, q))  # F(l-1) <= alpha
-    lo = l_ if l_ >= 1 else None
-    hi = u if u <= n else None
-    return lo, hi
+    return _order_stat_bounds(n, (q,), conf)[0]
 
 
 def _order_stat_bounds(n: int, qs: tuple[float, ...], conf: float) -> list[tuple[int | None, int | None]]:
-    """:func:`order_stat_indices` for several q at once (one vectorized ``binom.ppf`` call: the same numbers, faster)."""
+    """:func:`order_stat_indices` for several q at once, in one vectorized ``binom.ppf`` call: u is the smallest index
+    with F(u-1) >= 1 - alpha, l the largest with F(l-1) <= alpha."""
     if n <= 0 or not qs:
         return [(None, None)] * len(qs)
     alpha = (1 - conf) / 2
