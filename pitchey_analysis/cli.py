@@ -555,6 +555,9 @@ COMMANDS = {"serve": cmd_serve, "run": cmd_run, "contract": cmd_contract, "repor
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pitchey-analysis`` console script."""
+    from .contract import skip_unused_format_plugins
+
+    skip_unused_format_plugins()
     parser = build_parser()
     a = parser.parse_args(argv)
     if not a.command:

@@ -36,6 +36,22 @@ if TYPE_CHECKING:
 
 from .exceptions import UsageError
 
+
+def skip_unused_format_plugins() -> None:
+    """Let a later ``import jsonschema`` in this process skip its optional IRI format plugin.
+
+    Contracts are validated without format checking (``format`` is an annotation here), so the
+    ``iri``/``iri-reference`` checkers that jsonschema registers when ``rfc3987-syntax`` is installed
+    are never used -- but registering them compiles Lark grammars at import, seconds of CPU
+    (python-jsonschema/jsonschema#1428; Jupyter installs the plugin). Called by the process's owner
+    only (the console command, the tests), as it changes what ``jsonschema.FormatChecker`` knows in
+    the whole process; a no-op once jsonschema or the plugin is imported.
+    """
+    import sys
+
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import raises ImportError: jsonschema skips it
+
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 DEFAULT = "pitchey"
 SUFFIXES = (".asyncapi.yaml", ".asyncapi.yml", ".asyncapi.json", ".yaml", ".yml", ".json")

@@ -25,7 +25,10 @@ UNIT = float(os.environ.setdefault("PITCHEY_TIMEOUT_SCALE", "0.4"))
 #: The scale of waits a test expects to run out (the quick suite's 3 s answer wait becomes 0.4 s).
 SHORT = UNIT / 3
 
+from pitchey_analysis.contract import skip_unused_format_plugins  # noqa: E402
 from pitchey_analysis.server import ReferenceServer  # noqa: E402 - after the scale is in the environment
+
+skip_unused_format_plugins()  # as the console command does: seconds of CPU per test process otherwise
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +64,7 @@ async def make_server() -> AsyncIterator[Callable[..., Any]]:
 
     yield start
     for srv in started:
-        await srv.stop()
+        await srv.stop(grace_s=0)  # no one polls /health during a teardown: no drain to wait for
 
 
 @pytest.fixture

@@ -286,11 +286,11 @@ class ReferenceServer:
         log.info("serving %s (profile %s)", self.server.ws_url, self.profile.name)
         return self
 
-    async def stop(self) -> None:
-        """Shut down cleanly: health 503, close 1001, stop listening."""
+    async def stop(self, grace_s: float = 0.2) -> None:
+        """Shut down cleanly: health 503 for ``grace_s`` (a load balancer's drain), close 1001, stop listening."""
         if self.server is None or self._runner is None:
             return
-        await self.server.shutdown()
+        await self.server.shutdown(grace_s)
         await self.server.stop_background()
         if self._listener is not None:
             self._listener.close()

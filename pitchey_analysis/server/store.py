@@ -8,6 +8,7 @@ deployment did.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -38,6 +39,14 @@ def _hash(password: str, salt: bytes) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _ITERATIONS)
 
 
+@functools.cache
+def _demo_salted_hash(uid: int) -> tuple[bytes, bytes]:
+    """A demo user's salt and password hash, made once per process: every server started in it
+    (the tests start hundreds) seeds the same public demo password without hashing it again."""
+    salt = os.urandom(16)
+    return salt, _hash(DEMO_PASSWORD, salt)
+
+
 class UserStore:
     """SQLite-backed users; thread-safe for the server's short queries."""
 
@@ -60,10 +69,9 @@ class UserStore:
         """Insert the demo users (idempotent)."""
         with self._lock, self._db:
             for uid, email, username, utype in DEMO_USERS:
-                salt = os.urandom(16)
                 self._db.execute(
                     "INSERT OR IGNORE INTO users VALUES (?,?,?,?,?,?)",
-                    (uid, email, username, utype, salt, _hash(DEMO_PASSWORD, salt)),
+                    (uid, email, username, utype, *_demo_salted_hash(uid)),
                 )
                 if utype not in ("investor", "production"):
                     self._db.execute(
