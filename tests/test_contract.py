@@ -272,3 +272,16 @@ def test_hand_made_tokens_carry_the_contracts_claims():
     assert (c["iss"], c["aud"], c["userType"]) == ("acme", "acme-rt", "member")
     pitchey = claims_like(ProbeContext("ws://127.0.0.1:1/ws", "http://127.0.0.1:1", recorder=None))
     assert (pitchey["iss"], pitchey["aud"], pitchey["userType"]) == ("pitchey", "pitchey-ws", "creator")
+
+
+def test_validation_skips_jsonschema_unused_format_plugin():
+    """The console command (and the tests) import jsonschema without its IRI format plugin, whose grammars cost
+    seconds of CPU per process (jsonschema#1428); contracts still validate, formats were never checked."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pitchey_analysis.contract import skip_unused_format_plugins, read_document, validate_document; "
+            "skip_unused_format_plugins(); validate_document(read_document('pitchey')[1]); import jsonschema; "
+            "print('lark' in sys.modules, 'jsonschema' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False True", out
