@@ -227,8 +227,11 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
 
     cluster = None
     if scheduler is None:
+        # no dashboard; the scheduler's HTTP routes on a free loopback port (its default, :8787 on every
+        # interface, warns when taken and listens beyond loopback)
         cluster = LocalCluster(n_workers=len(specs), threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=50)
+                               dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                               silence_logs=50)
     try:
         client = Client(scheduler or cluster, timeout=connect_timeout_s)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
