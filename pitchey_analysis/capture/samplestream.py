@@ -185,7 +185,9 @@ def iter_sample_stream(path: Path):
     import pyarrow as pa
 
     try:
-        reader = pa.ipc.open_stream(pa.memory_map(str(path)))
+        # read, not memory-mapped: the mapped pages of the (uncompressed) stream would count as this process's resident
+        # memory while the run is consolidated batch by batch (measured: 17 MB more for a 400,000-sample run)
+        reader = pa.ipc.open_stream(pa.OSFile(str(path)))
     except (pa.ArrowInvalid, OSError):
         return
     while True:

@@ -62,10 +62,15 @@ class SampleColumns:
         self.total = 0
 
     def _fresh(self, code: int) -> None:
+        """Empty columns for metric ``code`` (a new metric's, or in place of those a chunk took)."""
         cols = (array("d"), array("d"), array("q"), array("b"))
-        self._cols[code] = cols
         # bound methods: one attribute lookup less per column and sample on the hot path
-        self._adds[code] = (cols[0].append, cols[1].append, cols[2].append, cols[3].append)
+        adds = (cols[0].append, cols[1].append, cols[2].append, cols[3].append)
+        if code == len(self._cols):
+            self._cols.append(cols)
+            self._adds.append(adds)
+        else:
+            self._cols[code], self._adds[code] = cols, adds
 
     @property
     def n(self) -> int:
@@ -78,8 +83,6 @@ class SampleColumns:
         if c is None:
             c = self._codes[name] = len(self.names)
             self.names.append(name)
-            self._cols.append(None)  # type: ignore[arg-type]
-            self._adds.append(None)  # type: ignore[arg-type]
             self._fresh(c)
         return c
 
