@@ -4,7 +4,8 @@ Run as ``python benchmarks/ours.py URL CONNECTIONS SECONDS STREAM`` (a whole pro
 one shard in the closed model against a plain echo target, its chunks taken by the same path the ``load``
 command uses (:func:`pitchey_analysis.load.run_load` with ``workers=0``: the shard in a thread, its
 messages drained by this process's main thread) and appended to an Arrow sample stream, the format of a
-run's ``samples.arrows``. Nothing is kept in memory; the process prints its counters as one JSON line.
+run's ``samples.arrows``. Nothing is kept in memory, and neither pyarrow nor numpy is imported (the chunks are made and appended with
+nanoarrow, as in the ``load`` command until its run ends); the process prints its counters as one JSON line.
 The bench then reads the stream back in its own process (:func:`stream_figures`), so the figures rest on the
 samples that reached the disk, and fails loudly when they do not add up.
 """
@@ -21,8 +22,8 @@ def run(url: str, conns: int, seconds: float, stream: Path) -> dict[str, Any]:
     """Run the shard, streaming its samples to ``stream``; its counters."""
     from pitchey_analysis.load import use_system_allocator
 
-    use_system_allocator()  # as the load command does, before pyarrow loads
-    from pitchey_analysis.capture.samplestream import SampleStreamWriter, decode_chunk, tag_chunk
+    use_system_allocator()  # as the load command does (pyarrow loads only after the load, to consolidate)
+    from pitchey_analysis.capture.samplestream import SampleStreamWriter
     from pitchey_analysis.load import run_load
     from pitchey_analysis.load.spec import ECHO_PING
 
@@ -30,14 +31,17 @@ def run(url: str, conns: int, seconds: float, stream: Path) -> dict[str, Any]:
 
     def on_message(msg: dict[str, Any]) -> None:
         if msg["chunk"] is not None:
-            writer.write(tag_chunk(decode_chunk(msg["chunk"]), "bench.saturation#1", conns))
+            writer.write(msg["chunk"], msg["rows"])
 
     try:
         res = run_load(url, connections=conns, duration_s=seconds, model="closed", workers=0, progress=False,
-                       await_first_frame=False, ping=ECHO_PING, on_message=on_message, keep_samples=False)
+                       await_first_frame=False, ping=ECHO_PING, on_message=on_message, keep_samples=False,
+                       probe_id="bench.saturation#1")
     finally:
         writer.close()
     s = res.shards[0]
+    if "pyarrow" in sys.modules or "numpy" in sys.modules:  # the figure would not be the load command's
+        raise RuntimeError("pyarrow or numpy was imported by the process generating load")
     return {"opened": res.opened, "sent": res.sent, "answered": res.answered, "samples": res.samples, "errors": res.errors(),
             "streamed_rows": writer.rows, "loop_cpu_s": s.cpu_s, "wall_s": s.wall_s}
 

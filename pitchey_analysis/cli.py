@@ -535,7 +535,7 @@ def cmd_debug(a: argparse.Namespace) -> int:
 def cmd_load(a: argparse.Namespace) -> int:
     from .load import use_system_allocator
 
-    use_system_allocator()  # before pyarrow loads: its default allocator keeps ~15 MB of freed chunk buffers
+    use_system_allocator()  # before pyarrow loads (when the load has ended): its default allocator keeps freed batch buffers
     from .load.cli import run_load_cli
 
     return run_load_cli(target=a.target, connections=a.connections, levels=a.levels, duration=a.duration, rate=a.rate,

@@ -126,7 +126,7 @@ def test_our_figures_fail_loudly_when_samples_are_missing(tmp_path):
     import pytest
 
     from benchmarks.ours import stream_figures
-    from pitchey_analysis.capture.samplestream import SampleStreamWriter, decode_chunk, encode_chunk, tag_chunk
+    from pitchey_analysis.capture.samplestream import SampleStreamWriter, encode_chunk
 
     counters = {"samples": 11, "streamed_rows": 10, "answered": 10, "wall_s": 1.0}
     empty = tmp_path / "empty.arrows"
@@ -135,8 +135,7 @@ def test_our_figures_fail_loudly_when_samples_are_missing(tmp_path):
         stream_figures(counters, empty)
     some = tmp_path / "some.arrows"
     w = SampleStreamWriter(some)
-    w.write(tag_chunk(decode_chunk(encode_chunk(["rtt_ms"], np.zeros(10, "int32"), np.ones(10), np.arange(10.0),
-                                                np.zeros(10, "int64"), np.ones(10, bool))), "p#1", 1))
+    w.write(*encode_chunk("p#1", 1, [("rtt_ms", np.ones(10), np.arange(10.0), np.zeros(10, "int64"), np.ones(10, "uint8"))]))
     w.close()
     with pytest.raises(ValueError, match="11 samples but 10"):
         stream_figures(counters, some)

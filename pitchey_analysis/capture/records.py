@@ -6,9 +6,10 @@ Every observation is one record; records become DataFrames only through
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads where a frame is built: the load process writes records without it
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 OUTCOMES = ("pass", "fail", "error", "skip")
@@ -89,6 +90,8 @@ def columns(table: str) -> list[str]:
 
 def describe(table: str) -> pd.DataFrame:
     """A DataFrame documenting a table's columns (for notebooks and the README)."""
+    import pandas as pd
+
     return pd.DataFrame(
         [(c, d, m) for c, (d, m) in TABLES[table].items()], columns=["column", "dtype", "meaning"]
     )
@@ -96,6 +99,8 @@ def describe(table: str) -> pd.DataFrame:
 
 def frame_from_rows(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Build a table's DataFrame from record dicts with the explicit dtypes."""
+    import pandas as pd
+
     spec = TABLES[table]
     df = pd.DataFrame(rows, columns=list(spec))
     for col, (dtype, _) in spec.items():

@@ -43,11 +43,12 @@ ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 def use_system_allocator() -> bool:
     """Make Arrow allocate from the C heap (malloc) in this process, unless the user chose otherwise; call it first.
 
-    A process that runs load shards or writes their sample stream allocates and frees a chunk's Arrow
-    buffers every 0.5 s (IPC compression, decompression) from two threads. pyarrow's default allocator,
-    mimalloc, keeps what it frees: about 15 MB more resident memory in ``load --workers 0`` for a few
-    hundred KB live (measured: peak RSS 107 MB with mimalloc, 82 MB with malloc, same 20-s saturation
-    run); malloc reuses and returns those pages. Arrow reads :data:`ARROW_POOL_ENV` once, when pyarrow is
+    The load process imports pyarrow only when the load has ended (the shards and the sample stream use
+    nanoarrow, which allocates with malloc), to consolidate the stream into Parquet batch by batch and to
+    summarize the run. pyarrow's default allocator, mimalloc, keeps what it frees: when pyarrow still
+    encoded every chunk while the load ran, that was about 15 MB more resident memory in
+    ``load --workers 0`` for a few hundred KB live (peak RSS 107 MB with mimalloc, 82 MB with malloc);
+    malloc reuses and returns those pages. Arrow reads :data:`ARROW_POOL_ENV` once, when pyarrow is
     first imported, so this sets it (``setdefault``: an explicit choice in the environment wins) and works
     only before that import. Child processes inherit it. Returns whether Arrow uses (or will use) malloc.
     """

@@ -6,6 +6,11 @@ through the :class:`~pitchey_analysis.capture.recorder.Recorder`, flushed at onc
 samples go to ``samples.arrows`` chunk by chunk (see
 :mod:`pitchey_analysis.capture.samplestream`). Nothing is held back until the end, so a
 killed ``load`` leaves a run that ``load_run`` reads up to its last chunk.
+
+The shards' chunks already hold the rows of the file (probe, level, the run's
+connection index): they are appended as they came. While the load runs, this
+process imports neither pyarrow nor numpy (nor pandas); they load when the run
+ends, for the Parquet consolidation and the summary.
 """
 
 from __future__ import annotations
@@ -18,13 +23,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
-
 from ..capture.manifest import run_manifest, target_record
 from ..capture.recorder import Recorder, utc_now_iso
 from ..capture.records import probe_record
-from ..capture.samplestream import FILE_SCHEMA, SAMPLE_STREAM, SampleStreamWriter, decode_chunk, tag_chunk
+from ..capture.samplestream import SAMPLE_STREAM, SampleStreamWriter, encode_chunk
 from .orchestrate import LoadResult
 from .spec import ShardResult, ShardSpec, UserSpec
 
@@ -40,7 +42,7 @@ class LoadCapture:
         self.run_start = time.time()  # the samples' t_offset_s counts from here
         self.stream = SampleStreamWriter(self.rec.dir / SAMPLE_STREAM)
         self._lock = threading.Lock()
-        self.probe_id, self.level, self.offsets = "", 0, [0]
+        self.probe_id, self.level = "", 0
         self.totals = {"samples": 0, "windows": 0, "polls": 0}
         self.windows: list[dict[str, Any]] = []  # a few numbers per shard and window: the saturation at the end
 
@@ -49,20 +51,17 @@ class LoadCapture:
         """The run directory."""
         return self.rec.dir
 
-    def begin(self, name: str, level: int, counts: list[int]) -> str:
-        """A level starts: its probe id; ``counts`` are the shards' connections (for global connection indices)."""
+    def begin(self, name: str, level: int) -> str:
+        """A level starts: its probe id (the shards put it on their samples)."""
         self.probe_id, self.level = f"{name}#1-{os.urandom(2).hex()}", level
-        self.offsets = [int(x) for x in np.concatenate([[0], np.cumsum(counts)])]
         self.started = utc_now_iso()
         self.rec.probe_started(self.probe_id, name, "performance")
         return self.probe_id
 
     def on_message(self, msg: dict[str, Any]) -> None:
         """A shard's message: its chunk to the sample stream, its window to the events."""
-        shard = int(msg["shard"])
         if msg.get("chunk") is not None:
-            table = tag_chunk(decode_chunk(msg["chunk"]), self.probe_id, self.level, self.offsets[shard])
-            self._write(table)
+            self._write(msg["chunk"], int(msg["rows"]))
         self._window(msg["health"])
 
     def _window(self, health: dict[str, Any]) -> None:
@@ -70,10 +69,10 @@ class LoadCapture:
         self.windows.append({k: health.get(k) for k in _WINDOW_KEYS})
         self.totals["windows"] += 1
 
-    def _write(self, table: pa.Table) -> None:
+    def _write(self, chunk: bytes, rows: int) -> None:
         with self._lock:
-            self.stream.write(table)
-            self.totals["samples"] += table.num_rows
+            self.stream.write(chunk, rows)
+            self.totals["samples"] += rows
 
     def target_poll(self, poll: dict[str, Any]) -> None:
         """One poll of the target's own figures (thread-safe)."""
@@ -98,7 +97,7 @@ class LoadCapture:
         """Samples and windows kept in memory (a run made without streaming), written after the fact."""
         for s in result.shards:
             if s.value_ms is not None and s.value_ms.size:
-                self._write(_table(s, self.probe_id, self.level, self.offsets[s.shard] if s.shard < len(self.offsets) else 0))
+                self._write(*_chunk(s, self.probe_id, self.level))
             for w in s.health:
                 self._window(w)
 
@@ -136,7 +135,7 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
     multiply the users' rates (``rate_per_conn`` without users) in their stage. Tokens (``admin_token``, the users') are masked wherever they would be written.
     """
     from ..net import http_base
-    from .orchestrate import run_load, split
+    from .orchestrate import run_load
     from .target import TargetPoller
 
     given = dict(manifest or {})
@@ -169,10 +168,11 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
             if on_level is not None:
                 on_level(level, cap.dir)
             name = f"{kind}_{level}"
-            cap.begin(name, level, split(level, max(1, workers)))
+            cap.begin(name, level)
             result = run_load(url, connections=level, duration_s=seconds, model=model, rate_per_conn=rate_per_conn * scale,
                               workers=workers, scheduler=scheduler, progress=progress, cafile=cafile, insecure=insecure,
-                              users=tuple(replace(u, rate_per_s=u.rate_per_s * scale) for u in users), run_start=cap.run_start, on_message=cap.on_message, stages=ramp_stages,
+                              users=tuple(replace(u, rate_per_s=u.rate_per_s * scale) for u in users), run_start=cap.run_start,
+                              on_message=cap.on_message, stages=ramp_stages, probe_id=cap.probe_id,
                               **shard_options)
             cap.end(result, name)
         time.sleep(settle_s)  # the target's figures after the load: do its sessions return to the baseline?
@@ -183,12 +183,18 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
     return path
 
 
-def _table(s: ShardResult, probe_id: str, level: int, offset: int) -> pa.Table:
-    n = s.value_ms.size if s.value_ms is not None else 0
-    return pa.table([pa.array([probe_id] * n, pa.string()), pa.array(np.asarray(s.metric, dtype=str), pa.string()),
-                     pa.array(s.value_ms, pa.float64()), pa.array(s.t_offset_s, pa.float64()),
-                     pa.array(np.full(n, level, dtype="int64")), pa.array(np.asarray(s.conn_index) + offset, pa.int64()),
-                     pa.array(s.ok, pa.bool_())], schema=FILE_SCHEMA)
+def _chunk(s: ShardResult, probe_id: str, level: int) -> tuple[bytes, int]:
+    """The samples a shard kept in memory (numpy columns, the run's connection indices) as one chunk of the stream."""
+    import numpy as np
+
+    metric = np.asarray(s.metric, dtype=str)
+    groups = []
+    for name in np.unique(metric):
+        at = metric == name
+        groups.append((str(name), np.ascontiguousarray(np.asarray(s.value_ms)[at], "float64"),
+                       np.ascontiguousarray(np.asarray(s.t_offset_s)[at], "float64"),
+                       np.ascontiguousarray(np.asarray(s.conn_index)[at], "int64"), np.asarray(s.ok)[at].astype("uint8")))
+    return encode_chunk(probe_id, level, groups)
 
 
 def record_levels(results: list[tuple[int, LoadResult]], out: Path, manifest: dict[str, Any]) -> Path:
@@ -196,7 +202,7 @@ def record_levels(results: list[tuple[int, LoadResult]], out: Path, manifest: di
     cap = LoadCapture(out, manifest)
     for level, result in results:
         name = f"load.level_{level}"
-        cap.begin(name, level, [s.connections for s in sorted(result.shards, key=lambda s: s.shard)])
+        cap.begin(name, level)
         cap.write_result(result)
         cap.end(result, name)
     return cap.close("complete")
@@ -205,7 +211,7 @@ def record_levels(results: list[tuple[int, LoadResult]], out: Path, manifest: di
 def record_load(result: LoadResult, out: Path, manifest: dict[str, Any], probe_name: str = "load.run") -> Path:
     """Write the gathered samples of one load run into a run dataset."""
     cap = LoadCapture(out, manifest)
-    cap.begin(probe_name, result.opened, [s.connections for s in sorted(result.shards, key=lambda s: s.shard)])
+    cap.begin(probe_name, result.opened)
     cap.write_result(result)
     cap.end(result, probe_name)
     return cap.close("complete")

@@ -1,8 +1,9 @@
 """The shard engine: one process's connections, with picows on uvloop (no Dask here).
 
 A shard never keeps its samples for long: every ``flush_s`` (0.5 s) it hands a
-chunk (an Arrow record batch, see :mod:`pitchey_analysis.capture.samplestream`) and one
-*generator window* to its sink, so memory stays flat however long the run and
+chunk (Arrow record batches with the rows of the run's ``samples.arrows``, made
+with nanoarrow: a shard imports neither pyarrow nor numpy; see
+:mod:`pitchey_analysis.capture.samplestream`) and one *generator window* to its sink, so memory stays flat however long the run and
 a crash of the process that runs ``load`` loses at most the last second or two.
 Without a sink (a direct :func:`run_shard` call) the chunks are kept and joined
 into the result at the end: explicit, and fine for short runs.
@@ -46,26 +47,35 @@ _NOT_ERRORS = ("sent", "answered", "late", "dropped", "left")
 class SampleColumns:
     """One window's samples in compact typed columns (``array.array``: no Python object per sample, no cap).
 
-    About 29 bytes a sample; the sink empties the columns every window, so they never hold more than a
-    window's worth.
+    One set of columns per metric (value, offset, connection index, ok: 25 bytes a sample), so that a
+    chunk's string columns are one repeated text per metric (see :func:`.encode_chunk`). The sink empties
+    the columns every window, so they never hold more than a window's worth. ``probe_id`` and ``concurrency``
+    fill the chunk's columns of the same names.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, probe_id: str = "", concurrency: int = 0) -> None:
+        self.probe_id, self.concurrency = probe_id, concurrency
         self.names: list[str] = []
         self._codes: dict[str, int] = {}
-        self._fresh()
+        self._cols: list[tuple[array, array, array, array]] = []
+        self._adds: list[tuple[Any, Any, Any, Any]] = []
         self.total = 0
 
-    def _fresh(self) -> None:
-        self.metric, self.value, self.t = array("i"), array("d"), array("d")
-        self.conn, self.ok = array("q"), array("b")
+    def _fresh(self, code: int) -> None:
+        """Empty columns for metric ``code`` (a new metric's, or in place of those a chunk took)."""
+        cols = (array("d"), array("d"), array("q"), array("b"))
         # bound methods: one attribute lookup less per column and sample on the hot path
-        self._add = (self.metric.append, self.value.append, self.t.append, self.conn.append, self.ok.append)
+        adds = (cols[0].append, cols[1].append, cols[2].append, cols[3].append)
+        if code == len(self._cols):
+            self._cols.append(cols)
+            self._adds.append(adds)
+        else:
+            self._cols[code], self._adds[code] = cols, adds
 
     @property
     def n(self) -> int:
         """Samples waiting for the next chunk."""
-        return len(self.metric)
+        return sum(len(c[0]) for c in self._cols)
 
     def code(self, name: str) -> int:
         """The integer code of a metric name."""
@@ -73,25 +83,27 @@ class SampleColumns:
         if c is None:
             c = self._codes[name] = len(self.names)
             self.names.append(name)
+            self._fresh(c)
         return c
 
     def add(self, code: int, value: float, t: float, conn: int, ok: bool) -> None:
         """Append one sample."""
-        a = self._add
-        a[0](code)
-        a[1](value)
-        a[2](t)
-        a[3](conn)
-        a[4](ok)
+        a = self._adds[code]
+        a[0](value)
+        a[1](t)
+        a[2](conn)
+        a[3](ok)
         self.total += 1
 
-    def take(self) -> bytes | None:
-        """This window's samples as an Arrow chunk (None when there are none); the columns start over."""
-        if not self.metric:
+    def take(self) -> tuple[bytes, int] | None:
+        """This window's samples as an Arrow chunk and its rows (None when there are none); the columns start over."""
+        groups = [(name, *cols) for name, cols in zip(self.names, self._cols, strict=True) if cols[0]]
+        if not groups:
             return None
-        cols = (self.metric, self.value, self.t, self.conn, self.ok)
-        self._fresh()  # new columns: the old ones are exported to Arrow as they are (no copy)
-        return encode_chunk(self.names, *cols)
+        for code, cols in enumerate(self._cols):
+            if cols[0]:
+                self._fresh(code)  # new columns: the old ones go into the chunk as they are
+        return encode_chunk(self.probe_id, self.concurrency, groups)
 
 
 class LagMonitor:
@@ -152,6 +164,7 @@ class _Listener(WSListener):
 
     def __init__(self, shard: _Shard, index: int, user: UserSpec) -> None:
         self.shard, self.index, self.user = shard, index, user
+        self.conn = shard.spec.conn_offset + index  # the run's connection index (its samples' conn_index)
         self.pushed = False
         self.stage = 0  # 0: before 'connected', 1: subscribing, 2: ready
         self.awaiting = 0
@@ -221,7 +234,7 @@ class _Listener(WSListener):
                     if isinstance(typ, str) and typ not in sh.answer_types and isinstance(stamp, int | float) and not isinstance(stamp, bool):
                         # a push with the server's time: its delivery delay (same clock on one machine; skew across machines)
                         arrival_ms = (sh.epoch0 + (now - sh.perf0)) * 1000.0
-                        sh.samples.add(sh.samples.code(f"push_ms:{typ}"), arrival_ms - float(stamp), sh.offset(now), self.index, True)
+                        sh.samples.add(sh.samples.code(f"push_ms:{typ}"), arrival_ms - float(stamp), sh.offset(now), self.conn, True)
                     return
                 mid_raw = obj.get("id")
                 try:
@@ -238,7 +251,7 @@ class _Listener(WSListener):
                         return
                 scheduled, code = entry
                 sh.answered += 1
-                sh.samples.add(code, (now - scheduled) * 1000.0, sh.t0_offset + scheduled, self.index, True)
+                sh.samples.add(code, (now - scheduled) * 1000.0, sh.t0_offset + scheduled, self.conn, True)
                 if now < sh.closed_end:  # the closed model: the answer sends the next request, no task in between
                     sh.send(self.index, sh.spec.ping, now, wait=False)
                     return
@@ -265,7 +278,7 @@ class _Listener(WSListener):
         for waiting in self.pending.values():  # requests the target will never answer now
             for mid, (scheduled, code) in waiting.items():
                 sh.counters["closed_before_answer"] += 1
-                sh.samples.add(code, math.nan, sh.offset(scheduled), self.index, False)
+                sh.samples.add(code, math.nan, sh.offset(scheduled), self.conn, False)
                 fut = sh.waiters.pop(mid, None)
                 if fut is not None and not fut.done():
                     fut.set_exception(ConnectionError("closed"))
@@ -279,7 +292,7 @@ class _Shard:
         self.spec, self.sink = spec, sink
         self.rng = random.Random(spec.seed + spec.shard)
         self.res = ShardResult(spec.shard, socket.gethostname(), os.getpid(), spec.connections)
-        self.samples = SampleColumns()
+        self.samples = SampleColumns(spec.probe_id, spec.concurrency)
         self.epoch0, self.perf0 = time.time(), time.perf_counter()
         self.t0_offset = self.epoch0 - self.perf0 - spec.run_start  # offset(perf) == t0_offset + perf
         self.stage_ends: list[float] = []  # perf_counter ends of the ramp's stages, when their rates differ
@@ -366,11 +379,11 @@ class _Shard:
             if await asyncio.wait_for(listener.connected, self.spec.answer_timeout) is None:
                 raise ConnectionError("closed before 'connected'")
             self.res.opened += 1
-            self.samples.add(self.connect_code, (time.perf_counter() - t0) * 1000.0, self.offset(t0), i, True)
+            self.samples.add(self.connect_code, (time.perf_counter() - t0) * 1000.0, self.offset(t0), self.spec.conn_offset + i, True)
             return True
         except Exception as exc:
             self.note_error(f"connect:{type(exc).__name__}", exc)
-            self.samples.add(self.connect_code, math.nan, self.offset(t0), i, False)
+            self.samples.add(self.connect_code, math.nan, self.offset(t0), self.spec.conn_offset + i, False)
             t = self.transports[i]
             if t is not None:
                 t.disconnect()
@@ -399,7 +412,7 @@ class _Shard:
         code, ping = known
         if t is None or listener is None or listener.stage != 2 or t.is_disconnected:
             self.counters["send_on_closed"] += 1
-            self.samples.add(code, math.nan, self.t0_offset + scheduled, i, False)
+            self.samples.add(code, math.nan, self.t0_offset + scheduled, self.spec.conn_offset + i, False)
             return None
         mid = next(self.ids)
         self.sent += 1
@@ -444,7 +457,7 @@ class _Shard:
                         break
                     del waiting[mid]
                     self.counters["timeout"] += 1
-                    self.samples.add(code, math.nan, self.offset(scheduled), listener.index, False)
+                    self.samples.add(code, math.nan, self.offset(scheduled), listener.conn, False)
                     self.waiters.pop(mid, None)
 
     # -- the open model --------------------------------------------------------
@@ -537,8 +550,9 @@ class _Shard:
     async def flush(self, final: bool = False) -> None:
         """Hand this window's samples and figures on (or keep them when there is no sink)."""
         self.expire(force=final)
-        chunk, health = self.samples.take(), self.window()
-        msg = {"shard": self.spec.shard, "seq": self.seq, "chunk": chunk, "health": health, "final": final}
+        taken, health = self.samples.take(), self.window()
+        chunk, rows = taken if taken is not None else (None, 0)
+        msg = {"shard": self.spec.shard, "seq": self.seq, "chunk": chunk, "rows": rows, "health": health, "final": final}
         self.seq += 1
         if self.sink is None:
             if chunk is not None:

@@ -16,13 +16,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .engine import attach_samples, run_shard
 from .progress import Progress
 from .spec import ShardResult, ShardSpec, UserSpec
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the process that runs the load imports none while it does
+    import numpy as np
 
 
 class SchedulerUnreachable(ConnectionError):
@@ -118,6 +119,8 @@ class LoadResult:
 
     def rtt(self) -> np.ndarray:
         """All successful round trips of ping (ms), when the samples were kept in memory."""
+        import numpy as np
+
         parts = [s.value_ms[(np.asarray(s.metric) == "rtt_ms") & s.ok] for s in self.shards if s.value_ms is not None and s.value_ms.size]
         return np.concatenate(parts) if parts else np.array([])
 
@@ -167,7 +170,7 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
              cafile: str | None = None, insecure: bool = False, users: tuple[UserSpec, ...] = (),
              run_start: float | None = None, on_message: Callable[[dict[str, Any]], None] | None = None,
              keep_samples: bool | None = None, connect_timeout_s: float = 5.0, pin_workers: bool = False,
-             stages: tuple[tuple[int, float], ...] = (), **shard_options: Any) -> LoadResult:
+             stages: tuple[tuple[int, float], ...] = (), probe_id: str = "", **shard_options: Any) -> LoadResult:
     """Run the shards on a Dask cluster (a local one unless ``scheduler`` is given) and gather the results.
 
     ``during``, if given, is called (in this process) while the shards run, e.g. to trigger a broadcast.
@@ -177,7 +180,8 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     largest stage, ``duration_s`` ignored).
     Shards with several ``source_addresses`` each take one address (round robin) so that one machine can
     open more connections than one source address has ports. ``on_message`` receives every message a
-    shard hands on (a chunk of samples and a generator window, see :mod:`.engine`) as it arrives;
+    shard hands on (a chunk of samples and a generator window, see :mod:`.engine`) as it arrives; the
+    samples carry ``probe_id``, the level (``connections``) as their concurrency and the run's connection index;
     ``keep_samples`` (default: when there is no ``on_message``) also joins the chunks into the results.
     """
     run_start = time.time() if run_start is None else run_start
@@ -194,8 +198,8 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     base = ShardSpec(url=url, connections=0, duration_s=duration_s, model=model, rate_per_conn=rate_per_conn,
                      message_bytes=message_bytes, connect_rate=connect_rate / workers, run_start=run_start, seed=seed,
                      subscribe=subscribe, await_first_frame=await_first_frame, cafile=cafile, insecure=insecure, users=users,
-                     **shard_options)
-    specs = [replace(base, connections=n, source_addresses=addresses(i), shard=i,
+                     probe_id=probe_id, concurrency=connections, **shard_options)
+    specs = [replace(base, connections=n, source_addresses=addresses(i), shard=i, conn_offset=sum(counts[:i]),
                      stages=tuple((split(k, workers)[i], d) for k, d in stages))
              for i, n in enumerate(counts) if n > 0]
     kept: dict[int, list[bytes]] = collections.defaultdict(list)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # a shard process imports no numpy (see capture.samplestream)
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ class ShardSpec:
     lag_probe_s: float = 0.01  # the event loop's lag is sampled this often
     late_bound_s: float = 0.05  # a send later than this after its scheduled time is counted late
     drop_after_s: float = 1.0  # a send this far behind schedule is not made and counted dropped (k6's dropped iterations)
+    conn_offset: int = 0  # this shard's connection i is the run's connection conn_offset + i (its samples' conn_index)
+    probe_id: str = ""  # the samples' probe_id (the level's probe record)
+    concurrency: int = 0  # the samples' concurrency (the level: connections over all shards)
 
 
 @dataclass
@@ -88,7 +92,7 @@ class ShardResult:
     shard: int
     host: str
     pid: int
-    connections: int = 0  # connections asked of this shard (its conn_index runs 0..connections-1)
+    connections: int = 0  # connections asked of this shard (its conn_index runs conn_offset..conn_offset+connections-1)
     metric: np.ndarray | list[str] = field(default_factory=list)
     value_ms: np.ndarray | None = None
     t_offset_s: np.ndarray | None = None
