@@ -243,3 +243,6 @@ class Recorder:
             else:
                 df.to_parquet(tmp, index=False)
             os.replace(tmp, self.dir / f"{name}.parquet")
+        stream = self.dir / SAMPLE_STREAM
+        if stream.exists():  # every table is in Parquet now (what load_run reads first): the stream is a copy
+            stream.unlink()

@@ -24,7 +24,7 @@ in a 400,000-sample load run, where the zstd-compressed stream this replaced too
 19 and the run's samples.parquet takes 18). When the run ends, :func:`write_samples_parquet`
 (pyarrow) consolidates the stream (and any JSONL samples) into zstd-compressed
 ``samples.parquet`` batch by batch, so memory stays flat however long the run
-was; ``samples.arrows`` stays beside it. The readers (:func:`iter_sample_stream`
+was; once every table is in Parquet, the stream (a copy by then) is removed. The readers (:func:`iter_sample_stream`
 and what builds on it) are pyarrow's and read the stream as they always did.
 """
 

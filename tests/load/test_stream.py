@@ -124,6 +124,7 @@ print(json.dumps(out))
     rtt = run.samples[run.samples["metric"] == "rtt_ms"]
     assert len(rtt) > 10 and rtt["ok"].all() and (run.samples["probe_id"] == run.probes.iloc[0]["probe_id"]).all()
     assert (run.samples["concurrency"] == 2).all() and run.manifest["load_capture"]["samples"] == len(run.samples)
+    assert run.source == "parquet" and not (run.path / SAMPLE_STREAM).exists()  # consolidated, the stream removed
 
 
 def test_a_killed_load_keeps_its_samples_up_to_the_last_two_seconds(tmp_path):
