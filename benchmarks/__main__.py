@@ -528,7 +528,11 @@ def main(argv: list[str] | None = None) -> int:
                          "saturation row, beside ours in the same run")
     a = ap.parse_args(argv)
     if a.markdown:
-        print(markdown(json.loads(Path(a.markdown).read_text())))
+        try:
+            figures = json.loads(Path(a.markdown).read_text())
+        except (OSError, ValueError) as exc:
+            ap.error(f"--markdown {a.markdown}: {exc.strerror if isinstance(exc, OSError) else exc} (a bench.json file)")
+        print(markdown(figures))
         return 0
     q = a.quick
     from . import longrun
