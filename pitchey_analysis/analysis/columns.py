@@ -10,10 +10,20 @@ one made with a pandas ``groupby``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Tables of at least this many rows are summarized on several threads (numpy's sort, partition and compress run
+#: without the GIL); below it the threads cost more than they save.
+PARALLEL_ROWS = 1 << 20
 
 
 def ok_mask(samples: pd.DataFrame) -> np.ndarray:
@@ -53,6 +63,52 @@ def where(codes: np.ndarray, code: int, mask: np.ndarray) -> np.ndarray:
     sel = codes == code
     sel &= mask
     return sel
+
+
+def pick(values: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """``values[sel]`` for a boolean ``sel`` (a new array in table order), by ``np.compress``: two to four times
+    faster than boolean indexing when the selected rows are scattered, and without the GIL."""
+    return np.compress(sel, values)
+
+
+def parallel_map(fn: Callable[[T], R], items: Iterable[T], rows: int) -> list[R]:
+    """``[fn(x) for x in items]``, on one thread per core when the table has ``rows`` >= :data:`PARALLEL_ROWS`.
+
+    For work that spends its time in numpy calls that release the GIL; the results keep the items' order, so
+    the output is the same whichever way it ran.
+    """
+    items = list(items)
+    workers = min(len(items), os.cpu_count() or 1)
+    if rows < PARALLEL_ROWS or workers < 2:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
+
+
+def window_starts(t: np.ndarray, window_s: float) -> tuple[int, np.ndarray] | None:
+    """For ``t`` in time order: the first window ``floor(t / window_s)`` and where each window from it starts.
+
+    ``(w0, starts)``: window ``w0 + i`` is ``t[starts[i]:starts[i + 1]]`` (``starts`` ends with ``t.size``; an
+    empty window starts where the next does). None when ``t`` is not in order (or holds a NaN), or when the windows
+    would be far more than the rows. Each start is found by bisection on the same ``floor(t[i] / window_s)`` the
+    windows are defined by, so a sample at a window's edge lands where the per-row formula puts it.
+    """
+    n = t.size
+    if n == 0 or not bool((t[1:] >= t[:-1]).all()) or np.isnan(t[0]):
+        return None
+    first, last = np.floor(t[[0, -1]] / window_s)
+    if not (np.isfinite(first) and np.isfinite(last)) or last - first > max(1024, n // 256):
+        return None
+    w0, count = int(first), int(last - first) + 1
+    want = np.arange(w0, w0 + count, dtype="float64")
+    lo, hi = np.zeros(count, dtype="int64"), np.full(count, n, dtype="int64")
+    while (lo < hi).any():  # the first row whose window is >= want (rows are in window order)
+        mid = (lo + hi) // 2
+        below = np.floor(t[np.minimum(mid, n - 1)] / window_s) < want
+        below &= mid < n
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(below, hi, mid)
+    return w0, np.append(lo, n)
 
 
 def runs_of(keys: np.ndarray) -> Iterator[tuple[int, np.ndarray | slice]]:
