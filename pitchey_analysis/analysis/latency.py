@@ -58,8 +58,7 @@ def _groups(samples: pd.DataFrame, by: tuple[str, ...]) -> Iterator[tuple[tuple,
             return
     ok = samples[(samples["ok"] == True) & samples["value_ms"].notna()]  # noqa: E712
     for key, grp in ok.groupby(list(by), sort=False, observed=True):
-        v = grp["value_ms"].to_numpy(dtype="float64", copy=True)
-        yield (key if isinstance(key, tuple) else (key,)), lambda v=v: v
+        yield (key if isinstance(key, tuple) else (key,)), functools.partial(np.array, grp["value_ms"].to_numpy(), dtype="float64")
 
 
 def _take(value: np.ndarray, codes: np.ndarray, code: int, mask: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ nothing here opens a socket or reads a file.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -83,8 +84,8 @@ def windowed_percentiles(samples: pd.DataFrame, window_s: float = DEFAULT_WINDOW
             del tw
             groups = list(runs_of(window))
             # v is this function's own copy and the windows are disjoint stretches of it (or copies): reordered in place
-            ivs = parallel_map(lambda g: percentiles(v[g[1]], qs, overwrite_input=True), groups, v.size)
-            found.update(((name, w), iv) for (w, _), iv in zip(groups, ivs, strict=True))
+            per_window = parallel_map(functools.partial(_window_percentiles, v, qs), [pos for _, pos in groups], v.size)
+            found.update(((name, w), iv) for (w, _), iv in zip(groups, per_window, strict=True))
     rows = []
     for (name, w), ivs in sorted(found.items(), key=lambda kv: (wanted.index(kv[0][0]), kv[0][1])):
         for q, iv in ivs.items():
@@ -92,6 +93,11 @@ def windowed_percentiles(samples: pd.DataFrame, window_s: float = DEFAULT_WINDOW
     if not rows:
         return pd.DataFrame(columns=cols)
     return pd.DataFrame(rows, columns=cols)
+
+
+def _window_percentiles(v: np.ndarray, qs: tuple[float, ...], pos: np.ndarray | slice) -> dict[float, Interval]:
+    """The percentiles of ``v[pos]``, reordering it in place (``v`` is the caller's own copy; windows are disjoint)."""
+    return percentiles(v[pos], qs, overwrite_input=True)
 
 
 @dataclass(frozen=True)

@@ -168,3 +168,30 @@ def test_load_samples_reads_the_columns_asked_for_as_load_run_does(tmp_path):
     pd.testing.assert_frame_equal(windowed_percentiles(fast, 60.0), windowed_percentiles(full, 60.0), check_exact=True)
     with pytest.raises(ValueError, match="no samples column nope"):
         load_samples(run, ["nope"])
+
+
+@pytest.mark.parametrize("categories", [3, 300, 40_000])
+def test_load_samples_codes_missing_metrics_and_many_categories(tmp_path, categories):
+    """A missing metric is a missing category; more categories than 8- or 16-bit codes hold widen the codes."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pitchey_analysis.capture.dataset import load_samples
+
+    run = tmp_path / "20260101T000000Z-000000"
+    run.mkdir()
+    n = 100_000
+    metric = pa.array([None if i % 997 == 0 else f"m{i % categories}" for i in range(n)], pa.string())
+    pq.write_table(pa.table({"metric": metric, "value_ms": np.arange(n, dtype="float64"), "ok": np.ones(n, bool)}),
+                   run / "samples.parquet", row_group_size=7_000)
+    (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "status": "complete"}))
+    got = load_samples(run, ["metric", "value_ms", "ok"])
+    expected = pd.Series(metric.to_pylist(), dtype=object)
+    assert got["metric"].isna().sum() == expected.isna().sum() == len(range(0, n, 997))
+    assert [None if pd.isna(m) else m for m in got["metric"]] == metric.to_pylist()
+    # the categories in the order the file has them (row groups are read on several threads, in any order)
+    assert list(got["metric"].cat.categories) == list(dict.fromkeys(m for m in metric.to_pylist() if m is not None))
+    assert got["metric"].cat.codes.dtype == ("int8" if categories < 100 else "int16" if categories < 30_000 else "int32")
+    np.testing.assert_array_equal(got["value_ms"].to_numpy(), np.arange(n, dtype="float64"))
