@@ -11,6 +11,7 @@ one made with a pandas ``groupby``.
 from __future__ import annotations
 
 import os
+import queue
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -26,14 +27,25 @@ R = TypeVar("R")
 PARALLEL_ROWS = 1 << 20
 
 
-def ok_mask(samples: pd.DataFrame) -> np.ndarray:
-    """The rows a latency figure uses: ``ok`` is True and ``value_ms`` is a number (a numpy bool array)."""
+def ok_flags(samples: pd.DataFrame) -> np.ndarray:
+    """The ``ok`` column as a numpy bool array (the column itself when it is one; a missing ok is not ok)."""
     ok = samples["ok"]
     if ok.dtype == bool:
-        good = ok.to_numpy()
-    else:  # nullable boolean or object: a missing ok is not ok
-        good = (ok == True).to_numpy(dtype=bool, na_value=False)  # noqa: E712
-    return good & ~np.isnan(samples["value_ms"].to_numpy(dtype="float64"))
+        return ok.to_numpy()
+    return (ok == True).to_numpy(dtype=bool, na_value=False)  # noqa: E712  (nullable boolean or object)
+
+
+def ok_mask(samples: pd.DataFrame) -> np.ndarray:
+    """The rows a latency figure uses: ``ok`` is True and ``value_ms`` is a number (a numpy bool array)."""
+    return usable(ok_flags(samples), samples["value_ms"].to_numpy(dtype="float64"))
+
+
+def usable(ok: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """``ok & ~isnan(value)`` as one new array (the rest in place)."""
+    out = np.isnan(value)
+    np.logical_not(out, out=out)
+    out &= ok
+    return out
 
 
 def metric_codes(samples: pd.DataFrame) -> tuple[np.ndarray, list]:
@@ -46,23 +58,75 @@ def metric_codes(samples: pd.DataFrame) -> tuple[np.ndarray, list]:
     return codes, list(names)
 
 
-def first_seen(codes: np.ndarray, mask: np.ndarray, n_codes: int) -> list[int]:
-    """The codes (of ``0..n_codes-1``) present under ``mask`` in the order they first appear (a ``groupby(sort=False)``'s)."""
-    firsts = []
-    for c in range(n_codes):
-        sel = mask & (codes == c)
-        i = int(sel.argmax())  # the first True (argmax of a bool array stops there)
-        if sel[i]:
-            firsts.append((i, c))
-    return [c for _, c in sorted(firsts)]
-
-
 def where(codes: np.ndarray, code: int, mask: np.ndarray) -> np.ndarray:
     """The masked rows with this code, as a boolean array (indexing with it keeps table order and, unlike
     row positions, costs one byte a row)."""
     sel = codes == code
     sel &= mask
     return sel
+
+
+def map_codes(fn: Callable[[int, np.ndarray], R], codes: np.ndarray, ok: np.ndarray, values: np.ndarray, n_codes: int, *,
+              step: int = 1 << 18, parallel: bool | None = None) -> list[R]:
+    """``fn(code, v)`` for every code present where ``ok`` and ``values`` is a number, ``v`` being those rows' values in
+    table order (``values[ok & ~isnan(values) & (codes == code)]``); codes in the order they first appear (a
+    ``groupby(sort=False)``'s).
+
+    ``v`` is lent, not given: ``fn`` may reorder it in place but must not keep it, for it is a stretch of a buffer
+    used again for the next code. At a hundred million rows the first touch of new memory costs more than the
+    work (above a second a gigabyte on a virtual machine), so each thread fills one buffer, code after code,
+    instead of a new array per code; and the table is walked in cache-sized stretches, so no full-length mask or
+    index array is made. The rows of each stretch are counted per code first (which gives the sizes and the order
+    of first appearance). On both cores for large tables (``parallel``: None) or as ``parallel`` says (False inside
+    work already spread over the cores).
+    """
+    n = values.size
+    starts = list(range(0, n, step))
+    parallel = n >= PARALLEL_ROWS if parallel is None else parallel
+
+    def stretch(a: int) -> tuple[np.ndarray, np.ndarray]:
+        return codes[a:a + step], usable(ok[a:a + step], values[a:a + step])
+
+    def count(block: list[int]) -> np.ndarray:
+        counts = np.zeros((len(block), n_codes), dtype="int64")
+        for i, a in enumerate(block):
+            c, m = stretch(a)
+            sel = np.empty(c.size, dtype=bool)
+            for code in range(n_codes):
+                np.equal(c, code, out=sel)
+                sel &= m
+                counts[i, code] = np.count_nonzero(sel)
+        return counts
+
+    blocks = [starts[i:i + 16] for i in range(0, len(starts), 16)] if parallel else [starts]  # 4 M rows a task
+    rows = n if parallel else 0  # what parallel_map is told
+    counts = np.concatenate(parallel_map(count, blocks, rows)) if starts else np.zeros((0, n_codes), dtype="int64")
+    totals = counts.sum(axis=0)
+    first = {}
+    for code in np.flatnonzero(totals):
+        a = starts[int(np.argmax(counts[:, code] > 0))]
+        c, m = stretch(a)
+        first[int(code)] = a + int(np.argmax((c == code) & m))
+    order = sorted(first, key=first.__getitem__)
+    spare: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()  # one buffer a thread, each as long as the largest group
+    for _ in range(min(len(order), os.cpu_count() or 1) if parallel else 1):
+        spare.put(np.empty(int(totals.max(initial=0)), dtype=values.dtype))
+
+    def one(code: int) -> R:
+        buf = spare.get()
+        try:
+            at = 0
+            for i in np.flatnonzero(counts[:, code]):
+                c, m = stretch(starts[i])
+                m &= c == code
+                k = int(counts[i, code])
+                np.compress(m, values[starts[i]:starts[i] + step], out=buf[at:at + k])
+                at += k
+            return fn(code, buf[:at])
+        finally:
+            spare.put(buf)
+
+    return parallel_map(one, order, rows)
 
 
 def pick(values: np.ndarray, sel: np.ndarray) -> np.ndarray:

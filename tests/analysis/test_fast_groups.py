@@ -124,6 +124,34 @@ def test_the_clustered_selection_puts_every_order_statistic_where_a_sort_does(n)
         np.testing.assert_array_equal(x, kept)  # without overwrite_input the caller's array is left as it was
 
 
+@pytest.mark.parametrize("threads", [False, True])
+def test_map_codes_lends_each_groups_values_in_table_order(threads, monkeypatch):
+    """Many stretches (on threads, sharing buffers): the values boolean indexing gives per code, codes in order of first
+    appearance, absent and masked-out codes left out."""
+    if threads:
+        monkeypatch.setattr(columns, "PARALLEL_ROWS", 0)
+    rng = np.random.default_rng(5)
+    n = 70_001
+    codes = rng.integers(-1, 4, n).astype("int8")
+    codes[:30_000][codes[:30_000] == 2] = 1  # code 2 first appears late
+    ok = rng.random(n) > 0.2
+    ok[codes == 3] = False  # present, but never ok
+    values = rng.random(n)
+    values[rng.random(n) < 0.05] = np.nan
+    usable = ok & ~np.isnan(values)
+
+    def lent(c: int, v: np.ndarray) -> tuple[int, np.ndarray]:
+        kept = v.copy()
+        v.sort()  # fn may reorder what it is lent
+        return c, kept
+
+    got = columns.map_codes(lent, codes, ok, values, 5, step=1_000)
+    assert [c for c, _ in got] == [c for c in dict.fromkeys(codes[usable]) if c >= 0] and {c for c, _ in got} == {0, 1, 2}
+    for c, v in got:
+        np.testing.assert_array_equal(v, values[usable & (codes == c)])
+    assert columns.map_codes(lent, codes[:0], ok[:0], values[:0], 5) == []
+
+
 def test_the_vectorized_order_statistics_are_the_ones_of_each_q():
     from pitchey_analysis.analysis.stats import _order_stat_bounds, order_stat_indices
 
