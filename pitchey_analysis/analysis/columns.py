@@ -109,7 +109,7 @@ def map_codes(fn: Callable[[int, np.ndarray], R], codes: np.ndarray, ok: np.ndar
         first[int(code)] = a + int(np.argmax((c == code) & m))
     order = sorted(first, key=first.__getitem__)
     spare: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()  # one buffer a thread, each as long as the largest group
-    for _ in range(min(len(order), os.cpu_count() or 1) if parallel else 1):
+    for _ in range(min(len(order), cores()) if parallel else 1):
         spare.put(np.empty(int(totals.max(initial=0)), dtype=values.dtype))
 
     def one(code: int) -> R:
@@ -135,6 +135,14 @@ def pick(values: np.ndarray, sel: np.ndarray) -> np.ndarray:
     return np.compress(sel, values)
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], rows: int) -> list[R]:
     """``[fn(x) for x in items]``, on one thread per core when the table has ``rows`` >= :data:`PARALLEL_ROWS`.
 
@@ -142,7 +150,7 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], rows: int) -> list[R]
     the output is the same whichever way it ran.
     """
     items = list(items)
-    workers = min(len(items), os.cpu_count() or 1)
+    workers = min(len(items), cores())
     if rows < PARALLEL_ROWS or workers < 2:
         return [fn(x) for x in items]
     with ThreadPoolExecutor(workers) as pool:

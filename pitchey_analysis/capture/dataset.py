@@ -247,7 +247,7 @@ def _read_columns(parquet: Path, meta: Any, kinds: dict[str, str], cats: list[st
             at += k
 
     groups = range(meta.num_row_groups)
-    workers = min(len(groups), os.cpu_count() or 1)
+    workers = min(len(groups), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     if workers < 2:
         for g in groups:
             read(g)
