@@ -239,9 +239,11 @@ def _read_columns(parquet: Path, meta: Any, kinds: dict[str, str], cats: list[st
                         raise _TooManyCategories(c)
                     lookup = np.array([*codes, -1], dtype=width)
                     idx = arr.indices.fill_null(len(codes)) if arr.null_count else arr.indices  # fill_null copies: only if needed
-                    np.take(lookup, idx.to_numpy(zero_copy_only=False), out=out[c][at:at + k])
-                elif kinds[c] == "boolean":  # a missing ok is not ok
-                    out[c][at:at + k] = arr.fill_null(False).to_numpy(zero_copy_only=False)
+                    np.take(lookup, idx.to_numpy(), out=out[c][at:at + k])  # zero-copy (a copying to_numpy costs 25 ns a row)
+                elif kinds[c] == "boolean":  # a missing ok is not ok; the bits unpacked straight into the column
+                    bits = arr.fill_null(False) if arr.null_count else arr
+                    data = np.frombuffer(bits.buffers()[1], dtype=np.uint8)
+                    out[c][at:at + k] = np.unpackbits(data, count=bits.offset + k, bitorder="little")[bits.offset:].view(bool)
                 else:
                     out[c][at:at + k] = arr.to_numpy(zero_copy_only=False)
             at += k
