@@ -67,7 +67,7 @@ def where(codes: np.ndarray, code: int, mask: np.ndarray) -> np.ndarray:
 
 
 def map_codes(fn: Callable[[int, np.ndarray], R], codes: np.ndarray, ok: np.ndarray, values: np.ndarray, n_codes: int, *,
-              step: int = 1 << 18, parallel: bool | None = None) -> list[R]:
+              step: int = 1 << 18) -> list[R]:
     """``fn(code, v)`` for every code present where ``ok`` and ``values`` is a number, ``v`` being those rows' values in
     table order (``values[ok & ~isnan(values) & (codes == code)]``); codes in the order they first appear (a
     ``groupby(sort=False)``'s).
@@ -77,12 +77,11 @@ def map_codes(fn: Callable[[int, np.ndarray], R], codes: np.ndarray, ok: np.ndar
     work (above a second a gigabyte on a virtual machine), so each thread fills one buffer, code after code,
     instead of a new array per code; and the table is walked in cache-sized stretches, so no full-length mask or
     index array is made. The rows of each stretch are counted per code first (which gives the sizes and the order
-    of first appearance). On both cores for large tables (``parallel``: None) or as ``parallel`` says (False inside
-    work already spread over the cores).
+    of first appearance). On both cores for large tables.
     """
     n = values.size
     starts = list(range(0, n, step))
-    parallel = n >= PARALLEL_ROWS if parallel is None else parallel
+    parallel = n >= PARALLEL_ROWS
 
     def stretch(a: int) -> tuple[np.ndarray, np.ndarray]:
         return codes[a:a + step], usable(ok[a:a + step], values[a:a + step])
@@ -99,8 +98,7 @@ def map_codes(fn: Callable[[int, np.ndarray], R], codes: np.ndarray, ok: np.ndar
         return counts
 
     blocks = [starts[i:i + 16] for i in range(0, len(starts), 16)] if parallel else [starts]  # 4 M rows a task
-    rows = n if parallel else 0  # what parallel_map is told
-    counts = np.concatenate(parallel_map(count, blocks, rows)) if starts else np.zeros((0, n_codes), dtype="int64")
+    counts = np.concatenate(parallel_map(count, blocks, n)) if starts else np.zeros((0, n_codes), dtype="int64")
     totals = counts.sum(axis=0)
     first = {}
     for code in np.flatnonzero(totals):
@@ -126,7 +124,7 @@ def map_codes(fn: Callable[[int, np.ndarray], R], codes: np.ndarray, ok: np.ndar
         finally:
             spare.put(buf)
 
-    return parallel_map(one, order, rows)
+    return parallel_map(one, order, n)
 
 
 def pick(values: np.ndarray, sel: np.ndarray) -> np.ndarray:

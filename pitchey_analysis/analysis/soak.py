@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import theilslopes
 
-from .columns import map_codes, metric_codes, ok_flags, parallel_map, pick, runs_of, usable, where, window_starts
+from .columns import metric_codes, ok_flags, parallel_map, pick, runs_of, usable, where, window_starts
 from .slo import Target, slo_checks
 from .stats import Interval, percentiles
 
@@ -49,25 +49,32 @@ def windowed_percentiles(samples: pd.DataFrame, window_s: float = DEFAULT_WINDOW
     t = samples["t_offset_s"].to_numpy(dtype="float64")
     labels = [str(n) for n in names]
     wanted = [name for name in sorted(set(labels)) if metrics is None or name in metrics]  # name order, as a groupby's
+    same = {name: [i for i, n in enumerate(labels) if n == name] for name in wanted}
+
+    def select(c: np.ndarray, m: np.ndarray, name: str) -> np.ndarray:
+        return where(c, same[name][0], m) if len(same[name]) == 1 else m & np.isin(c, same[name])
+
     found: dict[tuple[str, int], dict[float, Interval]] = {}
-    starts = window_starts(t, window_s) if len(set(labels)) == len(labels) else None
+    starts = window_starts(t, window_s)
     if starts is not None:  # samples stored in time order (a load run's): each window is a stretch of the table
         w0, at = starts
-        keep = {labels.index(name) for name in wanted}
 
-        def one_window(i: int) -> list[tuple[int, dict[float, Interval]]]:
+        def one_window(i: int) -> list[tuple[str, int, dict[float, Interval]]]:
             a, b = int(at[i]), int(at[i + 1])
-            return map_codes(lambda code, x: (code, percentiles(x, qs, overwrite_input=True) if code in keep else {}),
-                             codes[a:b], ok[a:b], value[a:b], len(names), parallel=False)
+            c, m, v = codes[a:b], usable(ok[a:b], value[a:b]), value[a:b]  # this window's mask, not the table's
+            out = []
+            for name in wanted:
+                x = pick(v, select(c, m, name))
+                if x.size:
+                    out.append((name, w0 + i, percentiles(x, qs, overwrite_input=True)))
+            return out
 
-        windows = [i for i in range(at.size - 1) if at[i] < at[i + 1]]
-        for i, part in zip(windows, parallel_map(one_window, windows, value.size), strict=True):
-            found.update(((labels[code], w0 + i), ivs) for code, ivs in part if code in keep)
+        for part in parallel_map(one_window, [i for i in range(at.size - 1) if at[i] < at[i + 1]], value.size):
+            found.update(((name, w), ivs) for name, w, ivs in part)
     else:
         mask = usable(ok, value)
-        same = {name: [i for i, n in enumerate(labels) if n == name] for name in wanted}
         for name in wanted:
-            at_ = where(codes, same[name][0], mask) if len(same[name]) == 1 else mask & np.isin(codes, same[name])
+            at_ = select(codes, mask, name)
             if not at_.any():
                 continue
             v = pick(value, at_)
