@@ -18,6 +18,7 @@ nothing here opens a socket or reads a file.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -25,9 +26,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import theilslopes
 
-from .columns import metric_codes, ok_mask, runs_of, where
+from .columns import metric_codes, ok_flags, parallel_map, pick, runs_of, usable, where, window_starts
 from .slo import Target, slo_checks
-from .stats import percentiles
+from .stats import Interval, percentiles
 
 DEFAULT_WINDOW_S = 60.0
 
@@ -42,31 +43,62 @@ def windowed_percentiles(samples: pd.DataFrame, window_s: float = DEFAULT_WINDOW
     if samples.empty:
         return pd.DataFrame(columns=cols)
     # numpy columns and metric codes (see .columns): no copy of the frame, no string per sample
-    mask = ok_mask(samples)
     codes, names = metric_codes(samples)
+    ok = ok_flags(samples)
     value = samples["value_ms"].to_numpy(dtype="float64")
     t = samples["t_offset_s"].to_numpy(dtype="float64")
-    rows = []
     labels = [str(n) for n in names]
-    for name in sorted(set(labels)):  # metrics in name order, as a groupby of their strings
-        if metrics is not None and name not in metrics:
-            continue
-        same = [i for i, n in enumerate(labels) if n == name]
-        at = where(codes, same[0], mask) if len(same) == 1 else mask & np.isin(codes, same)
-        if not at.any():
-            continue
-        v = value[at]
-        tw = t[at]  # a copy, divided and floored in place (one temporary, not three)
-        del at
-        tw /= window_s
-        window = np.floor(tw, out=tw).astype("int64")
-        del tw
-        for w, pos in runs_of(window):
-            for q, iv in percentiles(v[pos], qs).items():
-                rows.append((name, w, w * window_s, (w + 0.5) * window_s, iv.n, q, iv.estimate, iv.lo, iv.hi))
+    wanted = [name for name in sorted(set(labels)) if metrics is None or name in metrics]  # name order, as a groupby's
+    same = {name: [i for i, n in enumerate(labels) if n == name] for name in wanted}
+
+    def select(c: np.ndarray, m: np.ndarray, name: str) -> np.ndarray:
+        return where(c, same[name][0], m) if len(same[name]) == 1 else m & np.isin(c, same[name])
+
+    found: dict[tuple[str, int], dict[float, Interval]] = {}
+    starts = window_starts(t, window_s)
+    if starts is not None:  # samples stored in time order (a load run's): each window is a stretch of the table
+        w0, at = starts
+
+        def one_window(i: int) -> list[tuple[str, int, dict[float, Interval]]]:
+            a, b = int(at[i]), int(at[i + 1])
+            c, m, v = codes[a:b], usable(ok[a:b], value[a:b]), value[a:b]  # this window's mask, not the table's
+            out = []
+            for name in wanted:
+                x = pick(v, select(c, m, name))
+                if x.size:
+                    out.append((name, w0 + i, percentiles(x, qs, overwrite_input=True)))
+            return out
+
+        for part in parallel_map(one_window, [i for i in range(at.size - 1) if at[i] < at[i + 1]], value.size):
+            found.update(((name, w), ivs) for name, w, ivs in part)
+    else:
+        mask = usable(ok, value)
+        for name in wanted:
+            at_ = select(codes, mask, name)
+            if not at_.any():
+                continue
+            v = pick(value, at_)
+            tw = pick(t, at_)  # a copy, divided and floored in place (one temporary, not three)
+            del at_
+            tw /= window_s
+            window = np.floor(tw, out=tw).astype("int64")
+            del tw
+            groups = list(runs_of(window))
+            # v is this function's own copy and the windows are disjoint stretches of it (or copies): reordered in place
+            per_window = parallel_map(functools.partial(_window_percentiles, v, qs), [pos for _, pos in groups], v.size)
+            found.update(((name, w), iv) for (w, _), iv in zip(groups, per_window, strict=True))
+    rows = []
+    for (name, w), ivs in sorted(found.items(), key=lambda kv: (wanted.index(kv[0][0]), kv[0][1])):
+        for q, iv in ivs.items():
+            rows.append((name, w, w * window_s, (w + 0.5) * window_s, iv.n, q, iv.estimate, iv.lo, iv.hi))
     if not rows:
         return pd.DataFrame(columns=cols)
     return pd.DataFrame(rows, columns=cols)
+
+
+def _window_percentiles(v: np.ndarray, qs: tuple[float, ...], pos: np.ndarray | slice) -> dict[float, Interval]:
+    """The percentiles of ``v[pos]``, reordering it in place (``v`` is the caller's own copy; windows are disjoint)."""
+    return percentiles(v[pos], qs, overwrite_input=True)
 
 
 @dataclass(frozen=True)

@@ -72,13 +72,20 @@ def min_samples(q: float, conf: float = 0.95) -> int:
     return math.ceil(math.log((1 - conf) / 2) / math.log(q))
 
 
-def percentiles(values: np.ndarray, qs: tuple[float, ...], conf: float = 0.95) -> dict[float, Interval]:
-    """Percentile estimates with order-statistic intervals for several q at once."""
+def percentiles(values: np.ndarray, qs: tuple[float, ...], conf: float = 0.95, *,
+                overwrite_input: bool = False) -> dict[float, Interval]:
+    """Percentile estimates with order-statistic intervals for several q at once.
+
+    ``overwrite_input``: ``values`` (a float64 array) may be reordered in place, which saves a copy of it
+    (as numpy's ``overwrite_input``); the figures are the same.
+    """
     x = np.asarray(values, dtype="float64")
     nan = np.isnan(x)
     owned = bool(nan.any())
     if owned:  # a copy without the NaN, ours to partition in place
         x = x[~nan]
+    elif overwrite_input and x is values:
+        owned = True
     del nan
     n = x.size
     if n == 0:
@@ -96,11 +103,9 @@ def percentiles(values: np.ndarray, qs: tuple[float, ...], conf: float = 0.95) -
     ks = sorted(wanted)
     if n <= 2048:
         part = np.sort(x)
-    elif owned:
-        x.partition(ks)
-        part = x
     else:
-        part = np.partition(x, ks)  # the caller's array stays as it was
+        part = x if owned else x.copy()  # the caller's array stays as it was
+        select(part, ks)
     out = {}
     for q, (lo, hi, k) in idx.items():
         est = float(part[k - 1])
@@ -108,6 +113,31 @@ def percentiles(values: np.ndarray, qs: tuple[float, ...], conf: float = 0.95) -
         hi_v = max(float(part[hi - 1]), est) if hi else float("nan")
         out[q] = Interval(est, lo_v, hi_v, n)
     return out
+
+
+def select(x: np.ndarray, ks: list[int]) -> np.ndarray:
+    """Reorder ``x`` in place so that ``x[k]`` is its k-th smallest value (0-based) for every k of the ascending ``ks``.
+
+    What ``x.partition(ks)`` guarantees, faster: numpy partitions for several k one after another over the whole
+    array; here each k partitions only what lies right of the previous one, and a k close behind it (the ends of a
+    percentile's interval lie within a few standard errors of the estimate) is found by sorting the short stretch
+    between them, so a few clustered k cost about two passes over ``x``, not one each.
+    """
+    start, i, n = 0, 0, x.size
+    while i < len(ks):
+        k = ks[i]
+        x[start:].partition(k - start)
+        start = k + 1
+        j = i + 1
+        while j < len(ks) and ks[j] - k <= max(64, (n - start) // 8):
+            j += 1
+        if j > i + 1:  # ks[i+1 : j] lie within a short stretch after k: partition at the last, sort what lies between
+            last = ks[j - 1]
+            x[start:].partition(last - start)
+            x[start:last].sort()
+            start = last + 1
+        i = j
+    return x
 
 
 def newcombe_diff(k1: int, n1: int, k2: int, n2: int) -> Interval:

@@ -163,56 +163,119 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
     parquet = path / "samples.parquet"
     if not parquet.exists():
         return load_run(path).samples[cols]
-    import numpy as np
     import pyarrow.parquet as pq
 
     kinds = {c: TABLES["samples"][c][0] for c in cols}
-    f = pq.ParquetFile(parquet, read_dictionary=[c for c, k in kinds.items() if k == "category"])
-    n = f.metadata.num_rows
-    out: dict[str, np.ndarray] = {}
-    for c, kind in kinds.items():  # each column allocated once, filled batch by batch: no second copy of any
-        out[c] = np.empty(n, dtype="int16" if kind == "category" else "bool" if kind == "boolean" else kind)
-    names: dict[str, list[Any]] = {c: [] for c, k in kinds.items() if k == "category"}
-    at = 0
-    for batch in f.iter_batches(batch_size=1 << 20, columns=cols):
-        k = batch.num_rows
-        for c in cols:
-            arr = batch.column(c)
-            if c in names:  # this batch's dictionary mapped onto the run's categories (nulls: -1)
-                known = names[c]
-                lookup = np.array([_code(known, v) for v in arr.dictionary.to_pylist()] + [-1], dtype="int32")
-                if len(known) > 32_000 and out[c].dtype != np.int32:  # more categories than 16-bit codes hold
-                    out[c] = out[c].astype("int32")
-                idx = arr.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)
-                out[c][at:at + k] = lookup[idx]
-            elif kinds[c] == "boolean":  # a missing ok is not ok
-                out[c][at:at + k] = arr.fill_null(False).to_numpy(zero_copy_only=False)
-            else:
-                out[c][at:at + k] = arr.to_numpy(zero_copy_only=False)
-        at += k
-    batch = arr = None  # the last batch too, before the pool is trimmed
+    cats = [c for c, k in kinds.items() if k == "category"]
+    meta = pq.ParquetFile(parquet).metadata
+    for width in ("int8", "int16"):  # the narrowest codes the categories fit (rarely a second read)
+        try:
+            out, names = _read_columns(parquet, meta, kinds, cats, width)
+            break
+        except _TooManyCategories:
+            continue
+    else:
+        out, names = _read_columns(parquet, meta, kinds, cats, "int32")
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()  # the batches' buffers back to the system, not kept by Arrow's allocator
     cols_out: dict[str, Any] = {}
     for c in cols:
-        if c in names:
-            codes = out.pop(c)
-            small = "int8" if len(names[c]) < 127 else "int16" if len(names[c]) < 32_000 else "int32"
-            cols_out[c] = pd.Categorical.from_codes(codes.astype(small, copy=False), categories=names[c])
-            del codes
-        else:
-            cols_out[c] = out.pop(c)
+        cols_out[c] = pd.Categorical.from_codes(out.pop(c), categories=names[c]) if c in names else out.pop(c)
     return pd.DataFrame(cols_out, copy=False)
 
 
-def _code(known: list[Any], value: Any) -> int:
-    """The index of ``value`` among ``known``, appended when new."""
-    try:
-        return known.index(value)
-    except ValueError:
-        known.append(value)
-        return len(known) - 1
+class _TooManyCategories(Exception):
+    """More categories than the codes being filled hold."""
+
+
+def _read_columns(parquet: Path, meta: Any, kinds: dict[str, str], cats: list[str],
+                  width: str) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The columns of ``samples.parquet`` as numpy arrays (categories as ``width`` codes, -1 missing) and the
+    categories' values, read row group by row group on one thread per core (Arrow decodes without the GIL).
+
+    Each column is allocated once and every row group writes its own stretch of it, in batches; a thread reads
+    with its own file handle and without Arrow's read-ahead (``iter_batches`` with threads reads ahead of
+    the consumer and holds up to the whole file), so the peak memory is the columns' own plus a batch or two.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    n = meta.num_rows
+    limit = np.iinfo(width).max
+    out = {c: np.empty(n, dtype=width if c in cats else "bool" if kind == "boolean" else kind) for c, kind in kinds.items()}
+    names: dict[str, list[Any]] = {c: [] for c in cats}
+    known: dict[str, dict[Any, int]] = {c: {} for c in cats}  # each category's code
+    seen: dict[str, dict[tuple[int, int], list[Any]]] = {c: {} for c in cats}  # each batch's dictionary
+    lock = threading.Lock()
+    offsets = np.concatenate([[0], np.cumsum([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])])
+    local = threading.local()
+    full = threading.Event()  # a wider width is needed: the other row groups need not be read
+
+    def read(group: int) -> None:
+        if full.is_set():
+            return
+        if not hasattr(local, "file"):
+            local.file = pq.ParquetFile(parquet, metadata=meta, read_dictionary=cats)
+        at = int(offsets[group])
+        if offsets[group + 1] - at <= 1 << 22:  # a row group as one table (faster than batches of it, and small)
+            batches = local.file.read_row_group(group, columns=list(kinds), use_threads=False).to_batches()
+        else:
+            batches = local.file.iter_batches(batch_size=1 << 20, row_groups=[group], columns=list(kinds), use_threads=False)
+        for i, batch in enumerate(batches):
+            k = batch.num_rows
+            for c in kinds:
+                arr = batch.column(c)
+                if c in names:  # this batch's dictionary mapped onto the run's categories (nulls: -1)
+                    values = arr.dictionary.to_pylist()
+                    with lock:
+                        codes = [_code(names[c], known[c], v) for v in values]
+                        seen[c][group, i] = values
+                    if len(names[c]) > limit:
+                        full.set()
+                        raise _TooManyCategories(c)
+                    lookup = np.array([*codes, -1], dtype=width)
+                    idx = arr.indices.fill_null(len(codes)) if arr.null_count else arr.indices  # fill_null copies: only if needed
+                    np.take(lookup, idx.to_numpy(), out=out[c][at:at + k])  # zero-copy (a copying to_numpy costs 25 ns a row)
+                elif kinds[c] == "boolean":  # a missing ok is not ok; the bits unpacked straight into the column
+                    bits = arr.fill_null(False) if arr.null_count else arr
+                    data = np.frombuffer(bits.buffers()[1], dtype=np.uint8)
+                    out[c][at:at + k] = np.unpackbits(data, count=bits.offset + k, bitorder="little")[bits.offset:].view(bool)
+                else:
+                    out[c][at:at + k] = arr.to_numpy(zero_copy_only=False)
+            at += k
+
+    groups = range(meta.num_row_groups)
+    workers = min(len(groups), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if workers < 2:
+        for g in groups:
+            read(g)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(read, groups))
+    for c in cats:  # the categories in the order the file has them, whichever thread met them first
+        ordered: dict[Any, int] = {}
+        for key in sorted(seen[c]):
+            ordered.update((v, len(ordered)) for v in seen[c][key] if v not in ordered)
+        if list(ordered) != names[c]:
+            recode = np.array([ordered[v] for v in names[c]] + [-1], dtype=width)
+            codes = out[c]
+            for a in range(0, n, 1 << 22):
+                np.take(recode, codes[a:a + (1 << 22)], out=codes[a:a + (1 << 22)])
+            names[c] = list(ordered)
+    return out, names
+
+
+def _code(names: list[Any], known: dict[Any, int], value: Any) -> int:
+    """The index of ``value`` among ``names`` (``known`` maps them to it), appended when new."""
+    code = known.get(value)
+    if code is None:
+        code = known[value] = len(names)
+        names.append(value)
+    return code
 
 
 def _coerce(table: str, df: pd.DataFrame) -> pd.DataFrame:

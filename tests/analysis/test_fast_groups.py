@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pitchey_analysis.analysis import latency_summary
+from pitchey_analysis.analysis import columns, latency_summary
 from pitchey_analysis.analysis.latency import METRIC_ORDER, QS
 from pitchey_analysis.analysis.soak import analyze_soak, latency_drift, windowed_percentiles
-from pitchey_analysis.analysis.stats import percentiles
+from pitchey_analysis.analysis.stats import percentiles, select
 
 
 def _old_windowed(samples: pd.DataFrame, window_s: float, qs: tuple[float, ...]) -> pd.DataFrame:
@@ -59,9 +59,12 @@ def _frame(n: int, categorical: bool, nullable_ok: bool, in_time_order: bool = F
     return df
 
 
-@pytest.mark.parametrize(("categorical", "nullable_ok", "in_time_order"),
-                         [(True, True, False), (False, False, False), (True, False, True), (False, True, True)])
-def test_the_numpy_paths_give_the_same_numbers(categorical, nullable_ok, in_time_order):
+@pytest.mark.parametrize(("categorical", "nullable_ok", "in_time_order", "threads"),
+                         [(True, True, False, False), (False, False, False, False), (True, False, True, False),
+                          (False, True, True, False), (True, False, True, True), (False, True, False, True)])
+def test_the_numpy_paths_give_the_same_numbers(categorical, nullable_ok, in_time_order, threads, monkeypatch):
+    if threads:  # the path of large tables (groups and windows summarized on several threads) on a small one
+        monkeypatch.setattr(columns, "PARALLEL_ROWS", 0)
     df = _frame(60_000, categorical, nullable_ok, in_time_order)
     new, old = windowed_percentiles(df, 60.0), _old_windowed(df, 60.0, (0.5, 0.95, 0.99))
     pd.testing.assert_frame_equal(new, old, check_exact=True)
@@ -83,6 +86,70 @@ def test_metrics_filter_and_empty_frames():
     assert windowed_percentiles(df.iloc[:0]).empty
     soak = analyze_soak(df, pd.DataFrame(), pd.DataFrame())
     assert len(soak.windows) and set(soak.drift["metric"]) == {"connect_ms", "rtt_ms", "rtt_ms:get"}
+
+
+def test_windows_of_samples_in_time_order_split_where_the_per_row_formula_does():
+    """Offsets on and beside the edges of windows whose length is not a binary fraction (0.1 s), ties, gaps."""
+    edges = np.arange(-5, 40) * 0.1
+    t = np.sort(np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), np.full(50, 1.2),
+                                np.linspace(7.0, 9.0, 101)]))
+    starts = columns.window_starts(t, 0.1)
+    assert starts is not None
+    w0, at = starts
+    per_row = np.floor(t / 0.1).astype("int64")
+    assert w0 == per_row[0] and at[-1] == t.size
+    for i in range(at.size - 1):
+        assert (per_row[at[i]:at[i + 1]] == w0 + i).all()
+    assert columns.window_starts(t[::-1], 0.1) is None and columns.window_starts(np.array([0.0, np.nan]), 1.0) is None
+    assert columns.window_starts(np.array([0.0, 1e9]), 1.0) is None  # far more windows than rows: the general path
+    n = t.size
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"metric": np.array(["rtt_ms", "connect_ms"])[rng.integers(0, 2, n)], "value_ms": rng.random(n),
+                       "t_offset_s": t, "ok": True})
+    pd.testing.assert_frame_equal(windowed_percentiles(df, 0.1, (0.5,)), _old_windowed(df, 0.1, (0.5,)), check_exact=True)
+
+
+@pytest.mark.parametrize("n", [3_000, 100_001, 1_000_003])
+def test_the_clustered_selection_puts_every_order_statistic_where_a_sort_does(n):
+    rng = np.random.default_rng(n)
+    for x in (rng.lognormal(size=n), np.round(rng.lognormal(size=n), 1)):  # continuous, and heavy ties
+        ref = np.sort(x)
+        ks = sorted({int(n * q) + d for q in (0.0, 0.5, 0.9, 0.95, 0.99, 0.999) for d in (-40, -3, 0, 1, 25)} & set(range(n)))
+        ks += [n - 1] if ks[-1] != n - 1 else []
+        y = select(x.copy(), ks)
+        np.testing.assert_array_equal(y[ks], ref[ks])
+        np.testing.assert_array_equal(np.sort(y), ref)  # a reordering: nothing lost or made up
+        kept = x.copy()
+        assert percentiles(x, (0.5, 0.99)) == percentiles(kept.copy(), (0.5, 0.99), overwrite_input=True)
+        np.testing.assert_array_equal(x, kept)  # without overwrite_input the caller's array is left as it was
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_map_codes_lends_each_groups_values_in_table_order(threads, monkeypatch):
+    """Many stretches (on threads, sharing buffers): the values boolean indexing gives per code, codes in order of first
+    appearance, absent and masked-out codes left out."""
+    if threads:
+        monkeypatch.setattr(columns, "PARALLEL_ROWS", 0)
+    rng = np.random.default_rng(5)
+    n = 70_001
+    codes = rng.integers(-1, 4, n).astype("int8")
+    codes[:30_000][codes[:30_000] == 2] = 1  # code 2 first appears late
+    ok = rng.random(n) > 0.2
+    ok[codes == 3] = False  # present, but never ok
+    values = rng.random(n)
+    values[rng.random(n) < 0.05] = np.nan
+    usable = ok & ~np.isnan(values)
+
+    def lent(c: int, v: np.ndarray) -> tuple[int, np.ndarray]:
+        kept = v.copy()
+        v.sort()  # fn may reorder what it is lent
+        return c, kept
+
+    got = columns.map_codes(lent, codes, ok, values, 5, step=1_000)
+    assert [c for c, _ in got] == [c for c in dict.fromkeys(codes[usable]) if c >= 0] and {c for c, _ in got} == {0, 1, 2}
+    for c, v in got:
+        np.testing.assert_array_equal(v, values[usable & (codes == c)])
+    assert columns.map_codes(lent, codes[:0], ok[:0], values[:0], 5) == []
 
 
 def test_the_vectorized_order_statistics_are_the_ones_of_each_q():
@@ -129,3 +196,30 @@ def test_load_samples_reads_the_columns_asked_for_as_load_run_does(tmp_path):
     pd.testing.assert_frame_equal(windowed_percentiles(fast, 60.0), windowed_percentiles(full, 60.0), check_exact=True)
     with pytest.raises(ValueError, match="no samples column nope"):
         load_samples(run, ["nope"])
+
+
+@pytest.mark.parametrize("categories", [3, 300, 40_000])
+def test_load_samples_codes_missing_metrics_and_many_categories(tmp_path, categories):
+    """A missing metric is a missing category; more categories than 8- or 16-bit codes hold widen the codes."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pitchey_analysis.capture.dataset import load_samples
+
+    run = tmp_path / "20260101T000000Z-000000"
+    run.mkdir()
+    n = 100_000
+    metric = pa.array([None if i % 997 == 0 else f"m{i % categories}" for i in range(n)], pa.string())
+    pq.write_table(pa.table({"metric": metric, "value_ms": np.arange(n, dtype="float64"), "ok": np.ones(n, bool)}),
+                   run / "samples.parquet", row_group_size=7_000)
+    (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "status": "complete"}))
+    got = load_samples(run, ["metric", "value_ms", "ok"])
+    expected = pd.Series(metric.to_pylist(), dtype=object)
+    assert got["metric"].isna().sum() == expected.isna().sum() == len(range(0, n, 997))
+    assert [None if pd.isna(m) else m for m in got["metric"]] == metric.to_pylist()
+    # the categories in the order the file has them (row groups are read on several threads, in any order)
+    assert list(got["metric"].cat.categories) == list(dict.fromkeys(m for m in metric.to_pylist() if m is not None))
+    assert got["metric"].cat.codes.dtype == ("int8" if categories < 100 else "int16" if categories < 30_000 else "int32")
+    np.testing.assert_array_equal(got["value_ms"].to_numpy(), np.arange(n, dtype="float64"))
