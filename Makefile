@@ -14,7 +14,10 @@ help: ## Show the targets
 setup: $(STAMP) hooks ## Create .venv and install the package with its dev extras (JupyterLab included) and the git filter
 
 hooks: $(STAMP) ## Strip notebook outputs on commit (nbstripout as a git filter of this checkout)
-	@if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install; fi
+	@# --keep-id: nbstripout's default renumbers cell ids ("0", "1", ...) while Jupyter and jupytext keep theirs,
+	@# so every notebook would show as modified and a commit would store ids its checked-out copy lacks
+	@if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install && \
+		git config filter.nbstripout.clean '"$(abspath $(BIN))/python" -m nbstripout --keep-id'; fi
 
 lab: setup ## JupyterLab on 127.0.0.1 with the notebooks (outputs are stripped when a notebook is saved)
 	$(BIN)/jupyter lab --config=jupyter_server_config.py --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
