@@ -49,6 +49,22 @@ def test_open_model_counts_from_the_scheduled_send_time():
     assert np.percentile(rtt, 50) < 20
 
 
+def test_sends_a_stalled_generator_never_made_are_counted_dropped():
+    """The shard's own loop blocked for 1.5 s from 0.5 s into a 1 s run: every scheduled send is made or counted."""
+    stalled = []
+
+    async def sink(msg):
+        if not stalled:
+            stalled.append(True)
+            time.sleep(1.5)  # the generator's event loop stops (its first flush, 0.5 s in)
+
+    with ReferenceServer(disable=["rate_limit"]) as srv:
+        r = run_shard(ShardSpec(url=srv.ws_url, connections=10, duration_s=1.0, model="open", rate_per_conn=50), sink)
+    assert r.opened == 10 and stalled
+    assert abs(r.sent + r.dropped - 500) <= 10, (r.sent, r.dropped)  # 10 connections x 50 a second x 1 s
+    assert r.dropped >= 100, (r.sent, r.dropped)
+
+
 def test_two_worker_dask_cluster_both_contribute_and_results_form_a_run(tmp_path):
     with ReferenceServer(disable=["rate_limit"]) as srv:
         result = run_load(srv.ws_url, connections=20, duration_s=1.0, model="open", rate_per_conn=10, workers=2, progress=False)

@@ -475,6 +475,8 @@ class _Shard:
         while True:
             now = time.perf_counter()
             if now >= end:
+                # sends scheduled before the end that a stalled loop never reached: not made, so counted (dropped)
+                self.counters["dropped"] += self._slots(nxt, end, interval)
                 return
             if now >= life_end or self.transports[i] is None:
                 if self.transports[i] is None and user.session_s is None:
@@ -508,6 +510,18 @@ class _Shard:
                     self.counters["late"] += 1
                 self.send(i, _pick(self.rng, user.operations), nxt, wait=False)
             nxt += interval / self.rate_scale(nxt) if self.stage_ends else interval
+
+    def _slots(self, nxt: float, end: float, interval: float) -> int:
+        """How many sends the schedule has in ``[nxt, end)`` (the stages' rates applied)."""
+        if nxt >= end or not math.isfinite(interval):
+            return 0
+        if not self.stage_ends:
+            return math.ceil((end - nxt) / interval)
+        n = 0
+        while nxt < end:  # bounded: the schedule's own sends up to the end
+            n += 1
+            nxt += interval / self.rate_scale(nxt)
+        return n
 
     async def staged_loop(self, i: int, t_start: float) -> None:
         """Connection ``i`` in a ramp: present during the stages that count it, joining and leaving at their bounds."""
