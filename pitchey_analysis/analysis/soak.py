@@ -167,11 +167,11 @@ def latency_drift(samples: pd.DataFrame, window_s: float = DEFAULT_WINDOW_S, q: 
 
 @dataclass(frozen=True)
 class Saturation:
-    """How often the generator itself was the bottleneck."""
+    """How much of the time the generator itself was the bottleneck."""
 
     windows: int
     saturated_windows: int
-    share: float
+    share: float  # of the generator's time (window lengths summed over shards) in saturated windows
     saturated: bool  # share above max_share: latency targets are not verified on this run
     lag_bound_ms: float
     max_share: float
@@ -179,25 +179,39 @@ class Saturation:
     sent: int
     late: int
     dropped: int
+    saturated_s: float = math.nan  # shard-seconds in saturated windows
+    total_s: float = math.nan  # shard-seconds in all windows
 
     def note(self) -> str:
         """One sentence for the report."""
-        return (f"generator saturated in {self.saturated_windows} of {self.windows} windows ({self.share:.0%}; loop lag over "
+        span = (f"for {self.saturated_s:,.1f} of {self.total_s:,.1f} s, {self.share:.0%}, in "
+                if math.isfinite(self.saturated_s) else f"({self.share:.0%}) in ")
+        return (f"generator saturated {span}{self.saturated_windows} of {self.windows} windows (loop lag over "
                 f"{self.lag_bound_ms:g} ms or CPU busy), {self.late} sends late, {self.dropped} not made")
 
 
 def generator_saturation(windows: pd.DataFrame, *, lag_bound_ms: float = 50.0, cpu_bound: float = 0.95,
                          max_share: float = 0.1) -> Saturation:
-    """Saturation from the shards' windows (``lag_max_ms``, ``cpu_share``, ``sent``, ``late``, ``dropped``)."""
+    """Saturation from the shards' windows (``lag_max_ms``, ``cpu_share``, ``sent``, ``late``, ``dropped`` and
+    ``window_s``, each window's length).
+
+    The share is of time, not of windows: a shard hands on a window every half second only while its loop runs,
+    so a loop stalled for 5 s makes one long window, not ten (without ``window_s``, every window counts the same).
+    """
     if windows is None or windows.empty:
         return Saturation(0, 0, math.nan, False, lag_bound_ms, max_share, math.nan, 0, 0, 0)
     lag = windows["lag_max_ms"].astype("float64")
     cpu = windows["cpu_share"].astype("float64") if "cpu_share" in windows else pd.Series(0.0, index=windows.index)
     bad = (lag > lag_bound_ms) | (cpu >= cpu_bound)
     n, k = len(windows), int(bad.sum())
-    share = k / n
+    saturated_s = total_s = math.nan
+    if "window_s" in windows and windows["window_s"].notna().all():
+        length = windows["window_s"].astype("float64")
+        saturated_s, total_s = float(length[bad].sum()), float(length.sum())
+    share = saturated_s / total_s if math.isfinite(total_s) and total_s > 0 else k / n
     return Saturation(n, k, share, share > max_share, lag_bound_ms, max_share, float(lag.max()),
-                      int(windows["sent"].sum()), int(windows["late"].sum()), int(windows["dropped"].sum()))
+                      int(windows["sent"].sum()), int(windows["late"].sum()), int(windows["dropped"].sum()),
+                      saturated_s, total_s)
 
 
 def client_open_over_time(windows: pd.DataFrame) -> pd.DataFrame:

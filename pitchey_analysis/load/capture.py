@@ -117,7 +117,7 @@ class LoadCapture:
         return self.rec.close(status)
 
 
-_WINDOW_KEYS = ("shard", "t_offset_s", "open", "sent", "late", "dropped", "lag_max_ms", "cpu_share")
+_WINDOW_KEYS = ("shard", "t_offset_s", "window_s", "open", "sent", "late", "dropped", "lag_max_ms", "cpu_share")
 
 
 def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, model: str = "open", rate_per_conn: float = 1.0,

@@ -65,6 +65,15 @@ def test_a_saturated_generator_makes_latency_targets_not_verified():
     assert bad.iloc[0]["status"] == "not verified" and "generator saturated" in bad.iloc[0]["note"]
 
 
+def test_saturation_is_a_share_of_time_not_of_windows():
+    """A loop stalled for 5 s hands on one long window: 5 s of 10 saturated, not 1 window of 11."""
+    w = _windows(11, 1).assign(window_s=[5.0] + [0.5] * 10)
+    sat = generator_saturation(w)
+    assert (sat.saturated_windows, sat.windows) == (1, 11) and sat.saturated and sat.share == 0.5
+    assert "for 5.0 of 10.0 s, 50%, in 1 of 11 windows" in sat.note()
+    assert generator_saturation(_windows(11, 1)).share == 1 / 11  # without window lengths: a share of windows
+
+
 def _polls(sessions) -> pd.DataFrame:
     return pd.DataFrame({"t_offset_s": np.arange(len(sessions), dtype=float), "sessions": sessions})
 

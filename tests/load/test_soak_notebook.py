@@ -16,5 +16,5 @@ def test_soak_notebook_on_a_short_load_run(tmp_path):
     node = run_nb("8.0-soak", tmp_path, run=str(path), window_s=0.5)
     images = sum(1 for c in node.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {}))
     text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for c in node.cells for o in c.get("outputs", []))
-    assert "generator saturated in" in text and "sessions_return_to_baseline" in text
+    assert "generator saturated for" in text and "sessions_return_to_baseline" in text
     assert images >= 3
