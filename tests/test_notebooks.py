@@ -137,10 +137,10 @@ def test_notebooks_find_runs_written_from_the_root(tmp_path, monkeypatch, defect
     planted = ROOT / "data" / "runs" / "29991231T235959Z-zzzzzz"  # sorts after any real run id
     shutil.copytree(defect_run, planted)
     try:
-        for name in ("2.0-latency-distributions", "3.0-success-rates"):
-            printed = _printed(run_nb(name, tmp_path))
-            assert f"Loaded run {Path(defect_run).name}" in printed, printed
-            assert str(planted.parent) in printed and "pyproject.toml" in printed
+        # one notebook: they all open their run through explore.RunView (the others run on given runs elsewhere)
+        printed = _printed(run_nb("3.0-success-rates", tmp_path))
+        assert f"Loaded run {Path(defect_run).name}" in printed, printed
+        assert str(planted.parent) in printed and "pyproject.toml" in printed
     finally:
         shutil.rmtree(planted)
 
