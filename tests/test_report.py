@@ -17,11 +17,8 @@ from pitchey_analysis import load_run
 from pitchey_analysis.analysis import analyze
 from pitchey_analysis.report.export import build_report
 from pitchey_analysis.report.render import _fmt
-from tests.conftest import KNOWN_SECRET
+from tests.conftest import KNOWN_SECRET, once_per_session
 from tests.test_suite import EXPECTED_2025_11
-
-#: one pytest-xdist worker runs the whole file: its module fixtures build each report once
-pytestmark = pytest.mark.xdist_group("report")
 
 
 class Tables(HTMLParser):
@@ -71,10 +68,17 @@ def parse(html: str) -> Tables:
     return t
 
 
-@pytest.fixture(scope="module")
+def report_once(tmp_path_factory: pytest.TempPathFactory, name: str, run: Path) -> tuple[Path, Path]:
+    """The HTML and PDF report of ``run``, exported once per test session whatever the number of pytest-xdist
+    workers (a module fixture is rebuilt on every worker that runs one of its tests, and after any test whose
+    successor the worker does not know yet)."""
+    folder = once_per_session(tmp_path_factory, name, lambda out: build_report(run, out=out)[0].parent)
+    return next(folder.glob("*.html")), next(folder.glob("*.pdf"))
+
+
+@pytest.fixture(scope="session")
 def sample_report(tmp_path_factory, sample_run):
-    out = tmp_path_factory.mktemp("reports")
-    return build_report(sample_run, out=out)
+    return report_once(tmp_path_factory, "sample-report", sample_run)
 
 
 def test_html_equals_the_analysis(sample_report, sample_run):
@@ -128,10 +132,9 @@ def _pdf_text(path: Path) -> str:
     return "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def defect_report(tmp_path_factory, defect_run):
-    out = tmp_path_factory.mktemp("defect-reports")
-    return build_report(defect_run, out=out)
+    return report_once(tmp_path_factory, "defect-report", defect_run)
 
 
 def test_no_secret_reaches_the_pdf_or_any_file(defect_run, defect_report):
