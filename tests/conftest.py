@@ -47,7 +47,7 @@ def _logging_left_as_found() -> Any:
 
 
 #: Server knobs for tests: short intervals so nothing waits 30 s or 5 minutes.
-FAST = {"dashboard_interval": 0.3, "ping_interval": 0.5, "ping_timeout": 1.0}
+FAST = {"dashboard_interval": 0.3, "ping_interval": 0.5, "ping_timeout": 1.0, "password_iterations": 1_000}
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ class PitcheyServer:
         self.settings = Settings(profile, secret, ws_only_secret=tokens.new_secret(), allowed_origins=frozenset(allowed_origins),
                                  trust_proxy=trust_proxy, tls=tls is not None)
         self.tls = tls
-        self.store = UserStore(store_path)
+        self.store = UserStore(store_path, iterations=profile.knobs.password_iterations)
         self.hub = Hub(profile, self.store)
         self.http = HttpHandlers(self.settings, self.hub)
         self.ws = WebSocketHandler(self.settings, self.hub)

@@ -158,6 +158,8 @@ class Knobs:
     lookup_delay_ms: tuple[float, float] = (3.0, 20.0)
     #: the request head of an upgrade must arrive within this many seconds (slow-loris protection).
     handshake_timeout: float = 1.0
+    #: PBKDF2-SHA256 iterations of the users' password hashes: the CPU cost of every login (the tests lower it)
+    password_iterations: int = 20_000
     #: which failed authentications the lockout counts: "both", "invalid_token" or "unknown_user"
     #: (the 2025-11 deployment counted failed session set-ups only; see make_profile).
     lockout_counts: str = "both"

@@ -35,22 +35,23 @@ class User:
         return {"id": self.id, "email": self.email, "username": self.username, "userType": self.user_type}
 
 
-def _hash(password: str, salt: bytes) -> bytes:
-    return hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _ITERATIONS)
+def _hash(password: str, salt: bytes, iterations: int) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
 
 
 @functools.cache
-def _demo_salted_hash(uid: int) -> tuple[bytes, bytes]:
+def _demo_salted_hash(uid: int, iterations: int) -> tuple[bytes, bytes]:
     """A demo user's salt and password hash, made once per process: every server started in it
     (the tests start hundreds) seeds the same public demo password without hashing it again."""
     salt = os.urandom(16)
-    return salt, _hash(DEMO_PASSWORD, salt)
+    return salt, _hash(DEMO_PASSWORD, salt, iterations)
 
 
 class UserStore:
     """SQLite-backed users; thread-safe for the server's short queries."""
 
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", iterations: int = _ITERATIONS) -> None:
+        self.iterations = iterations  # of every hash in this store (seeded and verified with the same count)
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._lock = threading.Lock()
         with self._lock, self._db:
@@ -71,7 +72,7 @@ class UserStore:
             for uid, email, username, utype in DEMO_USERS:
                 self._db.execute(
                     "INSERT OR IGNORE INTO users VALUES (?,?,?,?,?,?)",
-                    (uid, email, username, utype, *_demo_salted_hash(uid)),
+                    (uid, email, username, utype, *_demo_salted_hash(uid, self.iterations)),
                 )
                 if utype not in ("investor", "production"):
                     self._db.execute(
@@ -87,7 +88,7 @@ class UserStore:
             ).fetchone()
         if row is None:
             return None
-        if not hmac.compare_digest(_hash(password, row[4]), row[5]):
+        if not hmac.compare_digest(_hash(password, row[4], self.iterations), row[5]):
             return None
         return User(row[0], row[1], row[2], row[3])
 

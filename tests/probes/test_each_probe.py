@@ -83,7 +83,11 @@ SPECIAL = {"readiness.tls", "readiness.invalid_utf8"}
 KNOBS = {"resilience.server_ping": {"ping_interval": 0.3}, "messaging.dashboard_push": {"dashboard_interval": 0.3},
          "readiness.session_leak": {"lookup_delay_ms": (80.0, 80.0)},
          # item 15 drops what arrives during the lookup: long enough that a loaded machine still lands the ping in it
-         "connection.ping_on_connected": {"lookup_delay_ms": (150.0, 150.0)}}
+         "connection.ping_on_connected": {"lookup_delay_ms": (150.0, 150.0)},
+         # a lockout after 3 failures, not the contract's 10: each failure waits out a short quiet window
+         "readiness.lockout_spoofing": {"lockout_threshold": 3}, "resilience.lockout_per_address": {"lockout_threshold": 3}}
+#: Probe options matching KNOBS (the probes send as many failures as the server locks out after).
+PROBE_OPTIONS = {"readiness.lockout_spoofing": {"lockout_attempts": 3}, "resilience.lockout_per_address": {"lockout_attempts": 3}}
 #: Failing cases whose reason is an absence wait it out: they run with the short scale (tests/conftest.py).
 ABSENCES = {"no_answer", "no_push", "no_ping", "slowloris_held"}
 #: ...except where what must arrive first depends on the server's own timing (a 150 ms lookup before 'connected').
@@ -94,7 +98,7 @@ def options(name: str, scale: float = UNIT) -> dict:
     """Probe options for a case: the timeout scale, and what some probes need to stay short in tests."""
     if name == "resilience.sustained_sessions":  # held 3 s, whatever the scale
         return {"scale": scale, "sustain_window_s": 3.0 / scale, "sustain_sessions": 5}
-    return {"scale": scale}
+    return {"scale": scale, **PROBE_OPTIONS.get(name, {})}
 
 
 def failing_scale(name: str, reason: str) -> float:
