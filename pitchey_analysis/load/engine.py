@@ -164,7 +164,7 @@ class _Listener(WSListener):
 
     def __init__(self, shard: _Shard, index: int, user: UserSpec) -> None:
         self.shard, self.index, self.user = shard, index, user
-        self.conn = shard.spec.conn_offset + index  # the run's connection index (its samples' conn_index)
+        self.conn = shard.conn_index(index)
         self.pushed = False
         self.stage = 0  # 0: before 'connected', 1: subscribing, 2: ready
         self.awaiting = 0
@@ -379,11 +379,11 @@ class _Shard:
             if await asyncio.wait_for(listener.connected, self.spec.answer_timeout) is None:
                 raise ConnectionError("closed before 'connected'")
             self.res.opened += 1
-            self.samples.add(self.connect_code, (time.perf_counter() - t0) * 1000.0, self.offset(t0), self.spec.conn_offset + i, True)
+            self.samples.add(self.connect_code, (time.perf_counter() - t0) * 1000.0, self.offset(t0), self.conn_index(i), True)
             return True
         except Exception as exc:
             self.note_error(f"connect:{type(exc).__name__}", exc)
-            self.samples.add(self.connect_code, math.nan, self.offset(t0), self.spec.conn_offset + i, False)
+            self.samples.add(self.connect_code, math.nan, self.offset(t0), self.conn_index(i), False)
             t = self.transports[i]
             if t is not None:
                 t.disconnect()
@@ -412,7 +412,7 @@ class _Shard:
         code, ping = known
         if t is None or listener is None or listener.stage != 2 or t.is_disconnected:
             self.counters["send_on_closed"] += 1
-            self.samples.add(code, math.nan, self.t0_offset + scheduled, self.spec.conn_offset + i, False)
+            self.samples.add(code, math.nan, self.t0_offset + scheduled, self.conn_index(i), False)
             return None
         mid = next(self.ids)
         self.sent += 1
@@ -461,6 +461,10 @@ class _Shard:
                     self.waiters.pop(mid, None)
 
     # -- the open model --------------------------------------------------------
+    def conn_index(self, i: int) -> int:
+        """The run's index of this shard's connection ``i`` (its samples' ``conn_index``)."""
+        return self.spec.conn_offset + i
+
     def rate_scale(self, t: float) -> float:
         """The rate multiplier of the stage under way at ``perf_counter`` instant ``t`` (the last stage's after the end)."""
         rates = self.spec.stage_rates
@@ -509,7 +513,7 @@ class _Shard:
                 if behind > spec.late_bound_s:
                     self.counters["late"] += 1
                 self.send(i, _pick(self.rng, user.operations), nxt, wait=False)
-            nxt += interval / self.rate_scale(nxt) if self.stage_ends else interval
+            nxt = self._after(nxt, interval)
 
     def _slots(self, nxt: float, end: float, interval: float) -> int:
         """How many sends the schedule has in ``[nxt, end)`` (the stages' rates applied)."""
@@ -520,8 +524,12 @@ class _Shard:
         n = 0
         while nxt < end:  # bounded: the schedule's own sends up to the end
             n += 1
-            nxt += interval / self.rate_scale(nxt)
+            nxt = self._after(nxt, interval)
         return n
+
+    def _after(self, nxt: float, interval: float) -> float:
+        """The send after the one scheduled at ``nxt`` (the stage's rate applied when stages change it)."""
+        return nxt + (interval / self.rate_scale(nxt) if self.stage_ends else interval)
 
     async def staged_loop(self, i: int, t_start: float) -> None:
         """Connection ``i`` in a ramp: present during the stages that count it, joining and leaving at their bounds."""
