@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import jupytext
 import nbformat
 import papermill as pm
 import pytest
+
+from pitchey_analysis.report.export import ipc_kernel_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -41,11 +45,18 @@ def test_committed_without_outputs_and_in_step_with_twin(nb):
             assert len(c.source.splitlines()) <= 15, f"cell too long, move it into the package:\n{c.source}"
 
 
+def execute(notebook: str, output: str, **kw: Any) -> None:
+    """papermill's execution on IPC sockets, as the report's (TCP ports picked by jupyter_client can be taken by a
+    kernel another test process starts at the same moment: "Kernel died before replying to kernel_info")."""
+    with tempfile.TemporaryDirectory(prefix="pitchey-kernel-") as sockets:
+        pm.execute_notebook(notebook, output, kernel_name="python3", progress_bar=False,
+                            kernel_manager_class=ipc_kernel_manager(Path(sockets)), **kw)
+
+
 def run_nb(name: str, out_dir: Path, **params) -> nbformat.NotebookNode:
     out = out_dir / f"{name}.ipynb"
     try:
-        pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=params, kernel_name="python3",
-                            progress_bar=False, cwd=str(KERNEL_CWD))
+        execute(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=params, cwd=str(KERNEL_CWD))
     except pm.PapermillExecutionError as exc:
         pytest.fail(f"{name}: cell {exc.exec_count} raised {exc.ename}: {exc.evalue}", pytrace=False)
     node = nbformat.read(out, as_version=4)
@@ -154,8 +165,8 @@ def test_compare_notebook_on_a_fresh_clone(tmp_path, monkeypatch):
 
 def test_a_failing_cell_is_one_line(tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as exc:
-        pm.execute_notebook(str(ROOT / "notebooks" / "3.0-success-rates.ipynb"), str(tmp_path / "x.ipynb"),
-                            parameters={"run": str(tmp_path / "no-such-run")}, kernel_name="python3", progress_bar=False)
+        execute(str(ROOT / "notebooks" / "3.0-success-rates.ipynb"), str(tmp_path / "x.ipynb"),
+                parameters={"run": str(tmp_path / "no-such-run")})
     assert exc.value.ename in ("RunNotFound", "FileNotFoundError")  # RunNotFound is the package's FileNotFoundError
     assert (tmp_path / "x.ipynb").exists()  # the output notebook is written even when a cell fails
 

@@ -40,9 +40,11 @@ def notebook_path(kind: str) -> Path:
     return p
 
 
-def _ipc_kernel_manager(sockets: Path) -> type:
+def ipc_kernel_manager(sockets: Path) -> type:
     """A kernel manager on IPC sockets in ``sockets``: no TCP port, nothing in clear on the network (and no warning
-    about it), and no ``kernel-ipc-N`` files left in the user's working directory."""
+    about it), no port a kernel started beside it can take between its choice and its bind (jupyter_client picks
+    free TCP ports and releases them before the kernel binds them), and no ``kernel-ipc-N`` files left in the
+    user's working directory."""
     from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
@@ -63,7 +65,7 @@ def execute(kind: str, parameters: dict[str, object], output: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="pitchey-kernel-") as sockets:
             pm.execute_notebook(str(notebook_path(kind)), str(output), parameters=parameters, kernel_name="python3",
                                 progress_bar=False, log_output=False, cwd=str(Path.cwd()),
-                                kernel_manager_class=_ipc_kernel_manager(Path(sockets)))
+                                kernel_manager_class=ipc_kernel_manager(Path(sockets)))
     except pm.PapermillExecutionError as exc:
         raise ReportError(f"report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (executed notebook: {output})",
                           cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue, notebook=str(output)) from None
