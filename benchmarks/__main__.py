@@ -135,13 +135,14 @@ def bench_echo(seconds: float, rounds: int = 5) -> list[dict]:
     from .k6 import run_k6
 
     tp, wp = free_port(), free_port()
-    runs: dict[str, list[dict]] = {"raw": [], "ours": [], "ws": [], "k6": []}
+    runs: dict[str, list[dict]] = {"raw": [], "ours": [], "bare": [], "ws": [], "k6": []}
     k6_skipped: str | None = None
     with Proc([*W, "tcp-echo-server", str(tp)], "ready"), Proc([*W, "picows-echo-server", str(wp)], "ready"), \
             tempfile.TemporaryDirectory() as d:
         for _ in range(rounds):
             runs["raw"].append(client("tcp-echo-client", str(tp), str(seconds)))
             runs["ours"].append(client("picows-client", f"ws://127.0.0.1:{wp}/", str(seconds), "0"))
+            runs["bare"].append(client("picows-bare", f"ws://127.0.0.1:{wp}/", str(seconds)))
             runs["ws"].append(client("websockets-client", f"ws://127.0.0.1:{wp}/", str(seconds), "0"))
             if k6_skipped is None:
                 res = run_k6(1, seconds, Path(d))
@@ -149,7 +150,7 @@ def bench_echo(seconds: float, rounds: int = 5) -> list[dict]:
                     k6_skipped = res
                 else:
                     runs["k6"].append(res)
-    raw, ours, ws = (_median_fig(runs[k]) for k in ("raw", "ours", "ws"))
+    raw, ours, bare, ws = (_median_fig(runs[k]) for k in ("raw", "ours", "bare", "ws"))
     # overhead_us: client CPU per round trip above the raw TCP client's (the syscall floor of this machine), measured loop only;
     # process_us_per_rt: the whole client process (start-up included) per round trip, the accounting every tool gets
     out = [
@@ -157,7 +158,13 @@ def bench_echo(seconds: float, rounds: int = 5) -> list[dict]:
             process_us_per_rt=raw["process_us_per_rt"], rounds=raw["rounds"]),
         row("pitchey-analysis (picows)", "echo", ours, vs_raw_tcp=ours["round_trips_per_s"] / raw["round_trips_per_s"],
             client_cpu_us_per_rt=ours["client_us_per_rt"], overhead_us=ours["client_us_per_rt"] - raw["client_us_per_rt"],
-            process_us_per_rt=ours["process_us_per_rt"], rounds=ours["rounds"]),
+            process_us_per_rt=ours["process_us_per_rt"], rounds=ours["rounds"],
+            vs_bare_picows=ours["round_trips_per_s"] / bare["round_trips_per_s"]),
+        row("bare picows client (floor)", "echo", bare, vs_raw_tcp=bare["round_trips_per_s"] / raw["round_trips_per_s"],
+            client_cpu_us_per_rt=bare["client_us_per_rt"], overhead_us=bare["client_us_per_rt"] - raw["client_us_per_rt"],
+            process_us_per_rt=bare["process_us_per_rt"], rounds=bare["rounds"],
+            note="a listener that only sends the next message, against the same WebSocket echo server: what any picows "
+                 "client reaches; its gap to raw TCP is WebSocket framing on both ends"),
         row("websockets (probe path)", "echo", ws, vs_raw_tcp=ws["round_trips_per_s"] / raw["round_trips_per_s"],
             client_cpu_us_per_rt=ws["client_us_per_rt"], overhead_us=ws["client_us_per_rt"] - raw["client_us_per_rt"],
             process_us_per_rt=ws["process_us_per_rt"], rounds=ws["rounds"]),

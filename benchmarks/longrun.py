@@ -217,8 +217,13 @@ def _rtt(run: Path) -> np.ndarray:
 
 
 # -- opens ----------------------------------------------------------------------------
-def bench_opens(n: int, client_workers: int = 4, hold_s: float = 2.0) -> list[dict]:
-    """``n`` connections opened by ``client_workers`` processes from as many source addresses; the target's CPU beside."""
+def bench_opens(n: int, client_workers: int = 2, hold_s: float = 2.0, sources: int | None = None,
+                connect_rate: float | None = None) -> list[dict]:
+    """``n`` connections opened by ``client_workers`` processes; the target's CPU beside.
+
+    ``sources``: source addresses (127.0.0.2, ...), by default as many as ``n`` needs at 25,000 ports each (none up
+    to 25,000: the kernel picks the address and port).
+    """
     import psutil
 
     from pitchey_analysis.load import run_load
@@ -227,7 +232,8 @@ def bench_opens(n: int, client_workers: int = 4, hold_s: float = 2.0) -> list[di
     from .__main__ import Proc, W, free_port
 
     port = free_port()
-    sources = tuple(f"127.0.0.{i}" for i in range(2, 2 + client_workers))
+    sources_n = sources if sources is not None else -(-n // 25_000) if n > 25_000 else 0
+    sources_t = tuple(f"127.0.0.{i}" for i in range(2, 2 + sources_n))
     with Proc([*W, "picows-echo-server", str(port)], "ready") as server:
         sp = psutil.Process(server.p.pid)
         cpu: list[tuple[float, float]] = []
@@ -245,7 +251,8 @@ def bench_opens(n: int, client_workers: int = 4, hold_s: float = 2.0) -> list[di
         run_start = time.time()
         try:
             res = run_load(f"ws://127.0.0.1:{port}/", connections=n, duration_s=hold_s, model="hold", workers=client_workers,
-                           source_addresses=sources, progress=False, connect_rate=max(40_000.0, 4.0 * n), run_start=run_start,
+                           source_addresses=sources_t, progress=False, run_start=run_start,
+                           connect_rate=connect_rate if connect_rate is not None else max(40_000.0, 4.0 * n),
                            await_first_frame=False, ping=ECHO_PING)
         finally:
             stop.set()
@@ -278,13 +285,51 @@ def bench_opens(n: int, client_workers: int = 4, hold_s: float = 2.0) -> list[di
              "listen_queue_overflows": overflows,
              "target_cpu_s_open_phase": target_cpu, "target_cpu_share_open_phase": share, "target_is_bottleneck": bound,
              "target_limit_opens_per_s": res.opened / target_cpu if bound and target_cpu else None,
-             "client": f"{client_workers} processes, source addresses {', '.join(sources)}",
+             "client": f"{client_workers} processes, " + (f"source addresses {', '.join(sources_t)}" if sources_t else "no source address"),
              "errors": res.errors(), "error_examples": res.error_examples(),
              "note": "opens_per_s: all connections over the open phase (first connect start to last connect end, every "
                      "shard); shard_opens_per_s: each client process over its own; p50/p99: connect_ms (TCP + WebSocket "
                      "upgrade); target limit: opens per CPU-second of the one-process echo server, reported when it was busy "
                      ">= 85% of the open phase; listen_queue_overflows: the kernel's TcpExt ListenOverflows over the run "
-                     "(SYNs the target's accept queue dropped; the whole network namespace)"}]
+                     "(SYNs the target's accept queue dropped; the whole network namespace)"},
+            bare_picows_opens(n, client_workers)]
+
+
+def bare_picows_opens(n: int, procs: int, batch: int = 200) -> dict[str, Any]:
+    """The same opens made by ``procs`` bare picows clients (workloads ``picows-opener``): the floor for any picows client.
+
+    Against a fresh echo target of the same kind; the target's CPU per open and the clients' together say how many
+    opens a second this machine's cores can make at all: ``machine_bound_opens_per_s`` = cores / (client + target
+    CPU per open).
+    """
+    import psutil
+
+    from .__main__ import Proc, W, free_port
+
+    port = free_port()
+    with Proc([*W, "picows-echo-server", str(port)], "ready") as server:
+        sp = psutil.Process(server.p.pid)
+        c0 = sum(sp.cpu_times()[:2])
+        per = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
+        ps = [subprocess.Popen([*W, "picows-opener", f"ws://127.0.0.1:{port}/", str(k), str(batch)], stdout=subprocess.PIPE,
+                               text=True) for k in per]
+        outs = [p.communicate(timeout=300)[0] for p in ps]
+        target_cpu = sum(sp.cpu_times()[:2]) - c0
+    figs = [json.loads([ln for ln in o.splitlines() if ln.startswith("{")][-1]) for o in outs]
+    opened = sum(f["opened"] for f in figs)
+    span = max(f["open_s"] for f in figs)
+    client_us = sum(f["cpu_s"] for f in figs) / max(1, opened) * 1e6
+    target_us = target_cpu / max(1, opened) * 1e6  # its whole run: the closes at the end included
+    return {"tool": "bare picows ws_connect (floor)", "scenario": f"open {n:,} connections (hold), picows echo",
+            "round_trips_per_s": None, "cpu_s_per_10k": None, "peak_rss_mb": max(f["peak_rss_mb"] for f in figs),
+            "p50_ms": None, "p99_ms": None, "opened": opened, "failed": sum(f["failed"] for f in figs), "open_phase_s": span,
+            "opens_per_s": opened / span if span > 0 else None, "client_cpu_us_per_open": client_us,
+            "target_cpu_us_per_open": target_us,
+            "machine_bound_opens_per_s": (os.cpu_count() or 1) / ((client_us + target_us) / 1e6) if opened else None,
+            "client": f"{procs} processes, {batch} ws_connect at a time, no engine",
+            "note": "physical reference: what a picows client with nothing around it opens against the same target; "
+                    "machine_bound_opens_per_s: this machine's cores over the client's and the target's CPU per open "
+                    "(the target's includes closing them)"}
 
 
 def _listen_overflows() -> int:

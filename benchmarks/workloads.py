@@ -159,11 +159,86 @@ async def picows_client(url: str, seconds: float, first_frame: bool) -> None:
             self._send()
 
     t = _start()
-    transport, _ = await ws_connect(C, url)
+    transport, _ = await ws_connect(C, url, **_transports(ws_connect))
     await done
     transport.send_close()
     transport.disconnect()
     print(json.dumps(_figures(rtts, time.perf_counter() - t)), flush=True)
+
+
+async def picows_bare(url: str, seconds: float) -> None:
+    """The floor of strict ping-pong with picows: a listener that only sends the next message (no timing, no samples).
+
+    What any picows client reaches against the same WebSocket echo server: the gap between it and the raw TCP echo
+    is WebSocket framing on both ends, not a client's own work. Counts round trips; its rate is its only figure.
+    """
+    from picows import WSListener, WSMsgType, ws_connect
+
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    text = WSMsgType.TEXT
+    end = 0.0
+
+    class C(WSListener):
+        n = 0
+
+        def on_ws_connected(self, transport):
+            transport.send(text, PAYLOAD)
+
+        def on_ws_frame(self, transport, frame):
+            self.n += 1
+            if self.n & 1023 == 0 and time.perf_counter() >= end:  # the clock read once in 1,024 round trips
+                if not done.done():
+                    done.set_result(self.n)
+                return
+            transport.send(text, PAYLOAD)
+
+    t = _start()
+    end = t + seconds
+    transport, _ = await ws_connect(C, url, **_transports(ws_connect))
+    n = await done
+    elapsed = time.perf_counter() - t
+    fig = _figures([], elapsed)
+    fig.update(round_trips=n, round_trips_per_s=n / elapsed, client_us_per_rt=fig["loop_cpu_s"] / n * 1e6,
+               cpu_s_per_10k=fig["loop_cpu_s"] / n * 1e4)
+    transport.disconnect()
+    print(json.dumps(fig), flush=True)
+
+
+def _transports(ws_connect) -> dict:
+    """The load engine's choice: uvloop's own transports where picows would use aiofastnet's."""
+    import inspect
+
+    return {"use_aiofastnet": False} if "use_aiofastnet" in inspect.signature(ws_connect).parameters else {}
+
+
+async def picows_opener(url: str, n: int, batch: int) -> None:
+    """The floor of opening with picows: ``n`` bare ``ws_connect`` calls, ``batch`` at a time, held until all are open.
+
+    No engine around them (no samples, no listener state, no schedule): the open rate any picows client could reach
+    against the same target on the same machine. uvloop's own transports, as the load engine uses.
+    """
+    import os
+
+    from picows import WSListener, ws_connect
+
+    kw = _transports(ws_connect)
+    held, failed = [], 0
+    t0, r0 = time.perf_counter(), os.times()
+    for start in range(0, n, batch):
+        for res in await asyncio.gather(*(ws_connect(WSListener, url, **kw) for _ in range(min(batch, n - start))),
+                                        return_exceptions=True):
+            if isinstance(res, BaseException):
+                failed += 1
+            else:
+                held.append(res[0])
+    elapsed, r1 = time.perf_counter() - t0, os.times()
+    cpu = (r1.user - r0.user) + (r1.system - r0.system)
+    print(json.dumps({"opened": len(held), "failed": failed, "open_s": elapsed, "opens_per_s": len(held) / elapsed,
+                      "cpu_s": cpu, "cpu_us_per_open": cpu / max(1, len(held)) * 1e6,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+    for t in held:
+        t.disconnect()
 
 
 async def websockets_client(url: str, seconds: float, first_frame: bool) -> None:
@@ -290,6 +365,10 @@ def main(argv: list[str]) -> None:
         run(picows_echo_server(int(args[0]), args[1] if len(args) > 1 else "127.0.0.1", args[2:3] == ["reuse"]))
     elif name == "picows-client":
         run(picows_client(args[0], float(args[1]), args[2] == "1"))
+    elif name == "picows-bare":
+        run(picows_bare(args[0], float(args[1])))
+    elif name == "picows-opener":  # picows-opener URL N BATCH
+        run(picows_opener(args[0], int(args[1]), int(args[2])))
     elif name == "websockets-client":
         run(websockets_client(args[0], float(args[1]), args[2] == "1"))
     else:

@@ -176,6 +176,20 @@ def test_the_netns_echo_target_shares_its_port_and_holds_with_the_echo_ping():
     assert pings.max() - pings.min() > 0.25  # 40 pings at 100/s go out over ~0.4 s, not in one burst
 
 
+def test_the_floor_rows_bare_picows_open_and_ping_pong():
+    """The physical references beside ours: bare ws_connect opens (with the machine's bound) and a bare ping-pong client."""
+    from benchmarks.__main__ import Proc, W, client, free_port
+    from benchmarks.longrun import bare_picows_opens
+
+    row = bare_picows_opens(300, 2, batch=50)  # enough for the target's CPU to show in whole clock ticks (10 ms)
+    assert row["opened"] == 300 and row["failed"] == 0 and row["opens_per_s"] > 0
+    assert row["client_cpu_us_per_open"] > 0 and row["target_cpu_us_per_open"] > 0 and row["machine_bound_opens_per_s"] > 0
+    port = free_port()
+    with Proc([*W, "picows-echo-server", str(port)], "ready"):
+        fig = client("picows-bare", f"ws://127.0.0.1:{port}/", "0.3")
+    assert fig["round_trips"] >= 1024 and fig["round_trips_per_s"] > 0 and fig["client_us_per_rt"] > 0
+
+
 def test_the_sections_of_issue_13_are_there_and_a_wrong_name_is_a_usage_error(capsys):
     import pytest
 

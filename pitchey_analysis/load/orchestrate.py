@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import time
 import uuid
 from collections.abc import Callable
@@ -184,6 +185,11 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     samples carry ``probe_id``, the level (``connections``) as their concurrency and the run's connection index;
     ``keep_samples`` (default: when there is no ``on_message``) also joins the chunks into the results.
     """
+    for a in source_addresses:  # an address, never a name: bind would resolve a name once per connection
+        try:
+            ipaddress.ip_address(a)
+        except ValueError:
+            raise ValueError(f"source address {a!r} is not an IP address") from None
     run_start = time.time() if run_start is None else run_start
     keep = on_message is None if keep_samples is None else keep_samples
     inline = workers == 0  # one shard in a thread of this process, no Dask (tests, small runs)
@@ -233,9 +239,15 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     if scheduler is None:
         # no dashboard; the scheduler's HTTP routes on a free loopback port (its default, :8787 on every
         # interface, warns when taken and listens beyond loopback)
-        cluster = LocalCluster(n_workers=len(specs), threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                               silence_logs=50)
+        import dask
+
+        # workers that spend their CPU on the shard: no statistical profiler (it samples the shard thread's
+        # stack every 10 ms), and the system monitor's count of open files (a listing of /proc/<pid>/fd, 10-15 ms
+        # with thousands of connections held) every 10 s, not every 0.5 s; neither figure is used
+        with dask.config.set({"distributed.worker.profile.enabled": False, "distributed.admin.system-monitor.interval": "10s"}):
+            cluster = LocalCluster(n_workers=len(specs), threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                   silence_logs=50)
     try:
         client = Client(scheduler or cluster, timeout=connect_timeout_s)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
