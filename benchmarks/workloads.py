@@ -132,31 +132,32 @@ async def picows_client(url: str, seconds: float, first_frame: bool) -> None:
     done = loop.create_future()
     rtts: list[int] = []
 
+    text = WSMsgType.TEXT
+
     class C(WSListener):
+        # one clock read a round trip, as the raw TCP client: the answer's arrival is the next send's start
         def on_ws_connected(self, transport):
             self.t = transport
-            self.end = time.perf_counter() + seconds
+            self.end = time.perf_counter_ns() + int(seconds * 1e9)
             self.waiting_first = first_frame
             if not first_frame:
-                self._send()
-
-        def _send(self) -> None:
-            self.t0 = time.perf_counter_ns()
-            self.t.send(WSMsgType.TEXT, PAYLOAD)
+                self.t0 = time.perf_counter_ns()
+                transport.send(text, PAYLOAD)
 
         def on_ws_frame(self, transport, frame):
-            if frame.msg_type != WSMsgType.TEXT:
+            now = time.perf_counter_ns()
+            if frame.msg_type != text:
                 return
             if self.waiting_first:  # the reference server's 'connected' frame
                 self.waiting_first = False
-                self._send()
-                return
-            rtts.append(time.perf_counter_ns() - self.t0)
-            if time.perf_counter() >= self.end:
-                if not done.done():
-                    done.set_result(None)
-                return
-            self._send()
+            else:
+                rtts.append(now - self.t0)
+                if now >= self.end:
+                    if not done.done():
+                        done.set_result(None)
+                    return
+            self.t0 = now
+            transport.send(text, PAYLOAD)
 
     t = _start()
     transport, _ = await ws_connect(C, url, **_transports(ws_connect))
@@ -212,22 +213,38 @@ def _transports(ws_connect) -> dict:
     return {"use_aiofastnet": False} if "use_aiofastnet" in inspect.signature(ws_connect).parameters else {}
 
 
-async def picows_opener(url: str, n: int, batch: int) -> None:
+async def picows_opener(url: str, n: int, batch: int, sources: list[str]) -> None:
     """The floor of opening with picows: ``n`` bare ``ws_connect`` calls, ``batch`` at a time, held until all are open.
 
     No engine around them (no samples, no listener state, no schedule): the open rate any picows client could reach
-    against the same target on the same machine. uvloop's own transports, as the load engine uses.
+    against the same target on the same machine. uvloop's own transports, as the load engine uses; with ``sources``,
+    each connection bound to the next source address as the engine binds them (the port left to ``connect``).
     """
     import os
+    import socket
 
     from picows import WSListener, ws_connect
 
     kw = _transports(ws_connect)
+
+    def bound(addr: str):
+        def make(_parsed):
+            s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24), 1)
+            s.bind((addr, 0))
+            return s
+        return make
+
+    factories = [bound(a) for a in sources]
+
+    def connect(i: int):
+        extra = {"socket_factory": factories[i % len(factories)]} if factories else {}
+        return ws_connect(WSListener, url, **kw, **extra)
+
     held, failed = [], 0
     t0, r0 = time.perf_counter(), os.times()
     for start in range(0, n, batch):
-        for res in await asyncio.gather(*(ws_connect(WSListener, url, **kw) for _ in range(min(batch, n - start))),
-                                        return_exceptions=True):
+        for res in await asyncio.gather(*(connect(start + i) for i in range(min(batch, n - start))), return_exceptions=True):
             if isinstance(res, BaseException):
                 failed += 1
             else:
@@ -367,8 +384,8 @@ def main(argv: list[str]) -> None:
         run(picows_client(args[0], float(args[1]), args[2] == "1"))
     elif name == "picows-bare":
         run(picows_bare(args[0], float(args[1])))
-    elif name == "picows-opener":  # picows-opener URL N BATCH
-        run(picows_opener(args[0], int(args[1]), int(args[2])))
+    elif name == "picows-opener":  # picows-opener URL N BATCH [SOURCE,SOURCE...]
+        run(picows_opener(args[0], int(args[1]), int(args[2]), [a for a in (args[3] if len(args) > 3 else "").split(",") if a]))
     elif name == "websockets-client":
         run(websockets_client(args[0], float(args[1]), args[2] == "1"))
     else:

@@ -144,6 +144,7 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
                         **given)
     info["config"].update({"levels": levels, "stages": stages, "stage_rates": stage_rates, "ramp": ramp, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
                                           "workers": workers, "scheduler": scheduler, "settle_s": settle_s, "poll_s": poll_s,
+                                          "source_addresses": list(shard_options.get("source_addresses", ())),
                                           "lag_bound_ms": lag_bound_ms, "saturated_share_max": max_share,
                                           "shard": {k: shard_options.get(k, getattr(ShardSpec, k)) for k in
                                                     ("flush_s", "lag_probe_s", "late_bound_s", "drop_after_s", "answer_timeout")},

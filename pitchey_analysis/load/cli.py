@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -87,10 +88,19 @@ def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract |
     return out
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def run_load_cli(*, target: str | None = None, connections: int = 100, levels: list[int] | tuple[int, ...] | None = None,
                  duration: float = 10.0, rate: float = 1.0, hold: bool = False, workers: int = 2, scheduler: str | None = None,
                  out: str | None = None, cafile: str | None = None, insecure: bool = False, scenario: str | None = None,
-                 window: float = 0.0, settle: float = 2.0, verbose: bool = False, contract: str | None = None) -> int:
+                 window: float = 0.0, settle: float = 2.0, verbose: bool = False, contract: str | None = None,
+                 source_addresses: tuple[str, ...] = ()) -> int:
     """The ``load`` command: one level, a ramp over ``levels`` or a scenario's stages; one run dataset, written as the run goes.
 
     The keyword arguments are the command's options (``pitchey-analysis load --help``); returns the exit code.
@@ -110,7 +120,8 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
     bad = [f"{name} must be {rule}" for name, ok, rule in (
         ("--connections", connections >= 1, "at least 1"), ("--levels", all(n >= 1 for n in levels), "at least 1 each"),
         ("--duration", duration > 0, "positive"), ("--rate", rate >= 0, "0 (closed model) or positive"),
-        ("--workers", workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more")) if not ok]
+        ("--workers", workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more"),
+        ("--source-address", all(_is_ip(a) for a in source_addresses), "an IP address, not a name")) if not ok]
     if bad:
         print(f"pitchey-analysis load: error: {'; '.join(bad)}", file=sys.stderr)
         return 2
@@ -143,7 +154,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
                             settle_s=settle_s, cafile=cafile, insecure=insecure, users=users,
                             stages=list(scen.stages) if scen is not None else None,
                             stage_rates=list(scen.stage_rates) if scen is not None else None, contract=contract_,
-                            ramp=scen is not None and scen.ramp,
+                            ramp=scen is not None and scen.ramp, source_addresses=source_addresses,
                             manifest={"target": {"embedded": not target}, "server": server, "config": extra},
                             on_level=lambda level, d: print(f"level {level}: {model} model; run dataset {d}", file=sys.stderr))
 

@@ -13,6 +13,7 @@ from pitchey_analysis.cli import build_parser, cmd_load
     (["--duration", "0"], "--duration must be positive"),
     (["--scheduler", "notaurl"], "cannot reach the Dask scheduler 'notaurl'"),
     (["--scenario", "/nonexistent.yaml"], "scenario file /nonexistent.yaml not found"),
+    (["--source-address", "127.0.0.2", "--source-address", "localhost"], "--source-address must be an IP address, not a name"),
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
     a = build_parser().parse_args(["load", *argv, "--out", str(tmp_path)])
@@ -20,3 +21,18 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not any(tmp_path.iterdir())  # no run was started
+
+
+def test_source_addresses_are_used_and_recorded(tmp_path):
+    import json
+
+    from pitchey_analysis import load_run
+
+    a = build_parser().parse_args(["load", "--hold", "--connections", "4", "--duration", "0.5", "--workers", "0", "--settle", "0",
+                                   "--source-address", "127.0.0.2", "--source-address", "127.0.0.3", "--out", str(tmp_path)])
+    assert cmd_load(a) == 0
+    (run_dir,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    run = load_run(run_dir)
+    assert run.manifest["config"]["source_addresses"] == ["127.0.0.2", "127.0.0.3"]
+    observed = json.loads(run.probes.iloc[0]["observed"])
+    assert observed["held"] == 4, observed
