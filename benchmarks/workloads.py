@@ -217,15 +217,18 @@ async def picows_opener(url: str, n: int, batch: int, sources: list[str]) -> Non
     """The floor of opening with picows: ``n`` bare ``ws_connect`` calls, ``batch`` at a time, held until all are open.
 
     No engine around them (no samples, no listener state, no schedule): the open rate any picows client could reach
-    against the same target on the same machine. uvloop's own transports, as the load engine uses; with ``sources``,
+    against the same target on the same machine. uvloop's own transports and the collector's threshold, as the load
+    engine uses; with ``sources``,
     each connection bound to the next source address as the engine binds them (the port left to ``connect``).
     """
+    import gc
     import os
     import socket
 
     from picows import WSListener, ws_connect
 
     kw = _transports(ws_connect)
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])  # the engine's collector setting while a shard runs
 
     def bound(addr: str):
         def make(_parsed):

@@ -32,6 +32,7 @@ import random
 import resource
 import socket
 import sys
+import threading
 import time
 from array import array
 from collections.abc import Awaitable, Callable, Iterator
@@ -48,7 +49,10 @@ Sink = Callable[[dict[str, Any]], Awaitable[None]]
 #: picows 2 connects through aiofastnet's transports unless told not to; uvloop's own (C) connection set-up costs
 #: about a third less CPU per open (``make bench``, opens), and a shard's loop is uvloop whenever it is installed
 _BIND_NO_PORT: int | None = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24 if sys.platform == "linux" else None)
-_TRANSPORTS: dict[str, Any] = {"use_aiofastnet": False} if "use_aiofastnet" in inspect.signature(ws_connect).parameters else {}
+_CONNECT_PARAMS = inspect.signature(ws_connect).parameters
+_TRANSPORTS: dict[str, Any] = {"use_aiofastnet": False} if "use_aiofastnet" in _CONNECT_PARAMS else {}
+#: picows before its socket_factory: the source address goes to the loop's create_connection (bind to port 0)
+_SOCKET_FACTORY = "socket_factory" in _CONNECT_PARAMS
 
 _NOT_ERRORS = ("sent", "answered", "late", "dropped", "left")
 
@@ -341,6 +345,7 @@ class _Shard:
         self.ids = iter(range((spec.shard + 1) * 10**12, (spec.shard + 2) * 10**12))
         self.loop = asyncio.get_running_loop()
         self.transports: list[Any] = [None] * spec.connections
+        self.factories: dict[str, Callable[[Any], socket.socket]] = {}  # by source address
         self.listeners: list[_Listener | None] = [None] * spec.connections
         users = spec.users or (UserSpec(rate_per_s=spec.rate_per_conn),)
         self.users = [_pick(self.rng, users) for _ in range(spec.connections)]
@@ -383,8 +388,12 @@ class _Shard:
         user = self.users[i]
         try:
             kw: dict[str, Any] = {"websocket_handshake_timeout": self.spec.handshake_timeout, **_TRANSPORTS}
-            if self.spec.source_addresses:  # one of several source addresses: beyond ~28k ports each
-                kw["socket_factory"] = _bound_socket(self.spec.source_addresses[i % len(self.spec.source_addresses)])
+            if self.spec.source_addresses:  # one of several source addresses, in turn over the run's connections
+                addr = self.spec.source_addresses[self.conn_index(i) % len(self.spec.source_addresses)]
+                if _SOCKET_FACTORY:
+                    kw["socket_factory"] = self.factories.setdefault(addr, _bound_socket(addr))
+                else:
+                    kw["local_addr"] = (addr, 0)
             if self.spec.url.startswith("wss"):
                 kw["ssl_context"] = self.tls
             transport, made = await ws_connect(lambda: _Listener(self, i, user), self._url(user), **kw)
@@ -734,22 +743,37 @@ async def run_shard_async(spec: ShardSpec, sink: Sink | None = None) -> ShardRes
     return await _Shard(spec, sink).run()
 
 
+_COLLECTOR_LOCK = threading.Lock()
+_collector_users = 0
+_collector_saved: tuple[int, ...] = ()
+
+
 @contextlib.contextmanager
 def _collector_for_held_connections() -> Iterator[None]:
-    """The cyclic collector's first generation at 50,000 allocations, not 700, while a shard runs; restored after.
+    """The cyclic collector's first generation at 50,000 allocations, not 700, while shards run; restored after.
 
     A shard holds thousands of long-lived connections (transport, listener, future, dicts each), and opening or
     serving them allocates hundreds of short-lived containers a connection: at the default threshold the collector
     runs every few connections and its older generations re-traverse every connection held, 15-20% of the open
     phase's CPU here. Only the collection frequency changes (its generations and the garbage it frees do not), and
-    memory held in reference cycles is bounded by the larger threshold.
+    memory held in reference cycles is bounded by the larger threshold. The setting is the process's: shards that
+    overlap in one process (threads of one worker) share it, and the last one to end restores what the first found;
+    a threshold of 0 (collection off) is left alone.
     """
-    old = gc.get_threshold()
-    gc.set_threshold(max(old[0], 50_000), *old[1:])
+    global _collector_users, _collector_saved
+    with _COLLECTOR_LOCK:
+        if _collector_users == 0:
+            _collector_saved = gc.get_threshold()
+            if _collector_saved[0] > 0:
+                gc.set_threshold(max(_collector_saved[0], 50_000), *_collector_saved[1:])
+        _collector_users += 1
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        with _COLLECTOR_LOCK:
+            _collector_users -= 1
+            if _collector_users == 0:
+                gc.set_threshold(*_collector_saved)
 
 
 def run_shard(spec: ShardSpec, sink: Sink | None = None) -> ShardResult:

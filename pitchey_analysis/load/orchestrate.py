@@ -179,8 +179,9 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     on the scheduler's ``i``-th worker (by address), one each. ``stages`` ((connections, seconds), ...) make the
     open model a continuous ramp: connections join and leave at the stage bounds (``connections`` is then the
     largest stage, ``duration_s`` ignored).
-    Shards with several ``source_addresses`` each take one address (round robin) so that one machine can
-    open more connections than one source address has ports. ``on_message`` receives every message a
+    The run's connections take the ``source_addresses`` in turn (connection ``k`` the ``k``-th modulo their
+    number, over all shards, so each address carries an equal share) so that one machine can open more
+    connections than one source address has ports, and open them faster (see ``--source-address``). ``on_message`` receives every message a
     shard hands on (a chunk of samples and a generator window, see :mod:`.engine`) as it arrives; the
     samples carry ``probe_id``, the level (``connections``) as their concurrency and the run's connection index;
     ``keep_samples`` (default: when there is no ``on_message``) also joins the chunks into the results.
@@ -196,16 +197,11 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     workers = max(1, workers)
     counts = split(connections, workers)
 
-    def addresses(i: int) -> tuple[str, ...]:
-        if len(source_addresses) >= workers:
-            return tuple(a for j, a in enumerate(source_addresses) if j % workers == i)
-        return source_addresses
-
     base = ShardSpec(url=url, connections=0, duration_s=duration_s, model=model, rate_per_conn=rate_per_conn,
                      message_bytes=message_bytes, connect_rate=connect_rate / workers, run_start=run_start, seed=seed,
                      subscribe=subscribe, await_first_frame=await_first_frame, cafile=cafile, insecure=insecure, users=users,
                      probe_id=probe_id, concurrency=connections, **shard_options)
-    specs = [replace(base, connections=n, source_addresses=addresses(i), shard=i, conn_offset=sum(counts[:i]),
+    specs = [replace(base, connections=n, source_addresses=tuple(source_addresses), shard=i, conn_offset=sum(counts[:i]),
                      stages=tuple((split(k, workers)[i], d) for k, d in stages))
              for i, n in enumerate(counts) if n > 0]
     kept: dict[int, list[bytes]] = collections.defaultdict(list)

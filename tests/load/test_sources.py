@@ -54,12 +54,25 @@ def echo() -> Iterator[tuple[str, collections.Counter[str]]]:
         loop.close()
 
 
-def test_connections_leave_from_the_given_source_addresses(echo):
+@pytest.mark.parametrize("factory", [True, False], ids=["socket_factory", "older picows: local_addr"])
+def test_connections_leave_from_the_given_source_addresses(echo, monkeypatch, factory):
+    from pitchey_analysis.load import engine
+
+    monkeypatch.setattr(engine, "_SOCKET_FACTORY", factory)
     url, peers = echo
     res = run_load(url, connections=20, duration_s=0.3, model="hold", workers=0, progress=False,
                    source_addresses=("127.0.0.2", "127.0.0.3"), await_first_frame=False, ping=ECHO_PING)
     assert res.opened == 20 and res.held == 20, res.errors()
     assert peers == {"127.0.0.2": 10, "127.0.0.3": 10}  # as the target saw them, round robin
+
+
+def test_source_addresses_are_shared_evenly_over_the_shards(echo):
+    """Three addresses, two shards: each address carries a third of the connections, not one shard's half."""
+    url, peers = echo
+    res = run_load(url, connections=30, duration_s=0.3, model="hold", workers=2, progress=False,
+                   source_addresses=("127.0.0.2", "127.0.0.3", "127.0.0.4"), await_first_frame=False, ping=ECHO_PING)
+    assert res.opened == 30 and len({s.pid for s in res.shards}) == 2, res.errors()
+    assert peers == {"127.0.0.2": 10, "127.0.0.3": 10, "127.0.0.4": 10}
 
 
 def test_a_source_address_that_is_a_name_is_refused_before_any_connection(echo):
@@ -68,6 +81,25 @@ def test_a_source_address_that_is_a_name_is_refused_before_any_connection(echo):
         run_load(url, connections=5, duration_s=0.1, model="hold", workers=0, progress=False, source_addresses=("localhost",),
                  await_first_frame=False, ping=ECHO_PING)
     assert not peers
+
+
+def test_overlapping_shards_restore_the_collector_once_the_last_ends():
+    from pitchey_analysis.load.engine import _collector_for_held_connections
+
+    before = gc.get_threshold()
+    a, b = _collector_for_held_connections(), _collector_for_held_connections()
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)  # the first shard ends while the second runs
+    assert gc.get_threshold()[0] == max(before[0], 50_000)
+    b.__exit__(None, None, None)
+    assert gc.get_threshold() == before
+    gc.set_threshold(0, *before[1:])  # a process that turned collection off keeps it off
+    try:
+        with _collector_for_held_connections():
+            assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_the_collector_runs_less_often_during_a_shard_and_as_before_after(echo):
