@@ -189,8 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--workers", type=int, default=2, help="client processes (shards)")
     ld.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port); default local processes")
     ld.add_argument("--source-address", action="append", metavar="IP", dest="source_addresses",
-                    help="bind the connections to this local address (repeat: in turn); one address opens about 14,000 "
-                         "connections to one target quickly and 28,000 at most (Linux's ephemeral ports)")
+                    help="bind the connections to this local address (repeat: they take them in turn). connect searches "
+                         "an address's ephemeral ports, longer the fuller they are: more addresses open thousands of "
+                         "connections faster, and one reaches about 28,000 connections to one target at most")
     ld.add_argument("--out", help="runs directory")
     ld.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     ld.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded in the manifest)")
