@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -12,7 +11,7 @@ from typing import Any
 
 from ..contract import DEFAULT, Contract, default_contract, load_contract, pointer_get
 from .capture import capture_load
-from .orchestrate import SchedulerUnreachable, check_scheduler
+from .orchestrate import SchedulerUnreachable, check_scheduler, is_ip_address
 from .scenario import TOKEN_QUERY
 
 
@@ -88,14 +87,6 @@ def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract |
     return out
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def run_load_cli(*, target: str | None = None, connections: int = 100, levels: list[int] | tuple[int, ...] | None = None,
                  duration: float = 10.0, rate: float = 1.0, hold: bool = False, workers: int = 2, scheduler: str | None = None,
                  out: str | None = None, cafile: str | None = None, insecure: bool = False, scenario: str | None = None,
@@ -121,7 +112,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
         ("--connections", connections >= 1, "at least 1"), ("--levels", all(n >= 1 for n in levels), "at least 1 each"),
         ("--duration", duration > 0, "positive"), ("--rate", rate >= 0, "0 (closed model) or positive"),
         ("--workers", workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more"),
-        ("--source-address", all(_is_ip(a) for a in source_addresses), "an IP address, not a name")) if not ok]
+        ("--source-address", all(is_ip_address(a) for a in source_addresses), "an IP address, not a name")) if not ok]
     if bad:
         print(f"pitchey-analysis load: error: {'; '.join(bad)}", file=sys.stderr)
         return 2

@@ -46,10 +46,10 @@ from .spec import Operation, ShardResult, ShardSpec, UserSpec
 
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
-#: picows 2 connects through aiofastnet's transports unless told not to; uvloop's own (C) connection set-up costs
-#: about a third less CPU per open (``make bench``, opens), and a shard's loop is uvloop whenever it is installed
 _BIND_NO_PORT: int | None = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24 if sys.platform == "linux" else None)
 _CONNECT_PARAMS = inspect.signature(ws_connect).parameters
+#: picows 2 connects through aiofastnet's transports unless told not to; uvloop's own (C) connection set-up costs
+#: about a third less CPU per open (``make bench``, opens), and a shard's loop is uvloop whenever it is installed
 _TRANSPORTS: dict[str, Any] = {"use_aiofastnet": False} if "use_aiofastnet" in _CONNECT_PARAMS else {}
 #: picows before its socket_factory: the source address goes to the loop's create_connection (bind to port 0)
 _SOCKET_FACTORY = "socket_factory" in _CONNECT_PARAMS

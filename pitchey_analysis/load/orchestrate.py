@@ -164,6 +164,15 @@ def _keep(results: list[ShardResult], kept: dict[int, list[bytes]], health: dict
         attach_samples(r, kept.get(r.shard, []))
 
 
+def is_ip_address(text: str) -> bool:
+    """An IPv4 or IPv6 address (not a host name)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def run_load(url: str, *, connections: int, duration_s: float, model: str = "open", rate_per_conn: float = 1.0,
              workers: int = 2, scheduler: str | None = None, source_addresses: tuple[str, ...] = (),
              message_bytes: int = 100, connect_rate: float = 2000.0, progress: bool = True, seed: int = 0,
@@ -187,10 +196,8 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     ``keep_samples`` (default: when there is no ``on_message``) also joins the chunks into the results.
     """
     for a in source_addresses:  # an address, never a name: bind would resolve a name once per connection
-        try:
-            ipaddress.ip_address(a)
-        except ValueError:
-            raise ValueError(f"source address {a!r} is not an IP address") from None
+        if not is_ip_address(a):
+            raise ValueError(f"source address {a!r} is not an IP address")
     run_start = time.time() if run_start is None else run_start
     keep = on_message is None if keep_samples is None else keep_samples
     inline = workers == 0  # one shard in a thread of this process, no Dask (tests, small runs)
