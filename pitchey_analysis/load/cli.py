@@ -11,7 +11,7 @@ from typing import Any
 
 from ..contract import DEFAULT, Contract, default_contract, load_contract, pointer_get
 from .capture import capture_load
-from .orchestrate import SchedulerUnreachable, check_scheduler, is_ip_address
+from .orchestrate import SchedulerUnreachable, check_scheduler, source_address_problem
 from .scenario import TOKEN_QUERY
 
 
@@ -111,8 +111,10 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
     bad = [f"{name} must be {rule}" for name, ok, rule in (
         ("--connections", connections >= 1, "at least 1"), ("--levels", all(n >= 1 for n in levels), "at least 1 each"),
         ("--duration", duration > 0, "positive"), ("--rate", rate >= 0, "0 (closed model) or positive"),
-        ("--workers", workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more"),
-        ("--source-address", all(is_ip_address(a) for a in source_addresses), "an IP address, not a name")) if not ok]
+        ("--workers", workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more")) if not ok]
+    problem = source_address_problem(target or "ws://127.0.0.1/", source_addresses)  # the embedded server: 127.0.0.1
+    if problem:
+        bad.append(f"--source-address: {problem}")
     if bad:
         print(f"pitchey-analysis load: error: {'; '.join(bad)}", file=sys.stderr)
         return 2

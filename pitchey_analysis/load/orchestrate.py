@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .engine import attach_samples, run_shard
 from .progress import Progress
@@ -164,13 +165,24 @@ def _keep(results: list[ShardResult], kept: dict[int, list[bytes]], health: dict
         attach_samples(r, kept.get(r.shard, []))
 
 
-def is_ip_address(text: str) -> bool:
-    """An IPv4 or IPv6 address (not a host name)."""
+def source_address_problem(url: str, addresses: tuple[str, ...]) -> str | None:
+    """What is wrong with the source addresses for ``url``, in one line, or None.
+
+    Each must be an IP address (``bind`` would resolve a name once per connection) of the target's family when the
+    target's host is an address (an IPv4 source cannot reach an IPv6 target, nor the other way round).
+    """
     try:
-        ipaddress.ip_address(text)
+        target = ipaddress.ip_address((urlsplit(url).hostname or "").strip("[]"))
     except ValueError:
-        return False
-    return True
+        target = None  # a host name: its family is known only once resolved
+    for a in addresses:
+        try:
+            ip = ipaddress.ip_address(a)
+        except ValueError:
+            return f"source address {a!r} is not an IP address"
+        if target is not None and ip.version != target.version:
+            return f"source address {a} is IPv{ip.version} but the target {target} is IPv{target.version}"
+    return None
 
 
 def run_load(url: str, *, connections: int, duration_s: float, model: str = "open", rate_per_conn: float = 1.0,
@@ -195,9 +207,9 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     samples carry ``probe_id``, the level (``connections``) as their concurrency and the run's connection index;
     ``keep_samples`` (default: when there is no ``on_message``) also joins the chunks into the results.
     """
-    for a in source_addresses:  # an address, never a name: bind would resolve a name once per connection
-        if not is_ip_address(a):
-            raise ValueError(f"source address {a!r} is not an IP address")
+    problem = source_address_problem(url, tuple(source_addresses))
+    if problem:
+        raise ValueError(problem)
     run_start = time.time() if run_start is None else run_start
     keep = on_message is None if keep_samples is None else keep_samples
     inline = workers == 0  # one shard in a thread of this process, no Dask (tests, small runs)

@@ -13,7 +13,9 @@ from pitchey_analysis.cli import build_parser, cmd_load
     (["--duration", "0"], "--duration must be positive"),
     (["--scheduler", "notaurl"], "cannot reach the Dask scheduler 'notaurl'"),
     (["--scenario", "/nonexistent.yaml"], "scenario file /nonexistent.yaml not found"),
-    (["--source-address", "127.0.0.2", "--source-address", "localhost"], "--source-address must be an IP address, not a name"),
+    (["--source-address", "127.0.0.2", "--source-address", "localhost"], "--source-address: source address 'localhost' is not an IP address"),
+    (["--source-address", "::1"], "--source-address: source address ::1 is IPv6 but the target 127.0.0.1 is IPv4"),
+    (["--source-address", "127.0.0.2", "--target", "ws://[::1]:9/ws"], "source address 127.0.0.2 is IPv4 but the target ::1 is IPv6"),
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
     a = build_parser().parse_args(["load", *argv, "--out", str(tmp_path)])

@@ -83,6 +83,16 @@ def test_a_source_address_that_is_a_name_is_refused_before_any_connection(echo):
     assert not peers
 
 
+def test_source_addresses_of_the_other_family_than_the_target_are_refused():
+    from pitchey_analysis.load.orchestrate import source_address_problem
+
+    assert source_address_problem("ws://127.0.0.1:9/", ("127.0.0.2", "127.0.0.3")) is None
+    assert source_address_problem("ws://[::1]:9/", ("::1",)) is None
+    assert source_address_problem("ws://target.example:9/", ("::1", "10.0.0.1")) is None  # a name: resolved later
+    assert "IPv6 but the target 127.0.0.1 is IPv4" in source_address_problem("ws://127.0.0.1:9/", ("127.0.0.2", "::1"))
+    assert "IPv4 but the target ::1 is IPv6" in source_address_problem("wss://[::1]:9/x", ("127.0.0.2",))
+
+
 def test_overlapping_shards_restore_the_collector_once_the_last_ends():
     from pitchey_analysis.load.engine import _collector_for_held_connections
 
