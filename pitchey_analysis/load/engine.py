@@ -391,7 +391,10 @@ class _Shard:
             if self.spec.source_addresses:  # one of several source addresses, in turn over the run's connections
                 addr = self.spec.source_addresses[self.conn_index(i) % len(self.spec.source_addresses)]
                 if _SOCKET_FACTORY:
-                    kw["socket_factory"] = self.factories.setdefault(addr, _bound_socket(addr))
+                    factory = self.factories.get(addr)
+                    if factory is None:  # made once per address (setdefault would build one per connection)
+                        factory = self.factories[addr] = _bound_socket(addr)
+                    kw["socket_factory"] = factory
                 else:
                     kw["local_addr"] = (addr, 0)
             if self.spec.url.startswith("wss"):
