@@ -1,0 +1,270 @@
+"""Reading a contract: file or shipped name -> text -> mapping -> validated -> :class:`Contract`. No network I/O."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ContractError
+from .model import Channel, Contract, FirstFrame, HttpCall, Limit, Login, Message, Operation, Upgrade
+from .pointers import _path, resolve_pointer
+from .schema import DOCUMENT_SCHEMA
+
+CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
+DEFAULT = "pitchey"
+SUFFIXES = (".asyncapi.yaml", ".asyncapi.yml", ".asyncapi.json", ".yaml", ".yml", ".json")
+
+
+
+def skip_unused_format_plugins() -> None:
+    """Let a later ``import jsonschema`` in this process skip its optional IRI format plugin.
+
+    Contracts are validated without format checking (``format`` is an annotation here), so the
+    ``iri``/``iri-reference`` checkers that jsonschema registers when ``rfc3987-syntax`` is installed
+    are never used -- but registering them compiles Lark grammars at import, seconds of CPU
+    (python-jsonschema/jsonschema#1428; Jupyter installs the plugin). Called by the process's owner
+    only (the console command, the tests), as it changes what ``jsonschema.FormatChecker`` knows in
+    the whole process; a no-op once jsonschema or the plugin is imported.
+    """
+    import sys
+
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import raises ImportError: jsonschema skips it
+
+
+def shipped() -> list[str]:
+    """The names of the contracts shipped with the package."""
+    return sorted(p.name.split(".")[0] for p in CONTRACTS_DIR.glob("*.asyncapi.*"))
+
+
+def locate(ref: str | Path) -> Path:
+    """The file of a contract given as a path or a shipped name."""
+    p = Path(ref)
+    if p.is_file():
+        return p
+    for suffix in SUFFIXES:
+        cand = CONTRACTS_DIR / f"{ref}{suffix}"
+        if cand.is_file():
+            return cand
+    raise ContractError(f"no contract file {str(ref)!r} and no shipped contract of that name (shipped: {', '.join(shipped())})", "")
+
+
+def read_document(ref: str | Path) -> tuple[str, dict[str, Any], Path]:
+    """Read a contract file (YAML or JSON): its text, its mapping, its path."""
+    path = locate(ref)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContractError(f"cannot read {path}: {exc}", "") from None
+    return text, parse_text(text, str(path)), path
+
+
+def parse_text(text: str, where: str = "<contract>") -> dict[str, Any]:
+    """Parse YAML or JSON text into a mapping."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ContractError(f"{where} is not YAML/JSON{at}: {getattr(exc, 'problem', None) or exc}", "$") from None
+    if not isinstance(doc, dict):
+        raise ContractError("a contract is a mapping (an AsyncAPI document)", "$")
+    return doc
+
+
+
+def _walk_refs(node: Any, parts: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield parts + ("$ref",), node["$ref"]
+        for k, v in node.items():
+            yield from _walk_refs(v, parts + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _walk_refs(v, parts + (i,))
+
+
+def validate_document(doc: dict[str, Any]) -> None:
+    """Validate a contract document; raises :class:`ContractError` with the JSON path of the first error."""
+    import jsonschema
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    err = best_match(Draft202012Validator(DOCUMENT_SCHEMA).iter_errors(doc))
+    if err is not None:
+        raise ContractError(err.message, err.json_path)
+    for parts, ref in _walk_refs(doc):
+        if not ref.startswith("#/"):
+            raise ContractError(f"only local references are supported, got {ref!r}", _path(parts))
+        try:
+            resolve_pointer(doc, ref[1:])
+        except KeyError:
+            raise ContractError(f"reference {ref!r} points at nothing", _path(parts)) from None
+    for key, msg in ((doc.get("components") or {}).get("messages") or {}).items():
+        payload = msg.get("payload")
+        if isinstance(payload, dict):
+            try:
+                Draft202012Validator.check_schema(_resolved(doc, payload))
+            except jsonschema.SchemaError as exc:
+                raise ContractError(f"payload is not a JSON Schema: {exc.message}",
+                                    _path(("components", "messages", key, "payload", *exc.absolute_path))) from None
+            for i, ex in enumerate(msg.get("examples") or []):
+                if "payload" in ex:
+                    bad = best_match(Draft202012Validator(_resolved(doc, payload)).iter_errors(ex["payload"]))
+                    if bad is not None:
+                        raise ContractError(f"example does not match the payload schema: {bad.message}",
+                                            _path(("components", "messages", key, "examples", i, "payload", *bad.absolute_path)))
+    for op_id, op in (doc.get("operations") or {}).items():
+        for i, m in enumerate(op.get("messages") or []):
+            if not m["$ref"].startswith(op["channel"]["$ref"] + "/messages/"):
+                raise ContractError(f"an operation's messages must be messages of its channel {op['channel']['$ref']}",
+                                    _path(("operations", op_id, "messages", i, "$ref")))
+    x = doc.get("x-readiness") or {}
+    types = {m.get("payload", {}).get("properties", {}).get("type", {}).get("const")
+             for m in ((doc.get("components") or {}).get("messages") or {}).values() if isinstance(m.get("payload"), dict)}
+    first = (x.get("firstFrame") or {}).get("type")
+    if first is not None and first not in types:
+        raise ContractError(f"no message has type {first!r}", "$['x-readiness'].firstFrame.type")
+    for cname, ch in (x.get("channels") or {}).items():
+        for i, t in enumerate(ch.get("pushes") or []):
+            if t not in types:
+                raise ContractError(f"no message has type {t!r}", _path(("x-readiness", "channels", cname, "pushes", i)))
+
+
+def _resolved(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
+    """``node`` with local ``$ref`` replaced by their targets (recursively; refs nested 20 deep at most)."""
+    if depth > 20:
+        raise ContractError("references nested too deep (a cycle?)", "$")
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+            target = copy.deepcopy(resolve_pointer(doc, node["$ref"][1:]))
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            merged = _resolved(doc, target, depth + 1)
+            if rest and isinstance(merged, dict):
+                merged = {**merged, **_resolved(doc, rest, depth + 1)}
+            return merged
+        return {k: _resolved(doc, v, depth) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolved(doc, v, depth) for v in node]
+    return node
+
+
+# -- building the model -----------------------------------------------------------------
+def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source: str = "", file_format: str = "yaml") -> Contract:
+    """The typed model of a validated document."""
+    comp = (doc.get("components") or {}).get("messages") or {}
+    messages: dict[str, Message] = {}
+
+    def message(ref: str) -> Message:
+        node = resolve_pointer(doc, ref[1:])
+        key = ref.rsplit("/", 1)[-1]
+        # a channel's message is a $ref to a component (or inline): follow it to its component key
+        if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            key = node["$ref"].rsplit("/", 1)[-1]
+            node = resolve_pointer(doc, node["$ref"][1:])
+        if key in messages:
+            return messages[key]
+        payload = _resolved(doc, node.get("payload") or {})
+        mtype = ((payload.get("properties") or {}).get("type") or {}).get("const")
+        if mtype is None:
+            enum = ((payload.get("properties") or {}).get("type") or {}).get("enum")
+            mtype = enum[0] if isinstance(enum, list) and len(enum) == 1 else None
+        examples = [e["payload"] for e in node.get("examples") or [] if isinstance(e, dict) and "payload" in e]
+        m = Message(key, mtype, payload, examples[0] if examples else None, node.get("title") or node.get("name") or key)
+        messages[key] = m
+        return m
+
+    for key in comp:
+        message(f"#/components/messages/{key}")
+    ops = []
+    for op_id, op in (doc.get("operations") or {}).items():
+        xr = op.get("x-readiness") or {}
+        ms = tuple(message(m["$ref"]) for m in op.get("messages") or [])
+        reply = tuple(message(m["$ref"]) for m in (op.get("reply") or {}).get("messages") or [])
+        ops.append(Operation(
+            op_id, op["action"], ms, reply, probe=xr.get("probe"), critical=bool(xr.get("critical", False)),
+            auth=bool(xr.get("auth", False)), generate=bool(xr.get("generate", True)), expected=xr.get("expected", ""),
+            echo=tuple(xr.get("echo") or ()), setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
+        ))
+    x = doc.get("x-readiness") or {}
+    login = None
+    if "login" in x:
+        lg = x["login"]
+        login = Login(
+            paths={k: v["path"] for k, v in (lg.get("users") or {}).items()}, method=lg.get("method", "POST"),
+            body=lg.get("body") or {"email": "{email}", "password": "{password}"}, status=lg.get("status", 200),
+            token=lg.get("token", "/token"), user_id=lg.get("userId"),
+            refused_status=tuple(lg.get("refusedStatus") or (400, 401, 403, 404)),
+            admin_path=(x.get("admin") or {}).get("path"),
+        )
+    up = None
+    if "upgrade" in x:
+        u = x["upgrade"]
+        up = Upgrade(u.get("query"), u.get("header"), u.get("scheme", "Bearer"), u.get("message"), u.get("success"),
+                     u.get("failure"), dict(u.get("jwt") or {}))
+    ff = None
+    if "firstFrame" in x:
+        f = x["firstFrame"]
+        ff = FirstFrame(f["type"], f.get("authenticated"), f.get("user"), f.get("userId"), f.get("authError"),
+                        f.get("capabilities"), tuple(f.get("capabilitiesAuthenticated") or ()),
+                        tuple(f.get("capabilitiesAnonymous") or ()))
+    channels = {}
+    for cname, c in (x.get("channels") or {}).items():
+        trig = c.get("trigger")
+        channels[cname] = Channel(cname, bool(c.get("auth", False)), bool(c.get("owner", False)), tuple(c.get("pushes") or ()),
+                                  c.get("intervalSeconds"),
+                                  HttpCall(trig["path"], trig.get("method", "POST"), bool(trig.get("admin", False)), trig.get("body"),
+                                           trig.get("status")) if trig else None)
+    limits = {k: Limit(k, {kk: vv for kk, vv in v.items() if kk != "close"}, v.get("close")) for k, v in (x.get("limits") or {}).items()}
+    info = doc.get("info") or {}
+    return Contract(
+        name=name, title=info.get("title", name), version=str(info.get("version", "")), text=text, document=doc,
+        operations=tuple(ops), messages=messages, login=login, upgrade=up, first_frame=ff, errors={k: _resolved(doc, v) if k == "httpBody" else v for k, v in (x.get("errors") or {}).items()},
+        channels=channels, endpoints=dict(x.get("endpoints") or {}), security_headers=tuple(x.get("securityHeaders") or ()),
+        origin=x.get("origin"), limits=limits, targets=dict(x.get("targets") or {}), source=source, file_format=file_format,
+    )
+
+
+def contract_name(path: Path) -> str:
+    """A contract's name from its file name (``pitchey.asyncapi.yaml`` -> ``pitchey``)."""
+    n = path.name
+    for suffix in SUFFIXES:
+        if n.endswith(suffix):
+            return n[: -len(suffix)]
+    return path.stem
+
+
+def load_contract(ref: str | Path = DEFAULT) -> Contract:
+    """Read, validate and build a contract from a file path or a shipped name."""
+    if str(ref) == DEFAULT:
+        return default_contract()
+    return _load(ref)
+
+
+def _load(ref: str | Path, *, validate: bool = True) -> Contract:
+    text, doc, path = read_document(ref)
+    if validate:
+        validate_document(doc)
+    shipped_file = path.resolve().parent == CONTRACTS_DIR
+    return build(doc, name=contract_name(path), text=text, source=f"shipped:{contract_name(path)}" if shipped_file else str(path),
+                 file_format="json" if path.suffix == ".json" else "yaml")
+
+
+def contract_from_text(text: str, *, name: str = "contract", source: str = "") -> Contract:
+    """A contract from its text (a run directory's stored copy)."""
+    doc = parse_text(text)
+    validate_document(doc)
+    return build(doc, name=name, text=text, source=source, file_format="json" if text.lstrip().startswith("{") else "yaml")
+
+
+@functools.cache
+def default_contract() -> Contract:
+    """The shipped ``pitchey`` contract (PROTOCOL.md Part A), loaded once. Not validated again at each start (the
+    probes register from it at import): the shipped documents are validated by the tests
+    (``tests/test_contract.py::test_shipped_contracts_validate``) and ``pitchey-analysis contract check pitchey``."""
+    return _load(DEFAULT, validate=False)

@@ -1,0 +1,400 @@
+"""The typed contract: messages, operations, the session model, what the suite reads (pure dataclasses)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .pointers import pointer_get
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message of the contract: its key, its ``type`` value and its payload schema (refs resolved)."""
+
+    key: str
+    type: str | None
+    schema: dict[str, Any]
+    example: dict[str, Any] | None = None
+    title: str = ""
+
+    @functools.cached_property
+    def validator(self) -> Draft202012Validator:
+        """A compiled validator of the payload."""
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(self.schema)
+
+    def error(self, payload: Any) -> SchemaIssue | None:
+        """The best-matching schema error of a payload, or None when it validates."""
+        from jsonschema.exceptions import best_match
+
+        err = best_match(self.validator.iter_errors(payload))
+        if err is None:
+            return None
+        return SchemaIssue(self.key, err.json_path, err.message[:300], "/".join(str(p) for p in err.absolute_schema_path))
+
+    def fields(self) -> set[str]:
+        """The top-level property names of the payload."""
+        return set((self.schema.get("properties") or {}).keys())
+
+
+@dataclass(frozen=True)
+class SchemaIssue:
+    """Why a frame does not match the contract: the message tried, the JSON path in the frame, the error."""
+
+    message: str
+    path: str
+    error: str
+    schema_path: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"message": self.message, "path": self.path, "error": self.error, "schema_path": self.schema_path}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """An operation of the service: ``receive`` (a client sends it) or ``send`` (a push)."""
+
+    id: str
+    action: str
+    messages: tuple[Message, ...]
+    reply: tuple[Message, ...] = ()
+    probe: str | None = None
+    critical: bool = False
+    auth: bool = False
+    generate: bool = True
+    expected: str = ""
+    echo: tuple[str, ...] = ()
+    setup: tuple[dict[str, Any], ...] = ()
+    auth_check: bool = False
+
+    @property
+    def request(self) -> Message | None:
+        """The message a client sends (receive operations)."""
+        return self.messages[0] if self.messages else None
+
+    @property
+    def answer(self) -> Message | None:
+        """The expected answer: the first message of the reply."""
+        return self.reply[0] if self.reply else None
+
+    @property
+    def probe_name(self) -> str:
+        """The probe that judges this operation."""
+        return self.probe or f"messaging.{self.id}"
+
+    @property
+    def generated(self) -> bool:
+        """Whether a request/answer probe is generated for it (a receive with a reply and an example)."""
+        return (self.action == "receive" and self.generate and self.answer is not None and self.request is not None
+                and self.request.example is not None)
+
+    def label(self) -> str:
+        """The row label of the message-type table, e.g. ``ping → pong``."""
+        req = self.request.type if self.request else self.id
+        if self.action == "send":
+            return f"{req} (push)"
+        if not self.reply:
+            return str(req)
+        return f"{req} → {' / '.join(dict.fromkeys(str(m.type) for m in self.reply if m.type != 'error'))}"
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """An HTTP request the suite makes: method, path, admin token or not, body template, expected status."""
+
+    path: str
+    method: str = "GET"
+    admin: bool = False
+    body: Any = None
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class Login:
+    """How users log in: a path per user type, the body template, where token and user id are in the answer."""
+
+    paths: dict[str, str]
+    method: str = "POST"
+    body: dict[str, Any] = field(default_factory=lambda: {"email": "{email}", "password": "{password}"})
+    status: int = 200
+    token: str = "/token"
+    user_id: str | None = None
+    refused_status: tuple[int, ...] = (400, 401, 403, 404)
+    admin_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """Authentication methods on the upgrade and after it."""
+
+    query: str | None = None
+    header: str | None = None
+    scheme: str = "Bearer"
+    message: str | None = None
+    success: str | None = None
+    failure: str | None = None
+    jwt: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FirstFrame:
+    """The first frame of every session and where its facts are (JSON pointers)."""
+
+    type: str
+    authenticated: str | None = None
+    user: str | None = None
+    user_id: str | None = None
+    auth_error: str | None = None
+    capabilities: str | None = None
+    capabilities_authenticated: tuple[str, ...] = ()
+    capabilities_anonymous: tuple[str, ...] = ()
+
+    def authenticated_in(self, frame: Any) -> bool:
+        """Whether a first frame says the session is authenticated (``/authenticated`` when no pointer is declared)."""
+        return pointer_get(frame, self.authenticated or "/authenticated") is True
+
+    def auth_error_in(self, frame: Any) -> Any:
+        """The authentication error a first frame reports (None when the contract names no place for it)."""
+        return pointer_get(frame, self.auth_error)
+
+    def capabilities_in(self, frame: Any) -> set[str]:
+        """The capabilities a first frame lists (empty when the contract names no place for them)."""
+        caps = pointer_get(frame, self.capabilities)
+        return {c for c in caps if isinstance(c, str)} if isinstance(caps, list) else set()
+
+    def user_id_in(self, frame: Any) -> Any:
+        """The user id a first frame names."""
+        return pointer_get(frame, self.user_id)
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A subscription channel (``pitch:{id}`` is a pattern): who may subscribe, what it pushes, how to trigger it."""
+
+    name: str
+    auth: bool = False
+    owner: bool = False
+    pushes: tuple[str, ...] = ()
+    interval_s: float | None = None
+    trigger: HttpCall | None = None
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A limit and the close code it must end in."""
+
+    name: str
+    values: dict[str, Any]
+    close: int | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The typed contract the suite, the report and the reference server read."""
+
+    name: str
+    title: str
+    version: str
+    text: str
+    document: dict[str, Any]
+    operations: tuple[Operation, ...]
+    messages: dict[str, Message]
+    login: Login | None = None
+    upgrade: Upgrade | None = None
+    first_frame: FirstFrame | None = None
+    errors: dict[str, Any] = field(default_factory=dict)  # codes (str) and httpBody (a JSON Schema)
+    channels: dict[str, Channel] = field(default_factory=dict)
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    security_headers: tuple[str, ...] = ()
+    origin: dict[str, Any] | None = None
+    limits: dict[str, Limit] = field(default_factory=dict)
+    targets: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    file_format: str = "yaml"
+
+    # -- identity --------------------------------------------------------------------
+    @property
+    def sha256(self) -> str:
+        """The digest of the document as given (stored with each run)."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    # -- what the suite reads -----------------------------------------------------------
+    def operation(self, op_id: str) -> Operation | None:
+        """An operation by id."""
+        return next((o for o in self.operations if o.id == op_id), None)
+
+    def receives(self) -> list[Operation]:
+        """Operations for what clients send."""
+        return [o for o in self.operations if o.action == "receive"]
+
+    def request_answers(self) -> list[Operation]:
+        """Receive operations with a reply and an example: one generated probe each."""
+        return [o for o in self.operations if o.generated]
+
+    def pushes(self) -> list[Operation]:
+        """Send operations (what the service pushes)."""
+        return [o for o in self.operations if o.action == "send"]
+
+    def client_types(self) -> set[str]:
+        """Every message type a client may send."""
+        return {m.type for o in self.receives() for m in o.messages if m.type}
+
+    def auth_only_types(self) -> frozenset[str]:
+        """Message types only an authenticated session may send."""
+        return frozenset(m.type for o in self.receives() if o.auth for m in o.messages if m.type)
+
+    def server_messages(self) -> dict[str, list[Message]]:
+        """The messages the service sends (replies and pushes), by ``type`` value."""
+        return self._server_messages
+
+    @functools.cached_property
+    def _server_messages(self) -> dict[str, list[Message]]:
+        out: dict[str, list[Message]] = {}
+        for o in self.operations:
+            for m in (o.reply if o.action == "receive" else o.messages):
+                if m.type and all(m.key != x.key for x in out.get(m.type, [])):
+                    out.setdefault(m.type, []).append(m)
+        return out
+
+    def auth_check_operation(self) -> Operation | None:
+        """The authentication-only request the suite sends to tell an anonymous session from an authenticated one:
+        the operation marked ``authCheck``, else the first authentication-only one with an example and a reply."""
+        ops = [o for o in self.receives() if o.auth and o.reply and o.request is not None and o.request.example is not None]
+        return next((o for o in ops if o.auth_check), ops[0] if ops else None)
+
+    def round_trip(self) -> Operation | None:
+        """The request/answer the suite checks a session is alive with: ``ping`` when declared, else the first
+        generated operation that needs neither authentication nor setup."""
+        ops = [o for o in self.request_answers() if not o.auth and not o.setup]
+        return next((o for o in ops if o.request is not None and o.request.type == "ping"), ops[0] if ops else None)
+
+    @property
+    def error_type(self) -> str:
+        """The ``type`` of the service's error frames (``x-readiness.errors.message``, default ``error``)."""
+        return self.errors.get("message") or "error"
+
+    def http_error_issue(self, body: Any) -> SchemaIssue | None:
+        """How an HTTP error body is off the contract's ``errors.httpBody`` schema (None: on it, or no schema)."""
+        schema = self.errors.get("httpBody")
+        if not isinstance(schema, dict):
+            return None
+        return Message("httpBody", None, schema).error(body)
+
+    def error_code(self, frame: Any) -> Any:
+        """The machine code of an error frame (at ``x-readiness.errors.code``, default ``/code``); None for other frames."""
+        if not isinstance(frame, dict) or frame.get("type") != self.error_type:
+            return None
+        return pointer_get(frame, self.errors.get("code") or "/code")
+
+    def push_channel(self) -> Channel | None:
+        """A channel that pushes at a fixed interval (the first declared with ``intervalSeconds`` and a push)."""
+        return next((c for c in self.channels.values() if c.interval_s and c.pushes and "{" not in c.name), None)
+
+    def declares_type(self, mtype: str) -> bool:
+        """Whether clients may send ``mtype``."""
+        return mtype in self.client_types()
+
+    def check_frame(self, frame: Any) -> SchemaIssue | None:
+        """Validate a received frame against the contract's message of its ``type`` (None: it conforms).
+
+        A frame whose type the service never sends per the contract is an issue at ``$.type``.
+        """
+        if not isinstance(frame, dict):
+            return None
+        mtype = frame.get("type")
+        if not isinstance(mtype, str):
+            return None  # the json_frames invariant judges those
+        candidates = self.server_messages().get(mtype)
+        if not candidates:
+            return SchemaIssue("", "$.type", f"{mtype!r} is not a message the contract says the service sends")
+        issues = []
+        for m in candidates:
+            issue = m.error(frame)
+            if issue is None:
+                return None
+            issues.append(issue)
+        return issues[0]
+
+    def channel_for(self, name: str) -> Channel | None:
+        """The declared channel a concrete name falls under (``pitch:42`` -> ``pitch:{id}``)."""
+        if name in self.channels:
+            return self.channels[name]
+        for pat, ch in self.channels.items():
+            if "{" in pat and re.fullmatch(re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(pat)), name):
+                return ch
+        return None
+
+    def login_path(self, user_type: str) -> str | None:
+        """The login path of a user type."""
+        return self.login.paths.get(user_type) if self.login else None
+
+    def endpoint(self, name: str) -> dict[str, Any] | None:
+        """An endpoint of ``x-readiness.endpoints`` (health, wsHealth, stats)."""
+        return self.endpoints.get(name)
+
+    def limit(self, name: str) -> Limit | None:
+        """A limit of ``x-readiness.limits``."""
+        return self.limits.get(name)
+
+    def session_count_sources(self) -> list[tuple[str, str, bool]]:
+        """Where the service reports its open-session count: (path, JSON pointer, needs an admin token)."""
+        out = []
+        stats = self.endpoints.get("stats") or {}
+        if stats.get("sessions"):
+            out.append((stats["path"], stats["sessions"], bool(stats.get("admin"))))
+        ws = self.endpoints.get("wsHealth") or {}
+        if ws.get("connections"):
+            out.append((ws["path"], ws["connections"], False))
+        return out
+
+    def message_type_rows(self) -> dict[str, str]:
+        """Message-type table rows of this contract: label -> probe name (receive operations, then pushes)."""
+        rows: dict[str, str] = {}
+        if self.first_frame:
+            rows[self.first_frame.type] = "connection.single_connected_frame"
+        for o in self.receives():
+            if o.probe_name not in rows.values():
+                rows[o.label()] = o.probe_name
+        return rows
+
+    def error_rows(self) -> dict[str, str]:
+        """Message-type table rows of the error answers this contract names a code for: label -> probe
+        (e.g. ``error auth_required`` -> ``auth.required_for_protected``; a ``problem`` frame coded
+        ``login_first`` when the contract spells it so)."""
+        rows: dict[str, str] = {}
+        for key, probe, note in ERROR_ROWS:
+            code = self.errors.get(key)
+            if code:
+                rows[f"{self.error_type} {code}{note}"] = probe
+        return rows
+
+    def summary(self) -> dict[str, Any]:
+        """What the manifest keeps about the contract."""
+        return {"name": self.name, "title": self.title, "version": self.version, "sha256": self.sha256,
+                "source": self.source, "format": self.file_format}
+
+
+#: The error answers the message-type table lists: (x-readiness.errors key, the probe that judges it, a note).
+ERROR_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("invalidFormat", "messaging.invalid_json", " (not JSON)"),
+    ("invalidFormat", "messaging.missing_type", " (no type)"),
+    ("unknownType", "messaging.unknown_type", ""),
+    ("forbiddenChannel", "messaging.forbidden_channel", ""),
+    ("authRequired", "auth.required_for_protected", ""),
+)
+
+

@@ -1,0 +1,138 @@
+"""The document schema: the subset of AsyncAPI 3.0 the suite reads, plus ``x-readiness`` (Draft 2020-12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_REF = {"type": "object", "required": ["$ref"], "properties": {"$ref": {"type": "string", "pattern": "^#/"}}}
+_POINTER = {"type": "string", "pattern": "^(/([^/~]|~[01])*)*$"}
+_CLOSE = {"type": "integer", "minimum": 1000, "maximum": 4999}
+_STATUS = {"type": "integer", "minimum": 100, "maximum": 599}
+_EXT: dict[str, Any] = {"^x-": {}}
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None, *, closed: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        out["required"] = required
+    if closed:
+        out["additionalProperties"] = False
+        out["patternProperties"] = _EXT
+    return out
+
+
+_HTTP_CALL = _obj({"method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]}, "path": {"type": "string", "pattern": "^/"},
+                   "admin": {"type": "boolean"}, "body": {}, "status": _STATUS, "description": {"type": "string"}}, ["path"])
+_LIMIT_PROPS = {"close": _CLOSE, "description": {"type": "string"}}
+
+#: x-readiness at the root: every field optional (what is not declared is not tested).
+X_READINESS_ROOT = _obj({
+    "login": _obj({
+        "users": {"type": "object", "additionalProperties": _obj({"path": {"type": "string", "pattern": "^/"}}, ["path"])},
+        "method": {"enum": ["POST", "PUT"]},
+        "body": {"type": "object"},
+        "status": _STATUS,
+        "token": _POINTER,
+        "userId": _POINTER,
+        "refusedStatus": {"type": "array", "items": _STATUS},
+    }),
+    "admin": _obj({"path": {"type": "string", "pattern": "^/"}, "userType": {"type": "string"}}),
+    "upgrade": _obj({
+        "query": {"type": "string"}, "header": {"type": "string"}, "scheme": {"type": "string"},
+        "message": {"type": "string"}, "success": {"type": "string"}, "failure": {"type": "string"},
+        "jwt": _obj({"algorithms": {"type": "array", "items": {"type": "string"}}, "issuer": {"type": "string"},
+                     "audience": {"type": "string"}}),
+    }),
+    "firstFrame": _obj({
+        "type": {"type": "string"}, "authenticated": _POINTER, "user": _POINTER, "userId": _POINTER, "authError": _POINTER,
+        "capabilities": _POINTER, "capabilitiesAuthenticated": {"type": "array", "items": {"type": "string"}},
+        "capabilitiesAnonymous": {"type": "array", "items": {"type": "string"}},
+    }, ["type"]),
+    "errors": _obj({"message": {"type": "string"}, "code": _POINTER, **{k: {"type": "string"} for k in (
+        "invalidFormat", "unknownType", "authRequired", "forbiddenChannel", "rateLimited", "invalidToken", "expiredToken",
+        "userNotFound")},
+        # JSON Schema of HTTP error bodies (readiness.no_stack_traces notes bodies off it; conformance, not a leak)
+        "httpBody": {"type": "object"}}),
+    "channels": {"type": "object", "additionalProperties": _obj({
+        "auth": {"type": "boolean"}, "owner": {"type": "boolean"}, "pushes": {"type": "array", "items": {"type": "string"}},
+        "intervalSeconds": {"type": "number", "exclusiveMinimum": 0}, "trigger": _HTTP_CALL, "description": {"type": "string"},
+    })},
+    "endpoints": _obj({
+        "health": _obj({"path": {"type": "string", "pattern": "^/"}, "status": _POINTER, "healthy": {}}, ["path"]),
+        "wsHealth": _obj({"path": {"type": "string", "pattern": "^/"}, "status": _POINTER, "connections": _POINTER,
+                          "endpoint": _POINTER}, ["path"]),
+        "stats": _obj({"path": {"type": "string", "pattern": "^/"}, "admin": {"type": "boolean"}, "sessions": _POINTER}, ["path"]),
+    }),
+    "securityHeaders": {"type": "array", "items": {"type": "string"}},
+    "origin": _obj({"refusedStatus": {"const": 403}}),
+    "limits": _obj({
+        "messageSize": _obj({"bytes": {"type": "integer", "minimum": 1}, **_LIMIT_PROPS}, ["bytes"]),
+        "invalidUtf8": _obj(_LIMIT_PROPS),
+        "rate": _obj({"burst": {"type": "integer", "minimum": 1}, "refillPerSecond": {"type": "number", "minimum": 0},
+                      "error": {"type": "string"}, **_LIMIT_PROPS}, ["burst"]),
+        "lockout": _obj({"failures": {"type": "integer", "minimum": 1}, "windowSeconds": {"type": "number", "exclusiveMinimum": 0},
+                         "key": {"enum": ["socket", "forwarded"]}, **_LIMIT_PROPS}, ["failures"]),
+        "idleTimeout": _obj({"seconds": {"type": "number", "exclusiveMinimum": 0}, **_LIMIT_PROPS}, ["seconds"]),
+        "serverPing": _obj({"intervalSeconds": {"type": "number", "exclusiveMinimum": 0},
+                            "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0}, **_LIMIT_PROPS}, ["intervalSeconds"]),
+        "sendQueue": _obj({"messages": {"type": "integer", "minimum": 1}, **_LIMIT_PROPS}),
+        "shutdown": _obj(_LIMIT_PROPS),
+    }),
+    "targets": _obj({
+        "connectP95Ms": {"type": "number", "exclusiveMinimum": 0}, "roundTripP95Ms": {"type": "number", "exclusiveMinimum": 0},
+        "tlsHandshakeP95Ms": {"type": "number", "exclusiveMinimum": 0},
+        "concurrency": _obj({"level": {"type": "integer", "minimum": 1}, "minSuccessRate": {"type": "number", "minimum": 0, "maximum": 1}}),
+    }),
+})
+
+#: x-readiness on an operation.
+X_READINESS_OPERATION = _obj({
+    "probe": {"type": "string", "pattern": r"^[a-z_]+\.[A-Za-z0-9_.:-]+$"},
+    "critical": {"type": "boolean"},
+    "auth": {"type": "boolean"},
+    "generate": {"type": "boolean"},
+    "authCheck": {"type": "boolean"},
+    "expected": {"type": "string"},
+    "echo": {"type": "array", "items": {"type": "string"}},
+    "setup": {"type": "array", "items": _obj({"send": {"type": "object"}, "await": {"type": "string"}}, ["send"])},
+})
+
+#: The subset of AsyncAPI 3.0 the suite reads, plus x-readiness (Draft 2020-12).
+DOCUMENT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["asyncapi", "info", "operations"],
+    "properties": {
+        "asyncapi": {"type": "string", "pattern": r"^3\.0\.\d+$"},
+        "info": {"type": "object", "required": ["title", "version"],
+                 "properties": {"title": {"type": "string"}, "version": {"type": "string"}}},
+        "servers": {"type": "object"},
+        "defaultContentType": {"type": "string"},
+        "channels": {"type": "object", "additionalProperties": {
+            "type": "object",
+            "properties": {"address": {"type": ["string", "null"]}, "messages": {"type": "object", "additionalProperties": {"type": "object"}},
+                           "bindings": {"type": "object"}},
+        }},
+        "operations": {"type": "object", "additionalProperties": {
+            "type": "object",
+            "required": ["action", "channel"],
+            "properties": {
+                "action": {"enum": ["send", "receive"]},
+                "channel": _REF,
+                "messages": {"type": "array", "items": _REF},
+                "reply": {"type": "object", "properties": {"channel": _REF, "messages": {"type": "array", "items": _REF}}},
+                "x-readiness": X_READINESS_OPERATION,
+            },
+        }},
+        "components": {"type": "object", "properties": {
+            "messages": {"type": "object", "additionalProperties": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "payload": {"type": "object"},
+                               "examples": {"type": "array", "items": {"type": "object", "properties": {"payload": {}}}},
+                               "x-readiness": _obj({"probe": {"type": "string"}, "critical": {"type": "boolean"}})},
+            }},
+            "schemas": {"type": "object"},
+        }},
+        "x-readiness": X_READINESS_ROOT,
+    },
+}
