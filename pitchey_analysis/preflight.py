@@ -21,8 +21,9 @@ import websockets.exceptions as wsexc
 from websockets.asyncio.client import connect
 
 from .contract import pointer_get
+from .contract.requests import fill_template
 from .probes.base import Credentials
-from .probes.common import LOGIN_PATH, fill_template
+from .probes.common import LOGIN_PATH
 
 #: Seconds each preflight step may take.
 STEP_TIMEOUT_S = 3.0

@@ -14,6 +14,7 @@ from .errors import ContractError
 from .model import Channel, Contract, FirstFrame, HttpCall, Limit, Login, Message, Operation, Upgrade
 from .pointers import _path, resolve_pointer
 from .schema import DOCUMENT_SCHEMA
+from .wire import Envelope, Ids, consts, correlation_pointer, derive_kind_pointer
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 DEFAULT = "pitchey"
@@ -158,29 +159,47 @@ def _resolved(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
 def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source: str = "", file_format: str = "yaml") -> Contract:
     """The typed model of a validated document."""
     comp = (doc.get("components") or {}).get("messages") or {}
+    x = doc.get("x-readiness") or {}
     messages: dict[str, Message] = {}
+    nodes: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # key -> (message node, resolved payload)
 
-    def message(ref: str) -> Message:
+    def node_of(ref: str) -> tuple[str, dict[str, Any]]:
         node = resolve_pointer(doc, ref[1:])
         key = ref.rsplit("/", 1)[-1]
         # a channel's message is a $ref to a component (or inline): follow it to its component key
         if isinstance(node, dict) and isinstance(node.get("$ref"), str):
             key = node["$ref"].rsplit("/", 1)[-1]
             node = resolve_pointer(doc, node["$ref"][1:])
+        if key not in nodes:
+            nodes[key] = (node, _resolved(doc, node.get("payload") or {}))
+        return key, node
+
+    refs = [f"#/components/messages/{k}" for k in comp]
+    for op in (doc.get("operations") or {}).values():
+        refs += [m["$ref"] for m in op.get("messages") or []]
+        refs += [m["$ref"] for m in (op.get("reply") or {}).get("messages") or []]
+    for ref in refs:
+        node_of(ref)
+    # the pointer that names a message's kind: declared (null: every message told by its schema), else derived
+    kind_pointer = x["kind"] if "kind" in x else derive_kind_pointer(p for _, p in nodes.values())
+
+    def message(ref: str) -> Message:
+        key, node = node_of(ref)
         if key in messages:
             return messages[key]
-        payload = _resolved(doc, node.get("payload") or {})
-        mtype = ((payload.get("properties") or {}).get("type") or {}).get("const")
-        if mtype is None:
-            enum = ((payload.get("properties") or {}).get("type") or {}).get("enum")
-            mtype = enum[0] if isinstance(enum, list) and len(enum) == 1 else None
+        payload = nodes[key][1]
+        fixed = dict(consts(payload))
+        mtype = fixed.get(kind_pointer) if kind_pointer is not None else None
+        by_schema = not isinstance(mtype, str)
         examples = [e["payload"] for e in node.get("examples") or [] if isinstance(e, dict) and "payload" in e]
-        m = Message(key, mtype, payload, examples[0] if examples else None, node.get("title") or node.get("name") or key)
+        m = Message(key, key if by_schema else mtype, payload, examples[0] if examples else None,
+                    node.get("title") or node.get("name") or key, by_schema=by_schema,
+                    correlation=correlation_pointer(_resolved(doc, {k: v for k, v in node.items() if k == "correlationId"})))
         messages[key] = m
         return m
 
-    for key in comp:
-        message(f"#/components/messages/{key}")
+    for key in nodes:
+        message(f"#/components/messages/{key}" if key in comp else next(r for r in refs if node_of(r)[0] == key))
     ops = []
     for op_id, op in (doc.get("operations") or {}).items():
         xr = op.get("x-readiness") or {}
@@ -191,7 +210,6 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
             auth=bool(xr.get("auth", False)), generate=bool(xr.get("generate", True)), expected=xr.get("expected", ""),
             echo=tuple(xr.get("echo") or ()), setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
         ))
-    x = doc.get("x-readiness") or {}
     login = None
     if "login" in x:
         lg = x["login"]
@@ -200,19 +218,27 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
             body=lg.get("body") or {"email": "{email}", "password": "{password}"}, status=lg.get("status", 200),
             token=lg.get("token", "/token"), user_id=lg.get("userId"),
             refused_status=tuple(lg.get("refusedStatus") or (400, 401, 403, 404)),
-            admin_path=(x.get("admin") or {}).get("path"),
+            admin_path=(x.get("admin") or {}).get("path"), session=lg.get("session", "token"),
+            exchange=HttpCall(lg["exchange"]["path"], lg["exchange"].get("method", "GET"), False, None,
+                              lg["exchange"].get("status")) if lg.get("exchange") else None,
+            exchange_token=(lg.get("exchange") or {}).get("token", "/token"),
         )
     up = None
     if "upgrade" in x:
         u = x["upgrade"]
+        refusal = tuple(u.get("refusal") or (("http",) if u.get("refusedStatus") else ("anonymous", "close", "error")))
         up = Upgrade(u.get("query"), u.get("header"), u.get("scheme", "Bearer"), u.get("message"), u.get("success"),
-                     u.get("failure"), dict(u.get("jwt") or {}))
+                     u.get("failure"), dict(u.get("jwt") or {}),
+                     credential=u.get("credential") or ("login" if login is not None else "token"),
+                     cookie=u.get("cookie"), subprotocol=u.get("subprotocol"), first_message=u.get("firstMessage"),
+                     refusal=refusal, refused_status=tuple(u.get("refusedStatus") or (401, 403)),
+                     anonymous=bool(u.get("anonymous", True)))
     ff = None
     if "firstFrame" in x:
         f = x["firstFrame"]
         ff = FirstFrame(f["type"], f.get("authenticated"), f.get("user"), f.get("userId"), f.get("authError"),
                         f.get("capabilities"), tuple(f.get("capabilitiesAuthenticated") or ()),
-                        tuple(f.get("capabilitiesAnonymous") or ()))
+                        tuple(f.get("capabilitiesAnonymous") or ()), authenticated_when=f.get("authenticatedWhen", "true"))
     channels = {}
     for cname, c in (x.get("channels") or {}).items():
         trig = c.get("trigger")
@@ -227,6 +253,11 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         operations=tuple(ops), messages=messages, login=login, upgrade=up, first_frame=ff, errors={k: _resolved(doc, v) if k == "httpBody" else v for k, v in (x.get("errors") or {}).items()},
         channels=channels, endpoints=dict(x.get("endpoints") or {}), security_headers=tuple(x.get("securityHeaders") or ()),
         origin=x.get("origin"), limits=limits, targets=dict(x.get("targets") or {}), source=source, file_format=file_format,
+        kind_pointer=kind_pointer, batch=bool(x.get("batch", False)),
+        ids=Ids(ids.get("rule"), int(ids.get("start", 1))) if (ids := x.get("ids")) else Ids(),
+        envelope=Envelope(w["pointer"], w["equals"]) if (w := (x.get("errors") or {}).get("when")) and "equals" in w
+        else (Envelope(w["pointer"]) if w else None),
+        ignores=frozenset(x.get("ignores") or ()),
     )
 
 

@@ -9,12 +9,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .pointers import pointer_get
+from .wire import Envelope, Ids, IdSource, is_marker, set_pointer
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
 
 
-@dataclass(frozen=True)
+_NOTHING = object()
+
+
+@dataclass(frozen=True, eq=False)  # identity: one object per message of the contract
 class Message:
     """A message of the contract: its key, its ``type`` value and its payload schema (refs resolved)."""
 
@@ -23,6 +27,10 @@ class Message:
     schema: dict[str, Any]
     example: dict[str, Any] | None = None
     title: str = ""
+    #: no constant at the contract's kind pointer: a frame is this message when it validates against its schema
+    by_schema: bool = False
+    #: where the message carries its correlation id (AsyncAPI correlationId, as a JSON pointer into the payload)
+    correlation: str | None = None
 
     @functools.cached_property
     def validator(self) -> Draft202012Validator:
@@ -129,6 +137,9 @@ class Login:
     user_id: str | None = None
     refused_status: tuple[int, ...] = (400, 401, 403, 404)
     admin_path: str | None = None
+    session: str = "token"  # "cookie": the answer sets a cookie session
+    exchange: HttpCall | None = None  # the call that exchanges the session for a WebSocket token
+    exchange_token: str = "/token"
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,22 @@ class Upgrade:
     success: str | None = None
     failure: str | None = None
     jwt: dict[str, Any] = field(default_factory=dict)
+    credential: str = "login"  # login | token (the user supplies it) | none
+    cookie: str | None = None
+    subprotocol: str | None = None
+    first_message: dict[str, Any] | None = None  # {send: template, success: kind, failure: kind}
+    refusal: tuple[str, ...] = ("anonymous", "close", "error")
+    refused_status: tuple[int, ...] = (401, 403)
+    anonymous: bool = True
+
+    def claim(self, name: str) -> str | None:
+        """The claim name of ``subject``/``userType``/``audience``/``expiry``/``issuer`` in issued tokens, where declared."""
+        return ((self.jwt.get("claims") or {}) if isinstance(self.jwt, dict) else {}).get(name)
+
+    @property
+    def refuses_at_upgrade(self) -> bool:
+        """Whether a refused credential is answered by an HTTP status at the upgrade."""
+        return "http" in self.refusal
 
 
 @dataclass(frozen=True)
@@ -156,10 +183,14 @@ class FirstFrame:
     capabilities: str | None = None
     capabilities_authenticated: tuple[str, ...] = ()
     capabilities_anonymous: tuple[str, ...] = ()
+    authenticated_when: str = "true"  # "present": any value at the pointer says so
 
     def authenticated_in(self, frame: Any) -> bool:
         """Whether a first frame says the session is authenticated (``/authenticated`` when no pointer is declared)."""
-        return pointer_get(frame, self.authenticated or "/authenticated") is True
+        value = pointer_get(frame, self.authenticated or "/authenticated")
+        if self.authenticated_when == "present":
+            return value not in (None, "", False)
+        return value is True
 
     def auth_error_in(self, frame: Any) -> Any:
         """The authentication error a first frame reports (None when the contract names no place for it)."""
@@ -225,6 +256,12 @@ class Contract:
     targets: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     file_format: str = "yaml"
+    #: the JSON pointer naming a message's kind (None: every message is told by its schema)
+    kind_pointer: str | None = "/type"
+    batch: bool = False
+    ids: Ids = field(default_factory=Ids)
+    envelope: Envelope | None = None
+    ignores: frozenset[str] = frozenset()
 
     # -- identity --------------------------------------------------------------------
     @property
@@ -296,9 +333,84 @@ class Contract:
 
     def error_code(self, frame: Any) -> Any:
         """The machine code of an error frame (at ``x-readiness.errors.code``, default ``/code``); None for other frames."""
-        if not isinstance(frame, dict) or frame.get("type") != self.error_type:
+        if not self.is_error(frame):
             return None
         return pointer_get(frame, self.errors.get("code") or "/code")
+
+    # -- the wire: kinds, errors, correlation, ids ----------------------------------------
+    def kind_of(self, frame: Any, *, sent: bool = False) -> str | None:
+        """The kind of a frame as this contract tells them apart: the string at its kind pointer, else the
+        message (of the service's when received, of the clients' when ``sent``) whose schema it validates
+        against; the reader's markers keep theirs (``invalid``, ``binary``); None for anything else."""
+        if not isinstance(frame, dict):
+            return None
+        if is_marker(frame):
+            kind = frame.get("type")
+            return kind if isinstance(kind, str) else None
+        if self.kind_pointer is not None:
+            value = pointer_get(frame, self.kind_pointer)
+            if isinstance(value, str) and value:
+                return value
+        for m in (self._client_by_schema if sent else self._server_by_schema):
+            if m.error(frame) is None:
+                return m.type
+        return None
+
+    @functools.cached_property
+    def _server_by_schema(self) -> tuple[Message, ...]:
+        return tuple(m for ms in self.server_messages().values() for m in ms if m.by_schema)
+
+    @functools.cached_property
+    def _client_by_schema(self) -> tuple[Message, ...]:
+        return tuple(dict.fromkeys(m for o in self.receives() for m in o.messages if m.by_schema))
+
+    def error_kinds(self) -> frozenset[str]:
+        """The kinds of the service's error frames: ``errors.messages`` when declared, else ``errors.message``."""
+        declared = self.errors.get("messages")
+        kinds = {self.messages[k].type if k in self.messages else k for k in declared} if declared else set()
+        return frozenset(kinds or {self.error_type})
+
+    def is_error(self, frame: Any) -> bool:
+        """Whether a frame is an error answer: of an error kind, or an error by the declared envelope."""
+        if not isinstance(frame, dict) or is_marker(frame):
+            return False
+        if self.envelope is not None and self.envelope.is_error(frame):
+            return True
+        return self.kind_of(frame) in self.error_kinds()
+
+    def error_messages(self) -> list[Message]:
+        """The messages error frames are judged against (``errors.messages``, else those of ``errors.message``)."""
+        out = [m for m in self.messages.values() if m.type in self.error_kinds() or m.key in (self.errors.get("messages") or ())]
+        return list(dict.fromkeys(out))
+
+    @functools.cached_property
+    def answer_pointers(self) -> tuple[str, ...]:
+        """Where the service's messages carry a request's correlation id back (their correlationId locations)."""
+        return tuple(dict.fromkeys(m.correlation for ms in self.server_messages().values() for m in ms if m.correlation))
+
+    def correlation_of(self, request: Any) -> str | None:
+        """Where a request (a client message) carries its correlation id, by its kind; None: not correlated."""
+        kind = self.kind_of(request, sent=True)
+        for o in self.receives():
+            for m in o.messages:
+                if m.type == kind and m.correlation:
+                    return m.correlation
+        return None
+
+    def stamped(self, request: Any, ids: IdSource) -> tuple[Any, Any]:
+        """A request with a fresh id at its correlation pointer by the contract's id rule, and that id
+        (None when the request carries none); the request itself when it is not correlated."""
+        ptr = self.correlation_of(request) if isinstance(request, dict) else None
+        if ptr is None:
+            return request, None
+        rid = ids.next(pointer_get(request, ptr))
+        return set_pointer(request, ptr, rid), rid
+
+    def answers_id(self, frame: Any, rid: Any) -> bool:
+        """Whether a received frame carries ``rid`` back where the contract's answers carry it."""
+        if rid is None or not isinstance(frame, dict):
+            return False
+        return any(pointer_get(frame, p, _NOTHING) == rid for p in self.answer_pointers)
 
     def push_channel(self) -> Channel | None:
         """A channel that pushes at a fixed interval (the first declared with ``intervalSeconds`` and a push)."""
@@ -309,18 +421,23 @@ class Contract:
         return mtype in self.client_types()
 
     def check_frame(self, frame: Any) -> SchemaIssue | None:
-        """Validate a received frame against the contract's message of its ``type`` (None: it conforms).
+        """Validate a received frame against the contract's message of its kind (None: it conforms).
 
-        A frame whose type the service never sends per the contract is an issue at ``$.type``.
+        A frame whose kind the service never sends per the contract is an issue at the kind's path.
         """
-        if not isinstance(frame, dict):
+        if not isinstance(frame, dict) or is_marker(frame):
             return None
-        mtype = frame.get("type")
-        if not isinstance(mtype, str):
+        mtype = self.kind_of(frame)
+        if mtype is None:
+            if self.kind_pointer is None:
+                return SchemaIssue("", "$", "the frame matches none of the messages the contract says the service sends")
             return None  # the json_frames invariant judges those
         candidates = self.server_messages().get(mtype)
         if not candidates:
-            return SchemaIssue("", "$.type", f"{mtype!r} is not a message the contract says the service sends")
+            where = "$" + (self.kind_pointer or "").replace("/", ".")
+            return SchemaIssue("", where, f"{mtype!r} is not a message the contract says the service sends")
+        if self.envelope is not None and self.envelope.is_error(frame) and self.error_messages():
+            candidates = self.error_messages()
         issues = []
         for m in candidates:
             issue = m.error(frame)

@@ -35,16 +35,36 @@ X_READINESS_ROOT = _obj({
         "token": _POINTER,
         "userId": _POINTER,
         "refusedStatus": {"type": "array", "items": _STATUS},
+        # the login answer sets a cookie session (sent with the exchange call and, with upgrade.cookie, on the upgrade)
+        "session": {"enum": ["token", "cookie"]},
+        # a second HTTP call that exchanges the login's session for the WebSocket token
+        "exchange": _obj({"method": {"enum": ["GET", "POST"]}, "path": {"type": "string", "pattern": "^/"}, "token": _POINTER,
+                          "status": _STATUS}, ["path"]),
     }),
     "admin": _obj({"path": {"type": "string", "pattern": "^/"}, "userType": {"type": "string"}}),
     "upgrade": _obj({
         "query": {"type": "string"}, "header": {"type": "string"}, "scheme": {"type": "string"},
         "message": {"type": "string"}, "success": {"type": "string"}, "failure": {"type": "string"},
+        # where the credential comes from: a login (x-readiness.login), a token the user supplies (--token), none
+        "credential": {"enum": ["login", "token", "none"]},
+        "cookie": {"type": "string"},          # the cookie carrying the token (or the login's session) on the upgrade
+        "subprotocol": {"type": "string"},     # the token as a subprotocol: this prefix + token ("" for the token alone)
+        # authentication in the first message: the template sent ("{token}" filled in), the answers that accept/refuse
+        "firstMessage": _obj({"send": {"type": "object"}, "success": {"type": "string"}, "failure": {"type": "string"}},
+                             ["send"]),
+        # how a refused token shows: an HTTP status at the upgrade, a close, an error frame, an anonymous session
+        "refusal": {"type": "array", "items": {"enum": ["http", "close", "error", "anonymous"]}, "minItems": 1},
+        "refusedStatus": {"type": "array", "items": _STATUS, "minItems": 1},
+        "anonymous": {"type": "boolean"},      # whether sessions without a credential are served (default true)
         "jwt": _obj({"algorithms": {"type": "array", "items": {"type": "string"}}, "issuer": {"type": "string"},
-                     "audience": {"type": "string"}}),
+                     "audience": {"type": "string"},
+                     # the claim names checked in issued tokens (only those declared)
+                     "claims": _obj({k: {"type": "string"} for k in ("subject", "userType", "audience", "expiry", "issuer")})}),
     }),
     "firstFrame": _obj({
-        "type": {"type": "string"}, "authenticated": _POINTER, "user": _POINTER, "userId": _POINTER, "authError": _POINTER,
+        "type": {"type": "string"}, "authenticated": _POINTER,
+        # how /authenticated says so: the value true (default) or any value present
+        "authenticatedWhen": {"enum": ["true", "present"]}, "user": _POINTER, "userId": _POINTER, "authError": _POINTER,
         "capabilities": _POINTER, "capabilitiesAuthenticated": {"type": "array", "items": {"type": "string"}},
         "capabilitiesAnonymous": {"type": "array", "items": {"type": "string"}},
     }, ["type"]),
@@ -52,7 +72,18 @@ X_READINESS_ROOT = _obj({
         "invalidFormat", "unknownType", "authRequired", "forbiddenChannel", "rateLimited", "invalidToken", "expiredToken",
         "userNotFound")},
         # JSON Schema of HTTP error bodies (readiness.no_stack_traces notes bodies off it; conformance, not a leak)
-        "httpBody": {"type": "object"}}),
+        "httpBody": {"type": "object"},
+        # the error messages (kinds or message keys) error frames match; session.error_shape judges against them
+        "messages": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        # one envelope for answers: an error is the one whose value at pointer equals `equals` (or is present)
+        "when": _obj({"pointer": _POINTER, "equals": {}}, ["pointer"])}),
+    # the pointer naming a message's kind (/type, /method, /header/msg_type); null: every message told by its schema
+    "kind": {"oneOf": [_POINTER, {"type": "null"}]},
+    "batch": {"type": "boolean"},              # a frame holding a JSON array is several messages
+    "ids": _obj({"rule": {"enum": ["increasing", "unique", "example"]}, "start": {"type": "integer", "minimum": 0,
+                                                                                "maximum": 2**53}}),
+    # what the service ignores on purpose (no answer): unknown kinds, objects without a kind, text that is not JSON
+    "ignores": {"type": "array", "items": {"enum": ["unknownType", "untyped", "invalidJson"]}},
     "channels": {"type": "object", "additionalProperties": _obj({
         "auth": {"type": "boolean"}, "owner": {"type": "boolean"}, "pushes": {"type": "array", "items": {"type": "string"}},
         "intervalSeconds": {"type": "number", "exclusiveMinimum": 0}, "trigger": _HTTP_CALL, "description": {"type": "string"},

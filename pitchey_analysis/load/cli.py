@@ -177,7 +177,7 @@ def _login(http_url: str, creds: Any, contract: Contract | None = None) -> str |
     """A token for ``creds``, logged in as the contract says (default Pitchey's); None when the login is refused or fails."""
     import urllib.request
 
-    from ..probes.common import fill_template
+    from ..contract.requests import fill_template
 
     lg = (contract or default_contract()).login
     if lg is None or not lg.paths:

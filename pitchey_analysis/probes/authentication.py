@@ -6,13 +6,13 @@ import time
 
 from websockets.exceptions import InvalidStatus
 
+from ..contract.requests import fill_template
 from .base import ProbeContext, Result, classify, probe
 from .common import (
     accepted,
     alg_none_token,
     authed,
     authed_session,
-    fill_template,
     forged_token,
     login,
     login_refused,

@@ -21,15 +21,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import websockets.exceptions as wsexc
 
 from ..capture.records import sample_record
 from ..categories import CATEGORIES
 from ..contract import Contract, default_contract
+from ..contract.requests import upgrade_target
 from .conformance import Conformance
-from .invariants import Tally
+from .invariants import FrameShape, Tally
 
 
 @dataclass
@@ -146,9 +147,11 @@ class Credentials:
     user_type: str = "creator"
     #: the HTTP login path; None: the contract's path for ``user_type``.
     login_path: str | None = None
+    #: a credential the user made beforehand (``--token``): used as is, no login call
+    token: str | None = None
 
-    def __repr__(self) -> str:  # never print a password
-        return f"Credentials({self.user_type}:{self.email})"
+    def __repr__(self) -> str:  # never print a password or a token
+        return f"Credentials({self.user_type}:{self.email or 'token'})"
 
 
 @dataclass
@@ -205,17 +208,21 @@ class ProbeContext:
     conformance: Conformance = field(default_factory=Conformance)
     #: sessions whose reader still runs (probes/session.py); the runner ends them when their probe ends
     open_sessions: set[Any] = field(default_factory=set)
+    #: the Cookie header of a cookie-session login, sent on authenticated upgrades (contract login.session: cookie)
+    session_cookie: str | None = None
 
     def __post_init__(self) -> None:
-        # the session invariants judge the first frame the contract declares
+        # the session invariants judge frames as the contract tells them apart, and the first frame it declares
         self.invariants.first_frame = self.first_frame_type
+        self.invariants.shape = FrameShape.of(self.contract)
 
     # -- target facts ------------------------------------------------------
     @property
-    def first_frame_type(self) -> str:
-        """The ``type`` of the first frame of every session, as the contract declares it."""
+    def first_frame_type(self) -> str | None:
+        """The kind of the first frame of every session, as the contract declares it (None: none declared,
+        so none is awaited)."""
         ff = self.contract.first_frame
-        return ff.type if ff else "connected"
+        return ff.type if ff else None
 
     @property
     def lockout_attempts(self) -> int:
@@ -248,10 +255,7 @@ class ProbeContext:
 
     def ws_url_with(self, *, token: str | None = None, path: str | None = None) -> str:
         """The WebSocket URL with a token query or another path."""
-        parts = urlsplit(self.ws_url)
-        up = self.contract.upgrade
-        query = f"{up.query if up and up.query else 'token'}={token}" if token else parts.query
-        return urlunsplit((parts.scheme, parts.netloc, path or parts.path, query, ""))
+        return upgrade_target(self.contract, self.ws_url, token, path=path)[0]
 
     def scratch_address(self) -> str | None:
         """A fresh loopback source address (127.x.y.z) for connections that count as failed

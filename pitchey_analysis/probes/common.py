@@ -13,6 +13,7 @@ import aiohttp
 import jwt
 
 from ..contract import pointer_get
+from ..contract.requests import auth_message, login_body
 from .base import Credentials, ProbeContext, Result, Stop
 from .session import ProbeSession
 
@@ -27,6 +28,7 @@ class HttpAnswer:
     headers: dict[str, str]
     text: str
     body: Any  # parsed JSON, or None
+    cookies: tuple[str, ...] = ()  # the Set-Cookie headers
 
     def field(self, *path: str) -> Any:
         """A nested field of the JSON body, or None."""
@@ -62,11 +64,18 @@ async def http(
                 body = json.loads(text)
             except ValueError:
                 body = None
-            return HttpAnswer(r.status, dict(r.headers), text, body)
+            return HttpAnswer(r.status, dict(r.headers), text, body, tuple(r.headers.getall("Set-Cookie", ())))
 
 
 async def login(ctx: ProbeContext, creds: Credentials, *, fresh: bool = False) -> tuple[str | None, HttpAnswer]:
-    """Log in; returns (token or None, answer). Tokens are cached per user."""
+    """Log in as the contract says; returns (token or None, answer). Tokens are cached per user.
+
+    A credential the user supplied (``--token``) is used as is. A cookie-session login
+    (``login.session: cookie``) keeps the session's cookies for the upgrade and, with ``login.exchange``,
+    trades them for the WebSocket token.
+    """
+    if creds.token:
+        return creds.token, HttpAnswer(200, {}, "", None)
     key = f"{creds.user_type}:{creds.email}"
     if not fresh and key in ctx._tokens:
         cached, cached_body = ctx._tokens[key]
@@ -77,10 +86,13 @@ async def login(ctx: ProbeContext, creds: Credentials, *, fresh: bool = False) -
         return None, HttpAnswer(status, {}, "", body)
     lg = ctx.contract.login
     path = creds.login_path or login_path(ctx, creds)
-    body = fill_template(lg.body, {"email": creds.email, "password": creds.password}) if lg else \
-        {"email": creds.email, "password": creds.password}
-    ans = await http(ctx, lg.method if lg else "POST", path, json_body=body)
-    token = pointer_get(ans.body, lg.token if lg else "/token") if ans.status == (lg.status if lg else 200) else None
+    ans = await http(ctx, lg.method if lg else "POST", path, json_body=login_body(ctx.contract, creds.email, creds.password))
+    token: Any = None
+    if ans.status == (lg.status if lg else 200):
+        if lg is not None and lg.session == "cookie":
+            token = await _cookie_token(ctx, ans)
+        else:
+            token = pointer_get(ans.body, lg.token if lg else "/token")
     if isinstance(token, str) and token:
         ctx._tokens[key] = (token, ans.body)
         ctx.recorder.add_secret(token)
@@ -88,6 +100,29 @@ async def login(ctx: ProbeContext, creds: Credentials, *, fresh: bool = False) -
     if ans.status in (lg.refused_status if lg else (400, 401, 403, 404)):
         ctx._refused[key] = (ans.status, ans.body)
     return None, ans
+
+
+async def _cookie_token(ctx: ProbeContext, ans: HttpAnswer) -> str | None:
+    """The WebSocket credential of a cookie-session login: the exchange call's token, else the session cookie
+    the upgrade carries (``upgrade.cookie``)."""
+    lg, up = ctx.contract.login, ctx.contract.upgrade
+    cookie = "; ".join(c.split(";", 1)[0] for c in ans.cookies if "=" in c)
+    if not cookie or lg is None:
+        return None
+    ctx.recorder.add_secret(cookie)
+    if lg.exchange is not None:
+        ex = await http(ctx, lg.exchange.method, lg.exchange.path, headers={"Cookie": cookie})
+        if ex.status != (lg.exchange.status or 200):
+            return None
+        tok = pointer_get(ex.body, lg.exchange_token)
+        return tok if isinstance(tok, str) and tok else None
+    if up is not None and up.cookie:
+        for part in cookie.split("; "):
+            name, _, value = part.partition("=")
+            if name == up.cookie and value:
+                return value
+    ctx.session_cookie = cookie
+    return cookie
 
 
 def login_path(ctx: ProbeContext, creds: Credentials) -> str:
@@ -102,19 +137,6 @@ def login_user_id(ctx: ProbeContext, ans: HttpAnswer) -> Any:
     """The user id in a login answer, where the contract's pointer says (None when it does not say)."""
     lg = ctx.contract.login
     return pointer_get(ans.body, lg.user_id if lg else "/user/id")
-
-
-def fill_template(template: Any, values: dict[str, Any]) -> Any:
-    """A body template with ``"{name}"`` strings replaced by values (the value keeps its JSON type; pure)."""
-    if isinstance(template, str):
-        if template.startswith("{") and template.endswith("}") and template[1:-1] in values:
-            return values[template[1:-1]]
-        return template
-    if isinstance(template, dict):
-        return {k: fill_template(v, values) for k, v in template.items()}
-    if isinstance(template, list):
-        return [fill_template(v, values) for v in template]
-    return template
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
@@ -194,29 +216,73 @@ async def accepted(ctx: ProbeContext, s: ProbeSession) -> dict[str, Any] | None:
     Returns the frame that shows it, or None.
     """
     c = ctx.contract
-    ff, success = c.first_frame, c.upgrade.success if c.upgrade else None
+    ff, up = c.first_frame, c.upgrade
+    success = {x for x in (up.success if up else None, (up.first_message or {}).get("success") if up else None) if x}
     for _, f in s.frames:
-        if (ff is not None and f.get("type") == ff.type and ff.authenticated_in(f)) or (success and f.get("type") == success) or (
-                isinstance(f.get("payload"), dict) and f["payload"].get("userId") not in (None, "")):
+        kind = c.kind_of(f)
+        if (ff is not None and kind == ff.type and ff.authenticated and ff.authenticated_in(f)) or (kind in success):
             return f
     op = c.auth_check_operation()
     if s.closed or op is None or op.request is None or op.request.example is None:
         return None
-    mark = s.mark()
-    answers = {m.type for m in op.reply if m.type != c.error_type}
+    answers = {m.type for m in op.reply if m.type not in c.error_kinds()}
     try:
-        await s.send(op.request.example)
+        ans = await s.ask(op.request.example, answers, ctx.options.timeout_s)
     except Exception:
         return None
-    ans = await s.expect(lambda f: f.get("type") in answers or f.get("type") == c.error_type, ctx.options.timeout_s, since=mark)
-    if ans is not None and ans.get("type") in answers:
+    if ans is not None and c.kind_of(ans) in answers and not c.is_error(ans):
         return ans
     return None
 
 
+@dataclass
+class Started:
+    """How a session began: its declared first frame (None: none declared, or it did not come), whether it is
+    authenticated (None: the contract gives no way to tell at this point), and a failing result when it could
+    not begin as the contract says."""
+
+    first: dict[str, Any] | None
+    authenticated: bool | None
+    problem: Result | None = None
+
+
+async def start(ctx: ProbeContext, s: ProbeSession, token: str | None = None) -> Started:
+    """Begin a session as the contract says: wait for its declared first frame (only when one is declared),
+    then, with a credential and first-message authentication declared, send it and wait for the answer."""
+    c, t = ctx.contract, ctx.options.timeout_s
+    ff, up = c.first_frame, c.upgrade
+    first = None
+    if ff is not None:
+        first = await s.expect_type(ff.type, timeout=t)
+        if first is None:
+            if s.closed:
+                return Started(None, None, Result.closed(s.close_code, s.close_reason, f"no {ff.type} frame",
+                                                         {"frames": s.types()}))
+            return Started(None, None, Result.fail("no_answer", f"no {ff.type} frame", {"frames": s.types()}))
+    if not token:
+        return Started(first, False)
+    msg = auth_message(c, token)
+    if msg is not None and up is not None and up.first_message is not None:
+        ok, bad = up.first_message.get("success"), up.first_message.get("failure")
+        ans = await s.ask(msg, {k for k in (ok, bad) if k}, t)
+        if ans is None:
+            what = f"no answer to the authentication message within {t:.1f} s"
+            if s.closed:
+                return Started(first, False, Result.closed(s.close_code, s.close_reason, what, {"frames": s.types()}))
+            return Started(first, None, Result.fail("no_answer", what, {"frames": s.types()}))
+        kind = c.kind_of(ans)
+        return Started(ans, kind == ok if ok else not (kind == bad or c.is_error(ans)))
+    if ff is not None and ff.authenticated and first is not None:
+        return Started(first, ff.authenticated_in(first))
+    if up is not None and up.refuses_at_upgrade:
+        return Started(first, True)  # the upgrade carried the credential and was not refused
+    return Started(first, None)
+
+
 async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *, trace: bool = True,
                          via: str = "query", metric: str | None = None) -> tuple[ProbeSession | None, Result | None]:
-    """Log in and open an authenticated session that received ``connected``.
+    """Log in and open a session authenticated as the contract says (its credential carried the declared way,
+    its first frame or first-message answer read the declared way).
 
     Returns (session, None) or (None, failing result).
     """
@@ -231,19 +297,24 @@ async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *,
         s = await ProbeSession.open(ctx, header_token=token, trace=trace)
     else:
         s = await ProbeSession.open(ctx, token=token, trace=trace)
-    first = await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
-    ff = ctx.contract.first_frame
-    authed = first is not None and pointer_get(first, ff.authenticated if ff and ff.authenticated else "/authenticated") is True
+    began = await start(ctx, s, token)
+    if began.problem is not None:
+        await s.close()
+        return None, began.problem
+    authed = began.authenticated
+    evidence = began.first
+    if authed is None:
+        evidence = await accepted(ctx, s)
+        authed = evidence is not None
     if metric and authed:
         ctx.sample(metric, (time.perf_counter() - t0) * 1000, t_offset_s=t_off)
-    if first is None or not authed:
+    if not authed:
         closed = s.closed
         await s.close()
-        if first is None:
-            if closed:
-                return None, Result.closed(s.close_code, s.close_reason, f"no {ctx.first_frame_type} frame", {"frames": s.types()})
-            return None, Result.fail("no_answer", f"no {ctx.first_frame_type} frame", {"frames": s.types()})
-        return None, Result.fail("auth_rejected", "the login token was not accepted on the WebSocket", first)
+        if closed:
+            return None, Result.closed(s.close_code, s.close_reason, "the credential was not accepted", {"frames": s.types()})
+        return None, Result.fail("auth_rejected", "the credential was not accepted on the WebSocket",
+                                 evidence or {"frames": s.types()})
     await settle(ctx, s)
     bad = await watch(ctx, s, f"connected authenticated as {creds.user_type}")
     if bad is not None:
@@ -254,12 +325,13 @@ async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *,
 
 def round_trip(ctx: ProbeContext, rid: str) -> tuple[dict[str, Any], str] | None:
     """The contract's liveness round trip (``ping`` when declared): the request to send, tagged with ``rid``
-    when its example has an ``id``, and the answer's type; None when the contract declares none."""
+    when its example has an uncorrelated ``id`` (a correlated one gets the session's next id when sent),
+    and the answer's kind; None when the contract declares none."""
     op = ctx.contract.round_trip()
     if op is None or op.request is None or op.answer is None or op.answer.type is None:
         return None
-    example = dict(op.request.example or {"type": op.request.type})
-    if "id" in example:
+    example = dict(op.request.example or {})
+    if "id" in example and ctx.contract.correlation_of(example) is None:
         example["id"] = rid
     return example, op.answer.type
 
@@ -277,44 +349,59 @@ async def authed(ctx: ProbeContext, creds: Credentials | None = None, *, closing
 
 
 async def settle(ctx: ProbeContext, s: ProbeSession) -> bool:
-    """Wait until an authenticated session answers (a ping every 25 ms, up to 1 s).
+    """Wait until an authenticated session answers (its round trip every 25 ms, up to 1 s).
 
     Some servers finish setting a session up after 'connected' and drop what
     arrives meanwhile (PROTOCOL.md Part B item 15, caught by its own probe);
     the other probes should judge their own feature, not that race.
     """
-    mark = s.mark()
     for i in range(40):
         rt = round_trip(ctx, f"settle-{i}")
         if rt is None:
             return False  # no round trip in the contract to settle with
         request, answer = rt
-        await s.send(request)
-        if await s.expect_type(answer, timeout=0.025, since=mark) is not None:
+        if await s.ask(request, {answer}, 0.025) is not None:
             return True
         if s.closed:
             return False
     return False
 
 
+async def open_started(ctx: ProbeContext, *, trace: bool = True) -> tuple[ProbeSession, Started]:
+    """A session as a client of the contract opens one: anonymous where the contract serves anonymous
+    sessions, else with the main user's credential; begun (:func:`start`)."""
+    up = ctx.contract.upgrade
+    token = None
+    if up is not None and not up.anonymous and ctx.user is not None:
+        token, _ = await login(ctx, ctx.user)
+    s = await ProbeSession.open(ctx, token=token, trace=trace)
+    return s, await start(ctx, s, token)
+
+
 async def alive(ctx: ProbeContext) -> bool:
-    """Whether the target still works at all: an upgrade gets 'connected' and a ping gets any answer.
+    """Whether the target still works at all: an upgrade begins as the contract says and its round trip
+    (any request it declares) gets any answer.
 
     Used between probes once several ended unanswered, so that a silent or
     stalled target does not cost every remaining probe its full timeout.
     """
     try:
-        s = await ProbeSession.open(ctx, trace=False)
+        s, began = await open_started(ctx, trace=False)
     except Exception:
         return False
     async with s:
-        if await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s) is None:
+        if began.problem is not None and not s.closed:
             return False
-        mark = s.mark()
+        if s.frames:
+            return True  # the target speaks: frames are arriving
+        rt = round_trip(ctx, "liveness")
         ops = ctx.contract.request_answers()
+        request = rt[0] if rt else (ops[0].request.example if ops and ops[0].request else None)
+        if request is None:
+            return not s.closed  # nothing to ask: an upgrade held open is all the evidence there is
+        mark = s.mark()
         try:
-            await s.send(next((o.request.example for o in ops if o.request and o.request.type == "ping"),
-                              ops[0].request.example if ops and ops[0].request else {"type": "ping", "id": "liveness"}))
+            await s.send(request)
         except Exception:
             return False
         answered = await s.expect(lambda f: True, ctx.options.timeout_s, since=mark) is not None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,10 +35,10 @@ class Rule:
 #: The invariants, in the order the whole-run probes report them.
 RULES: tuple[Rule, ...] = (
     Rule("first_frame", True,
-         "the first frame of every session is the declared first frame ('connected'), and it comes exactly once"),
-    Rule("json_frames", True, "every server text frame is a JSON object with a string 'type'"),
+         "the first frame of every session is the first frame the contract declares, and it comes exactly once"),
+    Rule("json_frames", True, "every server text frame is a JSON message whose kind the contract can tell"),
     Rule("error_shape", True,
-         "every 'error' frame has a string 'code', a string 'message', a millisecond 'timestamp' and no stack trace"),
+         "every error frame matches the contract's error messages and carries no stack trace"),
     Rule("nothing_after_close", False, "nothing arrives after the server's close frame (RFC 6455 §5.5.1)"),
     Rule("close_codes", False,
          "every close code on the wire is one RFC 6455 §7.4 allows (1000-1003, 1007-1014, 3000-4999)"),
@@ -115,17 +115,60 @@ class SessionTrace:
 
 
 # -- single-frame rules -------------------------------------------------------
-def frame_problem(frame: dict[str, Any]) -> str | None:
-    """Why a received frame is not a JSON object with a string type, or None (pure)."""
+def _type_kind(frame: dict[str, Any]) -> str | None:
+    kind = frame.get("type")
+    return kind if isinstance(kind, str) else None
+
+
+def frame_problem(frame: dict[str, Any], kind: Callable[[dict[str, Any]], str | None] = _type_kind,
+                  kind_name: str = "a string 'type'") -> str | None:
+    """Why a received frame is not a JSON message whose kind can be told, or None (pure)."""
     if frame.get("type") == "binary" and "_size" in frame:
         return f"a binary frame ({frame['_size']} bytes) where the contract has only JSON text frames"
     if frame.get("type") == "invalid" and "_raw" in frame:
         return "a text frame that is not JSON"
     if "_value" in frame and frame.get("type") is None:
         return f"a JSON {type(frame['_value']).__name__} instead of an object"
-    if not isinstance(frame.get("type"), str):
-        return "a JSON object without a string 'type'"
+    if kind(frame) is None:
+        return f"a JSON object without {kind_name}"
     return None
+
+
+@dataclass(frozen=True)
+class FrameShape:
+    """What the session invariants judge frames by: their kind, the declared first frame (None: none is
+    declared), which frames are errors and what is wrong with an error frame. The default is the
+    2025 Pitchey shape; :meth:`of` takes a contract's."""
+
+    first_frame: str | None = "connected"
+    kind: Callable[[dict[str, Any]], str | None] = _type_kind
+    is_error: Callable[[dict[str, Any]], bool] = lambda f: f.get("type") == "error"
+    error_issues: Callable[[dict[str, Any]], list[str]] = lambda f: error_problems(f)
+    kind_name: str = "a string 'type'"
+
+    @classmethod
+    def of(cls, contract: Any) -> FrameShape:
+        """The shape a contract declares: its kinds, first frame, error kinds and error schemas."""
+        errors = contract.error_messages()
+
+        def error_issues(frame: dict[str, Any]) -> list[str]:
+            out = []
+            if errors:
+                issues = [m.error(frame) for m in errors]
+                if all(i is not None for i in issues):
+                    first = next(i for i in issues if i is not None)
+                    out.append(f"off the contract's error message {first.message} at {first.path}: {first.error}")
+            trace = find_stack_trace(frame)
+            if trace:
+                out.append(f"a stack trace ({trace})")
+            return out
+
+        ff = contract.first_frame
+        ptr = contract.kind_pointer
+        return cls(first_frame=ff.type if ff else None, kind=contract.kind_of, is_error=contract.is_error,
+                   error_issues=error_issues,
+                   kind_name=f"a kind at {ptr} or a match among the contract's messages" if ptr else
+                   "a match among the contract's messages")
 
 
 def find_stack_trace(obj: Any, _depth: int = 0) -> str | None:
@@ -188,48 +231,53 @@ def _short(v: Any) -> str:
 
 
 # -- a whole session ------------------------------------------------------------
-def applicable(trace: SessionTrace, first_frame: str = "connected") -> dict[str, int]:
+def applicable(trace: SessionTrace, shape: FrameShape | None = None) -> dict[str, int]:
     """How many items of a session each rule judges (frames, error frames, close frames; pure)."""
+    shape = shape or FrameShape()
     n = len(trace.frames)
     return {
-        "first_frame": n,
+        "first_frame": n if shape.first_frame is not None else 0,
         "json_frames": n,
-        "error_shape": sum(1 for _, f in trace.frames if f.get("type") == "error"),
+        "error_shape": sum(1 for _, f in trace.frames if "_value" not in f and shape.is_error(f)),
         "nothing_after_close": 1 if trace.close_received and trace.complete else 0,
         "close_codes": 1 if trace.close_received else 0,
     }
 
 
-def check_session(trace: SessionTrace, *, first_frame: str = "connected",
-                  rules: Iterable[str] = RULE_NAMES) -> list[Violation]:
+def check_session(trace: SessionTrace, *, first_frame: str | None = "connected",
+                  rules: Iterable[str] = RULE_NAMES, shape: FrameShape | None = None) -> list[Violation]:
     """The violations of the session invariants in one session (pure).
 
     Args:
         trace: what the session received.
-        first_frame: the declared first frame's ``type`` (the contract's; ``connected`` for Pitchey).
+        first_frame: the declared first frame's kind (``connected`` for Pitchey; None: none declared),
+            when no ``shape`` is given.
         rules: the names of the rules to check.
+        shape: how frames are judged (a contract's :meth:`FrameShape.of`); default the Pitchey shape.
 
     Returns:
         The violations in the order of the frames, close-related ones last.
     """
+    shape = shape or FrameShape(first_frame=first_frame)
+    first_frame = shape.first_frame
     wanted = set(rules)
     out: list[Violation] = []
     frames = trace.frames
-    if "first_frame" in wanted and frames:
+    if "first_frame" in wanted and frames and first_frame is not None:
         head = frames[0][1]
-        if head.get("type") != first_frame:
-            out.append(Violation("first_frame", 0, f"the first frame is {head.get('type')!r}, not {first_frame!r}", head))
+        if shape.kind(head) != first_frame:
+            out.append(Violation("first_frame", 0, f"the first frame is {shape.kind(head)!r}, not {first_frame!r}", head))
     declared = 0
     for i, (_, frame) in enumerate(frames):
-        if frame.get("type") == first_frame:
+        if first_frame is not None and shape.kind(frame) == first_frame:
             declared += 1
             if "first_frame" in wanted and declared > 1:
                 out.append(Violation("first_frame", i, f"{first_frame!r} frame number {declared} (frame {i})", frame))
-        problem = frame_problem(frame)
+        problem = frame_problem(frame, shape.kind, shape.kind_name)
         if "json_frames" in wanted and problem:
             out.append(Violation("json_frames", i, problem, frame))
-        if "error_shape" in wanted and not problem and frame.get("type") == "error":
-            bad = error_problems(frame)
+        if "error_shape" in wanted and "_value" not in frame and "_raw" not in frame and shape.is_error(frame):
+            bad = shape.error_issues(frame)
             if bad:
                 out.append(Violation("error_shape", i, "malformed error frame: " + "; ".join(bad), frame))
     if "nothing_after_close" in wanted and trace.close_received and trace.after_close:
@@ -292,7 +340,8 @@ class Tally:
     the violations, ``examples[rule]`` the first few, for the probes' evidence.
     """
 
-    first_frame: str = "connected"
+    first_frame: str | None = "connected"
+    shape: FrameShape | None = None  # the contract's (ProbeContext sets it); None: the Pitchey shape
     sessions: int = 0
     frames: int = 0
     partial_sessions: int = 0  # sessions read only up to their first frame
@@ -306,12 +355,13 @@ class Tally:
 
     def check(self, trace: SessionTrace, *, probe_id: str = "", conn_id: str = "") -> list[Violation]:
         """Check one session, count it, and return its violations."""
-        found = check_session(trace, first_frame=self.first_frame)
+        shape = self.shape or FrameShape(first_frame=self.first_frame)
+        found = check_session(trace, shape=shape)
         self.sessions += 1
         self.frames += len(trace.frames)
         if not trace.complete:
             self.partial_sessions += 1
-        for rule, n in applicable(trace, self.first_frame).items():
+        for rule, n in applicable(trace, shape).items():
             self.items[rule] += n
             self.judged[rule] += 1 if n else 0
         seen: set[str] = set()

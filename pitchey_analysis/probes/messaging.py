@@ -15,9 +15,10 @@ import time
 from typing import Any
 
 from ..contract import default_contract
+from ..contract.requests import fill_template
 from . import generated
 from .base import ProbeContext, Result, probe
-from .common import HttpAnswer, authed, fill_template, has_fields, http, login, login_user_id
+from .common import HttpAnswer, authed, has_fields, http, login, login_user_id
 from .session import ProbeSession
 
 METRICS_FIELDS: dict[str, type | tuple[type, ...]] = {"activeUsers": int, "connections": int, "messagesPerMinute": (int, float), "uptime_s": (int, float)}

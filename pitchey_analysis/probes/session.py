@@ -20,6 +20,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
 from ..capture.records import frame_record
+from ..contract.requests import header_upgrade, upgrade_target
+from ..contract.wire import IdSource
 from .base import NoFirstFrame, ProbeContext, compact
 from .conformance import frame_issues, violation_event
 from .invariants import SessionTrace, describe_wire, violation_record
@@ -87,23 +89,30 @@ class TracedConnection(ClientConnection):
 
 
 def parse_frame(data: str | bytes) -> dict[str, Any]:
-    """A received message as a dict with a ``type`` (pure).
+    """A received message as a dict (pure).
 
-    Non-JSON text becomes ``{"type": "invalid", "_raw": ...}``; binary data
-    ``{"type": "binary", "_size": n}``; a JSON value that is not an object
-    with a string type keeps its value under ``_value``.
+    A JSON object is kept as it came. Non-JSON text becomes ``{"type": "invalid", "_raw": ...}``; binary
+    data ``{"type": "binary", "_size": n}``; a JSON value that is not an object keeps its value under
+    ``_value`` (the contract's :func:`~pitchey_analysis.contract.wire.is_marker` tells these notes apart).
     """
     if isinstance(data, bytes):
         return {"type": "binary", "_size": len(data)}
     try:
         obj = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"type": "invalid", "_raw": data[:PAYLOAD_CHARS]}
     if isinstance(obj, dict):
-        if not isinstance(obj.get("type"), str):
-            return {**obj, "type": None}
         return obj
     return {"type": None, "_value": obj}
+
+
+def parse_frames(data: str | bytes, *, batch: bool) -> list[dict[str, Any]]:
+    """The messages of one received frame: one, or (``batch``: the contract says so) each element of a JSON array."""
+    frame = parse_frame(data)
+    if batch and isinstance(frame.get("_value"), list) and "_raw" not in frame:
+        items = frame["_value"]
+        return [i if isinstance(i, dict) else {"type": None, "_value": i} for i in items] or [frame]
+    return [frame]
 
 
 class ProbeSession:
@@ -126,6 +135,9 @@ class ProbeSession:
         self.closed_by_target = False  # the session ended without the probe closing it
         self.probe_id = ctx.probe_id  # the session may outlive its probe
         self.checked = False
+        self.ids = IdSource(ctx.contract.ids)  # the ids of this session's requests, by the contract's rule
+        self.last_id: Any = None  # the id the last request sent carried (None: not correlated)
+        self.batches = 0  # frames that held several messages
         ctx.invariants.opened += 1
         if isinstance(conn, TracedConnection):
             conn.on_control = self._control
@@ -149,20 +161,22 @@ class ProbeSession:
         timeout: float | None = None,
     ) -> ProbeSession:
         """Open a connection (raises on failure; callers classify)."""
-        hdrs = dict(ctx.extra_headers)
+        url, carried, protocols = upgrade_target(ctx.contract, ctx.ws_url, token, path=path,
+                                                 session_cookie=ctx.session_cookie if token else None)
+        hdrs = {**ctx.extra_headers, **carried}
         if header_token:
-            up = ctx.contract.upgrade
-            scheme = up.scheme if up is not None else "Bearer"
-            hdrs[up.header if up and up.header else "Authorization"] = f"{scheme} {header_token}" if scheme else header_token
+            hdrs.update(header_upgrade(ctx.contract, header_token))
         hdrs.update(headers or {})
         kwargs: dict[str, Any] = {}
+        if protocols:
+            kwargs["subprotocols"] = protocols
         if local_addr:
             kwargs["local_addr"] = (local_addr, 0)
         if ctx.tls:
             kwargs["ssl"] = ctx.ssl_context
         t0 = time.perf_counter()
         conn = await connect(
-            ctx.ws_url_with(token=token, path=path),
+            url,
             additional_headers=hdrs or None,
             open_timeout=timeout or ctx.options.open_timeout_s,
             ping_interval=None,  # the probes measure; they do not keep alive on their own
@@ -204,13 +218,17 @@ class ProbeSession:
         try:
             async for data in self.conn:
                 t = self._t_ms()
-                frame = parse_frame(data)
+                frames = parse_frames(data, batch=self.ctx.contract.batch)
                 size = len(data) if isinstance(data, bytes) else len(data.encode())
-                self._record("in", frame.get("type"), size, data if isinstance(data, str) else "")
-                if len(self.frames) < MAX_KEPT:
-                    self.frames.append((t, frame))
-                else:
-                    self.dropped += 1
+                if len(frames) > 1:
+                    self.batches += 1
+                self._record("in", self.kind(frames[0]) if len(frames) == 1 else "batch", size,
+                             data if isinstance(data, str) else "")
+                for frame in frames:
+                    if len(self.frames) < MAX_KEPT:
+                        self.frames.append((t, frame))
+                    else:
+                        self.dropped += 1
                 self._new.set()
         except ConnectionClosed:
             pass
@@ -248,12 +266,41 @@ class ProbeSession:
         """Whether the connection has ended."""
         return self._reader.done()
 
-    async def send(self, obj: Any) -> None:
-        """Send a JSON object (or raw text/bytes)."""
+    def kind(self, frame: Any, *, sent: bool = False) -> str | None:
+        """A frame's kind, as the contract tells them apart."""
+        return self.ctx.contract.kind_of(frame, sent=sent)
+
+    async def send(self, obj: Any, *, raw: bool = False) -> Any:
+        """Send a JSON object (or raw text/bytes); returns what was sent.
+
+        A request the contract correlates gets a fresh id at its correlation pointer by the contract's
+        id rule (never the same twice on a session; :attr:`last_id`), unless ``raw``.
+        """
+        self.last_id = None
+        if isinstance(obj, dict) and not raw:
+            obj, self.last_id = self.ctx.contract.stamped(obj, self.ids)
         data = obj if isinstance(obj, (str, bytes)) else json.dumps(obj, separators=(",", ":"))
-        ftype = obj.get("type") if isinstance(obj, dict) else ("binary" if isinstance(data, bytes) else "raw")
+        ftype = self.kind(obj, sent=True) if isinstance(obj, dict) else ("binary" if isinstance(data, bytes) else "raw")
         self._record("out", ftype, len(data), data if isinstance(data, str) else "")
         await self.conn.send(data)
+        return obj
+
+    async def ask(self, obj: Any, kinds: set[str] | frozenset[str], timeout: float) -> dict[str, Any] | None:
+        """Send a request and wait for its answer: the frame carrying its id back where the contract
+        correlates it, else the first later frame of one of ``kinds`` (or an error frame)."""
+        mark = self.mark()
+        await self.send(obj)
+        return await self.expect_answer(kinds, timeout, since=mark)
+
+    async def expect_answer(self, kinds: set[str] | frozenset[str], timeout: float, *, since: int,
+                            rid: Any = None) -> dict[str, Any] | None:
+        """The answer to the last request (or to ``rid``): matched by correlation id when the request had one,
+        else by kind (one of ``kinds`` or an error frame)."""
+        c = self.ctx.contract
+        rid = self.last_id if rid is None else rid
+        if rid is not None:
+            return await self.expect(lambda f: c.answers_id(f, rid), timeout, since=since)
+        return await self.expect(lambda f: c.kind_of(f) in kinds or c.is_error(f), timeout, since=since)
 
     async def expect(self, pred: Callable[[dict[str, Any]], bool], timeout: float, *, since: int = 0) -> dict[str, Any] | None:
         """The first frame from index ``since`` on that satisfies ``pred``, or None on timeout/close."""
@@ -277,16 +324,20 @@ class ProbeSession:
                 pass
 
     async def connected(self) -> dict[str, Any]:
-        """The session's first frame ('connected'); raises :class:`NoFirstFrame` when it does not come,
-        so that a probe ends after one timeout instead of waiting out every later step too."""
-        first = await self.expect_type(self.ctx.first_frame_type, timeout=self.ctx.options.timeout_s)
+        """The session's first frame as the contract declares it (``{}`` at once when it declares none); raises
+        :class:`NoFirstFrame` when it does not come, so that a probe ends after one timeout instead of waiting
+        out every later step too."""
+        kind = self.ctx.first_frame_type
+        if kind is None:
+            return {}
+        first = await self.expect_type(kind, timeout=self.ctx.options.timeout_s)
         if first is None:
             raise NoFirstFrame(self.close_code if self.closed else None, self.close_reason if self.closed else None)
         return first
 
     async def expect_type(self, *types: str, timeout: float, since: int = 0) -> dict[str, Any] | None:
         """The first frame of one of ``types``."""
-        return await self.expect(lambda f: f.get("type") in types, timeout, since=since)
+        return await self.expect(lambda f: self.kind(f) in types, timeout, since=since)
 
     def mark(self) -> int:
         """An index to pass as ``since`` so that only later frames count."""
@@ -294,7 +345,7 @@ class ProbeSession:
 
     def types(self) -> list[str | None]:
         """The types of the frames received so far."""
-        return [f.get("type") for _, f in self.frames]
+        return [self.kind(f) for _, f in self.frames]
 
     async def wait_closed(self, timeout: float) -> bool:
         """Wait until the connection ends; True if it did."""
@@ -363,9 +414,9 @@ def record_contract_violations(ctx: ProbeContext, trace: SessionTrace, *, probe_
     ``contract_violation`` run event with the JSON path of the schema error (at most a few per session)."""
     found = frame_issues(ctx.contract, trace.frames)
     conf = ctx.conformance
-    conf.frames += sum(1 for _, f in trace.frames if isinstance(f.get("type"), str))
+    conf.frames += sum(1 for _, f in trace.frames if isinstance(ctx.contract.kind_of(f), str))
     for n, (pos, frame, issue) in enumerate(found):
-        conf.violations[(frame.get("type"), issue.path)] += 1
+        conf.violations[(ctx.contract.kind_of(frame), issue.path)] += 1
         rec = {**violation_event(pos, frame, issue), "probe_id": probe_id, "conn_id": conn_id, "frame": compact(frame, PAYLOAD_CHARS)}
         if len(conf.examples) < conf.max_examples:
             conf.examples.append(rec)

@@ -1,0 +1,90 @@
+"""The requests the suite builds from a contract (pure): logins, the credential exchange, the upgrade
+with its credential, the first-message authentication. Probes, preflight, load, client and debug use
+these, so that nothing outside the contract package knows how a service wants them."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from .model import Contract
+
+
+def fill_template(template: Any, values: dict[str, Any]) -> Any:
+    """A template with ``"{name}"`` strings replaced by values (a whole-string placeholder keeps the value's
+    JSON type; one inside a longer string is replaced as text)."""
+    if isinstance(template, str):
+        if template.startswith("{") and template.endswith("}") and template[1:-1] in values:
+            return values[template[1:-1]]
+        for k, v in values.items():
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+                template = template.replace("{" + k + "}", str(v))
+        return template
+    if isinstance(template, dict):
+        return {k: fill_template(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [fill_template(v, values) for v in template]
+    return template
+
+
+def login_body(contract: Contract, email: str, password: str) -> dict[str, Any]:
+    """The login request's JSON body, from the contract's template."""
+    lg = contract.login
+    template = lg.body if lg is not None else {"email": "{email}", "password": "{password}"}
+    body = fill_template(template, {"email": email, "password": password})
+    return body if isinstance(body, dict) else {}
+
+
+def upgrade_target(contract: Contract, ws_url: str, token: str | None, *, path: str | None = None,
+                   session_cookie: str | None = None) -> tuple[str, dict[str, str], list[str] | None]:
+    """The upgrade's URL, headers and subprotocols carrying ``token`` where the contract says: a query
+    parameter (``upgrade.query``, ``token`` when nothing else is declared), a header, a cookie, a subprotocol.
+    ``session_cookie`` (a ``Cookie`` header value from a cookie login) is sent as is."""
+    up = contract.upgrade
+    parts = urlsplit(ws_url)
+    query = parts.query
+    headers: dict[str, str] = {}
+    protocols: list[str] | None = None
+    if token:
+        via = carrier(contract)
+        if via == "header" and up is not None and up.header:
+            headers[up.header] = f"{up.scheme} {token}" if up.scheme else token
+        elif via == "cookie" and up is not None and up.cookie:
+            headers["Cookie"] = f"{up.cookie}={token}"
+        elif via == "subprotocol" and up is not None and up.subprotocol is not None:
+            protocols = [f"{up.subprotocol}{token}"]
+        elif via == "query":
+            name = up.query if up is not None and up.query else "token"
+            query = f"{name}={quote(token, safe='')}"
+    if session_cookie:
+        headers["Cookie"] = "; ".join(x for x in (headers.get("Cookie"), session_cookie) if x)
+    return urlunsplit((parts.scheme, parts.netloc, path or parts.path, query, "")), headers, protocols
+
+
+def carrier(contract: Contract) -> str:
+    """Where a session's credential goes, the first the contract declares of: a query parameter, a header,
+    a cookie, a subprotocol, the first message (``query`` with ``?token=`` when it declares none)."""
+    up = contract.upgrade
+    if up is None:
+        return "query"
+    for via, declared in (("query", up.query), ("header", up.header), ("cookie", up.cookie),
+                          ("subprotocol", up.subprotocol is not None), ("message", up.first_message is not None)):
+        if declared:
+            return via
+    return "query"
+
+
+def header_upgrade(contract: Contract, token: str) -> dict[str, str]:
+    """The header carrying a token on the upgrade (the contract's ``upgrade.header``, else ``Authorization``)."""
+    up = contract.upgrade
+    scheme = up.scheme if up is not None else "Bearer"
+    return {up.header if up and up.header else "Authorization": f"{scheme} {token}" if scheme else token}
+
+
+def auth_message(contract: Contract, token: str) -> dict[str, Any] | None:
+    """The first-message authentication carrying ``token`` (None when the contract declares none)."""
+    up = contract.upgrade
+    if up is None or up.first_message is None:
+        return None
+    msg = fill_template(up.first_message.get("send") or {}, {"token": token})
+    return msg if isinstance(msg, dict) else None
