@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tls", action="store_true", help="embedded server: serve wss:// (judges the TLS target too)")
     r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
     r.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"), help="user password (default $PITCHEY_PASSWORD)")
+    r.add_argument("--token", default=os.environ.get("PITCHEY_TOKEN"),
+                   help="a credential you made beforehand (an access token), used as is where the contract carries one "
+                        "(default $PITCHEY_TOKEN; never written to the run)")
     r.add_argument("--user-type", help="login endpoint of the user: a user type of the contract's x-readiness.login "
                                        "(pitchey: creator (default), investor, production)")
     r.add_argument("--user", action="append", default=[], metavar="TYPE:EMAIL", type=_user,
@@ -292,6 +295,8 @@ def _credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Any], Any]
     users = []
     if a.email:
         users.append(Credentials(a.email, a.password, user_type))
+    elif getattr(a, "token", None):
+        users.append(Credentials("", "", user_type, token=a.token))
     for kind, email in a.user:
         pw = os.environ.get(f"PITCHEY_PASSWORD_{kind.upper()}") or os.environ.get("PITCHEY_PASSWORD")
         if not pw:

@@ -258,12 +258,21 @@ class Breaker:
 
 async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manifest: dict[str, Any]) -> Path:
     """Run the planned probes against a target into a new run directory."""
-    secrets_ = tuple(x for x in [cfg.jwt_secret] + [c.password for c in [cfg.user, cfg.admin, *cfg.users.values()] if c] if x)
+    secrets_ = tuple(x for x in [cfg.jwt_secret] + [v for c in [cfg.user, cfg.admin, *cfg.users.values()] if c
+                                                    for v in (c.password, c.token)] if x)
     rec = Recorder(out, manifest, secrets_to_mask=secrets_)
     ctx = ProbeContext(ws_url=ws_url, http_url=http_url, recorder=rec, options=cfg.options, user=cfg.user, users=cfg.users,
                        admin=cfg.admin, jwt_secret=cfg.jwt_secret, ssl_context=ssl_context_for(cfg) if ws_url.startswith("wss") else None,
                        extra_headers=cfg.extra_headers, allow_disruptive=cfg.allow_disruptive, contract=cfg.contract)
     steps = plan(cfg.suite, ctx, cfg.only)
+    up = cfg.contract.upgrade
+    if up is not None and not up.anonymous and cfg.user is not None:
+        from .probes.common import login
+
+        try:  # sessions of a service that serves no anonymous one carry the run's credential
+            ctx.auto_token, _ = await login(ctx, cfg.user)
+        except Exception as exc:  # the login probes judge the login; here it is only a convenience
+            rec.event("auto_login_failed", detail=str(exc)[:200])
     budget = cfg.deadline_s if cfg.deadline_s is not None else DEADLINES[cfg.suite]
     store_contract(rec.dir, cfg.contract)
     rec.update_manifest(**judged_by(cfg, steps), deadline_s=budget)

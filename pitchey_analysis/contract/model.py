@@ -374,8 +374,8 @@ class Contract:
         """Whether a frame is an error answer: of an error kind, or an error by the declared envelope."""
         if not isinstance(frame, dict) or is_marker(frame):
             return False
-        if self.envelope is not None and self.envelope.is_error(frame):
-            return True
+        if self.envelope is not None:  # one envelope for answers: the envelope alone tells an error
+            return self.envelope.is_error(frame)
         return self.kind_of(frame) in self.error_kinds()
 
     def error_messages(self) -> list[Message]:
@@ -407,10 +407,13 @@ class Contract:
         return set_pointer(request, ptr, rid), rid
 
     def answers_id(self, frame: Any, rid: Any) -> bool:
-        """Whether a received frame carries ``rid`` back where the contract's answers carry it."""
-        if rid is None or not isinstance(frame, dict):
+        """Whether a received frame carries ``rid`` back where its message carries a correlation id (where the
+        contract's answers carry one, for a frame of a kind it does not know)."""
+        if rid is None or not isinstance(frame, dict) or is_marker(frame):
             return False
-        return any(pointer_get(frame, p, _NOTHING) == rid for p in self.answer_pointers)
+        ms = self.server_messages().get(self.kind_of(frame) or "")
+        pointers = [m.correlation for m in ms if m.correlation] if ms else list(self.answer_pointers)
+        return any(pointer_get(frame, p, _NOTHING) == rid for p in pointers)
 
     def push_channel(self) -> Channel | None:
         """A channel that pushes at a fixed interval (the first declared with ``intervalSeconds`` and a push)."""

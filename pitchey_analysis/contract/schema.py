@@ -68,9 +68,9 @@ X_READINESS_ROOT = _obj({
         "capabilities": _POINTER, "capabilitiesAuthenticated": {"type": "array", "items": {"type": "string"}},
         "capabilitiesAnonymous": {"type": "array", "items": {"type": "string"}},
     }, ["type"]),
-    "errors": _obj({"message": {"type": "string"}, "code": _POINTER, **{k: {"type": "string"} for k in (
-        "invalidFormat", "unknownType", "authRequired", "forbiddenChannel", "rateLimited", "invalidToken", "expiredToken",
-        "userNotFound")},
+    "errors": _obj({"message": {"type": "string"}, "code": _POINTER, **{k: {"type": ["string", "integer"]} for k in (
+        "invalidFormat", "missingKind", "unknownType", "authRequired", "forbiddenChannel", "rateLimited", "invalidToken",
+        "expiredToken", "userNotFound")},
         # JSON Schema of HTTP error bodies (readiness.no_stack_traces notes bodies off it; conformance, not a leak)
         "httpBody": {"type": "object"},
         # the error messages (kinds or message keys) error frames match; session.error_shape judges against them

@@ -60,7 +60,7 @@ async def post_connection(ctx: ProbeContext) -> Result:
     request, success = auth_message(ctx, token), up.success or ""
     answers = tuple(t for t in (success, up.failure, c.error_type) if t)
     async with await ProbeSession.open(ctx) as s:
-        if await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s) is None:
+        if await s.begun() is None:
             return Result.fail("no_answer", f"no {ctx.first_frame_type} frame")
         mark = s.mark()
         t_off, t0 = ctx.recorder.t_offset(), time.perf_counter()
@@ -121,13 +121,24 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str | None, what
         s = await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address())
     except InvalidStatus as exc:
         status = exc.response.status_code
+        up = ctx.contract.upgrade
+        if up is not None and up.refuses_at_upgrade and status in up.refused_status:
+            return Result.ok(f"{what} refused at the upgrade with HTTP {status}, as the contract declares",
+                             {"status": status, "security": "refused"})
         if status in (401, 403):
             return Result.fail("refused_at_upgrade", f"{what} refused at the upgrade (HTTP {status}), not with an anonymous "
                                f"session and authError {want!r}", {"status": status, "security": "refused"}, critical=False)
         return classify(exc)
     ff, first_type = ctx.contract.first_frame, ctx.first_frame_type
+    up = ctx.contract.upgrade
+    if up is not None and up.refuses_at_upgrade:  # refused by an HTTP status: an upgrade that went through accepted it
+        async with s:
+            first = await s.begun()
+        return Result.fail("token_accepted", f"{what} was ACCEPTED: the upgrade went through where the contract "
+                           f"refuses with HTTP {'/'.join(map(str, up.refused_status))}",
+                           {"security": "accepted", "evidence": first}, critical=True)
     async with s:
-        first = await s.expect_type(first_type, timeout=ctx.options.timeout_s)
+        first = await s.expect_type(first_type, timeout=ctx.options.timeout_s) if first_type else {}
         await s.wait_closed(ctx.options.settle_s)
         proof = await accepted(ctx, s) if first is not None else None
         code = s.close_code if s.closed else None

@@ -210,6 +210,8 @@ class ProbeContext:
     open_sessions: set[Any] = field(default_factory=set)
     #: the Cookie header of a cookie-session login, sent on authenticated upgrades (contract login.session: cookie)
     session_cookie: str | None = None
+    #: the run's credential for sessions of a contract that serves no anonymous one (the suite logs in once)
+    auto_token: str | None = None
 
     def __post_init__(self) -> None:
         # the session invariants judge frames as the contract tells them apart, and the first frame it declares
@@ -253,8 +255,12 @@ class ProbeContext:
         """Whether the target is on this machine's loopback."""
         return is_loopback(self.host)
 
-    def ws_url_with(self, *, token: str | None = None, path: str | None = None) -> str:
-        """The WebSocket URL with a token query or another path."""
+    def ws_url_with(self, *, token: str | None = None, path: str | None = None, anonymous: bool = False) -> str:
+        """The WebSocket URL with a token query or another path (the run's own credential where the contract
+        serves no anonymous session, unless ``anonymous`` on purpose)."""
+        up = self.contract.upgrade
+        if token is None and not anonymous and up is not None and not up.anonymous:
+            token = self.auto_token
         return upgrade_target(self.contract, self.ws_url, token, path=path)[0]
 
     def scratch_address(self) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from websockets.exceptions import InvalidStatus
+
 from ..contract import pointer_get
 from .base import ProbeContext, Result, classify, probe
 from .common import (
@@ -82,7 +84,10 @@ async def login_no_password(ctx: ProbeContext) -> Result:
        expected="an anonymous upgrade gets 'connected' with authenticated:false and the public capabilities; stages timed")
 async def anonymous_connect(ctx: ProbeContext) -> Result:
     t_off = ctx.recorder.t_offset()
-    timing = await timed_connect(ctx.ws_url_with(), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s,
+    up = ctx.contract.upgrade
+    if up is not None and not up.anonymous:
+        return await _anonymous_refused(ctx, up.refused_status)
+    timing = await timed_connect(await_first=ctx.first_frame_type is not None, url=ctx.ws_url_with(anonymous=True), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s,
                                  headers=ctx.extra_headers, settle_s=ctx.options.settle_s, observe=first_frame_observer(ctx))
     for metric, v in timing.stages().items():
         if v is not None:
@@ -94,13 +99,33 @@ async def anonymous_connect(ctx: ProbeContext) -> Result:
     if first.get("type") != ff.type:
         return Result.fail("wrong_answer", f"first frame is {first.get('type')!r}, not {ff.type!r}", obs)
     issue = ctx.contract.check_frame(first)
-    if issue is not None or pointer_get(first, ff.authenticated) is not False or \
+    if issue is not None or ff.authenticated_in(first) or \
             not set(ff.capabilities_anonymous) <= ff.capabilities_in(first):
         bad = f"{issue.path}: {issue.error}" if issue else "authenticated or capabilities"
         return Result.fail("wrong_answer", f"{ff.type} frame off contract ({bad})", obs)
     if timing.closed is not None:
         return _closed_after(timing, obs, "anonymous session")
     return Result.ok(f"connected in {timing.connect_ms:.1f} ms and stayed open {ctx.options.settle_s:.2f} s", obs)
+
+
+async def _anonymous_refused(ctx: ProbeContext, statuses: tuple[int, ...]) -> Result:
+    """A service that serves no anonymous session (its contract says so) must refuse an anonymous upgrade:
+    with one of its declared statuses, or by closing the session before it is used."""
+    try:
+        s = await ProbeSession.open(ctx, anonymous=True)
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        if status in statuses:
+            return Result.ok(f"the anonymous upgrade was refused with HTTP {status}, as the contract declares", {"status": status})
+        return Result.fail("wrong_answer", f"the anonymous upgrade was refused with HTTP {status}, not {list(statuses)}",
+                           {"status": status})
+    async with s:
+        await s.wait_closed(ctx.options.timeout_s)
+        if s.closed:
+            return Result.ok(f"the anonymous session was closed {s.close_code} before it could be used",
+                             {"close_code": s.close_code, "frames": s.types()})
+    return Result.fail("anonymous_accepted", "an anonymous session was served although the contract says it serves none",
+                       {"frames": s.types()})
 
 
 def _closed_after(timing: ConnectTiming, obs: dict, what: str) -> Result:
@@ -119,7 +144,7 @@ async def authenticated_connect(ctx: ProbeContext) -> Result:
     token, ans = await login(ctx, creds)
     if token is None:
         return login_refused(creds, ans)
-    timing = await timed_connect(ctx.ws_url_with(token=token), ssl_context=ctx.ssl_context,
+    timing = await timed_connect(await_first=ctx.first_frame_type is not None, url=ctx.ws_url_with(token=token), ssl_context=ctx.ssl_context,
                                  timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers, settle_s=ctx.options.settle_s,
                                  observe=first_frame_observer(ctx))
     first = timing.first_frame or {}
@@ -199,7 +224,7 @@ async def ping_on_connected(ctx: ProbeContext) -> Result:
         return login_refused(creds, ans)
     s = await ProbeSession.open(ctx, token=token)
     try:
-        first = await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
+        first = await s.begun()
         if first is None:
             return Result.fail("no_answer", f"no {ctx.first_frame_type} frame", close_code=s.close_code)
         rt = round_trip(ctx, "early")

@@ -62,6 +62,7 @@ async def timed_connect(
     headers: dict[str, str] | None = None,
     settle_s: float = 0.0,
     observe: Callable[[SessionTrace], None] | None = None,
+    await_first: bool = True,
 ) -> ConnectTiming:
     """Connect, time every stage, read the first frame, watch ``settle_s`` more, then close with 1000.
 
@@ -101,7 +102,7 @@ async def timed_connect(
         proto.send_request(request)
         writer.write(b"".join(proto.data_to_send()))
         got_response = False
-        while timing.first_frame is None:
+        while timing.first_frame is None and not (got_response and not await_first):
             data = await asyncio.wait_for(reader.read(65536), left())
             if not data:
                 proto.receive_eof()
@@ -116,6 +117,9 @@ async def timed_connect(
                     t1 = now
                     if proto.handshake_exc is not None:
                         raise proto.handshake_exc
+                    if not await_first:  # the contract declares no first frame: the upgrade is the connect
+                        timing.connect_ms = (now - t0) * 1000
+                        break
                 elif not isinstance(event, Frame):  # a client is never handed a Request
                     continue
                 elif event.opcode is Opcode.TEXT:

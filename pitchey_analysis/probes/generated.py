@@ -22,9 +22,9 @@ import time
 from typing import Any
 
 from ..contract import Contract, Operation
+from ..contract import pointer_get as contract_value
 from .base import CATALOGUE, ProbeContext, ProbeSpec, Result
-from .common import authed
-from .session import ProbeSession
+from .common import authed, open_started
 
 
 def session_needs_auth(contract: Contract, op: Operation) -> bool:
@@ -35,6 +35,8 @@ def session_needs_auth(contract: Contract, op: Operation) -> bool:
     """
     if op.auth:
         return True
+    if contract.upgrade is not None and not contract.upgrade.anonymous:
+        return True  # the service serves no anonymous session
     example = (op.request.example if op.request else None) or {}
     channel = example.get("channel")
     ch = contract.channel_for(channel) if isinstance(channel, str) else None
@@ -50,20 +52,26 @@ def expected_text(op: Operation) -> str:
 
 
 def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, timeout_s: float,
-                 error_type: str = "error") -> Result:
-    """The outcome of one request/answer exchange (pure)."""
+                 error_type: str = "error", contract: Contract | None = None, sent: dict[str, Any] | None = None) -> Result:
+    """The outcome of one request/answer exchange (pure).
+
+    The answer is judged against the operation's reply schema when it is a success, and counts as an error
+    when the contract's envelope or error kinds say so (even when it has the reply's kind)."""
     want = op.answer
     assert want is not None and op.request is not None
-    request = op.request.example or {}
+    request = sent if sent is not None else (op.request.example or {})
     mtype = op.request.type or op.id
+    kind = contract.kind_of(answer) if contract is not None and answer is not None else (answer or {}).get("type")
     obs: dict[str, Any] = {"message_type": mtype, "operation": op.id, "answer": answer, "answer_ms": round(rtt_ms, 3)}
     if answer is None:
         return Result.fail("no_answer", f"no answer to {mtype} within {timeout_s:.1f} s", obs)
-    if answer.get("type") != want.type:
-        code = answer.get("code")
-        what = f"{answer.get('type')} {code}" if code is not None else str(answer.get("type"))
-        return Result.fail("wrong_answer", f"{mtype} answered {what}, not {want.type}", obs)
-    issue = want.error(answer)
+    is_error = contract.is_error(answer) if contract is not None else kind == error_type
+    if is_error or kind not in {m.type for m in op.reply}:
+        code = contract.error_code(answer) if contract is not None else answer.get("code")
+        what = f"{kind} {code}" if code is not None else str(kind)
+        return Result.fail("wrong_answer", f"{mtype} answered {'an error: ' if is_error else ''}{what}, not {want.type}", obs)
+    target = next((m for m in op.reply if m.type == kind), want)
+    issue = target.error(answer)
     if issue is not None:
         obs["schema_error"] = issue.as_dict()
         return Result.fail("wrong_answer", f"{mtype} answer off its schema at {issue.path}: {issue.error}", obs)
@@ -72,11 +80,12 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
             return Result.fail("wrong_answer", f"{want.type} does not echo the {mtype}'s {f}", obs)
     if rtt_ms > timeout_s * 1000 / 2:
         return Result.fail("late_answer", f"{mtype} answered after {rtt_ms:.0f} ms", obs)
-    return Result.ok(f"{want.type} in {rtt_ms:.1f} ms", obs)
+    return Result.ok(f"{kind} in {rtt_ms:.1f} ms", obs)
 
 
 async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
-    """The generated probe of one operation: send its example, judge the answer."""
+    """The generated probe of one operation: send its example (a fresh id where the contract correlates it),
+    judge the answer (the frame carrying that id back, else the first of the reply's kinds or an error)."""
     contract = ctx.contract
     op = contract.operation(op_id)
     if op is None or not op.generated:
@@ -84,10 +93,12 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
     if session_needs_auth(contract, op):
         s = await authed(ctx)
     else:
-        s = await ProbeSession.open(ctx)
-        await s.connected()
-    error_type = contract.errors.get("message", "error")
-    types = {m.type for m in op.reply} | {error_type}
+        s, began = await open_started(ctx)
+        if began.problem is not None:
+            await s.close()
+            return began.problem
+    error_type = contract.error_type
+    kinds = {m.type for m in op.reply}
     async with s:
         for step in op.setup:
             mark = s.mark()
@@ -96,10 +107,19 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
                 await s.expect_type(step["await"], timeout=ctx.options.timeout_s, since=mark)
         mark = s.mark()
         t0 = time.perf_counter()
-        await s.send(op.request.example)  # type: ignore[union-attr]
-        ans = await s.expect(lambda f: f.get("type") in types, ctx.options.timeout_s, since=mark)
+        sent = await s.send(op.request.example)  # type: ignore[union-attr]
+        ans = await s.expect_answer(kinds, ctx.options.timeout_s, since=mark)
         rtt = (time.perf_counter() - t0) * 1000
-        r = judge_answer(op, ans, rtt, ctx.options.timeout_s, error_type)
+        r = judge_answer(op, ans, rtt, ctx.options.timeout_s, error_type, contract, sent)
+        if ans is None and s.last_id is not None:
+            stray = next((f for _, f in s.frames[mark:] if contract.kind_of(f) in kinds or contract.is_error(f)), None)
+            if stray is not None:
+                got = [contract_value(stray, p) for p in contract.answer_pointers]
+                r = Result.fail("wrong_answer", f"{op.request.type if op.request else op_id} was answered with id "  # type: ignore[union-attr]
+                                f"{next((g for g in got if g is not None), None)!r}, not the request's {s.last_id!r}",
+                                {"operation": op.id, "request_id": s.last_id, "answer": stray})
+        if s.last_id is not None:
+            r.observed = {**(r.observed or {}), "request_id": s.last_id} if isinstance(r.observed, dict) else r.observed
         if r.reason == "no_answer" and s.closed:
             r.close_code = s.close_code
     return r
@@ -147,17 +167,17 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     # capabilities and the user are compared when the contract says where they are
     "connection.anonymous_connect": ("firstFrame.authenticated",),
     "connection.authenticated_connect": ("login", "upgrade.query", "firstFrame.authenticated"),
-    "connection.user_types": ("login", "upgrade.query", "type:ping"),
+    "connection.user_types": ("login", "upgrade.query", "roundTrip"),
     "connection.single_connected_frame": ("firstFrame",),
-    "connection.ping_on_connected": ("login", "upgrade.query", "type:ping"),
+    "connection.ping_on_connected": ("login", "upgrade.query", "roundTrip"),
     "auth.query_token": ("login", "upgrade.query"),
     "auth.header_token": ("login", "upgrade.header"),
     "auth.post_connection": ("login", "upgrade.message"),
-    "auth.invalid_token": ("upgrade.query", "firstFrame.authError"),
-    "auth.forged_token": ("upgrade.query", "firstFrame.authError"),
-    "auth.alg_none": ("upgrade.query", "firstFrame.authError"),
-    "auth.expired_token": ("upgrade.query", "firstFrame.authError"),
-    "auth.wrong_audience": ("upgrade.query", "upgrade.jwt", "firstFrame.authError"),
+    "auth.invalid_token": ("upgrade.query", "tokenRefusal"),
+    "auth.forged_token": ("upgrade.query", "tokenRefusal"),
+    "auth.alg_none": ("upgrade.query", "tokenRefusal"),
+    "auth.expired_token": ("upgrade.query", "tokenRefusal"),
+    "auth.wrong_audience": ("upgrade.query", "upgrade.jwt", "tokenRefusal"),
     "auth.unknown_user": ("upgrade.query", "upgrade.jwt"),
     "auth.token_subject": ("login", "login.userId", "upgrade.jwt"),
     "auth.required_for_protected": ("authOnly", "errors.authRequired"),
@@ -172,24 +192,24 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "messaging.invalid_json": ("errors.invalidFormat",),
     "messaging.missing_type": ("errors.invalidFormat",),
     "messaging.unknown_type": ("errors.unknownType",),
-    "performance.round_trip": ("type:ping",),
-    "performance.concurrency_ramp": ("type:ping",),
+    "performance.round_trip": ("roundTrip",),
+    "performance.concurrency_ramp": ("roundTrip",),
     "readiness.health_live": ("endpoints.wsHealth.connections",),
     "readiness.health_endpoint": ("endpoints.wsHealth.endpoint",),
     "readiness.stats_requires_auth": ("endpoints.stats",),
     "readiness.stats_non_admin": ("endpoints.stats", "login"),
     "readiness.stats_admin": ("endpoints.stats", "login"),
     "readiness.security_headers": ("securityHeaders",),
-    "readiness.rate_limit": ("limits.rate", "type:ping"),
+    "readiness.rate_limit": ("limits.rate", "roundTrip"),
     "readiness.origin_check": ("origin",),
     "readiness.size_limit": ("limits.messageSize",),
     "readiness.invalid_utf8": ("limits.invalidUtf8",),
     "readiness.session_leak": ("sessions", "login"),
     "readiness.lockout_spoofing": ("limits.lockout",),
     "resilience.server_ping": ("limits.serverPing",),
-    "resilience.invalid_then_working": ("type:ping",),
-    "resilience.lockout_per_address": ("limits.lockout", "type:ping"),
-    "resilience.sustained_sessions": ("type:ping",),
+    "resilience.invalid_then_working": ("roundTrip",),
+    "resilience.lockout_per_address": ("limits.lockout", "roundTrip"),
+    "resilience.sustained_sessions": ("roundTrip",),
 }
 
 
@@ -228,6 +248,11 @@ def declares(contract: Contract, key: str) -> bool:
         return bool(contract.session_count_sources())
     if head == "limits":
         return contract.limit(sub) is not None
+    if head == "tokenRefusal":  # how a refused token shows: an authError in the first frame, or an HTTP status
+        up, ff = contract.upgrade, contract.first_frame
+        return bool(ff is not None and ff.auth_error) or bool(up is not None and up.refuses_at_upgrade)
+    if head == "roundTrip":
+        return contract.round_trip() is not None
     if head == "authOnly":
         return bool(contract.auth_only_types())
     if head == "securityHeaders":
@@ -237,14 +262,23 @@ def declares(contract: Contract, key: str) -> bool:
     raise ValueError(f"unknown contract declaration {key!r}")
 
 
+def _generic(key: str) -> str:
+    """A requirement in words that name no message or channel of another service (the reader's contract lacks it)."""
+    kind, _, rest = key.partition(":")
+    if not rest:
+        return key
+    return {"type": "the client message this probe sends", "channel": "the subscription channel this probe uses",
+            "trigger": "a push trigger for the channel this probe uses"}.get(kind, key)
+
+
 def not_in_contract(spec: ProbeSpec, contract: Contract) -> str | None:
     """What the contract lacks for a probe (a sentence), or None when it declares everything the probe reads."""
     if spec.operation is not None:
         op = contract.operation(spec.operation)
         if op is None or not op.generated or op.probe_name != spec.name:
-            return f"the contract has no request/answer operation {spec.operation!r}"
+            return "the contract has no request/answer operation for this probe"
         return None
     lacking = [k for k in REQUIRES.get(spec.name, ()) if not declares(contract, k)]
     if lacking:
-        return f"the contract does not declare {', '.join(lacking)}"
+        return f"the contract does not declare {', '.join(dict.fromkeys(_generic(k) for k in lacking))}"
     return None

@@ -11,14 +11,16 @@ analysis can build the message-type support table: a pass is *full*, a
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from ..contract import default_contract
 from ..contract.requests import fill_template
+from ..contract.wire import set_pointer
 from . import generated
 from .base import ProbeContext, Result, probe
-from .common import HttpAnswer, authed, has_fields, http, login, login_user_id
+from .common import HttpAnswer, authed, has_fields, http, login, login_user_id, open_started
 from .session import ProbeSession
 
 METRICS_FIELDS: dict[str, type | tuple[type, ...]] = {"activeUsers": int, "connections": int, "messagesPerMinute": (int, float), "uptime_s": (int, float)}
@@ -235,39 +237,69 @@ async def forbidden_channel(ctx: ProbeContext) -> Result:
     return Result.ok(str(want))
 
 
-async def _bad_input(ctx: ProbeContext, payload: str | bytes, what: str, code: str | None) -> Result:
-    async with await ProbeSession.open(ctx) as s:
-        await s.connected()
+async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], what: str, code: Any, silence: str = "",
+                     *, id_at: str | None = None) -> Result:
+    """Send one bad input; expect the contract's error frame with ``code`` and the session kept -- or, where the
+    contract declares the service ignores such input on purpose (``ignores``), no answer and the session kept."""
+    c = ctx.contract
+    s, began = await open_started(ctx)
+    async with s:
+        if began.problem is not None:
+            return began.problem
         mark = s.mark()
-        await s.send(payload)
-        ans = await s.expect_type(ctx.contract.error_type, timeout=ctx.options.timeout_s, since=mark)
+        if isinstance(payload, dict) and id_at is not None:  # a fresh id by the contract's rule where it has one
+            from ..contract import pointer_get
+
+            payload = set_pointer(payload, id_at, s.ids.next(pointer_get(payload, id_at)))
+        await s.send(json.dumps(payload) if isinstance(payload, dict) else payload)
+        quiet = silence in c.ignores
+        ans = await s.expect(lambda f: c.is_error(f), ctx.options.quiet_window_s if quiet else ctx.options.timeout_s, since=mark)
         close = s.close_code if s.closed else None
     obs = {"message_type": what, "answer": ans}
+    if quiet:
+        if ans is None and close is None:
+            return Result.ok(f"{what} ignored as the contract declares (a risk: the client is never told)",
+                             {**obs, "declared_silence": silence})
+        if close is not None:
+            return Result.closed(close, s.close_reason, f"{what}, which the contract says is ignored", obs)
     if ans is None:
         return Result.fail("no_answer", f"{what} got no error frame", obs, close_code=close)
-    issue = ctx.contract.check_frame(ans)
-    if ctx.contract.error_code(ans) != code or issue is not None:
+    issue = c.check_frame(ans)
+    if c.error_code(ans) != code or issue is not None:
         off = f" ({issue.path}: {issue.error})" if issue else ""
-        return Result.fail("wrong_answer", f"{what}: {ctx.contract.error_type} frame without code {code!r} or off its schema{off}", obs)
-    return Result.ok(f"{ctx.contract.error_type} {code}", obs)
+        return Result.fail("wrong_answer", f"{what}: error frame without code {code!r} or off its schema{off}", obs)
+    return Result.ok(f"error {code}", obs)
 
 
 @probe("messaging.invalid_json", category="messaging", critical=False,
-       expected="text that is not JSON gets {type:'error', code:'invalid_format', message, timestamp}")
+       expected="text that is not JSON gets the contract's error (errors.invalidFormat)")
 async def invalid_json(ctx: ProbeContext) -> Result:
-    return await _bad_input(ctx, "this is { not json", "invalid JSON", ctx.contract.errors.get("invalidFormat"))
+    return await _bad_input(ctx, "this is { not json", "invalid JSON", ctx.contract.errors.get("invalidFormat"), "invalidJson")
 
 
 @probe("messaging.missing_type", category="messaging", critical=False,
-       expected="a JSON object without 'type' gets error invalid_format")
+       expected="a JSON object without the message kind gets the contract's error (errors.missingKind, else invalidFormat)")
 async def missing_type(ctx: ProbeContext) -> Result:
-    return await _bad_input(ctx, '{"hello":"world"}', "object without type", ctx.contract.errors.get("invalidFormat"))
+    errors = ctx.contract.errors
+    return await _bad_input(ctx, '{"hello":"world"}', "object without a kind", errors.get("missingKind", errors.get("invalidFormat")),
+                            "untyped")
+
+
+UNKNOWN_KIND = "no_such_type_xyz"
 
 
 @probe("messaging.unknown_type", category="messaging", critical=False,
-       expected="an unknown type gets error unknown_type with the received type")
+       expected="a message of an unknown kind gets the contract's error (errors.unknownType)")
 async def unknown_type(ctx: ProbeContext) -> Result:
-    r = await _bad_input(ctx, '{"type":"no_such_type_xyz"}', "unknown type", ctx.contract.errors.get("unknownType"))
-    if r.outcome == "pass" and (r.observed or {}).get("answer", {}).get("received") != "no_such_type_xyz":
+    c = ctx.contract
+    # a well-formed request of the contract (its envelope, a fresh id) whose kind is one the contract lacks
+    op = c.round_trip() or next(iter(c.request_answers()), None)
+    base = dict(op.request.example) if op is not None and op.request is not None and op.request.example else {}
+    frame = set_pointer(base, c.kind_pointer or "/type", UNKNOWN_KIND)
+    id_at = op.request.correlation if op is not None and op.request is not None else None
+    r = await _bad_input(ctx, frame, "unknown kind", c.errors.get("unknownType"), "unknownType", id_at=id_at)
+    echoes = any("received" in m.fields() for m in c.error_messages())
+    if r.outcome == "pass" and echoes and (r.observed or {}).get("answer", {}).get("received") != UNKNOWN_KIND:
         return Result.fail("wrong_answer", "unknown_type error without 'received'", r.observed)
     return r
+

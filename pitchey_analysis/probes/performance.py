@@ -31,7 +31,7 @@ async def connect_time(ctx: ProbeContext) -> Result:
     for i in range(n):
         t_off = ctx.recorder.t_offset()
         try:
-            timing = await timed_connect(ctx.ws_url_with(), ssl_context=ctx.ssl_context,
+            timing = await timed_connect(await_first=ctx.first_frame_type is not None, url=ctx.ws_url_with(), ssl_context=ctx.ssl_context,
                                          timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers, observe=first_frame_observer(ctx))
         except Exception as exc:
             failures[classify(exc).reason] += 1
@@ -64,10 +64,12 @@ async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int
         rt = contract_round_trip(ctx, pid)
         assert rt is not None  # REQUIRES: type:ping
         await s.send(rt[0])
-        answer = rt[1]
+        answer, rid = rt[1], s.last_id
 
-        def is_pong(f: dict[str, Any], pid: str = pid, answer: str = answer) -> bool:
-            return f.get("type") == answer and f.get("id", pid) == pid
+        def is_pong(f: dict[str, Any], pid: str = pid, answer: str = answer, rid: Any = rid, c: Any = ctx.contract) -> bool:
+            if rid is not None:
+                return c.answers_id(f, rid)
+            return c.kind_of(f) == answer and f.get("id", pid) == pid
 
         pong = await s.expect(is_pong, ctx.options.timeout_s, since=mark)
         if pong is None:
@@ -133,7 +135,7 @@ async def _level(ctx: ProbeContext, level: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         try:
             s = await ProbeSession.open(ctx, trace=False)
-            first = await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
+            first = await s.begun()
             if first is None:
                 failures[f"closed_{s.close_code}" if s.closed else "no_answer"] += 1
                 await s.close()

@@ -10,6 +10,7 @@ import aiohttp
 from websockets.exceptions import InvalidStatus
 
 from ..contract import pointer_get
+from ..contract.wire import set_pointer
 from .base import ProbeContext, Result, is_lockout_close, probe
 from .common import has_fields, http, login, login_refused, round_trip, signed_token
 from .flow import timed_connect
@@ -130,7 +131,7 @@ async def tls(ctx: ProbeContext) -> Result:
         if ctx.loopback:
             return Result.skip("not_tls", "a ws:// target on loopback (no TLS to check)")
         return Result.fail("not_tls", "the target is served without TLS (ws://): traffic and tokens travel in clear")
-    timing = await timed_connect(ctx.ws_url_with(), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s, observe=first_frame_observer(ctx))
+    timing = await timed_connect(await_first=ctx.first_frame_type is not None, url=ctx.ws_url_with(), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s, observe=first_frame_observer(ctx))
     ctx.sample("tls_handshake_ms", timing.tls_handshake_ms, t_offset_s=ctx.recorder.t_offset())
     obs = {"tls_version": timing.tls_version, "verified": ctx.ssl_context is not None and ctx.ssl_context.verify_mode != 0}
     if timing.tls_version not in ("TLSv1.2", "TLSv1.3"):
@@ -191,7 +192,7 @@ async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, st
     async with await ProbeSession.open(ctx, trace=False) as s:
         await s.connected()
         since = s.mark()
-        for bad in ("{not json", {"type": "__probe_no_such_type__"}):
+        for bad in ("{not json", set_pointer({}, ctx.contract.kind_pointer or "/type", "__probe_no_such_type__")):
             if s.closed:
                 break
             m = s.mark()
@@ -199,7 +200,7 @@ async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, st
                 await s.send(bad)
             except Exception:
                 break
-            await s.expect(lambda f: f.get("type") == err_type, ctx.options.timeout_s, since=m)
+            await s.expect(ctx.contract.is_error, ctx.options.timeout_s, since=m)
         frames = [f for _, f in s.frames[since:]]
         if s.closed:
             answers.append(f"close {s.close_code}")
@@ -207,8 +208,8 @@ async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, st
             leak = find_leak(f.get("_raw") if f.get("type") == "invalid" else None, f)
             if leak:
                 return answers, leak
-            if f.get("type") == err_type:
-                answers.append(str(f.get("type")))
+            if ctx.contract.is_error(f):
+                answers.append(str(ctx.contract.kind_of(f) or err_type))
         if s.close_reason:
             leak = find_leak(s.close_reason)
             if leak:
@@ -395,7 +396,7 @@ async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: d
     for i in range(n):
         try:
             async with await ProbeSession.open(ctx, token=token, local_addr=local, trace=False, headers=headers) as s:
-                first = await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
+                first = await s.begun()
                 if first is None and not s.closed and i == 0:
                     return False  # the target does not answer at all: more attempts would only wait
                 # the failure is counted once the set-up ends: wait for its error or close
@@ -434,7 +435,7 @@ async def is_locked(ctx: ProbeContext, local: str, headers: dict[str, str] | Non
     except InvalidStatus as exc:
         status = exc.response.status_code
         return status in (403, 429), status
-    await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
+    await s.begun()
     await s.wait_closed(max(0.5, ctx.options.quiet_window_s * 2))
     await s.close()
     want = lockout_limit(ctx)["close"]

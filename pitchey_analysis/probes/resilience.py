@@ -70,7 +70,7 @@ async def reconnect(ctx: ProbeContext) -> Result:
             await asyncio.sleep(rng.uniform(0, 0.05 * 2**attempt))  # full jitter
             try:
                 s2 = await ProbeSession.open(ctx, trace=False)
-                first = await s2.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
+                first = await s2.begun()
                 if first is not None:
                     await s2.wait_closed(ctx.options.settle_s)  # a reconnect closed at once is no reconnect
                 await s2.close()
@@ -174,7 +174,7 @@ async def lockout_per_address(ctx: ProbeContext) -> Result:
     except NoAnswer as exc:
         return Result.skip("no_answer", f"{exc}: no lockout to judge")
     good = await ProbeSession.open(ctx, local_addr=good_addr, headers=claimed_from(ctx, good_addr))
-    await good.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
+    await good.begun()
     mark = good.mark()
     rt = round_trip(ctx, "after-lockout")
     assert rt is not None  # REQUIRES: type:ping

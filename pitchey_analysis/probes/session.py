@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
 from ..capture.records import frame_record
-from ..contract.requests import header_upgrade, upgrade_target
+from ..contract.requests import auth_message, header_upgrade, upgrade_target
 from ..contract.wire import IdSource
 from .base import NoFirstFrame, ProbeContext, compact
 from .conformance import frame_issues, violation_event
@@ -138,6 +138,7 @@ class ProbeSession:
         self.ids = IdSource(ctx.contract.ids)  # the ids of this session's requests, by the contract's rule
         self.last_id: Any = None  # the id the last request sent carried (None: not correlated)
         self.batches = 0  # frames that held several messages
+        self.auto_token: str | None = None  # the run's credential, still to be sent in a first message
         ctx.invariants.opened += 1
         if isinstance(conn, TracedConnection):
             conn.on_control = self._control
@@ -159,8 +160,18 @@ class ProbeSession:
         local_addr: str | None = None,
         trace: bool = True,
         timeout: float | None = None,
+        anonymous: bool = False,
     ) -> ProbeSession:
-        """Open a connection (raises on failure; callers classify)."""
+        """Open a connection (raises on failure; callers classify).
+
+        Where the contract serves no anonymous session, a session opened without a credential (and not
+        ``anonymous`` on purpose) carries the run's own (:attr:`ProbeContext.auto_token`), and
+        :meth:`connected`/:meth:`begun` authenticate it first when the contract wants that in a message.
+        """
+        up = ctx.contract.upgrade
+        auto = None
+        if token is None and header_token is None and not anonymous and up is not None and not up.anonymous:
+            auto = token = ctx.auto_token
         url, carried, protocols = upgrade_target(ctx.contract, ctx.ws_url, token, path=path,
                                                  session_cookie=ctx.session_cookie if token else None)
         hdrs = {**ctx.extra_headers, **carried}
@@ -188,7 +199,9 @@ class ProbeSession:
             create_connection=TracedConnection,
             **kwargs,
         )
-        return cls(ctx, conn, trace=trace, opened_at=t0)
+        s = cls(ctx, conn, trace=trace, opened_at=t0)
+        s.auto_token = auto
+        return s
 
     # -- frames ------------------------------------------------------------
     def _t_ms(self) -> float:
@@ -299,7 +312,8 @@ class ProbeSession:
         c = self.ctx.contract
         rid = self.last_id if rid is None else rid
         if rid is not None:
-            return await self.expect(lambda f: c.answers_id(f, rid), timeout, since=since)
+            return await self.expect(lambda f: c.answers_id(f, rid) and (c.kind_of(f) in kinds or c.is_error(f)), timeout,
+                                     since=since)
         return await self.expect(lambda f: c.kind_of(f) in kinds or c.is_error(f), timeout, since=since)
 
     async def expect(self, pred: Callable[[dict[str, Any]], bool], timeout: float, *, since: int = 0) -> dict[str, Any] | None:
@@ -329,11 +343,35 @@ class ProbeSession:
         out every later step too."""
         kind = self.ctx.first_frame_type
         if kind is None:
+            await self._authenticate()
             return {}
         first = await self.expect_type(kind, timeout=self.ctx.options.timeout_s)
+        await self._authenticate()
         if first is None:
             raise NoFirstFrame(self.close_code if self.closed else None, self.close_reason if self.closed else None)
         return first
+
+    async def begun(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The session's declared first frame (None when it does not come); ``{}`` at once, for an open session,
+        when the contract declares none."""
+        kind = self.ctx.first_frame_type
+        if kind is None:
+            await self._authenticate()
+            return None if self.closed else {}
+        first = await self.expect_type(kind, timeout=self.ctx.options.timeout_s if timeout is None else timeout)
+        if first is not None:
+            await self._authenticate()
+        return first
+
+    async def _authenticate(self) -> None:
+        """Send the run's credential in the contract's first message, once, and wait for its answer."""
+        token, self.auto_token = self.auto_token, None
+        up = self.ctx.contract.upgrade
+        msg = auth_message(self.ctx.contract, token) if token else None
+        if msg is None or up is None or up.first_message is None:
+            return
+        kinds = {k for k in (up.first_message.get("success"), up.first_message.get("failure")) if k}
+        await self.ask(msg, kinds, self.ctx.options.timeout_s)
 
     async def expect_type(self, *types: str, timeout: float, since: int = 0) -> dict[str, Any] | None:
         """The first frame of one of ``types``."""

@@ -168,7 +168,7 @@ async def _open(ctx: ProbeContext, h: _Held, token: str | None, channel: str | N
             h.closed_at = time.perf_counter()
 
     h.watcher = asyncio.get_running_loop().create_task(watch())
-    first = await s.expect_type(ctx.first_frame_type, timeout=ctx.options.timeout_s)
+    first = await s.begun()
     if first is None:
         return
     f.connected = True
@@ -201,7 +201,7 @@ async def _final_ping(ctx: ProbeContext, h: _Held) -> None:
         await s.send(rt[0])
     except ConnectionClosed:
         return  # closed under us: the watcher saw it
-    pong = await s.expect(lambda fr: fr.get("type") == rt[1], ctx.options.timeout_s, since=mark)
+    pong = await s.expect_answer({rt[1]}, ctx.options.timeout_s, since=mark)
     h.facts.pong = pong is not None
 
 

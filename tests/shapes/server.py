@@ -1,0 +1,274 @@
+"""WebSocket services of other shapes than Pitchey's, written for the tests, each with its own contract here.
+
+- ``jsonrpc``: JSON-RPC 2.0 on ``/rpc`` -- ``{"jsonrpc","id","method","params"}`` answered ``{"id","result"}``
+  or ``{"id","error":{code,message}}``; batches (a JSON array of requests, answered by an array); no first
+  frame; malformed JSON answered -32700, an unknown method -32601.
+- ``header``: messages ``{header: {msg_type, msg_id}, parent_header, content, channel}`` with no ``type``; an
+  answer carries the request's id at ``/parent_header/msg_id``, beside a ``status`` broadcast on ``iopub``.
+- ``firstauth``: speaks first (``auth_required``), wants a user-made token in the client's first message
+  (``auth_ok`` / ``auth_invalid`` and a close); commands carry an integer ``id`` that must increase within the
+  session; every answer is one envelope ``{"type":"result","id","success","result"|"error"}``; ``batch``
+  answers come as one JSON array frame; unauthenticated commands are refused (close 4001).
+- ``cookie``: a cookie-session login (``POST /login`` sets ``sid``), ``GET /api/ws/token`` exchanges it for a
+  WebSocket token, the upgrade takes ``?token=`` and answers 401 without a good one; the first frame is
+  ``{"type":"connected","data":{"sessionId","userId"}}``.
+
+``defects`` switches one defect on: ``wrong_id`` (answers carry another id), ``reused_id`` (a reused id is
+accepted), ``error_as_success`` (an error reported with ``success: true``), ``drop_batch`` (the last element of
+a batch is dropped), ``pre_auth`` (commands before authentication are answered), ``utf8_kill`` (a text frame of
+invalid UTF-8 stops the service for every client), ``accept_bad_token`` (a bad token is accepted).
+Loopback only; ``async with ShapeServer("jsonrpc") as s: s.ws_url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+TOKEN = "tok-" + "a" * 24  # the user-made access token of ``firstauth``
+USER = ("ada@shapes.test", "Shapes123", 42)
+PATHS = {"jsonrpc": "/rpc", "header": "/kernel", "firstauth": "/api/websocket", "cookie": "/ws"}
+
+
+class ShapeServer:
+    """One service of a given shape on 127.0.0.1, any free port."""
+
+    def __init__(self, shape: str, *, defects: set[str] | frozenset[str] = frozenset()) -> None:
+        self.shape, self.defects = shape, set(defects)
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+        self.stopped = False  # utf8_kill: the service stopped for every client
+        self.sessions: dict[str, int] = {}  # cookie sid -> user id
+        self.ws_tokens: dict[str, int] = {}
+        self.sockets: set[web.WebSocketResponse] = set()
+        self.jwt_secret = None
+        self.ca_file = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}{PATHS[self.shape]}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> ShapeServer:
+        app = web.Application()
+        app.router.add_get(PATHS[self.shape], self.ws)
+        app.router.add_get("/health", self.health)
+        app.router.add_post("/login", self.login)
+        app.router.add_get("/api/ws/token", self.exchange)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    # -- HTTP ------------------------------------------------------------------------
+    async def health(self, request: web.Request) -> web.Response:
+        if self.stopped:
+            return web.json_response({"status": "down"}, status=503)
+        return web.json_response({"status": "ok"})
+
+    async def login(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "bad json"}, status=400)
+        if not isinstance(body, dict) or (body.get("email"), body.get("password")) != USER[:2]:
+            return web.json_response({"error": "invalid credentials"}, status=401)
+        sid = secrets.token_hex(16)
+        self.sessions[sid] = USER[2]
+        resp = web.json_response({"ok": True})
+        resp.set_cookie("sid", sid, httponly=True)
+        return resp
+
+    async def exchange(self, request: web.Request) -> web.Response:
+        uid = self.sessions.get(request.cookies.get("sid", ""))
+        if uid is None:
+            return web.json_response({"error": "no session"}, status=401)
+        tok = secrets.token_hex(16)
+        self.ws_tokens[tok] = uid
+        return web.json_response({"token": tok})
+
+    # -- WebSocket -------------------------------------------------------------------
+    async def ws(self, request: web.Request) -> web.StreamResponse:
+        if self.stopped:
+            raise web.HTTPServiceUnavailable()
+        uid = None
+        if self.shape == "cookie":
+            tok = request.query.get("token", "")
+            uid = self.ws_tokens.get(tok)
+            if uid is None and "accept_bad_token" in self.defects and tok:
+                uid = 0
+            if uid is None:
+                return web.json_response({"error": "unauthorized"}, status=401)
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        self.sockets.add(ws)
+        try:
+            await getattr(self, f"_{self.shape}")(ws, uid)
+        finally:
+            self.sockets.discard(ws)
+        return ws
+
+    async def _frames(self, ws: web.WebSocketResponse):  # type: ignore[no-untyped-def]
+        """Text frames as str; a frame of invalid UTF-8 stops the service (utf8_kill) or closes 1007."""
+        while True:
+            try:
+                msg = await ws.receive()
+            except Exception:
+                return
+            if msg.type == WSMsgType.TEXT:
+                yield msg.data
+            elif msg.type == WSMsgType.ERROR or msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                if "utf8_kill" in self.defects and isinstance(msg.data, Exception) and "utf" in str(msg.data).lower():
+                    await self._stop()
+                return
+            elif msg.type == WSMsgType.BINARY:
+                continue
+
+    async def _stop(self) -> None:
+        self.stopped = True
+        for other in list(self.sockets):
+            await other.close(code=1011)
+
+    async def _jsonrpc(self, ws: web.WebSocketResponse, uid: Any) -> None:
+        async for text in self._frames(ws):
+            try:
+                req = json.loads(text)
+            except ValueError:
+                await ws.send_json({"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}})
+                continue
+            if isinstance(req, list):
+                answers = [a for a in (self._rpc(r) for r in req) if a is not None]
+                if "drop_batch" in self.defects and len(answers) > 1:
+                    answers = answers[:-1]
+                if answers:
+                    await ws.send_json(answers)
+                continue
+            ans = self._rpc(req)
+            if ans is not None:
+                await ws.send_json(ans)
+
+    def _rpc(self, req: Any) -> dict[str, Any] | None:
+        if not isinstance(req, dict) or req.get("jsonrpc") != "2.0" or not isinstance(req.get("method"), str):
+            return {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Invalid Request"}}
+        rid = req.get("id")
+        if rid is None:
+            return None  # a notification
+        out_id = rid + 1 if "wrong_id" in self.defects and isinstance(rid, int) else (
+            f"{rid}x" if "wrong_id" in self.defects else rid)
+        params = req.get("params")
+        if req["method"] == "ping":
+            return {"jsonrpc": "2.0", "id": out_id, "result": "pong"}
+        if req["method"] == "add" and isinstance(params, list) and all(isinstance(p, (int, float)) for p in params):
+            return {"jsonrpc": "2.0", "id": out_id, "result": sum(params)}
+        if req["method"] == "add":
+            return {"jsonrpc": "2.0", "id": out_id, "error": {"code": -32602, "message": "Invalid params"}}
+        return {"jsonrpc": "2.0", "id": out_id, "error": {"code": -32601, "message": "Method not found"}}
+
+    async def _header(self, ws: web.WebSocketResponse, uid: Any) -> None:
+        async for text in self._frames(ws):
+            try:
+                msg = json.loads(text)
+                header = msg["header"]
+                mtype, mid = header["msg_type"], header["msg_id"]
+            except (ValueError, KeyError, TypeError):
+                continue  # the service ignores what it cannot read (declared in its contract)
+            parent = {"msg_id": "other" if "wrong_id" in self.defects else mid, "msg_type": mtype}
+
+            def reply(kind: str, content: dict[str, Any], channel: str = "shell") -> dict[str, Any]:
+                return {"header": {"msg_type": kind, "msg_id": secrets.token_hex(8)}, "parent_header": parent,
+                        "content": content, "channel": channel}
+
+            await ws.send_json(reply("status", {"execution_state": "busy"}, "iopub"))
+            if mtype == "kernel_info_request":
+                await ws.send_json(reply("kernel_info_reply", {"status": "ok", "protocol_version": "5.3"}))
+            elif mtype == "execute_request":
+                code = (msg.get("content") or {}).get("code")
+                await ws.send_json(reply("execute_reply", {"status": "ok", "execution_count": 1}
+                                         if isinstance(code, str) else {"status": "error", "ename": "TypeError"}))
+            await ws.send_json(reply("status", {"execution_state": "idle"}, "iopub"))
+
+    async def _firstauth(self, ws: web.WebSocketResponse, uid: Any) -> None:
+        await ws.send_json({"type": "auth_required", "version": "1.0"})
+        authed = False
+        last = 0
+        deadline = asyncio.get_running_loop().time() + 10
+        async for text in self._frames(ws):
+            try:
+                msg = json.loads(text)
+            except ValueError:
+                await ws.send_json({"type": "result", "id": None, "success": False,
+                                    "error": {"code": "invalid_format", "message": "not JSON"}})
+                continue
+            if not isinstance(msg, dict):
+                continue
+            if not authed:
+                if msg.get("type") == "auth":
+                    if msg.get("access_token") == TOKEN:
+                        authed = True
+                        await ws.send_json({"type": "auth_ok", "version": "1.0"})
+                        continue
+                    await ws.send_json({"type": "auth_invalid", "message": "Invalid access token"})
+                    await ws.close(code=4001)
+                    return
+                if "pre_auth" not in self.defects:
+                    await ws.close(code=4001, message=b"auth first")
+                    return
+                if asyncio.get_running_loop().time() > deadline:
+                    await ws.close(code=4001)
+                    return
+            rid = msg.get("id")
+            if not isinstance(rid, int) or isinstance(rid, bool):
+                await ws.send_json({"type": "result", "id": None, "success": False,
+                                    "error": {"code": "invalid_format", "message": "an integer id is required"}})
+                continue
+            if rid <= last and "reused_id" not in self.defects:
+                await ws.send_json({"type": "result", "id": rid, "success": False,
+                                    "error": {"code": "id_reuse", "message": "id must increase"}})
+                continue
+            last = max(last, rid)
+            out = rid + 1 if "wrong_id" in self.defects else rid
+            kind = msg.get("type")
+            if kind == "ping":
+                await ws.send_json({"type": "pong", "id": out})
+            elif kind == "get_states":
+                await ws.send_json({"type": "result", "id": out, "success": True,
+                                    "result": [{"entity_id": "light.desk", "state": "on"}]})
+            elif kind == "subscribe_events":
+                await ws.send_json({"type": "result", "id": out, "success": True, "result": None})
+                events = [{"type": "event", "id": out, "event": {"event_type": "state_changed", "n": i}} for i in range(3)]
+                if "drop_batch" in self.defects:
+                    events = events[:-1]
+                await ws.send_str(json.dumps(events))  # coalesced: one frame, a JSON array
+            elif "error_as_success" in self.defects:
+                await ws.send_json({"type": "result", "id": out, "success": True, "result": None})
+            else:
+                await ws.send_json({"type": "result", "id": out, "success": False,
+                                    "error": {"code": "unknown_command", "message": "Unknown command."}})
+
+    async def _cookie(self, ws: web.WebSocketResponse, uid: Any) -> None:
+        await ws.send_json({"type": "connected", "data": {"sessionId": secrets.token_hex(6), "userId": uid}})
+        async for text in self._frames(ws):
+            try:
+                msg = json.loads(text)
+            except ValueError:
+                await ws.send_json({"type": "error", "data": {"message": "invalid JSON"}})
+                continue
+            if isinstance(msg, dict) and msg.get("type") == "echo" and isinstance(msg.get("text"), str):
+                await ws.send_json({"type": "echo_reply", "text": msg["text"]})
+            elif isinstance(msg, dict) and msg.get("type") == "whoami":
+                await ws.send_json({"type": "identity", "userId": uid})
+            else:
+                await ws.send_json({"type": "error", "data": {"message": "unsupported"}})

@@ -1,0 +1,87 @@
+"""Services of other shapes than Pitchey's, each judged in its own terms by its own contract (tests/shapes/).
+
+JSON-RPC 2.0 (answers by id, one result/error envelope, batches, no first frame); messages named at
+/header/msg_type with answers correlated at /parent_header/msg_id; first-message token auth with increasing
+integer ids, one result envelope and batched events; upgrade-time auth with a cookie session exchanged for a
+token and 401 refusals. Against each clean service no probe fails or errors; each defect fails its probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from pitchey_analysis import load_run
+from pitchey_analysis.contract import load_contract
+from pitchey_analysis.probes import Credentials
+from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+
+from .shapes.server import TOKEN, USER, ShapeServer
+
+pytestmark = pytest.mark.xdist_group("shapes")
+
+HERE = Path(__file__).resolve().parent / "shapes"
+
+
+def creds(shape: str) -> Credentials | None:
+    if shape == "firstauth":
+        return Credentials("", "", "user", token=TOKEN)
+    if shape == "cookie":
+        return Credentials(USER[0], USER[1], "member")
+    return None
+
+
+async def run_shape(tmp_path: Path, shape: str, *, defects: set[str] | frozenset[str] = frozenset(),
+                    only: list[str] | None = None):
+    user = creds(shape)
+    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False, user=user,
+                      users={user.user_type: user} if user else {}, contract=load_contract(HERE / f"{shape}.asyncapi.yaml"),
+                      only=only)
+    async with ShapeServer(shape, defects=defects) as srv:
+        path = await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg)
+    return load_run(path)
+
+
+def outcomes(run) -> dict[str, tuple[str, str, str]]:
+    return {r.probe: (r.outcome, r.reason, r.detail) for r in run.probes.itertuples()}
+
+
+@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie"])
+def test_clean_service_fails_no_probe(tmp_path, shape):
+    run = asyncio.run(run_shape(tmp_path, shape))
+    got = outcomes(run)
+    # the test services are plain aiohttp, which holds a half-sent upgrade request open: a true finding
+    bad = {k: v for k, v in got.items() if v[0] in ("fail", "error") and k != "resilience.handshake_timeout"}
+    assert not bad, bad
+    assert got["resilience.handshake_timeout"][:2] in (("fail", "slowloris_held"), ("pass", "ok"))
+    passed = [k for k, v in got.items() if v[0] == "pass"]
+    assert len(passed) >= 3, got
+    # every generated request/answer probe of the contract passed on its own answers
+    contract = load_contract(HERE / f"{shape}.asyncapi.yaml")
+    for op in contract.request_answers():
+        assert got[op.probe_name][0] == "pass", (op.probe_name, got[op.probe_name])
+    assert run.manifest["conformance"]["violations"] == 0, run.manifest["conformance"]
+    assert run.manifest["conformance"]["frames_checked"] > 0
+
+
+@pytest.mark.parametrize("shape,defect,probe,reason", [
+    ("jsonrpc", "wrong_id", "messaging.ping", "wrong_answer"),
+    ("header", "wrong_id", "messaging.kernel_info", "wrong_answer"),
+    ("firstauth", "wrong_id", "messaging.ping", "wrong_answer"),
+    ("firstauth", "error_as_success", "messaging.unknown_type", "no_answer"),
+    ("cookie", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+])
+def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
+    run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))
+    got = outcomes(run)
+    assert got[probe][:2] == ("fail", reason), got[probe]
+    assert not any(v[0] == "error" for v in got.values()), got
+
+
+def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path):
+    run = asyncio.run(run_shape(tmp_path, "jsonrpc"))
+    text = " ".join(str(v) for v in run.probes["detail"]).lower()
+    for word in ("connected", "pitch", "dashboard", "auth_success"):
+        assert word not in text, word
