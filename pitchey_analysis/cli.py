@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--deadline", type=float, metavar="SECONDS",
                    help="the run's budget: probes still running then are cancelled and recorded as not run "
                         "(reason deadline); default 180 for quick, 600 for full")
-    r.add_argument("--out", help="runs directory (default data/runs)")
+    r.add_argument("--out", help="runs directory (default: runs/ of the data folder, see the README)")
     r.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     r.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded; the TLS probe then fails)")
     r.add_argument("--header", action="append", type=_header, default=[], metavar="'NAME: VALUE'", help="extra upgrade header (repeatable)")
@@ -149,15 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="export the readiness report (HTML and PDF) of a run")
     rp.add_argument("run", nargs="?", default="latest", help="run id, run directory or 'latest' (default)")
     rp.add_argument("--compare", metavar="RUN", help="a reference run to compare against")
-    rp.add_argument("--runs-dir", help="where run ids are looked up (default data/runs)")
-    rp.add_argument("--out", default="reports", help="output directory (default reports/)")
+    rp.add_argument("--runs-dir", help="where run ids are looked up (default: runs/ of the data folder)")
+    rp.add_argument("--out", help="output directory (default: reports/ beside the data folder, or $PITCHEY_REPORTS)")
     rp.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf (default)")
 
     c = sub.add_parser("compare", help="a comparison report of two runs")
     c.add_argument("run_a", help="the reference run")
     c.add_argument("run_b", help="the current run")
     c.add_argument("--runs-dir", help="where run ids are looked up")
-    c.add_argument("--out", default="reports", help="output directory")
+    c.add_argument("--out", help="output directory (default: as report's)")
     c.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf")
 
     h = sub.add_parser("history", help="every run of a target over time: verdict, score, pass rates and p95 with intervals")
@@ -493,7 +493,7 @@ def cmd_report(a: argparse.Namespace) -> int:
         raise CliError(f"--format takes html, pdf or html,pdf (got {a.format!r})")
     try:
         paths = build_report(a.run, compare=a.compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                             out=Path(a.out), formats=formats)
+                             out=_reports_out(a.out), formats=formats)
     except UsageError as exc:
         raise CliError(str(exc)) from None
     except ReportError as exc:
@@ -501,6 +501,13 @@ def cmd_report(a: argparse.Namespace) -> int:
     for p in paths:
         print(p)
     return EXIT_OK
+
+
+def _reports_out(out: str | None) -> Path:
+    """``--out``, else the reports folder of the data folder (:func:`~pitchey_analysis.config.reports_dir`)."""
+    from .config import reports_dir
+
+    return Path(out) if out else reports_dir()
 
 
 def _check_runs_dir(runs_dir: str | None) -> None:
@@ -519,7 +526,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     _check_runs_dir(a.runs_dir)
     try:
         paths = build_report(a.run_b, compare=a.run_a, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                             out=Path(a.out), formats=formats, notebook="compare")
+                             out=_reports_out(a.out), formats=formats, notebook="compare")
     except UsageError as exc:
         raise CliError(str(exc)) from None
     except ReportError as exc:

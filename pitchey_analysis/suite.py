@@ -24,7 +24,7 @@ from .capture.manifest import run_manifest, target_record
 from .capture.recorder import Recorder, utc_now_iso
 from .capture.records import probe_record
 from .capture.redact import redact_url
-from .config import runs_dir, time_unit
+from .config import time_unit, writable_runs_dir
 from .contract import Contract, default_contract
 from .demo import DEMO_PASSWORD
 from .net import check_target, client_ssl_context, http_base  # check_target, http_base: re-exported
@@ -403,7 +403,7 @@ async def arun_suite(
     if cfg.options.lockout_attempts is None and lockout_failures(cfg.contract) is not None:
         # options made without the run's contract: its lockout threshold, recorded in the manifest
         cfg.options = dataclasses.replace(cfg.options, lockout_attempts=lockout_failures(cfg.contract))
-    out_dir = Path(out) if out else runs_dir()
+    out_dir = Path(out) if out else writable_runs_dir()
     if target is not None:
         check_target(target)
         http = (http_url or http_base(target)).rstrip("/")
