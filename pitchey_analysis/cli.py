@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embedded server: switch off Part B item N (number or name)")
     r.add_argument("--tls", action="store_true", help="embedded server: serve wss:// (judges the TLS target too)")
     r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
-    r.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"), help="user password (default $PITCHEY_PASSWORD)")
+    r.add_argument("--password", help="user password (default $PITCHEY_PASSWORD); needs --email")
     r.add_argument("--user-type", help="login endpoint of the user: a user type of the contract's x-readiness.login "
                                        "(pitchey: creator (default), investor, production)")
     r.add_argument("--user", action="append", default=[], metavar="TYPE:EMAIL", type=_user,
@@ -382,6 +382,10 @@ def _run_config(a: argparse.Namespace) -> Any:
             check_target(a.target)
         except UsageError as exc:
             raise CliError(str(exc)) from None
+    if a.password is not None and a.email is None:  # the option, not $PITCHEY_PASSWORD (which also serves --user)
+        raise CliError("--password needs --email (or PITCHEY_EMAIL): without it the password would be ignored")
+    if a.password is None:
+        a.password = os.environ.get("PITCHEY_PASSWORD")
     if a.email is not None and a.password is None:
         raise CliError("give both --email and --password (or PITCHEY_EMAIL and PITCHEY_PASSWORD)")
     if a.admin_email and not a.admin_password:

@@ -421,14 +421,21 @@ async def arun_suite(
                          "point --target at the service the contract describes")
     knobs = {**EMBEDDED_KNOBS, **(server_options or {})}
     async with ReferenceServer(profile, tls=tls, **knobs) as srv:
+        if srv.ca_file:
+            cfg.cafile = str(srv.ca_file)
+        if cfg.preflight and (cfg.credentials() or cfg.admin is not None):
+            # credentials the user gave are checked against the embedded target too: a mistyped password is the
+            # user's mistake, told in one line, not a NOT READY run recorded for them
+            from .preflight import Target, preflight
+
+            await preflight(Target(srv.ws_url, srv.http_url, ssl_context_for(cfg) if srv.ws_url.startswith("wss") else None,
+                                   cfg.extra_headers, cfg.credentials(), cfg.admin, cfg.contract))
         cfg.user = cfg.user or DEMO_USERS["creator"]
         cfg.users = cfg.users or dict(DEMO_USERS)
         cfg.admin = cfg.admin or DEMO_ADMIN
         # The embedded target signs with its own secret, whatever the environment says
         # ($PITCHEY_JWT_SECRET is meant for a real deployment).
         cfg.jwt_secret = srv.jwt_secret
-        if srv.ca_file:
-            cfg.cafile = str(srv.ca_file)
         server = {"profile": srv.profile.describe(), "knobs": {k: v for k, v in dataclasses.asdict(srv.profile.knobs).items() if v not in ({}, frozenset(), None)}}
         server["knobs"] = {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in server["knobs"].items()}
         return await execute(srv.ws_url, srv.http_url, cfg, out_dir, _manifest(srv.ws_url, cfg, server, srv.http_url))
