@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embedded server: switch on Part B item N (number or name)")
     r.add_argument("--no-defect", action="append", type=_defect, default=[], metavar="N|NAME",
                    help="embedded server: switch off Part B item N (number or name)")
-    r.add_argument("--tls", action="store_true", help="embedded server: serve wss:// (judges the TLS target too)")
+    r.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True,
+                   help="embedded server: serve wss:// (default), so that the TLS probe and target are judged and a "
+                        "complete server can be READY; --no-tls serves ws:// (the TLS checks are then gaps)")
     r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
     r.add_argument("--password", help="user password (default $PITCHEY_PASSWORD); needs --email")
     r.add_argument("--user-type", help="login endpoint of the user: a user type of the contract's x-readiness.login "

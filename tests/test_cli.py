@@ -204,3 +204,14 @@ def test_timeout_scale_is_an_argument_not_an_environment_change():
     opts = make_options("quick", scale=0.5)
     assert opts.timeout_scale == 0.5 and opts.timeout_s == 1.5  # the quick suite answers within 3 s, times 0.5
     assert dict(os.environ) == before
+
+
+@pytest.mark.slow
+def test_the_default_run_can_be_ready(tmp_path, capsys):
+    """`pitchey-analysis run` as the README's first line gives it (only --out and the exit policy added): the embedded
+    complete server over wss://, so the critical TLS probe and the TLS target are judged and the verdict is READY."""
+    code, out, err = main(capsys, "run", "--out", str(tmp_path), "--no-progress", "--json", str(tmp_path / "s.json"),
+                          "--fail-on", "never")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["verdict"] == "READY", out[-3000:]
