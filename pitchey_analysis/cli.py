@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--runs-dir", help="where run ids are looked up (default: runs/ of the data folder)")
     rp.add_argument("--out", help="output directory (default: reports/ beside the data folder, or $PITCHEY_REPORTS)")
     rp.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf (default)")
+    rp.add_argument("--meeting", action="store_true",
+                    help="write the meeting pack of RUN into one folder (OUT/meeting-<run_id>/): readiness report, comparison "
+                         "with the baseline, history figure of the target, SHA256SUMS of the run dataset")
+    rp.add_argument("--baseline", metavar="RUN", help="with --meeting: the run to compare with (default: the previous run of "
+                                                     "the same target and contract)")
 
     c = sub.add_parser("compare", help="a comparison report of two runs")
     c.add_argument("run_a", help="the reference run")
@@ -497,9 +502,17 @@ def cmd_report(a: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in ("html", "pdf")]
     if bad or not formats:
         raise CliError(f"--format takes html, pdf or html,pdf (got {a.format!r})")
+    if a.baseline and not a.meeting:
+        raise CliError("--baseline goes with --meeting (a plain comparison: --compare RUN)")
     try:
-        paths = build_report(a.run, compare=a.compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                             out=_reports_out(a.out), formats=formats)
+        if a.meeting:
+            from .report.meeting import build_meeting_pack
+
+            paths = build_meeting_pack(a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
+                                       out=_reports_out(a.out), formats=formats)
+        else:
+            paths = build_report(a.run, compare=a.compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
+                                 out=_reports_out(a.out), formats=formats)
     except UsageError as exc:
         raise CliError(str(exc)) from None
     except ReportError as exc:
