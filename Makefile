@@ -20,7 +20,9 @@ hooks: $(STAMP) ## Strip notebook outputs on commit (nbstripout as a git filter 
 		git config filter.nbstripout.clean '"$(abspath $(BIN))/python" -m nbstripout --keep-id'; fi
 
 lab: setup ## JupyterLab on 127.0.0.1 with the notebooks (outputs are stripped when a notebook is saved)
+	@# as root (a container) Jupyter refuses to start without --allow-root
 	$(BIN)/jupyter lab --config=jupyter_server_config.py --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) \
 	  --LabApp.default_url=/lab/tree/4.0-readiness-report.ipynb
 
 $(STAMP): pyproject.toml

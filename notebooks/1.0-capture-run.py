@@ -23,16 +23,19 @@ target = None  # a ws:// or wss:// URL; None starts the embedded reference serve
 profile = "complete"  # embedded server: "complete" or "pitchey-2025-11"
 suite = "quick"  # "quick" (<= 20 s) or "full"
 out = None  # runs directory (default: data/runs of the project, whatever the working folder)
+tls = True  # embedded server: serve wss:// (as `pitchey-analysis run` does), so the TLS probe and target are judged
 
 # %%
 from pitchey_analysis import load_run, run_suite
+from pitchey_analysis.analysis import verdict_for_run
 from pitchey_analysis.capture.records import describe
 from pitchey_analysis.report.summary import category_table
 
-path = run_suite(target, profile=profile, suite=suite, out=out)
+path = run_suite(target, profile=profile, suite=suite, out=out, tls=tls)
 r = load_run(path)
 print(f"run {r.run_id}: {r.manifest['status']}, {len(r.probes)} probes, {len(r.samples)} samples, {len(r.frames)} frames")
 print(f"written to {path}")
+print(f"verdict: {verdict_for_run(r).verdict}  (notebook 4.0 says why; a quick suite rarely has the samples to verify a target)")
 
 # %% [markdown]
 # ## Pass counts per category

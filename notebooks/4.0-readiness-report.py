@@ -190,6 +190,6 @@ render.outcomes(a)
 # ## Appendix C: the verdict rules
 # Applied in this order:
 # 1. **NOT READY** if a critical probe ended `fail` or `error`, or a target is missed;
-# 2. **INSUFFICIENT EVIDENCE** if a critical probe was skipped or a target is not verified;
+# 2. **INSUFFICIENT EVIDENCE** if a critical probe was skipped or never ran, or a target is not verified;
 # 3. **READY WITH RISKS** if a non-critical probe failed;
 # 4. **READY** otherwise.

@@ -98,9 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embedded server: switch on Part B item N (number or name)")
     r.add_argument("--no-defect", action="append", type=_defect, default=[], metavar="N|NAME",
                    help="embedded server: switch off Part B item N (number or name)")
-    r.add_argument("--tls", action="store_true", help="embedded server: serve wss:// (judges the TLS target too)")
+    r.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True,
+                   help="embedded server: serve wss:// (default), so that the TLS probe and target are judged and a "
+                        "complete server can be READY; --no-tls serves ws:// (the TLS checks are then gaps)")
     r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
-    r.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"), help="user password (default $PITCHEY_PASSWORD)")
+    r.add_argument("--password", help="user password (default $PITCHEY_PASSWORD); needs --email")
     r.add_argument("--token", default=os.environ.get("PITCHEY_TOKEN"),
                    help="a credential you made beforehand (an access token), used as is where the contract carries one "
                         "(default $PITCHEY_TOKEN; never written to the run)")
@@ -127,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--deadline", type=float, metavar="SECONDS",
                    help="the run's budget: probes still running then are cancelled and recorded as not run "
                         "(reason deadline); default 180 for quick, 600 for full")
-    r.add_argument("--out", help="runs directory (default data/runs)")
+    r.add_argument("--out", help="runs directory (default: runs/ of the data folder, see the README)")
     r.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     r.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded; the TLS probe then fails)")
     r.add_argument("--header", action="append", type=_header, default=[], metavar="'NAME: VALUE'", help="extra upgrade header (repeatable)")
@@ -152,15 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="export the readiness report (HTML and PDF) of a run")
     rp.add_argument("run", nargs="?", default="latest", help="run id, run directory or 'latest' (default)")
     rp.add_argument("--compare", metavar="RUN", help="a reference run to compare against")
-    rp.add_argument("--runs-dir", help="where run ids are looked up (default data/runs)")
-    rp.add_argument("--out", default="reports", help="output directory (default reports/)")
+    rp.add_argument("--runs-dir", help="where run ids are looked up (default: runs/ of the data folder)")
+    rp.add_argument("--out", help="output directory (default: reports/ beside the data folder, or $PITCHEY_REPORTS)")
     rp.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf (default)")
+    rp.add_argument("--meeting", action="store_true",
+                    help="write the meeting pack of RUN into one folder (OUT/meeting-<run_id>/): readiness report, comparison "
+                         "with the baseline, history figure of the target, SHA256SUMS of the run dataset")
+    rp.add_argument("--baseline", metavar="RUN", help="with --meeting: the run to compare with (default: the previous run of "
+                                                     "the same target and contract)")
 
     c = sub.add_parser("compare", help="a comparison report of two runs")
     c.add_argument("run_a", help="the reference run")
     c.add_argument("run_b", help="the current run")
     c.add_argument("--runs-dir", help="where run ids are looked up")
-    c.add_argument("--out", default="reports", help="output directory")
+    c.add_argument("--out", help="output directory (default: as report's)")
     c.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf")
 
     h = sub.add_parser("history", help="every run of a target over time: verdict, score, pass rates and p95 with intervals")
@@ -387,6 +394,10 @@ def _run_config(a: argparse.Namespace) -> Any:
             check_target(a.target)
         except UsageError as exc:
             raise CliError(str(exc)) from None
+    if a.password is not None and a.email is None:  # the option, not $PITCHEY_PASSWORD (which also serves --user)
+        raise CliError("--password needs --email (or PITCHEY_EMAIL): without it the password would be ignored")
+    if a.password is None:
+        a.password = os.environ.get("PITCHEY_PASSWORD")
     if a.email is not None and a.password is None:
         raise CliError("give both --email and --password (or PITCHEY_EMAIL and PITCHEY_PASSWORD)")
     if a.admin_email and not a.admin_password:
@@ -496,9 +507,17 @@ def cmd_report(a: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in ("html", "pdf")]
     if bad or not formats:
         raise CliError(f"--format takes html, pdf or html,pdf (got {a.format!r})")
+    if a.baseline and not a.meeting:
+        raise CliError("--baseline goes with --meeting (a plain comparison: --compare RUN)")
     try:
-        paths = build_report(a.run, compare=a.compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                             out=Path(a.out), formats=formats)
+        if a.meeting:
+            from .report.meeting import build_meeting_pack
+
+            paths = build_meeting_pack(a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
+                                       out=_reports_out(a.out), formats=formats)
+        else:
+            paths = build_report(a.run, compare=a.compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
+                                 out=_reports_out(a.out), formats=formats)
     except UsageError as exc:
         raise CliError(str(exc)) from None
     except ReportError as exc:
@@ -506,6 +525,13 @@ def cmd_report(a: argparse.Namespace) -> int:
     for p in paths:
         print(p)
     return EXIT_OK
+
+
+def _reports_out(out: str | None) -> Path:
+    """``--out``, else the reports folder of the data folder (:func:`~pitchey_analysis.config.reports_dir`)."""
+    from .config import reports_dir
+
+    return Path(out) if out else reports_dir()
 
 
 def _check_runs_dir(runs_dir: str | None) -> None:
@@ -524,7 +550,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     _check_runs_dir(a.runs_dir)
     try:
         paths = build_report(a.run_b, compare=a.run_a, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                             out=Path(a.out), formats=formats, notebook="compare")
+                             out=_reports_out(a.out), formats=formats, notebook="compare")
     except UsageError as exc:
         raise CliError(str(exc)) from None
     except ReportError as exc:

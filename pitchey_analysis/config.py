@@ -10,33 +10,55 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJ_ROOT: Path | None = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() else None
 
 
+#: The file that marks a folder as this project's data folder (``<root>/data/.pitchey-analysis``): written by
+#: ``run`` and ``load`` next to the runs they write, committed in the checkout. A ``pyproject.toml`` marks any
+#: Python project, so it cannot tell ours from the project a user happens to work in.
+MARKER = ".pitchey-analysis"
+_MARKER_TEXT = "This folder holds pitchey-analysis run datasets (runs/); the file marks it for the tool's data-folder lookup.\n"
+
+
 def project_root(start: Path | None = None) -> Path | None:
-    """The nearest folder at or above ``start`` (default: the working folder) holding ``pyproject.toml``.
+    """The nearest folder at or above ``start`` (default: the working folder) whose ``data/`` holds the marker.
 
     A Jupyter kernel runs in ``notebooks/``, a script perhaps in a sub-folder: both
-    find the project's ``data/`` this way. None outside any project.
+    find the project's ``data/`` this way. None when no folder above is marked.
     """
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file():
+        if (folder / "data" / MARKER).is_file():
             return folder
     return None
 
 
+def _checkout() -> Path | None:
+    """The checkout the package runs from (an editable install), when its data folder is marked; else None."""
+    root = PACKAGE_DIR.parent
+    return root if (root / "data" / MARKER).is_file() else None
+
+
 def data_dir() -> Path:
-    """``$PITCHEY_DATA_DIR``, else ``<project root>/data``, else ``./data`` (never inside the installed package)."""
+    """The data folder: see :func:`data_dir_and_why`."""
     return data_dir_and_why()[0]
 
 
 def data_dir_and_why() -> tuple[Path, str]:
-    """The data folder and, in words, why that one (notebooks print it)."""
-    env = os.environ.get("PITCHEY_DATA_DIR")
-    if env:
-        return Path(env), "$PITCHEY_DATA_DIR is set"
+    """The data folder and, in words, why that one (notebooks print it).
+
+    ``$PITCHEY_DATA`` (``$PITCHEY_DATA_DIR``, its older name), else ``data/`` of the nearest folder at or above the
+    working folder whose ``data/`` holds the marker :data:`MARKER`, else the ``data/`` of the checkout the package
+    runs from, else ``./data``. Never inside an installed package.
+    """
+    for var in ("PITCHEY_DATA", "PITCHEY_DATA_DIR"):
+        env = os.environ.get(var)
+        if env:
+            return Path(env), f"${var} is set"
     root = project_root()
     if root is not None:
-        return root / "data", f"the project root {root} (it holds pyproject.toml)"
-    return Path.cwd() / "data", "no pyproject.toml above the working folder: ./data"
+        return root / "data", f"the nearest folder above the working folder with a marked data/ ({root})"
+    root = _checkout()
+    if root is not None:
+        return root / "data", f"the checkout the package runs from ({root})"
+    return Path.cwd() / "data", "no marked data folder above the working folder: ./data"
 
 
 def runs_dir() -> Path:
@@ -44,9 +66,28 @@ def runs_dir() -> Path:
     return data_dir() / "runs"
 
 
+def writable_runs_dir() -> Path:
+    """:func:`runs_dir`, created, with the data folder marked so that a later command from a sub-folder finds it."""
+    d = runs_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    marker = d.parent / MARKER
+    if not marker.exists():
+        try:
+            marker.write_text(_MARKER_TEXT)
+        except OSError:  # a read-only data folder still takes runs given elsewhere; the lookup then needs $PITCHEY_DATA
+            pass
+    return d
+
+
 def reports_dir() -> Path:
-    """Where reports are written by default: ``<project root>/reports`` (else ``./reports``)."""
-    return (project_root() or Path.cwd()) / "reports"
+    """Where reports are written by default: ``$PITCHEY_REPORTS``, else ``reports/`` beside the data folder
+    (inside it when ``$PITCHEY_DATA`` names it)."""
+    env = os.environ.get("PITCHEY_REPORTS")
+    if env:
+        return Path(env)
+    data, why = data_dir_and_why()
+    # a data folder named by the environment may be anywhere (a home folder, /tmp): its reports stay inside it
+    return data / "reports" if why.startswith("$") else data.parent / "reports"
 
 
 def sample_run_dirs() -> list[Path]:

@@ -28,6 +28,7 @@ from .analysis import (
     overall_score,
     slo_checks,
 )
+from .analysis.compare import contracts_differ
 from .capture.dataset import Run
 from .report import figures, render
 
@@ -91,8 +92,10 @@ def failures_by_reason(r: Run) -> Any:
 # -- 5.0 comparison ---------------------------------------------------------------------------------------------------
 
 def compare_header(a: Run, b: Run) -> Any:
-    """Both runs' target, profile, contract, version and verdict."""
-    return render.compare_header(analyze(a), analyze(b))
+    """Both runs' target, profile, contract, version and verdict; a warning first when their contracts differ."""
+    header = render.compare_header(analyze(a), analyze(b))
+    warning = contracts_differ(a.manifest, b.manifest)
+    return [Markdown(f"**Warning.** {warning}"), header] if warning else header
 
 
 def compare_pass_rates(a: Run, b: Run) -> Any:

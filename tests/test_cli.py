@@ -62,6 +62,7 @@ def test_dry_run_lists_probes_without_running(capsys):
     (["run", "--target", "http://127.0.0.1/ws"], "malformed target URL"),
     (["run", "--target", "ws://"], "malformed target URL"),
     (["run", "--email", "a@b.c"], "give both --email and --password"),
+    (["run", "--password", "Demo123"], "--password needs --email"),
     (["run", "--concurrency", "1,x"], "concurrency levels must be integers"),
     (["run", "--target", "ws://127.0.0.1:9/ws", "--http-url", "ftp://x"], "malformed HTTP URL"),
     (["report", "no-such-run", "--runs-dir", "/nonexistent"], "no run"),
@@ -75,6 +76,21 @@ def test_misuse_is_one_line_and_exit_2(capsys, monkeypatch, args, msg):
     assert code == 2, err
     assert msg in err.strip().splitlines()[-1]  # argparse's own errors print the usage above the error line
     assert "Traceback" not in err
+
+
+def test_wrong_password_against_the_embedded_server_is_caught_by_the_preflight(tmp_path, capsys, monkeypatch):
+    """A mistyped password is the user's mistake even against our own server: one line, exit 2, no run recorded."""
+    monkeypatch.delenv("PITCHEY_PASSWORD", raising=False)
+    code, out, err = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress",
+                          "--email", "alex.creator@demo.com", "--password", "Demo124")
+    assert code == 2, err
+    assert err.strip().splitlines()[-1].startswith("pitchey-analysis run: error: login as creator failed (401)")
+    assert "Demo124" not in err + out
+    assert not any(p.is_dir() for p in tmp_path.iterdir())  # no run recorded
+    code, _, err = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection.health",
+                        "--email", "alex.creator@demo.com", "--password", "Demo123", "--tls")
+    assert code == 0, err  # the right password passes, over wss:// too
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
 
 
 def test_quick_run_writes_summaries_and_exit_codes(tmp_path, capsys):
@@ -188,3 +204,14 @@ def test_timeout_scale_is_an_argument_not_an_environment_change():
     opts = make_options("quick", scale=0.5)
     assert opts.timeout_scale == 0.5 and opts.timeout_s == 1.5  # the quick suite answers within 3 s, times 0.5
     assert dict(os.environ) == before
+
+
+@pytest.mark.slow
+def test_the_default_run_can_be_ready(tmp_path, capsys):
+    """`pitchey-analysis run` as the README's first line gives it (only --out and the exit policy added): the embedded
+    complete server over wss://, so the critical TLS probe and the TLS target are judged and the verdict is READY."""
+    code, out, err = main(capsys, "run", "--out", str(tmp_path), "--no-progress", "--json", str(tmp_path / "s.json"),
+                          "--fail-on", "never")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["verdict"] == "READY", out[-3000:]

@@ -38,3 +38,27 @@ def test_history_command(tmp_path, capsys):
     assert fig.read_bytes()[:4] == b"\x89PNG"
     assert main(["history", "--runs-dir", str(tmp_path / "runs"), "--target", "wss://nowhere"]) == 0
     assert "no runs" in capsys.readouterr().out
+
+
+def _zero_sample_run(src, dst):
+    """A copy of a run whose samples table is empty (as a silent target or an --only subset leaves it)."""
+    import pandas as pd
+
+    shutil.copytree(src, dst)
+    samples = pd.read_parquet(dst / "samples.parquet")
+    samples.iloc[0:0].to_parquet(dst / "samples.parquet", index=False)
+    events = [line for line in (dst / "events.jsonl").read_text().splitlines() if '"kind": "sample"' not in line
+              and '"kind":"sample"' not in line]
+    (dst / "events.jsonl").write_text("\n".join(events) + "\n")
+    return dst
+
+
+def test_history_of_a_run_with_no_sample(tmp_path, capsys):
+    sample = sample_run_dirs()[-1]
+    run = _zero_sample_run(sample, tmp_path / "runs" / sample.name)
+    h = history([load_run(run)])
+    assert len(h["runs"]) == 1 and h["p95"].empty
+    fig = tmp_path / "trend.png"
+    assert main(["history", "--runs-dir", str(tmp_path / "runs"), "--figure", str(fig)]) == 0
+    out = capsys.readouterr().out
+    assert sample.name in out and fig.read_bytes()[:4] == b"\x89PNG"

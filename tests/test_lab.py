@@ -44,6 +44,21 @@ def test_make_lab_and_setup_install_what_the_lab_needs():
     assert "nbstripout --install" in mk
 
 
+def test_make_lab_allows_root_only_as_root():
+    """Jupyter refuses to run as root without --allow-root (containers run as root); others never get the flag."""
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    # -n prints the recipe without running it; the stamp and hooks are named as up to date
+    out = subprocess.run(["make", "-n", "-o", "setup", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
+    assert ("--allow-root" in out) == (os.getuid() == 0), out
+
+
 def test_opening_a_notebook_in_the_lab_leaves_it_unchanged():
     """JupyterLab writes the kernel's display name and Python version on save: the hook keeps the committed ones."""
     nb = nbformat.read(ROOT / "notebooks" / "3.0-success-rates.ipynb", as_version=4)

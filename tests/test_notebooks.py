@@ -135,6 +135,7 @@ def test_capture_notebook_writes_into_the_projects_data_runs(tmp_path, monkeypat
         assert len(made) == 1 and (next(iter(made)) / "probes.parquet").exists()
         printed = _printed(node)
         assert "complete" in printed and str(next(iter(made))) in printed
+        assert "verdict: " in printed  # the capture notebook says what the run concluded
         assert not (KERNEL_CWD / "data").exists()
     finally:
         for p in made:
@@ -151,7 +152,7 @@ def test_notebooks_find_runs_written_from_the_root(tmp_path, monkeypatch, defect
         # one notebook: they all open their run through explore.RunView (the others run on given runs elsewhere)
         printed = _printed(run_nb("3.0-success-rates", tmp_path))
         assert f"Loaded run {Path(defect_run).name}" in printed, printed
-        assert str(planted.parent) in printed and "pyproject.toml" in printed
+        assert str(planted.parent) in printed and "marked data/" in printed
     finally:
         shutil.rmtree(planted)
 

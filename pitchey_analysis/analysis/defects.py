@@ -18,9 +18,21 @@ COLUMNS = ["finding", "severity", "title", "probes", "evidence", "close_codes", 
 SEVERITY_ORDER = {"blocking": 0, "risk": 1}
 
 
+def shorten(s: str, n: int) -> str:
+    """``s`` cut to at most ``n`` characters at a word boundary, with an ellipsis: a reader never sees half a word
+    ("use…" for "user_not_found"). A single word longer than ``n`` is cut where it must be."""
+    if len(s) <= n:
+        return s
+    head = s[: n - 1]
+    cut = max(head.rfind(" "), head.rfind(","), head.rfind(";"))
+    if cut >= n // 2:
+        head = head[:cut]
+    return head.rstrip(" ,;:") + "…"
+
+
 def _short(v: object, n: int = 160) -> str:
     s = "" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
-    return s if len(s) <= n else s[: n - 1] + "…"
+    return shorten(s, n)
 
 
 def _evidence(r: pd.Series) -> str:

@@ -21,11 +21,22 @@ def latency_summary(samples: pd.DataFrame, *, by: tuple[str, ...] = ("metric",))
         by: grouping columns (``("metric",)`` or ``("metric", "concurrency")``).
     """
     rows = _rows(samples, by)
-    df = pd.DataFrame(rows)
+    # the columns are named even with no row: a run with no sample (a silent target, an --only subset) is summarized
+    # as an empty table that callers can filter by metric, not as a frame without columns
+    df = pd.DataFrame(rows, columns=summary_columns(by))
     if df.empty:
         return df
     order = {m: i for i, m in enumerate(METRIC_ORDER)}
     return df.sort_values(list(by), key=lambda s: s.map(order).fillna(99) if s.name == "metric" else s).reset_index(drop=True)
+
+
+def summary_columns(by: tuple[str, ...] = ("metric",)) -> list[str]:
+    """The columns of :func:`latency_summary`, in order."""
+    cols = [*by, "count", "mean", "max"]
+    for q in QS:
+        tag = f"p{int(q * 100)}"
+        cols += [tag, f"{tag}_lo", f"{tag}_hi"]
+    return cols
 
 
 def _rows(samples: pd.DataFrame, by: tuple[str, ...]) -> list[dict]:

@@ -69,6 +69,13 @@ SECURITY_PROBES: dict[str, str] = {
 }
 
 
+def _error_code(frame: object) -> object:
+    """The error code a refusal's frame carries (any field named like ``authError``/``error``), or None."""
+    if not isinstance(frame, dict):
+        return None
+    return next((v for k, v in frame.items() if "error" in k.lower() and v), None)
+
+
 def security_outcome(outcome: str, reason: str, observed: object) -> str:
     """What happened to the attack, before the form of the answer (pure).
 
@@ -78,16 +85,21 @@ def security_outcome(outcome: str, reason: str, observed: object) -> str:
     """
     import json
 
-    sec = None
+    sec, obs = None, {}
     if isinstance(observed, str) and observed.startswith("{"):
         try:
-            sec = json.loads(observed).get("security")
+            obs = json.loads(observed)
+            sec = obs.get("security")
         except ValueError:
             sec = None
     if reason == "token_accepted" or sec == "accepted":
         return "ACCEPTED (the attack succeeded)"
     if sec == "refused":
-        return "refused, as the contract says" if outcome == "pass" else f"refused, but not in the contract's form ({reason})"
+        if outcome == "pass":
+            return "refused, as the contract says"
+        if reason == "wrong_answer" and not _error_code(obs.get("first_frame")):
+            return "refused (no error code)"
+        return f"refused, but not in the contract's form ({reason})"
     if outcome == "pass":
         return "holds"
     if outcome == "skip":
@@ -253,9 +265,10 @@ def security_checks(probes: pd.DataFrame) -> pd.DataFrame:
         if r is None:
             rows.append({"check": check, "probe": name, "outcome": "not run", "security": "not run", "reason": "", "detail": ""})
         else:
-            rows.append({"check": check, "probe": name, "outcome": r["outcome"],
-                         "security": security_outcome(r["outcome"], r["reason"], r.get("observed")),
-                         "reason": r["reason"], "detail": r["detail"]})
+            sec = security_outcome(r["outcome"], r["reason"], r.get("observed"))
+            # a token refused without the contract's error code is a risk, not an accepted token: the outcome says so
+            shown = sec if sec.startswith("refused (") else r["outcome"]
+            rows.append({"check": check, "probe": name, "outcome": shown, "security": sec, "reason": r["reason"], "detail": r["detail"]})
     return pd.DataFrame(rows)
 
 

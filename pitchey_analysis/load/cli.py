@@ -96,7 +96,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
 
     The keyword arguments are the command's options (``pitchey-analysis load --help``); returns the exit code.
     """
-    from ..config import runs_dir
+    from ..config import writable_runs_dir
     from ..exceptions import UsageError
     from ..net import check_target, http_base  # not the suite's module: it loads every probe (aiohttp, SciPy)
     from .scenario import load_scenario
@@ -142,7 +142,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
         if scen is not None:
             users = scen.with_tokens(_tokens(http_base(url), {k for k in scen.logins if k}, not target, contract_))
             extra["scenario"] = scen.describe()
-        return capture_load(url, out=Path(out) if out else runs_dir(), levels=levels, duration_s=duration, model=model,
+        return capture_load(url, out=Path(out) if out else writable_runs_dir(), levels=levels, duration_s=duration, model=model,
                             rate_per_conn=rate or 1.0, workers=workers, scheduler=scheduler, admin_token=admin_token,
                             settle_s=settle_s, cafile=cafile, insecure=insecure, users=users,
                             stages=list(scen.stages) if scen is not None else None,

@@ -276,15 +276,21 @@ def history(h: dict[str, pd.DataFrame]) -> Figure:
     ax1.legend(fontsize=6, frameon=False, ncols=2)
     for name, grp in p95.groupby("metric", sort=False):
         x = grp["run_id"].map(order)
-        lo = (grp["p95"] - grp["lo"]).clip(lower=0).fillna(0)
-        hi = (grp["hi"] - grp["p95"]).clip(lower=0).fillna(0)
+        # an interval is drawn whole or not at all: the table prints none where one end is unknown, so does the figure
+        known = grp["lo"].notna() & grp["hi"].notna()
+        lo = (grp["p95"] - grp["lo"]).clip(lower=0).where(known, 0)
+        hi = (grp["hi"] - grp["p95"]).clip(lower=0).where(known, 0)
         ax2.errorbar(x, grp["p95"], yerr=[lo, hi], marker="o", ms=3, capsize=2, label=METRIC_LABELS.get(str(name), str(name)))
-    ax2.set_yscale("log")
-    readable_log(ax2.yaxis)
+    if p95.empty:
+        ax2.text(0.5, 0.5, "no latency samples", ha="center", va="center", transform=ax2.transAxes)
+    else:
+        ax2.set_yscale("log")
+        readable_log(ax2.yaxis)
+        ax2.legend(fontsize=6, frameon=False)
     ax2.set_ylabel("p95 (ms)")
     ax2.set_title("p95 per metric (order-statistic 95%)")
-    ax2.legend(fontsize=6, frameon=False)
-    labels = [f"{rid[:8]}\n{v}" for rid, v in zip(h["runs"]["run_id"], h["runs"]["verdict"], strict=True)]
+    # the run id's date and time (several runs a day stay apart), then the verdict
+    labels = [f"{rid[4:6]}-{rid[6:8]} {rid[9:11]}:{rid[11:13]}\n{v}" for rid, v in zip(h["runs"]["run_id"], h["runs"]["verdict"], strict=True)]
     for ax in (ax1, ax2):
         ax.set_xticks(range(len(labels)), labels, fontsize=6)
         ax.set_xlim(-0.5, len(labels) - 0.5)

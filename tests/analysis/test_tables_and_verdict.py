@@ -10,6 +10,7 @@ from pitchey_analysis.analysis import (
     WEIGHTS,
     category_rates,
     compare_latency,
+    compare_outcomes,
     compare_rates,
     issues,
     message_type_support,
@@ -133,3 +134,41 @@ def test_compare_flags_only_significant_changes():
     lat = compare_latency(fast, slow).set_index(["metric", "percentile"])
     assert lat.loc[("rtt_ms", "p95"), "significant"] and lat.loc[("rtt_ms", "p95"), "direction"] == "slower"
     assert not compare_latency(fast, fast).set_index(["metric", "percentile"]).loc[("rtt_ms", "p50"), "significant"]
+
+
+def test_compare_leaves_out_probes_skipped_in_one_run():
+    """Gains that come from probes skipped in one run are no change: A skipped 30 probes B passes."""
+    a = probes([(f"p{i}", "connection", "pass" if i < 10 else "skip", "ok" if i < 10 else "no_credentials", True)
+                for i in range(40)] + [("q", "connection", "fail", "no_answer", True)])
+    b = probes([(f"p{i}", "connection", "pass", "ok", True) for i in range(40)] + [("q", "connection", "fail", "no_answer", True)])
+    c = compare_rates(a, b).set_index("category")
+    assert not c.loc["connection", "significant"] and c.loc["connection", "change"] == pytest.approx(0)
+    assert c.loc["connection", "compared"] == 11 and c.loc["connection", "only_b"] == 30
+
+
+def test_compare_outcomes_name_what_changed():
+    a = probes([("x", "connection", "fail", "no_answer", True), ("y", "connection", "fail", "no_answer", True),
+                ("z", "connection", "pass", "ok", True), ("w", "connection", "skip", "no_credentials", True)])
+    b = probes([("x", "connection", "pass", "ok", True), ("y", "connection", "pass", "ok", True),
+                ("z", "connection", "fail", "no_answer", True), ("w", "connection", "pass", "ok", True)])
+    b.loc[b["probe"] == "x", "observed"] = "HTTP 401 {error}"
+    ch = compare_outcomes(a, b).set_index("probe")["change"]
+    assert ch["x"] == "fixed"
+    assert ch["y"].startswith("pass without recorded evidence")  # a vacuous fail -> pass is not an improvement
+    assert ch["z"] == "broke" and ch["w"].startswith("judged in B only")
+
+
+def test_compare_latency_names_no_change_of_no_size():
+    a = samples("rtt_ms", np.full(400, 0.098) + np.linspace(0, 1e-4, 400), "x")
+    b = samples("rtt_ms", np.full(400, 0.101) + np.linspace(0, 1e-4, 400), "x")
+    row = compare_latency(a, b).set_index(["metric", "percentile"]).loc[("rtt_ms", "p95")]
+    assert row["significant"] and row["direction"] == "significant, too small to matter"
+
+
+def test_compare_warns_when_contracts_differ():
+    from pitchey_analysis.analysis.compare import contracts_differ
+
+    m = {"contract": {"name": "pitchey", "sha256": "a" * 64}}
+    assert contracts_differ(m, m) is None and contracts_differ({}, m) is None
+    assert "different contracts" in contracts_differ(m, {"contract": {"name": "ticker", "sha256": "b" * 64}})
+    assert "sha256" in contracts_differ(m, {"contract": {"name": "pitchey", "sha256": "c" * 64}})
