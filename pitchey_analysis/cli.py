@@ -77,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jwt-secret", default=os.environ.get("PITCHEY_JWT_SECRET"),
                    help="signing secret, >= 32 bytes (default $PITCHEY_JWT_SECRET, else random and never printed)")
     s.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN", help="browser origin allowed to connect (repeatable)")
-    s.add_argument("--trust-proxy", action="store_true", help="take client addresses from X-Forwarded-For")
+    s.add_argument("--trust-proxy", action="append", default=[], metavar="ADDRESS",
+                   help="a proxy (IP address or CIDR block) whose X-Forwarded-For is believed: the rightmost hop it did not add "
+                        "is the client (repeatable; no proxy is trusted by default)")
+    s.add_argument("--echo", action="store_true", help="also route /echo (a rate-limited echo endpoint, for Autobahn)")
     s.add_argument("--disable", action="append", default=[], metavar="FEATURE", help="switch off one Part A feature (repeatable; see --list-switches)")
     s.add_argument("--defect", action="append", type=_defect, default=[], metavar="N|NAME",
                    help="switch on Part B item N, by number or name (repeatable; see --list-switches)")
@@ -264,8 +267,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
         for f in dataclasses.fields(Knobs):
             print(f"  {f.name}")
         return EXIT_OK
+    from .server.proxy import parse_networks
+
     try:
         profile = make_profile(a.profile, disable=a.disable, enable_defects=a.defect, disable_defects=a.no_defect, **_knobs(a.knob))
+        parse_networks(a.trust_proxy)
     except (ValueError, TypeError) as exc:
         raise CliError(str(exc)) from None
     if a.workers > 1:
@@ -273,7 +279,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
         return serve_workers(profile, workers=a.workers, host=a.host, port=a.port, jwt_secret=a.jwt_secret)
     srv = ReferenceServer(profile, host=a.host, port=a.port, tls=a.tls, jwt_secret=a.jwt_secret,
-                          allowed_origins=a.allowed_origin, trust_proxy=a.trust_proxy)
+                          allowed_origins=a.allowed_origin, trust_proxy=tuple(a.trust_proxy), echo=a.echo)
     print(f"pitchey reference server, profile {profile.name}", file=sys.stderr)
     print("demo users: " + ", ".join(u.email for u in DEMO_USERS) + f"; password: {DEMO_PASSWORD_SOURCE}", file=sys.stderr)
     print("JWT secret: " + ("from --jwt-secret / $PITCHEY_JWT_SECRET" if a.jwt_secret else "random (not printed)"), file=sys.stderr)

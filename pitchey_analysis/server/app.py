@@ -23,10 +23,12 @@ from aiohttp import web
 from ..aio import BackgroundLoop
 from . import tls as tls_mod
 from . import tokens
-from .deadline import with_head_deadline
+from .deadline import GuardConfig, guarded
 from .http import HttpHandlers
 from .hub import Hub, now_ms
+from .limits import connection_cap
 from .profile import Defect, Profile, make_profile
+from .proxy import LOOPBACK, parse_networks
 from .settings import Settings
 from .store import UserStore
 from .ws import WebSocketHandler
@@ -43,15 +45,19 @@ class PitcheyServer:
         *,
         jwt_secret: str | None = None,
         allowed_origins: tuple[str, ...] = (),
-        trust_proxy: bool = False,
+        trust_proxy: bool | tuple[str, ...] | list[str] = False,
         tls: tls_mod.TLSFiles | None = None,
         store_path: str = ":memory:",
+        echo: bool = False,
     ) -> None:
         self.profile = profile
         secret = jwt_secret or tokens.new_secret()
         tokens.check_secret(secret)
+        proxies = parse_networks(LOOPBACK if trust_proxy is True else trust_proxy or ())
+        cap = connection_cap(profile.knobs.open_files) if profile.on("connection_cap") else None
         self.settings = Settings(profile, secret, ws_only_secret=tokens.new_secret(), allowed_origins=frozenset(allowed_origins),
-                                 trust_proxy=trust_proxy, tls=tls is not None)
+                                 trust_proxy=bool(proxies), trusted_proxies=proxies, tls=tls is not None,
+                                 connection_cap=cap, echo=echo)
         self.tls = tls
         self.store = UserStore(store_path, iterations=profile.knobs.password_iterations)
         self.hub = Hub(profile, self.store)
@@ -80,18 +86,29 @@ class PitcheyServer:
         self.http.routes(app)
         app.router.add_get("/ws", self.ws.handle)
         app.router.add_get("/api/ws", self.ws.handle)
-        app.router.add_get("/echo", self.echo)
+        if self.settings.echo:
+            app.router.add_get("/echo", self.echo)
         app.router.add_route("*", "/{tail:.*}", self.http.not_found)
         app.on_response_prepare.append(self.http.add_headers)
         return app
 
     async def echo(self, request: web.Request) -> web.StreamResponse:
-        """A plain echo endpoint with the same WebSocket settings, for Autobahn."""
-        max_size = self.profile.knobs.max_message_bytes if self.profile.on("size_limit") else 0
+        """A plain echo endpoint with the same WebSocket settings, for Autobahn (``serve --echo``), rate-limited."""
+        p, k = self.profile, self.profile.knobs
+        max_size = k.max_message_bytes if p.on("size_limit") else 0
         ws = web.WebSocketResponse(max_msg_size=max_size)
         await ws.prepare(request)
+        tokens_left, refilled = float(k.rate_bucket), time.monotonic()
         try:
             async for msg in ws:
+                if p.on("rate_limit"):
+                    now = time.monotonic()
+                    tokens_left = min(float(k.rate_bucket), tokens_left + (now - refilled) * k.rate_refill_per_s)
+                    refilled = now
+                    if tokens_left < 1.0:
+                        await ws.close(code=1008, message=b"Rate limit exceeded")
+                        break
+                    tokens_left -= 1.0
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     await ws.send_str(msg.data)
                 elif msg.type == aiohttp.WSMsgType.BINARY:
@@ -123,6 +140,7 @@ class PitcheyServer:
         while True:
             await asyncio.sleep(tick)
             now = time.monotonic()
+            hub.prune()
             for s in list(hub.sessions.values()):
                 if s.closing or s.ws.closed or s.leaked:
                     continue
@@ -188,8 +206,9 @@ class ReferenceServer:
         tls: serve ``https://``/``wss://`` with a generated certificate.
         jwt_secret: signing secret; a random one when None (never printed).
         allowed_origins: browser origins allowed to upgrade.
-        trust_proxy: take the client address from ``X-Forwarded-For``.
+        trust_proxy: proxies whose ``X-Forwarded-For`` is believed (addresses or CIDR blocks; True: loopback).
         tls_dir: where to write the certificate files (a temporary folder by default).
+        echo: route ``/echo`` (a rate-limited echo endpoint for Autobahn; off by default).
         **profile_options: passed to :func:`make_profile` (``disable=``,
             ``enable_defects=``, knobs such as ``ping_interval=``).
     """
@@ -203,9 +222,10 @@ class ReferenceServer:
         tls: bool = False,
         jwt_secret: str | None = None,
         allowed_origins: tuple[str, ...] | list[str] = (),
-        trust_proxy: bool = False,
+        trust_proxy: bool | tuple[str, ...] | list[str] = False,
         tls_dir: str | Path | None = None,
         reuse_port: bool = False,
+        echo: bool = False,
         **profile_options: Any,
     ) -> None:
         self.profile = profile if isinstance(profile, Profile) else make_profile(profile, **profile_options)
@@ -217,6 +237,7 @@ class ReferenceServer:
         self._origins = tuple(allowed_origins)
         self._trust_proxy = trust_proxy
         self._reuse_port = reuse_port
+        self._echo = echo
         self.server: PitcheyServer | None = None
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
@@ -268,14 +289,17 @@ class ReferenceServer:
             allowed_origins=self._origins,
             trust_proxy=self._trust_proxy,
             tls=self.tls_files,
+            echo=self._echo,
         )
         self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
         ssl_ctx = self.tls_files.server_context() if self.tls_files else None
-        deadline = self.profile.knobs.handshake_timeout if self.profile.on("handshake_timeout") else None
+        guard = self._guard()
+        # The TLS handshake under the upgrade's deadline (asyncio's own default is 60 s).
+        tls_deadline = guard.head_timeout if ssl_ctx and guard.from_accept else None
         self._listener = await asyncio.get_running_loop().create_server(
-            with_head_deadline(self._runner.server, deadline), self.host, self.port, ssl=ssl_ctx,  # type: ignore[arg-type]
-            reuse_address=True, reuse_port=self._reuse_port or None)
+            guarded(self._runner.server, guard), self.host, self.port, ssl=ssl_ctx,  # type: ignore[arg-type]
+            ssl_handshake_timeout=tls_deadline, reuse_address=True, reuse_port=self._reuse_port or None)
         sock = self._listener.sockets[0]
         self.port = sock.getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -285,6 +309,14 @@ class ReferenceServer:
         self.server.start_background()
         log.info("serving %s (profile %s)", self.server.ws_url, self.profile.name)
         return self
+
+    def _guard(self) -> GuardConfig:
+        p, k = self.profile, self.profile.knobs
+        assert self.server is not None
+        head = k.handshake_timeout if p.on("handshake_timeout") else None
+        return GuardConfig(head_timeout=head, body_timeout=k.body_timeout, per_request=p.on("request_deadlines"),
+                           from_accept=head is not None and p.on("tls_handshake_deadline"),
+                           cap=self.server.settings.connection_cap, mask_check=p.on("mask_check"))
 
     async def stop(self, grace_s: float = 0.2) -> None:
         """Shut down cleanly: health 503 for ``grace_s`` (a load balancer's drain), close 1001, stop listening."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import math
 import time
 import traceback
 from typing import Any
@@ -13,6 +15,7 @@ from aiohttp import web
 from ..capture.redact import redact_url
 from . import tokens
 from .hub import Hub, now_ms
+from .limits import EventWindow
 from .profile import Defect
 from .settings import Settings
 from .store import User
@@ -45,6 +48,9 @@ class HttpHandlers:
         self.hub = hub
         self.profile = settings.profile
         self._static_health: dict[str, Any] | None = None
+        k = self.profile.knobs
+        #: failed logins per address and per account (login_throttle), bounded like the lockout table
+        self.login_failures = EventWindow(k.login_window_s, k.lockout_table_size)
 
     def routes(self, app: web.Application) -> None:
         """Register the routes on ``app``."""
@@ -98,6 +104,10 @@ class HttpHandlers:
         except ValueError:
             detail = None if self.profile.on("no_stack_traces") else traceback.format_exc()
             return _fail(400, "body must be JSON", detail)
+        except RecursionError:
+            if not self.profile.on("parse_guard"):
+                raise
+            return _fail(400, "body must be JSON (nested too deeply)")
         if not isinstance(body, dict):
             return _fail(400, "body must be a JSON object")
         return body
@@ -133,8 +143,12 @@ class HttpHandlers:
         email, password = body.get("email"), body.get("password")
         if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
             return _fail(400, "email and password are required")
-        user = self.hub.store.verify(email, password)
+        throttled = self._throttled(request, email)
+        if throttled is not None:
+            return throttled
+        user = await self._verify(email, password)
         if user is None or user.user_type not in (kind, "admin"):
+            self._login_failed(request, email)
             return _fail(401, "invalid credentials")
         sub = FIXED_IDS[kind] if self.profile.has(Defect.FIXED_LOGIN_IDS) and kind in FIXED_IDS and user.user_type != "admin" else user.id
         token = tokens.issue(self.settings.jwt_secret, sub=sub, email=user.email, user_type=user.user_type,
@@ -143,6 +157,38 @@ class HttpHandlers:
         if self.profile.has(Defect.PASSWORD_ECHO) and kind == "creator":
             public["password"] = password  # Part B item 13
         return web.json_response({"success": True, "token": token, "user": public})
+
+    # -- login protections -------------------------------------------------
+    def _login_keys(self, request: web.Request, email: str) -> tuple[tuple[str, int], ...]:
+        cfg, k = self.settings, self.profile.knobs
+        address = self.hub.lockout_key(request, cfg.trust_proxy, cfg.trusted_proxies)
+        return (("addr:" + address, k.login_address_limit), ("acct:" + email.strip().lower()[:254], k.login_account_limit))
+
+    def _throttled(self, request: web.Request, email: str) -> web.Response | None:
+        """429 with Retry-After while an address or an account has too many recent failures (login_throttle)."""
+        if not self.profile.on("login_throttle"):
+            return None
+        now = time.monotonic()
+        wait = max(self.login_failures.retry_after(key, now, limit) for key, limit in self._login_keys(request, email))
+        if wait <= 0:
+            return None
+        resp = _fail(429, "too many failed logins; try again later")
+        resp.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return resp
+
+    def _login_failed(self, request: web.Request, email: str) -> None:
+        if self.profile.on("login_throttle"):
+            now = time.monotonic()
+            for key, _ in self._login_keys(request, email):
+                self.login_failures.add(key, now)
+
+    async def _verify(self, email: str, password: str) -> User | None:
+        """The password check: in a thread (login_off_loop), so a hash does not stall every other client."""
+        equal = self.profile.on("login_equal_time")
+        if not self.profile.on("login_off_loop"):
+            return self.hub.store.verify(email, password, equal_time=equal)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: self.hub.store.verify(email, password, equal_time=equal))
 
     async def health(self, request: web.Request) -> web.Response:
         """GET /api/health: the service as a whole."""

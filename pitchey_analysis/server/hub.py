@@ -19,7 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
+from .limits import EventWindow
 from .profile import Defect, Profile
+from .proxy import Network, client_address
 from .store import User, UserStore
 
 log = logging.getLogger("pitchey_analysis.server")
@@ -78,6 +80,8 @@ class Hub:
         self.by_user: dict[int, set[Session]] = collections.defaultdict(set)
         self.channels: dict[str, set[Session]] = collections.defaultdict(set)
         self.failures: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        #: the lockout's failures when bounded_lockout is on (expiring, at most lockout_table_size keys)
+        self.failure_window = EventWindow(self.knobs.lockout_window_s, self.knobs.lockout_table_size)
         self.started = time.monotonic()
         self.received_by_type: collections.Counter = collections.Counter()
         self.sent_by_type: collections.Counter = collections.Counter()
@@ -113,27 +117,45 @@ class Hub:
             self.by_user[s.user.id].add(s)
 
     def set_user(self, s: Session, user: User) -> None:
-        """Attach an authenticated user to a session."""
+        """Attach an authenticated user to a session (with reauth_moves: detached from the one before)."""
+        old = s.user
+        if old is not None and old.id != user.id and self.profile.on("reauth_moves"):
+            self._leave_user(s, old.id)
+            for ch in [c for c in s.subs if c.startswith("user:") or c in AUTH_CHANNELS]:
+                self.unsubscribe(s, ch)  # what the old user may read, the new one may not
         s.user = user
         if s.id in self.sessions:
             self.by_user[user.id].add(s)
+
+    def _leave_user(self, s: Session, uid: int) -> None:
+        group = self.by_user.get(uid)
+        if group is not None:
+            group.discard(s)
+            if not group:
+                del self.by_user[uid]
+
+    def unsubscribe(self, s: Session, channel: str) -> None:
+        """Take a session off a channel; an empty channel is forgotten."""
+        s.subs.discard(channel)
+        subs = self.channels.get(channel)
+        if subs is not None:
+            subs.discard(s)
+            if not subs:
+                del self.channels[channel]
+
+    def count_received(self, mtype: str, known: bool) -> None:
+        """Count a received message by type; with known_type_counters, unknown types share one key."""
+        if not known and self.profile.on("known_type_counters"):
+            mtype = "(unknown)"
+        self.received_by_type[mtype] += 1
 
     def unregister(self, s: Session) -> None:
         """Forget a session and its subscriptions."""
         self.sessions.pop(s.id, None)
         if s.user:
-            group = self.by_user.get(s.user.id)
-            if group is not None:
-                group.discard(s)
-                if not group:
-                    del self.by_user[s.user.id]
-        for ch in s.subs:
-            subs = self.channels.get(ch)
-            if subs is not None:
-                subs.discard(s)
-                if not subs:
-                    del self.channels[ch]
-        s.subs.clear()
+            self._leave_user(s, s.user.id)
+        for ch in list(s.subs):
+            self.unsubscribe(s, ch)
         if s.writer and not s.writer.done() and s.close_task is not s.writer:
             s.writer.cancel()
 
@@ -170,8 +192,15 @@ class Hub:
         }
 
     # -- lockout -----------------------------------------------------------
-    def lockout_key(self, request: web.Request, trust_proxy: bool) -> str:
-        """The address a failed authentication is counted against."""
+    def lockout_key(self, request: web.Request, trust_proxy: bool, proxies: tuple[Network, ...] = ()) -> str:
+        """The address a failed authentication is counted against.
+
+        With proxy_allowlist, X-Forwarded-For counts only from the trusted ``proxies`` (rightmost hop they did not
+        add); without it (the issue-31 weakness), from any peer, first (client-written) entry.
+        """
+        if trust_proxy and self.profile.on("proxy_allowlist") and not self.profile.has(Defect.SPOOFABLE_LOCKOUT_KEY) \
+                and not self.knobs.lockout_key_header:
+            return client_address(request.remote, request.headers.get("X-Forwarded-For", ""), proxies) or "unknown"
         xff = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
         real = request.headers.get("X-Real-IP", "").strip()
         header = self.knobs.lockout_key_header
@@ -186,6 +215,9 @@ class Hub:
             return "unknown"  # every direct client shares this key (Part B item 8)
         return request.remote or "unknown"
 
+    def _bounded(self) -> bool:
+        return self.profile.on("bounded_lockout") and not self.profile.has(Defect.SHARED_FAILURE_COUNTER)
+
     def _recent(self, key: str) -> collections.deque:
         q = self.failures[key]
         horizon = time.monotonic() - self.knobs.lockout_window_s
@@ -196,16 +228,31 @@ class Hub:
     def record_failure(self, key: str) -> None:
         """Count one failed authentication for ``key``."""
         if self.profile.on("lockout") or self.profile.has(Defect.SHARED_FAILURE_COUNTER):
-            self._recent(key).append(time.monotonic())
+            if self._bounded():
+                self.failure_window.add(key, time.monotonic())
+            else:
+                self._recent(key).append(time.monotonic())
 
     def clear_failures(self, key: str) -> None:
         """Forget the failures of ``key`` (Part B item 8: one success clears them)."""
         self.failures.pop(key, None)
+        self.failure_window.clear(key)
+
+    def lockout_keys(self) -> int:
+        """Keys the lockout table holds (a gauge for tests and attacks)."""
+        return len(self.failure_window) if self._bounded() else len(self.failures)
+
+    def prune(self) -> None:
+        """Forget expired lockout entries (the sweeper calls this)."""
+        if self._bounded():
+            self.failure_window.prune(time.monotonic())
 
     def locked(self, key: str) -> bool:
         """Whether ``key`` has reached the failure threshold."""
         if not (self.profile.on("lockout") or self.profile.has(Defect.SHARED_FAILURE_COUNTER)):
             return False
+        if self._bounded():
+            return self.failure_window.count(key, time.monotonic()) >= self.knobs.lockout_threshold
         return len(self._recent(key)) >= self.knobs.lockout_threshold
 
     # -- sending -----------------------------------------------------------

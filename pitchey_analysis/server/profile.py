@@ -64,6 +64,22 @@ FEATURES: dict[str, str] = {
     "error_shape": "error frames carry code, message and a millisecond timestamp, and no stack trace",
     "silent_after_close": "nothing is sent after the server's close frame",
     "valid_close_codes": "only close codes RFC 6455 §7.4 allows on the wire",
+    # Hardening (issue 31): each switch removes one protection against a hostile client.
+    "known_type_counters": "statistics count the contract's message types only (any other under one key), unread counts known users only",
+    "subscription_cap": "at most max_subscriptions channels per session, names of at most max_channel_length characters",
+    "bounded_lockout": "the lockout table expires its entries and holds at most lockout_table_size keys",
+    "connection_cap": "connections beyond a cap that follows the process's file limit refused with 503",
+    "tls_handshake_deadline": "the TLS handshake counts toward handshake_timeout (the head deadline starts at accept)",
+    "request_deadlines": "every request head within handshake_timeout, every request body within body_timeout",
+    "parse_guard": "any parse failure (RecursionError included) answered invalid_format, and 400 over HTTP",
+    "schema_validation": "incoming messages validated against the contract's JSON Schemas before dispatch",
+    "control_frame_limit": "ping and pong control frames count toward the rate limit",
+    "login_off_loop": "password hashing runs in a thread, off the event loop",
+    "login_throttle": "HTTP login throttled per address and per account (429 with Retry-After)",
+    "login_equal_time": "a login for an unknown email hashes a password too (same time as a wrong password)",
+    "proxy_allowlist": "X-Forwarded-For believed only from --trust-proxy peers, the rightmost hop they did not add",
+    "reauth_moves": "re-authentication moves the session to the new user (the old user's messages stop)",
+    "mask_check": "unmasked client frames closed 1002 (RFC 6455 §5.1)",
 }
 
 class Defect(enum.IntEnum):
@@ -146,8 +162,21 @@ class Knobs:
     drop_answers: frozenset[str] = frozenset()
     #: close every connection this many seconds after it opened (None: never).
     close_after: float | None = None
-    #: refuse upgrades beyond this many open connections (None: no cap).
+    #: refuse upgrades beyond this many open sessions (None: the cap of connection_cap, or none when it is off).
     max_connections: int | None = None
+    #: the file limit the connection cap follows (None: the process's soft RLIMIT_NOFILE).
+    open_files: int | None = None
+    #: channels one session may hold at once, and the longest channel name (characters).
+    max_subscriptions: int = 64
+    max_channel_length: int = 128
+    #: keys the lockout table holds at most (the oldest is forgotten first).
+    lockout_table_size: int = 10_000
+    #: a request body must arrive within this many seconds of its head.
+    body_timeout: float = 5.0
+    #: failed HTTP logins allowed per address and per account within login_window_s before 429.
+    login_address_limit: int = 20
+    login_account_limit: int = 5
+    login_window_s: float = 60.0
     send_queue_size: int = 1000
     max_message_bytes: int = 64 * 1024
     rate_bucket: int = 120

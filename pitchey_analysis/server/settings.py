@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .profile import Profile
+from .proxy import Network
 
 
 @dataclass
@@ -23,6 +24,12 @@ class Settings:
     allowed_origins: frozenset[str] = frozenset()
     #: whether the lockout may key on X-Forwarded-For / X-Real-IP (a trusted proxy in front)
     trust_proxy: bool = False
+    #: the proxies whose X-Forwarded-For is believed (``--trust-proxy ADDRESS/CIDR``)
+    trusted_proxies: tuple[Network, ...] = ()
+    #: connections accepted at once (connection_cap; None: no cap)
+    connection_cap: int | None = None
+    #: whether ``/echo`` is routed (``serve --echo``; the Autobahn test)
+    echo: bool = False
     #: served over TLS (HSTS header)
     tls: bool = False
     #: the WebSocket URL, known once the server listens (reported by /api/ws/health)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from ..demo import DEMO_PASSWORD, DEMO_USERS
 
 _ITERATIONS = 20_000
+#: the salt an unknown email's password is hashed with (equal_time): any fixed value does
+_UNKNOWN_SALT = os.urandom(16)
 
 
 @dataclass(frozen=True)
@@ -79,14 +81,19 @@ class UserStore:
                         "INSERT OR IGNORE INTO ws_users VALUES (?,?,?,?)", (uid, email, username, utype)
                     )
 
-    def verify(self, email: str, password: str) -> User | None:
-        """The user whose email and password match, else None."""
+    def verify(self, email: str, password: str, *, equal_time: bool = False) -> User | None:
+        """The user whose email and password match, else None.
+
+        With ``equal_time`` an unknown email costs a hash too, so the answer's time does not tell whether it exists.
+        """
         with self._lock:
             row = self._db.execute(
                 "SELECT id, email, username, user_type, salt, pw_hash FROM users WHERE email = ?",
                 (email,),
             ).fetchone()
         if row is None:
+            if equal_time:
+                hmac.compare_digest(_hash(password, _UNKNOWN_SALT, self.iterations), _UNKNOWN_SALT)
             return None
         if not hmac.compare_digest(_hash(password, row[4], self.iterations), row[5]):
             return None

@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from ..contract import default_contract
-from . import tokens
+from . import schemas, tokens
 from .hub import ANON_CAPABILITIES, AUTH_CAPABILITIES, AUTH_CHANNELS, Hub, Session, now_ms
 from .profile import Defect
 from .settings import Settings
@@ -116,11 +116,12 @@ class WebSocketHandler:
             return web.json_response({"success": False, "error": "origin not allowed"}, status=403)
         if hub.shutting_down:
             return web.json_response({"success": False, "error": "shutting down"}, status=503)
-        cap = p.knobs.max_connections
+        cap = p.knobs.max_connections if p.knobs.max_connections is not None else cfg.connection_cap
         if cap is not None and len(hub.sessions) >= cap:
-            return web.json_response({"success": False, "error": "connection limit reached"}, status=503)
+            return web.json_response({"success": False, "error": "connection limit reached"}, status=503,
+                                     headers={"Retry-After": "1"})
 
-        key = hub.lockout_key(request, cfg.trust_proxy)
+        key = hub.lockout_key(request, cfg.trust_proxy, cfg.trusted_proxies)
         token = self.upgrade_token(request, p.on("query_auth"), p.on("header_auth"))
         max_size = p.knobs.max_message_bytes if p.on("size_limit") else 0
         # Without autoclose the message loop answers a client's close itself (and can break the answer).
@@ -276,9 +277,12 @@ class WebSocketHandler:
                     continue
                 self.invalid_format(s)
             elif msg.type == aiohttp.WSMsgType.PING:
+                if self._control_limited(s):
+                    continue
                 await ws.pong(msg.data)  # RFC 6455 §5.5.3: answer with the same payload
             elif msg.type == aiohttp.WSMsgType.PONG:
                 s.ping_sent_at = None
+                self._control_limited(s)
             elif msg.type == aiohttp.WSMsgType.CLOSE:
                 p = self.profile
                 code, reason = (msg.data or 1000, b"") if p.on("graceful_close") else (1011, b"unexpected")
@@ -291,6 +295,10 @@ class WebSocketHandler:
                 return
             else:  # CLOSING, CLOSED, ERROR
                 return
+
+    def _control_limited(self, s: Session) -> bool:
+        """Control frames spend the same tokens as messages (control_frame_limit): a ping flood is a flood."""
+        return self.profile.on("control_frame_limit") and self._rate_limited(s)
 
     def _rate_limited(self, s: Session) -> bool:
         """Token bucket of PROTOCOL.md 'Limits'; True when the message is refused."""
@@ -334,14 +342,20 @@ class WebSocketHandler:
         except ValueError:
             self.invalid_format(s)
             return
+        except RecursionError:
+            # Nesting deeper than the interpreter's stack, inside the size limit: still just bad input.
+            if not p.on("parse_guard"):
+                raise
+            self.invalid_format(s)
+            return
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             if isinstance(msg, dict) and p.has(Defect.UNTYPED_UNANSWERED):
                 return  # item 16: no reply at all
             self.invalid_format(s)
             return
         mtype = msg["type"]
-        hub.received_by_type[mtype] += 1
         name = HANDLERS.get(mtype)
+        hub.count_received(mtype, name is not None)
         handler = getattr(self, name) if name else None
         if handler is None:
             if p.has(Defect.REQUESTS_IGNORED):
@@ -352,6 +366,11 @@ class WebSocketHandler:
         if mtype in AUTH_ONLY_TYPES and s.user is None and p.on("auth_required_check"):
             hub.error(s, "auth_required", f"{mtype} needs an authenticated session")
             return
+        if p.on("schema_validation") and p.on("answer_invalid_format"):
+            why = schemas.problem(mtype, msg)
+            if why:
+                hub.error(s, "invalid_format", why)
+                return
         await handler(s, key, msg)
 
     # -- one method per message type (PROTOCOL.md table) -------------------
@@ -390,6 +409,8 @@ class WebSocketHandler:
         """Why a session may not subscribe to a channel, or None."""
         if not isinstance(channel, str) or not channel:
             return "invalid_channel"
+        if self.profile.on("subscription_cap") and len(channel) > self.profile.knobs.max_channel_length:
+            return "invalid_channel"
         if channel.startswith("user:"):
             if s.user is None:
                 return "auth_required"
@@ -412,6 +433,10 @@ class WebSocketHandler:
             hub.error(s, why, f"cannot subscribe to {str(channel)[:64]!r}", channel=str(channel)[:64])
             return
         assert isinstance(channel, str)
+        if p.on("subscription_cap") and channel not in s.subs and len(s.subs) >= p.knobs.max_subscriptions:
+            hub.error(s, "subscription_limit", f"at most {p.knobs.max_subscriptions} channels per session",
+                      channel=channel)
+            return
         s.subs.add(channel)
         hub.channels[channel].add(s)
         hub.reply(s, "subscribe", {"type": "subscription_confirmed", "channel": channel})
@@ -422,8 +447,7 @@ class WebSocketHandler:
             return
         channel = msg.get("channel")
         if isinstance(channel, str) and channel in s.subs:
-            s.subs.discard(channel)
-            hub.channels.get(channel, set()).discard(s)
+            hub.unsubscribe(s, channel)
         hub.reply(s, "unsubscribe", {"type": "unsubscribed", "channel": channel})
 
     async def on_get_dashboard_metrics(self, s: Session, key: str, msg: dict) -> None:
@@ -434,7 +458,7 @@ class WebSocketHandler:
     async def on_presence_update(self, s: Session, key: str, msg: dict) -> None:
         hub, p = self.hub, self.profile
         status = msg.get("status")
-        if status not in PRESENCE_STATES:
+        if not isinstance(status, str) or status not in PRESENCE_STATES:
             hub.error(s, "invalid_status", "status must be online, away, busy or offline")
             return
         if p.on("answer_presence_update"):
@@ -449,7 +473,8 @@ class WebSocketHandler:
             hub.error(s, "invalid_format", "send_message needs recipientId (int) and content (str)")
             return
         mid = hub.next_id()
-        hub.unread_messages[rid] += 1
+        if not p.on("known_type_counters") or hub.store.get(rid) is not None:
+            hub.unread_messages[rid] += 1  # a count per id a client names would grow without bound
         hub.to_user(rid, {"type": "new_message", "messageId": mid, "senderId": _uid(s), "content": content[:4096], "timestamp": now_ms()})
         if p.on("answer_send_message"):
             hub.reply(s, "send_message", {"type": "message_sent", "messageId": mid})

@@ -34,7 +34,7 @@ def _name(x: object) -> str:
 
 @pytest.mark.slow
 async def test_autobahn_echo(make_server):
-    srv = await make_server(ping_interval=600, idle_timeout=600)
+    srv = await make_server(ping_interval=600, idle_timeout=600, echo=True, disable=["rate_limit"])
     url = f"ws://127.0.0.1:{srv.port}/echo"
     try:
         results = await asyncio.wait_for(kosoku.run_fuzzingclient(url, None, list(EXCLUDED), concurrency=4), 400)

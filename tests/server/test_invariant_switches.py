@@ -66,7 +66,7 @@ async def test_complete_server_keeps_every_invariant(server):
     c = await ws(server, create_connection=TracedConnection)
     frames = [parse_frame(await c.recv())]
     await send(c, "not json")
-    await send(c, {"type": "ping", "id": 1})
+    await send(c, {"type": "ping", "id": "1"})
     frames += [parse_frame(await c.recv()), parse_frame(await c.recv())]
     await c.close()
     try:
