@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, argtypes
 from .exceptions import UsageError
+from .textsafe import printable
 
 EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_DEGRADED = 0, 1, 2, 4
 
@@ -56,6 +56,8 @@ def _levels(value: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"concurrency levels must be integers, e.g. 1,10,100 (got {value!r})") from None
     if not levels or min(levels) < 1:
         raise argparse.ArgumentTypeError("concurrency levels must be positive")
+    if max(levels) > 10_000_000:
+        raise argparse.ArgumentTypeError(f"concurrency levels must be at most 10,000,000 (got {max(levels):,})")
     return levels
 
 
@@ -72,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the reference Pitchey service on loopback")
     s.add_argument("--profile", default="complete", help="complete (default) or pitchey-2025-11")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    s.add_argument("--port", type=argtypes.port, default=0, help="port, 1-65535 (default 0: any free port)")
     s.add_argument("--tls", action="store_true", help="serve https/wss with a generated certificate (CA file printed)")
     s.add_argument("--jwt-secret", default=os.environ.get("PITCHEY_JWT_SECRET"),
                    help="signing secret, >= 32 bytes (default $PITCHEY_JWT_SECRET, else random and never printed)")
@@ -83,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="switch on Part B item N, by number or name (repeatable; see --list-switches)")
     s.add_argument("--no-defect", action="append", type=_defect, default=[], metavar="N|NAME",
                    help="switch off Part B item N of the profile, by number or name")
-    s.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="server knob, e.g. ping_interval=5 (repeatable)")
-    s.add_argument("--workers", type=int, default=1, help="serve from N processes sharing the port (SO_REUSEPORT); state is per process")
+    s.add_argument("--knob", action="append", type=argtypes.knob, default=[], metavar="NAME=VALUE",
+                   help="server knob, e.g. ping_interval=5 (repeatable)")
+    s.add_argument("--workers", type=argtypes.number(low=1, high=256, integer=True, what="an integer"), default=1, help="serve from N processes sharing the port (SO_REUSEPORT); state is per process")
     s.add_argument("--list-switches", action="store_true", help="list features, defects and knobs, then exit")
     s.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
                    help="the reference server serves the pitchey contract only (any other is refused)")
@@ -115,13 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jwt-secret", default=os.environ.get("PITCHEY_JWT_SECRET"), help="target's signing secret, for probes that sign their own tokens")
     r.add_argument("--suite", default="full", choices=("quick", "full"), help="full (default) or quick (<= 20 s)")
     r.add_argument("--concurrency", type=_levels, help="concurrency levels, e.g. 1,10,100,1000")
-    r.add_argument("--samples", type=int, help="round-trip samples (default 400)")
-    r.add_argument("--connect-samples", type=int, help="sequential connect samples (default 100)")
-    r.add_argument("--timeout-scale", type=float, help="multiply every timeout and wait (slow targets)")
-    r.add_argument("--lockout-attempts", type=int, metavar="N",
+    r.add_argument("--samples", type=argtypes.count, help="round-trip samples (default 400)")
+    r.add_argument("--connect-samples", type=argtypes.count, help="sequential connect samples (default 100)")
+    r.add_argument("--timeout-scale", type=argtypes.scale, help="multiply every timeout and wait (slow targets)")
+    r.add_argument("--lockout-attempts", type=argtypes.count, metavar="N",
                    help="failed authentications the lockout probes send from one address before expecting it locked out "
                         "(default: the contract's x-readiness.limits.lockout.failures; this option overrides it)")
-    r.add_argument("--deadline", type=float, metavar="SECONDS",
+    r.add_argument("--deadline", type=argtypes.positive_seconds, metavar="SECONDS",
                    help="the run's budget: probes still running then are cancelled and recorded as not run "
                         "(reason deadline); default 180 for quick, 600 for full")
     r.add_argument("--out", help="runs directory (default data/runs)")
@@ -151,14 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--compare", metavar="RUN", help="a reference run to compare against")
     rp.add_argument("--runs-dir", help="where run ids are looked up (default data/runs)")
     rp.add_argument("--out", default="reports", help="output directory (default reports/)")
-    rp.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf (default)")
+    rp.add_argument("--format", type=argtypes.formats, default="html,pdf", help="html, pdf or html,pdf (default)")
 
     c = sub.add_parser("compare", help="a comparison report of two runs")
     c.add_argument("run_a", help="the reference run")
     c.add_argument("run_b", help="the current run")
     c.add_argument("--runs-dir", help="where run ids are looked up")
     c.add_argument("--out", default="reports", help="output directory")
-    c.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf")
+    c.add_argument("--format", type=argtypes.formats, default="html,pdf", help="html, pdf or html,pdf")
 
     h = sub.add_parser("history", help="every run of a target over time: verdict, score, pass rates and p95 with intervals")
     h.add_argument("--target", help="only runs whose target contains this text (a URL, or embedded:<profile>)")
@@ -173,20 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"))
     d.add_argument("--sweep", action="store_true", help="send every message type of the contract")
     d.add_argument("--contract", default="pitchey", metavar="FILE|NAME", help="the service contract (default pitchey)")
-    d.add_argument("--duration", type=float, default=2.0, help="seconds to listen after the last message")
+    d.add_argument("--duration", type=argtypes.seconds, default=2.0,
+                   help="seconds to listen after the last message; the session ends then whatever the target sends")
     d.add_argument("--save", metavar="FILE", help="write the frames table (Parquet or CSV by extension)")
     d.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     d.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
 
     ld = sub.add_parser("load", help="hold or ramp many connections and record their round trips")
     ld.add_argument("--target", help="WebSocket URL (default: embedded reference server)")
-    ld.add_argument("--connections", type=int, default=100, help="connections to hold (one level)")
+    ld.add_argument("--connections", type=argtypes.count, default=100, help="connections to hold (one level)")
     ld.add_argument("--levels", type=_levels, help="ramp: run these connection counts one after another, e.g. 100,1000,5000")
-    ld.add_argument("--duration", type=float, default=10.0, help="seconds at each level")
-    ld.add_argument("--rate", type=float, default=1.0,
+    ld.add_argument("--duration", type=argtypes.positive_seconds, default=10.0,
+                    help="seconds at each level (a hard bound: the level ends then whatever the target sends)")
+    ld.add_argument("--rate", type=argtypes.rate, default=1.0,
                     help="open model: messages per second per connection, counted from the scheduled send time; 0: closed model")
     ld.add_argument("--hold", action="store_true", help="idle connections, each answering a ping at the end ('held')")
-    ld.add_argument("--workers", type=int, default=2, help="client processes (shards)")
+    ld.add_argument("--workers", type=argtypes.number(low=0, high=256, integer=True, what="an integer"), default=2, help="client processes (shards)")
     ld.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port); default local processes")
     ld.add_argument("--source-address", action="append", metavar="IP", dest="source_addresses",
                     help="bind the connections to this local address (repeat: they take them in turn). connect searches "
@@ -198,8 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
                     help="the service contract: its operations, answers, logins and channels (default pitchey)")
     ld.add_argument("--scenario", metavar="FILE", help="a YAML scenario (users, operations, channels, churn, stages); 'default': the built-in dashboard scenario")
-    ld.add_argument("--window", type=float, default=0.0, help="soak window in seconds for the summary (default: duration/10, 1 to 60 s)")
-    ld.add_argument("--settle", type=float, default=2.0, help="seconds the target is polled after the load left (sessions back to baseline?)")
+    ld.add_argument("--window", type=argtypes.seconds, default=0.0, help="soak window in seconds for the summary (default: duration/10, 1 to 60 s)")
+    ld.add_argument("--settle", type=argtypes.seconds, default=2.0, help="seconds the target is polled after the load left (sessions back to baseline?)")
     return p
 
 
@@ -216,19 +221,6 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("pitchey_analysis.server").setLevel(logging.DEBUG if verbose else logging.WARNING)
     for noisy in ("websockets", "aiohttp.access", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _knobs(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise CliError(f"--knob needs NAME=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except ValueError:
-            out[k.strip()] = v
-    return out
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
@@ -254,8 +246,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
         for f in dataclasses.fields(Knobs):
             print(f"  {f.name}")
         return EXIT_OK
+    problem = argtypes.check_knob_types(dict(a.knob), Knobs)
+    if problem:
+        raise CliError(problem)
     try:
-        profile = make_profile(a.profile, disable=a.disable, enable_defects=a.defect, disable_defects=a.no_defect, **_knobs(a.knob))
+        profile = make_profile(a.profile, disable=a.disable, enable_defects=a.defect, disable_defects=a.no_defect, **dict(a.knob))
     except (ValueError, TypeError) as exc:
         raise CliError(str(exc)) from None
     if a.workers > 1:
@@ -484,23 +479,8 @@ def exit_code(fail_on: str, *, status: str, critical_failed: bool, verdict: str)
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .report.export import ReportError, build_report
-
-    formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
     _check_runs_dir(a.runs_dir)
-    bad = [f for f in formats if f not in ("html", "pdf")]
-    if bad or not formats:
-        raise CliError(f"--format takes html, pdf or html,pdf (got {a.format!r})")
-    try:
-        paths = build_report(a.run, compare=a.compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                             out=Path(a.out), formats=formats)
-    except UsageError as exc:
-        raise CliError(str(exc)) from None
-    except ReportError as exc:
-        raise CliError(str(exc), code=EXIT_CRITICAL) from None
-    for p in paths:
-        print(p)
-    return EXIT_OK
+    return _export(a, a.run, compare=a.compare, notebook="readiness")
 
 
 def _check_runs_dir(runs_dir: str | None) -> None:
@@ -509,24 +489,57 @@ def _check_runs_dir(runs_dir: str | None) -> None:
         return
     d = Path(runs_dir)
     if not d.is_dir() or not any((p / "manifest.json").exists() for p in d.iterdir()):
-        raise CliError(f"no runs in {runs_dir}" + ("" if d.is_dir() else " (no such folder)"))
+        raise CliError(f"no runs in {printable(runs_dir)}" + ("" if d.is_dir() else " (no such folder)"))
 
 
-def cmd_compare(a: argparse.Namespace) -> int:
+def output_folder(out: str, flag: str = "--out") -> Path:
+    """The folder ``out``, made if missing; a :class:`CliError` when it is a file or cannot be made."""
+    d = Path(out)
+    if d.exists() and not d.is_dir():
+        raise CliError(f"{flag} {printable(out)} is not a folder")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, f"{flag} {out}") from None
+    return d
+
+
+def write_error(exc: OSError, what: str) -> CliError:
+    """A file that could not be written, as one line: exit 4 on a full disk (as ``run`` does), else 2."""
+    from .atomic import is_disk_full
+
+    why = exc.strerror or str(exc)
+    if is_disk_full(exc):
+        return CliError(f"{printable(what)}: the disk is full ({why}); nothing partial was left", code=EXIT_DEGRADED)
+    return CliError(f"{printable(what)}: cannot write ({why})")
+
+
+def _export(a: argparse.Namespace, run: str, *, compare: str | None, notebook: str) -> int:
+    """``report`` and ``compare``: export the report of ``run`` into --out; every failure is one line."""
     from .report.export import ReportError, build_report
 
-    formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
-    _check_runs_dir(a.runs_dir)
+    out = output_folder(a.out)
+
+    def skipped(path: Path, exc: Exception) -> None:
+        print(f"pitchey-analysis {a.command}: warning: skipped an unreadable run: {exc}", file=sys.stderr)
+
     try:
-        paths = build_report(a.run_b, compare=a.run_a, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                             out=Path(a.out), formats=formats, notebook="compare")
+        paths = build_report(run, compare=compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
+                             out=out, formats=a.format, notebook=notebook, on_skip=skipped)
     except UsageError as exc:
         raise CliError(str(exc)) from None
     except ReportError as exc:
-        raise CliError(str(exc), code=EXIT_CRITICAL) from None
+        raise CliError(printable(exc), code=EXIT_CRITICAL) from None
+    except OSError as exc:
+        raise write_error(exc, f"report in {out}") from None
     for p in paths:
         print(p)
     return EXIT_OK
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    _check_runs_dir(a.runs_dir)
+    return _export(a, a.run_b, compare=a.run_a, notebook="compare")
 
 
 def cmd_debug(a: argparse.Namespace) -> int:
