@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,9 @@ from . import __version__, argtypes
 from .exceptions import UsageError
 from .textsafe import printable
 
-EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_DEGRADED = 0, 1, 2, 4
+EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_INSUFFICIENT, EXIT_DEGRADED = 0, 1, 2, 3, 4
+#: interrupted: Ctrl-C (SIGINT) and SIGTERM, 128 + the signal's number as a shell reports it
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
 class CliError(UsageError):
@@ -137,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--junit", metavar="FILE", help="write a JUnit XML summary")
     r.add_argument("--json", metavar="FILE", help="write a JSON summary")
     r.add_argument("--fail-on", choices=("critical", "not-ready", "insufficient", "never"), default="critical",
-                   help="exit 1 on a failed critical probe (default), on the computed verdict, or never")
+                   help="critical (default): exit 1 on a failed critical probe, else 3 on INSUFFICIENT EVIDENCE; not-ready: "
+                        "1 on NOT READY only; insufficient: 1 on NOT READY, 3 on INSUFFICIENT EVIDENCE; never: 0")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
                    help="the service contract (AsyncAPI 3.0 + x-readiness, docs/contract.md): a file or a shipped name "
@@ -294,16 +300,7 @@ def _credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Any], Any]
         users.append(Credentials(email, pw, kind))
     admin = Credentials(a.admin_email, a.admin_password, user_type, a.admin_login_path) if a.admin_email else None
     if a.credentials:
-        try:
-            import yaml
-
-            doc = yaml.safe_load(Path(a.credentials).read_text())
-        except OSError as exc:
-            raise CliError(f"cannot read --credentials {a.credentials}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise CliError(f"--credentials {a.credentials} is not YAML/JSON: {str(exc).splitlines()[0]}") from None
-        if not isinstance(doc, dict):
-            raise CliError(f"--credentials {a.credentials}: expected a mapping with users: and admin:")
+        doc = _credentials_file(a.credentials)
         for i, u in enumerate(doc.get("users") or []):
             if not isinstance(u, dict) or not all(isinstance(u.get(k), str) for k in ("type", "email", "password")):
                 raise CliError(f"--credentials {a.credentials}: users[{i}] needs type, email and password")
@@ -314,6 +311,40 @@ def _credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Any], Any]
                 raise CliError(f"--credentials {a.credentials}: admin needs email and password")
             admin = Credentials(ad["email"], ad["password"], ad.get("type", "creator"), ad.get("login_path") or a.admin_login_path)
     return users, admin
+
+
+#: the largest credentials file read (a few users and an admin take a few hundred bytes)
+CREDENTIALS_MAX_BYTES = 1 << 20
+
+
+def _credentials_file(name: str) -> dict[str, Any]:
+    """The --credentials file as a mapping with ``users`` (a list) and ``admin``; any other content is one line."""
+    import stat
+
+    import yaml
+
+    where = f"--credentials {printable(name)}"
+    try:
+        st = Path(name).stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise CliError(f"{where} is not a regular file")
+        if st.st_size > CREDENTIALS_MAX_BYTES:
+            raise CliError(f"{where}: {st.st_size:,} bytes, more than a credentials file ({CREDENTIALS_MAX_BYTES:,} at most)")
+        text = Path(name).read_bytes().decode("utf-8")
+        doc = yaml.safe_load(text)
+    except OSError as exc:
+        raise CliError(f"cannot read {where}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{where} is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise CliError(f"{where} is not YAML/JSON: {printable(str(exc).splitlines()[0])}") from None
+    except RecursionError:
+        raise CliError(f"{where} is nested too deeply to be a credentials file") from None
+    if not isinstance(doc, dict):
+        raise CliError(f"{where}: expected a mapping with users: and admin:")
+    if not isinstance(doc.get("users") or [], list):
+        raise CliError(f"{where}: users must be a list of {{type, email, password}}")
+    return doc
 
 
 def _contract(ref: str, *, check: bool = False) -> Any:
@@ -425,7 +456,10 @@ def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
         steps = plan(a.suite, ctx, a.only)
     except UsageError as exc:
         raise CliError(str(exc)) from None
-    print(f"{len(steps)} probes against {a.target or 'the embedded reference server'} ({a.suite} suite):")
+    from .capture.redact import redact_url
+
+    where = printable(redact_url(a.target)) if a.target else "the embedded reference server"
+    print(f"{len(steps)} probes against {where} ({a.suite} suite):")
     for spec, why in steps:
         print(_plan_line(spec, f"skip ({why})" if why else "run"))
     return EXIT_OK
@@ -466,16 +500,22 @@ def _report_run(a: argparse.Namespace, run_dir: Path) -> int:
 
 
 def exit_code(fail_on: str, *, status: str, critical_failed: bool, verdict: str) -> int:
-    """The exit policy of ``run`` (pure): 4 degraded capture; then by ``--fail-on``: never 0; critical 1 when a
-    critical probe failed; not-ready 1 on NOT READY; insufficient 1 on NOT READY or INSUFFICIENT EVIDENCE."""
+    """The exit policy of ``run`` (pure): 4 degraded capture; then by ``--fail-on``: never 0; critical (the default)
+    1 when a critical probe failed, else 3 on INSUFFICIENT EVIDENCE; not-ready 1 on NOT READY only; insufficient
+    1 on NOT READY, 3 on INSUFFICIENT EVIDENCE.
+
+    INSUFFICIENT EVIDENCE is not a pass: a run that could not judge the target (it went silent, the run was cut
+    short, critical probes could not run) exits 3 by default, so a pipeline never goes green on it; ``--fail-on
+    not-ready`` lets it through on purpose, ``never`` lets everything through."""
     if status == "degraded":
         return EXIT_DEGRADED
     if fail_on == "never":
         return EXIT_OK
-    if fail_on == "critical":
-        return EXIT_CRITICAL if critical_failed else EXIT_OK
-    bad = {"not-ready": ("NOT READY",), "insufficient": ("NOT READY", "INSUFFICIENT EVIDENCE")}[fail_on]
-    return EXIT_CRITICAL if verdict in bad else EXIT_OK
+    if fail_on == "not-ready":
+        return EXIT_CRITICAL if verdict == "NOT READY" else EXIT_OK
+    if critical_failed and fail_on == "critical" or verdict == "NOT READY" and fail_on == "insufficient":
+        return EXIT_CRITICAL
+    return EXIT_INSUFFICIENT if verdict == "INSUFFICIENT EVIDENCE" else EXIT_OK
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -571,6 +611,30 @@ COMMANDS = {"serve": cmd_serve, "run": cmd_run, "contract": cmd_contract, "repor
             "debug": cmd_debug, "load": cmd_load, "history": cmd_history}
 
 
+class _Terminated:
+    """SIGTERM handled as SIGINT: what ``timeout``, CI runners, systemd and Kubernetes send to stop a command.
+
+    The handler notes the signal and raises SIGINT in this process, so that the one path Ctrl-C takes runs
+    (asyncio cancels the run's task, the recorder writes the Parquet tables and the manifest ``interrupted``,
+    a report removes its temporary files), and the command exits 143 rather than 130."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self.received:  # a second SIGTERM while stopping changes nothing: the interruption is under way
+            self.received = True
+            signal.raise_signal(signal.SIGINT)
+
+    def __enter__(self) -> _Terminated:
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pitchey-analysis`` console script."""
     from .contract import skip_unused_format_plugins
@@ -582,17 +646,32 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     _setup_logging(a.verbose)
+    handle_term = a.command != "serve" and threading.current_thread() is threading.main_thread()
+    term = _Terminated()
     try:
-        return COMMANDS[a.command](a)
+        with term if handle_term else contextlib.nullcontext():
+            return COMMANDS[a.command](a)
     except CliError as exc:
         print(f"pitchey-analysis {a.command}: error: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
-        print(f"pitchey-analysis {a.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"pitchey-analysis {a.command}: {'terminated (SIGTERM)' if term.received else 'interrupted'}", file=sys.stderr)
+        return EXIT_SIGTERM if term.received else EXIT_SIGINT
     except ModuleNotFoundError as exc:
         print(f"pitchey-analysis {a.command}: error: not available in this build ({exc.name})", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader of the output left (| head): nothing more to say to it
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so that the interpreter's final flush does not fail again
+        return EXIT_OK
+    except OSError as exc:
+        from .atomic import is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        print(f"pitchey-analysis {a.command}: error: the disk is full ({exc.strerror}): "
+              f"{printable(exc.filename or 'a file')} could not be written", file=sys.stderr)
+        return EXIT_DEGRADED
 
 
 if __name__ == "__main__":

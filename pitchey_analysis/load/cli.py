@@ -177,6 +177,7 @@ def _login(http_url: str, creds: Any, contract: Contract | None = None) -> str |
     """A token for ``creds``, logged in as the contract says (default Pitchey's); None when the login is refused or fails."""
     import urllib.request
 
+    from ..net import urlopen_no_redirect
     from ..probes.common import fill_template
 
     lg = (contract or default_contract()).login
@@ -189,7 +190,7 @@ def _login(http_url: str, creds: Any, contract: Contract | None = None) -> str |
     req = urllib.request.Request(f"{http_url}{path}", method=lg.method, data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=5) as r:
+        with urlopen_no_redirect(req, timeout=5) as r:  # the password goes to the target's login only
             if r.status != lg.status:
                 return None
             token = pointer_get(json.load(r), lg.token)
