@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, argtypes
 from .exceptions import UsageError
+from .textsafe import printable
 
-EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_DEGRADED = 0, 1, 2, 4
+EXIT_OK, EXIT_CRITICAL, EXIT_USAGE, EXIT_INSUFFICIENT, EXIT_DEGRADED = 0, 1, 2, 3, 4
+#: interrupted: Ctrl-C (SIGINT) and SIGTERM, 128 + the signal's number as a shell reports it
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
 class CliError(UsageError):
@@ -56,6 +61,8 @@ def _levels(value: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"concurrency levels must be integers, e.g. 1,10,100 (got {value!r})") from None
     if not levels or min(levels) < 1:
         raise argparse.ArgumentTypeError("concurrency levels must be positive")
+    if max(levels) > 10_000_000:
+        raise argparse.ArgumentTypeError(f"concurrency levels must be at most 10,000,000 (got {max(levels):,})")
     return levels
 
 
@@ -72,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the reference Pitchey service on loopback")
     s.add_argument("--profile", default="complete", help="complete (default) or pitchey-2025-11")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    s.add_argument("--port", type=argtypes.port, default=0, help="port, 1-65535 (default 0: any free port)")
     s.add_argument("--tls", action="store_true", help="serve https/wss with a generated certificate (CA file printed)")
     s.add_argument("--jwt-secret", default=os.environ.get("PITCHEY_JWT_SECRET"),
                    help="signing secret, >= 32 bytes (default $PITCHEY_JWT_SECRET, else random and never printed)")
@@ -86,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="switch on Part B item N, by number or name (repeatable; see --list-switches)")
     s.add_argument("--no-defect", action="append", type=_defect, default=[], metavar="N|NAME",
                    help="switch off Part B item N of the profile, by number or name")
-    s.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="server knob, e.g. ping_interval=5 (repeatable)")
-    s.add_argument("--workers", type=int, default=1, help="serve from N processes sharing the port (SO_REUSEPORT); state is per process")
+    s.add_argument("--knob", action="append", type=argtypes.knob, default=[], metavar="NAME=VALUE",
+                   help="server knob, e.g. ping_interval=5 (repeatable)")
+    s.add_argument("--workers", type=argtypes.number(low=1, high=256, integer=True, what="an integer"), default=1, help="serve from N processes sharing the port (SO_REUSEPORT); state is per process")
     s.add_argument("--list-switches", action="store_true", help="list features, defects and knobs, then exit")
     s.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
                    help="the reference server serves the pitchey contract only (any other is refused)")
@@ -123,13 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jwt-secret", default=os.environ.get("PITCHEY_JWT_SECRET"), help="target's signing secret, for probes that sign their own tokens")
     r.add_argument("--suite", default="full", choices=("quick", "full"), help="full (default) or quick (<= 20 s)")
     r.add_argument("--concurrency", type=_levels, help="concurrency levels, e.g. 1,10,100,1000")
-    r.add_argument("--samples", type=int, help="round-trip samples (default 400)")
-    r.add_argument("--connect-samples", type=int, help="sequential connect samples (default 100)")
-    r.add_argument("--timeout-scale", type=float, help="multiply every timeout and wait (slow targets)")
-    r.add_argument("--lockout-attempts", type=int, metavar="N",
+    r.add_argument("--samples", type=argtypes.count, help="round-trip samples (default 400)")
+    r.add_argument("--connect-samples", type=argtypes.count, help="sequential connect samples (default 100)")
+    r.add_argument("--timeout-scale", type=argtypes.scale, help="multiply every timeout and wait (slow targets)")
+    r.add_argument("--lockout-attempts", type=argtypes.count, metavar="N",
                    help="failed authentications the lockout probes send from one address before expecting it locked out "
                         "(default: the contract's x-readiness.limits.lockout.failures; this option overrides it)")
-    r.add_argument("--deadline", type=float, metavar="SECONDS",
+    r.add_argument("--deadline", type=argtypes.positive_seconds, metavar="SECONDS",
                    help="the run's budget: probes still running then are cancelled and recorded as not run "
                         "(reason deadline); default 180 for quick, 600 for full")
     r.add_argument("--out", help="runs directory (default: runs/ of the data folder, see the README)")
@@ -142,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--junit", metavar="FILE", help="write a JUnit XML summary")
     r.add_argument("--json", metavar="FILE", help="write a JSON summary")
     r.add_argument("--fail-on", choices=("critical", "not-ready", "insufficient", "never"), default="critical",
-                   help="exit 1 on a failed critical probe (default), on the computed verdict, or never")
+                   help="critical (default): exit 1 on a failed critical probe, else 3 on INSUFFICIENT EVIDENCE; not-ready: "
+                        "1 on NOT READY only; insufficient: 1 on NOT READY, 3 on INSUFFICIENT EVIDENCE; never: 0")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
                    help="the service contract (AsyncAPI 3.0 + x-readiness, docs/contract.md): a file or a shipped name "
@@ -159,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--compare", metavar="RUN", help="a reference run to compare against")
     rp.add_argument("--runs-dir", help="where run ids are looked up (default: runs/ of the data folder)")
     rp.add_argument("--out", help="output directory (default: reports/ beside the data folder, or $PITCHEY_REPORTS)")
-    rp.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf (default)")
+    rp.add_argument("--format", type=argtypes.formats, default="html,pdf", help="html, pdf or html,pdf (default)")
     rp.add_argument("--meeting", action="store_true",
                     help="write the meeting pack of RUN into one folder (OUT/meeting-<run_id>/): readiness report, comparison "
                          "with the baseline, history figure of the target, SHA256SUMS of the run dataset")
@@ -171,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("run_b", help="the current run")
     c.add_argument("--runs-dir", help="where run ids are looked up")
     c.add_argument("--out", help="output directory (default: as report's)")
-    c.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf")
+    c.add_argument("--format", type=argtypes.formats, default="html,pdf", help="html, pdf or html,pdf")
 
     h = sub.add_parser("history", help="every run of a target over time: verdict, score, pass rates and p95 with intervals")
     h.add_argument("--target", help="only runs whose target contains this text (a URL, or embedded:<profile>)")
@@ -186,20 +195,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"))
     d.add_argument("--sweep", action="store_true", help="send every message type of the contract")
     d.add_argument("--contract", default="pitchey", metavar="FILE|NAME", help="the service contract (default pitchey)")
-    d.add_argument("--duration", type=float, default=2.0, help="seconds to listen after the last message")
+    d.add_argument("--duration", type=argtypes.seconds, default=2.0,
+                   help="seconds to listen after the last message; the session ends then whatever the target sends")
     d.add_argument("--save", metavar="FILE", help="write the frames table (Parquet or CSV by extension)")
     d.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     d.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
 
     ld = sub.add_parser("load", help="hold or ramp many connections and record their round trips")
     ld.add_argument("--target", help="WebSocket URL (default: embedded reference server)")
-    ld.add_argument("--connections", type=int, default=100, help="connections to hold (one level)")
+    ld.add_argument("--connections", type=argtypes.count, default=100, help="connections to hold (one level)")
     ld.add_argument("--levels", type=_levels, help="ramp: run these connection counts one after another, e.g. 100,1000,5000")
-    ld.add_argument("--duration", type=float, default=10.0, help="seconds at each level")
-    ld.add_argument("--rate", type=float, default=1.0,
+    ld.add_argument("--duration", type=argtypes.positive_seconds, default=10.0,
+                    help="seconds at each level (a hard bound: the level ends then whatever the target sends)")
+    ld.add_argument("--rate", type=argtypes.rate, default=1.0,
                     help="open model: messages per second per connection, counted from the scheduled send time; 0: closed model")
     ld.add_argument("--hold", action="store_true", help="idle connections, each answering a ping at the end ('held')")
-    ld.add_argument("--workers", type=int, default=2, help="client processes (shards)")
+    ld.add_argument("--workers", type=argtypes.number(low=0, high=256, integer=True, what="an integer"), default=2, help="client processes (shards)")
     ld.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port); default local processes")
     ld.add_argument("--source-address", action="append", metavar="IP", dest="source_addresses",
                     help="bind the connections to this local address (repeat: they take them in turn). connect searches "
@@ -211,8 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
                     help="the service contract: its operations, answers, logins and channels (default pitchey)")
     ld.add_argument("--scenario", metavar="FILE", help="a YAML scenario (users, operations, channels, churn, stages); 'default': the built-in dashboard scenario")
-    ld.add_argument("--window", type=float, default=0.0, help="soak window in seconds for the summary (default: duration/10, 1 to 60 s)")
-    ld.add_argument("--settle", type=float, default=2.0, help="seconds the target is polled after the load left (sessions back to baseline?)")
+    ld.add_argument("--window", type=argtypes.seconds, default=0.0, help="soak window in seconds for the summary (default: duration/10, 1 to 60 s)")
+    ld.add_argument("--settle", type=argtypes.seconds, default=2.0, help="seconds the target is polled after the load left (sessions back to baseline?)")
     return p
 
 
@@ -229,19 +240,6 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("pitchey_analysis.server").setLevel(logging.DEBUG if verbose else logging.WARNING)
     for noisy in ("websockets", "aiohttp.access", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _knobs(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise CliError(f"--knob needs NAME=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except ValueError:
-            out[k.strip()] = v
-    return out
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
@@ -269,8 +267,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
         return EXIT_OK
     from .server.proxy import parse_networks
 
+    problem = argtypes.check_knob_types(dict(a.knob), Knobs)
+    if problem:
+        raise CliError(problem)
     try:
-        profile = make_profile(a.profile, disable=a.disable, enable_defects=a.defect, disable_defects=a.no_defect, **_knobs(a.knob))
+        profile = make_profile(a.profile, disable=a.disable, enable_defects=a.defect, disable_defects=a.no_defect, **dict(a.knob))
         parse_networks(a.trust_proxy)
     except (ValueError, TypeError) as exc:
         raise CliError(str(exc)) from None
@@ -317,16 +318,7 @@ def _credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Any], Any]
         users.append(Credentials(email, pw, kind))
     admin = Credentials(a.admin_email, a.admin_password, user_type, a.admin_login_path) if a.admin_email else None
     if a.credentials:
-        try:
-            import yaml
-
-            doc = yaml.safe_load(Path(a.credentials).read_text())
-        except OSError as exc:
-            raise CliError(f"cannot read --credentials {a.credentials}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise CliError(f"--credentials {a.credentials} is not YAML/JSON: {str(exc).splitlines()[0]}") from None
-        if not isinstance(doc, dict):
-            raise CliError(f"--credentials {a.credentials}: expected a mapping with users: and admin:")
+        doc = _credentials_file(a.credentials)
         for i, u in enumerate(doc.get("users") or []):
             if not isinstance(u, dict) or not all(isinstance(u.get(k), str) for k in ("type", "email", "password")):
                 raise CliError(f"--credentials {a.credentials}: users[{i}] needs type, email and password")
@@ -337,6 +329,40 @@ def _credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Any], Any]
                 raise CliError(f"--credentials {a.credentials}: admin needs email and password")
             admin = Credentials(ad["email"], ad["password"], ad.get("type", "creator"), ad.get("login_path") or a.admin_login_path)
     return users, admin
+
+
+#: the largest credentials file read (a few users and an admin take a few hundred bytes)
+CREDENTIALS_MAX_BYTES = 1 << 20
+
+
+def _credentials_file(name: str) -> dict[str, Any]:
+    """The --credentials file as a mapping with ``users`` (a list) and ``admin``; any other content is one line."""
+    import stat
+
+    import yaml
+
+    where = f"--credentials {printable(name)}"
+    try:
+        st = Path(name).stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise CliError(f"{where} is not a regular file")
+        if st.st_size > CREDENTIALS_MAX_BYTES:
+            raise CliError(f"{where}: {st.st_size:,} bytes, more than a credentials file ({CREDENTIALS_MAX_BYTES:,} at most)")
+        text = Path(name).read_bytes().decode("utf-8")
+        doc = yaml.safe_load(text)
+    except OSError as exc:
+        raise CliError(f"cannot read {where}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{where} is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise CliError(f"{where} is not YAML/JSON: {printable(str(exc).splitlines()[0])}") from None
+    except RecursionError:
+        raise CliError(f"{where} is nested too deeply to be a credentials file") from None
+    if not isinstance(doc, dict):
+        raise CliError(f"{where}: expected a mapping with users: and admin:")
+    if not isinstance(doc.get("users") or [], list):
+        raise CliError(f"{where}: users must be a list of {{type, email, password}}")
+    return doc
 
 
 def _contract(ref: str, *, check: bool = False) -> Any:
@@ -452,7 +478,10 @@ def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
         steps = plan(a.suite, ctx, a.only)
     except UsageError as exc:
         raise CliError(str(exc)) from None
-    print(f"{len(steps)} probes against {a.target or 'the embedded reference server'} ({a.suite} suite):")
+    from .capture.redact import redact_url
+
+    where = printable(redact_url(a.target)) if a.target else "the embedded reference server"
+    print(f"{len(steps)} probes against {where} ({a.suite} suite):")
     for spec, why in steps:
         print(_plan_line(spec, f"skip ({why})" if why else "run"))
     return EXIT_OK
@@ -493,44 +522,46 @@ def _report_run(a: argparse.Namespace, run_dir: Path) -> int:
 
 
 def exit_code(fail_on: str, *, status: str, critical_failed: bool, verdict: str) -> int:
-    """The exit policy of ``run`` (pure): 4 degraded capture; then by ``--fail-on``: never 0; critical 1 when a
-    critical probe failed; not-ready 1 on NOT READY; insufficient 1 on NOT READY or INSUFFICIENT EVIDENCE."""
+    """The exit policy of ``run`` (pure): 4 degraded capture; then by ``--fail-on``: never 0; critical (the default)
+    1 when a critical probe failed, else 3 on INSUFFICIENT EVIDENCE; not-ready 1 on NOT READY only; insufficient
+    1 on NOT READY, 3 on INSUFFICIENT EVIDENCE.
+
+    INSUFFICIENT EVIDENCE is not a pass: a run that could not judge the target (it went silent, the run was cut
+    short, critical probes could not run) exits 3 by default, so a pipeline never goes green on it; ``--fail-on
+    not-ready`` lets it through on purpose, ``never`` lets everything through."""
     if status == "degraded":
         return EXIT_DEGRADED
     if fail_on == "never":
         return EXIT_OK
-    if fail_on == "critical":
-        return EXIT_CRITICAL if critical_failed else EXIT_OK
-    bad = {"not-ready": ("NOT READY",), "insufficient": ("NOT READY", "INSUFFICIENT EVIDENCE")}[fail_on]
-    return EXIT_CRITICAL if verdict in bad else EXIT_OK
+    if fail_on == "not-ready":
+        return EXIT_CRITICAL if verdict == "NOT READY" else EXIT_OK
+    if critical_failed and fail_on == "critical" or verdict == "NOT READY" and fail_on == "insufficient":
+        return EXIT_CRITICAL
+    return EXIT_INSUFFICIENT if verdict == "INSUFFICIENT EVIDENCE" else EXIT_OK
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .report.export import ReportError, build_report
-
-    formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
     _check_runs_dir(a.runs_dir)
-    bad = [f for f in formats if f not in ("html", "pdf")]
-    if bad or not formats:
-        raise CliError(f"--format takes html, pdf or html,pdf (got {a.format!r})")
     if a.baseline and not a.meeting:
         raise CliError("--baseline goes with --meeting (a plain comparison: --compare RUN)")
-    try:
-        if a.meeting:
-            from .report.meeting import build_meeting_pack
+    if a.meeting:
+        from .report.export import ReportError
+        from .report.meeting import build_meeting_pack
 
+        out = output_folder(str(_reports_out(a.out)))
+        try:
             paths = build_meeting_pack(a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                                       out=_reports_out(a.out), formats=formats)
-        else:
-            paths = build_report(a.run, compare=a.compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                                 out=_reports_out(a.out), formats=formats)
-    except UsageError as exc:
-        raise CliError(str(exc)) from None
-    except ReportError as exc:
-        raise CliError(str(exc), code=EXIT_CRITICAL) from None
-    for p in paths:
-        print(p)
-    return EXIT_OK
+                                       out=out, formats=list(a.format))
+        except UsageError as exc:
+            raise CliError(str(exc)) from None
+        except ReportError as exc:
+            raise CliError(printable(exc), code=EXIT_CRITICAL) from None
+        except OSError as exc:
+            raise write_error(exc, f"meeting pack in {out}") from None
+        for p in paths:
+            print(p)
+        return EXIT_OK
+    return _export(a, a.run, compare=a.compare, notebook="readiness")
 
 
 def _reports_out(out: str | None) -> Path:
@@ -546,24 +577,57 @@ def _check_runs_dir(runs_dir: str | None) -> None:
         return
     d = Path(runs_dir)
     if not d.is_dir() or not any((p / "manifest.json").exists() for p in d.iterdir()):
-        raise CliError(f"no runs in {runs_dir}" + ("" if d.is_dir() else " (no such folder)"))
+        raise CliError(f"no runs in {printable(runs_dir)}" + ("" if d.is_dir() else " (no such folder)"))
 
 
-def cmd_compare(a: argparse.Namespace) -> int:
+def output_folder(out: str, flag: str = "--out") -> Path:
+    """The folder ``out``, made if missing; a :class:`CliError` when it is a file or cannot be made."""
+    d = Path(out)
+    if d.exists() and not d.is_dir():
+        raise CliError(f"{flag} {printable(out)} is not a folder")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, f"{flag} {out}") from None
+    return d
+
+
+def write_error(exc: OSError, what: str) -> CliError:
+    """A file that could not be written, as one line: exit 4 on a full disk (as ``run`` does), else 2."""
+    from .atomic import is_disk_full
+
+    why = exc.strerror or str(exc)
+    if is_disk_full(exc):
+        return CliError(f"{printable(what)}: the disk is full ({why}); nothing partial was left", code=EXIT_DEGRADED)
+    return CliError(f"{printable(what)}: cannot write ({why})")
+
+
+def _export(a: argparse.Namespace, run: str, *, compare: str | None, notebook: str) -> int:
+    """``report`` and ``compare``: export the report of ``run`` into --out; every failure is one line."""
     from .report.export import ReportError, build_report
 
-    formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
-    _check_runs_dir(a.runs_dir)
+    out = output_folder(str(_reports_out(a.out)))
+
+    def skipped(path: Path, exc: Exception) -> None:
+        print(f"pitchey-analysis {a.command}: warning: skipped an unreadable run: {exc}", file=sys.stderr)
+
     try:
-        paths = build_report(a.run_b, compare=a.run_a, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                             out=_reports_out(a.out), formats=formats, notebook="compare")
+        paths = build_report(run, compare=compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
+                             out=out, formats=a.format, notebook=notebook, on_skip=skipped)
     except UsageError as exc:
         raise CliError(str(exc)) from None
     except ReportError as exc:
-        raise CliError(str(exc), code=EXIT_CRITICAL) from None
+        raise CliError(printable(exc), code=EXIT_CRITICAL) from None
+    except OSError as exc:
+        raise write_error(exc, f"report in {out}") from None
     for p in paths:
         print(p)
     return EXIT_OK
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    _check_runs_dir(a.runs_dir)
+    return _export(a, a.run_b, compare=a.run_a, notebook="compare")
 
 
 def cmd_debug(a: argparse.Namespace) -> int:
@@ -595,6 +659,30 @@ COMMANDS = {"serve": cmd_serve, "run": cmd_run, "contract": cmd_contract, "repor
             "debug": cmd_debug, "load": cmd_load, "history": cmd_history}
 
 
+class _Terminated:
+    """SIGTERM handled as SIGINT: what ``timeout``, CI runners, systemd and Kubernetes send to stop a command.
+
+    The handler notes the signal and raises SIGINT in this process, so that the one path Ctrl-C takes runs
+    (asyncio cancels the run's task, the recorder writes the Parquet tables and the manifest ``interrupted``,
+    a report removes its temporary files), and the command exits 143 rather than 130."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self.received:  # a second SIGTERM while stopping changes nothing: the interruption is under way
+            self.received = True
+            signal.raise_signal(signal.SIGINT)
+
+    def __enter__(self) -> _Terminated:
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pitchey-analysis`` console script."""
     from .contract import skip_unused_format_plugins
@@ -606,17 +694,32 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     _setup_logging(a.verbose)
+    handle_term = a.command != "serve" and threading.current_thread() is threading.main_thread()
+    term = _Terminated()
     try:
-        return COMMANDS[a.command](a)
+        with term if handle_term else contextlib.nullcontext():
+            return COMMANDS[a.command](a)
     except CliError as exc:
         print(f"pitchey-analysis {a.command}: error: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
-        print(f"pitchey-analysis {a.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"pitchey-analysis {a.command}: {'terminated (SIGTERM)' if term.received else 'interrupted'}", file=sys.stderr)
+        return EXIT_SIGTERM if term.received else EXIT_SIGINT
     except ModuleNotFoundError as exc:
         print(f"pitchey-analysis {a.command}: error: not available in this build ({exc.name})", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader of the output left (| head): nothing more to say to it
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")
+        return EXIT_OK
+    except OSError as exc:
+        from .atomic import is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        print(f"pitchey-analysis {a.command}: error: the disk is full ({exc.strerror}): "
+              f"{printable(exc.filename or 'a file')} could not be written", file=sys.stderr)
+        return EXIT_DEGRADED
 
 
 if __name__ == "__main__":

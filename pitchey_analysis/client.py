@@ -178,7 +178,9 @@ class PitcheyClient:
         self.user_type = user_type or self.user_type
         async with aiohttp.ClientSession() as s:
             url = f"{self.http_url}/api/auth/{self.user_type}/login"
-            async with s.post(url, json={"email": email, "password": password}, ssl=self.ssl_context or True) as r:
+            # never redirected: the password goes to the login URL only (RFC 9110 §15.4: a 307 would resend it)
+            async with s.post(url, json={"email": email, "password": password}, ssl=self.ssl_context or True,
+                              allow_redirects=False) as r:
                 body = await r.json(content_type=None)
                 if r.status != 200 or not body.get("token"):
                     raise LoginError(r.status, str(body.get("error", "")))

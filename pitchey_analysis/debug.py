@@ -10,6 +10,7 @@ the summary says which sent type got which answers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from pathlib import Path
@@ -18,11 +19,17 @@ from typing import Any, TextIO
 import pandas as pd
 
 from .capture.records import frame_from_rows
-from .capture.redact import redact
+from .capture.redact import redact, redact_text, redact_url
 from .contract import Contract, default_contract
 from .probes.base import Credentials, Options, ProbeContext
 from .probes.common import login, login_user_id
-from .probes.session import ProbeSession
+from .probes.session import MAX_TRACED, ProbeSession
+from .textsafe import printable
+
+log = logging.getLogger("pitchey_analysis.debug")
+
+#: seconds the session may take beyond its listening (login, upgrade, close) before the hard deadline stops it
+SLACK_S = 15.0
 
 #: (label, message) sent by the sweep; ``{token}`` and ``{uid}`` are filled in.
 #: Bad input the sweep sends after the contract's messages.
@@ -64,10 +71,10 @@ class TraceRecorder:
     def frame(self, row: dict[str, Any]) -> None:
         row = {**row, "payload": self.scrub(row.get("payload") or "")}
         self.rows.append(row)
-        if self.out is not None:
+        if self.out is not None:  # the target's text, printed: every control character escaped (textsafe)
             arrow = "→" if row["direction"] == "out" else "←"
-            print(f"{row['t_ms']:10.3f} ms {arrow} {str(row['type'])[:24]:24s} {row['size_bytes']:7d} B  {row['payload'][:110]}",
-                  file=self.out, flush=True)
+            print(f"{row['t_ms']:10.3f} ms {arrow} {printable(row['type'], 24):24s} {row['size_bytes']:7d} B  "
+                  f"{printable(row['payload'], 110)}", file=self.out, flush=True)
 
     def sample(self, row: dict[str, Any]) -> None:  # the trace keeps frames only
         pass
@@ -119,6 +126,9 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
             await s.expect(lambda f: False, listen_s)
     finally:
         await s.close()
+    received = len(s.frames) + s.dropped
+    summary.append({"sent": "(all)", "answers": f"{received} frames and {s.ping_count} pings received; the first {MAX_TRACED} "
+                    f"frames traced{f', {received - MAX_TRACED} more counted only' if received > MAX_TRACED else ''}"})
     frames = frame_from_rows("frames", [{"run_id": "debug", **r} for r in rec.rows])
     return frames, pd.DataFrame(summary)
 
@@ -154,24 +164,47 @@ def run_debug(url: str | None = None, *, profile: str = "complete", email: str |
             print(f"embedded reference server ({profile}) at {srv.ws_url}", file=sys.stderr)
             return await trace_session(srv.ws_url, srv.http_url, creds=creds or DEMO_USERS["creator"], sweep=sweep, listen_s=duration)
 
+    # the hard deadline: whatever the target sends (a flood, nothing, a close that never completes), the session
+    # ends within its listening time and SLACK_S
+    budget = 2 * duration + (len(sweep_messages(spec)) * 0.5 if sweep else 0.0) + SLACK_S
+
+    async def bounded() -> tuple[pd.DataFrame, pd.DataFrame]:
+        async with asyncio.timeout(budget):
+            return await main()
+
+    where = printable(redact_url(url)) if url else "the embedded server"
     try:
-        frames, summary = asyncio.run(main())
+        frames, summary = asyncio.run(bounded())
     except UsageError as exc:
-        print(f"pitchey-analysis debug: error: {exc}", file=sys.stderr)
+        print(f"pitchey-analysis debug: error: {printable(exc)}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"pitchey-analysis debug: error: cannot connect: {exc}", file=sys.stderr)
+    except TimeoutError:
+        print(f"pitchey-analysis debug: error: {where}: the session had not ended {budget:g} s after it began "
+              f"(--duration {duration:g}): stopped", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        log.debug("debug of %s failed", where, exc_info=True)
+        what = str(exc).splitlines()[0] if str(exc).strip() else "no detail"
+        print(f"pitchey-analysis debug: error: {where}: {type(exc).__name__}: {printable(redact_text(what), 200)}", file=sys.stderr)
         return 1
     print("\nsummary (frames received after each message, including any that arrived before a wait began):")
-    width = max(len(str(x)) for x in summary["sent"])
+    width = max(len(printable(x)) for x in summary["sent"])
     for row in summary.itertuples():
-        print(f"  {row.sent:{width}s} → {row.answers}")
+        print(f"  {printable(row.sent):{width}s} → {printable(row.answers)}")
     if save:
+        from .atomic import atomic_path, is_disk_full
+
         path = Path(save)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".csv":
-            frames.to_csv(path, index=False)
-        else:
-            frames.to_parquet(path, index=False)
-        print(f"frames table written to {path}", file=sys.stderr)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                if path.suffix == ".csv":
+                    frames.to_csv(tmp, index=False)
+                else:
+                    frames.to_parquet(tmp, index=False)
+        except OSError as exc:
+            print(f"pitchey-analysis debug: error: --save {printable(save)}: "
+                  f"{'the disk is full' if is_disk_full(exc) else 'cannot write'} ({exc.strerror or exc})", file=sys.stderr)
+            return 4 if is_disk_full(exc) else 2
+        print(f"frames table written to {printable(path)}", file=sys.stderr)
     return 0

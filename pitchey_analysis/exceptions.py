@@ -8,6 +8,7 @@ mistakes, and a report that could not be exported::
     ├── UsageError            misuse: bad arguments, a malformed URL, an unknown run (the CLI exits 2)
     │   ├── PreflightError    the set-up given cannot work: nothing listens, not a WebSocket endpoint, a login refused
     │   ├── RunNotFound       no such run, or no runs where the user pointed (also a FileNotFoundError)
+    │   ├── DatasetError      a run dataset that cannot be read or does not match its schema: names file and field
     │   └── ContractError     a contract that cannot be read or does not validate (pitchey_analysis.contract)
     ├── ReportError           the report notebook failed: the failing cell, its exception name and value
     └── ClientError           the reconnecting client (``pitchey_analysis.client``)
@@ -37,6 +38,17 @@ class RunNotFound(UsageError, FileNotFoundError):
     """No such run, or no runs where the user looked."""
 
 
+class DatasetError(UsageError):
+    """A file of a run dataset that cannot be read or that its declared schema refuses
+    (:mod:`pitchey_analysis.capture.schema`); the message is one line naming the file and the field."""
+
+    def __init__(self, file: object, field: str | None, problem: str) -> None:
+        from .textsafe import printable
+
+        self.file, self.field, self.problem = str(file), field, problem
+        super().__init__(printable(f"{file}" + (f": {field}" if field else "") + f": {problem}"))
+
+
 class ReportError(PitcheyAnalysisError):
     """The report notebook failed; carries the failing cell, the exception's name and value, and the executed notebook."""
 
@@ -50,4 +62,4 @@ class ClientError(PitcheyAnalysisError):
     """Root of the reconnecting client's exceptions."""
 
 
-__all__ = ["ClientError", "PitcheyAnalysisError", "PreflightError", "ReportError", "RunNotFound", "UsageError"]
+__all__ = ["ClientError", "DatasetError", "PitcheyAnalysisError", "PreflightError", "ReportError", "RunNotFound", "UsageError"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import urllib.request
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .capture.redact import redact_url
@@ -32,7 +34,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def check_target(url: str) -> str:
     """Validate a WebSocket URL before anything starts."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # ws://[::1 (an unclosed IPv6 bracket)
+        raise UsageError(f"malformed target URL {redact_url(url)!r}: {exc}") from None
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise UsageError(f"malformed target URL {redact_url(url)!r}: expected ws://host:port/path or wss://...")
     try:
@@ -40,6 +45,22 @@ def check_target(url: str) -> str:
     except ValueError as exc:
         raise UsageError(f"malformed target URL {redact_url(url)!r}: {exc}") from None
     return url
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as what it is (an HTTPError with its 3xx status), never followed."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def urlopen_no_redirect(req: urllib.request.Request, *, timeout: float, context: ssl.SSLContext | None = None) -> Any:
+    """``urllib.request.urlopen`` that never follows a redirect: a login's body (a password) or an
+    ``Authorization`` header is sent only to the URL given, never to where a target points."""
+    handlers: list[Any] = [_NoRedirect()]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers).open(req, timeout=timeout)
 
 
 def http_base(ws_url: str) -> str:

@@ -20,10 +20,12 @@ import aiohttp
 import websockets.exceptions as wsexc
 from websockets.asyncio.client import connect
 
+from .capture.redact import redact_url
 from .contract import pointer_get
 from .contract.requests import fill_template
 from .probes.base import Credentials
 from .probes.common import LOGIN_PATH
+from .textsafe import printable
 
 #: Seconds each preflight step may take.
 STEP_TIMEOUT_S = 3.0
@@ -80,15 +82,19 @@ async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> 
     flag = "--admin-password" if admin else ("--password" if not creds.login_path else "the password")
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=STEP_TIMEOUT_S)) as s:
-            async with s.request(lg.method if lg else "POST", url, json=body_out,
+            async with s.request(lg.method if lg else "POST", url, json=body_out, allow_redirects=False,
                               ssl=(t.ssl_context or True) if url.startswith("https") else True) as r:
                 status, reason = r.status, r.reason or ""
+                location = r.headers.get("Location", "")
                 try:
                     body = await r.json(content_type=None)
                 except ValueError:
                     body = None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise PreflightError(f"login as {who} could not reach {url} ({type(exc).__name__}): check --http-url") from None
+    if 300 <= status < 400:
+        raise PreflightError(f"login as {who}: {path} answered a redirect ({status} to {printable(redact_url(location), 80)}), "
+                             "not followed: the password is sent to --http-url only; give the login's real address")
     if status in (400, 401, 403):
         raise PreflightError(f"login as {who} failed ({status}): check {flag} (not retried, to avoid a lockout)")
     if status in (404, 405):

@@ -97,7 +97,7 @@ def test_quick_run_writes_summaries_and_exit_codes(tmp_path, capsys):
     """In-process (the console entry point is checked above): the summaries, and the exit policy on three runs."""
     code, out, err = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection",
                           "--only", "readiness.tls", "--json", str(tmp_path / "s.json"), "--junit", str(tmp_path / "j.xml"))
-    assert code == 0, err
+    assert code == 3, err  # INSUFFICIENT EVIDENCE (below) is not a pass
     assert "verdict:" in out and "run dataset:" in out
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["status"] == "complete" and summary["verdict"] == "INSUFFICIENT EVIDENCE"
@@ -106,7 +106,7 @@ def test_quick_run_writes_summaries_and_exit_codes(tmp_path, capsys):
     assert {s.get("name") for s in suites} == {"connection", "readiness"}
     code, _, _ = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection.health",
                       "--fail-on", "insufficient")
-    assert code == 1  # targets not verified in so small a run
+    assert code == 3  # targets not verified in so small a run: INSUFFICIENT EVIDENCE
     code, _, _ = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--profile", "pitchey-2025-11",
                       "--only", "connection.login_no_password")
     assert code == 1  # a critical probe failed
@@ -192,7 +192,11 @@ def test_exit_policy_is_a_pure_function():
     assert exit_code("critical", **{**ok, "critical_failed": True}) == 1
     assert exit_code("never", **{**ok, "critical_failed": True, "verdict": "NOT READY"}) == 0
     assert exit_code("not-ready", **{**ok, "verdict": "INSUFFICIENT EVIDENCE"}) == 0
-    assert exit_code("insufficient", **{**ok, "verdict": "INSUFFICIENT EVIDENCE"}) == 1
+    assert exit_code("insufficient", **{**ok, "verdict": "INSUFFICIENT EVIDENCE"}) == 3
+    assert exit_code("critical", **{**ok, "verdict": "INSUFFICIENT EVIDENCE"}) == 3  # not a pass, by default
+    assert exit_code("critical", **{**ok, "verdict": "NOT READY"}) == 0  # no critical probe failed (an SLO missed)
+    assert exit_code("insufficient", **{**ok, "verdict": "NOT READY"}) == 1
+    assert exit_code("critical", **{**ok, "critical_failed": True, "verdict": "INSUFFICIENT EVIDENCE"}) == 1
     assert exit_code("not-ready", **{**ok, "verdict": "NOT READY"}) == 1
     assert exit_code("never", **{**ok, "status": "degraded"}) == 4
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ from typing import Any
 import pandas as pd
 
 from ..config import data_dir_and_why, runs_dir, sample_run_dir
-from ..exceptions import RunNotFound
+from ..exceptions import DatasetError, RunNotFound
 from .records import TABLES, frame_from_rows
 from .samplestream import SAMPLE_STREAM, read_sample_stream
+from .schema import check_parquet, check_regular_file, check_values, read_manifest
 
 _KIND_TO_TABLE = {"probe": "probes", "sample": "samples", "frame": "frames"}
 
@@ -43,25 +45,33 @@ class Run:
 
 
 def read_events(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """Read ``events.jsonl`` into rows per table; a torn last line is skipped."""
+    """Read ``events.jsonl`` into rows per table; a torn last line, a line that is not JSON and one that is not a JSON
+    object are skipped (``"_skipped"`` counts them), as a crash-safe log's reader does."""
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
     out_started: list[dict[str, Any]] = []
+    skipped = 0
     if not path.exists():
         return out
+    check_regular_file(path)
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             if not line.endswith("\n"):
                 break  # torn last line of a killed run
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
+                skipped += 1
+                continue
+            if not isinstance(obj, dict):
+                skipped += 1
                 continue
             kind = obj.get("kind")
             if kind in _KIND_TO_TABLE:
                 out[_KIND_TO_TABLE[kind]].append(obj)
-            elif kind == "probe_started":
+            elif kind == "probe_started" and isinstance(obj.get("probe_id"), str):
                 out_started.append(obj)
     out["_started"] = out_started  # type: ignore[assignment]
+    out["_skipped"] = skipped  # type: ignore[assignment]
     return out
 
 
@@ -121,22 +131,35 @@ def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | 
     Returns:
         A :class:`Run` with ``.probes``, ``.samples``, ``.frames`` and ``.manifest``.
     """
+    from pyarrow import ArrowException
+
     path = _resolve(run, runs_dir)
-    manifest = json.loads((path / "manifest.json").read_text())
+    manifest = read_manifest(path)
     tables: dict[str, pd.DataFrame] = {}
     parquet_ok = all((path / f"{t}.parquet").exists() for t in TABLES)
     events = None
     if parquet_ok:
         for t in TABLES:
-            df = pd.read_parquet(path / f"{t}.parquet")
-            tables[t] = frame_from_rows(t, df.to_dict("records")) if len(df) == 0 else _coerce(t, df)
+            file = path / f"{t}.parquet"
+            check_parquet(file, t)
+            try:
+                df = pd.read_parquet(file)
+            except (ArrowException, OSError, ValueError, TypeError) as exc:
+                raise DatasetError(file, None, f"not a readable Parquet file ({str(exc).splitlines()[0][:120]})") from None
+            tables[t] = frame_from_rows(t, df.to_dict("records")) if len(df) == 0 else _coerce(t, df, file)
+            check_values(tables[t], t, file)
         source = "parquet"
     else:
         events = read_events(path / "events.jsonl")
         for t in TABLES:
-            tables[t] = frame_from_rows(t, events[t])
+            tables[t] = frame_from_rows(t, _rows(events[t], t, path / "events.jsonl"))
+            check_values(tables[t], t, path / "events.jsonl")
         if (path / SAMPLE_STREAM).exists():  # a load run's columnar samples (see samplestream)
-            stream = read_sample_stream(path, str(manifest.get("run_id", path.name)))
+            check_regular_file(path / SAMPLE_STREAM)
+            try:
+                stream = read_sample_stream(path, str(manifest.get("run_id", path.name)))
+            except (ArrowException, OSError, ValueError, KeyError) as exc:
+                raise DatasetError(path / SAMPLE_STREAM, None, f"not an Arrow stream of samples ({str(exc).splitlines()[0][:120]})") from None
             tables["samples"] = _coerce("samples", pd.concat([tables["samples"], stream], ignore_index=True)) if len(tables["samples"]) else stream
         source = "jsonl"
     started = {}
@@ -144,6 +167,41 @@ def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | 
         done = set(tables["probes"]["probe_id"].dropna())
         started = {r["probe_id"]: r for r in events.get("_started", []) if r["probe_id"] not in done}
     return Run(path, manifest, tables["probes"], tables["samples"], tables["frames"], source, started)
+
+
+def _rows(rows: list[dict[str, Any]], table: str, file: Path) -> list[dict[str, Any]]:
+    """JSONL rows of a table with each field of a type its column can hold (a list or an object where text or a
+    number belongs is the dataset's error, not pandas')."""
+    for r in rows:
+        for col, (dtype, _) in TABLES[table].items():
+            v = r.get(col)
+            if isinstance(v, (dict, list)) and col != "observed":
+                raise DatasetError(file, f"{table}.{col}", f"holds {type(v).__name__} {json.dumps(v)[:40]}, expected {dtype}")
+            if col == "observed" and isinstance(v, (dict, list)):
+                r[col] = json.dumps(v)
+    return rows
+
+
+def is_incomplete(run: Run) -> bool:
+    """Whether ``run`` did not end: its manifest still says ``running`` (the process was killed) or its tables come
+    from ``events.jsonl`` only."""
+    return run.manifest.get("status") == "running" or run.source == "jsonl"
+
+
+def load_latest(base: Path | None = None, on_skip: Callable[[Path, DatasetError], None] | None = None) -> Run:
+    """The newest run under ``base`` that can be read: an unreadable one is passed to ``on_skip`` (a warning) and
+    the one before it is tried; with none readable, the committed sample run as :func:`resolve_run` says."""
+    runs = list_runs(base)
+    for p in reversed(runs):
+        try:
+            return load_run(p)
+        except DatasetError as exc:
+            if on_skip is None:
+                raise
+            on_skip(p, exc)
+    if runs:
+        raise RunNotFound(f"no readable run in {base or runs_dir()} ({len(runs)} unreadable)")
+    return load_run("latest", runs_dir=base)
 
 
 def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[str] | tuple[str, ...] | None = None, *,
@@ -163,6 +221,7 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
     parquet = path / "samples.parquet"
     if not parquet.exists():
         return load_run(path).samples[cols]
+    check_parquet(parquet, "samples")
     import pyarrow.parquet as pq
 
     kinds = {c: TABLES["samples"][c][0] for c in cols}
@@ -278,11 +337,14 @@ def _code(names: list[Any], known: dict[Any, int], value: Any) -> int:
     return code
 
 
-def _coerce(table: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Make sure a Parquet table has the documented dtypes."""
-    return frame_from_rows(table, df.to_dict("records")) if list(df.columns) != list(TABLES[table]) else df.astype(
-        {c: d for c, (d, _) in TABLES[table].items() if not d.startswith("datetime")}
-    )
+def _coerce(table: str, df: pd.DataFrame, file: Path | str | None = None) -> pd.DataFrame:
+    """Make sure a Parquet table has the documented dtypes (its columns' types were checked: :func:`check_parquet`)."""
+    try:
+        return frame_from_rows(table, df.to_dict("records")) if list(df.columns) != list(TABLES[table]) else df.astype(
+            {c: d for c, (d, _) in TABLES[table].items() if not d.startswith("datetime")}
+        )
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DatasetError(file or table, None, f"a value its column cannot hold ({str(exc).splitlines()[0][:120]})") from None
 
 
 def load_runs(runs: list[str | os.PathLike[str]] | None = None, *, runs_dir: Path | None = None) -> Run:

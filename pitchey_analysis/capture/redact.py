@@ -3,10 +3,17 @@
 Passwords, tokens, ``Authorization`` headers and ``token=`` query values are
 replaced by ``[REDACTED]``. JWT-shaped strings are redacted wherever they
 appear, so a token that slipped into free text is caught too.
+
+A known secret (a password, a signing secret) is found in every form it takes when a target echoes it
+back: literally, JSON-escaped (``\\u00dc``, ``\\"``, ``\\/``, surrogate pairs, upper- or lower-case hex,
+escaped once or again inside another JSON string), percent-encoded (``%C3%9C``, ``+`` for a space) and
+HTML-escaped, or any mix of them character by character: :func:`secret_pattern` matches each character
+in any of its encodings. URLs lose their userinfo (``user:password@``) altogether.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -18,26 +25,66 @@ SECRET_KEYS = frozenset(
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _TOKEN_Q = re.compile(r"(?i)(token=)[^&\s\"']+")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]*@")
+
+#: JSON's two-character escapes (RFC 8259 §7)
+_JSON_SHORT = {'"': '"', "\\": "\\\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
+_HTML = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "#39|#x27|apos"}
+
+
+def _hex(n: int, width: int) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in f"{n:0{width}x}")
+
+
+def _char(c: str) -> str:
+    """A pattern matching the character ``c`` in any of the encodings a target may echo it in."""
+    n = ord(c)
+    forms = [re.escape(c)]
+    bs = r"\\+"  # one backslash, or more: JSON text inside a JSON string escapes its backslashes again
+    if n > 0xFFFF:  # a UTF-16 surrogate pair in JSON
+        hi, lo = 0xD800 + ((n - 0x10000) >> 10), 0xDC00 + ((n - 0x10000) & 0x3FF)
+        forms.append(f"{bs}u{_hex(hi, 4)}{bs}u{_hex(lo, 4)}")
+    else:
+        forms.append(f"{bs}u{_hex(n, 4)}")
+    if c in _JSON_SHORT:
+        forms.append(bs + re.escape(_JSON_SHORT[c]))
+    forms.append("".join(f"%{_hex(b, 2)}" for b in c.encode("utf-8")))
+    if c == " ":
+        forms.append(r"\+")
+    if c in _HTML:
+        forms.append(f"&(?:{_HTML[c]});")
+    forms.append(f"&#(?:0*{n}|[xX]0*{_hex(n, 1)});")
+    return "(?:" + "|".join(forms) + ")"
+
+
+@functools.lru_cache(maxsize=256)
+def secret_pattern(secret: str) -> re.Pattern[str]:
+    """A pattern matching ``secret`` literally or encoded, character by character (see the module's docstring)."""
+    return re.compile("".join(_char(c) for c in secret))
 
 
 def redact_text(text: str, extra: tuple[str, ...] = ()) -> str:
-    """Redact JWTs, ``token=`` values, bearer credentials and known secrets in text."""
+    """Redact JWTs, ``token=`` values, bearer credentials, URL userinfo and known secrets (in any encoding) in text."""
     text = _JWT.sub(MASK, text)
     text = _TOKEN_Q.sub(r"\1" + MASK, text)
     text = _BEARER.sub(r"\1" + MASK, text)
+    text = _USERINFO.sub(r"\1", text)
     for s in extra:
         if s:
             text = text.replace(s, MASK)
+            text = secret_pattern(s).sub(MASK, text)
     return text
 
 
 def redact_url(url: str) -> str:
-    """A URL with secret query values and any userinfo password masked."""
-    parts = urlsplit(url)
-    query = [(k, MASK if k.lower() in SECRET_KEYS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = MASK + "@" + netloc.rsplit("@", 1)[1]
+    """A URL with secret query values masked and any userinfo (``user:password@``) removed; a URL that does not
+    parse (``ws://[::1``) is redacted as text, never raised on."""
+    try:
+        parts = urlsplit(url)
+        query = [(k, MASK if k.lower() in SECRET_KEYS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    except ValueError:
+        return redact_text(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="[]"), parts.fragment))
 
 

@@ -178,6 +178,7 @@ def _login(http_url: str, creds: Any, contract: Contract | None = None) -> str |
     import urllib.request
 
     from ..contract.requests import fill_template
+    from ..net import urlopen_no_redirect
 
     lg = (contract or default_contract()).login
     if lg is None or not lg.paths:
@@ -189,7 +190,7 @@ def _login(http_url: str, creds: Any, contract: Contract | None = None) -> str |
     req = urllib.request.Request(f"{http_url}{path}", method=lg.method, data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=5) as r:
+        with urlopen_no_redirect(req, timeout=5) as r:  # the password goes to the target's login only
             if r.status != lg.status:
                 return None
             token = pointer_get(json.load(r), lg.token)

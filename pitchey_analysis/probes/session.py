@@ -31,6 +31,11 @@ MAX_TRACED = 200  # frames written to the frames table per connection
 PAYLOAD_CHARS = 512
 MAX_AFTER_CLOSE = 4096  # bytes kept of what arrives after the server's close frame
 MAX_VIOLATIONS_RECORDED = 20  # invariant_violation events per session (the counters count them all)
+CLOSE_TIMEOUT_S = 2.0  # the close handshake's wait for the target's close frame
+MAX_PINGS_KEPT = 100  # arrival times of server pings kept per connection (``ping_count`` counts them all)
+#: bytes of our own answers (pongs) waiting for a target that does not read them: past this, its frames are not
+#: read until it reads ours (a target flooding pings cannot grow our write buffer without bound)
+MAX_WRITE_BUFFER = 1 << 20
 
 
 class TracedConnection(ClientConnection):
@@ -74,6 +79,24 @@ class TracedConnection(ClientConnection):
 
         protocol.recv_frame = traced_recv_frame
         reader.discard = traced_discard
+        self.paused_for_writes = False
+
+    # Backpressure on the target's frames: each ping is answered with a pong (RFC 6455 §5.5.2) written at once by
+    # the library; a target that sends pings and never reads would fill our write buffer for ever. Reading stops
+    # while our unread answers exceed MAX_WRITE_BUFFER, and resumes when the transport says they drained.
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        transport = self.transport
+        if not self.paused_for_writes and transport.get_write_buffer_size() > MAX_WRITE_BUFFER and not transport.is_closing():
+            self.paused_for_writes = True
+            transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.paused_for_writes:
+            self.paused_for_writes = False
+            if not getattr(self.recv_messages, "paused", False):  # the library's own pause (a full queue) stands
+                self.transport.resume_reading()
 
     def _keep_after_close(self, data: bytes) -> None:
         self.after_close_bytes += len(data)
@@ -126,7 +149,8 @@ class ProbeSession:
         self.opened_at = opened_at
         self.frames: list[tuple[float, dict[str, Any]]] = []  # (t_ms, frame)
         self.dropped = 0
-        self.pings: list[float] = []  # t_ms of server ping control frames
+        self.pings: list[float] = []  # t_ms of the first MAX_PINGS_KEPT server ping control frames
+        self.ping_count = 0  # every server ping control frame
         self._new = asyncio.Event()
         self._traced = 0
         self.close_code: int | None = None
@@ -191,7 +215,7 @@ class ProbeSession:
             additional_headers=hdrs or None,
             open_timeout=timeout or ctx.options.open_timeout_s,
             ping_interval=None,  # the probes measure; they do not keep alive on their own
-            close_timeout=2,
+            close_timeout=CLOSE_TIMEOUT_S,
             max_size=2**20,
             max_queue=64,
             compression=None,
@@ -223,7 +247,9 @@ class ProbeSession:
 
     def _control(self, kind: str, data: bytes) -> None:
         if kind == "ping":
-            self.pings.append(self._t_ms())
+            self.ping_count += 1
+            if len(self.pings) < MAX_PINGS_KEPT:
+                self.pings.append(self._t_ms())
         self._record("in", kind, len(data), "")
         self._new.set()
 
@@ -397,7 +423,12 @@ class ProbeSession:
         """Close gracefully (RFC 6455 §7.1.2) and stop the reader."""
         self._closing = self._closing or not self.closed
         try:
-            await self.conn.close(code, reason)
+            # bounded: the library's close first drains what we wrote, which a target that never reads never lets
+            # happen; after the close timeout the connection is dropped (RFC 6455 §7.1.1: the client may close the TCP
+            # connection when the server does not)
+            await asyncio.wait_for(self.conn.close(code, reason), CLOSE_TIMEOUT_S + 1)
+        except TimeoutError:
+            self.conn.transport.abort()
         except Exception:
             pass
         await self._end_reader(3)

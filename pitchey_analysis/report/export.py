@@ -13,12 +13,15 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import __version__
-from ..capture.dataset import load_run
+from ..atomic import atomic_path, partial_name, write_text
+from ..capture.dataset import load_latest, load_run
+from ..capture.schema import output_path, safe_stem
 from ..config import runs_dir as default_runs_dir
-from ..exceptions import RunNotFound
+from ..exceptions import DatasetError, RunNotFound
 
 log = logging.getLogger("pitchey_analysis.report")
 
@@ -57,18 +60,28 @@ def ipc_kernel_manager(sockets: Path) -> type:
 
 
 def execute(kind: str, parameters: dict[str, object], output: Path) -> None:
-    """Execute a report notebook with papermill into ``output``."""
+    """Execute a report notebook with papermill into ``output``.
+
+    Papermill writes the notebook after every cell: it writes under a temporary name, renamed to ``output``
+    when the notebook ran to its end or stopped in a failing cell (kept whole, so the failure can be read);
+    an interruption removes it."""
     import papermill as pm
 
     output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = partial_name(output)
     try:
         with tempfile.TemporaryDirectory(prefix="pitchey-kernel-") as sockets:
-            pm.execute_notebook(str(notebook_path(kind)), str(output), parameters=parameters, kernel_name="python3",
+            pm.execute_notebook(str(notebook_path(kind)), str(tmp), parameters=parameters, kernel_name="python3",
                                 progress_bar=False, log_output=False, cwd=str(Path.cwd()),
                                 kernel_manager_class=ipc_kernel_manager(Path(sockets)))
     except pm.PapermillExecutionError as exc:
+        os.replace(tmp, output)
         raise ReportError(f"report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (executed notebook: {output})",
                           cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue, notebook=str(output)) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, output)
 
 
 def to_html(executed: Path, *, title: str, run_id: str, command: str | None = None) -> str:
@@ -96,7 +109,8 @@ def to_pdf(html: str, pdf: Path, base: Path) -> None:
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    weasyprint.HTML(string=html, base_url=str(base)).write_pdf(str(pdf))
+    with atomic_path(pdf) as tmp:
+        weasyprint.HTML(string=html, base_url=str(base)).write_pdf(str(tmp))
 
 
 def build_report(
@@ -107,6 +121,7 @@ def build_report(
     out: Path = Path("reports"),
     formats: tuple[str, ...] = ("html", "pdf"),
     notebook: str = "readiness",
+    on_skip: Callable[[Path, DatasetError], None] | None = None,
 ) -> list[Path]:
     """Write ``out/<run_id>.html`` and ``.pdf`` (a comparison: ``out/<a>_vs_<b>``); returns the paths.
 
@@ -117,38 +132,45 @@ def build_report(
         out: the output directory.
         formats: ``html`` and/or ``pdf``.
         notebook: ``readiness`` or ``compare``.
+        on_skip: with ``run='latest'``, an unreadable newest run is passed to it (a warning) and the one before
+            it is reported; without it, an unreadable run is a :class:`DatasetError`.
+
+    Every file is named from a safe form of the run id (:func:`~pitchey_analysis.capture.schema.safe_stem`) and
+    lands in ``out``, written under a temporary name and renamed (:mod:`pitchey_analysis.atomic`).
     """
-    current = load_run(run, runs_dir=runs_dir)
+    if str(run) == "latest" and on_skip is not None:
+        current = load_latest(runs_dir, on_skip)
+    else:
+        current = load_run(run, runs_dir=runs_dir)
     out = Path(out)
     if compare is not None or notebook == "compare":
         if compare is None:
             raise RunNotFound("a comparison needs two runs")
         ref = load_run(compare, runs_dir=runs_dir)
-        stem = f"{ref.run_id}_vs_{current.run_id}"
+        stem = f"{safe_stem(ref.run_id, 60)}_vs_{safe_stem(current.run_id, 60)}"
         params: dict[str, object] = {"run_a": str(ref.path), "run_b": str(current.path)}
         kind, title = "compare", f"Comparison of two runs: {ref.run_id} → {current.run_id}"
         command = f"pitchey-analysis compare {ref.run_id} {current.run_id}"
     else:
-        stem = current.run_id
+        stem = safe_stem(current.run_id)
         params = {"run": str(current.path)}
         kind, title = "readiness", f"Readiness report {current.run_id}"
         command = f"pitchey-analysis report {current.run_id}"
     if current.path.parent.resolve() != default_runs_dir().resolve():
         command += f" --runs-dir {current.path.parent}"
-    executed = out / f"{stem}.ipynb"
+    executed = output_path(out, stem, ".ipynb")
     execute(kind, params, executed)
-    html = to_html(executed, title=title, run_id=current.run_id, command=command)
-    paths = []
-    if "html" in formats or "pdf" in formats:
-        html_path = out / f"{stem}.html"
-        html_path.write_text(html, encoding="utf-8")
+    try:
+        html = to_html(executed, title=title, run_id=current.run_id, command=command)
+        paths = []
         if "html" in formats:
+            html_path = output_path(out, stem, ".html")
+            write_text(html_path, html)
             paths.append(html_path)
-    if "pdf" in formats:
-        pdf_path = out / f"{stem}.pdf"
-        to_pdf(html, pdf_path, out)
-        paths.append(pdf_path)
-        if "html" not in formats:
-            (out / f"{stem}.html").unlink(missing_ok=True)
-    executed.unlink(missing_ok=True)  # exported: the report holds what it showed (kept only when a cell failed)
+        if "pdf" in formats:
+            pdf_path = output_path(out, stem, ".pdf")
+            to_pdf(html, pdf_path, out)
+            paths.append(pdf_path)
+    finally:  # exported, or the export failed: the notebook is kept only when a cell failed (execute raised then)
+        executed.unlink(missing_ok=True)
     return paths

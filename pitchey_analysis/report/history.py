@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,14 +15,27 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 
-def load_history(runs_dir: Path | None = None, target: str | None = None, *, samples: bool = False) -> dict[str, pd.DataFrame]:
-    """Load every run under ``runs_dir`` (and the committed samples if asked) and compute their history."""
+def load_history(runs_dir: Path | None = None, target: str | None = None, *, samples: bool = False,
+                 on_skip: Callable[[Path, Exception], None] | None = None) -> dict[str, pd.DataFrame]:
+    """Load every run under ``runs_dir`` (and the committed samples if asked) and compute their history.
+
+    A run that cannot be read (:class:`~pitchey_analysis.exceptions.DatasetError`) is passed to ``on_skip`` and
+    left out; without ``on_skip`` it raises."""
     from ..analysis.history import history
     from ..capture.dataset import list_runs, load_run
     from ..config import sample_run_dirs
+    from ..exceptions import DatasetError
 
     paths = list_runs(runs_dir) + (sample_run_dirs() if samples else [])
-    return history([load_run(p) for p in paths], target)
+    runs = []
+    for p in paths:
+        try:
+            runs.append(load_run(p))
+        except DatasetError as exc:
+            if on_skip is None:
+                raise
+            on_skip(p, exc)
+    return history(runs, target)
 
 
 def _iv(est: float, lo: float, hi: float, fmt: str) -> str:
@@ -47,26 +62,48 @@ def history_tables(h: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFra
     return rates, p95
 
 
+def _lines(text: str) -> str:
+    """A printed table whose cells hold dataset text (a target URL): each line made printable."""
+    from ..textsafe import printable
+
+    return "\n".join(printable(line) for line in text.splitlines())
+
+
 def cmd_history(a: argparse.Namespace) -> int:
     """Print the history table; draw the figure when ``--figure`` is given."""
     import pandas as pd
 
-    h = load_history(Path(a.runs_dir) if a.runs_dir else None, a.target, samples=a.samples)
+    from ..cli import CliError, write_error
+    from ..textsafe import printable
+
+    figure = Path(a.figure) if a.figure else None
+    if figure is not None and (figure.is_dir() or (figure.exists() and not figure.is_file())):
+        raise CliError(f"--figure {printable(a.figure)} is not a regular file to write a PNG into")
+
+    def skipped(path: Path, exc: Exception) -> None:
+        print(f"pitchey-analysis history: warning: skipped an unreadable run: {exc}", file=sys.stderr)
+
+    h = load_history(Path(a.runs_dir) if a.runs_dir else None, a.target, samples=a.samples, on_skip=skipped)
     if h["runs"].empty:
         print("no runs" + (f" of a target matching {a.target!r}" if a.target else ""))
         return 0
     with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
         rates, p95 = history_tables(h)
         print("Verdict, score and pass rate per category [Wilson 95% interval]")
-        print(rates.to_string(index=False))
+        print(_lines(rates.to_string(index=False)))
         print("\np95 per metric in ms [order-statistic 95% interval; none printed where the samples cannot support it]")
-        print(p95.to_string(index=False))
-    if a.figure:
+        print(_lines(p95.to_string(index=False)))
+    if figure is not None:
+        from ..atomic import atomic_path
         from . import figures
 
         figures.style()
         fig = figures.history(h)
-        Path(a.figure).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(a.figure, metadata={"Software": None})
-        print(f"figure: {a.figure}")
+        try:
+            figure.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(figure) as tmp:
+                fig.savefig(tmp, format="png", metadata={"Software": None})
+        except OSError as exc:
+            raise write_error(exc, f"--figure {a.figure}") from None
+        print(f"figure: {printable(a.figure)}")
     return 0

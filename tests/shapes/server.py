@@ -187,7 +187,7 @@ class ShapeServer:
                 continue  # the service ignores what it cannot read (declared in its contract)
             parent = {"msg_id": "other" if "wrong_id" in self.defects else mid, "msg_type": mtype}
 
-            def reply(kind: str, content: dict[str, Any], channel: str = "shell") -> dict[str, Any]:
+            def reply(kind: str, content: dict[str, Any], channel: str = "shell", parent: dict[str, Any] = parent) -> dict[str, Any]:
                 return {"header": {"msg_type": kind, "msg_id": secrets.token_hex(8)}, "parent_header": parent,
                         "content": content, "channel": channel}
 
