@@ -212,7 +212,10 @@ def test_load_samples_codes_missing_metrics_and_many_categories(tmp_path, catego
     run.mkdir()
     n = 100_000
     metric = pa.array([None if i % 997 == 0 else f"m{i % categories}" for i in range(n)], pa.string())
-    pq.write_table(pa.table({"metric": metric, "value_ms": np.arange(n, dtype="float64"), "ok": np.ones(n, bool)}),
+    # every documented column (the reader refuses a table missing one)
+    pq.write_table(pa.table({"run_id": ["r"] * n, "probe_id": ["p#1"] * n, "metric": metric,
+                             "value_ms": np.arange(n, dtype="float64"), "t_offset_s": np.arange(n) / 1e3,
+                             "concurrency": np.ones(n, "int64"), "conn_index": np.zeros(n, "int64"), "ok": np.ones(n, bool)}),
                    run / "samples.parquet", row_group_size=7_000)
     (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "status": "complete"}))
     got = load_samples(run, ["metric", "value_ms", "ok"])
