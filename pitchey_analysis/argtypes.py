@@ -21,7 +21,7 @@ MAX_SECONDS = 7 * 24 * 3600.0
 
 
 def _fmt(x: float) -> str:
-    return f"{x:g}"
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
 
 
 def number(*, low: float | None = None, low_open: bool = False, high: float | None = None,

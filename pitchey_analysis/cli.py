@@ -614,7 +614,7 @@ COMMANDS = {"serve": cmd_serve, "run": cmd_run, "contract": cmd_contract, "repor
 class _Terminated:
     """SIGTERM handled as SIGINT: what ``timeout``, CI runners, systemd and Kubernetes send to stop a command.
 
-    The handler notes the signal and raises SIGINT in this process, so that the one path Ctrl-C takes runs
+    The handler notes the signal and calls SIGINT's handler, so that the one path Ctrl-C takes runs
     (asyncio cancels the run's task, the recorder writes the Parquet tables and the manifest ``interrupted``,
     a report removes its temporary files), and the command exits 143 rather than 130."""
 
@@ -623,9 +623,14 @@ class _Terminated:
         self._previous: Any = None
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if not self.received:  # a second SIGTERM while stopping changes nothing: the interruption is under way
-            self.received = True
-            signal.raise_signal(signal.SIGINT)
+        if self.received:  # a second SIGTERM while stopping changes nothing: the interruption is under way
+            return
+        self.received = True
+        on_int = signal.getsignal(signal.SIGINT)
+        if callable(on_int):  # Python's default (raises KeyboardInterrupt) or asyncio.run's (cancels the main task)
+            on_int(signal.SIGINT, frame)
+        else:  # SIGINT ignored (a background job of a shell) or C's default: stop as Ctrl-C would where it is not
+            raise KeyboardInterrupt
 
     def __enter__(self) -> _Terminated:
         self._previous = signal.signal(signal.SIGTERM, self._handle)

@@ -61,6 +61,18 @@ def _summary(path: Path, model: str, window_s: float) -> list[str]:
     return lines
 
 
+#: file descriptors a worker keeps for itself beside its connections (Python, Dask, the run's files)
+FILES_SPARE = 200
+
+
+def open_files_limit() -> int:
+    """The file descriptors a process (so each local worker, which inherits it) may open: the soft ``RLIMIT_NOFILE``."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 30
+
+
 def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract | None = None) -> dict[str, str | None]:
     """A token per user type: the demo users on the embedded target, PITCHEY_EMAIL/PITCHEY_PASSWORD elsewhere;
     logged in as the contract says."""
@@ -112,6 +124,14 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
         ("--connections", connections >= 1, "at least 1"), ("--levels", all(n >= 1 for n in levels), "at least 1 each"),
         ("--duration", duration > 0, "positive"), ("--rate", rate >= 0, "0 (closed model) or positive"),
         ("--workers", workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more")) if not ok]
+    if not scheduler:  # local workers: each holds its share of the connections, one file descriptor each
+        most = max(levels) if levels else connections
+        per_worker = -(-most // max(1, workers))
+        limit = open_files_limit()
+        if per_worker > limit - FILES_SPARE:
+            bad.append(f"--connections {most:,} over {max(1, workers)} worker(s) is {per_worker:,} connections a worker, "
+                       f"and a worker may open {limit:,} files ({limit - FILES_SPARE:,} connections; `ulimit -n`): "
+                       "raise the limit or --workers")
     problem = source_address_problem(target or "ws://127.0.0.1/", source_addresses)  # the embedded server: 127.0.0.1
     if problem:
         bad.append(f"--source-address: {problem}")
