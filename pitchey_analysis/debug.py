@@ -155,14 +155,15 @@ def run_debug(url: str | None = None, *, profile: str = "complete", email: str |
             check_target(url)
             ctx = client_ssl_context(cafile, insecure) if url.startswith("wss") else None
             return await trace_session(url, http_base(url), creds=creds, sweep=sweep, listen_s=duration, ssl_context=ctx,
-                                       contract=spec)
+                                       contract=spec, out=sys.stdout)
         if spec.sha256 != default_contract().sha256:
             raise UsageError(f"the embedded reference server serves the pitchey contract only, not {spec.name!r}: give a URL")
         from .server import ReferenceServer
 
         async with ReferenceServer(profile) as srv:
             print(f"embedded reference server ({profile}) at {srv.ws_url}", file=sys.stderr)
-            return await trace_session(srv.ws_url, srv.http_url, creds=creds or DEMO_USERS["creator"], sweep=sweep, listen_s=duration)
+            return await trace_session(srv.ws_url, srv.http_url, creds=creds or DEMO_USERS["creator"], sweep=sweep, listen_s=duration,
+                                       out=sys.stdout)
 
     # the hard deadline: whatever the target sends (a flood, nothing, a close that never completes), the session
     # ends within its listening time and SLACK_S
