@@ -604,7 +604,12 @@ def cmd_load(a: argparse.Namespace) -> int:
 def cmd_history(a: argparse.Namespace) -> int:
     from .report.history import cmd_history as run_history
 
-    return run_history(a)
+    try:
+        return run_history(a)
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise write_error(exc, f"--figure {a.figure}" if a.figure else "history") from None
 
 
 COMMANDS = {"serve": cmd_serve, "run": cmd_run, "contract": cmd_contract, "report": cmd_report, "compare": cmd_compare,
@@ -667,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:  # the reader of the output left (| head): nothing more to say to it
         with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so that the interpreter's final flush does not fail again
+            sys.stdout = open(os.devnull, "w")
         return EXIT_OK
     except OSError as exc:
         from .atomic import is_disk_full

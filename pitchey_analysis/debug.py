@@ -183,7 +183,7 @@ def run_debug(url: str | None = None, *, profile: str = "complete", email: str |
         print(f"pitchey-analysis debug: error: {where}: the session had not ended {budget:g} s after it began "
               f"(--duration {duration:g}): stopped", file=sys.stderr)
         return 1
-    except Exception as exc:  # noqa: BLE001 - the target's failures, whatever form they take, are one line (-v: the traceback)
+    except Exception as exc:
         log.debug("debug of %s failed", where, exc_info=True)
         what = str(exc).splitlines()[0] if str(exc).strip() else "no detail"
         print(f"pitchey-analysis debug: error: {where}: {type(exc).__name__}: {printable(redact_text(what), 200)}", file=sys.stderr)

@@ -20,8 +20,8 @@ import pandas as pd
 from ..config import data_dir_and_why, runs_dir, sample_run_dir
 from ..exceptions import DatasetError, RunNotFound
 from .records import TABLES, frame_from_rows
-from .schema import check_parquet, check_regular_file, check_values, read_manifest
 from .samplestream import SAMPLE_STREAM, read_sample_stream
+from .schema import check_parquet, check_regular_file, check_values, read_manifest
 
 _KIND_TO_TABLE = {"probe": "probes", "sample": "samples", "frame": "frames"}
 
@@ -227,7 +227,7 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
     parquet = path / "samples.parquet"
     if not parquet.exists():
         return load_run(path).samples[cols]
-    check_parquet(parquet, "samples")
+    check_parquet(parquet, "samples", cols)
     import pyarrow.parquet as pq
 
     kinds = {c: TABLES["samples"][c][0] for c in cols}

@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from pathlib import Path
-
 from collections.abc import Callable
+from pathlib import Path
 
 from .. import __version__
 from ..atomic import atomic_path, partial_name, write_text

@@ -67,7 +67,8 @@ def test_sigterm_leaves_an_interrupted_run_with_its_parquet_and_exits_143(tmp_pa
 def test_sigterm_stops_a_load_run_as_interrupted(tmp_path):
     out = tmp_path / "runs"
     r = _terminate_when(["load", "--duration", "60", "--connections", "5", "--workers", "0", "--settle", "0", "--out",
-                         str(out)], lambda: any(out.glob("*/samples.arrows")), sigint_ignored=False)
+                         str(out)], lambda: any(p.stat().st_size > 0 for p in out.glob("*/samples.arrows")),
+                         sigint_ignored=False)
     assert r.returncode == 143, r.stderr[-2000:]
     (run,) = list(out.iterdir())
     assert json.loads((run / "manifest.json").read_text())["status"] == "interrupted"

@@ -10,13 +10,12 @@ import time
 
 import pytest
 
+#: seconds beyond the listening time a debug session may take (login, upgrade, close): the command's own slack
+from pitchey_analysis.debug import SLACK_S
 from pitchey_analysis.textsafe import printable
 
 from . import servers as S
 from .common import one_line_error, run_cli
-
-#: seconds beyond the listening time a debug session may take (login, upgrade, close): the command's own slack
-from pitchey_analysis.debug import SLACK_S  # noqa: E402
 
 DEBUG = [  # (behaviour, exit code, text on stdout or in the error line)
     (S.ping_flood, 0, "pings received"),
