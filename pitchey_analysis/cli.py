@@ -495,8 +495,12 @@ def _report_run(a: argparse.Namespace, run_dir: Path) -> int:
         print(f"error: the capture was degraded ({run.manifest.get('degraded_reason')}); what was written is in {run_dir}", file=sys.stderr)
         return EXIT_DEGRADED
     crit = run.probes[(run.probes["critical"] == True) & run.probes["outcome"].isin(["fail", "error"])]  # noqa: E712
-    return exit_code(a.fail_on, status=str(run.manifest.get("status")), critical_failed=len(crit) > 0,
+    code = exit_code(a.fail_on, status=str(run.manifest.get("status")), critical_failed=len(crit) > 0,
                      verdict=verdict_for_run(run).verdict)
+    if code == EXIT_INSUFFICIENT:
+        print("pitchey-analysis run: exit 3: INSUFFICIENT EVIDENCE is not a pass (--fail-on not-ready lets it through)",
+              file=sys.stderr)
+    return code
 
 
 def exit_code(fail_on: str, *, status: str, critical_failed: bool, verdict: str) -> int:
@@ -661,8 +665,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with term if handle_term else contextlib.nullcontext():
             return COMMANDS[a.command](a)
-    except CliError as exc:
-        print(f"pitchey-analysis {a.command}: error: {exc}", file=sys.stderr)
+    except CliError as exc:  # its text may quote a target or a dataset: printed with control characters escaped
+        print(f"pitchey-analysis {a.command}: error: {printable(exc)}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         print(f"pitchey-analysis {a.command}: {'terminated (SIGTERM)' if term.received else 'interrupted'}", file=sys.stderr)

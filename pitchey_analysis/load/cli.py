@@ -12,6 +12,7 @@ from typing import Any
 from ..contract import DEFAULT, Contract, default_contract, load_contract, pointer_get
 from .capture import capture_load
 from .orchestrate import SchedulerUnreachable, check_scheduler, source_address_problem
+from ..textsafe import printable
 from .scenario import TOKEN_QUERY
 
 
@@ -152,7 +153,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
         if scheduler:
             check_scheduler(scheduler)
     except (UsageError, SchedulerUnreachable) as exc:  # a ContractError is a UsageError
-        print(f"pitchey-analysis load: error: {exc}", file=sys.stderr)
+        print(f"pitchey-analysis load: error: {printable(exc)}", file=sys.stderr)
         return 2
     window_s = float(window or 0) or max(1.0, min(60.0, duration / 10))
 
@@ -181,11 +182,11 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
             with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
                 path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN), {"profile": srv.profile.describe()})
     except (UsageError, SchedulerUnreachable) as exc:
-        print(f"pitchey-analysis load: error: {exc}", file=sys.stderr)
+        print(f"pitchey-analysis load: error: {printable(exc)}", file=sys.stderr)
         return 2
     lines = _summary(path, model, window_s)
-    for line in lines:
-        print(line)
+    for line in lines:  # close reasons and error examples are the target's text
+        print(printable(line))
     print(f"run dataset: {path}")
     if all(" opened 0/" in line for line in lines if line.startswith("level ")):
         print("pitchey-analysis load: no connection opened: the load did not happen", file=sys.stderr)
