@@ -169,9 +169,17 @@ def run_debug(url: str | None = None, *, profile: str = "complete", email: str |
     # ends within its listening time and SLACK_S
     budget = 2 * duration + (len(sweep_messages(spec)) * 0.5 if sweep else 0.0) + SLACK_S
 
+    class HardDeadline(Exception):
+        """The session outlived its budget (a TimeoutError of the target's, e.g. the upgrade's, is not this)."""
+
     async def bounded() -> tuple[pd.DataFrame, pd.DataFrame]:
-        async with asyncio.timeout(budget):
-            return await main()
+        try:
+            async with asyncio.timeout(budget) as cm:
+                return await main()
+        except TimeoutError:
+            if cm.expired():
+                raise HardDeadline from None
+            raise
 
     where = printable(redact_url(url)) if url else "the embedded server"
     try:
@@ -179,7 +187,7 @@ def run_debug(url: str | None = None, *, profile: str = "complete", email: str |
     except UsageError as exc:
         print(f"pitchey-analysis debug: error: {printable(exc)}", file=sys.stderr)
         return 2
-    except TimeoutError:
+    except HardDeadline:
         print(f"pitchey-analysis debug: error: {where}: the session had not ended {budget:g} s after it began "
               f"(--duration {duration:g}): stopped", file=sys.stderr)
         return 1

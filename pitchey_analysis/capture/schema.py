@@ -63,7 +63,7 @@ MANIFEST: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
 
 #: table -> column -> allowed values (None: any, but not missing); checked on every loaded row
 ENUMERATED: dict[str, dict[str, tuple[str, ...] | None]] = {
-    "probes": {"probe_id": None, "probe": None, "outcome": OUTCOMES},
+    "probes": {"probe_id": None, "probe": None, "outcome": OUTCOMES, "critical": None},
     "samples": {"metric": None},
     "frames": {"direction": ("in", "out")},
 }

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import DEFAULT, Contract, default_contract, load_contract, pointer_get
+from ..textsafe import printable
 from .capture import capture_load
 from .orchestrate import SchedulerUnreachable, check_scheduler, source_address_problem
-from ..textsafe import printable
 from .scenario import TOKEN_QUERY
 
 

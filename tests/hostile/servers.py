@@ -202,6 +202,15 @@ async def redirect_loop(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     await writer.drain()
 
 
+async def endless_headers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
+                          srv: HostileServer) -> None:
+    """A 101 status line, then header lines for ever (bounded here: 100 MB)."""
+    writer.write(b"HTTP/1.1 101 Switching Protocols\r\n")
+    for _ in range(100_000):
+        writer.write(b"X-A: " + b"a" * 1000 + b"\r\n")
+        await writer.drain()
+
+
 async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
                  srv: HostileServer) -> None:
     """The upgrade, 'connected', then nothing ever again (reads and drops)."""

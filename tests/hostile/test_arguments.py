@@ -78,6 +78,8 @@ COMMANDS = [  # (arguments, text of the error)
     (["run", "--target", "ws://h:99999/ws"], "malformed target URL"),
     (["run", "--target", "file:///etc/passwd"], "malformed target URL"),
     (["run", "--target", "ws://"], "malformed target URL"),
+    (["run", "--dry-run", "--target", "ws://h:1/ws\n\x1b[2J"], "a space or a control character"),
+    (["run", "--target", "ws://h:1/ws", "--http-url", "http://h:1/ x"], "malformed HTTP URL"),
     (["debug", "ws://[::1"], "malformed target URL"),
     (["load", "--target", "ws://[::1"], "malformed target URL"),
     (["serve", "--knob", "ping_interval=-1"], "--knob ping_interval: must be >= 0"),
