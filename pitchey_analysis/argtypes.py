@@ -21,7 +21,7 @@ MAX_SECONDS = 7 * 24 * 3600.0
 
 
 def _fmt(x: float) -> str:
-    return f"{x:g}"
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
 
 
 def number(*, low: float | None = None, low_open: bool = False, high: float | None = None,
@@ -91,10 +91,11 @@ def check_knob_types(knobs: dict[str, Any], cls: type) -> str | None:
             return f"unknown knob {name!r} (see --list-switches)"
         hint = hints[name]
         parts = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+        widen: dict[Any, list[type]] = {float: [int, float], frozenset: [list], tuple: [list]}
         accepted: list[type] = []
         for t in parts:
             origin = typing.get_origin(t) or t
-            accepted += {float: [int, float], frozenset: [list], tuple: [list]}.get(origin, [origin])
+            accepted += widen.get(origin, [origin])
         if isinstance(value, bool) and bool not in accepted or not isinstance(value, tuple(accepted)):
             return f"--knob {name}: {json.dumps(value)[:40]} is not {' or '.join(sorted({a.__name__ for a in accepted}))}"
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:

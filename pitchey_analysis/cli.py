@@ -517,8 +517,12 @@ def _report_run(a: argparse.Namespace, run_dir: Path) -> int:
         print(f"error: the capture was degraded ({run.manifest.get('degraded_reason')}); what was written is in {run_dir}", file=sys.stderr)
         return EXIT_DEGRADED
     crit = run.probes[(run.probes["critical"] == True) & run.probes["outcome"].isin(["fail", "error"])]  # noqa: E712
-    return exit_code(a.fail_on, status=str(run.manifest.get("status")), critical_failed=len(crit) > 0,
+    code = exit_code(a.fail_on, status=str(run.manifest.get("status")), critical_failed=len(crit) > 0,
                      verdict=verdict_for_run(run).verdict)
+    if code == EXIT_INSUFFICIENT:
+        print("pitchey-analysis run: exit 3: INSUFFICIENT EVIDENCE is not a pass (--fail-on not-ready lets it through)",
+              file=sys.stderr)
+    return code
 
 
 def exit_code(fail_on: str, *, status: str, critical_failed: bool, verdict: str) -> int:
@@ -652,7 +656,12 @@ def cmd_load(a: argparse.Namespace) -> int:
 def cmd_history(a: argparse.Namespace) -> int:
     from .report.history import cmd_history as run_history
 
-    return run_history(a)
+    try:
+        return run_history(a)
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise write_error(exc, f"--figure {a.figure}" if a.figure else "history") from None
 
 
 COMMANDS = {"serve": cmd_serve, "run": cmd_run, "contract": cmd_contract, "report": cmd_report, "compare": cmd_compare,
@@ -662,7 +671,7 @@ COMMANDS = {"serve": cmd_serve, "run": cmd_run, "contract": cmd_contract, "repor
 class _Terminated:
     """SIGTERM handled as SIGINT: what ``timeout``, CI runners, systemd and Kubernetes send to stop a command.
 
-    The handler notes the signal and raises SIGINT in this process, so that the one path Ctrl-C takes runs
+    The handler notes the signal and calls SIGINT's handler, so that the one path Ctrl-C takes runs
     (asyncio cancels the run's task, the recorder writes the Parquet tables and the manifest ``interrupted``,
     a report removes its temporary files), and the command exits 143 rather than 130."""
 
@@ -671,9 +680,14 @@ class _Terminated:
         self._previous: Any = None
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if not self.received:  # a second SIGTERM while stopping changes nothing: the interruption is under way
-            self.received = True
-            signal.raise_signal(signal.SIGINT)
+        if self.received:  # a second SIGTERM while stopping changes nothing: the interruption is under way
+            return
+        self.received = True
+        on_int = signal.getsignal(signal.SIGINT)
+        if callable(on_int):  # Python's default (raises KeyboardInterrupt) or asyncio.run's (cancels the main task)
+            on_int(signal.SIGINT, frame)
+        else:  # SIGINT ignored (a background job of a shell) or C's default: stop as Ctrl-C would where it is not
+            raise KeyboardInterrupt
 
     def __enter__(self) -> _Terminated:
         self._previous = signal.signal(signal.SIGTERM, self._handle)
@@ -699,8 +713,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with term if handle_term else contextlib.nullcontext():
             return COMMANDS[a.command](a)
-    except CliError as exc:
-        print(f"pitchey-analysis {a.command}: error: {exc}", file=sys.stderr)
+    except CliError as exc:  # its text may quote a target or a dataset: printed with control characters escaped
+        print(f"pitchey-analysis {a.command}: error: {printable(exc)}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         print(f"pitchey-analysis {a.command}: {'terminated (SIGTERM)' if term.received else 'interrupted'}", file=sys.stderr)

@@ -105,15 +105,16 @@ def sample_run_dirs() -> list[Path]:
 
 def sample_run_dir(profile: str = "complete") -> Path | None:
     """The committed sample run of an embedded-server ``profile`` (else the newest sample), if any."""
-    import json
+    from .capture.schema import read_manifest
+    from .exceptions import DatasetError
 
     runs = sample_run_dirs()
     for p in reversed(runs):
         try:
-            m = json.loads((p / "manifest.json").read_text())
-        except (OSError, ValueError):
+            server = read_manifest(p).get("server") or {}
+        except DatasetError:
             continue
-        if ((m.get("server") or {}).get("profile") or {}).get("name") == profile:
+        if (server.get("profile") or {}).get("name") == profile:
             return p
     return runs[-1] if runs else None
 

@@ -155,22 +155,31 @@ def run_debug(url: str | None = None, *, profile: str = "complete", email: str |
             check_target(url)
             ctx = client_ssl_context(cafile, insecure) if url.startswith("wss") else None
             return await trace_session(url, http_base(url), creds=creds, sweep=sweep, listen_s=duration, ssl_context=ctx,
-                                       contract=spec)
+                                       contract=spec, out=sys.stdout)
         if spec.sha256 != default_contract().sha256:
             raise UsageError(f"the embedded reference server serves the pitchey contract only, not {spec.name!r}: give a URL")
         from .server import ReferenceServer
 
         async with ReferenceServer(profile) as srv:
             print(f"embedded reference server ({profile}) at {srv.ws_url}", file=sys.stderr)
-            return await trace_session(srv.ws_url, srv.http_url, creds=creds or DEMO_USERS["creator"], sweep=sweep, listen_s=duration)
+            return await trace_session(srv.ws_url, srv.http_url, creds=creds or DEMO_USERS["creator"], sweep=sweep, listen_s=duration,
+                                       out=sys.stdout)
 
     # the hard deadline: whatever the target sends (a flood, nothing, a close that never completes), the session
     # ends within its listening time and SLACK_S
     budget = 2 * duration + (len(sweep_messages(spec)) * 0.5 if sweep else 0.0) + SLACK_S
 
+    class HardDeadline(Exception):
+        """The session outlived its budget (a TimeoutError of the target's, e.g. the upgrade's, is not this)."""
+
     async def bounded() -> tuple[pd.DataFrame, pd.DataFrame]:
-        async with asyncio.timeout(budget):
-            return await main()
+        try:
+            async with asyncio.timeout(budget) as cm:
+                return await main()
+        except TimeoutError:
+            if cm.expired():
+                raise HardDeadline from None
+            raise
 
     where = printable(redact_url(url)) if url else "the embedded server"
     try:
@@ -178,7 +187,7 @@ def run_debug(url: str | None = None, *, profile: str = "complete", email: str |
     except UsageError as exc:
         print(f"pitchey-analysis debug: error: {printable(exc)}", file=sys.stderr)
         return 2
-    except TimeoutError:
+    except HardDeadline:
         print(f"pitchey-analysis debug: error: {where}: the session had not ended {budget:g} s after it began "
               f"(--duration {duration:g}): stopped", file=sys.stderr)
         return 1

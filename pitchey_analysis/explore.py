@@ -79,12 +79,18 @@ def open_load_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path 
     Prints which run and why, as :func:`open_run` does; when the folder holds no load run, says so and opens
     the newest run (whose generator windows are then empty).
     """
-    import json
+    from .capture.schema import read_manifest
+    from .exceptions import DatasetError
+
+    def is_load_run(p: Path) -> bool:
+        try:
+            return ((read_manifest(p).get("suite") or {}).get("name")) == "load"
+        except DatasetError:  # unreadable: not offered (load_run says why when it is asked for by name)
+            return False
 
     if run is None or str(run) == "latest":
         base = Path(runs_dir) if runs_dir else None
-        load_runs = [p for p in list_runs(base)
-                     if (json.loads((p / "manifest.json").read_text()).get("suite") or {}).get("name") == "load"]
+        load_runs = [p for p in list_runs(base) if is_load_run(p)]
         if load_runs:
             r = load_run(load_runs[-1])
             print(f"Loaded run {r.run_id} (load run, {r.manifest.get('status')})\n  target: {target_line(r.manifest)}\n"

@@ -261,26 +261,29 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
     secrets_ = tuple(x for x in [cfg.jwt_secret] + [v for c in [cfg.user, cfg.admin, *cfg.users.values()] if c
                                                     for v in (c.password, c.token)] if x)
     rec = Recorder(out, manifest, secrets_to_mask=secrets_)
-    ctx = ProbeContext(ws_url=ws_url, http_url=http_url, recorder=rec, options=cfg.options, user=cfg.user, users=cfg.users,
-                       admin=cfg.admin, jwt_secret=cfg.jwt_secret, ssl_context=ssl_context_for(cfg) if ws_url.startswith("wss") else None,
-                       extra_headers=cfg.extra_headers, allow_disruptive=cfg.allow_disruptive, contract=cfg.contract)
-    steps = plan(cfg.suite, ctx, cfg.only)
-    up = cfg.contract.upgrade
-    if up is not None and not up.anonymous and cfg.user is not None:
-        from .probes.common import login
-
-        try:  # sessions of a service that serves no anonymous one carry the run's credential
-            ctx.auto_token, _ = await login(ctx, cfg.user)
-        except Exception as exc:  # the login probes judge the login; here it is only a convenience
-            rec.event("auto_login_failed", detail=str(exc)[:200])
-    budget = cfg.deadline_s if cfg.deadline_s is not None else DEADLINES[cfg.suite]
-    store_contract(rec.dir, cfg.contract)
-    rec.update_manifest(**judged_by(cfg, steps), deadline_s=budget)
-    end = time.monotonic() + budget
-    breaker = Breaker(ctx)
     status = "interrupted"
-    bar = tqdm(steps, desc="probes", unit="probe", disable=None if cfg.progress else True, file=sys.stderr, leave=False)
-    try:
+    ctx: ProbeContext | None = None
+    bar = None
+    try:  # from the run directory's first file on: an interruption (Ctrl-C, SIGTERM) leaves it interrupted, with Parquet
+        ctx = ProbeContext(ws_url=ws_url, http_url=http_url, recorder=rec, options=cfg.options, user=cfg.user, users=cfg.users,
+                           admin=cfg.admin, jwt_secret=cfg.jwt_secret,
+                           ssl_context=ssl_context_for(cfg) if ws_url.startswith("wss") else None,
+                           extra_headers=cfg.extra_headers, allow_disruptive=cfg.allow_disruptive, contract=cfg.contract)
+        steps = plan(cfg.suite, ctx, cfg.only)
+        up = cfg.contract.upgrade
+        if up is not None and not up.anonymous and cfg.user is not None:
+            from .probes.common import login
+
+            try:  # sessions of a service that serves no anonymous one carry the run's credential
+                ctx.auto_token, _ = await login(ctx, cfg.user)
+            except Exception as exc:  # the login probes judge the login; here it is only a convenience
+                rec.event("auto_login_failed", detail=str(exc)[:200])
+        budget = cfg.deadline_s if cfg.deadline_s is not None else DEADLINES[cfg.suite]
+        store_contract(rec.dir, cfg.contract)
+        rec.update_manifest(**judged_by(cfg, steps), deadline_s=budget)
+        end = time.monotonic() + budget
+        breaker = Breaker(ctx)
+        bar = tqdm(steps, desc="probes", unit="probe", disable=None if cfg.progress else True, file=sys.stderr, leave=False)
         for spec, skip in bar:
             left = end - time.monotonic()
             bar.set_postfix_str(f"{spec.name} ({max(0.0, left):.0f} s left)")
@@ -298,10 +301,12 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
                 rec.event("deadline", after_s=round(budget, 1))
         status = "complete"
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if status != "complete":
             rec.event("interrupted")
-        rec.update_manifest(conformance=ctx.conformance.summary())
+        if ctx is not None:
+            rec.update_manifest(conformance=ctx.conformance.summary())
         rec.close(status)
     return rec.dir
 
@@ -417,8 +422,8 @@ async def arun_suite(
     if target is not None:
         check_target(target)
         http = (http_url or http_base(target)).rstrip("/")
-        if not http.startswith(("http://", "https://")):
-            raise UsageError(f"malformed HTTP URL {redact_url(http)!r}: expected http://host:port or https://...")
+        if not http.startswith(("http://", "https://")) or any(c.isspace() or not c.isprintable() for c in http):
+            raise UsageError(f"malformed HTTP URL {redact_url(http)!r}: expected http://host:port or https://... (no space or control character)")
         if cfg.preflight:
             from .preflight import Target, preflight
 

@@ -25,7 +25,8 @@ class Verdict:
     verdict: str
     rule: int
     reasons: pd.DataFrame  # rule, kind, name, status, detail
-    #: complete | interrupted | partial (probes excluded with --only) | deadline | degraded
+    #: complete | interrupted | incomplete (the manifest still says running: killed) | partial (probes excluded with
+    #: --only) | deadline | degraded
     completeness: str = "complete"
     #: planned probes that never ran (critical or not), with why
     not_run: list[str] = field(default_factory=list)
@@ -33,6 +34,10 @@ class Verdict:
 
     def run_note(self) -> str:
         """What kind of run this was, when it was not a whole one ("" for a complete run)."""
+        if self.completeness == "incomplete":
+            return ("The run is incomplete: its manifest still says running (the process was killed, or has not ended), so "
+                    "what it recorded was read from events.jsonl" + (f"; {len(self.not_run)} of {self.planned} planned probes "
+                    f"never ran ({', '.join(self.not_run)})." if self.not_run else "."))
         if self.completeness == "complete" or not self.not_run:
             return ""
         how = {"interrupted": "The run was interrupted", "partial": "The run was partial (--only)",
@@ -72,9 +77,12 @@ def not_run(probes: pd.DataFrame, plan: list[Any] | None) -> pd.DataFrame:
 
 
 def completeness(status: str | None, gaps: pd.DataFrame) -> str:
-    """complete | interrupted | partial | deadline | degraded (pure)."""
+    """complete | interrupted | incomplete | partial | deadline | degraded (pure); ``running`` (a run read before it
+    ended, or killed) is incomplete."""
     if status in ("interrupted", "degraded", "deadline"):
         return status
+    if status == "running":
+        return "incomplete"
     if len(gaps) and (gaps["why"] == "excluded with --only").any():
         return "partial"
     if len(gaps):
@@ -109,7 +117,7 @@ def verdict(probes: pd.DataFrame, slo: pd.DataFrame, plan: list[Any] | None = No
     for _, r in p[~crit & p["outcome"].isin(["fail", "error"])].iterrows():
         rows[3].append({"rule": 3, "kind": "probe", "name": r["probe"], "status": f"{r['outcome']} ({r['reason']})", "detail": r["detail"]})
     cols = ["rule", "kind", "name", "status", "detail"]
-    if how in ("interrupted", "degraded") and not rows[1] and not rows[2]:
+    if how in ("interrupted", "degraded", "incomplete") and not rows[1] and not rows[2]:
         # A run that did not end cannot be READY, even if what it recorded was clean.
         rows[2].append({"rule": 2, "kind": "run", "name": "run", "status": how, "detail": f"the run is {how}"})
     for rule in (1, 2, 3):

@@ -155,7 +155,13 @@ def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | 
             tables[t] = frame_from_rows(t, _rows(events[t], t, path / "events.jsonl"))
             check_values(tables[t], t, path / "events.jsonl")
         if (path / SAMPLE_STREAM).exists():  # a load run's columnar samples (see samplestream)
-            check_regular_file(path / SAMPLE_STREAM)
+            if check_regular_file(path / SAMPLE_STREAM) > 4096:  # more than a torn first message: its schema must read
+                import pyarrow as pa
+
+                try:
+                    pa.ipc.open_stream(pa.OSFile(str(path / SAMPLE_STREAM))).schema  # noqa: B018 - reading it is the check
+                except (ArrowException, OSError) as exc:
+                    raise DatasetError(path / SAMPLE_STREAM, None, f"not an Arrow stream of samples ({str(exc).splitlines()[0][:120]})") from None
             try:
                 stream = read_sample_stream(path, str(manifest.get("run_id", path.name)))
             except (ArrowException, OSError, ValueError, KeyError) as exc:
@@ -221,7 +227,7 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
     parquet = path / "samples.parquet"
     if not parquet.exists():
         return load_run(path).samples[cols]
-    check_parquet(parquet, "samples")
+    check_parquet(parquet, "samples", cols)
     import pyarrow.parquet as pq
 
     kinds = {c: TABLES["samples"][c][0] for c in cols}

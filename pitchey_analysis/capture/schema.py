@@ -63,7 +63,7 @@ MANIFEST: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
 
 #: table -> column -> allowed values (None: any, but not missing); checked on every loaded row
 ENUMERATED: dict[str, dict[str, tuple[str, ...] | None]] = {
-    "probes": {"probe_id": None, "probe": None, "outcome": OUTCOMES},
+    "probes": {"probe_id": None, "probe": None, "outcome": OUTCOMES, "critical": None},
     "samples": {"metric": None},
     "frames": {"direction": ("in", "out")},
 }
@@ -151,9 +151,9 @@ def check_manifest(doc: dict[str, Any], path: Path | str = "manifest.json") -> N
             raise DatasetError(path, f"plan[{i}]", f"is {_what(entry)}, expected a probe name or an object with probe")
 
 
-def check_parquet(path: Path, table: str) -> None:
-    """Check a table file: a regular Parquet file whose columns are :data:`~.records.TABLES`' and whose Arrow types
-    can hold their documented dtypes (``int64`` stored as text is refused, not coerced)."""
+def check_parquet(path: Path, table: str, columns: list[str] | None = None) -> None:
+    """Check a table file: a regular Parquet file whose columns are :data:`~.records.TABLES`' (``columns``: those
+    only) and whose Arrow types can hold their documented dtypes (``int64`` stored as text is refused, not coerced)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -164,6 +164,8 @@ def check_parquet(path: Path, table: str) -> None:
         raise DatasetError(path, None, f"not a readable Parquet file ({str(exc).splitlines()[0][:120]})") from None
     names = set(schema.names)
     for col, (dtype, _) in TABLES[table].items():
+        if columns is not None and col not in columns:
+            continue
         if col not in names:
             raise DatasetError(path, col, "missing column")
         typ = schema.field(col).type

@@ -151,10 +151,11 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
                                           "users": [{**asdict(u), "token": bool(u.token)} for u in users]})
     secrets = tuple(t for t in (admin_token, *(u.token for u in users)) if t)
     cap = LoadCapture(Path(out), info, secrets_to_mask=secrets)
-    poller = TargetPoller(http_base(url), cap.target_poll, admin_token=admin_token, every_s=poll_s, cafile=cafile,
-                          insecure=insecure, contract=contract).start()
     status = "interrupted"
-    try:
+    poller = None
+    try:  # from the run directory's first file on: an interruption (Ctrl-C, SIGTERM) leaves it interrupted, with Parquet
+        poller = TargetPoller(http_base(url), cap.target_poll, admin_token=admin_token, every_s=poll_s, cafile=cafile,
+                              insecure=insecure, contract=contract).start()
         time.sleep(min(poll_s, 0.5))  # the baseline poll lands before the first connection
         rates = list(stage_rates or [])
         if rates and (not stages or len(rates) != len(stages)):
@@ -179,7 +180,8 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
         time.sleep(settle_s)  # the target's figures after the load: do its sessions return to the baseline?
         status = "complete"
     finally:
-        poller.stop()
+        if poller is not None:
+            poller.stop()
         path = cap.close(status, lag_bound_ms=lag_bound_ms, max_share=max_share)
     return path
 

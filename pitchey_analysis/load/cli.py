@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import DEFAULT, Contract, default_contract, load_contract, pointer_get
+from ..textsafe import printable
 from .capture import capture_load
 from .orchestrate import SchedulerUnreachable, check_scheduler, source_address_problem
 from .scenario import TOKEN_QUERY
@@ -59,6 +60,18 @@ def _summary(path: Path, model: str, window_s: float) -> list[str]:
     for _, t in soak.slo.iterrows():
         lines.append(f"{t['target']}: {t['status']} ({t['note']})")
     return lines
+
+
+#: file descriptors a worker keeps for itself beside its connections (Python, Dask, the run's files)
+FILES_SPARE = 200
+
+
+def open_files_limit() -> int:
+    """The file descriptors a process (so each local worker, which inherits it) may open: the soft ``RLIMIT_NOFILE``."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 30
 
 
 def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract | None = None) -> dict[str, str | None]:
@@ -112,6 +125,14 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
         ("--connections", connections >= 1, "at least 1"), ("--levels", all(n >= 1 for n in levels), "at least 1 each"),
         ("--duration", duration > 0, "positive"), ("--rate", rate >= 0, "0 (closed model) or positive"),
         ("--workers", workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more")) if not ok]
+    if not scheduler:  # local workers: each holds its share of the connections, one file descriptor each
+        most = max(levels) if levels else connections
+        per_worker = -(-most // max(1, workers))
+        limit = open_files_limit()
+        if per_worker > limit - FILES_SPARE:
+            bad.append(f"--connections {most:,} over {max(1, workers)} worker(s) is {per_worker:,} connections a worker, "
+                       f"and a worker may open {limit:,} files ({limit - FILES_SPARE:,} connections; `ulimit -n`): "
+                       "raise the limit or --workers")
     problem = source_address_problem(target or "ws://127.0.0.1/", source_addresses)  # the embedded server: 127.0.0.1
     if problem:
         bad.append(f"--source-address: {problem}")
@@ -132,7 +153,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
         if scheduler:
             check_scheduler(scheduler)
     except (UsageError, SchedulerUnreachable) as exc:  # a ContractError is a UsageError
-        print(f"pitchey-analysis load: error: {exc}", file=sys.stderr)
+        print(f"pitchey-analysis load: error: {printable(exc)}", file=sys.stderr)
         return 2
     window_s = float(window or 0) or max(1.0, min(60.0, duration / 10))
 
@@ -161,11 +182,11 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
             with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
                 path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN), {"profile": srv.profile.describe()})
     except (UsageError, SchedulerUnreachable) as exc:
-        print(f"pitchey-analysis load: error: {exc}", file=sys.stderr)
+        print(f"pitchey-analysis load: error: {printable(exc)}", file=sys.stderr)
         return 2
     lines = _summary(path, model, window_s)
-    for line in lines:
-        print(line)
+    for line in lines:  # close reasons and error examples are the target's text
+        print(printable(line))
     print(f"run dataset: {path}")
     if all(" opened 0/" in line for line in lines if line.startswith("level ")):
         print("pitchey-analysis load: no connection opened: the load did not happen", file=sys.stderr)

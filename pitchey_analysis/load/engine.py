@@ -196,6 +196,18 @@ def _bound_socket(addr: str) -> Callable[[Any], socket.socket]:
     return make
 
 
+#: frames handled from one connection in one turn of the event loop (a legitimate target sends a few): past them, the
+#: frames of that turn are counted (``frames_not_read``) and not handled, and the connection's reading waits for the
+#: next turn. picows hands over every frame of a read at once and grows its read buffer to what the socket holds
+#: (megabytes under a flood), so a target flooding frames would otherwise keep the loop, and its timers (the level's
+#: end among them), from running for seconds at a time. A turn ends with a callback the first frame of the turn
+#: schedules (``call_soon`` runs after the I/O callbacks of the turn), so an idle loop schedules nothing.
+FRAMES_PER_TURN = 1024
+# why a connection's reading is held: its turn is used up, our answers (pongs) wait for a target that does not
+# read them, or the level has ended
+_HOLD_TURN, _HOLD_WRITES, _HOLD_END = 1, 2, 4
+
+
 class _Listener(WSListener):
     """One connection: its stage, its pending requests per answer type, the shard it reports to."""
 
@@ -209,6 +221,37 @@ class _Listener(WSListener):
         self.pending: dict[str, collections.OrderedDict[int, tuple[float, int]]] = {}
         self.leaving = False
         self.is_open = False
+        self.transport: Any = None
+        self.turn_frames = 0
+        self.turn_seen = -1
+        self.hold = 0
+
+    # Reading held and released (the transport under picows): the target's frames are read in turns, and not
+    # while our own writes pile up (picows answers each ping with a pong; a target that floods pings and never
+    # reads would otherwise grow our write buffer for ever), nor once the level has ended.
+    def hold_reading(self, why: int) -> None:
+        if not self.hold and self.transport is not None:
+            with contextlib.suppress(Exception):  # a transport closing under us: nothing left to hold
+                self.transport.underlying_transport.pause_reading()
+        self.hold |= why
+
+    def release_reading(self, why: int) -> None:
+        if not self.hold & why:
+            return
+        self.hold &= ~why
+        if not self.hold and self.transport is not None and self.is_open:
+            with contextlib.suppress(Exception):
+                self.transport.underlying_transport.resume_reading()
+
+    def _next_turn(self) -> None:
+        self.turn_frames = 0
+        self.release_reading(_HOLD_TURN)
+
+    def pause_writing(self) -> None:
+        self.hold_reading(_HOLD_WRITES)
+
+    def resume_writing(self) -> None:
+        self.release_reading(_HOLD_WRITES)
 
     # picows calls these from its transport: an exception raised here would disconnect the connection and
     # be logged, not counted. So the future ``connected`` is settled only once, whatever order picows calls in
@@ -222,6 +265,7 @@ class _Listener(WSListener):
     def on_ws_connected(self, transport: Any) -> None:
         sh = self.shard
         self.is_open = True
+        self.transport = transport
         sh.open_now += 1
         sh.res.max_open = max(sh.res.max_open, sh.open_now)
         if not sh.spec.await_first_frame:
@@ -236,6 +280,19 @@ class _Listener(WSListener):
         try:
             now = time.perf_counter()
             sh = self.shard
+            if not sh.turn_open:
+                sh.turn_open = True
+                sh.turn += 1
+                sh.loop.call_soon(sh.end_turn)
+            if self.turn_seen != sh.turn:
+                self.turn_seen, self.turn_frames = sh.turn, 0
+            self.turn_frames += 1
+            if self.turn_frames > FRAMES_PER_TURN:
+                sh.counters["frames_not_read"] += 1
+                if not self.hold & _HOLD_TURN:
+                    self.hold_reading(_HOLD_TURN)
+                    sh.loop.call_soon(self._next_turn)
+                return
             if frame.msg_type == WSMsgType.TEXT:
                 try:
                     data = frame.get_payload_as_utf8_text()  # json.loads of a str skips the encoding sniffing of bytes
@@ -344,6 +401,7 @@ class _Shard:
         # message ids: unique over shards and all of one length within a shard (so a ping's frame has one size)
         self.ids = iter(range((spec.shard + 1) * 10**12, (spec.shard + 2) * 10**12))
         self.loop = asyncio.get_running_loop()
+        self.turn, self.turn_open = 0, False  # the loop's turns that handled frames (see FRAMES_PER_TURN)
         self.transports: list[Any] = [None] * spec.connections
         self.factories: dict[str, Callable[[Any], socket.socket]] = {}  # by source address
         self.listeners: list[_Listener | None] = [None] * spec.connections
@@ -359,6 +417,9 @@ class _Shard:
         self.kept: list[bytes] = []
         self.seq = 0
         self._last = (time.perf_counter(), time.process_time(), collections.Counter[str]())
+
+    def end_turn(self) -> None:
+        self.turn_open = False
 
     def note_error(self, kind: str, exc: BaseException) -> None:
         """Count an error; the first of each kind keeps its message and where it was raised (tokens masked)."""
@@ -691,6 +752,9 @@ class _Shard:
             self.res.wall_s = time.perf_counter() - wall0
             self.res.cpu_s = time.process_time() - cpu0
         finally:
+            for li in self.listeners:  # the level has ended: whatever the target still sends is not read
+                if li is not None:
+                    li.hold_reading(_HOLD_END)
             for i in range(spec.connections):
                 self.leave(i)
             await asyncio.sleep(0.2)

@@ -58,11 +58,11 @@ async def http(
     # ssl=True: aiohttp's default verification (ignored for http://); a context only when one was given.
     connector = aiohttp.TCPConnector(ssl=(ctx.ssl_context or True) if ctx.tls else True, force_close=True)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as s:
-        # a request carrying a body (a login's password) or a token is never redirected: a 307/308 would send
-        # them again to wherever the target points (RFC 9110 §15.4.8); its 3xx is the answer recorded
-        secret = json_body is not None or data is not None or "Authorization" in hdrs
+        # never redirected: a 307/308 would send a login's body (the password) or a token again to wherever the
+        # target points (RFC 9110 §15.4.8), and any redirect would send the suite's traffic to a host the user did not
+        # name; the 3xx is the target's answer, judged as such
         async with s.request(method, ctx.http_url.rstrip("/") + path, json=json_body, data=data, headers=hdrs,
-                             allow_redirects=not secret) as r:
+                             allow_redirects=False) as r:
             text = await r.text(errors="replace")
             try:
                 body = json.loads(text)

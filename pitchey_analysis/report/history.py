@@ -73,12 +73,12 @@ def cmd_history(a: argparse.Namespace) -> int:
     """Print the history table; draw the figure when ``--figure`` is given."""
     import pandas as pd
 
-    from ..cli import CliError, write_error
+    from ..exceptions import UsageError
     from ..textsafe import printable
 
     figure = Path(a.figure) if a.figure else None
     if figure is not None and (figure.is_dir() or (figure.exists() and not figure.is_file())):
-        raise CliError(f"--figure {printable(a.figure)} is not a regular file to write a PNG into")
+        raise UsageError(f"--figure {printable(a.figure)} is not a regular file to write a PNG into")
 
     def skipped(path: Path, exc: Exception) -> None:
         print(f"pitchey-analysis history: warning: skipped an unreadable run: {exc}", file=sys.stderr)
@@ -99,11 +99,8 @@ def cmd_history(a: argparse.Namespace) -> int:
 
         figures.style()
         fig = figures.history(h)
-        try:
-            figure.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(figure) as tmp:
-                fig.savefig(tmp, format="png", metadata={"Software": None})
-        except OSError as exc:
-            raise write_error(exc, f"--figure {a.figure}") from None
+        figure.parent.mkdir(parents=True, exist_ok=True)  # an OSError here or below: the command says it in one line
+        with atomic_path(figure) as tmp:
+            fig.savefig(tmp, format="png", metadata={"Software": None})
         print(f"figure: {printable(a.figure)}")
     return 0

@@ -21,20 +21,28 @@ def category_table(probes: pd.DataFrame) -> pd.DataFrame:
 
 def print_summary(run: Any, table: pd.DataFrame, console: Console | None = None) -> None:
     """Print the categories, the verdict and where the run is."""
+    from rich.markup import escape
+
+    from ..textsafe import printable
+
+    def safe(x: Any) -> str:  # dataset text (probe names, statuses, the run id): no control character, no markup
+        return escape(printable(x))
+
     console = console or Console(stderr=False, highlight=False)
-    t = Table(title=f"run {run.run_id} ({run.manifest.get('status')})")
+    t = Table(title=f"run {safe(run.run_id)} ({safe(run.manifest.get('status'))})")
     for col in ("category", "passed", "failed", "errors", "skipped", "pass rate (95% CI)"):
         t.add_column(col, justify="left" if col == "category" else "right")
     for _, r in table.iterrows():
         rate = "—" if r["judged"] == 0 else f"{r['rate']:.0%} ({r['lo']:.0%}–{r['hi']:.0%})"
-        t.add_row(str(r["category"]), str(r["passed"]), str(r["failed"]), str(r["errors"]), str(r["skipped"]), rate)
+        t.add_row(safe(r["category"]), str(r["passed"]), str(r["failed"]), str(r["errors"]), str(r["skipped"]), rate)
     console.print(t)
     a = analyze(run)
-    console.print(f"verdict: [bold]{a.verdict.verdict}[/bold] — {a.verdict.sentence()}", markup=True)
+    console.print(f"verdict: [bold]{a.verdict.verdict}[/bold] — {safe(a.verdict.sentence())}", markup=True)
     for _, r in a.verdict.reasons.iterrows():  # every blocking finding or gap by name, never just a count
-        console.print(f"  - {r['name']}: {r['status']}", markup=False, highlight=False)
-    console.print(f"run dataset: {run.path}")
-    console.print(f"report: pitchey-analysis report {run.run_id}" + (f" --runs-dir {run.path.parent}" if run.path.parent.name != "runs" else ""))
+        console.print(f"  - {printable(r['name'])}: {printable(r['status'])}", markup=False, highlight=False)
+    console.print(f"run dataset: {printable(run.path)}", markup=False)
+    console.print(f"report: pitchey-analysis report {printable(run.run_id)}"
+                  + (f" --runs-dir {printable(run.path.parent)}" if run.path.parent.name != "runs" else ""), markup=False)
 
 
 def summary_dict(run: Any) -> dict[str, Any]:

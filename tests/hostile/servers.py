@@ -202,6 +202,15 @@ async def redirect_loop(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     await writer.drain()
 
 
+async def endless_headers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
+                          srv: HostileServer) -> None:
+    """A 101 status line, then header lines for ever (bounded here: 100 MB)."""
+    writer.write(b"HTTP/1.1 101 Switching Protocols\r\n")
+    for _ in range(100_000):
+        writer.write(b"X-A: " + b"a" * 1000 + b"\r\n")
+        await writer.drain()
+
+
 async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
                  srv: HostileServer) -> None:
     """The upgrade, 'connected', then nothing ever again (reads and drops)."""
@@ -212,14 +221,15 @@ async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lin
 
 
 def echo_login(reply: Callable[[dict[str, Any]], bytes]) -> Handler:
-    """An HTTP login that answers ``reply(body)`` (e.g. the password echoed, escaped); WebSocket upgrades are
-    answered with 'connected' that echoes nothing."""
+    """An HTTP login that answers ``reply(body)`` (e.g. the password echoed, escaped); a WebSocket upgrade is
+    answered with 'connected' and then ``reply`` of the last login as a frame (the password echoed in a frame)."""
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
                       srv: HostileServer) -> None:
         if headers.get("upgrade", "").lower() == "websocket":
             await upgrade(writer, headers)
             writer.write(text(CONNECTED))
+            writer.write(frame(0x1, reply(srv.state.get("login", {}))))
             await writer.drain()
             await _drain(reader)
             return
@@ -228,6 +238,8 @@ def echo_login(reply: Callable[[dict[str, Any]], bytes]) -> Handler:
             obj = json.loads(body) if body else {}
         except ValueError:
             obj = {}
+        if isinstance(obj, dict) and "password" in obj:
+            srv.state["login"] = obj
         writer.write(http_answer("200 OK", reply(obj), {"Content-Type": "application/json"}))
         await writer.drain()
 

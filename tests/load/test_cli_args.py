@@ -8,9 +8,18 @@ from pitchey_analysis.cli import build_parser, cmd_load
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--connections", "0"], "--connections must be at least 1"),
-    (["--connections", "-5"], "--connections must be at least 1"),
-    (["--duration", "0"], "--duration must be positive"),
+    (["--connections", "0"], "argument --connections: must be >= 1"),
+    (["--connections", "-5"], "argument --connections: must be >= 1"),
+    (["--duration", "0"], "argument --duration: must be > 0"),
+])
+def test_bad_numbers_are_refused_by_the_parser(capsys, argv, message):
+    """A number out of its range is argparse's usage error (exit 2, the error on the last line): tests/hostile has the class."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["load", *argv])
+    assert exc.value.code == 2 and message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("argv, message", [
     (["--scheduler", "notaurl"], "cannot reach the Dask scheduler 'notaurl'"),
     (["--scenario", "/nonexistent.yaml"], "scenario file /nonexistent.yaml not found"),
     (["--source-address", "127.0.0.2", "--source-address", "localhost"], "--source-address: source address 'localhost' is not an IP address"),
