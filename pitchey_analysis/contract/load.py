@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import functools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,9 @@ def locate(ref: str | Path) -> Path:
     p = Path(ref)
     if p.is_file():
         return p
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(ref)) or ".." in str(ref):
+        raise ContractError(f"no contract file {str(ref)!r} (a shipped contract is named by a plain name: "
+                            f"{', '.join(shipped())})", "")
     for suffix in SUFFIXES:
         cand = CONTRACTS_DIR / f"{ref}{suffix}"
         if cand.is_file():
@@ -59,6 +62,8 @@ def read_document(ref: str | Path) -> tuple[str, dict[str, Any], Path]:
     """Read a contract file (YAML or JSON): its text, its mapping, its path."""
     path = locate(ref)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ContractError(f"{path} is {path.stat().st_size:,} bytes; a contract is at most {MAX_BYTES:,}", "")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ContractError(f"cannot read {path}: {exc}", "") from None
@@ -67,14 +72,21 @@ def read_document(ref: str | Path) -> tuple[str, dict[str, Any], Path]:
 
 def parse_text(text: str, where: str = "<contract>") -> dict[str, Any]:
     """Parse YAML or JSON text into a mapping."""
+    if len(text) > MAX_BYTES:
+        raise ContractError(f"{where} is {len(text):,} characters; a contract is at most {MAX_BYTES:,}", "$")
+    if _flow_depth(text) > 4 * MAX_DEPTH:  # the YAML parser recurses: refuse before it spends seconds
+        raise ContractError(f"{where} is nested more than {4 * MAX_DEPTH} brackets deep", "$")
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_StrictLoader)
+    except RecursionError:
+        raise ContractError(f"{where} is nested too deep to read", "$") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ContractError(f"{where} is not YAML/JSON{at}: {getattr(exc, 'problem', None) or exc}", "$") from None
     if not isinstance(doc, dict):
         raise ContractError("a contract is a mapping (an AsyncAPI document)", "$")
+    _check_values(doc)
     return doc
 
 
@@ -137,22 +149,137 @@ def validate_document(doc: dict[str, Any]) -> None:
                 raise ContractError(f"no message has type {t!r}", _path(("x-readiness", "channels", cname, "pushes", i)))
 
 
-def _resolved(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
-    """``node`` with local ``$ref`` replaced by their targets (recursively; refs nested 20 deep at most)."""
-    if depth > 20:
-        raise ContractError("references nested too deep (a cycle?)", "$")
-    if isinstance(node, dict):
-        if isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
-            target = copy.deepcopy(resolve_pointer(doc, node["$ref"][1:]))
-            rest = {k: v for k, v in node.items() if k != "$ref"}
-            merged = _resolved(doc, target, depth + 1)
-            if rest and isinstance(merged, dict):
-                merged = {**merged, **_resolved(doc, rest, depth + 1)}
-            return merged
-        return {k: _resolved(doc, v, depth) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_resolved(doc, v, depth) for v in node]
-    return node
+#: bounds of what a contract may make the tool do: its size, its nesting, what its references expand to
+MAX_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_EXPANSION = 200_000  # nodes the resolved references may add up to, over the whole document
+MAX_RESOLVED_DEPTH = 256  # levels of a schema once its references are followed
+
+
+class _Resolver:
+    """Local ``$ref`` resolution for one document: each reference resolved once and shared (never copied per use),
+    within an expansion budget, so that a fan-out of references cannot take minutes or gigabytes."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.done: dict[str, Any] = {}
+        self.active: set[str] = set()
+        self.spent = 0
+
+    def resolve(self, node: Any, depth: int = 0) -> Any:
+        out = self._resolve(node, depth)
+        if depth == 0 and _tree_size(out, MAX_EXPANSION) > MAX_EXPANSION:
+            # shared here, but a validator walks it as a tree: its size as a tree is what it costs downstream
+            raise ContractError(f"references expand to more than {MAX_EXPANSION:,} nodes", "$")
+        return out
+
+    def _resolve(self, node: Any, depth: int = 0) -> Any:
+        self.spent += 1
+        if self.spent > MAX_EXPANSION:
+            raise ContractError(f"references expand to more than {MAX_EXPANSION:,} nodes", "$")
+        if depth > MAX_RESOLVED_DEPTH:
+            raise ContractError(f"nested more than {MAX_RESOLVED_DEPTH} levels deep (through references)", "$")
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/"):
+                if ref in self.active:
+                    raise ContractError(f"reference {ref!r} refers to itself (a cycle)", "$")
+                if ref not in self.done:
+                    self.active.add(ref)
+                    try:
+                        self.done[ref] = self._resolve(resolve_pointer(self.doc, ref[1:]), depth + 1)
+                    except KeyError:
+                        raise ContractError(f"reference {ref!r} points at nothing", "$") from None
+                    finally:
+                        self.active.discard(ref)
+                merged = self.done[ref]
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                if rest and isinstance(merged, dict):
+                    merged = {**merged, **self._resolve(rest, depth + 1)}
+                return merged
+            return {k: self._resolve(v, depth + 1) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._resolve(v, depth + 1) for v in node]
+        return node
+
+
+def _tree_size(node: Any, limit: int) -> int:
+    """How many nodes ``node`` has walked as a tree (shared subtrees counted at each use), stopping past ``limit``."""
+    sizes: dict[int, int] = {}
+
+    def size(n: Any) -> int:
+        if not isinstance(n, (dict, list)):
+            return 1
+        if id(n) in sizes:
+            return sizes[id(n)]
+        total = 1
+        for v in (n.values() if isinstance(n, dict) else n):
+            total += size(v)
+            if total > limit:
+                break
+        sizes[id(n)] = total
+        return total
+
+    return size(node)
+
+
+_RESOLVERS: dict[int, _Resolver] = {}
+
+
+def _resolved(doc: dict[str, Any], node: Any) -> Any:
+    """``node`` with local ``$ref`` replaced by their targets (resolved once per document, shared, bounded)."""
+    r = _RESOLVERS.get(id(doc))
+    if r is None or r.doc is not doc:
+        if len(_RESOLVERS) > 64:
+            _RESOLVERS.clear()
+        r = _RESOLVERS[id(doc)] = _Resolver(doc)
+    return r.resolve(node)
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` in a text (strings not told apart: an upper bound; pure)."""
+    depth = deepest = 0
+    for m in re.finditer(r"[\[\]{}]", text):
+        depth = depth + 1 if m.group() in "[{" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML without aliases (no billion laughs) and without duplicate keys (no silent last-wins)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise ContractError(f"YAML aliases are not accepted in a contract (line {event.start_mark.line + 1})", "$")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise ContractError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})", "$")
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_values(doc: Any) -> None:
+    """Refuse nesting beyond :data:`MAX_DEPTH` and numbers that are not finite (``.nan``, ``.inf``), with their path."""
+    import math
+
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(doc, ())]
+    while stack:
+        node, parts = stack.pop()
+        if len(parts) > MAX_DEPTH:
+            raise ContractError(f"nested more than {MAX_DEPTH} levels deep", _path(parts[:MAX_DEPTH]))
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ContractError(f"{node} is not a finite number", _path(parts))
+        if isinstance(node, dict):
+            stack.extend((v, (*parts, k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, (*parts, i)) for i, v in enumerate(node))
 
 
 # -- building the model -----------------------------------------------------------------
