@@ -555,7 +555,7 @@ def cmd_report(a: argparse.Namespace) -> int:
         out = output_folder(str(_reports_out(a.out)))
         try:
             paths = build_meeting_pack(a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                                       out=out, formats=list(a.format))
+                                       out=out, formats=tuple(a.format))
         except UsageError as exc:
             raise CliError(str(exc)) from None
         except ReportError as exc:

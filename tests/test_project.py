@@ -45,10 +45,11 @@ def test_public_names_exported():
     assert sorted(pitchey_analysis.__all__) == sorted(set(pitchey_analysis.__all__))
 
 
-def test_readme_gives_the_two_commands_and_ci_calls_make_test():
+def test_readme_gives_the_two_commands_and_ci_calls_make_lint_then_make_test():
     readme = (ROOT / "README.md").read_text()
     assert "make report" in readme and "make test" in readme
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    steps = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make ")]
+    assert steps == ["make lint", "make test"], steps
 
 
 def test_gitignore_keeps_generated_files_out():
