@@ -57,7 +57,7 @@ async def test_three_ways_to_authenticate(server, how):
         (lambda s: jwt.encode(claims(exp=1000, iat=900), s, algorithm="HS256"), "expired_token"),
         (lambda s: jwt.encode(claims(aud="other"), s, algorithm="HS256"), "invalid_token"),
         (lambda s: jwt.encode(claims(iss="other"), s, algorithm="HS256"), "invalid_token"),
-        (lambda s: jwt.encode(claims(), None, algorithm="none"), "invalid_token"),
+        (lambda s: jwt.encode(claims(), "", algorithm="none"), "invalid_token"),
         (lambda s: jwt.encode(claims(), s, algorithm="HS512"), "invalid_token"),
         (lambda s: "garbage", "invalid_token"),
     ],
