@@ -725,8 +725,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pitchey-analysis {a.command}: {'terminated (SIGTERM)' if term.received else 'interrupted'}", file=sys.stderr)
         return EXIT_SIGTERM if term.received else EXIT_SIGINT
-    except ModuleNotFoundError as exc:
-        print(f"pitchey-analysis {a.command}: error: not available in this build ({exc.name})", file=sys.stderr)
+    except ModuleNotFoundError as exc:  # an optional extra not installed: say which one
+        from .extras import missing_message
+
+        print(f"pitchey-analysis {a.command}: error: {printable(missing_message(exc.name))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # the reader of the output left (| head): nothing more to say to it
         with contextlib.suppress(OSError):
