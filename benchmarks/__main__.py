@@ -294,7 +294,7 @@ def bench_saturation(short_s: float, long_s: float, conns: int, baseline: Path |
     tools = list(SATURATION_TOOLS)
     if baseline is not None:
         tools.insert(1, (f"pitchey-analysis (picows), baseline {baseline.name}", functools.partial(ours_saturation, root=baseline)))
-    rows = []
+    rows: list[dict[str, Any]] = []
     wp = free_port()
     url = f"ws://127.0.0.1:{wp}/"
     scenario = f"saturation {conns} conns, {long_s:g} s (marginal: minus {short_s:g} s)"
@@ -312,6 +312,7 @@ def bench_saturation(short_s: float, long_s: float, conns: int, baseline: Path |
                 print(f"  skipped {name}: {long}", file=sys.stderr)
                 rows.append({"tool": name, "scenario": scenario, "skipped": long})
                 continue
+            assert isinstance(short, dict)  # a str short run made the long one that str: passed over above
             acc = accounting(short, long)
             fig = {**long, "cpu_s_per_10k": acc["cpu_s_per_10k_marginal"]}
             extra: dict[str, Any] = dict(acc)

@@ -91,7 +91,7 @@ export function handleSummary(data) {
 
 def blocked_ranges() -> list[str]:
     """Every IPv4 range but 127.0.0.0/8, and all of IPv6 (the bench targets 127.0.0.1 only)."""
-    nets = ipaddress.ip_network("0.0.0.0/0").address_exclude(ipaddress.ip_network("127.0.0.0/8"))
+    nets = ipaddress.IPv4Network("0.0.0.0/0").address_exclude(ipaddress.IPv4Network("127.0.0.0/8"))
     return sorted((str(n) for n in nets), key=lambda s: ipaddress.ip_network(s)) + ["::/0"]
 
 

@@ -56,7 +56,7 @@ def stream_figures(counters: dict[str, Any], stream: Path) -> dict[str, Any]:
     batches = list(iter_sample_stream(stream))
     table = pa.Table.from_batches(batches) if batches else None
     rows = table.num_rows if table is not None else 0
-    if rows == 0:
+    if table is None or rows == 0:
         raise ValueError(f"no sample reached the stream {stream.name} ({counters})")
     if rows != counters["samples"] or rows != counters["streamed_rows"]:
         raise ValueError(f"the engine took {counters['samples']} samples but {rows} are in the stream")

@@ -13,6 +13,8 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 PAYLOAD = b'{"type":"ping","id":"0000000000","pad":"' + b"x" * 56 + b'"}'  # 100 bytes
 
@@ -116,7 +118,7 @@ async def picows_echo_server(port: int, host: str = "127.0.0.1", reuse_port: boo
 
     # a listen queue of 4,096 (the kernel's somaxconn here), not asyncio's 100: at thousands of opens a second a
     # short queue drops SYNs, and the clients' retransmissions (1 s, 3 s) would be charged to whoever opens
-    many = {"reuse_port": True, "websocket_handshake_timeout": 30} if reuse_port else {}
+    many: dict[str, Any] = {"reuse_port": True, "websocket_handshake_timeout": 30} if reuse_port else {}
     server = await ws_create_server(lambda _req: Echo(), host, port, backlog=4096, **many)
     print("ready", flush=True)
     async with server:
@@ -370,6 +372,7 @@ def main(argv: list[str]) -> None:
     if name == "isolated":  # isolated TIMEOUT LO_UP -- CMD...
         print(json.dumps(isolated(float(args[0]), args[1] == "1", args[3:])), flush=True)
         return
+    run: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
 

@@ -380,8 +380,9 @@ def _contract(ref: str, *, check: bool = False) -> Any:
 
 
 def cmd_contract(a: argparse.Namespace) -> int:
+    from .exceptions import UsageError
     from .probes import ProbeContext
-    from .suite import UsageError, plan
+    from .suite import plan
 
     c = _contract(a.contract, check=True)
     ctx = ProbeContext(ws_url=a.target or "ws://127.0.0.1:0/ws", http_url="", recorder=None, contract=c)
@@ -419,7 +420,9 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 def _run_config(a: argparse.Namespace) -> Any:
     """The run's :class:`SuiteConfig` from the arguments; a user mistake is a :class:`CliError` (exit 2)."""
-    from .suite import SuiteConfig, UsageError, check_target, make_options
+    from .exceptions import UsageError
+    from .net import check_target
+    from .suite import SuiteConfig, make_options
 
     if a.target:
         try:
@@ -469,8 +472,9 @@ def _plan_line(spec: Any, mark: str) -> str:
 
 def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
     """``run --dry-run``: the probes that would run, each with its skip reason."""
+    from .exceptions import UsageError
     from .probes import ProbeContext
-    from .suite import UsageError, plan
+    from .suite import plan
 
     ctx = ProbeContext(ws_url=a.target or "ws://127.0.0.1:0/ws", http_url="", recorder=None, allow_disruptive=a.allow_disruptive,
                        contract=cfg.contract)
@@ -489,7 +493,8 @@ def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
 
 def _execute_run(a: argparse.Namespace, cfg: Any) -> Path:
     """Run the suite (the embedded server switched as the arguments say); returns the run directory."""
-    from .suite import UsageError, arun_suite
+    from .exceptions import UsageError
+    from .suite import arun_suite
 
     server_opts: dict[str, Any] = {}
     if a.disable or a.defect or a.no_defect:
@@ -549,13 +554,13 @@ def cmd_report(a: argparse.Namespace) -> int:
     if a.baseline and not a.meeting:
         raise CliError("--baseline goes with --meeting (a plain comparison: --compare RUN)")
     if a.meeting:
-        from .report.export import ReportError
+        from .exceptions import ReportError
         from .report.meeting import build_meeting_pack
 
         out = output_folder(str(_reports_out(a.out)))
         try:
             paths = build_meeting_pack(a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                                       out=out, formats=list(a.format))
+                                       out=out, formats=tuple(a.format))
         except UsageError as exc:
             raise CliError(str(exc)) from None
         except ReportError as exc:
@@ -608,7 +613,8 @@ def write_error(exc: OSError, what: str) -> CliError:
 
 def _export(a: argparse.Namespace, run: str, *, compare: str | None, notebook: str) -> int:
     """``report`` and ``compare``: export the report of ``run`` into --out; every failure is one line."""
-    from .report.export import ReportError, build_report
+    from .exceptions import ReportError
+    from .report.export import build_report
 
     out = output_folder(str(_reports_out(a.out)))
 
@@ -719,8 +725,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pitchey-analysis {a.command}: {'terminated (SIGTERM)' if term.received else 'interrupted'}", file=sys.stderr)
         return EXIT_SIGTERM if term.received else EXIT_SIGINT
-    except ModuleNotFoundError as exc:
-        print(f"pitchey-analysis {a.command}: error: not available in this build ({exc.name})", file=sys.stderr)
+    except ModuleNotFoundError as exc:  # an optional extra not installed: say which one
+        from .extras import missing_message
+
+        print(f"pitchey-analysis {a.command}: error: {printable(missing_message(exc.name))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # the reader of the output left (| head): nothing more to say to it
         with contextlib.suppress(OSError):

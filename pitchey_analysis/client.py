@@ -25,7 +25,7 @@ import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import jwt
@@ -35,6 +35,8 @@ from websockets.exceptions import ConnectionClosed
 from .aio import BackgroundLoop
 from .contract import default_contract
 from .exceptions import ClientError
+
+T = TypeVar("T")
 
 log = logging.getLogger("pitchey_analysis.client")
 
@@ -162,10 +164,10 @@ class PitcheyClient:
         self._credentials: tuple[str, str] | None = None
         self._conn: ClientConnection | None = None
         self._subs: dict[str, list[Callback]] = {}
-        self._waiters: list[tuple[Callable[[dict], bool], asyncio.Future]] = []
+        self._waiters: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Future[dict[str, Any]]]] = []
         self._incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=max_incoming)
         self._listeners: list[Callable[[bool], Any]] = []
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[Any]] = []
         self._closing = False
         self._connected = asyncio.Event()
         self._lost: ConnectionLost | None = None
@@ -363,9 +365,9 @@ class PitcheyClient:
             raise ConnectError("not connected")
         await self._conn.send(json.dumps(message, separators=(",", ":")))
 
-    async def expect(self, pred: Callable[[dict], bool], what: str, timeout: float | None = None) -> dict[str, Any]:
+    async def expect(self, pred: Callable[[dict[str, Any]], bool], what: str, timeout: float | None = None) -> dict[str, Any]:
         """Wait for a message matching ``pred``."""
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         entry = (pred, fut)
         self._waiters.append(entry)
         try:
@@ -377,7 +379,7 @@ class PitcheyClient:
                 self._waiters.remove(entry)
 
     async def request(self, type: str, *, expect: tuple[str, ...] | str, timeout: float | None = None,
-                      match: Callable[[dict], bool] | None = None, **fields: Any) -> dict[str, Any]:
+                      match: Callable[[dict[str, Any]], bool] | None = None, **fields: Any) -> dict[str, Any]:
         """Send ``{type, **fields}`` and wait for an answer of type ``expect`` (or an ``error``)."""
         want = (expect,) if isinstance(expect, str) else expect
         waiter = asyncio.ensure_future(self.expect(
@@ -430,7 +432,8 @@ class PitcheyClient:
     async def dashboard_metrics(self) -> dict[str, Any]:
         """``get_dashboard_metrics`` → the metrics object."""
         ans = await self.request("get_dashboard_metrics", expect="dashboard_metrics")
-        return ans.get("metrics", ans)
+        metrics: dict[str, Any] = ans.get("metrics", ans)
+        return metrics
 
     async def subscribe_dashboard(self, callback: Callback) -> None:
         """Receive ``dashboard_update`` pushes."""
@@ -463,7 +466,7 @@ class SyncPitcheyClient:
     async def _make(self, http_url: str, ws_url: str, options: dict[str, Any]) -> PitcheyClient:
         return PitcheyClient(http_url, ws_url, **options)
 
-    def _call(self, coro: Coroutine[Any, Any, Any], timeout: float | None = 60) -> Any:
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60) -> T:
         return self._bg.call(coro, timeout)
 
     def login(self, email: str, password: str, user_type: str | None = None) -> dict[str, Any]:

@@ -139,8 +139,9 @@ def run_debug(url: str | None = None, *, profile: str = "complete", email: str |
     """The ``debug`` command: trace one session of ``url`` (None: the embedded reference server), print a summary,
     optionally ``save`` the frames table; returns the exit code."""
     from .contract import ContractError, load_contract
-    from .net import client_ssl_context
-    from .suite import DEMO_USERS, UsageError, check_target, http_base
+    from .exceptions import UsageError
+    from .net import check_target, client_ssl_context, http_base
+    from .suite import DEMO_USERS
 
     try:
         spec = load_contract(contract or "pitchey")

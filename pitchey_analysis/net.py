@@ -30,7 +30,8 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on ``host`` now (a later bind may still lose a race for it)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def check_target(url: str) -> str:

@@ -27,7 +27,9 @@ from .capture.redact import redact_url
 from .config import time_unit, writable_runs_dir
 from .contract import Contract, default_contract
 from .demo import DEMO_PASSWORD
-from .net import check_target, client_ssl_context, http_base  # check_target, http_base: re-exported
+from .net import check_target as check_target  # re-exported (the `as` form: mypy --strict's explicit re-export)
+from .net import client_ssl_context
+from .net import http_base as http_base  # re-exported
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
 from .probes.base import lockout_failures
 from .probes.session import end_sessions
@@ -50,7 +52,7 @@ DEMO_USERS = {u.user_type: Credentials(u.email, DEMO_PASSWORD, u.login_type) for
 DEMO_ADMIN = Credentials(demo.BY_TYPE["admin"].email, DEMO_PASSWORD, demo.BY_TYPE["admin"].login_type)
 
 
-from .exceptions import UsageError  # noqa: E402 - re-exported: misuse of the suite, exit code 2 in the CLI
+from .exceptions import UsageError as UsageError  # noqa: E402 - re-exported: misuse of the suite, exit code 2 in the CLI
 
 
 def suite_specs(suite: str, contract: Contract | None = None) -> list[ProbeSpec]:

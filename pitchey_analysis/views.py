@@ -130,7 +130,8 @@ def changed_outcomes(a: Run, b: Run) -> Any:
 
 def failing_probes(r: Run) -> list[str]:
     """Names of the probes that ended ``fail`` or ``error``, in run order."""
-    return r.probes[r.probes["outcome"].isin(["fail", "error"])]["probe"].drop_duplicates().tolist()
+    names: list[str] = r.probes[r.probes["outcome"].isin(["fail", "error"])]["probe"].drop_duplicates().tolist()
+    return names
 
 
 def probe_session(r: Run, probe: str) -> list[Any]:

@@ -79,6 +79,18 @@ async def until(c: ClientConnection, mtype: str, timeout: float = 2.0) -> dict[s
             return f
 
 
+async def before_pong(c: ClientConnection, timeout: float = 2.0) -> list[dict[str, Any]]:
+    """Send a ping and return the frames that arrive before its pong: the session is alive (the control), and whatever
+    the server meant to answer to what was sent before has arrived by then (an event, not a fixed wait)."""
+    await send(c, {"type": "ping", "id": "barrier"})
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    frames = []
+    while (f := await recv(c, max(0.01, end - loop.time())))["type"] != "pong":
+        frames.append(f)
+    return frames
+
+
 async def nothing(c: ClientConnection, timeout: float = 0.3) -> None:
     """Assert that no frame arrives within ``timeout``."""
     try:

@@ -26,7 +26,7 @@ def test_wheel_runs_and_reports_outside_a_checkout(tmp_path):
     work.mkdir()
     # Built from a copy of the sources, so that no build/ or egg-info is left in (or reused from) the checkout.
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", ".bench", "build", "dist", "data", "reports",
-                                                              "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache",
+                                                              "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache",
                                                               "kernel-ipc-*"))  # live kernel sockets of a parallel test
     # The wheel itself, built offline with the build backend of the dev environment; installed without its
     # dependencies (they are this interpreter's) into a folder that shadows the editable checkout.
@@ -48,6 +48,7 @@ def test_wheel_runs_and_reports_outside_a_checkout(tmp_path):
     where = subprocess.run([sys.executable, "-c", "import pitchey_analysis; print(pitchey_analysis.__file__)"], cwd=work, env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(site)), where
+    assert (site / "pitchey_analysis" / "py.typed").is_file()  # PEP 561: users' type checkers read our annotations
     r = cli("run", "--suite", "quick", "--no-progress", "--fail-on", "never")
     assert r.returncode == 0, r.stderr[-2000:]
     assert len(list((work / "data" / "runs").iterdir())) == 1

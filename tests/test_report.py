@@ -207,9 +207,12 @@ def test_switching_one_defect_off_removes_it_from_the_report(tmp_path):
     assert without_13.manifest["server"]["profile"]["name"] == "pitchey-2025-11"  # same profile name, different outcome
 
 
-def test_complete_run_is_ready_or_says_why(sample_run):
+def test_complete_run_is_ready_and_gives_no_reason_against(sample_run):
+    """The committed sample run is of the complete profile: READY, with nothing held against it (the test used to
+    accept any verdict that came with reasons, so it could not fail)."""
     a = analyze(load_run(sample_run))
-    assert a.verdict.verdict == "READY" or not a.verdict.reasons.empty
+    assert a.verdict.verdict == "READY", a.verdict.reasons
+    assert a.verdict.reasons.empty, a.verdict.reasons
 
 
 def test_comparison_report_is_its_own_document(sample_run, defect_run, tmp_path):

@@ -14,7 +14,7 @@ import os
 import queue
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -31,8 +31,10 @@ def ok_flags(samples: pd.DataFrame) -> np.ndarray:
     """The ``ok`` column as a numpy bool array (the column itself when it is one; a missing ok is not ok)."""
     ok = samples["ok"]
     if ok.dtype == bool:
-        return ok.to_numpy()
-    return (ok == True).to_numpy(dtype=bool, na_value=False)  # noqa: E712  (nullable boolean or object)
+        flags: np.ndarray = ok.to_numpy()
+        return flags
+    flags = (ok == True).to_numpy(dtype=bool, na_value=False)  # noqa: E712  (nullable boolean or object)
+    return flags
 
 
 def ok_mask(samples: pd.DataFrame) -> np.ndarray:
@@ -42,13 +44,13 @@ def ok_mask(samples: pd.DataFrame) -> np.ndarray:
 
 def usable(ok: np.ndarray, value: np.ndarray) -> np.ndarray:
     """``ok & ~isnan(value)`` as one new array (the rest in place)."""
-    out = np.isnan(value)
+    out: np.ndarray = np.isnan(value)
     np.logical_not(out, out=out)
     out &= ok
     return out
 
 
-def metric_codes(samples: pd.DataFrame) -> tuple[np.ndarray, list]:
+def metric_codes(samples: pd.DataFrame) -> tuple[np.ndarray, list[Any]]:
     """Integer codes of the ``metric`` column (-1: missing) and the values they stand for (a categorical's codes, no
     copy of its strings)."""
     m = samples["metric"]
@@ -61,7 +63,7 @@ def metric_codes(samples: pd.DataFrame) -> tuple[np.ndarray, list]:
 def where(codes: np.ndarray, code: int, mask: np.ndarray) -> np.ndarray:
     """The masked rows with this code, as a boolean array (indexing with it keeps table order and, unlike
     row positions, costs one byte a row)."""
-    sel = codes == code
+    sel: np.ndarray = codes == code
     sel &= mask
     return sel
 

@@ -104,7 +104,10 @@ def compare_outcomes(probes_a: pd.DataFrame, probes_b: pd.DataFrame) -> pd.DataF
     a = latest(probes_a).set_index("probe")[[c for c in cols if c in probes_a.columns]]
     b = latest(probes_b).set_index("probe")[[c for c in cols if c in probes_b.columns]]
     j = a.merge(b, left_index=True, right_index=True, how="outer", suffixes=("_a", "_b"))
-    differs = lambda c: j[f"{c}_a"].astype(object).fillna("—") != j[f"{c}_b"].astype(object).fillna("—")  # noqa: E731
+
+    def differs(c: str) -> pd.Series:
+        return j[f"{c}_a"].astype(object).fillna("—") != j[f"{c}_b"].astype(object).fillna("—")
+
     changed = j[differs("outcome") | differs("reason")].copy()
     changed["change"] = [_change(r) for _, r in changed.iterrows()]
     return changed.drop(columns=[c for c in ("observed_a", "observed_b") if c in changed.columns]).reset_index()

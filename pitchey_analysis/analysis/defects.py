@@ -8,6 +8,7 @@ probe's recorded ``expected``; the evidence is what the run observed.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pandas as pd
 
@@ -59,7 +60,7 @@ def defect_findings(probes: pd.DataFrame, slo: pd.DataFrame | None = None) -> pd
     """
     bad = latest(probes)
     bad = bad[bad["outcome"].isin(["fail", "error"])].sort_values(["category", "probe"], kind="stable")
-    merged: dict[str, dict] = {}
+    merged: dict[str, dict[str, Any]] = {}
     for _, r in bad.iterrows():
         text, specific = text_for(str(r["probe"]), str(r["reason"]))
         key = text.get("group") or f"{r['probe']}:{r['reason']}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -39,7 +41,7 @@ def summary_columns(by: tuple[str, ...] = ("metric",)) -> list[str]:
     return cols
 
 
-def _rows(samples: pd.DataFrame, by: tuple[str, ...]) -> list[dict]:
+def _rows(samples: pd.DataFrame, by: tuple[str, ...]) -> list[dict[str, Any]]:
     """A row per group of successful samples, in order of first appearance (a ``groupby(sort=False)``'s).
 
     By metric alone the columns are read as numpy arrays and the metric as codes, and each metric's values are
@@ -56,7 +58,7 @@ def _rows(samples: pd.DataFrame, by: tuple[str, ...]) -> list[dict]:
             for key, grp in ok.groupby(list(by), sort=False, observed=True)]
 
 
-def _row(by: tuple[str, ...], key: tuple, v: np.ndarray) -> dict:
+def _row(by: tuple[str, ...], key: tuple[Any, ...], v: np.ndarray) -> dict[str, Any]:
     """One group's row; ``v``, its values in table order, is reordered here (once its mean is taken)."""
     row = dict(zip(by, key, strict=True))
     row.update(count=len(v), mean=float(v.mean()), max=float(v.max()))  # in table order, before any reordering

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -74,7 +74,7 @@ CONTRACT_TARGETS = {"connectP95Ms": "connection time p95", "roundTripP95Ms": "me
                     "tlsHandshakeP95Ms": "TLS handshake p95"}
 
 
-def _over(declared: dict | None) -> dict[str, float]:
+def _over(declared: dict[str, Any] | None) -> dict[str, float]:
     declared = declared or {}
     over = {CONTRACT_TARGETS[k]: float(v) for k, v in declared.items() if k in CONTRACT_TARGETS}
     rate = (declared.get("concurrency") or {}).get("minSuccessRate")
@@ -83,12 +83,12 @@ def _over(declared: dict | None) -> dict[str, float]:
     return over
 
 
-def targets_for_contract(declared: dict | None) -> tuple[Target, ...]:
+def targets_for_contract(declared: dict[str, Any] | None) -> tuple[Target, ...]:
     """Today's targets with a contract's ``x-readiness.targets`` over them (what a new run records; pure)."""
     return targets_with(_over(declared))
 
 
-def target_records(targets: tuple[Target, ...]) -> list[dict]:
+def target_records(targets: tuple[Target, ...]) -> list[dict[str, Any]]:
     """Targets as the manifest keeps them (plain dicts)."""
     return [asdict(t) for t in targets]
 
@@ -96,7 +96,7 @@ def target_records(targets: tuple[Target, ...]) -> list[dict]:
 _TARGET_FIELDS = frozenset(f.name for f in fields(Target))
 
 
-def targets_from_manifest(manifest: dict | None) -> tuple[Target, ...]:
+def targets_from_manifest(manifest: dict[str, Any] | None) -> tuple[Target, ...]:
     """The targets a run was judged against, from its manifest, never from today's code (pure): the
     resolved ``targets`` the suite wrote when the run started; a run recorded before that, its
     contract's ``x-readiness.targets`` over :data:`LEGACY_TARGETS`."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from .latency import latency_summary
@@ -118,7 +120,7 @@ def _by_name(probes: pd.DataFrame) -> dict[str, pd.Series]:
     return {r["probe"]: r for _, r in latest(probes).iterrows()}
 
 
-def contract_conformance(manifest: dict | None) -> pd.DataFrame:
+def contract_conformance(manifest: dict[str, Any] | None) -> pd.DataFrame:
     """"The service breaks its own contract": frames that did not match the run's contract, by message type
     and JSON path of the schema error (from the manifest's ``conformance``; empty when none or not recorded)."""
     conf = (manifest or {}).get("conformance") or {}
@@ -126,7 +128,7 @@ def contract_conformance(manifest: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["type", "path", "count"]).astype({"type": "string", "path": "string", "count": "int64"})
 
 
-def message_type_rows(manifest: dict | None) -> dict[str, str]:
+def message_type_rows(manifest: dict[str, Any] | None) -> dict[str, str]:
     """The message-type rows of a run (pure): the table the suite resolved when the run started (``message_table``);
     for a run recorded before it:
 

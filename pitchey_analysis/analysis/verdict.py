@@ -101,7 +101,7 @@ def verdict(probes: pd.DataFrame, slo: pd.DataFrame, plan: list[Any] | None = No
     gaps = not_run(p, plan)
     how = completeness(status, gaps)
     extra: dict[str, Any] = {"completeness": how, "not_run": list(gaps["probe"]), "planned": len(plan or [])}
-    rows: dict[int, list[dict]] = {1: [], 2: [], 3: []}
+    rows: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
     for _, r in p[crit & p["outcome"].isin(["fail", "error"])].iterrows():
         rows[1].append({"rule": 1, "kind": "probe", "name": r["probe"], "status": f"{r['outcome']} ({r['reason']})", "detail": r["detail"]})
     for _, t in slo[slo["status"] == "missed"].iterrows():

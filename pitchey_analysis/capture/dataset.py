@@ -70,7 +70,7 @@ def read_events(path: Path) -> dict[str, list[dict[str, Any]]]:
                 out[_KIND_TO_TABLE[kind]].append(obj)
             elif kind == "probe_started" and isinstance(obj.get("probe_id"), str):
                 out_started.append(obj)
-    out["_started"] = out_started  # type: ignore[assignment]
+    out["_started"] = out_started
     out["_skipped"] = skipped  # type: ignore[assignment]
     return out
 

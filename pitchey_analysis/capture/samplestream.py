@@ -34,7 +34,7 @@ import io
 import os
 import time
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ _EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
 
 #: per text size, the int32 offsets 0, size, 2*size, ... of a column repeating one text (grown to the largest batch)
-_RAMPS: dict[int, array] = {}
+_RAMPS: dict[int, array[int]] = {}
 
 
 def _repeated(text: bytes, count: int) -> Any:
@@ -182,7 +182,7 @@ def file_schema() -> Any:
     return pa.schema(FILE_SCHEMA)
 
 
-def iter_sample_stream(path: Path):
+def iter_sample_stream(path: Path) -> Iterator[Any]:
     """The record batches of ``samples.arrows``, stopping quietly at a torn last batch."""
     import pyarrow as pa
 

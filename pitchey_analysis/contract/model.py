@@ -367,7 +367,8 @@ class Contract:
     def error_kinds(self) -> frozenset[str]:
         """The kinds of the service's error frames: ``errors.messages`` when declared, else ``errors.message``."""
         declared = self.errors.get("messages")
-        kinds = {self.messages[k].type if k in self.messages else k for k in declared} if declared else set()
+        # a message told apart by its schema alone has no type value: it names no kind here
+        kinds = {t for k in declared or () if (t := self.messages[k].type if k in self.messages else k) is not None}
         return frozenset(kinds or {self.error_type})
 
     def is_error(self, frame: Any) -> bool:

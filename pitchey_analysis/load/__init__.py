@@ -55,7 +55,8 @@ def use_system_allocator() -> bool:
     if "pyarrow" in sys.modules:
         import pyarrow as pa
 
-        return pa.default_memory_pool().backend_name == "system"
+        backend: str = pa.default_memory_pool().backend_name
+        return backend == "system"
     return os.environ.setdefault(ARROW_POOL_ENV, "system") == "system"
 
 

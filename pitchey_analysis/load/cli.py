@@ -77,8 +77,9 @@ def open_files_limit() -> int:
 def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract | None = None) -> dict[str, str | None]:
     """A token per user type: the demo users on the embedded target, PITCHEY_EMAIL/PITCHEY_PASSWORD elsewhere;
     logged in as the contract says."""
+    from ..exceptions import UsageError
     from ..probes.base import Credentials
-    from ..suite import DEMO_USERS, UsageError
+    from ..suite import DEMO_USERS
 
     up = contract.upgrade if contract is not None else None
     if kinds and up is not None and up.query and up.query != TOKEN_QUERY:
@@ -158,7 +159,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
     window_s = float(window or 0) or max(1.0, min(60.0, duration / 10))
 
     def go(url: str, admin_token: str | None, server: dict[str, Any] | None = None) -> Path:
-        users: tuple = ()
+        users: tuple[Any, ...] = ()
         extra: dict[str, Any] = {"cafile": cafile, "insecure": insecure, "contract": contract_.summary()}
         if scen is not None:
             users = scen.with_tokens(_tokens(http_base(url), {k for k in scen.logins if k}, not target, contract_))

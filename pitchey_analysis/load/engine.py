@@ -70,7 +70,7 @@ class SampleColumns:
         self.probe_id, self.concurrency = probe_id, concurrency
         self.names: list[str] = []
         self._codes: dict[str, int] = {}
-        self._cols: list[tuple[array, array, array, array]] = []
+        self._cols: list[tuple[array[float], array[float], array[int], array[int]]] = []
         self._adds: list[tuple[Any, Any, Any, Any]] = []
         self.total = 0
 

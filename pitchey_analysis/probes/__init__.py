@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..categories import CATEGORIES
 from . import (  # noqa: F401 - registration
     authentication,
     connection,
@@ -14,7 +15,6 @@ from . import (  # noqa: F401 - registration
 )
 from .base import (
     CATALOGUE,
-    CATEGORIES,
     Credentials,
     Options,
     ProbeContext,

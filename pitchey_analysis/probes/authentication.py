@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from websockets.exceptions import InvalidStatus
 
@@ -75,14 +76,15 @@ async def post_connection(ctx: ProbeContext) -> Result:
     return Result.ok(success, answer)
 
 
-def auth_message(ctx: ProbeContext, token: str) -> dict:
+def auth_message(ctx: ProbeContext, token: str) -> dict[str, Any]:
     """The contract's authentication message carrying ``token``: its example with ``{token}`` filled in,
     else ``{type: <message>, token}``."""
     up = ctx.contract.upgrade
     mtype = up.message if up else None
     msg = next((m for m in ctx.contract.messages.values() if m.type == mtype and m.example is not None), None)
     if msg is not None:
-        return fill_template(msg.example, {"token": token})
+        filled: dict[str, Any] = fill_template(msg.example, {"token": token})
+        return filled
     return {"type": mtype, "token": token}
 
 
@@ -100,7 +102,7 @@ async def auth_control(ctx: ProbeContext) -> Result | None:
             assert err is not None
             ctx._control = Result.skip("control_failed", f"the control case failed (a valid login token is not accepted: "
                                        f"{err.reason}), so a refusal would prove nothing", {"control": err.reason})
-    return None if ctx._control == "ok" else ctx._control  # type: ignore[return-value]
+    return None if ctx._control == "ok" else ctx._control
 
 
 async def _negative(ctx: ProbeContext, token: str | None, want: str | None, what: str) -> Result:

@@ -197,7 +197,7 @@ class ProbeContext:
     probe_id: str = ""
     #: counters of the session invariants over every session of the run (probes/invariants.py)
     invariants: Tally = field(default_factory=Tally)
-    _tokens: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    _tokens: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     #: logins refused once are never tried again (a wrong password must not lock the user out)
     _refused: dict[str, tuple[int, Any]] = field(default_factory=dict)
     #: the control case of the negative-token probes, judged once per run

@@ -26,7 +26,7 @@ class Conformance:
     """Per-run counters: frames checked, violations by (type, path), the first few as examples."""
 
     frames: int = 0
-    violations: Counter = field(default_factory=Counter)
+    violations: Counter[tuple[str | None, str]] = field(default_factory=Counter)
     examples: list[dict[str, Any]] = field(default_factory=list)
     max_examples: int = 20
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from websockets.exceptions import InvalidStatus
 
@@ -128,7 +129,7 @@ async def _anonymous_refused(ctx: ProbeContext, statuses: tuple[int, ...]) -> Re
                        {"frames": s.types()})
 
 
-def _closed_after(timing: ConnectTiming, obs: dict, what: str) -> Result:
+def _closed_after(timing: ConnectTiming, obs: dict[str, Any], what: str) -> Result:
     assert timing.closed is not None
     code, reason, ms = timing.closed
     obs = {**obs, "closed_after_ms": round(ms, 1), "later_frames": timing.later_frames[:5]}

@@ -115,7 +115,7 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
             stray = next((f for _, f in s.frames[mark:] if contract.kind_of(f) in kinds or contract.is_error(f)), None)
             if stray is not None:
                 got = [contract_value(stray, p) for p in contract.answer_pointers]
-                r = Result.fail("wrong_answer", f"{op.request.type if op.request else op_id} was answered with id "  # type: ignore[union-attr]
+                r = Result.fail("wrong_answer", f"{op.request.type if op.request else op_id} was answered with id "
                                 f"{next((g for g in got if g is not None), None)!r}, not the request's {s.last_id!r}",
                                 {"operation": op.id, "request_id": s.last_id, "answer": stray})
         if s.last_id is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -20,12 +21,12 @@ from .session import ProbeSession, first_frame_observer
 SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy")
 
 
-def _endpoint(ctx: ProbeContext, name: str, default: str) -> dict:
+def _endpoint(ctx: ProbeContext, name: str, default: str) -> dict[str, Any]:
     """An endpoint of the contract (``x-readiness.endpoints``)."""
     return ctx.contract.endpoint(name) or {"path": default}
 
 
-async def _health_connections(ctx: ProbeContext) -> tuple[int | None, dict]:
+async def _health_connections(ctx: ProbeContext) -> tuple[int | None, dict[str, Any]]:
     ep = _endpoint(ctx, "wsHealth", "/api/ws/health")
     ans = await http(ctx, "GET", ep["path"])
     return pointer_get(ans.body, ep.get("connections")), {"status": ans.status, "body": ans.body}
@@ -148,11 +149,11 @@ async def no_stack_traces(ctx: ProbeContext) -> Result:
     # Judged by evidence of a leak (leaks.LEAK_PATTERNS), never by the body's format: a plain-text 404 is no leak.
     # A pass needs error answers of both sides inspected; without them there is nothing to judge (skip).
     login_path = next(iter(ctx.contract.login.paths.values())) if ctx.contract.login else None
-    requests: list[tuple[str, str, dict]] = [("GET", "/no-such-route", {})]
+    requests: list[tuple[str, str, dict[str, Any]]] = [("GET", "/no-such-route", {})]
     if login_path:
         requests[:0] = [("POST", login_path, {"data": "{not json", "headers": {"Content-Type": "application/json"}}),
                         ("POST", login_path, {"json_body": {"email": "x@y.invalid"}})]
-    inspected: list[dict] = []
+    inspected: list[dict[str, Any]] = []
     unanswered: list[str] = []
     for method, path, kw in requests:
         try:
@@ -406,7 +407,7 @@ async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: d
     return True
 
 
-def lockout_limit(ctx: ProbeContext) -> dict:
+def lockout_limit(ctx: ProbeContext) -> dict[str, Any]:
     """The contract's lockout (``limits.lockout``): its values and close code (default 1008)."""
     lim = ctx.contract.limit("lockout")
     return {**(lim.values if lim is not None else {}), "close": (lim.close if lim is not None else None) or 1008}

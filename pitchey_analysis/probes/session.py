@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -324,14 +324,14 @@ class ProbeSession:
         await self.conn.send(data)
         return obj
 
-    async def ask(self, obj: Any, kinds: set[str] | frozenset[str], timeout: float) -> dict[str, Any] | None:
+    async def ask(self, obj: Any, kinds: Collection[str | None], timeout: float) -> dict[str, Any] | None:
         """Send a request and wait for its answer: the frame carrying its id back where the contract
         correlates it, else the first later frame of one of ``kinds`` (or an error frame)."""
         mark = self.mark()
         await self.send(obj)
         return await self.expect_answer(kinds, timeout, since=mark)
 
-    async def expect_answer(self, kinds: set[str] | frozenset[str], timeout: float, *, since: int,
+    async def expect_answer(self, kinds: Collection[str | None], timeout: float, *, since: int,
                             rid: Any = None) -> dict[str, Any] | None:
         """The answer to the last request (or to ``rid``): matched by correlation id when the request had one,
         else by kind (one of ``kinds`` or an error frame)."""
@@ -399,7 +399,7 @@ class ProbeSession:
         kinds = {k for k in (up.first_message.get("success"), up.first_message.get("failure")) if k}
         await self.ask(msg, kinds, self.ctx.options.timeout_s)
 
-    async def expect_type(self, *types: str, timeout: float, since: int = 0) -> dict[str, Any] | None:
+    async def expect_type(self, *types: str | None, timeout: float, since: int = 0) -> dict[str, Any] | None:
         """The first frame of one of ``types``."""
         return await self.expect(lambda f: self.kind(f) in types, timeout, since=since)
 

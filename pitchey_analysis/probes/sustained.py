@@ -62,7 +62,7 @@ class _Held:
     t_offset_s: float = 0.0
     closed_at: float | None = None  # perf_counter when the server's close was seen
     subscribed_ms: float | None = None  # session time of subscription_confirmed
-    watcher: asyncio.Task | None = field(default=None, repr=False)
+    watcher: asyncio.Task[Any] | None = field(default=None, repr=False)
 
 
 def _pct(values: list[float]) -> dict[str, float]:

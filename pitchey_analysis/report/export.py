@@ -29,7 +29,7 @@ TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 NOTEBOOKS = {"readiness": "4.0-readiness-report.ipynb", "compare": "5.0-compare-runs.ipynb"}
 
 
-from ..exceptions import ReportError  # noqa: E402 - re-exported: the failing cell, its exception and the notebook
+from ..exceptions import ReportError as ReportError  # noqa: E402 - re-exported: the failing cell, its exception and the notebook
 
 #: The report notebooks shipped in the package (copies of the checkout's notebooks/, kept equal by a test).
 PACKAGED_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

@@ -7,10 +7,13 @@ provide, except the plotting of raw distributions.
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt  # the user's backend stays as it is (headless, matplotlib falls back to Agg)
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 PALETTE = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00", "skip": "#9e9e9e"}
@@ -75,7 +78,7 @@ def latency_distribution(samples: pd.DataFrame, metric: str, target_ms: float | 
     return fig
 
 
-def mark_target(ax: plt.Axes, target: float, data_max: float, *, label: bool = False) -> None:
+def mark_target(ax: Axes, target: float, data_max: float, *, label: bool = False) -> None:
     """Draw the target as a dashed line when it lies within the data's range; otherwise an arrow at the right edge.
 
     The axis range stays the data's: a target far above the values would squash them into a line at 0.
@@ -159,7 +162,7 @@ def concurrency(conc: pd.DataFrame) -> Figure:
     return fig
 
 
-def close_timeline(frames: pd.DataFrame, probes: pd.DataFrame, manifest: dict) -> Figure:
+def close_timeline(frames: pd.DataFrame, probes: pd.DataFrame, manifest: dict[str, Any]) -> Figure:
     """When connections were closed by the server, coloured by close code."""
     closes = frames[(frames["type"] == "close") & (frames["direction"] == "in")].copy()
     closes["code"] = pd.to_numeric(closes["payload"].str.split(" ").str[0], errors="coerce")
@@ -222,7 +225,8 @@ def compare_distributions(samples_a: pd.DataFrame, samples_b: pd.DataFrame, metr
                           target_ms: float | None = None) -> Figure:
     """Two runs' distributions of one metric overlaid: histograms (left) and cumulative distributions (right)."""
     def values(s: pd.DataFrame) -> np.ndarray:
-        return s[(s["metric"] == metric) & (s["ok"] == True) & (s["concurrency"] == 1)]["value_ms"].dropna().to_numpy()  # noqa: E712
+        v: np.ndarray = s[(s["metric"] == metric) & (s["ok"] == True) & (s["concurrency"] == 1)]["value_ms"].dropna().to_numpy()  # noqa: E712
+        return v
 
     va, vb = values(samples_a), values(samples_b)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 2.6))

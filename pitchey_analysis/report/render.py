@@ -29,7 +29,7 @@ def _fmt(v: Any, kind: str = "") -> str:
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
         return "—"
     if isinstance(v, pd.Timestamp):
-        return v.strftime("%H:%M:%S")
+        return str(v.strftime("%H:%M:%S"))
     if kind == "pct":
         return f"{v:.1%}"
     if kind == "ms":

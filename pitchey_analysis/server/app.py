@@ -64,7 +64,7 @@ class PitcheyServer:
         self.http = HttpHandlers(self.settings, self.hub)
         self.ws = WebSocketHandler(self.settings, self.hub)
         self.http_url = ""
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[Any]] = []
 
     @property
     def jwt_secret(self) -> str:
@@ -232,7 +232,7 @@ class ReferenceServer:
         self.host, self.port = host, port
         self._tls_wanted = tls
         self._tls_dir = Path(tls_dir) if tls_dir else None
-        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._secret = jwt_secret
         self._origins = tuple(allowed_origins)
         self._trust_proxy = trust_proxy

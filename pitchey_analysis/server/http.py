@@ -70,7 +70,7 @@ class HttpHandlers:
         start = time.perf_counter()
         status = 500
         try:
-            resp = await handler(request)
+            resp: web.StreamResponse = await handler(request)
             status = resp.status
             return resp
         except web.HTTPException as exc:

@@ -54,19 +54,19 @@ class Session:
     address: str
     user: User | None = None
     subs: set[str] = field(default_factory=set)
-    queue: asyncio.Queue | None = None
-    writer: asyncio.Task | None = None
+    queue: asyncio.Queue[Any] | None = None
+    writer: asyncio.Task[None] | None = None
     opened: float = field(default_factory=time.monotonic)
     last_activity: float = field(default_factory=time.monotonic)
     ping_sent_at: float | None = None
     last_ping_at: float = field(default_factory=time.monotonic)
     tokens: float = 0.0
     refilled_at: float = field(default_factory=time.monotonic)
-    strikes: collections.deque = field(default_factory=collections.deque)
+    strikes: collections.deque[float] = field(default_factory=collections.deque)
     closing: bool = False
     leaked: bool = False
-    close_task: asyncio.Task | None = None
-    pending: list = field(default_factory=list)  # messages held during a user lookup
+    close_task: asyncio.Task[None] | None = None
+    pending: list[Any] = field(default_factory=list)  # messages held during a user lookup
 
 
 class Hub:
@@ -79,16 +79,16 @@ class Hub:
         self.sessions: dict[str, Session] = {}
         self.by_user: dict[int, set[Session]] = collections.defaultdict(set)
         self.channels: dict[str, set[Session]] = collections.defaultdict(set)
-        self.failures: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self.failures: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
         #: the lockout's failures when bounded_lockout is on (expiring, at most lockout_table_size keys)
         self.failure_window = EventWindow(self.knobs.lockout_window_s, self.knobs.lockout_table_size)
         self.started = time.monotonic()
-        self.received_by_type: collections.Counter = collections.Counter()
-        self.sent_by_type: collections.Counter = collections.Counter()
-        self.errors_by_code: collections.Counter = collections.Counter()
+        self.received_by_type: collections.Counter[str] = collections.Counter()
+        self.sent_by_type: collections.Counter[str] = collections.Counter()
+        self.errors_by_code: collections.Counter[str] = collections.Counter()
         self.rate_limited = 0
-        self.notifications: dict[int, list[dict]] = collections.defaultdict(list)
-        self.unread_messages: collections.Counter = collections.Counter()
+        self.notifications: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+        self.unread_messages: collections.Counter[int] = collections.Counter()
         self._ids = itertools.count(1)
         self.rng = random.Random(self.knobs.seed)
         self.shutting_down = False
@@ -218,7 +218,7 @@ class Hub:
     def _bounded(self) -> bool:
         return self.profile.on("bounded_lockout") and not self.profile.has(Defect.SHARED_FAILURE_COUNTER)
 
-    def _recent(self, key: str) -> collections.deque:
+    def _recent(self, key: str) -> collections.deque[float]:
         q = self.failures[key]
         horizon = time.monotonic() - self.knobs.lockout_window_s
         while q and q[0] < horizon:

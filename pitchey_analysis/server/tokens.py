@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -45,7 +46,7 @@ def issue(secret: str, *, sub: int, email: str, user_type: str, ttl_s: float = 8
 class Verified:
     """Outcome of verifying a token: claims, or an error code."""
 
-    claims: dict | None
+    claims: dict[str, Any] | None
     error: str | None  # None, "invalid_token" or "expired_token"
 
 

@@ -74,7 +74,7 @@ class WebSocketHandler:
             return kind == "unknown_user"
         return self.profile.knobs.lockout_counts in ("both", kind)
 
-    def lookup(self, claims: dict) -> User | None:
+    def lookup(self, claims: dict[str, Any]) -> User | None:
         """Find the token's user in the store (the ws table under item 7)."""
         try:
             uid = int(claims["sub"])
@@ -173,7 +173,7 @@ class WebSocketHandler:
             await s.ws.close(code=1008, message=b"Too many failed connection attempts")
             return
 
-        claims: dict | None = None
+        claims: dict[str, Any] | None = None
         auth_error: str | None = None
         if token is not None:
             v = self.verify(token)
@@ -207,7 +207,7 @@ class WebSocketHandler:
 
         await self._message_loop(s, key, request)
 
-    async def _defective_setup(self, s: Session, key: str, claims: dict | None, auth_error: str | None) -> None:
+    async def _defective_setup(self, s: Session, key: str, claims: dict[str, Any] | None, auth_error: str | None) -> None:
         """Session setup as the 2025-11 deployment did it (Part B items 4, 7, 8, 15, 18)."""
         hub, p = self.hub, self.profile
         hub.register(s)
@@ -374,7 +374,7 @@ class WebSocketHandler:
         await handler(s, key, msg)
 
     # -- one method per message type (PROTOCOL.md table) -------------------
-    async def on_ping(self, s: Session, key: str, msg: dict) -> None:
+    async def on_ping(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         if not self.profile.on("answer_pong"):
             return
         if self.profile.has(Defect.PONG_WRAPPED):
@@ -383,7 +383,7 @@ class WebSocketHandler:
             frame = {"type": "pong", "id": msg.get("id"), "timestamp": msg.get("timestamp", now_ms()), "serverTime": now_ms()}
         self.hub.reply(s, "ping", frame)
 
-    async def on_auth(self, s: Session, key: str, msg: dict) -> None:
+    async def on_auth(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         hub, p = self.hub, self.profile
         if p.has(Defect.NO_AUTH_ANSWER) or not p.on("answer_auth"):
             return  # item 1: never answered
@@ -423,7 +423,7 @@ class WebSocketHandler:
             return None
         return "unknown_channel"
 
-    async def on_subscribe(self, s: Session, key: str, msg: dict) -> None:
+    async def on_subscribe(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         hub, p = self.hub, self.profile
         if p.has(Defect.REQUESTS_IGNORED) or not p.on("answer_subscribe"):
             return
@@ -441,7 +441,7 @@ class WebSocketHandler:
         hub.channels[channel].add(s)
         hub.reply(s, "subscribe", {"type": "subscription_confirmed", "channel": channel})
 
-    async def on_unsubscribe(self, s: Session, key: str, msg: dict) -> None:
+    async def on_unsubscribe(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         hub, p = self.hub, self.profile
         if p.has(Defect.REQUESTS_IGNORED) or not p.on("answer_unsubscribe"):
             return
@@ -450,12 +450,12 @@ class WebSocketHandler:
             hub.unsubscribe(s, channel)
         hub.reply(s, "unsubscribe", {"type": "unsubscribed", "channel": channel})
 
-    async def on_get_dashboard_metrics(self, s: Session, key: str, msg: dict) -> None:
+    async def on_get_dashboard_metrics(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         if self.profile.has(Defect.REQUESTS_IGNORED) or not self.profile.on("answer_dashboard_metrics"):
             return
         self.hub.reply(s, "get_dashboard_metrics", {"type": "dashboard_metrics", "metrics": self.hub.metrics(), "timestamp": now_ms()})
 
-    async def on_presence_update(self, s: Session, key: str, msg: dict) -> None:
+    async def on_presence_update(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         hub, p = self.hub, self.profile
         status = msg.get("status")
         if not isinstance(status, str) or status not in PRESENCE_STATES:
@@ -466,7 +466,7 @@ class WebSocketHandler:
         if p.on("push_presence"):
             hub.publish("presence", {"type": "presence", "userId": _uid(s), "status": status})
 
-    async def on_send_message(self, s: Session, key: str, msg: dict) -> None:
+    async def on_send_message(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         hub, p = self.hub, self.profile
         rid, content = msg.get("recipientId"), msg.get("content")
         if not isinstance(rid, int) or not isinstance(content, str):
@@ -479,7 +479,7 @@ class WebSocketHandler:
         if p.on("answer_send_message"):
             hub.reply(s, "send_message", {"type": "message_sent", "messageId": mid})
 
-    async def _typing(self, s: Session, msg: dict, typing: bool) -> None:
+    async def _typing(self, s: Session, msg: dict[str, Any], typing: bool) -> None:
         rid = msg.get("recipientId")
         if not isinstance(rid, int):
             self.hub.error(s, "invalid_format", "typing needs recipientId (int)")
@@ -487,13 +487,13 @@ class WebSocketHandler:
         if self.profile.on("answer_typing"):
             self.hub.to_user(rid, {"type": "user_typing", "userId": _uid(s), "isTyping": typing})
 
-    async def on_typing_start(self, s: Session, key: str, msg: dict) -> None:
+    async def on_typing_start(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         await self._typing(s, msg, True)
 
-    async def on_typing_stop(self, s: Session, key: str, msg: dict) -> None:
+    async def on_typing_stop(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         await self._typing(s, msg, False)
 
-    async def on_notification_read(self, s: Session, key: str, msg: dict) -> None:
+    async def on_notification_read(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         hub = self.hub
         nid = msg.get("notificationId")
         for n in hub.notifications.get(_uid(s), []):
@@ -505,7 +505,7 @@ class WebSocketHandler:
             else:
                 hub.to_user(s.user.id, {"type": "notification_read", "notificationId": nid})
 
-    async def on_request_initial_data(self, s: Session, key: str, msg: dict) -> None:
+    async def on_request_initial_data(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         hub = self.hub
         if not self.profile.on("answer_initial_data"):
             return

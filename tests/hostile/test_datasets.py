@@ -26,7 +26,7 @@ from pitchey_analysis.exceptions import DatasetError
 
 from .common import files_under, one_line_error, run_cli
 
-Corrupt = Callable[[Path], None]
+Corrupt = Callable[[Path], object]
 
 
 def manifest_text(text: str | bytes) -> Corrupt:
@@ -94,6 +94,11 @@ def jsonl_only(*lines: str) -> Corrupt:
     return apply
 
 
+def _symlink_loop(run: Path) -> None:
+    (run / "manifest.json").unlink()
+    (run / "manifest.json").symlink_to(run / "manifest.json")
+
+
 def _set(col: str, value: object) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def edit(df: pd.DataFrame) -> pd.DataFrame:
         df[col] = value
@@ -146,8 +151,7 @@ CASES: list[tuple[str, Corrupt, str, str]] = [
     ("critical missing", table_edit("probes", _set("critical", None)), "probes.parquet: critical", "missing in 57 of 57"),
     ("outcome as dictionary codes", table_edit("probes", lambda df: df.assign(outcome=pd.Categorical([1] * len(df)))),
      "probes.parquet: outcome", "expected string"),
-    ("manifest a symlink loop", lambda run: ((run / "manifest.json").unlink(), (run / "manifest.json").symlink_to(run / "manifest.json")),
-     "manifest.json", "cannot be read"),
+    ("manifest a symlink loop", _symlink_loop, "manifest.json", "cannot be read"),
     ("value_ms as text", table_edit("samples", _set("value_ms", "fast")), "samples.parquet: value_ms", "expected float64"),
     ("started_at as text", table_edit("probes", _set("started_at", "yesterday")), "probes.parquet: started_at",
      "expected datetime64"),

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from .common import SAMPLE, files_under, one_line_error, run_cli
 CLI = [sys.executable, "-m", "pitchey_analysis"]
 
 
-def _terminate_when(args: list[str], ready: callable, *, sigint_ignored: bool, timeout: float = 120) -> subprocess.CompletedProcess:
+def _terminate_when(args: list[str], ready: Callable[[], bool], *, sigint_ignored: bool, timeout: float = 120) -> subprocess.CompletedProcess:
     """Start the CLI, send SIGTERM once ``ready()`` holds, and return its result. ``sigint_ignored``: as a background
     job of a non-interactive shell starts it (SIGINT ignored), else as CI runners and systemd do."""
     pre = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
@@ -40,7 +40,7 @@ def _terminate_when(args: list[str], ready: callable, *, sigint_ignored: bool, t
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
-def _probes_recorded(out: Path, n: int) -> callable:
+def _probes_recorded(out: Path, n: int) -> Callable[[], bool]:
     def ready() -> bool:
         ev = list(out.glob("*/events.jsonl"))
         return bool(ev) and ev[0].read_text().count('"kind":"probe"') >= n

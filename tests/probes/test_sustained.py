@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from tests.probes.badserver import BadServer, connected_then_silent
 
 PROBE = "resilience.sustained_sessions"
 #: A 3 s hold (after the timeout scale) with 5 sessions keeps each run short.
-SHORT = {"sustain_window_s": 3.0 / UNIT, "sustain_sessions": 5}
+SHORT: dict[str, Any] = {"sustain_window_s": 3.0 / UNIT, "sustain_sessions": 5}
 
 
 async def run_probe_only(ws_url: str, tmp_path, *, user=True):

@@ -68,7 +68,8 @@ class TickerServer:
             body = await request.json()
         except ValueError:
             return web.json_response({"ok": False, "why": "bad json"}, status=400)
-        user = USERS.get(body.get("login")) if isinstance(body, dict) else None
+        login = body.get("login") if isinstance(body, dict) else None
+        user = USERS.get(login) if isinstance(login, str) else None
         if user is None or body.get("secret") != user[0]:
             return web.json_response({"ok": False, "why": "denied"}, status=401)
         token = secrets.token_urlsafe(24)
