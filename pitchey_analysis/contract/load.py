@@ -245,7 +245,7 @@ def _flow_depth(text: str) -> int:
     return deepest
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no annotations
     """YAML without aliases (no billion laughs) and without duplicate keys (no silent last-wins)."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
