@@ -14,6 +14,7 @@ import os
 import ssl
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,9 +144,108 @@ SKIP_DETAILS = {"disruptive_not_allowed": "disruptive probe not run against a no
                 "target_unresponsive": "not run: the target answered nothing to the last probes nor to a liveness check "
                                        "(an upgrade and a ping)"}
 
+#: how long the runner waits for a target to answer again after a disruptive probe (times --timeout-scale)
+RECOVERY_S = 20.0
+
+
+class Watch:
+    """The target's state between probes: whether it speaks the contract at all (once, before the first probe),
+    and after each probe whether it still answers. A probe after which the target stopped answering, while its
+    own exchanges were answered, fails (critical): its input stopped the service. A target silent during a probe
+    makes that probe a skip (no evidence), as are the probes after it until the target answers again. After a
+    disruptive probe (our own load, lockouts) the runner waits, bounded, for the target to recover."""
+
+    def __init__(self, ctx: ProbeContext, rec: Recorder) -> None:
+        self.ctx, self.rec = ctx, rec
+        self.not_spoken: str | None = None
+        self.down: tuple[str, str, float] | None = None  # (reason, probe, t_offset_s)
+        self.answering = False  # whether the target answered its liveness check last time it was asked
+        self.next_check = 0.0  # while it is down, asked again at most every few seconds (monotonic time)
+
+    async def start(self) -> None:
+        from .probes.speaks import speaks
+
+        try:
+            check = await speaks(self.ctx)
+        except Exception as exc:  # the check is evidence when it works, never a crash of the run
+            check = {"speaks": None, "why": f"the check failed: {type(exc).__name__}", "seen": []}
+        self.rec.update_manifest(contract_spoken=check)
+        from .probes.speaks import answers
+
+        self.answering = check["speaks"] is True or (check["speaks"] is None and await answers(self.ctx, tries=1))
+        if check["speaks"] is False:
+            self.not_spoken = str(check["why"])
+            self.rec.event("contract_not_spoken", why=check["why"], seen=check.get("seen", []))
+
+    async def before(self, spec: ProbeSpec) -> str | None:
+        """Why ``spec`` must not run now (a skip), or None."""
+        if self.not_spoken:
+            return f"contract_not_spoken:not run: the target does not speak this contract ({self.not_spoken})"
+        if self.down is None or spec.final:
+            return None
+        from .probes.speaks import answers
+
+        if time.monotonic() >= self.next_check and await answers(self.ctx, tries=1):
+            self.answering = True
+            reason, probe, t = self.down
+            self.rec.event("target_answers_again", after=probe, down_s=round(self.rec.t_offset() - t, 2))
+            self.down = None
+            return None
+        if time.monotonic() >= self.next_check:
+            self.next_check = time.monotonic() + max(2.0, 5 * self.ctx.options.timeout_s)
+        reason, probe, t = self.down
+        what = {"stopped_service": f"the target stopped answering after {probe} (at {t:.1f} s)",
+                "target_silent": f"the target went silent during {probe} (at {t:.1f} s)",
+                "recovering": f"the target had not recovered from {probe} (at {t:.1f} s)"}[reason]
+        return f"{'recovering' if reason == 'recovering' else 'target_down'}:not run: {what}"
+
+    async def after(self, spec: ProbeSpec, r: Result) -> Result:
+        """The probe's result in the light of the target's state after it."""
+        from .probes.speaks import answers
+
+        if spec.final or not self.answering:
+            # a target that did not answer its liveness check gives no "before" to compare with: the breaker
+            # (unanswered probes in a row) judges it
+            return r
+        if await answers(self.ctx):
+            return r
+        self.answering = False
+        t = self.rec.t_offset()
+        if spec.disruptive or spec.last or spec.category == "performance":  # our own load or lockouts: let it recover
+            waited = await self._recover()
+            if waited is not None:
+                self.rec.event("recovered", after=spec.name, waited_s=round(waited, 2))
+                return r
+            self.down = ("recovering", spec.name, t)
+            self.rec.event("target_not_recovered", after=spec.name, at_s=round(t, 2))
+            return r
+        if r.outcome in ("fail", "error") and r.reason in UNANSWERED:
+            self.down = ("target_silent", spec.name, t)
+            self.rec.event("target_silent", during=spec.name, at_s=round(t, 2))
+            return Result.skip("target_silent", f"the target stopped answering during this probe (at {t:.1f} s), "
+                               f"so its {r.reason} is no evidence about the feature", {"before": r.detail})
+        self.down = ("stopped_service", spec.name, t)
+        self.rec.event("target_stopped", by=spec.name, at_s=round(t, 2))
+        return Result.fail("stopped_service", f"right after this probe's input the target stopped answering (at {t:.1f} s): "
+                           "that input stops the service for every client", {"probe_outcome": r.outcome,
+                           "probe_reason": r.reason, "probe_detail": r.detail}, critical=True)
+
+    async def _recover(self) -> float | None:
+        """Wait (bounded) until the target answers again; the seconds waited, or None."""
+        from .probes.speaks import answers
+
+        t0 = time.monotonic()
+        bound = RECOVERY_S * max(1.0, self.ctx.options.timeout_scale)
+        while time.monotonic() - t0 < bound:
+            await asyncio.sleep(0.5)
+            if await answers(self.ctx, tries=1):
+                return time.monotonic() - t0
+        return None
+
 
 async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attempt: int = 1, limit_s: float = 180.0,
-                    skip: str | None = None, deadline_limited: bool = False) -> dict[str, Any]:
+                    skip: str | None = None, deadline_limited: bool = False,
+                    after: Callable[[ProbeSpec, Result], Awaitable[Result]] | None = None) -> dict[str, Any]:
     """Run one probe; every outcome (including a crash of the probe) becomes a record.
 
     With ``deadline_limited``, ``limit_s`` is what is left of the run's budget: a
@@ -179,6 +279,8 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attemp
             r = classify(exc)
         finally:
             await end_sessions(ctx)  # no session's reader outlives its probe
+        if after is not None and r.reason != "deadline":
+            r = await after(spec, r)  # what the target's state after the probe says about it
     record = _record(spec, probe_id, attempt, started, (time.perf_counter() - t0) * 1000, r, rec)
     rec.probe(record)
     return record
@@ -285,6 +387,9 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
         rec.update_manifest(**judged_by(cfg, steps), deadline_s=budget)
         end = time.monotonic() + budget
         breaker = Breaker(ctx)
+        watch = Watch(ctx, rec)
+        if any(not skip for _, skip in steps):
+            await watch.start()
         bar = tqdm(steps, desc="probes", unit="probe", disable=None if cfg.progress else True, file=sys.stderr, leave=False)
         for spec, skip in bar:
             left = end - time.monotonic()
@@ -294,9 +399,12 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
                     rec.update_manifest(deadline_reached=True)
                     rec.event("deadline", after_s=round(budget, 1))
                 skip = "deadline"
+            if not skip:
+                skip = await watch.before(spec)
             if not skip and not spec.final and await breaker.blocked():
                 skip = "target_unresponsive"
-            r = await run_probe(spec, ctx, rec, skip=skip, limit_s=max(0.01, min(180.0, left)), deadline_limited=left < 180.0)
+            r = await run_probe(spec, ctx, rec, skip=skip, limit_s=max(0.01, min(180.0, left)), deadline_limited=left < 180.0,
+                                after=watch.after)
             breaker.note(r)
             if r["reason"] == "deadline" and not rec.manifest.get("deadline_reached"):
                 rec.update_manifest(deadline_reached=True)

@@ -85,3 +85,37 @@ def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path):
     text = " ".join(str(v) for v in run.probes["detail"]).lower()
     for word in ("connected", "pitch", "dashboard", "auth_success"):
         assert word not in text, word
+
+
+def test_a_frame_that_stops_the_service_is_a_critical_finding(tmp_path):
+    """One text frame of invalid UTF-8 stops the JSON-RPC service for every client: the probe that sent it fails
+    (critical) with that, and the probes after it are skipped for it, never judged against a dead target."""
+    run = asyncio.run(run_shape(tmp_path, "jsonrpc", defects={"utf8_kill"}))
+    got = outcomes(run)
+    assert got["readiness.invalid_utf8"][:2] == ("fail", "stopped_service"), got["readiness.invalid_utf8"]
+    rec = run.probes.set_index("probe").loc["readiness.invalid_utf8"]
+    assert bool(rec["critical"])
+    after = [k for k, v in got.items() if v[1] == "target_down"]
+    assert after and all("readiness.invalid_utf8" in got[k][2] for k in after)
+    assert not any(v[0] == "fail" for k, v in got.items() if k != "readiness.invalid_utf8"), got
+
+
+def test_a_target_in_another_protocol_is_told_so(tmp_path):
+    """The shipped Pitchey contract against the JSON-RPC service: no specific finding, but INSUFFICIENT EVIDENCE
+    saying the target does not speak this contract, with the frames it sent."""
+    from pitchey_analysis.analysis import analyze
+    from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+
+    async def go():
+        cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False,
+                          contract=load_contract("pitchey"))
+        async with ShapeServer("jsonrpc") as srv:
+            return load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg))
+
+    run = asyncio.run(go())
+    assert set(run.probes["outcome"]) == {"skip"}
+    assert run.manifest["contract_spoken"]["speaks"] is False
+    v = analyze(run).verdict
+    assert v.verdict == "INSUFFICIENT EVIDENCE"
+    assert len(v.reasons) == 1 and "does not speak this contract" in v.reasons.iloc[0]["detail"]
+    assert "jsonrpc" in v.reasons.iloc[0]["detail"]

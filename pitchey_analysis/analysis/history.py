@@ -50,7 +50,7 @@ def history(runs: list[Any], target: str | None = None, metrics: tuple[str, ...]
         slo = slo_checks(r.samples, r.probes, tls=bool((r.manifest.get("target") or {}).get("tls")),
                          targets=targets_from_manifest(r.manifest))
         status = "deadline" if r.manifest.get("deadline_reached") else r.manifest.get("status")
-        v = verdict(probes, slo, plan=r.manifest.get("plan"), status=status)  # as the run's own report says
+        v = verdict(probes, slo, plan=r.manifest.get("plan"), status=status, spoken=r.manifest.get("contract_spoken"))  # as the run's own report says
         rows.append({"run_id": r.run_id, "started": started, "target": key, "suite": (r.manifest.get("suite") or {}).get("name"),
                      "verdict": v.verdict, "score": overall_score(rates)})
         for c in rates.itertuples():

@@ -90,7 +90,8 @@ def completeness(status: str | None, gaps: pd.DataFrame) -> str:
     return "complete"
 
 
-def verdict(probes: pd.DataFrame, slo: pd.DataFrame, plan: list[Any] | None = None, status: str | None = None) -> Verdict:
+def verdict(probes: pd.DataFrame, slo: pd.DataFrame, plan: list[Any] | None = None, status: str | None = None,
+            spoken: dict[str, Any] | None = None) -> Verdict:
     """Apply the rules: 1 NOT READY, 2 INSUFFICIENT EVIDENCE, 3 READY WITH RISKS, 4 READY.
 
     ``plan`` (the manifest's) and ``status`` make an interrupted or partial run a
@@ -117,6 +118,12 @@ def verdict(probes: pd.DataFrame, slo: pd.DataFrame, plan: list[Any] | None = No
     for _, r in p[~crit & p["outcome"].isin(["fail", "error"])].iterrows():
         rows[3].append({"rule": 3, "kind": "probe", "name": r["probe"], "status": f"{r['outcome']} ({r['reason']})", "detail": r["detail"]})
     cols = ["rule", "kind", "name", "status", "detail"]
+    if isinstance(spoken, dict) and spoken.get("speaks") is False:
+        # another protocol: what the probes would say is not about this contract's features, so nothing specific
+        seen = "; ".join(str(x) for x in (spoken.get("seen") or [])[:3])
+        detail = f"the target does not speak this contract: {spoken.get('why')}" + (f" (seen: {seen})" if seen else "")
+        return Verdict(VERDICTS[1], 2, pd.DataFrame([{"rule": 2, "kind": "run", "name": "contract", "status": "not spoken",
+                                                       "detail": detail}], columns=cols), **extra)
     if how in ("interrupted", "degraded", "incomplete") and not rows[1] and not rows[2]:
         # A run that did not end cannot be READY, even if what it recorded was clean.
         rows[2].append({"rule": 2, "kind": "run", "name": "run", "status": how, "detail": f"the run is {how}"})

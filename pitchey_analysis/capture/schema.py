@@ -59,6 +59,9 @@ MANIFEST: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | None]] = {
     "degraded_reason": (_STR + _NONE, None),
     "deadline_reached": (_BOOL + _NONE, None),
     "deadline_s": (_NUM + _NONE, None),
+    "contract_spoken": (_OBJ + _NONE, None),
+    "contract_spoken.speaks": (_BOOL + _NONE, None),
+    "contract_spoken.why": (_STR + _NONE, None),
 }
 
 #: table -> column -> allowed values (None: any, but not missing); checked on every loaded row

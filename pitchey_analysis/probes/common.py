@@ -371,14 +371,14 @@ async def settle(ctx: ProbeContext, s: ProbeSession) -> bool:
     return False
 
 
-async def open_started(ctx: ProbeContext, *, trace: bool = True) -> tuple[ProbeSession, Started]:
+async def open_started(ctx: ProbeContext, *, trace: bool = True, audit: bool = True) -> tuple[ProbeSession, Started]:
     """A session as a client of the contract opens one: anonymous where the contract serves anonymous
     sessions, else with the main user's credential; begun (:func:`start`)."""
     up = ctx.contract.upgrade
     token = None
     if up is not None and not up.anonymous and ctx.user is not None:
         token, _ = await login(ctx, ctx.user)
-    s = await ProbeSession.open(ctx, token=token, trace=trace)
+    s = await ProbeSession.open(ctx, token=token, trace=trace, audit=audit)
     return s, await start(ctx, s, token)
 
 
@@ -390,7 +390,7 @@ async def alive(ctx: ProbeContext) -> bool:
     stalled target does not cost every remaining probe its full timeout.
     """
     try:
-        s, began = await open_started(ctx, trace=False)
+        s, began = await open_started(ctx, trace=False, audit=False)
     except Exception:
         return False
     async with s:

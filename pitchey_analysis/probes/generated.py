@@ -169,6 +169,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "connection.authenticated_connect": ("login", "upgrade.query", "firstFrame.authenticated"),
     "connection.user_types": ("login", "upgrade.query", "roundTrip"),
     "connection.single_connected_frame": ("firstFrame",),
+    "session.first_frame": ("firstFrame",),
     "connection.ping_on_connected": ("login", "upgrade.query", "roundTrip"),
     "auth.query_token": ("login", "upgrade.query"),
     "auth.header_token": ("login", "upgrade.header"),

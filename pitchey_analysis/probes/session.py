@@ -141,7 +141,7 @@ def parse_frames(data: str | bytes, *, batch: bool) -> list[dict[str, Any]]:
 class ProbeSession:
     """One WebSocket connection opened by a probe."""
 
-    def __init__(self, ctx: ProbeContext, conn: ClientConnection, *, trace: bool, opened_at: float) -> None:
+    def __init__(self, ctx: ProbeContext, conn: ClientConnection, *, trace: bool, opened_at: float, audit: bool = True) -> None:
         self.ctx = ctx
         self.conn = conn
         self.conn_id = ctx.new_conn_id()
@@ -158,12 +158,13 @@ class ProbeSession:
         self._closing = False  # set when the probe starts the close
         self.closed_by_target = False  # the session ended without the probe closing it
         self.probe_id = ctx.probe_id  # the session may outlive its probe
-        self.checked = False
+        self.checked = not audit  # the runner's own liveness sessions are no evidence for the session invariants
         self.ids = IdSource(ctx.contract.ids)  # the ids of this session's requests, by the contract's rule
         self.last_id: Any = None  # the id the last request sent carried (None: not correlated)
         self.batches = 0  # frames that held several messages
         self.auto_token: str | None = None  # the run's credential, still to be sent in a first message
-        ctx.invariants.opened += 1
+        if audit:
+            ctx.invariants.opened += 1
         if isinstance(conn, TracedConnection):
             conn.on_control = self._control
         self._reader = asyncio.get_running_loop().create_task(self._read(), name=f"ProbeSession._read {self.conn_id}")
@@ -185,6 +186,7 @@ class ProbeSession:
         trace: bool = True,
         timeout: float | None = None,
         anonymous: bool = False,
+        audit: bool = True,
     ) -> ProbeSession:
         """Open a connection (raises on failure; callers classify).
 
@@ -223,7 +225,7 @@ class ProbeSession:
             create_connection=TracedConnection,
             **kwargs,
         )
-        s = cls(ctx, conn, trace=trace, opened_at=t0)
+        s = cls(ctx, conn, trace=trace, opened_at=t0, audit=audit)
         s.auto_token = auto
         return s
 

@@ -56,7 +56,21 @@ async def test_unanswered_or_half_written_handshake(tmp_path, upgrade, reason):
     assert o["messaging.ping"][1] in (reason, "bad_handshake")
 
 
-@pytest.mark.parametrize("status", [401, 403, 500])
+@pytest.mark.parametrize("status", [401, 403])
+async def test_every_upgrade_refused_as_unauthorised_is_another_session_model(tmp_path, status):
+    """The contract serves anonymous sessions; a target refusing every upgrade made its way with 401/403 does not
+    take this contract's session model: no specific finding, the run says the target does not speak the contract."""
+    from pitchey_analysis.analysis import analyze
+
+    async with BadServer(status=status) as b:
+        run = await run_against(b.ws_url, tmp_path, only=["messaging.ping", "connection.health"])
+    o = outcomes(run)
+    assert o["messaging.ping"][:2] == ("skip", "contract_not_spoken")
+    v = analyze(run).verdict
+    assert v.verdict == "INSUFFICIENT EVIDENCE" and f"HTTP {status}" in v.reasons.iloc[0]["detail"]
+
+
+@pytest.mark.parametrize("status", [500])
 async def test_http_status_instead_of_101(tmp_path, status):
     async with BadServer(status=status) as b:
         run = await run_against(b.ws_url, tmp_path, only=["messaging.ping", "connection.health"])

@@ -1,0 +1,92 @@
+"""Whether the target speaks the contract at all, and whether it still answers (the runner's two checks).
+
+Before the first probe, :func:`speaks` opens sessions as the contract says and sends its liveness round trip:
+a target whose every upgrade is refused with the declared credentials, or whose frames match none of the
+contract's messages, or which sends nothing where the contract promises a first frame or an answer, does not
+speak this contract -- the run then says so instead of listing specific findings that are really "wrong
+protocol". After each probe, :func:`answers` tells whether the target still answers; the runner decides what
+a silence means (this probe's frames stopped it, or it went silent on its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from websockets.exceptions import InvalidStatus
+
+from .base import ProbeContext, compact
+from .common import alive, open_started, round_trip
+
+#: how many frames the check keeps as what was seen
+SEEN = 5
+
+
+async def speaks(ctx: ProbeContext) -> dict[str, Any]:
+    """``{"speaks": True | False | None, "why": ..., "seen": [...]}`` from two sessions opened as the contract says.
+
+    ``None``: the contract gives nothing to check (no first frame, no request with an answer) and the target said
+    nothing either -- no evidence either way. ``False`` only on positive evidence.
+    """
+    c = ctx.contract
+    seen: list[str] = []
+    statuses: list[int] = []
+    matched = unmatched = 0
+    expected_something = c.first_frame is not None or c.round_trip() is not None or bool(c.request_answers())
+    for attempt in range(2):
+        try:
+            s, began = await open_started(ctx, trace=False, audit=False)
+        except InvalidStatus as exc:
+            statuses.append(exc.response.status_code)
+            continue
+        except Exception as exc:  # unreachable: the preflight and the probes say so, not this check
+            return {"speaks": None, "why": f"the upgrade failed: {type(exc).__name__}", "seen": seen}
+        async with s:
+            if not s.closed:  # even without the declared first frame: what it answers to our request tells
+                rt = round_trip(ctx, f"speaks-{attempt}")
+                ops = c.request_answers()
+                request = rt[0] if rt else (ops[0].request.example if ops and ops[0].request else None)
+                if request is not None:
+                    mark = s.mark()
+                    try:
+                        await s.send(request)
+                        await s.expect(lambda f: True, ctx.options.timeout_s, since=mark)
+                    except Exception:
+                        pass
+            await asyncio.sleep(0)
+            for _, f in s.frames:
+                kind = c.kind_of(f)
+                if kind is not None and kind in c.server_messages() and c.check_frame(f) is None:
+                    matched += 1
+                elif kind is not None and kind in c.server_messages():
+                    matched += 1  # a known kind off its schema is conformance's finding, not another protocol
+                else:
+                    unmatched += 1
+                if len(seen) < SEEN:
+                    seen.append(compact(f, 200))
+        if matched:
+            return {"speaks": True, "why": f"{matched} frame(s) of the contract's messages", "seen": seen}
+    up = c.upgrade
+    if statuses and up is not None and not up.anonymous and ctx.user is None:
+        return {"speaks": None, "seen": seen, "statuses": statuses,
+                "why": "the service serves no anonymous session and no credential was given"}
+    if len(statuses) == 2 and all(st in (401, 403) for st in statuses):
+        # refused as unauthorised where the contract says its sessions are served so: another session model
+        return {"speaks": False, "seen": seen, "statuses": statuses,
+                "why": f"every upgrade made as the contract says was refused (HTTP {', '.join(map(str, statuses))})"}
+    if unmatched:
+        return {"speaks": False, "seen": seen,
+                "why": f"{unmatched} frame(s) arrived and none matches a message the contract says the service sends"}
+    if expected_something:  # silence is not another protocol: the runner's liveness checks judge a silent target
+        return {"speaks": None, "seen": seen, "why": "no frame arrived where the contract promises a first frame or an answer"}
+    return {"speaks": None, "why": "the contract declares nothing to check it by, and the target said nothing", "seen": seen}
+
+
+async def answers(ctx: ProbeContext, *, tries: int = 2, gap_s: float = 0.25) -> bool:
+    """Whether the target answers its liveness check (as :func:`~.common.alive`), tried ``tries`` times."""
+    for i in range(tries):
+        if await alive(ctx):
+            return True
+        if i + 1 < tries:
+            await asyncio.sleep(gap_s)
+    return False
