@@ -69,7 +69,8 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
     **_in_group("refused-token-form", ("auth.invalid_token", "auth.forged_token", "auth.alg_none", "auth.expired_token",
                                        "auth.wrong_audience"), ("wrong_answer", "refused_by_close", "refused_at_upgrade")),
     **_in_group("unanswered-requests", ("messaging.subscribe", "messaging.unsubscribe", "messaging.dashboard_metrics",
-                                        "messaging.unknown_type", "messaging.forbidden_channel"), ("no_answer",)),
+                                        "messaging.unknown_type", "messaging.forbidden_channel",
+                                        "readiness.subscription_cap"), ("no_answer",)),
     **_in_group("missing-pushes", ("messaging.presence_update", "messaging.notification_delivery",
                                    "messaging.dashboard_push", "messaging.channel_broadcast"), ("no_push",)),
     # connection
