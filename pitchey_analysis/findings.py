@@ -69,7 +69,8 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
     **_in_group("refused-token-form", ("auth.invalid_token", "auth.forged_token", "auth.alg_none", "auth.expired_token",
                                        "auth.wrong_audience"), ("wrong_answer", "refused_by_close", "refused_at_upgrade")),
     **_in_group("unanswered-requests", ("messaging.subscribe", "messaging.unsubscribe", "messaging.dashboard_metrics",
-                                        "messaging.unknown_type", "messaging.forbidden_channel"), ("no_answer",)),
+                                        "messaging.unknown_type", "messaging.forbidden_channel",
+                                        "readiness.subscription_cap"), ("no_answer",)),
     **_in_group("missing-pushes", ("messaging.presence_update", "messaging.notification_delivery",
                                    "messaging.dashboard_push", "messaging.channel_broadcast"), ("no_push",)),
     # connection
@@ -330,6 +331,96 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "Held sessions miss their scheduled pushes",
         "Users watching a dashboard see it freeze although their connection is open.",
         "Keep publishing to every subscriber for the whole life of a session; check that subscriptions survive idle periods."),
+    # hardening (issue 31): what a hostile client can do, and how the suite saw it
+    ("resilience.nested_json", "session_closed"): _f(
+        "Deeply nested JSON ends the session instead of an error",
+        "An attacker can crash the message handler at will with one small message (JSON nested tens of thousands deep, "
+        "well inside the size limit), and where the same parser serves other users' work, take it down with them. Seen "
+        "by sending such a message: the session was closed instead of answered with the contract's error.",
+        "Treat every parse failure as bad input: catch the parser's depth error (Python's RecursionError, a stack "
+        "overflow elsewhere) or use a parser with a depth limit, and answer the contract's invalid-format error while "
+        "keeping the session."),
+    ("resilience.nested_json", "session_lost"): _f(
+        "Deeply nested JSON leaves the session unusable",
+        "An attacker can break a session's handler with one small deeply nested message; the error is sent but the "
+        "session no longer answers. Seen by a round trip after the error that went unanswered.",
+        "Reject over-deep input before dispatch, without leaving the session's handler in a broken state."),
+    ("resilience.nested_json", "no_answer"): _f(
+        "Deeply nested JSON is neither answered nor refused",
+        "A client (or an attacker probing for a crash) gets no error for input the service could not parse; the handler "
+        "may have failed silently. Seen by sending JSON nested tens of thousands deep and waiting for the contract's error.",
+        "Answer any parse failure, depth included, with the contract's invalid-format error."),
+    ("resilience.nested_json", "server_error"): _f(
+        "A deeply nested login body makes the HTTP side fail with 5xx",
+        "An attacker can make the login endpoint raise an internal error with one small request, at no cost, filling "
+        "logs with tracebacks and alerting on-call for nothing. Seen as a 5xx answer to a login whose body is JSON "
+        "nested tens of thousands deep.",
+        "Answer any body that does not parse, depth included, with 400."),
+    ("readiness.control_frame_flood", "control_flood_unlimited"): _f(
+        "Ping control frames bypass the rate limit",
+        "An attacker can flood the service with WebSocket ping frames, each answered with a pong, without ever reaching "
+        "the rate limit that stops a flood of messages: one connection can keep the service busy and raise every other "
+        "client's latency. Seen by a burst of pings beyond the declared burst, all answered, with no error and no close.",
+        "Count ping and pong control frames toward the same per-connection rate limit as messages (RFC 6455 §5.5.2 lets a "
+        "server answer only the most recent ping), and close the flooder with the rate limit's code."),
+    ("readiness.control_frame_flood", "no_close"): _f(
+        "A ping flood is refused but never disconnected",
+        "An attacker can keep flooding ping frames: each is refused, but the connection is kept and the server keeps "
+        "working for it. Seen by error frames after the burst and no close.",
+        "After the rate_limited errors, close the connection with the rate limit's close code (1008)."),
+    ("resilience.tls_handshake_stall", "handshake_held"): _f(
+        "Stalled TLS handshakes are held open",
+        "An attacker can open thousands of connections that send 5 bytes of a ClientHello and stop: each holds a socket, "
+        "a file descriptor and TLS buffers until the library's own timeout (often 60 s), until nobody else can connect. "
+        "Seen by such a connection still open past the declared handshake deadline.",
+        "Count the TLS handshake toward the request-head deadline (start the clock at accept, not after the handshake), "
+        "or set the TLS handshake timeout of the server or the proxy in front of it to the declared deadline."),
+    ("resilience.keepalive_trickle", "keepalive_held"): _f(
+        "A trickled second request on a kept-alive connection is held open",
+        "An attacker can send one good request, then trickle the next request head on the same connection, and hold "
+        "the connection without limit: the slow-loris protection covers only the first request. Seen by a second "
+        "request head sent in part and still held past the declared deadline.",
+        "Apply the request-head deadline to every request of a kept-alive connection (and a body deadline to every "
+        "body), not only to the first; e.g. a proxy's client_header_timeout and client_body_timeout."),
+    ("readiness.login_throttle", "no_throttle"): _f(
+        "HTTP login is not throttled",
+        "An attacker can guess passwords at the speed of the login endpoint, against one account or across many from one "
+        "address, and each guess costs the service a password hash. Seen by a series of wrong logins all refused as "
+        "wrong credentials, none answered 429.",
+        "Throttle failed logins per address and per account (a window of recent failures) and answer 429 with "
+        "Retry-After past it; hash passwords off the event loop."),
+    ("readiness.login_throttle", "throttle_bypassed"): _f(
+        "A throttled account still lets the right password in",
+        "An attacker can keep guessing after the 429s: a wrong password is throttled but the right one is let in, so "
+        "the throttle tells the attacker when a guess was right. Seen by the right password accepted right after the "
+        "wrong ones were throttled.",
+        "While an account or address is throttled, answer every login for it with 429, whatever the password."),
+    ("readiness.subscription_cap", "no_cap"): _f(
+        "Subscriptions per session are not capped",
+        "An anonymous attacker can make the service hold any number of channels per session (and per channel name), "
+        "growing memory until it fails for everyone. Seen by one session confirmed on more channels than the declared cap.",
+        "Cap the channels one session may hold (and the length of a channel name) and refuse past the cap with the "
+        "declared error; forget empty channels when sessions leave."),
+    ("readiness.subscription_cap", "wrong_answer"): _f(
+        "Subscriptions are refused otherwise than the contract declares",
+        "Clients cannot tell a full session from another refusal, or are refused before the declared cap.",
+        "Refuse a subscription only past the declared cap, with the declared error code."),
+    ("readiness.connection_cap", "no_cap"): _f(
+        "Connections are not capped",
+        "An attacker can open idle connections until the service runs out of file descriptors; past that it accepts "
+        "no one, health checks included, and every good client's latency climbs first. Seen by more upgrades served "
+        "than the declared cap.",
+        "Refuse connections beyond a cap below the process's file limit with the declared status (503 with Retry-After), "
+        "so the service degrades visibly instead of failing."),
+    ("readiness.connection_cap", "wrong_status"): _f(
+        "Connections past the cap are refused with another status",
+        "Load balancers and clients cannot tell an overloaded service from a broken one.",
+        "Refuse connections past the cap with the declared status (503)."),
+    ("readiness.connection_cap", "slot_not_released"): _f(
+        "A closed connection does not free its slot",
+        "Once the cap is reached it stays reached: every new client is refused although connections have left. Seen by "
+        "upgrades still refused after one of the probe's connections closed.",
+        "Count a connection out of the cap as soon as it closes, however it closes."),
     ("auth.unknown_user", "connected_not_first"): _f(
         "An unknown user's error comes before 'connected'",
         "Clients that wait for 'connected' as the first frame misread the session.",

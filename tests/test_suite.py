@@ -50,6 +50,8 @@ EXPECTED_2025_11 = {
     "readiness.health_endpoint": ("wrong_answer", 19),
     "readiness.stats_non_admin": ("wrong_answer", 12),
     "readiness.rate_limit": ("no_close", 9),
+    "readiness.control_frame_flood": ("no_close", 9),  # a ping flood is limited as messages are: wrapped errors, no close
+    "readiness.subscription_cap": ("no_answer", 2),  # subscribe is ignored, so no cap can be seen
     "readiness.session_leak": ("session_leak", 18),
     "readiness.lockout_spoofing": ("spoofable_lockout", 17),
     "resilience.lockout_per_address": ("closed_1008", 8),
@@ -76,7 +78,8 @@ def test_quick_suite_passes_against_complete(complete_run):
     assert run.manifest["status"] == "complete"
     assert _failures(run) == {}
     skipped = set(run.probes.loc[run.probes["outcome"] == "skip", "probe"])
-    assert skipped == {"readiness.tls"}  # ws:// on loopback
+    # ws:// on loopback: no TLS to check or stall; the shipped contract leaves the connection cap to the deployment
+    assert skipped == {"readiness.tls", "resilience.tls_handshake_stall", "readiness.connection_cap"}
     assert set(run.probes["probe"]) == {n for n, s in CATALOGUE.items() if s.quick}
     assert elapsed < 20 / 0.4 * float(os.environ.get("PITCHEY_TIMEOUT_SCALE", "0.4")) + 20
 

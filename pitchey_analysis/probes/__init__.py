@@ -6,6 +6,7 @@ from ..categories import CATEGORIES
 from . import (  # noqa: F401 - registration
     authentication,
     connection,
+    hardening,
     invariant_probes,
     messaging,
     performance,

@@ -211,6 +211,14 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "resilience.invalid_then_working": ("roundTrip",),
     "resilience.lockout_per_address": ("limits.lockout", "roundTrip"),
     "resilience.sustained_sessions": ("roundTrip",),
+    # hardening (issue 31): each attack is bounded by what the contract declares
+    "resilience.nested_json": ("limits.messageSize", "errors.invalidFormat", "roundTrip"),
+    "readiness.control_frame_flood": ("limits.rate",),
+    "resilience.tls_handshake_stall": ("limits.handshake",),
+    "resilience.keepalive_trickle": ("limits.handshake", "endpoints.health"),
+    "readiness.login_throttle": ("login",),
+    "readiness.subscription_cap": ("limits.subscriptions", "type:subscribe"),
+    "readiness.connection_cap": ("limits.connections",),
 }
 
 

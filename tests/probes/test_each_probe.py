@@ -3,6 +3,8 @@ the failing outcome with its reason code, and against ``complete`` it passes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pitchey_analysis.probes import CATALOGUE
@@ -72,6 +74,15 @@ CASES: dict[str, list[tuple[dict, str]]] = {
     "session.error_shape": [({"disable": ["error_shape"]}, "malformed_error"), ({"defects": [10]}, "malformed_error")],
     "session.nothing_after_close": [({"disable": ["silent_after_close"]}, "frame_after_close")],
     "session.close_codes": [({"disable": ["valid_close_codes"]}, "invalid_close_code")],
+    # hardening (issue 31): each protection of the reference server switched off
+    "resilience.nested_json": [({"disable": ["parse_guard"]}, "session_closed")],
+    "readiness.control_frame_flood": [({"disable": ["control_frame_limit"]}, "control_flood_unlimited"),
+                                      ({"disable": ["rate_limit"]}, "control_flood_unlimited")],
+    "resilience.tls_handshake_stall": [({"disable": ["tls_handshake_deadline"]}, "handshake_held")],
+    "resilience.keepalive_trickle": [({"disable": ["request_deadlines"]}, "keepalive_held")],
+    "readiness.login_throttle": [({"disable": ["login_throttle"]}, "no_throttle")],
+    "readiness.subscription_cap": [({"disable": ["subscription_cap"]}, "no_cap")],
+    "readiness.connection_cap": [({"disable": ["connection_cap"]}, "no_cap")],
 }
 #: Whole-run probes judge the sessions of the probes run before them on the same context.
 SESSION_PRELUDE = ("connection.anonymous_connect", "auth.unknown_user", "messaging.invalid_json", "messaging.ping",
@@ -85,9 +96,29 @@ KNOBS = {"resilience.server_ping": {"ping_interval": 0.3}, "messaging.dashboard_
          # item 15 drops what arrives during the lookup: long enough that a loaded machine still lands the ping in it
          "connection.ping_on_connected": {"lookup_delay_ms": (150.0, 150.0)},
          # a lockout after 3 failures, not the contract's 10: each failure waits out a short quiet window
-         "readiness.lockout_spoofing": {"lockout_threshold": 3}, "resilience.lockout_per_address": {"lockout_threshold": 3}}
+         "readiness.lockout_spoofing": {"lockout_threshold": 3}, "resilience.lockout_per_address": {"lockout_threshold": 3},
+         "resilience.tls_handshake_stall": {"tls": True},
+         # a file limit of 20 makes a connection cap of 4 (server/limits.py), which CONTEXT's contract declares
+         "readiness.connection_cap": {"open_files": 20}}
 #: Probe options matching KNOBS (the probes send as many failures as the server locks out after).
 PROBE_OPTIONS = {"readiness.lockout_spoofing": {"lockout_attempts": 3}, "resilience.lockout_per_address": {"lockout_attempts": 3}}
+
+
+def _with_limits(**limits: dict) -> Any:
+    """The shipped contract with more ``x-readiness.limits`` declared."""
+    import copy
+
+    import yaml
+
+    from pitchey_analysis.contract import contract_from_text, default_contract
+
+    doc = copy.deepcopy(default_contract().document)
+    doc["x-readiness"]["limits"].update(limits)
+    return contract_from_text(yaml.safe_dump(doc), name="pitchey-capped")
+
+
+#: Probe contexts other than the default (a contract declaring what the shipped one leaves to the deployment).
+CONTEXT = {"readiness.connection_cap": lambda: {"contract": _with_limits(connections={"max": 4, "status": 503})}}
 #: Failing cases whose reason is an absence wait it out: they run with the short scale (tests/conftest.py).
 ABSENCES = {"no_answer", "no_push", "no_ping", "slowloris_held"}
 #: ...except where what must arrive first depends on the server's own timing (a 150 ms lookup before 'connected').
@@ -99,6 +130,12 @@ def options(name: str, scale: float = UNIT) -> dict:
     if name == "resilience.sustained_sessions":  # held 3 s, whatever the scale
         return {"scale": scale, "sustain_window_s": 3.0 / scale, "sustain_sessions": 5}
     return {"scale": scale, **PROBE_OPTIONS.get(name, {})}
+
+
+def context(name: str) -> dict[str, Any]:
+    """ProbeContext fields of a probe's cases (CONTEXT)."""
+    make = CONTEXT.get(name)
+    return make() if make is not None else {}
 
 
 def failing_scale(name: str, reason: str) -> float:
@@ -113,7 +150,7 @@ def test_every_probe_has_a_failing_case():
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_passes_against_complete(make_server, run_one, name):
     srv = await make_server(**KNOBS.get(name, {}))
-    rec = await run_one(name, srv, options=options(name), before=BEFORE.get(name, ()))
+    rec = await run_one(name, srv, options=options(name), before=BEFORE.get(name, ()), **context(name))
     assert (rec["outcome"], rec["reason"]) == ("pass", "ok"), rec["detail"]
 
 
@@ -121,6 +158,7 @@ async def test_passes_against_complete(make_server, run_one, name):
                          ids=lambda v: v if isinstance(v, str) else "")
 async def test_fails_without_its_feature(make_server, run_one, name, opts, reason):
     srv = await make_server(**{**KNOBS.get(name, {}), **opts})
-    rec = await run_one(name, srv, options=options(name, failing_scale(name, reason)), before=BEFORE.get(name, ()))
+    rec = await run_one(name, srv, options=options(name, failing_scale(name, reason)), before=BEFORE.get(name, ()),
+                        **context(name))
     assert rec["outcome"] in ("fail", "error"), rec
     assert rec["reason"] == reason, rec["detail"]

@@ -1,0 +1,562 @@
+"""Hardening probes (issue 31): does the target hold when a client attacks it, as its contract bounds it?
+
+Each probe plays one hostile client and judges the target only by what its
+contract declares: the error it answers bad input with (``errors``), its
+message size and rate limits, its handshake deadline (``limits.handshake``),
+its subscription and connection caps (``limits.subscriptions``,
+``limits.connections``) and its login. What a probe needs the contract to
+declare is in ``generated.REQUIRES``; a probe whose attack could lock users
+out or fill the target is ``disruptive`` (loopback, or ``--allow-disruptive``).
+
+The decisions are plain functions of what was seen (``judge_*``); the async
+code only gathers the facts. Every wait is bounded by the declared deadline
+plus a grace (:func:`grace_s`), so no probe holds a run longer than a few
+seconds on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import secrets
+import ssl
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from ..contract import Contract
+from ..contract.requests import login_body
+from ..contract.wire import set_pointer
+from .base import ProbeContext, Result, classify, is_lockout_close, probe
+from .common import open_started, round_trip
+from .session import ProbeSession
+
+#: nesting depth of the deep-JSON probe, at most (60 KB of brackets: deeper than any parser's stack)
+MAX_DEPTH = 30_000
+#: wrong passwords a brute force sends, per phase, before it calls the login unthrottled
+BRUTE_ATTEMPTS = 30
+#: most connections the connection-cap probe opens (past it the cap is not judged)
+MAX_CAP_PROBED = 2_000
+#: file descriptors kept free for everything else the suite opens while the cap probe holds its connections
+FD_RESERVE = 64
+
+
+def grace_s(deadline_s: float) -> float:
+    """How long past a declared deadline the probe waits before it calls a connection held (pure): half the
+    deadline more, and at least half a second (a timer fires late on a loaded machine, never early)."""
+    return deadline_s + max(0.5, deadline_s / 2)
+
+
+def handshake_deadline(contract: Contract) -> float | None:
+    """The declared deadline for a TLS handshake and each request head (``limits.handshake.seconds``)."""
+    lim = contract.limit("handshake")
+    return float(lim["seconds"]) if lim is not None and lim.get("seconds") else None
+
+
+async def _dropped_within(reader: asyncio.StreamReader, seconds: float) -> tuple[float | None, str]:
+    """Read until the target ends the connection (EOF or reset) or ``seconds`` pass.
+
+    Returns (seconds until it ended, or None when it held the connection; what it did).
+    """
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    end = t0 + seconds
+    got = 0
+    try:
+        while True:
+            left = end - loop.time()
+            if left <= 0:
+                return None, "held the connection open"
+            data = await asyncio.wait_for(reader.read(65536), left)
+            if not data:
+                return loop.time() - t0, "closed the connection" + (f" after {got} bytes" if got else "")
+            got += len(data)
+    except TimeoutError:
+        return None, "held the connection open"
+    except (ConnectionError, ssl.SSLError, OSError) as exc:
+        return loop.time() - t0, f"reset the connection ({type(exc).__name__})"
+
+
+async def _close_writer(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+    except (TimeoutError, OSError, ssl.SSLError):
+        pass
+
+
+# -- deeply nested JSON ----------------------------------------------------------------------
+def nested_json(size_limit: int) -> str:
+    """A valid JSON array nested as deep as fits well inside ``size_limit`` bytes (pure)."""
+    depth = max(1, min(MAX_DEPTH, (size_limit - 64) // 2))
+    return "[" * depth + "]" * depth
+
+
+@probe("resilience.nested_json", category="resilience", critical=True,
+       expected="deeply nested JSON inside the declared size limit gets the contract's error and the session stays "
+                "(its round trip answered after); over HTTP, a login with such a body is refused with a 4xx, never a 5xx")
+async def deep_json(ctx: ProbeContext) -> Result:
+    c = ctx.contract
+    lim = c.limit("messageSize")
+    assert lim is not None  # REQUIRES: limits.messageSize
+    text = nested_json(int(lim["bytes"]))
+    depth = text.count("[")
+    quiet = bool({"untyped", "invalidJson"} & set(c.ignores))  # declared silence on input without a kind
+    obs: dict[str, Any] = {"depth": depth, "bytes": len(text), "size_limit": int(lim["bytes"])}
+    s, began = await open_started(ctx)
+    async with s:
+        if began.problem is not None:
+            return began.problem
+        mark = s.mark()
+        t0 = time.perf_counter()
+        await s.send(text)
+        err = await s.expect(c.is_error, ctx.options.quiet_window_s if quiet else ctx.options.timeout_s, since=mark)
+        obs["answer_ms"] = round((time.perf_counter() - t0) * 1000, 1) if err is not None else None
+        obs["error_code"] = c.error_code(err) if err is not None else None
+        rt = round_trip(ctx, "after-nested")
+        assert rt is not None  # REQUIRES: roundTrip
+        pong = None
+        if not s.closed:
+            try:
+                pong = await s.ask(rt[0], {rt[1]}, ctx.options.timeout_s)
+            except ConnectionClosed:
+                pong = None
+            if pong is not None:  # a close right after the answer is a session lost too
+                await s.wait_closed(min(ctx.options.settle_s, 0.2))
+        closed, code, reason = s.closed, s.close_code, s.close_reason
+    obs["session_kept"] = pong is not None and not closed
+    if closed:
+        what = (f"JSON nested {depth} deep ({len(text) // 1024} KiB, inside the {int(lim['bytes']) // 1024} KiB limit)"
+                f"{' after the error' if err is not None else ''}")
+        if is_lockout_close(code, reason):
+            return Result.closed(code, reason, what, obs)
+        shown = f"{code} {reason!r}" if reason else str(code)
+        return Result.fail("session_closed", f"{what}: the target closed the session {shown} instead of answering the "
+                           "contract's error and keeping it", obs,
+                           close_code=code, close_reason=reason)
+    if err is None and not quiet:
+        return Result.fail("no_answer", f"JSON nested {depth} deep got no error frame within {ctx.options.timeout_s:.1f} s", obs)
+    if pong is None:
+        return Result.fail("session_lost", f"after JSON nested {depth} deep the session no longer answers its round trip", obs)
+    http = await _nested_login(ctx, text)
+    if http is not None:
+        obs["http_login_status"] = http
+        if http >= 500:
+            return Result.fail("server_error", f"a login whose body is JSON nested {depth} deep was answered HTTP {http}", obs)
+    what = f"error {obs['error_code']}" if err is not None else "ignored as the contract declares"
+    return Result.ok(f"JSON nested {depth} deep: {what} in {obs['answer_ms'] or 0:.0f} ms, the session kept"
+                     + (f"; over HTTP {http}" if http is not None else ""), obs)
+
+
+async def _nested_login(ctx: ProbeContext, text: str) -> int | None:
+    """The status of a login whose body is ``text`` (None: no login declared, or no answer)."""
+    lg = ctx.contract.login
+    path = next(iter(lg.paths.values()), None) if lg is not None else None
+    if path is None:
+        return None
+    try:
+        return (await _http(ctx, lg.method if lg else "POST", path, data=text))[0]  # type: ignore[union-attr]
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        return None
+
+
+async def _http(ctx: ProbeContext, method: str, path: str, *, json_body: Any = None, data: str | None = None,
+                local: str | None = None) -> tuple[int, dict[str, str]]:
+    """One HTTP request (from the loopback address ``local`` when given): (status, headers). Never redirected."""
+    timeout = aiohttp.ClientTimeout(total=ctx.options.timeout_s)
+    connector = aiohttp.TCPConnector(ssl=(ctx.ssl_context or True) if ctx.tls else True, force_close=True,
+                                     local_addr=(local, 0) if local else None)
+    headers = {"Content-Type": "application/json"} if data is not None else None
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        async with session.request(method, ctx.http_url.rstrip("/") + path, json=json_body, data=data, headers=headers,
+                                   allow_redirects=False) as r:
+            await r.read()
+            return r.status, dict(r.headers)
+
+
+# -- control-frame flood ---------------------------------------------------------------------
+def judge_flood(*, sent: int, pongs: int, errors: int, limited: int, closed: bool, code: int | None, reason: str | None,
+                want: int, err_code: str, took_s: float | None) -> Result:
+    """The outcome of a ping flood (pure): limited like other traffic means closed with the rate limit's code."""
+    obs = {"pings_sent": sent, "pongs": pongs, "error_frames": errors, "rate_limited_errors": limited,
+           "close": code if closed else None, "closed_after_s": None if took_s is None else round(took_s, 3)}
+    if closed and is_lockout_close(code, reason):
+        return Result.closed(code, reason, "the flood could not be judged", obs)
+    if closed and code == want:
+        return Result.ok(f"{sent} pings: {pongs} pongs, {limited} {err_code} errors, then closed {want} "
+                         f"{took_s or 0:.2f} s after the flood began", obs, close_code=want)
+    if closed:
+        return Result.closed(code, reason, f"{sent} ping control frames ({pongs} answered)", obs)
+    if limited or errors:
+        return Result.fail("no_close", f"{sent} ping control frames got {limited or errors} error frames and no close {want}", obs)
+    if not pongs:
+        return Result.fail("no_answer", f"{sent} ping control frames got no pong, no error and no close: nothing to judge "
+                           "the limit by (RFC 6455 §5.5.2: a ping is answered with a pong)", obs)
+    return Result.fail("control_flood_unlimited", f"{sent} ping control frames in a burst: {pongs} answered with pongs, "
+                       f"no {err_code} error and no close: control frames are outside the rate limit", obs)
+
+
+@probe("readiness.control_frame_flood", category="readiness", critical=True,
+       expected="a burst of ping control frames beyond the declared rate limit is limited like other messages: "
+                "rate_limited errors, then the rate limit's close (1008), within the answer timeout")
+async def control_frame_flood(ctx: ProbeContext) -> Result:
+    lim = ctx.contract.limit("rate")
+    assert lim is not None  # REQUIRES: limits.rate
+    want = lim.close or 1008
+    err_code = lim.get("error") or ctx.contract.errors.get("rateLimited") or "rate_limited"
+    n = max(ctx.options.burst_size, int(lim["burst"]) + 40)
+    pongs = 0
+    s, began = await open_started(ctx, trace=False)
+    async with s:
+        if began.problem is not None:
+            return began.problem
+        conn = s.conn
+        noted = getattr(conn, "on_control", None)
+
+        def count(kind: str, data: bytes) -> None:
+            nonlocal pongs
+            if kind == "pong":
+                pongs += 1
+            if noted is not None:
+                noted(kind, data)
+
+        conn.on_control = count  # type: ignore[attr-defined]
+        mark = s.mark()
+        t0 = time.perf_counter()
+        sent = 0
+        for _ in range(n):
+            if s.closed:
+                break
+            try:
+                await conn.ping()  # RFC 6455 §5.5.2: a control frame, answered with a pong
+            except (ConnectionClosed, RuntimeError):
+                break
+            sent += 1
+        # wait for the close; a target that has answered every ping with a pong limited none of them: a settle
+        # window for a late close is then enough
+        end = time.monotonic() + ctx.options.timeout_s
+        while not s.closed and time.monotonic() < end:
+            if pongs >= sent and await s.wait_closed(min(ctx.options.settle_s, end - time.monotonic())) is False:
+                break
+            await s.wait_closed(min(0.05, max(0.0, end - time.monotonic())))
+        took = time.perf_counter() - t0 if s.closed else None
+        c = ctx.contract
+        errors = [f for _, f in s.frames[mark:] if c.is_error(f)]
+        limited = sum(1 for f in errors if c.error_code(f) == err_code)
+        closed, code, reason = s.closed, s.close_code, s.close_reason
+    return judge_flood(sent=sent, pongs=pongs, errors=len(errors), limited=limited, closed=closed, code=code, reason=reason,
+                       want=want, err_code=err_code, took_s=took)
+
+
+# -- a stalled TLS handshake -----------------------------------------------------------------
+#: the first 5 bytes of a ClientHello: a TLS handshake record announcing 200 bytes that never come
+CLIENT_HELLO_START = b"\x16\x03\x01\x00\xc8"
+
+
+@probe("resilience.tls_handshake_stall", category="resilience", critical=False, needs=("tls",),
+       expected="a connection that sends 5 bytes of a TLS ClientHello and stalls is dropped within the declared "
+                "handshake deadline (limits.handshake), as a stalled request head is")
+async def tls_handshake_stall(ctx: ProbeContext) -> Result:
+    if not ctx.tls:
+        return Result.skip("not_tls", "a ws:// target: no TLS handshake to stall")
+    deadline = handshake_deadline(ctx.contract)
+    assert deadline is not None  # REQUIRES: limits.handshake
+    # Control: a complete wss upgrade is served, so a drop of the stalled one is the target's choice.
+    control = await ProbeSession.open(ctx, trace=False)
+    await control.close()
+    bound = grace_s(deadline)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(ctx.host, ctx.port), ctx.options.open_timeout_s)
+    try:
+        writer.write(CLIENT_HELLO_START)
+        await writer.drain()
+        elapsed, what = await _dropped_within(reader, bound)
+    finally:
+        await _close_writer(writer)
+    obs = {"deadline_s": deadline, "waited_s": round(bound, 2), "elapsed_s": None if elapsed is None else round(elapsed, 3),
+           "target": what}
+    if elapsed is None:
+        return Result.fail("handshake_held", f"a TLS handshake stalled after 5 bytes was held open for {bound:.1f} s "
+                           f"(declared deadline {deadline:g} s)", obs)
+    if elapsed > deadline + max(0.5, deadline / 2):
+        return Result.fail("handshake_held", f"a stalled TLS handshake was dropped only after {elapsed:.2f} s "
+                           f"(declared deadline {deadline:g} s)", obs)
+    return Result.ok(f"a stalled TLS handshake: the target {what} after {elapsed:.2f} s (deadline {deadline:g} s)", obs)
+
+
+# -- a trickled second request on a kept-alive connection -----------------------------------
+async def _read_response(reader: asyncio.StreamReader, timeout: float) -> tuple[int, dict[str, str]] | None:
+    """One HTTP/1.1 response (status, lower-case headers), its body read; None when none came in time."""
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+    except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ssl.SSLError, OSError):
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split(" ", 2)[1])
+    except (IndexError, ValueError):
+        return None
+    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+    try:
+        if "content-length" in headers:
+            await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), timeout)
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), timeout)
+    except (TimeoutError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError):
+        return None
+    return status, headers
+
+
+@probe("resilience.keepalive_trickle", category="resilience", critical=False,
+       expected="on a kept-alive HTTP connection, a second request head sent in part and stalled is dropped within "
+                "the declared deadline for a request head (limits.handshake), as the first request's is")
+async def keepalive_trickle(ctx: ProbeContext) -> Result:
+    deadline = handshake_deadline(ctx.contract)
+    ep = ctx.contract.endpoint("health")
+    assert deadline is not None and ep is not None  # REQUIRES: limits.handshake, endpoints.health
+    http = urlsplit(ctx.http_url)
+    tls = http.scheme == "https"
+    port = http.port or (443 if tls else 80)
+    host = http.hostname or ctx.host
+    head = f"GET {ep['path']} HTTP/1.1\r\nHost: {http.netloc}\r\nUser-Agent: pitchey-analysis\r\n"
+    bound = grace_s(deadline)
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, ssl=(ctx.ssl_context or ssl.create_default_context()) if tls else None,
+                                server_hostname=host if tls else None), ctx.options.open_timeout_s)
+    try:
+        writer.write((head + "\r\n").encode())
+        await writer.drain()
+        first = await _read_response(reader, ctx.options.timeout_s)
+        if first is None:
+            return Result.fail("no_answer", f"GET {ep['path']} got no complete answer within {ctx.options.timeout_s:.1f} s")
+        status, headers = first
+        if not 200 <= status < 300:
+            return Result.skip("control_failed", f"GET {ep['path']} answered HTTP {status}: no kept-alive request to follow",
+                               {"status": status})
+        # RFC 9112 §2.1: the head ends with an empty line; the second one never does
+        try:
+            writer.write(head.encode())
+            await writer.drain()
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass  # closed already: judged below as the drop it is
+        elapsed, what = await _dropped_within(reader, bound)
+    finally:
+        await _close_writer(writer)
+    keep = headers.get("connection", "").lower() != "close"
+    obs = {"deadline_s": deadline, "waited_s": round(bound, 2), "elapsed_s": None if elapsed is None else round(elapsed, 3),
+           "target": what, "keep_alive_offered": keep}
+    if elapsed is None:
+        return Result.fail("keepalive_held", f"a second request head trickled on a kept-alive connection was held open for "
+                           f"{bound:.1f} s (declared deadline {deadline:g} s)", obs)
+    if not keep:
+        return Result.ok("the target closes the connection after each answer (Connection: close): no kept-alive "
+                         "connection to hold", obs)
+    return Result.ok(f"a trickled second request head: the target {what} after {elapsed:.2f} s (deadline {deadline:g} s)", obs)
+
+
+# -- login brute force --------------------------------------------------------------------------
+async def _guesses(ctx: ProbeContext, path: str, emails: list[str], local: str | None, refused: tuple[int, ...]
+                   ) -> tuple[int | None, int, dict[str, Any]]:
+    """Wrong passwords, one login after another, until a 429: (the attempt that got it or None, attempts, facts).
+
+    Raises :class:`_Odd` on an answer that is neither a refusal of the credentials nor a 429."""
+    lg = ctx.contract.login
+    method = lg.method if lg is not None else "POST"
+    facts: dict[str, Any] = {}
+    for i, email in enumerate(emails, start=1):
+        status, headers = await _http(ctx, method, path, json_body=login_body(ctx.contract, email, "wrong-" + secrets.token_hex(6)),
+                                      local=local)
+        if status == 429:
+            facts["retry_after"] = headers.get("Retry-After")
+            return i, i, facts
+        if status not in refused:
+            raise _Odd(status, i)
+    return None, len(emails), facts
+
+
+class _Odd(Exception):
+    def __init__(self, status: int, attempt: int) -> None:
+        super().__init__(status, attempt)
+        self.status, self.attempt = status, attempt
+
+
+@probe("readiness.login_throttle", category="readiness", critical=True, disruptive=True, last=True,
+       expected=f"HTTP login brute force is throttled with 429: wrong passwords for one account (and then its right "
+                f"one), and wrong logins for many accounts from one address, within {BRUTE_ATTEMPTS} attempts each")
+async def login_throttle(ctx: ProbeContext) -> Result:
+    lg = ctx.contract.login
+    assert lg is not None  # REQUIRES: login
+    user = ctx.user
+    path = (user.login_path if user is not None and user.login_path else None) \
+        or (lg.paths.get(user.user_type) if user is not None else None) or next(iter(lg.paths.values()))
+    account = user.email if user is not None and user.email else "brute-force@pitchey-analysis.invalid"
+    refused = tuple(lg.refused_status)
+    obs: dict[str, Any] = {"attempts_per_phase": BRUTE_ATTEMPTS}
+    # Each phase from a fresh loopback address where there is one, so the suite never throttles itself.
+    by_account, by_address = ctx.scratch_address(), ctx.scratch_address()
+    try:
+        hit, tried, facts = await _guesses(ctx, path, [account] * BRUTE_ATTEMPTS, by_account, refused)
+        obs["account"] = {"throttled_at": hit, "tried": tried, **facts}
+        if hit is not None and user is not None and user.password and not user.token:
+            status, _ = await _http(ctx, lg.method, path, json_body=login_body(ctx.contract, account, user.password),
+                                    local=by_account)
+            obs["account"]["right_password_after"] = status
+            if status == lg.status:
+                return Result.fail("throttle_bypassed", f"{hit - 1} wrong passwords were refused and the {hit}th throttled "
+                                   f"with 429, but the right password right after was let in (HTTP {status})", obs)
+        emails = [f"brute-{i}-{secrets.token_hex(3)}@pitchey-analysis.invalid" for i in range(BRUTE_ATTEMPTS)]
+        hit2, tried2, facts2 = await _guesses(ctx, path, emails, by_address, refused)
+        obs["address"] = {"throttled_at": hit2, "tried": tried2, **facts2}
+    except _Odd as odd:
+        return Result.fail("wrong_answer", f"wrong login {odd.attempt} was answered HTTP {odd.status}: neither a refusal "
+                           f"of the credentials ({', '.join(map(str, refused))}) nor 429", obs)
+    if hit is None:
+        return Result.fail("no_throttle", f"{tried} wrong passwords for one account in a row were all refused as wrong "
+                           "credentials, none throttled with 429: the password can be guessed at the speed of the login", obs)
+    if hit2 is None:
+        return Result.fail("no_throttle", f"{tried2} failed logins for {tried2} accounts from one address were all refused "
+                           "as wrong credentials, none throttled with 429", obs)
+    return Result.ok(f"throttled with 429 after {hit - 1} wrong passwords for one account and after {hit2 - 1} failed "
+                     "logins from one address", obs)
+
+
+# -- subscriptions beyond the declared cap -------------------------------------------------------
+def subscription_channels(contract: Contract, n: int) -> list[str]:
+    """``n`` distinct public channel names a session may subscribe to, from the contract (pure): a per-entity
+    pattern (``pitch:{id}`` as ``pitch:1``, ``pitch:2``...) first; fewer when it declares none."""
+    public = [c.name for c in contract.channels.values() if not c.auth and not c.owner]
+    pattern = next((p for p in public if "{" in p and "}" in p), None)
+    if pattern is not None:
+        head, _, rest = pattern.partition("{")
+        tail = rest.partition("}")[2]
+        return [f"{head}{i}{tail}" for i in range(1, n + 1)]
+    return public[:n]
+
+
+def subscribe_request(contract: Contract) -> tuple[dict[str, Any], set[str]] | None:
+    """The subscribe request's example and the kinds of its answers, from the contract (None: none declared)."""
+    op = next((o for o in contract.receives() if o.request is not None and o.request.type == "subscribe"), None)
+    if op is None or op.request is None:
+        return None
+    example = dict(op.request.example or {"type": "subscribe"})
+    return example, {m.type for m in op.reply if m.type and m.type not in contract.error_kinds()}
+
+
+@probe("readiness.subscription_cap", category="readiness", critical=False,
+       expected="a session is confirmed up to the declared subscription cap (limits.subscriptions.perSession) and "
+                "the subscription past it is refused with the declared error")
+async def subscription_cap(ctx: ProbeContext) -> Result:
+    c = ctx.contract
+    lim = c.limit("subscriptions")
+    req = subscribe_request(c)
+    assert lim is not None and req is not None  # REQUIRES: limits.subscriptions, type:subscribe
+    cap, err_code = int(lim["perSession"]), lim.get("error")
+    channels = subscription_channels(c, cap + 1)
+    if len(channels) <= cap:
+        return Result.skip("not_in_contract", f"the contract declares {len(channels)} public channels, not enough to "
+                           f"subscribe past a cap of {cap}")
+    rate = c.limit("rate")
+    pace = 0.0
+    if rate is not None and cap + 2 > int(rate["burst"]):
+        refill = float(rate.get("refillPerSecond") or 0)
+        extra_s = (cap + 2 - int(rate["burst"])) / refill if refill > 0 else float("inf")
+        if extra_s > 10:
+            return Result.skip("rate_bound", f"the declared rate limit ({rate['burst']} in a burst) lets no session send "
+                               f"{cap + 1} subscriptions in reasonable time: the cap is not judged")
+        pace = 1 / refill
+    example, kinds = req
+    obs: dict[str, Any] = {"cap": cap, "channel_pattern": channels[0]}
+    s, began = await open_started(ctx, trace=False)
+    async with s:
+        if began.problem is not None:
+            return began.problem
+        for i, channel in enumerate(channels, start=1):
+            if pace and i > int(rate["burst"]) - 2:  # type: ignore[index]
+                await asyncio.sleep(pace)
+            try:
+                ans = await s.ask(set_pointer(example, "/channel", channel), kinds, ctx.options.timeout_s)
+            except ConnectionClosed:
+                ans = None
+            if ans is None:
+                obs["confirmed"] = i - 1
+                if s.closed:
+                    return Result.closed(s.close_code, s.close_reason, f"subscription {i} of {cap + 1}", obs)
+                return Result.fail("no_answer", f"subscription {i} ({channel!r}) got no answer within "
+                                   f"{ctx.options.timeout_s:.1f} s", obs)
+            if c.is_error(ans):
+                code = c.error_code(ans)
+                obs.update(confirmed=i - 1, refused_with=code)
+                if i <= cap:
+                    return Result.fail("wrong_answer", f"subscription {i} was refused ({code}) below the declared cap "
+                                       f"of {cap}", obs)
+                if err_code is not None and code != err_code:
+                    return Result.fail("wrong_answer", f"the subscription past the cap was refused with {code}, not the "
+                                       f"declared {err_code}", obs)
+                return Result.ok(f"{cap} subscriptions confirmed, the {cap + 1}th refused ({code})", obs)
+        obs["confirmed"] = len(channels)
+    return Result.fail("no_cap", f"{len(channels)} subscriptions of one session were all confirmed (declared cap {cap}): "
+                       "a client can make the service hold any number of channels", obs)
+
+
+# -- connections beyond the declared cap ---------------------------------------------------------
+@probe("readiness.connection_cap", category="readiness", critical=False, disruptive=True,
+       expected="connections up to the declared cap (limits.connections.max) are served, the next upgrade is refused "
+                "with the declared status (503), and a slot freed is served again")
+async def connection_cap(ctx: ProbeContext) -> Result:
+    lim = ctx.contract.limit("connections")
+    assert lim is not None  # REQUIRES: limits.connections
+    cap, want = int(lim["max"]), int(lim.get("status") or 503)
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = (soft if soft != resource.RLIM_INFINITY else 1 << 20) - FD_RESERVE
+    if cap + 1 > min(room, MAX_CAP_PROBED):
+        return Result.skip("cap_too_high", f"a cap of {cap} connections is more than this probe opens "
+                           f"({min(room, MAX_CAP_PROBED)}: the suite's file limit and its own bound)")
+    held: list[ProbeSession] = []
+    obs: dict[str, Any] = {"cap": cap, "status": want}
+    try:
+        refused_at = None
+        for i in range(cap + 1):
+            try:
+                s = await ProbeSession.open(ctx, trace=i < 2)
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                obs.update(served=len(held), refused_status=status)
+                if status != want:
+                    return Result.fail("wrong_status", f"connection {i + 1} was refused with HTTP {status}, not the "
+                                       f"declared {want}", obs)
+                refused_at = i + 1
+                break
+            held.append(s)
+            if await s.begun() is None:
+                return Result.fail("no_answer", f"connection {i + 1} was upgraded but never began as the contract says", obs)
+        if refused_at is None:
+            obs["served"] = len(held)
+            return Result.fail("no_cap", f"{len(held)} connections were all served (declared cap {cap}): a client can "
+                               "open connections until the service runs out of file descriptors", obs)
+        if refused_at == 1:
+            return Result.skip("no_room", f"the first connection was refused with {want}: the target is at its cap already")
+        await held.pop().close()
+        released = None
+        t0 = time.monotonic()
+        while released is None and time.monotonic() - t0 < ctx.options.timeout_s:
+            try:
+                again = await ProbeSession.open(ctx, trace=False)
+            except InvalidStatus:
+                await asyncio.sleep(0.05)
+                continue
+            held.append(again)
+            released = time.monotonic() - t0
+        obs["served_again_after_s"] = None if released is None else round(released, 3)
+        if released is None:
+            return Result.fail("slot_not_released", f"after one of {refused_at - 1} connections closed, upgrades were still "
+                               f"refused {ctx.options.timeout_s:.1f} s later", obs)
+        return Result.ok(f"{refused_at - 1} connections served, the next refused with {want}, served again "
+                         f"{released:.2f} s after one closed", obs)
+    except Exception as exc:
+        r = classify(exc)
+        r.detail = f"with {len(held)} connections open: {r.detail}"
+        return r
+    finally:
+        await asyncio.gather(*(s.close() for s in held), return_exceptions=True)

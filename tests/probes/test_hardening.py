@@ -1,0 +1,89 @@
+"""The hardening probes (issue 31): their pure parts, and none passes against a target that does nothing.
+
+Their failing cases against the reference server with each protection switched off, and their passes against
+``complete``, are in ``test_each_probe.py`` (CASES).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import ssl
+
+import pytest
+
+from pitchey_analysis.contract import default_contract
+from pitchey_analysis.probes.hardening import (
+    MAX_DEPTH,
+    grace_s,
+    handshake_deadline,
+    judge_flood,
+    nested_json,
+    subscribe_request,
+    subscription_channels,
+)
+from tests.conftest import SHORT
+from tests.probes.badserver import BadServer, connected_then_silent
+from tests.probes.test_each_probe import CONTEXT, _with_limits
+
+HARDENING = ("resilience.nested_json", "readiness.control_frame_flood", "resilience.tls_handshake_stall",
+             "resilience.keepalive_trickle", "readiness.login_throttle", "readiness.subscription_cap",
+             "readiness.connection_cap")
+
+
+def test_nested_json_is_valid_deep_and_inside_the_limit():
+    text = nested_json(65536)
+    assert len(text) < 65536 and text.count("[") == MAX_DEPTH
+    small = nested_json(1000)
+    assert len(small) <= 1000 - 64 and small.count("[") == small.count("]") > 400
+    with pytest.raises(RecursionError):
+        json.loads(text)  # what the probe exercises: a recursive parser's stack
+
+
+def test_the_waits_follow_the_declared_deadline():
+    assert grace_s(1.0) == 1.5 and grace_s(0.2) == pytest.approx(0.7) and grace_s(10) == 15
+    assert handshake_deadline(default_contract()) == 1.0
+    assert handshake_deadline(_with_limits(handshake={"seconds": 2.5})) == 2.5
+
+
+def test_subscription_channels_come_from_the_contract():
+    c = default_contract()
+    assert subscription_channels(c, 3) == ["pitch:1", "pitch:2", "pitch:3"]
+    example, kinds = subscribe_request(c) or ({}, set())
+    assert example["type"] == "subscribe" and kinds == {"subscription_confirmed"}
+    fixed = dataclasses.replace(c, channels={k: v for k, v in c.channels.items() if "{" not in k})
+    assert subscription_channels(fixed, 65) == ["presence"]  # the only public channel without a pattern
+
+
+@pytest.mark.parametrize("facts,outcome", [
+    ({"pongs": 120, "limited": 3, "closed": True, "code": 1008}, ("pass", "ok")),
+    ({"pongs": 160, "limited": 0, "closed": False, "code": None}, ("fail", "control_flood_unlimited")),
+    ({"pongs": 120, "limited": 40, "closed": False, "code": None}, ("fail", "no_close")),
+    ({"pongs": 120, "limited": 0, "closed": True, "code": 1006}, ("fail", "closed_1006")),
+    ({"pongs": 0, "limited": 0, "closed": False, "code": None}, ("fail", "no_answer")),
+    ({"pongs": 0, "limited": 0, "closed": True, "code": 1008, "reason": "Too many failed connection attempts"},
+     ("skip", "locked_out")),
+])
+def test_judge_flood(facts, outcome):
+    facts = {"reason": "Rate limit exceeded", **facts}
+    r = judge_flood(sent=160, errors=facts["limited"], want=1008, err_code="rate_limited", took_s=0.1, **facts)
+    assert (r.outcome, r.reason) == outcome, r.detail
+
+
+def _over(name: str) -> dict:
+    make = CONTEXT.get(name)
+    return make() if make is not None else {}
+
+
+@pytest.mark.parametrize("name", HARDENING)
+@pytest.mark.parametrize("silence", ["connected_then_silent", "answers_nothing"])
+async def test_no_hardening_probe_passes_against_a_silent_target(run_one, name, silence):
+    kw = {"behaviour": connected_then_silent} if silence == "connected_then_silent" else {"http_status": None}
+    over = _over(name)
+    async with BadServer(**kw) as b:
+        if name == "resilience.tls_handshake_stall":
+            b.ws_url = b.ws_url.replace("ws://", "wss://")  # a TLS target that never answers its handshake
+            over["ssl_context"] = ssl.create_default_context()
+        rec = await run_one(name, b, options={"scale": SHORT}, **over)
+    assert rec["outcome"] != "pass", rec
+    assert rec["reason"] != "probe_error", rec["detail"]  # a crash of the probe is no judgement
