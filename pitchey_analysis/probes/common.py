@@ -413,6 +413,15 @@ async def alive(ctx: ProbeContext) -> bool:
         return answered or (s.closed and s.close_code not in (None, 1006))
 
 
+def require_session(ctx: ProbeContext) -> None:
+    """Stop a probe that opens many sessions (and counts their failures) with a skip when none can be had for the
+    user's reason: the service serves no anonymous session and no credential was given."""
+    up = ctx.contract.upgrade
+    if up is not None and not up.anonymous and ctx.auto_token is None:
+        raise Stop(Result.skip("no_credentials", "the service serves no anonymous session (its contract says so) and no "
+                               "credential was given (--email/--password or --token)"))
+
+
 def has_fields(obj: Any, spec: dict[str, type | tuple[type, ...]]) -> list[str]:
     """The fields of ``spec`` that ``obj`` lacks or has with the wrong type (pure)."""
     if not isinstance(obj, dict):

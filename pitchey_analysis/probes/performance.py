@@ -17,8 +17,8 @@ import time
 from typing import Any
 
 from .base import ProbeContext, Result, classify, probe
+from .common import require_session, settle
 from .common import round_trip as contract_round_trip
-from .common import settle
 from .flow import timed_connect
 from .session import ProbeSession, first_frame_observer
 
@@ -26,6 +26,7 @@ from .session import ProbeSession, first_frame_observer
 @probe("performance.connect_time", category="performance", critical=False,
        expected="sequential connects succeed; their stage times are samples judged against the connection-time target")
 async def connect_time(ctx: ProbeContext) -> Result:
+    require_session(ctx)
     n = ctx.options.connect_samples
     failures: collections.Counter[str] = collections.Counter()
     for i in range(n):
@@ -91,6 +92,7 @@ async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int
        expected="ping round trips on idle connections, anonymous and (with credentials) authenticated, are all answered; "
                 "samples judged against the round-trip target (on authenticated sessions when there are any)")
 async def round_trip(ctx: ProbeContext) -> Result:
+    require_session(ctx)
     from .common import login
 
     kinds: list[tuple[str, str | None, str]] = [("anonymous", None, "rtt_ms")]
@@ -170,6 +172,7 @@ async def _level(ctx: ProbeContext, level: int) -> dict[str, Any]:
 @probe("performance.concurrency_ramp", category="performance", critical=False,
        expected="at each level up to the target level, at least 95% of connections open at once and answer a ping")
 async def concurrency_ramp(ctx: ProbeContext) -> Result:
+    require_session(ctx)
     levels = list(ctx.options.concurrency_levels)
     skipped = []
     if not ctx.loopback and not ctx.allow_disruptive:

@@ -22,7 +22,7 @@ from websockets.frames import Frame, Opcode
 from ..capture.records import frame_record
 from ..contract.requests import auth_message, header_upgrade, upgrade_target
 from ..contract.wire import IdSource
-from .base import NoFirstFrame, ProbeContext, compact
+from .base import NoFirstFrame, ProbeContext, Result, Stop, compact
 from .conformance import frame_issues, violation_event
 from .invariants import SessionTrace, describe_wire, violation_record
 
@@ -198,6 +198,9 @@ class ProbeSession:
         auto = None
         if token is None and header_token is None and not anonymous and up is not None and not up.anonymous:
             auto = token = ctx.auto_token
+            if token is None:  # the user's part, not the target's: no session can be had without a credential
+                raise Stop(Result.skip("no_credentials", "the service serves no anonymous session (its contract says so) "
+                                       "and no credential was given (--email/--password or --token)"))
         url, carried, protocols = upgrade_target(ctx.contract, ctx.ws_url, token, path=path,
                                                  session_cookie=ctx.session_cookie if token else None)
         hdrs = {**ctx.extra_headers, **carried}

@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..contract import Contract
 from .base import ProbeContext, Result, classify, probe
-from .common import login, round_trip, settle
+from .common import login, require_session, round_trip, settle
 from .session import ProbeSession
 
 METRIC = "session_lifetime_s"
@@ -210,6 +210,7 @@ async def _final_ping(ctx: ProbeContext, h: _Held) -> None:
                 "are not closed by the server, keep receiving dashboard_update within the push timeout, and each "
                 "answers a ping at the end")
 async def sustained_sessions(ctx: ProbeContext) -> Result:
+    require_session(ctx)
     asked, window = max(1, ctx.options.sustain_sessions), ctx.options.sustain_window_s
     # Against someone else's deployment, hold no more sessions at once than the undisruptive part of the ramp.
     n = asked if ctx.loopback or ctx.allow_disruptive else min(asked, NON_LOOPBACK_SESSIONS)

@@ -44,6 +44,18 @@ def readable_log(axis: matplotlib.axis.Axis) -> None:
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
+def log_if_positive(ax: Axes, values: Any, which: str = "y") -> bool:
+    """Put an axis on a log scale when it has a positive finite value to show; else keep it linear and say there
+    is nothing measured (a run whose every attempt failed draws, never crashes). True when it went log."""
+    arr = pd.to_numeric(pd.Series(np.ravel(np.asarray(values, dtype=object))), errors="coerce").to_numpy(dtype=float)
+    if not np.any(np.isfinite(arr) & (arr > 0)):
+        ax.text(0.5, 0.5, "no successful measurement", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+        return False
+    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
+    readable_log(ax.yaxis if which == "y" else ax.xaxis)
+    return True
+
+
 def latency_distribution(samples: pd.DataFrame, metric: str, target_ms: float | None = None, *, concurrency: int = 1) -> Figure:
     """Histogram and ECDF of one metric (log axis when the values span more than a factor 3), with the target marked."""
     v = samples[(samples["metric"] == metric) & (samples["ok"] == True) & (samples["concurrency"] == concurrency)]["value_ms"]  # noqa: E712
@@ -141,14 +153,12 @@ def concurrency(conc: pd.DataFrame) -> Figure:
     for col, lab, ls in (("rtt_p50", "round trip p50", "-"), ("rtt_p95", "round trip p95", "--"),
                          ("connect_p50", "connect p50", "-"), ("connect_p95", "connect p95", "--")):
         ax1.plot(conc["level"], conc[col], marker="o", ls=ls, label=lab)
-    ax1.set_xscale("log")
-    ax1.set_yscale("log")
-    readable_log(ax1.xaxis)
-    readable_log(ax1.yaxis)
+    log_if_positive(ax1, conc["level"], "x")
+    if log_if_positive(ax1, conc[["rtt_p50", "rtt_p95", "connect_p50", "connect_p95"]].to_numpy()):
+        ax1.legend(fontsize=7, frameon=False)
     ax1.set_xlabel("connections open at once")
     ax1.set_ylabel("ms")
     ax1.set_title("Latency against concurrency")
-    ax1.legend(fontsize=7, frameon=False)
     # The observed error rate is the point; its Wilson 95% interval the whisker (never a bound drawn as a bar).
     err = conc["error_rate"] * 100
     err_lo, err_hi = (1 - conc["hi"]) * 100, (1 - conc["lo"]) * 100
@@ -287,9 +297,7 @@ def history(h: dict[str, pd.DataFrame]) -> Figure:
         ax2.errorbar(x, grp["p95"], yerr=[lo, hi], marker="o", ms=3, capsize=2, label=METRIC_LABELS.get(str(name), str(name)))
     if p95.empty:
         ax2.text(0.5, 0.5, "no latency samples", ha="center", va="center", transform=ax2.transAxes)
-    else:
-        ax2.set_yscale("log")
-        readable_log(ax2.yaxis)
+    elif log_if_positive(ax2, p95["p95"].to_numpy()):
         ax2.legend(fontsize=6, frameon=False)
     ax2.set_ylabel("p95 (ms)")
     ax2.set_title("p95 per metric (order-statistic 95%)")

@@ -1,0 +1,62 @@
+"""The report never crashes on a run: every figure and table renders for any dataset the suite can write.
+
+Exactly when a service fails the report is needed most. Each dataset here is one the suite really writes:
+a target in another protocol (every probe skipped, zero samples), every upgrade refused (every attempt failed,
+no latency measured), a service stopped by one frame (probes skipped after it), a silent target, a one-probe
+run with no sample. Each exports to HTML (one to PDF as well) and says what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from pitchey_analysis.contract import load_contract
+from pitchey_analysis.report.export import build_report
+from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+
+from .probes.badserver import BadServer
+from .shapes.server import ShapeServer
+
+pytestmark = pytest.mark.xdist_group("degenerate-reports")
+
+SHAPES = Path(__file__).resolve().parent / "shapes"
+
+
+async def _run(server, contract: str | Path, out: Path, *, only: list[str] | None = None) -> Path:
+    cfg = SuiteConfig(suite="quick", options=make_options("quick", scale=0.5), progress=False, preflight=False,
+                      contract=load_contract(contract), only=only)
+    async with server as srv:
+        return await arun_suite(srv.ws_url, suite="quick", out=out, config=cfg)
+
+
+DATASETS = {
+    "another protocol": lambda out: _run(ShapeServer("jsonrpc"), "pitchey", out),
+    "every upgrade refused": lambda out: _run(ShapeServer("cookie"), SHAPES / "cookie.asyncapi.yaml", out),
+    "stopped by one frame": lambda out: _run(ShapeServer("jsonrpc", defects={"utf8_kill"}), SHAPES / "jsonrpc.asyncapi.yaml", out),
+    "silent target": lambda out: _run(BadServer(http_status=None), "pitchey", out),
+    "one probe, no sample": lambda out: _run(ShapeServer("jsonrpc"), SHAPES / "jsonrpc.asyncapi.yaml", out,
+                                             only=["messaging.invalid_json"]),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("degenerate")
+    return {name: asyncio.run(make(out)) for name, make in DATASETS.items()}
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_the_report_exports_for_a_degenerate_run(runs, tmp_path, name):
+    formats = ("html", "pdf") if name == "every upgrade refused" else ("html",)
+    paths = build_report(str(runs[name]), out=tmp_path, formats=formats)
+    assert {p.suffix for p in paths} == {f".{f}" for f in formats}
+    html = next(p for p in paths if p.suffix == ".html").read_text()
+    assert "Traceback" not in html  # every cell ran (a failed cell raises ReportError)
+    assert "verdict" in html.lower()
+    if name == "another protocol":
+        assert "does not speak this contract" in html
+    if name == "stopped by one frame":
+        assert "stopped_service" in html or "stopped answering" in html
