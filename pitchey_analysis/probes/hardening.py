@@ -158,7 +158,7 @@ async def _nested_login(ctx: ProbeContext, text: str) -> int | None:
     if path is None:
         return None
     try:
-        return (await _http(ctx, lg.method if lg else "POST", path, data=text))[0]  # type: ignore[union-attr]
+        return (await _http(ctx, lg.method if lg else "POST", path, data=text))[0]
     except (aiohttp.ClientError, TimeoutError, OSError):
         return None
 
