@@ -118,8 +118,11 @@ async def test_the_ticker_breaks_the_pitchey_contract(tmp_path):
                       users={"trader": TRADER}, only=["readiness.size_limit"])
     async with TickerServer(wrapped=True) as t:
         run = load_run(await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg))
-    paths = {(d["type"], d["path"]) for d in run.manifest["conformance"]["by_type_and_path"]}
-    assert ("hello", "$.type") in paths, paths
+    # the Pitchey contract against the ticker: the run says the target does not speak it, showing the ticker's frames
+    spoken = run.manifest["contract_spoken"]
+    assert spoken["speaks"] is False, spoken
+    assert any('"hello"' in f for f in spoken["seen"]), spoken
+    assert set(run.probes["reason"]) == {"contract_not_spoken"}
 
 
 async def test_the_embedded_server_serves_only_pitchey(tmp_path):
