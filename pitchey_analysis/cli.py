@@ -390,7 +390,20 @@ def cmd_contract(a: argparse.Namespace) -> int:
         steps = plan(a.suite, ctx)
     except UsageError as exc:
         raise CliError(str(exc)) from None
+    from .contract.lint import lint
+
+    issues = lint(c)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        for i in issues:
+            print(f"contract {printable(a.contract)}: {printable(i.line())}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"contract {c.name} ({c.title} {c.version}): valid AsyncAPI 3.0 + x-readiness, sha256 {c.sha256[:12]}")
+    if c.kind_pointer != "/type":
+        print(f"message kinds: {c.kind_pointer or 'told apart by their schemas'}"
+              + (f"; answers matched by id at {', '.join(c.answer_pointers)}" if c.answer_pointers else ""))
+    for i in issues:
+        print(printable(i.line()))
     ops = c.request_answers()
     print(f"{len(ops)} request/answer operations generate probes: " + ", ".join(f"{o.label()} [{o.probe_name}]" for o in ops))
     if c.first_frame:

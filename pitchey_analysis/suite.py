@@ -497,6 +497,12 @@ def make_options(suite: str, *, scale: float | None = None, contract: Contract |
     failures = lockout_failures(contract)
     if failures is not None:
         base["lockout_attempts"] = failures
+    level = ((contract.targets.get("concurrency") or {}).get("level") if contract is not None else None)
+    if isinstance(level, int) and level > 0:
+        # the ramp is sized by the contract's declared level: up to it and at most twice it (--concurrency overrides),
+        # so that the tool's own load never wedges a target far beyond what it promises
+        default = base.get("concurrency_levels") or Options().concurrency_levels
+        base["concurrency_levels"] = tuple(sorted({lv for lv in default if lv <= 2 * level} | {level}))
     base.update({k: v for k, v in overrides.items() if v is not None})
     opts = Options(**base)
     scale = time_unit() if scale is None else scale

@@ -287,3 +287,24 @@ def test_validation_skips_jsonschema_unused_format_plugin():
             "print('lark' in sys.modules, 'jsonschema' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False True", out
+
+
+def test_contract_check_says_what_silently_misleads():
+    """Valid documents that mislead: two operations judged by one probe, a success rate no run can show, an
+    unknown key (named, with the keys allowed there, in one path spelling)."""
+    from pitchey_analysis.contract import ContractError, contract_from_text
+    from pitchey_analysis.contract.lint import lint
+
+    text = (Path(__file__).resolve().parent / "shapes" / "jsonrpc.asyncapi.yaml").read_text()
+    twice = text.replace("    x-readiness: {critical: true}\n", "    x-readiness: {critical: true, probe: messaging.calc}\n", 1).replace(
+        "    messages: [{$ref: '#/channels/rpc/messages/add'}]\n",
+        "    messages: [{$ref: '#/channels/rpc/messages/add'}]\n    x-readiness: {probe: messaging.calc}\n", 1)
+    errors = [i for i in lint(contract_from_text(twice)) if i.severity == "error"]
+    assert errors and "messaging.calc" in errors[0].message and errors[0].path == "$.operations.add"
+    rate = text.replace("  limits:\n", "  targets: {concurrency: {level: 20, minSuccessRate: 0.9}}\n  limits:\n", 1)
+    errors = [i for i in lint(contract_from_text(rate)) if i.severity == "error"]
+    assert errors and "can never be shown at level 20" in errors[0].message
+    assert not [i for i in lint(contract_from_text(text)) if i.severity == "error"]
+    with pytest.raises(ContractError) as err:
+        contract_from_text(text.replace("  batch: true\n", "  batchh: true\n", 1))
+    assert str(err.value).startswith("$.x-readiness: unknown key 'batchh'; allowed here: ") and "batch," in str(err.value)

@@ -75,6 +75,9 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     ("firstauth", "wrong_id", "messaging.ping", "wrong_answer"),
     ("firstauth", "error_as_success", "messaging.unknown_type", "no_answer"),
     ("cookie", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+    ("firstauth", "reused_id", "messaging.id_reuse", "reused_id_accepted"),
+    ("firstauth", "pre_auth", "auth.before_authentication", "accepted_before_auth"),
+    ("jsonrpc", "drop_batch", "messaging.batch", "batch_element_dropped"),
 ])
 def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))

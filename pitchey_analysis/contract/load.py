@@ -110,7 +110,14 @@ def validate_document(doc: dict[str, Any]) -> None:
 
     err = best_match(Draft202012Validator(DOCUMENT_SCHEMA).iter_errors(doc))
     if err is not None:
-        raise ContractError(err.message, err.json_path)
+        message = err.message
+        if err.validator == "additionalProperties" and isinstance(err.schema, dict):
+            # an unknown key: name it and the keys this place takes
+            allowed = sorted(err.schema.get("properties") or {})
+            extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
+            extra = [k for k in extra if not str(k).startswith("x-")]
+            message = f"unknown key {', '.join(map(repr, extra)) or '?'}; allowed here: {', '.join(allowed)} (or x-*)"
+        raise ContractError(message, _path(tuple(err.absolute_path)))
     for parts, ref in _walk_refs(doc):
         if not ref.startswith("#/"):
             raise ContractError(f"only local references are supported, got {ref!r}", _path(parts))
@@ -380,7 +387,7 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         operations=tuple(ops), messages=messages, login=login, upgrade=up, first_frame=ff, errors={k: _resolved(doc, v) if k == "httpBody" else v for k, v in (x.get("errors") or {}).items()},
         channels=channels, endpoints=dict(x.get("endpoints") or {}), security_headers=tuple(x.get("securityHeaders") or ()),
         origin=x.get("origin"), limits=limits, targets=dict(x.get("targets") or {}), source=source, file_format=file_format,
-        kind_pointer=kind_pointer, batch=bool(x.get("batch", False)),
+        kind_pointer=kind_pointer, batch=bool(x.get("batch", False)), batch_requests=bool(x.get("batchRequests", False)),
         ids=Ids(ids.get("rule"), int(ids.get("start", 1))) if (ids := x.get("ids")) else Ids(),
         envelope=Envelope(w["pointer"], w["equals"]) if (w := (x.get("errors") or {}).get("when")) and "equals" in w
         else (Envelope(w["pointer"]) if w else None),

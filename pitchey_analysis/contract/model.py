@@ -259,6 +259,7 @@ class Contract:
     #: the JSON pointer naming a message's kind (None: every message is told by its schema)
     kind_pointer: str | None = "/type"
     batch: bool = False
+    batch_requests: bool = False
     ids: Ids = field(default_factory=Ids)
     envelope: Envelope | None = None
     ignores: frozenset[str] = frozenset()

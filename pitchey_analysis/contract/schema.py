@@ -80,6 +80,7 @@ X_READINESS_ROOT = _obj({
     # the pointer naming a message's kind (/type, /method, /header/msg_type); null: every message told by its schema
     "kind": {"oneOf": [_POINTER, {"type": "null"}]},
     "batch": {"type": "boolean"},              # a frame holding a JSON array is several messages
+    "batchRequests": {"type": "boolean"},      # clients may send several requests in one JSON-array frame
     "ids": _obj({"rule": {"enum": ["increasing", "unique", "example"]}, "start": {"type": "integer", "minimum": 0,
                                                                                 "maximum": 2**53}}),
     # what the service ignores on purpose (no answer): unknown kinds, objects without a kind, text that is not JSON

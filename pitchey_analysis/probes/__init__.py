@@ -10,6 +10,7 @@ from . import (  # noqa: F401 - registration
     invariant_probes,
     messaging,
     performance,
+    protocol,
     readiness,
     resilience,
     sustained,

@@ -170,6 +170,9 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "connection.user_types": ("login", "upgrade.query", "roundTrip"),
     "connection.single_connected_frame": ("firstFrame",),
     "session.first_frame": ("firstFrame",),
+    "messaging.id_reuse": ("ids.increasing",),
+    "auth.before_authentication": ("upgrade.firstMessage",),
+    "messaging.batch": ("batchRequests",),
     "connection.ping_on_connected": ("login", "upgrade.query", "roundTrip"),
     "auth.query_token": ("login", "upgrade.query"),
     "auth.header_token": ("login", "upgrade.header"),
@@ -242,7 +245,11 @@ def declares(contract: Contract, key: str) -> bool:
         return contract.login is not None and bool(contract.login.paths) and (not sub or bool(contract.login.user_id))
     if head == "upgrade":
         up = contract.upgrade
-        return up is not None and bool(getattr(up, sub))
+        return up is not None and bool(getattr(up, {"firstMessage": "first_message"}.get(sub, sub)))
+    if head == "ids":  # ids.increasing: the contract says a session's ids must increase (a reuse is refused)
+        return contract.ids.rule == sub
+    if head == "batchRequests":
+        return contract.batch_requests
     if head == "firstFrame":
         ff = contract.first_frame
         attr = {"authError": "auth_error", "": "type"}.get(sub, sub)

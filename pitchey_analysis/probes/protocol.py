@@ -1,0 +1,137 @@
+"""Probes of the wire rules a contract declares beyond its messages: ids that must increase, authentication
+that must come first, several requests in one frame.
+
+Each runs only where the contract declares the rule (:data:`~.generated.REQUIRES`), builds its requests from
+the contract's own examples and matches answers by the contract's correlation ids.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..contract import pointer_get
+from ..contract.wire import set_pointer
+from .base import ProbeContext, Result, Stop, probe
+from .common import authed, open_started, round_trip
+from .session import ProbeSession
+
+
+def _request(ctx: ProbeContext) -> tuple[dict[str, Any], set[str]] | None:
+    """A request of the contract that any session it serves may send, and its answers' kinds."""
+    c = ctx.contract
+    rt = round_trip(ctx, "wire")
+    if rt is not None:
+        return rt[0], {rt[1]} | {m.type for o in c.request_answers() if o.request and o.request.example == rt[0]
+                                 for m in o.reply}
+    op = c.auth_check_operation() or next(iter(c.request_answers()), None)
+    if op is None or op.request is None or op.request.example is None:
+        return None
+    return dict(op.request.example), {m.type for m in op.reply}
+
+
+async def _session(ctx: ProbeContext) -> ProbeSession:
+    """A session as a client of the contract has one: authenticated when there is a credential to use."""
+    if ctx.user is not None:
+        return await authed(ctx)
+    s, began = await open_started(ctx)
+    if began.problem is not None:
+        await s.close()
+        raise Stop(began.problem)
+    return s
+
+
+@probe("messaging.id_reuse", category="messaging", critical=True,
+       expected="a request that reuses an id already used on the session is refused (the contract says ids must increase)")
+async def id_reuse(ctx: ProbeContext) -> Result:
+    c = ctx.contract
+    req = _request(ctx)
+    if req is None:
+        return Result.skip("not_in_contract", "the contract declares no request to send")
+    request, kinds = req
+    ptr = c.correlation_of(request)
+    if ptr is None:
+        return Result.skip("not_in_contract", "the contract's requests carry no correlation id")
+    async with await _session(ctx) as s:
+        first = await s.ask(request, kinds, ctx.options.timeout_s)
+        used = s.last_id
+        if first is None:
+            return Result.skip("no_answer", "the first request was not answered: nothing to compare a reuse with",
+                               {"request_id": used})
+        reused = set_pointer(request, ptr, used)
+        mark = s.mark()
+        await s.send(reused, raw=True)
+        ans = await s.expect(lambda f: c.answers_id(f, used) or c.is_error(f), ctx.options.timeout_s, since=mark)
+        closed = s.close_code if s.closed else None
+    obs = {"request_id": used, "first_answer": first, "reuse_answer": ans}
+    if ans is not None and c.is_error(ans):
+        return Result.ok(f"the reused id {used!r} was refused ({c.error_code(ans)})", obs)
+    if ans is None and closed is not None:
+        return Result.ok(f"the reused id {used!r} closed the session {closed}", {**obs, "close_code": closed})
+    if ans is None:
+        return Result.fail("no_answer", f"a request reusing id {used!r} got no answer at all", obs)
+    return Result.fail("reused_id_accepted", f"a request reusing id {used!r} was answered as a success "
+                       f"({c.kind_of(ans)}): answers can be confused with an earlier request's", obs)
+
+
+@probe("auth.before_authentication", category="authentication", critical=True,
+       expected="a command sent before the first-message authentication is refused (closed, or an error), never answered")
+async def before_authentication(ctx: ProbeContext) -> Result:
+    c = ctx.contract
+    op = c.auth_check_operation() or next((o for o in c.request_answers() if o.auth), None)
+    if op is None or op.request is None or op.request.example is None:
+        return Result.skip("not_in_contract", "the contract declares no authenticated request to send")
+    kinds = {m.type for m in op.reply}
+    async with await ProbeSession.open(ctx, anonymous=True) as s:
+        await s.begun()
+        if s.closed:
+            return Result.skip("closed_first", f"the session was closed {s.close_code} before anything was sent",
+                               {"frames": s.types()})
+        ans = await s.ask(op.request.example, kinds, ctx.options.timeout_s)
+        await s.wait_closed(ctx.options.settle_s)
+        closed = s.close_code if s.closed else None
+    obs = {"request": op.request.type, "answer": ans, "close_code": closed}
+    if ans is not None and not c.is_error(ans) and c.kind_of(ans) in kinds:
+        return Result.fail("accepted_before_auth", f"{op.request.type} was answered ({c.kind_of(ans)}) on a session that "
+                           "never authenticated", obs, critical=True)
+    if ans is not None and c.is_error(ans):
+        return Result.ok(f"refused with {c.error_code(ans)!r} before authentication", obs)
+    if closed is not None:
+        return Result.ok(f"the session was closed {closed} when it sent {op.request.type} unauthenticated", obs)
+    return Result.ok(f"{op.request.type} got no answer before authentication (the session stayed silent)", obs)
+
+
+BATCH = 3
+
+
+@probe("messaging.batch", category="messaging", critical=False,
+       expected="several requests in one JSON-array frame are each answered (the contract says clients may batch)")
+async def batch(ctx: ProbeContext) -> Result:
+    c = ctx.contract
+    req = _request(ctx)
+    if req is None:
+        return Result.skip("not_in_contract", "the contract declares no request to send")
+    request, kinds = req
+    ptr = c.correlation_of(request)
+    if ptr is None:
+        return Result.skip("not_in_contract", "the contract's requests carry no correlation id to match a batch's answers")
+    async with await _session(ctx) as s:
+        items = [set_pointer(request, ptr, s.ids.next(pointer_get(request, ptr))) for _ in range(BATCH)]
+        ids = [pointer_get(i, ptr) for i in items]
+        mark = s.mark()
+        await s.send(json.dumps(items), raw=True)
+        got: dict[Any, dict[str, Any]] = {}
+        for _ in range(BATCH):
+            ans = await s.expect(lambda f: any(c.answers_id(f, i) for i in ids if i not in got), ctx.options.timeout_s,
+                                 since=mark)
+            if ans is None:
+                break
+            got[next(i for i in ids if c.answers_id(ans, i))] = ans
+    obs = {"sent_ids": ids, "answered_ids": list(got), "batches_received": s.batches}
+    missing = [i for i in ids if i not in got]
+    if not got:
+        return Result.fail("no_answer", f"a batch of {BATCH} requests got no answer", obs)
+    if missing:
+        return Result.fail("batch_element_dropped", f"{len(missing)} of {BATCH} requests of one batch were never answered "
+                           f"(ids {missing})", obs)
+    return Result.ok(f"all {BATCH} requests of one batch answered", obs)
