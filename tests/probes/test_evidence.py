@@ -239,5 +239,6 @@ def test_embedded_target_ignores_an_exported_secret(tmp_path):
              env={"PITCHEY_JWT_SECRET": "x" * 40}, timeout=120)
     assert r.returncode == 0, r.stderr
     run = load_run(next(tmp_path.iterdir()))
-    bad = run.probes[run.probes["outcome"] != "pass"]
+    # every authentication probe the contract declares passes (one for another session model is not planned)
+    bad = run.probes[(run.probes["outcome"] != "pass") & (run.probes["reason"] != "not_in_contract")]
     assert bad.empty, bad[["probe", "outcome", "reason"]]
