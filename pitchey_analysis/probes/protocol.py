@@ -23,11 +23,11 @@ def _request(ctx: ProbeContext) -> tuple[dict[str, Any], set[str]] | None:
     rt = round_trip(ctx, "wire")
     if rt is not None:
         return rt[0], {rt[1]} | {m.type for o in c.request_answers() if o.request and o.request.example == rt[0]
-                                 for m in o.reply}
+                                 for m in o.reply if m.type}
     op = c.auth_check_operation() or next(iter(c.request_answers()), None)
     if op is None or op.request is None or op.request.example is None:
         return None
-    return dict(op.request.example), {m.type for m in op.reply}
+    return dict(op.request.example), {m.type for m in op.reply if m.type}
 
 
 async def _session(ctx: ProbeContext) -> ProbeSession:
@@ -81,7 +81,7 @@ async def before_authentication(ctx: ProbeContext) -> Result:
     op = c.auth_check_operation() or next((o for o in c.request_answers() if o.auth), None)
     if op is None or op.request is None or op.request.example is None:
         return Result.skip("not_in_contract", "the contract declares no authenticated request to send")
-    kinds = {m.type for m in op.reply}
+    kinds = {m.type for m in op.reply if m.type}
     async with await ProbeSession.open(ctx, anonymous=True) as s:
         await s.begun()
         if s.closed:
