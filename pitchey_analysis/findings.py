@@ -17,6 +17,7 @@ A probe or reason without a specific entry falls back to :data:`GENERIC`
 
 from __future__ import annotations
 
+import re
 from typing import TypedDict
 
 
@@ -332,6 +333,22 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "Users watching a dashboard see it freeze although their connection is open.",
         "Keep publishing to every subscriber for the whole life of a session; check that subscriptions survive idle periods."),
     # hardening (issue 31): what a hostile client can do, and how the suite saw it
+    ("messaging.id_reuse", "reused_id_accepted"): _f(
+        "A request that reuses an id is answered as a new one",
+        "Answers can be matched to the wrong request: a client (or an attacker replaying a frame) gets a result meant "
+        "for another command. Seen by sending a request again with the id of one already answered on the session: it "
+        "was answered as a success, where the contract says ids must increase.",
+        "Refuse a request whose id is not above the session's last one, with the contract's error."),
+    ("auth.before_authentication", "accepted_before_auth"): _f(
+        "Commands are answered before the session authenticates",
+        "Anyone who can open a connection can use authenticated commands without a credential. Seen by sending an "
+        "authenticated-only command on a session that never sent its authentication message: it was answered.",
+        "Refuse (or close on) every command until the first-message authentication has succeeded."),
+    ("messaging.batch", "batch_element_dropped"): _f(
+        "Requests sent together in one frame are not all answered",
+        "Clients that batch (as the contract allows) wait for answers that never come. Seen by sending several "
+        "requests as one JSON array: some of their ids were never answered.",
+        "Answer every element of a batch (in one array frame or several), each with its request's id."),
     ("resilience.nested_json", "session_closed"): _f(
         "Deeply nested JSON ends the session instead of an error",
         "An attacker can crash the message handler at will with one small message (JSON nested tens of thousands deep, "
@@ -525,12 +542,23 @@ GENERIC: dict[str, FindingText] = {
 }
 
 
-def text_for(probe: str, reason: str) -> tuple[FindingText, bool]:
+#: words of the Pitchey protocol a specific text may name; a run judged by another contract gets no such text
+PITCHEY_WORDS = re.compile(r"'connected'|connected frame|dashboard|pitch|auth_success|auth_error|/api/|\{type:|creator|"
+                           r"investor|presence|notification|get_dashboard|subscription_confirmed", re.IGNORECASE)
+
+
+def text_for(probe: str, reason: str, *, pitchey: bool = True) -> tuple[FindingText, bool]:
     """The finding text of (probe, reason), with ``{probe}``/``{reason}`` filled in, and whether it is specific.
 
-    A grouped entry returns the group's text (with ``group`` set).
+    A grouped entry returns the group's text (with ``group`` set). With ``pitchey`` False (the run was judged by
+    another contract), a specific text that names the Pitchey protocol's messages, channels or endpoints is not
+    used: the generic text of the reason names the probe instead.
     """
     spec = FINDINGS.get((probe, reason))
+    if spec is not None and not pitchey:
+        text = spec.get("group") and GROUPS[str(spec["group"])] or spec
+        if any(PITCHEY_WORDS.search(str(v)) for v in text.values()):
+            spec = None
     if spec is not None:
         group = spec.get("group")
         if group:

@@ -60,3 +60,15 @@ def test_the_report_exports_for_a_degenerate_run(runs, tmp_path, name):
         assert "does not speak this contract" in html
     if name == "stopped by one frame":
         assert "stopped_service" in html or "stopped answering" in html
+
+
+def test_no_pitchey_name_in_the_report_of_a_run_judged_by_another_contract(runs, tmp_path):
+    """A run judged by the JSON-RPC contract: its report names that service's messages, never Pitchey's."""
+    import re
+
+    html = build_report(str(runs["stopped by one frame"]), out=tmp_path, formats=("html",))[0].read_text()
+    text = re.sub(r"<[^>]+>", " ", html.split("<body", 1)[-1])
+    text = text.replace("pitchey-analysis", "").replace("pitchey_analysis", "")
+    found = sorted({m.group(0).lower() for m in re.finditer(
+        r"pitch\w*|dashboard\w*|'connected'|auth_success|creator|investor|notification\w*|presence", text, re.IGNORECASE)})
+    assert not found, found

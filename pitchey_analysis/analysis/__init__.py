@@ -63,6 +63,8 @@ def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
     tls = bool(run.manifest.get("target", {}).get("tls"))
     slo = slo_checks(run.samples, run.probes, tls=tls, targets=targets or targets_from_manifest(run.manifest))
     rates = category_rates(probes)
+    # judged by the Pitchey contract (or recorded before runs named theirs): its texts may name Pitchey's features
+    pitchey = ((run.manifest.get("contract") or {}).get("name") or "pitchey") == "pitchey"
     return Analysis(
         manifest=run.manifest,
         rates=rates,
@@ -80,8 +82,8 @@ def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
         capabilities=capabilities(probes),
         security=security_checks(probes),
         concurrency=concurrency_table(run.samples, run.probes),
-        defects=defect_findings(probes, slo),
-        outcomes=all_outcomes(run.probes),
+        defects=defect_findings(probes, slo, pitchey=pitchey),
+        outcomes=all_outcomes(run.probes, pitchey=pitchey),
         conformance=contract_conformance(run.manifest),
     )
 

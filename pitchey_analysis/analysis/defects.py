@@ -51,7 +51,7 @@ def _evidence(r: pd.Series) -> str:
     return line
 
 
-def defect_findings(probes: pd.DataFrame, slo: pd.DataFrame | None = None) -> pd.DataFrame:
+def defect_findings(probes: pd.DataFrame, slo: pd.DataFrame | None = None, *, pitchey: bool = True) -> pd.DataFrame:
     """One row per defect: severity (blocking / risk), title, probes, evidence, close codes, expects, impact, remediation.
 
     Failing or erroring probes whose catalogue entries share a group become one
@@ -62,7 +62,7 @@ def defect_findings(probes: pd.DataFrame, slo: pd.DataFrame | None = None) -> pd
     bad = bad[bad["outcome"].isin(["fail", "error"])].sort_values(["category", "probe"], kind="stable")
     merged: dict[str, dict[str, Any]] = {}
     for _, r in bad.iterrows():
-        text, specific = text_for(str(r["probe"]), str(r["reason"]))
+        text, specific = text_for(str(r["probe"]), str(r["reason"]), pitchey=pitchey)
         key = text.get("group") or f"{r['probe']}:{r['reason']}"
         f = merged.setdefault(key, {"title": text["title"], "impact": text["impact"], "remediation": text["remediation"],
                                     "rows": [], "specific": specific})
@@ -93,12 +93,26 @@ def defect_findings(probes: pd.DataFrame, slo: pd.DataFrame | None = None) -> pd
     return out
 
 
-def all_outcomes(probes: pd.DataFrame) -> pd.DataFrame:
-    """Every probe's last attempt: category, probe, critical, outcome, one-line evidence (the report's appendix)."""
+def all_outcomes(probes: pd.DataFrame, *, pitchey: bool = True) -> pd.DataFrame:
+    """Every probe's last attempt: category, probe, critical, outcome, one-line evidence (the report's appendix).
+
+    With ``pitchey`` False (another contract judged the run), the probes of features that contract does not have
+    (skipped ``not_in_contract``) are one line per category with their count, not their names: those name the
+    Pitchey protocol's features, not the service's.
+    """
     p = latest(probes)
     cols = ["category", "probe", "critical", "outcome", "evidence"]
     if p.empty:
         return pd.DataFrame(columns=cols)
+    if not pitchey:
+        absent = (p["outcome"] == "skip") & (p["reason"] == "not_in_contract")
+        counts = p[absent].groupby("category", sort=False).size()
+        p = p[~absent]
+        extra = pd.DataFrame([{"category": c, "probe": f"({n} probes of features the contract does not declare)",
+                               "critical": False, "outcome": "skip", "reason": "not_in_contract",
+                               "detail": "not planned: the contract does not declare what they test",
+                               "started_at": pd.NaT} for c, n in counts.items()])
+        p = pd.concat([p, extra], ignore_index=True) if len(extra) else p
     out = p.assign(evidence=[_short(d, 150) if o == "pass" else f"{r}: {_short(d, 140)}"
                              for o, r, d in zip(p["outcome"], p["reason"], p["detail"], strict=True)])
     order = {c: i for i, c in enumerate(dict.fromkeys(probes["category"]))}

@@ -120,6 +120,12 @@ def _by_name(probes: pd.DataFrame) -> dict[str, pd.Series]:
     return {r["probe"]: r for _, r in latest(probes).iterrows()}
 
 
+def _declared(r: pd.Series | None) -> bool:
+    """Whether a probe's record is of something the run's contract declares (a skip not_in_contract is not: the
+    row naming it would name another service's feature)."""
+    return r is not None and not (r["outcome"] == "skip" and r["reason"] == "not_in_contract")
+
+
 def contract_conformance(manifest: dict[str, Any] | None) -> pd.DataFrame:
     """"The service breaks its own contract": frames that did not match the run's contract, by message type
     and JSON path of the schema error (from the manifest's ``conformance``; empty when none or not recorded)."""
@@ -185,6 +191,8 @@ def auth_methods(probes: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for method, (name, metric) in AUTH_METHODS.items():
         r = by.get(name)
+        if r is not None and not _declared(r):
+            continue  # a method the run's contract does not declare
         status = "not tested" if r is None or r["outcome"] == "skip" else ("working" if r["outcome"] == "pass" else f"failing ({r['reason']})")
         lat, n = float("nan"), 0
         if r is not None and metric:
@@ -192,7 +200,7 @@ def auth_methods(probes: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
             n = len(v)
             lat = float(v.median()) if n else float("nan")
         rows.append({"method": method, "probe": name, "status": status, "latency_ms": lat, "samples": n})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["method", "probe", "status", "latency_ms", "samples"])
 
 
 def connection_flow(samples: pd.DataFrame) -> pd.DataFrame:
@@ -250,12 +258,14 @@ def capabilities(probes: pd.DataFrame) -> pd.DataFrame:
     by = _by_name(probes)
     rows = []
     for cap, names in CAPABILITIES.items():
+        if not any(_declared(by.get(n)) for n in names):
+            continue  # a capability the run's contract does not have
         runs = [by[n] for n in names if n in by and by[n]["outcome"] != "skip"]
         passed = sum(1 for r in runs if r["outcome"] == "pass")
         status = "not tested" if not runs else ("validated" if passed == len(runs) else "failing")
         failing = [r["probe"] for r in runs if r["outcome"] != "pass"]
         rows.append({"capability": cap, "status": status, "passed": passed, "judged": len(runs), "failing_probes": ", ".join(failing)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["capability", "status", "passed", "judged", "failing_probes"])
 
 
 def security_checks(probes: pd.DataFrame) -> pd.DataFrame:
@@ -264,6 +274,8 @@ def security_checks(probes: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for check, name in SECURITY_PROBES.items():
         r = by.get(name)
+        if r is not None and not _declared(r):
+            continue  # a check the run's contract gives nothing to test by
         if r is None:
             rows.append({"check": check, "probe": name, "outcome": "not run", "security": "not run", "reason": "", "detail": ""})
         else:
@@ -271,7 +283,7 @@ def security_checks(probes: pd.DataFrame) -> pd.DataFrame:
             # a token refused without the contract's error code is a risk, not an accepted token: the outcome says so
             shown = sec if sec.startswith("refused (") else r["outcome"]
             rows.append({"check": check, "probe": name, "outcome": shown, "security": sec, "reason": r["reason"], "detail": r["detail"]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["check", "probe", "outcome", "security", "reason", "detail"])
 
 
 def concurrency_table(samples: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:

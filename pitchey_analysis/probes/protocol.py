@@ -41,7 +41,8 @@ async def _session(ctx: ProbeContext) -> ProbeSession:
     return s
 
 
-@probe("messaging.id_reuse", category="messaging", critical=True,
+# Not critical in the catalogue (a contract without the rule has no gap for it); their security failures are critical.
+@probe("messaging.id_reuse", category="messaging", critical=False,
        expected="a request that reuses an id already used on the session is refused (the contract says ids must increase)")
 async def id_reuse(ctx: ProbeContext) -> Result:
     c = ctx.contract
@@ -71,10 +72,10 @@ async def id_reuse(ctx: ProbeContext) -> Result:
     if ans is None:
         return Result.fail("no_answer", f"a request reusing id {used!r} got no answer at all", obs)
     return Result.fail("reused_id_accepted", f"a request reusing id {used!r} was answered as a success "
-                       f"({c.kind_of(ans)}): answers can be confused with an earlier request's", obs)
+                       f"({c.kind_of(ans)}): answers can be confused with an earlier request's", obs, critical=True)
 
 
-@probe("auth.before_authentication", category="authentication", critical=True,
+@probe("auth.before_authentication", category="authentication", critical=False,
        expected="a command sent before the first-message authentication is refused (closed, or an error), never answered")
 async def before_authentication(ctx: ProbeContext) -> Result:
     c = ctx.contract
