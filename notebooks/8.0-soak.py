@@ -35,9 +35,11 @@ from pitchey_analysis.explore import open_load_run
 from pitchey_analysis.report import figures, render, soakfigures
 
 figures.style()
-r = open_load_run(run, runs_dir)  # prints which run and why
-generator, polls = load_events(r, "generator"), load_events(r, "target_stats")
-soak = analyze_soak(r.samples, generator, polls, window_s=window_s, rtt_target_ms=rtt_target_ms)
+r = open_load_run(run, runs_dir)  # prints which run and why; None (saying so) when there is no load run to show
+soak = None
+if r is not None:
+    generator, polls = load_events(r, "generator"), load_events(r, "target_stats")
+    soak = analyze_soak(r.samples, generator, polls, window_s=window_s, rtt_target_ms=rtt_target_ms)
 
 # %% [markdown]
 # ## Was the generator honest?
@@ -45,21 +47,24 @@ soak = analyze_soak(r.samples, generator, polls, window_s=window_s, rtt_target_m
 # When the share of saturated windows is too high, the latency target is *not verified*.
 
 # %%
-print(soak.saturation.note())
-display(soak.slo)
-render.figure(soakfigures.loop_lag(generator, soak.saturation.lag_bound_ms))
+if soak is not None:  # no load run: the first cell said so, and there is nothing to judge
+    print(soak.saturation.note())
+    display(soak.slo)
+    display(render.figure(soakfigures.loop_lag(generator, soak.saturation.lag_bound_ms)))
 
 # %% [markdown]
 # ## Latency per window, and its drift
 
 # %%
-display(soak.drift.round(4))
-for metric in sorted(set(soak.windows["metric"])):
-    display(render.figure(soakfigures.windowed_latency(soak.windows, metric, rtt_target_ms if metric == "rtt_ms" else None)))
+if soak is not None:
+    display(soak.drift.round(4))
+    for metric in sorted(set(soak.windows["metric"])):
+        display(render.figure(soakfigures.windowed_latency(soak.windows, metric, rtt_target_ms if metric == "rtt_ms" else None)))
 
 # %% [markdown]
 # ## The target's sessions against the load's connections
 
 # %%
-display(soak.sessions)
-render.figure(soakfigures.sessions(polls, soak.client_open))
+if soak is not None:
+    display(soak.sessions)
+    display(render.figure(soakfigures.sessions(polls, soak.client_open)))

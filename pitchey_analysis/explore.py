@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from .capture.dataset import Run, list_runs, load_run, resolve_run
+from .config import runs_dir as runs_dir_default
 from .config import sample_run_dirs
 
 
@@ -37,7 +38,7 @@ def open_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str
     """Load a run and print which one and why (every notebook starts with this)."""
     path, why = resolve_run(run, Path(runs_dir) if runs_dir else None)
     r = load_run(path)
-    print(f"Loaded run {r.run_id} ({r.manifest.get('status')}, suite {(r.manifest.get('suite') or {}).get('name')})\n"
+    print(f"Loaded run {r.run_id} (status: {r.manifest.get('status')}; suite {(r.manifest.get('suite') or {}).get('name')})\n"
           f"  target: {target_line(r.manifest)}\n  why:    {why}")
     return r
 
@@ -73,31 +74,48 @@ def index_table(index: pd.DataFrame) -> Any:
             .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
 
 
-def open_load_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str | None = None) -> Run:
+#: What a notebook on load runs says when there is none to show (8.0-soak).
+NO_LOAD_RUN = ("No load run to show: this view reads a run written by `pitchey-analysis load` (for example "
+               "`pitchey-analysis load --connections 100 --duration 60`); a probe-suite run has no load over time, so "
+               "nothing below is drawn for it.")
+
+
+def is_load_run(manifest: dict[str, Any]) -> bool:
+    """Whether a run was written by ``pitchey-analysis load`` (its suite is ``load``)."""
+    return ((manifest.get("suite") or {}).get("name")) == "load"
+
+
+def open_load_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str | None = None) -> Run | None:
     """A run written by ``pitchey-analysis load``: ``"latest"`` is the newest such run, not the newest run.
 
-    Prints which run and why, as :func:`open_run` does; when the folder holds no load run, says so and opens
-    the newest run (whose generator windows are then empty).
+    Prints which run and why, as :func:`open_run` does. Returns None, saying why, when the folder holds no load
+    run or the run named is a probe-suite run: its samples are no load over time, and a soak view of them would
+    judge a ramp's round trips as a load target and draw one point per metric.
     """
     from .capture.schema import read_manifest
     from .exceptions import DatasetError
 
-    def is_load_run(p: Path) -> bool:
+    def readable_load_run(p: Path) -> bool:
         try:
-            return ((read_manifest(p).get("suite") or {}).get("name")) == "load"
+            return is_load_run(read_manifest(p))
         except DatasetError:  # unreadable: not offered (load_run says why when it is asked for by name)
             return False
 
     if run is None or str(run) == "latest":
         base = Path(runs_dir) if runs_dir else None
-        load_runs = [p for p in list_runs(base) if is_load_run(p)]
-        if load_runs:
-            r = load_run(load_runs[-1])
-            print(f"Loaded run {r.run_id} (load run, {r.manifest.get('status')})\n  target: {target_line(r.manifest)}\n"
-                  f"  why:    run='latest': the newest of {len(load_runs)} load run(s) in {load_runs[-1].parent}")
-            return r
-        print("No load run yet (make one with `pitchey-analysis load`): the tables below are empty for a probe-suite run.")
-    return open_run(run, runs_dir)
+        load_runs = [p for p in list_runs(base) if readable_load_run(p)]
+        if not load_runs:
+            print(f"{NO_LOAD_RUN}\n  looked in: {base or runs_dir_default()}")
+            return None
+        r = load_run(load_runs[-1])
+        print(f"Loaded run {r.run_id} (load run, status: {r.manifest.get('status')})\n  target: {target_line(r.manifest)}\n"
+              f"  why:    run='latest': the newest of {len(load_runs)} load run(s) in {load_runs[-1].parent}")
+        return r
+    r = open_run(run, runs_dir)
+    if not is_load_run(r.manifest):
+        print(f"Run {r.run_id} is a probe-suite run (suite {(r.manifest.get('suite') or {}).get('name')}). {NO_LOAD_RUN}")
+        return None
+    return r
 
 
 def _dropdown(options: list[tuple[str, str]] | list[str], on_pick: Callable[[str], object], value: str | None,
