@@ -39,7 +39,7 @@ render.header(a)
 
 # %% [markdown]
 # ## Executive summary
-# The verdict is computed from the run by fixed rules (appendix C), never typed.
+# The verdict is computed from the run by fixed rules (appendix A), never typed.
 
 # %%
 display(render.verdict(a))
@@ -59,9 +59,9 @@ render.summary(a)
 # - [Performance against targets](#Performance-against-targets)
 # - [Security checks](#Security-checks)
 # - [Recommendation](#Recommendation)
-# - [Appendix A: configuration](#Appendix-A:-configuration)
-# - [Appendix B: every probe](#Appendix-B:-every-probe)
-# - [Appendix C: the verdict rules](#Appendix-C:-the-verdict-rules)
+# - [Appendix A: the verdict rules](#Appendix-A:-the-verdict-rules)
+# - [Appendix B: configuration](#Appendix-B:-configuration)
+# - [Appendix C: every probe](#Appendix-C:-every-probe)
 #
 # </nav>
 
@@ -171,7 +171,15 @@ render.table(a.security, "security", columns=["check", "outcome", "detail"])
 render.recommendation(a)
 
 # %% [markdown] tags=["appendix"]
-# ## Appendix A: configuration
+# ## Appendix A: the verdict rules
+# Applied in this order:
+# 1. **NOT READY** if a critical probe ended `fail` or `error`, or a target is missed;
+# 2. **INSUFFICIENT EVIDENCE** if a critical probe was skipped or never ran, or a target is not verified;
+# 3. **READY WITH RISKS** if a non-critical probe failed;
+# 4. **READY** otherwise.
+
+# %% [markdown] tags=["appendix"]
+# ## Appendix B: configuration
 # What was measured and how. Secrets are redacted before anything is written; the full manifest stays in the run
 # directory.
 
@@ -179,17 +187,9 @@ render.recommendation(a)
 render.configuration(a, r.path)
 
 # %% [markdown] tags=["appendix"]
-# ## Appendix B: every probe
+# ## Appendix C: every probe
 # Each probe's outcome and one line of evidence, by category. Whether a probe is critical is part of the probe
 # catalogue; the verdict depends on it.
 
 # %%
 render.outcomes(a)
-
-# %% [markdown]
-# ## Appendix C: the verdict rules
-# Applied in this order:
-# 1. **NOT READY** if a critical probe ended `fail` or `error`, or a target is missed;
-# 2. **INSUFFICIENT EVIDENCE** if a critical probe was skipped or never ran, or a target is not verified;
-# 3. **READY WITH RISKS** if a non-critical probe failed;
-# 4. **READY** otherwise.

@@ -31,12 +31,24 @@ def style() -> None:
     })
 
 
+class SpanLogLocator(matplotlib.ticker.LogLocator):
+    """Major ticks of a log axis as dense as its span allows: 1, 2, 5 × 10^k over about a decade, 1 and 3 × 10^k
+    over two or three, powers of ten beyond (1, 2, 5 over three decades writes '5001000' on a small axis)."""
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        lo, hi = sorted((vmin, vmax))
+        decades = np.log10(hi / lo) if lo > 0 and hi > 0 else 0.0
+        self.set_params(subs=(1.0, 2.0, 5.0) if decades <= 1.5 else (1.0, 3.0) if decades <= 2.5 else (1.0,))
+        return super().tick_values(vmin, vmax)
+
+
 def readable_log(axis: matplotlib.axis.Axis) -> None:
-    """Ticks of a log axis at 1, 2, 5 × 10^k written as plain numbers ('0.5', '20'), minor ticks unlabelled.
+    """Ticks of a log axis written as plain numbers ('0.5', '20'), as many as its span leaves room for
+    (:class:`SpanLogLocator`), minor ticks unlabelled.
 
     Matplotlib's default labels minor ticks as '3×10⁰' when the axis spans less than a decade; they overlap.
     """
-    axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_locator(SpanLogLocator())
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
