@@ -194,6 +194,12 @@ def _show(result: object) -> None:
             display(item)
 
 
+#: Runs picked in this kernel's pickers: parameter name -> (what the parameters cell said then, the run picked).
+#: Run All re-runs the parameters cell: the pick survives while that cell still says what it said when the
+#: run was picked (a value typed into the cell wins, and so does papermill's, which never reaches a live view).
+_PICKED: dict[str, tuple[object, str]] = {}
+
+
 class RunView:
     """The run(s) a notebook analyses, chosen by its parameters or by a picker, and the cells drawn from them.
 
@@ -203,25 +209,46 @@ class RunView:
     redrawn when a picker chooses another run; headless (papermill, the report) the cells print as any
     cell does, once, for the runs the parameters named.
 
+    A run picked in JupyterLab survives Run All (the parameters cell re-run with the value it had when the
+    run was picked); a value typed into the parameters cell, or set by papermill, wins.
+
     Args:
         ns: the notebook's globals; its parameters ``names`` are read and, when a run is picked, set.
         runs_dir: where run ids are looked up (None: the project's data folder).
         names: one run parameter (``("run",)``) or two, compared (``("run_a", "run_b")``).
         interactive: ipympl figures when the frontend draws widgets (static PNGs otherwise).
         live: force (True/False) instead of detecting the frontend (tests).
+        opener: loads the run a parameter names, printing which and why (:func:`open_run`; the soak notebook
+            passes :func:`open_load_run`, which may return None: its cells then get None).
+        only: keep in the index and the picker only the runs whose row this accepts (None: every run).
+        index: show the runs index and the pickers headless too (the readiness report passes False: its export
+            shows neither, and indexing every run would slow ``pitchey-analysis report``).
     """
 
     def __init__(self, ns: dict[str, Any], runs_dir: Path | str | None = None, names: tuple[str, ...] = ("run",),
-                 interactive: bool = True, live: bool | None = None) -> None:
+                 interactive: bool = True, live: bool | None = None,
+                 opener: Callable[[Any, Path | None], Run | None] | None = None,
+                 only: Callable[[Any], bool] | None = None, index: bool = True) -> None:
         from IPython.display import display
 
         self.ns, self.names = ns, names
         self.runs_dir = Path(runs_dir) if runs_dir else None
         self.live = (live_frontend() if live is None else live) and _has_widgets()
+        self._opener = opener
+        self._given = {n: ns.get(n) for n in names}  # what the parameters cell (or papermill) said
+        self._remembered = []
+        if self.live:
+            for n in names:
+                if n in _PICKED and _PICKED[n][0] == ns.get(n):
+                    ns[n] = _PICKED[n][1]
+                    self._remembered.append(n)
         use_widgets(interactive and self.live)
         self.cells: list[tuple[Any, Callable[..., object]]] = []
-        self.index = runs_index(self.runs_dir)
-        display(index_table(self.index))
+        self.index = runs_index(self.runs_dir) if (index or self.live) else runs_index(self.runs_dir).iloc[0:0]
+        if only is not None and len(self.index):
+            self.index = self.index[[bool(only(row)) for row in self.index.itertuples()]].reset_index(drop=True)
+        if index or self.live:
+            display(index_table(self.index))
         self._status = None
         self.runs = self._load()
         if self.live:
@@ -234,13 +261,13 @@ class RunView:
             display(w.VBox([*pickers, self._status]))
         else:
             self._describe()
-            if _has_widgets():  # a picker is still shown (it does nothing headless): set the parameters instead
+            if index and _has_widgets():  # a picker is still shown (it does nothing headless): set the parameters instead
                 display(*[self._picker(n, r) for n, r in zip(names, self.runs, strict=True)])
 
     @property
     def run(self) -> Run:
-        """The run (the first, for a comparison)."""
-        return self.runs[0]
+        """The run (the first, for a comparison); None when the view's opener found none to show."""
+        return self.runs[0]  # type: ignore[return-value]
 
     def _load(self) -> tuple[Run, ...]:
         """Load the runs the parameters name, keeping the words saying which and why for :meth:`_describe`."""
@@ -249,23 +276,30 @@ class RunView:
 
         vals = [self.ns.get(n) for n in self.names]
         words = io.StringIO()
+        opener = self._opener or open_run
         with contextlib.redirect_stdout(words):
-            runs = pick_pair(vals[0], vals[1], self.runs_dir) if len(self.names) == 2 else (open_run(vals[0], self.runs_dir),)
+            runs = pick_pair(vals[0], vals[1], self.runs_dir) if len(self.names) == 2 else (opener(vals[0], self.runs_dir),)
+            for n in self._remembered:
+                print(f"  picked: in the run picker ({n} = {self._given[n]!r} in the parameters cell; set it there to "
+                      "choose another run on Run All)")
         self._why = words.getvalue()
-        return runs
+        return runs  # type: ignore[return-value]
 
     def _describe(self) -> None:
         print(self._why, end="")
 
-    def _picker(self, name: str, loaded: Run) -> Any:
-        value = next((p for p in self.index["path"] if Path(p).resolve() == Path(loaded.path).resolve()), None)
+    def _picker(self, name: str, loaded: Run | None) -> Any:
+        value = None if loaded is None else next((p for p in self.index["path"] if Path(p).resolve() == Path(loaded.path).resolve()), None)
         return run_picker(self.index, lambda path: self.pick(name, path), value=value, description=name)
 
     def pick(self, name: str, path: str) -> None:
         """Choose run ``path`` for parameter ``name``: load it and redraw every cell of the view."""
-        if Path(path).resolve() == Path(self.runs[self.names.index(name)].path).resolve():
+        shown = self.runs[self.names.index(name)]
+        if shown is not None and Path(path).resolve() == Path(shown.path).resolve():
             return  # the picker's first value, or the same run again
         self.ns[name] = path
+        _PICKED[name] = (self._given[name], path)
+        self._remembered = [n for n in self.names if n in _PICKED and _PICKED[n][0] == self._given[n]]
         self.runs = self._load()
         if self._status is not None:
             self._status.clear_output()
@@ -273,19 +307,12 @@ class RunView:
                 self._describe()
         from .report import render
 
-        interactive = render.INTERACTIVE
-        if interactive:
+        if render.INTERACTIVE:
             import matplotlib.pyplot as plt
 
-            plt.close("all")  # the previous run's canvases
-        # Redrawn figures are static PNGs: an ipympl canvas created from a widget's callback was seen to stay
-        # blank in JupyterLab 4 (headless Chromium); re-running the cells gives interactive figures again.
-        render.INTERACTIVE = False
-        try:
-            for out, fn in self.cells:
-                self._draw(out, fn)
-        finally:
-            render.INTERACTIVE = interactive
+            plt.close("all")  # the previous run's canvases (ipympl keeps every open figure's widget alive)
+        for out, fn in self.cells:  # interactive figures stay interactive: render.show gives ipympl canvases
+            self._draw(out, fn)
 
     def _draw(self, out: Any, fn: Callable[..., object]) -> None:
         if out is None:
