@@ -57,13 +57,16 @@ def _index_row(path: Path, source: str) -> dict[str, Any]:
     }
 
 
+#: The runs index's columns (:func:`runs_index`).
+INDEX_COLUMNS = ["run_id", "started", "target", "profile", "suite", "contract", "verdict", "score", "status", "source", "path"]
+
+
 def runs_index(runs_dir: Path | str | None = None, *, samples: bool = True) -> pd.DataFrame:
     """Every run under ``runs_dir`` (and the committed samples): id, date, target, profile, contract, verdict, score."""
     rows = [_index_row(p, "runs") for p in list_runs(Path(runs_dir) if runs_dir else None)]
     if samples:
         rows += [_index_row(p, "sample") for p in sample_run_dirs()]
-    cols = ["run_id", "started", "target", "profile", "suite", "contract", "verdict", "score", "status", "source", "path"]
-    return pd.DataFrame(rows, columns=cols).sort_values("run_id", kind="stable").reset_index(drop=True)
+    return pd.DataFrame(rows, columns=INDEX_COLUMNS).sort_values("run_id", kind="stable").reset_index(drop=True)
 
 
 def index_table(index: pd.DataFrame) -> Any:
@@ -244,7 +247,7 @@ class RunView:
                     self._remembered.append(n)
         use_widgets(interactive and self.live)
         self.cells: list[tuple[Any, Callable[..., object]]] = []
-        self.index = runs_index(self.runs_dir) if (index or self.live) else runs_index(self.runs_dir).iloc[0:0]
+        self.index = runs_index(self.runs_dir) if (index or self.live) else pd.DataFrame(columns=INDEX_COLUMNS)
         if only is not None and len(self.index):
             self.index = self.index[[bool(only(row)) for row in self.index.itertuples()]].reset_index(drop=True)
         if index or self.live:
@@ -339,6 +342,33 @@ class RunView:
             _show(fn(*self.runs))  # headless: a failing view fails the cell, as any cell would
         else:
             self._draw(out, fn)
+
+
+def trend_view(h: dict[str, pd.DataFrame], show: Callable[[str], object], trend: str | None = None,
+               live: bool | None = None) -> None:
+    """The history's trends (one per target and contract): in JupyterLab a picker of them, ``show(trend)`` drawn
+    below it and redrawn on a pick (kept on Run All while the ``trend`` parameter is unchanged); headless,
+    ``show`` for the ``trend`` parameter, or for every trend when it names none."""
+    from IPython.display import display
+
+    from .analysis.history import trends
+
+    keys = [k for k, _ in trends(h)]
+    if not keys:
+        print("no runs" + (f" of trend {trend!r}" if trend else ""))
+        return
+    if (live_frontend() if live is None else live) and _has_widgets():
+        kept = _PICKED.get("trend")
+        value = kept[1] if kept and kept[0] == trend and kept[1] in keys else (trend if trend in keys else keys[0])
+
+        def pick(key: str) -> None:
+            _PICKED["trend"] = (trend, key)
+            _show(show(key))
+
+        display(_dropdown(keys, pick, value, "trend", show_first=True))
+        return
+    for key in [trend] if trend in keys else keys:
+        _show(show(key))
 
 
 def _has_widgets() -> bool:
