@@ -7,6 +7,8 @@ provide, except the plotting of raw distributions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt  # the user's backend stays as it is (headless, matplotlib falls back to Agg)
 import matplotlib.ticker
 import numpy as np
@@ -35,7 +37,7 @@ class SpanLogLocator(matplotlib.ticker.LogLocator):
     """Major ticks of a log axis as dense as its span allows: 1, 2, 5 × 10^k over about a decade, 1 and 3 × 10^k
     over two or three, powers of ten beyond (1, 2, 5 over three decades writes '5001000' on a small axis)."""
 
-    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+    def tick_values(self, vmin: float, vmax: float) -> Sequence[float]:
         lo, hi = sorted((vmin, vmax))
         decades = np.log10(hi / lo) if lo > 0 and hi > 0 else 0.0
         self.set_params(subs=(1.0, 2.0, 5.0) if decades <= 1.5 else (1.0, 3.0) if decades <= 2.5 else (1.0,))
