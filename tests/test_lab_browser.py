@@ -133,5 +133,17 @@ def test_picking_a_run_in_notebook_2_keeps_the_figures_interactive_and_run_all_k
             page.get_by_text("picked: in the run picker").first.wait_for(timeout=60_000)
             assert page.get_by_text(f"Loaded run {run_id}").count()
             assert page.locator(".widget-dropdown select").first.evaluate("s => s.value").split(" ")[0] == run_id
+            # saved with its outputs on screen: neither twin changes on disk (outputs stripped, metadata pinned)
+            twins = {f: f.read_bytes() for f in (ROOT / "notebooks").glob("2.0-latency-distributions.*")}
+            saved_at = {f: f.stat().st_mtime_ns for f in twins}
+            page.keyboard.press("Control+s")
+            page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)
+            time.sleep(2)
+            written = [f.name for f in twins if f.stat().st_mtime_ns != saved_at[f]]
+            changed = [f.name for f, data in twins.items() if f.read_bytes() != data]
+            print("written by the save:", written)
+            for f, data in twins.items():
+                f.write_bytes(data)
+            assert written and not changed, (written, changed)  # the lab wrote the notebook, and wrote it unchanged
         finally:
             browser.close()
