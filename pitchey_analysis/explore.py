@@ -310,12 +310,21 @@ class RunView:
                 self._describe()
         from .report import render
 
-        if render.INTERACTIVE:
+        interactive = render.INTERACTIVE
+        if interactive:
             import matplotlib.pyplot as plt
 
             plt.close("all")  # the previous run's canvases (ipympl keeps every open figure's widget alive)
-        for out, fn in self.cells:  # interactive figures stay interactive: render.show gives ipympl canvases
-            self._draw(out, fn)
+        # Figures redrawn by a pick are static PNGs: an ipympl canvas made in the picker's callback stays blank in
+        # JupyterLab 4 when its cell is off screen (seen with ipympl 0.10 in Chromium, also with whole images
+        # forced and redraws asked for later). Run All draws them interactive again, for the run picked: the
+        # pick survives it.
+        render.INTERACTIVE = False
+        try:
+            for out, fn in self.cells:
+                self._draw(out, fn)
+        finally:
+            render.INTERACTIVE = interactive
 
     def _draw(self, out: Any, fn: Callable[..., object]) -> None:
         if out is None:

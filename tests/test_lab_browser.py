@@ -106,9 +106,9 @@ DRAWN = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.hei
                   return c.width > 50 && seen.size > 3; }"""
 
 
-def test_picking_a_run_in_notebook_2_keeps_the_figures_interactive_and_run_all_keeps_the_pick(lab):
-    """2.0: after a pick the figures are ipympl canvases again (not static images), drawn; Run All keeps the run
-    picked (the parameters cell still says 'latest')."""
+def test_picking_a_run_in_notebook_2_then_run_all_gives_its_interactive_figures(lab):
+    """2.0: a pick redraws every cell for the run picked (figures as images); Run All keeps the pick (the parameters
+    cell still says 'latest') and draws its figures as interactive ipympl canvases; a save rewrites neither twin."""
     sync_api = pytest.importorskip("playwright.sync_api")
     base, token = lab
     with sync_api.sync_playwright() as p:
@@ -118,17 +118,18 @@ def test_picking_a_run_in_notebook_2_keeps_the_figures_interactive_and_run_all_k
             select = _open_and_run_all(page, base, token, "2.0-latency-distributions.ipynb")
             page.locator(".jupyter-matplotlib-canvas-div canvas").first.wait_for(timeout=120_000)
             run_id = _pick_another(page, select)
-            # the figures on screen are drawn, down to the last cell's (an ipympl canvas made in the picker's callback
-            # was seen to stay blank in JupyterLab 4); the lab renders only the cells on screen
+            page.locator(".jp-Cell").last.scroll_into_view_if_needed()
+            page.locator(".jp-Cell").last.locator(".jp-OutputArea img").first.wait_for(timeout=60_000)
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name="Run All Cells").first.click()
+            time.sleep(1)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            # interactive again, and drawn, down to the last cell's figure
             every_drawn = (f"() => {{ const f = [...document.querySelectorAll('.jupyter-matplotlib-canvas-div')];"
                            f" return f.length > 0 && f.every(d => ({DRAWN})(d.querySelector('canvas'))); }}")
             page.locator(".jp-Cell").last.scroll_into_view_if_needed()
             page.locator(".jp-Cell").last.locator(".jupyter-matplotlib-canvas-div canvas").first.wait_for(timeout=60_000)
             page.wait_for_function(every_drawn, timeout=60_000)
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name="Run All Cells").first.click()
-            time.sleep(1)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
             page.locator(".jp-Cell").first.scroll_into_view_if_needed()
             page.get_by_text("picked: in the run picker").first.wait_for(timeout=60_000)
             assert page.get_by_text(f"Loaded run {run_id}").count()
