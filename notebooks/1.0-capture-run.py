@@ -2,15 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-kernelspec
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% [markdown]
@@ -26,39 +22,35 @@ out = None  # runs directory (default: data/runs of the project, whatever the wo
 tls = True  # embedded server: serve wss:// (as `pitchey-analysis run` does), so the TLS probe and target are judged
 
 # %%
-from pitchey_analysis import load_run, run_suite
-from pitchey_analysis.analysis import verdict_for_run
-from pitchey_analysis.capture.records import describe
-from pitchey_analysis.report.summary import category_table
+from pitchey_analysis import explore, run_suite, views
 
 path = run_suite(target, profile=profile, suite=suite, out=out, tls=tls)
-r = load_run(path)
-print(f"run {r.run_id}: {r.manifest['status']}, {len(r.probes)} probes, {len(r.samples)} samples, {len(r.frames)} frames")
-print(f"written to {path}")
-print(f"verdict: {verdict_for_run(r).verdict}  (notebook 4.0 says why; a quick suite rarely has the samples to verify a target)")
+
+# %% [markdown]
+# ## Every run in the project
+# The run just captured is picked; pick another to read it below (notebooks 2.0–8.0 pick any of them too).
+
+# %%
+run = str(path)
+view = explore.RunView(globals(), out, interactive=False)
+view.cell(views.capture_summary)
 
 # %% [markdown]
 # ## Pass counts per category
 
 # %%
-category_table(r.probes)
+view.cell(views.pass_counts)
 
 # %% [markdown]
 # ## The probes table (first rows) and what its columns mean
 
 # %%
-r.probes[["probe", "outcome", "reason", "detail"]].head(12)
+view.cell(views.probes_head)
 
 # %%
+from pitchey_analysis.capture.records import describe
+
 describe("probes")
 
 # %%
 describe("samples")
-
-# %% [markdown]
-# ## Every run in the project (notebooks 2.0–7.0 can pick any of them)
-
-# %%
-from pitchey_analysis.explore import runs_index
-
-runs_index().drop(columns=["path"])

@@ -2,15 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-kernelspec
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% tags=["parameters"]
@@ -18,32 +14,26 @@
 run = "latest"
 runs_dir = None
 
-# %%
-from IPython.display import display
-
-from pitchey_analysis.analysis import DEFAULT_TARGETS, analyze
-from pitchey_analysis.analysis.defects import close_codes
-from pitchey_analysis.explore import open_run
-from pitchey_analysis.report import figures, render
+# %% tags=["explore"]
+# In JupyterLab: the runs index and a run picker (the report is redrawn for the run picked); the export shows neither.
+from pitchey_analysis import explore
+from pitchey_analysis.report import figures, sections
 
 figures.style()
-r = open_run(run, runs_dir)
-a = analyze(r)
-targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
+view = explore.RunView(globals(), runs_dir, interactive=False, index=False)
 
 # %% [markdown]
 # # WebSocket deployment-readiness report
 
 # %%
-render.header(a)
+view.cell(sections.header)
 
 # %% [markdown]
 # ## Executive summary
-# The verdict is computed from the run by fixed rules (appendix C), never typed.
+# The verdict is computed from the run by fixed rules (appendix A), never typed.
 
 # %%
-display(render.verdict(a))
-render.summary(a)
+view.cell(sections.verdict)
 
 # %% [markdown] tags=["toc"]
 # <nav class="toc">
@@ -59,9 +49,9 @@ render.summary(a)
 # - [Performance against targets](#Performance-against-targets)
 # - [Security checks](#Security-checks)
 # - [Recommendation](#Recommendation)
-# - [Appendix A: configuration](#Appendix-A:-configuration)
-# - [Appendix B: every probe](#Appendix-B:-every-probe)
-# - [Appendix C: the verdict rules](#Appendix-C:-the-verdict-rules)
+# - [Appendix A: the verdict rules](#Appendix-A:-the-verdict-rules)
+# - [Appendix B: configuration](#Appendix-B:-configuration)
+# - [Appendix C: every probe](#Appendix-C:-every-probe)
 #
 # </nav>
 
@@ -70,9 +60,7 @@ render.summary(a)
 # Pass rates leave skipped probes out and carry a Wilson 95% interval.
 
 # %%
-rates = render.with_intervals(a.rates, {"pass rate [95% CI]": ("rate", "lo", "hi")}, "pct")
-display(render.table(rates, "category-rates"))
-render.figure(figures.category_rates(a.rates))
+view.cell(sections.category_rates)
 
 # %% [markdown]
 # ## Issues identified
@@ -80,28 +68,26 @@ render.figure(figures.category_rates(a.rates))
 # probes or missed targets and decide the verdict; **risks** come from non-critical probes.
 
 # %%
-render.findings(a)
+view.cell(sections.findings)
 
 # %% [markdown]
 # ## Capabilities validated
 
 # %%
-render.table(a.capabilities, "capabilities", columns=["capability", "status", "passed", "judged", "failing_probes"])
+view.cell(sections.capabilities)
 
 # %% [markdown]
 # ## Connection flow
 # Sequential connects with no other load, each stage timed on its own connection.
 
 # %%
-flow = render.with_intervals(a.connection_flow, {"p95 ms [95% CI]": ("p95", "p95_lo", "p95_hi")}, "ms")
-display(render.table(flow, "connection-flow", {"mean": "ms", "p50": "ms", "share": "pct"}))
-render.figure(figures.connection_stages(a.connection_flow))
+view.cell(sections.connection_flow)
 
 # %% [markdown]
 # ## Authentication methods
 
 # %%
-render.table(a.auth_methods, "auth-methods", {"latency_ms": "ms"}, columns=["method", "status", "latency_ms", "samples"])
+view.cell(sections.auth_methods)
 
 # %% [markdown]
 # ## Message types
@@ -109,18 +95,11 @@ render.table(a.auth_methods, "auth-methods", {"latency_ms": "ms"}, columns=["met
 # **missing**: no answer within the timeout.
 
 # %%
-render.table(a.message_types, "message-types", columns=["message_type", "support", "detail"])
+view.cell(sections.message_types)
 
 # %%
 # Dropped sessions are a finding of their own (resilience.sustained_sessions): shown only when the server closed held sessions.
-from IPython.display import Markdown
-
-from pitchey_analysis.analysis.sessions import dropped_sessions, session_lifetimes
-
-drops = dropped_sessions(r.samples, r.probes)
-if drops is not None:
-    display(Markdown(f"### {drops.title()}\n\n{drops.sentence()}"))
-    display(render.figure(figures.session_lifetimes(session_lifetimes(r.samples, r.probes), drops.window_s)))
+view.cell(sections.dropped)
 
 # %% [markdown]
 # ## Performance against targets
@@ -128,68 +107,54 @@ if drops is not None:
 # lower end is at or above it, and **not verified** otherwise (including too few samples).
 
 # %%
-slo = render.with_intervals(a.slo, {"observed [95% CI]": ("observed", "lo", "hi")}, "ms")
-display(render.table(slo, "slo", columns=["target", "goal", "judged_on", "observed [95% CI]", "samples", "needed", "status", "note"]))
-lat = render.with_intervals(a.latency, {f"p{q} [95% CI]": (f"p{q}", f"p{q}_lo", f"p{q}_hi") for q in (50, 90, 95, 99)}, "ms")
-render.table(lat, "latency", {"mean": "ms", "max": "ms"}, columns=["metric", "count", "mean", "p50 [95% CI]", "p95 [95% CI]", "p99 [95% CI]", "max"],
-             caption="Latency per metric in ms (sequential and idle samples), percentiles with 95% intervals")
+view.cell(sections.performance)
 
 # %%
-for metric in ("connect_ms", "rtt_ms", "tls_handshake_ms"):
-    if metric in set(a.latency.get("metric", [])):
-        display(render.figure(figures.latency_distribution(r.samples, metric, targets.get(metric))))
+view.cell(sections.distributions)
 
 # %% [markdown]
 # ### Concurrency ramp
 # Levels above the target level (100) are capacity information, not a target.
 
 # %%
-conc = render.with_intervals(a.concurrency, {"success [95% CI]": ("success_rate", "lo", "hi")}, "pct")
-display(render.table(conc, "concurrency", {c: "ms" for c in ("connect_p50", "connect_p95", "rtt_p50", "rtt_p95")},
-                     columns=["level", "connections", "answered", "success [95% CI]", "connect_p50", "connect_p95", "rtt_p50", "rtt_p95"]))
-display(render.figure(figures.concurrency(a.concurrency)))
-display(render.figure(figures.close_timeline(r.frames, r.probes, r.manifest)))
-render.table(close_codes(r.frames, r.probes), "close-codes", caption="Close codes the server sent (RFC 6455 §7.4.1)")
+view.cell(sections.concurrency)
 
 # %%
 # A run with load over time (a `pitchey-analysis load` run) gets its soak view here: windows, drift, the target's polls.
-from pitchey_analysis.report.soak import soak_section
-
-for part in soak_section(r):
-    display(part)
+view.cell(sections.soak)
 
 # %% [markdown]
 # ## Security checks
 
 # %%
-render.table(a.security, "security", columns=["check", "outcome", "detail"])
+view.cell(sections.security)
 
 # %% [markdown]
 # ## Recommendation
 
 # %%
-render.recommendation(a)
+view.cell(sections.recommendation)
 
 # %% [markdown] tags=["appendix"]
-# ## Appendix A: configuration
-# What was measured and how. Secrets are redacted before anything is written; the full manifest stays in the run
-# directory.
-
-# %%
-render.configuration(a, r.path)
-
-# %% [markdown] tags=["appendix"]
-# ## Appendix B: every probe
-# Each probe's outcome and one line of evidence, by category. Whether a probe is critical is part of the probe
-# catalogue; the verdict depends on it.
-
-# %%
-render.outcomes(a)
-
-# %% [markdown]
-# ## Appendix C: the verdict rules
+# ## Appendix A: the verdict rules
 # Applied in this order:
 # 1. **NOT READY** if a critical probe ended `fail` or `error`, or a target is missed;
 # 2. **INSUFFICIENT EVIDENCE** if a critical probe was skipped or never ran, or a target is not verified;
 # 3. **READY WITH RISKS** if a non-critical probe failed;
 # 4. **READY** otherwise.
+
+# %% [markdown] tags=["appendix"]
+# ## Appendix B: configuration
+# What was measured and how. Secrets are redacted before anything is written; the full manifest stays in the run
+# directory.
+
+# %%
+view.cell(sections.configuration)
+
+# %% [markdown] tags=["appendix"]
+# ## Appendix C: every probe
+# Each probe's outcome and one line of evidence, by category. Whether a probe is critical is part of the probe
+# catalogue; the verdict depends on it.
+
+# %%
+view.cell(sections.outcomes)

@@ -2,15 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-kernelspec
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% [markdown]
@@ -21,6 +17,7 @@
 
 # %% tags=["parameters"]
 target = None  # keep runs whose target contains this text (a URL, or "embedded:<profile>"); None: every run
+trend = None  # one trend to show ("<target> · contract <name>"); None: the picker's first (headless: every trend)
 runs_dir = None
 samples = True  # include the committed sample runs
 interactive = True
@@ -31,28 +28,19 @@ interactive = True
 # %%
 from IPython.display import display
 
-from pitchey_analysis import explore
-from pitchey_analysis.report import figures, render
-from pitchey_analysis.report.history import history_tables, load_history
+from pitchey_analysis import explore, views
+from pitchey_analysis.report import figures
+from pitchey_analysis.report.history import load_history
 
 figures.style()
-explore.use_widgets(interactive)
+explore.use_widgets(interactive and explore.live_frontend())
 display(explore.index_table(explore.runs_index(runs_dir, samples=samples)))
 h = load_history(runs_dir, target, samples=samples)
-rates, p95 = history_tables(h)
 
 # %% [markdown]
-# ## Verdict, score and pass rate per category
+# ## One trend: a target judged against one contract
+# Runs of another profile, or judged against another contract, are another trend: pick it. No interval is
+# printed where the sample count cannot support one.
 
 # %%
-display(rates)
-
-# %% [markdown]
-# ## p95 per metric (ms)
-# No interval is printed where the sample count cannot support one.
-
-# %%
-display(p95)
-
-# %%
-render.show(figures.history(h))
+explore.trend_view(h, views.history_trend(h), trend)

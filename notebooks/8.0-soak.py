@@ -2,15 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-kernelspec
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
 # ---
 
 # %% [markdown]
@@ -25,19 +21,19 @@ run = "latest"  # a load run: run id, run directory or "latest"
 runs_dir = None
 window_s = 60.0  # soak window in seconds
 rtt_target_ms = 50.0
+interactive = True  # ipympl figures in JupyterLab (static PNGs headless or without ipympl)
+
+# %% [markdown]
+# ## Load runs
+# Every load run of the project. Choosing one in the picker loads it and redraws every table and figure below;
+# the `run` parameter does the same for papermill.
 
 # %%
-from IPython.display import display
-
-from pitchey_analysis.analysis.soak import analyze_soak
-from pitchey_analysis.capture.dataset import load_events
-from pitchey_analysis.explore import open_load_run
-from pitchey_analysis.report import figures, render, soakfigures
+from pitchey_analysis import explore, views
+from pitchey_analysis.report import figures
 
 figures.style()
-r = open_load_run(run, runs_dir)  # prints which run and why
-generator, polls = load_events(r, "generator"), load_events(r, "target_stats")
-soak = analyze_soak(r.samples, generator, polls, window_s=window_s, rtt_target_ms=rtt_target_ms)
+view = explore.RunView(globals(), runs_dir, interactive=interactive, opener=explore.open_load_run, only=lambda row: row.suite == "load")
 
 # %% [markdown]
 # ## Was the generator honest?
@@ -45,21 +41,16 @@ soak = analyze_soak(r.samples, generator, polls, window_s=window_s, rtt_target_m
 # When the share of saturated windows is too high, the latency target is *not verified*.
 
 # %%
-print(soak.saturation.note())
-display(soak.slo)
-render.figure(soakfigures.loop_lag(generator, soak.saturation.lag_bound_ms))
+view.cell(views.soak_generator(window_s, rtt_target_ms))
 
 # %% [markdown]
 # ## Latency per window, and its drift
 
 # %%
-display(soak.drift.round(4))
-for metric in sorted(set(soak.windows["metric"])):
-    display(render.figure(soakfigures.windowed_latency(soak.windows, metric, rtt_target_ms if metric == "rtt_ms" else None)))
+view.cell(views.soak_drift(window_s, rtt_target_ms))
 
 # %% [markdown]
-# ## The target's sessions against the load's connections
+# ## The target's sessions against the load's open connections
 
 # %%
-display(soak.sessions)
-render.figure(soakfigures.sessions(polls, soak.client_open))
+view.cell(views.soak_sessions(window_s, rtt_target_ms))

@@ -258,7 +258,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         print("features (--disable):")
         for k, v in FEATURES.items():
             print(f"  {k:28s} {v}")
-        print("defects (--defect N or NAME, PROTOCOL.md Part B):")
+        print("defects (--defect N or NAME; the 2025-11 behaviours the profile pitchey-2025-11 switches on):")
         for d, v in DEFECTS.items():
             print(f"  {d.value:3d} {d.name.lower():26s} {v}")
         print("knobs (--knob NAME=VALUE):")

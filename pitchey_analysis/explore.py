@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from .capture.dataset import Run, list_runs, load_run, resolve_run
+from .config import runs_dir as runs_dir_default
 from .config import sample_run_dirs
 
 
@@ -37,7 +38,7 @@ def open_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str
     """Load a run and print which one and why (every notebook starts with this)."""
     path, why = resolve_run(run, Path(runs_dir) if runs_dir else None)
     r = load_run(path)
-    print(f"Loaded run {r.run_id} ({r.manifest.get('status')}, suite {(r.manifest.get('suite') or {}).get('name')})\n"
+    print(f"Loaded run {r.run_id} (status: {r.manifest.get('status')}; suite {(r.manifest.get('suite') or {}).get('name')})\n"
           f"  target: {target_line(r.manifest)}\n  why:    {why}")
     return r
 
@@ -56,13 +57,16 @@ def _index_row(path: Path, source: str) -> dict[str, Any]:
     }
 
 
+#: The runs index's columns (:func:`runs_index`).
+INDEX_COLUMNS = ["run_id", "started", "target", "profile", "suite", "contract", "verdict", "score", "status", "source", "path"]
+
+
 def runs_index(runs_dir: Path | str | None = None, *, samples: bool = True) -> pd.DataFrame:
     """Every run under ``runs_dir`` (and the committed samples): id, date, target, profile, contract, verdict, score."""
     rows = [_index_row(p, "runs") for p in list_runs(Path(runs_dir) if runs_dir else None)]
     if samples:
         rows += [_index_row(p, "sample") for p in sample_run_dirs()]
-    cols = ["run_id", "started", "target", "profile", "suite", "contract", "verdict", "score", "status", "source", "path"]
-    return pd.DataFrame(rows, columns=cols).sort_values("run_id", kind="stable").reset_index(drop=True)
+    return pd.DataFrame(rows, columns=INDEX_COLUMNS).sort_values("run_id", kind="stable").reset_index(drop=True)
 
 
 def index_table(index: pd.DataFrame) -> Any:
@@ -73,31 +77,48 @@ def index_table(index: pd.DataFrame) -> Any:
             .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
 
 
-def open_load_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str | None = None) -> Run:
+#: What a notebook on load runs says when there is none to show (8.0-soak).
+NO_LOAD_RUN = ("No load run to show: this view reads a run written by `pitchey-analysis load` (for example "
+               "`pitchey-analysis load --connections 100 --duration 60`); a probe-suite run has no load over time, so "
+               "nothing below is drawn for it.")
+
+
+def is_load_run(manifest: dict[str, Any]) -> bool:
+    """Whether a run was written by ``pitchey-analysis load`` (its suite is ``load``)."""
+    return ((manifest.get("suite") or {}).get("name")) == "load"
+
+
+def open_load_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str | None = None) -> Run | None:
     """A run written by ``pitchey-analysis load``: ``"latest"`` is the newest such run, not the newest run.
 
-    Prints which run and why, as :func:`open_run` does; when the folder holds no load run, says so and opens
-    the newest run (whose generator windows are then empty).
+    Prints which run and why, as :func:`open_run` does. Returns None, saying why, when the folder holds no load
+    run or the run named is a probe-suite run: its samples are no load over time, and a soak view of them would
+    judge a ramp's round trips as a load target and draw one point per metric.
     """
     from .capture.schema import read_manifest
     from .exceptions import DatasetError
 
-    def is_load_run(p: Path) -> bool:
+    def readable_load_run(p: Path) -> bool:
         try:
-            return ((read_manifest(p).get("suite") or {}).get("name")) == "load"
+            return is_load_run(read_manifest(p))
         except DatasetError:  # unreadable: not offered (load_run says why when it is asked for by name)
             return False
 
     if run is None or str(run) == "latest":
         base = Path(runs_dir) if runs_dir else None
-        load_runs = [p for p in list_runs(base) if is_load_run(p)]
-        if load_runs:
-            r = load_run(load_runs[-1])
-            print(f"Loaded run {r.run_id} (load run, {r.manifest.get('status')})\n  target: {target_line(r.manifest)}\n"
-                  f"  why:    run='latest': the newest of {len(load_runs)} load run(s) in {load_runs[-1].parent}")
-            return r
-        print("No load run yet (make one with `pitchey-analysis load`): the tables below are empty for a probe-suite run.")
-    return open_run(run, runs_dir)
+        load_runs = [p for p in list_runs(base) if readable_load_run(p)]
+        if not load_runs:
+            print(f"{NO_LOAD_RUN}\n  looked in: {base or runs_dir_default()}")
+            return None
+        r = load_run(load_runs[-1])
+        print(f"Loaded run {r.run_id} (load run, status: {r.manifest.get('status')})\n  target: {target_line(r.manifest)}\n"
+              f"  why:    run='latest': the newest of {len(load_runs)} load run(s) in {load_runs[-1].parent}")
+        return r
+    r = open_run(run, runs_dir)
+    if not is_load_run(r.manifest):
+        print(f"Run {r.run_id} is a probe-suite run (suite {(r.manifest.get('suite') or {}).get('name')}). {NO_LOAD_RUN}")
+        return None
+    return r
 
 
 def _dropdown(options: list[tuple[str, str]] | list[str], on_pick: Callable[[str], object], value: str | None,
@@ -176,6 +197,12 @@ def _show(result: object) -> None:
             display(item)
 
 
+#: Runs picked in this kernel's pickers: parameter name -> (what the parameters cell said then, the run picked).
+#: Run All re-runs the parameters cell: the pick survives while that cell still says what it said when the
+#: run was picked (a value typed into the cell wins, and so does papermill's, which never reaches a live view).
+_PICKED: dict[str, tuple[object, str]] = {}
+
+
 class RunView:
     """The run(s) a notebook analyses, chosen by its parameters or by a picker, and the cells drawn from them.
 
@@ -185,25 +212,46 @@ class RunView:
     redrawn when a picker chooses another run; headless (papermill, the report) the cells print as any
     cell does, once, for the runs the parameters named.
 
+    A run picked in JupyterLab survives Run All (the parameters cell re-run with the value it had when the
+    run was picked); a value typed into the parameters cell, or set by papermill, wins.
+
     Args:
         ns: the notebook's globals; its parameters ``names`` are read and, when a run is picked, set.
         runs_dir: where run ids are looked up (None: the project's data folder).
         names: one run parameter (``("run",)``) or two, compared (``("run_a", "run_b")``).
         interactive: ipympl figures when the frontend draws widgets (static PNGs otherwise).
         live: force (True/False) instead of detecting the frontend (tests).
+        opener: loads the run a parameter names, printing which and why (:func:`open_run`; the soak notebook
+            passes :func:`open_load_run`, which may return None: its cells then get None).
+        only: keep in the index and the picker only the runs whose row this accepts (None: every run).
+        index: show the runs index and the pickers headless too (the readiness report passes False: its export
+            shows neither, and indexing every run would slow ``pitchey-analysis report``).
     """
 
     def __init__(self, ns: dict[str, Any], runs_dir: Path | str | None = None, names: tuple[str, ...] = ("run",),
-                 interactive: bool = True, live: bool | None = None) -> None:
+                 interactive: bool = True, live: bool | None = None,
+                 opener: Callable[[Any, Path | None], Run | None] | None = None,
+                 only: Callable[[Any], bool] | None = None, index: bool = True) -> None:
         from IPython.display import display
 
         self.ns, self.names = ns, names
         self.runs_dir = Path(runs_dir) if runs_dir else None
         self.live = (live_frontend() if live is None else live) and _has_widgets()
+        self._opener = opener
+        self._given = {n: ns.get(n) for n in names}  # what the parameters cell (or papermill) said
+        self._remembered = []
+        if self.live:
+            for n in names:
+                if n in _PICKED and _PICKED[n][0] == ns.get(n):
+                    ns[n] = _PICKED[n][1]
+                    self._remembered.append(n)
         use_widgets(interactive and self.live)
         self.cells: list[tuple[Any, Callable[..., object]]] = []
-        self.index = runs_index(self.runs_dir)
-        display(index_table(self.index))
+        self.index = runs_index(self.runs_dir) if (index or self.live) else pd.DataFrame(columns=INDEX_COLUMNS)
+        if only is not None and len(self.index):
+            self.index = self.index[[bool(only(row)) for row in self.index.itertuples()]].reset_index(drop=True)
+        if index or self.live:
+            display(index_table(self.index))
         self._status = None
         self.runs = self._load()
         if self.live:
@@ -216,12 +264,12 @@ class RunView:
             display(w.VBox([*pickers, self._status]))
         else:
             self._describe()
-            if _has_widgets():  # a picker is still shown (it does nothing headless): set the parameters instead
+            if index and _has_widgets():  # a picker is still shown (it does nothing headless): set the parameters instead
                 display(*[self._picker(n, r) for n, r in zip(names, self.runs, strict=True)])
 
     @property
     def run(self) -> Run:
-        """The run (the first, for a comparison)."""
+        """The run (the first, for a comparison); None when the view's opener found none to show."""
         return self.runs[0]
 
     def _load(self) -> tuple[Run, ...]:
@@ -231,23 +279,30 @@ class RunView:
 
         vals = [self.ns.get(n) for n in self.names]
         words = io.StringIO()
+        opener = self._opener or open_run
         with contextlib.redirect_stdout(words):
-            runs = pick_pair(vals[0], vals[1], self.runs_dir) if len(self.names) == 2 else (open_run(vals[0], self.runs_dir),)
+            runs = pick_pair(vals[0], vals[1], self.runs_dir) if len(self.names) == 2 else (opener(vals[0], self.runs_dir),)
+            for n in self._remembered:
+                print(f"  picked: in the run picker ({n} = {self._given[n]!r} in the parameters cell; set it there to "
+                      "choose another run on Run All)")
         self._why = words.getvalue()
-        return runs
+        return runs  # type: ignore[return-value]
 
     def _describe(self) -> None:
         print(self._why, end="")
 
-    def _picker(self, name: str, loaded: Run) -> Any:
-        value = next((p for p in self.index["path"] if Path(p).resolve() == Path(loaded.path).resolve()), None)
+    def _picker(self, name: str, loaded: Run | None) -> Any:
+        value = None if loaded is None else next((p for p in self.index["path"] if Path(p).resolve() == Path(loaded.path).resolve()), None)
         return run_picker(self.index, lambda path: self.pick(name, path), value=value, description=name)
 
     def pick(self, name: str, path: str) -> None:
         """Choose run ``path`` for parameter ``name``: load it and redraw every cell of the view."""
-        if Path(path).resolve() == Path(self.runs[self.names.index(name)].path).resolve():
+        shown = self.runs[self.names.index(name)]
+        if shown is not None and Path(path).resolve() == Path(shown.path).resolve():
             return  # the picker's first value, or the same run again
         self.ns[name] = path
+        _PICKED[name] = (self._given[name], path)
+        self._remembered = [n for n in self.names if n in _PICKED and _PICKED[n][0] == self._given[n]]
         self.runs = self._load()
         if self._status is not None:
             self._status.clear_output()
@@ -259,9 +314,11 @@ class RunView:
         if interactive:
             import matplotlib.pyplot as plt
 
-            plt.close("all")  # the previous run's canvases
-        # Redrawn figures are static PNGs: an ipympl canvas created from a widget's callback was seen to stay
-        # blank in JupyterLab 4 (headless Chromium); re-running the cells gives interactive figures again.
+            plt.close("all")  # the previous run's canvases (ipympl keeps every open figure's widget alive)
+        # Figures redrawn by a pick are static PNGs: an ipympl canvas made in the picker's callback stays blank in
+        # JupyterLab 4 when its cell is off screen (seen with ipympl 0.10 in Chromium, also with whole images
+        # forced and redraws asked for later). Run All draws them interactive again, for the run picked: the
+        # pick survives it.
         render.INTERACTIVE = False
         try:
             for out, fn in self.cells:
@@ -294,6 +351,33 @@ class RunView:
             _show(fn(*self.runs))  # headless: a failing view fails the cell, as any cell would
         else:
             self._draw(out, fn)
+
+
+def trend_view(h: dict[str, pd.DataFrame], show: Callable[[str], object], trend: str | None = None,
+               live: bool | None = None) -> None:
+    """The history's trends (one per target and contract): in JupyterLab a picker of them, ``show(trend)`` drawn
+    below it and redrawn on a pick (kept on Run All while the ``trend`` parameter is unchanged); headless,
+    ``show`` for the ``trend`` parameter, or for every trend when it names none."""
+    from IPython.display import display
+
+    from .analysis.history import trends
+
+    keys = [k for k, _ in trends(h)]
+    if not keys:
+        print("no runs" + (f" of trend {trend!r}" if trend else ""))
+        return
+    if (live_frontend() if live is None else live) and _has_widgets():
+        kept = _PICKED.get("trend")
+        value = kept[1] if kept and kept[0] == trend and kept[1] in keys else (trend if trend in keys else keys[0])
+
+        def pick(key: str) -> None:
+            _PICKED["trend"] = (trend, key)
+            _show(show(key))
+
+        display(_dropdown(keys, pick, value, "trend", show_first=True))
+        return
+    for key in [trend] if trend in keys else keys:
+        _show(show(key))
 
 
 def _has_widgets() -> bool:

@@ -187,3 +187,102 @@ def render_all(items: list[Any]) -> None:
 def samples_over_time(r: Run) -> Any:
     """Every sample of the run against the time it was taken."""
     return render.show(figures.samples_over_time(r.samples))
+
+
+# -- 8.0 soak ---------------------------------------------------------------------------------------------------------
+
+_SOAK: dict[tuple[str, int, float, float], Any] = {}
+
+
+def _soak(r: Run, window_s: float, rtt_target_ms: float) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+    """The load run's generator windows, the target's polls and its soak analysis (computed once per run and settings)."""
+    from .analysis.soak import analyze_soak
+    from .capture.dataset import load_events
+
+    key = (str(r.path), id(r), window_s, rtt_target_ms)
+    if key not in _SOAK:
+        _SOAK.clear()
+        generator, polls = load_events(r, "generator"), load_events(r, "target_stats")
+        _SOAK[key] = (generator, polls, analyze_soak(r.samples, generator, polls, window_s=window_s, rtt_target_ms=rtt_target_ms))
+    generator_, polls_, result = _SOAK[key]
+    return generator_, polls_, result
+
+
+def soak_generator(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
+    """The view of 8.0's first section: was the generator honest (saturation, the target judged, its loop lag)?
+    Nothing for no load run (the picker's status said why)."""
+    def view(r: Run | None) -> list[Any]:
+        from .report import soakfigures
+
+        if r is None:
+            return []
+        generator, _, soak = _soak(r, window_s, rtt_target_ms)
+        print(soak.saturation.note())
+        return [soak.slo, render.show(soakfigures.loop_lag(generator, soak.saturation.lag_bound_ms))]
+    return view
+
+
+def soak_drift(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
+    """Latency per window of each metric, and its drift."""
+    def view(r: Run | None) -> list[Any]:
+        from .report import soakfigures
+
+        if r is None:
+            return []
+        soak = _soak(r, window_s, rtt_target_ms)[2]
+        return [soak.drift.round(4), *[render.show(soakfigures.windowed_latency(soak.windows, m, rtt_target_ms if m == "rtt_ms" else None))
+                                       for m in sorted(set(soak.windows["metric"]))]]
+    return view
+
+
+def soak_sessions(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
+    """The target's sessions against the load's open connections."""
+    def view(r: Run | None) -> list[Any]:
+        from .report import soakfigures
+
+        if r is None:
+            return []
+        _, polls, soak = _soak(r, window_s, rtt_target_ms)
+        return [soak.sessions, render.show(soakfigures.sessions(polls, soak.client_open))]
+    return view
+
+
+# -- 7.0 history ------------------------------------------------------------------------------------------------------
+
+def history_trend(h: dict[str, pd.DataFrame]) -> Any:
+    """The view of one trend (a target judged against one contract): its runs' verdicts and pass rates, p95 per
+    metric, and the figure."""
+    from .analysis.history import trends
+    from .report.history import history_tables
+
+    parts = dict(trends(h))
+
+    def view(key: str) -> list[Any]:
+        rates, p95 = history_tables(parts[key])
+        return [Markdown(f"### {key}\n\nVerdict, score and pass rate per category [Wilson 95% interval]"), rates,
+                Markdown("p95 per metric in ms [order-statistic 95% interval; none where the samples cannot support one]"),
+                p95, render.show(figures.history(parts[key]))]
+    return view
+
+
+# -- 1.0 capture ------------------------------------------------------------------------------------------------------
+
+def capture_summary(r: Run) -> None:
+    """What a run holds, where it is, and its verdict."""
+    from .analysis import verdict_for_run
+
+    print(f"run {r.run_id} (status: {r.manifest.get('status')}): {len(r.probes)} probes, {len(r.samples)} samples, "
+          f"{len(r.frames)} frames\nwritten to {r.path}")
+    print(f"verdict: {verdict_for_run(r).verdict}  (notebook 4.0 says why; a quick suite rarely has the samples to verify a target)")
+
+
+def pass_counts(r: Run) -> Any:
+    """Pass counts per category."""
+    from .report.summary import category_table
+
+    return category_table(r.probes)
+
+
+def probes_head(r: Run) -> pd.DataFrame:
+    """The probes table's first rows."""
+    return r.probes[["probe", "outcome", "reason", "detail"]].head(12)

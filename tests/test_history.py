@@ -62,3 +62,31 @@ def test_history_of_a_run_with_no_sample(tmp_path, capsys):
     assert main(["history", "--runs-dir", str(tmp_path / "runs"), "--figure", str(fig)]) == 0
     out = capsys.readouterr().out
     assert sample.name in out and fig.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_one_trend_per_target_and_contract(tmp_path, capsys):
+    """Runs of another profile or judged against another contract are another trend: never a point of this one."""
+    import json
+
+    from pitchey_analysis.analysis.history import trends
+    from pitchey_analysis.report import figures
+
+    runs_dir = tmp_path / "runs"
+    for p in sample_run_dirs():
+        shutil.copytree(p, runs_dir / p.name)
+    src = next(p for p in sample_run_dirs() if target_key(load_run(p).manifest) == "embedded:complete")
+    other = runs_dir / "20261201T000000Z-0c0c0c"
+    shutil.copytree(src, other)
+    m = json.loads((other / "manifest.json").read_text())
+    m.update(run_id=other.name, started_at="2026-12-01T00:00:00+00:00", contract={"name": "my-service", "sha256": "ab" * 32})
+    (other / "manifest.json").write_text(json.dumps(m))
+    h = history([load_run(p) for p in sorted(runs_dir.iterdir())])
+    parts = dict(trends(h))
+    assert len(parts) == 3, list(parts)  # complete/pitchey, pitchey-2025-11/pitchey, complete/my-service
+    for name, part in parts.items():
+        assert set(part["runs"]["trend"]) == {name} and set(part["categories"]["run_id"]) <= set(part["runs"]["run_id"])
+    assert "embedded:complete · contract my-service abababab" in parts
+    assert len(figures.history(h).axes) == 6  # a row of two plots per trend
+    assert main(["history", "--runs-dir", str(runs_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("== trend ") == 3 and "trend 3 of 3: embedded:complete · contract my-service abababab" in out

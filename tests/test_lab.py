@@ -68,3 +68,23 @@ def test_opening_a_notebook_in_the_lab_leaves_it_unchanged():
     model = {"type": "notebook", "content": saved}
     pre_save_hook(model, path="3.0-success-rates.ipynb")
     assert model["content"].metadata == nb.metadata
+
+
+def test_a_lab_save_leaves_both_twins_unchanged():
+    """Opening a notebook in the lab and saving it (a kernel of another display name, another Python, any jupytext
+    version) rewrites neither file: the .py carries no jupytext version and no kernelspec (each notebook pins the
+    jupytext metadata filter), and the pre-save hook keeps the .ipynb's."""
+    import jupytext
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert nb.metadata["jupytext"]["notebook_metadata_filter"] == "-jupytext.text_representation.jupytext_version,-kernelspec"
+        opened = copy.deepcopy(nb)
+        opened.metadata["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
+        opened.metadata["language_info"] = {"name": "python", "version": "3.12.1"}
+        model = {"type": "notebook", "content": opened}
+        pre_save_hook(model, path=path.name)
+        assert model["content"].metadata == nb.metadata, path.name
+        text = jupytext.writes(opened, "py:percent")
+        assert text == path.with_suffix(".py").read_text(), path.name
+        assert "jupytext_version:" not in text and "display_name" not in text

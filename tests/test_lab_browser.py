@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,34 +51,100 @@ def lab(tmp_path):
         proc.wait(timeout=30)
 
 
+def _open_and_run_all(page: Any, base: str, token: str, notebook: str) -> Any:
+    """Open ``notebook`` in the lab, Run All, wait for the kernel; returns the first picker's <select>."""
+    page.goto(f"{base}/lab/tree/{notebook}?reset&token={token}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    time.sleep(2)
+    news = page.get_by_role("button", name="No", exact=True)  # "get notified about Jupyter news?"
+    if news.count():
+        news.first.click(timeout=3_000)
+    page.locator(".jp-Notebook").first.click()
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells").first.click()
+    select = page.locator(".widget-dropdown select").first
+    select.wait_for(timeout=120_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    assert not page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count()
+    return select
+
+
+def _pick_another(page: Any, select: Any) -> str:
+    """Choose another run in the picker and wait until the view says it loaded it; returns its run id."""
+    current = select.evaluate("s => s.value")
+    other = next(v for v in select.evaluate("s => [...s.options].map(o => o.value)") if v and v != current)
+    select.select_option(other)
+    run_id = other.split(" ")[0]  # an option reads "<run id> · <profile> · <verdict>"
+    page.get_by_text(f"Loaded run {run_id}").first.wait_for(timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    return run_id
+
+
+def _launch(p: Any) -> Any:
+    return p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+
+
 def test_the_picker_redraws_notebook_3_in_jupyterlab(lab):
     sync_api = pytest.importorskip("playwright.sync_api")
     base, token = lab
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = _launch(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{base}/lab/tree/3.0-success-rates.ipynb?reset&token={token}")
-            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            time.sleep(2)
-            news = page.get_by_role("button", name="No", exact=True)  # "get notified about Jupyter news?"
-            if news.count():
-                news.first.click(timeout=3_000)
-            page.locator(".jp-Notebook").first.click()
+            select = _open_and_run_all(page, base, token, "3.0-success-rates.ipynb")
+            before = page.locator(".jp-OutputArea").all_inner_texts()
+            _pick_another(page, select)
+            assert page.locator(".jp-OutputArea").all_inner_texts() != before  # the tables below were redrawn
+        finally:
+            browser.close()
+
+
+#: An ipympl figure drawn: its canvas holds pixels other than the background (a blank widget is one colour).
+DRAWN = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  const seen = new Set(); for (let i = 0; i < d.length; i += 4 * 97) seen.add(d[i] + ',' + d[i+1] + ',' + d[i+2]);
+                  return c.width > 50 && seen.size > 3; }"""
+
+
+def test_picking_a_run_in_notebook_2_then_run_all_gives_its_interactive_figures(lab):
+    """2.0: a pick redraws every cell for the run picked (figures as images); Run All keeps the pick (the parameters
+    cell still says 'latest') and draws its figures as interactive ipympl canvases; a save rewrites neither twin."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    base, token = lab
+    with sync_api.sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            select = _open_and_run_all(page, base, token, "2.0-latency-distributions.ipynb")
+            page.locator(".jupyter-matplotlib-canvas-div canvas").first.wait_for(timeout=120_000)
+            run_id = _pick_another(page, select)
+            page.locator(".jp-Cell").last.scroll_into_view_if_needed()
+            page.locator(".jp-Cell").last.locator(".jp-OutputArea img").first.wait_for(timeout=60_000)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name="Run All Cells").first.click()
-            select = page.locator(".widget-dropdown select").first
-            select.wait_for(timeout=120_000)
+            time.sleep(1)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            assert not page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count()
-            before = page.locator(".jp-OutputArea").all_inner_texts()
-            current = select.evaluate("s => s.value")
-            other = next(v for v in select.evaluate("s => [...s.options].map(o => o.value)") if v and v != current)
-            select.select_option(other)
-            run_id = other.split(" ")[0]
-            page.get_by_text(f"Loaded run {run_id}").wait_for(timeout=60_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            assert page.locator(".jp-OutputArea").all_inner_texts() != before  # the tables below were redrawn
+            # interactive again, and drawn, down to the last cell's figure
+            every_drawn = (f"() => {{ const f = [...document.querySelectorAll('.jupyter-matplotlib-canvas-div')];"
+                           f" return f.length > 0 && f.every(d => ({DRAWN})(d.querySelector('canvas'))); }}")
+            page.locator(".jp-Cell").last.scroll_into_view_if_needed()
+            page.locator(".jp-Cell").last.locator(".jupyter-matplotlib-canvas-div canvas").first.wait_for(timeout=60_000)
+            page.wait_for_function(every_drawn, timeout=60_000)
+            page.locator(".jp-Cell").first.scroll_into_view_if_needed()
+            page.get_by_text("picked: in the run picker").first.wait_for(timeout=60_000)
+            assert page.get_by_text(f"Loaded run {run_id}").count()
+            assert page.locator(".widget-dropdown select").first.evaluate("s => s.value").split(" ")[0] == run_id
+            # saved with its outputs on screen: neither twin changes on disk (outputs stripped, metadata pinned)
+            twins = {f: f.read_bytes() for f in (ROOT / "notebooks").glob("2.0-latency-distributions.*")}
+            saved_at = {f: f.stat().st_mtime_ns for f in twins}
+            page.keyboard.press("Control+s")
+            page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)
+            time.sleep(2)
+            written = [f.name for f in twins if f.stat().st_mtime_ns != saved_at[f]]
+            changed = [f.name for f, data in twins.items() if f.read_bytes() != data]
+            print("written by the save:", written)
+            for f, data in twins.items():
+                f.write_bytes(data)
+            assert written and not changed, (written, changed)  # the lab wrote the notebook, and wrote it unchanged
         finally:
             browser.close()

@@ -208,3 +208,19 @@ def test_picking_a_run_redraws_every_cell_of_the_view(sample_run, defect_run, ca
     assert not headless.live
     headless.cell(lambda r: print("drawn for", r.run_id))
     assert f"drawn for {sample_run.name}" in capsys.readouterr().out
+
+
+def test_run_all_keeps_the_run_picked_and_a_parameter_set_wins(sample_run, defect_run, monkeypatch):
+    """Run All re-runs the parameters cell: in the lab the run picked stays while that cell says what it said when the
+    run was picked; a value typed there wins, and papermill's (headless, never live) always does."""
+    from pitchey_analysis import explore
+
+    monkeypatch.setattr(explore, "_PICKED", {})
+    view = explore.RunView({"run": str(sample_run)}, live=True, interactive=False)
+    view.pick("run", str(defect_run))
+    again = explore.RunView({"run": str(sample_run)}, live=True, interactive=False)  # Run All: the cell said sample_run
+    assert again.run.run_id == Path(defect_run).name and "picked: in the run picker" in again._why
+    typed = explore.RunView({"run": "latest"}, live=True, interactive=False)  # the parameters cell changed
+    assert "picked" not in typed._why
+    headless = explore.RunView({"run": str(sample_run)}, live=False)  # papermill
+    assert headless.run.run_id == sample_run.name

@@ -113,3 +113,19 @@ def test_layers_import_only_upstream():
                     if len(n) > 1 and n[0] == "pitchey_analysis" and n[1] in forbidden:
                         bad.append(f"{path.relative_to(ROOT)} imports {'.'.join(n[:2])}")
     assert not bad, bad
+
+
+def test_user_facing_text_names_only_files_the_repository_has():
+    """The README, the docs and what the CLI prints point a newcomer to files of this repository (the demo
+    password is where they are told to look), never to a document that is not shipped."""
+    from pitchey_analysis.demo import DEMO_PASSWORD, DEMO_PASSWORD_SOURCE
+
+    texts = {p: p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
+    texts[ROOT / "pitchey_analysis/demo.py"] = DEMO_PASSWORD_SOURCE
+    texts[ROOT / "pitchey_analysis/cli.py"] = (ROOT / "pitchey_analysis/cli.py").read_text()
+    for path, text in texts.items():
+        for name in re.findall(r"\b([A-Z][A-Z_]+\.md)\b", text):
+            assert (ROOT / name).exists() or list(ROOT.glob(f"*/{name}")), f"{path.name} names {name}, not in the repository"
+    assert "README" in DEMO_PASSWORD_SOURCE
+    readme = texts[ROOT / "README.md"]
+    assert f"`{DEMO_PASSWORD}`" in readme.split("## The reference server", 1)[1], "the README's reference-server section gives the demo password"

@@ -240,8 +240,8 @@ def test_importing_the_figures_leaves_the_users_matplotlib_backend_alone():
 
 
 def test_report_strings_say_what_happened():
-    """Evidence is cut at a word, a token refused without its error code is not a 'fail', Appendix A prints no
-    temporary path and Appendix C's rule 2 names probes that never ran."""
+    """Evidence is cut at a word, a token refused without its error code is not a 'fail', the configuration appendix prints no
+    temporary path and the verdict rules' rule 2 names probes that never ran."""
     import json
 
     from pitchey_analysis.analysis.defects import shorten
@@ -291,3 +291,79 @@ def test_meeting_pack_is_one_folder(tmp_path, capsys):
     assert "manifest.json" in sums and "probes.parquet" in sums
     assert "previous run of the same target" in (folder / "README.txt").read_text()
     assert main(["report", "--baseline", src.name]) == 2  # --baseline alone is misuse
+
+
+def test_report_kernel_is_shut_down_without_an_interrupt(tmp_path):
+    """jupyter_client's shutdown sends SIGINT first; landing in ipykernel's last handler it printed
+    "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel" after a report that succeeded. The report's kernel
+    manager shuts down by request alone; an interrupt asked for still reaches the kernel."""
+    import signal
+
+    from pitchey_analysis.report.export import ipc_kernel_manager
+
+    async def main() -> tuple[list[int], bool]:
+        km = ipc_kernel_manager(tmp_path)(kernel_name="python3")
+        sent: list[int] = []
+        signal_kernel = km._async_signal_kernel
+
+        async def recorded(sig: int) -> None:
+            sent.append(sig)
+            await signal_kernel(sig)
+
+        km._async_signal_kernel = recorded
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            await km.interrupt_kernel()
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel()
+        return sent, await km.is_alive()
+
+    sent, alive = asyncio.run(main())
+    assert sent == [signal.SIGINT] and not alive  # the one interrupt asked for; none from the shutdown
+
+
+def test_names_stay_whole_and_a_missing_interval_is_explained_once(defect_report, sample_report):
+    """'tcp_connect_ms' never wraps as 'tcp_connect_ / ms'; an estimate without its interval carries a mark that a
+    note under its table explains once (the sentence repeated in some twenty cells before); the last page is
+    more than a stub."""
+    from pitchey_analysis.report.render import NO_INTERVAL
+
+    for html_path, pdf_path in (defect_report, sample_report):
+        html = html_path.read_text()
+        assert "_<wbr>" not in html
+        tables = parse(html).tables
+        cells = [c for rows in tables.values() for row in rows for c in row]
+        assert not any("for an interval" in c or "for a 95% interval" in c for c in cells)
+        marked = [t for t, rows in tables.items() if any(c.endswith(f" {NO_INTERVAL}") for row in rows for c in row)]
+        assert marked and all(html.count(f'id="{t}-note"') == 1 for t in marked)
+        assert html.count("too few samples for a 95% interval") == len(marked)
+        text = _pdf_text(pdf_path)
+        assert "tcp_connect_ms" in text and "tcp_connect_\n" not in text
+        doc = pdfium.PdfDocument(str(pdf_path))
+        last = doc[len(doc) - 1].get_textpage().get_text_range()
+        assert len([line for line in last.splitlines() if line.strip()]) >= 8, last  # never one row and the colophon
+
+
+def test_concurrency_ticks_do_not_overlap():
+    """Levels 1 to 1000 on a log axis: no '5001000', and a y axis of a few labels, not one per 1-2-5 step."""
+    import pandas as pd
+
+    from pitchey_analysis.report import figures
+
+    figures.style()
+    conc = pd.DataFrame({"level": [1, 10, 100, 1000], "connections": [1, 10, 100, 1000], "rtt_p50": [0.2, 0.3, 2, 30],
+                         "rtt_p95": [0.3, 0.5, 5, 80], "connect_p50": [1, 2, 20, 300], "connect_p95": [2, 4, 60, 9000],
+                         "error_rate": [0, 0, 0, 0.8], "lo": [0.2, 0.7, 0.96, 0.18], "hi": [1, 1, 1, 0.23],
+                         "success_rate": [1, 1, 1, 0.2]})
+    fig = figures.concurrency(conc)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+            boxes = [t.get_window_extent(renderer) for t in labels if t.get_text() and t.get_visible()]
+            assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), [t.get_text() for t in labels]
+            assert len(boxes) <= 8

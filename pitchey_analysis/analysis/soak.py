@@ -184,6 +184,8 @@ class Saturation:
 
     def note(self) -> str:
         """One sentence for the report."""
+        if self.windows == 0:  # never "saturated (nan%)": without the generator's windows its health is unknown
+            return "the generator's own health is not known: the run recorded none of its windows (not a load run)"
         span = (f"for {self.saturated_s:,.1f} of {self.total_s:,.1f} s, {self.share:.0%}, in "
                 if math.isfinite(self.saturated_s) else f"({self.share:.0%}) in ")
         return (f"generator saturated {span}{self.saturated_windows} of {self.windows} windows (loop lag over "

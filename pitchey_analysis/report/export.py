@@ -56,6 +56,16 @@ def ipc_kernel_manager(sockets: Path) -> type:
             kwargs.setdefault("ip", str(sockets / "kernel-ipc"))
             super().__init__(**kwargs)
 
+        async def _async_interrupt_kernel(self) -> None:
+            # jupyter_client's shutdown starts with a SIGINT. Papermill shuts the kernel down as soon as the last
+            # cell's reply arrived, while ipykernel is still in that message's handler (its SIGINT handler is
+            # Python's then): the interrupt became "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel" on
+            # the user's terminal after a report that succeeded. An idle kernel needs no interrupt to hear the
+            # shutdown request; a kernel that does not answer it is still terminated, then killed.
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
     return IPCKernelManager
 
 

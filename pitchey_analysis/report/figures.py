@@ -7,6 +7,7 @@ provide, except the plotting of raw distributions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt  # the user's backend stays as it is (headless, matplotlib falls back to Agg)
@@ -34,12 +35,24 @@ def style() -> None:
     })
 
 
+class SpanLogLocator(matplotlib.ticker.LogLocator):
+    """Major ticks of a log axis as dense as its span allows: 1, 2, 5 × 10^k over about a decade, 1 and 3 × 10^k
+    over two or three, powers of ten beyond (1, 2, 5 over three decades writes '5001000' on a small axis)."""
+
+    def tick_values(self, vmin: float, vmax: float) -> Sequence[float]:
+        lo, hi = sorted((vmin, vmax))
+        decades = np.log10(hi / lo) if lo > 0 and hi > 0 else 0.0
+        self.set_params(subs=(1.0, 2.0, 5.0) if decades <= 1.5 else (1.0, 3.0) if decades <= 2.5 else (1.0,))
+        return super().tick_values(vmin, vmax)
+
+
 def readable_log(axis: matplotlib.axis.Axis) -> None:
-    """Ticks of a log axis at 1, 2, 5 × 10^k written as plain numbers ('0.5', '20'), minor ticks unlabelled.
+    """Ticks of a log axis written as plain numbers ('0.5', '20'), as many as its span leaves room for
+    (:class:`SpanLogLocator`), minor ticks unlabelled.
 
     Matplotlib's default labels minor ticks as '3×10⁰' when the axis spans less than a decade; they overlap.
     """
-    axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_locator(SpanLogLocator())
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
@@ -272,12 +285,23 @@ def compare_distributions(samples_a: pd.DataFrame, samples_b: pd.DataFrame, metr
 
 
 def history(h: dict[str, pd.DataFrame]) -> Figure:
-    """A target's runs over time: pass rate per category (left) and p95 per metric (right), with 95% intervals."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 3.0))
-    cats, p95 = h["categories"], h["p95"]
+    """Runs over time: pass rate per category (left) and p95 per metric (right), with 95% intervals; one row of
+    two plots per trend (a target judged against one contract), so that no line joins runs of different ones."""
+    from ..analysis.history import trends
+
+    parts = trends(h) if "trend" in h["runs"] else [("", h)]
+    fig, axes = plt.subplots(max(len(parts), 1), 2, figsize=(8.0, 3.0 * max(len(parts), 1)), squeeze=False)
     if h["runs"].empty:
-        ax1.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax1.transAxes)
+        axes[0][0].text(0.5, 0.5, "no runs", ha="center", va="center", transform=axes[0][0].transAxes)
         return fig
+    for (name, part), (ax1, ax2) in zip(parts, axes, strict=True):
+        _history_row(ax1, ax2, part, name if len(parts) > 1 else "")
+    return fig
+
+
+def _history_row(ax1: Axes, ax2: Axes, h: dict[str, pd.DataFrame], trend: str) -> None:
+    """One trend's two plots; ``trend`` (when several are drawn) heads the left one."""
+    cats, p95 = h["categories"], h["p95"]
     order = {rid: i for i, rid in enumerate(h["runs"]["run_id"])}
     for name, grp in cats[cats["judged"] > 0].groupby("category", sort=False):
         x = grp["run_id"].map(order)
@@ -286,7 +310,8 @@ def history(h: dict[str, pd.DataFrame]) -> Figure:
                      marker="o", ms=3, lw=lw, capsize=2, label=str(name))
     ax1.set_ylim(0, 105)
     ax1.set_ylabel("probes passed (%)")
-    ax1.set_title("Pass rate per category (Wilson 95%)")
+    ax1.set_title("Pass rate per category (Wilson 95%)" if not trend else f"{trend}\npass rate per category (Wilson 95%)",
+                  loc="left" if trend else "center")
     ax1.legend(fontsize=6, frameon=False, ncols=2)
     for name, grp in p95.groupby("metric", sort=False):
         x = grp["run_id"].map(order)
@@ -306,7 +331,6 @@ def history(h: dict[str, pd.DataFrame]) -> Figure:
     for ax in (ax1, ax2):
         ax.set_xticks(range(len(labels)), labels, fontsize=6)
         ax.set_xlim(-0.5, len(labels) - 0.5)
-    return fig
 
 
 def samples_over_time(samples: pd.DataFrame, metrics: tuple[str, ...] | None = None) -> Figure:

@@ -47,7 +47,8 @@ def _iv(est: float, lo: float, hi: float, fmt: str) -> str:
 
 def history_tables(h: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two tables, one row per run: verdict, score and pass rate per category [95% interval]; p95 per metric [interval]."""
-    base = h["runs"][["run_id", "started", "target", "suite", "verdict", "score"]].copy()
+    cols = [c for c in ("run_id", "started", "target", "contract", "suite", "verdict", "score") if c in h["runs"]]
+    base = h["runs"][cols].copy()
     base["started"] = base["started"].astype(str).str[:16]
     base["score"] = [("—" if math.isnan(s) else f"{s:.1%}") for s in base["score"]]
     rates = base.copy()
@@ -55,7 +56,7 @@ def history_tables(h: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFra
         g = grp.set_index("run_id")
         rates[str(cat)] = [_iv(g.at[r, "rate"], g.at[r, "lo"], g.at[r, "hi"], ".0%") if r in g.index and g.loc[r, "judged"] > 0 else "—"
                            for r in rates["run_id"]]
-    p95 = base[["run_id", "started", "target"]].copy()
+    p95 = base[[c for c in ("run_id", "started", "target", "contract") if c in base]].copy()
     for metric, grp in h["p95"].groupby("metric", sort=False):
         g = grp.set_index("run_id")
         p95[f"{metric} p95"] = [_iv(g.at[r, "p95"], g.at[r, "lo"], g.at[r, "hi"], ".2f") if r in g.index else "—" for r in p95["run_id"]]
@@ -87,12 +88,18 @@ def cmd_history(a: argparse.Namespace) -> int:
     if h["runs"].empty:
         print("no runs" + (f" of a target matching {a.target!r}" if a.target else ""))
         return 0
+    from ..analysis.history import trends
+
+    parts = trends(h)
     with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
-        rates, p95 = history_tables(h)
-        print("Verdict, score and pass rate per category [Wilson 95% interval]")
-        print(_lines(rates.to_string(index=False)))
-        print("\np95 per metric in ms [order-statistic 95% interval; none printed where the samples cannot support it]")
-        print(_lines(p95.to_string(index=False)))
+        for i, (name, part) in enumerate(parts):
+            rates, p95 = history_tables(part)
+            if len(parts) > 1:  # one trend per target and contract: a score is followed only against its own kind
+                print(("\n" if i else "") + _lines(f"== trend {i + 1} of {len(parts)}: {name} =="))
+            print("Verdict, score and pass rate per category [Wilson 95% interval]")
+            print(_lines(rates.to_string(index=False)))
+            print("\np95 per metric in ms [order-statistic 95% interval; none printed where the samples cannot support it]")
+            print(_lines(p95.to_string(index=False)))
     if figure is not None:
         from ..atomic import atomic_path
         from . import figures

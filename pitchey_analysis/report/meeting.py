@@ -12,17 +12,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from ..analysis.history import target_key
+from ..analysis.history import contract_id, target_key
 from ..capture.dataset import list_runs, load_run
 from .export import build_report
-
-
-def contract_id(manifest: dict[str, Any]) -> str:
-    """The contract a run was judged against: its sha256, else its name (older runs: the built-in pitchey)."""
-    c = manifest.get("contract")
-    if isinstance(c, dict):
-        return str(c.get("sha256") or c.get("name") or "pitchey")
-    return "pitchey"
 
 
 def previous_run(current: Any, runs: list[Path]) -> Any | None:
@@ -53,7 +45,7 @@ def dataset_checksums(run_path: Path) -> str:
 def build_meeting_pack(run: str, *, baseline: str | None = None, runs_dir: Path | None = None, out: Path,
                        formats: tuple[str, ...] = ("html", "pdf")) -> list[Path]:
     """Write the meeting folder ``out/meeting-<run_id>/``; returns the paths written (the folder's files)."""
-    from ..analysis.history import history
+    from ..analysis.history import history, trend_key, trends
     from . import figures
 
     current = load_run(run, runs_dir=runs_dir)
@@ -75,6 +67,7 @@ def build_meeting_pack(run: str, *, baseline: str | None = None, runs_dir: Path 
     if current.path.resolve() not in {p.resolve() for p in earlier}:
         earlier.append(current.path)
     h = history([load_run(p) for p in earlier], target_key(current.manifest))
+    h = dict(trends(h)).get(trend_key(current.manifest), h)  # the trend of this target and contract alone
     figures.style()
     fig = figures.history(h)
     png = folder / f"history-{current.run_id}.png"

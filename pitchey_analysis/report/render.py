@@ -50,13 +50,20 @@ def _both(a: object, b: object) -> bool:
 
 
 def _cell(text: str) -> str:
-    """Escaped cell text; identifiers may wrap after '.', '_' or '/' (never inside a word, nor inside a number)."""
-    out = re.sub(r"([._/,:])(?!\d)", r"\1<wbr>", html.escape(text))  # '2.136' and '1,000' stay whole
+    """Escaped cell text; dotted and slashed identifiers may wrap after '.', '/', ',' or ':' (never inside a word,
+    nor inside a number). A name joined by '_' stays whole: 'tcp_connect_ms' is one word, never 'tcp_connect_ / ms'."""
+    out = re.sub(r"([./,:])(?!\d)", r"\1<wbr>", html.escape(text))  # '2.136' and '1,000' stay whole
     return out.replace("\n", "<br>")
 
 
+#: Marks an estimate shown without an interval; the table says once, under it, what the mark means.
+NO_INTERVAL = "†"
+NO_INTERVAL_NOTE = f"{NO_INTERVAL} too few samples for a 95% interval: the estimate alone is shown."
+
+
 def with_intervals(df: pd.DataFrame, merge: dict[str, tuple[str, str, str]], kind: str) -> pd.DataFrame:
-    """Columns ``est``, ``lo``, ``hi`` shown as one column 'est [lo–hi]' (formatting only)."""
+    """Columns ``est``, ``lo``, ``hi`` shown as one column 'est [lo–hi]' (formatting only); an estimate without
+    an interval is marked :data:`NO_INTERVAL`, explained once under the table by :func:`table`."""
     out = df.copy()
     for name, (est, lo, hi) in merge.items():
         if est not in out:
@@ -64,7 +71,7 @@ def with_intervals(df: pd.DataFrame, merge: dict[str, tuple[str, str, str]], kin
         # An interval is printed only when both of its ends exist: a half interval
         # (too few samples for the upper end) is no interval at all.
         text = [f"{_fmt(e, kind)} [{_fmt(a, kind)}–{_fmt(b, kind)}]" if _both(a, b)
-                else (f"{_fmt(e, kind)} (too few samples for an interval)" if _present(e) else _fmt(e, kind))
+                else (f"{_fmt(e, kind)} {NO_INTERVAL}" if _present(e) else _fmt(e, kind))
                 for e, a, b in zip(out[est], out[lo], out[hi], strict=True)]
         pos = list(out.columns).index(est)
         out = out.drop(columns=[est, lo, hi])
@@ -91,7 +98,9 @@ def table(df: pd.DataFrame, table_id: str, formats: dict[str, str] | None = None
     if not rows:
         rows.append(f'<tr><td class="empty" colspan="{len(df.columns)}">none</td></tr>')
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return HTML(f'<table id="{table_id}" class="data">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    marked = any(isinstance(v, str) and v.endswith(f" {NO_INTERVAL}") for c in df.columns for v in df[c])
+    note = f'<p class="table-note" id="{table_id}-note">{html.escape(NO_INTERVAL_NOTE)}</p>' if marked else ""
+    return HTML(f'<table id="{table_id}" class="data">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{note}')
 
 
 def figure(fig: Figure) -> Image:
@@ -209,7 +218,7 @@ def outcomes(a: Analysis) -> HTML:
 
 
 def configuration(a: Analysis, run_path: object = None) -> HTML:
-    """Appendix A: the configuration as a readable table; the full manifest stays in the run directory."""
+    """Appendix B: the configuration as a readable table; the full manifest stays in the run directory."""
     m = a.manifest
     cfg = dict(m.get("config") or {})
     server = m.get("server") or {}
@@ -231,8 +240,28 @@ def configuration(a: Analysis, run_path: object = None) -> HTML:
     rows += [("Python / OS / host", f"{m.get('python')} / {m.get('os')} / {m.get('host')}"), ("git commit", str(m.get("git_commit") or "—")),
              ("planned probes", str(len(m.get("plan") or []))),
              ("full manifest", f"{run_path}/manifest.json" if run_path else "manifest.json in the run directory")]
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{_cell(v)}</td></tr>" for k, v in rows)
-    return HTML(f'<table id="configuration" class="meta config">{body}</table>')
+    return HTML(f'<table id="configuration" class="meta config">{_paired_rows(rows)}</table>')
+
+
+def _paired_rows(rows: list[tuple[str, str]], short: int = 28) -> str:
+    """Key/value rows, two short settings side by side (the appendix took a page and a half one per line);
+    a long value keeps a whole row."""
+    out, pending = [], None
+    for k, v in rows:
+        cells = f"<th>{html.escape(k)}</th><td>{_cell(v)}</td>"
+        if len(v) > short:
+            if pending is not None:
+                out.append(f'<tr>{pending}<th></th><td></td></tr>')
+                pending = None
+            out.append(f'<tr><th>{html.escape(k)}</th><td colspan="3">{_cell(v)}</td></tr>')
+        elif pending is None:
+            pending = cells
+        else:
+            out.append(f"<tr>{pending}{cells}</tr>")
+            pending = None
+    if pending is not None:
+        out.append(f'<tr>{pending}<th></th><td></td></tr>')
+    return "".join(out)
 
 
 def _why(a: Analysis) -> str:

@@ -22,7 +22,8 @@ def windowed_latency(windows: pd.DataFrame, metric: str = "rtt_ms", target_ms: f
         ax.fill_between(g["t_mid_s"], g["lo"], g["hi"], alpha=0.2, color=line.get_color(), linewidth=0)
     if target_ms is not None:
         ax.axhline(target_ms, ls="--", color="#c62828", lw=1, label=f"target {target_ms:g} ms")
-    ax.set(xlabel="seconds from the run's start", ylabel="ms", title=f"{metric} per window (95% intervals shaded)")
+    unit = "s" if metric.endswith("_s") else "ms"  # session_lifetime_s is in seconds (its name says so)
+    ax.set(xlabel="seconds from the run's start", ylabel=unit, title=f"{metric} per window (95% intervals shaded)")
     if len(w):
         ax.legend(loc="upper left", fontsize=8)
     return fig

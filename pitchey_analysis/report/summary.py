@@ -29,7 +29,7 @@ def print_summary(run: Any, table: pd.DataFrame, console: Console | None = None)
         return escape(printable(x))
 
     console = console or Console(stderr=False, highlight=False)
-    t = Table(title=f"run {safe(run.run_id)} ({safe(run.manifest.get('status'))})")
+    t = Table(title=f"run {safe(run.run_id)} (status: {safe(run.manifest.get('status'))})")
     for col in ("category", "passed", "failed", "errors", "skipped", "pass rate (95% CI)"):
         t.add_column(col, justify="left" if col == "category" else "right")
     for _, r in table.iterrows():
