@@ -19,10 +19,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import websockets.exceptions as wsexc
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from .capture.redact import redact_url
 from .contract import pointer_get
-from .contract.requests import fill_template
+from .contract.requests import fill_template, upgrade_target
 from .probes.base import Credentials
 from .probes.common import LOGIN_PATH
 from .textsafe import printable
@@ -71,7 +72,9 @@ async def check_tcp(url: str) -> None:
 
 
 async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> str:
-    """One login; returns the token or raises with what to fix."""
+    """One login; returns the token or raises with what to fix (a credential the user supplied is used as is)."""
+    if creds.token:
+        return creds.token
     lg = t.contract.login if t.contract is not None else None
     path = (creds.login_path or (lg.admin_path if admin and lg else None) or (t.contract.login_path(creds.user_type) if lg else None)
             or LOGIN_PATH.format(kind=creds.user_type))
@@ -90,6 +93,22 @@ async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> 
                     body = await r.json(content_type=None)
                 except ValueError:
                     body = None
+                cookie = "; ".join(c.split(";", 1)[0] for c in r.headers.getall("Set-Cookie", ()) if "=" in c)
+            if lg is not None and lg.session == "cookie" and status == lg.status and cookie:
+                if lg.exchange is None:
+                    return cookie  # the session cookie is the credential the upgrade carries
+                ex_url = t.http_url.rstrip("/") + lg.exchange.path
+                async with s.request(lg.exchange.method, ex_url, headers={"Cookie": cookie}, allow_redirects=False,
+                                     ssl=(t.ssl_context or True) if ex_url.startswith("https") else True) as r2:
+                    try:
+                        ex_body = await r2.json(content_type=None)
+                    except ValueError:
+                        ex_body = None
+                    tok = pointer_get(ex_body, lg.exchange_token)
+                    if r2.status != (lg.exchange.status or 200) or not isinstance(tok, str) or not tok:
+                        raise PreflightError(f"login as {who} worked, but {lg.exchange.path} answered HTTP {r2.status} "
+                                             f"with no token at {lg.exchange_token}: check the contract's login.exchange")
+                    return tok
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise PreflightError(f"login as {who} could not reach {url} ({type(exc).__name__}): check --http-url") from None
     if 300 <= status < 400:
@@ -99,9 +118,11 @@ async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> 
         raise PreflightError(f"login as {who} failed ({status}): check {flag} (not retried, to avoid a lockout)")
     if status in (404, 405):
         raise PreflightError(f"login as {who}: {path} answered {status} {reason}: check --http-url or the login path")
-    token = pointer_get(body, lg.token if lg else "/token")
+    pointer = lg.token if lg else "/token"
+    token = pointer_get(body, pointer)
     if status != (lg.status if lg else 200) or not isinstance(token, str) or not token:
-        raise PreflightError(f"login as {who} answered HTTP {status} without a token: check the login path and --http-url")
+        raise PreflightError(f"login as {who} answered HTTP {status} with nothing at the contract's token pointer "
+                             f"{pointer}: check the contract's login.token, the login path and --http-url")
     return token
 
 
@@ -109,12 +130,14 @@ async def check_upgrade(t: Target, token: str | None) -> None:
     """The URL must be a WebSocket endpoint (101), anonymously or with a login token."""
 
     async def attempt(tok: str | None) -> None:
-        url = t.ws_url
-        if tok:
-            parts = urlsplit(url)
-            up = t.contract.upgrade if t.contract is not None else None
-            url = parts._replace(query=f"{up.query if up and up.query else 'token'}={tok}").geturl()
-        conn = await connect(url, additional_headers=t.headers or None, open_timeout=STEP_TIMEOUT_S,
+        url, carried, protocols = t.ws_url, dict[str, str](), None
+        if tok and t.contract is not None:
+            url, carried, protocols = upgrade_target(t.contract, t.ws_url, tok)
+        elif tok:
+            url = urlsplit(url)._replace(query=f"token={tok}").geturl()
+        headers = {**(t.headers or {}), **carried}
+        conn = await connect(url, additional_headers=headers or None, open_timeout=STEP_TIMEOUT_S,
+                             subprotocols=[Subprotocol(p) for p in protocols] if protocols else None,
                              ssl=t.ssl_context if url.startswith("wss") else None, ping_interval=None,
                              user_agent_header="pitchey-analysis preflight")
         await conn.close()
