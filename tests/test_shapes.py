@@ -125,3 +125,41 @@ def test_a_target_in_another_protocol_is_told_so(tmp_path):
     assert v.verdict == "INSUFFICIENT EVIDENCE"
     assert len(v.reasons) == 1 and "does not speak this contract" in v.reasons.iloc[0]["detail"]
     assert "jsonrpc" in v.reasons.iloc[0]["detail"]
+
+
+def test_the_command_line_judges_a_first_message_auth_service_with_a_supplied_token(tmp_path, capsys):
+    """As a user would: `run --target URL --contract FILE --token T` (the token never written to the run)."""
+    import threading
+
+    from pitchey_analysis.cli import main
+
+    ready, stop, box = threading.Event(), threading.Event(), {}
+
+    def serve() -> None:
+        async def go() -> None:
+            async with ShapeServer("firstauth") as srv:
+                box["url"] = srv.ws_url
+                ready.set()
+                while not stop.is_set():
+                    await asyncio.sleep(0.05)
+
+        asyncio.run(go())
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        assert ready.wait(10)
+        code = main(["run", "--suite", "quick", "--target", box["url"], "--contract", str(HERE / "firstauth.asyncapi.yaml"),
+                     "--token", TOKEN, "--out", str(tmp_path), "--no-progress", "--fail-on", "never",
+                     "--only", "messaging", "--only", "auth"])
+    finally:
+        stop.set()
+        t.join(10)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    run = load_run(next(p for p in tmp_path.iterdir() if p.is_dir()))
+    got = outcomes(run)
+    assert got["messaging.get_states"][0] == "pass" and got["auth.before_authentication"][0] == "pass", got
+    for p in run.path.iterdir():
+        if p.is_file():
+            assert TOKEN not in p.read_bytes().decode("utf-8", "replace"), p.name
