@@ -111,6 +111,14 @@ class TracedConnection(ClientConnection):
         super().process_event(event)
 
 
+class connect_here(connect):
+    """websockets' ``connect`` that follows no redirect: an upgrade answered 3xx is the target's answer, so that a
+    credential carried on the upgrade (query, header, cookie) is never sent to another address."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
 def parse_frame(data: str | bytes) -> dict[str, Any]:
     """A received message as a dict (pure).
 
@@ -215,7 +223,7 @@ class ProbeSession:
         if ctx.tls:
             kwargs["ssl"] = ctx.ssl_context
         t0 = time.perf_counter()
-        conn = await connect(
+        conn = await connect_here(
             url,
             additional_headers=hdrs or None,
             open_timeout=timeout or ctx.options.open_timeout_s,

@@ -1,0 +1,47 @@
+"""An upgrade answered with a redirect is the target's answer: the credential it carries never goes elsewhere."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+from websockets.exceptions import InvalidStatus
+
+from pitchey_analysis.probes import ProbeContext
+from pitchey_analysis.probes.session import ProbeSession
+
+
+async def _site(app: web.Application) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_an_upgrade_redirect_is_not_followed(status):
+    seen: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(request.query_string)
+        return web.Response(status=404)
+
+    other = web.Application()
+    other.router.add_get("/{tail:.*}", elsewhere)
+    other_runner, other_port = await _site(other)
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers={"Location": f"ws://127.0.0.1:{other_port}/ws"})
+
+    app = web.Application()
+    app.router.add_get("/ws", redirect)
+    runner, port = await _site(app)
+    try:
+        ctx = ProbeContext(ws_url=f"ws://127.0.0.1:{port}/ws", http_url=f"http://127.0.0.1:{port}", recorder=None)
+        with pytest.raises(InvalidStatus) as err:
+            await ProbeSession.open(ctx, token="s3cret-token")
+        assert err.value.response.status_code == status
+        assert seen == []  # nothing, and so no token, reached the other address
+    finally:
+        await runner.cleanup()
+        await other_runner.cleanup()
