@@ -570,7 +570,7 @@ def cmd_report(a: argparse.Namespace) -> int:
         from .exceptions import ReportError
         from .report.meeting import build_meeting_pack
 
-        out = output_folder(str(_reports_out(a.out)))
+        out = output_folder(a.out if a.out is not None else str(_reports_out(None)))
         try:
             paths = build_meeting_pack(a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
                                        out=out, formats=tuple(a.format))
@@ -603,7 +603,9 @@ def _check_runs_dir(runs_dir: str | None) -> None:
 
 
 def output_folder(out: str, flag: str = "--out") -> Path:
-    """The folder ``out``, made if missing; a :class:`CliError` when it is a file or cannot be made."""
+    """The folder ``out``, made if missing; a :class:`CliError` when it is empty, a file or cannot be made."""
+    if not str(out).strip():
+        raise CliError(f"{flag} needs a folder name (an empty one would write into the working folder)")
     d = Path(out)
     if d.exists() and not d.is_dir():
         raise CliError(f"{flag} {printable(out)} is not a folder")
@@ -629,7 +631,7 @@ def _export(a: argparse.Namespace, run: str, *, compare: str | None, notebook: s
     from .exceptions import ReportError
     from .report.export import build_report
 
-    out = output_folder(str(_reports_out(a.out)))
+    out = output_folder(a.out if a.out is not None else str(_reports_out(None)))
 
     def skipped(path: Path, exc: Exception) -> None:
         print(f"pitchey-analysis {a.command}: warning: skipped an unreadable run: {exc}", file=sys.stderr)

@@ -72,3 +72,17 @@ def test_no_pitchey_name_in_the_report_of_a_run_judged_by_another_contract(runs,
     found = sorted({m.group(0).lower() for m in re.finditer(
         r"pitch\w*|dashboard\w*|'connected'|auth_success|creator|investor|notification\w*|presence", text, re.IGNORECASE)})
     assert not found, found
+
+
+def test_the_report_exports_for_a_run_with_samples_but_no_probe_record(runs, tmp_path):
+    """A dataset cut after its samples (probes.parquet emptied): drawn with what there is, never a failed cell."""
+    import shutil
+
+    import pandas as pd
+
+    run = tmp_path / runs["stopped by one frame"].name
+    shutil.copytree(runs["stopped by one frame"], run)
+    probes = pd.read_parquet(run / "probes.parquet")
+    probes.iloc[0:0].to_parquet(run / "probes.parquet", index=False)
+    paths = build_report(str(run), out=tmp_path / "out", formats=("html",))
+    assert paths[0].read_text()

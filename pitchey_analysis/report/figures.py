@@ -163,6 +163,9 @@ def concurrency(conc: pd.DataFrame) -> Figure:
     if conc.empty:
         ax1.text(0.5, 0.5, "no concurrency ramp in this run", ha="center", va="center", transform=ax1.transAxes)
         return fig
+    # plain floats (missing as NaN): nullable columns of a run with no judged level are drawn, never a unit error
+    conc = conc.assign(**{c: pd.to_numeric(conc[c], errors="coerce").astype(float)
+                          for c in ("rtt_p50", "rtt_p95", "connect_p50", "connect_p95", "error_rate", "lo", "hi") if c in conc})
     for col, lab, ls in (("rtt_p50", "round trip p50", "-"), ("rtt_p95", "round trip p95", "--"),
                          ("connect_p50", "connect p50", "-"), ("connect_p95", "connect p95", "--")):
         ax1.plot(conc["level"], conc[col], marker="o", ls=ls, label=lab)
@@ -193,6 +196,8 @@ def close_timeline(frames: pd.DataFrame, probes: pd.DataFrame, manifest: dict[st
     started = probes.set_index("probe_id")["started_at"]
     closes["t"] = [((started.get(pid) - start).total_seconds() if start is not None and pid in started.index else np.nan) + t / 1000
                    for pid, t in zip(closes["probe_id"], closes["t_ms"], strict=True)]
+    closes = closes[np.isfinite(pd.to_numeric(closes["t"], errors="coerce").astype(float))
+                    & np.isfinite(closes["code"].astype(float))]  # a close whose probe or time is unknown is not placed
     fig, ax = plt.subplots(figsize=(8.0, 2.4))
     if closes.empty:
         ax.text(0.5, 0.5, "no closes recorded", ha="center", va="center", transform=ax.transAxes)

@@ -91,6 +91,8 @@ COMMANDS = [  # (arguments, text of the error)
     (["report", "--out", "/etc/passwd"], "--out /etc/passwd is not a folder"),
     (["compare", "a", "b", "--out", "/etc/passwd"], "--out /etc/passwd is not a folder"),
     (["report", "--out", "/proc/version/reports"], "--out /proc/version/reports"),
+    (["report", "--out", ""], "--out needs a folder name"),
+    (["compare", "a", "b", "--out", " "], "--out needs a folder name"),
     (["history", "--runs-dir", "{SAMPLES}", "--figure", "/proc/version"], "--figure /proc/version: cannot write"),
     (["history", "--runs-dir", "{SAMPLES}", "--figure", "/tmp"], "--figure /tmp is not a regular file"),
     (["history", "--runs-dir", "{SAMPLES}", "--figure", "/dev/zero"], "--figure /dev/zero is not a regular file"),
