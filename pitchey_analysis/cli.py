@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -567,23 +568,11 @@ def cmd_report(a: argparse.Namespace) -> int:
     if a.baseline and not a.meeting:
         raise CliError("--baseline goes with --meeting (a plain comparison: --compare RUN)")
     if a.meeting:
-        from .exceptions import ReportError
         from .report.meeting import build_meeting_pack
 
-        out = output_folder(a.out if a.out is not None else str(_reports_out(None)))
-        try:
-            paths = build_meeting_pack(a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                                       out=out, formats=tuple(a.format))
-        except UsageError as exc:
-            raise CliError(str(exc)) from None
-        except ReportError as exc:
-            raise CliError(printable(exc), code=EXIT_CRITICAL) from None
-        except OSError as exc:
-            raise write_error(exc, f"meeting pack in {out}") from None
-        for p in paths:
-            print(p)
-        return EXIT_OK
-    return _export(a, a.run, compare=a.compare, notebook="readiness")
+        return _export(a, "meeting pack", lambda out, _skipped: build_meeting_pack(
+            a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None, out=out, formats=tuple(a.format)))
+    return _report(a, a.run, compare=a.compare, notebook="readiness")
 
 
 def _reports_out(out: str | None) -> Path:
@@ -626,10 +615,18 @@ def write_error(exc: OSError, what: str) -> CliError:
     return CliError(f"{printable(what)}: cannot write ({why})")
 
 
-def _export(a: argparse.Namespace, run: str, *, compare: str | None, notebook: str) -> int:
-    """``report`` and ``compare``: export the report of ``run`` into --out; every failure is one line."""
-    from .exceptions import ReportError
+def _report(a: argparse.Namespace, run: str, *, compare: str | None, notebook: str) -> int:
+    """``report`` and ``compare``: export the report of ``run`` into --out."""
     from .report.export import build_report
+
+    return _export(a, "report", lambda out, skipped: build_report(
+        run, compare=compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None, out=out, formats=a.format,
+        notebook=notebook, on_skip=skipped))
+
+
+def _export(a: argparse.Namespace, what: str, build: Callable[[Path, Callable[[Path, Exception], None]], list[Path]]) -> int:
+    """Write an export into --out (made if missing) and print its paths; every failure is one line."""
+    from .exceptions import ReportError
 
     out = output_folder(a.out if a.out is not None else str(_reports_out(None)))
 
@@ -637,14 +634,13 @@ def _export(a: argparse.Namespace, run: str, *, compare: str | None, notebook: s
         print(f"pitchey-analysis {a.command}: warning: skipped an unreadable run: {exc}", file=sys.stderr)
 
     try:
-        paths = build_report(run, compare=compare, runs_dir=Path(a.runs_dir) if a.runs_dir else None,
-                             out=out, formats=a.format, notebook=notebook, on_skip=skipped)
+        paths = build(out, skipped)
     except UsageError as exc:
         raise CliError(str(exc)) from None
     except ReportError as exc:
         raise CliError(printable(exc), code=EXIT_CRITICAL) from None
     except OSError as exc:
-        raise write_error(exc, f"report in {out}") from None
+        raise write_error(exc, f"{what} in {out}") from None
     for p in paths:
         print(p)
     return EXIT_OK
@@ -652,7 +648,7 @@ def _export(a: argparse.Namespace, run: str, *, compare: str | None, notebook: s
 
 def cmd_compare(a: argparse.Namespace) -> int:
     _check_runs_dir(a.runs_dir)
-    return _export(a, a.run_b, compare=a.run_a, notebook="compare")
+    return _report(a, a.run_b, compare=a.run_a, notebook="compare")
 
 
 def cmd_debug(a: argparse.Namespace) -> int:

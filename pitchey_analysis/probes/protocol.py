@@ -30,6 +30,18 @@ def _request(ctx: ProbeContext) -> tuple[dict[str, Any], set[str]] | None:
     return dict(op.request.example), {m.type for m in op.reply if m.type}
 
 
+def _correlated(ctx: ProbeContext, what: str) -> tuple[dict[str, Any], set[str], str] | Result:
+    """The request of :func:`_request`, its answers' kinds and where it carries its id; a skip when the contract
+    declares no request, or none with a correlation id (``what`` says what the id would be for)."""
+    req = _request(ctx)
+    if req is None:
+        return Result.skip("not_in_contract", "the contract declares no request to send")
+    ptr = ctx.contract.correlation_of(req[0])
+    if ptr is None:
+        return Result.skip("not_in_contract", f"the contract's requests carry no correlation id{what}")
+    return req[0], req[1], ptr
+
+
 async def _session(ctx: ProbeContext) -> ProbeSession:
     """A session as a client of the contract has one: authenticated when there is a credential to use."""
     if ctx.user is not None:
@@ -46,13 +58,10 @@ async def _session(ctx: ProbeContext) -> ProbeSession:
        expected="a request that reuses an id already used on the session is refused (the contract says ids must increase)")
 async def id_reuse(ctx: ProbeContext) -> Result:
     c = ctx.contract
-    req = _request(ctx)
-    if req is None:
-        return Result.skip("not_in_contract", "the contract declares no request to send")
-    request, kinds = req
-    ptr = c.correlation_of(request)
-    if ptr is None:
-        return Result.skip("not_in_contract", "the contract's requests carry no correlation id")
+    got = _correlated(ctx, "")
+    if isinstance(got, Result):
+        return got
+    request, kinds, ptr = got
     async with await _session(ctx) as s:
         first = await s.ask(request, kinds, ctx.options.timeout_s)
         used = s.last_id
@@ -109,13 +118,10 @@ BATCH = 3
        expected="several requests in one JSON-array frame are each answered (the contract says clients may batch)")
 async def batch(ctx: ProbeContext) -> Result:
     c = ctx.contract
-    req = _request(ctx)
-    if req is None:
-        return Result.skip("not_in_contract", "the contract declares no request to send")
-    request, kinds = req
-    ptr = c.correlation_of(request)
-    if ptr is None:
-        return Result.skip("not_in_contract", "the contract's requests carry no correlation id to match a batch's answers")
+    req = _correlated(ctx, " to match a batch's answers")
+    if isinstance(req, Result):
+        return req
+    request, _, ptr = req
     async with await _session(ctx) as s:
         items = [set_pointer(request, ptr, s.ids.next(pointer_get(request, ptr))) for _ in range(BATCH)]
         ids = [pointer_get(i, ptr) for i in items]
