@@ -147,7 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--header", action="append", type=_header, default=[], metavar="'NAME: VALUE'", help="extra upgrade header (repeatable)")
     r.add_argument("--allow-disruptive", action="store_true", help="run probes that disturb other users on a non-loopback target")
     r.add_argument("--only", action="append", metavar="NAME", help="run only these probes or categories (repeatable)")
-    r.add_argument("--dry-run", action="store_true", help="list what would run, then exit")
+    r.add_argument("--dry-run", action="store_true", help="list what would run and its schedule (which probes run together, "
+                                                          "which alone, the expected wall time), then exit")
+    r.add_argument("--sequential", action="store_true",
+                   help="one probe at a time in catalogue order (default: probes that cannot disturb each other run together)")
+    r.add_argument("--parallel", type=argtypes.count, default=None, metavar="N",
+                   help="probes running side by side in the together stage (default 6)")
     r.add_argument("--junit", metavar="FILE", help="write a JUnit XML summary")
     r.add_argument("--json", metavar="FILE", help="write a JSON summary")
     r.add_argument("--fail-on", choices=("critical", "not-ready", "insufficient", "never"), default="critical",
@@ -463,7 +468,11 @@ def _run_config(a: argparse.Namespace) -> Any:
     cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, scale=a.timeout_scale, contract=contract, **overrides), progress=not a.no_progress,
                       cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
                       allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret,
-                      contract=contract, preflight=not a.no_preflight, deadline_s=a.deadline)
+                      contract=contract, preflight=not a.no_preflight, deadline_s=a.deadline, sequential=a.sequential)
+    if a.parallel is not None:
+        if a.sequential:
+            raise CliError("--parallel and --sequential exclude each other")
+        cfg.parallel = a.parallel
     lg = cfg.contract.login
     user_type = a.user_type
     if user_type is None:
@@ -497,11 +506,21 @@ def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
     except UsageError as exc:
         raise CliError(str(exc)) from None
     from .capture.redact import redact_url
+    from .schedule import schedule, stage_s
 
     where = printable(redact_url(a.target)) if a.target else "the embedded reference server"
-    print(f"{len(steps)} probes against {where} ({a.suite} suite):")
-    for spec, why in steps:
-        print(_plan_line(spec, f"skip ({why})" if why else "run"))
+    stages = schedule(steps, sequential=cfg.sequential)
+    parallel = 1 if cfg.sequential else cfg.parallel
+    total = sum(stage_s(st, cfg.options, parallel) for st in stages)
+    print(f"{len(steps)} probes against {where} ({a.suite} suite), in {len(stages)} stages; expected wall time at most about "
+          f"{total:.0f} s against a local target:")
+    for i, st in enumerate(stages, 1):
+        how = (f"side by side, at most {parallel} at once, holds in the background" if st.mode == "together"
+               else "one at a time")
+        print(f"\nstage {i}: {how} (about {stage_s(st, cfg.options, parallel):.0f} s)")
+        for spec, why in st.steps:
+            mark = f"skip ({why})" if why else "hold" if spec.runs == "hold" and st.mode == "together" else "run"
+            print(_plan_line(spec, mark + (f"; leaves {', '.join(spec.leaves)}" if spec.leaves and not why else "")))
     return EXIT_OK
 
 

@@ -34,6 +34,7 @@ from .net import http_base as http_base  # re-exported
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
 from .probes.base import lockout_failures
 from .probes.session import end_sessions
+from .schedule import PARALLEL, describe, schedule
 
 log = logging.getLogger("pitchey_analysis.suite")
 
@@ -252,7 +253,7 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attemp
     probe still running then is cancelled and recorded as not run (``deadline``).
     """
     probe_id = f"{spec.name}#{attempt}-{os.urandom(2).hex()}"
-    ctx.probe_id = probe_id
+    ctx = ctx.for_probe(probe_id)  # its own id and sessions: probes may run side by side
     started = utc_now_iso()
     t0 = time.perf_counter()
     if skip:
@@ -308,6 +309,10 @@ class SuiteConfig:
     preflight: bool = True
     #: the service contract the run judges against (stored verbatim in the run directory)
     contract: Contract = dataclasses.field(default_factory=default_contract)
+    #: one probe at a time, in catalogue order (``run --sequential``); else the schedule of pitchey_analysis/schedule.py
+    sequential: bool = False
+    #: probes of the together stage running at once (``run --parallel``)
+    parallel: int = PARALLEL
 
     def credentials(self) -> list[Credentials]:
         """Every distinct user credential (the main user first), without the admin."""
@@ -360,6 +365,81 @@ class Breaker:
         return True
 
 
+class Runner:
+    """Runs the probes of a plan, alone or side by side, each under the run's deadline, the target's watch
+    (:class:`Watch`) and the breaker (:class:`Breaker`)."""
+
+    def __init__(self, ctx: ProbeContext, rec: Recorder, end: float, budget: float) -> None:
+        self.ctx, self.rec, self.end, self.budget = ctx, rec, end, budget
+        self.watch, self.breaker = Watch(ctx, rec), Breaker(ctx)
+        self.bar: Any = None
+        self.running: set[str] = set()
+        self.main = asyncio.current_task()
+
+    async def run(self, spec: ProbeSpec, skip: str | None) -> dict[str, Any]:
+        if self.main is not None and self.main.cancelling():
+            # the run was interrupted (Ctrl-C cancels the main task) while a probe was in an await that lost the
+            # cancellation (Python 3.11's asyncio.wait_for can return a result it already had instead): stop here
+            raise asyncio.CancelledError
+        left = self.end - time.monotonic()
+        if left <= 0 and not skip:
+            self._deadline()
+            skip = "deadline"
+        if not skip:
+            skip = await self.watch.before(spec)
+        if not skip and not spec.final and await self.breaker.blocked():
+            skip = "target_unresponsive"
+        if not skip:
+            self.running.add(spec.name)
+        self._show()
+        try:
+            r = await run_probe(spec, self.ctx, self.rec, skip=skip, limit_s=max(0.01, min(180.0, left)),
+                                deadline_limited=left < 180.0, after=self.watch.after)
+        finally:
+            self.running.discard(spec.name)
+        self.breaker.note(r)
+        if r["reason"] == "deadline":
+            self._deadline()
+        if self.bar is not None:
+            self.bar.update(1)
+        self._show()
+        return r
+
+    async def together(self, steps: tuple[tuple[ProbeSpec, str | None], ...], parallel: int) -> None:
+        """Run side by side: at most ``parallel`` probes at once, holds beside them (not counted)."""
+        slots = asyncio.Semaphore(max(1, parallel))
+
+        async def one(spec: ProbeSpec, skip: str | None) -> None:
+            if spec.runs == "hold" or skip:
+                await self.run(spec, skip)
+                return
+            async with slots:
+                await self.run(spec, skip)
+
+        tasks = []
+        for spec, skip in steps:
+            tasks.append(asyncio.create_task(one(spec, skip), name=spec.name))
+            await asyncio.sleep(0)  # started in plan order
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _deadline(self) -> None:
+        if not self.rec.manifest.get("deadline_reached"):
+            self.rec.update_manifest(deadline_reached=True)
+            self.rec.event("deadline", after_s=round(self.budget, 1))
+
+    def _show(self) -> None:
+        if self.bar is not None:
+            left = max(0.0, self.end - time.monotonic())
+            names = sorted(self.running)
+            now = names[0] + (f" +{len(names) - 1}" if len(names) > 1 else "") if names else ""
+            self.bar.set_postfix_str(f"{now} ({left:.0f} s left)")
+
+
 async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manifest: dict[str, Any]) -> Path:
     """Run the planned probes against a target into a new run directory."""
     secrets_ = tuple(x for x in [cfg.jwt_secret] + [v for c in [cfg.user, cfg.admin, *cfg.users.values()] if c
@@ -384,31 +464,23 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
                 rec.event("auto_login_failed", detail=str(exc)[:200])
         budget = cfg.deadline_s if cfg.deadline_s is not None else DEADLINES[cfg.suite]
         store_contract(rec.dir, cfg.contract)
-        rec.update_manifest(**judged_by(cfg, steps), deadline_s=budget)
-        end = time.monotonic() + budget
-        breaker = Breaker(ctx)
-        watch = Watch(ctx, rec)
+        stages = schedule(steps, sequential=cfg.sequential)
+        parallel = 1 if cfg.sequential else cfg.parallel
+        rec.update_manifest(**judged_by(cfg, steps), deadline_s=budget,
+                            schedule={"sequential": cfg.sequential, "parallel": parallel,
+                                      "stages": describe(stages, cfg.options, parallel)})
+        runner = Runner(ctx, rec, time.monotonic() + budget, budget)
         if any(not skip for _, skip in steps):
-            await watch.start()
-        bar = tqdm(steps, desc="probes", unit="probe", disable=None if cfg.progress else True, file=sys.stderr, leave=False)
-        for spec, skip in bar:
-            left = end - time.monotonic()
-            bar.set_postfix_str(f"{spec.name} ({max(0.0, left):.0f} s left)")
-            if left <= 0 and not skip:
-                if not rec.manifest.get("deadline_reached"):
-                    rec.update_manifest(deadline_reached=True)
-                    rec.event("deadline", after_s=round(budget, 1))
-                skip = "deadline"
-            if not skip:
-                skip = await watch.before(spec)
-            if not skip and not spec.final and await breaker.blocked():
-                skip = "target_unresponsive"
-            r = await run_probe(spec, ctx, rec, skip=skip, limit_s=max(0.01, min(180.0, left)), deadline_limited=left < 180.0,
-                                after=watch.after)
-            breaker.note(r)
-            if r["reason"] == "deadline" and not rec.manifest.get("deadline_reached"):
-                rec.update_manifest(deadline_reached=True)
-                rec.event("deadline", after_s=round(budget, 1))
+            await runner.watch.start()
+        bar = tqdm(total=len(steps), desc="probes", unit="probe", disable=None if cfg.progress else True, file=sys.stderr,
+                   leave=False)
+        runner.bar = bar
+        for stage in stages:
+            if stage.mode == "alone":
+                for spec, skip in stage.steps:
+                    await runner.run(spec, skip)
+            else:
+                await runner.together(stage.steps, parallel)
         status = "complete"
     finally:
         if bar is not None:

@@ -24,7 +24,7 @@ from .common import (
 from .session import ProbeSession
 
 
-@probe("auth.query_token", category="authentication", critical=True,
+@probe("auth.query_token", runs="together", category="authentication", critical=True,
        expected="?token=<login token> gives authenticated:true (the login token is accepted on /ws)")
 async def query_token(ctx: ProbeContext) -> Result:
     s = await authed(ctx, via="query", metric="auth_connect_ms")
@@ -32,7 +32,7 @@ async def query_token(ctx: ProbeContext) -> Result:
     return Result.ok("authenticated by query token")
 
 
-@probe("auth.header_token", category="authentication", critical=True,
+@probe("auth.header_token", runs="together", category="authentication", critical=True,
        expected="'Authorization: Bearer <token>' really sent on the upgrade gives authenticated:true")
 async def header_token(ctx: ProbeContext) -> Result:
     s = await authed(ctx, via="header", metric="auth_connect_ms")
@@ -45,7 +45,7 @@ async def header_token(ctx: ProbeContext) -> Result:
     return Result.ok("authenticated by header")
 
 
-@probe("auth.post_connection", category="authentication", critical=True,
+@probe("auth.post_connection", runs="together", category="authentication", critical=True,
        expected="{type:'auth', token} on an anonymous session is answered with auth_success")
 async def post_connection(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)
@@ -141,7 +141,7 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str | None, what
                            {"security": "accepted", "evidence": first}, critical=True)
     async with s:
         first = await s.expect_type(first_type, timeout=ctx.options.timeout_s) if first_type else {}
-        await s.wait_closed(ctx.options.settle_s)
+        await s.wait_closed(ctx.quiet(ctx.options.settle_s))
         proof = await accepted(ctx, s) if first is not None else None
         code = s.close_code if s.closed else None
     if proof is not None:
@@ -166,39 +166,39 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str | None, what
     return Result.ok(f"{what} refused (no authenticated frame, an authenticated-only request refused) with authError {want}", obs)
 
 
-@probe("auth.invalid_token", category="authentication", critical=True,
+@probe("auth.invalid_token", runs="together", category="authentication", critical=True,
        expected="a garbage token gives authenticated:false with authError 'invalid_token'")
 async def invalid_token(ctx: ProbeContext) -> Result:
     return await _negative(ctx, "invalid_token", ctx.contract.errors.get("invalidToken"), "a garbage token")
 
 
-@probe("auth.forged_token", category="authentication", critical=True,
+@probe("auth.forged_token", runs="together", category="authentication", critical=True,
        expected="a token signed with another key gives authenticated:false with authError 'invalid_token'")
 async def forged(ctx: ProbeContext) -> Result:
     return await _negative(ctx, forged_token(ctx), ctx.contract.errors.get("invalidToken"), "a forged token")
 
 
-@probe("auth.alg_none", category="authentication", critical=True,
+@probe("auth.alg_none", runs="together", category="authentication", critical=True,
        expected="an alg:none token gives authenticated:false with authError 'invalid_token'")
 async def alg_none(ctx: ProbeContext) -> Result:
     return await _negative(ctx, alg_none_token(ctx), ctx.contract.errors.get("invalidToken"), "an alg:none token")
 
 
-@probe("auth.expired_token", category="authentication", critical=True, needs=("jwt_secret",),
+@probe("auth.expired_token", runs="together", category="authentication", critical=True, needs=("jwt_secret",),
        expected="a validly signed but expired token gives authenticated:false with authError 'expired_token'")
 async def expired(ctx: ProbeContext) -> Result:
     return await _negative(ctx, signed_token(ctx, iat=1_600_000_000, exp=1_600_003_600), ctx.contract.errors.get("expiredToken"),
                            "an expired token")
 
 
-@probe("auth.wrong_audience", category="authentication", critical=True, needs=("jwt_secret",),
+@probe("auth.wrong_audience", runs="together", category="authentication", critical=True, needs=("jwt_secret",),
        expected="a validly signed token for another audience gives authError 'invalid_token'")
 async def wrong_audience(ctx: ProbeContext) -> Result:
     return await _negative(ctx, signed_token(ctx, aud="someone-else"), ctx.contract.errors.get("invalidToken"),
                            "a wrong-audience token")
 
 
-@probe("auth.unknown_user", category="authentication", critical=False, needs=("jwt_secret",),
+@probe("auth.unknown_user", runs="together", category="authentication", critical=False, needs=("jwt_secret",),
        expected="a valid token for a user who does not exist gets 'connected' first, then error user_not_found, and an anonymous session")
 async def unknown_user(ctx: ProbeContext) -> Result:
     token = signed_token(ctx, sub="987654321")
@@ -222,7 +222,7 @@ async def unknown_user(ctx: ProbeContext) -> Result:
     return Result.ok(f"{want}, session anonymous")
 
 
-@probe("auth.token_subject", category="authentication", critical=True,
+@probe("auth.token_subject", runs="together", category="authentication", critical=True,
        expected="each login's token has sub = the id of the user who logged in")
 async def token_subject(ctx: ProbeContext) -> Result:
     users = list(ctx.users.values()) or ([ctx.user] if ctx.user else [])
@@ -250,7 +250,7 @@ async def token_subject(ctx: ProbeContext) -> Result:
     return Result.ok(f"the tokens of {', '.join(judged)} name their users", seen)
 
 
-@probe("auth.required_for_protected", category="authentication", critical=True,
+@probe("auth.required_for_protected", runs="together", category="authentication", critical=True,
        expected="an authenticated-only message on an anonymous session gets error auth_required")
 async def required(ctx: ProbeContext) -> Result:
     c = ctx.contract

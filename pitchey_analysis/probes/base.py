@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import math
 import secrets
 import ssl
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -108,7 +110,22 @@ class ProbeSpec:
     final: bool = False  # judges the whole run: runs after the ``last`` probes too (session invariants)
     #: the contract operation a generated request/answer probe judges (None: a probe written as code)
     operation: str | None = None
+    #: how the probe shares the target with others (RUNS): ``alone`` (default: nothing else runs meanwhile),
+    #: ``together`` (its own sessions and contract traffic only: runs beside other such probes) or ``hold``
+    #: (idle sessions held for a window: runs in the background beside everything but the ``alone`` probes)
+    runs: str = "alone"
+    #: what the probe may leave behind on the target (LEAVES), recorded in the plan; the runner checks the target
+    #: is back to its baseline after it
+    leaves: tuple[str, ...] = ()
+    #: the option holding the probe's longest wait (e.g. ``sustain_window_s``): the plan's expected duration
+    waits: str | None = None
 
+
+#: How a probe shares the target (ProbeSpec.runs).
+RUNS = ("alone", "together", "hold")
+#: What a probe may leave behind (ProbeSpec.leaves): failed-authentication lockouts (of scratch source addresses),
+#: a login throttle of the run's address, connections held to the cap, load.
+LEAVES = ("lockout", "login_throttle", "connections", "load")
 
 CATALOGUE: dict[str, ProbeSpec] = {}
 
@@ -124,15 +141,23 @@ def probe(
     quick: bool = True,
     last: bool = False,
     final: bool = False,
+    runs: str = "alone",
+    leaves: tuple[str, ...] = (),
+    waits: str | None = None,
 ) -> Callable[[ProbeFn], ProbeFn]:
     """Register a probe in the catalogue."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}")
+    if runs not in RUNS or not set(leaves) <= set(LEAVES):
+        raise ValueError(f"{name}: runs must be one of {RUNS}, leaves a subset of {LEAVES}")
+    if waits is not None and waits not in Options.__dataclass_fields__:
+        raise ValueError(f"{name}: waits names no option: {waits!r}")
 
     def deco(fn: ProbeFn) -> ProbeFn:
         if name in CATALOGUE:
             raise ValueError(f"duplicate probe name {name!r}")
-        CATALOGUE[name] = ProbeSpec(name, category, critical, expected, fn, needs, disruptive, quick, last, final)
+        CATALOGUE[name] = ProbeSpec(name, category, critical, expected, fn, needs, disruptive, quick, last, final,
+                                    runs=runs, leaves=leaves, waits=waits)
         return fn
 
     return deco
@@ -179,6 +204,41 @@ class Options:
     timeout_scale: float = 1.0  # what the time options above were multiplied by (recorded, not applied again)
 
 
+#: The shortest quiet window (seconds): how long a probe watches, after the frame it judged, for what must not
+#: follow (a close, an extra frame) once the run knows the target's round-trip time.
+QUIET_FLOOR_S = 0.05
+#: Round trips the run must have seen before its quiet windows derive from them (else the configured bound).
+PACE_MIN_SAMPLES = 20
+
+
+@dataclass
+class Pace:
+    """The round trips the run has observed so far (the most recent 2,000): its quiet windows derive from them."""
+
+    rtts_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+
+    def note(self, ms: float) -> None:
+        if ms >= 0 and math.isfinite(ms):
+            self.rtts_ms.append(ms)
+
+    def p99_ms(self) -> float | None:
+        """The 99th percentile round trip, or None before :data:`PACE_MIN_SAMPLES` were seen."""
+        if len(self.rtts_ms) < PACE_MIN_SAMPLES:
+            return None
+        ordered = sorted(self.rtts_ms)
+        return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+
+
+@dataclass
+class RunState:
+    """What the probes of a run learn once and share (one object per run, whatever the number of contexts)."""
+
+    session_cookie: str | None = None
+    auto_token: str | None = None
+    control: Any = None
+    pace: Pace = field(default_factory=Pace)
+
+
 @dataclass
 class ProbeContext:
     """Everything a probe may use: the target, credentials, options, the recorder."""
@@ -200,23 +260,63 @@ class ProbeContext:
     _tokens: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     #: logins refused once are never tried again (a wrong password must not lock the user out)
     _refused: dict[str, tuple[int, Any]] = field(default_factory=dict)
-    #: the control case of the negative-token probes, judged once per run
-    _control: Any = None
     #: the service contract the run judges against (default: the shipped ``pitchey``)
     contract: Contract = field(default_factory=default_contract)
     #: counters of the frames validated against the contract (probes/conformance.py)
     conformance: Conformance = field(default_factory=Conformance)
     #: sessions whose reader still runs (probes/session.py); the runner ends them when their probe ends
     open_sessions: set[Any] = field(default_factory=set)
-    #: the Cookie header of a cookie-session login, sent on authenticated upgrades (contract login.session: cookie)
-    session_cookie: str | None = None
-    #: the run's credential for sessions of a contract that serves no anonymous one (the suite logs in once)
-    auto_token: str | None = None
+    #: what the run learns once and every probe shares (the run's probes may run concurrently, each with its own
+    #: context made by :meth:`for_probe`; what they learn goes here)
+    state: RunState = field(default_factory=lambda: RunState())
 
     def __post_init__(self) -> None:
         # the session invariants judge frames as the contract tells them apart, and the first frame it declares
         self.invariants.first_frame = self.first_frame_type
         self.invariants.shape = FrameShape.of(self.contract)
+
+    def for_probe(self, probe_id: str) -> ProbeContext:
+        """The context of one probe of the run: its own id and open sessions; the run's state, counters,
+        caches and options shared."""
+        return replace(self, probe_id=probe_id, open_sessions=set())
+
+    @property
+    def session_cookie(self) -> str | None:
+        """The Cookie header of a cookie-session login, sent on authenticated upgrades (contract login.session: cookie)."""
+        return self.state.session_cookie
+
+    @session_cookie.setter
+    def session_cookie(self, value: str | None) -> None:
+        self.state.session_cookie = value
+
+    @property
+    def auto_token(self) -> str | None:
+        """The run's credential for sessions of a contract that serves no anonymous one (the suite logs in once)."""
+        return self.state.auto_token
+
+    @auto_token.setter
+    def auto_token(self, value: str | None) -> None:
+        self.state.auto_token = value
+
+    @property
+    def _control(self) -> Any:
+        """The control case of the negative-token probes, judged once per run."""
+        return self.state.control
+
+    @_control.setter
+    def _control(self, value: Any) -> None:
+        self.state.control = value
+
+    def quiet(self, bound: float) -> float:
+        """How long to watch, once the expected frame has come, for what must not follow it (a close, a second
+        frame): ten times the run's 99th-percentile round trip, at least :data:`QUIET_FLOOR_S` (times the timeout
+        scale when it is above 1), at most ``bound`` (the configured window, also used before the run has seen
+        enough round trips). A healthy local target answers in milliseconds: its probes wait tens of
+        milliseconds for an absence, not a second."""
+        p99 = self.state.pace.p99_ms()
+        if p99 is None:
+            return bound
+        return min(bound, max(QUIET_FLOOR_S * max(1.0, self.options.timeout_scale), 10 * p99 / 1000))
 
     # -- target facts ------------------------------------------------------
     @property
@@ -277,7 +377,9 @@ class ProbeContext:
 
     def sample(self, metric: str, value_ms: float | None, *, t_offset_s: float, concurrency: int = 1,
                conn_index: int = 0, ok: bool = True) -> None:
-        """Record one sample row."""
+        """Record one sample row (a round trip of an unloaded target also paces the run's quiet windows, :meth:`quiet`)."""
+        if ok and value_ms is not None and metric.startswith("rtt_ms") and concurrency <= 1:
+            self.state.pace.note(value_ms)
         self.recorder.sample(sample_record(probe_id=self.probe_id, metric=metric, value_ms=value_ms, t_offset_s=t_offset_s,
                                            concurrency=concurrency, conn_index=conn_index, ok=ok))
 

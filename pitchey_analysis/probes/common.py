@@ -207,7 +207,7 @@ async def watch(ctx: ProbeContext, s: ProbeSession, what: str) -> Result | None:
     A session the target closes in that window is not a pass: the close is
     the observation (DESIGN.md, Evidence). Returns the failing result or None.
     """
-    await s.wait_closed(ctx.options.settle_s)
+    await s.wait_closed(ctx.quiet(ctx.options.settle_s))
     if s.closed:
         return Result.closed(s.close_code, s.close_reason, f"{what}, then closed "
                              f"{s._t_ms() / 1000:.2f} s after opening", {"frames": s.types()})

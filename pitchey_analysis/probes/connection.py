@@ -25,7 +25,7 @@ from .flow import ConnectTiming, timed_connect
 from .session import ProbeSession, first_frame_observer
 
 
-@probe("connection.health", category="connection", critical=True,
+@probe("connection.health", runs="together", category="connection", critical=True,
        expected="the contract's health endpoint (GET /api/health) answers 200 with its status field healthy (data.status 'healthy')")
 async def health(ctx: ProbeContext) -> Result:
     ep = ctx.contract.endpoint("health") or {"path": "/api/health", "status": "/data/status"}
@@ -39,7 +39,7 @@ async def health(ctx: ProbeContext) -> Result:
     return Result.ok("service healthy", obs)
 
 
-@probe("connection.login", category="connection", critical=True,
+@probe("connection.login", runs="together", category="connection", critical=True,
        expected="login answers 200 with a token whose claims are sub, email, userType, iat, exp, iss, aud")
 async def login_probe(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)
@@ -59,7 +59,7 @@ async def login_probe(ctx: ProbeContext) -> Result:
     return Result.ok("token carries every claim of the contract", obs)
 
 
-@probe("connection.login_no_password", category="connection", critical=True,
+@probe("connection.login_no_password", runs="together", category="connection", critical=True,
        expected="no login answer (of any login endpoint) contains the password")
 async def login_no_password(ctx: ProbeContext) -> Result:
     # Evidence: only an answer to a login that *succeeded* could have carried the password.
@@ -81,15 +81,16 @@ async def login_no_password(ctx: ProbeContext) -> Result:
                      {"judged": judged, "refused": refused})
 
 
-@probe("connection.anonymous_connect", category="connection", critical=True,
+@probe("connection.anonymous_connect", runs="together", category="connection", critical=True,
        expected="an anonymous upgrade gets 'connected' with authenticated:false and the public capabilities; stages timed")
 async def anonymous_connect(ctx: ProbeContext) -> Result:
     t_off = ctx.recorder.t_offset()
     up = ctx.contract.upgrade
     if up is not None and not up.anonymous:
         return await _anonymous_refused(ctx, up.refused_status)
+    settle = ctx.quiet(ctx.options.settle_s)
     timing = await timed_connect(await_first=ctx.first_frame_type is not None, url=ctx.ws_url_with(anonymous=True), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s,
-                                 headers=ctx.extra_headers, settle_s=ctx.options.settle_s, observe=first_frame_observer(ctx))
+                                 headers=ctx.extra_headers, settle_s=settle, observe=first_frame_observer(ctx))
     for metric, v in timing.stages().items():
         if v is not None:
             ctx.sample(metric, v, t_offset_s=t_off)
@@ -106,7 +107,7 @@ async def anonymous_connect(ctx: ProbeContext) -> Result:
         return Result.fail("wrong_answer", f"{ff.type} frame off contract ({bad})", obs)
     if timing.closed is not None:
         return _closed_after(timing, obs, "anonymous session")
-    return Result.ok(f"connected in {timing.connect_ms:.1f} ms and stayed open {ctx.options.settle_s:.2f} s", obs)
+    return Result.ok(f"connected in {timing.connect_ms:.1f} ms and stayed open {settle:.2f} s", obs)
 
 
 async def _anonymous_refused(ctx: ProbeContext, statuses: tuple[int, ...]) -> Result:
@@ -136,7 +137,7 @@ def _closed_after(timing: ConnectTiming, obs: dict[str, Any], what: str) -> Resu
     return Result.closed(code, reason, f"{what} closed {ms:.0f} ms after 'connected'", obs)
 
 
-@probe("connection.authenticated_connect", category="connection", critical=True,
+@probe("connection.authenticated_connect", runs="together", category="connection", critical=True,
        expected="an upgrade with a login token gets 'connected' with authenticated:true, the user and the authenticated capabilities")
 async def authenticated_connect(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)
@@ -145,8 +146,9 @@ async def authenticated_connect(ctx: ProbeContext) -> Result:
     token, ans = await login(ctx, creds)
     if token is None:
         return login_refused(creds, ans)
+    settle = ctx.quiet(ctx.options.settle_s)
     timing = await timed_connect(await_first=ctx.first_frame_type is not None, url=ctx.ws_url_with(token=token), ssl_context=ctx.ssl_context,
-                                 timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers, settle_s=ctx.options.settle_s,
+                                 timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers, settle_s=settle,
                                  observe=first_frame_observer(ctx))
     first = timing.first_frame or {}
     obs = {"first_frame": first}
@@ -162,10 +164,10 @@ async def authenticated_connect(ctx: ProbeContext) -> Result:
         return Result.fail("wrong_answer", f"capabilities or user of the {ff.type} frame are off contract", obs)
     if timing.closed is not None:
         return _closed_after(timing, obs, "authenticated session")
-    return Result.ok(f"authenticated with the authenticated capabilities; open {ctx.options.settle_s:.2f} s later", obs)
+    return Result.ok(f"authenticated with the authenticated capabilities; open {settle:.2f} s later", obs)
 
 
-@probe("connection.user_types", category="connection", critical=True,
+@probe("connection.user_types", runs="together", category="connection", critical=True,
        expected="every demo user type (creator, investor, production) connects authenticated and its session stays open and answers a ping")
 async def user_types(ctx: ProbeContext) -> Result:
     if not ctx.users:
@@ -203,18 +205,18 @@ async def user_types(ctx: ProbeContext) -> Result:
     return Result.ok(f"all of {', '.join(seen)} connected, stayed open and answered a ping", seen)
 
 
-@probe("connection.single_connected_frame", category="connection", critical=False,
+@probe("connection.single_connected_frame", runs="together", category="connection", critical=False,
        expected="exactly one 'connected' frame per session")
 async def single_connected(ctx: ProbeContext) -> Result:
     s = await authed(ctx)
-    extra = await s.expect_type(ctx.first_frame_type, timeout=max(ctx.options.quiet_window_s, 0.5), since=1)
+    extra = await s.expect_type(ctx.first_frame_type, timeout=ctx.quiet(max(ctx.options.quiet_window_s, 0.5)), since=1)
     await s.close()
     if extra is not None:
         return Result.fail("extra_frame", f"a second {ctx.first_frame_type!r} frame followed the first", extra)
     return Result.ok("one connected frame")
 
 
-@probe("connection.ping_on_connected", category="connection", critical=True,
+@probe("connection.ping_on_connected", runs="together", category="connection", critical=True,
        expected="a ping sent the moment 'connected' arrives is answered with a pong")
 async def ping_on_connected(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)

@@ -133,7 +133,7 @@ def make_spec(op: Operation) -> ProbeSpec:
         return await request_answer(ctx, op_id)
 
     run.__name__ = f"request_answer_{op_id}"
-    return ProbeSpec(op.probe_name, "messaging", op.critical, expected_text(op), run, operation=op_id)
+    return ProbeSpec(op.probe_name, "messaging", op.critical, expected_text(op), run, operation=op_id, runs="together")
 
 
 def register(contract: Contract, op_id: str) -> None:

@@ -113,7 +113,7 @@ async def deep_json(ctx: ProbeContext) -> Result:
         mark = s.mark()
         t0 = time.perf_counter()
         await s.send(text)
-        err = await s.expect(c.is_error, ctx.options.quiet_window_s if quiet else ctx.options.timeout_s, since=mark)
+        err = await s.expect(c.is_error, ctx.quiet(ctx.options.quiet_window_s) if quiet else ctx.options.timeout_s, since=mark)
         obs["answer_ms"] = round((time.perf_counter() - t0) * 1000, 1) if err is not None else None
         obs["error_code"] = c.error_code(err) if err is not None else None
         rt = round_trip(ctx, "after-nested")
@@ -125,7 +125,7 @@ async def deep_json(ctx: ProbeContext) -> Result:
             except ConnectionClosed:
                 pong = None
             if pong is not None:  # a close right after the answer is a session lost too
-                await s.wait_closed(min(ctx.options.settle_s, 0.2))
+                await s.wait_closed(ctx.quiet(min(ctx.options.settle_s, 0.2)))
         closed, code, reason = s.closed, s.close_code, s.close_reason
     obs["session_kept"] = pong is not None and not closed
     if closed:
@@ -199,7 +199,7 @@ def judge_flood(*, sent: int, pongs: int, errors: int, limited: int, closed: boo
                        f"no {err_code} error and no close: control frames are outside the rate limit", obs)
 
 
-@probe("readiness.control_frame_flood", category="readiness", critical=True,
+@probe("readiness.control_frame_flood", leaves=("load",), category="readiness", critical=True,
        expected="a burst of ping control frames beyond the declared rate limit is limited like other messages: "
                 "rate_limited errors, then the rate limit's close (1008), within the answer timeout")
 async def control_frame_flood(ctx: ProbeContext) -> Result:
@@ -239,7 +239,7 @@ async def control_frame_flood(ctx: ProbeContext) -> Result:
         # window for a late close is then enough
         end = time.monotonic() + ctx.options.timeout_s
         while not s.closed and time.monotonic() < end:
-            if pongs >= sent and await s.wait_closed(min(ctx.options.settle_s, end - time.monotonic())) is False:
+            if pongs >= sent and await s.wait_closed(min(ctx.quiet(ctx.options.settle_s), end - time.monotonic())) is False:
                 break
             await s.wait_closed(min(0.05, max(0.0, end - time.monotonic())))
         took = time.perf_counter() - t0 if s.closed else None
@@ -256,7 +256,7 @@ async def control_frame_flood(ctx: ProbeContext) -> Result:
 CLIENT_HELLO_START = b"\x16\x03\x01\x00\xc8"
 
 
-@probe("resilience.tls_handshake_stall", category="resilience", critical=False, needs=("tls",),
+@probe("resilience.tls_handshake_stall", runs="together", category="resilience", critical=False, needs=("tls",),
        expected="a connection that sends 5 bytes of a TLS ClientHello and stalls is dropped within the declared "
                 "handshake deadline (limits.handshake), as a stalled request head is")
 async def tls_handshake_stall(ctx: ProbeContext) -> Result:
@@ -309,7 +309,7 @@ async def _read_response(reader: asyncio.StreamReader, timeout: float) -> tuple[
     return status, headers
 
 
-@probe("resilience.keepalive_trickle", category="resilience", critical=False,
+@probe("resilience.keepalive_trickle", runs="together", category="resilience", critical=False,
        expected="on a kept-alive HTTP connection, a second request head sent in part and stalled is dropped within "
                 "the declared deadline for a request head (limits.handshake), as the first request's is")
 async def keepalive_trickle(ctx: ProbeContext) -> Result:
@@ -382,7 +382,7 @@ class _Odd(Exception):
         self.status, self.attempt = status, attempt
 
 
-@probe("readiness.login_throttle", category="readiness", critical=True, disruptive=True, last=True,
+@probe("readiness.login_throttle", leaves=("login_throttle",), category="readiness", critical=True, disruptive=True, last=True,
        expected=f"HTTP login brute force is throttled with 429: wrong passwords for one account (and then its right "
                 f"one), and wrong logins for many accounts from one address, within {BRUTE_ATTEMPTS} attempts each")
 async def login_throttle(ctx: ProbeContext) -> Result:
@@ -444,7 +444,7 @@ def subscribe_request(contract: Contract) -> tuple[dict[str, Any], set[str]] | N
     return example, {m.type for m in op.reply if m.type and m.type not in contract.error_kinds()}
 
 
-@probe("readiness.subscription_cap", category="readiness", critical=False,
+@probe("readiness.subscription_cap", runs="together", category="readiness", critical=False,
        expected="a session is confirmed up to the declared subscription cap (limits.subscriptions.perSession) and "
                 "the subscription past it is refused with the declared error")
 async def subscription_cap(ctx: ProbeContext) -> Result:
@@ -501,7 +501,7 @@ async def subscription_cap(ctx: ProbeContext) -> Result:
 
 
 # -- connections beyond the declared cap ---------------------------------------------------------
-@probe("readiness.connection_cap", category="readiness", critical=False, disruptive=True,
+@probe("readiness.connection_cap", leaves=("connections",), category="readiness", critical=False, disruptive=True,
        expected="connections up to the declared cap (limits.connections.max) are served, the next upgrade is refused "
                 "with the declared status (503), and a slot freed is served again")
 async def connection_cap(ctx: ProbeContext) -> Result:

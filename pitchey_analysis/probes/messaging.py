@@ -56,7 +56,7 @@ generated.register(default_contract(), "unsubscribe")
 generated.register(default_contract(), "get_dashboard_metrics")
 
 
-@probe("messaging.presence_update", category="messaging", critical=False,
+@probe("messaging.presence_update", runs="together", category="messaging", critical=False,
        expected="presence_update is answered by presence_updated and pushed to presence subscribers")
 async def presence(ctx: ProbeContext) -> Result:
     watcher = await authed(ctx)
@@ -86,7 +86,7 @@ async def _two_sessions(ctx: ProbeContext) -> tuple[ProbeSession, ProbeSession, 
     return s1, s2, int(rid) if rid is not None else 0
 
 
-@probe("messaging.send_message", category="messaging", critical=False, disruptive=True,
+@probe("messaging.send_message", runs="together", category="messaging", critical=False, disruptive=True,
        expected="send_message is answered by message_sent and delivered to the recipient as new_message")
 async def send_message(ctx: ProbeContext) -> Result:
     s1, s2, rid = await _two_sessions(ctx)
@@ -100,7 +100,7 @@ async def send_message(ctx: ProbeContext) -> Result:
     return r
 
 
-@probe("messaging.typing", category="messaging", critical=False,
+@probe("messaging.typing", runs="together", category="messaging", critical=False,
        expected="typing_start reaches the recipient as user_typing with isTyping:true")
 async def typing(ctx: ProbeContext) -> Result:
     s1, s2, rid = await _two_sessions(ctx)
@@ -116,7 +116,7 @@ async def typing(ctx: ProbeContext) -> Result:
     return Result.ok("user_typing delivered", obs)
 
 
-@probe("messaging.notification_read", category="messaging", critical=False,
+@probe("messaging.notification_read", runs="together", category="messaging", critical=False,
        expected="notification_read is echoed to all of the user's sessions")
 async def notification_read(ctx: ProbeContext) -> Result:
     s1 = await authed(ctx)
@@ -157,7 +157,7 @@ async def trigger_push(ctx: ProbeContext, channel: str, values: dict[str, Any], 
     return ans, what
 
 
-@probe("messaging.notification_delivery", category="messaging", critical=False, needs=("admin",), disruptive=True,
+@probe("messaging.notification_delivery", runs="together", category="messaging", critical=False, needs=("admin",), disruptive=True,
        expected="a notification created with POST /api/notifications reaches the user's 'notifications' subscription")
 async def notification_delivery(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
@@ -184,7 +184,7 @@ async def notification_delivery(ctx: ProbeContext) -> Result:
     return Result.ok("delivered", obs)
 
 
-@probe("messaging.dashboard_push", category="messaging", critical=False,
+@probe("messaging.dashboard_push", runs="hold", waits="push_timeout_s", category="messaging", critical=False,
        expected="a 'dashboard' subscriber receives dashboard_update with metrics at the push interval")
 async def dashboard_push(ctx: ProbeContext) -> Result:
     s = await authed(ctx)
@@ -199,7 +199,7 @@ async def dashboard_push(ctx: ProbeContext) -> Result:
     return Result.ok("dashboard_update received", obs)
 
 
-@probe("messaging.channel_broadcast", category="messaging", critical=False, needs=("admin",), disruptive=True,
+@probe("messaging.channel_broadcast", runs="together", category="messaging", critical=False, needs=("admin",), disruptive=True,
        expected="a pitch:<id> subscriber receives what POST /api/broadcast sends to that channel")
 async def broadcast(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
@@ -221,7 +221,7 @@ async def broadcast(ctx: ProbeContext) -> Result:
     return Result.ok("delivered", obs)
 
 
-@probe("messaging.forbidden_channel", category="messaging", critical=True,
+@probe("messaging.forbidden_channel", runs="together", category="messaging", critical=True,
        expected="subscribing to another user's user:<id> channel gets error forbidden_channel")
 async def forbidden_channel(ctx: ProbeContext) -> Result:
     s = await authed(ctx)
@@ -253,7 +253,7 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
             payload = set_pointer(payload, id_at, s.ids.next(pointer_get(payload, id_at)))
         await s.send(json.dumps(payload) if isinstance(payload, dict) else payload)
         quiet = silence in c.ignores
-        ans = await s.expect(lambda f: c.is_error(f), ctx.options.quiet_window_s if quiet else ctx.options.timeout_s, since=mark)
+        ans = await s.expect(lambda f: c.is_error(f), ctx.quiet(ctx.options.quiet_window_s) if quiet else ctx.options.timeout_s, since=mark)
         close = s.close_code if s.closed else None
     obs = {"message_type": what, "answer": ans}
     if quiet:

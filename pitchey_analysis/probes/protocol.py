@@ -98,7 +98,7 @@ async def before_authentication(ctx: ProbeContext) -> Result:
             return Result.skip("closed_first", f"the session was closed {s.close_code} before anything was sent",
                                {"frames": s.types()})
         ans = await s.ask(op.request.example, kinds, ctx.options.timeout_s)
-        await s.wait_closed(ctx.options.settle_s)
+        await s.wait_closed(ctx.quiet(ctx.options.settle_s))
         closed = s.close_code if s.closed else None
     obs = {"request": op.request.type, "answer": ans, "close_code": closed}
     if ans is not None and not c.is_error(ans) and c.kind_of(ans) in kinds:

@@ -55,7 +55,7 @@ async def health_live(ctx: ProbeContext) -> Result:
     return Result.ok("live figures", o)
 
 
-@probe("readiness.health_endpoint", category="readiness", critical=False,
+@probe("readiness.health_endpoint", runs="together", category="readiness", critical=False,
        expected="/api/ws/health names the WebSocket endpoint really served (host, port, path)")
 async def health_endpoint(ctx: ProbeContext) -> Result:
     ep = _endpoint(ctx, "wsHealth", "/api/ws/health")
@@ -69,7 +69,7 @@ async def health_endpoint(ctx: ProbeContext) -> Result:
     return Result.ok("endpoint matches", obs)
 
 
-@probe("readiness.stats_requires_auth", category="readiness", critical=True,
+@probe("readiness.stats_requires_auth", runs="together", category="readiness", critical=True,
        expected="/api/ws/stats answers 401 without a token")
 async def stats_requires_auth(ctx: ProbeContext) -> Result:
     ans = await http(ctx, "GET", _endpoint(ctx, "stats", "/api/ws/stats")["path"])
@@ -78,7 +78,7 @@ async def stats_requires_auth(ctx: ProbeContext) -> Result:
     return Result.ok("401")
 
 
-@probe("readiness.stats_non_admin", category="readiness", critical=True,
+@probe("readiness.stats_non_admin", runs="together", category="readiness", critical=True,
        expected="/api/ws/stats answers 403 for a non-admin user")
 async def stats_non_admin(ctx: ProbeContext) -> Result:
     creds = ctx.users.get("creator") or ctx.user
@@ -93,7 +93,7 @@ async def stats_non_admin(ctx: ProbeContext) -> Result:
     return Result.ok("403")
 
 
-@probe("readiness.stats_admin", category="readiness", critical=False, needs=("admin",),
+@probe("readiness.stats_admin", runs="together", category="readiness", critical=False, needs=("admin",),
        expected="/api/ws/stats answers 200 with connections, messages, errors, rate_limited, uptime_s for an admin")
 async def stats_admin(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
@@ -109,7 +109,7 @@ async def stats_admin(ctx: ProbeContext) -> Result:
     return Result.ok("figures present", {"connections": data["connections"]})
 
 
-@probe("readiness.security_headers", category="readiness", critical=True,
+@probe("readiness.security_headers", runs="together", category="readiness", critical=True,
        expected="every HTTP response carries X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Content-Security-Policy (and HSTS over TLS)")
 async def security_headers(ctx: ProbeContext) -> Result:
     missing: dict[str, list[str]] = {}
@@ -125,7 +125,7 @@ async def security_headers(ctx: ProbeContext) -> Result:
     return Result.ok("all present")
 
 
-@probe("readiness.tls", category="readiness", critical=True, needs=("tls",),
+@probe("readiness.tls", runs="together", category="readiness", critical=True, needs=("tls",),
        expected="wss:// with TLS 1.2 or newer and a certificate that verifies")
 async def tls(ctx: ProbeContext) -> Result:
     if not ctx.tls:
@@ -142,7 +142,7 @@ async def tls(ctx: ProbeContext) -> Result:
     return Result.ok(f"{timing.tls_version}, certificate verified", obs)
 
 
-@probe("readiness.no_stack_traces", category="readiness", critical=True,
+@probe("readiness.no_stack_traces", runs="together", category="readiness", critical=True,
        expected="error answers (HTTP: malformed JSON, unknown route, bad login; WebSocket: malformed JSON, unknown type) "
                 "hold no stack trace, whatever their format")
 async def no_stack_traces(ctx: ProbeContext) -> Result:
@@ -218,7 +218,7 @@ async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, st
     return answers, None
 
 
-@probe("readiness.rate_limit", category="readiness", critical=True,
+@probe("readiness.rate_limit", leaves=("load",), category="readiness", critical=True,
        expected="a burst beyond the limit gets error rate_limited frames, then close 1008")
 async def rate_limit(ctx: ProbeContext) -> Result:
     lim = ctx.contract.limit("rate")
@@ -252,7 +252,7 @@ async def rate_limit(ctx: ProbeContext) -> Result:
     return Result.ok(f"{len(limited)} {err_code} errors, then {want}", obs, close_code=want)
 
 
-@probe("readiness.origin_check", category="readiness", critical=True,
+@probe("readiness.origin_check", runs="together", category="readiness", critical=True,
        expected="an upgrade from a foreign Origin is refused with HTTP 403")
 async def origin_check(ctx: ProbeContext) -> Result:
     from websockets.exceptions import InvalidStatus
@@ -401,7 +401,7 @@ async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: d
                 if first is None and not s.closed and i == 0:
                     return False  # the target does not answer at all: more attempts would only wait
                 # the failure is counted once the set-up ends: wait for its error or close
-                await s.expect(lambda f: f.get("type") == ctx.contract.error_type, ctx.options.quiet_window_s, since=1)
+                await s.expect(lambda f: f.get("type") == ctx.contract.error_type, ctx.quiet(ctx.options.quiet_window_s), since=1)
         except InvalidStatus:
             return True  # refused at the upgrade: locked out already
     return True
@@ -437,7 +437,7 @@ async def is_locked(ctx: ProbeContext, local: str, headers: dict[str, str] | Non
         status = exc.response.status_code
         return status in (403, 429), status
     await s.begun()
-    await s.wait_closed(max(0.5, ctx.options.quiet_window_s * 2))
+    await s.wait_closed(ctx.quiet(max(0.5, ctx.options.quiet_window_s * 2)))
     await s.close()
     want = lockout_limit(ctx)["close"]
     locked = is_lockout_close(s.close_code, s.close_reason) or (s.close_code == want and "rate" not in (s.close_reason or "").lower())
@@ -469,7 +469,7 @@ async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None
     return None, None, seen, took
 
 
-@probe("readiness.lockout_spoofing", category="readiness", critical=True, disruptive=True, needs=("loopback",), last=True,
+@probe("readiness.lockout_spoofing", runs="together", leaves=("lockout",), category="readiness", critical=True, disruptive=True, needs=("loopback",), last=True,
        expected="the failed-authentication lockout follows the socket address: neither X-Forwarded-For nor X-Real-IP evades it or aims it at another client")
 async def lockout_spoofing(ctx: ProbeContext) -> Result:
     if ctx.scratch_address() is None:

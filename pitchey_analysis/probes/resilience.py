@@ -12,7 +12,7 @@ from .common import round_trip
 from .session import ProbeSession
 
 
-@probe("resilience.graceful_close", category="resilience", critical=False,
+@probe("resilience.graceful_close", runs="together", category="resilience", critical=False,
        expected="a client close 1000 is answered by the server's close 1000 (RFC 6455 §5.5.1)")
 async def graceful_close(ctx: ProbeContext) -> Result:
     s = await ProbeSession.open(ctx)
@@ -28,7 +28,7 @@ async def graceful_close(ctx: ProbeContext) -> Result:
     return Result.ok("1000 answered", close_code=1000)
 
 
-@probe("resilience.server_ping", category="resilience", critical=False, quick=False,
+@probe("resilience.server_ping", runs="hold", waits="server_ping_wait_s", category="resilience", critical=False, quick=False,
        expected="the server sends WebSocket ping control frames at its interval (RFC 6455 §5.5.2), which the client answers")
 async def server_ping(ctx: ProbeContext) -> Result:
     # The outcome depends only on whether a ping *control frame* arrives within the
@@ -51,7 +51,7 @@ async def server_ping(ctx: ProbeContext) -> Result:
     return Result.fail("no_ping", f"no server ping within {ctx.options.server_ping_wait_s:.0f} s", obs)
 
 
-@probe("resilience.reconnect", category="resilience", critical=True,
+@probe("resilience.reconnect", runs="together", category="resilience", critical=True,
        expected="after a dropped connection a client reconnects (backoff with jitter) and gets 'connected' again; time measured")
 async def reconnect(ctx: ProbeContext) -> Result:
     import random
@@ -72,7 +72,7 @@ async def reconnect(ctx: ProbeContext) -> Result:
                 s2 = await ProbeSession.open(ctx, trace=False)
                 first = await s2.begun()
                 if first is not None:
-                    await s2.wait_closed(ctx.options.settle_s)  # a reconnect closed at once is no reconnect
+                    await s2.wait_closed(ctx.quiet(ctx.options.settle_s))  # a reconnect closed at once is no reconnect
                 await s2.close()
                 if first is not None and not s2.closed_by_target:
                     last = None
@@ -127,7 +127,7 @@ async def _half_upgrade(ctx: ProbeContext) -> tuple[float | None, str]:
             pass
 
 
-@probe("resilience.handshake_timeout", category="resilience", critical=False,
+@probe("resilience.handshake_timeout", runs="together", category="resilience", critical=False,
        expected="a client that sends half an upgrade request and stalls is dropped by the target within the bound (slow-loris protection)")
 async def handshake_timeout(ctx: ProbeContext) -> Result:
     # Control: a complete upgrade is served, so a drop of the half one is the target's choice.
@@ -161,7 +161,7 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
     return Result.ok("still answering")
 
 
-@probe("resilience.lockout_per_address", category="resilience", critical=True, disruptive=True, needs=("loopback",), last=True,
+@probe("resilience.lockout_per_address", runs="together", leaves=("lockout",), category="resilience", critical=True, disruptive=True, needs=("loopback",), last=True,
        expected="failed authentications (invalid tokens, failed session set-ups) lock out only their own address: a good client from another is served")
 async def lockout_per_address(ctx: ProbeContext) -> Result:
     from .readiness import NoAnswer, claimed_from, lock_out, too_slow

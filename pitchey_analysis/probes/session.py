@@ -169,6 +169,7 @@ class ProbeSession:
         self.checked = not audit  # the runner's own liveness sessions are no evidence for the session invariants
         self.ids = IdSource(ctx.contract.ids)  # the ids of this session's requests, by the contract's rule
         self.last_id: Any = None  # the id the last request sent carried (None: not correlated)
+        self._sent_at: float | None = None  # when the last frame was sent (time.perf_counter)
         self.batches = 0  # frames that held several messages
         self.auto_token: str | None = None  # the run's credential, still to be sent in a first message
         if audit:
@@ -334,6 +335,7 @@ class ProbeSession:
         data = obj if isinstance(obj, (str, bytes)) else json.dumps(obj, separators=(",", ":"))
         ftype = self.kind(obj, sent=True) if isinstance(obj, dict) else ("binary" if isinstance(data, bytes) else "raw")
         self._record("out", ftype, len(data), data if isinstance(data, str) else "")
+        self._sent_at = time.perf_counter()
         await self.conn.send(data)
         return obj
 
@@ -349,11 +351,17 @@ class ProbeSession:
         """The answer to the last request (or to ``rid``): matched by correlation id when the request had one,
         else by kind (one of ``kinds`` or an error frame)."""
         c = self.ctx.contract
+        last = rid is None  # the answer to the last request sent: its round trip paces the run's quiet windows
         rid = self.last_id if rid is None else rid
+        sent_at = self._sent_at
         if rid is not None:
-            return await self.expect(lambda f: c.answers_id(f, rid) and (c.kind_of(f) in kinds or c.is_error(f)), timeout,
-                                     since=since)
-        return await self.expect(lambda f: c.kind_of(f) in kinds or c.is_error(f), timeout, since=since)
+            ans = await self.expect(lambda f: c.answers_id(f, rid) and (c.kind_of(f) in kinds or c.is_error(f)), timeout,
+                                    since=since)
+        else:
+            ans = await self.expect(lambda f: c.kind_of(f) in kinds or c.is_error(f), timeout, since=since)
+        if ans is not None and last and sent_at is not None:
+            self.ctx.state.pace.note((time.perf_counter() - sent_at) * 1000)
+        return ans
 
     async def expect(self, pred: Callable[[dict[str, Any]], bool], timeout: float, *, since: int = 0) -> dict[str, Any] | None:
         """The first frame from index ``since`` on that satisfies ``pred``, or None on timeout/close."""

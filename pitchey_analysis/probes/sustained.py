@@ -205,7 +205,7 @@ async def _final_ping(ctx: ProbeContext, h: _Held) -> None:
     h.facts.pong = pong is not None
 
 
-@probe("resilience.sustained_sessions", category="resilience", critical=True,
+@probe("resilience.sustained_sessions", runs="hold", waits="sustain_window_s", category="resilience", critical=True,
        expected="sessions held idle for the window (authenticated and subscribed to 'dashboard' when credentials exist) "
                 "are not closed by the server, keep receiving dashboard_update within the push timeout, and each "
                 "answers a ping at the end")
