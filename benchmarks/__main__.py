@@ -24,6 +24,9 @@ Sections (each bounded in time; ``--quick`` shrinks them):
    own CPU beside (its limit reported when it was the bottleneck).
 10. starved: one scenario with the client alone on a CPU and beside busy processes pinned to it: the
     latency verdict must turn "not verified (generator saturated)".
+11. verdict: time to verdict, the ``run`` command against the embedded server (full suite against complete and
+    pitchey-2025-11, quick against complete), probes side by side and one at a time: wall times, every probe's
+    outcome compared, latency intervals compared (``benchmarks/verdict.py``).
 """
 
 from __future__ import annotations
@@ -522,7 +525,8 @@ def markdown(rows: list[dict]) -> str:
     return out + ("\n\n" + md(*acc) if acc[1] else "")
 
 
-SECTIONS = ("echo", "saturation", "reference", "capacity", "scale", "analysis", "analysis-100m", "soak", "opens", "starved")
+SECTIONS = ("echo", "saturation", "reference", "capacity", "scale", "analysis", "analysis-100m", "soak", "opens", "starved",
+            "verdict")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -543,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(figures))
         return 0
     q = a.quick
-    from . import longrun
+    from . import longrun, verdict
 
     sections = {
         "echo": lambda: bench_echo(1 if q else 2, 3 if q else 5),
@@ -556,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         "soak": lambda: longrun.bench_soak(60 if q else 600, 5_000 if q else 20_000, 500 if q else 1_000),
         "opens": lambda: longrun.bench_opens(4_000 if q else 19_000),
         "starved": lambda: longrun.bench_starved(8 if q else 20),
+        "verdict": lambda: verdict.bench_time_to_verdict(q),
     }
     assert tuple(sections) == SECTIONS
     chosen = a.only.split(",") if a.only else list(sections)

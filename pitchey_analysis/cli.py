@@ -512,7 +512,7 @@ def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
     stages = schedule(steps, sequential=cfg.sequential)
     parallel = 1 if cfg.sequential else cfg.parallel
     total = sum(stage_s(st, cfg.options, parallel) for st in stages)
-    print(f"{len(steps)} probes against {where} ({a.suite} suite), in {len(stages)} stages; expected wall time at most about "
+    print(f"{len(steps)} probes against {where} ({a.suite} suite), in {len(stages)} stage{'s' if len(stages) != 1 else ''}; expected wall time at most about "
           f"{total:.0f} s against a local target:")
     for i, st in enumerate(stages, 1):
         how = (f"side by side, at most {parallel} at once, holds in the background" if st.mode == "together"

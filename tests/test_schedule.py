@@ -1,0 +1,76 @@
+"""The run's schedule: probes side by side give the outcomes of one at a time, and the plan shows the schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+from pitchey_analysis import load_run
+from pitchey_analysis.contract import default_contract
+from pitchey_analysis.probes import ProbeContext
+from pitchey_analysis.schedule import schedule, stage_of
+from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options, plan
+
+#: the targets both schedules are run against: the model service, the 2025-11 deployment, three defect switches
+TARGETS = {"complete": ("complete", None), "pitchey-2025-11": ("pitchey-2025-11", None),
+           "invalid-token-accepted": ("complete", {"enable_defects": [5]}),
+           "no-signature-check": ("complete", {"disable": ["signature_check"]}),
+           "no-post-connection-auth": ("complete", {"enable_defects": [1]})}
+
+
+def _outcomes(tmp_path, profile: str, server: dict | None, sequential: bool) -> dict[str, tuple[str, str]]:
+    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, sequential=sequential)
+    out = tmp_path / ("sequential" if sequential else "together")
+    run = load_run(asyncio.run(arun_suite(profile=profile, suite="quick", out=out, config=cfg, server_options=server)))
+    assert run.manifest["schedule"]["sequential"] is sequential
+    return {r.probe: (r.outcome, r.reason) for r in run.probes.itertuples()}
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_together_gives_the_outcomes_of_one_at_a_time(tmp_path, target):
+    profile, server = TARGETS[target]
+    one_at_a_time = _outcomes(tmp_path, profile, server, sequential=True)
+    together = _outcomes(tmp_path, profile, server, sequential=False)
+    differ = {p: (one_at_a_time.get(p), together.get(p)) for p in set(one_at_a_time) | set(together)
+              if one_at_a_time.get(p) != together.get(p)}
+    assert differ == {}
+    if target != "complete":
+        assert any(o == "fail" for o, _ in together.values())
+
+
+def test_the_schedule_keeps_timing_and_disruption_apart():
+    ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, contract=default_contract())
+    steps = plan("full", ctx)
+    stages = schedule(steps)
+    assert [st.mode for st in stages] == ["alone", "together", "alone", "alone"]
+    by_name = {s.name: i for i, st in enumerate(stages) for s, _ in st.steps}
+    # timing probes and readers of the target's own figures never share the target
+    for name in ("performance.connect_time", "performance.round_trip", "performance.concurrency_ramp",
+                 "readiness.session_leak", "readiness.health_live", "readiness.rate_limit"):
+        assert by_name[name] == 0, name
+    # holds run in the background of the together stage, and start first in it
+    together = [s for s, _ in stages[1].steps]
+    holds = [s.name for s in together if s.runs == "hold"]
+    assert "resilience.sustained_sessions" in holds and [s.name for s in together[:len(holds)]] == holds
+    # what leaves a login throttle or a connection cap on the run's address runs after everything else
+    assert by_name["readiness.login_throttle"] == 2
+    assert all(s.final for s, _ in stages[3].steps)
+    # one at a time keeps the catalogue's order
+    assert [s for s, _ in schedule(steps, sequential=True)[0].steps] == [s for s, _ in steps]
+    assert {stage_of(s) for s, _ in steps} == {0, 1, 2, 3}
+
+
+def test_dry_run_shows_the_schedule():
+    out = subprocess.run([sys.executable, "-m", "pitchey_analysis", "run", "--dry-run"], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert "expected wall time" in out and "stage 2: side by side, at most 6 at once" in out
+    assert "resilience.sustained_sessions" in out.split("stage 2")[1].split("stage 3")[0]
+    seq = subprocess.run([sys.executable, "-m", "pitchey_analysis", "run", "--dry-run", "--sequential"], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert "in 1 stage;" in seq and "one at a time" in seq
+    bad = subprocess.run([sys.executable, "-m", "pitchey_analysis", "run", "--dry-run", "--sequential", "--parallel", "3"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
