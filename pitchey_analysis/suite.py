@@ -91,8 +91,7 @@ def judged_by(cfg: SuiteConfig, steps: list[tuple[ProbeSpec, str | None]]) -> di
     """What judges the run, written into its manifest when it starts so that analysis and report read it from
     the run, never from the code of the day: the plan with each probe's catalogue entry, the contract (summary,
     its message-type table as resolved now), and the service-level targets resolved from it."""
-    from .analysis.slo import target_records, targets_for_contract
-    from .analysis.tables import message_type_rows
+    from .judged import message_type_rows, target_records, targets_for_contract
 
     c = cfg.contract
     planned = plan_record(cfg.suite, cfg.only, steps, c)
@@ -161,15 +160,19 @@ class Watch:
         self.not_spoken: str | None = None
         self.down: tuple[str, str, float] | None = None  # (reason, probe, t_offset_s)
         self.answering = False  # whether the target answered its liveness check last time it was asked
+        self.lock_code: int | None = None  # the close (or HTTP status) of the lockout that turned the run away
         self.next_check = 0.0  # while it is down, asked again at most every few seconds (monotonic time)
 
     async def start(self) -> None:
         from .probes.speaks import speaks
 
-        try:
-            check = await speaks(self.ctx)
-        except Exception as exc:  # the check is evidence when it works, never a crash of the run
-            check = {"speaks": None, "why": f"the check failed: {type(exc).__name__}", "seen": []}
+        async def spoken() -> dict[str, Any]:
+            try:
+                return await speaks(self.ctx)
+            except Exception as exc:  # the check is evidence when it works, never a crash of the run
+                return {"speaks": None, "why": f"the check failed: {type(exc).__name__}", "seen": []}
+
+        check, locked = await asyncio.gather(spoken(), self._locked_out())  # both only wait: side by side
         self.rec.update_manifest(contract_spoken=check)
         from .probes.speaks import answers
 
@@ -177,6 +180,40 @@ class Watch:
         if check["speaks"] is False:
             self.not_spoken = str(check["why"])
             self.rec.event("contract_not_spoken", why=check["why"], seen=check.get("seen", []))
+        elif locked:
+            # a lockout left by an earlier run or another client: wait (bounded) for it to pass, never judge under it
+            t0 = time.monotonic()
+            waited = await self._lockout_passes()
+            self.rec.event("locked_out_at_start", waited_s=round(time.monotonic() - t0, 2), passed=waited is not None,
+                           close=self.lock_code)
+            if waited is None:
+                self.down = ("locked_out", "an earlier run or another client", self.rec.t_offset())
+            else:
+                self.answering = await answers(self.ctx, tries=1)
+
+    async def _locked_out(self) -> bool:
+        """Whether the run's own address is turned away by the contract's failed-authentication lockout (a fresh
+        control session from it is closed with the lockout close, or refused 403/429). Only asked of a contract
+        that declares a lockout."""
+        if self.ctx.contract.limit("lockout") is None:
+            return False
+        from .probes.readiness import is_locked
+
+        try:
+            locked, self.lock_code = await is_locked(self.ctx, None)
+        except Exception:  # the liveness check judges a target that does not answer
+            return False
+        return locked
+
+    async def _lockout_passes(self) -> float | None:
+        """Wait (bounded, as a recovery) until a control session is served again; the seconds waited, or None."""
+        t0 = time.monotonic()
+        bound = RECOVERY_S * max(1.0, self.ctx.options.timeout_scale)
+        while time.monotonic() - t0 < bound:
+            await asyncio.sleep(min(2.0, bound / 5))
+            if not await self._locked_out():
+                return time.monotonic() - t0
+        return None
 
     async def before(self, spec: ProbeSpec) -> str | None:
         """Why ``spec`` must not run now (a skip), or None."""
@@ -186,6 +223,18 @@ class Watch:
             return None
         from .probes.speaks import answers
 
+        if self.down[0] == "locked_out":
+            if "lockout" in spec.leaves:
+                return None  # a lockout probe judges a standing lockout itself (its baseline check)
+            if time.monotonic() >= self.next_check and not await self._locked_out():
+                self.rec.event("lockout_passed", after=self.down[1], locked_s=round(self.rec.t_offset() - self.down[2], 2))
+                self.down = None
+                return None
+            if time.monotonic() >= self.next_check:
+                self.next_check = time.monotonic() + max(2.0, 5 * self.ctx.options.timeout_s)
+            _, probe, t = self.down
+            return (f"locked_out:not run: the target locks the run's own address out (close {self.lock_code}) since "
+                    f"{t:.1f} s, after {probe}: a probe judged under that lockout would judge our own side effect")
         if time.monotonic() >= self.next_check and await answers(self.ctx, tries=1):
             self.answering = True
             reason, probe, t = self.down
@@ -208,7 +257,15 @@ class Watch:
             # a target that did not answer its liveness check gives no "before" to compare with: the breaker
             # (unanswered probes in a row) judges it
             return r
-        if await answers(self.ctx):
+        alive = await answers(self.ctx)
+        if self.down is None and (not alive or spec.leaves or spec.category == "authentication") and await self._locked_out():
+            # failed authentications of this probe (or its side effect) locked the run's own address out: the
+            # probes after it would judge our own side effect (and a liveness check turned away is no silence)
+            t = self.rec.t_offset()
+            self.down = ("locked_out", spec.name, t)
+            self.rec.event("locked_out", after=spec.name, at_s=round(t, 2), close=self.lock_code)
+            return r
+        if alive:
             return r
         self.answering = False
         t = self.rec.t_offset()
@@ -406,26 +463,33 @@ class Runner:
         return r
 
     async def together(self, steps: tuple[tuple[ProbeSpec, str | None], ...], parallel: int) -> None:
-        """Run side by side: at most ``parallel`` probes at once, holds beside them (not counted)."""
+        """Run side by side (schedule.py): the holds in the background, the timing probes one at a time beside
+        them only, the others at most ``parallel`` at once, then the ``last`` ones one at a time."""
         slots = asyncio.Semaphore(max(1, parallel))
 
-        async def one(spec: ProbeSpec, skip: str | None) -> None:
-            if spec.runs == "hold" or skip:
-                await self.run(spec, skip)
-                return
+        async def pooled(spec: ProbeSpec, skip: str | None) -> None:
             async with slots:
                 await self.run(spec, skip)
 
-        tasks = []
-        for spec, skip in steps:
-            tasks.append(asyncio.create_task(one(spec, skip), name=spec.name))
-            await asyncio.sleep(0)  # started in plan order
+        background: list[asyncio.Task[Any]] = []
+        pool: list[asyncio.Task[Any]] = []
         try:
-            await asyncio.gather(*tasks)
+            for spec, skip in steps:
+                if spec.runs == "hold" or skip:
+                    background.append(asyncio.create_task(self.run(spec, skip), name=spec.name))
+                elif spec.runs == "timing":
+                    await self.run(spec, skip)
+                elif spec.last:
+                    await asyncio.gather(*pool)  # what it leaves behind must not reach a probe still running
+                    await self.run(spec, skip)
+                else:
+                    pool.append(asyncio.create_task(pooled(spec, skip), name=spec.name))
+                await asyncio.sleep(0)  # started in plan order
+            await asyncio.gather(*pool, *background)
         finally:
-            for t in tasks:
+            for t in (*pool, *background):
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*pool, *background, return_exceptions=True)
 
     def _deadline(self) -> None:
         if not self.rec.manifest.get("deadline_reached"):

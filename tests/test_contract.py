@@ -199,7 +199,7 @@ def test_a_contract_without_stats_lockout_and_push_triggers_plans_not_in_contrac
 
 
 def test_message_type_rows_follow_the_runs_contract():
-    from pitchey_analysis.analysis.tables import MESSAGE_TYPES, message_type_rows
+    from pitchey_analysis.judged import MESSAGE_TYPES, message_type_rows
 
     assert message_type_rows({}) == MESSAGE_TYPES
     pitchey = message_type_rows({"contract": {"message_types": load_contract("pitchey").message_type_rows()}})
@@ -211,7 +211,7 @@ def test_message_type_rows_follow_the_runs_contract():
 
 
 def test_the_contracts_targets_judge_the_run():
-    from pitchey_analysis.analysis.slo import DEFAULT_TARGETS, targets_from_manifest
+    from pitchey_analysis.judged import DEFAULT_TARGETS, targets_from_manifest
 
     assert targets_from_manifest({"contract": {"targets": load_contract("pitchey").targets}}) == DEFAULT_TARGETS
     assert targets_from_manifest({}) == DEFAULT_TARGETS

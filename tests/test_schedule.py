@@ -45,22 +45,28 @@ def test_the_schedule_keeps_timing_and_disruption_apart():
     ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, contract=default_contract())
     steps = plan("full", ctx)
     stages = schedule(steps)
-    assert [st.mode for st in stages] == ["alone", "together", "alone", "alone"]
+    assert [st.mode for st in stages] == ["alone", "together", "alone"]
     by_name = {s.name: i for i, st in enumerate(stages) for s, _ in st.steps}
-    # timing probes and readers of the target's own figures never share the target
-    for name in ("performance.connect_time", "performance.round_trip", "performance.concurrency_ramp",
-                 "readiness.session_leak", "readiness.health_live", "readiness.rate_limit"):
+    # readers of the target's own figures, floods, the ramp and frames outside the contract share the target with nothing
+    for name in ("performance.concurrency_ramp", "readiness.session_leak", "readiness.health_live", "readiness.rate_limit",
+                 "readiness.control_frame_flood", "readiness.invalid_utf8", "messaging.invalid_json",
+                 "readiness.connection_cap"):
         assert by_name[name] == 0, name
-    # holds run in the background of the together stage, and start first in it
     together = [s for s, _ in stages[1].steps]
+    # holds start first; the timing probes follow, beside the idle holds only, before any other probe starts
     holds = [s.name for s in together if s.runs == "hold"]
     assert "resilience.sustained_sessions" in holds and [s.name for s in together[:len(holds)]] == holds
-    # what leaves a login throttle or a connection cap on the run's address runs after everything else
-    assert by_name["readiness.login_throttle"] == 2
-    assert all(s.final for s, _ in stages[3].steps)
+    timing = [s.name for s in together if s.runs == "timing"]
+    assert timing == ["performance.connect_time", "performance.round_trip"]
+    assert [s.name for s in together[len(holds):len(holds) + 2]] == timing
+    # what every later probe would inherit (a login throttle, lockouts) comes once the others have ended
+    assert [s.name for s in together if s.last] == [s.name for s in together[-3:]]
+    assert {s.name for s in together[-3:]} == {"readiness.login_throttle", "readiness.lockout_spoofing",
+                                               "resilience.lockout_per_address"}
+    assert all(s.final for s, _ in stages[2].steps)
     # one at a time keeps the catalogue's order
     assert [s for s, _ in schedule(steps, sequential=True)[0].steps] == [s for s, _ in steps]
-    assert {stage_of(s) for s, _ in steps} == {0, 1, 2, 3}
+    assert {stage_of(s) for s, _ in steps} == {0, 1, 2}
 
 
 def test_dry_run_shows_the_schedule():

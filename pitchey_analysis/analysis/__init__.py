@@ -11,11 +11,12 @@ from typing import Any
 
 import pandas as pd
 
+from ..judged import DEFAULT_TARGETS, Target, message_type_rows, targets_from_manifest, targets_with
 from .compare import compare_latency, compare_outcomes, compare_rates
 from .defects import all_outcomes, defect_findings
 from .latency import latency_summary
 from .rates import SCORE_FORMULA, WEIGHTS, category_rates, overall_score
-from .slo import DEFAULT_TARGETS, Target, slo_checks, targets_from_manifest, targets_with
+from .slo import slo_checks
 from .stats import Interval, min_samples, newcombe_diff, percentiles, wilson
 from .tables import (
     auth_methods,
@@ -26,7 +27,6 @@ from .tables import (
     findings,
     issues,
     latest,
-    message_type_rows,
     message_type_support,
     security_checks,
 )

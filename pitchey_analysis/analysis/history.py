@@ -12,9 +12,10 @@ from typing import Any
 
 import pandas as pd
 
+from ..judged import targets_from_manifest
 from .latency import latency_summary
 from .rates import category_rates, overall_score
-from .slo import slo_checks, targets_from_manifest
+from .slo import slo_checks
 from .tables import latest
 from .verdict import verdict
 

@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import theilslopes
 
+from ..judged import Target
 from .columns import metric_codes, ok_flags, parallel_map, pick, runs_of, usable, where, window_starts
-from .slo import Target, slo_checks
+from .slo import slo_checks
 from .stats import Interval, percentiles
 
 DEFAULT_WINDOW_S = 60.0

@@ -6,31 +6,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..judged import MESSAGE_TYPES
 from .latency import latency_summary
 
-#: Which probe judges which message type of the Pitchey contract, as runs recorded before their manifests kept
-#: their own table were reported (read as it was then: never edit; new rows belong in the contract).
-MESSAGE_TYPES: dict[str, str] = {
-    "connected": "connection.single_connected_frame",
-    "ping → pong": "messaging.ping",
-    "auth → auth_success": "auth.post_connection",
-    "subscribe → subscription_confirmed": "messaging.subscribe",
-    "unsubscribe → unsubscribed": "messaging.unsubscribe",
-    "get_dashboard_metrics → dashboard_metrics": "messaging.dashboard_metrics",
-    "presence_update → presence_updated": "messaging.presence_update",
-    "send_message → message_sent / new_message": "messaging.send_message",
-    "typing_start → user_typing": "messaging.typing",
-    "notification_read → notification_read": "messaging.notification_read",
-    "request_initial_data → initial_data": "messaging.initial_data",
-    "notification (push)": "messaging.notification_delivery",
-    "dashboard_update (push)": "messaging.dashboard_push",
-    "pitch_stats_update (broadcast)": "messaging.channel_broadcast",
-    "error invalid_format (not JSON)": "messaging.invalid_json",
-    "error invalid_format (no type)": "messaging.missing_type",
-    "error unknown_type": "messaging.unknown_type",
-    "error forbidden_channel": "messaging.forbidden_channel",
-    "error auth_required": "auth.required_for_protected",
-}
 MISSING_REASONS = frozenset({"no_answer", "no_push"})
 
 AUTH_METHODS: dict[str, tuple[str, str | None]] = {
@@ -132,35 +110,6 @@ def contract_conformance(manifest: dict[str, Any] | None) -> pd.DataFrame:
     conf = (manifest or {}).get("conformance") or {}
     rows = conf.get("by_type_and_path") or []
     return pd.DataFrame(rows, columns=["type", "path", "count"]).astype({"type": "string", "path": "string", "count": "int64"})
-
-
-def message_type_rows(manifest: dict[str, Any] | None) -> dict[str, str]:
-    """The message-type rows of a run (pure): the table the suite resolved when the run started (``message_table``);
-    for a run recorded before it:
-
-    The rows its contract declared (stored in the manifest when the run started: the first frame and one
-    per message clients send), then the rows of :data:`MESSAGE_TYPES` for what no operation covers (pushes)
-    whose probe the run's plan did not skip as ``not_in_contract``, then the error answers as the contract
-    spells them (``error_types``; runs recorded before it get Pitchey's labels). A run recorded before
-    contracts were stored gets :data:`MESSAGE_TYPES`.
-    """
-    manifest = manifest or {}
-    contract = manifest.get("contract") or {}
-    if contract.get("message_table"):
-        return dict(contract["message_table"])  # resolved when the run started
-    rows = contract.get("message_types") or None
-    if not rows:
-        return MESSAGE_TYPES
-    out = dict(rows)
-    errors = dict(contract.get("error_types") or {})  # the error answers in the contract's own spelling
-    covered = set(out.values()) | set(errors.values())
-    skipped = {p.get("probe") for p in manifest.get("plan") or [] if str(p.get("skip") or "").startswith("not_in_contract")}
-    for label, probe in MESSAGE_TYPES.items():
-        if probe not in covered and probe not in skipped:
-            out[label] = probe
-            covered.add(probe)
-    out.update({label: probe for label, probe in errors.items() if probe not in skipped})
-    return out
 
 
 def message_type_support(probes: pd.DataFrame, rows: dict[str, str] | None = None) -> pd.DataFrame:

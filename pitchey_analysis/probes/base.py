@@ -111,8 +111,9 @@ class ProbeSpec:
     #: the contract operation a generated request/answer probe judges (None: a probe written as code)
     operation: str | None = None
     #: how the probe shares the target with others (RUNS): ``alone`` (default: nothing else runs meanwhile),
-    #: ``together`` (its own sessions and contract traffic only: runs beside other such probes) or ``hold``
-    #: (idle sessions held for a window: runs in the background beside everything but the ``alone`` probes)
+    #: ``together`` (its own sessions and contract traffic only: runs beside other such probes), ``hold``
+    #: (idle sessions held for a window: runs in the background beside the ``timing`` and ``together`` probes) or
+    #: ``timing`` (measures latency: nothing but the idle holds beside it)
     runs: str = "alone"
     #: what the probe may leave behind on the target (LEAVES), recorded in the plan; the runner checks the target
     #: is back to its baseline after it
@@ -122,7 +123,7 @@ class ProbeSpec:
 
 
 #: How a probe shares the target (ProbeSpec.runs).
-RUNS = ("alone", "together", "hold")
+RUNS = ("alone", "together", "hold", "timing")
 #: What a probe may leave behind (ProbeSpec.leaves): failed-authentication lockouts (of scratch source addresses),
 #: a login throttle of the run's address, connections held to the cap, load.
 LEAVES = ("lockout", "login_throttle", "connections", "load")

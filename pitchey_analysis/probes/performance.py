@@ -23,7 +23,7 @@ from .flow import timed_connect
 from .session import ProbeSession, first_frame_observer
 
 
-@probe("performance.connect_time", category="performance", critical=False,
+@probe("performance.connect_time", runs="timing", category="performance", critical=False,
        expected="sequential connects succeed; their stage times are samples judged against the connection-time target")
 async def connect_time(ctx: ProbeContext) -> Result:
     require_session(ctx)
@@ -88,7 +88,7 @@ async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int
     return ok, missed
 
 
-@probe("performance.round_trip", category="performance", critical=False,
+@probe("performance.round_trip", runs="timing", category="performance", critical=False,
        expected="ping round trips on idle connections, anonymous and (with credentials) authenticated, are all answered; "
                 "samples judged against the round-trip target (on authenticated sessions when there are any)")
 async def round_trip(ctx: ProbeContext) -> Result:

@@ -429,8 +429,9 @@ def too_slow(ctx: ProbeContext, took_s: float) -> Result | None:
     return None
 
 
-async def is_locked(ctx: ProbeContext, local: str, headers: dict[str, str] | None = None) -> tuple[bool, int | None]:
-    """Whether a client from ``local`` is turned away (the contract's lockout close, or 403/429 at the upgrade)."""
+async def is_locked(ctx: ProbeContext, local: str | None, headers: dict[str, str] | None = None) -> tuple[bool, int | None]:
+    """Whether a client from ``local`` (None: the run's own address) is turned away (the contract's lockout close, or
+    403/429 at the upgrade)."""
     try:
         s = await ProbeSession.open(ctx, local_addr=local, trace=False, headers=headers)
     except InvalidStatus as exc:
@@ -469,6 +470,13 @@ async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None
     return None, None, seen, took
 
 
+def lockout_sequence(ctx: ProbeContext, seen: dict[str, int | None]) -> list[dict[str, Any]]:
+    """The failures that were sent, in order, as a lockout finding records them: each kind from its own fresh
+    address, no success in between, and what a client from that address met next."""
+    return [{"kind": kind, "failures": ctx.lockout_attempts, "from": "a fresh address", "successes_between": 0,
+             "then_close": code} for kind, code in seen.items()]
+
+
 @probe("readiness.lockout_spoofing", runs="together", leaves=("lockout",), category="readiness", critical=True, disruptive=True, needs=("loopback",), last=True,
        expected="the failed-authentication lockout follows the socket address: neither X-Forwarded-For nor X-Real-IP evades it or aims it at another client")
 async def lockout_spoofing(ctx: ProbeContext) -> Result:
@@ -492,7 +500,7 @@ async def lockout_spoofing(ctx: ProbeContext) -> Result:
     evaded_locked, evaded_code = await is_locked(ctx, a1, spoof)
     if not evaded_locked:
         return Result.fail("spoofable_lockout", "a locked-out address got in again by sending another X-Forwarded-For / X-Real-IP",
-                           {"triggered_by": kind, "with_headers": evaded_code})
+                           {"triggered_by": kind, "sequence": lockout_sequence(ctx, seen), "with_headers": evaded_code})
     # Aiming: failures from a3 that claim to come from a2 must not lock a2 out.
     a2, a3 = ctx.scratch_address(), ctx.scratch_address()
     assert a2 is not None and a3 is not None
@@ -502,4 +510,5 @@ async def lockout_spoofing(ctx: ProbeContext) -> Result:
         return Result.fail("spoofable_lockout", "failures claimed in X-Forwarded-For / X-Real-IP locked another client out",
                            {"triggered_by": kind, "victim_close": victim_code}, close_code=victim_code)
     return Result.ok(f"lockout (triggered by {kind}) keyed by the socket address",
-                     {"triggered_by": kind, "tried": seen, "with_headers": evaded_code, "victim": victim_code})
+                     {"triggered_by": kind, "tried": seen, "sequence": lockout_sequence(ctx, seen), "with_headers": evaded_code,
+                      "victim": victim_code})

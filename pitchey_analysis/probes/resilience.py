@@ -164,11 +164,18 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
 @probe("resilience.lockout_per_address", runs="together", leaves=("lockout",), category="resilience", critical=True, disruptive=True, needs=("loopback",), last=True,
        expected="failed authentications (invalid tokens, failed session set-ups) lock out only their own address: a good client from another is served")
 async def lockout_per_address(ctx: ProbeContext) -> Result:
-    from .readiness import NoAnswer, claimed_from, lock_out, too_slow
+    from .readiness import NoAnswer, claimed_from, is_locked, lock_out, lockout_sequence, too_slow
 
     good_addr = ctx.scratch_address()
     if good_addr is None:
         return Result.skip("not_loopback", "needs several loopback source addresses")
+    # the baseline: a client from an address that never failed is served before this probe's own failures; a
+    # lockout standing already (left by failures from other addresses, e.g. an earlier probe's) covers it too
+    standing, code = await is_locked(ctx, good_addr, claimed_from(ctx, good_addr))
+    if standing:
+        return Result.fail(f"closed_{code}", f"a client from an address that never failed was turned away ({code}) before "
+                           "this probe's own failures: a lockout left by failures from other addresses covers every client",
+                           {"good_client": code, "sequence": "none of this probe's: the lockout was standing"}, close_code=code)
     try:
         kind, _bad, seen, took = await lock_out(ctx)
     except NoAnswer as exc:
@@ -184,7 +191,8 @@ async def lockout_per_address(ctx: ProbeContext) -> Result:
         pass  # closed under us: judged below from the close
     pong = await good.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark)
     await good.close()
-    obs = {"triggered_by": kind, "tried": seen, "good_client": "served" if pong is not None else good.close_code}
+    obs = {"triggered_by": kind, "tried": seen, "sequence": lockout_sequence(ctx, seen),
+           "good_client": "served" if pong is not None else good.close_code}
     if good.close_code == 1008 or (pong is None and good.closed):
         return Result.fail(f"closed_{good.close_code}", f"a good client from another address was closed {good.close_code} "
                            f"{good.close_reason!r} after failures ({kind or ', '.join(seen)}) elsewhere", obs,

@@ -8,8 +8,8 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from pitchey_analysis import load_run
-from pitchey_analysis.analysis import analyze, slo
+from pitchey_analysis import judged, load_run
+from pitchey_analysis.analysis import analyze
 from pitchey_analysis.config import sample_run_dirs
 from pitchey_analysis.probes import CATALOGUE
 
@@ -36,8 +36,8 @@ def change_the_code(monkeypatch) -> None:
         monkeypatch.setitem(CATALOGUE, name, dataclasses.replace(spec, expected=f"CHANGED {spec.expected}",
                                                                  critical=not spec.critical))
     tenfold = tuple(dataclasses.replace(t, threshold=t.threshold * 10, judged_on=f"CHANGED {t.judged_on}")
-                    for t in slo.DEFAULT_TARGETS)
-    monkeypatch.setattr(slo, "DEFAULT_TARGETS", tenfold)
+                    for t in judged.DEFAULT_TARGETS)
+    monkeypatch.setattr(judged, "DEFAULT_TARGETS", tenfold)
 
 
 @pytest.mark.parametrize("path", sample_run_dirs(), ids=lambda p: p.name)
