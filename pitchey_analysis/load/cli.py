@@ -145,7 +145,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
         if contract_.name != DEFAULT and not target:
             raise UsageError(f"the embedded reference server serves the {DEFAULT} contract only, not {contract_.name}: give --target")
         if contract_.name != DEFAULT and not scenario and not hold:
-            scenario = "default"  # without --scenario the engine sends Pitchey pings: load with the contract's operations
+            scenario = "default"  # another contract is loaded with all its request/answer operations, not its round trip alone
         scen = load_scenario(scenario, contract=contract_, duration_s=duration, connections=connections) if scenario else None
         if scen is not None:
             model = "open"
