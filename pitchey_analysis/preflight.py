@@ -23,7 +23,7 @@ from websockets.typing import Subprotocol
 
 from .capture.redact import redact_url
 from .contract import pointer_get
-from .contract.requests import fill_template, upgrade_target
+from .contract.requests import login_body, upgrade_target
 from .probes.base import Credentials
 from .probes.common import LOGIN_PATH
 from .textsafe import printable
@@ -78,7 +78,7 @@ async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> 
     lg = t.contract.login if t.contract is not None else None
     path = (creds.login_path or (lg.admin_path if admin and lg else None) or (t.contract.login_path(creds.user_type) if lg else None)
             or LOGIN_PATH.format(kind=creds.user_type))
-    body_out = fill_template(lg.body, {"email": creds.email, "password": creds.password}) if lg else \
+    body_out = login_body(t.contract, creds.email, creds.password) if t.contract is not None else \
         {"email": creds.email, "password": creds.password}
     url = t.http_url.rstrip("/") + path
     who = "admin" if admin else creds.user_type

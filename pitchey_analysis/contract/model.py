@@ -380,6 +380,21 @@ class Contract:
             return self.envelope.is_error(frame)
         return self.kind_of(frame) in self.error_kinds()
 
+    @functools.cached_property
+    def error_envelope(self) -> Envelope | None:
+        """How an error answer is told without validating schemas: the declared envelope, else a top-level
+        property every error message told by its schema requires and no other message the service sends
+        requires (JSON-RPC's ``/error``); None when neither (error answers are then told by their kind)."""
+        if self.envelope is not None:
+            return self.envelope
+        errors = [m for m in self.error_messages() if m.by_schema]
+        if not errors:
+            return None
+        others = [m for ms in self.server_messages().values() for m in ms if m not in errors]
+        taken = {str(r) for m in others for r in m.schema.get("required") or ()}
+        common = set.intersection(*({str(r) for r in m.schema.get("required") or ()} for m in errors)) - taken
+        return Envelope("/" + sorted(common)[0].replace("~", "~0").replace("/", "~1")) if common else None
+
     def error_messages(self) -> list[Message]:
         """The messages error frames are judged against (``errors.messages``, else those of ``errors.message``)."""
         out = [m for m in self.messages.values() if m.type in self.error_kinds() or m.key in (self.errors.get("messages") or ())]

@@ -23,6 +23,13 @@ def resolve_pointer(doc: Any, pointer: str) -> Any:
     return cur
 
 
+def pointer_parts(pointer: str) -> tuple[str, ...]:
+    """The keys of a JSON pointer (RFC 6901), unescaped: ``/a~1b/c`` -> ``("a/b", "c")``; ``""`` -> ``()``."""
+    if pointer == "":
+        return ()
+    return tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/"))
+
+
 def pointer_get(doc: Any, pointer: str | None, default: Any = None) -> Any:
     """The value at a JSON pointer, or ``default`` when the pointer is None or absent."""
     if pointer is None:

@@ -1,13 +1,16 @@
 """The requests the suite builds from a contract (pure): logins, the credential exchange, the upgrade
-with its credential, the first-message authentication. Probes, preflight, load, client and debug use
-these, so that nothing outside the contract package knows how a service wants them."""
+with its credential, the first-message authentication, a request's id slot, the subscription. Probes,
+preflight, load, client and debug use these, so that nothing outside the contract package knows how a
+service wants them."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from .model import Contract
+from .model import Contract, Operation
+from .pointers import pointer_get
+from .wire import set_pointer
 
 
 def fill_template(template: Any, values: dict[str, Any]) -> Any:
@@ -88,3 +91,37 @@ def auth_message(contract: Contract, token: str) -> dict[str, Any] | None:
         return None
     msg = fill_template(up.first_message.get("send") or {}, {"token": token})
     return msg if isinstance(msg, dict) else None
+
+
+def operation_sending(contract: Contract, kind: str) -> Operation | None:
+    """The operation whose request is of ``kind`` (``""``: the contract's round trip, else its first
+    request/answer operation that needs no setup); None when the contract has none."""
+    if kind:
+        return next((o for o in contract.receives() if o.request is not None and o.request.type == kind), None)
+    return contract.round_trip() or next((o for o in contract.request_answers() if not o.setup), None)
+
+
+def request_id(contract: Contract, request: Any) -> tuple[str | None, str]:
+    """Where a request carries its id and the id rule for it (``increasing``, ``unique`` or ``example``):
+    its correlation pointer, else (as the probes' round trip does) a top-level ``id`` its example has;
+    ``(None, "")`` when it carries none."""
+    ptr = contract.correlation_of(request) if isinstance(request, dict) else None
+    if ptr is None and isinstance(request, dict) and "id" in request:
+        ptr = "/id"
+    if ptr is None:
+        return None, ""
+    return ptr, contract.ids.rule_for(pointer_get(request, ptr))
+
+
+def subscribe_request(contract: Contract, channel: str | None = None) -> tuple[dict[str, Any], set[str]] | None:
+    """The subscribe request's example (to ``channel`` when given: at the field of the example that names a
+    channel of the contract, else ``/channel``) and the kinds of its answers; None when none is declared."""
+    op = operation_sending(contract, "subscribe")
+    if op is None or op.request is None:
+        return None
+    example = dict(op.request.example or {"type": "subscribe"})
+    if channel is not None:
+        at = next((f"/{k}" for k, v in example.items() if isinstance(v, str) and contract.channel_for(v) is not None),
+                  "/channel")
+        example = set_pointer(example, at, channel)
+    return example, {m.type for m in op.reply if m.type and m.type not in contract.error_kinds()}

@@ -114,6 +114,11 @@ class Envelope:
     pointer: str
     equals: Any = _MISSING
 
+    @property
+    def by_presence(self) -> bool:
+        """Whether any value at the pointer says error (no ``equals`` declared)."""
+        return self.equals is _MISSING
+
     def is_error(self, frame: Any) -> bool:
         value = pointer_get(frame, self.pointer, _MISSING)
         if value is _MISSING:

@@ -7,15 +7,22 @@ websockets) and hands on raw samples, so percentiles are exact. Three models:
 * ``open``: every connection sends at a fixed rate and latency is counted from
   the *scheduled* send time, so a slow server cannot slow the measurement down
   (no coordinated omission);
-* ``closed``: each connection sends its next ping when the previous pong arrives;
+* ``closed``: each connection sends its next request when the previous answer arrives;
 * ``hold``: connections open, stay idle for the duration, then each must answer
-  a ping ("held" = open for the whole duration and answering at the end); the
-  final pings go out at ``connect_rate``, like the opening, each with
+  a request ("held" = open for the whole duration and answering at the end); the
+  final requests go out at ``connect_rate``, like the opening, each with
   ``answer_timeout`` from its own send.
+
+What is sent and how answers are known come from the contract (:mod:`.plan`):
+the closed and hold models' request is its round trip (``ping`` when declared),
+ids follow its id rule, answers are matched by correlation id where it declares
+one (else by kind), and a session waits for a first frame, authenticates in its
+first message or subscribes only as the contract says.
 
 One job per module::
 
     spec.py         what a shard is asked to do and what it hands back (plain data)
+    plan.py         what the shards send and how they read frames, made from the contract in the parent
     engine.py       the shard engine: picows connections on uvloop, no Dask
     orchestrate.py  Dask: shards on a local cluster or a scheduler, results gathered
     progress.py     the live progress line

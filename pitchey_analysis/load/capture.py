@@ -175,7 +175,7 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
                               workers=workers, scheduler=scheduler, progress=progress, cafile=cafile, insecure=insecure,
                               users=tuple(replace(u, rate_per_s=u.rate_per_s * scale) for u in users), run_start=cap.run_start,
                               on_message=cap.on_message, stages=ramp_stages, probe_id=cap.probe_id,
-                              **shard_options)
+                              contract=contract, **shard_options)
             cap.end(result, name)
         time.sleep(settle_s)  # the target's figures after the load: do its sessions return to the baseline?
         status = "complete"

@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..contract import DEFAULT, Contract, default_contract, load_contract, pointer_get
+from ..contract import DEFAULT, Contract, default_contract, load_contract
 from ..textsafe import printable
 from .capture import capture_load
 from .orchestrate import SchedulerUnreachable, check_scheduler, source_address_problem
-from .scenario import TOKEN_QUERY
 
 
 def _summary(path: Path, model: str, window_s: float) -> list[str]:
@@ -74,18 +73,14 @@ def open_files_limit() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 30
 
 
-def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract | None = None) -> dict[str, str | None]:
+def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract | None = None, *,
+            cafile: str | None = None, insecure: bool = False) -> dict[str, str | None]:
     """A token per user type: the demo users on the embedded target, PITCHEY_EMAIL/PITCHEY_PASSWORD elsewhere;
-    logged in as the contract says."""
+    logged in as the contract says (UsageError saying what to fix when a login does not give one)."""
     from ..exceptions import UsageError
     from ..probes.base import Credentials
     from ..suite import DEMO_USERS
 
-    up = contract.upgrade if contract is not None else None
-    if kinds and up is not None and up.query and up.query != TOKEN_QUERY:
-        # the load engine puts a user's token in ?token= on the upgrade (load/engine.py)
-        raise UsageError(f"the contract {contract.name} takes the token as ?{up.query}=, the load engine "  # type: ignore[union-attr]
-                         "sends ?token=: load it with anonymous users only")
     out: dict[str, str | None] = {}
     for kind in sorted(kinds):
         if embedded and kind in DEMO_USERS:
@@ -94,10 +89,10 @@ def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract |
             creds = Credentials(os.environ["PITCHEY_EMAIL"], os.environ["PITCHEY_PASSWORD"], kind)
         else:
             raise UsageError(f"the scenario logs in as {kind!r}: set PITCHEY_EMAIL and PITCHEY_PASSWORD")
-        token = _login(http_url, creds, contract)
-        if token is None:
-            raise UsageError(f"the login as {kind!r} was refused")
-        out[kind] = token
+        try:
+            out[kind] = _login(http_url, creds, contract, cafile=cafile, insecure=insecure)
+        except UsageError as exc:  # preflight's words name the run command's options: say where load's come from
+            raise UsageError(f"{exc} (the load command logs in with PITCHEY_EMAIL and PITCHEY_PASSWORD)") from None
     return out
 
 
@@ -145,7 +140,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
         if contract_.name != DEFAULT and not target:
             raise UsageError(f"the embedded reference server serves the {DEFAULT} contract only, not {contract_.name}: give --target")
         if contract_.name != DEFAULT and not scenario and not hold:
-            scenario = "default"  # without --scenario the engine sends Pitchey pings: load with the contract's operations
+            scenario = "default"  # another contract is loaded with all its request/answer operations, not its round trip alone
         scen = load_scenario(scenario, contract=contract_, duration_s=duration, connections=connections) if scenario else None
         if scen is not None:
             model = "open"
@@ -162,7 +157,8 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
         users: tuple[Any, ...] = ()
         extra: dict[str, Any] = {"cafile": cafile, "insecure": insecure, "contract": contract_.summary()}
         if scen is not None:
-            users = scen.with_tokens(_tokens(http_base(url), {k for k in scen.logins if k}, not target, contract_))
+            users = scen.with_tokens(_tokens(http_base(url), {k for k in scen.logins if k}, not target, contract_,
+                                             cafile=cafile, insecure=insecure))
             extra["scenario"] = scen.describe()
         return capture_load(url, out=Path(out) if out else writable_runs_dir(), levels=levels, duration_s=duration, model=model,
                             rate_per_conn=rate or 1.0, workers=workers, scheduler=scheduler, admin_token=admin_token,
@@ -181,7 +177,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
             from ..suite import DEMO_ADMIN
 
             with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
-                path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN), {"profile": srv.profile.describe()})
+                path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN, admin=True), {"profile": srv.profile.describe()})
     except (UsageError, SchedulerUnreachable) as exc:
         print(f"pitchey-analysis load: error: {printable(exc)}", file=sys.stderr)
         return 2
@@ -195,27 +191,17 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
     return 0
 
 
-def _login(http_url: str, creds: Any, contract: Contract | None = None) -> str | None:
-    """A token for ``creds``, logged in as the contract says (default Pitchey's); None when the login is refused or fails."""
-    import urllib.request
+def _login(http_url: str, creds: Any, contract: Contract | None = None, *, admin: bool = False,
+           cafile: str | None = None, insecure: bool = False) -> str:
+    """A token for ``creds``, logged in as the contract says (Pitchey's by default) along the one login path the run's
+    preflight takes (:func:`pitchey_analysis.preflight.login_token`: the contract's body template, a cookie session and
+    its token exchange, never a redirect followed); PreflightError (a UsageError) saying what to fix when refused."""
+    import asyncio
 
-    from ..contract.requests import fill_template
-    from ..net import urlopen_no_redirect
+    from ..net import client_ssl_context
+    from ..preflight import Target, login_token
 
-    lg = (contract or default_contract()).login
-    if lg is None or not lg.paths:
-        return None
-    path = lg.paths.get(creds.user_type) or lg.admin_path
-    if path is None:
-        return None
-    body = fill_template(lg.body, {"email": creds.email, "password": creds.password})
-    req = urllib.request.Request(f"{http_url}{path}", method=lg.method, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urlopen_no_redirect(req, timeout=5) as r:  # the password goes to the target's login only
-            if r.status != lg.status:
-                return None
-            token = pointer_get(json.load(r), lg.token)
-    except (OSError, ValueError):
-        return None
-    return token if isinstance(token, str) and token else None
+    tls = client_ssl_context(cafile, insecure) if http_url.startswith("https") else None
+    target = Target(ws_url="", http_url=http_url, ssl_context=tls, headers={}, users=[], admin=None,
+                    contract=contract or default_contract())
+    return asyncio.run(login_token(target, creds, admin=admin))

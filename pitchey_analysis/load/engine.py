@@ -42,7 +42,7 @@ from picows import WSListener, WSMsgType, ws_connect
 
 from ..capture.samplestream import decode_chunk, encode_chunk
 from ..net import client_ssl_context
-from .spec import Operation, ShardResult, ShardSpec, UserSpec
+from .spec import Connect, Operation, ShardResult, ShardSpec, UserSpec
 
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -151,19 +151,41 @@ def _rss_mb() -> float:
         return math.nan
 
 
-def _payload(op: Operation, mid: int, size: int) -> bytes:
-    if op.type == "ping":
-        base = f'{{"type":"ping","id":"{mid}","pad":"'
-        return (base + "x" * max(0, size - len(base) - 2) + '"}').encode()
-    return json.dumps({"type": op.type, "id": str(mid), **dict(op.fields)}).encode()
+def _request_frame(op: Operation, size: int, some_id: int) -> tuple[bytes, bytes]:
+    """A made request's bytes around its id slot (quotes included for string ids; no slot: all in the first part),
+    padded to ``size`` bytes (with ids as long as ``some_id``) when it is the padded round trip."""
+    head, tail = op.head, op.tail
+    if op.pad:
+        text = head + (str(some_id) if op.id_kind else "") + tail
+        room = size - len(text.encode()) - len(',"pad":""')
+        if room > 0 and text.endswith("}"):
+            pad = ("," if text[:-1].rstrip()[-1:] != "{" else "") + '"pad":"' + "x" * room + '"'
+            if op.id_kind:
+                tail = tail[:-1] + pad + "}"
+            else:
+                head = head[:-1] + pad + "}"
+    return head.encode(), tail.encode()
 
 
-def _ping_frame(op: Operation, size: int, some_id: int) -> tuple[bytes, bytes] | None:
-    """A ping's frame split around its id (what :func:`_payload` makes for ids as long as ``some_id``), or None for other operations."""
-    if op.type != "ping":
-        return None
-    head, _, tail = _payload(op, some_id, size).partition(str(some_id).encode())
-    return head, tail
+def _at(obj: Any, keys: tuple[str, ...]) -> Any:
+    """The value at a JSON pointer's keys in a parsed frame (None when absent)."""
+    for k in keys:
+        if type(obj) is dict:
+            obj = obj.get(k)
+        elif type(obj) is list and k.isdigit() and int(k) < len(obj):
+            obj = obj[int(k)]
+        else:
+            return None
+    return obj
+
+
+def _as_id(value: Any) -> int | None:
+    """One of our ids read back from a frame (sent as a JSON number or a string of digits), else None."""
+    if type(value) is int:
+        return value
+    if type(value) is str and value.isdigit():
+        return int(value)
+    return None
 
 
 def _pick(rng: random.Random, items: tuple[Any, ...]) -> Any:
@@ -208,17 +230,31 @@ FRAMES_PER_TURN = 1024
 _HOLD_TURN, _HOLD_WRITES, _HOLD_END = 1, 2, 4
 
 
+# a connection's stages: awaiting the declared first frame, begun (authenticating first when the contract says so),
+# authenticating, subscribing, ready (sending its requests)
+_FIRST, _BEGUN, _AUTH, _SUBSCRIBING, _READY = range(5)
+#: the key of the pending requests whose answers are matched by correlation id (no kind is this)
+_BY_ID = "\x00by-id"
+#: a pending request: its scheduled send, its metric code, the kinds that may answer it (correlated requests)
+_Entry = tuple[float, int, frozenset[str]]
+#: what a shard keeps per operation (:meth:`_Shard.known`)
+_Known = tuple[int, bytes, bytes, str | None, frozenset[str]]
+
+
 class _Listener(WSListener):
-    """One connection: its stage, its pending requests per answer type, the shard it reports to."""
+    """One connection: its stage, its pending requests per answer kind (or by id), the shard it reports to."""
 
     def __init__(self, shard: _Shard, index: int, user: UserSpec) -> None:
         self.shard, self.index, self.user = shard, index, user
         self.conn = shard.conn_index(index)
         self.pushed = False
-        self.stage = 0  # 0: before 'connected', 1: subscribing, 2: ready
-        self.awaiting = 0
+        self.stage = _FIRST if shard.wire.first_frame is not None else _BEGUN
+        self.awaiting = 0  # subscriptions not yet confirmed
+        self.sub_ids: set[int] = set()  # the ids of correlated subscribe requests not yet confirmed
+        self.refused: str | None = None  # the kind of frame that refused the first-message authentication
         self.connected = asyncio.get_running_loop().create_future()
-        self.pending: dict[str, collections.OrderedDict[int, tuple[float, int]]] = {}
+        self.pending: dict[str, collections.OrderedDict[int, _Entry]] = {}
+        self.by_id: collections.OrderedDict[int, _Entry] | None = None  # pending[_BY_ID], at hand
         self.leaving = False
         self.is_open = False
         self.transport: Any = None
@@ -268,13 +304,70 @@ class _Listener(WSListener):
         self.transport = transport
         sh.open_now += 1
         sh.res.max_open = max(sh.res.max_open, sh.open_now)
-        if not sh.spec.await_first_frame:
-            self.stage = 2
-            self._settle(time.perf_counter())
+        if self.stage == _BEGUN:  # no first frame declared: the session has begun
+            self._begin(transport, time.perf_counter())
+
+    def _begin(self, transport: Any, now: float) -> None:
+        """The session has begun: authenticate in the first message (where the contract says so), then subscribe."""
+        auth = self.shard.connect_for(self.user).auth
+        if auth is not None:
+            self.stage = _AUTH
+            transport.send(WSMsgType.TEXT, auth.encode())
+            return
+        self._subscribe(transport, now)
+
+    def _subscribe(self, transport: Any, now: float) -> None:
+        """Send the user's subscriptions (the contract's subscribe request per channel), or be ready."""
+        sh = self.shard
+        channels = self.user.channels or ((sh.spec.subscribe,) if sh.spec.subscribe else ())
+        if not channels:
+            self._ready(now)
+            return
+        self.stage, self.awaiting = _SUBSCRIBING, len(channels)
+        for ch in channels:
+            op = sh.subscribes[ch]
+            _, head, tail, _, _ = sh.known(op)
+            if tail:
+                mid = next(sh.ids)
+                self.sub_ids.add(mid)
+                transport.send(WSMsgType.TEXT, head + str(mid).encode() + tail)
+            else:
+                transport.send(WSMsgType.TEXT, head)
 
     def _ready(self, now: float) -> None:
-        self.stage = 2
+        self.stage = _READY
         self._settle(now)
+
+    def _setup(self, transport: Any, obj: Any, kind: str, now: float) -> None:
+        """A message before the session is ready: the first frame, the authentication's answer, a confirmation."""
+        sh = self.shard
+        if self.stage == _FIRST:
+            if kind == sh.wire.first_frame or sh.wire.first_frame == "":
+                self._begin(transport, now)
+        elif self.stage == _AUTH:
+            if kind == sh.wire.auth_ok:
+                self._subscribe(transport, now)
+            elif kind in sh.wire.auth_refused or sh.is_error(obj, kind):
+                self.refused = kind or "error"
+                transport.disconnect()
+        elif self.stage == _SUBSCRIBING and self._confirms(obj, kind):
+            self.awaiting -= 1
+            if self.awaiting <= 0:
+                self._ready(now)
+
+    def _confirms(self, obj: Any, kind: str) -> bool:
+        """Whether a message confirms one of the subscriptions sent (by its id where they carried one)."""
+        sh = self.shard
+        if kind not in sh.sub_kinds or sh.is_error(obj, kind):
+            return False
+        if not self.sub_ids:
+            return True
+        for at in sh.wire.answer_at:
+            mid = _as_id(_at(obj, at))
+            if mid is not None and mid in self.sub_ids:
+                self.sub_ids.discard(mid)
+                return True
+        return False
 
     def on_ws_frame(self, transport: Any, frame: Any) -> None:
         try:
@@ -299,59 +392,17 @@ class _Listener(WSListener):
                 except UnicodeDecodeError:
                     sh.counters["invalid_utf8"] += 1  # RFC 6455 §8.1: a text frame must be UTF-8
                     return
-                if self.stage == 0:  # the first frame ('connected')
-                    channels = self.user.channels or ((sh.spec.subscribe,) if sh.spec.subscribe else ())
-                    if channels:
-                        for ch in channels:
-                            transport.send(WSMsgType.TEXT, json.dumps({"type": "subscribe", "channel": ch}).encode())
-                        self.stage, self.awaiting = 1, len(channels)
-                    else:
-                        self._ready(now)
-                    return
-                if self.stage == 1:  # waiting for the subscriptions to be confirmed
-                    if "subscription_confirmed" in data:
-                        self.awaiting -= 1
-                        if self.awaiting <= 0:
-                            self._ready(now)
-                    return
                 try:
                     obj = json.loads(data)
-                    typ = obj.get("type")
-                except (ValueError, AttributeError):
+                except ValueError:
+                    if self.stage == _FIRST and sh.wire.first_frame == "":  # any first frame will do
+                        self._begin(transport, now)
                     return
-                waiting = self.pending.get(typ) if isinstance(typ, str) else None
-                if not waiting:
-                    if sh.spec.subscribe and not self.pushed:  # a push: note when the first one arrived
-                        self.pushed = True
-                        sh.res.push_arrivals.append(sh.epoch0 + (now - sh.perf0))
-                    stamp = obj.get("timestamp")
-                    if isinstance(typ, str) and typ not in sh.answer_types and isinstance(stamp, int | float) and not isinstance(stamp, bool):
-                        # a push with the server's time: its delivery delay (same clock on one machine; skew across machines)
-                        arrival_ms = (sh.epoch0 + (now - sh.perf0)) * 1000.0
-                        sh.samples.add(sh.samples.code(f"push_ms:{typ}"), arrival_ms - float(stamp), sh.offset(now), self.conn, True)
-                    return
-                mid_raw = obj.get("id")
-                try:
-                    mid = int(mid_raw) if mid_raw is not None else None
-                except (TypeError, ValueError):
-                    mid = None
-                entry: tuple[float, int] | None  # a bare annotation: no code runs for it
-                if mid is None:
-                    mid, entry = waiting.popitem(last=False)  # answers without our id: first in, first out
+                if type(obj) is list and sh.batch:  # several messages in one frame (the contract says so)
+                    for item in obj:
+                        self._message(transport, item, now)
                 else:
-                    entry = waiting.pop(mid, None)
-                    if entry is None:  # the answer to a request already counted (a timeout): not another's answer
-                        sh.counters["answer_after_timeout"] += 1
-                        return
-                scheduled, code = entry
-                sh.answered += 1
-                sh.samples.add(code, (now - scheduled) * 1000.0, sh.t0_offset + scheduled, self.conn, True)
-                if now < sh.closed_end:  # the closed model: the answer sends the next request, no task in between
-                    sh.send(self.index, sh.spec.ping, now, wait=False)
-                    return
-                fut = sh.waiters.pop(mid, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(now)
+                    self._message(transport, obj, now)
             elif frame.msg_type == WSMsgType.CLOSE:
                 code = frame.get_close_code()
                 reason = frame.get_close_message()
@@ -363,6 +414,77 @@ class _Listener(WSListener):
         except Exception as exc:  # a bug of ours or a frame nobody foresaw: counted, never raised into picows
             self.shard.note_error(f"client:{type(exc).__name__}", exc)
 
+    def _message(self, transport: Any, obj: Any, now: float) -> None:
+        """One message of the target: an answer (by its correlation id, else by its kind), a push, or the session's
+        set-up before it is ready."""
+        if type(obj) is not dict:
+            return
+        sh = self.shard
+        key = sh.kind_key
+        kind = obj.get(key) if key is not None else _at(obj, sh.wire.kind_at)
+        if type(kind) is not str:
+            kind = ""
+        if self.stage != _READY:
+            self._setup(transport, obj, kind, now)
+            return
+        entry: _Entry | None = None  # the request this message answers, and its id
+        mid, error = 0, False
+        by_id = self.by_id
+        if by_id:
+            for at in sh.wire.answer_at:
+                value = obj.get(at[0]) if len(at) == 1 else _at(obj, at)
+                if value is None:
+                    continue
+                rid = _as_id(value)
+                found = by_id.get(rid) if rid is not None else None
+                if rid is not None and found is not None and kind in found[2]:
+                    del by_id[rid]
+                    mid, entry, error = rid, found, sh.is_error(obj, kind)
+                    break
+                if kind in sh.id_kinds:  # an answer carrying an id no request of this connection waits for
+                    sh.counters["unmatched_answer"] += 1
+                    return
+        if entry is None:
+            waiting = self.pending.get(kind)
+            if not waiting:
+                if sh.spec.subscribe and not self.pushed:  # a push: note when the first one arrived
+                    self.pushed = True
+                    sh.res.push_arrivals.append(sh.epoch0 + (now - sh.perf0))
+                stamp = obj.get("timestamp")
+                if kind and kind not in sh.wire.reply_kinds and isinstance(stamp, int | float) and not isinstance(stamp, bool):
+                    # a push with the server's time: its delivery delay (same clock on one machine; skew across machines)
+                    arrival_ms = (sh.epoch0 + (now - sh.perf0)) * 1000.0
+                    sh.samples.add(sh.samples.code(f"push_ms:{kind}"), arrival_ms - float(stamp), sh.offset(now), self.conn, True)
+                return
+            echo = sh.echo_key.get(kind)  # answers by kind that carry our id back: the id picks the request
+            got = None
+            if echo is not None:
+                v = obj.get(echo) if isinstance(echo, str) else _at(obj, echo)
+                try:  # our ids, sent as numbers or strings of digits (a try costs nothing when nothing is raised)
+                    got = int(v) if v is not None else None
+                except (TypeError, ValueError):
+                    got = None
+            if got is None:
+                mid, entry = waiting.popitem(last=False)  # answers without our id: first in, first out
+            else:
+                mid, entry = got, waiting.pop(got, None)
+                if entry is None:  # the answer to a request already counted (a timeout): not another's answer
+                    sh.counters["answer_after_timeout"] += 1
+                    return
+        scheduled, code, _ = entry
+        if error:  # an error answer ends its round trip as a failed sample
+            sh.counters["error_answer"] += 1
+            sh.samples.add(code, math.nan, sh.t0_offset + scheduled, self.conn, False)
+        else:
+            sh.answered += 1
+            sh.samples.add(code, (now - scheduled) * 1000.0, sh.t0_offset + scheduled, self.conn, True)
+        if now < sh.closed_end:  # the closed model: the answer sends the next request, no task in between
+            sh.send(self.index, sh.spec.ping, now, wait=False)
+            return
+        fut = sh.waiters.pop(mid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(now)
+
     def on_ws_disconnected(self, transport: Any) -> None:
         sh = self.shard
         if self.is_open:  # picows may report a disconnect of a connection whose handshake never completed
@@ -370,7 +492,7 @@ class _Listener(WSListener):
             sh.open_now -= 1
         self._settle(None)
         for waiting in self.pending.values():  # requests the target will never answer now
-            for mid, (scheduled, code) in waiting.items():
+            for mid, (scheduled, code, _) in waiting.items():
                 sh.counters["closed_before_answer"] += 1
                 sh.samples.add(code, math.nan, sh.offset(scheduled), self.conn, False)
                 fut = sh.waiters.pop(mid, None)
@@ -383,7 +505,12 @@ class _Shard:
     """One shard's state and phases."""
 
     def __init__(self, spec: ShardSpec, sink: Sink | None) -> None:
-        self.spec, self.sink = spec, sink
+        if spec.wire is None:  # not made by the parent (a direct call): made here from the Pitchey contract
+            from .plan import complete
+
+            spec = complete(spec)
+        assert spec.wire is not None  # complete() makes it
+        self.spec, self.sink, self.wire = spec, sink, spec.wire
         self.rng = random.Random(spec.seed + spec.shard)
         self.res = ShardResult(spec.shard, socket.gethostname(), os.getpid(), spec.connections)
         self.samples = SampleColumns(spec.probe_id, spec.concurrency)
@@ -392,7 +519,7 @@ class _Shard:
         self.stage_ends: list[float] = []  # perf_counter ends of the ramp's stages, when their rates differ
         self.sent = self.answered = 0  # plain ints on the hot path (folded into the counters for each window)
         self.closed_end = -math.inf  # the closed model's end (perf_counter): answers before it send the next request
-        self._op_codes: dict[int, tuple[int, tuple[bytes, bytes] | None]] = {}  # by id(op): a dataclass hashes slowly
+        self._op_codes: dict[int, _Known] = {}  # by id(op): a dataclass hashes slowly
         self.counters: collections.Counter[str] = collections.Counter()
         self.closes: collections.Counter[str] = collections.Counter()
         self.open_now = 0
@@ -405,13 +532,21 @@ class _Shard:
         self.transports: list[Any] = [None] * spec.connections
         self.factories: dict[str, Callable[[Any], socket.socket]] = {}  # by source address
         self.listeners: list[_Listener | None] = [None] * spec.connections
-        users = spec.users or (UserSpec(rate_per_s=spec.rate_per_conn),)
+        users = spec.users or (UserSpec(rate_per_s=spec.rate_per_conn, operations=(spec.ping,)),)
         self.users = [_pick(self.rng, users) for _ in range(spec.connections)]
+        #: how each user's connections open (by id(user)); a user the spec does not hold opens as the first does
+        self.connects = {id(u): c for u, c in zip(users, spec.connects, strict=False)}
+        self.connect_default = spec.connects[0] if spec.connects else Connect(spec.url)
         self.connect_code = self.samples.code("connect_ms")
-        #: frame types that answer a request (never taken for pushes), and frames that are no push
-        self.answer_types: set[str] = {o.answer for u in users for o in u.operations if o.answer} | {"pong", "error", "subscription_confirmed"}
-        if spec.ping.answer is not None:
-            self.answer_types.add(spec.ping.answer)
+        w = self.wire
+        self.kind_key = w.kind_at[0] if len(w.kind_at) == 1 else None  # the common case: a top-level kind field
+        self.batch = w.batch
+        #: per answer kind, where it carries the request's id back: a top-level key, or a pointer's keys
+        self.echo_key: dict[str, str | tuple[str, ...]] = {k: at[0] if len(at) == 1 else at for k, at in w.echo_at}
+        #: the kinds that answer requests matched by id (one of them with an id nobody waits for: not an answer)
+        self.id_kinds = frozenset(k for u in users for o in (*u.operations, spec.ping) if o.correlated for k in o.answers)
+        self.subscribes = dict(w.subscribe)
+        self.sub_kinds = frozenset(k for _, o in w.subscribe for k in o.answers)
         self.tls = client_ssl_context(spec.cafile, spec.insecure)
         self.lag = LagMonitor(spec.lag_probe_s)
         self.kept: list[bytes] = []
@@ -437,11 +572,30 @@ class _Shard:
         """Seconds from the run's start (``spec.run_start``) to a ``perf_counter`` instant."""
         return self.t0_offset + perf
 
+    def is_error(self, obj: Any, kind: str) -> bool:
+        """Whether an answer is an error as the contract tells them: by its envelope, else by its kind."""
+        w = self.wire
+        if w.error_at is not None:
+            value = _at(obj, w.error_at)
+            if value is not None and (not w.error_equals or (type(value) is type(w.error_equals[0])
+                                                              and value == w.error_equals[0])):
+                return True
+        return kind in w.error_kinds
+
+    def known(self, op: Operation) -> _Known:
+        """An operation's metric code, its bytes around the id slot, its pending key and the kinds that answer it."""
+        known = self._op_codes.get(id(op))
+        if known is None:  # the spec holds its operations for the whole run: their ids stay theirs
+            head, tail = _request_frame(op, self.spec.message_bytes, (self.spec.shard + 1) * 10**12)
+            key = None if op.answer is None or not op.answers else (_BY_ID if op.correlated else op.answers[0])
+            known = self._op_codes[id(op)] = (self.samples.code(op.metric()), head, tail, key,
+                                              frozenset(op.answers) | self.wire.error_kinds)
+        return known
+
     # -- connections ---------------------------------------------------------
-    def _url(self, user: UserSpec) -> str:
-        if not user.token:
-            return self.spec.url
-        return self.spec.url + ("&" if "?" in self.spec.url else "?") + f"token={user.token}"
+    def connect_for(self, user: UserSpec) -> Connect:
+        """How a user's connections open (its credential carried the contract's way)."""
+        return self.connects.get(id(user), self.connect_default)
 
     async def open_one(self, i: int) -> bool:
         """Open connection ``i`` and wait for it to be ready; one ``connect_ms`` sample either way."""
@@ -460,15 +614,20 @@ class _Shard:
                     kw["local_addr"] = (addr, 0)
             if self.spec.url.startswith("wss"):
                 kw["ssl_context"] = self.tls
-            transport, made = await ws_connect(lambda: _Listener(self, i, user), self._url(user), **kw)
+            how = self.connect_for(user)
+            if how.headers:
+                kw["extra_headers"] = how.headers
+            transport, made = await ws_connect(lambda: _Listener(self, i, user), how.url, **kw)
             # picows types the listener as WSListener (never None); ours is a _Listener, or None (see below)
             listener = made if isinstance(made, _Listener) else None
             self.transports[i], self.listeners[i] = transport, listener
             if listener is None:  # picows hands back no listener when the target closed during the upgrade
                 raise ConnectionError("closed during the WebSocket upgrade (picows returned no listener)")
-            ready = listener.connected  # settled during the upgrade unless the target sends a first frame
+            ready = listener.connected  # settled during the upgrade unless the session has a set-up
             if (ready.result() if ready.done() else await asyncio.wait_for(ready, self.spec.answer_timeout)) is None:
-                raise ConnectionError("closed before 'connected'")
+                if listener.refused:
+                    raise ConnectionError(f"the first-message authentication was refused ({listener.refused})")
+                raise ConnectionError("closed before the session began")
             self.res.opened += 1
             self.samples.add(self.connect_code, (time.perf_counter() - t0) * 1000.0, self.offset(t0), self.conn_index(i), True)
             return True
@@ -498,28 +657,27 @@ class _Shard:
         """Send one request on connection ``i``; its sample is taken when the answer arrives (or never comes)."""
         t, listener = self.transports[i], self.listeners[i]
         known = self._op_codes.get(id(op))
-        if known is None:  # the spec holds its operations for the whole run: their ids stay theirs
-            known = self._op_codes[id(op)] = (self.samples.code(op.metric()), _ping_frame(op, self.spec.message_bytes, (self.spec.shard + 1) * 10**12))
-        code, ping = known
-        if t is None or listener is None or listener.stage != 2 or t.is_disconnected:
+        code, head, tail, key, accept = known if known is not None else self.known(op)
+        if t is None or listener is None or listener.stage != _READY or t.is_disconnected:
             self.counters["send_on_closed"] += 1
             self.samples.add(code, math.nan, self.t0_offset + scheduled, self.conn_index(i), False)
             return None
         mid = next(self.ids)
         self.sent += 1
         fut = None
-        if op.answer is not None:
-            waiting = listener.pending.get(op.answer)
+        if key is not None:
+            waiting = listener.pending.get(key)
             if waiting is None:
-                waiting = listener.pending[op.answer] = collections.OrderedDict()
-            waiting[mid] = (scheduled, code)
+                waiting = listener.pending[key] = collections.OrderedDict()
+                if key is _BY_ID:
+                    listener.by_id = waiting
+            waiting[mid] = (scheduled, code, accept)
             self.busy.add(listener)
             if wait:
                 fut = self.waiters[mid] = self.loop.create_future()
-        if ping is not None:  # the ping's bytes with this id spliced in: no formatting per message
-            t.send(WSMsgType.TEXT, ping[0] + str(mid).encode() + ping[1])
-        else:
-            t.send(WSMsgType.TEXT, _payload(op, mid, self.spec.message_bytes))
+        # the request's bytes with this id spliced in (an id slot is never last: its tail is never empty): no JSON
+        # encoding per message
+        t.send(WSMsgType.TEXT, head + str(mid).encode() + tail if tail else head)
         return fut
 
     async def request(self, i: int, op: Operation) -> bool:
@@ -543,7 +701,7 @@ class _Shard:
                 continue
             for waiting in listener.pending.values():
                 while waiting:
-                    mid, (scheduled, code) = next(iter(waiting.items()))
+                    mid, (scheduled, code, _) = next(iter(waiting.items()))
                     if not force and scheduled > limit:
                         break
                     del waiting[mid]

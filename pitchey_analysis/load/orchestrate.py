@@ -27,6 +27,8 @@ from .spec import ShardResult, ShardSpec, UserSpec
 if TYPE_CHECKING:  # numpy is imported where it is used: the process that runs the load imports none while it does
     import numpy as np
 
+    from ..contract import Contract
+
 
 class SchedulerUnreachable(ConnectionError):
     """The Dask scheduler given with ``scheduler=`` did not answer (or the address is not one)."""
@@ -188,18 +190,20 @@ def source_address_problem(url: str, addresses: tuple[str, ...]) -> str | None:
 def run_load(url: str, *, connections: int, duration_s: float, model: str = "open", rate_per_conn: float = 1.0,
              workers: int = 2, scheduler: str | None = None, source_addresses: tuple[str, ...] = (),
              message_bytes: int = 100, connect_rate: float = 2000.0, progress: bool = True, seed: int = 0,
-             subscribe: str | None = None, during: Any = None, await_first_frame: bool = True,
+             subscribe: str | None = None, during: Any = None, await_first_frame: bool | None = None,
              cafile: str | None = None, insecure: bool = False, users: tuple[UserSpec, ...] = (),
              run_start: float | None = None, on_message: Callable[[dict[str, Any]], None] | None = None,
              keep_samples: bool | None = None, connect_timeout_s: float = 5.0, pin_workers: bool = False,
-             stages: tuple[tuple[int, float], ...] = (), probe_id: str = "", **shard_options: Any) -> LoadResult:
+             stages: tuple[tuple[int, float], ...] = (), probe_id: str = "", contract: Contract | None = None,
+             **shard_options: Any) -> LoadResult:
     """Run the shards on a Dask cluster (a local one unless ``scheduler`` is given) and gather the results.
 
     ``during``, if given, is called (in this process) while the shards run, e.g. to trigger a broadcast.
     ``workers=0`` runs one shard in a thread of this process, without Dask. ``pin_workers`` puts shard ``i``
     on the scheduler's ``i``-th worker (by address), one each. ``stages`` ((connections, seconds), ...) make the
     open model a continuous ramp: connections join and leave at the stage bounds (``connections`` is then the
-    largest stage, ``duration_s`` ignored).
+    largest stage, ``duration_s`` ignored). What the connections send, and how they read the target's frames, is made
+    here from ``contract`` (Pitchey's when None; see :mod:`.plan`), so the shards get plain data.
     The run's connections take the ``source_addresses`` in turn (connection ``k`` the ``k``-th modulo their
     number, over all shards, so each address carries an equal share) so that one machine can open more
     connections than one source address has ports, and open them faster (see ``--source-address``). ``on_message`` receives every message a
@@ -220,6 +224,9 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
                      message_bytes=message_bytes, connect_rate=connect_rate / workers, run_start=run_start, seed=seed,
                      subscribe=subscribe, await_first_frame=await_first_frame, cafile=cafile, insecure=insecure, users=users,
                      probe_id=probe_id, concurrency=connections, **shard_options)
+    from .plan import complete  # the contract is read here, in the parent; a worker imports this module without it
+
+    base = complete(base, contract)
     specs = [replace(base, connections=n, source_addresses=tuple(source_addresses), shard=i, conn_offset=sum(counts[:i]),
                      stages=tuple((split(k, workers)[i], d) for k, d in stages))
              for i, n in enumerate(counts) if n > 0]

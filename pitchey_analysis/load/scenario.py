@@ -16,19 +16,21 @@ A scenario is a YAML document (``load --scenario FILE``)::
         channels: [dashboard, notifications]
         session_s: 120           # churn: leave after 120 s and connect again (omit: stay)
         rejoin_s: 1.0
-        operations:              # what it sends, by weight; the answer type ends the round trip
+        operations:              # what it sends, by weight; the contract's answer ends the round trip
           - {type: get_dashboard_metrics, weight: 2}
           - {type: ping, weight: 1}
           - {type: typing_start, answer: null}   # no answer: counted, not timed
 
-Answers default to the contract's (``load --contract``; the Pitchey contract:
-``ping`` -> ``pong``, ``get_dashboard_metrics`` -> ``dashboard_metrics``, ...).
-With a contract, a scenario may only send what the contract says clients send,
-log in as its user types and subscribe to its channels; an operation without
-``fields`` sends the contract's example; without ``--scenario`` a contract
-other than Pitchey's gets a scenario made from its request/answer operations
-(:func:`contract_scenario`). Latency is recorded
-per operation type (metric ``rtt_ms`` for ping, ``rtt_ms:<type>`` otherwise);
+Operations are the contract's (``load --contract``; Pitchey's by default): a
+scenario may only send what the contract says clients send, log in as its user
+types and subscribe to its channels. Each request is the contract's example
+(``fields`` set over its top-level fields), its id stamped by the contract's id
+rule, and its answer is known the contract's way (by correlation id where the
+contract declares one, else by the answer's kind; ``answer: null``: none, the
+message is counted, not timed; see :mod:`.plan`). Without ``--scenario`` a
+contract other than Pitchey's gets a scenario made from its request/answer
+operations (:func:`contract_scenario`). Latency is recorded per operation type
+(metric ``rtt_ms`` for the contract's round trip, ``rtt_ms:<type>`` otherwise);
 pushes that carry the server's ``timestamp`` give their delivery delay per
 push type (``push_ms:<type>``; the server's clock, so across machines it
 includes their clock skew).
@@ -43,11 +45,14 @@ from typing import Any
 
 import yaml
 
-from ..contract import DEFAULT, Contract
+from ..contract import DEFAULT, Contract, default_contract
 from ..exceptions import UsageError
-from .spec import DEFAULT_ANSWERS, Operation, UserSpec
+from .plan import contract_operation, make
+from .spec import Operation, UserSpec
 
-#: the upgrade's query parameter the load engine sends a user's token in (load/engine.py)
+#: a made scenario (:func:`contract_scenario`) logs users in only for contracts whose upgrade takes ``?token=``; for
+#: others its users stay anonymous, so that loading with a made scenario asks for no credentials (the engine itself
+#: carries a token wherever the contract says: :func:`.plan.connect`)
 TOKEN_QUERY = "token"
 
 #: the built-in scenario: mostly authenticated dashboard users, a few anonymous visitors, some churn
@@ -116,39 +121,35 @@ def _number(d: dict[str, Any], key: str, default: float | None, *, minimum: floa
     return float(v)
 
 
-def _operation(d: Any, contract: Contract | None = None) -> Operation:
+def _operation(d: Any, contract: Contract) -> Operation:
+    """A scenario's operation made from the contract: its request (the example, ``fields`` set over it) and answer."""
     if isinstance(d, str):
         d = {"type": d}
     if not isinstance(d, dict) or not isinstance(d.get("type"), str):
         raise UsageError(f"scenario: an operation needs a 'type', got {d!r}")
-    answer, example = DEFAULT_ANSWERS.get(d["type"]), None
-    if contract is not None:
-        op = next((o for o in contract.receives() if o.request is not None and o.request.type == d["type"]), None)
-        if op is None:
-            raise UsageError(f"scenario: the contract {contract.name} has no operation sending {d['type']!r} "
-                             f"(clients send: {', '.join(sorted(contract.client_types())) or 'nothing'})")
-        answer = next((m.type for m in op.reply if m.type and m.type != contract.error_type), None)
-        assert op.request is not None  # the search above takes only operations with a request
-        example = op.request.example
-    answer = d["answer"] if "answer" in d else answer
-    given = d.get("fields")
-    if given is None and example is not None:  # the contract's example, without its type and id (the engine sets them)
-        given = {k: v for k, v in example.items() if k not in ("type", "id")}
-    fields = tuple(sorted((k, v) for k, v in (given or {}).items()))
-    return Operation(d["type"], _number(d, "weight", 1.0) or 1.0, answer, fields)
+    contract_operation(contract, d["type"])  # a UsageError naming what the contract has, before anything else
+    given = d.get("fields") or {}
+    if not isinstance(given, dict):
+        raise UsageError(f"scenario: fields must be a mapping, got {given!r}")
+    op = make(contract, Operation(d["type"], _number(d, "weight", 1.0) or 1.0, fields=tuple(given.items())))
+    if "answer" in d and d["answer"] != op.answer:  # the scenario says otherwise: no answer, or another kind
+        answer = d["answer"]
+        if answer is not None and not isinstance(answer, str):
+            raise UsageError(f"scenario: answer must be a message type or null, got {answer!r}")
+        op = replace(op, answer=answer, answers=(answer,) if answer is not None else (), correlated=False)
+    return op
 
 
 def contract_scenario(contract: Contract) -> dict[str, Any]:
     """A scenario made from a contract (pure): anonymous visitors sending its request/answer operations that need
-    no authentication, and, when it says how to log in and takes the token as ``?token=`` on the upgrade (where the
-    load engine puts it), users of its first user type sending all of them."""
+    no authentication, and, when it says how to log in and takes the token as ``?token=`` on the upgrade
+    (:data:`TOKEN_QUERY`), users of its first user type sending all of them."""
     # (message type, needs authentication) of each operation with a typed request and no setup
     ops = [(o.request.type, o.auth) for o in contract.request_answers()
            if not o.setup and o.request is not None and o.request.type]
     anonymous = [{"type": typ} for typ, auth in ops if not auth]
     users: list[dict[str, Any]] = []
     lg, up = contract.login, contract.upgrade
-    # logged-in users only when their token goes where the load engine puts it (``?token=`` on the upgrade)
     if lg is not None and lg.paths and ops and up is not None and up.query == TOKEN_QUERY:
         users.append({"name": f"{next(iter(lg.paths))}-user", "weight": 3, "login": next(iter(lg.paths)), "rate_per_s": 1.0,
                       "operations": [{"type": typ} for typ, _ in ops]})
@@ -175,8 +176,9 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
                    contract: Contract | None = None) -> Scenario:
     """Parse a scenario document (YAML text or a dict); ``duration_s``/``connections`` give a scenario without stages one.
 
-    With ``contract``, operations, logins and channels must be the contract's, and answers and message fields come from it.
+    Operations, logins and channels must be the contract's (Pitchey's when None), and requests and answers come from it.
     """
+    contract = contract or default_contract()
     data = yaml.safe_load(doc) if isinstance(doc, str) else doc
     if not isinstance(data, dict):
         raise UsageError("scenario: expected a mapping with 'users' (and 'stages')")
@@ -185,7 +187,7 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
     for u in data.get("users") or []:
         if not isinstance(u, dict):
             raise UsageError(f"scenario: a user must be a mapping, got {u!r}")
-        ops = tuple(_operation(o, contract) for o in (u.get("operations") or [{"type": "ping"}]))
+        ops = tuple(_operation(o, contract) for o in (u.get("operations") or [{"type": ""}]))  # "": the round trip
         channels = u.get("channels") or []
         if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
             raise UsageError("scenario: channels must be a list of names")
@@ -198,8 +200,7 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
         logins.append(login)
     if not users:
         raise UsageError("scenario: no users")
-    if contract is not None:
-        _check_against(contract, logins, [c for u in users for c in u.channels])
+    _check_against(contract, logins, [c for u in users for c in u.channels])
     stages, rates = [], []
     for s in data.get("stages") or [{}]:
         if not isinstance(s, dict):

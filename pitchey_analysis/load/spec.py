@@ -11,30 +11,79 @@ if TYPE_CHECKING:  # a shard process imports no numpy (see capture.samplestream)
 
 @dataclass(frozen=True)
 class Operation:
-    """One message type a user sends, with its weight and the answer type that ends its round trip.
+    """One request a user sends, with its weight: made from the contract by the parent (:mod:`.plan`).
 
-    ``answer=None``: the message has no answer (e.g. ``typing_start``); it is counted, not timed.
+    Before it is made, ``type`` names the contract's operation by the kind of its request (``""``: the contract's
+    round trip, see :meth:`~pitchey_analysis.contract.Contract.round_trip`) and ``fields`` the top-level fields set
+    over its example. Made, it carries the request's JSON text around its id slot (``head + id + tail``, the id a
+    JSON number for ``id_kind`` ``int``, a string for ``str``; no slot: ``head`` as is) and how its answer is known:
+    with ``correlated``, the frame carrying its id back where the contract's answers carry one, of one of the kinds
+    ``answers``; else the first frame of kind ``answers[0]``. ``answer`` names the answer (``None``: the request has
+    none, e.g. ``typing_start``; it is counted, not timed). A shard only reads these fields: it imports no contract.
     """
 
-    type: str
+    type: str = ""
     weight: float = 1.0
     answer: str | None = None
-    fields: tuple[tuple[str, Any], ...] = ()  # extra JSON fields of the message
+    fields: tuple[tuple[str, Any], ...] = ()  # top-level fields set over the contract's example
+    echo: bool = False  # a plain echo target: the answer is the request itself (its own kind)
+    head: str = ""
+    tail: str = ""
+    id_kind: str = ""  # int | str | "" (no id slot)
+    id_at: tuple[str, ...] = ()  # where the request carries its id (a JSON pointer's keys)
+    correlated: bool = False
+    answers: tuple[str, ...] = ()  # the kinds (as a shard reads them: "" for none) that end its round trip
+    pad: bool = False  # padded to the shard's message_bytes (the round trip, where its schema allows more fields)
+    metric_name: str = ""
+
+    @property
+    def made(self) -> bool:
+        """Whether the request's text has been made from the contract."""
+        return bool(self.head)
 
     def metric(self) -> str:
-        """The samples' metric name: ``rtt_ms`` for ping (as the probe suite names it), ``rtt_ms:<type>`` otherwise."""
-        return "rtt_ms" if self.type == "ping" else f"rtt_ms:{self.type}"
+        """The samples' metric name: ``rtt_ms`` for the contract's round trip (as the probe suite names it),
+        ``rtt_ms:<type>`` otherwise."""
+        return self.metric_name or f"rtt_ms:{self.type}"
 
 
-#: the closed and hold models' request: Pitchey (PROTOCOL.md) answers ``ping`` with ``pong``
-PING = Operation("ping", 1.0, "pong")
+#: the closed and hold models' request: the contract's round trip (its ``ping`` when declared)
+ROUND_TRIP = Operation()
 #: the same request to a plain echo target, which answers a message with the message itself
-ECHO_PING = Operation("ping", 1.0, "ping")
+ECHO_PING = Operation(echo=True)
 
-#: answers the Pitchey contract gives (PROTOCOL.md); a scenario may name others
-DEFAULT_ANSWERS = {"ping": "pong", "get_dashboard_metrics": "dashboard_metrics", "request_initial_data": "initial_data",
-                   "presence_update": "presence_updated", "send_message": "message_sent", "subscribe": "subscription_confirmed",
-                   "unsubscribe": "unsubscribed", "auth": "auth_success"}
+
+@dataclass(frozen=True)
+class Wire:
+    """How a shard reads the target's frames, made from the contract by the parent (:mod:`.plan`): plain data.
+
+    Pointers are JSON pointers split into their keys. ``answer_at``: where answers carry a request's correlation
+    id back; ``echo_at``: (answer kind, where) for answers matched by kind that carry the request's own id back
+    (their request stamped it there), so that a late answer is never taken for the next request's.
+    """
+
+    kind_at: tuple[str, ...] = ()
+    answer_at: tuple[tuple[str, ...], ...] = ()
+    echo_at: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    batch: bool = False  # a frame holding a JSON array is several messages
+    reply_kinds: frozenset[str] = frozenset()  # kinds that answer a request (never taken for pushes)
+    error_kinds: frozenset[str] = frozenset()  # an answer of one of these kinds is an error
+    error_at: tuple[str, ...] | None = None  # an answer with a value here is an error (equal to error_equals when
+    error_equals: tuple[Any, ...] = ()  # one is given: a 1-tuple)
+    first_frame: str | None = None  # the kind of the frame awaited before anything is sent ("": any; None: none)
+    auth_ok: str | None = None  # first-message authentication: the kind that accepts it
+    auth_refused: frozenset[str] = frozenset()
+    subscribe: tuple[tuple[str, Operation], ...] = ()  # per channel, its subscribe request
+
+
+@dataclass(frozen=True)
+class Connect:
+    """How one user's connections open: the upgrade's URL and headers, and the first message (the credential carried
+    the contract's way; a secret: made by the parent, never recorded)."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    auth: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,7 +94,7 @@ class UserSpec:
     weight: float = 1.0
     token: str | None = None  # a secret: set by the parent after logging in, never recorded
     rate_per_s: float = 1.0  # messages per second per connection (open model)
-    operations: tuple[Operation, ...] = (Operation("ping", 1.0, "pong"),)
+    operations: tuple[Operation, ...] = (ROUND_TRIP,)
     channels: tuple[str, ...] = ()
     session_s: float | None = None  # churn: leave after this long and connect again (0: right after 'connected')
     rejoin_s: float = 0.0  # churn: pause between leaving and connecting again
@@ -68,12 +117,14 @@ class ShardSpec:
     seed: int = 0
     handshake_timeout: float = 10.0
     answer_timeout: float = 10.0
-    subscribe: str | None = None  # a channel to subscribe to after 'connected' (fan-out measurements)
-    await_first_frame: bool = True  # Pitchey sends 'connected' first; a plain echo target sends nothing
-    ping: Operation = PING  # the closed and hold models' request and its answer type (ECHO_PING for a plain echo target)
+    subscribe: str | None = None  # a channel to subscribe to once the session began (fan-out measurements)
+    await_first_frame: bool | None = None  # None: as the contract declares; False: never (a plain echo target sends nothing)
+    ping: Operation = ROUND_TRIP  # the closed and hold models' request (ECHO_PING for a plain echo target)
     cafile: str | None = None  # CA certificate for wss:// targets
     insecure: bool = False  # do not verify certificates (recorded by the caller)
-    users: tuple[UserSpec, ...] = ()  # a scenario's users (open model); empty: anonymous pings at rate_per_conn
+    users: tuple[UserSpec, ...] = ()  # a scenario's users (open model); empty: anonymous round trips at rate_per_conn
+    wire: Wire | None = None  # None: not yet made from the contract (run_load makes it; run_shard with Pitchey's)
+    connects: tuple[Connect, ...] = ()  # per user (in the order of ``users``; the anonymous user without them)
     stages: tuple[tuple[int, float], ...] = ()  # a continuous ramp (open model): (this shard's connections, seconds) in turn
     stage_rates: tuple[float, ...] = ()  # per stage: the users' rates times this (empty: 1 in every stage)
     flush_s: float = 0.5  # samples and generator figures are handed on at least this often

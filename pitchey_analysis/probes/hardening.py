@@ -28,7 +28,7 @@ import aiohttp
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ..contract import Contract
-from ..contract.requests import login_body
+from ..contract.requests import login_body, subscribe_request
 from ..contract.wire import set_pointer
 from .base import ProbeContext, Result, classify, is_lockout_close, probe
 from .common import open_started, round_trip
@@ -433,15 +433,6 @@ def subscription_channels(contract: Contract, n: int) -> list[str]:
         tail = rest.partition("}")[2]
         return [f"{head}{i}{tail}" for i in range(1, n + 1)]
     return public[:n]
-
-
-def subscribe_request(contract: Contract) -> tuple[dict[str, Any], set[str]] | None:
-    """The subscribe request's example and the kinds of its answers, from the contract (None: none declared)."""
-    op = next((o for o in contract.receives() if o.request is not None and o.request.type == "subscribe"), None)
-    if op is None or op.request is None:
-        return None
-    example = dict(op.request.example or {"type": "subscribe"})
-    return example, {m.type for m in op.reply if m.type and m.type not in contract.error_kinds()}
 
 
 @probe("readiness.subscription_cap", runs="together", category="readiness", critical=False,

@@ -113,26 +113,39 @@ def test_a_contract_says_which_operations_exist_and_what_answers_them():
     assert [[o.answer for o in u.operations] for u in pitchey.users] == [[o.answer for o in u.operations] for u in plain.users]
 
 
-async def test_load_logs_in_as_the_contract_says():
+async def test_load_logs_in_as_the_contract_says_and_carries_the_token_its_way(monkeypatch):
+    """The ticker's login (POST /v1/session {login, secret}, the token at /access/jwt) by preflight's one login path,
+    and its token on the upgrade as ``?access_token=``: an authenticated-only request is answered."""
+    import asyncio
+
     from pitchey_analysis.contract import load_contract
+    from pitchey_analysis.load import ShardSpec, run_shard
     from pitchey_analysis.load.cli import _tokens
+    from pitchey_analysis.load.plan import complete
     from pitchey_analysis.probes import Credentials
 
     from ..ticker.server import TickerServer
 
     ticker = load_contract(TICKER)
     async with TickerServer() as t:
-        import asyncio
-
         token = await asyncio.to_thread(_login, t.http_url, Credentials("trader@ticker.test", "Ticker123", "trader"), ticker)
-        assert token in t.tokens  # POST /v1/session {login, secret}, the token at /access/jwt
-        assert await asyncio.to_thread(_login, t.http_url, Credentials("trader@ticker.test", "wrong", "trader"), ticker) is None
-        with pytest.raises(UsageError, match=r"\?access_token="):
-            _tokens(t.http_url, {"trader"}, False, ticker)
+        assert token in t.tokens
+        with pytest.raises(UsageError, match=r"failed \(401\)"):  # refused: said, never retried
+            await asyncio.to_thread(_login, t.http_url, Credentials("trader@ticker.test", "wrong", "trader"), ticker)
+        monkeypatch.setenv("PITCHEY_EMAIL", "trader@ticker.test")
+        monkeypatch.setenv("PITCHEY_PASSWORD", "Ticker123")
+        tokens = await asyncio.to_thread(_tokens, t.http_url, {"trader"}, False, ticker)
+        sc = parse_scenario("users: [{login: trader, rate_per_s: 20, operations: [portfolio]}]", duration_s=0.5,
+                            connections=2, contract=ticker)
+        spec = complete(ShardSpec(url=t.ws_url, connections=2, duration_s=0.5, users=sc.with_tokens(tokens)), ticker)
+        assert spec.connects[0].url.endswith(f"?access_token={tokens['trader']}")
+        r = await asyncio.to_thread(run_shard, spec)
+    assert r.errors == {} and r.answered >= 10 and r.answered == r.sent, (r.errors, r.sent, r.answered)
 
 
 async def test_cli_load_with_a_contract(tmp_path):
-    """``load --contract``: the ticker loaded with the operations of its own contract (no Pitchey ping in sight)."""
+    """``load --contract``: the ticker loaded with the operations of its own contract (no Pitchey ping in sight); its
+    round trip (``quote``, as the probe suite's liveness check takes it) is the run's ``rtt_ms``."""
     import asyncio
     import os
     import sys
@@ -146,11 +159,12 @@ async def test_cli_load_with_a_contract(tmp_path):
             env={**os.environ, "PITCHEY_TIMEOUT_SCALE": "1"}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()[-800:]
-    assert " quote, p50" in out.decode() and " clock, p50" in out.decode() and "no errors" in out.decode()
+    assert " round trips, p50" in out.decode() and " clock, p50" in out.decode() and "no errors" in out.decode()
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     run = load_run(run_dir)
     assert run.manifest["config"]["contract"]["name"] == "ticker"
-    assert {"rtt_ms:quote", "rtt_ms:clock"} <= set(run.samples["metric"].astype(str))
+    assert {"rtt_ms", "rtt_ms:clock"} <= set(run.samples["metric"].astype(str))
+    assert [o["type"] for o in run.manifest["config"]["users"][0]["operations"]] == ["quote", "clock"]
 
 
 def test_cli_load_refuses_what_the_contract_cannot_do(capsys):

@@ -13,13 +13,13 @@ import ssl
 import pytest
 
 from pitchey_analysis.contract import default_contract
+from pitchey_analysis.contract.requests import subscribe_request
 from pitchey_analysis.probes.hardening import (
     MAX_DEPTH,
     grace_s,
     handshake_deadline,
     judge_flood,
     nested_json,
-    subscribe_request,
     subscription_channels,
 )
 from tests.conftest import SHORT
