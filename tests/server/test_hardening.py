@@ -454,3 +454,11 @@ async def test_echo_only_when_asked_and_rate_limited(make_server):
             assert msgs[-1].type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
             assert c.close_code == 1008
 
+
+
+async def test_request_schemas_are_compiled_before_the_first_client(make_server):
+    from pitchey_analysis.server import schemas
+
+    await make_server()
+    # compiled at start: the first message of a type used to pay for it (the first of all ~1 s importing jsonschema)
+    assert all("validator" in vars(m) for m in schemas._requests().values())
