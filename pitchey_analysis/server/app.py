@@ -25,7 +25,7 @@ from ..aio import BackgroundLoop
 from . import schemas, tokens
 from . import tls as tls_mod
 from .deadline import GuardConfig, guarded
-from .http import HttpHandlers
+from .http import HttpHandlers, request_log
 from .hub import Hub, now_ms
 from .limits import connection_cap
 from .profile import Defect, Profile, make_profile
@@ -294,7 +294,8 @@ class ReferenceServer:
         )
         if self.profile.on("schema_validation"):
             schemas.warm()
-        self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0,
+                                     logger=request_log)
         await self._runner.setup()
         ssl_ctx = self.tls_files.server_context() if self.tls_files else None
         guard = self._guard()

@@ -462,3 +462,27 @@ async def test_request_schemas_are_compiled_before_the_first_client(make_server)
     await make_server()
     # compiled at start: the first message of a type used to pay for it (the first of all ~1 s importing jsonschema)
     assert all("validator" in vars(m) for m in schemas._requests().values())
+
+
+async def test_malformed_requests_log_one_line_at_a_bounded_rate(make_server, caplog, monkeypatch):
+    import logging
+
+    from pitchey_analysis.server.http import BAD_REQUEST_LINES
+
+    monkeypatch.setattr(BAD_REQUEST_LINES, "_next_at", 0.0)
+    monkeypatch.setattr(BAD_REQUEST_LINES, "every_s", 600.0)  # however slowly this machine sends the nine
+    srv = await make_server()
+    caplog.set_level(logging.INFO)
+    heads = [b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",  # a header over 8 KiB
+             b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # a URL over 8 KiB
+             b"GET /api/health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"\r\n"] * 3
+    for head in heads:
+        reader, writer = await _raw(srv)
+        writer.write(head)
+        assert b" 400 " in (await asyncio.wait_for(reader.readuntil(b"\r\n"), 2.0))
+        writer.close()
+    lines = [r for r in caplog.records if r.name.startswith(("aiohttp", "pitchey_analysis.server"))]
+    # one line for the nine, no traceback, none of the client's bytes
+    assert [(r.levelname, r.exc_info) for r in lines] == [("WARNING", None)], [r.getMessage()[:200] for r in lines]
+    assert "malformed request" in lines[0].getMessage() and "aaa" not in lines[0].getMessage()
+    assert BAD_REQUEST_LINES._left_out == 8
