@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from .deadline import GuardedProtocol, close_frame
-from .limits import EventWindow
+from .limits import EventWindow, resident_bytes
 from .profile import Defect, Profile
 from .proxy import Network, client_address
 from .store import User, UserStore
@@ -185,6 +185,8 @@ class Hub:
             "errors": {"by_code": dict(self.errors_by_code)},
             "rate_limited": self.rate_limited,
             "uptime_s": self.uptime_s(),
+            # the process's resident memory: what a churn of clients left behind shows here once they are gone
+            "memory": {"rss_bytes": resident_bytes()},
         }
 
     def metrics(self) -> dict[str, Any]:
