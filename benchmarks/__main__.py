@@ -27,6 +27,10 @@ Sections (each bounded in time; ``--quick`` shrinks them):
 11. verdict: time to verdict, the ``run`` command against the embedded server (full suite against complete and
     pitchey-2025-11, quick against complete), probes side by side and one at a time: wall times, every probe's
     outcome compared, latency intervals compared (``benchmarks/verdict.py``).
+12. flood: good clients' ping round trips against ``serve --profile complete`` (its rate limit on), alone and
+    then beside one attacker flooding ping control frames, then text messages, in one run: p50 and p99 of each
+    and their ratio to the clients alone, the server's CPU, and how the attacker's connections ended (issue 31:
+    p99 under 100 ms beside one flooder; the rate limit's close is 1008, never a reset).
 """
 
 from __future__ import annotations
@@ -495,6 +499,69 @@ def bench_analysis_big(n: int, window_s: float = 60.0) -> list[dict]:
                      "the child's VmHWM"}]
 
 
+# -- 11. flood ------------------------------------------------------------------------------
+FLOOD = [PY, str(Path(__file__).with_name("flood.py"))]
+#: the p99 the good clients' ping must stay under beside one flooding attacker (issue 31)
+FLOOD_P99_TARGET_MS = 100.0
+
+
+def _cpu_s(pid: int) -> float | None:
+    """A process's CPU seconds so far (user + system; None where /proc is not)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_flood(seconds: float, sessions: int = 20, rate: float = 4.0) -> list[dict]:
+    """Good clients alone, then beside a ping flooder, then beside a message flooder, against one server."""
+    port = free_port()
+    cmd = [PY, "-m", "pitchey_analysis.cli", "serve", "--port", str(port), "--knob", "ping_interval=600",
+           "--knob", "idle_timeout=3600", "--knob", "dashboard_interval=3600", "--jwt-secret", "bench-" + "s" * 40]
+    rows: list[dict] = []
+    with Proc(cmd) as srv:
+        wait_http(f"http://127.0.0.1:{port}/api/health", timeout=60)
+        url = f"ws://127.0.0.1:{port}/ws"
+        alone: dict = {}
+        for attacker in (None, "ping", "text"):
+            flooder = None
+            cpu0 = _cpu_s(srv.p.pid)
+            if attacker is not None:
+                flooder = subprocess.Popen([*FLOOD, "flooder", "127.0.0.1", str(port), str(seconds + 2), attacker],
+                                           stdout=subprocess.PIPE, text=True)
+                time.sleep(1.0)  # flooding already when the clients start
+            try:
+                out = subprocess.run([*FLOOD, "clients", url, str(seconds), str(sessions), str(rate)], capture_output=True,
+                                     text=True, timeout=seconds + 60)
+                fig = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {}
+                if "p99_ms" not in fig:
+                    raise RuntimeError(f"the clients failed: {out.stderr[-500:]}")
+                attack = json.loads(flooder.communicate(timeout=seconds + 30)[0].strip().splitlines()[-1]) if flooder else {}
+            finally:
+                if flooder is not None and flooder.poll() is None:
+                    flooder.kill()
+                    flooder.wait()
+            cpu1 = _cpu_s(srv.p.pid)
+            if attacker is None:
+                alone = fig
+            scenario = "good clients alone" if attacker is None else f"good clients beside one {attacker} flooder"
+            extra: dict[str, Any] = {"round_trips": fig["round_trips"], "lost": fig["lost"], "max_ms": fig["max_ms"],
+                                     "server_cpu_s": None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 2),
+                                     "sessions": sessions, "pings_per_s_each": rate, "seconds": seconds}
+            if attacker is not None:
+                extra.update(
+                    p50_ratio=fig["p50_ms"] / alone["p50_ms"] if alone.get("p50_ms") else None,
+                    p99_ratio=fig["p99_ms"] / alone["p99_ms"] if alone.get("p99_ms") else None,
+                    p99_target_ms=FLOOD_P99_TARGET_MS, meets_target=fig["p99_ms"] < FLOOD_P99_TARGET_MS,
+                    flooder_connections=attack.get("connections"), flooder_frames_per_s=attack.get("frames_written_per_s"),
+                    flooder_ends=attack.get("ends"))
+            rows.append({"tool": "reference server (serve --profile complete)", "scenario": scenario,
+                         "round_trips_per_s": fig["round_trips"] / seconds, "cpu_s_per_10k": None, "peak_rss_mb": None,
+                         "p50_ms": fig["p50_ms"], "p99_ms": fig["p99_ms"], **extra})
+    return rows
+
+
 def print_table(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -526,7 +593,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 SECTIONS = ("echo", "saturation", "reference", "capacity", "scale", "analysis", "analysis-100m", "soak", "opens", "starved",
-            "verdict")
+            "verdict", "flood")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -561,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         "opens": lambda: longrun.bench_opens(4_000 if q else 19_000),
         "starved": lambda: longrun.bench_starved(8 if q else 20),
         "verdict": lambda: verdict.bench_time_to_verdict(q),
+        "flood": lambda: bench_flood(5 if q else 10),
     }
     assert tuple(sections) == SECTIONS
     chosen = a.only.split(",") if a.only else list(sections)

@@ -433,6 +433,16 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "Connections past the cap are refused with another status",
         "Load balancers and clients cannot tell an overloaded service from a broken one.",
         "Refuse connections past the cap with the declared status (503)."),
+    ("readiness.memory_retained", "memory_retained"): _f(
+        "Memory is retained after the clients left",
+        "Any client the service serves (anonymous ones too) can make it keep memory for good: messages of made-up "
+        "kinds, or other values it counts or indexes by what the client wrote, stay after the client has gone, so a "
+        "churn of clients, each inside the rate limit, fills the process until it fails for everyone. Seen by the "
+        "memory gauge the contract names: read before a churn of sessions sending messages of unique unknown kinds "
+        "and subscribing to unique channels, and again, until it settled, after they left.",
+        "Bound every structure a client can grow and release it on close: count statistics only for the contract's "
+        "kinds (any other under one key), cap subscriptions and channel-name length, forget empty channels, and expire "
+        "any table keyed by what a client sends."),
     ("readiness.connection_cap", "slot_not_released"): _f(
         "A closed connection does not free its slot",
         "Once the cap is reached it stays reached: every new client is refused although connections have left. Seen by "

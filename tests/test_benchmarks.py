@@ -253,3 +253,19 @@ def test_memory_watch_takes_the_last_sample_before_a_mark():
     w.samples = [(10.0, 1, 100.0), (12.0, 1, 110.0), (12.0, 2, 50.0), (14.0, 1, 130.0)]
     assert w.at(1, 9.0) is None and w.at(1, 12.0) == 110.0 and w.at(1, 13.9) == 110.0 and w.at(2, 99.0) == 50.0
     assert _listen_overflows() >= 0
+
+
+def test_flood_parts():
+    from benchmarks.flood import FRAMES, Ending, percentile
+    from pitchey_analysis.server.deadline import FrameWatcher
+
+    for frame in FRAMES.values():
+        assert frame[1] & 0x80 and not FrameWatcher().feed(frame * 3)  # masked, as a client's must be
+    e = Ending()
+    pong, close = bytes([0x8A, 0]), bytes([0x88, 4]) + (1008).to_bytes(2, "big") + b"RL"
+    e.feed(pong + close[:3])
+    assert e.close_code is None and e.frames == 1
+    e.feed(close[3:] + pong)
+    assert e.close_code == 1008 and e.frames == 2
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0 and percentile([1.0, 2.0, 3.0, 4.0], 0.99) == 4.0
+    assert percentile([], 0.5) is None

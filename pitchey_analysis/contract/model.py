@@ -498,6 +498,15 @@ class Contract:
             out.append((ws["path"], ws["connections"], False))
         return out
 
+    def memory_sources(self) -> list[tuple[str, str, bool]]:
+        """Where the service reports its resident memory in bytes: (path, JSON pointer, needs an admin token)."""
+        out = []
+        for name in ("wsHealth", "stats"):  # the public document first
+            ep = self.endpoints.get(name) or {}
+            if ep.get("memory"):
+                out.append((ep["path"], ep["memory"], bool(ep.get("admin"))))
+        return out
+
     def message_type_rows(self) -> dict[str, str]:
         """Message-type table rows of this contract: label -> probe name (receive operations, then pushes)."""
         rows: dict[str, str] = {}

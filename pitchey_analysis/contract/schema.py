@@ -91,9 +91,11 @@ X_READINESS_ROOT = _obj({
     })},
     "endpoints": _obj({
         "health": _obj({"path": {"type": "string", "pattern": "^/"}, "status": _POINTER, "healthy": {}}, ["path"]),
+        # memory: a pointer to the service's resident memory in bytes (readiness.memory_retained)
         "wsHealth": _obj({"path": {"type": "string", "pattern": "^/"}, "status": _POINTER, "connections": _POINTER,
-                          "endpoint": _POINTER}, ["path"]),
-        "stats": _obj({"path": {"type": "string", "pattern": "^/"}, "admin": {"type": "boolean"}, "sessions": _POINTER}, ["path"]),
+                          "endpoint": _POINTER, "memory": _POINTER}, ["path"]),
+        "stats": _obj({"path": {"type": "string", "pattern": "^/"}, "admin": {"type": "boolean"}, "sessions": _POINTER,
+                       "memory": _POINTER}, ["path"]),
     }),
     "securityHeaders": {"type": "array", "items": {"type": "string"}},
     "origin": _obj({"refusedStatus": {"const": 403}}),

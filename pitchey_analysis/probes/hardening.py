@@ -17,21 +17,24 @@ seconds on loopback.
 from __future__ import annotations
 
 import asyncio
+import math
 import resource
 import secrets
 import ssl
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from ..contract import Contract
+from ..contract import Contract, pointer_get
 from ..contract.requests import login_body, subscribe_request
 from ..contract.wire import set_pointer
 from .base import ProbeContext, Result, classify, is_lockout_close, probe
-from .common import open_started, round_trip
+from .common import http as http_get
+from .common import login, login_refused, open_started, round_trip
 from .session import ProbeSession
 
 #: nesting depth of the deep-JSON probe, at most (60 KB of brackets: deeper than any parser's stack)
@@ -551,3 +554,206 @@ async def connection_cap(ctx: ProbeContext) -> Result:
         return r
     finally:
         await asyncio.gather(*(s.close() for s in held), return_exceptions=True)
+
+
+# -- memory retained after a churn of clients ---------------------------------------------------
+#: bytes of unique kinds a churn sends: well above what the gauge of a service at rest wanders by
+CHURN_BYTES = 64 * 1024 * 1024
+#: a churn the contract's limits keep smaller than this proves nothing against a gauge's noise
+MIN_CHURN_BYTES = 16 * 1024 * 1024
+#: sessions a churn opens at most, one after another (a small declared rate limit leaves fewer messages each)
+MAX_CHURN_SESSIONS = 200
+#: the longest unique kind a churn sends (a little under the 64 KiB most services allow a message)
+MAX_KIND_BYTES = 60 * 1024
+#: channels each churn session subscribes to, within the declared cap
+CHURN_SUBSCRIPTIONS = 16
+#: how long the gauge is read once the clients left, at most, and how often; it has settled once the last
+#: SETTLED readings are within SETTLED_BYTES (or 1 %) of each other
+SETTLE_S, SETTLE_EVERY_S, SETTLED, SETTLED_BYTES = 5.0, 0.25, 3, 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Churn:
+    """What a churn sends, from the contract's limits (pure data)."""
+
+    kind_bytes: int  # the length of each unique kind
+    kinds: int  # unique kinds per session
+    subscriptions: int  # unique channels per session
+    sessions: int
+
+    @property
+    def bytes(self) -> int:
+        """The unique kinds' bytes over the whole churn."""
+        return self.kind_bytes * self.kinds * self.sessions
+
+
+def churn_plan(contract: Contract) -> Churn | None:
+    """How a churn fits the contract (pure): kinds as long as a message may be, as many per session as the
+    declared rate limit's burst allows (a round trip and a few subscriptions included), enough sessions for
+    :data:`CHURN_BYTES` (at most :data:`MAX_CHURN_SESSIONS`). None when no churn the limits allow is big enough."""
+    size = contract.limit("messageSize")
+    kind_bytes = min(MAX_KIND_BYTES, int(size["bytes"]) - 512) if size is not None else 16 * 1024
+    rate = contract.limit("rate")
+    burst = int(rate["burst"]) if rate is not None else 120
+    budget = burst - 8 if burst > 16 else burst // 2  # a margin under the burst
+    cap = contract.limit("subscriptions")
+    subs = min(CHURN_SUBSCRIPTIONS, budget // 4, int(cap["perSession"]) if cap is not None else CHURN_SUBSCRIPTIONS)
+    if subscribe_request(contract) is None or churn_channel(contract, "x") is None:
+        subs = 0
+    kinds = budget - subs - 1
+    if kind_bytes < 1024 or kinds < 1:
+        return None
+    sessions = min(MAX_CHURN_SESSIONS, math.ceil(CHURN_BYTES / (kinds * kind_bytes)))
+    plan = Churn(kind_bytes, kinds, subs, sessions)
+    return plan if plan.bytes >= MIN_CHURN_BYTES else None
+
+
+def churn_channel(contract: Contract, unique: str) -> str | None:
+    """A public channel name no one else uses, from the contract's per-entity pattern (``pitch:{id}`` as
+    ``pitch:<unique>``; pure); None when it declares no such pattern."""
+    public = [c.name for c in contract.channels.values() if not c.auth and not c.owner]
+    pattern = next((p for p in public if "{" in p and "}" in p), None)
+    if pattern is None:
+        return None
+    head, _, rest = pattern.partition("{")
+    return f"{head}{unique}{rest.partition('}')[2]}"
+
+
+def settled(series: list[int]) -> bool:
+    """Whether the last :data:`SETTLED` readings of a gauge agree (within 1 MiB, or 1 %; pure)."""
+    last = series[-SETTLED:]
+    return len(last) == SETTLED and max(last) - min(last) <= max(SETTLED_BYTES, min(last) // 100)
+
+
+def judge_memory(before: int, after: list[int], churned: int) -> tuple[bool, int]:
+    """(memory was retained, the bytes retained; pure): the lowest reading once the clients left, less where
+    the gauge stood before, is more than half of what the churn sent."""
+    retained = min(after) - before
+    return retained > churned // 2, retained
+
+
+async def _settle(gauge: Any, reads_at_most: int) -> list[tuple[float, int | None]]:
+    """Read the gauge every SETTLE_EVERY_S until it settles or ``reads_at_most`` readings: [(seconds, bytes)]."""
+    t0 = time.monotonic()
+    series: list[tuple[float, int | None]] = []
+    for i in range(reads_at_most):
+        if i:
+            await asyncio.sleep(SETTLE_EVERY_S)
+        series.append((round(time.monotonic() - t0, 2), await gauge()))
+        values = [v for _, v in series]
+        if None in values or settled([v for v in values if v is not None]):
+            break
+    return series
+
+
+async def _churn_session(ctx: ProbeContext, plan: Churn, n: int, tag: str) -> tuple[Result | None, dict[str, Any]]:
+    """One churn session: ``plan.kinds`` messages of unique unknown kinds, ``plan.subscriptions`` unique channels,
+    then the round trip that shows they were all read. Returns (the session's failure to begin, or None; what
+    happened)."""
+    c = ctx.contract
+    op = c.round_trip() or next(iter(c.request_answers()), None)
+    base = dict(op.request.example) if op is not None and op.request is not None and op.request.example else {}
+    kind_at = c.kind_pointer or "/type"
+    sub = subscribe_request(c)
+    s, began = await open_started(ctx, trace=False)
+    async with s:
+        if began.problem is not None:
+            return began.problem, {}
+        try:
+            for i in range(plan.kinds):
+                head = f"churn-{tag}-{n}-{i}-"
+                await s.send(set_pointer(base, kind_at, head + "x" * (plan.kind_bytes - len(head))))
+            for j in range(plan.subscriptions if sub is not None else 0):
+                assert sub is not None
+                await s.send(set_pointer(sub[0], "/channel", churn_channel(c, f"churn-{tag}-{n}-{j}")))
+            rt = round_trip(ctx, f"churn-{n}")
+            assert rt is not None  # REQUIRES: roundTrip
+            mark = s.mark()
+            await s.send(rt[0])
+            # its answer, past the errors the unknown kinds got (answered in order: all were read before it)
+            ans = await s.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark)
+        except ConnectionClosed:
+            ans = None
+        return None, {"answered": ans is not None, "closed": s.closed,
+                      "close_code": s.close_code if s.closed else None, "close_reason": s.close_reason if s.closed else None}
+
+
+@probe("readiness.memory_retained", leaves=("load",), category="readiness", critical=True, disruptive=True, quick=False,
+       expected="after a churn of clients (anonymous where the contract allows) sending messages of unique unknown kinds "
+                "(about 64 MB of them, within the declared size and rate limits) and subscribing to unique channels, "
+                "the memory gauge the contract names settles, once they left, within half the churn of where it began")
+async def memory_retained(ctx: ProbeContext) -> Result:
+    c = ctx.contract
+    sources = c.memory_sources()
+    assert sources  # REQUIRES: memory
+    admin_token = None
+    if any(admin for _, _, admin in sources) and ctx.admin is not None:
+        admin_token, ans = await login(ctx, ctx.admin)
+        if admin_token is None and all(admin for _, _, admin in sources):
+            return login_refused(ctx.admin, ans)
+    readable = [(path, ptr, admin) for path, ptr, admin in sources if not admin or admin_token]
+    if not readable:
+        return Result.skip("no_admin", f"the memory gauge ({sources[0][0]} {sources[0][1]}) needs an admin token: "
+                           "give admin credentials")
+
+    async def gauge() -> int | None:
+        for path, ptr, admin in readable:
+            v = pointer_get((await http_get(ctx, "GET", path, token=admin_token if admin else None)).body, ptr)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+                return int(v)
+        return None
+
+    where = ", ".join(f"{path} {ptr}" for path, ptr, _ in readable)
+    plan = churn_plan(c)
+    if plan is None:
+        return Result.skip("churn_too_small", "the declared message size and rate limits allow no churn of "
+                           f"{MIN_CHURN_BYTES // 2**20} MiB in {MAX_CHURN_SESSIONS} sessions")
+    before_series = await _settle(gauge, SETTLED + 2)
+    obs: dict[str, Any] = {"gauge": where, "before": before_series, "kind_bytes": plan.kind_bytes,
+                           "kinds_per_session": plan.kinds, "subscriptions_per_session": plan.subscriptions}
+    if before_series[-1][1] is None:
+        return Result.skip("figures_absent", f"the target reports no memory figure where the contract says ({where})", obs)
+    before = int(before_series[-1][1])
+    tag = secrets.token_hex(4)
+    t0 = time.monotonic()
+    answered = closed = 0
+    seen_close: dict[str, Any] = {}
+    for n in range(plan.sessions):
+        problem, got = await _churn_session(ctx, plan, n, tag)
+        if problem is not None:
+            if n == 0:
+                return problem
+            break
+        answered += bool(got["answered"])
+        if got["closed"] and not got["answered"]:
+            closed += 1
+            seen_close = {"code": got["close_code"], "reason": got["close_reason"]}
+            if is_lockout_close(got["close_code"], got["close_reason"]):
+                return Result.closed(got["close_code"], got["close_reason"], f"churn session {n + 1}", obs)
+    churned = answered * plan.kinds * plan.kind_bytes
+    obs.update(sessions=plan.sessions, sessions_answered=answered, sessions_closed=closed, churn_bytes=churned,
+               churn_s=round(time.monotonic() - t0, 2))
+    if closed:
+        obs["close"] = seen_close
+    if churned < MIN_CHURN_BYTES:
+        if not answered and not closed:
+            return Result.fail("no_answer", f"none of {plan.sessions} churn sessions got its round trip answered "
+                               f"within {ctx.options.timeout_s:.1f} s", obs)
+        return Result.skip("churn_refused", f"only {answered} of {plan.sessions} churn sessions were answered "
+                           f"({closed} closed by the target): too little churn to judge the memory gauge by", obs)
+    after_series = await _settle(gauge, max(SETTLED, int(SETTLE_S / SETTLE_EVERY_S)))
+    obs["after"] = after_series
+    after = [v for _, v in after_series if v is not None]
+    if not after:
+        return Result.skip("figures_absent", f"the memory figure ({where}) was gone once the clients left", obs)
+    kept, retained = judge_memory(before, after, churned)
+    mib = 2**20
+    obs.update(retained_bytes=retained, threshold_bytes=churned // 2)
+    what = (f"{answered} sessions sent {churned / mib:.0f} MiB of unique unknown kinds"
+            + (f" and {plan.subscriptions} unique subscriptions each" if plan.subscriptions else "")
+            + f"; {where}: {before / mib:.0f} MiB before, {min(after) / mib:.0f} MiB once they left "
+            f"(settled over {after_series[-1][0]:.1f} s)")
+    if kept:
+        return Result.fail("memory_retained", f"{what}: {retained / mib:.0f} MiB retained after the clients left, "
+                           f"more than half of the churn", obs)
+    return Result.ok(f"{what}: {max(0, retained) / mib:.0f} MiB retained", obs)

@@ -9,6 +9,12 @@ connections beyond a cap with a 503; and after a WebSocket upgrade it closes a
 client that sends an unmasked frame with 1002 (RFC 6455 §5.1), which aiohttp
 accepts.
 
+After an upgrade it also keeps one client from holding the event loop: input is
+handed to aiohttp at most :data:`FRAMES_PER_TURN` frames a turn (the client's
+socket waits meanwhile), and a client the server hangs up on (a flood) has
+everything it sends after that dropped unparsed while its close frame goes out
+and the connection ends cleanly (:meth:`GuardedProtocol.hang_up`).
+
 The reading of the byte stream is plain code without I/O (:class:`RequestClock`,
 :class:`FrameWatcher`): bytes in, the phase or the verdict out.
 """
@@ -117,38 +123,59 @@ def _field(line: bytes) -> tuple[bytes, bytes]:
 
 
 class FrameWatcher:
-    """Follows client WebSocket frames far enough to see each frame's mask bit: pure, no I/O."""
+    """Follows client WebSocket frames far enough to count them and see each frame's mask bit: pure, no I/O.
 
-    def __init__(self) -> None:
-        self._hdr = bytearray()
-        self._skip = 0
+    It jumps from header to header (a flood of empty frames is a header every 6 bytes, so this loop is the
+    guard's cost per frame) and keeps only an incomplete header between reads.
+
+    Args:
+        check_mask: stop at a frame without a mask (RFC 6455 §5.1: the server must close); otherwise walk past it.
+    """
+
+    def __init__(self, check_mask: bool = True) -> None:
+        self.check_mask = check_mask
+        self._hdr = b""  # the start of a header split across reads (at most 13 bytes)
+        self._skip = 0  # payload bytes of the current frame still to come
 
     def feed(self, data: bytes) -> bool:
         """Consume bytes; True once a frame without a mask is seen (RFC 6455 §5.1: the server must close)."""
-        i, n = 0, len(data)
+        return self.scan(data)[0]
+
+    def scan(self, data: bytes | memoryview, frames: int = 0) -> tuple[bool, int]:
+        """Consume bytes, stopping before the header of new frame ``frames + 1`` (0: no limit).
+
+        Returns (a frame without a mask was seen, the bytes of ``data`` consumed); the rest is the caller's to
+        scan again, so that input can be handed on a number of frames at a time.
+        """
+        held = len(self._hdr)  # a header begun in an earlier read (then no payload is left to skip)
+        if held:
+            data, self._hdr = self._hdr + data, b""
+        n, i, begun = len(data), self._skip, 0
         while i < n:
-            if self._skip:
-                k = min(self._skip, n - i)
-                self._skip -= k
-                i += k
-                continue
-            self._hdr.append(data[i])  # a header is 2 to 14 bytes
-            i += 1
-            h = self._hdr
-            if len(h) < 2:
-                continue
-            if not h[1] & 0x80:
-                return True
-            size = h[1] & 0x7F
-            need = 6 + (2 if size == 126 else 8 if size == 127 else 0)
-            if len(h) < need:
-                continue
+            if not (held and i == 0):  # a new frame's header starts at i
+                if frames and begun >= frames:
+                    self._skip = 0
+                    return False, i - held
+                begun += 1
+            if i + 2 > n:
+                break
+            b1 = data[i + 1]
+            if not b1 & 0x80 and self.check_mask:
+                return True, n - held
+            size = b1 & 0x7F
+            head = (2 if size < 126 else 4 if size == 126 else 10) + (4 if b1 & 0x80 else 0)
+            if i + head > n:
+                break
             if size == 126:
-                size = int.from_bytes(h[2:4], "big")
+                size = int.from_bytes(data[i + 2:i + 4], "big")
             elif size == 127:
-                size = int.from_bytes(h[2:10], "big")
-            self._skip, self._hdr = size, bytearray()
-        return False
+                size = int.from_bytes(data[i + 2:i + 10], "big")
+            i += head + size
+        if i >= n:
+            self._skip = i - n
+        else:
+            self._hdr, self._skip = bytes(data[i:]), 0
+        return False, n - held
 
 
 @dataclass
@@ -174,12 +201,29 @@ class GuardConfig:
 _REFUSAL = json.dumps({"success": False, "error": "connection limit reached"}).encode()
 REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
            b"Connection: close\r\nContent-Length: " + str(len(_REFUSAL)).encode() + b"\r\n\r\n" + _REFUSAL)
-#: a close frame with 1002 (protocol error), unmasked as a server's frames are
-CLOSE_1002 = bytes([0x88, 2]) + (1002).to_bytes(2, "big")
+#: WebSocket input handed to the server per turn of the event loop (bytes): a client that sends faster than that waits
+#: in its socket (its reading paused) while every other connection gets its turn, and once the server hangs up on
+#: it, what it had queued is dropped unparsed
+SLICE = 64 * 1024
+#: and at most this many frames (a frame is a message the server parses, queues and answers)
+FRAMES_PER_TURN = 256
+#: how long a connection the server hangs up on may take to read its close frame and leave (seconds)
+LINGER_S = 2.0
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """A server's close frame (unmasked, RFC 6455 §5.5.1) with ``code`` and a reason of at most 123 bytes."""
+    payload = code.to_bytes(2, "big") + reason.encode()[:123]
+    return bytes([0x88, len(payload)]) + payload
+
+
+#: a close frame with 1002 (protocol error)
+CLOSE_1002 = close_frame(1002)
 
 
 class GuardedProtocol(asyncio.Protocol):
-    """Delegates to the wrapped protocol; enforces the deadlines, the cap and the mask check of a GuardConfig."""
+    """Delegates to the wrapped protocol; enforces the deadlines, the cap and the mask check of a GuardConfig, hands
+    WebSocket input on a turn at a time, and hangs up on a client without losing its close frame."""
 
     def __init__(self, make_inner: Callable[[], asyncio.Protocol], cfg: GuardConfig) -> None:
         self._cfg = cfg
@@ -189,9 +233,18 @@ class GuardedProtocol(asyncio.Protocol):
         cfg.open += 1
         self._counted = True
         self._clock = RequestClock()
-        self._frames = FrameWatcher() if cfg.mask_check else None
+        self._frames = FrameWatcher(check_mask=cfg.mask_check)
         self._timer: asyncio.TimerHandle | None = None
         self._transport: asyncio.BaseTransport | None = None
+        #: input is read and dropped (the server has hung up on this client): nothing more is parsed
+        self._discarding = False
+        #: WebSocket input read but not yet handed over (more than a SLICE arrived at once); reading is paused meanwhile
+        self._backlog = b""
+        self._at = 0  # where the backlog's next turn starts
+        self._pump_handle: asyncio.Handle | None = None
+        self._holding = False  # reading paused by the guard (the backlog), not by the wrapped protocol
+        self._lost = False
+        self._lost_waiters: list[asyncio.Future[None]] = []
 
     # -- deadlines ---------------------------------------------------------
     def _arm(self, seconds: float | None) -> None:
@@ -214,6 +267,40 @@ class GuardedProtocol(asyncio.Protocol):
             return cfg.body_timeout
         return None
 
+    # -- hanging up --------------------------------------------------------
+    def discard_input(self) -> None:
+        """Read and drop whatever the client sends from now on: the server has decided to end the connection, and a
+        client that floods it costs a read per 256 KiB, no parsing."""
+        self._discarding = True
+
+    def hang_up(self, farewell: bytes, linger_s: float = LINGER_S) -> None:
+        """End the connection so that the client can read ``farewell`` (a close frame) even while it floods.
+
+        Closing a socket whose input was not read makes the kernel reset it, and the reset discards what is still
+        unsent (RFC 9293 §3.6, 'abort'): a client that floods would see the connection die without the close frame
+        (1006). So the input is dropped instead of parsed, the farewell is followed by a FIN (write_eof; TLS cannot
+        half-close), and the socket is closed when the client ends its side, or aborted after ``linger_s``.
+        """
+        self.discard_input()
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(farewell)  # type: ignore[attr-defined]
+        self._drop_backlog()
+        self._holding = False
+        if isinstance(transport, asyncio.ReadTransport):
+            transport.resume_reading()  # paused by the guard or the parser (its queue full): the client's FIN must be seen
+        if transport.can_write_eof():  # type: ignore[attr-defined]
+            transport.write_eof()  # type: ignore[attr-defined]
+        self._arm(linger_s)
+
+    async def wait_closed(self) -> None:
+        """Until the connection is gone (a hang-up's linger bounds it)."""
+        if not self._lost:
+            waiter = asyncio.get_running_loop().create_future()
+            self._lost_waiters.append(waiter)
+            await waiter
+
     # -- asyncio.Protocol --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -225,6 +312,11 @@ class GuardedProtocol(asyncio.Protocol):
             self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
+        if self._clock.phase is Phase.UPGRADED:
+            self._frames_in(data)
+            return
         entered, frames = self._clock.feed(data)
         if entered:
             self._arm(self._deadline(entered[-1]))
@@ -233,20 +325,85 @@ class GuardedProtocol(asyncio.Protocol):
                 self._transport.write(REFUSED)  # type: ignore[attr-defined]
                 self._transport.close()
             return
-        if frames and self._frames is not None and self._frames.feed(frames):
-            transport = self._transport
-            if transport is not None and not transport.is_closing():
-                transport.write(CLOSE_1002)  # type: ignore[attr-defined]
-                transport.close()
-            return
         assert self._inner is not None
+        if Phase.UPGRADED in entered:  # the upgrade's head ended in this read: the frames after it wait their turn
+            self._inner.data_received(data[:len(data) - len(frames)])
+            if frames:
+                self._frames_in(frames)
+            return
         self._inner.data_received(data)
 
+    # -- WebSocket input, a slice per turn ----------------------------------
+    def _frames_in(self, data: bytes) -> None:
+        self._backlog, self._at = (self._backlog[self._at:] + data if self._backlog else data), 0
+        if self._pump_handle is None:
+            self._pump()
+        elif not self._holding:
+            self._hold()  # the wrapped protocol resumed reading while the guard still has input to hand over
+
+    def _hold(self) -> None:
+        transport = self._transport
+        if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
+            self._holding = True
+            transport.pause_reading()
+
+    def _release(self) -> None:
+        if not self._holding:
+            return
+        self._holding = False
+        inner = self._inner
+        # aiohttp pauses reading itself while its queues are full (BaseProtocol's two flags): that pause stays
+        if getattr(inner, "_reading_paused", False) or getattr(inner, "_buffer_paused", False):
+            return
+        transport = self._transport
+        if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
+            transport.resume_reading()
+
+    def _pump(self) -> None:
+        """Hand the wrapped protocol one turn's input from the backlog; the rest on the next turn of the loop."""
+        self._pump_handle = None
+        if self._discarding or self._inner is None or self._lost:
+            self._drop_backlog()
+            self._release()
+            return
+        at = self._at
+        unmasked, used = self._frames.scan(memoryview(self._backlog)[at:at + SLICE], FRAMES_PER_TURN)
+        if unmasked:
+            self._drop_backlog()
+            self.hang_up(CLOSE_1002)
+            return
+        self._at = at + used
+        chunk = self._backlog if used == len(self._backlog) else self._backlog[at:at + used]
+        if self._at >= len(self._backlog):
+            self._drop_backlog()
+        self._inner.data_received(chunk)
+        if self._backlog and not self._discarding:
+            if not self._holding:
+                self._hold()
+            self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
+        else:
+            self._drop_backlog()
+            self._release()
+
+    def _drop_backlog(self) -> None:
+        self._backlog, self._at = b"", 0
+
     def eof_received(self) -> bool | None:
+        if self._discarding:
+            return None  # the client has read its farewell and left: the transport closes
         return self._inner.eof_received() if self._inner is not None else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._arm(None)
+        self._lost = True
+        self._drop_backlog()
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
+            self._pump_handle = None
+        for waiter in self._lost_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._lost_waiters.clear()
         if self._counted:
             self._counted = False
             self._cfg.open -= 1

@@ -11,6 +11,7 @@ import traceback
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..capture.redact import redact_url
 from . import tokens
@@ -21,6 +22,43 @@ from .settings import Settings
 from .store import User
 
 log = logging.getLogger("pitchey_analysis.server")
+
+
+class BadRequestLines(logging.Filter):
+    """aiohttp logs every request it cannot parse (a header or URL over its limits, too many headers, a broken
+    head) with a full traceback at ERROR: a client could fill the log with one line of junk a request. Such a
+    record becomes one line without the traceback or the client's bytes, at most one every ``every_s`` seconds,
+    which counts the ones left out since. Other errors pass unchanged."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._next_at = 0.0
+        self._left_out = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        now = time.monotonic()
+        if now < self._next_at:
+            self._left_out += 1
+            return False
+        self._next_at = now + self.every_s
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        more = f" ({self._left_out} more since the last such line)" if self._left_out else ""
+        self._left_out = 0
+        record.msg, record.args = "refused a malformed request from %s: %s %s%s", (remote, exc.code, type(exc).__name__, more)
+        record.exc_info, record.exc_text = None, None
+        if record.levelno > logging.WARNING:  # a client's junk is not the server's error (aiohttp logs it at ERROR)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+#: the logger aiohttp's request handlers use (passed to the AppRunner): malformed requests as one line, rate-bounded
+request_log = logging.getLogger("pitchey_analysis.server.requests")
+BAD_REQUEST_LINES = BadRequestLines()
+request_log.addFilter(BAD_REQUEST_LINES)
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

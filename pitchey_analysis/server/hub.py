@@ -19,7 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .limits import EventWindow
+from .deadline import GuardedProtocol, close_frame
+from .limits import EventWindow, resident_bytes
 from .profile import Defect, Profile
 from .proxy import Network, client_address
 from .store import User, UserStore
@@ -43,6 +44,8 @@ class _CloseRequest:
 
     code: int
     reason: str
+    #: end the connection at the transport (GuardedProtocol.hang_up), not by aiohttp's close handshake
+    hang_up: bool = False
 
 
 @dataclass(eq=False)
@@ -67,6 +70,10 @@ class Session:
     leaked: bool = False
     close_task: asyncio.Task[None] | None = None
     pending: list[Any] = field(default_factory=list)  # messages held during a user lookup
+    #: the connection's guard (deadlines, cap, mask check): what a hang-up goes through; None without one
+    guard: GuardedProtocol | None = None
+    #: the server hung up on this client (a flood): its input is dropped, its close frame goes out at the transport
+    hung_up: bool = False
 
 
 class Hub:
@@ -178,6 +185,8 @@ class Hub:
             "errors": {"by_code": dict(self.errors_by_code)},
             "rate_limited": self.rate_limited,
             "uptime_s": self.uptime_s(),
+            # the process's resident memory: what a churn of clients left behind shows here once they are gone
+            "memory": {"rss_bytes": resident_bytes()},
         }
 
     def metrics(self) -> dict[str, Any]:
@@ -302,24 +311,34 @@ class Hub:
             self.send(s, frame)
         return len(sessions)
 
-    def close(self, s: Session, code: int, reason: str, *, drain: bool = True) -> None:
+    def close(self, s: Session, code: int, reason: str, *, drain: bool = True, hang_up: bool = False) -> None:
         """Close a session from the server side (non-blocking).
 
         With ``drain`` the frames already queued (e.g. the rate_limited errors
         before a 1008) are sent first; an overflowing queue closes at once.
+        With ``hang_up`` (a client that floods) nothing more it sends is read
+        or answered, and the close frame goes out at the transport followed by
+        the end of the connection (:meth:`GuardedProtocol.hang_up`), so that the
+        client sees the close code even while it keeps sending.
         """
         if s.closing:
             return
         s.closing = True
+        if hang_up and s.guard is not None:
+            s.hung_up = True
+            s.guard.discard_input()
         if drain and s.writer and not s.writer.done() and s.queue is not None:
             try:
-                s.queue.put_nowait(_CloseRequest(code, reason))
+                s.queue.put_nowait(_CloseRequest(code, reason, s.hung_up))
                 s.close_task = s.writer
                 return
             except asyncio.QueueFull:
                 pass
         if s.writer and not s.writer.done():
             s.writer.cancel()
+        if s.hung_up and s.guard is not None:
+            s.guard.hang_up(close_frame(code, reason))
+            return
         s.close_task = asyncio.get_running_loop().create_task(self._close(s, code, reason))
 
     async def _close(self, s: Session, code: int, reason: str) -> None:
@@ -334,7 +353,10 @@ class Hub:
             while True:
                 frame = await s.queue.get()
                 if isinstance(frame, _CloseRequest):
-                    await self._close(s, frame.code, frame.reason)
+                    if frame.hang_up and s.guard is not None:
+                        s.guard.hang_up(close_frame(frame.code, frame.reason))
+                    else:
+                        await self._close(s, frame.code, frame.reason)
                     return
                 data = frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":"))
                 await s.ws.send_str(data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import resource
 
 
@@ -83,3 +84,13 @@ def connection_cap(open_files: int | None = None) -> int:
         open_files = soft if soft != resource.RLIM_INFINITY else 1_048_576
     reserve = max(16, math.ceil(open_files / 10))
     return max(1, open_files - reserve)
+
+
+def resident_bytes() -> int | None:
+    """The process's resident memory now, in bytes (``/proc/self/statm``); None where there is no /proc (the peak
+    that ``getrusage`` reports elsewhere cannot show memory given back)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None

@@ -22,6 +22,13 @@ def _requests() -> dict[str, Message]:
     return {m.type: m for o in default_contract().receives() for m in o.messages if m.type}
 
 
+def warm() -> None:
+    """Compile every request's validator now: the first message of a type otherwise pays for it (and the first of
+    all for importing jsonschema, about a second), while every other client waits on the same loop."""
+    for m in _requests().values():
+        m.error({})
+
+
 def problem(mtype: str, msg: dict[str, Any]) -> str | None:
     """Why ``msg`` does not match the contract's schema of ``mtype`` (a short sentence), or None."""
     if mtype in SELF_CHECKED:

@@ -23,11 +23,12 @@ from .profile import Profile
 def _child(profile: Profile, host: str, port: int, secret: str, ready: Any) -> None:
     import asyncio
 
-    from .app import ReferenceServer
+    from .app import ReferenceServer, freeze_heap
 
     async def main() -> None:
         srv = ReferenceServer(profile, host=host, port=port, jwt_secret=secret, reuse_port=True)
         await srv.start()
+        freeze_heap()
         ready.put(os.getpid())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ..contract import default_contract
 from . import schemas, tokens
+from .deadline import LINGER_S, GuardedProtocol
 from .hub import ANON_CAPABILITIES, AUTH_CAPABILITIES, AUTH_CHANNELS, Hub, Session, now_ms
 from .profile import Defect
 from .settings import Settings
@@ -28,6 +29,9 @@ log = logging.getLogger("pitchey_analysis.server")
 AUTH_ONLY_TYPES = default_contract().auth_only_types()
 HANDLERS = {t: "on_" + t for t in sorted(default_contract().client_types())}
 PRESENCE_STATES = frozenset({"online", "away", "busy", "offline"})
+#: messages one session handles before it lets the others run: a read of queued messages does not wait, so a client
+#: that sent many at once would otherwise hold the event loop until they are all answered
+TURN = 16
 
 
 def _uid(s: Session) -> int:
@@ -129,6 +133,8 @@ class WebSocketHandler:
         ws = web.WebSocketResponse(autoping=False, max_msg_size=max_size, autoclose=autoclose)
         await ws.prepare(request)
         s = hub.new_session(ws, key)
+        guard = request.transport.get_protocol() if request.transport is not None else None
+        s.guard = guard if isinstance(guard, GuardedProtocol) else None
         try:
             await self._serve(request, s, key, token)
         except (ConnectionError, asyncio.CancelledError, aiohttp.ClientConnectionResetError):
@@ -144,7 +150,14 @@ class WebSocketHandler:
                 hub.unregister(s)
             elif s.writer and not s.writer.done():
                 s.writer.cancel()
-            if not ws.closed:
+            if s.hung_up and s.guard is not None:
+                # The close frame is out and the transport ends the connection; aiohttp's own close would write
+                # after it and reset a connection whose input is unread.
+                try:
+                    await asyncio.wait_for(s.guard.wait_closed(), LINGER_S + 1.0)
+                except TimeoutError:
+                    pass
+            elif not ws.closed:
                 try:
                     await asyncio.wait_for(ws.close(), 2.0)
                 except (TimeoutError, ConnectionError):
@@ -265,7 +278,13 @@ class WebSocketHandler:
     # -- the message loop --------------------------------------------------
     async def _message_loop(self, s: Session, key: str, request: web.Request) -> None:
         ws = s.ws
-        while not ws.closed:
+        handled = 0
+        while not ws.closed and not s.hung_up:
+            handled += 1
+            if handled % TURN == 0:
+                await asyncio.sleep(0)
+                if ws.closed or s.hung_up:
+                    return
             msg = await ws.receive()
             s.last_activity = time.monotonic()
             if msg.type == aiohttp.WSMsgType.TEXT:
@@ -319,7 +338,7 @@ class WebSocketHandler:
             s.strikes.popleft()
         s.strikes.append(now)
         if len(s.strikes) >= 4:
-            hub.close(s, 1008, "Rate limit exceeded")
+            hub.close(s, 1008, "Rate limit exceeded", hang_up=True)
         else:
             hub.error(s, "rate_limited", "too many messages; slow down")
         return True

@@ -84,6 +84,7 @@ CASES: dict[str, list[tuple[dict, str]]] = {
     "readiness.login_throttle": [({"disable": ["login_throttle"]}, "no_throttle")],
     "readiness.subscription_cap": [({"disable": ["subscription_cap"]}, "no_cap")],
     "readiness.connection_cap": [({"disable": ["connection_cap"]}, "no_cap")],
+    "readiness.memory_retained": [({"disable": ["known_type_counters"]}, "memory_retained")],
 }
 #: Whole-run probes judge the sessions of the probes run before them on the same context.
 SESSION_PRELUDE = ("connection.anonymous_connect", "auth.unknown_user", "messaging.invalid_json", "messaging.ping",

@@ -15,11 +15,17 @@ import pytest
 from pitchey_analysis.contract import default_contract
 from pitchey_analysis.contract.requests import subscribe_request
 from pitchey_analysis.probes.hardening import (
+    CHURN_BYTES,
     MAX_DEPTH,
+    MIN_CHURN_BYTES,
+    churn_channel,
+    churn_plan,
     grace_s,
     handshake_deadline,
     judge_flood,
+    judge_memory,
     nested_json,
+    settled,
     subscription_channels,
 )
 from tests.conftest import SHORT
@@ -53,6 +59,32 @@ def test_subscription_channels_come_from_the_contract():
     assert example["type"] == "subscribe" and kinds == {"subscription_confirmed"}
     fixed = dataclasses.replace(c, channels={k: v for k, v in c.channels.items() if "{" not in k})
     assert subscription_channels(fixed, 65) == ["presence"]  # the only public channel without a pattern
+
+
+def test_the_churn_fits_the_declared_limits():
+    c = default_contract()
+    plan = churn_plan(c)
+    assert plan is not None
+    # 64 KiB messages: kinds of 60 KiB; a burst of 120: 112 messages, a round trip and 16 subscriptions among them
+    assert (plan.kind_bytes, plan.kinds, plan.subscriptions) == (60 * 1024, 95, 16)
+    assert CHURN_BYTES <= plan.bytes < CHURN_BYTES + plan.kinds * plan.kind_bytes
+    small = churn_plan(_with_limits(rate={"burst": 10, "refillPerSecond": 1}, subscriptions={"perSession": 1}))
+    assert small is not None and (small.kinds, small.subscriptions, small.sessions) == (3, 1, 200)
+    assert churn_plan(_with_limits(messageSize={"bytes": 1024})) is None  # no churn worth judging a gauge by
+    assert churn_channel(c, "churn-ab-1-2") == "pitch:churn-ab-1-2"
+    fixed = dataclasses.replace(c, channels={k: v for k, v in c.channels.items() if "{" not in k})
+    assert churn_channel(fixed, "x") is None and churn_plan(fixed).subscriptions == 0  # type: ignore[union-attr]
+    assert MIN_CHURN_BYTES < CHURN_BYTES
+
+
+def test_the_memory_judgement():
+    mib = 2**20
+    assert settled([100 * mib, 101 * mib, 100 * mib]) and not settled([100 * mib, 104 * mib, 100 * mib])
+    assert not settled([100 * mib, 100 * mib])  # too few readings
+    assert settled([1000 * mib, 1005 * mib, 1008 * mib])  # within 1 % of a large figure
+    assert judge_memory(100 * mib, [180 * mib, 170 * mib], 64 * mib) == (True, 70 * mib)
+    assert judge_memory(100 * mib, [140 * mib, 110 * mib], 64 * mib) == (False, 10 * mib)  # the lowest once settled
+    assert judge_memory(100 * mib, [90 * mib], 64 * mib) == (False, -10 * mib)
 
 
 @pytest.mark.parametrize("facts,outcome", [

@@ -63,6 +63,21 @@ def test_frame_watcher_sees_an_unmasked_frame():
     assert w.feed(bytes([0x81, 0x02]) + b"{}")
 
 
+def test_frame_watcher_hands_input_on_a_number_of_frames_at_a_time():
+    ping = bytes([0x89, 0x80]) + b"mask"  # an empty ping, masked: 6 bytes
+    big = bytes([0x81, 0xFE]) + (300).to_bytes(2, "big") + b"mask" + b"x" * 300
+    w = FrameWatcher()
+    assert w.scan(ping * 10, frames=3) == (False, 18)  # stops where the 4th frame begins
+    assert w.scan(ping * 7, frames=0) == (False, 42)
+    assert w.scan(big[:5], frames=1) == (False, 5)  # a header split across reads
+    # the rest of that frame does not count as a new one: it and the next frame, not the one after
+    assert w.scan(big[5:] + ping + ping, frames=1) == (False, len(big) - 5 + 6)
+    assert w.scan(ping + bytes([0x81, 0x02]) + b"{}", frames=1) == (False, 6)
+    assert w.scan(bytes([0x81, 0x02]) + b"{}")[0]
+    lax = FrameWatcher(check_mask=False)  # mask check off: an unmasked frame (no mask key) is walked past
+    assert lax.scan(bytes([0x81, 0x02]) + b"{}" + ping, frames=1) == (False, 4)
+
+
 def test_client_address_rightmost_untrusted_hop():
     nets = parse_networks(["10.0.0.0/8", "::1"])
     assert client_address("127.0.0.1", "1.2.3.4", nets) == "127.0.0.1"  # a direct client names no one
@@ -259,6 +274,59 @@ async def test_control_frames_count_toward_the_rate_limit(make_server, on):
         await c.close()
 
 
+async def _flood(srv, frame: bytes, seconds: float) -> tuple[bytes, int]:
+    """A hostile client: upgrades, then writes ``frame`` over and over for ``seconds`` without reading, then reads
+    what it was sent until the server ends the connection. Returns (what it read, the bytes it wrote)."""
+    reader, writer = await _raw(srv)
+    writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    assert b" 101 " in await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2.0)
+    loop = asyncio.get_running_loop()
+    end, wrote, batch = loop.time() + seconds, 0, frame * 2000
+    try:
+        while loop.time() < end:
+            writer.write(batch)
+            wrote += len(batch)
+            await asyncio.wait_for(writer.drain(), max(0.01, end - loop.time()))
+    except (ConnectionError, TimeoutError):
+        pass
+    got = b""
+    try:
+        while len(got) < 1_000_000:
+            data = await asyncio.wait_for(reader.read(65536), 3.0)
+            if not data:
+                break
+            got += data
+    except ConnectionError:
+        pass  # a reset: what was read before it is what the client saw
+    finally:
+        writer.close()
+    return got, wrote
+
+
+def _close_code(stream: bytes) -> int | None:
+    """The code of the first close frame in a server's (unmasked) frames, None without one (what a client calls 1006)."""
+    i = 0
+    while i + 2 <= len(stream):
+        op, size, at = stream[i] & 0x0F, stream[i + 1] & 0x7F, i + 2
+        if size == 126:
+            size, at = int.from_bytes(stream[i + 2:i + 4], "big"), i + 4
+        if op == 0x8:
+            return int.from_bytes(stream[at:at + 2], "big") if size >= 2 else 1005
+        i = at + size
+    return None
+
+
+@pytest.mark.parametrize("frame", [bytes([0x89, 0x80]) + b"mask", bytes([0x81, 0x8F]) + b"\x00" * 4 + b'{"type":"ping"}'],
+                         ids=["pings", "messages"])
+async def test_a_flooder_reads_its_1008_and_nothing_it_sent_after_is_handled(make_server, frame):
+    srv = await make_server(rate_bucket=5, rate_refill_per_s=0.1)
+    got, wrote = await _flood(srv, frame, 0.5)
+    assert _close_code(got) == 1008  # not a reset that loses it (1006), though the client never stopped sending
+    assert wrote > 100 * len(frame) * 2000  # the server kept reading (and dropping) what it sent after its close
+    assert srv.hub.rate_limited == 4  # 5 answered, 3 rate_limited errors and the close: nothing after it is parsed
+
+
 @pytest.mark.parametrize("on", [True, False], ids=["on", "off"])
 async def test_unmasked_client_frames_closed_1002(make_server, on):
     srv = await make_server(disable=[] if on else ["mask_check"])
@@ -386,3 +454,35 @@ async def test_echo_only_when_asked_and_rate_limited(make_server):
             assert msgs[-1].type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
             assert c.close_code == 1008
 
+
+
+async def test_request_schemas_are_compiled_before_the_first_client(make_server):
+    from pitchey_analysis.server import schemas
+
+    await make_server()
+    # compiled at start: the first message of a type used to pay for it (the first of all ~1 s importing jsonschema)
+    assert all("validator" in vars(m) for m in schemas._requests().values())
+
+
+async def test_malformed_requests_log_one_line_at_a_bounded_rate(make_server, caplog, monkeypatch):
+    import logging
+
+    from pitchey_analysis.server.http import BAD_REQUEST_LINES
+
+    monkeypatch.setattr(BAD_REQUEST_LINES, "_next_at", 0.0)
+    monkeypatch.setattr(BAD_REQUEST_LINES, "every_s", 600.0)  # however slowly this machine sends the nine
+    srv = await make_server()
+    caplog.set_level(logging.INFO)
+    heads = [b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",  # a header over 8 KiB
+             b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # a URL over 8 KiB
+             b"GET /api/health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"\r\n"] * 3
+    for head in heads:
+        reader, writer = await _raw(srv)
+        writer.write(head)
+        assert b" 400 " in (await asyncio.wait_for(reader.readuntil(b"\r\n"), 2.0))
+        writer.close()
+    lines = [r for r in caplog.records if r.name.startswith(("aiohttp", "pitchey_analysis.server"))]
+    # one line for the nine, no traceback, none of the client's bytes
+    assert [(r.levelname, r.exc_info) for r in lines] == [("WARNING", None)], [r.getMessage()[:200] for r in lines]
+    assert "malformed request" in lines[0].getMessage() and "aaa" not in lines[0].getMessage()
+    assert BAD_REQUEST_LINES._left_out == 8

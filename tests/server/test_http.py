@@ -52,8 +52,10 @@ async def test_stats_needs_admin(server):
     assert (await http_get(server, "/api/ws/stats", await token(server, "creator")))[0] == 403
     status, body, _ = await http_get(server, "/api/ws/stats", await token(server, "admin"))
     assert status == 200
-    assert set(body["data"]) == {"connections", "messages", "errors", "rate_limited", "uptime_s"}
+    assert set(body["data"]) == {"connections", "messages", "errors", "rate_limited", "uptime_s", "memory"}
     assert set(body["data"]["connections"]) == {"total", "authenticated", "users"}
+    rss = body["data"]["memory"]["rss_bytes"]  # resident memory now (/proc; null where there is none)
+    assert rss is None or (isinstance(rss, int) and rss > 1024 * 1024)
 
 
 async def test_notifications_and_broadcast_admin_only(server):
