@@ -438,6 +438,13 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "Once the cap is reached it stays reached: every new client is refused although connections have left. Seen by "
         "upgrades still refused after one of the probe's connections closed.",
         "Count a connection out of the cap as soon as it closes, however it closes."),
+    ("auth.unknown_user", "closed_1011"): _f(
+        "A token for a user who does not exist ends the session with an internal error (1011)",
+        "Anyone holding a validly signed token of a deleted or unknown user makes the service fail its user lookup; "
+        "clients of such users lose the session with an internal error instead of a clear refusal and reconnect in a "
+        "loop. Seen as close 1011 instead of an anonymous session that goes on.",
+        "When the token's user is not found, send the declared error and keep the session anonymous; never let the "
+        "lookup's failure end the session."),
     ("auth.unknown_user", "connected_not_first"): _f(
         "An unknown user's error comes before 'connected'",
         "Clients that wait for 'connected' as the first frame misread the session.",

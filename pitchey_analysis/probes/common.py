@@ -319,6 +319,7 @@ async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *,
             return None, Result.closed(s.close_code, s.close_reason, "the credential was not accepted", {"frames": s.types()})
         return None, Result.fail("auth_rejected", "the credential was not accepted on the WebSocket",
                                  evidence or {"frames": s.types()})
+    s.authenticated_by = evidence if evidence is not None else {"upgrade": "not refused"}
     await settle(ctx, s)
     bad = await watch(ctx, s, f"connected authenticated as {creds.user_type}")
     if bad is not None:

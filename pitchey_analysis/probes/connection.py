@@ -25,7 +25,7 @@ from .flow import ConnectTiming, timed_connect
 from .session import ProbeSession, first_frame_observer
 
 
-@probe("connection.health", category="connection", critical=True,
+@probe("connection.health", category="connection", critical=True, evidence=("status",),
        expected="the contract's health endpoint (GET /api/health) answers 200 with its status field healthy (data.status 'healthy')")
 async def health(ctx: ProbeContext) -> Result:
     ep = ctx.contract.endpoint("health") or {"path": "/api/health", "status": "/data/status"}
@@ -39,7 +39,7 @@ async def health(ctx: ProbeContext) -> Result:
     return Result.ok("service healthy", obs)
 
 
-@probe("connection.login", category="connection", critical=True,
+@probe("connection.login", category="connection", critical=True, evidence=("claims",),
        expected="login answers 200 with a token whose claims are sub, email, userType, iat, exp, iss, aud")
 async def login_probe(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)
@@ -59,7 +59,7 @@ async def login_probe(ctx: ProbeContext) -> Result:
     return Result.ok("token carries every claim of the contract", obs)
 
 
-@probe("connection.login_no_password", category="connection", critical=True,
+@probe("connection.login_no_password", category="connection", critical=True, evidence=("judged",),
        expected="no login answer (of any login endpoint) contains the password")
 async def login_no_password(ctx: ProbeContext) -> Result:
     # Evidence: only an answer to a login that *succeeded* could have carried the password.
@@ -81,7 +81,7 @@ async def login_no_password(ctx: ProbeContext) -> Result:
                      {"judged": judged, "refused": refused})
 
 
-@probe("connection.anonymous_connect", category="connection", critical=True,
+@probe("connection.anonymous_connect", category="connection", critical=True, evidence=("first_frame|status|close_code",),
        expected="an anonymous upgrade gets 'connected' with authenticated:false and the public capabilities; stages timed")
 async def anonymous_connect(ctx: ProbeContext) -> Result:
     t_off = ctx.recorder.t_offset()
@@ -136,7 +136,7 @@ def _closed_after(timing: ConnectTiming, obs: dict[str, Any], what: str) -> Resu
     return Result.closed(code, reason, f"{what} closed {ms:.0f} ms after 'connected'", obs)
 
 
-@probe("connection.authenticated_connect", category="connection", critical=True,
+@probe("connection.authenticated_connect", category="connection", critical=True, evidence=("first_frame",),
        expected="an upgrade with a login token gets 'connected' with authenticated:true, the user and the authenticated capabilities")
 async def authenticated_connect(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)
@@ -165,7 +165,7 @@ async def authenticated_connect(ctx: ProbeContext) -> Result:
     return Result.ok(f"authenticated with the authenticated capabilities; open {ctx.options.settle_s:.2f} s later", obs)
 
 
-@probe("connection.user_types", category="connection", critical=True,
+@probe("connection.user_types", category="connection", critical=True, evidence=("per_type",),
        expected="every demo user type (creator, investor, production) connects authenticated and its session stays open and answers a ping")
 async def user_types(ctx: ProbeContext) -> Result:
     if not ctx.users:
@@ -200,21 +200,23 @@ async def user_types(ctx: ProbeContext) -> Result:
         r.observed = seen
         r.detail = f"{r.detail}; per type: {seen}"
         return r
-    return Result.ok(f"all of {', '.join(seen)} connected, stayed open and answered a ping", seen)
+    return Result.ok(f"all of {', '.join(seen)} connected, stayed open and answered a ping", {"per_type": seen})
 
 
-@probe("connection.single_connected_frame", category="connection", critical=False,
+@probe("connection.single_connected_frame", category="connection", critical=False, evidence=("first_frame",),
        expected="exactly one 'connected' frame per session")
 async def single_connected(ctx: ProbeContext) -> Result:
     s = await authed(ctx)
-    extra = await s.expect_type(ctx.first_frame_type, timeout=max(ctx.options.quiet_window_s, 0.5), since=1)
+    watched = max(ctx.options.quiet_window_s, 0.5)
+    extra = await s.expect_type(ctx.first_frame_type, timeout=watched, since=1)
     await s.close()
     if extra is not None:
         return Result.fail("extra_frame", f"a second {ctx.first_frame_type!r} frame followed the first", extra)
-    return Result.ok("one connected frame")
+    first = next((f for _, f in s.frames if f.get("type") == ctx.first_frame_type), None)
+    return Result.ok("one connected frame", {"first_frame": first, "frames": s.types(), "watched_s": round(watched, 3)})
 
 
-@probe("connection.ping_on_connected", category="connection", critical=True,
+@probe("connection.ping_on_connected", category="connection", critical=True, evidence=("pong",),
        expected="a ping sent the moment 'connected' arrives is answered with a pong")
 async def ping_on_connected(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)

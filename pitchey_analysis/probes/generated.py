@@ -23,7 +23,7 @@ from typing import Any
 
 from ..contract import Contract, Operation
 from ..contract import pointer_get as contract_value
-from .base import CATALOGUE, ProbeContext, ProbeSpec, Result
+from .base import CATALOGUE, Evidence, ProbeContext, ProbeSpec, Result
 from .common import authed, open_started
 
 
@@ -133,7 +133,8 @@ def make_spec(op: Operation) -> ProbeSpec:
         return await request_answer(ctx, op_id)
 
     run.__name__ = f"request_answer_{op_id}"
-    return ProbeSpec(op.probe_name, "messaging", op.critical, expected_text(op), run, operation=op_id)
+    return ProbeSpec(op.probe_name, "messaging", op.critical, expected_text(op), run, operation=op_id,
+                     evidence=(Evidence("answer"),))
 
 
 def register(contract: Contract, op_id: str) -> None:

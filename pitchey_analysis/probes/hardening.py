@@ -95,7 +95,7 @@ def nested_json(size_limit: int) -> str:
     return "[" * depth + "]" * depth
 
 
-@probe("resilience.nested_json", category="resilience", critical=True,
+@probe("resilience.nested_json", category="resilience", critical=True, evidence=("session_kept",),
        expected="deeply nested JSON inside the declared size limit gets the contract's error and the session stays "
                 "(its round trip answered after); over HTTP, a login with such a body is refused with a 4xx, never a 5xx")
 async def deep_json(ctx: ProbeContext) -> Result:
@@ -199,7 +199,7 @@ def judge_flood(*, sent: int, pongs: int, errors: int, limited: int, closed: boo
                        f"no {err_code} error and no close: control frames are outside the rate limit", obs)
 
 
-@probe("readiness.control_frame_flood", category="readiness", critical=True,
+@probe("readiness.control_frame_flood", category="readiness", critical=True, evidence=("pings_sent", "close"),
        expected="a burst of ping control frames beyond the declared rate limit is limited like other messages: "
                 "rate_limited errors, then the rate limit's close (1008), within the answer timeout")
 async def control_frame_flood(ctx: ProbeContext) -> Result:
@@ -256,7 +256,7 @@ async def control_frame_flood(ctx: ProbeContext) -> Result:
 CLIENT_HELLO_START = b"\x16\x03\x01\x00\xc8"
 
 
-@probe("resilience.tls_handshake_stall", category="resilience", critical=False, needs=("tls",),
+@probe("resilience.tls_handshake_stall", category="resilience", critical=False, needs=("tls",), evidence=("target",),
        expected="a connection that sends 5 bytes of a TLS ClientHello and stalls is dropped within the declared "
                 "handshake deadline (limits.handshake), as a stalled request head is")
 async def tls_handshake_stall(ctx: ProbeContext) -> Result:
@@ -309,7 +309,7 @@ async def _read_response(reader: asyncio.StreamReader, timeout: float) -> tuple[
     return status, headers
 
 
-@probe("resilience.keepalive_trickle", category="resilience", critical=False,
+@probe("resilience.keepalive_trickle", category="resilience", critical=False, evidence=("target",),
        expected="on a kept-alive HTTP connection, a second request head sent in part and stalled is dropped within "
                 "the declared deadline for a request head (limits.handshake), as the first request's is")
 async def keepalive_trickle(ctx: ProbeContext) -> Result:
@@ -383,6 +383,7 @@ class _Odd(Exception):
 
 
 @probe("readiness.login_throttle", category="readiness", critical=True, disruptive=True, last=True,
+       evidence=("account", "address"),
        expected=f"HTTP login brute force is throttled with 429: wrong passwords for one account (and then its right "
                 f"one), and wrong logins for many accounts from one address, within {BRUTE_ATTEMPTS} attempts each")
 async def login_throttle(ctx: ProbeContext) -> Result:
@@ -444,7 +445,7 @@ def subscribe_request(contract: Contract) -> tuple[dict[str, Any], set[str]] | N
     return example, {m.type for m in op.reply if m.type and m.type not in contract.error_kinds()}
 
 
-@probe("readiness.subscription_cap", category="readiness", critical=False,
+@probe("readiness.subscription_cap", category="readiness", critical=False, evidence=("confirmed", "refused_with"),
        expected="a session is confirmed up to the declared subscription cap (limits.subscriptions.perSession) and "
                 "the subscription past it is refused with the declared error")
 async def subscription_cap(ctx: ProbeContext) -> Result:
@@ -502,6 +503,7 @@ async def subscription_cap(ctx: ProbeContext) -> Result:
 
 # -- connections beyond the declared cap ---------------------------------------------------------
 @probe("readiness.connection_cap", category="readiness", critical=False, disruptive=True,
+       evidence=("served", "refused_status"),
        expected="connections up to the declared cap (limits.connections.max) are served, the next upgrade is refused "
                 "with the declared status (503), and a slot freed is served again")
 async def connection_cap(ctx: ProbeContext) -> Result:

@@ -32,7 +32,7 @@ async def _health_connections(ctx: ProbeContext) -> tuple[int | None, dict[str, 
     return pointer_get(ans.body, ep.get("connections")), {"status": ans.status, "body": ans.body}
 
 
-@probe("readiness.health_live", category="readiness", critical=False,
+@probe("readiness.health_live", category="readiness", critical=False, evidence=("connections_with_3_more",),
        expected="/api/ws/health has status, ISO timestamp, uptime_s and websocket{enabled, endpoint, connections}, and its connection count moves when clients connect")
 async def health_live(ctx: ProbeContext) -> Result:
     before, obs = await _health_connections(ctx)
@@ -55,7 +55,7 @@ async def health_live(ctx: ProbeContext) -> Result:
     return Result.ok("live figures", o)
 
 
-@probe("readiness.health_endpoint", category="readiness", critical=False,
+@probe("readiness.health_endpoint", category="readiness", critical=False, evidence=("reported",),
        expected="/api/ws/health names the WebSocket endpoint really served (host, port, path)")
 async def health_endpoint(ctx: ProbeContext) -> Result:
     ep = _endpoint(ctx, "wsHealth", "/api/ws/health")
@@ -69,16 +69,16 @@ async def health_endpoint(ctx: ProbeContext) -> Result:
     return Result.ok("endpoint matches", obs)
 
 
-@probe("readiness.stats_requires_auth", category="readiness", critical=True,
+@probe("readiness.stats_requires_auth", category="readiness", critical=True, evidence=("status",),
        expected="/api/ws/stats answers 401 without a token")
 async def stats_requires_auth(ctx: ProbeContext) -> Result:
     ans = await http(ctx, "GET", _endpoint(ctx, "stats", "/api/ws/stats")["path"])
     if ans.status != 401:
         return Result.fail("wrong_answer", f"stats without a token answered {ans.status}", {"status": ans.status})
-    return Result.ok("401")
+    return Result.ok("401", {"status": ans.status})
 
 
-@probe("readiness.stats_non_admin", category="readiness", critical=True,
+@probe("readiness.stats_non_admin", category="readiness", critical=True, evidence=("status",),
        expected="/api/ws/stats answers 403 for a non-admin user")
 async def stats_non_admin(ctx: ProbeContext) -> Result:
     creds = ctx.users.get("creator") or ctx.user
@@ -90,10 +90,10 @@ async def stats_non_admin(ctx: ProbeContext) -> Result:
     got = await http(ctx, "GET", _endpoint(ctx, "stats", "/api/ws/stats")["path"], token=token)
     if got.status != 403:
         return Result.fail("wrong_answer", f"stats for a {creds.user_type} answered {got.status}, expected 403", {"status": got.status})
-    return Result.ok("403")
+    return Result.ok("403", {"status": got.status, "as": creds.user_type})
 
 
-@probe("readiness.stats_admin", category="readiness", critical=False, needs=("admin",),
+@probe("readiness.stats_admin", category="readiness", critical=False, needs=("admin",), evidence=("connections",),
        expected="/api/ws/stats answers 200 with connections, messages, errors, rate_limited, uptime_s for an admin")
 async def stats_admin(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
@@ -109,23 +109,25 @@ async def stats_admin(ctx: ProbeContext) -> Result:
     return Result.ok("figures present", {"connections": data["connections"]})
 
 
-@probe("readiness.security_headers", category="readiness", critical=True,
+@probe("readiness.security_headers", category="readiness", critical=True, evidence=("checked",),
        expected="every HTTP response carries X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Content-Security-Policy (and HSTS over TLS)")
 async def security_headers(ctx: ProbeContext) -> Result:
     missing: dict[str, list[str]] = {}
+    checked: list[str] = []
     for path in ("/api/health", "/api/ws/health", "/no-such-route"):
         ans = await http(ctx, "GET", path)
         names = {k.lower() for k in ans.headers}
         want = (ctx.contract.security_headers or SECURITY_HEADERS) + (("Strict-Transport-Security",) if ctx.tls else ())
         lack = [h for h in want if h.lower() not in names]
+        checked.append(f"{path} {ans.status}")
         if lack:
             missing[path] = lack
     if missing:
         return Result.fail("missing_headers", f"security headers missing: {missing}", missing)
-    return Result.ok("all present")
+    return Result.ok("all present", {"checked": checked})
 
 
-@probe("readiness.tls", category="readiness", critical=True, needs=("tls",),
+@probe("readiness.tls", category="readiness", critical=True, needs=("tls",), evidence=("tls_version",),
        expected="wss:// with TLS 1.2 or newer and a certificate that verifies")
 async def tls(ctx: ProbeContext) -> Result:
     if not ctx.tls:
@@ -142,7 +144,7 @@ async def tls(ctx: ProbeContext) -> Result:
     return Result.ok(f"{timing.tls_version}, certificate verified", obs)
 
 
-@probe("readiness.no_stack_traces", category="readiness", critical=True,
+@probe("readiness.no_stack_traces", category="readiness", critical=True, evidence=("http", "ws_error_answers"),
        expected="error answers (HTTP: malformed JSON, unknown route, bad login; WebSocket: malformed JSON, unknown type) "
                 "hold no stack trace, whatever their format")
 async def no_stack_traces(ctx: ProbeContext) -> Result:
@@ -218,7 +220,7 @@ async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, st
     return answers, None
 
 
-@probe("readiness.rate_limit", category="readiness", critical=True,
+@probe("readiness.rate_limit", category="readiness", critical=True, evidence=("errors", "close"),
        expected="a burst beyond the limit gets error rate_limited frames, then close 1008")
 async def rate_limit(ctx: ProbeContext) -> Result:
     lim = ctx.contract.limit("rate")
@@ -252,7 +254,7 @@ async def rate_limit(ctx: ProbeContext) -> Result:
     return Result.ok(f"{len(limited)} {err_code} errors, then {want}", obs, close_code=want)
 
 
-@probe("readiness.origin_check", category="readiness", critical=True,
+@probe("readiness.origin_check", category="readiness", critical=True, evidence=("status",),
        expected="an upgrade from a foreign Origin is refused with HTTP 403")
 async def origin_check(ctx: ProbeContext) -> Result:
     from websockets.exceptions import InvalidStatus
@@ -268,13 +270,13 @@ async def origin_check(ctx: ProbeContext) -> Result:
     except InvalidStatus as exc:
         status = exc.response.status_code
         if status == 403:
-            return Result.ok("403")
+            return Result.ok("403", {"status": status, "control": "served without a foreign Origin"})
         return Result.fail("wrong_answer", f"foreign origin answered {status}", {"status": status})
     await s.close()
     return Result.fail("origin_accepted", "an upgrade from a foreign origin was accepted")
 
 
-@probe("readiness.size_limit", category="readiness", critical=True,
+@probe("readiness.size_limit", category="readiness", critical=True, evidence=("close",),
        expected="a message over the contract's size limit (64 KiB: 70 KiB sent) closes the connection with its close code (1009)")
 async def size_limit(ctx: ProbeContext) -> Result:
     lim = ctx.contract.limit("messageSize")
@@ -295,10 +297,10 @@ async def size_limit(ctx: ProbeContext) -> Result:
     if code != want:
         return Result.fail("no_close" if code is None else f"closed_{code}",
                            f"a {size // 1024} KiB message gave {'no close' if code is None else code}, not {want}", close_code=code)
-    return Result.ok(str(want), close_code=want)
+    return Result.ok(str(want), {"close": code, "sent_kib": size // 1024}, close_code=want)
 
 
-@probe("readiness.invalid_utf8", category="readiness", critical=False,
+@probe("readiness.invalid_utf8", category="readiness", critical=False, evidence=("close",),
        expected="a text frame with invalid UTF-8 closes the connection with 1007")
 async def invalid_utf8(ctx: ProbeContext) -> Result:
     from websockets.frames import Frame, Opcode
@@ -315,7 +317,7 @@ async def invalid_utf8(ctx: ProbeContext) -> Result:
     if code != want:
         return Result.fail("no_close" if code is None else f"closed_{code}", f"invalid UTF-8 gave {code or 'no close'}, not {want}",
                            close_code=code)
-    return Result.ok(str(want), close_code=want)
+    return Result.ok(str(want), {"close": code}, close_code=want)
 
 
 def session_count_sources(ctx: ProbeContext) -> list[tuple[str, str, bool]]:
@@ -323,7 +325,7 @@ def session_count_sources(ctx: ProbeContext) -> list[tuple[str, str, bool]]:
     return ctx.contract.session_count_sources()
 
 
-@probe("readiness.session_leak", category="readiness", critical=False,
+@probe("readiness.session_leak", category="readiness", critical=False, evidence=("with_one_held",),
        expected="the server's session count returns to its baseline after clients leave, even right after the upgrade")
 async def session_leak(ctx: ProbeContext) -> Result:
     if ctx.user is None:
@@ -470,6 +472,7 @@ async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None
 
 
 @probe("readiness.lockout_spoofing", category="readiness", critical=True, disruptive=True, needs=("loopback",), last=True,
+       evidence=("triggered_by",),
        expected="the failed-authentication lockout follows the socket address: neither X-Forwarded-For nor X-Real-IP evades it or aims it at another client")
 async def lockout_spoofing(ctx: ProbeContext) -> Result:
     if ctx.scratch_address() is None:
