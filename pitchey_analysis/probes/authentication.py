@@ -14,6 +14,7 @@ from .common import (
     alg_none_token,
     authed,
     authed_session,
+    every_credential,
     forged_token,
     login,
     login_refused,
@@ -232,27 +233,27 @@ async def unknown_user(ctx: ProbeContext) -> Result:
 
 
 @probe("auth.token_subject", category="authentication", critical=True, evidence=("judged",),
-       expected="each login's token has sub = the id of the user who logged in")
+       expected="each login's token (every user type and the admin) has sub = the id of the user who logged in")
 async def token_subject(ctx: ProbeContext) -> Result:
-    users = list(ctx.users.values()) or ([ctx.user] if ctx.user else [])
+    users = every_credential(ctx)
     if not users:
         return Result.skip("no_credentials", "no credentials to log in with")
     seen: dict[str, object] = {}
     judged = []
-    for creds in users:
+    for name, creds in users:
         token, ans = await login(ctx, creds, fresh=True)
         if token is None:
-            seen[creds.user_type] = f"login HTTP {ans.status}"
+            seen[name] = f"login HTTP {ans.status}"
             continue
         uid = (ans.field("user") or {}).get("id")
         sub = unverified_claims(token).get("sub")
-        seen[creds.user_type] = {"user_id": uid, "sub": sub}
+        seen[name] = {"user_id": uid, "sub": sub}
         if uid is None or sub is None:
             continue  # nothing to compare
-        judged.append(creds.user_type)
+        judged.append(name)
         if str(sub) != str(uid):
-            return Result.fail("wrong_subject", f"the {creds.user_type} login signs sub={sub} for user {uid}",
-                               {"per_login": seen, "judged": judged})
+            return Result.fail("wrong_subject", f"the {name} login signs sub={sub} for user {uid}: its token acts as "
+                               f"another user", {"per_login": seen, "judged": judged})
     obs = {"per_login": seen, "judged": judged}
     if not judged and all(isinstance(v, str) for v in seen.values()):
         return Result.skip("login_failed", "no login succeeded: no token to inspect", obs)

@@ -223,6 +223,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "readiness.login_throttle": ("login",),
     "readiness.subscription_cap": ("limits.subscriptions", "type:subscribe"),
     "readiness.connection_cap": ("limits.connections",),
+    "readiness.trigger_authorization": ("triggers", "login"),
 }
 
 
@@ -232,7 +233,7 @@ def declares(contract: Contract, key: str) -> bool:
     Keys: ``login``, ``login.userId``, ``upgrade.<query|header|message|jwt>``,
     ``firstFrame[.<field>]``, ``type:<client message type>``, ``channel:<name>``,
     ``trigger:<channel name>``, ``errors.<code name>``, ``endpoints.<name>[.<pointer name>]``,
-    ``sessions`` (an open-session count), ``limits.<name>``, ``authOnly``,
+    ``sessions`` (an open-session count), ``triggers`` (any push trigger), ``limits.<name>``, ``authOnly``,
     ``securityHeaders``, ``origin``.
     """
     kind, _, rest = key.partition(":")
@@ -263,6 +264,8 @@ def declares(contract: Contract, key: str) -> bool:
         return ep is not None and (not ptr or bool(ep.get(ptr)))
     if head == "sessions":
         return bool(contract.session_count_sources())
+    if head == "triggers":  # an HTTP call that makes the service push (a channel's trigger, or x-readiness.triggers)
+        return bool(contract.http_triggers())
     if head == "limits":
         return contract.limit(sub) is not None
     if head == "tokenRefusal":  # how a refused token shows: an authError in the first frame, or an HTTP status

@@ -13,7 +13,7 @@ from websockets.exceptions import InvalidStatus
 from ..contract import pointer_get
 from ..contract.wire import set_pointer
 from .base import ProbeContext, Result, is_lockout_close, probe
-from .common import has_fields, http, login, login_refused, round_trip, signed_token
+from .common import HttpAnswer, every_credential, has_fields, http, login, login_refused, round_trip, signed_token
 from .flow import timed_connect
 from .leaks import find_leak
 from .session import ProbeSession, first_frame_observer
@@ -78,19 +78,29 @@ async def stats_requires_auth(ctx: ProbeContext) -> Result:
     return Result.ok("401", {"status": ans.status})
 
 
-@probe("readiness.stats_non_admin", category="readiness", critical=True, evidence=("status",),
-       expected="/api/ws/stats answers 403 for a non-admin user")
+@probe("readiness.stats_non_admin", category="readiness", critical=True, evidence=("per_login",),
+       expected="/api/ws/stats answers 403 for every non-admin user type")
 async def stats_non_admin(ctx: ProbeContext) -> Result:
-    creds = ctx.users.get("creator") or ctx.user
-    if creds is None:
+    users = [(n, c) for n, c in every_credential(ctx) if c is not ctx.admin]
+    if not users:
         return Result.skip("no_credentials", "needs a non-admin user")
-    token, ans = await login(ctx, creds)
-    if token is None:
-        return login_refused(creds, ans)
-    got = await http(ctx, "GET", _endpoint(ctx, "stats", "/api/ws/stats")["path"], token=token)
-    if got.status != 403:
-        return Result.fail("wrong_answer", f"stats for a {creds.user_type} answered {got.status}, expected 403", {"status": got.status})
-    return Result.ok("403", {"status": got.status, "as": creds.user_type})
+    path = _endpoint(ctx, "stats", "/api/ws/stats")["path"]
+    seen: dict[str, int] = {}
+    refused: dict[str, int] = {}
+    for name, creds in users:
+        token, ans = await login(ctx, creds)
+        if token is None:
+            refused[name] = ans.status
+            continue
+        got = await http(ctx, "GET", path, token=token)
+        seen[name] = got.status
+        if got.status != 403:
+            return Result.fail("wrong_answer", f"stats for the {name} (not an admin) answered {got.status}, expected 403: "
+                               "every user can read the service's figures", {"status": got.status, "per_login": seen})
+    if not seen:
+        name, creds = users[0]
+        return login_refused(creds, HttpAnswer(refused[name], {}, "", None))
+    return Result.ok(f"403 for {', '.join(seen)}", {"per_login": seen, "login_refused": refused})
 
 
 @probe("readiness.stats_admin", category="readiness", critical=False, needs=("admin",), evidence=("connections",),
