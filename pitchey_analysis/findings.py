@@ -307,7 +307,9 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "per-user triggers, that the user id named is the caller's own (from the verified token, never from the body)."),
     ("readiness.session_leak", "session_leak"): _f(
         "Sessions of clients that left are never removed",
-        "Memory and connection counts grow without bound; statistics and presence are wrong.",
+        "A client that opens connections and drops them during the set-up, in a loop, grows the service's memory and "
+        "session count without bound; statistics and presence are wrong. Seen as the service's own session count, read "
+        "once it had settled, growing cycle by cycle (the series below) while no client was connected.",
         "Remove the session in a finally block that runs whatever phase the connection ends in (including during the user lookup)."),
     ("readiness.lockout_spoofing", "no_lockout"): _f(
         "Repeated failed authentications are never locked out",

@@ -17,6 +17,7 @@ from .common import HttpAnswer, every_credential, has_fields, http, login, login
 from .flow import timed_connect
 from .leaks import find_leak
 from .session import ProbeSession, first_frame_observer
+from .windows import MIN_INTERVAL_S, MIN_QUIET_S, Series, poll, quiet_window
 
 SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy")
 
@@ -335,8 +336,39 @@ def session_count_sources(ctx: ProbeContext) -> list[tuple[str, str, bool]]:
     return ctx.contract.session_count_sources()
 
 
-@probe("readiness.session_leak", category="readiness", critical=False, evidence=("with_one_held",),
-       expected="the server's session count returns to its baseline after clients leave, even right after the upgrade")
+#: sessions held at once to see the count follow; sessions per churn cycle; churn cycles
+LEAK_HELD, LEAK_CHURN, LEAK_CYCLES = 3, 5, 3
+
+
+def judge_leak(base: int, held: Series, released: Series, cycles: list[Series], *, quiet_s: float) -> Result:
+    """The session-leak outcome from the series read (pure).
+
+    Pass: the count, once settled, is back at its baseline after the held sessions closed and after every churn
+    cycle. Fail ``session_leak``: settled above the baseline after them (the series shows it grow cycle by cycle).
+    Skip ``figures_unsettled``: the count never settled within the deadline, so no value can be compared.
+    """
+    after = [c.last for c in cycles]
+    obs: dict[str, Any] = {"baseline": base, "with_held": held.last, "held": LEAK_HELD, "reaction_s": round(held.reached_s or 0.0, 3),
+                           "quiet_s": round(quiet_s, 3), "released": released.last, "churn_per_cycle": LEAK_CHURN,
+                           "cycles": after, "series": [x.evidence() for x in (held, released, *cycles)]}
+    trail = " -> ".join(str(v) for v in [base, released.last, *after])
+    unsettled = [x.phase for x in (released, *cycles) if not x.settled]
+    grew = [x for x in (released, *cycles) if x.settled and isinstance(x.last, int) and x.last > base]
+    if grew:
+        return Result.fail("session_leak", f"the session count settled at {grew[-1].last} after {grew[-1].phase} (baseline "
+                           f"{base}); over {LEAK_CYCLES} cycles of {LEAK_CHURN} sessions that left at once it went {trail}: "
+                           "sessions of clients that left are still held by the service", obs)
+    if unsettled:
+        return Result.skip("figures_unsettled", f"the session count did not settle (unchanged for {quiet_s:.2f} s) after "
+                           f"{', '.join(unsettled)}: {trail}; no value to compare with the baseline", obs)
+    return Result.ok(f"back to the baseline {base} after {LEAK_HELD} held sessions closed and after each of {LEAK_CYCLES} "
+                     f"cycles of {LEAK_CHURN} sessions that left at once (the count followed in {held.reached_s or 0:.2f} s; "
+                     f"settled when unchanged for {quiet_s:.2f} s)", obs)
+
+
+@probe("readiness.session_leak", category="readiness", critical=False, evidence=("cycles", "with_held"),
+       expected="the server's session count returns to its baseline after clients leave, even right after the upgrade, "
+                "over several cycles, read once it has settled")
 async def session_leak(ctx: ProbeContext) -> Result:
     if ctx.user is None:
         return Result.skip("no_credentials", "needs a user to open authenticated sessions")
@@ -360,30 +392,44 @@ async def session_leak(ctx: ProbeContext) -> Result:
     token, ans = await login(ctx, ctx.user)
     if token is None:
         return login_refused(ctx.user, ans)
-    base = await count()
-    if base is None:
+    deadline = 2 * ctx.options.timeout_s  # scaled with every other wait (--timeout-scale)
+
+    def record(x: Series) -> Series:
+        ctx.recorder.event("figure_series", probe_id=ctx.probe_id, figure="sessions", phase=x.phase, settled=x.settled,
+                           points=[[round(t, 3), v] for t, v in x.points])
+        return x
+
+    baseline = record(await poll(count, "baseline", quiet_s=MIN_QUIET_S, deadline_s=deadline))
+    base = baseline.last
+    if not isinstance(base, int):
         return Result.skip("figures_absent", "the target reports no session count where the contract says "
                            f"({', '.join(p + ' ' + k for p, k, _ in sources)})")
-    # Control: the count must move while a session is held, or "back to baseline" proves nothing.
-    held = await ProbeSession.open(ctx, token=token, trace=False)
-    await held.connected()
-    with_one = await count()
-    await held.close()
-    if not isinstance(with_one, int) or with_one <= base:
-        return Result.skip("figures_static", f"the session count did not move with a session held ({base} -> {with_one})",
-                           {"baseline": base, "with_one_held": with_one})
-    for _ in range(5):
-        s = await ProbeSession.open(ctx, token=token, trace=False)
-        await s.conn.close()  # leave at once, while the server may still be setting the session up
-        await s.close()
-    now = None
-    for _ in range(max(2, int(2.0 / 0.1 * min(1.0, ctx.options.timeout_s / 5)))):
-        await asyncio.sleep(0.1)
-        now = await count()
-        if now == base:
-            return Result.ok("back to baseline", {"baseline": base, "with_one_held": with_one, "after": now})
-    return Result.fail("session_leak", f"session count {now} after clients left (baseline {base})",
-                       {"baseline": base, "with_one_held": with_one, "after": now})
+    # Control, and the target's own pace: the count must follow sessions held open (or "back to baseline" proves
+    # nothing), and how long it takes to follow is how long a read must stay unchanged to count as settled.
+    held_sessions: list[ProbeSession] = []
+    try:
+        for _ in range(LEAK_HELD):
+            h = await ProbeSession.open(ctx, token=token, trace=False)
+            held_sessions.append(h)
+            await h.connected()
+        held = record(await poll(count, f"{LEAK_HELD} held", quiet_s=0, deadline_s=deadline,
+                                 until=lambda v: isinstance(v, int) and v >= base + LEAK_HELD))
+    finally:
+        await asyncio.gather(*(h.close() for h in held_sessions))
+    if held.reached_s is None:
+        return Result.skip("figures_static", f"the session count did not follow {LEAK_HELD} sessions held open for "
+                           f"{deadline:.1f} s ({base} -> {held.last})",
+                           {"baseline": base, "with_held": held.last, "series": [baseline.evidence(), held.evidence()]})
+    quiet = quiet_window(held.reached_s, MIN_INTERVAL_S)
+    released = record(await poll(count, "the held sessions closed", quiet_s=quiet, deadline_s=deadline + quiet))
+    cycles = []
+    for i in range(LEAK_CYCLES):
+        for _ in range(LEAK_CHURN):
+            s = await ProbeSession.open(ctx, token=token, trace=False)
+            await s.conn.close()  # leave at once, while the server may still be setting the session up
+            await s.close()
+        cycles.append(record(await poll(count, f"cycle {i + 1}", quiet_s=quiet, deadline_s=deadline + quiet)))
+    return judge_leak(base, held, released, cycles, quiet_s=quiet)
 
 
 class NoAnswer(Exception):
