@@ -85,8 +85,18 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "Sign login tokens with sub, email, userType, iat, exp, iss and aud, with the same secret and issuer the WebSocket side verifies."),
     ("connection.login_no_password", "secret_leak"): _f(
         "A login answer contains the user's password",
-        "Passwords reach browser storage, logs and proxies: a credential leak for every user who logs in.",
+        "Whoever reads a login answer (browser storage, logs, a proxy, a script injected into the page) holds the user's "
+        "password in clear text: a credential leak for every user who logs in. Seen in the answer of each login named "
+        "below (every user type and the admin are read).",
         "Build login answers from an explicit allow-list of user fields (id, email, name, userType); never serialise the user record."),
+    ("connection.login_no_password", "password_hash"): _f(
+        "A login answer contains the user's password hash",
+        "Whoever reads a login answer can guess the password offline, at the speed of their own hardware, with no "
+        "lockout or throttle in the way; an admin's hash opens the service itself. Seen as a stored-hash shape "
+        "(bcrypt, argon2, PBKDF2, sha-crypt) or a field named for one in the answer of the login named below; the hash "
+        "itself is not recorded.",
+        "Build login answers from an explicit allow-list of user fields; never serialise the user row (hash, salt) into "
+        "any answer, for any user type or role."),
     ("connection.anonymous_connect", "wrong_answer"): _f(
         "Anonymous sessions get a 'connected' frame off contract",
         "Clients cannot tell which capabilities an anonymous session has and may offer features that then fail.",
@@ -287,9 +297,19 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "Invalid UTF-8 text frames are accepted",
         "The server processes malformed text, against RFC 6455 §8.1.",
         "Use a WebSocket library that validates UTF-8 and closes with 1007."),
+    ("readiness.trigger_authorization", "trigger_unauthorized"): _f(
+        "A push trigger lets callers without the role make the service push to other users",
+        "Any logged-in user (or anyone, where no token is needed) can make the service send notifications or messages "
+        "into other users' sessions: spoofed system messages and phishing links shown in the product's own interface, "
+        "and spam at will. Seen as the trigger's answer (2xx) to a call the contract's role forbids, named below with "
+        "the caller and the user id it named.",
+        "Check the caller in the trigger's handler before anything is sent: the admin role for admin triggers; for "
+        "per-user triggers, that the user id named is the caller's own (from the verified token, never from the body)."),
     ("readiness.session_leak", "session_leak"): _f(
         "Sessions of clients that left are never removed",
-        "Memory and connection counts grow without bound; statistics and presence are wrong.",
+        "A client that opens connections and drops them during the set-up, in a loop, grows the service's memory and "
+        "session count without bound; statistics and presence are wrong. Seen as the service's own session count, read "
+        "once it had settled, growing cycle by cycle (the series below) while no client was connected.",
         "Remove the session in a finally block that runs whatever phase the connection ends in (including during the user lookup)."),
     ("readiness.lockout_spoofing", "no_lockout"): _f(
         "Repeated failed authentications are never locked out",
@@ -448,6 +468,13 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "Once the cap is reached it stays reached: every new client is refused although connections have left. Seen by "
         "upgrades still refused after one of the probe's connections closed.",
         "Count a connection out of the cap as soon as it closes, however it closes."),
+    ("auth.unknown_user", "closed_1011"): _f(
+        "A token for a user who does not exist ends the session with an internal error (1011)",
+        "Anyone holding a validly signed token of a deleted or unknown user makes the service fail its user lookup; "
+        "clients of such users lose the session with an internal error instead of a clear refusal and reconnect in a "
+        "loop. Seen as close 1011 instead of an anonymous session that goes on.",
+        "When the token's user is not found, send the declared error and keep the session anonymous; never let the "
+        "lookup's failure end the session."),
     ("auth.unknown_user", "connected_not_first"): _f(
         "An unknown user's error comes before 'connected'",
         "Clients that wait for 'connected' as the first frame misread the session.",

@@ -377,9 +377,7 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
     for cname, c in (x.get("channels") or {}).items():
         trig = c.get("trigger")
         channels[cname] = Channel(cname, bool(c.get("auth", False)), bool(c.get("owner", False)), tuple(c.get("pushes") or ()),
-                                  c.get("intervalSeconds"),
-                                  HttpCall(trig["path"], trig.get("method", "POST"), bool(trig.get("admin", False)), trig.get("body"),
-                                           trig.get("status")) if trig else None)
+                                  c.get("intervalSeconds"), _http_call(trig) if trig else None)
     limits = {k: Limit(k, {kk: vv for kk, vv in v.items() if kk != "close"}, v.get("close")) for k, v in (x.get("limits") or {}).items()}
     info = doc.get("info") or {}
     return Contract(
@@ -392,7 +390,16 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         envelope=Envelope(w["pointer"], w["equals"]) if (w := (x.get("errors") or {}).get("when")) and "equals" in w
         else (Envelope(w["pointer"]) if w else None),
         ignores=frozenset(x.get("ignores") or ()),
+        triggers={n: _http_call(t) for n, t in (x.get("triggers") or {}).items()},
     )
+
+
+def _http_call(d: dict[str, Any]) -> HttpCall:
+    """A declared HTTP call; ``role: admin`` sends the admin's token as ``admin: true`` does, and ``admin: true``
+    without a role means only the admin may call it."""
+    admin = bool(d.get("admin", False)) or d.get("role") == "admin"
+    return HttpCall(d["path"], d.get("method", "POST"), admin, d.get("body"), d.get("status"),
+                    d.get("role") or ("admin" if admin else "user"))
 
 
 def contract_name(path: Path) -> str:

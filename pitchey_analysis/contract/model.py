@@ -116,13 +116,15 @@ class Operation:
 
 @dataclass(frozen=True)
 class HttpCall:
-    """An HTTP request the suite makes: method, path, admin token or not, body template, expected status."""
+    """An HTTP request the suite makes: method, path, admin token or not, body template, expected status,
+    and who may make it (``role``: ``admin``, ``owner`` -- a user for their own ``{userId}`` --, or any ``user``)."""
 
     path: str
     method: str = "GET"
     admin: bool = False
     body: Any = None
     status: int | None = None
+    role: str = "user"
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,8 @@ class Contract:
     ids: Ids = field(default_factory=Ids)
     envelope: Envelope | None = None
     ignores: frozenset[str] = frozenset()
+    #: HTTP endpoints that make the service push, beside the channels' triggers (``x-readiness.triggers``)
+    triggers: dict[str, HttpCall] = field(default_factory=dict)
 
     # -- identity --------------------------------------------------------------------
     @property
@@ -474,6 +478,12 @@ class Contract:
             if "{" in pat and re.fullmatch(re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(pat)), name):
                 return ch
         return None
+
+    def http_triggers(self) -> list[tuple[str, HttpCall, Channel | None]]:
+        """Every HTTP call the contract says makes the service push: (name, call, its channel or None) -- the
+        channels' triggers (named by their channel), then ``x-readiness.triggers``."""
+        out: list[tuple[str, HttpCall, Channel | None]] = [(n, c.trigger, c) for n, c in self.channels.items() if c.trigger]
+        return out + [(n, t, None) for n, t in self.triggers.items()]
 
     def login_path(self, user_type: str) -> str | None:
         """The login path of a user type."""

@@ -22,7 +22,10 @@ def _obj(props: dict[str, Any], required: list[str] | None = None, *, closed: bo
 
 
 _HTTP_CALL = _obj({"method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]}, "path": {"type": "string", "pattern": "^/"},
-                   "admin": {"type": "boolean"}, "body": {}, "status": _STATUS, "description": {"type": "string"}}, ["path"])
+                   "admin": {"type": "boolean"}, "body": {}, "status": _STATUS, "description": {"type": "string"},
+                   # who may call it (readiness.trigger_authorization): the admin only; a user for their own {userId}
+                   # only; any logged-in user (default: admin when `admin: true`, else user)
+                   "role": {"enum": ["admin", "owner", "user"]}}, ["path"])
 _LIMIT_PROPS = {"close": _CLOSE, "description": {"type": "string"}}
 
 #: x-readiness at the root: every field optional (what is not declared is not tested).
@@ -89,6 +92,8 @@ X_READINESS_ROOT = _obj({
         "auth": {"type": "boolean"}, "owner": {"type": "boolean"}, "pushes": {"type": "array", "items": {"type": "string"}},
         "intervalSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}, "trigger": _HTTP_CALL, "description": {"type": "string"},
     })},
+    # HTTP endpoints that make the service push, beside the channels' triggers (e.g. a notify call), with who may call them
+    "triggers": {"type": "object", "additionalProperties": _HTTP_CALL},
     "endpoints": _obj({
         "health": _obj({"path": {"type": "string", "pattern": "^/"}, "status": _POINTER, "healthy": {}}, ["path"]),
         # memory: a pointer to the service's resident memory in bytes (readiness.memory_retained)

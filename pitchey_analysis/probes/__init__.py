@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..categories import CATEGORIES
 from . import (  # noqa: F401 - registration
     authentication,
+    authorization,
     connection,
     hardening,
     invariant_probes,

@@ -95,6 +95,55 @@ ProbeFn = Callable[["ProbeContext"], Awaitable[Result]]
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """A field a pass must carry in its observation (``Result.observed``), checked by :func:`held_to_evidence`.
+
+    Present means not empty: a count above 0, a non-empty text, list or mapping, ``True``. A field
+    ``"status|close_code"`` is owed as any one of its alternatives (a refusal seen either way). With ``when``,
+    the field is owed only where the observation names that fact as true (what the probe set out to do:
+    a channel to hold, a push to wait for, a credential to authenticate with); what was not planned is not owed,
+    and the plan itself is in the record.
+    """
+
+    field: str
+    when: str | None = None
+
+
+def _present(value: Any) -> bool:
+    if value is None or value is False:
+        return False
+    if isinstance(value, (int, float)):
+        return value > 0
+    if isinstance(value, (str, list, tuple, dict, set)):
+        return len(value) > 0
+    return True
+
+
+def lacking(evidence: tuple[Evidence, ...], observed: Any) -> list[str]:
+    """The declared evidence fields an observation lacks (pure)."""
+    obs = observed if isinstance(observed, dict) else {}
+    return [e.field for e in evidence if (e.when is None or _present(obs.get(e.when)))
+            and not any(_present(obs.get(f)) for f in e.field.split("|"))]
+
+
+def held_to_evidence(evidence: tuple[Evidence, ...], r: Result) -> Result:
+    """A pass without the observation its probe declares is a skip ``no_evidence`` (pure; DESIGN.md, Evidence).
+
+    One rule for every probe, applied where the runner calls it (:attr:`ProbeSpec.fn`), so that no probe can
+    pass on an empty record: a session closed before it showed anything, subscriptions never confirmed,
+    pushes never counted.
+    """
+    if r.outcome != "pass":
+        return r
+    missing = lacking(evidence, r.observed)
+    if not missing:
+        return r
+    said = f" (it would have passed as {r.detail!r})" if r.detail else ""
+    return Result("skip", "no_evidence", f"nothing observed to judge: {', '.join(missing)} missing or 0 in the "
+                  f"observation{said}", r.observed, r.close_code, r.close_reason)
+
+
+@dataclass(frozen=True)
 class ProbeSpec:
     """A catalogue entry."""
 
@@ -102,7 +151,7 @@ class ProbeSpec:
     category: str
     critical: bool
     expected: str
-    fn: ProbeFn
+    body: ProbeFn  # the probe as written; the runner calls :attr:`fn`
     needs: tuple[str, ...] = ()  # "jwt_secret", "admin", "tls", "loopback"
     disruptive: bool = False
     quick: bool = True  # part of the quick suite
@@ -120,6 +169,19 @@ class ProbeSpec:
     leaves: tuple[str, ...] = ()
     #: the option holding the probe's longest wait (e.g. ``sustain_window_s``): the plan's expected duration
     waits: str | None = None
+    #: what a pass must have observed (:class:`Evidence`); every catalogue entry declares some
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def fn(self) -> ProbeFn:
+        """The probe as the runner calls it: its body, whose pass is held to its declared evidence."""
+        body, evidence = self.body, self.evidence
+
+        async def run(ctx: ProbeContext) -> Result:
+            return held_to_evidence(evidence, await body(ctx))
+
+        run.__name__ = getattr(body, "__name__", "probe")
+        return run
 
 
 #: How a probe shares the target (ProbeSpec.runs).
@@ -131,12 +193,18 @@ LEAVES = ("lockout", "login_throttle", "connections", "load")
 CATALOGUE: dict[str, ProbeSpec] = {}
 
 
+def evidence_of(fields: tuple[str | Evidence, ...]) -> tuple[Evidence, ...]:
+    """Evidence declarations from field names (``"pushes"``) or :class:`Evidence` entries."""
+    return tuple(f if isinstance(f, Evidence) else Evidence(f) for f in fields)
+
+
 def probe(
     name: str,
     *,
     category: str,
     critical: bool,
     expected: str,
+    evidence: tuple[str | Evidence, ...] = (),
     needs: tuple[str, ...] = (),
     disruptive: bool = False,
     quick: bool = True,
@@ -146,7 +214,11 @@ def probe(
     leaves: tuple[str, ...] = (),
     waits: str | None = None,
 ) -> Callable[[ProbeFn], ProbeFn]:
-    """Register a probe in the catalogue."""
+    """Register a probe in the catalogue.
+
+    ``evidence`` names the fields of its observation a pass must carry (:class:`Evidence`): a pass
+    without them is recorded as a skip ``no_evidence``.
+    """
     if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}")
     if runs not in RUNS or not set(leaves) <= set(LEAVES):
@@ -157,8 +229,9 @@ def probe(
     def deco(fn: ProbeFn) -> ProbeFn:
         if name in CATALOGUE:
             raise ValueError(f"duplicate probe name {name!r}")
-        CATALOGUE[name] = ProbeSpec(name, category, critical, expected, fn, needs, disruptive, quick, last, final,
-                                    runs=runs, leaves=leaves, waits=waits)
+        CATALOGUE[name] = ProbeSpec(name, category, critical, expected, fn, needs=needs, disruptive=disruptive, quick=quick,
+                                    last=last, final=final, evidence=evidence_of(evidence), runs=runs, leaves=leaves,
+                                    waits=waits)
         return fn
 
     return deco

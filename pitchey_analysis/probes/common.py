@@ -195,6 +195,24 @@ def need_user(ctx: ProbeContext) -> Credentials | Result:
     return ctx.user
 
 
+def every_credential(ctx: ProbeContext) -> list[tuple[str, Credentials]]:
+    """Every credential the run was given, each with the name its evidence shows: the user types (the main user's
+    among them), then the admin; a second credential of one type is named with its e-mail."""
+    out: list[tuple[str, Credentials]] = []
+    seen: set[tuple[str, str, bool]] = set()
+    for c in [*ctx.users.values(), *([ctx.user] if ctx.user is not None else []), *([ctx.admin] if ctx.admin else [])]:
+        admin = c is ctx.admin
+        key = (c.user_type, c.email, admin)
+        if key in seen:
+            continue
+        seen.add(key)
+        name = "admin" if admin else (c.user_type if c.email or not c.token else "token")
+        if any(n == name for n, _ in out):
+            name = f"{name} ({c.email or 'token'})"
+        out.append((name, c))
+    return out
+
+
 def login_refused(creds: Credentials, ans: HttpAnswer) -> Result:
     """No login succeeded: a probe that needs one has no evidence (skip), the login probe judges the login."""
     return Result.skip("login_failed", f"the {creds.user_type} login answered HTTP {ans.status}: no session to judge",
@@ -319,6 +337,7 @@ async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *,
             return None, Result.closed(s.close_code, s.close_reason, "the credential was not accepted", {"frames": s.types()})
         return None, Result.fail("auth_rejected", "the credential was not accepted on the WebSocket",
                                  evidence or {"frames": s.types()})
+    s.authenticated_by = evidence if evidence is not None else {"upgrade": "not refused"}
     await settle(ctx, s)
     bad = await watch(ctx, s, f"connected authenticated as {creds.user_type}")
     if bad is not None:

@@ -12,6 +12,7 @@ from .base import ProbeContext, Result, classify, probe
 from .common import (
     authed,
     authed_session,
+    every_credential,
     has_fields,
     http,
     login,
@@ -22,10 +23,11 @@ from .common import (
     unverified_claims,
 )
 from .flow import ConnectTiming, timed_connect
+from .leaks import find_hash
 from .session import ProbeSession, first_frame_observer
 
 
-@probe("connection.health", runs="together", category="connection", critical=True,
+@probe("connection.health", runs="together", category="connection", critical=True, evidence=("status",),
        expected="the contract's health endpoint (GET /api/health) answers 200 with its status field healthy (data.status 'healthy')")
 async def health(ctx: ProbeContext) -> Result:
     ep = ctx.contract.endpoint("health") or {"path": "/api/health", "status": "/data/status"}
@@ -39,49 +41,70 @@ async def health(ctx: ProbeContext) -> Result:
     return Result.ok("service healthy", obs)
 
 
-@probe("connection.login", runs="together", category="connection", critical=True,
-       expected="login answers 200 with a token whose claims are sub, email, userType, iat, exp, iss, aud")
+@probe("connection.login", runs="together", category="connection", critical=True, evidence=("claims",),
+       expected="every login given (each user type and the admin) answers 200 with a token whose claims are sub, email, "
+                "userType, iat, exp, iss and aud")
 async def login_probe(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)
     if isinstance(creds, Result):
         return creds
-    t0 = time.perf_counter()
-    token, ans = await login(ctx, creds, fresh=True)
-    ctx.sample("login_ms", (time.perf_counter() - t0) * 1000, t_offset_s=ctx.recorder.t_offset())
-    if token is None:
-        return Result.fail("login_failed", f"login answered HTTP {ans.status}", {"status": ans.status, "body": ans.body})
-    claims = unverified_claims(token)
-    missing = [c for c in ("sub", "email", "userType", "iat", "exp", "iss", "aud") if c not in claims]
-    user_bad = has_fields(ans.field("user"), {"id": int, "email": str, "username": str, "userType": str})
-    obs = {"claims": sorted(claims), "user_fields_bad": user_bad}
-    if missing or user_bad:
-        return Result.fail("wrong_answer", f"token lacks claims {missing} / user lacks {user_bad}", obs)
-    return Result.ok("token carries every claim of the contract", obs)
-
-
-@probe("connection.login_no_password", runs="together", category="connection", critical=True,
-       expected="no login answer (of any login endpoint) contains the password")
-async def login_no_password(ctx: ProbeContext) -> Result:
-    # Evidence: only an answer to a login that *succeeded* could have carried the password.
-    judged, refused = [], {}
-    for creds in list(ctx.users.values()) or ([ctx.user] if ctx.user else []):
-        token, ans = await login(ctx, creds, fresh=True)
-        if ans.text and creds.password in ans.text:
-            return Result.fail("secret_leak", f"the {creds.user_type} login answer echoes the password",
-                               {"endpoint": creds.user_type, "user_keys": sorted((ans.field("user") or {}).keys())})
+    claims_of: dict[str, list[str]] = {}
+    obs: dict[str, Any] = {"claims": claims_of}
+    for name, c in every_credential(ctx):
+        t0 = time.perf_counter()
+        token, ans = await login(ctx, c, fresh=True)
+        ctx.sample("login_ms", (time.perf_counter() - t0) * 1000, t_offset_s=ctx.recorder.t_offset())
         if token is None:
-            refused[creds.user_type] = ans.status
+            return Result.fail("login_failed", f"the {name} login answered HTTP {ans.status}",
+                               {**obs, "login": name, "status": ans.status, "body": ans.body})
+        claims = unverified_claims(token)
+        claims_of[name] = sorted(claims)
+        missing = [k for k in ("sub", "email", "userType", "iat", "exp", "iss", "aud") if k not in claims]
+        user_bad = has_fields(ans.field("user"), {"id": int, "email": str, "username": str, "userType": str})
+        if missing or user_bad:
+            return Result.fail("wrong_answer", f"the {name} login's token lacks claims {missing} / its user lacks {user_bad}",
+                               {**obs, "login": name, "user_fields_bad": user_bad})
+    return Result.ok(f"the tokens of {', '.join(claims_of)} carry every claim of the contract", obs)
+
+
+@probe("connection.login_no_password", runs="together", category="connection", critical=True, evidence=("judged",),
+       expected="no login answer (of any user type or the admin) contains the password or a password hash "
+                "(bcrypt, argon2, PBKDF2, sha-crypt, or a field named for one)")
+async def login_no_password(ctx: ProbeContext) -> Result:
+    # Evidence: only an answer to a login that *succeeded* could have carried the password; each login given is read.
+    judged: list[str] = []
+    refused: dict[str, int] = {}
+    echoes: list[str] = []
+    hashes: dict[str, str] = {}
+    for name, creds in every_credential(ctx):
+        if creds.token and not creds.password:
+            continue  # a token the user supplied: no login answer to read
+        token, ans = await login(ctx, creds, fresh=True)
+        if creds.password and ans.text and creds.password in ans.text:
+            echoes.append(name)
+        found = find_hash(ans.text, ans.body)
+        if found is not None:
+            hashes[name] = f"{found[0]} at {found[1]}"
+        if token is None:
+            refused[name] = ans.status
         else:
-            judged.append(creds.user_type)
+            judged.append(name)
+    obs = {"judged": judged, "refused": refused, "password_echoed": echoes, "password_hash": hashes}
+    if echoes:
+        return Result.fail("secret_leak", f"the login answer of {', '.join(echoes)} echoes the password in clear text: "
+                           "whoever reads the answer (browser storage, logs, a proxy) holds the credential", obs)
+    if hashes:
+        where = "; ".join(f"{n}: {h}" for n, h in hashes.items())
+        return Result.fail("password_hash", f"the login answer of {', '.join(hashes)} carries a password hash ({where}): "
+                           "whoever reads the answer can guess the password offline, at the speed of their hardware", obs)
     if not judged and not refused:
         return Result.skip("no_credentials", "no credentials to log in with")
     if not judged:
-        return Result.skip("login_failed", f"no login succeeded (HTTP {refused}): no answer to search", {"refused": refused})
-    return Result.ok(f"no password in the successful login answers of {', '.join(judged)}",
-                     {"judged": judged, "refused": refused})
+        return Result.skip("login_failed", f"no login succeeded (HTTP {refused}): no answer to search", obs)
+    return Result.ok(f"no password and no password hash in the successful login answers of {', '.join(judged)}", obs)
 
 
-@probe("connection.anonymous_connect", runs="together", category="connection", critical=True,
+@probe("connection.anonymous_connect", runs="together", category="connection", critical=True, evidence=("first_frame|status|close_code",),
        expected="an anonymous upgrade gets 'connected' with authenticated:false and the public capabilities; stages timed")
 async def anonymous_connect(ctx: ProbeContext) -> Result:
     t_off = ctx.recorder.t_offset()
@@ -137,7 +160,7 @@ def _closed_after(timing: ConnectTiming, obs: dict[str, Any], what: str) -> Resu
     return Result.closed(code, reason, f"{what} closed {ms:.0f} ms after 'connected'", obs)
 
 
-@probe("connection.authenticated_connect", runs="together", category="connection", critical=True,
+@probe("connection.authenticated_connect", runs="together", category="connection", critical=True, evidence=("first_frame",),
        expected="an upgrade with a login token gets 'connected' with authenticated:true, the user and the authenticated capabilities")
 async def authenticated_connect(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)
@@ -167,7 +190,7 @@ async def authenticated_connect(ctx: ProbeContext) -> Result:
     return Result.ok(f"authenticated with the authenticated capabilities; open {settle:.2f} s later", obs)
 
 
-@probe("connection.user_types", runs="together", category="connection", critical=True,
+@probe("connection.user_types", runs="together", category="connection", critical=True, evidence=("per_type",),
        expected="every demo user type (creator, investor, production) connects authenticated and its session stays open and answers a ping")
 async def user_types(ctx: ProbeContext) -> Result:
     if not ctx.users:
@@ -202,21 +225,23 @@ async def user_types(ctx: ProbeContext) -> Result:
         r.observed = seen
         r.detail = f"{r.detail}; per type: {seen}"
         return r
-    return Result.ok(f"all of {', '.join(seen)} connected, stayed open and answered a ping", seen)
+    return Result.ok(f"all of {', '.join(seen)} connected, stayed open and answered a ping", {"per_type": seen})
 
 
-@probe("connection.single_connected_frame", runs="together", category="connection", critical=False,
+@probe("connection.single_connected_frame", runs="together", category="connection", critical=False, evidence=("first_frame",),
        expected="exactly one 'connected' frame per session")
 async def single_connected(ctx: ProbeContext) -> Result:
     s = await authed(ctx)
-    extra = await s.expect_type(ctx.first_frame_type, timeout=ctx.quiet(max(ctx.options.quiet_window_s, 0.5)), since=1)
+    watched = max(ctx.options.quiet_window_s, 0.5)
+    extra = await s.expect_type(ctx.first_frame_type, timeout=ctx.quiet(watched), since=1)
     await s.close()
     if extra is not None:
         return Result.fail("extra_frame", f"a second {ctx.first_frame_type!r} frame followed the first", extra)
-    return Result.ok("one connected frame")
+    first = next((f for _, f in s.frames if f.get("type") == ctx.first_frame_type), None)
+    return Result.ok("one connected frame", {"first_frame": first, "frames": s.types(), "watched_s": round(watched, 3)})
 
 
-@probe("connection.ping_on_connected", runs="together", category="connection", critical=True,
+@probe("connection.ping_on_connected", runs="together", category="connection", critical=True, evidence=("pong",),
        expected="a ping sent the moment 'connected' arrives is answered with a pong")
 async def ping_on_connected(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)

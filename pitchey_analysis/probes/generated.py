@@ -23,7 +23,7 @@ from typing import Any
 
 from ..contract import Contract, Operation
 from ..contract import pointer_get as contract_value
-from .base import CATALOGUE, ProbeContext, ProbeSpec, Result
+from .base import CATALOGUE, Evidence, ProbeContext, ProbeSpec, Result
 from .common import authed, open_started
 
 
@@ -133,7 +133,8 @@ def make_spec(op: Operation) -> ProbeSpec:
         return await request_answer(ctx, op_id)
 
     run.__name__ = f"request_answer_{op_id}"
-    return ProbeSpec(op.probe_name, "messaging", op.critical, expected_text(op), run, operation=op_id, runs="together")
+    return ProbeSpec(op.probe_name, "messaging", op.critical, expected_text(op), run, operation=op_id,
+                     evidence=(Evidence("answer"),), runs="together")
 
 
 def register(contract: Contract, op_id: str) -> None:
@@ -223,6 +224,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "readiness.subscription_cap": ("limits.subscriptions", "type:subscribe"),
     "readiness.connection_cap": ("limits.connections",),
     "readiness.memory_retained": ("memory", "roundTrip"),
+    "readiness.trigger_authorization": ("triggers", "login"),
 }
 
 
@@ -232,7 +234,8 @@ def declares(contract: Contract, key: str) -> bool:
     Keys: ``login``, ``login.userId``, ``upgrade.<query|header|message|jwt>``,
     ``firstFrame[.<field>]``, ``type:<client message type>``, ``channel:<name>``,
     ``trigger:<channel name>``, ``errors.<code name>``, ``endpoints.<name>[.<pointer name>]``,
-    ``sessions`` (an open-session count), ``memory`` (a memory gauge), ``limits.<name>``, ``authOnly``,
+    ``sessions`` (an open-session count), ``memory`` (a memory gauge), ``triggers`` (any push trigger),
+    ``limits.<name>``, ``authOnly``,
     ``securityHeaders``, ``origin``.
     """
     kind, _, rest = key.partition(":")
@@ -265,6 +268,8 @@ def declares(contract: Contract, key: str) -> bool:
         return bool(contract.session_count_sources())
     if head == "memory":  # a resident-memory gauge in a health or stats document
         return bool(contract.memory_sources())
+    if head == "triggers":  # an HTTP call that makes the service push (a channel's trigger, or x-readiness.triggers)
+        return bool(contract.http_triggers())
     if head == "limits":
         return contract.limit(sub) is not None
     if head == "tokenRefusal":  # how a refused token shows: an authError in the first frame, or an HTTP status

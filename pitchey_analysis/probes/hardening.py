@@ -98,7 +98,7 @@ def nested_json(size_limit: int) -> str:
     return "[" * depth + "]" * depth
 
 
-@probe("resilience.nested_json", category="resilience", critical=True,
+@probe("resilience.nested_json", category="resilience", critical=True, evidence=("session_kept",),
        expected="deeply nested JSON inside the declared size limit gets the contract's error and the session stays "
                 "(its round trip answered after); over HTTP, a login with such a body is refused with a 4xx, never a 5xx")
 async def deep_json(ctx: ProbeContext) -> Result:
@@ -202,7 +202,7 @@ def judge_flood(*, sent: int, pongs: int, errors: int, limited: int, closed: boo
                        f"no {err_code} error and no close: control frames are outside the rate limit", obs)
 
 
-@probe("readiness.control_frame_flood", leaves=("load",), category="readiness", critical=True,
+@probe("readiness.control_frame_flood", leaves=("load",), category="readiness", critical=True, evidence=("pings_sent", "close"),
        expected="a burst of ping control frames beyond the declared rate limit is limited like other messages: "
                 "rate_limited errors, then the rate limit's close (1008), within the answer timeout")
 async def control_frame_flood(ctx: ProbeContext) -> Result:
@@ -259,7 +259,7 @@ async def control_frame_flood(ctx: ProbeContext) -> Result:
 CLIENT_HELLO_START = b"\x16\x03\x01\x00\xc8"
 
 
-@probe("resilience.tls_handshake_stall", runs="together", category="resilience", critical=False, needs=("tls",),
+@probe("resilience.tls_handshake_stall", runs="together", category="resilience", critical=False, needs=("tls",), evidence=("target",),
        expected="a connection that sends 5 bytes of a TLS ClientHello and stalls is dropped within the declared "
                 "handshake deadline (limits.handshake), as a stalled request head is")
 async def tls_handshake_stall(ctx: ProbeContext) -> Result:
@@ -312,7 +312,7 @@ async def _read_response(reader: asyncio.StreamReader, timeout: float) -> tuple[
     return status, headers
 
 
-@probe("resilience.keepalive_trickle", runs="together", category="resilience", critical=False,
+@probe("resilience.keepalive_trickle", runs="together", category="resilience", critical=False, evidence=("target",),
        expected="on a kept-alive HTTP connection, a second request head sent in part and stalled is dropped within "
                 "the declared deadline for a request head (limits.handshake), as the first request's is")
 async def keepalive_trickle(ctx: ProbeContext) -> Result:
@@ -386,6 +386,7 @@ class _Odd(Exception):
 
 
 @probe("readiness.login_throttle", leaves=("login_throttle",), category="readiness", critical=True, disruptive=True, last=True,
+       evidence=("account", "address"),
        expected=f"HTTP login brute force is throttled with 429: wrong passwords for one account (and then its right "
                 f"one), and wrong logins for many accounts from one address, within {BRUTE_ATTEMPTS} attempts each")
 async def login_throttle(ctx: ProbeContext) -> Result:
@@ -438,7 +439,7 @@ def subscription_channels(contract: Contract, n: int) -> list[str]:
     return public[:n]
 
 
-@probe("readiness.subscription_cap", runs="together", category="readiness", critical=False,
+@probe("readiness.subscription_cap", runs="together", category="readiness", critical=False, evidence=("confirmed", "refused_with"),
        expected="a session is confirmed up to the declared subscription cap (limits.subscriptions.perSession) and "
                 "the subscription past it is refused with the declared error")
 async def subscription_cap(ctx: ProbeContext) -> Result:
@@ -496,6 +497,7 @@ async def subscription_cap(ctx: ProbeContext) -> Result:
 
 # -- connections beyond the declared cap ---------------------------------------------------------
 @probe("readiness.connection_cap", leaves=("connections",), category="readiness", critical=False, disruptive=True,
+       evidence=("served", "refused_status"),
        expected="connections up to the declared cap (limits.connections.max) are served, the next upgrade is refused "
                 "with the declared status (503), and a slot freed is served again")
 async def connection_cap(ctx: ProbeContext) -> Result:

@@ -73,6 +73,7 @@ def _register(rule: Rule) -> None:
 
     run.__name__ = f"session_{rule.name}"
     probe(probe_name(rule.name), category=CATEGORY[rule.name], critical=rule.critical, final=True,
+          evidence=("sessions_checked", "items_judged"),
           expected=f"over every session the run opened: {rule.description}")(run)
 
 

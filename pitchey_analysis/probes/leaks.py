@@ -1,10 +1,14 @@
-"""Evidence of a leaked stack trace in an error answer (pure).
+"""Evidence of a leaked stack trace in an error answer, or of a password hash in a login answer (pure).
 
 An error body is judged by what it holds, not by its format: plain text, HTML
 or JSON without a trace is not a leak. A leak is a pattern a runtime writes when
 it prints a stack or an exception: Python tracebacks, Java/Kotlin, JavaScript,
 Go, .NET, Ruby and PHP frames, source file paths with line numbers, qualified
 exception class names, and the debug pages of common web frameworks.
+
+A password hash is known by the shapes password-hashing libraries write
+(bcrypt, argon2, PBKDF2 as Django and passlib store it, sha-crypt) or by a
+field named for one: whoever reads the answer can guess the password offline.
 """
 
 from __future__ import annotations
@@ -69,3 +73,51 @@ def find_leak(text: str | None, body: Any = None) -> tuple[str, str] | None:
                 return name, piece[start:m.end() + 80]
     return None
 
+
+
+#: (name, pattern) of stored password hashes, as their libraries write them (modular crypt format and Django's).
+HASH_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(p)) for name, p in (
+    ("bcrypt", r"\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}"),
+    ("argon2", r"\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+"),
+    ("pbkdf2", r"\bpbkdf2_sha(?:1|256|512)\$\d+\$[^$\s\"]+\$[A-Za-z0-9+/=]+"
+               r"|\$pbkdf2(?:-sha(?:1|256|512))?\$\d+\$[./A-Za-z0-9+=]+\$[./A-Za-z0-9+=]+"),
+    ("sha-crypt", r"\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}"),
+))
+#: Field names that say they hold a password hash, whatever its shape (``passwordHash``, ``password_digest``, ``hashed_password``).
+HASH_FIELD = re.compile(r"(?i)^(?:password|passwd|pwd)[_-]?(?:hash|digest|salt)$|^hashed[_-]?password$|^encrypted[_-]?password$")
+
+
+def _fields(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every (JSON path, value) of a JSON value."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield f"{path}/{k}", v
+            yield from _fields(v, f"{path}/{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _fields(v, f"{path}/{i}")
+
+
+def find_hash(text: str | None, body: Any = None) -> tuple[str, str] | None:
+    """(hash kind, where) of the first password hash in an answer, or None.
+
+    ``where`` is the JSON path of the field holding it, or ``text`` when only the raw answer holds it.
+    The hash itself is never returned: it goes to no record.
+    """
+    if body is None and text:
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+    for path, value in _fields(body):
+        name = path.rsplit("/", 1)[-1]
+        if isinstance(value, str) and value:
+            for kind, pat in HASH_PATTERNS:
+                if pat.search(value):
+                    return kind, path
+            if HASH_FIELD.match(name):
+                return "named field", path
+    for kind, pat in HASH_PATTERNS:
+        if pat.search(text or ""):
+            return kind, "text"
+    return None

@@ -56,7 +56,7 @@ generated.register(default_contract(), "unsubscribe")
 generated.register(default_contract(), "get_dashboard_metrics")
 
 
-@probe("messaging.presence_update", runs="together", category="messaging", critical=False,
+@probe("messaging.presence_update", runs="together", category="messaging", critical=False, evidence=("answer", "push"),
        expected="presence_update is answered by presence_updated and pushed to presence subscribers")
 async def presence(ctx: ProbeContext) -> Result:
     watcher = await authed(ctx)
@@ -72,6 +72,7 @@ async def presence(ctx: ProbeContext) -> Result:
         return r
     if push is None:
         return Result.fail("no_push", "presence subscribers got no presence frame", {"message_type": "presence_update"})
+    r.observed = {**(r.observed or {}), "push": push}
     return r
 
 
@@ -86,7 +87,7 @@ async def _two_sessions(ctx: ProbeContext) -> tuple[ProbeSession, ProbeSession, 
     return s1, s2, int(rid) if rid is not None else 0
 
 
-@probe("messaging.send_message", runs="together", category="messaging", critical=False, disruptive=True,
+@probe("messaging.send_message", runs="together", category="messaging", critical=False, disruptive=True, evidence=("answer", "delivered"),
        expected="send_message is answered by message_sent and delivered to the recipient as new_message")
 async def send_message(ctx: ProbeContext) -> Result:
     s1, s2, rid = await _two_sessions(ctx)
@@ -97,10 +98,12 @@ async def send_message(ctx: ProbeContext) -> Result:
         got = await s2.expect(lambda f: f.get("type") == "new_message" and f.get("content") == "probe message", ctx.options.timeout_s, since=mark)
     if r.outcome == "pass" and got is None:
         return Result.fail("no_push", "the recipient got no new_message", r.observed)
+    if r.outcome == "pass":
+        r.observed = {**(r.observed or {}), "delivered": got}
     return r
 
 
-@probe("messaging.typing", runs="together", category="messaging", critical=False,
+@probe("messaging.typing", runs="together", category="messaging", critical=False, evidence=("answer",),
        expected="typing_start reaches the recipient as user_typing with isTyping:true")
 async def typing(ctx: ProbeContext) -> Result:
     s1, s2, rid = await _two_sessions(ctx)
@@ -116,7 +119,7 @@ async def typing(ctx: ProbeContext) -> Result:
     return Result.ok("user_typing delivered", obs)
 
 
-@probe("messaging.notification_read", runs="together", category="messaging", critical=False,
+@probe("messaging.notification_read", runs="together", category="messaging", critical=False, evidence=("answer", "echoed"),
        expected="notification_read is echoed to all of the user's sessions")
 async def notification_read(ctx: ProbeContext) -> Result:
     s1 = await authed(ctx)
@@ -128,6 +131,8 @@ async def notification_read(ctx: ProbeContext) -> Result:
         other = await s2.expect_type("notification_read", timeout=ctx.options.timeout_s, since=mark)
     if r.outcome == "pass" and other is None:
         return Result.fail("no_push", "the user's other session got no notification_read", r.observed)
+    if r.outcome == "pass":
+        r.observed = {**(r.observed or {}), "echoed": other}
     return r
 
 
@@ -158,6 +163,7 @@ async def trigger_push(ctx: ProbeContext, channel: str, values: dict[str, Any], 
 
 
 @probe("messaging.notification_delivery", runs="together", category="messaging", critical=False, needs=("admin",), disruptive=True,
+       evidence=("answer",),
        expected="a notification created with POST /api/notifications reaches the user's 'notifications' subscription")
 async def notification_delivery(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
@@ -184,7 +190,7 @@ async def notification_delivery(ctx: ProbeContext) -> Result:
     return Result.ok("delivered", obs)
 
 
-@probe("messaging.dashboard_push", runs="hold", waits="push_timeout_s", category="messaging", critical=False,
+@probe("messaging.dashboard_push", runs="hold", waits="push_timeout_s", category="messaging", critical=False, evidence=("answer",),
        expected="a 'dashboard' subscriber receives dashboard_update with metrics at the push interval")
 async def dashboard_push(ctx: ProbeContext) -> Result:
     s = await authed(ctx)
@@ -200,6 +206,7 @@ async def dashboard_push(ctx: ProbeContext) -> Result:
 
 
 @probe("messaging.channel_broadcast", runs="together", category="messaging", critical=False, needs=("admin",), disruptive=True,
+       evidence=("answer",),
        expected="a pitch:<id> subscriber receives what POST /api/broadcast sends to that channel")
 async def broadcast(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
@@ -221,7 +228,7 @@ async def broadcast(ctx: ProbeContext) -> Result:
     return Result.ok("delivered", obs)
 
 
-@probe("messaging.forbidden_channel", runs="together", category="messaging", critical=True,
+@probe("messaging.forbidden_channel", runs="together", category="messaging", critical=True, evidence=("answer",),
        expected="subscribing to another user's user:<id> channel gets error forbidden_channel")
 async def forbidden_channel(ctx: ProbeContext) -> Result:
     s = await authed(ctx)
@@ -234,7 +241,7 @@ async def forbidden_channel(ctx: ProbeContext) -> Result:
     want = ctx.contract.errors.get("forbiddenChannel")
     if ctx.contract.error_code(ans) != want:
         return Result.fail("wrong_answer", f"answered {ans.get('type')} {ctx.contract.error_code(ans)}", ans)
-    return Result.ok(str(want))
+    return Result.ok(str(want), {"answer": ans})
 
 
 async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], what: str, code: Any, silence: str = "",
@@ -271,13 +278,13 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
     return Result.ok(f"error {code}", obs)
 
 
-@probe("messaging.invalid_json", category="messaging", critical=False,
+@probe("messaging.invalid_json", category="messaging", critical=False, evidence=("answer|declared_silence",),
        expected="text that is not JSON gets the contract's error (errors.invalidFormat)")
 async def invalid_json(ctx: ProbeContext) -> Result:
     return await _bad_input(ctx, "this is { not json", "invalid JSON", ctx.contract.errors.get("invalidFormat"), "invalidJson")
 
 
-@probe("messaging.missing_type", category="messaging", critical=False,
+@probe("messaging.missing_type", category="messaging", critical=False, evidence=("answer|declared_silence",),
        expected="a JSON object without the message kind gets the contract's error (errors.missingKind, else invalidFormat)")
 async def missing_type(ctx: ProbeContext) -> Result:
     errors = ctx.contract.errors
@@ -288,7 +295,7 @@ async def missing_type(ctx: ProbeContext) -> Result:
 UNKNOWN_KIND = "no_such_type_xyz"
 
 
-@probe("messaging.unknown_type", category="messaging", critical=False,
+@probe("messaging.unknown_type", category="messaging", critical=False, evidence=("answer|declared_silence",),
        expected="a message of an unknown kind gets the contract's error (errors.unknownType)")
 async def unknown_type(ctx: ProbeContext) -> Result:
     c = ctx.contract

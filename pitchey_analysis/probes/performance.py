@@ -23,7 +23,7 @@ from .flow import timed_connect
 from .session import ProbeSession, first_frame_observer
 
 
-@probe("performance.connect_time", runs="timing", category="performance", critical=False,
+@probe("performance.connect_time", runs="timing", category="performance", critical=False, evidence=("succeeded",),
        expected="sequential connects succeed; their stage times are samples judged against the connection-time target")
 async def connect_time(ctx: ProbeContext) -> Result:
     require_session(ctx)
@@ -44,7 +44,7 @@ async def connect_time(ctx: ProbeContext) -> Result:
         for metric, v in timing.stages().items():
             if v is not None:
                 ctx.sample(metric, v, t_offset_s=t_off, conn_index=i)
-    obs = {"connects": n, "failures": dict(failures)}
+    obs = {"connects": n, "succeeded": n - sum(failures.values()), "failures": dict(failures)}
     if failures:
         reason, count = failures.most_common(1)[0]
         return Result.fail(reason, f"{sum(failures.values())} of {n} connects failed (mostly {reason})", obs)
@@ -88,7 +88,7 @@ async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int
     return ok, missed
 
 
-@probe("performance.round_trip", runs="timing", category="performance", critical=False,
+@probe("performance.round_trip", runs="timing", category="performance", critical=False, evidence=("answered",),
        expected="ping round trips on idle connections, anonymous and (with credentials) authenticated, are all answered; "
                 "samples judged against the round-trip target (on authenticated sessions when there are any)")
 async def round_trip(ctx: ProbeContext) -> Result:
@@ -124,7 +124,8 @@ async def round_trip(ctx: ProbeContext) -> Result:
         missed_total += missed
     if missed_total:
         return Result.fail("no_answer", "unanswered pings: " + ", ".join(f"{k} {v['missed']}" for k, v in obs.items() if v["missed"]), obs)
-    return Result.ok(" and ".join(f"{v['answered']} {k} round trips over {v['sessions']} sessions" for k, v in obs.items()), obs)
+    said = " and ".join(f"{v['answered']} {k} round trips over {v['sessions']} sessions" for k, v in obs.items())
+    return Result.ok(said, {**obs, "answered": sum(v["answered"] for v in obs.values())})
 
 
 async def _level(ctx: ProbeContext, level: int) -> dict[str, Any]:
@@ -169,7 +170,7 @@ async def _level(ctx: ProbeContext, level: int) -> dict[str, Any]:
     return {"level": level, "open_at_once": open_now, "failures": dict(failures)}
 
 
-@probe("performance.concurrency_ramp", leaves=("load",), category="performance", critical=False,
+@probe("performance.concurrency_ramp", leaves=("load",), category="performance", critical=False, evidence=("opened",),
        expected="at each level up to the target level, at least 95% of connections open at once and answer a ping")
 async def concurrency_ramp(ctx: ProbeContext) -> Result:
     require_session(ctx)
@@ -182,7 +183,7 @@ async def concurrency_ramp(ctx: ProbeContext) -> Result:
     for level in levels:
         ctx.recorder.event("ramp_level", level=level, probe_id=ctx.probe_id)
         results.append(await _level(ctx, level))
-    obs = {"levels": results, "skipped_levels": skipped}
+    obs = {"levels": results, "skipped_levels": skipped, "opened": sum(r["open_at_once"] for r in results)}
     worst = None
     for r in results:
         failed = sum(r["failures"].values())

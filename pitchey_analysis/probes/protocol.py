@@ -13,7 +13,7 @@ from typing import Any
 from ..contract import pointer_get
 from ..contract.wire import set_pointer
 from .base import ProbeContext, Result, Stop, probe
-from .common import authed, open_started, round_trip
+from .common import authed, login, open_started, round_trip, start
 from .session import ProbeSession
 
 
@@ -54,7 +54,7 @@ async def _session(ctx: ProbeContext) -> ProbeSession:
 
 
 # Not critical in the catalogue (a contract without the rule has no gap for it); their security failures are critical.
-@probe("messaging.id_reuse", category="messaging", critical=False,
+@probe("messaging.id_reuse", category="messaging", critical=False, evidence=("first_answer", "reuse_answer|close_code"),
        expected="a request that reuses an id already used on the session is refused (the contract says ids must increase)")
 async def id_reuse(ctx: ProbeContext) -> Result:
     c = ctx.contract
@@ -85,6 +85,7 @@ async def id_reuse(ctx: ProbeContext) -> Result:
 
 
 @probe("auth.before_authentication", category="authentication", critical=False,
+       evidence=("request", "answer|close_code|authenticated_after"),
        expected="a command sent before the first-message authentication is refused (closed, or an error), never answered")
 async def before_authentication(ctx: ProbeContext) -> Result:
     c = ctx.contract
@@ -100,7 +101,12 @@ async def before_authentication(ctx: ProbeContext) -> Result:
         ans = await s.ask(op.request.example, kinds, ctx.options.timeout_s)
         await s.wait_closed(ctx.quiet(ctx.options.settle_s))
         closed = s.close_code if s.closed else None
-    obs = {"request": op.request.type, "answer": ans, "close_code": closed}
+        after = None
+        if ans is None and closed is None:
+            # silence is evidence only from a target that is there: the same session then authenticates
+            token = ctx.auto_token or ((await login(ctx, ctx.user))[0] if ctx.user is not None else None)
+            after = (await start(ctx, s, token)).authenticated if token else None
+    obs = {"request": op.request.type, "answer": ans, "close_code": closed, "authenticated_after": after}
     if ans is not None and not c.is_error(ans) and c.kind_of(ans) in kinds:
         return Result.fail("accepted_before_auth", f"{op.request.type} was answered ({c.kind_of(ans)}) on a session that "
                            "never authenticated", obs, critical=True)
@@ -108,13 +114,14 @@ async def before_authentication(ctx: ProbeContext) -> Result:
         return Result.ok(f"refused with {c.error_code(ans)!r} before authentication", obs)
     if closed is not None:
         return Result.ok(f"the session was closed {closed} when it sent {op.request.type} unauthenticated", obs)
-    return Result.ok(f"{op.request.type} got no answer before authentication (the session stayed silent)", obs)
+    return Result.ok(f"{op.request.type} got no answer before authentication (the session stayed silent, then "
+                     "authenticated)" if after else f"{op.request.type} got no answer before authentication", obs)
 
 
 BATCH = 3
 
 
-@probe("messaging.batch", category="messaging", critical=False,
+@probe("messaging.batch", category="messaging", critical=False, evidence=("answered_ids",),
        expected="several requests in one JSON-array frame are each answered (the contract says clients may batch)")
 async def batch(ctx: ProbeContext) -> Result:
     c = ctx.contract

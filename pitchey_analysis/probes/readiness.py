@@ -13,10 +13,11 @@ from websockets.exceptions import InvalidStatus
 from ..contract import pointer_get
 from ..contract.wire import set_pointer
 from .base import ProbeContext, Result, is_lockout_close, probe
-from .common import has_fields, http, login, login_refused, round_trip, signed_token
+from .common import HttpAnswer, every_credential, has_fields, http, login, login_refused, round_trip, signed_token
 from .flow import timed_connect
 from .leaks import find_leak
 from .session import ProbeSession, first_frame_observer
+from .windows import MIN_INTERVAL_S, MIN_QUIET_S, Series, poll, quiet_window
 
 SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy")
 
@@ -32,7 +33,7 @@ async def _health_connections(ctx: ProbeContext) -> tuple[int | None, dict[str, 
     return pointer_get(ans.body, ep.get("connections")), {"status": ans.status, "body": ans.body}
 
 
-@probe("readiness.health_live", category="readiness", critical=False,
+@probe("readiness.health_live", category="readiness", critical=False, evidence=("connections_with_3_more",),
        expected="/api/ws/health has status, ISO timestamp, uptime_s and websocket{enabled, endpoint, connections}, and its connection count moves when clients connect")
 async def health_live(ctx: ProbeContext) -> Result:
     before, obs = await _health_connections(ctx)
@@ -55,7 +56,7 @@ async def health_live(ctx: ProbeContext) -> Result:
     return Result.ok("live figures", o)
 
 
-@probe("readiness.health_endpoint", runs="together", category="readiness", critical=False,
+@probe("readiness.health_endpoint", runs="together", category="readiness", critical=False, evidence=("reported",),
        expected="/api/ws/health names the WebSocket endpoint really served (host, port, path)")
 async def health_endpoint(ctx: ProbeContext) -> Result:
     ep = _endpoint(ctx, "wsHealth", "/api/ws/health")
@@ -69,31 +70,41 @@ async def health_endpoint(ctx: ProbeContext) -> Result:
     return Result.ok("endpoint matches", obs)
 
 
-@probe("readiness.stats_requires_auth", runs="together", category="readiness", critical=True,
+@probe("readiness.stats_requires_auth", runs="together", category="readiness", critical=True, evidence=("status",),
        expected="/api/ws/stats answers 401 without a token")
 async def stats_requires_auth(ctx: ProbeContext) -> Result:
     ans = await http(ctx, "GET", _endpoint(ctx, "stats", "/api/ws/stats")["path"])
     if ans.status != 401:
         return Result.fail("wrong_answer", f"stats without a token answered {ans.status}", {"status": ans.status})
-    return Result.ok("401")
+    return Result.ok("401", {"status": ans.status})
 
 
-@probe("readiness.stats_non_admin", runs="together", category="readiness", critical=True,
-       expected="/api/ws/stats answers 403 for a non-admin user")
+@probe("readiness.stats_non_admin", runs="together", category="readiness", critical=True, evidence=("per_login",),
+       expected="/api/ws/stats answers 403 for every non-admin user type")
 async def stats_non_admin(ctx: ProbeContext) -> Result:
-    creds = ctx.users.get("creator") or ctx.user
-    if creds is None:
+    users = [(n, c) for n, c in every_credential(ctx) if c is not ctx.admin]
+    if not users:
         return Result.skip("no_credentials", "needs a non-admin user")
-    token, ans = await login(ctx, creds)
-    if token is None:
-        return login_refused(creds, ans)
-    got = await http(ctx, "GET", _endpoint(ctx, "stats", "/api/ws/stats")["path"], token=token)
-    if got.status != 403:
-        return Result.fail("wrong_answer", f"stats for a {creds.user_type} answered {got.status}, expected 403", {"status": got.status})
-    return Result.ok("403")
+    path = _endpoint(ctx, "stats", "/api/ws/stats")["path"]
+    seen: dict[str, int] = {}
+    refused: dict[str, int] = {}
+    for name, creds in users:
+        token, ans = await login(ctx, creds)
+        if token is None:
+            refused[name] = ans.status
+            continue
+        got = await http(ctx, "GET", path, token=token)
+        seen[name] = got.status
+        if got.status != 403:
+            return Result.fail("wrong_answer", f"stats for the {name} (not an admin) answered {got.status}, expected 403: "
+                               "every user can read the service's figures", {"status": got.status, "per_login": seen})
+    if not seen:
+        name, creds = users[0]
+        return login_refused(creds, HttpAnswer(refused[name], {}, "", None))
+    return Result.ok(f"403 for {', '.join(seen)}", {"per_login": seen, "login_refused": refused})
 
 
-@probe("readiness.stats_admin", runs="together", category="readiness", critical=False, needs=("admin",),
+@probe("readiness.stats_admin", runs="together", category="readiness", critical=False, needs=("admin",), evidence=("connections",),
        expected="/api/ws/stats answers 200 with connections, messages, errors, rate_limited, uptime_s for an admin")
 async def stats_admin(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
@@ -109,23 +120,25 @@ async def stats_admin(ctx: ProbeContext) -> Result:
     return Result.ok("figures present", {"connections": data["connections"]})
 
 
-@probe("readiness.security_headers", runs="together", category="readiness", critical=True,
+@probe("readiness.security_headers", runs="together", category="readiness", critical=True, evidence=("checked",),
        expected="every HTTP response carries X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Content-Security-Policy (and HSTS over TLS)")
 async def security_headers(ctx: ProbeContext) -> Result:
     missing: dict[str, list[str]] = {}
+    checked: list[str] = []
     for path in ("/api/health", "/api/ws/health", "/no-such-route"):
         ans = await http(ctx, "GET", path)
         names = {k.lower() for k in ans.headers}
         want = (ctx.contract.security_headers or SECURITY_HEADERS) + (("Strict-Transport-Security",) if ctx.tls else ())
         lack = [h for h in want if h.lower() not in names]
+        checked.append(f"{path} {ans.status}")
         if lack:
             missing[path] = lack
     if missing:
         return Result.fail("missing_headers", f"security headers missing: {missing}", missing)
-    return Result.ok("all present")
+    return Result.ok("all present", {"checked": checked})
 
 
-@probe("readiness.tls", runs="together", category="readiness", critical=True, needs=("tls",),
+@probe("readiness.tls", runs="together", category="readiness", critical=True, needs=("tls",), evidence=("tls_version",),
        expected="wss:// with TLS 1.2 or newer and a certificate that verifies")
 async def tls(ctx: ProbeContext) -> Result:
     if not ctx.tls:
@@ -142,7 +155,7 @@ async def tls(ctx: ProbeContext) -> Result:
     return Result.ok(f"{timing.tls_version}, certificate verified", obs)
 
 
-@probe("readiness.no_stack_traces", runs="together", category="readiness", critical=True,
+@probe("readiness.no_stack_traces", runs="together", category="readiness", critical=True, evidence=("http", "ws_error_answers"),
        expected="error answers (HTTP: malformed JSON, unknown route, bad login; WebSocket: malformed JSON, unknown type) "
                 "hold no stack trace, whatever their format")
 async def no_stack_traces(ctx: ProbeContext) -> Result:
@@ -218,7 +231,7 @@ async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, st
     return answers, None
 
 
-@probe("readiness.rate_limit", leaves=("load",), category="readiness", critical=True,
+@probe("readiness.rate_limit", leaves=("load",), category="readiness", critical=True, evidence=("errors", "close"),
        expected="a burst beyond the limit gets error rate_limited frames, then close 1008")
 async def rate_limit(ctx: ProbeContext) -> Result:
     lim = ctx.contract.limit("rate")
@@ -252,7 +265,7 @@ async def rate_limit(ctx: ProbeContext) -> Result:
     return Result.ok(f"{len(limited)} {err_code} errors, then {want}", obs, close_code=want)
 
 
-@probe("readiness.origin_check", runs="together", category="readiness", critical=True,
+@probe("readiness.origin_check", runs="together", category="readiness", critical=True, evidence=("status",),
        expected="an upgrade from a foreign Origin is refused with HTTP 403")
 async def origin_check(ctx: ProbeContext) -> Result:
     from websockets.exceptions import InvalidStatus
@@ -268,13 +281,13 @@ async def origin_check(ctx: ProbeContext) -> Result:
     except InvalidStatus as exc:
         status = exc.response.status_code
         if status == 403:
-            return Result.ok("403")
+            return Result.ok("403", {"status": status, "control": "served without a foreign Origin"})
         return Result.fail("wrong_answer", f"foreign origin answered {status}", {"status": status})
     await s.close()
     return Result.fail("origin_accepted", "an upgrade from a foreign origin was accepted")
 
 
-@probe("readiness.size_limit", category="readiness", critical=True,
+@probe("readiness.size_limit", category="readiness", critical=True, evidence=("close",),
        expected="a message over the contract's size limit (64 KiB: 70 KiB sent) closes the connection with its close code (1009)")
 async def size_limit(ctx: ProbeContext) -> Result:
     lim = ctx.contract.limit("messageSize")
@@ -295,10 +308,10 @@ async def size_limit(ctx: ProbeContext) -> Result:
     if code != want:
         return Result.fail("no_close" if code is None else f"closed_{code}",
                            f"a {size // 1024} KiB message gave {'no close' if code is None else code}, not {want}", close_code=code)
-    return Result.ok(str(want), close_code=want)
+    return Result.ok(str(want), {"close": code, "sent_kib": size // 1024}, close_code=want)
 
 
-@probe("readiness.invalid_utf8", category="readiness", critical=False,
+@probe("readiness.invalid_utf8", category="readiness", critical=False, evidence=("close",),
        expected="a text frame with invalid UTF-8 closes the connection with 1007")
 async def invalid_utf8(ctx: ProbeContext) -> Result:
     from websockets.frames import Frame, Opcode
@@ -315,7 +328,7 @@ async def invalid_utf8(ctx: ProbeContext) -> Result:
     if code != want:
         return Result.fail("no_close" if code is None else f"closed_{code}", f"invalid UTF-8 gave {code or 'no close'}, not {want}",
                            close_code=code)
-    return Result.ok(str(want), close_code=want)
+    return Result.ok(str(want), {"close": code}, close_code=want)
 
 
 def session_count_sources(ctx: ProbeContext) -> list[tuple[str, str, bool]]:
@@ -323,8 +336,39 @@ def session_count_sources(ctx: ProbeContext) -> list[tuple[str, str, bool]]:
     return ctx.contract.session_count_sources()
 
 
-@probe("readiness.session_leak", category="readiness", critical=False,
-       expected="the server's session count returns to its baseline after clients leave, even right after the upgrade")
+#: sessions held at once to see the count follow; sessions per churn cycle; churn cycles
+LEAK_HELD, LEAK_CHURN, LEAK_CYCLES = 3, 5, 3
+
+
+def judge_leak(base: int, held: Series, released: Series, cycles: list[Series], *, quiet_s: float) -> Result:
+    """The session-leak outcome from the series read (pure).
+
+    Pass: the count, once settled, is back at its baseline after the held sessions closed and after every churn
+    cycle. Fail ``session_leak``: settled above the baseline after them (the series shows it grow cycle by cycle).
+    Skip ``figures_unsettled``: the count never settled within the deadline, so no value can be compared.
+    """
+    after = [c.last for c in cycles]
+    obs: dict[str, Any] = {"baseline": base, "with_held": held.last, "held": LEAK_HELD, "reaction_s": round(held.reached_s or 0.0, 3),
+                           "quiet_s": round(quiet_s, 3), "released": released.last, "churn_per_cycle": LEAK_CHURN,
+                           "cycles": after, "series": [x.evidence() for x in (held, released, *cycles)]}
+    trail = " -> ".join(str(v) for v in [base, released.last, *after])
+    unsettled = [x.phase for x in (released, *cycles) if not x.settled]
+    grew = [x for x in (released, *cycles) if x.settled and isinstance(x.last, int) and x.last > base]
+    if grew:
+        return Result.fail("session_leak", f"the session count settled at {grew[-1].last} after {grew[-1].phase} (baseline "
+                           f"{base}); over {LEAK_CYCLES} cycles of {LEAK_CHURN} sessions that left at once it went {trail}: "
+                           "sessions of clients that left are still held by the service", obs)
+    if unsettled:
+        return Result.skip("figures_unsettled", f"the session count did not settle (unchanged for {quiet_s:.2f} s) after "
+                           f"{', '.join(unsettled)}: {trail}; no value to compare with the baseline", obs)
+    return Result.ok(f"back to the baseline {base} after {LEAK_HELD} held sessions closed and after each of {LEAK_CYCLES} "
+                     f"cycles of {LEAK_CHURN} sessions that left at once (the count followed in {held.reached_s or 0:.2f} s; "
+                     f"settled when unchanged for {quiet_s:.2f} s)", obs)
+
+
+@probe("readiness.session_leak", category="readiness", critical=False, evidence=("cycles", "with_held"),
+       expected="the server's session count returns to its baseline after clients leave, even right after the upgrade, "
+                "over several cycles, read once it has settled")
 async def session_leak(ctx: ProbeContext) -> Result:
     if ctx.user is None:
         return Result.skip("no_credentials", "needs a user to open authenticated sessions")
@@ -348,30 +392,44 @@ async def session_leak(ctx: ProbeContext) -> Result:
     token, ans = await login(ctx, ctx.user)
     if token is None:
         return login_refused(ctx.user, ans)
-    base = await count()
-    if base is None:
+    deadline = 2 * ctx.options.timeout_s  # scaled with every other wait (--timeout-scale)
+
+    def record(x: Series) -> Series:
+        ctx.recorder.event("figure_series", probe_id=ctx.probe_id, figure="sessions", phase=x.phase, settled=x.settled,
+                           points=[[round(t, 3), v] for t, v in x.points])
+        return x
+
+    baseline = record(await poll(count, "baseline", quiet_s=MIN_QUIET_S, deadline_s=deadline))
+    base = baseline.last
+    if not isinstance(base, int):
         return Result.skip("figures_absent", "the target reports no session count where the contract says "
                            f"({', '.join(p + ' ' + k for p, k, _ in sources)})")
-    # Control: the count must move while a session is held, or "back to baseline" proves nothing.
-    held = await ProbeSession.open(ctx, token=token, trace=False)
-    await held.connected()
-    with_one = await count()
-    await held.close()
-    if not isinstance(with_one, int) or with_one <= base:
-        return Result.skip("figures_static", f"the session count did not move with a session held ({base} -> {with_one})",
-                           {"baseline": base, "with_one_held": with_one})
-    for _ in range(5):
-        s = await ProbeSession.open(ctx, token=token, trace=False)
-        await s.conn.close()  # leave at once, while the server may still be setting the session up
-        await s.close()
-    now = None
-    for _ in range(max(2, int(2.0 / 0.1 * min(1.0, ctx.options.timeout_s / 5)))):
-        await asyncio.sleep(0.1)
-        now = await count()
-        if now == base:
-            return Result.ok("back to baseline", {"baseline": base, "with_one_held": with_one, "after": now})
-    return Result.fail("session_leak", f"session count {now} after clients left (baseline {base})",
-                       {"baseline": base, "with_one_held": with_one, "after": now})
+    # Control, and the target's own pace: the count must follow sessions held open (or "back to baseline" proves
+    # nothing), and how long it takes to follow is how long a read must stay unchanged to count as settled.
+    held_sessions: list[ProbeSession] = []
+    try:
+        for _ in range(LEAK_HELD):
+            h = await ProbeSession.open(ctx, token=token, trace=False)
+            held_sessions.append(h)
+            await h.connected()
+        held = record(await poll(count, f"{LEAK_HELD} held", quiet_s=0, deadline_s=deadline,
+                                 until=lambda v: isinstance(v, int) and v >= base + LEAK_HELD))
+    finally:
+        await asyncio.gather(*(h.close() for h in held_sessions))
+    if held.reached_s is None:
+        return Result.skip("figures_static", f"the session count did not follow {LEAK_HELD} sessions held open for "
+                           f"{deadline:.1f} s ({base} -> {held.last})",
+                           {"baseline": base, "with_held": held.last, "series": [baseline.evidence(), held.evidence()]})
+    quiet = quiet_window(held.reached_s, MIN_INTERVAL_S)
+    released = record(await poll(count, "the held sessions closed", quiet_s=quiet, deadline_s=deadline + quiet))
+    cycles = []
+    for i in range(LEAK_CYCLES):
+        for _ in range(LEAK_CHURN):
+            s = await ProbeSession.open(ctx, token=token, trace=False)
+            await s.conn.close()  # leave at once, while the server may still be setting the session up
+            await s.close()
+        cycles.append(record(await poll(count, f"cycle {i + 1}", quiet_s=quiet, deadline_s=deadline + quiet)))
+    return judge_leak(base, held, released, cycles, quiet_s=quiet)
 
 
 class NoAnswer(Exception):
@@ -478,6 +536,7 @@ def lockout_sequence(ctx: ProbeContext, seen: dict[str, int | None]) -> list[dic
 
 
 @probe("readiness.lockout_spoofing", runs="together", leaves=("lockout",), category="readiness", critical=True, disruptive=True, needs=("loopback",), last=True,
+       evidence=("triggered_by",),
        expected="the failed-authentication lockout follows the socket address: neither X-Forwarded-For nor X-Real-IP evades it or aims it at another client")
 async def lockout_spoofing(ctx: ProbeContext) -> Result:
     if ctx.scratch_address() is None:

@@ -12,7 +12,7 @@ from .common import round_trip
 from .session import ProbeSession
 
 
-@probe("resilience.graceful_close", runs="together", category="resilience", critical=False,
+@probe("resilience.graceful_close", runs="together", category="resilience", critical=False, evidence=("close_answer",),
        expected="a client close 1000 is answered by the server's close 1000 (RFC 6455 §5.5.1)")
 async def graceful_close(ctx: ProbeContext) -> Result:
     s = await ProbeSession.open(ctx)
@@ -25,10 +25,10 @@ async def graceful_close(ctx: ProbeContext) -> Result:
     if code != 1000:
         return Result.fail("wrong_close", f"server answered the close with {code}", close_code=code,
                            close_reason=rcvd.reason if rcvd else None)
-    return Result.ok("1000 answered", close_code=1000)
+    return Result.ok("1000 answered", {"close_answer": code}, close_code=1000)
 
 
-@probe("resilience.server_ping", runs="hold", waits="server_ping_wait_s", category="resilience", critical=False, quick=False,
+@probe("resilience.server_ping", runs="hold", waits="server_ping_wait_s", category="resilience", critical=False, quick=False, evidence=("control_pings",),
        expected="the server sends WebSocket ping control frames at its interval (RFC 6455 §5.5.2), which the client answers")
 async def server_ping(ctx: ProbeContext) -> Result:
     # The outcome depends only on whether a ping *control frame* arrives within the
@@ -51,7 +51,7 @@ async def server_ping(ctx: ProbeContext) -> Result:
     return Result.fail("no_ping", f"no server ping within {ctx.options.server_ping_wait_s:.0f} s", obs)
 
 
-@probe("resilience.reconnect", runs="together", category="resilience", critical=True,
+@probe("resilience.reconnect", runs="together", category="resilience", critical=True, evidence=("reconnect_ms",),
        expected="after a dropped connection a client reconnects (backoff with jitter) and gets 'connected' again; time measured")
 async def reconnect(ctx: ProbeContext) -> Result:
     import random
@@ -127,7 +127,7 @@ async def _half_upgrade(ctx: ProbeContext) -> tuple[float | None, str]:
             pass
 
 
-@probe("resilience.handshake_timeout", runs="together", category="resilience", critical=False,
+@probe("resilience.handshake_timeout", runs="together", category="resilience", critical=False, evidence=("target",),
        expected="a client that sends half an upgrade request and stalls is dropped by the target within the bound (slow-loris protection)")
 async def handshake_timeout(ctx: ProbeContext) -> Result:
     # Control: a complete upgrade is served, so a drop of the half one is the target's choice.
@@ -141,7 +141,7 @@ async def handshake_timeout(ctx: ProbeContext) -> Result:
     return Result.ok(f"the target {what} after {elapsed:.2f} s (bound {bound:.1f} s)", obs)
 
 
-@probe("resilience.invalid_then_working", category="resilience", critical=True,
+@probe("resilience.invalid_then_working", category="resilience", critical=True, evidence=("pong",),
        expected="after garbage, an object without type and a binary frame, the same connection still answers a ping")
 async def invalid_then_working(ctx: ProbeContext) -> Result:
     async with await ProbeSession.open(ctx) as s:
@@ -158,10 +158,11 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
         if closed:
             return Result.fail(f"closed_{code}", f"bad input closed the connection ({code})", close_code=code)
         return Result.fail("no_answer", "no pong after bad input")
-    return Result.ok("still answering")
+    return Result.ok("still answering", {"pong": pong, "bad_inputs_sent": 3})
 
 
 @probe("resilience.lockout_per_address", runs="together", leaves=("lockout",), category="resilience", critical=True, disruptive=True, needs=("loopback",), last=True,
+       evidence=("triggered_by", "good_client"),
        expected="failed authentications (invalid tokens, failed session set-ups) lock out only their own address: a good client from another is served")
 async def lockout_per_address(ctx: ProbeContext) -> Result:
     from .readiness import NoAnswer, claimed_from, is_locked, lock_out, lockout_sequence, too_slow

@@ -172,6 +172,9 @@ class ProbeSession:
         self._sent_at: float | None = None  # when the last frame was sent (time.perf_counter)
         self.batches = 0  # frames that held several messages
         self.auto_token: str | None = None  # the run's credential, still to be sent in a first message
+        #: what showed the session authenticated (the frame, or the answer to an authenticated-only request; set by
+        #: probes/common.authed_session), the evidence a probe that needed an authenticated session records
+        self.authenticated_by: dict[str, Any] | None = None
         if audit:
             ctx.invariants.opened += 1
         if isinstance(conn, TracedConnection):

@@ -26,7 +26,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from ..contract import Contract
-from .base import ProbeContext, Result, classify, probe
+from .base import Evidence, ProbeContext, Result, classify, probe
 from .common import login, require_session, round_trip, settle
 from .session import ProbeSession
 
@@ -88,11 +88,14 @@ def hold_plan(contract: Contract, authenticated: bool) -> tuple[str | None, str 
 
 
 def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, channel: str | None,
-          push_type: str | None = None) -> Result:
+          push_type: str | None = None, credential: bool = False, ping: bool = True) -> Result:
     """The probe's outcome from what every session showed (pure).
 
     Order: nothing opened; any session closed by the server; sessions that did
     not open; no 'connected' at all; unanswered final pings; late pushes; pass.
+    The observation names what was planned (``credential``: sessions held authenticated; ``channel``: each
+    subscribed; ``push_planned``: pushes awaited, the window being longer than the push timeout; ``ping``: a final
+    round trip) beside what was seen, so that a pass without it is no pass (the catalogue's evidence).
     """
     n = len(facts)
     opened = [f for f in facts if f.opened]
@@ -107,6 +110,8 @@ def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, 
         "subscribed": sum(f.subscribed for f in opened), "window_s": round(window_s, 3),
         "dropped": len(drops), "unanswered": len(unanswered), "open_failures": dict(open_failures),
         "pushes_judged": len(judged_push), "push_timeout_s": round(push_timeout_s, 3),
+        "credential": credential, "push_planned": push_type if push_type and channel and window_s >= push_timeout_s else None,
+        "pushes": sum(f.pushes for f in opened), "ping": ping, "pongs": sum(1 for f in opened if f.pong),
     }
     if judged_push:
         obs["max_push_gap_s"] = round(max(f.max_push_gap_s or 0.0 for f in judged_push), 3)
@@ -206,6 +211,8 @@ async def _final_ping(ctx: ProbeContext, h: _Held) -> None:
 
 
 @probe("resilience.sustained_sessions", runs="hold", waits="sustain_window_s", category="resilience", critical=True,
+       evidence=("opened", "connected", Evidence("authenticated", when="credential"), Evidence("subscribed", when="channel"),
+                 Evidence("pushes", when="push_planned"), Evidence("pongs", when="ping")),
        expected="sessions held idle for the window (authenticated and subscribed to 'dashboard' when credentials exist) "
                 "are not closed by the server, keep receiving dashboard_update within the push timeout, and each "
                 "answers a ping at the end")
@@ -247,7 +254,7 @@ async def sustained_sessions(ctx: ProbeContext) -> Result:
         ctx.sample(METRIC, f.lifetime_s, t_offset_s=h.t_offset_s, concurrency=n, conn_index=f.index,
                    ok=f.lifetime_s is not None)
     result = judge([h.facts for h in held], window_s=window, push_timeout_s=ctx.options.push_timeout_s, channel=channel,
-                   push_type=push_type)
+                   push_type=push_type, credential=token is not None, ping=round_trip(ctx, "plan") is not None)
     if n < asked and isinstance(result.observed, dict):
         result.observed["sessions_asked"] = asked  # capped: not loopback and no --allow-disruptive
     return result

@@ -99,6 +99,8 @@ class Hub:
         self._ids = itertools.count(1)
         self.rng = random.Random(self.knobs.seed)
         self.shutting_down = False
+        #: (monotonic time, open sessions) at each change, for a count reported session_count_lag_s late
+        self._counts: collections.deque[tuple[float, int]] = collections.deque([(self.started, 0)])
 
     # -- bookkeeping -------------------------------------------------------
     def uptime_s(self) -> float:
@@ -122,6 +124,21 @@ class Hub:
         self.sessions[s.id] = s
         if s.user:
             self.by_user[s.user.id].add(s)
+        self._count_changed()
+
+    def _count_changed(self) -> None:
+        if self.knobs.session_count_lag_s > 0:
+            self._counts.append((time.monotonic(), len(self.sessions)))
+
+    def session_count(self) -> int:
+        """The open-session count the endpoints report: the live one, or as it was ``session_count_lag_s`` ago."""
+        lag = self.knobs.session_count_lag_s
+        if lag <= 0:
+            return len(self.sessions)
+        cutoff = time.monotonic() - lag
+        while len(self._counts) > 1 and self._counts[1][0] <= cutoff:
+            self._counts.popleft()
+        return self._counts[0][1]
 
     def set_user(self, s: Session, user: User) -> None:
         """Attach an authenticated user to a session (with reauth_moves: detached from the one before)."""
@@ -159,6 +176,7 @@ class Hub:
     def unregister(self, s: Session) -> None:
         """Forget a session and its subscriptions."""
         self.sessions.pop(s.id, None)
+        self._count_changed()
         if s.user:
             self._leave_user(s, s.user.id)
         for ch in list(s.subs):
@@ -169,11 +187,11 @@ class Hub:
     def stats(self) -> dict[str, Any]:
         """The body of ``/api/ws/stats`` (knob ``stats_layout``: the contract's, or flat as the real backend's)."""
         if self.knobs.stats_layout == "flat":
-            return {"totalSessions": len(self.sessions), "authenticatedSessions": sum(1 for s in self.sessions.values() if s.user),
+            return {"totalSessions": self.session_count(), "authenticatedSessions": sum(1 for s in self.sessions.values() if s.user),
                     "messagesReceived": sum(self.received_by_type.values()), "uptime": self.uptime_s()}
         return {
             "connections": {
-                "total": len(self.sessions),
+                "total": self.session_count(),
                 "authenticated": sum(1 for s in self.sessions.values() if s.user),
                 "users": len(self.by_user),
             },

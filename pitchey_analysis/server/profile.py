@@ -80,6 +80,9 @@ FEATURES: dict[str, str] = {
     "proxy_allowlist": "X-Forwarded-For believed only from --trust-proxy peers, the rightmost hop they did not add",
     "reauth_moves": "re-authentication moves the session to the new user (the old user's messages stop)",
     "mask_check": "unmasked client frames closed 1002 (RFC 6455 §5.1)",
+    # Issue 25: who may call the push triggers.
+    "trigger_authz": "push triggers refuse callers without the role: POST /api/notifications and /api/broadcast the "
+                     "non-admin (403), POST /api/ws/notify a user naming another user's id (403)",
 }
 
 class Defect(enum.IntEnum):
@@ -196,6 +199,13 @@ class Knobs:
     lockout_key_header: str | None = None
     #: layout of /api/ws/stats: "contract" (data.connections.total) or "flat" (data.totalSessions, as the real backend).
     stats_layout: str = "contract"
+    #: the open-session count the stats and health endpoints report is this many seconds old (a backend that counts
+    #: sessions in a background task; issue 25: read too early, a leak looked like static figures)
+    session_count_lag_s: float = 0.0
+    #: login types whose login answer echoes the password (Part B item 13 is the creator alone; issue 25: another type only)
+    password_echo_for: frozenset[str] = frozenset()
+    #: user types (``admin`` included) whose login answer carries their stored password hash (issue 25)
+    password_hash_for: frozenset[str] = frozenset()
     seed: int | None = None
 
 
@@ -265,6 +275,7 @@ def make_profile(
     bad_k = [k for k in knobs if k not in fields]
     if bad_k:
         raise ValueError(f"unknown knob(s): {', '.join(bad_k)}")
-    if "drop_answers" in knobs:
-        knobs["drop_answers"] = frozenset(cast(Iterable[str], knobs["drop_answers"]))
+    for knob in ("drop_answers", "password_echo_for", "password_hash_for"):
+        if knob in knobs:
+            knobs[knob] = frozenset(cast(Iterable[str], knobs[knob]))
     return Profile(name=name, disabled=frozenset(disable), defects=chosen, knobs=Knobs(**knobs))  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ deployment did.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
@@ -98,6 +99,16 @@ class UserStore:
         if not hmac.compare_digest(_hash(password, row[4], self.iterations), row[5]):
             return None
         return User(row[0], row[1], row[2], row[3])
+
+    def stored_hash(self, user_id: int) -> str | None:
+        """A user's stored password hash as Django writes PBKDF2 (``pbkdf2_sha256$<iterations>$<salt>$<hash>``):
+        what a login answer that serialises the whole user row leaks (knob ``password_hash_for``)."""
+        with self._lock:
+            row = self._db.execute("SELECT salt, pw_hash FROM users WHERE id = ?", (user_id,)).fetchone()
+        if row is None:
+            return None
+        salt, digest = (base64.b64encode(v).decode() for v in row)
+        return f"pbkdf2_sha256${self.iterations}${salt.rstrip('=')}${digest}"
 
     def get(self, user_id: int, *, ws_table: bool = False) -> User | None:
         """Look a user up by id, in the login table or (defect 7) the ws table."""
