@@ -51,6 +51,10 @@ _CONNECT_PARAMS = inspect.signature(ws_connect).parameters
 #: picows 2 connects through aiofastnet's transports unless told not to; uvloop's own (C) connection set-up costs
 #: about a third less CPU per open (``make bench``, opens), and a shard's loop is uvloop whenever it is installed
 _TRANSPORTS: dict[str, Any] = {"use_aiofastnet": False} if "use_aiofastnet" in _CONNECT_PARAMS else {}
+#: an upgrade answered with a redirect is the target's answer, never followed (picows follows 5 by default): a
+#: credential in the URL or the headers must never go to another address (as the probes, probes/session.py)
+if "max_redirects" in _CONNECT_PARAMS:
+    _TRANSPORTS["max_redirects"] = 0
 #: picows before its socket_factory: the source address goes to the loop's create_connection (bind to port 0)
 _SOCKET_FACTORY = "socket_factory" in _CONNECT_PARAMS
 

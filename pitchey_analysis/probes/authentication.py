@@ -209,14 +209,16 @@ async def unknown_user(ctx: ProbeContext) -> Result:
     c, first_type = ctx.contract, ctx.first_frame_type
     want = c.errors.get("userNotFound")
     async with await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address()) as s:
-        err = await s.expect(lambda f: f.get("type") == c.error_type, ctx.options.timeout_s if want else ctx.options.quiet_window_s)
+        err = await s.expect(lambda f: f.get("type") == c.error_type,
+                             ctx.options.timeout_s if want else ctx.quiet(ctx.options.quiet_window_s))
         first = await s.expect_type(first_type, timeout=0.2) if first_type else None
         # the session must go on anonymous: watched for the settle window after what was judged
-        await s.wait_closed(ctx.options.settle_s)
+        watched = ctx.quiet(ctx.options.settle_s)
+        await s.wait_closed(watched)
         code = s.close_code if s.closed else None
     order = s.types()[:3]
     obs: dict[str, Any] = {"frames": order, "expected_code": want, "error_code": c.error_code(err) if err else None,
-                           "close": code, "open_after_s": None if code is not None else round(ctx.options.settle_s, 3)}
+                           "close": code, "open_after_s": None if code is not None else round(watched, 3)}
     if want is not None and (err is None or c.error_code(err) != want):
         return Result.fail("wrong_answer", f"expected {c.error_type} {want}, got {err}", {**obs, "error": err},
                            close_code=code, close_reason=s.close_reason if code else None)
@@ -229,7 +231,7 @@ async def unknown_user(ctx: ProbeContext) -> Result:
         # not an anonymous session: ended (e.g. 1011, the lookup's internal error) instead of going on without a user
         return Result.closed(code, s.close_reason, f"a token of a user who does not exist: {order} then the session", obs)
     said = f"{c.error_type} {want}" if want else "no declared error code to compare"
-    return Result.ok(f"{said}; the session went on anonymous for {ctx.options.settle_s:.2f} s", obs)
+    return Result.ok(f"{said}; the session went on anonymous for {watched:.2f} s", obs)
 
 
 @probe("auth.token_subject", runs="together", category="authentication", critical=True, evidence=("judged",),

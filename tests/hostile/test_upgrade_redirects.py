@@ -45,3 +45,35 @@ async def test_an_upgrade_redirect_is_not_followed(status):
     finally:
         await runner.cleanup()
         await other_runner.cleanup()
+
+
+async def test_the_load_engine_follows_no_upgrade_redirect():
+    """picows follows redirects unless told not to: the engine's connections never do (the token stays here)."""
+    import asyncio
+
+    from pitchey_analysis.load import ShardSpec, run_shard
+
+    seen: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(request.query_string)
+        return web.Response(status=404)
+
+    other = web.Application()
+    other.router.add_get("/{tail:.*}", elsewhere)
+    other_runner, other_port = await _site(other)
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": f"ws://127.0.0.1:{other_port}/ws?token=s3cret-token"})
+
+    app = web.Application()
+    app.router.add_get("/ws", redirect)
+    runner, port = await _site(app)
+    try:
+        r = await asyncio.to_thread(run_shard, ShardSpec(url=f"ws://127.0.0.1:{port}/ws?token=s3cret-token", connections=2,
+                                                          duration_s=0.3, model="closed"))
+        assert r.opened == 0 and sum(r.errors.values()) >= 2, r.errors
+        assert seen == []
+    finally:
+        await runner.cleanup()
+        await other_runner.cleanup()
