@@ -36,6 +36,10 @@ MAX_PINGS_KEPT = 100  # arrival times of server pings kept per connection (``pin
 #: bytes of our own answers (pongs) waiting for a target that does not read them: past this, its frames are not
 #: read until it reads ours (a target flooding pings cannot grow our write buffer without bound)
 MAX_WRITE_BUFFER = 1 << 20
+#: once the target's close frame has come and ours has answered it, how long the client still reads (what a target
+#: sends after its close is evidence for the session invariants) before it ends the connection itself (RFC 6455
+#: §7.1.1 allows it): a target that never closes its side (e.g. over TLS, which cannot half-close) is not waited on
+AFTER_CLOSE_LINGER_S = 0.25
 
 
 class TracedConnection(ClientConnection):
@@ -70,6 +74,7 @@ class TracedConnection(ClientConnection):
                 self.close_frame_seen = True
                 if len(frame.data) >= 2:
                     self.wire_close_code = int.from_bytes(frame.data[:2], "big")
+                self.loop.call_later(AFTER_CLOSE_LINGER_S, self._end_after_close)
             recv_frame(frame)
 
         def traced_discard() -> None:
@@ -97,6 +102,12 @@ class TracedConnection(ClientConnection):
             self.paused_for_writes = False
             if not getattr(self.recv_messages, "paused", False):  # the library's own pause (a full queue) stands
                 self.transport.resume_reading()
+
+    def _end_after_close(self) -> None:
+        """End the connection from our side: the closing handshake is done, the target did not end it."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
 
     def _keep_after_close(self, data: bytes) -> None:
         self.after_close_bytes += len(data)
