@@ -3,15 +3,14 @@
 Each probe declares how it shares the target (``ProbeSpec.runs``) and what it may leave behind
 (``ProbeSpec.leaves``). The schedule is three stages, one after the other:
 
-1. **alone**: one at a time, nothing else running: probes that read the target's own figures (session counts),
-   that flood or ramp it, fill its connections, or send frames outside the contract (a frame that stops the
-   service is then told apart from its neighbours'). After each, the runner checks the target is back to its
-   baseline before the next.
+1. **alone**: one at a time, nothing else running: first the timing probes (their samples are measured as a
+   quiet target gives them), then probes that read the target's own figures (session counts), that flood or
+   ramp it, fill its connections, or send frames outside the contract (a frame that stops the service is then
+   told apart from its neighbours'). After each, the runner checks the target is back to its baseline.
 2. **together**: the holds (idle sessions held for a window: sustained sessions, server pings, push intervals)
-   start first and run in the background of the whole stage. Beside them, the timing probes run one at a time
-   (idle sessions are no load: their samples are measured as a quiet target gives them); then the probes on
-   their own sessions sending contract traffic, at most ``parallel`` at once; then, once those have ended, one
-   at a time, the probes that leave something behind that every later probe would inherit (a login throttle,
+   start first and run in the background of the whole stage; beside them the probes on their own sessions
+   sending contract traffic, at most ``parallel`` at once; then, once those have ended, one at a time, the
+   probes that leave something behind that every later probe would inherit (a login throttle,
    failed-authentication lockouts: a target may lock every client out, not only the address that failed).
 3. **final**: the probes that judge the whole run (session invariants).
 
@@ -44,7 +43,7 @@ def stage_of(spec: ProbeSpec) -> int:
     """The stage a probe runs in (0 alone, 1 together, 2 final)."""
     if spec.final:
         return 2
-    return 1 if spec.last or spec.runs in ("together", "hold", "timing") else 0
+    return 1 if spec.last or spec.runs in ("together", "hold") else 0
 
 
 def _order_in_stage(step: Step) -> int:
@@ -52,7 +51,7 @@ def _order_in_stage(step: Step) -> int:
     if spec.runs == "hold":
         return 0  # the holds take longest: they start first
     if spec.runs == "timing":
-        return 1  # beside the idle holds only
+        return 1  # first of the alone stage: nothing has loaded the target yet
     return 3 if spec.last else 2  # what every later probe would inherit: once the others have ended
 
 
@@ -78,15 +77,14 @@ def expected_s(spec: ProbeSpec, options: Options) -> float:
 
 
 def stage_s(stage: Stage, options: Options, parallel: int = PARALLEL) -> float:
-    """A stage's expected wall time: the sum of its probes alone; side by side, the longest hold, or the timing
-    probes one after another, the others' time shared among ``parallel`` slots and the last ones one after
-    another, whichever is longer."""
+    """A stage's expected wall time: the sum of its probes alone; side by side, the longest hold, or the others'
+    time shared among ``parallel`` slots and the last ones one after another, whichever is longer."""
     run = [s for s, why in stage.steps if why is None]
     if stage.mode == "alone":
         return sum(expected_s(s, options) for s in run)
     holds = [expected_s(s, options) for s in run if s.runs == "hold"]
-    one_by_one = sum(expected_s(s, options) for s in run if s.runs == "timing" or s.last)
-    rest = [expected_s(s, options) for s in run if s.runs not in ("hold", "timing") and not s.last]
+    one_by_one = sum(expected_s(s, options) for s in run if s.last)
+    rest = [expected_s(s, options) for s in run if s.runs != "hold" and not s.last]
     shared = max(max(rest, default=0.0), math.ceil(len(rest) / max(1, parallel)) * (sum(rest) / max(1, len(rest))))
     return max(max(holds, default=0.0), one_by_one + shared)
 

@@ -200,7 +200,7 @@ class Watch:
         from .probes.readiness import is_locked
 
         try:
-            locked, self.lock_code = await is_locked(self.ctx, None)
+            locked, self.lock_code = await is_locked(self.ctx, None, strict=True)
         except Exception:  # the liveness check judges a target that does not answer
             return False
         return locked
@@ -463,8 +463,8 @@ class Runner:
         return r
 
     async def together(self, steps: tuple[tuple[ProbeSpec, str | None], ...], parallel: int) -> None:
-        """Run side by side (schedule.py): the holds in the background, the timing probes one at a time beside
-        them only, the others at most ``parallel`` at once, then the ``last`` ones one at a time."""
+        """Run side by side (schedule.py): the holds in the background, the others at most ``parallel`` at once,
+        then the ``last`` ones one at a time."""
         slots = asyncio.Semaphore(max(1, parallel))
 
         async def pooled(spec: ProbeSpec, skip: str | None) -> None:
@@ -477,8 +477,6 @@ class Runner:
             for spec, skip in steps:
                 if spec.runs == "hold" or skip:
                     background.append(asyncio.create_task(self.run(spec, skip), name=spec.name))
-                elif spec.runs == "timing":
-                    await self.run(spec, skip)
                 elif spec.last:
                     await asyncio.gather(*pool)  # what it leaves behind must not reach a probe still running
                     await self.run(spec, skip)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .records import SCHEMA_VERSION, frame_from_rows
-from .redact import redact
+from .redact import redact, secret_pattern
 from .samplestream import SAMPLE_STREAM, write_samples_parquet
 
 log = logging.getLogger("pitchey_analysis.recorder")
@@ -110,6 +110,7 @@ class Recorder:
     def add_secret(self, secret: str) -> None:
         """Mask this literal wherever it would be written from now on."""
         if secret and secret not in self._secrets:
+            secret_pattern(secret)  # compiled now (tens of ms for a token), not in the first write that carries it
             self._secrets = (*self._secrets, secret)
 
     def t_offset(self) -> float:

@@ -161,8 +161,8 @@ class ProbeSpec:
     operation: str | None = None
     #: how the probe shares the target with others (RUNS): ``alone`` (default: nothing else runs meanwhile),
     #: ``together`` (its own sessions and contract traffic only: runs beside other such probes), ``hold``
-    #: (idle sessions held for a window: runs in the background beside the ``timing`` and ``together`` probes) or
-    #: ``timing`` (measures latency: nothing but the idle holds beside it)
+    #: (idle sessions held for a window: runs in the background beside the ``together`` probes) or ``timing``
+    #: (measures latency: alone, before anything has loaded the target)
     runs: str = "alone"
     #: what the probe may leave behind on the target (LEAVES), recorded in the plan; the runner checks the target
     #: is back to its baseline after it

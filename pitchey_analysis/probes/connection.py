@@ -241,7 +241,7 @@ async def single_connected(ctx: ProbeContext) -> Result:
     return Result.ok("one connected frame", {"first_frame": first, "frames": s.types(), "watched_s": round(watched, 3)})
 
 
-@probe("connection.ping_on_connected", runs="together", category="connection", critical=True, evidence=("pong",),
+@probe("connection.ping_on_connected", runs="timing", category="connection", critical=True, evidence=("pong",),
        expected="a ping sent the moment 'connected' arrives is answered with a pong")
 async def ping_on_connected(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)

@@ -681,6 +681,7 @@ async def _churn_session(ctx: ProbeContext, plan: Churn, n: int, tag: str) -> tu
 
 
 @probe("readiness.memory_retained", leaves=("load",), category="readiness", critical=True, disruptive=True, quick=False,
+       evidence=("sessions_answered", "churn_bytes", "after"),
        expected="after a churn of clients (anonymous where the contract allows) sending messages of unique unknown kinds "
                 "(about 64 MB of them, within the declared size and rate limits) and subscribing to unique channels, "
                 "the memory gauge the contract names settles, once they left, within half the churn of where it began")

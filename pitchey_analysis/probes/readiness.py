@@ -487,18 +487,22 @@ def too_slow(ctx: ProbeContext, took_s: float) -> Result | None:
     return None
 
 
-async def is_locked(ctx: ProbeContext, local: str | None, headers: dict[str, str] | None = None) -> tuple[bool, int | None]:
+async def is_locked(ctx: ProbeContext, local: str | None, headers: dict[str, str] | None = None, *,
+                    strict: bool = False) -> tuple[bool, int | None]:
     """Whether a client from ``local`` (None: the run's own address) is turned away (the contract's lockout close, or
-    403/429 at the upgrade)."""
+    403/429 at the upgrade). ``strict``: only a close whose reason says lockout, or 429 (a target that closes every
+    session 1008 for another reason is not locked out)."""
     try:
-        s = await ProbeSession.open(ctx, local_addr=local, trace=False, headers=headers)
+        s = await ProbeSession.open(ctx, local_addr=local, trace=False, headers=headers, audit=not strict)
     except InvalidStatus as exc:
         status = exc.response.status_code
-        return status in (403, 429), status
+        return status in ((429,) if strict else (403, 429)), status
     await s.begun()
     await s.wait_closed(ctx.quiet(max(0.5, ctx.options.quiet_window_s * 2)))
     await s.close()
     want = lockout_limit(ctx)["close"]
+    if strict:
+        return is_lockout_close(s.close_code, s.close_reason), s.close_code
     locked = is_lockout_close(s.close_code, s.close_reason) or (s.close_code == want and "rate" not in (s.close_reason or "").lower())
     return locked, s.close_code
 
