@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "which alone, the expected wall time), then exit")
     r.add_argument("--sequential", action="store_true",
                    help="one probe at a time in catalogue order (default: probes that cannot disturb each other run together)")
+    r.add_argument("--repeat", type=argtypes.count, default=1, metavar="N",
+                   help="run the suite N times against the same target and tell, probe by probe, whether the outcome "
+                        "was stable (an unstable probe is a finding: 'flaky: fail in 1 of 3 runs'); exit code: the worst run's")
     r.add_argument("--parallel", type=argtypes.count, default=None, metavar="N",
                    help="probes running side by side in the together stage (default 6)")
     r.add_argument("--junit", metavar="FILE", help="write a JUnit XML summary")
@@ -434,7 +437,41 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = _run_config(a)
     if a.dry_run:
         return _print_plan(a, cfg)
+    if a.repeat > 1:
+        return _repeat_runs(a, cfg)
     return _report_run(a, _execute_run(a, cfg))
+
+
+#: exit codes from the worst to the best: a repeated run exits with its worst run's
+_EXIT_WORST_FIRST = (EXIT_DEGRADED, EXIT_CRITICAL, EXIT_INSUFFICIENT, EXIT_OK)
+
+
+def _repeat_runs(a: argparse.Namespace, cfg: Any) -> int:
+    """``run --repeat N``: the same suite N times, each its own run (its manifest names the group), then the
+    stability of every probe; the exit code is the worst run's."""
+    import copy
+    import uuid
+
+    from .analysis.stability import stability
+    from .capture.dataset import load_run
+
+    group = uuid.uuid4().hex[:8]
+    dirs, codes = [], []
+    for i in range(a.repeat):
+        print(f"== run {i + 1} of {a.repeat} (repeat group {group})", file=sys.stderr, flush=True)
+        one = copy.copy(cfg)
+        one.repeat = {"group": group, "index": i + 1, "of": a.repeat}
+        run_dir = _execute_run(a, one)
+        dirs.append(run_dir)
+        codes.append(_report_run(a, run_dir))
+    table = stability([load_run(d).probes for d in dirs])
+    unstable = table[~table["stable"]]
+    print(f"\nstability over {a.repeat} runs (repeat group {group}): {len(table) - len(unstable)} of {len(table)} probes "
+          "gave the same outcome every time")
+    for r in unstable.itertuples():
+        print(f"  {'critical ' if r.critical else ''}{r.probe}: {r.finding} ({r.outcomes})")
+    print("runs: " + ", ".join(d.name for d in dirs))
+    return next(c for c in _EXIT_WORST_FIRST if c in codes)
 
 
 def _run_config(a: argparse.Namespace) -> Any:
@@ -469,6 +506,8 @@ def _run_config(a: argparse.Namespace) -> Any:
                       cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
                       allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret,
                       contract=contract, preflight=not a.no_preflight, deadline_s=a.deadline, sequential=a.sequential)
+    if a.repeat > 1 and a.dry_run:
+        raise CliError("--repeat runs the suite; --dry-run only shows its plan")
     if a.parallel is not None:
         if a.sequential:
             raise CliError("--parallel and --sequential exclude each other")

@@ -370,6 +370,8 @@ class SuiteConfig:
     sequential: bool = False
     #: probes of the together stage running at once (``run --parallel``)
     parallel: int = PARALLEL
+    #: one run of ``run --repeat N``: its group, its index and N (recorded in the manifest)
+    repeat: dict[str, Any] | None = None
 
     def credentials(self) -> list[Credentials]:
         """Every distinct user credential (the main user first), without the admin."""
@@ -586,6 +588,8 @@ def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None, http
             "extra_headers": sorted(cfg.extra_headers),
             "allow_disruptive": cfg.allow_disruptive,
             "only": cfg.only,
+            "sequential": cfg.sequential,
+            "repeat": cfg.repeat,
         },
     )
 
