@@ -289,13 +289,20 @@ class HttpHandlers:
         admin = self._admin(request)
         if isinstance(admin, web.Response):
             return admin
+        got = await self._notification(request)
+        if isinstance(got, web.Response):
+            return got
+        return await self._deliver(*got)
+
+    async def _notification(self, request: web.Request) -> tuple[int, str, str] | web.Response:
+        """A notification request's body: (userId, title, message), or the 400 answer."""
         body = await self._json(request)
         if isinstance(body, web.Response):
             return body
         uid, title, message = body.get("userId"), body.get("title"), body.get("message")
         if not isinstance(uid, int) or not isinstance(title, str) or not isinstance(message, str):
             return _fail(400, "userId (int), title and message (str) are required")
-        return await self._deliver(uid, title, message)
+        return uid, title, message
 
     async def notify(self, request: web.Request) -> web.Response:
         """POST /api/ws/notify: a logged-in user notifies a user's sessions: their own, or anyone's as the admin
@@ -303,12 +310,10 @@ class HttpHandlers:
         user = self.bearer_user(request)
         if user is None:
             return _fail(401, "authentication required")
-        body = await self._json(request)
-        if isinstance(body, web.Response):
-            return body
-        uid, title, message = body.get("userId"), body.get("title"), body.get("message")
-        if not isinstance(uid, int) or not isinstance(title, str) or not isinstance(message, str):
-            return _fail(400, "userId (int), title and message (str) are required")
+        got = await self._notification(request)
+        if isinstance(got, web.Response):
+            return got
+        uid, title, message = got
         if uid != user.id and user.user_type != "admin" and self.profile.on("trigger_authz"):
             return _fail(403, "a user may notify only their own sessions")
         return await self._deliver(uid, title, message)
