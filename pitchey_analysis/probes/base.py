@@ -274,6 +274,7 @@ class Options:
     lockout_attempts: int | None = None
     sustain_sessions: int = 20  # sessions held open at once by resilience.sustained_sessions
     sustain_window_s: float = 30.0  # how long they are held idle
+    churn_bytes: int = 64 * 1024 * 1024  # unique message kinds sent by readiness.memory_retained's churn
     seed: int = 20251112
     timeout_scale: float = 1.0  # what the time options above were multiplied by (recorded, not applied again)
 

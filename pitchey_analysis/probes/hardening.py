@@ -589,10 +589,11 @@ class Churn:
         return self.kind_bytes * self.kinds * self.sessions
 
 
-def churn_plan(contract: Contract) -> Churn | None:
+def churn_plan(contract: Contract, churn_bytes: int = 0) -> Churn | None:
     """How a churn fits the contract (pure): kinds as long as a message may be, as many per session as the
     declared rate limit's burst allows (a round trip and a few subscriptions included), enough sessions for
-    :data:`CHURN_BYTES` (at most :data:`MAX_CHURN_SESSIONS`). None when no churn the limits allow is big enough."""
+    :data:`CHURN_BYTES` or ``churn_bytes`` (at most :data:`MAX_CHURN_SESSIONS`). None when no churn the limits
+    allow is big enough (:data:`MIN_CHURN_BYTES`)."""
     size = contract.limit("messageSize")
     kind_bytes = min(MAX_KIND_BYTES, int(size["bytes"]) - 512) if size is not None else 16 * 1024
     rate = contract.limit("rate")
@@ -605,7 +606,7 @@ def churn_plan(contract: Contract) -> Churn | None:
     kinds = budget - subs - 1
     if kind_bytes < 1024 or kinds < 1:
         return None
-    sessions = min(MAX_CHURN_SESSIONS, math.ceil(CHURN_BYTES / (kinds * kind_bytes)))
+    sessions = min(MAX_CHURN_SESSIONS, math.ceil((churn_bytes or CHURN_BYTES) / (kinds * kind_bytes)))
     plan = Churn(kind_bytes, kinds, subs, sessions)
     return plan if plan.bytes >= MIN_CHURN_BYTES else None
 
@@ -667,7 +668,9 @@ async def _churn_session(ctx: ProbeContext, plan: Churn, n: int, tag: str) -> tu
                 await s.send(set_pointer(base, kind_at, head + "x" * (plan.kind_bytes - len(head))))
             for j in range(plan.subscriptions if sub is not None else 0):
                 assert sub is not None
-                await s.send(set_pointer(sub[0], "/channel", churn_channel(c, f"churn-{tag}-{n}-{j}")))
+                req = subscribe_request(c, churn_channel(c, f"churn-{tag}-{n}-{j}"))
+                assert req is not None
+                await s.send(req[0])
             rt = round_trip(ctx, f"churn-{n}")
             assert rt is not None  # REQUIRES: roundTrip
             mark = s.mark()
@@ -707,7 +710,7 @@ async def memory_retained(ctx: ProbeContext) -> Result:
         return None
 
     where = ", ".join(f"{path} {ptr}" for path, ptr, _ in readable)
-    plan = churn_plan(c)
+    plan = churn_plan(c, ctx.options.churn_bytes)
     if plan is None:
         return Result.skip("churn_too_small", "the declared message size and rate limits allow no churn of "
                            f"{MIN_CHURN_BYTES // 2**20} MiB in {MAX_CHURN_SESSIONS} sessions")
@@ -722,7 +725,13 @@ async def memory_retained(ctx: ProbeContext) -> Result:
     answered = closed = 0
     seen_close: dict[str, Any] = {}
     for n in range(plan.sessions):
-        problem, got = await _churn_session(ctx, plan, n, tag)
+        try:
+            problem, got = await _churn_session(ctx, plan, n, tag)
+        except (TimeoutError, OSError) as exc:
+            if n == 0:
+                raise  # the target cannot be reached at all: the runner classifies it
+            obs["churn_stopped"] = f"session {n + 1}: {classify(exc).reason}"  # the churn so far is judged
+            break
         if problem is not None:
             if n == 0:
                 return problem
