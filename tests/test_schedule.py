@@ -82,3 +82,21 @@ def test_dry_run_shows_the_schedule():
     bad = subprocess.run([sys.executable, "-m", "pitchey_analysis", "run", "--dry-run", "--sequential", "--parallel", "3"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_quiet_windows_come_from_the_run_s_round_trips():
+    from pitchey_analysis.probes.base import PACE_MIN_SAMPLES, QUIET_FLOOR_S
+
+    ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, options=make_options("full", scale=1.0))
+    assert ctx.quiet(0.5) == 0.5  # before the run has seen enough round trips: the configured window
+    probe_ctx = ctx.for_probe("p#1")
+    for _ in range(PACE_MIN_SAMPLES):
+        probe_ctx.state.pace.note(0.3)  # a healthy local target: 0.3 ms
+    assert ctx.quiet(0.5) == QUIET_FLOOR_S  # shared by every probe of the run; never below the floor
+    for _ in range(200):
+        ctx.state.pace.note(20.0)  # a slow target: ten times its p99
+    assert ctx.quiet(0.5) == 0.2 and ctx.quiet(0.1) == 0.1  # never above the configured window
+    slow = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, options=make_options("full", scale=3.0))
+    for _ in range(PACE_MIN_SAMPLES):
+        slow.state.pace.note(0.3)
+    assert slow.quiet(2.0) == QUIET_FLOOR_S * 3  # a larger timeout scale widens the floor
