@@ -449,7 +449,7 @@ _EXIT_WORST_FIRST = (EXIT_DEGRADED, EXIT_CRITICAL, EXIT_INSUFFICIENT, EXIT_OK)
 def _repeat_runs(a: argparse.Namespace, cfg: Any) -> int:
     """``run --repeat N``: the same suite N times, each its own run (its manifest names the group), then the
     stability of every probe; the exit code is the worst run's."""
-    import copy
+    import dataclasses
     import uuid
 
     from .analysis.stability import stability
@@ -459,8 +459,7 @@ def _repeat_runs(a: argparse.Namespace, cfg: Any) -> int:
     dirs, codes = [], []
     for i in range(a.repeat):
         print(f"== run {i + 1} of {a.repeat} (repeat group {group})", file=sys.stderr, flush=True)
-        one = copy.copy(cfg)
-        one.repeat = {"group": group, "index": i + 1, "of": a.repeat}
+        one = dataclasses.replace(cfg, repeat={"group": group, "index": i + 1, "of": a.repeat})
         run_dir = _execute_run(a, one)
         dirs.append(run_dir)
         codes.append(_report_run(a, run_dir))

@@ -667,8 +667,9 @@ async def arun_suite(
     """Run the suite; returns the run directory. See :func:`run_suite`."""
     from .server import ReferenceServer
 
-    cfg = config or SuiteConfig(suite=suite, options=make_options(suite, **options))
-    cfg.suite = suite if config is None else cfg.suite
+    # the run's own copy: what it resolves (the embedded server's users, CA and secret) never writes into the
+    # configuration its caller passed (a notebook re-running a cell, run --repeat)
+    cfg = dataclasses.replace(config) if config is not None else SuiteConfig(suite=suite, options=make_options(suite, **options))
     if cfg.options.lockout_attempts is None and lockout_failures(cfg.contract) is not None:
         # options made without the run's contract: its lockout threshold, recorded in the manifest
         cfg.options = dataclasses.replace(cfg.options, lockout_attempts=lockout_failures(cfg.contract))

@@ -166,3 +166,9 @@ def test_ctrl_c_marks_the_run_interrupted(tmp_path):
     run = load_run(run_dir)
     assert run.manifest["status"] == "interrupted"
     assert run.source == "parquet" and len(run.probes) >= 5
+
+
+def test_a_run_never_writes_into_the_configuration_it_was_given(tmp_path):
+    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, only=["connection.health"])
+    asyncio.run(arun_suite(suite="quick", out=tmp_path, config=cfg))
+    assert cfg.user is None and cfg.users == {} and cfg.admin is None and cfg.jwt_secret is None
