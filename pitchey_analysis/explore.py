@@ -6,8 +6,10 @@ computes a statistic: the index and the picker call :mod:`pitchey_analysis.analy
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +142,7 @@ def _dropdown(options: list[tuple[str, str]] | list[str], on_pick: Callable[[str
     def changed(change: dict[str, Any]) -> None:
         if change.get("new"):
             out.clear_output(wait=True)
-            with out:
+            with out, figures_held():
                 on_pick(change["new"])
 
     dd.observe(changed, names="value")
@@ -310,28 +312,20 @@ class RunView:
                 self._describe()
         from .report import render
 
-        interactive = render.INTERACTIVE
-        if interactive:
+        if render.INTERACTIVE:
             import matplotlib.pyplot as plt
 
             plt.close("all")  # the previous run's canvases (ipympl keeps every open figure's widget alive)
-        # Figures redrawn by a pick are static PNGs: an ipympl canvas made in the picker's callback stays blank in
-        # JupyterLab 4 when its cell is off screen (seen with ipympl 0.10 in Chromium, also with whole images
-        # forced and redraws asked for later). Run All draws them interactive again, for the run picked: the
-        # pick survives it.
-        render.INTERACTIVE = False
-        try:
+        with figures_held():  # interactive (ipympl) figures, as Run All draws them: see figures_held
             for out, fn in self.cells:
                 self._draw(out, fn)
-        finally:
-            render.INTERACTIVE = interactive
 
     def _draw(self, out: Any, fn: Callable[..., object]) -> None:
         if out is None:
             _show(fn(*self.runs))
             return
         out.clear_output(wait=True)
-        with out:
+        with out, figures_held():
             try:
                 _show(fn(*self.runs))
             except Exception as exc:  # the run picked cannot be shown here: say so in the cell, keep the others
@@ -388,6 +382,45 @@ def _has_widgets() -> bool:
     return True
 
 
+#: Held while a view draws its figures, and by every ipympl canvas while it answers its frontend (see figures_held).
+FIGURES_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def figures_held() -> Iterator[None]:
+    """Hold :data:`FIGURES_LOCK`: no ipympl canvas answers its frontend until the figures drawn here are whole.
+
+    JupyterLab 4.4+ sends widget messages to a kernel subshell (its "comms over subshells" setting, on by
+    default with ipykernel 7): an ipympl canvas's "refresh" and "draw" are handled in the subshell's thread
+    while the main thread is still drawing, as it is through a whole pick, which draws every cell of a view
+    in the picker's callback. Matplotlib is not thread-safe: a canvas asked to draw before its figure
+    manager is set raises (unseen: the exception goes to no cell), its frontend then waits for an image
+    that never comes and the canvas stays blank for good. With :func:`use_widgets` every canvas's handler
+    waits for this lock, so it draws the figure only once the view has finished building it.
+    """
+    with FIGURES_LOCK:
+        yield
+
+
+def _guard_ipympl_canvases() -> None:
+    """Make every ipympl canvas made from now on answer its frontend under :data:`FIGURES_LOCK` (once per process).
+
+    The canvas registers its handler when it is made (``on_msg(self._handle_message)``), so the class's is wrapped.
+    """
+    from ipympl.backend_nbagg import Canvas
+
+    handle = Canvas._handle_message
+    if getattr(handle, "_pitchey_held", False):
+        return
+
+    def held(self: Any, obj: Any, content: dict[str, Any], buffers: list[Any]) -> None:
+        with FIGURES_LOCK:
+            handle(self, obj, content, buffers)
+
+    held._pitchey_held = True  # type: ignore[attr-defined]
+    Canvas._handle_message = held
+
+
 def use_widgets(enable: bool = True) -> bool:
     """Interactive figures (ipympl) from the same figure functions, when enabled and ipympl is installed.
 
@@ -403,6 +436,7 @@ def use_widgets(enable: bool = True) -> bool:
         import matplotlib.pyplot as plt
 
         plt.switch_backend("module://ipympl.backend_nbagg")
+        _guard_ipympl_canvases()
     except Exception:  # no ipympl, or no kernel to draw into: static figures
         render.INTERACTIVE = False
         return False

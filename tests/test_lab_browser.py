@@ -1,6 +1,7 @@
 """JupyterLab driven in a headless browser (opt-in: PITCHEY_LAB_TEST=1, Playwright and a system Chromium).
 
-Opens notebook 3.0, runs every cell, and picks another run in the picker: the cells below redraw for it.
+Opens notebook 3.0, runs every cell, and picks another run in the picker: the cells below redraw for it; in 2.0
+a pick redraws every figure as a drawn ipympl canvas (never a static PNG), and Run All keeps the pick.
 Skipped in CI and wherever the browser is missing; the rest of the suite needs pip packages only.
 """
 
@@ -106,9 +107,31 @@ DRAWN = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.hei
                   return c.width > 50 && seen.size > 3; }"""
 
 
-def test_picking_a_run_in_notebook_2_then_run_all_gives_its_interactive_figures(lab):
-    """2.0: a pick redraws every cell for the run picked (figures as images); Run All keeps the pick (the parameters
-    cell still says 'latest') and draws its figures as interactive ipympl canvases; a save rewrites neither twin."""
+#: Every ipympl figure on the page drawn (the notebook's whole, off-screen cells too), and at least one.
+EVERY_DRAWN = (f"() => {{ const f = [...document.querySelectorAll('.jupyter-matplotlib-canvas-div')];"
+               f" return f.length > 0 && f.every(d => ({DRAWN})(d.querySelector('canvas'))); }}")
+
+
+def _mark_figures(page: Any) -> None:
+    """Mark the figures on the page: :func:`_interactive_figures` then waits until each has been replaced."""
+    page.evaluate("() => document.querySelectorAll('.jupyter-matplotlib-canvas-div').forEach(d => d.dataset.before = '1')")
+
+
+def _interactive_figures(page: Any) -> None:
+    """Wait until every figure marked before is gone and every figure is a drawn ipympl canvas, down to the last
+    cell's; no output is a static image."""
+    page.wait_for_function("() => !document.querySelector('.jupyter-matplotlib-canvas-div[data-before]')", timeout=120_000)
+    page.wait_for_function(EVERY_DRAWN, timeout=60_000)
+    page.locator(".jp-Cell").last.scroll_into_view_if_needed()
+    page.locator(".jp-Cell").last.locator(".jupyter-matplotlib-canvas-div canvas").first.wait_for(timeout=60_000)
+    page.wait_for_function(EVERY_DRAWN, timeout=60_000)
+    assert not page.locator(".jp-OutputArea-output img").count()  # no PNG in place of a figure
+
+
+def test_picking_a_run_in_notebook_2_redraws_interactive_figures_and_run_all_keeps_it(lab):
+    """2.0: a pick redraws every cell for the run picked, its figures as drawn interactive ipympl canvases (not PNGs;
+    they were blank when a canvas answered its frontend from the kernel's subshell thread while the pick still drew);
+    Run All keeps the pick (the parameters cell still says 'latest'), interactive too; a save rewrites neither twin."""
     sync_api = pytest.importorskip("playwright.sync_api")
     base, token = lab
     with sync_api.sync_playwright() as p:
@@ -116,20 +139,17 @@ def test_picking_a_run_in_notebook_2_then_run_all_gives_its_interactive_figures(
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             select = _open_and_run_all(page, base, token, "2.0-latency-distributions.ipynb")
-            page.locator(".jupyter-matplotlib-canvas-div canvas").first.wait_for(timeout=120_000)
+            _interactive_figures(page)
+            page.locator(".jp-Cell").first.scroll_into_view_if_needed()
+            _mark_figures(page)
             run_id = _pick_another(page, select)
-            page.locator(".jp-Cell").last.scroll_into_view_if_needed()
-            page.locator(".jp-Cell").last.locator(".jp-OutputArea img").first.wait_for(timeout=60_000)
+            _interactive_figures(page)  # the figures the pick drew, off screen ones included
+            _mark_figures(page)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name="Run All Cells").first.click()
             time.sleep(1)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            # interactive again, and drawn, down to the last cell's figure
-            every_drawn = (f"() => {{ const f = [...document.querySelectorAll('.jupyter-matplotlib-canvas-div')];"
-                           f" return f.length > 0 && f.every(d => ({DRAWN})(d.querySelector('canvas'))); }}")
-            page.locator(".jp-Cell").last.scroll_into_view_if_needed()
-            page.locator(".jp-Cell").last.locator(".jupyter-matplotlib-canvas-div canvas").first.wait_for(timeout=60_000)
-            page.wait_for_function(every_drawn, timeout=60_000)
+            _interactive_figures(page)
             page.locator(".jp-Cell").first.scroll_into_view_if_needed()
             page.get_by_text("picked: in the run picker").first.wait_for(timeout=60_000)
             assert page.get_by_text(f"Loaded run {run_id}").count()

@@ -224,3 +224,67 @@ def test_run_all_keeps_the_run_picked_and_a_parameter_set_wins(sample_run, defec
     assert "picked" not in typed._why
     headless = explore.RunView({"run": str(sample_run)}, live=False)  # papermill
     assert headless.run.run_id == sample_run.name
+
+
+def test_a_pick_redraws_interactive_figures_each_whole_before_its_canvas_answers(sample_run, defect_run, monkeypatch):
+    """A pick redraws ipympl canvases, not PNGs. JupyterLab 4.4+ hands a canvas's messages ("refresh", "draw") to a
+    kernel subshell, whose thread answers them while the pick is still drawing in the main thread: a canvas drawn
+    half-built (or before its figure manager exists, which raises unseen and leaves it blank for good) must wait
+    until the view has drawn its figure whole."""
+    pytest.importorskip("ipympl")
+    import threading
+    import time
+
+    import matplotlib.pyplot as plt
+    from ipympl.backend_nbagg import Canvas
+
+    from pitchey_analysis import explore
+    from pitchey_analysis.report import render
+
+    monkeypatch.setattr(explore, "_PICKED", {})
+    backend = plt.get_backend()
+    drawn: list[tuple[str, float]] = []  # run id, when the view had drawn the figure whole
+    answered: list[tuple[str, float, int]] = []  # run id, when the canvas sent its image, how many lines it drew
+    frontends: list[threading.Thread] = []
+    errors: list[BaseException] = []
+
+    def figure_of(r: Any) -> Any:
+        fig, ax = plt.subplots()
+        canvas: Any = fig.canvas  # an ipympl Canvas
+
+        def send_binary(data: bytes) -> None:
+            answered.append((r.run_id, time.monotonic(), len(ax.lines)))
+
+        canvas.send_binary = send_binary
+
+        def frontend() -> None:  # what the subshell's thread does when the canvas's frontend asks for its image
+            try:
+                canvas._handle_message(canvas, {"type": "draw"}, [])
+            except BaseException as exc:  # the test reports it
+                errors.append(exc)
+
+        frontends.append(threading.Thread(target=frontend))
+        frontends[-1].start()
+        time.sleep(0.3)  # the view still drawing
+        ax.plot([1, 2, 3])
+        drawn.append((r.run_id, time.monotonic()))
+        return render.show(fig)
+
+    try:
+        view = explore.RunView({"run": str(sample_run)}, live=True, interactive=True)
+        assert render.INTERACTIVE
+        shown: list[object] = []
+        view.cell(lambda r: shown.append(figure_of(r)))
+        view.pick("run", str(defect_run))
+        for t in frontends:
+            t.join(timeout=30)
+        assert not errors
+        assert [type(s) for s in shown] == [Canvas, Canvas]  # interactive after the pick too, not a static PNG
+        assert render.INTERACTIVE
+        assert [a[0] for a in answered] == [sample_run.name, Path(defect_run).name]
+        for (run_id, whole), (_, sent, lines) in zip(drawn, answered, strict=True):
+            assert sent >= whole and lines == 1, run_id  # the image sent is of the whole figure
+    finally:
+        explore.use_widgets(False)
+        plt.close("all")
+        plt.switch_backend(backend)
