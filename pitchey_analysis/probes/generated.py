@@ -23,6 +23,7 @@ from typing import Any
 
 from ..contract import Contract, Operation
 from ..contract import pointer_get as contract_value
+from ..contract.requests import subscribe_request
 from .base import CATALOGUE, Evidence, ProbeContext, ProbeSpec, Result
 from .common import authed, open_started
 
@@ -186,10 +187,11 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "auth.unknown_user": ("upgrade.query", "upgrade.jwt"),
     "auth.token_subject": ("login", "login.userId", "upgrade.jwt"),
     "auth.required_for_protected": ("authOnly", "errors.authRequired"),
-    "messaging.presence_update": ("type:presence_update", "channel:presence"),
-    "messaging.send_message": ("type:send_message",),
-    "messaging.typing": ("type:typing_start",),
-    "messaging.notification_read": ("type:notification_read",),
+    # a request mapped to the probe whose x-readiness.delivers says who receives what (and how to reach them)
+    "messaging.presence_update": ("delivers:messaging.presence_update",),
+    "messaging.send_message": ("delivers:messaging.send_message",),
+    "messaging.typing": ("delivers:messaging.typing",),
+    "messaging.notification_read": ("delivers:messaging.notification_read",),
     "messaging.notification_delivery": ("trigger:notifications",),
     "messaging.dashboard_push": ("channel:dashboard",),
     "messaging.channel_broadcast": ("trigger:pitch:42",),
@@ -235,10 +237,12 @@ def declares(contract: Contract, key: str) -> bool:
     ``firstFrame[.<field>]``, ``type:<client message type>``, ``channel:<name>``,
     ``trigger:<channel name>``, ``errors.<code name>``, ``endpoints.<name>[.<pointer name>]``,
     ``sessions`` (an open-session count), ``memory`` (a memory gauge), ``triggers`` (any push trigger),
-    ``limits.<name>``, ``authOnly``,
+    ``limits.<name>``, ``authOnly``, ``delivers:<probe>`` (a request mapped to the probe that declares its push),
     ``securityHeaders``, ``origin``.
     """
     kind, _, rest = key.partition(":")
+    if kind == "delivers":
+        return delivers(contract, rest)
     if rest:
         if kind == "type":
             return contract.declares_type(rest)
@@ -286,12 +290,28 @@ def declares(contract: Contract, key: str) -> bool:
     raise ValueError(f"unknown contract declaration {key!r}")
 
 
+def delivers(contract: Contract, probe: str) -> bool:
+    """Whether the contract maps a request with an example to ``probe`` and declares what it delivers, with a
+    way to reach the receiver: a subscription to the declared channel, a user id for the recipient."""
+    op = contract.operation_for(probe)
+    d = op.delivers if op is not None else None
+    if d is None:
+        return False
+    if d.to == "subscribers":
+        return d.channel is not None and contract.channel_for(d.channel) is not None and subscribe_request(contract, d.channel) is not None
+    if d.to == "recipient":
+        lg, ff = contract.login, contract.first_frame
+        return bool(lg is not None and lg.user_id) or bool(ff is not None and ff.user_id)
+    return True
+
+
 def _generic(key: str) -> str:
     """A requirement in words that name no message or channel of another service (the reader's contract lacks it)."""
     kind, _, rest = key.partition(":")
     if not rest:
         return key
     return {"type": "the client message this probe sends", "channel": "the subscription channel this probe uses",
+            "delivers": "a request mapped to this probe with what it delivers and to whom (x-readiness.delivers)",
             "trigger": "a push trigger for the channel this probe uses"}.get(kind, key)
 
 

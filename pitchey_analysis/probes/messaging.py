@@ -15,8 +15,8 @@ import json
 import time
 from typing import Any
 
-from ..contract import default_contract
-from ..contract.requests import fill_template
+from ..contract import default_contract, pointer_get
+from ..contract.requests import fill_template, subscribe_request
 from ..contract.wire import set_pointer
 from . import generated
 from .base import ProbeContext, Result, probe
@@ -56,84 +56,121 @@ generated.register(default_contract(), "unsubscribe")
 generated.register(default_contract(), "get_dashboard_metrics")
 
 
+async def _recipient_id(ctx: ProbeContext, s: ProbeSession, creds: Any) -> Any:
+    """The user id of the session ``s`` logged in as ``creds``: at the contract's login-answer pointer, else at
+    its first frame's user pointer; None when the contract says neither."""
+    _, ans = await login(ctx, creds)
+    rid = login_user_id(ctx, ans) if ctx.contract.login is not None and ctx.contract.login.user_id else None
+    ff = ctx.contract.first_frame
+    if rid is None and ff is not None and ff.user_id:
+        first = next((f for _, f in s.frames if s.kind(f) == ff.type), None)
+        rid = ff.user_id_in(first) if first is not None else None
+    return rid
+
+
+def _as_example(value: Any, example_value: Any) -> Any:
+    """A user id in the JSON type the request's example has at that place (an integer id for ``4``)."""
+    if isinstance(example_value, int) and not isinstance(example_value, bool) and isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(example_value, str) and isinstance(value, int):
+        return str(value)
+    return value
+
+
+async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
+    """A probe of a request that makes the service push to other sessions, all from the contract: the request
+    is the example of the operation mapped to probe ``name``; its ``x-readiness.delivers`` says who receives
+    the push (the subscribers of a channel, the recipient the request names, the sender's other sessions), of
+    which kind, with which of the request's values and which fixed ones. The answer (where the operation has a
+    reply) is judged as a generated probe judges it; the push by its kind, its values and its schema."""
+    c = ctx.contract
+    op = c.operation_for(name)
+    d = op.delivers if op is not None else None
+    if op is None or op.request is None or op.request.example is None or d is None:
+        return Result.skip("not_in_contract", "the contract maps no request with a declared delivery to this probe")
+    request: dict[str, Any] = dict(op.request.example)
+    mtype = op.request.type or op.id
+    timeout = ctx.options.timeout_s
+    if d.to == "subscribers":
+        sub = subscribe_request(c, d.channel)
+        if sub is None:
+            return Result.skip("not_in_contract", "the contract declares no subscription for the delivery's channel")
+        receiver = await authed(ctx)
+        await receiver.ask(sub[0], sub[1], timeout)
+        sender = await authed(ctx, closing=(receiver,))
+        whom = f"{d.channel} subscribers"
+    elif d.to == "recipient":
+        sender = await authed(ctx)
+        other = ctx.admin or ctx.user
+        receiver = await authed(ctx, other, closing=(sender,))
+        assert other is not None and d.recipient is not None  # authed() stopped without credentials; load checks the pointer
+        rid = await _recipient_id(ctx, receiver, other)
+        if rid is None:
+            await sender.close()
+            await receiver.close()
+            return Result.skip("not_in_contract", "the contract says nowhere what the recipient's user id is (login.userId, firstFrame.userId)")
+        request = set_pointer(request, d.recipient, _as_example(rid, pointer_get(request, d.recipient)))
+        whom = "the recipient"
+    else:
+        sender = await authed(ctx)
+        receiver = await authed(ctx, closing=(sender,))
+        whom = "the user's other session"
+
+    def carried(f: dict[str, Any]) -> bool:
+        return c.kind_of(f) == d.message and all(pointer_get(f, p) == pointer_get(request, p) for p in d.echo)
+
+    r: Result | None = None
+    async with sender, receiver:
+        mark, smark = receiver.mark(), sender.mark()
+        t0 = time.perf_counter()
+        sent = await sender.send(request)
+        if op.answer is not None:
+            ans = await sender.expect_answer({m.type for m in op.reply}, timeout, since=smark)
+            r = generated.judge_answer(op, ans, (time.perf_counter() - t0) * 1000, timeout, c.error_type, c, sent)
+        push = await receiver.expect(carried, timeout, since=mark)
+    if r is not None and r.outcome != "pass":
+        return r
+    obs: dict[str, Any] = {**((r.observed or {}) if r is not None else {}), "message_type": mtype}
+    if push is None:
+        if r is None:
+            return Result.fail("no_answer", f"{whom} got no {d.message}", {**obs, "answer": None})
+        return Result.fail("no_push", f"{whom} got no {d.message}", obs)
+    obs[push_key] = push
+    off = next((p for p, v in d.values.items() if pointer_get(push, p) != v), None)
+    if off is not None:
+        return Result.fail("wrong_answer", f"{d.message} without {off[1:]}: {d.values[off]!r}", obs)
+    issue = c.check_frame(push)
+    if issue is not None:
+        return Result.fail("wrong_answer", f"{d.message} off its schema at {issue.path}: {issue.error}",
+                           {**obs, "schema_error": issue.as_dict()})
+    if r is not None:
+        r.observed = obs
+        return r
+    return Result.ok(f"{d.message} delivered", obs)
+
+
 @probe("messaging.presence_update", runs="together", category="messaging", critical=False, evidence=("answer", "push"),
        expected="presence_update is answered by presence_updated and pushed to presence subscribers")
 async def presence(ctx: ProbeContext) -> Result:
-    watcher = await authed(ctx)
-    async with watcher:
-        await watcher.send({"type": "subscribe", "channel": "presence"})
-        await watcher.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
-        s = await authed(ctx)
-        async with s:
-            mark = watcher.mark()
-            r = await _request(ctx, s, {"type": "presence_update", "status": "away"}, ("presence_updated",), {"status": str}, "presence_update")
-            push = await watcher.expect(lambda f: f.get("type") == "presence" and f.get("status") == "away", ctx.options.timeout_s, since=mark)
-    if r.outcome != "pass":
-        return r
-    if push is None:
-        return Result.fail("no_push", "presence subscribers got no presence frame", {"message_type": "presence_update"})
-    r.observed = {**(r.observed or {}), "push": push}
-    return r
-
-
-async def _two_sessions(ctx: ProbeContext) -> tuple[ProbeSession, ProbeSession, int]:
-    """A sender and a recipient session: the recipient is the admin, or a second session of the user."""
-    s1 = await authed(ctx)
-    other = ctx.admin or ctx.user
-    s2 = await authed(ctx, other, closing=(s1,))
-    assert other is not None  # without credentials authed() above stopped the probe with a skip
-    token, ans = await login(ctx, other)
-    rid = login_user_id(ctx, ans)
-    return s1, s2, int(rid) if rid is not None else 0
+    return await delivery(ctx, "messaging.presence_update", "push")
 
 
 @probe("messaging.send_message", runs="together", category="messaging", critical=False, disruptive=True, evidence=("answer", "delivered"),
        expected="send_message is answered by message_sent and delivered to the recipient as new_message")
 async def send_message(ctx: ProbeContext) -> Result:
-    s1, s2, rid = await _two_sessions(ctx)
-    async with s1, s2:
-        mark = s2.mark()
-        r = await _request(ctx, s1, {"type": "send_message", "recipientId": rid, "content": "probe message"},
-                           ("message_sent",), {"messageId": (int, str)}, "send_message")
-        got = await s2.expect(lambda f: f.get("type") == "new_message" and f.get("content") == "probe message", ctx.options.timeout_s, since=mark)
-    if r.outcome == "pass" and got is None:
-        return Result.fail("no_push", "the recipient got no new_message", r.observed)
-    if r.outcome == "pass":
-        r.observed = {**(r.observed or {}), "delivered": got}
-    return r
+    return await delivery(ctx, "messaging.send_message", "delivered")
 
 
 @probe("messaging.typing", runs="together", category="messaging", critical=False, evidence=("answer",),
        expected="typing_start reaches the recipient as user_typing with isTyping:true")
 async def typing(ctx: ProbeContext) -> Result:
-    s1, s2, rid = await _two_sessions(ctx)
-    async with s1, s2:
-        mark = s2.mark()
-        await s1.send({"type": "typing_start", "recipientId": rid})
-        got = await s2.expect(lambda f: f.get("type") == "user_typing", ctx.options.timeout_s, since=mark)
-    obs = {"message_type": "typing_start", "answer": got}
-    if got is None:
-        return Result.fail("no_answer", "the recipient got no user_typing", obs)
-    if got.get("isTyping") is not True:
-        return Result.fail("wrong_answer", "user_typing without isTyping:true", obs)
-    return Result.ok("user_typing delivered", obs)
+    return await delivery(ctx, "messaging.typing", "answer")
 
 
 @probe("messaging.notification_read", runs="together", category="messaging", critical=False, evidence=("answer", "echoed"),
        expected="notification_read is echoed to all of the user's sessions")
 async def notification_read(ctx: ProbeContext) -> Result:
-    s1 = await authed(ctx)
-    s2 = await authed(ctx, closing=(s1,))
-    async with s1, s2:
-        mark = s2.mark()
-        r = await _request(ctx, s1, {"type": "notification_read", "notificationId": 424242}, ("notification_read",),
-                           {"notificationId": int}, "notification_read")
-        other = await s2.expect_type("notification_read", timeout=ctx.options.timeout_s, since=mark)
-    if r.outcome == "pass" and other is None:
-        return Result.fail("no_push", "the user's other session got no notification_read", r.observed)
-    if r.outcome == "pass":
-        r.observed = {**(r.observed or {}), "echoed": other}
-    return r
+    return await delivery(ctx, "messaging.notification_read", "echoed")
 
 
 generated.register(default_contract(), "request_initial_data")
