@@ -192,10 +192,10 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "messaging.send_message": ("delivers:messaging.send_message",),
     "messaging.typing": ("delivers:messaging.typing",),
     "messaging.notification_read": ("delivers:messaging.notification_read",),
-    "messaging.notification_delivery": ("trigger:notifications",),
-    "messaging.dashboard_push": ("channel:dashboard",),
-    "messaging.channel_broadcast": ("trigger:pitch:42",),
-    "messaging.forbidden_channel": ("channel:user:999999", "errors.forbiddenChannel"),
+    "messaging.notification_delivery": ("trigger:notifications", "type:subscribe"),
+    "messaging.dashboard_push": ("pushChannel", "type:subscribe"),
+    "messaging.channel_broadcast": ("trigger:pitch:42", "type:subscribe"),
+    "messaging.forbidden_channel": ("ownerChannel", "type:subscribe", "errors.forbiddenChannel"),
     "messaging.invalid_json": ("errors.invalidFormat",),
     "messaging.missing_type": ("errors.invalidFormat",),
     "messaging.unknown_type": ("errors.unknownType",),
@@ -237,7 +237,7 @@ def declares(contract: Contract, key: str) -> bool:
     ``firstFrame[.<field>]``, ``type:<client message type>``, ``channel:<name>``,
     ``trigger:<channel name>``, ``errors.<code name>``, ``endpoints.<name>[.<pointer name>]``,
     ``sessions`` (an open-session count), ``memory`` (a memory gauge), ``triggers`` (any push trigger),
-    ``limits.<name>``, ``authOnly``, ``delivers:<probe>`` (a request mapped to the probe that declares its push),
+    ``limits.<name>``, ``authOnly``, ``pushChannel``, ``ownerChannel``, ``delivers:<probe>`` (a request mapped to the probe that declares its push),
     ``securityHeaders``, ``origin``.
     """
     kind, _, rest = key.partition(":")
@@ -279,6 +279,10 @@ def declares(contract: Contract, key: str) -> bool:
     if head == "tokenRefusal":  # how a refused token shows: an authError in the first frame, or an HTTP status
         up, ff = contract.upgrade, contract.first_frame
         return bool(ff is not None and ff.auth_error) or bool(up is not None and up.refuses_at_upgrade)
+    if head == "pushChannel":  # a channel that pushes at a fixed interval (intervalSeconds and pushes)
+        return contract.push_channel() is not None
+    if head == "ownerChannel":  # a channel pattern only its owner may subscribe to (user:{id})
+        return any(c.owner and "{" in c.name for c in contract.channels.values())
     if head == "roundTrip":
         return contract.round_trip() is not None
     if head == "authOnly":
