@@ -69,6 +69,8 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     assert run.manifest["conformance"]["frames_checked"] > 0
     if shape == "cookie":  # its chat post, judged by the push probe from the contract's `delivers`
         assert got["messaging.send_message"][:2] == ("pass", "ok"), got["messaging.send_message"]
+        said = run.probes.set_index("probe").loc["messaging.send_message", "expected"]
+        assert said == "post is answered by posted and reaches the recipient's sessions as chat", said
     else:  # no operation of theirs declares a push to other sessions: the push probes are not planned
         assert got["messaging.send_message"][:2] == ("skip", "not_in_contract"), got["messaging.send_message"]
 

@@ -18,6 +18,7 @@ a ``skip`` with reason ``not_in_contract`` when the run is planned.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -126,6 +127,19 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
     return r
 
 
+def delivery_text(op: Operation) -> str:
+    """What a push probe expects of an operation with ``x-readiness.delivers``, for the catalogue (its
+    ``expected`` when declared)."""
+    d = op.delivers
+    if op.expected or d is None:
+        return op.expected
+    req = op.request.type if op.request is not None and op.request.type else op.id
+    whom = {"subscribers": f"the subscribers of {d.channel}", "recipient": "the recipient's sessions",
+            "self": "the sender's other sessions"}.get(d.to, d.to)
+    answered = f" is answered by {op.answer.type} and" if op.answer is not None else ""
+    return f"{req}{answered} reaches {whom} as {d.message}"
+
+
 def make_spec(op: Operation) -> ProbeSpec:
     """The catalogue entry of an operation's generated probe."""
     op_id = op.id
@@ -155,6 +169,9 @@ def specs_for(contract: Contract) -> list[ProbeSpec]:
     generated = {o.probe_name: make_spec(o) for o in contract.request_answers()}
     out: list[ProbeSpec] = []
     for spec in CATALOGUE.values():
+        op = contract.operation_for(spec.name) if spec.name in REQUIRES and spec.operation is None else None
+        if op is not None and op.delivers is not None:  # a push probe: what it expects in the contract's words
+            spec = dataclasses.replace(spec, expected=delivery_text(op))
         out.append(generated.pop(spec.name, spec))
     out.extend(generated.values())
     return out
