@@ -309,3 +309,39 @@ def test_contract_check_says_what_silently_misleads():
     with pytest.raises(ContractError) as err:
         contract_from_text(text.replace("  batch: true\n", "  batchh: true\n", 1))
     assert str(err.value).startswith("$.x-readiness: unknown key 'batchh'; allowed here: ") and "batch," in str(err.value)
+
+
+def test_push_probes_run_only_where_the_contract_declares_what_their_request_delivers():
+    """messaging.presence_update/send_message/typing/notification_read send the example of the operation mapped
+    to them and judge the push its x-readiness.delivers declares; without it, or without a way to reach the
+    receiver, they are not planned (nothing of Pitchey's shape is sent)."""
+    from pitchey_analysis.contract import contract_from_text
+    from pitchey_analysis.probes import ProbeContext
+    from pitchey_analysis.suite import plan
+
+    names = ("messaging.presence_update", "messaging.send_message", "messaging.typing", "messaging.notification_read")
+    d = _doc()
+    for op in d["operations"].values():
+        (op.get("x-readiness") or {}).pop("delivers", None)
+    d["x-readiness"]["login"].pop("userId")
+    d["x-readiness"]["firstFrame"].pop("userId")
+    c = contract_from_text(yaml.safe_dump(d), name="no-delivers")
+    why = {s.name: w for s, w in plan("full", ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, contract=c))}
+    for name in names:
+        assert (why[name] or "").startswith("not_in_contract:") and "delivers" in why[name], (name, why[name])
+    d = _doc()
+    d["x-readiness"]["login"].pop("userId")
+    d["x-readiness"]["firstFrame"].pop("userId")
+    c = contract_from_text(yaml.safe_dump(d), name="no-user-id")
+    why = {s.name: w for s, w in plan("full", ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, contract=c))}
+    assert why["messaging.send_message"] and why["messaging.typing"]  # no recipient id to put in the request
+    assert why["messaging.presence_update"] is None and why["messaging.notification_read"] is None
+    # a delivery names what it needs: a channel for subscribers, a pointer for a recipient
+    d = _doc()
+    d["operations"]["presence_update"]["x-readiness"]["delivers"].pop("channel")
+    with pytest.raises(ContractError, match="names no channel"):
+        validate_document(d)
+    d = _doc()
+    d["operations"]["send_message"]["x-readiness"]["delivers"]["message"] = "nope"
+    with pytest.raises(ContractError, match="no message has type 'nope'"):
+        validate_document(d)

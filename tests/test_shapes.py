@@ -67,6 +67,12 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
         assert got[op.probe_name][0] == "pass", (op.probe_name, got[op.probe_name])
     assert run.manifest["conformance"]["violations"] == 0, run.manifest["conformance"]
     assert run.manifest["conformance"]["frames_checked"] > 0
+    if shape == "cookie":  # its chat post, judged by the push probe from the contract's `delivers`
+        assert got["messaging.send_message"][:2] == ("pass", "ok"), got["messaging.send_message"]
+        said = run.probes.set_index("probe").loc["messaging.send_message", "expected"]
+        assert said == "post is answered by posted and reaches the recipient's sessions as chat", said
+    else:  # no operation of theirs declares a push to other sessions: the push probes are not planned
+        assert got["messaging.send_message"][:2] == ("skip", "not_in_contract"), got["messaging.send_message"]
 
 
 @pytest.mark.parametrize("shape,defect,probe,reason", [
@@ -75,6 +81,7 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     ("firstauth", "wrong_id", "messaging.ping", "wrong_answer"),
     ("firstauth", "error_as_success", "messaging.unknown_type", "no_answer"),
     ("cookie", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+    ("cookie", "drop_delivery", "messaging.send_message", "no_push"),
     ("firstauth", "reused_id", "messaging.id_reuse", "reused_id_accepted"),
     ("firstauth", "pre_auth", "auth.before_authentication", "accepted_before_auth"),
     ("jsonrpc", "drop_batch", "messaging.batch", "batch_element_dropped"),

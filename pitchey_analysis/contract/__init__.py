@@ -42,6 +42,7 @@ from .model import (
     ERROR_ROWS,
     Channel,
     Contract,
+    Delivery,
     FirstFrame,
     HttpCall,
     Limit,
@@ -56,7 +57,7 @@ from .schema import DOCUMENT_SCHEMA, X_READINESS_OPERATION, X_READINESS_ROOT
 
 __all__ = [
     "CONTRACTS_DIR", "DEFAULT", "DOCUMENT_SCHEMA", "ERROR_ROWS", "SUFFIXES", "X_READINESS_OPERATION", "X_READINESS_ROOT",
-    "Channel", "Contract", "ContractError", "FirstFrame", "HttpCall", "Limit", "Login", "Message", "Operation",
+    "Channel", "Contract", "ContractError", "Delivery", "FirstFrame", "HttpCall", "Limit", "Login", "Message", "Operation",
     "SchemaIssue", "Upgrade", "build", "contract_from_text", "contract_name", "default_contract", "load_contract",
     "locate", "parse_text", "pointer_get", "read_document", "resolve_pointer", "shipped", "skip_unused_format_plugins",
     "validate_document",

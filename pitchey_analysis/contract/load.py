@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from .errors import ContractError
-from .model import Channel, Contract, FirstFrame, HttpCall, Limit, Login, Message, Operation, Upgrade
+from .model import Channel, Contract, Delivery, FirstFrame, HttpCall, Limit, Login, Message, Operation, Upgrade
 from .pointers import _path, resolve_pointer
 from .schema import DOCUMENT_SCHEMA
 from .wire import Envelope, Ids, consts, correlation_pointer, derive_kind_pointer
@@ -150,6 +150,17 @@ def validate_document(doc: dict[str, Any]) -> None:
     first = (x.get("firstFrame") or {}).get("type")
     if first is not None and first not in types:
         raise ContractError(f"no message has type {first!r}", "$['x-readiness'].firstFrame.type")
+    for op_id, op in (doc.get("operations") or {}).items():
+        d = (op.get("x-readiness") or {}).get("delivers")
+        if not d:
+            continue
+        where = ("operations", op_id, "x-readiness", "delivers")
+        if types - {None} and d["message"] not in types:
+            raise ContractError(f"no message has type {d['message']!r}", _path((*where, "message")))
+        if d["to"] == "subscribers" and not d.get("channel"):
+            raise ContractError("delivery to subscribers names no channel", _path(where))
+        if d["to"] == "recipient" and not d.get("recipient"):
+            raise ContractError("delivery to a recipient names no pointer for it in the request", _path(where))
     for cname, ch in (x.get("channels") or {}).items():
         for i, t in enumerate(ch.get("pushes") or []):
             if t not in types:
@@ -343,6 +354,8 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
             op_id, op["action"], ms, reply, probe=xr.get("probe"), critical=bool(xr.get("critical", False)),
             auth=bool(xr.get("auth", False)), generate=bool(xr.get("generate", True)), expected=xr.get("expected", ""),
             echo=tuple(xr.get("echo") or ()), setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
+            delivers=Delivery(d["to"], d["message"], d.get("channel"), d.get("recipient"), tuple(d.get("echo") or ()),
+                              dict(d.get("values") or {})) if (d := xr.get("delivers")) else None,
         ))
     login = None
     if "login" in x:

@@ -67,6 +67,21 @@ class SchemaIssue:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """What a request makes the service push to other sessions (``x-readiness.delivers`` on an operation):
+    to whom (``subscribers`` of ``channel``, the ``recipient`` the request names at ``recipient``, or the
+    sender's own other sessions, ``self``), the message kind pushed, the request's values it carries back
+    (``echo``: pointers into both) and values it must hold (``values``: pointer -> value)."""
+
+    to: str
+    message: str
+    channel: str | None = None
+    recipient: str | None = None
+    echo: tuple[str, ...] = ()
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Operation:
     """An operation of the service: ``receive`` (a client sends it) or ``send`` (a push)."""
 
@@ -82,6 +97,7 @@ class Operation:
     echo: tuple[str, ...] = ()
     setup: tuple[dict[str, Any], ...] = ()
     auth_check: bool = False
+    delivers: Delivery | None = None
 
     @property
     def request(self) -> Message | None:
@@ -311,6 +327,12 @@ class Contract:
                 if m.type and all(m.key != x.key for x in out.get(m.type, [])):
                     out.setdefault(m.type, []).append(m)
         return out
+
+    def operation_for(self, probe: str) -> Operation | None:
+        """The first receive operation mapped to ``probe`` (``x-readiness.probe``, default ``messaging.<id>``)
+        whose request has an example: what a probe written as code sends; None when the contract maps none."""
+        return next((o for o in self.receives() if o.probe_name == probe and o.request is not None
+                     and o.request.example is not None), None)
 
     def auth_check_operation(self) -> Operation | None:
         """The authentication-only request the suite sends to tell an anonymous session from an authenticated one:

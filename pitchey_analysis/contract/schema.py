@@ -144,6 +144,13 @@ X_READINESS_OPERATION = _obj({
     "expected": {"type": "string"},
     "echo": {"type": "array", "items": {"type": "string"}},
     "setup": {"type": "array", "items": _obj({"send": {"type": "object"}, "await": {"type": "string"}}, ["send"])},
+    # what the request makes the service push to other sessions (the push probes written as code read it):
+    # to the subscribers of `channel`, to the user the request names at `recipient`, or to the sender's other
+    # sessions (`self`); the kind pushed, the request's values it carries (`echo`) and values it holds (`values`)
+    "delivers": _obj({"to": {"enum": ["subscribers", "recipient", "self"]}, "message": {"type": "string"},
+                      "channel": {"type": "string"}, "recipient": _POINTER,
+                      "echo": {"type": "array", "items": _POINTER},
+                      "values": {"type": "object", "propertyNames": _POINTER}}, ["to", "message"]),
 })
 
 #: The subset of AsyncAPI 3.0 the suite reads, plus x-readiness (Draft 2020-12).

@@ -18,11 +18,13 @@ a ``skip`` with reason ``not_in_contract`` when the run is planned.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 from ..contract import Contract, Operation
 from ..contract import pointer_get as contract_value
+from ..contract.requests import subscribe_request
 from .base import CATALOGUE, Evidence, ProbeContext, ProbeSpec, Result
 from .common import authed, open_started
 
@@ -125,6 +127,19 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
     return r
 
 
+def delivery_text(op: Operation) -> str:
+    """What a push probe expects of an operation with ``x-readiness.delivers``, for the catalogue (its
+    ``expected`` when declared)."""
+    d = op.delivers
+    if op.expected or d is None:
+        return op.expected
+    req = op.request.type if op.request is not None and op.request.type else op.id
+    whom = {"subscribers": f"the subscribers of {d.channel}", "recipient": "the recipient's sessions",
+            "self": "the sender's other sessions"}.get(d.to, d.to)
+    answered = f" is answered by {op.answer.type} and" if op.answer is not None else ""
+    return f"{req}{answered} reaches {whom} as {d.message}"
+
+
 def make_spec(op: Operation) -> ProbeSpec:
     """The catalogue entry of an operation's generated probe."""
     op_id = op.id
@@ -154,6 +169,9 @@ def specs_for(contract: Contract) -> list[ProbeSpec]:
     generated = {o.probe_name: make_spec(o) for o in contract.request_answers()}
     out: list[ProbeSpec] = []
     for spec in CATALOGUE.values():
+        op = contract.operation_for(spec.name) if spec.name in REQUIRES and spec.operation is None else None
+        if op is not None and op.delivers is not None:  # a push probe: what it expects in the contract's words
+            spec = dataclasses.replace(spec, expected=delivery_text(op))
         out.append(generated.pop(spec.name, spec))
     out.extend(generated.values())
     return out
@@ -186,14 +204,15 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "auth.unknown_user": ("upgrade.query", "upgrade.jwt"),
     "auth.token_subject": ("login", "login.userId", "upgrade.jwt"),
     "auth.required_for_protected": ("authOnly", "errors.authRequired"),
-    "messaging.presence_update": ("type:presence_update", "channel:presence"),
-    "messaging.send_message": ("type:send_message",),
-    "messaging.typing": ("type:typing_start",),
-    "messaging.notification_read": ("type:notification_read",),
-    "messaging.notification_delivery": ("trigger:notifications",),
-    "messaging.dashboard_push": ("channel:dashboard",),
-    "messaging.channel_broadcast": ("trigger:pitch:42",),
-    "messaging.forbidden_channel": ("channel:user:999999", "errors.forbiddenChannel"),
+    # a request mapped to the probe whose x-readiness.delivers says who receives what (and how to reach them)
+    "messaging.presence_update": ("delivers:messaging.presence_update",),
+    "messaging.send_message": ("delivers:messaging.send_message",),
+    "messaging.typing": ("delivers:messaging.typing",),
+    "messaging.notification_read": ("delivers:messaging.notification_read",),
+    "messaging.notification_delivery": ("trigger:notifications", "type:subscribe"),
+    "messaging.dashboard_push": ("pushChannel", "type:subscribe"),
+    "messaging.channel_broadcast": ("trigger:pitch:42", "type:subscribe"),
+    "messaging.forbidden_channel": ("ownerChannel", "type:subscribe", "errors.forbiddenChannel"),
     "messaging.invalid_json": ("errors.invalidFormat",),
     "messaging.missing_type": ("errors.invalidFormat",),
     "messaging.unknown_type": ("errors.unknownType",),
@@ -235,10 +254,12 @@ def declares(contract: Contract, key: str) -> bool:
     ``firstFrame[.<field>]``, ``type:<client message type>``, ``channel:<name>``,
     ``trigger:<channel name>``, ``errors.<code name>``, ``endpoints.<name>[.<pointer name>]``,
     ``sessions`` (an open-session count), ``memory`` (a memory gauge), ``triggers`` (any push trigger),
-    ``limits.<name>``, ``authOnly``,
+    ``limits.<name>``, ``authOnly``, ``pushChannel``, ``ownerChannel``, ``delivers:<probe>`` (a request mapped to the probe that declares its push),
     ``securityHeaders``, ``origin``.
     """
     kind, _, rest = key.partition(":")
+    if kind == "delivers":
+        return delivers(contract, rest)
     if rest:
         if kind == "type":
             return contract.declares_type(rest)
@@ -275,6 +296,10 @@ def declares(contract: Contract, key: str) -> bool:
     if head == "tokenRefusal":  # how a refused token shows: an authError in the first frame, or an HTTP status
         up, ff = contract.upgrade, contract.first_frame
         return bool(ff is not None and ff.auth_error) or bool(up is not None and up.refuses_at_upgrade)
+    if head == "pushChannel":  # a channel that pushes at a fixed interval (intervalSeconds and pushes)
+        return contract.push_channel() is not None
+    if head == "ownerChannel":  # a channel pattern only its owner may subscribe to (user:{id})
+        return any(c.owner and "{" in c.name for c in contract.channels.values())
     if head == "roundTrip":
         return contract.round_trip() is not None
     if head == "authOnly":
@@ -286,12 +311,28 @@ def declares(contract: Contract, key: str) -> bool:
     raise ValueError(f"unknown contract declaration {key!r}")
 
 
+def delivers(contract: Contract, probe: str) -> bool:
+    """Whether the contract maps a request with an example to ``probe`` and declares what it delivers, with a
+    way to reach the receiver: a subscription to the declared channel, a user id for the recipient."""
+    op = contract.operation_for(probe)
+    d = op.delivers if op is not None else None
+    if d is None:
+        return False
+    if d.to == "subscribers":
+        return d.channel is not None and contract.channel_for(d.channel) is not None and subscribe_request(contract, d.channel) is not None
+    if d.to == "recipient":
+        lg, ff = contract.login, contract.first_frame
+        return bool(lg is not None and lg.user_id) or bool(ff is not None and ff.user_id)
+    return True
+
+
 def _generic(key: str) -> str:
     """A requirement in words that name no message or channel of another service (the reader's contract lacks it)."""
     kind, _, rest = key.partition(":")
     if not rest:
         return key
     return {"type": "the client message this probe sends", "channel": "the subscription channel this probe uses",
+            "delivers": "a request mapped to this probe with what it delivers and to whom (x-readiness.delivers)",
             "trigger": "a push trigger for the channel this probe uses"}.get(kind, key)
 
 

@@ -12,42 +12,17 @@ analysis can build the message-type support table: a pass is *full*, a
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
-from ..contract import default_contract
-from ..contract.requests import fill_template
+from ..contract import Contract, default_contract, pointer_get
+from ..contract.requests import fill_template, subscribe_request
 from ..contract.wire import set_pointer
 from . import generated
 from .base import ProbeContext, Result, probe
-from .common import HttpAnswer, authed, has_fields, http, login, login_user_id, open_started
+from .common import HttpAnswer, authed, http, login, login_user_id, open_started
 from .session import ProbeSession
-
-METRICS_FIELDS: dict[str, type | tuple[type, ...]] = {"activeUsers": int, "connections": int, "messagesPerMinute": (int, float), "uptime_s": (int, float)}
-
-
-async def _request(ctx: ProbeContext, s: ProbeSession, msg: dict[str, Any], answer_types: tuple[str, ...],
-                   spec: dict[str, Any], mtype: str) -> Result:
-    """Send ``msg``; require an answer of ``answer_types`` with the fields of ``spec``."""
-    mark = s.mark()
-    t0 = time.perf_counter()
-    await s.send(msg)
-    error = ctx.contract.error_type
-    ans = await s.expect(lambda f: f.get("type") in answer_types or f.get("type") == error, ctx.options.timeout_s, since=mark)
-    rtt = (time.perf_counter() - t0) * 1000
-    obs: dict[str, Any] = {"message_type": mtype, "answer": ans, "answer_ms": round(rtt, 3)}
-    if ans is None:
-        return Result.fail("no_answer", f"no answer to {mtype} within {ctx.options.timeout_s:.1f} s", obs,
-                           close_code=s.close_code if s.closed else None)
-    if ans.get("type") == error and error not in answer_types:
-        return Result.fail("wrong_answer", f"{mtype} answered {error} {ctx.contract.error_code(ans)}", obs)
-    bad = has_fields(ans, spec)
-    if bad:
-        return Result.fail("wrong_answer", f"{mtype} answer lacks or mistypes {bad}", obs)
-    if rtt > ctx.options.timeout_s * 1000 / 2:
-        return Result.fail("late_answer", f"{mtype} answered after {rtt:.0f} ms", obs)
-    return Result.ok(f"{ans.get('type')} in {rtt:.1f} ms", obs)
-
 
 # Request/answer probes of the contract's operations (probes/generated.py), in catalogue order.
 generated.register(default_contract(), "ping")
@@ -56,84 +31,121 @@ generated.register(default_contract(), "unsubscribe")
 generated.register(default_contract(), "get_dashboard_metrics")
 
 
+async def _recipient_id(ctx: ProbeContext, s: ProbeSession, creds: Any) -> Any:
+    """The user id of the session ``s`` logged in as ``creds``: at the contract's login-answer pointer, else at
+    its first frame's user pointer; None when the contract says neither."""
+    _, ans = await login(ctx, creds)
+    rid = login_user_id(ctx, ans) if ctx.contract.login is not None and ctx.contract.login.user_id else None
+    ff = ctx.contract.first_frame
+    if rid is None and ff is not None and ff.user_id:
+        first = next((f for _, f in s.frames if s.kind(f) == ff.type), None)
+        rid = ff.user_id_in(first) if first is not None else None
+    return rid
+
+
+def _as_example(value: Any, example_value: Any) -> Any:
+    """A user id in the JSON type the request's example has at that place (an integer id for ``4``)."""
+    if isinstance(example_value, int) and not isinstance(example_value, bool) and isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(example_value, str) and isinstance(value, int):
+        return str(value)
+    return value
+
+
+async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
+    """A probe of a request that makes the service push to other sessions, all from the contract: the request
+    is the example of the operation mapped to probe ``name``; its ``x-readiness.delivers`` says who receives
+    the push (the subscribers of a channel, the recipient the request names, the sender's other sessions), of
+    which kind, with which of the request's values and which fixed ones. The answer (where the operation has a
+    reply) is judged as a generated probe judges it; the push by its kind, its values and its schema."""
+    c = ctx.contract
+    op = c.operation_for(name)
+    d = op.delivers if op is not None else None
+    if op is None or op.request is None or op.request.example is None or d is None:
+        return Result.skip("not_in_contract", "the contract maps no request with a declared delivery to this probe")
+    request: dict[str, Any] = dict(op.request.example)
+    mtype = op.request.type or op.id
+    timeout = ctx.options.timeout_s
+    if d.to == "subscribers":
+        sub = subscribe_request(c, d.channel)
+        if sub is None:
+            return Result.skip("not_in_contract", "the contract declares no subscription for the delivery's channel")
+        receiver = await authed(ctx)
+        await receiver.ask(sub[0], sub[1], timeout)
+        sender = await authed(ctx, closing=(receiver,))
+        whom = f"{d.channel} subscribers"
+    elif d.to == "recipient":
+        sender = await authed(ctx)
+        other = ctx.admin or ctx.user
+        receiver = await authed(ctx, other, closing=(sender,))
+        assert other is not None and d.recipient is not None  # authed() stopped without credentials; load checks the pointer
+        rid = await _recipient_id(ctx, receiver, other)
+        if rid is None:
+            await sender.close()
+            await receiver.close()
+            return Result.skip("not_in_contract", "the contract says nowhere what the recipient's user id is (login.userId, firstFrame.userId)")
+        request = set_pointer(request, d.recipient, _as_example(rid, pointer_get(request, d.recipient)))
+        whom = "the recipient"
+    else:
+        sender = await authed(ctx)
+        receiver = await authed(ctx, closing=(sender,))
+        whom = "the user's other session"
+
+    def carried(f: dict[str, Any]) -> bool:
+        return c.kind_of(f) == d.message and all(pointer_get(f, p) == pointer_get(request, p) for p in d.echo)
+
+    r: Result | None = None
+    async with sender, receiver:
+        mark, smark = receiver.mark(), sender.mark()
+        t0 = time.perf_counter()
+        sent = await sender.send(request)
+        if op.answer is not None:
+            ans = await sender.expect_answer({m.type for m in op.reply}, timeout, since=smark)
+            r = generated.judge_answer(op, ans, (time.perf_counter() - t0) * 1000, timeout, c.error_type, c, sent)
+        push = await receiver.expect(carried, timeout, since=mark)
+    if r is not None and r.outcome != "pass":
+        return r
+    obs: dict[str, Any] = {**((r.observed or {}) if r is not None else {}), "message_type": mtype}
+    if push is None:
+        if r is None:
+            return Result.fail("no_answer", f"{whom} got no {d.message}", {**obs, "answer": None})
+        return Result.fail("no_push", f"{whom} got no {d.message}", obs)
+    obs[push_key] = push
+    off = next((p for p, v in d.values.items() if pointer_get(push, p) != v), None)
+    if off is not None:
+        return Result.fail("wrong_answer", f"{d.message} without {off[1:]}: {d.values[off]!r}", obs)
+    issue = c.check_frame(push)
+    if issue is not None:
+        return Result.fail("wrong_answer", f"{d.message} off its schema at {issue.path}: {issue.error}",
+                           {**obs, "schema_error": issue.as_dict()})
+    if r is not None:
+        r.observed = obs
+        return r
+    return Result.ok(f"{d.message} delivered", obs)
+
+
 @probe("messaging.presence_update", runs="together", category="messaging", critical=False, evidence=("answer", "push"),
        expected="presence_update is answered by presence_updated and pushed to presence subscribers")
 async def presence(ctx: ProbeContext) -> Result:
-    watcher = await authed(ctx)
-    async with watcher:
-        await watcher.send({"type": "subscribe", "channel": "presence"})
-        await watcher.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
-        s = await authed(ctx)
-        async with s:
-            mark = watcher.mark()
-            r = await _request(ctx, s, {"type": "presence_update", "status": "away"}, ("presence_updated",), {"status": str}, "presence_update")
-            push = await watcher.expect(lambda f: f.get("type") == "presence" and f.get("status") == "away", ctx.options.timeout_s, since=mark)
-    if r.outcome != "pass":
-        return r
-    if push is None:
-        return Result.fail("no_push", "presence subscribers got no presence frame", {"message_type": "presence_update"})
-    r.observed = {**(r.observed or {}), "push": push}
-    return r
-
-
-async def _two_sessions(ctx: ProbeContext) -> tuple[ProbeSession, ProbeSession, int]:
-    """A sender and a recipient session: the recipient is the admin, or a second session of the user."""
-    s1 = await authed(ctx)
-    other = ctx.admin or ctx.user
-    s2 = await authed(ctx, other, closing=(s1,))
-    assert other is not None  # without credentials authed() above stopped the probe with a skip
-    token, ans = await login(ctx, other)
-    rid = login_user_id(ctx, ans)
-    return s1, s2, int(rid) if rid is not None else 0
+    return await delivery(ctx, "messaging.presence_update", "push")
 
 
 @probe("messaging.send_message", runs="together", category="messaging", critical=False, disruptive=True, evidence=("answer", "delivered"),
        expected="send_message is answered by message_sent and delivered to the recipient as new_message")
 async def send_message(ctx: ProbeContext) -> Result:
-    s1, s2, rid = await _two_sessions(ctx)
-    async with s1, s2:
-        mark = s2.mark()
-        r = await _request(ctx, s1, {"type": "send_message", "recipientId": rid, "content": "probe message"},
-                           ("message_sent",), {"messageId": (int, str)}, "send_message")
-        got = await s2.expect(lambda f: f.get("type") == "new_message" and f.get("content") == "probe message", ctx.options.timeout_s, since=mark)
-    if r.outcome == "pass" and got is None:
-        return Result.fail("no_push", "the recipient got no new_message", r.observed)
-    if r.outcome == "pass":
-        r.observed = {**(r.observed or {}), "delivered": got}
-    return r
+    return await delivery(ctx, "messaging.send_message", "delivered")
 
 
 @probe("messaging.typing", runs="together", category="messaging", critical=False, evidence=("answer",),
        expected="typing_start reaches the recipient as user_typing with isTyping:true")
 async def typing(ctx: ProbeContext) -> Result:
-    s1, s2, rid = await _two_sessions(ctx)
-    async with s1, s2:
-        mark = s2.mark()
-        await s1.send({"type": "typing_start", "recipientId": rid})
-        got = await s2.expect(lambda f: f.get("type") == "user_typing", ctx.options.timeout_s, since=mark)
-    obs = {"message_type": "typing_start", "answer": got}
-    if got is None:
-        return Result.fail("no_answer", "the recipient got no user_typing", obs)
-    if got.get("isTyping") is not True:
-        return Result.fail("wrong_answer", "user_typing without isTyping:true", obs)
-    return Result.ok("user_typing delivered", obs)
+    return await delivery(ctx, "messaging.typing", "answer")
 
 
 @probe("messaging.notification_read", runs="together", category="messaging", critical=False, evidence=("answer", "echoed"),
        expected="notification_read is echoed to all of the user's sessions")
 async def notification_read(ctx: ProbeContext) -> Result:
-    s1 = await authed(ctx)
-    s2 = await authed(ctx, closing=(s1,))
-    async with s1, s2:
-        mark = s2.mark()
-        r = await _request(ctx, s1, {"type": "notification_read", "notificationId": 424242}, ("notification_read",),
-                           {"notificationId": int}, "notification_read")
-        other = await s2.expect_type("notification_read", timeout=ctx.options.timeout_s, since=mark)
-    if r.outcome == "pass" and other is None:
-        return Result.fail("no_push", "the user's other session got no notification_read", r.observed)
-    if r.outcome == "pass":
-        r.observed = {**(r.observed or {}), "echoed": other}
-    return r
+    return await delivery(ctx, "messaging.notification_read", "echoed")
 
 
 generated.register(default_contract(), "request_initial_data")
@@ -162,16 +174,42 @@ async def trigger_push(ctx: ProbeContext, channel: str, values: dict[str, Any], 
     return ans, what
 
 
+async def subscribed(ctx: ProbeContext, s: ProbeSession, channel: str) -> Result | None:
+    """Subscribe ``s`` to ``channel`` with the contract's subscribe request (waiting for its answer); a skip
+    ``not_in_contract`` when the contract declares no subscription."""
+    sub = subscribe_request(ctx.contract, channel)
+    if sub is None:
+        return Result.skip("not_in_contract", "the contract declares no subscribe request")
+    await s.ask(sub[0], sub[1], ctx.options.timeout_s)
+    return None
+
+
+def judge_push(ctx: ProbeContext, got: dict[str, Any] | None, kinds: tuple[str, ...], missing: str) -> Result:
+    """A push awaited of one of the channel's ``kinds``: none (``no_push``), off its schema in the contract
+    (``wrong_answer``), or delivered."""
+    obs = {"message_type": kinds[0] if kinds else None, "answer": got}
+    if got is None:
+        return Result.fail("no_push", missing, obs)
+    issue = ctx.contract.check_frame(got)
+    if issue is not None:
+        return Result.fail("wrong_answer", f"{ctx.contract.kind_of(got)} off its schema at {issue.path}: {issue.error}",
+                           {**obs, "schema_error": issue.as_dict()})
+    return Result.ok(f"{ctx.contract.kind_of(got)} received", obs)
+
+
 @probe("messaging.notification_delivery", runs="together", category="messaging", critical=False, needs=("admin",), disruptive=True,
        evidence=("answer",),
        expected="a notification created with POST /api/notifications reaches the user's 'notifications' subscription")
 async def notification_delivery(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
         return Result.skip("no_admin", "needs admin credentials (--admin-email/--admin-password)")
+    ch = ctx.contract.channel_for("notifications")
+    kinds = ch.pushes if ch is not None else ()
     s = await authed(ctx)
     async with s:
-        await s.send({"type": "subscribe", "channel": "notifications"})
-        await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
+        missing = await subscribed(ctx, s, "notifications")
+        if missing is not None:
+            return missing
         admin_token, _ = await login(ctx, ctx.admin)
         assert ctx.user is not None  # without credentials authed() above stopped the probe with a skip
         _, ans = await login(ctx, ctx.user)
@@ -180,29 +218,24 @@ async def notification_delivery(ctx: ProbeContext) -> Result:
         made = await trigger_push(ctx, "notifications", {"userId": uid, "channel": "notifications"}, admin_token)
         if isinstance(made, Result):
             return made
-        got = await s.expect(lambda f: f.get("type") == "notification", ctx.options.timeout_s, since=mark)
-    obs = {"message_type": "notification", "answer": got}
-    if got is None:
-        return Result.fail("no_push", "the notification was not delivered", obs)
-    bad = has_fields(got, {"id": int, "title": str, "message": str, "timestamp": (int, float)})
-    if bad:
-        return Result.fail("wrong_answer", f"notification lacks {bad}", obs)
-    return Result.ok("delivered", obs)
+        got = await s.expect(lambda f: ctx.contract.kind_of(f) in kinds, ctx.options.timeout_s, since=mark)
+    return judge_push(ctx, got, kinds, "the notification was not delivered")
 
 
 @probe("messaging.dashboard_push", runs="hold", waits="push_timeout_s", category="messaging", critical=False, evidence=("answer",),
        expected="a 'dashboard' subscriber receives dashboard_update with metrics at the push interval")
 async def dashboard_push(ctx: ProbeContext) -> Result:
-    s = await authed(ctx)
+    ch = ctx.contract.push_channel()
+    assert ch is not None  # REQUIRES: pushChannel
+    s = await authed(ctx) if ch.auth else await ProbeSession.open(ctx)
     async with s:
-        await s.send({"type": "subscribe", "channel": "dashboard"})
-        got = await s.expect_type("dashboard_update", timeout=ctx.options.push_timeout_s)
-    obs = {"message_type": "dashboard_update", "answer": got}
-    if got is None:
-        return Result.fail("no_push", f"no dashboard_update within {ctx.options.push_timeout_s:.1f} s", obs)
-    if has_fields(got.get("metrics"), METRICS_FIELDS):
-        return Result.fail("wrong_answer", "dashboard_update metrics off contract", obs)
-    return Result.ok("dashboard_update received", obs)
+        if not ch.auth:
+            await s.connected()
+        missing = await subscribed(ctx, s, ch.name)
+        if missing is not None:
+            return missing
+        got = await s.expect(lambda f: ctx.contract.kind_of(f) in ch.pushes, ctx.options.push_timeout_s)
+    return judge_push(ctx, got, ch.pushes, f"no {' / '.join(ch.pushes)} within {ctx.options.push_timeout_s:.1f} s")
 
 
 @probe("messaging.channel_broadcast", runs="together", category="messaging", critical=False, needs=("admin",), disruptive=True,
@@ -211,36 +244,52 @@ async def dashboard_push(ctx: ProbeContext) -> Result:
 async def broadcast(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
         return Result.skip("no_admin", "needs admin credentials")
+    c = ctx.contract
+    ch = c.channel_for("pitch:42")
+    # the message broadcast: the example of the first message the channel pushes that has one
+    pushed = [m for k in (ch.pushes if ch is not None else ()) for m in c.server_messages().get(k, ()) if m.example]
+    if not pushed:
+        return Result.skip("not_in_contract", "the contract has no example of a message the channel pushes")
+    msg, kinds = dict(pushed[0].example or {}), tuple(m.type for m in pushed[:1] if m.type)
     admin_token, _ = await login(ctx, ctx.admin)
     async with await ProbeSession.open(ctx) as s:
         await s.connected()
-        await s.send({"type": "subscribe", "channel": "pitch:42"})
-        await s.expect_type("subscription_confirmed", timeout=ctx.options.timeout_s)
+        missing = await subscribed(ctx, s, "pitch:42")
+        if missing is not None:
+            return missing
         mark = s.mark()
-        msg = {"type": "pitch_stats_update", "pitchId": 42, "views": 10, "likes": 3}
         made = await trigger_push(ctx, "pitch:42", {"channel": "pitch:42", "message": msg}, admin_token)
         if isinstance(made, Result):
             return made
-        got = await s.expect_type("pitch_stats_update", timeout=ctx.options.timeout_s, since=mark)
-    obs = {"message_type": "pitch_stats_update", "answer": got}
-    if got is None:
-        return Result.fail("no_push", "the broadcast did not reach the subscriber", obs)
-    return Result.ok("delivered", obs)
+        got = await s.expect(lambda f: c.kind_of(f) in kinds, ctx.options.timeout_s, since=mark)
+    return judge_push(ctx, got, kinds, "the broadcast did not reach the subscriber")
+
+
+def foreign_channel(contract: Contract) -> str | None:
+    """A channel only another user may subscribe to: the contract's first owner channel with a pattern, its
+    placeholder filled with a user id nobody has (``user:{id}`` -> ``user:999999``); None when it has none."""
+    ch = next((c for c in contract.channels.values() if c.owner and "{" in c.name), None)
+    return re.sub(r"\{[^}]*\}", "999999", ch.name) if ch is not None else None
 
 
 @probe("messaging.forbidden_channel", runs="together", category="messaging", critical=True, evidence=("answer",),
        expected="subscribing to another user's user:<id> channel gets error forbidden_channel")
 async def forbidden_channel(ctx: ProbeContext) -> Result:
+    c = ctx.contract
+    name = foreign_channel(c)
+    sub = subscribe_request(c, name) if name is not None else None
+    assert sub is not None  # REQUIRES: ownerChannel, type:subscribe
     s = await authed(ctx)
     async with s:
-        r = await _request(ctx, s, {"type": "subscribe", "channel": "user:999999"},
-                           (ctx.contract.error_type, "subscription_confirmed"), {}, "subscribe")
-    ans = (r.observed or {}).get("answer") or {}
-    if r.reason == "no_answer":
-        return r
-    want = ctx.contract.errors.get("forbiddenChannel")
-    if ctx.contract.error_code(ans) != want:
-        return Result.fail("wrong_answer", f"answered {ans.get('type')} {ctx.contract.error_code(ans)}", ans)
+        ans = await s.ask(sub[0], sub[1], ctx.options.timeout_s)
+        close = s.close_code if s.closed else None
+    obs = {"message_type": "subscribe", "answer": ans}
+    if ans is None:
+        return Result.fail("no_answer", f"no answer to the subscription of {name} within {ctx.options.timeout_s:.1f} s",
+                           obs, close_code=close)
+    want = c.errors.get("forbiddenChannel")
+    if c.error_code(ans) != want:
+        return Result.fail("wrong_answer", f"answered {c.kind_of(ans)} {c.error_code(ans)}", ans)
     return Result.ok(str(want), {"answer": ans})
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from ..contract import Contract
+from ..contract.requests import subscribe_request
 from .base import Evidence, ProbeContext, Result, classify, probe
 from .common import login, require_session, round_trip, settle
 from .session import ProbeSession
@@ -183,10 +184,12 @@ async def _open(ctx: ProbeContext, h: _Held, token: str | None, channel: str | N
         await settle(ctx, s)  # some servers drop what arrives while they finish setting up (PROTOCOL.md Part B item 15)
         if s.closed or channel is None:
             return
+        sub = subscribe_request(ctx.contract, channel)
+        if sub is None:
+            return
         mark = s.mark()
-        await s.send({"type": "subscribe", "channel": channel})
-        ok = await s.expect(lambda fr: fr.get("type") == "subscription_confirmed" and fr.get("channel", channel) == channel,
-                            ctx.options.timeout_s, since=mark)
+        ans = await s.ask(sub[0], sub[1], ctx.options.timeout_s)
+        ok = ans if ans is not None and not ctx.contract.is_error(ans) else None
     except ConnectionClosed:
         return  # closed by the server while being set up: the watcher saw when
     if ok is not None:

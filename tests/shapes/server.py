@@ -11,12 +11,14 @@
   answers come as one JSON array frame; unauthenticated commands are refused (close 4001).
 - ``cookie``: a cookie-session login (``POST /login`` sets ``sid``), ``GET /api/ws/token`` exchanges it for a
   WebSocket token, the upgrade takes ``?token=`` and answers 401 without a good one; the first frame is
-  ``{"type":"connected","data":{"sessionId","userId"}}``.
+  ``{"type":"connected","data":{"sessionId","userId"}}``; ``post {to, body}`` is answered ``posted`` and
+  delivered to the sessions of user ``to`` as ``chat {from, body}``.
 
 ``defects`` switches one defect on: ``wrong_id`` (answers carry another id), ``reused_id`` (a reused id is
 accepted), ``error_as_success`` (an error reported with ``success: true``), ``drop_batch`` (the last element of
 a batch is dropped), ``pre_auth`` (commands before authentication are answered), ``utf8_kill`` (a text frame of
-invalid UTF-8 stops the service for every client), ``accept_bad_token`` (a bad token is accepted).
+invalid UTF-8 stops the service for every client), ``accept_bad_token`` (a bad token is accepted),
+``drop_delivery`` (a chat post is answered but never delivered).
 Loopback only; ``async with ShapeServer("jsonrpc") as s: s.ws_url``.
 """
 
@@ -44,6 +46,8 @@ class ShapeServer:
         self.stopped = False  # utf8_kill: the service stopped for every client
         self.sessions: dict[str, int] = {}  # cookie sid -> user id
         self.ws_tokens: dict[str, int] = {}
+        self.members: dict[Any, set[web.WebSocketResponse]] = {}  # cookie: a user's open sessions (chat delivery)
+        self.posts = 0
         self.sockets: set[web.WebSocketResponse] = set()
         self.jwt_secret = None
         self.ca_file = None
@@ -259,6 +263,13 @@ class ShapeServer:
                                     "error": {"code": "unknown_command", "message": "Unknown command."}})
 
     async def _cookie(self, ws: web.WebSocketResponse, uid: Any) -> None:
+        self.members.setdefault(uid, set()).add(ws)
+        try:
+            await self._cookie_session(ws, uid)
+        finally:
+            self.members[uid].discard(ws)
+
+    async def _cookie_session(self, ws: web.WebSocketResponse, uid: Any) -> None:
         await ws.send_json({"type": "connected", "data": {"sessionId": secrets.token_hex(6), "userId": uid}})
         async for text in self._frames(ws):
             try:
@@ -270,5 +281,12 @@ class ShapeServer:
                 await ws.send_json({"type": "echo_reply", "text": msg["text"]})
             elif isinstance(msg, dict) and msg.get("type") == "whoami":
                 await ws.send_json({"type": "identity", "userId": uid})
+            elif (isinstance(msg, dict) and msg.get("type") == "post" and isinstance(msg.get("to"), int)
+                  and isinstance(msg.get("body"), str)):
+                self.posts += 1
+                await ws.send_json({"type": "posted", "postId": f"p{self.posts}"})
+                if "drop_delivery" not in self.defects:
+                    for other in list(self.members.get(msg["to"], ())):
+                        await other.send_json({"type": "chat", "from": uid, "body": msg["body"]})
             else:
                 await ws.send_json({"type": "error", "data": {"message": "unsupported"}})
