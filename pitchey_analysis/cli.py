@@ -553,11 +553,12 @@ def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
     print(f"{len(steps)} probes against {where} ({a.suite} suite), in {len(stages)} stage{'s' if len(stages) != 1 else ''}; expected wall time at most about "
           f"{total:.0f} s against a local target:")
     for i, st in enumerate(stages, 1):
-        how = (f"side by side, at most {parallel} at once, holds in the background" if st.mode == "together"
-               else "one at a time")
+        how = (f"holds in the background; beside them the probes marked so one at a time, then the others side by "
+               f"side, at most {parallel} at once" if st.mode == "together" else "one at a time")
         print(f"\nstage {i}: {how} (about {stage_s(st, cfg.options, parallel):.0f} s)")
         for spec, why in st.steps:
-            mark = f"skip ({why})" if why else "hold" if spec.runs == "hold" and st.mode == "together" else "run"
+            mark = (f"skip ({why})" if why else {"hold": "hold", "alone": "run, one at a time"}.get(spec.runs, "run")
+                    if st.mode == "together" and not spec.last else "run")
             print(_plan_line(spec, mark + (f"; leaves {', '.join(spec.leaves)}" if spec.leaves and not why else "")))
     return EXIT_OK
 

@@ -3,14 +3,15 @@
 Each probe declares how it shares the target (``ProbeSpec.runs``) and what it may leave behind
 (``ProbeSpec.leaves``). The schedule is three stages, one after the other:
 
-1. **alone**: one at a time, nothing else running: first the timing probes (their samples are measured as a
-   quiet target gives them), then probes that read the target's own figures (session counts), that flood or
-   ramp it, fill its connections, or send frames outside the contract (a frame that stops the service is then
-   told apart from its neighbours'). After each, the runner checks the target is back to its baseline.
+1. **quiet**: one at a time, nothing else running: the timing probes (their samples are measured as a quiet
+   target gives them), then the probes that read the target's own figures (session counts: no session of
+   ours may open or close meanwhile) or fill its connections.
 2. **together**: the holds (idle sessions held for a window: sustained sessions, server pings, push intervals)
-   start first and run in the background of the whole stage; beside them the probes on their own sessions
-   sending contract traffic, at most ``parallel`` at once; then, once those have ended, one at a time, the
-   probes that leave something behind that every later probe would inherit (a login throttle,
+   start and stay in the background of the whole stage. Beside them only, one at a time, the probes that
+   flood the target or send frames outside the contract (a frame that stops the service is then told apart
+   from its neighbours'; after each, the runner checks the target is back to its baseline); then the probes on
+   their own sessions sending contract traffic, at most ``parallel`` at once; then, once those have ended, one
+   at a time, the probes that leave something behind that every later probe would inherit (a login throttle,
    failed-authentication lockouts: a target may lock every client out, not only the address that failed).
 3. **final**: the probes that judge the whole run (session invariants).
 
@@ -39,20 +40,26 @@ class Stage:
     steps: tuple[Step, ...]
 
 
+#: ProbeSpec.runs values that run in the quiet stage, in this order
+QUIET = ("timing", "figures")
+
+
 def stage_of(spec: ProbeSpec) -> int:
-    """The stage a probe runs in (0 alone, 1 together, 2 final)."""
+    """The stage a probe runs in (0 quiet, 1 together, 2 final)."""
     if spec.final:
         return 2
-    return 1 if spec.last or spec.runs in ("together", "hold") else 0
+    return 0 if spec.runs in QUIET and not spec.last else 1
 
 
 def _order_in_stage(step: Step) -> int:
     spec = step[0]
+    if spec.runs in QUIET:
+        return QUIET.index(spec.runs)  # the timing probes first: nothing has loaded the target yet
     if spec.runs == "hold":
-        return 0  # the holds take longest: they start first
-    if spec.runs == "timing":
-        return 1  # first of the alone stage: nothing has loaded the target yet
-    return 3 if spec.last else 2  # what every later probe would inherit: once the others have ended
+        return 0  # the holds start first: they take longest
+    if spec.last:
+        return 4  # what every later probe would inherit: once the others have ended
+    return 1 if spec.runs == "alone" else 2  # one at a time beside the idle holds, then the pool
 
 
 def schedule(steps: list[Step], *, sequential: bool = False) -> list[Stage]:
@@ -64,7 +71,7 @@ def schedule(steps: list[Step], *, sequential: bool = False) -> list[Stage]:
         by_stage[stage_of(step[0])].append(step)
     for st in by_stage:
         st.sort(key=_order_in_stage)  # stable: the catalogue's order within each rank
-    modes = ("alone", "together", "alone")
+    modes = ("alone", "together", "alone")  # the quiet stage and the final one: one probe at a time
     return [Stage(m, tuple(s)) for m, s in zip(modes, by_stage, strict=True) if s]
 
 
@@ -77,14 +84,14 @@ def expected_s(spec: ProbeSpec, options: Options) -> float:
 
 
 def stage_s(stage: Stage, options: Options, parallel: int = PARALLEL) -> float:
-    """A stage's expected wall time: the sum of its probes alone; side by side, the longest hold, or the others'
-    time shared among ``parallel`` slots and the last ones one after another, whichever is longer."""
+    """A stage's expected wall time: the sum of its probes alone; side by side, the longest hold, or the probes
+    one at a time plus the others' time shared among ``parallel`` slots, whichever is longer."""
     run = [s for s, why in stage.steps if why is None]
     if stage.mode == "alone":
         return sum(expected_s(s, options) for s in run)
     holds = [expected_s(s, options) for s in run if s.runs == "hold"]
-    one_by_one = sum(expected_s(s, options) for s in run if s.last)
-    rest = [expected_s(s, options) for s in run if s.runs != "hold" and not s.last]
+    one_by_one = sum(expected_s(s, options) for s in run if s.last or s.runs != "together" and s.runs != "hold")
+    rest = [expected_s(s, options) for s in run if s.runs == "together" and not s.last]
     shared = max(max(rest, default=0.0), math.ceil(len(rest) / max(1, parallel)) * (sum(rest) / max(1, len(rest))))
     return max(max(holds, default=0.0), one_by_one + shared)
 

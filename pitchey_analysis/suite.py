@@ -465,8 +465,8 @@ class Runner:
         return r
 
     async def together(self, steps: tuple[tuple[ProbeSpec, str | None], ...], parallel: int) -> None:
-        """Run side by side (schedule.py): the holds in the background, the others at most ``parallel`` at once,
-        then the ``last`` ones one at a time."""
+        """Run side by side (schedule.py): the holds in the background; beside them only, the ``alone`` probes one
+        at a time; then the ``together`` ones at most ``parallel`` at once; then the ``last`` ones one at a time."""
         slots = asyncio.Semaphore(max(1, parallel))
 
         async def pooled(spec: ProbeSpec, skip: str | None) -> None:
@@ -482,6 +482,8 @@ class Runner:
                 elif spec.last:
                     await asyncio.gather(*pool)  # what it leaves behind must not reach a probe still running
                     await self.run(spec, skip)
+                elif spec.runs != "together":
+                    await self.run(spec, skip)  # one at a time, the idle holds beside it only
                 else:
                     pool.append(asyncio.create_task(pooled(spec, skip), name=spec.name))
                 await asyncio.sleep(0)  # started in plan order

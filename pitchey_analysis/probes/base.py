@@ -159,10 +159,10 @@ class ProbeSpec:
     final: bool = False  # judges the whole run: runs after the ``last`` probes too (session invariants)
     #: the contract operation a generated request/answer probe judges (None: a probe written as code)
     operation: str | None = None
-    #: how the probe shares the target with others (RUNS): ``alone`` (default: nothing else runs meanwhile),
-    #: ``together`` (its own sessions and contract traffic only: runs beside other such probes), ``hold``
-    #: (idle sessions held for a window: runs in the background beside the ``together`` probes) or ``timing``
-    #: (measures latency: alone, before anything has loaded the target)
+    #: how the probe shares the target with others (RUNS, schedule.py): ``alone`` (default: one at a time, the idle
+    #: holds beside it), ``together`` (its own sessions and contract traffic only: beside other such probes),
+    #: ``hold`` (idle sessions held for a window: in the background), ``timing`` (measures latency: first, nothing
+    #: else running) or ``figures`` (reads the target's own counts: nothing else running, no held session either)
     runs: str = "alone"
     #: what the probe may leave behind on the target (LEAVES), recorded in the plan; the runner checks the target
     #: is back to its baseline after it
@@ -185,7 +185,7 @@ class ProbeSpec:
 
 
 #: How a probe shares the target (ProbeSpec.runs).
-RUNS = ("alone", "together", "hold", "timing")
+RUNS = ("alone", "together", "hold", "timing", "figures")
 #: What a probe may leave behind (ProbeSpec.leaves): failed-authentication lockouts (of scratch source addresses),
 #: a login throttle of the run's address, connections held to the cap, load.
 LEAVES = ("lockout", "login_throttle", "connections", "load")

@@ -496,7 +496,7 @@ async def subscription_cap(ctx: ProbeContext) -> Result:
 
 
 # -- connections beyond the declared cap ---------------------------------------------------------
-@probe("readiness.connection_cap", leaves=("connections",), category="readiness", critical=False, disruptive=True,
+@probe("readiness.connection_cap", runs="figures", leaves=("connections",), category="readiness", critical=False, disruptive=True,
        evidence=("served", "refused_status"),
        expected="connections up to the declared cap (limits.connections.max) are served, the next upgrade is refused "
                 "with the declared status (503), and a slot freed is served again")

@@ -170,7 +170,7 @@ async def _level(ctx: ProbeContext, level: int) -> dict[str, Any]:
     return {"level": level, "open_at_once": open_now, "failures": dict(failures)}
 
 
-@probe("performance.concurrency_ramp", leaves=("load",), category="performance", critical=False, evidence=("opened",),
+@probe("performance.concurrency_ramp", runs="timing", leaves=("load",), category="performance", critical=False, evidence=("opened",),
        expected="at each level up to the target level, at least 95% of connections open at once and answer a ping")
 async def concurrency_ramp(ctx: ProbeContext) -> Result:
     require_session(ctx)

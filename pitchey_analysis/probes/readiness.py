@@ -33,7 +33,7 @@ async def _health_connections(ctx: ProbeContext) -> tuple[int | None, dict[str, 
     return pointer_get(ans.body, ep.get("connections")), {"status": ans.status, "body": ans.body}
 
 
-@probe("readiness.health_live", category="readiness", critical=False, evidence=("connections_with_3_more",),
+@probe("readiness.health_live", runs="figures", category="readiness", critical=False, evidence=("connections_with_3_more",),
        expected="/api/ws/health has status, ISO timestamp, uptime_s and websocket{enabled, endpoint, connections}, and its connection count moves when clients connect")
 async def health_live(ctx: ProbeContext) -> Result:
     before, obs = await _health_connections(ctx)
@@ -366,7 +366,7 @@ def judge_leak(base: int, held: Series, released: Series, cycles: list[Series], 
                      f"settled when unchanged for {quiet_s:.2f} s)", obs)
 
 
-@probe("readiness.session_leak", category="readiness", critical=False, evidence=("cycles", "with_held"),
+@probe("readiness.session_leak", runs="figures", category="readiness", critical=False, evidence=("cycles", "with_held"),
        expected="the server's session count returns to its baseline after clients leave, even right after the upgrade, "
                 "over several cycles, read once it has settled")
 async def session_leak(ctx: ProbeContext) -> Result:
@@ -446,22 +446,31 @@ def failure_kinds(ctx: ProbeContext) -> list[str]:
 
 
 async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: dict[str, str] | None = None) -> bool:
-    """``n`` failed authentications of one kind from ``local``, one after another.
+    """``n`` failed authentications of one kind from ``local``: the first alone (a target that does not answer it
+    is not asked again), the others side by side (a lockout counts failures, whatever their order; none of ours
+    succeeds in between). False when the first got no answer at all.
 
     ``invalid_token``: an upgrade with a garbage token; ``unknown_user``: a validly
     signed token for a user that does not exist (a failed session set-up).
     """
     token = "bad-token" if kind == "invalid_token" else signed_token(ctx, sub="987654321")
-    for i in range(n):
+
+    async def one() -> str:
         try:
             async with await ProbeSession.open(ctx, token=token, local_addr=local, trace=False, headers=headers) as s:
                 first = await s.begun()
-                if first is None and not s.closed and i == 0:
-                    return False  # the target does not answer at all: more attempts would only wait
+                if first is None and not s.closed:
+                    return "silent"
                 # the failure is counted once the set-up ends: wait for its error or close
                 await s.expect(lambda f: f.get("type") == ctx.contract.error_type, ctx.quiet(ctx.options.quiet_window_s), since=1)
         except InvalidStatus:
-            return True  # refused at the upgrade: locked out already
+            return "refused"  # refused at the upgrade: locked out already
+        return "failed"
+
+    first = await one()
+    if first != "failed":
+        return first == "refused"  # silent: more attempts would only wait
+    await asyncio.gather(*(one() for _ in range(n - 1)))
     return True
 
 
