@@ -572,8 +572,9 @@ def _execute_run(a: argparse.Namespace, cfg: Any) -> Path:
     if a.disable or a.defect or a.no_defect:
         server_opts = {"disable": a.disable, "enable_defects": a.defect, "disable_defects": a.no_defect}
     try:
-        return asyncio.run(arun_suite(a.target, profile=a.profile, suite=a.suite, out=a.out, config=cfg, tls=a.tls,
-                                      server_options=server_opts or None, http_url=a.http_url))
+        run = arun_suite(a.target, profile=a.profile, suite=a.suite, out=a.out, config=cfg, tls=a.tls,
+                         server_options=server_opts or None, http_url=a.http_url)
+        return Path(asyncio.run(_as_root(run)))
     except UsageError as exc:  # only the package's own usage errors are the user's: anything else is a bug, shown as one
         raise CliError(str(exc)) from None
 
@@ -743,6 +744,23 @@ COMMANDS = {"serve": cmd_serve, "run": cmd_run, "contract": cmd_contract, "repor
             "debug": cmd_debug, "load": cmd_load, "history": cmd_history}
 
 
+#: the task of the command's asyncio.run (see :func:`_as_root`): where a SIGTERM stops a run whose SIGINT is ignored
+_ROOT: list[asyncio.Task[Any]] = []
+
+
+async def _as_root(coro: Any) -> Any:
+    """Run ``coro`` as the command's root task, known to the SIGTERM handler (asyncio.run installs no SIGINT
+    handler of its own when SIGINT is ignored)."""
+    task = asyncio.current_task()
+    if task is not None:
+        _ROOT.append(task)
+    try:
+        return await coro
+    finally:
+        if task is not None and task in _ROOT:
+            _ROOT.remove(task)
+
+
 class _Terminated:
     """SIGTERM handled as SIGINT: what ``timeout``, CI runners, systemd and Kubernetes send to stop a command.
 
@@ -761,6 +779,9 @@ class _Terminated:
         on_int = signal.getsignal(signal.SIGINT)
         if callable(on_int):  # Python's default (raises KeyboardInterrupt) or asyncio.run's (cancels the main task)
             on_int(signal.SIGINT, frame)
+        elif _ROOT:  # SIGINT ignored and a run under way: cancel its task, as asyncio.run's SIGINT handler would
+            root = _ROOT[-1]
+            root.get_loop().call_soon_threadsafe(root.cancel)
         else:  # SIGINT ignored (a background job of a shell) or C's default: stop as Ctrl-C would where it is not
             raise KeyboardInterrupt
 
@@ -791,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:  # its text may quote a target or a dataset: printed with control characters escaped
         print(f"pitchey-analysis {a.command}: error: {printable(exc)}", file=sys.stderr)
         return exc.code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # CancelledError: a SIGTERM cancelled the run's root task
         print(f"pitchey-analysis {a.command}: {'terminated (SIGTERM)' if term.received else 'interrupted'}", file=sys.stderr)
         return EXIT_SIGTERM if term.received else EXIT_SIGINT
     except ModuleNotFoundError as exc:  # an optional extra not installed: say which one

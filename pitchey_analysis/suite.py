@@ -161,6 +161,8 @@ class Watch:
         self.down: tuple[str, str, float] | None = None  # (reason, probe, t_offset_s)
         self.answering = False  # whether the target answered its liveness check last time it was asked
         self.lock_code: int | None = None  # the close (or HTTP status) of the lockout that turned the run away
+        self.started: dict[str, float] = {}  # when each probe started (run offset, seconds)
+        self.sequential = False  # one probe at a time (run --sequential): a silence follows the probe that ran
         self.next_check = 0.0  # while it is down, asked again at most every few seconds (monotonic time)
 
     async def start(self) -> None:
@@ -253,6 +255,13 @@ class Watch:
         """The probe's result in the light of the target's state after it."""
         from .probes.speaks import answers
 
+        down = self.down
+        if (down is not None and down[0] != "locked_out" and down[1] != spec.name and r.outcome in ("fail", "error")
+                and down[2] >= self.started.get(spec.name, float("inf"))):
+            # the target stopped while this probe ran beside the one that stopped it: no evidence about its feature
+            return Result.skip("target_down", f"the target stopped answering during this probe, after {down[1]} "
+                               f"(at {down[2]:.1f} s): its {r.reason} is no evidence about the feature",
+                               {"before": r.detail})
         if spec.final or not self.answering:
             # a target that did not answer its liveness check gives no "before" to compare with: the breaker
             # (unanswered probes in a row) judges it
@@ -277,6 +286,14 @@ class Watch:
             self.down = ("recovering", spec.name, t)
             self.rec.event("target_not_recovered", after=spec.name, at_s=round(t, 2))
             return r
+        if self.beside_others(spec):
+            # it ran beside other probes (a hold: idle sessions): what stopped the target is for the probe that sent
+            # the frame to say, not this one
+            if self.down is None:
+                self.down = ("target_silent", spec.name, t)
+                self.rec.event("target_silent", during=spec.name, at_s=round(t, 2))
+            return Result.skip("target_silent", f"the target stopped answering while this probe ran beside others (at "
+                               f"{t:.1f} s): its {r.reason} is no evidence about the feature", {"before": r.detail})
         if r.outcome in ("fail", "error") and r.reason in UNANSWERED:
             self.down = ("target_silent", spec.name, t)
             self.rec.event("target_silent", during=spec.name, at_s=round(t, 2))
@@ -287,6 +304,10 @@ class Watch:
         return Result.fail("stopped_service", f"right after this probe's input the target stopped answering (at {t:.1f} s): "
                            "that input stops the service for every client", {"probe_outcome": r.outcome,
                            "probe_reason": r.reason, "probe_detail": r.detail}, critical=True)
+
+    def beside_others(self, spec: ProbeSpec) -> bool:
+        """Whether the probe ran beside other probes that send (the together pool; a hold beside anything)."""
+        return not self.sequential and spec.runs in ("hold", "together")
 
     async def _recover(self) -> float | None:
         """Wait (bounded) until the target answers again; the seconds waited, or None."""
@@ -450,6 +471,7 @@ class Runner:
             skip = "target_unresponsive"
         if not skip:
             self.running.add(spec.name)
+            self.watch.started[spec.name] = self.rec.t_offset()
         self._show()
         try:
             r = await run_probe(spec, self.ctx, self.rec, skip=skip, limit_s=max(0.01, min(180.0, left)),
@@ -536,6 +558,7 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
                             schedule={"sequential": cfg.sequential, "parallel": parallel,
                                       "stages": describe(stages, cfg.options, parallel)})
         runner = Runner(ctx, rec, time.monotonic() + budget, budget)
+        runner.watch.sequential = cfg.sequential
         if any(not skip for _, skip in steps):
             await runner.watch.start()
         bar = tqdm(total=len(steps), desc="probes", unit="probe", disable=None if cfg.progress else True, file=sys.stderr,

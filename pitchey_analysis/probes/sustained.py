@@ -216,9 +216,9 @@ async def _final_ping(ctx: ProbeContext, h: _Held) -> None:
 @probe("resilience.sustained_sessions", runs="hold", waits="sustain_window_s", category="resilience", critical=True,
        evidence=("opened", "connected", Evidence("authenticated", when="credential"), Evidence("subscribed", when="channel"),
                  Evidence("pushes", when="push_planned"), Evidence("pongs", when="ping")),
-       expected="sessions held idle for the window (authenticated and subscribed to 'dashboard' when credentials exist) "
-                "are not closed by the server, keep receiving dashboard_update within the push timeout, and each "
-                "answers a ping at the end")
+       expected="sessions held idle for the window (authenticated, and subscribed to the contract's interval channel, "
+                "when credentials exist) are not closed by the server, keep receiving its pushes within the push "
+                "timeout, and each answers its round trip at the end")
 async def sustained_sessions(ctx: ProbeContext) -> Result:
     require_session(ctx)
     asked, window = max(1, ctx.options.sustain_sessions), ctx.options.sustain_window_s

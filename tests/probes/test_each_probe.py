@@ -110,8 +110,7 @@ KNOBS = {"resilience.server_ping": {"ping_interval": 0.3}, "messaging.dashboard_
          # a file limit of 20 makes a connection cap of 4 (server/limits.py), which CONTEXT's contract declares
          "readiness.connection_cap": {"open_files": 20}}
 #: Probe options matching KNOBS (the probes send as many failures as the server locks out after).
-PROBE_OPTIONS = {"readiness.memory_retained": {"churn_bytes": 20 * 2**20},  # above MIN_CHURN_BYTES, a third of the time
-                 "readiness.lockout_spoofing": {"lockout_attempts": 3}, "resilience.lockout_per_address": {"lockout_attempts": 3}}
+PROBE_OPTIONS = {"readiness.lockout_spoofing": {"lockout_attempts": 3}, "resilience.lockout_per_address": {"lockout_attempts": 3}}
 
 
 def _with_limits(**limits: dict) -> Any:
