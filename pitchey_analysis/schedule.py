@@ -5,11 +5,12 @@ Each probe declares how it shares the target (``ProbeSpec.runs``) and what it ma
 
 1. **quiet**: one at a time, nothing else running: the timing probes (their samples are measured as a quiet
    target gives them), then the probes that read the target's own figures (session counts: no session of
-   ours may open or close meanwhile) or fill its connections.
+   ours may open or close meanwhile), fill its connections, or load it (floods, churn: the holds judge push
+   intervals, which our own load would stretch).
 2. **together**: the holds (idle sessions held for a window: sustained sessions, server pings, push intervals)
    start and stay in the background of the whole stage. Beside them only, one at a time, the probes that
-   flood the target or send frames outside the contract (a frame that stops the service is then told apart
-   from its neighbours'; after each, the runner checks the target is back to its baseline); then the probes on
+   send frames outside the contract (a frame that stops the service is then told apart from its neighbours';
+   after each, the runner checks the target is back to its baseline); then the probes on
    their own sessions sending contract traffic, at most ``parallel`` at once; then, once those have ended, one
    at a time, the probes that leave something behind that every later probe would inherit (a login throttle,
    failed-authentication lockouts: a target may lock every client out, not only the address that failed).
@@ -48,13 +49,16 @@ def stage_of(spec: ProbeSpec) -> int:
     """The stage a probe runs in (0 quiet, 1 together, 2 final)."""
     if spec.final:
         return 2
-    return 0 if spec.runs in QUIET and not spec.last else 1
+    quiet = spec.runs in QUIET or spec.runs == "alone" and "load" in spec.leaves
+    return 0 if quiet and not spec.last else 1
 
 
 def _order_in_stage(step: Step) -> int:
     spec = step[0]
     if spec.runs in QUIET:
         return QUIET.index(spec.runs)  # the timing probes first: nothing has loaded the target yet
+    if "load" in spec.leaves and spec.runs == "alone":
+        return len(QUIET)  # the quiet stage's load last
     if spec.runs == "hold":
         return 0  # the holds start first: they take longest
     if spec.last:

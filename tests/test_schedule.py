@@ -51,15 +51,17 @@ def test_the_schedule_keeps_timing_and_disruption_apart():
     quiet = [s for s, why in stages[0].steps if why is None]
     assert [s.name for s in quiet[:4]] == ["connection.ping_on_connected", "performance.connect_time",
                                            "performance.round_trip", "performance.concurrency_ramp"]
-    for name in ("readiness.session_leak", "readiness.health_live", "readiness.connection_cap"):
+    # nor beside the probes that load it (the holds judge push intervals, which our own load would stretch)
+    for name in ("readiness.session_leak", "readiness.health_live", "readiness.connection_cap", "readiness.rate_limit",
+                 "readiness.control_frame_flood", "readiness.memory_retained"):
         assert by_name[name] == 0, name
     together = [s for s, _ in stages[1].steps]
     # holds start first, in the background of the together stage
     holds = [s.name for s in together if s.runs == "hold"]
     assert "resilience.sustained_sessions" in holds and [s.name for s in together[:len(holds)]] == holds
-    # floods and frames outside the contract: one at a time beside the idle holds only, before the pool starts
+    # frames outside the contract: one at a time beside the idle holds only, before the pool starts
     alone = [s.name for s in together if s.runs == "alone" and not s.last]
-    assert {"readiness.rate_limit", "readiness.control_frame_flood", "readiness.invalid_utf8", "messaging.invalid_json"} <= set(alone)
+    assert {"readiness.invalid_utf8", "readiness.size_limit", "messaging.invalid_json"} <= set(alone)
     assert [s.name for s in together[len(holds):len(holds) + len(alone)]] == alone
     # what every later probe would inherit (a login throttle, lockouts) comes once the others have ended
     assert [s.name for s in together if s.last] == [s.name for s in together[-3:]]
