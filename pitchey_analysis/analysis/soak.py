@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import theilslopes
 
 from ..judged import Target
 from .columns import metric_codes, ok_flags, parallel_map, pick, runs_of, usable, where, window_starts
@@ -134,6 +133,8 @@ def drift(t: np.ndarray, y: np.ndarray, *, min_points: int = 5, rel_change: floa
     nan = math.nan
     if t.size < min_points or np.ptp(t) == 0:
         return Drift("not verified", nan, nan, nan, int(t.size), nan, nan, f"fewer than {min_points} windows")
+    from scipy.stats import theilslopes  # here: scipy.stats is 0.7 s to import, and only soaks need it
+
     slope, intercept, lo, hi = theilslopes(y, t, alpha=alpha)
     t0, span = float(t.min()), float(np.ptp(t))
     start = float(intercept + slope * t0)

@@ -70,3 +70,25 @@ def test_large_inputs_use_partition_and_agree_with_sort():
     lo, hi = order_stat_indices(x.size, 0.99)
     assert a[0.99].lo == s[lo - 1] and a[0.99].hi == s[hi - 1]
     assert a[0.5].estimate == pytest.approx(np.percentile(x, 50))
+
+
+def test_binom_ppf_is_scipy_stats_binom_ppf():
+    """The order-statistic bounds come from scipy.special (scipy.stats costs 0.7 s to import): the same integers as
+    ``scipy.stats.binom.ppf`` over small and huge n, every quantile the analysis asks for, and the degenerate p."""
+    from scipy.stats import binom
+
+    from pitchey_analysis.analysis.stats import binom_ppf
+
+    levels = np.array([[0.005], [0.025], [0.05], [0.5], [0.95], [0.975], [0.995]])
+    ps = np.array([0.0, 0.01, 0.1, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0])
+    for n in [*range(1, 200), 1_000, 1_234, 10_007, 100_000, 10**6, 10**7]:
+        assert np.array_equal(binom_ppf(levels, n, ps[None, :]), binom.ppf(levels, n, ps[None, :])), n
+
+
+def test_the_verdict_path_does_not_import_scipy_stats():
+    import subprocess
+    import sys
+
+    code = ("import sys, pitchey_analysis.analysis, pitchey_analysis.report.summary; "
+            "sys.exit('scipy.stats' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
