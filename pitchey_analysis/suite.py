@@ -166,7 +166,7 @@ class Watch:
         self.next_check = 0.0  # while it is down, asked again at most every few seconds (monotonic time)
 
     async def start(self) -> None:
-        from .probes.speaks import speaks
+        from .probes.speaks import pace, speaks
 
         async def spoken() -> dict[str, Any]:
             try:
@@ -174,7 +174,10 @@ class Watch:
             except Exception as exc:  # the check is evidence when it works, never a crash of the run
                 return {"speaks": None, "why": f"the check failed: {type(exc).__name__}", "seen": []}
 
-        check, locked = await asyncio.gather(spoken(), self._locked_out())  # both only wait: side by side
+        # both only wait: side by side; then the lockout check, its wait for a close paced by the round trips
+        check, rounds = await asyncio.gather(spoken(), pace(self.ctx))
+        self.rec.event("paced", round_trips=rounds, quiet_s=round(self.ctx.quiet(1.0), 3))
+        locked = await self._locked_out()
         self.rec.update_manifest(contract_spoken=check)
         from .probes.speaks import answers
 
@@ -445,6 +448,12 @@ class Breaker:
         return True
 
 
+def _warm_imports() -> None:
+    """Import what writing the run's Parquet and its verdict need (pandas, pyarrow: about 0.6 s)."""
+    from .capture import dataset  # noqa: F401
+    from .report import summary  # noqa: F401
+
+
 class Runner:
     """Runs the probes of a plan, alone or side by side, each under the run's deadline, the target's watch
     (:class:`Watch`) and the breaker (:class:`Breaker`)."""
@@ -509,7 +518,12 @@ class Runner:
                 else:
                     pool.append(asyncio.create_task(pooled(spec, skip), name=spec.name))
                 await asyncio.sleep(0)  # started in plan order
-            await asyncio.gather(*pool, *background)
+            await asyncio.gather(*pool)
+            if any(not t.done() for t in background):
+                # only the holds wait now (for pushes due seconds apart): load what the run needs once it ends
+                # (Parquet, the verdict) meanwhile, instead of after it
+                await asyncio.gather(asyncio.to_thread(_warm_imports), *background)
+            await asyncio.gather(*background)
         finally:
             for t in (*pool, *background):
                 t.cancel()
@@ -733,7 +747,10 @@ async def arun_suite(
         cfg.jwt_secret = srv.jwt_secret
         server = {"profile": srv.profile.describe(), "knobs": {k: v for k, v in dataclasses.asdict(srv.profile.knobs).items() if v not in ({}, frozenset(), None)}}
         server["knobs"] = {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in server["knobs"].items()}
-        return await execute(srv.ws_url, srv.http_url, cfg, out_dir, _manifest(srv.ws_url, cfg, server, srv.http_url))
+        try:
+            return await execute(srv.ws_url, srv.http_url, cfg, out_dir, _manifest(srv.ws_url, cfg, server, srv.http_url))
+        finally:
+            await srv.stop(grace_s=0)  # it served this run only: no load balancer to drain for
 
 
 def run_suite(target: str | None = None, *, profile: str = "complete", suite: str = "full",

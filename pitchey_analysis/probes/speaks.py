@@ -15,7 +15,7 @@ from typing import Any
 
 from websockets.exceptions import InvalidStatus
 
-from .base import ProbeContext, compact
+from .base import PACE_MIN_SAMPLES, ProbeContext, compact
 from .common import alive, open_started, round_trip
 
 #: how many frames the check keeps as what was seen
@@ -87,3 +87,25 @@ async def answers(ctx: ProbeContext, *, tries: int = 2, gap_s: float = 0.25) -> 
         if i + 1 < tries:
             await asyncio.sleep(gap_s)
     return False
+
+
+async def pace(ctx: ProbeContext, rounds: int = PACE_MIN_SAMPLES) -> int:
+    """The run's pace, measured before its first probe: ``rounds`` of the contract's liveness round trip on one
+    session, each answer timed into the run's :class:`~.base.Pace` (:meth:`~.base.ProbeContext.quiet`), so that the
+    first waits for an absence (the runner's lockout check) last ten round trips, not the configured window.
+    Returns the round trips answered; a contract without a round trip, or a target that does not answer, leaves
+    the windows at their configured bound (no evidence, no shortcut)."""
+    rt = round_trip(ctx, "pace")
+    if rt is None:
+        return 0
+    answered = 0
+    try:
+        s, _ = await open_started(ctx, trace=False, audit=False)
+    except Exception:  # unreachable or refused: the speaks check and the probes tell
+        return 0
+    async with s:
+        for _ in range(rounds):
+            if s.closed or await s.ask(rt[0], {rt[1]}, ctx.options.timeout_s) is None:
+                break
+            answered += 1
+    return answered
