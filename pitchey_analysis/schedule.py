@@ -5,12 +5,13 @@ Each probe declares how it shares the target (``ProbeSpec.runs``) and what it ma
 
 1. **quiet**: one at a time, nothing else running: the timing probes (their samples are measured as a quiet
    target gives them), then the probes that read the target's own figures (session counts: no session of
-   ours may open or close meanwhile), fill its connections, or load it (floods, churn: the holds judge push
-   intervals, which our own load would stretch).
+   ours may open or close meanwhile), fill its connections, or flood it beyond its declared limits (the holds
+   judge push intervals, which a flood would stretch).
 2. **together**: the holds (idle sessions held for a window: sustained sessions, server pings, push intervals)
    start and stay in the background of the whole stage. Beside them only, one at a time, the probes that
    send frames outside the contract (a frame that stops the service is then told apart from its neighbours';
-   after each, the runner checks the target is back to its baseline); then the probes on
+   after each, the runner checks the target is back to its baseline) and the memory churn (traffic within the
+   declared size and rate limits, read on a gauge no pool may move); then the probes on
    their own sessions sending contract traffic, at most ``parallel`` at once; then, once those have ended, one
    at a time, the probes that leave something behind that every later probe would inherit (a login throttle,
    failed-authentication lockouts: a target may lock every client out, not only the address that failed).

@@ -683,7 +683,7 @@ async def _churn_session(ctx: ProbeContext, plan: Churn, n: int, tag: str) -> tu
                       "close_code": s.close_code if s.closed else None, "close_reason": s.close_reason if s.closed else None}
 
 
-@probe("readiness.memory_retained", leaves=("load",), category="readiness", critical=True, disruptive=True, quick=False,
+@probe("readiness.memory_retained", category="readiness", critical=True, disruptive=True, quick=False,
        evidence=("sessions_answered", "churn_bytes", "after"),
        expected="after a churn of clients (anonymous where the contract allows) sending messages of unique unknown kinds "
                 "(about 64 MB of them, within the declared size and rate limits) and subscribing to unique channels, "
