@@ -462,7 +462,7 @@ class Runner:
         self.ctx, self.rec, self.end, self.budget = ctx, rec, end, budget
         self.watch, self.breaker = Watch(ctx, rec), Breaker(ctx)
         self.bar: Any = None
-        self.running: set[str] = set()
+        self.running = ctx.state.running  # shared with the probes' contexts: their samples record it
         self.main = asyncio.current_task()
 
     async def run(self, spec: ProbeSpec, skip: str | None) -> dict[str, Any]:

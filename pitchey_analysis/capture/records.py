@@ -39,7 +39,7 @@ TABLES: dict[str, dict[str, tuple[str, str]]] = {
         "metric": ("category", "tcp_connect_ms, tls_handshake_ms, ws_upgrade_ms, first_frame_ms, connect_ms, auth_ms, rtt_ms, reconnect_ms"),
         "value_ms": ("float64", "the measured time in milliseconds (NaN when ok is False)"),
         "t_offset_s": ("float64", "seconds from the run's start to when the measurement began"),
-        "concurrency": ("int64", "connections open at once while measuring (1 for sequential)"),
+        "concurrency": ("int64", "our load while measuring: the connections a probe held open at once (the ramp's level), at least the run's probes running at once (1: measured with nothing else of ours running)"),
         "conn_index": ("int64", "which connection of the level/session took it"),
         "ok": ("boolean", "whether the measured operation succeeded"),
     },

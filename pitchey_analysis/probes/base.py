@@ -312,6 +312,8 @@ class RunState:
     auto_token: str | None = None
     control: Any = None
     pace: Pace = field(default_factory=Pace)
+    #: the probes running now (the runner's): a sample measured beside others records how many ran at once
+    running: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -452,7 +454,13 @@ class ProbeContext:
 
     def sample(self, metric: str, value_ms: float | None, *, t_offset_s: float, concurrency: int = 1,
                conn_index: int = 0, ok: bool = True) -> None:
-        """Record one sample row (a round trip of an unloaded target also paces the run's quiet windows, :meth:`quiet`)."""
+        """Record one sample row (a round trip of an unloaded target also paces the run's quiet windows, :meth:`quiet`).
+
+        ``concurrency`` is the load of ours on the target while measuring: the connections a probe holds open at
+        once (the ramp's level), and at least the number of the run's probes running at that moment. A sample
+        taken beside other probes (the together stage) is thus never counted with the quiet ones
+        (``concurrency == 1``), which the latency table and the service-level targets judge."""
+        concurrency = max(concurrency, len(self.state.running))
         if ok and value_ms is not None and metric.startswith("rtt_ms") and concurrency <= 1:
             self.state.pace.note(value_ms)
         self.recorder.sample(sample_record(probe_id=self.probe_id, metric=metric, value_ms=value_ms, t_offset_s=t_offset_s,

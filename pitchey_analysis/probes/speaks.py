@@ -105,7 +105,10 @@ async def pace(ctx: ProbeContext, rounds: int = PACE_MIN_SAMPLES) -> int:
         return 0
     async with s:
         for _ in range(rounds):
-            if s.closed or await s.ask(rt[0], {rt[1]}, ctx.options.timeout_s) is None:
+            try:
+                if s.closed or await s.ask(rt[0], {rt[1]}, ctx.options.timeout_s) is None:
+                    break
+            except Exception:  # garbage, a close, a timeout: the probes judge the target, this only paces the run
                 break
             answered += 1
     return answered
