@@ -43,12 +43,13 @@ SUITES = ("quick", "full")
 #: The run budget of each suite (``--deadline`` overrides it), in seconds.
 DEADLINES = {"quick": 180.0, "full": 600.0}
 #: Options of the quick suite (≤ 20 s against a local target).
-QUICK = {"timeout_s": 3.0, "connect_samples": 20, "rtt_samples": 60, "rtt_per_session": 60, "concurrency_levels": (1, 10, 50),
-         "reconnect_samples": 2, "burst_size": 160, "server_ping_wait_s": 3.0, "push_timeout_s": 3.0,
-         "handshake_bound_s": 5.0, "sustain_window_s": 5.0}
 #: Knobs of the embedded server during a run: short intervals so that pushes
 #: and pings are observed within the run (recorded in the manifest).
 EMBEDDED_KNOBS = {"dashboard_interval": 1.0, "ping_interval": 2.0, "ping_timeout": 10.0}
+QUICK = {"timeout_s": 3.0, "connect_samples": 20, "rtt_samples": 60, "rtt_per_session": 60, "concurrency_levels": (1, 10, 50),
+         "reconnect_samples": 2, "burst_size": 160, "server_ping_wait_s": 3.0, "push_timeout_s": 3.0,
+         "push_interval_s": EMBEDDED_KNOBS["dashboard_interval"], "server_ping_interval_s": EMBEDDED_KNOBS["ping_interval"],
+         "handshake_bound_s": 5.0, "sustain_window_s": 5.0}
 #: The embedded target's users (pitchey_analysis/demo.py), as the probes' credentials.
 DEMO_USERS = {u.user_type: Credentials(u.email, DEMO_PASSWORD, u.login_type) for u in demo.DEMO_USERS if u.user_type != "admin"}
 DEMO_ADMIN = Credentials(demo.BY_TYPE["admin"].email, DEMO_PASSWORD, demo.BY_TYPE["admin"].login_type)
@@ -640,6 +641,8 @@ SCALED = ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s",
 
 #: What is added to a contract's interval to wait for the push or ping it promises (seconds).
 PUSH_MARGIN_S, PING_MARGIN_S = 2.0, 5.0
+#: the waits that contain an interval of the target's (the option holding it): only the margin above it is scaled
+INTERVAL_IN = {"push_timeout_s": "push_interval_s", "server_ping_wait_s": "server_ping_interval_s"}
 
 
 def contract_waits(contract: Contract | None) -> dict[str, float]:
@@ -658,6 +661,21 @@ def contract_waits(contract: Contract | None) -> dict[str, float]:
     return out
 
 
+def contract_intervals(contract: Contract | None) -> dict[str, float]:
+    """The target's own intervals inside :func:`contract_waits`' waits (pure): the push channel's
+    ``intervalSeconds`` and the server ping's, as ``push_interval_s`` and ``server_ping_interval_s``."""
+    out: dict[str, float] = {}
+    if contract is None:
+        return out
+    ch = contract.push_channel()
+    if ch is not None and ch.interval_s:
+        out["push_interval_s"] = float(ch.interval_s)
+    ping = contract.limit("serverPing")
+    if ping is not None and ping.get("intervalSeconds"):
+        out["server_ping_interval_s"] = float(ping["intervalSeconds"])
+    return out
+
+
 def make_options(suite: str, *, scale: float | None = None, contract: Contract | None = None, **overrides: Any) -> Options:
     """Options for a suite, with the timeout scale applied and overrides on top.
 
@@ -670,7 +688,7 @@ def make_options(suite: str, *, scale: float | None = None, contract: Contract |
     for pushes and server pings as long as the contract's intervals say (:func:`contract_waits`);
     the quick suite keeps its short waits (a smoke check against the embedded server's short knobs).
     """
-    base: dict[str, Any] = dict(QUICK) if suite == "quick" else dict(contract_waits(contract))
+    base: dict[str, Any] = dict(QUICK) if suite == "quick" else {**contract_waits(contract), **contract_intervals(contract)}
     failures = lockout_failures(contract)
     if failures is not None:
         base["lockout_attempts"] = failures
@@ -687,7 +705,12 @@ def make_options(suite: str, *, scale: float | None = None, contract: Contract |
         raise UsageError("the timeout scale must be positive")
     opts.timeout_scale = scale
     for f in SCALED:
-        setattr(opts, f, getattr(opts, f) * scale)
+        value = getattr(opts, f)
+        interval = getattr(opts, INTERVAL_IN[f]) if f in INTERVAL_IN else None
+        if interval is not None and 0 < interval <= value:
+            setattr(opts, f, interval + (value - interval) * scale)  # the target's interval as it promised, our margin scaled
+        else:
+            setattr(opts, f, value * scale)
     return opts
 
 

@@ -98,3 +98,18 @@ def test_run_and_report_from_a_nested_other_project(monkeypatch, tmp_path, capsy
     monkeypatch.chdir(work / "sub")
     assert main(["history"]) == 0
     assert runs[0].name in capsys.readouterr().out
+
+
+def test_the_timeout_scale_stretches_our_margins_never_the_targets_intervals():
+    """A push promised every second is awaited a second plus our margin, the margin scaled: at the tests' 0.4 a wait
+    of 1.2 s (the whole 3 s scaled) left pushes on time 0.2 s of slack under a loaded machine."""
+    from pitchey_analysis.contract import default_contract
+    from pitchey_analysis.suite import EMBEDDED_KNOBS, PUSH_MARGIN_S, make_options
+
+    for scale in (0.1, 0.4, 1.0, 3.0):
+        quick = make_options("quick", scale=scale)
+        assert quick.push_timeout_s > EMBEDDED_KNOBS["dashboard_interval"]
+        assert quick.server_ping_wait_s > EMBEDDED_KNOBS["ping_interval"]
+        full = make_options("full", scale=scale, contract=default_contract())
+        assert full.push_timeout_s == pytest.approx(5.0 + PUSH_MARGIN_S * scale)
+        assert full.timeout_s == pytest.approx(5.0 * scale)  # a wait of ours alone is scaled whole

@@ -261,6 +261,10 @@ class Options:
     open_timeout_s: float = 5.0  # one connection
     push_timeout_s: float = 7.0  # a server push (dashboard interval + margin)
     server_ping_wait_s: float = 35.0  # server ping interval + margin
+    #: the target's own intervals inside the two waits above (the contract's, or the embedded server's in the quick
+    #: suite): the timeout scale stretches only our margin on top of them, never what the target promises
+    push_interval_s: float | None = 5.0
+    server_ping_interval_s: float | None = 30.0
     handshake_bound_s: float = 10.0  # a half-sent upgrade request must be dropped by the target within this
     quiet_window_s: float = 0.3  # how long to watch for an unexpected extra frame
     settle_s: float = 0.5  # a session judged on a frame is watched this long afterwards: a close in it is not a pass
