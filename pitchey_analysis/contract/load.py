@@ -378,7 +378,7 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
                      u.get("failure"), dict(u.get("jwt") or {}),
                      credential=u.get("credential") or ("login" if login is not None else "token"),
                      cookie=u.get("cookie"), subprotocol=u.get("subprotocol"), first_message=u.get("firstMessage"),
-                     refusal=refusal, refused_status=tuple(u.get("refusedStatus") or (401, 403)),
+                     refusal=refusal, refusal_declared=bool(u.get("refusal") or u.get("refusedStatus")), refused_status=tuple(u.get("refusedStatus") or (401, 403)),
                      anonymous=bool(u.get("anonymous", True)))
     ff = None
     if "firstFrame" in x:
@@ -403,8 +403,30 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         envelope=Envelope(w["pointer"], w["equals"]) if (w := (x.get("errors") or {}).get("when")) and "equals" in w
         else (Envelope(w["pointer"]) if w else None),
         ignores=frozenset(x.get("ignores") or ()),
+        closes={k: int(v) for k, v in (x.get("closes") or {}).items() if not str(k).startswith("x-")},
         triggers={n: _http_call(t) for n, t in (x.get("triggers") or {}).items()},
+        subprotocols=binding_subprotocols(doc),
     )
+
+
+def binding_subprotocols(doc: dict[str, Any]) -> tuple[str, ...]:
+    """The subprotocols the channels' WebSocket bindings fix for the upgrade: the ``Sec-WebSocket-Protocol``
+    property (any spelling of the header name) of ``bindings.ws.headers``, a ``const``, an ``enum`` or a
+    one-value ``default`` (a comma-separated list split), in the order declared, each once."""
+    out: list[str] = []
+    for ch in (doc.get("channels") or {}).values():
+        ws = ((ch or {}).get("bindings") or {}).get("ws") if isinstance(ch, dict) else None
+        headers = _resolved(doc, ws.get("headers")) if isinstance(ws, dict) else None
+        props = headers.get("properties") if isinstance(headers, dict) else None
+        for name, sub in (props or {}).items() if isinstance(props, dict) else ():
+            if str(name).lower() != "sec-websocket-protocol" or not isinstance(sub, dict):
+                continue
+            values = [sub["const"]] if "const" in sub else (sub.get("enum") or ([sub["default"]] if "default" in sub else []))
+            for v in values:
+                for proto in str(v).split(",") if isinstance(v, str) else ():
+                    if proto.strip() and proto.strip() not in out:
+                        out.append(proto.strip())
+    return tuple(out)
 
 
 def _http_call(d: dict[str, Any]) -> HttpCall:

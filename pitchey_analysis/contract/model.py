@@ -176,6 +176,7 @@ class Upgrade:
     subprotocol: str | None = None
     first_message: dict[str, Any] | None = None  # {send: template, success: kind, failure: kind}
     refusal: tuple[str, ...] = ("anonymous", "close", "error")
+    refusal_declared: bool = False  # the contract says how a refused credential shows (else the default above)
     refused_status: tuple[int, ...] = (401, 403)
     anonymous: bool = True
 
@@ -281,8 +282,13 @@ class Contract:
     ids: Ids = field(default_factory=Ids)
     envelope: Envelope | None = None
     ignores: frozenset[str] = frozenset()
+    #: input the service answers by closing the session on purpose: what (as in ``ignores``, or ``binary``) -> code
+    closes: dict[str, int] = field(default_factory=dict)
     #: HTTP endpoints that make the service push, beside the channels' triggers (``x-readiness.triggers``)
     triggers: dict[str, HttpCall] = field(default_factory=dict)
+    #: the WebSocket subprotocols every upgrade offers, in order (the channel's ``bindings.ws.headers`` schema
+    #: fixing ``Sec-WebSocket-Protocol``, AsyncAPI's WebSocket binding): a protocol the service negotiates
+    subprotocols: tuple[str, ...] = ()
 
     # -- identity --------------------------------------------------------------------
     @property

@@ -42,12 +42,13 @@ def upgrade_target(contract: Contract, ws_url: str, token: str | None, *, path: 
                    session_cookie: str | None = None) -> tuple[str, dict[str, str], list[str] | None]:
     """The upgrade's URL, headers and subprotocols carrying ``token`` where the contract says: a query
     parameter (``upgrade.query``, ``token`` when nothing else is declared), a header, a cookie, a subprotocol.
-    ``session_cookie`` (a ``Cookie`` header value from a cookie login) is sent as is."""
+    ``session_cookie`` (a ``Cookie`` header value from a cookie login) is sent as is. The subprotocols the
+    contract's WebSocket binding fixes are offered on every upgrade, with a credential or without."""
     up = contract.upgrade
     parts = urlsplit(ws_url)
     query = parts.query
     headers: dict[str, str] = {}
-    protocols: list[str] | None = None
+    protocols: list[str] | None = list(contract.subprotocols) or None
     if token:
         via = carrier(contract)
         if via == "header" and up is not None and up.header:
@@ -55,7 +56,7 @@ def upgrade_target(contract: Contract, ws_url: str, token: str | None, *, path: 
         elif via == "cookie" and up is not None and up.cookie:
             headers["Cookie"] = f"{up.cookie}={token}"
         elif via == "subprotocol" and up is not None and up.subprotocol is not None:
-            protocols = [f"{up.subprotocol}{token}"]
+            protocols = [*(protocols or ()), f"{up.subprotocol}{token}"]
         elif via == "query":
             name = up.query if up is not None and up.query else "token"
             query = f"{name}={quote(token, safe='')}"

@@ -88,6 +88,8 @@ X_READINESS_ROOT = _obj({
                                                                                 "maximum": 2**53}}),
     # what the service ignores on purpose (no answer): unknown kinds, objects without a kind, text that is not JSON
     "ignores": {"type": "array", "items": {"enum": ["unknownType", "untyped", "invalidJson"]}},
+    # input the service answers by closing the session on purpose, with the close code (graphql-transport-ws: 4400)
+    "closes": _obj({k: _CLOSE for k in ("unknownType", "untyped", "invalidJson", "binary")}),
     "channels": {"type": "object", "additionalProperties": _obj({
         "auth": {"type": "boolean"}, "owner": {"type": "boolean"}, "pushes": {"type": "array", "items": {"type": "string"}},
         "intervalSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}, "trigger": _HTTP_CALL, "description": {"type": "string"},

@@ -32,8 +32,8 @@ async def connect_time(ctx: ProbeContext) -> Result:
     for i in range(n):
         t_off = ctx.recorder.t_offset()
         try:
-            timing = await timed_connect(await_first=ctx.first_frame_type is not None, url=ctx.ws_url_with(), ssl_context=ctx.ssl_context,
-                                         timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers, observe=first_frame_observer(ctx))
+            timing = await timed_connect(await_first=ctx.first_frame_type is not None, **ctx.upgrade_with(), ssl_context=ctx.ssl_context,
+                                         timeout=ctx.options.open_timeout_s, observe=first_frame_observer(ctx))
         except Exception as exc:
             failures[classify(exc).reason] += 1
             ctx.sample("connect_ms", None, t_offset_s=t_off, conn_index=i, ok=False)
