@@ -196,12 +196,12 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "auth.query_token": ("login", "upgrade.query"),
     "auth.header_token": ("login", "upgrade.header"),
     "auth.post_connection": ("login", "upgrade.message"),
-    "auth.invalid_token": ("upgrade.query", "tokenRefusal"),
-    "auth.forged_token": ("upgrade.query", "tokenRefusal"),
-    "auth.alg_none": ("upgrade.query", "tokenRefusal"),
-    "auth.expired_token": ("upgrade.query", "tokenRefusal"),
-    "auth.wrong_audience": ("upgrade.query", "upgrade.jwt", "tokenRefusal"),
-    "auth.unknown_user": ("upgrade.query", "upgrade.jwt"),
+    "auth.invalid_token": ("credential", "tokenRefusal"),
+    "auth.forged_token": ("credential", "tokenRefusal"),
+    "auth.alg_none": ("credential", "tokenRefusal"),
+    "auth.expired_token": ("credential", "tokenRefusal"),
+    "auth.wrong_audience": ("credential", "upgrade.jwt", "tokenRefusal"),
+    "auth.unknown_user": ("credential", "upgrade.jwt"),
     "auth.token_subject": ("login", "login.userId", "upgrade.jwt"),
     "auth.required_for_protected": ("authOnly", "errors.authRequired"),
     # a request mapped to the probe whose x-readiness.delivers says who receives what (and how to reach them)
@@ -213,9 +213,10 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "messaging.dashboard_push": ("pushChannel", "type:subscribe"),
     "messaging.channel_broadcast": ("trigger:pitch:42", "type:subscribe"),
     "messaging.forbidden_channel": ("ownerChannel", "type:subscribe", "errors.forbiddenChannel"),
-    "messaging.invalid_json": ("errors.invalidFormat",),
-    "messaging.missing_type": ("errors.invalidFormat",),
-    "messaging.unknown_type": ("errors.unknownType",),
+    # how the service answers bad input: an error code, a declared silence (ignores) or a declared close (closes)
+    "messaging.invalid_json": ("badInput:invalidJson",),
+    "messaging.missing_type": ("badInput:untyped",),
+    "messaging.unknown_type": ("badInput:unknownType",),
     "performance.round_trip": ("roundTrip",),
     "performance.concurrency_ramp": ("roundTrip",),
     "readiness.health_live": ("endpoints.wsHealth.connections",),
@@ -250,7 +251,8 @@ REQUIRES: dict[str, tuple[str, ...]] = {
 def declares(contract: Contract, key: str) -> bool:
     """Whether the contract declares what ``key`` names (pure).
 
-    Keys: ``login``, ``login.userId``, ``upgrade.<query|header|message|jwt>``,
+    Keys: ``login``, ``login.userId``, ``upgrade.<query|header|message|jwt>``, ``credential`` (a carrier for
+    a session's credential), ``tokenRefusal``,
     ``firstFrame[.<field>]``, ``type:<client message type>``, ``channel:<name>``,
     ``trigger:<channel name>``, ``errors.<code name>``, ``endpoints.<name>[.<pointer name>]``,
     ``sessions`` (an open-session count), ``memory`` (a memory gauge), ``triggers`` (any push trigger),
@@ -260,6 +262,10 @@ def declares(contract: Contract, key: str) -> bool:
     kind, _, rest = key.partition(":")
     if kind == "delivers":
         return delivers(contract, rest)
+    if kind == "badInput":  # an error code for it, or a declared silence, or a declared close
+        codes = {"invalidJson": ("invalidFormat",), "untyped": ("missingKind", "invalidFormat"), "unknownType": ("unknownType",)}
+        return (any(contract.errors.get(k) for k in codes.get(rest, ())) or rest in contract.ignores
+                or rest in contract.closes)
     if rest:
         if kind == "type":
             return contract.declares_type(rest)
@@ -293,9 +299,15 @@ def declares(contract: Contract, key: str) -> bool:
         return bool(contract.http_triggers())
     if head == "limits":
         return contract.limit(sub) is not None
-    if head == "tokenRefusal":  # how a refused token shows: an authError in the first frame, or an HTTP status
+    if head == "credential":  # the contract carries a session's credential: on the upgrade or in the first message
+        up = contract.upgrade
+        return up is not None and any((up.query, up.header, up.cookie, up.subprotocol is not None, up.first_message))
+    if head == "tokenRefusal":  # how a refused token shows: an authError in the first frame, an HTTP status, or the
+        # answer to (or a declared close after) the first-message authentication
         up, ff = contract.upgrade, contract.first_frame
-        return bool(ff is not None and ff.auth_error) or bool(up is not None and up.refuses_at_upgrade)
+        return (bool(ff is not None and ff.auth_error) or bool(up is not None and up.refuses_at_upgrade)
+                or bool(up is not None and up.first_message and (up.first_message.get("failure") or
+                                                                  (up.refusal_declared and "close" in up.refusal))))
     if head == "pushChannel":  # a channel that pushes at a fixed interval (intervalSeconds and pushes)
         return contract.push_channel() is not None
     if head == "ownerChannel":  # a channel pattern only its owner may subscribe to (user:{id})
@@ -333,6 +345,7 @@ def _generic(key: str) -> str:
         return key
     return {"type": "the client message this probe sends", "channel": "the subscription channel this probe uses",
             "delivers": "a request mapped to this probe with what it delivers and to whom (x-readiness.delivers)",
+            "badInput": "how the service answers this input (an errors code, ignores or closes)",
             "trigger": "a push trigger for the channel this probe uses"}.get(kind, key)
 
 

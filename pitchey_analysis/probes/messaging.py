@@ -308,6 +308,17 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
 
             payload = set_pointer(payload, id_at, s.ids.next(pointer_get(payload, id_at)))
         await s.send(json.dumps(payload) if isinstance(payload, dict) else payload)
+        closes = c.closes.get(silence) if silence else None
+        if closes is not None:  # the contract says this input closes the session, with this code
+            await s.wait_closed(ctx.options.timeout_s)
+            close = s.close_code if s.closed else None
+            seen: dict[str, Any] = {"message_type": what, "close_code": close, "declared_close": closes}
+            if close == closes:
+                return Result.ok(f"{what} closed the session {close} as the contract declares", seen)
+            if close is None:
+                return Result.fail("no_close", f"{what} did not close the session (the contract says {closes})", seen)
+            return Result.fail("wrong_close", f"{what} closed the session {close} {s.close_reason!r}, the contract says "
+                               f"{closes}", seen, close_code=close)
         quiet = silence in c.ignores
         ans = await s.expect(lambda f: c.is_error(f), ctx.quiet(ctx.options.quiet_window_s) if quiet else ctx.options.timeout_s, since=mark)
         close = s.close_code if s.closed else None
@@ -327,13 +338,13 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
     return Result.ok(f"error {code}", obs)
 
 
-@probe("messaging.invalid_json", category="messaging", critical=False, evidence=("answer|declared_silence",),
+@probe("messaging.invalid_json", category="messaging", critical=False, evidence=("answer|declared_silence|declared_close",),
        expected="text that is not JSON gets the contract's error (errors.invalidFormat)")
 async def invalid_json(ctx: ProbeContext) -> Result:
     return await _bad_input(ctx, "this is { not json", "invalid JSON", ctx.contract.errors.get("invalidFormat"), "invalidJson")
 
 
-@probe("messaging.missing_type", category="messaging", critical=False, evidence=("answer|declared_silence",),
+@probe("messaging.missing_type", category="messaging", critical=False, evidence=("answer|declared_silence|declared_close",),
        expected="a JSON object without the message kind gets the contract's error (errors.missingKind, else invalidFormat)")
 async def missing_type(ctx: ProbeContext) -> Result:
     errors = ctx.contract.errors
@@ -344,7 +355,7 @@ async def missing_type(ctx: ProbeContext) -> Result:
 UNKNOWN_KIND = "no_such_type_xyz"
 
 
-@probe("messaging.unknown_type", category="messaging", critical=False, evidence=("answer|declared_silence",),
+@probe("messaging.unknown_type", category="messaging", critical=False, evidence=("answer|declared_silence|declared_close",),
        expected="a message of an unknown kind gets the contract's error (errors.unknownType)")
 async def unknown_type(ctx: ProbeContext) -> Result:
     c = ctx.contract
