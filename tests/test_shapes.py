@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent / "shapes"
 
 
 def creds(shape: str) -> Credentials | None:
-    if shape == "firstauth":
+    if shape in ("firstauth", "graphqlws"):
         return Credentials("", "", "user", token=TOKEN)
     if shape == "cookie":
         return Credentials(USER[0], USER[1], "member")
@@ -48,7 +48,7 @@ def outcomes(run) -> dict[str, tuple[str, str, str]]:
     return {r.probe: (r.outcome, r.reason, r.detail) for r in run.probes.itertuples()}
 
 
-@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie"])
+@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie", "graphqlws"])
 def test_clean_service_fails_no_probe(tmp_path, shape):
     run = asyncio.run(run_shape(tmp_path, shape))
     got = outcomes(run)
@@ -67,6 +67,11 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
         assert got[op.probe_name][0] == "pass", (op.probe_name, got[op.probe_name])
     assert run.manifest["conformance"]["violations"] == 0, run.manifest["conformance"]
     assert run.manifest["conformance"]["frames_checked"] > 0
+    if shape == "graphqlws":  # its subprotocol offered on every upgrade, its token sent in connection_init
+        for probe in ("auth.invalid_token", "resilience.sustained_sessions", "resilience.invalid_then_working",
+                      "messaging.invalid_json", "messaging.unknown_type", "auth.before_authentication"):
+            assert got[probe][:2] == ("pass", "ok"), (probe, got[probe])
+        assert "4400 as the contract declares" in got["messaging.invalid_json"][2]
     if shape == "cookie":  # its chat post, judged by the push probe from the contract's `delivers`
         assert got["messaging.send_message"][:2] == ("pass", "ok"), got["messaging.send_message"]
         said = run.probes.set_index("probe").loc["messaging.send_message", "expected"]
@@ -85,6 +90,8 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     ("firstauth", "reused_id", "messaging.id_reuse", "reused_id_accepted"),
     ("firstauth", "pre_auth", "auth.before_authentication", "accepted_before_auth"),
     ("jsonrpc", "drop_batch", "messaging.batch", "batch_element_dropped"),
+    ("graphqlws", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+    ("graphqlws", "wrong_id", "messaging.query", "wrong_answer"),
 ])
 def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))
@@ -93,8 +100,9 @@ def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     assert not any(v[0] == "error" for v in got.values()), got
 
 
-def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path):
-    run = asyncio.run(run_shape(tmp_path, "jsonrpc"))
+@pytest.mark.parametrize("shape", ["jsonrpc", "graphqlws"])
+def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape):
+    run = asyncio.run(run_shape(tmp_path, shape))
     text = " ".join(str(v) for v in run.probes["detail"]).lower()
     for word in ("connected", "pitch", "dashboard", "auth_success"):
         assert word not in text, word
