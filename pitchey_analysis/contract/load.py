@@ -354,6 +354,7 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
             op_id, op["action"], ms, reply, probe=xr.get("probe"), critical=bool(xr.get("critical", False)),
             auth=bool(xr.get("auth", False)), generate=bool(xr.get("generate", True)), expected=xr.get("expected", ""),
             echo=tuple(xr.get("echo") or ()), setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
+            subscribes=bool(xr.get("subscribes", False)),
             delivers=Delivery(d["to"], d["message"], d.get("channel"), d.get("recipient"), tuple(d.get("echo") or ()),
                               dict(d.get("values") or {})) if (d := xr.get("delivers")) else None,
         ))

@@ -98,6 +98,7 @@ class Operation:
     setup: tuple[dict[str, Any], ...] = ()
     auth_check: bool = False
     delivers: Delivery | None = None
+    subscribes: bool = False
 
     @property
     def request(self) -> Message | None:
@@ -346,6 +347,18 @@ class Contract:
         ops = [o for o in self.receives() if o.auth and o.reply and o.request is not None and o.request.example is not None]
         return next((o for o in ops if o.auth_check), ops[0] if ops else None)
 
+    def subscription(self) -> Operation | None:
+        """The request that subscribes a session to a channel of ``x-readiness.channels``: the operation marked
+        ``subscribes: true``, else the first receive operation with an example naming a declared channel (at a
+        top-level string) that needs no setup (an unsubscribe needs a subscription first); None when none does."""
+        ops = [o for o in self.receives() if o.request is not None and o.request.example is not None]
+        marked = next((o for o in ops if o.subscribes), None)
+        if marked is not None or not self.channels:
+            return marked
+        return next((o for o in ops if not o.setup and any(
+            isinstance(v, str) and self.channel_for(v) is not None
+            for v in ((o.request.example if o.request is not None else None) or {}).values())), None)
+
     def round_trip(self) -> Operation | None:
         """The request/answer the suite checks a session is alive with: ``ping`` when declared, else the first
         generated operation that needs neither authentication nor setup."""
@@ -464,6 +477,20 @@ class Contract:
         pointers = [m.correlation for m in ms if m.correlation] if ms else list(self.answer_pointers)
         return any(pointer_get(frame, p, _NOTHING) == rid for p in pointers)
 
+    def user_push_channel(self) -> Channel | None:
+        """A channel a user subscribes to by its name and whose trigger pushes to one user (its path or body names
+        ``{userId}``): where a push made for the run's user must arrive; None when the contract has none."""
+        return next((c for c in self.channels.values() if c.trigger is not None and "{" not in c.name
+                     and "{userId}" in _template_text(c.trigger)), None)
+
+    def broadcast_channel(self) -> tuple[Channel, str] | None:
+        """A channel whose trigger names the channel it pushes to (``{channel}`` in its path or body) and a concrete
+        name of it (a pattern's placeholders filled: ``pitch:{id}`` -> ``pitch:42``); None when the contract has none."""
+        for c in self.channels.values():
+            if c.trigger is not None and "{channel}" in _template_text(c.trigger):
+                return c, re.sub(r"\{[^}]*\}", "42", c.name)
+        return None
+
     def push_channel(self) -> Channel | None:
         """A channel that pushes at a fixed interval (the first declared with ``intervalSeconds`` and a push)."""
         return next((c for c in self.channels.values() if c.interval_s and c.pushes and "{" not in c.name), None)
@@ -570,6 +597,13 @@ class Contract:
         """What the manifest keeps about the contract."""
         return {"name": self.name, "title": self.title, "version": self.version, "sha256": self.sha256,
                 "source": self.source, "format": self.file_format}
+
+
+def _template_text(call: HttpCall) -> str:
+    """An HTTP call's path and body template as one text (to see which placeholders it fills; pure)."""
+    import json
+
+    return call.path + " " + json.dumps(call.body, sort_keys=True, default=str)
 
 
 #: The error answers the message-type table lists: (x-readiness.errors key, the probe that judges it, a note).

@@ -115,12 +115,13 @@ def request_id(contract: Contract, request: Any) -> tuple[str | None, str]:
 
 
 def subscribe_request(contract: Contract, channel: str | None = None) -> tuple[dict[str, Any], set[str]] | None:
-    """The subscribe request's example (to ``channel`` when given: at the field of the example that names a
-    channel of the contract, else ``/channel``) and the kinds of its answers; None when none is declared."""
-    op = operation_sending(contract, "subscribe")
+    """The subscription request's example (:meth:`Contract.subscription`; to ``channel`` when given: at the field of
+    the example that names a channel of the contract, else ``/channel``) and the kinds of its answers; None when the
+    contract has no subscription request."""
+    op = contract.subscription()
     if op is None or op.request is None:
         return None
-    example = dict(op.request.example or {"type": "subscribe"})
+    example = dict(op.request.example or {})
     if channel is not None:
         at = next((f"/{k}" for k, v in example.items() if isinstance(v, str) and contract.channel_for(v) is not None),
                   "/channel")

@@ -143,6 +143,9 @@ X_READINESS_OPERATION = _obj({
     "auth": {"type": "boolean"},
     "generate": {"type": "boolean"},
     "authCheck": {"type": "boolean"},
+    # the request that subscribes a session to a channel of x-readiness.channels (default: the first request
+    # whose example names a declared channel and that needs no setup)
+    "subscribes": {"type": "boolean"},
     "expected": {"type": "string"},
     "echo": {"type": "array", "items": {"type": "string"}},
     "setup": {"type": "array", "items": _obj({"send": {"type": "object"}, "await": {"type": "string"}}, ["send"])},

@@ -172,9 +172,88 @@ def specs_for(contract: Contract) -> list[ProbeSpec]:
         op = contract.operation_for(spec.name) if spec.name in REQUIRES and spec.operation is None else None
         if op is not None and op.delivers is not None:  # a push probe: what it expects in the contract's words
             spec = dataclasses.replace(spec, expected=delivery_text(op))
+        elif spec.name in EXPECTED and (said := EXPECTED[spec.name](contract)):  # in the contract's words
+            spec = dataclasses.replace(spec, expected=said)
+        if spec.operation is not None and spec.name not in generated:
+            continue  # another contract's request/answer probe (the shipped one's): nothing of this contract's
         out.append(generated.pop(spec.name, spec))
     out.extend(generated.values())
     return out
+
+
+# -- what the probes written as code expect, in the words of the contract that judges the run ---------
+def _refusal(c: Contract) -> str:
+    """How the contract says a refused credential shows (pure)."""
+    up, ff = c.upgrade, c.first_frame
+    if up is not None and up.refuses_at_upgrade:
+        return f"refused at the upgrade with HTTP {'/'.join(map(str, up.refused_status))}"
+    fm = (up.first_message if up is not None else None) or {}
+    if fm:
+        sent = (fm.get("send") or {}).get("type") if isinstance(fm.get("send"), dict) else None
+        how = [f"answered {fm['failure']}"] if fm.get("failure") else []
+        if up is not None and up.refusal_declared and "close" in up.refusal:
+            how.append("the session closed")
+        return f"refused after {sent or 'the authentication message'}: {' or '.join(how) or 'never authenticated'}"
+    code = c.errors.get("invalidToken")
+    if ff is not None and ff.auth_error:
+        return f"refused: the {ff.type} frame is not authenticated" + (f" and its {ff.auth_error} is {code!r}" if code else "")
+    return "refused: the session is never authenticated"
+
+
+def _negative(what: str) -> Any:
+    return lambda c: f"{what} is never accepted; {_refusal(c)}"
+
+
+def _health(c: Contract) -> str | None:
+    ep = c.endpoint("health")
+    if ep is None:
+        return None
+    said = f" with {ep['status']} {ep.get('healthy')!r}" if ep.get("status") else ""
+    return f"GET {ep['path']} answers 200{said}"
+
+
+def _user_push(c: Contract) -> str | None:
+    ch = c.user_push_channel()
+    if ch is None or ch.trigger is None:
+        return None
+    return (f"a push made with {ch.trigger.method} {ch.trigger.path} for the user reaches the user's {ch.name} "
+            f"subscription{' as ' + ' / '.join(ch.pushes) if ch.pushes else ''}")
+
+
+def _broadcast(c: Contract) -> str | None:
+    found = c.broadcast_channel()
+    if found is None or found[0].trigger is None:
+        return None
+    trig = found[0].trigger
+    return f"a {found[1]} subscriber receives what {trig.method} {trig.path} sends to that channel"
+
+
+def _interval_push(c: Contract) -> str | None:
+    ch = c.push_channel()
+    if ch is None:
+        return None
+    return f"a {ch.name} subscriber receives {' / '.join(ch.pushes)} every {ch.interval_s:g} s"
+
+
+def _reconnect(c: Contract) -> str:
+    ff = c.first_frame
+    again = f"gets {ff.type} again" if ff is not None else "is served again"
+    return f"after a dropped connection a client reconnects (backoff with jitter) and {again}; time measured"
+
+
+#: probe -> its expectation in the words of the contract (None: the catalogue's own text)
+EXPECTED: dict[str, Any] = {
+    "connection.health": _health,
+    "auth.invalid_token": _negative("a garbage token"),
+    "auth.forged_token": _negative("a token signed with another key"),
+    "auth.alg_none": _negative("an alg:none token"),
+    "auth.expired_token": _negative("a validly signed but expired token"),
+    "auth.wrong_audience": _negative("a validly signed token for another audience"),
+    "messaging.notification_delivery": _user_push,
+    "messaging.channel_broadcast": _broadcast,
+    "messaging.dashboard_push": _interval_push,
+    "resilience.reconnect": _reconnect,
+}
 
 
 # -- what the probes written as code need the contract to declare ----------------------------
@@ -209,10 +288,10 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "messaging.send_message": ("delivers:messaging.send_message",),
     "messaging.typing": ("delivers:messaging.typing",),
     "messaging.notification_read": ("delivers:messaging.notification_read",),
-    "messaging.notification_delivery": ("trigger:notifications", "type:subscribe"),
-    "messaging.dashboard_push": ("pushChannel", "type:subscribe"),
-    "messaging.channel_broadcast": ("trigger:pitch:42", "type:subscribe"),
-    "messaging.forbidden_channel": ("ownerChannel", "type:subscribe", "errors.forbiddenChannel"),
+    "messaging.notification_delivery": ("userPushChannel", "subscription"),
+    "messaging.dashboard_push": ("pushChannel", "subscription"),
+    "messaging.channel_broadcast": ("broadcastChannel", "subscription"),
+    "messaging.forbidden_channel": ("ownerChannel", "subscription", "errors.forbiddenChannel"),
     # how the service answers bad input: an error code, a declared silence (ignores) or a declared close (closes)
     "messaging.invalid_json": ("badInput:invalidJson",),
     "messaging.missing_type": ("badInput:untyped",),
@@ -241,7 +320,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "resilience.tls_handshake_stall": ("limits.handshake",),
     "resilience.keepalive_trickle": ("limits.handshake", "endpoints.health"),
     "readiness.login_throttle": ("login",),
-    "readiness.subscription_cap": ("limits.subscriptions", "type:subscribe"),
+    "readiness.subscription_cap": ("limits.subscriptions", "subscription"),
     "readiness.connection_cap": ("limits.connections",),
     "readiness.memory_retained": ("memory", "roundTrip"),
     "readiness.trigger_authorization": ("triggers", "login"),
@@ -308,10 +387,16 @@ def declares(contract: Contract, key: str) -> bool:
         return (bool(ff is not None and ff.auth_error) or bool(up is not None and up.refuses_at_upgrade)
                 or bool(up is not None and up.first_message and (up.first_message.get("failure") or
                                                                   (up.refusal_declared and "close" in up.refusal))))
+    if head == "userPushChannel":  # a channel whose trigger pushes to one user ({userId})
+        return contract.user_push_channel() is not None
+    if head == "broadcastChannel":  # a channel whose trigger names the channel it pushes to ({channel})
+        return contract.broadcast_channel() is not None
     if head == "pushChannel":  # a channel that pushes at a fixed interval (intervalSeconds and pushes)
         return contract.push_channel() is not None
     if head == "ownerChannel":  # a channel pattern only its owner may subscribe to (user:{id})
         return any(c.owner and "{" in c.name for c in contract.channels.values())
+    if head == "subscription":  # a request that subscribes a session to a declared channel
+        return contract.subscription() is not None
     if head == "roundTrip":
         return contract.round_trip() is not None
     if head == "authOnly":

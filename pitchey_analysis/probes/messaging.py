@@ -203,11 +203,12 @@ def judge_push(ctx: ProbeContext, got: dict[str, Any] | None, kinds: tuple[str, 
 async def notification_delivery(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
         return Result.skip("no_admin", "needs admin credentials (--admin-email/--admin-password)")
-    ch = ctx.contract.channel_for("notifications")
-    kinds = ch.pushes if ch is not None else ()
+    ch = ctx.contract.user_push_channel()
+    assert ch is not None  # REQUIRES: userPushChannel
+    kinds = ch.pushes
     s = await authed(ctx)
     async with s:
-        missing = await subscribed(ctx, s, "notifications")
+        missing = await subscribed(ctx, s, ch.name)
         if missing is not None:
             return missing
         admin_token, _ = await login(ctx, ctx.admin)
@@ -215,11 +216,11 @@ async def notification_delivery(ctx: ProbeContext) -> Result:
         _, ans = await login(ctx, ctx.user)
         uid = login_user_id(ctx, ans)
         mark = s.mark()
-        made = await trigger_push(ctx, "notifications", {"userId": uid, "channel": "notifications"}, admin_token)
+        made = await trigger_push(ctx, ch.name, {"userId": uid, "channel": ch.name}, admin_token)
         if isinstance(made, Result):
             return made
         got = await s.expect(lambda f: ctx.contract.kind_of(f) in kinds, ctx.options.timeout_s, since=mark)
-    return judge_push(ctx, got, kinds, "the notification was not delivered")
+    return judge_push(ctx, got, kinds, f"the push made for the user was not delivered on {ch.name}")
 
 
 @probe("messaging.dashboard_push", runs="hold", waits="push_timeout_s", category="messaging", critical=False, evidence=("answer",),
@@ -245,20 +246,22 @@ async def broadcast(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
         return Result.skip("no_admin", "needs admin credentials")
     c = ctx.contract
-    ch = c.channel_for("pitch:42")
+    found = c.broadcast_channel()
+    assert found is not None  # REQUIRES: broadcastChannel
+    ch, name = found
     # the message broadcast: the example of the first message the channel pushes that has one
-    pushed = [m for k in (ch.pushes if ch is not None else ()) for m in c.server_messages().get(k, ()) if m.example]
+    pushed = [m for k in ch.pushes for m in c.server_messages().get(k, ()) if m.example]
     if not pushed:
         return Result.skip("not_in_contract", "the contract has no example of a message the channel pushes")
     msg, kinds = dict(pushed[0].example or {}), tuple(m.type for m in pushed[:1] if m.type)
     admin_token, _ = await login(ctx, ctx.admin)
     async with await ProbeSession.open(ctx) as s:
         await s.connected()
-        missing = await subscribed(ctx, s, "pitch:42")
+        missing = await subscribed(ctx, s, name)
         if missing is not None:
             return missing
         mark = s.mark()
-        made = await trigger_push(ctx, "pitch:42", {"channel": "pitch:42", "message": msg}, admin_token)
+        made = await trigger_push(ctx, name, {"channel": name, "message": msg}, admin_token)
         if isinstance(made, Result):
             return made
         got = await s.expect(lambda f: c.kind_of(f) in kinds, ctx.options.timeout_s, since=mark)
@@ -278,7 +281,7 @@ async def forbidden_channel(ctx: ProbeContext) -> Result:
     c = ctx.contract
     name = foreign_channel(c)
     sub = subscribe_request(c, name) if name is not None else None
-    assert sub is not None  # REQUIRES: ownerChannel, type:subscribe
+    assert sub is not None  # REQUIRES: ownerChannel, subscription
     s = await authed(ctx)
     async with s:
         ans = await s.ask(sub[0], sub[1], ctx.options.timeout_s)
