@@ -226,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "an address's ephemeral ports, longer the fuller they are: more addresses open thousands of "
                          "connections faster, and one reaches about 28,000 connections to one target at most")
     ld.add_argument("--out", help="runs directory")
+    ld.add_argument("--token", default=os.environ.get("PITCHEY_TOKEN"),
+                    help="a credential you made beforehand (an access token), carried where the contract carries one by "
+                         "every connection that logs in as 'token' (a scenario's login: token; without a scenario, every "
+                         "connection) (default $PITCHEY_TOKEN; never written to the run)")
     ld.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     ld.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded in the manifest)")
     ld.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
@@ -726,7 +730,7 @@ def cmd_load(a: argparse.Namespace) -> int:
     return run_load_cli(target=a.target, connections=a.connections, levels=a.levels, duration=a.duration, rate=a.rate,
                         hold=a.hold, workers=a.workers, scheduler=a.scheduler, out=a.out, cafile=a.cafile, insecure=a.insecure,
                         scenario=a.scenario, window=a.window, settle=a.settle, verbose=a.verbose, contract=a.contract,
-                        source_addresses=tuple(a.source_addresses or ()))
+                        source_addresses=tuple(a.source_addresses or ()), token=a.token or None)
 
 
 def cmd_history(a: argparse.Namespace) -> int:
