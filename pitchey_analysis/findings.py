@@ -581,7 +581,10 @@ GENERIC: dict[str, FindingText] = {
 
 #: words of the Pitchey protocol a specific text may name; a run judged by another contract gets no such text
 PITCHEY_WORDS = re.compile(r"'connected'|connected frame|dashboard|pitch|auth_success|auth_error|/api/|\{type:|creator|"
-                           r"investor|presence|notification|get_dashboard|subscription_confirmed", re.IGNORECASE)
+                           r"investor|presence|notification|get_dashboard|subscription_confirmed|"
+                           # its message model: a 'type' field, its codes and claims, bad input answered by an error frame
+                           r"'type'|without a type|invalid_format|rate_limited|1008|typing_start|user_typing|isTyping|"
+                           r"uptime_s|\bsub\b|userType|with an error frame", re.IGNORECASE)
 
 
 def text_for(probe: str, reason: str, *, pitchey: bool = True) -> tuple[FindingText, bool]:

@@ -100,12 +100,22 @@ def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     assert not any(v[0] == "error" for v in got.values()), got
 
 
-@pytest.mark.parametrize("shape", ["jsonrpc", "graphqlws"])
-def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape):
-    run = asyncio.run(run_shape(tmp_path, shape))
-    text = " ".join(str(v) for v in run.probes["detail"]).lower()
-    for word in ("connected", "pitch", "dashboard", "auth_success"):
-        assert word not in text, word
+@pytest.mark.parametrize("shape,defects", [("jsonrpc", ()), ("graphqlws", ("accept_bad_token", "wrong_id"))])
+def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
+    """Neither what a probe saw, nor what it expected (of the probes that ran), nor a finding's title, impact or
+    remediation names the Pitchey protocol in a run judged by another contract."""
+    from pitchey_analysis.analysis import analyze
+    from pitchey_analysis.findings import PITCHEY_WORDS
+
+    run = asyncio.run(run_shape(tmp_path, shape, defects=frozenset(defects)))
+    ran = run.probes[~((run.probes["outcome"] == "skip") & (run.probes["reason"] == "not_in_contract"))]
+    found = analyze(run).defects
+    texts = [*run.probes["detail"], *ran["expected"], *found["title"], *found["impact"], *found["remediation"]]
+    text = " ".join(str(v) for v in texts).lower()
+    for word in ("connected", "pitch", "dashboard", "auth_success", "authError".lower(), "notification"):
+        assert word not in text, (word, [t for t in texts if word in str(t).lower()])
+    assert not [t for t in texts if PITCHEY_WORDS.search(str(t))]
+    assert not any(str(p).startswith("messaging.subscribe") for p in run.probes["probe"])  # the shipped contract's
 
 
 def test_a_frame_that_stops_the_service_is_a_critical_finding(tmp_path):
