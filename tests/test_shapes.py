@@ -69,7 +69,8 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     assert run.manifest["conformance"]["frames_checked"] > 0
     if shape == "graphqlws":  # its subprotocol offered on every upgrade, its token sent in connection_init
         for probe in ("auth.invalid_token", "resilience.sustained_sessions", "resilience.invalid_then_working",
-                      "messaging.invalid_json", "messaging.unknown_type", "auth.before_authentication"):
+                      "messaging.invalid_json", "messaging.unknown_type", "auth.before_authentication",
+                      "messaging.stop_pushes"):
             assert got[probe][:2] == ("pass", "ok"), (probe, got[probe])
         assert "4400 as the contract declares" in got["messaging.invalid_json"][2]
     if shape == "cookie":  # its chat post, judged by the push probe from the contract's `delivers`
@@ -92,6 +93,7 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     ("jsonrpc", "drop_batch", "messaging.batch", "batch_element_dropped"),
     ("graphqlws", "accept_bad_token", "auth.invalid_token", "token_accepted"),
     ("graphqlws", "wrong_id", "messaging.query", "wrong_answer"),
+    ("graphqlws", "keep_after_complete", "messaging.stop_pushes", "pushes_after_stop"),
 ])
 def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from .errors import ContractError
-from .model import Channel, Contract, Delivery, FirstFrame, HttpCall, Limit, Login, Message, Operation, Upgrade
+from .model import Channel, Contract, Delivery, FirstFrame, HttpCall, Limit, Login, Message, Operation, Stops, Upgrade
 from .pointers import _path, resolve_pointer
 from .schema import DOCUMENT_SCHEMA
 from .wire import Envelope, Ids, consts, correlation_pointer, derive_kind_pointer
@@ -161,6 +161,10 @@ def validate_document(doc: dict[str, Any]) -> None:
             raise ContractError("delivery to subscribers names no channel", _path(where))
         if d["to"] == "recipient" and not d.get("recipient"):
             raise ContractError("delivery to a recipient names no pointer for it in the request", _path(where))
+    for op_id, op in (doc.get("operations") or {}).items():
+        st = (op.get("x-readiness") or {}).get("stops")
+        if st and st["operation"] not in (doc.get("operations") or {}):
+            raise ContractError(f"no operation {st['operation']!r}", _path(("operations", op_id, "x-readiness", "stops", "operation")))
     for cname, ch in (x.get("channels") or {}).items():
         for i, t in enumerate(ch.get("pushes") or []):
             if t not in types:
@@ -355,6 +359,7 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
             auth=bool(xr.get("auth", False)), generate=bool(xr.get("generate", True)), expected=xr.get("expected", ""),
             echo=tuple(xr.get("echo") or ()), setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
             subscribes=bool(xr.get("subscribes", False)),
+            stops=Stops(st["operation"], st["pushes"], st.get("send")) if (st := xr.get("stops")) else None,
             delivers=Delivery(d["to"], d["message"], d.get("channel"), d.get("recipient"), tuple(d.get("echo") or ()),
                               dict(d.get("values") or {})) if (d := xr.get("delivers")) else None,
         ))

@@ -82,6 +82,16 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Stops:
+    """What a request ends (``x-readiness.stops``): the pushes of kind ``pushes`` that the request of ``operation``
+    started, named by the same correlation id; ``send`` starts a stream that does not end on its own."""
+
+    operation: str
+    pushes: str
+    send: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Operation:
     """An operation of the service: ``receive`` (a client sends it) or ``send`` (a push)."""
 
@@ -99,6 +109,7 @@ class Operation:
     auth_check: bool = False
     delivers: Delivery | None = None
     subscribes: bool = False
+    stops: Stops | None = None
 
     @property
     def request(self) -> Message | None:
@@ -346,6 +357,11 @@ class Contract:
         the operation marked ``authCheck``, else the first authentication-only one with an example and a reply."""
         ops = [o for o in self.receives() if o.auth and o.reply and o.request is not None and o.request.example is not None]
         return next((o for o in ops if o.auth_check), ops[0] if ops else None)
+
+    def stopper(self) -> Operation | None:
+        """The first receive operation that ends another's pushes (``x-readiness.stops``) and has an example."""
+        return next((o for o in self.receives() if o.stops is not None and o.request is not None
+                     and o.request.example is not None and self.operation(o.stops.operation) is not None), None)
 
     def subscription(self) -> Operation | None:
         """The request that subscribes a session to a channel of ``x-readiness.channels``: the operation marked

@@ -146,6 +146,11 @@ X_READINESS_OPERATION = _obj({
     # the request that subscribes a session to a channel of x-readiness.channels (default: the first request
     # whose example names a declared channel and that needs no setup)
     "subscribes": {"type": "boolean"},
+    # this request ends the pushes of another operation's running request, named by the same correlation id
+    # (messaging.stop_pushes): the operation, the kind of its pushes, and the request that starts a stream that
+    # does not end on its own (default: that operation's example)
+    "stops": _obj({"operation": {"type": "string"}, "pushes": {"type": "string"}, "send": {"type": "object"}},
+                  ["operation", "pushes"]),
     "expected": {"type": "string"},
     "echo": {"type": "array", "items": {"type": "string"}},
     "setup": {"type": "array", "items": _obj({"send": {"type": "object"}, "await": {"type": "string"}}, ["send"])},

@@ -253,6 +253,9 @@ EXPECTED: dict[str, Any] = {
     "messaging.channel_broadcast": _broadcast,
     "messaging.dashboard_push": _interval_push,
     "resilience.reconnect": _reconnect,
+    "messaging.stop_pushes": lambda c: (f"{o.request.type or o.id} sent with the id of a running {o.stops.operation} "
+                                        f"ends its {o.stops.pushes}: none come after it") if (o := c.stopper()) is not None
+    and o.stops is not None and o.request is not None else None,
 }
 
 
@@ -271,6 +274,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "messaging.id_reuse": ("ids.increasing",),
     "auth.before_authentication": ("upgrade.firstMessage",),
     "messaging.batch": ("batchRequests",),
+    "messaging.stop_pushes": ("stops",),
     "connection.ping_on_connected": ("login", "upgrade.query", "roundTrip"),
     "auth.query_token": ("login", "upgrade.query"),
     "auth.header_token": ("login", "upgrade.header"),
@@ -395,6 +399,8 @@ def declares(contract: Contract, key: str) -> bool:
         return contract.push_channel() is not None
     if head == "ownerChannel":  # a channel pattern only its owner may subscribe to (user:{id})
         return any(c.owner and "{" in c.name for c in contract.channels.values())
+    if head == "stops":  # a request that ends another's pushes (x-readiness.stops)
+        return contract.stopper() is not None
     if head == "subscription":  # a request that subscribes a session to a declared channel
         return contract.subscription() is not None
     if head == "roundTrip":
