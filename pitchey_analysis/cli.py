@@ -340,7 +340,7 @@ def _credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Any], Any]
         if ad is not None:
             if not isinstance(ad, dict) or not all(isinstance(ad.get(k), str) for k in ("email", "password")):
                 raise CliError(f"--credentials {a.credentials}: admin needs email and password")
-            admin = Credentials(ad["email"], ad["password"], ad.get("type", "creator"), ad.get("login_path") or a.admin_login_path)
+            admin = Credentials(ad["email"], ad["password"], ad.get("type", user_type), ad.get("login_path") or a.admin_login_path)
     return users, admin
 
 
@@ -518,7 +518,8 @@ def _run_config(a: argparse.Namespace) -> Any:
     lg = cfg.contract.login
     user_type = a.user_type
     if user_type is None:
-        user_type = "creator" if lg is None or "creator" in lg.paths or not lg.paths else next(iter(lg.paths))
+        # the contract's first user type; a contract with no login has one user, named as such (no Pitchey type)
+        user_type = next(iter(lg.paths)) if lg is not None and lg.paths else "user"
     elif lg is not None and lg.paths and user_type not in lg.paths:
         raise CliError(f"--user-type {user_type}: the contract {cfg.contract.name} logs in {', '.join(lg.paths)} users")
     users, cfg.admin = _credentials(a, user_type)

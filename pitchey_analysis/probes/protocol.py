@@ -161,7 +161,8 @@ async def stop_pushes(ctx: ProbeContext) -> Result:
         grace = ctx.quiet(ctx.options.settle_s)  # pushes already on the wire when the stop was sent
         await asyncio.sleep(grace)
         after_mark = s.mark()
-        watched = max(3 * gap_s, ctx.quiet(ctx.options.settle_s))
+        # long enough that a stream still running shows: several of its own intervals, a second at least
+        watched = min(max(3 * gap_s, ctx.quiet(ctx.options.settle_s), 1.0), max(1.0, ctx.options.timeout_s))
         await s.wait_closed(watched)
         late = [f for _, f in s.frames[after_mark:] if pushed(f)]
     obs = {"request_id": rid, "pushes_before": before, "watched_s": round(watched, 3), "pushes_after": len(late),
