@@ -191,4 +191,4 @@ def test_the_command_line_judges_a_first_message_auth_service_with_a_supplied_to
         if p.is_file():
             assert TOKEN not in p.read_bytes().decode("utf-8", "replace"), p.name
     # a contract with no login has one kind of user, not one of Pitchey's user types
-    assert "creator" not in (run.path / "manifest.json").read_text()
+    assert run.manifest["config"]["credentials"]["user_types"] == ["user"], run.manifest["config"]["credentials"]
