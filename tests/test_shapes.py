@@ -192,3 +192,39 @@ def test_the_command_line_judges_a_first_message_auth_service_with_a_supplied_to
             assert TOKEN not in p.read_bytes().decode("utf-8", "replace"), p.name
     # a contract with no login has one kind of user, not one of Pitchey's user types
     assert run.manifest["config"]["credentials"]["user_types"] == ["user"], run.manifest["config"]["credentials"]
+
+
+def test_a_service_closing_every_session_as_spoken_is_told_it_does_not_speak_the_contract(tmp_path):
+    """graphql-ws judged by its contract without the subprotocol binding: every session is closed 4406 before any
+    frame. No specific finding (closed_4406 on each probe), but INSUFFICIENT EVIDENCE saying the target does not
+    speak this contract, with the close it gave."""
+    from pitchey_analysis.analysis import analyze
+    from pitchey_analysis.contract import contract_from_text
+
+    text = (HERE / "graphqlws.asyncapi.yaml").read_text()
+    start = text.index("    bindings:")
+    text = text[:start] + text[text.index("    messages:", start):]
+    contract = contract_from_text(text, name="graphqlws-nobinding")
+    assert contract.subprotocols == ()
+    user = creds("graphqlws")
+
+    async def go():
+        cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False, user=user,
+                          users={user.user_type: user}, contract=contract, only=["messaging", "auth"])
+        async with ShapeServer("graphqlws") as srv:
+            return load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg))
+
+    run = asyncio.run(go())
+    assert run.manifest["contract_spoken"]["speaks"] is False, run.manifest["contract_spoken"]
+    v = analyze(run).verdict
+    assert v.verdict == "INSUFFICIENT EVIDENCE" and len(v.reasons) == 1
+    assert "does not speak this contract" in v.reasons.iloc[0]["detail"] and "4406" in v.reasons.iloc[0]["detail"]
+
+
+def test_the_subprotocol_of_the_websocket_binding_is_offered_on_every_upgrade():
+    from pitchey_analysis.contract.requests import upgrade_target
+
+    c = load_contract(HERE / "graphqlws.asyncapi.yaml")
+    assert c.subprotocols == ("graphql-transport-ws",)
+    assert upgrade_target(c, "ws://h/graphql", None)[2] == ["graphql-transport-ws"]
+    assert upgrade_target(c, "ws://h/graphql", "t0k")[:3] == ("ws://h/graphql", {}, ["graphql-transport-ws"])

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import jwt
+from websockets.exceptions import ConnectionClosed
 
 from ..contract import pointer_get
 from ..contract.requests import auth_message, login_body
@@ -287,7 +288,11 @@ async def start(ctx: ProbeContext, s: ProbeSession, token: str | None = None) ->
     if msg is not None and up is not None and up.first_message is not None:
         ok, bad = up.first_message.get("success"), up.first_message.get("failure")
         s.auto_token = None  # sent here: connected()/begun() must not send a second one
-        ans = await s.ask(msg, {k for k in (ok, bad) if k}, t)
+        try:
+            ans = await s.ask(msg, {k for k in (ok, bad) if k}, t)
+        except ConnectionClosed:  # closed by the target before it could be sent: judged below as a close
+            await s.wait_closed(t)
+            ans = None
         s.auth_sent, s.auth_answer = msg, ans
         if ans is None:
             what = f"no answer to the authentication message within {t:.1f} s"

@@ -438,7 +438,10 @@ class ProbeSession:
             return
         kinds = {k for k in (up.first_message.get("success"), up.first_message.get("failure")) if k}
         self.auth_sent = msg
-        self.auth_answer = await self.ask(msg, kinds, self.ctx.options.timeout_s)
+        try:
+            self.auth_answer = await self.ask(msg, kinds, self.ctx.options.timeout_s)
+        except ConnectionClosed:
+            return  # closed by the target before (or while) it was sent: the session is closed, which callers read
 
     async def expect_type(self, *types: str | None, timeout: float, since: int = 0) -> dict[str, Any] | None:
         """The first frame of one of ``types``."""
