@@ -95,11 +95,15 @@ async def round_trip(ctx: ProbeContext) -> Result:
     require_session(ctx)
     from .common import login
 
-    kinds: list[tuple[str, str | None, str]] = [("anonymous", None, "rtt_ms")]
+    up = ctx.contract.upgrade
+    # anonymous sessions only where the contract serves them (else a session without a token carries the run's own)
+    kinds: list[tuple[str, str | None, str]] = [("anonymous", None, "rtt_ms")] if up is None or up.anonymous else []
     if ctx.user is not None:
         token, _ = await login(ctx, ctx.user)
         if token is not None:
             kinds.append(("authenticated", token, "auth_rtt_ms"))
+    if not kinds:
+        kinds = [("anonymous", None, "rtt_ms")]
     obs: dict[str, Any] = {}
     missed_total = 0
     for kind, token, metric in kinds:
