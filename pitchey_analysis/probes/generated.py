@@ -176,6 +176,8 @@ def specs_for(contract: Contract) -> list[ProbeSpec]:
             spec = dataclasses.replace(spec, expected=said)
         if spec.operation is not None and spec.name not in generated:
             continue  # another contract's request/answer probe (the shipped one's): nothing of this contract's
+        if spec.critical and spec.name in ANOTHER_MODEL and ANOTHER_MODEL[spec.name](contract):
+            spec = dataclasses.replace(spec, critical=False)  # a way of another session model: no gap in this one
         out.append(generated.pop(spec.name, spec))
     out.extend(generated.values())
     return out
@@ -256,6 +258,47 @@ EXPECTED: dict[str, Any] = {
     "messaging.stop_pushes": lambda c: (f"{o.request.type or o.id} sent with the id of a running {o.stops.operation} "
                                         f"ends its {o.stops.pushes}: none come after it") if (o := c.stopper()) is not None
     and o.stops is not None and o.request is not None else None,
+}
+
+
+# -- probes of a way the contract's session model does not have: never critical for it -----------------
+def _carrier_elsewhere(attr: str) -> Any:
+    """The contract carries the credential, but not by ``attr`` (query, header, message)."""
+    def check(c: Contract) -> bool:
+        up = c.upgrade
+        return (up is not None and not getattr(up, attr)
+                and any((up.query, up.header, up.cookie, up.subprotocol is not None, up.first_message, up.message)))
+    return check
+
+
+def _no_login(c: Contract) -> bool:
+    """The service has no login the suite could use: the user supplies the credential, or none is needed."""
+    return c.login is None and c.upgrade is not None and c.upgrade.credential in ("token", "none")
+
+
+def _no_anonymous(c: Contract) -> bool:
+    return c.upgrade is not None and not c.upgrade.anonymous
+
+
+#: probe -> whether the contract's session model lacks the way the probe checks (a token carrier it does not use,
+#: a login it does not have, a first frame its protocol does not send, anonymous sessions it does not serve, channels
+#: it does not have). Such a probe still skips ``not_in_contract`` (the plan lists it), but is not critical for the
+#: run: its skip is no gap in the evidence about this service. Features any service may have undeclared (limits,
+#: security headers, stats, triggers) stay critical.
+ANOTHER_MODEL: dict[str, Any] = {
+    "auth.query_token": _carrier_elsewhere("query"),
+    "auth.header_token": _carrier_elsewhere("header"),
+    "auth.post_connection": _carrier_elsewhere("message"),
+    **{name: _no_login for name in ("connection.login", "connection.login_no_password", "connection.user_types",
+                                    "connection.authenticated_connect", "connection.ping_on_connected",
+                                    "auth.token_subject", "readiness.login_throttle")},
+    "connection.anonymous_connect": _no_anonymous,
+    "auth.required_for_protected": _no_anonymous,
+    "session.first_frame": lambda c: c.first_frame is None,
+    # attacks on the claims of a signed token: the contract does not say its tokens are JWTs (upgrade.jwt)
+    "auth.expired_token": lambda c: c.upgrade is not None and not c.upgrade.jwt,
+    "auth.wrong_audience": lambda c: c.upgrade is not None and not c.upgrade.jwt,
+    "messaging.forbidden_channel": lambda c: not c.channels,
 }
 
 
