@@ -226,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "an address's ephemeral ports, longer the fuller they are: more addresses open thousands of "
                          "connections faster, and one reaches about 28,000 connections to one target at most")
     ld.add_argument("--out", help="runs directory")
+    ld.add_argument("--token", default=os.environ.get("PITCHEY_TOKEN"),
+                    help="a credential you made beforehand (an access token), carried where the contract carries one by "
+                         "every connection that logs in as 'token' (a scenario's login: token; without a scenario, every "
+                         "connection) (default $PITCHEY_TOKEN; never written to the run)")
     ld.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     ld.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded in the manifest)")
     ld.add_argument("--contract", default="pitchey", metavar="FILE|NAME",
@@ -336,7 +340,7 @@ def _credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Any], Any]
         if ad is not None:
             if not isinstance(ad, dict) or not all(isinstance(ad.get(k), str) for k in ("email", "password")):
                 raise CliError(f"--credentials {a.credentials}: admin needs email and password")
-            admin = Credentials(ad["email"], ad["password"], ad.get("type", "creator"), ad.get("login_path") or a.admin_login_path)
+            admin = Credentials(ad["email"], ad["password"], ad.get("type", user_type), ad.get("login_path") or a.admin_login_path)
     return users, admin
 
 
@@ -514,7 +518,8 @@ def _run_config(a: argparse.Namespace) -> Any:
     lg = cfg.contract.login
     user_type = a.user_type
     if user_type is None:
-        user_type = "creator" if lg is None or "creator" in lg.paths or not lg.paths else next(iter(lg.paths))
+        # the contract's first user type; a contract with no login has one user, named as such (no Pitchey type)
+        user_type = next(iter(lg.paths)) if lg is not None and lg.paths else "user"
     elif lg is not None and lg.paths and user_type not in lg.paths:
         raise CliError(f"--user-type {user_type}: the contract {cfg.contract.name} logs in {', '.join(lg.paths)} users")
     users, cfg.admin = _credentials(a, user_type)
@@ -726,7 +731,7 @@ def cmd_load(a: argparse.Namespace) -> int:
     return run_load_cli(target=a.target, connections=a.connections, levels=a.levels, duration=a.duration, rate=a.rate,
                         hold=a.hold, workers=a.workers, scheduler=a.scheduler, out=a.out, cafile=a.cafile, insecure=a.insecure,
                         scenario=a.scenario, window=a.window, settle=a.settle, verbose=a.verbose, contract=a.contract,
-                        source_addresses=tuple(a.source_addresses or ()))
+                        source_addresses=tuple(a.source_addresses or ()), token=a.token or None)
 
 
 def cmd_history(a: argparse.Namespace) -> int:

@@ -479,6 +479,14 @@ FINDINGS: dict[tuple[str, str], FindingText] = {
         "An unknown user's error comes before 'connected'",
         "Clients that wait for 'connected' as the first frame misread the session.",
         "Send 'connected' first in every session, and the user_not_found error after it."),
+    ("messaging.stop_pushes", "pushes_after_stop"): _f(
+        "Ending a stream does not stop its pushes",
+        "A client that ends a stream (leaves a view, cancels a subscription) keeps receiving its pushes: bandwidth and "
+        "battery spent on data nobody shows, and the server keeps the work going for every client that ever subscribed. "
+        "Seen by ending a running stream with its id and counting the pushes for that id that still came after a grace "
+        "period.",
+        "When the stop request arrives, cancel the stream registered under its id (and forget the id) before answering; "
+        "check the id the stop names is looked up in the same registry the start request wrote to."),
     ("session.first_frame", "wrong_first_frame"): _f(
         "Sessions do not start with exactly one 'connected' frame",
         "Clients that set up on the first frame (or on every 'connected') initialise twice or misread the session.",
@@ -581,7 +589,10 @@ GENERIC: dict[str, FindingText] = {
 
 #: words of the Pitchey protocol a specific text may name; a run judged by another contract gets no such text
 PITCHEY_WORDS = re.compile(r"'connected'|connected frame|dashboard|pitch|auth_success|auth_error|/api/|\{type:|creator|"
-                           r"investor|presence|notification|get_dashboard|subscription_confirmed", re.IGNORECASE)
+                           r"investor|presence|notification|get_dashboard|subscription_confirmed|"
+                           # its message model: a 'type' field, its codes and claims, bad input answered by an error frame
+                           r"'type'|without a type|invalid_format|rate_limited|1008|typing_start|user_typing|isTyping|"
+                           r"uptime_s|\bsub\b|userType|with an error frame", re.IGNORECASE)
 
 
 def text_for(probe: str, reason: str, *, pitchey: bool = True) -> tuple[FindingText, bool]:

@@ -141,9 +141,13 @@ def message_type_rows(manifest: dict[str, Any] | None) -> dict[str, str]:
     out = dict(rows)
     errors = dict(contract.get("error_types") or {})  # the error answers in the contract's own spelling
     covered = set(out.values()) | set(errors.values())
-    skipped = {p.get("probe") for p in manifest.get("plan") or [] if str(p.get("skip") or "").startswith("not_in_contract")}
+    plan = manifest.get("plan")
+    skipped = {p.get("probe") for p in plan or [] if str(p.get("skip") or "").startswith("not_in_contract")}
+    # a row of the shipped protocol only for a probe the run planned (a plan leaves out another contract's
+    # request/answer probes altogether)
+    planned = {p.get("probe") for p in plan} if plan else None
     for label, probe in MESSAGE_TYPES.items():
-        if probe not in covered and probe not in skipped:
+        if probe not in covered and probe not in skipped and (planned is None or probe in planned):
             out[label] = probe
             covered.add(probe)
     out.update({label: probe for label, probe in errors.items() if probe not in skipped})

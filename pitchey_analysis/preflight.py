@@ -131,7 +131,7 @@ async def check_upgrade(t: Target, token: str | None) -> None:
 
     async def attempt(tok: str | None) -> None:
         url, carried, protocols = t.ws_url, dict[str, str](), None
-        if tok and t.contract is not None:
+        if t.contract is not None:  # its carrier for a credential, its subprotocols always
             url, carried, protocols = upgrade_target(t.contract, t.ws_url, tok)
         elif tok:
             url = urlsplit(url)._replace(query=f"token={tok}").geturl()

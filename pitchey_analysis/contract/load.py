@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from .errors import ContractError
-from .model import Channel, Contract, Delivery, FirstFrame, HttpCall, Limit, Login, Message, Operation, Upgrade
+from .model import Channel, Contract, Delivery, FirstFrame, HttpCall, Limit, Login, Message, Operation, Stops, Upgrade
 from .pointers import _path, resolve_pointer
 from .schema import DOCUMENT_SCHEMA
 from .wire import Envelope, Ids, consts, correlation_pointer, derive_kind_pointer
@@ -161,6 +161,10 @@ def validate_document(doc: dict[str, Any]) -> None:
             raise ContractError("delivery to subscribers names no channel", _path(where))
         if d["to"] == "recipient" and not d.get("recipient"):
             raise ContractError("delivery to a recipient names no pointer for it in the request", _path(where))
+    for op_id, op in (doc.get("operations") or {}).items():
+        st = (op.get("x-readiness") or {}).get("stops")
+        if st and st["operation"] not in (doc.get("operations") or {}):
+            raise ContractError(f"no operation {st['operation']!r}", _path(("operations", op_id, "x-readiness", "stops", "operation")))
     for cname, ch in (x.get("channels") or {}).items():
         for i, t in enumerate(ch.get("pushes") or []):
             if t not in types:
@@ -354,6 +358,8 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
             op_id, op["action"], ms, reply, probe=xr.get("probe"), critical=bool(xr.get("critical", False)),
             auth=bool(xr.get("auth", False)), generate=bool(xr.get("generate", True)), expected=xr.get("expected", ""),
             echo=tuple(xr.get("echo") or ()), setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
+            subscribes=bool(xr.get("subscribes", False)),
+            stops=Stops(st["operation"], st["pushes"], st.get("send")) if (st := xr.get("stops")) else None,
             delivers=Delivery(d["to"], d["message"], d.get("channel"), d.get("recipient"), tuple(d.get("echo") or ()),
                               dict(d.get("values") or {})) if (d := xr.get("delivers")) else None,
         ))
@@ -378,7 +384,7 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
                      u.get("failure"), dict(u.get("jwt") or {}),
                      credential=u.get("credential") or ("login" if login is not None else "token"),
                      cookie=u.get("cookie"), subprotocol=u.get("subprotocol"), first_message=u.get("firstMessage"),
-                     refusal=refusal, refused_status=tuple(u.get("refusedStatus") or (401, 403)),
+                     refusal=refusal, refusal_declared=bool(u.get("refusal") or u.get("refusedStatus")), refused_status=tuple(u.get("refusedStatus") or (401, 403)),
                      anonymous=bool(u.get("anonymous", True)))
     ff = None
     if "firstFrame" in x:
@@ -403,8 +409,30 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         envelope=Envelope(w["pointer"], w["equals"]) if (w := (x.get("errors") or {}).get("when")) and "equals" in w
         else (Envelope(w["pointer"]) if w else None),
         ignores=frozenset(x.get("ignores") or ()),
+        closes={k: int(v) for k, v in (x.get("closes") or {}).items() if not str(k).startswith("x-")},
         triggers={n: _http_call(t) for n, t in (x.get("triggers") or {}).items()},
+        subprotocols=binding_subprotocols(doc),
     )
+
+
+def binding_subprotocols(doc: dict[str, Any]) -> tuple[str, ...]:
+    """The subprotocols the channels' WebSocket bindings fix for the upgrade: the ``Sec-WebSocket-Protocol``
+    property (any spelling of the header name) of ``bindings.ws.headers``, a ``const``, an ``enum`` or a
+    one-value ``default`` (a comma-separated list split), in the order declared, each once."""
+    out: list[str] = []
+    for ch in (doc.get("channels") or {}).values():
+        ws = ((ch or {}).get("bindings") or {}).get("ws") if isinstance(ch, dict) else None
+        headers = _resolved(doc, ws.get("headers")) if isinstance(ws, dict) else None
+        props = headers.get("properties") if isinstance(headers, dict) else None
+        for name, sub in (props or {}).items() if isinstance(props, dict) else ():
+            if str(name).lower() != "sec-websocket-protocol" or not isinstance(sub, dict):
+                continue
+            values = [sub["const"]] if "const" in sub else (sub.get("enum") or ([sub["default"]] if "default" in sub else []))
+            for v in values:
+                for proto in str(v).split(",") if isinstance(v, str) else ():
+                    if proto.strip() and proto.strip() not in out:
+                        out.append(proto.strip())
+    return tuple(out)
 
 
 def _http_call(d: dict[str, Any]) -> HttpCall:

@@ -82,6 +82,16 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Stops:
+    """What a request ends (``x-readiness.stops``): the pushes of kind ``pushes`` that the request of ``operation``
+    started, named by the same correlation id; ``send`` starts a stream that does not end on its own."""
+
+    operation: str
+    pushes: str
+    send: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Operation:
     """An operation of the service: ``receive`` (a client sends it) or ``send`` (a push)."""
 
@@ -98,6 +108,8 @@ class Operation:
     setup: tuple[dict[str, Any], ...] = ()
     auth_check: bool = False
     delivers: Delivery | None = None
+    subscribes: bool = False
+    stops: Stops | None = None
 
     @property
     def request(self) -> Message | None:
@@ -176,6 +188,7 @@ class Upgrade:
     subprotocol: str | None = None
     first_message: dict[str, Any] | None = None  # {send: template, success: kind, failure: kind}
     refusal: tuple[str, ...] = ("anonymous", "close", "error")
+    refusal_declared: bool = False  # the contract says how a refused credential shows (else the default above)
     refused_status: tuple[int, ...] = (401, 403)
     anonymous: bool = True
 
@@ -281,8 +294,13 @@ class Contract:
     ids: Ids = field(default_factory=Ids)
     envelope: Envelope | None = None
     ignores: frozenset[str] = frozenset()
+    #: input the service answers by closing the session on purpose: what (as in ``ignores``, or ``binary``) -> code
+    closes: dict[str, int] = field(default_factory=dict)
     #: HTTP endpoints that make the service push, beside the channels' triggers (``x-readiness.triggers``)
     triggers: dict[str, HttpCall] = field(default_factory=dict)
+    #: the WebSocket subprotocols every upgrade offers, in order (the channel's ``bindings.ws.headers`` schema
+    #: fixing ``Sec-WebSocket-Protocol``, AsyncAPI's WebSocket binding): a protocol the service negotiates
+    subprotocols: tuple[str, ...] = ()
 
     # -- identity --------------------------------------------------------------------
     @property
@@ -339,6 +357,23 @@ class Contract:
         the operation marked ``authCheck``, else the first authentication-only one with an example and a reply."""
         ops = [o for o in self.receives() if o.auth and o.reply and o.request is not None and o.request.example is not None]
         return next((o for o in ops if o.auth_check), ops[0] if ops else None)
+
+    def stopper(self) -> Operation | None:
+        """The first receive operation that ends another's pushes (``x-readiness.stops``) and has an example."""
+        return next((o for o in self.receives() if o.stops is not None and o.request is not None
+                     and o.request.example is not None and self.operation(o.stops.operation) is not None), None)
+
+    def subscription(self) -> Operation | None:
+        """The request that subscribes a session to a channel of ``x-readiness.channels``: the operation marked
+        ``subscribes: true``, else the first receive operation with an example naming a declared channel (at a
+        top-level string) that needs no setup (an unsubscribe needs a subscription first); None when none does."""
+        ops = [o for o in self.receives() if o.request is not None and o.request.example is not None]
+        marked = next((o for o in ops if o.subscribes), None)
+        if marked is not None or not self.channels:
+            return marked
+        return next((o for o in ops if not o.setup and any(
+            isinstance(v, str) and self.channel_for(v) is not None
+            for v in ((o.request.example if o.request is not None else None) or {}).values())), None)
 
     def round_trip(self) -> Operation | None:
         """The request/answer the suite checks a session is alive with: ``ping`` when declared, else the first
@@ -458,6 +493,20 @@ class Contract:
         pointers = [m.correlation for m in ms if m.correlation] if ms else list(self.answer_pointers)
         return any(pointer_get(frame, p, _NOTHING) == rid for p in pointers)
 
+    def user_push_channel(self) -> Channel | None:
+        """A channel a user subscribes to by its name and whose trigger pushes to one user (its path or body names
+        ``{userId}``): where a push made for the run's user must arrive; None when the contract has none."""
+        return next((c for c in self.channels.values() if c.trigger is not None and "{" not in c.name
+                     and "{userId}" in _template_text(c.trigger)), None)
+
+    def broadcast_channel(self) -> tuple[Channel, str] | None:
+        """A channel whose trigger names the channel it pushes to (``{channel}`` in its path or body) and a concrete
+        name of it (a pattern's placeholders filled: ``pitch:{id}`` -> ``pitch:42``); None when the contract has none."""
+        for c in self.channels.values():
+            if c.trigger is not None and "{channel}" in _template_text(c.trigger):
+                return c, re.sub(r"\{[^}]*\}", "42", c.name)
+        return None
+
     def push_channel(self) -> Channel | None:
         """A channel that pushes at a fixed interval (the first declared with ``intervalSeconds`` and a push)."""
         return next((c for c in self.channels.values() if c.interval_s and c.pushes and "{" not in c.name), None)
@@ -564,6 +613,13 @@ class Contract:
         """What the manifest keeps about the contract."""
         return {"name": self.name, "title": self.title, "version": self.version, "sha256": self.sha256,
                 "source": self.source, "format": self.file_format}
+
+
+def _template_text(call: HttpCall) -> str:
+    """An HTTP call's path and body template as one text (to see which placeholders it fills; pure)."""
+    import json
+
+    return call.path + " " + json.dumps(call.body, sort_keys=True, default=str)
 
 
 #: The error answers the message-type table lists: (x-readiness.errors key, the probe that judges it, a note).

@@ -42,12 +42,13 @@ def upgrade_target(contract: Contract, ws_url: str, token: str | None, *, path: 
                    session_cookie: str | None = None) -> tuple[str, dict[str, str], list[str] | None]:
     """The upgrade's URL, headers and subprotocols carrying ``token`` where the contract says: a query
     parameter (``upgrade.query``, ``token`` when nothing else is declared), a header, a cookie, a subprotocol.
-    ``session_cookie`` (a ``Cookie`` header value from a cookie login) is sent as is."""
+    ``session_cookie`` (a ``Cookie`` header value from a cookie login) is sent as is. The subprotocols the
+    contract's WebSocket binding fixes are offered on every upgrade, with a credential or without."""
     up = contract.upgrade
     parts = urlsplit(ws_url)
     query = parts.query
     headers: dict[str, str] = {}
-    protocols: list[str] | None = None
+    protocols: list[str] | None = list(contract.subprotocols) or None
     if token:
         via = carrier(contract)
         if via == "header" and up is not None and up.header:
@@ -55,7 +56,7 @@ def upgrade_target(contract: Contract, ws_url: str, token: str | None, *, path: 
         elif via == "cookie" and up is not None and up.cookie:
             headers["Cookie"] = f"{up.cookie}={token}"
         elif via == "subprotocol" and up is not None and up.subprotocol is not None:
-            protocols = [f"{up.subprotocol}{token}"]
+            protocols = [*(protocols or ()), f"{up.subprotocol}{token}"]
         elif via == "query":
             name = up.query if up is not None and up.query else "token"
             query = f"{name}={quote(token, safe='')}"
@@ -114,12 +115,13 @@ def request_id(contract: Contract, request: Any) -> tuple[str | None, str]:
 
 
 def subscribe_request(contract: Contract, channel: str | None = None) -> tuple[dict[str, Any], set[str]] | None:
-    """The subscribe request's example (to ``channel`` when given: at the field of the example that names a
-    channel of the contract, else ``/channel``) and the kinds of its answers; None when none is declared."""
-    op = operation_sending(contract, "subscribe")
+    """The subscription request's example (:meth:`Contract.subscription`; to ``channel`` when given: at the field of
+    the example that names a channel of the contract, else ``/channel``) and the kinds of its answers; None when the
+    contract has no subscription request."""
+    op = contract.subscription()
     if op is None or op.request is None:
         return None
-    example = dict(op.request.example or {"type": "subscribe"})
+    example = dict(op.request.example or {})
     if channel is not None:
         at = next((f"/{k}" for k, v in example.items() if isinstance(v, str) and contract.channel_for(v) is not None),
                   "/channel")

@@ -88,6 +88,8 @@ X_READINESS_ROOT = _obj({
                                                                                 "maximum": 2**53}}),
     # what the service ignores on purpose (no answer): unknown kinds, objects without a kind, text that is not JSON
     "ignores": {"type": "array", "items": {"enum": ["unknownType", "untyped", "invalidJson"]}},
+    # input the service answers by closing the session on purpose, with the close code (graphql-transport-ws: 4400)
+    "closes": _obj({k: _CLOSE for k in ("unknownType", "untyped", "invalidJson", "binary")}),
     "channels": {"type": "object", "additionalProperties": _obj({
         "auth": {"type": "boolean"}, "owner": {"type": "boolean"}, "pushes": {"type": "array", "items": {"type": "string"}},
         "intervalSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}, "trigger": _HTTP_CALL, "description": {"type": "string"},
@@ -141,6 +143,14 @@ X_READINESS_OPERATION = _obj({
     "auth": {"type": "boolean"},
     "generate": {"type": "boolean"},
     "authCheck": {"type": "boolean"},
+    # the request that subscribes a session to a channel of x-readiness.channels (default: the first request
+    # whose example names a declared channel and that needs no setup)
+    "subscribes": {"type": "boolean"},
+    # this request ends the pushes of another operation's running request, named by the same correlation id
+    # (messaging.stop_pushes): the operation, the kind of its pushes, and the request that starts a stream that
+    # does not end on its own (default: that operation's example)
+    "stops": _obj({"operation": {"type": "string"}, "pushes": {"type": "string"}, "send": {"type": "object"}},
+                  ["operation", "pushes"]),
     "expected": {"type": "string"},
     "echo": {"type": "array", "items": {"type": "string"}},
     "setup": {"type": "array", "items": _obj({"send": {"type": "object"}, "await": {"type": "string"}}, ["send"])},

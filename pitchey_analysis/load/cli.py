@@ -100,7 +100,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
                  duration: float = 10.0, rate: float = 1.0, hold: bool = False, workers: int = 2, scheduler: str | None = None,
                  out: str | None = None, cafile: str | None = None, insecure: bool = False, scenario: str | None = None,
                  window: float = 0.0, settle: float = 2.0, verbose: bool = False, contract: str | None = None,
-                 source_addresses: tuple[str, ...] = ()) -> int:
+                 source_addresses: tuple[str, ...] = (), token: str | None = None) -> int:
     """The ``load`` command: one level, a ramp over ``levels`` or a scenario's stages; one run dataset, written as the run goes.
 
     The keyword arguments are the command's options (``pitchey-analysis load --help``); returns the exit code.
@@ -108,7 +108,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
     from ..config import writable_runs_dir
     from ..exceptions import UsageError
     from ..net import check_target, http_base  # not the suite's module: it loads every probe (aiohttp, SciPy)
-    from .scenario import load_scenario
+    from .scenario import TOKEN_LOGIN, load_scenario
 
     if not verbose and (workers > 0 or scheduler):  # the local cluster's INFO lines would flood the terminal
         import distributed  # noqa: F401 - its import sets its loggers' levels from its own config: quieten them after
@@ -141,7 +141,8 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
             raise UsageError(f"the embedded reference server serves the {DEFAULT} contract only, not {contract_.name}: give --target")
         if contract_.name != DEFAULT and not scenario and not hold:
             scenario = "default"  # another contract is loaded with all its request/answer operations, not its round trip alone
-        scen = load_scenario(scenario, contract=contract_, duration_s=duration, connections=connections) if scenario else None
+        scen = load_scenario(scenario, contract=contract_, duration_s=duration, connections=connections,
+                             token=token is not None) if scenario else None
         if scen is not None:
             model = "open"
         if target:
@@ -155,11 +156,22 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
 
     def go(url: str, admin_token: str | None, server: dict[str, Any] | None = None) -> Path:
         users: tuple[Any, ...] = ()
-        extra: dict[str, Any] = {"cafile": cafile, "insecure": insecure, "contract": contract_.summary()}
+        extra: dict[str, Any] = {"cafile": cafile, "insecure": insecure, "contract": contract_.summary(),
+                                 "token_supplied": token is not None}
         if scen is not None:
-            users = scen.with_tokens(_tokens(http_base(url), {k for k in scen.logins if k}, not target, contract_,
-                                             cafile=cafile, insecure=insecure))
+            tokens = _tokens(http_base(url), {k for k in scen.logins if k and k != TOKEN_LOGIN}, not target, contract_,
+                             cafile=cafile, insecure=insecure)
+            if TOKEN_LOGIN in scen.logins:
+                if token is None:
+                    raise UsageError("the scenario logs in as 'token' (the credential you supply): give --token or set "
+                                     "PITCHEY_TOKEN")
+                tokens[TOKEN_LOGIN] = token
+            users = scen.with_tokens(tokens)
             extra["scenario"] = scen.describe()
+        elif token is not None:  # no scenario: every connection carries the supplied credential
+            from .spec import UserSpec
+
+            users = (UserSpec(name="token-user", token=token),)
         return capture_load(url, out=Path(out) if out else writable_runs_dir(), levels=levels, duration_s=duration, model=model,
                             rate_per_conn=rate or 1.0, workers=workers, scheduler=scheduler, admin_token=admin_token,
                             settle_s=settle_s, cafile=cafile, insecure=insecure, users=users,

@@ -105,7 +105,7 @@ def wire(contract: Contract, *, first_frame: bool | None = None, channels: tuple
         req = subscribe_request(contract, ch)
         kind = contract.kind_of(req[0], sent=True) if req is not None else None
         if req is None or not kind:
-            raise UsageError(f"the contract {contract.name} declares no subscribe operation: channel {ch!r} cannot be "
+            raise UsageError(f"the contract {contract.name} declares no subscription request: channel {ch!r} cannot be "
                              "subscribed to")
         subscribe.append((ch, make(contract, Operation(kind, fields=tuple(req[0].items())))))
     return Wire(kind_at=pointer_parts(contract.kind_pointer) if contract.kind_pointer else (),

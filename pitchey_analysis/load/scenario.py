@@ -55,6 +55,10 @@ from .spec import Operation, UserSpec
 #: carries a token wherever the contract says: :func:`.plan.connect`)
 TOKEN_QUERY = "token"
 
+#: the login of a scenario's user who carries the credential the user supplies (``load --token``, $PITCHEY_TOKEN)
+#: where the contract carries one, instead of logging in
+TOKEN_LOGIN = "token"
+
 #: the built-in scenario: mostly authenticated dashboard users, a few anonymous visitors, some churn
 DEFAULT_SCENARIO = """
 name: dashboard
@@ -140,30 +144,48 @@ def _operation(d: Any, contract: Contract) -> Operation:
     return op
 
 
-def contract_scenario(contract: Contract) -> dict[str, Any]:
+def contract_scenario(contract: Contract, *, token: bool = False) -> dict[str, Any]:
     """A scenario made from a contract (pure): anonymous visitors sending its request/answer operations that need
-    no authentication, and, when it says how to log in and takes the token as ``?token=`` on the upgrade
-    (:data:`TOKEN_QUERY`), users of its first user type sending all of them."""
+    no authentication (where it serves anonymous sessions), and, with a supplied ``token`` where the contract carries
+    a credential, users carrying it (:data:`TOKEN_LOGIN`) sending all of them; else, when it says how to log in and
+    takes the token as ``?token=`` on the upgrade (:data:`TOKEN_QUERY`), users of its first user type."""
     # (message type, needs authentication) of each operation with a typed request and no setup
     ops = [(o.request.type, o.auth) for o in contract.request_answers()
            if not o.setup and o.request is not None and o.request.type]
     anonymous = [{"type": typ} for typ, auth in ops if not auth]
     users: list[dict[str, Any]] = []
     lg, up = contract.login, contract.upgrade
-    if lg is not None and lg.paths and ops and up is not None and up.query == TOKEN_QUERY:
+    if token and ops and _carries(contract):
+        users.append({"name": "token-user", "weight": 3, "login": TOKEN_LOGIN, "rate_per_s": 1.0,
+                      "operations": [{"type": typ} for typ, _ in ops]})
+        if up is not None and not up.anonymous:
+            anonymous = []  # the service serves no anonymous session
+    elif lg is not None and lg.paths and ops and up is not None and up.query == TOKEN_QUERY:
         users.append({"name": f"{next(iter(lg.paths))}-user", "weight": 3, "login": next(iter(lg.paths)), "rate_per_s": 1.0,
                       "operations": [{"type": typ} for typ, _ in ops]})
     if anonymous:
         users.append({"name": "visitor", "weight": 1, "rate_per_s": 0.5, "operations": anonymous})
+    if not users and ops and _carries(contract) and not token:
+        raise UsageError(f"the operations of the contract {contract.name} need a credential: give --token (or set "
+                         "PITCHEY_TOKEN)")
     if not users:
         raise UsageError(f"the contract {contract.name} declares no request/answer operation with an example to load with")
     return {"name": f"{contract.name}-operations", "users": users}
 
 
+def _carries(contract: Contract) -> bool:
+    """Whether the contract carries a session's credential (on the upgrade or in the first message; pure)."""
+    up = contract.upgrade
+    return up is not None and any((up.query, up.header, up.cookie, up.subprotocol is not None, up.first_message))
+
+
 def _check_against(contract: Contract, logins: list[str | None], channels: list[str]) -> None:
-    """A scenario's logins and channels must be the contract's."""
+    """A scenario's logins and channels must be the contract's (``token``: the supplied credential, where the contract
+    carries one)."""
     lg = contract.login
     for k in {k for k in logins if k}:
+        if k == TOKEN_LOGIN and _carries(contract) and (lg is None or k not in lg.paths):
+            continue
         if lg is None or k not in lg.paths:
             raise UsageError(f"scenario: login {k!r}: the contract {contract.name} logs in "
                              f"{', '.join(lg.paths) if lg and lg.paths else 'nobody'}")
@@ -221,13 +243,15 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
                     tuple(rates) if any(r != 1.0 for r in rates) else ())
 
 
-def load_scenario(path: str | Path | None, *, contract: Contract | None = None, **defaults: Any) -> Scenario:
+def load_scenario(path: str | Path | None, *, contract: Contract | None = None, token: bool = False,
+                  **defaults: Any) -> Scenario:
     """A scenario from a YAML file, or, when ``path`` is None or ``"default"``, the built-in dashboard scenario
-    (the Pitchey contract) or one made from the contract (:func:`contract_scenario`)."""
+    (the Pitchey contract) or one made from the contract (:func:`contract_scenario`; ``token``: the user supplies
+    a credential)."""
     if path is None or str(path) == "default":
         if contract is None or contract.name == DEFAULT:
             return parse_scenario(DEFAULT_SCENARIO, contract=contract, **defaults)
-        return parse_scenario(contract_scenario(contract), contract=contract, **defaults)
+        return parse_scenario(contract_scenario(contract, token=token), contract=contract, **defaults)
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"scenario file {p} not found")

@@ -141,13 +141,18 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str | None, what
                            f"refuses with HTTP {'/'.join(map(str, up.refused_status))}",
                            {"security": "accepted", "evidence": first}, critical=True)
     async with s:
-        first = await s.expect_type(first_type, timeout=ctx.options.timeout_s) if first_type else {}
+        # the session begins as the contract says: its first frame, then the token in the first message where
+        # that is the credential's carrier (sent by begun(), never left unsent)
+        first = await s.begun()
         await s.wait_closed(ctx.quiet(ctx.options.settle_s))
-        proof = await accepted(ctx, s) if first is not None else None
+        proof = await accepted(ctx, s) if first is not None or s.frames else None
         code = s.close_code if s.closed else None
     if proof is not None:
         return Result.fail("token_accepted", f"{what} was ACCEPTED: the session was authenticated", {"security": "accepted", "evidence": proof},
                            critical=True)
+    if code is not None and up is not None and up.refusal_declared and "close" in up.refusal:
+        return Result.ok(f"{what} refused by closing {code} {s.close_reason!r}, as the contract declares",
+                         {"security": "refused", "close_code": code, "first_frame": first})
     if first is None:
         if code is not None:
             r = Result.closed(code, s.close_reason, f"no {first_type} frame for {what}", {"security": "refused"})
@@ -167,32 +172,32 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str | None, what
     return Result.ok(f"{what} refused (no authenticated frame, an authenticated-only request refused) with authError {want}", obs)
 
 
-@probe("auth.invalid_token", runs="together", category="authentication", critical=True, evidence=("security", "first_frame|status"),
+@probe("auth.invalid_token", runs="together", category="authentication", critical=True, evidence=("security", "first_frame|status|close_code"),
        expected="a garbage token gives authenticated:false with authError 'invalid_token'")
 async def invalid_token(ctx: ProbeContext) -> Result:
     return await _negative(ctx, "invalid_token", ctx.contract.errors.get("invalidToken"), "a garbage token")
 
 
-@probe("auth.forged_token", runs="together", category="authentication", critical=True, evidence=("security", "first_frame|status"),
+@probe("auth.forged_token", runs="together", category="authentication", critical=True, evidence=("security", "first_frame|status|close_code"),
        expected="a token signed with another key gives authenticated:false with authError 'invalid_token'")
 async def forged(ctx: ProbeContext) -> Result:
     return await _negative(ctx, forged_token(ctx), ctx.contract.errors.get("invalidToken"), "a forged token")
 
 
-@probe("auth.alg_none", runs="together", category="authentication", critical=True, evidence=("security", "first_frame|status"),
+@probe("auth.alg_none", runs="together", category="authentication", critical=True, evidence=("security", "first_frame|status|close_code"),
        expected="an alg:none token gives authenticated:false with authError 'invalid_token'")
 async def alg_none(ctx: ProbeContext) -> Result:
     return await _negative(ctx, alg_none_token(ctx), ctx.contract.errors.get("invalidToken"), "an alg:none token")
 
 
-@probe("auth.expired_token", runs="together", category="authentication", critical=True, needs=("jwt_secret",), evidence=("security", "first_frame|status"),
+@probe("auth.expired_token", runs="together", category="authentication", critical=True, needs=("jwt_secret",), evidence=("security", "first_frame|status|close_code"),
        expected="a validly signed but expired token gives authenticated:false with authError 'expired_token'")
 async def expired(ctx: ProbeContext) -> Result:
     return await _negative(ctx, signed_token(ctx, iat=1_600_000_000, exp=1_600_003_600), ctx.contract.errors.get("expiredToken"),
                            "an expired token")
 
 
-@probe("auth.wrong_audience", runs="together", category="authentication", critical=True, needs=("jwt_secret",), evidence=("security", "first_frame|status"),
+@probe("auth.wrong_audience", runs="together", category="authentication", critical=True, needs=("jwt_secret",), evidence=("security", "first_frame|status|close_code"),
        expected="a validly signed token for another audience gives authError 'invalid_token'")
 async def wrong_audience(ctx: ProbeContext) -> Result:
     return await _negative(ctx, signed_token(ctx, aud="someone-else"), ctx.contract.errors.get("invalidToken"),

@@ -439,10 +439,18 @@ class ProbeContext:
     def ws_url_with(self, *, token: str | None = None, path: str | None = None, anonymous: bool = False) -> str:
         """The WebSocket URL with a token query or another path (the run's own credential where the contract
         serves no anonymous session, unless ``anonymous`` on purpose)."""
+        return str(self.upgrade_with(token=token, path=path, anonymous=anonymous)["url"])
+
+    def upgrade_with(self, *, token: str | None = None, path: str | None = None, anonymous: bool = False) -> dict[str, Any]:
+        """The upgrade as the contract wants it, as keyword arguments of :func:`~.flow.timed_connect`: ``url``,
+        ``headers`` (the run's extra headers and the credential's) and ``subprotocols`` (the contract's and the
+        credential's); the run's own credential where the contract serves no anonymous session, unless
+        ``anonymous`` on purpose."""
         up = self.contract.upgrade
         if token is None and not anonymous and up is not None and not up.anonymous:
             token = self.auto_token
-        return upgrade_target(self.contract, self.ws_url, token, path=path)[0]
+        url, carried, protocols = upgrade_target(self.contract, self.ws_url, token, path=path)
+        return {"url": url, "headers": {**self.extra_headers, **carried}, "subprotocols": protocols}
 
     def scratch_address(self) -> str | None:
         """A fresh loopback source address (127.x.y.z) for connections that count as failed

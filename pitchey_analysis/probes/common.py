@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import jwt
+from websockets.exceptions import ConnectionClosed
 
 from ..contract import pointer_get
 from ..contract.requests import auth_message, login_body
@@ -286,7 +287,13 @@ async def start(ctx: ProbeContext, s: ProbeSession, token: str | None = None) ->
     msg = auth_message(c, token)
     if msg is not None and up is not None and up.first_message is not None:
         ok, bad = up.first_message.get("success"), up.first_message.get("failure")
-        ans = await s.ask(msg, {k for k in (ok, bad) if k}, t)
+        s.auto_token = None  # sent here: connected()/begun() must not send a second one
+        try:
+            ans = await s.ask(msg, {k for k in (ok, bad) if k}, t)
+        except ConnectionClosed:  # closed by the target before it could be sent: judged below as a close
+            await s.wait_closed(t)
+            ans = None
+        s.auth_sent, s.auth_answer = msg, ans
         if ans is None:
             what = f"no answer to the authentication message within {t:.1f} s"
             if s.closed:
@@ -299,6 +306,25 @@ async def start(ctx: ProbeContext, s: ProbeSession, token: str | None = None) ->
     if up is not None and up.refuses_at_upgrade:
         return Started(first, True)  # the upgrade carried the credential and was not refused
     return Started(first, None)
+
+
+def began_authenticated(ctx: ProbeContext, s: ProbeSession, first: dict[str, Any] | None) -> bool:
+    """Whether a session that began (its first frame ``first``, its first-message authentication sent by
+    :meth:`ProbeSession.begun` or :func:`start`) is authenticated by the contract's rules: the answer to the
+    first-message authentication, else the first frame's ``authenticated`` pointer, else an upgrade that carried
+    the credential where a refusal is an HTTP status (pure)."""
+    c = ctx.contract
+    ff, up = c.first_frame, c.upgrade
+    if s.auth_sent is not None and up is not None and up.first_message is not None:
+        ans = s.auth_answer
+        if ans is None:
+            return False
+        ok, bad = up.first_message.get("success"), up.first_message.get("failure")
+        kind = c.kind_of(ans)
+        return kind == ok if ok else not (kind == bad or c.is_error(ans))
+    if ff is not None and first is not None:
+        return ff.authenticated_in(first)
+    return bool(up is not None and up.refuses_at_upgrade and first is not None and not s.closed)
 
 
 async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *, trace: bool = True,

@@ -112,8 +112,8 @@ async def anonymous_connect(ctx: ProbeContext) -> Result:
     if up is not None and not up.anonymous:
         return await _anonymous_refused(ctx, up.refused_status)
     settle = ctx.quiet(ctx.options.settle_s)
-    timing = await timed_connect(await_first=ctx.first_frame_type is not None, url=ctx.ws_url_with(anonymous=True), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s,
-                                 headers=ctx.extra_headers, settle_s=settle, observe=first_frame_observer(ctx))
+    timing = await timed_connect(await_first=ctx.first_frame_type is not None, **ctx.upgrade_with(anonymous=True), ssl_context=ctx.ssl_context,
+                                 timeout=ctx.options.open_timeout_s, settle_s=settle, observe=first_frame_observer(ctx))
     for metric, v in timing.stages().items():
         if v is not None:
             ctx.sample(metric, v, t_offset_s=t_off)
@@ -170,8 +170,8 @@ async def authenticated_connect(ctx: ProbeContext) -> Result:
     if token is None:
         return login_refused(creds, ans)
     settle = ctx.quiet(ctx.options.settle_s)
-    timing = await timed_connect(await_first=ctx.first_frame_type is not None, url=ctx.ws_url_with(token=token), ssl_context=ctx.ssl_context,
-                                 timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers, settle_s=settle,
+    timing = await timed_connect(await_first=ctx.first_frame_type is not None, **ctx.upgrade_with(token=token), ssl_context=ctx.ssl_context,
+                                 timeout=ctx.options.open_timeout_s, settle_s=settle,
                                  observe=first_frame_observer(ctx))
     first = timing.first_frame or {}
     obs = {"first_frame": first}

@@ -20,6 +20,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
+from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from .invariants import SessionTrace
@@ -63,6 +64,7 @@ async def timed_connect(
     settle_s: float = 0.0,
     observe: Callable[[SessionTrace], None] | None = None,
     await_first: bool = True,
+    subprotocols: list[str] | None = None,
 ) -> ConnectTiming:
     """Connect, time every stage, read the first frame, watch ``settle_s`` more, then close with 1000.
 
@@ -94,7 +96,8 @@ async def timed_connect(
             sslobj = writer.get_extra_info("ssl_object")
             timing.tls_version = sslobj.version() if sslobj else None
             t1 = t2
-        proto = ClientProtocol(uri, max_size=2**20)
+        proto = ClientProtocol(uri, max_size=2**20,
+                               subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols else None)
         request = proto.connect()
         for k, v in (headers or {}).items():
             request.headers[k] = v

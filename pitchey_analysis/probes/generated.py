@@ -172,9 +172,134 @@ def specs_for(contract: Contract) -> list[ProbeSpec]:
         op = contract.operation_for(spec.name) if spec.name in REQUIRES and spec.operation is None else None
         if op is not None and op.delivers is not None:  # a push probe: what it expects in the contract's words
             spec = dataclasses.replace(spec, expected=delivery_text(op))
+        elif spec.name in EXPECTED and (said := EXPECTED[spec.name](contract)):  # in the contract's words
+            spec = dataclasses.replace(spec, expected=said)
+        if spec.operation is not None and spec.name not in generated:
+            continue  # another contract's request/answer probe (the shipped one's): nothing of this contract's
+        if spec.critical and spec.name in ANOTHER_MODEL and ANOTHER_MODEL[spec.name](contract):
+            spec = dataclasses.replace(spec, critical=False)  # a way of another session model: no gap in this one
         out.append(generated.pop(spec.name, spec))
     out.extend(generated.values())
     return out
+
+
+# -- what the probes written as code expect, in the words of the contract that judges the run ---------
+def _refusal(c: Contract) -> str:
+    """How the contract says a refused credential shows (pure)."""
+    up, ff = c.upgrade, c.first_frame
+    if up is not None and up.refuses_at_upgrade:
+        return f"refused at the upgrade with HTTP {'/'.join(map(str, up.refused_status))}"
+    fm = (up.first_message if up is not None else None) or {}
+    if fm:
+        sent = (fm.get("send") or {}).get("type") if isinstance(fm.get("send"), dict) else None
+        how = [f"answered {fm['failure']}"] if fm.get("failure") else []
+        if up is not None and up.refusal_declared and "close" in up.refusal:
+            how.append("the session closed")
+        return f"refused after {sent or 'the authentication message'}: {' or '.join(how) or 'never authenticated'}"
+    code = c.errors.get("invalidToken")
+    if ff is not None and ff.auth_error:
+        return f"refused: the {ff.type} frame is not authenticated" + (f" and its {ff.auth_error} is {code!r}" if code else "")
+    return "refused: the session is never authenticated"
+
+
+def _negative(what: str) -> Any:
+    return lambda c: f"{what} is never accepted; {_refusal(c)}"
+
+
+def _health(c: Contract) -> str | None:
+    ep = c.endpoint("health")
+    if ep is None:
+        return None
+    said = f" with {ep['status']} {ep.get('healthy')!r}" if ep.get("status") else ""
+    return f"GET {ep['path']} answers 200{said}"
+
+
+def _user_push(c: Contract) -> str | None:
+    ch = c.user_push_channel()
+    if ch is None or ch.trigger is None:
+        return None
+    return (f"a push made with {ch.trigger.method} {ch.trigger.path} for the user reaches the user's {ch.name} "
+            f"subscription{' as ' + ' / '.join(ch.pushes) if ch.pushes else ''}")
+
+
+def _broadcast(c: Contract) -> str | None:
+    found = c.broadcast_channel()
+    if found is None or found[0].trigger is None:
+        return None
+    trig = found[0].trigger
+    return f"a {found[1]} subscriber receives what {trig.method} {trig.path} sends to that channel"
+
+
+def _interval_push(c: Contract) -> str | None:
+    ch = c.push_channel()
+    if ch is None:
+        return None
+    return f"a {ch.name} subscriber receives {' / '.join(ch.pushes)} every {ch.interval_s:g} s"
+
+
+def _reconnect(c: Contract) -> str:
+    ff = c.first_frame
+    again = f"gets {ff.type} again" if ff is not None else "is served again"
+    return f"after a dropped connection a client reconnects (backoff with jitter) and {again}; time measured"
+
+
+#: probe -> its expectation in the words of the contract (None: the catalogue's own text)
+EXPECTED: dict[str, Any] = {
+    "connection.health": _health,
+    "auth.invalid_token": _negative("a garbage token"),
+    "auth.forged_token": _negative("a token signed with another key"),
+    "auth.alg_none": _negative("an alg:none token"),
+    "auth.expired_token": _negative("a validly signed but expired token"),
+    "auth.wrong_audience": _negative("a validly signed token for another audience"),
+    "messaging.notification_delivery": _user_push,
+    "messaging.channel_broadcast": _broadcast,
+    "messaging.dashboard_push": _interval_push,
+    "resilience.reconnect": _reconnect,
+    "messaging.stop_pushes": lambda c: (f"{o.request.type or o.id} sent with the id of a running {o.stops.operation} "
+                                        f"ends its {o.stops.pushes}: none come after it") if (o := c.stopper()) is not None
+    and o.stops is not None and o.request is not None else None,
+}
+
+
+# -- probes of a way the contract's session model does not have: never critical for it -----------------
+def _carrier_elsewhere(attr: str) -> Any:
+    """The contract carries the credential, but not by ``attr`` (query, header, message)."""
+    def check(c: Contract) -> bool:
+        up = c.upgrade
+        return (up is not None and not getattr(up, attr)
+                and any((up.query, up.header, up.cookie, up.subprotocol is not None, up.first_message, up.message)))
+    return check
+
+
+def _no_login(c: Contract) -> bool:
+    """The service has no login the suite could use: the user supplies the credential, or none is needed."""
+    return c.login is None and c.upgrade is not None and c.upgrade.credential in ("token", "none")
+
+
+def _no_anonymous(c: Contract) -> bool:
+    return c.upgrade is not None and not c.upgrade.anonymous
+
+
+#: probe -> whether the contract's session model lacks the way the probe checks (a token carrier it does not use,
+#: a login it does not have, a first frame its protocol does not send, anonymous sessions it does not serve, channels
+#: it does not have). Such a probe still skips ``not_in_contract`` (the plan lists it), but is not critical for the
+#: run: its skip is no gap in the evidence about this service. Features any service may have undeclared (limits,
+#: security headers, stats, triggers) stay critical.
+ANOTHER_MODEL: dict[str, Any] = {
+    "auth.query_token": _carrier_elsewhere("query"),
+    "auth.header_token": _carrier_elsewhere("header"),
+    "auth.post_connection": _carrier_elsewhere("message"),
+    **{name: _no_login for name in ("connection.login", "connection.login_no_password", "connection.user_types",
+                                    "connection.authenticated_connect", "connection.ping_on_connected",
+                                    "auth.token_subject", "readiness.login_throttle")},
+    "connection.anonymous_connect": _no_anonymous,
+    "auth.required_for_protected": _no_anonymous,
+    "session.first_frame": lambda c: c.first_frame is None,
+    # attacks on the claims of a signed token: the contract does not say its tokens are JWTs (upgrade.jwt)
+    "auth.expired_token": lambda c: c.upgrade is not None and not c.upgrade.jwt,
+    "auth.wrong_audience": lambda c: c.upgrade is not None and not c.upgrade.jwt,
+    "messaging.forbidden_channel": lambda c: not c.channels,
+}
 
 
 # -- what the probes written as code need the contract to declare ----------------------------
@@ -192,16 +317,17 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "messaging.id_reuse": ("ids.increasing",),
     "auth.before_authentication": ("upgrade.firstMessage",),
     "messaging.batch": ("batchRequests",),
+    "messaging.stop_pushes": ("stops",),
     "connection.ping_on_connected": ("login", "upgrade.query", "roundTrip"),
     "auth.query_token": ("login", "upgrade.query"),
     "auth.header_token": ("login", "upgrade.header"),
     "auth.post_connection": ("login", "upgrade.message"),
-    "auth.invalid_token": ("upgrade.query", "tokenRefusal"),
-    "auth.forged_token": ("upgrade.query", "tokenRefusal"),
-    "auth.alg_none": ("upgrade.query", "tokenRefusal"),
-    "auth.expired_token": ("upgrade.query", "tokenRefusal"),
-    "auth.wrong_audience": ("upgrade.query", "upgrade.jwt", "tokenRefusal"),
-    "auth.unknown_user": ("upgrade.query", "upgrade.jwt"),
+    "auth.invalid_token": ("credential", "tokenRefusal"),
+    "auth.forged_token": ("credential", "tokenRefusal"),
+    "auth.alg_none": ("credential", "tokenRefusal"),
+    "auth.expired_token": ("credential", "tokenRefusal"),
+    "auth.wrong_audience": ("credential", "upgrade.jwt", "tokenRefusal"),
+    "auth.unknown_user": ("credential", "upgrade.jwt"),
     "auth.token_subject": ("login", "login.userId", "upgrade.jwt"),
     "auth.required_for_protected": ("authOnly", "errors.authRequired"),
     # a request mapped to the probe whose x-readiness.delivers says who receives what (and how to reach them)
@@ -209,13 +335,14 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "messaging.send_message": ("delivers:messaging.send_message",),
     "messaging.typing": ("delivers:messaging.typing",),
     "messaging.notification_read": ("delivers:messaging.notification_read",),
-    "messaging.notification_delivery": ("trigger:notifications", "type:subscribe"),
-    "messaging.dashboard_push": ("pushChannel", "type:subscribe"),
-    "messaging.channel_broadcast": ("trigger:pitch:42", "type:subscribe"),
-    "messaging.forbidden_channel": ("ownerChannel", "type:subscribe", "errors.forbiddenChannel"),
-    "messaging.invalid_json": ("errors.invalidFormat",),
-    "messaging.missing_type": ("errors.invalidFormat",),
-    "messaging.unknown_type": ("errors.unknownType",),
+    "messaging.notification_delivery": ("userPushChannel", "subscription"),
+    "messaging.dashboard_push": ("pushChannel", "subscription"),
+    "messaging.channel_broadcast": ("broadcastChannel", "subscription"),
+    "messaging.forbidden_channel": ("ownerChannel", "subscription", "errors.forbiddenChannel"),
+    # how the service answers bad input: an error code, a declared silence (ignores) or a declared close (closes)
+    "messaging.invalid_json": ("badInput:invalidJson",),
+    "messaging.missing_type": ("badInput:untyped",),
+    "messaging.unknown_type": ("badInput:unknownType",),
     "performance.round_trip": ("roundTrip",),
     "performance.concurrency_ramp": ("roundTrip",),
     "readiness.health_live": ("endpoints.wsHealth.connections",),
@@ -240,7 +367,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "resilience.tls_handshake_stall": ("limits.handshake",),
     "resilience.keepalive_trickle": ("limits.handshake", "endpoints.health"),
     "readiness.login_throttle": ("login",),
-    "readiness.subscription_cap": ("limits.subscriptions", "type:subscribe"),
+    "readiness.subscription_cap": ("limits.subscriptions", "subscription"),
     "readiness.connection_cap": ("limits.connections",),
     "readiness.memory_retained": ("memory", "roundTrip"),
     "readiness.trigger_authorization": ("triggers", "login"),
@@ -250,7 +377,8 @@ REQUIRES: dict[str, tuple[str, ...]] = {
 def declares(contract: Contract, key: str) -> bool:
     """Whether the contract declares what ``key`` names (pure).
 
-    Keys: ``login``, ``login.userId``, ``upgrade.<query|header|message|jwt>``,
+    Keys: ``login``, ``login.userId``, ``upgrade.<query|header|message|jwt>``, ``credential`` (a carrier for
+    a session's credential), ``tokenRefusal``,
     ``firstFrame[.<field>]``, ``type:<client message type>``, ``channel:<name>``,
     ``trigger:<channel name>``, ``errors.<code name>``, ``endpoints.<name>[.<pointer name>]``,
     ``sessions`` (an open-session count), ``memory`` (a memory gauge), ``triggers`` (any push trigger),
@@ -260,6 +388,10 @@ def declares(contract: Contract, key: str) -> bool:
     kind, _, rest = key.partition(":")
     if kind == "delivers":
         return delivers(contract, rest)
+    if kind == "badInput":  # an error code for it, or a declared silence, or a declared close
+        codes = {"invalidJson": ("invalidFormat",), "untyped": ("missingKind", "invalidFormat"), "unknownType": ("unknownType",)}
+        return (any(contract.errors.get(k) for k in codes.get(rest, ())) or rest in contract.ignores
+                or rest in contract.closes)
     if rest:
         if kind == "type":
             return contract.declares_type(rest)
@@ -293,13 +425,27 @@ def declares(contract: Contract, key: str) -> bool:
         return bool(contract.http_triggers())
     if head == "limits":
         return contract.limit(sub) is not None
-    if head == "tokenRefusal":  # how a refused token shows: an authError in the first frame, or an HTTP status
+    if head == "credential":  # the contract carries a session's credential: on the upgrade or in the first message
+        up = contract.upgrade
+        return up is not None and any((up.query, up.header, up.cookie, up.subprotocol is not None, up.first_message))
+    if head == "tokenRefusal":  # how a refused token shows: an authError in the first frame, an HTTP status, or the
+        # answer to (or a declared close after) the first-message authentication
         up, ff = contract.upgrade, contract.first_frame
-        return bool(ff is not None and ff.auth_error) or bool(up is not None and up.refuses_at_upgrade)
+        return (bool(ff is not None and ff.auth_error) or bool(up is not None and up.refuses_at_upgrade)
+                or bool(up is not None and up.first_message and (up.first_message.get("failure") or
+                                                                  (up.refusal_declared and "close" in up.refusal))))
+    if head == "userPushChannel":  # a channel whose trigger pushes to one user ({userId})
+        return contract.user_push_channel() is not None
+    if head == "broadcastChannel":  # a channel whose trigger names the channel it pushes to ({channel})
+        return contract.broadcast_channel() is not None
     if head == "pushChannel":  # a channel that pushes at a fixed interval (intervalSeconds and pushes)
         return contract.push_channel() is not None
     if head == "ownerChannel":  # a channel pattern only its owner may subscribe to (user:{id})
         return any(c.owner and "{" in c.name for c in contract.channels.values())
+    if head == "stops":  # a request that ends another's pushes (x-readiness.stops)
+        return contract.stopper() is not None
+    if head == "subscription":  # a request that subscribes a session to a declared channel
+        return contract.subscription() is not None
     if head == "roundTrip":
         return contract.round_trip() is not None
     if head == "authOnly":
@@ -333,6 +479,7 @@ def _generic(key: str) -> str:
         return key
     return {"type": "the client message this probe sends", "channel": "the subscription channel this probe uses",
             "delivers": "a request mapped to this probe with what it delivers and to whom (x-readiness.delivers)",
+            "badInput": "how the service answers this input (an errors code, ignores or closes)",
             "trigger": "a push trigger for the channel this probe uses"}.get(kind, key)
 
 

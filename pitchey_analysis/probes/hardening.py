@@ -446,7 +446,7 @@ async def subscription_cap(ctx: ProbeContext) -> Result:
     c = ctx.contract
     lim = c.limit("subscriptions")
     req = subscribe_request(c)
-    assert lim is not None and req is not None  # REQUIRES: limits.subscriptions, type:subscribe
+    assert lim is not None and req is not None  # REQUIRES: limits.subscriptions, subscription
     cap, err_code = int(lim["perSession"]), lim.get("error")
     channels = subscription_channels(c, cap + 1)
     if len(channels) <= cap:

@@ -203,11 +203,12 @@ def judge_push(ctx: ProbeContext, got: dict[str, Any] | None, kinds: tuple[str, 
 async def notification_delivery(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
         return Result.skip("no_admin", "needs admin credentials (--admin-email/--admin-password)")
-    ch = ctx.contract.channel_for("notifications")
-    kinds = ch.pushes if ch is not None else ()
+    ch = ctx.contract.user_push_channel()
+    assert ch is not None  # REQUIRES: userPushChannel
+    kinds = ch.pushes
     s = await authed(ctx)
     async with s:
-        missing = await subscribed(ctx, s, "notifications")
+        missing = await subscribed(ctx, s, ch.name)
         if missing is not None:
             return missing
         admin_token, _ = await login(ctx, ctx.admin)
@@ -215,11 +216,11 @@ async def notification_delivery(ctx: ProbeContext) -> Result:
         _, ans = await login(ctx, ctx.user)
         uid = login_user_id(ctx, ans)
         mark = s.mark()
-        made = await trigger_push(ctx, "notifications", {"userId": uid, "channel": "notifications"}, admin_token)
+        made = await trigger_push(ctx, ch.name, {"userId": uid, "channel": ch.name}, admin_token)
         if isinstance(made, Result):
             return made
         got = await s.expect(lambda f: ctx.contract.kind_of(f) in kinds, ctx.options.timeout_s, since=mark)
-    return judge_push(ctx, got, kinds, "the notification was not delivered")
+    return judge_push(ctx, got, kinds, f"the push made for the user was not delivered on {ch.name}")
 
 
 @probe("messaging.dashboard_push", runs="hold", waits="push_timeout_s", category="messaging", critical=False, evidence=("answer",),
@@ -245,20 +246,22 @@ async def broadcast(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
         return Result.skip("no_admin", "needs admin credentials")
     c = ctx.contract
-    ch = c.channel_for("pitch:42")
+    found = c.broadcast_channel()
+    assert found is not None  # REQUIRES: broadcastChannel
+    ch, name = found
     # the message broadcast: the example of the first message the channel pushes that has one
-    pushed = [m for k in (ch.pushes if ch is not None else ()) for m in c.server_messages().get(k, ()) if m.example]
+    pushed = [m for k in ch.pushes for m in c.server_messages().get(k, ()) if m.example]
     if not pushed:
         return Result.skip("not_in_contract", "the contract has no example of a message the channel pushes")
     msg, kinds = dict(pushed[0].example or {}), tuple(m.type for m in pushed[:1] if m.type)
     admin_token, _ = await login(ctx, ctx.admin)
     async with await ProbeSession.open(ctx) as s:
         await s.connected()
-        missing = await subscribed(ctx, s, "pitch:42")
+        missing = await subscribed(ctx, s, name)
         if missing is not None:
             return missing
         mark = s.mark()
-        made = await trigger_push(ctx, "pitch:42", {"channel": "pitch:42", "message": msg}, admin_token)
+        made = await trigger_push(ctx, name, {"channel": name, "message": msg}, admin_token)
         if isinstance(made, Result):
             return made
         got = await s.expect(lambda f: c.kind_of(f) in kinds, ctx.options.timeout_s, since=mark)
@@ -278,7 +281,7 @@ async def forbidden_channel(ctx: ProbeContext) -> Result:
     c = ctx.contract
     name = foreign_channel(c)
     sub = subscribe_request(c, name) if name is not None else None
-    assert sub is not None  # REQUIRES: ownerChannel, type:subscribe
+    assert sub is not None  # REQUIRES: ownerChannel, subscription
     s = await authed(ctx)
     async with s:
         ans = await s.ask(sub[0], sub[1], ctx.options.timeout_s)
@@ -308,6 +311,17 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
 
             payload = set_pointer(payload, id_at, s.ids.next(pointer_get(payload, id_at)))
         await s.send(json.dumps(payload) if isinstance(payload, dict) else payload)
+        closes = c.closes.get(silence) if silence else None
+        if closes is not None:  # the contract says this input closes the session, with this code
+            await s.wait_closed(ctx.options.timeout_s)
+            close = s.close_code if s.closed else None
+            seen: dict[str, Any] = {"message_type": what, "close_code": close, "declared_close": closes}
+            if close == closes:
+                return Result.ok(f"{what} closed the session {close} as the contract declares", seen)
+            if close is None:
+                return Result.fail("no_close", f"{what} did not close the session (the contract says {closes})", seen)
+            return Result.fail("wrong_close", f"{what} closed the session {close} {s.close_reason!r}, the contract says "
+                               f"{closes}", seen, close_code=close)
         quiet = silence in c.ignores
         ans = await s.expect(lambda f: c.is_error(f), ctx.quiet(ctx.options.quiet_window_s) if quiet else ctx.options.timeout_s, since=mark)
         close = s.close_code if s.closed else None
@@ -327,13 +341,13 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
     return Result.ok(f"error {code}", obs)
 
 
-@probe("messaging.invalid_json", category="messaging", critical=False, evidence=("answer|declared_silence",),
+@probe("messaging.invalid_json", category="messaging", critical=False, evidence=("answer|declared_silence|declared_close",),
        expected="text that is not JSON gets the contract's error (errors.invalidFormat)")
 async def invalid_json(ctx: ProbeContext) -> Result:
     return await _bad_input(ctx, "this is { not json", "invalid JSON", ctx.contract.errors.get("invalidFormat"), "invalidJson")
 
 
-@probe("messaging.missing_type", category="messaging", critical=False, evidence=("answer|declared_silence",),
+@probe("messaging.missing_type", category="messaging", critical=False, evidence=("answer|declared_silence|declared_close",),
        expected="a JSON object without the message kind gets the contract's error (errors.missingKind, else invalidFormat)")
 async def missing_type(ctx: ProbeContext) -> Result:
     errors = ctx.contract.errors
@@ -344,7 +358,7 @@ async def missing_type(ctx: ProbeContext) -> Result:
 UNKNOWN_KIND = "no_such_type_xyz"
 
 
-@probe("messaging.unknown_type", category="messaging", critical=False, evidence=("answer|declared_silence",),
+@probe("messaging.unknown_type", category="messaging", critical=False, evidence=("answer|declared_silence|declared_close",),
        expected="a message of an unknown kind gets the contract's error (errors.unknownType)")
 async def unknown_type(ctx: ProbeContext) -> Result:
     c = ctx.contract

@@ -32,8 +32,8 @@ async def connect_time(ctx: ProbeContext) -> Result:
     for i in range(n):
         t_off = ctx.recorder.t_offset()
         try:
-            timing = await timed_connect(await_first=ctx.first_frame_type is not None, url=ctx.ws_url_with(), ssl_context=ctx.ssl_context,
-                                         timeout=ctx.options.open_timeout_s, headers=ctx.extra_headers, observe=first_frame_observer(ctx))
+            timing = await timed_connect(await_first=ctx.first_frame_type is not None, **ctx.upgrade_with(), ssl_context=ctx.ssl_context,
+                                         timeout=ctx.options.open_timeout_s, observe=first_frame_observer(ctx))
         except Exception as exc:
             failures[classify(exc).reason] += 1
             ctx.sample("connect_ms", None, t_offset_s=t_off, conn_index=i, ok=False)
@@ -95,11 +95,15 @@ async def round_trip(ctx: ProbeContext) -> Result:
     require_session(ctx)
     from .common import login
 
-    kinds: list[tuple[str, str | None, str]] = [("anonymous", None, "rtt_ms")]
+    up = ctx.contract.upgrade
+    # anonymous sessions only where the contract serves them (else a session without a token carries the run's own)
+    kinds: list[tuple[str, str | None, str]] = [("anonymous", None, "rtt_ms")] if up is None or up.anonymous else []
     if ctx.user is not None:
         token, _ = await login(ctx, ctx.user)
         if token is not None:
             kinds.append(("authenticated", token, "auth_rtt_ms"))
+    if not kinds:
+        kinds = [("anonymous", None, "rtt_ms")]
     obs: dict[str, Any] = {}
     missed_total = 0
     for kind, token, metric in kinds:

@@ -7,6 +7,7 @@ the contract's own examples and matches answers by the contract's correlation id
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -116,6 +117,60 @@ async def before_authentication(ctx: ProbeContext) -> Result:
         return Result.ok(f"the session was closed {closed} when it sent {op.request.type} unauthenticated", obs)
     return Result.ok(f"{op.request.type} got no answer before authentication (the session stayed silent, then "
                      "authenticated)" if after else f"{op.request.type} got no answer before authentication", obs)
+
+
+@probe("messaging.stop_pushes", category="messaging", critical=False, evidence=("pushes_before", "watched_s"),
+       expected="a request that ends a stream (x-readiness.stops), sent with the stream's id, ends its pushes")
+async def stop_pushes(ctx: ProbeContext) -> Result:
+    c = ctx.contract
+    stop = c.stopper()
+    assert stop is not None and stop.stops is not None and stop.request is not None  # REQUIRES: stops
+    st = stop.stops
+    started_by = c.operation(st.operation)
+    assert started_by is not None and started_by.request is not None
+    start = st.send if st.send is not None else started_by.request.example
+    if start is None:
+        return Result.skip("not_in_contract", f"the contract has no request that starts {st.operation}'s {st.pushes}")
+    ptr = stop.request.correlation or c.correlation_of(stop.request.example)
+    if ptr is None:
+        return Result.skip("not_in_contract", f"{stop.request.type} carries no correlation id to name the stream with")
+    kind = stop.request.type or stop.id
+    async with await _session(ctx) as s:
+        mark = s.mark()
+        await s.send(start)
+        rid = s.last_id
+        if rid is None:
+            return Result.skip("not_in_contract", f"the request that starts {st.pushes} carries no correlation id")
+
+        def pushed(f: dict[str, Any]) -> bool:
+            return c.kind_of(f) == st.pushes and c.answers_id(f, rid)
+
+        first = await s.expect(pushed, ctx.options.timeout_s, since=mark)
+        second = await s.expect(lambda f: pushed(f) and f is not first, ctx.options.timeout_s, since=mark) \
+            if first is not None else None
+        if first is None or second is None:
+            return Result.skip("no_push", f"the stream did not push {st.pushes} twice: nothing to end",
+                               {"request_id": rid, "pushes_before": int(first is not None)})
+        times = [t for t, f in s.frames[mark:] if pushed(f)]
+        gap_s = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0) / 1000
+        ended = any(c.kind_of(f) not in (None, st.pushes) and c.answers_id(f, rid) for _, f in s.frames[mark:])
+        if ended:
+            return Result.skip("stream_ended", f"the stream ended on its own before {kind} was sent", {"request_id": rid})
+        before = len(times)
+        await s.send(set_pointer(stop.request.example, ptr, rid), raw=True)
+        grace = ctx.quiet(ctx.options.settle_s)  # pushes already on the wire when the stop was sent
+        await asyncio.sleep(grace)
+        after_mark = s.mark()
+        # long enough that a stream still running shows: several of its own intervals, a second at least
+        watched = min(max(3 * gap_s, ctx.quiet(ctx.options.settle_s), 1.0), max(1.0, ctx.options.timeout_s))
+        await s.wait_closed(watched)
+        late = [f for _, f in s.frames[after_mark:] if pushed(f)]
+    obs = {"request_id": rid, "pushes_before": before, "watched_s": round(watched, 3), "pushes_after": len(late),
+           "grace_s": round(grace, 3)}
+    if late:
+        return Result.fail("pushes_after_stop", f"{len(late)} {st.pushes} for id {rid!r} still came {grace:.2f}–"
+                           f"{grace + watched:.2f} s after {kind} (the stream pushed every {gap_s:.2f} s before)", obs)
+    return Result.ok(f"no {st.pushes} for id {rid!r} in the {watched:.2f} s after {kind} ({before} before)", obs)
 
 
 BATCH = 3

@@ -145,7 +145,7 @@ async def tls(ctx: ProbeContext) -> Result:
         if ctx.loopback:
             return Result.skip("not_tls", "a ws:// target on loopback (no TLS to check)")
         return Result.fail("not_tls", "the target is served without TLS (ws://): traffic and tokens travel in clear")
-    timing = await timed_connect(await_first=ctx.first_frame_type is not None, url=ctx.ws_url_with(), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s, observe=first_frame_observer(ctx))
+    timing = await timed_connect(await_first=ctx.first_frame_type is not None, **ctx.upgrade_with(), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s, observe=first_frame_observer(ctx))
     ctx.sample("tls_handshake_ms", timing.tls_handshake_ms, t_offset_s=ctx.recorder.t_offset())
     obs = {"tls_version": timing.tls_version, "verified": ctx.ssl_context is not None and ctx.ssl_context.verify_mode != 0}
     if timing.tls_version not in ("TLSv1.2", "TLSv1.3"):

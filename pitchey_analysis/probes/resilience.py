@@ -7,6 +7,8 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
+from websockets.exceptions import ConnectionClosed
+
 from .base import ProbeContext, Result, classify, probe
 from .common import round_trip
 from .session import ProbeSession
@@ -144,21 +146,49 @@ async def handshake_timeout(ctx: ProbeContext) -> Result:
 @probe("resilience.invalid_then_working", category="resilience", critical=True, evidence=("pong",),
        expected="after garbage, an object without type and a binary frame, the same connection still answers a ping")
 async def invalid_then_working(ctx: ProbeContext) -> Result:
+    declared = ctx.contract.closes  # bad input the service answers by closing on purpose: then a new session must work
+    sent = 0
     async with await ProbeSession.open(ctx) as s:
         await s.connected()
-        for bad in ("%%% garbage %%%", '{"no":"type"}', b"\x00\x01binary"):
-            await s.send(bad)
+        for what, bad in (("invalidJson", "%%% garbage %%%"), ("untyped", '{"no":"type"}'), ("binary", b"\x00\x01binary")):
+            try:
+                await s.send(bad)
+            except ConnectionClosed:
+                break
+            sent += 1
+            if what in declared:
+                await s.wait_closed(ctx.quiet(ctx.options.settle_s))
+            if s.closed:
+                break
         mark = s.mark()
         rt = round_trip(ctx, "after-garbage")
         assert rt is not None  # REQUIRES: type:ping
-        await s.send(rt[0])
-        pong = await s.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark)
+        if not s.closed:
+            try:
+                await s.send(rt[0])
+            except ConnectionClosed:
+                pass
+        pong = await s.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark) if not s.closed else None
         closed, code = s.closed, s.close_code
+    if pong is None and closed and code is not None and code in declared.values():
+        # closed as the contract declares for bad input: the service must still serve a new session
+        async with await ProbeSession.open(ctx) as again:
+            await again.connected()
+            rt = round_trip(ctx, "after-declared-close")
+            assert rt is not None
+            m = again.mark()
+            await again.send(rt[0])
+            pong = await again.expect_type(rt[1], timeout=ctx.options.timeout_s, since=m)
+        obs = {"pong": pong, "bad_inputs_sent": sent, "close_code": code}
+        if pong is None:
+            return Result.fail("no_answer", f"bad input closed the session {code} as the contract declares, but a new "
+                               "session got no answer", obs)
+        return Result.ok(f"bad input closed the session {code} as the contract declares; a new session answers", obs)
     if pong is None:
         if closed:
             return Result.fail(f"closed_{code}", f"bad input closed the connection ({code})", close_code=code)
         return Result.fail("no_answer", "no pong after bad input")
-    return Result.ok("still answering", {"pong": pong, "bad_inputs_sent": 3})
+    return Result.ok("still answering", {"pong": pong, "bad_inputs_sent": sent})
 
 
 @probe("resilience.lockout_per_address", runs="together", leaves=("lockout",), category="resilience", critical=True, disruptive=True, needs=("loopback",), last=True,

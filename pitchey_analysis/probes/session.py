@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 
 from ..capture.records import frame_record
-from ..contract.requests import auth_message, header_upgrade, upgrade_target
+from ..contract.requests import auth_message, carrier, header_upgrade, upgrade_target
 from ..contract.wire import IdSource
 from .base import NoFirstFrame, ProbeContext, Result, Stop, compact
 from .conformance import frame_issues, violation_event
@@ -186,6 +186,9 @@ class ProbeSession:
         #: what showed the session authenticated (the frame, or the answer to an authenticated-only request; set by
         #: probes/common.authed_session), the evidence a probe that needed an authenticated session records
         self.authenticated_by: dict[str, Any] | None = None
+        #: the first-message authentication this session sent (None: none sent) and its answer (None: no answer)
+        self.auth_sent: dict[str, Any] | None = None
+        self.auth_answer: dict[str, Any] | None = None
         if audit:
             ctx.invariants.opened += 1
         if isinstance(conn, TracedConnection):
@@ -252,7 +255,9 @@ class ProbeSession:
             **kwargs,
         )
         s = cls(ctx, conn, trace=trace, opened_at=t0, audit=audit)
-        s.auto_token = auto
+        # a credential the contract carries in the first message is sent by connected()/begun() (or start()),
+        # whether it is the run's own or one given here: the upgrade alone never carries it
+        s.auto_token = auto if auto is not None else (token if token and carrier(ctx.contract) == "message" else None)
         return s
 
     # -- frames ------------------------------------------------------------
@@ -432,7 +437,11 @@ class ProbeSession:
         if msg is None or up is None or up.first_message is None:
             return
         kinds = {k for k in (up.first_message.get("success"), up.first_message.get("failure")) if k}
-        await self.ask(msg, kinds, self.ctx.options.timeout_s)
+        self.auth_sent = msg
+        try:
+            self.auth_answer = await self.ask(msg, kinds, self.ctx.options.timeout_s)
+        except ConnectionClosed:
+            return  # closed by the target before (or while) it was sent: the session is closed, which callers read
 
     async def expect_type(self, *types: str | None, timeout: float, since: int = 0) -> dict[str, Any] | None:
         """The first frame of one of ``types``."""

@@ -30,7 +30,9 @@ async def speaks(ctx: ProbeContext) -> dict[str, Any]:
     """
     c = ctx.contract
     seen: list[str] = []
+    codes: list[int | None] = []
     statuses: list[int] = []
+    closes: list[str] = []  # sessions the target closed before sending any frame: "code 'reason'"
     matched = unmatched = 0
     expected_something = c.first_frame is not None or c.round_trip() is not None or bool(c.request_answers())
     for attempt in range(2):
@@ -53,6 +55,9 @@ async def speaks(ctx: ProbeContext) -> dict[str, Any]:
                         await s.expect(lambda f: True, ctx.options.timeout_s, since=mark)
                     except Exception:
                         pass
+            if not s.frames and s.closed_by_target:
+                closes.append(f"{s.close_code} {s.close_reason!r}" if s.close_reason else str(s.close_code))
+                codes.append(s.close_code)
             for _, f in s.frames:
                 # a known kind off its schema is conformance's finding, not another protocol
                 if c.kind_of(f) in c.server_messages():
@@ -71,12 +76,24 @@ async def speaks(ctx: ProbeContext) -> dict[str, Any]:
         # refused as unauthorised where the contract says its sessions are served so: another session model
         return {"speaks": False, "seen": seen, "statuses": statuses,
                 "why": f"every upgrade made as the contract says was refused (HTTP {', '.join(map(str, statuses))})"}
+    if len(codes) == 2 and all(refuses_session(code) for code in codes):
+        # closed as a refusal (a protocol, policy or negotiation close) before any frame, every time: another
+        # session model (a subprotocol, a credential, a first message it wants and the contract does not say)
+        return {"speaks": False, "seen": closes, "closes": [c for c in codes if c is not None],
+                "why": f"every session opened as the contract says was closed before any frame ({'; '.join(closes)})"}
     if unmatched:
         return {"speaks": False, "seen": seen,
                 "why": f"{unmatched} frame(s) arrived and none matches a message the contract says the service sends"}
     if expected_something:  # silence is not another protocol: the runner's liveness checks judge a silent target
         return {"speaks": None, "seen": seen, "why": "no frame arrived where the contract promises a first frame or an answer"}
     return {"speaks": None, "why": "the contract declares nothing to check it by, and the target said nothing", "seen": seen}
+
+
+def refuses_session(code: int | None) -> bool:
+    """Whether a close before any frame refuses the session as spoken (RFC 6455 §7.4.1: 1002 protocol error, 1003
+    unsupported data, 1008 policy, 1010 a missing extension; 4000-4999 the application's own, e.g. graphql-ws's 4406
+    subprotocol not acceptable) rather than reports the target's own failure (1001, 1006, 1011; pure)."""
+    return code is not None and (code in (1002, 1003, 1008, 1010) or 4000 <= code <= 4999)
 
 
 async def answers(ctx: ProbeContext, *, tries: int = 2, gap_s: float = 0.25) -> bool:

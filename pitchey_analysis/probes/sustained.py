@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from ..contract import Contract
 from ..contract.requests import subscribe_request
 from .base import Evidence, ProbeContext, Result, classify, probe
-from .common import login, require_session, round_trip, settle
+from .common import began_authenticated, login, require_session, round_trip, settle
 from .session import ProbeSession
 
 METRIC = "session_lifetime_s"
@@ -178,8 +178,7 @@ async def _open(ctx: ProbeContext, h: _Held, token: str | None, channel: str | N
     if first is None:
         return
     f.connected = True
-    ff = ctx.contract.first_frame
-    f.authenticated = ff is not None and ff.authenticated_in(first)
+    f.authenticated = began_authenticated(ctx, s, first)
     try:
         await settle(ctx, s)  # some servers drop what arrives while they finish setting up (PROTOCOL.md Part B item 15)
         if s.closed or channel is None:

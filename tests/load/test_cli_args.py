@@ -47,3 +47,10 @@ def test_source_addresses_are_used_and_recorded(tmp_path):
     assert run.manifest["config"]["source_addresses"] == ["127.0.0.2", "127.0.0.3"]
     observed = json.loads(run.probes.iloc[0]["observed"])
     assert observed["held"] == 4, observed
+
+
+def test_load_takes_a_token_you_made_from_the_option_or_the_environment(monkeypatch):
+    """As `run` does: --token, else $PITCHEY_TOKEN (read when the parser is built)."""
+    assert build_parser().parse_args(["load", "--token", "abc"]).token == "abc"
+    monkeypatch.setenv("PITCHEY_TOKEN", "from-env")
+    assert build_parser().parse_args(["load"]).token == "from-env"

@@ -80,5 +80,5 @@ def test_what_the_contract_cannot_do_is_said():
     ticker = load_contract(Path(__file__).resolve().parents[1] / "ticker" / "ticker.asyncapi.yaml")
     with pytest.raises(UsageError, match="no operation sending 'ping'"):
         make(ticker, Operation("ping"))
-    with pytest.raises(UsageError, match="no subscribe operation"):
+    with pytest.raises(UsageError, match="no subscription request"):
         complete(ShardSpec(url="ws://127.0.0.1:9/", connections=1, duration_s=1, subscribe="prices"), ticker)

@@ -78,3 +78,26 @@ async def test_firstauth_authenticates_in_the_first_message_then_sends_increasin
     refused = await load("firstauth", connections=1, duration_s=0.2, users=(UserSpec(token="not-the-token"),))
     assert refused.opened == 0 and refused.errors == {"connect:ConnectionError": 1}, refused.errors
     assert "authentication was refused (auth_invalid)" in refused.error_examples["connect:ConnectionError"]
+
+
+async def test_graphqlws_subscribes_with_the_supplied_token_in_connection_init():
+    """The subprotocol offered on every upgrade, the user's token sent in connection_init (a `login: token` user of
+    the scenario made from the contract), subscribe answered by next carrying its id; no anonymous visitors, as the
+    contract serves no anonymous session."""
+    from pitchey_analysis.load.scenario import TOKEN_LOGIN, load_scenario
+
+    contract = load_contract(SHAPES / "graphqlws.asyncapi.yaml")
+    scen = load_scenario("default", contract=contract, token=True, duration_s=1.0, connections=3)
+    assert set(scen.logins) == {TOKEN_LOGIN}
+    users = scen.with_tokens({TOKEN_LOGIN: TOKEN})
+    r = await load("graphqlws", connections=3, duration_s=1.0, users=users)
+    assert r.opened == 3 and r.errors == {}, r.errors
+    assert rtts(r, "rtt_ms:subscribe").size > 0 and r.answered == r.sent, (r.sent, r.answered)
+
+
+def test_a_contract_whose_operations_need_a_credential_asks_for_a_token():
+    from pitchey_analysis.exceptions import UsageError
+    from pitchey_analysis.load.scenario import load_scenario
+
+    with pytest.raises(UsageError, match="give --token"):
+        load_scenario("default", contract=load_contract(SHAPES / "firstauth.asyncapi.yaml"), duration_s=1.0, connections=1)

@@ -98,7 +98,7 @@ BEFORE = {name: SESSION_PRELUDE for name in CASES if name.startswith("session.")
 SPECIAL = {"readiness.tls", "readiness.invalid_utf8",
            # wire rules of other session models than the reference server's: their failing and passing cases are
            # against the services of tests/shapes/ (tests/test_shapes.py), each with its own contract
-           "messaging.id_reuse", "auth.before_authentication", "messaging.batch"}
+           "messaging.id_reuse", "auth.before_authentication", "messaging.batch", "messaging.stop_pushes"}
 #: Server knobs some probes need to observe their feature quickly.
 KNOBS = {"resilience.server_ping": {"ping_interval": 0.3}, "messaging.dashboard_push": {"dashboard_interval": 0.3},
          "readiness.session_leak": {"lookup_delay_ms": (80.0, 80.0)},

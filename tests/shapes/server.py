@@ -13,12 +13,21 @@
   WebSocket token, the upgrade takes ``?token=`` and answers 401 without a good one; the first frame is
   ``{"type":"connected","data":{"sessionId","userId"}}``; ``post {to, body}`` is answered ``posted`` and
   delivered to the sessions of user ``to`` as ``chat {from, body}``.
+- ``graphqlws``: GraphQL over WebSocket, the ``graphql-transport-ws`` protocol. The subprotocol is negotiated at
+  the upgrade (a session that did not offer it is closed 4406); the client speaks first: ``connection_init``
+  (``payload.token`` the user-made token) answered ``connection_ack``, a bad or missing token closed 4403, no init
+  within :data:`INIT_TIMEOUT_S` closed 4408, a second init 4429, anything but ``ping``/``pong`` before the ack
+  4401; ``subscribe {id, payload: {query}}`` answered by ``next {id, payload: {data}}`` frames and ``complete
+  {id}``, or ``error {id, payload: [{message}]}``; the client's ``complete {id}`` stops a subscription; a duplicate
+  active id closes 4409; a frame that is not a message of the protocol closes 4400; ``ping``/``pong`` both ways
+  (the service pings every :data:`PING_EVERY_S`).
 
 ``defects`` switches one defect on: ``wrong_id`` (answers carry another id), ``reused_id`` (a reused id is
 accepted), ``error_as_success`` (an error reported with ``success: true``), ``drop_batch`` (the last element of
 a batch is dropped), ``pre_auth`` (commands before authentication are answered), ``utf8_kill`` (a text frame of
 invalid UTF-8 stops the service for every client), ``accept_bad_token`` (a bad token is accepted),
-``drop_delivery`` (a chat post is answered but never delivered).
+``drop_delivery`` (a chat post is answered but never delivered), ``keep_after_complete`` (a subscription the client
+completed keeps sending ``next``).
 Loopback only; ``async with ShapeServer("jsonrpc") as s: s.ws_url``.
 """
 
@@ -33,7 +42,10 @@ from aiohttp import WSMsgType, web
 
 TOKEN = "tok-" + "a" * 24  # the user-made access token of ``firstauth``
 USER = ("ada@shapes.test", "Shapes123", 42)
-PATHS = {"jsonrpc": "/rpc", "header": "/kernel", "firstauth": "/api/websocket", "cookie": "/ws"}
+PATHS = {"jsonrpc": "/rpc", "header": "/kernel", "firstauth": "/api/websocket", "cookie": "/ws", "graphqlws": "/graphql"}
+GQL_PROTOCOL = "graphql-transport-ws"
+INIT_TIMEOUT_S = 3.0  # graphql-ws's default connectionInitWaitTimeout
+PING_EVERY_S = 5.0
 
 
 class ShapeServer:
@@ -116,7 +128,8 @@ class ShapeServer:
                 uid = 0
             if uid is None:
                 return web.json_response({"error": "unauthorized"}, status=401)
-        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        ws = web.WebSocketResponse(max_msg_size=1 << 20,
+                                   protocols=(GQL_PROTOCOL,) if self.shape == "graphqlws" else ())
         await ws.prepare(request)
         self.sockets.add(ws)
         try:
@@ -290,3 +303,111 @@ class ShapeServer:
                         await other.send_json({"type": "chat", "from": uid, "body": msg["body"]})
             else:
                 await ws.send_json({"type": "error", "data": {"message": "unsupported"}})
+
+    # -- graphql-transport-ws ------------------------------------------------------------
+    async def _graphqlws(self, ws: web.WebSocketResponse, uid: Any) -> None:
+        if ws.ws_protocol != GQL_PROTOCOL:
+            await ws.close(code=4406, message=b"Subprotocol not acceptable")
+            return
+        state: dict[str, Any] = {"acked": False, "init": False, "subs": {}, "all": set()}
+        loop = asyncio.get_running_loop()
+
+        async def init_timeout() -> None:
+            await asyncio.sleep(INIT_TIMEOUT_S)
+            if not state["init"]:
+                await ws.close(code=4408, message=b"Connection initialisation timeout")
+
+        async def pinger() -> None:
+            while not ws.closed:
+                await asyncio.sleep(PING_EVERY_S)
+                if state["acked"] and not ws.closed:
+                    await ws.send_json({"type": "ping"})
+
+        tasks = [loop.create_task(init_timeout()), loop.create_task(pinger())]
+        try:
+            async for text in self._frames(ws):
+                if not await self._gql_frame(ws, state, text):
+                    return
+        finally:
+            for t in tasks + list(state["all"]):  # a subscription kept after `complete` (defect) included
+                t.cancel()
+
+    async def _gql_frame(self, ws: web.WebSocketResponse, state: dict[str, Any], text: str) -> bool:
+        """Handle one frame; False once the session is closed."""
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            msg = None
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if kind not in ("connection_init", "ping", "pong", "subscribe", "complete"):
+            await ws.close(code=4400, message=b"Invalid message received")
+            return False
+        assert isinstance(msg, dict)
+        if kind == "ping":
+            await ws.send_json({"type": "pong"})
+            return True
+        if kind == "pong":
+            return True
+        if kind == "connection_init":
+            if state["init"]:
+                await ws.close(code=4429, message=b"Too many initialisation requests")
+                return False
+            state["init"] = True
+            payload = msg.get("payload")
+            token = payload.get("token") if isinstance(payload, dict) else None
+            if token != TOKEN and not ("accept_bad_token" in self.defects and token):
+                await ws.close(code=4403, message=b"Forbidden")
+                return False
+            state["acked"] = True
+            await ws.send_json({"type": "connection_ack"})
+            return True
+        if not state["acked"]:
+            await ws.close(code=4401, message=b"Unauthorized")
+            return False
+        sid = msg.get("id")
+        if not isinstance(sid, str) or not sid:
+            await ws.close(code=4400, message=b"Invalid message received")
+            return False
+        subs: dict[str, asyncio.Task[None]] = state["subs"]
+        if kind == "complete":
+            task = subs.pop(sid, None)
+            if task is not None and "keep_after_complete" not in self.defects:
+                task.cancel()
+            return True
+        if sid in subs:
+            await ws.close(code=4409, message=f"Subscriber for {sid} already exists".encode())
+            return False
+        payload = msg.get("payload")
+        query = payload.get("query") if isinstance(payload, dict) else None
+        if not isinstance(query, str):
+            await ws.close(code=4400, message=b"Invalid message received")
+            return False
+        subs[sid] = asyncio.get_running_loop().create_task(self._gql_run(ws, subs, sid, query))
+        state["all"].add(subs[sid])
+        return True
+
+    async def _gql_run(self, ws: web.WebSocketResponse, subs: dict[str, Any], sid: str, query: str) -> None:
+        """Execute one operation of a tiny schema: ``{ hello }``, ``subscription { tick }`` (3 events),
+        ``subscription { forever }`` (until completed); anything else is a GraphQL error."""
+        out = f"{sid}-x" if "wrong_id" in self.defects else sid
+        q = " ".join(query.replace("{", " { ").replace("}", " } ").split())
+        try:
+            if q in ("{ hello }", "query { hello }"):
+                await ws.send_json({"type": "next", "id": out, "payload": {"data": {"hello": "world"}}})
+            elif q in ("subscription { tick }", "subscription { forever }"):
+                n = 0
+                while n < 3 or q.endswith("forever }"):
+                    await ws.send_json({"type": "next", "id": out, "payload": {"data": {"tick": n}}})
+                    n += 1
+                    await asyncio.sleep(0.05 if n < 3 else 0.2)
+            else:
+                await ws.send_json({"type": "error", "id": out,
+                                    "payload": [{"message": f"Cannot query: {query[:60]}"}]})
+                return
+            if not ws.closed:
+                await ws.send_json({"type": "complete", "id": out})
+        except (ConnectionError, RuntimeError):
+            return
+        finally:
+            if subs.get(sid) is asyncio.current_task():
+                subs.pop(sid, None)
