@@ -179,23 +179,25 @@ class Watch:
         check, rounds = await asyncio.gather(spoken(), pace(self.ctx))
         self.rec.event("paced", round_trips=rounds, quiet_s=round(self.ctx.quiet(1.0), 3))
         locked = await self._locked_out()
-        self.rec.update_manifest(contract_spoken=check)
         from .probes.speaks import answers
 
-        self.answering = check["speaks"] is True or (check["speaks"] is None and await answers(self.ctx, tries=1))
-        if check["speaks"] is False:
-            self.not_spoken = str(check["why"])
-            self.rec.event("contract_not_spoken", why=check["why"], seen=check.get("seen", []))
-        elif locked:
-            # a lockout left by an earlier run or another client: wait (bounded) for it to pass, never judge under it
+        if locked:
+            # a lockout left by an earlier run or another client: wait (bounded) for it to pass, never judge under it;
+            # its closes said nothing of the protocol either: the speaks check is asked again once it has passed
             t0 = time.monotonic()
             waited = await self._lockout_passes()
             self.rec.event("locked_out_at_start", waited_s=round(time.monotonic() - t0, 2), passed=waited is not None,
                            close=self.lock_code)
             if waited is None:
                 self.down = ("locked_out", "an earlier run or another client", self.rec.t_offset())
-            else:
-                self.answering = await answers(self.ctx, tries=1)
+                self.rec.update_manifest(contract_spoken={"speaks": None, "why": "locked out: not asked", "seen": []})
+                return
+            check = await spoken()
+        self.rec.update_manifest(contract_spoken=check)
+        self.answering = check["speaks"] is True or (check["speaks"] is None and await answers(self.ctx, tries=1))
+        if check["speaks"] is False:
+            self.not_spoken = str(check["why"])
+            self.rec.event("contract_not_spoken", why=check["why"], seen=check.get("seen", []))
 
     async def _locked_out(self) -> bool:
         """Whether the run's own address is turned away by the contract's failed-authentication lockout (a fresh

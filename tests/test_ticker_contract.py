@@ -205,3 +205,19 @@ async def test_an_error_body_off_the_contracts_schema_is_a_note_not_a_leak(tmp_p
     rec = run.probes.set_index("probe").loc["readiness.no_stack_traces"]
     assert (rec["outcome"], rec["reason"]) == ("pass", "ok"), rec["detail"]
     assert "1 HTTP error bodies off the contract's errors.httpBody" in rec["detail"], rec["detail"]
+
+
+async def test_an_answer_late_every_time_is_late_and_one_late_answer_is_not(tmp_path):
+    """late_answer is the service's when every one of its LATE_TRIES answers is late, judged on the fastest: one
+    answer held back (a busy moment, our own probes beside it) is no finding."""
+    from pitchey_analysis.probes.generated import LATE_TRIES
+
+    half = make_options("quick").timeout_s / 2
+    always = await run_ticker(tmp_path / "always", FLAT, only=["messaging.clock"], slow={"clock": (half * 1.3, None)})
+    rec = always.probes.set_index("probe").loc["messaging.clock"]
+    assert (rec.outcome, rec.reason) == ("fail", "late_answer"), rec.detail
+    assert '"answer_ms_tries":[' in rec.observed and rec.observed.count(",", rec.observed.index("answer_ms_tries")) >= LATE_TRIES - 1
+    once = await run_ticker(tmp_path / "once", FLAT, only=["messaging.clock"], slow={"clock": (half * 1.3, 1)})
+    rec = once.probes.set_index("probe").loc["messaging.clock"]
+    assert (rec.outcome, rec.reason) == ("pass", "ok"), rec.detail
+    assert "answer_ms_tries" in rec.observed

@@ -7,7 +7,7 @@ schema with ``jsonschema``, time it. Outcomes (DESIGN.md, message-type support):
 
 - pass (*full*): the expected answer, valid against its schema, echoing the fields the contract names;
 - ``wrong_answer`` (*partial*): another reply or an error, or a schema error (its JSON path is in ``observed``);
-- ``late_answer`` (*partial*): valid but after half the timeout;
+- ``late_answer`` (*partial*): valid but after half the timeout, each of :data:`LATE_TRIES` times asked;
 - ``no_answer`` (*missing*): nothing within the timeout.
 
 The probes written as code (auth, pushes, limits, ...) read their endpoints,
@@ -85,6 +85,10 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
     return Result.ok(f"{kind} in {rtt_ms:.1f} ms", obs)
 
 
+#: how many times a request answered late is asked in all before ``late_answer`` is the finding
+LATE_TRIES = 3
+
+
 async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
     """The generated probe of one operation: send its example (a fresh id where the contract correlates it),
     judge the answer (the frame carrying that id back, else the first of the reply's kinds or an error)."""
@@ -113,6 +117,21 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
         ans = await s.expect_answer(kinds, ctx.options.timeout_s, since=mark)
         rtt = (time.perf_counter() - t0) * 1000
         r = judge_answer(op, ans, rtt, ctx.options.timeout_s, error_type, contract, sent)
+        tries = [round(rtt, 3)]
+        while r.reason == "late_answer" and len(tries) < LATE_TRIES:
+            # one late answer is one sample (a busy moment of the machine, our own probes beside it): the service is
+            # late when it is late every time, judged on its fastest answer
+            mark = s.mark()
+            t0 = time.perf_counter()
+            sent = await s.send(op.request.example)  # type: ignore[union-attr]
+            again = await s.expect_answer(kinds, ctx.options.timeout_s, since=mark)
+            rtt = (time.perf_counter() - t0) * 1000
+            tries.append(round(rtt, 3))
+            retry = judge_answer(op, again, rtt, ctx.options.timeout_s, error_type, contract, sent)
+            if retry.reason != "no_answer":
+                r = retry
+            if isinstance(r.observed, dict):
+                r.observed["answer_ms_tries"] = tries
         if ans is None and s.last_id is not None:
             stray = next((f for _, f in s.frames[mark:] if contract.kind_of(f) in kinds or contract.is_error(f)), None)
             if stray is not None:

@@ -5,12 +5,13 @@ It proves the contract format: its own login (``POST /v1/session`` with
 (``?access_token=``), its own first frame (``hello``) and its own messages
 (``quote`` -> ``price``, ``clock`` -> ``time``, ``watch`` -> ``watching``,
 ``portfolio`` -> ``holdings``; errors are ``problem``). ``off`` switches answers
-off one by one; ``wrapped`` puts every answer's data under ``payload``.
+off one by one; ``slow`` holds some back; ``wrapped`` puts every answer's data under ``payload``.
 Loopback only; ``async with TickerServer() as t: t.ws_url``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -30,8 +31,12 @@ def now_ms() -> int:
 class TickerServer:
     """The ticker service on 127.0.0.1, any free port."""
 
-    def __init__(self, *, off: set[str] | frozenset[str] = frozenset(), wrapped: bool = False, auth_check: bool = True) -> None:
+    def __init__(self, *, off: set[str] | frozenset[str] = frozenset(), wrapped: bool = False, auth_check: bool = True,
+                 slow: dict[str, tuple[float, int | None]] | None = None) -> None:
         self.off, self.wrapped, self.auth_check = set(off), wrapped, auth_check
+        #: kind -> (seconds each answer is held back, how many of its answers are: None for every one)
+        self.slow = dict(slow or {})
+        self.slowed: dict[str, int] = {}
         self.tokens: dict[str, int] = {}
         self.clients = 0
         self.runner: web.AppRunner | None = None
@@ -104,6 +109,11 @@ class TickerServer:
                 t = m.get("type") if isinstance(m, dict) else None
                 if t in self.off:
                     continue
+                if t in self.slow:
+                    delay, times = self.slow[t]
+                    if times is None or self.slowed.get(t, 0) < times:
+                        self.slowed[t] = self.slowed.get(t, 0) + 1
+                        await asyncio.sleep(delay)
                 if t in AUTH_ONLY and uid is None and self.auth_check:
                     await ws.send_json({"type": "problem", "reason": "login_first"})
                 elif t == "quote":
