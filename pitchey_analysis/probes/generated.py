@@ -262,8 +262,101 @@ def _reconnect(c: Contract) -> str:
     return f"after a dropped connection a client reconnects (backoff with jitter) and {again}; time measured"
 
 
+def _rt(c: Contract) -> tuple[str, str] | None:
+    """The round trip's request and answer kinds, in the contract's words."""
+    op = c.round_trip()
+    if op is None or op.request is None or op.answer is None:
+        return None
+    return op.request.type or op.id, op.answer.type or "its answer"
+
+
+def _first(c: Contract) -> str:
+    return f"'{c.first_frame.type}' arrives" if c.first_frame is not None else "the upgrade completes"
+
+
+def _ping_on_connected(c: Contract) -> str | None:
+    rt = _rt(c)
+    return None if rt is None else f"'{rt[0]}' sent the moment {_first(c)} is answered with '{rt[1]}'"
+
+
+def _user_types(c: Contract) -> str | None:
+    rt = _rt(c)
+    if c.login is None or rt is None:
+        return None
+    return (f"every user type given ({', '.join(c.login.paths)}) connects authenticated and its session stays open "
+            f"and answers '{rt[0]}'")
+
+
+def _connect(authenticated: bool) -> Any:
+    def said(c: Contract) -> str | None:
+        ff = c.first_frame
+        what = "an upgrade with the run's credential" if authenticated else "an anonymous upgrade"
+        if ff is None:
+            return f"{what} is served{' as authenticated' if authenticated else ''}; stages timed"
+        how = "" if ff.authenticated is None else f" saying at {ff.authenticated} that it is {'' if authenticated else 'not '}authenticated"
+        return f"{what} gets '{ff.type}'{how}; stages timed"
+    return said
+
+
+def _claims(c: Contract) -> str | None:
+    up = c.upgrade
+    claims = [n for n in (up.claim(k) for k in ("subject", "userType", "audience", "expiry", "issuer")) if n] if up else []
+    where = f" with the claims {', '.join(claims)}" if claims else ""
+    lg = c.login
+    if lg is None:
+        return None
+    if lg.session == "cookie":
+        swap = f", exchanged by {lg.exchange.method} {lg.exchange.path} for a token at {lg.exchange_token}" if lg.exchange else ""
+        return f"every login given answers {lg.status} and sets the session cookie{swap}{where}"
+    return f"every login given answers {lg.status} with a token at {lg.token}{where}"
+
+
+def _subject(c: Contract) -> str | None:
+    sub = c.upgrade.claim("subject") if c.upgrade is not None else None
+    return None if sub is None else f"each login's token names the user who logged in in its {sub} claim"
+
+
+def _rate(flood: str) -> Any:
+    def said(c: Contract) -> str | None:
+        lim = c.limit("rate")
+        if lim is None:
+            return None
+        err = lim.get("error")
+        then = " then".join(x for x in ((f" {err} errors," if err else ""), (f" the close {lim.close}" if lim.close else "")) if x)
+        return f"{flood} beyond the declared rate limit ({lim.get('burst')} at once) is limited:{then or ' answered by the limit'}"
+    return said
+
+
+def _endpoint(name: str, what: str) -> Any:
+    def said(c: Contract) -> str | None:
+        ep = c.endpoint(name)
+        return None if ep is None or not ep.get("path") else f"GET {ep['path']} {what}"
+    return said
+
+
+def _post_connection(c: Contract) -> str | None:
+    up = c.upgrade
+    if up is None or up.message is None:
+        return None
+    return f"{up.message} with a token on an anonymous session is answered with {up.success or 'success'}"
+
+
 #: probe -> its expectation in the words of the contract (None: the catalogue's own text)
 EXPECTED: dict[str, Any] = {
+    "connection.ping_on_connected": _ping_on_connected,
+    "connection.user_types": _user_types,
+    "connection.anonymous_connect": _connect(False),
+    "connection.authenticated_connect": _connect(True),
+    "connection.single_connected_frame": lambda c: f"exactly one '{c.first_frame.type}' frame per session" if c.first_frame else None,
+    "connection.login": _claims,
+    "auth.token_subject": _subject,
+    "auth.post_connection": _post_connection,
+    "readiness.rate_limit": _rate("a burst of requests"),
+    "readiness.control_frame_flood": _rate("a burst of ping control frames"),
+    "readiness.health_endpoint": _endpoint("wsHealth", "names the WebSocket endpoint really served"),
+    "readiness.stats_requires_auth": _endpoint("stats", "answers 401 without a token"),
+    "readiness.stats_non_admin": _endpoint("stats", "answers 403 for every non-admin user type"),
+    "readiness.stats_admin": _endpoint("stats", "answers 200 with the declared figures for an admin"),
     "connection.health": _health,
     "auth.invalid_token": _negative("a garbage token"),
     "auth.forged_token": _negative("a token signed with another key"),
