@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..atomic import atomic_path, partial_name, write_text
-from ..capture.dataset import load_latest, load_run
+from ..capture.dataset import check_run_events, load_latest, load_run
 from ..capture.schema import output_path, safe_stem
 from ..config import runs_dir as default_runs_dir
 from ..exceptions import DatasetError, RunNotFound
@@ -152,11 +152,13 @@ def build_report(
         current = load_latest(runs_dir, on_skip)
     else:
         current = load_run(run, runs_dir=runs_dir)
+    check_run_events(current)
     out = Path(out)
     if compare is not None or notebook == "compare":
         if compare is None:
             raise RunNotFound("a comparison needs two runs")
         ref = load_run(compare, runs_dir=runs_dir)
+        check_run_events(ref)
         stem = f"{safe_stem(ref.run_id, 60)}_vs_{safe_stem(current.run_id, 60)}"
         params: dict[str, object] = {"run_a": str(ref.path), "run_b": str(current.path)}
         kind, title = "compare", f"Comparison of two runs: {ref.run_id} → {current.run_id}"
