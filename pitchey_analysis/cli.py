@@ -414,16 +414,17 @@ def cmd_contract(a: argparse.Namespace) -> int:
         for i in issues:
             print(f"contract {printable(a.contract)}: {printable(i.line())}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"contract {c.name} ({c.title} {c.version}): valid AsyncAPI 3.0 + x-readiness, sha256 {c.sha256[:12]}")
+    # every name below is the contract's text: printed escaped (a title may hold a terminal's control sequences)
+    print(printable(f"contract {c.name} ({c.title} {c.version}): valid AsyncAPI 3.0 + x-readiness, sha256 {c.sha256[:12]}"))
     if c.kind_pointer != "/type":
-        print(f"message kinds: {c.kind_pointer or 'told apart by their schemas'}"
-              + (f"; answers matched by id at {', '.join(c.answer_pointers)}" if c.answer_pointers else ""))
+        print(printable(f"message kinds: {c.kind_pointer or 'told apart by their schemas'}"
+                        + (f"; answers matched by id at {', '.join(c.answer_pointers)}" if c.answer_pointers else "")))
     for i in issues:
         print(printable(i.line()))
     ops = c.request_answers()
-    print(f"{len(ops)} request/answer operations generate probes: " + ", ".join(f"{o.label()} [{o.probe_name}]" for o in ops))
+    print(printable(f"{len(ops)} request/answer operations generate probes: " + ", ".join(f"{o.label()} [{o.probe_name}]" for o in ops)))
     if c.first_frame:
-        print(f"first frame: {c.first_frame.type}")
+        print(printable(f"first frame: {c.first_frame.type}"))
     run = [(s, w) for s, w in steps if not (w or "").startswith("not_in_contract")]
     skipped = [(s, w) for s, w in steps if (w or "").startswith("not_in_contract")]
     print(f"\n{len(run)} probes will run ({a.suite} suite):")
@@ -536,7 +537,7 @@ def _run_config(a: argparse.Namespace) -> Any:
 
 def _plan_line(spec: Any, mark: str) -> str:
     """One probe of a plan, as ``run --dry-run`` and ``contract`` print it."""
-    return f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}"
+    return printable(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}")
 
 
 def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
