@@ -38,6 +38,10 @@ CASES = {
                      "lockout.failures"),
     "level 10 million": (BASE.replace("  batch: true", "  batch: true\n  targets: {concurrency: {level: 10000000}}"),
                          "concurrency.level"),
+    "handshake deadline a day": (BASE.replace("    invalidUtf8: {close: 1007}", "    handshake: {seconds: 86400}"), "handshake.seconds"),
+    "a trillion subscriptions": (BASE.replace("    invalidUtf8: {close: 1007}", "    subscriptions: {perSession: 1000000000000}"),
+                                 "subscriptions.perSession"),
+    "a billion connections": (BASE.replace("    invalidUtf8: {close: 1007}", "    connections: {max: 1000000000}"), "connections.max"),
     "too big": ("a: '" + "x" * (9 * 1024 * 1024) + "'\n", "at most"),
     # values JSON does not have, read by a YAML parser: refused (or read as the text they are written as)
     "an integer of 20,000 digits": (BASE.replace("  batch: true", "  batch: true\n  x-big: " + "9" * 20_000), "an integer of 20,000"),
@@ -130,3 +134,30 @@ def test_contract_check_prints_the_contract_s_text_escaped(capsys):
     Path(f.name).unlink()
     assert code == 0, err
     assert "\x1b" not in out and "\u202e" not in out and "calc\\u202e\\x1b[2Jevil" in out, out
+
+
+PITCHEY = (Path(__file__).resolve().parents[2] / "pitchey_analysis" / "contracts" / "pitchey.asyncapi.yaml").read_text()
+
+
+@pytest.mark.parametrize("limit", ["messageSize: {bytes: 2147483648, close: 1009}", "messageSize: {bytes: 2147483649, close: 1009}",
+                                   "subscriptions: {perSession: 1000000, error: subscription_limit}"])
+def test_a_limit_inside_its_range_never_makes_a_probe_build_what_it_names(limit):
+    """A size limit of 2 GiB or a cap of a million subscriptions is a valid contract; the probes that would send past
+    it skip (cap_too_high) before building anything (a 2.4 GB frame, a million channel names). Past the range, the
+    contract is refused naming the field."""
+    import asyncio
+
+    from pitchey_analysis.probes.base import Options, ProbeContext
+    from pitchey_analysis.probes.hardening import subscription_cap
+    from pitchey_analysis.probes.readiness import size_limit
+
+    field = limit.split(":")[0]
+    text = "\n".join(("    " + limit) if line.strip().startswith(field + ":") else line for line in PITCHEY.splitlines())
+    try:
+        c = contract_from_text(text)
+    except ContractError as exc:
+        assert limit == "messageSize: {bytes: 2147483649, close: 1009}" and "messageSize.bytes" in str(exc), exc
+        return
+    ctx = ProbeContext(ws_url="ws://127.0.0.1:9/ws", http_url="http://127.0.0.1:9", recorder=None, options=Options(), contract=c)
+    r = asyncio.run((size_limit if field == "messageSize" else subscription_cap)(ctx))
+    assert r.outcome == "skip" and r.reason == "cap_too_high", r
