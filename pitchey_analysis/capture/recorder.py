@@ -25,6 +25,7 @@ from typing import Any
 from .records import SCHEMA_VERSION, frame_from_rows
 from .redact import redact, secret_pattern
 from .samplestream import SAMPLE_STREAM, write_samples_parquet
+from .schema import MAX_MS
 
 log = logging.getLogger("pitchey_analysis.recorder")
 
@@ -128,7 +129,12 @@ class Recorder:
         self._write({"kind": "probe", "run_id": self.run_id, **record}, flush=True)
 
     def sample(self, record: dict[str, Any]) -> None:
-        """Write a sample (batched, at most ``batch_s`` late)."""
+        """Write a sample (batched, at most ``batch_s`` late). A value the dataset's schema refuses (negative, not
+        finite, past :data:`~.schema.MAX_MS`) is written as a failed measurement: the run is never one its own
+        reader would refuse."""
+        v = record.get("value_ms")
+        if v is not None and not (isinstance(v, int | float) and 0 <= v <= MAX_MS):
+            record = {**record, "value_ms": None, "ok": False}
         self.counts["sample"] += 1
         self._write({"kind": "sample", "run_id": self.run_id, **record}, flush=False)
 

@@ -32,6 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from ..contract import Contract, pointer_get
 from ..contract.requests import login_body, subscribe_request
 from ..contract.wire import set_pointer
+from ..net import read_body
 from .base import ProbeContext, Result, classify, is_lockout_close, probe
 from .common import http as http_get
 from .common import login, login_refused, open_started, round_trip
@@ -178,7 +179,7 @@ async def _http(ctx: ProbeContext, method: str, path: str, *, json_body: Any = N
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         async with session.request(method, ctx.http_url.rstrip("/") + path, json=json_body, data=data, headers=headers,
                                    allow_redirects=False) as r:
-            await r.read()
+            await read_body(r)
             return r.status, dict(r.headers)
 
 
