@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -77,6 +78,13 @@ class Recorder:
         self.run_id = run_id or new_run_id()
         self.dir = Path(out_dir) / self.run_id
         self.dir.mkdir(parents=True, exist_ok=False)
+        try:
+            self._start(manifest, secrets_to_mask, batch_s, fsync_s)
+        except BaseException:  # a signal or a full disk before the manifest exists: no run directory without one
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _start(self, manifest: dict[str, Any], secrets_to_mask: tuple[str, ...], batch_s: float, fsync_s: float) -> None:
         self.started_monotonic = time.monotonic()
         self._secrets = tuple(s for s in secrets_to_mask if s)
         self._batch_s, self._fsync_s = batch_s, fsync_s

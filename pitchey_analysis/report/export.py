@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..atomic import atomic_path, partial_name, write_text
@@ -55,6 +57,15 @@ def ipc_kernel_manager(sockets: Path) -> type:
             kwargs.setdefault("transport", "ipc")
             kwargs.setdefault("ip", str(sockets / "kernel-ipc"))
             super().__init__(**kwargs)
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            # The kernel's own log goes to the terminal by default: stopped mid-cell (Ctrl-C, SIGTERM) it printed a
+            # traceback of its closed sockets under the command's one line. What a cell raises comes back as a
+            # message (the report's error names the cell); the kernel's log is shown with -v only.
+            if not logging.getLogger("pitchey_analysis").isEnabledFor(logging.DEBUG):
+                kw.setdefault("stdout", subprocess.DEVNULL)
+                kw.setdefault("stderr", subprocess.DEVNULL)
+            return await super()._async_pre_start_kernel(**kw)
 
         async def _async_interrupt_kernel(self) -> None:
             # jupyter_client's shutdown starts with a SIGINT. Papermill shuts the kernel down as soon as the last

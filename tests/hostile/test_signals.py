@@ -84,6 +84,26 @@ def test_sigterm_during_a_report_leaves_no_partial_file(tmp_path):
     r = _terminate_when(["report", str(SAMPLE), "--out", str(out)], executing, sigint_ignored=False)
     assert r.returncode == 143, r.stderr[-2000:]
     assert files_under(out) == []
+    # the kernel stopped mid-cell printed a traceback of its closed sockets under the command's one line
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("signal_at", ["the manifest", "the events file"])
+def test_a_run_stopped_as_it_is_created_leaves_no_directory_without_a_manifest(tmp_path, monkeypatch, signal_at):
+    """A SIGTERM (KeyboardInterrupt here) or a full disk between the run directory and its manifest: the directory is
+    removed, so every run directory a report meets has its manifest."""
+    from pitchey_analysis.capture import recorder
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    if signal_at == "the manifest":
+        monkeypatch.setattr(recorder.Recorder, "_write_manifest", stopped)
+    else:
+        monkeypatch.setattr(recorder.threading, "Thread", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        recorder.Recorder(tmp_path / "runs", {})
+    assert files_under(tmp_path) == [] and list((tmp_path / "runs").iterdir()) == []
 
 
 @contextlib.contextmanager
