@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_path
 from .records import SCHEMA_VERSION, frame_from_rows
 from .redact import redact, secret_pattern
 from .samplestream import SAMPLE_STREAM, write_samples_parquet
@@ -46,12 +47,11 @@ def utc_now_iso() -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    """``data`` into ``path`` whole or not at all (a full disk or a signal leaves no temporary file: atomic_path)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class Recorder:
@@ -252,12 +252,11 @@ class Recorder:
             if name.startswith("_"):
                 continue
             df = frame_from_rows(name, rows)
-            tmp = self.dir / f"{name}.parquet.tmp"
-            if name == "samples" and (self.dir / SAMPLE_STREAM).exists():  # the load engine's columnar samples
-                write_samples_parquet(self.dir, df, self.run_id, tmp)
-            else:
-                df.to_parquet(tmp, index=False)
-            os.replace(tmp, self.dir / f"{name}.parquet")
+            with atomic_path(self.dir / f"{name}.parquet") as tmp:
+                if name == "samples" and (self.dir / SAMPLE_STREAM).exists():  # the load engine's columnar samples
+                    write_samples_parquet(self.dir, df, self.run_id, tmp)
+                else:
+                    df.to_parquet(tmp, index=False)
         stream = self.dir / SAMPLE_STREAM
         if stream.exists():  # every table is in Parquet now (what load_run reads first): the stream is a copy
             stream.unlink()
