@@ -638,8 +638,9 @@ def cmd_report(a: argparse.Namespace) -> int:
     if a.meeting:
         from .report.meeting import build_meeting_pack
 
-        return _export(a, "meeting pack", lambda out, _skipped: build_meeting_pack(
-            a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None, out=out, formats=tuple(a.format)))
+        return _export(a, "meeting pack", lambda out, skipped: build_meeting_pack(
+            a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None, out=out, formats=tuple(a.format),
+            on_skip=skipped))
     return _report(a, a.run, compare=a.compare, notebook="readiness")
 
 

@@ -481,3 +481,24 @@ def test_whatever_a_manifest_field_holds_the_run_is_refused_or_reported(sample_c
                 failures.append(f"{'.'.join(map(str, path))} = {value!r}: {type(exc).__name__}: {exc}")
     assert failures == [], "\n".join(failures[:20])
     assert accepted and refused  # both halves of the class were met
+
+
+def test_a_meeting_pack_skips_an_unreadable_sibling_and_appears_whole(capsys, tmp_path, sample_copy):
+    """An unreadable run beside the one a meeting is about made the whole pack fail (after its report was written,
+    leaving a folder that looked like a pack); it is skipped with one warning, and the pack appears only whole
+    (built under a temporary name, renamed)."""
+    bad = sample_copy.parent / "20261130T000000Z-bad000"
+    shutil.copytree(sample_copy, bad)
+    manifest_text("null")(bad)
+    dangling = sample_copy.parent / "20261130T000001Z-bad001"
+    dangling.mkdir()
+    (dangling / "manifest.json").symlink_to("/dev/zero")
+    out = tmp_path / "reports"
+    code, _, err = run_cli(capsys, "report", "--meeting", sample_copy.name, "--runs-dir", str(sample_copy.parent), "--out",
+                           str(out), "--format", "html")
+    assert code == 0, err
+    assert [ln for ln in err.strip().splitlines() if "warning: skipped an unreadable run" in ln] == err.strip().splitlines()
+    assert len(err.strip().splitlines()) == 2 and "Traceback" not in err
+    pack = f"meeting-{sample_copy.name}"
+    assert {f.split("/")[0] for f in files_under(out)} == {pack}
+    assert {"SHA256SUMS", "README.txt", f"{sample_copy.name}.html"} <= {f.split("/")[1] for f in files_under(out)}
