@@ -144,6 +144,14 @@ def has_control(text: str) -> bool:
     return bool(_CONTROL.search(text))
 
 
+def credential(text: str) -> str:
+    """A credential sent in a header or a query (a token): without a line break or a control character (a token read
+    with its file's newline would add a header of its own, or be refused by every server as the target's fault)."""
+    if has_control(text):
+        raise argparse.ArgumentTypeError("the value holds a line break or a control character (a file's newline?)")
+    return text
+
+
 def header(text: str) -> tuple[str, str]:
     """``Name: value``: a field name a server can parse and a value without a line break or a control character
     (a CR LF in a value would add a header of its own to the request)."""
@@ -172,5 +180,5 @@ def formats(text: str) -> tuple[str, ...]:
     return out
 
 
-__all__ = ["MAX_SECONDS", "check_knob_types", "choice", "count", "feature", "formats", "has_control", "header", "http_path", "knob", "number", "port",
+__all__ = ["MAX_SECONDS", "check_knob_types", "choice", "count", "credential", "feature", "formats", "has_control", "header", "http_path", "knob", "number", "port",
            "positive_seconds", "profile", "rate", "scale", "seconds"]

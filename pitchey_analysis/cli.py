@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "complete server can be READY; --no-tls serves ws:// (the TLS checks are then gaps)")
     r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
     r.add_argument("--password", help="user password (default $PITCHEY_PASSWORD); needs --email")
-    r.add_argument("--token", default=os.environ.get("PITCHEY_TOKEN"),
+    r.add_argument("--token", default=os.environ.get("PITCHEY_TOKEN"), type=argtypes.credential,
                    help="a credential you made beforehand (an access token), used as is where the contract carries one "
                         "(default $PITCHEY_TOKEN; never written to the run)")
     r.add_argument("--user-type", help="login endpoint of the user: a user type of the contract's x-readiness.login "
@@ -300,7 +300,10 @@ def cmd_serve(a: argparse.Namespace) -> int:
         print("Ctrl-C stops (health answers 503, sessions close 1001).", file=sys.stderr)
 
     threading.Thread(target=printer, daemon=True).start()
-    serve_forever(srv)
+    try:
+        serve_forever(srv)
+    except OSError as exc:  # a --host that does not resolve, a port taken or not ours to bind: the user's to fix
+        raise CliError(f"cannot serve on {printable(a.host)}:{a.port}: {printable(exc.strerror or exc)}") from None
     return EXIT_OK
 
 

@@ -118,6 +118,8 @@ COMMANDS = [  # (arguments, text of the error)
     (["run", "--dry-run", "--admin-login-path", "/a\r\nX: y"], "argument --admin-login-path: a path on the target"),
     (["run", "--dry-run", "--user", "creator:a\n@b"], "argument --user: --user takes TYPE:EMAIL"),
     (["run", "--dry-run", "--user", "cre/../ator:a@b"], "argument --user: --user takes TYPE:EMAIL"),
+    (["run", "--dry-run", "--token", "abc\r\nX-Evil: 1"], "argument --token: the value holds a line break"),
+    (["serve", "--host", "no such host", "--port", "0"], "cannot serve on no such host:0"),
     # outputs of run, load and debug, checked before anything starts
     (["run", "--out", "/dev/null"], "--out /dev/null is not a folder"),
     (["run", "--out", "/proc/self"], "--out /proc/self: cannot write into /proc/self"),
@@ -212,3 +214,11 @@ def test_a_failure_no_rule_foresaw_is_still_one_line(capsys, monkeypatch, exc, c
     line = one_line_error(err)
     assert got == code and text in line and len(err.strip().splitlines()) == 1, err
     assert "hunter2" not in err and "\x1b" not in err
+
+
+def test_a_token_from_the_environment_with_its_file_s_newline_is_a_usage_error(capsys, monkeypatch):
+    """``PITCHEY_TOKEN=$(cat token)`` keeps no newline, ``PITCHEY_TOKEN="$(cat token)\n"`` or a CRLF file does: the
+    token would be refused by every target (the target blamed) or add a header of its own."""
+    monkeypatch.setenv("PITCHEY_TOKEN", "tok\r\n")
+    code, _, err = run_cli(capsys, "run", "--dry-run")
+    assert code == 2 and "argument --token: the value holds a line break" in one_line_error(err)
