@@ -50,8 +50,9 @@ def number(*, low: float | None = None, low_open: bool = False, high: float | No
 positive_seconds = number(low=0, low_open=True, high=MAX_SECONDS, what="seconds")
 #: seconds, >= 0 and at most a week
 seconds = number(low=0, high=MAX_SECONDS, what="seconds")
-#: a multiplier of every timeout, > 0 and at most 1000
-scale = number(low=0, low_open=True, high=1000, what="a factor")
+#: a multiplier of every timeout, 0.05 to 1000: below it the suite's shortest waits (tens of ms) would end before a
+#: loopback target could answer, and the run would blame the target for the tool's own setting
+scale = number(low=0.05, high=1000, what="a factor")
 #: a count of at least 1 (samples, attempts, workers)
 count = number(low=1, integer=True, high=10_000_000, what="an integer")
 #: messages per second per connection: 0 (the closed model) to 100,000
@@ -103,6 +104,74 @@ def check_knob_types(knobs: dict[str, Any], cls: type) -> str | None:
     return None
 
 
+def choice(names: tuple[str, ...] | Callable[[], tuple[str, ...]], what: str) -> Callable[[str], str]:
+    """A parser of one of ``names`` (a function of them: looked up when a value is parsed, so that the module that
+    knows them is imported only then)."""
+    def parse(text: str) -> str:
+        known = names() if callable(names) else names
+        if text not in known:
+            raise argparse.ArgumentTypeError(f"unknown {what} {text!r}; choose from {', '.join(known)}")
+        return text
+
+    parse.__name__ = what
+    return parse
+
+
+def _profiles() -> tuple[str, ...]:
+    from .server.profile import PROFILE_NAMES
+
+    return PROFILE_NAMES
+
+
+def _features() -> tuple[str, ...]:
+    from .server.profile import FEATURES
+
+    return tuple(FEATURES)
+
+
+#: an embedded server profile, and a Part A feature it can switch off
+profile = choice(_profiles, "profile")
+feature = choice(_features, "feature")
+
+#: an HTTP field name (RFC 9110 §5.1: a token)
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: what no field value and no path may hold: control characters (RFC 9110 §5.5; HTAB aside) and, in a path, spaces
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a line break or another control character (HTAB aside)."""
+    return bool(_CONTROL.search(text))
+
+
+def credential(text: str) -> str:
+    """A credential sent in a header or a query (a token): without a line break or a control character (a token read
+    with its file's newline would add a header of its own, or be refused by every server as the target's fault)."""
+    if has_control(text):
+        raise argparse.ArgumentTypeError("the value holds a line break or a control character (a file's newline?)")
+    return text
+
+
+def header(text: str) -> tuple[str, str]:
+    """``Name: value``: a field name a server can parse and a value without a line break or a control character
+    (a CR LF in a value would add a header of its own to the request)."""
+    name, sep, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not _TOKEN.match(name):
+        raise argparse.ArgumentTypeError(f"header must be 'Name: value' with Name an HTTP field name, got {text!r}")
+    if _CONTROL.search(value):
+        raise argparse.ArgumentTypeError(f"header {name}: the value holds a line break or a control character")
+    return name, value
+
+
+def http_path(text: str) -> str:
+    """A path on the target: ``/`` first (joined to the target's base, never another host: ``@evil/`` or
+    ``http://...`` would send a login elsewhere), no space and no control character."""
+    if not text.startswith("/") or text.startswith("//") or _CONTROL.search(text) or " " in text:
+        raise argparse.ArgumentTypeError(f"a path on the target expected, starting with one / and without spaces, got {text!r}")
+    return text
+
+
 def formats(text: str) -> tuple[str, ...]:
     """``html``, ``pdf`` or ``html,pdf``: the report's formats."""
     out = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
@@ -111,4 +180,5 @@ def formats(text: str) -> tuple[str, ...]:
     return out
 
 
-__all__ = ["MAX_SECONDS", "check_knob_types", "count", "formats", "knob", "number", "port", "positive_seconds", "rate", "scale", "seconds"]
+__all__ = ["MAX_SECONDS", "check_knob_types", "choice", "count", "credential", "feature", "formats", "has_control", "header", "http_path", "knob", "number", "port",
+           "positive_seconds", "profile", "rate", "scale", "seconds"]

@@ -38,7 +38,12 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    """Write ``text`` (UTF-8) to ``path`` atomically; a device named on purpose (``/dev/stdout``) is written as it
+    is (a rename would replace the device node)."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        path.write_text(text, encoding="utf-8")
+        return
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -31,16 +32,9 @@ class CliError(UsageError):
         self.code = code
 
 
-def _header(value: str) -> tuple[str, str]:
-    if ":" not in value:
-        raise argparse.ArgumentTypeError(f"header must be 'Name: value', got {value!r}")
-    k, v = value.split(":", 1)
-    return k.strip(), v.strip()
-
-
 def _user(value: str) -> tuple[str, str]:
     kind, sep, email = value.partition(":")
-    if not sep or not kind.strip() or "@" not in email:
+    if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]+", kind.strip()) or "@" not in email or argtypes.has_control(email):
         raise argparse.ArgumentTypeError(f"--user takes TYPE:EMAIL, e.g. investor:sarah@example.com (got {value!r})")
     return kind.strip(), email.strip()
 
@@ -78,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     s = sub.add_parser("serve", help="run the reference Pitchey service on loopback")
-    s.add_argument("--profile", default="complete", help="complete (default) or pitchey-2025-11")
+    s.add_argument("--profile", default="complete", type=argtypes.profile, help="complete (default) or pitchey-2025-11")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     s.add_argument("--port", type=argtypes.port, default=0, help="port, 1-65535 (default 0: any free port)")
     s.add_argument("--tls", action="store_true", help="serve https/wss with a generated certificate (CA file printed)")
@@ -89,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a proxy (IP address or CIDR block) whose X-Forwarded-For is believed: the rightmost hop it did not add "
                         "is the client (repeatable; no proxy is trusted by default)")
     s.add_argument("--echo", action="store_true", help="also route /echo (a rate-limited echo endpoint, for Autobahn)")
-    s.add_argument("--disable", action="append", default=[], metavar="FEATURE", help="switch off one Part A feature (repeatable; see --list-switches)")
+    s.add_argument("--disable", action="append", default=[], type=argtypes.feature, metavar="FEATURE", help="switch off one Part A feature (repeatable; see --list-switches)")
     s.add_argument("--defect", action="append", type=_defect, default=[], metavar="N|NAME",
                    help="switch on Part B item N, by number or name (repeatable; see --list-switches)")
     s.add_argument("--no-defect", action="append", type=_defect, default=[], metavar="N|NAME",
@@ -104,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the probe suite and capture a run dataset")
     r.add_argument("--target", help="WebSocket URL (ws://host:port/ws); default: start the embedded reference server")
     r.add_argument("--http-url", help="HTTP base URL (default: derived from --target)")
-    r.add_argument("--profile", default="complete", help="embedded server profile: complete or pitchey-2025-11")
-    r.add_argument("--disable", action="append", default=[], metavar="FEATURE", help="embedded server: switch off a feature")
+    r.add_argument("--profile", default="complete", type=argtypes.profile, help="embedded server profile: complete or pitchey-2025-11")
+    r.add_argument("--disable", action="append", default=[], type=argtypes.feature, metavar="FEATURE", help="embedded server: switch off a feature")
     r.add_argument("--defect", action="append", type=_defect, default=[], metavar="N|NAME",
                    help="embedded server: switch on Part B item N (number or name)")
     r.add_argument("--no-defect", action="append", type=_defect, default=[], metavar="N|NAME",
@@ -115,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "complete server can be READY; --no-tls serves ws:// (the TLS checks are then gaps)")
     r.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"), help="user e-mail (default $PITCHEY_EMAIL)")
     r.add_argument("--password", help="user password (default $PITCHEY_PASSWORD); needs --email")
-    r.add_argument("--token", default=os.environ.get("PITCHEY_TOKEN"),
+    r.add_argument("--token", default=os.environ.get("PITCHEY_TOKEN"), type=argtypes.credential,
                    help="a credential you made beforehand (an access token), used as is where the contract carries one "
                         "(default $PITCHEY_TOKEN; never written to the run)")
     r.add_argument("--user-type", help="login endpoint of the user: a user type of the contract's x-readiness.login "
@@ -127,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a YAML/JSON file with users: [{type, email, password}] and admin: {email, password, login_path} (never copied into the run)")
     r.add_argument("--admin-email", default=os.environ.get("PITCHEY_ADMIN_EMAIL"), help="admin e-mail for stats/notification probes")
     r.add_argument("--admin-password", default=os.environ.get("PITCHEY_ADMIN_PASSWORD"), help="admin password")
-    r.add_argument("--admin-login-path", help="the admin's login path (default: the creator login path)")
+    r.add_argument("--admin-login-path", type=argtypes.http_path, help="the admin's login path (default: the creator login path)")
     r.add_argument("--no-preflight", action="store_true", help="skip the checks of URL, upgrade and logins before the suite")
     r.add_argument("--jwt-secret", default=os.environ.get("PITCHEY_JWT_SECRET"), help="target's signing secret, for probes that sign their own tokens")
     r.add_argument("--suite", default="full", choices=("quick", "full"), help="full (default) or quick (<= 20 s)")
@@ -144,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="runs directory (default: runs/ of the data folder, see the README)")
     r.add_argument("--cafile", help="CA certificate to verify a wss:// target")
     r.add_argument("--insecure", action="store_true", help="do not verify TLS certificates (recorded; the TLS probe then fails)")
-    r.add_argument("--header", action="append", type=_header, default=[], metavar="'NAME: VALUE'", help="extra upgrade header (repeatable)")
+    r.add_argument("--header", action="append", type=argtypes.header, default=[], metavar="'NAME: VALUE'", help="extra upgrade header (repeatable)")
     r.add_argument("--allow-disruptive", action="store_true", help="run probes that disturb other users on a non-loopback target")
     r.add_argument("--only", action="append", metavar="NAME", help="run only these probes or categories (repeatable)")
     r.add_argument("--dry-run", action="store_true", help="list what would run and its schedule (which probes run together, "
@@ -199,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("debug", help="trace the frames of one session")
     d.add_argument("url", nargs="?", help="WebSocket URL (default: the embedded reference server)")
-    d.add_argument("--profile", default="complete", help="embedded server profile")
+    d.add_argument("--profile", default="complete", type=argtypes.profile, help="embedded server profile")
     d.add_argument("--email", default=os.environ.get("PITCHEY_EMAIL"))
     d.add_argument("--password", default=os.environ.get("PITCHEY_PASSWORD"))
     d.add_argument("--sweep", action="store_true", help="send every message type of the contract")
@@ -310,7 +304,10 @@ def cmd_serve(a: argparse.Namespace) -> int:
         print("Ctrl-C stops (health answers 503, sessions close 1001).", file=sys.stderr)
 
     threading.Thread(target=printer, daemon=True).start()
-    serve_forever(srv)
+    try:
+        serve_forever(srv)
+    except OSError as exc:  # a --host that does not resolve, a port taken or not ours to bind: the user's to fix
+        raise CliError(f"cannot serve on {printable(a.host)}:{a.port}: {printable(exc.strerror or exc)}") from None
     return EXIT_OK
 
 
@@ -332,16 +329,29 @@ def _credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Any], Any]
     admin = Credentials(a.admin_email, a.admin_password, user_type, a.admin_login_path) if a.admin_email else None
     if a.credentials:
         doc = _credentials_file(a.credentials)
+        where = f"--credentials {printable(a.credentials)}"
         for i, u in enumerate(doc.get("users") or []):
             if not isinstance(u, dict) or not all(isinstance(u.get(k), str) for k in ("type", "email", "password")):
-                raise CliError(f"--credentials {a.credentials}: users[{i}] needs type, email and password")
-            users.append(Credentials(u["email"], u["password"], u["type"], u.get("login_path")))
+                raise CliError(f"{where}: users[{i}] needs type, email and password")
+            users.append(Credentials(u["email"], u["password"], u["type"], _login_path(u, f"{where}: users[{i}]")))
         ad = doc.get("admin")
         if ad is not None:
             if not isinstance(ad, dict) or not all(isinstance(ad.get(k), str) for k in ("email", "password")):
-                raise CliError(f"--credentials {a.credentials}: admin needs email and password")
-            admin = Credentials(ad["email"], ad["password"], ad.get("type", user_type), ad.get("login_path") or a.admin_login_path)
+                raise CliError(f"{where}: admin needs email and password")
+            admin = Credentials(ad["email"], ad["password"], str(ad.get("type", user_type)),
+                                _login_path(ad, f"{where}: admin") or a.admin_login_path)
     return users, admin
+
+
+def _login_path(entry: dict[str, Any], where: str) -> str | None:
+    """A credential's ``login_path``, a path on the target (:func:`~.argtypes.http_path`: never another host)."""
+    path = entry.get("login_path")
+    if path is None:
+        return None
+    try:
+        return argtypes.http_path(path) if isinstance(path, str) else argtypes.http_path(repr(path))
+    except argparse.ArgumentTypeError as exc:
+        raise CliError(f"{where}.login_path: {exc}") from None
 
 
 #: the largest credentials file read (a few users and an admin take a few hundred bytes)
@@ -411,16 +421,17 @@ def cmd_contract(a: argparse.Namespace) -> int:
         for i in issues:
             print(f"contract {printable(a.contract)}: {printable(i.line())}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"contract {c.name} ({c.title} {c.version}): valid AsyncAPI 3.0 + x-readiness, sha256 {c.sha256[:12]}")
+    # every name below is the contract's text: printed escaped (a title may hold a terminal's control sequences)
+    print(printable(f"contract {c.name} ({c.title} {c.version}): valid AsyncAPI 3.0 + x-readiness, sha256 {c.sha256[:12]}"))
     if c.kind_pointer != "/type":
-        print(f"message kinds: {c.kind_pointer or 'told apart by their schemas'}"
-              + (f"; answers matched by id at {', '.join(c.answer_pointers)}" if c.answer_pointers else ""))
+        print(printable(f"message kinds: {c.kind_pointer or 'told apart by their schemas'}"
+                        + (f"; answers matched by id at {', '.join(c.answer_pointers)}" if c.answer_pointers else "")))
     for i in issues:
         print(printable(i.line()))
     ops = c.request_answers()
-    print(f"{len(ops)} request/answer operations generate probes: " + ", ".join(f"{o.label()} [{o.probe_name}]" for o in ops))
+    print(printable(f"{len(ops)} request/answer operations generate probes: " + ", ".join(f"{o.label()} [{o.probe_name}]" for o in ops)))
     if c.first_frame:
-        print(f"first frame: {c.first_frame.type}")
+        print(printable(f"first frame: {c.first_frame.type}"))
     run = [(s, w) for s, w in steps if not (w or "").startswith("not_in_contract")]
     skipped = [(s, w) for s, w in steps if (w or "").startswith("not_in_contract")]
     print(f"\n{len(run)} probes will run ({a.suite} suite):")
@@ -441,6 +452,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = _run_config(a)
     if a.dry_run:
         return _print_plan(a, cfg)
+    _check_outputs(a, folders=("out",), files=("json", "junit"))
     if a.repeat > 1:
         return _repeat_runs(a, cfg)
     return _report_run(a, _execute_run(a, cfg))
@@ -533,7 +545,7 @@ def _run_config(a: argparse.Namespace) -> Any:
 
 def _plan_line(spec: Any, mark: str) -> str:
     """One probe of a plan, as ``run --dry-run`` and ``contract`` print it."""
-    return f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}"
+    return printable(f"  {spec.name:38s} {spec.category:15s} {'critical' if spec.critical else '':8s} {mark}")
 
 
 def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
@@ -634,8 +646,9 @@ def cmd_report(a: argparse.Namespace) -> int:
     if a.meeting:
         from .report.meeting import build_meeting_pack
 
-        return _export(a, "meeting pack", lambda out, _skipped: build_meeting_pack(
-            a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None, out=out, formats=tuple(a.format)))
+        return _export(a, "meeting pack", lambda out, skipped: build_meeting_pack(
+            a.run, baseline=a.baseline, runs_dir=Path(a.runs_dir) if a.runs_dir else None, out=out, formats=tuple(a.format),
+            on_skip=skipped))
     return _report(a, a.run, compare=a.compare, notebook="readiness")
 
 
@@ -667,6 +680,54 @@ def output_folder(out: str, flag: str = "--out") -> Path:
     except OSError as exc:
         raise write_error(exc, f"{flag} {out}") from None
     return d
+
+
+def output_file(name: str, flag: str) -> Path:
+    """The file ``name`` a command will write (a summary, a table): a :class:`CliError` before anything runs when it
+    is a folder, a pipe or a socket, or when its folder cannot be made or written (a long run would otherwise end
+    without its summary). A device (``/dev/stdout``) is written as it is."""
+    import stat
+
+    if not str(name).strip():
+        raise CliError(f"{flag} needs a file name")
+    p = Path(name)
+    try:
+        st = p.stat()
+    except OSError:
+        st = None
+    if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+        raise CliError(f"{flag} {printable(name)} is not a regular file" + (" (a folder)" if stat.S_ISDIR(st.st_mode) else ""))
+    _check_writable_folder(p.parent, f"{flag} {name}")
+    return p
+
+
+def _check_writable_folder(folder: Path, what: str) -> None:
+    """Raise a :class:`CliError` unless ``folder``, or the nearest folder above it that exists, is a folder this
+    process may write into (nothing is made here)."""
+    d = folder if str(folder) else Path(".")
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    if not d.is_dir():
+        raise CliError(f"{printable(what)}: {printable(str(d))} is not a folder")
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise CliError(f"{printable(what)}: cannot write into {printable(str(d))} (permission denied)")
+
+
+def _check_outputs(a: argparse.Namespace, *, folders: tuple[str, ...] = (), files: tuple[str, ...] = ()) -> None:
+    """The output folders and files a command was given, checked before it starts (:func:`output_file`)."""
+    for name in folders:
+        value = getattr(a, name, None)
+        if value is not None:
+            flag = f"--{name.replace('_', '-')}"
+            if not str(value).strip():
+                raise CliError(f"{flag} needs a folder name (an empty one would write into the working folder)")
+            if Path(value).exists() and not Path(value).is_dir():
+                raise CliError(f"{flag} {printable(value)} is not a folder")
+            _check_writable_folder(Path(value), f"{flag} {value}")
+    for name in files:
+        value = getattr(a, name, None)
+        if value is not None:
+            output_file(value, f"--{name}")
 
 
 def write_error(exc: OSError, what: str) -> CliError:
@@ -718,6 +779,8 @@ def cmd_compare(a: argparse.Namespace) -> int:
 def cmd_debug(a: argparse.Namespace) -> int:
     from .debug import run_debug
 
+    _check_outputs(a, files=("save",))
+
     return run_debug(a.url, profile=a.profile, email=a.email, password=a.password, sweep=a.sweep, contract=a.contract,
                      duration=a.duration, save=a.save, cafile=a.cafile, insecure=a.insecure)
 
@@ -725,6 +788,7 @@ def cmd_debug(a: argparse.Namespace) -> int:
 def cmd_load(a: argparse.Namespace) -> int:
     from .load import use_system_allocator
 
+    _check_outputs(a, folders=("out",))
     use_system_allocator()  # before pyarrow loads (when the load has ended): its default allocator keeps freed batch buffers
     from .load.cli import run_load_cli
 
@@ -832,11 +896,31 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         from .atomic import is_disk_full
 
-        if not is_disk_full(exc):
-            raise
-        print(f"pitchey-analysis {a.command}: error: the disk is full ({exc.strerror}): "
-              f"{printable(exc.filename or 'a file')} could not be written", file=sys.stderr)
-        return EXIT_DEGRADED
+        if is_disk_full(exc):
+            print(f"pitchey-analysis {a.command}: error: the disk is full ({exc.strerror}): "
+                  f"{printable(exc.filename or 'a file')} could not be written", file=sys.stderr)
+            return EXIT_DEGRADED
+        if exc.filename is None:
+            return _internal_error(a, exc)
+        # a file or folder the command was pointed at (or derived from what it was given) cannot be used
+        print(f"pitchey-analysis {a.command}: error: {printable(exc.filename)}: {printable(exc.strerror or exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # the last resort: never a traceback on the user's terminal
+        return _internal_error(a, exc)
+
+
+def _internal_error(a: argparse.Namespace, exc: BaseException) -> int:
+    """A failure no rule of the command foresaw: one line (redacted, escaped), exit 1; the traceback with ``-v``."""
+    from .capture.redact import redact_text
+
+    logging.getLogger("pitchey_analysis").debug("the command failed", exc_info=exc)
+    what = str(exc).splitlines()[0] if str(exc).strip() else "no detail"
+    secrets = tuple(v for v in (*(getattr(a, k, None) for k in ("password", "admin_password", "jwt_secret", "token")),
+                                *(v for k, v in os.environ.items() if k.startswith("PITCHEY_") and
+                                  any(w in k for w in ("PASSWORD", "SECRET", "TOKEN")))) if isinstance(v, str) and v)
+    print(f"pitchey-analysis {a.command}: error: {type(exc).__name__}: {printable(redact_text(what, secrets), 300)} "
+          f"(an internal error{'' if a.verbose else '; -v shows where'})", file=sys.stderr)
+    return EXIT_CRITICAL
 
 
 if __name__ == "__main__":

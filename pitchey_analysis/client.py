@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from .aio import BackgroundLoop
 from .contract import default_contract
 from .exceptions import ClientError
+from .net import read_body
 
 T = TypeVar("T")
 
@@ -183,7 +184,12 @@ class PitcheyClient:
             # never redirected: the password goes to the login URL only (RFC 9110 §15.4: a 307 would resend it)
             async with s.post(url, json={"email": email, "password": password}, ssl=self.ssl_context or True,
                               allow_redirects=False) as r:
-                body = await r.json(content_type=None)
+                try:
+                    body = json.loads(await read_body(r))
+                except (ValueError, RecursionError):
+                    body = None
+                if not isinstance(body, dict):
+                    raise LoginError(r.status, "the answer is not a JSON object")
                 if r.status != 200 or not body.get("token"):
                     raise LoginError(r.status, str(body.get("error", "")))
         self.token, self.user = body["token"], body.get("user")

@@ -68,6 +68,28 @@ def urlopen_no_redirect(req: urllib.request.Request, *, timeout: float, context:
     return urllib.request.build_opener(*handlers).open(req, timeout=timeout)
 
 
+#: the most of an HTTP answer's body the tool reads (decompressed): a login, a health or a stats answer is a few kB;
+#: a target answering gigabytes (a 5 GB Content-Length, a gzip bomb, an endless chunked body) is read this far only
+MAX_BODY_BYTES = 16 << 20
+
+
+async def read_body(r: Any, limit: int = MAX_BODY_BYTES) -> bytes:
+    """At most ``limit`` bytes of an aiohttp answer's body (decompressed as it arrives); the rest is never read (the
+    connection is closed with the answer)."""
+    buf = bytearray()
+    while len(buf) < limit:
+        chunk = await r.content.read(min(1 << 20, limit - len(buf)))
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
+
+
+def read_body_sync(r: Any, limit: int = MAX_BODY_BYTES) -> bytes:
+    """:func:`read_body` for a ``urllib`` answer."""
+    return bytes(r.read(limit))
+
+
 def http_base(ws_url: str) -> str:
     """The HTTP base derived from a WebSocket URL."""
     parts = urlsplit(ws_url)

@@ -10,6 +10,7 @@ target itself (a silent or slow endpoint) are left to the probes: they are data.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import ssl
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from websockets.typing import Subprotocol
 from .capture.redact import redact_url
 from .contract import pointer_get
 from .contract.requests import login_body, upgrade_target
+from .net import read_body
 from .probes.base import Credentials
 from .probes.common import LOGIN_PATH
 from .textsafe import printable
@@ -90,8 +92,8 @@ async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> 
                 status, reason = r.status, r.reason or ""
                 location = r.headers.get("Location", "")
                 try:
-                    body = await r.json(content_type=None)
-                except ValueError:
+                    body = json.loads(await read_body(r))
+                except (ValueError, RecursionError):
                     body = None
                 cookie = "; ".join(c.split(";", 1)[0] for c in r.headers.getall("Set-Cookie", ()) if "=" in c)
             if lg is not None and lg.session == "cookie" and status == lg.status and cookie:

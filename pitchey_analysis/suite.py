@@ -606,10 +606,10 @@ def contract_file_name(contract: Contract) -> str:
 
 def store_contract(run_dir: Path, contract: Contract) -> Path:
     """Write the contract the run is judged against into the run directory, verbatim."""
+    from .atomic import write_text
+
     path = Path(run_dir) / contract_file_name(contract)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(contract.text, encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, contract.text)
     return path
 
 

@@ -45,7 +45,7 @@ def sequential_latency(r: Run) -> pd.DataFrame:
 
 def service_targets(r: Run) -> pd.DataFrame:
     """Each service-level target: met, missed or not verified."""
-    return slo_checks(r.samples, r.probes, tls=bool(r.manifest.get("target", {}).get("tls")))
+    return slo_checks(r.samples, r.probes, tls=bool((r.manifest.get("target") or {}).get("tls")))
 
 
 #: fewer sequential samples than this draw no distribution (a histogram of one or two values reads as noise)

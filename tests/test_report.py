@@ -279,7 +279,7 @@ def test_meeting_pack_is_one_folder(tmp_path, capsys):
     later = runs / "29990101T000000Z-abcdef"
     shutil.copytree(src, later)
     m = json.loads((later / "manifest.json").read_text())
-    m.update(run_id=later.name, started_at="2999-01-01T00:00:00+00:00")
+    m.update(run_id=later.name, started_at="2261-01-01T00:00:00+00:00")  # the latest time a report can place
     (later / "manifest.json").write_text(json.dumps(m))
     assert main(["report", "--meeting", later.name, "--runs-dir", str(runs), "--out", str(tmp_path / "out"),
                  "--format", "html"]) == 0, capsys.readouterr().err

@@ -60,7 +60,7 @@ class Analysis:
 def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
     """Compute every table of the report from a loaded run (``load_run``)."""
     probes = latest(run.probes)
-    tls = bool(run.manifest.get("target", {}).get("tls"))
+    tls = bool((run.manifest.get("target") or {}).get("tls"))
     slo = slo_checks(run.samples, run.probes, tls=tls, targets=targets or targets_from_manifest(run.manifest))
     rates = category_rates(probes)
     # judged by the Pitchey contract (or recorded before runs named theirs): its texts may name Pitchey's features

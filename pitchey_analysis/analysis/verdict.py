@@ -65,12 +65,13 @@ def not_run(probes: pd.DataFrame, plan: list[Any] | None) -> pd.DataFrame:
     """
     # a probe recorded as cancelled at the deadline did not run either
     ran = set(probes.loc[probes["reason"] != "deadline", "probe"]) if len(probes) else set()
+    cancelled = set(probes.loc[probes["reason"] == "deadline", "probe"]) if len(probes) else set()
     rows = []
     for e in plan or []:
         entry = e if isinstance(e, dict) else {"probe": e, "critical": True, "selected": True}
         if entry["probe"] in ran:
             continue
-        deadline = len(probes) and ((probes["probe"] == entry["probe"]) & (probes["reason"] == "deadline")).any()
+        deadline = entry["probe"] in cancelled
         rows.append({"probe": entry["probe"], "critical": bool(entry.get("critical", True)),
                      "why": "deadline" if deadline else ("not run" if entry.get("selected", True) else "excluded with --only")})
     return pd.DataFrame(rows, columns=["probe", "critical", "why"])
@@ -127,6 +128,11 @@ def verdict(probes: pd.DataFrame, slo: pd.DataFrame, plan: list[Any] | None = No
     if how in ("interrupted", "degraded", "incomplete") and not rows[1] and not rows[2]:
         # A run that did not end cannot be READY, even if what it recorded was clean.
         rows[2].append({"rule": 2, "kind": "run", "name": "run", "status": how, "detail": f"the run is {how}"})
+    if not rows[1] and not rows[2] and not (crit & (p["outcome"] == "pass")).any():
+        # Readiness is what critical probes showed: a dataset without one passing (no probe recorded, every critical
+        # flag off) judges nothing, whatever else it holds.
+        rows[2].append({"rule": 2, "kind": "run", "name": "evidence", "status": "no critical probe passed",
+                        "detail": f"{len(p)} probe(s) recorded, none of them a critical probe that passed: nothing was judged"})
     for rule in (1, 2, 3):
         if rows[rule]:
             return Verdict(VERDICTS[rule - 1], rule, pd.DataFrame(rows[rule], columns=cols), **extra)

@@ -8,9 +8,10 @@ is still analyzable. See :data:`pitchey_analysis.records.TABLES` for the columns
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,17 @@ from ..config import data_dir_and_why, runs_dir, sample_run_dir
 from ..exceptions import DatasetError, RunNotFound
 from .records import TABLES, frame_from_rows
 from .samplestream import SAMPLE_STREAM, read_sample_stream
-from .schema import check_parquet, check_regular_file, check_values, read_manifest
+from .schema import (
+    EVENT_LINE_MAX_BYTES,
+    EVENTS_MAX_BYTES,
+    RANGES,
+    check_event,
+    check_parquet,
+    check_range,
+    check_regular_file,
+    check_values,
+    read_manifest,
+)
 
 _KIND_TO_TABLE = {"probe": "probes", "sample": "samples", "frame": "frames"}
 
@@ -44,32 +55,45 @@ class Run:
         return str(self.manifest.get("run_id", self.path.name))
 
 
+def event_lines(path: Path) -> Iterator[tuple[int, str | None]]:
+    """The complete lines of ``events.jsonl`` (a regular file of at most :data:`~.schema.EVENTS_MAX_BYTES`), each with
+    its number; a line longer than :data:`~.schema.EVENT_LINE_MAX_BYTES` comes as None (skipped without being held in
+    memory), and a torn last line (a killed run's) ends the reading."""
+    check_regular_file(path, EVENTS_MAX_BYTES)
+    with open(path, "rb") as f:
+        for number in itertools.count(1):
+            line = f.readline(EVENT_LINE_MAX_BYTES)
+            if not line.endswith(b"\n"):
+                if len(line) < EVENT_LINE_MAX_BYTES:
+                    return  # the end, or a torn last line
+                while line and not line.endswith(b"\n"):  # an overlong line: read past it, a chunk at a time
+                    line = f.readline(EVENT_LINE_MAX_BYTES)
+                yield number, None
+                continue
+            yield number, line.decode("utf-8", errors="replace")
+
+
 def read_events(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """Read ``events.jsonl`` into rows per table; a torn last line, a line that is not JSON and one that is not a JSON
-    object are skipped (``"_skipped"`` counts them), as a crash-safe log's reader does."""
+    """Read ``events.jsonl`` into rows per table; a torn last line, a line that is not JSON, one that is not a JSON
+    object and an overlong one are skipped (``"_skipped"`` counts them), as a crash-safe log's reader does."""
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
     out_started: list[dict[str, Any]] = []
     skipped = 0
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return out
-    check_regular_file(path)
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # torn last line of a killed run
-            try:
-                obj = json.loads(line)
-            except (ValueError, RecursionError):
-                skipped += 1
-                continue
-            if not isinstance(obj, dict):
-                skipped += 1
-                continue
-            kind = obj.get("kind")
-            if kind in _KIND_TO_TABLE:
-                out[_KIND_TO_TABLE[kind]].append(obj)
-            elif kind == "probe_started" and isinstance(obj.get("probe_id"), str):
-                out_started.append(obj)
+    for _, line in event_lines(path):
+        try:
+            obj = json.loads(line) if line is not None else None
+        except (ValueError, RecursionError):
+            obj = None
+        if not isinstance(obj, dict):
+            skipped += 1
+            continue
+        kind = obj.get("kind")
+        if kind in _KIND_TO_TABLE:
+            out[_KIND_TO_TABLE[kind]].append(obj)
+        elif kind == "probe_started" and isinstance(obj.get("probe_id"), str):
+            out_started.append(obj)
     out["_started"] = out_started
     out["_skipped"] = skipped  # type: ignore[assignment]
     return out
@@ -138,6 +162,8 @@ def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | 
     tables: dict[str, pd.DataFrame] = {}
     parquet_ok = all((path / f"{t}.parquet").exists() for t in TABLES)
     events = None
+    if (path / "events.jsonl").exists() or (path / "events.jsonl").is_symlink():  # read for its run events too
+        check_regular_file(path / "events.jsonl", EVENTS_MAX_BYTES)
     if parquet_ok:
         for t in TABLES:
             file = path / f"{t}.parquet"
@@ -167,6 +193,7 @@ def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | 
             except (ArrowException, OSError, ValueError, KeyError) as exc:
                 raise DatasetError(path / SAMPLE_STREAM, None, f"not an Arrow stream of samples ({str(exc).splitlines()[0][:120]})") from None
             tables["samples"] = _coerce("samples", pd.concat([tables["samples"], stream], ignore_index=True)) if len(tables["samples"]) else stream
+            check_values(tables["samples"], "samples", path / SAMPLE_STREAM)
         source = "jsonl"
     started = {}
     if events is not None:
@@ -244,6 +271,9 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()  # the batches' buffers back to the system, not kept by Arrow's allocator
+    for c, (lo, hi, nullable) in RANGES["samples"].items():  # the values the schema refuses, as load_run refuses them
+        if c in out:
+            check_range(out[c].astype("float64", copy=False), c, lo, hi, nullable, parquet)
     cols_out: dict[str, Any] = {}
     for c in cols:
         cols_out[c] = pd.Categorical.from_codes(out.pop(c), categories=names[c]) if c in names else out.pop(c)
@@ -380,16 +410,26 @@ def load_events(run: str | os.PathLike[str] | Run, event: str, *, runs_dir: Path
     path = run.path if isinstance(run, Run) else _resolve(run, runs_dir)
     rows = []
     events = path / "events.jsonl"
-    if events.exists():
-        with open(events, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if not line.endswith("\n") or f'"event":"{event}"' not in line:
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    continue
-                if obj.get("kind") == "run_event" and obj.get("event") == event:
-                    rows.append(obj)
+    if events.exists() or events.is_symlink():
+        for number, line in event_lines(events):
+            if line is None or f'"event":"{event}"' not in line:
+                continue
+            try:
+                obj = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(obj, dict) and obj.get("kind") == "run_event" and obj.get("event") == event:
+                check_event(obj, events, number)
+                rows.append(obj)
     df = pd.DataFrame(rows)
     return df.drop(columns=[c for c in ("kind", "event") if c in df.columns]) if len(df) else df
+
+
+def check_run_events(run: Run) -> None:
+    """Check the run events a report reads of ``run`` (:data:`~.schema.EVENTS`: a load run's windows and polls),
+    raising :class:`DatasetError` before any report is begun (:func:`load_run` checks the tables)."""
+    from .schema import EVENTS
+
+    for event in EVENTS:
+        load_events(run, event)
+

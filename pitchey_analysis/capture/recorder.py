@@ -17,14 +17,17 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_path
 from .records import SCHEMA_VERSION, frame_from_rows
 from .redact import redact, secret_pattern
 from .samplestream import SAMPLE_STREAM, write_samples_parquet
+from .schema import MAX_MS
 
 log = logging.getLogger("pitchey_analysis.recorder")
 
@@ -44,12 +47,11 @@ def utc_now_iso() -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    """``data`` into ``path`` whole or not at all (a full disk or a signal leaves no temporary file: atomic_path)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class Recorder:
@@ -76,6 +78,13 @@ class Recorder:
         self.run_id = run_id or new_run_id()
         self.dir = Path(out_dir) / self.run_id
         self.dir.mkdir(parents=True, exist_ok=False)
+        try:
+            self._start(manifest, secrets_to_mask, batch_s, fsync_s)
+        except BaseException:  # a signal or a full disk before the manifest exists: no run directory without one
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _start(self, manifest: dict[str, Any], secrets_to_mask: tuple[str, ...], batch_s: float, fsync_s: float) -> None:
         self.started_monotonic = time.monotonic()
         self._secrets = tuple(s for s in secrets_to_mask if s)
         self._batch_s, self._fsync_s = batch_s, fsync_s
@@ -128,7 +137,12 @@ class Recorder:
         self._write({"kind": "probe", "run_id": self.run_id, **record}, flush=True)
 
     def sample(self, record: dict[str, Any]) -> None:
-        """Write a sample (batched, at most ``batch_s`` late)."""
+        """Write a sample (batched, at most ``batch_s`` late). A value the dataset's schema refuses (negative, not
+        finite, past :data:`~.schema.MAX_MS`) is written as a failed measurement: the run is never one its own
+        reader would refuse."""
+        v = record.get("value_ms")
+        if v is not None and not (isinstance(v, int | float) and 0 <= v <= MAX_MS):
+            record = {**record, "value_ms": None, "ok": False}
         self.counts["sample"] += 1
         self._write({"kind": "sample", "run_id": self.run_id, **record}, flush=False)
 
@@ -238,12 +252,11 @@ class Recorder:
             if name.startswith("_"):
                 continue
             df = frame_from_rows(name, rows)
-            tmp = self.dir / f"{name}.parquet.tmp"
-            if name == "samples" and (self.dir / SAMPLE_STREAM).exists():  # the load engine's columnar samples
-                write_samples_parquet(self.dir, df, self.run_id, tmp)
-            else:
-                df.to_parquet(tmp, index=False)
-            os.replace(tmp, self.dir / f"{name}.parquet")
+            with atomic_path(self.dir / f"{name}.parquet") as tmp:
+                if name == "samples" and (self.dir / SAMPLE_STREAM).exists():  # the load engine's columnar samples
+                    write_samples_parquet(self.dir, df, self.run_id, tmp)
+                else:
+                    df.to_parquet(tmp, index=False)
         stream = self.dir / SAMPLE_STREAM
         if stream.exists():  # every table is in Parquet now (what load_run reads first): the stream is a copy
             stream.unlink()

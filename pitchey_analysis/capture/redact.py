@@ -8,7 +8,7 @@ A known secret (a password, a signing secret) is found in every form it takes wh
 back: literally, JSON-escaped (``\\u00dc``, ``\\"``, ``\\/``, surrogate pairs, upper- or lower-case hex,
 escaped once or again inside another JSON string), percent-encoded (``%C3%9C``, ``+`` for a space) and
 HTML-escaped, or any mix of them character by character: :func:`secret_pattern` matches each character
-in any of its encodings. URLs lose their userinfo (``user:password@``) altogether.
+in any of its encodings; and base64-encoded (standard or URL-safe alphabet), at any alignment. URLs lose their userinfo (``user:password@``) altogether.
 """
 
 from __future__ import annotations
@@ -57,10 +57,29 @@ def _char(c: str) -> str:
     return "(?:" + "|".join(forms) + ")"
 
 
+def base64_cores(secret: str) -> list[str]:
+    """The parts of ``secret``'s base64 forms that do not depend on what surrounds it (pure): base64 of text that
+    holds the secret (``user:password`` in a Basic credential, a body echoed encoded) carries it at one of three
+    alignments, each with a middle that only the secret's own bytes decide (RFC 4648 §4; the URL-safe alphabet, §5,
+    too). Cores shorter than 6 characters are left out: they would match unrelated text."""
+    import base64
+
+    data = secret.encode("utf-8")
+    cores = []
+    for k in range(3):
+        enc = base64.b64encode(b"\0" * k + data).decode()
+        core = enc[-(-8 * k // 6):(8 * (k + len(data))) // 6]
+        if len(core) >= 6:
+            cores += [core, core.replace("+", "-").replace("/", "_")]
+    return list(dict.fromkeys(cores))
+
+
 @functools.lru_cache(maxsize=256)
 def secret_pattern(secret: str) -> re.Pattern[str]:
-    """A pattern matching ``secret`` literally or encoded, character by character (see the module's docstring)."""
-    return re.compile("".join(_char(c) for c in secret))
+    """A pattern matching ``secret`` literally or encoded, character by character (see the module's docstring), or
+    base64-encoded (:func:`base64_cores`, each character of them in any of its encodings too)."""
+    forms = ["".join(_char(c) for c in secret)] + ["".join(_char(c) for c in core) for core in base64_cores(secret)]
+    return re.compile("|".join(f"(?:{f})" for f in forms))
 
 
 def redact_text(text: str, extra: tuple[str, ...] = ()) -> str:

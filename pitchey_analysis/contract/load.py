@@ -10,8 +10,22 @@ from typing import Any
 
 import yaml
 
+from ..textsafe import printable
 from .errors import ContractError
-from .model import Channel, Contract, Delivery, FirstFrame, HttpCall, Limit, Login, Message, Operation, Stops, Upgrade
+from .model import (
+    Channel,
+    Contract,
+    Delivery,
+    FirstFrame,
+    HttpCall,
+    Limit,
+    Login,
+    Message,
+    Operation,
+    Stops,
+    Upgrade,
+    offline_validator,
+)
 from .pointers import _path, resolve_pointer
 from .schema import DOCUMENT_SCHEMA
 from .wire import Envelope, Ids, consts, correlation_pointer, derive_kind_pointer
@@ -91,10 +105,16 @@ def parse_text(text: str, where: str = "<contract>") -> dict[str, Any]:
 
 
 
+#: the JSON Schema keywords that name another schema (2020-12 §8.2.3; 2019-09's recursive one) or set the base URI
+#: others are resolved against (§8.2.1)
+_REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef", "$id")
+
+
 def _walk_refs(node: Any, parts: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
     if isinstance(node, dict):
-        if isinstance(node.get("$ref"), str):
-            yield parts + ("$ref",), node["$ref"]
+        for kw in _REFERENCES:
+            if isinstance(node.get(kw), str):
+                yield parts + (kw,), node[kw]
         for k, v in node.items():
             yield from _walk_refs(v, parts + (k,))
     elif isinstance(node, list):
@@ -107,8 +127,9 @@ def validate_document(doc: dict[str, Any]) -> None:
     import jsonschema
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
+    from referencing.exceptions import Unresolvable
 
-    err = best_match(Draft202012Validator(DOCUMENT_SCHEMA).iter_errors(doc))
+    err = best_match(offline_validator(DOCUMENT_SCHEMA).iter_errors(doc))
     if err is not None:
         message = err.message
         if err.validator == "additionalProperties" and isinstance(err.schema, dict):
@@ -119,8 +140,11 @@ def validate_document(doc: dict[str, Any]) -> None:
             message = f"unknown key {', '.join(map(repr, extra)) or '?'}; allowed here: {', '.join(allowed)} (or x-*)"
         raise ContractError(message, _path(tuple(err.absolute_path)))
     for parts, ref in _walk_refs(doc):
-        if not ref.startswith("#/"):
+        local = ref.startswith("#/") if parts[-1] == "$ref" else ref.startswith("#")  # a dynamic one may name an anchor
+        if not local:
             raise ContractError(f"only local references are supported, got {ref!r}", _path(parts))
+        if parts[-1] != "$ref":
+            continue
         try:
             resolve_pointer(doc, ref[1:])
         except KeyError:
@@ -135,7 +159,11 @@ def validate_document(doc: dict[str, Any]) -> None:
                                     _path(("components", "messages", key, "payload", *exc.absolute_path))) from None
             for i, ex in enumerate(msg.get("examples") or []):
                 if "payload" in ex:
-                    bad = best_match(Draft202012Validator(_resolved(doc, payload)).iter_errors(ex["payload"]))
+                    try:
+                        bad = best_match(offline_validator(_resolved(doc, payload)).iter_errors(ex["payload"]))
+                    except Unresolvable as exc:  # an anchor or a URI no document here holds: never fetched
+                        raise ContractError(f"a reference of the payload cannot be resolved here ({printable(exc, 120)})",
+                                            _path(("components", "messages", key, "payload"))) from None
                     if bad is not None:
                         raise ContractError(f"example does not match the payload schema: {bad.message}",
                                             _path(("components", "messages", key, "examples", i, "payload", *bad.absolute_path)))
@@ -268,7 +296,24 @@ def _flow_depth(text: str) -> int:
 
 
 class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no annotations
-    """YAML without aliases (no billion laughs) and without duplicate keys (no silent last-wins)."""
+    """YAML without aliases (no billion laughs), without duplicate keys (no silent last-wins), and with JSON's values
+    only: a contract is a JSON document written in YAML (AsyncAPI 3.0 §"Format"). A date is read as the text it is
+    written as (YAML 1.2 reads it so); bytes, sets and ordered pairs are refused; a key is text; an integer of more
+    digits than Python converts is refused, with its line."""
+
+    def construct_yaml_timestamp(self, node: Any) -> Any:
+        return self.construct_scalar(node)
+
+    def _not_json(self, node: Any) -> Any:
+        raise ContractError(f"YAML type {node.tag.rsplit(':', 1)[-1]} is not JSON (line {node.start_mark.line + 1}): "
+                            "quote the value", "$")
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            raise ContractError(f"an integer of {len(str(node.value)):,} characters (line {node.start_mark.line + 1}): "
+                                "no contract value is that large", "$") from None
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.events.AliasEvent):
@@ -280,11 +325,20 @@ class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no a
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) or key is None:
-                if key in seen:
-                    raise ContractError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})", "$")
-                seen.add(key)
+            if not isinstance(key, str):  # JSON's keys are text: 200 or true as a key would not be found as "200"
+                if isinstance(key, (int, float, bool)) or key is None:
+                    raise ContractError(f"key {key!r} is not text (line {key_node.start_mark.line + 1}): quote it", "$")
+                raise ContractError(f"a key that is not text (line {key_node.start_mark.line + 1})", "$")
+            if key in seen:
+                raise ContractError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})", "$")
+            seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+for _tag in ("binary", "set", "omap", "pairs"):
+    _StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _StrictLoader._not_json)
 
 
 def _check_values(doc: Any) -> None:

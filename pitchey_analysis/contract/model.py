@@ -18,6 +18,23 @@ if TYPE_CHECKING:
 _NOTHING = object()
 
 
+def _refuse(uri: str) -> Any:
+    """The retrieval of every resource a schema names by URI: refused (a contract is read without network I/O)."""
+    from referencing.exceptions import NoSuchResource
+
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # an attrs class: mypy sees no fields
+
+
+def offline_validator(schema: Any) -> Draft202012Validator:
+    """A JSON Schema 2020-12 validator that never fetches anything: its registry retrieves nothing, so a reference to
+    a URI (``$ref``, ``$dynamicRef``, ``$recursiveRef``, relative to an ``$id``) is unresolvable instead of fetched
+    (jsonschema's default registry still fetches unknown http(s) URIs, with a deprecation warning only)."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+
+    return Draft202012Validator(schema, registry=Registry(retrieve=_refuse))  # type: ignore[call-arg]  # attrs, as above
+
+
 @dataclass(frozen=True, eq=False)  # identity: one object per message of the contract
 class Message:
     """A message of the contract: its key, its ``type`` value and its payload schema (refs resolved)."""
@@ -34,10 +51,8 @@ class Message:
 
     @functools.cached_property
     def validator(self) -> Draft202012Validator:
-        """A compiled validator of the payload."""
-        from jsonschema import Draft202012Validator
-
-        return Draft202012Validator(self.schema)
+        """A compiled validator of the payload (:func:`offline_validator`)."""
+        return offline_validator(self.schema)
 
     def error(self, payload: Any) -> SchemaIssue | None:
         """The best-matching schema error of a payload, or None when it validates."""

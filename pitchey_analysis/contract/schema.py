@@ -121,12 +121,12 @@ X_READINESS_ROOT = _obj({
         "sendQueue": _obj({"messages": {"type": "integer", "minimum": 1, "maximum": 10_000_000}, **_LIMIT_PROPS}),
         "shutdown": _obj(_LIMIT_PROPS),
         # the time a client has for its TLS handshake and for each request head (slow-loris), seconds
-        "handshake": _obj({"seconds": {"type": "number", "exclusiveMinimum": 0}, **_LIMIT_PROPS}, ["seconds"]),
+        "handshake": _obj({"seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}, **_LIMIT_PROPS}, ["seconds"]),
         # channels one session may hold at once, and the error code of a subscription past them
-        "subscriptions": _obj({"perSession": {"type": "integer", "minimum": 1}, "error": {"type": "string"}, **_LIMIT_PROPS},
+        "subscriptions": _obj({"perSession": {"type": "integer", "minimum": 1, "maximum": 1_000_000}, "error": {"type": "string"}, **_LIMIT_PROPS},
                               ["perSession"]),
         # connections the service serves at once, and the HTTP status of an upgrade past them
-        "connections": _obj({"max": {"type": "integer", "minimum": 1}, "status": _STATUS, **_LIMIT_PROPS}, ["max"]),
+        "connections": _obj({"max": {"type": "integer", "minimum": 1, "maximum": 10_000_000}, "status": _STATUS, **_LIMIT_PROPS}, ["max"]),
     }),
     "targets": _obj({
         "connectP95Ms": {"type": "number", "exclusiveMinimum": 0, "maximum": 3_600_000},

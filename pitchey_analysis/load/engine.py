@@ -58,7 +58,9 @@ if "max_redirects" in _CONNECT_PARAMS:
 #: picows before its socket_factory: the source address goes to the loop's create_connection (bind to port 0)
 _SOCKET_FACTORY = "socket_factory" in _CONNECT_PARAMS
 
-_NOT_ERRORS = ("sent", "answered", "late", "dropped", "left")
+_NOT_ERRORS = ("sent", "answered", "late", "dropped", "left", "push_stamp_unusable")
+#: how far a target's clock may be behind ours before its push stamps are no delay of this run (seconds)
+PUSH_SKEW_S = 60.0
 
 
 class SampleColumns:
@@ -458,7 +460,13 @@ class _Listener(WSListener):
                 if kind and kind not in sh.wire.reply_kinds and isinstance(stamp, int | float) and not isinstance(stamp, bool):
                     # a push with the server's time: its delivery delay (same clock on one machine; skew across machines)
                     arrival_ms = (sh.epoch0 + (now - sh.perf0)) * 1000.0
-                    sh.samples.add(sh.samples.code(f"push_ms:{kind}"), arrival_ms - float(stamp), sh.offset(now), self.conn, True)
+                    delay = arrival_ms - float(stamp)
+                    # the target's clock is its own: a stamp after the arrival, or older than the run (a minute of
+                    # skew allowed), is no delivery delay of this run (a stamp of 1 made 1.8e12 ms)
+                    if 0.0 <= delay <= (sh.offset(now) + PUSH_SKEW_S) * 1000.0:
+                        sh.samples.add(sh.samples.code(f"push_ms:{kind}"), delay, sh.offset(now), self.conn, True)
+                    else:
+                        sh.counters["push_stamp_unusable"] += 1
                 return
             echo = sh.echo_key.get(kind)  # answers by kind that carry our id back: the id picks the request
             got = None

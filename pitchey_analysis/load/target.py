@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..contract import Contract, default_contract, pointer_get
-from ..net import client_ssl_context, urlopen_no_redirect
+from ..net import client_ssl_context, read_body_sync, urlopen_no_redirect
 
 
 def sessions_from(pointer: str, body: Any) -> int | None:
@@ -54,7 +54,7 @@ class TargetPoller:
         req = urllib.request.Request(self.http_base + path, headers={"Authorization": f"Bearer {token}"} if token else {})
         ctx = self.tls if self.http_base.startswith("https") else None
         with urlopen_no_redirect(req, timeout=self.timeout_s, context=ctx) as r:  # the admin token: never to another host
-            return json.load(r)
+            return json.loads(read_body_sync(r))
 
     def poll_once(self) -> dict[str, Any]:
         """One poll: ``{"sessions": n or None, "source": "stats"|"health"|"none", "error": ...}``."""

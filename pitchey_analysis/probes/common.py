@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..contract import pointer_get
 from ..contract.requests import auth_message, login_body
+from ..net import read_body
 from .base import Credentials, ProbeContext, Result, Stop
 from .session import ProbeSession
 
@@ -64,7 +65,7 @@ async def http(
         # name; the 3xx is the target's answer, judged as such
         async with s.request(method, ctx.http_url.rstrip("/") + path, json=json_body, data=data, headers=hdrs,
                              allow_redirects=False) as r:
-            text = await r.text(errors="replace")
+            text = (await read_body(r)).decode(r.charset or "utf-8", errors="replace")  # bounded: a body may be a bomb
             try:
                 body = json.loads(text)
             except ValueError:

@@ -287,6 +287,10 @@ async def origin_check(ctx: ProbeContext) -> Result:
     return Result.fail("origin_accepted", "an upgrade from a foreign origin was accepted")
 
 
+#: the largest message the size-limit probe builds and sends (the declared limit and a tenth more must fit)
+MAX_OVERSIZE_BYTES = 64 << 20
+
+
 @probe("readiness.size_limit", category="readiness", critical=True, evidence=("close",),
        expected="a message over the contract's size limit (64 KiB: 70 KiB sent) closes the connection with its close code (1009)")
 async def size_limit(ctx: ProbeContext) -> Result:
@@ -295,6 +299,9 @@ async def size_limit(ctx: ProbeContext) -> Result:
         return Result.skip("not_in_contract", "the contract declares no message size limit")
     want = lim.close or 1009
     size = int(lim["bytes"]) + max(6 * 1024, int(lim["bytes"]) // 10)
+    if size > MAX_OVERSIZE_BYTES:  # a contract (from anyone) must not make the tool build and send gigabytes
+        return Result.skip("cap_too_high", f"a limit of {int(lim['bytes']):,} bytes: the message past it ({size:,} bytes) "
+                           f"is more than this probe sends ({MAX_OVERSIZE_BYTES:,})")
     async with await ProbeSession.open(ctx, trace=False) as s:
         await s.connected()
         try:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..atomic import atomic_path, partial_name, write_text
-from ..capture.dataset import load_latest, load_run
+from ..capture.dataset import check_run_events, load_latest, load_run
 from ..capture.schema import output_path, safe_stem
 from ..config import runs_dir as default_runs_dir
 from ..exceptions import DatasetError, RunNotFound
@@ -55,6 +57,15 @@ def ipc_kernel_manager(sockets: Path) -> type:
             kwargs.setdefault("transport", "ipc")
             kwargs.setdefault("ip", str(sockets / "kernel-ipc"))
             super().__init__(**kwargs)
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            # The kernel's own log goes to the terminal by default: stopped mid-cell (Ctrl-C, SIGTERM) it printed a
+            # traceback of its closed sockets under the command's one line. What a cell raises comes back as a
+            # message (the report's error names the cell); the kernel's log is shown with -v only.
+            if not logging.getLogger("pitchey_analysis").isEnabledFor(logging.DEBUG):
+                kw.setdefault("stdout", subprocess.DEVNULL)
+                kw.setdefault("stderr", subprocess.DEVNULL)
+            return await super()._async_pre_start_kernel(**kw)
 
         async def _async_interrupt_kernel(self) -> None:
             # jupyter_client's shutdown starts with a SIGINT. Papermill shuts the kernel down as soon as the last
@@ -152,11 +163,13 @@ def build_report(
         current = load_latest(runs_dir, on_skip)
     else:
         current = load_run(run, runs_dir=runs_dir)
+    check_run_events(current)
     out = Path(out)
     if compare is not None or notebook == "compare":
         if compare is None:
             raise RunNotFound("a comparison needs two runs")
         ref = load_run(compare, runs_dir=runs_dir)
+        check_run_events(ref)
         stem = f"{safe_stem(ref.run_id, 60)}_vs_{safe_stem(current.run_id, 60)}"
         params: dict[str, object] = {"run_a": str(ref.path), "run_b": str(current.path)}
         kind, title = "compare", f"Comparison of two runs: {ref.run_id} → {current.run_id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..analysis import analyze, category_rates, latest
+from ..atomic import write_text
+from ..textsafe import printable
 
 
 def category_table(probes: pd.DataFrame) -> pd.DataFrame:
@@ -66,7 +69,7 @@ def summary_dict(run: Any) -> dict[str, Any]:
 def write_json(run: Any, path: Path) -> None:
     """Write :func:`summary_dict` as JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary_dict(run), indent=2, default=str))
+    write_text(path, json.dumps(summary_dict(run), indent=2, default=str))  # whole or not at all: CI reads it
 
 
 def write_junit(run: Any, path: Path) -> None:
@@ -84,5 +87,17 @@ def write_junit(run: Any, path: Path) -> None:
                 el.text = f"expected: {r['expected']}\nobserved: {r['observed']}"
             elif r["outcome"] == "skip":
                 ET.SubElement(case, "skipped", message=f"{r['reason']}: {r['detail']}")
+    for el in root.iter():  # target text (a close reason, a detail) may hold characters XML 1.0 cannot carry (§2.2)
+        el.attrib = {k: _xml_text(v) for k, v in el.attrib.items()}
+        el.text = _xml_text(el.text) if el.text is not None else None
     path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    write_text(path, "<?xml version='1.0' encoding='utf-8'?>\n" + ET.tostring(root, encoding="unicode"))
+
+
+#: the characters XML 1.0 does not allow (§2.2): C0 controls but tab, line feed and carriage return; surrogates; FFFE/FFFF
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """``text`` with every character XML cannot carry written as an escape (``\\x1b``), so the file stays well-formed."""
+    return _NOT_XML.sub(lambda m: printable(m.group()), text)

@@ -255,3 +255,40 @@ def redirect_to(location: Callable[[HostileServer], str], status: str = "307 Tem
         await writer.drain()
 
     return handler
+
+
+def body_bomb(kind: str) -> Handler:
+    """Every HTTP request answered 200 with a body far larger than any answer: ``gzip`` a gzip bomb (256 MiB of
+    zeros in ~256 kB), ``length`` a 5 GB Content-Length streamed, ``chunked`` an endless chunked body (each bounded
+    here); a WebSocket upgrade is answered as ``silent`` does."""
+    import gzip
+    import io
+
+    bomb = b""
+    if kind == "gzip":
+        buf = io.BytesIO()
+        with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as g:
+            for _ in range(256):
+                g.write(b"\0" * (1 << 20))
+        bomb = buf.getvalue()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
+                      srv: HostileServer) -> None:
+        if headers.get("upgrade", "").lower() == "websocket":
+            await silent(reader, writer, line, headers, srv)
+            return
+        if kind == "gzip":
+            writer.write(http_answer("200 OK", bomb, {"Content-Type": "application/json", "Content-Encoding": "gzip"}))
+            await writer.drain()
+            return
+        framing = "Content-Length: 5000000000" if kind == "length" else "Transfer-Encoding: chunked"
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{framing}\r\n\r\n".encode())
+        chunk = b" " * (1 << 20)
+        if kind == "chunked":
+            chunk = b"100000\r\n" + chunk + b"\r\n"
+        for _ in range(4096):  # bounded: 4 GB at most
+            writer.write(chunk)
+            await writer.drain()
+
+    handler.__name__ = f"body_bomb_{kind}"
+    return handler

@@ -18,8 +18,13 @@ from .common import files_under, one_line_error, run_cli
 NUMBERS = [  # (command and option, value, text of the error)
     (["run", "--timeout-scale"], "nan", "finite"),
     (["run", "--timeout-scale"], "inf", "finite"),
-    (["run", "--timeout-scale"], "0", "> 0"),
-    (["run", "--timeout-scale"], "-1", "> 0"),
+    (["run", "--timeout-scale"], "0", ">= 0.05"),
+    (["run", "--timeout-scale"], "-1", ">= 0.05"),
+    (["run", "--timeout-scale"], "1e-300", ">= 0.05"),  # every wait shorter than a loopback answer: the target blamed
+    (["run", "--parallel"], "0", ">= 1"),
+    (["run", "--parallel"], "1e3", "an integer expected"),
+    (["run", "--repeat"], "0", ">= 1"),
+    (["run", "--repeat"], "1000000000", "<= 10,000,000"),
     (["run", "--timeout-scale"], "1e9", "<= 1,000"),
     (["run", "--deadline"], "nan", "finite"),
     (["run", "--deadline"], "-inf", "finite"),
@@ -97,10 +102,36 @@ COMMANDS = [  # (arguments, text of the error)
     (["history", "--runs-dir", "{SAMPLES}", "--figure", "/tmp"], "--figure /tmp is not a regular file"),
     (["history", "--runs-dir", "{SAMPLES}", "--figure", "/dev/zero"], "--figure /dev/zero is not a regular file"),
     (["report", "no-such-run", "--runs-dir", "/nonexistent"], "no runs in /nonexistent"),
+    # names of the embedded server's switches, typed where every command takes them
+    (["run", "--profile", "../../etc"], "argument --profile: unknown profile '../../etc'"),
+    (["debug", "--profile", "nope"], "argument --profile: unknown profile"),
+    (["serve", "--profile", "nope"], "argument --profile: unknown profile"),
+    (["run", "--disable", "nope"], "argument --disable: unknown feature 'nope'"),
+    (["serve", "--disable", "nope"], "argument --disable: unknown feature"),
+    # headers and paths that would add a header of their own or send a login to another host
+    (["run", "--dry-run", "--header", "X: a\r\nInjected: 1"], "the value holds a line break"),
+    (["run", "--dry-run", "--header", ": empty"], "Name an HTTP field name"),
+    (["run", "--dry-run", "--header", "X Y: z"], "Name an HTTP field name"),
+    (["run", "--dry-run", "--admin-login-path", "@evil.example/steal"], "argument --admin-login-path: a path on the target"),
+    (["run", "--dry-run", "--admin-login-path", "http://evil.example/"], "argument --admin-login-path: a path on the target"),
+    (["run", "--dry-run", "--admin-login-path", "//evil.example/"], "argument --admin-login-path: a path on the target"),
+    (["run", "--dry-run", "--admin-login-path", "/a\r\nX: y"], "argument --admin-login-path: a path on the target"),
+    (["run", "--dry-run", "--user", "creator:a\n@b"], "argument --user: --user takes TYPE:EMAIL"),
+    (["run", "--dry-run", "--user", "cre/../ator:a@b"], "argument --user: --user takes TYPE:EMAIL"),
+    (["run", "--dry-run", "--token", "abc\r\nX-Evil: 1"], "argument --token: the value holds a line break"),
+    (["serve", "--host", "no such host", "--port", "0"], "cannot serve on no such host:0"),
+    # outputs of run, load and debug, checked before anything starts
+    (["run", "--out", "/dev/null"], "--out /dev/null is not a folder"),
+    (["run", "--out", "/proc/self"], "--out /proc/self: cannot write into /proc/self"),
+    (["run", "--out", ""], "--out needs a folder name"),
+    (["run", "--json", "/tmp"], "--json /tmp is not a regular file (a folder)"),
+    (["run", "--junit", "/proc/version/x.xml"], "--junit /proc/version/x.xml: /proc/version is not a folder"),
+    (["load", "--out", "/dev/null"], "--out /dev/null is not a folder"),
+    (["debug", "--save", "/tmp"], "--save /tmp is not a regular file (a folder)"),
 ]
 
 
-@pytest.mark.parametrize("args, message", COMMANDS, ids=[" ".join(a) for a, _ in COMMANDS])
+@pytest.mark.parametrize("args, message", COMMANDS, ids=[" ".join(a).encode("unicode_escape").decode() for a, _ in COMMANDS])
 def test_a_command_that_cannot_work_is_one_line_and_exit_2(capsys, tmp_path, monkeypatch, args, message):
     from .common import SAMPLE
 
@@ -132,6 +163,8 @@ def _credentials(tmp_path: Path, kind: str) -> str:
         p.mkdir()
     elif kind == "device":
         return "/dev/zero"
+    elif kind == "login path elsewhere":  # the host would be evil.example: the password sent there
+        p.write_text('admin: {email: a@b.c, password: x, login_path: "@evil.example/steal"}\n')
     elif kind == "missing":
         return str(tmp_path / "nope.yaml")
     elif kind == "aliases":  # a billion laughs: refused for its size or its nesting, never expanded
@@ -140,7 +173,7 @@ def _credentials(tmp_path: Path, kind: str) -> str:
     return str(p)
 
 
-CREDENTIALS = [("binary", "is not UTF-8 text"), ("nested", "nested too deeply"), ("users 5", "users must be a list"),
+CREDENTIALS = [("login path elsewhere", "admin.login_path: a path on the target"), ("binary", "is not UTF-8 text"), ("nested", "nested too deeply"), ("users 5", "users must be a list"),
                ("users strings", "users[0] needs type, email and password"), ("a list", "expected a mapping"),
                ("not YAML", "is not YAML/JSON"), ("folder", "is not a regular file"), ("device", "is not a regular file"),
                ("missing", "cannot read --credentials"), ("aliases", "users[0] needs type, email and password")]
@@ -160,3 +193,32 @@ def test_more_connections_than_a_worker_may_open_files_is_refused(capsys, tmp_pa
     code, _, err = run_cli(capsys, "load", "--connections", str(soft + 1), "--workers", "1", "--out", str(tmp_path / "runs"))
     assert code == 2 and "a worker may open" in one_line_error(err)
     assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("exc, code, text", [
+    (RuntimeError("boom with hunter2 \x1b[2J"), 1, "RuntimeError: boom with"),
+    (PermissionError(13, "Permission denied", "/root/x"), 2, "/root/x: Permission denied"),
+    (ConnectionResetError(104, "Connection reset by peer"), 1, "ConnectionResetError"),
+], ids=["a bug", "a file", "the network"])
+def test_a_failure_no_rule_foresaw_is_still_one_line(capsys, monkeypatch, exc, code, text):
+    """The last resort: whatever a command raises, the user reads one line (escaped, secrets redacted), never a
+    traceback; a file that cannot be used is a usage error naming it."""
+    from pitchey_analysis import cli
+
+    def fails(a):
+        raise exc
+
+    monkeypatch.setenv("PITCHEY_PASSWORD", "hunter2")
+    monkeypatch.setitem(cli.COMMANDS, "history", fails)
+    got, _, err = run_cli(capsys, "history")
+    line = one_line_error(err)
+    assert got == code and text in line and len(err.strip().splitlines()) == 1, err
+    assert "hunter2" not in err and "\x1b" not in err
+
+
+def test_a_token_from_the_environment_with_its_file_s_newline_is_a_usage_error(capsys, monkeypatch):
+    """``PITCHEY_TOKEN=$(cat token)`` keeps no newline, ``PITCHEY_TOKEN="$(cat token)\n"`` or a CRLF file does: the
+    token would be refused by every target (the target blamed) or add a header of its own."""
+    monkeypatch.setenv("PITCHEY_TOKEN", "tok\r\n")
+    code, _, err = run_cli(capsys, "run", "--dry-run")
+    assert code == 2 and "argument --token: the value holds a line break" in one_line_error(err)

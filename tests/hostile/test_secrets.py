@@ -4,6 +4,7 @@ another origin by a redirect; a password in a URL's userinfo is never printed or
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import os
@@ -38,6 +39,9 @@ def encodings(secret: str) -> dict[str, str]:
         "percent-encoded, lower-case": urllib.parse.quote(secret, safe="").replace("%C3%9C", "%c3%9c"),
         "form-encoded": urllib.parse.quote_plus(secret),
         "HTML-escaped": html.escape(secret),
+        "HTML numeric entities": "".join(f"&#{ord(c)};" if not c.isascii() else c for c in secret),
+        "base64": base64.b64encode(secret.encode()).decode(),
+        "base64, URL-safe": base64.urlsafe_b64encode(secret.encode()).decode(),
     }
 
 
@@ -46,6 +50,19 @@ def test_redaction_finds_the_secret_in_every_form_it_is_echoed_in(form, echoed):
     text = f'{{"echo": "{echoed}", "ok": 1}}'
     out = redact_text(text, (PASSWORD,))
     assert MASK in out and out.replace(MASK, "") == '{"echo": "", "ok": 1}', out
+
+
+@pytest.mark.parametrize("before", ["", "a", "ab", "alex@example.com:"], ids=["aligned", "shifted 1", "shifted 2", "Basic"])
+def test_a_secret_inside_base64_text_is_redacted_at_any_alignment(before):
+    """Base64 of text holding the secret (a Basic credential echoed, a body echoed encoded): the secret's bytes take
+    one of three alignments; what only they decide is masked, what is left cannot give it back."""
+    from pitchey_analysis.capture.redact import base64_cores
+
+    for enc in (base64.b64encode, base64.urlsafe_b64encode):
+        echoed = enc((before + PASSWORD).encode()).decode()
+        out = redact_text(f'{{"authorization": "Basic {echoed}"}}', (PASSWORD,))
+        assert MASK in out and not any(core in out for core in base64_cores(PASSWORD)), out
+        assert len(out.replace(MASK, "")) < len('{"authorization": "Basic "}') + len(enc(before.encode())) + 4, out
 
 
 def _reply(body: dict) -> bytes:

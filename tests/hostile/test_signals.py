@@ -84,6 +84,26 @@ def test_sigterm_during_a_report_leaves_no_partial_file(tmp_path):
     r = _terminate_when(["report", str(SAMPLE), "--out", str(out)], executing, sigint_ignored=False)
     assert r.returncode == 143, r.stderr[-2000:]
     assert files_under(out) == []
+    # the kernel stopped mid-cell printed a traceback of its closed sockets under the command's one line
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("signal_at", ["the manifest", "the events file"])
+def test_a_run_stopped_as_it_is_created_leaves_no_directory_without_a_manifest(tmp_path, monkeypatch, signal_at):
+    """A SIGTERM (KeyboardInterrupt here) or a full disk between the run directory and its manifest: the directory is
+    removed, so every run directory a report meets has its manifest."""
+    from pitchey_analysis.capture import recorder
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    if signal_at == "the manifest":
+        monkeypatch.setattr(recorder.Recorder, "_write_manifest", stopped)
+    else:
+        monkeypatch.setattr(recorder.threading, "Thread", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        recorder.Recorder(tmp_path / "runs", {})
+    assert files_under(tmp_path) == [] and list((tmp_path / "runs").iterdir()) == []
 
 
 @contextlib.contextmanager
@@ -145,3 +165,18 @@ def test_every_report_file_is_written_under_a_temporary_name_and_renamed(tmp_pat
     assert [p.name for p in paths] == [f"{SAMPLE.name}.html"]
     assert seen == [[f"{SAMPLE.name}.ipynb"]]  # the executed notebook, whole (renamed) before it is read
     assert files_under(tmp_path / "out") == [f"{SAMPLE.name}.html"]
+
+
+@pytest.mark.parametrize("left_kb", [8, 200], ids=["at once", "mid-run"])
+def test_a_run_on_a_full_disk_is_exit_4_and_leaves_no_temporary_file(tmp_path, left_kb):
+    """The disk fills as the run begins or while it runs: one line, exit 4, and of what was written only whole files
+    (the manifest, the contract copy, Parquet tables: each written under a temporary name, removed when it failed)."""
+    with full_disk(tmp_path / "full", "2m") as full:
+        with contextlib.suppress(OSError), open(full / "filler", "wb") as f:
+            f.write(b"\0" * ((2 << 20) - (left_kb << 10) - (16 << 10)))
+        r = subprocess.run([*CLI, "run", "--suite", "quick", "--out", str(full / "runs"), "--no-progress"],
+                           capture_output=True, text=True, timeout=300)
+        left = files_under(full)
+    assert r.returncode == 4, r.stderr[-2000:]
+    assert "the disk is full" in one_line_error(r.stderr)
+    assert not [f for f in left if ".tmp" in f or ".partial" in f or Path(f).name.startswith(".")], left

@@ -101,3 +101,22 @@ def test_the_one_function_escapes_every_control_and_reordering_character():
     assert all(c.isprintable() and c not in "\u202e\u2066\u200b\ufeff" for c in shown), shown
     assert printable("plain text, é, 日本") == "plain text, é, 日本"
     assert printable("x" * 50, 10) == "x" * 10 + "…"
+
+
+@pytest.mark.parametrize("kind", ["gzip", "length", "chunked"])
+def test_an_http_answer_is_read_only_as_far_as_any_answer_goes(kind):
+    """A login (or any HTTP call of the suite) answered with a gzip bomb, a 5 GB body or an endless chunked one: at
+    most MAX_BODY_BYTES are read (decompressed), in seconds, and the answer is judged on what was read."""
+    from pitchey_analysis.contract import default_contract
+    from pitchey_analysis.net import MAX_BODY_BYTES
+    from pitchey_analysis.probes.base import Options, ProbeContext
+    from pitchey_analysis.probes.common import http
+
+    with S.hostile(S.body_bomb(kind)) as srv:
+        ctx = ProbeContext(ws_url=srv.ws_url, http_url=srv.http_url, recorder=None, options=Options(timeout_s=30),
+                           contract=default_contract())
+        t0 = time.monotonic()
+        ans = asyncio.run(http(ctx, "POST", "/api/auth/creator/login", json_body={"email": "a@b.c", "password": "x"}))
+        took = time.monotonic() - t0
+    assert ans.status == 200 and len(ans.text) <= MAX_BODY_BYTES and ans.body is None, len(ans.text)
+    assert took < 20, took
