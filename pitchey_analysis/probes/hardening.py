@@ -32,7 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from ..contract import Contract, pointer_get
 from ..contract.requests import login_body, subscribe_request
 from ..contract.wire import set_pointer
-from ..net import read_body
+from ..net import MAX_BODY_BYTES, read_body
 from .base import ProbeContext, Result, classify, is_lockout_close, probe
 from .common import http as http_get
 from .common import login, login_refused, open_started, round_trip
@@ -642,15 +642,18 @@ def judge_memory(before: int, after: list[int], churned: int) -> tuple[bool, int
 
 
 async def _settle(gauge: Any, reads_at_most: int) -> list[tuple[float, int | None]]:
-    """Read the gauge every SETTLE_EVERY_S until it settles or ``reads_at_most`` readings: [(seconds, bytes)]."""
+    """Read the gauge every SETTLE_EVERY_S until it settles or ``reads_at_most`` readings: [(seconds, bytes)].
+
+    A read that finds no figure ends the series only while none was ever found (the gauge is absent); once one was,
+    a missing read is a busy moment of the target (it answers its churn's last frames) and the reading goes on."""
     t0 = time.monotonic()
     series: list[tuple[float, int | None]] = []
     for i in range(reads_at_most):
         if i:
             await asyncio.sleep(SETTLE_EVERY_S)
         series.append((round(time.monotonic() - t0, 2), await gauge()))
-        values = [v for _, v in series]
-        if None in values or settled([v for v in values if v is not None]):
+        found = [v for _, v in series if v is not None]
+        if (not found and i + 1 >= SETTLED) or settled(found):
             break
     return series
 
@@ -708,12 +711,19 @@ async def memory_retained(ctx: ProbeContext) -> Result:
         return Result.skip("no_admin", f"the memory gauge ({sources[0][0]} {sources[0][1]}) needs an admin token: "
                            "give admin credentials")
 
+    answer_bytes: dict[str, int] = {}  # the largest answer of the gauge's endpoint read, before and after the churn
+
     async def gauge() -> int | None:
         for path, ptr, admin in readable:
-            v = pointer_get((await http_get(ctx, "GET", path, token=admin_token if admin else None)).body, ptr)
+            ans = await http_get(ctx, "GET", path, token=admin_token if admin else None)
+            size = len(ans.text.encode("utf-8", "replace"))
+            answer_bytes[phase] = max(answer_bytes.get(phase, 0), size)
+            v = pointer_get(ans.body, ptr)
             if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
                 return int(v)
         return None
+
+    phase = "before"
 
     where = ", ".join(f"{path} {ptr}" for path, ptr, _ in readable)
     plan = churn_plan(c, ctx.options.churn_bytes)
@@ -723,9 +733,10 @@ async def memory_retained(ctx: ProbeContext) -> Result:
     before_series = await _settle(gauge, SETTLED + 2)
     obs: dict[str, Any] = {"gauge": where, "before": before_series, "kind_bytes": plan.kind_bytes,
                            "kinds_per_session": plan.kinds, "subscriptions_per_session": plan.subscriptions}
-    if before_series[-1][1] is None:
+    found_before = [v for _, v in before_series if v is not None]
+    if not found_before:
         return Result.skip("figures_absent", f"the target reports no memory figure where the contract says ({where})", obs)
-    before = int(before_series[-1][1])
+    before = int(found_before[-1])
     tag = secrets.token_hex(4)
     t0 = time.monotonic()
     answered = closed = 0
@@ -759,9 +770,18 @@ async def memory_retained(ctx: ProbeContext) -> Result:
                                f"within {ctx.options.timeout_s:.1f} s", obs)
         return Result.skip("churn_refused", f"only {answered} of {plan.sessions} churn sessions were answered "
                            f"({closed} closed by the target): too little churn to judge the memory gauge by", obs)
+    phase = "after"
     after_series = await _settle(gauge, max(SETTLED, int(SETTLE_S / SETTLE_EVERY_S)))
     obs["after"] = after_series
     after = [v for _, v in after_series if v is not None]
+    if not after and answer_bytes.get("after", 0) >= MAX_BODY_BYTES > 2 * answer_bytes.get("before", 0):
+        # the gauge's own answer outgrew what the tool reads (a bound against bombs) with the churn: what the clients
+        # sent is kept in it -- an answer a service that frees it could not give
+        obs["answer_bytes"] = answer_bytes
+        return Result.fail("memory_retained", f"{answered} sessions sent {churned / 2**20:.0f} MiB of unique unknown "
+                           f"kinds; once they left, the gauge's answer ({where}) had grown from "
+                           f"{answer_bytes.get('before', 0):,} bytes to more than {MAX_BODY_BYTES:,}: the service keeps "
+                           "what its clients sent", obs)
     if not after:
         return Result.skip("figures_absent", f"the memory figure ({where}) was gone once the clients left", obs)
     kept, retained = judge_memory(before, after, churned)

@@ -132,12 +132,16 @@ CONTEXT = {"readiness.connection_cap": lambda: {"contract": _with_limits(connect
 ABSENCES = {"no_answer", "no_push", "no_ping", "slowloris_held"}
 #: ...except where what must arrive first depends on the server's own timing (a 150 ms lookup before 'connected').
 FULL_WAIT = {"connection.ping_on_connected"}
+#: probes whose work loads the machine (the 64 MiB memory churn parsed by the server): run at the user's scale
+CPU_BOUND = {"readiness.memory_retained"}
 
 
 def options(name: str, scale: float = UNIT) -> dict:
     """Probe options for a case: the timeout scale, and what some probes need to stay short in tests."""
     if name == "resilience.sustained_sessions":  # held 3 s, whatever the scale
         return {"scale": scale, "sustain_window_s": 3.0 / scale, "sustain_sessions": 5}
+    if name in CPU_BOUND:  # its waits as a user's: beside the other tests on 2 cores, 0.4 of them timed out its opens
+        return {"scale": max(scale, 1.0), **PROBE_OPTIONS.get(name, {})}
     return {"scale": scale, **PROBE_OPTIONS.get(name, {})}
 
 
@@ -169,5 +173,5 @@ async def test_fails_without_its_feature(make_server, run_one, name, opts, reaso
     srv = await make_server(**{**KNOBS.get(name, {}), **opts})
     rec = await run_one(name, srv, options=options(name, failing_scale(name, reason)), before=BEFORE.get(name, ()),
                         **context(name))
-    assert rec["outcome"] in ("fail", "error"), rec
+    assert rec["outcome"] in ("fail", "error"), (rec["reason"], rec["detail"], rec.get("observed"))
     assert rec["reason"] == reason, rec["detail"]
