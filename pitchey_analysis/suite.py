@@ -451,6 +451,12 @@ class Breaker:
         return True
 
 
+#: reasons a probe run beside the pool is asked again alone before they are believed: its connection could not open
+#: in time (our own load on the target, or on the machine, delays every connect; a target's own silence does not
+#: reach this reason, its connections open)
+ALONE_AGAIN = frozenset({"connect_timeout"})
+
+
 def _warm_imports() -> None:
     """Import what writing the run's Parquet and its verdict need (pandas, pyarrow: about 0.6 s)."""
     from .capture import dataset  # noqa: F401
@@ -468,7 +474,7 @@ class Runner:
         self.running = ctx.state.running  # shared with the probes' contexts: their samples record it
         self.main = asyncio.current_task()
 
-    async def run(self, spec: ProbeSpec, skip: str | None) -> dict[str, Any]:
+    async def run(self, spec: ProbeSpec, skip: str | None, *, attempt: int = 1) -> dict[str, Any]:
         if self.main is not None and self.main.cancelling():
             # the run was interrupted (Ctrl-C cancels the main task) while a probe was in an await that lost the
             # cancellation (Python 3.11's asyncio.wait_for can return a result it already had instead): stop here
@@ -486,7 +492,7 @@ class Runner:
             self.watch.started[spec.name] = self.rec.t_offset()
         self._show()
         try:
-            r = await run_probe(spec, self.ctx, self.rec, skip=skip, limit_s=max(0.01, min(180.0, left)),
+            r = await run_probe(spec, self.ctx, self.rec, attempt=attempt, skip=skip, limit_s=max(0.01, min(180.0, left)),
                                 deadline_limited=left < 180.0, after=self.watch.after)
         finally:
             self.running.discard(spec.name)
@@ -503,9 +509,29 @@ class Runner:
         at a time; then the ``together`` ones at most ``parallel`` at once; then the ``last`` ones one at a time."""
         slots = asyncio.Semaphore(max(1, parallel))
 
+        pooled_specs: dict[str, ProbeSpec] = {}
+        results: dict[str, dict[str, Any]] = {}
+
         async def pooled(spec: ProbeSpec, skip: str | None) -> None:
             async with slots:
-                await self.run(spec, skip)
+                results[spec.name] = await self.run(spec, skip)
+
+        drained = False
+
+        async def drain() -> None:
+            """Wait for the pool; then a probe that could not even open its connection beside the others is asked
+            again alone (attempt 2, the one the analysis reads): our own load must not make a finding."""
+            nonlocal drained
+            await asyncio.gather(*pool)
+            if drained:
+                return
+            drained = True
+            for name, r in results.items():
+                if r["reason"] in ALONE_AGAIN and not self.watch.down:
+                    self.rec.event("asked_again_alone", probe=name, reason=r["reason"], probe_id=r["probe_id"])
+                    again = await self.run(pooled_specs[name], None, attempt=2)
+                    if again["reason"] == r["reason"]:
+                        break  # alone too: the target's own pace, not ours; the others' findings stand as recorded
 
         background: list[asyncio.Task[Any]] = []
         pool: list[asyncio.Task[Any]] = []
@@ -514,14 +540,15 @@ class Runner:
                 if spec.runs == "hold" or skip:
                     background.append(asyncio.create_task(self.run(spec, skip), name=spec.name))
                 elif spec.last:
-                    await asyncio.gather(*pool)  # what it leaves behind must not reach a probe still running
+                    await drain()  # what it leaves behind must not reach a probe still running
                     await self.run(spec, skip)
                 elif spec.runs != "together":
                     await self.run(spec, skip)  # one at a time, the idle holds beside it only
                 else:
+                    pooled_specs[spec.name] = spec
                     pool.append(asyncio.create_task(pooled(spec, skip), name=spec.name))
                 await asyncio.sleep(0)  # started in plan order
-            await asyncio.gather(*pool)
+            await drain()
             if any(not t.done() for t in background):
                 # only the holds wait now (for pushes due seconds apart): load what the run needs once it ends
                 # (Parquet, the verdict) meanwhile, instead of after it
