@@ -6,7 +6,7 @@ service wants them."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .model import Contract, Operation
 from .pointers import pointer_get
@@ -58,10 +58,17 @@ def upgrade_target(contract: Contract, ws_url: str, token: str | None, *, path: 
             protocols = [f"{up.subprotocol}{token}"]
         elif via == "query":
             name = up.query if up is not None and up.query else "token"
-            query = f"{name}={quote(token, safe='')}"
+            query = with_query(query, name, token)
     if session_cookie:
         headers["Cookie"] = "; ".join(x for x in (headers.get("Cookie"), session_cookie) if x)
     return urlunsplit((parts.scheme, parts.netloc, path or parts.path, query, "")), headers, protocols
+
+
+def with_query(query: str, name: str, value: str) -> str:
+    """A URL query string with ``name=value`` added (replacing a ``name`` it has), keeping every other parameter
+    the target's URL carries (``?vsn=2.0.0``: a service may need them to speak its protocol at all)."""
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != name]
+    return urlencode([*kept, (name, value)], quote_via=quote, safe="")
 
 
 def carrier(contract: Contract) -> str:
