@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent / "shapes"
 def creds(shape: str) -> Credentials | None:
     if shape == "firstauth":
         return Credentials("", "", "user", token=TOKEN)
-    if shape == "cookie":
+    if shape in ("cookie", "phoenix"):
         return Credentials(USER[0], USER[1], "member")
     return None
 
@@ -48,7 +48,7 @@ def outcomes(run) -> dict[str, tuple[str, str, str]]:
     return {r.probe: (r.outcome, r.reason, r.detail) for r in run.probes.itertuples()}
 
 
-@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie"])
+@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie", "phoenix"])
 def test_clean_service_fails_no_probe(tmp_path, shape):
     run = asyncio.run(run_shape(tmp_path, shape))
     got = outcomes(run)
@@ -67,10 +67,11 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
         assert got[op.probe_name][0] == "pass", (op.probe_name, got[op.probe_name])
     assert run.manifest["conformance"]["violations"] == 0, run.manifest["conformance"]
     assert run.manifest["conformance"]["frames_checked"] > 0
-    if shape == "cookie":  # its chat post, judged by the push probe from the contract's `delivers`
+    if shape in ("cookie", "phoenix"):  # its chat post, judged by the push probe from the contract's `delivers`
         assert got["messaging.send_message"][:2] == ("pass", "ok"), got["messaging.send_message"]
         said = run.probes.set_index("probe").loc["messaging.send_message", "expected"]
-        assert said == "post is answered by posted and reaches the recipient's sessions as chat", said
+        if shape == "cookie":
+            assert said == "post is answered by posted and reaches the recipient's sessions as chat", said
     else:  # no operation of theirs declares a push to other sessions: the push probes are not planned
         assert got["messaging.send_message"][:2] == ("skip", "not_in_contract"), got["messaging.send_message"]
 
@@ -85,6 +86,8 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     ("firstauth", "reused_id", "messaging.id_reuse", "reused_id_accepted"),
     ("firstauth", "pre_auth", "auth.before_authentication", "accepted_before_auth"),
     ("jsonrpc", "drop_batch", "messaging.batch", "batch_element_dropped"),
+    ("phoenix", "wrong_ref", "messaging.ping", "wrong_answer"),
+    ("phoenix", "accept_bad_token", "auth.invalid_token", "token_accepted"),
 ])
 def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))

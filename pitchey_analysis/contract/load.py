@@ -145,8 +145,7 @@ def validate_document(doc: dict[str, Any]) -> None:
                 raise ContractError(f"an operation's messages must be messages of its channel {op['channel']['$ref']}",
                                     _path(("operations", op_id, "messages", i, "$ref")))
     x = doc.get("x-readiness") or {}
-    types = {m.get("payload", {}).get("properties", {}).get("type", {}).get("const")
-             for m in ((doc.get("components") or {}).get("messages") or {}).values() if isinstance(m.get("payload"), dict)}
+    types = _kinds(doc, x)
     first = (x.get("firstFrame") or {}).get("type")
     if first is not None and first not in types:
         raise ContractError(f"no message has type {first!r}", "$['x-readiness'].firstFrame.type")
@@ -165,6 +164,19 @@ def validate_document(doc: dict[str, Any]) -> None:
         for i, t in enumerate(ch.get("pushes") or []):
             if t not in types:
                 raise ContractError(f"no message has type {t!r}", _path(("x-readiness", "channels", cname, "pushes", i)))
+
+
+def _kinds(doc: dict[str, Any], x: dict[str, Any]) -> set[str]:
+    """The kinds of the document's messages as the typed contract names them: the string constant at the kind pointer
+    (``x-readiness.kind``, else the derived one; objects and arrays alike), else the message's key."""
+    payloads = {k: _resolved(doc, m["payload"]) for k, m in ((doc.get("components") or {}).get("messages") or {}).items()
+                if isinstance(m, dict) and isinstance(m.get("payload"), dict)}
+    kind_pointer = x["kind"] if "kind" in x else derive_kind_pointer(payloads.values())
+    out = set()
+    for key, payload in payloads.items():
+        kind = dict(consts(payload)).get(kind_pointer) if kind_pointer is not None else None
+        out.add(kind if isinstance(kind, str) else key)
+    return out
 
 
 #: bounds of what a contract may make the tool do: its size, its nesting, what its references expand to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import secrets
 import time
@@ -353,8 +354,8 @@ def round_trip(ctx: ProbeContext, rid: str) -> tuple[dict[str, Any], str] | None
     op = ctx.contract.round_trip()
     if op is None or op.request is None or op.answer is None or op.answer.type is None:
         return None
-    example = dict(op.request.example or {})
-    if "id" in example and ctx.contract.correlation_of(example) is None:
+    example = copy.deepcopy(op.request.example)  # an object, or an array for a contract of array frames
+    if isinstance(example, dict) and "id" in example and ctx.contract.correlation_of(example) is None:
         example["id"] = rid
     return example, op.answer.type
 

@@ -27,6 +27,7 @@ from ..contract import pointer_get as contract_value
 from ..contract.requests import subscribe_request
 from .base import CATALOGUE, Evidence, ProbeContext, ProbeSpec, Result
 from .common import authed, open_started
+from .session import ProbeSession
 
 
 def session_needs_auth(contract: Contract, op: Operation) -> bool:
@@ -85,6 +86,17 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
     return Result.ok(f"{kind} in {rtt_ms:.1f} ms", obs)
 
 
+async def run_setup(ctx: ProbeContext, s: ProbeSession, op: Operation) -> None:
+    """The operation's declared ``setup`` on the session that sends its request (a Phoenix channel joined before
+    ``new_msg``): each step sent, and its answer awaited -- matched by the step's correlation id where the contract
+    declares one, else by the ``await`` kind."""
+    for step in op.setup:
+        mark = s.mark()
+        await s.send(step["send"])
+        if step.get("await"):
+            await s.expect_answer({step["await"]}, ctx.options.timeout_s, since=mark)
+
+
 async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
     """The generated probe of one operation: send its example (a fresh id where the contract correlates it),
     judge the answer (the frame carrying that id back, else the first of the reply's kinds or an error)."""
@@ -102,11 +114,7 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
     error_type = contract.error_type
     kinds = {m.type for m in op.reply}
     async with s:
-        for step in op.setup:
-            mark = s.mark()
-            await s.send(step["send"])
-            if step.get("await"):
-                await s.expect_type(step["await"], timeout=ctx.options.timeout_s, since=mark)
+        await run_setup(ctx, s, op)
         mark = s.mark()
         t0 = time.perf_counter()
         sent = await s.send(op.request.example)  # type: ignore[union-attr]

@@ -148,9 +148,12 @@ def parse_frame(data: str | bytes) -> dict[str, Any]:
     return {"type": None, "_value": obj}
 
 
-def parse_frames(data: str | bytes, *, batch: bool) -> list[dict[str, Any]]:
-    """The messages of one received frame: one, or (``batch``: the contract says so) each element of a JSON array."""
+def parse_frames(data: str | bytes, *, batch: bool, arrays: bool = False) -> list[dict[str, Any]]:
+    """The messages of one received frame: one, or (``batch``: the contract says so) each element of a JSON array;
+    ``arrays`` (the contract's messages are arrays): a JSON array is one message, kept as the array it is."""
     frame = parse_frame(data)
+    if arrays and not batch and isinstance(frame.get("_value"), list) and "_raw" not in frame:
+        return [frame["_value"]]  # read through the contract's pointers, as objects are
     if batch and isinstance(frame.get("_value"), list) and "_raw" not in frame:
         items = frame["_value"]
         return [i if isinstance(i, dict) else {"type": None, "_value": i} for i in items] or [frame]
@@ -285,7 +288,7 @@ class ProbeSession:
         try:
             async for data in self.conn:
                 t = self._t_ms()
-                frames = parse_frames(data, batch=self.ctx.contract.batch)
+                frames = parse_frames(data, batch=self.ctx.contract.batch, arrays=self.ctx.contract.array_frames)
                 size = len(data) if isinstance(data, bytes) else len(data.encode())
                 if len(frames) > 1:
                     self.batches += 1
@@ -344,10 +347,10 @@ class ProbeSession:
         id rule (never the same twice on a session; :attr:`last_id`), unless ``raw``.
         """
         self.last_id = None
-        if isinstance(obj, dict) and not raw:
+        if (isinstance(obj, dict) or (isinstance(obj, list) and self.ctx.contract.array_frames)) and not raw:
             obj, self.last_id = self.ctx.contract.stamped(obj, self.ids)
         data = obj if isinstance(obj, (str, bytes)) else json.dumps(obj, separators=(",", ":"))
-        ftype = self.kind(obj, sent=True) if isinstance(obj, dict) else ("binary" if isinstance(data, bytes) else "raw")
+        ftype = self.kind(obj, sent=True) if isinstance(obj, (dict, list)) else ("binary" if isinstance(data, bytes) else "raw")
         self._record("out", ftype, len(data), data if isinstance(data, str) else "")
         self._sent_at = time.perf_counter()
         await self.conn.send(data)
