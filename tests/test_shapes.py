@@ -88,6 +88,7 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     ("jsonrpc", "drop_batch", "messaging.batch", "batch_element_dropped"),
     ("phoenix", "wrong_ref", "messaging.ping", "wrong_answer"),
     ("phoenix", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+    ("phoenix", "no_broadcast", "messaging.send_message", "no_push"),
 ])
 def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))

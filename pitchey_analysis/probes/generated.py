@@ -180,6 +180,8 @@ def specs_for(contract: Contract) -> list[ProbeSpec]:
         op = contract.operation_for(spec.name) if spec.name in REQUIRES and spec.operation is None else None
         if op is not None and op.delivers is not None:  # a push probe: what it expects in the contract's words
             spec = dataclasses.replace(spec, expected=delivery_text(op))
+            if delivers(contract, spec.name):  # it judges the reply as the generated probe would, and the delivery too
+                generated.pop(spec.name, None)
         out.append(generated.pop(spec.name, spec))
     out.extend(generated.values())
     return out
