@@ -97,6 +97,17 @@ def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     assert not any(v[0] == "error" for v in got.values()), got
 
 
+def test_every_round_trip_answer_is_matched_by_its_id(tmp_path):
+    """A heartbeat answered with another ref (Phoenix, correlated at /1): every probe that waits for the round trip's
+    answer fails wrong_answer -- none takes a frame of the right kind carrying another id for the answer."""
+    run = asyncio.run(run_shape(tmp_path, "phoenix", defects={"wrong_ref"}))
+    got = outcomes(run)
+    for probe in ("messaging.ping", "connection.ping_on_connected", "connection.user_types",
+                  "resilience.invalid_then_working"):
+        assert got[probe][:2] == ("fail", "wrong_answer"), (probe, got[probe])
+    assert not any(v[0] == "error" for v in got.values()), got
+
+
 def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path):
     run = asyncio.run(run_shape(tmp_path, "jsonrpc"))
     text = " ".join(str(v) for v in run.probes["detail"]).lower()

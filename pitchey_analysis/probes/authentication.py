@@ -67,7 +67,7 @@ async def post_connection(ctx: ProbeContext) -> Result:
         mark = s.mark()
         t_off, t0 = ctx.recorder.t_offset(), time.perf_counter()
         await s.send(request)
-        answer = await s.expect_type(*answers, timeout=ctx.options.timeout_s, since=mark)
+        answer = await s.expect_answer(answers, ctx.options.timeout_s, since=mark)
         if answer is not None:
             ctx.sample("auth_ms", (time.perf_counter() - t0) * 1000, t_offset_s=t_off)
     if answer is None:
@@ -277,7 +277,7 @@ async def required(ctx: ProbeContext) -> Result:
         await s.connected()
         mark = s.mark()
         await s.send(op.request.example)
-        ans = await s.expect(lambda f: f.get("type") in answers, ctx.options.timeout_s, since=mark)
+        ans = await s.expect_answer(answers, ctx.options.timeout_s, since=mark)
     if ans is None:
         return Result.fail("no_answer", f"no answer to an authenticated-only message ({op.request.type})")
     if c.error_code(ans) != want:

@@ -152,11 +152,13 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
         rt = round_trip(ctx, "after-garbage")
         assert rt is not None  # REQUIRES: type:ping
         await s.send(rt[0])
-        pong = await s.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark)
-        closed, code = s.closed, s.close_code
+        pong = await s.expect_answer({rt[1]}, ctx.options.timeout_s, since=mark, errors=False)  # its id, if correlated
+        closed, code, stray = s.closed, s.close_code, s.stray_answer({rt[1]}, mark)
     if pong is None:
         if closed:
             return Result.fail(f"closed_{code}", f"bad input closed the connection ({code})", close_code=code)
+        if stray is not None:
+            return Result.fail("wrong_answer", "the ping after bad input was answered with another id", {"answer": stray})
         return Result.fail("no_answer", "no pong after bad input")
     return Result.ok("still answering", {"pong": pong, "bad_inputs_sent": 3})
 
@@ -190,7 +192,7 @@ async def lockout_per_address(ctx: ProbeContext) -> Result:
         await good.send(rt[0])
     except Exception:
         pass  # closed under us: judged below from the close
-    pong = await good.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark)
+    pong = await good.expect_answer({rt[1]}, ctx.options.timeout_s, since=mark, errors=False)
     await good.close()
     obs = {"triggered_by": kind, "tried": seen, "sequence": lockout_sequence(ctx, seen),
            "good_client": "served" if pong is not None else good.close_code}

@@ -364,21 +364,33 @@ class ProbeSession:
         return await self.expect_answer(kinds, timeout, since=mark)
 
     async def expect_answer(self, kinds: Collection[str | None], timeout: float, *, since: int,
-                            rid: Any = None) -> dict[str, Any] | None:
-        """The answer to the last request (or to ``rid``): matched by correlation id when the request had one,
-        else by kind (one of ``kinds`` or an error frame)."""
+                            rid: Any = None, errors: bool = True) -> dict[str, Any] | None:
+        """The answer to the last request (or to ``rid``): matched by correlation id when the request had one
+        (a frame of the right kind carrying another id is no answer), else by kind (one of ``kinds``, or an error
+        frame unless ``errors`` is False)."""
         c = self.ctx.contract
         last = rid is None  # the answer to the last request sent: its round trip paces the run's quiet windows
         rid = self.last_id if rid is None else rid
         sent_at = self._sent_at
+
+        def of_kind(f: Any) -> bool:
+            return c.kind_of(f) in kinds or (errors and c.is_error(f))
+
         if rid is not None:
-            ans = await self.expect(lambda f: c.answers_id(f, rid) and (c.kind_of(f) in kinds or c.is_error(f)), timeout,
-                                    since=since)
+            ans = await self.expect(lambda f: c.answers_id(f, rid) and of_kind(f), timeout, since=since)
         else:
-            ans = await self.expect(lambda f: c.kind_of(f) in kinds or c.is_error(f), timeout, since=since)
+            ans = await self.expect(of_kind, timeout, since=since)
         if ans is not None and last and sent_at is not None:
             self.ctx.state.pace.note((time.perf_counter() - sent_at) * 1000)
         return ans
+
+    def stray_answer(self, kinds: Collection[str | None], since: int) -> dict[str, Any] | None:
+        """A frame of one of ``kinds`` received from ``since`` on that carries another id than the last request's
+        (the evidence that its answer was wrong, not missing); None when the request was not correlated."""
+        c, rid = self.ctx.contract, self.last_id
+        if rid is None:
+            return None
+        return next((f for _, f in self.frames[since:] if c.kind_of(f) in kinds and not c.answers_id(f, rid)), None)
 
     async def expect(self, pred: Callable[[dict[str, Any]], bool], timeout: float, *, since: int = 0) -> dict[str, Any] | None:
         """The first frame from index ``since`` on that satisfies ``pred``, or None on timeout/close."""
