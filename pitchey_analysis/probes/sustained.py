@@ -178,8 +178,11 @@ async def _open(ctx: ProbeContext, h: _Held, token: str | None, channel: str | N
     if first is None:
         return
     f.connected = True
-    ff = ctx.contract.first_frame
-    f.authenticated = ff is not None and ff.authenticated_in(first)
+    ff, up = ctx.contract.first_frame, ctx.contract.upgrade
+    # as common.start tells it: the first frame says so where it has the place, else a credential carried on an upgrade
+    # that refuses bad ones with a status was not refused
+    f.authenticated = (ff is not None and ff.authenticated_in(first)) or (
+        token is not None and up is not None and up.refuses_at_upgrade and not (ff is not None and ff.authenticated))
     try:
         await settle(ctx, s)  # some servers drop what arrives while they finish setting up (PROTOCOL.md Part B item 15)
         if s.closed or channel is None:

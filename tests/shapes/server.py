@@ -91,7 +91,7 @@ class ShapeServer:
     async def health(self, request: web.Request) -> web.Response:
         if self.stopped:
             return web.json_response({"status": "down"}, status=503)
-        return web.json_response({"status": "ok"})
+        return web.json_response({"status": "ok", "connections": len(self.sockets)})
 
     async def login(self, request: web.Request) -> web.Response:
         try:
