@@ -67,11 +67,13 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
         assert got[op.probe_name][0] == "pass", (op.probe_name, got[op.probe_name])
     assert run.manifest["conformance"]["violations"] == 0, run.manifest["conformance"]
     assert run.manifest["conformance"]["frames_checked"] > 0
-    if shape == "phoenix":  # judged by what its contract declares: its health pointers, its request shape
+    if shape == "phoenix":  # judged by what its contract declares: its health pointers, its request shape, no JWT
         assert got["readiness.health_live"][:2] == ("pass", "ok"), got["readiness.health_live"]
         assert got["readiness.no_stack_traces"][:2] == ("pass", "ok"), got["readiness.no_stack_traces"]
         # authenticated by its upgrade (no first frame tells it): the held sessions are the evidence
         assert got["resilience.sustained_sessions"][:2] == ("pass", "ok"), got["resilience.sustained_sessions"]
+        for name in ("auth.forged_token", "auth.alg_none", "auth.expired_token"):
+            assert got[name][:2] == ("skip", "not_in_contract"), (name, got[name])
     if shape in ("cookie", "phoenix"):  # its chat post, judged by the push probe from the contract's `delivers`
         assert got["messaging.send_message"][:2] == ("pass", "ok"), got["messaging.send_message"]
         said = run.probes.set_index("probe").loc["messaging.send_message", "expected"]

@@ -207,9 +207,11 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "auth.header_token": ("login", "upgrade.header"),
     "auth.post_connection": ("login", "upgrade.message"),
     "auth.invalid_token": ("upgrade.query", "tokenRefusal"),
-    "auth.forged_token": ("upgrade.query", "tokenRefusal"),
-    "auth.alg_none": ("upgrade.query", "tokenRefusal"),
-    "auth.expired_token": ("upgrade.query", "tokenRefusal"),
+    # a forged, unsigned or expired JWT tells something only of a service whose tokens are JWTs (upgrade.jwt); against
+    # opaque tokens it is one more garbage token (auth.invalid_token)
+    "auth.forged_token": ("upgrade.query", "upgrade.jwt", "tokenRefusal"),
+    "auth.alg_none": ("upgrade.query", "upgrade.jwt", "tokenRefusal"),
+    "auth.expired_token": ("upgrade.query", "upgrade.jwt", "tokenRefusal"),
     "auth.wrong_audience": ("upgrade.query", "upgrade.jwt", "tokenRefusal"),
     "auth.unknown_user": ("upgrade.query", "upgrade.jwt"),
     "auth.token_subject": ("login", "login.userId", "upgrade.jwt"),
