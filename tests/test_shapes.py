@@ -34,11 +34,11 @@ def creds(shape: str) -> Credentials | None:
 
 
 async def run_shape(tmp_path: Path, shape: str, *, defects: set[str] | frozenset[str] = frozenset(),
-                    only: list[str] | None = None):
+                    only: list[str] | None = None, contract: Path | None = None):
     user = creds(shape)
     cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False, user=user,
-                      users={user.user_type: user} if user else {}, contract=load_contract(HERE / f"{shape}.asyncapi.yaml"),
-                      only=only)
+                      users={user.user_type: user} if user else {},
+                      contract=load_contract(contract or HERE / f"{shape}.asyncapi.yaml"), only=only)
     async with ShapeServer(shape, defects=defects) as srv:
         path = await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg)
     return load_run(path)
@@ -113,6 +113,18 @@ def test_every_round_trip_answer_is_matched_by_its_id(tmp_path):
                   "resilience.invalid_then_working"):
         assert got[probe][:2] == ("fail", "wrong_answer"), (probe, got[probe])
     assert not any(v[0] == "error" for v in got.values()), got
+
+
+@pytest.mark.parametrize("defects,want", [(set(), ("pass", "ok")), ({"no_broadcast"}, ("fail", "no_push"))])
+def test_a_declared_delivery_is_judged_by_the_operations_own_probe(tmp_path, defects, want):
+    """new_msg mapped to no push probe (its generated probe, messaging.new_msg): its `delivers` is still judged."""
+    text = (HERE / "phoenix.asyncapi.yaml").read_text()
+    assert "      probe: messaging.send_message\n" in text
+    contract = tmp_path / "phoenix-unmapped.asyncapi.yaml"
+    contract.write_text(text.replace("      probe: messaging.send_message\n", ""))
+    run = asyncio.run(run_shape(tmp_path / "runs", "phoenix", defects=defects, only=["messaging.new_msg"], contract=contract))
+    got = outcomes(run)
+    assert got["messaging.new_msg"][:2] == want, got["messaging.new_msg"]
 
 
 def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path):

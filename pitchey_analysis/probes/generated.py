@@ -104,6 +104,11 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
     op = contract.operation(op_id)
     if op is None or not op.generated:
         return Result.skip("not_in_contract", f"the contract declares no request/answer operation {op_id!r}")
+    if op.delivers is not None and delivers(contract, op.probe_name):
+        # what it declares it pushes to other sessions is part of its answer: judged with the reply, never dropped
+        from .messaging import delivery
+
+        return await delivery(ctx, op.probe_name, "delivered")
     if session_needs_auth(contract, op):
         s = await authed(ctx)
     else:
@@ -156,7 +161,8 @@ def make_spec(op: Operation) -> ProbeSpec:
         return await request_answer(ctx, op_id)
 
     run.__name__ = f"request_answer_{op_id}"
-    return ProbeSpec(op.probe_name, "messaging", op.critical, expected_text(op), run, operation=op_id,
+    expected = delivery_text(op) if op.delivers is not None else expected_text(op)
+    return ProbeSpec(op.probe_name, "messaging", op.critical, expected, run, operation=op_id,
                      evidence=(Evidence("answer"),), runs="together")
 
 
