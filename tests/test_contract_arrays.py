@@ -100,3 +100,14 @@ def test_delivered_and_pushed_kinds_are_read_at_the_declared_kind_pointer():
     obj["x-readiness"]["channels"]["room:{id}"]["pushes"] = ["no_such_kind"]
     with pytest.raises(ContractError, match="no message has type 'no_such_kind'"):
         validate_document(obj)
+
+
+def test_without_a_kind_pointer_messages_are_named_by_their_keys():
+    """kind: null -- every message told by its schema, named by its key: a delivery naming the kind at /3 names no
+    message, and the error says what the messages are called."""
+    doc = yaml.safe_load(PHOENIX.read_text())
+    doc["x-readiness"]["kind"] = None
+    with pytest.raises(ContractError, match=r"no message has type 'new_msg' .*named by their keys.*newMsgPush"):
+        validate_document(doc)
+    doc["operations"]["new_msg"]["x-readiness"]["delivers"]["message"] = "newMsgPush"
+    validate_document(doc)
