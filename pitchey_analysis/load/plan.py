@@ -113,7 +113,7 @@ def wire(contract: Contract, *, first_frame: bool | None = None, channels: tuple
         subscribe.append((ch, make(contract, Operation(kind, fields=tuple(req[0].items())))))
     return Wire(kind_at=pointer_parts(contract.kind_pointer) if contract.kind_pointer else (),
                 answer_at=tuple(pointer_parts(p) for p in contract.answer_pointers),
-                batch=contract.batch,
+                batch=contract.batch, arrays=contract.array_frames,
                 reply_kinds=frozenset(_key(contract, m.type) for o in contract.receives() for m in o.reply)
                 | contract.error_kinds(),
                 error_kinds=frozenset() if contract.envelope is not None else contract.error_kinds(),

@@ -153,7 +153,7 @@ def contract_scenario(contract: Contract) -> dict[str, Any]:
     if lg is not None and lg.paths and ops and up is not None and up.query == TOKEN_QUERY:
         users.append({"name": f"{next(iter(lg.paths))}-user", "weight": 3, "login": next(iter(lg.paths)), "rate_per_s": 1.0,
                       "operations": [{"type": typ} for typ, _ in ops]})
-    if anonymous:
+    if anonymous and (up is None or up.anonymous):  # visitors only where the service serves anonymous sessions
         users.append({"name": "visitor", "weight": 1, "rate_per_s": 0.5, "operations": anonymous})
     if not users:
         raise UsageError(f"the contract {contract.name} declares no request/answer operation with an example to load with")
