@@ -209,7 +209,7 @@ async def unknown_user(ctx: ProbeContext) -> Result:
     c, first_type = ctx.contract, ctx.first_frame_type
     want = c.errors.get("userNotFound")
     async with await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address()) as s:
-        err = await s.expect(lambda f: f.get("type") == c.error_type,
+        err = await s.expect(lambda f: c.kind_of(f) == c.error_type,
                              ctx.options.timeout_s if want else ctx.quiet(ctx.options.quiet_window_s))
         first = await s.expect_type(first_type, timeout=0.2) if first_type else None
         # the session must go on anonymous: watched for the settle window after what was judged

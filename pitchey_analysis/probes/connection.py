@@ -239,7 +239,7 @@ async def single_connected(ctx: ProbeContext) -> Result:
     await s.close()
     if extra is not None:
         return Result.fail("extra_frame", f"a second {ctx.first_frame_type!r} frame followed the first", extra)
-    first = next((f for _, f in s.frames if f.get("type") == ctx.first_frame_type), None)
+    first = next((f for _, f in s.frames if ctx.contract.kind_of(f) == ctx.first_frame_type), None)
     return Result.ok("one connected frame", {"first_frame": first, "frames": s.types(), "watched_s": round(watched, 3)})
 
 

@@ -264,8 +264,8 @@ async def rate_limit(ctx: ProbeContext) -> Result:
                 break
         closed = await s.wait_closed(ctx.options.timeout_s)
         code = s.close_code if closed else None
-        limited = [f for _, f in s.frames if f.get("type") == ctx.contract.error_type]
-    codes = sorted({str(ctx.contract.error_code(f) or f.get("payload")) for f in limited})
+        limited = [f for _, f in s.frames if ctx.contract.kind_of(f) == ctx.contract.error_type]
+    codes = sorted({str(ctx.contract.error_code(f) or (f.get("payload") if isinstance(f, dict) else None)) for f in limited})
     obs = {"sent": n, "errors": len(limited), "codes": codes, "close": code}
     if is_lockout_close(code, s.close_reason):
         return Result.closed(code, s.close_reason, "the burst could not be judged", obs)
@@ -474,7 +474,8 @@ async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: d
                 if first is None and not s.closed:
                     return "silent"
                 # the failure is counted once the set-up ends: wait for its error or close
-                await s.expect(lambda f: f.get("type") == ctx.contract.error_type, ctx.quiet(ctx.options.quiet_window_s), since=1)
+                await s.expect(lambda f: ctx.contract.kind_of(f) == ctx.contract.error_type, ctx.quiet(ctx.options.quiet_window_s),
+                               since=1)
         except InvalidStatus:
             return "refused"  # refused at the upgrade: locked out already
         return "failed"

@@ -38,7 +38,7 @@ async def server_ping(ctx: ProbeContext) -> Result:
         deadline = time.monotonic() + ctx.options.server_ping_wait_s
         while time.monotonic() < deadline and not s.pings and not s.closed:
             await s.expect(lambda f: False, min(0.25, max(0.01, deadline - time.monotonic())))
-        json_pings = [t for t, f in s.frames if f.get("type") in ("ping", "heartbeat")]
+        json_pings = [t for t, f in s.frames if ctx.contract.kind_of(f) in ("ping", "heartbeat")]
         obs = {"control_pings": s.ping_count, "first_control_ping_s": round(s.pings[0] / 1000, 3) if s.pings else None,
                "json_heartbeats": len(json_pings), "bound_s": round(ctx.options.server_ping_wait_s, 2)}
         closed, code, reason = s.closed, s.close_code, s.close_reason
