@@ -111,3 +111,20 @@ def test_without_a_kind_pointer_messages_are_named_by_their_keys():
         validate_document(doc)
     doc["operations"]["new_msg"]["x-readiness"]["delivers"]["message"] = "newMsgPush"
     validate_document(doc)
+
+
+def test_a_timed_connects_first_frame_is_read_as_an_array_message_too(phx):
+    """flow.timed_connect hands its first frame as the reader's note; the observer reads it as the session would."""
+    from collections import Counter
+
+    from pitchey_analysis.probes.invariants import SessionTrace
+    from pitchey_analysis.probes.session import first_frame_observer, parse_frame
+
+    seen = []
+    invariants = SimpleNamespace(opened=0, check=lambda trace, **kw: seen.append(list(trace.frames)) or [])
+    ctx = SimpleNamespace(contract=phx, probe_id="p", invariants=invariants, recorder=SimpleNamespace(),
+                          conformance=SimpleNamespace(frames=0, violations=Counter(), examples=[], max_examples=5),
+                          new_conn_id=lambda: "c")
+    frame = ["1", None, "room:x", "new_msg", {"body": "hi", "user_id": 1}]
+    first_frame_observer(ctx)(SessionTrace(frames=[(1.0, parse_frame(json.dumps(frame)))], complete=False))
+    assert seen == [[(1.0, frame)]] and ctx.conformance.frames == 1 and not ctx.conformance.violations

@@ -267,7 +267,8 @@ async def ping_on_connected(ctx: ProbeContext) -> Result:
                 return Result.closed(s.close_code, s.close_reason, "the ping sent right after 'connected' got no pong")
             stray = s.stray_answer({rt[1]}, mark)
             if stray is not None:
-                return Result.fail("wrong_answer", "the ping sent right after 'connected' was answered with another id",
+                began = repr(ctx.first_frame_type) if ctx.first_frame_type else "the upgrade"
+                return Result.fail("wrong_answer", f"the ping sent right after {began} was answered with another id",
                                    {"answer": stray, "request_id": s.last_id})
             return Result.fail("no_answer", "the ping sent right after 'connected' got no pong", {"frames": s.types()})
         return Result.ok("answered", {"pong": pong})

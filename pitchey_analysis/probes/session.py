@@ -548,6 +548,9 @@ def first_frame_observer(ctx: ProbeContext) -> Callable[[SessionTrace], None]:
     probe_id = ctx.probe_id
 
     def observe(trace: SessionTrace) -> None:
+        if ctx.contract.array_frames:  # an array is one message of the contract, as ProbeSession reads it
+            trace.frames = [(t, f["_value"] if isinstance(f.get("_value"), list) and "_raw" not in f else f)
+                            for t, f in trace.frames]
         ctx.invariants.opened += 1
         record_violations(ctx, trace, probe_id=probe_id, conn_id=ctx.new_conn_id())
 
