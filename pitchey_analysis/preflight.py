@@ -24,7 +24,7 @@ from websockets.typing import Subprotocol
 
 from .capture.redact import redact_url
 from .contract import pointer_get
-from .contract.requests import login_body, upgrade_target
+from .contract.requests import login_body, upgrade_target, with_query
 from .net import read_body
 from .probes.base import Credentials
 from .probes.common import LOGIN_PATH
@@ -136,7 +136,7 @@ async def check_upgrade(t: Target, token: str | None) -> None:
         if t.contract is not None:  # its carrier for a credential, its subprotocols always
             url, carried, protocols = upgrade_target(t.contract, t.ws_url, tok)
         elif tok:
-            url = urlsplit(url)._replace(query=f"token={tok}").geturl()
+            url = urlsplit(url)._replace(query=with_query(urlsplit(url).query, "token", tok)).geturl()
         headers = {**(t.headers or {}), **carried}
         conn = await connect(url, additional_headers=headers or None, open_timeout=STEP_TIMEOUT_S,
                              subprotocols=[Subprotocol(p) for p in protocols] if protocols else None,

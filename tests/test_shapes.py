@@ -28,17 +28,17 @@ HERE = Path(__file__).resolve().parent / "shapes"
 def creds(shape: str) -> Credentials | None:
     if shape in ("firstauth", "graphqlws"):
         return Credentials("", "", "user", token=TOKEN)
-    if shape == "cookie":
+    if shape in ("cookie", "phoenix"):
         return Credentials(USER[0], USER[1], "member")
     return None
 
 
 async def run_shape(tmp_path: Path, shape: str, *, defects: set[str] | frozenset[str] = frozenset(),
-                    only: list[str] | None = None):
+                    only: list[str] | None = None, contract: Path | None = None):
     user = creds(shape)
     cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False, user=user,
-                      users={user.user_type: user} if user else {}, contract=load_contract(HERE / f"{shape}.asyncapi.yaml"),
-                      only=only)
+                      users={user.user_type: user} if user else {},
+                      contract=load_contract(contract or HERE / f"{shape}.asyncapi.yaml"), only=only)
     async with ShapeServer(shape, defects=defects) as srv:
         path = await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg)
     return load_run(path)
@@ -48,7 +48,7 @@ def outcomes(run) -> dict[str, tuple[str, str, str]]:
     return {r.probe: (r.outcome, r.reason, r.detail) for r in run.probes.itertuples()}
 
 
-@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie", "graphqlws"])
+@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie", "graphqlws", "phoenix"])
 def test_clean_service_fails_no_probe(tmp_path, shape):
     run = asyncio.run(run_shape(tmp_path, shape))
     got = outcomes(run)
@@ -85,10 +85,18 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
                       "auth.expired_token", "auth.wrong_audience", "auth.required_for_protected"):
             assert other not in gaps, (other, v.reasons)
         assert "readiness.security_headers" in gaps  # undeclared, so untested: a gap the report names
-    if shape == "cookie":  # its chat post, judged by the push probe from the contract's `delivers`
+    if shape == "phoenix":  # judged by what its contract declares: its health pointers, its request shape, no JWT
+        assert got["readiness.health_live"][:2] == ("pass", "ok"), got["readiness.health_live"]
+        assert got["readiness.no_stack_traces"][:2] == ("pass", "ok"), got["readiness.no_stack_traces"]
+        # authenticated by its upgrade (no first frame tells it): the held sessions are the evidence
+        assert got["resilience.sustained_sessions"][:2] == ("pass", "ok"), got["resilience.sustained_sessions"]
+        for name in ("auth.forged_token", "auth.alg_none", "auth.expired_token"):
+            assert got[name][:2] == ("skip", "not_in_contract"), (name, got[name])
+    if shape in ("cookie", "phoenix"):  # its chat post, judged by the push probe from the contract's `delivers`
         assert got["messaging.send_message"][:2] == ("pass", "ok"), got["messaging.send_message"]
         said = run.probes.set_index("probe").loc["messaging.send_message", "expected"]
-        assert said == "post is answered by posted and reaches the recipient's sessions as chat", said
+        if shape == "cookie":
+            assert said == "post is answered by posted and reaches the recipient's sessions as chat", said
     else:  # no operation of theirs declares a push to other sessions: the push probes are not planned
         assert got["messaging.send_message"][:2] == ("skip", "not_in_contract"), got["messaging.send_message"]
 
@@ -106,6 +114,9 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     ("graphqlws", "accept_bad_token", "auth.invalid_token", "token_accepted"),
     ("graphqlws", "wrong_id", "messaging.query", "wrong_answer"),
     ("graphqlws", "keep_after_complete", "messaging.stop_pushes", "pushes_after_stop"),
+    ("phoenix", "wrong_ref", "messaging.ping", "wrong_answer"),
+    ("phoenix", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+    ("phoenix", "no_broadcast", "messaging.send_message", "no_push"),
 ])
 def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))
@@ -114,7 +125,8 @@ def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     assert not any(v[0] == "error" for v in got.values()), got
 
 
-@pytest.mark.parametrize("shape,defects", [("jsonrpc", ()), ("graphqlws", ("accept_bad_token", "wrong_id"))])
+@pytest.mark.parametrize("shape,defects", [("jsonrpc", ()), ("graphqlws", ("accept_bad_token", "wrong_id")),
+                                           ("phoenix", ("wrong_ref", "no_broadcast"))])
 def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
     """Neither what a probe saw, nor what it expected (of the probes that ran), nor a finding's title, impact or
     remediation names the Pitchey protocol in a run judged by another contract."""
@@ -125,11 +137,38 @@ def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
     ran = run.probes[~((run.probes["outcome"] == "skip") & (run.probes["reason"] == "not_in_contract"))]
     found = analyze(run).defects
     texts = [*run.probes["detail"], *ran["expected"], *found["title"], *found["impact"], *found["remediation"]]
+    for name in run.probes["probe"]:  # the tool's probe names are its identifiers (connection.ping_on_connected)
+        texts = [str(t).replace(str(name), "<probe>") for t in texts]
     text = " ".join(str(v) for v in texts).lower()
     for word in ("connected", "pitch", "dashboard", "auth_success", "authError".lower(), "notification"):
         assert word not in text, (word, [t for t in texts if word in str(t).lower()])
     assert not [t for t in texts if PITCHEY_WORDS.search(str(t))]
-    assert not any(str(p).startswith("messaging.subscribe") for p in run.probes["probe"])  # the shipped contract's
+    own = {o.probe_name for o in load_contract(HERE / f"{shape}.asyncapi.yaml").request_answers()}
+    if "messaging.subscribe" not in own:  # the shipped contract's request/answer probe, unless this one names its own so
+        assert not any(str(p).startswith("messaging.subscribe") for p in run.probes["probe"])
+
+
+def test_every_round_trip_answer_is_matched_by_its_id(tmp_path):
+    """A heartbeat answered with another ref (Phoenix, correlated at /1): every probe that waits for the round trip's
+    answer fails wrong_answer -- none takes a frame of the right kind carrying another id for the answer."""
+    run = asyncio.run(run_shape(tmp_path, "phoenix", defects={"wrong_ref"}))
+    got = outcomes(run)
+    for probe in ("messaging.ping", "connection.ping_on_connected", "connection.user_types",
+                  "resilience.invalid_then_working"):
+        assert got[probe][:2] == ("fail", "wrong_answer"), (probe, got[probe])
+    assert not any(v[0] == "error" for v in got.values()), got
+
+
+@pytest.mark.parametrize("defects,want", [(set(), ("pass", "ok")), ({"no_broadcast"}, ("fail", "no_push"))])
+def test_a_declared_delivery_is_judged_by_the_operations_own_probe(tmp_path, defects, want):
+    """new_msg mapped to no push probe (its generated probe, messaging.new_msg): its `delivers` is still judged."""
+    text = (HERE / "phoenix.asyncapi.yaml").read_text()
+    assert "      probe: messaging.send_message\n" in text
+    contract = tmp_path / "phoenix-unmapped.asyncapi.yaml"
+    contract.write_text(text.replace("      probe: messaging.send_message\n", ""))
+    run = asyncio.run(run_shape(tmp_path / "runs", "phoenix", defects=defects, only=["messaging.new_msg"], contract=contract))
+    got = outcomes(run)
+    assert got["messaging.new_msg"][:2] == want, got["messaging.new_msg"]
 
 
 def test_a_frame_that_stops_the_service_is_a_critical_finding(tmp_path):

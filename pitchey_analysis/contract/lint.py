@@ -63,7 +63,7 @@ def lint(contract: Contract) -> list[Issue]:
                              f"gives a 95% lower bound of {best:.3f} (raise the level or lower the rate)"))
     ptr = contract.kind_pointer
     for m in contract.messages.values():
-        if m.by_schema and not m.schema.get("required") and not m.schema.get("properties"):
+        if m.by_schema and not any(m.schema.get(k) for k in ("required", "properties", "prefixItems", "items")):
             out.append(Issue("warning", f"$.components.messages.{m.key}",
                              "no constant at the kind pointer " + (ptr or "(none)") + " and no properties: any object "
                              "matches it, so frames of other messages may be taken for it"))

@@ -173,18 +173,20 @@ def validate_document(doc: dict[str, Any]) -> None:
                 raise ContractError(f"an operation's messages must be messages of its channel {op['channel']['$ref']}",
                                     _path(("operations", op_id, "messages", i, "$ref")))
     x = doc.get("x-readiness") or {}
-    types = {m.get("payload", {}).get("properties", {}).get("type", {}).get("const")
-             for m in ((doc.get("components") or {}).get("messages") or {}).values() if isinstance(m.get("payload"), dict)}
+    types, kind_pointer = _kinds(doc, x)
+    where_kinds = (f"kinds at {kind_pointer}" if kind_pointer is not None
+                   else "kinds (no kind pointer: messages are named by their keys)")
+    known = f" (the messages' {where_kinds}: {', '.join(sorted(types)[:12])})"
     first = (x.get("firstFrame") or {}).get("type")
     if first is not None and first not in types:
-        raise ContractError(f"no message has type {first!r}", "$['x-readiness'].firstFrame.type")
+        raise ContractError(f"no message has type {first!r}{known}", "$['x-readiness'].firstFrame.type")
     for op_id, op in (doc.get("operations") or {}).items():
         d = (op.get("x-readiness") or {}).get("delivers")
         if not d:
             continue
         where = ("operations", op_id, "x-readiness", "delivers")
         if types - {None} and d["message"] not in types:
-            raise ContractError(f"no message has type {d['message']!r}", _path((*where, "message")))
+            raise ContractError(f"no message has type {d['message']!r}{known}", _path((*where, "message")))
         if d["to"] == "subscribers" and not d.get("channel"):
             raise ContractError("delivery to subscribers names no channel", _path(where))
         if d["to"] == "recipient" and not d.get("recipient"):
@@ -196,7 +198,20 @@ def validate_document(doc: dict[str, Any]) -> None:
     for cname, ch in (x.get("channels") or {}).items():
         for i, t in enumerate(ch.get("pushes") or []):
             if t not in types:
-                raise ContractError(f"no message has type {t!r}", _path(("x-readiness", "channels", cname, "pushes", i)))
+                raise ContractError(f"no message has type {t!r}{known}", _path(("x-readiness", "channels", cname, "pushes", i)))
+
+
+def _kinds(doc: dict[str, Any], x: dict[str, Any]) -> tuple[set[str], str | None]:
+    """The kinds of the document's messages as the typed contract names them: the string constant at the kind pointer
+    (``x-readiness.kind``, else the derived one; objects and arrays alike), else the message's key."""
+    payloads = {k: _resolved(doc, m["payload"]) for k, m in ((doc.get("components") or {}).get("messages") or {}).items()
+                if isinstance(m, dict) and isinstance(m.get("payload"), dict)}
+    kind_pointer = x["kind"] if "kind" in x else derive_kind_pointer(payloads.values())
+    out = set()
+    for key, payload in payloads.items():
+        kind = dict(consts(payload)).get(kind_pointer) if kind_pointer is not None else None
+        out.add(kind if isinstance(kind, str) else key)
+    return out, kind_pointer
 
 
 #: bounds of what a contract may make the tool do: its size, its nesting, what its references expand to

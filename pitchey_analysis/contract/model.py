@@ -42,7 +42,7 @@ class Message:
     key: str
     type: str | None
     schema: dict[str, Any]
-    example: dict[str, Any] | None = None
+    example: Any = None  # a JSON object, or an array where the contract's messages are arrays
     title: str = ""
     #: no constant at the contract's kind pointer: a frame is this message when it validates against its schema
     by_schema: bool = False
@@ -386,9 +386,12 @@ class Contract:
         marked = next((o for o in ops if o.subscribes), None)
         if marked is not None or not self.channels:
             return marked
+        def fields(example: Any) -> list[Any]:  # an object's values, or an array message's elements
+            return list(example.values()) if isinstance(example, dict) else list(example) if isinstance(example, list) else []
+
         return next((o for o in ops if not o.setup and any(
             isinstance(v, str) and self.channel_for(v) is not None
-            for v in ((o.request.example if o.request is not None else None) or {}).values())), None)
+            for v in fields(o.request.example if o.request is not None else None))), None)
 
     def round_trip(self) -> Operation | None:
         """The request/answer the suite checks a session is alive with: ``ping`` when declared, else the first
@@ -415,13 +418,23 @@ class Contract:
         return pointer_get(frame, self.errors.get("code") or "/code")
 
     # -- the wire: kinds, errors, correlation, ids ----------------------------------------
+    @functools.cached_property
+    def array_frames(self) -> bool:
+        """Whether a received JSON array is one message, read through the contract's pointers like an object (RFC
+        6901 indexes arrays): where a message's payload is an array and the contract declares no batches (where it
+        does, an array is several messages)."""
+        def is_array(schema: dict[str, Any]) -> bool:
+            t = schema.get("type")
+            return t == "array" or (isinstance(t, list) and "array" in t) or "prefixItems" in schema
+        return not self.batch and any(is_array(m.schema) for m in self.messages.values())
+
     def kind_of(self, frame: Any, *, sent: bool = False) -> str | None:
         """The kind of a frame as this contract tells them apart: the string at its kind pointer, else the
         message (of the service's when received, of the clients' when ``sent``) whose schema it validates
         against; the reader's markers keep theirs (``invalid``, ``binary``); None for anything else."""
-        if not isinstance(frame, dict):
+        if not isinstance(frame, (dict, list)):
             return None
-        if is_marker(frame):
+        if isinstance(frame, dict) and is_marker(frame):
             kind = frame.get("type")
             return kind if isinstance(kind, str) else None
         if self.kind_pointer is not None:
@@ -450,7 +463,7 @@ class Contract:
 
     def is_error(self, frame: Any) -> bool:
         """Whether a frame is an error answer: of an error kind, or an error by the declared envelope."""
-        if not isinstance(frame, dict) or is_marker(frame):
+        if not isinstance(frame, (dict, list)) or is_marker(frame):
             return False
         if self.envelope is not None:  # one envelope for answers: the envelope alone tells an error
             return self.envelope.is_error(frame)
@@ -493,7 +506,7 @@ class Contract:
     def stamped(self, request: Any, ids: IdSource) -> tuple[Any, Any]:
         """A request with a fresh id at its correlation pointer by the contract's id rule, and that id
         (None when the request carries none); the request itself when it is not correlated."""
-        ptr = self.correlation_of(request) if isinstance(request, dict) else None
+        ptr = self.correlation_of(request) if isinstance(request, (dict, list)) else None
         if ptr is None:
             return request, None
         rid = ids.next(pointer_get(request, ptr))
@@ -502,7 +515,7 @@ class Contract:
     def answers_id(self, frame: Any, rid: Any) -> bool:
         """Whether a received frame carries ``rid`` back where its message carries a correlation id (where the
         contract's answers carry one, for a frame of a kind it does not know)."""
-        if rid is None or not isinstance(frame, dict) or is_marker(frame):
+        if rid is None or not isinstance(frame, (dict, list)) or is_marker(frame):
             return False
         ms = self.server_messages().get(self.kind_of(frame) or "")
         pointers = [m.correlation for m in ms if m.correlation] if ms else list(self.answer_pointers)
@@ -535,7 +548,7 @@ class Contract:
 
         A frame whose kind the service never sends per the contract is an issue at the kind's path.
         """
-        if not isinstance(frame, dict) or is_marker(frame):
+        if not isinstance(frame, (dict, list)) or is_marker(frame):
             return None
         mtype = self.kind_of(frame)
         if mtype is None:

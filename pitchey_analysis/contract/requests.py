@@ -5,8 +5,9 @@ service wants them."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .model import Contract, Operation
 from .pointers import pointer_get
@@ -59,10 +60,17 @@ def upgrade_target(contract: Contract, ws_url: str, token: str | None, *, path: 
             protocols = [*(protocols or ()), f"{up.subprotocol}{token}"]
         elif via == "query":
             name = up.query if up is not None and up.query else "token"
-            query = f"{name}={quote(token, safe='')}"
+            query = with_query(query, name, token)
     if session_cookie:
         headers["Cookie"] = "; ".join(x for x in (headers.get("Cookie"), session_cookie) if x)
     return urlunsplit((parts.scheme, parts.netloc, path or parts.path, query, "")), headers, protocols
+
+
+def with_query(query: str, name: str, value: str) -> str:
+    """A URL query string with ``name=value`` added (replacing a ``name`` it has), keeping every other parameter
+    the target's URL carries (``?vsn=2.0.0``: a service may need them to speak its protocol at all)."""
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != name]
+    return urlencode([*kept, (name, value)], quote_via=quote, safe="")
 
 
 def carrier(contract: Contract) -> str:
@@ -97,8 +105,9 @@ def auth_message(contract: Contract, token: str) -> dict[str, Any] | None:
 def operation_sending(contract: Contract, kind: str) -> Operation | None:
     """The operation whose request is of ``kind`` (``""``: the contract's round trip, else its first
     request/answer operation that needs no setup); None when the contract has none."""
-    if kind:
-        return next((o for o in contract.receives() if o.request is not None and o.request.type == kind), None)
+    if kind:  # by its request's kind, else (a kind of another name, Phoenix's ``phx_join``) by the operation's id
+        return next((o for o in contract.receives() if o.request is not None and o.request.type == kind),
+                    next((o for o in contract.receives() if o.request is not None and o.id == kind), None))
     return contract.round_trip() or next((o for o in contract.request_answers() if not o.setup), None)
 
 
@@ -106,7 +115,7 @@ def request_id(contract: Contract, request: Any) -> tuple[str | None, str]:
     """Where a request carries its id and the id rule for it (``increasing``, ``unique`` or ``example``):
     its correlation pointer, else (as the probes' round trip does) a top-level ``id`` its example has;
     ``(None, "")`` when it carries none."""
-    ptr = contract.correlation_of(request) if isinstance(request, dict) else None
+    ptr = contract.correlation_of(request) if isinstance(request, (dict, list)) else None
     if ptr is None and isinstance(request, dict) and "id" in request:
         ptr = "/id"
     if ptr is None:
@@ -121,9 +130,12 @@ def subscribe_request(contract: Contract, channel: str | None = None) -> tuple[d
     op = contract.subscription()
     if op is None or op.request is None:
         return None
-    example = dict(op.request.example or {})
+    example = copy.deepcopy(op.request.example or {})  # an object, or an array
     if channel is not None:
-        at = next((f"/{k}" for k, v in example.items() if isinstance(v, str) and contract.channel_for(v) is not None),
+        fields = example.items() if isinstance(example, dict) else enumerate(example)
+        at = next((f"/{k}" for k, v in fields if isinstance(v, str) and contract.channel_for(v) is not None),
                   "/channel")
         example = set_pointer(example, at, channel)
-    return example, {m.type for m in op.reply if m.type and m.type not in contract.error_kinds()}
+    # where an envelope tells errors (``/4/status``), an error kind may also be the success's (``phx_reply``)
+    errors = contract.error_kinds() if contract.envelope is None else frozenset()
+    return example, {m.type for m in op.reply if m.type and m.type not in errors}

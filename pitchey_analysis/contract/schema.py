@@ -153,7 +153,7 @@ X_READINESS_OPERATION = _obj({
                   ["operation", "pushes"]),
     "expected": {"type": "string"},
     "echo": {"type": "array", "items": {"type": "string"}},
-    "setup": {"type": "array", "items": _obj({"send": {"type": "object"}, "await": {"type": "string"}}, ["send"])},
+    "setup": {"type": "array", "items": _obj({"send": {"type": ["object", "array"]}, "await": {"type": "string"}}, ["send"])},
     # what the request makes the service push to other sessions (the push probes written as code read it):
     # to the subscribers of `channel`, to the user the request names at `recipient`, or to the sender's other
     # sessions (`self`); the kind pushed, the request's values it carries (`echo`) and values it holds (`values`)

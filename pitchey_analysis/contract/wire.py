@@ -50,13 +50,15 @@ def correlation_pointer(message_node: Any) -> str | None:
 
 
 def consts(schema: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
-    """Every (pointer, constant) a payload schema fixes: ``const`` or a one-value ``enum`` of a property,
-    through nested objects and ``allOf`` members (3 levels deep; pure)."""
+    """Every (pointer, constant) a payload schema fixes: ``const`` or a one-value ``enum`` of a property or of
+    an array's positional item (``prefixItems``: ``/3`` of ``[join_ref, ref, topic, event, payload]``), through
+    nested objects, arrays and ``allOf`` members (3 levels deep; pure)."""
     if not isinstance(schema, dict) or depth > 3:
         return
     for part in schema.get("allOf") or ():
         yield from consts(part, prefix, depth + 1)
-    for name, sub in (schema.get("properties") or {}).items():
+    named = list((schema.get("properties") or {}).items()) + list(enumerate(schema.get("prefixItems") or ()))
+    for name, sub in named:
         if not isinstance(sub, dict):
             continue
         ptr = f"{prefix}/{str(name).replace('~', '~0').replace('/', '~1')}"

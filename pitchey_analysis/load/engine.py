@@ -423,10 +423,11 @@ class _Listener(WSListener):
     def _message(self, transport: Any, obj: Any, now: float) -> None:
         """One message of the target: an answer (by its correlation id, else by its kind), a push, or the session's
         set-up before it is ready."""
-        if type(obj) is not dict:
-            return
         sh = self.shard
-        key = sh.kind_key
+        is_obj = type(obj) is dict  # else an array message (the contract's), read at its pointers' indexes
+        if not is_obj and not (type(obj) is list and sh.wire.arrays):
+            return
+        key = sh.kind_key if is_obj else None
         kind = obj.get(key) if key is not None else _at(obj, sh.wire.kind_at)
         if type(kind) is not str:
             kind = ""
@@ -438,7 +439,7 @@ class _Listener(WSListener):
         by_id = self.by_id
         if by_id:
             for at in sh.wire.answer_at:
-                value = obj.get(at[0]) if len(at) == 1 else _at(obj, at)
+                value = obj.get(at[0]) if len(at) == 1 and is_obj else _at(obj, at)
                 if value is None:
                     continue
                 rid = _as_id(value)
@@ -456,7 +457,7 @@ class _Listener(WSListener):
                 if sh.spec.subscribe and not self.pushed:  # a push: note when the first one arrived
                     self.pushed = True
                     sh.res.push_arrivals.append(sh.epoch0 + (now - sh.perf0))
-                stamp = obj.get("timestamp")
+                stamp = obj.get("timestamp") if is_obj else None
                 if kind and kind not in sh.wire.reply_kinds and isinstance(stamp, int | float) and not isinstance(stamp, bool):
                     # a push with the server's time: its delivery delay (same clock on one machine; skew across machines)
                     arrival_ms = (sh.epoch0 + (now - sh.perf0)) * 1000.0
@@ -471,7 +472,7 @@ class _Listener(WSListener):
             echo = sh.echo_key.get(kind)  # answers by kind that carry our id back: the id picks the request
             got = None
             if echo is not None:
-                v = obj.get(echo) if isinstance(echo, str) else _at(obj, echo)
+                v = (obj.get(echo) if is_obj else _at(obj, (echo,))) if isinstance(echo, str) else _at(obj, echo)
                 try:  # our ids, sent as numbers or strings of digits (a try costs nothing when nothing is raised)
                     got = int(v) if v is not None else None
                 except (TypeError, ValueError):

@@ -15,6 +15,7 @@ example's id as is; answers are then told apart by kind and order).
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 from typing import Any
@@ -53,10 +54,11 @@ def _text(request: Any) -> str:
     return json.dumps(request, separators=(",", ":"))
 
 
-def _fields(contract: Contract, request: dict[str, Any], id_ptr: str | None) -> tuple[tuple[str, Any], ...]:
-    """A request's top-level fields besides its kind and its id (what a scenario may set)."""
+def _fields(contract: Contract, request: Any, id_ptr: str | None) -> tuple[tuple[str, Any], ...]:
+    """A request's top-level fields (an array's items by index) besides its kind and its id (what a scenario may set)."""
     skip = {pointer_parts(p)[0] for p in (contract.kind_pointer, id_ptr) if p and pointer_parts(p)}
-    return tuple(sorted((k, v) for k, v in request.items() if k not in skip))
+    items = request.items() if isinstance(request, dict) else ((str(i), v) for i, v in enumerate(request))
+    return tuple(sorted((k, v) for k, v in items if k not in skip))
 
 
 def make(contract: Contract, op: Operation) -> Operation:
@@ -66,8 +68,9 @@ def make(contract: Contract, op: Operation) -> Operation:
         return op
     cop = contract_operation(contract, op.type)
     assert cop.request is not None  # contract_operation returns operations with a request
-    request: dict[str, Any] = dict(cop.request.example or {})
-    request.update(op.fields)
+    request: Any = copy.deepcopy(cop.request.example or {})  # an object, or an array for a contract of array frames
+    for k, v in op.fields:
+        request = set_pointer(request, f"/{k}", v) if isinstance(request, list) else {**request, k: v}
     kind = cop.request.type or ""
     ptr, rule = request_id(contract, request)
     correlated = contract.correlation_of(request) is not None and not op.echo
@@ -78,7 +81,7 @@ def make(contract: Contract, op: Operation) -> Operation:
             head, tail = head + '"', '"' + tail
     else:
         head, tail, id_kind, ptr = _text(request), "", "", None
-    errors = contract.error_kinds()
+    errors = contract.error_kinds() if contract.envelope is None else frozenset()  # else the envelope tells errors
     answer = kind if op.echo else next((m.type for m in cop.reply if m.type and m.type not in errors), None)
     replies = [m.type for m in cop.reply] if correlated else [answer]
     answers = tuple(dict.fromkeys(kind if op.echo else _key(contract, k) for k in replies)) if answer is not None else ()
@@ -87,7 +90,7 @@ def make(contract: Contract, op: Operation) -> Operation:
     schema = cop.request.schema if isinstance(cop.request.schema, dict) else {}
     return replace(op, type=kind, answer=answer, fields=_fields(contract, request, ptr), head=head, tail=tail,
                    id_kind=id_kind, id_at=pointer_parts(ptr) if ptr else (), correlated=correlated, answers=answers,
-                   pad=is_round_trip and schema.get("additionalProperties", True) is not False,
+                   pad=is_round_trip and isinstance(request, dict) and schema.get("additionalProperties", True) is not False,
                    metric_name="rtt_ms" if is_round_trip else "")
 
 
@@ -110,7 +113,7 @@ def wire(contract: Contract, *, first_frame: bool | None = None, channels: tuple
         subscribe.append((ch, make(contract, Operation(kind, fields=tuple(req[0].items())))))
     return Wire(kind_at=pointer_parts(contract.kind_pointer) if contract.kind_pointer else (),
                 answer_at=tuple(pointer_parts(p) for p in contract.answer_pointers),
-                batch=contract.batch,
+                batch=contract.batch, arrays=contract.array_frames,
                 reply_kinds=frozenset(_key(contract, m.type) for o in contract.receives() for m in o.reply)
                 | contract.error_kinds(),
                 error_kinds=frozenset() if contract.envelope is not None else contract.error_kinds(),

@@ -163,7 +163,7 @@ def contract_scenario(contract: Contract, *, token: bool = False) -> dict[str, A
     elif lg is not None and lg.paths and ops and up is not None and up.query == TOKEN_QUERY:
         users.append({"name": f"{next(iter(lg.paths))}-user", "weight": 3, "login": next(iter(lg.paths)), "rate_per_s": 1.0,
                       "operations": [{"type": typ} for typ, _ in ops]})
-    if anonymous:
+    if anonymous and (up is None or up.anonymous):  # visitors only where the service serves anonymous sessions
         users.append({"name": "visitor", "weight": 1, "rate_per_s": 0.5, "operations": anonymous})
     if not users and ops and _carries(contract) and not token:
         raise UsageError(f"the operations of the contract {contract.name} need a credential: give --token (or set "

@@ -66,6 +66,7 @@ class Wire:
     answer_at: tuple[tuple[str, ...], ...] = ()
     echo_at: tuple[tuple[str, tuple[str, ...]], ...] = ()
     batch: bool = False  # a frame holding a JSON array is several messages
+    arrays: bool = False  # a frame holding a JSON array is one message, read at the pointers as an object is
     reply_kinds: frozenset[str] = frozenset()  # kinds that answer a request (never taken for pushes)
     error_kinds: frozenset[str] = frozenset()  # an answer of one of these kinds is an error
     error_at: tuple[str, ...] | None = None  # an answer with a value here is an error (equal to error_equals when

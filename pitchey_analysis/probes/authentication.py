@@ -67,7 +67,7 @@ async def post_connection(ctx: ProbeContext) -> Result:
         mark = s.mark()
         t_off, t0 = ctx.recorder.t_offset(), time.perf_counter()
         await s.send(request)
-        answer = await s.expect_type(*answers, timeout=ctx.options.timeout_s, since=mark)
+        answer = await s.expect_answer(answers, ctx.options.timeout_s, since=mark)
         if answer is not None:
             ctx.sample("auth_ms", (time.perf_counter() - t0) * 1000, t_offset_s=t_off)
     if answer is None:
@@ -214,7 +214,7 @@ async def unknown_user(ctx: ProbeContext) -> Result:
     c, first_type = ctx.contract, ctx.first_frame_type
     want = c.errors.get("userNotFound")
     async with await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address()) as s:
-        err = await s.expect(lambda f: f.get("type") == c.error_type,
+        err = await s.expect(lambda f: c.kind_of(f) == c.error_type,
                              ctx.options.timeout_s if want else ctx.quiet(ctx.options.quiet_window_s))
         first = await s.expect_type(first_type, timeout=0.2) if first_type else None
         # the session must go on anonymous: watched for the settle window after what was judged
@@ -282,7 +282,7 @@ async def required(ctx: ProbeContext) -> Result:
         await s.connected()
         mark = s.mark()
         await s.send(op.request.example)
-        ans = await s.expect(lambda f: f.get("type") in answers, ctx.options.timeout_s, since=mark)
+        ans = await s.expect_answer(answers, ctx.options.timeout_s, since=mark)
     if ans is None:
         return Result.fail("no_answer", f"no answer to an authenticated-only message ({op.request.type})")
     if c.error_code(ans) != want:

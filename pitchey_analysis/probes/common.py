@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import secrets
 import time
@@ -323,8 +324,9 @@ def began_authenticated(ctx: ProbeContext, s: ProbeSession, first: dict[str, Any
         ok, bad = up.first_message.get("success"), up.first_message.get("failure")
         kind = c.kind_of(ans)
         return kind == ok if ok else not (kind == bad or c.is_error(ans))
-    if ff is not None and first is not None:
+    if ff is not None and first is not None and ff.authenticated is not None:
         return ff.authenticated_in(first)
+    # no place in the first frame says so: a credential carried on an upgrade that refuses bad ones with a status
     return bool(up is not None and up.refuses_at_upgrade and first is not None and not s.closed)
 
 
@@ -380,8 +382,8 @@ def round_trip(ctx: ProbeContext, rid: str) -> tuple[dict[str, Any], str] | None
     op = ctx.contract.round_trip()
     if op is None or op.request is None or op.answer is None or op.answer.type is None:
         return None
-    example = dict(op.request.example or {})
-    if "id" in example and ctx.contract.correlation_of(example) is None:
+    example = copy.deepcopy(op.request.example)  # an object, or an array for a contract of array frames
+    if isinstance(example, dict) and "id" in example and ctx.contract.correlation_of(example) is None:
         example["id"] = rid
     return example, op.answer.type
 

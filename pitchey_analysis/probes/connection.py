@@ -210,9 +210,11 @@ async def user_types(ctx: ProbeContext) -> Result:
         rt = round_trip(ctx, f"ut-{utype}")
         assert rt is not None  # REQUIRES: type:ping
         await s.send(rt[0])
-        pong = await s.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark)
+        pong = await s.expect_answer({rt[1]}, ctx.options.timeout_s, since=mark, errors=False)  # its id, if correlated
+        stray = s.stray_answer({rt[1]}, mark) if pong is None else None
         if s.closed or pong is None:
             err = Result.closed(s.close_code, s.close_reason, f"{utype} session") if s.closed else \
+                Result.fail("wrong_answer", f"{utype} ping answered with another id", {"answer": stray}) if stray else \
                 Result.fail("no_answer", f"{utype} ping unanswered")
             seen[utype], results[utype] = err.reason, err
         else:
@@ -237,7 +239,7 @@ async def single_connected(ctx: ProbeContext) -> Result:
     await s.close()
     if extra is not None:
         return Result.fail("extra_frame", f"a second {ctx.first_frame_type!r} frame followed the first", extra)
-    first = next((f for _, f in s.frames if f.get("type") == ctx.first_frame_type), None)
+    first = next((f for _, f in s.frames if ctx.contract.kind_of(f) == ctx.first_frame_type), None)
     return Result.ok("one connected frame", {"first_frame": first, "frames": s.types(), "watched_s": round(watched, 3)})
 
 
@@ -257,11 +259,17 @@ async def ping_on_connected(ctx: ProbeContext) -> Result:
             return Result.fail("no_answer", f"no {ctx.first_frame_type} frame", close_code=s.close_code)
         rt = round_trip(ctx, "early")
         assert rt is not None  # REQUIRES: type:ping
+        mark = s.mark()
         await s.send(rt[0])
-        pong = await s.expect_type(rt[1], timeout=ctx.options.timeout_s)
+        pong = await s.expect_answer({rt[1]}, ctx.options.timeout_s, since=mark, errors=False)  # its id, if correlated
         if pong is None:
             if s.closed:
                 return Result.closed(s.close_code, s.close_reason, "the ping sent right after 'connected' got no pong")
+            stray = s.stray_answer({rt[1]}, mark)
+            if stray is not None:
+                began = repr(ctx.first_frame_type) if ctx.first_frame_type else "the upgrade"
+                return Result.fail("wrong_answer", f"the ping sent right after {began} was answered with another id",
+                                   {"answer": stray, "request_id": s.last_id})
             return Result.fail("no_answer", "the ping sent right after 'connected' got no pong", {"frames": s.types()})
         return Result.ok("answered", {"pong": pong})
     finally:

@@ -27,6 +27,7 @@ from ..contract import pointer_get as contract_value
 from ..contract.requests import subscribe_request
 from .base import CATALOGUE, Evidence, ProbeContext, ProbeSpec, Result
 from .common import authed, open_started
+from .session import ProbeSession
 
 
 def session_needs_auth(contract: Contract, op: Operation) -> bool:
@@ -89,6 +90,17 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
 LATE_TRIES = 3
 
 
+async def run_setup(ctx: ProbeContext, s: ProbeSession, op: Operation) -> None:
+    """The operation's declared ``setup`` on the session that sends its request (a Phoenix channel joined before
+    ``new_msg``): each step sent, and its answer awaited -- matched by the step's correlation id where the contract
+    declares one, else by the ``await`` kind."""
+    for step in op.setup:
+        mark = s.mark()
+        await s.send(step["send"])
+        if step.get("await"):
+            await s.expect_answer({step["await"]}, ctx.options.timeout_s, since=mark)
+
+
 async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
     """The generated probe of one operation: send its example (a fresh id where the contract correlates it),
     judge the answer (the frame carrying that id back, else the first of the reply's kinds or an error)."""
@@ -96,6 +108,11 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
     op = contract.operation(op_id)
     if op is None or not op.generated:
         return Result.skip("not_in_contract", f"the contract declares no request/answer operation {op_id!r}")
+    if op.delivers is not None and delivers(contract, op.probe_name):
+        # what it declares it pushes to other sessions is part of its answer: judged with the reply, never dropped
+        from .messaging import delivery
+
+        return await delivery(ctx, op.probe_name, "delivered")
     if session_needs_auth(contract, op):
         s = await authed(ctx)
     else:
@@ -106,11 +123,7 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
     error_type = contract.error_type
     kinds = {m.type for m in op.reply}
     async with s:
-        for step in op.setup:
-            mark = s.mark()
-            await s.send(step["send"])
-            if step.get("await"):
-                await s.expect_type(step["await"], timeout=ctx.options.timeout_s, since=mark)
+        await run_setup(ctx, s, op)
         mark = s.mark()
         t0 = time.perf_counter()
         sent = await s.send(op.request.example)  # type: ignore[union-attr]
@@ -167,7 +180,8 @@ def make_spec(op: Operation) -> ProbeSpec:
         return await request_answer(ctx, op_id)
 
     run.__name__ = f"request_answer_{op_id}"
-    return ProbeSpec(op.probe_name, "messaging", op.critical, expected_text(op), run, operation=op_id,
+    expected = delivery_text(op) if op.delivers is not None else expected_text(op)
+    return ProbeSpec(op.probe_name, "messaging", op.critical, expected, run, operation=op_id,
                      evidence=(Evidence("answer"),), runs="together")
 
 
@@ -189,11 +203,15 @@ def specs_for(contract: Contract) -> list[ProbeSpec]:
     out: list[ProbeSpec] = []
     for spec in CATALOGUE.values():
         op = contract.operation_for(spec.name) if spec.name in REQUIRES and spec.operation is None else None
-        if op is not None and op.delivers is not None:  # a push probe: what it expects in the contract's words
-            spec = dataclasses.replace(spec, expected=delivery_text(op))
+        push = op is not None and op.delivers is not None
+        delivered = push and delivers(contract, spec.name)
+        if push:  # a push probe: what it expects in the contract's words
+            spec = dataclasses.replace(spec, expected=delivery_text(op))  # type: ignore[arg-type]
+            if delivered:  # it judges the reply as the generated probe would, and the delivery too
+                generated.pop(spec.name, None)
         elif spec.name in EXPECTED and (said := EXPECTED[spec.name](contract)):  # in the contract's words
             spec = dataclasses.replace(spec, expected=said)
-        if spec.operation is not None and spec.name not in generated:
+        if spec.operation is not None and spec.name not in generated and not delivered:
             continue  # another contract's request/answer probe (the shipped one's): nothing of this contract's
         if spec.critical and spec.name in ANOTHER_MODEL and ANOTHER_MODEL[spec.name](contract):
             spec = dataclasses.replace(spec, critical=False)  # a way of another session model: no gap in this one
@@ -408,8 +426,8 @@ ANOTHER_MODEL: dict[str, Any] = {
     "auth.required_for_protected": _no_anonymous,
     "session.first_frame": lambda c: c.first_frame is None,
     # attacks on the claims of a signed token: the contract does not say its tokens are JWTs (upgrade.jwt)
-    "auth.expired_token": lambda c: c.upgrade is not None and not c.upgrade.jwt,
-    "auth.wrong_audience": lambda c: c.upgrade is not None and not c.upgrade.jwt,
+    **{name: (lambda c: c.upgrade is not None and not c.upgrade.jwt)
+       for name in ("auth.expired_token", "auth.wrong_audience", "auth.forged_token", "auth.alg_none", "auth.unknown_user")},
     "messaging.forbidden_channel": lambda c: not c.channels,
 }
 
@@ -435,9 +453,11 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "auth.header_token": ("login", "upgrade.header"),
     "auth.post_connection": ("login", "upgrade.message"),
     "auth.invalid_token": ("credential", "tokenRefusal"),
-    "auth.forged_token": ("credential", "tokenRefusal"),
-    "auth.alg_none": ("credential", "tokenRefusal"),
-    "auth.expired_token": ("credential", "tokenRefusal"),
+    # a forged, unsigned or expired JWT tells something only of a service whose tokens are JWTs (upgrade.jwt); against
+    # opaque tokens it is one more garbage token (auth.invalid_token)
+    "auth.forged_token": ("credential", "upgrade.jwt", "tokenRefusal"),
+    "auth.alg_none": ("credential", "upgrade.jwt", "tokenRefusal"),
+    "auth.expired_token": ("credential", "upgrade.jwt", "tokenRefusal"),
     "auth.wrong_audience": ("credential", "upgrade.jwt", "tokenRefusal"),
     "auth.unknown_user": ("credential", "upgrade.jwt"),
     "auth.token_subject": ("login", "login.userId", "upgrade.jwt"),

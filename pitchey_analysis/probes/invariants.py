@@ -123,6 +123,8 @@ def _type_kind(frame: dict[str, Any]) -> str | None:
 def frame_problem(frame: dict[str, Any], kind: Callable[[dict[str, Any]], str | None] = _type_kind,
                   kind_name: str = "a string 'type'") -> str | None:
     """Why a received frame is not a JSON message whose kind can be told, or None (pure)."""
+    if isinstance(frame, list):  # a message of a contract of array frames
+        return None if kind(frame) is not None else f"a JSON array without {kind_name}"
     if frame.get("type") == "binary" and "_size" in frame:
         return f"a binary frame ({frame['_size']} bytes) where the contract has only JSON text frames"
     if frame.get("type") == "invalid" and "_raw" in frame:

@@ -11,6 +11,7 @@ analysis can build the message-type support table: a pass is *full*, a
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import time
@@ -63,7 +64,7 @@ async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
     d = op.delivers if op is not None else None
     if op is None or op.request is None or op.request.example is None or d is None:
         return Result.skip("not_in_contract", "the contract maps no request with a declared delivery to this probe")
-    request: dict[str, Any] = dict(op.request.example)
+    request: Any = copy.deepcopy(op.request.example)  # an object, or an array for a contract of array frames
     mtype = op.request.type or op.id
     timeout = ctx.options.timeout_s
     if d.to == "subscribers":
@@ -96,6 +97,7 @@ async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
 
     r: Result | None = None
     async with sender, receiver:
+        await generated.run_setup(ctx, sender, op)
         mark, smark = receiver.mark(), sender.mark()
         t0 = time.perf_counter()
         sent = await sender.send(request)
@@ -253,7 +255,7 @@ async def broadcast(ctx: ProbeContext) -> Result:
     pushed = [m for k in ch.pushes for m in c.server_messages().get(k, ()) if m.example]
     if not pushed:
         return Result.skip("not_in_contract", "the contract has no example of a message the channel pushes")
-    msg, kinds = dict(pushed[0].example or {}), tuple(m.type for m in pushed[:1] if m.type)
+    msg, kinds = copy.deepcopy(pushed[0].example), tuple(m.type for m in pushed[:1] if m.type)
     admin_token, _ = await login(ctx, ctx.admin)
     async with await ProbeSession.open(ctx) as s:
         await s.connected()
@@ -364,7 +366,7 @@ async def unknown_type(ctx: ProbeContext) -> Result:
     c = ctx.contract
     # a well-formed request of the contract (its envelope, a fresh id) whose kind is one the contract lacks
     op = c.round_trip() or next(iter(c.request_answers()), None)
-    base = dict(op.request.example) if op is not None and op.request is not None and op.request.example else {}
+    base = copy.deepcopy(op.request.example) if op is not None and op.request is not None and op.request.example else {}
     frame = set_pointer(base, c.kind_pointer or "/type", UNKNOWN_KIND)
     id_at = op.request.correlation if op is not None and op.request is not None else None
     r = await _bad_input(ctx, frame, "unknown kind", c.errors.get("unknownType"), "unknownType", id_at=id_at)

@@ -70,7 +70,7 @@ async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int
         def is_pong(f: dict[str, Any], pid: str = pid, answer: str = answer, rid: Any = rid, c: Any = ctx.contract) -> bool:
             if rid is not None:
                 return bool(c.answers_id(f, rid))
-            return bool(c.kind_of(f) == answer and f.get("id", pid) == pid)
+            return bool(c.kind_of(f) == answer and (not isinstance(f, dict) or f.get("id", pid) == pid))
 
         pong = await s.expect(is_pong, ctx.options.timeout_s, since=mark)
         if pong is None:

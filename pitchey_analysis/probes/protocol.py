@@ -8,6 +8,7 @@ the contract's own examples and matches answers by the contract's correlation id
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from typing import Any
 
@@ -28,7 +29,7 @@ def _request(ctx: ProbeContext) -> tuple[dict[str, Any], set[str]] | None:
     op = c.auth_check_operation() or next(iter(c.request_answers()), None)
     if op is None or op.request is None or op.request.example is None:
         return None
-    return dict(op.request.example), {m.type for m in op.reply if m.type}
+    return copy.deepcopy(op.request.example), {m.type for m in op.reply if m.type}
 
 
 def _correlated(ctx: ProbeContext, what: str) -> tuple[dict[str, Any], set[str], str] | Result:

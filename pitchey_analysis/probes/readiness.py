@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,11 +35,16 @@ async def _health_connections(ctx: ProbeContext) -> tuple[int | None, dict[str, 
 
 
 @probe("readiness.health_live", runs="figures", category="readiness", critical=False, evidence=("connections_with_3_more",),
-       expected="/api/ws/health has status, ISO timestamp, uptime_s and websocket{enabled, endpoint, connections}, and its connection count moves when clients connect")
+       expected="the WebSocket health endpoint (endpoints.wsHealth) answers 200 with the figures its contract points at "
+                "(status, a connection count), and its connection count moves when clients connect")
 async def health_live(ctx: ProbeContext) -> Result:
     before, obs = await _health_connections(ctx)
-    data = (obs["body"] or {}).get("data") if isinstance(obs["body"], dict) else None
-    bad = has_fields(data, {"status": str, "timestamp": str, "uptime_s": (int, float), "websocket": dict})
+    # the figures the contract points at, not one service's layout of its health answer
+    ep = _endpoint(ctx, "wsHealth", "/api/ws/health")
+    bad = [f"{k} at {ep[k]}" for k in ("status", "connections") if isinstance(ep.get(k), str)
+           and pointer_get(obs["body"], ep[k]) is None]
+    if not bad and (not isinstance(before, int) or isinstance(before, bool)):
+        bad = [f"an integer connection count at {ep.get('connections')}"]
     if obs["status"] != 200 or bad:
         return Result.fail("wrong_answer", f"ws health answered {obs['status']} lacking {bad}", obs)
     sessions = []
@@ -201,12 +207,18 @@ async def no_stack_traces(ctx: ProbeContext) -> Result:
 
 async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, str] | None]:
     """Send malformed JSON and an unknown type; the error answers got (their types or close codes) and the first leak."""
-    err_type = ctx.contract.error_type
+    c = ctx.contract
+    err_type = c.error_type
     answers: list[str] = []
+    # an unknown kind in a frame the service would otherwise read: a request of the contract (its envelope, an
+    # array's positions) with another kind at the kind pointer
+    op = c.round_trip() or next(iter(c.request_answers()), None)
+    base = copy.deepcopy(op.request.example) if op is not None and op.request is not None and op.request.example else {}
+    unknown = set_pointer(base, c.kind_pointer or "/type", "__probe_no_such_type__")
     async with await ProbeSession.open(ctx, trace=False) as s:
         await s.connected()
         since = s.mark()
-        for bad in ("{not json", set_pointer({}, ctx.contract.kind_pointer or "/type", "__probe_no_such_type__")):
+        for bad in ("{not json", unknown):
             if s.closed:
                 break
             m = s.mark()
@@ -219,7 +231,7 @@ async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, st
         if s.closed:
             answers.append(f"close {s.close_code}")
         for f in frames:
-            leak = find_leak(f.get("_raw") if f.get("type") == "invalid" else None, f)
+            leak = find_leak(f.get("_raw") if isinstance(f, dict) and f.get("type") == "invalid" else None, f)
             if leak:
                 return answers, leak
             if ctx.contract.is_error(f):
@@ -252,8 +264,8 @@ async def rate_limit(ctx: ProbeContext) -> Result:
                 break
         closed = await s.wait_closed(ctx.options.timeout_s)
         code = s.close_code if closed else None
-        limited = [f for _, f in s.frames if f.get("type") == ctx.contract.error_type]
-    codes = sorted({str(ctx.contract.error_code(f) or f.get("payload")) for f in limited})
+        limited = [f for _, f in s.frames if ctx.contract.kind_of(f) == ctx.contract.error_type]
+    codes = sorted({str(ctx.contract.error_code(f) or (f.get("payload") if isinstance(f, dict) else None)) for f in limited})
     obs = {"sent": n, "errors": len(limited), "codes": codes, "close": code}
     if is_lockout_close(code, s.close_reason):
         return Result.closed(code, s.close_reason, "the burst could not be judged", obs)
@@ -469,7 +481,8 @@ async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: d
                 if first is None and not s.closed:
                     return "silent"
                 # the failure is counted once the set-up ends: wait for its error or close
-                await s.expect(lambda f: f.get("type") == ctx.contract.error_type, ctx.quiet(ctx.options.quiet_window_s), since=1)
+                await s.expect(lambda f: ctx.contract.kind_of(f) == ctx.contract.error_type, ctx.quiet(ctx.options.quiet_window_s),
+                               since=1)
         except InvalidStatus:
             return "refused"  # refused at the upgrade: locked out already
         return "failed"

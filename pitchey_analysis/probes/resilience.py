@@ -40,7 +40,7 @@ async def server_ping(ctx: ProbeContext) -> Result:
         deadline = time.monotonic() + ctx.options.server_ping_wait_s
         while time.monotonic() < deadline and not s.pings and not s.closed:
             await s.expect(lambda f: False, min(0.25, max(0.01, deadline - time.monotonic())))
-        json_pings = [t for t, f in s.frames if f.get("type") in ("ping", "heartbeat")]
+        json_pings = [t for t, f in s.frames if ctx.contract.kind_of(f) in ("ping", "heartbeat")]
         obs = {"control_pings": s.ping_count, "first_control_ping_s": round(s.pings[0] / 1000, 3) if s.pings else None,
                "json_heartbeats": len(json_pings), "bound_s": round(ctx.options.server_ping_wait_s, 2)}
         closed, code, reason = s.closed, s.close_code, s.close_reason
@@ -168,8 +168,9 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
                 await s.send(rt[0])
             except ConnectionClosed:
                 pass
-        pong = await s.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark) if not s.closed else None
-        closed, code = s.closed, s.close_code
+        # its id, where the contract correlates answers
+        pong = await s.expect_answer({rt[1]}, ctx.options.timeout_s, since=mark, errors=False) if not s.closed else None
+        closed, code, stray = s.closed, s.close_code, s.stray_answer({rt[1]}, mark)
     if pong is None and closed and code is not None and code in declared.values():
         # closed as the contract declares for bad input: the service must still serve a new session
         async with await ProbeSession.open(ctx) as again:
@@ -178,7 +179,7 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
             assert rt is not None
             m = again.mark()
             await again.send(rt[0])
-            pong = await again.expect_type(rt[1], timeout=ctx.options.timeout_s, since=m)
+            pong = await again.expect_answer({rt[1]}, ctx.options.timeout_s, since=m, errors=False)
         obs = {"pong": pong, "bad_inputs_sent": sent, "close_code": code}
         if pong is None:
             return Result.fail("no_answer", f"bad input closed the session {code} as the contract declares, but a new "
@@ -187,6 +188,8 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
     if pong is None:
         if closed:
             return Result.fail(f"closed_{code}", f"bad input closed the connection ({code})", close_code=code)
+        if stray is not None:
+            return Result.fail("wrong_answer", "the ping after bad input was answered with another id", {"answer": stray})
         return Result.fail("no_answer", "no pong after bad input")
     return Result.ok("still answering", {"pong": pong, "bad_inputs_sent": sent})
 
@@ -220,7 +223,7 @@ async def lockout_per_address(ctx: ProbeContext) -> Result:
         await good.send(rt[0])
     except Exception:
         pass  # closed under us: judged below from the close
-    pong = await good.expect_type(rt[1], timeout=ctx.options.timeout_s, since=mark)
+    pong = await good.expect_answer({rt[1]}, ctx.options.timeout_s, since=mark, errors=False)
     await good.close()
     obs = {"triggered_by": kind, "tried": seen, "sequence": lockout_sequence(ctx, seen),
            "good_client": "served" if pong is not None else good.close_code}

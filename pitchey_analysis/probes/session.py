@@ -148,9 +148,12 @@ def parse_frame(data: str | bytes) -> dict[str, Any]:
     return {"type": None, "_value": obj}
 
 
-def parse_frames(data: str | bytes, *, batch: bool) -> list[dict[str, Any]]:
-    """The messages of one received frame: one, or (``batch``: the contract says so) each element of a JSON array."""
+def parse_frames(data: str | bytes, *, batch: bool, arrays: bool = False) -> list[dict[str, Any]]:
+    """The messages of one received frame: one, or (``batch``: the contract says so) each element of a JSON array;
+    ``arrays`` (the contract's messages are arrays): a JSON array is one message, kept as the array it is."""
     frame = parse_frame(data)
+    if arrays and not batch and isinstance(frame.get("_value"), list) and "_raw" not in frame:
+        return [frame["_value"]]  # read through the contract's pointers, as objects are
     if batch and isinstance(frame.get("_value"), list) and "_raw" not in frame:
         items = frame["_value"]
         return [i if isinstance(i, dict) else {"type": None, "_value": i} for i in items] or [frame]
@@ -290,7 +293,7 @@ class ProbeSession:
         try:
             async for data in self.conn:
                 t = self._t_ms()
-                frames = parse_frames(data, batch=self.ctx.contract.batch)
+                frames = parse_frames(data, batch=self.ctx.contract.batch, arrays=self.ctx.contract.array_frames)
                 size = len(data) if isinstance(data, bytes) else len(data.encode())
                 if len(frames) > 1:
                     self.batches += 1
@@ -349,10 +352,10 @@ class ProbeSession:
         id rule (never the same twice on a session; :attr:`last_id`), unless ``raw``.
         """
         self.last_id = None
-        if isinstance(obj, dict) and not raw:
+        if (isinstance(obj, dict) or (isinstance(obj, list) and self.ctx.contract.array_frames)) and not raw:
             obj, self.last_id = self.ctx.contract.stamped(obj, self.ids)
         data = obj if isinstance(obj, (str, bytes)) else json.dumps(obj, separators=(",", ":"))
-        ftype = self.kind(obj, sent=True) if isinstance(obj, dict) else ("binary" if isinstance(data, bytes) else "raw")
+        ftype = self.kind(obj, sent=True) if isinstance(obj, (dict, list)) else ("binary" if isinstance(data, bytes) else "raw")
         self._record("out", ftype, len(data), data if isinstance(data, str) else "")
         self._sent_at = time.perf_counter()
         await self.conn.send(data)
@@ -366,21 +369,33 @@ class ProbeSession:
         return await self.expect_answer(kinds, timeout, since=mark)
 
     async def expect_answer(self, kinds: Collection[str | None], timeout: float, *, since: int,
-                            rid: Any = None) -> dict[str, Any] | None:
-        """The answer to the last request (or to ``rid``): matched by correlation id when the request had one,
-        else by kind (one of ``kinds`` or an error frame)."""
+                            rid: Any = None, errors: bool = True) -> dict[str, Any] | None:
+        """The answer to the last request (or to ``rid``): matched by correlation id when the request had one
+        (a frame of the right kind carrying another id is no answer), else by kind (one of ``kinds``, or an error
+        frame unless ``errors`` is False)."""
         c = self.ctx.contract
         last = rid is None  # the answer to the last request sent: its round trip paces the run's quiet windows
         rid = self.last_id if rid is None else rid
         sent_at = self._sent_at
+
+        def of_kind(f: Any) -> bool:
+            return c.kind_of(f) in kinds or (errors and c.is_error(f))
+
         if rid is not None:
-            ans = await self.expect(lambda f: c.answers_id(f, rid) and (c.kind_of(f) in kinds or c.is_error(f)), timeout,
-                                    since=since)
+            ans = await self.expect(lambda f: c.answers_id(f, rid) and of_kind(f), timeout, since=since)
         else:
-            ans = await self.expect(lambda f: c.kind_of(f) in kinds or c.is_error(f), timeout, since=since)
+            ans = await self.expect(of_kind, timeout, since=since)
         if ans is not None and last and sent_at is not None:
             self.ctx.state.pace.note((time.perf_counter() - sent_at) * 1000)
         return ans
+
+    def stray_answer(self, kinds: Collection[str | None], since: int) -> dict[str, Any] | None:
+        """A frame of one of ``kinds`` received from ``since`` on that carries another id than the last request's
+        (the evidence that its answer was wrong, not missing); None when the request was not correlated."""
+        c, rid = self.ctx.contract, self.last_id
+        if rid is None:
+            return None
+        return next((f for _, f in self.frames[since:] if c.kind_of(f) in kinds and not c.answers_id(f, rid)), None)
 
     async def expect(self, pred: Callable[[dict[str, Any]], bool], timeout: float, *, since: int = 0) -> dict[str, Any] | None:
         """The first frame from index ``since`` on that satisfies ``pred``, or None on timeout/close."""
@@ -542,6 +557,9 @@ def first_frame_observer(ctx: ProbeContext) -> Callable[[SessionTrace], None]:
     probe_id = ctx.probe_id
 
     def observe(trace: SessionTrace) -> None:
+        if ctx.contract.array_frames:  # an array is one message of the contract, as ProbeSession reads it
+            trace.frames = [(t, f["_value"] if isinstance(f.get("_value"), list) and "_raw" not in f else f)
+                            for t, f in trace.frames]
         ctx.invariants.opened += 1
         record_violations(ctx, trace, probe_id=probe_id, conn_id=ctx.new_conn_id())
 

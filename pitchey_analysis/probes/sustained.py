@@ -178,7 +178,7 @@ async def _open(ctx: ProbeContext, h: _Held, token: str | None, channel: str | N
     if first is None:
         return
     f.connected = True
-    f.authenticated = began_authenticated(ctx, s, first)
+    f.authenticated = token is not None and began_authenticated(ctx, s, first)  # anonymous sessions never are
     try:
         await settle(ctx, s)  # some servers drop what arrives while they finish setting up (PROTOCOL.md Part B item 15)
         if s.closed or channel is None:

@@ -101,3 +101,26 @@ def test_a_contract_whose_operations_need_a_credential_asks_for_a_token():
 
     with pytest.raises(UsageError, match="give --token"):
         load_scenario("default", contract=load_contract(SHAPES / "firstauth.asyncapi.yaml"), duration_s=1.0, connections=1)
+
+async def _phoenix_load(defects: frozenset[str] = frozenset(), **spec: object):
+    """A shard against the Phoenix shape (array frames), with a token its login gave."""
+    import aiohttp
+
+    from ..shapes.server import USER
+
+    contract = load_contract(SHAPES / "phoenix.asyncapi.yaml")
+    async with ShapeServer("phoenix", defects=defects) as srv:
+        async with aiohttp.ClientSession() as http, http.post(f"{srv.http_url}/api/login",
+                                                               json={"email": USER[0], "password": USER[1]}) as resp:
+            token = (await resp.json())["data"]["token"]
+        made = complete(ShardSpec(url=srv.ws_url, users=(UserSpec(token=token, rate_per_s=20),), **spec), contract)  # type: ignore[arg-type]
+        return await asyncio.to_thread(run_shard, made)
+
+
+async def test_phoenix_array_frames_are_answered_by_their_ref():
+    """Frames are JSON arrays: the heartbeat's phx_reply is read at /3 and matched by the ref at /1."""
+    r = await _phoenix_load(connections=3, duration_s=1.0)
+    assert r.opened == 3 and r.errors == {}, r.errors
+    assert r.sent >= 30 and r.answered == r.sent and rtts(r).size == r.answered, (r.sent, r.answered)
+    wrong = await _phoenix_load(frozenset({"wrong_ref"}), connections=1, duration_s=0.3, model="closed", answer_timeout=0.3)
+    assert wrong.answered == 0 and wrong.errors.get("unmatched_answer", 0) >= 1, wrong.errors

@@ -21,13 +21,20 @@
   {id}``, or ``error {id, payload: [{message}]}``; the client's ``complete {id}`` stops a subscription; a duplicate
   active id closes 4409; a frame that is not a message of the protocol closes 4400; ``ping``/``pong`` both ways
   (the service pings every :data:`PING_EVERY_S`).
+- ``phoenix``: Phoenix Channels v2 -- every frame a JSON array ``[join_ref, ref, topic, event, payload]``, only
+  with ``?vsn=2.0.0`` on the URL (else objects ``{join_ref, ref, topic, event, payload}``, as Phoenix's default V1
+  serializer); ``POST /api/login`` answers ``{"data": {"token", "user_id"}}``, the upgrade takes ``?token=`` and
+  answers 403 without a good one; ``heartbeat`` on ``phoenix`` and ``phx_join``/``new_msg``/``phx_leave`` on
+  ``room:*`` are answered ``phx_reply`` with the request's ref (``/1``), ok or error at ``/4/status``; a
+  ``new_msg`` is broadcast to the topic's members.
 
 ``defects`` switches one defect on: ``wrong_id`` (answers carry another id), ``reused_id`` (a reused id is
 accepted), ``error_as_success`` (an error reported with ``success: true``), ``drop_batch`` (the last element of
 a batch is dropped), ``pre_auth`` (commands before authentication are answered), ``utf8_kill`` (a text frame of
 invalid UTF-8 stops the service for every client), ``accept_bad_token`` (a bad token is accepted),
 ``drop_delivery`` (a chat post is answered but never delivered), ``keep_after_complete`` (a subscription the client
-completed keeps sending ``next``).
+completed keeps sending ``next``), ``wrong_ref`` (phoenix: a heartbeat is answered with another ref), ``no_broadcast``
+(phoenix: a new_msg is acknowledged but reaches no other member).
 Loopback only; ``async with ShapeServer("jsonrpc") as s: s.ws_url``.
 """
 
@@ -42,7 +49,8 @@ from aiohttp import WSMsgType, web
 
 TOKEN = "tok-" + "a" * 24  # the user-made access token of ``firstauth``
 USER = ("ada@shapes.test", "Shapes123", 42)
-PATHS = {"jsonrpc": "/rpc", "header": "/kernel", "firstauth": "/api/websocket", "cookie": "/ws", "graphqlws": "/graphql"}
+PATHS = {"jsonrpc": "/rpc", "header": "/kernel", "firstauth": "/api/websocket", "cookie": "/ws", "graphqlws": "/graphql",
+         "phoenix": "/socket/websocket?vsn=2.0.0"}
 GQL_PROTOCOL = "graphql-transport-ws"
 INIT_TIMEOUT_S = 3.0  # graphql-ws's default connectionInitWaitTimeout
 PING_EVERY_S = 5.0
@@ -61,6 +69,7 @@ class ShapeServer:
         self.members: dict[Any, set[web.WebSocketResponse]] = {}  # cookie: a user's open sessions (chat delivery)
         self.posts = 0
         self.sockets: set[web.WebSocketResponse] = set()
+        self.rooms: dict[str, dict[web.WebSocketResponse, tuple[str, bool]]] = {}  # phoenix: topic -> {ws: (join_ref, v1)}
         self.jwt_secret = None
         self.ca_file = None
 
@@ -74,10 +83,11 @@ class ShapeServer:
 
     async def __aenter__(self) -> ShapeServer:
         app = web.Application()
-        app.router.add_get(PATHS[self.shape], self.ws)
+        app.router.add_get(PATHS[self.shape].split("?")[0], self.ws)
         app.router.add_get("/health", self.health)
         app.router.add_post("/login", self.login)
         app.router.add_get("/api/ws/token", self.exchange)
+        app.router.add_post("/api/login", self.token_login)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -93,7 +103,7 @@ class ShapeServer:
     async def health(self, request: web.Request) -> web.Response:
         if self.stopped:
             return web.json_response({"status": "down"}, status=503)
-        return web.json_response({"status": "ok"})
+        return web.json_response({"status": "ok", "connections": len(self.sockets)})
 
     async def login(self, request: web.Request) -> web.Response:
         try:
@@ -108,6 +118,18 @@ class ShapeServer:
         resp.set_cookie("sid", sid, httponly=True)
         return resp
 
+    async def token_login(self, request: web.Request) -> web.Response:
+        """phoenix: a login answered with a bearer token for the upgrade's ``?token=``."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"errors": {"detail": "Bad Request"}}, status=400)
+        if not isinstance(body, dict) or (body.get("email"), body.get("password")) != USER[:2]:
+            return web.json_response({"errors": {"detail": "invalid credentials"}}, status=401)
+        tok = secrets.token_urlsafe(18)
+        self.ws_tokens[tok] = USER[2]
+        return web.json_response({"data": {"token": tok, "user_id": USER[2]}})
+
     async def exchange(self, request: web.Request) -> web.Response:
         uid = self.sessions.get(request.cookies.get("sid", ""))
         if uid is None:
@@ -120,14 +142,18 @@ class ShapeServer:
     async def ws(self, request: web.Request) -> web.StreamResponse:
         if self.stopped:
             raise web.HTTPServiceUnavailable()
-        uid = None
-        if self.shape == "cookie":
+        uid: Any = None
+        if self.shape in ("cookie", "phoenix"):
             tok = request.query.get("token", "")
             uid = self.ws_tokens.get(tok)
             if uid is None and "accept_bad_token" in self.defects and tok:
                 uid = 0
+            if uid is None and self.shape == "phoenix":
+                return web.Response(status=403, text="Forbidden")
             if uid is None:
                 return web.json_response({"error": "unauthorized"}, status=401)
+        if self.shape == "phoenix":
+            uid = (uid, request.query.get("vsn", "1.0.0") == "1.0.0")  # Phoenix's default serializer is V1 (objects)
         ws = web.WebSocketResponse(max_msg_size=1 << 20,
                                    protocols=(GQL_PROTOCOL,) if self.shape == "graphqlws" else ())
         await ws.prepare(request)
@@ -411,3 +437,60 @@ class ShapeServer:
         finally:
             if subs.get(sid) is asyncio.current_task():
                 subs.pop(sid, None)
+    async def _phoenix(self, ws: web.WebSocketResponse, who: Any) -> None:
+        uid, v1 = who
+        joined: dict[str, str] = {}
+
+        async def out(join_ref: Any, ref: Any, topic: str, event: str, payload: Any,
+                      to: web.WebSocketResponse = ws, as_v1: bool = v1) -> None:
+            if as_v1:
+                await to.send_json({"join_ref": join_ref, "ref": ref, "topic": topic, "event": event, "payload": payload})
+            else:
+                await to.send_str(json.dumps([join_ref, ref, topic, event, payload]))
+
+        async def reply(join_ref: Any, ref: Any, topic: str, status: str, response: dict[str, Any]) -> None:
+            await out(join_ref, ref, topic, "phx_reply", {"status": status, "response": response})
+
+        try:
+            async for text in self._frames(ws):
+                try:
+                    frame = json.loads(text)
+                except ValueError:
+                    continue  # Phoenix drops what its serializer cannot decode (declared in its contract)
+                if v1 and isinstance(frame, dict):
+                    frame = [frame.get(k) for k in ("join_ref", "ref", "topic", "event", "payload")]
+                elif v1:
+                    continue
+                if not (isinstance(frame, list) and len(frame) == 5 and isinstance(frame[2], str)
+                        and isinstance(frame[3], str)):
+                    continue
+                join_ref, ref, topic, event, payload = frame
+                if topic == "phoenix" and event == "heartbeat":
+                    if "wrong_ref" in self.defects:
+                        ref = str(int(ref) + 1) if str(ref).isdigit() else "0"
+                    await reply(None, ref, "phoenix", "ok", {})
+                elif event == "phx_join" and topic.startswith("room:"):
+                    joined[topic] = join_ref
+                    self.rooms.setdefault(topic, {})[ws] = (join_ref, v1)
+                    await reply(join_ref, ref, topic, "ok", {})
+                elif event == "phx_leave" and topic in joined:
+                    jr = joined.pop(topic)
+                    self.rooms.get(topic, {}).pop(ws, None)
+                    await reply(jr, ref, topic, "ok", {})
+                    await out(jr, jr, topic, "phx_close", {})
+                elif event == "new_msg" and topic in joined:
+                    body = payload.get("body") if isinstance(payload, dict) else None
+                    if not isinstance(body, str):
+                        await reply(join_ref, ref, topic, "error", {"reason": "invalid_payload"})
+                        continue
+                    await reply(join_ref, ref, topic, "ok", {})
+                    for member, (jr, mv1) in list(self.rooms.get(topic, {}).items()):
+                        if not member.closed and ("no_broadcast" not in self.defects or member is ws):
+                            await out(jr, None, topic, "new_msg", {"body": body, "user_id": uid}, to=member, as_v1=mv1)
+                elif event in ("phx_join", "phx_leave", "new_msg"):
+                    await reply(join_ref, ref, topic, "error", {"reason": "unmatched topic"})
+                else:
+                    await reply(join_ref, ref, topic, "error", {"reason": "unknown_event"})
+        finally:
+            for topic in joined:
+                self.rooms.get(topic, {}).pop(ws, None)
