@@ -43,6 +43,7 @@ def test_run_repeat_tells_the_stability_of_every_probe(tmp_path):
                         "--fail-on", "never"], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-800:]
     assert "stability over 2 runs" in r.stdout and "2 of 2 probes gave the same outcome every time" in r.stdout
-    manifests = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*/manifest.json"))]
+    # in the order they ran (two run ids of the same second differ by their random part, not by time)
+    manifests = sorted((json.loads(p.read_text()) for p in tmp_path.glob("*/manifest.json")), key=lambda m: m["started_at"])
     assert [m["config"]["repeat"]["index"] for m in manifests] == [1, 2]
     assert len({m["config"]["repeat"]["group"] for m in manifests}) == 1
