@@ -862,6 +862,23 @@ class _Terminated:
         signal.signal(signal.SIGTERM, self._previous)
 
 
+def _exit_now(code: int) -> None:
+    """End the program with ``code`` once its files are written and its streams flushed.
+
+    A SIGTERM is turned into SIGINT's KeyboardInterrupt. When it lands while C code runs Python code of its own
+    (an extension module's import), CPython marks the KeyboardInterrupt unhandled although the command caught it.
+    It then ends the process by SIGINT once ``main`` has returned 143 (about one SIGTERM in ten in the first
+    half-second). Only the program itself (``argv is None``) exits this way; a caller of :func:`main` gets the code.
+    """
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pitchey-analysis`` console script."""
     from .contract import skip_unused_format_plugins
@@ -883,7 +900,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     except (KeyboardInterrupt, asyncio.CancelledError):  # CancelledError: a SIGTERM cancelled the run's root task
         print(f"pitchey-analysis {a.command}: {'terminated (SIGTERM)' if term.received else 'interrupted'}", file=sys.stderr)
-        return EXIT_SIGTERM if term.received else EXIT_SIGINT
+        code = EXIT_SIGTERM if term.received else EXIT_SIGINT
+        if argv is None and term.received:
+            _exit_now(code)
+        return code
     except ModuleNotFoundError as exc:  # an optional extra not installed: say which one
         from .extras import missing_message
 
