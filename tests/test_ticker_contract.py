@@ -224,3 +224,54 @@ async def test_an_answer_late_every_time_is_late_and_one_late_answer_is_not(tmp_
     rec = once.probes.set_index("probe").loc["messaging.clock"]
     assert (rec.outcome, rec.reason) == ("pass", "ok"), rec.detail
     assert "answer_ms_tries" in rec.observed
+
+
+async def test_a_plain_asyncapi_document_without_x_readiness_runs(tmp_path):
+    """Only what AsyncAPI says (issue 24): no first frame awaited (the ticker's hello is one of the frames it sends),
+    each request/answer operation judged by its reply's schema, everything else skipped not_in_contract; no probe
+    fails against the service the document describes truthfully, and no text speaks of a 'connected' frame."""
+    plain = Path(__file__).parent / "ticker" / "ticker-plain.asyncapi.yaml"
+    assert "x-readiness" not in plain.read_text().split("\n", 4)[-1]
+    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=True,
+                      contract=load_contract(plain))
+    async with TickerServer() as t:
+        run = load_run(await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg))
+    got = _outcomes(run)
+    assert got["messaging.quote"] == ("pass", "ok") and got["messaging.clock"] == ("pass", "ok"), got
+    failed = {p: o for p, o in got.items() if o[0] in ("fail", "error")}
+    # the one failure is true of the service: aiohttp holds a half-sent upgrade request open (the shapes show it too)
+    assert failed in ({}, {"resilience.handshake_timeout": ("fail", "slowloris_held")}), failed
+    assert run.manifest["contract_spoken"]["speaks"] is True
+    assert got["session.first_frame"] == ("skip", "not_in_contract")
+    ran = run.probes[run.probes["reason"] != "not_in_contract"]
+    assert not [t for t in [*ran["expected"], *run.probes["detail"]] if "'connected'" in str(t)]
+
+
+JWT_DOC = HERE / "ticker-jwt.asyncapi.yaml"
+
+
+async def _jwt_run(tmp_path: Path, **server: object):
+    async with TickerServer(jwt_tokens=True, **server) as t:  # type: ignore[arg-type]
+        cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=True, user=TRADER,
+                          users={"trader": TRADER}, contract=load_contract(JWT_DOC), jwt_secret=t.jwt_secret_given)
+        return load_run(await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg))
+
+
+async def test_a_jwt_service_of_its_own_claims_codeless_errors_and_silent_unknown_types(tmp_path):
+    """Issue 24's second service, judged in its own terms: the subject is the `userId` claim, a refused token leaves
+    an anonymous session that says nothing of why, problems carry no code, unknown kinds are ignored -- no probe fails
+    (but the true aiohttp slow-loris finding), and the token probes judge the claims the contract declares."""
+    got = _outcomes(await _jwt_run(tmp_path))
+    failed = {p: o for p, o in got.items() if o[0] in ("fail", "error")}
+    # true of the service: no login throttle, and aiohttp holds a half-sent upgrade request open
+    assert set(failed) <= {"resilience.handshake_timeout", "readiness.login_throttle"}, failed
+    for name in ("connection.login", "auth.token_subject", "auth.invalid_token", "auth.forged_token", "auth.alg_none",
+                 "auth.expired_token", "auth.wrong_audience", "messaging.unknown_type", "session.error_shape"):
+        assert got[name] == ("pass", "ok"), (name, got[name])
+
+
+@pytest.mark.parametrize("defect,probe,reason", [("no_signature_check", "auth.forged_token", "token_accepted"),
+                                                 ("wrong_subject", "auth.token_subject", "wrong_subject")])
+async def test_each_defect_of_the_jwt_service_fails_its_probe(tmp_path, defect, probe, reason):
+    got = _outcomes(await _jwt_run(tmp_path, defects={defect}))
+    assert got[probe][:2] == ("fail", reason), got[probe]

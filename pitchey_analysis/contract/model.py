@@ -208,8 +208,23 @@ class Upgrade:
     anonymous: bool = True
 
     def claim(self, name: str) -> str | None:
-        """The claim name of ``subject``/``userType``/``audience``/``expiry``/``issuer`` in issued tokens, where declared."""
+        """The claim name of ``subject``/``userType``/``audience``/``expiry``/``issuer``/``issuedAt``/``email`` in
+        issued tokens, where declared."""
         return ((self.jwt.get("claims") or {}) if isinstance(self.jwt, dict) else {}).get(name)
+
+    def required_claims(self) -> dict[str, str]:
+        """The claims an issued token must carry (role -> claim name): every one declared, and where tokens are JWTs
+        (``jwt``) their subject and expiry by RFC 7519's names unless declared otherwise, the issuer and the audience
+        where ``jwt`` names them. Empty when the contract does not say its tokens are JWTs."""
+        if not self.jwt:
+            return {}
+        out = {"subject": "sub", "expiry": "exp"}
+        if self.jwt.get("issuer"):
+            out["issuer"] = "iss"
+        if self.jwt.get("audience"):
+            out["audience"] = "aud"
+        out.update({k: v for k, v in ((self.jwt.get("claims") or {}) if isinstance(self.jwt, dict) else {}).items() if v})
+        return out
 
     @property
     def refuses_at_upgrade(self) -> bool:

@@ -62,7 +62,8 @@ X_READINESS_ROOT = _obj({
         "jwt": _obj({"algorithms": {"type": "array", "items": {"type": "string"}}, "issuer": {"type": "string"},
                      "audience": {"type": "string"},
                      # the claim names checked in issued tokens (only those declared)
-                     "claims": _obj({k: {"type": "string"} for k in ("subject", "userType", "audience", "expiry", "issuer")})}),
+                     "claims": _obj({k: {"type": "string"} for k in ("subject", "userType", "audience", "expiry", "issuer",
+                                                                      "issuedAt", "email")})}),
     }),
     "firstFrame": _obj({
         "type": {"type": "string"}, "authenticated": _POINTER,

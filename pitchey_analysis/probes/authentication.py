@@ -7,6 +7,7 @@ from typing import Any
 
 from websockets.exceptions import InvalidStatus
 
+from ..contract import pointer_get
 from ..contract.requests import fill_template
 from .base import Evidence, ProbeContext, Result, classify, probe
 from .common import (
@@ -14,6 +15,7 @@ from .common import (
     alg_none_token,
     authed,
     authed_session,
+    claim,
     every_credential,
     forged_token,
     login,
@@ -193,14 +195,14 @@ async def alg_none(ctx: ProbeContext) -> Result:
 @probe("auth.expired_token", runs="together", category="authentication", critical=True, needs=("jwt_secret",), evidence=("security", "first_frame|status|close_code"),
        expected="a validly signed but expired token gives authenticated:false with authError 'expired_token'")
 async def expired(ctx: ProbeContext) -> Result:
-    return await _negative(ctx, signed_token(ctx, iat=1_600_000_000, exp=1_600_003_600), ctx.contract.errors.get("expiredToken"),
+    return await _negative(ctx, signed_token(ctx, **{claim(ctx, "issuedAt"): 1_600_000_000, claim(ctx, "expiry"): 1_600_003_600}), ctx.contract.errors.get("expiredToken"),
                            "an expired token")
 
 
 @probe("auth.wrong_audience", runs="together", category="authentication", critical=True, needs=("jwt_secret",), evidence=("security", "first_frame|status|close_code"),
        expected="a validly signed token for another audience gives authError 'invalid_token'")
 async def wrong_audience(ctx: ProbeContext) -> Result:
-    return await _negative(ctx, signed_token(ctx, aud="someone-else"), ctx.contract.errors.get("invalidToken"),
+    return await _negative(ctx, signed_token(ctx, **{claim(ctx, "audience"): "someone-else"}), ctx.contract.errors.get("invalidToken"),
                            "a wrong-audience token")
 
 
@@ -208,7 +210,7 @@ async def wrong_audience(ctx: ProbeContext) -> Result:
        evidence=("frames", Evidence("error_code", when="expected_code"), "open_after_s"),
        expected="a valid token for a user who does not exist gets 'connected' first, then error user_not_found, and an anonymous session")
 async def unknown_user(ctx: ProbeContext) -> Result:
-    token = signed_token(ctx, sub="987654321")
+    token = signed_token(ctx, **{claim(ctx, "subject"): "987654321"})
     if token is None:
         return Result.skip("no_jwt_secret", "needs the target's signing secret (--jwt-secret)")
     c, first_type = ctx.contract, ctx.first_frame_type
@@ -240,7 +242,7 @@ async def unknown_user(ctx: ProbeContext) -> Result:
 
 
 @probe("auth.token_subject", runs="together", category="authentication", critical=True, evidence=("judged",),
-       expected="each login's token (every user type and the admin) has sub = the id of the user who logged in")
+       expected="each login's token (every user type and the admin) names the user who logged in in its subject claim")
 async def token_subject(ctx: ProbeContext) -> Result:
     users = every_credential(ctx)
     if not users:
@@ -252,14 +254,16 @@ async def token_subject(ctx: ProbeContext) -> Result:
         if token is None:
             seen[name] = f"login HTTP {ans.status}"
             continue
-        uid = (ans.field("user") or {}).get("id")
-        sub = unverified_claims(token).get("sub")
+        lg, up = ctx.contract.login, ctx.contract.upgrade
+        uid = pointer_get(ans.body, lg.user_id) if lg is not None and lg.user_id else None
+        claim = (up.claim("subject") if up is not None else None) or "sub"  # RFC 7519's name unless declared
+        sub = unverified_claims(token).get(claim)
         seen[name] = {"user_id": uid, "sub": sub}
         if uid is None or sub is None:
             continue  # nothing to compare
         judged.append(name)
         if str(sub) != str(uid):
-            return Result.fail("wrong_subject", f"the {name} login signs sub={sub} for user {uid}: its token acts as "
+            return Result.fail("wrong_subject", f"the {name} login signs {claim}={sub} for user {uid}: its token acts as "
                                f"another user", {"per_login": seen, "judged": judged})
     obs = {"per_login": seen, "judged": judged}
     if not judged and all(isinstance(v, str) for v in seen.values()):

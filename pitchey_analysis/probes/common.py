@@ -154,19 +154,42 @@ def unverified_claims(token: str) -> dict[str, Any]:
         return {}
 
 
+#: RFC 7519's claim names, for the roles a contract may name otherwise (``x-readiness.upgrade.jwt.claims``)
+CLAIM_DEFAULTS = {"subject": "sub", "expiry": "exp", "issuedAt": "iat", "audience": "aud", "issuer": "iss",
+                  "userType": "userType", "email": "email"}
+
+
+def claim(ctx: ProbeContext, role: str) -> str:
+    """The claim name of ``role`` in the contract's tokens: declared, else RFC 7519's."""
+    up = ctx.contract.upgrade
+    return (up.claim(role) if up is not None else None) or CLAIM_DEFAULTS[role]
+
+
 def claims_like(ctx: ProbeContext, **over: Any) -> dict[str, Any]:
-    """Claims shaped as the contract says, for hand-made tokens: ``iss`` and ``aud`` from
-    ``x-readiness.upgrade.jwt``, ``userType`` the contract's first user type."""
+    """Claims shaped as the contract says, for hand-made tokens, under its claim names (RFC 7519's where it declares
+    none): the subject a user the run logged in as (a token of another user's would prove nothing), the issuer and
+    audience of ``x-readiness.upgrade.jwt``, the contract's first user type, issued now and expiring in an hour."""
     now = int(time.time())
     up, lg = ctx.contract.upgrade, ctx.contract.login
     jwt_facts = up.jwt if up is not None else {}
+
+    def name(role: str, default: str) -> str:
+        return claim(ctx, role)
+
+    subject = name("subject", "sub")
+    uid: Any = None
+    if lg is not None and lg.user_id:
+        uid = next((v for _, body in ctx._tokens.values() if (v := pointer_get(body, lg.user_id)) is not None), None)
+    base: dict[str, Any] = {subject: str(uid if uid is not None else 1) if subject == "sub" else (uid if uid is not None else 1),
+                            name("issuedAt", "iat"): now, name("expiry", "exp"): now + 3600}
+    if up is not None and up.claim("email"):
+        base[name("email", "email")] = "probe@pitchey-analysis.invalid"
     user_type = next(iter(lg.paths), None) if lg is not None else None
-    base: dict[str, Any] = {"sub": "1", "email": "probe@pitchey-analysis.invalid", "iat": now, "exp": now + 3600}
     if user_type:
-        base["userType"] = user_type
-    for claim in ("issuer", "audience"):
-        if jwt_facts.get(claim):
-            base[claim[:3]] = jwt_facts[claim]
+        base[name("userType", "userType")] = user_type
+    for role in ("issuer", "audience"):
+        if jwt_facts.get(role):
+            base[name(role, role[:3])] = jwt_facts[role]
     base.update(over)
     return base
 

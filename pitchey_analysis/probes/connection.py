@@ -13,7 +13,6 @@ from .common import (
     authed,
     authed_session,
     every_credential,
-    has_fields,
     http,
     login,
     login_refused,
@@ -42,8 +41,8 @@ async def health(ctx: ProbeContext) -> Result:
 
 
 @probe("connection.login", runs="together", category="connection", critical=True, evidence=("claims",),
-       expected="every login given (each user type and the admin) answers 200 with a token whose claims are sub, email, "
-                "userType, iat, exp, iss and aud")
+       expected="every login given (each user type and the admin) answers 200 with a token carrying the contract's "
+                "claims and the user's id where the contract says")
 async def login_probe(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)
     if isinstance(creds, Result):
@@ -59,11 +58,14 @@ async def login_probe(ctx: ProbeContext) -> Result:
                                {**obs, "login": name, "status": ans.status, "body": ans.body})
         claims = unverified_claims(token)
         claims_of[name] = sorted(claims)
-        missing = [k for k in ("sub", "email", "userType", "iat", "exp", "iss", "aud") if k not in claims]
-        user_bad = has_fields(ans.field("user"), {"id": int, "email": str, "username": str, "userType": str})
-        if missing or user_bad:
-            return Result.fail("wrong_answer", f"the {name} login's token lacks claims {missing} / its user lacks {user_bad}",
-                               {**obs, "login": name, "user_fields_bad": user_bad})
+        up, lg = ctx.contract.upgrade, ctx.contract.login
+        missing = [k for k in (up.required_claims() if up is not None else {}).values() if k not in claims]
+        uid_at = lg.user_id if lg is not None else None
+        no_uid = uid_at is not None and pointer_get(ans.body, uid_at) in (None, "")
+        if missing or no_uid:
+            what = [f"claims {missing}"] * bool(missing) + [f"the user id at {uid_at}"] * no_uid
+            return Result.fail("wrong_answer", f"the {name} login's answer lacks {' and '.join(what)}",
+                               {**obs, "login": name, "missing_claims": missing, "user_id_at": uid_at})
     return Result.ok(f"the tokens of {', '.join(claims_of)} carry every claim of the contract", obs)
 
 

@@ -318,7 +318,7 @@ def _connect(authenticated: bool) -> Any:
 
 def _claims(c: Contract) -> str | None:
     up = c.upgrade
-    claims = [n for n in (up.claim(k) for k in ("subject", "userType", "audience", "expiry", "issuer")) if n] if up else []
+    claims = list(up.required_claims().values()) if up else []
     where = f" with the claims {', '.join(claims)}" if claims else ""
     lg = c.login
     if lg is None:
@@ -564,6 +564,9 @@ def declares(contract: Contract, key: str) -> bool:
         # answer to (or a declared close after) the first-message authentication
         up, ff = contract.upgrade, contract.first_frame
         return (bool(ff is not None and ff.auth_error) or bool(up is not None and up.refuses_at_upgrade)
+                # a session left anonymous, told by the first frame's authenticated place
+                or bool(up is not None and up.refusal_declared and "anonymous" in up.refusal and ff is not None
+                        and ff.authenticated)
                 or bool(up is not None and up.first_message and (up.first_message.get("failure") or
                                                                   (up.refusal_declared and "close" in up.refusal))))
     if head == "userPushChannel":  # a channel whose trigger pushes to one user ({userId})

@@ -14,7 +14,17 @@ from websockets.exceptions import InvalidStatus
 from ..contract import pointer_get
 from ..contract.wire import set_pointer
 from .base import ProbeContext, Result, is_lockout_close, probe
-from .common import HttpAnswer, every_credential, has_fields, http, login, login_refused, round_trip, signed_token
+from .common import (
+    HttpAnswer,
+    claim,
+    every_credential,
+    has_fields,
+    http,
+    login,
+    login_refused,
+    round_trip,
+    signed_token,
+)
 from .flow import timed_connect
 from .leaks import find_leak
 from .session import ProbeSession, first_frame_observer
@@ -472,7 +482,7 @@ async def fail_auth(ctx: ProbeContext, n: int, local: str, kind: str, headers: d
     ``invalid_token``: an upgrade with a garbage token; ``unknown_user``: a validly
     signed token for a user that does not exist (a failed session set-up).
     """
-    token = "bad-token" if kind == "invalid_token" else signed_token(ctx, sub="987654321")
+    token = "bad-token" if kind == "invalid_token" else signed_token(ctx, **{claim(ctx, "subject"): "987654321"})
 
     async def one() -> str:
         try:
