@@ -451,10 +451,11 @@ class Breaker:
         return True
 
 
-#: reasons a probe run beside the pool is asked again alone before they are believed: its connection could not open
-#: in time (our own load on the target, or on the machine, delays every connect; a target's own silence does not
-#: reach this reason, its connections open)
-ALONE_AGAIN = frozenset({"connect_timeout"})
+#: reasons a probe run beside the pool is asked again alone before they are believed: its connection could not be
+#: made -- not opened in time, its handshake dropped, reset (our own load on the target or on the machine delays every
+#: connect past a strict target's deadlines; a target's silence or wrong answers do not reach these reasons). Once a
+#: probe asked alone ends the same way, the target's own behaviour is taken for it and no other is asked again.
+ALONE_AGAIN = frozenset({"connect_timeout", "bad_handshake", "network_error"})
 
 
 def _warm_imports() -> None:
