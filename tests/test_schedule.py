@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 
@@ -105,3 +106,44 @@ def test_quiet_windows_come_from_the_run_s_round_trips():
     for _ in range(PACE_MIN_SAMPLES):
         slow.state.pace.note(0.3)
     assert slow.quiet(2.0) == QUIET_FLOOR_S * 3  # a larger timeout scale widens the floor
+
+
+def test_a_pooled_probe_that_could_not_connect_is_asked_again_alone(tmp_path):
+    """A probe of the pool whose connection timed out is asked again once the pool has drained (attempt 2, the one
+    the analysis reads, an event naming it); a second such ending stops the asking (the target's own pace)."""
+    import time
+
+    from pitchey_analysis.capture.recorder import Recorder
+    from pitchey_analysis.probes.base import Evidence, ProbeSpec, Result
+    from pitchey_analysis.server import ReferenceServer
+    from pitchey_analysis.suite import Runner
+
+    calls: dict[str, int] = {}
+
+    def spec(name: str, first: str, then: str) -> ProbeSpec:
+        async def body(ctx):
+            calls[name] = calls.get(name, 0) + 1
+            reason = first if calls[name] == 1 else then
+            return Result.ok("fine", {"seen": 1}) if reason == "ok" else Result.fail(reason, "no connection")
+        return ProbeSpec(name, "connection", True, "x", body, runs="together", evidence=(Evidence("seen"),))
+
+    async def go():
+        async with ReferenceServer("complete") as srv:
+            rec = Recorder(tmp_path, {})
+            ctx = ProbeContext(ws_url=srv.ws_url, http_url=srv.http_url, recorder=rec, contract=default_contract())
+            runner = Runner(ctx, rec, time.monotonic() + 60, 60)
+            steps = ((spec("t.flaky", "connect_timeout", "ok"), None), (spec("t.other", "ok", "ok"), None),
+                     (spec("t.dead", "connect_timeout", "connect_timeout"), None),
+                     (spec("t.dead2", "bad_handshake", "bad_handshake"), None))
+            await runner.together(steps, parallel=4)
+            rec.close("complete")
+            return rec.dir
+
+    run = load_run(asyncio.run(go()))
+    last = run.probes.sort_values("attempt").groupby("probe").tail(1).set_index("probe")
+    assert (last.loc["t.flaky", "outcome"], last.loc["t.flaky", "attempt"]) == ("pass", 2)
+    assert last.loc["t.other", "attempt"] == 1 and calls["t.other"] == 1
+    # one of the dead ones asked again, failing the same way: the other is not asked (its finding stands)
+    assert sorted(calls[n] for n in ("t.dead", "t.dead2")) == [1, 2]
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    assert "t.flaky" in {e.get("probe") for e in events if e.get("event") == "asked_again_alone"}
