@@ -159,7 +159,10 @@ X_READINESS_OPERATION = _obj({
     # sessions (`self`); the kind pushed, the request's values it carries (`echo`) and values it holds (`values`)
     "delivers": _obj({"to": {"enum": ["subscribers", "recipient", "self"]}, "message": {"type": "string"},
                       "channel": {"type": "string"}, "recipient": _POINTER,
-                      "echo": {"type": "array", "items": _POINTER},
+                      # pointers where request and push carry the value alike, or request pointer -> push pointer
+                      # where the push carries it elsewhere ({/data/text: /text})
+                      "echo": {"oneOf": [{"type": "array", "items": _POINTER},
+                                         {"type": "object", "propertyNames": _POINTER, "additionalProperties": _POINTER}]},
                       "values": {"type": "object", "propertyNames": _POINTER}}, ["to", "message"]),
 })
 
