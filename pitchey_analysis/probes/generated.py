@@ -420,11 +420,13 @@ ANOTHER_MODEL: dict[str, Any] = {
     "auth.header_token": _carrier_elsewhere("header"),
     "auth.post_connection": _carrier_elsewhere("message"),
     **{name: _no_login for name in ("connection.login", "connection.login_no_password", "connection.user_types",
-                                    "connection.authenticated_connect", "connection.ping_on_connected",
+                                    "connection.ping_on_connected",
                                     "auth.token_subject", "readiness.login_throttle")},
     "connection.anonymous_connect": _no_anonymous,
     "auth.required_for_protected": _no_anonymous,
     "session.first_frame": lambda c: c.first_frame is None,
+    # authenticated at the upgrade with no first frame to say so: the round trips of its sessions are the evidence
+    "connection.authenticated_connect": lambda c: _no_login(c) or c.first_frame is None,
     # attacks on the claims of a signed token: the contract does not say its tokens are JWTs (upgrade.jwt)
     **{name: (lambda c: c.upgrade is not None and not c.upgrade.jwt)
        for name in ("auth.expired_token", "auth.wrong_audience", "auth.forged_token", "auth.alg_none", "auth.unknown_user")},
@@ -440,15 +442,16 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "connection.login_no_password": ("login",),
     # capabilities and the user are compared when the contract says where they are
     "connection.anonymous_connect": ("firstFrame.authenticated",),
-    "connection.authenticated_connect": ("login", "upgrade.query", "firstFrame.authenticated"),
-    "connection.user_types": ("login", "upgrade.query", "roundTrip"),
+    # a login token carried wherever the contract's upgrade carries a credential (query, header, cookie, ...)
+    "connection.authenticated_connect": ("login", "credential", "firstFrame.authenticated"),
+    "connection.user_types": ("login", "credential", "roundTrip"),
     "connection.single_connected_frame": ("firstFrame",),
     "session.first_frame": ("firstFrame",),
     "messaging.id_reuse": ("ids.increasing",),
     "auth.before_authentication": ("upgrade.firstMessage",),
     "messaging.batch": ("batchRequests",),
     "messaging.stop_pushes": ("stops",),
-    "connection.ping_on_connected": ("login", "upgrade.query", "roundTrip"),
+    "connection.ping_on_connected": ("login", "credential", "roundTrip"),
     "auth.query_token": ("login", "upgrade.query"),
     "auth.header_token": ("login", "upgrade.header"),
     "auth.post_connection": ("login", "upgrade.message"),
