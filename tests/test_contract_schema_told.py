@@ -63,3 +63,17 @@ def test_a_header_token_service_without_a_first_frame_plans_its_login_probes_wit
         ws_url="ws://127.0.0.1:1/production", http_url="", recorder=None,
         contract=contract_from_text(yaml.safe_dump(d), name="ff")))}["connection.authenticated_connect"]
     assert spec2.critical
+
+
+def test_the_catalogue_says_the_contracts_size_limit_and_header():
+    """Expectations in the contract's words: its own size limit (not 64 KiB), its header as sent (a raw token)."""
+    c = load_contract(APIGW)
+    said = {s.name: s.expected for s, _ in plan("quick", ProbeContext(ws_url="ws://127.0.0.1:1/production", http_url="",
+                                                                     recorder=None, contract=c))}
+    assert said["readiness.size_limit"] == ("a message over the contract's size limit (128 KiB: 140 KiB sent) closes the "
+                                            "connection with its close code (1009)")
+    assert said["auth.header_token"].startswith("'Authorization: <token>' with a login token"), said["auth.header_token"]
+    assert "authenticated:true" not in said["auth.header_token"]
+    pitchey = {s.name: s.expected for s, _ in plan("quick", ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None))}
+    assert "(64 KiB: 70 KiB sent)" in pitchey["readiness.size_limit"]
+    assert pitchey["auth.header_token"].startswith("'Authorization: Bearer <token>'")

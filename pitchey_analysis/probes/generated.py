@@ -359,6 +359,26 @@ def _post_connection(c: Contract) -> str | None:
     return f"{up.message} with a token on an anonymous session is answered with {up.success or 'success'}"
 
 
+def _size_limit(c: Contract) -> str | None:
+    lim = c.limit("messageSize")
+    if lim is None:
+        return None
+    size = int(lim["bytes"])
+    sent = size + max(6 * 1024, size // 10)  # as readiness.size_limit sends it
+    return (f"a message over the contract's size limit ({size / 1024:g} KiB: {sent // 1024} KiB sent) closes the "
+            f"connection with its close code ({lim.close or 1009})")
+
+
+def _header_token(c: Contract) -> str | None:
+    up = c.upgrade
+    if up is None or not up.header:
+        return None
+    value = f"{up.scheme} <token>" if up.scheme else "<token>"
+    told = ("the session is authenticated" if c.first_frame is None or not c.first_frame.authenticated
+            else f"its '{c.first_frame.type}' frame says authenticated")
+    return f"'{up.header}: {value}' with a login token really sent on the upgrade: {told}"
+
+
 #: probe -> its expectation in the words of the contract (None: the catalogue's own text)
 EXPECTED: dict[str, Any] = {
     "connection.ping_on_connected": _ping_on_connected,
@@ -369,6 +389,8 @@ EXPECTED: dict[str, Any] = {
     "connection.login": _claims,
     "auth.token_subject": _subject,
     "auth.post_connection": _post_connection,
+    "auth.header_token": _header_token,
+    "readiness.size_limit": _size_limit,
     "readiness.rate_limit": _rate("a burst of requests"),
     "readiness.control_frame_flood": _rate("a burst of ping control frames"),
     "readiness.health_endpoint": _endpoint("wsHealth", "names the WebSocket endpoint really served"),
