@@ -98,6 +98,8 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
             assert got[probe][:2] == ("pass", "ok"), (probe, got[probe])
         assert got["messaging.unknown_type"][2] == "error forbidden", got["messaging.unknown_type"]
         assert got["messaging.invalid_json"][2] == "error internalError", got["messaging.invalid_json"]
+        assert got["resilience.nested_json"][2].startswith("JSON nested 30000 deep: error internalError in"), \
+            got["resilience.nested_json"]  # the error named by its message where it carries no code
         from pitchey_analysis.analysis import analyze
 
         gaps = set(analyze(run).verdict.reasons["name"])
