@@ -77,3 +77,25 @@ def test_the_catalogue_says_the_contracts_size_limit_and_header():
     pitchey = {s.name: s.expected for s, _ in plan("quick", ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None))}
     assert "(64 KiB: 70 KiB sent)" in pitchey["readiness.size_limit"]
     assert pitchey["auth.header_token"].startswith("'Authorization: Bearer <token>'")
+
+
+def test_the_auth_methods_table_names_the_header_as_sent():
+    """A raw token in Authorization is reported as such, not as a Bearer header (from the probe's observed header
+    and scheme); a run recorded without them keeps the catalogue's name."""
+    import json
+
+    import pandas as pd
+
+    from pitchey_analysis.analysis.tables import auth_methods
+
+    def probes(observed: str) -> pd.DataFrame:
+        return pd.DataFrame([{"probe": "auth.header_token", "probe_id": "h#1", "outcome": "pass", "reason": "ok",
+                              "observed": observed, "started_at": 0.0, "attempt": 1}])
+
+    samples = pd.DataFrame(columns=["probe_id", "metric", "ok", "value_ms"])
+    raw = auth_methods(probes(json.dumps({"header": "Authorization", "scheme": ""})), samples)
+    assert list(raw[raw["probe"] == "auth.header_token"]["method"]) == ["Authorization: <token> header"]
+    bearer = auth_methods(probes(json.dumps({"header": "Authorization", "scheme": "Bearer"})), samples)
+    assert list(bearer[bearer["probe"] == "auth.header_token"]["method"]) == ["Authorization: Bearer <token> header"]
+    old = auth_methods(probes(json.dumps({"header": "Authorization"})), samples)
+    assert list(old[old["probe"] == "auth.header_token"]["method"]) == ["Authorization: Bearer header"]

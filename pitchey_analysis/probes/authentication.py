@@ -43,7 +43,8 @@ async def header_token(ctx: ProbeContext) -> Result:
     await s.close()
     if not sent or (up is not None and up.scheme and not sent.startswith(f"{up.scheme} ")):
         return Result("error", "probe_error", f"the {name} header was not sent")
-    return Result.ok("authenticated by header", {"authenticated_by": s.authenticated_by, "header": name})
+    return Result.ok("authenticated by header", {"authenticated_by": s.authenticated_by, "header": name,
+                                                 "scheme": up.scheme if up is not None else "Bearer"})
 
 
 @probe("auth.post_connection", runs="together", category="authentication", critical=True, evidence=("answer",),
