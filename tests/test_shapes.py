@@ -138,6 +138,8 @@ def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))
     got = outcomes(run)
     assert got[probe][:2] == ("fail", reason), got[probe]
+    if defect == "unknown_ok":  # the success body that came instead of the error is the evidence
+        assert got[probe][2] == "unknown kind got no error frame (answered by pong instead)", got[probe]
     assert not any(v[0] == "error" for v in got.values()), got
 
 

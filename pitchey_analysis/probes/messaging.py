@@ -327,7 +327,8 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
         quiet = silence in c.ignores
         ans = await s.expect(lambda f: c.is_error(f), ctx.quiet(ctx.options.quiet_window_s) if quiet else ctx.options.timeout_s, since=mark)
         close = s.close_code if s.closed else None
-    obs = {"message_type": what, "answer": ans}
+        others = [f for _, f in s.frames[mark:]] if ans is None else []  # what came instead of the error (a success)
+    obs = {"message_type": what, "answer": ans, **({"instead": others[:3]} if others else {})}
     if quiet:
         if ans is None and close is None:
             return Result.ok(f"{what} ignored as the contract declares (a risk: the client is never told)",
@@ -335,7 +336,8 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
         if close is not None:
             return Result.closed(close, s.close_reason, f"{what}, which the contract says is ignored", obs)
     if ans is None:
-        return Result.fail("no_answer", f"{what} got no error frame", obs, close_code=close)
+        instead = f" (answered by {', '.join(str(c.kind_of(f)) for f in others[:3])} instead)" if others else ""
+        return Result.fail("no_answer", f"{what} got no error frame{instead}", obs, close_code=close)
     issue = c.check_frame(ans)
     if not c.is_named_error(ans, code) or issue is not None:
         off = f" ({issue.path}: {issue.error})" if issue else ""
