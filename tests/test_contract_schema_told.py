@@ -99,3 +99,16 @@ def test_the_auth_methods_table_names_the_header_as_sent():
     assert list(bearer[bearer["probe"] == "auth.header_token"]["method"]) == ["Authorization: Bearer <token> header"]
     old = auth_methods(probes(json.dumps({"header": "Authorization"})), samples)
     assert list(old[old["probe"] == "auth.header_token"]["method"]) == ["Authorization: Bearer header"]
+
+
+def test_an_answer_may_echo_a_field_elsewhere():
+    """x-readiness.echo as field -> pointer: {action: join, room: r1} answered {joined: r1, members} echoes the room."""
+    from pitchey_analysis.probes.generated import judge_answer
+
+    c = load_contract(APIGW)
+    op = next(o for o in c.receives() if o.id == "join")
+    assert op.echo == ("room",) and op.echo_at == (("room", "/joined"),)
+    sent = {"action": "join", "room": "r1"}
+    assert judge_answer(op, {"joined": "r1", "members": 1}, 1.0, 5.0, c.error_type, c, sent).outcome == "pass"
+    r = judge_answer(op, {"joined": "r2", "members": 1}, 1.0, 5.0, c.error_type, c, sent)
+    assert (r.outcome, r.reason) == ("fail", "wrong_answer") and "echo" in r.detail

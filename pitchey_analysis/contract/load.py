@@ -426,7 +426,9 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         ops.append(Operation(
             op_id, op["action"], ms, reply, probe=xr.get("probe"), critical=bool(xr.get("critical", False)),
             auth=bool(xr.get("auth", False)), generate=bool(xr.get("generate", True)), expected=xr.get("expected", ""),
-            echo=tuple(xr.get("echo") or ()), setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
+            echo=tuple(xr.get("echo") or ()),
+            echo_at=tuple((str(k), str(v)) for k, v in echo.items()) if isinstance(echo := xr.get("echo"), dict) else (),
+            setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
             subscribes=bool(xr.get("subscribes", False)),
             stops=Stops(st["operation"], st["pushes"], st.get("send")) if (st := xr.get("stops")) else None,
             delivers=Delivery(d["to"], d["message"], d.get("channel"), d.get("recipient"), _echo_pairs(d.get("echo")),

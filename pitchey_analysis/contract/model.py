@@ -120,6 +120,8 @@ class Operation:
     generate: bool = True
     expected: str = ""
     echo: tuple[str, ...] = ()
+    #: where the answer carries an echoed field back when not under its own name (field -> pointer: room -> /joined)
+    echo_at: tuple[tuple[str, str], ...] = ()
     setup: tuple[dict[str, Any], ...] = ()
     auth_check: bool = False
     delivers: Delivery | None = None

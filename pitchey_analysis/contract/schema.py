@@ -152,7 +152,9 @@ X_READINESS_OPERATION = _obj({
     "stops": _obj({"operation": {"type": "string"}, "pushes": {"type": "string"}, "send": {"type": "object"}},
                   ["operation", "pushes"]),
     "expected": {"type": "string"},
-    "echo": {"type": "array", "items": {"type": "string"}},
+    # fields of the example the answer carries back under their own name, or field -> where the answer carries it
+    "echo": {"oneOf": [{"type": "array", "items": {"type": "string"}},
+                       {"type": "object", "additionalProperties": _POINTER}]},
     "setup": {"type": "array", "items": _obj({"send": {"type": ["object", "array"]}, "await": {"type": "string"}}, ["send"])},
     # what the request makes the service push to other sessions (the push probes written as code read it):
     # to the subscribers of `channel`, to the user the request names at `recipient`, or to the sender's other

@@ -78,8 +78,9 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
     if issue is not None:
         obs["schema_error"] = issue.as_dict()
         return Result.fail("wrong_answer", f"{mtype} answer off its schema at {issue.path}: {issue.error}", obs)
+    at = dict(op.echo_at)
     for f in op.echo:
-        if f in request and answer.get(f) != request[f]:
+        if f in request and contract_value(answer, at.get(f, "/" + f.replace("~", "~0").replace("/", "~1"))) != request[f]:
             return Result.fail("wrong_answer", f"{want.type} does not echo the {mtype}'s {f}", obs)
     if rtt_ms > timeout_s * 1000 / 2:
         return Result.fail("late_answer", f"{mtype} answered after {rtt_ms:.0f} ms", obs)
