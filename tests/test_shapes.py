@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent / "shapes"
 def creds(shape: str) -> Credentials | None:
     if shape in ("firstauth", "graphqlws"):
         return Credentials("", "", "user", token=TOKEN)
-    if shape in ("cookie", "phoenix"):
+    if shape in ("cookie", "phoenix", "apigw"):
         return Credentials(USER[0], USER[1], "member")
     return None
 
@@ -48,7 +48,7 @@ def outcomes(run) -> dict[str, tuple[str, str, str]]:
     return {r.probe: (r.outcome, r.reason, r.detail) for r in run.probes.itertuples()}
 
 
-@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie", "graphqlws", "phoenix"])
+@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie", "graphqlws", "phoenix", "apigw"])
 def test_clean_service_fails_no_probe(tmp_path, shape):
     run = asyncio.run(run_shape(tmp_path, shape))
     got = outcomes(run)
@@ -92,7 +92,20 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
         assert got["resilience.sustained_sessions"][:2] == ("pass", "ok"), got["resilience.sustained_sessions"]
         for name in ("auth.forged_token", "auth.alg_none", "auth.expired_token"):
             assert got[name][:2] == ("skip", "not_in_contract"), (name, got[name])
-    if shape in ("cookie", "phoenix"):  # its chat post, judged by the push probe from the contract's `delivers`
+    if shape == "apigw":  # answers and errors told by their schema alone; the token raw in Authorization
+        for probe in ("messaging.invalid_json", "messaging.missing_type", "messaging.unknown_type", "resilience.nested_json",
+                      "connection.user_types", "connection.ping_on_connected", "auth.header_token", "auth.invalid_token"):
+            assert got[probe][:2] == ("pass", "ok"), (probe, got[probe])
+        assert got["messaging.unknown_type"][2] == "error forbidden", got["messaging.unknown_type"]
+        assert got["messaging.invalid_json"][2] == "error internalError", got["messaging.invalid_json"]
+        assert got["resilience.nested_json"][2].startswith("JSON nested 30000 deep: error internalError in"), \
+            got["resilience.nested_json"]  # the error named by its message where it carries no code
+        from pitchey_analysis.analysis import analyze
+
+        gaps = set(analyze(run).verdict.reasons["name"])
+        for other in ("connection.user_types", "connection.ping_on_connected", "connection.authenticated_connect"):
+            assert other not in gaps, (other, gaps)
+    if shape in ("cookie", "phoenix", "apigw"):  # its chat post, judged by the push probe from the contract's `delivers`
         assert got["messaging.send_message"][:2] == ("pass", "ok"), got["messaging.send_message"]
         said = run.probes.set_index("probe").loc["messaging.send_message", "expected"]
         if shape == "cookie":
@@ -117,16 +130,21 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     ("phoenix", "wrong_ref", "messaging.ping", "wrong_answer"),
     ("phoenix", "accept_bad_token", "auth.invalid_token", "token_accepted"),
     ("phoenix", "no_broadcast", "messaging.send_message", "no_push"),
+    ("apigw", "unknown_ok", "messaging.unknown_type", "no_answer"),
+    ("apigw", "no_fanout", "messaging.send_message", "no_push"),
+    ("apigw", "accept_bad_token", "auth.invalid_token", "token_accepted"),
 ])
 def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))
     got = outcomes(run)
     assert got[probe][:2] == ("fail", reason), got[probe]
+    if defect == "unknown_ok":  # the success body that came instead of the error is the evidence
+        assert got[probe][2] == "unknown kind got no error frame (answered by pong instead)", got[probe]
     assert not any(v[0] == "error" for v in got.values()), got
 
 
 @pytest.mark.parametrize("shape,defects", [("jsonrpc", ()), ("graphqlws", ("accept_bad_token", "wrong_id")),
-                                           ("phoenix", ("wrong_ref", "no_broadcast"))])
+                                           ("phoenix", ("wrong_ref", "no_broadcast")), ("apigw", ("unknown_ok", "no_fanout"))])
 def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
     """Neither what a probe saw, nor what it expected (of the probes that ran), nor a finding's title, impact or
     remediation names the Pitchey protocol in a run judged by another contract."""

@@ -148,8 +148,26 @@ def auth_methods(probes: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
             v = samples[(samples["probe_id"] == r["probe_id"]) & (samples["metric"] == metric) & (samples["ok"] == True)]["value_ms"]  # noqa: E712
             n = len(v)
             lat = float(v.median()) if n else float("nan")
-        rows.append({"method": method, "probe": name, "status": status, "latency_ms": lat, "samples": n})
+        rows.append({"method": _method_as_sent(method, r), "probe": name, "status": status, "latency_ms": lat, "samples": n})
     return pd.DataFrame(rows, columns=["method", "probe", "status", "latency_ms", "samples"])
+
+
+def _method_as_sent(method: str, r: pd.Series | None) -> str:
+    """The header method named as the probe sent it (its observed header and scheme: a raw token is no Bearer);
+    runs recorded before the probe kept them keep the catalogue's name."""
+    import json
+
+    observed = r.get("observed") if r is not None else None
+    if not isinstance(observed, str) or not observed.startswith("{"):
+        return method
+    try:
+        obs = json.loads(observed)
+    except ValueError:
+        return method
+    if not isinstance(obs, dict) or "scheme" not in obs or not isinstance(obs.get("header"), str):
+        return method
+    scheme = f"{obs['scheme']} " if obs["scheme"] else ""
+    return f"{obs['header']}: {scheme}<token> header"
 
 
 def connection_flow(samples: pd.DataFrame) -> pd.DataFrame:

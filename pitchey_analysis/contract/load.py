@@ -426,10 +426,12 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         ops.append(Operation(
             op_id, op["action"], ms, reply, probe=xr.get("probe"), critical=bool(xr.get("critical", False)),
             auth=bool(xr.get("auth", False)), generate=bool(xr.get("generate", True)), expected=xr.get("expected", ""),
-            echo=tuple(xr.get("echo") or ()), setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
+            echo=tuple(xr.get("echo") or ()),
+            echo_at=tuple((str(k), str(v)) for k, v in echo.items()) if isinstance(echo := xr.get("echo"), dict) else (),
+            setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
             subscribes=bool(xr.get("subscribes", False)),
             stops=Stops(st["operation"], st["pushes"], st.get("send")) if (st := xr.get("stops")) else None,
-            delivers=Delivery(d["to"], d["message"], d.get("channel"), d.get("recipient"), tuple(d.get("echo") or ()),
+            delivers=Delivery(d["to"], d["message"], d.get("channel"), d.get("recipient"), _echo_pairs(d.get("echo")),
                               dict(d.get("values") or {})) if (d := xr.get("delivers")) else None,
         ))
     login = None
@@ -550,3 +552,11 @@ def default_contract() -> Contract:
     probes register from it at import): the shipped documents are validated by the tests
     (``tests/test_contract.py::test_shipped_contracts_validate``) and ``pitchey-analysis contract check pitchey``."""
     return _load(DEFAULT, validate=False)
+
+
+def _echo_pairs(echo: Any) -> tuple[tuple[str, str], ...]:
+    """``delivers.echo`` as (request pointer, push pointer) pairs: a list names the same place in both, a mapping
+    the request's place and the push's."""
+    if isinstance(echo, dict):
+        return tuple((str(k), str(v)) for k, v in echo.items())
+    return tuple((str(p), str(p)) for p in echo or ())

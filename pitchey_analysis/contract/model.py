@@ -86,13 +86,13 @@ class Delivery:
     """What a request makes the service push to other sessions (``x-readiness.delivers`` on an operation):
     to whom (``subscribers`` of ``channel``, the ``recipient`` the request names at ``recipient``, or the
     sender's own other sessions, ``self``), the message kind pushed, the request's values it carries back
-    (``echo``: pointers into both) and values it must hold (``values``: pointer -> value)."""
+    (``echo``: (request pointer, push pointer) pairs) and values it must hold (``values``: pointer -> value)."""
 
     to: str
     message: str
     channel: str | None = None
     recipient: str | None = None
-    echo: tuple[str, ...] = ()
+    echo: tuple[tuple[str, str], ...] = ()
     values: dict[str, Any] = field(default_factory=dict)
 
 
@@ -120,6 +120,8 @@ class Operation:
     generate: bool = True
     expected: str = ""
     echo: tuple[str, ...] = ()
+    #: where the answer carries an echoed field back when not under its own name (field -> pointer: room -> /joined)
+    echo_at: tuple[tuple[str, str], ...] = ()
     setup: tuple[dict[str, Any], ...] = ()
     auth_check: bool = False
     delivers: Delivery | None = None
@@ -374,6 +376,9 @@ class Contract:
             for m in (o.reply if o.action == "receive" else o.messages):
                 if m.type and all(m.key != x.key for x in out.get(m.type, [])):
                     out.setdefault(m.type, []).append(m)
+        for m in self.error_messages():  # an error message the contract declares is one the service sends
+            if m.type and all(m.key != x.key for x in out.get(m.type, [])):
+                out.setdefault(m.type, []).append(m)
         return out
 
     def operation_for(self, probe: str) -> Operation | None:
@@ -431,6 +436,14 @@ class Contract:
         if not self.is_error(frame):
             return None
         return pointer_get(frame, self.errors.get("code") or "/code")
+
+    def is_named_error(self, frame: Any, name: Any) -> bool:
+        """Whether a frame is the error the contract names for a case (``errors.unknownType``, ...): an error frame
+        with that machine code, or -- for error messages with no code field, told by their schema -- an error frame
+        of that message (its kind or key: ``forbidden``). ``name`` None: any error frame without a code."""
+        if not self.is_error(frame):
+            return False
+        return bool(self.error_code(frame) == name or (name is not None and self.kind_of(frame) == name))
 
     # -- the wire: kinds, errors, correlation, ids ----------------------------------------
     @functools.cached_property

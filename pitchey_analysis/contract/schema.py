@@ -153,14 +153,19 @@ X_READINESS_OPERATION = _obj({
     "stops": _obj({"operation": {"type": "string"}, "pushes": {"type": "string"}, "send": {"type": "object"}},
                   ["operation", "pushes"]),
     "expected": {"type": "string"},
-    "echo": {"type": "array", "items": {"type": "string"}},
+    # fields of the example the answer carries back under their own name, or field -> where the answer carries it
+    "echo": {"oneOf": [{"type": "array", "items": {"type": "string"}},
+                       {"type": "object", "additionalProperties": _POINTER}]},
     "setup": {"type": "array", "items": _obj({"send": {"type": ["object", "array"]}, "await": {"type": "string"}}, ["send"])},
     # what the request makes the service push to other sessions (the push probes written as code read it):
     # to the subscribers of `channel`, to the user the request names at `recipient`, or to the sender's other
     # sessions (`self`); the kind pushed, the request's values it carries (`echo`) and values it holds (`values`)
     "delivers": _obj({"to": {"enum": ["subscribers", "recipient", "self"]}, "message": {"type": "string"},
                       "channel": {"type": "string"}, "recipient": _POINTER,
-                      "echo": {"type": "array", "items": _POINTER},
+                      # pointers where request and push carry the value alike, or request pointer -> push pointer
+                      # where the push carries it elsewhere ({/data/text: /text})
+                      "echo": {"oneOf": [{"type": "array", "items": _POINTER},
+                                         {"type": "object", "propertyNames": _POINTER, "additionalProperties": _POINTER}]},
                       "values": {"type": "object", "propertyNames": _POINTER}}, ["to", "message"]),
 })
 

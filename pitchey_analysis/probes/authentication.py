@@ -45,7 +45,8 @@ async def header_token(ctx: ProbeContext) -> Result:
     await s.close()
     if not sent or (up is not None and up.scheme and not sent.startswith(f"{up.scheme} ")):
         return Result("error", "probe_error", f"the {name} header was not sent")
-    return Result.ok("authenticated by header", {"authenticated_by": s.authenticated_by, "header": name})
+    return Result.ok("authenticated by header", {"authenticated_by": s.authenticated_by, "header": name,
+                                                 "scheme": up.scheme if up is not None else "Bearer"})
 
 
 @probe("auth.post_connection", runs="together", category="authentication", critical=True, evidence=("answer",),
@@ -226,7 +227,7 @@ async def unknown_user(ctx: ProbeContext) -> Result:
     order = s.types()[:3]
     obs: dict[str, Any] = {"frames": order, "expected_code": want, "error_code": c.error_code(err) if err else None,
                            "close": code, "open_after_s": None if code is not None else round(watched, 3)}
-    if want is not None and (err is None or c.error_code(err) != want):
+    if want is not None and (err is None or not c.is_named_error(err, want)):
         return Result.fail("wrong_answer", f"expected {c.error_type} {want}, got {err}", {**obs, "error": err},
                            close_code=code, close_reason=s.close_reason if code else None)
     if first_type and order[:1] != [first_type]:
@@ -289,6 +290,6 @@ async def required(ctx: ProbeContext) -> Result:
         ans = await s.expect_answer(answers, ctx.options.timeout_s, since=mark)
     if ans is None:
         return Result.fail("no_answer", f"no answer to an authenticated-only message ({op.request.type})")
-    if c.error_code(ans) != want:
+    if not c.is_named_error(ans, want):
         return Result.fail("wrong_answer", f"{op.request.type} answered {ans.get('type')} {c.error_code(ans)}", ans)
     return Result.ok(f"{op.request.type} refused with {want}", {"answer": ans})

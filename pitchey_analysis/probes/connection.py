@@ -229,7 +229,9 @@ async def user_types(ctx: ProbeContext) -> Result:
         r.observed = seen
         r.detail = f"{r.detail}; per type: {seen}"
         return r
-    return Result.ok(f"all of {', '.join(seen)} connected, stayed open and answered a ping", {"per_type": seen})
+    answer = (round_trip(ctx, "ut") or (None, "its round trip"))[1]
+    return Result.ok(f"every session of {', '.join(seen)} opened authenticated, stayed open and got {answer}",
+                     {"per_type": seen})
 
 
 @probe("connection.single_connected_frame", runs="together", category="connection", critical=False, evidence=("first_frame",),

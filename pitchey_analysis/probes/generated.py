@@ -78,8 +78,9 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
     if issue is not None:
         obs["schema_error"] = issue.as_dict()
         return Result.fail("wrong_answer", f"{mtype} answer off its schema at {issue.path}: {issue.error}", obs)
+    at = dict(op.echo_at)
     for f in op.echo:
-        if f in request and answer.get(f) != request[f]:
+        if f in request and contract_value(answer, at.get(f, "/" + f.replace("~", "~0").replace("/", "~1"))) != request[f]:
             return Result.fail("wrong_answer", f"{want.type} does not echo the {mtype}'s {f}", obs)
     if rtt_ms > timeout_s * 1000 / 2:
         return Result.fail("late_answer", f"{mtype} answered after {rtt_ms:.0f} ms", obs)
@@ -359,6 +360,26 @@ def _post_connection(c: Contract) -> str | None:
     return f"{up.message} with a token on an anonymous session is answered with {up.success or 'success'}"
 
 
+def _size_limit(c: Contract) -> str | None:
+    lim = c.limit("messageSize")
+    if lim is None:
+        return None
+    size = int(lim["bytes"])
+    sent = size + max(6 * 1024, size // 10)  # as readiness.size_limit sends it
+    return (f"a message over the contract's size limit ({size / 1024:g} KiB: {sent // 1024} KiB sent) closes the "
+            f"connection with its close code ({lim.close or 1009})")
+
+
+def _header_token(c: Contract) -> str | None:
+    up = c.upgrade
+    if up is None or not up.header:
+        return None
+    value = f"{up.scheme} <token>" if up.scheme else "<token>"
+    told = ("the session is authenticated" if c.first_frame is None or not c.first_frame.authenticated
+            else f"its '{c.first_frame.type}' frame says authenticated")
+    return f"'{up.header}: {value}' with a login token really sent on the upgrade: {told}"
+
+
 #: probe -> its expectation in the words of the contract (None: the catalogue's own text)
 EXPECTED: dict[str, Any] = {
     "connection.ping_on_connected": _ping_on_connected,
@@ -369,6 +390,8 @@ EXPECTED: dict[str, Any] = {
     "connection.login": _claims,
     "auth.token_subject": _subject,
     "auth.post_connection": _post_connection,
+    "auth.header_token": _header_token,
+    "readiness.size_limit": _size_limit,
     "readiness.rate_limit": _rate("a burst of requests"),
     "readiness.control_frame_flood": _rate("a burst of ping control frames"),
     "readiness.health_endpoint": _endpoint("wsHealth", "names the WebSocket endpoint really served"),
@@ -420,11 +443,13 @@ ANOTHER_MODEL: dict[str, Any] = {
     "auth.header_token": _carrier_elsewhere("header"),
     "auth.post_connection": _carrier_elsewhere("message"),
     **{name: _no_login for name in ("connection.login", "connection.login_no_password", "connection.user_types",
-                                    "connection.authenticated_connect", "connection.ping_on_connected",
+                                    "connection.ping_on_connected",
                                     "auth.token_subject", "readiness.login_throttle")},
     "connection.anonymous_connect": _no_anonymous,
     "auth.required_for_protected": _no_anonymous,
     "session.first_frame": lambda c: c.first_frame is None,
+    # authenticated at the upgrade with no first frame to say so: the round trips of its sessions are the evidence
+    "connection.authenticated_connect": lambda c: _no_login(c) or c.first_frame is None,
     # attacks on the claims of a signed token: the contract does not say its tokens are JWTs (upgrade.jwt)
     **{name: (lambda c: c.upgrade is not None and not c.upgrade.jwt)
        for name in ("auth.expired_token", "auth.wrong_audience", "auth.forged_token", "auth.alg_none", "auth.unknown_user")},
@@ -440,15 +465,16 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "connection.login_no_password": ("login",),
     # capabilities and the user are compared when the contract says where they are
     "connection.anonymous_connect": ("firstFrame.authenticated",),
-    "connection.authenticated_connect": ("login", "upgrade.query", "firstFrame.authenticated"),
-    "connection.user_types": ("login", "upgrade.query", "roundTrip"),
+    # a login token carried wherever the contract's upgrade carries a credential (query, header, cookie, ...)
+    "connection.authenticated_connect": ("login", "credential", "firstFrame.authenticated"),
+    "connection.user_types": ("login", "credential", "roundTrip"),
     "connection.single_connected_frame": ("firstFrame",),
     "session.first_frame": ("firstFrame",),
     "messaging.id_reuse": ("ids.increasing",),
     "auth.before_authentication": ("upgrade.firstMessage",),
     "messaging.batch": ("batchRequests",),
     "messaging.stop_pushes": ("stops",),
-    "connection.ping_on_connected": ("login", "upgrade.query", "roundTrip"),
+    "connection.ping_on_connected": ("login", "credential", "roundTrip"),
     "auth.query_token": ("login", "upgrade.query"),
     "auth.header_token": ("login", "upgrade.header"),
     "auth.post_connection": ("login", "upgrade.message"),

@@ -123,6 +123,7 @@ async def deep_json(ctx: ProbeContext) -> Result:
         err = await s.expect(c.is_error, ctx.quiet(ctx.options.quiet_window_s) if quiet else ctx.options.timeout_s, since=mark)
         obs["answer_ms"] = round((time.perf_counter() - t0) * 1000, 1) if err is not None else None
         obs["error_code"] = c.error_code(err) if err is not None else None
+        obs["error_kind"] = c.kind_of(err) if err is not None else None  # what names it where errors carry no code
         rt = round_trip(ctx, "after-nested")
         assert rt is not None  # REQUIRES: roundTrip
         pong = None
@@ -153,7 +154,8 @@ async def deep_json(ctx: ProbeContext) -> Result:
         obs["http_login_status"] = http
         if http >= 500:
             return Result.fail("server_error", f"a login whose body is JSON nested {depth} deep was answered HTTP {http}", obs)
-    what = f"error {obs['error_code']}" if err is not None else "ignored as the contract declares"
+    named = obs["error_code"] if obs["error_code"] is not None else obs["error_kind"]
+    what = f"error {named}" if err is not None else "ignored as the contract declares"
     return Result.ok(f"JSON nested {depth} deep: {what} in {obs['answer_ms'] or 0:.0f} ms, the session kept"
                      + (f"; over HTTP {http}" if http is not None else ""), obs)
 

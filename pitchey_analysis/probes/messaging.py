@@ -93,7 +93,7 @@ async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
         whom = "the user's other session"
 
     def carried(f: dict[str, Any]) -> bool:
-        return c.kind_of(f) == d.message and all(pointer_get(f, p) == pointer_get(request, p) for p in d.echo)
+        return c.kind_of(f) == d.message and all(pointer_get(f, push) == pointer_get(request, req) for req, push in d.echo)
 
     r: Result | None = None
     async with sender, receiver:
@@ -293,7 +293,7 @@ async def forbidden_channel(ctx: ProbeContext) -> Result:
         return Result.fail("no_answer", f"no answer to the subscription of {name} within {ctx.options.timeout_s:.1f} s",
                            obs, close_code=close)
     want = c.errors.get("forbiddenChannel")
-    if c.error_code(ans) != want:
+    if not c.is_named_error(ans, want):
         return Result.fail("wrong_answer", f"answered {c.kind_of(ans)} {c.error_code(ans)}", ans)
     return Result.ok(str(want), {"answer": ans})
 
@@ -327,7 +327,8 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
         quiet = silence in c.ignores
         ans = await s.expect(lambda f: c.is_error(f), ctx.quiet(ctx.options.quiet_window_s) if quiet else ctx.options.timeout_s, since=mark)
         close = s.close_code if s.closed else None
-    obs = {"message_type": what, "answer": ans}
+        others = [f for _, f in s.frames[mark:]] if ans is None else []  # what came instead of the error (a success)
+    obs = {"message_type": what, "answer": ans, **({"instead": others[:3]} if others else {})}
     if quiet:
         if ans is None and close is None:
             return Result.ok(f"{what} ignored as the contract declares (a risk: the client is never told)",
@@ -335,11 +336,12 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
         if close is not None:
             return Result.closed(close, s.close_reason, f"{what}, which the contract says is ignored", obs)
     if ans is None:
-        return Result.fail("no_answer", f"{what} got no error frame", obs, close_code=close)
+        instead = f" (answered by {', '.join(str(c.kind_of(f)) for f in others[:3])} instead)" if others else ""
+        return Result.fail("no_answer", f"{what} got no error frame{instead}", obs, close_code=close)
     issue = c.check_frame(ans)
-    if c.error_code(ans) != code or issue is not None:
+    if not c.is_named_error(ans, code) or issue is not None:
         off = f" ({issue.path}: {issue.error})" if issue else ""
-        return Result.fail("wrong_answer", f"{what}: error frame without code {code!r} or off its schema{off}", obs)
+        return Result.fail("wrong_answer", f"{what}: error frame other than {code!r} or off its schema{off}", obs)
     return Result.ok(f"error {code}", obs)
 
 

@@ -27,6 +27,13 @@
   answers 403 without a good one; ``heartbeat`` on ``phoenix`` and ``phx_join``/``new_msg``/``phx_leave`` on
   ``room:*`` are answered ``phx_reply`` with the request's ref (``/1``), ok or error at ``/4/status``; a
   ``new_msg`` is broadcast to the topic's members.
+- ``apigw``: an AWS API Gateway-style action-routed service on ``/production``. Frames are routed by ``action``
+  (``ping``, ``join {room}``, ``sendmessage {data: {room, text}}``); answers carry no kind field and no id, told apart
+  only by their schema (``{"pong": true, "at"}``, ``{"joined", "members"}``, ``{"sent": true, "room"}``); a message is
+  broadcast to the room's members as ``{"from", "room", "text"}``; an unknown (or missing) action is answered with
+  API Gateway's own ``{"message": "Forbidden", "connectionId", "requestId"}``, malformed JSON with
+  ``{"message": "Internal server error", ...}``; ``POST /auth`` answers ``{"idToken"}`` (opaque), the upgrade wants
+  it raw in ``Authorization`` (HTTP 401 otherwise); frames over 128 KiB close 1009.
 
 ``defects`` switches one defect on: ``wrong_id`` (answers carry another id), ``reused_id`` (a reused id is
 accepted), ``error_as_success`` (an error reported with ``success: true``), ``drop_batch`` (the last element of
@@ -34,7 +41,8 @@ a batch is dropped), ``pre_auth`` (commands before authentication are answered),
 invalid UTF-8 stops the service for every client), ``accept_bad_token`` (a bad token is accepted),
 ``drop_delivery`` (a chat post is answered but never delivered), ``keep_after_complete`` (a subscription the client
 completed keeps sending ``next``), ``wrong_ref`` (phoenix: a heartbeat is answered with another ref), ``no_broadcast``
-(phoenix: a new_msg is acknowledged but reaches no other member).
+(phoenix: a new_msg is acknowledged but reaches no other member), ``unknown_ok`` (apigw: an unknown action is
+answered by a success body), ``no_fanout`` (apigw: a sendmessage is acknowledged but broadcast to nobody).
 Loopback only; ``async with ShapeServer("jsonrpc") as s: s.ws_url``.
 """
 
@@ -50,7 +58,8 @@ from aiohttp import WSMsgType, web
 TOKEN = "tok-" + "a" * 24  # the user-made access token of ``firstauth``
 USER = ("ada@shapes.test", "Shapes123", 42)
 PATHS = {"jsonrpc": "/rpc", "header": "/kernel", "firstauth": "/api/websocket", "cookie": "/ws", "graphqlws": "/graphql",
-         "phoenix": "/socket/websocket?vsn=2.0.0"}
+         "phoenix": "/socket/websocket?vsn=2.0.0", "apigw": "/production"}
+APIGW_MAX_FRAME = 128 * 1024
 GQL_PROTOCOL = "graphql-transport-ws"
 INIT_TIMEOUT_S = 3.0  # graphql-ws's default connectionInitWaitTimeout
 PING_EVERY_S = 5.0
@@ -88,6 +97,7 @@ class ShapeServer:
         app.router.add_post("/login", self.login)
         app.router.add_get("/api/ws/token", self.exchange)
         app.router.add_post("/api/login", self.token_login)
+        app.router.add_post("/auth", self.id_token)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -130,6 +140,18 @@ class ShapeServer:
         self.ws_tokens[tok] = USER[2]
         return web.json_response({"data": {"token": tok, "user_id": USER[2]}})
 
+    async def id_token(self, request: web.Request) -> web.Response:
+        """apigw: a login answered with an opaque id token for the upgrade's ``Authorization`` header."""
+        try:
+            body = await request.json()
+        except (ValueError, RecursionError):
+            return web.json_response({"message": "Bad Request"}, status=400)
+        if not isinstance(body, dict) or (body.get("email"), body.get("password")) != USER[:2]:
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        tok = secrets.token_urlsafe(24)
+        self.ws_tokens[tok] = USER[2]
+        return web.json_response({"idToken": tok})
+
     async def exchange(self, request: web.Request) -> web.Response:
         uid = self.sessions.get(request.cookies.get("sid", ""))
         if uid is None:
@@ -152,9 +174,16 @@ class ShapeServer:
                 return web.Response(status=403, text="Forbidden")
             if uid is None:
                 return web.json_response({"error": "unauthorized"}, status=401)
+        if self.shape == "apigw":
+            tok = request.headers.get("Authorization", "")
+            uid = self.ws_tokens.get(tok)
+            if uid is None and "accept_bad_token" in self.defects and tok:
+                uid = 0
+            if uid is None:
+                return web.json_response({"message": "Unauthorized"}, status=401)
         if self.shape == "phoenix":
             uid = (uid, request.query.get("vsn", "1.0.0") == "1.0.0")  # Phoenix's default serializer is V1 (objects)
-        ws = web.WebSocketResponse(max_msg_size=1 << 20,
+        ws = web.WebSocketResponse(max_msg_size=APIGW_MAX_FRAME if self.shape == "apigw" else 1 << 20,
                                    protocols=(GQL_PROTOCOL,) if self.shape == "graphqlws" else ())
         await ws.prepare(request)
         self.sockets.add(ws)
@@ -494,3 +523,43 @@ class ShapeServer:
         finally:
             for topic in joined:
                 self.rooms.get(topic, {}).pop(ws, None)
+
+    # -- API Gateway-style action routing ------------------------------------------------
+    async def _apigw(self, ws: web.WebSocketResponse, uid: Any) -> None:
+        conn = secrets.token_urlsafe(10)
+        rooms: set[str] = set()
+
+        def gateway(message: str) -> dict[str, Any]:  # API Gateway's own error body: no code field
+            return {"message": message, "connectionId": conn, "requestId": secrets.token_urlsafe(10)}
+
+        try:
+            async for text in self._frames(ws):
+                try:
+                    msg = json.loads(text)
+                except (ValueError, RecursionError):  # nested too deep for the parser too: the gateway's 500
+                    await ws.send_json(gateway("Internal server error"))
+                    continue
+                action = msg.get("action") if isinstance(msg, dict) else None
+                if action == "ping":
+                    await ws.send_json({"pong": True, "at": int(asyncio.get_running_loop().time() * 1000)})
+                elif action == "join" and isinstance(msg.get("room"), str) and msg["room"]:
+                    rooms.add(msg["room"])
+                    members = self.rooms.setdefault(msg["room"], {})
+                    members[ws] = ("", False)
+                    await ws.send_json({"joined": msg["room"], "members": len(members)})
+                elif action == "sendmessage" and isinstance(msg.get("data"), dict) \
+                        and isinstance(msg["data"].get("room"), str) and isinstance(msg["data"].get("text"), str):
+                    room, body = msg["data"]["room"], msg["data"]["text"]
+                    await ws.send_json({"sent": True, "room": room})
+                    if "no_fanout" in self.defects:
+                        continue
+                    for member in list(self.rooms.get(room, {})):
+                        if not member.closed:
+                            await member.send_json({"from": uid, "room": room, "text": body})
+                elif "unknown_ok" in self.defects and isinstance(action, str):
+                    await ws.send_json({"pong": True, "at": 0})
+                else:
+                    await ws.send_json(gateway("Forbidden"))
+        finally:
+            for room in rooms:
+                self.rooms.get(room, {}).pop(ws, None)
