@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -313,6 +314,20 @@ async def origin_check(ctx: ProbeContext) -> Result:
 MAX_OVERSIZE_BYTES = 64 << 20
 
 
+def oversized(ctx: ProbeContext, size: int) -> str:
+    """A message of the contract's own shape (its round trip's request, else its first request example) padded past
+    ``size`` bytes: an object gains a ``pad`` field, an array a last element (pure)."""
+    rt = round_trip(ctx, "oversized")
+    ops = ctx.contract.request_answers()
+    example = rt[0] if rt else (ops[0].request.example if ops and ops[0].request else None)
+    pad = "x" * size
+    if isinstance(example, dict):
+        return json.dumps({**example, "pad": pad}, separators=(",", ":"))
+    if isinstance(example, list):
+        return json.dumps([*example, pad], separators=(",", ":"))
+    return json.dumps({"pad": pad})
+
+
 @probe("readiness.size_limit", category="readiness", critical=True, evidence=("close",),
        expected="a message over the contract's size limit (64 KiB: 70 KiB sent) closes the connection with its close code (1009)")
 async def size_limit(ctx: ProbeContext) -> Result:
@@ -327,7 +342,7 @@ async def size_limit(ctx: ProbeContext) -> Result:
     async with await ProbeSession.open(ctx, trace=False) as s:
         await s.connected()
         try:
-            await s.send('{"type":"ping","pad":"' + "x" * size + '"}')
+            await s.send(oversized(ctx, size), raw=True)
         except Exception:
             pass
         closed = await s.wait_closed(ctx.options.timeout_s)
