@@ -208,7 +208,8 @@ def test_a_large_run_is_generated_in_chunks_and_summarized(tmp_path):
     run = generate(tmp_path / "20260101T000000Z-000000", 30_000, chunk=7_000)
     fig = summarize(run, 600.0)
     assert fig["samples"] == 30_000 and fig["metrics"] == 4 and fig["windows"] == 4 * 9  # 5,000 s in 600-s windows
-    assert set(fig["drift"]) == {"rtt_ms", "connect_ms"} and fig["peak_rss_mb"] >= fig["rss_at_start_mb"] > 0  # VmHWM: the peak of this process so far
+    # VmHWM: the peak of this process so far (the kernel's RSS counters are approximate: within a MB of each other)
+    assert set(fig["drift"]) == {"rtt_ms", "connect_ms"} and fig["peak_rss_mb"] >= fig["rss_at_start_mb"] - 1 > 0
     lo, est, hi = fig["p99_rtt_ms"]
     assert lo <= est <= hi
 
