@@ -245,6 +245,10 @@ async def test_a_plain_asyncapi_document_without_x_readiness_runs(tmp_path):
     assert got["session.first_frame"] == ("skip", "not_in_contract")
     ran = run.probes[run.probes["reason"] != "not_in_contract"]
     assert not [t for t in [*ran["expected"], *run.probes["detail"]] if "'connected'" in str(t)]
+    # its defect: a request the document declares, never answered, fails that request's probe
+    async with TickerServer(off={"clock"}) as t:
+        broken = load_run(await arun_suite(t.ws_url, suite="quick", out=tmp_path / "off", config=cfg))
+    assert _outcomes(broken)["messaging.clock"] == ("fail", "no_answer")
 
 
 JWT_DOC = HERE / "ticker-jwt.asyncapi.yaml"
