@@ -215,6 +215,20 @@ def _rows(rows: list[dict[str, Any]], table: str, file: Path) -> list[dict[str, 
     return rows
 
 
+def readable_runs(paths: list[Path], on_skip: Callable[[Path, DatasetError], None] | None = None) -> list[Run]:
+    """The runs of ``paths`` that can be read, each loaded once; an unreadable one is passed to ``on_skip`` (a
+    warning) or, without it, raised."""
+    out = []
+    for p in paths:
+        try:
+            out.append(load_run(p))
+        except DatasetError as exc:
+            if on_skip is None:
+                raise
+            on_skip(p, exc)
+    return out
+
+
 def is_incomplete(run: Run) -> bool:
     """Whether ``run`` did not end: its manifest still says ``running`` (the process was killed) or its tables come
     from ``events.jsonl`` only."""

@@ -22,20 +22,10 @@ def load_history(runs_dir: Path | None = None, target: str | None = None, *, sam
     A run that cannot be read (:class:`~pitchey_analysis.exceptions.DatasetError`) is passed to ``on_skip`` and
     left out; without ``on_skip`` it raises."""
     from ..analysis.history import history
-    from ..capture.dataset import list_runs, load_run
+    from ..capture.dataset import list_runs, readable_runs
     from ..config import sample_run_dirs
-    from ..exceptions import DatasetError
 
-    paths = list_runs(runs_dir) + (sample_run_dirs() if samples else [])
-    runs = []
-    for p in paths:
-        try:
-            runs.append(load_run(p))
-        except DatasetError as exc:
-            if on_skip is None:
-                raise
-            on_skip(p, exc)
-    return history(runs, target)
+    return history(readable_runs(list_runs(runs_dir) + (sample_run_dirs() if samples else []), on_skip), target)
 
 
 def _iv(est: float, lo: float, hi: float, fmt: str) -> str:

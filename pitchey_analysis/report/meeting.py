@@ -17,7 +17,7 @@ from typing import Any
 
 from ..analysis.history import contract_id, target_key
 from ..atomic import partial_name
-from ..capture.dataset import list_runs, load_run
+from ..capture.dataset import list_runs, load_run, readable_runs
 from ..capture.schema import safe_stem
 from ..exceptions import DatasetError
 from .export import build_report
@@ -37,20 +37,6 @@ def previous_run(current: Any, runs: list[Any]) -> Any | None:
         if s < started and (best is None or s > str(best.manifest.get("started_at", best.run_id))):
             best = r
     return best
-
-
-def readable_runs(paths: list[Path], on_skip: Callable[[Path, DatasetError], None] | None = None) -> list[Any]:
-    """The runs of ``paths`` that can be read, each loaded once; an unreadable one is passed to ``on_skip`` (a
-    warning) or, without it, raised."""
-    out = []
-    for p in paths:
-        try:
-            out.append(load_run(p))
-        except DatasetError as exc:
-            if on_skip is None:
-                raise
-            on_skip(p, exc)
-    return out
 
 
 def dataset_checksums(run_path: Path) -> str:
