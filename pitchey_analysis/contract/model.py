@@ -189,6 +189,12 @@ class Login:
     exchange_token: str = "/token"
 
 
+#: RFC 7519's claim names (and Pitchey's for what RFC 7519 does not name), for the roles a contract may name otherwise
+#: (``x-readiness.upgrade.jwt.claims``)
+JWT_CLAIM_NAMES = {"subject": "sub", "expiry": "exp", "issuedAt": "iat", "audience": "aud", "issuer": "iss",
+                   "userType": "userType", "email": "email"}
+
+
 @dataclass(frozen=True)
 class Upgrade:
     """Authentication methods on the upgrade and after it."""
@@ -214,19 +220,19 @@ class Upgrade:
         issued tokens, where declared."""
         return ((self.jwt.get("claims") or {}) if isinstance(self.jwt, dict) else {}).get(name)
 
+    def claim_name(self, role: str) -> str:
+        """The claim name of ``role`` in issued tokens: declared, else RFC 7519's (:data:`JWT_CLAIM_NAMES`)."""
+        return self.claim(role) or JWT_CLAIM_NAMES[role]
+
     def required_claims(self) -> dict[str, str]:
         """The claims an issued token must carry (role -> claim name): every one declared, and where tokens are JWTs
-        (``jwt``) their subject and expiry by RFC 7519's names unless declared otherwise, the issuer and the audience
-        where ``jwt`` names them. Empty when the contract does not say its tokens are JWTs."""
+        (``jwt``) their subject and expiry, and the issuer and the audience where ``jwt`` names them, by RFC 7519's
+        names unless declared otherwise. Empty when the contract does not say its tokens are JWTs."""
         if not self.jwt:
             return {}
-        out = {"subject": "sub", "expiry": "exp"}
-        if self.jwt.get("issuer"):
-            out["issuer"] = "iss"
-        if self.jwt.get("audience"):
-            out["audience"] = "aud"
-        out.update({k: v for k, v in ((self.jwt.get("claims") or {}) if isinstance(self.jwt, dict) else {}).items() if v})
-        return out
+        roles = ["subject", "expiry", *(r for r in ("issuer", "audience") if self.jwt.get(r))]
+        roles += [r for r, v in ((self.jwt.get("claims") or {}) if isinstance(self.jwt, dict) else {}).items() if v]
+        return {r: self.claim_name(r) for r in roles}
 
     @property
     def refuses_at_upgrade(self) -> bool:

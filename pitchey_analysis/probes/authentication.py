@@ -255,16 +255,16 @@ async def token_subject(ctx: ProbeContext) -> Result:
         if token is None:
             seen[name] = f"login HTTP {ans.status}"
             continue
-        lg, up = ctx.contract.login, ctx.contract.upgrade
+        lg = ctx.contract.login
         uid = pointer_get(ans.body, lg.user_id) if lg is not None and lg.user_id else None
-        claim = (up.claim("subject") if up is not None else None) or "sub"  # RFC 7519's name unless declared
-        sub = unverified_claims(token).get(claim)
+        subject = claim(ctx, "subject")  # RFC 7519's name unless declared
+        sub = unverified_claims(token).get(subject)
         seen[name] = {"user_id": uid, "sub": sub}
         if uid is None or sub is None:
             continue  # nothing to compare
         judged.append(name)
         if str(sub) != str(uid):
-            return Result.fail("wrong_subject", f"the {name} login signs {claim}={sub} for user {uid}: its token acts as "
+            return Result.fail("wrong_subject", f"the {name} login signs {subject}={sub} for user {uid}: its token acts as "
                                f"another user", {"per_login": seen, "judged": judged})
     obs = {"per_login": seen, "judged": judged}
     if not judged and all(isinstance(v, str) for v in seen.values()):

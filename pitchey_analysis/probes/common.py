@@ -15,6 +15,7 @@ import jwt
 from websockets.exceptions import ConnectionClosed
 
 from ..contract import pointer_get
+from ..contract.model import JWT_CLAIM_NAMES
 from ..contract.requests import auth_message, login_body
 from ..net import read_body
 from .base import Credentials, ProbeContext, Result, Stop
@@ -154,15 +155,10 @@ def unverified_claims(token: str) -> dict[str, Any]:
         return {}
 
 
-#: RFC 7519's claim names, for the roles a contract may name otherwise (``x-readiness.upgrade.jwt.claims``)
-CLAIM_DEFAULTS = {"subject": "sub", "expiry": "exp", "issuedAt": "iat", "audience": "aud", "issuer": "iss",
-                  "userType": "userType", "email": "email"}
-
-
 def claim(ctx: ProbeContext, role: str) -> str:
     """The claim name of ``role`` in the contract's tokens: declared, else RFC 7519's."""
     up = ctx.contract.upgrade
-    return (up.claim(role) if up is not None else None) or CLAIM_DEFAULTS[role]
+    return up.claim_name(role) if up is not None else JWT_CLAIM_NAMES[role]
 
 
 def claims_like(ctx: ProbeContext, **over: Any) -> dict[str, Any]:
@@ -173,23 +169,21 @@ def claims_like(ctx: ProbeContext, **over: Any) -> dict[str, Any]:
     up, lg = ctx.contract.upgrade, ctx.contract.login
     jwt_facts = up.jwt if up is not None else {}
 
-    def name(role: str, default: str) -> str:
-        return claim(ctx, role)
-
-    subject = name("subject", "sub")
-    uid: Any = None
+    uid: Any = 1
     if lg is not None and lg.user_id:
-        uid = next((v for _, body in ctx._tokens.values() if (v := pointer_get(body, lg.user_id)) is not None), None)
-    base: dict[str, Any] = {subject: str(uid if uid is not None else 1) if subject == "sub" else (uid if uid is not None else 1),
-                            name("issuedAt", "iat"): now, name("expiry", "exp"): now + 3600}
+        uid = next((v for _, body in ctx._tokens.values() if (v := pointer_get(body, lg.user_id)) is not None), 1)
+    subject = claim(ctx, "subject")
+    # RFC 7519's sub is a string; a claim of the contract's own naming keeps the login answer's type
+    base: dict[str, Any] = {subject: str(uid) if subject == "sub" else uid,
+                            claim(ctx, "issuedAt"): now, claim(ctx, "expiry"): now + 3600}
     if up is not None and up.claim("email"):
-        base[name("email", "email")] = "probe@pitchey-analysis.invalid"
+        base[claim(ctx, "email")] = "probe@pitchey-analysis.invalid"
     user_type = next(iter(lg.paths), None) if lg is not None else None
     if user_type:
-        base[name("userType", "userType")] = user_type
+        base[claim(ctx, "userType")] = user_type
     for role in ("issuer", "audience"):
         if jwt_facts.get(role):
-            base[name(role, role[:3])] = jwt_facts[role]
+            base[claim(ctx, role)] = jwt_facts[role]
     base.update(over)
     return base
 
@@ -411,6 +405,14 @@ def round_trip(ctx: ProbeContext, rid: str) -> tuple[dict[str, Any], str] | None
     return example, op.answer.type
 
 
+def any_request(ctx: ProbeContext, rid: str) -> Any:
+    """A request the target should answer: the contract's round trip (:func:`round_trip`), else its first
+    request/answer operation's example; None when it declares neither."""
+    rt = round_trip(ctx, rid)
+    ops = ctx.contract.request_answers()
+    return rt[0] if rt else (ops[0].request.example if ops and ops[0].request else None)
+
+
 async def authed(ctx: ProbeContext, creds: Credentials | None = None, *, closing: tuple[ProbeSession, ...] = (),
                  **options: Any) -> ProbeSession:
     """:func:`authed_session`, or :class:`Stop` with its failing result (after closing the sessions ``closing``)."""
@@ -469,9 +471,7 @@ async def alive(ctx: ProbeContext) -> bool:
             return False
         if s.frames:
             return True  # the target speaks: frames are arriving
-        rt = round_trip(ctx, "liveness")
-        ops = ctx.contract.request_answers()
-        request = rt[0] if rt else (ops[0].request.example if ops and ops[0].request else None)
+        request = any_request(ctx, "liveness")
         if request is None:
             return not s.closed  # nothing to ask: an upgrade held open is all the evidence there is
         mark = s.mark()

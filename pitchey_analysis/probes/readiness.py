@@ -17,6 +17,7 @@ from ..contract.wire import set_pointer
 from .base import ProbeContext, Result, is_lockout_close, probe
 from .common import (
     HttpAnswer,
+    any_request,
     claim,
     every_credential,
     has_fields,
@@ -317,9 +318,7 @@ MAX_OVERSIZE_BYTES = 64 << 20
 def oversized(ctx: ProbeContext, size: int) -> str:
     """A message of the contract's own shape (its round trip's request, else its first request example) padded past
     ``size`` bytes: an object gains a ``pad`` field, an array a last element (pure)."""
-    rt = round_trip(ctx, "oversized")
-    ops = ctx.contract.request_answers()
-    example = rt[0] if rt else (ops[0].request.example if ops and ops[0].request else None)
+    example = any_request(ctx, "oversized")
     pad = "x" * size
     if isinstance(example, dict):
         return json.dumps({**example, "pad": pad}, separators=(",", ":"))

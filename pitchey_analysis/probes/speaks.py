@@ -16,7 +16,7 @@ from typing import Any
 from websockets.exceptions import InvalidStatus
 
 from .base import PACE_MIN_SAMPLES, ProbeContext, compact
-from .common import alive, open_started, round_trip
+from .common import alive, any_request, open_started, round_trip
 
 #: how many frames the check keeps as what was seen
 SEEN = 5
@@ -45,9 +45,7 @@ async def speaks(ctx: ProbeContext) -> dict[str, Any]:
             return {"speaks": None, "why": f"the upgrade failed: {type(exc).__name__}", "seen": seen}
         async with s:
             if not s.closed:  # even without the declared first frame: what it answers to our request tells
-                rt = round_trip(ctx, f"speaks-{attempt}")
-                ops = c.request_answers()
-                request = rt[0] if rt else (ops[0].request.example if ops and ops[0].request else None)
+                request = any_request(ctx, f"speaks-{attempt}")
                 if request is not None:
                     mark = s.mark()
                     try:
