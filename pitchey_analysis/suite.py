@@ -664,15 +664,8 @@ def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None, http
     )
 
 
-#: Every wait of the probes, multiplied by the timeout scale.
-SCALED = ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s", "quiet_window_s", "handshake_bound_s",
-          "settle_s", "sustain_window_s")
-
-
 #: What is added to a contract's interval to wait for the push or ping it promises (seconds).
 PUSH_MARGIN_S, PING_MARGIN_S = 2.0, 5.0
-#: the waits that contain an interval of the target's (the option holding it): only the margin above it is scaled
-INTERVAL_IN = {"push_timeout_s": "push_interval_s", "server_ping_wait_s": "server_ping_interval_s"}
 
 
 def contract_waits(contract: Contract | None) -> dict[str, float]:
@@ -729,19 +722,10 @@ def make_options(suite: str, *, scale: float | None = None, contract: Contract |
         default = base.get("concurrency_levels") or Options().concurrency_levels
         base["concurrency_levels"] = tuple(sorted({lv for lv in default if lv <= 2 * level} | {level}))
     base.update({k: v for k, v in overrides.items() if v is not None})
-    opts = Options(**base)
     scale = time_unit() if scale is None else scale
     if scale <= 0:
         raise UsageError("the timeout scale must be positive")
-    opts.timeout_scale = scale
-    for f in SCALED:
-        value = getattr(opts, f)
-        interval = getattr(opts, INTERVAL_IN[f]) if f in INTERVAL_IN else None
-        if interval is not None and 0 < interval <= value:
-            setattr(opts, f, interval + (value - interval) * scale)  # the target's interval as it promised, our margin scaled
-        else:
-            setattr(opts, f, value * scale)
-    return opts
+    return Options(**base).scaled(scale)
 
 
 async def arun_suite(

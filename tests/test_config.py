@@ -113,3 +113,26 @@ def test_the_timeout_scale_stretches_our_margins_never_the_targets_intervals():
         full = make_options("full", scale=scale, contract=default_contract())
         assert full.push_timeout_s == pytest.approx(5.0 + PUSH_MARGIN_S * scale)
         assert full.timeout_s == pytest.approx(5.0 * scale)  # a wait of ours alone is scaled whole
+
+
+def test_every_wait_of_the_options_is_a_timeout_the_scale_stretches():
+    """A wait added to the options outside :class:`Timeouts` would silently ignore ``--timeout-scale``: every
+    float option in seconds belongs to Timeouts, and :meth:`Timeouts.scaled` stretches all of them."""
+    import dataclasses
+
+    from pitchey_analysis.probes.base import Options, Timeouts
+
+    timeouts = {f.name for f in dataclasses.fields(Timeouts)}
+    seconds = {f.name for f in dataclasses.fields(Options) if f.name.endswith("_s")}
+    assert seconds <= timeouts, sorted(seconds - timeouts)
+    base = Options()
+    twice = base.scaled(2.0)
+    intervals = set(Timeouts.INTERVAL_IN.values())
+    for name in Timeouts.waits():
+        assert getattr(twice, name) > getattr(base, name), name
+    for name in intervals:
+        assert getattr(twice, name) == getattr(base, name), name  # the target's promise is not ours to stretch
+    assert twice.push_timeout_s == pytest.approx(base.push_interval_s + 2 * (base.push_timeout_s - base.push_interval_s))
+    assert twice.timeout_scale == 2.0 and twice.connect_samples == base.connect_samples
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        base.timeout_s = 1.0  # type: ignore[misc]

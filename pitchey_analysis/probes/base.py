@@ -21,8 +21,8 @@ import ssl
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import websockets.exceptions as wsexc
@@ -253,9 +253,11 @@ class Credentials:
         return f"Credentials({self.user_type}:{self.email or 'token'})"
 
 
-@dataclass
-class Options:
-    """Tunable values of a run (all recorded in the manifest)."""
+@dataclass(frozen=True)
+class Timeouts:
+    """Every wait of the probes (seconds), in one frozen object: :meth:`scaled` stretches them all for a slow
+    target or machine (``--timeout-scale``). A wait added here is scaled with the others; there is no list of
+    names to keep in step."""
 
     timeout_s: float = 5.0  # one answer
     open_timeout_s: float = 5.0  # one connection
@@ -268,6 +270,34 @@ class Options:
     handshake_bound_s: float = 10.0  # a half-sent upgrade request must be dropped by the target within this
     quiet_window_s: float = 0.3  # how long to watch for an unexpected extra frame
     settle_s: float = 0.5  # a session judged on a frame is watched this long afterwards: a close in it is not a pass
+    sustain_window_s: float = 30.0  # how long resilience.sustained_sessions holds its sessions idle
+
+    #: the waits that contain an interval of the target's (the field holding it): only the margin above it is scaled
+    INTERVAL_IN: ClassVar[dict[str, str]] = {"push_timeout_s": "push_interval_s",
+                                             "server_ping_wait_s": "server_ping_interval_s"}
+
+    @classmethod
+    def waits(cls) -> tuple[str, ...]:
+        """The names of the waits :meth:`scaled` stretches: every field but the target's intervals."""
+        intervals = set(cls.INTERVAL_IN.values())
+        return tuple(f.name for f in fields(Timeouts) if f.name not in intervals)
+
+    def scaled(self, k: float) -> Self:
+        """These waits times ``k`` (the target's intervals inside a wait stay as promised: only our margin is
+        stretched); every other field is kept."""
+        changes: dict[str, float] = {}
+        for name in self.waits():
+            value: float = getattr(self, name)
+            interval = getattr(self, self.INTERVAL_IN[name]) if name in self.INTERVAL_IN else None
+            changes[name] = interval + (value - interval) * k if interval is not None and 0 < interval <= value \
+                else value * k
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Options(Timeouts):
+    """Tunable values of a run (all recorded in the manifest): its waits (:class:`Timeouts`) and its sizes."""
+
     connect_samples: int = 150  # the p95 interval's upper end is then the 148th: two outliers are not a verdict
     rtt_samples: int = 400
     rtt_per_session: int = 100  # stays below the target's burst limit of 120
@@ -277,10 +307,13 @@ class Options:
     #: failed authentications that must lock an address out; None: the contract's limits.lockout.failures
     lockout_attempts: int | None = None
     sustain_sessions: int = 20  # sessions held open at once by resilience.sustained_sessions
-    sustain_window_s: float = 30.0  # how long they are held idle
     churn_bytes: int = 64 * 1024 * 1024  # unique message kinds sent by readiness.memory_retained's churn
     seed: int = 20251112
-    timeout_scale: float = 1.0  # what the time options above were multiplied by (recorded, not applied again)
+    timeout_scale: float = 1.0  # what the waits were multiplied by (recorded, not applied again)
+
+    def scaled(self, k: float) -> Self:
+        """:meth:`Timeouts.scaled`, and the scale recorded (``timeout_scale`` multiplied by ``k``)."""
+        return replace(super().scaled(k), timeout_scale=self.timeout_scale * k)
 
 
 #: The shortest quiet window (seconds): how long a probe watches, after the frame it judged, for what must not

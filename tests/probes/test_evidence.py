@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
@@ -26,8 +27,9 @@ CLI = [sys.executable, "-m", "pitchey_analysis.cli"]
 def bad_config(**over) -> SuiteConfig:
     """The quick suite at a small timeout scale, with credentials, no preflight (the target is judged, not the user)."""
     opts = make_options("quick", **over)
-    for f in ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s", "quiet_window_s", "handshake_bound_s", "settle_s"):
-        setattr(opts, f, getattr(opts, f) / 2)  # 0.2 of the defaults under the tests' 0.4 scale
+    halves = ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s", "quiet_window_s", "handshake_bound_s",
+              "settle_s")
+    opts = dataclasses.replace(opts, **{f: getattr(opts, f) / 2 for f in halves})  # 0.2 of the defaults at the tests' 0.4 scale
     return SuiteConfig(suite="quick", options=opts, progress=False, preflight=False, user=DEMO_USERS["creator"],
                        users=dict(DEMO_USERS), admin=DEMO_ADMIN, jwt_secret="k" * 40)
 
