@@ -22,7 +22,8 @@ out = None  # runs directory (default: data/runs of the project, whatever the wo
 tls = True  # embedded server: serve wss:// (as `pitchey-analysis run` does), so the TLS probe and target are judged
 
 # %%
-from pitchey_analysis import explore, run_suite, views
+from pitchey_analysis import run_suite
+from pitchey_analysis.notebook import explore, views
 
 path = run_suite(target, profile=profile, suite=suite, out=out, tls=tls)
 

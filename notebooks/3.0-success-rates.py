@@ -24,7 +24,7 @@ interactive = True  # ipympl figures in JupyterLab (static PNGs headless or with
 # the `run` parameter does the same for papermill and the report.
 
 # %%
-from pitchey_analysis import explore, views
+from pitchey_analysis.notebook import explore, views
 from pitchey_analysis.report import figures
 
 figures.style()

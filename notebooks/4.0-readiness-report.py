@@ -16,7 +16,7 @@ runs_dir = None
 
 # %% tags=["explore"]
 # In JupyterLab: the runs index and a run picker (the report is redrawn for the run picked); the export shows neither.
-from pitchey_analysis import explore
+from pitchey_analysis.notebook import explore
 from pitchey_analysis.report import figures, sections
 
 figures.style()

@@ -24,7 +24,7 @@ runs_dir = None
 # Pick the reference (A) and the current run (B): every table and figure below is redrawn for the pair.
 
 # %% tags=["explore"]
-from pitchey_analysis import explore, views
+from pitchey_analysis.notebook import explore, views
 from pitchey_analysis.report import figures
 
 figures.style()

@@ -25,7 +25,7 @@ interactive = True  # ipympl figures in JupyterLab (static PNGs headless or with
 # Every run in the project. Choosing one in the picker loads it and redraws the cells below.
 
 # %%
-from pitchey_analysis import explore, views
+from pitchey_analysis.notebook import explore, views
 from pitchey_analysis.report import figures
 
 figures.style()

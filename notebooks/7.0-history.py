@@ -28,7 +28,7 @@ interactive = True
 # %%
 from IPython.display import display
 
-from pitchey_analysis import explore, views
+from pitchey_analysis.notebook import explore, views
 from pitchey_analysis.report import figures
 from pitchey_analysis.report.history import load_history
 

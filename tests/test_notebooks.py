@@ -189,7 +189,7 @@ def test_report_names_dropped_sessions_as_a_finding(tmp_path):
 
 def test_picking_a_run_redraws_every_cell_of_the_view(sample_run, defect_run, capsys):
     """In JupyterLab (live), choosing another run re-runs each cell's function for it; headless draws once."""
-    from pitchey_analysis import explore
+    from pitchey_analysis.notebook import explore
 
     ns: dict[str, object] = {"run": str(sample_run)}
     drawn: list[tuple[str, str]] = []
@@ -213,7 +213,7 @@ def test_picking_a_run_redraws_every_cell_of_the_view(sample_run, defect_run, ca
 def test_run_all_keeps_the_run_picked_and_a_parameter_set_wins(sample_run, defect_run, monkeypatch):
     """Run All re-runs the parameters cell: in the lab the run picked stays while that cell says what it said when the
     run was picked; a value typed there wins, and papermill's (headless, never live) always does."""
-    from pitchey_analysis import explore
+    from pitchey_analysis.notebook import explore
 
     monkeypatch.setattr(explore, "_PICKED", {})
     view = explore.RunView({"run": str(sample_run)}, live=True, interactive=False)
@@ -238,7 +238,7 @@ def test_a_pick_redraws_interactive_figures_each_whole_before_its_canvas_answers
     import matplotlib.pyplot as plt
     from ipympl.backend_nbagg import Canvas
 
-    from pitchey_analysis import explore
+    from pitchey_analysis.notebook import explore
     from pitchey_analysis.report import render
 
     monkeypatch.setattr(explore, "_PICKED", {})
@@ -268,11 +268,11 @@ def test_a_pick_redraws_interactive_figures_each_whole_before_its_canvas_answers
         time.sleep(0.3)  # the view still drawing
         ax.plot([1, 2, 3])
         drawn.append((r.run_id, time.monotonic()))
-        return render.show(fig)
+        return render.show(fig, interactive=explore.interactive())
 
     try:
         view = explore.RunView({"run": str(sample_run)}, live=True, interactive=True)
-        assert render.INTERACTIVE
+        assert explore.interactive()
         shown: list[object] = []
         view.cell(lambda r: shown.append(figure_of(r)))
         view.pick("run", str(defect_run))
@@ -280,7 +280,7 @@ def test_a_pick_redraws_interactive_figures_each_whole_before_its_canvas_answers
             t.join(timeout=30)
         assert not errors
         assert [type(s) for s in shown] == [Canvas, Canvas]  # interactive after the pick too, not a static PNG
-        assert render.INTERACTIVE
+        assert explore.interactive()
         assert [a[0] for a in answered] == [sample_run.name, Path(defect_run).name]
         for (run_id, whole), (_, sent, lines) in zip(drawn, answered, strict=True):
             assert sent >= whole and lines == 1, run_id  # the image sent is of the whole figure

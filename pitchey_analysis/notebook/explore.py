@@ -15,25 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from .capture.dataset import Run, list_runs, load_run, resolve_run
-from .config import runs_dir as runs_dir_default
-from .config import sample_run_dirs
+from ..capture.dataset import Run, list_runs, load_run, resolve_run
+from ..config import runs_dir as runs_dir_default
+from ..config import sample_run_dirs
+from ..report.render import contract_name, target_line
 
-
-def contract_name(manifest: dict[str, Any]) -> str:
-    """The contract a run was judged against (``pitchey``, the built-in one, until runs record another)."""
-    c = manifest.get("contract")
-    if isinstance(c, dict):
-        return str(c.get("name") or c.get("title") or "pitchey")
-    return str(c) if c else "pitchey"
-
-
-def target_line(manifest: dict[str, Any]) -> str:
-    """The target in one line: URL, and the embedded server's profile when it was ours."""
-    t = manifest.get("target") or {}
-    prof = ((manifest.get("server") or {}).get("profile") or {}).get("name")
-    url = str(t.get("ws_url", "?"))
-    return f"{url} (embedded reference server, profile {prof})" if t.get("embedded") else url
+#: Whether this kernel shows figures as ipympl widgets: one flag, written only by :func:`use_widgets`.
+_interactive = False
 
 
 def open_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str | None = None) -> Run:
@@ -46,7 +34,7 @@ def open_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str
 
 
 def _index_row(path: Path, source: str) -> dict[str, Any]:
-    from .analysis import analyze
+    from ..analysis import analyze
 
     r = load_run(path)
     m = r.manifest
@@ -97,8 +85,8 @@ def open_load_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path 
     run or the run named is a probe-suite run: its samples are no load over time, and a soak view of them would
     judge a ramp's round trips as a load target and draw one point per metric.
     """
-    from .capture.schema import read_manifest
-    from .exceptions import DatasetError
+    from ..capture.schema import read_manifest
+    from ..exceptions import DatasetError
 
     def readable_load_run(p: Path) -> bool:
         try:
@@ -310,9 +298,7 @@ class RunView:
             self._status.clear_output()
             with self._status:
                 self._describe()
-        from .report import render
-
-        if render.INTERACTIVE:
+        if _interactive:
             import matplotlib.pyplot as plt
 
             plt.close("all")  # the previous run's canvases (ipympl keeps every open figure's widget alive)
@@ -354,7 +340,7 @@ def trend_view(h: dict[str, pd.DataFrame], show: Callable[[str], object], trend:
     ``show`` for the ``trend`` parameter, or for every trend when it names none."""
     from IPython.display import display
 
-    from .analysis.history import trends
+    from ..analysis.history import trends
 
     keys = [k for k, _ in trends(h)]
     if not keys:
@@ -426,10 +412,9 @@ def use_widgets(enable: bool = True) -> bool:
 
     Returns whether figures are now interactive; the report and papermill runs keep static PNGs.
     """
-    from .report import render
-
+    global _interactive
     if not enable:
-        render.INTERACTIVE = False
+        _interactive = False
         return False
     try:
         import ipympl  # noqa: F401
@@ -438,11 +423,16 @@ def use_widgets(enable: bool = True) -> bool:
         plt.switch_backend("module://ipympl.backend_nbagg")
         _guard_ipympl_canvases()
     except Exception:  # no ipympl, or no kernel to draw into: static figures
-        render.INTERACTIVE = False
+        _interactive = False
         return False
     plt.ioff()  # figures are shown where the notebook asks, not when created
-    render.INTERACTIVE = True
+    _interactive = True
     return True
+
+
+def interactive() -> bool:
+    """Whether figures are shown as ipympl widgets (set by :func:`use_widgets`; the report keeps static PNGs)."""
+    return _interactive
 
 
 def session_frames(r: Run, probe: str) -> pd.DataFrame:

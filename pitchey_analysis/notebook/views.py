@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from IPython.display import Markdown
 
-from .analysis import (
+from ..analysis import (
     DEFAULT_TARGETS,
     SCORE_FORMULA,
     analyze,
@@ -28,15 +28,22 @@ from .analysis import (
     overall_score,
     slo_checks,
 )
-from .analysis.compare import contracts_differ
-from .capture.dataset import Run
-from .report import figures, render
+from ..analysis.compare import contracts_differ
+from ..capture.dataset import Run
+from ..report import figures, render
+from . import explore
 
 #: percentile targets by metric (the dashed lines of the distributions)
 TARGETS = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
 
 
+def _show(fig: Any) -> Any:
+    """A figure as this kernel shows it: an ipympl widget after :func:`explore.use_widgets`, else a static PNG."""
+    return render.show(fig, interactive=explore.interactive())
+
+
 # -- 2.0 latency distributions ---------------------------------------------------------------------------------------
+
 
 def sequential_latency(r: Run) -> pd.DataFrame:
     """Percentiles with intervals per metric, sequential and idle samples (concurrency 1)."""
@@ -60,13 +67,13 @@ def distributions(r: Run) -> list[Any]:
     few = [m for m in metrics if counts[m] < MIN_SAMPLES_FOR_A_FIGURE]
     if few:
         print(f"No figure for {', '.join(few)}: fewer than {MIN_SAMPLES_FOR_A_FIGURE} samples (see the table above).")
-    return [render.show(figures.latency_distribution(r.samples, m, TARGETS.get(m))) for m in metrics if m not in few]
+    return [_show(figures.latency_distribution(r.samples, m, TARGETS.get(m))) for m in metrics if m not in few]
 
 
 def against_concurrency(r: Run) -> list[Any]:
     """Success and latency per concurrency level: the table and its figure."""
     conc = concurrency_table(r.samples, r.probes)
-    return [conc.round(3), render.show(figures.concurrency(conc))]
+    return [conc.round(3), _show(figures.concurrency(conc))]
 
 
 # -- 3.0 success rates ------------------------------------------------------------------------------------------------
@@ -75,7 +82,7 @@ def success_rates(r: Run) -> list[Any]:
     """Pass rate per category with Wilson intervals, the overall score with its formula, and the figure."""
     rates = category_rates(latest(r.probes))
     print(f"overall score {overall_score(rates):.1%}\n{SCORE_FORMULA}")
-    return [rates.round(3), render.show(figures.category_rates(rates))]
+    return [rates.round(3), _show(figures.category_rates(rates))]
 
 
 def outcomes_by_category(r: Run) -> pd.DataFrame:
@@ -186,7 +193,7 @@ def render_all(items: list[Any]) -> None:
 
 def samples_over_time(r: Run) -> Any:
     """Every sample of the run against the time it was taken."""
-    return render.show(figures.samples_over_time(r.samples))
+    return _show(figures.samples_over_time(r.samples))
 
 
 # -- 8.0 soak ---------------------------------------------------------------------------------------------------------
@@ -196,8 +203,8 @@ _SOAK: dict[tuple[str, int, float, float], Any] = {}
 
 def _soak(r: Run, window_s: float, rtt_target_ms: float) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
     """The load run's generator windows, the target's polls and its soak analysis (computed once per run and settings)."""
-    from .analysis.soak import analyze_soak
-    from .capture.dataset import load_events
+    from ..analysis.soak import analyze_soak
+    from ..capture.dataset import load_events
 
     key = (str(r.path), id(r), window_s, rtt_target_ms)
     if key not in _SOAK:
@@ -212,25 +219,25 @@ def soak_generator(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
     """The view of 8.0's first section: was the generator honest (saturation, the target judged, its loop lag)?
     Nothing for no load run (the picker's status said why)."""
     def view(r: Run | None) -> list[Any]:
-        from .report import soakfigures
+        from ..report import soakfigures
 
         if r is None:
             return []
         generator, _, soak = _soak(r, window_s, rtt_target_ms)
         print(soak.saturation.note())
-        return [soak.slo, render.show(soakfigures.loop_lag(generator, soak.saturation.lag_bound_ms))]
+        return [soak.slo, _show(soakfigures.loop_lag(generator, soak.saturation.lag_bound_ms))]
     return view
 
 
 def soak_drift(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
     """Latency per window of each metric, and its drift."""
     def view(r: Run | None) -> list[Any]:
-        from .report import soakfigures
+        from ..report import soakfigures
 
         if r is None:
             return []
         soak = _soak(r, window_s, rtt_target_ms)[2]
-        return [soak.drift.round(4), *[render.show(soakfigures.windowed_latency(soak.windows, m, rtt_target_ms if m == "rtt_ms" else None))
+        return [soak.drift.round(4), *[_show(soakfigures.windowed_latency(soak.windows, m, rtt_target_ms if m == "rtt_ms" else None))
                                        for m in sorted(set(soak.windows["metric"]))]]
     return view
 
@@ -238,12 +245,12 @@ def soak_drift(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
 def soak_sessions(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
     """The target's sessions against the load's open connections."""
     def view(r: Run | None) -> list[Any]:
-        from .report import soakfigures
+        from ..report import soakfigures
 
         if r is None:
             return []
         _, polls, soak = _soak(r, window_s, rtt_target_ms)
-        return [soak.sessions, render.show(soakfigures.sessions(polls, soak.client_open))]
+        return [soak.sessions, _show(soakfigures.sessions(polls, soak.client_open))]
     return view
 
 
@@ -252,8 +259,8 @@ def soak_sessions(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
 def history_trend(h: dict[str, pd.DataFrame]) -> Any:
     """The view of one trend (a target judged against one contract): its runs' verdicts and pass rates, p95 per
     metric, and the figure."""
-    from .analysis.history import trends
-    from .report.history import history_tables
+    from ..analysis.history import trends
+    from ..report.history import history_tables
 
     parts = dict(trends(h))
 
@@ -261,7 +268,7 @@ def history_trend(h: dict[str, pd.DataFrame]) -> Any:
         rates, p95 = history_tables(parts[key])
         return [Markdown(f"### {key}\n\nVerdict, score and pass rate per category [Wilson 95% interval]"), rates,
                 Markdown("p95 per metric in ms [order-statistic 95% interval; none where the samples cannot support one]"),
-                p95, render.show(figures.history(parts[key]))]
+                p95, _show(figures.history(parts[key]))]
     return view
 
 
@@ -269,7 +276,7 @@ def history_trend(h: dict[str, pd.DataFrame]) -> Any:
 
 def capture_summary(r: Run) -> None:
     """What a run holds, where it is, and its verdict."""
-    from .analysis import verdict_for_run
+    from ..analysis import verdict_for_run
 
     print(f"run {r.run_id} (status: {r.manifest.get('status')}): {len(r.probes)} probes, {len(r.samples)} samples, "
           f"{len(r.frames)} frames\nwritten to {r.path}")
@@ -278,7 +285,7 @@ def capture_summary(r: Run) -> None:
 
 def pass_counts(r: Run) -> Any:
     """Pass counts per category."""
-    from .report.summary import category_table
+    from ..report.summary import category_table
 
     return category_table(r.probes)
 

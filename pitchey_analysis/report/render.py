@@ -19,10 +19,23 @@ from matplotlib.figure import Figure
 
 from ..analysis import RULES, SCORE_FORMULA, Analysis
 
-#: Set by :func:`pitchey_analysis.explore.use_widgets`: figures shown as ipympl widgets instead of PNGs.
-INTERACTIVE = False
-
 VERDICT_CLASS = {"READY": "ready", "READY WITH RISKS": "risks", "INSUFFICIENT EVIDENCE": "insufficient", "NOT READY": "not-ready"}
+
+
+def contract_name(manifest: dict[str, Any]) -> str:
+    """The contract a run was judged against (``pitchey``, the built-in one, until runs record another)."""
+    c = manifest.get("contract")
+    if isinstance(c, dict):
+        return str(c.get("name") or c.get("title") or "pitchey")
+    return str(c) if c else "pitchey"
+
+
+def target_line(manifest: dict[str, Any]) -> str:
+    """The target in one line: URL, and the embedded server's profile when it was ours."""
+    t = manifest.get("target") or {}
+    prof = ((manifest.get("server") or {}).get("profile") or {}).get("name")
+    url = str(t.get("ws_url", "?"))
+    return f"{url} (embedded reference server, profile {prof})" if t.get("embedded") else url
 
 
 def _fmt(v: Any, kind: str = "") -> str:
@@ -116,9 +129,9 @@ def figure(fig: Figure) -> Image:
     return Image(data=buf.getvalue(), format="png", metadata={"alt": alt})
 
 
-def show(fig: Figure) -> Any:
-    """A figure for a notebook: an interactive ipympl canvas when enabled, else the static PNG of :func:`figure`."""
-    if INTERACTIVE:
+def show(fig: Figure, *, interactive: bool = False) -> Any:
+    """A figure for a notebook: its interactive ipympl canvas when ``interactive``, else the static PNG of :func:`figure`."""
+    if interactive:
         canvas: Any = fig.canvas  # an ipympl Canvas (its header and toolbar are ipympl traits)
         canvas.header_visible = False  # no "Figure 12" above each plot
         canvas.toolbar_visible = True  # beside the plot, not floating over its axis labels
@@ -129,8 +142,6 @@ def show(fig: Figure) -> Any:
 
 def header(a: Analysis) -> HTML:
     """Title block: target, run, dates, suite, tool version and commit, contract, credentials (user types, never secrets)."""
-    from ..explore import contract_name, target_line
-
     m = a.manifest
     cfg = m.get("config") or {}
     cred = cfg.get("credentials") or {}
@@ -319,8 +330,6 @@ def recommendation(a: Analysis) -> Markdown:
 
 def compare_header(a: Analysis, b: Analysis) -> HTML:
     """Both runs side by side: run, target, profile, contract, suite, tool, dates, verdict and score."""
-    from ..explore import contract_name, target_line
-
     def col(x: Analysis) -> list[str]:
         m = x.manifest
         return [str(m.get("run_id")), target_line(m), contract_name(m),

@@ -1,7 +1,7 @@
 """The readiness report (notebook 4.0), one function per section: a run in, what the section shows out.
 
 Each function takes the loaded run and returns what its cell displays, so that
-:class:`pitchey_analysis.explore.RunView` draws the report for the run its parameters name (papermill,
+:class:`pitchey_analysis.notebook.explore.RunView` draws the report for the run its parameters name (papermill,
 ``pitchey-analysis report``) and redraws it when the run picker chooses another in JupyterLab. The analysis of
 a run is computed once (:func:`analysis`); nothing here computes a statistic, the rendering is :mod:`.render`'s.
 """

@@ -442,8 +442,8 @@ def test_whatever_a_manifest_field_holds_the_run_is_refused_or_reported(sample_c
     from pitchey_analysis.analysis.compare import contracts_differ
     from pitchey_analysis.analysis.history import contract_id, target_key, trend_key
     from pitchey_analysis.capture.schema import check_manifest
-    from pitchey_analysis.explore import contract_name, target_line
     from pitchey_analysis.report import figures, render
+    from pitchey_analysis.report.render import contract_name, target_line
 
     base = _modern(json.loads((sample_copy / "manifest.json").read_text()))
     check_manifest(base)
