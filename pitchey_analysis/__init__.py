@@ -25,8 +25,8 @@ _EXPORTS = {
     "load_run": ".capture.dataset",
     "load_runs": ".capture.dataset",
     "ReferenceServer": ".server",
-    "arun_suite": ".suite",
-    "run_suite": ".suite",
+    "arun_suite": ".runner.run",
+    "run_suite": ".runner.run",
     "PitcheyAnalysisError": ".exceptions",
     "UsageError": ".exceptions",
     "PreflightError": ".exceptions",
@@ -64,8 +64,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .client import PitcheyClient, SyncPitcheyClient
     from .contract import Contract, ContractError, load_contract
     from .exceptions import ClientError, PitcheyAnalysisError, PreflightError, ReportError, RunNotFound, UsageError
+    from .runner.run import arun_suite, run_suite
     from .server import ReferenceServer
-    from .suite import arun_suite, run_suite
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -405,7 +405,7 @@ def _contract(ref: str, *, check: bool = False) -> Any:
 def cmd_contract(a: argparse.Namespace) -> int:
     from .exceptions import UsageError
     from .probes import ProbeContext
-    from .suite import plan
+    from .runner import plan
 
     c = _contract(a.contract, check=True)
     ctx = ProbeContext(ws_url=a.target or "ws://127.0.0.1:0/ws", http_url="", recorder=None, contract=c)
@@ -493,7 +493,7 @@ def _run_config(a: argparse.Namespace) -> Any:
     """The run's :class:`SuiteConfig` from the arguments; a user mistake is a :class:`CliError` (exit 2)."""
     from .exceptions import UsageError
     from .net import check_target
-    from .suite import SuiteConfig, make_options
+    from .runner import SuiteConfig, make_options
 
     if a.target:
         try:
@@ -517,7 +517,7 @@ def _run_config(a: argparse.Namespace) -> Any:
     overrides = {"rtt_samples": a.samples, "connect_samples": a.connect_samples, "concurrency_levels": a.concurrency,
                  "lockout_attempts": a.lockout_attempts}
     contract = _contract(a.contract)
-    cfg = SuiteConfig(suite=a.suite, options=make_options(a.suite, scale=a.timeout_scale, contract=contract, **overrides), progress=not a.no_progress,
+    cfg = SuiteConfig(suite=a.suite, warm=("pitchey_analysis.report.summary",), options=make_options(a.suite, scale=a.timeout_scale, contract=contract, **overrides), progress=not a.no_progress,
                       cafile=a.cafile, insecure=a.insecure, extra_headers=dict(a.header),
                       allow_disruptive=a.allow_disruptive, only=a.only, jwt_secret=a.jwt_secret,
                       contract=contract, preflight=not a.no_preflight, deadline_s=a.deadline, sequential=a.sequential)
@@ -552,7 +552,7 @@ def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
     """``run --dry-run``: the probes that would run, each with its skip reason."""
     from .exceptions import UsageError
     from .probes import ProbeContext
-    from .suite import plan
+    from .runner import plan
 
     ctx = ProbeContext(ws_url=a.target or "ws://127.0.0.1:0/ws", http_url="", recorder=None, allow_disruptive=a.allow_disruptive,
                        contract=cfg.contract)
@@ -561,7 +561,7 @@ def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
     except UsageError as exc:
         raise CliError(str(exc)) from None
     from .capture.redact import redact_url
-    from .schedule import schedule, stage_s
+    from .runner.schedule import schedule, stage_s
 
     where = printable(redact_url(a.target)) if a.target else "the embedded reference server"
     stages = schedule(steps, sequential=cfg.sequential)
@@ -583,7 +583,7 @@ def _print_plan(a: argparse.Namespace, cfg: Any) -> int:
 def _execute_run(a: argparse.Namespace, cfg: Any) -> Path:
     """Run the suite (the embedded server switched as the arguments say); returns the run directory."""
     from .exceptions import UsageError
-    from .suite import arun_suite
+    from .runner import arun_suite
 
     server_opts: dict[str, Any] = {}
     if a.disable or a.defect or a.no_defect:

@@ -141,7 +141,7 @@ def run_debug(url: str | None = None, *, profile: str = "complete", email: str |
     from .contract import ContractError, load_contract
     from .exceptions import UsageError
     from .net import check_target, client_ssl_context, http_base
-    from .suite import DEMO_USERS
+    from .runner import DEMO_USERS
 
     try:
         spec = load_contract(contract or "pitchey")

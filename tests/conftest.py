@@ -100,7 +100,7 @@ def defect_run(tmp_path_factory):
     suite tests; made once per session, whatever the number of workers)."""
     import asyncio
 
-    from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+    from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
     def make(out: Path) -> Path:
         cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False)

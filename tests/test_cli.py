@@ -202,7 +202,7 @@ def test_exit_policy_is_a_pure_function():
 
 
 def test_timeout_scale_is_an_argument_not_an_environment_change():
-    from pitchey_analysis.suite import make_options
+    from pitchey_analysis.runner import make_options
 
     before = dict(os.environ)
     opts = make_options("quick", scale=0.5)

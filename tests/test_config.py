@@ -104,7 +104,7 @@ def test_the_timeout_scale_stretches_our_margins_never_the_targets_intervals():
     """A push promised every second is awaited a second plus our margin, the margin scaled: at the tests' 0.4 a wait
     of 1.2 s (the whole 3 s scaled) left pushes on time 0.2 s of slack under a loaded machine."""
     from pitchey_analysis.contract import default_contract
-    from pitchey_analysis.suite import EMBEDDED_KNOBS, PUSH_MARGIN_S, make_options
+    from pitchey_analysis.runner.options import EMBEDDED_KNOBS, PUSH_MARGIN_S, make_options
 
     for scale in (0.1, 0.4, 1.0, 3.0):
         quick = make_options("quick", scale=scale)

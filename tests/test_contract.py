@@ -175,7 +175,7 @@ def test_one_source_of_truth_reads_the_contract():
 def test_a_contract_without_stats_lockout_and_push_triggers_plans_not_in_contract():
     from pitchey_analysis.contract import contract_from_text
     from pitchey_analysis.probes import ProbeContext
-    from pitchey_analysis.suite import plan
+    from pitchey_analysis.runner import plan
 
     d = _doc()
     x = d["x-readiness"]
@@ -245,7 +245,7 @@ def _respelled() -> dict:
 
 def test_the_stateful_probes_lookups_follow_the_contract():
     from pitchey_analysis.probes.sustained import hold_plan
-    from pitchey_analysis.suite import contract_waits
+    from pitchey_analysis.runner.options import contract_waits
 
     pitchey = load_contract("pitchey")
     assert pitchey.error_type == "error" and pitchey.error_code({"type": "error", "code": "auth_required"}) == "auth_required"
@@ -319,7 +319,7 @@ def test_push_probes_run_only_where_the_contract_declares_what_their_request_del
     receiver, they are not planned (nothing of Pitchey's shape is sent)."""
     from pitchey_analysis.contract import contract_from_text
     from pitchey_analysis.probes import ProbeContext
-    from pitchey_analysis.suite import plan
+    from pitchey_analysis.runner import plan
 
     names = ("messaging.presence_update", "messaging.send_message", "messaging.typing", "messaging.notification_read")
     d = _doc()

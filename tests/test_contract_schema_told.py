@@ -9,7 +9,7 @@ import yaml
 
 from pitchey_analysis.contract import contract_from_text, load_contract
 from pitchey_analysis.probes import ProbeContext
-from pitchey_analysis.suite import plan
+from pitchey_analysis.runner import plan
 
 APIGW = Path(__file__).resolve().parent / "shapes" / "apigw.asyncapi.yaml"
 FORBIDDEN = {"message": "Forbidden", "connectionId": "c1", "requestId": "r1"}

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 
 from pitchey_analysis.debug import trace_session
-from pitchey_analysis.suite import DEMO_USERS
+from pitchey_analysis.runner import DEMO_USERS
 
 
 async def _summary(srv, listen_s: float = 0.3):

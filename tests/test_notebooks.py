@@ -176,7 +176,7 @@ def test_report_names_dropped_sessions_as_a_finding(tmp_path):
     """A server that closes sessions after about 1 s: the report says so, with the close code."""
     from pitchey_analysis import run_suite
     from pitchey_analysis.config import time_unit
-    from pitchey_analysis.suite import SuiteConfig, make_options
+    from pitchey_analysis.runner import SuiteConfig, make_options
 
     opts = make_options("quick", sustain_window_s=3.0 / time_unit(), sustain_sessions=4)
     cfg = SuiteConfig(suite="quick", options=opts, progress=False, only=["resilience.sustained_sessions"])

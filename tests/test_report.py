@@ -192,8 +192,8 @@ def test_page_one_says_what_was_judged(sample_report):
 
 def test_switching_one_defect_off_removes_it_from_the_report(tmp_path):
     """Named from the probes' outcomes, never from the profile in the manifest."""
+    from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
     from pitchey_analysis.server import Defect
-    from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
 
     def run(disable):
         cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, only=["connection.login_no_password", "readiness.health_endpoint"])

@@ -15,7 +15,7 @@ import pytest
 
 from pitchey_analysis.contract import load_contract
 from pitchey_analysis.report.export import build_report
-from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
 from .probes.badserver import BadServer
 from .shapes.server import ShapeServer

@@ -12,8 +12,8 @@ import pytest
 from pitchey_analysis import load_run
 from pitchey_analysis.contract import default_contract
 from pitchey_analysis.probes import ProbeContext
-from pitchey_analysis.schedule import schedule, stage_of
-from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options, plan
+from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options, plan
+from pitchey_analysis.runner.schedule import schedule, stage_of
 
 #: the targets both schedules are run against: the model service, the 2025-11 deployment, three defect switches
 TARGETS = {"complete": ("complete", None), "pitchey-2025-11": ("pitchey-2025-11", None),
@@ -115,8 +115,8 @@ def test_a_pooled_probe_that_could_not_connect_is_asked_again_alone(tmp_path):
 
     from pitchey_analysis.capture.recorder import Recorder
     from pitchey_analysis.probes.base import Evidence, ProbeSpec, Result
+    from pitchey_analysis.runner.run import Runner
     from pitchey_analysis.server import ReferenceServer
-    from pitchey_analysis.suite import Runner
 
     calls: dict[str, int] = {}
 

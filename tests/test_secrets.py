@@ -8,7 +8,7 @@ import logging
 import re
 from urllib.parse import quote
 
-from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 from tests.conftest import KNOWN_SECRET
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.")

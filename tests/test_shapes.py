@@ -16,7 +16,7 @@ import pytest
 from pitchey_analysis import load_run
 from pitchey_analysis.contract import load_contract
 from pitchey_analysis.probes import Credentials
-from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
 from .shapes.server import TOKEN, USER, ShapeServer
 
@@ -206,7 +206,7 @@ def test_a_target_in_another_protocol_is_told_so(tmp_path):
     """The shipped Pitchey contract against the JSON-RPC service: no specific finding, but INSUFFICIENT EVIDENCE
     saying the target does not speak this contract, with the frames it sent."""
     from pitchey_analysis.analysis import analyze
-    from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+    from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
     async def go():
         cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False,

@@ -10,8 +10,9 @@ from pitchey_analysis.capture.recorder import Recorder
 from pitchey_analysis.probes import ProbeContext, Result
 from pitchey_analysis.probes.base import ProbeSpec
 from pitchey_analysis.probes.session import ProbeSession
+from pitchey_analysis.runner import DEMO_ADMIN, DEMO_USERS, SuiteConfig, arun_suite, make_options, run_probe
+from pitchey_analysis.runner.watch import Watch
 from pitchey_analysis.server import ReferenceServer
-from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, SuiteConfig, Watch, arun_suite, make_options, run_probe
 
 
 async def _fail_auth_from_here(ctx: ProbeContext, n: int) -> None:
@@ -23,7 +24,7 @@ async def _fail_auth_from_here(ctx: ProbeContext, n: int) -> None:
 
 
 async def test_a_lockout_left_before_the_run_skips_every_probe(tmp_path, monkeypatch):
-    monkeypatch.setattr("pitchey_analysis.suite.RECOVERY_S", 2.0)  # the bounded wait for the lockout to pass
+    monkeypatch.setattr("pitchey_analysis.runner.watch.RECOVERY_S", 2.0)  # the bounded wait for the lockout to pass
     async with ReferenceServer("complete", lockout_threshold=2) as srv:
         cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False,
                           only=["connection", "messaging.ping"], user=DEMO_USERS["creator"], users=dict(DEMO_USERS),
@@ -62,7 +63,7 @@ async def test_a_probe_that_locks_the_run_out_is_not_judged_after(tmp_path):
 
 def test_lockout_skip_keeps_the_verdict_from_ready(tmp_path, monkeypatch):
     """A run whose probes were all skipped under a lockout is never READY."""
-    monkeypatch.setattr("pitchey_analysis.suite.RECOVERY_S", 2.0)
+    monkeypatch.setattr("pitchey_analysis.runner.watch.RECOVERY_S", 2.0)
     from pitchey_analysis.analysis import verdict_for_run
 
     async def go():

@@ -15,7 +15,7 @@ import pytest
 
 from pitchey_analysis import load_run, run_suite
 from pitchey_analysis.probes import CATALOGUE
-from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
 #: one pytest-xdist worker runs the whole file: its module fixture runs the suite once
 pytestmark = pytest.mark.xdist_group("suite")

@@ -14,8 +14,9 @@ import pytest
 from pitchey_analysis import load_run
 from pitchey_analysis.analysis import analyze
 from pitchey_analysis.contract import load_contract
+from pitchey_analysis.exceptions import UsageError
 from pitchey_analysis.probes import Credentials
-from pitchey_analysis.suite import SuiteConfig, UsageError, arun_suite, make_options
+from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
 from .ticker.server import TickerServer
 

@@ -79,7 +79,7 @@ def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract |
     logged in as the contract says (UsageError saying what to fix when a login does not give one)."""
     from ..exceptions import UsageError
     from ..probes.base import Credentials
-    from ..suite import DEMO_USERS
+    from ..runner import DEMO_USERS
 
     out: dict[str, str | None] = {}
     for kind in sorted(kinds):
@@ -185,8 +185,8 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
         if target:
             path = go(target, os.environ.get("PITCHEY_ADMIN_TOKEN") or None)
         else:  # imported here: a load on a given target (--workers 0: no Dask either) does not carry the server
+            from ..runner import DEMO_ADMIN
             from ..server import ReferenceServer
-            from ..suite import DEMO_ADMIN
 
             with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
                 path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN, admin=True), {"profile": srv.profile.describe()})
@@ -206,12 +206,12 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
 def _login(http_url: str, creds: Any, contract: Contract | None = None, *, admin: bool = False,
            cafile: str | None = None, insecure: bool = False) -> str:
     """A token for ``creds``, logged in as the contract says (Pitchey's by default) along the one login path the run's
-    preflight takes (:func:`pitchey_analysis.preflight.login_token`: the contract's body template, a cookie session and
+    preflight takes (:func:`pitchey_analysis.runner.preflight.login_token`: the contract's body template, a cookie session and
     its token exchange, never a redirect followed); PreflightError (a UsageError) saying what to fix when refused."""
     import asyncio
 
     from ..net import client_ssl_context
-    from ..preflight import Target, login_token
+    from ..runner.preflight import Target, login_token
 
     tls = client_ssl_context(cafile, insecure) if http_url.startswith("https") else None
     target = Target(ws_url="", http_url=http_url, ssl_context=tls, headers={}, users=[], admin=None,

@@ -1,7 +1,7 @@
 """What the exploration notebooks show of a run, one function per cell.
 
 Each function takes the run (two runs, for a comparison) and returns what the
-cell displays, so that :class:`pitchey_analysis.explore.RunView` can redraw it
+cell displays, so that :class:`pitchey_analysis.notebook.explore.RunView` can redraw it
 when another run is picked. The statistics come from :mod:`~pitchey_analysis.analysis`
 and the figures from :mod:`~pitchey_analysis.report.figures`; nothing is computed here.
 """

@@ -159,7 +159,7 @@ class ProbeSpec:
     final: bool = False  # judges the whole run: runs after the ``last`` probes too (session invariants)
     #: the contract operation a generated request/answer probe judges (None: a probe written as code)
     operation: str | None = None
-    #: how the probe shares the target with others (RUNS, schedule.py): ``alone`` (default: one at a time, the idle
+    #: how the probe shares the target with others (RUNS, runner/schedule.py): ``alone`` (default: one at a time, the idle
     #: holds beside it), ``together`` (its own sessions and contract traffic only: beside other such probes),
     #: ``hold`` (idle sessions held for a window: in the background), ``timing`` (measures latency: first, nothing
     #: else running) or ``figures`` (reads the target's own counts: nothing else running, no held session either)

@@ -49,7 +49,7 @@ def test_the_committed_sample_run_renders_identically_after_the_code_changed(pat
 
 async def test_a_new_run_renders_identically_after_the_code_and_the_contract_changed(tmp_path, monkeypatch):
     from pitchey_analysis.contract import default_contract
-    from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options
+    from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
     cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False,
                       only=["connection.health", "messaging.ping", "performance.round_trip"])

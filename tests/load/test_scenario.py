@@ -7,10 +7,11 @@ import json
 import pytest
 
 from pitchey_analysis import ReferenceServer, load_run
+from pitchey_analysis.exceptions import UsageError
 from pitchey_analysis.load.capture import capture_load
 from pitchey_analysis.load.cli import _login
 from pitchey_analysis.load.scenario import load_scenario, parse_scenario
-from pitchey_analysis.suite import DEMO_USERS, UsageError
+from pitchey_analysis.runner import DEMO_USERS
 
 TWO_OPS = """
 name: two-ops

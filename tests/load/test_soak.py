@@ -16,8 +16,8 @@ from pitchey_analysis.load import ShardSpec, run_shard
 from pitchey_analysis.load.capture import capture_load
 from pitchey_analysis.load.cli import _login
 from pitchey_analysis.load.spec import UserSpec
+from pitchey_analysis.runner import DEMO_ADMIN, DEMO_USERS
 from pitchey_analysis.server import Defect
-from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS
 
 
 @pytest.mark.parametrize("defects, leaks", [([Defect.LOOKUP_SESSION_LEAK], True), ([], False)], ids=["item-18", "complete"])

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from pitchey_analysis import ReferenceServer
+from pitchey_analysis.exceptions import UsageError
 from pitchey_analysis.load import ShardSpec, run_shard
 from pitchey_analysis.load.scenario import parse_scenario
 from pitchey_analysis.load.spec import UserSpec
-from pitchey_analysis.suite import UsageError
 
 
 def test_a_stage_rate_scale_is_parsed_and_checked():

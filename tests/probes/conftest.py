@@ -9,7 +9,7 @@ import pytest
 
 from pitchey_analysis.capture.recorder import Recorder
 from pitchey_analysis.probes import CATALOGUE, Credentials, ProbeContext
-from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, make_options, run_probe
+from pitchey_analysis.runner import DEMO_ADMIN, DEMO_USERS, make_options, run_probe
 
 
 @pytest.fixture

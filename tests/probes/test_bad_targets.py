@@ -9,8 +9,9 @@ import os
 import pytest
 
 from pitchey_analysis import load_run
-from pitchey_analysis.net import free_port
-from pitchey_analysis.suite import SuiteConfig, UsageError, arun_suite, check_target, make_options
+from pitchey_analysis.exceptions import UsageError
+from pitchey_analysis.net import check_target, free_port
+from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 from tests.probes.badserver import CONNECTED, BadServer, close, connected_then_silent, frame, read_frame, text
 
 

@@ -81,7 +81,7 @@ async def test_claims_and_subjects_are_judged_for_every_login_and_the_admin(make
 
 
 def run_one_users():
-    from pitchey_analysis.suite import DEMO_USERS
+    from pitchey_analysis.runner import DEMO_USERS
 
     return dict(DEMO_USERS)
 

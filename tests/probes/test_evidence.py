@@ -16,8 +16,8 @@ from pitchey_analysis import load_run
 from pitchey_analysis.analysis import analyze, percentiles, verdict
 from pitchey_analysis.net import free_port
 from pitchey_analysis.report.render import NO_INTERVAL, with_intervals
+from pitchey_analysis.runner import DEMO_ADMIN, DEMO_USERS, SuiteConfig, arun_suite, make_options
 from pitchey_analysis.server import Defect
-from pitchey_analysis.suite import DEMO_ADMIN, DEMO_USERS, SuiteConfig, arun_suite, make_options
 from tests.probes.badserver import BadServer, connected_then_silent, text
 from tests.probes.conftest import creds
 

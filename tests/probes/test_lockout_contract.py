@@ -4,7 +4,7 @@ its window and its key."""
 from __future__ import annotations
 
 from pitchey_analysis.contract import contract_from_text, default_contract
-from pitchey_analysis.suite import make_options
+from pitchey_analysis.runner import make_options
 
 LOCKOUT_10 = "lockout: {failures: 10, windowSeconds: 300, key: socket, close: 1008}"
 

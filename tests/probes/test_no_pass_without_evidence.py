@@ -20,7 +20,7 @@ from pitchey_analysis.probes import CATALOGUE, ProbeContext, ProbeSpec, Result
 from pitchey_analysis.probes.base import Evidence, held_to_evidence, lacking
 from pitchey_analysis.probes.generated import specs_for
 from pitchey_analysis.probes.sustained import SessionFacts, judge
-from pitchey_analysis.suite import make_options, run_probe
+from pitchey_analysis.runner import make_options, run_probe
 from tests.probes.badserver import CONNECTED, BadServer, close, text
 
 SHAPES = Path(__file__).resolve().parents[1] / "shapes"

@@ -11,7 +11,7 @@ from pitchey_analysis.capture.dataset import load_run
 from pitchey_analysis.probes import CATALOGUE, ProbeContext
 from pitchey_analysis.probes.invariant_probes import judge
 from pitchey_analysis.probes.invariants import RULE_NAMES, SessionTrace, Tally
-from pitchey_analysis.suite import SuiteConfig, arun_suite, make_options, plan
+from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options, plan
 
 SESSION_PROBES = [f"session.{r}" for r in RULE_NAMES]
 SOME = ["connection.anonymous_connect", "auth.unknown_user", "messaging.invalid_json", "messaging.ping",

@@ -12,7 +12,7 @@ import pytest
 from pitchey_analysis.capture.recorder import Recorder
 from pitchey_analysis.probes import ProbeContext, ProbeSpec, Result
 from pitchey_analysis.probes.session import ProbeSession
-from pitchey_analysis.suite import make_options, run_probe
+from pitchey_analysis.runner import make_options, run_probe
 from tests.probes.badserver import CONNECTED, BadServer, close, read_frame, text
 
 

@@ -11,7 +11,7 @@ def test_stop_is_classified_as_its_own_result():
 async def test_the_runner_records_a_stopped_probe_as_its_result(tmp_path):
     from pitchey_analysis.capture.recorder import Recorder
     from pitchey_analysis.probes import Options, ProbeContext
-    from pitchey_analysis.suite import run_probe
+    from pitchey_analysis.runner import run_probe
 
     async def stops(ctx):
         raise Stop(Result.skip("no_credentials", "none given"))

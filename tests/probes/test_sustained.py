@@ -11,7 +11,7 @@ from pitchey_analysis import load_run
 from pitchey_analysis.analysis.sessions import dropped_sessions, session_lifetimes
 from pitchey_analysis.probes.base import Result
 from pitchey_analysis.probes.sustained import SessionFacts, judge, push_gap_s
-from pitchey_analysis.suite import DEMO_USERS, SuiteConfig, arun_suite, make_options
+from pitchey_analysis.runner import DEMO_USERS, SuiteConfig, arun_suite, make_options
 from tests.conftest import UNIT
 from tests.probes.badserver import BadServer, connected_then_silent
 

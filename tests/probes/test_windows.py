@@ -13,7 +13,7 @@ import aiohttp
 
 from pitchey_analysis.probes.readiness import LEAK_CHURN, judge_leak
 from pitchey_analysis.probes.windows import MIN_QUIET_S, Series, poll, quiet_window, settled
-from pitchey_analysis.suite import DEMO_USERS
+from pitchey_analysis.runner import DEMO_USERS
 
 
 def test_settled_needs_one_value_over_the_quiet_window():

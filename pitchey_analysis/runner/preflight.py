@@ -22,19 +22,19 @@ import websockets.exceptions as wsexc
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from .capture.redact import redact_url
-from .contract import pointer_get
-from .contract.requests import login_body, upgrade_target, with_query
-from .net import read_body
-from .probes.base import Credentials
-from .probes.common import LOGIN_PATH
-from .textsafe import printable
+from ..capture.redact import redact_url
+from ..contract import pointer_get
+from ..contract.requests import login_body, upgrade_target, with_query
+from ..net import read_body
+from ..probes.base import Credentials
+from ..probes.common import LOGIN_PATH
+from ..textsafe import printable
 
 #: Seconds each preflight step may take.
 STEP_TIMEOUT_S = 3.0
 
 
-from .exceptions import PreflightError  # noqa: E402 - re-exported
+from ..exceptions import PreflightError  # noqa: E402 - re-exported
 
 
 @dataclass

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .probes.base import Options, ProbeSpec
+from ..probes.base import Options, ProbeSpec
 
 #: Probes of the together stage running at once (``run --parallel``): a handful of sessions, far below the
 #: load the concurrency ramp puts on the target anyway.
