@@ -236,6 +236,8 @@ def _respelled() -> dict:
     x = d["x-readiness"]
     x["errors"].update({"message": "fault", "code": "/why", "authRequired": "sign_in_first", "invalidToken": "token_bad"})
     x["channels"]["board"] = {**x["channels"].pop("dashboard"), "intervalSeconds": 10}
+    # its example still names the old channel: the subscription request is marked as such
+    d["operations"]["subscribe"].setdefault("x-readiness", {})["subscribes"] = True
     x["limits"]["serverPing"]["intervalSeconds"] = 60
     x["upgrade"]["jwt"] = {"algorithms": ["HS256"], "issuer": "acme", "audience": "acme-rt"}
     x["login"]["users"] = {"member": {"path": "/login"}}
