@@ -388,7 +388,8 @@ class PitcheyClient:
         while not self._closing:
             conn = self._conn
             assert conn is not None
-            hb = asyncio.get_running_loop().create_task(self._heartbeat(conn)) if self.heartbeat_interval else None
+            beats = self.heartbeat_interval and self.contract.round_trip() is not None  # a contract without one: none
+            hb = asyncio.get_running_loop().create_task(self._heartbeat(conn)) if beats else None
             await conn.wait_closed()
             if hb:
                 hb.cancel()
