@@ -1,4 +1,10 @@
-"""A reconnecting Pitchey client: the seed's ``PitcheyWebSocketManager`` done right.
+"""A reconnecting client of a service described by a contract (default the shipped Pitchey one): the seed's
+``PitcheyWebSocketManager`` done right.
+
+Everything it sends and waits for comes from the contract (``pitchey_analysis.contract``): the login, where the
+credential goes on the upgrade or in a message, the first frame, how a frame's kind is read and an error told,
+request ids and how answers carry them back, the subscription request and the pushes of each channel. Messages
+are JSON objects (a contract of array messages, Phoenix's, is not served).
 
 Exceptions (one root, structured fields)::
 
@@ -18,7 +24,7 @@ every subscription.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import copy
 import json
 import logging
 import random
@@ -26,6 +32,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import jwt
@@ -33,7 +40,21 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from .aio import BackgroundLoop
-from .contract import default_contract
+from .contract import Contract, Operation, default_contract, pointer_get
+from .contract.requests import (
+    auth_message,
+    carrier,
+    fill_template,
+    header_upgrade,
+    login_body,
+    operation_sending,
+    request_id,
+    subscribe_request,
+    unsubscribe_request,
+    upgrade_target,
+    with_query,
+)
+from .contract.wire import IdSource, is_marker, set_pointer
 from .exceptions import ClientError
 from .net import read_body
 
@@ -42,11 +63,6 @@ T = TypeVar("T")
 log = logging.getLogger("pitchey_analysis.client")
 
 Callback = Callable[[dict[str, Any]], Any]
-#: Which pushed message types belong to which channel (``pitch:`` covers every pitch:<id>), from the
-#: ``pitchey`` contract's ``x-readiness.channels``.
-CHANNEL_TYPES: dict[str, frozenset[str]] = {
-    name.split("{", 1)[0]: frozenset(ch.pushes) for name, ch in default_contract().channels.items() if ch.pushes
-}
 ABNORMAL_OK = frozenset({1000, 1001})  # closes that do not call for a reconnect when we asked for them
 
 
@@ -104,6 +120,13 @@ def _call_user(cb: Callable[[Any], Any], arg: Any, what: str) -> None:
         log.exception("%s callback failed", what)
 
 
+def channel_pushes(contract: Contract, channel: str) -> frozenset[str]:
+    """The kinds the service pushes on a channel (a concrete name, ``pitch:3``, falls under its pattern), from the
+    contract's ``x-readiness.channels`` (pure)."""
+    ch = contract.channel_for(channel)
+    return frozenset(ch.pushes) if ch is not None else frozenset()
+
+
 def backoff(initial: float = 0.5, factor: float = 2.0, cap: float = 30.0,
             rng: Callable[[], float] = random.random) -> Iterator[float]:
     """Exponential backoff with full jitter: the n-th delay is uniform in [0, min(cap, initial·factor^n)].
@@ -118,20 +141,23 @@ def backoff(initial: float = 0.5, factor: float = 2.0, cap: float = 30.0,
 
 
 class PitcheyClient:
-    """An asyncio client of the Pitchey real-time service.
+    """An asyncio client of the service a contract describes (default the shipped Pitchey contract).
 
     Args:
         http_url: the HTTP base (``http://host:port``).
         ws_url: the WebSocket URL (``ws://host:port/ws``).
-        auth: how the token is presented: ``"query"``, ``"header"`` or ``"message"`` (post-connection).
-        user_type: the login endpoint (creator, investor, production).
+        auth: how the token is presented: ``"query"``, ``"header"``, ``"message"`` (the contract's authentication
+            message: its first-message authentication, else its post-connection one), or None: where the contract
+            says a session's credential goes.
+        user_type: the login of this user type in the contract (default its first).
         reconnect: reconnect after an abnormal close.
         max_attempts: reconnect attempts before giving up (``ConnectionLost``).
         backoff_factory: a callable returning the delay generator.
-        heartbeat_interval: application ping every so many seconds (None: off).
-        heartbeat_timeout: a pong missing this long means a dead connection.
+        heartbeat_interval: the contract's round trip every so many seconds (None: off).
+        heartbeat_timeout: an answer missing this long means a dead connection.
         request_timeout: default wait for an answer.
         ssl_context: for ``wss://`` targets.
+        contract: the service's contract (:func:`pitchey_analysis.contract.load_contract`).
     """
 
     def __init__(
@@ -139,8 +165,8 @@ class PitcheyClient:
         http_url: str,
         ws_url: str,
         *,
-        auth: str = "query",
-        user_type: str = "creator",
+        auth: str | None = None,
+        user_type: str | None = None,
         reconnect: bool = True,
         max_attempts: int = 10,
         backoff_factory: Callable[[], Iterator[float]] = backoff,
@@ -149,11 +175,14 @@ class PitcheyClient:
         request_timeout: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
         max_incoming: int = 1000,
+        contract: Contract | None = None,
     ) -> None:
-        if auth not in ("query", "header", "message"):
-            raise ValueError("auth must be 'query', 'header' or 'message'")
+        if auth not in (None, "query", "header", "message"):
+            raise ValueError("auth must be 'query', 'header', 'message' or None (the contract's)")
+        self.contract = contract or default_contract()
         self.http_url, self.ws_url = http_url.rstrip("/"), ws_url
-        self.auth, self.user_type = auth, user_type
+        users = list(self.contract.login.paths) if self.contract.login is not None else []
+        self.auth, self.user_type = auth, user_type or (users[0] if users else "")
         self.reconnect, self.max_attempts = reconnect, max_attempts
         self.backoff_factory = backoff_factory
         self.heartbeat_interval, self.heartbeat_timeout = heartbeat_interval, heartbeat_timeout
@@ -161,7 +190,7 @@ class PitcheyClient:
         self.ssl_context = ssl_context
         self.token: str | None = None
         self.user: dict[str, Any] | None = None
-        self.session: dict[str, Any] | None = None  # the last connected frame
+        self.session: dict[str, Any] | None = None  # the last first frame (empty where the contract declares none)
         self._credentials: tuple[str, str] | None = None
         self._conn: ClientConnection | None = None
         self._subs: dict[str, list[Callback]] = {}
@@ -172,27 +201,36 @@ class PitcheyClient:
         self._closing = False
         self._connected = asyncio.Event()
         self._lost: ConnectionLost | None = None
-        self._ids = itertools.count(1)
+        self._ids = IdSource(self.contract.ids)  # a fresh one per session (never an id twice on a session)
         self.reconnects = 0
 
     # -- HTTP -----------------------------------------------------------------
     async def login(self, email: str, password: str, user_type: str | None = None) -> dict[str, Any]:
-        """Log in; keeps the token (and the credentials, to log in again when it expires)."""
+        """Log in as the contract says (its path for the user type, body template, status and token pointer); keeps
+        the token (and the credentials, to log in again when it expires). Returns the user object of the answer
+        (where the contract's ``login.userId`` points into one), else an empty dict."""
+        lg = self.contract.login
         self.user_type = user_type or self.user_type
+        path = self.contract.login_path(self.user_type)
+        if lg is None or path is None:
+            raise ValueError(f"the contract {self.contract.name!r} declares no login for user type {self.user_type!r}")
         async with aiohttp.ClientSession() as s:
-            url = f"{self.http_url}/api/auth/{self.user_type}/login"
+            url = f"{self.http_url}{path}"
             # never redirected: the password goes to the login URL only (RFC 9110 §15.4: a 307 would resend it)
-            async with s.post(url, json={"email": email, "password": password}, ssl=self.ssl_context or True,
-                              allow_redirects=False) as r:
+            async with s.request(lg.method, url, json=login_body(self.contract, email, password),
+                                 ssl=self.ssl_context or True, allow_redirects=False) as r:
                 try:
                     body = json.loads(await read_body(r))
                 except (ValueError, RecursionError):
                     body = None
                 if not isinstance(body, dict):
                     raise LoginError(r.status, "the answer is not a JSON object")
-                if r.status != 200 or not body.get("token"):
+                token = pointer_get(body, lg.token)
+                if r.status != lg.status or not isinstance(token, str) or not token:
                     raise LoginError(r.status, str(body.get("error", "")))
-        self.token, self.user = body["token"], body.get("user")
+        parent = lg.user_id.rsplit("/", 1)[0] if lg.user_id else ""
+        user = pointer_get(body, parent) if parent else None
+        self.token, self.user = token, user if isinstance(user, dict) else None
         self._credentials = (email, password)
         return self.user or {}
 
@@ -217,35 +255,89 @@ class PitcheyClient:
         return self._connected.is_set()
 
     async def connect(self) -> dict[str, Any]:
-        """Open the session (authenticated when logged in); returns the ``connected`` frame."""
+        """Open the session (authenticated when logged in); returns the contract's first frame (empty without one)."""
         self._closing = False
         first = await self._open()
         self._tasks.append(asyncio.get_running_loop().create_task(self._supervise()))
         return first
 
+    def _carrier(self) -> str:
+        """Where the token goes: ``query``, ``header``, ``message`` as asked, else where the contract says."""
+        return self.auth or carrier(self.contract)
+
+    def _upgrade(self) -> tuple[str, dict[str, str], list[str] | None]:
+        """The upgrade's URL, headers and subprotocols, carrying the token where :meth:`_carrier` says."""
+        via = self._carrier()
+        if not self.token or via == "message":
+            return upgrade_target(self.contract, self.ws_url, None)
+        if self.auth == "query":
+            url, headers, protocols = upgrade_target(self.contract, self.ws_url, None)
+            up = self.contract.upgrade
+            parts = urlsplit(url)
+            query = with_query(parts.query, up.query if up is not None and up.query else "token", self.token)
+            return urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")), headers, protocols
+        if self.auth == "header":
+            url, headers, protocols = upgrade_target(self.contract, self.ws_url, None)
+            return url, {**headers, **header_upgrade(self.contract, self.token)}, protocols
+        return upgrade_target(self.contract, self.ws_url, self.token)
+
+    def _auth_request(self, token: str) -> tuple[dict[str, Any], str | None, bool]:
+        """The authentication message carrying ``token``, the kind of its success, and whether it is the session's
+        first message (else it follows the first frame): the contract's first-message authentication, else its
+        post-connection one (``upgrade.message``, sent as its operation's example)."""
+        up = self.contract.upgrade
+        first = auth_message(self.contract, token)
+        if first is not None and up is not None and up.first_message is not None:
+            return first, up.first_message.get("success"), True
+        op = operation_sending(self.contract, up.message) if up is not None and up.message else None
+        example = op.request.example if op is not None and op.request is not None else None
+        if up is None or not isinstance(example, dict):
+            raise ConnectError(f"the contract {self.contract.name!r} declares no authentication message")
+        return fill_template(copy.deepcopy(example), {"token": token}), up.success, False
+
+    async def _authenticate(self, message: dict[str, Any], success: str | None) -> None:
+        if success is None:  # nothing to wait for
+            await self.send(message)
+            return
+        up = self.contract.upgrade
+        failure = up.first_message.get("failure") if up is not None and up.first_message else (up.failure if up else None)
+        ans = await self._ask(message, tuple(k for k in (success, failure) if k))
+        if self.contract.kind_of(ans) != success:
+            code = self.contract.error_code(ans) or self.contract.kind_of(ans)
+            raise ConnectError(f"authentication refused: {code}")
+
     async def _open(self) -> dict[str, Any]:
         if self._credentials and self.token_expired():
             await self.login(*self._credentials)
-        url, headers = self.ws_url, {}
-        if self.token and self.auth == "query":
-            url += ("&" if "?" in url else "?") + f"token={self.token}"
-        elif self.token and self.auth == "header":
-            headers["Authorization"] = f"Bearer {self.token}"
+        url, headers, protocols = self._upgrade()
+        auth = self._auth_request(self.token) if self.token and self._carrier() == "message" else None
         kwargs: dict[str, Any] = {"ssl": self.ssl_context} if url.startswith("wss") else {}
+        if protocols:
+            kwargs["subprotocols"] = protocols
         try:
             conn = await connect(url, additional_headers=headers or None, open_timeout=self.request_timeout,
                                  ping_interval=None, close_timeout=2, **kwargs)
         except (TimeoutError, OSError, Exception) as exc:
             raise ConnectError(f"{type(exc).__name__}: {exc}") from exc
         self._conn = conn
+        self._ids = IdSource(self.contract.ids)
+        ff = self.contract.first_frame
+        # waited for from the start (its task runs before the reader's): a service may speak first, before a
+        # first-message authentication is answered
+        began = asyncio.ensure_future(self.expect(lambda m: self.contract.kind_of(m) == ff.type, ff.type)) if ff else None
         reader = asyncio.get_running_loop().create_task(self._read(conn))
         self._tasks.append(reader)
-        first = await self.expect(lambda m: m.get("type") == "connected", "connected")
+        await asyncio.sleep(0)  # the waiter is registered before anything is read
+        try:
+            if auth is not None and auth[2]:
+                await self._authenticate(auth[0], auth[1])
+            first: dict[str, Any] = await began if began is not None else {}
+        finally:
+            if began is not None and not began.done():
+                began.cancel()
         self.session = first
-        if self.token and self.auth == "message":
-            ans = await self.request("auth", token=self.token, expect=("auth_success", "auth_error"))
-            if ans["type"] != "auth_success":
-                raise ConnectError(f"post-connection auth refused: {ans.get('code')}")
+        if auth is not None and not auth[2]:
+            await self._authenticate(auth[0], auth[1])
         for channel in list(self._subs):
             await self._subscribe_on_server(channel)
         self._set_connected(True)
@@ -266,10 +358,12 @@ class PitcheyClient:
             async for data in conn:
                 try:
                     msg = json.loads(data)
-                except (ValueError, TypeError):
+                except (ValueError, TypeError, RecursionError):
                     continue
-                if isinstance(msg, dict):
-                    self._dispatch(msg)
+                # with batches declared, a JSON array is several messages
+                for one in (msg if isinstance(msg, list) and self.contract.batch else [msg]):
+                    if isinstance(one, dict) and not is_marker(one):
+                        self._dispatch(one)
         except ConnectionClosed:
             pass
 
@@ -279,11 +373,10 @@ class PitcheyClient:
                 fut.set_result(msg)
                 self._waiters.remove((pred, fut))
                 return
-        mtype = msg.get("type")
+        kind = self.contract.kind_of(msg)
         for channel, callbacks in self._subs.items():
-            key = channel if channel in CHANNEL_TYPES else channel.split(":")[0] + ":"
-            types = CHANNEL_TYPES.get(key, frozenset())
-            if mtype in types and (key != "pitch:" or str(msg.get("pitchId")) == channel[6:]):
+            ch = self.contract.channel_for(channel)
+            if ch is not None and kind in ch.pushes and ch.carries_push(channel, msg):
                 for cb in callbacks:
                     _call_user(cb, msg, "subscription")
         if self._incoming.full():
@@ -295,7 +388,8 @@ class PitcheyClient:
         while not self._closing:
             conn = self._conn
             assert conn is not None
-            hb = asyncio.get_running_loop().create_task(self._heartbeat(conn)) if self.heartbeat_interval else None
+            beats = self.heartbeat_interval and self.contract.round_trip() is not None  # a contract without one: none
+            hb = asyncio.get_running_loop().create_task(self._heartbeat(conn)) if beats else None
             await conn.wait_closed()
             if hb:
                 hb.cancel()
@@ -384,33 +478,76 @@ class PitcheyClient:
             if entry in self._waiters:
                 self._waiters.remove(entry)
 
-    async def request(self, type: str, *, expect: tuple[str, ...] | str, timeout: float | None = None,
+    async def request(self, kind: str, *, expect: tuple[str, ...] | str | None = None, timeout: float | None = None,
                       match: Callable[[dict[str, Any]], bool] | None = None, **fields: Any) -> dict[str, Any]:
-        """Send ``{type, **fields}`` and wait for an answer of type ``expect`` (or an ``error``)."""
-        want = (expect,) if isinstance(expect, str) else expect
+        """Send the contract's request of ``kind`` (a message kind, or an operation id) and wait for its answer.
+
+        The request is its operation's example with ``fields`` set over its top-level fields (a message of that kind
+        with ``fields`` where the contract has no such operation); it carries a fresh id where the contract correlates
+        it. The answer is a frame of a kind in ``expect`` (default: the operation's reply kinds) carrying that id
+        back, or an error answer.
+        """
+        op = operation_sending(self.contract, kind)
+        if op is not None and op.request is not None and isinstance(op.request.example, dict):
+            message = {**copy.deepcopy(op.request.example), **fields}
+        elif self.contract.kind_pointer is not None:
+            message = {**set_pointer({}, self.contract.kind_pointer, kind), **fields}
+        else:
+            raise ValueError(f"the contract {self.contract.name!r} has no request {kind!r}")
+        want = (expect,) if isinstance(expect, str) else tuple(expect) if expect is not None else _answers(op)
+        if not want:
+            raise ValueError(f"the contract {self.contract.name!r} names no answer to {kind!r}: give expect=")
+        return await self._ask(message, want, timeout, match)
+
+    async def _ask(self, message: dict[str, Any], want: tuple[str, ...], timeout: float | None = None,
+                   match: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        """Send ``message`` with a fresh id (where it carries one) and wait for its answer: a frame of a kind in
+        ``want`` carrying that id back (a correlated request's where the answer's correlation id says, else at the
+        same place or none), or an error answer."""
+        c = self.contract
+        ptr, _ = request_id(c, message)
+        rid: Any = None
+        if ptr is not None:
+            rid = self._ids.next(pointer_get(message, ptr))
+            message = set_pointer(message, ptr, rid)
+        correlated = ptr is not None and c.correlation_of(message) is not None
+
+        def answers(m: dict[str, Any]) -> bool:
+            if rid is None:
+                return True
+            return c.answers_id(m, rid) if correlated else pointer_get(m, ptr) in (rid, None)
+
         waiter = asyncio.ensure_future(self.expect(
-            lambda m: (m.get("type") in want and (match is None or match(m))) or m.get("type") == "error", "/".join(want), timeout))
+            lambda m: answers(m) and ((c.kind_of(m) in want and (match is None or match(m))) or c.is_error(m)),
+            "/".join(want), timeout))
         await asyncio.sleep(0)  # the waiter is registered before the request leaves
-        await self.send({"type": type, **fields})
+        await self.send(message)
         return await waiter
 
     async def ping(self, timeout: float | None = None) -> float:
-        """Round trip of an application ping, in milliseconds."""
-        pid = f"c{next(self._ids)}"
+        """Round trip of the contract's liveness request (Pitchey: ping), in milliseconds."""
+        op = self.contract.round_trip()
+        example = op.request.example if op is not None and op.request is not None else None
+        if op is None or not isinstance(example, dict):
+            raise ValueError(f"the contract {self.contract.name!r} declares no round trip")
         t0 = time.perf_counter()
-        ans = await self.request("ping", id=pid, expect="pong", timeout=timeout, match=lambda m: m.get("id") in (pid, None))
-        if ans.get("type") != "pong":
-            raise PitcheyError(f"ping answered {ans}")
+        ans = await self._ask(copy.deepcopy(example), _answers(op), timeout)
+        if self.contract.is_error(ans):
+            raise PitcheyError(f"the round trip was answered {ans}")
         return (time.perf_counter() - t0) * 1000.0
 
     async def _subscribe_on_server(self, channel: str) -> None:
-        ans = await self.request("subscribe", channel=channel, expect="subscription_confirmed",
-                                 match=lambda m: m.get("channel") == channel)
-        if ans.get("type") == "error":
-            raise ForbiddenChannel(channel, str(ans.get("code")))
+        sub = subscribe_request(self.contract, channel)
+        if sub is None:
+            raise ValueError(f"the contract {self.contract.name!r} has no subscription request")
+        ans = await self._ask(sub[0], tuple(sorted(sub[1])), match=_naming(sub[0], channel))
+        if self.contract.is_error(ans):
+            raise ForbiddenChannel(channel, str(self.contract.error_code(ans)))
 
     async def subscribe(self, channel: str, callback: Callback | None = None) -> None:
-        """Subscribe and wait for ``subscription_confirmed``; restored after every reconnect.
+        """Subscribe with the contract's subscription request and wait for its answer; restored after every
+        reconnect. ``callback`` gets the pushes of the channel (the kinds the contract says it pushes; for a pattern
+        channel, those carrying its name's values where the contract says).
 
         Raises:
             ForbiddenChannel: the server refused (forbidden_channel, auth_required, ...).
@@ -422,9 +559,12 @@ class PitcheyClient:
             self._subs[channel].append(callback)
 
     async def unsubscribe(self, channel: str) -> None:
-        """Unsubscribe; the channel is not restored after a reconnect."""
+        """Unsubscribe (with the contract's unsubscribe request, where it declares one); the channel is not restored
+        after a reconnect."""
         self._subs.pop(channel, None)
-        await self.request("unsubscribe", channel=channel, expect="unsubscribed")
+        req = unsubscribe_request(self.contract, channel)
+        if req is not None:
+            await self._ask(req[0], tuple(sorted(req[1])), match=_naming(req[0], channel))
 
     async def messages(self) -> AsyncIterator[dict[str, Any]]:
         """Every incoming message (answers to requests excluded), as an async iterator."""
@@ -434,32 +574,57 @@ class PitcheyClient:
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self.messages()
 
-    # -- capability helpers -------------------------------------------------------
+    # -- capability helpers: the operations the contract maps to the suite's probes ------------------
+    async def call(self, probe: str, **fields: Any) -> dict[str, Any]:
+        """Send the request of the operation the contract maps to ``probe`` (``x-readiness.probe``, default
+        ``messaging.<operation id>``), ``fields`` set over its example, and return its answer."""
+        op = self.contract.operation_for(probe)
+        if op is None:
+            raise ValueError(f"the contract {self.contract.name!r} maps no request to {probe}")
+        return await self.request(op.id, **fields)
+
     async def dashboard_metrics(self) -> dict[str, Any]:
-        """``get_dashboard_metrics`` → the metrics object."""
-        ans = await self.request("get_dashboard_metrics", expect="dashboard_metrics")
+        """The dashboard metrics (Pitchey: ``get_dashboard_metrics`` → the metrics object)."""
+        ans = await self.call("messaging.dashboard_metrics")
         metrics: dict[str, Any] = ans.get("metrics", ans)
         return metrics
 
     async def subscribe_dashboard(self, callback: Callback) -> None:
-        """Receive ``dashboard_update`` pushes."""
-        await self.subscribe("dashboard", callback)
+        """Receive the pushes of the contract's interval channel (Pitchey: ``dashboard_update``)."""
+        ch = self.contract.push_channel()
+        if ch is None:
+            raise ValueError(f"the contract {self.contract.name!r} has no channel pushing at an interval")
+        await self.subscribe(ch.name, callback)
 
     async def subscribe_notifications(self, callback: Callback) -> None:
-        """Receive ``notification`` pushes."""
-        await self.subscribe("notifications", callback)
+        """Receive the pushes made for this user (Pitchey: ``notification``)."""
+        ch = self.contract.user_push_channel()
+        if ch is None:
+            raise ValueError(f"the contract {self.contract.name!r} has no channel of pushes to one user")
+        await self.subscribe(ch.name, callback)
 
     async def update_presence(self, status: str) -> dict[str, Any]:
-        """``presence_update`` (online, away, busy, offline)."""
-        return await self.request("presence_update", status=status, expect="presence_updated")
+        """Set this user's presence (online, away, busy, offline; Pitchey: ``presence_update``)."""
+        return await self.call("messaging.presence_update", status=status)
 
     async def send_message(self, recipient_id: int, content: str) -> dict[str, Any]:
-        """``send_message`` → ``message_sent``."""
-        return await self.request("send_message", recipientId=recipient_id, content=content, expect="message_sent")
+        """Send a direct message (Pitchey: ``send_message`` → ``message_sent``)."""
+        return await self.call("messaging.send_message", recipientId=recipient_id, content=content)
 
     async def initial_data(self) -> dict[str, Any]:
-        """``request_initial_data`` → ``initial_data``."""
-        return await self.request("request_initial_data", expect="initial_data")
+        """The session's initial data (Pitchey: ``request_initial_data`` → ``initial_data``)."""
+        return await self.call("messaging.initial_data")
+
+
+def _answers(op: Operation | None) -> tuple[str, ...]:
+    """The kinds answering an operation's request (its reply's, the expected first; pure)."""
+    return tuple(dict.fromkeys(m.type for m in op.reply if m.type)) if op is not None else ()
+
+
+def _naming(request: dict[str, Any], channel: str) -> Callable[[dict[str, Any]], bool]:
+    """A frame answering a request about ``channel``: naming it at the request's field that names it, or not at all."""
+    at = next((k for k, v in request.items() if v == channel), None)
+    return lambda m: at is None or m.get(at, channel) == channel
 
 
 class SyncPitcheyClient:
@@ -491,9 +656,9 @@ class SyncPitcheyClient:
         """See :meth:`PitcheyClient.subscribe` (callbacks run in the client's thread)."""
         self._call(self.client.subscribe(channel, callback))
 
-    def request(self, type: str, *, expect: str, **fields: Any) -> dict[str, Any]:
+    def request(self, kind: str, *, expect: tuple[str, ...] | str | None = None, **fields: Any) -> dict[str, Any]:
         """See :meth:`PitcheyClient.request`."""
-        return self._call(self.client.request(type, expect=expect, **fields))
+        return self._call(self.client.request(kind, expect=expect, **fields))
 
     def close(self) -> None:
         """Close the session and stop the background loop."""

@@ -22,7 +22,7 @@ from .capture.records import frame_from_rows
 from .capture.redact import redact, redact_text, redact_url
 from .contract import Contract, default_contract
 from .probes.base import Credentials, Options, ProbeContext
-from .probes.common import login, login_user_id
+from .probes.common import heartbeat_kinds, login, login_user_id
 from .probes.session import MAX_TRACED, ProbeSession
 from .textsafe import printable
 
@@ -110,8 +110,9 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
         await s.expect(lambda f: False, listen_s)  # everything the server sends unasked
         summary.append({"sent": "(nothing: the upgrade)", "answers": ", ".join(str(t) for t in s.types()) or "no frame"})
         if sweep:
-            # what the service pushes at an interval (Pitchey: dashboard_update), and a JSON heartbeat
-            unasked = {t for c in contract.channels.values() if c.interval_s for t in c.pushes} | {"ping", "heartbeat"}
+            # what the service pushes at an interval (Pitchey: dashboard_update), and a JSON heartbeat (its round trip
+            # request, sent by the service)
+            unasked = {t for c in contract.channels.values() if c.interval_s for t in c.pushes} | heartbeat_kinds(contract)
             for label, msg in sweep_messages(contract):
                 if s.closed:
                     summary.append({"sent": label, "answers": f"connection closed {s.close_code}"})

@@ -7,32 +7,16 @@ code of the day.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 #: Which probe judges which message type of the Pitchey contract, as runs recorded before their manifests kept
-#: their own table were reported (read as it was then: never edit; new rows belong in the contract).
-MESSAGE_TYPES: dict[str, str] = {
-    "connected": "connection.single_connected_frame",
-    "ping → pong": "messaging.ping",
-    "auth → auth_success": "auth.post_connection",
-    "subscribe → subscription_confirmed": "messaging.subscribe",
-    "unsubscribe → unsubscribed": "messaging.unsubscribe",
-    "get_dashboard_metrics → dashboard_metrics": "messaging.dashboard_metrics",
-    "presence_update → presence_updated": "messaging.presence_update",
-    "send_message → message_sent / new_message": "messaging.send_message",
-    "typing_start → user_typing": "messaging.typing",
-    "notification_read → notification_read": "messaging.notification_read",
-    "request_initial_data → initial_data": "messaging.initial_data",
-    "notification (push)": "messaging.notification_delivery",
-    "dashboard_update (push)": "messaging.dashboard_push",
-    "pitch_stats_update (broadcast)": "messaging.channel_broadcast",
-    "error invalid_format (not JSON)": "messaging.invalid_json",
-    "error invalid_format (no type)": "messaging.missing_type",
-    "error unknown_type": "messaging.unknown_type",
-    "error forbidden_channel": "messaging.forbidden_channel",
-    "error auth_required": "auth.required_for_protected",
-}
+#: their own table were reported: frozen data beside the contract (``contracts/pitchey.legacy-message-types.json``;
+#: read as it was then: never edit; new rows belong in the contract).
+MESSAGE_TYPES: dict[str, str] = json.loads(
+    (Path(__file__).resolve().parent / "contracts" / "pitchey.legacy-message-types.json").read_text(encoding="utf-8"))["rows"]
 
 @dataclass(frozen=True)
 class Target:

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import statistics
 import time
+from pathlib import Path
 
 import jwt
 import pytest
@@ -169,3 +170,61 @@ def test_sync_wrapper():
         c.login("alex.creator@demo.com", "Demo123")
         assert c.connect()["authenticated"] is True
         assert c.ping() > 0
+
+
+SHAPES = Path(__file__).resolve().parent / "shapes"
+
+
+async def test_the_client_speaks_a_json_rpc_contract():
+    """No first frame, no login: the round trip and a request are the contract's (``method``, correlated integer ids
+    answered by ``result`` frames carrying them back)."""
+    from pitchey_analysis.contract import load_contract
+    from tests.shapes.server import ShapeServer
+
+    async with ShapeServer("jsonrpc") as srv:
+        c = PitcheyClient(srv.http_url, srv.ws_url, contract=load_contract(SHAPES / "jsonrpc.asyncapi.yaml"),
+                          backoff_factory=fast, heartbeat_interval=None)
+        assert await c.connect() == {}
+        assert 0 < await c.ping() < 1000
+        first = await c.request("add", params=[2, 3])
+        second = await c.request("add", params=[4, 5])
+        assert (first["result"], second["result"]) == (5, 9) and second["id"] > first["id"]
+        await c.close()
+
+
+async def test_the_client_authenticates_in_the_first_message_of_a_contract_that_says_so():
+    """``firstauth``: the service speaks first, the token goes in the client's first message (``auth`` → ``auth_ok``),
+    commands carry increasing integer ids and every answer is one envelope; an unknown command is an error answer."""
+    from pitchey_analysis.contract import load_contract
+    from tests.shapes.server import TOKEN, ShapeServer
+
+    async with ShapeServer("firstauth") as srv:
+        c = PitcheyClient(srv.http_url, srv.ws_url, contract=load_contract(SHAPES / "firstauth.asyncapi.yaml"),
+                          backoff_factory=fast, heartbeat_interval=None)
+        c.token = TOKEN  # the user-made token this contract's sessions carry
+        assert (await c.connect())["type"] == "auth_required"
+        states = await c.request("get_states")
+        assert states["success"] is True and states["result"][0]["entity_id"] == "light.desk"
+        assert (await c.request("ping"))["type"] == "pong"
+        refused = await c.request("no_such_command", expect="result", id=0)  # a fresh id at /id, as its commands have
+        assert refused["success"] is False and refused["error"]["code"] == "unknown_command"
+        await c.close()
+
+
+async def test_a_pattern_channel_passes_on_only_its_own_pushes(server):
+    """Subscribed to pitch:3, the callback gets pitch 3's stats, not pitch 4's (``carries`` in the contract)."""
+    c = client(server, heartbeat_interval=None)
+    await c.connect()
+    got: list[dict] = []
+    await c.subscribe("pitch:3", got.append)
+    await c.subscribe("pitch:4")
+    admin = await token(server, "admin")
+    for pid in (4, 3):
+        await http_post(server, "/api/broadcast", {"channel": f"pitch:{pid}", "message": {
+            "type": "pitch_stats_update", "pitchId": pid, "views": 1, "likes": 1}}, admin)
+    deadline = time.monotonic() + 5
+    while not got and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    await c.unsubscribe("pitch:4")
+    assert [m["pitchId"] for m in got] == [3]
+    await c.close()

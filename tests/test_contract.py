@@ -161,14 +161,14 @@ def test_json_and_yaml_read_alike(tmp_path):
 
 
 def test_one_source_of_truth_reads_the_contract():
-    from pitchey_analysis.client import CHANNEL_TYPES
+    from pitchey_analysis.client import channel_pushes
     from pitchey_analysis.debug import SWEEP
     from pitchey_analysis.server.ws import AUTH_ONLY_TYPES, HANDLERS, WebSocketHandler
 
     c = load_contract("pitchey")
     assert set(HANDLERS) == c.client_types() and AUTH_ONLY_TYPES == c.auth_only_types()
     assert all(callable(getattr(WebSocketHandler, h, None)) for h in HANDLERS.values()), "a client type without its on_<type> handler"
-    assert CHANNEL_TYPES["pitch:"] == {"pitch_stats_update"} and CHANNEL_TYPES["dashboard"] == {"dashboard_update"}
+    assert channel_pushes(c, "pitch:3") == {"pitch_stats_update"} and channel_pushes(c, "dashboard") == {"dashboard_update"}
     assert [label for label, _ in SWEEP][: len(c.client_types())] == [o.request.type for o in c.receives()]
 
 
@@ -236,6 +236,8 @@ def _respelled() -> dict:
     x = d["x-readiness"]
     x["errors"].update({"message": "fault", "code": "/why", "authRequired": "sign_in_first", "invalidToken": "token_bad"})
     x["channels"]["board"] = {**x["channels"].pop("dashboard"), "intervalSeconds": 10}
+    # its example still names the old channel: the subscription request is marked as such
+    d["operations"]["subscribe"].setdefault("x-readiness", {})["subscribes"] = True
     x["limits"]["serverPing"]["intervalSeconds"] = 60
     x["upgrade"]["jwt"] = {"algorithms": ["HS256"], "issuer": "acme", "audience": "acme-rt"}
     x["login"]["users"] = {"member": {"path": "/login"}}
@@ -347,3 +349,32 @@ def test_push_probes_run_only_where_the_contract_declares_what_their_request_del
     d["operations"]["send_message"]["x-readiness"]["delivers"]["message"] = "nope"
     with pytest.raises(ContractError, match="no message has type 'nope'"):
         validate_document(d)
+
+
+def test_a_pattern_channel_says_where_its_pushes_carry_its_placeholders():
+    """``carries``: a subscriber of pitch:3 takes the pushes with 3 at /pitchId; a name that is no placeholder of the
+    channel does not validate; a channel saying nothing takes every push of its kinds."""
+    ch = load_contract("pitchey").channels["pitch:{id}"]
+    assert ch.carries == (("id", "/pitchId"),)
+    assert ch.carries_push("pitch:3", {"type": "pitch_stats_update", "pitchId": 3, "views": 1})
+    assert not ch.carries_push("pitch:1", {"type": "pitch_stats_update", "pitchId": 3, "views": 1})
+    assert load_contract("pitchey").channels["dashboard"].carries_push("dashboard", {"anything": 1})
+    d = _doc()
+    d["x-readiness"]["channels"]["pitch:{id}"]["carries"] = {"pitch": "/pitchId"}
+    with pytest.raises(ContractError) as err:
+        validate_document(d)
+    assert "placeholder {pitch}" in str(err.value) and "carries" in err.value.path
+
+
+def test_the_unsubscribe_request_is_declared_never_guessed():
+    """``unsubscribes: true`` marks the request ending a subscription; without it there is none (a request whose set-up
+    subscribes first, Phoenix's new_msg, is no unsubscribe)."""
+    from pitchey_analysis.contract.requests import unsubscribe_request
+
+    assert unsubscribe_request(load_contract("pitchey"), "pitch:3") == ({"type": "unsubscribe", "channel": "pitch:3"},
+                                                                       {"unsubscribed"})
+    d = _doc()
+    del d["operations"]["unsubscribe"]["x-readiness"]["unsubscribes"]
+    assert build(d).unsubscription() is None
+    phoenix = load_contract(Path(__file__).resolve().parent / "shapes" / "phoenix.asyncapi.yaml")
+    assert phoenix.subscription() is not None and phoenix.unsubscription() is None

@@ -21,7 +21,7 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "authenticated sessions": ("connection.authenticated_connect", "connection.user_types", "auth.query_token", "auth.header_token"),
     "dashboard": ("messaging.subscribe", "messaging.dashboard_metrics", "messaging.dashboard_push"),
     "notifications": ("messaging.notification_delivery", "messaging.notification_read"),
-    "presence": ("messaging.presence_update",),
+    "presence updates": ("messaging.presence_update",),
     "messaging": ("messaging.send_message", "messaging.typing"),
     "public pitch channels": ("messaging.channel_broadcast",),
     "monitoring endpoints": ("readiness.health_live", "readiness.stats_admin"),

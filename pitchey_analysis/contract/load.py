@@ -199,6 +199,9 @@ def validate_document(doc: dict[str, Any]) -> None:
         for i, t in enumerate(ch.get("pushes") or []):
             if t not in types:
                 raise ContractError(f"no message has type {t!r}{known}", _path(("x-readiness", "channels", cname, "pushes", i)))
+        for name in ch.get("carries") or {}:
+            if "{" + name + "}" not in cname:
+                raise ContractError(f"the channel has no placeholder {{{name}}}", _path(("x-readiness", "channels", cname, "carries", name)))
 
 
 def _kinds(doc: dict[str, Any], x: dict[str, Any]) -> tuple[set[str], str | None]:
@@ -430,6 +433,7 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
             echo_at=tuple((str(k), str(v)) for k, v in echo.items()) if isinstance(echo := xr.get("echo"), dict) else (),
             setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
             subscribes=bool(xr.get("subscribes", False)),
+            unsubscribes=bool(xr.get("unsubscribes", False)),
             stops=Stops(st["operation"], st["pushes"], st.get("send")) if (st := xr.get("stops")) else None,
             delivers=Delivery(d["to"], d["message"], d.get("channel"), d.get("recipient"), _echo_pairs(d.get("echo")),
                               dict(d.get("values") or {})) if (d := xr.get("delivers")) else None,
@@ -467,7 +471,8 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
     for cname, c in (x.get("channels") or {}).items():
         trig = c.get("trigger")
         channels[cname] = Channel(cname, bool(c.get("auth", False)), bool(c.get("owner", False)), tuple(c.get("pushes") or ()),
-                                  c.get("intervalSeconds"), _http_call(trig) if trig else None)
+                                  c.get("intervalSeconds"), _http_call(trig) if trig else None,
+                                  tuple((c.get("carries") or {}).items()))
     limits = {k: Limit(k, {kk: vv for kk, vv in v.items() if kk != "close"}, v.get("close")) for k, v in (x.get("limits") or {}).items()}
     info = doc.get("info") or {}
     return Contract(

@@ -126,6 +126,7 @@ class Operation:
     auth_check: bool = False
     delivers: Delivery | None = None
     subscribes: bool = False
+    unsubscribes: bool = False
     stops: Stops | None = None
 
     @property
@@ -285,6 +286,20 @@ class Channel:
     pushes: tuple[str, ...] = ()
     interval_s: float | None = None
     trigger: HttpCall | None = None
+    #: a pattern's placeholders and where its pushes carry their values (``(("id", "/pitchId"),)``)
+    carries: tuple[tuple[str, str], ...] = ()
+
+    def carries_push(self, name: str, push: Any) -> bool:
+        """Whether a push of this channel belongs to its concrete channel ``name`` (``pitch:3``): it carries each
+        placeholder's value of that name where the contract says (a number as its digits); True where the contract
+        says nothing (a channel without placeholders, or without ``carries``)."""
+        if not self.carries:
+            return True
+        m = re.fullmatch(re.sub(r"\\\{[^}]*\\\}", "(.+)", re.escape(self.name)), name)
+        if m is None:
+            return False
+        values = dict(zip(re.findall(r"\{([^}]*)\}", self.name), m.groups(), strict=False))
+        return all(str(pointer_get(push, ptr)) == values[key] for key, ptr in self.carries if key in values)
 
 
 @dataclass(frozen=True)
@@ -418,6 +433,12 @@ class Contract:
         return next((o for o in ops if not o.setup and any(
             isinstance(v, str) and self.channel_for(v) is not None
             for v in fields(o.request.example if o.request is not None else None))), None)
+
+    def unsubscription(self) -> Operation | None:
+        """The request that ends a session's subscription to a channel: the receive operation marked
+        ``unsubscribes: true`` with an example; None when none is (nothing is guessed)."""
+        return next((o for o in self.receives() if o.unsubscribes and o.request is not None
+                     and o.request.example is not None), None)
 
     def round_trip(self) -> Operation | None:
         """The request/answer the suite checks a session is alive with: ``ping`` when declared, else the first

@@ -127,7 +127,18 @@ def subscribe_request(contract: Contract, channel: str | None = None) -> tuple[d
     """The subscription request's example (:meth:`Contract.subscription`; to ``channel`` when given: at the field of
     the example that names a channel of the contract, else ``/channel``) and the kinds of its answers; None when the
     contract has no subscription request."""
-    op = contract.subscription()
+    return channel_request(contract, contract.subscription(), channel)
+
+
+def unsubscribe_request(contract: Contract, channel: str | None = None) -> tuple[dict[str, Any], set[str]] | None:
+    """The request ending a subscription (:meth:`Contract.unsubscription`), made as :func:`subscribe_request` makes
+    the subscription; None when the contract has none."""
+    return channel_request(contract, contract.unsubscription(), channel)
+
+
+def channel_request(contract: Contract, op: Operation | None, channel: str | None) -> tuple[dict[str, Any], set[str]] | None:
+    """An operation's example naming ``channel`` (when given: at the field of the example that names a channel of the
+    contract, else ``/channel``) and the kinds of its answers other than errors; None without the operation."""
     if op is None or op.request is None:
         return None
     example = copy.deepcopy(op.request.example or {})  # an object, or an array

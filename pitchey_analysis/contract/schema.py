@@ -94,6 +94,8 @@ X_READINESS_ROOT = _obj({
     "channels": {"type": "object", "additionalProperties": _obj({
         "auth": {"type": "boolean"}, "owner": {"type": "boolean"}, "pushes": {"type": "array", "items": {"type": "string"}},
         "intervalSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}, "trigger": _HTTP_CALL, "description": {"type": "string"},
+        # a pattern channel: where its pushes carry the value of each placeholder ({id: /pitchId}: pitch:3's have 3 there)
+        "carries": {"type": "object", "additionalProperties": _POINTER},
     })},
     # HTTP endpoints that make the service push, beside the channels' triggers (e.g. a notify call), with who may call them
     "triggers": {"type": "object", "additionalProperties": _HTTP_CALL},
@@ -147,6 +149,8 @@ X_READINESS_OPERATION = _obj({
     # the request that subscribes a session to a channel of x-readiness.channels (default: the first request
     # whose example names a declared channel and that needs no setup)
     "subscribes": {"type": "boolean"},
+    # the request that ends a session's subscription to a channel (the client's unsubscribe; default: none)
+    "unsubscribes": {"type": "boolean"},
     # this request ends the pushes of another operation's running request, named by the same correlation id
     # (messaging.stop_pushes): the operation, the kind of its pushes, and the request that starts a stream that
     # does not end on its own (default: that operation's example)

@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..contract import Channel, HttpCall
+from ..contract import Channel, Contract, HttpCall
 from ..contract.requests import fill_template
+from ..contract.wire import set_pointer
 from .base import ProbeContext, Result, probe
 from .common import every_credential, http, login, login_refused, login_user_id
 
@@ -92,14 +93,20 @@ def judge(calls: list[Call]) -> Result:
                      obs)
 
 
-def _values(call: HttpCall, channel: Channel | None, user_id: Any) -> Any:
-    """The call's body, its template filled: ``{userId}``, ``{channel}`` (a pattern's ``{id}`` as 42), ``{message}``."""
+def _values(contract: Contract, call: HttpCall, channel: Channel | None, user_id: Any) -> Any:
+    """The call's body, its template filled: ``{userId}``, ``{channel}`` (a pattern's ``{id}`` as 42), ``{message}``
+    (of a kind the channel pushes; for a trigger beside the channels, the user's push channel's, else the contract's
+    first push)."""
     if call.body is None:
         return None
     name = re.sub(r"\{[^}]*\}", "42", channel.name) if channel is not None else None
-    kind = channel.pushes[0] if channel is not None and channel.pushes else "notification"
-    return fill_template(call.body, {"userId": user_id, "channel": name,
-                                     "message": {"type": kind, "note": "pitchey-analysis authorization check"}})
+    mine = contract.user_push_channel()
+    kinds = [*(channel.pushes if channel is not None else ()), *(mine.pushes if mine is not None else ()),
+             *(m.type for o in contract.pushes() for m in o.messages if m.type)]
+    # the kind where the contract reads it
+    kind = set_pointer({}, contract.kind_pointer, kinds[0]) if kinds and contract.kind_pointer else {}
+    message = {**kind, "note": "pitchey-analysis authorization check"}
+    return fill_template(call.body, {"userId": user_id, "channel": name, "message": message})
 
 
 @probe("readiness.trigger_authorization", category="readiness", critical=True, disruptive=True, evidence=("refused",),
@@ -131,7 +138,7 @@ async def trigger_authorization(ctx: ProbeContext) -> Result:
     async def call(trig: HttpCall, channel: Channel | None, caller: str, token: str | None, target: tuple[str, Any] | None,
                    allowed: bool) -> None:
         uid = target[1] if target is not None else None
-        ans = await http(ctx, trig.method, trig.path, token=token, json_body=_values(trig, channel, uid))
+        ans = await http(ctx, trig.method, trig.path, token=token, json_body=_values(ctx.contract, trig, channel, uid))
         calls.append(Call(f"{trig.method} {trig.path}", trig.role, caller, target[0] if target else None, uid, allowed,
                           ans.status))
 

@@ -14,7 +14,7 @@ import aiohttp
 import jwt
 from websockets.exceptions import ConnectionClosed
 
-from ..contract import pointer_get
+from ..contract import Contract, pointer_get
 from ..contract.model import JWT_CLAIM_NAMES
 from ..contract.requests import auth_message, login_body
 from ..net import read_body
@@ -403,6 +403,14 @@ def round_trip(ctx: ProbeContext, rid: str) -> tuple[dict[str, Any], str] | None
     if isinstance(example, dict) and "id" in example and ctx.contract.correlation_of(example) is None:
         example["id"] = rid
     return example, op.answer.type
+
+
+def heartbeat_kinds(contract: Contract) -> frozenset[str]:
+    """The kinds of a JSON heartbeat from the service: the request of the contract's liveness round trip, sent by the
+    service to the client (a heartbeat of its protocol where RFC 6455 §5.5.2 has a ping control frame); empty when
+    the contract has no round trip (pure)."""
+    op = contract.round_trip()
+    return frozenset({op.request.type}) if op is not None and op.request is not None and op.request.type else frozenset()
 
 
 def any_request(ctx: ProbeContext, rid: str) -> Any:

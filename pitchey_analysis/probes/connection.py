@@ -24,6 +24,7 @@ from .common import (
 from .flow import ConnectTiming, timed_connect
 from .leaks import find_hash
 from .session import ProbeSession, first_frame_observer
+from .vocabulary import ROUND_TRIP_ANSWER
 
 
 @probe("connection.health", runs="together", category="connection", critical=True, evidence=("status",),
@@ -210,7 +211,7 @@ async def user_types(ctx: ProbeContext) -> Result:
         assert s is not None
         mark = s.mark()
         rt = round_trip(ctx, f"ut-{utype}")
-        assert rt is not None  # REQUIRES: type:ping
+        assert rt is not None  # REQUIRES: roundTrip
         await s.send(rt[0])
         pong = await s.expect_answer({rt[1]}, ctx.options.timeout_s, since=mark, errors=False)  # its id, if correlated
         stray = s.stray_answer({rt[1]}, mark) if pong is None else None
@@ -247,7 +248,7 @@ async def single_connected(ctx: ProbeContext) -> Result:
     return Result.ok("one connected frame", {"first_frame": first, "frames": s.types(), "watched_s": round(watched, 3)})
 
 
-@probe("connection.ping_on_connected", runs="timing", category="connection", critical=True, evidence=("pong",),
+@probe("connection.ping_on_connected", runs="timing", category="connection", critical=True, evidence=(ROUND_TRIP_ANSWER,),
        expected="a ping sent the moment 'connected' arrives is answered with a pong")
 async def ping_on_connected(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)
@@ -262,7 +263,7 @@ async def ping_on_connected(ctx: ProbeContext) -> Result:
         if first is None:
             return Result.fail("no_answer", f"no {ctx.first_frame_type} frame", close_code=s.close_code)
         rt = round_trip(ctx, "early")
-        assert rt is not None  # REQUIRES: type:ping
+        assert rt is not None  # REQUIRES: roundTrip
         mark = s.mark()
         await s.send(rt[0])
         pong = await s.expect_answer({rt[1]}, ctx.options.timeout_s, since=mark, errors=False)  # its id, if correlated
@@ -275,6 +276,6 @@ async def ping_on_connected(ctx: ProbeContext) -> Result:
                 return Result.fail("wrong_answer", f"the ping sent right after {began} was answered with another id",
                                    {"answer": stray, "request_id": s.last_id})
             return Result.fail("no_answer", "the ping sent right after 'connected' got no pong", {"frames": s.types()})
-        return Result.ok("answered", {"pong": pong})
+        return Result.ok("answered", {ROUND_TRIP_ANSWER: pong})
     finally:
         await s.close()

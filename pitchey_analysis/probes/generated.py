@@ -19,6 +19,7 @@ a ``skip`` with reason ``not_in_contract`` when the run is planned.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from typing import Any
 
@@ -186,15 +187,16 @@ def make_spec(op: Operation) -> ProbeSpec:
                      evidence=(Evidence("answer"),), runs="together")
 
 
-def register(contract: Contract, op_id: str) -> None:
-    """Put an operation's generated probe into the catalogue (the default contract's, in running order)."""
-    op = contract.operation(op_id)
-    if op is None or not op.generated:
-        raise ValueError(f"operation {op_id!r} of {contract.name} has no generated probe")
-    spec = make_spec(op)
-    if spec.name in CATALOGUE:
-        raise ValueError(f"duplicate probe name {spec.name!r}")
-    CATALOGUE[spec.name] = spec
+def register(contract: Contract, *, until: str | None = None) -> None:
+    """Put the generated probes of the contract's request/answer operations into the catalogue, in the contract's
+    order (the running order), up to the first operation mapped to the probe ``until`` (a probe written as code,
+    registered after this call, that takes that operation's slot; None: to the end). An operation whose probe is
+    in the catalogue already (written as code, or registered by an earlier call) keeps that entry."""
+    for op in contract.receives():
+        if until is not None and op.probe_name == until:
+            return
+        if op.generated and op.probe_name not in CATALOGUE:
+            CATALOGUE[op.probe_name] = make_spec(op)
 
 
 def specs_for(contract: Contract) -> list[ProbeSpec]:
@@ -219,6 +221,11 @@ def specs_for(contract: Contract) -> list[ProbeSpec]:
         out.append(generated.pop(spec.name, spec))
     out.extend(generated.values())
     return out
+
+
+def _attribute(name: str) -> str:
+    """The model's attribute of an ``x-readiness`` field (``firstMessage`` -> ``first_message``; pure)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
 # -- what the probes written as code expect, in the words of the contract that judges the run ---------
@@ -560,14 +567,14 @@ def declares(contract: Contract, key: str) -> bool:
         return contract.login is not None and bool(contract.login.paths) and (not sub or bool(contract.login.user_id))
     if head == "upgrade":
         up = contract.upgrade
-        return up is not None and bool(getattr(up, {"firstMessage": "first_message"}.get(sub, sub)))
+        return up is not None and bool(getattr(up, _attribute(sub)))
     if head == "ids":  # ids.increasing: the contract says a session's ids must increase (a reuse is refused)
         return contract.ids.rule == sub
     if head == "batchRequests":
         return contract.batch_requests
     if head == "firstFrame":
         ff = contract.first_frame
-        attr = {"authError": "auth_error", "": "type"}.get(sub, sub)
+        attr = _attribute(sub) if sub else "type"
         return ff is not None and bool(getattr(ff, attr))
     if head == "errors":
         return bool(contract.errors.get(sub))

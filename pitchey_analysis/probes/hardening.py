@@ -38,6 +38,7 @@ from .base import ProbeContext, Result, classify, is_lockout_close, probe
 from .common import http as http_get
 from .common import login, login_refused, open_started, round_trip
 from .session import ProbeSession
+from .vocabulary import CONTROL_PONG
 
 #: nesting depth of the deep-JSON probe, at most (60 KB of brackets: deeper than any parser's stack)
 MAX_DEPTH = 30_000
@@ -227,7 +228,7 @@ async def control_frame_flood(ctx: ProbeContext) -> Result:
 
         def count(kind: str, data: bytes) -> None:
             nonlocal pongs
-            if kind == "pong":
+            if kind == CONTROL_PONG:
                 pongs += 1
             if noted is not None:
                 noted(kind, data)

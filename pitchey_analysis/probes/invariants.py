@@ -20,7 +20,10 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from types import EllipsisType
 from typing import Any
+
+from .vocabulary import CONTROL_PING, CONTROL_PONG
 
 
 @dataclass(frozen=True)
@@ -140,9 +143,9 @@ def frame_problem(frame: dict[str, Any], kind: Callable[[dict[str, Any]], str | 
 class FrameShape:
     """What the session invariants judge frames by: their kind, the declared first frame (None: none is
     declared), which frames are errors and what is wrong with an error frame. The default is the
-    2025 Pitchey shape; :meth:`of` takes a contract's."""
+    2025 Pitchey shape (the shipped contract's first frame); :meth:`of` takes a contract's."""
 
-    first_frame: str | None = "connected"
+    first_frame: str | None = field(default_factory=lambda: shipped_first_frame())
     kind: Callable[[dict[str, Any]], str | None] = _type_kind
     is_error: Callable[[dict[str, Any]], bool] = lambda f: f.get("type") == "error"
     error_issues: Callable[[dict[str, Any]], list[str]] = lambda f: error_problems(f)
@@ -171,6 +174,14 @@ class FrameShape:
                    error_issues=error_issues,
                    kind_name=f"a kind at {ptr} or a match among the contract's messages" if ptr else
                    "a match among the contract's messages")
+
+
+def shipped_first_frame() -> str | None:
+    """The first frame's kind of the shipped contract (the default shape's), read from it when first needed."""
+    from ..contract import default_contract
+
+    ff = default_contract().first_frame
+    return ff.type if ff else None
 
 
 def find_stack_trace(obj: Any, _depth: int = 0) -> str | None:
@@ -246,13 +257,13 @@ def applicable(trace: SessionTrace, shape: FrameShape | None = None) -> dict[str
     }
 
 
-def check_session(trace: SessionTrace, *, first_frame: str | None = "connected",
+def check_session(trace: SessionTrace, *, first_frame: str | None | EllipsisType = ...,
                   rules: Iterable[str] = RULE_NAMES, shape: FrameShape | None = None) -> list[Violation]:
     """The violations of the session invariants in one session (pure).
 
     Args:
         trace: what the session received.
-        first_frame: the declared first frame's kind (``connected`` for Pitchey; None: none declared),
+        first_frame: the declared first frame's kind (None: none declared; default the shipped contract's),
             when no ``shape`` is given.
         rules: the names of the rules to check.
         shape: how frames are judged (a contract's :meth:`FrameShape.of`); default the Pitchey shape.
@@ -260,7 +271,8 @@ def check_session(trace: SessionTrace, *, first_frame: str | None = "connected",
     Returns:
         The violations in the order of the frames, close-related ones last.
     """
-    shape = shape or FrameShape(first_frame=first_frame)
+    if shape is None:
+        shape = FrameShape() if isinstance(first_frame, EllipsisType) else FrameShape(first_frame=first_frame)
     first_frame = shape.first_frame
     wanted = set(rules)
     out: list[Violation] = []
@@ -300,7 +312,7 @@ def describe_wire(data: bytes, limit: int = 8) -> list[dict[str, Any]]:
     discards unparsed: each entry has ``opcode``, ``size_bytes`` and, for text,
     a ``payload`` preview. Bytes that do not form a frame become one ``raw`` entry.
     """
-    names = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
+    names = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: CONTROL_PING, 10: CONTROL_PONG}
     out: list[dict[str, Any]] = []
     i = 0
     while i < len(data) and len(out) < limit:
@@ -342,7 +354,7 @@ class Tally:
     the violations, ``examples[rule]`` the first few, for the probes' evidence.
     """
 
-    first_frame: str | None = "connected"
+    first_frame: str | None = field(default_factory=lambda: shipped_first_frame())
     shape: FrameShape | None = None  # the contract's (ProbeContext sets it); None: the Pitchey shape
     sessions: int = 0
     frames: int = 0

@@ -63,7 +63,7 @@ async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int
         t_off = ctx.recorder.t_offset()
         t0 = time.perf_counter()
         rt = contract_round_trip(ctx, pid)
-        assert rt is not None  # REQUIRES: type:ping
+        assert rt is not None  # REQUIRES: roundTrip
         await s.send(rt[0])
         answer, rid = rt[1], s.last_id
 

@@ -269,7 +269,7 @@ async def rate_limit(ctx: ProbeContext) -> Result:
             if s.closed:
                 break
             rt = round_trip(ctx, f"b{i}")
-            assert rt is not None  # REQUIRES: type:ping
+            assert rt is not None  # REQUIRES: roundTrip
             try:
                 await s.send(rt[0])
             except Exception:

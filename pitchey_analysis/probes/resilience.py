@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 from websockets.exceptions import ConnectionClosed
 
 from .base import ProbeContext, Result, classify, probe
-from .common import round_trip
+from .common import heartbeat_kinds, round_trip
 from .session import ProbeSession
+from .vocabulary import ROUND_TRIP_ANSWER
 
 
 @probe("resilience.graceful_close", runs="together", category="resilience", critical=False, evidence=("close_answer",),
@@ -40,7 +41,8 @@ async def server_ping(ctx: ProbeContext) -> Result:
         deadline = time.monotonic() + ctx.options.server_ping_wait_s
         while time.monotonic() < deadline and not s.pings and not s.closed:
             await s.expect(lambda f: False, min(0.25, max(0.01, deadline - time.monotonic())))
-        json_pings = [t for t, f in s.frames if ctx.contract.kind_of(f) in ("ping", "heartbeat")]
+        beats = heartbeat_kinds(ctx.contract)
+        json_pings = [t for t, f in s.frames if ctx.contract.kind_of(f) in beats]
         obs = {"control_pings": s.ping_count, "first_control_ping_s": round(s.pings[0] / 1000, 3) if s.pings else None,
                "json_heartbeats": len(json_pings), "bound_s": round(ctx.options.server_ping_wait_s, 2)}
         closed, code, reason = s.closed, s.close_code, s.close_reason
@@ -49,7 +51,8 @@ async def server_ping(ctx: ProbeContext) -> Result:
     if closed:
         return Result.closed(code, reason, "the connection closed while waiting for a server ping", obs)
     if json_pings:
-        return Result.fail("json_heartbeat", "the server's heartbeat is a JSON {type:'ping'} message, not a ping control frame", obs)
+        return Result.fail("json_heartbeat", f"the server's heartbeat is a JSON {'/'.join(sorted(beats))} message, not a ping "
+                           "control frame", obs)
     return Result.fail("no_ping", f"no server ping within {ctx.options.server_ping_wait_s:.0f} s", obs)
 
 
@@ -143,7 +146,7 @@ async def handshake_timeout(ctx: ProbeContext) -> Result:
     return Result.ok(f"the target {what} after {elapsed:.2f} s (bound {bound:.1f} s)", obs)
 
 
-@probe("resilience.invalid_then_working", category="resilience", critical=True, evidence=("pong",),
+@probe("resilience.invalid_then_working", category="resilience", critical=True, evidence=(ROUND_TRIP_ANSWER,),
        expected="after garbage, an object without type and a binary frame, the same connection still answers a ping")
 async def invalid_then_working(ctx: ProbeContext) -> Result:
     declared = ctx.contract.closes  # bad input the service answers by closing on purpose: then a new session must work
@@ -162,7 +165,7 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
                 break
         mark = s.mark()
         rt = round_trip(ctx, "after-garbage")
-        assert rt is not None  # REQUIRES: type:ping
+        assert rt is not None  # REQUIRES: roundTrip
         if not s.closed:
             try:
                 await s.send(rt[0])
@@ -180,7 +183,7 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
             m = again.mark()
             await again.send(rt[0])
             pong = await again.expect_answer({rt[1]}, ctx.options.timeout_s, since=m, errors=False)
-        obs = {"pong": pong, "bad_inputs_sent": sent, "close_code": code}
+        obs = {ROUND_TRIP_ANSWER: pong, "bad_inputs_sent": sent, "close_code": code}
         if pong is None:
             return Result.fail("no_answer", f"bad input closed the session {code} as the contract declares, but a new "
                                "session got no answer", obs)
@@ -191,7 +194,7 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
         if stray is not None:
             return Result.fail("wrong_answer", "the ping after bad input was answered with another id", {"answer": stray})
         return Result.fail("no_answer", "no pong after bad input")
-    return Result.ok("still answering", {"pong": pong, "bad_inputs_sent": sent})
+    return Result.ok("still answering", {ROUND_TRIP_ANSWER: pong, "bad_inputs_sent": sent})
 
 
 @probe("resilience.lockout_per_address", runs="together", leaves=("lockout",), category="resilience", critical=True, disruptive=True, needs=("loopback",), last=True,
@@ -218,7 +221,7 @@ async def lockout_per_address(ctx: ProbeContext) -> Result:
     await good.begun()
     mark = good.mark()
     rt = round_trip(ctx, "after-lockout")
-    assert rt is not None  # REQUIRES: type:ping
+    assert rt is not None  # REQUIRES: roundTrip
     try:
         await good.send(rt[0])
     except Exception:

@@ -25,6 +25,7 @@ from ..contract.wire import IdSource
 from .base import NoFirstFrame, ProbeContext, Result, Stop, compact
 from .conformance import frame_issues, violation_event
 from .invariants import SessionTrace, describe_wire, violation_record
+from .vocabulary import CONTROL_PING, CONTROL_PONG
 
 MAX_KEPT = 5000  # frames kept per connection: a flooding server cannot grow memory without bound
 MAX_TRACED = 200  # frames written to the frames table per connection
@@ -118,7 +119,7 @@ class TracedConnection(ClientConnection):
     def process_event(self, event: Any) -> None:
         if self.response is not None and isinstance(event, Frame) and event.opcode in (Opcode.PING, Opcode.PONG):
             if self.on_control:
-                self.on_control("ping" if event.opcode is Opcode.PING else "pong", bytes(event.data))
+                self.on_control(CONTROL_PING if event.opcode is Opcode.PING else CONTROL_PONG, bytes(event.data))
         super().process_event(event)
 
 
@@ -282,7 +283,7 @@ class ProbeSession:
                                              type="close", size_bytes=0, payload=f"{self.close_code} {self.close_reason}"))
 
     def _control(self, kind: str, data: bytes) -> None:
-        if kind == "ping":
+        if kind == CONTROL_PING:
             self.ping_count += 1
             if len(self.pings) < MAX_PINGS_KEPT:
                 self.pings.append(self._t_ms())

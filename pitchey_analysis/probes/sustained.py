@@ -30,6 +30,7 @@ from ..contract.requests import subscribe_request
 from .base import Evidence, ProbeContext, Result, classify, probe
 from .common import began_authenticated, login, require_session, round_trip, settle
 from .session import ProbeSession
+from .vocabulary import ROUND_TRIP_PLANNED, SESSIONS_BEGAN
 
 METRIC = "session_lifetime_s"
 TRACED = 2  # sessions whose frames go to the frames table; the others record only a server close
@@ -75,9 +76,9 @@ def hold_plan(contract: Contract, authenticated: bool) -> tuple[str | None, str 
 
     Authenticated sessions take the contract's interval channel (Pitchey: ``dashboard``, ``dashboard_update``);
     anonymous ones, or a contract without one, a public channel, a per-entity one first (``pitch:{id}`` as
-    ``pitch:1``), with no interval push. (None, None) when the contract declares no ``subscribe`` or no channel.
+    ``pitch:1``), with no interval push. (None, None) when the contract declares no subscription request or no channel.
     """
-    if not contract.declares_type("subscribe"):
+    if contract.subscription() is None:
         return None, None
     ch = contract.push_channel()
     if ch is not None and (authenticated or not ch.auth):
@@ -106,13 +107,13 @@ def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, 
     open_failures = collections.Counter(f.open_reason or "open_failed" for f in facts if not f.opened)
     judged_push = [f for f in opened if f.max_push_gap_s is not None]
     obs: dict[str, Any] = {
-        "sessions": n, "opened": len(opened), "connected": sum(f.connected for f in opened),
+        "sessions": n, "opened": len(opened), SESSIONS_BEGAN: sum(f.connected for f in opened),
         "authenticated": sum(f.authenticated for f in opened), "channel": channel,
         "subscribed": sum(f.subscribed for f in opened), "window_s": round(window_s, 3),
         "dropped": len(drops), "unanswered": len(unanswered), "open_failures": dict(open_failures),
         "pushes_judged": len(judged_push), "push_timeout_s": round(push_timeout_s, 3),
         "credential": credential, "push_planned": push_type if push_type and channel and window_s >= push_timeout_s else None,
-        "pushes": sum(f.pushes for f in opened), "ping": ping, "pongs": sum(1 for f in opened if f.pong),
+        "pushes": sum(f.pushes for f in opened), ROUND_TRIP_PLANNED: ping, "pongs": sum(1 for f in opened if f.pong),
     }
     if judged_push:
         obs["max_push_gap_s"] = round(max(f.max_push_gap_s or 0.0 for f in judged_push), 3)
@@ -203,7 +204,7 @@ async def _final_ping(ctx: ProbeContext, h: _Held) -> None:
     mark = s.mark()
     rt = round_trip(ctx, f"sustained-{h.facts.index}")
     if rt is None:
-        return  # REQUIRES: type:ping
+        return  # REQUIRES: roundTrip
     try:
         await s.send(rt[0])
     except ConnectionClosed:
@@ -213,8 +214,8 @@ async def _final_ping(ctx: ProbeContext, h: _Held) -> None:
 
 
 @probe("resilience.sustained_sessions", runs="hold", waits="sustain_window_s", category="resilience", critical=True,
-       evidence=("opened", "connected", Evidence("authenticated", when="credential"), Evidence("subscribed", when="channel"),
-                 Evidence("pushes", when="push_planned"), Evidence("pongs", when="ping")),
+       evidence=("opened", SESSIONS_BEGAN, Evidence("authenticated", when="credential"), Evidence("subscribed", when="channel"),
+                 Evidence("pushes", when="push_planned"), Evidence("pongs", when=ROUND_TRIP_PLANNED)),
        expected="sessions held idle for the window (authenticated, and subscribed to the contract's interval channel, "
                 "when credentials exist) are not closed by the server, keep receiving its pushes within the push "
                 "timeout, and each answers its round trip at the end")
