@@ -16,6 +16,7 @@ from pitchey_analysis import cli
 from pitchey_analysis.cli import exits
 from pitchey_analysis.cli.exits import Exit
 from pitchey_analysis.exceptions import (
+    ClientError,
     DatasetError,
     OutputError,
     PreflightError,
@@ -106,6 +107,7 @@ TABLE = [  # (exception, terminated by SIGTERM, exit code, text of the line; Non
     (OutputError("--out r", _oserror(errno.EACCES)), False, Exit.USAGE, "error: --out r: cannot write (Permission denied)"),
     (ReportError("report notebook failed in cell 3"), False, Exit.CRITICAL, "error: report notebook failed in cell 3"),
     (TraceError("ws://h/ws: ConnectionRefusedError"), False, Exit.CRITICAL, "error: ws://h/ws: ConnectionRefusedError"),
+    (ClientError("connection lost"), False, Exit.CRITICAL, "error: connection lost"),
     (KeyboardInterrupt(), False, Exit.SIGINT, "interrupted"),
     (KeyboardInterrupt(), True, Exit.SIGTERM, "terminated (SIGTERM)"),
     (asyncio.CancelledError(), True, Exit.SIGTERM, "terminated (SIGTERM)"),

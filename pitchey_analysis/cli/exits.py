@@ -9,7 +9,7 @@ exception into an exit code (``tests/test_cli_exits.py`` checks it).
 code  when
 ====  =========================================================================================
 0     done (a --fail-on policy let the verdict through; the reader of the output left)
-1     a critical probe failed; the report notebook failed; the traced session failed; a bug
+1     a critical probe failed; the report notebook failed; the target failed the session; a bug
 2     a usage error: bad arguments, a malformed URL, no such run, a file the command cannot use
 3     INSUFFICIENT EVIDENCE (``run``): not a pass
 4     a degraded capture, a full disk
@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..exceptions import OutputError, ReportError, TraceError, UsageError
+from ..exceptions import ClientError, OutputError, ReportError, TraceError, UsageError
 from ..textsafe import printable
 
 
@@ -137,6 +137,7 @@ RULES: tuple[Rule, ...] = (
     Rule((UsageError,), Exit.USAGE, _error),
     Rule((ReportError,), Exit.CRITICAL, _error),
     Rule((TraceError,), Exit.CRITICAL, _error),
+    Rule((ClientError,), Exit.CRITICAL, _error),  # the reconnecting client gave up on the target: said, not a bug
     Rule((ModuleNotFoundError,), Exit.USAGE, _missing),
     Rule((BrokenPipeError,), Exit.OK, _reader_left),
     Rule((OSError,), Exit.DEGRADED, _disk_full_anywhere, when=_disk_full),
