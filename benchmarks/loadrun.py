@@ -4,7 +4,7 @@ Run as ``python benchmarks/loadrun.py JSON`` (a whole process, so the bench can 
 workers'): the ``load`` command's own capture path (:func:`pitchey_analysis.load.capture.capture_load`, the
 streaming writer, Dask workers unless ``workers`` is 0) with the one thing the command cannot say yet, that the
 target is a plain echo server (no first frame, a message answered with itself: ``ECHO_PING``); then the
-command's own end-of-run summary (:func:`pitchey_analysis.load.cli._summary`), timed. ``cpus``: the CPUs this
+command's own end-of-run summary (:func:`pitchey_analysis.load.runner.summary_lines`), timed. ``cpus``: the CPUs this
 process (and the workers it starts) may run on. Prints ``LEVEL <epoch>`` when the level starts and one JSON line
 at the end.
 """
@@ -30,7 +30,7 @@ def main(opts: dict[str, Any]) -> dict[str, Any]:
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
     from pitchey_analysis.load.capture import capture_load
-    from pitchey_analysis.load.cli import _summary
+    from pitchey_analysis.load.runner import summary_lines
     from pitchey_analysis.load.spec import ECHO_PING, UserSpec
 
     rate = float(opts["rate_per_conn"])
@@ -42,7 +42,7 @@ def main(opts: dict[str, Any]) -> dict[str, Any]:
                         on_level=lambda level, d: print(f"LEVEL {time.time()}", flush=True))
     t_load = time.time()
     rss_after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    lines = _summary(path, "open", float(opts.get("window_s", 60.0))) if opts.get("summary", True) else []
+    lines = summary_lines(path, "open", float(opts.get("window_s", 60.0))) if opts.get("summary", True) else []
     return {"run": str(path), "load_wall_s": t_load - t0, "summary_s": time.time() - t_load, "summary": lines,
             "peak_rss_mb_before_summary": rss_after_load,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

@@ -1,4 +1,4 @@
-"""``pitchey-analysis debug``: a frame-by-frame trace of one session.
+"""A frame-by-frame trace of one session (``pitchey-analysis debug``, :mod:`pitchey_analysis.cli.debug`).
 
 Frames are captured from the first byte after the upgrade (the seed's tool
 counted only frames that arrived after it began to wait, and reported
@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,6 +22,7 @@ import pandas as pd
 from .capture.records import frame_from_rows
 from .capture.redact import redact, redact_text, redact_url
 from .contract import Contract, default_contract
+from .exceptions import TraceError, UsageError
 from .probes.base import Credentials, Options, ProbeContext
 from .probes.common import heartbeat_kinds, login, login_user_id
 from .probes.session import MAX_TRACED, ProbeSession
@@ -134,42 +136,55 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
     return frames, pd.DataFrame(summary)
 
 
-def run_debug(url: str | None = None, *, profile: str = "complete", email: str | None = None, password: str | None = None,
-              sweep: bool = False, contract: str | None = None, duration: float = 2.0, save: str | None = None,
-              cafile: str | None = None, insecure: bool = False) -> int:
-    """The ``debug`` command: trace one session of ``url`` (None: the embedded reference server), print a summary,
-    optionally ``save`` the frames table; returns the exit code."""
+@dataclass(frozen=True)
+class DebugOptions:
+    """What ``pitchey-analysis debug`` traces (``debug --help`` says each)."""
+
+    url: str | None = None
+    profile: str = "complete"
+    email: str | None = None
+    password: str | None = None
+    sweep: bool = False
+    contract: str | None = None
+    duration: float = 2.0
+    cafile: str | None = None
+    insecure: bool = False
+
+
+def trace(o: DebugOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Trace one session of ``o.url`` (None: the embedded reference server), each frame printed as it arrives;
+    returns (frames table, summary table). A :class:`UsageError` for what the user gave (a malformed URL, a contract
+    the embedded server does not serve); a :class:`TraceError`, one line naming the target, when the session failed
+    or outlived its budget."""
     from .contract import ContractError, load_contract
-    from .exceptions import UsageError
     from .net import check_target, client_ssl_context, http_base
     from .runner import DEMO_USERS
 
     try:
-        spec = load_contract(contract or "pitchey")
-    except ContractError as exc:
-        print(f"pitchey-analysis debug: error: contract: {exc}", file=sys.stderr)
-        return 2
+        spec = load_contract(o.contract or "pitchey")
+    except ContractError as exc:  # the error says where in the document; the line says it is the contract's
+        raise UsageError(f"contract: {exc}") from None
 
     async def main() -> tuple[pd.DataFrame, pd.DataFrame]:
         user_type = next(iter(spec.login.paths), "creator") if spec.login else "creator"
-        creds = Credentials(email, password, user_type) if email and password else None
-        if url:
-            check_target(url)
-            ctx = client_ssl_context(cafile, insecure) if url.startswith("wss") else None
-            return await trace_session(url, http_base(url), creds=creds, sweep=sweep, listen_s=duration, ssl_context=ctx,
+        creds = Credentials(o.email, o.password, user_type) if o.email and o.password else None
+        if o.url:
+            check_target(o.url)
+            ctx = client_ssl_context(o.cafile, o.insecure) if o.url.startswith("wss") else None
+            return await trace_session(o.url, http_base(o.url), creds=creds, sweep=o.sweep, listen_s=o.duration, ssl_context=ctx,
                                        contract=spec, out=sys.stdout)
         if spec.sha256 != default_contract().sha256:
             raise UsageError(f"the embedded reference server serves the pitchey contract only, not {spec.name!r}: give a URL")
         from .server import ReferenceServer
 
-        async with ReferenceServer(profile) as srv:
-            print(f"embedded reference server ({profile}) at {srv.ws_url}", file=sys.stderr)
-            return await trace_session(srv.ws_url, srv.http_url, creds=creds or DEMO_USERS["creator"], sweep=sweep, listen_s=duration,
-                                       out=sys.stdout)
+        async with ReferenceServer(o.profile) as srv:
+            print(f"embedded reference server ({o.profile}) at {srv.ws_url}", file=sys.stderr)
+            return await trace_session(srv.ws_url, srv.http_url, creds=creds or DEMO_USERS["creator"], sweep=o.sweep,
+                                       listen_s=o.duration, out=sys.stdout)
 
     # the hard deadline: whatever the target sends (a flood, nothing, a close that never completes), the session
     # ends within its listening time and SLACK_S
-    budget = 2 * duration + (len(sweep_messages(spec)) * 0.5 if sweep else 0.0) + SLACK_S
+    budget = 2 * o.duration + (len(sweep_messages(spec)) * 0.5 if o.sweep else 0.0) + SLACK_S
 
     class HardDeadline(Exception):
         """The session outlived its budget (a TimeoutError of the target's, e.g. the upgrade's, is not this)."""
@@ -183,39 +198,36 @@ def run_debug(url: str | None = None, *, profile: str = "complete", email: str |
                 raise HardDeadline from None
             raise
 
-    where = printable(redact_url(url)) if url else "the embedded server"
+    where = printable(redact_url(o.url)) if o.url else "the embedded server"
     try:
-        frames, summary = asyncio.run(bounded())
-    except UsageError as exc:
-        print(f"pitchey-analysis debug: error: {printable(exc)}", file=sys.stderr)
-        return 2
+        return asyncio.run(bounded())
+    except UsageError:
+        raise
     except HardDeadline:
-        print(f"pitchey-analysis debug: error: {where}: the session had not ended {budget:g} s after it began "
-              f"(--duration {duration:g}): stopped", file=sys.stderr)
-        return 1
-    except Exception as exc:
+        raise TraceError(f"{where}: the session had not ended {budget:g} s after it began (--duration {o.duration:g}): "
+                         "stopped") from None
+    except Exception as exc:  # the target's failure (refused, not a WebSocket, closed mid-upgrade): one line
         log.debug("debug of %s failed", where, exc_info=True)
         what = str(exc).splitlines()[0] if str(exc).strip() else "no detail"
-        print(f"pitchey-analysis debug: error: {where}: {type(exc).__name__}: {printable(redact_text(what), 200)}", file=sys.stderr)
-        return 1
+        raise TraceError(f"{where}: {type(exc).__name__}: {printable(redact_text(what), 200)}") from None
+
+
+def print_trace_summary(summary: pd.DataFrame) -> None:
+    """The summary of a trace: what each message sent got back."""
     print("\nsummary (frames received after each message, including any that arrived before a wait began):")
     width = max(len(printable(x)) for x in summary["sent"])
     for row in summary.itertuples():
         print(f"  {printable(row.sent):{width}s} → {printable(row.answers)}")
-    if save:
-        from .atomic import atomic_path, is_disk_full
 
-        path = Path(save)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp:
-                if path.suffix == ".csv":
-                    frames.to_csv(tmp, index=False)
-                else:
-                    frames.to_parquet(tmp, index=False)
-        except OSError as exc:
-            print(f"pitchey-analysis debug: error: --save {printable(save)}: "
-                  f"{'the disk is full' if is_disk_full(exc) else 'cannot write'} ({exc.strerror or exc})", file=sys.stderr)
-            return 4 if is_disk_full(exc) else 2
-        print(f"frames table written to {printable(path)}", file=sys.stderr)
-    return 0
+
+def save_frames(frames: pd.DataFrame, path: Path) -> None:
+    """Write the frames table to ``path``, CSV or Parquet by its extension, under a temporary name and renamed
+    (an :class:`OSError` when it cannot be written: nothing partial is left)."""
+    from .atomic import atomic_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".csv":
+            frames.to_csv(tmp, index=False)
+        else:
+            frames.to_parquet(tmp, index=False)

@@ -10,6 +10,8 @@ mistakes, and a report that could not be exported::
     │   ├── RunNotFound       no such run, or no runs where the user pointed (also a FileNotFoundError)
     │   ├── DatasetError      a run dataset that cannot be read or does not match its schema: names file and field
     │   └── ContractError     a contract that cannot be read or does not validate (pitchey_analysis.contract)
+    ├── OutputError           a file the command writes could not be written: what it was and why (a full disk exits 4)
+    ├── TraceError            the session ``debug`` traces failed or outlived its budget: the target's failure (exits 1)
     ├── ReportError           the report notebook failed: the failing cell, its exception name and value
     └── ClientError           the reconnecting client (``pitchey_analysis.client``)
         ├── LoginError
@@ -49,6 +51,20 @@ class DatasetError(UsageError):
         super().__init__(printable(f"{file}" + (f": {field}" if field else "") + f": {problem}"))
 
 
+class OutputError(PitcheyAnalysisError):
+    """A file or folder the command was to write could not be written: ``what`` names it (``--out reports``),
+    ``cause`` is the :class:`OSError`; the CLI exits 4 when the disk is full, else 2."""
+
+    def __init__(self, what: str, cause: OSError) -> None:
+        self.what, self.cause = what, cause
+        super().__init__(f"{what}: {cause.strerror or cause}")
+
+
+class TraceError(PitcheyAnalysisError):
+    """The session ``pitchey-analysis debug`` traced failed (the target's failure, one line naming the target) or
+    outlived its budget."""
+
+
 class ReportError(PitcheyAnalysisError):
     """The report notebook failed; carries the failing cell, the exception's name and value, and the executed notebook."""
 
@@ -62,4 +78,5 @@ class ClientError(PitcheyAnalysisError):
     """Root of the reconnecting client's exceptions."""
 
 
-__all__ = ["ClientError", "DatasetError", "PitcheyAnalysisError", "PreflightError", "ReportError", "RunNotFound", "UsageError"]
+__all__ = ["ClientError", "DatasetError", "OutputError", "PitcheyAnalysisError", "PreflightError", "ReportError", "RunNotFound",
+           "TraceError", "UsageError"]

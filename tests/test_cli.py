@@ -185,7 +185,7 @@ def test_degraded_capture_exits_4(tmp_path, monkeypatch, capsys):
 
 
 def test_exit_policy_is_a_pure_function():
-    from pitchey_analysis.cli import exit_code
+    from pitchey_analysis.cli.run import exit_code
 
     ok = {"status": "complete", "critical_failed": False, "verdict": "READY"}
     assert exit_code("critical", **ok) == 0

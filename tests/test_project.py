@@ -129,7 +129,8 @@ def test_user_facing_text_names_only_files_the_repository_has():
 
     texts = {p: p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
     texts[ROOT / "pitchey_analysis/demo.py"] = DEMO_PASSWORD_SOURCE
-    texts[ROOT / "pitchey_analysis/cli.py"] = (ROOT / "pitchey_analysis/cli.py").read_text()
+    for path in sorted((ROOT / "pitchey_analysis" / "cli").glob("*.py")):
+        texts[path] = path.read_text()
     for path, text in texts.items():
         for name in re.findall(r"\b([A-Z][A-Z_]+\.md)\b", text):
             assert (ROOT / name).exists() or list(ROOT.glob(f"*/{name}")), f"{path.name} names {name}, not in the repository"

@@ -27,7 +27,7 @@ One job per module::
     orchestrate.py  Dask: shards on a local cluster or a scheduler, results gathered
     progress.py     the live progress line
     capture.py      writing a load run into a run dataset
-    cli.py          the ``load`` command's glue
+    runner.py       a load run from typed options: checks, logins, the embedded target, the capture, its summary
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..exceptions import UsageError
 from .engine import attach_samples, run_shard
 from .progress import Progress
 from .spec import ShardResult, ShardSpec, UserSpec
@@ -30,8 +31,9 @@ if TYPE_CHECKING:  # numpy is imported where it is used: the process that runs t
     from ..contract import Contract
 
 
-class SchedulerUnreachable(ConnectionError):
-    """The Dask scheduler given with ``scheduler=`` did not answer (or the address is not one)."""
+class SchedulerUnreachable(UsageError, ConnectionError):
+    """The Dask scheduler given with ``scheduler=`` did not answer (or the address is not one): the user's to fix
+    (a usage error, exit 2 in the CLI)."""
 
 
 def check_scheduler(address: str, timeout_s: float = 3.0) -> None:

@@ -1,10 +1,8 @@
-"""``pitchey-analysis history``: every run of a target over time, as a table (and a figure on request)."""
+"""Every run of a target over time, as a table (and a figure on request): ``pitchey-analysis history``, notebook 7.0."""
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,24 +58,14 @@ def _lines(text: str) -> str:
     return "\n".join(printable(line) for line in text.splitlines())
 
 
-def cmd_history(a: argparse.Namespace) -> int:
-    """Print the history table; draw the figure when ``--figure`` is given."""
+def print_history(h: dict[str, pd.DataFrame], target: str | None = None) -> None:
+    """Print the history tables of ``h`` (:func:`load_history`), one trend per target and contract; ``target`` is
+    the filter it was loaded with, named when no run matched."""
     import pandas as pd
 
-    from ..exceptions import UsageError
-    from ..textsafe import printable
-
-    figure = Path(a.figure) if a.figure else None
-    if figure is not None and (figure.is_dir() or (figure.exists() and not figure.is_file())):
-        raise UsageError(f"--figure {printable(a.figure)} is not a regular file to write a PNG into")
-
-    def skipped(path: Path, exc: Exception) -> None:
-        print(f"pitchey-analysis history: warning: skipped an unreadable run: {exc}", file=sys.stderr)
-
-    h = load_history(Path(a.runs_dir) if a.runs_dir else None, a.target, samples=a.samples, on_skip=skipped)
     if h["runs"].empty:
-        print("no runs" + (f" of a target matching {a.target!r}" if a.target else ""))
-        return 0
+        print("no runs" + (f" of a target matching {target!r}" if target else ""))
+        return
     from ..analysis.history import trends
 
     parts = trends(h)
@@ -90,14 +78,16 @@ def cmd_history(a: argparse.Namespace) -> int:
             print(_lines(rates.to_string(index=False)))
             print("\np95 per metric in ms [order-statistic 95% interval; none printed where the samples cannot support it]")
             print(_lines(p95.to_string(index=False)))
-    if figure is not None:
-        from ..atomic import atomic_path
-        from . import figures
 
-        figures.style()
-        fig = figures.history(h)
-        figure.parent.mkdir(parents=True, exist_ok=True)  # an OSError here or below: the command says it in one line
-        with atomic_path(figure) as tmp:
-            fig.savefig(tmp, format="png", metadata={"Software": None})
-        print(f"figure: {printable(a.figure)}")
-    return 0
+
+def write_history_figure(h: dict[str, pd.DataFrame], path: Path) -> None:
+    """Draw the trend of ``h`` into the PNG file ``path``, written under a temporary name and renamed (an
+    :class:`OSError` when it cannot be written)."""
+    from ..atomic import atomic_path
+    from . import figures
+
+    figures.style()
+    fig = figures.history(h)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})

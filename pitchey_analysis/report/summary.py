@@ -12,7 +12,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from ..analysis import analyze, category_rates, latest
+from ..analysis import Analysis, category_rates, latest
 from ..atomic import write_text
 from ..textsafe import printable
 
@@ -22,8 +22,9 @@ def category_table(probes: pd.DataFrame) -> pd.DataFrame:
     return category_rates(latest(probes))
 
 
-def print_summary(run: Any, table: pd.DataFrame, console: Console | None = None) -> None:
-    """Print the categories, the verdict and where the run is."""
+def print_summary(run: Any, a: Analysis, console: Console | None = None) -> None:
+    """Print the categories, the verdict and where the run is, from the run's analysis (``analyze(run)``, computed
+    once by the caller)."""
     from rich.markup import escape
 
     from ..textsafe import printable
@@ -35,11 +36,10 @@ def print_summary(run: Any, table: pd.DataFrame, console: Console | None = None)
     t = Table(title=f"run {safe(run.run_id)} (status: {safe(run.manifest.get('status'))})")
     for col in ("category", "passed", "failed", "errors", "skipped", "pass rate (95% CI)"):
         t.add_column(col, justify="left" if col == "category" else "right")
-    for _, r in table.iterrows():
+    for _, r in a.rates.iterrows():
         rate = "—" if r["judged"] == 0 else f"{r['rate']:.0%} ({r['lo']:.0%}–{r['hi']:.0%})"
         t.add_row(safe(r["category"]), str(r["passed"]), str(r["failed"]), str(r["errors"]), str(r["skipped"]), rate)
     console.print(t)
-    a = analyze(run)
     console.print(f"verdict: [bold]{a.verdict.verdict}[/bold] — {safe(a.verdict.sentence())}", markup=True)
     for _, r in a.verdict.reasons.iterrows():  # every blocking finding or gap by name, never just a count
         console.print(f"  - {printable(r['name'])}: {printable(r['status'])}", markup=False, highlight=False)
@@ -48,9 +48,8 @@ def print_summary(run: Any, table: pd.DataFrame, console: Console | None = None)
                   + (f" --runs-dir {printable(run.path.parent)}" if run.path.parent.name != "runs" else ""), markup=False)
 
 
-def summary_dict(run: Any) -> dict[str, Any]:
-    """A JSON-able summary: verdict, score, categories, targets, failing probes."""
-    a = analyze(run)
+def summary_dict(run: Any, a: Analysis) -> dict[str, Any]:
+    """A JSON-able summary of a run and its analysis: verdict, score, categories, targets, failing probes."""
     return {
         "run_id": run.run_id,
         "status": run.manifest.get("status"),
@@ -66,10 +65,10 @@ def summary_dict(run: Any) -> dict[str, Any]:
     }
 
 
-def write_json(run: Any, path: Path) -> None:
+def write_json(run: Any, a: Analysis, path: Path) -> None:
     """Write :func:`summary_dict` as JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, json.dumps(summary_dict(run), indent=2, default=str))  # whole or not at all: CI reads it
+    write_text(path, json.dumps(summary_dict(run, a), indent=2, default=str))  # whole or not at all: CI reads it
 
 
 def write_junit(run: Any, path: Path) -> None:

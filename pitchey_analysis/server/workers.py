@@ -83,8 +83,8 @@ class WorkerPool:
         self.stop()
 
 
-def serve_workers(profile: Profile, *, workers: int, host: str = "127.0.0.1", port: int = 0, jwt_secret: str | None = None) -> int:
-    """``pitchey-analysis serve --workers N``: serve until Ctrl-C or a worker dies; returns the exit code."""
+def serve_workers(profile: Profile, *, workers: int, host: str = "127.0.0.1", port: int = 0, jwt_secret: str | None = None) -> None:
+    """``pitchey-analysis serve --workers N``: serve until Ctrl-C or a worker dies."""
     pool = WorkerPool(profile, workers, host, port, jwt_secret)
     pool.start()
     print(f"WebSocket: {pool.ws_url}\nHTTP:      {pool.http_url}\n{workers} worker processes (state is per process)", file=sys.stderr)
@@ -95,4 +95,3 @@ def serve_workers(profile: Profile, *, workers: int, host: str = "127.0.0.1", po
         pass
     finally:
         pool.stop()
-    return 0

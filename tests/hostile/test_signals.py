@@ -143,7 +143,6 @@ def test_a_full_disk_anywhere_else_is_one_line_and_exit_4(capsys, monkeypatch, t
     def full(*a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "x"))
 
-    monkeypatch.setattr(cli, "cmd_history", full)
     monkeypatch.setitem(cli.COMMANDS, "history", full)
     code, _, err = run_cli(capsys, "history")
     assert code == 4 and "the disk is full" in one_line_error(err)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pitchey_analysis.cli import build_parser, cmd_load
+from pitchey_analysis.cli import build_parser, main
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -27,8 +27,7 @@ def test_bad_numbers_are_refused_by_the_parser(capsys, argv, message):
     (["--source-address", "127.0.0.2", "--target", "ws://[::1]:9/ws"], "source address 127.0.0.2 is IPv4 but the target ::1 is IPv6"),
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
-    a = build_parser().parse_args(["load", *argv, "--out", str(tmp_path)])
-    assert cmd_load(a) == 2
+    assert main(["load", *argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not any(tmp_path.iterdir())  # no run was started
@@ -39,9 +38,8 @@ def test_source_addresses_are_used_and_recorded(tmp_path):
 
     from pitchey_analysis import load_run
 
-    a = build_parser().parse_args(["load", "--hold", "--connections", "4", "--duration", "0.5", "--workers", "0", "--settle", "0",
-                                   "--source-address", "127.0.0.2", "--source-address", "127.0.0.3", "--out", str(tmp_path)])
-    assert cmd_load(a) == 0
+    assert main(["load", "--hold", "--connections", "4", "--duration", "0.5", "--workers", "0", "--settle", "0",
+                 "--source-address", "127.0.0.2", "--source-address", "127.0.0.3", "--out", str(tmp_path)]) == 0
     (run_dir,) = [d for d in tmp_path.iterdir() if d.is_dir()]
     run = load_run(run_dir)
     assert run.manifest["config"]["source_addresses"] == ["127.0.0.2", "127.0.0.3"]

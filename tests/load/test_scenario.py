@@ -9,7 +9,7 @@ import pytest
 from pitchey_analysis import ReferenceServer, load_run
 from pitchey_analysis.exceptions import UsageError
 from pitchey_analysis.load.capture import capture_load
-from pitchey_analysis.load.cli import _login
+from pitchey_analysis.load.runner import _login
 from pitchey_analysis.load.scenario import load_scenario, parse_scenario
 from pitchey_analysis.runner import DEMO_USERS
 
@@ -121,8 +121,8 @@ async def test_load_logs_in_as_the_contract_says_and_carries_the_token_its_way(m
 
     from pitchey_analysis.contract import load_contract
     from pitchey_analysis.load import ShardSpec, run_shard
-    from pitchey_analysis.load.cli import _tokens
     from pitchey_analysis.load.plan import complete
+    from pitchey_analysis.load.runner import _tokens
     from pitchey_analysis.probes import Credentials
 
     from ..ticker.server import TickerServer

@@ -14,7 +14,7 @@ from pitchey_analysis.analysis.soak import analyze_soak, latency_drift
 from pitchey_analysis.capture.dataset import load_events
 from pitchey_analysis.load import ShardSpec, run_shard
 from pitchey_analysis.load.capture import capture_load
-from pitchey_analysis.load.cli import _login
+from pitchey_analysis.load.runner import _login
 from pitchey_analysis.load.spec import UserSpec
 from pitchey_analysis.runner import DEMO_ADMIN, DEMO_USERS
 from pitchey_analysis.server import Defect

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pitchey_analysis import ReferenceServer
 from pitchey_analysis.load.capture import capture_load
-from pitchey_analysis.load.cli import _login
+from pitchey_analysis.load.runner import _login
 from pitchey_analysis.runner import DEMO_ADMIN
 from tests.test_notebooks import run_nb
 

@@ -1,4 +1,6 @@
-"""The ``load`` command's glue: arguments in, a run dataset (written as the run goes) and a summary out."""
+"""A load run from typed options (the ``load`` command's work): the options checked, the logins, the embedded target
+when none is given, the run dataset (written as the run goes) and its summary lines. Every problem of the options is
+a :class:`~pitchey_analysis.exceptions.UsageError`; the command line (:mod:`pitchey_analysis.cli.load`) prints."""
 
 from __future__ import annotations
 
@@ -6,16 +8,16 @@ import json
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..contract import DEFAULT, Contract, default_contract, load_contract
-from ..textsafe import printable
 from .capture import capture_load
-from .orchestrate import SchedulerUnreachable, check_scheduler, source_address_problem
+from .orchestrate import check_scheduler, source_address_problem
 
 
-def _summary(path: Path, model: str, window_s: float) -> list[str]:
+def summary_lines(path: Path, model: str, window_s: float) -> list[str]:
     """Lines from the stored run: per level opened, held, latency per operation, errors and closes; then the soak figures."""
     import pandas as pd
 
@@ -96,111 +98,135 @@ def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract |
     return out
 
 
-def run_load_cli(*, target: str | None = None, connections: int = 100, levels: list[int] | tuple[int, ...] | None = None,
-                 duration: float = 10.0, rate: float = 1.0, hold: bool = False, workers: int = 2, scheduler: str | None = None,
-                 out: str | None = None, cafile: str | None = None, insecure: bool = False, scenario: str | None = None,
-                 window: float = 0.0, settle: float = 2.0, verbose: bool = False, contract: str | None = None,
-                 source_addresses: tuple[str, ...] = (), token: str | None = None) -> int:
-    """The ``load`` command: one level, a ramp over ``levels`` or a scenario's stages; one run dataset, written as the run goes.
+@dataclass(frozen=True)
+class LoadOptions:
+    """What a load run is asked to do (``pitchey-analysis load --help`` says each)."""
 
-    The keyword arguments are the command's options (``pitchey-analysis load --help``); returns the exit code.
-    """
+    target: str | None = None
+    connections: int = 100
+    levels: tuple[int, ...] | None = None
+    duration: float = 10.0
+    rate: float = 1.0
+    hold: bool = False
+    workers: int = 2
+    scheduler: str | None = None
+    out: str | None = None
+    cafile: str | None = None
+    insecure: bool = False
+    scenario: str | None = None
+    window: float = 0.0
+    settle: float = 2.0
+    verbose: bool = False
+    contract: str | None = None
+    source_addresses: tuple[str, ...] = ()
+    token: str | None = None
+
+    def problems(self) -> list[str]:
+        """What cannot work in these options, each naming its option (pure but for the open-files limit)."""
+        levels = list(self.levels) if self.levels else [self.connections]
+        bad = [f"{name} must be {rule}" for name, ok, rule in (
+            ("--connections", self.connections >= 1, "at least 1"), ("--levels", all(n >= 1 for n in levels), "at least 1 each"),
+            ("--duration", self.duration > 0, "positive"), ("--rate", self.rate >= 0, "0 (closed model) or positive"),
+            ("--workers", self.workers >= 0, "0 (in this process) or more"), ("--settle", float(self.settle) >= 0, "0 or more"))
+            if not ok]
+        if not self.scheduler:  # local workers: each holds its share of the connections, one file descriptor each
+            most = max(levels)
+            per_worker = -(-most // max(1, self.workers))
+            limit = open_files_limit()
+            if per_worker > limit - FILES_SPARE:
+                bad.append(f"--connections {most:,} over {max(1, self.workers)} worker(s) is {per_worker:,} connections a worker, "
+                           f"and a worker may open {limit:,} files ({limit - FILES_SPARE:,} connections; `ulimit -n`): "
+                           "raise the limit or --workers")
+        problem = source_address_problem(self.target or "ws://127.0.0.1/", self.source_addresses)  # the embedded server: 127.0.0.1
+        if problem:
+            bad.append(f"--source-address: {problem}")
+        return bad
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    """A finished load run: its run dataset and the summary lines (:func:`summary_lines`)."""
+
+    path: Path
+    lines: list[str]
+
+    @property
+    def opened_none(self) -> bool:
+        """No connection opened at any level: the load did not happen."""
+        return all(" opened 0/" in line for line in self.lines if line.startswith("level "))
+
+
+def run_load_command(o: LoadOptions) -> LoadSummary:
+    """One level, a ramp over ``levels`` or a scenario's stages against ``o.target`` (None: the embedded reference
+    server); one run dataset, written as the run goes, and its summary. A :class:`UsageError` (exit 2 in the CLI)
+    before anything starts when the options cannot work, or when a login is refused."""
     from ..config import writable_runs_dir
     from ..exceptions import UsageError
     from ..net import check_target, http_base  # not the suite's module: it loads every probe (aiohttp, SciPy)
     from .scenario import TOKEN_LOGIN, load_scenario
 
-    if not verbose and (workers > 0 or scheduler):  # the local cluster's INFO lines would flood the terminal
+    if not o.verbose and (o.workers > 0 or o.scheduler):  # the local cluster's INFO lines would flood the terminal
         import distributed  # noqa: F401 - its import sets its loggers' levels from its own config: quieten them after
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
-    model = "hold" if hold else ("closed" if rate == 0 else "open")
-    levels = list(levels) if levels else [connections]
-    settle_s = float(settle)
-    bad = [f"{name} must be {rule}" for name, ok, rule in (
-        ("--connections", connections >= 1, "at least 1"), ("--levels", all(n >= 1 for n in levels), "at least 1 each"),
-        ("--duration", duration > 0, "positive"), ("--rate", rate >= 0, "0 (closed model) or positive"),
-        ("--workers", workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more")) if not ok]
-    if not scheduler:  # local workers: each holds its share of the connections, one file descriptor each
-        most = max(levels) if levels else connections
-        per_worker = -(-most // max(1, workers))
-        limit = open_files_limit()
-        if per_worker > limit - FILES_SPARE:
-            bad.append(f"--connections {most:,} over {max(1, workers)} worker(s) is {per_worker:,} connections a worker, "
-                       f"and a worker may open {limit:,} files ({limit - FILES_SPARE:,} connections; `ulimit -n`): "
-                       "raise the limit or --workers")
-    problem = source_address_problem(target or "ws://127.0.0.1/", source_addresses)  # the embedded server: 127.0.0.1
-    if problem:
-        bad.append(f"--source-address: {problem}")
+    model = "hold" if o.hold else ("closed" if o.rate == 0 else "open")
+    levels = list(o.levels) if o.levels else [o.connections]
+    settle_s = float(o.settle)
+    bad = o.problems()
     if bad:
-        print(f"pitchey-analysis load: error: {'; '.join(bad)}", file=sys.stderr)
-        return 2
-    try:
-        contract_ = load_contract(contract or DEFAULT)
-        if contract_.name != DEFAULT and not target:
-            raise UsageError(f"the embedded reference server serves the {DEFAULT} contract only, not {contract_.name}: give --target")
-        if contract_.name != DEFAULT and not scenario and not hold:
-            scenario = "default"  # another contract is loaded with all its request/answer operations, not its round trip alone
-        scen = load_scenario(scenario, contract=contract_, duration_s=duration, connections=connections,
-                             token=token is not None) if scenario else None
-        if scen is not None:
-            model = "open"
-        if target:
-            check_target(target)
-        if scheduler:
-            check_scheduler(scheduler)
-    except (UsageError, SchedulerUnreachable) as exc:  # a ContractError is a UsageError
-        print(f"pitchey-analysis load: error: {printable(exc)}", file=sys.stderr)
-        return 2
-    window_s = float(window or 0) or max(1.0, min(60.0, duration / 10))
+        raise UsageError("; ".join(bad))
+    contract_ = load_contract(o.contract or DEFAULT)
+    if contract_.name != DEFAULT and not o.target:
+        raise UsageError(f"the embedded reference server serves the {DEFAULT} contract only, not {contract_.name}: give --target")
+    scenario = o.scenario
+    if contract_.name != DEFAULT and not scenario and not o.hold:
+        scenario = "default"  # another contract is loaded with all its request/answer operations, not its round trip alone
+    scen = load_scenario(scenario, contract=contract_, duration_s=o.duration, connections=o.connections,
+                         token=o.token is not None) if scenario else None
+    if scen is not None:
+        model = "open"
+    if o.target:
+        check_target(o.target)
+    if o.scheduler:
+        check_scheduler(o.scheduler)
+    window_s = float(o.window or 0) or max(1.0, min(60.0, o.duration / 10))
 
     def go(url: str, admin_token: str | None, server: dict[str, Any] | None = None) -> Path:
         users: tuple[Any, ...] = ()
-        extra: dict[str, Any] = {"cafile": cafile, "insecure": insecure, "contract": contract_.summary(),
-                                 "token_supplied": token is not None}
+        extra: dict[str, Any] = {"cafile": o.cafile, "insecure": o.insecure, "contract": contract_.summary(),
+                                 "token_supplied": o.token is not None}
         if scen is not None:
-            tokens = _tokens(http_base(url), {k for k in scen.logins if k and k != TOKEN_LOGIN}, not target, contract_,
-                             cafile=cafile, insecure=insecure)
+            tokens = _tokens(http_base(url), {k for k in scen.logins if k and k != TOKEN_LOGIN}, not o.target, contract_,
+                             cafile=o.cafile, insecure=o.insecure)
             if TOKEN_LOGIN in scen.logins:
-                if token is None:
+                if o.token is None:
                     raise UsageError("the scenario logs in as 'token' (the credential you supply): give --token or set "
                                      "PITCHEY_TOKEN")
-                tokens[TOKEN_LOGIN] = token
+                tokens[TOKEN_LOGIN] = o.token
             users = scen.with_tokens(tokens)
             extra["scenario"] = scen.describe()
-        elif token is not None:  # no scenario: every connection carries the supplied credential
+        elif o.token is not None:  # no scenario: every connection carries the supplied credential
             from .spec import UserSpec
 
-            users = (UserSpec(name="token-user", token=token),)
-        return capture_load(url, out=Path(out) if out else writable_runs_dir(), levels=levels, duration_s=duration, model=model,
-                            rate_per_conn=rate or 1.0, workers=workers, scheduler=scheduler, admin_token=admin_token,
-                            settle_s=settle_s, cafile=cafile, insecure=insecure, users=users,
+            users = (UserSpec(name="token-user", token=o.token),)
+        return capture_load(url, out=Path(o.out) if o.out else writable_runs_dir(), levels=levels, duration_s=o.duration,
+                            model=model, rate_per_conn=o.rate or 1.0, workers=o.workers, scheduler=o.scheduler,
+                            admin_token=admin_token, settle_s=settle_s, cafile=o.cafile, insecure=o.insecure, users=users,
                             stages=list(scen.stages) if scen is not None else None,
                             stage_rates=list(scen.stage_rates) if scen is not None else None, contract=contract_,
-                            ramp=scen is not None and scen.ramp, source_addresses=source_addresses,
-                            manifest={"target": {"embedded": not target}, "server": server, "config": extra},
+                            ramp=scen is not None and scen.ramp, source_addresses=o.source_addresses,
+                            manifest={"target": {"embedded": not o.target}, "server": server, "config": extra},
                             on_level=lambda level, d: print(f"level {level}: {model} model; run dataset {d}", file=sys.stderr))
 
-    try:
-        if target:
-            path = go(target, os.environ.get("PITCHEY_ADMIN_TOKEN") or None)
-        else:  # imported here: a load on a given target (--workers 0: no Dask either) does not carry the server
-            from ..runner import DEMO_ADMIN
-            from ..server import ReferenceServer
+    if o.target:
+        path = go(o.target, os.environ.get("PITCHEY_ADMIN_TOKEN") or None)
+    else:  # imported here: a load on a given target (--workers 0: no Dask either) does not carry the server
+        from ..runner import DEMO_ADMIN
+        from ..server import ReferenceServer
 
-            with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
-                path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN, admin=True), {"profile": srv.profile.describe()})
-    except (UsageError, SchedulerUnreachable) as exc:
-        print(f"pitchey-analysis load: error: {printable(exc)}", file=sys.stderr)
-        return 2
-    lines = _summary(path, model, window_s)
-    for line in lines:  # close reasons and error examples are the target's text
-        print(printable(line))
-    print(f"run dataset: {path}")
-    if all(" opened 0/" in line for line in lines if line.startswith("level ")):
-        print("pitchey-analysis load: no connection opened: the load did not happen", file=sys.stderr)
-        return 1
-    return 0
+        with ReferenceServer(disable=["rate_limit"]) as srv:  # the embedded target: no rate limit for load
+            path = go(srv.ws_url, _login(srv.http_url, DEMO_ADMIN, admin=True), {"profile": srv.profile.describe()})
+    return LoadSummary(path, summary_lines(path, model, window_s))
 
 
 def _login(http_url: str, creds: Any, contract: Contract | None = None, *, admin: bool = False,
