@@ -137,3 +137,17 @@ def test_user_facing_text_names_only_files_the_repository_has():
     assert "README" in DEMO_PASSWORD_SOURCE
     readme = texts[ROOT / "README.md"]
     assert f"`{DEMO_PASSWORD}`" in readme.split("## The reference server", 1)[1], "the README's reference-server section gives the demo password"
+
+
+def test_the_readme_layout_names_every_folder_of_the_package_with_its_job():
+    """A newcomer reads the package's folders in the README's layout, one line each: a folder added without its
+    line, or a line left for a folder that is gone, fails here."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Project layout"):readme.index("## Using it")]
+    listed = set(re.findall(r"│   [├└]── (\w+)/\s+<- \S", layout))
+    folders = {p.name for p in (ROOT / "pitchey_analysis").iterdir()
+               if p.is_dir() and not p.name.startswith(("_", "."))
+               and any(p.iterdir())}
+    assert listed == folders, (sorted(folders - listed), sorted(listed - folders))
