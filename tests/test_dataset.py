@@ -41,6 +41,10 @@ def test_secrets_are_redacted_before_writing(tmp_path):
     rec = Recorder(tmp_path, {"target": "ws://h/ws?token=abc", "password": "hunter2"}, secrets_to_mask=("hunter2",))
     rec.probe(_probe(detail=f"sent Authorization: Bearer {jwt_like} and hunter2", observed=json.dumps({"token": "xyz", "url": "ws://h/ws?token=abc"})))
     rec.close()
+    # the control: the record and the manifest were written, masked (a record lost would pass the search below)
+    assert {"events.jsonl", "manifest.json", "probes.parquet"} <= {f.name for f in rec.dir.iterdir()}
+    assert "sent Authorization: Bearer [REDACTED] and [REDACTED]" in (rec.dir / "events.jsonl").read_text()
+    assert json.loads((rec.dir / "manifest.json").read_text())["target"] == "ws://h/ws?token=[REDACTED]"
     for f in rec.dir.iterdir():
         blob = f.read_bytes().decode("utf-8", "replace")
         assert "hunter2" not in blob and jwt_like not in blob and "token=abc" not in blob, f.name
