@@ -95,6 +95,7 @@ def test_layers_import_only_upstream():
     pkg = ROOT / "pitchey_analysis"
     bad = []
     for layer, forbidden in FORBIDDEN.items():
+        assert list((pkg / layer).rglob("*.py")), f"no module in {layer}/: a layer moved away is checked by nothing"
         for path in (pkg / layer).rglob("*.py"):
             module = ["pitchey_analysis", *path.relative_to(pkg).with_suffix("").parts]
             for node in ast.walk(ast.parse(path.read_text())):
