@@ -243,3 +243,6 @@ def test_embedded_target_ignores_an_exported_secret(tmp_path):
     # every authentication probe the contract declares passes (one for another session model is not planned)
     bad = run.probes[(run.probes["outcome"] != "pass") & (run.probes["reason"] != "not_in_contract")]
     assert bad.empty, bad[["probe", "outcome", "reason"]]
+    # the control: the authentication probes ran and passed (none recorded at all passed the line above)
+    passed = set(run.probes.loc[run.probes["outcome"] == "pass", "probe"])
+    assert {"auth.query_token", "auth.header_token", "auth.forged_token", "auth.expired_token", "auth.token_subject"} <= passed
