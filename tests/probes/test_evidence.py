@@ -64,6 +64,8 @@ async def test_no_probe_passes_against_a_target_without_features_and_the_run_is_
     elapsed = time.perf_counter() - t0
     run = load_run(path)
     assert run.manifest["status"] == "complete"
+    # the control: every planned probe has its record (no record at all passed the search for a pass below)
+    assert set(run.probes["probe"]) == {p["probe"] for p in run.manifest["plan"] if p["selected"]}
     passed = run.probes.loc[run.probes["outcome"] == "pass", "probe"].tolist()
     if name in ("silent", "forbidden", "stall"):
         assert passed == [], passed
