@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import aiohttp
 import jwt
 import pytest
@@ -55,7 +57,10 @@ async def test_stats_needs_admin(server):
     assert set(body["data"]) == {"connections", "messages", "errors", "rate_limited", "uptime_s", "memory"}
     assert set(body["data"]["connections"]) == {"total", "authenticated", "users"}
     rss = body["data"]["memory"]["rss_bytes"]  # resident memory now (/proc; null where there is none)
-    assert rss is None or (isinstance(rss, int) and rss > 1024 * 1024)
+    if os.path.exists("/proc/self/statm"):  # where there is a /proc, null would be a figure lost (it passed before)
+        assert isinstance(rss, int) and rss > 1024 * 1024, rss
+    else:
+        assert rss is None
 
 
 async def test_notifications_and_broadcast_admin_only(server):
@@ -77,7 +82,8 @@ async def test_security_headers_everywhere(server, path):
 
 async def test_unknown_routes_and_bad_json_have_no_stack_trace(server):
     status, body, _ = await http_get(server, "/")
-    assert status == 404 and body == {"success": False, "error": "Not Found"} or body["success"] is False
+    # PROTOCOL.md: 404 JSON {success:false, error} ('status == 404 and body == ... or success is False' passed any status)
+    assert status == 404 and body["success"] is False and set(body) == {"success", "error"} and body["error"], (status, body)
     async with aiohttp.ClientSession() as s:
         async with s.post(server.http_url + "/api/auth/creator/login", data="{bad", headers={"Content-Type": "application/json"}) as r:
             text = await r.text()
