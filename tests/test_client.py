@@ -14,6 +14,7 @@ import pytest
 from pitchey_analysis import PitcheyClient, SyncPitcheyClient
 from pitchey_analysis.client import ConnectionLost, ForbiddenChannel, backoff
 from tests.helpers import http_post, token
+from tests.waiting import aeventually
 
 
 def fast():
@@ -74,16 +75,10 @@ async def test_reconnects_after_server_drop_and_resubscribes(make_server):
     got = []
     await c.subscribe("pitch:3", got.append)
     admin = await token(srv, "admin")
-    deadline = time.monotonic() + 5
-    while c.reconnects < 1 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert c.reconnects >= 1
-    while not c.connected and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    await aeventually(lambda: c.reconnects >= 1 and c.connected, 5, "the reconnect")
     await http_post(srv, "/api/broadcast", {"channel": "pitch:3", "message": {"type": "pitch_stats_update", "pitchId": 3, "views": 1, "likes": 1}}, admin)
-    while not got and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    assert got and got[0]["pitchId"] == 3
+    await aeventually(lambda: got, 5, "the broadcast's delivery")
+    assert got[0]["pitchId"] == 3
     assert changes[:3] == [True, False, True]
     await c.close()
 
@@ -99,9 +94,7 @@ async def test_reconnect_schedule_is_followed(make_server):
 
     c = client(srv, backoff_factory=recorded, heartbeat_interval=None)
     await c.connect()
-    t0 = time.monotonic()
-    while c.reconnects < 1 and time.monotonic() - t0 < 5:
-        await asyncio.sleep(0.01)
+    await aeventually(lambda: c.reconnects >= 1, 5, "the reconnect")
     assert calls[0] == 0.05
     await c.close()
 
@@ -111,9 +104,7 @@ async def test_gives_up_after_max_attempts(make_server):
     c = client(srv, max_attempts=2, heartbeat_interval=None)
     await c.connect()
     srv.hub.shutting_down = True  # every upgrade now answers 503
-    t0 = time.monotonic()
-    while c._lost is None and time.monotonic() - t0 < 5:
-        await asyncio.sleep(0.02)
+    await aeventually(lambda: c._lost is not None, 5, "the client's giving up")
     assert isinstance(c._lost, ConnectionLost)
     with pytest.raises(ConnectionLost):
         await c.ping()
@@ -127,10 +118,7 @@ async def test_server_that_stops_answering_pings_is_detected(make_server):
     c = client(srv, heartbeat_interval=0.1, heartbeat_timeout=0.2)
     c.on_connection_change(changes.append)
     await c.connect()
-    t0 = time.monotonic()
-    while False not in changes and time.monotonic() - t0 < 5:
-        await asyncio.sleep(0.02)
-    assert False in changes  # the dead connection was noticed and dropped
+    await aeventually(lambda: False in changes, 5, "the dead connection's drop")  # noticed and dropped
     await c.close()
 
 
@@ -144,9 +132,7 @@ async def test_expired_token_leads_to_a_new_login(make_server):
     claims = jwt.decode(old, options={"verify_signature": False})
     claims.update(exp=int(time.time()) - 10)
     c.token = expired = jwt.encode(claims, "x" * 40, algorithm="HS256")
-    t0 = time.monotonic()
-    while c.reconnects < 1 and time.monotonic() - t0 < 5:
-        await asyncio.sleep(0.02)
+    await aeventually(lambda: c.reconnects >= 1, 5, "the reconnect")
     assert c.token != expired and not c.token_expired()
     assert c.session["authenticated"] is True
     await c.close()

@@ -160,16 +160,52 @@ def test_json_and_yaml_read_alike(tmp_path):
     assert parse_text(f.read_text()) == _doc()
 
 
+#: Imports the server's dispatch, the debugger's sweep and the client's channel table with the default contract
+#: swapped for one that lacks ``typing_stop`` and names the dashboard channel ``board``, and prints what they hold.
+_OTHER_DEFAULT = """
+import copy, functools, json
+import pitchey_analysis.contract as C
+import pitchey_analysis.contract.load as L
+d = copy.deepcopy(L.default_contract().document)
+del d["operations"]["typing_stop"]
+channels = d["x-readiness"]["channels"]
+channels["board"] = channels.pop("dashboard")
+other = L.build(d, name="pitchey")
+L.default_contract = C.default_contract = functools.cache(lambda: other)
+from pitchey_analysis.client import PitcheyClient, channel_pushes
+from pitchey_analysis.debug import SWEEP
+from pitchey_analysis.server.ws import AUTH_ONLY_TYPES, HANDLERS
+client = PitcheyClient("http://127.0.0.1:9", "ws://127.0.0.1:9/ws")
+print(json.dumps({"handlers": sorted(HANDLERS), "auth_only": sorted(AUTH_ONLY_TYPES), "sweep": [t for t, _ in SWEEP],
+                  "channels": {k: sorted(channel_pushes(client.contract, k)) for k in ("board", "dashboard")}}))
+"""
+
+
 def test_one_source_of_truth_reads_the_contract():
+    """The server's dispatch, the debugger's sweep and the client's channels follow the contract: the same modules
+    imported with another default contract hold its types (comparing them with the contract they were built from, as
+    this test once did, could not fail), and with the shipped one they hold PROTOCOL.md Part A's."""
+    import json
+    import subprocess
+    import sys
+
     from pitchey_analysis.client import channel_pushes
     from pitchey_analysis.debug import SWEEP
     from pitchey_analysis.server.ws import AUTH_ONLY_TYPES, HANDLERS, WebSocketHandler
 
-    c = load_contract("pitchey")
-    assert set(HANDLERS) == c.client_types() and AUTH_ONLY_TYPES == c.auth_only_types()
+    part_a = {t for sent, _ in part_a_rows() for t in sent}
+    assert set(HANDLERS) == part_a and part_a <= {label for label, _ in SWEEP}
+    assert "typing_stop" in AUTH_ONLY_TYPES and "ping" not in AUTH_ONLY_TYPES
     assert all(callable(getattr(WebSocketHandler, h, None)) for h in HANDLERS.values()), "a client type without its on_<type> handler"
+    c = load_contract("pitchey")
     assert channel_pushes(c, "pitch:3") == {"pitch_stats_update"} and channel_pushes(c, "dashboard") == {"dashboard_update"}
-    assert [label for label, _ in SWEEP][: len(c.client_types())] == [o.request.type for o in c.receives()]
+
+    got = json.loads(subprocess.run([sys.executable, "-c", _OTHER_DEFAULT], capture_output=True, text=True, check=True,
+                                    timeout=120).stdout)
+    assert set(got["handlers"]) == part_a - {"typing_stop"}
+    assert "typing_stop" not in got["auth_only"] and "typing_start" in got["auth_only"]
+    assert "typing_stop" not in got["sweep"] and "typing_start" in got["sweep"]
+    assert got["channels"] == {"board": ["dashboard_update"], "dashboard": []}
 
 
 def test_a_contract_without_stats_lockout_and_push_triggers_plans_not_in_contract():

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
-import time
 
 import pytest
 
 from pitchey_analysis import load_run, load_runs
 from pitchey_analysis.capture.recorder import Recorder, new_run_id
 from pitchey_analysis.capture.records import TABLES, describe
+from tests.waiting import eventually
 
 
 def _probe(pid="p#1", outcome="pass", **kw):
@@ -28,8 +29,8 @@ def test_samples_reach_the_file_within_100_ms_and_probes_at_once(tmp_path):
     rec.probe(_probe())
     assert '"kind":"probe"' in (rec.dir / "events.jsonl").read_text()  # flushed at once
     rec.sample({"probe_id": "p#1", "metric": "rtt_ms", "value_ms": 1.0, "t_offset_s": 0.0, "concurrency": 1, "conn_index": 0, "ok": True})
-    time.sleep(0.25)
-    assert '"kind":"sample"' in (rec.dir / "events.jsonl").read_text()
+    # the batch is written by the recorder's timer within 100 ms; 0.25 s leaves room for a loaded machine
+    eventually(lambda: '"kind":"sample"' in (rec.dir / "events.jsonl").read_text(), 0.25, "the sample's write")
     rec.close()
     run = load_run(rec.dir)
     assert run.source == "parquet" and run.manifest["status"] == "complete" and len(run.samples) == 1
@@ -40,6 +41,10 @@ def test_secrets_are_redacted_before_writing(tmp_path):
     rec = Recorder(tmp_path, {"target": "ws://h/ws?token=abc", "password": "hunter2"}, secrets_to_mask=("hunter2",))
     rec.probe(_probe(detail=f"sent Authorization: Bearer {jwt_like} and hunter2", observed=json.dumps({"token": "xyz", "url": "ws://h/ws?token=abc"})))
     rec.close()
+    # the control: the record and the manifest were written, masked (a record lost would pass the search below)
+    assert {"events.jsonl", "manifest.json", "probes.parquet"} <= {f.name for f in rec.dir.iterdir()}
+    assert "sent Authorization: Bearer [REDACTED] and [REDACTED]" in (rec.dir / "events.jsonl").read_text()
+    assert json.loads((rec.dir / "manifest.json").read_text())["target"] == "ws://h/ws?token=[REDACTED]"
     for f in rec.dir.iterdir():
         blob = f.read_bytes().decode("utf-8", "replace")
         assert "hunter2" not in blob and jwt_like not in blob and "token=abc" not in blob, f.name
@@ -61,10 +66,12 @@ def test_torn_and_garbage_lines_are_skipped(tmp_path):
 def test_load_runs_concatenates(tmp_path):
     paths = []
     for i in range(2):
-        rec = Recorder(tmp_path, {"i": i})
+        # run ids carry the second: the second run starts a second after the first on an injected clock
+        rec = Recorder(tmp_path, {"i": i}, now=lambda i=i: dt.datetime(2026, 1, 1, 0, 0, i, tzinfo=dt.UTC))
         rec.probe(_probe(f"p{i}#1"))
         paths.append(rec.close())
-        time.sleep(1.01)  # run ids carry the second
+    assert [p.name[:16] for p in paths] == ["20260101T000000Z", "20260101T000001Z"]
+    assert json.loads((paths[1] / "manifest.json").read_text())["started_at"] == "2026-01-01T00:00:01.000+00:00"
     both = load_runs(runs_dir=tmp_path)
     assert len(both.probes) == 2 and set(both.probes["run_id"]) == {p.name for p in paths}
     assert set(both.manifest) == {p.name for p in paths}

@@ -11,6 +11,7 @@ import numpy as np
 
 from pitchey_analysis import ReferenceServer, load_run
 from pitchey_analysis.load import ShardSpec, record_load, run_load, run_shard, split
+from tests.waiting import eventually
 
 
 def test_split_is_even_and_complete():
@@ -19,17 +20,22 @@ def test_split_is_even_and_complete():
 
 def test_all_connections_of_a_level_are_open_at_once():
     seen = []
+    done = threading.Event()
     with ReferenceServer(disable=["rate_limit"]) as srv:
         def watch():
             end = time.monotonic() + 6
-            while time.monotonic() < end:
+            while time.monotonic() < end:  # the server's count every 50 ms, until the shard is done
                 seen.append(len(srv.hub.sessions))
-                time.sleep(0.05)
+                if done.wait(0.05):
+                    return
 
         t = threading.Thread(target=watch)
         t.start()
-        r = run_shard(ShardSpec(url=srv.ws_url, connections=60, duration_s=1.0, model="hold"))
-        t.join()
+        try:
+            r = run_shard(ShardSpec(url=srv.ws_url, connections=60, duration_s=1.0, model="hold"))
+        finally:
+            done.set()
+            t.join()
     assert r.opened == 60 and r.held == 60 and r.max_open == 60
     assert max(seen) == 60  # checked against the server's own count
 
@@ -37,12 +43,23 @@ def test_all_connections_of_a_level_are_open_at_once():
 def test_open_model_counts_from_the_scheduled_send_time():
     """With the server stalled for 200 ms, the stall shows in the open model's p99."""
     with ReferenceServer(disable=["rate_limit"]) as srv:
+        def received() -> int:
+            try:
+                return sum(srv.hub.received_by_type.values())
+            except RuntimeError:  # a first message of a type added its key while we read
+                return 0
+
         def stall():
-            time.sleep(0.8)
+            # once the shard's messages flow (200 of its 1,000), not after a guessed time: a slow start is no stall
+            eventually(lambda: received() >= 200, 10.0, "the shard's first 200 messages")
             srv._loop.call_soon_threadsafe(time.sleep, 0.2)  # block the server's event loop for 200 ms
 
-        threading.Thread(target=stall).start()
-        r = run_shard(ShardSpec(url=srv.ws_url, connections=10, duration_s=2.0, model="open", rate_per_conn=50))
+        t = threading.Thread(target=stall)
+        t.start()
+        try:
+            r = run_shard(ShardSpec(url=srv.ws_url, connections=10, duration_s=2.0, model="open", rate_per_conn=50))
+        finally:
+            t.join()
     rtt = r.value_ms[(np.asarray(r.metric) == "rtt_ms") & r.ok]
     assert r.errors == {} and rtt.size > 900
     assert np.percentile(rtt, 99) > 100  # the messages scheduled during the stall waited for it

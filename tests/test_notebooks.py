@@ -80,13 +80,21 @@ def on_sample(tmp_path_factory, sample_run):
 #: 4.0 (the report) is executed on both runs by tests/test_report.py, through the export a user runs.
 @SAMPLE_NOTEBOOKS
 @pytest.mark.parametrize("name", ["2.0-latency-distributions", "3.0-success-rates"])
-def test_notebooks_on_the_sample_run(on_sample, name):
-    on_sample(name)
+def test_notebooks_on_the_sample_run(on_sample, sample_run, name):
+    _shows_the_run(on_sample(name), Path(sample_run).name)
 
 
 @pytest.mark.parametrize("name", ["2.0-latency-distributions", "3.0-success-rates"])
 def test_notebooks_on_a_pitchey_2025_11_run(tmp_path, defect_run, name):
-    run_nb(name, tmp_path, run=str(defect_run))
+    _shows_the_run(run_nb(name, tmp_path, run=str(defect_run)), Path(defect_run).name)
+
+
+def _shows_the_run(node: nbformat.NotebookNode, run_id: str) -> None:
+    """The notebook drew figures and tables of the run it was given (that no cell raised alone passed a notebook
+    whose cells drew nothing, or drew another run)."""
+    kinds = [k for c in node.cells for o in c.get("outputs", []) for k in o.get("data", {})]
+    assert "image/png" in kinds and "text/html" in kinds, kinds
+    assert run_id in _outputs(node, "text/html") + _printed(node), run_id
 
 
 def _outputs(node: nbformat.NotebookNode, mime: str) -> str:

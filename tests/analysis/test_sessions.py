@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from pitchey_analysis.analysis.sessions import dropped_sessions, session_lifetimes
@@ -35,7 +36,11 @@ def test_lifetimes_mark_the_sessions_the_server_closed():
     assert (d.dropped, d.sessions, d.close_code, d.close_reason) == (2, 3, 1001, "Going away")
     assert d.lifetime_min_s == 2.9 and d.lifetime_max_s == 3.1
     assert "2 of 3 sessions held idle for 30.0 s" in d.sentence()
-    assert figures.session_lifetimes(life, d.window_s) is not None
+    fig = figures.session_lifetimes(life, d.window_s)  # the figure drawn, not only returned
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["closed by the server (2)", "held to the end (1)"]
+    assert ax.get_title() == "Session lifetimes (n = 3)" and [line.get_xdata()[0] for line in ax.lines] == [30.0]
+    plt.close(fig)
 
 
 def test_no_finding_when_the_probe_passed_or_did_not_run():
@@ -44,7 +49,9 @@ def test_no_finding_when_the_probe_passed_or_did_not_run():
     empty = _probes("pass", "ok", {}).iloc[0:0]
     assert dropped_sessions(_samples([]), empty) is None
     assert session_lifetimes(_samples([]), empty).empty
-    assert figures.session_lifetimes(session_lifetimes(_samples([]), empty)) is not None
+    fig = figures.session_lifetimes(session_lifetimes(_samples([]), empty))
+    assert [t.get_text() for t in fig.axes[0].texts] == ["no session lifetimes recorded"]
+    plt.close(fig)
 
 
 def test_immediate_closes_are_named_as_such():

@@ -67,7 +67,7 @@ def test_a_ping_flood_is_counted_not_stored_and_our_pongs_do_not_pile_up():
         ctx = ProbeContext(ws_url=url, http_url="", recorder=Nowhere(), options=Options(), contract=default_contract())
         s = await ProbeSession.open(ctx)
         most = 0
-        for _ in range(20):
+        for _ in range(20):  # a bounded watch, not a wait for an event: 1 s of the flood, the write buffer read every 50 ms
             await asyncio.sleep(0.05)
             most = max(most, s.conn.transport.get_write_buffer_size())
         count, kept = s.ping_count, len(s.pings)

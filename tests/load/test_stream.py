@@ -143,7 +143,7 @@ def test_a_killed_load_keeps_its_samples_up_to_the_last_two_seconds(tmp_path):
                 break
             time.sleep(0.1)
         assert stream is not None, (tmp_path / "load.log").read_text()[-2000:]
-        time.sleep(2.5)
+        time.sleep(2.5)  # not a wait for an event: the kill must fall at any moment of a load under way, between flushes
         killed_at = time.time()
         os.killpg(p.pid, signal.SIGKILL)  # the CLI, its embedded target and its Dask workers at once
     finally:

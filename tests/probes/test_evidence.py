@@ -66,6 +66,8 @@ async def test_no_probe_passes_against_a_target_without_features_and_the_run_is_
     elapsed = time.perf_counter() - t0
     run = load_run(path)
     assert run.manifest["status"] == "complete"
+    # the control: every planned probe has its record (no record at all passed the search for a pass below)
+    assert set(run.probes["probe"]) == {p["probe"] for p in run.manifest["plan"] if p["selected"]}
     passed = run.probes.loc[run.probes["outcome"] == "pass", "probe"].tolist()
     if name in ("silent", "forbidden", "stall"):
         assert passed == [], passed
@@ -245,3 +247,6 @@ def test_embedded_target_ignores_an_exported_secret(tmp_path):
     # every authentication probe the contract declares passes (one for another session model is not planned)
     bad = run.probes[(run.probes["outcome"] != "pass") & (run.probes["reason"] != "not_in_contract")]
     assert bad.empty, bad[["probe", "outcome", "reason"]]
+    # the control: the authentication probes ran and passed (none recorded at all passed the line above)
+    passed = set(run.probes.loc[run.probes["outcome"] == "pass", "probe"])
+    assert {"auth.query_token", "auth.header_token", "auth.forged_token", "auth.expired_token", "auth.token_subject"} <= passed

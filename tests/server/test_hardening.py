@@ -17,6 +17,7 @@ from pitchey_analysis.server.deadline import FrameWatcher, Phase, RequestClock
 from pitchey_analysis.server.limits import EventWindow, connection_cap
 from pitchey_analysis.server.proxy import client_address, parse_networks
 from tests.helpers import PASSWORD, http_get, login, recv, send, token, until, ws
+from tests.waiting import aeventually
 
 #: a wait the test expects to run out: the protection is off, the connection stays
 HELD = 1.0
@@ -248,11 +249,7 @@ async def test_subscriptions_capped_per_session_and_released_on_close(make_serve
     await send(c, {"type": "subscribe", "channel": "pitch:" + "x" * 100})
     assert (await recv(c)).get("code") == ("invalid_channel" if on else None)
     await c.close()
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 2.0
-    while srv.hub.sessions and loop.time() < end:
-        await asyncio.sleep(0.01)
-    assert not srv.hub.channels
+    await aeventually(lambda: not srv.hub.channels, 2.0, "the closed session's channels released")
 
 
 @pytest.mark.parametrize("on", [True, False], ids=["on", "off"])

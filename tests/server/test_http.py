@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import aiohttp
 import jwt
 import pytest
@@ -55,7 +57,10 @@ async def test_stats_needs_admin(server):
     assert set(body["data"]) == {"connections", "messages", "errors", "rate_limited", "uptime_s", "memory"}
     assert set(body["data"]["connections"]) == {"total", "authenticated", "users"}
     rss = body["data"]["memory"]["rss_bytes"]  # resident memory now (/proc; null where there is none)
-    assert rss is None or (isinstance(rss, int) and rss > 1024 * 1024)
+    if os.path.exists("/proc/self/statm"):  # where there is a /proc, null would be a figure lost (it passed before)
+        assert isinstance(rss, int) and rss > 1024 * 1024, rss
+    else:
+        assert rss is None
 
 
 async def test_notifications_and_broadcast_admin_only(server):
@@ -77,7 +82,8 @@ async def test_security_headers_everywhere(server, path):
 
 async def test_unknown_routes_and_bad_json_have_no_stack_trace(server):
     status, body, _ = await http_get(server, "/")
-    assert status == 404 and body == {"success": False, "error": "Not Found"} or body["success"] is False
+    # PROTOCOL.md: 404 JSON {success:false, error} ('status == 404 and body == ... or success is False' passed any status)
+    assert status == 404 and body["success"] is False and set(body) == {"success", "error"} and body["error"], (status, body)
     async with aiohttp.ClientSession() as s:
         async with s.post(server.http_url + "/api/auth/creator/login", data="{bad", headers={"Content-Type": "application/json"}) as r:
             text = await r.text()
@@ -136,6 +142,19 @@ def test_handlers_take_settings_not_the_server():
 
     import pitchey_analysis.server as pkg
 
+    def imports_app(n: ast.AST) -> bool:
+        """``from .app import x``, ``from . import app``, and the absolute spellings of both (the first alone was
+        looked for, so ``from . import app`` passed)."""
+        if isinstance(n, ast.Import):
+            return any(a.name.startswith("pitchey_analysis.server.app") for a in n.names)
+        if not isinstance(n, ast.ImportFrom):
+            return False
+        package = {1: "pitchey_analysis.server", 0: ""}.get(n.level)
+        module = ".".join(filter(None, (package, n.module)))
+        return module.startswith("pitchey_analysis.server.app") or (
+            module == "pitchey_analysis.server" and any(a.name == "app" for a in n.names))
+
+    assert imports_app(ast.parse("from . import app").body[0]) and imports_app(ast.parse("from .app import X").body[0])
     for name in ("http", "ws", "hub", "settings"):
         tree = ast.parse((Path(pkg.__file__).parent / f"{name}.py").read_text())
-        assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module == "app"], name
+        assert not [n for n in ast.walk(tree) if imports_app(n)], name

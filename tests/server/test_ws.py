@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 
 from tests.helpers import before_pong, http_get, http_post, nothing, recv, send, token, until, ws
+from tests.waiting import aeventually
 
 AUTH_CAPS = ["notifications", "dashboard", "presence", "messaging", "uploads"]
 
@@ -314,7 +315,16 @@ async def test_server_ping_control_frames_and_1011_when_unanswered(make_server):
     srv = await make_server(ping_interval=0.2, ping_timeout=0.4)
     c = await ws(srv)  # websockets answers pings automatically
     await recv(c)
-    await asyncio.sleep(1.0)
+    pings = []
+    counted = c.protocol.recv_frame
+
+    def count_pings(frame):
+        pings.append(frame.opcode is Opcode.PING)
+        counted(frame)
+
+    c.protocol.recv_frame = count_pings
+    # the server sends its next ping only once the last one is answered: a third ping shows two answered
+    await aeventually(lambda: sum(pings) >= 3, 5.0, "three server pings")
     await send(c, {"type": "ping"})
     assert (await recv(c))["type"] == "pong"  # still open: pings were answered
     await c.close()
@@ -356,7 +366,7 @@ async def test_shutdown_health_503_then_1001(make_server):
     c = await ws(srv)
     await recv(c)
     task = asyncio.create_task(srv.server.shutdown(grace_s=0.3))
-    await asyncio.sleep(0.1)
+    await aeventually(lambda: srv.hub.shutting_down, 2.0, "the shutdown's start")
     status, body, _ = await http_get(srv, "/api/ws/health")
     assert status == 503 and body["data"]["status"] == "degraded"
     with pytest.raises(ConnectionClosed):
@@ -464,7 +474,7 @@ async def test_ordinary_disconnects_log_no_traceback(make_server, caplog):
     c = await ws(srv, await token(srv))
     await send(c, {"type": "subscribe", "channel": "dashboard"})
     c.transport.abort()
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # a negative wait: no traceback logged within 0.5 s of the aborts (no event to wait for)
     assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
 
 
@@ -479,7 +489,7 @@ async def test_stats_count_sessions_and_messages(server):
     assert d["connections"]["total"] == 1 and d["connections"]["authenticated"] == 1 and d["connections"]["users"] == 1
     assert d["messages"]["by_type"]["ping"] == 1 and d["messages"]["sent"] >= 2
     await c.close()
-    await asyncio.sleep(0.1)
+    await aeventually(lambda: not server.hub.sessions, 2.0, "the closed session's removal")
     _, body, _ = await http_get(server, "/api/ws/stats", admin)
     assert body["data"]["connections"]["total"] == 0
     assert json.dumps(body)  # serializable
