@@ -85,7 +85,12 @@ FORBIDDEN = {
     "capture": ("probes", "server", "client", "load", "analysis", "report", "suite", "cli"),
     "analysis": ("probes", "server", "client", "load", "report", "suite", "cli", "debug"),
     "report": ("probes", "server", "client", "load", "suite", "cli", "debug"),
+    # the load generator measures the target and itself; judging the target is the analysis' (issue 27)
+    "load": ("analysis", "report", "notebook", "cli", "runner"),
 }
+#: modules of a layer that are the command line's glue, not held to their layer: the load command's end-of-run summary reads
+#: the analysis (the command line is above every layer)
+GLUE = {"load/cli.py"}
 
 
 def test_layers_import_only_upstream():
@@ -95,7 +100,9 @@ def test_layers_import_only_upstream():
     pkg = ROOT / "pitchey_analysis"
     bad = []
     for layer, forbidden in FORBIDDEN.items():
-        for path in (pkg / layer).rglob("*.py"):
+        paths = [p for p in sorted((pkg / layer).rglob("*.py")) if p.relative_to(pkg).as_posix() not in GLUE]
+        assert paths, layer  # a layer moved away would be checked by nothing
+        for path in paths:
             module = ["pitchey_analysis", *path.relative_to(pkg).with_suffix("").parts]
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.ImportFrom):

@@ -105,7 +105,7 @@ class LoadCapture:
         """End the stream, consolidate the Parquet tables and write the final manifest (with the generator's saturation)."""
         import pandas as pd
 
-        from ..analysis.soak import generator_saturation
+        from ..capture.saturation import generator_saturation
 
         with self._lock:
             self.stream.close()
