@@ -6,13 +6,15 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..contract import DEFAULT, Contract, default_contract, load_contract
 from ..textsafe import printable
 from .capture import capture_load
-from .orchestrate import SchedulerUnreachable, check_scheduler, source_address_problem
+from .options import LoadPlan
+from .orchestrate import SchedulerUnreachable, check_scheduler
 
 
 def _summary(path: Path, model: str, window_s: float) -> list[str]:
@@ -61,18 +63,6 @@ def _summary(path: Path, model: str, window_s: float) -> list[str]:
     return lines
 
 
-#: file descriptors a worker keeps for itself beside its connections (Python, Dask, the run's files)
-FILES_SPARE = 200
-
-
-def open_files_limit() -> int:
-    """The file descriptors a process (so each local worker, which inherits it) may open: the soft ``RLIMIT_NOFILE``."""
-    import resource
-
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return soft if soft != resource.RLIM_INFINITY else 1 << 30
-
-
 def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract | None = None, *,
             cafile: str | None = None, insecure: bool = False) -> dict[str, str | None]:
     """A token per user type: the demo users on the embedded target, PITCHEY_EMAIL/PITCHEY_PASSWORD elsewhere;
@@ -114,27 +104,6 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
         import distributed  # noqa: F401 - its import sets its loggers' levels from its own config: quieten them after
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
-    model = "hold" if hold else ("closed" if rate == 0 else "open")
-    levels = list(levels) if levels else [connections]
-    settle_s = float(settle)
-    bad = [f"{name} must be {rule}" for name, ok, rule in (
-        ("--connections", connections >= 1, "at least 1"), ("--levels", all(n >= 1 for n in levels), "at least 1 each"),
-        ("--duration", duration > 0, "positive"), ("--rate", rate >= 0, "0 (closed model) or positive"),
-        ("--workers", workers >= 0, "0 (in this process) or more"), ("--settle", settle_s >= 0, "0 or more")) if not ok]
-    if not scheduler:  # local workers: each holds its share of the connections, one file descriptor each
-        most = max(levels) if levels else connections
-        per_worker = -(-most // max(1, workers))
-        limit = open_files_limit()
-        if per_worker > limit - FILES_SPARE:
-            bad.append(f"--connections {most:,} over {max(1, workers)} worker(s) is {per_worker:,} connections a worker, "
-                       f"and a worker may open {limit:,} files ({limit - FILES_SPARE:,} connections; `ulimit -n`): "
-                       "raise the limit or --workers")
-    problem = source_address_problem(target or "ws://127.0.0.1/", source_addresses)  # the embedded server: 127.0.0.1
-    if problem:
-        bad.append(f"--source-address: {problem}")
-    if bad:
-        print(f"pitchey-analysis load: error: {'; '.join(bad)}", file=sys.stderr)
-        return 2
     try:
         contract_ = load_contract(contract or DEFAULT)
         if contract_.name != DEFAULT and not target:
@@ -143,8 +112,13 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
             scenario = "default"  # another contract is loaded with all its request/answer operations, not its round trip alone
         scen = load_scenario(scenario, contract=contract_, duration_s=duration, connections=connections,
                              token=token is not None) if scenario else None
-        if scen is not None:
-            model = "open"
+        # the plan, checked (the embedded server listens on 127.0.0.1: its address until it runs, for the source addresses')
+        plan = LoadPlan(target or "ws://127.0.0.1/", levels=tuple(levels) if levels else (connections,), duration_s=duration,
+                        model="open" if scen is not None else ("hold" if hold else ("closed" if rate == 0 else "open")),
+                        rate_per_conn=rate or 1.0, workers=workers, scheduler=scheduler, source_addresses=source_addresses,
+                        settle_s=float(settle), cafile=cafile, insecure=insecure,
+                        stages=scen.stages if scen is not None else None,
+                        stage_rates=scen.stage_rates if scen is not None else None, ramp=scen is not None and scen.ramp)
         if target:
             check_target(target)
         if scheduler:
@@ -156,8 +130,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
 
     def go(url: str, admin_token: str | None, server: dict[str, Any] | None = None) -> Path:
         users: tuple[Any, ...] = ()
-        extra: dict[str, Any] = {"cafile": cafile, "insecure": insecure, "contract": contract_.summary(),
-                                 "token_supplied": token is not None}
+        extra: dict[str, Any] = {"contract": contract_.summary(), "token_supplied": token is not None}
         if scen is not None:
             tokens = _tokens(http_base(url), {k for k in scen.logins if k and k != TOKEN_LOGIN}, not target, contract_,
                              cafile=cafile, insecure=insecure)
@@ -172,14 +145,10 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
             from .spec import UserSpec
 
             users = (UserSpec(name="token-user", token=token),)
-        return capture_load(url, out=Path(out) if out else writable_runs_dir(), levels=levels, duration_s=duration, model=model,
-                            rate_per_conn=rate or 1.0, workers=workers, scheduler=scheduler, admin_token=admin_token,
-                            settle_s=settle_s, cafile=cafile, insecure=insecure, users=users,
-                            stages=list(scen.stages) if scen is not None else None,
-                            stage_rates=list(scen.stage_rates) if scen is not None else None, contract=contract_,
-                            ramp=scen is not None and scen.ramp, source_addresses=source_addresses,
+        return capture_load(replace(plan, url=url), out=Path(out) if out else writable_runs_dir(), users=users,
+                            admin_token=admin_token, contract=contract_,
                             manifest={"target": {"embedded": not target}, "server": server, "config": extra},
-                            on_level=lambda level, d: print(f"level {level}: {model} model; run dataset {d}", file=sys.stderr))
+                            on_level=lambda level, d: print(f"level {level}: {plan.model} model; run dataset {d}", file=sys.stderr))
 
     try:
         if target:
@@ -193,7 +162,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
     except (UsageError, SchedulerUnreachable) as exc:
         print(f"pitchey-analysis load: error: {printable(exc)}", file=sys.stderr)
         return 2
-    lines = _summary(path, model, window_s)
+    lines = _summary(path, plan.model, window_s)
     for line in lines:  # close reasons and error examples are the target's text
         print(printable(line))
     print(f"run dataset: {path}")
