@@ -97,7 +97,7 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
     """
     from ..config import writable_runs_dir
     from ..exceptions import UsageError
-    from ..net import check_target, http_base  # not the suite's module: it loads every probe (aiohttp, SciPy)
+    from ..net import http_base  # not the suite's module: it loads every probe (aiohttp, SciPy)
     from .scenario import TOKEN_LOGIN, load_scenario
 
     if not verbose and (workers > 0 or scheduler):  # the local cluster's INFO lines would flood the terminal
@@ -119,8 +119,6 @@ def run_load_cli(*, target: str | None = None, connections: int = 100, levels: l
                         settle_s=float(settle), cafile=cafile, insecure=insecure,
                         stages=scen.stages if scen is not None else None,
                         stage_rates=scen.stage_rates if scen is not None else None, ramp=scen is not None and scen.ramp)
-        if target:
-            check_target(target)
         if scheduler:
             check_scheduler(scheduler)
     except (UsageError, SchedulerUnreachable) as exc:  # a ContractError is a UsageError

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..exceptions import UsageError
+from ..net import check_target
 from .spec import ROUND_TRIP, Operation, ShardSpec
 
 #: the load models (see :mod:`pitchey_analysis.load`)
@@ -159,6 +160,10 @@ class LoadPlan:
                 bad.append(f"--connections {most:,} over {max(1, self.workers)} worker(s) is {per_worker:,} connections a worker, "
                            f"and a worker may open {limit:,} files ({limit - FILES_SPARE:,} connections; `ulimit -n`): "
                            "raise the limit or --workers")
+        try:
+            check_target(self.url)
+        except UsageError as exc:
+            bad.append(str(exc))
         problem = source_address_problem(self.url, self.source_addresses)
         if problem:
             bad.append(f"--source-address: {problem}")

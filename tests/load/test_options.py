@@ -72,11 +72,12 @@ def test_the_plan_is_frozen_and_its_sequences_are_tuples():
     ({"stages": ((5, 1.0),), "stage_rates": (1.0, 2.0)}, "2 stage rates for 1 stages"),
     ({"levels": (5,), "stage_rates": (1.0,)}, "1 stage rates for 0 stages"),
     ({}, "no level to run: give levels or stages"),
+    ({"levels": (5,), "url": "http://127.0.0.1:9/"}, "malformed target URL 'http://127.0.0.1:9/': expected ws://host:port/path"),
     ({"levels": (10**9,), "workers": 1}, "connections a worker, and a worker may open"),
 ])
 def test_a_plan_that_cannot_work_is_refused_with_the_commands_words(options, message):
     with pytest.raises(UsageError) as exc:
-        LoadPlan("ws://127.0.0.1:9/ws", **options)
+        LoadPlan(**{"url": "ws://127.0.0.1:9/ws", **options})
     assert message in str(exc.value)
 
 
