@@ -374,7 +374,7 @@ def _connections(http: str) -> int:
 
 
 def bench_server_capacity(n: int, hold_s: float) -> list[dict]:
-    from pitchey_analysis.load import run_load
+    from pitchey_analysis.load import LoadPlan, run_load
 
     port = free_port()
     http, url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
@@ -399,8 +399,8 @@ def bench_server_capacity(n: int, hold_s: float) -> list[dict]:
             figures["t_post"] = t_post
 
         t0 = time.perf_counter()
-        res = run_load(url, connections=n, duration_s=hold_s, model="hold", workers=2, progress=False, subscribe="pitch:1",
-                       connect_rate=3000, during=during)
+        res = run_load(LoadPlan(url, levels=(n,), duration_s=hold_s, model="hold", workers=2, subscribe="pitch:1",
+                                connect_rate=3000), progress=False, during=during)
         wall = time.perf_counter() - t0
     arrivals = [a for s in res.shards for a in s.push_arrivals]
     fanout_ms = (max(arrivals) - figures["t_post"]) * 1000 if arrivals else None
@@ -414,14 +414,14 @@ def bench_server_capacity(n: int, hold_s: float) -> list[dict]:
 
 # -- 5. scale -----------------------------------------------------------------------------
 def bench_scale(n: int, hold_s: float, server_workers: int, client_workers: int) -> list[dict]:
-    from pitchey_analysis.load import run_load
+    from pitchey_analysis.load import LoadPlan, run_load
 
     port = free_port()
     sources = tuple(f"127.0.0.{i}" for i in range(2, 2 + client_workers))
     with reference_server(port, workers=server_workers):
         t0 = time.perf_counter()
-        res = run_load(f"ws://127.0.0.1:{port}/ws", connections=n, duration_s=hold_s, model="hold", workers=client_workers,
-                       source_addresses=sources, progress=True, connect_rate=4000)
+        res = run_load(LoadPlan(f"ws://127.0.0.1:{port}/ws", levels=(n,), duration_s=hold_s, model="hold",
+                                workers=client_workers, source_addresses=sources, connect_rate=4000), progress=True)
         wall = time.perf_counter() - t0
     connect_times = [s.wall_s - hold_s for s in res.shards]
     opens_per_s = res.opened / max(1e-9, max(connect_times)) if connect_times else None

@@ -4,7 +4,7 @@ Run as ``python benchmarks/loadrun.py JSON`` (a whole process, so the bench can 
 workers'): the ``load`` command's own capture path (:func:`pitchey_analysis.load.capture.capture_load`, the
 streaming writer, Dask workers unless ``workers`` is 0) with the one thing the command cannot say yet, that the
 target is a plain echo server (no first frame, a message answered with itself: ``ECHO_PING``); then the
-command's own end-of-run summary (:func:`pitchey_analysis.load.runner.summary_lines`), timed. ``cpus``: the CPUs this
+command's own end-of-run summary (:func:`pitchey_analysis.report.loadsummary.summary_lines`), timed. ``cpus``: the CPUs this
 process (and the workers it starts) may run on. Prints ``LEVEL <epoch>`` when the level starts and one JSON line
 at the end.
 """
@@ -30,15 +30,17 @@ def main(opts: dict[str, Any]) -> dict[str, Any]:
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
     from pitchey_analysis.load.capture import capture_load
-    from pitchey_analysis.load.runner import summary_lines
+    from pitchey_analysis.load.options import LoadPlan
     from pitchey_analysis.load.spec import ECHO_PING, UserSpec
+    from pitchey_analysis.report.loadsummary import summary_lines
 
     rate = float(opts["rate_per_conn"])
     t0 = time.time()
-    path = capture_load(opts["url"], out=Path(opts["out"]), levels=[int(opts["connections"])], duration_s=float(opts["duration_s"]),
-                        model="open", rate_per_conn=rate, workers=int(opts["workers"]), progress=False, settle_s=0.5,
-                        users=(UserSpec(name="echo", rate_per_s=rate, operations=(ECHO_PING,)),), await_first_frame=False,
-                        ping=ECHO_PING, connect_rate=float(opts.get("connect_rate", 2000)),
+    plan = LoadPlan(opts["url"], levels=(int(opts["connections"]),), duration_s=float(opts["duration_s"]), model="open",
+                    rate_per_conn=rate, workers=int(opts["workers"]), settle_s=0.5, await_first_frame=False, ping=ECHO_PING,
+                    connect_rate=float(opts.get("connect_rate", 2000)))
+    path = capture_load(plan, out=Path(opts["out"]), progress=False,
+                        users=(UserSpec(name="echo", rate_per_s=rate, operations=(ECHO_PING,)),),
                         on_level=lambda level, d: print(f"LEVEL {time.time()}", flush=True))
     t_load = time.time()
     rss_after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -229,7 +229,7 @@ def bench_opens(n: int, client_workers: int = 2, hold_s: float = 2.0, sources: i
     """
     import psutil
 
-    from pitchey_analysis.load import run_load
+    from pitchey_analysis.load import LoadPlan, run_load
     from pitchey_analysis.load.spec import ECHO_PING
 
     from .__main__ import Proc, W, free_port
@@ -253,10 +253,11 @@ def bench_opens(n: int, client_workers: int = 2, hold_s: float = 2.0, sources: i
         overflows0 = _listen_overflows()
         run_start = time.time()
         try:
-            res = run_load(f"ws://127.0.0.1:{port}/", connections=n, duration_s=hold_s, model="hold", workers=client_workers,
-                           source_addresses=sources_t, progress=False, run_start=run_start,
-                           connect_rate=connect_rate if connect_rate is not None else max(40_000.0, 4.0 * n),
-                           await_first_frame=False, ping=ECHO_PING)
+            plan = LoadPlan(f"ws://127.0.0.1:{port}/", levels=(n,), duration_s=hold_s, model="hold", workers=client_workers,
+                            source_addresses=sources_t,
+                            connect_rate=connect_rate if connect_rate is not None else max(40_000.0, 4.0 * n),
+                            await_first_frame=False, ping=ECHO_PING)
+            res = run_load(plan, progress=False, run_start=run_start)
         finally:
             stop.set()
             th.join(5)

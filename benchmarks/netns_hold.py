@@ -167,7 +167,7 @@ def run(connections: int, hold_s: float, target: str, target_workers: int, shard
     import numpy as np
     from distributed import Client
 
-    from pitchey_analysis.load import run_load
+    from pitchey_analysis.load import LoadPlan, run_load
     from pitchey_analysis.load.spec import ECHO_PING
 
     procs: list[Proc] = []
@@ -204,9 +204,10 @@ def run(connections: int, hold_s: float, target: str, target_workers: int, shard
         # a plain echo target sends nothing first and answers 'ping' with 'ping' (the reference server: 'connected', 'pong')
         echo = {"await_first_frame": False, "ping": ECHO_PING} if target == "echo" else {}
         t0 = time.perf_counter()
-        res = run_load(f"ws://{ADDR[TARGET_NS]}:{PORT}/ws", connections=connections, duration_s=hold_s, model="hold",
-                       workers=n_workers, scheduler=scheduler, pin_workers=True, progress=sys.stderr.isatty(),
-                       connect_rate=connect_rate, handshake_timeout=30, answer_timeout=30, during=watcher.start, **echo)
+        plan = LoadPlan(f"ws://{ADDR[TARGET_NS]}:{PORT}/ws", levels=(connections,), duration_s=hold_s, model="hold",
+                        workers=n_workers, scheduler=scheduler, connect_rate=connect_rate, handshake_timeout=30, answer_timeout=30,
+                        **echo)
+        res = run_load(plan, pin_workers=True, progress=sys.stderr.isatty(), during=watcher.start)
         wall = time.perf_counter() - t0
         done.set()
         watcher.join(5)

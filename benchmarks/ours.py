@@ -24,7 +24,7 @@ def run(url: str, conns: int, seconds: float, stream: Path) -> dict[str, Any]:
 
     use_system_allocator()  # as the load command does (pyarrow loads only after the load, to consolidate)
     from pitchey_analysis.capture.samplestream import SampleStreamWriter
-    from pitchey_analysis.load import run_load
+    from pitchey_analysis.load import LoadPlan, run_load
     from pitchey_analysis.load.spec import ECHO_PING
 
     writer = SampleStreamWriter(stream)
@@ -34,8 +34,8 @@ def run(url: str, conns: int, seconds: float, stream: Path) -> dict[str, Any]:
             writer.write(msg["chunk"], msg["rows"])
 
     try:
-        res = run_load(url, connections=conns, duration_s=seconds, model="closed", workers=0, progress=False,
-                       await_first_frame=False, ping=ECHO_PING, on_message=on_message, keep_samples=False,
+        res = run_load(LoadPlan(url, levels=(conns,), duration_s=seconds, model="closed", workers=0, await_first_frame=False,
+                                ping=ECHO_PING), progress=False, on_message=on_message, keep_samples=False,
                        probe_id="bench.saturation#1")
     finally:
         writer.close()

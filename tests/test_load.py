@@ -10,7 +10,7 @@ import urllib.request
 import numpy as np
 
 from pitchey_analysis import ReferenceServer, load_run
-from pitchey_analysis.load import ShardSpec, record_load, run_load, run_shard, split
+from pitchey_analysis.load import LoadPlan, ShardSpec, record_load, run_load, run_shard, split
 from tests.waiting import eventually
 
 
@@ -84,7 +84,7 @@ def test_sends_a_stalled_generator_never_made_are_counted_dropped():
 
 def test_two_worker_dask_cluster_both_contribute_and_results_form_a_run(tmp_path):
     with ReferenceServer(disable=["rate_limit"]) as srv:
-        result = run_load(srv.ws_url, connections=20, duration_s=1.0, model="open", rate_per_conn=10, workers=2, progress=False)
+        result = run_load(LoadPlan(srv.ws_url, levels=(20,), duration_s=1.0, model="open", rate_per_conn=10, workers=2), progress=False)
     assert len({s.pid for s in result.shards}) == 2
     assert all(s.answered > 0 for s in result.shards)
     path = record_load(result, tmp_path, {"target": {"ws_url": srv.ws_url}})

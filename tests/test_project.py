@@ -90,6 +90,8 @@ FORBIDDEN = {
     "analysis": ("probes", "server", "client", "load", "runner", "report", "notebook", "cli", "debug"),
     "report": ("probes", "server", "client", "load", "runner", "notebook", "cli", "debug"),
     "notebook": ("probes", "server", "client", "load", "runner", "cli", "debug"),
+    # the load generator measures the target and itself; judging the target is the analysis' (issue 27)
+    "load": ("debug", *DOWNSTREAM_OF_CAPTURE),
 }
 
 

@@ -5,6 +5,7 @@ Flow: probes → **records → recorder → run dataset** → DataFrames → ana
 - :mod:`.records` — the tables and their documented columns (``describe("probes")``)
 - :mod:`.recorder` — the crash-safe writer of a run (``events.jsonl``, ``manifest.json``)
 - :mod:`.samplestream` — load samples as Arrow chunks (nanoarrow), streamed to disk
+- :mod:`.saturation` — the load generator's own saturation, from the windows a load run records
 - :mod:`.dataset` — a run directory read back as DataFrames (:class:`Run`)
 - :mod:`.redact` — secrets masked before anything is written
 """

@@ -49,16 +49,18 @@ def cmd_load(a: argparse.Namespace) -> Exit:
     outputs.check_folder(a.out, "--out")
     use_system_allocator()  # before pyarrow loads (when the load has ended): its default allocator keeps freed batch buffers
     from ..load.runner import LoadOptions, run_load_command
+    from ..report.loadsummary import opened_none, summary_lines
 
     done = run_load_command(LoadOptions(
         target=a.target, connections=a.connections, levels=a.levels, duration=a.duration, rate=a.rate, hold=a.hold,
         workers=a.workers, scheduler=a.scheduler, out=a.out, cafile=a.cafile, insecure=a.insecure, scenario=a.scenario,
         window=a.window, settle=a.settle, verbose=a.verbose, contract=a.contract,
         source_addresses=tuple(a.source_addresses or ()), token=a.token or None))
-    for line in done.lines:  # close reasons and error examples are the target's text
+    lines = summary_lines(done.path, done.model, done.window_s)
+    for line in lines:  # close reasons and error examples are the target's text
         print(printable(line))
     print(f"run dataset: {done.path}")
-    if done.opened_none:
+    if opened_none(lines):
         print("pitchey-analysis load: no connection opened: the load did not happen", file=sys.stderr)
         return Exit.CRITICAL
     return Exit.OK

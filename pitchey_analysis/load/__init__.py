@@ -21,6 +21,7 @@ first message or subscribes only as the contract says.
 
 One job per module::
 
+    options.py      what a run is asked to do: the user's choices as one frozen LoadPlan, checked and recorded once
     spec.py         what a shard is asked to do and what it hands back (plain data)
     plan.py         what the shards send and how they read frames, made from the contract in the parent
     engine.py       the shard engine: picows connections on uvloop, no Dask
@@ -38,7 +39,7 @@ import sys
 from .._lazy import lazy_exports
 
 #: public names and their modules, imported on first use: a shard process imports only the engine
-_EXPORTS = {"LoadResult": "orchestrate", "ShardResult": "spec", "ShardSpec": "spec", "record_levels": "capture",
+_EXPORTS = {"Level": "options", "LoadPlan": "options", "LoadResult": "orchestrate", "ShardResult": "spec", "ShardSpec": "spec", "record_levels": "capture",
             "record_load": "capture", "run_load": "orchestrate", "run_shard": "engine", "split": "orchestrate"}
 
 __all__ = sorted([*_EXPORTS, "use_system_allocator"])

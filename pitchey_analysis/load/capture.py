@@ -19,7 +19,7 @@ import json
 import os
 import threading
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +27,9 @@ from ..capture.manifest import run_manifest, target_record
 from ..capture.recorder import Recorder, utc_now_iso
 from ..capture.records import probe_record
 from ..capture.samplestream import SAMPLE_STREAM, SampleStreamWriter, encode_chunk
+from .options import LoadPlan
 from .orchestrate import LoadResult
-from .spec import ShardResult, ShardSpec, UserSpec
+from .spec import ShardResult, UserSpec
 
 if TYPE_CHECKING:
     from ..contract import Contract
@@ -105,7 +106,7 @@ class LoadCapture:
         """End the stream, consolidate the Parquet tables and write the final manifest (with the generator's saturation)."""
         import pandas as pd
 
-        from ..analysis.soak import generator_saturation
+        from ..capture.saturation import generator_saturation
 
         with self._lock:
             self.stream.close()
@@ -120,69 +121,47 @@ class LoadCapture:
 _WINDOW_KEYS = ("shard", "t_offset_s", "window_s", "open", "sent", "late", "dropped", "lag_max_ms", "cpu_share")
 
 
-def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, model: str = "open", rate_per_conn: float = 1.0,
-                 workers: int = 2, scheduler: str | None = None, users: tuple[UserSpec, ...] = (), admin_token: str | None = None,
-                 settle_s: float = 2.0, poll_s: float = 1.0, cafile: str | None = None, insecure: bool = False,
-                 progress: bool = True, manifest: dict[str, Any] | None = None, lag_bound_ms: float = 50.0,
-                 max_share: float = 0.1, on_level: Any = None, stages: list[tuple[int, float]] | None = None,
-                 ramp: bool = False, stage_rates: list[float] | None = None, contract: Contract | None = None,
-                 **shard_options: Any) -> Path:
-    """Run the load level by level, writing one run dataset as it goes; returns the run directory.
+def capture_load(plan: LoadPlan, *, out: Path, users: tuple[UserSpec, ...] = (), admin_token: str | None = None,
+                 contract: Contract | None = None, manifest: dict[str, Any] | None = None, on_level: Any = None,
+                 progress: bool = True) -> Path:
+    """Run the plan's levels (:meth:`~.options.LoadPlan.schedule`) one after another, writing one run dataset as it
+    goes; returns the run directory.
 
-    The target's session count is polled every ``poll_s`` from before the load starts (the baseline) until
-    ``settle_s`` after it left. ``stages`` run one after another as levels, or with ``ramp`` as one
-    continuous level whose connections join and leave at the stage bounds. ``stage_rates`` (one per stage)
-    multiply the users' rates (``rate_per_conn`` without users) in their stage. Tokens (``admin_token``, the users') are masked wherever they would be written.
+    The target's session count is polled every ``plan.poll_s`` from before the load starts (the baseline) until
+    ``plan.settle_s`` after it left. The manifest records the plan (:meth:`~.options.LoadPlan.manifest_record`, in
+    ``config``, beside the ``users``) over what ``manifest`` gives. ``on_level(connections, run_dir)`` is called as
+    each level starts. Tokens (``admin_token``, the users') are masked wherever they would be written.
     """
     from ..net import http_base
     from .orchestrate import run_load
     from .target import TargetPoller
 
+    url = plan.url
     given = dict(manifest or {})
+    config = {**given.pop("config", {}), **plan.manifest_record(), "users": [{**asdict(u), "token": bool(u.token)} for u in users]}
     info = run_manifest(target={**target_record(url, http_base(url), embedded=False), **given.pop("target", {})},
-                        server=given.pop("server", None), suite={"name": "load", "version": "2"}, config=given.pop("config", {}),
-                        **given)
-    info["config"].update({"levels": levels, "stages": stages, "stage_rates": stage_rates, "ramp": ramp, "duration_s": duration_s, "model": model, "rate_per_conn": rate_per_conn,
-                                          "workers": workers, "scheduler": scheduler, "settle_s": settle_s, "poll_s": poll_s,
-                                          "source_addresses": list(shard_options.get("source_addresses", ())),
-                                          "lag_bound_ms": lag_bound_ms, "saturated_share_max": max_share,
-                                          "shard": {k: shard_options.get(k, getattr(ShardSpec, k)) for k in
-                                                    ("flush_s", "lag_probe_s", "late_bound_s", "drop_after_s", "answer_timeout")},
-                                          "users": [{**asdict(u), "token": bool(u.token)} for u in users]})
+                        server=given.pop("server", None), suite={"name": "load", "version": "2"}, config=config, **given)
     secrets = tuple(t for t in (admin_token, *(u.token for u in users)) if t)
     cap = LoadCapture(Path(out), info, secrets_to_mask=secrets)
     status = "interrupted"
     poller = None
     try:  # from the run directory's first file on: an interruption (Ctrl-C, SIGTERM) leaves it interrupted, with Parquet
-        poller = TargetPoller(http_base(url), cap.target_poll, admin_token=admin_token, every_s=poll_s, cafile=cafile,
-                              insecure=insecure, contract=contract).start()
-        time.sleep(min(poll_s, 0.5))  # the baseline poll lands before the first connection
-        rates = list(stage_rates or [])
-        if rates and (not stages or len(rates) != len(stages)):
-            raise ValueError(f"{len(rates)} stage rates for {len(stages or [])} stages")
-        if stages and ramp:  # one level: the connections join and leave at the stage bounds, the rates change at them
-            shard_options["stage_rates"] = tuple(rates)
-            plan = [(max(n for n, _ in stages), sum(d for _, d in stages), tuple(stages), "load.ramp", 1.0)]
-        else:
-            plan = [(n, d, (), "load.level", rates[k] if rates else 1.0)
-                    for k, (n, d) in enumerate(stages or [(n, duration_s) for n in levels])]
-        for level, seconds, ramp_stages, kind, scale in plan:
+        poller = TargetPoller(http_base(url), cap.target_poll, admin_token=admin_token, every_s=plan.poll_s, cafile=plan.cafile,
+                              insecure=plan.insecure, contract=contract).start()
+        time.sleep(min(plan.poll_s, 0.5))  # the baseline poll lands before the first connection
+        for level in plan.schedule():
             if on_level is not None:
-                on_level(level, cap.dir)
-            name = f"{kind}_{level}"
-            cap.begin(name, level)
-            result = run_load(url, connections=level, duration_s=seconds, model=model, rate_per_conn=rate_per_conn * scale,
-                              workers=workers, scheduler=scheduler, progress=progress, cafile=cafile, insecure=insecure,
-                              users=tuple(replace(u, rate_per_s=u.rate_per_s * scale) for u in users), run_start=cap.run_start,
-                              on_message=cap.on_message, stages=ramp_stages, probe_id=cap.probe_id,
-                              contract=contract, **shard_options)
-            cap.end(result, name)
-        time.sleep(settle_s)  # the target's figures after the load: do its sessions return to the baseline?
+                on_level(level.connections, cap.dir)
+            cap.begin(level.name, level.connections)
+            result = run_load(plan, level, users=users, progress=progress, run_start=cap.run_start, on_message=cap.on_message,
+                              probe_id=cap.probe_id, contract=contract)
+            cap.end(result, level.name)
+        time.sleep(plan.settle_s)  # the target's figures after the load: do its sessions return to the baseline?
         status = "complete"
     finally:
         if poller is not None:
             poller.stop()
-        path = cap.close(status, lag_bound_ms=lag_bound_ms, max_share=max_share)
+        path = cap.close(status, lag_bound_ms=plan.lag_bound_ms, max_share=plan.max_share)
     return path
 
 

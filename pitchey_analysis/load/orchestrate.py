@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ipaddress
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from ..exceptions import UsageError
 from .engine import attach_samples, run_shard
+from .options import Level, LoadPlan
 from .progress import Progress
 from .spec import ShardResult, ShardSpec, UserSpec
 
@@ -169,68 +168,51 @@ def _keep(results: list[ShardResult], kept: dict[int, list[bytes]], health: dict
         attach_samples(r, kept.get(r.shard, []))
 
 
-def source_address_problem(url: str, addresses: tuple[str, ...]) -> str | None:
-    """What is wrong with the source addresses for ``url``, in one line, or None.
-
-    Each must be an IP address (``bind`` would resolve a name once per connection) of the target's family when the
-    target's host is an address (an IPv4 source cannot reach an IPv6 target, nor the other way round).
-    """
-    try:
-        target = ipaddress.ip_address((urlsplit(url).hostname or "").strip("[]"))
-    except ValueError:
-        target = None  # a host name: its family is known only once resolved
-    for a in addresses:
-        try:
-            ip = ipaddress.ip_address(a)
-        except ValueError:
-            return f"source address {a!r} is not an IP address"
-        if target is not None and ip.version != target.version:
-            return f"source address {a} is IPv{ip.version} but the target {target} is IPv{target.version}"
-    return None
-
-
-def run_load(url: str, *, connections: int, duration_s: float, model: str = "open", rate_per_conn: float = 1.0,
-             workers: int = 2, scheduler: str | None = None, source_addresses: tuple[str, ...] = (),
-             message_bytes: int = 100, connect_rate: float = 2000.0, progress: bool = True, seed: int = 0,
-             subscribe: str | None = None, during: Any = None, await_first_frame: bool | None = None,
-             cafile: str | None = None, insecure: bool = False, users: tuple[UserSpec, ...] = (),
-             run_start: float | None = None, on_message: Callable[[dict[str, Any]], None] | None = None,
-             keep_samples: bool | None = None, connect_timeout_s: float = 5.0, pin_workers: bool = False,
-             stages: tuple[tuple[int, float], ...] = (), probe_id: str = "", contract: Contract | None = None,
-             **shard_options: Any) -> LoadResult:
-    """Run the shards on a Dask cluster (a local one unless ``scheduler`` is given) and gather the results.
+def run_load(plan: LoadPlan, level: Level | None = None, *, users: tuple[UserSpec, ...] = (), progress: bool = True,
+             during: Any = None, run_start: float | None = None, on_message: Callable[[dict[str, Any]], None] | None = None,
+             keep_samples: bool | None = None, connect_timeout_s: float = 5.0, pin_workers: bool = False, probe_id: str = "",
+             contract: Contract | None = None) -> LoadResult:
+    """Run one level of ``plan`` (default: its only one) on a Dask cluster (a local one unless the plan names a
+    scheduler) and gather the results.
 
     ``during``, if given, is called (in this process) while the shards run, e.g. to trigger a broadcast.
-    ``workers=0`` runs one shard in a thread of this process, without Dask. ``pin_workers`` puts shard ``i``
-    on the scheduler's ``i``-th worker (by address), one each. ``stages`` ((connections, seconds), ...) make the
-    open model a continuous ramp: connections join and leave at the stage bounds (``connections`` is then the
-    largest stage, ``duration_s`` ignored). What the connections send, and how they read the target's frames, is made
-    here from ``contract`` (Pitchey's when None; see :mod:`.plan`), so the shards get plain data.
-    The run's connections take the ``source_addresses`` in turn (connection ``k`` the ``k``-th modulo their
+    A plan of ``workers=0`` runs one shard in a thread of this process, without Dask. ``pin_workers`` puts shard ``i``
+    on the scheduler's ``i``-th worker (by address), one each. A level's ``stages`` ((connections, seconds), ...) make
+    the open model a continuous ramp: connections join and leave at the stage bounds. The level's rate scale multiplies
+    the ``users``' rates (the plan's ``rate_per_conn`` without users). What the connections send, and how they read the
+    target's frames, is made here from ``contract`` (Pitchey's when None; see :mod:`.plan`), so the shards get plain data.
+    The run's connections take the plan's ``source_addresses`` in turn (connection ``k`` the ``k``-th modulo their
     number, over all shards, so each address carries an equal share) so that one machine can open more
     connections than one source address has ports, and open them faster (see ``--source-address``). ``on_message`` receives every message a
     shard hands on (a chunk of samples and a generator window, see :mod:`.engine`) as it arrives; the
-    samples carry ``probe_id``, the level (``connections``) as their concurrency and the run's connection index;
+    samples carry ``probe_id``, the level's connections as their concurrency and the run's connection index;
     ``keep_samples`` (default: when there is no ``on_message``) also joins the chunks into the results.
     """
-    problem = source_address_problem(url, tuple(source_addresses))
-    if problem:
-        raise ValueError(problem)
+    if level is None:
+        levels = plan.schedule()
+        if len(levels) != 1:
+            raise UsageError(f"the plan has {len(levels)} levels: run_load runs one of them (plan.schedule())")
+        level = levels[0]
     run_start = time.time() if run_start is None else run_start
     keep = on_message is None if keep_samples is None else keep_samples
-    inline = workers == 0  # one shard in a thread of this process, no Dask (tests, small runs)
-    workers = max(1, workers)
+    inline = plan.workers == 0  # one shard in a thread of this process, no Dask (tests, small runs)
+    workers = max(1, plan.workers)
+    connections, scale = level.connections, level.rate_scale
     counts = split(connections, workers)
 
-    base = ShardSpec(url=url, connections=0, duration_s=duration_s, model=model, rate_per_conn=rate_per_conn,
-                     message_bytes=message_bytes, connect_rate=connect_rate / workers, run_start=run_start, seed=seed,
-                     subscribe=subscribe, await_first_frame=await_first_frame, cafile=cafile, insecure=insecure, users=users,
-                     probe_id=probe_id, concurrency=connections, **shard_options)
+    base = ShardSpec(url=plan.url, connections=0, duration_s=level.duration_s, model=plan.model,
+                     rate_per_conn=plan.rate_per_conn * scale, message_bytes=plan.message_bytes,
+                     connect_rate=plan.connect_rate / workers, run_start=run_start, seed=plan.seed,
+                     handshake_timeout=plan.handshake_timeout, answer_timeout=plan.answer_timeout, subscribe=plan.subscribe,
+                     await_first_frame=plan.await_first_frame, ping=plan.ping, cafile=plan.cafile, insecure=plan.insecure,
+                     users=tuple(replace(u, rate_per_s=u.rate_per_s * scale) for u in users), stage_rates=level.stage_rates,
+                     flush_s=plan.flush_s, lag_probe_s=plan.lag_probe_s, late_bound_s=plan.late_bound_s,
+                     drop_after_s=plan.drop_after_s, probe_id=probe_id, concurrency=connections)
     from .plan import complete  # the contract is read here, in the parent; a worker imports this module without it
 
     base = complete(base, contract)
-    specs = [replace(base, connections=n, source_addresses=tuple(source_addresses), shard=i, conn_offset=sum(counts[:i]),
-                     stages=tuple((split(k, workers)[i], d) for k, d in stages))
+    specs = [replace(base, connections=n, source_addresses=plan.source_addresses, shard=i, conn_offset=sum(counts[:i]),
+                     stages=tuple((split(k, workers)[i], d) for k, d in level.stages))
              for i, n in enumerate(counts) if n > 0]
     kept: dict[int, list[bytes]] = collections.defaultdict(list)
     health: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
@@ -260,6 +242,7 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     from distributed import Client, LocalCluster, Queue
 
     cluster = None
+    scheduler = plan.scheduler
     if scheduler is None:
         # no dashboard; the scheduler's HTTP routes on a free loopback port (its default, :8787 on every
         # interface, warns when taken and listens beyond loopback)

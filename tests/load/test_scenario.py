@@ -9,6 +9,7 @@ import pytest
 from pitchey_analysis import ReferenceServer, load_run
 from pitchey_analysis.exceptions import UsageError
 from pitchey_analysis.load.capture import capture_load
+from pitchey_analysis.load.options import LoadPlan
 from pitchey_analysis.load.runner import _login
 from pitchey_analysis.load.scenario import load_scenario, parse_scenario
 from pitchey_analysis.runner import DEMO_USERS
@@ -34,8 +35,8 @@ def test_a_scenario_with_two_operation_types_reports_latency_for_each(tmp_path):
     assert [o.answer for o in sc.users[0].operations] == ["pong", "dashboard_metrics", None]
     with ReferenceServer(disable=["rate_limit"], dashboard_interval=0.3) as srv:
         users = sc.with_tokens({"creator": _login(srv.http_url, DEMO_USERS["creator"])})
-        path = capture_load(srv.ws_url, out=tmp_path, levels=[], stages=list(sc.stages), duration_s=0, workers=0,
-                            users=users, settle_s=0.2, progress=False, manifest={"config": {"scenario": sc.describe()}})
+        path = capture_load(LoadPlan(srv.ws_url, stages=sc.stages, duration_s=0, workers=0, settle_s=0.2), out=tmp_path,
+                            users=users, progress=False, manifest={"config": {"scenario": sc.describe()}})
     run = load_run(path)
     ok = run.samples[run.samples["ok"] & run.samples["metric"].isin(["rtt_ms", "rtt_ms:get_dashboard_metrics"])]
     counts = ok.groupby("metric", observed=True).size()
@@ -74,8 +75,8 @@ def test_a_continuous_ramp_joins_and_leaves_at_the_stage_bounds(tmp_path):
     sc = parse_scenario("ramp: continuous\nstages: [{connections: 2, duration_s: 1}, {connections: 6, duration_s: 1.5}, "
                         "{connections: 2, duration_s: 1}]\nusers: [{rate_per_s: 10}]")
     with ReferenceServer(disable=["rate_limit"]) as srv:
-        path = capture_load(srv.ws_url, out=tmp_path, levels=[], stages=list(sc.stages), ramp=sc.ramp, duration_s=0, workers=0,
-                            users=sc.users, settle_s=0.2, progress=False)
+        path = capture_load(LoadPlan(srv.ws_url, stages=sc.stages, ramp=sc.ramp, duration_s=0, workers=0, settle_s=0.2),
+                            out=tmp_path, users=sc.users, progress=False)
     run = load_run(path)
     assert list(run.probes["probe"]) == ["load.ramp_6"]
     opened = client_open_over_time(load_events(run, "generator"))

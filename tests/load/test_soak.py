@@ -14,6 +14,7 @@ from pitchey_analysis.analysis.soak import analyze_soak, latency_drift
 from pitchey_analysis.capture.dataset import load_events
 from pitchey_analysis.load import ShardSpec, run_shard
 from pitchey_analysis.load.capture import capture_load
+from pitchey_analysis.load.options import LoadPlan
 from pitchey_analysis.load.runner import _login
 from pitchey_analysis.load.spec import UserSpec
 from pitchey_analysis.runner import DEMO_ADMIN, DEMO_USERS
@@ -28,8 +29,8 @@ def test_sessions_leaking_under_churn_are_found(tmp_path, defects, leaks):
         admin, creator = _login(srv.http_url, DEMO_ADMIN), _login(srv.http_url, DEMO_USERS["creator"])
         assert admin and creator
         churn = UserSpec("churn", token=creator, rate_per_s=0.0, session_s=0.0, rejoin_s=0.05)
-        path = capture_load(srv.ws_url, out=tmp_path, levels=[4], duration_s=2.5, workers=0, users=(churn,),
-                            admin_token=admin, settle_s=1.0, poll_s=0.25, progress=False)
+        path = capture_load(LoadPlan(srv.ws_url, levels=(4,), duration_s=2.5, workers=0, settle_s=1.0, poll_s=0.25),
+                            out=tmp_path, users=(churn,), admin_token=admin, progress=False)
     run = load_run(path)
     a = analyze_soak(run.samples, load_events(run, "generator"), load_events(run, "target_stats"), window_s=0.5)
     found = a.sessions.set_index("finding")["status"]

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import WSMsgType, web
 
-from pitchey_analysis.load import ShardSpec, run_load, run_shard
+from pitchey_analysis.exceptions import UsageError
+from pitchey_analysis.load import LoadPlan, ShardSpec, run_load, run_shard
 from pitchey_analysis.load.spec import ECHO_PING
 
 
@@ -60,8 +61,8 @@ def test_connections_leave_from_the_given_source_addresses(echo, monkeypatch, fa
 
     monkeypatch.setattr(engine, "_SOCKET_FACTORY", factory)
     url, peers = echo
-    res = run_load(url, connections=20, duration_s=0.3, model="hold", workers=0, progress=False,
-                   source_addresses=("127.0.0.2", "127.0.0.3"), await_first_frame=False, ping=ECHO_PING)
+    res = run_load(LoadPlan(url, levels=(20,), duration_s=0.3, model="hold", workers=0, source_addresses=("127.0.0.2", "127.0.0.3"),
+                            await_first_frame=False, ping=ECHO_PING), progress=False)
     assert res.opened == 20 and res.held == 20, res.errors()
     assert peers == {"127.0.0.2": 10, "127.0.0.3": 10}  # as the target saw them, round robin
 
@@ -69,22 +70,23 @@ def test_connections_leave_from_the_given_source_addresses(echo, monkeypatch, fa
 def test_source_addresses_are_shared_evenly_over_the_shards(echo):
     """Three addresses, two shards: each address carries a third of the connections, not one shard's half."""
     url, peers = echo
-    res = run_load(url, connections=30, duration_s=0.3, model="hold", workers=2, progress=False,
-                   source_addresses=("127.0.0.2", "127.0.0.3", "127.0.0.4"), await_first_frame=False, ping=ECHO_PING)
+    res = run_load(LoadPlan(url, levels=(30,), duration_s=0.3, model="hold", workers=2,
+                            source_addresses=("127.0.0.2", "127.0.0.3", "127.0.0.4"), await_first_frame=False, ping=ECHO_PING),
+                   progress=False)
     assert res.opened == 30 and len({s.pid for s in res.shards}) == 2, res.errors()
     assert peers == {"127.0.0.2": 10, "127.0.0.3": 10, "127.0.0.4": 10}
 
 
 def test_a_source_address_that_is_a_name_is_refused_before_any_connection(echo):
     url, peers = echo
-    with pytest.raises(ValueError, match="source address 'localhost' is not an IP address"):
-        run_load(url, connections=5, duration_s=0.1, model="hold", workers=0, progress=False, source_addresses=("localhost",),
-                 await_first_frame=False, ping=ECHO_PING)
+    with pytest.raises(UsageError, match="source address 'localhost' is not an IP address"):
+        run_load(LoadPlan(url, levels=(5,), duration_s=0.1, model="hold", workers=0, source_addresses=("localhost",),
+                          await_first_frame=False, ping=ECHO_PING), progress=False)
     assert not peers
 
 
 def test_source_addresses_of_the_other_family_than_the_target_are_refused():
-    from pitchey_analysis.load.orchestrate import source_address_problem
+    from pitchey_analysis.load.options import source_address_problem
 
     assert source_address_problem("ws://127.0.0.1:9/", ("127.0.0.2", "127.0.0.3")) is None
     assert source_address_problem("ws://[::1]:9/", ("::1",)) is None

@@ -89,12 +89,12 @@ import json, sys
 from pathlib import Path
 import pitchey_analysis.load.capture as capture
 from pitchey_analysis.capture.samplestream import SampleStreamWriter
-from pitchey_analysis.load import run_load
+from pitchey_analysis.load import LoadPlan, run_load
 from pitchey_analysis.load.spec import ECHO_PING, UserSpec
 heavy = lambda: sorted(m for m in ("pyarrow", "numpy", "pandas") if m in sys.modules)
 writer = SampleStreamWriter(Path({str(tmp_path / SAMPLE_STREAM)!r}))
-res = run_load(sys.argv[1], connections=3, duration_s=0.5, model="closed", workers=0, progress=False, await_first_frame=False,
-               ping=ECHO_PING, on_message=lambda m: m["chunk"] is not None and writer.write(m["chunk"], m["rows"]),
+res = run_load(LoadPlan(sys.argv[1], levels=(3,), duration_s=0.5, model="closed", workers=0, await_first_frame=False, ping=ECHO_PING),
+               progress=False, on_message=lambda m: m["chunk"] is not None and writer.write(m["chunk"], m["rows"]),
                keep_samples=False, probe_id="p#1")
 writer.close()
 out = {{"answered": res.answered, "samples": res.samples, "rows": writer.rows, "engine": heavy()}}
@@ -103,9 +103,9 @@ def before_close(self, *a, **k):
     out["capture"] = heavy()
     return close(self, *a, **k)
 capture.LoadCapture.close = before_close
-run = capture.capture_load(sys.argv[1], out=Path({str(tmp_path / "runs")!r}), levels=[2], duration_s=0.5, workers=0, progress=False,
-                           settle_s=0.1, poll_s=0.2, users=(UserSpec(name="echo", rate_per_s=20, operations=(ECHO_PING,)),),
-                           await_first_frame=False, ping=ECHO_PING)
+run = capture.capture_load(LoadPlan(sys.argv[1], levels=(2,), duration_s=0.5, workers=0, settle_s=0.1, poll_s=0.2,
+                                    await_first_frame=False, ping=ECHO_PING), out=Path({str(tmp_path / "runs")!r}), progress=False,
+                           users=(UserSpec(name="echo", rate_per_s=20, operations=(ECHO_PING,)),))
 out["run"] = str(run)
 print(json.dumps(out))
 """
