@@ -31,6 +31,7 @@ from .demo import DEMO_PASSWORD
 from .net import check_target as check_target  # re-exported (the `as` form: mypy --strict's explicit re-export)
 from .net import client_ssl_context
 from .net import http_base as http_base  # re-exported
+from .outcomes import FAILED, Outcome, RunStatus
 from .probes import CATALOGUE, CATEGORIES, Credentials, Options, ProbeContext, ProbeSpec, Result, classify
 from .probes.base import lockout_failures
 from .probes.session import end_sessions
@@ -262,7 +263,7 @@ class Watch:
         from .probes.speaks import answers
 
         down = self.down
-        if (down is not None and down[0] != "locked_out" and down[1] != spec.name and r.outcome in ("fail", "error")
+        if (down is not None and down[0] != "locked_out" and down[1] != spec.name and r.outcome in FAILED
                 and down[2] >= self.started.get(spec.name, float("inf"))):
             # the target stopped while this probe ran beside the one that stopped it: no evidence about its feature
             return Result.skip("target_down", f"the target stopped answering during this probe, after {down[1]} "
@@ -300,7 +301,7 @@ class Watch:
                 self.rec.event("target_silent", during=spec.name, at_s=round(t, 2))
             return Result.skip("target_silent", f"the target stopped answering while this probe ran beside others (at "
                                f"{t:.1f} s): its {r.reason} is no evidence about the feature", {"before": r.detail})
-        if r.outcome in ("fail", "error") and r.reason in UNANSWERED:
+        if r.outcome in FAILED and r.reason in UNANSWERED:
             self.down = ("target_silent", spec.name, t)
             self.rec.event("target_silent", during=spec.name, at_s=round(t, 2))
             return Result.skip("target_silent", f"the target stopped answering during this probe (at {t:.1f} s), "
@@ -355,7 +356,7 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attemp
             if expired and deadline_limited:
                 r = Result.skip("deadline", f"cancelled at the run's deadline after {time.perf_counter() - t0:.1f} s")
             elif expired:
-                r = Result("error", "probe_timeout", f"the probe did not finish within {limit_s:.0f} s")
+                r = Result(Outcome.ERROR, "probe_timeout", f"the probe did not finish within {limit_s:.0f} s")
             else:
                 r = classify(exc)
         except asyncio.CancelledError:
@@ -433,7 +434,7 @@ class Breaker:
         self.recheck_s = max(2.0, 5 * ctx.options.timeout_s)
 
     def note(self, record: dict[str, Any]) -> None:
-        if record["outcome"] == "skip":
+        if record["outcome"] == Outcome.SKIP:
             return  # no evidence about the target's answers either way
         self.streak = self.streak + 1 if record["reason"] in UNANSWERED else 0
 
@@ -578,7 +579,7 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
     secrets_ = tuple(x for x in [cfg.jwt_secret] + [v for c in [cfg.user, cfg.admin, *cfg.users.values()] if c
                                                     for v in (c.password, c.token)] if x)
     rec = Recorder(out, manifest, secrets_to_mask=secrets_)
-    status = "interrupted"
+    status = RunStatus.INTERRUPTED
     ctx: ProbeContext | None = None
     bar = None
     try:  # from the run directory's first file on: an interruption (Ctrl-C, SIGTERM) leaves it interrupted, with Parquet
@@ -615,11 +616,11 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
                     await runner.run(spec, skip)
             else:
                 await runner.together(stage.steps, parallel)
-        status = "complete"
+        status = RunStatus.COMPLETE
     finally:
         if bar is not None:
             bar.close()
-        if status != "complete":
+        if status != RunStatus.COMPLETE:
             rec.event("interrupted")
         if ctx is not None:
             rec.update_manifest(conformance=ctx.conformance.summary())

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..config import data_dir_and_why, runs_dir, sample_run_dir
 from ..exceptions import DatasetError, RunNotFound
+from ..outcomes import RunStatus
 from .records import TABLES, frame_from_rows
 from .samplestream import SAMPLE_STREAM, read_sample_stream
 from .schema import (
@@ -232,7 +233,7 @@ def readable_runs(paths: list[Path], on_skip: Callable[[Path, DatasetError], Non
 def is_incomplete(run: Run) -> bool:
     """Whether ``run`` did not end: its manifest still says ``running`` (the process was killed) or its tables come
     from ``events.jsonl`` only."""
-    return run.manifest.get("status") == "running" or run.source == "jsonl"
+    return run.manifest.get("status") == RunStatus.RUNNING or run.source == "jsonl"
 
 
 def load_latest(base: Path | None = None, on_skip: Callable[[Path, DatasetError], None] | None = None) -> Run:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import DatasetError
+from ..outcomes import RunStatus
 from .records import OUTCOMES, TABLES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: the largest manifest read (a real one is a few kB; a bigger one is not a manifest)
 MANIFEST_MAX_BYTES = 16 << 20
 #: the statuses a run's manifest may have
-STATUSES = ("running", "complete", "interrupted", "degraded")
+STATUSES: tuple[str, ...] = tuple(RunStatus)
 
 _OBJ, _STR, _BOOL, _LIST = (dict,), (str,), (bool,), (list,)
 _NUM = (int, float)

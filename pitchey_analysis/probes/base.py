@@ -31,6 +31,7 @@ from ..capture.records import sample_record
 from ..categories import CATEGORIES
 from ..contract import Contract, default_contract
 from ..contract.requests import upgrade_target
+from ..outcomes import Outcome
 from .conformance import Conformance
 from .invariants import FrameShape, Tally
 
@@ -39,7 +40,7 @@ from .invariants import FrameShape, Tally
 class Result:
     """The outcome of one probe execution."""
 
-    outcome: str  # pass | fail | error | skip
+    outcome: Outcome
     reason: str = "ok"
     detail: str = ""
     observed: Any = None
@@ -52,17 +53,17 @@ class Result:
     @classmethod
     def ok(cls, detail: str = "", observed: Any = None, **kw: Any) -> Result:
         """A pass."""
-        return cls("pass", "ok", detail, observed, **kw)
+        return cls(Outcome.PASS, "ok", detail, observed, **kw)
 
     @classmethod
     def fail(cls, reason: str, detail: str, observed: Any = None, **kw: Any) -> Result:
         """A failure of the target to meet the expectation."""
-        return cls("fail", reason, detail, observed, **kw)
+        return cls(Outcome.FAIL, reason, detail, observed, **kw)
 
     @classmethod
     def skip(cls, reason: str, detail: str, observed: Any = None) -> Result:
         """No evidence either way, with the reason (never a pass)."""
-        return cls("skip", reason, detail, observed)
+        return cls(Outcome.SKIP, reason, detail, observed)
 
     @classmethod
     def closed(cls, code: int | None, reason: str | None, what: str, observed: Any = None) -> Result:
@@ -73,10 +74,10 @@ class Result:
         a finding of the probe's own feature.
         """
         if is_lockout_close(code, reason):
-            return cls("skip", "locked_out", f"{what}: the target had locked this client out (closed {code} {reason!r})",
+            return cls(Outcome.SKIP, "locked_out", f"{what}: the target had locked this client out (closed {code} {reason!r})",
                        observed, close_code=code, close_reason=reason)
         code = code or 1006
-        return cls("fail", f"closed_{code}", f"{what}: the target closed the session {code} {reason or ''!r}".rstrip(),
+        return cls(Outcome.FAIL, f"closed_{code}", f"{what}: the target closed the session {code} {reason or ''!r}".rstrip(),
                    observed, close_code=code, close_reason=reason)
 
 
@@ -133,13 +134,13 @@ def held_to_evidence(evidence: tuple[Evidence, ...], r: Result) -> Result:
     pass on an empty record: a session closed before it showed anything, subscriptions never confirmed,
     pushes never counted.
     """
-    if r.outcome != "pass":
+    if r.outcome != Outcome.PASS:
         return r
     missing = lacking(evidence, r.observed)
     if not missing:
         return r
     said = f" (it would have passed as {r.detail!r})" if r.detail else ""
-    return Result("skip", "no_evidence", f"nothing observed to judge: {', '.join(missing)} missing or 0 in the "
+    return Result(Outcome.SKIP, "no_evidence", f"nothing observed to judge: {', '.join(missing)} missing or 0 in the "
                   f"observation{said}", r.observed, r.close_code, r.close_reason)
 
 
@@ -536,19 +537,19 @@ def classify(exc: BaseException) -> Result:
     if isinstance(exc, NoFirstFrame):
         if exc.close_code:
             return Result.closed(exc.close_code, exc.close_reason, "no 'connected' frame")
-        return Result("fail", "no_answer", "no 'connected' frame within the timeout")
+        return Result(Outcome.FAIL, "no_answer", "no 'connected' frame within the timeout")
     os_error = getattr(exc, "os_error", None)  # aiohttp wraps the socket's error (ClientConnectorError)
     if isinstance(os_error, OSError) and os_error is not exc:
         return classify(os_error)
     if isinstance(exc, wsexc.InvalidStatus):
         status = exc.response.status_code
-        return Result("fail", "upgrade_rejected", f"upgrade answered HTTP {status} instead of 101", {"status": status})
+        return Result(Outcome.FAIL, "upgrade_rejected", f"upgrade answered HTTP {status} instead of 101", {"status": status})
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return Result("fail", "tls_error", f"certificate not verified: {exc.verify_message}")
+        return Result(Outcome.FAIL, "tls_error", f"certificate not verified: {exc.verify_message}")
     if isinstance(exc, ssl.SSLError):
-        return Result("fail", "tls_error", f"TLS failed: {exc.reason or exc}")
+        return Result(Outcome.FAIL, "tls_error", f"TLS failed: {exc.reason or exc}")
     if isinstance(exc, ConnectionRefusedError):
-        return Result("error", "connect_refused", "connection refused: nothing listens at the target")
+        return Result(Outcome.ERROR, "connect_refused", "connection refused: nothing listens at the target")
     if isinstance(exc, wsexc.ConnectionClosed):
         rcvd = exc.rcvd
         code = rcvd.code if rcvd else 1006
@@ -556,14 +557,14 @@ def classify(exc: BaseException) -> Result:
         return Result.closed(code, reason, "connection closed")
     if isinstance(exc, wsexc.InvalidState) or (isinstance(exc, RuntimeError) and "write_eof" in str(exc)):
         # Sending on a connection the target is closing (e.g. a lockout close mid-probe).
-        return Result("fail", "closed_1006", f"the target closed the connection under the probe ({exc})", close_code=1006)
+        return Result(Outcome.FAIL, "closed_1006", f"the target closed the connection under the probe ({exc})", close_code=1006)
     if isinstance(exc, (wsexc.InvalidHandshake, wsexc.InvalidMessage)):
-        return Result("fail", "bad_handshake", f"invalid upgrade answer: {exc}")
+        return Result(Outcome.FAIL, "bad_handshake", f"invalid upgrade answer: {exc}")
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return Result("fail", "connect_timeout", "the operation timed out")
+        return Result(Outcome.FAIL, "connect_timeout", "the operation timed out")
     if isinstance(exc, OSError):
-        return Result("error", "network_error", f"{type(exc).__name__}: {exc.strerror or exc}")
-    return Result("error", "probe_error", f"{type(exc).__name__}: {exc}")
+        return Result(Outcome.ERROR, "network_error", f"{type(exc).__name__}: {exc.strerror or exc}")
+    return Result(Outcome.ERROR, "probe_error", f"{type(exc).__name__}: {exc}")
 
 
 def catalogue_frame() -> Any:
