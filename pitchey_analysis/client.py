@@ -1,8 +1,9 @@
 """A reconnecting Pitchey client: the seed's ``PitcheyWebSocketManager`` done right.
 
-Exceptions (one root, structured fields)::
+Exceptions (structured fields), defined in :mod:`pitchey_analysis.exceptions` under the package's root and
+importable from here::
 
-    PitcheyError
+    PitcheyError (= ClientError)
     ├── LoginError            login refused (``status``)
     ├── ConnectError          could not open a session (``reason``)
     ├── ForbiddenChannel      subscribe refused (``channel``, ``code``)
@@ -34,7 +35,12 @@ from websockets.exceptions import ConnectionClosed
 
 from .aio import BackgroundLoop
 from .contract import default_contract
-from .exceptions import ClientError
+from .exceptions import ClientError, UsageError
+from .exceptions import ConnectError as ConnectError  # re-exported: the client's exceptions, importable from here
+from .exceptions import ConnectionLost as ConnectionLost
+from .exceptions import ForbiddenChannel as ForbiddenChannel
+from .exceptions import LoginError as LoginError
+from .exceptions import RequestTimeout as RequestTimeout
 from .net import read_body
 
 T = TypeVar("T")
@@ -52,46 +58,6 @@ ABNORMAL_OK = frozenset({1000, 1001})  # closes that do not call for a reconnect
 
 #: The client's root exception (an alias kept for existing callers).
 PitcheyError = ClientError
-
-
-class LoginError(PitcheyError):
-    """The login endpoint refused the credentials."""
-
-    def __init__(self, status: int, message: str = "") -> None:
-        super().__init__(f"login refused (HTTP {status}) {message}".strip())
-        self.status = status
-
-
-class ConnectError(PitcheyError):
-    """A session could not be opened."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ForbiddenChannel(PitcheyError):
-    """The server refused a subscription."""
-
-    def __init__(self, channel: str, code: str) -> None:
-        super().__init__(f"subscription to {channel!r} refused: {code}")
-        self.channel, self.code = channel, code
-
-
-class RequestTimeout(PitcheyError):
-    """No answer arrived in time."""
-
-    def __init__(self, expected: str, timeout: float) -> None:
-        super().__init__(f"no {expected} within {timeout:.1f} s")
-        self.expected = expected
-
-
-class ConnectionLost(PitcheyError):
-    """The session ended and reconnecting gave up."""
-
-    def __init__(self, code: int | None, reason: str = "") -> None:
-        super().__init__(f"connection lost ({code} {reason!r}) and not re-established")
-        self.code, self.reason = code, reason
 
 
 def _call_user(cb: Callable[[Any], Any], arg: Any, what: str) -> None:
@@ -151,7 +117,7 @@ class PitcheyClient:
         max_incoming: int = 1000,
     ) -> None:
         if auth not in ("query", "header", "message"):
-            raise ValueError("auth must be 'query', 'header' or 'message'")
+            raise UsageError("auth must be 'query', 'header' or 'message'")
         self.http_url, self.ws_url = http_url.rstrip("/"), ws_url
         self.auth, self.user_type = auth, user_type
         self.reconnect, self.max_attempts = reconnect, max_attempts

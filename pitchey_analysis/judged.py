@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from .exceptions import UsageError
+
 #: Which probe judges which message type of the Pitchey contract, as runs recorded before their manifests kept
 #: their own table were reported (read as it was then: never edit; new rows belong in the contract).
 MESSAGE_TYPES: dict[str, str] = {
@@ -78,7 +80,7 @@ def targets_with(overrides: dict[str, float] | None = None) -> tuple[Target, ...
     overrides = overrides or {}
     unknown = set(overrides) - {t.name for t in DEFAULT_TARGETS}
     if unknown:
-        raise ValueError(f"unknown target(s): {sorted(unknown)}")
+        raise UsageError(f"unknown target(s): {sorted(unknown)}")
     return tuple(replace(t, threshold=overrides.get(t.name, t.threshold)) for t in DEFAULT_TARGETS)
 
 

@@ -27,6 +27,7 @@ from ..capture.manifest import run_manifest, target_record
 from ..capture.recorder import Recorder, utc_now_iso
 from ..capture.records import probe_record
 from ..capture.samplestream import SAMPLE_STREAM, SampleStreamWriter, encode_chunk
+from ..exceptions import UsageError
 from ..outcomes import Outcome, RunStatus
 from .orchestrate import LoadResult
 from .spec import ShardResult, ShardSpec, UserSpec
@@ -160,7 +161,7 @@ def capture_load(url: str, *, out: Path, levels: list[int], duration_s: float, m
         time.sleep(min(poll_s, 0.5))  # the baseline poll lands before the first connection
         rates = list(stage_rates or [])
         if rates and (not stages or len(rates) != len(stages)):
-            raise ValueError(f"{len(rates)} stage rates for {len(stages or [])} stages")
+            raise UsageError(f"{len(rates)} stage rates for {len(stages or [])} stages")
         if stages and ramp:  # one level: the connections join and leave at the stage bounds, the rates change at them
             shard_options["stage_rates"] = tuple(rates)
             plan = [(max(n for n, _ in stages), sum(d for _, d in stages), tuple(stages), "load.ramp", 1.0)]

@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..exceptions import SchedulerUnreachable as SchedulerUnreachable  # re-exported (defined under the root)
+from ..exceptions import UsageError
 from .engine import attach_samples, run_shard
 from .progress import Progress
 from .spec import ShardResult, ShardSpec, UserSpec
@@ -28,10 +30,6 @@ if TYPE_CHECKING:  # numpy is imported where it is used: the process that runs t
     import numpy as np
 
     from ..contract import Contract
-
-
-class SchedulerUnreachable(ConnectionError):
-    """The Dask scheduler given with ``scheduler=`` did not answer (or the address is not one)."""
 
 
 def check_scheduler(address: str, timeout_s: float = 3.0) -> None:
@@ -213,7 +211,7 @@ def run_load(url: str, *, connections: int, duration_s: float, model: str = "ope
     """
     problem = source_address_problem(url, tuple(source_addresses))
     if problem:
-        raise ValueError(problem)
+        raise UsageError(problem)
     run_start = time.time() if run_start is None else run_start
     keep = on_message is None if keep_samples is None else keep_samples
     inline = workers == 0  # one shard in a thread of this process, no Dask (tests, small runs)

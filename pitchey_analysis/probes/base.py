@@ -31,6 +31,7 @@ from ..capture.records import sample_record
 from ..categories import CATEGORIES
 from ..contract import Contract, default_contract
 from ..contract.requests import upgrade_target
+from ..exceptions import UsageError
 from ..outcomes import Outcome
 from .conformance import Conformance
 from .invariants import FrameShape, Tally
@@ -84,7 +85,8 @@ class Result:
 class Stop(Exception):
     """Ends a probe early with its result (``raise Stop(Result.fail(...))``); the runner records the result.
 
-    It keeps a probe's preamble to one line: ``s = await authed(ctx)`` (probes/common.py).
+    It keeps a probe's preamble to one line: ``s = await authed(ctx)`` (probes/common.py). Control flow, not under
+    PitcheyAnalysisError: it never leaves the runner, which turns it into the record it carries.
     """
 
     def __init__(self, result: Result) -> None:
@@ -221,15 +223,15 @@ def probe(
     without them is recorded as a skip ``no_evidence``.
     """
     if category not in CATEGORIES:
-        raise ValueError(f"unknown category {category!r}")
+        raise UsageError(f"unknown category {category!r}")
     if runs not in RUNS or not set(leaves) <= set(LEAVES):
-        raise ValueError(f"{name}: runs must be one of {RUNS}, leaves a subset of {LEAVES}")
+        raise UsageError(f"{name}: runs must be one of {RUNS}, leaves a subset of {LEAVES}")
     if waits is not None and waits not in Options.__dataclass_fields__:
-        raise ValueError(f"{name}: waits names no option: {waits!r}")
+        raise UsageError(f"{name}: waits names no option: {waits!r}")
 
     def deco(fn: ProbeFn) -> ProbeFn:
         if name in CATALOGUE:
-            raise ValueError(f"duplicate probe name {name!r}")
+            raise UsageError(f"duplicate probe name {name!r}")
         CATALOGUE[name] = ProbeSpec(name, category, critical, expected, fn, needs=needs, disruptive=disruptive, quick=quick,
                                     last=last, final=final, evidence=evidence_of(evidence), runs=runs, leaves=leaves,
                                     waits=waits)
@@ -519,7 +521,10 @@ def compact(obj: Any, limit: int = 2000) -> str:
 
 
 class NoFirstFrame(Exception):
-    """A session that never got its first frame ('connected'): raised to end a probe at once."""
+    """A session that never got its first frame ('connected'): raised to end a probe at once.
+
+    Control flow, not under PitcheyAnalysisError: a failure of the target, which :func:`classify` makes a record.
+    """
 
     def __init__(self, close_code: int | None = None, close_reason: str | None = None) -> None:
         super().__init__(f"no 'connected' frame (closed {close_code})" if close_code else "no 'connected' frame")

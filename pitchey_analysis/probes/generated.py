@@ -25,6 +25,7 @@ from typing import Any
 from ..contract import Contract, Operation
 from ..contract import pointer_get as contract_value
 from ..contract.requests import subscribe_request
+from ..exceptions import UsageError
 from .base import CATALOGUE, Evidence, ProbeContext, ProbeSpec, Result
 from .common import authed, open_started
 from .session import ProbeSession
@@ -190,10 +191,10 @@ def register(contract: Contract, op_id: str) -> None:
     """Put an operation's generated probe into the catalogue (the default contract's, in running order)."""
     op = contract.operation(op_id)
     if op is None or not op.generated:
-        raise ValueError(f"operation {op_id!r} of {contract.name} has no generated probe")
+        raise UsageError(f"operation {op_id!r} of {contract.name} has no generated probe")
     spec = make_spec(op)
     if spec.name in CATALOGUE:
-        raise ValueError(f"duplicate probe name {spec.name!r}")
+        raise UsageError(f"duplicate probe name {spec.name!r}")
     CATALOGUE[spec.name] = spec
 
 
@@ -615,7 +616,7 @@ def declares(contract: Contract, key: str) -> bool:
         return bool(contract.security_headers)
     if head == "origin":
         return contract.origin is not None
-    raise ValueError(f"unknown contract declaration {key!r}")
+    raise UsageError(f"unknown contract declaration {key!r}")
 
 
 def delivers(contract: Contract, probe: str) -> bool:
