@@ -19,6 +19,7 @@ every subscription.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -48,11 +49,14 @@ T = TypeVar("T")
 log = logging.getLogger("pitchey_analysis.client")
 
 Callback = Callable[[dict[str, Any]], Any]
-#: Which pushed message types belong to which channel (``pitch:`` covers every pitch:<id>), from the
-#: ``pitchey`` contract's ``x-readiness.channels``.
-CHANNEL_TYPES: dict[str, frozenset[str]] = {
-    name.split("{", 1)[0]: frozenset(ch.pushes) for name, ch in default_contract().channels.items() if ch.pushes
-}
+
+
+@functools.cache
+def channel_types() -> dict[str, frozenset[str]]:
+    """Which pushed message types belong to which channel (``pitch:`` covers every pitch:<id>), from the ``pitchey``
+    contract's ``x-readiness.channels``; read when first needed, not at import."""
+    return {name.split("{", 1)[0]: frozenset(ch.pushes) for name, ch in default_contract().channels.items() if ch.pushes}
+
 ABNORMAL_OK = frozenset({1000, 1001})  # closes that do not call for a reconnect when we asked for them
 
 
@@ -247,8 +251,9 @@ class PitcheyClient:
                 return
         mtype = msg.get("type")
         for channel, callbacks in self._subs.items():
-            key = channel if channel in CHANNEL_TYPES else channel.split(":")[0] + ":"
-            types = CHANNEL_TYPES.get(key, frozenset())
+            known = channel_types()
+            key = channel if channel in known else channel.split(":")[0] + ":"
+            types = known.get(key, frozenset())
             if mtype in types and (key != "pitch:" or str(msg.get("pitchId")) == channel[6:]):
                 for cb in callbacks:
                     _call_user(cb, msg, "subscription")

@@ -161,15 +161,15 @@ def test_json_and_yaml_read_alike(tmp_path):
 
 
 def test_one_source_of_truth_reads_the_contract():
-    from pitchey_analysis.client import CHANNEL_TYPES
-    from pitchey_analysis.debug import SWEEP
-    from pitchey_analysis.server.ws import AUTH_ONLY_TYPES, HANDLERS, WebSocketHandler
+    from pitchey_analysis.client import channel_types
+    from pitchey_analysis.debug import default_sweep
+    from pitchey_analysis.server.ws import WebSocketHandler, auth_only_types, handlers
 
     c = load_contract("pitchey")
-    assert set(HANDLERS) == c.client_types() and AUTH_ONLY_TYPES == c.auth_only_types()
-    assert all(callable(getattr(WebSocketHandler, h, None)) for h in HANDLERS.values()), "a client type without its on_<type> handler"
-    assert CHANNEL_TYPES["pitch:"] == {"pitch_stats_update"} and CHANNEL_TYPES["dashboard"] == {"dashboard_update"}
-    assert [label for label, _ in SWEEP][: len(c.client_types())] == [o.request.type for o in c.receives()]
+    assert set(handlers()) == c.client_types() and auth_only_types() == c.auth_only_types()
+    assert all(callable(getattr(WebSocketHandler, h, None)) for h in handlers().values()), "a client type without its on_<type> handler"
+    assert channel_types()["pitch:"] == {"pitch_stats_update"} and channel_types()["dashboard"] == {"dashboard_update"}
+    assert [label for label, _ in default_sweep()][: len(c.client_types())] == [o.request.type for o in c.receives()]
 
 
 def test_a_contract_without_stats_lockout_and_push_triggers_plans_not_in_contract():

@@ -18,9 +18,10 @@ import json
 import math
 import secrets
 import ssl
+import threading
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -193,7 +194,70 @@ RUNS = ("alone", "together", "hold", "timing", "figures")
 #: a login throttle of the run's address, connections held to the cap, load.
 LEAVES = ("lockout", "login_throttle", "connections", "load")
 
-CATALOGUE: dict[str, ProbeSpec] = {}
+class Catalogue(MutableMapping[str, ProbeSpec]):
+    """The probe catalogue: name -> :class:`ProbeSpec`, in running order.
+
+    An entry may be registered :meth:`later`, as a function that makes it: the default contract's generated probes
+    are (probes/messaging.py), so that importing the probes does not parse the contract (about 100 ms). They take
+    their place in the order when the catalogue is first read.
+    """
+
+    def __init__(self) -> None:
+        self._specs: dict[str, ProbeSpec] = {}
+        self._order: list[str | Callable[[], ProbeSpec]] = []  # a name, or what makes an entry registered later
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    def add(self, spec: ProbeSpec) -> None:
+        """Register ``spec`` now (a duplicate of an entry registered later is found when that one is made)."""
+        if spec.name in self._specs:
+            raise UsageError(f"duplicate probe name {spec.name!r}")
+        self._specs[spec.name] = spec
+        self._order.append(spec.name)
+
+    def later(self, make: Callable[[], ProbeSpec]) -> None:
+        """Register the entry ``make()`` returns, in this place of the order, when the catalogue is first read."""
+        with self._lock:
+            self._order.append(make)
+            self._pending += 1
+
+    def _settle(self) -> dict[str, ProbeSpec]:
+        if self._pending:
+            with self._lock:
+                if self._pending:
+                    made: dict[str, ProbeSpec] = {}
+                    for entry in self._order:
+                        spec = self._specs[entry] if isinstance(entry, str) else entry()
+                        if spec.name in made or not isinstance(entry, str) and spec.name in self._specs:
+                            raise UsageError(f"duplicate probe name {spec.name!r}")
+                        made[spec.name] = spec
+                    self._specs, self._order, self._pending = made, list(made), 0
+        return self._specs
+
+    def __getitem__(self, name: str) -> ProbeSpec:
+        return self._settle()[name]
+
+    def __setitem__(self, name: str, spec: ProbeSpec) -> None:
+        specs = self._settle()
+        if name not in specs:
+            self._order.append(name)
+        specs[name] = spec
+
+    def __delitem__(self, name: str) -> None:
+        del self._settle()[name]
+        self._order.remove(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._settle())
+
+    def __len__(self) -> int:
+        return len(self._settle())
+
+    def __repr__(self) -> str:
+        return f"Catalogue({list(self)!r})"
+
+
+CATALOGUE = Catalogue()
 
 
 def evidence_of(fields: tuple[str | Evidence, ...]) -> tuple[Evidence, ...]:
@@ -230,11 +294,9 @@ def probe(
         raise UsageError(f"{name}: waits names no option: {waits!r}")
 
     def deco(fn: ProbeFn) -> ProbeFn:
-        if name in CATALOGUE:
-            raise UsageError(f"duplicate probe name {name!r}")
-        CATALOGUE[name] = ProbeSpec(name, category, critical, expected, fn, needs=needs, disruptive=disruptive, quick=quick,
-                                    last=last, final=final, evidence=evidence_of(evidence), runs=runs, leaves=leaves,
-                                    waits=waits)
+        CATALOGUE.add(ProbeSpec(name, category, critical, expected, fn, needs=needs, disruptive=disruptive, quick=quick,
+                                last=last, final=final, evidence=evidence_of(evidence), runs=runs, leaves=leaves,
+                                waits=waits))
         return fn
 
     return deco

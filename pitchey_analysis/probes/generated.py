@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..contract import Contract, Operation
@@ -187,15 +188,18 @@ def make_spec(op: Operation) -> ProbeSpec:
                      evidence=(Evidence("answer"),), runs="together")
 
 
-def register(contract: Contract, op_id: str) -> None:
-    """Put an operation's generated probe into the catalogue (the default contract's, in running order)."""
+def spec_of(contract: Contract, op_id: str) -> ProbeSpec:
+    """The generated probe of an operation of ``contract``."""
     op = contract.operation(op_id)
     if op is None or not op.generated:
         raise UsageError(f"operation {op_id!r} of {contract.name} has no generated probe")
-    spec = make_spec(op)
-    if spec.name in CATALOGUE:
-        raise UsageError(f"duplicate probe name {spec.name!r}")
-    CATALOGUE[spec.name] = spec
+    return make_spec(op)
+
+
+def register(contract: Callable[[], Contract], op_id: str) -> None:
+    """Put an operation's generated probe into the catalogue here, in running order; ``contract`` (the default
+    contract's accessor) is called, and the probe made, when the catalogue is first read: not at import."""
+    CATALOGUE.later(lambda: spec_of(contract(), op_id))
 
 
 def specs_for(contract: Contract) -> list[ProbeSpec]:
