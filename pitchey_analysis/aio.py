@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from .exceptions import UsageError
+
 T = TypeVar("T")
 
 
@@ -47,7 +49,7 @@ class BackgroundLoop:
         """Run ``coro`` on the loop; its result, or its exception raised here."""
         if self.loop is None:
             coro.close()
-            raise RuntimeError("the background loop is not running")
+            raise UsageError("the background loop is not running (start it first; a stopped loop does not restart)")
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self, timeout: float | None = 10) -> None:

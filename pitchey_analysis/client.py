@@ -6,9 +6,10 @@ credential goes on the upgrade or in a message, the first frame, how a frame's k
 request ids and how answers carry them back, the subscription request and the pushes of each channel. Messages
 are JSON objects (a contract of array messages, Phoenix's, is not served).
 
-Exceptions (one root, structured fields)::
+Exceptions (structured fields), defined in :mod:`pitchey_analysis.exceptions` under the package's root and
+importable from here::
 
-    PitcheyError
+    PitcheyError (= ClientError)
     ├── LoginError            login refused (``status``)
     ├── ConnectError          could not open a session (``reason``)
     ├── ForbiddenChannel      subscribe refused (``channel``, ``code``)
@@ -55,7 +56,12 @@ from .contract.requests import (
     with_query,
 )
 from .contract.wire import IdSource, is_marker, set_pointer
-from .exceptions import ClientError
+from .exceptions import ClientError, UsageError
+from .exceptions import ConnectError as ConnectError  # re-exported: the client's exceptions, importable from here
+from .exceptions import ConnectionLost as ConnectionLost
+from .exceptions import ForbiddenChannel as ForbiddenChannel
+from .exceptions import LoginError as LoginError
+from .exceptions import RequestTimeout as RequestTimeout
 from .net import read_body
 
 T = TypeVar("T")
@@ -68,46 +74,6 @@ ABNORMAL_OK = frozenset({1000, 1001})  # closes that do not call for a reconnect
 
 #: The client's root exception (an alias kept for existing callers).
 PitcheyError = ClientError
-
-
-class LoginError(PitcheyError):
-    """The login endpoint refused the credentials."""
-
-    def __init__(self, status: int, message: str = "") -> None:
-        super().__init__(f"login refused (HTTP {status}) {message}".strip())
-        self.status = status
-
-
-class ConnectError(PitcheyError):
-    """A session could not be opened."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ForbiddenChannel(PitcheyError):
-    """The server refused a subscription."""
-
-    def __init__(self, channel: str, code: str) -> None:
-        super().__init__(f"subscription to {channel!r} refused: {code}")
-        self.channel, self.code = channel, code
-
-
-class RequestTimeout(PitcheyError):
-    """No answer arrived in time."""
-
-    def __init__(self, expected: str, timeout: float) -> None:
-        super().__init__(f"no {expected} within {timeout:.1f} s")
-        self.expected = expected
-
-
-class ConnectionLost(PitcheyError):
-    """The session ended and reconnecting gave up."""
-
-    def __init__(self, code: int | None, reason: str = "") -> None:
-        super().__init__(f"connection lost ({code} {reason!r}) and not re-established")
-        self.code, self.reason = code, reason
 
 
 def _call_user(cb: Callable[[Any], Any], arg: Any, what: str) -> None:
@@ -178,7 +144,7 @@ class PitcheyClient:
         contract: Contract | None = None,
     ) -> None:
         if auth not in (None, "query", "header", "message"):
-            raise ValueError("auth must be 'query', 'header', 'message' or None (the contract's)")
+            raise UsageError("auth must be 'query', 'header', 'message' or None (the contract's)")
         self.contract = contract or default_contract()
         self.http_url, self.ws_url = http_url.rstrip("/"), ws_url
         users = list(self.contract.login.paths) if self.contract.login is not None else []

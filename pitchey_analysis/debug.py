@@ -10,6 +10,7 @@ the summary says which sent type got which answers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 import time
@@ -49,7 +50,10 @@ def sweep_messages(contract: Contract) -> list[tuple[str, Any]]:
     return out + BAD_INPUT
 
 
-SWEEP: list[tuple[str, Any]] = sweep_messages(default_contract())
+@functools.cache
+def default_sweep() -> tuple[tuple[str, Any], ...]:
+    """:func:`sweep_messages` of the default contract (made when first asked for, not at import)."""
+    return tuple(sweep_messages(default_contract()))
 
 
 class TraceRecorder:

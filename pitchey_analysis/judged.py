@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .exceptions import UsageError
+
 #: Which probe judges which message type of the Pitchey contract, as runs recorded before their manifests kept
 #: their own table were reported: frozen data beside the contract (``contracts/pitchey.legacy-message-types.json``;
 #: read as it was then: never edit; new rows belong in the contract).
@@ -62,7 +64,7 @@ def targets_with(overrides: dict[str, float] | None = None) -> tuple[Target, ...
     overrides = overrides or {}
     unknown = set(overrides) - {t.name for t in DEFAULT_TARGETS}
     if unknown:
-        raise ValueError(f"unknown target(s): {sorted(unknown)}")
+        raise UsageError(f"unknown target(s): {sorted(unknown)}")
     return tuple(replace(t, threshold=overrides.get(t.name, t.threshold)) for t in DEFAULT_TARGETS)
 
 

@@ -160,7 +160,7 @@ def test_json_and_yaml_read_alike(tmp_path):
     assert parse_text(f.read_text()) == _doc()
 
 
-#: Imports the server's dispatch, the debugger's sweep and the client's channel table with the default contract
+#: Reads the server's dispatch, the debugger's sweep and the client's channel table with the default contract
 #: swapped for one that lacks ``typing_stop`` and names the dashboard channel ``board``, and prints what they hold.
 _OTHER_DEFAULT = """
 import copy, functools, json
@@ -173,10 +173,10 @@ channels["board"] = channels.pop("dashboard")
 other = L.build(d, name="pitchey")
 L.default_contract = C.default_contract = functools.cache(lambda: other)
 from pitchey_analysis.client import PitcheyClient, channel_pushes
-from pitchey_analysis.debug import SWEEP
-from pitchey_analysis.server.ws import AUTH_ONLY_TYPES, HANDLERS
+from pitchey_analysis.debug import default_sweep
+from pitchey_analysis.server.ws import auth_only_types, handlers
 client = PitcheyClient("http://127.0.0.1:9", "ws://127.0.0.1:9/ws")
-print(json.dumps({"handlers": sorted(HANDLERS), "auth_only": sorted(AUTH_ONLY_TYPES), "sweep": [t for t, _ in SWEEP],
+print(json.dumps({"handlers": sorted(handlers()), "auth_only": sorted(auth_only_types()), "sweep": [t for t, _ in default_sweep()],
                   "channels": {k: sorted(channel_pushes(client.contract, k)) for k in ("board", "dashboard")}}))
 """
 
@@ -190,13 +190,13 @@ def test_one_source_of_truth_reads_the_contract():
     import sys
 
     from pitchey_analysis.client import channel_pushes
-    from pitchey_analysis.debug import SWEEP
-    from pitchey_analysis.server.ws import AUTH_ONLY_TYPES, HANDLERS, WebSocketHandler
+    from pitchey_analysis.debug import default_sweep
+    from pitchey_analysis.server.ws import WebSocketHandler, auth_only_types, handlers
 
     part_a = {t for sent, _ in part_a_rows() for t in sent}
-    assert set(HANDLERS) == part_a and part_a <= {label for label, _ in SWEEP}
-    assert "typing_stop" in AUTH_ONLY_TYPES and "ping" not in AUTH_ONLY_TYPES
-    assert all(callable(getattr(WebSocketHandler, h, None)) for h in HANDLERS.values()), "a client type without its on_<type> handler"
+    assert set(handlers()) == part_a and part_a <= {label for label, _ in default_sweep()}
+    assert "typing_stop" in auth_only_types() and "ping" not in auth_only_types()
+    assert all(callable(getattr(WebSocketHandler, h, None)) for h in handlers().values()), "a client type without its on_<type> handler"
     c = load_contract("pitchey")
     assert channel_pushes(c, "pitch:3") == {"pitch_stats_update"} and channel_pushes(c, "dashboard") == {"dashboard_update"}
 

@@ -21,14 +21,32 @@ EXEMPT_DIRS = ("contract", "contracts", "server", "notebooks")
 
 #: modules allowed to spell such words, with why: the suite's own record vocabulary (RFC 6455 control frames, fields
 #: of observations) that is spelled like a Pitchey message, stored in every run as written, defined once there
-EXEMPT_MODULES = {"probes/vocabulary.py"}
+EXEMPT_MODULES = {"probes/vocabulary.py",
+                  # the tool's outcome words (Outcome.ERROR is spelled like Pitchey's error message), defined once there
+                  "outcomes.py"}
 
 #: literals allowed everywhere, with why
-EXEMPT_LITERALS = {
-    # mostly the OUTCOME word of a record ("pass"/"fail"/"error"), not the error message: exempt until Outcome.ERROR
-    # lands (h27enum); the lead tightens this after merging
-    "error",
-}
+EXEMPT_LITERALS: set[str] = set()
+
+#: message types spelled like the tool's own field names (a record's ``error`` field, the contract's
+#: ``limits.<name>.error``, an HTTP body's ``error``): such a literal is a message type only where a kind is judged
+#: by it -- compared with ``==``/``!=``, listed in a collection compared with ``in``, or a parameter's default
+FIELD_WORDS = {"error"}
+
+
+def _judged_by(tree: ast.AST) -> set[int]:
+    """The ids of the constants a comparison or a parameter default uses as a value (not as a field name)."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                if isinstance(op, (ast.Eq, ast.NotEq)):
+                    out.update(id(n) for n in (node.left, right) if isinstance(n, ast.Constant))
+                elif isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)):
+                    out.update(id(n) for n in right.elts if isinstance(n, ast.Constant))
+        elif isinstance(node, ast.arguments):
+            out.update(id(d) for d in (*node.defaults, *node.kw_defaults) if isinstance(d, ast.Constant))
+    return out
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -45,9 +63,10 @@ def _docstrings(tree: ast.AST) -> set[int]:
 def literals_in(source: str, words: set[str]) -> list[tuple[int, str]]:
     """(line, literal) of every string constant of ``source`` equal to one of ``words``, docstrings left out."""
     tree = ast.parse(source)
-    prose = _docstrings(tree)
+    prose, judged = _docstrings(tree), _judged_by(tree)
     found = [(node.lineno, node.value) for node in ast.walk(tree)
              if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in prose
+             and (node.value not in FIELD_WORDS or id(node) in judged)
              and node.value in words and node.value not in EXEMPT_LITERALS]
     return sorted(found)
 
@@ -76,14 +95,17 @@ def test_the_shipped_contract_has_message_types_to_look_for() -> None:
 
 
 def test_the_scan_sees_code_and_skips_prose() -> None:
-    """A literal in code is found, with its line; the same word in a docstring, inside a longer string or as the
-    exempt outcome word is not."""
+    """A literal in code is found, with its line; the same word in a docstring or inside a longer string is not; a
+    word the tool also uses as a field name is found only where a kind is judged by it."""
     src = ('"""The module: ping."""\n'
            'def f() -> dict:\n'
            '    """Send a ping."""\n'
            '    note = "a ping is sent"\n'
            '    return {"type": "ping", "outcome": "error", "note": note}\n')
     assert literals_in(src, {"ping", "error"}) == [(5, "ping")]
+    judged = ('def g(f: dict, kind: str = "error") -> bool:\n'
+              '    return f.get("type") == "error" or f["type"] in ("error", "x") or "error" in str(f.get("error"))\n')
+    assert literals_in(judged, {"error"}) == [(1, "error"), (2, "error"), (2, "error")]
 
 
 def test_no_module_outside_contract_names_a_message_type() -> None:

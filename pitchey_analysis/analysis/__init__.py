@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..judged import DEFAULT_TARGETS, Target, message_type_rows, targets_from_manifest, targets_with
+from ..outcomes import Completeness
 from .compare import compare_latency, compare_outcomes, compare_rates
 from .defects import all_outcomes, defect_findings
 from .latency import latency_summary
@@ -72,7 +73,7 @@ def analyze(run: Any, targets: tuple[Target, ...] | None = None) -> Analysis:
         latency=latency_summary(run.samples[run.samples["concurrency"] == 1]),
         slo=slo,
         verdict=verdict(probes, slo, plan=run.manifest.get("plan"),
-                        status="deadline" if run.manifest.get("deadline_reached") else run.manifest.get("status"),
+                        status=Completeness.DEADLINE if run.manifest.get("deadline_reached") else run.manifest.get("status"),
                         spoken=run.manifest.get("contract_spoken")),
         message_types=message_type_support(probes, message_type_rows(run.manifest)),
         auth_methods=auth_methods(probes, run.samples),

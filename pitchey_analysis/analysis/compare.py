@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..outcomes import FAILED, Outcome
 from .latency import latency_summary
 from .rates import category_rates
 from .stats import newcombe_diff
@@ -17,7 +18,7 @@ from .tables import latest
 MIN_RELATIVE_CHANGE = 0.10
 MIN_ABSOLUTE_CHANGE_MS = 0.1
 
-JUDGED = ("pass", "fail", "error")
+JUDGED: tuple[str, ...] = (Outcome.PASS, *FAILED)
 
 
 def judged_in_both(probes_a: pd.DataFrame, probes_b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, set[str], set[str]]:
@@ -89,11 +90,11 @@ def _change(row: Any) -> str:
         return "judged in B only (no change to judge)"
     if not judged_b:
         return "not judged in B (skipped or not run)"
-    if oa in ("fail", "error") and ob == "pass":
+    if oa in FAILED and ob == Outcome.PASS:
         observed = row.get("observed_b")
         has_evidence = isinstance(observed, str) and observed.strip() != ""
         return "fixed" if has_evidence else "pass without recorded evidence (not counted as fixed)"
-    if oa == "pass" and ob in ("fail", "error"):
+    if oa == Outcome.PASS and ob in FAILED:
         return "broke"
     return "outcome changed" if oa != ob else "reason changed"
 

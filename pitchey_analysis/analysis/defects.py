@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..findings import GENERIC, text_for
+from ..outcomes import FAILED, Outcome, TargetStatus
 from .tables import latest
 
 COLUMNS = ["finding", "severity", "title", "probes", "evidence", "close_codes", "expects", "impact", "remediation", "specific"]
@@ -59,7 +60,7 @@ def defect_findings(probes: pd.DataFrame, slo: pd.DataFrame | None = None, *, pi
     target is a blocking finding of its own.
     """
     bad = latest(probes)
-    bad = bad[bad["outcome"].isin(["fail", "error"])].sort_values(["category", "probe"], kind="stable")
+    bad = bad[bad["outcome"].isin(FAILED)].sort_values(["category", "probe"], kind="stable")
     merged: dict[str, dict[str, Any]] = {}
     for _, r in bad.iterrows():
         text, specific = text_for(str(r["probe"]), str(r["reason"]), pitchey=pitchey)
@@ -79,7 +80,7 @@ def defect_findings(probes: pd.DataFrame, slo: pd.DataFrame | None = None, *, pi
             "expects": expects, "impact": f["impact"], "remediation": f["remediation"], "specific": f["specific"],
         })
     if slo is not None and not slo.empty:
-        for _, t in slo[slo["status"] == "missed"].iterrows():
+        for _, t in slo[slo["status"] == TargetStatus.MISSED].iterrows():
             g = GENERIC["target_missed"]
             rows.append({
                 "severity": "blocking", "title": g["title"].format(probe=f"The {t['target']} target"), "probes": "",
@@ -105,15 +106,15 @@ def all_outcomes(probes: pd.DataFrame, *, pitchey: bool = True) -> pd.DataFrame:
     if p.empty:
         return pd.DataFrame(columns=cols)
     if not pitchey:
-        absent = (p["outcome"] == "skip") & (p["reason"] == "not_in_contract")
+        absent = (p["outcome"] == Outcome.SKIP) & (p["reason"] == "not_in_contract")
         counts = p[absent].groupby("category", sort=False).size()
         p = p[~absent]
         extra = pd.DataFrame([{"category": c, "probe": f"({n} probes of features the contract does not declare)",
-                               "critical": False, "outcome": "skip", "reason": "not_in_contract",
+                               "critical": False, "outcome": Outcome.SKIP, "reason": "not_in_contract",
                                "detail": "not planned: the contract does not declare what they test",
                                "started_at": pd.NaT} for c, n in counts.items()])
         p = pd.concat([p, extra], ignore_index=True) if len(extra) else p
-    out = p.assign(evidence=[_short(d, 150) if o == "pass" else f"{r}: {_short(d, 140)}"
+    out = p.assign(evidence=[_short(d, 150) if o == Outcome.PASS else f"{r}: {_short(d, 140)}"
                              for o, r, d in zip(p["outcome"], p["reason"], p["detail"], strict=True)])
     order = {c: i for i, c in enumerate(dict.fromkeys(probes["category"]))}
     out = out.sort_values(["category", "started_at"], key=lambda s: s.map(order) if s.name == "category" else s, kind="stable")

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..judged import targets_from_manifest
+from ..outcomes import Completeness
 from .latency import latency_summary
 from .rates import category_rates, overall_score
 from .slo import slo_checks
@@ -83,7 +84,7 @@ def history(runs: list[Any], target: str | None = None, metrics: tuple[str, ...]
         rates = category_rates(probes)
         slo = slo_checks(r.samples, r.probes, tls=bool((r.manifest.get("target") or {}).get("tls")),
                          targets=targets_from_manifest(r.manifest))
-        status = "deadline" if r.manifest.get("deadline_reached") else r.manifest.get("status")
+        status = Completeness.DEADLINE if r.manifest.get("deadline_reached") else r.manifest.get("status")
         v = verdict(probes, slo, plan=r.manifest.get("plan"), status=status, spoken=r.manifest.get("contract_spoken"))  # as the run's own report says
         rows.append({"run_id": r.run_id, "started": started, "target": key, "contract": contract_label(r.manifest),
                      "contract_id": contract_id(r.manifest), "trend": trend_key(r.manifest),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..categories import CATEGORIES
+from ..outcomes import Outcome
 from .stats import wilson
 
 #: Fixed weights of the overall score (they sum to 1). Readiness, connection and
@@ -31,8 +32,8 @@ def category_rates(probes: pd.DataFrame) -> pd.DataFrame:
     for cat in [*CATEGORIES, "overall"]:
         sub = probes if cat == "overall" else probes[probes["category"] == cat]
         counts = sub["outcome"].value_counts()
-        passed, failed = int(counts.get("pass", 0)), int(counts.get("fail", 0))
-        errors, skipped = int(counts.get("error", 0)), int(counts.get("skip", 0))
+        passed, failed = int(counts.get(Outcome.PASS, 0)), int(counts.get(Outcome.FAIL, 0))
+        errors, skipped = int(counts.get(Outcome.ERROR, 0)), int(counts.get(Outcome.SKIP, 0))
         judged = passed + failed + errors
         iv = wilson(passed, judged)
         rows.append({"category": cat, "passed": passed, "failed": failed, "errors": errors, "skipped": skipped,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..outcomes import Outcome
 from .tables import latest
 
 PROBE = "resilience.sustained_sessions"
@@ -94,7 +95,7 @@ class SessionDrops:
 def dropped_sessions(samples: pd.DataFrame, probes: pd.DataFrame) -> SessionDrops | None:
     """The finding when the sustained-sessions probe failed because the server closed sessions, else None."""
     row, obs = _sustained(probes)
-    if row is None or row["outcome"] != "fail" or row["reason"] != "session_dropped":
+    if row is None or row["outcome"] != Outcome.FAIL or row["reason"] != "session_dropped":
         return None
     life = session_lifetimes(samples, probes)
     dropped = life[life["dropped"].fillna(False)]["lifetime_s"].to_numpy()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..judged import DEFAULT_TARGETS, Target
+from ..outcomes import TargetStatus
 from .stats import min_samples, percentiles, wilson
 
 if TYPE_CHECKING:  # soak imports this module
@@ -49,20 +50,20 @@ def slo_checks(samples: pd.DataFrame, probes: pd.DataFrame, *, tls: bool, target
         row = {"target": t.name, "goal": t.label(), "judged_on": t.judged_on, "threshold": t.threshold}
         if t.tls_only and not tls:
             rows.append({**row, "observed": math.nan, "lo": math.nan, "hi": math.nan, "samples": 0, "needed": 0,
-                         "status": "not applicable", "note": "the target is not wss://"})
+                         "status": TargetStatus.NOT_APPLICABLE, "note": "the target is not wss://"})
             continue
         if t.kind == "success_rate":
             n = len(sel)
             k = int((sel["ok"] == True).sum())  # noqa: E712
             iv = wilson(k, n)
             if n == 0:
-                status, note = "not verified", f"level {t.concurrency} was not run"
+                status, note = TargetStatus.NOT_VERIFIED, f"level {t.concurrency} was not run"
             elif iv.lo >= t.threshold:
-                status, note = "met", f"{k} of {n} connections answered"
+                status, note = TargetStatus.MET, f"{k} of {n} connections answered"
             elif iv.hi < t.threshold:
-                status, note = "missed", f"{k} of {n} connections answered"
+                status, note = TargetStatus.MISSED, f"{k} of {n} connections answered"
             else:
-                status, note = "not verified", f"{k} of {n}: interval straddles the target"
+                status, note = TargetStatus.NOT_VERIFIED, f"{k} of {n}: interval straddles the target"
             rows.append({**row, "observed": iv.estimate, "lo": iv.lo, "hi": iv.hi, "samples": n, "needed": t.concurrency or 0,
                          "status": status, "note": note})
             continue
@@ -70,17 +71,17 @@ def slo_checks(samples: pd.DataFrame, probes: pd.DataFrame, *, tls: bool, target
         iv = percentiles(values, (t.q,))[t.q]
         need = min_samples(t.q)
         if iv.n == 0:
-            status, note = "not verified", "no samples"
+            status, note = TargetStatus.NOT_VERIFIED, "no samples"
         elif not math.isnan(iv.hi) and iv.hi < t.threshold:
-            status, note = "met", "upper end of the interval below the target"
+            status, note = TargetStatus.MET, "upper end of the interval below the target"
         elif not math.isnan(iv.lo) and iv.lo >= t.threshold:
-            status, note = "missed", "lower end of the interval at or above the target"
+            status, note = TargetStatus.MISSED, "lower end of the interval at or above the target"
         elif iv.n < need:
-            status, note = "not verified", f"too few samples ({iv.n} < {need})"
+            status, note = TargetStatus.NOT_VERIFIED, f"too few samples ({iv.n} < {need})"
         else:
-            status, note = "not verified", "interval straddles the target"
+            status, note = TargetStatus.NOT_VERIFIED, "interval straddles the target"
         if generator is not None and generator.saturated and iv.n:
-            status, note = "not verified", f"generator saturated: {generator.note()}"
+            status, note = TargetStatus.NOT_VERIFIED, f"generator saturated: {generator.note()}"
         rows.append({**row, "observed": iv.estimate, "lo": iv.lo, "hi": iv.hi, "samples": iv.n, "needed": need,
                      "status": status, "note": note})
     return pd.DataFrame(rows)

@@ -29,6 +29,7 @@ import pandas as pd
 from ..capture.saturation import Saturation as Saturation  # the soak analysis' names, as before
 from ..capture.saturation import generator_saturation as generator_saturation
 from ..judged import Target
+from ..outcomes import Outcome, TargetStatus, Trend
 from .columns import metric_codes, ok_flags, parallel_map, pick, runs_of, usable, where, window_starts
 from .slo import slo_checks
 from .stats import Interval, percentiles
@@ -108,7 +109,7 @@ def _window_percentiles(v: np.ndarray, qs: tuple[float, ...], pos: np.ndarray | 
 class Drift:
     """A trend over the run: slope per second with its 95% interval, and what it amounts to."""
 
-    status: str  # drifting | decreasing | flat | not verified
+    status: Trend
     slope_per_s: float
     lo: float
     hi: float
@@ -135,7 +136,7 @@ def drift(t: np.ndarray, y: np.ndarray, *, min_points: int = 5, rel_change: floa
     t, y = t[keep], y[keep]
     nan = math.nan
     if t.size < min_points or np.ptp(t) == 0:
-        return Drift("not verified", nan, nan, nan, int(t.size), nan, nan, f"fewer than {min_points} windows")
+        return Drift(Trend.NOT_VERIFIED, nan, nan, nan, int(t.size), nan, nan, f"fewer than {min_points} windows")
     from scipy.stats import theilslopes  # here: scipy.stats is 0.7 s to import, and only soaks need it
 
     slope, intercept, lo, hi = theilslopes(y, t, alpha=alpha)
@@ -144,11 +145,11 @@ def drift(t: np.ndarray, y: np.ndarray, *, min_points: int = 5, rel_change: floa
     change = float(slope * span)
     material = abs(change) >= max(abs_change, rel_change * abs(start))
     if lo > 0 and material:
-        status, note = "drifting", f"grows by {change:.3g} over {span:.0f} s (interval of the slope above zero)"
+        status, note = Trend.DRIFTING, f"grows by {change:.3g} over {span:.0f} s (interval of the slope above zero)"
     elif hi < 0 and material:
-        status, note = "decreasing", f"falls by {-change:.3g} over {span:.0f} s"
+        status, note = Trend.DECREASING, f"falls by {-change:.3g} over {span:.0f} s"
     else:
-        status = "flat"
+        status = Trend.FLAT
         note = "slope interval includes zero" if lo <= 0 <= hi else f"change {change:.3g} too small to matter"
     return Drift(status, float(slope), float(lo), float(hi), int(t.size), start, change, note)
 
@@ -194,16 +195,16 @@ def session_findings(polls: pd.DataFrame, windows: pd.DataFrame, *, tolerance: i
     cols = ["finding", "status", "evidence", "severity", "remediation"]
     p = polls.dropna(subset=["sessions"]).sort_values("t_offset_s") if polls is not None and len(polls) else pd.DataFrame()
     if len(p) < 2:
-        return pd.DataFrame([("sessions_return_to_baseline", "not verified", "the target's session count was not available",
+        return pd.DataFrame([("sessions_return_to_baseline", TargetStatus.NOT_VERIFIED, "the target's session count was not available",
                               "info", "expose the session count (stats or health) to measure leaks")], columns=cols)
-    rows = []
+    rows: list[tuple[str, str, str, str, str]] = []
     baseline, final, peak = int(p["sessions"].iloc[0]), int(p["sessions"].iloc[-1]), int(p["sessions"].max())
     remedy = "remove a session on every path that ends it (PROTOCOL.md Part B item 18: clients leaving during the user lookup)"
     if final - baseline > tolerance:
-        rows.append(("sessions_return_to_baseline", "fail",
+        rows.append(("sessions_return_to_baseline", Outcome.FAIL,
                      f"{final} sessions after the load left against {baseline} before it (peak {peak})", "high", remedy))
     else:
-        rows.append(("sessions_return_to_baseline", "pass",
+        rows.append(("sessions_return_to_baseline", Outcome.PASS,
                      f"{final} sessions after the load left, {baseline} before it (peak {peak})", "info", ""))
     opened = client_open_over_time(windows)
     if len(opened):
@@ -214,11 +215,11 @@ def session_findings(polls: pd.DataFrame, windows: pd.DataFrame, *, tolerance: i
             client = opened["open"].to_numpy()[np.clip(idx, 0, len(opened) - 1)]
             excess = during["sessions"].to_numpy(dtype="float64") - client
             d = drift(during["t_offset_s"].to_numpy(), excess, min_points=min_points, rel_change=0.0, abs_change=float(tolerance) + 1)
-            status = {"drifting": "fail", "flat": "pass", "decreasing": "pass"}.get(d.status, "not verified")
+            status: str = {Trend.DRIFTING: Outcome.FAIL, Trend.FLAT: Outcome.PASS, Trend.DECREASING: Outcome.PASS}.get(d.status, TargetStatus.NOT_VERIFIED)
             rows.append(("sessions_track_load", status,
                          f"target sessions minus the load's open connections: slope {d.slope_per_s:.3g}/s "
                          f"[{d.lo:.3g}, {d.hi:.3g}], change {d.change:.3g} over the load ({d.note})",
-                         "high" if status == "fail" else "info", remedy if status == "fail" else ""))
+                         "high" if status == Outcome.FAIL else "info", remedy if status == Outcome.FAIL else ""))
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from ..judged import MESSAGE_TYPES
+from ..outcomes import FAILED, Outcome, Support
 from .latency import latency_summary
 
 MISSING_REASONS = frozenset({"no_answer", "no_push"})
@@ -75,14 +76,14 @@ def security_outcome(outcome: str, reason: str, observed: object) -> str:
     if reason == "token_accepted" or sec == "accepted":
         return "ACCEPTED (the attack succeeded)"
     if sec == "refused":
-        if outcome == "pass":
+        if outcome == Outcome.PASS:
             return "refused, as the contract says"
         if reason == "wrong_answer" and not _error_code(obs.get("first_frame")):
             return "refused (no error code)"
         return f"refused, but not in the contract's form ({reason})"
-    if outcome == "pass":
+    if outcome == Outcome.PASS:
         return "holds"
-    if outcome == "skip":
+    if outcome == Outcome.SKIP:
         return f"not judged ({reason})"
     return f"fails ({reason})"
 
@@ -101,7 +102,7 @@ def _by_name(probes: pd.DataFrame) -> dict[str, pd.Series]:
 def _declared(r: pd.Series | None) -> bool:
     """Whether a probe's record is of something the run's contract declares (a skip not_in_contract is not: the
     row naming it would name another service's feature)."""
-    return r is not None and not (r["outcome"] == "skip" and r["reason"] == "not_in_contract")
+    return r is not None and not (r["outcome"] == Outcome.SKIP and r["reason"] == "not_in_contract")
 
 
 def contract_conformance(manifest: dict[str, Any] | None) -> pd.DataFrame:
@@ -121,14 +122,14 @@ def message_type_support(probes: pd.DataFrame, rows: dict[str, str] | None = Non
     rows_out = []
     for mtype, name in (rows or MESSAGE_TYPES).items():
         r = by.get(name)
-        if r is None or r["outcome"] == "skip":
-            support, reason, detail = "not tested", (r["reason"] if r is not None else "not run"), (r["detail"] if r is not None else "")
-        elif r["outcome"] == "pass":
-            support, reason, detail = "full", r["reason"], r["detail"]
-        elif r["outcome"] == "error":
-            support, reason, detail = "error", r["reason"], r["detail"]
+        if r is None or r["outcome"] == Outcome.SKIP:
+            support, reason, detail = Support.NOT_TESTED, (r["reason"] if r is not None else "not run"), (r["detail"] if r is not None else "")
+        elif r["outcome"] == Outcome.PASS:
+            support, reason, detail = Support.FULL, r["reason"], r["detail"]
+        elif r["outcome"] == Outcome.ERROR:
+            support, reason, detail = Support.ERROR, r["reason"], r["detail"]
         else:
-            support = "missing" if r["reason"] in MISSING_REASONS else "partial"
+            support = Support.MISSING if r["reason"] in MISSING_REASONS else Support.PARTIAL
             reason, detail = r["reason"], r["detail"]
         rows_out.append({"message_type": mtype, "probe": name, "support": support, "reason": reason, "detail": detail})
     return pd.DataFrame(rows_out)
@@ -142,7 +143,7 @@ def auth_methods(probes: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
         r = by.get(name)
         if r is not None and not _declared(r):
             continue  # a method the run's contract does not declare
-        status = "not tested" if r is None or r["outcome"] == "skip" else ("working" if r["outcome"] == "pass" else f"failing ({r['reason']})")
+        status = "not tested" if r is None or r["outcome"] == Outcome.SKIP else ("working" if r["outcome"] == Outcome.PASS else f"failing ({r['reason']})")
         lat, n = float("nan"), 0
         if r is not None and metric:
             v = samples[(samples["probe_id"] == r["probe_id"]) & (samples["metric"] == metric) & (samples["ok"] == True)]["value_ms"]  # noqa: E712
@@ -192,7 +193,7 @@ def connection_flow(samples: pd.DataFrame) -> pd.DataFrame:
 def issues(probes: pd.DataFrame) -> pd.DataFrame:
     """Failures grouped by reason: reason, count, first seen, impact, probes, example."""
     bad = latest(probes)
-    bad = bad[bad["outcome"].isin(["fail", "error"])]
+    bad = bad[bad["outcome"].isin(FAILED)]
     if bad.empty:
         return pd.DataFrame(columns=["reason", "count", "first_seen", "impact", "probes", "example"])
     rows = []
@@ -215,7 +216,7 @@ def issues(probes: pd.DataFrame) -> pd.DataFrame:
 def findings(probes: pd.DataFrame) -> pd.DataFrame:
     """Every failing or erroring probe: probe, category, critical, reason, expected, detail."""
     bad = latest(probes)
-    bad = bad[bad["outcome"].isin(["fail", "error"])]
+    bad = bad[bad["outcome"].isin(FAILED)]
     cols = ["probe", "category", "critical", "outcome", "reason", "expected", "detail"]
     return bad.sort_values(["critical", "category", "probe"], ascending=[False, True, True])[cols].reset_index(drop=True)
 
@@ -227,10 +228,10 @@ def capabilities(probes: pd.DataFrame) -> pd.DataFrame:
     for cap, names in CAPABILITIES.items():
         if not any(_declared(by.get(n)) for n in names):
             continue  # a capability the run's contract does not have
-        runs = [by[n] for n in names if n in by and by[n]["outcome"] != "skip"]
-        passed = sum(1 for r in runs if r["outcome"] == "pass")
+        runs = [by[n] for n in names if n in by and by[n]["outcome"] != Outcome.SKIP]
+        passed = sum(1 for r in runs if r["outcome"] == Outcome.PASS)
         status = "not tested" if not runs else ("validated" if passed == len(runs) else "failing")
-        failing = [r["probe"] for r in runs if r["outcome"] != "pass"]
+        failing = [r["probe"] for r in runs if r["outcome"] != Outcome.PASS]
         rows.append({"capability": cap, "status": status, "passed": passed, "judged": len(runs), "failing_probes": ", ".join(failing)})
     return pd.DataFrame(rows, columns=["capability", "status", "passed", "judged", "failing_probes"])
 

@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from ..config import data_dir_and_why, runs_dir, sample_run_dir
-from ..exceptions import DatasetError, RunNotFound
+from ..exceptions import DatasetError, RunNotFound, UsageError
+from ..outcomes import RunStatus
 from .records import TABLES, frame_from_rows
 from .samplestream import SAMPLE_STREAM, read_sample_stream
 from .schema import (
@@ -232,7 +233,7 @@ def readable_runs(paths: list[Path], on_skip: Callable[[Path, DatasetError], Non
 def is_incomplete(run: Run) -> bool:
     """Whether ``run`` did not end: its manifest still says ``running`` (the process was killed) or its tables come
     from ``events.jsonl`` only."""
-    return run.manifest.get("status") == "running" or run.source == "jsonl"
+    return run.manifest.get("status") == RunStatus.RUNNING or run.source == "jsonl"
 
 
 def load_latest(base: Path | None = None, on_skip: Callable[[Path, DatasetError], None] | None = None) -> Run:
@@ -264,7 +265,7 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
     cols = list(columns) if columns is not None else list(TABLES["samples"])
     unknown = [c for c in cols if c not in TABLES["samples"]]
     if unknown:
-        raise ValueError(f"no samples column {', '.join(unknown)} (columns: {', '.join(TABLES['samples'])})")
+        raise UsageError(f"no samples column {', '.join(unknown)} (columns: {', '.join(TABLES['samples'])})")
     parquet = path / "samples.parquet"
     if not parquet.exists():
         return load_run(path).samples[cols]
@@ -295,7 +296,7 @@ def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[st
 
 
 class _TooManyCategories(Exception):
-    """More categories than the codes being filled hold."""
+    """More categories than the codes being filled hold (private control flow: the reader retries with wider codes)."""
 
 
 def _read_columns(parquet: Path, meta: Any, kinds: dict[str, str], cats: list[str],

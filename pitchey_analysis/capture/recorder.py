@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_path
+from ..outcomes import RunStatus
 from .records import SCHEMA_VERSION, frame_from_rows
 from .redact import redact, secret_pattern
 from .samplestream import SAMPLE_STREAM, write_samples_parquet
@@ -111,7 +112,7 @@ class Recorder:
         self.manifest: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,
-            "status": "running",
+            "status": RunStatus.RUNNING,
             "started_at": started.isoformat(timespec="milliseconds"),
             "ended_at": None,
             **manifest,
@@ -171,7 +172,7 @@ class Recorder:
         self.manifest.update(fields)
         self._write_manifest()
 
-    def close(self, status: str = "complete") -> Path:
+    def close(self, status: str = RunStatus.COMPLETE) -> Path:
         """Flush, fsync, write the Parquet tables and the final manifest.
 
         Records offered afterwards are dropped and counted in :attr:`late_writes`
@@ -186,13 +187,13 @@ class Recorder:
             except OSError as exc:
                 self._degrade(exc)
         if self.degraded:
-            status = "degraded"
+            status = RunStatus.DEGRADED
         else:
             try:
                 self._write_parquet()
             except OSError as exc:
                 self._degrade(exc)
-                status = "degraded"
+                status = RunStatus.DEGRADED
         self.manifest.update(status=status, ended_at=utc_now_iso(), counts=self.counts, degraded_reason=self.degraded)
         try:
             self._write_manifest()
@@ -242,7 +243,7 @@ class Recorder:
             log.error("capture degraded: %s", self.degraded)
             self._buffer.clear()
             try:
-                self.manifest.update(status="degraded", degraded_reason=self.degraded)
+                self.manifest.update(status=RunStatus.DEGRADED, degraded_reason=self.degraded)
                 self._write_manifest()
             except OSError:
                 pass

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..outcomes import Outcome
+
 if TYPE_CHECKING:  # pandas loads where a frame is built: the load process writes records without it
     import pandas as pd
 
 SCHEMA_VERSION = 1
-OUTCOMES = ("pass", "fail", "error", "skip")
+OUTCOMES: tuple[str, ...] = tuple(Outcome)
 
 #: table -> column -> (pandas dtype, meaning)
 TABLES: dict[str, dict[str, tuple[str, str]]] = {

@@ -21,7 +21,8 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import DatasetError
+from ..exceptions import DatasetError, UsageError
+from ..outcomes import RunStatus
 from .records import OUTCOMES, TABLES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: the largest manifest read (a real one is a few kB; a bigger one is not a manifest)
 MANIFEST_MAX_BYTES = 16 << 20
 #: the statuses a run's manifest may have
-STATUSES = ("running", "complete", "interrupted", "degraded")
+STATUSES: tuple[str, ...] = tuple(RunStatus)
 
 _OBJ, _STR, _BOOL, _LIST = (dict,), (str,), (bool,), (list,)
 _NUM = (int, float)
@@ -405,10 +406,10 @@ def safe_stem(text: str, limit: int = 100) -> str:
 
 
 def output_path(out: Path, stem: str, suffix: str) -> Path:
-    """``out/<safe stem><suffix>``, refused (ValueError) unless it lands directly in ``out``."""
+    """``out/<safe stem><suffix>``, refused (UsageError, a ValueError) unless it lands directly in ``out``."""
     p = Path(out) / f"{safe_stem(stem)}{suffix}"
     if p.parent.resolve() != Path(out).resolve() or p.name in (".", ".."):  # by construction; kept as the rule
-        raise ValueError(f"{p} is not in {out}")
+        raise UsageError(f"{p} is not in {out}")
     return p
 
 

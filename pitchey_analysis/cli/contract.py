@@ -28,7 +28,7 @@ def cmd_contract(a: argparse.Namespace) -> Exit:
     ctx = ProbeContext(ws_url=a.target or "ws://127.0.0.1:0/ws", http_url="", recorder=None, contract=c)
     steps = plan(a.suite, ctx)
     issues = lint(c)
-    errors = [i for i in issues if i.severity == "error"]
+    errors = [i for i in issues if i.is_error]
     if errors:
         for i in issues:
             print(f"contract {printable(a.contract)}: {printable(i.line())}", file=sys.stderr)

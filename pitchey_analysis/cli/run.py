@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import argtypes
 from ..exceptions import UsageError
+from ..outcomes import FAILED, Readiness, RunStatus
 from . import credentials, options, outputs
 from .exits import WORST_FIRST, Exit
 
@@ -210,10 +211,10 @@ def _report_run(a: argparse.Namespace, run_dir: Path) -> Exit:
         write_json(run, analysis, Path(a.json))
     if a.junit:
         write_junit(run, Path(a.junit))
-    if run.manifest.get("status") == "degraded":
+    if run.manifest.get("status") == RunStatus.DEGRADED:
         print(f"error: the capture was degraded ({run.manifest.get('degraded_reason')}); what was written is in {run_dir}", file=sys.stderr)
         return Exit.DEGRADED
-    crit = run.probes[(run.probes["critical"] == True) & run.probes["outcome"].isin(["fail", "error"])]  # noqa: E712
+    crit = run.probes[(run.probes["critical"] == True) & run.probes["outcome"].isin(FAILED)]  # noqa: E712
     code = exit_code(a.fail_on, status=str(run.manifest.get("status")), critical_failed=len(crit) > 0,
                      verdict=analysis.verdict.verdict)
     if code == Exit.INSUFFICIENT:
@@ -230,12 +231,12 @@ def exit_code(fail_on: str, *, status: str, critical_failed: bool, verdict: str)
     INSUFFICIENT EVIDENCE is not a pass: a run that could not judge the target (it went silent, the run was cut
     short, critical probes could not run) exits 3 by default, so a pipeline never goes green on it; ``--fail-on
     not-ready`` lets it through on purpose, ``never`` lets everything through."""
-    if status == "degraded":
+    if status == RunStatus.DEGRADED:
         return Exit.DEGRADED
     if fail_on == "never":
         return Exit.OK
     if fail_on == "not-ready":
-        return Exit.CRITICAL if verdict == "NOT READY" else Exit.OK
-    if critical_failed and fail_on == "critical" or verdict == "NOT READY" and fail_on == "insufficient":
+        return Exit.CRITICAL if verdict == Readiness.NOT_READY else Exit.OK
+    if critical_failed and fail_on == "critical" or verdict == Readiness.NOT_READY and fail_on == "insufficient":
         return Exit.CRITICAL
-    return Exit.INSUFFICIENT if verdict == "INSUFFICIENT EVIDENCE" else Exit.OK
+    return Exit.INSUFFICIENT if verdict == Readiness.INSUFFICIENT_EVIDENCE else Exit.OK

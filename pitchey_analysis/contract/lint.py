@@ -28,6 +28,11 @@ class Issue:
     path: str
     message: str
 
+    @property
+    def is_error(self) -> bool:
+        """An error (the contract cannot be judged as written), not a warning."""
+        return self.severity == "error"
+
     def line(self) -> str:
         return f"{self.severity}: {self.path}: {self.message}"
 

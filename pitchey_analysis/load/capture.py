@@ -27,6 +27,7 @@ from ..capture.manifest import run_manifest, target_record
 from ..capture.recorder import Recorder, utc_now_iso
 from ..capture.records import probe_record
 from ..capture.samplestream import SAMPLE_STREAM, SampleStreamWriter, encode_chunk
+from ..outcomes import Outcome, RunStatus
 from .options import LoadPlan
 from .orchestrate import LoadResult
 from .spec import ShardResult, UserSpec
@@ -88,7 +89,7 @@ class LoadCapture:
                     "shards": [{"shard": s.shard, "host": s.host, "pid": s.pid, "opened": s.opened, "answered": s.answered,
                                 "cpu_s": round(s.cpu_s, 3), "peak_rss_mb": round(s.peak_rss_mb, 1)} for s in result.shards]}
         self.rec.probe(probe_record(probe_id=self.probe_id, category="performance", probe=name, attempt=1, started_at=self.started,
-                                    duration_ms=result.wall_s * 1000, outcome="pass" if not errors else "fail",
+                                    duration_ms=result.wall_s * 1000, outcome=Outcome.PASS if not errors else Outcome.FAIL,
                                     reason="ok" if not errors else max(errors, key=lambda k: errors[k]),
                                     detail=f"{result.opened} connections opened over {len(result.shards)} shards",
                                     expected="every connection opens and every message is answered", observed=json.dumps(observed),
@@ -102,7 +103,7 @@ class LoadCapture:
             for w in s.health:
                 self._window(w)
 
-    def close(self, status: str = "complete", *, lag_bound_ms: float = 50.0, max_share: float = 0.1, **manifest: Any) -> Path:
+    def close(self, status: str = RunStatus.COMPLETE, *, lag_bound_ms: float = 50.0, max_share: float = 0.1, **manifest: Any) -> Path:
         """End the stream, consolidate the Parquet tables and write the final manifest (with the generator's saturation)."""
         import pandas as pd
 
@@ -143,7 +144,7 @@ def capture_load(plan: LoadPlan, *, out: Path, users: tuple[UserSpec, ...] = (),
                         server=given.pop("server", None), suite={"name": "load", "version": "2"}, config=config, **given)
     secrets = tuple(t for t in (admin_token, *(u.token for u in users)) if t)
     cap = LoadCapture(Path(out), info, secrets_to_mask=secrets)
-    status = "interrupted"
+    status = RunStatus.INTERRUPTED
     poller = None
     try:  # from the run directory's first file on: an interruption (Ctrl-C, SIGTERM) leaves it interrupted, with Parquet
         poller = TargetPoller(http_base(url), cap.target_poll, admin_token=admin_token, every_s=plan.poll_s, cafile=plan.cafile,
@@ -157,7 +158,7 @@ def capture_load(plan: LoadPlan, *, out: Path, users: tuple[UserSpec, ...] = (),
                               probe_id=cap.probe_id, contract=contract)
             cap.end(result, level.name)
         time.sleep(plan.settle_s)  # the target's figures after the load: do its sessions return to the baseline?
-        status = "complete"
+        status = RunStatus.COMPLETE
     finally:
         if poller is not None:
             poller.stop()
@@ -187,7 +188,7 @@ def record_levels(results: list[tuple[int, LoadResult]], out: Path, manifest: di
         cap.begin(name, level)
         cap.write_result(result)
         cap.end(result, name)
-    return cap.close("complete")
+    return cap.close(RunStatus.COMPLETE)
 
 
 def record_load(result: LoadResult, out: Path, manifest: dict[str, Any], probe_name: str = "load.run") -> Path:
@@ -196,4 +197,4 @@ def record_load(result: LoadResult, out: Path, manifest: dict[str, Any], probe_n
     cap.begin(probe_name, result.opened)
     cap.write_result(result)
     cap.end(result, probe_name)
-    return cap.close("complete")
+    return cap.close(RunStatus.COMPLETE)

@@ -41,6 +41,7 @@ from typing import Any
 from picows import WSListener, WSMsgType, ws_connect
 
 from ..capture.samplestream import decode_chunk, encode_chunk
+from ..exceptions import UsageError
 from ..net import client_ssl_context
 from .spec import Connect, Operation, ShardResult, ShardSpec, UserSpec
 
@@ -876,7 +877,7 @@ class _Shard:
             end = t_start + (sum(d for _, d in spec.stages) if staged else spec.duration_s)
             if staged and spec.stage_rates:
                 if len(spec.stage_rates) != len(spec.stages):
-                    raise ValueError(f"{len(spec.stage_rates)} stage rates for {len(spec.stages)} stages")
+                    raise UsageError(f"{len(spec.stage_rates)} stage rates for {len(spec.stages)} stages")
                 ends = itertools.accumulate(d for _, d in spec.stages)
                 self.stage_ends = [t_start + e for e in ends]
             if staged:
@@ -919,7 +920,7 @@ class _Shard:
                 self.res.held = sum(1 for i, r in enumerate(results)
                                     if r and self.transports[i] is not None and not self.transports[i].is_disconnected)
             else:
-                raise ValueError(f"unknown model {spec.model!r}")
+                raise UsageError(f"unknown model {spec.model!r}")
             self.res.wall_s = time.perf_counter() - wall0
             self.res.cpu_s = time.process_time() - cpu0
         finally:

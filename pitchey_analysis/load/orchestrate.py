@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import SchedulerUnreachable as SchedulerUnreachable  # re-exported (defined under the root)
 from ..exceptions import UsageError
 from .engine import attach_samples, run_shard
 from .options import Level, LoadPlan
@@ -28,11 +29,6 @@ if TYPE_CHECKING:  # numpy is imported where it is used: the process that runs t
     import numpy as np
 
     from ..contract import Contract
-
-
-class SchedulerUnreachable(UsageError, ConnectionError):
-    """The Dask scheduler given with ``scheduler=`` did not answer (or the address is not one): the user's to fix
-    (a usage error, exit 2 in the CLI)."""
 
 
 def check_scheduler(address: str, timeout_s: float = 3.0) -> None:

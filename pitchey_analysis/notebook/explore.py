@@ -18,6 +18,7 @@ import pandas as pd
 from ..capture.dataset import Run, list_runs, load_run, resolve_run
 from ..config import runs_dir as runs_dir_default
 from ..config import sample_run_dirs
+from ..exceptions import RunNotFound
 from ..report.render import contract_name, target_line
 
 #: Whether this kernel shows figures as ipympl widgets: one flag, written only by :func:`use_widgets`.
@@ -161,7 +162,7 @@ def pick_pair(run_a: str | None, run_b: str | None, runs_dir: Path | str | None 
         if len(found) < 2:
             found, why = sample_run_dirs(), "fewer than two runs in the runs folder: the committed sample runs"
         if len(found) < 2:
-            raise FileNotFoundError("comparing needs two runs: give run_a and run_b, or capture a second run first")
+            raise RunNotFound("comparing needs two runs: give run_a and run_b, or capture a second run first")
         run_a, run_b = run_a or str(found[-2]), run_b or str(found[-1])
         print(f"Comparing {why}")
     return open_run(run_a, base), open_run(run_b, base)

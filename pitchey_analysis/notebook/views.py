@@ -30,6 +30,7 @@ from ..analysis import (
 )
 from ..analysis.compare import contracts_differ
 from ..capture.dataset import Run
+from ..outcomes import FAILED
 from ..report import figures, render
 from . import explore
 
@@ -137,7 +138,7 @@ def changed_outcomes(a: Run, b: Run) -> Any:
 
 def failing_probes(r: Run) -> list[str]:
     """Names of the probes that ended ``fail`` or ``error``, in run order."""
-    names: list[str] = r.probes[r.probes["outcome"].isin(["fail", "error"])]["probe"].drop_duplicates().tolist()
+    names: list[str] = r.probes[r.probes["outcome"].isin(FAILED)]["probe"].drop_duplicates().tolist()
     return names
 
 

@@ -9,6 +9,7 @@ from websockets.exceptions import InvalidStatus
 
 from ..contract import pointer_get
 from ..contract.requests import fill_template
+from ..outcomes import Outcome
 from .base import Evidence, ProbeContext, Result, classify, probe
 from .common import (
     accepted,
@@ -44,7 +45,7 @@ async def header_token(ctx: ProbeContext) -> Result:
     sent = s.conn.request.headers.get(name, "") if s.conn.request else ""
     await s.close()
     if not sent or (up is not None and up.scheme and not sent.startswith(f"{up.scheme} ")):
-        return Result("error", "probe_error", f"the {name} header was not sent")
+        return Result(Outcome.ERROR, "probe_error", f"the {name} header was not sent")
     return Result.ok("authenticated by header", {"authenticated_by": s.authenticated_by, "header": name,
                                                  "scheme": up.scheme if up is not None else "Bearer"})
 
@@ -159,7 +160,7 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str | None, what
     if first is None:
         if code is not None:
             r = Result.closed(code, s.close_reason, f"no {first_type} frame for {what}", {"security": "refused"})
-            if r.outcome == "fail":
+            if r.outcome == Outcome.FAIL:
                 r.reason, r.critical = "refused_by_close", False
                 r.detail = f"{what} refused by closing {code} {s.close_reason!r}, not with an anonymous session and authError {want!r}"
             return r

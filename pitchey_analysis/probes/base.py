@@ -18,9 +18,10 @@ import json
 import math
 import secrets
 import ssl
+import threading
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
@@ -31,6 +32,8 @@ from ..capture.records import sample_record
 from ..categories import CATEGORIES
 from ..contract import Contract, default_contract
 from ..contract.requests import upgrade_target
+from ..exceptions import UsageError
+from ..outcomes import Outcome
 from .conformance import Conformance
 from .invariants import FrameShape, Tally
 
@@ -39,7 +42,7 @@ from .invariants import FrameShape, Tally
 class Result:
     """The outcome of one probe execution."""
 
-    outcome: str  # pass | fail | error | skip
+    outcome: Outcome
     reason: str = "ok"
     detail: str = ""
     observed: Any = None
@@ -52,17 +55,17 @@ class Result:
     @classmethod
     def ok(cls, detail: str = "", observed: Any = None, **kw: Any) -> Result:
         """A pass."""
-        return cls("pass", "ok", detail, observed, **kw)
+        return cls(Outcome.PASS, "ok", detail, observed, **kw)
 
     @classmethod
     def fail(cls, reason: str, detail: str, observed: Any = None, **kw: Any) -> Result:
         """A failure of the target to meet the expectation."""
-        return cls("fail", reason, detail, observed, **kw)
+        return cls(Outcome.FAIL, reason, detail, observed, **kw)
 
     @classmethod
     def skip(cls, reason: str, detail: str, observed: Any = None) -> Result:
         """No evidence either way, with the reason (never a pass)."""
-        return cls("skip", reason, detail, observed)
+        return cls(Outcome.SKIP, reason, detail, observed)
 
     @classmethod
     def closed(cls, code: int | None, reason: str | None, what: str, observed: Any = None) -> Result:
@@ -73,17 +76,18 @@ class Result:
         a finding of the probe's own feature.
         """
         if is_lockout_close(code, reason):
-            return cls("skip", "locked_out", f"{what}: the target had locked this client out (closed {code} {reason!r})",
+            return cls(Outcome.SKIP, "locked_out", f"{what}: the target had locked this client out (closed {code} {reason!r})",
                        observed, close_code=code, close_reason=reason)
         code = code or 1006
-        return cls("fail", f"closed_{code}", f"{what}: the target closed the session {code} {reason or ''!r}".rstrip(),
+        return cls(Outcome.FAIL, f"closed_{code}", f"{what}: the target closed the session {code} {reason or ''!r}".rstrip(),
                    observed, close_code=code, close_reason=reason)
 
 
 class Stop(Exception):
     """Ends a probe early with its result (``raise Stop(Result.fail(...))``); the runner records the result.
 
-    It keeps a probe's preamble to one line: ``s = await authed(ctx)`` (probes/common.py).
+    It keeps a probe's preamble to one line: ``s = await authed(ctx)`` (probes/common.py). Control flow, not under
+    PitcheyAnalysisError: it never leaves the runner, which turns it into the record it carries.
     """
 
     def __init__(self, result: Result) -> None:
@@ -133,13 +137,13 @@ def held_to_evidence(evidence: tuple[Evidence, ...], r: Result) -> Result:
     pass on an empty record: a session closed before it showed anything, subscriptions never confirmed,
     pushes never counted.
     """
-    if r.outcome != "pass":
+    if r.outcome != Outcome.PASS:
         return r
     missing = lacking(evidence, r.observed)
     if not missing:
         return r
     said = f" (it would have passed as {r.detail!r})" if r.detail else ""
-    return Result("skip", "no_evidence", f"nothing observed to judge: {', '.join(missing)} missing or 0 in the "
+    return Result(Outcome.SKIP, "no_evidence", f"nothing observed to judge: {', '.join(missing)} missing or 0 in the "
                   f"observation{said}", r.observed, r.close_code, r.close_reason)
 
 
@@ -190,7 +194,84 @@ RUNS = ("alone", "together", "hold", "timing", "figures")
 #: a login throttle of the run's address, connections held to the cap, load.
 LEAVES = ("lockout", "login_throttle", "connections", "load")
 
-CATALOGUE: dict[str, ProbeSpec] = {}
+class Catalogue(MutableMapping[str, ProbeSpec]):
+    """The probe catalogue: name -> :class:`ProbeSpec`, in running order.
+
+    An entry may be registered :meth:`later`, as a function that makes it: the default contract's generated probes
+    are (probes/messaging.py), so that importing the probes does not parse the contract (about 100 ms). They take
+    their place in the order when the catalogue is first read.
+    """
+
+    def __init__(self) -> None:
+        self._specs: dict[str, ProbeSpec] = {}
+        #: a name, what makes an entry registered later, or (EACH, what makes several of them from the names taken)
+        self._order: list[str | Callable[[], ProbeSpec] | tuple[str, Callable[[frozenset[str]], list[ProbeSpec]]]] = []
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    def add(self, spec: ProbeSpec) -> None:
+        """Register ``spec`` now (a duplicate of an entry registered later is found when that one is made)."""
+        if spec.name in self._specs:
+            raise UsageError(f"duplicate probe name {spec.name!r}")
+        self._specs[spec.name] = spec
+        self._order.append(spec.name)
+
+    def later(self, make: Callable[[], ProbeSpec]) -> None:
+        """Register the entry ``make()`` returns, in this place of the order, when the catalogue is first read."""
+        with self._lock:
+            self._order.append(make)
+            self._pending += 1
+
+    def later_each(self, make: Callable[[frozenset[str]], list[ProbeSpec]]) -> None:
+        """Register the entries ``make(taken)`` returns, in this place of the order, when the catalogue is first
+        read; ``taken`` holds every name registered so far or now (``make`` leaves those out when it means to)."""
+        with self._lock:
+            self._order.append(("each", make))
+            self._pending += 1
+
+    def _settle(self) -> dict[str, ProbeSpec]:
+        if self._pending:
+            with self._lock:
+                if self._pending:
+                    made: dict[str, ProbeSpec] = {}
+                    for entry in self._order:
+                        if isinstance(entry, str):
+                            specs = [self._specs[entry]]
+                        elif isinstance(entry, tuple):
+                            specs = entry[1](frozenset(made) | frozenset(self._specs))
+                        else:
+                            specs = [entry()]
+                        for spec in specs:
+                            if spec.name in made or not isinstance(entry, str) and spec.name in self._specs:
+                                raise UsageError(f"duplicate probe name {spec.name!r}")
+                            made[spec.name] = spec
+                    self._specs, self._order, self._pending = made, list(made), 0
+        return self._specs
+
+    def __getitem__(self, name: str) -> ProbeSpec:
+        return self._settle()[name]
+
+    def __setitem__(self, name: str, spec: ProbeSpec) -> None:
+        specs = self._settle()
+        if name not in specs:
+            self._order.append(name)
+        specs[name] = spec
+
+    def __delitem__(self, name: str) -> None:
+        del self._settle()[name]
+        self._order.remove(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._settle())
+
+    def __len__(self) -> int:
+        return len(self._settle())
+
+    def __repr__(self) -> str:
+        return f"Catalogue({list(self)!r})"
+
+
+CATALOGUE = Catalogue()
 
 
 def evidence_of(fields: tuple[str | Evidence, ...]) -> tuple[Evidence, ...]:
@@ -220,18 +301,16 @@ def probe(
     without them is recorded as a skip ``no_evidence``.
     """
     if category not in CATEGORIES:
-        raise ValueError(f"unknown category {category!r}")
+        raise UsageError(f"unknown category {category!r}")
     if runs not in RUNS or not set(leaves) <= set(LEAVES):
-        raise ValueError(f"{name}: runs must be one of {RUNS}, leaves a subset of {LEAVES}")
+        raise UsageError(f"{name}: runs must be one of {RUNS}, leaves a subset of {LEAVES}")
     if waits is not None and waits not in Options.__dataclass_fields__:
-        raise ValueError(f"{name}: waits names no option: {waits!r}")
+        raise UsageError(f"{name}: waits names no option: {waits!r}")
 
     def deco(fn: ProbeFn) -> ProbeFn:
-        if name in CATALOGUE:
-            raise ValueError(f"duplicate probe name {name!r}")
-        CATALOGUE[name] = ProbeSpec(name, category, critical, expected, fn, needs=needs, disruptive=disruptive, quick=quick,
-                                    last=last, final=final, evidence=evidence_of(evidence), runs=runs, leaves=leaves,
-                                    waits=waits)
+        CATALOGUE.add(ProbeSpec(name, category, critical, expected, fn, needs=needs, disruptive=disruptive, quick=quick,
+                                last=last, final=final, evidence=evidence_of(evidence), runs=runs, leaves=leaves,
+                                waits=waits))
         return fn
 
     return deco
@@ -551,7 +630,10 @@ def compact(obj: Any, limit: int = 2000) -> str:
 
 
 class NoFirstFrame(Exception):
-    """A session that never got its first frame ('connected'): raised to end a probe at once."""
+    """A session that never got its first frame ('connected'): raised to end a probe at once.
+
+    Control flow, not under PitcheyAnalysisError: a failure of the target, which :func:`classify` makes a record.
+    """
 
     def __init__(self, close_code: int | None = None, close_reason: str | None = None) -> None:
         super().__init__(f"no 'connected' frame (closed {close_code})" if close_code else "no 'connected' frame")
@@ -569,19 +651,19 @@ def classify(exc: BaseException) -> Result:
     if isinstance(exc, NoFirstFrame):
         if exc.close_code:
             return Result.closed(exc.close_code, exc.close_reason, "no 'connected' frame")
-        return Result("fail", "no_answer", "no 'connected' frame within the timeout")
+        return Result(Outcome.FAIL, "no_answer", "no 'connected' frame within the timeout")
     os_error = getattr(exc, "os_error", None)  # aiohttp wraps the socket's error (ClientConnectorError)
     if isinstance(os_error, OSError) and os_error is not exc:
         return classify(os_error)
     if isinstance(exc, wsexc.InvalidStatus):
         status = exc.response.status_code
-        return Result("fail", "upgrade_rejected", f"upgrade answered HTTP {status} instead of 101", {"status": status})
+        return Result(Outcome.FAIL, "upgrade_rejected", f"upgrade answered HTTP {status} instead of 101", {"status": status})
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return Result("fail", "tls_error", f"certificate not verified: {exc.verify_message}")
+        return Result(Outcome.FAIL, "tls_error", f"certificate not verified: {exc.verify_message}")
     if isinstance(exc, ssl.SSLError):
-        return Result("fail", "tls_error", f"TLS failed: {exc.reason or exc}")
+        return Result(Outcome.FAIL, "tls_error", f"TLS failed: {exc.reason or exc}")
     if isinstance(exc, ConnectionRefusedError):
-        return Result("error", "connect_refused", "connection refused: nothing listens at the target")
+        return Result(Outcome.ERROR, "connect_refused", "connection refused: nothing listens at the target")
     if isinstance(exc, wsexc.ConnectionClosed):
         rcvd = exc.rcvd
         code = rcvd.code if rcvd else 1006
@@ -589,14 +671,14 @@ def classify(exc: BaseException) -> Result:
         return Result.closed(code, reason, "connection closed")
     if isinstance(exc, wsexc.InvalidState) or (isinstance(exc, RuntimeError) and "write_eof" in str(exc)):
         # Sending on a connection the target is closing (e.g. a lockout close mid-probe).
-        return Result("fail", "closed_1006", f"the target closed the connection under the probe ({exc})", close_code=1006)
+        return Result(Outcome.FAIL, "closed_1006", f"the target closed the connection under the probe ({exc})", close_code=1006)
     if isinstance(exc, (wsexc.InvalidHandshake, wsexc.InvalidMessage)):
-        return Result("fail", "bad_handshake", f"invalid upgrade answer: {exc}")
+        return Result(Outcome.FAIL, "bad_handshake", f"invalid upgrade answer: {exc}")
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return Result("fail", "connect_timeout", "the operation timed out")
+        return Result(Outcome.FAIL, "connect_timeout", "the operation timed out")
     if isinstance(exc, OSError):
-        return Result("error", "network_error", f"{type(exc).__name__}: {exc.strerror or exc}")
-    return Result("error", "probe_error", f"{type(exc).__name__}: {exc}")
+        return Result(Outcome.ERROR, "network_error", f"{type(exc).__name__}: {exc.strerror or exc}")
+    return Result(Outcome.ERROR, "probe_error", f"{type(exc).__name__}: {exc}")
 
 
 def catalogue_frame() -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 from websockets.exceptions import InvalidStatus
 
 from ..contract import pointer_get
+from ..outcomes import FAILED, Outcome
 from .base import ProbeContext, Result, classify, probe
 from .common import (
     authed,
@@ -224,7 +225,7 @@ async def user_types(ctx: ProbeContext) -> Result:
             seen[utype] = "ok"
         await s.close()
     # A type that failed decides; a type without evidence (refused login, lockout) leaves a gap.
-    decided = [r for r in results.values() if r.outcome in ("fail", "error")] or [r for r in results.values() if r.outcome == "skip"]
+    decided = [r for r in results.values() if r.outcome in FAILED] or [r for r in results.values() if r.outcome == Outcome.SKIP]
     if decided:
         r = decided[0]
         r.observed = seen

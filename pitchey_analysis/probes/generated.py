@@ -21,11 +21,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..contract import Contract, Operation
 from ..contract import pointer_get as contract_value
 from ..contract.requests import subscribe_request
+from ..exceptions import UsageError
 from .base import CATALOGUE, Evidence, ProbeContext, ProbeSpec, Result
 from .common import authed, open_started
 from .session import ProbeSession
@@ -56,7 +58,7 @@ def expected_text(op: Operation) -> str:
 
 
 def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, timeout_s: float,
-                 error_type: str = "error", contract: Contract | None = None, sent: dict[str, Any] | None = None) -> Result:
+                 error_type: str | None = None, contract: Contract | None = None, sent: dict[str, Any] | None = None) -> Result:
     """The outcome of one request/answer exchange (pure).
 
     The answer is judged against the operation's reply schema when it is a success, and counts as an error
@@ -69,7 +71,7 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
     obs: dict[str, Any] = {"message_type": mtype, "operation": op.id, "answer": answer, "answer_ms": round(rtt_ms, 3)}
     if answer is None:
         return Result.fail("no_answer", f"no answer to {mtype} within {timeout_s:.1f} s", obs)
-    is_error = contract.is_error(answer) if contract is not None else kind == error_type
+    is_error = contract.is_error(answer) if contract is not None else error_type is not None and kind == error_type
     if is_error or kind not in {m.type for m in op.reply}:
         code = contract.error_code(answer) if contract is not None else answer.get("code")
         what = f"{kind} {code}" if code is not None else str(kind)
@@ -187,16 +189,24 @@ def make_spec(op: Operation) -> ProbeSpec:
                      evidence=(Evidence("answer"),), runs="together")
 
 
-def register(contract: Contract, *, until: str | None = None) -> None:
+def register(contract: Callable[[], Contract], *, until: str | None = None) -> None:
     """Put the generated probes of the contract's request/answer operations into the catalogue, in the contract's
     order (the running order), up to the first operation mapped to the probe ``until`` (a probe written as code,
     registered after this call, that takes that operation's slot; None: to the end). An operation whose probe is
-    in the catalogue already (written as code, or registered by an earlier call) keeps that entry."""
-    for op in contract.receives():
-        if until is not None and op.probe_name == until:
-            return
-        if op.generated and op.probe_name not in CATALOGUE:
-            CATALOGUE[op.probe_name] = make_spec(op)
+    in the catalogue already (written as code, or registered by an earlier call) keeps that entry. ``contract``
+    (the default contract's accessor) is called, and the probes made, when the catalogue is first read: importing
+    the probes does not parse the contract."""
+
+    def make(taken: frozenset[str]) -> list[ProbeSpec]:
+        out: list[ProbeSpec] = []
+        for op in contract().receives():
+            if until is not None and op.probe_name == until:
+                break
+            if op.generated and op.probe_name not in taken and all(s.name != op.probe_name for s in out):
+                out.append(make_spec(op))
+        return out
+
+    CATALOGUE.later_each(make)
 
 
 def specs_for(contract: Contract) -> list[ProbeSpec]:
@@ -622,7 +632,7 @@ def declares(contract: Contract, key: str) -> bool:
         return bool(contract.security_headers)
     if head == "origin":
         return contract.origin is not None
-    raise ValueError(f"unknown contract declaration {key!r}")
+    raise UsageError(f"unknown contract declaration {key!r}")
 
 
 def delivers(contract: Contract, probe: str) -> bool:

@@ -387,6 +387,8 @@ async def _guesses(ctx: ProbeContext, path: str, emails: list[str], local: str |
 
 
 class _Odd(Exception):
+    """A login answer neither a refusal nor a throttle; private control flow, judged in this probe as a record."""
+
     def __init__(self, status: int, attempt: int) -> None:
         super().__init__(status, attempt)
         self.status, self.attempt = status, attempt

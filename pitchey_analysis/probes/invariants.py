@@ -147,7 +147,7 @@ class FrameShape:
 
     first_frame: str | None = field(default_factory=lambda: shipped_first_frame())
     kind: Callable[[dict[str, Any]], str | None] = _type_kind
-    is_error: Callable[[dict[str, Any]], bool] = lambda f: f.get("type") == "error"
+    is_error: Callable[[dict[str, Any]], bool] = lambda f: shipped_is_error(f)
     error_issues: Callable[[dict[str, Any]], list[str]] = lambda f: error_problems(f)
     kind_name: str = "a string 'type'"
 
@@ -182,6 +182,13 @@ def shipped_first_frame() -> str | None:
 
     ff = default_contract().first_frame
     return ff.type if ff else None
+
+
+def shipped_is_error(frame: dict[str, Any]) -> bool:
+    """Whether a frame is an error answer by the shipped contract (the default shape's), read when first needed."""
+    from ..contract import default_contract
+
+    return default_contract().is_error(frame)
 
 
 def find_stack_trace(obj: Any, _depth: int = 0) -> str | None:

@@ -20,14 +20,16 @@ from typing import Any
 from ..contract import Contract, default_contract, pointer_get
 from ..contract.requests import fill_template, subscribe_request
 from ..contract.wire import set_pointer
+from ..outcomes import Outcome
 from . import generated
 from .base import ProbeContext, Result, probe
 from .common import HttpAnswer, authed, http, login, login_user_id, open_started
 from .session import ProbeSession
 
 # Request/answer probes of the shipped contract's operations (probes/generated.py), in its order: those before the
-# first one judged by a probe written as code below, then (at the end of this module) the rest.
-generated.register(default_contract(), until="messaging.presence_update")
+# first one judged by a probe written as code below, then (at the end of this module) the rest; made when the
+# catalogue is first read, so that importing the probes does not parse the contract.
+generated.register(default_contract, until="messaging.presence_update")
 
 
 async def _recipient_id(ctx: ProbeContext, s: ProbeSession, creds: Any) -> Any:
@@ -103,7 +105,7 @@ async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
             ans = await sender.expect_answer({m.type for m in op.reply}, timeout, since=smark)
             r = generated.judge_answer(op, ans, (time.perf_counter() - t0) * 1000, timeout, c.error_type, c, sent)
         push = await receiver.expect(carried, timeout, since=mark)
-    if r is not None and r.outcome != "pass":
+    if r is not None and r.outcome != Outcome.PASS:
         return r
     obs: dict[str, Any] = {**((r.observed or {}) if r is not None else {}), "message_type": mtype}
     if push is None:
@@ -148,7 +150,7 @@ async def notification_read(ctx: ProbeContext) -> Result:
     return await delivery(ctx, "messaging.notification_read", "echoed")
 
 
-generated.register(default_contract())
+generated.register(default_contract)
 
 
 async def trigger_push(ctx: ProbeContext, channel: str, values: dict[str, Any], admin_token: str | None
@@ -371,7 +373,7 @@ async def unknown_type(ctx: ProbeContext) -> Result:
     id_at = op.request.correlation if op is not None and op.request is not None else None
     r = await _bad_input(ctx, frame, "unknown kind", c.errors.get("unknownType"), "unknownType", id_at=id_at)
     echoes = any("received" in m.fields() for m in c.error_messages())
-    if r.outcome == "pass" and echoes and (r.observed or {}).get("answer", {}).get("received") != UNKNOWN_KIND:
+    if r.outcome == Outcome.PASS and echoes and (r.observed or {}).get("answer", {}).get("received") != UNKNOWN_KIND:
         return Result.fail("wrong_answer", "unknown_type error without 'received'", r.observed)
     return r
 

@@ -476,7 +476,8 @@ async def session_leak(ctx: ProbeContext) -> Result:
 
 
 class NoAnswer(Exception):
-    """The target does not answer at all: a lockout cannot be judged."""
+    """The target does not answer at all: a lockout cannot be judged (control flow inside this module: the probe
+    records it as a skip, so it is not under PitcheyAnalysisError)."""
 
 
 #: Kinds of failed authentication a lockout may count (PROTOCOL.md Part A limits; Part B items 8 and 17).

@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..contract import Contract
 from ..contract.requests import subscribe_request
+from ..outcomes import Outcome
 from .base import Evidence, ProbeContext, Result, classify, probe
 from .common import began_authenticated, login, require_session, round_trip, settle
 from .session import ProbeSession
@@ -122,7 +123,7 @@ def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, 
         obs["lifetime_s"] = _pct(lifetimes)
     if not opened:
         reason, count = open_failures.most_common(1)[0] if open_failures else ("open_failed", n)
-        return Result("error" if reason in ("connect_refused", "network_error") else "fail", reason,
+        return Result(Outcome.ERROR if reason in ("connect_refused", "network_error") else Outcome.FAIL, reason,
                       f"none of {n} sessions could be opened (mostly {reason}): nothing was held", obs)
     if drops:
         codes = collections.Counter(f.close_code for f in drops)

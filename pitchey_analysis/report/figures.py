@@ -17,8 +17,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-PALETTE = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00", "skip": "#9e9e9e"}
-SUPPORT_COLOURS = {"full": "#2e7d32", "partial": "#f9a825", "missing": "#c62828", "error": "#ef6c00", "not tested": "#bdbdbd"}
+from ..outcomes import Outcome, Support
+
+PALETTE = {Outcome.PASS: "#2e7d32", Outcome.FAIL: "#c62828", Outcome.ERROR: "#ef6c00", Outcome.SKIP: "#9e9e9e"}
+SUPPORT_COLOURS = {Support.FULL: "#2e7d32", Support.PARTIAL: "#f9a825", Support.MISSING: "#c62828", Support.ERROR: "#ef6c00",
+                   Support.NOT_TESTED: "#bdbdbd"}
 METRIC_LABELS = {
     "tcp_connect_ms": "TCP connect", "tls_handshake_ms": "TLS handshake", "ws_upgrade_ms": "WebSocket upgrade",
     "first_frame_ms": "first frame after upgrade", "connect_ms": "connect (start to 'connected')", "auth_ms": "post-connection auth",
@@ -108,7 +111,7 @@ def mark_target(ax: Axes, target: float, data_max: float, *, label: bool = False
 
     The axis range stays the data's: a target far above the values would squash them into a line at 0.
     """
-    colour = PALETTE["fail"]
+    colour = PALETTE[Outcome.FAIL]
     if target <= data_max:
         ax.axvline(target, color=colour, lw=1.2, ls="--")
         if label:
@@ -180,7 +183,7 @@ def concurrency(conc: pd.DataFrame) -> Figure:
     err_lo, err_hi = (1 - conc["hi"]) * 100, (1 - conc["lo"]) * 100
     labels = [f"{lv}\n(n={n})" for lv, n in zip(conc["level"], conc["connections"], strict=True)]
     ax2.errorbar(labels, err, yerr=[(err - err_lo).clip(lower=0), (err_hi - err).clip(lower=0)], fmt="o",
-                 color=PALETTE["fail"], ecolor="black", capsize=3, lw=1)
+                 color=PALETTE[Outcome.FAIL], ecolor="black", capsize=3, lw=1)
     ax2.set_xlabel("connections open at once")
     ax2.set_ylabel("connections failing (%)")
     ax2.set_ylim(0, max(5.0, float(err_hi.max()) * 1.1))
@@ -217,7 +220,7 @@ def message_support(mt: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(8.0, 0.25 * len(mt) + 0.8))
     for i, row in enumerate(mt.itertuples()):
         ax.barh(i, 1, color=SUPPORT_COLOURS.get(row.support, "#bdbdbd"))
-        ax.text(0.02, i, f"{row.support}" + ("" if row.support == "full" else f" ({row.reason})"), va="center", fontsize=7, color="white" if row.support in ("full", "missing") else "black")
+        ax.text(0.02, i, f"{row.support}" + ("" if row.support == Support.FULL else f" ({row.reason})"), va="center", fontsize=7, color="white" if row.support in (Support.FULL, Support.MISSING) else "black")
     ax.set_yticks(range(len(mt)), mt["message_type"], fontsize=7)
     ax.invert_yaxis()
     ax.set_xticks([])
@@ -237,7 +240,7 @@ def session_lifetimes(lifetimes: pd.DataFrame, window_s: float | None = None) ->
     dropped = lifetimes["dropped"].fillna(False).to_numpy(dtype=bool)
     hi = max(float(v.max()), window_s or 0.0) * 1.05
     bins = np.linspace(0.0, hi if hi > 0 else 1.0, 40).tolist()
-    ax.hist([v[dropped], v[~dropped]], bins=bins, stacked=True, color=[PALETTE["fail"], PALETTE["pass"]],
+    ax.hist([v[dropped], v[~dropped]], bins=bins, stacked=True, color=[PALETTE[Outcome.FAIL], PALETTE[Outcome.PASS]],
             label=[f"closed by the server ({int(dropped.sum())})", f"held to the end ({int((~dropped).sum())})"])
     if window_s:
         ax.axvline(window_s, color="#616161", lw=1.0, ls="--")

@@ -18,8 +18,10 @@ from IPython.display import HTML, Image, Markdown
 from matplotlib.figure import Figure
 
 from ..analysis import RULES, SCORE_FORMULA, Analysis
+from ..outcomes import Readiness
 
-VERDICT_CLASS = {"READY": "ready", "READY WITH RISKS": "risks", "INSUFFICIENT EVIDENCE": "insufficient", "NOT READY": "not-ready"}
+VERDICT_CLASS = {Readiness.READY: "ready", Readiness.READY_WITH_RISKS: "risks", Readiness.INSUFFICIENT_EVIDENCE: "insufficient",
+                 Readiness.NOT_READY: "not-ready"}
 
 
 def contract_name(manifest: dict[str, Any]) -> str:

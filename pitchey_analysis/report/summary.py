@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ..analysis import Analysis, category_rates, latest
 from ..atomic import write_text
+from ..outcomes import FAILED, Outcome
 from ..textsafe import printable
 
 
@@ -77,14 +78,14 @@ def write_junit(run: Any, path: Path) -> None:
     root = ET.Element("testsuites", name=f"pitchey-analysis {run.run_id}")
     for cat, grp in probes.groupby("category", sort=False):
         counts = grp["outcome"].value_counts()
-        suite = ET.SubElement(root, "testsuite", name=str(cat), tests=str(len(grp)), failures=str(int(counts.get("fail", 0))),
-                              errors=str(int(counts.get("error", 0))), skipped=str(int(counts.get("skip", 0))))
+        suite = ET.SubElement(root, "testsuite", name=str(cat), tests=str(len(grp)), failures=str(int(counts.get(Outcome.FAIL, 0))),
+                              errors=str(int(counts.get(Outcome.ERROR, 0))), skipped=str(int(counts.get(Outcome.SKIP, 0))))
         for _, r in grp.iterrows():
             case = ET.SubElement(suite, "testcase", classname=str(cat), name=str(r["probe"]), time=f"{(r['duration_ms'] or 0) / 1000:.3f}")
-            if r["outcome"] in ("fail", "error"):
-                el = ET.SubElement(case, "failure" if r["outcome"] == "fail" else "error", message=f"{r['reason']}: {r['detail']}")
+            if r["outcome"] in FAILED:
+                el = ET.SubElement(case, "failure" if r["outcome"] == Outcome.FAIL else "error", message=f"{r['reason']}: {r['detail']}")
                 el.text = f"expected: {r['expected']}\nobserved: {r['observed']}"
-            elif r["outcome"] == "skip":
+            elif r["outcome"] == Outcome.SKIP:
                 ET.SubElement(case, "skipped", message=f"{r['reason']}: {r['detail']}")
     for el in root.iter():  # target text (a close reason, a detail) may hold characters XML 1.0 cannot carry (§2.2)
         el.attrib = {k: _xml_text(v) for k, v in el.attrib.items()}

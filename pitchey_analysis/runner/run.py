@@ -27,6 +27,7 @@ from ..config import writable_runs_dir
 from ..contract import Contract, default_contract
 from ..exceptions import UsageError
 from ..net import check_target, http_base
+from ..outcomes import Outcome, RunStatus
 from ..probes import ProbeContext, ProbeSpec, Result, classify
 from ..probes.base import lockout_failures
 from ..probes.session import end_sessions
@@ -81,7 +82,7 @@ async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attemp
             if expired and deadline_limited:
                 r = Result.skip("deadline", f"cancelled at the run's deadline after {time.perf_counter() - t0:.1f} s")
             elif expired:
-                r = Result("error", "probe_timeout", f"the probe did not finish within {limit_s:.0f} s")
+                r = Result(Outcome.ERROR, "probe_timeout", f"the probe did not finish within {limit_s:.0f} s")
             else:
                 r = classify(exc)
         except asyncio.CancelledError:
@@ -227,7 +228,7 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
     secrets_ = tuple(x for x in [cfg.jwt_secret] + [v for c in [cfg.user, cfg.admin, *cfg.users.values()] if c
                                                     for v in (c.password, c.token)] if x)
     rec = Recorder(out, manifest, secrets_to_mask=secrets_)
-    status = "interrupted"
+    status = RunStatus.INTERRUPTED
     ctx: ProbeContext | None = None
     bar = None
     try:  # from the run directory's first file on: an interruption (Ctrl-C, SIGTERM) leaves it interrupted, with Parquet
@@ -264,11 +265,11 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
                     await runner.run(spec, skip)
             else:
                 await runner.together(stage.steps, parallel)
-        status = "complete"
+        status = RunStatus.COMPLETE
     finally:
         if bar is not None:
             bar.close()
-        if status != "complete":
+        if status != RunStatus.COMPLETE:
             rec.event("interrupted")
         if ctx is not None:
             rec.update_manifest(conformance=ctx.conformance.summary())

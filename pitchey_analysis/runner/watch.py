@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from ..capture.recorder import Recorder
+from ..outcomes import FAILED, Outcome
 from ..probes import ProbeContext, ProbeSpec, Result
 
 #: how long the runner waits for a target to answer again after a disruptive probe (times --timeout-scale)
@@ -127,7 +128,7 @@ class Watch:
         from ..probes.speaks import answers
 
         down = self.down
-        if (down is not None and down[0] != "locked_out" and down[1] != spec.name and r.outcome in ("fail", "error")
+        if (down is not None and down[0] != "locked_out" and down[1] != spec.name and r.outcome in FAILED
                 and down[2] >= self.started.get(spec.name, float("inf"))):
             # the target stopped while this probe ran beside the one that stopped it: no evidence about its feature
             return Result.skip("target_down", f"the target stopped answering during this probe, after {down[1]} "
@@ -165,7 +166,7 @@ class Watch:
                 self.rec.event("target_silent", during=spec.name, at_s=round(t, 2))
             return Result.skip("target_silent", f"the target stopped answering while this probe ran beside others (at "
                                f"{t:.1f} s): its {r.reason} is no evidence about the feature", {"before": r.detail})
-        if r.outcome in ("fail", "error") and r.reason in UNANSWERED:
+        if r.outcome in FAILED and r.reason in UNANSWERED:
             self.down = ("target_silent", spec.name, t)
             self.rec.event("target_silent", during=spec.name, at_s=round(t, 2))
             return Result.skip("target_silent", f"the target stopped answering during this probe (at {t:.1f} s), "
@@ -212,7 +213,7 @@ class Breaker:
         self.recheck_s = max(2.0, 5 * ctx.options.timeout_s)
 
     def note(self, record: dict[str, Any]) -> None:
-        if record["outcome"] == "skip":
+        if record["outcome"] == Outcome.SKIP:
             return  # no evidence about the target's answers either way
         self.streak = self.streak + 1 if record["reason"] in UNANSWERED else 0
 

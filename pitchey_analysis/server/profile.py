@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import cast
 
+from ..exceptions import UsageError
+
 #: Part A behaviours that can be switched off one at a time (name -> meaning).
 FEATURES: dict[str, str] = {
     "security_headers": "security headers on every HTTP response",
@@ -116,11 +118,11 @@ class Defect(enum.IntEnum):
             try:
                 return cls(int(text))
             except ValueError:
-                raise ValueError(f"no Part B item {text}; items are 1-{len(cls)}") from None
+                raise UsageError(f"no Part B item {text}; items are 1-{len(cls)}") from None
         try:
             return cls[str(text).strip().upper().replace("-", "_")]
         except KeyError:
-            raise ValueError(f"unknown defect {text!r}; give a Part B item number or one of "
+            raise UsageError(f"unknown defect {text!r}; give a Part B item number or one of "
                              f"{', '.join(d.name.lower() for d in cls)}") from None
 
 
@@ -261,20 +263,20 @@ def make_profile(
         **knobs: fields of :class:`Knobs`.
 
     Raises:
-        ValueError: unknown profile, feature, defect or knob.
+        UsageError (a ValueError): unknown profile, feature, defect or knob.
     """
     if name not in PROFILE_NAMES:
-        raise ValueError(f"unknown profile {name!r}; choose from {', '.join(PROFILE_NAMES)}")
+        raise UsageError(f"unknown profile {name!r}; choose from {', '.join(PROFILE_NAMES)}")
     base = frozenset() if name == "complete" else frozenset(set(Defect) - {Defect.SPLIT_JWT_SECRET})
     chosen = frozenset(map(Defect.parse, defects)) if defects is not None else base
     chosen = (chosen | frozenset(map(Defect.parse, enable_defects))) - frozenset(map(Defect.parse, disable_defects))
     bad = [f for f in disable if f not in FEATURES]
     if bad:
-        raise ValueError(f"unknown feature(s): {', '.join(bad)}")
+        raise UsageError(f"unknown feature(s): {', '.join(bad)}")
     fields = {f.name for f in dataclasses.fields(Knobs)}
     bad_k = [k for k in knobs if k not in fields]
     if bad_k:
-        raise ValueError(f"unknown knob(s): {', '.join(bad_k)}")
+        raise UsageError(f"unknown knob(s): {', '.join(bad_k)}")
     for knob in ("drop_answers", "password_echo_for", "password_hash_for"):
         if knob in knobs:
             knobs[knob] = frozenset(cast(Iterable[str], knobs[knob]))

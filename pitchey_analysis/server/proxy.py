@@ -12,6 +12,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from ..exceptions import UsageError
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: what ``trust_proxy=True`` means: a proxy on the same host
@@ -22,14 +24,14 @@ def parse_networks(specs: Iterable[str]) -> tuple[Network, ...]:
     """Networks from addresses or CIDR blocks (``10.0.0.5``, ``10.0.0.0/8``, ``::1``).
 
     Raises:
-        ValueError: a spec that is not an address or a network.
+        UsageError (a ValueError): a spec that is not an address or a network.
     """
     out = []
     for spec in specs:
         try:
             out.append(ipaddress.ip_network(spec.strip(), strict=False))
         except ValueError:
-            raise ValueError(f"--trust-proxy {spec!r} is not an IP address or CIDR block") from None
+            raise UsageError(f"--trust-proxy {spec!r} is not an IP address or CIDR block") from None
     return tuple(out)
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import jwt
 
+from ..exceptions import UsageError
+
 ISSUER = "pitchey"
 AUDIENCE = "pitchey-ws"
 MIN_SECRET_BYTES = 32
@@ -22,7 +24,7 @@ def new_secret() -> str:
 def check_secret(secret: str) -> None:
     """Refuse a secret shorter than 32 bytes (PROTOCOL.md, 'Upgrade and authentication')."""
     if len(secret.encode()) < MIN_SECRET_BYTES:
-        raise ValueError(f"JWT secret must be at least {MIN_SECRET_BYTES} bytes")
+        raise UsageError(f"JWT secret must be at least {MIN_SECRET_BYTES} bytes")
 
 
 def issue(secret: str, *, sub: int, email: str, user_type: str, ttl_s: float = 86400.0, full_claims: bool = True) -> str:

@@ -6,6 +6,7 @@ Comments cite PROTOCOL.md (Part A is the contract, Part B the defects).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -24,10 +25,21 @@ from .store import User
 
 log = logging.getLogger("pitchey_analysis.server")
 
-#: The reference server serves the ``pitchey`` contract: its dispatch and its
-#: authentication-only set are read from it (one ``on_<type>`` method per type).
-AUTH_ONLY_TYPES = default_contract().auth_only_types()
-HANDLERS = {t: "on_" + t for t in sorted(default_contract().client_types())}
+
+# The reference server serves the ``pitchey`` contract: its dispatch and its authentication-only set are read from
+# it (one ``on_<type>`` method per type), when the first message arrives rather than at import.
+@functools.cache
+def auth_only_types() -> frozenset[str]:
+    """The message types that need an authenticated session."""
+    return frozenset(default_contract().auth_only_types())
+
+
+@functools.cache
+def handlers() -> dict[str, str]:
+    """Message type -> the name of the method that handles it."""
+    return {t: "on_" + t for t in sorted(default_contract().client_types())}
+
+
 PRESENCE_STATES = frozenset({"online", "away", "busy", "offline"})
 #: messages one session handles before it lets the others run: a read of queued messages does not wait, so a client
 #: that sent many at once would otherwise hold the event loop until they are all answered
@@ -373,7 +385,7 @@ class WebSocketHandler:
             self.invalid_format(s)
             return
         mtype = msg["type"]
-        name = HANDLERS.get(mtype)
+        name = handlers().get(mtype)
         hub.count_received(mtype, name is not None)
         handler = getattr(self, name) if name else None
         if handler is None:
@@ -382,7 +394,7 @@ class WebSocketHandler:
             if p.on("answer_unknown_type"):
                 hub.error(s, "unknown_type", f"unknown message type {mtype[:64]!r}", received=mtype[:64])
             return
-        if mtype in AUTH_ONLY_TYPES and s.user is None and p.on("auth_required_check"):
+        if mtype in auth_only_types() and s.user is None and p.on("auth_required_check"):
             hub.error(s, "auth_required", f"{mtype} needs an authenticated session")
             return
         if p.on("schema_validation") and p.on("answer_invalid_format"):

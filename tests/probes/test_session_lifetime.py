@@ -10,6 +10,7 @@ import json
 import pytest
 
 from pitchey_analysis.capture.recorder import Recorder
+from pitchey_analysis.outcomes import Outcome
 from pitchey_analysis.probes import ProbeContext, ProbeSpec, Result
 from pitchey_analysis.probes.session import ProbeSession
 from pitchey_analysis.runner import make_options, run_probe
@@ -52,7 +53,7 @@ async def left_open(ctx: ProbeContext) -> Result:
     """A probe that forgets to close its session."""
     s = await ProbeSession.open(ctx)
     await s.expect_type("dashboard_update", timeout=ctx.options.timeout_s)
-    return Result("pass")
+    return Result(Outcome.PASS)
 
 
 async def raises(ctx: ProbeContext) -> Result:
@@ -65,7 +66,7 @@ async def hangs(ctx: ProbeContext) -> Result:
     """A probe that never returns (cut off by the probe's time limit)."""
     await ProbeSession.open(ctx)
     await asyncio.sleep(3600)
-    return Result("pass")
+    return Result(Outcome.PASS)
 
 
 @pytest.mark.parametrize("fn,outcome", [(left_open, "pass"), (raises, "error"), (hangs, "error")], ids=lambda v: getattr(v, "__name__", v))
