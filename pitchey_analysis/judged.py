@@ -19,6 +19,10 @@ from .exceptions import UsageError
 #: read as it was then: never edit; new rows belong in the contract).
 MESSAGE_TYPES: dict[str, str] = json.loads(
     (Path(__file__).resolve().parent / "contracts" / "pitchey.legacy-message-types.json").read_text(encoding="utf-8"))["rows"]
+#: The error-answer rows of :data:`MESSAGE_TYPES` (Pitchey's error codes): a row of a run only where its contract
+#: spelled the same code.
+LEGACY_ERROR_LABELS: frozenset[str] = frozenset(label for label in MESSAGE_TYPES if label.startswith("error "))
+
 
 @dataclass(frozen=True)
 class Target:
@@ -119,13 +123,15 @@ def message_type_rows(manifest: dict[str, Any] | None) -> dict[str, str]:
     """
     manifest = manifest or {}
     contract = manifest.get("contract") or {}
-    if contract.get("message_table"):
-        return dict(contract["message_table"])  # resolved when the run started
+    # the error answers in the contract's own spelling; a run that recorded them (even none) never gets Pitchey's
+    errors = dict(contract.get("error_types") or {})
+    foreign = LEGACY_ERROR_LABELS - set(errors) if "error_types" in contract else frozenset()
+    if contract.get("message_table"):  # resolved when the run started (older runs resolved Pitchey's error rows in)
+        return {label: probe for label, probe in contract["message_table"].items() if label not in foreign}
     rows = contract.get("message_types") or None
     if not rows:
         return MESSAGE_TYPES
     out = dict(rows)
-    errors = dict(contract.get("error_types") or {})  # the error answers in the contract's own spelling
     covered = set(out.values()) | set(errors.values())
     plan = manifest.get("plan")
     skipped = {p.get("probe") for p in plan or [] if str(p.get("skip") or "").startswith("not_in_contract")}
@@ -133,10 +139,88 @@ def message_type_rows(manifest: dict[str, Any] | None) -> dict[str, str]:
     # request/answer probes altogether)
     planned = {p.get("probe") for p in plan} if plan else None
     for label, probe in MESSAGE_TYPES.items():
-        if probe not in covered and probe not in skipped and (planned is None or probe in planned):
+        if label not in foreign and probe not in covered and probe not in skipped and (planned is None or probe in planned):
             out[label] = probe
             covered.add(probe)
     out.update({label: probe for label, probe in errors.items() if probe not in skipped})
     return out
 
 
+
+
+#: The bad input a contract may declare a close for (``x-readiness.closes``), the probe that judges it and its words.
+BAD_INPUT_CLOSES: tuple[tuple[str, str, str], ...] = (
+    ("invalidJson", "messaging.invalid_json", "input that is not JSON"),
+    ("untyped", "messaging.missing_type", "a message without a kind"),
+    ("unknownType", "messaging.unknown_type", "a message of an unknown kind"),
+)
+
+#: The probes that judge a session authenticated by each carrier a contract may declare (``x-readiness.upgrade``):
+#: carrier -> (its words, the probes, the latency metric of its samples or None).
+AUTH_CARRIERS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
+    "query": ("query parameter (?{query}=)", ("auth.query_token",), "auth_connect_ms"),
+    "header": ("{header}: {scheme} <token> header", ("auth.header_token",), "auth_connect_ms"),
+    "cookie": ("cookie {cookie}", ("connection.authenticated_connect", "connection.user_types"), None),
+    "subprotocol": ("subprotocol {subprotocol}", ("connection.authenticated_connect", "connection.user_types"), None),
+    "message": ("post-connection message {message}", ("auth.post_connection",), "auth_ms"),
+    "firstMessage": ("first message {first_message}", ("connection.user_types", "connection.authenticated_connect"), None),
+}
+
+
+def _first_message_op(contract: Any) -> Any:
+    """The receive operation of the contract's first-message authentication (its answer is the declared success),
+    or None."""
+    up = contract.upgrade
+    fm = (up.first_message if up is not None else None) or {}
+    success = fm.get("success")
+    if not success:
+        return None
+    return next((o for o in contract.receives() if o.answer is not None and success in (o.answer.key, o.answer.type)), None)
+
+
+def declared_record(contract: Any) -> dict[str, Any]:
+    """What the contract declares that the report names in its own terms (pure): the close code of each input or
+    limit (``closes``: what -> code), the error code of a rate-limited message (``rate_error``) and the carriers of
+    a session's credential (``carriers``: carrier -> words), as the manifest keeps them."""
+    closes: dict[str, int] = {k: int(v) for k, v in (contract.closes or {}).items() if isinstance(v, int)}
+    for name, lim in (contract.limits or {}).items():
+        if getattr(lim, "close", None) is not None:
+            closes[f"limits.{name}"] = int(lim.close)
+    carriers: dict[str, str] = {}
+    up = contract.upgrade
+    if up is not None:
+        op = _first_message_op(contract)
+        values = {"query": up.query, "header": up.header, "scheme": up.scheme or "", "cookie": up.cookie,
+                  "subprotocol": up.subprotocol, "message": up.message,
+                  "first_message": f"({op.label()})" if op is not None else ""}
+        for carrier, (words, _probes, _metric) in AUTH_CARRIERS.items():
+            attr = "first_message" if carrier == "firstMessage" else carrier
+            if getattr(up, attr, None):
+                carriers[carrier] = " ".join(words.format(**values).replace("  ", " ").split())
+    rate = (contract.errors or {}).get("rateLimited")
+    return {"closes": closes, "rate_error": str(rate) if rate else None, "carriers": carriers}
+
+
+def contract_message_table(contract: Any, planned: set[str] | None = None) -> dict[str, str]:
+    """The message-type table of a run judged by ``contract``, from the contract only (pure): its first frame and
+    the messages clients send (the first-message authentication judged by the probes of authenticated sessions),
+    the pushes of its channels, the error answers it names a code for, and the closes it declares for bad input.
+
+    ``planned``: the probes the run's plan asks (not skipped ``not_in_contract``); a push, error or close row of a
+    probe not asked is left out (the contract's receive operations keep theirs: a row that says "not run")."""
+    rows = dict(contract.message_type_rows())
+    op = _first_message_op(contract)
+    if op is not None and op.label() in rows and (planned is None or rows[op.label()] not in planned):
+        rows[op.label()] = AUTH_CARRIERS["firstMessage"][1][0]
+    for probe, channel, how in (("messaging.notification_delivery", contract.user_push_channel(), "push"),
+                                ("messaging.dashboard_push", contract.push_channel(), "push"),
+                                ("messaging.channel_broadcast", contract.broadcast_channel(), "broadcast")):
+        ch = channel[0] if isinstance(channel, tuple) else channel
+        if ch is not None and (planned is None or probe in planned) and probe not in rows.values():
+            rows[f"{' / '.join(ch.pushes) or ch.name} ({how})"] = probe
+    rows.update({label: probe for label, probe in contract.error_rows().items() if planned is None or probe in planned})
+    for key, probe, words in BAD_INPUT_CLOSES:
+        code = (contract.closes or {}).get(key)
+        if code is not None and probe not in rows.values() and (planned is None or probe in planned):
+            rows[f"{words} → close {code}"] = probe
+    return rows

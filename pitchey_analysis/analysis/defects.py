@@ -135,17 +135,57 @@ PROVOKED = {("resilience.reconnect", 1006), ("readiness.size_limit", 1009), ("re
             ("readiness.rate_limit", 1008), ("readiness.lockout_spoofing", 1008), ("resilience.lockout_per_address", 1008)}
 
 
-def close_codes(frames: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
-    """Close codes the server sent: code, count, meaning, and the probes whose sessions saw them (pure)."""
-    closes = frames[(frames["type"] == "close") & (frames["direction"] == "in")]
-    codes = pd.to_numeric(closes["payload"].str.split(" ").str[0], errors="coerce")
+#: What each probe provokes a declared close with (the keys of the contract's declared closes it may end in).
+PROVOKES: dict[str, tuple[str, ...]] = {
+    "readiness.size_limit": ("limits.messageSize",), "readiness.invalid_utf8": ("limits.invalidUtf8",),
+    "readiness.rate_limit": ("limits.rate",), "readiness.control_frame_flood": ("limits.rate",),
+    "readiness.lockout_spoofing": ("limits.lockout",), "resilience.lockout_per_address": ("limits.lockout",),
+    "messaging.invalid_json": ("invalidJson",), "messaging.missing_type": ("untyped",),
+    "messaging.unknown_type": ("unknownType",), "resilience.invalid_then_working": ("invalidJson", "untyped", "binary"),
+}
+
+
+def _close_code(value: object) -> int | None:
+    """A close code as an int (a frame's payload starts with it; a probe's column holds it), or None."""
+    try:
+        return int(str(value).split(" ")[0]) if value is not None and not pd.isna(value) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def close_codes(frames: pd.DataFrame, probes: pd.DataFrame, declared: dict[str, int] | None = None) -> pd.DataFrame:
+    """Every close code the run observed: the close frames the server sent and the close each probe recorded
+    (a probe may keep no frame of its session), with count, meaning, whether the run's contract declares it
+    (``declared``: what -> code, from its :func:`~pitchey_analysis.judged.declared_record`; None: not known) and the
+    probes whose sessions saw it (pure)."""
     names = probes.drop_duplicates("probe_id").set_index("probe_id")["probe"]
+    closes = frames[(frames["type"] == "close") & (frames["direction"] == "in")]
+    seen_by: dict[int, list[str]] = {}
+    for pid, payload in zip(closes["probe_id"], closes["payload"], strict=True):
+        code = _close_code(payload)
+        if code is not None:
+            seen_by.setdefault(code, []).append(str(names.get(pid, pid)))
+    if "close_code" in probes.columns:  # the close a probe recorded, where none of its session's frames holds it
+        for _, r in latest(probes).iterrows():
+            code = _close_code(r["close_code"])
+            if code is not None and r["probe"] not in seen_by.get(code, []):
+                seen_by.setdefault(code, []).append(str(r["probe"]))
+    whats: dict[int, list[str]] = {}
+    for what, code in (declared or {}).items():
+        whats.setdefault(int(code), []).append(what)
     rows = []
-    for code, grp in closes.assign(code=codes).dropna(subset=["code"]).groupby("code"):
-        seen = sorted({str(names.get(pid, pid)) for pid in grp["probe_id"]})
-        meaning = CLOSE_MEANINGS.get(int(code), "application-defined")
-        if all((p, int(code)) in PROVOKED for p in seen):
+    for code in sorted(seen_by):
+        seen = sorted(set(seen_by[code]))
+        meaning = CLOSE_MEANINGS.get(code, "application-defined")
+        provoked = all((p, code) in PROVOKED or any(w in whats.get(code, ()) for w in PROVOKES.get(p, ())) for p in seen)
+        if provoked:
             meaning += "; provoked on purpose by the probe"
-        rows.append({"code": int(code), "count": len(grp), "meaning": meaning,
+        if declared is None:  # a run that kept no contract: nothing to tell
+            status = "—"
+        elif code in whats:
+            status = "declared: " + ", ".join(whats[code])
+        else:  # a standard code (RFC 6455 §7.4.1) needs no declaration to be understood
+            status = "not declared" + (" (standard code)" if code < 3000 else "")
+        rows.append({"code": code, "count": len(seen_by[code]), "meaning": meaning, "contract": status,
                      "probes": ", ".join(seen) if len(seen) <= 6 else f"{len(seen)} probes"})
-    return pd.DataFrame(rows, columns=["code", "count", "meaning", "probes"])
+    return pd.DataFrame(rows, columns=["code", "count", "meaning", "contract", "probes"])

@@ -37,9 +37,9 @@ SECURITY_PROBES: dict[str, str] = {
     "stats need a token (401)": "readiness.stats_requires_auth",
     "stats admin only (403)": "readiness.stats_non_admin",
     "origin allow-list (403)": "readiness.origin_check",
-    "message size limit (1009)": "readiness.size_limit",
-    "invalid UTF-8 refused (1007)": "readiness.invalid_utf8",
-    "rate limit (errors, then 1008)": "readiness.rate_limit",
+    "message size limit": "readiness.size_limit",
+    "invalid UTF-8 refused": "readiness.invalid_utf8",
+    "rate limit": "readiness.rate_limit",
     "lockout per address": "resilience.lockout_per_address",
     "lockout not spoofable": "readiness.lockout_spoofing",
     "alg:none refused": "auth.alg_none",
@@ -48,6 +48,26 @@ SECURITY_PROBES: dict[str, str] = {
     "garbage tokens refused": "auth.invalid_token",
     "wrong-audience tokens refused": "auth.wrong_audience",
 }
+
+
+#: The security checks that end in a close the contract declares: check -> the limit whose close it is.
+_CHECK_LIMITS = {"message size limit": "messageSize", "invalid UTF-8 refused": "invalidUtf8", "rate limit": "rate"}
+
+
+def security_label(check: str, declared: dict[str, Any] | None) -> str:
+    """A security check's name with the codes the run's contract declares for it (``declared``: the contract's
+    :func:`~pitchey_analysis.judged.declared_record`; None or nothing declared: the name alone, no code)."""
+    declared = declared or {}
+    limit = _CHECK_LIMITS.get(check)
+    if limit is None:
+        return check
+    close = (declared.get("closes") or {}).get(f"limits.{limit}")
+    error = declared.get("rate_error") if limit == "rate" else None
+    if error and close is not None:
+        return f"{check} (errors {error}, then close {close})"
+    if error:
+        return f"{check} (errors {error})"
+    return f"{check} (close {close})" if close is not None else check
 
 
 def _error_code(frame: object) -> object:
@@ -135,8 +155,14 @@ def message_type_support(probes: pd.DataFrame, rows: dict[str, str] | None = Non
     return pd.DataFrame(rows_out)
 
 
-def auth_methods(probes: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
-    """Method, status, median latency (ms) and its sample count."""
+def auth_methods(probes: pd.DataFrame, samples: pd.DataFrame, declared: dict[str, str] | None = None) -> pd.DataFrame:
+    """Method, status, median latency (ms) and its sample count.
+
+    ``declared``: the carriers of a session's credential the run's contract declares (carrier -> words, from
+    :func:`~pitchey_analysis.judged.declared_record`), one row each, judged by the probes of that carrier
+    (:data:`~pitchey_analysis.judged.AUTH_CARRIERS`); None (a run recorded before): the catalogue's methods."""
+    if declared is not None:
+        return _declared_auth_methods(probes, samples, declared)
     by = _by_name(probes)
     rows = []
     for method, (name, metric) in AUTH_METHODS.items():
@@ -150,6 +176,30 @@ def auth_methods(probes: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
             n = len(v)
             lat = float(v.median()) if n else float("nan")
         rows.append({"method": _method_as_sent(method, r), "probe": name, "status": status, "latency_ms": lat, "samples": n})
+    return pd.DataFrame(rows, columns=["method", "probe", "status", "latency_ms", "samples"])
+
+
+def _declared_auth_methods(probes: pd.DataFrame, samples: pd.DataFrame, declared: dict[str, str]) -> pd.DataFrame:
+    """One row per declared carrier: working when every probe of it that ran passed, failing (with the first
+    failing probe's reason) when one did not, not tested when none ran."""
+    from ..judged import AUTH_CARRIERS
+
+    by = _by_name(probes)
+    rows = []
+    for carrier, words in declared.items():
+        names, metric = AUTH_CARRIERS[carrier][1:] if carrier in AUTH_CARRIERS else ((), None)
+        ran = [by[n] for n in names if n in by and by[n]["outcome"] != Outcome.SKIP]
+        bad = [r for r in ran if r["outcome"] != Outcome.PASS]
+        status = "not tested" if not ran else f"failing ({bad[0]['reason']})" if bad else "working"
+        lat, n = float("nan"), 0
+        if metric:
+            ids = {r["probe_id"] for r in ran}
+            v = samples[samples["probe_id"].isin(ids) & (samples["metric"] == metric) & (samples["ok"] == True)]["value_ms"]  # noqa: E712
+            n = len(v)
+            lat = float(v.median()) if n else float("nan")
+        shown = ", ".join(r["probe"] for r in ran) or ", ".join(names)
+        rows.append({"method": _method_as_sent(words, by.get(names[0]) if carrier == "header" and names else None),
+                     "probe": shown, "status": status, "latency_ms": lat, "samples": n})
     return pd.DataFrame(rows, columns=["method", "probe", "status", "latency_ms", "samples"])
 
 
@@ -236,11 +286,13 @@ def capabilities(probes: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["capability", "status", "passed", "judged", "failing_probes"])
 
 
-def security_checks(probes: pd.DataFrame) -> pd.DataFrame:
-    """Security-relevant probes: check, outcome, reason, detail."""
+def security_checks(probes: pd.DataFrame, declared: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Security-relevant probes: check (named with the codes ``declared`` by the run's contract), outcome, reason,
+    detail."""
     by = _by_name(probes)
     rows = []
-    for check, name in SECURITY_PROBES.items():
+    for bare, name in SECURITY_PROBES.items():
+        check = security_label(bare, declared)
         r = by.get(name)
         if r is not None and not _declared(r):
             continue  # a check the run's contract gives nothing to test by

@@ -103,7 +103,8 @@ def concurrency(r: Run) -> list[Any]:
                          columns=["level", "connections", "answered", "success [95% CI]", "connect_p50", "connect_p95", "rtt_p50", "rtt_p95"]),
             render.figure(figures.concurrency(a.concurrency)),
             render.figure(figures.close_timeline(r.frames, r.probes, r.manifest)),
-            render.table(close_codes(r.frames, r.probes), "close-codes", caption="Close codes the server sent (RFC 6455 §7.4.1)")]
+            render.table(close_codes(r.frames, r.probes, (a.declared or {}).get("closes") if a.declared is not None else None),
+                         "close-codes", caption="Close codes the run observed, and whether the contract declares them (RFC 6455 §7.4.1)")]
 
 
 def soak(r: Run) -> list[Any]:

@@ -47,13 +47,15 @@ def judged_by(cfg: SuiteConfig, steps: list[tuple[ProbeSpec, str | None]]) -> di
     """What judges the run, written into its manifest when it starts so that analysis and report read it from
     the run, never from the code of the day: the plan with each probe's catalogue entry, the contract (summary,
     its message-type table as resolved now), and the service-level targets resolved from it."""
-    from ..judged import message_type_rows, target_records, targets_for_contract
+    from ..judged import contract_message_table, declared_record, target_records, targets_for_contract
 
     c = cfg.contract
     planned = plan_record(cfg.suite, cfg.only, steps, c)
+    asked = {p["probe"] for p in planned if not str(p.get("skip") or "").startswith(NOT_IN_CONTRACT)}
     contract = {**c.summary(), "file": contract_file_name(c), "message_types": c.message_type_rows(),
-                "error_types": c.error_rows(), "targets": c.targets}
-    contract["message_table"] = message_type_rows({"contract": contract, "plan": planned})
+                "error_types": c.error_rows(), "targets": c.targets, "declared": declared_record(c)}
+    # the table from the contract alone: no row of another service's protocol (the legacy table is for old runs)
+    contract["message_table"] = contract_message_table(c, asked)
     return {"plan": planned, "contract": contract, "targets": target_records(targets_for_contract(c.targets))}
 
 
