@@ -66,6 +66,16 @@ def runs_dir() -> Path:
     return data_dir() / "runs"
 
 
+def runs_dir_option(run_dir: Path) -> str:
+    """The ``--runs-dir`` option a command needs to find runs in ``run_dir`` (`` --runs-dir <folder>``, quoted for a
+    shell), or "" when ``run_dir`` is the runs folder the command looks in by default (:func:`runs_dir`)."""
+    import shlex
+
+    if Path(run_dir).resolve() == runs_dir().resolve():
+        return ""
+    return f" --runs-dir {shlex.quote(str(run_dir))}"
+
+
 def writable_runs_dir() -> Path:
     """:func:`runs_dir`, created, with the data folder marked so that a later command from a sub-folder finds it."""
     d = runs_dir()

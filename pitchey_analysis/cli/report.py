@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from ..exceptions import UsageError
+from ..textsafe import printable
 from . import outputs
 from .exits import Exit
 from .export import add_output_options, export
@@ -30,12 +34,22 @@ def cmd_report(a: argparse.Namespace) -> Exit:
     if a.baseline and not a.meeting:
         raise UsageError("--baseline goes with --meeting (a plain comparison: --compare RUN)")
     runs_dir = Path(a.runs_dir) if a.runs_dir else None
+
+    def resolved(run: Any, why: str) -> None:  # 'latest' may be another data folder's run: say which, and where
+        print(printable(f"pitchey-analysis report: latest is run {run.run_id}: {why}"), file=sys.stderr)
+
     if a.meeting:
+        from ..capture.dataset import resolve_run
+        from ..report.export import latest_why
         from ..report.meeting import build_meeting_pack
 
+        if a.run == "latest":
+            path = resolve_run("latest", runs_dir)[0]
+            resolved(SimpleNamespace(run_id=path.name), latest_why(path, runs_dir))
         return export("report", a.out, "meeting pack", lambda out, skipped: build_meeting_pack(
             a.run, baseline=a.baseline, runs_dir=runs_dir, out=out, formats=tuple(a.format), on_skip=skipped))
     from ..report.export import build_report
 
     return export("report", a.out, "report", lambda out, skipped: build_report(
-        a.run, compare=a.compare, runs_dir=runs_dir, out=out, formats=a.format, notebook="readiness", on_skip=skipped))
+        a.run, compare=a.compare, runs_dir=runs_dir, out=out, formats=a.format, notebook="readiness", on_skip=skipped,
+        on_resolved=resolved))

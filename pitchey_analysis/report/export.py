@@ -20,9 +20,10 @@ from typing import Any
 
 from .. import __version__
 from ..atomic import atomic_path, partial_name, write_text
-from ..capture.dataset import check_run_events, load_latest, load_run
+from ..capture.dataset import check_run_events, load_latest, load_run, resolve_run
 from ..capture.schema import output_path, safe_stem
 from ..config import runs_dir as default_runs_dir
+from ..config import runs_dir_option
 from ..exceptions import DatasetError, RunNotFound
 
 log = logging.getLogger("pitchey_analysis.report")
@@ -134,6 +135,14 @@ def to_pdf(html: str, pdf: Path, base: Path) -> None:
         weasyprint.HTML(string=html, base_url=str(base)).write_pdf(str(tmp))
 
 
+def latest_why(path: Path, runs_dir: Path | None) -> str:
+    """Why ``path`` is the run ``latest`` names, in words naming the folder it was looked up in."""
+    chosen, why = resolve_run("latest", runs_dir)
+    if chosen.resolve() == Path(path).resolve():
+        return why.removeprefix("run='latest': ")
+    return f"the newest readable run in {runs_dir or default_runs_dir()}"
+
+
 def build_report(
     run: str | os.PathLike[str] = "latest",
     *,
@@ -143,6 +152,7 @@ def build_report(
     formats: tuple[str, ...] = ("html", "pdf"),
     notebook: str = "readiness",
     on_skip: Callable[[Path, DatasetError], None] | None = None,
+    on_resolved: Callable[[Any, str], None] | None = None,
 ) -> list[Path]:
     """Write ``out/<run_id>.html`` and ``.pdf`` (a comparison: ``out/<a>_vs_<b>``); returns the paths.
 
@@ -155,6 +165,8 @@ def build_report(
         notebook: ``readiness`` or ``compare``.
         on_skip: with ``run='latest'``, an unreadable newest run is passed to it (a warning) and the one before
             it is reported; without it, an unreadable run is a :class:`DatasetError`.
+        on_resolved: with ``run='latest'``, given the run it resolved to and why that one (in words, naming the
+            folder it was looked up in), so that the command can say which run it reports.
 
     Every file is named from a safe form of the run id (:func:`~pitchey_analysis.capture.schema.safe_stem`) and
     lands in ``out``, written under a temporary name and renamed (:mod:`pitchey_analysis.atomic`).
@@ -163,6 +175,8 @@ def build_report(
         current = load_latest(runs_dir, on_skip)
     else:
         current = load_run(run, runs_dir=runs_dir)
+    if str(run) == "latest" and on_resolved is not None:
+        on_resolved(current, latest_why(current.path, runs_dir))
     check_run_events(current)
     out = Path(out)
     if compare is not None or notebook == "compare":
@@ -179,8 +193,7 @@ def build_report(
         params = {"run": str(current.path)}
         kind, title = "readiness", f"Readiness report {current.run_id}"
         command = f"pitchey-analysis report {current.run_id}"
-    if current.path.parent.resolve() != default_runs_dir().resolve():
-        command += f" --runs-dir {current.path.parent}"
+    command += runs_dir_option(current.path.parent)
     executed = output_path(out, stem, ".ipynb")
     execute(kind, params, executed)
     try:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ..analysis import Analysis, category_rates, latest
 from ..atomic import write_text
+from ..config import runs_dir_option
 from ..outcomes import FAILED, Outcome
 from ..textsafe import printable
 
@@ -45,8 +46,8 @@ def print_summary(run: Any, a: Analysis, console: Console | None = None) -> None
     for _, r in a.verdict.reasons.iterrows():  # every blocking finding or gap by name, never just a count
         console.print(f"  - {printable(r['name'])}: {printable(r['status'])}", markup=False, highlight=False)
     console.print(f"run dataset: {printable(run.path)}", markup=False)
-    console.print(f"report: pitchey-analysis report {printable(run.run_id)}"
-                  + (f" --runs-dir {printable(run.path.parent)}" if run.path.parent.name != "runs" else ""), markup=False)
+    # the command that finds this run: with --runs-dir whenever the run is not in the folder `report` looks in
+    console.print(printable(f"report: pitchey-analysis report {run.run_id}{runs_dir_option(run.path.parent)}"), markup=False)
 
 
 def summary_dict(run: Any, a: Analysis) -> dict[str, Any]:
