@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import pandas as pd
+from websockets.exceptions import ConnectionClosed
 
 from .capture.records import frame_from_rows
 from .capture.redact import redact, redact_text, redact_url
 from .contract import Contract, default_contract
+from .contract.requests import auth_message
 from .exceptions import TraceError, UsageError
 from .probes.base import Credentials, Options, ProbeContext
 from .probes.common import heartbeat_kinds, login, login_user_id
@@ -89,11 +91,17 @@ class TraceRecorder:
         pass
 
 
-def _fill(msg: Any, token: str | None, uid: int) -> Any:
+def _fill(msg: Any, token: str | None, uid: Any) -> Any:
     """An example with the session's token filled in, addressed to the session's own user (so its pushes come back)."""
     if isinstance(msg, dict):
         return {k: (token if v == "{token}" else uid if v == "{uid}" or k == "recipientId" else v) for k, v in msg.items()}
     return msg
+
+
+def _auth_kind(contract: Contract) -> str | None:
+    """The kind of the contract's first-message authentication (None when it declares none; pure)."""
+    msg = auth_message(contract, "token")
+    return contract.kind_of(msg, sent=True) if msg is not None else None
 
 
 async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None, sweep: bool, listen_s: float = 1.0,
@@ -106,20 +114,46 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
     ctx = ProbeContext(ws_url=ws_url, http_url=http_url, recorder=rec, options=Options(), user=creds, ssl_context=ssl_context,
                        contract=contract)
     ctx.probe_id = "debug"
-    token, uid = None, 0
+    token: str | None = None
+    uid: Any = 0
+    summary: list[dict[str, Any]] = []
     if creds is not None:
         token, ans = await login(ctx, creds)
-        uid = int(login_user_id(ctx, ans) or 0)
+        uid = login_user_id(ctx, ans) if token else None  # any id the service gives: a number, a UUID, a snowflake
+        uid = 0 if uid is None else uid
+        if token:
+            rec.add_secret(token)  # an opaque token is no JWT the redaction would know: it is the session's secret
+        if token is None:
+            summary.append({"sent": "(login)", "answers": f"refused: HTTP {ans.status}; the session is anonymous"})
     s = await ProbeSession.open(ctx, token=token)
-    summary: list[dict[str, Any]] = []
+    s.auto_token = None  # the first-message authentication is sent below, where the trace shows it
+    auth = auth_message(contract, token) if token else None
+    auth_kind = _auth_kind(contract)
     try:
         await s.expect(lambda f: False, listen_s)  # everything the server sends unasked
         summary.append({"sent": "(nothing: the upgrade)", "answers": ", ".join(str(t) for t in s.types()) or "no frame"})
+        if auth is not None and not s.closed:  # authenticated as the contract says: its first message, the token in it
+            mark = s.mark()
+            fm = (contract.upgrade.first_message if contract.upgrade else None) or {}
+            try:
+                await s.ask(auth, {k for k in (fm.get("success"), fm.get("failure")) if k}, ctx.options.timeout_s)
+            except ConnectionClosed:
+                await s.wait_closed(ctx.options.timeout_s)
+            got = [str(t) for t in s.types()[mark:]]
+            closed: list[str] = [f"connection closed {s.close_code}"] if s.closed else []
+            summary.append({"sent": f"{auth_kind or 'authentication'} (the contract's first-message authentication)",
+                            "answers": ", ".join(got + closed) or "no answer"})
         if sweep:
             # what the service pushes at an interval (Pitchey: dashboard_update), and a JSON heartbeat (its round trip
             # request, sent by the service)
             unasked = {t for c in contract.channels.values() if c.interval_s for t in c.pushes} | heartbeat_kinds(contract)
             for label, msg in sweep_messages(contract):
+                if auth_kind is not None and contract.kind_of(msg, sent=True) == auth_kind:
+                    # the authentication is the contract's first message, sent once with the token (a second one,
+                    # or its example's placeholder token, would be refused and end the session)
+                    summary.append({"sent": label, "answers": "sent first, as the authentication (above)" if auth is not None
+                                    else "not sent: no credential to authenticate with (--email and --password)"})
+                    continue
                 if s.closed:
                     summary.append({"sent": label, "answers": f"connection closed {s.close_code}"})
                     continue
