@@ -47,3 +47,15 @@ def test_report_latest_says_which_run_and_where(tmp_path, capsys, monkeypatch):
     assert code == 1
     said = [line for line in err.splitlines() if "latest is run" in line]
     assert len(said) == 1 and run.name in said[0] and str(run.parent) in said[0] and "$PITCHEY_DATA" in said[0], err
+
+
+def test_run_help_names_no_user_type_of_one_service_as_if_universal(capsys):
+    """The user types come from the contract's login (trial: --help listed Pitchey's creator/investor/production);
+    the environment variables are the tool's and keep their names."""
+    code, out, _ = run_cli(capsys, "run", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    for pitchey_type in ("creator", "investor", "production"):
+        assert pitchey_type not in text, pitchey_type
+    assert "x-readiness.login.users" in text
+    assert "$PITCHEY_EMAIL" in text and "$PITCHEY_TOKEN" in text and "$PITCHEY_PASSWORD_<TYPE>" in text

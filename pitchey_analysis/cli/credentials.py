@@ -24,7 +24,7 @@ def user(value: str) -> tuple[str, str]:
     """``--user TYPE:EMAIL`` (an argparse type)."""
     kind, sep, email = value.partition(":")
     if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]+", kind.strip()) or "@" not in email or argtypes.has_control(email):
-        raise argparse.ArgumentTypeError(f"--user takes TYPE:EMAIL, e.g. investor:sarah@example.com (got {value!r})")
+        raise argparse.ArgumentTypeError(f"--user takes TYPE:EMAIL, TYPE a user type of the contract's login (got {value!r})")
     return kind.strip(), email.strip()
 
 

@@ -41,16 +41,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     r.add_argument("--token", default=os.environ.get("PITCHEY_TOKEN"), type=argtypes.credential,
                    help="a credential you made beforehand (an access token), used as is where the contract carries one "
                         "(default $PITCHEY_TOKEN; never written to the run)")
-    r.add_argument("--user-type", help="login endpoint of the user: a user type of the contract's x-readiness.login "
-                                       "(pitchey: creator (default), investor, production)")
+    r.add_argument("--user-type", help="which login of the contract the user logs in at: one of the user types its "
+                                       "x-readiness.login.users names (default: the first it names)")
     r.add_argument("--user", action="append", default=[], metavar="TYPE:EMAIL", type=credentials.user,
-                   help="a user of another type (repeatable), e.g. investor:sarah@example.com; its password comes from "
-                        "$PITCHEY_PASSWORD_<TYPE> (e.g. PITCHEY_PASSWORD_INVESTOR), else $PITCHEY_PASSWORD")
+                   help="a user of another of the contract's user types (repeatable); its password comes from "
+                        "$PITCHEY_PASSWORD_<TYPE> (TYPE in capitals), else $PITCHEY_PASSWORD")
     r.add_argument("--credentials", metavar="FILE",
                    help="a YAML/JSON file with users: [{type, email, password}] and admin: {email, password, login_path} (never copied into the run)")
     r.add_argument("--admin-email", default=os.environ.get("PITCHEY_ADMIN_EMAIL"), help="admin e-mail for stats/notification probes")
     r.add_argument("--admin-password", default=os.environ.get("PITCHEY_ADMIN_PASSWORD"), help="admin password")
-    r.add_argument("--admin-login-path", type=argtypes.http_path, help="the admin's login path (default: the creator login path)")
+    r.add_argument("--admin-login-path", type=argtypes.http_path, help="the admin's login path (default: the login path of the user's type)")
     r.add_argument("--no-preflight", action="store_true", help="skip the checks of URL, upgrade and logins before the suite")
     r.add_argument("--jwt-secret", default=os.environ.get("PITCHEY_JWT_SECRET"), help="target's signing secret, for probes that sign their own tokens")
     r.add_argument("--suite", default="full", choices=("quick", "full"), help="full (default) or quick (<= 20 s)")
