@@ -162,6 +162,8 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
                 await s.expect(lambda f: False, window_s)
                 # server-initiated frames (pushes, a JSON heartbeat) stay in the trace, not in the answers
                 got = [str(t) for t in s.types()[mark:] if t not in unasked]
+                if s.closed:  # the answer was a close: say so where it came, not only at the next message
+                    got.append(f"connection closed {s.close_code}")
                 summary.append({"sent": label, "answers": ", ".join(got) or "no answer"})
         else:
             await s.expect(lambda f: False, listen_s)

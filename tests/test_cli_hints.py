@@ -28,7 +28,7 @@ def test_the_end_of_run_hint_names_a_runs_folder_that_is_not_the_default_even_on
     elsewhere = _copy(tmp_path / "trial" / "runs")  # written with --out trial/runs
     run = load_run(elsewhere)
     buf = io.StringIO()
-    print_summary(run, analyze(run), Console(file=buf, width=300))
+    print_summary(run, analyze(run), Console(file=buf, width=40))  # a narrow terminal: the command stays one line
     hint = next(line for line in buf.getvalue().splitlines() if line.startswith("report: "))
     assert hint == f"report: pitchey-analysis report {run.run_id} --runs-dir {elsewhere.parent}"
     at_home = load_run(_copy(tmp_path / "data" / "runs"))

@@ -125,7 +125,11 @@ async def _gateway():
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 break
-            frame = json.loads(msg.data)
+            try:
+                frame = json.loads(msg.data)
+            except ValueError:
+                await ws.close(code=4002)
+                break
             if frame.get("op") == "identify":
                 if authed or frame.get("token") != GW_TOKEN:
                     await ws.close(code=4005 if authed else 4004)
@@ -172,4 +176,5 @@ async def test_sweep_authenticates_with_the_contracts_first_message_and_any_user
     assert s["identify"] == "sent first, as the authentication (above)"  # never its example's placeholder token
     assert s["heartbeat"] == "heartbeat_ack"  # the session stayed open: authenticated, not closed 4004
     assert not any("4004" in a or "4005" in a for a in s.values()), s
+    assert s["invalid JSON"] == "connection closed 4002"  # the close is the answer to what provoked it
     assert GW_TOKEN not in out.getvalue() and GW_TOKEN not in "".join(frames["payload"])

@@ -45,9 +45,10 @@ def print_summary(run: Any, a: Analysis, console: Console | None = None) -> None
     console.print(f"verdict: [bold]{a.verdict.verdict}[/bold] — {safe(a.verdict.sentence())}", markup=True)
     for _, r in a.verdict.reasons.iterrows():  # every blocking finding or gap by name, never just a count
         console.print(f"  - {printable(r['name'])}: {printable(r['status'])}", markup=False, highlight=False)
-    console.print(f"run dataset: {printable(run.path)}", markup=False)
+    # the path and the command whole on one line whatever the terminal's width: they are copied and pasted
+    console.print(f"run dataset: {printable(run.path)}", markup=False, soft_wrap=True)
     # the command that finds this run: with --runs-dir whenever the run is not in the folder `report` looks in
-    console.print(printable(f"report: pitchey-analysis report {run.run_id}{runs_dir_option(run.path.parent)}"), markup=False)
+    console.print(printable(f"report: pitchey-analysis report {run.run_id}{runs_dir_option(run.path.parent)}"), markup=False, soft_wrap=True)
 
 
 def summary_dict(run: Any, a: Analysis) -> dict[str, Any]:
