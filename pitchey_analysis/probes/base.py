@@ -528,10 +528,10 @@ class ProbeContext:
     @property
     def round_trip_words(self) -> tuple[str, str]:
         """The round trip's request and answer in the contract's words (``heartbeat``, ``heartbeatAck``), for what
-        probes write; ``ping``/``pong`` where the contract declares none."""
+        probes write; plain words where the contract declares none."""
         op = self.contract.round_trip()
-        req = op.request.word if op is not None and op.request is not None else "ping"
-        ans = op.answer.word if op is not None and op.answer is not None else "pong"
+        req = op.request.word if op is not None and op.request is not None else "round-trip request"
+        ans = op.answer.word if op is not None and op.answer is not None else "answer"
         return req, ans
 
     @property

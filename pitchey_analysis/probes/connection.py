@@ -218,8 +218,8 @@ async def user_types(ctx: ProbeContext) -> Result:
         stray = s.stray_answer({rt[1]}, mark) if pong is None else None
         if s.closed or pong is None:
             err = Result.closed(s.close_code, s.close_reason, f"{utype} session") if s.closed else \
-                Result.fail("wrong_answer", f"{utype} ping answered with another id", {"answer": stray}) if stray else \
-                Result.fail("no_answer", f"{utype} ping unanswered")
+                Result.fail("wrong_answer", f"{utype} {ctx.round_trip_words[0]} answered with another id", {"answer": stray}) if stray else \
+                Result.fail("no_answer", f"{utype} {ctx.round_trip_words[0]} unanswered")
             seen[utype], results[utype] = err.reason, err
         else:
             seen[utype] = "ok"

@@ -193,7 +193,7 @@ async def invalid_then_working(ctx: ProbeContext) -> Result:
         if closed:
             return Result.fail(f"closed_{code}", f"bad input closed the connection ({code})", close_code=code)
         if stray is not None:
-            return Result.fail("wrong_answer", "the ping after bad input was answered with another id", {"answer": stray})
+            return Result.fail("wrong_answer", f"the {ctx.round_trip_words[0]} after bad input was answered with another id", {"answer": stray})
         return Result.fail("no_answer", f"no {ctx.round_trip_words[1]} after bad input")
     return Result.ok("still answering", {ROUND_TRIP_ANSWER: pong, "bad_inputs_sent": sent})
 
