@@ -457,7 +457,7 @@ class PitcheyClient:
         if op is not None and op.request is not None and isinstance(op.request.example, dict):
             message = {**copy.deepcopy(op.request.example), **fields}
         elif self.contract.kind_pointer is not None:
-            message = {**set_pointer({}, self.contract.kind_pointer, kind), **fields}
+            message = {**set_pointer({}, self.contract.kind_pointer, self.contract.kind_value(kind)), **fields}
         else:
             raise ValueError(f"the contract {self.contract.name!r} has no request {kind!r}")
         want = (expect,) if isinstance(expect, str) else tuple(expect) if expect is not None else _answers(op)

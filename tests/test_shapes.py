@@ -9,6 +9,7 @@ token and 401 refusals. Against each clean service no probe fails or errors; eac
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ HERE = Path(__file__).resolve().parent / "shapes"
 def creds(shape: str) -> Credentials | None:
     if shape in ("firstauth", "graphqlws"):
         return Credentials("", "", "user", token=TOKEN)
-    if shape in ("cookie", "phoenix", "apigw"):
+    if shape in ("cookie", "phoenix", "apigw", "gateway"):
         return Credentials(USER[0], USER[1], "member")
     return None
 
@@ -48,17 +49,17 @@ def outcomes(run) -> dict[str, tuple[str, str, str]]:
     return {r.probe: (r.outcome, r.reason, r.detail) for r in run.probes.itertuples()}
 
 
-@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie", "graphqlws", "phoenix", "apigw"])
+@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie", "graphqlws", "phoenix", "apigw", "gateway"])
 def test_clean_service_fails_no_probe(tmp_path, shape):
     run = asyncio.run(run_shape(tmp_path, shape))
     got = outcomes(run)
     # the test services are plain aiohttp, which holds a half-sent upgrade request open, and their logins (where they
-    # have one) are not throttled: true findings
-    findings = {"resilience.handshake_timeout", "readiness.login_throttle"}
+    # have one) are not throttled: true findings; so is the gateway's rate limit, which aiohttp's automatic pongs escape
+    findings = {"resilience.handshake_timeout", "readiness.login_throttle", "readiness.control_frame_flood"}
     bad = {k: v for k, v in got.items() if v[0] in ("fail", "error") and k not in findings}
     assert not bad, bad
     # each named exactly (accepting either of two outcomes, one of them a pass, let a probe that always passed through)
-    login = shape in ("cookie", "phoenix", "apigw")  # the shapes whose contract declares a login
+    login = shape in ("cookie", "phoenix", "apigw", "gateway")  # the shapes whose contract declares a login
     assert got["readiness.login_throttle"][:2] == (("fail", "no_throttle") if login else ("skip", "not_in_contract"))
     assert got["resilience.handshake_timeout"][:2] == ("fail", "slowloris_held")
     passed = [k for k, v in got.items() if v[0] == "pass"]
@@ -107,6 +108,27 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
         gaps = set(analyze(run).verdict.reasons["name"])
         for other in ("connection.user_types", "connection.ping_on_connected", "connection.authenticated_connect"):
             assert other not in gaps, (other, gaps)
+    if shape == "gateway":  # integer kinds; no error frames at all: every refusal a declared close
+        for probe in ("readiness.rate_limit", "messaging.unknown_type", "resilience.nested_json", "auth.required_for_protected",
+                      "messaging.presence_update", "messaging.heartbeat", "auth.invalid_token", "connection.single_connected_frame"):
+            assert got[probe][:2] == ("pass", "ok"), (probe, got[probe])
+        assert got["readiness.rate_limit"][2] == "160 messages in a burst: closed 4008 as the contract declares"
+        assert got["messaging.unknown_type"][2] == "unknown kind closed the session 4001 as the contract declares"
+        assert got["messaging.presence_update"][2] == "presenceUpdateEvent delivered"  # fire and forget: the push decides
+        assert got["messaging.heartbeat"][2].startswith("heartbeatAck in ")  # the message's name, never its op number
+        assert got["connection.single_connected_frame"][2] == "one 'hello' frame"
+        # the control frames escape the limit (aiohttp's automatic pongs): named by the declared close alone
+        assert got["readiness.control_frame_flood"][:2] == ("fail", "control_flood_unlimited")
+        assert "rate_limited" not in got["readiness.control_frame_flood"][2]
+        from pitchey_analysis.analysis import analyze
+
+        gaps = set(analyze(run).verdict.reasons["name"])
+        for other in ("session.error_shape", "auth.required_for_protected", "resilience.nested_json", "connection.login",
+                      "connection.anonymous_connect", "connection.authenticated_connect", "auth.token_subject"):
+            assert other not in gaps, (other, gaps)
+        said = " ".join(str(v[2]) for v in got.values())
+        for word in ("'connected'", "connected frame", "unanswered pings", "answer a ping", "no pong", "rate_limited"):
+            assert word not in said, (word, [v for v in got.values() if word in str(v[2])])
     if shape in ("cookie", "phoenix", "apigw"):  # its chat post, judged by the push probe from the contract's `delivers`
         assert got["messaging.send_message"][:2] == ("pass", "ok"), got["messaging.send_message"]
         said = run.probes.set_index("probe").loc["messaging.send_message", "expected"]
@@ -135,6 +157,14 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     ("apigw", "unknown_ok", "messaging.unknown_type", "no_answer"),
     ("apigw", "no_fanout", "messaging.send_message", "no_push"),
     ("apigw", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+    ("gateway", "no_rate_close", "readiness.rate_limit", "no_rate_limit"),
+    ("gateway", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+    ("gateway", "unknown_decode", "messaging.unknown_type", "wrong_close"),
+    ("gateway", "no_presence", "messaging.presence_update", "no_answer"),
+    ("gateway", "pre_auth", "auth.required_for_protected", "wrong_answer"),
+    ("gateway", "pre_auth", "auth.before_authentication", "accepted_before_auth"),
+    ("gateway", "deep_crash", "resilience.nested_json", "session_closed"),
+    ("gateway", "no_heartbeat_ack", "messaging.heartbeat", "no_answer"),
 ])
 def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))
@@ -146,7 +176,8 @@ def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
 
 
 @pytest.mark.parametrize("shape,defects", [("jsonrpc", ()), ("graphqlws", ("accept_bad_token", "wrong_id")),
-                                           ("phoenix", ("wrong_ref", "no_broadcast")), ("apigw", ("unknown_ok", "no_fanout"))])
+                                           ("phoenix", ("wrong_ref", "no_broadcast")), ("apigw", ("unknown_ok", "no_fanout")),
+                                           ("gateway", ("no_rate_close", "no_heartbeat_ack"))])
 def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
     """Neither what a probe saw, nor what it expected (of the probes that ran), nor a finding's title, impact or
     remediation names the Pitchey protocol in a run judged by another contract."""
@@ -159,6 +190,11 @@ def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
     texts = [*run.probes["detail"], *ran["expected"], *found["title"], *found["impact"], *found["remediation"]]
     for name in run.probes["probe"]:  # the tool's probe names are its identifiers (connection.ping_on_connected)
         texts = [str(t).replace(str(name), "<probe>") for t in texts]
+    # the contract's own message names are its words, whatever they say (the gateway's presenceUpdate)
+    own_words = sorted({w for m in load_contract(HERE / f"{shape}.asyncapi.yaml").messages.values() for w in (m.key, m.word)},
+                       key=len, reverse=True)
+    for w in own_words:
+        texts = [re.sub(rf"\b{re.escape(w)}\b", "<message>", str(t)) for t in texts]
     text = " ".join(str(v) for v in texts).lower()
     for word in ("connected", "pitch", "dashboard", "auth_success", "authError".lower(), "notification"):
         assert word not in text, (word, [t for t in texts if word in str(t).lower()])

@@ -28,7 +28,7 @@ from .model import (
 )
 from .pointers import _path, resolve_pointer
 from .schema import DOCUMENT_SCHEMA
-from .wire import Envelope, Ids, consts, correlation_pointer, derive_kind_pointer
+from .wire import Envelope, Ids, consts, correlation_pointer, derive_kind_pointer, is_kind_value, kind_text
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 DEFAULT = "pitchey"
@@ -173,19 +173,21 @@ def validate_document(doc: dict[str, Any]) -> None:
                 raise ContractError(f"an operation's messages must be messages of its channel {op['channel']['$ref']}",
                                     _path(("operations", op_id, "messages", i, "$ref")))
     x = doc.get("x-readiness") or {}
-    types, kind_pointer = _kinds(doc, x)
+    named, kind_pointer = _kinds(doc, x)
+    types = set(named.values())
     where_kinds = (f"kinds at {kind_pointer}" if kind_pointer is not None
                    else "kinds (no kind pointer: messages are named by their keys)")
-    known = f" (the messages' {where_kinds}: {', '.join(sorted(types)[:12])})"
+    known = f" (the messages' {where_kinds}: {', '.join(sorted(types)[:12])}; or their keys)"
+    types |= set(named)  # a message's key names its kind too (``hello`` for ``op: 10``)
     first = (x.get("firstFrame") or {}).get("type")
-    if first is not None and first not in types:
+    if first is not None and _ref_text(first) not in types:
         raise ContractError(f"no message has type {first!r}{known}", "$['x-readiness'].firstFrame.type")
     for op_id, op in (doc.get("operations") or {}).items():
         d = (op.get("x-readiness") or {}).get("delivers")
         if not d:
             continue
         where = ("operations", op_id, "x-readiness", "delivers")
-        if types - {None} and d["message"] not in types:
+        if types - {None} and _ref_text(d["message"]) not in types:
             raise ContractError(f"no message has type {d['message']!r}{known}", _path((*where, "message")))
         if d["to"] == "subscribers" and not d.get("channel"):
             raise ContractError("delivery to subscribers names no channel", _path(where))
@@ -197,24 +199,40 @@ def validate_document(doc: dict[str, Any]) -> None:
             raise ContractError(f"no operation {st['operation']!r}", _path(("operations", op_id, "x-readiness", "stops", "operation")))
     for cname, ch in (x.get("channels") or {}).items():
         for i, t in enumerate(ch.get("pushes") or []):
-            if t not in types:
+            if _ref_text(t) not in types:
                 raise ContractError(f"no message has type {t!r}{known}", _path(("x-readiness", "channels", cname, "pushes", i)))
         for name in ch.get("carries") or {}:
             if "{" + name + "}" not in cname:
                 raise ContractError(f"the channel has no placeholder {{{name}}}", _path(("x-readiness", "channels", cname, "carries", name)))
 
 
-def _kinds(doc: dict[str, Any], x: dict[str, Any]) -> tuple[set[str], str | None]:
-    """The kinds of the document's messages as the typed contract names them: the string constant at the kind pointer
-    (``x-readiness.kind``, else the derived one; objects and arrays alike), else the message's key."""
+def _kinds(doc: dict[str, Any], x: dict[str, Any]) -> tuple[dict[str, str], str | None]:
+    """The kinds of the document's messages as the typed contract names them, by message key: the constant at the kind
+    pointer (``x-readiness.kind``, else the derived one; objects and arrays alike; a string, or any other JSON scalar
+    as its JSON text: ``10``), else the message's key."""
     payloads = {k: _resolved(doc, m["payload"]) for k, m in ((doc.get("components") or {}).get("messages") or {}).items()
                 if isinstance(m, dict) and isinstance(m.get("payload"), dict)}
     kind_pointer = x["kind"] if "kind" in x else derive_kind_pointer(payloads.values())
-    out = set()
+    out = {}
     for key, payload in payloads.items():
         kind = dict(consts(payload)).get(kind_pointer) if kind_pointer is not None else None
-        out.add(kind if isinstance(kind, str) else key)
+        out[key] = kind_text(kind) if is_kind_value(kind) else key
     return out, kind_pointer
+
+
+def _ref_text(ref: Any) -> Any:
+    """A reference to a kind as written in ``x-readiness`` (a kind's text, a message key, or the kind's JSON scalar
+    itself: ``type: 10``) as text (pure)."""
+    return kind_text(ref) if is_kind_value(ref) else ref
+
+
+def _kind_of_ref(ref: Any, messages: dict[str, Message]) -> Any:
+    """The kind a reference of ``x-readiness`` names: a kind of the contract's messages as is, else the kind of the
+    message whose key it is (``hello`` -> ``10`` where that message fixes ``op: 10``); pure."""
+    text = _ref_text(ref)
+    if not isinstance(text, str) or any(m.type == text for m in messages.values()):
+        return text
+    return messages[text].type if text in messages else text
 
 
 #: bounds of what a contract may make the tool do: its size, its nesting, what its references expand to
@@ -411,16 +429,19 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         payload = nodes[key][1]
         fixed = dict(consts(payload))
         mtype = fixed.get(kind_pointer) if kind_pointer is not None else None
-        by_schema = not isinstance(mtype, str)
+        by_schema = not is_kind_value(mtype)  # a constant there names the kind: a string, a number, a boolean
         examples = [e["payload"] for e in node.get("examples") or [] if isinstance(e, dict) and "payload" in e]
-        m = Message(key, key if by_schema else mtype, payload, examples[0] if examples else None,
-                    node.get("title") or node.get("name") or key, by_schema=by_schema,
+        m = Message(key, key if by_schema else kind_text(mtype), payload, examples[0] if examples else None,
+                    node.get("title") or node.get("name") or key, by_schema=by_schema, kind=None if by_schema else mtype,
                     correlation=correlation_pointer(_resolved(doc, {k: v for k, v in node.items() if k == "correlationId"})))
         messages[key] = m
         return m
 
     for key in nodes:
         message(f"#/components/messages/{key}" if key in comp else next(r for r in refs if node_of(r)[0] == key))
+    def kind(ref: Any) -> Any:  # a reference to a kind in x-readiness: the kind (a message key names its message's)
+        return None if ref is None else _kind_of_ref(ref, messages)
+
     ops = []
     for op_id, op in (doc.get("operations") or {}).items():
         xr = op.get("x-readiness") or {}
@@ -434,9 +455,9 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
             setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
             subscribes=bool(xr.get("subscribes", False)),
             unsubscribes=bool(xr.get("unsubscribes", False)),
-            stops=Stops(st["operation"], st["pushes"], st.get("send")) if (st := xr.get("stops")) else None,
-            delivers=Delivery(d["to"], d["message"], d.get("channel"), d.get("recipient"), _echo_pairs(d.get("echo")),
-                              dict(d.get("values") or {})) if (d := xr.get("delivers")) else None,
+            stops=Stops(st["operation"], kind(st["pushes"]), st.get("send")) if (st := xr.get("stops")) else None,
+            delivers=Delivery(d["to"], kind(d["message"]), d.get("channel"), d.get("recipient"), _echo_pairs(d.get("echo")),
+                              dict(d.get("values") or {}), said=str(d["message"])) if (d := xr.get("delivers")) else None,
         ))
     login = None
     if "login" in x:
@@ -455,29 +476,32 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
     if "upgrade" in x:
         u = x["upgrade"]
         refusal = tuple(u.get("refusal") or (("http",) if u.get("refusedStatus") else ("anonymous", "close", "error")))
-        up = Upgrade(u.get("query"), u.get("header"), u.get("scheme", "Bearer"), u.get("message"), u.get("success"),
-                     u.get("failure"), dict(u.get("jwt") or {}),
+        fm = u.get("firstMessage")
+        fm = {**fm, **{k: kind(fm[k]) for k in ("success", "failure") if k in fm}} if isinstance(fm, dict) else fm
+        up = Upgrade(u.get("query"), u.get("header"), u.get("scheme", "Bearer"), kind(u.get("message")), kind(u.get("success")),
+                     kind(u.get("failure")), dict(u.get("jwt") or {}),
                      credential=u.get("credential") or ("login" if login is not None else "token"),
-                     cookie=u.get("cookie"), subprotocol=u.get("subprotocol"), first_message=u.get("firstMessage"),
+                     cookie=u.get("cookie"), subprotocol=u.get("subprotocol"), first_message=fm,
                      refusal=refusal, refusal_declared=bool(u.get("refusal") or u.get("refusedStatus")), refused_status=tuple(u.get("refusedStatus") or (401, 403)),
                      anonymous=bool(u.get("anonymous", True)))
     ff = None
     if "firstFrame" in x:
         f = x["firstFrame"]
-        ff = FirstFrame(f["type"], f.get("authenticated"), f.get("user"), f.get("userId"), f.get("authError"),
+        ff = FirstFrame(kind(f["type"]), f.get("authenticated"), f.get("user"), f.get("userId"), f.get("authError"),
                         f.get("capabilities"), tuple(f.get("capabilitiesAuthenticated") or ()),
                         tuple(f.get("capabilitiesAnonymous") or ()), authenticated_when=f.get("authenticatedWhen", "true"))
     channels = {}
     for cname, c in (x.get("channels") or {}).items():
         trig = c.get("trigger")
-        channels[cname] = Channel(cname, bool(c.get("auth", False)), bool(c.get("owner", False)), tuple(c.get("pushes") or ()),
+        channels[cname] = Channel(cname, bool(c.get("auth", False)), bool(c.get("owner", False)), tuple(kind(t) for t in c.get("pushes") or ()),
                                   c.get("intervalSeconds"), _http_call(trig) if trig else None,
                                   tuple((c.get("carries") or {}).items()))
     limits = {k: Limit(k, {kk: vv for kk, vv in v.items() if kk != "close"}, v.get("close")) for k, v in (x.get("limits") or {}).items()}
     info = doc.get("info") or {}
     return Contract(
         name=name, title=info.get("title", name), version=str(info.get("version", "")), text=text, document=doc,
-        operations=tuple(ops), messages=messages, login=login, upgrade=up, first_frame=ff, errors={k: _resolved(doc, v) if k == "httpBody" else v for k, v in (x.get("errors") or {}).items()},
+        operations=tuple(ops), messages=messages, login=login, upgrade=up, first_frame=ff, errors={k: _resolved(doc, v) if k == "httpBody" else [_ref_text(m) for m in v] if k == "messages" else v
+                                                                                 for k, v in (x.get("errors") or {}).items()},
         channels=channels, endpoints=dict(x.get("endpoints") or {}), security_headers=tuple(x.get("securityHeaders") or ()),
         origin=x.get("origin"), limits=limits, targets=dict(x.get("targets") or {}), source=source, file_format=file_format,
         kind_pointer=kind_pointer, batch=bool(x.get("batch", False)), batch_requests=bool(x.get("batchRequests", False)),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .pointers import pointer_get
-from .wire import Envelope, Ids, IdSource, is_marker, set_pointer
+from .wire import Envelope, Ids, IdSource, is_kind_value, is_marker, kind_key, kind_text, set_pointer
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -37,9 +38,11 @@ def offline_validator(schema: Any) -> Draft202012Validator:
 
 @dataclass(frozen=True, eq=False)  # identity: one object per message of the contract
 class Message:
-    """A message of the contract: its key, its ``type`` value and its payload schema (refs resolved)."""
+    """A message of the contract: its key, its kind (``type``: as text) and its payload schema (refs resolved)."""
 
     key: str
+    #: its kind as the tool names and shows it: the constant at the contract's kind pointer (a string as is, another
+    #: JSON scalar as its JSON text: ``10``), else (told by its schema) its key
     type: str | None
     schema: dict[str, Any]
     example: Any = None  # a JSON object, or an array where the contract's messages are arrays
@@ -48,6 +51,8 @@ class Message:
     by_schema: bool = False
     #: where the message carries its correlation id (AsyncAPI correlationId, as a JSON pointer into the payload)
     correlation: str | None = None
+    #: the kind's JSON value at the kind pointer (``"ping"``, ``10``, ``true``); None when told by its schema
+    kind: Any = None
 
     @functools.cached_property
     def validator(self) -> Draft202012Validator:
@@ -62,6 +67,12 @@ class Message:
         if err is None:
             return None
         return SchemaIssue(self.key, err.json_path, err.message[:300], "/".join(str(p) for p in err.absolute_schema_path))
+
+    @property
+    def word(self) -> str:
+        """The message as the tool names it in what it writes: its kind where that is a word (a string), else its
+        key (a number is no word: ``heartbeatAck`` for ``op: 11``)."""
+        return self.key if self.kind is not None and not isinstance(self.kind, str) else str(self.type)
 
     def fields(self) -> set[str]:
         """The top-level property names of the payload."""
@@ -94,6 +105,8 @@ class Delivery:
     recipient: str | None = None
     echo: tuple[tuple[str, str], ...] = ()
     values: dict[str, Any] = field(default_factory=dict)
+    #: the pushed message as the contract names it (its reference: a kind, or a message key where kinds are numbers)
+    said: str = ""
 
 
 @dataclass(frozen=True)
@@ -152,12 +165,12 @@ class Operation:
 
     def label(self) -> str:
         """The row label of the message-type table, e.g. ``ping → pong``."""
-        req = self.request.type if self.request else self.id
+        req = self.request.word if self.request else self.id
         if self.action == "send":
             return f"{req} (push)"
         if not self.reply:
             return str(req)
-        return f"{req} → {' / '.join(dict.fromkeys(str(m.type) for m in self.reply if m.type != 'error'))}"
+        return f"{req} → {' / '.join(dict.fromkeys(m.word for m in self.reply if m.type != 'error'))}"
 
 
 @dataclass(frozen=True)
@@ -451,6 +464,14 @@ class Contract:
         """The ``type`` of the service's error frames (``x-readiness.errors.message``, default ``error``)."""
         return self.errors.get("message") or "error"
 
+    @property
+    def has_error_frames(self) -> bool:
+        """Whether the service's protocol has error frames at all: the contract declares them (an error kind or
+        messages, a code, an envelope; ``errors.httpBody`` is of HTTP) or a message of the default error kind. A
+        protocol whose every error is a close code has none (Discord's gateway)."""
+        return (any(k != "httpBody" for k in self.errors) or self.envelope is not None
+                or any(m.type == self.error_type for m in self.messages.values()))
+
     def http_error_issue(self, body: Any) -> SchemaIssue | None:
         """How an HTTP error body is off the contract's ``errors.httpBody`` schema (None: on it, or no schema)."""
         schema = self.errors.get("httpBody")
@@ -494,12 +515,62 @@ class Contract:
             return kind if isinstance(kind, str) else None
         if self.kind_pointer is not None:
             value = pointer_get(frame, self.kind_pointer)
-            if isinstance(value, str) and value:
-                return value
+            if is_kind_value(value):
+                return self._kind_name(value)
         for m in (self._client_by_schema if sent else self._server_by_schema):
             if m.error(frame) is None:
                 return m.type
         return None
+
+    @functools.cached_property
+    def _declared_kinds(self) -> dict[tuple[str, Any], str]:
+        """Every kind a message of the contract fixes, by its JSON value (:func:`kind_key`) -> its text."""
+        return {kind_key(m.kind): str(m.type) for m in self.messages.values() if m.kind is not None}
+
+    def _kind_name(self, value: Any) -> str:
+        """The kind of a value at the kind pointer, compared by JSON value: a declared kind's text; an undeclared
+        value's text, quoted or typed where that text is a declared kind's (``"10"`` where ``op: 10`` is declared)."""
+        declared = self._declared_kinds
+        name = declared.get(kind_key(value))
+        if name is not None:
+            return name
+        text = kind_text(value)
+        if text not in declared.values():
+            return text
+        return json.dumps(value) if isinstance(value, str) else f"{text} ({kind_key(value)[0]})"
+
+    def kind_word(self, kind: Any) -> str:
+        """A kind as the tool names it in what it writes: as is where it is a word (a string kind, a message told by
+        its schema), else the keys of the messages of that kind (``hello`` for ``op: 10``; ``ready/presence`` for a
+        kind two messages share); an undeclared kind as its text."""
+        keys = [m.key for m in self.messages.values() if m.kind is not None and not isinstance(m.kind, str) and m.type == kind]
+        return "/".join(keys) if keys else str(kind)
+
+    def word_of(self, frame: Any) -> str:
+        """A received frame named as the tool writes it: the word of the contract's message it is (of its kind, the
+        first whose schema it validates against), else its kind's (:meth:`kind_word`)."""
+        kind = self.kind_of(frame)
+        for m in self.server_messages().get(kind or "", ()):
+            if m.error(frame) is None:
+                return m.word
+        return self.kind_word(kind)
+
+    def kind_value(self, kind: str) -> Any:
+        """The JSON value a kind of the contract is written as on the wire (``10`` for the kind ``10`` of integer
+        kinds); an undeclared kind as is."""
+        return next((m.kind for m in self.messages.values() if m.kind is not None and m.type == kind), kind)
+
+    def unknown_kind(self, seed: str = "no_such_type_xyz") -> Any:
+        """A kind no message of the contract has, of the JSON type its kinds are (an unused integer where they are
+        integers: a service that reads an integer kind would refuse a string as undecodable, not as unknown);
+        ``seed`` where its kinds are strings (or none is declared). Different seeds give different kinds."""
+        values = [m.kind for m in self.messages.values() if m.kind is not None]
+        if not values or any(isinstance(v, str) for v in values) or all(isinstance(v, bool) for v in values):
+            taken = {kind_text(v) for v in values}
+            return seed if seed not in taken else f"{seed}_{len(taken)}"
+        numbers = [v for v in values if not isinstance(v, bool)]
+        start = max(int(max(numbers)) + 1000, 9000)  # far from the declared ones (a range the protocol may grow into)
+        return start + int.from_bytes(hashlib.sha256(seed.encode()).digest()[:3], "big")
 
     @functools.cached_property
     def _server_by_schema(self) -> tuple[Message, ...]:

@@ -6,6 +6,8 @@ from typing import Any
 
 _REF = {"type": "object", "required": ["$ref"], "properties": {"$ref": {"type": "string", "pattern": "^#/"}}}
 _POINTER = {"type": "string", "pattern": "^(/([^/~]|~[01])*)*$"}
+#: a reference to a message kind: its kind (text, or the JSON scalar the messages fix: ``10``) or a message key
+_KIND = {"type": ["string", "integer", "number", "boolean"]}
 _CLOSE = {"type": "integer", "minimum": 1000, "maximum": 4999}
 _STATUS = {"type": "integer", "minimum": 100, "maximum": 599}
 _EXT: dict[str, Any] = {"^x-": {}}
@@ -47,13 +49,13 @@ X_READINESS_ROOT = _obj({
     "admin": _obj({"path": {"type": "string", "pattern": "^/"}, "userType": {"type": "string"}}),
     "upgrade": _obj({
         "query": {"type": "string"}, "header": {"type": "string"}, "scheme": {"type": "string"},
-        "message": {"type": "string"}, "success": {"type": "string"}, "failure": {"type": "string"},
+        "message": _KIND, "success": _KIND, "failure": _KIND,
         # where the credential comes from: a login (x-readiness.login), a token the user supplies (--token), none
         "credential": {"enum": ["login", "token", "none"]},
         "cookie": {"type": "string"},          # the cookie carrying the token (or the login's session) on the upgrade
         "subprotocol": {"type": "string"},     # the token as a subprotocol: this prefix + token ("" for the token alone)
         # authentication in the first message: the template sent ("{token}" filled in), the answers that accept/refuse
-        "firstMessage": _obj({"send": {"type": "object"}, "success": {"type": "string"}, "failure": {"type": "string"}},
+        "firstMessage": _obj({"send": {"type": "object"}, "success": _KIND, "failure": _KIND},
                              ["send"]),
         # how a refused token shows: an HTTP status at the upgrade, a close, an error frame, an anonymous session
         "refusal": {"type": "array", "items": {"enum": ["http", "close", "error", "anonymous"]}, "minItems": 1},
@@ -66,7 +68,7 @@ X_READINESS_ROOT = _obj({
                                                                       "issuedAt", "email")})}),
     }),
     "firstFrame": _obj({
-        "type": {"type": "string"}, "authenticated": _POINTER,
+        "type": _KIND, "authenticated": _POINTER,
         # how /authenticated says so: the value true (default) or any value present
         "authenticatedWhen": {"enum": ["true", "present"]}, "user": _POINTER, "userId": _POINTER, "authError": _POINTER,
         "capabilities": _POINTER, "capabilitiesAuthenticated": {"type": "array", "items": {"type": "string"}},
@@ -78,7 +80,7 @@ X_READINESS_ROOT = _obj({
         # JSON Schema of HTTP error bodies (readiness.no_stack_traces notes bodies off it; conformance, not a leak)
         "httpBody": {"type": "object"},
         # the error messages (kinds or message keys) error frames match; session.error_shape judges against them
-        "messages": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "messages": {"type": "array", "items": _KIND, "minItems": 1},
         # one envelope for answers: an error is the one whose value at pointer equals `equals` (or is present)
         "when": _obj({"pointer": _POINTER, "equals": {}}, ["pointer"])}),
     # the pointer naming a message's kind (/type, /method, /header/msg_type); null: every message told by its schema
@@ -90,9 +92,9 @@ X_READINESS_ROOT = _obj({
     # what the service ignores on purpose (no answer): unknown kinds, objects without a kind, text that is not JSON
     "ignores": {"type": "array", "items": {"enum": ["unknownType", "untyped", "invalidJson"]}},
     # input the service answers by closing the session on purpose, with the close code (graphql-transport-ws: 4400)
-    "closes": _obj({k: _CLOSE for k in ("unknownType", "untyped", "invalidJson", "binary")}),
+    "closes": _obj({k: _CLOSE for k in ("unknownType", "untyped", "invalidJson", "binary", "authRequired")}),
     "channels": {"type": "object", "additionalProperties": _obj({
-        "auth": {"type": "boolean"}, "owner": {"type": "boolean"}, "pushes": {"type": "array", "items": {"type": "string"}},
+        "auth": {"type": "boolean"}, "owner": {"type": "boolean"}, "pushes": {"type": "array", "items": _KIND},
         "intervalSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}, "trigger": _HTTP_CALL, "description": {"type": "string"},
         # a pattern channel: where its pushes carry the value of each placeholder ({id: /pitchId}: pitch:3's have 3 there)
         "carries": {"type": "object", "additionalProperties": _POINTER},
@@ -154,7 +156,7 @@ X_READINESS_OPERATION = _obj({
     # this request ends the pushes of another operation's running request, named by the same correlation id
     # (messaging.stop_pushes): the operation, the kind of its pushes, and the request that starts a stream that
     # does not end on its own (default: that operation's example)
-    "stops": _obj({"operation": {"type": "string"}, "pushes": {"type": "string"}, "send": {"type": "object"}},
+    "stops": _obj({"operation": {"type": "string"}, "pushes": _KIND, "send": {"type": "object"}},
                   ["operation", "pushes"]),
     "expected": {"type": "string"},
     # fields of the example the answer carries back under their own name, or field -> where the answer carries it
@@ -164,7 +166,7 @@ X_READINESS_OPERATION = _obj({
     # what the request makes the service push to other sessions (the push probes written as code read it):
     # to the subscribers of `channel`, to the user the request names at `recipient`, or to the sender's other
     # sessions (`self`); the kind pushed, the request's values it carries (`echo`) and values it holds (`values`)
-    "delivers": _obj({"to": {"enum": ["subscribers", "recipient", "self"]}, "message": {"type": "string"},
+    "delivers": _obj({"to": {"enum": ["subscribers", "recipient", "self"]}, "message": _KIND,
                       "channel": {"type": "string"}, "recipient": _POINTER,
                       # pointers where request and push carry the value alike, or request pointer -> push pointer
                       # where the push carries it elsewhere ({/data/text: /text})

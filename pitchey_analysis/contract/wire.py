@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -69,16 +70,39 @@ def consts(schema: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str,
         yield from consts(sub, ptr, depth + 1)
 
 
+def is_kind_value(value: Any) -> bool:
+    """Whether a JSON value can name a message's kind: a non-empty string or another JSON scalar (a number, a
+    boolean: Discord's ``op: 10``); never null, an object or an array (pure)."""
+    return (isinstance(value, str) and value != "") or isinstance(value, (bool, int, float))
+
+
+def kind_key(value: Any) -> tuple[str, Any]:
+    """A kind's JSON value as a key compared by JSON value: ``10`` and ``"10"`` differ, ``1`` and ``1.0`` do not,
+    ``true`` is no number (pure)."""
+    if isinstance(value, bool):
+        return "boolean", value
+    if isinstance(value, (int, float)):
+        return "number", value
+    return "string", value
+
+
+def kind_text(value: Any) -> str:
+    """A kind as the tool shows and names it: a string as is, any other JSON scalar as its JSON text (``10``,
+    ``true``; pure)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def derive_kind_pointer(schemas: Iterable[Any]) -> str | None:
-    """The pointer that tells messages apart: the one whose string constants take the most distinct values
-    (ties: more messages, then ``/type``, then the shorter); None when no pointer tells two messages apart."""
+    """The pointer that tells messages apart: the one whose constants (strings or other JSON scalars, see
+    :func:`is_kind_value`) take the most distinct values (ties: more messages, then ``/type``, then the shorter);
+    None when no pointer tells two messages apart."""
     values: dict[str, list[Any]] = {}
     for schema in schemas:
         seen = set()
         for ptr, value in consts(schema):
-            if ptr not in seen and isinstance(value, str):
+            if ptr not in seen and is_kind_value(value):
                 seen.add(ptr)
-                values.setdefault(ptr, []).append(value)
+                values.setdefault(ptr, []).append(kind_key(value))
     best = sorted(values.items(), key=lambda kv: (-len(set(kv[1])), -len(kv[1]), kv[0] != "/type", len(kv[0]), kv[0]))
     for ptr, vals in best:
         if len(set(vals)) >= 2:

@@ -275,22 +275,32 @@ async def token_subject(ctx: ProbeContext) -> Result:
     return Result.ok(f"the tokens of {', '.join(judged)} name their users", obs)
 
 
-@probe("auth.required_for_protected", runs="together", category="authentication", critical=True, evidence=("answer",),
+@probe("auth.required_for_protected", runs="together", category="authentication", critical=True,
+       evidence=("answer|declared_close",),
        expected="an authenticated-only message on an anonymous session gets error auth_required")
 async def required(ctx: ProbeContext) -> Result:
     c = ctx.contract
-    op, want = c.auth_check_operation(), c.errors.get("authRequired")
-    if op is None or op.request is None or op.request.example is None or not want:
+    # refused by the contract's error, or by the close it declares for that (a protocol whose errors are closes)
+    op, want, close = c.auth_check_operation(), c.errors.get("authRequired"), c.closes.get("authRequired")
+    if op is None or op.request is None or op.request.example is None or not (want or close):
         return Result.skip("not_in_contract", "the contract declares no authenticated-only request with an example, "
-                           "or no authRequired error code")
+                           "or no authRequired error code or close")
     answers = {m.type for m in op.reply} | {c.error_type}
     async with await ProbeSession.open(ctx) as s:
         await s.connected()
         mark = s.mark()
         await s.send(op.request.example)
         ans = await s.expect_answer(answers, ctx.options.timeout_s, since=mark)
+        closed = ans is None and close is not None and await s.wait_closed(ctx.quiet(ctx.options.settle_s))
+        code, reason = s.close_code, s.close_reason
+    if close is not None and ans is None and closed:
+        if code == close:
+            return Result.ok(f"{op.request.word} refused by closing {close} as the contract declares",
+                             {"declared_close": close}, close_code=code, close_reason=reason)
+        return Result.fail("wrong_close", f"{op.request.word} closed the session {code}, the contract says {close}",
+                           {"declared_close": close}, close_code=code, close_reason=reason)
     if ans is None:
-        return Result.fail("no_answer", f"no answer to an authenticated-only message ({op.request.type})")
-    if not c.is_named_error(ans, want):
-        return Result.fail("wrong_answer", f"{op.request.type} answered {ans.get('type')} {c.error_code(ans)}", ans)
-    return Result.ok(f"{op.request.type} refused with {want}", {"answer": ans})
+        return Result.fail("no_answer", f"no answer to an authenticated-only message ({op.request.word})")
+    if not want or not c.is_named_error(ans, want):
+        return Result.fail("wrong_answer", f"{op.request.word} answered {c.word_of(ans)} {c.error_code(ans)}", ans)
+    return Result.ok(f"{op.request.word} refused with {want}", {"answer": ans})

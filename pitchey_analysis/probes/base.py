@@ -520,6 +520,21 @@ class ProbeContext:
         return ff.type if ff else None
 
     @property
+    def first_frame_word(self) -> str:
+        """The first frame in the contract's words (its message, ``hello`` for ``op: 10``), for what probes write."""
+        ff = self.contract.first_frame
+        return f"'{self.contract.kind_word(ff.type)}'" if ff else "the upgrade"
+
+    @property
+    def round_trip_words(self) -> tuple[str, str]:
+        """The round trip's request and answer in the contract's words (``heartbeat``, ``heartbeatAck``), for what
+        probes write; plain words where the contract declares none."""
+        op = self.contract.round_trip()
+        req = op.request.word if op is not None and op.request is not None else "round-trip request"
+        ans = op.answer.word if op is not None and op.answer is not None else "answer"
+        return req, ans
+
+    @property
     def lockout_attempts(self) -> int:
         """How many failed authentications the lockout probes send: the option when given,
         else the contract's ``limits.lockout.failures`` (10 when it declares none)."""
@@ -630,14 +645,14 @@ def compact(obj: Any, limit: int = 2000) -> str:
 
 
 class NoFirstFrame(Exception):
-    """A session that never got its first frame ('connected'): raised to end a probe at once.
+    """A session that never got its first frame (``what``: the contract's, in its words): raised to end a probe at once.
 
     Control flow, not under PitcheyAnalysisError: a failure of the target, which :func:`classify` makes a record.
     """
 
-    def __init__(self, close_code: int | None = None, close_reason: str | None = None) -> None:
-        super().__init__(f"no 'connected' frame (closed {close_code})" if close_code else "no 'connected' frame")
-        self.close_code, self.close_reason = close_code, close_reason
+    def __init__(self, close_code: int | None = None, close_reason: str | None = None, what: str = "first") -> None:
+        super().__init__(f"no {what} frame (closed {close_code})" if close_code else f"no {what} frame")
+        self.close_code, self.close_reason, self.what = close_code, close_reason, what
 
 
 def classify(exc: BaseException) -> Result:
@@ -650,8 +665,8 @@ def classify(exc: BaseException) -> Result:
         return exc.result
     if isinstance(exc, NoFirstFrame):
         if exc.close_code:
-            return Result.closed(exc.close_code, exc.close_reason, "no 'connected' frame")
-        return Result(Outcome.FAIL, "no_answer", "no 'connected' frame within the timeout")
+            return Result.closed(exc.close_code, exc.close_reason, f"no {exc.what} frame")
+        return Result(Outcome.FAIL, "no_answer", f"no {exc.what} frame within the timeout")
     os_error = getattr(exc, "os_error", None)  # aiohttp wraps the socket's error (ClientConnectorError)
     if isinstance(os_error, OSError) and os_error is not exc:
         return classify(os_error)

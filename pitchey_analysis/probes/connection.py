@@ -133,7 +133,7 @@ async def anonymous_connect(ctx: ProbeContext) -> Result:
         bad = f"{issue.path}: {issue.error}" if issue else "authenticated or capabilities"
         return Result.fail("wrong_answer", f"{ff.type} frame off contract ({bad})", obs)
     if timing.closed is not None:
-        return _closed_after(timing, obs, "anonymous session")
+        return _closed_after(timing, obs, "anonymous session", ctx.first_frame_word)
     return Result.ok(f"connected in {timing.connect_ms:.1f} ms and stayed open {settle:.2f} s", obs)
 
 
@@ -157,11 +157,11 @@ async def _anonymous_refused(ctx: ProbeContext, statuses: tuple[int, ...]) -> Re
                        {"frames": s.types()})
 
 
-def _closed_after(timing: ConnectTiming, obs: dict[str, Any], what: str) -> Result:
+def _closed_after(timing: ConnectTiming, obs: dict[str, Any], what: str, began: str) -> Result:
     assert timing.closed is not None
     code, reason, ms = timing.closed
     obs = {**obs, "closed_after_ms": round(ms, 1), "later_frames": timing.later_frames[:5]}
-    return Result.closed(code, reason, f"{what} closed {ms:.0f} ms after 'connected'", obs)
+    return Result.closed(code, reason, f"{what} closed {ms:.0f} ms after {began}", obs)
 
 
 @probe("connection.authenticated_connect", runs="together", category="connection", critical=True, evidence=("first_frame",),
@@ -190,7 +190,7 @@ async def authenticated_connect(ctx: ProbeContext) -> Result:
             uid is not None and ff.user_id and ff.user_id_in(first) != uid):
         return Result.fail("wrong_answer", f"capabilities or user of the {ff.type} frame are off contract", obs)
     if timing.closed is not None:
-        return _closed_after(timing, obs, "authenticated session")
+        return _closed_after(timing, obs, "authenticated session", ctx.first_frame_word)
     return Result.ok(f"authenticated with the authenticated capabilities; open {settle:.2f} s later", obs)
 
 
@@ -218,8 +218,8 @@ async def user_types(ctx: ProbeContext) -> Result:
         stray = s.stray_answer({rt[1]}, mark) if pong is None else None
         if s.closed or pong is None:
             err = Result.closed(s.close_code, s.close_reason, f"{utype} session") if s.closed else \
-                Result.fail("wrong_answer", f"{utype} ping answered with another id", {"answer": stray}) if stray else \
-                Result.fail("no_answer", f"{utype} ping unanswered")
+                Result.fail("wrong_answer", f"{utype} {ctx.round_trip_words[0]} answered with another id", {"answer": stray}) if stray else \
+                Result.fail("no_answer", f"{utype} {ctx.round_trip_words[0]} unanswered")
             seen[utype], results[utype] = err.reason, err
         else:
             seen[utype] = "ok"
@@ -231,7 +231,7 @@ async def user_types(ctx: ProbeContext) -> Result:
         r.observed = seen
         r.detail = f"{r.detail}; per type: {seen}"
         return r
-    answer = (round_trip(ctx, "ut") or (None, "its round trip"))[1]
+    answer = ctx.round_trip_words[1] if round_trip(ctx, "ut") is not None else "its round trip"
     return Result.ok(f"every session of {', '.join(seen)} opened authenticated, stayed open and got {answer}",
                      {"per_type": seen})
 
@@ -246,7 +246,7 @@ async def single_connected(ctx: ProbeContext) -> Result:
     if extra is not None:
         return Result.fail("extra_frame", f"a second {ctx.first_frame_type!r} frame followed the first", extra)
     first = next((f for _, f in s.frames if ctx.contract.kind_of(f) == ctx.first_frame_type), None)
-    return Result.ok("one connected frame", {"first_frame": first, "frames": s.types(), "watched_s": round(watched, 3)})
+    return Result.ok(f"one {ctx.first_frame_word} frame", {"first_frame": first, "frames": s.types(), "watched_s": round(watched, 3)})
 
 
 @probe("connection.ping_on_connected", runs="timing", category="connection", critical=True, evidence=(ROUND_TRIP_ANSWER,),
@@ -262,21 +262,21 @@ async def ping_on_connected(ctx: ProbeContext) -> Result:
     try:
         first = await s.begun()
         if first is None:
-            return Result.fail("no_answer", f"no {ctx.first_frame_type} frame", close_code=s.close_code)
+            return Result.fail("no_answer", f"no {ctx.first_frame_word} frame", close_code=s.close_code)
         rt = round_trip(ctx, "early")
         assert rt is not None  # REQUIRES: roundTrip
+        said_req, said_ans = ctx.round_trip_words
         mark = s.mark()
         await s.send(rt[0])
         pong = await s.expect_answer({rt[1]}, ctx.options.timeout_s, since=mark, errors=False)  # its id, if correlated
         if pong is None:
             if s.closed:
-                return Result.closed(s.close_code, s.close_reason, "the ping sent right after 'connected' got no pong")
+                return Result.closed(s.close_code, s.close_reason, f"the {said_req} sent right after {ctx.first_frame_word} got no {said_ans}")
             stray = s.stray_answer({rt[1]}, mark)
             if stray is not None:
-                began = repr(ctx.first_frame_type) if ctx.first_frame_type else "the upgrade"
-                return Result.fail("wrong_answer", f"the ping sent right after {began} was answered with another id",
+                return Result.fail("wrong_answer", f"the {said_req} sent right after {ctx.first_frame_word} was answered with another id",
                                    {"answer": stray, "request_id": s.last_id})
-            return Result.fail("no_answer", "the ping sent right after 'connected' got no pong", {"frames": s.types()})
+            return Result.fail("no_answer", f"the {said_req} sent right after {ctx.first_frame_word} got no {said_ans}", {"frames": s.types()})
         return Result.ok("answered", {ROUND_TRIP_ANSWER: pong})
     finally:
         await s.close()

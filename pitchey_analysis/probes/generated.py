@@ -54,7 +54,7 @@ def expected_text(op: Operation) -> str:
     if op.expected:
         return op.expected
     req, ans = op.request, op.answer
-    return f"{req.type if req else op.id} is answered by {ans.type if ans else '?'} valid against its schema in the contract"
+    return f"{req.word if req else op.id} is answered by {ans.word if ans else '?'} valid against its schema in the contract"
 
 
 def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, timeout_s: float,
@@ -66,7 +66,7 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
     want = op.answer
     assert want is not None and op.request is not None
     request = sent if sent is not None else (op.request.example or {})
-    mtype = op.request.type or op.id
+    mtype = op.request.word or op.id
     kind = contract.kind_of(answer) if contract is not None and answer is not None else (answer or {}).get("type")
     obs: dict[str, Any] = {"message_type": mtype, "operation": op.id, "answer": answer, "answer_ms": round(rtt_ms, 3)}
     if answer is None:
@@ -74,8 +74,9 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
     is_error = contract.is_error(answer) if contract is not None else error_type is not None and kind == error_type
     if is_error or kind not in {m.type for m in op.reply}:
         code = contract.error_code(answer) if contract is not None else answer.get("code")
-        what = f"{kind} {code}" if code is not None else str(kind)
-        return Result.fail("wrong_answer", f"{mtype} answered {'an error: ' if is_error else ''}{what}, not {want.type}", obs)
+        said = contract.kind_word(kind) if contract is not None else str(kind)
+        what = f"{said} {code}" if code is not None else said
+        return Result.fail("wrong_answer", f"{mtype} answered {'an error: ' if is_error else ''}{what}, not {want.word}", obs)
     target = next((m for m in op.reply if m.type == kind), want)
     issue = target.error(answer)
     if issue is not None:
@@ -84,10 +85,10 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
     at = dict(op.echo_at)
     for f in op.echo:
         if f in request and contract_value(answer, at.get(f, "/" + f.replace("~", "~0").replace("/", "~1"))) != request[f]:
-            return Result.fail("wrong_answer", f"{want.type} does not echo the {mtype}'s {f}", obs)
+            return Result.fail("wrong_answer", f"{want.word} does not echo the {mtype}'s {f}", obs)
     if rtt_ms > timeout_s * 1000 / 2:
         return Result.fail("late_answer", f"{mtype} answered after {rtt_ms:.0f} ms", obs)
-    return Result.ok(f"{kind} in {rtt_ms:.1f} ms", obs)
+    return Result.ok(f"{target.word} in {rtt_ms:.1f} ms", obs)
 
 
 #: how many times a request answered late is asked in all before ``late_answer`` is the finding
@@ -169,11 +170,11 @@ def delivery_text(op: Operation) -> str:
     d = op.delivers
     if op.expected or d is None:
         return op.expected
-    req = op.request.type if op.request is not None and op.request.type else op.id
+    req = op.request.word if op.request is not None and op.request.type else op.id
     whom = {"subscribers": f"the subscribers of {d.channel}", "recipient": "the recipient's sessions",
             "self": "the sender's other sessions"}.get(d.to, d.to)
-    answered = f" is answered by {op.answer.type} and" if op.answer is not None else ""
-    return f"{req}{answered} reaches {whom} as {d.message}"
+    answered = f" is answered by {op.answer.word} and" if op.answer is not None else ""
+    return f"{req}{answered} reaches {whom} as {d.said or d.message}"
 
 
 def make_spec(op: Operation) -> ProbeSpec:
@@ -253,7 +254,7 @@ def _refusal(c: Contract) -> str:
         return f"refused after {sent or 'the authentication message'}: {' or '.join(how) or 'never authenticated'}"
     code = c.errors.get("invalidToken")
     if ff is not None and ff.auth_error:
-        return f"refused: the {ff.type} frame is not authenticated" + (f" and its {ff.auth_error} is {code!r}" if code else "")
+        return f"refused: the {c.kind_word(ff.type)} frame is not authenticated" + (f" and its {ff.auth_error} is {code!r}" if code else "")
     return "refused: the session is never authenticated"
 
 
@@ -294,7 +295,7 @@ def _interval_push(c: Contract) -> str | None:
 
 def _reconnect(c: Contract) -> str:
     ff = c.first_frame
-    again = f"gets {ff.type} again" if ff is not None else "is served again"
+    again = f"gets {c.kind_word(ff.type)} again" if ff is not None else "is served again"
     return f"after a dropped connection a client reconnects (backoff with jitter) and {again}; time measured"
 
 
@@ -303,11 +304,11 @@ def _rt(c: Contract) -> tuple[str, str] | None:
     op = c.round_trip()
     if op is None or op.request is None or op.answer is None:
         return None
-    return op.request.type or op.id, op.answer.type or "its answer"
+    return op.request.word or op.id, op.answer.word or "its answer"
 
 
 def _first(c: Contract) -> str:
-    return f"'{c.first_frame.type}' arrives" if c.first_frame is not None else "the upgrade completes"
+    return f"'{c.kind_word(c.first_frame.type)}' arrives" if c.first_frame is not None else "the upgrade completes"
 
 
 def _ping_on_connected(c: Contract) -> str | None:
@@ -330,7 +331,7 @@ def _connect(authenticated: bool) -> Any:
         if ff is None:
             return f"{what} is served{' as authenticated' if authenticated else ''}; stages timed"
         how = "" if ff.authenticated is None else f" saying at {ff.authenticated} that it is {'' if authenticated else 'not '}authenticated"
-        return f"{what} gets '{ff.type}'{how}; stages timed"
+        return f"{what} gets '{c.kind_word(ff.type)}'{how}; stages timed"
     return said
 
 
@@ -393,17 +394,27 @@ def _header_token(c: Contract) -> str | None:
         return None
     value = f"{up.scheme} <token>" if up.scheme else "<token>"
     told = ("the session is authenticated" if c.first_frame is None or not c.first_frame.authenticated
-            else f"its '{c.first_frame.type}' frame says authenticated")
+            else f"its '{c.kind_word(c.first_frame.type)}' frame says authenticated")
     return f"'{up.header}: {value}' with a login token really sent on the upgrade: {told}"
+
+
+def _auth_required(c: Contract) -> str | None:
+    op = c.auth_check_operation()
+    if op is None or op.request is None:
+        return None
+    want, close = c.errors.get("authRequired"), c.closes.get("authRequired")
+    how = " or ".join(x for x in (f"error {want}" if want else "", f"the close {close}" if close else "") if x)
+    return f"{op.request.word} on an anonymous session is refused{': ' + how if how else ''}, never answered"
 
 
 #: probe -> its expectation in the words of the contract (None: the catalogue's own text)
 EXPECTED: dict[str, Any] = {
+    "auth.required_for_protected": _auth_required,
     "connection.ping_on_connected": _ping_on_connected,
     "connection.user_types": _user_types,
     "connection.anonymous_connect": _connect(False),
     "connection.authenticated_connect": _connect(True),
-    "connection.single_connected_frame": lambda c: f"exactly one '{c.first_frame.type}' frame per session" if c.first_frame else None,
+    "connection.single_connected_frame": lambda c: f"exactly one '{c.kind_word(c.first_frame.type)}' frame per session" if c.first_frame else None,
     "connection.login": _claims,
     "auth.token_subject": _subject,
     "auth.post_connection": _post_connection,
@@ -446,6 +457,14 @@ def _no_login(c: Contract) -> bool:
     return c.login is None and c.upgrade is not None and c.upgrade.credential in ("token", "none")
 
 
+def _first_frame_before_auth(c: Contract) -> bool:
+    """The first frame comes before the session can authenticate (the credential goes in the client's first message)
+    and the contract gives it no place saying authenticated: by the model, not a frame that could say it (a HELLO
+    before IDENTIFY). A first frame after an authenticated upgrade could, and its lacking place stays a gap."""
+    ff, up = c.first_frame, c.upgrade
+    return ff is not None and not ff.authenticated and up is not None and bool(up.first_message)
+
+
 def _no_anonymous(c: Contract) -> bool:
     return c.upgrade is not None and not c.upgrade.anonymous
 
@@ -459,15 +478,24 @@ ANOTHER_MODEL: dict[str, Any] = {
     "auth.query_token": _carrier_elsewhere("query"),
     "auth.header_token": _carrier_elsewhere("header"),
     "auth.post_connection": _carrier_elsewhere("message"),
-    **{name: _no_login for name in ("connection.login", "connection.login_no_password", "connection.user_types",
-                                    "connection.ping_on_connected",
-                                    "auth.token_subject", "readiness.login_throttle")},
-    "connection.anonymous_connect": _no_anonymous,
-    "auth.required_for_protected": _no_anonymous,
+    **{name: _no_login for name in ("connection.login_no_password", "connection.user_types",
+                                    "connection.ping_on_connected", "readiness.login_throttle")},
+    # the claims a login's token carries: none to check without a login, nor in an opaque token (no upgrade.jwt)
+    **{name: (lambda c: _no_login(c) or (c.upgrade is not None and not c.upgrade.jwt))
+       for name in ("connection.login", "auth.token_subject")},
+    # a first frame sent before the session could authenticate cannot say it is (a HELLO before IDENTIFY)
+    "connection.anonymous_connect": lambda c: _no_anonymous(c) or _first_frame_before_auth(c),
+    # authenticated by the first message: the session before it is the anonymous one, auth.before_authentication
+    # judges its refusal, unless the contract names how an anonymous session is refused (then this probe judges it)
+    "auth.required_for_protected": lambda c: _no_anonymous(c) or (
+        c.upgrade is not None and bool(c.upgrade.first_message) and not declares(c, "authRefusal")),
     "session.first_frame": lambda c: c.first_frame is None,
     # authenticated at the upgrade with no first frame to say so: the round trips of its sessions are the evidence
-    "connection.authenticated_connect": lambda c: _no_login(c) or c.first_frame is None,
-    # attacks on the claims of a signed token: the contract does not say its tokens are JWTs (upgrade.jwt)
+    "connection.authenticated_connect": lambda c: _no_login(c) or c.first_frame is None or _first_frame_before_auth(c),
+    # a protocol whose every error is a close code (the closes the contract declares are judged where they happen)
+    "session.error_shape": lambda c: not c.has_error_frames,
+    # attacks on (or checks of) the claims of a signed token: the contract does not say its tokens are JWTs
+    # (upgrade.jwt): an opaque token has no claims to carry
     **{name: (lambda c: c.upgrade is not None and not c.upgrade.jwt)
        for name in ("auth.expired_token", "auth.wrong_audience", "auth.forged_token", "auth.alg_none", "auth.unknown_user")},
     "messaging.forbidden_channel": lambda c: not c.channels,
@@ -504,7 +532,9 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "auth.wrong_audience": ("credential", "upgrade.jwt", "tokenRefusal"),
     "auth.unknown_user": ("credential", "upgrade.jwt"),
     "auth.token_subject": ("login", "login.userId", "upgrade.jwt"),
-    "auth.required_for_protected": ("authOnly", "errors.authRequired"),
+    # refused by the contract's error (errors.authRequired) or by its declared close (closes.authRequired)
+    "auth.required_for_protected": ("authOnly", "authRefusal"),
+    "session.error_shape": ("errorFrames",),
     # a request mapped to the probe whose x-readiness.delivers says who receives what (and how to reach them)
     "messaging.presence_update": ("delivers:messaging.presence_update",),
     "messaging.send_message": ("delivers:messaging.send_message",),
@@ -537,7 +567,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "resilience.lockout_per_address": ("limits.lockout", "roundTrip"),
     "resilience.sustained_sessions": ("roundTrip",),
     # hardening (issue 31): each attack is bounded by what the contract declares
-    "resilience.nested_json": ("limits.messageSize", "errors.invalidFormat", "roundTrip"),
+    "resilience.nested_json": ("limits.messageSize", "badInput:nested", "roundTrip"),
     "readiness.control_frame_flood": ("limits.rate",),
     "resilience.tls_handshake_stall": ("limits.handshake",),
     "resilience.keepalive_trickle": ("limits.handshake", "endpoints.health"),
@@ -564,9 +594,12 @@ def declares(contract: Contract, key: str) -> bool:
     if kind == "delivers":
         return delivers(contract, rest)
     if kind == "badInput":  # an error code for it, or a declared silence, or a declared close
-        codes = {"invalidJson": ("invalidFormat",), "untyped": ("missingKind", "invalidFormat"), "unknownType": ("unknownType",)}
-        return (any(contract.errors.get(k) for k in codes.get(rest, ())) or rest in contract.ignores
-                or rest in contract.closes)
+        codes = {"invalidJson": ("invalidFormat",), "untyped": ("missingKind", "invalidFormat"), "unknownType": ("unknownType",),
+                 "nested": ("invalidFormat",)}
+        # JSON nested too deep: input without a kind where it parses, not JSON where the parser refuses it
+        said = ("untyped", "invalidJson") if rest == "nested" else (rest,)
+        return (any(contract.errors.get(k) for k in codes.get(rest, ())) or any(k in contract.ignores for k in said)
+                or any(k in contract.closes for k in said))
     if rest:
         if kind == "type":
             return contract.declares_type(rest)
@@ -628,6 +661,10 @@ def declares(contract: Contract, key: str) -> bool:
         return contract.round_trip() is not None
     if head == "authOnly":
         return bool(contract.auth_only_types())
+    if head == "authRefusal":  # how an authenticated-only request on an anonymous session is refused
+        return bool(contract.errors.get("authRequired")) or "authRequired" in contract.closes
+    if head == "errorFrames":  # the protocol has error frames (not every error a close)
+        return contract.has_error_frames
     if head == "securityHeaders":
         return bool(contract.security_headers)
     if head == "origin":
@@ -650,11 +687,18 @@ def delivers(contract: Contract, probe: str) -> bool:
     return True
 
 
+#: requirements that are no single field, in words
+_WORDS = {"authRefusal": "how an anonymous session is refused (errors.authRequired or closes.authRequired)",
+          "errorFrames": "error frames (x-readiness.errors)"}
+
+
 def _generic(key: str) -> str:
     """A requirement in words that name no message or channel of another service (the reader's contract lacks it)."""
     kind, _, rest = key.partition(":")
     if not rest:
         return key
+    if key in _WORDS:
+        return _WORDS[key]
     return {"type": "the client message this probe sends", "channel": "the subscription channel this probe uses",
             "delivers": "a request mapped to this probe with what it delivers and to whom (x-readiness.delivers)",
             "badInput": "how the service answers this input (an errors code, ignores or closes)",

@@ -103,9 +103,10 @@ def nested_json(size_limit: int) -> str:
     return "[" * depth + "]" * depth
 
 
-@probe("resilience.nested_json", category="resilience", critical=True, evidence=("session_kept",),
+@probe("resilience.nested_json", category="resilience", critical=True, evidence=("session_kept|served_again",),
        expected="deeply nested JSON inside the declared size limit gets the contract's error and the session stays "
-                "(its round trip answered after); over HTTP, a login with such a body is refused with a 4xx, never a 5xx")
+                "(its round trip answered after), or the close the contract declares for such input and a new session "
+                "is served; over HTTP, a login with such a body is refused with a 4xx, never a 5xx")
 async def deep_json(ctx: ProbeContext) -> Result:
     c = ctx.contract
     lim = c.limit("messageSize")
@@ -113,6 +114,9 @@ async def deep_json(ctx: ProbeContext) -> Result:
     text = nested_json(int(lim["bytes"]))
     depth = text.count("[")
     quiet = bool({"untyped", "invalidJson"} & set(c.ignores))  # declared silence on input without a kind
+    # a declared close for input without a kind (parsed) or that is not JSON (refused by the parser): the contract's
+    # answer to it, as good as an error frame where the service refuses that way
+    closes = {c.closes[k] for k in ("untyped", "invalidJson") if k in c.closes}
     obs: dict[str, Any] = {"depth": depth, "bytes": len(text), "size_limit": int(lim["bytes"])}
     s, began = await open_started(ctx)
     async with s:
@@ -137,7 +141,13 @@ async def deep_json(ctx: ProbeContext) -> Result:
                 await s.wait_closed(ctx.quiet(min(ctx.options.settle_s, 0.2)))
         closed, code, reason = s.closed, s.close_code, s.close_reason
     obs["session_kept"] = pong is not None and not closed
-    if closed:
+    if closed and err is None and code in closes:  # refused as the contract declares: a new session must be served
+        again = await _served_again(ctx)
+        obs.update(declared_close=code, served_again=again is not None)
+        if again is None:
+            return Result.fail("session_lost", f"JSON nested {depth} deep closed the session {code} as the contract "
+                               "declares, but a new session got no answer to its round trip", obs, close_code=code)
+    elif closed:
         what = (f"JSON nested {depth} deep ({len(text) // 1024} KiB, inside the {int(lim['bytes']) // 1024} KiB limit)"
                 f"{' after the error' if err is not None else ''}")
         if is_lockout_close(code, reason):
@@ -146,19 +156,34 @@ async def deep_json(ctx: ProbeContext) -> Result:
         return Result.fail("session_closed", f"{what}: the target closed the session {shown} instead of answering the "
                            "contract's error and keeping it", obs,
                            close_code=code, close_reason=reason)
-    if err is None and not quiet:
+    if err is None and not quiet and not obs.get("served_again"):
         return Result.fail("no_answer", f"JSON nested {depth} deep got no error frame within {ctx.options.timeout_s:.1f} s", obs)
-    if pong is None:
+    if pong is None and not obs.get("served_again"):
         return Result.fail("session_lost", f"after JSON nested {depth} deep the session no longer answers its round trip", obs)
     http = await _nested_login(ctx, text)
     if http is not None:
         obs["http_login_status"] = http
         if http >= 500:
             return Result.fail("server_error", f"a login whose body is JSON nested {depth} deep was answered HTTP {http}", obs)
+    if obs.get("served_again"):
+        return Result.ok(f"JSON nested {depth} deep: closed {code} as the contract declares; a new session answers"
+                         + (f"; over HTTP {http}" if http is not None else ""), obs, close_code=code)
     named = obs["error_code"] if obs["error_code"] is not None else obs["error_kind"]
     what = f"error {named}" if err is not None else "ignored as the contract declares"
     return Result.ok(f"JSON nested {depth} deep: {what} in {obs['answer_ms'] or 0:.0f} ms, the session kept"
                      + (f"; over HTTP {http}" if http is not None else ""), obs)
+
+
+async def _served_again(ctx: ProbeContext) -> Any:
+    """The answer to the round trip of a new session (None: no answer): the service still serves after a close."""
+    rt = round_trip(ctx, "after-declared-close")
+    assert rt is not None  # REQUIRES: roundTrip
+    try:
+        async with await ProbeSession.open(ctx) as again:
+            await again.connected()
+            return await again.ask(rt[0], {rt[1]}, ctx.options.timeout_s)
+    except (ConnectionClosed, OSError, TimeoutError):
+        return None
 
 
 async def _nested_login(ctx: ProbeContext, text: str) -> int | None:
@@ -189,14 +214,16 @@ async def _http(ctx: ProbeContext, method: str, path: str, *, json_body: Any = N
 
 # -- control-frame flood ---------------------------------------------------------------------
 def judge_flood(*, sent: int, pongs: int, errors: int, limited: int, closed: bool, code: int | None, reason: str | None,
-                want: int, err_code: str, took_s: float | None) -> Result:
-    """The outcome of a ping flood (pure): limited like other traffic means closed with the rate limit's code."""
+                want: int, err_code: str | None, took_s: float | None) -> Result:
+    """The outcome of a ping flood (pure): limited like other traffic means closed with the rate limit's code
+    (``err_code``: the error the contract says comes first; None: it declares none, the close alone limits)."""
     obs = {"pings_sent": sent, "pongs": pongs, "error_frames": errors, "rate_limited_errors": limited,
            "close": code if closed else None, "closed_after_s": None if took_s is None else round(took_s, 3)}
     if closed and is_lockout_close(code, reason):
         return Result.closed(code, reason, "the flood could not be judged", obs)
     if closed and code == want:
-        return Result.ok(f"{sent} pings: {pongs} pongs, {limited} {err_code} errors, then closed {want} "
+        errs = f"{limited} {err_code} errors, then " if err_code is not None else ""
+        return Result.ok(f"{sent} pings: {pongs} pongs, {errs}closed {want} "
                          f"{took_s or 0:.2f} s after the flood began", obs, close_code=want)
     if closed:
         return Result.closed(code, reason, f"{sent} ping control frames ({pongs} answered)", obs)
@@ -206,7 +233,8 @@ def judge_flood(*, sent: int, pongs: int, errors: int, limited: int, closed: boo
         return Result.fail("no_answer", f"{sent} ping control frames got no pong, no error and no close: nothing to judge "
                            "the limit by (RFC 6455 §5.5.2: a ping is answered with a pong)", obs)
     return Result.fail("control_flood_unlimited", f"{sent} ping control frames in a burst: {pongs} answered with pongs, "
-                       f"no {err_code} error and no close: control frames are outside the rate limit", obs)
+                       f"{f'no {err_code} error and ' if err_code is not None else ''}no close {want}: control frames are "
+                       "outside the rate limit", obs)
 
 
 @probe("readiness.control_frame_flood", leaves=("load",), category="readiness", critical=True, evidence=("pings_sent", "close"),
@@ -216,7 +244,7 @@ async def control_frame_flood(ctx: ProbeContext) -> Result:
     lim = ctx.contract.limit("rate")
     assert lim is not None  # REQUIRES: limits.rate
     want = lim.close or 1008
-    err_code = lim.get("error") or ctx.contract.errors.get("rateLimited") or "rate_limited"
+    err_code = lim.get("error") or ctx.contract.errors.get("rateLimited")  # None: the declared close is the answer
     n = max(ctx.options.burst_size, int(lim["burst"]) + 40)
     pongs = 0
     s, began = await open_started(ctx, trace=False)
@@ -680,7 +708,7 @@ async def _churn_session(ctx: ProbeContext, plan: Churn, n: int, tag: str) -> tu
         try:
             for i in range(plan.kinds):
                 head = f"churn-{tag}-{n}-{i}-"
-                await s.send(set_pointer(base, kind_at, head + "x" * (plan.kind_bytes - len(head))))
+                await s.send(set_pointer(base, kind_at, c.unknown_kind(head + "x" * (plan.kind_bytes - len(head)))))
             for j in range(plan.subscriptions if sub is not None else 0):
                 assert sub is not None
                 req = subscribe_request(c, churn_channel(c, f"churn-{tag}-{n}-{j}"))

@@ -22,7 +22,7 @@ from ..contract.requests import fill_template, subscribe_request
 from ..contract.wire import set_pointer
 from ..outcomes import Outcome
 from . import generated
-from .base import ProbeContext, Result, probe
+from .base import Evidence, ProbeContext, Result, probe
 from .common import HttpAnswer, authed, http, login, login_user_id, open_started
 from .session import ProbeSession
 
@@ -65,7 +65,7 @@ async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
     if op is None or op.request is None or op.request.example is None or d is None:
         return Result.skip("not_in_contract", "the contract maps no request with a declared delivery to this probe")
     request: Any = copy.deepcopy(op.request.example)  # an object, or an array for a contract of array frames
-    mtype = op.request.type or op.id
+    mtype = op.request.word or op.id
     timeout = ctx.options.timeout_s
     if d.to == "subscribers":
         sub = subscribe_request(c, d.channel)
@@ -107,32 +107,38 @@ async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
         push = await receiver.expect(carried, timeout, since=mark)
     if r is not None and r.outcome != Outcome.PASS:
         return r
-    obs: dict[str, Any] = {**((r.observed or {}) if r is not None else {}), "message_type": mtype}
+    # the answer is owed where the operation has a reply; a request answered by nothing is judged on its push alone
+    obs: dict[str, Any] = {**((r.observed or {}) if r is not None else {}), "message_type": mtype, "replied": op.answer is not None}
     if push is None:
         if r is None:
-            return Result.fail("no_answer", f"{whom} got no {d.message}", {**obs, "answer": None})
-        return Result.fail("no_push", f"{whom} got no {d.message}", obs)
+            return Result.fail("no_answer", f"{whom} got no {d.said or d.message}", {**obs, "answer": None})
+        return Result.fail("no_push", f"{whom} got no {d.said or d.message}", obs)
     obs[push_key] = push
+    said = c.word_of(push)
     off = next((p for p, v in d.values.items() if pointer_get(push, p) != v), None)
     if off is not None:
-        return Result.fail("wrong_answer", f"{d.message} without {off[1:]}: {d.values[off]!r}", obs)
+        return Result.fail("wrong_answer", f"{said} without {off[1:]}: {d.values[off]!r}", obs)
     issue = c.check_frame(push)
     if issue is not None:
-        return Result.fail("wrong_answer", f"{d.message} off its schema at {issue.path}: {issue.error}",
+        return Result.fail("wrong_answer", f"{said} off its schema at {issue.path}: {issue.error}",
                            {**obs, "schema_error": issue.as_dict()})
     if r is not None:
         r.observed = obs
         return r
-    return Result.ok(f"{d.message} delivered", obs)
+    return Result.ok(f"{said} delivered", obs)
 
 
-@probe("messaging.presence_update", runs="together", category="messaging", critical=False, evidence=("answer", "push"),
+#: the answer of a delivery's request, owed where its operation declares a reply (``replied``)
+_ANSWER = Evidence("answer", when="replied")
+
+
+@probe("messaging.presence_update", runs="together", category="messaging", critical=False, evidence=(_ANSWER, "push"),
        expected="presence_update is answered by presence_updated and pushed to presence subscribers")
 async def presence(ctx: ProbeContext) -> Result:
     return await delivery(ctx, "messaging.presence_update", "push")
 
 
-@probe("messaging.send_message", runs="together", category="messaging", critical=False, disruptive=True, evidence=("answer", "delivered"),
+@probe("messaging.send_message", runs="together", category="messaging", critical=False, disruptive=True, evidence=(_ANSWER, "delivered"),
        expected="send_message is answered by message_sent and delivered to the recipient as new_message")
 async def send_message(ctx: ProbeContext) -> Result:
     return await delivery(ctx, "messaging.send_message", "delivered")
@@ -144,7 +150,7 @@ async def typing(ctx: ProbeContext) -> Result:
     return await delivery(ctx, "messaging.typing", "answer")
 
 
-@probe("messaging.notification_read", runs="together", category="messaging", critical=False, evidence=("answer", "echoed"),
+@probe("messaging.notification_read", runs="together", category="messaging", critical=False, evidence=(_ANSWER, "echoed"),
        expected="notification_read is echoed to all of the user's sessions")
 async def notification_read(ctx: ProbeContext) -> Result:
     return await delivery(ctx, "messaging.notification_read", "echoed")
@@ -369,11 +375,14 @@ async def unknown_type(ctx: ProbeContext) -> Result:
     # a well-formed request of the contract (its envelope, a fresh id) whose kind is one the contract lacks
     op = c.round_trip() or next(iter(c.request_answers()), None)
     base = copy.deepcopy(op.request.example) if op is not None and op.request is not None and op.request.example else {}
-    frame = set_pointer(base, c.kind_pointer or "/type", UNKNOWN_KIND)
+    # of the JSON type the contract's kinds are (an unused integer where they are integers), so that the service reads
+    # it as a kind it lacks, not as undecodable input
+    unknown = c.unknown_kind(UNKNOWN_KIND)
+    frame = set_pointer(base, c.kind_pointer or "/type", unknown)
     id_at = op.request.correlation if op is not None and op.request is not None else None
     r = await _bad_input(ctx, frame, "unknown kind", c.errors.get("unknownType"), "unknownType", id_at=id_at)
     echoes = any("received" in m.fields() for m in c.error_messages())
-    if r.outcome == Outcome.PASS and echoes and (r.observed or {}).get("answer", {}).get("received") != UNKNOWN_KIND:
+    if r.outcome == Outcome.PASS and echoes and (r.observed or {}).get("answer", {}).get("received") != unknown:
         return Result.fail("wrong_answer", "unknown_type error without 'received'", r.observed)
     return r
 

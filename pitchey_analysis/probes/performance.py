@@ -127,7 +127,7 @@ async def round_trip(ctx: ProbeContext) -> Result:
                      "round_trips_per_s": round(answered / elapsed, 1), "metric": metric}
         missed_total += missed
     if missed_total:
-        return Result.fail("no_answer", "unanswered pings: " + ", ".join(f"{k} {v['missed']}" for k, v in obs.items() if v["missed"]), obs)
+        return Result.fail("no_answer", f"unanswered round trips ({ctx.round_trip_words[0]}): " + ", ".join(f"{k} {v['missed']}" for k, v in obs.items() if v["missed"]), obs)
     said = " and ".join(f"{v['answered']} {k} round trips over {v['sessions']} sessions" for k, v in obs.items())
     return Result.ok(said, {**obs, "answered": sum(v["answered"] for v in obs.values())})
 

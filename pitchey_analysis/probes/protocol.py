@@ -110,14 +110,14 @@ async def before_authentication(ctx: ProbeContext) -> Result:
             after = (await start(ctx, s, token)).authenticated if token else None
     obs = {"request": op.request.type, "answer": ans, "close_code": closed, "authenticated_after": after}
     if ans is not None and not c.is_error(ans) and c.kind_of(ans) in kinds:
-        return Result.fail("accepted_before_auth", f"{op.request.type} was answered ({c.kind_of(ans)}) on a session that "
+        return Result.fail("accepted_before_auth", f"{op.request.word} was answered ({c.word_of(ans)}) on a session that "
                            "never authenticated", obs, critical=True)
     if ans is not None and c.is_error(ans):
         return Result.ok(f"refused with {c.error_code(ans)!r} before authentication", obs)
     if closed is not None:
-        return Result.ok(f"the session was closed {closed} when it sent {op.request.type} unauthenticated", obs)
-    return Result.ok(f"{op.request.type} got no answer before authentication (the session stayed silent, then "
-                     "authenticated)" if after else f"{op.request.type} got no answer before authentication", obs)
+        return Result.ok(f"the session was closed {closed} when it sent {op.request.word} unauthenticated", obs)
+    return Result.ok(f"{op.request.word} got no answer before authentication (the session stayed silent, then "
+                     "authenticated)" if after else f"{op.request.word} got no answer before authentication", obs)
 
 
 @probe("messaging.stop_pushes", category="messaging", critical=False, evidence=("pushes_before", "watched_s"),

@@ -430,7 +430,8 @@ class ProbeSession:
         first = await self.expect_type(kind, timeout=self.ctx.options.timeout_s)
         await self._authenticate()
         if first is None:
-            raise NoFirstFrame(self.close_code if self.closed else None, self.close_reason if self.closed else None)
+            raise NoFirstFrame(self.close_code if self.closed else None, self.close_reason if self.closed else None,
+                               self.ctx.first_frame_word)
         return first
 
     async def begun(self, timeout: float | None = None) -> dict[str, Any] | None:

@@ -91,11 +91,13 @@ def hold_plan(contract: Contract, authenticated: bool) -> tuple[str | None, str 
 
 
 def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, channel: str | None,
-          push_type: str | None = None, credential: bool = False, ping: bool = True) -> Result:
+          push_type: str | None = None, credential: bool = False, ping: bool = True, first: str = "first",
+          request: str = "round trip") -> Result:
     """The probe's outcome from what every session showed (pure).
 
     Order: nothing opened; any session closed by the server; sessions that did
-    not open; no 'connected' at all; unanswered final pings; late pushes; pass.
+    not open; no first frame at all; unanswered final round trips; late pushes; pass. ``first`` and ``request`` name
+    the first frame and the round trip's request in the contract's words.
     The observation names what was planned (``credential``: sessions held authenticated; ``channel``: each
     subscribed; ``push_planned``: pushes awaited, the window being longer than the push timeout; ``ping``: a final
     round trip) beside what was seen, so that a pass without it is no pass (the catalogue's evidence).
@@ -142,16 +144,16 @@ def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, 
         reason, count = open_failures.most_common(1)[0]
         return Result.fail(reason, f"{sum(open_failures.values())} of {n} sessions could not be opened (mostly {reason})", obs)
     if not any(f.connected for f in opened):
-        return Result.fail("no_answer", f"none of {n} sessions received its 'connected' frame: nothing to hold", obs)
+        return Result.fail("no_answer", f"none of {n} sessions received its {first} frame: nothing to hold", obs)
     if unanswered:
-        return Result.fail("no_answer", f"{len(unanswered)} of {n} sessions did not answer a ping after {window_s:.1f} s idle", obs)
+        return Result.fail("no_answer", f"{len(unanswered)} of {n} sessions did not answer their {request} after {window_s:.1f} s idle", obs)
     if late:
         worst = max(f.max_push_gap_s or 0.0 for f in late)
         return Result.fail("missed_pushes", f"{len(late)} of {n} sessions waited up to {worst:.1f} s for a {push_type or 'push'} "
                            f"while held (push timeout {push_timeout_s:.1f} s)", obs)
     pushes = (f"; {push_type or 'pushes'} at most {obs['max_push_gap_s']:.2f} s apart" if judged_push else "")
     return Result.ok(f"{n} sessions held {window_s:.1f} s on {channel or 'no channel'}: none closed, every one answered "
-                     f"its ping{pushes}", obs)
+                     f"its {request}{pushes}", obs)
 
 
 def push_gap_s(push_ms: list[float], start_ms: float, end_ms: float) -> float:
@@ -258,7 +260,8 @@ async def sustained_sessions(ctx: ProbeContext) -> Result:
         ctx.sample(METRIC, f.lifetime_s, t_offset_s=h.t_offset_s, concurrency=n, conn_index=f.index,
                    ok=f.lifetime_s is not None)
     result = judge([h.facts for h in held], window_s=window, push_timeout_s=ctx.options.push_timeout_s, channel=channel,
-                   push_type=push_type, credential=token is not None, ping=round_trip(ctx, "plan") is not None)
+                   push_type=push_type, credential=token is not None, ping=round_trip(ctx, "plan") is not None,
+                   first=ctx.first_frame_word, request=ctx.round_trip_words[0])
     if n < asked and isinstance(result.observed, dict):
         result.observed["sessions_asked"] = asked  # capped: not loopback and no --allow-disruptive
     return result

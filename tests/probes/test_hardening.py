@@ -102,6 +102,18 @@ def test_judge_flood(facts, outcome):
     assert (r.outcome, r.reason) == outcome, r.detail
 
 
+def test_judge_flood_by_the_declared_close_alone():
+    """A contract that declares no error frame for its rate limit (a close code is the whole answer): the detail
+    names only what the contract declares, never an error of another protocol."""
+    unlimited = judge_flood(sent=160, pongs=160, errors=0, limited=0, closed=False, code=None, reason=None, want=4008,
+                            err_code=None, took_s=None)
+    assert (unlimited.outcome, unlimited.reason) == ("fail", "control_flood_unlimited")
+    assert "rate_limited" not in unlimited.detail and "no close 4008" in unlimited.detail, unlimited.detail
+    limited = judge_flood(sent=160, pongs=120, errors=0, limited=0, closed=True, code=4008, reason="Rate limited",
+                          want=4008, err_code=None, took_s=0.2)
+    assert (limited.outcome, limited.reason) == ("pass", "ok") and "error" not in limited.detail, limited.detail
+
+
 def _over(name: str) -> dict:
     make = CONTEXT.get(name)
     return make() if make is not None else {}

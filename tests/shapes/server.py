@@ -34,6 +34,14 @@
   API Gateway's own ``{"message": "Forbidden", "connectionId", "requestId"}``, malformed JSON with
   ``{"message": "Internal server error", ...}``; ``POST /auth`` answers ``{"idToken"}`` (opaque), the upgrade wants
   it raw in ``Authorization`` (HTTP 401 otherwise); frames over 128 KiB close 1009.
+- ``gateway``: a Discord-gateway-like service on ``/gateway``: every frame ``{"op": int, "d", "s", "t"}``, its kind
+  the INTEGER ``op``; no error frames at all, every error a close code. The service speaks first (HELLO op 10);
+  ``POST /api/login`` answers ``{"token", "user": {"id"}}``, IDENTIFY (op 2, ``d.token``) is answered by the READY
+  dispatch (op 0) or closed 4004; HEARTBEAT (op 1, allowed before IDENTIFY) is answered HEARTBEAT_ACK (op 11);
+  any other op before IDENTIFY closes 4003, an unknown op 4001, undecodable input 4002 (frames over 4096 bytes
+  too); more than 120 frames in 60 s close 4008; REQUEST_GUILD_MEMBERS (op 8) is answered by a
+  GUILD_MEMBERS_CHUNK dispatch, PRESENCE_UPDATE (op 3) is answered by nothing and pushed as a PRESENCE_UPDATE
+  dispatch to every other session of the user.
 
 ``defects`` switches one defect on: ``wrong_id`` (answers carry another id), ``reused_id`` (a reused id is
 accepted), ``error_as_success`` (an error reported with ``success: true``), ``drop_batch`` (the last element of
@@ -42,7 +50,10 @@ invalid UTF-8 stops the service for every client), ``accept_bad_token`` (a bad t
 ``drop_delivery`` (a chat post is answered but never delivered), ``keep_after_complete`` (a subscription the client
 completed keeps sending ``next``), ``wrong_ref`` (phoenix: a heartbeat is answered with another ref), ``no_broadcast``
 (phoenix: a new_msg is acknowledged but reaches no other member), ``unknown_ok`` (apigw: an unknown action is
-answered by a success body), ``no_fanout`` (apigw: a sendmessage is acknowledged but broadcast to nobody).
+answered by a success body), ``no_fanout`` (apigw: a sendmessage is acknowledged but broadcast to nobody),
+``no_rate_close`` (gateway: never closes on the rate limit), ``pre_auth`` (gateway too: ops before IDENTIFY answered), ``no_presence`` (gateway: a presence update reaches
+nobody), ``unknown_decode`` (gateway: an unknown op closes 4002, as undecodable input), ``deep_crash`` (gateway:
+JSON nested too deep kills the session's handler), ``no_heartbeat_ack`` (gateway: a heartbeat is never answered).
 Loopback only; ``async with ShapeServer("jsonrpc") as s: s.ws_url``.
 """
 
@@ -58,7 +69,9 @@ from aiohttp import WSMsgType, web
 TOKEN = "tok-" + "a" * 24  # the user-made access token of ``firstauth``
 USER = ("ada@shapes.test", "Shapes123", 42)
 PATHS = {"jsonrpc": "/rpc", "header": "/kernel", "firstauth": "/api/websocket", "cookie": "/ws", "graphqlws": "/graphql",
-         "phoenix": "/socket/websocket?vsn=2.0.0", "apigw": "/production"}
+         "phoenix": "/socket/websocket?vsn=2.0.0", "apigw": "/production",
+         "gateway": "/gateway"}
+GW_MAX_PAYLOAD, GW_RATE, GW_WINDOW_S = 4096, 120, 60.0
 APIGW_MAX_FRAME = 128 * 1024
 GQL_PROTOCOL = "graphql-transport-ws"
 INIT_TIMEOUT_S = 3.0  # graphql-ws's default connectionInitWaitTimeout
@@ -132,12 +145,14 @@ class ShapeServer:
         """phoenix: a login answered with a bearer token for the upgrade's ``?token=``."""
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep for the parser
             return web.json_response({"errors": {"detail": "Bad Request"}}, status=400)
         if not isinstance(body, dict) or (body.get("email"), body.get("password")) != USER[:2]:
             return web.json_response({"errors": {"detail": "invalid credentials"}}, status=401)
         tok = secrets.token_urlsafe(18)
         self.ws_tokens[tok] = USER[2]
+        if self.shape == "gateway":
+            return web.json_response({"token": tok, "user": {"id": str(USER[2])}})
         return web.json_response({"data": {"token": tok, "user_id": USER[2]}})
 
     async def id_token(self, request: web.Request) -> web.Response:
@@ -484,7 +499,7 @@ class ShapeServer:
             async for text in self._frames(ws):
                 try:
                     frame = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):  # nested too deep for Python's parser too
                     continue  # Phoenix drops what its serializer cannot decode (declared in its contract)
                 if v1 and isinstance(frame, dict):
                     frame = [frame.get(k) for k in ("join_ref", "ref", "topic", "event", "payload")]
@@ -563,3 +578,88 @@ class ShapeServer:
         finally:
             for room in rooms:
                 self.rooms.get(room, {}).pop(ws, None)
+
+    async def _gateway(self, ws: web.WebSocketResponse, uid: Any) -> None:
+        """gateway: integer op kinds, errors only as close codes (see the module's docstring)."""
+        user: str | None = None
+        seq = 0
+        stamps: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        async def send(who: web.WebSocketResponse, op: int, d: Any = None, t: str | None = None) -> None:
+            nonlocal seq
+            s = None
+            if op == 0:
+                seq += 1
+                s = seq
+            await who.send_str(json.dumps({"op": op, "d": d, "s": s, "t": t}))
+
+        await send(ws, 10, {"heartbeat_interval": 45000})
+        try:
+            while True:
+                msg = await ws.receive()
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    return
+                now = loop.time()
+                stamps = [t for t in stamps if now - t <= GW_WINDOW_S] + [now]
+                if len(stamps) > GW_RATE and "no_rate_close" not in self.defects:
+                    await ws.close(code=4008, message=b"Rate limited")
+                    return
+                if msg.type == WSMsgType.BINARY:
+                    await ws.close(code=4002, message=b"Decode error")
+                    return
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    if len(msg.data.encode()) > GW_MAX_PAYLOAD:
+                        raise ValueError("too large")
+                    frame = json.loads(msg.data)
+                except (ValueError, RecursionError) as exc:
+                    if "deep_crash" in self.defects and isinstance(exc, RecursionError):
+                        raise  # the session's handler dies: the connection drops without a close frame
+                    await ws.close(code=4002, message=b"Decode error")
+                    return
+                op = frame.get("op") if isinstance(frame, dict) else None
+                d = frame.get("d") if isinstance(frame, dict) else None
+                if not isinstance(op, int) or isinstance(op, bool):
+                    await ws.close(code=4002, message=b"Decode error")
+                    return
+                if op not in (1, 2, 3, 8):
+                    await ws.close(code=4002 if "unknown_decode" in self.defects else 4001, message=b"Unknown opcode")
+                    return
+                if op == 1:
+                    if "no_heartbeat_ack" not in self.defects:
+                        await send(ws, 11)
+                elif op == 2:
+                    if user is not None:
+                        await ws.close(code=4005, message=b"Already authenticated")
+                        return
+                    token = d.get("token") if isinstance(d, dict) else None
+                    known = self.ws_tokens.get(token) if isinstance(token, str) else None
+                    if known is None and "accept_bad_token" in self.defects and token:
+                        known = 0
+                    if known is None:
+                        await ws.close(code=4004, message=b"Authentication failed")
+                        return
+                    user = str(known)
+                    self.members.setdefault(user, set()).add(ws)
+                    await send(ws, 0, {"v": 10, "session_id": secrets.token_hex(8), "user": {"id": user}}, "READY")
+                elif user is None and "pre_auth" not in self.defects:
+                    await ws.close(code=4003, message=b"Not authenticated")
+                    return
+                elif op == 8 and isinstance(d, dict) and isinstance(d.get("guild_id"), str):
+                    await send(ws, 0, {"guild_id": d["guild_id"], "members": [{"user": {"id": str(USER[2])}}],
+                                       "chunk_index": 0, "chunk_count": 1}, "GUILD_MEMBERS_CHUNK")
+                elif op == 3 and isinstance(d, dict):
+                    if "no_presence" in self.defects:
+                        continue
+                    event = {"user": {"id": user}, "guild_id": "1", "status": d.get("status", "online")}
+                    for other in list(self.members.get(user or "", ())):
+                        if other is not ws and not other.closed:
+                            await send(other, 0, event, "PRESENCE_UPDATE")
+                else:
+                    await ws.close(code=4002, message=b"Decode error")
+                    return
+        finally:
+            if user is not None:
+                self.members.get(user, set()).discard(ws)
