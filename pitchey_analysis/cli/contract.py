@@ -43,7 +43,7 @@ def cmd_contract(a: argparse.Namespace) -> Exit:
     ops = c.request_answers()
     print(printable(f"{len(ops)} request/answer operations generate probes: " + ", ".join(f"{o.label()} [{o.probe_name}]" for o in ops)))
     if c.first_frame:
-        print(printable(f"first frame: {c.first_frame.type}"))
+        print(printable(f"first frame: {c.kind_word(c.first_frame.type)}"))
     run = [(s, w) for s, w in steps if not (w or "").startswith("not_in_contract")]
     skipped = [(s, w) for s, w in steps if (w or "").startswith("not_in_contract")]
     print(f"\n{len(run)} probes will run ({a.suite} suite):")
