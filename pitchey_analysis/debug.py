@@ -25,6 +25,7 @@ from .capture.records import frame_from_rows
 from .capture.redact import redact, redact_text, redact_url
 from .contract import Contract, default_contract
 from .contract.requests import auth_message
+from .contract.wire import set_pointer
 from .exceptions import TraceError, UsageError
 from .probes.base import Credentials, Options, ProbeContext
 from .probes.common import heartbeat_kinds, login, login_user_id
@@ -36,20 +37,23 @@ log = logging.getLogger("pitchey_analysis.debug")
 #: seconds the session may take beyond its listening (login, upgrade, close) before the hard deadline stops it
 SLACK_S = 15.0
 
-#: (label, message) sent by the sweep; ``{token}`` and ``{uid}`` are filled in.
-#: Bad input the sweep sends after the contract's messages.
-BAD_INPUT: list[tuple[str, Any]] = [
-    ("invalid JSON", "this is not json"),
-    ("object without type", '{"hello":"world"}'),
-    ("unknown type", {"type": "no_such_type"}),
-]
+def bad_input(contract: Contract) -> list[tuple[str, Any]]:
+    """(label, message) of the bad input the sweep sends after the contract's messages (pure): text that is not
+    JSON, an object without the contract's kind, and a request of the contract's shape with a kind it does not
+    have (of the JSON type its kinds are)."""
+    out: list[tuple[str, Any]] = [("invalid JSON", "this is not json"), ("object without kind", '{"hello":"world"}')]
+    example = next((o.request.example for o in contract.receives() if o.request and isinstance(o.request.example, dict)),
+                   None)
+    if contract.kind_pointer is not None and example is not None:
+        out.append(("unknown kind", set_pointer(example, contract.kind_pointer, contract.unknown_kind())))
+    return out
 
 
 def sweep_messages(contract: Contract) -> list[tuple[str, Any]]:
     """What ``--sweep`` sends: the example of every message clients may send (the contract's
     ``receive`` operations, in order), then bad input (pure)."""
     out = [(o.request.type or o.id, o.request.example) for o in contract.receives() if o.request and o.request.example is not None]
-    return out + BAD_INPUT
+    return out + bad_input(contract)
 
 
 @functools.cache

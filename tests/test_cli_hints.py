@@ -43,9 +43,9 @@ def test_report_latest_says_which_run_and_where(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PITCHEY_DATA", str(tmp_path / "other"))
     run = _copy(tmp_path / "other" / "runs")
     monkeypatch.setattr(export, "execute", lambda kind, params, output: (_ for _ in ()).throw(ReportError("stopped here")))
-    code, _, err = run_cli(capsys, "report", "--format", "html", "--out", str(tmp_path / "out"))
+    code, out, err = run_cli(capsys, "report", "--format", "html", "--out", str(tmp_path / "out"))
     assert code == 1
-    said = [line for line in err.splitlines() if "latest is run" in line]
+    said = [line for line in out.splitlines() if "latest is run" in line]  # information: stdout; errors: stderr
     assert len(said) == 1 and run.name in said[0] and str(run.parent) in said[0] and "$PITCHEY_DATA" in said[0], err
 
 

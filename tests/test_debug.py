@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -24,7 +25,7 @@ async def test_sweep_against_complete(server):
     frames, s, printed = await _summary(server)
     assert s["(nothing: the upgrade)"] == "connected"
     assert s["ping"] == "pong" and s["auth"] == "auth_success" and s["subscribe"] == "subscription_confirmed"
-    assert s["get_dashboard_metrics"] == "dashboard_metrics" and s["unknown type"] == "error"
+    assert s["get_dashboard_metrics"] == "dashboard_metrics" and s["unknown kind"] == "error"
     assert "new_message" in s["send_message"] and "message_sent" in s["send_message"]
     assert "← connected" in printed and "→ ping" in printed
     assert set(frames.columns) >= {"direction", "t_ms", "type", "size_bytes", "payload"}
@@ -37,8 +38,8 @@ async def test_sweep_against_pitchey_2025_11_shows_part_b(make_server):
     _, s, _ = await _summary(srv, listen_s=1.0)
     assert s["(nothing: the upgrade)"].split(", ").count("connected") == 2  # item 4 (its JSON ping may follow)
     assert s["auth"] == "no answer"  # item 1
-    assert s["subscribe"] == "no answer" and s["unknown type"] == "no answer"  # item 2
-    assert s["object without type"] == "no answer"  # item 16
+    assert s["subscribe"] == "no answer" and s["unknown kind"] == "no answer"  # item 2
+    assert s["object without kind"] == "no answer"  # item 16
     assert s["ping"] == "pong"  # answered, in the wrapped shape of item 3
 
 
@@ -178,3 +179,17 @@ async def test_sweep_authenticates_with_the_contracts_first_message_and_any_user
     assert not any("4004" in a or "4005" in a for a in s.values()), s
     assert s["invalid JSON"] == "connection closed 4002"  # the close is the answer to what provoked it
     assert GW_TOKEN not in out.getvalue() and GW_TOKEN not in "".join(frames["payload"])
+
+
+def test_the_sweep_sends_bad_input_in_the_contracts_own_shape():
+    """The unknown-kind message keeps the contract's kind field and the JSON type of its kinds (an integer kind
+    gets an unused integer: a string there would be refused as undecodable, not as unknown)."""
+    from pitchey_analysis.contract import default_contract, load_contract
+    from pitchey_analysis.debug import bad_input
+
+    shipped = dict(bad_input(default_contract()))
+    assert isinstance(shipped["unknown kind"], dict) and shipped["unknown kind"]["type"] not in default_contract().client_types()
+    gateway = load_contract(Path(__file__).parent / "shapes" / "gateway.asyncapi.yaml")
+    unknown = dict(bad_input(gateway))["unknown kind"]
+    kinds = {m.kind for m in gateway.messages.values() if m.kind is not None}
+    assert isinstance(unknown["op"], int) and unknown["op"] not in kinds

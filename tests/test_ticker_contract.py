@@ -147,7 +147,7 @@ async def test_debug_sweeps_the_tickers_messages(tmp_path):
     s = dict(zip(summary["sent"], summary["answers"], strict=True))
     assert s["(nothing: the upgrade)"] == "hello"
     assert s["quote"] == "price" and s["clock"] == "time" and s["watch"] == "watching" and s["portfolio"] == "holdings"
-    assert s["unknown type"] == "problem"
+    assert s["unknown kind"] == "problem"
 
 
 async def test_cli_run_with_contract(tmp_path):

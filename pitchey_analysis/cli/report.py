@@ -36,7 +36,7 @@ def cmd_report(a: argparse.Namespace) -> Exit:
     runs_dir = Path(a.runs_dir) if a.runs_dir else None
 
     def resolved(run: Any, why: str) -> None:  # 'latest' may be another data folder's run: say which, and where
-        print(printable(f"pitchey-analysis report: latest is run {run.run_id}: {why}"), file=sys.stderr)
+        print(printable(f"pitchey-analysis report: latest is run {run.run_id}: {why}"))
 
     if a.meeting:
         from ..capture.dataset import resolve_run
