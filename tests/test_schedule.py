@@ -108,6 +108,28 @@ def test_quiet_windows_come_from_the_run_s_round_trips():
     assert slow.quiet(2.0) == QUIET_FLOOR_S * 3  # a larger timeout scale widens the floor
 
 
+def test_a_probe_alone_is_not_paced_by_the_pool_s_round_trips():
+    """Round trips measured while the pool ran (other probes sending) pace the pool's windows only: a probe that runs
+    alone afterwards (a lockout probe, beside idle holds) watches as long as the target answers unloaded."""
+    from pitchey_analysis.probes.base import PACE_MIN_SAMPLES, QUIET_FLOOR_S
+
+    ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, options=make_options("full", scale=1.0))
+    for _ in range(PACE_MIN_SAMPLES):
+        ctx.state.pace.note(0.3)  # the run's start: nothing else runs
+    ctx.state.running |= {"a", "b", "hold"}
+    ctx.state.holds.add("hold")
+    assert ctx.state.beside_others()
+    for _ in range(200):
+        ctx.state.pace.note(40.0, beside=True)  # the pool's load
+    assert ctx.quiet(0.5) == 0.4  # in the pool: ten times the p99 of every round trip so far
+    ctx.state.running -= {"b"}
+    assert not ctx.state.beside_others()  # one probe beside an idle hold: alone
+    assert ctx.quiet(0.5) == QUIET_FLOOR_S
+    for _ in range(PACE_MIN_SAMPLES):
+        ctx.state.pace.note(20.0)  # measured alone, later: the target itself got slower
+    assert ctx.quiet(0.5) == 0.2
+
+
 def test_a_pooled_probe_that_could_not_connect_is_asked_again_alone(tmp_path):
     """A probe of the pool whose connection timed out is asked again once the pool has drained (attempt 2, the one
     the analysis reads, an event naming it); a second such ending stops the asking (the target's own pace)."""

@@ -404,19 +404,30 @@ PACE_MIN_SAMPLES = 20
 
 @dataclass
 class Pace:
-    """The round trips the run has observed so far (the most recent 2,000): its quiet windows derive from them."""
+    """The round trips the run has observed so far (the most recent 2,000): its quiet windows derive from them.
+
+    Those measured while no other probe sent beside ours are also kept apart (``alone_ms``): a probe that runs
+    alone watches for as long as the target answers without our pool's load, not for as long as the pool of the
+    together stage made it answer (one slow answer among the pool's would otherwise stretch every later
+    probe's windows to the configured bound, which the same probe run one at a time never waits)."""
 
     rtts_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    alone_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
 
-    def note(self, ms: float) -> None:
+    def note(self, ms: float, *, beside: bool = False) -> None:
+        """One round trip; ``beside``: measured while other probes sent to the target."""
         if ms >= 0 and math.isfinite(ms):
             self.rtts_ms.append(ms)
+            if not beside:
+                self.alone_ms.append(ms)
 
-    def p99_ms(self) -> float | None:
-        """The 99th percentile round trip, or None before :data:`PACE_MIN_SAMPLES` were seen."""
-        if len(self.rtts_ms) < PACE_MIN_SAMPLES:
+    def p99_ms(self, *, alone: bool = False) -> float | None:
+        """The 99th percentile round trip (``alone``: of those measured alone), or None before
+        :data:`PACE_MIN_SAMPLES` were seen."""
+        seen = self.alone_ms if alone else self.rtts_ms
+        if len(seen) < PACE_MIN_SAMPLES:
             return None
-        ordered = sorted(self.rtts_ms)
+        ordered = sorted(seen)
         return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
 
 
@@ -430,6 +441,12 @@ class RunState:
     pace: Pace = field(default_factory=Pace)
     #: the probes running now (the runner's): a sample measured beside others records how many ran at once
     running: set[str] = field(default_factory=set)
+    #: those of them that only hold idle sessions (``runs="hold"``): they do not load the target
+    holds: set[str] = field(default_factory=set)
+
+    def beside_others(self) -> bool:
+        """Whether more than one probe that sends (not a hold) runs now: the pool of the together stage."""
+        return len(self.running - self.holds) > 1
 
 
 @dataclass
@@ -502,11 +519,12 @@ class ProbeContext:
 
     def quiet(self, bound: float) -> float:
         """How long to watch, once the expected frame has come, for what must not follow it (a close, a second
-        frame): ten times the run's 99th-percentile round trip, at least :data:`QUIET_FLOOR_S` (times the timeout
-        scale when it is above 1), at most ``bound`` (the configured window, also used before the run has seen
-        enough round trips). A healthy local target answers in milliseconds: its probes wait tens of
-        milliseconds for an absence, not a second."""
-        p99 = self.state.pace.p99_ms()
+        frame): ten times the run's 99th-percentile round trip (of those measured alone when no other probe sends
+        beside this one now, see :class:`Pace`), at least :data:`QUIET_FLOOR_S` (times the timeout scale when it
+        is above 1), at most ``bound`` (the configured window, also used before the run has seen enough round
+        trips). A healthy local target answers in milliseconds: its probes wait tens of milliseconds for an
+        absence, not a second."""
+        p99 = self.state.pace.p99_ms(alone=not self.state.beside_others())
         if p99 is None:
             return bound
         return min(bound, max(QUIET_FLOOR_S * max(1.0, self.options.timeout_scale), 10 * p99 / 1000))

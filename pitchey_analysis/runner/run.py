@@ -140,6 +140,8 @@ class Runner:
             skip = "target_unresponsive"
         if not skip:
             self.running.add(spec.name)
+            if spec.runs == "hold":
+                self.ctx.state.holds.add(spec.name)  # idle sessions: not a load the quiet windows must allow for
             self.watch.started[spec.name] = self.rec.t_offset()
         self._show()
         try:
@@ -147,6 +149,7 @@ class Runner:
                                 deadline_limited=left < 180.0, after=self.watch.after)
         finally:
             self.running.discard(spec.name)
+            self.ctx.state.holds.discard(spec.name)
         self.breaker.note(r)
         if r["reason"] == "deadline":
             self._deadline()
