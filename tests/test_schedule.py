@@ -108,22 +108,31 @@ def test_quiet_windows_come_from_the_run_s_round_trips():
     assert slow.quiet(2.0) == QUIET_FLOOR_S * 3  # a larger timeout scale widens the floor
 
 
-def test_a_probe_alone_is_not_paced_by_the_pool_s_round_trips():
-    """Round trips measured while the pool ran (other probes sending) pace the pool's windows only: a probe that runs
-    alone afterwards (a lockout probe, beside idle holds) watches as long as the target answers unloaded."""
+def test_a_probe_alone_is_not_paced_by_our_own_load():
+    """Round trips measured under our own load (the pool of other probes sending, or a probe that loads the target:
+    the concurrency ramp) pace only the windows taken under load: a probe that runs alone afterwards (a lockout
+    probe, beside idle holds) watches as long as the target answers unloaded."""
     from pitchey_analysis.probes.base import PACE_MIN_SAMPLES, QUIET_FLOOR_S
 
     ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, options=make_options("full", scale=1.0))
     for _ in range(PACE_MIN_SAMPLES):
         ctx.state.pace.note(0.3)  # the run's start: nothing else runs
+    ctx.state.running |= {"ramp"}
+    ctx.state.loads.add("ramp")
+    assert ctx.state.under_load()  # one probe, but one that loads the target
+    for _ in range(200):
+        ctx.state.pace.note(30.0, loaded=True)  # the ramp's pings, 100 sessions at once
+    assert ctx.quiet(0.5) == 0.3  # its own windows allow for its load
+    ctx.state.running.clear()
+    ctx.state.loads.clear()
     ctx.state.running |= {"a", "b", "hold"}
     ctx.state.holds.add("hold")
-    assert ctx.state.beside_others()
+    assert ctx.state.under_load()
     for _ in range(200):
-        ctx.state.pace.note(40.0, beside=True)  # the pool's load
+        ctx.state.pace.note(40.0, loaded=True)  # the pool's
     assert ctx.quiet(0.5) == 0.4  # in the pool: ten times the p99 of every round trip so far
     ctx.state.running -= {"b"}
-    assert not ctx.state.beside_others()  # one probe beside an idle hold: alone
+    assert not ctx.state.under_load()  # one probe beside an idle hold: alone
     assert ctx.quiet(0.5) == QUIET_FLOOR_S
     for _ in range(PACE_MIN_SAMPLES):
         ctx.state.pace.note(20.0)  # measured alone, later: the target itself got slower

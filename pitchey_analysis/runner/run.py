@@ -142,6 +142,8 @@ class Runner:
             self.running.add(spec.name)
             if spec.runs == "hold":
                 self.ctx.state.holds.add(spec.name)  # idle sessions: not a load the quiet windows must allow for
+            if "load" in spec.leaves:
+                self.ctx.state.loads.add(spec.name)  # its round trips are measured under its own load
             self.watch.started[spec.name] = self.rec.t_offset()
         self._show()
         try:
@@ -150,6 +152,7 @@ class Runner:
         finally:
             self.running.discard(spec.name)
             self.ctx.state.holds.discard(spec.name)
+            self.ctx.state.loads.discard(spec.name)
         self.breaker.note(r)
         if r["reason"] == "deadline":
             self._deadline()
