@@ -67,6 +67,11 @@ def test_the_schedule_keeps_timing_and_disruption_apart():
     # beside its idle sessions), unlike the floods, and it must run with no pool beside it (its gauge is the process's)
     assert "readiness.memory_retained" in alone
     assert [s.name for s in together[len(holds):len(holds) + len(alone)]] == alone
+    # the pool starts with the probes that wait for a target's deadline (else they would end it alone, last)
+    pool = [s for s in together if s.runs == "together" and not s.last]
+    waiting = [s.name for s in pool if s.waits]
+    assert {"resilience.handshake_timeout", "resilience.tls_handshake_stall"} <= set(waiting)
+    assert [s.name for s in pool[:len(waiting)]] == waiting
     # what every later probe would inherit (a login throttle, lockouts) comes once the others have ended
     assert [s.name for s in together if s.last] == [s.name for s in together[-3:]]
     assert {s.name for s in together[-3:]} == {"readiness.login_throttle", "readiness.lockout_spoofing",
