@@ -111,7 +111,10 @@ def _warm_imports(modules: tuple[str, ...]) -> None:
     import importlib
 
     for name in ("pitchey_analysis.capture.dataset", *modules):
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError:  # its user imports it when it needs it (and says why it cannot)
+            pass
 
 
 class Runner:
