@@ -12,9 +12,10 @@ in any of its encodings; and base64-encoded (standard or URL-safe alphabet), at 
 
 That pattern is large: a 260-character token's takes 0.1-0.5 s to compile, on the event loop that also serves the
 embedded target, and a run logs in a dozen times. It is compiled only for a text that could hold an encoded form:
-one at least as long as the shortest form (:func:`_shortest`) that holds a character an encoding starts with
-(:func:`_plain`); other texts are matched with the literal forms only (:func:`literal_pattern`: the same matches
-there), and a text shorter than every form cannot hold the secret at all.
+one at least as long as the shortest form (:func:`_shortest`) where an encoded character of the forms could begin
+(:func:`_plain`: a ``%``, a ``&``, ``\\u``, the JSON escape of one of their characters); other texts are matched
+with the literal forms only (:func:`literal_pattern`: the same matches there), and a text shorter than every form
+cannot hold the secret at all.
 """
 
 from __future__ import annotations
@@ -102,10 +103,21 @@ def _shortest(secret: str) -> int:
     return min([len(secret), *(len(core) for core in base64_cores(secret))])
 
 
+@functools.lru_cache(maxsize=256)
+def _escapes(secret: str) -> tuple[str, ...]:
+    """The two-character JSON escapes (``\\"``, ``\\/``...) of the characters of ``secret``'s forms (pure): with ``\\u``,
+    the only ways a backslash begins one of their encodings (:func:`_char`)."""
+    chars = set(secret).union(*base64_cores(secret))
+    return ("\\u", *sorted("\\" + _JSON_SHORT[c] for c in chars if c in _JSON_SHORT))
+
+
 def _plain(text: str, secret: str) -> bool:
-    """Whether no character of ``text`` can begin an encoded character (:func:`_char`: a JSON escape begins with a
-    backslash, percent-encoding with ``%``, an HTML entity with ``&``; ``+`` is a space encoded)."""
-    return not ("\\" in text or "%" in text or "&" in text or ("+" in text and " " in secret))
+    """Whether no encoded character of ``secret``'s forms can begin anywhere in ``text`` (:func:`_char`: a JSON
+    escape begins with a backslash and ``u`` or the character's short escape, percent-encoding with ``%``, an HTML
+    entity with ``&``; ``+`` is a space encoded)."""
+    if "%" in text or "&" in text or ("+" in text and " " in secret):
+        return False
+    return "\\" not in text or not any(e in text for e in _escapes(secret))
 
 
 def redact_text(text: str, extra: tuple[str, ...] = ()) -> str:
