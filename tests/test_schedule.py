@@ -67,6 +67,11 @@ def test_the_schedule_keeps_timing_and_disruption_apart():
     # beside its idle sessions), unlike the floods, and it must run with no pool beside it (its gauge is the process's)
     assert "readiness.memory_retained" in alone
     assert [s.name for s in together[len(holds):len(holds) + len(alone)]] == alone
+    # the pool starts with the probes that wait for a target's deadline (else they would end it alone, last)
+    pool = [s for s in together if s.runs == "together" and not s.last]
+    waiting = [s.name for s in pool if s.waits]
+    assert {"resilience.handshake_timeout", "resilience.tls_handshake_stall"} <= set(waiting)
+    assert [s.name for s in pool[:len(waiting)]] == waiting
     # what every later probe would inherit (a login throttle, lockouts) comes once the others have ended
     assert [s.name for s in together if s.last] == [s.name for s in together[-3:]]
     assert {s.name for s in together[-3:]} == {"readiness.login_throttle", "readiness.lockout_spoofing",
@@ -106,6 +111,37 @@ def test_quiet_windows_come_from_the_run_s_round_trips():
     for _ in range(PACE_MIN_SAMPLES):
         slow.state.pace.note(0.3)
     assert slow.quiet(2.0) == QUIET_FLOOR_S * 3  # a larger timeout scale widens the floor
+
+
+def test_a_probe_alone_is_not_paced_by_our_own_load():
+    """Round trips measured under our own load (the pool of other probes sending, or a probe that loads the target:
+    the concurrency ramp) pace only the windows taken under load: a probe that runs alone afterwards (a lockout
+    probe, beside idle holds) watches as long as the target answers unloaded."""
+    from pitchey_analysis.probes.base import PACE_MIN_SAMPLES, QUIET_FLOOR_S
+
+    ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, options=make_options("full", scale=1.0))
+    for _ in range(PACE_MIN_SAMPLES):
+        ctx.state.pace.note(0.3)  # the run's start: nothing else runs
+    ctx.state.running |= {"ramp"}
+    ctx.state.loads.add("ramp")
+    assert ctx.state.under_load()  # one probe, but one that loads the target
+    for _ in range(200):
+        ctx.state.pace.note(30.0, loaded=True)  # the ramp's pings, 100 sessions at once
+    assert ctx.quiet(0.5) == 0.3  # its own windows allow for its load
+    ctx.state.running.clear()
+    ctx.state.loads.clear()
+    ctx.state.running |= {"a", "b", "hold"}
+    ctx.state.holds.add("hold")
+    assert ctx.state.under_load()
+    for _ in range(200):
+        ctx.state.pace.note(40.0, loaded=True)  # the pool's
+    assert ctx.quiet(0.5) == 0.4  # in the pool: ten times the p99 of every round trip so far
+    ctx.state.running -= {"b"}
+    assert not ctx.state.under_load()  # one probe beside an idle hold: alone
+    assert ctx.quiet(0.5) == QUIET_FLOOR_S
+    for _ in range(PACE_MIN_SAMPLES):
+        ctx.state.pace.note(20.0)  # measured alone, later: the target itself got slower
+    assert ctx.quiet(0.5) == 0.2
 
 
 def test_a_pooled_probe_that_could_not_connect_is_asked_again_alone(tmp_path):

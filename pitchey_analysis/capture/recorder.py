@@ -27,7 +27,7 @@ from typing import Any
 from ..atomic import atomic_path
 from ..outcomes import RunStatus
 from .records import SCHEMA_VERSION, frame_from_rows
-from .redact import redact, secret_pattern
+from .redact import literal_pattern, redact
 from .samplestream import SAMPLE_STREAM, write_samples_parquet
 from .schema import MAX_MS
 
@@ -131,7 +131,9 @@ class Recorder:
     def add_secret(self, secret: str) -> None:
         """Mask this literal wherever it would be written from now on."""
         if secret and secret not in self._secrets:
-            secret_pattern(secret)  # compiled now (tens of ms for a token), not in the first write that carries it
+            # the literal forms' pattern now, not in the first write that carries it; the pattern of every encoding
+            # (0.1-0.5 s for a token) only once a text that could hold one is written, which a run may never do
+            literal_pattern(secret)
             self._secrets = (*self._secrets, secret)
 
     def t_offset(self) -> float:

@@ -404,19 +404,31 @@ PACE_MIN_SAMPLES = 20
 
 @dataclass
 class Pace:
-    """The round trips the run has observed so far (the most recent 2,000): its quiet windows derive from them."""
+    """The round trips the run has observed so far (the most recent 2,000): its quiet windows derive from them.
+
+    Those measured without our own load on the target (:meth:`RunState.under_load`) are also kept apart
+    (``unloaded_ms``): a probe that runs without it watches for as long as the target answers unloaded, not for as
+    long as the pool of the together stage or the concurrency ramp made it answer (a few slow answers under our own
+    load would otherwise stretch every later probe's windows, up to the configured bound, which the same probe run
+    with nothing beside it never needs)."""
 
     rtts_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    unloaded_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
 
-    def note(self, ms: float) -> None:
+    def note(self, ms: float, *, loaded: bool = False) -> None:
+        """One round trip; ``loaded``: measured under our own load (:meth:`RunState.under_load`)."""
         if ms >= 0 and math.isfinite(ms):
             self.rtts_ms.append(ms)
+            if not loaded:
+                self.unloaded_ms.append(ms)
 
-    def p99_ms(self) -> float | None:
-        """The 99th percentile round trip, or None before :data:`PACE_MIN_SAMPLES` were seen."""
-        if len(self.rtts_ms) < PACE_MIN_SAMPLES:
+    def p99_ms(self, *, unloaded: bool = False) -> float | None:
+        """The 99th percentile round trip (``unloaded``: of those measured without our own load), or None before
+        :data:`PACE_MIN_SAMPLES` were seen."""
+        seen = self.unloaded_ms if unloaded else self.rtts_ms
+        if len(seen) < PACE_MIN_SAMPLES:
             return None
-        ordered = sorted(self.rtts_ms)
+        ordered = sorted(seen)
         return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
 
 
@@ -430,6 +442,15 @@ class RunState:
     pace: Pace = field(default_factory=Pace)
     #: the probes running now (the runner's): a sample measured beside others records how many ran at once
     running: set[str] = field(default_factory=set)
+    #: those of them that only hold idle sessions (``runs="hold"``): they do not load the target
+    holds: set[str] = field(default_factory=set)
+    #: those of them that load the target (``leaves`` load: the concurrency ramp, the floods)
+    loads: set[str] = field(default_factory=set)
+
+    def under_load(self) -> bool:
+        """Whether our own load is on the target now: more than one probe sending (not a hold: the pool of the
+        together stage), or a probe that loads it."""
+        return len(self.running - self.holds) > 1 or bool(self.loads)
 
 
 @dataclass
@@ -502,11 +523,12 @@ class ProbeContext:
 
     def quiet(self, bound: float) -> float:
         """How long to watch, once the expected frame has come, for what must not follow it (a close, a second
-        frame): ten times the run's 99th-percentile round trip, at least :data:`QUIET_FLOOR_S` (times the timeout
-        scale when it is above 1), at most ``bound`` (the configured window, also used before the run has seen
-        enough round trips). A healthy local target answers in milliseconds: its probes wait tens of
-        milliseconds for an absence, not a second."""
-        p99 = self.state.pace.p99_ms()
+        frame): ten times the run's 99th-percentile round trip (of those measured without our own load when there is
+        none now, see :class:`Pace`), at least :data:`QUIET_FLOOR_S` (times the timeout scale when it
+        is above 1), at most ``bound`` (the configured window, also used before the run has seen enough round
+        trips). A healthy local target answers in milliseconds: its probes wait tens of milliseconds for an
+        absence, not a second."""
+        p99 = self.state.pace.p99_ms(unloaded=not self.state.under_load())
         if p99 is None:
             return bound
         return min(bound, max(QUIET_FLOOR_S * max(1.0, self.options.timeout_scale), 10 * p99 / 1000))

@@ -294,7 +294,7 @@ async def control_frame_flood(ctx: ProbeContext) -> Result:
 CLIENT_HELLO_START = b"\x16\x03\x01\x00\xc8"
 
 
-@probe("resilience.tls_handshake_stall", runs="together", category="resilience", critical=False, needs=("tls",), evidence=("target",),
+@probe("resilience.tls_handshake_stall", runs="together", waits="handshake_bound_s", category="resilience", critical=False, needs=("tls",), evidence=("target",),
        expected="a connection that sends 5 bytes of a TLS ClientHello and stalls is dropped within the declared "
                 "handshake deadline (limits.handshake), as a stalled request head is")
 async def tls_handshake_stall(ctx: ProbeContext) -> Result:
@@ -347,7 +347,7 @@ async def _read_response(reader: asyncio.StreamReader, timeout: float) -> tuple[
     return status, headers
 
 
-@probe("resilience.keepalive_trickle", runs="together", category="resilience", critical=False, evidence=("target",),
+@probe("resilience.keepalive_trickle", runs="together", waits="handshake_bound_s", category="resilience", critical=False, evidence=("target",),
        expected="on a kept-alive HTTP connection, a second request head sent in part and stalled is dropped within "
                 "the declared deadline for a request head (limits.handshake), as the first request's is")
 async def keepalive_trickle(ctx: ProbeContext) -> Result:

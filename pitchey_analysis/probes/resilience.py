@@ -132,7 +132,7 @@ async def _half_upgrade(ctx: ProbeContext) -> tuple[float | None, str]:
             pass
 
 
-@probe("resilience.handshake_timeout", runs="together", category="resilience", critical=False, evidence=("target",),
+@probe("resilience.handshake_timeout", runs="together", waits="handshake_bound_s", category="resilience", critical=False, evidence=("target",),
        expected="a client that sends half an upgrade request and stalls is dropped by the target within the bound (slow-loris protection)")
 async def handshake_timeout(ctx: ProbeContext) -> Result:
     # Control: a complete upgrade is served, so a drop of the half one is the target's choice.

@@ -387,7 +387,7 @@ class ProbeSession:
         else:
             ans = await self.expect(of_kind, timeout, since=since)
         if ans is not None and last and sent_at is not None:
-            self.ctx.state.pace.note((time.perf_counter() - sent_at) * 1000)
+            self.ctx.state.pace.note((time.perf_counter() - sent_at) * 1000, loaded=self.ctx.state.under_load())
         return ans
 
     def stray_answer(self, kinds: Collection[str | None], since: int) -> dict[str, Any] | None:

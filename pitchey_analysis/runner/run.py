@@ -111,7 +111,10 @@ def _warm_imports(modules: tuple[str, ...]) -> None:
     import importlib
 
     for name in ("pitchey_analysis.capture.dataset", *modules):
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError:  # its user imports it when it needs it (and says why it cannot)
+            pass
 
 
 class Runner:
@@ -140,6 +143,10 @@ class Runner:
             skip = "target_unresponsive"
         if not skip:
             self.running.add(spec.name)
+            if spec.runs == "hold":
+                self.ctx.state.holds.add(spec.name)  # idle sessions: not a load the quiet windows must allow for
+            if "load" in spec.leaves:
+                self.ctx.state.loads.add(spec.name)  # its round trips are measured under its own load
             self.watch.started[spec.name] = self.rec.t_offset()
         self._show()
         try:
@@ -147,6 +154,8 @@ class Runner:
                                 deadline_limited=left < 180.0, after=self.watch.after)
         finally:
             self.running.discard(spec.name)
+            self.ctx.state.holds.discard(spec.name)
+            self.ctx.state.loads.discard(spec.name)
         self.breaker.note(r)
         if r["reason"] == "deadline":
             self._deadline()

@@ -54,17 +54,21 @@ def stage_of(spec: ProbeSpec) -> int:
     return 0 if quiet and not spec.last else 1
 
 
-def _order_in_stage(step: Step) -> int:
+def _order_in_stage(step: Step) -> tuple[int, int]:
     spec = step[0]
     if spec.runs in QUIET:
-        return QUIET.index(spec.runs)  # the timing probes first: nothing has loaded the target yet
+        return QUIET.index(spec.runs), 0  # the timing probes first: nothing has loaded the target yet
     if "load" in spec.leaves and spec.runs == "alone":
-        return len(QUIET)  # the quiet stage's load last
+        return len(QUIET), 0  # the quiet stage's load last
     if spec.runs == "hold":
-        return 0  # the holds start first: they take longest
+        return 0, 0  # the holds start first: they take longest
     if spec.last:
-        return 4  # what every later probe would inherit: once the others have ended
-    return 1 if spec.runs == "alone" else 2  # one at a time beside the idle holds, then the pool
+        return 4, 0  # what every later probe would inherit: once the others have ended
+    if spec.runs == "alone":
+        return 1, 0  # one at a time beside the idle holds
+    # then the pool, the probes that declare a wait (for a target's deadline) first: started last, they would end
+    # the pool alone, seconds after the others
+    return 2, 0 if spec.waits else 1
 
 
 def schedule(steps: list[Step], *, sequential: bool = False) -> list[Stage]:
