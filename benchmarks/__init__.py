@@ -12,5 +12,6 @@ import os
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# The peer tools (Artillery, k6) are installed next to this package by `make bench-peers`, never into the project's environment.
+# The peer tools (Artillery, k6) are installed next to this package by `make bench-peers`, never into the project's
+# environment.
 PEERS_DIR = Path(os.environ.get("PITCHEY_BENCH_PEERS") or HERE.parent / ".bench")

@@ -31,8 +31,18 @@ def generate(run: Path, n: int, chunk: int = 5_000_000, seed: int = 0) -> Path:
     from pitchey_analysis.capture.records import frame_from_rows
 
     run.mkdir(parents=True, exist_ok=True)
-    schema = pa.schema([("run_id", pa.string()), ("probe_id", pa.string()), ("metric", pa.string()), ("value_ms", pa.float64()),
-                        ("t_offset_s", pa.float64()), ("concurrency", pa.int64()), ("conn_index", pa.int64()), ("ok", pa.bool_())])
+    schema = pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("probe_id", pa.string()),
+            ("metric", pa.string()),
+            ("value_ms", pa.float64()),
+            ("t_offset_s", pa.float64()),
+            ("concurrency", pa.int64()),
+            ("conn_index", pa.int64()),
+            ("ok", pa.bool_()),
+        ]
+    )
     rng = np.random.default_rng(seed)
     names = pa.array(METRICS, pa.string())
     with pq.ParquetWriter(run / "samples.parquet", schema) as w:
@@ -45,11 +55,34 @@ def generate(run: Path, n: int, chunk: int = 5_000_000, seed: int = 0) -> Path:
             metric = pa.DictionaryArray.from_arrays(pa.array(rng.integers(0, len(METRICS), k, dtype="int8")), names)
             const = pa.DictionaryArray.from_arrays(pa.array(np.zeros(k, dtype="int8")), pa.array(["bench"]))
             probe = pa.DictionaryArray.from_arrays(pa.array(np.zeros(k, dtype="int8")), pa.array(["load.level_1000#1"]))
-            w.write_table(pa.table([const.cast(pa.string()), probe.cast(pa.string()), metric.cast(pa.string()), value, t,
-                                    np.full(k, 1000, dtype="int64"), rng.integers(0, 1000, k), ok], schema=schema),
-                          row_group_size=1_000_000)
-    frame_from_rows("probes", [{"probe_id": "load.level_1000#1", "probe": "load.level_1000", "category": "performance",
-                                "outcome": "pass", "critical": False}]).to_parquet(run / "probes.parquet", index=False)
+            w.write_table(
+                pa.table(
+                    [
+                        const.cast(pa.string()),
+                        probe.cast(pa.string()),
+                        metric.cast(pa.string()),
+                        value,
+                        t,
+                        np.full(k, 1000, dtype="int64"),
+                        rng.integers(0, 1000, k),
+                        ok,
+                    ],
+                    schema=schema,
+                ),
+                row_group_size=1_000_000,
+            )
+    frame_from_rows(
+        "probes",
+        [
+            {
+                "probe_id": "load.level_1000#1",
+                "probe": "load.level_1000",
+                "category": "performance",
+                "outcome": "pass",
+                "critical": False,
+            }
+        ],
+    ).to_parquet(run / "probes.parquet", index=False)
     frame_from_rows("frames", []).to_parquet(run / "frames.parquet", index=False)
     (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "status": "complete", "target": {"tls": False}}))
     return run
@@ -81,12 +114,25 @@ def summarize(run: Path, window_s: float) -> dict[str, Any]:
     drift = latency_drift(samples, window_s, windows=windows)
     t_drift = time.perf_counter()
     cpu = time.process_time() - c_import
-    return {"cpu_s": cpu, "samples": len(samples), "import_s": t_import - t0, "read_s": t_read - t_import, "latency_summary_s": t_summary - t_read,
-            "windowed_s": t_windows - t_summary, "drift_s": t_drift - t_windows, "total_s": t_drift - t_import,
-            "summarize_s": t_drift - t_read, "metrics": len(summary), "windows": int(windows[["metric", "window"]].drop_duplicates().shape[0]),
-            "drift": {str(r["metric"]): str(r["status"]) for _, r in drift.iterrows()},
-            "p99_rtt_ms": [float(summary.loc[summary["metric"] == "rtt_ms", c].iloc[0]) for c in ("p99_lo", "p99", "p99_hi")],
-            "peak_rss_mb": _hwm_mb(), "rss_at_start_mb": rss0}
+    return {
+        "cpu_s": cpu,
+        "samples": len(samples),
+        "import_s": t_import - t0,
+        "read_s": t_read - t_import,
+        "latency_summary_s": t_summary - t_read,
+        "windowed_s": t_windows - t_summary,
+        "drift_s": t_drift - t_windows,
+        "total_s": t_drift - t_import,
+        "summarize_s": t_drift - t_read,
+        "metrics": len(summary),
+        "windows": int(windows[["metric", "window"]].drop_duplicates().shape[0]),
+        "drift": {str(r["metric"]): str(r["status"]) for _, r in drift.iterrows()},
+        "p99_rtt_ms": [
+            float(summary.loc[summary["metric"] == "rtt_ms", c].iloc[0]) for c in ("p99_lo", "p99", "p99_hi")
+        ],
+        "peak_rss_mb": _hwm_mb(),
+        "rss_at_start_mb": rss0,
+    }
 
 
 if __name__ == "__main__":

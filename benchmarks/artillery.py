@@ -25,7 +25,11 @@ const log = process.env.PITCHEY_NET_LOG;
 const origLoad = Module._load;
 Module._load = function (request, parent, isMain) {
   if (request === 'posthog-node') {
-    class PostHog { capture() {} identify() {} alias() {} flush() { return Promise.resolve(); } shutdown() { return Promise.resolve(); } shutdownAsync() { return Promise.resolve(); } }
+    class PostHog {
+      capture() {} identify() {} alias() {}
+      flush() { return Promise.resolve(); } shutdown() { return Promise.resolve(); }
+      shutdownAsync() { return Promise.resolve(); }
+    }
     return { PostHog, default: PostHog };
   }
   return origLoad.apply(this, arguments);
@@ -58,19 +62,56 @@ def run_artillery(url: str, conns: int, seconds: float, tmp: Path) -> dict | str
     netlog = tmp / "net.log"
     script = tmp / "scenario.json"
     loops = max(200, int(seconds * 600))  # per virtual user: the run ends on its own after about `seconds`
-    script.write_text(json.dumps({
-        "config": {"target": url, "phases": [{"duration": 1, "arrivalCount": conns}], "ws": {"rejectUnauthorized": False}},
-        "scenarios": [{"engine": "ws", "flow": [{"loop": [{"send": {"payload": '{"type":"ping","id":"0000000000","pad":"' + "x" * 56 + '"}',
-                                                                      "match": {"json": "$.type", "value": "ping"}}}],
-                                                 "count": loops}]}],
-    }))
-    env = {**os.environ, "NODE_OPTIONS": f"--require {guard}", "ARTILLERY_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
-           "PITCHEY_NET_LOG": str(netlog)}
+    script.write_text(
+        json.dumps(
+            {
+                "config": {
+                    "target": url,
+                    "phases": [{"duration": 1, "arrivalCount": conns}],
+                    "ws": {"rejectUnauthorized": False},
+                },
+                "scenarios": [
+                    {
+                        "engine": "ws",
+                        "flow": [
+                            {
+                                "loop": [
+                                    {
+                                        "send": {
+                                            "payload": '{"type":"ping","id":"0000000000","pad":"' + "x" * 56 + '"}',
+                                            "match": {"json": "$.type", "value": "ping"},
+                                        }
+                                    }
+                                ],
+                                "count": loops,
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "NODE_OPTIONS": f"--require {guard}",
+        "ARTILLERY_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "1",
+        "PITCHEY_NET_LOG": str(netlog),
+    }
     report = tmp / f"artillery_{conns}_{seconds:g}.json"
     report.unlink(missing_ok=True)
     # measured in a fresh process, so that its RUSAGE_CHILDREN (peak RSS above all) is Artillery's alone
-    cmd = [sys.executable, str(Path(__file__).with_name("workloads.py")), "measure", str(seconds * 10 + 60),
-           str(binary), "run", "--output", str(report), str(script)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).with_name("workloads.py")),
+        "measure",
+        str(seconds * 10 + 60),
+        str(binary),
+        "run",
+        "--output",
+        str(report),
+        str(script),
+    ]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 10 + 90, env=env)
     except subprocess.TimeoutExpired:
@@ -86,7 +127,14 @@ def run_artillery(url: str, conns: int, seconds: float, tmp: Path) -> dict | str
     first, last = agg.get("firstCounterAt"), agg.get("lastCounterAt")
     span = (last - first) / 1000 if first and last and last > first else None
     blocked = sorted(h for h in hosts if h and not (h == "localhost" or h == "::1" or h.startswith("127.")))
-    return {"round_trips": n, "round_trips_per_s": n / span if span else None, "p50_ms": None, "p99_ms": None,
-            "process_cpu_s": fig["process_cpu_s"], "peak_rss_mb": fig["peak_rss_mb"], "samples_kept": None,
-            "note": "Artillery's ws engine reports no latency; "
-                    + (f"non-loopback connections blocked: {blocked}" if blocked else "only loopback connections were made")}
+    return {
+        "round_trips": n,
+        "round_trips_per_s": n / span if span else None,
+        "p50_ms": None,
+        "p99_ms": None,
+        "process_cpu_s": fig["process_cpu_s"],
+        "peak_rss_mb": fig["peak_rss_mb"],
+        "samples_kept": None,
+        "note": "Artillery's ws engine reports no latency; "
+        + (f"non-loopback connections blocked: {blocked}" if blocked else "only loopback connections were made"),
+    }

@@ -65,8 +65,8 @@ class Ending:
                 return
             self.frames += 1
             if b[0] & 0x0F == 0x8:
-                self.close_code = int.from_bytes(b[at:at + 2], "big") if size >= 2 else 1005
-            del b[:at + size]
+                self.close_code = int.from_bytes(b[at : at + 2], "big") if size >= 2 else 1005
+            del b[: at + size]
 
 
 async def flood_once(host: str, port: int, kind: str, deadline: float, out: dict) -> None:
@@ -80,8 +80,10 @@ async def flood_once(host: str, port: int, kind: str, deadline: float, out: dict
         return
     try:
         key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        writer.write(
+            f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
         if b" 101 " not in head.split(b"\r\n", 1)[0]:
             out["refused"] += 1
@@ -131,8 +133,16 @@ async def flood_once(host: str, port: int, kind: str, deadline: float, out: dict
 async def flooder(host: str, port: int, seconds: float, kind: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    out: dict = {"kind": kind, "connections": 0, "refused": 0, "connect_failed": 0, "held_at_deadline": 0,
-                 "frames_written": 0, "frames_read": 0, "ends": collections.Counter()}
+    out: dict = {
+        "kind": kind,
+        "connections": 0,
+        "refused": 0,
+        "connect_failed": 0,
+        "held_at_deadline": 0,
+        "frames_written": 0,
+        "frames_read": 0,
+        "ends": collections.Counter(),
+    }
     while loop.time() < deadline:
         await flood_once(host, port, kind, deadline, out)
     out["frames_written_per_s"] = out["frames_written"] / seconds
@@ -156,7 +166,9 @@ async def clients(url: str, seconds: float, n: int, rate: float) -> None:
         nonlocal lost
         async with connect(url, compression=None, ping_interval=None, open_timeout=10) as ws:
             await ws.recv()  # the first frame
-            await ws.send(json.dumps({"type": "ping", "id": f"c{i}-warm"}))  # untimed: the server's first answer of a type
+            await ws.send(
+                json.dumps({"type": "ping", "id": f"c{i}-warm"})
+            )  # untimed: the server's first answer of a type
             while json.loads(await ws.recv()).get("id") != f"c{i}-warm":
                 pass
             await asyncio.sleep(random.uniform(0, 1 / rate))  # spread the sessions over a period
@@ -180,8 +192,18 @@ async def clients(url: str, seconds: float, n: int, rate: float) -> None:
 
     await asyncio.gather(*(one(i) for i in range(n)))
     a = sorted(rtts)
-    print(json.dumps({"round_trips": len(a), "lost": lost, "p50_ms": percentile(a, 0.5), "p99_ms": percentile(a, 0.99),
-                      "max_ms": a[-1] if a else None}), flush=True)
+    print(
+        json.dumps(
+            {
+                "round_trips": len(a),
+                "lost": lost,
+                "p50_ms": percentile(a, 0.5),
+                "p99_ms": percentile(a, 0.99),
+                "max_ms": a[-1] if a else None,
+            }
+        ),
+        flush=True,
+    )
 
 
 def main(argv: list[str]) -> None:

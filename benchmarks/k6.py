@@ -55,7 +55,9 @@ const CONNS = Number(__ENV.PITCHEY_BENCH_CONNS);
 const PAYLOAD = '{"type":"ping","id":"0000000000","pad":"' + 'x'.repeat(56) + '"}';
 
 export const options = {
-  scenarios: { pingpong: { executor: 'per-vu-iterations', vus: CONNS, iterations: 1, maxDuration: (SECONDS + 60) + 's' } },
+  scenarios: {
+    pingpong: { executor: 'per-vu-iterations', vus: CONNS, iterations: 1, maxDuration: (SECONDS + 60) + 's' },
+  },
   summaryTrendStats: ['avg', 'med', 'p(99)', 'count'],
   blacklistIPs: JSON.parse(__ENV.PITCHEY_BENCH_BLOCKED),
 };
@@ -132,9 +134,14 @@ def figures(summary: dict) -> dict:
     n = int(m.get("round_trips", {}).get("values", {}).get("count", 0))
     rtt = m.get("rtt", {}).get("values", {})
     window_ms = m.get("pingpong_ms", {}).get("values", {}).get("avg")
-    return {"round_trips": n, "round_trips_per_s": n / (window_ms / 1000) if window_ms else None,
-            "p50_ms": rtt.get("med"), "p99_ms": rtt.get("p(99)"), "samples_kept": int(rtt.get("count", 0)),
-            "k6_run_ms": summary.get("state", {}).get("testRunDurationMs")}
+    return {
+        "round_trips": n,
+        "round_trips_per_s": n / (window_ms / 1000) if window_ms else None,
+        "p50_ms": rtt.get("med"),
+        "p99_ms": rtt.get("p(99)"),
+        "samples_kept": int(rtt.get("count", 0)),
+        "k6_run_ms": summary.get("state", {}).get("testRunDurationMs"),
+    }
 
 
 def run_k6(conns: int, seconds: float, tmp: Path) -> dict | str:
@@ -150,11 +157,30 @@ def run_k6(conns: int, seconds: float, tmp: Path) -> dict | str:
     summary = tmp / f"k6_summary_{conns}_{seconds:g}.json"
     summary.unlink(missing_ok=True)
     netns = netns_prefix()
-    env = {**os.environ, "K6_NO_USAGE_REPORT": "true", "K6_NO_COLOR": "true", "PITCHEY_BENCH_SECONDS": str(seconds),
-           "PITCHEY_BENCH_CONNS": str(conns), "PITCHEY_BENCH_SUMMARY": str(summary),
-           "PITCHEY_BENCH_BLOCKED": json.dumps(blocked_ranges())}
-    cmd = [*(netns or []), sys.executable, str(WORKLOADS), "isolated", str(seconds * 5 + 60), "1" if netns else "0", "--",
-           str(binary), "run", "--no-usage-report", "--quiet", "--log-output=stderr", str(script)]
+    env = {
+        **os.environ,
+        "K6_NO_USAGE_REPORT": "true",
+        "K6_NO_COLOR": "true",
+        "PITCHEY_BENCH_SECONDS": str(seconds),
+        "PITCHEY_BENCH_CONNS": str(conns),
+        "PITCHEY_BENCH_SUMMARY": str(summary),
+        "PITCHEY_BENCH_BLOCKED": json.dumps(blocked_ranges()),
+    }
+    cmd = [
+        *(netns or []),
+        sys.executable,
+        str(WORKLOADS),
+        "isolated",
+        str(seconds * 5 + 60),
+        "1" if netns else "0",
+        "--",
+        str(binary),
+        "run",
+        "--no-usage-report",
+        "--quiet",
+        "--log-output=stderr",
+        str(script),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 5 + 120, env=env)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     if not lines:
@@ -168,8 +194,15 @@ def run_k6(conns: int, seconds: float, tmp: Path) -> dict | str:
     out = figures(json.loads(summary.read_text()))
     if not out["round_trips"]:
         return "k6 counted no round trip"
-    guard = (f"fresh network namespace (interfaces: {', '.join(fig.get('interfaces', []))})" if netns
-             else "no namespace available: k6 blacklistIPs + socket sampling")
-    out.update(process_cpu_s=fig["process_cpu_s"], peak_rss_mb=fig["peak_rss_mb"], wall_s=fig.get("wall_s"),
-               guard=f"{guard}; remote addresses seen: {', '.join(sorted(set(fig.get('remote_addresses', [])))) or 'none'}")
+    guard = (
+        f"fresh network namespace (interfaces: {', '.join(fig.get('interfaces', []))})"
+        if netns
+        else "no namespace available: k6 blacklistIPs + socket sampling"
+    )
+    out.update(
+        process_cpu_s=fig["process_cpu_s"],
+        peak_rss_mb=fig["peak_rss_mb"],
+        wall_s=fig.get("wall_s"),
+        guard=f"{guard}; remote addresses seen: {', '.join(sorted(set(fig.get('remote_addresses', [])))) or 'none'}",
+    )
     return out

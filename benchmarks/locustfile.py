@@ -27,5 +27,11 @@ class PingPongUser(User):
         t0 = time.perf_counter()
         self.ws.send(PAYLOAD)
         self.ws.recv()
-        self.environment.events.request.fire(request_type="WS", name="ping", response_time=(time.perf_counter() - t0) * 1000,
-                                             response_length=len(PAYLOAD), exception=None, context={})
+        self.environment.events.request.fire(
+            request_type="WS",
+            name="ping",
+            response_time=(time.perf_counter() - t0) * 1000,
+            response_length=len(PAYLOAD),
+            exception=None,
+            context={},
+        )

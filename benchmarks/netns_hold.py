@@ -88,8 +88,13 @@ class Proc:
 
     def __init__(self, cmd: list[str], log: Path) -> None:
         self.log = open(log, "w")
-        self.p = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.p = subprocess.Popen(
+            cmd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
 
     def stop(self) -> None:
         if self.p.poll() is None:
@@ -147,23 +152,82 @@ def start_target(kind: str, processes: int, logs: Path) -> list[Proc]:
     """The target in its namespace: ``processes`` processes on one port (SO_REUSEPORT), each under the fd limit."""
     host = ADDR[TARGET_NS]
     if kind == "reference":
-        target = Proc(["ip", "netns", "exec", TARGET_NS, PY, "-m", "pitchey_analysis.cli", "serve", "--host", host,
-                       "--port", str(PORT), "--workers", str(processes), "--disable", "rate_limit", "--disable", "lockout",
-                       "--knob", "ping_interval=600", "--knob", "idle_timeout=3600", "--knob", "dashboard_interval=3600",
-                       "--jwt-secret", "bench-" + "s" * 40], logs / "target.log")
+        target = Proc(
+            [
+                "ip",
+                "netns",
+                "exec",
+                TARGET_NS,
+                PY,
+                "-m",
+                "pitchey_analysis.cli",
+                "serve",
+                "--host",
+                host,
+                "--port",
+                str(PORT),
+                "--workers",
+                str(processes),
+                "--disable",
+                "rate_limit",
+                "--disable",
+                "lockout",
+                "--knob",
+                "ping_interval=600",
+                "--knob",
+                "idle_timeout=3600",
+                "--knob",
+                "dashboard_interval=3600",
+                "--jwt-secret",
+                "bench-" + "s" * 40,
+            ],
+            logs / "target.log",
+        )
         # seven Python processes importing aiohttp on a crowded 2-core machine: a minute or more
         # (the server's own pool gives its workers 60 s to start, then exits)
-        wait_for(lambda: urllib.request.urlopen(f"http://{host}:{PORT}/api/health", timeout=2).status == 200, "the target", 300,
-                 (target,))
+        wait_for(
+            lambda: urllib.request.urlopen(f"http://{host}:{PORT}/api/health", timeout=2).status == 200,
+            "the target",
+            300,
+            (target,),
+        )
         return [target]
-    procs = [Proc(["ip", "netns", "exec", TARGET_NS, PY, str(ROOT / "benchmarks" / "workloads.py"), "picows-echo-server",
-                   str(PORT), host, "reuse"], logs / f"target-{j}.log") for j in range(processes)]
-    wait_for(lambda: all("ready" in (logs / f"target-{j}.log").read_text() for j in range(processes)), "the echo target", 300, tuple(procs))
+    procs = [
+        Proc(
+            [
+                "ip",
+                "netns",
+                "exec",
+                TARGET_NS,
+                PY,
+                str(ROOT / "benchmarks" / "workloads.py"),
+                "picows-echo-server",
+                str(PORT),
+                host,
+                "reuse",
+            ],
+            logs / f"target-{j}.log",
+        )
+        for j in range(processes)
+    ]
+    wait_for(
+        lambda: all("ready" in (logs / f"target-{j}.log").read_text() for j in range(processes)),
+        "the echo target",
+        300,
+        tuple(procs),
+    )
     return procs
 
 
-def run(connections: int, hold_s: float, target: str, target_workers: int, shards_per_host: int, connect_rate: float,
-        logs: Path) -> dict:
+def run(
+    connections: int,
+    hold_s: float,
+    target: str,
+    target_workers: int,
+    shards_per_host: int,
+    connect_rate: float,
+    logs: Path,
+) -> dict:
     import numpy as np
     from distributed import Client
 
@@ -175,12 +239,48 @@ def run(connections: int, hold_s: float, target: str, target_workers: int, shard
         targets = start_target(target, target_workers, logs)
         procs.extend(targets)
         scheduler = f"tcp://{NET}.1:{SCHED_PORT}"
-        procs.append(Proc([PY, "-m", "distributed.cli.dask_scheduler", "--host", f"{NET}.1", "--port", str(SCHED_PORT),
-                           "--no-dashboard"], logs / "scheduler.log"))
+        procs.append(
+            Proc(
+                [
+                    PY,
+                    "-m",
+                    "distributed.cli.dask_scheduler",
+                    "--host",
+                    f"{NET}.1",
+                    "--port",
+                    str(SCHED_PORT),
+                    "--no-dashboard",
+                ],
+                logs / "scheduler.log",
+            )
+        )
         for ns in CLIENT_NS:
-            procs.append(Proc(["ip", "netns", "exec", ns, PY, "-m", "distributed.cli.dask_worker", scheduler, "--host", ADDR[ns],
-                               "--nworkers", str(shards_per_host), "--nthreads", "1", "--no-dashboard", "--name", ns,
-                               "--memory-limit", "0"], logs / f"{ns}.log"))
+            procs.append(
+                Proc(
+                    [
+                        "ip",
+                        "netns",
+                        "exec",
+                        ns,
+                        PY,
+                        "-m",
+                        "distributed.cli.dask_worker",
+                        scheduler,
+                        "--host",
+                        ADDR[ns],
+                        "--nworkers",
+                        str(shards_per_host),
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--name",
+                        ns,
+                        "--memory-limit",
+                        "0",
+                    ],
+                    logs / f"{ns}.log",
+                )
+            )
         n_workers = shards_per_host * len(CLIENT_NS)
         wait_for(lambda: Client(scheduler, timeout=5).close() is None, "the Dask scheduler", 180)
         with Client(scheduler, timeout=5) as c:
@@ -201,12 +301,22 @@ def run(connections: int, hold_s: float, target: str, target_workers: int, shard
                 peak["rss"] = max(peak["rss"], target_rss())
 
         watcher = threading.Thread(target=during, daemon=True)
-        # a plain echo target sends nothing first and answers 'ping' with 'ping' (the reference server: 'connected', 'pong')
+        # a plain echo target sends nothing first and answers 'ping' with 'ping' (the reference server: 'connected',
+        # 'pong')
         echo = {"await_first_frame": False, "ping": ECHO_PING} if target == "echo" else {}
         t0 = time.perf_counter()
-        plan = LoadPlan(f"ws://{ADDR[TARGET_NS]}:{PORT}/ws", levels=(connections,), duration_s=hold_s, model="hold",
-                        workers=n_workers, scheduler=scheduler, connect_rate=connect_rate, handshake_timeout=30, answer_timeout=30,
-                        **echo)
+        plan = LoadPlan(
+            f"ws://{ADDR[TARGET_NS]}:{PORT}/ws",
+            levels=(connections,),
+            duration_s=hold_s,
+            model="hold",
+            workers=n_workers,
+            scheduler=scheduler,
+            connect_rate=connect_rate,
+            handshake_timeout=30,
+            answer_timeout=30,
+            **echo,
+        )
         res = run_load(plan, pin_workers=True, progress=sys.stderr.isatty(), during=watcher.start)
         wall = time.perf_counter() - t0
         done.set()
@@ -226,22 +336,38 @@ def run(connections: int, hold_s: float, target: str, target_workers: int, shard
         open_span = float(connects.max() - connects.min()) if connects.size > 1 else float("nan")
         client_growth = sum(s.peak_rss_mb - (s.health[0]["rss_mb"] if s.health else 0.0) for s in res.shards)
         hosts = sorted({(s.host, s.pid) for s in res.shards})
-        return {"tool": "pitchey-analysis load", "scenario": f"{connections} connections held {hold_s:.0f} s across network namespaces",
-                "target_kind": target, "connections": connections, "connect_rate": connect_rate, "opened": res.opened, "held": res.held,
-                "answered_final_ping": int(ping_ms.size), "final_pings": int(ping_t.size),
-                "final_ping_p50_ms": round(float(np.percentile(ping_ms, 50)), 1) if ping_ms.size else None,
-                "final_ping_max_ms": round(float(ping_ms.max()), 1) if ping_ms.size else None,
-                "final_ping_span_s": round(float(ping_t.max() - ping_t.min()), 2) if ping_t.size > 1 else None,
-                "opens_per_s": round(res.opened / open_span, 1) if open_span == open_span and open_span > 0 else None,
-                "open_s": round(open_span, 1),
-                "target_rss_mb": round(peak["rss"], 1), "target_kib_per_conn": round((peak["rss"] - base) * 1024 / max(1, res.opened), 2),
-                "client_kib_per_conn": round(client_growth * 1024 / max(1, res.opened), 2), "wall_s": round(wall, 1),
-                "shards": len(res.shards), "client_processes": len(hosts), "errors": res.errors(),
-                "error_examples": res.error_examples(), "close_codes": res.close_codes(),
-                "target_processes_alive": f"{sum(alive)}/{len(alive)}", "target_tcp": listen,
-                "target": (f"{'picows echo target' if target == 'echo' else 'reference server'}, {target_workers} processes on "
-                           f"{ADDR[TARGET_NS]}:{PORT} (namespace {TARGET_NS}, SO_REUSEPORT)"),
-                "clients": {ns: ADDR[ns] for ns in CLIENT_NS}}
+        return {
+            "tool": "pitchey-analysis load",
+            "scenario": f"{connections} connections held {hold_s:.0f} s across network namespaces",
+            "target_kind": target,
+            "connections": connections,
+            "connect_rate": connect_rate,
+            "opened": res.opened,
+            "held": res.held,
+            "answered_final_ping": int(ping_ms.size),
+            "final_pings": int(ping_t.size),
+            "final_ping_p50_ms": round(float(np.percentile(ping_ms, 50)), 1) if ping_ms.size else None,
+            "final_ping_max_ms": round(float(ping_ms.max()), 1) if ping_ms.size else None,
+            "final_ping_span_s": round(float(ping_t.max() - ping_t.min()), 2) if ping_t.size > 1 else None,
+            "opens_per_s": round(res.opened / open_span, 1) if open_span == open_span and open_span > 0 else None,
+            "open_s": round(open_span, 1),
+            "target_rss_mb": round(peak["rss"], 1),
+            "target_kib_per_conn": round((peak["rss"] - base) * 1024 / max(1, res.opened), 2),
+            "client_kib_per_conn": round(client_growth * 1024 / max(1, res.opened), 2),
+            "wall_s": round(wall, 1),
+            "shards": len(res.shards),
+            "client_processes": len(hosts),
+            "errors": res.errors(),
+            "error_examples": res.error_examples(),
+            "close_codes": res.close_codes(),
+            "target_processes_alive": f"{sum(alive)}/{len(alive)}",
+            "target_tcp": listen,
+            "target": (
+                f"{'picows echo target' if target == 'echo' else 'reference server'}, {target_workers} processes on "
+                f"{ADDR[TARGET_NS]}:{PORT} (namespace {TARGET_NS}, SO_REUSEPORT)"
+            ),
+            "clients": {ns: ADDR[ns] for ns in CLIENT_NS},
+        }
     finally:
         for p in reversed(procs):
             p.stop()
@@ -251,12 +377,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connections", type=int, default=100_000)
     ap.add_argument("--hold", type=float, default=60.0)
-    ap.add_argument("--target", choices=("echo", "reference"), default="echo",
-                    help="the bench's picows echo target (default) or the reference server (aiohttp)")
-    ap.add_argument("--target-workers", type=int, default=7, help="target processes on one port (each under the fd limit)")
+    ap.add_argument(
+        "--target",
+        choices=("echo", "reference"),
+        default="echo",
+        help="the bench's picows echo target (default) or the reference server (aiohttp)",
+    )
+    ap.add_argument(
+        "--target-workers", type=int, default=7, help="target processes on one port (each under the fd limit)"
+    )
     ap.add_argument("--shards-per-host", type=int, default=2)
-    ap.add_argument("--connect-rate", type=float, default=4000.0,
-                    help="connections opened per second, over all shards; the final pings go out at the same pace")
+    ap.add_argument(
+        "--connect-rate",
+        type=float,
+        default=4000.0,
+        help="connections opened per second, over all shards; the final pings go out at the same pace",
+    )
     ap.add_argument("--out", default=str(ROOT / "reports" / "bench-netns.json"))
     a = ap.parse_args()
     if os.geteuid() != 0:

@@ -4,7 +4,8 @@ Run as ``python benchmarks/ours.py URL CONNECTIONS SECONDS STREAM`` (a whole pro
 one shard in the closed model against a plain echo target, its chunks taken by the same path the ``load``
 command uses (:func:`pitchey_analysis.load.run_load` with ``workers=0``: the shard in a thread, its
 messages drained by this process's main thread) and appended to an Arrow sample stream, the format of a
-run's ``samples.arrows``. Nothing is kept in memory, and neither pyarrow nor numpy is imported (the chunks are made and appended with
+run's ``samples.arrows``. Nothing is kept in memory, and neither pyarrow nor numpy is imported (the chunks are made and
+appended with
 nanoarrow, as in the ``load`` command until its run ends); the process prints its counters as one JSON line.
 The bench then reads the stream back in its own process (:func:`stream_figures`), so the figures rest on the
 samples that reached the disk, and fails loudly when they do not add up.
@@ -34,16 +35,36 @@ def run(url: str, conns: int, seconds: float, stream: Path) -> dict[str, Any]:
             writer.write(msg["chunk"], msg["rows"])
 
     try:
-        res = run_load(LoadPlan(url, levels=(conns,), duration_s=seconds, model="closed", workers=0, await_first_frame=False,
-                                ping=ECHO_PING), progress=False, on_message=on_message, keep_samples=False,
-                       probe_id="bench.saturation#1")
+        res = run_load(
+            LoadPlan(
+                url,
+                levels=(conns,),
+                duration_s=seconds,
+                model="closed",
+                workers=0,
+                await_first_frame=False,
+                ping=ECHO_PING,
+            ),
+            progress=False,
+            on_message=on_message,
+            keep_samples=False,
+            probe_id="bench.saturation#1",
+        )
     finally:
         writer.close()
     s = res.shards[0]
     if "pyarrow" in sys.modules or "numpy" in sys.modules:  # the figure would not be the load command's
         raise RuntimeError("pyarrow or numpy was imported by the process generating load")
-    return {"opened": res.opened, "sent": res.sent, "answered": res.answered, "samples": res.samples, "errors": res.errors(),
-            "streamed_rows": writer.rows, "loop_cpu_s": s.cpu_s, "wall_s": s.wall_s}
+    return {
+        "opened": res.opened,
+        "sent": res.sent,
+        "answered": res.answered,
+        "samples": res.samples,
+        "errors": res.errors(),
+        "streamed_rows": writer.rows,
+        "loop_cpu_s": s.cpu_s,
+        "wall_s": s.wall_s,
+    }
 
 
 def stream_figures(counters: dict[str, Any], stream: Path) -> dict[str, Any]:
@@ -65,8 +86,13 @@ def stream_figures(counters: dict[str, Any], stream: Path) -> dict[str, Any]:
     rtt = table.column("value_ms").to_numpy()[(metric == "rtt_ms") & ok]
     if rtt.size == 0 or rtt.size != counters["answered"]:
         raise ValueError(f"{counters['answered']} answers counted but {rtt.size} round-trip samples kept ({counters})")
-    return {"round_trips": int(rtt.size), "round_trips_per_s": rtt.size / counters["wall_s"],
-            "p50_ms": float(np.percentile(rtt, 50)), "p99_ms": float(np.percentile(rtt, 99)), "samples_kept": rows}
+    return {
+        "round_trips": int(rtt.size),
+        "round_trips_per_s": rtt.size / counters["wall_s"],
+        "p50_ms": float(np.percentile(rtt, 50)),
+        "p99_ms": float(np.percentile(rtt, 99)),
+        "samples_kept": rows,
+    }
 
 
 if __name__ == "__main__":

@@ -67,4 +67,6 @@ def accounting_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 def markdown(headers: list[str], cells: list[list[str]]) -> str:
     """A Markdown table."""
     esc = [[c.replace("|", "\\|") for c in row] for row in cells]
-    return "\n".join(["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + ["| " + " | ".join(r) + " |" for r in esc])
+    return "\n".join(
+        ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + ["| " + " | ".join(r) + " |" for r in esc]
+    )

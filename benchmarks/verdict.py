@@ -26,8 +26,22 @@ CASES = (("full", "complete", True, 35.0), ("full", "pitchey-2025-11", True, 60.
 
 
 def _run(suite: str, profile: str, sequential: bool, out: Path) -> tuple[float, Path]:
-    cmd = [PY, "-m", "pitchey_analysis", "run", "--suite", suite, "--profile", profile, "--out", str(out), "--no-progress",
-           "--fail-on", "never", *(["--sequential"] if sequential else [])]
+    cmd = [
+        PY,
+        "-m",
+        "pitchey_analysis",
+        "run",
+        "--suite",
+        suite,
+        "--profile",
+        profile,
+        "--out",
+        str(out),
+        "--no-progress",
+        "--fail-on",
+        "never",
+        *(["--sequential"] if sequential else []),
+    ]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**_env(), "PITCHEY_TIMEOUT_SCALE": "1"})
     wall = time.perf_counter() - t0
@@ -44,9 +58,15 @@ def _figures(run_dir: Path) -> dict[str, Any]:
     m = run.manifest
     span = (datetime.fromisoformat(m["ended_at"]) - datetime.fromisoformat(m["started_at"])).total_seconds()
     lat = latency_summary(run.samples).set_index("metric")
-    figs = {q: {k: [lat.at[k, q], lat.at[k, f"{q}_lo"], lat.at[k, f"{q}_hi"]] for k in METRICS if k in lat.index}
-            for q in ("p50", "p99")}
-    return {"run_s": span, "outcomes": {r.probe: (r.outcome, r.reason) for r in run.probes.itertuples()}, "latency": figs}
+    figs = {
+        q: {k: [lat.at[k, q], lat.at[k, f"{q}_lo"], lat.at[k, f"{q}_hi"]] for k in METRICS if k in lat.index}
+        for q in ("p50", "p99")
+    }
+    return {
+        "run_s": span,
+        "outcomes": {r.probe: (r.outcome, r.reason) for r in run.probes.itertuples()},
+        "latency": figs,
+    }
 
 
 def _overlap(a: list[float], b: list[float]) -> bool | None:
@@ -65,26 +85,48 @@ def bench_time_to_verdict(quick: bool = False) -> list[dict]:
         for suite, profile, both, target in CASES:
             wall, run_dir = _run(suite, profile, False, Path(tmp) / f"{suite}-{profile}-together")
             together = _figures(run_dir)
-            row: dict[str, Any] = {"tool": "time to verdict", "scenario": f"{suite} suite, {profile}, wss://",
-                                   "wall_s": round(wall, 1), "run_s": round(together["run_s"], 1), "target_s": target,
-                                   "met": wall <= target}
+            row: dict[str, Any] = {
+                "tool": "time to verdict",
+                "scenario": f"{suite} suite, {profile}, wss://",
+                "wall_s": round(wall, 1),
+                "run_s": round(together["run_s"], 1),
+                "target_s": target,
+                "met": wall <= target,
+            }
             if both and not quick:
                 wall_seq, seq_dir = _run(suite, profile, True, Path(tmp) / f"{suite}-{profile}-sequential")
                 seq = _figures(seq_dir)
                 a, b = seq["outcomes"], together["outcomes"]
                 differ = sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p))
-                overlaps = {f"{q}:{k}": _overlap(seq["latency"][q][k], together["latency"][q][k])
-                            for q in ("p50", "p99") for k in seq["latency"][q] if k in together["latency"][q]}
-                row.update({"sequential_wall_s": round(wall_seq, 1), "speedup": round(wall_seq / wall, 2),
-                            "outcomes_differ": differ,
-                            "latency_intervals_overlap": sum(1 for v in overlaps.values() if v),
-                            "latency_intervals_apart": sorted(k for k, v in overlaps.items() if v is False),
-                            "p50_rtt_ms_sequential": _fmt(seq["latency"]["p50"].get("rtt_ms")),
-                            "p50_rtt_ms_together": _fmt(together["latency"]["p50"].get("rtt_ms"))})
+                overlaps = {
+                    f"{q}:{k}": _overlap(seq["latency"][q][k], together["latency"][q][k])
+                    for q in ("p50", "p99")
+                    for k in seq["latency"][q]
+                    if k in together["latency"][q]
+                }
+                row.update(
+                    {
+                        "sequential_wall_s": round(wall_seq, 1),
+                        "speedup": round(wall_seq / wall, 2),
+                        "outcomes_differ": differ,
+                        "latency_intervals_overlap": sum(1 for v in overlaps.values() if v),
+                        "latency_intervals_apart": sorted(k for k, v in overlaps.items() if v is False),
+                        "p50_rtt_ms_sequential": _fmt(seq["latency"]["p50"].get("rtt_ms")),
+                        "p50_rtt_ms_together": _fmt(together["latency"]["p50"].get("rtt_ms")),
+                    }
+                )
             rows.append(row)
-            print(f"  {row['scenario']}: {wall:.1f} s (target {target:.0f} s)"
-                  + (f", one at a time {row['sequential_wall_s']} s, outcomes differing: {row['outcomes_differ'] or 'none'}"
-                     if "sequential_wall_s" in row else ""), file=sys.stderr, flush=True)
+            print(
+                f"  {row['scenario']}: {wall:.1f} s (target {target:.0f} s)"
+                + (
+                    f", one at a time {row['sequential_wall_s']} s, outcomes differing: "
+                    f"{row['outcomes_differ'] or 'none'}"
+                    if "sequential_wall_s" in row
+                    else ""
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
     return rows
 
 

@@ -24,7 +24,6 @@ def tagged(seq: int) -> bytes:
     return b'{"type":"ping","id":"%010d","pad":"' % seq + b"x" * 56 + b'"}'
 
 
-
 _CPU0 = [0.0]
 
 
@@ -42,9 +41,16 @@ def _figures(rtts_ns: list[int], elapsed: float) -> dict:
     def pct(q: float) -> float | None:
         return a[min(n - 1, int(q * (n - 1) + 0.5))] if n else None
 
-    return {"round_trips": n, "round_trips_per_s": n / elapsed if elapsed else 0.0, "p50_ms": pct(0.5), "p99_ms": pct(0.99),
-            "loop_cpu_s": cpu, "cpu_s_per_10k": cpu / n * 1e4 if n else None, "client_us_per_rt": cpu / n * 1e6 if n else None,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "round_trips": n,
+        "round_trips_per_s": n / elapsed if elapsed else 0.0,
+        "p50_ms": pct(0.5),
+        "p99_ms": pct(0.99),
+        "loop_cpu_s": cpu,
+        "cpu_s_per_10k": cpu / n * 1e4 if n else None,
+        "client_us_per_rt": cpu / n * 1e6 if n else None,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 # -- raw TCP echo (the physical reference) -----------------------------------
@@ -202,8 +208,12 @@ async def picows_bare(url: str, seconds: float) -> None:
     n = await done
     elapsed = time.perf_counter() - t
     fig = _figures([], elapsed)
-    fig.update(round_trips=n, round_trips_per_s=n / elapsed, client_us_per_rt=fig["loop_cpu_s"] / n * 1e6,
-               cpu_s_per_10k=fig["loop_cpu_s"] / n * 1e4)
+    fig.update(
+        round_trips=n,
+        round_trips_per_s=n / elapsed,
+        client_us_per_rt=fig["loop_cpu_s"] / n * 1e6,
+        cpu_s_per_10k=fig["loop_cpu_s"] / n * 1e4,
+    )
     transport.disconnect()
     print(json.dumps(fig), flush=True)
 
@@ -238,6 +248,7 @@ async def picows_opener(url: str, n: int, batch: int, sources: list[str]) -> Non
             s.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24), 1)
             s.bind((addr, 0))
             return s
+
         return make
 
     factories = [bound(a) for a in sources]
@@ -249,16 +260,29 @@ async def picows_opener(url: str, n: int, batch: int, sources: list[str]) -> Non
     held, failed = [], 0
     t0, r0 = time.perf_counter(), os.times()
     for start in range(0, n, batch):
-        for res in await asyncio.gather(*(connect(start + i) for i in range(min(batch, n - start))), return_exceptions=True):
+        for res in await asyncio.gather(
+            *(connect(start + i) for i in range(min(batch, n - start))), return_exceptions=True
+        ):
             if isinstance(res, BaseException):
                 failed += 1
             else:
                 held.append(res[0])
     elapsed, r1 = time.perf_counter() - t0, os.times()
     cpu = (r1.user - r0.user) + (r1.system - r0.system)
-    print(json.dumps({"opened": len(held), "failed": failed, "open_s": elapsed, "opens_per_s": len(held) / elapsed,
-                      "cpu_s": cpu, "cpu_us_per_open": cpu / max(1, len(held)) * 1e6,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+    print(
+        json.dumps(
+            {
+                "opened": len(held),
+                "failed": failed,
+                "open_s": elapsed,
+                "opens_per_s": len(held) / elapsed,
+                "cpu_s": cpu,
+                "cpu_us_per_open": cpu / max(1, len(held)) * 1e6,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        ),
+        flush=True,
+    )
     for t in held:
         t.disconnect()
 
@@ -324,8 +348,11 @@ def measure(cmd: list[str], timeout: float, watch: bool = False) -> dict:
     lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     out = json.loads(lines[-1]) if lines else {}
     out.setdefault("peak_rss_mb", ru.ru_maxrss / 1024)
-    out.update(returncode=p.returncode, wall_s=wall,
-               process_cpu_s=(ru.ru_utime + ru.ru_stime) - (before.ru_utime + before.ru_stime))
+    out.update(
+        returncode=p.returncode,
+        wall_s=wall,
+        process_cpu_s=(ru.ru_utime + ru.ru_stime) - (before.ru_utime + before.ru_stime),
+    )
     if watch:
         out["remote_addresses"] = sorted(remote)
     if p.returncode != 0:
@@ -347,8 +374,12 @@ def isolated(timeout: float, lo_up: bool, cmd: list[str]) -> dict:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, __file__, "picows-echo-server", str(port)], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen(
+        [sys.executable, __file__, "picows-echo-server", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         if "ready" not in (server.stdout.readline() if server.stdout else ""):
             raise SystemExit("echo server did not start")
@@ -391,7 +422,11 @@ def main(argv: list[str]) -> None:
     elif name == "picows-bare":
         run(picows_bare(args[0], float(args[1])))
     elif name == "picows-opener":  # picows-opener URL N BATCH [SOURCE,SOURCE...]
-        run(picows_opener(args[0], int(args[1]), int(args[2]), [a for a in (args[3] if len(args) > 3 else "").split(",") if a]))
+        run(
+            picows_opener(
+                args[0], int(args[1]), int(args[2]), [a for a in (args[3] if len(args) > 3 else "").split(",") if a]
+            )
+        )
     elif name == "websockets-client":
         run(websockets_client(args[0], float(args[1]), args[2] == "1"))
     else:

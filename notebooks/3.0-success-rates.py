@@ -11,7 +11,8 @@
 
 # %% [markdown]
 # # 3.0 Success rates per category
-# Rates leave skips out and carry a Wilson 95% interval; the overall score is a fixed weighting printed with its formula.
+# Rates leave skips out and carry a Wilson 95% interval; the overall score is a fixed weighting printed with its
+# formula.
 
 # %% tags=["parameters"]
 run = "latest"  # run id, run directory or "latest" (falls back to the committed sample)

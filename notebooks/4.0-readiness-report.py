@@ -98,7 +98,8 @@ view.cell(sections.auth_methods)
 view.cell(sections.message_types)
 
 # %%
-# Dropped sessions are a finding of their own (resilience.sustained_sessions): shown only when the server closed held sessions.
+# Dropped sessions are a finding of their own (resilience.sustained_sessions): shown only when the server closed
+# held sessions.
 view.cell(sections.dropped)
 
 # %% [markdown]

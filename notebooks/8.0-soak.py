@@ -33,7 +33,9 @@ from pitchey_analysis.notebook import explore, views
 from pitchey_analysis.report import figures
 
 figures.style()
-view = explore.RunView(globals(), runs_dir, interactive=interactive, opener=explore.open_load_run, only=lambda row: row.suite == "load")
+view = explore.RunView(
+    globals(), runs_dir, interactive=interactive, opener=explore.open_load_run, only=lambda row: row.suite == "load"
+)
 
 # %% [markdown]
 # ## Was the generator honest?

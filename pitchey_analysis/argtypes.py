@@ -24,12 +24,23 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
 
 
-def number(*, low: float | None = None, low_open: bool = False, high: float | None = None,
-           integer: bool = False, what: str = "a number") -> Callable[[str], Any]:
+def number(
+    *,
+    low: float | None = None,
+    low_open: bool = False,
+    high: float | None = None,
+    integer: bool = False,
+    what: str = "a number",
+) -> Callable[[str], Any]:
     """A parser of a finite number (``integer``: a whole one) in ``[low, high]`` (``low_open``: ``> low``)."""
-    rule = ", ".join(x for x in (
-        (f"> {_fmt(low)}" if low_open else f">= {_fmt(low)}") if low is not None else "",
-        f"<= {_fmt(high)}" if high is not None else "") if x)
+    rule = ", ".join(
+        x
+        for x in (
+            (f"> {_fmt(low)}" if low_open else f">= {_fmt(low)}") if low is not None else "",
+            f"<= {_fmt(high)}" if high is not None else "",
+        )
+        if x
+    )
 
     def parse(text: str) -> Any:
         try:
@@ -68,7 +79,9 @@ def knob(text: str) -> tuple[str, Any]:
     name, sep, raw = text.partition("=")
     name = name.strip()
     if not sep or not _KNOB.match(name):
-        raise argparse.ArgumentTypeError(f"--knob takes NAME=VALUE with NAME a knob name, e.g. ping_interval=5 (got {text!r})")
+        raise argparse.ArgumentTypeError(
+            f"--knob takes NAME=VALUE with NAME a knob name, e.g. ping_interval=5 (got {text!r})"
+        )
     try:
         value: Any = json.loads(raw)
     except (ValueError, RecursionError):
@@ -91,14 +104,20 @@ def check_knob_types(knobs: dict[str, Any], cls: type) -> str | None:
         if name not in names:
             return f"unknown knob {name!r} (see --list-switches)"
         hint = hints[name]
-        parts = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+        parts = (
+            typing.get_args(hint)
+            if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+            else (hint,)
+        )
         widen: dict[Any, list[type]] = {float: [int, float], frozenset: [list], tuple: [list]}
         accepted: list[type] = []
         for t in parts:
             origin = typing.get_origin(t) or t
             accepted += widen.get(origin, [origin])
         if isinstance(value, bool) and bool not in accepted or not isinstance(value, tuple(accepted)):
-            return f"--knob {name}: {json.dumps(value)[:40]} is not {' or '.join(sorted({a.__name__ for a in accepted}))}"
+            return (
+                f"--knob {name}: {json.dumps(value)[:40]} is not {' or '.join(sorted({a.__name__ for a in accepted}))}"
+            )
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             return f"--knob {name}: must be >= 0, got {value}"
     return None
@@ -107,6 +126,7 @@ def check_knob_types(knobs: dict[str, Any], cls: type) -> str | None:
 def choice(names: tuple[str, ...] | Callable[[], tuple[str, ...]], what: str) -> Callable[[str], str]:
     """A parser of one of ``names`` (a function of them: looked up when a value is parsed, so that the module that
     knows them is imported only then)."""
+
     def parse(text: str) -> str:
         known = names() if callable(names) else names
         if text not in known:
@@ -168,7 +188,9 @@ def http_path(text: str) -> str:
     """A path on the target: ``/`` first (joined to the target's base, never another host: ``@evil/`` or
     ``http://...`` would send a login elsewhere), no space and no control character."""
     if not text.startswith("/") or text.startswith("//") or _CONTROL.search(text) or " " in text:
-        raise argparse.ArgumentTypeError(f"a path on the target expected, starting with one / and without spaces, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"a path on the target expected, starting with one / and without spaces, got {text!r}"
+        )
     return text
 
 
@@ -180,5 +202,23 @@ def formats(text: str) -> tuple[str, ...]:
     return out
 
 
-__all__ = ["MAX_SECONDS", "check_knob_types", "choice", "count", "credential", "feature", "formats", "has_control", "header", "http_path", "knob", "number", "port",
-           "positive_seconds", "profile", "rate", "scale", "seconds"]
+__all__ = [
+    "MAX_SECONDS",
+    "check_knob_types",
+    "choice",
+    "count",
+    "credential",
+    "feature",
+    "formats",
+    "has_control",
+    "header",
+    "http_path",
+    "knob",
+    "number",
+    "port",
+    "positive_seconds",
+    "profile",
+    "rate",
+    "scale",
+    "seconds",
+]

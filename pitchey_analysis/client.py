@@ -93,8 +93,9 @@ def channel_pushes(contract: Contract, channel: str) -> frozenset[str]:
     return frozenset(ch.pushes) if ch is not None else frozenset()
 
 
-def backoff(initial: float = 0.5, factor: float = 2.0, cap: float = 30.0,
-            rng: Callable[[], float] = random.random) -> Iterator[float]:
+def backoff(
+    initial: float = 0.5, factor: float = 2.0, cap: float = 30.0, rng: Callable[[], float] = random.random
+) -> Iterator[float]:
     """Exponential backoff with full jitter: the n-th delay is uniform in [0, min(cap, initial·factor^n)].
 
     A pure generator (no sleeping), so tests can check its statistics and
@@ -183,8 +184,13 @@ class PitcheyClient:
         async with aiohttp.ClientSession() as s:
             url = f"{self.http_url}{path}"
             # never redirected: the password goes to the login URL only (RFC 9110 §15.4: a 307 would resend it)
-            async with s.request(lg.method, url, json=login_body(self.contract, email, password),
-                                 ssl=self.ssl_context or True, allow_redirects=False) as r:
+            async with s.request(
+                lg.method,
+                url,
+                json=login_body(self.contract, email, password),
+                ssl=self.ssl_context or True,
+                allow_redirects=False,
+            ) as r:
                 try:
                     body = json.loads(await read_body(r))
                 except (ValueError, RecursionError):
@@ -266,7 +272,9 @@ class PitcheyClient:
             await self.send(message)
             return
         up = self.contract.upgrade
-        failure = up.first_message.get("failure") if up is not None and up.first_message else (up.failure if up else None)
+        failure = (
+            up.first_message.get("failure") if up is not None and up.first_message else (up.failure if up else None)
+        )
         ans = await self._ask(message, tuple(k for k in (success, failure) if k))
         if self.contract.kind_of(ans) != success:
             code = self.contract.error_code(ans) or self.contract.kind_of(ans)
@@ -281,8 +289,14 @@ class PitcheyClient:
         if protocols:
             kwargs["subprotocols"] = protocols
         try:
-            conn = await connect(url, additional_headers=headers or None, open_timeout=self.request_timeout,
-                                 ping_interval=None, close_timeout=2, **kwargs)
+            conn = await connect(
+                url,
+                additional_headers=headers or None,
+                open_timeout=self.request_timeout,
+                ping_interval=None,
+                close_timeout=2,
+                **kwargs,
+            )
         except (TimeoutError, OSError, Exception) as exc:
             raise ConnectError(f"{type(exc).__name__}: {exc}") from exc
         self._conn = conn
@@ -290,7 +304,9 @@ class PitcheyClient:
         ff = self.contract.first_frame
         # waited for from the start (its task runs before the reader's): a service may speak first, before a
         # first-message authentication is answered
-        began = asyncio.ensure_future(self.expect(lambda m: self.contract.kind_of(m) == ff.type, ff.type)) if ff else None
+        began = (
+            asyncio.ensure_future(self.expect(lambda m: self.contract.kind_of(m) == ff.type, ff.type)) if ff else None
+        )
         reader = asyncio.get_running_loop().create_task(self._read(conn))
         self._tasks.append(reader)
         await asyncio.sleep(0)  # the waiter is registered before anything is read
@@ -327,7 +343,7 @@ class PitcheyClient:
                 except (ValueError, TypeError, RecursionError):
                     continue
                 # with batches declared, a JSON array is several messages
-                for one in (msg if isinstance(msg, list) and self.contract.batch else [msg]):
+                for one in msg if isinstance(msg, list) and self.contract.batch else [msg]:
                     if isinstance(one, dict) and not is_marker(one):
                         self._dispatch(one)
         except ConnectionClosed:
@@ -431,7 +447,9 @@ class PitcheyClient:
             raise ConnectError("not connected")
         await self._conn.send(json.dumps(message, separators=(",", ":")))
 
-    async def expect(self, pred: Callable[[dict[str, Any]], bool], what: str, timeout: float | None = None) -> dict[str, Any]:
+    async def expect(
+        self, pred: Callable[[dict[str, Any]], bool], what: str, timeout: float | None = None
+    ) -> dict[str, Any]:
         """Wait for a message matching ``pred``."""
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         entry = (pred, fut)
@@ -444,8 +462,15 @@ class PitcheyClient:
             if entry in self._waiters:
                 self._waiters.remove(entry)
 
-    async def request(self, kind: str, *, expect: tuple[str, ...] | str | None = None, timeout: float | None = None,
-                      match: Callable[[dict[str, Any]], bool] | None = None, **fields: Any) -> dict[str, Any]:
+    async def request(
+        self,
+        kind: str,
+        *,
+        expect: tuple[str, ...] | str | None = None,
+        timeout: float | None = None,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         """Send the contract's request of ``kind`` (a message kind, or an operation id) and wait for its answer.
 
         The request is its operation's example with ``fields`` set over its top-level fields (a message of that kind
@@ -465,8 +490,13 @@ class PitcheyClient:
             raise ValueError(f"the contract {self.contract.name!r} names no answer to {kind!r}: give expect=")
         return await self._ask(message, want, timeout, match)
 
-    async def _ask(self, message: dict[str, Any], want: tuple[str, ...], timeout: float | None = None,
-                   match: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    async def _ask(
+        self,
+        message: dict[str, Any],
+        want: tuple[str, ...],
+        timeout: float | None = None,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
         """Send ``message`` with a fresh id (where it carries one) and wait for its answer: a frame of a kind in
         ``want`` carrying that id back (a correlated request's where the answer's correlation id says, else at the
         same place or none), or an error answer."""
@@ -483,9 +513,13 @@ class PitcheyClient:
                 return True
             return c.answers_id(m, rid) if correlated else pointer_get(m, ptr) in (rid, None)
 
-        waiter = asyncio.ensure_future(self.expect(
-            lambda m: answers(m) and ((c.kind_of(m) in want and (match is None or match(m))) or c.is_error(m)),
-            "/".join(want), timeout))
+        waiter = asyncio.ensure_future(
+            self.expect(
+                lambda m: answers(m) and ((c.kind_of(m) in want and (match is None or match(m))) or c.is_error(m)),
+                "/".join(want),
+                timeout,
+            )
+        )
         await asyncio.sleep(0)  # the waiter is registered before the request leaves
         await self.send(message)
         return await waiter

@@ -14,7 +14,9 @@ PROJ_ROOT: Path | None = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.
 #: ``run`` and ``load`` next to the runs they write, committed in the checkout. A ``pyproject.toml`` marks any
 #: Python project, so it cannot tell ours from the project a user happens to work in.
 MARKER = ".pitchey-analysis"
-_MARKER_TEXT = "This folder holds pitchey-analysis run datasets (runs/); the file marks it for the tool's data-folder lookup.\n"
+_MARKER_TEXT = (
+    "This folder holds pitchey-analysis run datasets (runs/); the file marks it for the tool's data-folder lookup.\n"
+)
 
 
 def project_root(start: Path | None = None) -> Path | None:

@@ -37,13 +37,15 @@ log = logging.getLogger("pitchey_analysis.debug")
 #: seconds the session may take beyond its listening (login, upgrade, close) before the hard deadline stops it
 SLACK_S = 15.0
 
+
 def bad_input(contract: Contract) -> list[tuple[str, Any]]:
     """(label, message) of the bad input the sweep sends after the contract's messages (pure): text that is not
     JSON, an object without the contract's kind, and a request of the contract's shape with a kind it does not
     have (of the JSON type its kinds are)."""
     out: list[tuple[str, Any]] = [("invalid JSON", "this is not json"), ("object without kind", '{"hello":"world"}')]
-    example = next((o.request.example for o in contract.receives() if o.request and isinstance(o.request.example, dict)),
-                   None)
+    example = next(
+        (o.request.example for o in contract.receives() if o.request and isinstance(o.request.example, dict)), None
+    )
     if contract.kind_pointer is not None and example is not None:
         out.append(("unknown kind", set_pointer(example, contract.kind_pointer, contract.unknown_kind())))
     return out
@@ -52,7 +54,11 @@ def bad_input(contract: Contract) -> list[tuple[str, Any]]:
 def sweep_messages(contract: Contract) -> list[tuple[str, Any]]:
     """What ``--sweep`` sends: the example of every message clients may send (the contract's
     ``receive`` operations, in order), then bad input (pure)."""
-    out = [(o.request.type or o.id, o.request.example) for o in contract.receives() if o.request and o.request.example is not None]
+    out = [
+        (o.request.type or o.id, o.request.example)
+        for o in contract.receives()
+        if o.request and o.request.example is not None
+    ]
     return out + bad_input(contract)
 
 
@@ -85,8 +91,12 @@ class TraceRecorder:
         self.rows.append(row)
         if self.out is not None:  # the target's text, printed: every control character escaped (textsafe)
             arrow = "→" if row["direction"] == "out" else "←"
-            print(f"{row['t_ms']:10.3f} ms {arrow} {printable(row['type'], 24):24s} {row['size_bytes']:7d} B  "
-                  f"{printable(row['payload'], 110)}", file=self.out, flush=True)
+            print(
+                f"{row['t_ms']:10.3f} ms {arrow} {printable(row['type'], 24):24s} {row['size_bytes']:7d} B  "
+                f"{printable(row['payload'], 110)}",
+                file=self.out,
+                flush=True,
+            )
 
     def sample(self, row: dict[str, Any]) -> None:  # the trace keeps frames only
         pass
@@ -98,7 +108,9 @@ class TraceRecorder:
 def _fill(msg: Any, token: str | None, uid: Any) -> Any:
     """An example with the session's token filled in, addressed to the session's own user (so its pushes come back)."""
     if isinstance(msg, dict):
-        return {k: (token if v == "{token}" else uid if v == "{uid}" or k == "recipientId" else v) for k, v in msg.items()}
+        return {
+            k: (token if v == "{token}" else uid if v == "{uid}" or k == "recipientId" else v) for k, v in msg.items()
+        }
     return msg
 
 
@@ -108,15 +120,31 @@ def _auth_kind(contract: Contract) -> str | None:
     return contract.kind_of(msg, sent=True) if msg is not None else None
 
 
-async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None, sweep: bool, listen_s: float = 1.0,
-                        window_s: float = 0.5, out: TextIO | None = sys.stdout, ssl_context: Any = None,
-                        contract: Contract | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+async def trace_session(
+    ws_url: str,
+    http_url: str,
+    *,
+    creds: Credentials | None,
+    sweep: bool,
+    listen_s: float = 1.0,
+    window_s: float = 0.5,
+    out: TextIO | None = sys.stdout,
+    ssl_context: Any = None,
+    contract: Contract | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Open one session, optionally sweep (the contract's messages, default ``pitchey``), and return
     (frames table, summary table)."""
     rec = TraceRecorder(out, (creds.password,) if creds else ())
     contract = contract or default_contract()
-    ctx = ProbeContext(ws_url=ws_url, http_url=http_url, recorder=rec, options=Options(), user=creds, ssl_context=ssl_context,
-                       contract=contract)
+    ctx = ProbeContext(
+        ws_url=ws_url,
+        http_url=http_url,
+        recorder=rec,
+        options=Options(),
+        user=creds,
+        ssl_context=ssl_context,
+        contract=contract,
+    )
     ctx.probe_id = "debug"
     token: str | None = None
     uid: Any = 0
@@ -135,7 +163,9 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
     auth_kind = _auth_kind(contract)
     try:
         await s.expect(lambda f: False, listen_s)  # everything the server sends unasked
-        summary.append({"sent": "(nothing: the upgrade)", "answers": ", ".join(str(t) for t in s.types()) or "no frame"})
+        summary.append(
+            {"sent": "(nothing: the upgrade)", "answers": ", ".join(str(t) for t in s.types()) or "no frame"}
+        )
         if auth is not None and not s.closed:  # authenticated as the contract says: its first message, the token in it
             mark = s.mark()
             fm = (contract.upgrade.first_message if contract.upgrade else None) or {}
@@ -145,18 +175,30 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
                 await s.wait_closed(ctx.options.timeout_s)
             got = [str(t) for t in s.types()[mark:]]
             closed: list[str] = [f"connection closed {s.close_code}"] if s.closed else []
-            summary.append({"sent": f"{auth_kind or 'authentication'} (the contract's first-message authentication)",
-                            "answers": ", ".join(got + closed) or "no answer"})
+            summary.append(
+                {
+                    "sent": f"{auth_kind or 'authentication'} (the contract's first-message authentication)",
+                    "answers": ", ".join(got + closed) or "no answer",
+                }
+            )
         if sweep:
             # what the service pushes at an interval (Pitchey: dashboard_update), and a JSON heartbeat (its round trip
             # request, sent by the service)
-            unasked = {t for c in contract.channels.values() if c.interval_s for t in c.pushes} | heartbeat_kinds(contract)
+            unasked = {t for c in contract.channels.values() if c.interval_s for t in c.pushes} | heartbeat_kinds(
+                contract
+            )
             for label, msg in sweep_messages(contract):
                 if auth_kind is not None and contract.kind_of(msg, sent=True) == auth_kind:
                     # the authentication is the contract's first message, sent once with the token (a second one,
                     # or its example's placeholder token, would be refused and end the session)
-                    summary.append({"sent": label, "answers": "sent first, as the authentication (above)" if auth is not None
-                                    else "not sent: no credential to authenticate with (--email and --password)"})
+                    summary.append(
+                        {
+                            "sent": label,
+                            "answers": "sent first, as the authentication (above)"
+                            if auth is not None
+                            else "not sent: no credential to authenticate with (--email and --password)",
+                        }
+                    )
                     continue
                 if s.closed:
                     summary.append({"sent": label, "answers": f"connection closed {s.close_code}"})
@@ -174,8 +216,13 @@ async def trace_session(ws_url: str, http_url: str, *, creds: Credentials | None
     finally:
         await s.close()
     received = len(s.frames) + s.dropped
-    summary.append({"sent": "(all)", "answers": f"{received} frames and {s.ping_count} pings received; the first {MAX_TRACED} "
-                    f"frames traced{f', {received - MAX_TRACED} more counted only' if received > MAX_TRACED else ''}"})
+    summary.append(
+        {
+            "sent": "(all)",
+            "answers": f"{received} frames and {s.ping_count} pings received; the first {MAX_TRACED} "
+            f"frames traced{f', {received - MAX_TRACED} more counted only' if received > MAX_TRACED else ''}",
+        }
+    )
     frames = frame_from_rows("frames", [{"run_id": "debug", **r} for r in rec.rows])
     return frames, pd.DataFrame(summary)
 
@@ -215,16 +262,32 @@ def trace(o: DebugOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
         if o.url:
             check_target(o.url)
             ctx = client_ssl_context(o.cafile, o.insecure) if o.url.startswith("wss") else None
-            return await trace_session(o.url, http_base(o.url), creds=creds, sweep=o.sweep, listen_s=o.duration, ssl_context=ctx,
-                                       contract=spec, out=sys.stdout)
+            return await trace_session(
+                o.url,
+                http_base(o.url),
+                creds=creds,
+                sweep=o.sweep,
+                listen_s=o.duration,
+                ssl_context=ctx,
+                contract=spec,
+                out=sys.stdout,
+            )
         if spec.sha256 != default_contract().sha256:
-            raise UsageError(f"the embedded reference server serves the pitchey contract only, not {spec.name!r}: give a URL")
+            raise UsageError(
+                f"the embedded reference server serves the pitchey contract only, not {spec.name!r}: give a URL"
+            )
         from .server import ReferenceServer
 
         async with ReferenceServer(o.profile) as srv:
             print(f"embedded reference server ({o.profile}) at {srv.ws_url}", file=sys.stderr)
-            return await trace_session(srv.ws_url, srv.http_url, creds=creds or DEMO_USERS["creator"], sweep=o.sweep,
-                                       listen_s=o.duration, out=sys.stdout)
+            return await trace_session(
+                srv.ws_url,
+                srv.http_url,
+                creds=creds or DEMO_USERS["creator"],
+                sweep=o.sweep,
+                listen_s=o.duration,
+                out=sys.stdout,
+            )
 
     # the hard deadline: whatever the target sends (a flood, nothing, a close that never completes), the session
     # ends within its listening time and SLACK_S
@@ -248,8 +311,9 @@ def trace(o: DebugOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
     except UsageError:
         raise
     except HardDeadline:
-        raise TraceError(f"{where}: the session had not ended {budget:g} s after it began (--duration {o.duration:g}): "
-                         "stopped") from None
+        raise TraceError(
+            f"{where}: the session had not ended {budget:g} s after it began (--duration {o.duration:g}): stopped"
+        ) from None
     except Exception as exc:  # the target's failure (refused, not a WebSocket, closed mid-upgrade): one line
         log.debug("debug of %s failed", where, exc_info=True)
         what = str(exc).splitlines()[0] if str(exc).strip() else "no detail"

@@ -23,10 +23,11 @@ class DemoUser(NamedTuple):
         return "creator" if self.user_type == "admin" else self.user_type
 
 
-#: The password every demo user shares (documented in the README, "The reference server"; masked in every run like any password).
+#: The password every demo user shares (documented in the README, "The reference server"; masked in every run like any
+#: password).
 DEMO_PASSWORD = "Demo123"
 #: How the CLI names the password (it never prints it).
-DEMO_PASSWORD_SOURCE = "the demo password in the README (\"The reference server\", Demo users)"
+DEMO_PASSWORD_SOURCE = 'the demo password in the README ("The reference server", Demo users)'
 DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser(1, "alex.creator@demo.com", "alexcreator", "creator"),
     DemoUser(2, "sarah.investor@demo.com", "sarahinvestor", "investor"),

@@ -78,10 +78,18 @@ class TraceError(PitcheyAnalysisError):
 
 
 class ReportError(PitcheyAnalysisError):
-    """The report notebook failed; carries the failing cell, the exception's name and value, and the executed notebook."""
+    """The report notebook failed; carries the failing cell, the exception's name and value, and the executed
+    notebook."""
 
-    def __init__(self, message: str, *, cell: int | None = None, ename: str | None = None, evalue: str | None = None,
-                 notebook: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        cell: int | None = None,
+        ename: str | None = None,
+        evalue: str | None = None,
+        notebook: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.cell, self.ename, self.evalue, self.notebook = cell, ename, evalue, notebook
 

@@ -26,4 +26,7 @@ def missing_message(module: str | None) -> str:
     extra = extra_of(module)
     if extra is None:
         return f"not available in this installation ({module or 'a module'} is not installed)"
-    return f"needs the optional dependencies [{extra}] ({module} is not installed): pip install 'pitchey-analysis[{extra}]'"
+    return (
+        f"needs the optional dependencies [{extra}] ({module} is not installed): pip install "
+        f"'pitchey-analysis[{extra}]'"
+    )

@@ -18,7 +18,8 @@ from .exceptions import UsageError
 #: their own table were reported: frozen data beside the contract (``contracts/pitchey.legacy-message-types.json``;
 #: read as it was then: never edit; new rows belong in the contract).
 MESSAGE_TYPES: dict[str, str] = json.loads(
-    (Path(__file__).resolve().parent / "contracts" / "pitchey.legacy-message-types.json").read_text(encoding="utf-8"))["rows"]
+    (Path(__file__).resolve().parent / "contracts" / "pitchey.legacy-message-types.json").read_text(encoding="utf-8")
+)["rows"]
 #: The error-answer rows of :data:`MESSAGE_TYPES` (Pitchey's error codes): a row of a run only where its contract
 #: spelled the same code.
 LEGACY_ERROR_LABELS: frozenset[str] = frozenset(label for label in MESSAGE_TYPES if label.startswith("error "))
@@ -50,13 +51,32 @@ class Target:
 
 #: The targets of runs recorded before their manifests kept them (read as they were then: never edit).
 LEGACY_TARGETS: tuple[Target, ...] = (
-    Target("connection time p95", "connect_ms", "sequential connects, no other load", 100.0, probe="performance.connect_time"),
-    Target("message round trip p95", "rtt_ms", "round trips on idle anonymous connections over several sessions", 50.0,
-           probe="performance.round_trip", prefer="auth_rtt_ms",
-           prefer_judged_on="round trips on idle authenticated connections over several sessions"),
+    Target(
+        "connection time p95",
+        "connect_ms",
+        "sequential connects, no other load",
+        100.0,
+        probe="performance.connect_time",
+    ),
+    Target(
+        "message round trip p95",
+        "rtt_ms",
+        "round trips on idle anonymous connections over several sessions",
+        50.0,
+        probe="performance.round_trip",
+        prefer="auth_rtt_ms",
+        prefer_judged_on="round trips on idle authenticated connections over several sessions",
+    ),
     Target("TLS handshake p95", "tls_handshake_ms", "wss:// targets only", 200.0, tls_only=True),
-    Target("concurrency", "rtt_ms", "all connections of the level open at once and answering a ping", 0.95,
-           probe="performance.concurrency_ramp", concurrency=100, kind="success_rate"),
+    Target(
+        "concurrency",
+        "rtt_ms",
+        "all connections of the level open at once and answering a ping",
+        0.95,
+        probe="performance.concurrency_ramp",
+        concurrency=100,
+        kind="success_rate",
+    ),
 )
 #: The targets a run is judged against unless its contract says otherwise; the suite writes the resolved
 #: targets into each run's manifest when it starts (:func:`target_records`), and the analysis reads them there.
@@ -73,8 +93,11 @@ def targets_with(overrides: dict[str, float] | None = None) -> tuple[Target, ...
 
 
 #: The contract's ``x-readiness.targets`` fields and the targets they set.
-CONTRACT_TARGETS = {"connectP95Ms": "connection time p95", "roundTripP95Ms": "message round trip p95",
-                    "tlsHandshakeP95Ms": "TLS handshake p95"}
+CONTRACT_TARGETS = {
+    "connectP95Ms": "connection time p95",
+    "roundTripP95Ms": "message round trip p95",
+    "tlsHandshakeP95Ms": "TLS handshake p95",
+}
 
 
 def _over(declared: dict[str, Any] | None) -> dict[str, float]:
@@ -139,13 +162,16 @@ def message_type_rows(manifest: dict[str, Any] | None) -> dict[str, str]:
     # request/answer probes altogether)
     planned = {p.get("probe") for p in plan} if plan else None
     for label, probe in MESSAGE_TYPES.items():
-        if label not in foreign and probe not in covered and probe not in skipped and (planned is None or probe in planned):
+        if (
+            label not in foreign
+            and probe not in covered
+            and probe not in skipped
+            and (planned is None or probe in planned)
+        ):
             out[label] = probe
             covered.add(probe)
     out.update({label: probe for label, probe in errors.items() if probe not in skipped})
     return out
-
-
 
 
 #: The bad input a contract may declare a close for (``x-readiness.closes``), the probe that judges it and its words.
@@ -163,7 +189,11 @@ AUTH_CARRIERS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "cookie": ("cookie {cookie}", ("connection.authenticated_connect", "connection.user_types"), None),
     "subprotocol": ("subprotocol {subprotocol}", ("connection.authenticated_connect", "connection.user_types"), None),
     "message": ("post-connection message {message}", ("auth.post_connection",), "auth_ms"),
-    "firstMessage": ("first message {first_message}", ("connection.user_types", "connection.authenticated_connect"), None),
+    "firstMessage": (
+        "first message {first_message}",
+        ("connection.user_types", "connection.authenticated_connect"),
+        None,
+    ),
 }
 
 
@@ -175,7 +205,9 @@ def _first_message_op(contract: Any) -> Any:
     success = fm.get("success")
     if not success:
         return None
-    return next((o for o in contract.receives() if o.answer is not None and success in (o.answer.key, o.answer.type)), None)
+    return next(
+        (o for o in contract.receives() if o.answer is not None and success in (o.answer.key, o.answer.type)), None
+    )
 
 
 def declared_record(contract: Any) -> dict[str, Any]:
@@ -190,9 +222,15 @@ def declared_record(contract: Any) -> dict[str, Any]:
     up = contract.upgrade
     if up is not None:
         op = _first_message_op(contract)
-        values = {"query": up.query, "header": up.header, "scheme": up.scheme or "", "cookie": up.cookie,
-                  "subprotocol": up.subprotocol, "message": up.message,
-                  "first_message": f"({op.label()})" if op is not None else ""}
+        values = {
+            "query": up.query,
+            "header": up.header,
+            "scheme": up.scheme or "",
+            "cookie": up.cookie,
+            "subprotocol": up.subprotocol,
+            "message": up.message,
+            "first_message": f"({op.label()})" if op is not None else "",
+        }
         for carrier, (words, _probes, _metric) in AUTH_CARRIERS.items():
             attr = "first_message" if carrier == "firstMessage" else carrier
             if getattr(up, attr, None):
@@ -212,9 +250,11 @@ def contract_message_table(contract: Any, planned: set[str] | None = None) -> di
     op = _first_message_op(contract)
     if op is not None and op.label() in rows and (planned is None or rows[op.label()] not in planned):
         rows[op.label()] = AUTH_CARRIERS["firstMessage"][1][0]
-    for probe, channel, how in (("messaging.notification_delivery", contract.user_push_channel(), "push"),
-                                ("messaging.dashboard_push", contract.push_channel(), "push"),
-                                ("messaging.channel_broadcast", contract.broadcast_channel(), "broadcast")):
+    for probe, channel, how in (
+        ("messaging.notification_delivery", contract.user_push_channel(), "push"),
+        ("messaging.dashboard_push", contract.push_channel(), "push"),
+        ("messaging.channel_broadcast", contract.broadcast_channel(), "broadcast"),
+    ):
         ch = channel[0] if isinstance(channel, tuple) else channel
         if ch is not None and (planned is None or probe in planned) and probe not in rows.values():
             rows[f"{' / '.join(ch.pushes) or ch.name} ({how})"] = probe

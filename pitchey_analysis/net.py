@@ -41,8 +41,10 @@ def check_target(url: str) -> str:
     except ValueError as exc:  # ws://[::1 (an unclosed IPv6 bracket)
         raise UsageError(f"malformed target URL {redact_url(url)!r}: {exc}") from None
     if any(c.isspace() or not c.isprintable() for c in url):
-        raise UsageError(f"malformed target URL '{printable(url if '@' not in url else redact_url(url))}': "
-                         "it holds a space or a control character")
+        raise UsageError(
+            f"malformed target URL '{printable(url if '@' not in url else redact_url(url))}': "
+            "it holds a space or a control character"
+        )
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise UsageError(f"malformed target URL {redact_url(url)!r}: expected ws://host:port/path or wss://...")
     try:

@@ -13,7 +13,9 @@ import re
 
 # C0 controls (tab included: it moves the cursor), DEL, C1 controls (U+0080-U+009F: 8-bit CSI, OSC, ...),
 # and the format characters that reorder or hide text (bidi embeddings, overrides, isolates, zero-width ones)
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb\ud800-\udfff]")
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb\ud800-\udfff]"
+)
 
 
 def _escape(m: re.Match[str]) -> str:

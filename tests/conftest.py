@@ -107,8 +107,15 @@ def defect_run(tmp_path_factory):
         # Item 15 drops what arrives during the user lookup (3-20 ms by default): 60 ms, so that the probe's
         # ping still lands in it on a loaded machine, and the lockout probes (which wait quiet_window_s, 120 ms,
         # for a failed set-up to end) still see it end.
-        return asyncio.run(arun_suite(profile="pitchey-2025-11", suite="quick", out=out, config=cfg,
-                                      server_options={"jwt_secret": KNOWN_SECRET, "lookup_delay_ms": (60.0, 60.0)}))
+        return asyncio.run(
+            arun_suite(
+                profile="pitchey-2025-11",
+                suite="quick",
+                out=out,
+                config=cfg,
+                server_options={"jwt_secret": KNOWN_SECRET, "lookup_delay_ms": (60.0, 60.0)},
+            )
+        )
 
     return once_per_session(tmp_path_factory, "defect-runs", make)
 

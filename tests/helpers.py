@@ -16,11 +16,15 @@ PASSWORD = DEMO_PASSWORD
 USERS = {u.user_type: u.email for u in DEMO_USERS}
 
 
-async def login(srv: ReferenceServer, kind: str = "creator", email: str | None = None, password: str = PASSWORD) -> dict[str, Any]:
+async def login(
+    srv: ReferenceServer, kind: str = "creator", email: str | None = None, password: str = PASSWORD
+) -> dict[str, Any]:
     """POST a login; returns {'status', 'body'}."""
     endpoint = "creator" if kind == "admin" else kind
     async with aiohttp.ClientSession() as s:
-        async with s.post(f"{srv.http_url}/api/auth/{endpoint}/login", json={"email": email or USERS[kind], "password": password}) as r:
+        async with s.post(
+            f"{srv.http_url}/api/auth/{endpoint}/login", json={"email": email or USERS[kind], "password": password}
+        ) as r:
             return {"status": r.status, "body": await r.json(), "headers": dict(r.headers)}
 
 
@@ -52,7 +56,9 @@ async def http_post(srv: ReferenceServer, path: str, body: Any, tok: str | None 
             return r.status, await r.json()
 
 
-async def ws(srv: ReferenceServer, tok: str | None = None, *, header: bool = False, local: str | None = None, **kw: Any) -> ClientConnection:
+async def ws(
+    srv: ReferenceServer, tok: str | None = None, *, header: bool = False, local: str | None = None, **kw: Any
+) -> ClientConnection:
     """Open a WebSocket to the server."""
     url = srv.ws_url + (f"?token={tok}" if tok and not header else "")
     headers = dict(kw.pop("additional_headers", {}) or {})

@@ -39,7 +39,9 @@ def test_the_console_entry_point_answers_help_and_misuse():
     assert r.returncode == 2 and "malformed target URL" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("sub", [[], ["serve"], ["run"], ["report"], ["compare"], ["debug"], ["load"], ["history"], ["contract"]])
+@pytest.mark.parametrize(
+    "sub", [[], ["serve"], ["run"], ["report"], ["compare"], ["debug"], ["load"], ["history"], ["contract"]]
+)
 def test_help(capsys, sub):
     code, out, _ = main(capsys, *sub, "--help")
     assert code == 0 and "usage: pitchey-analysis" in out
@@ -58,17 +60,20 @@ def test_dry_run_lists_probes_without_running(capsys):
     assert code == 0 and "disruptive_not_allowed" not in out
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["run", "--target", "http://127.0.0.1/ws"], "malformed target URL"),
-    (["run", "--target", "ws://"], "malformed target URL"),
-    (["run", "--email", "a@b.c"], "give both --email and --password"),
-    (["run", "--password", "Demo123"], "--password needs --email"),
-    (["run", "--concurrency", "1,x"], "concurrency levels must be integers"),
-    (["run", "--target", "ws://127.0.0.1:9/ws", "--http-url", "ftp://x"], "malformed HTTP URL"),
-    (["report", "no-such-run", "--runs-dir", "/nonexistent"], "no run"),
-    (["report", "--format", "docx"], "--format takes html, pdf"),
-    (["serve", "--disable", "nope"], "unknown feature"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["run", "--target", "http://127.0.0.1/ws"], "malformed target URL"),
+        (["run", "--target", "ws://"], "malformed target URL"),
+        (["run", "--email", "a@b.c"], "give both --email and --password"),
+        (["run", "--password", "Demo123"], "--password needs --email"),
+        (["run", "--concurrency", "1,x"], "concurrency levels must be integers"),
+        (["run", "--target", "ws://127.0.0.1:9/ws", "--http-url", "ftp://x"], "malformed HTTP URL"),
+        (["report", "no-such-run", "--runs-dir", "/nonexistent"], "no run"),
+        (["report", "--format", "docx"], "--format takes html, pdf"),
+        (["serve", "--disable", "nope"], "unknown feature"),
+    ],
+)
 def test_misuse_is_one_line_and_exit_2(capsys, monkeypatch, args, msg):
     for var in ("PITCHEY_EMAIL", "PITCHEY_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
@@ -81,34 +86,100 @@ def test_misuse_is_one_line_and_exit_2(capsys, monkeypatch, args, msg):
 def test_wrong_password_against_the_embedded_server_is_caught_by_the_preflight(tmp_path, capsys, monkeypatch):
     """A mistyped password is the user's mistake even against our own server: one line, exit 2, no run recorded."""
     monkeypatch.delenv("PITCHEY_PASSWORD", raising=False)
-    code, out, err = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress",
-                          "--email", "alex.creator@demo.com", "--password", "Demo124")
+    code, out, err = main(
+        capsys,
+        "run",
+        "--suite",
+        "quick",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--email",
+        "alex.creator@demo.com",
+        "--password",
+        "Demo124",
+    )
     assert code == 2, err
     assert err.strip().splitlines()[-1].startswith("pitchey-analysis run: error: login as creator failed (401)")
     assert "Demo124" not in err + out
     assert not any(p.is_dir() for p in tmp_path.iterdir())  # no run recorded
-    code, _, err = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection.health",
-                        "--email", "alex.creator@demo.com", "--password", "Demo123", "--tls", "--fail-on", "not-ready")
+    code, _, err = main(
+        capsys,
+        "run",
+        "--suite",
+        "quick",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--only",
+        "connection.health",
+        "--email",
+        "alex.creator@demo.com",
+        "--password",
+        "Demo123",
+        "--tls",
+        "--fail-on",
+        "not-ready",
+    )
     assert code == 0, err  # the right password passes, over wss:// too (one probe: INSUFFICIENT EVIDENCE, let through)
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
 
 
 def test_quick_run_writes_summaries_and_exit_codes(tmp_path, capsys):
     """In-process (the console entry point is checked above): the summaries, and the exit policy on three runs."""
-    code, out, err = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection",
-                          "--only", "readiness.tls", "--json", str(tmp_path / "s.json"), "--junit", str(tmp_path / "j.xml"))
+    code, out, err = main(
+        capsys,
+        "run",
+        "--suite",
+        "quick",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--only",
+        "connection",
+        "--only",
+        "readiness.tls",
+        "--json",
+        str(tmp_path / "s.json"),
+        "--junit",
+        str(tmp_path / "j.xml"),
+    )
     assert code == 3, err  # INSUFFICIENT EVIDENCE (below) is not a pass
     assert "verdict:" in out and "run dataset:" in out
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["status"] == "complete" and summary["verdict"] == "INSUFFICIENT EVIDENCE"
     suites = ET.parse(tmp_path / "j.xml").getroot()
-    assert sum(int(s.get("tests")) for s in suites) == 10  # 8 connection probes, session.first_frame (judging their sessions) and the TLS probe
+    assert (
+        sum(int(s.get("tests")) for s in suites) == 10
+    )  # 8 connection probes, session.first_frame (judging their sessions) and the TLS probe
     assert {s.get("name") for s in suites} == {"connection", "readiness"}
-    code, _, _ = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--only", "connection.health",
-                      "--fail-on", "insufficient")
+    code, _, _ = main(
+        capsys,
+        "run",
+        "--suite",
+        "quick",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--only",
+        "connection.health",
+        "--fail-on",
+        "insufficient",
+    )
     assert code == 3  # targets not verified in so small a run: INSUFFICIENT EVIDENCE
-    code, _, _ = main(capsys, "run", "--suite", "quick", "--out", str(tmp_path), "--no-progress", "--profile", "pitchey-2025-11",
-                      "--only", "connection.login_no_password")
+    code, _, _ = main(
+        capsys,
+        "run",
+        "--suite",
+        "quick",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--profile",
+        "pitchey-2025-11",
+        "--only",
+        "connection.login_no_password",
+    )
     assert code == 1  # a critical probe failed
 
 
@@ -132,7 +203,9 @@ def test_serve_answers_login_and_ping_then_stops_cleanly():
 
         async def client():
             async with aiohttp.ClientSession() as s:
-                async with s.post(http_url + "/api/auth/creator/login", json={"email": "alex.creator@demo.com", "password": "Demo123"}) as r:
+                async with s.post(
+                    http_url + "/api/auth/creator/login", json={"email": "alex.creator@demo.com", "password": "Demo123"}
+                ) as r:
                     token = (await r.json())["token"]
             c = await connect(ws_url + "?token=" + token)
             assert json.loads(await c.recv())["authenticated"] is True
@@ -216,8 +289,19 @@ def test_the_default_run_can_be_ready(tmp_path, capsys):
     complete server over wss://, so the critical TLS probe and the TLS target are judged and the verdict is READY."""
     # the user's own waits (scale 1), not the tests' shortened ones: under a loaded test machine the shortened
     # waits let level-100 pings time out and the run missed the concurrency target without the server failing
-    code, out, err = main(capsys, "run", "--out", str(tmp_path), "--no-progress", "--json", str(tmp_path / "s.json"),
-                          "--fail-on", "never", "--timeout-scale", "1")
+    code, out, err = main(
+        capsys,
+        "run",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--json",
+        str(tmp_path / "s.json"),
+        "--fail-on",
+        "never",
+        "--timeout-scale",
+        "1",
+    )
     assert code == 0, err
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["verdict"] == "READY", out[-3000:]

@@ -57,8 +57,12 @@ def test_no_command_module_decides_an_exit_code_of_its_own(path):
             bad.append(f"line {node.lineno}: calls {ast.unparse(node.func)}")
         if isinstance(node, ast.Raise) and node.exc is not None and "SystemExit" in ast.unparse(node.exc):
             bad.append(f"line {node.lineno}: raises SystemExit")
-        if (isinstance(node, ast.Return) and isinstance(node.value, ast.Constant)
-                and isinstance(node.value.value, int) and not isinstance(node.value.value, bool)):
+        if (
+            isinstance(node, ast.Return)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, int)
+            and not isinstance(node.value.value, bool)
+        ):
             bad.append(f"line {node.lineno}: returns the bare number {node.value.value}")
         if isinstance(node, ast.ExceptHandler) and any(isinstance(n, ast.Return) for n in ast.walk(node)):
             bad.append(f"line {node.lineno}: an except clause returns (an exit code decided outside the table)")
@@ -71,10 +75,8 @@ def test_no_command_module_decides_an_exit_code_of_its_own(path):
 def test_the_structural_check_can_fail(tmp_path):
     """The check above finds each thing it looks for (a check that cannot fail proves nothing)."""
     (tmp_path / "bad.py").write_text(
-        "import sys\n"
-        "def cmd_x(a):\n"
-        "    try:\n        pass\n    except ValueError:\n        return 2\n"
-        "    sys.exit(3)\n")
+        "import sys\ndef cmd_x(a):\n    try:\n        pass\n    except ValueError:\n        return 2\n    sys.exit(3)\n"
+    )
     with pytest.raises(AssertionError) as err:
         test_no_command_module_decides_an_exit_code_of_its_own(tmp_path / "bad.py")
     for what in ("calls sys.exit", "returns the bare number 2", "an except clause returns", "not annotated -> Exit"):
@@ -104,7 +106,12 @@ TABLE = [  # (exception, terminated by SIGTERM, exit code, text of the line; Non
     (RunNotFound("no run 'x'"), False, Exit.USAGE, "error: no run 'x'"),  # also a FileNotFoundError: not a file's error
     (DatasetError("manifest.json", "status", "missing"), False, Exit.USAGE, "error: manifest.json: status: missing"),
     (OutputError("--out r", _oserror(errno.ENOSPC)), False, Exit.DEGRADED, "error: --out r: the disk is full"),
-    (OutputError("--out r", _oserror(errno.EACCES)), False, Exit.USAGE, "error: --out r: cannot write (Permission denied)"),
+    (
+        OutputError("--out r", _oserror(errno.EACCES)),
+        False,
+        Exit.USAGE,
+        "error: --out r: cannot write (Permission denied)",
+    ),
     (ReportError("report notebook failed in cell 3"), False, Exit.CRITICAL, "error: report notebook failed in cell 3"),
     (TraceError("ws://h/ws: ConnectionRefusedError"), False, Exit.CRITICAL, "error: ws://h/ws: ConnectionRefusedError"),
     (ClientError("connection lost"), False, Exit.CRITICAL, "error: connection lost"),
@@ -119,7 +126,9 @@ TABLE = [  # (exception, terminated by SIGTERM, exit code, text of the line; Non
 ]
 
 
-@pytest.mark.parametrize("exc, terminated, code, text", TABLE, ids=[f"{type(e).__name__} {c.name}" for e, _, c, _ in TABLE])
+@pytest.mark.parametrize(
+    "exc, terminated, code, text", TABLE, ids=[f"{type(e).__name__} {c.name}" for e, _, c, _ in TABLE]
+)
 def test_the_table_maps_each_exception_to_its_code_and_line(exc, terminated, code, text):
     got = exits.outcome(exc, exits.Context("run", terminated=terminated))
     assert got is not None and got[0] == code and text in (got[1] or ""), got
@@ -138,13 +147,16 @@ def test_a_scheduler_that_cannot_be_reached_is_a_usage_error():
 @pytest.mark.parametrize("command", sorted(cli.COMMANDS))
 def test_every_command_s_exceptions_reach_the_table(capsys, monkeypatch, command):
     """Whatever a command raises is said by main() in one line, with the table's code."""
+
     def fails(a: argparse.Namespace) -> Exit:
         raise OutputError(f"--{command}-file", _oserror(errno.ENOSPC))
 
     monkeypatch.setitem(cli.COMMANDS, command, fails)
     args = {"contract": ["check", "pitchey"], "compare": ["a", "b"]}.get(command, [])
     code, _, err = run_cli(capsys, command, *args)
-    assert code == 4 and one_line_error(err).startswith(f"pitchey-analysis {command}: error: --{command}-file: the disk is full")
+    assert code == 4 and one_line_error(err).startswith(
+        f"pitchey-analysis {command}: error: --{command}-file: the disk is full"
+    )
 
 
 def test_every_command_is_in_the_table_of_commands():
@@ -172,9 +184,23 @@ def _count_analyses(monkeypatch) -> list[int]:
 def test_run_analyses_its_run_once(tmp_path, capsys, monkeypatch):
     """The summary, the JSON summary and the exit policy of ``run`` read one analysis of the run."""
     calls = _count_analyses(monkeypatch)
-    code, _, err = run_cli(capsys, "run", "--suite", "quick", "--only", "connection.health", "--no-progress",
-                           "--fail-on", "never", "--out", str(tmp_path / "runs"), "--json", str(tmp_path / "s.json"),
-                           "--junit", str(tmp_path / "s.xml"))
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "--suite",
+        "quick",
+        "--only",
+        "connection.health",
+        "--no-progress",
+        "--fail-on",
+        "never",
+        "--out",
+        str(tmp_path / "runs"),
+        "--json",
+        str(tmp_path / "s.json"),
+        "--junit",
+        str(tmp_path / "s.xml"),
+    )
     assert code == 0, err
     assert (tmp_path / "s.json").exists() and len(calls) == 1, calls
 
@@ -200,7 +226,9 @@ def test_report_does_not_analyse_in_the_command_s_process(tmp_path, capsys, monk
     from pitchey_analysis.report import export
 
     calls = _count_analyses(monkeypatch)
-    monkeypatch.setattr(export, "execute", lambda kind, params, output: (_ for _ in ()).throw(ReportError("stopped here")))
+    monkeypatch.setattr(
+        export, "execute", lambda kind, params, output: (_ for _ in ()).throw(ReportError("stopped here"))
+    )
     code, _, err = run_cli(capsys, "report", str(SAMPLE), "--format", "html", "--out", str(tmp_path))
     assert code == 1 and "stopped here" in one_line_error(err) and calls == []
 

@@ -42,7 +42,9 @@ def test_report_latest_says_which_run_and_where(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setenv("PITCHEY_DATA", str(tmp_path / "other"))
     run = _copy(tmp_path / "other" / "runs")
-    monkeypatch.setattr(export, "execute", lambda kind, params, output: (_ for _ in ()).throw(ReportError("stopped here")))
+    monkeypatch.setattr(
+        export, "execute", lambda kind, params, output: (_ for _ in ()).throw(ReportError("stopped here"))
+    )
     code, out, err = run_cli(capsys, "report", "--format", "html", "--out", str(tmp_path / "out"))
     assert code == 1
     said = [line for line in out.splitlines() if "latest is run" in line]  # information: stdout; errors: stderr

@@ -76,7 +76,12 @@ async def test_reconnects_after_server_drop_and_resubscribes(make_server):
     await c.subscribe("pitch:3", got.append)
     admin = await token(srv, "admin")
     await aeventually(lambda: c.reconnects >= 1 and c.connected, 5, "the reconnect")
-    await http_post(srv, "/api/broadcast", {"channel": "pitch:3", "message": {"type": "pitch_stats_update", "pitchId": 3, "views": 1, "likes": 1}}, admin)
+    await http_post(
+        srv,
+        "/api/broadcast",
+        {"channel": "pitch:3", "message": {"type": "pitch_stats_update", "pitchId": 3, "views": 1, "likes": 1}},
+        admin,
+    )
     await aeventually(lambda: got, 5, "the broadcast's delivery")
     assert got[0]["pitchId"] == 3
     assert changes[:3] == [True, False, True]
@@ -168,8 +173,13 @@ async def test_the_client_speaks_a_json_rpc_contract():
     from tests.shapes.server import ShapeServer
 
     async with ShapeServer("jsonrpc") as srv:
-        c = PitcheyClient(srv.http_url, srv.ws_url, contract=load_contract(SHAPES / "jsonrpc.asyncapi.yaml"),
-                          backoff_factory=fast, heartbeat_interval=None)
+        c = PitcheyClient(
+            srv.http_url,
+            srv.ws_url,
+            contract=load_contract(SHAPES / "jsonrpc.asyncapi.yaml"),
+            backoff_factory=fast,
+            heartbeat_interval=None,
+        )
         assert await c.connect() == {}
         assert 0 < await c.ping() < 1000
         first = await c.request("add", params=[2, 3])
@@ -185,8 +195,13 @@ async def test_the_client_authenticates_in_the_first_message_of_a_contract_that_
     from tests.shapes.server import TOKEN, ShapeServer
 
     async with ShapeServer("firstauth") as srv:
-        c = PitcheyClient(srv.http_url, srv.ws_url, contract=load_contract(SHAPES / "firstauth.asyncapi.yaml"),
-                          backoff_factory=fast, heartbeat_interval=None)
+        c = PitcheyClient(
+            srv.http_url,
+            srv.ws_url,
+            contract=load_contract(SHAPES / "firstauth.asyncapi.yaml"),
+            backoff_factory=fast,
+            heartbeat_interval=None,
+        )
         c.token = TOKEN  # the user-made token this contract's sessions carry
         assert (await c.connect())["type"] == "auth_required"
         states = await c.request("get_states")
@@ -206,8 +221,15 @@ async def test_a_pattern_channel_passes_on_only_its_own_pushes(server):
     await c.subscribe("pitch:4")
     admin = await token(server, "admin")
     for pid in (4, 3):
-        await http_post(server, "/api/broadcast", {"channel": f"pitch:{pid}", "message": {
-            "type": "pitch_stats_update", "pitchId": pid, "views": 1, "likes": 1}}, admin)
+        await http_post(
+            server,
+            "/api/broadcast",
+            {
+                "channel": f"pitch:{pid}",
+                "message": {"type": "pitch_stats_update", "pitchId": pid, "views": 1, "likes": 1},
+            },
+            admin,
+        )
     deadline = time.monotonic() + 5
     while not got and time.monotonic() < deadline:
         await asyncio.sleep(0.02)

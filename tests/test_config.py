@@ -1,4 +1,5 @@
-"""Where the data folder is: ``$PITCHEY_DATA``, else the nearest marked data folder above, else the checkout's, else ./data."""
+"""Where the data folder is: ``$PITCHEY_DATA``, else the nearest marked data folder above, else the checkout's, else
+./data."""
 
 from __future__ import annotations
 
@@ -132,7 +133,9 @@ def test_every_wait_of_the_options_is_a_timeout_the_scale_stretches():
         assert getattr(twice, name) > getattr(base, name), name
     for name in intervals:
         assert getattr(twice, name) == getattr(base, name), name  # the target's promise is not ours to stretch
-    assert twice.push_timeout_s == pytest.approx(base.push_interval_s + 2 * (base.push_timeout_s - base.push_interval_s))
+    assert twice.push_timeout_s == pytest.approx(
+        base.push_interval_s + 2 * (base.push_timeout_s - base.push_interval_s)
+    )
     assert twice.timeout_scale == 2.0 and twice.connect_samples == base.connect_samples
     with pytest.raises(dataclasses.FrozenInstanceError):
         base.timeout_s = 1.0  # type: ignore[misc]

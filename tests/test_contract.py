@@ -1,4 +1,5 @@
-"""The contract as data: the shipped document equals PROTOCOL.md Part A, validation names the path of the first error."""
+"""The contract as data: the shipped document equals PROTOCOL.md Part A, validation names the path of the first
+error."""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ PART_A_ROWS: list[tuple[list[str], list[tuple[str, list[str]]]]] = [
     (["unsubscribe"], [("unsubscribed", ["channel"])]),
     (["get_dashboard_metrics"], [("dashboard_metrics", ["metrics", "timestamp"])]),
     (["presence_update"], [("presence_updated", ["status"]), ("presence", ["userId", "status"])]),
-    (["send_message"], [("message_sent", ["messageId"]), ("new_message", ["messageId", "senderId", "content", "timestamp"])]),
+    (
+        ["send_message"],
+        [("message_sent", ["messageId"]), ("new_message", ["messageId", "senderId", "content", "timestamp"])],
+    ),
     (["typing_start", "typing_stop"], [("user_typing", ["userId", "isTyping"])]),
     (["notification_read"], [("notification_read", ["notificationId"])]),
     (["request_initial_data"], [("initial_data", ["userId", "notifications", "unreadMessagesCount", "serverTime"])]),
@@ -72,7 +76,11 @@ def test_the_table_is_read():
     assert any(sent == ["typing_start", "typing_stop"] for sent, _ in rows)
 
 
-@pytest.mark.parametrize("sent,answers", part_a_rows(), ids=lambda v: "/".join(v) if isinstance(v, list) and v and isinstance(v[0], str) else "")
+@pytest.mark.parametrize(
+    "sent,answers",
+    part_a_rows(),
+    ids=lambda v: "/".join(v) if isinstance(v, list) and v and isinstance(v[0], str) else "",
+)
 def test_every_row_of_part_a_is_an_operation(sent, answers):
     c = load_contract("pitchey")
     receives = {m.type: o for o in c.receives() for m in o.messages}
@@ -93,9 +101,23 @@ def test_part_a_error_rows_and_first_frame():
     assert c.errors["invalidFormat"] == "invalid_format" and c.errors["unknownType"] == "unknown_type"
     assert c.errors["authRequired"] == "auth_required"
     assert c.first_frame is not None and c.first_frame.type == "connected"
-    assert set(c.server_messages()["connected"][0].fields()) >= {"authenticated", "user", "sessionId", "timestamp", "capabilities", "authError"}
-    assert c.auth_only_types() == {"get_dashboard_metrics", "presence_update", "send_message", "typing_start", "typing_stop",
-                                   "notification_read", "request_initial_data"}
+    assert set(c.server_messages()["connected"][0].fields()) >= {
+        "authenticated",
+        "user",
+        "sessionId",
+        "timestamp",
+        "capabilities",
+        "authError",
+    }
+    assert c.auth_only_types() == {
+        "get_dashboard_metrics",
+        "presence_update",
+        "send_message",
+        "typing_start",
+        "typing_stop",
+        "notification_read",
+        "request_initial_data",
+    }
     assert c.limit("messageSize").close == 1009 and c.limit("lockout")["failures"] == 10
 
 
@@ -112,16 +134,31 @@ def _doc() -> dict:
     return copy.deepcopy(load_contract("pitchey").document)
 
 
-@pytest.mark.parametrize("mutate,path", [
-    (lambda d: d["operations"]["ping"].__setitem__("action", "recv"), "$.operations.ping.action"),
-    (lambda d: d["operations"]["ping"]["reply"]["messages"][0].__setitem__("$ref", "#/channels/ws/messages/nope"),
-     "$.operations.ping.reply.messages[0]['$ref']"),
-    (lambda d: d["x-readiness"]["limits"]["messageSize"].__setitem__("close", 99), "$.x-readiness.limits.messageSize.close"),
-    (lambda d: d["x-readiness"]["endpoints"]["stats"].__setitem__("sessions", "data.total"), "$.x-readiness.endpoints.stats.sessions"),
-    (lambda d: d.__setitem__("asyncapi", "2.6.0"), "$.asyncapi"),
-    (lambda d: d["components"]["messages"]["ping"]["examples"][0]["payload"].__setitem__("id", 7),
-     "$.components.messages.ping.examples[0].payload.id"),
-])
+@pytest.mark.parametrize(
+    "mutate,path",
+    [
+        (lambda d: d["operations"]["ping"].__setitem__("action", "recv"), "$.operations.ping.action"),
+        (
+            lambda d: d["operations"]["ping"]["reply"]["messages"][0].__setitem__(
+                "$ref", "#/channels/ws/messages/nope"
+            ),
+            "$.operations.ping.reply.messages[0]['$ref']",
+        ),
+        (
+            lambda d: d["x-readiness"]["limits"]["messageSize"].__setitem__("close", 99),
+            "$.x-readiness.limits.messageSize.close",
+        ),
+        (
+            lambda d: d["x-readiness"]["endpoints"]["stats"].__setitem__("sessions", "data.total"),
+            "$.x-readiness.endpoints.stats.sessions",
+        ),
+        (lambda d: d.__setitem__("asyncapi", "2.6.0"), "$.asyncapi"),
+        (
+            lambda d: d["components"]["messages"]["ping"]["examples"][0]["payload"].__setitem__("id", 7),
+            "$.components.messages.ping.examples[0].payload.id",
+        ),
+    ],
+)
 def test_validation_names_the_path_of_the_first_error(mutate, path):
     d = _doc()
     mutate(d)
@@ -156,7 +193,9 @@ def test_json_and_yaml_read_alike(tmp_path):
     f = tmp_path / "p.json"
     f.write_text(json.dumps(_doc()))
     c = load_contract(f)
-    assert c.file_format == "json" and [o.id for o in c.request_answers()] == [o.id for o in load_contract().request_answers()]
+    assert c.file_format == "json" and [o.id for o in c.request_answers()] == [
+        o.id for o in load_contract().request_answers()
+    ]
     assert parse_text(f.read_text()) == _doc()
 
 
@@ -176,7 +215,8 @@ from pitchey_analysis.client import PitcheyClient, channel_pushes
 from pitchey_analysis.debug import default_sweep
 from pitchey_analysis.server.ws import auth_only_types, handlers
 client = PitcheyClient("http://127.0.0.1:9", "ws://127.0.0.1:9/ws")
-print(json.dumps({"handlers": sorted(handlers()), "auth_only": sorted(auth_only_types()), "sweep": [t for t, _ in default_sweep()],
+print(json.dumps({"handlers": sorted(handlers()), "auth_only": sorted(auth_only_types()),
+                  "sweep": [t for t, _ in default_sweep()],
                   "channels": {k: sorted(channel_pushes(client.contract, k)) for k in ("board", "dashboard")}}))
 """
 
@@ -196,12 +236,19 @@ def test_one_source_of_truth_reads_the_contract():
     part_a = {t for sent, _ in part_a_rows() for t in sent}
     assert set(handlers()) == part_a and part_a <= {label for label, _ in default_sweep()}
     assert "typing_stop" in auth_only_types() and "ping" not in auth_only_types()
-    assert all(callable(getattr(WebSocketHandler, h, None)) for h in handlers().values()), "a client type without its on_<type> handler"
+    assert all(callable(getattr(WebSocketHandler, h, None)) for h in handlers().values()), (
+        "a client type without its on_<type> handler"
+    )
     c = load_contract("pitchey")
-    assert channel_pushes(c, "pitch:3") == {"pitch_stats_update"} and channel_pushes(c, "dashboard") == {"dashboard_update"}
+    assert channel_pushes(c, "pitch:3") == {"pitch_stats_update"} and channel_pushes(c, "dashboard") == {
+        "dashboard_update"
+    }
 
-    got = json.loads(subprocess.run([sys.executable, "-c", _OTHER_DEFAULT], capture_output=True, text=True, check=True,
-                                    timeout=120).stdout)
+    got = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", _OTHER_DEFAULT], capture_output=True, text=True, check=True, timeout=120
+        ).stdout
+    )
     assert set(got["handlers"]) == part_a - {"typing_stop"}
     assert "typing_stop" not in got["auth_only"] and "typing_start" in got["auth_only"]
     assert "typing_stop" not in got["sweep"] and "typing_start" in got["sweep"]
@@ -221,9 +268,15 @@ def test_a_contract_without_stats_lockout_and_push_triggers_plans_not_in_contrac
     c = contract_from_text(yaml.safe_dump(d), name="no-stats")
     ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, contract=c)
     why = {s.name: w for s, w in plan("full", ctx)}
-    for name in ("readiness.stats_requires_auth", "readiness.stats_non_admin", "readiness.stats_admin",
-                 "readiness.lockout_spoofing", "resilience.lockout_per_address",
-                 "messaging.notification_delivery", "messaging.channel_broadcast"):
+    for name in (
+        "readiness.stats_requires_auth",
+        "readiness.stats_non_admin",
+        "readiness.stats_admin",
+        "readiness.lockout_spoofing",
+        "resilience.lockout_per_address",
+        "messaging.notification_delivery",
+        "messaging.channel_broadcast",
+    ):
         assert (why[name] or "").startswith("not_in_contract:"), (name, why[name])
     assert why["readiness.session_leak"] is None  # the health endpoint still reports a session count
     assert why["messaging.ping"] is None and why["readiness.size_limit"] is None
@@ -232,8 +285,13 @@ def test_a_contract_without_stats_lockout_and_push_triggers_plans_not_in_contrac
     # and the wire rules of other session models (increasing ids, first-message auth, client batches, a request
     # ending another's stream by its id)
     lacking = {s.name for s, w in plan("full", pitchey_ctx) if (w or "").startswith("not_in_contract")}
-    assert lacking == {"readiness.connection_cap", "messaging.id_reuse", "auth.before_authentication", "messaging.batch",
-                       "messaging.stop_pushes"}, lacking
+    assert lacking == {
+        "readiness.connection_cap",
+        "messaging.id_reuse",
+        "auth.before_authentication",
+        "messaging.batch",
+        "messaging.stop_pushes",
+    }, lacking
 
 
 def test_message_type_rows_follow_the_runs_contract():
@@ -244,8 +302,9 @@ def test_message_type_rows_follow_the_runs_contract():
     assert set(pitchey.values()) == set(MESSAGE_TYPES.values())  # every Pitchey row, now from the contract
     assert pitchey["ping → pong"] == "messaging.ping" and pitchey["error unknown_type"] == "messaging.unknown_type"
     plan = [{"probe": p, "skip": "not_in_contract:x"} for p in MESSAGE_TYPES.values()]
-    assert message_type_rows({"contract": {"message_types": {"quote → price": "messaging.quote"}}, "plan": plan}) == \
-        {"quote → price": "messaging.quote"}
+    assert message_type_rows({"contract": {"message_types": {"quote → price": "messaging.quote"}}, "plan": plan}) == {
+        "quote → price": "messaging.quote"
+    }
 
 
 def test_the_contracts_targets_judge_the_run():
@@ -253,8 +312,12 @@ def test_the_contracts_targets_judge_the_run():
 
     assert targets_from_manifest({"contract": {"targets": load_contract("pitchey").targets}}) == DEFAULT_TARGETS
     assert targets_from_manifest({}) == DEFAULT_TARGETS
-    got = {t.name: t.threshold for t in targets_from_manifest({"contract": {"targets": {"connectP95Ms": 250,
-                                                                                         "concurrency": {"minSuccessRate": 0.9}}}})}
+    got = {
+        t.name: t.threshold
+        for t in targets_from_manifest(
+            {"contract": {"targets": {"connectP95Ms": 250, "concurrency": {"minSuccessRate": 0.9}}}}
+        )
+    }
     assert got["connection time p95"] == 250 and got["concurrency"] == 0.9
 
 
@@ -270,7 +333,9 @@ def _respelled() -> dict:
     """Pitchey's contract spelled differently: every name the stateful probes look up is renamed."""
     d = _doc()
     x = d["x-readiness"]
-    x["errors"].update({"message": "fault", "code": "/why", "authRequired": "sign_in_first", "invalidToken": "token_bad"})
+    x["errors"].update(
+        {"message": "fault", "code": "/why", "authRequired": "sign_in_first", "invalidToken": "token_bad"}
+    )
     x["channels"]["board"] = {**x["channels"].pop("dashboard"), "intervalSeconds": 10}
     # its example still names the old channel: the subscription request is marked as such
     d["operations"]["subscribe"].setdefault("x-readiness", {})["subscribes"] = True
@@ -286,11 +351,17 @@ def test_the_stateful_probes_lookups_follow_the_contract():
     from pitchey_analysis.runner.options import contract_waits
 
     pitchey = load_contract("pitchey")
-    assert pitchey.error_type == "error" and pitchey.error_code({"type": "error", "code": "auth_required"}) == "auth_required"
+    assert (
+        pitchey.error_type == "error"
+        and pitchey.error_code({"type": "error", "code": "auth_required"}) == "auth_required"
+    )
     assert pitchey.auth_check_operation().id == "request_initial_data"
     assert pitchey.round_trip().id == "ping"
     assert contract_waits(pitchey) == {"push_timeout_s": 7.0, "server_ping_wait_s": 35.0}  # the defaults of before
-    assert hold_plan(pitchey, True) == ("dashboard", "dashboard_update") and hold_plan(pitchey, False) == ("pitch:1", None)
+    assert hold_plan(pitchey, True) == ("dashboard", "dashboard_update") and hold_plan(pitchey, False) == (
+        "pitch:1",
+        None,
+    )
     assert pitchey.error_rows()["error auth_required"] == "auth.required_for_protected"
 
     other = build(_respelled())
@@ -303,7 +374,9 @@ def test_the_stateful_probes_lookups_follow_the_contract():
     assert other.error_rows()["fault sign_in_first"] == "auth.required_for_protected"
     assert other.error_rows()["fault unknown_type"] == "messaging.unknown_type"
     ticker = load_contract(Path(__file__).parent / "ticker" / "ticker.asyncapi.yaml")
-    assert ticker.round_trip().id == "quote" and contract_waits(ticker) == {} and hold_plan(ticker, True) == (None, None)
+    assert (
+        ticker.round_trip().id == "quote" and contract_waits(ticker) == {} and hold_plan(ticker, True) == (None, None)
+    )
 
 
 def test_hand_made_tokens_carry_the_contracts_claims():
@@ -323,9 +396,12 @@ def test_validation_skips_jsonschema_unused_format_plugin():
     import subprocess
     import sys
 
-    code = ("import sys; from pitchey_analysis.contract import skip_unused_format_plugins, read_document, validate_document; "
-            "skip_unused_format_plugins(); validate_document(read_document('pitchey')[1]); import jsonschema; "
-            "print('lark' in sys.modules, 'jsonschema' in sys.modules)")
+    code = (
+        "import sys; from pitchey_analysis.contract import skip_unused_format_plugins, read_document, "
+        "validate_document; "
+        "skip_unused_format_plugins(); validate_document(read_document('pitchey')[1]); import jsonschema; "
+        "print('lark' in sys.modules, 'jsonschema' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False True", out
 
@@ -337,9 +413,13 @@ def test_contract_check_says_what_silently_misleads():
     from pitchey_analysis.contract.lint import lint
 
     text = (Path(__file__).resolve().parent / "shapes" / "jsonrpc.asyncapi.yaml").read_text()
-    twice = text.replace("    x-readiness: {critical: true}\n", "    x-readiness: {critical: true, probe: messaging.calc}\n", 1).replace(
+    twice = text.replace(
+        "    x-readiness: {critical: true}\n", "    x-readiness: {critical: true, probe: messaging.calc}\n", 1
+    ).replace(
         "    messages: [{$ref: '#/channels/rpc/messages/add'}]\n",
-        "    messages: [{$ref: '#/channels/rpc/messages/add'}]\n    x-readiness: {probe: messaging.calc}\n", 1)
+        "    messages: [{$ref: '#/channels/rpc/messages/add'}]\n    x-readiness: {probe: messaging.calc}\n",
+        1,
+    )
     errors = [i for i in lint(contract_from_text(twice)) if i.severity == "error"]
     assert errors and "messaging.calc" in errors[0].message and errors[0].path == "$.operations.add"
     rate = text.replace("  limits:\n", "  targets: {concurrency: {level: 20, minSuccessRate: 0.9}}\n  limits:\n", 1)
@@ -348,7 +428,9 @@ def test_contract_check_says_what_silently_misleads():
     assert not [i for i in lint(contract_from_text(text)) if i.severity == "error"]
     with pytest.raises(ContractError) as err:
         contract_from_text(text.replace("  batch: true\n", "  batchh: true\n", 1))
-    assert str(err.value).startswith("$.x-readiness: unknown key 'batchh'; allowed here: ") and "batch," in str(err.value)
+    assert str(err.value).startswith("$.x-readiness: unknown key 'batchh'; allowed here: ") and "batch," in str(
+        err.value
+    )
 
 
 def test_push_probes_run_only_where_the_contract_declares_what_their_request_delivers():
@@ -366,14 +448,20 @@ def test_push_probes_run_only_where_the_contract_declares_what_their_request_del
     d["x-readiness"]["login"].pop("userId")
     d["x-readiness"]["firstFrame"].pop("userId")
     c = contract_from_text(yaml.safe_dump(d), name="no-delivers")
-    why = {s.name: w for s, w in plan("full", ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, contract=c))}
+    why = {
+        s.name: w
+        for s, w in plan("full", ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, contract=c))
+    }
     for name in names:
         assert (why[name] or "").startswith("not_in_contract:") and "delivers" in why[name], (name, why[name])
     d = _doc()
     d["x-readiness"]["login"].pop("userId")
     d["x-readiness"]["firstFrame"].pop("userId")
     c = contract_from_text(yaml.safe_dump(d), name="no-user-id")
-    why = {s.name: w for s, w in plan("full", ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, contract=c))}
+    why = {
+        s.name: w
+        for s, w in plan("full", ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None, contract=c))
+    }
     assert why["messaging.send_message"] and why["messaging.typing"]  # no recipient id to put in the request
     assert why["messaging.presence_update"] is None and why["messaging.notification_read"] is None
     # a delivery names what it needs: a channel for subscribers, a pointer for a recipient
@@ -407,8 +495,10 @@ def test_the_unsubscribe_request_is_declared_never_guessed():
     subscribes first, Phoenix's new_msg, is no unsubscribe)."""
     from pitchey_analysis.contract.requests import unsubscribe_request
 
-    assert unsubscribe_request(load_contract("pitchey"), "pitch:3") == ({"type": "unsubscribe", "channel": "pitch:3"},
-                                                                       {"unsubscribed"})
+    assert unsubscribe_request(load_contract("pitchey"), "pitch:3") == (
+        {"type": "unsubscribe", "channel": "pitch:3"},
+        {"unsubscribed"},
+    )
     d = _doc()
     del d["operations"]["unsubscribe"]["x-readiness"]["unsubscribes"]
     assert build(d).unsubscription() is None

@@ -93,7 +93,10 @@ def test_delivered_and_pushed_kinds_are_read_at_the_declared_kind_pointer():
     obj["x-readiness"]["kind"] = "/event"
     for m in obj["components"]["messages"].values():
         items = m["payload"].pop("prefixItems")
-        m["payload"] = {"type": "object", "properties": dict(zip(["join_ref", "ref", "topic", "event", "payload"], items, strict=True))}
+        m["payload"] = {
+            "type": "object",
+            "properties": dict(zip(["join_ref", "ref", "topic", "event", "payload"], items, strict=True)),
+        }
         m.pop("examples", None)
     obj["x-readiness"]["channels"]["room:{id}"]["pushes"] = ["new_msg"]
     validate_document(obj)
@@ -122,9 +125,14 @@ def test_a_timed_connects_first_frame_is_read_as_an_array_message_too(phx):
 
     seen = []
     invariants = SimpleNamespace(opened=0, check=lambda trace, **kw: seen.append(list(trace.frames)) or [])
-    ctx = SimpleNamespace(contract=phx, probe_id="p", invariants=invariants, recorder=SimpleNamespace(),
-                          conformance=SimpleNamespace(frames=0, violations=Counter(), examples=[], max_examples=5),
-                          new_conn_id=lambda: "c")
+    ctx = SimpleNamespace(
+        contract=phx,
+        probe_id="p",
+        invariants=invariants,
+        recorder=SimpleNamespace(),
+        conformance=SimpleNamespace(frames=0, violations=Counter(), examples=[], max_examples=5),
+        new_conn_id=lambda: "c",
+    )
     frame = ["1", None, "room:x", "new_msg", {"body": "hi", "user_id": 1}]
     first_frame_observer(ctx)(SessionTrace(frames=[(1.0, parse_frame(json.dumps(frame)))], complete=False))
     assert seen == [[(1.0, frame)]] and ctx.conformance.frames == 1 and not ctx.conformance.violations

@@ -38,7 +38,10 @@ def test_integer_constants_are_the_kinds():
     hb = c.operation("heartbeat")
     assert hb is not None and hb.label() == "heartbeat → heartbeatAck"
     assert c.kind_word("10") == "hello" and c.kind_word("99") == "99"
-    assert c.word_of({"op": 0, "d": {"user": {"id": "1"}, "status": "idle"}, "s": 1, "t": "PRESENCE_UPDATE"}) == "presenceUpdateEvent"
+    assert (
+        c.word_of({"op": 0, "d": {"user": {"id": "1"}, "status": "idle"}, "s": 1, "t": "PRESENCE_UPDATE"})
+        == "presenceUpdateEvent"
+    )
     # a request of a kind is written with the kind's JSON value
     assert c.kind_value("11") == 11
 
@@ -72,13 +75,22 @@ def test_a_protocol_whose_errors_are_closes_has_no_error_frame_gap():
     for name in ("resilience.nested_json", "auth.required_for_protected", "readiness.rate_limit"):
         assert steps[name][1] is None, (name, steps[name][1])  # judged by the declared closes
     # HELLO precedes IDENTIFY; an opaque token (no upgrade.jwt) carries no claims to check
-    for name in ("connection.anonymous_connect", "connection.authenticated_connect", "connection.login", "auth.token_subject"):
+    for name in (
+        "connection.anonymous_connect",
+        "connection.authenticated_connect",
+        "connection.login",
+        "auth.token_subject",
+    ):
         spec, why = steps[name]
         assert (why or "").startswith("not_in_contract") and not spec.critical, name
     # without the declared close for an anonymous request, auth.before_authentication judges that session: no gap
     d = yaml.safe_load(GATEWAY.read_text())
     del d["x-readiness"]["closes"]["authRequired"]
     c2 = contract_from_text(yaml.safe_dump(d), name="gw")
-    spec, why = {s.name: (s, w) for s, w in plan("quick", ProbeContext(
-        ws_url="ws://127.0.0.1:1/gateway", http_url="", recorder=None, contract=c2))}["auth.required_for_protected"]
+    spec, why = {
+        s.name: (s, w)
+        for s, w in plan(
+            "quick", ProbeContext(ws_url="ws://127.0.0.1:1/gateway", http_url="", recorder=None, contract=c2)
+        )
+    }["auth.required_for_protected"]
     assert (why or "").startswith("not_in_contract") and not spec.critical

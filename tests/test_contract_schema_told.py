@@ -59,22 +59,42 @@ def test_a_header_token_service_without_a_first_frame_plans_its_login_probes_wit
     assert (why or "").startswith("not_in_contract") and not spec.critical
     d = yaml.safe_load(APIGW.read_text())
     d["x-readiness"]["firstFrame"] = {"type": "pong"}  # a first frame without its authenticated pointer: a gap
-    spec2, _ = {s.name: (s, w) for s, w in plan("quick", ProbeContext(
-        ws_url="ws://127.0.0.1:1/production", http_url="", recorder=None,
-        contract=contract_from_text(yaml.safe_dump(d), name="ff")))}["connection.authenticated_connect"]
+    spec2, _ = {
+        s.name: (s, w)
+        for s, w in plan(
+            "quick",
+            ProbeContext(
+                ws_url="ws://127.0.0.1:1/production",
+                http_url="",
+                recorder=None,
+                contract=contract_from_text(yaml.safe_dump(d), name="ff"),
+            ),
+        )
+    }["connection.authenticated_connect"]
     assert spec2.critical
 
 
 def test_the_catalogue_says_the_contracts_size_limit_and_header():
     """Expectations in the contract's words: its own size limit (not 64 KiB), its header as sent (a raw token)."""
     c = load_contract(APIGW)
-    said = {s.name: s.expected for s, _ in plan("quick", ProbeContext(ws_url="ws://127.0.0.1:1/production", http_url="",
-                                                                     recorder=None, contract=c))}
-    assert said["readiness.size_limit"] == ("a message over the contract's size limit (128 KiB: 140 KiB sent) closes the "
-                                            "connection with its close code (1009)")
-    assert said["auth.header_token"].startswith("'Authorization: <token>' with a login token"), said["auth.header_token"]
+    said = {
+        s.name: s.expected
+        for s, _ in plan(
+            "quick", ProbeContext(ws_url="ws://127.0.0.1:1/production", http_url="", recorder=None, contract=c)
+        )
+    }
+    assert said["readiness.size_limit"] == (
+        "a message over the contract's size limit (128 KiB: 140 KiB sent) closes the "
+        "connection with its close code (1009)"
+    )
+    assert said["auth.header_token"].startswith("'Authorization: <token>' with a login token"), said[
+        "auth.header_token"
+    ]
     assert "authenticated:true" not in said["auth.header_token"]
-    pitchey = {s.name: s.expected for s, _ in plan("quick", ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None))}
+    pitchey = {
+        s.name: s.expected
+        for s, _ in plan("quick", ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="", recorder=None))
+    }
     assert "(64 KiB: 70 KiB sent)" in pitchey["readiness.size_limit"]
     assert pitchey["auth.header_token"].startswith("'Authorization: Bearer <token>'")
 
@@ -89,8 +109,19 @@ def test_the_auth_methods_table_names_the_header_as_sent():
     from pitchey_analysis.analysis.tables import auth_methods
 
     def probes(observed: str) -> pd.DataFrame:
-        return pd.DataFrame([{"probe": "auth.header_token", "probe_id": "h#1", "outcome": "pass", "reason": "ok",
-                              "observed": observed, "started_at": 0.0, "attempt": 1}])
+        return pd.DataFrame(
+            [
+                {
+                    "probe": "auth.header_token",
+                    "probe_id": "h#1",
+                    "outcome": "pass",
+                    "reason": "ok",
+                    "observed": observed,
+                    "started_at": 0.0,
+                    "attempt": 1,
+                }
+            ]
+        )
 
     samples = pd.DataFrame(columns=["probe_id", "metric", "ok", "value_ms"])
     raw = auth_methods(probes(json.dumps({"header": "Authorization", "scheme": ""})), samples)

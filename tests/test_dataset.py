@@ -15,9 +15,23 @@ from tests.waiting import eventually
 
 
 def _probe(pid="p#1", outcome="pass", **kw):
-    return {"probe_id": pid, "category": "connection", "probe": "connection.health", "attempt": 1,
-            "started_at": "2026-01-01T00:00:00+00:00", "duration_ms": 1.0, "outcome": outcome, "reason": "ok",
-            "detail": "", "expected": "", "observed": None, "close_code": None, "close_reason": None, "critical": True, **kw}
+    return {
+        "probe_id": pid,
+        "category": "connection",
+        "probe": "connection.health",
+        "attempt": 1,
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "duration_ms": 1.0,
+        "outcome": outcome,
+        "reason": "ok",
+        "detail": "",
+        "expected": "",
+        "observed": None,
+        "close_code": None,
+        "close_reason": None,
+        "critical": True,
+        **kw,
+    }
 
 
 def test_run_id_format():
@@ -28,7 +42,17 @@ def test_samples_reach_the_file_within_100_ms_and_probes_at_once(tmp_path):
     rec = Recorder(tmp_path, {"x": 1})
     rec.probe(_probe())
     assert '"kind":"probe"' in (rec.dir / "events.jsonl").read_text()  # flushed at once
-    rec.sample({"probe_id": "p#1", "metric": "rtt_ms", "value_ms": 1.0, "t_offset_s": 0.0, "concurrency": 1, "conn_index": 0, "ok": True})
+    rec.sample(
+        {
+            "probe_id": "p#1",
+            "metric": "rtt_ms",
+            "value_ms": 1.0,
+            "t_offset_s": 0.0,
+            "concurrency": 1,
+            "conn_index": 0,
+            "ok": True,
+        }
+    )
     # the batch is written by the recorder's timer within 100 ms; 0.25 s leaves room for a loaded machine
     eventually(lambda: '"kind":"sample"' in (rec.dir / "events.jsonl").read_text(), 0.25, "the sample's write")
     rec.close()
@@ -39,7 +63,12 @@ def test_samples_reach_the_file_within_100_ms_and_probes_at_once(tmp_path):
 def test_secrets_are_redacted_before_writing(tmp_path):
     jwt_like = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
     rec = Recorder(tmp_path, {"target": "ws://h/ws?token=abc", "password": "hunter2"}, secrets_to_mask=("hunter2",))
-    rec.probe(_probe(detail=f"sent Authorization: Bearer {jwt_like} and hunter2", observed=json.dumps({"token": "xyz", "url": "ws://h/ws?token=abc"})))
+    rec.probe(
+        _probe(
+            detail=f"sent Authorization: Bearer {jwt_like} and hunter2",
+            observed=json.dumps({"token": "xyz", "url": "ws://h/ws?token=abc"}),
+        )
+    )
     rec.close()
     # the control: the record and the manifest were written, masked (a record lost would pass the search below)
     assert {"events.jsonl", "manifest.json", "probes.parquet"} <= {f.name for f in rec.dir.iterdir()}

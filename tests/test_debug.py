@@ -16,8 +16,9 @@ from pitchey_analysis.runner import DEMO_USERS
 
 async def _summary(srv, listen_s: float = 0.3):
     out = io.StringIO()
-    frames, summary = await trace_session(srv.ws_url, srv.http_url, creds=DEMO_USERS["creator"], sweep=True,
-                                          listen_s=listen_s, window_s=0.3, out=out)
+    frames, summary = await trace_session(
+        srv.ws_url, srv.http_url, creds=DEMO_USERS["creator"], sweep=True, listen_s=listen_s, window_s=0.3, out=out
+    )
     return frames, dict(zip(summary["sent"], summary["answers"], strict=True)), out.getvalue()
 
 
@@ -45,8 +46,12 @@ async def test_sweep_against_pitchey_2025_11_shows_part_b(make_server):
 
 def test_cli_debug_saves_frames(tmp_path):
     out = tmp_path / "frames.parquet"
-    r = subprocess.run([sys.executable, "-m", "pitchey_analysis.cli", "debug", "--sweep", "--duration", "0.3", "--save", str(out)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "pitchey_analysis.cli", "debug", "--sweep", "--duration", "0.3", "--save", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "summary" in r.stdout and "subscription_confirmed" in r.stdout
     df = pd.read_parquet(out)
@@ -167,9 +172,16 @@ async def test_sweep_authenticates_with_the_contracts_first_message_and_any_user
     runner, port = await _gateway()
     try:
         out = io.StringIO()
-        frames, summary = await trace_session(f"ws://127.0.0.1:{port}/gateway", f"http://127.0.0.1:{port}",
-                                              creds=Credentials("demo@example.com", "pw", "member"), sweep=True,
-                                              listen_s=0.2, window_s=0.2, out=out, contract=load_contract(str(path)))
+        frames, summary = await trace_session(
+            f"ws://127.0.0.1:{port}/gateway",
+            f"http://127.0.0.1:{port}",
+            creds=Credentials("demo@example.com", "pw", "member"),
+            sweep=True,
+            listen_s=0.2,
+            window_s=0.2,
+            out=out,
+            contract=load_contract(str(path)),
+        )
     finally:
         await runner.cleanup()
     s = dict(zip(summary["sent"], summary["answers"], strict=True))
@@ -188,7 +200,10 @@ def test_the_sweep_sends_bad_input_in_the_contracts_own_shape():
     from pitchey_analysis.debug import bad_input
 
     shipped = dict(bad_input(default_contract()))
-    assert isinstance(shipped["unknown kind"], dict) and shipped["unknown kind"]["type"] not in default_contract().client_types()
+    assert (
+        isinstance(shipped["unknown kind"], dict)
+        and shipped["unknown kind"]["type"] not in default_contract().client_types()
+    )
     gateway = load_contract(Path(__file__).parent / "shapes" / "gateway.asyncapi.yaml")
     unknown = dict(bad_input(gateway))["unknown kind"]
     kinds = {m.kind for m in gateway.messages.values() if m.kind is not None}

@@ -21,8 +21,11 @@ PRIVATE = {
 
 
 def _modules() -> list[str]:
-    return [m.name for m in pkgutil.walk_packages(pitchey_analysis.__path__, "pitchey_analysis.")
-            if m.name.rsplit(".", 1)[-1] != "__main__"]
+    return [
+        m.name
+        for m in pkgutil.walk_packages(pitchey_analysis.__path__, "pitchey_analysis.")
+        if m.name.rsplit(".", 1)[-1] != "__main__"
+    ]
 
 
 def outside_the_root(modules: list[str]) -> list[str]:
@@ -72,7 +75,13 @@ def test_the_client_and_load_names_still_import() -> None:
     from pitchey_analysis import client
     from pitchey_analysis.load.orchestrate import SchedulerUnreachable
 
-    for cls in (client.ConnectError, client.ConnectionLost, client.ForbiddenChannel, client.LoginError, client.RequestTimeout):
+    for cls in (
+        client.ConnectError,
+        client.ConnectionLost,
+        client.ForbiddenChannel,
+        client.LoginError,
+        client.RequestTimeout,
+    ):
         assert issubclass(cls, client.PitcheyError) and cls.__module__ == "pitchey_analysis.exceptions"
     assert issubclass(SchedulerUnreachable, UsageError) and issubclass(SchedulerUnreachable, ConnectionError)
 
@@ -86,4 +95,3 @@ def test_usage_errors_are_still_value_errors() -> None:
         targets_with({"nope": 1.0})
     with pytest.raises(ValueError, match="unknown profile"):
         make_profile("nope")
-

@@ -37,8 +37,9 @@ sys.exit(main(sys.argv[1:]))
 
 def _core_only(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-c", BLOCKED_CLI, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=240)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKED_CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240
+    )
 
 
 def _norm(name: str) -> str:
@@ -61,21 +62,36 @@ def test_core_dependencies_name_no_extra_module():
 
 def test_missing_module_names_its_extra_in_one_line():
     assert missing_message("distributed.client") == (
-        "needs the optional dependencies [load] (distributed.client is not installed): pip install 'pitchey-analysis[load]'")
+        "needs the optional dependencies [load] (distributed.client is not installed): pip install "
+        "'pitchey-analysis[load]'"
+    )
     assert "[report]" in missing_message("weasyprint")
     assert "[" not in missing_message("no_such_module") and "\n" not in missing_message(None)
 
 
 def test_run_needs_no_extra_and_report_names_its_extra(tmp_path):
-    r = _core_only("run", "--suite", "quick", "--only", "connection", "--no-progress", "--fail-on", "never",
-                   "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    r = _core_only(
+        "run",
+        "--suite",
+        "quick",
+        "--only",
+        "connection",
+        "--no-progress",
+        "--fail-on",
+        "never",
+        "--out",
+        str(tmp_path / "runs"),
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert len(list((tmp_path / "runs").iterdir())) == 1
-    r = _core_only("report", "latest", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "reports"),
-                   cwd=tmp_path)
+    r = _core_only(
+        "report", "latest", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "reports"), cwd=tmp_path
+    )
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         "pitchey-analysis report: error: needs the optional dependencies [report] (papermill is not installed): "
-        "pip install 'pitchey-analysis[report]'"], r.stderr
+        "pip install 'pitchey-analysis[report]'"
+    ], r.stderr
     r = _core_only("load", "--connections", "1", cwd=tmp_path)
     assert r.returncode == 2 and "pip install 'pitchey-analysis[load]'" in r.stderr, r.stderr

@@ -47,8 +47,11 @@ def _zero_sample_run(src, dst):
     shutil.copytree(src, dst)
     samples = pd.read_parquet(dst / "samples.parquet")
     samples.iloc[0:0].to_parquet(dst / "samples.parquet", index=False)
-    events = [line for line in (dst / "events.jsonl").read_text().splitlines() if '"kind": "sample"' not in line
-              and '"kind":"sample"' not in line]
+    events = [
+        line
+        for line in (dst / "events.jsonl").read_text().splitlines()
+        if '"kind": "sample"' not in line and '"kind":"sample"' not in line
+    ]
     (dst / "events.jsonl").write_text("\n".join(events) + "\n")
     return dst
 
@@ -78,7 +81,9 @@ def test_one_trend_per_target_and_contract(tmp_path, capsys):
     other = runs_dir / "20261201T000000Z-0c0c0c"
     shutil.copytree(src, other)
     m = json.loads((other / "manifest.json").read_text())
-    m.update(run_id=other.name, started_at="2026-12-01T00:00:00+00:00", contract={"name": "my-service", "sha256": "ab" * 32})
+    m.update(
+        run_id=other.name, started_at="2026-12-01T00:00:00+00:00", contract={"name": "my-service", "sha256": "ab" * 32}
+    )
     (other / "manifest.json").write_text(json.dumps(m))
     h = history([load_run(p) for p in sorted(runs_dir.iterdir())])
     parts = dict(trends(h))

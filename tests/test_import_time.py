@@ -33,13 +33,24 @@ print(json.dumps({"reads": reads, "cached": load.default_contract.cache_info().c
 
 
 def reads_on_import(*modules: str) -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-c", PROGRAM, *modules], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROGRAM, *modules], capture_output=True, text=True, timeout=120, check=True
+    )
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
-@pytest.mark.parametrize("module", ["pitchey_analysis.runner.run", "pitchey_analysis.probes", "pitchey_analysis.client",
-                                    "pitchey_analysis.server", "pitchey_analysis.debug", "pitchey_analysis.cli"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "pitchey_analysis.runner.run",
+        "pitchey_analysis.probes",
+        "pitchey_analysis.client",
+        "pitchey_analysis.server",
+        "pitchey_analysis.debug",
+        "pitchey_analysis.cli",
+    ],
+)
 def test_importing_parses_no_contract(module: str) -> None:
     assert reads_on_import(module) == {"reads": [], "cached": 0}
 
@@ -53,7 +64,12 @@ def test_the_count_sees_a_parse() -> None:
 def test_the_generated_probes_take_their_place_when_the_catalogue_is_read() -> None:
     names = list(CATALOGUE)
     ping = names.index("messaging.ping")
-    assert names[ping:ping + 4] == ["messaging.ping", "messaging.subscribe", "messaging.unsubscribe", "messaging.dashboard_metrics"]
+    assert names[ping : ping + 4] == [
+        "messaging.ping",
+        "messaging.subscribe",
+        "messaging.unsubscribe",
+        "messaging.dashboard_metrics",
+    ]
     assert "messaging.initial_data" in names and all(isinstance(s, ProbeSpec) for s in CATALOGUE.values())
 
 

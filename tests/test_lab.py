@@ -55,7 +55,9 @@ def test_make_lab_allows_root_only_as_root():
     if shutil.which("make") is None:
         pytest.skip("no make")
     # -n prints the recipe without running it; the stamp and hooks are named as up to date
-    out = subprocess.run(["make", "-n", "-o", "setup", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        ["make", "-n", "-o", "setup", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     assert ("--allow-root" in out) == (os.getuid() == 0), out
 
 
@@ -80,7 +82,10 @@ def test_a_lab_save_leaves_both_twins_unchanged():
     assert len(notebooks) >= 8, notebooks  # the control: the loop below has the notebooks to check
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
-        assert nb.metadata["jupytext"]["notebook_metadata_filter"] == "-jupytext.text_representation.jupytext_version,-kernelspec"
+        assert (
+            nb.metadata["jupytext"]["notebook_metadata_filter"]
+            == "-jupytext.text_representation.jupytext_version,-kernelspec"
+        )
         opened = copy.deepcopy(nb)
         opened.metadata["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
         opened.metadata["language_info"] = {"name": "python", "version": "3.12.1"}

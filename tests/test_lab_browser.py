@@ -23,8 +23,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-pytestmark = pytest.mark.skipif(os.environ.get("PITCHEY_LAB_TEST") != "1" or CHROMIUM is None,
-                                reason="opt-in: PITCHEY_LAB_TEST=1 with a system Chromium")
+pytestmark = pytest.mark.skipif(
+    os.environ.get("PITCHEY_LAB_TEST") != "1" or CHROMIUM is None,
+    reason="opt-in: PITCHEY_LAB_TEST=1 with a system Chromium",
+)
 
 
 @pytest.fixture
@@ -34,10 +36,24 @@ def lab(tmp_path):
         port = s.getsockname()[1]
     token = secrets.token_hex(16)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JUPYTER_RUNTIME_DIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--allow-root", "--config=jupyter_server_config.py",
-                             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.root_dir=notebooks",
-                             f"--IdentityProvider.token={token}", "--no-browser"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--allow-root",
+            "--config=jupyter_server_config.py",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.root_dir=notebooks",
+            f"--IdentityProvider.token={token}",
+            "--no-browser",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(60):
@@ -103,24 +119,31 @@ def test_the_picker_redraws_notebook_3_in_jupyterlab(lab):
 
 #: An ipympl figure drawn: its canvas holds pixels other than the background (a blank widget is one colour).
 DRAWN = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                  const seen = new Set(); for (let i = 0; i < d.length; i += 4 * 97) seen.add(d[i] + ',' + d[i+1] + ',' + d[i+2]);
+                  const seen = new Set();
+                  for (let i = 0; i < d.length; i += 4 * 97) seen.add(d[i] + ',' + d[i+1] + ',' + d[i+2]);
                   return c.width > 50 && seen.size > 3; }"""
 
 
 #: Every ipympl figure on the page drawn (the notebook's whole, off-screen cells too), and at least one.
-EVERY_DRAWN = (f"() => {{ const f = [...document.querySelectorAll('.jupyter-matplotlib-canvas-div')];"
-               f" return f.length > 0 && f.every(d => ({DRAWN})(d.querySelector('canvas'))); }}")
+EVERY_DRAWN = (
+    f"() => {{ const f = [...document.querySelectorAll('.jupyter-matplotlib-canvas-div')];"
+    f" return f.length > 0 && f.every(d => ({DRAWN})(d.querySelector('canvas'))); }}"
+)
 
 
 def _mark_figures(page: Any) -> None:
     """Mark the figures on the page: :func:`_interactive_figures` then waits until each has been replaced."""
-    page.evaluate("() => document.querySelectorAll('.jupyter-matplotlib-canvas-div').forEach(d => d.dataset.before = '1')")
+    page.evaluate(
+        "() => document.querySelectorAll('.jupyter-matplotlib-canvas-div').forEach(d => d.dataset.before = '1')"
+    )
 
 
 def _interactive_figures(page: Any) -> None:
     """Wait until every figure marked before is gone and every figure is a drawn ipympl canvas, down to the last
     cell's; no output is a static image."""
-    page.wait_for_function("() => !document.querySelector('.jupyter-matplotlib-canvas-div[data-before]')", timeout=120_000)
+    page.wait_for_function(
+        "() => !document.querySelector('.jupyter-matplotlib-canvas-div[data-before]')", timeout=120_000
+    )
     page.wait_for_function(EVERY_DRAWN, timeout=60_000)
     page.locator(".jp-Cell").last.scroll_into_view_if_needed()
     page.locator(".jp-Cell").last.locator(".jupyter-matplotlib-canvas-div canvas").first.wait_for(timeout=60_000)

@@ -21,9 +21,11 @@ EXEMPT_DIRS = ("contract", "contracts", "server", "notebooks")
 
 #: modules allowed to spell such words, with why: the suite's own record vocabulary (RFC 6455 control frames, fields
 #: of observations) that is spelled like a Pitchey message, stored in every run as written, defined once there
-EXEMPT_MODULES = {"probes/vocabulary.py",
-                  # the tool's outcome words (Outcome.ERROR is spelled like Pitchey's error message), defined once there
-                  "outcomes.py"}
+EXEMPT_MODULES = {
+    "probes/vocabulary.py",
+    # the tool's outcome words (Outcome.ERROR is spelled like Pitchey's error message), defined once there
+    "outcomes.py",
+}
 
 #: literals allowed everywhere, with why
 EXEMPT_LITERALS: set[str] = set()
@@ -55,7 +57,11 @@ def _docstrings(tree: ast.AST) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 out.add(id(first.value))
     return out
 
@@ -64,10 +70,16 @@ def literals_in(source: str, words: set[str]) -> list[tuple[int, str]]:
     """(line, literal) of every string constant of ``source`` equal to one of ``words``, docstrings left out."""
     tree = ast.parse(source)
     prose, judged = _docstrings(tree), _judged_by(tree)
-    found = [(node.lineno, node.value) for node in ast.walk(tree)
-             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in prose
-             and (node.value not in FIELD_WORDS or id(node) in judged)
-             and node.value in words and node.value not in EXEMPT_LITERALS]
+    found = [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in prose
+        and (node.value not in FIELD_WORDS or id(node) in judged)
+        and node.value in words
+        and node.value not in EXEMPT_LITERALS
+    ]
     return sorted(found)
 
 
@@ -78,8 +90,10 @@ def message_type_literals(words: set[str]) -> list[str]:
         rel = path.relative_to(PKG)
         if rel.parts[0] in EXEMPT_DIRS or rel.as_posix() in EXEMPT_MODULES:
             continue
-        found += [f"pitchey_analysis/{rel.as_posix()}:{line}:{word!r}"
-                  for line, word in literals_in(path.read_text(encoding="utf-8"), words)]
+        found += [
+            f"pitchey_analysis/{rel.as_posix()}:{line}:{word!r}"
+            for line, word in literals_in(path.read_text(encoding="utf-8"), words)
+        ]
     return found
 
 
@@ -97,14 +111,18 @@ def test_the_shipped_contract_has_message_types_to_look_for() -> None:
 def test_the_scan_sees_code_and_skips_prose() -> None:
     """A literal in code is found, with its line; the same word in a docstring or inside a longer string is not; a
     word the tool also uses as a field name is found only where a kind is judged by it."""
-    src = ('"""The module: ping."""\n'
-           'def f() -> dict:\n'
-           '    """Send a ping."""\n'
-           '    note = "a ping is sent"\n'
-           '    return {"type": "ping", "outcome": "error", "note": note}\n')
+    src = (
+        '"""The module: ping."""\n'
+        "def f() -> dict:\n"
+        '    """Send a ping."""\n'
+        '    note = "a ping is sent"\n'
+        '    return {"type": "ping", "outcome": "error", "note": note}\n'
+    )
     assert literals_in(src, {"ping", "error"}) == [(5, "ping")]
-    judged = ('def g(f: dict, kind: str = "error") -> bool:\n'
-              '    return f.get("type") == "error" or f["type"] in ("error", "x") or "error" in str(f.get("error"))\n')
+    judged = (
+        'def g(f: dict, kind: str = "error") -> bool:\n'
+        '    return f.get("type") == "error" or f["type"] in ("error", "x") or "error" in str(f.get("error"))\n'
+    )
     assert literals_in(judged, {"error"}) == [(1, "error"), (2, "error"), (2, "error")]
 
 

@@ -22,6 +22,7 @@ def test_all_connections_of_a_level_are_open_at_once():
     seen = []
     done = threading.Event()
     with ReferenceServer(disable=["rate_limit"]) as srv:
+
         def watch():
             end = time.monotonic() + 6
             while time.monotonic() < end:  # the server's count every 50 ms, until the shard is done
@@ -43,6 +44,7 @@ def test_all_connections_of_a_level_are_open_at_once():
 def test_open_model_counts_from_the_scheduled_send_time():
     """With the server stalled for 200 ms, the stall shows in the open model's p99."""
     with ReferenceServer(disable=["rate_limit"]) as srv:
+
         def received() -> int:
             try:
                 return sum(srv.hub.received_by_type.values())
@@ -84,7 +86,10 @@ def test_sends_a_stalled_generator_never_made_are_counted_dropped():
 
 def test_two_worker_dask_cluster_both_contribute_and_results_form_a_run(tmp_path):
     with ReferenceServer(disable=["rate_limit"]) as srv:
-        result = run_load(LoadPlan(srv.ws_url, levels=(20,), duration_s=1.0, model="open", rate_per_conn=10, workers=2), progress=False)
+        result = run_load(
+            LoadPlan(srv.ws_url, levels=(20,), duration_s=1.0, model="open", rate_per_conn=10, workers=2),
+            progress=False,
+        )
     assert len({s.pid for s in result.shards}) == 2
     assert all(s.answered > 0 for s in result.shards)
     path = record_load(result, tmp_path, {"target": {"ws_url": srv.ws_url}})
@@ -111,20 +116,67 @@ def test_load_cli(tmp_path):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "pitchey_analysis.cli", "load", "--connections", "10", "--duration", "1", "--rate", "5",
-                        "--workers", "2", "--settle", "0", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pitchey_analysis.cli",
+            "load",
+            "--connections",
+            "10",
+            "--duration",
+            "1",
+            "--rate",
+            "5",
+            "--workers",
+            "2",
+            "--settle",
+            "0",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "level 10: opened 10/10" in r.stdout and "no errors" in r.stdout and "run dataset:" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "pitchey_analysis.cli", "load", "--levels", "5,15", "--hold", "--duration", "0.5",
-                        "--workers", "0", "--settle", "0", "--out", str(tmp_path / "ramp")], capture_output=True, text=True, timeout=180)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pitchey_analysis.cli",
+            "load",
+            "--levels",
+            "5,15",
+            "--hold",
+            "--duration",
+            "0.5",
+            "--workers",
+            "0",
+            "--settle",
+            "0",
+            "--out",
+            str(tmp_path / "ramp"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "level 15: opened 15/15, held 15" in r.stdout
     run = load_run(next((tmp_path / "ramp").iterdir()))
     assert sorted(run.probes["probe"]) == ["load.level_15", "load.level_5"]
     assert set(run.samples["concurrency"]) == {5, 15}
     m = run.manifest  # the one manifest builder: the load run's target, server, versions, host and commit
-    assert m["target"]["embedded"] and m["target"]["http_url"].startswith("http://") and m["server"]["profile"]["name"] == "complete"
-    assert {"versions", "python", "os", "host", "git_commit", "created"} <= set(m) and "pitchey-analysis" in m["versions"]
+    assert (
+        m["target"]["embedded"]
+        and m["target"]["http_url"].startswith("http://")
+        and m["server"]["profile"]["name"] == "complete"
+    )
+    assert {"versions", "python", "os", "host", "git_commit", "created"} <= set(m) and "pitchey-analysis" in m[
+        "versions"
+    ]
 
 
 def test_wss_target_verified_with_its_ca():

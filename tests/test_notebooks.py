@@ -26,8 +26,16 @@ SAMPLE_NOTEBOOKS = pytest.mark.xdist_group("sample-notebooks")
 
 def test_notebooks_exist_numbered():
     names = [p.stem for p in NOTEBOOKS]
-    assert names == ["1.0-capture-run", "2.0-latency-distributions", "3.0-success-rates", "4.0-readiness-report", "5.0-compare-runs",
-                     "6.0-frames", "7.0-history", "8.0-soak"]
+    assert names == [
+        "1.0-capture-run",
+        "2.0-latency-distributions",
+        "3.0-success-rates",
+        "4.0-readiness-report",
+        "5.0-compare-runs",
+        "6.0-frames",
+        "7.0-history",
+        "8.0-soak",
+    ]
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
@@ -49,8 +57,14 @@ def execute(notebook: str, output: str, **kw: Any) -> None:
     """papermill's execution on IPC sockets, as the report's (TCP ports picked by jupyter_client can be taken by a
     kernel another test process starts at the same moment: "Kernel died before replying to kernel_info")."""
     with tempfile.TemporaryDirectory(prefix="pitchey-kernel-") as sockets:
-        pm.execute_notebook(notebook, output, kernel_name="python3", progress_bar=False,
-                            kernel_manager_class=ipc_kernel_manager(Path(sockets)), **kw)
+        pm.execute_notebook(
+            notebook,
+            output,
+            kernel_name="python3",
+            progress_bar=False,
+            kernel_manager_class=ipc_kernel_manager(Path(sockets)),
+            **kw,
+        )
 
 
 def run_nb(name: str, out_dir: Path, **params) -> nbformat.NotebookNode:
@@ -129,7 +143,9 @@ def test_compare_notebook(tmp_path, sample_run, defect_run):
 
 
 def _printed(node: nbformat.NotebookNode) -> str:
-    return "".join(o.get("text", "") for c in node.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    return "".join(
+        o.get("text", "") for c in node.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"
+    )
 
 
 @ROOT_RUNS
@@ -174,8 +190,11 @@ def test_compare_notebook_on_a_fresh_clone(tmp_path, monkeypatch):
 
 def test_a_failing_cell_is_one_line(tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as exc:
-        execute(str(ROOT / "notebooks" / "3.0-success-rates.ipynb"), str(tmp_path / "x.ipynb"),
-                parameters={"run": str(tmp_path / "no-such-run")})
+        execute(
+            str(ROOT / "notebooks" / "3.0-success-rates.ipynb"),
+            str(tmp_path / "x.ipynb"),
+            parameters={"run": str(tmp_path / "no-such-run")},
+        )
     assert exc.value.ename in ("RunNotFound", "FileNotFoundError")  # RunNotFound is the package's FileNotFoundError
     assert (tmp_path / "x.ipynb").exists()  # the output notebook is written even when a cell fails
 
@@ -207,8 +226,12 @@ def test_picking_a_run_redraws_every_cell_of_the_view(sample_run, defect_run, ca
     view.cell(lambda r: drawn.append(("second", r.run_id)))
     view.pick("run", str(defect_run))
     assert ns["run"] == str(defect_run) and view.run.run_id == Path(defect_run).name
-    assert drawn == [("first", sample_run.name), ("second", sample_run.name),
-                     ("first", Path(defect_run).name), ("second", Path(defect_run).name)]
+    assert drawn == [
+        ("first", sample_run.name),
+        ("second", sample_run.name),
+        ("first", Path(defect_run).name),
+        ("second", Path(defect_run).name),
+    ]
     view.pick("run", str(defect_run))  # the same run again: nothing redrawn
     assert len(drawn) == 4
 

@@ -15,8 +15,16 @@ from pitchey_analysis.outcomes import FAILED, Completeness, Outcome, Readiness, 
 PACKAGE = Path(pitchey_analysis.__file__).parent
 
 #: values unlikely to mean anything else: a bare one anywhere is a vocabulary literal
-ANYWHERE: set[str] = {Outcome.PASS, Outcome.FAIL, Outcome.SKIP, *Readiness, TargetStatus.MET, TargetStatus.MISSED,
-            TargetStatus.NOT_VERIFIED, TargetStatus.NOT_APPLICABLE}
+ANYWHERE: set[str] = {
+    Outcome.PASS,
+    Outcome.FAIL,
+    Outcome.SKIP,
+    *Readiness,
+    TargetStatus.MET,
+    TargetStatus.MISSED,
+    TargetStatus.NOT_VERIFIED,
+    TargetStatus.NOT_APPLICABLE,
+}
 #: values that are also ordinary words ("error" is a frame type, "complete" a profile, "full" a suite): a literal
 #: only where it is compared with, or stored as, an outcome or a status
 OUTCOME_VALUES: set[str] = set(Outcome)
@@ -80,10 +88,19 @@ def vocabulary_literals(source: str) -> list[tuple[int, str]]:
                 take([c for s in sides for c in _strings(s)], STATUS_VALUES)
         elif isinstance(node, ast.Call):
             f = node.func
-            if isinstance(f, ast.Name) and f.id == "Result" or isinstance(f, ast.Attribute) and f.attr == "isin" and _is_field(f.value, outcome):
+            if (
+                isinstance(f, ast.Name)
+                and f.id == "Result"
+                or isinstance(f, ast.Attribute)
+                and f.attr == "isin"
+                and _is_field(f.value, outcome)
+            ):
                 take(_strings(node.args[0]) if node.args else [], OUTCOME_VALUES)
             for kw in node.keywords:
-                take(_strings(kw.value), OUTCOME_VALUES if kw.arg in outcome else STATUS_VALUES if kw.arg in status else set())
+                take(
+                    _strings(kw.value),
+                    OUTCOME_VALUES if kw.arg in outcome else STATUS_VALUES if kw.arg in status else set(),
+                )
         elif isinstance(node, ast.Dict):
             for k, v in zip(node.keys, node.values, strict=True):
                 if isinstance(k, ast.Constant) and k.value in outcome | status:
@@ -108,32 +125,40 @@ def test_no_vocabulary_literal_outside_outcomes() -> None:
         if rel.startswith("server/"):
             continue  # the reference server is the target: it speaks the wire protocol and never judges
         allowed = _exempt(rel)
-        found += [f"{rel}:{line}: {value!r}" for line, value in vocabulary_literals(path.read_text()) if value not in allowed]
+        found += [
+            f"{rel}:{line}: {value!r}" for line, value in vocabulary_literals(path.read_text()) if value not in allowed
+        ]
     assert not found, "bare vocabulary strings; use pitchey_analysis.outcomes:\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize("source", [
-    'r = Result("fail", "x", "y")',
-    'ok = p["outcome"] == "error"',
-    'bad = p[p["outcome"].isin(["fail", "error"])]',
-    'if r.outcome in ("error",): pass',
-    'rows.append({"outcome": "error"})',
-    'rec.probe(probe_record(outcome="error"))',
-    'v = Verdict("READY", 4)',
-    'x = slo[slo["status"] == "not verified"]',
-    'status = "complete"',
-    'if manifest.get("status") == "running": pass',
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        'r = Result("fail", "x", "y")',
+        'ok = p["outcome"] == "error"',
+        'bad = p[p["outcome"].isin(["fail", "error"])]',
+        'if r.outcome in ("error",): pass',
+        'rows.append({"outcome": "error"})',
+        'rec.probe(probe_record(outcome="error"))',
+        'v = Verdict("READY", 4)',
+        'x = slo[slo["status"] == "not verified"]',
+        'status = "complete"',
+        'if manifest.get("status") == "running": pass',
+    ],
+)
 def test_the_check_finds_a_bare_literal(source: str) -> None:
     assert vocabulary_literals(source), source
 
 
-@pytest.mark.parametrize("source", [
-    'r = Result(Outcome.FAIL, "x", "y")',
-    'if frame.get("type") == "error": pass',
-    'run(profile="complete", suite="full")',
-    'x = {"type": "error"}',
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        'r = Result(Outcome.FAIL, "x", "y")',
+        'if frame.get("type") == "error": pass',
+        'run(profile="complete", suite="full")',
+        'x = {"type": "error"}',
+    ],
+)
 def test_the_check_leaves_other_words_alone(source: str) -> None:
     assert not vocabulary_literals(source), source
 

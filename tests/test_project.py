@@ -37,7 +37,10 @@ def test_environment_yml_matches_pyproject():
             r = Requirement(dep)
             have[_norm(r.name)] = str(r.specifier)
     assert have == want
-    assert {"pip": ["-e ."]} in [d if not isinstance(d, dict) else {"pip": [x for x in d["pip"] if x.startswith("-e")]} for d in env["dependencies"]]
+    assert {"pip": ["-e ."]} in [
+        d if not isinstance(d, dict) else {"pip": [x for x in d["pip"] if x.startswith("-e")]}
+        for d in env["dependencies"]
+    ]
 
 
 def test_public_names_exported():
@@ -65,9 +68,11 @@ def test_analysis_and_report_layers_open_no_sockets():
     import subprocess
     import sys
 
-    code = ("import sys, pitchey_analysis.analysis, pitchey_analysis.report.figures, pitchey_analysis.findings; "
-            "print(sorted(m for m in ('websockets', 'aiohttp', 'picows', 'distributed', 'pitchey_analysis.probes', "
-            "'pitchey_analysis.server', 'pitchey_analysis.client') if m in sys.modules))")
+    code = (
+        "import sys, pitchey_analysis.analysis, pitchey_analysis.report.figures, pitchey_analysis.findings; "
+        "print(sorted(m for m in ('websockets', 'aiohttp', 'picows', 'distributed', 'pitchey_analysis.probes', "
+        "'pitchey_analysis.server', 'pitchey_analysis.client') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", out
 
@@ -135,10 +140,14 @@ def test_user_facing_text_names_only_files_the_repository_has():
         texts[path] = path.read_text()
     for path, text in texts.items():
         for name in re.findall(r"\b([A-Z][A-Z_]+\.md)\b", text):
-            assert (ROOT / name).exists() or list(ROOT.glob(f"*/{name}")), f"{path.name} names {name}, not in the repository"
+            assert (ROOT / name).exists() or list(ROOT.glob(f"*/{name}")), (
+                f"{path.name} names {name}, not in the repository"
+            )
     assert "README" in DEMO_PASSWORD_SOURCE
     readme = texts[ROOT / "README.md"]
-    assert f"`{DEMO_PASSWORD}`" in readme.split("## The reference server", 1)[1], "the README's reference-server section gives the demo password"
+    assert f"`{DEMO_PASSWORD}`" in readme.split("## The reference server", 1)[1], (
+        "the README's reference-server section gives the demo password"
+    )
 
 
 def test_the_readme_layout_names_every_folder_of_the_package_with_its_job():
@@ -147,9 +156,11 @@ def test_the_readme_layout_names_every_folder_of_the_package_with_its_job():
     import re
 
     readme = (ROOT / "README.md").read_text()
-    layout = readme[readme.index("## Project layout"):readme.index("## Using it")]
+    layout = readme[readme.index("## Project layout") : readme.index("## Using it")]
     listed = set(re.findall(r"│   [├└]── (\w+)/\s+<- \S", layout))
-    folders = {p.name for p in (ROOT / "pitchey_analysis").iterdir()
-               if p.is_dir() and not p.name.startswith(("_", "."))
-               and any(p.iterdir())}
+    folders = {
+        p.name
+        for p in (ROOT / "pitchey_analysis").iterdir()
+        if p.is_dir() and not p.name.startswith(("_", ".")) and any(p.iterdir())
+    }
     assert listed == folders, (sorted(folders - listed), sorted(listed - folders))

@@ -140,8 +140,11 @@ def defect_report(tmp_path_factory, defect_run):
 def test_no_secret_reaches_the_pdf_or_any_file(defect_run, defect_report):
     html_path, pdf_path = defect_report
     text = _pdf_text(pdf_path)
-    files = [p.read_bytes().decode("utf-8", "replace") for p in list(Path(defect_run).iterdir()) + list(html_path.parent.iterdir())
-             if p.is_file()]
+    files = [
+        p.read_bytes().decode("utf-8", "replace")
+        for p in list(Path(defect_run).iterdir()) + list(html_path.parent.iterdir())
+        if p.is_file()
+    ]
     for blob in [text, *files]:
         for s in _secret_forms("Demo123") + _secret_forms(KNOWN_SECRET):
             assert s not in blob
@@ -165,11 +168,33 @@ def test_every_blocking_finding_is_in_the_executive_summary(defect_report, defec
     listed = [r for r in parse(html).tables["issues"][1:] if "blocking" in r[0]]
     summary = re.search(r'<ol[^>]*id="summary-blocking"[^>]*>(.*?)</ol>', html, re.S)
     assert summary is not None
-    assert summary.group(1).count("<li>") == len(listed) == int((analyze(load_run(defect_run)).defects["severity"] == "blocking").sum())
+    assert (
+        summary.group(1).count("<li>")
+        == len(listed)
+        == int((analyze(load_run(defect_run)).defects["severity"] == "blocking").sum())
+    )
 
 
-STATUS_WORDS = ("pass", "fail", "skip", "met", "missed", "missing", "partial", "full", "validated", "failing", "working",
-                "blocking", "risk", "critical", "authentication", "verified", "probe", "rule")
+STATUS_WORDS = (
+    "pass",
+    "fail",
+    "skip",
+    "met",
+    "missed",
+    "missing",
+    "partial",
+    "full",
+    "validated",
+    "failing",
+    "working",
+    "blocking",
+    "risk",
+    "critical",
+    "authentication",
+    "verified",
+    "probe",
+    "rule",
+)
 
 
 def test_pdf_words_are_whole_and_pages_fit(defect_report, sample_report):
@@ -185,7 +210,15 @@ def test_pdf_words_are_whole_and_pages_fit(defect_report, sample_report):
 
 def test_page_one_says_what_was_judged(sample_report):
     page1 = pdfium.PdfDocument(str(sample_report[1]))[0].get_textpage().get_text_range()
-    for want in ("pitchey-analysis 0.", "commit", "Contract", "pitchey", "user types", "Self-test of the embedded reference server", "Contents"):
+    for want in (
+        "pitchey-analysis 0.",
+        "commit",
+        "Contract",
+        "pitchey",
+        "user types",
+        "Self-test of the embedded reference server",
+        "Contents",
+    ):
         assert want in page1, want
     assert not list(sample_report[0].parent.glob("*.ipynb"))  # the executed notebook is not left behind
 
@@ -196,9 +229,21 @@ def test_switching_one_defect_off_removes_it_from_the_report(tmp_path):
     from pitchey_analysis.server import Defect
 
     def run(disable):
-        cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, only=["connection.login_no_password", "readiness.health_endpoint"])
-        return asyncio.run(arun_suite(profile="pitchey-2025-11", suite="quick", out=tmp_path / "runs", config=cfg,
-                                      server_options={"disable_defects": disable}))
+        cfg = SuiteConfig(
+            suite="quick",
+            options=make_options("quick"),
+            progress=False,
+            only=["connection.login_no_password", "readiness.health_endpoint"],
+        )
+        return asyncio.run(
+            arun_suite(
+                profile="pitchey-2025-11",
+                suite="quick",
+                out=tmp_path / "runs",
+                config=cfg,
+                server_options={"disable_defects": disable},
+            )
+        )
 
     with_all = analyze(load_run(run([])))
     without_13 = analyze(load_run(run([Defect.PASSWORD_ECHO])))
@@ -234,13 +279,19 @@ def test_importing_the_figures_leaves_the_users_matplotlib_backend_alone():
     import sys
 
     code = "import matplotlib; import pitchey_analysis.report.figures; print(matplotlib.get_backend())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "MPLBACKEND": "svg"}).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "MPLBACKEND": "svg"},
+    ).stdout.strip()
     assert out == "svg"
 
 
 def test_report_strings_say_what_happened():
-    """Evidence is cut at a word, a token refused without its error code is not a 'fail', the configuration appendix prints no
+    """Evidence is cut at a word, a token refused without its error code is not a 'fail', the configuration appendix
+    prints no
     temporary path and the verdict rules' rule 2 names probes that never ran."""
     import json
 
@@ -249,7 +300,9 @@ def test_report_strings_say_what_happened():
     from pitchey_analysis.config import sample_run_dir
     from pitchey_analysis.report import render
 
-    text = "the connected frame for a token of a deleted user carries error user_not_found and the session stays anonymous"
+    text = (
+        "the connected frame for a token of a deleted user carries error user_not_found and the session stays anonymous"
+    )
     cut = shorten(text, 60)
     assert len(cut) <= 60 and cut.endswith("…") and text.startswith(cut[:-1]) and text[len(cut) - 1] == " "
     refused = json.dumps({"security": "refused", "first_frame": {"type": "connected", "authenticated": False}})
@@ -260,7 +313,9 @@ def test_report_strings_say_what_happened():
     a.manifest.setdefault("config", {})["cafile"] = "/tmp/pitchey-tls-abc123/ca.pem"
     html = str(render.configuration(a).data)
     assert "/tmp/pitchey-tls" not in html and "generated by the embedded server" in html
-    nb = (Path(__file__).resolve().parents[1] / "pitchey_analysis" / "notebooks" / "4.0-readiness-report.ipynb").read_text()
+    nb = (
+        Path(__file__).resolve().parents[1] / "pitchey_analysis" / "notebooks" / "4.0-readiness-report.ipynb"
+    ).read_text()
     assert "skipped or never ran" in nb
 
 
@@ -281,12 +336,31 @@ def test_meeting_pack_is_one_folder(tmp_path, capsys):
     m = json.loads((later / "manifest.json").read_text())
     m.update(run_id=later.name, started_at="2261-01-01T00:00:00+00:00")  # the latest time a report can place
     (later / "manifest.json").write_text(json.dumps(m))
-    assert main(["report", "--meeting", later.name, "--runs-dir", str(runs), "--out", str(tmp_path / "out"),
-                 "--format", "html"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "report",
+                "--meeting",
+                later.name,
+                "--runs-dir",
+                str(runs),
+                "--out",
+                str(tmp_path / "out"),
+                "--format",
+                "html",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     folder = tmp_path / "out" / f"meeting-{later.name}"
     names = {p.name for p in folder.iterdir()}
-    assert {f"{later.name}.html", f"{src.name}_vs_{later.name}.html", f"history-{later.name}.png", "SHA256SUMS",
-            "README.txt"} <= names, names
+    assert {
+        f"{later.name}.html",
+        f"{src.name}_vs_{later.name}.html",
+        f"history-{later.name}.png",
+        "SHA256SUMS",
+        "README.txt",
+    } <= names, names
     sums = (folder / "SHA256SUMS").read_text()
     assert "manifest.json" in sums and "probes.parquet" in sums
     assert "previous run of the same target" in (folder / "README.txt").read_text()
@@ -355,15 +429,27 @@ def test_concurrency_ticks_do_not_overlap():
     from pitchey_analysis.report import figures
 
     figures.style()
-    conc = pd.DataFrame({"level": [1, 10, 100, 1000], "connections": [1, 10, 100, 1000], "rtt_p50": [0.2, 0.3, 2, 30],
-                         "rtt_p95": [0.3, 0.5, 5, 80], "connect_p50": [1, 2, 20, 300], "connect_p95": [2, 4, 60, 9000],
-                         "error_rate": [0, 0, 0, 0.8], "lo": [0.2, 0.7, 0.96, 0.18], "hi": [1, 1, 1, 0.23],
-                         "success_rate": [1, 1, 1, 0.2]})
+    conc = pd.DataFrame(
+        {
+            "level": [1, 10, 100, 1000],
+            "connections": [1, 10, 100, 1000],
+            "rtt_p50": [0.2, 0.3, 2, 30],
+            "rtt_p95": [0.3, 0.5, 5, 80],
+            "connect_p50": [1, 2, 20, 300],
+            "connect_p95": [2, 4, 60, 9000],
+            "error_rate": [0, 0, 0, 0.8],
+            "lo": [0.2, 0.7, 0.96, 0.18],
+            "hi": [1, 1, 1, 0.23],
+            "success_rate": [1, 1, 1, 0.2],
+        }
+    )
     fig = figures.concurrency(conc)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
         for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
             boxes = [t.get_window_extent(renderer) for t in labels if t.get_text() and t.get_visible()]
-            assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), [t.get_text() for t in labels]
+            assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :]), [
+                t.get_text() for t in labels
+            ]
             assert len(boxes) <= 8

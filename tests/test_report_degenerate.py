@@ -26,8 +26,14 @@ SHAPES = Path(__file__).resolve().parent / "shapes"
 
 
 async def _run(server, contract: str | Path, out: Path, *, only: list[str] | None = None) -> Path:
-    cfg = SuiteConfig(suite="quick", options=make_options("quick", scale=0.5), progress=False, preflight=False,
-                      contract=load_contract(contract), only=only)
+    cfg = SuiteConfig(
+        suite="quick",
+        options=make_options("quick", scale=0.5),
+        progress=False,
+        preflight=False,
+        contract=load_contract(contract),
+        only=only,
+    )
     async with server as srv:
         return await arun_suite(srv.ws_url, suite="quick", out=out, config=cfg)
 
@@ -35,10 +41,13 @@ async def _run(server, contract: str | Path, out: Path, *, only: list[str] | Non
 DATASETS = {
     "another protocol": lambda out: _run(ShapeServer("jsonrpc"), "pitchey", out),
     "every upgrade refused": lambda out: _run(ShapeServer("cookie"), SHAPES / "cookie.asyncapi.yaml", out),
-    "stopped by one frame": lambda out: _run(ShapeServer("jsonrpc", defects={"utf8_kill"}), SHAPES / "jsonrpc.asyncapi.yaml", out),
+    "stopped by one frame": lambda out: _run(
+        ShapeServer("jsonrpc", defects={"utf8_kill"}), SHAPES / "jsonrpc.asyncapi.yaml", out
+    ),
     "silent target": lambda out: _run(BadServer(http_status=None), "pitchey", out),
-    "one probe, no sample": lambda out: _run(ShapeServer("jsonrpc"), SHAPES / "jsonrpc.asyncapi.yaml", out,
-                                             only=["messaging.invalid_json"]),
+    "one probe, no sample": lambda out: _run(
+        ShapeServer("jsonrpc"), SHAPES / "jsonrpc.asyncapi.yaml", out, only=["messaging.invalid_json"]
+    ),
 }
 
 
@@ -69,8 +78,16 @@ def test_no_pitchey_name_in_the_report_of_a_run_judged_by_another_contract(runs,
     html = build_report(str(runs["stopped by one frame"]), out=tmp_path, formats=("html",))[0].read_text()
     text = re.sub(r"<[^>]+>", " ", html.split("<body", 1)[-1])
     text = text.replace("pitchey-analysis", "").replace("pitchey_analysis", "")
-    found = sorted({m.group(0).lower() for m in re.finditer(
-        r"pitch\w*|dashboard\w*|'connected'|auth_success|creator|investor|notification\w*|presence", text, re.IGNORECASE)})
+    found = sorted(
+        {
+            m.group(0).lower()
+            for m in re.finditer(
+                r"pitch\w*|dashboard\w*|'connected'|auth_success|creator|investor|notification\w*|presence",
+                text,
+                re.IGNORECASE,
+            )
+        }
+    )
     assert not found, found
 
 

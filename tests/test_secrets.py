@@ -16,7 +16,12 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.")
 
 def forms(secret: str) -> list[str]:
     b64 = base64.b64encode(secret.encode()).decode()
-    return [secret, b64.rstrip("="), base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="), quote(secret, safe="")]
+    return [
+        secret,
+        b64.rstrip("="),
+        base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="),
+        quote(secret, safe=""),
+    ]
 
 
 def test_no_secret_in_any_file_or_log(tmp_path):
@@ -30,8 +35,11 @@ def test_no_secret_in_any_file_or_log(tmp_path):
     logger.addHandler(handler)
     try:
         cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False)
-        path = asyncio.run(arun_suite(suite="quick", out=tmp_path / "runs", config=cfg, tls=True,
-                                      server_options={"jwt_secret": KNOWN_SECRET}))
+        path = asyncio.run(
+            arun_suite(
+                suite="quick", out=tmp_path / "runs", config=cfg, tls=True, server_options={"jwt_secret": KNOWN_SECRET}
+            )
+        )
     finally:
         logger.removeHandler(handler)
         for name, level in levels.items():
@@ -53,6 +61,9 @@ def test_redaction_helpers():
 
     assert redact_url("wss://h:1/ws?token=abc.def&x=1") == "wss://h:1/ws?token=[REDACTED]&x=1"
     assert redact({"password": "p", "nested": {"Authorization": "Bearer x"}, "ok": 1}) == {
-        "password": "[REDACTED]", "nested": {"Authorization": "[REDACTED]"}, "ok": 1}
+        "password": "[REDACTED]",
+        "nested": {"Authorization": "[REDACTED]"},
+        "ok": 1,
+    }
     assert "eyJ" not in redact_text("got eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig in text")
     assert redact_text("Authorization: Bearer abc.def") == "Authorization: Bearer [REDACTED]"

@@ -34,12 +34,25 @@ def creds(shape: str) -> Credentials | None:
     return None
 
 
-async def run_shape(tmp_path: Path, shape: str, *, defects: set[str] | frozenset[str] = frozenset(),
-                    only: list[str] | None = None, contract: Path | None = None):
+async def run_shape(
+    tmp_path: Path,
+    shape: str,
+    *,
+    defects: set[str] | frozenset[str] = frozenset(),
+    only: list[str] | None = None,
+    contract: Path | None = None,
+):
     user = creds(shape)
-    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False, user=user,
-                      users={user.user_type: user} if user else {},
-                      contract=load_contract(contract or HERE / f"{shape}.asyncapi.yaml"), only=only)
+    cfg = SuiteConfig(
+        suite="quick",
+        options=make_options("quick"),
+        progress=False,
+        preflight=False,
+        user=user,
+        users={user.user_type: user} if user else {},
+        contract=load_contract(contract or HERE / f"{shape}.asyncapi.yaml"),
+        only=only,
+    )
     async with ShapeServer(shape, defects=defects) as srv:
         path = await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg)
     return load_run(path)
@@ -49,7 +62,9 @@ def outcomes(run) -> dict[str, tuple[str, str, str]]:
     return {r.probe: (r.outcome, r.reason, r.detail) for r in run.probes.itertuples()}
 
 
-@pytest.mark.parametrize("shape", ["jsonrpc", "header", "firstauth", "cookie", "graphqlws", "phoenix", "apigw", "gateway"])
+@pytest.mark.parametrize(
+    "shape", ["jsonrpc", "header", "firstauth", "cookie", "graphqlws", "phoenix", "apigw", "gateway"]
+)
 def test_clean_service_fails_no_probe(tmp_path, shape):
     run = asyncio.run(run_shape(tmp_path, shape))
     got = outcomes(run)
@@ -71,9 +86,15 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
     assert run.manifest["conformance"]["violations"] == 0, run.manifest["conformance"]
     assert run.manifest["conformance"]["frames_checked"] > 0
     if shape == "graphqlws":  # its subprotocol offered on every upgrade, its token sent in connection_init
-        for probe in ("auth.invalid_token", "resilience.sustained_sessions", "resilience.invalid_then_working",
-                      "messaging.invalid_json", "messaging.unknown_type", "auth.before_authentication",
-                      "messaging.stop_pushes"):
+        for probe in (
+            "auth.invalid_token",
+            "resilience.sustained_sessions",
+            "resilience.invalid_then_working",
+            "messaging.invalid_json",
+            "messaging.unknown_type",
+            "auth.before_authentication",
+            "messaging.stop_pushes",
+        ):
             assert got[probe][:2] == ("pass", "ok"), (probe, got[probe])
         assert "4400 as the contract declares" in got["messaging.invalid_json"][2]
         # the verdict's gaps are features it could declare (limits, headers, ...), never ways of another session
@@ -83,9 +104,18 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
         v = analyze(run).verdict
         assert v.verdict != "NOT READY", v.reasons
         gaps = set(v.reasons["name"])
-        for other in ("auth.query_token", "auth.header_token", "auth.post_connection", "connection.login",
-                      "connection.anonymous_connect", "session.first_frame", "auth.token_subject",
-                      "auth.expired_token", "auth.wrong_audience", "auth.required_for_protected"):
+        for other in (
+            "auth.query_token",
+            "auth.header_token",
+            "auth.post_connection",
+            "connection.login",
+            "connection.anonymous_connect",
+            "session.first_frame",
+            "auth.token_subject",
+            "auth.expired_token",
+            "auth.wrong_audience",
+            "auth.required_for_protected",
+        ):
             assert other not in gaps, (other, v.reasons)
         assert "readiness.security_headers" in gaps  # undeclared, so untested: a gap the report names
     if shape == "phoenix":  # judged by what its contract declares: its health pointers, its request shape, no JWT
@@ -96,25 +126,44 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
         for name in ("auth.forged_token", "auth.alg_none", "auth.expired_token"):
             assert got[name][:2] == ("skip", "not_in_contract"), (name, got[name])
     if shape == "apigw":  # answers and errors told by their schema alone; the token raw in Authorization
-        for probe in ("messaging.invalid_json", "messaging.missing_type", "messaging.unknown_type", "resilience.nested_json",
-                      "connection.user_types", "connection.ping_on_connected", "auth.header_token", "auth.invalid_token"):
+        for probe in (
+            "messaging.invalid_json",
+            "messaging.missing_type",
+            "messaging.unknown_type",
+            "resilience.nested_json",
+            "connection.user_types",
+            "connection.ping_on_connected",
+            "auth.header_token",
+            "auth.invalid_token",
+        ):
             assert got[probe][:2] == ("pass", "ok"), (probe, got[probe])
         assert got["messaging.unknown_type"][2] == "error forbidden", got["messaging.unknown_type"]
         assert got["messaging.invalid_json"][2] == "error internalError", got["messaging.invalid_json"]
-        assert got["resilience.nested_json"][2].startswith("JSON nested 30000 deep: error internalError in"), \
-            got["resilience.nested_json"]  # the error named by its message where it carries no code
+        assert got["resilience.nested_json"][2].startswith("JSON nested 30000 deep: error internalError in"), got[
+            "resilience.nested_json"
+        ]  # the error named by its message where it carries no code
         from pitchey_analysis.analysis import analyze
 
         gaps = set(analyze(run).verdict.reasons["name"])
         for other in ("connection.user_types", "connection.ping_on_connected", "connection.authenticated_connect"):
             assert other not in gaps, (other, gaps)
     if shape == "gateway":  # integer kinds; no error frames at all: every refusal a declared close
-        for probe in ("readiness.rate_limit", "messaging.unknown_type", "resilience.nested_json", "auth.required_for_protected",
-                      "messaging.presence_update", "messaging.heartbeat", "auth.invalid_token", "connection.single_connected_frame"):
+        for probe in (
+            "readiness.rate_limit",
+            "messaging.unknown_type",
+            "resilience.nested_json",
+            "auth.required_for_protected",
+            "messaging.presence_update",
+            "messaging.heartbeat",
+            "auth.invalid_token",
+            "connection.single_connected_frame",
+        ):
             assert got[probe][:2] == ("pass", "ok"), (probe, got[probe])
         assert got["readiness.rate_limit"][2] == "160 messages in a burst: closed 4008 as the contract declares"
         assert got["messaging.unknown_type"][2] == "unknown kind closed the session 4001 as the contract declares"
-        assert got["messaging.presence_update"][2] == "presenceUpdateEvent delivered"  # fire and forget: the push decides
+        assert (
+            got["messaging.presence_update"][2] == "presenceUpdateEvent delivered"
+        )  # fire and forget: the push decides
         assert got["messaging.heartbeat"][2].startswith("heartbeatAck in ")  # the message's name, never its op number
         assert got["connection.single_connected_frame"][2] == "one 'hello' frame"
         # the control frames escape the limit (aiohttp's automatic pongs): named by the declared close alone
@@ -123,13 +172,24 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
         from pitchey_analysis.analysis import analyze
 
         gaps = set(analyze(run).verdict.reasons["name"])
-        for other in ("session.error_shape", "auth.required_for_protected", "resilience.nested_json", "connection.login",
-                      "connection.anonymous_connect", "connection.authenticated_connect", "auth.token_subject"):
+        for other in (
+            "session.error_shape",
+            "auth.required_for_protected",
+            "resilience.nested_json",
+            "connection.login",
+            "connection.anonymous_connect",
+            "connection.authenticated_connect",
+            "auth.token_subject",
+        ):
             assert other not in gaps, (other, gaps)
         said = " ".join(str(v[2]) for v in got.values())
         for word in ("'connected'", "connected frame", "unanswered pings", "answer a ping", "no pong", "rate_limited"):
             assert word not in said, (word, [v for v in got.values() if word in str(v[2])])
-    if shape in ("cookie", "phoenix", "apigw"):  # its chat post, judged by the push probe from the contract's `delivers`
+    if shape in (
+        "cookie",
+        "phoenix",
+        "apigw",
+    ):  # its chat post, judged by the push probe from the contract's `delivers`
         assert got["messaging.send_message"][:2] == ("pass", "ok"), got["messaging.send_message"]
         said = run.probes.set_index("probe").loc["messaging.send_message", "expected"]
         if shape == "cookie":
@@ -138,34 +198,37 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
         assert got["messaging.send_message"][:2] == ("skip", "not_in_contract"), got["messaging.send_message"]
 
 
-@pytest.mark.parametrize("shape,defect,probe,reason", [
-    ("jsonrpc", "wrong_id", "messaging.ping", "wrong_answer"),
-    ("header", "wrong_id", "messaging.kernel_info", "wrong_answer"),
-    ("firstauth", "wrong_id", "messaging.ping", "wrong_answer"),
-    ("firstauth", "error_as_success", "messaging.unknown_type", "no_answer"),
-    ("cookie", "accept_bad_token", "auth.invalid_token", "token_accepted"),
-    ("cookie", "drop_delivery", "messaging.send_message", "no_push"),
-    ("firstauth", "reused_id", "messaging.id_reuse", "reused_id_accepted"),
-    ("firstauth", "pre_auth", "auth.before_authentication", "accepted_before_auth"),
-    ("jsonrpc", "drop_batch", "messaging.batch", "batch_element_dropped"),
-    ("graphqlws", "accept_bad_token", "auth.invalid_token", "token_accepted"),
-    ("graphqlws", "wrong_id", "messaging.query", "wrong_answer"),
-    ("graphqlws", "keep_after_complete", "messaging.stop_pushes", "pushes_after_stop"),
-    ("phoenix", "wrong_ref", "messaging.ping", "wrong_answer"),
-    ("phoenix", "accept_bad_token", "auth.invalid_token", "token_accepted"),
-    ("phoenix", "no_broadcast", "messaging.send_message", "no_push"),
-    ("apigw", "unknown_ok", "messaging.unknown_type", "no_answer"),
-    ("apigw", "no_fanout", "messaging.send_message", "no_push"),
-    ("apigw", "accept_bad_token", "auth.invalid_token", "token_accepted"),
-    ("gateway", "no_rate_close", "readiness.rate_limit", "no_rate_limit"),
-    ("gateway", "accept_bad_token", "auth.invalid_token", "token_accepted"),
-    ("gateway", "unknown_decode", "messaging.unknown_type", "wrong_close"),
-    ("gateway", "no_presence", "messaging.presence_update", "no_answer"),
-    ("gateway", "pre_auth", "auth.required_for_protected", "wrong_answer"),
-    ("gateway", "pre_auth", "auth.before_authentication", "accepted_before_auth"),
-    ("gateway", "deep_crash", "resilience.nested_json", "session_closed"),
-    ("gateway", "no_heartbeat_ack", "messaging.heartbeat", "no_answer"),
-])
+@pytest.mark.parametrize(
+    "shape,defect,probe,reason",
+    [
+        ("jsonrpc", "wrong_id", "messaging.ping", "wrong_answer"),
+        ("header", "wrong_id", "messaging.kernel_info", "wrong_answer"),
+        ("firstauth", "wrong_id", "messaging.ping", "wrong_answer"),
+        ("firstauth", "error_as_success", "messaging.unknown_type", "no_answer"),
+        ("cookie", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+        ("cookie", "drop_delivery", "messaging.send_message", "no_push"),
+        ("firstauth", "reused_id", "messaging.id_reuse", "reused_id_accepted"),
+        ("firstauth", "pre_auth", "auth.before_authentication", "accepted_before_auth"),
+        ("jsonrpc", "drop_batch", "messaging.batch", "batch_element_dropped"),
+        ("graphqlws", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+        ("graphqlws", "wrong_id", "messaging.query", "wrong_answer"),
+        ("graphqlws", "keep_after_complete", "messaging.stop_pushes", "pushes_after_stop"),
+        ("phoenix", "wrong_ref", "messaging.ping", "wrong_answer"),
+        ("phoenix", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+        ("phoenix", "no_broadcast", "messaging.send_message", "no_push"),
+        ("apigw", "unknown_ok", "messaging.unknown_type", "no_answer"),
+        ("apigw", "no_fanout", "messaging.send_message", "no_push"),
+        ("apigw", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+        ("gateway", "no_rate_close", "readiness.rate_limit", "no_rate_limit"),
+        ("gateway", "accept_bad_token", "auth.invalid_token", "token_accepted"),
+        ("gateway", "unknown_decode", "messaging.unknown_type", "wrong_close"),
+        ("gateway", "no_presence", "messaging.presence_update", "no_answer"),
+        ("gateway", "pre_auth", "auth.required_for_protected", "wrong_answer"),
+        ("gateway", "pre_auth", "auth.before_authentication", "accepted_before_auth"),
+        ("gateway", "deep_crash", "resilience.nested_json", "session_closed"),
+        ("gateway", "no_heartbeat_ack", "messaging.heartbeat", "no_answer"),
+    ],
+)
 def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))
     got = outcomes(run)
@@ -175,9 +238,16 @@ def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     assert not any(v[0] == "error" for v in got.values()), got
 
 
-@pytest.mark.parametrize("shape,defects", [("jsonrpc", ()), ("graphqlws", ("accept_bad_token", "wrong_id")),
-                                           ("phoenix", ("wrong_ref", "no_broadcast")), ("apigw", ("unknown_ok", "no_fanout")),
-                                           ("gateway", ("no_rate_close", "no_heartbeat_ack"))])
+@pytest.mark.parametrize(
+    "shape,defects",
+    [
+        ("jsonrpc", ()),
+        ("graphqlws", ("accept_bad_token", "wrong_id")),
+        ("phoenix", ("wrong_ref", "no_broadcast")),
+        ("apigw", ("unknown_ok", "no_fanout")),
+        ("gateway", ("no_rate_close", "no_heartbeat_ack")),
+    ],
+)
 def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
     """Neither what a probe saw, nor what it expected (of the probes that ran), nor a finding's title, impact or
     remediation names the Pitchey protocol in a run judged by another contract."""
@@ -191,8 +261,11 @@ def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
     for name in run.probes["probe"]:  # the tool's probe names are its identifiers (connection.ping_on_connected)
         texts = [str(t).replace(str(name), "<probe>") for t in texts]
     # the contract's own message names are its words, whatever they say (the gateway's presenceUpdate)
-    own_words = sorted({w for m in load_contract(HERE / f"{shape}.asyncapi.yaml").messages.values() for w in (m.key, m.word)},
-                       key=len, reverse=True)
+    own_words = sorted(
+        {w for m in load_contract(HERE / f"{shape}.asyncapi.yaml").messages.values() for w in (m.key, m.word)},
+        key=len,
+        reverse=True,
+    )
     for w in own_words:
         texts = [re.sub(rf"\b{re.escape(w)}\b", "<message>", str(t)) for t in texts]
     text = " ".join(str(v) for v in texts).lower()
@@ -200,7 +273,9 @@ def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
         assert word not in text, (word, [t for t in texts if word in str(t).lower()])
     assert not [t for t in texts if PITCHEY_WORDS.search(str(t))]
     own = {o.probe_name for o in load_contract(HERE / f"{shape}.asyncapi.yaml").request_answers()}
-    if "messaging.subscribe" not in own:  # the shipped contract's request/answer probe, unless this one names its own so
+    if (
+        "messaging.subscribe" not in own
+    ):  # the shipped contract's request/answer probe, unless this one names its own so
         assert not any(str(p).startswith("messaging.subscribe") for p in run.probes["probe"])
 
 
@@ -209,8 +284,12 @@ def test_every_round_trip_answer_is_matched_by_its_id(tmp_path):
     answer fails wrong_answer -- none takes a frame of the right kind carrying another id for the answer."""
     run = asyncio.run(run_shape(tmp_path, "phoenix", defects={"wrong_ref"}))
     got = outcomes(run)
-    for probe in ("messaging.ping", "connection.ping_on_connected", "connection.user_types",
-                  "resilience.invalid_then_working"):
+    for probe in (
+        "messaging.ping",
+        "connection.ping_on_connected",
+        "connection.user_types",
+        "resilience.invalid_then_working",
+    ):
         assert got[probe][:2] == ("fail", "wrong_answer"), (probe, got[probe])
     assert not any(v[0] == "error" for v in got.values()), got
 
@@ -222,7 +301,9 @@ def test_a_declared_delivery_is_judged_by_the_operations_own_probe(tmp_path, def
     assert "      probe: messaging.send_message\n" in text
     contract = tmp_path / "phoenix-unmapped.asyncapi.yaml"
     contract.write_text(text.replace("      probe: messaging.send_message\n", ""))
-    run = asyncio.run(run_shape(tmp_path / "runs", "phoenix", defects=defects, only=["messaging.new_msg"], contract=contract))
+    run = asyncio.run(
+        run_shape(tmp_path / "runs", "phoenix", defects=defects, only=["messaging.new_msg"], contract=contract)
+    )
     got = outcomes(run)
     assert got["messaging.new_msg"][:2] == want, got["messaging.new_msg"]
 
@@ -247,8 +328,13 @@ def test_a_target_in_another_protocol_is_told_so(tmp_path):
     from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
     async def go():
-        cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False,
-                          contract=load_contract("pitchey"))
+        cfg = SuiteConfig(
+            suite="quick",
+            options=make_options("quick"),
+            progress=False,
+            preflight=False,
+            contract=load_contract("pitchey"),
+        )
         async with ShapeServer("jsonrpc") as srv:
             return load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg))
 
@@ -283,9 +369,28 @@ def test_the_command_line_judges_a_first_message_auth_service_with_a_supplied_to
     t.start()
     try:
         assert ready.wait(10)
-        code = main(["run", "--suite", "quick", "--target", box["url"], "--contract", str(HERE / "firstauth.asyncapi.yaml"),
-                     "--token", TOKEN, "--out", str(tmp_path), "--no-progress", "--fail-on", "never",
-                     "--only", "messaging", "--only", "auth"])
+        code = main(
+            [
+                "run",
+                "--suite",
+                "quick",
+                "--target",
+                box["url"],
+                "--contract",
+                str(HERE / "firstauth.asyncapi.yaml"),
+                "--token",
+                TOKEN,
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+                "--fail-on",
+                "never",
+                "--only",
+                "messaging",
+                "--only",
+                "auth",
+            ]
+        )
     finally:
         stop.set()
         t.join(10)
@@ -310,14 +415,22 @@ def test_a_service_closing_every_session_as_spoken_is_told_it_does_not_speak_the
 
     text = (HERE / "graphqlws.asyncapi.yaml").read_text()
     start = text.index("    bindings:")
-    text = text[:start] + text[text.index("    messages:", start):]
+    text = text[:start] + text[text.index("    messages:", start) :]
     contract = contract_from_text(text, name="graphqlws-nobinding")
     assert contract.subprotocols == ()
     user = creds("graphqlws")
 
     async def go():
-        cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False, user=user,
-                          users={user.user_type: user}, contract=contract, only=["messaging", "auth"])
+        cfg = SuiteConfig(
+            suite="quick",
+            options=make_options("quick"),
+            progress=False,
+            preflight=False,
+            user=user,
+            users={user.user_type: user},
+            contract=contract,
+            only=["messaging", "auth"],
+        )
         async with ShapeServer("graphqlws") as srv:
             return load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg))
 

@@ -26,13 +26,23 @@ async def _fail_auth_from_here(ctx: ProbeContext, n: int) -> None:
 async def test_a_lockout_left_before_the_run_skips_every_probe(tmp_path, monkeypatch):
     monkeypatch.setattr("pitchey_analysis.runner.watch.RECOVERY_S", 2.0)  # the bounded wait for the lockout to pass
     async with ReferenceServer("complete", lockout_threshold=2) as srv:
-        cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False,
-                          only=["connection", "messaging.ping"], user=DEMO_USERS["creator"], users=dict(DEMO_USERS),
-                          admin=DEMO_ADMIN, jwt_secret=srv.jwt_secret)
+        cfg = SuiteConfig(
+            suite="quick",
+            options=make_options("quick"),
+            progress=False,
+            preflight=False,
+            only=["connection", "messaging.ping"],
+            user=DEMO_USERS["creator"],
+            users=dict(DEMO_USERS),
+            admin=DEMO_ADMIN,
+            jwt_secret=srv.jwt_secret,
+        )
         rec = Recorder(tmp_path / "scratch", {})
         await _fail_auth_from_here(ProbeContext(ws_url=srv.ws_url, http_url=srv.http_url, recorder=rec), 3)
         rec.close("complete")
-        run = load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path / "runs", config=cfg, http_url=srv.http_url))
+        run = load_run(
+            await arun_suite(srv.ws_url, suite="quick", out=tmp_path / "runs", config=cfg, http_url=srv.http_url)
+        )
     # the whole-run judges (session.*) have no sessions to judge
     ran = run.probes[(run.probes["reason"] != "not_in_contract") & ~run.probes["probe"].str.startswith("session.")]
     assert set(ran["outcome"]) == {"skip"} and set(ran["reason"]) == {"locked_out"}, ran[["probe", "outcome", "reason"]]
@@ -44,8 +54,14 @@ async def test_a_lockout_left_before_the_run_skips_every_probe(tmp_path, monkeyp
 async def test_a_probe_that_locks_the_run_out_is_not_judged_after(tmp_path):
     async with ReferenceServer("complete", lockout_threshold=2) as srv:
         rec = Recorder(tmp_path, {})
-        ctx = ProbeContext(ws_url=srv.ws_url, http_url=srv.http_url, recorder=rec, options=make_options("quick"),
-                           user=DEMO_USERS["creator"], jwt_secret=srv.jwt_secret)
+        ctx = ProbeContext(
+            ws_url=srv.ws_url,
+            http_url=srv.http_url,
+            recorder=rec,
+            options=make_options("quick"),
+            user=DEMO_USERS["creator"],
+            jwt_secret=srv.jwt_secret,
+        )
         watch = Watch(ctx, rec)
         await watch.start()
         assert watch.down is None
@@ -71,8 +87,14 @@ def test_lockout_skip_keeps_the_verdict_from_ready(tmp_path, monkeypatch):
             rec = Recorder(tmp_path / "scratch", {})
             await _fail_auth_from_here(ProbeContext(ws_url=srv.ws_url, http_url=srv.http_url, recorder=rec), 3)
             rec.close("complete")
-            cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False,
-                              only=["connection.health", "messaging.ping"], user=DEMO_USERS["creator"])
+            cfg = SuiteConfig(
+                suite="quick",
+                options=make_options("quick"),
+                progress=False,
+                preflight=False,
+                only=["connection.health", "messaging.ping"],
+                user=DEMO_USERS["creator"],
+            )
             return await arun_suite(srv.ws_url, suite="quick", out=tmp_path / "runs", config=cfg, http_url=srv.http_url)
 
     run = load_run(asyncio.run(go()))

@@ -50,7 +50,10 @@ EXPECTED_2025_11 = {
     "readiness.health_endpoint": ("wrong_answer", 19),
     "readiness.stats_non_admin": ("wrong_answer", 12),
     "readiness.rate_limit": ("no_close", 9),
-    "readiness.control_frame_flood": ("no_close", 9),  # a ping flood is limited as messages are: wrapped errors, no close
+    "readiness.control_frame_flood": (
+        "no_close",
+        9,
+    ),  # a ping flood is limited as messages are: wrapped errors, no close
     "readiness.subscription_cap": ("no_answer", 2),  # subscribe is ignored, so no cap can be seen
     "readiness.session_leak": ("session_leak", 18),
     "readiness.lockout_spoofing": ("spoofable_lockout", 17),
@@ -69,7 +72,11 @@ def _failures(run):
 def complete_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     t0 = time.perf_counter()
-    path = asyncio.run(arun_suite(suite="quick", out=out, config=SuiteConfig(suite="quick", options=make_options("quick"), progress=False)))
+    path = asyncio.run(
+        arun_suite(
+            suite="quick", out=out, config=SuiteConfig(suite="quick", options=make_options("quick"), progress=False)
+        )
+    )
     return load_run(path), time.perf_counter() - t0
 
 
@@ -79,8 +86,15 @@ def test_quick_suite_passes_against_complete(complete_run):
     assert _failures(run) == {}
     skipped = set(run.probes.loc[run.probes["outcome"] == "skip", "probe"])
     # ws:// on loopback: no TLS to check or stall; the shipped contract leaves the connection cap to the deployment
-    assert skipped == {"readiness.tls", "resilience.tls_handshake_stall", "readiness.connection_cap", "messaging.id_reuse",
-                       "auth.before_authentication", "messaging.batch", "messaging.stop_pushes"}
+    assert skipped == {
+        "readiness.tls",
+        "resilience.tls_handshake_stall",
+        "readiness.connection_cap",
+        "messaging.id_reuse",
+        "auth.before_authentication",
+        "messaging.batch",
+        "messaging.stop_pushes",
+    }
     assert set(run.probes["probe"]) == {n for n, s in CATALOGUE.items() if s.quick}
     assert elapsed < 20 / 0.4 * float(os.environ.get("PITCHEY_TIMEOUT_SCALE", "0.4")) + 20
 
@@ -104,7 +118,12 @@ def test_quick_suite_against_pitchey_2025_11_fails_exactly_part_b(defect_run):
 
 
 def test_full_suite_catches_item_14(tmp_path):
-    cfg = SuiteConfig(suite="full", options=make_options("full", server_ping_wait_s=8.0), progress=False, only=["resilience.server_ping"])
+    cfg = SuiteConfig(
+        suite="full",
+        options=make_options("full", server_ping_wait_s=8.0),
+        progress=False,
+        only=["resilience.server_ping"],
+    )
     run = load_run(asyncio.run(arun_suite(profile="pitchey-2025-11", suite="full", out=tmp_path, config=cfg)))
     assert _failures(run) == {"resilience.server_ping": "json_heartbeat"}
 
@@ -118,9 +137,22 @@ async def test_run_suite_from_a_running_loop(tmp_path):
 
 def _start_cli_run(out: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "pitchey_analysis.cli", "run", "--suite", "full", "--out", str(out), "--no-progress",
-         "--concurrency", "1,10,100,1000,1000,1000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PITCHEY_TIMEOUT_SCALE": "1"},
+        [
+            sys.executable,
+            "-m",
+            "pitchey_analysis.cli",
+            "run",
+            "--suite",
+            "full",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--concurrency",
+            "1,10,100,1000,1000,1000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PITCHEY_TIMEOUT_SCALE": "1"},
     )
 
 

@@ -30,10 +30,19 @@ TRADER = Credentials("trader@ticker.test", "Ticker123", "trader")
 GENERATED = ("messaging.quote", "messaging.clock", "messaging.watch", "messaging.portfolio")
 
 
-async def run_ticker(tmp_path: Path, contract: str | Path, *, only: list[str] | None = None, preflight: bool = False,
-                     **server: object):
-    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=preflight, user=TRADER,
-                      users={"trader": TRADER}, contract=load_contract(contract), only=only)
+async def run_ticker(
+    tmp_path: Path, contract: str | Path, *, only: list[str] | None = None, preflight: bool = False, **server: object
+):
+    cfg = SuiteConfig(
+        suite="quick",
+        options=make_options("quick"),
+        progress=False,
+        preflight=preflight,
+        user=TRADER,
+        users={"trader": TRADER},
+        contract=load_contract(contract),
+        only=only,
+    )
     async with TickerServer(**server) as t:  # type: ignore[arg-type]
         path = await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg)
     return load_run(path)
@@ -61,16 +70,29 @@ def test_generated_probes_judge_the_ticker(ticker_run):
 
 def test_the_report_lists_the_tickers_message_types(ticker_run):
     mt = analyze(ticker_run).message_types
-    assert list(mt["message_type"]) == ["hello", "quote → price", "clock → time", "watch → watching", "portfolio → holdings",
-                                        "problem login_first"]
+    assert list(mt["message_type"]) == [
+        "hello",
+        "quote → price",
+        "clock → time",
+        "watch → watching",
+        "portfolio → holdings",
+        "problem login_first",
+    ]
     assert set(mt.loc[mt["probe"].isin(GENERATED), "support"]) == {"full"}
 
 
 def test_what_the_contract_does_not_declare_is_skipped(ticker_run):
     got = _outcomes(ticker_run)
-    for name in ("readiness.stats_requires_auth", "readiness.stats_non_admin", "readiness.lockout_spoofing",
-                 "resilience.lockout_per_address", "messaging.notification_delivery", "messaging.channel_broadcast",
-                 "readiness.session_leak", "readiness.rate_limit"):
+    for name in (
+        "readiness.stats_requires_auth",
+        "readiness.stats_non_admin",
+        "readiness.lockout_spoofing",
+        "resilience.lockout_per_address",
+        "messaging.notification_delivery",
+        "messaging.channel_broadcast",
+        "readiness.session_leak",
+        "readiness.rate_limit",
+    ):
         assert got[name] == ("skip", "not_in_contract"), name
     # the shipped contract's request/answer probes are no part of another contract's plan
     assert "messaging.ping" not in got and "messaging.subscribe" not in got, sorted(got)
@@ -119,8 +141,15 @@ async def test_wrapped_answers_break_the_flat_contract_named_by_path(tmp_path):
 
 
 async def test_the_ticker_breaks_the_pitchey_contract(tmp_path):
-    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False, user=TRADER,
-                      users={"trader": TRADER}, only=["readiness.size_limit"])
+    cfg = SuiteConfig(
+        suite="quick",
+        options=make_options("quick"),
+        progress=False,
+        preflight=False,
+        user=TRADER,
+        users={"trader": TRADER},
+        only=["readiness.size_limit"],
+    )
     async with TickerServer(wrapped=True) as t:
         run = load_run(await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg))
     # the Pitchey contract against the ticker: the run says the target does not speak it, showing the ticker's frames
@@ -142,8 +171,16 @@ async def test_debug_sweeps_the_tickers_messages(tmp_path):
     from pitchey_analysis.debug import trace_session
 
     async with TickerServer() as t:
-        _, summary = await trace_session(t.ws_url, t.http_url, creds=TRADER, sweep=True, listen_s=0.2, window_s=0.2,
-                                         out=io.StringIO(), contract=load_contract(FLAT))
+        _, summary = await trace_session(
+            t.ws_url,
+            t.http_url,
+            creds=TRADER,
+            sweep=True,
+            listen_s=0.2,
+            window_s=0.2,
+            out=io.StringIO(),
+            contract=load_contract(FLAT),
+        )
     s = dict(zip(summary["sent"], summary["answers"], strict=True))
     assert s["(nothing: the upgrade)"] == "hello"
     assert s["quote"] == "price" and s["clock"] == "time" and s["watch"] == "watching" and s["portfolio"] == "holdings"
@@ -158,10 +195,27 @@ async def test_cli_run_with_contract(tmp_path):
 
     async with TickerServer() as t:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pitchey_analysis.cli", "run", "--target", t.ws_url, "--contract", str(FLAT),
-            "--suite", "quick", "--only", "messaging", "--out", str(tmp_path), "--no-progress", "--fail-on", "never",
+            sys.executable,
+            "-m",
+            "pitchey_analysis.cli",
+            "run",
+            "--target",
+            t.ws_url,
+            "--contract",
+            str(FLAT),
+            "--suite",
+            "quick",
+            "--only",
+            "messaging",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--fail-on",
+            "never",
             env={**os.environ, "PITCHEY_EMAIL": "trader@ticker.test", "PITCHEY_PASSWORD": "Ticker123"},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()[-800:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
@@ -175,10 +229,15 @@ def test_stateful_probes_read_the_tickers_spelling(ticker_run):
     """First frame 'hello' with /authorized and /denied, errors 'problem' with /reason, auth-only 'watch' refused with
     login_first: the probes written as code judge the ticker by its contract, not by Pitchey's literals."""
     got = _outcomes(ticker_run)
-    for name in ("auth.required_for_protected", "auth.invalid_token",
-                 "auth.query_token", "connection.anonymous_connect", "connection.authenticated_connect",
-                 # its 404 is plain text and its errors are 'problem' frames: no trace in them, so no leak
-                 "readiness.no_stack_traces"):
+    for name in (
+        "auth.required_for_protected",
+        "auth.invalid_token",
+        "auth.query_token",
+        "connection.anonymous_connect",
+        "connection.authenticated_connect",
+        # its 404 is plain text and its errors are 'problem' frames: no trace in them, so no leak
+        "readiness.no_stack_traces",
+    ):
         assert got[name][0] == "pass", (name, got[name])
     # its tokens are opaque (no upgrade.jwt): a forged or unsigned JWT would be one more garbage token
     for name in ("auth.forged_token", "auth.alg_none", "auth.expired_token"):
@@ -200,12 +259,22 @@ async def test_an_error_body_off_the_contracts_schema_is_a_note_not_a_leak(tmp_p
     """The ticker's plain-text 404 is off an errors.httpBody schema that wants {ok, why}: noted, and still no leak."""
     from pitchey_analysis.contract import contract_from_text
 
-    text = FLAT.read_text().replace("    code: /reason\n", "    code: /reason\n    httpBody: {type: object, required: [ok, why]}\n")
+    text = FLAT.read_text().replace(
+        "    code: /reason\n", "    code: /reason\n    httpBody: {type: object, required: [ok, why]}\n"
+    )
     contract = contract_from_text(text, name="ticker-httpbody")
     assert contract.http_error_issue({"ok": False, "why": "denied"}) is None
     assert contract.http_error_issue("404: Not Found") is not None
-    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=False, user=TRADER,
-                      users={"trader": TRADER}, contract=contract, only=["readiness.no_stack_traces"])
+    cfg = SuiteConfig(
+        suite="quick",
+        options=make_options("quick"),
+        progress=False,
+        preflight=False,
+        user=TRADER,
+        users={"trader": TRADER},
+        contract=contract,
+        only=["readiness.no_stack_traces"],
+    )
     async with TickerServer() as t:
         run = load_run(await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg))
     rec = run.probes.set_index("probe").loc["readiness.no_stack_traces"]
@@ -222,7 +291,10 @@ async def test_an_answer_late_every_time_is_late_and_one_late_answer_is_not(tmp_
     always = await run_ticker(tmp_path / "always", FLAT, only=["messaging.clock"], slow={"clock": (half * 1.3, None)})
     rec = always.probes.set_index("probe").loc["messaging.clock"]
     assert (rec.outcome, rec.reason) == ("fail", "late_answer"), rec.detail
-    assert '"answer_ms_tries":[' in rec.observed and rec.observed.count(",", rec.observed.index("answer_ms_tries")) >= LATE_TRIES - 1
+    assert (
+        '"answer_ms_tries":[' in rec.observed
+        and rec.observed.count(",", rec.observed.index("answer_ms_tries")) >= LATE_TRIES - 1
+    )
     once = await run_ticker(tmp_path / "once", FLAT, only=["messaging.clock"], slow={"clock": (half * 1.3, 1)})
     rec = once.probes.set_index("probe").loc["messaging.clock"]
     assert (rec.outcome, rec.reason) == ("pass", "ok"), rec.detail
@@ -235,8 +307,9 @@ async def test_a_plain_asyncapi_document_without_x_readiness_runs(tmp_path):
     fails against the service the document describes truthfully, and no text speaks of a 'connected' frame."""
     plain = Path(__file__).parent / "ticker" / "ticker-plain.asyncapi.yaml"
     assert "x-readiness" not in plain.read_text().split("\n", 4)[-1]
-    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=True,
-                      contract=load_contract(plain))
+    cfg = SuiteConfig(
+        suite="quick", options=make_options("quick"), progress=False, preflight=True, contract=load_contract(plain)
+    )
     async with TickerServer() as t:
         run = load_run(await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg))
     got = _outcomes(run)
@@ -259,8 +332,16 @@ JWT_DOC = HERE / "ticker-jwt.asyncapi.yaml"
 
 async def _jwt_run(tmp_path: Path, **server: object):
     async with TickerServer(jwt_tokens=True, **server) as t:  # type: ignore[arg-type]
-        cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False, preflight=True, user=TRADER,
-                          users={"trader": TRADER}, contract=load_contract(JWT_DOC), jwt_secret=t.jwt_secret_given)
+        cfg = SuiteConfig(
+            suite="quick",
+            options=make_options("quick"),
+            progress=False,
+            preflight=True,
+            user=TRADER,
+            users={"trader": TRADER},
+            contract=load_contract(JWT_DOC),
+            jwt_secret=t.jwt_secret_given,
+        )
         return load_run(await arun_suite(t.ws_url, suite="quick", out=tmp_path, config=cfg))
 
 
@@ -272,13 +353,27 @@ async def test_a_jwt_service_of_its_own_claims_codeless_errors_and_silent_unknow
     failed = {p: o for p, o in got.items() if o[0] in ("fail", "error")}
     # true of the service: no login throttle, and aiohttp holds a half-sent upgrade request open
     assert set(failed) <= {"resilience.handshake_timeout", "readiness.login_throttle"}, failed
-    for name in ("connection.login", "auth.token_subject", "auth.invalid_token", "auth.forged_token", "auth.alg_none",
-                 "auth.expired_token", "auth.wrong_audience", "messaging.unknown_type", "session.error_shape"):
+    for name in (
+        "connection.login",
+        "auth.token_subject",
+        "auth.invalid_token",
+        "auth.forged_token",
+        "auth.alg_none",
+        "auth.expired_token",
+        "auth.wrong_audience",
+        "messaging.unknown_type",
+        "session.error_shape",
+    ):
         assert got[name] == ("pass", "ok"), (name, got[name])
 
 
-@pytest.mark.parametrize("defect,probe,reason", [("no_signature_check", "auth.forged_token", "token_accepted"),
-                                                 ("wrong_subject", "auth.token_subject", "wrong_subject")])
+@pytest.mark.parametrize(
+    "defect,probe,reason",
+    [
+        ("no_signature_check", "auth.forged_token", "token_accepted"),
+        ("wrong_subject", "auth.token_subject", "wrong_subject"),
+    ],
+)
 async def test_each_defect_of_the_jwt_service_fails_its_probe(tmp_path, defect, probe, reason):
     got = _outcomes(await _jwt_run(tmp_path, defects={defect}))
     assert got[probe][:2] == ("fail", reason), got[probe]

@@ -68,8 +68,15 @@ def where(codes: np.ndarray, code: int, mask: np.ndarray) -> np.ndarray:
     return sel
 
 
-def map_codes(fn: Callable[[int, np.ndarray], R], codes: np.ndarray, ok: np.ndarray, values: np.ndarray, n_codes: int, *,
-              step: int = 1 << 18) -> list[R]:
+def map_codes(
+    fn: Callable[[int, np.ndarray], R],
+    codes: np.ndarray,
+    ok: np.ndarray,
+    values: np.ndarray,
+    n_codes: int,
+    *,
+    step: int = 1 << 18,
+) -> list[R]:
     """``fn(code, v)`` for every code present where ``ok`` and ``values`` is a number, ``v`` being those rows' values in
     table order (``values[ok & ~isnan(values) & (codes == code)]``); codes in the order they first appear (a
     ``groupby(sort=False)``'s).
@@ -86,7 +93,7 @@ def map_codes(fn: Callable[[int, np.ndarray], R], codes: np.ndarray, ok: np.ndar
     parallel = n >= PARALLEL_ROWS
 
     def stretch(a: int) -> tuple[np.ndarray, np.ndarray]:
-        return codes[a:a + step], usable(ok[a:a + step], values[a:a + step])
+        return codes[a : a + step], usable(ok[a : a + step], values[a : a + step])
 
     def count(block: list[int]) -> np.ndarray:
         counts = np.zeros((len(block), n_codes), dtype="int64")
@@ -99,7 +106,7 @@ def map_codes(fn: Callable[[int, np.ndarray], R], codes: np.ndarray, ok: np.ndar
                 counts[i, code] = np.count_nonzero(sel)
         return counts
 
-    blocks = [starts[i:i + 16] for i in range(0, len(starts), 16)] if parallel else [starts]  # 4 M rows a task
+    blocks = [starts[i : i + 16] for i in range(0, len(starts), 16)] if parallel else [starts]  # 4 M rows a task
     counts = np.concatenate(parallel_map(count, blocks, n)) if starts else np.zeros((0, n_codes), dtype="int64")
     totals = counts.sum(axis=0)
     first = {}
@@ -120,7 +127,7 @@ def map_codes(fn: Callable[[int, np.ndarray], R], codes: np.ndarray, ok: np.ndar
                 c, m = stretch(starts[i])
                 m &= c == code
                 k = int(counts[i, code])
-                np.compress(m, values[starts[i]:starts[i] + step], out=buf[at:at + k])
+                np.compress(m, values[starts[i] : starts[i] + step], out=buf[at : at + k])
                 at += k
             return fn(code, buf[:at])
         finally:

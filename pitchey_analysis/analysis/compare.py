@@ -21,7 +21,9 @@ MIN_ABSOLUTE_CHANGE_MS = 0.1
 JUDGED: tuple[str, ...] = (Outcome.PASS, *FAILED)
 
 
-def judged_in_both(probes_a: pd.DataFrame, probes_b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, set[str], set[str]]:
+def judged_in_both(
+    probes_a: pd.DataFrame, probes_b: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, set[str], set[str]]:
     """The latest record of each probe judged (pass, fail or error) in both runs, of each run; and the names of the
     probes judged in A only and in B only (skipped, excluded or absent in the other)."""
     a, b = latest(probes_a), latest(probes_b)
@@ -43,10 +45,20 @@ def compare_rates(probes_a: pd.DataFrame, probes_b: pd.DataFrame) -> pd.DataFram
         x, y = ra.loc[cat], rb.loc[cat]
         d = newcombe_diff(int(x["passed"]), int(x["judged"]), int(y["passed"]), int(y["judged"]))
         sig = d.determined and (d.lo > 0 or d.hi < 0)
-        rows.append({"category": cat, "rate_a": x["rate"], "rate_b": y["rate"], "change": d.estimate, "lo": d.lo, "hi": d.hi,
-                     "significant": bool(sig), "compared": int(x["judged"]),
-                     "only_a": sum(1 for p in only_a if cat == "overall" or cat_a.get(p) == cat),
-                     "only_b": sum(1 for p in only_b if cat == "overall" or cat_b.get(p) == cat)})
+        rows.append(
+            {
+                "category": cat,
+                "rate_a": x["rate"],
+                "rate_b": y["rate"],
+                "change": d.estimate,
+                "lo": d.lo,
+                "hi": d.hi,
+                "significant": bool(sig),
+                "compared": int(x["judged"]),
+                "only_a": sum(1 for p in only_a if cat == "overall" or cat_a.get(p) == cat),
+                "only_b": sum(1 for p in only_b if cat == "overall" or cat_b.get(p) == cat),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -57,7 +69,9 @@ def meaningful(a_ms: float, b_ms: float) -> bool:
     return abs(b_ms - a_ms) >= MIN_ABSOLUTE_CHANGE_MS and abs(b_ms / a_ms - 1) >= MIN_RELATIVE_CHANGE
 
 
-def compare_latency(samples_a: pd.DataFrame, samples_b: pd.DataFrame, qs: tuple[str, ...] = ("p50", "p95")) -> pd.DataFrame:
+def compare_latency(
+    samples_a: pd.DataFrame, samples_b: pd.DataFrame, qs: tuple[str, ...] = ("p50", "p95")
+) -> pd.DataFrame:
     """Per metric and percentile: A, B, ratio B/A; significant when the two 95% intervals do not overlap. The
     direction names slower/faster only for a significant change of a meaningful size (:func:`meaningful`)."""
     la = latency_summary(samples_a[samples_a["concurrency"] == 1]).set_index("metric")
@@ -75,8 +89,19 @@ def compare_latency(samples_a: pd.DataFrame, samples_b: pd.DataFrame, qs: tuple[
                 direction = "significant, too small to matter"
             else:
                 direction = "slower" if b[q] > a[q] else "faster"
-            rows.append({"metric": m, "percentile": q, "a_ms": a[q], "b_ms": b[q], "ratio": b[q] / a[q] if a[q] else math.nan,
-                         "a_interval": (alo, ahi), "b_interval": (blo, bhi), "significant": bool(sig), "direction": direction})
+            rows.append(
+                {
+                    "metric": m,
+                    "percentile": q,
+                    "a_ms": a[q],
+                    "b_ms": b[q],
+                    "ratio": b[q] / a[q] if a[q] else math.nan,
+                    "a_interval": (alo, ahi),
+                    "b_interval": (blo, bhi),
+                    "significant": bool(sig),
+                    "direction": direction,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -117,6 +142,7 @@ def compare_outcomes(probes_a: pd.DataFrame, probes_b: pd.DataFrame) -> pd.DataF
 def contracts_differ(manifest_a: dict[str, Any], manifest_b: dict[str, Any]) -> str | None:
     """A warning when the runs were judged against different contracts (then their probes and targets differ), else
     None. A run that records no contract was judged against the built-in pitchey contract."""
+
     def ident(m: dict[str, Any]) -> tuple[str, str | None]:
         c = m.get("contract")
         if isinstance(c, dict):
@@ -127,5 +153,7 @@ def contracts_differ(manifest_a: dict[str, Any], manifest_b: dict[str, Any]) -> 
     if na == nb and (sa is None or sb is None or sa == sb):
         return None
     what = f"{na} vs {nb}" if na != nb else f"{na}, sha256 {str(sa)[:12]} vs {str(sb)[:12]}"
-    return (f"The two runs were judged against different contracts ({what}): probes, answers and targets may differ, "
-            "so a change below may come from the contract rather than the service.")
+    return (
+        f"The two runs were judged against different contracts ({what}): probes, answers and targets may differ, "
+        "so a change below may come from the contract rather than the service."
+    )

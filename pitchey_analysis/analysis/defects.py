@@ -16,7 +16,18 @@ from ..findings import GENERIC, text_for
 from ..outcomes import FAILED, Outcome, TargetStatus
 from .tables import latest
 
-COLUMNS = ["finding", "severity", "title", "probes", "evidence", "close_codes", "expects", "impact", "remediation", "specific"]
+COLUMNS = [
+    "finding",
+    "severity",
+    "title",
+    "probes",
+    "evidence",
+    "close_codes",
+    "expects",
+    "impact",
+    "remediation",
+    "specific",
+]
 SEVERITY_ORDER = {"blocking": 0, "risk": 1}
 
 
@@ -44,7 +55,9 @@ def _evidence(r: pd.Series) -> str:
     if isinstance(obs, str) and obs:
         try:
             parsed = json.loads(obs)
-            obs = json.dumps(parsed.get("answer", parsed) if isinstance(parsed, dict) else parsed, separators=(", ", ": "))
+            obs = json.dumps(
+                parsed.get("answer", parsed) if isinstance(parsed, dict) else parsed, separators=(", ", ": ")
+            )
         except ValueError:
             pass
         if obs not in ("null", "{}", "[]"):
@@ -53,7 +66,8 @@ def _evidence(r: pd.Series) -> str:
 
 
 def defect_findings(probes: pd.DataFrame, slo: pd.DataFrame | None = None, *, pitchey: bool = True) -> pd.DataFrame:
-    """One row per defect: severity (blocking / risk), title, probes, evidence, close codes, expects, impact, remediation.
+    """One row per defect: severity (blocking / risk), title, probes, evidence, close codes, expects, impact,
+    remediation.
 
     Failing or erroring probes whose catalogue entries share a group become one
     finding; a critical probe makes its finding blocking. A missed service-level
@@ -65,29 +79,57 @@ def defect_findings(probes: pd.DataFrame, slo: pd.DataFrame | None = None, *, pi
     for _, r in bad.iterrows():
         text, specific = text_for(str(r["probe"]), str(r["reason"]), pitchey=pitchey)
         key = text.get("group") or f"{r['probe']}:{r['reason']}"
-        f = merged.setdefault(key, {"title": text["title"], "impact": text["impact"], "remediation": text["remediation"],
-                                    "rows": [], "specific": specific})
+        f = merged.setdefault(
+            key,
+            {
+                "title": text["title"],
+                "impact": text["impact"],
+                "remediation": text["remediation"],
+                "rows": [],
+                "specific": specific,
+            },
+        )
         f["rows"].append(r)
     rows = []
     for f in merged.values():
         grp = pd.DataFrame(f["rows"])
         critical = bool(grp["critical"].fillna(False).astype(bool).any())
         codes = sorted({int(c) for c in grp["close_code"].dropna()})
-        expects = "; ".join(dict.fromkeys(f"{p}: {e}" if len(grp) > 1 else str(e) for p, e in zip(grp["probe"], grp["expected"], strict=True)))
-        rows.append({
-            "severity": "blocking" if critical else "risk", "title": f["title"], "probes": ", ".join(grp["probe"]),
-            "evidence": "\n".join(_evidence(r) for _, r in grp.iterrows()), "close_codes": ", ".join(map(str, codes)),
-            "expects": expects, "impact": f["impact"], "remediation": f["remediation"], "specific": f["specific"],
-        })
+        expects = "; ".join(
+            dict.fromkeys(
+                f"{p}: {e}" if len(grp) > 1 else str(e) for p, e in zip(grp["probe"], grp["expected"], strict=True)
+            )
+        )
+        rows.append(
+            {
+                "severity": "blocking" if critical else "risk",
+                "title": f["title"],
+                "probes": ", ".join(grp["probe"]),
+                "evidence": "\n".join(_evidence(r) for _, r in grp.iterrows()),
+                "close_codes": ", ".join(map(str, codes)),
+                "expects": expects,
+                "impact": f["impact"],
+                "remediation": f["remediation"],
+                "specific": f["specific"],
+            }
+        )
     if slo is not None and not slo.empty:
         for _, t in slo[slo["status"] == TargetStatus.MISSED].iterrows():
             g = GENERIC["target_missed"]
-            rows.append({
-                "severity": "blocking", "title": g["title"].format(probe=f"The {t['target']} target"), "probes": "",
-                "evidence": f"{t['target']}: observed {t['observed']:.1f} ms [{t['lo']:.1f}–{t['hi']:.1f}], goal {t['goal']}",
-                "close_codes": "", "expects": f"{t['target']} {t['goal']} ({t['judged_on']})", "impact": g["impact"],
-                "remediation": g["remediation"], "specific": False,
-            })
+            rows.append(
+                {
+                    "severity": "blocking",
+                    "title": g["title"].format(probe=f"The {t['target']} target"),
+                    "probes": "",
+                    "evidence": f"{t['target']}: observed {t['observed']:.1f} ms [{t['lo']:.1f}–{t['hi']:.1f}], goal "
+                    f"{t['goal']}",
+                    "close_codes": "",
+                    "expects": f"{t['target']} {t['goal']} ({t['judged_on']})",
+                    "impact": g["impact"],
+                    "remediation": g["remediation"],
+                    "specific": False,
+                }
+            )
     out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "finding"])
     out = out.sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable").reset_index(drop=True)
     out.insert(0, "finding", [f"F{i + 1}" for i in range(len(out))])
@@ -109,39 +151,74 @@ def all_outcomes(probes: pd.DataFrame, *, pitchey: bool = True) -> pd.DataFrame:
         absent = (p["outcome"] == Outcome.SKIP) & (p["reason"] == "not_in_contract")
         counts = p[absent].groupby("category", sort=False).size()
         p = p[~absent]
-        extra = pd.DataFrame([{"category": c, "probe": f"({n} probes of features the contract does not declare)",
-                               "critical": False, "outcome": Outcome.SKIP, "reason": "not_in_contract",
-                               "detail": "not planned: the contract does not declare what they test",
-                               "started_at": pd.NaT} for c, n in counts.items()])
+        extra = pd.DataFrame(
+            [
+                {
+                    "category": c,
+                    "probe": f"({n} probes of features the contract does not declare)",
+                    "critical": False,
+                    "outcome": Outcome.SKIP,
+                    "reason": "not_in_contract",
+                    "detail": "not planned: the contract does not declare what they test",
+                    "started_at": pd.NaT,
+                }
+                for c, n in counts.items()
+            ]
+        )
         p = pd.concat([p, extra], ignore_index=True) if len(extra) else p
-    out = p.assign(evidence=[_short(d, 150) if o == Outcome.PASS else f"{r}: {_short(d, 140)}"
-                             for o, r, d in zip(p["outcome"], p["reason"], p["detail"], strict=True)])
+    out = p.assign(
+        evidence=[
+            _short(d, 150) if o == Outcome.PASS else f"{r}: {_short(d, 140)}"
+            for o, r, d in zip(p["outcome"], p["reason"], p["detail"], strict=True)
+        ]
+    )
     order = {c: i for i, c in enumerate(dict.fromkeys(probes["category"]))}
-    out = out.sort_values(["category", "started_at"], key=lambda s: s.map(order) if s.name == "category" else s, kind="stable")
+    out = out.sort_values(
+        ["category", "started_at"], key=lambda s: s.map(order) if s.name == "category" else s, kind="stable"
+    )
     return out[cols].reset_index(drop=True)
 
 
 #: RFC 6455 §7.4.1 close codes (and the ones the suite provokes on purpose).
 CLOSE_MEANINGS = {
-    1000: "normal closure", 1001: "going away", 1002: "protocol error", 1003: "unsupported data",
-    1005: "no status code (a close frame without a code)", 1006: "abnormal closure: the connection dropped without a close frame",
-    1007: "invalid payload data (e.g. invalid UTF-8)", 1008: "policy violation (rate limit, lockout)", 1009: "message too big",
-    1011: "internal server error", 1012: "service restart", 1013: "try again later",
+    1000: "normal closure",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status code (a close frame without a code)",
+    1006: "abnormal closure: the connection dropped without a close frame",
+    1007: "invalid payload data (e.g. invalid UTF-8)",
+    1008: "policy violation (rate limit, lockout)",
+    1009: "message too big",
+    1011: "internal server error",
+    1012: "service restart",
+    1013: "try again later",
 }
 
 
 #: Closes some probes provoke on purpose (the probe then judges them).
-PROVOKED = {("resilience.reconnect", 1006), ("readiness.size_limit", 1009), ("readiness.invalid_utf8", 1007),
-            ("readiness.rate_limit", 1008), ("readiness.lockout_spoofing", 1008), ("resilience.lockout_per_address", 1008)}
+PROVOKED = {
+    ("resilience.reconnect", 1006),
+    ("readiness.size_limit", 1009),
+    ("readiness.invalid_utf8", 1007),
+    ("readiness.rate_limit", 1008),
+    ("readiness.lockout_spoofing", 1008),
+    ("resilience.lockout_per_address", 1008),
+}
 
 
 #: What each probe provokes a declared close with (the keys of the contract's declared closes it may end in).
 PROVOKES: dict[str, tuple[str, ...]] = {
-    "readiness.size_limit": ("limits.messageSize",), "readiness.invalid_utf8": ("limits.invalidUtf8",),
-    "readiness.rate_limit": ("limits.rate",), "readiness.control_frame_flood": ("limits.rate",),
-    "readiness.lockout_spoofing": ("limits.lockout",), "resilience.lockout_per_address": ("limits.lockout",),
-    "messaging.invalid_json": ("invalidJson",), "messaging.missing_type": ("untyped",),
-    "messaging.unknown_type": ("unknownType",), "resilience.invalid_then_working": ("invalidJson", "untyped", "binary"),
+    "readiness.size_limit": ("limits.messageSize",),
+    "readiness.invalid_utf8": ("limits.invalidUtf8",),
+    "readiness.rate_limit": ("limits.rate",),
+    "readiness.control_frame_flood": ("limits.rate",),
+    "readiness.lockout_spoofing": ("limits.lockout",),
+    "resilience.lockout_per_address": ("limits.lockout",),
+    "messaging.invalid_json": ("invalidJson",),
+    "messaging.missing_type": ("untyped",),
+    "messaging.unknown_type": ("unknownType",),
+    "resilience.invalid_then_working": ("invalidJson", "untyped", "binary"),
 }
 
 
@@ -177,7 +254,9 @@ def close_codes(frames: pd.DataFrame, probes: pd.DataFrame, declared: dict[str, 
     for code in sorted(seen_by):
         seen = sorted(set(seen_by[code]))
         meaning = CLOSE_MEANINGS.get(code, "application-defined")
-        provoked = all((p, code) in PROVOKED or any(w in whats.get(code, ()) for w in PROVOKES.get(p, ())) for p in seen)
+        provoked = all(
+            (p, code) in PROVOKED or any(w in whats.get(code, ()) for w in PROVOKES.get(p, ())) for p in seen
+        )
         if provoked:
             meaning += "; provoked on purpose by the probe"
         if declared is None:  # a run that kept no contract: nothing to tell
@@ -186,6 +265,13 @@ def close_codes(frames: pd.DataFrame, probes: pd.DataFrame, declared: dict[str, 
             status = "declared: " + ", ".join(whats[code])
         else:  # a standard code (RFC 6455 §7.4.1) needs no declaration to be understood
             status = "not declared" + (" (standard code)" if code < 3000 else "")
-        rows.append({"code": code, "count": len(seen_by[code]), "meaning": meaning, "contract": status,
-                     "probes": ", ".join(seen) if len(seen) <= 6 else f"{len(seen)} probes"})
+        rows.append(
+            {
+                "code": code,
+                "count": len(seen_by[code]),
+                "meaning": meaning,
+                "contract": status,
+                "probes": ", ".join(seen) if len(seen) <= 6 else f"{len(seen)} probes",
+            }
+        )
     return pd.DataFrame(rows, columns=["code", "count", "meaning", "contract", "probes"])

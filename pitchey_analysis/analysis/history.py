@@ -61,8 +61,9 @@ def trends(h: dict[str, pd.DataFrame]) -> list[tuple[str, dict[str, pd.DataFrame
     return out
 
 
-def history(runs: list[Any], target: str | None = None, metrics: tuple[str, ...] = ("connect_ms", "rtt_ms", "tls_handshake_ms")
-            ) -> dict[str, pd.DataFrame]:
+def history(
+    runs: list[Any], target: str | None = None, metrics: tuple[str, ...] = ("connect_ms", "rtt_ms", "tls_handshake_ms")
+) -> dict[str, pd.DataFrame]:
     """Tables of the runs' trend, oldest first.
 
     Args:
@@ -82,23 +83,62 @@ def history(runs: list[Any], target: str | None = None, metrics: tuple[str, ...]
         started = pd.Timestamp(r.manifest.get("started_at")) if r.manifest.get("started_at") else pd.NaT
         probes = latest(r.probes)
         rates = category_rates(probes)
-        slo = slo_checks(r.samples, r.probes, tls=bool((r.manifest.get("target") or {}).get("tls")),
-                         targets=targets_from_manifest(r.manifest))
+        slo = slo_checks(
+            r.samples,
+            r.probes,
+            tls=bool((r.manifest.get("target") or {}).get("tls")),
+            targets=targets_from_manifest(r.manifest),
+        )
         status = Completeness.DEADLINE if r.manifest.get("deadline_reached") else r.manifest.get("status")
-        v = verdict(probes, slo, plan=r.manifest.get("plan"), status=status, spoken=r.manifest.get("contract_spoken"))  # as the run's own report says
-        rows.append({"run_id": r.run_id, "started": started, "target": key, "contract": contract_label(r.manifest),
-                     "contract_id": contract_id(r.manifest), "trend": trend_key(r.manifest),
-                     "suite": (r.manifest.get("suite") or {}).get("name"),
-                     "verdict": v.verdict, "score": overall_score(rates)})
+        v = verdict(
+            probes, slo, plan=r.manifest.get("plan"), status=status, spoken=r.manifest.get("contract_spoken")
+        )  # as the run's own report says
+        rows.append(
+            {
+                "run_id": r.run_id,
+                "started": started,
+                "target": key,
+                "contract": contract_label(r.manifest),
+                "contract_id": contract_id(r.manifest),
+                "trend": trend_key(r.manifest),
+                "suite": (r.manifest.get("suite") or {}).get("name"),
+                "verdict": v.verdict,
+                "score": overall_score(rates),
+            }
+        )
         for c in rates.itertuples():
-            cats.append({"run_id": r.run_id, "started": started, "category": c.category, "passed": c.passed, "judged": c.judged,
-                         "rate": c.rate, "lo": c.lo, "hi": c.hi})
+            cats.append(
+                {
+                    "run_id": r.run_id,
+                    "started": started,
+                    "category": c.category,
+                    "passed": c.passed,
+                    "judged": c.judged,
+                    "rate": c.rate,
+                    "lo": c.lo,
+                    "hi": c.hi,
+                }
+            )
         summ = latency_summary(r.samples[r.samples["concurrency"] == 1])
         for m in summ[summ["metric"].isin(metrics)].itertuples():
-            lat.append({"run_id": r.run_id, "started": started, "metric": m.metric, "count": m.count,
-                        "p95": m.p95, "lo": m.p95_lo, "hi": m.p95_hi})
+            lat.append(
+                {
+                    "run_id": r.run_id,
+                    "started": started,
+                    "metric": m.metric,
+                    "count": m.count,
+                    "p95": m.p95,
+                    "lo": m.p95_lo,
+                    "hi": m.p95_hi,
+                }
+            )
     return {
-        "runs": pd.DataFrame(rows, columns=["run_id", "started", "target", "contract", "contract_id", "trend", "suite", "verdict", "score"]),
-        "categories": pd.DataFrame(cats, columns=["run_id", "started", "category", "passed", "judged", "rate", "lo", "hi"]),
+        "runs": pd.DataFrame(
+            rows,
+            columns=["run_id", "started", "target", "contract", "contract_id", "trend", "suite", "verdict", "score"],
+        ),
+        "categories": pd.DataFrame(
+            cats, columns=["run_id", "started", "category", "passed", "judged", "rate", "lo", "hi"]
+        ),
         "p95": pd.DataFrame(lat, columns=["run_id", "started", "metric", "count", "p95", "lo", "hi"]),
     }

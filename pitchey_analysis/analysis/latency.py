@@ -11,8 +11,18 @@ from .columns import map_codes, metric_codes, ok_flags
 from .stats import percentiles
 
 QS = (0.5, 0.9, 0.95, 0.99)
-METRIC_ORDER = ("tcp_connect_ms", "tls_handshake_ms", "ws_upgrade_ms", "first_frame_ms", "connect_ms",
-                "auth_ms", "login_ms", "rtt_ms", "auth_rtt_ms", "reconnect_ms")
+METRIC_ORDER = (
+    "tcp_connect_ms",
+    "tls_handshake_ms",
+    "ws_upgrade_ms",
+    "first_frame_ms",
+    "connect_ms",
+    "auth_ms",
+    "login_ms",
+    "rtt_ms",
+    "auth_rtt_ms",
+    "reconnect_ms",
+)
 
 
 def latency_summary(samples: pd.DataFrame, *, by: tuple[str, ...] = ("metric",)) -> pd.DataFrame:
@@ -29,7 +39,9 @@ def latency_summary(samples: pd.DataFrame, *, by: tuple[str, ...] = ("metric",))
     if df.empty:
         return df
     order = {m: i for i, m in enumerate(METRIC_ORDER)}
-    return df.sort_values(list(by), key=lambda s: s.map(order).fillna(99) if s.name == "metric" else s).reset_index(drop=True)
+    return df.sort_values(list(by), key=lambda s: s.map(order).fillna(99) if s.name == "metric" else s).reset_index(
+        drop=True
+    )
 
 
 def summary_columns(by: tuple[str, ...] = ("metric",)) -> list[str]:
@@ -53,9 +65,11 @@ def _rows(samples: pd.DataFrame, by: tuple[str, ...]) -> list[dict[str, Any]]:
         if len(set(names)) == len(names):
             value = samples["value_ms"].to_numpy(dtype="float64")
             return map_codes(lambda c, v: _row(by, (names[c],), v), codes, ok_flags(samples), value, len(names))
-    ok = samples[(samples["ok"] == True) & samples["value_ms"].notna()]  # noqa: E712
-    return [_row(by, key if isinstance(key, tuple) else (key,), np.array(grp["value_ms"].to_numpy(), dtype="float64"))
-            for key, grp in ok.groupby(list(by), sort=False, observed=True)]
+    ok = samples[samples["ok"].eq(True) & samples["value_ms"].notna()]
+    return [
+        _row(by, key if isinstance(key, tuple) else (key,), np.array(grp["value_ms"].to_numpy(), dtype="float64"))
+        for key, grp in ok.groupby(list(by), sort=False, observed=True)
+    ]
 
 
 def _row(by: tuple[str, ...], key: tuple[Any, ...], v: np.ndarray) -> dict[str, Any]:

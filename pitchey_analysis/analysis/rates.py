@@ -18,8 +18,12 @@ WEIGHTS: dict[str, float] = {
     "readiness": 0.20,
     "resilience": 0.10,
 }
-SCORE_FORMULA = "score = " + " + ".join(f"{w:.2f}×{c}" for c, w in WEIGHTS.items()) + \
-    "  (each term the category's pass rate, skips left out; a category with no judged probe is left out and the weights renormalised)"
+SCORE_FORMULA = (
+    "score = "
+    + " + ".join(f"{w:.2f}×{c}" for c, w in WEIGHTS.items())
+    + "  (each term the category's pass rate, skips left out; a category with no judged probe is left out and "
+    "the weights renormalised)"
+)
 
 
 def category_rates(probes: pd.DataFrame) -> pd.DataFrame:
@@ -36,8 +40,19 @@ def category_rates(probes: pd.DataFrame) -> pd.DataFrame:
         errors, skipped = int(counts.get(Outcome.ERROR, 0)), int(counts.get(Outcome.SKIP, 0))
         judged = passed + failed + errors
         iv = wilson(passed, judged)
-        rows.append({"category": cat, "passed": passed, "failed": failed, "errors": errors, "skipped": skipped,
-                     "judged": judged, "rate": iv.estimate, "lo": iv.lo, "hi": iv.hi})
+        rows.append(
+            {
+                "category": cat,
+                "passed": passed,
+                "failed": failed,
+                "errors": errors,
+                "skipped": skipped,
+                "judged": judged,
+                "rate": iv.estimate,
+                "lo": iv.lo,
+                "hi": iv.hi,
+            }
+        )
     return pd.DataFrame(rows).astype({"category": "string"})
 
 

@@ -47,18 +47,24 @@ def session_lifetimes(samples: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFra
     """
     row, obs = _sustained(probes)
     if row is None or samples.empty:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
-                             zip(LIFETIME_COLUMNS, ("int64", "float64", "boolean", "Int64"), strict=True)})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in zip(LIFETIME_COLUMNS, ("int64", "float64", "boolean", "Int64"), strict=True)
+            }
+        )
     drops = {int(d[0]): d[1] for d in obs.get("drops", []) if isinstance(d, list) and len(d) >= 2}
-    s = samples[(samples["probe_id"] == row["probe_id"]) & (samples["metric"] == METRIC) & (samples["ok"] == True)]  # noqa: E712
+    s = samples[(samples["probe_id"] == row["probe_id"]) & (samples["metric"] == METRIC) & samples["ok"].eq(True)]
     s = s[s["value_ms"].notna()].sort_values("conn_index")
     idx = s["conn_index"].astype("int64").to_numpy()
-    return pd.DataFrame({
-        "conn_index": idx,
-        "lifetime_s": s["value_ms"].astype("float64").to_numpy(),
-        "dropped": pd.array([i in drops for i in idx], dtype="boolean"),
-        "close_code": pd.array([drops.get(i) for i in idx], dtype="Int64"),
-    })
+    return pd.DataFrame(
+        {
+            "conn_index": idx,
+            "lifetime_s": s["value_ms"].astype("float64").to_numpy(),
+            "dropped": pd.array([i in drops for i in idx], dtype="boolean"),
+            "close_code": pd.array([drops.get(i) for i in idx], dtype="Int64"),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -80,16 +86,23 @@ class SessionDrops:
         m = self.lifetime_median_s
         if m < 0.1:
             return "The service closes sessions right after they open"
-        return f"The service closes sessions after about {m:.0f} s" if m >= 1.5 else f"The service closes sessions after about {m:.1f} s"
+        return (
+            f"The service closes sessions after about {m:.0f} s"
+            if m >= 1.5
+            else f"The service closes sessions after about {m:.1f} s"
+        )
 
     def sentence(self) -> str:
         """Evidence in one paragraph: counts, close code and reason, lifetimes, the window."""
         codes = ", ".join(f"{c} ({k})" for c, k in sorted(self.close_codes.items()))
-        return (f"{self.dropped} of {self.sessions} sessions held idle for {self.window_s:.1f} s were closed by the server "
-                f"with close code {self.close_code} ({self.close_reason!r}); all close codes: {codes}. "
-                f"They lived {self.lifetime_min_s:.2f}–{self.lifetime_max_s:.2f} s (median {self.lifetime_median_s:.2f} s). "
-                "Clients that hold a session (dashboards, notifications, presence) must reconnect that often, "
-                "and miss what is pushed meanwhile.")
+        return (
+            f"{self.dropped} of {self.sessions} sessions held idle for {self.window_s:.1f} s were closed by the server "
+            f"with close code {self.close_code} ({self.close_reason!r}); all close codes: {codes}. "
+            f"They lived {self.lifetime_min_s:.2f}–{self.lifetime_max_s:.2f} s (median {self.lifetime_median_s:.2f} "
+            "s). "
+            "Clients that hold a session (dashboards, notifications, presence) must reconnect that often, "
+            "and miss what is pushed meanwhile."
+        )
 
 
 def dropped_sessions(samples: pd.DataFrame, probes: pd.DataFrame) -> SessionDrops | None:
@@ -112,5 +125,7 @@ def dropped_sessions(samples: pd.DataFrame, probes: pd.DataFrame) -> SessionDrop
         close_reason="" if pd.isna(row["close_reason"]) else str(row["close_reason"]),
         close_codes={str(k): int(v) for k, v in (obs.get("close_codes") or {}).items()},
         window_s=float(obs.get("window_s", math.nan)),
-        lifetime_min_s=lo, lifetime_median_s=med, lifetime_max_s=hi,
+        lifetime_min_s=lo,
+        lifetime_median_s=med,
+        lifetime_max_s=hi,
     )

@@ -29,8 +29,14 @@ def _probe_ids(probes: pd.DataFrame, name: str | None) -> set[str] | None:
     return set(probes.loc[probes["probe"] == name, "probe_id"].dropna())
 
 
-def slo_checks(samples: pd.DataFrame, probes: pd.DataFrame, *, tls: bool, targets: tuple[Target, ...] = DEFAULT_TARGETS,
-               generator: Saturation | None = None) -> pd.DataFrame:
+def slo_checks(
+    samples: pd.DataFrame,
+    probes: pd.DataFrame,
+    *,
+    tls: bool,
+    targets: tuple[Target, ...] = DEFAULT_TARGETS,
+    generator: Saturation | None = None,
+) -> pd.DataFrame:
     """One row per target: target, threshold, observed, lo, hi, samples, needed, status, note.
 
     ``generator``: the load generator's saturation (:func:`.soak.generator_saturation`). When the generator was
@@ -49,12 +55,22 @@ def slo_checks(samples: pd.DataFrame, probes: pd.DataFrame, *, tls: bool, target
             sel = sel[sel["concurrency"] == t.concurrency]
         row = {"target": t.name, "goal": t.label(), "judged_on": t.judged_on, "threshold": t.threshold}
         if t.tls_only and not tls:
-            rows.append({**row, "observed": math.nan, "lo": math.nan, "hi": math.nan, "samples": 0, "needed": 0,
-                         "status": TargetStatus.NOT_APPLICABLE, "note": "the target is not wss://"})
+            rows.append(
+                {
+                    **row,
+                    "observed": math.nan,
+                    "lo": math.nan,
+                    "hi": math.nan,
+                    "samples": 0,
+                    "needed": 0,
+                    "status": TargetStatus.NOT_APPLICABLE,
+                    "note": "the target is not wss://",
+                }
+            )
             continue
         if t.kind == "success_rate":
             n = len(sel)
-            k = int((sel["ok"] == True).sum())  # noqa: E712
+            k = int(sel["ok"].eq(True).sum())
             iv = wilson(k, n)
             if n == 0:
                 status, note = TargetStatus.NOT_VERIFIED, f"level {t.concurrency} was not run"
@@ -64,10 +80,20 @@ def slo_checks(samples: pd.DataFrame, probes: pd.DataFrame, *, tls: bool, target
                 status, note = TargetStatus.MISSED, f"{k} of {n} connections answered"
             else:
                 status, note = TargetStatus.NOT_VERIFIED, f"{k} of {n}: interval straddles the target"
-            rows.append({**row, "observed": iv.estimate, "lo": iv.lo, "hi": iv.hi, "samples": n, "needed": t.concurrency or 0,
-                         "status": status, "note": note})
+            rows.append(
+                {
+                    **row,
+                    "observed": iv.estimate,
+                    "lo": iv.lo,
+                    "hi": iv.hi,
+                    "samples": n,
+                    "needed": t.concurrency or 0,
+                    "status": status,
+                    "note": note,
+                }
+            )
             continue
-        values = sel.loc[(sel["ok"] == True) & sel["value_ms"].notna(), "value_ms"].to_numpy()  # noqa: E712
+        values = sel.loc[sel["ok"].eq(True) & sel["value_ms"].notna(), "value_ms"].to_numpy()
         iv = percentiles(values, (t.q,))[t.q]
         need = min_samples(t.q)
         if iv.n == 0:
@@ -82,6 +108,16 @@ def slo_checks(samples: pd.DataFrame, probes: pd.DataFrame, *, tls: bool, target
             status, note = TargetStatus.NOT_VERIFIED, "interval straddles the target"
         if generator is not None and generator.saturated and iv.n:
             status, note = TargetStatus.NOT_VERIFIED, f"generator saturated: {generator.note()}"
-        rows.append({**row, "observed": iv.estimate, "lo": iv.lo, "hi": iv.hi, "samples": iv.n, "needed": need,
-                     "status": status, "note": note})
+        rows.append(
+            {
+                **row,
+                "observed": iv.estimate,
+                "lo": iv.lo,
+                "hi": iv.hi,
+                "samples": iv.n,
+                "needed": need,
+                "status": status,
+                "note": note,
+            }
+        )
     return pd.DataFrame(rows)

@@ -37,8 +37,12 @@ from .stats import Interval, percentiles
 DEFAULT_WINDOW_S = 60.0
 
 
-def windowed_percentiles(samples: pd.DataFrame, window_s: float = DEFAULT_WINDOW_S, qs: tuple[float, ...] = (0.5, 0.95, 0.99),
-                         metrics: list[str] | None = None) -> pd.DataFrame:
+def windowed_percentiles(
+    samples: pd.DataFrame,
+    window_s: float = DEFAULT_WINDOW_S,
+    qs: tuple[float, ...] = (0.5, 0.95, 0.99),
+    metrics: list[str] | None = None,
+) -> pd.DataFrame:
     """One row per metric, window and quantile: ``metric, window, t_start_s, t_mid_s, n, q, estimate, lo, hi``.
 
     Windows count from the run's start (``t_offset_s``); only successful samples are used.
@@ -123,8 +127,15 @@ class Drift:
         return asdict(self)
 
 
-def drift(t: np.ndarray, y: np.ndarray, *, min_points: int = 5, rel_change: float = 0.2, abs_change: float = 1.0,
-          alpha: float = 0.95) -> Drift:
+def drift(
+    t: np.ndarray,
+    y: np.ndarray,
+    *,
+    min_points: int = 5,
+    rel_change: float = 0.2,
+    abs_change: float = 1.0,
+    alpha: float = 0.95,
+) -> Drift:
     """Theil–Sen trend of ``y`` over ``t`` with its ``alpha`` interval (``scipy.stats.theilslopes``).
 
     *drifting*: the interval lies above zero and the fitted change over the run is at least ``abs_change``
@@ -154,8 +165,14 @@ def drift(t: np.ndarray, y: np.ndarray, *, min_points: int = 5, rel_change: floa
     return Drift(status, float(slope), float(lo), float(hi), int(t.size), start, change, note)
 
 
-def latency_drift(samples: pd.DataFrame, window_s: float = DEFAULT_WINDOW_S, q: float = 0.5, *,
-                  windows: pd.DataFrame | None = None, **kwargs: float) -> pd.DataFrame:
+def latency_drift(
+    samples: pd.DataFrame,
+    window_s: float = DEFAULT_WINDOW_S,
+    q: float = 0.5,
+    *,
+    windows: pd.DataFrame | None = None,
+    **kwargs: float,
+) -> pd.DataFrame:
     """The drift of each round-trip metric's per-window ``q`` percentile: one row per metric.
 
     ``windows``: :func:`windowed_percentiles` of ``samples`` already made with this ``window_s`` and ``q`` among
@@ -184,7 +201,9 @@ def client_open_over_time(windows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["t_offset_s", "open"])
 
 
-def session_findings(polls: pd.DataFrame, windows: pd.DataFrame, *, tolerance: int = 2, min_points: int = 5) -> pd.DataFrame:
+def session_findings(
+    polls: pd.DataFrame, windows: pd.DataFrame, *, tolerance: int = 2, min_points: int = 5
+) -> pd.DataFrame:
     """Findings on the target's session count: ``finding, status, evidence, severity, remediation``.
 
     * ``sessions_return_to_baseline``: the last poll (after the load left) against the first (before it
@@ -193,19 +212,50 @@ def session_findings(polls: pd.DataFrame, windows: pd.DataFrame, *, tolerance: i
       ran, must not grow (Theil–Sen interval of its slope above zero and a material change is a leak).
     """
     cols = ["finding", "status", "evidence", "severity", "remediation"]
-    p = polls.dropna(subset=["sessions"]).sort_values("t_offset_s") if polls is not None and len(polls) else pd.DataFrame()
+    p = (
+        polls.dropna(subset=["sessions"]).sort_values("t_offset_s")
+        if polls is not None and len(polls)
+        else pd.DataFrame()
+    )
     if len(p) < 2:
-        return pd.DataFrame([("sessions_return_to_baseline", TargetStatus.NOT_VERIFIED, "the target's session count was not available",
-                              "info", "expose the session count (stats or health) to measure leaks")], columns=cols)
+        return pd.DataFrame(
+            [
+                (
+                    "sessions_return_to_baseline",
+                    TargetStatus.NOT_VERIFIED,
+                    "the target's session count was not available",
+                    "info",
+                    "expose the session count (stats or health) to measure leaks",
+                )
+            ],
+            columns=cols,
+        )
     rows: list[tuple[str, str, str, str, str]] = []
     baseline, final, peak = int(p["sessions"].iloc[0]), int(p["sessions"].iloc[-1]), int(p["sessions"].max())
-    remedy = "remove a session on every path that ends it (PROTOCOL.md Part B item 18: clients leaving during the user lookup)"
+    remedy = (
+        "remove a session on every path that ends it (PROTOCOL.md Part B item 18: clients leaving during the "
+        "user lookup)"
+    )
     if final - baseline > tolerance:
-        rows.append(("sessions_return_to_baseline", Outcome.FAIL,
-                     f"{final} sessions after the load left against {baseline} before it (peak {peak})", "high", remedy))
+        rows.append(
+            (
+                "sessions_return_to_baseline",
+                Outcome.FAIL,
+                f"{final} sessions after the load left against {baseline} before it (peak {peak})",
+                "high",
+                remedy,
+            )
+        )
     else:
-        rows.append(("sessions_return_to_baseline", Outcome.PASS,
-                     f"{final} sessions after the load left, {baseline} before it (peak {peak})", "info", ""))
+        rows.append(
+            (
+                "sessions_return_to_baseline",
+                Outcome.PASS,
+                f"{final} sessions after the load left, {baseline} before it (peak {peak})",
+                "info",
+                "",
+            )
+        )
     opened = client_open_over_time(windows)
     if len(opened):
         t0, t1 = float(opened["t_offset_s"].min()), float(opened["t_offset_s"].max())
@@ -214,12 +264,26 @@ def session_findings(polls: pd.DataFrame, windows: pd.DataFrame, *, tolerance: i
             idx = np.searchsorted(opened["t_offset_s"].to_numpy(), during["t_offset_s"].to_numpy(), side="right") - 1
             client = opened["open"].to_numpy()[np.clip(idx, 0, len(opened) - 1)]
             excess = during["sessions"].to_numpy(dtype="float64") - client
-            d = drift(during["t_offset_s"].to_numpy(), excess, min_points=min_points, rel_change=0.0, abs_change=float(tolerance) + 1)
-            status: str = {Trend.DRIFTING: Outcome.FAIL, Trend.FLAT: Outcome.PASS, Trend.DECREASING: Outcome.PASS}.get(d.status, TargetStatus.NOT_VERIFIED)
-            rows.append(("sessions_track_load", status,
-                         f"target sessions minus the load's open connections: slope {d.slope_per_s:.3g}/s "
-                         f"[{d.lo:.3g}, {d.hi:.3g}], change {d.change:.3g} over the load ({d.note})",
-                         "high" if status == Outcome.FAIL else "info", remedy if status == Outcome.FAIL else ""))
+            d = drift(
+                during["t_offset_s"].to_numpy(),
+                excess,
+                min_points=min_points,
+                rel_change=0.0,
+                abs_change=float(tolerance) + 1,
+            )
+            status: str = {Trend.DRIFTING: Outcome.FAIL, Trend.FLAT: Outcome.PASS, Trend.DECREASING: Outcome.PASS}.get(
+                d.status, TargetStatus.NOT_VERIFIED
+            )
+            rows.append(
+                (
+                    "sessions_track_load",
+                    status,
+                    f"target sessions minus the load's open connections: slope {d.slope_per_s:.3g}/s "
+                    f"[{d.lo:.3g}, {d.hi:.3g}], change {d.change:.3g} over the load ({d.note})",
+                    "high" if status == Outcome.FAIL else "info",
+                    remedy if status == Outcome.FAIL else "",
+                )
+            )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -237,11 +301,21 @@ class SoakAnalysis:
 
 def load_targets(threshold_ms: float = 50.0) -> tuple[Target, ...]:
     """The latency target judged on a load run: p95 of every ping round trip of the run."""
-    return (Target("message round trip p95 under load", "rtt_ms", "every ping round trip of the load run", threshold_ms),)
+    return (
+        Target("message round trip p95 under load", "rtt_ms", "every ping round trip of the load run", threshold_ms),
+    )
 
 
-def analyze_soak(samples: pd.DataFrame, generator: pd.DataFrame, target_stats: pd.DataFrame, *, window_s: float = DEFAULT_WINDOW_S,
-                 lag_bound_ms: float = 50.0, max_share: float = 0.1, rtt_target_ms: float = 50.0) -> SoakAnalysis:
+def analyze_soak(
+    samples: pd.DataFrame,
+    generator: pd.DataFrame,
+    target_stats: pd.DataFrame,
+    *,
+    window_s: float = DEFAULT_WINDOW_S,
+    lag_bound_ms: float = 50.0,
+    max_share: float = 0.1,
+    rtt_target_ms: float = 50.0,
+) -> SoakAnalysis:
     """The soak tables of one load run (pure: the caller loads the run and its events)."""
     sat = generator_saturation(generator, lag_bound_ms=lag_bound_ms, max_share=max_share)
     empty_probes = pd.DataFrame(columns=["probe", "probe_id"])

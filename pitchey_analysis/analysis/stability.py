@@ -40,7 +40,15 @@ def stability(probe_tables: list[pd.DataFrame]) -> pd.DataFrame:
         if not stable:
             odd, k = counts.most_common()[-1]
             finding = f"flaky: {odd} in {k} of {n} runs"
-        rows.append({"probe": name, "category": first["category"], "critical": bool(first["critical"]), "runs": n,
-                     "outcomes": ", ".join(f"{lab} ×{c}" for lab, c in counts.most_common()), "stable": stable,
-                     "finding": finding})
+        rows.append(
+            {
+                "probe": name,
+                "category": first["category"],
+                "critical": bool(first["critical"]),
+                "runs": n,
+                "outcomes": ", ".join(f"{lab} ×{c}" for lab, c in counts.most_common()),
+                "stable": stable,
+                "finding": finding,
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS).astype({"critical": bool, "stable": bool, "runs": "int64"})

@@ -64,7 +64,8 @@ def order_stat_indices(n: int, q: float, conf: float = 0.95) -> tuple[int | None
 
 
 def _order_stat_bounds(n: int, qs: tuple[float, ...], conf: float) -> list[tuple[int | None, int | None]]:
-    """:func:`order_stat_indices` for several q at once, in one vectorized :func:`binom_ppf` call: u is the smallest index
+    """:func:`order_stat_indices` for several q at once, in one vectorized :func:`binom_ppf` call: u is the smallest
+    index
     with F(u-1) >= 1 - alpha, l the largest with F(l-1) <= alpha."""
     if n <= 0 or not qs:
         return [(None, None)] * len(qs)
@@ -84,8 +85,9 @@ def min_samples(q: float, conf: float = 0.95) -> int:
     return math.ceil(math.log((1 - conf) / 2) / math.log(q))
 
 
-def percentiles(values: np.ndarray, qs: tuple[float, ...], conf: float = 0.95, *,
-                overwrite_input: bool = False) -> dict[float, Interval]:
+def percentiles(
+    values: np.ndarray, qs: tuple[float, ...], conf: float = 0.95, *, overwrite_input: bool = False
+) -> dict[float, Interval]:
     """Percentile estimates with order-statistic intervals for several q at once.
 
     ``overwrite_input``: ``values`` (a float64 array) may be reordered in place, which saves a copy of it

@@ -19,7 +19,12 @@ AUTH_METHODS: dict[str, tuple[str, str | None]] = {
 }
 
 CAPABILITIES: dict[str, tuple[str, ...]] = {
-    "authenticated sessions": ("connection.authenticated_connect", "connection.user_types", "auth.query_token", "auth.header_token"),
+    "authenticated sessions": (
+        "connection.authenticated_connect",
+        "connection.user_types",
+        "auth.query_token",
+        "auth.header_token",
+    ),
     "dashboard": ("messaging.subscribe", "messaging.dashboard_metrics", "messaging.dashboard_push"),
     "notifications": ("messaging.notification_delivery", "messaging.notification_read"),
     "presence updates": ("messaging.presence_update",),
@@ -126,11 +131,13 @@ def _declared(r: pd.Series | None) -> bool:
 
 
 def contract_conformance(manifest: dict[str, Any] | None) -> pd.DataFrame:
-    """"The service breaks its own contract": frames that did not match the run's contract, by message type
+    """ "The service breaks its own contract": frames that did not match the run's contract, by message type
     and JSON path of the schema error (from the manifest's ``conformance``; empty when none or not recorded)."""
     conf = (manifest or {}).get("conformance") or {}
     rows = conf.get("by_type_and_path") or []
-    return pd.DataFrame(rows, columns=["type", "path", "count"]).astype({"type": "string", "path": "string", "count": "int64"})
+    return pd.DataFrame(rows, columns=["type", "path", "count"]).astype(
+        {"type": "string", "path": "string", "count": "int64"}
+    )
 
 
 def message_type_support(probes: pd.DataFrame, rows: dict[str, str] | None = None) -> pd.DataFrame:
@@ -143,7 +150,11 @@ def message_type_support(probes: pd.DataFrame, rows: dict[str, str] | None = Non
     for mtype, name in (rows or MESSAGE_TYPES).items():
         r = by.get(name)
         if r is None or r["outcome"] == Outcome.SKIP:
-            support, reason, detail = Support.NOT_TESTED, (r["reason"] if r is not None else "not run"), (r["detail"] if r is not None else "")
+            support, reason, detail = (
+                Support.NOT_TESTED,
+                (r["reason"] if r is not None else "not run"),
+                (r["detail"] if r is not None else ""),
+            )
         elif r["outcome"] == Outcome.PASS:
             support, reason, detail = Support.FULL, r["reason"], r["detail"]
         elif r["outcome"] == Outcome.ERROR:
@@ -169,13 +180,21 @@ def auth_methods(probes: pd.DataFrame, samples: pd.DataFrame, declared: dict[str
         r = by.get(name)
         if r is not None and not _declared(r):
             continue  # a method the run's contract does not declare
-        status = "not tested" if r is None or r["outcome"] == Outcome.SKIP else ("working" if r["outcome"] == Outcome.PASS else f"failing ({r['reason']})")
+        status = (
+            "not tested"
+            if r is None or r["outcome"] == Outcome.SKIP
+            else ("working" if r["outcome"] == Outcome.PASS else f"failing ({r['reason']})")
+        )
         lat, n = float("nan"), 0
         if r is not None and metric:
-            v = samples[(samples["probe_id"] == r["probe_id"]) & (samples["metric"] == metric) & (samples["ok"] == True)]["value_ms"]  # noqa: E712
+            v = samples[
+                (samples["probe_id"] == r["probe_id"]) & (samples["metric"] == metric) & samples["ok"].eq(True)
+            ]["value_ms"]
             n = len(v)
             lat = float(v.median()) if n else float("nan")
-        rows.append({"method": _method_as_sent(method, r), "probe": name, "status": status, "latency_ms": lat, "samples": n})
+        rows.append(
+            {"method": _method_as_sent(method, r), "probe": name, "status": status, "latency_ms": lat, "samples": n}
+        )
     return pd.DataFrame(rows, columns=["method", "probe", "status", "latency_ms", "samples"])
 
 
@@ -194,12 +213,21 @@ def _declared_auth_methods(probes: pd.DataFrame, samples: pd.DataFrame, declared
         lat, n = float("nan"), 0
         if metric:
             ids = {r["probe_id"] for r in ran}
-            v = samples[samples["probe_id"].isin(ids) & (samples["metric"] == metric) & (samples["ok"] == True)]["value_ms"]  # noqa: E712
+            v = samples[samples["probe_id"].isin(ids) & (samples["metric"] == metric) & samples["ok"].eq(True)][
+                "value_ms"
+            ]
             n = len(v)
             lat = float(v.median()) if n else float("nan")
         shown = ", ".join(r["probe"] for r in ran) or ", ".join(names)
-        rows.append({"method": _method_as_sent(words, by.get(names[0]) if carrier == "header" and names else None),
-                     "probe": shown, "status": status, "latency_ms": lat, "samples": n})
+        rows.append(
+            {
+                "method": _method_as_sent(words, by.get(names[0]) if carrier == "header" and names else None),
+                "probe": shown,
+                "status": status,
+                "latency_ms": lat,
+                "samples": n,
+            }
+        )
     return pd.DataFrame(rows, columns=["method", "probe", "status", "latency_ms", "samples"])
 
 
@@ -235,8 +263,18 @@ def connection_flow(samples: pd.DataFrame) -> pd.DataFrame:
         if s not in summ.index:
             continue
         r = summ.loc[s]
-        rows.append({"stage": s.removesuffix("_ms"), "count": int(r["count"]), "mean": r["mean"], "p50": r["p50"],
-                     "p95": r["p95"], "p95_lo": r["p95_lo"], "p95_hi": r["p95_hi"], "share": r["mean"] / total if total else float("nan")})
+        rows.append(
+            {
+                "stage": s.removesuffix("_ms"),
+                "count": int(r["count"]),
+                "mean": r["mean"],
+                "p50": r["p50"],
+                "p95": r["p95"],
+                "p95_lo": r["p95_lo"],
+                "p95_hi": r["p95_hi"],
+                "share": r["mean"] / total if total else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -250,14 +288,16 @@ def issues(probes: pd.DataFrame) -> pd.DataFrame:
     for reason, grp in bad.groupby("reason", sort=False):
         grp = grp.sort_values("started_at")
         first = grp.iloc[0]
-        rows.append({
-            "reason": reason,
-            "count": len(grp),
-            "first_seen": first["started_at"],
-            "impact": "critical" if bool(grp["critical"].fillna(False).any()) else "non-critical",
-            "probes": ", ".join(grp["probe"]),
-            "example": f"{first['probe']}: {first['detail']}",
-        })
+        rows.append(
+            {
+                "reason": reason,
+                "count": len(grp),
+                "first_seen": first["started_at"],
+                "impact": "critical" if bool(grp["critical"].fillna(False).any()) else "non-critical",
+                "probes": ", ".join(grp["probe"]),
+                "example": f"{first['probe']}: {first['detail']}",
+            }
+        )
     out = pd.DataFrame(rows)
     out["_crit"] = out["impact"] == "critical"
     return out.sort_values(["_crit", "count"], ascending=[False, False]).drop(columns="_crit").reset_index(drop=True)
@@ -268,7 +308,9 @@ def findings(probes: pd.DataFrame) -> pd.DataFrame:
     bad = latest(probes)
     bad = bad[bad["outcome"].isin(FAILED)]
     cols = ["probe", "category", "critical", "outcome", "reason", "expected", "detail"]
-    return bad.sort_values(["critical", "category", "probe"], ascending=[False, True, True])[cols].reset_index(drop=True)
+    return bad.sort_values(["critical", "category", "probe"], ascending=[False, True, True])[cols].reset_index(
+        drop=True
+    )
 
 
 def capabilities(probes: pd.DataFrame) -> pd.DataFrame:
@@ -282,7 +324,15 @@ def capabilities(probes: pd.DataFrame) -> pd.DataFrame:
         passed = sum(1 for r in runs if r["outcome"] == Outcome.PASS)
         status = "not tested" if not runs else ("validated" if passed == len(runs) else "failing")
         failing = [r["probe"] for r in runs if r["outcome"] != Outcome.PASS]
-        rows.append({"capability": cap, "status": status, "passed": passed, "judged": len(runs), "failing_probes": ", ".join(failing)})
+        rows.append(
+            {
+                "capability": cap,
+                "status": status,
+                "passed": passed,
+                "judged": len(runs),
+                "failing_probes": ", ".join(failing),
+            }
+        )
     return pd.DataFrame(rows, columns=["capability", "status", "passed", "judged", "failing_probes"])
 
 
@@ -297,12 +347,23 @@ def security_checks(probes: pd.DataFrame, declared: dict[str, Any] | None = None
         if r is not None and not _declared(r):
             continue  # a check the run's contract gives nothing to test by
         if r is None:
-            rows.append({"check": check, "probe": name, "outcome": "not run", "security": "not run", "reason": "", "detail": ""})
+            rows.append(
+                {"check": check, "probe": name, "outcome": "not run", "security": "not run", "reason": "", "detail": ""}
+            )
         else:
             sec = security_outcome(r["outcome"], r["reason"], r.get("observed"))
             # a token refused without the contract's error code is a risk, not an accepted token: the outcome says so
             shown = sec if sec.startswith("refused (") else r["outcome"]
-            rows.append({"check": check, "probe": name, "outcome": shown, "security": sec, "reason": r["reason"], "detail": r["detail"]})
+            rows.append(
+                {
+                    "check": check,
+                    "probe": name,
+                    "outcome": shown,
+                    "security": sec,
+                    "reason": r["reason"],
+                    "detail": r["detail"],
+                }
+            )
     return pd.DataFrame(rows, columns=["check", "probe", "outcome", "security", "reason", "detail"])
 
 
@@ -316,12 +377,23 @@ def concurrency_table(samples: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFra
     for level, grp in ramp.groupby("concurrency"):
         rtt = grp[grp["metric"] == "rtt_ms"]
         con = grp[grp["metric"] == "connect_ms"]
-        k, n = int((rtt["ok"] == True).sum()), len(rtt)  # noqa: E712
+        k, n = int(rtt["ok"].eq(True).sum()), len(rtt)
         iv = wilson(k, n)
         cp = percentiles(con.loc[con["ok"] == True, "value_ms"].to_numpy(), (0.5, 0.95))  # noqa: E712
         rp = percentiles(rtt.loc[rtt["ok"] == True, "value_ms"].to_numpy(), (0.5, 0.95))  # noqa: E712
-        rows.append({"level": int(level), "connections": n, "answered": k, "success_rate": iv.estimate, "lo": iv.lo, "hi": iv.hi,
-                     "error_rate": 1 - iv.estimate if n else float("nan"),
-                     "connect_p50": cp[0.5].estimate, "connect_p95": cp[0.95].estimate,
-                     "rtt_p50": rp[0.5].estimate, "rtt_p95": rp[0.95].estimate})
+        rows.append(
+            {
+                "level": int(level),
+                "connections": n,
+                "answered": k,
+                "success_rate": iv.estimate,
+                "lo": iv.lo,
+                "hi": iv.hi,
+                "error_rate": 1 - iv.estimate if n else float("nan"),
+                "connect_p50": cp[0.5].estimate,
+                "connect_p95": cp[0.95].estimate,
+                "rtt_p50": rp[0.5].estimate,
+                "rtt_p95": rp[0.95].estimate,
+            }
+        )
     return pd.DataFrame(rows)

@@ -16,10 +16,22 @@ from .._lazy import lazy_exports
 from .redact import redact, redact_text, redact_url  # eager: the submodule's name is also a function's
 
 #: public names and their modules, imported on first use (a load shard imports samplestream only, not pandas)
-_EXPORTS = {"Run": "dataset", "latest_run": "dataset", "list_runs": "dataset", "load_events": "dataset", "load_run": "dataset", "load_samples": "dataset",
-            "load_runs": "dataset", "resolve_run": "dataset", "Recorder": "recorder", "OUTCOMES": "records",
-            "SCHEMA_VERSION": "records", "TABLES": "records", "columns": "records", "describe": "records"}
-
+_EXPORTS = {
+    "Run": "dataset",
+    "latest_run": "dataset",
+    "list_runs": "dataset",
+    "load_events": "dataset",
+    "load_run": "dataset",
+    "load_samples": "dataset",
+    "load_runs": "dataset",
+    "resolve_run": "dataset",
+    "Recorder": "recorder",
+    "OUTCOMES": "records",
+    "SCHEMA_VERSION": "records",
+    "TABLES": "records",
+    "columns": "records",
+    "describe": "records",
+}
 
 
 __all__ = [

@@ -172,7 +172,9 @@ def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | 
             try:
                 df = pd.read_parquet(file)
             except (ArrowException, OSError, ValueError, TypeError) as exc:
-                raise DatasetError(file, None, f"not a readable Parquet file ({str(exc).splitlines()[0][:120]})") from None
+                raise DatasetError(
+                    file, None, f"not a readable Parquet file ({str(exc).splitlines()[0][:120]})"
+                ) from None
             tables[t] = frame_from_rows(t, df.to_dict("records")) if len(df) == 0 else _coerce(t, df, file)
             check_values(tables[t], t, file)
         source = "parquet"
@@ -188,12 +190,20 @@ def load_run(run: str | os.PathLike[str] | None = "latest", *, runs_dir: Path | 
                 try:
                     pa.ipc.open_stream(pa.OSFile(str(path / SAMPLE_STREAM))).schema  # noqa: B018 - reading it is the check
                 except (ArrowException, OSError) as exc:
-                    raise DatasetError(path / SAMPLE_STREAM, None, f"not an Arrow stream of samples ({str(exc).splitlines()[0][:120]})") from None
+                    raise DatasetError(
+                        path / SAMPLE_STREAM, None, f"not an Arrow stream of samples ({str(exc).splitlines()[0][:120]})"
+                    ) from None
             try:
                 stream = read_sample_stream(path, str(manifest.get("run_id", path.name)))
             except (ArrowException, OSError, ValueError, KeyError) as exc:
-                raise DatasetError(path / SAMPLE_STREAM, None, f"not an Arrow stream of samples ({str(exc).splitlines()[0][:120]})") from None
-            tables["samples"] = _coerce("samples", pd.concat([tables["samples"], stream], ignore_index=True)) if len(tables["samples"]) else stream
+                raise DatasetError(
+                    path / SAMPLE_STREAM, None, f"not an Arrow stream of samples ({str(exc).splitlines()[0][:120]})"
+                ) from None
+            tables["samples"] = (
+                _coerce("samples", pd.concat([tables["samples"], stream], ignore_index=True))
+                if len(tables["samples"])
+                else stream
+            )
             check_values(tables["samples"], "samples", path / SAMPLE_STREAM)
         source = "jsonl"
     started = {}
@@ -210,7 +220,9 @@ def _rows(rows: list[dict[str, Any]], table: str, file: Path) -> list[dict[str, 
         for col, (dtype, _) in TABLES[table].items():
             v = r.get(col)
             if isinstance(v, (dict, list)) and col != "observed":
-                raise DatasetError(file, f"{table}.{col}", f"holds {type(v).__name__} {json.dumps(v)[:40]}, expected {dtype}")
+                raise DatasetError(
+                    file, f"{table}.{col}", f"holds {type(v).__name__} {json.dumps(v)[:40]}, expected {dtype}"
+                )
             if col == "observed" and isinstance(v, (dict, list)):
                 r[col] = json.dumps(v)
     return rows
@@ -252,8 +264,12 @@ def load_latest(base: Path | None = None, on_skip: Callable[[Path, DatasetError]
     return load_run("latest", runs_dir=base)
 
 
-def load_samples(run: str | os.PathLike[str] | None = "latest", columns: list[str] | tuple[str, ...] | None = None, *,
-                 runs_dir: Path | None = None) -> pd.DataFrame:
+def load_samples(
+    run: str | os.PathLike[str] | None = "latest",
+    columns: list[str] | tuple[str, ...] | None = None,
+    *,
+    runs_dir: Path | None = None,
+) -> pd.DataFrame:
     """A run's samples table, only ``columns`` of it (default all), read straight from ``samples.parquet``.
 
     For large load runs: the columns not asked for are never read, and the text columns arrive as categoricals
@@ -299,8 +315,9 @@ class _TooManyCategories(Exception):
     """More categories than the codes being filled hold (private control flow: the reader retries with wider codes)."""
 
 
-def _read_columns(parquet: Path, meta: Any, kinds: dict[str, str], cats: list[str],
-                  width: str) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+def _read_columns(
+    parquet: Path, meta: Any, kinds: dict[str, str], cats: list[str], width: str
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """The columns of ``samples.parquet`` as numpy arrays (categories as ``width`` codes, -1 missing) and the
     categories' values, read row group by row group on one thread per core (Arrow decodes without the GIL).
 
@@ -316,7 +333,9 @@ def _read_columns(parquet: Path, meta: Any, kinds: dict[str, str], cats: list[st
 
     n = meta.num_rows
     limit = np.iinfo(width).max
-    out = {c: np.empty(n, dtype=width if c in cats else "bool" if kind == "boolean" else kind) for c, kind in kinds.items()}
+    out = {
+        c: np.empty(n, dtype=width if c in cats else "bool" if kind == "boolean" else kind) for c, kind in kinds.items()
+    }
     names: dict[str, list[Any]] = {c: [] for c in cats}
     known: dict[str, dict[Any, int]] = {c: {} for c in cats}  # each category's code
     seen: dict[str, dict[tuple[int, int], list[Any]]] = {c: {} for c in cats}  # each batch's dictionary
@@ -334,7 +353,9 @@ def _read_columns(parquet: Path, meta: Any, kinds: dict[str, str], cats: list[st
         if offsets[group + 1] - at <= 1 << 22:  # a row group as one table (faster than batches of it, and small)
             batches = local.file.read_row_group(group, columns=list(kinds), use_threads=False).to_batches()
         else:
-            batches = local.file.iter_batches(batch_size=1 << 20, row_groups=[group], columns=list(kinds), use_threads=False)
+            batches = local.file.iter_batches(
+                batch_size=1 << 20, row_groups=[group], columns=list(kinds), use_threads=False
+            )
         for i, batch in enumerate(batches):
             k = batch.num_rows
             for c in kinds:
@@ -348,18 +369,26 @@ def _read_columns(parquet: Path, meta: Any, kinds: dict[str, str], cats: list[st
                         full.set()
                         raise _TooManyCategories(c)
                     lookup = np.array([*codes, -1], dtype=width)
-                    idx = arr.indices.fill_null(len(codes)) if arr.null_count else arr.indices  # fill_null copies: only if needed
-                    np.take(lookup, idx.to_numpy(), out=out[c][at:at + k])  # zero-copy (a copying to_numpy costs 25 ns a row)
+                    idx = (
+                        arr.indices.fill_null(len(codes)) if arr.null_count else arr.indices
+                    )  # fill_null copies: only if needed
+                    np.take(
+                        lookup, idx.to_numpy(), out=out[c][at : at + k]
+                    )  # zero-copy (a copying to_numpy costs 25 ns a row)
                 elif kinds[c] == "boolean":  # a missing ok is not ok; the bits unpacked straight into the column
                     bits = arr.fill_null(False) if arr.null_count else arr
                     data = np.frombuffer(bits.buffers()[1], dtype=np.uint8)
-                    out[c][at:at + k] = np.unpackbits(data, count=bits.offset + k, bitorder="little")[bits.offset:].view(bool)
+                    out[c][at : at + k] = np.unpackbits(data, count=bits.offset + k, bitorder="little")[
+                        bits.offset :
+                    ].view(bool)
                 else:
-                    out[c][at:at + k] = arr.to_numpy(zero_copy_only=False)
+                    out[c][at : at + k] = arr.to_numpy(zero_copy_only=False)
             at += k
 
     groups = range(meta.num_row_groups)
-    workers = min(len(groups), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    workers = min(
+        len(groups), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
     if workers < 2:
         for g in groups:
             read(g)
@@ -374,7 +403,7 @@ def _read_columns(parquet: Path, meta: Any, kinds: dict[str, str], cats: list[st
             recode = np.array([ordered[v] for v in names[c]] + [-1], dtype=width)
             codes = out[c]
             for a in range(0, n, 1 << 22):
-                np.take(recode, codes[a:a + (1 << 22)], out=codes[a:a + (1 << 22)])
+                np.take(recode, codes[a : a + (1 << 22)], out=codes[a : a + (1 << 22)])
             names[c] = list(ordered)
     return out, names
 
@@ -391,11 +420,15 @@ def _code(names: list[Any], known: dict[Any, int], value: Any) -> int:
 def _coerce(table: str, df: pd.DataFrame, file: Path | str | None = None) -> pd.DataFrame:
     """Make sure a Parquet table has the documented dtypes (its columns' types were checked: :func:`check_parquet`)."""
     try:
-        return frame_from_rows(table, df.to_dict("records")) if list(df.columns) != list(TABLES[table]) else df.astype(
-            {c: d for c, (d, _) in TABLES[table].items() if not d.startswith("datetime")}
+        return (
+            frame_from_rows(table, df.to_dict("records"))
+            if list(df.columns) != list(TABLES[table])
+            else df.astype({c: d for c, (d, _) in TABLES[table].items() if not d.startswith("datetime")})
         )
     except (ValueError, TypeError, OverflowError) as exc:
-        raise DatasetError(file or table, None, f"a value its column cannot hold ({str(exc).splitlines()[0][:120]})") from None
+        raise DatasetError(
+            file or table, None, f"a value its column cannot hold ({str(exc).splitlines()[0][:120]})"
+        ) from None
 
 
 def load_runs(runs: list[str | os.PathLike[str]] | None = None, *, runs_dir: Path | None = None) -> Run:
@@ -447,4 +480,3 @@ def check_run_events(run: Run) -> None:
 
     for event in EVENTS:
         load_events(run, event)
-

@@ -19,8 +19,20 @@ from ..config import PROJ_ROOT
 from .redact import redact_url
 
 #: The distributions whose versions a run records.
-RECORDED = ("pitchey-analysis", "websockets", "aiohttp", "picows", "distributed", "pandas", "pyarrow", "PyJWT", "matplotlib",
-            "papermill", "nbconvert", "weasyprint")
+RECORDED = (
+    "pitchey-analysis",
+    "websockets",
+    "aiohttp",
+    "picows",
+    "distributed",
+    "pandas",
+    "pyarrow",
+    "PyJWT",
+    "matplotlib",
+    "papermill",
+    "nbconvert",
+    "weasyprint",
+)
 
 
 def versions() -> dict[str, str]:
@@ -39,24 +51,47 @@ def git_commit() -> str | None:
     if PROJ_ROOT is None:
         return None
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJ_ROOT, capture_output=True, text=True, timeout=5).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=PROJ_ROOT, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
 
 def provenance() -> dict[str, Any]:
     """What ran the run: versions, Python, OS, host, commit and the time the manifest was made."""
-    return {"versions": versions(), "python": sys.version.split()[0], "os": platform.platform(), "host": socket.gethostname(),
-            "git_commit": git_commit(), "created": dt.datetime.now(dt.UTC).isoformat()}
+    return {
+        "versions": versions(),
+        "python": sys.version.split()[0],
+        "os": platform.platform(),
+        "host": socket.gethostname(),
+        "git_commit": git_commit(),
+        "created": dt.datetime.now(dt.UTC).isoformat(),
+    }
 
 
 def target_record(ws_url: str, http_url: str, *, embedded: bool) -> dict[str, Any]:
     """The target as a manifest stores it (URLs redacted)."""
-    return {"ws_url": redact_url(ws_url), "http_url": redact_url(http_url), "embedded": embedded, "tls": ws_url.startswith("wss")}
+    return {
+        "ws_url": redact_url(ws_url),
+        "http_url": redact_url(http_url),
+        "embedded": embedded,
+        "tls": ws_url.startswith("wss"),
+    }
 
 
-def run_manifest(*, target: dict[str, Any], suite: dict[str, Any], config: dict[str, Any], server: dict[str, Any] | None = None,
-                 **extra: Any) -> dict[str, Any]:
-    """A run's initial manifest: its target, the embedded server (None for a target of the user's), suite, configuration,
+def run_manifest(
+    *,
+    target: dict[str, Any],
+    suite: dict[str, Any],
+    config: dict[str, Any],
+    server: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A run's initial manifest: its target, the embedded server (None for a target of the user's), suite,
+    configuration,
     any ``extra`` fields and the run's :func:`provenance`."""
     return {"target": target, "server": server, "suite": suite, "config": config, **extra, **provenance()}

@@ -95,8 +95,14 @@ class Recorder:
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
 
-    def _start(self, manifest: dict[str, Any], secrets_to_mask: tuple[str, ...], batch_s: float, fsync_s: float,
-               started: dt.datetime) -> None:
+    def _start(
+        self,
+        manifest: dict[str, Any],
+        secrets_to_mask: tuple[str, ...],
+        batch_s: float,
+        fsync_s: float,
+        started: dt.datetime,
+    ) -> None:
         self.started_monotonic = time.monotonic()
         self._secrets = tuple(s for s in secrets_to_mask if s)
         self._batch_s, self._fsync_s = batch_s, fsync_s
@@ -142,8 +148,17 @@ class Recorder:
 
     def probe_started(self, probe_id: str, probe: str, category: str) -> None:
         """Note that a probe is about to touch the network (flushed at once)."""
-        self._write({"kind": "probe_started", "run_id": self.run_id, "probe_id": probe_id, "probe": probe,
-                     "category": category, "started_at": utc_now_iso()}, flush=True)
+        self._write(
+            {
+                "kind": "probe_started",
+                "run_id": self.run_id,
+                "probe_id": probe_id,
+                "probe": probe,
+                "category": category,
+                "started_at": utc_now_iso(),
+            },
+            flush=True,
+        )
 
     def probe(self, record: dict[str, Any]) -> None:
         """Write a probe result (flushed at once)."""
@@ -167,7 +182,10 @@ class Recorder:
 
     def event(self, name: str, **fields: Any) -> None:
         """Write a run event (start of a phase, interruption, ...)."""
-        self._write({"kind": "run_event", "run_id": self.run_id, "event": name, "t_offset_s": self.t_offset(), **fields}, flush=True)
+        self._write(
+            {"kind": "run_event", "run_id": self.run_id, "event": name, "t_offset_s": self.t_offset(), **fields},
+            flush=True,
+        )
 
     def update_manifest(self, **fields: Any) -> None:
         """Merge fields into the manifest and rewrite it atomically."""
@@ -213,8 +231,11 @@ class Recorder:
             if self.closed:
                 self.late_writes += 1
                 if self.late_writes == 1:
-                    log.warning("run %s: a %s record arrived after the recorder closed; dropped (and any later ones)",
-                                self.run_id, obj.get("kind"))
+                    log.warning(
+                        "run %s: a %s record arrived after the recorder closed; dropped (and any later ones)",
+                        self.run_id,
+                        obj.get("kind"),
+                    )
                 return
             if self.degraded:
                 return

@@ -38,10 +38,18 @@ TABLES: dict[str, dict[str, tuple[str, str]]] = {
     "samples": {
         "run_id": ("category", "run identifier"),
         "probe_id": ("category", "the probe execution that took the sample"),
-        "metric": ("category", "tcp_connect_ms, tls_handshake_ms, ws_upgrade_ms, first_frame_ms, connect_ms, auth_ms, rtt_ms, reconnect_ms"),
+        "metric": (
+            "category",
+            "tcp_connect_ms, tls_handshake_ms, ws_upgrade_ms, first_frame_ms, connect_ms, auth_ms, rtt_ms, "
+            "reconnect_ms",
+        ),
         "value_ms": ("float64", "the measured time in milliseconds (NaN when ok is False)"),
         "t_offset_s": ("float64", "seconds from the run's start to when the measurement began"),
-        "concurrency": ("int64", "our load while measuring: the connections a probe held open at once (the ramp's level), at least the run's probes running at once (1: measured with nothing else of ours running)"),
+        "concurrency": (
+            "int64",
+            "our load while measuring: the connections a probe held open at once (the ramp's level), at least the "
+            "run's probes running at once (1: measured with nothing else of ours running)",
+        ),
         "conn_index": ("int64", "which connection of the level/session took it"),
         "ok": ("boolean", "whether the measured operation succeeded"),
     },
@@ -58,27 +66,77 @@ TABLES: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
-def probe_record(*, probe_id: str, category: str, probe: str, attempt: int, started_at: str, duration_ms: float, outcome: str,
-                 reason: str, detail: str, expected: str, observed: str | None, close_code: int | None, close_reason: str | None,
-                 critical: bool) -> dict[str, Any]:
+def probe_record(
+    *,
+    probe_id: str,
+    category: str,
+    probe: str,
+    attempt: int,
+    started_at: str,
+    duration_ms: float,
+    outcome: str,
+    reason: str,
+    detail: str,
+    expected: str,
+    observed: str | None,
+    close_code: int | None,
+    close_reason: str | None,
+    critical: bool,
+) -> dict[str, Any]:
     """A ``probes`` row (the recorder adds ``run_id``); a test keeps the fields equal to :data:`TABLES`."""
-    return {"probe_id": probe_id, "category": category, "probe": probe, "attempt": attempt, "started_at": started_at,
-            "duration_ms": duration_ms, "outcome": outcome, "reason": reason, "detail": detail, "expected": expected,
-            "observed": observed, "close_code": close_code, "close_reason": close_reason, "critical": critical}
+    return {
+        "probe_id": probe_id,
+        "category": category,
+        "probe": probe,
+        "attempt": attempt,
+        "started_at": started_at,
+        "duration_ms": duration_ms,
+        "outcome": outcome,
+        "reason": reason,
+        "detail": detail,
+        "expected": expected,
+        "observed": observed,
+        "close_code": close_code,
+        "close_reason": close_reason,
+        "critical": critical,
+    }
 
 
-def sample_record(*, probe_id: str | None, metric: str, value_ms: float | None, t_offset_s: float, concurrency: int = 1,
-                  conn_index: int = 0, ok: bool = True) -> dict[str, Any]:
+def sample_record(
+    *,
+    probe_id: str | None,
+    metric: str,
+    value_ms: float | None,
+    t_offset_s: float,
+    concurrency: int = 1,
+    conn_index: int = 0,
+    ok: bool = True,
+) -> dict[str, Any]:
     """A ``samples`` row (``value_ms`` None when the operation failed)."""
-    return {"probe_id": probe_id, "metric": metric, "value_ms": value_ms if ok else None, "t_offset_s": round(t_offset_s, 6),
-            "concurrency": concurrency, "conn_index": conn_index, "ok": ok}
+    return {
+        "probe_id": probe_id,
+        "metric": metric,
+        "value_ms": value_ms if ok else None,
+        "t_offset_s": round(t_offset_s, 6),
+        "concurrency": concurrency,
+        "conn_index": conn_index,
+        "ok": ok,
+    }
 
 
-def frame_record(*, probe_id: str | None, conn_id: str, direction: str, t_ms: float, type: str | None, size_bytes: int,
-                 payload: str) -> dict[str, Any]:
+def frame_record(
+    *, probe_id: str | None, conn_id: str, direction: str, t_ms: float, type: str | None, size_bytes: int, payload: str
+) -> dict[str, Any]:
     """A ``frames`` row (the payload already redacted and truncated by the caller)."""
-    return {"probe_id": probe_id, "conn_id": conn_id, "direction": direction, "t_ms": round(t_ms, 3), "type": type,
-            "size_bytes": size_bytes, "payload": payload}
+    return {
+        "probe_id": probe_id,
+        "conn_id": conn_id,
+        "direction": direction,
+        "t_ms": round(t_ms, 3),
+        "type": type,
+        "size_bytes": size_bytes,
+        "payload": payload,
+    }
 
 
 #: The constructor of each table's rows.
@@ -94,9 +152,7 @@ def describe(table: str) -> pd.DataFrame:
     """A DataFrame documenting a table's columns (for notebooks and the README)."""
     import pandas as pd
 
-    return pd.DataFrame(
-        [(c, d, m) for c, (d, m) in TABLES[table].items()], columns=["column", "dtype", "meaning"]
-    )
+    return pd.DataFrame([(c, d, m) for c, (d, m) in TABLES[table].items()], columns=["column", "dtype", "meaning"])
 
 
 def frame_from_rows(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -8,7 +8,8 @@ A known secret (a password, a signing secret) is found in every form it takes wh
 back: literally, JSON-escaped (``\\u00dc``, ``\\"``, ``\\/``, surrogate pairs, upper- or lower-case hex,
 escaped once or again inside another JSON string), percent-encoded (``%C3%9C``, ``+`` for a space) and
 HTML-escaped, or any mix of them character by character: :func:`secret_pattern` matches each character
-in any of its encodings; and base64-encoded (standard or URL-safe alphabet), at any alignment. URLs lose their userinfo (``user:password@``) altogether.
+in any of its encodings; and base64-encoded (standard or URL-safe alphabet), at any alignment. URLs lose their userinfo
+(``user:password@``) altogether.
 
 That pattern is large: a 260-character token's takes 0.1-0.5 s to compile, on the event loop that also serves the
 embedded target, and a run logs in a dozen times. It is compiled only for a text that could hold an encoded form:
@@ -75,7 +76,7 @@ def base64_cores(secret: str) -> list[str]:
     cores = []
     for k in range(3):
         enc = base64.b64encode(b"\0" * k + data).decode()
-        core = enc[-(-8 * k // 6):(8 * (k + len(data))) // 6]
+        core = enc[-(-8 * k // 6) : (8 * (k + len(data))) // 6]
         if len(core) >= 6:
             cores += [core, core.replace("+", "-").replace("/", "_")]
     return list(dict.fromkeys(cores))
@@ -105,7 +106,8 @@ def _shortest(secret: str) -> int:
 
 @functools.lru_cache(maxsize=256)
 def _escapes(secret: str) -> tuple[str, ...]:
-    """The two-character JSON escapes (``\\"``, ``\\/``...) of the characters of ``secret``'s forms (pure): with ``\\u``,
+    """The two-character JSON escapes (``\\"``, ``\\/``...) of the characters of ``secret``'s forms (pure): with
+    ``\\u``,
     the only ways a backslash begins one of their encodings (:func:`_char`)."""
     chars = set(secret).union(*base64_cores(secret))
     return ("\\u", *sorted("\\" + _JSON_SHORT[c] for c in chars if c in _JSON_SHORT))
@@ -139,7 +141,9 @@ def redact_url(url: str) -> str:
     parse (``ws://[::1``) is redacted as text, never raised on."""
     try:
         parts = urlsplit(url)
-        query = [(k, MASK if k.lower() in SECRET_KEYS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        query = [
+            (k, MASK if k.lower() in SECRET_KEYS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
     except ValueError:
         return redact_text(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]

@@ -47,17 +47,20 @@ from nanoarrow.ipc import StreamWriter
 SAMPLE_STREAM = "samples.arrows"
 
 #: what a chunk and ``samples.arrows`` hold: the samples table without ``run_id`` (one per run), one row per measurement
-FILE_SCHEMA = na.struct({
-    "probe_id": na.string(),
-    "metric": na.string(),
-    "value_ms": na.float64(),
-    "t_offset_s": na.float64(),
-    "concurrency": na.int64(),
-    "conn_index": na.int64(),
-    "ok": na.bool_(),
-})
+FILE_SCHEMA = na.struct(
+    {
+        "probe_id": na.string(),
+        "metric": na.string(),
+        "value_ms": na.float64(),
+        "t_offset_s": na.float64(),
+        "concurrency": na.int64(),
+        "conn_index": na.int64(),
+        "ok": na.bool_(),
+    }
+)
 
-#: an IPC stream ends with a continuation marker and a zero length (Arrow columnar format, "Encapsulated message format")
+#: an IPC stream ends with a continuation marker and a zero length (Arrow columnar format, "Encapsulated message
+#: format")
 _EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
 
@@ -74,7 +77,7 @@ def _repeated(text: bytes, count: int) -> Any:
     if ramp is None or len(ramp) <= count:  # a new array (not extended in place: a column may still export the old one)
         rows = max(count + 1, 2 * len(ramp) if ramp is not None else 1024)
         ramp = _RAMPS[size] = array("i", range(0, size * rows, size) if size else bytes(4 * rows))
-    return na.c_array_from_buffers(na.string(), count, [None, memoryview(ramp)[:count + 1], text * count])
+    return na.c_array_from_buffers(na.string(), count, [None, memoryview(ramp)[: count + 1], text * count])
 
 
 def _column(kind: Any, data: Any, n: int, width: int) -> Any:
@@ -90,8 +93,11 @@ def _bitmap(flags: bytes) -> Any:
     return na.c_buffer(iter(flags), na.bool_())  # packed by nanoarrow's C builder
 
 
-def encode_chunk(probe_id: str, concurrency: int, groups: Iterable[tuple[str, Any, Any, Any, Any]]) -> tuple[bytes, int]:
-    """One chunk of samples as Arrow IPC stream bytes (one record batch of :data:`FILE_SCHEMA` per metric), and its rows.
+def encode_chunk(
+    probe_id: str, concurrency: int, groups: Iterable[tuple[str, Any, Any, Any, Any]]
+) -> tuple[bytes, int]:
+    """One chunk of samples as Arrow IPC stream bytes (one record batch of :data:`FILE_SCHEMA` per metric), and its
+    rows.
 
     ``groups``: per metric, its name and its columns as contiguous buffers (``array.array``, numpy arrays,
     bytes) of float64 values, float64 offsets, int64 connection indices and one byte 0 or 1 per ``ok``.
@@ -110,9 +116,15 @@ def encode_chunk(probe_id: str, concurrency: int, groups: Iterable[tuple[str, An
             flags = bytes(ok)
             if len(flags) != n:
                 raise ValueError(f"{len(flags)} ok flags for {n} samples of {name}")
-            children = [_repeated(probe, n), _repeated(name.encode(), n), _column(na.float64(), value, n, 8),
-                        _column(na.float64(), t, n, 8), _column(na.int64(), level * n, n, 8),
-                        _column(na.int64(), conn, n, 8), na.c_array_from_buffers(na.bool_(), n, [None, _bitmap(flags)])]
+            children = [
+                _repeated(probe, n),
+                _repeated(name.encode(), n),
+                _column(na.float64(), value, n, 8),
+                _column(na.float64(), t, n, 8),
+                _column(na.int64(), level * n, n, 8),
+                _column(na.int64(), conn, n, 8),
+                na.c_array_from_buffers(na.bool_(), n, [None, _bitmap(flags)]),
+            ]
             w.write_array(na.c_array_from_buffers(FILE_SCHEMA, n, [None], children=children), write_schema=False)
             rows += n
     return out.getvalue(), rows
@@ -126,7 +138,7 @@ def _schema_message(data: bytes | memoryview) -> int:
 
 
 #: the schema message every chunk starts with, and ``samples.arrows`` once
-_SCHEMA_MESSAGE = (lambda b: b[:_schema_message(b)])(encode_chunk("", 0, [])[0])
+_SCHEMA_MESSAGE = (lambda b: b[: _schema_message(b)])(encode_chunk("", 0, [])[0])
 
 
 def decode_chunk(data: bytes) -> Any:
@@ -156,11 +168,11 @@ class SampleStreamWriter:
         """Append a chunk of ``rows`` samples made by :func:`encode_chunk`."""
         view = memoryview(chunk)
         head = _schema_message(view)
-        if view[:head] != _SCHEMA_MESSAGE or view[len(view) - 8:] != _EOS:
+        if view[:head] != _SCHEMA_MESSAGE or view[len(view) - 8 :] != _EOS:
             raise ValueError("a chunk that is not one IPC stream of the samples' schema (encode_chunk)")
         if rows == 0:
             return
-        self._fh.write(view[head:len(view) - 8])
+        self._fh.write(view[head : len(view) - 8])
         self._fh.flush()
         self.rows += rows
         if time.monotonic() - self._last_fsync >= self._fsync_s:
@@ -221,7 +233,8 @@ def read_sample_stream(run_dir: Path, run_id: str) -> Any:
 
 
 def write_samples_parquet(run_dir: Path, jsonl_samples: Any, run_id: str, dest: Path) -> int:
-    """Consolidate JSONL samples (a DataFrame) and ``samples.arrows`` into one Parquet file, batch by batch; returns rows."""
+    """Consolidate JSONL samples (a DataFrame) and ``samples.arrows`` into one Parquet file, batch by batch; returns
+    rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -229,8 +242,10 @@ def write_samples_parquet(run_dir: Path, jsonl_samples: Any, run_id: str, dest: 
     rows = 0
     with pq.ParquetWriter(dest, schema) as w:
         if len(jsonl_samples):
-            t = pa.Table.from_pandas(jsonl_samples.astype({"run_id": "string", "probe_id": "string", "metric": "string"}),
-                                     preserve_index=False)
+            t = pa.Table.from_pandas(
+                jsonl_samples.astype({"run_id": "string", "probe_id": "string", "metric": "string"}),
+                preserve_index=False,
+            )
             w.write_table(t.select(schema.names).cast(schema))
             rows += t.num_rows
         for batch in iter_sample_stream(Path(run_dir) / SAMPLE_STREAM):

@@ -36,14 +36,20 @@ class Saturation:
         """One sentence for the report."""
         if self.windows == 0:  # never "saturated (nan%)": without the generator's windows its health is unknown
             return "the generator's own health is not known: the run recorded none of its windows (not a load run)"
-        span = (f"for {self.saturated_s:,.1f} of {self.total_s:,.1f} s, {self.share:.0%}, in "
-                if math.isfinite(self.saturated_s) else f"({self.share:.0%}) in ")
-        return (f"generator saturated {span}{self.saturated_windows} of {self.windows} windows (loop lag over "
-                f"{self.lag_bound_ms:g} ms or CPU busy), {self.late} sends late, {self.dropped} not made")
+        span = (
+            f"for {self.saturated_s:,.1f} of {self.total_s:,.1f} s, {self.share:.0%}, in "
+            if math.isfinite(self.saturated_s)
+            else f"({self.share:.0%}) in "
+        )
+        return (
+            f"generator saturated {span}{self.saturated_windows} of {self.windows} windows (loop lag over "
+            f"{self.lag_bound_ms:g} ms or CPU busy), {self.late} sends late, {self.dropped} not made"
+        )
 
 
-def generator_saturation(windows: pd.DataFrame, *, lag_bound_ms: float = 50.0, cpu_bound: float = 0.95,
-                         max_share: float = 0.1) -> Saturation:
+def generator_saturation(
+    windows: pd.DataFrame, *, lag_bound_ms: float = 50.0, cpu_bound: float = 0.95, max_share: float = 0.1
+) -> Saturation:
     """Saturation from the shards' windows (``lag_max_ms``, ``cpu_share``, ``sent``, ``late``, ``dropped`` and
     ``window_s``, each window's length).
 
@@ -61,6 +67,17 @@ def generator_saturation(windows: pd.DataFrame, *, lag_bound_ms: float = 50.0, c
         length = windows["window_s"].astype("float64")
         saturated_s, total_s = float(length[bad].sum()), float(length.sum())
     share = saturated_s / total_s if math.isfinite(total_s) and total_s > 0 else k / n
-    return Saturation(n, k, share, share > max_share, lag_bound_ms, max_share, float(lag.max()),
-                      int(windows["sent"].sum()), int(windows["late"].sum()), int(windows["dropped"].sum()),
-                      saturated_s, total_s)
+    return Saturation(
+        n,
+        k,
+        share,
+        share > max_share,
+        lag_bound_ms,
+        max_share,
+        float(lag.max()),
+        int(windows["sent"].sum()),
+        int(windows["late"].sum()),
+        int(windows["dropped"].sum()),
+        saturated_s,
+        total_s,
+    )

@@ -56,6 +56,7 @@ def _timestamp(value: Any) -> str | None:
 
 def _within(lo: float | None = None, hi: float | None = None, *, above: bool = False) -> Any:
     """A check of a number: ``lo`` <= value (``above``: ``lo`` < value) and value <= ``hi``."""
+
     def check(value: Any) -> str | None:
         if value is None:
             return None
@@ -64,6 +65,7 @@ def _within(lo: float | None = None, hi: float | None = None, *, above: bool = F
         if hi is not None and value > hi:
             return f"expected a number <= {hi:g}" + (f" and {'>' if above else '>='} {lo:g}" if lo is not None else "")
         return None
+
     return check
 
 
@@ -161,8 +163,11 @@ MANIFEST: dict[str, tuple[tuple[type, ...], tuple[Any, ...] | Any | None]] = {
     "conformance.by_type_and_path[].count": ((int,), _within(0)),
 }
 #: the fields an element of a list field must have (a service-level target without its threshold judges nothing)
-REQUIRED: dict[str, tuple[str, ...]] = {"plan[]": ("probe",), "conformance.by_type_and_path[]": ("type", "path", "count"),
-                                         "targets[]": ("name", "metric", "judged_on", "threshold")}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "plan[]": ("probe",),
+    "conformance.by_type_and_path[]": ("type", "path", "count"),
+    "targets[]": ("name", "metric", "judged_on", "threshold"),
+}
 
 #: table -> column -> allowed values (None: any, but not missing); checked on every loaded row
 ENUMERATED: dict[str, dict[str, tuple[str, ...] | None]] = {
@@ -177,8 +182,12 @@ MAX_MS = 1e10
 #: infinite; a duration, a latency or a size is never negative (a negative latency would meet every target).
 RANGES: dict[str, dict[str, tuple[float, float, bool]]] = {
     "probes": {"attempt": (1, 1e6, False), "duration_ms": (0, MAX_MS, True), "close_code": (0, 65535, True)},
-    "samples": {"value_ms": (0, MAX_MS, True), "t_offset_s": (-MAX_MS / 1e3, MAX_MS / 1e3, True),
-                "concurrency": (0, 1e8, False), "conn_index": (0, 1e8, False)},
+    "samples": {
+        "value_ms": (0, MAX_MS, True),
+        "t_offset_s": (-MAX_MS / 1e3, MAX_MS / 1e3, True),
+        "concurrency": (0, 1e8, False),
+        "conn_index": (0, 1e8, False),
+    },
     "frames": {"t_ms": (-MAX_MS, MAX_MS, True), "size_bytes": (0, 1 << 40, False)},
 }
 #: table -> the time columns, each within :data:`TIME_RANGE`
@@ -197,8 +206,15 @@ _ARROW_KINDS = {
     "datetime64[ns, UTC]": ("timestamp", "null"),
 }
 
-_NAMES = {type(None): "null", bool: "true/false", int: "an integer", float: "a number", str: "a string",
-          list: "a list", dict: "an object"}
+_NAMES = {
+    type(None): "null",
+    bool: "true/false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+}
 
 
 def _what(value: Any) -> str:
@@ -253,7 +269,7 @@ def _at(doc: Any, name: str) -> list[tuple[str, Any]]:
     declaration refuses that parent)."""
     found: list[tuple[str, Any]] = [("", doc)]
     for part in name.split("."):
-        key, each = part.rstrip("[]{}"), part[len(part.rstrip("[]{}")):]
+        key, each = part.rstrip("[]{}"), part[len(part.rstrip("[]{}")) :]
         nxt: list[tuple[str, Any]] = []
         for where, holder in found:
             if not isinstance(holder, dict) or key not in holder:
@@ -311,7 +327,9 @@ def check_parquet(path: Path, table: str, columns: list[str] | None = None) -> N
         kind = "dictionary" if pa.types.is_dictionary(typ) else str(typ).split("[", 1)[0]
         if kind == "dictionary" and dtype not in ("string", "category"):
             raise DatasetError(path, col, f"stored as {typ}, expected {dtype}")
-        if kind == "dictionary" and not (pa.types.is_string(typ.value_type) or pa.types.is_large_string(typ.value_type)):
+        if kind == "dictionary" and not (
+            pa.types.is_string(typ.value_type) or pa.types.is_large_string(typ.value_type)
+        ):
             raise DatasetError(path, col, f"stored as {typ}, expected text")
         if kind not in _ARROW_KINDS[dtype]:
             raise DatasetError(path, col, f"stored as {typ}, expected {dtype}")
@@ -328,21 +346,33 @@ def check_values(df: pd.DataFrame, table: str, path: Path | str) -> None:
         if allowed is not None:
             bad = values[~values.astype("string").isin(allowed)]
             if len(bad):
-                raise DatasetError(path, col, f"{json.dumps(str(bad.iloc[0]))[:60]} in {len(bad)} of {len(df)} rows, "
-                                              f"expected one of {', '.join(allowed)}")
+                raise DatasetError(
+                    path,
+                    col,
+                    f"{json.dumps(str(bad.iloc[0]))[:60]} in {len(bad)} of {len(df)} rows, "
+                    f"expected one of {', '.join(allowed)}",
+                )
     for col, (lo, hi, nullable) in RANGES[table].items():
         check_range(df[col].to_numpy(dtype="float64", na_value=math.nan), col, lo, hi, nullable, path)
     for col in TIMES.get(table, ()):
         times = df[col].dropna()
         bad = times[(times < TIME_RANGE[0]) | (times > TIME_RANGE[1])] if len(times) else times
         if len(bad):
-            raise DatasetError(path, col, f"{bad.iloc[0]} in {len(bad)} of {len(df)} rows, "
-                                          f"expected a time between {TIME_RANGE[0]} and {TIME_RANGE[1]}")
+            raise DatasetError(
+                path,
+                col,
+                f"{bad.iloc[0]} in {len(bad)} of {len(df)} rows, "
+                f"expected a time between {TIME_RANGE[0]} and {TIME_RANGE[1]}",
+            )
     for col in UNIQUE.get(table, ()):
         twice = df[col][df[col].duplicated(keep=False)]
         if len(twice):
-            raise DatasetError(path, col, f"{json.dumps(str(twice.iloc[0]))[:60]} in {int((df[col] == twice.iloc[0]).sum())} "
-                                          f"rows ({len(twice)} rows share a value), expected one row each")
+            raise DatasetError(
+                path,
+                col,
+                f"{json.dumps(str(twice.iloc[0]))[:60]} in {int((df[col] == twice.iloc[0]).sum())} "
+                f"rows ({len(twice)} rows share a value), expected one row each",
+            )
 
 
 def check_range(values: Any, col: str, lo: float, hi: float, nullable: bool, path: Path | str) -> None:
@@ -357,8 +387,11 @@ def check_range(values: Any, col: str, lo: float, hi: float, nullable: bool, pat
         bad = ~nan & ((values < lo) | (values > hi))
     if bad.any():
         first = float(values[bad][0])
-        raise DatasetError(path, col, f"{first:g} in {int(bad.sum())} of {len(values)} rows, "
-                                      f"expected a finite number from {lo:g} to {hi:g}")
+        raise DatasetError(
+            path,
+            col,
+            f"{first:g} in {int(bad.sum())} of {len(values)} rows, expected a finite number from {lo:g} to {hi:g}",
+        )
 
 
 #: the largest ``events.jsonl`` read (a week-long load run writes a few hundred MB) and the longest line of it (a
@@ -370,12 +403,24 @@ _INT = (int,)
 #: run event -> field -> (accepted JSON types, a check or None, required): the ``run_event`` lines the analysis reads
 #: (:func:`~.dataset.load_events`). Other fields of such a line must be a JSON scalar, a number finite.
 EVENTS: dict[str, dict[str, tuple[tuple[type, ...], Any, bool]]] = {
-    "generator": {"shard": (_INT, _within(0), True), "t_offset_s": (_NUM, None, True), "window_s": (_NUM, _within(0, above=True), True),
-                  "open": (_INT, _within(0), True), "sent": (_INT, _within(0), True), "late": (_INT, _within(0), True),
-                  "dropped": (_INT, _within(0), True), "lag_max_ms": (_NUM + _NONE, _within(0), True),
-                  "cpu_share": (_NUM + _NONE, _within(0), False), "probe_id": (_STR + _NONE, None, False)},
-    "target_stats": {"t_offset_s": (_NUM, None, True), "sessions": (_INT + _NONE, _within(0), False),
-                     "source": (_STR + _NONE, None, False), "error": (_STR + _NONE, None, False)},
+    "generator": {
+        "shard": (_INT, _within(0), True),
+        "t_offset_s": (_NUM, None, True),
+        "window_s": (_NUM, _within(0, above=True), True),
+        "open": (_INT, _within(0), True),
+        "sent": (_INT, _within(0), True),
+        "late": (_INT, _within(0), True),
+        "dropped": (_INT, _within(0), True),
+        "lag_max_ms": (_NUM + _NONE, _within(0), True),
+        "cpu_share": (_NUM + _NONE, _within(0), False),
+        "probe_id": (_STR + _NONE, None, False),
+    },
+    "target_stats": {
+        "t_offset_s": (_NUM, None, True),
+        "sessions": (_INT + _NONE, _within(0), False),
+        "source": (_STR + _NONE, None, False),
+        "error": (_STR + _NONE, None, False),
+    },
 }
 
 
@@ -419,5 +464,25 @@ def output_path(out: Path, stem: str, suffix: str) -> Path:
     return p
 
 
-__all__ = ["ENUMERATED", "EVENTS", "EVENTS_MAX_BYTES", "EVENT_LINE_MAX_BYTES", "MANIFEST", "RANGES", "REQUIRED", "STATUSES", "TIMES", "TIME_RANGE", "UNIQUE", "check_event", "check_manifest", "check_parquet", "check_range",
-           "check_regular_file", "check_values", "output_path", "read_manifest", "safe_stem"]
+__all__ = [
+    "ENUMERATED",
+    "EVENTS",
+    "EVENTS_MAX_BYTES",
+    "EVENT_LINE_MAX_BYTES",
+    "MANIFEST",
+    "RANGES",
+    "REQUIRED",
+    "STATUSES",
+    "TIMES",
+    "TIME_RANGE",
+    "UNIQUE",
+    "check_event",
+    "check_manifest",
+    "check_parquet",
+    "check_range",
+    "check_regular_file",
+    "check_values",
+    "output_path",
+    "read_manifest",
+    "safe_stem",
+]

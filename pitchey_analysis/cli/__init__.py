@@ -33,8 +33,15 @@ COMMAND_MODULES = (serve, run, contract, report, compare, history, debug, load)
 
 #: each command's function, by name (set by its parser's defaults; a test may put another in its place)
 COMMANDS: dict[str, Callable[[argparse.Namespace], Exit]] = {
-    "serve": serve.cmd_serve, "run": run.cmd_run, "contract": contract.cmd_contract, "report": report.cmd_report,
-    "compare": compare.cmd_compare, "history": history.cmd_history, "debug": debug.cmd_debug, "load": load.cmd_load}
+    "serve": serve.cmd_serve,
+    "run": run.cmd_run,
+    "contract": contract.cmd_contract,
+    "report": report.cmd_report,
+    "compare": compare.cmd_compare,
+    "history": history.cmd_history,
+    "debug": debug.cmd_debug,
+    "load": load.cmd_load,
+}
 
 #: options whose values are secrets: never printed, even in an internal error's line
 SECRET_OPTIONS = ("password", "admin_password", "jwt_secret", "token")
@@ -56,9 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _secrets(a: argparse.Namespace) -> tuple[str, ...]:
     """The secrets the command was given, in its options or the environment (redacted from an internal error)."""
-    return tuple(v for v in (*(getattr(a, k, None) for k in SECRET_OPTIONS),
-                             *(v for k, v in os.environ.items() if k.startswith("PITCHEY_") and
-                               any(w in k for w in ("PASSWORD", "SECRET", "TOKEN")))) if isinstance(v, str) and v)
+    return tuple(
+        v
+        for v in (
+            *(getattr(a, k, None) for k in SECRET_OPTIONS),
+            *(
+                v
+                for k, v in os.environ.items()
+                if k.startswith("PITCHEY_") and any(w in k for w in ("PASSWORD", "SECRET", "TOKEN"))
+            ),
+        )
+        if isinstance(v, str) and v
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,9 @@ def user(value: str) -> tuple[str, str]:
     """``--user TYPE:EMAIL`` (an argparse type)."""
     kind, sep, email = value.partition(":")
     if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]+", kind.strip()) or "@" not in email or argtypes.has_control(email):
-        raise argparse.ArgumentTypeError(f"--user takes TYPE:EMAIL, TYPE a user type of the contract's login (got {value!r})")
+        raise argparse.ArgumentTypeError(
+            f"--user takes TYPE:EMAIL, TYPE a user type of the contract's login (got {value!r})"
+        )
     return kind.strip(), email.strip()
 
 
@@ -41,7 +43,9 @@ def credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Credentials
     for kind, email in a.user:
         pw = os.environ.get(f"PITCHEY_PASSWORD_{kind.upper()}") or os.environ.get("PITCHEY_PASSWORD")
         if not pw:
-            raise UsageError(f"no password for --user {kind}:{email}: set PITCHEY_PASSWORD_{kind.upper()} or PITCHEY_PASSWORD")
+            raise UsageError(
+                f"no password for --user {kind}:{email}: set PITCHEY_PASSWORD_{kind.upper()} or PITCHEY_PASSWORD"
+            )
         users.append(Credentials(email, pw, kind))
     admin = Credentials(a.admin_email, a.admin_password, user_type, a.admin_login_path) if a.admin_email else None
     if a.credentials:
@@ -55,8 +59,12 @@ def credentials(a: argparse.Namespace, user_type: str) -> tuple[list[Credentials
         if ad is not None:
             if not isinstance(ad, dict) or not all(isinstance(ad.get(k), str) for k in ("email", "password")):
                 raise UsageError(f"{where}: admin needs email and password")
-            admin = Credentials(ad["email"], ad["password"], str(ad.get("type", user_type)),
-                                _login_path(ad, f"{where}: admin") or a.admin_login_path)
+            admin = Credentials(
+                ad["email"],
+                ad["password"],
+                str(ad.get("type", user_type)),
+                _login_path(ad, f"{where}: admin") or a.admin_login_path,
+            )
     return users, admin
 
 
@@ -81,7 +89,9 @@ def credentials_file(name: str) -> dict[str, Any]:
         if not stat.S_ISREG(st.st_mode):
             raise UsageError(f"{where} is not a regular file")
         if st.st_size > CREDENTIALS_MAX_BYTES:
-            raise UsageError(f"{where}: {st.st_size:,} bytes, more than a credentials file ({CREDENTIALS_MAX_BYTES:,} at most)")
+            raise UsageError(
+                f"{where}: {st.st_size:,} bytes, more than a credentials file ({CREDENTIALS_MAX_BYTES:,} at most)"
+            )
         text = Path(name).read_bytes().decode("utf-8")
         doc = yaml.safe_load(text)
     except OSError as exc:

@@ -81,7 +81,9 @@ def _disk_full(exc: BaseException, ctx: Context) -> bool:
 
 def _output_full(exc: BaseException, ctx: Context) -> str:
     assert isinstance(exc, OutputError)
-    return f"error: {printable(exc.what)}: the disk is full ({exc.cause.strerror or exc.cause}); nothing partial was left"
+    return (
+        f"error: {printable(exc.what)}: the disk is full ({exc.cause.strerror or exc.cause}); nothing partial was left"
+    )
 
 
 def _output_refused(exc: BaseException, ctx: Context) -> str:
@@ -121,15 +123,21 @@ def _internal(exc: BaseException, ctx: Context) -> str:
 
     logging.getLogger("pitchey_analysis").debug("the command failed", exc_info=exc)
     what = str(exc).splitlines()[0] if str(exc).strip() else "no detail"
-    return (f"error: {type(exc).__name__}: {printable(redact_text(what, ctx.secrets), 300)} "
-            f"(an internal error{'' if ctx.verbose else '; -v shows where'})")
+    return (
+        f"error: {type(exc).__name__}: {printable(redact_text(what, ctx.secrets), 300)} "
+        f"(an internal error{'' if ctx.verbose else '; -v shows where'})"
+    )
 
 
 #: the table, read from the top: the first rule whose class and condition match decides
 RULES: tuple[Rule, ...] = (
     # CancelledError: a SIGTERM cancelled the run's root task
-    Rule((KeyboardInterrupt, asyncio.CancelledError), Exit.SIGTERM, lambda e, c: "terminated (SIGTERM)",
-         when=lambda e, c: c.terminated),
+    Rule(
+        (KeyboardInterrupt, asyncio.CancelledError),
+        Exit.SIGTERM,
+        lambda e, c: "terminated (SIGTERM)",
+        when=lambda e, c: c.terminated,
+    ),
     Rule((KeyboardInterrupt, asyncio.CancelledError), Exit.SIGINT, lambda e, c: "interrupted"),
     Rule((OutputError,), Exit.DEGRADED, _output_full, when=_disk_full),
     Rule((OutputError,), Exit.USAGE, _output_refused),

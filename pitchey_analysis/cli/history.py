@@ -12,7 +12,9 @@ from .exits import Exit
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    h = sub.add_parser("history", help="every run of a target over time: verdict, score, pass rates and p95 with intervals")
+    h = sub.add_parser(
+        "history", help="every run of a target over time: verdict, score, pass rates and p95 with intervals"
+    )
     h.add_argument("--target", help="only runs whose target contains this text (a URL, or embedded:<profile>)")
     h.add_argument("--runs-dir", help="where the runs are (default data/runs of the project)")
     h.add_argument("--samples", action="store_true", help="include the committed sample runs")

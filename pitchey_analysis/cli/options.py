@@ -20,7 +20,9 @@ def levels(value: str) -> tuple[int, ...]:
     try:
         out = tuple(int(x) for x in value.split(",") if x.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"concurrency levels must be integers, e.g. 1,10,100 (got {value!r})") from None
+        raise argparse.ArgumentTypeError(
+            f"concurrency levels must be integers, e.g. 1,10,100 (got {value!r})"
+        ) from None
     if not out or min(out) < 1:
         raise argparse.ArgumentTypeError("concurrency levels must be positive")
     if max(out) > 10_000_000:

@@ -70,7 +70,9 @@ def output_file(name: str, flag: str) -> Path:
     except OSError:
         st = None
     if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)):
-        raise UsageError(f"{flag} {printable(name)} is not a regular file" + (" (a folder)" if stat.S_ISDIR(st.st_mode) else ""))
+        raise UsageError(
+            f"{flag} {printable(name)} is not a regular file" + (" (a folder)" if stat.S_ISDIR(st.st_mode) else "")
+        )
     _check_writable_folder(p.parent, f"{flag} {name}")
     return p
 

@@ -20,20 +20,37 @@ def print_schedule(target: str | None, suite: str, cfg: Any, *, allow_disruptive
     from ..runner import plan
     from ..runner.schedule import schedule, stage_s
 
-    ctx = ProbeContext(ws_url=target or "ws://127.0.0.1:0/ws", http_url="", recorder=None, allow_disruptive=allow_disruptive,
-                       contract=cfg.contract)
+    ctx = ProbeContext(
+        ws_url=target or "ws://127.0.0.1:0/ws",
+        http_url="",
+        recorder=None,
+        allow_disruptive=allow_disruptive,
+        contract=cfg.contract,
+    )
     steps = plan(suite, ctx, only)
     where = printable(redact_url(target)) if target else "the embedded reference server"
     stages = schedule(steps, sequential=cfg.sequential)
     parallel = 1 if cfg.sequential else cfg.parallel
     total = sum(stage_s(st, cfg.options, parallel) for st in stages)
-    print(f"{len(steps)} probes against {where} ({suite} suite), in {len(stages)} stage{'s' if len(stages) != 1 else ''}; expected wall time at most about "
-          f"{total:.0f} s against a local target:")
+    print(
+        f"{len(steps)} probes against {where} ({suite} suite), in {len(stages)} "
+        f"stage{'s' if len(stages) != 1 else ''}; expected wall time at most about "
+        f"{total:.0f} s against a local target:"
+    )
     for i, st in enumerate(stages, 1):
-        how = (f"holds in the background; beside them the probes marked so one at a time, then the others side by "
-               f"side, at most {parallel} at once" if st.mode == "together" else "one at a time")
+        how = (
+            f"holds in the background; beside them the probes marked so one at a time, then the others side by "
+            f"side, at most {parallel} at once"
+            if st.mode == "together"
+            else "one at a time"
+        )
         print(f"\nstage {i}: {how} (about {stage_s(st, cfg.options, parallel):.0f} s)")
         for spec, why in st.steps:
-            mark = (f"skip ({why})" if why else {"hold": "hold", "alone": "run, one at a time"}.get(spec.runs, "run")
-                    if st.mode == "together" and not spec.last else "run")
+            mark = (
+                f"skip ({why})"
+                if why
+                else {"hold": "hold", "alone": "run, one at a time"}.get(spec.runs, "run")
+                if st.mode == "together" and not spec.last
+                else "run"
+            )
             print(plan_line(spec, mark + (f"; leaves {', '.join(spec.leaves)}" if spec.leaves and not why else "")))

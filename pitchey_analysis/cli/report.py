@@ -18,14 +18,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rp = sub.add_parser("report", help="export the readiness report (HTML and PDF) of a run")
     rp.add_argument("run", nargs="?", default="latest", help="run id, run directory or 'latest' (default)")
     rp.add_argument("--compare", metavar="RUN", help="a reference run to compare against")
-    add_output_options(rp, runs_dir_help="where run ids are looked up (default: runs/ of the data folder)",
-                       out_help="output directory (default: reports/ beside the data folder, or $PITCHEY_REPORTS)",
-                       format_help="html, pdf or html,pdf (default)")
-    rp.add_argument("--meeting", action="store_true",
-                    help="write the meeting pack of RUN into one folder (OUT/meeting-<run_id>/): readiness report, comparison "
-                         "with the baseline, history figure of the target, SHA256SUMS of the run dataset")
-    rp.add_argument("--baseline", metavar="RUN", help="with --meeting: the run to compare with (default: the previous run of "
-                                                     "the same target and contract)")
+    add_output_options(
+        rp,
+        runs_dir_help="where run ids are looked up (default: runs/ of the data folder)",
+        out_help="output directory (default: reports/ beside the data folder, or $PITCHEY_REPORTS)",
+        format_help="html, pdf or html,pdf (default)",
+    )
+    rp.add_argument(
+        "--meeting",
+        action="store_true",
+        help="write the meeting pack of RUN into one folder (OUT/meeting-<run_id>/): readiness report, comparison "
+        "with the baseline, history figure of the target, SHA256SUMS of the run dataset",
+    )
+    rp.add_argument(
+        "--baseline",
+        metavar="RUN",
+        help="with --meeting: the run to compare with (default: the previous run of the same target and contract)",
+    )
 
 
 def cmd_report(a: argparse.Namespace) -> Exit:
@@ -45,10 +54,28 @@ def cmd_report(a: argparse.Namespace) -> Exit:
         if a.run == "latest":
             path = resolve_run("latest", runs_dir)[0]
             resolved(SimpleNamespace(run_id=path.name), latest_why(path, runs_dir))
-        return export("report", a.out, "meeting pack", lambda out, skipped: build_meeting_pack(
-            a.run, baseline=a.baseline, runs_dir=runs_dir, out=out, formats=tuple(a.format), on_skip=skipped))
+        return export(
+            "report",
+            a.out,
+            "meeting pack",
+            lambda out, skipped: build_meeting_pack(
+                a.run, baseline=a.baseline, runs_dir=runs_dir, out=out, formats=tuple(a.format), on_skip=skipped
+            ),
+        )
     from ..report.export import build_report
 
-    return export("report", a.out, "report", lambda out, skipped: build_report(
-        a.run, compare=a.compare, runs_dir=runs_dir, out=out, formats=a.format, notebook="readiness", on_skip=skipped,
-        on_resolved=resolved))
+    return export(
+        "report",
+        a.out,
+        "report",
+        lambda out, skipped: build_report(
+            a.run,
+            compare=a.compare,
+            runs_dir=runs_dir,
+            out=out,
+            formats=a.format,
+            notebook="readiness",
+            on_skip=skipped,
+            on_resolved=resolved,
+        ),
+    )

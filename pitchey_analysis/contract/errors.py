@@ -12,4 +12,3 @@ class ContractError(UsageError):
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.message = message
-

@@ -56,27 +56,47 @@ def lint(contract: Contract) -> list[Issue]:
             by_probe.setdefault(o.probe_name, []).append(o.id)
     for name, ops in by_probe.items():
         if len(ops) > 1:
-            out.append(Issue("error", f"$.operations.{ops[1]}", f"operations {', '.join(ops)} are all judged by probe "
-                             f"{name!r}: only one of them would be tested (give each its own x-readiness.probe)"))
+            out.append(
+                Issue(
+                    "error",
+                    f"$.operations.{ops[1]}",
+                    f"operations {', '.join(ops)} are all judged by probe "
+                    f"{name!r}: only one of them would be tested (give each its own x-readiness.probe)",
+                )
+            )
     conc = contract.targets.get("concurrency") or {}
     level, rate = conc.get("level"), conc.get("minSuccessRate")
     if isinstance(level, int) and isinstance(rate, (int, float)):
         best = wilson_lower(level, level)
         if rate > best:
-            out.append(Issue("error", "$.x-readiness.targets.concurrency.minSuccessRate",
-                             f"{rate} can never be shown at level {level}: even {level} of {level} connections succeeding "
-                             f"gives a 95% lower bound of {best:.3f} (raise the level or lower the rate)"))
+            out.append(
+                Issue(
+                    "error",
+                    "$.x-readiness.targets.concurrency.minSuccessRate",
+                    f"{rate} can never be shown at level {level}: even {level} of {level} connections succeeding "
+                    f"gives a 95% lower bound of {best:.3f} (raise the level or lower the rate)",
+                )
+            )
     ptr = contract.kind_pointer
     for m in contract.messages.values():
         if m.by_schema and not any(m.schema.get(k) for k in ("required", "properties", "prefixItems", "items")):
-            out.append(Issue("warning", f"$.components.messages.{m.key}",
-                             "no constant at the kind pointer " + (ptr or "(none)") + " and no properties: any object "
-                             "matches it, so frames of other messages may be taken for it"))
+            out.append(
+                Issue(
+                    "warning",
+                    f"$.components.messages.{m.key}",
+                    "no constant at the kind pointer " + (ptr or "(none)") + " and no properties: any object "
+                    "matches it, so frames of other messages may be taken for it",
+                )
+            )
     for o in contract.receives():
         if o.reply and o.request is not None and o.request.example is None and o.generate:
-            out.append(Issue("warning", f"$.operations.{o.id}", "no example for its request message: no probe judges it"))
+            out.append(
+                Issue("warning", f"$.operations.{o.id}", "no example for its request message: no probe judges it")
+            )
     for field_path, block in RECORDED_ONLY.items():
         name = field_path.split(".", 1)[1]
         if block == "limits" and contract.limit(name) is not None:
-            out.append(Issue("warning", f"$.x-readiness.{field_path}", "recorded in the run, but no probe judges it yet"))
+            out.append(
+                Issue("warning", f"$.x-readiness.{field_path}", "recorded in the run, but no probe judges it yet")
+            )
     return sorted(out, key=lambda i: i.severity != "error")

@@ -35,7 +35,6 @@ DEFAULT = "pitchey"
 SUFFIXES = (".asyncapi.yaml", ".asyncapi.yml", ".asyncapi.json", ".yaml", ".yml", ".json")
 
 
-
 def skip_unused_format_plugins() -> None:
     """Let a later ``import jsonschema`` in this process skip its optional IRI format plugin.
 
@@ -63,13 +62,16 @@ def locate(ref: str | Path) -> Path:
     if p.is_file():
         return p
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(ref)) or ".." in str(ref):
-        raise ContractError(f"no contract file {str(ref)!r} (a shipped contract is named by a plain name: "
-                            f"{', '.join(shipped())})", "")
+        raise ContractError(
+            f"no contract file {str(ref)!r} (a shipped contract is named by a plain name: {', '.join(shipped())})", ""
+        )
     for suffix in SUFFIXES:
         cand = CONTRACTS_DIR / f"{ref}{suffix}"
         if cand.is_file():
             return cand
-    raise ContractError(f"no contract file {str(ref)!r} and no shipped contract of that name (shipped: {', '.join(shipped())})", "")
+    raise ContractError(
+        f"no contract file {str(ref)!r} and no shipped contract of that name (shipped: {', '.join(shipped())})", ""
+    )
 
 
 def read_document(ref: str | Path) -> tuple[str, dict[str, Any], Path]:
@@ -102,7 +104,6 @@ def parse_text(text: str, where: str = "<contract>") -> dict[str, Any]:
         raise ContractError("a contract is a mapping (an AsyncAPI document)", "$")
     _check_values(doc)
     return doc
-
 
 
 #: the JSON Schema keywords that name another schema (2020-12 §8.2.3; 2019-09's recursive one) or set the base URI
@@ -155,28 +156,39 @@ def validate_document(doc: dict[str, Any]) -> None:
             try:
                 Draft202012Validator.check_schema(_resolved(doc, payload))
             except jsonschema.SchemaError as exc:
-                raise ContractError(f"payload is not a JSON Schema: {exc.message}",
-                                    _path(("components", "messages", key, "payload", *exc.absolute_path))) from None
+                raise ContractError(
+                    f"payload is not a JSON Schema: {exc.message}",
+                    _path(("components", "messages", key, "payload", *exc.absolute_path)),
+                ) from None
             for i, ex in enumerate(msg.get("examples") or []):
                 if "payload" in ex:
                     try:
                         bad = best_match(offline_validator(_resolved(doc, payload)).iter_errors(ex["payload"]))
                     except Unresolvable as exc:  # an anchor or a URI no document here holds: never fetched
-                        raise ContractError(f"a reference of the payload cannot be resolved here ({printable(exc, 120)})",
-                                            _path(("components", "messages", key, "payload"))) from None
+                        raise ContractError(
+                            f"a reference of the payload cannot be resolved here ({printable(exc, 120)})",
+                            _path(("components", "messages", key, "payload")),
+                        ) from None
                     if bad is not None:
-                        raise ContractError(f"example does not match the payload schema: {bad.message}",
-                                            _path(("components", "messages", key, "examples", i, "payload", *bad.absolute_path)))
+                        raise ContractError(
+                            f"example does not match the payload schema: {bad.message}",
+                            _path(("components", "messages", key, "examples", i, "payload", *bad.absolute_path)),
+                        )
     for op_id, op in (doc.get("operations") or {}).items():
         for i, m in enumerate(op.get("messages") or []):
             if not m["$ref"].startswith(op["channel"]["$ref"] + "/messages/"):
-                raise ContractError(f"an operation's messages must be messages of its channel {op['channel']['$ref']}",
-                                    _path(("operations", op_id, "messages", i, "$ref")))
+                raise ContractError(
+                    f"an operation's messages must be messages of its channel {op['channel']['$ref']}",
+                    _path(("operations", op_id, "messages", i, "$ref")),
+                )
     x = doc.get("x-readiness") or {}
     named, kind_pointer = _kinds(doc, x)
     types = set(named.values())
-    where_kinds = (f"kinds at {kind_pointer}" if kind_pointer is not None
-                   else "kinds (no kind pointer: messages are named by their keys)")
+    where_kinds = (
+        f"kinds at {kind_pointer}"
+        if kind_pointer is not None
+        else "kinds (no kind pointer: messages are named by their keys)"
+    )
     known = f" (the messages' {where_kinds}: {', '.join(sorted(types)[:12])}; or their keys)"
     types |= set(named)  # a message's key names its kind too (``hello`` for ``op: 10``)
     first = (x.get("firstFrame") or {}).get("type")
@@ -196,22 +208,32 @@ def validate_document(doc: dict[str, Any]) -> None:
     for op_id, op in (doc.get("operations") or {}).items():
         st = (op.get("x-readiness") or {}).get("stops")
         if st and st["operation"] not in (doc.get("operations") or {}):
-            raise ContractError(f"no operation {st['operation']!r}", _path(("operations", op_id, "x-readiness", "stops", "operation")))
+            raise ContractError(
+                f"no operation {st['operation']!r}", _path(("operations", op_id, "x-readiness", "stops", "operation"))
+            )
     for cname, ch in (x.get("channels") or {}).items():
         for i, t in enumerate(ch.get("pushes") or []):
             if _ref_text(t) not in types:
-                raise ContractError(f"no message has type {t!r}{known}", _path(("x-readiness", "channels", cname, "pushes", i)))
+                raise ContractError(
+                    f"no message has type {t!r}{known}", _path(("x-readiness", "channels", cname, "pushes", i))
+                )
         for name in ch.get("carries") or {}:
             if "{" + name + "}" not in cname:
-                raise ContractError(f"the channel has no placeholder {{{name}}}", _path(("x-readiness", "channels", cname, "carries", name)))
+                raise ContractError(
+                    f"the channel has no placeholder {{{name}}}",
+                    _path(("x-readiness", "channels", cname, "carries", name)),
+                )
 
 
 def _kinds(doc: dict[str, Any], x: dict[str, Any]) -> tuple[dict[str, str], str | None]:
     """The kinds of the document's messages as the typed contract names them, by message key: the constant at the kind
     pointer (``x-readiness.kind``, else the derived one; objects and arrays alike; a string, or any other JSON scalar
     as its JSON text: ``10``), else the message's key."""
-    payloads = {k: _resolved(doc, m["payload"]) for k, m in ((doc.get("components") or {}).get("messages") or {}).items()
-                if isinstance(m, dict) and isinstance(m.get("payload"), dict)}
+    payloads = {
+        k: _resolved(doc, m["payload"])
+        for k, m in ((doc.get("components") or {}).get("messages") or {}).items()
+        if isinstance(m, dict) and isinstance(m.get("payload"), dict)
+    }
     kind_pointer = x["kind"] if "kind" in x else derive_kind_pointer(payloads.values())
     out = {}
     for key, payload in payloads.items():
@@ -299,7 +321,7 @@ def _tree_size(node: Any, limit: int) -> int:
         if id(n) in sizes:
             return sizes[id(n)]
         total = 1
-        for v in (n.values() if isinstance(n, dict) else n):
+        for v in n.values() if isinstance(n, dict) else n:
             total += size(v)
             if total > limit:
                 break
@@ -341,15 +363,20 @@ class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no a
         return self.construct_scalar(node)
 
     def _not_json(self, node: Any) -> Any:
-        raise ContractError(f"YAML type {node.tag.rsplit(':', 1)[-1]} is not JSON (line {node.start_mark.line + 1}): "
-                            "quote the value", "$")
+        raise ContractError(
+            f"YAML type {node.tag.rsplit(':', 1)[-1]} is not JSON (line {node.start_mark.line + 1}): quote the value",
+            "$",
+        )
 
     def construct_yaml_int(self, node: Any) -> Any:
         try:
             return super().construct_yaml_int(node)
         except ValueError:
-            raise ContractError(f"an integer of {len(str(node.value)):,} characters (line {node.start_mark.line + 1}): "
-                                "no contract value is that large", "$") from None
+            raise ContractError(
+                f"an integer of {len(str(node.value)):,} characters (line {node.start_mark.line + 1}): "
+                "no contract value is that large",
+                "$",
+            ) from None
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.events.AliasEvent):
@@ -395,7 +422,9 @@ def _check_values(doc: Any) -> None:
 
 
 # -- building the model -----------------------------------------------------------------
-def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source: str = "", file_format: str = "yaml") -> Contract:
+def build(
+    doc: dict[str, Any], *, name: str = "contract", text: str = "", source: str = "", file_format: str = "yaml"
+) -> Contract:
     """The typed model of a validated document."""
     comp = (doc.get("components") or {}).get("messages") or {}
     x = doc.get("x-readiness") or {}
@@ -431,14 +460,22 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         mtype = fixed.get(kind_pointer) if kind_pointer is not None else None
         by_schema = not is_kind_value(mtype)  # a constant there names the kind: a string, a number, a boolean
         examples = [e["payload"] for e in node.get("examples") or [] if isinstance(e, dict) and "payload" in e]
-        m = Message(key, key if by_schema else kind_text(mtype), payload, examples[0] if examples else None,
-                    node.get("title") or node.get("name") or key, by_schema=by_schema, kind=None if by_schema else mtype,
-                    correlation=correlation_pointer(_resolved(doc, {k: v for k, v in node.items() if k == "correlationId"})))
+        m = Message(
+            key,
+            key if by_schema else kind_text(mtype),
+            payload,
+            examples[0] if examples else None,
+            node.get("title") or node.get("name") or key,
+            by_schema=by_schema,
+            kind=None if by_schema else mtype,
+            correlation=correlation_pointer(_resolved(doc, {k: v for k, v in node.items() if k == "correlationId"})),
+        )
         messages[key] = m
         return m
 
     for key in nodes:
         message(f"#/components/messages/{key}" if key in comp else next(r for r in refs if node_of(r)[0] == key))
+
     def kind(ref: Any) -> Any:  # a reference to a kind in x-readiness: the kind (a message key names its message's)
         return None if ref is None else _kind_of_ref(ref, messages)
 
@@ -447,29 +484,57 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         xr = op.get("x-readiness") or {}
         ms = tuple(message(m["$ref"]) for m in op.get("messages") or [])
         reply = tuple(message(m["$ref"]) for m in (op.get("reply") or {}).get("messages") or [])
-        ops.append(Operation(
-            op_id, op["action"], ms, reply, probe=xr.get("probe"), critical=bool(xr.get("critical", False)),
-            auth=bool(xr.get("auth", False)), generate=bool(xr.get("generate", True)), expected=xr.get("expected", ""),
-            echo=tuple(xr.get("echo") or ()),
-            echo_at=tuple((str(k), str(v)) for k, v in echo.items()) if isinstance(echo := xr.get("echo"), dict) else (),
-            setup=tuple(xr.get("setup") or ()), auth_check=bool(xr.get("authCheck", False)),
-            subscribes=bool(xr.get("subscribes", False)),
-            unsubscribes=bool(xr.get("unsubscribes", False)),
-            stops=Stops(st["operation"], kind(st["pushes"]), st.get("send")) if (st := xr.get("stops")) else None,
-            delivers=Delivery(d["to"], kind(d["message"]), d.get("channel"), d.get("recipient"), _echo_pairs(d.get("echo")),
-                              dict(d.get("values") or {}), said=str(d["message"])) if (d := xr.get("delivers")) else None,
-        ))
+        ops.append(
+            Operation(
+                op_id,
+                op["action"],
+                ms,
+                reply,
+                probe=xr.get("probe"),
+                critical=bool(xr.get("critical", False)),
+                auth=bool(xr.get("auth", False)),
+                generate=bool(xr.get("generate", True)),
+                expected=xr.get("expected", ""),
+                echo=tuple(xr.get("echo") or ()),
+                echo_at=tuple((str(k), str(v)) for k, v in echo.items())
+                if isinstance(echo := xr.get("echo"), dict)
+                else (),
+                setup=tuple(xr.get("setup") or ()),
+                auth_check=bool(xr.get("authCheck", False)),
+                subscribes=bool(xr.get("subscribes", False)),
+                unsubscribes=bool(xr.get("unsubscribes", False)),
+                stops=Stops(st["operation"], kind(st["pushes"]), st.get("send")) if (st := xr.get("stops")) else None,
+                delivers=Delivery(
+                    d["to"],
+                    kind(d["message"]),
+                    d.get("channel"),
+                    d.get("recipient"),
+                    _echo_pairs(d.get("echo")),
+                    dict(d.get("values") or {}),
+                    said=str(d["message"]),
+                )
+                if (d := xr.get("delivers"))
+                else None,
+            )
+        )
     login = None
     if "login" in x:
         lg = x["login"]
         login = Login(
-            paths={k: v["path"] for k, v in (lg.get("users") or {}).items()}, method=lg.get("method", "POST"),
-            body=lg.get("body") or {"email": "{email}", "password": "{password}"}, status=lg.get("status", 200),
-            token=lg.get("token", "/token"), user_id=lg.get("userId"),
+            paths={k: v["path"] for k, v in (lg.get("users") or {}).items()},
+            method=lg.get("method", "POST"),
+            body=lg.get("body") or {"email": "{email}", "password": "{password}"},
+            status=lg.get("status", 200),
+            token=lg.get("token", "/token"),
+            user_id=lg.get("userId"),
             refused_status=tuple(lg.get("refusedStatus") or (400, 401, 403, 404)),
-            admin_path=(x.get("admin") or {}).get("path"), session=lg.get("session", "token"),
-            exchange=HttpCall(lg["exchange"]["path"], lg["exchange"].get("method", "GET"), False, None,
-                              lg["exchange"].get("status")) if lg.get("exchange") else None,
+            admin_path=(x.get("admin") or {}).get("path"),
+            session=lg.get("session", "token"),
+            exchange=HttpCall(
+                lg["exchange"]["path"], lg["exchange"].get("method", "GET"), False, None, lg["exchange"].get("status")
+            )
+            if lg.get("exchange")
+            else None,
             exchange_token=(lg.get("exchange") or {}).get("token", "/token"),
         )
     up = None
@@ -478,35 +543,83 @@ def build(doc: dict[str, Any], *, name: str = "contract", text: str = "", source
         refusal = tuple(u.get("refusal") or (("http",) if u.get("refusedStatus") else ("anonymous", "close", "error")))
         fm = u.get("firstMessage")
         fm = {**fm, **{k: kind(fm[k]) for k in ("success", "failure") if k in fm}} if isinstance(fm, dict) else fm
-        up = Upgrade(u.get("query"), u.get("header"), u.get("scheme", "Bearer"), kind(u.get("message")), kind(u.get("success")),
-                     kind(u.get("failure")), dict(u.get("jwt") or {}),
-                     credential=u.get("credential") or ("login" if login is not None else "token"),
-                     cookie=u.get("cookie"), subprotocol=u.get("subprotocol"), first_message=fm,
-                     refusal=refusal, refusal_declared=bool(u.get("refusal") or u.get("refusedStatus")), refused_status=tuple(u.get("refusedStatus") or (401, 403)),
-                     anonymous=bool(u.get("anonymous", True)))
+        up = Upgrade(
+            u.get("query"),
+            u.get("header"),
+            u.get("scheme", "Bearer"),
+            kind(u.get("message")),
+            kind(u.get("success")),
+            kind(u.get("failure")),
+            dict(u.get("jwt") or {}),
+            credential=u.get("credential") or ("login" if login is not None else "token"),
+            cookie=u.get("cookie"),
+            subprotocol=u.get("subprotocol"),
+            first_message=fm,
+            refusal=refusal,
+            refusal_declared=bool(u.get("refusal") or u.get("refusedStatus")),
+            refused_status=tuple(u.get("refusedStatus") or (401, 403)),
+            anonymous=bool(u.get("anonymous", True)),
+        )
     ff = None
     if "firstFrame" in x:
         f = x["firstFrame"]
-        ff = FirstFrame(kind(f["type"]), f.get("authenticated"), f.get("user"), f.get("userId"), f.get("authError"),
-                        f.get("capabilities"), tuple(f.get("capabilitiesAuthenticated") or ()),
-                        tuple(f.get("capabilitiesAnonymous") or ()), authenticated_when=f.get("authenticatedWhen", "true"))
+        ff = FirstFrame(
+            kind(f["type"]),
+            f.get("authenticated"),
+            f.get("user"),
+            f.get("userId"),
+            f.get("authError"),
+            f.get("capabilities"),
+            tuple(f.get("capabilitiesAuthenticated") or ()),
+            tuple(f.get("capabilitiesAnonymous") or ()),
+            authenticated_when=f.get("authenticatedWhen", "true"),
+        )
     channels = {}
     for cname, c in (x.get("channels") or {}).items():
         trig = c.get("trigger")
-        channels[cname] = Channel(cname, bool(c.get("auth", False)), bool(c.get("owner", False)), tuple(kind(t) for t in c.get("pushes") or ()),
-                                  c.get("intervalSeconds"), _http_call(trig) if trig else None,
-                                  tuple((c.get("carries") or {}).items()))
-    limits = {k: Limit(k, {kk: vv for kk, vv in v.items() if kk != "close"}, v.get("close")) for k, v in (x.get("limits") or {}).items()}
+        channels[cname] = Channel(
+            cname,
+            bool(c.get("auth", False)),
+            bool(c.get("owner", False)),
+            tuple(kind(t) for t in c.get("pushes") or ()),
+            c.get("intervalSeconds"),
+            _http_call(trig) if trig else None,
+            tuple((c.get("carries") or {}).items()),
+        )
+    limits = {
+        k: Limit(k, {kk: vv for kk, vv in v.items() if kk != "close"}, v.get("close"))
+        for k, v in (x.get("limits") or {}).items()
+    }
     info = doc.get("info") or {}
     return Contract(
-        name=name, title=info.get("title", name), version=str(info.get("version", "")), text=text, document=doc,
-        operations=tuple(ops), messages=messages, login=login, upgrade=up, first_frame=ff, errors={k: _resolved(doc, v) if k == "httpBody" else [_ref_text(m) for m in v] if k == "messages" else v
-                                                                                 for k, v in (x.get("errors") or {}).items()},
-        channels=channels, endpoints=dict(x.get("endpoints") or {}), security_headers=tuple(x.get("securityHeaders") or ()),
-        origin=x.get("origin"), limits=limits, targets=dict(x.get("targets") or {}), source=source, file_format=file_format,
-        kind_pointer=kind_pointer, batch=bool(x.get("batch", False)), batch_requests=bool(x.get("batchRequests", False)),
+        name=name,
+        title=info.get("title", name),
+        version=str(info.get("version", "")),
+        text=text,
+        document=doc,
+        operations=tuple(ops),
+        messages=messages,
+        login=login,
+        upgrade=up,
+        first_frame=ff,
+        errors={
+            k: _resolved(doc, v) if k == "httpBody" else [_ref_text(m) for m in v] if k == "messages" else v
+            for k, v in (x.get("errors") or {}).items()
+        },
+        channels=channels,
+        endpoints=dict(x.get("endpoints") or {}),
+        security_headers=tuple(x.get("securityHeaders") or ()),
+        origin=x.get("origin"),
+        limits=limits,
+        targets=dict(x.get("targets") or {}),
+        source=source,
+        file_format=file_format,
+        kind_pointer=kind_pointer,
+        batch=bool(x.get("batch", False)),
+        batch_requests=bool(x.get("batchRequests", False)),
         ids=Ids(ids.get("rule"), int(ids.get("start", 1))) if (ids := x.get("ids")) else Ids(),
-        envelope=Envelope(w["pointer"], w["equals"]) if (w := (x.get("errors") or {}).get("when")) and "equals" in w
+        envelope=Envelope(w["pointer"], w["equals"])
+        if (w := (x.get("errors") or {}).get("when")) and "equals" in w
         else (Envelope(w["pointer"]) if w else None),
         ignores=frozenset(x.get("ignores") or ()),
         closes={k: int(v) for k, v in (x.get("closes") or {}).items() if not str(k).startswith("x-")},
@@ -527,7 +640,11 @@ def binding_subprotocols(doc: dict[str, Any]) -> tuple[str, ...]:
         for name, sub in (props or {}).items() if isinstance(props, dict) else ():
             if str(name).lower() != "sec-websocket-protocol" or not isinstance(sub, dict):
                 continue
-            values = [sub["const"]] if "const" in sub else (sub.get("enum") or ([sub["default"]] if "default" in sub else []))
+            values = (
+                [sub["const"]]
+                if "const" in sub
+                else (sub.get("enum") or ([sub["default"]] if "default" in sub else []))
+            )
             for v in values:
                 for proto in str(v).split(",") if isinstance(v, str) else ():
                     if proto.strip() and proto.strip() not in out:
@@ -539,8 +656,14 @@ def _http_call(d: dict[str, Any]) -> HttpCall:
     """A declared HTTP call; ``role: admin`` sends the admin's token as ``admin: true`` does, and ``admin: true``
     without a role means only the admin may call it."""
     admin = bool(d.get("admin", False)) or d.get("role") == "admin"
-    return HttpCall(d["path"], d.get("method", "POST"), admin, d.get("body"), d.get("status"),
-                    d.get("role") or ("admin" if admin else "user"))
+    return HttpCall(
+        d["path"],
+        d.get("method", "POST"),
+        admin,
+        d.get("body"),
+        d.get("status"),
+        d.get("role") or ("admin" if admin else "user"),
+    )
 
 
 def contract_name(path: Path) -> str:
@@ -564,15 +687,22 @@ def _load(ref: str | Path, *, validate: bool = True) -> Contract:
     if validate:
         validate_document(doc)
     shipped_file = path.resolve().parent == CONTRACTS_DIR
-    return build(doc, name=contract_name(path), text=text, source=f"shipped:{contract_name(path)}" if shipped_file else str(path),
-                 file_format="json" if path.suffix == ".json" else "yaml")
+    return build(
+        doc,
+        name=contract_name(path),
+        text=text,
+        source=f"shipped:{contract_name(path)}" if shipped_file else str(path),
+        file_format="json" if path.suffix == ".json" else "yaml",
+    )
 
 
 def contract_from_text(text: str, *, name: str = "contract", source: str = "") -> Contract:
     """A contract from its text (a run directory's stored copy)."""
     doc = parse_text(text)
     validate_document(doc)
-    return build(doc, name=name, text=text, source=source, file_format="json" if text.lstrip().startswith("{") else "yaml")
+    return build(
+        doc, name=name, text=text, source=source, file_format="json" if text.lstrip().startswith("{") else "yaml"
+    )
 
 
 @functools.cache

@@ -33,7 +33,8 @@ def offline_validator(schema: Any) -> Draft202012Validator:
     from jsonschema import Draft202012Validator
     from referencing import Registry
 
-    return Draft202012Validator(schema, registry=Registry(retrieve=_refuse))  # type: ignore[call-arg]  # attrs, as above
+    registry = Registry(retrieve=_refuse)  # type: ignore[call-arg]  # attrs, as above
+    return Draft202012Validator(schema, registry=registry)
 
 
 @dataclass(frozen=True, eq=False)  # identity: one object per message of the contract
@@ -66,7 +67,9 @@ class Message:
         err = best_match(self.validator.iter_errors(payload))
         if err is None:
             return None
-        return SchemaIssue(self.key, err.json_path, err.message[:300], "/".join(str(p) for p in err.absolute_schema_path))
+        return SchemaIssue(
+            self.key, err.json_path, err.message[:300], "/".join(str(p) for p in err.absolute_schema_path)
+        )
 
     @property
     def word(self) -> str:
@@ -160,8 +163,13 @@ class Operation:
     @property
     def generated(self) -> bool:
         """Whether a request/answer probe is generated for it (a receive with a reply and an example)."""
-        return (self.action == "receive" and self.generate and self.answer is not None and self.request is not None
-                and self.request.example is not None)
+        return (
+            self.action == "receive"
+            and self.generate
+            and self.answer is not None
+            and self.request is not None
+            and self.request.example is not None
+        )
 
     def label(self) -> str:
         """The row label of the message-type table, e.g. ``ping → pong``."""
@@ -205,8 +213,15 @@ class Login:
 
 #: RFC 7519's claim names (and Pitchey's for what RFC 7519 does not name), for the roles a contract may name otherwise
 #: (``x-readiness.upgrade.jwt.claims``)
-JWT_CLAIM_NAMES = {"subject": "sub", "expiry": "exp", "issuedAt": "iat", "audience": "aud", "issuer": "iss",
-                   "userType": "userType", "email": "email"}
+JWT_CLAIM_NAMES = {
+    "subject": "sub",
+    "expiry": "exp",
+    "issuedAt": "iat",
+    "audience": "aud",
+    "issuer": "iss",
+    "userType": "userType",
+    "email": "email",
+}
 
 
 @dataclass(frozen=True)
@@ -407,7 +422,7 @@ class Contract:
     def _server_messages(self) -> dict[str, list[Message]]:
         out: dict[str, list[Message]] = {}
         for o in self.operations:
-            for m in (o.reply if o.action == "receive" else o.messages):
+            for m in o.reply if o.action == "receive" else o.messages:
                 if m.type and all(m.key != x.key for x in out.get(m.type, [])):
                     out.setdefault(m.type, []).append(m)
         for m in self.error_messages():  # an error message the contract declares is one the service sends
@@ -418,19 +433,36 @@ class Contract:
     def operation_for(self, probe: str) -> Operation | None:
         """The first receive operation mapped to ``probe`` (``x-readiness.probe``, default ``messaging.<id>``)
         whose request has an example: what a probe written as code sends; None when the contract maps none."""
-        return next((o for o in self.receives() if o.probe_name == probe and o.request is not None
-                     and o.request.example is not None), None)
+        return next(
+            (
+                o
+                for o in self.receives()
+                if o.probe_name == probe and o.request is not None and o.request.example is not None
+            ),
+            None,
+        )
 
     def auth_check_operation(self) -> Operation | None:
         """The authentication-only request the suite sends to tell an anonymous session from an authenticated one:
         the operation marked ``authCheck``, else the first authentication-only one with an example and a reply."""
-        ops = [o for o in self.receives() if o.auth and o.reply and o.request is not None and o.request.example is not None]
+        ops = [
+            o for o in self.receives() if o.auth and o.reply and o.request is not None and o.request.example is not None
+        ]
         return next((o for o in ops if o.auth_check), ops[0] if ops else None)
 
     def stopper(self) -> Operation | None:
         """The first receive operation that ends another's pushes (``x-readiness.stops``) and has an example."""
-        return next((o for o in self.receives() if o.stops is not None and o.request is not None
-                     and o.request.example is not None and self.operation(o.stops.operation) is not None), None)
+        return next(
+            (
+                o
+                for o in self.receives()
+                if o.stops is not None
+                and o.request is not None
+                and o.request.example is not None
+                and self.operation(o.stops.operation) is not None
+            ),
+            None,
+        )
 
     def subscription(self) -> Operation | None:
         """The request that subscribes a session to a channel of ``x-readiness.channels``: the operation marked
@@ -440,18 +472,36 @@ class Contract:
         marked = next((o for o in ops if o.subscribes), None)
         if marked is not None or not self.channels:
             return marked
-        def fields(example: Any) -> list[Any]:  # an object's values, or an array message's elements
-            return list(example.values()) if isinstance(example, dict) else list(example) if isinstance(example, list) else []
 
-        return next((o for o in ops if not o.setup and any(
-            isinstance(v, str) and self.channel_for(v) is not None
-            for v in fields(o.request.example if o.request is not None else None))), None)
+        def fields(example: Any) -> list[Any]:  # an object's values, or an array message's elements
+            return (
+                list(example.values())
+                if isinstance(example, dict)
+                else list(example)
+                if isinstance(example, list)
+                else []
+            )
+
+        return next(
+            (
+                o
+                for o in ops
+                if not o.setup
+                and any(
+                    isinstance(v, str) and self.channel_for(v) is not None
+                    for v in fields(o.request.example if o.request is not None else None)
+                )
+            ),
+            None,
+        )
 
     def unsubscription(self) -> Operation | None:
         """The request that ends a session's subscription to a channel: the receive operation marked
         ``unsubscribes: true`` with an example; None when none is (nothing is guessed)."""
-        return next((o for o in self.receives() if o.unsubscribes and o.request is not None
-                     and o.request.example is not None), None)
+        return next(
+            (o for o in self.receives() if o.unsubscribes and o.request is not None and o.request.example is not None),
+            None,
+        )
 
     def round_trip(self) -> Operation | None:
         """The request/answer the suite checks a session is alive with: ``ping`` when declared, else the first
@@ -469,8 +519,11 @@ class Contract:
         """Whether the service's protocol has error frames at all: the contract declares them (an error kind or
         messages, a code, an envelope; ``errors.httpBody`` is of HTTP) or a message of the default error kind. A
         protocol whose every error is a close code has none (Discord's gateway)."""
-        return (any(k != "httpBody" for k in self.errors) or self.envelope is not None
-                or any(m.type == self.error_type for m in self.messages.values()))
+        return (
+            any(k != "httpBody" for k in self.errors)
+            or self.envelope is not None
+            or any(m.type == self.error_type for m in self.messages.values())
+        )
 
     def http_error_issue(self, body: Any) -> SchemaIssue | None:
         """How an HTTP error body is off the contract's ``errors.httpBody`` schema (None: on it, or no schema)."""
@@ -480,7 +533,8 @@ class Contract:
         return Message("httpBody", None, schema).error(body)
 
     def error_code(self, frame: Any) -> Any:
-        """The machine code of an error frame (at ``x-readiness.errors.code``, default ``/code``); None for other frames."""
+        """The machine code of an error frame (at ``x-readiness.errors.code``, default ``/code``); None for other
+        frames."""
         if not self.is_error(frame):
             return None
         return pointer_get(frame, self.errors.get("code") or "/code")
@@ -499,9 +553,11 @@ class Contract:
         """Whether a received JSON array is one message, read through the contract's pointers like an object (RFC
         6901 indexes arrays): where a message's payload is an array and the contract declares no batches (where it
         does, an array is several messages)."""
+
         def is_array(schema: dict[str, Any]) -> bool:
             t = schema.get("type")
             return t == "array" or (isinstance(t, list) and "array" in t) or "prefixItems" in schema
+
         return not self.batch and any(is_array(m.schema) for m in self.messages.values())
 
     def kind_of(self, frame: Any, *, sent: bool = False) -> str | None:
@@ -517,7 +573,7 @@ class Contract:
             value = pointer_get(frame, self.kind_pointer)
             if is_kind_value(value):
                 return self._kind_name(value)
-        for m in (self._client_by_schema if sent else self._server_by_schema):
+        for m in self._client_by_schema if sent else self._server_by_schema:
             if m.error(frame) is None:
                 return m.type
         return None
@@ -543,7 +599,11 @@ class Contract:
         """A kind as the tool names it in what it writes: as is where it is a word (a string kind, a message told by
         its schema), else the keys of the messages of that kind (``hello`` for ``op: 10``; ``ready/presence`` for a
         kind two messages share); an undeclared kind as its text."""
-        keys = [m.key for m in self.messages.values() if m.kind is not None and not isinstance(m.kind, str) and m.type == kind]
+        keys = [
+            m.key
+            for m in self.messages.values()
+            if m.kind is not None and not isinstance(m.kind, str) and m.type == kind
+        ]
         return "/".join(keys) if keys else str(kind)
 
     def word_of(self, frame: Any) -> str:
@@ -612,13 +672,19 @@ class Contract:
 
     def error_messages(self) -> list[Message]:
         """The messages error frames are judged against (``errors.messages``, else those of ``errors.message``)."""
-        out = [m for m in self.messages.values() if m.type in self.error_kinds() or m.key in (self.errors.get("messages") or ())]
+        out = [
+            m
+            for m in self.messages.values()
+            if m.type in self.error_kinds() or m.key in (self.errors.get("messages") or ())
+        ]
         return list(dict.fromkeys(out))
 
     @functools.cached_property
     def answer_pointers(self) -> tuple[str, ...]:
         """Where the service's messages carry a request's correlation id back (their correlationId locations)."""
-        return tuple(dict.fromkeys(m.correlation for ms in self.server_messages().values() for m in ms if m.correlation))
+        return tuple(
+            dict.fromkeys(m.correlation for ms in self.server_messages().values() for m in ms if m.correlation)
+        )
 
     def correlation_of(self, request: Any) -> str | None:
         """Where a request (a client message) carries its correlation id, by its kind; None: not correlated."""
@@ -650,12 +716,19 @@ class Contract:
     def user_push_channel(self) -> Channel | None:
         """A channel a user subscribes to by its name and whose trigger pushes to one user (its path or body names
         ``{userId}``): where a push made for the run's user must arrive; None when the contract has none."""
-        return next((c for c in self.channels.values() if c.trigger is not None and "{" not in c.name
-                     and "{userId}" in _template_text(c.trigger)), None)
+        return next(
+            (
+                c
+                for c in self.channels.values()
+                if c.trigger is not None and "{" not in c.name and "{userId}" in _template_text(c.trigger)
+            ),
+            None,
+        )
 
     def broadcast_channel(self) -> tuple[Channel, str] | None:
         """A channel whose trigger names the channel it pushes to (``{channel}`` in its path or body) and a concrete
-        name of it (a pattern's placeholders filled: ``pitch:{id}`` -> ``pitch:42``); None when the contract has none."""
+        name of it (a pattern's placeholders filled: ``pitch:{id}`` -> ``pitch:42``); None when the contract has
+        none."""
         for c in self.channels.values():
             if c.trigger is not None and "{channel}" in _template_text(c.trigger):
                 return c, re.sub(r"\{[^}]*\}", "42", c.name)
@@ -679,7 +752,9 @@ class Contract:
         mtype = self.kind_of(frame)
         if mtype is None:
             if self.kind_pointer is None:
-                return SchemaIssue("", "$", "the frame matches none of the messages the contract says the service sends")
+                return SchemaIssue(
+                    "", "$", "the frame matches none of the messages the contract says the service sends"
+                )
             return None  # the json_frames invariant judges those
         candidates = self.server_messages().get(mtype)
         if not candidates:
@@ -707,7 +782,9 @@ class Contract:
     def http_triggers(self) -> list[tuple[str, HttpCall, Channel | None]]:
         """Every HTTP call the contract says makes the service push: (name, call, its channel or None) -- the
         channels' triggers (named by their channel), then ``x-readiness.triggers``."""
-        out: list[tuple[str, HttpCall, Channel | None]] = [(n, c.trigger, c) for n, c in self.channels.items() if c.trigger]
+        out: list[tuple[str, HttpCall, Channel | None]] = [
+            (n, c.trigger, c) for n, c in self.channels.items() if c.trigger
+        ]
         return out + [(n, t, None) for n, t in self.triggers.items()]
 
     def login_path(self, user_type: str) -> str | None:
@@ -765,8 +842,14 @@ class Contract:
 
     def summary(self) -> dict[str, Any]:
         """What the manifest keeps about the contract."""
-        return {"name": self.name, "title": self.title, "version": self.version, "sha256": self.sha256,
-                "source": self.source, "format": self.file_format}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "version": self.version,
+            "sha256": self.sha256,
+            "source": self.source,
+            "format": self.file_format,
+        }
 
 
 def _template_text(call: HttpCall) -> str:
@@ -784,5 +867,3 @@ ERROR_ROWS: tuple[tuple[str, str, str], ...] = (
     ("forbiddenChannel", "messaging.forbidden_channel", ""),
     ("authRequired", "auth.required_for_protected", ""),
 )
-
-

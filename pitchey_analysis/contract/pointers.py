@@ -43,6 +43,9 @@ def pointer_get(doc: Any, pointer: str | None, default: Any = None) -> Any:
 def _path(parts: Any) -> str:
     out = "$"
     for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if re.fullmatch(r"[A-Za-z_][\w-]*", str(p)) else f"[{json.dumps(p)}]")
+        out += (
+            f"[{p}]"
+            if isinstance(p, int)
+            else (f".{p}" if re.fullmatch(r"[A-Za-z_][\w-]*", str(p)) else f"[{json.dumps(p)}]")
+        )
     return out
-

@@ -39,8 +39,9 @@ def login_body(contract: Contract, email: str, password: str) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def upgrade_target(contract: Contract, ws_url: str, token: str | None, *, path: str | None = None,
-                   session_cookie: str | None = None) -> tuple[str, dict[str, str], list[str] | None]:
+def upgrade_target(
+    contract: Contract, ws_url: str, token: str | None, *, path: str | None = None, session_cookie: str | None = None
+) -> tuple[str, dict[str, str], list[str] | None]:
     """The upgrade's URL, headers and subprotocols carrying ``token`` where the contract says: a query
     parameter (``upgrade.query``, ``token`` when nothing else is declared), a header, a cookie, a subprotocol.
     ``session_cookie`` (a ``Cookie`` header value from a cookie login) is sent as is. The subprotocols the
@@ -79,8 +80,13 @@ def carrier(contract: Contract) -> str:
     up = contract.upgrade
     if up is None:
         return "query"
-    for via, declared in (("query", up.query), ("header", up.header), ("cookie", up.cookie),
-                          ("subprotocol", up.subprotocol is not None), ("message", up.first_message is not None)):
+    for via, declared in (
+        ("query", up.query),
+        ("header", up.header),
+        ("cookie", up.cookie),
+        ("subprotocol", up.subprotocol is not None),
+        ("message", up.first_message is not None),
+    ):
         if declared:
             return via
     return "query"
@@ -106,8 +112,10 @@ def operation_sending(contract: Contract, kind: str) -> Operation | None:
     """The operation whose request is of ``kind`` (``""``: the contract's round trip, else its first
     request/answer operation that needs no setup); None when the contract has none."""
     if kind:  # by its request's kind, else (a kind of another name, Phoenix's ``phx_join``) by the operation's id
-        return next((o for o in contract.receives() if o.request is not None and o.request.type == kind),
-                    next((o for o in contract.receives() if o.request is not None and o.id == kind), None))
+        return next(
+            (o for o in contract.receives() if o.request is not None and o.request.type == kind),
+            next((o for o in contract.receives() if o.request is not None and o.id == kind), None),
+        )
     return contract.round_trip() or next((o for o in contract.request_answers() if not o.setup), None)
 
 
@@ -136,7 +144,9 @@ def unsubscribe_request(contract: Contract, channel: str | None = None) -> tuple
     return channel_request(contract, contract.unsubscription(), channel)
 
 
-def channel_request(contract: Contract, op: Operation | None, channel: str | None) -> tuple[dict[str, Any], set[str]] | None:
+def channel_request(
+    contract: Contract, op: Operation | None, channel: str | None
+) -> tuple[dict[str, Any], set[str]] | None:
     """An operation's example naming ``channel`` (when given: at the field of the example that names a channel of the
     contract, else ``/channel``) and the kinds of its answers other than errors; None without the operation."""
     if op is None or op.request is None:
@@ -144,8 +154,9 @@ def channel_request(contract: Contract, op: Operation | None, channel: str | Non
     example = copy.deepcopy(op.request.example or {})  # an object, or an array
     if channel is not None:
         fields = example.items() if isinstance(example, dict) else enumerate(example)
-        at = next((f"/{k}" for k, v in fields if isinstance(v, str) and contract.channel_for(v) is not None),
-                  "/channel")
+        at = next(
+            (f"/{k}" for k, v in fields if isinstance(v, str) and contract.channel_for(v) is not None), "/channel"
+        )
         example = set_pointer(example, at, channel)
     # where an envelope tells errors (``/4/status``), an error kind may also be the success's (``phx_reply``)
     errors = contract.error_kinds() if contract.envelope is None else frozenset()

@@ -46,7 +46,7 @@ def correlation_pointer(message_node: Any) -> str | None:
     loc = cid.get("location") if isinstance(cid, dict) else None
     if not isinstance(loc, str) or not loc.startswith("$message.payload#"):
         return None
-    ptr = loc[len("$message.payload#"):]
+    ptr = loc[len("$message.payload#") :]
     return ptr if ptr.startswith("/") else None
 
 

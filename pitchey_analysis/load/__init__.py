@@ -39,8 +39,18 @@ import sys
 from .._lazy import lazy_exports
 
 #: public names and their modules, imported on first use: a shard process imports only the engine
-_EXPORTS = {"Level": "options", "LoadPlan": "options", "LoadResult": "orchestrate", "ShardResult": "spec", "ShardSpec": "spec", "record_levels": "capture",
-            "record_load": "capture", "run_load": "orchestrate", "run_shard": "engine", "split": "orchestrate"}
+_EXPORTS = {
+    "Level": "options",
+    "LoadPlan": "options",
+    "LoadResult": "orchestrate",
+    "ShardResult": "spec",
+    "ShardSpec": "spec",
+    "record_levels": "capture",
+    "record_load": "capture",
+    "run_load": "orchestrate",
+    "run_shard": "engine",
+    "split": "orchestrate",
+}
 
 __all__ = sorted([*_EXPORTS, "use_system_allocator"])
 

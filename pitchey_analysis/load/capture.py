@@ -84,16 +84,48 @@ class LoadCapture:
     def end(self, result: LoadResult, name: str) -> None:
         """The level's probe record: counts, errors per kind, closes per code and reason."""
         errors = result.errors()
-        observed = {"opened": result.opened, "held": result.held, "sent": result.sent, "answered": result.answered,
-                    "samples": result.samples, "left": sum(s.left for s in result.shards), **result.generator(), "errors": errors, "error_examples": result.error_examples(), "close_codes": result.close_codes(),
-                    "shards": [{"shard": s.shard, "host": s.host, "pid": s.pid, "opened": s.opened, "answered": s.answered,
-                                "cpu_s": round(s.cpu_s, 3), "peak_rss_mb": round(s.peak_rss_mb, 1)} for s in result.shards]}
-        self.rec.probe(probe_record(probe_id=self.probe_id, category="performance", probe=name, attempt=1, started_at=self.started,
-                                    duration_ms=result.wall_s * 1000, outcome=Outcome.PASS if not errors else Outcome.FAIL,
-                                    reason="ok" if not errors else max(errors, key=lambda k: errors[k]),
-                                    detail=f"{result.opened} connections opened over {len(result.shards)} shards",
-                                    expected="every connection opens and every message is answered", observed=json.dumps(observed),
-                                    close_code=None, close_reason=None, critical=False))
+        observed = {
+            "opened": result.opened,
+            "held": result.held,
+            "sent": result.sent,
+            "answered": result.answered,
+            "samples": result.samples,
+            "left": sum(s.left for s in result.shards),
+            **result.generator(),
+            "errors": errors,
+            "error_examples": result.error_examples(),
+            "close_codes": result.close_codes(),
+            "shards": [
+                {
+                    "shard": s.shard,
+                    "host": s.host,
+                    "pid": s.pid,
+                    "opened": s.opened,
+                    "answered": s.answered,
+                    "cpu_s": round(s.cpu_s, 3),
+                    "peak_rss_mb": round(s.peak_rss_mb, 1),
+                }
+                for s in result.shards
+            ],
+        }
+        self.rec.probe(
+            probe_record(
+                probe_id=self.probe_id,
+                category="performance",
+                probe=name,
+                attempt=1,
+                started_at=self.started,
+                duration_ms=result.wall_s * 1000,
+                outcome=Outcome.PASS if not errors else Outcome.FAIL,
+                reason="ok" if not errors else max(errors, key=lambda k: errors[k]),
+                detail=f"{result.opened} connections opened over {len(result.shards)} shards",
+                expected="every connection opens and every message is answered",
+                observed=json.dumps(observed),
+                close_code=None,
+                close_reason=None,
+                critical=False,
+            )
+        )
 
     def write_result(self, result: LoadResult) -> None:
         """Samples and windows kept in memory (a run made without streaming), written after the fact."""
@@ -103,28 +135,41 @@ class LoadCapture:
             for w in s.health:
                 self._window(w)
 
-    def close(self, status: str = RunStatus.COMPLETE, *, lag_bound_ms: float = 50.0, max_share: float = 0.1, **manifest: Any) -> Path:
-        """End the stream, consolidate the Parquet tables and write the final manifest (with the generator's saturation)."""
+    def close(
+        self, status: str = RunStatus.COMPLETE, *, lag_bound_ms: float = 50.0, max_share: float = 0.1, **manifest: Any
+    ) -> Path:
+        """End the stream, consolidate the Parquet tables and write the final manifest (with the generator's
+        saturation)."""
         import pandas as pd
 
         from ..capture.saturation import generator_saturation
 
         with self._lock:
             self.stream.close()
-        sat = generator_saturation(pd.DataFrame(self.windows, columns=list(_WINDOW_KEYS)), lag_bound_ms=lag_bound_ms,
-                                   max_share=max_share)
+        sat = generator_saturation(
+            pd.DataFrame(self.windows, columns=list(_WINDOW_KEYS)), lag_bound_ms=lag_bound_ms, max_share=max_share
+        )
         generator = {**{k: v for k, v in asdict(sat).items()}, "note": sat.note()}
-        self.rec.update_manifest(load_capture={**self.totals, "sample_cap": None, "samples_not_kept": 0},
-                                 generator=generator, **manifest)
+        self.rec.update_manifest(
+            load_capture={**self.totals, "sample_cap": None, "samples_not_kept": 0}, generator=generator, **manifest
+        )
         return self.rec.close(status)
 
 
 _WINDOW_KEYS = ("shard", "t_offset_s", "window_s", "open", "sent", "late", "dropped", "lag_max_ms", "cpu_share")
 
 
-def capture_load(plan: LoadPlan, *, out: Path, users: tuple[UserSpec, ...] = (), admin_token: str | None = None,
-                 contract: Contract | None = None, manifest: dict[str, Any] | None = None, on_level: Any = None,
-                 progress: bool = True) -> Path:
+def capture_load(
+    plan: LoadPlan,
+    *,
+    out: Path,
+    users: tuple[UserSpec, ...] = (),
+    admin_token: str | None = None,
+    contract: Contract | None = None,
+    manifest: dict[str, Any] | None = None,
+    on_level: Any = None,
+    progress: bool = True,
+) -> Path:
     """Run the plan's levels (:meth:`~.options.LoadPlan.schedule`) one after another, writing one run dataset as it
     goes; returns the run directory.
 
@@ -139,23 +184,48 @@ def capture_load(plan: LoadPlan, *, out: Path, users: tuple[UserSpec, ...] = (),
 
     url = plan.url
     given = dict(manifest or {})
-    config = {**given.pop("config", {}), **plan.manifest_record(), "users": [{**asdict(u), "token": bool(u.token)} for u in users]}
-    info = run_manifest(target={**target_record(url, http_base(url), embedded=False), **given.pop("target", {})},
-                        server=given.pop("server", None), suite={"name": "load", "version": "2"}, config=config, **given)
+    config = {
+        **given.pop("config", {}),
+        **plan.manifest_record(),
+        "users": [{**asdict(u), "token": bool(u.token)} for u in users],
+    }
+    info = run_manifest(
+        target={**target_record(url, http_base(url), embedded=False), **given.pop("target", {})},
+        server=given.pop("server", None),
+        suite={"name": "load", "version": "2"},
+        config=config,
+        **given,
+    )
     secrets = tuple(t for t in (admin_token, *(u.token for u in users)) if t)
     cap = LoadCapture(Path(out), info, secrets_to_mask=secrets)
     status = RunStatus.INTERRUPTED
     poller = None
-    try:  # from the run directory's first file on: an interruption (Ctrl-C, SIGTERM) leaves it interrupted, with Parquet
-        poller = TargetPoller(http_base(url), cap.target_poll, admin_token=admin_token, every_s=plan.poll_s, cafile=plan.cafile,
-                              insecure=plan.insecure, contract=contract).start()
+    # from the run directory's first file on: an interruption (Ctrl-C, SIGTERM) leaves it interrupted, with Parquet
+    try:
+        poller = TargetPoller(
+            http_base(url),
+            cap.target_poll,
+            admin_token=admin_token,
+            every_s=plan.poll_s,
+            cafile=plan.cafile,
+            insecure=plan.insecure,
+            contract=contract,
+        ).start()
         time.sleep(min(plan.poll_s, 0.5))  # the baseline poll lands before the first connection
         for level in plan.schedule():
             if on_level is not None:
                 on_level(level.connections, cap.dir)
             cap.begin(level.name, level.connections)
-            result = run_load(plan, level, users=users, progress=progress, run_start=cap.run_start, on_message=cap.on_message,
-                              probe_id=cap.probe_id, contract=contract)
+            result = run_load(
+                plan,
+                level,
+                users=users,
+                progress=progress,
+                run_start=cap.run_start,
+                on_message=cap.on_message,
+                probe_id=cap.probe_id,
+                contract=contract,
+            )
             cap.end(result, level.name)
         time.sleep(plan.settle_s)  # the target's figures after the load: do its sessions return to the baseline?
         status = RunStatus.COMPLETE
@@ -174,9 +244,15 @@ def _chunk(s: ShardResult, probe_id: str, level: int) -> tuple[bytes, int]:
     groups = []
     for name in np.unique(metric):
         at = metric == name
-        groups.append((str(name), np.ascontiguousarray(np.asarray(s.value_ms)[at], "float64"),
-                       np.ascontiguousarray(np.asarray(s.t_offset_s)[at], "float64"),
-                       np.ascontiguousarray(np.asarray(s.conn_index)[at], "int64"), np.asarray(s.ok)[at].astype("uint8")))
+        groups.append(
+            (
+                str(name),
+                np.ascontiguousarray(np.asarray(s.value_ms)[at], "float64"),
+                np.ascontiguousarray(np.asarray(s.t_offset_s)[at], "float64"),
+                np.ascontiguousarray(np.asarray(s.conn_index)[at], "int64"),
+                np.asarray(s.ok)[at].astype("uint8"),
+            )
+        )
     return encode_chunk(probe_id, level, groups)
 
 

@@ -3,7 +3,8 @@
 A shard never keeps its samples for long: every ``flush_s`` (0.5 s) it hands a
 chunk (Arrow record batches with the rows of the run's ``samples.arrows``, made
 with nanoarrow: a shard imports neither pyarrow nor numpy; see
-:mod:`pitchey_analysis.capture.samplestream`) and one *generator window* to its sink, so memory stays flat however long the run and
+:mod:`pitchey_analysis.capture.samplestream`) and one *generator window* to its sink, so memory stays flat however long
+the run and
 a crash of the process that runs ``load`` loses at most the last second or two.
 Without a sink (a direct :func:`run_shard` call) the chunks are kept and joined
 into the result at the end: explicit, and fine for short runs.
@@ -459,8 +460,14 @@ class _Listener(WSListener):
                     self.pushed = True
                     sh.res.push_arrivals.append(sh.epoch0 + (now - sh.perf0))
                 stamp = obj.get("timestamp") if is_obj else None
-                if kind and kind not in sh.wire.reply_kinds and isinstance(stamp, int | float) and not isinstance(stamp, bool):
-                    # a push with the server's time: its delivery delay (same clock on one machine; skew across machines)
+                if (
+                    kind
+                    and kind not in sh.wire.reply_kinds
+                    and isinstance(stamp, int | float)
+                    and not isinstance(stamp, bool)
+                ):
+                    # a push with the server's time: its delivery delay (same clock on one machine; skew across
+                    # machines)
                     arrival_ms = (sh.epoch0 + (now - sh.perf0)) * 1000.0
                     delay = arrival_ms - float(stamp)
                     # the target's clock is its own: a stamp after the arrival, or older than the run (a minute of
@@ -558,7 +565,9 @@ class _Shard:
         #: per answer kind, where it carries the request's id back: a top-level key, or a pointer's keys
         self.echo_key: dict[str, str | tuple[str, ...]] = {k: at[0] if len(at) == 1 else at for k, at in w.echo_at}
         #: the kinds that answer requests matched by id (one of them with an id nobody waits for: not an answer)
-        self.id_kinds = frozenset(k for u in users for o in (*u.operations, spec.ping) if o.correlated for k in o.answers)
+        self.id_kinds = frozenset(
+            k for u in users for o in (*u.operations, spec.ping) if o.correlated for k in o.answers
+        )
         self.subscribes = dict(w.subscribe)
         self.sub_kinds = frozenset(k for _, o in w.subscribe for k in o.answers)
         self.tls = client_ssl_context(spec.cafile, spec.insecure)
@@ -591,8 +600,9 @@ class _Shard:
         w = self.wire
         if w.error_at is not None:
             value = _at(obj, w.error_at)
-            if value is not None and (not w.error_equals or (type(value) is type(w.error_equals[0])
-                                                              and value == w.error_equals[0])):
+            if value is not None and (
+                not w.error_equals or (type(value) is type(w.error_equals[0]) and value == w.error_equals[0])
+            ):
                 return True
         return kind in w.error_kinds
 
@@ -602,8 +612,13 @@ class _Shard:
         if known is None:  # the spec holds its operations for the whole run: their ids stay theirs
             head, tail = _request_frame(op, self.spec.message_bytes, (self.spec.shard + 1) * 10**12)
             key = None if op.answer is None or not op.answers else (_BY_ID if op.correlated else op.answers[0])
-            known = self._op_codes[id(op)] = (self.samples.code(op.metric()), head, tail, key,
-                                              frozenset(op.answers) | self.wire.error_kinds)
+            known = self._op_codes[id(op)] = (
+                self.samples.code(op.metric()),
+                head,
+                tail,
+                key,
+                frozenset(op.answers) | self.wire.error_kinds,
+            )
         return known
 
     # -- connections ---------------------------------------------------------
@@ -643,7 +658,9 @@ class _Shard:
                     raise ConnectionError(f"the first-message authentication was refused ({listener.refused})")
                 raise ConnectionError("closed before the session began")
             self.res.opened += 1
-            self.samples.add(self.connect_code, (time.perf_counter() - t0) * 1000.0, self.offset(t0), self.conn_index(i), True)
+            self.samples.add(
+                self.connect_code, (time.perf_counter() - t0) * 1000.0, self.offset(t0), self.conn_index(i), True
+            )
             return True
         except Exception as exc:
             self.note_error(f"connect:{type(exc).__name__}", exc)
@@ -729,7 +746,8 @@ class _Shard:
         return self.spec.conn_offset + i
 
     def rate_scale(self, t: float) -> float:
-        """The rate multiplier of the stage under way at ``perf_counter`` instant ``t`` (the last stage's after the end)."""
+        """The rate multiplier of the stage under way at ``perf_counter`` instant ``t`` (the last stage's after the
+        end)."""
         rates = self.spec.stage_rates
         return rates[min(bisect.bisect_right(self.stage_ends, t), len(rates) - 1)]
 
@@ -799,7 +817,11 @@ class _Shard:
         for a, b in active_intervals(i, self.spec.stages):
             start, stop = t_start + a, t_start + b
             # joiners at a stage boundary arrive at connect_rate, not all in the same instant
-            delay = start + (i % max(1, int(self.spec.connect_rate))) / self.spec.connect_rate * (a > 0) - time.perf_counter()
+            delay = (
+                start
+                + (i % max(1, int(self.spec.connect_rate))) / self.spec.connect_rate * (a > 0)
+                - time.perf_counter()
+            )
             if delay > 0:
                 await asyncio.sleep(delay)
             if self.transports[i] is None and not await self.open_one(i) and self.users[i].session_s is None:
@@ -826,18 +848,37 @@ class _Shard:
         self._last = (now_perf, now_cpu, counts)
         lag_max, lag_p99, lag_n = self.lag.take()
         wall = max(1e-9, now_perf - last_perf)
-        return {"shard": self.spec.shard, "t_offset_s": self.offset(now_perf), "window_s": wall, "open": self.open_now,
-                "sent": delta["sent"], "answered": delta["answered"], "late": delta["late"], "dropped": delta["dropped"],
-                "errors": sum(v for k, v in delta.items() if k not in _NOT_ERRORS), "lag_max_ms": lag_max,
-                "lag_p99_ms": lag_p99, "lag_n": lag_n, "cpu_share": (now_cpu - last_cpu) / wall, "rss_mb": _rss_mb(),
-                "samples": self.samples.total}
+        return {
+            "shard": self.spec.shard,
+            "t_offset_s": self.offset(now_perf),
+            "window_s": wall,
+            "open": self.open_now,
+            "sent": delta["sent"],
+            "answered": delta["answered"],
+            "late": delta["late"],
+            "dropped": delta["dropped"],
+            "errors": sum(v for k, v in delta.items() if k not in _NOT_ERRORS),
+            "lag_max_ms": lag_max,
+            "lag_p99_ms": lag_p99,
+            "lag_n": lag_n,
+            "cpu_share": (now_cpu - last_cpu) / wall,
+            "rss_mb": _rss_mb(),
+            "samples": self.samples.total,
+        }
 
     async def flush(self, final: bool = False) -> None:
         """Hand this window's samples and figures on (or keep them when there is no sink)."""
         self.expire(force=final)
         taken, health = self.samples.take(), self.window()
         chunk, rows = taken if taken is not None else (None, 0)
-        msg = {"shard": self.spec.shard, "seq": self.seq, "chunk": chunk, "rows": rows, "health": health, "final": final}
+        msg = {
+            "shard": self.spec.shard,
+            "seq": self.seq,
+            "chunk": chunk,
+            "rows": rows,
+            "health": health,
+            "final": final,
+        }
         self.seq += 1
         if self.sink is None:
             if chunk is not None:
@@ -884,10 +925,18 @@ class _Shard:
                 await asyncio.gather(*(self.staged_loop(i, t_start) for i in range(spec.connections)))
             if spec.model == "open":
                 if not staged:
-                    await asyncio.gather(*(self.user_loop(i, t_start, end) for i in range(spec.connections)
-                                           if self.transports[i] is not None or self.users[i].session_s is not None))
+                    await asyncio.gather(
+                        *(
+                            self.user_loop(i, t_start, end)
+                            for i in range(spec.connections)
+                            if self.transports[i] is not None or self.users[i].session_s is not None
+                        )
+                    )
                 deadline = time.perf_counter() + min(spec.answer_timeout, 2.0)
-                while any(li is not None and any(li.pending.values()) for li in self.listeners) and time.perf_counter() < deadline:
+                while (
+                    any(li is not None and any(li.pending.values()) for li in self.listeners)
+                    and time.perf_counter() < deadline
+                ):
                     await asyncio.sleep(0.01)
                 self.expire(force=True)
             elif spec.model == "closed":
@@ -911,14 +960,19 @@ class _Shard:
                 pings: list[asyncio.Task[bool]] = []
                 for start in range(0, spec.connections, batch):
                     t_batch = time.perf_counter()
-                    pings.extend(self.loop.create_task(self.request(i, spec.ping))
-                                 for i in range(start, min(start + batch, spec.connections)))
+                    pings.extend(
+                        self.loop.create_task(self.request(i, spec.ping))
+                        for i in range(start, min(start + batch, spec.connections))
+                    )
                     delay = batch / spec.connect_rate - (time.perf_counter() - t_batch)
                     if delay > 0:
                         await asyncio.sleep(delay)
                 results = await asyncio.gather(*pings)
-                self.res.held = sum(1 for i, r in enumerate(results)
-                                    if r and self.transports[i] is not None and not self.transports[i].is_disconnected)
+                self.res.held = sum(
+                    1
+                    for i, r in enumerate(results)
+                    if r and self.transports[i] is not None and not self.transports[i].is_disconnected
+                )
             else:
                 raise UsageError(f"unknown model {spec.model!r}")
             self.res.wall_s = time.perf_counter() - wall0
@@ -950,7 +1004,8 @@ class _Shard:
 
 
 def active_intervals(i: int, stages: tuple[tuple[int, float], ...]) -> list[tuple[float, float]]:
-    """The spans (seconds from the ramp's start) during which connection ``i`` is one of the stage's connections (pure)."""
+    """The spans (seconds from the ramp's start) during which connection ``i`` is one of the stage's connections
+    (pure)."""
     out: list[tuple[float, float]] = []
     t = 0.0
     for n, d in stages:

@@ -136,16 +136,25 @@ class LoadPlan:
             raise UsageError("; ".join(bad))
 
     def problems(self) -> list[str]:
-        """What cannot work in this plan, each naming the ``load`` command's option (pure but for the open-files limit)."""
+        """What cannot work in this plan, each naming the ``load`` command's option (pure but for the open-files
+        limit)."""
         levels = self.levels
         most = max([*levels, *(n for n, _ in self.stages or ())], default=0)
-        bad = [f"{name} must be {rule}" for name, ok, rule in (
-            ("--connections" if len(levels) == 1 else "--levels", all(n >= 1 for n in levels),
-             "at least 1" if len(levels) == 1 else "at least 1 each"),
-            ("--duration", bool(self.stages) or self.duration_s > 0, "positive"),
-            ("--rate", self.rate_per_conn >= 0, "0 (closed model) or positive"),
-            ("--workers", self.workers >= 0, "0 (in this process) or more"), ("--settle", self.settle_s >= 0, "0 or more"))
-            if not ok]
+        bad = [
+            f"{name} must be {rule}"
+            for name, ok, rule in (
+                (
+                    "--connections" if len(levels) == 1 else "--levels",
+                    all(n >= 1 for n in levels),
+                    "at least 1" if len(levels) == 1 else "at least 1 each",
+                ),
+                ("--duration", bool(self.stages) or self.duration_s > 0, "positive"),
+                ("--rate", self.rate_per_conn >= 0, "0 (closed model) or positive"),
+                ("--workers", self.workers >= 0, "0 (in this process) or more"),
+                ("--settle", self.settle_s >= 0, "0 or more"),
+            )
+            if not ok
+        ]
         if not levels and not self.stages:
             bad.append("no level to run: give levels or stages")
         if self.model not in MODELS:
@@ -157,9 +166,12 @@ class LoadPlan:
             per_worker = -(-most // max(1, self.workers))
             limit = open_files_limit()
             if per_worker > limit - FILES_SPARE:
-                bad.append(f"--connections {most:,} over {max(1, self.workers)} worker(s) is {per_worker:,} connections a worker, "
-                           f"and a worker may open {limit:,} files ({limit - FILES_SPARE:,} connections; `ulimit -n`): "
-                           "raise the limit or --workers")
+                bad.append(
+                    f"--connections {most:,} over {max(1, self.workers)} worker(s) is {per_worker:,} connections a "
+                    "worker, "
+                    f"and a worker may open {limit:,} files ({limit - FILES_SPARE:,} connections; `ulimit -n`): "
+                    "raise the limit or --workers"
+                )
         try:
             check_target(self.url)
         except UsageError as exc:
@@ -172,10 +184,16 @@ class LoadPlan:
     def schedule(self) -> tuple[Level, ...]:
         """The levels the run is made of, in order (pure)."""
         rates = self.stage_rates or ()
-        if self.stages and self.ramp:  # one level: the connections join and leave at the stage bounds, the rates change at them
-            return (Level(max(n for n, _ in self.stages), sum(d for _, d in self.stages), "load.ramp", self.stages, rates),)
-        return tuple(Level(n, d, rate_scale=rates[k] if rates else 1.0)
-                     for k, (n, d) in enumerate(self.stages or [(n, self.duration_s) for n in self.levels]))
+        if (
+            self.stages and self.ramp
+        ):  # one level: the connections join and leave at the stage bounds, the rates change at them
+            return (
+                Level(max(n for n, _ in self.stages), sum(d for _, d in self.stages), "load.ramp", self.stages, rates),
+            )
+        return tuple(
+            Level(n, d, rate_scale=rates[k] if rates else 1.0)
+            for k, (n, d) in enumerate(self.stages or [(n, self.duration_s) for n in self.levels])
+        )
 
     def manifest_record(self) -> dict[str, Any]:
         """The plan as the run's manifest records it (``config``; JSON values: lists, not tuples).
@@ -184,11 +202,22 @@ class LoadPlan:
         and new alike): the TLS options (which only the command's runs recorded then), the levels and stages,
         the model and its rate, the cluster, the polls, the saturation bounds, and the shards' tuning as ``shard``.
         """
-        return {"cafile": self.cafile, "insecure": self.insecure, "levels": list(self.levels),
-                "stages": [list(s) for s in self.stages] if self.stages is not None else None,
-                "stage_rates": list(self.stage_rates) if self.stage_rates is not None else None, "ramp": self.ramp,
-                "duration_s": self.duration_s, "model": self.model, "rate_per_conn": self.rate_per_conn,
-                "workers": self.workers, "scheduler": self.scheduler, "settle_s": self.settle_s, "poll_s": self.poll_s,
-                "source_addresses": list(self.source_addresses), "lag_bound_ms": self.lag_bound_ms,
-                "saturated_share_max": self.max_share,
-                "shard": {k: getattr(self, k) for k in RECORDED_SHARD_OPTIONS}}
+        return {
+            "cafile": self.cafile,
+            "insecure": self.insecure,
+            "levels": list(self.levels),
+            "stages": [list(s) for s in self.stages] if self.stages is not None else None,
+            "stage_rates": list(self.stage_rates) if self.stage_rates is not None else None,
+            "ramp": self.ramp,
+            "duration_s": self.duration_s,
+            "model": self.model,
+            "rate_per_conn": self.rate_per_conn,
+            "workers": self.workers,
+            "scheduler": self.scheduler,
+            "settle_s": self.settle_s,
+            "poll_s": self.poll_s,
+            "source_addresses": list(self.source_addresses),
+            "lag_bound_ms": self.lag_bound_ms,
+            "saturated_share_max": self.max_share,
+            "shard": {k: getattr(self, k) for k in RECORDED_SHARD_OPTIONS},
+        }

@@ -38,7 +38,9 @@ def check_scheduler(address: str, timeout_s: float = 3.0) -> None:
     try:
         Client(address, timeout=timeout_s).close()
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
-        raise SchedulerUnreachable(f"cannot reach the Dask scheduler {address!r}: {type(exc).__name__}: {exc}") from None
+        raise SchedulerUnreachable(
+            f"cannot reach the Dask scheduler {address!r}: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _shard_task(spec: ShardSpec, queue_name: str | None) -> ShardResult:
@@ -122,7 +124,11 @@ class LoadResult:
         """All successful round trips of ping (ms), when the samples were kept in memory."""
         import numpy as np
 
-        parts = [s.value_ms[(np.asarray(s.metric) == "rtt_ms") & s.ok] for s in self.shards if s.value_ms is not None and s.value_ms.size]
+        parts = [
+            s.value_ms[(np.asarray(s.metric) == "rtt_ms") & s.ok]
+            for s in self.shards
+            if s.value_ms is not None and s.value_ms.size
+        ]
         return np.concatenate(parts) if parts else np.array([])
 
     def errors(self) -> dict[str, int]:
@@ -164,10 +170,21 @@ def _keep(results: list[ShardResult], kept: dict[int, list[bytes]], health: dict
         attach_samples(r, kept.get(r.shard, []))
 
 
-def run_load(plan: LoadPlan, level: Level | None = None, *, users: tuple[UserSpec, ...] = (), progress: bool = True,
-             during: Any = None, run_start: float | None = None, on_message: Callable[[dict[str, Any]], None] | None = None,
-             keep_samples: bool | None = None, connect_timeout_s: float = 5.0, pin_workers: bool = False, probe_id: str = "",
-             contract: Contract | None = None) -> LoadResult:
+def run_load(
+    plan: LoadPlan,
+    level: Level | None = None,
+    *,
+    users: tuple[UserSpec, ...] = (),
+    progress: bool = True,
+    during: Any = None,
+    run_start: float | None = None,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
+    keep_samples: bool | None = None,
+    connect_timeout_s: float = 5.0,
+    pin_workers: bool = False,
+    probe_id: str = "",
+    contract: Contract | None = None,
+) -> LoadResult:
     """Run one level of ``plan`` (default: its only one) on a Dask cluster (a local one unless the plan names a
     scheduler) and gather the results.
 
@@ -176,10 +193,12 @@ def run_load(plan: LoadPlan, level: Level | None = None, *, users: tuple[UserSpe
     on the scheduler's ``i``-th worker (by address), one each. A level's ``stages`` ((connections, seconds), ...) make
     the open model a continuous ramp: connections join and leave at the stage bounds. The level's rate scale multiplies
     the ``users``' rates (the plan's ``rate_per_conn`` without users). What the connections send, and how they read the
-    target's frames, is made here from ``contract`` (Pitchey's when None; see :mod:`.plan`), so the shards get plain data.
+    target's frames, is made here from ``contract`` (Pitchey's when None; see :mod:`.plan`), so the shards get plain
+    data.
     The run's connections take the plan's ``source_addresses`` in turn (connection ``k`` the ``k``-th modulo their
     number, over all shards, so each address carries an equal share) so that one machine can open more
-    connections than one source address has ports, and open them faster (see ``--source-address``). ``on_message`` receives every message a
+    connections than one source address has ports, and open them faster (see ``--source-address``). ``on_message``
+    receives every message a
     shard hands on (a chunk of samples and a generator window, see :mod:`.engine`) as it arrives; the
     samples carry ``probe_id``, the level's connections as their concurrency and the run's connection index;
     ``keep_samples`` (default: when there is no ``on_message``) also joins the chunks into the results.
@@ -196,20 +215,47 @@ def run_load(plan: LoadPlan, level: Level | None = None, *, users: tuple[UserSpe
     connections, scale = level.connections, level.rate_scale
     counts = split(connections, workers)
 
-    base = ShardSpec(url=plan.url, connections=0, duration_s=level.duration_s, model=plan.model,
-                     rate_per_conn=plan.rate_per_conn * scale, message_bytes=plan.message_bytes,
-                     connect_rate=plan.connect_rate / workers, run_start=run_start, seed=plan.seed,
-                     handshake_timeout=plan.handshake_timeout, answer_timeout=plan.answer_timeout, subscribe=plan.subscribe,
-                     await_first_frame=plan.await_first_frame, ping=plan.ping, cafile=plan.cafile, insecure=plan.insecure,
-                     users=tuple(replace(u, rate_per_s=u.rate_per_s * scale) for u in users), stage_rates=level.stage_rates,
-                     flush_s=plan.flush_s, lag_probe_s=plan.lag_probe_s, late_bound_s=plan.late_bound_s,
-                     drop_after_s=plan.drop_after_s, probe_id=probe_id, concurrency=connections)
+    base = ShardSpec(
+        url=plan.url,
+        connections=0,
+        duration_s=level.duration_s,
+        model=plan.model,
+        rate_per_conn=plan.rate_per_conn * scale,
+        message_bytes=plan.message_bytes,
+        connect_rate=plan.connect_rate / workers,
+        run_start=run_start,
+        seed=plan.seed,
+        handshake_timeout=plan.handshake_timeout,
+        answer_timeout=plan.answer_timeout,
+        subscribe=plan.subscribe,
+        await_first_frame=plan.await_first_frame,
+        ping=plan.ping,
+        cafile=plan.cafile,
+        insecure=plan.insecure,
+        users=tuple(replace(u, rate_per_s=u.rate_per_s * scale) for u in users),
+        stage_rates=level.stage_rates,
+        flush_s=plan.flush_s,
+        lag_probe_s=plan.lag_probe_s,
+        late_bound_s=plan.late_bound_s,
+        drop_after_s=plan.drop_after_s,
+        probe_id=probe_id,
+        concurrency=connections,
+    )
     from .plan import complete  # the contract is read here, in the parent; a worker imports this module without it
 
     base = complete(base, contract)
-    specs = [replace(base, connections=n, source_addresses=plan.source_addresses, shard=i, conn_offset=sum(counts[:i]),
-                     stages=tuple((split(k, workers)[i], d) for k, d in level.stages))
-             for i, n in enumerate(counts) if n > 0]
+    specs = [
+        replace(
+            base,
+            connections=n,
+            source_addresses=plan.source_addresses,
+            shard=i,
+            conn_offset=sum(counts[:i]),
+            stages=tuple((split(k, workers)[i], d) for k, d in level.stages),
+        )
+        for i, n in enumerate(counts)
+        if n > 0
+    ]
     kept: dict[int, list[bytes]] = collections.defaultdict(list)
     health: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
     bar = Progress(connections, len(specs)) if progress else None
@@ -247,16 +293,26 @@ def run_load(plan: LoadPlan, level: Level | None = None, *, users: tuple[UserSpe
         # workers that spend their CPU on the shard: no statistical profiler (it samples the shard thread's
         # stack every 10 ms), and the system monitor's count of open files (a listing of /proc/<pid>/fd, 10-15 ms
         # with thousands of connections held) every 10 s, not every 0.5 s; neither figure is used
-        with dask.config.set({"distributed.worker.profile.enabled": False, "distributed.admin.system-monitor.interval": "10s"}):
-            cluster = LocalCluster(n_workers=len(specs), threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                                   silence_logs=50)
+        with dask.config.set(
+            {"distributed.worker.profile.enabled": False, "distributed.admin.system-monitor.interval": "10s"}
+        ):
+            cluster = LocalCluster(
+                n_workers=len(specs),
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                silence_logs=50,
+            )
     try:
         client = Client(scheduler or cluster, timeout=connect_timeout_s)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         if cluster is not None:
             cluster.close()
-        raise SchedulerUnreachable(f"cannot reach the Dask scheduler {scheduler!r}: {type(exc).__name__}: {exc}") from None
+        raise SchedulerUnreachable(
+            f"cannot reach the Dask scheduler {scheduler!r}: {type(exc).__name__}: {exc}"
+        ) from None
     try:
         queue_name = f"pitchey-load-{uuid.uuid4().hex}"
         queue = Queue(queue_name, client=client)
@@ -265,8 +321,10 @@ def run_load(plan: LoadPlan, level: Level | None = None, *, users: tuple[UserSpe
             names = sorted(client.scheduler_info()["workers"])
             if len(names) < len(specs):
                 raise SchedulerUnreachable(f"{len(specs)} shards to pin but the scheduler has {len(names)} workers")
-            futures = [client.submit(_shard_task, spec, queue_name, workers=[names[i]], allow_other_workers=False, pure=False)
-                       for i, spec in enumerate(specs)]
+            futures = [
+                client.submit(_shard_task, spec, queue_name, workers=[names[i]], allow_other_workers=False, pure=False)
+                for i, spec in enumerate(specs)
+            ]
         else:
             futures = client.map(_shard_task, specs, [queue_name] * len(specs), pure=False)
         if during is not None:

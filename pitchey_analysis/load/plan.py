@@ -37,8 +37,10 @@ def contract_operation(contract: Contract, kind: str) -> ContractOperation:
     op = operation_sending(contract, kind)
     if op is None or op.request is None:
         what = f"no operation sending {kind!r}" if kind else "no request/answer operation to load with"
-        raise UsageError(f"the contract {contract.name} has {what} "
-                         f"(clients send: {', '.join(sorted(contract.client_types())) or 'nothing'})")
+        raise UsageError(
+            f"the contract {contract.name} has {what} "
+            f"(clients send: {', '.join(sorted(contract.client_types())) or 'nothing'})"
+        )
     return op
 
 
@@ -55,7 +57,8 @@ def _text(request: Any) -> str:
 
 
 def _fields(contract: Contract, request: Any, id_ptr: str | None) -> tuple[tuple[str, Any], ...]:
-    """A request's top-level fields (an array's items by index) besides its kind and its id (what a scenario may set)."""
+    """A request's top-level fields (an array's items by index) besides its kind and its id (what a scenario may
+    set)."""
     skip = {pointer_parts(p)[0] for p in (contract.kind_pointer, id_ptr) if p and pointer_parts(p)}
     items = request.items() if isinstance(request, dict) else ((str(i), v) for i, v in enumerate(request))
     return tuple(sorted((k, v) for k, v in items if k not in skip))
@@ -84,14 +87,26 @@ def make(contract: Contract, op: Operation) -> Operation:
     errors = contract.error_kinds() if contract.envelope is None else frozenset()  # else the envelope tells errors
     answer = kind if op.echo else next((m.type for m in cop.reply if m.type and m.type not in errors), None)
     replies = [m.type for m in cop.reply] if correlated else [answer]
-    answers = tuple(dict.fromkeys(kind if op.echo else _key(contract, k) for k in replies)) if answer is not None else ()
+    answers = (
+        tuple(dict.fromkeys(kind if op.echo else _key(contract, k) for k in replies)) if answer is not None else ()
+    )
     round_trip = contract.round_trip()
     is_round_trip = round_trip is not None and cop.id == round_trip.id
     schema = cop.request.schema if isinstance(cop.request.schema, dict) else {}
-    return replace(op, type=kind, answer=answer, fields=_fields(contract, request, ptr), head=head, tail=tail,
-                   id_kind=id_kind, id_at=pointer_parts(ptr) if ptr else (), correlated=correlated, answers=answers,
-                   pad=is_round_trip and isinstance(request, dict) and schema.get("additionalProperties", True) is not False,
-                   metric_name="rtt_ms" if is_round_trip else "")
+    return replace(
+        op,
+        type=kind,
+        answer=answer,
+        fields=_fields(contract, request, ptr),
+        head=head,
+        tail=tail,
+        id_kind=id_kind,
+        id_at=pointer_parts(ptr) if ptr else (),
+        correlated=correlated,
+        answers=answers,
+        pad=is_round_trip and isinstance(request, dict) and schema.get("additionalProperties", True) is not False,
+        metric_name="rtt_ms" if is_round_trip else "",
+    )
 
 
 def wire(contract: Contract, *, first_frame: bool | None = None, channels: tuple[str, ...] = ()) -> Wire:
@@ -108,19 +123,25 @@ def wire(contract: Contract, *, first_frame: bool | None = None, channels: tuple
         req = subscribe_request(contract, ch)
         kind = contract.kind_of(req[0], sent=True) if req is not None else None
         if req is None or not kind:
-            raise UsageError(f"the contract {contract.name} declares no subscription request: channel {ch!r} cannot be "
-                             "subscribed to")
+            raise UsageError(
+                f"the contract {contract.name} declares no subscription request: channel {ch!r} cannot be subscribed to"
+            )
         subscribe.append((ch, make(contract, Operation(kind, fields=tuple(req[0].items())))))
-    return Wire(kind_at=pointer_parts(contract.kind_pointer) if contract.kind_pointer else (),
-                answer_at=tuple(pointer_parts(p) for p in contract.answer_pointers),
-                batch=contract.batch, arrays=contract.array_frames,
-                reply_kinds=frozenset(_key(contract, m.type) for o in contract.receives() for m in o.reply)
-                | contract.error_kinds(),
-                error_kinds=frozenset() if contract.envelope is not None else contract.error_kinds(),
-                error_at=pointer_parts(env.pointer) if env is not None else None,
-                error_equals=() if env is None or env.by_presence else (env.equals,),
-                first_frame=first, auth_ok=fm.get("success"),
-                auth_refused=frozenset(k for k in (fm.get("failure"),) if k), subscribe=tuple(subscribe))
+    return Wire(
+        kind_at=pointer_parts(contract.kind_pointer) if contract.kind_pointer else (),
+        answer_at=tuple(pointer_parts(p) for p in contract.answer_pointers),
+        batch=contract.batch,
+        arrays=contract.array_frames,
+        reply_kinds=frozenset(_key(contract, m.type) for o in contract.receives() for m in o.reply)
+        | contract.error_kinds(),
+        error_kinds=frozenset() if contract.envelope is not None else contract.error_kinds(),
+        error_at=pointer_parts(env.pointer) if env is not None else None,
+        error_equals=() if env is None or env.by_presence else (env.equals,),
+        first_frame=first,
+        auth_ok=fm.get("success"),
+        auth_refused=frozenset(k for k in (fm.get("failure"),) if k),
+        subscribe=tuple(subscribe),
+    )
 
 
 def connect(contract: Contract, url: str, token: str | None) -> Connect:

@@ -17,8 +17,15 @@ from .options import LoadPlan
 from .orchestrate import check_scheduler
 
 
-def _tokens(http_url: str, kinds: set[str], embedded: bool, contract: Contract | None = None, *,
-            cafile: str | None = None, insecure: bool = False) -> dict[str, str | None]:
+def _tokens(
+    http_url: str,
+    kinds: set[str],
+    embedded: bool,
+    contract: Contract | None = None,
+    *,
+    cafile: str | None = None,
+    insecure: bool = False,
+) -> dict[str, str | None]:
     """A token per user type: the demo users on the embedded target, PITCHEY_EMAIL/PITCHEY_PASSWORD elsewhere;
     logged in as the contract says (UsageError saying what to fix when a login does not give one)."""
     from ..exceptions import UsageError
@@ -89,20 +96,38 @@ def run_load_command(o: LoadOptions) -> LoadDone:
         logging.getLogger("distributed").setLevel(logging.ERROR)
     contract_ = load_contract(o.contract or DEFAULT)
     if contract_.name != DEFAULT and not o.target:
-        raise UsageError(f"the embedded reference server serves the {DEFAULT} contract only, not {contract_.name}: give --target")
+        raise UsageError(
+            f"the embedded reference server serves the {DEFAULT} contract only, not {contract_.name}: give --target"
+        )
     scenario = o.scenario
     if contract_.name != DEFAULT and not scenario and not o.hold:
-        scenario = "default"  # another contract is loaded with all its request/answer operations, not its round trip alone
-    scen = load_scenario(scenario, contract=contract_, duration_s=o.duration, connections=o.connections,
-                         token=o.token is not None) if scenario else None
+        scenario = (
+            "default"  # another contract is loaded with all its request/answer operations, not its round trip alone
+        )
+    scen = (
+        load_scenario(
+            scenario, contract=contract_, duration_s=o.duration, connections=o.connections, token=o.token is not None
+        )
+        if scenario
+        else None
+    )
     # the plan, checked (the embedded server listens on 127.0.0.1: its address until it runs, for the source addresses')
-    plan = LoadPlan(o.target or "ws://127.0.0.1/", levels=tuple(o.levels) if o.levels else (o.connections,),
-                    duration_s=o.duration,
-                    model="open" if scen is not None else ("hold" if o.hold else ("closed" if o.rate == 0 else "open")),
-                    rate_per_conn=o.rate or 1.0, workers=o.workers, scheduler=o.scheduler,
-                    source_addresses=o.source_addresses, settle_s=float(o.settle), cafile=o.cafile, insecure=o.insecure,
-                    stages=scen.stages if scen is not None else None,
-                    stage_rates=scen.stage_rates if scen is not None else None, ramp=scen is not None and scen.ramp)
+    plan = LoadPlan(
+        o.target or "ws://127.0.0.1/",
+        levels=tuple(o.levels) if o.levels else (o.connections,),
+        duration_s=o.duration,
+        model="open" if scen is not None else ("hold" if o.hold else ("closed" if o.rate == 0 else "open")),
+        rate_per_conn=o.rate or 1.0,
+        workers=o.workers,
+        scheduler=o.scheduler,
+        source_addresses=o.source_addresses,
+        settle_s=float(o.settle),
+        cafile=o.cafile,
+        insecure=o.insecure,
+        stages=scen.stages if scen is not None else None,
+        stage_rates=scen.stage_rates if scen is not None else None,
+        ramp=scen is not None and scen.ramp,
+    )
     if o.scheduler:
         check_scheduler(o.scheduler)
     window_s = float(o.window or 0) or max(1.0, min(60.0, o.duration / 10))
@@ -111,12 +136,19 @@ def run_load_command(o: LoadOptions) -> LoadDone:
         users: tuple[Any, ...] = ()
         extra: dict[str, Any] = {"contract": contract_.summary(), "token_supplied": o.token is not None}
         if scen is not None:
-            tokens = _tokens(http_base(url), {k for k in scen.logins if k and k != TOKEN_LOGIN}, not o.target, contract_,
-                             cafile=o.cafile, insecure=o.insecure)
+            tokens = _tokens(
+                http_base(url),
+                {k for k in scen.logins if k and k != TOKEN_LOGIN},
+                not o.target,
+                contract_,
+                cafile=o.cafile,
+                insecure=o.insecure,
+            )
             if TOKEN_LOGIN in scen.logins:
                 if o.token is None:
-                    raise UsageError("the scenario logs in as 'token' (the credential you supply): give --token or set "
-                                     "PITCHEY_TOKEN")
+                    raise UsageError(
+                        "the scenario logs in as 'token' (the credential you supply): give --token or set PITCHEY_TOKEN"
+                    )
                 tokens[TOKEN_LOGIN] = o.token
             users = scen.with_tokens(tokens)
             extra["scenario"] = scen.describe()
@@ -124,10 +156,15 @@ def run_load_command(o: LoadOptions) -> LoadDone:
             from .spec import UserSpec
 
             users = (UserSpec(name="token-user", token=o.token),)
-        return capture_load(replace(plan, url=url), out=Path(o.out) if o.out else writable_runs_dir(), users=users,
-                            admin_token=admin_token, contract=contract_,
-                            manifest={"target": {"embedded": not o.target}, "server": server, "config": extra},
-                            on_level=lambda level, d: print(f"level {level}: {plan.model} model; run dataset {d}", file=sys.stderr))
+        return capture_load(
+            replace(plan, url=url),
+            out=Path(o.out) if o.out else writable_runs_dir(),
+            users=users,
+            admin_token=admin_token,
+            contract=contract_,
+            manifest={"target": {"embedded": not o.target}, "server": server, "config": extra},
+            on_level=lambda level, d: print(f"level {level}: {plan.model} model; run dataset {d}", file=sys.stderr),
+        )
 
     if o.target:
         path = go(o.target, os.environ.get("PITCHEY_ADMIN_TOKEN") or None)
@@ -140,10 +177,18 @@ def run_load_command(o: LoadOptions) -> LoadDone:
     return LoadDone(path, plan.model, window_s)
 
 
-def _login(http_url: str, creds: Any, contract: Contract | None = None, *, admin: bool = False,
-           cafile: str | None = None, insecure: bool = False) -> str:
+def _login(
+    http_url: str,
+    creds: Any,
+    contract: Contract | None = None,
+    *,
+    admin: bool = False,
+    cafile: str | None = None,
+    insecure: bool = False,
+) -> str:
     """A token for ``creds``, logged in as the contract says (Pitchey's by default) along the one login path the run's
-    preflight takes (:func:`pitchey_analysis.runner.preflight.login_token`: the contract's body template, a cookie session and
+    preflight takes (:func:`pitchey_analysis.runner.preflight.login_token`: the contract's body template, a cookie
+    session and
     its token exchange, never a redirect followed); PreflightError (a UsageError) saying what to fix when refused."""
     import asyncio
 
@@ -151,6 +196,13 @@ def _login(http_url: str, creds: Any, contract: Contract | None = None, *, admin
     from ..runner.preflight import Target, login_token
 
     tls = client_ssl_context(cafile, insecure) if http_url.startswith("https") else None
-    target = Target(ws_url="", http_url=http_url, ssl_context=tls, headers={}, users=[], admin=None,
-                    contract=contract or default_contract())
+    target = Target(
+        ws_url="",
+        http_url=http_url,
+        ssl_context=tls,
+        headers={},
+        users=[],
+        admin=None,
+        contract=contract or default_contract(),
+    )
     return asyncio.run(login_token(target, creds, admin=admin))

@@ -104,16 +104,31 @@ class Scenario:
 
     def with_tokens(self, tokens: dict[str, str | None]) -> tuple[UserSpec, ...]:
         """The users with the tokens of their login types."""
-        return tuple(replace(u, token=tokens.get(k) if k else None) for u, k in zip(self.users, self.logins, strict=True))
+        return tuple(
+            replace(u, token=tokens.get(k) if k else None) for u, k in zip(self.users, self.logins, strict=True)
+        )
 
     def describe(self) -> dict[str, Any]:
         """The scenario as recorded in the manifest (no secrets: it holds none)."""
-        return {"name": self.name, "ramp": "continuous" if self.ramp else "levels", "stages": [list(s) for s in self.stages],
-                "stage_rates": list(self.stage_rates) or None,
-                "users": [{"name": u.name, "weight": u.weight, "login": k, "rate_per_s": u.rate_per_s,
-                           "channels": list(u.channels), "session_s": u.session_s, "rejoin_s": u.rejoin_s,
-                           "operations": [{"type": o.type, "weight": o.weight, "answer": o.answer} for o in u.operations]}
-                          for u, k in zip(self.users, self.logins, strict=True)]}
+        return {
+            "name": self.name,
+            "ramp": "continuous" if self.ramp else "levels",
+            "stages": [list(s) for s in self.stages],
+            "stage_rates": list(self.stage_rates) or None,
+            "users": [
+                {
+                    "name": u.name,
+                    "weight": u.weight,
+                    "login": k,
+                    "rate_per_s": u.rate_per_s,
+                    "channels": list(u.channels),
+                    "session_s": u.session_s,
+                    "rejoin_s": u.rejoin_s,
+                    "operations": [{"type": o.type, "weight": o.weight, "answer": o.answer} for o in u.operations],
+                }
+                for u, k in zip(self.users, self.logins, strict=True)
+            ],
+        }
 
 
 def _number(d: dict[str, Any], key: str, default: float | None, *, minimum: float = 0.0) -> float | None:
@@ -150,26 +165,46 @@ def contract_scenario(contract: Contract, *, token: bool = False) -> dict[str, A
     a credential, users carrying it (:data:`TOKEN_LOGIN`) sending all of them; else, when it says how to log in and
     takes the token as ``?token=`` on the upgrade (:data:`TOKEN_QUERY`), users of its first user type."""
     # (message type, needs authentication) of each operation with a typed request and no setup
-    ops = [(o.request.type, o.auth) for o in contract.request_answers()
-           if not o.setup and o.request is not None and o.request.type]
+    ops = [
+        (o.request.type, o.auth)
+        for o in contract.request_answers()
+        if not o.setup and o.request is not None and o.request.type
+    ]
     anonymous = [{"type": typ} for typ, auth in ops if not auth]
     users: list[dict[str, Any]] = []
     lg, up = contract.login, contract.upgrade
     if token and ops and _carries(contract):
-        users.append({"name": "token-user", "weight": 3, "login": TOKEN_LOGIN, "rate_per_s": 1.0,
-                      "operations": [{"type": typ} for typ, _ in ops]})
+        users.append(
+            {
+                "name": "token-user",
+                "weight": 3,
+                "login": TOKEN_LOGIN,
+                "rate_per_s": 1.0,
+                "operations": [{"type": typ} for typ, _ in ops],
+            }
+        )
         if up is not None and not up.anonymous:
             anonymous = []  # the service serves no anonymous session
     elif lg is not None and lg.paths and ops and up is not None and up.query == TOKEN_QUERY:
-        users.append({"name": f"{next(iter(lg.paths))}-user", "weight": 3, "login": next(iter(lg.paths)), "rate_per_s": 1.0,
-                      "operations": [{"type": typ} for typ, _ in ops]})
+        users.append(
+            {
+                "name": f"{next(iter(lg.paths))}-user",
+                "weight": 3,
+                "login": next(iter(lg.paths)),
+                "rate_per_s": 1.0,
+                "operations": [{"type": typ} for typ, _ in ops],
+            }
+        )
     if anonymous and (up is None or up.anonymous):  # visitors only where the service serves anonymous sessions
         users.append({"name": "visitor", "weight": 1, "rate_per_s": 0.5, "operations": anonymous})
     if not users and ops and _carries(contract) and not token:
-        raise UsageError(f"the operations of the contract {contract.name} need a credential: give --token (or set "
-                         "PITCHEY_TOKEN)")
+        raise UsageError(
+            f"the operations of the contract {contract.name} need a credential: give --token (or set PITCHEY_TOKEN)"
+        )
     if not users:
-        raise UsageError(f"the contract {contract.name} declares no request/answer operation with an example to load with")
+        raise UsageError(
+            f"the contract {contract.name} declares no request/answer operation with an example to load with"
+        )
     return {"name": f"{contract.name}-operations", "users": users}
 
 
@@ -187,16 +222,24 @@ def _check_against(contract: Contract, logins: list[str | None], channels: list[
         if k == TOKEN_LOGIN and _carries(contract) and (lg is None or k not in lg.paths):
             continue
         if lg is None or k not in lg.paths:
-            raise UsageError(f"scenario: login {k!r}: the contract {contract.name} logs in "
-                             f"{', '.join(lg.paths) if lg and lg.paths else 'nobody'}")
+            raise UsageError(
+                f"scenario: login {k!r}: the contract {contract.name} logs in "
+                f"{', '.join(lg.paths) if lg and lg.paths else 'nobody'}"
+            )
     for ch in channels:
         if contract.channel_for(ch) is None:
             raise UsageError(f"scenario: channel {ch!r} is not a channel of the contract {contract.name}")
 
 
-def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None, connections: int | None = None,
-                   contract: Contract | None = None) -> Scenario:
-    """Parse a scenario document (YAML text or a dict); ``duration_s``/``connections`` give a scenario without stages one.
+def parse_scenario(
+    doc: str | dict[str, Any],
+    *,
+    duration_s: float | None = None,
+    connections: int | None = None,
+    contract: Contract | None = None,
+) -> Scenario:
+    """Parse a scenario document (YAML text or a dict); ``duration_s``/``connections`` give a scenario without stages
+    one.
 
     Operations, logins and channels must be the contract's (Pitchey's when None), and requests and answers come from it.
     """
@@ -213,9 +256,17 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
         channels = u.get("channels") or []
         if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
             raise UsageError("scenario: channels must be a list of names")
-        users.append(UserSpec(name=str(u.get("name", f"user{len(users)}")), weight=_number(u, "weight", 1.0) or 1.0,
-                              rate_per_s=_number(u, "rate_per_s", 1.0) or 0.0, operations=ops, channels=tuple(channels),
-                              session_s=_number(u, "session_s", None), rejoin_s=_number(u, "rejoin_s", 0.0) or 0.0))
+        users.append(
+            UserSpec(
+                name=str(u.get("name", f"user{len(users)}")),
+                weight=_number(u, "weight", 1.0) or 1.0,
+                rate_per_s=_number(u, "rate_per_s", 1.0) or 0.0,
+                operations=ops,
+                channels=tuple(channels),
+                session_s=_number(u, "session_s", None),
+                rejoin_s=_number(u, "rejoin_s", 0.0) or 0.0,
+            )
+        )
         login = u.get("login")
         if login is not None and not isinstance(login, str):
             raise UsageError("scenario: login must be a user type such as creator")
@@ -239,12 +290,19 @@ def parse_scenario(doc: str | dict[str, Any], *, duration_s: float | None = None
     ramp = data.get("ramp", "continuous")
     if ramp not in ("continuous", "levels"):
         raise UsageError(f"scenario: ramp must be continuous or levels, got {ramp!r}")
-    return Scenario(str(data.get("name", "scenario")), tuple(stages), tuple(users), tuple(logins), ramp == "continuous",
-                    tuple(rates) if any(r != 1.0 for r in rates) else ())
+    return Scenario(
+        str(data.get("name", "scenario")),
+        tuple(stages),
+        tuple(users),
+        tuple(logins),
+        ramp == "continuous",
+        tuple(rates) if any(r != 1.0 for r in rates) else (),
+    )
 
 
-def load_scenario(path: str | Path | None, *, contract: Contract | None = None, token: bool = False,
-                  **defaults: Any) -> Scenario:
+def load_scenario(
+    path: str | Path | None, *, contract: Contract | None = None, token: bool = False, **defaults: Any
+) -> Scenario:
     """A scenario from a YAML file, or, when ``path`` is None or ``"default"``, the built-in dashboard scenario
     (the Pitchey contract) or one made from the contract (:func:`contract_scenario`; ``token``: the user supplies
     a credential)."""

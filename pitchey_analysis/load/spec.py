@@ -119,19 +119,25 @@ class ShardSpec:
     handshake_timeout: float = 10.0
     answer_timeout: float = 10.0
     subscribe: str | None = None  # a channel to subscribe to once the session began (fan-out measurements)
-    await_first_frame: bool | None = None  # None: as the contract declares; False: never (a plain echo target sends nothing)
+    await_first_frame: bool | None = (
+        None  # None: as the contract declares; False: never (a plain echo target sends nothing)
+    )
     ping: Operation = ROUND_TRIP  # the closed and hold models' request (ECHO_PING for a plain echo target)
     cafile: str | None = None  # CA certificate for wss:// targets
     insecure: bool = False  # do not verify certificates (recorded by the caller)
     users: tuple[UserSpec, ...] = ()  # a scenario's users (open model); empty: anonymous round trips at rate_per_conn
     wire: Wire | None = None  # None: not yet made from the contract (run_load makes it; run_shard with Pitchey's)
     connects: tuple[Connect, ...] = ()  # per user (in the order of ``users``; the anonymous user without them)
-    stages: tuple[tuple[int, float], ...] = ()  # a continuous ramp (open model): (this shard's connections, seconds) in turn
+    stages: tuple[
+        tuple[int, float], ...
+    ] = ()  # a continuous ramp (open model): (this shard's connections, seconds) in turn
     stage_rates: tuple[float, ...] = ()  # per stage: the users' rates times this (empty: 1 in every stage)
     flush_s: float = 0.5  # samples and generator figures are handed on at least this often
     lag_probe_s: float = 0.01  # the event loop's lag is sampled this often
     late_bound_s: float = 0.05  # a send later than this after its scheduled time is counted late
-    drop_after_s: float = 1.0  # a send this far behind schedule is not made and counted dropped (k6's dropped iterations)
+    drop_after_s: float = (
+        1.0  # a send this far behind schedule is not made and counted dropped (k6's dropped iterations)
+    )
     conn_offset: int = 0  # this shard's connection i is the run's connection conn_offset + i (its samples' conn_index)
     probe_id: str = ""  # the samples' probe_id (the level's probe record)
     concurrency: int = 0  # the samples' concurrency (the level: connections over all shards)

@@ -23,7 +23,8 @@ from ..net import client_ssl_context, read_body_sync, urlopen_no_redirect
 
 
 def sessions_from(pointer: str, body: Any) -> int | None:
-    """The session count at ``pointer`` (a JSON pointer of the contract) in an answer (pure); None when it is not there."""
+    """The session count at ``pointer`` (a JSON pointer of the contract) in an answer (pure); None when it is not
+    there."""
     value = pointer_get(body, pointer)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -32,16 +33,27 @@ def count_sources(contract: Contract) -> list[tuple[str, str, str, bool]]:
     """Where the contract's service reports its open-session count (pure):
     (source name ``stats``/``health``, path, JSON pointer, needs the admin token)."""
     stats = (contract.endpoints.get("stats") or {}).get("path")
-    return [("stats" if path == stats else "health", path, pointer, admin)
-            for path, pointer, admin in contract.session_count_sources()]
+    return [
+        ("stats" if path == stats else "health", path, pointer, admin)
+        for path, pointer, admin in contract.session_count_sources()
+    ]
 
 
 class TargetPoller:
     """Polls the target every ``every_s`` in a thread and hands each figure to ``on_poll``."""
 
-    def __init__(self, http_base: str, on_poll: Callable[[dict[str, Any]], None], *, admin_token: str | None = None,
-                 every_s: float = 1.0, cafile: str | None = None, insecure: bool = False, timeout_s: float = 2.0,
-                 contract: Contract | None = None) -> None:
+    def __init__(
+        self,
+        http_base: str,
+        on_poll: Callable[[dict[str, Any]], None],
+        *,
+        admin_token: str | None = None,
+        every_s: float = 1.0,
+        cafile: str | None = None,
+        insecure: bool = False,
+        timeout_s: float = 2.0,
+        contract: Contract | None = None,
+    ) -> None:
         self.http_base, self.on_poll, self.admin_token = http_base.rstrip("/"), on_poll, admin_token
         #: the contract's session-count sources (default: the shipped Pitchey contract)
         self.sources = count_sources(contract or default_contract())
@@ -51,15 +63,22 @@ class TargetPoller:
         self._thread = threading.Thread(target=self._loop, name="target-poller", daemon=True)
 
     def _get(self, path: str, token: str | None) -> Any:
-        req = urllib.request.Request(self.http_base + path, headers={"Authorization": f"Bearer {token}"} if token else {})
+        req = urllib.request.Request(
+            self.http_base + path, headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
         ctx = self.tls if self.http_base.startswith("https") else None
-        with urlopen_no_redirect(req, timeout=self.timeout_s, context=ctx) as r:  # the admin token: never to another host
+        with urlopen_no_redirect(
+            req, timeout=self.timeout_s, context=ctx
+        ) as r:  # the admin token: never to another host
             return json.loads(read_body_sync(r))
 
     def poll_once(self) -> dict[str, Any]:
         """One poll: ``{"sessions": n or None, "source": "stats"|"health"|"none", "error": ...}``."""
-        tries = [(source, path, pointer, self.admin_token if admin else None)
-                 for source, path, pointer, admin in self.sources if self.admin_token or not admin]
+        tries = [
+            (source, path, pointer, self.admin_token if admin else None)
+            for source, path, pointer, admin in self.sources
+            if self.admin_token or not admin
+        ]
         error = "" if tries else "the contract declares no session count the poller can read"
         for source, path, pointer, token in tries:
             try:

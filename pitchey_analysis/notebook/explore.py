@@ -29,8 +29,11 @@ def open_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path | str
     """Load a run and print which one and why (every notebook starts with this)."""
     path, why = resolve_run(run, Path(runs_dir) if runs_dir else None)
     r = load_run(path)
-    print(f"Loaded run {r.run_id} (status: {r.manifest.get('status')}; suite {(r.manifest.get('suite') or {}).get('name')})\n"
-          f"  target: {target_line(r.manifest)}\n  why:    {why}")
+    print(
+        f"Loaded run {r.run_id} (status: {r.manifest.get('status')}; suite "
+        f"{(r.manifest.get('suite') or {}).get('name')})\n"
+        f"  target: {target_line(r.manifest)}\n  why:    {why}"
+    )
     return r
 
 
@@ -41,15 +44,34 @@ def _index_row(path: Path, source: str) -> dict[str, Any]:
     m = r.manifest
     a = analyze(r)
     return {
-        "run_id": r.run_id, "started": str(m.get("started_at", ""))[:19].replace("T", " "), "target": target_line(m),
+        "run_id": r.run_id,
+        "started": str(m.get("started_at", ""))[:19].replace("T", " "),
+        "target": target_line(m),
         "profile": ((m.get("server") or {}).get("profile") or {}).get("name") or "—",
-        "suite": (m.get("suite") or {}).get("name"), "contract": contract_name(m), "verdict": a.verdict.verdict,
-        "score": "—" if a.score != a.score else f"{a.score:.1%}", "status": m.get("status"), "source": source, "path": str(path),
+        "suite": (m.get("suite") or {}).get("name"),
+        "contract": contract_name(m),
+        "verdict": a.verdict.verdict,
+        "score": "—" if a.score != a.score else f"{a.score:.1%}",
+        "status": m.get("status"),
+        "source": source,
+        "path": str(path),
     }
 
 
 #: The runs index's columns (:func:`runs_index`).
-INDEX_COLUMNS = ["run_id", "started", "target", "profile", "suite", "contract", "verdict", "score", "status", "source", "path"]
+INDEX_COLUMNS = [
+    "run_id",
+    "started",
+    "target",
+    "profile",
+    "suite",
+    "contract",
+    "verdict",
+    "score",
+    "status",
+    "source",
+    "path",
+]
 
 
 def runs_index(runs_dir: Path | str | None = None, *, samples: bool = True) -> pd.DataFrame:
@@ -63,15 +85,19 @@ def runs_index(runs_dir: Path | str | None = None, *, samples: bool = True) -> p
 def index_table(index: pd.DataFrame) -> Any:
     """The runs index for reading: text left-aligned and whole, no row numbers, no paths."""
     shown = index.drop(columns=["path"])
-    return (shown.style.hide(axis="index")
-            .set_properties(**{"text-align": "left", "white-space": "nowrap"})
-            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
+    return (
+        shown.style.hide(axis="index")
+        .set_properties(**{"text-align": "left", "white-space": "nowrap"})
+        .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+    )
 
 
 #: What a notebook on load runs says when there is none to show (8.0-soak).
-NO_LOAD_RUN = ("No load run to show: this view reads a run written by `pitchey-analysis load` (for example "
-               "`pitchey-analysis load --connections 100 --duration 60`); a probe-suite run has no load over time, so "
-               "nothing below is drawn for it.")
+NO_LOAD_RUN = (
+    "No load run to show: this view reads a run written by `pitchey-analysis load` (for example "
+    "`pitchey-analysis load --connections 100 --duration 60`); a probe-suite run has no load over time, so "
+    "nothing below is drawn for it."
+)
 
 
 def is_load_run(manifest: dict[str, Any]) -> bool:
@@ -102,18 +128,28 @@ def open_load_run(run: str | os.PathLike[str] | None = "latest", runs_dir: Path 
             print(f"{NO_LOAD_RUN}\n  looked in: {base or runs_dir_default()}")
             return None
         r = load_run(load_runs[-1])
-        print(f"Loaded run {r.run_id} (load run, status: {r.manifest.get('status')})\n  target: {target_line(r.manifest)}\n"
-              f"  why:    run='latest': the newest of {len(load_runs)} load run(s) in {load_runs[-1].parent}")
+        print(
+            f"Loaded run {r.run_id} (load run, status: {r.manifest.get('status')})\n  target: "
+            f"{target_line(r.manifest)}\n"
+            f"  why:    run='latest': the newest of {len(load_runs)} load run(s) in {load_runs[-1].parent}"
+        )
         return r
     r = open_run(run, runs_dir)
     if not is_load_run(r.manifest):
-        print(f"Run {r.run_id} is a probe-suite run (suite {(r.manifest.get('suite') or {}).get('name')}). {NO_LOAD_RUN}")
+        print(
+            f"Run {r.run_id} is a probe-suite run (suite {(r.manifest.get('suite') or {}).get('name')}). {NO_LOAD_RUN}"
+        )
         return None
     return r
 
 
-def _dropdown(options: list[tuple[str, str]] | list[str], on_pick: Callable[[str], object], value: str | None,
-              description: str, show_first: bool = False) -> Any:
+def _dropdown(
+    options: list[tuple[str, str]] | list[str],
+    on_pick: Callable[[str], object],
+    value: str | None,
+    description: str,
+    show_first: bool = False,
+) -> Any:
     """A dropdown whose choice calls ``on_pick`` in an output area below it (None, with a note, without ipywidgets).
 
     With ``show_first`` the area starts with ``on_pick(value)``.
@@ -124,8 +160,9 @@ def _dropdown(options: list[tuple[str, str]] | list[str], on_pick: Callable[[str
         print("ipywidgets is not installed: set the parameters cell instead")
         return None
     values = [o[1] if isinstance(o, tuple) else o for o in options]
-    dd = w.Dropdown(options=options, value=value if value in values else None, description=description,
-                    layout=w.Layout(width="95%"))
+    dd = w.Dropdown(
+        options=options, value=value if value in values else None, description=description, layout=w.Layout(width="95%")
+    )
     out = w.Output()
 
     def changed(change: dict[str, Any]) -> None:
@@ -140,8 +177,9 @@ def _dropdown(options: list[tuple[str, str]] | list[str], on_pick: Callable[[str
     return w.VBox([dd, out])
 
 
-def run_picker(index: pd.DataFrame, on_pick: Callable[[str], object], value: str | None = None,
-               description: str = "run") -> Any:
+def run_picker(
+    index: pd.DataFrame, on_pick: Callable[[str], object], value: str | None = None, description: str = "run"
+) -> Any:
     """A dropdown of the runs in ``index``; choosing one calls ``on_pick(path)`` below it.
 
     Papermill parameters still choose the run for reports; without ipywidgets this returns None.
@@ -219,10 +257,17 @@ class RunView:
             shows neither, and indexing every run would slow ``pitchey-analysis report``).
     """
 
-    def __init__(self, ns: dict[str, Any], runs_dir: Path | str | None = None, names: tuple[str, ...] = ("run",),
-                 interactive: bool = True, live: bool | None = None,
-                 opener: Callable[[Any, Path | None], Run | None] | None = None,
-                 only: Callable[[Any], bool] | None = None, index: bool = True) -> None:
+    def __init__(
+        self,
+        ns: dict[str, Any],
+        runs_dir: Path | str | None = None,
+        names: tuple[str, ...] = ("run",),
+        interactive: bool = True,
+        live: bool | None = None,
+        opener: Callable[[Any, Path | None], Run | None] | None = None,
+        only: Callable[[Any], bool] | None = None,
+        index: bool = True,
+    ) -> None:
         from IPython.display import display
 
         self.ns, self.names = ns, names
@@ -255,7 +300,9 @@ class RunView:
             display(w.VBox([*pickers, self._status]))
         else:
             self._describe()
-            if index and _has_widgets():  # a picker is still shown (it does nothing headless): set the parameters instead
+            if (
+                index and _has_widgets()
+            ):  # a picker is still shown (it does nothing headless): set the parameters instead
                 display(*[self._picker(n, r) for n, r in zip(names, self.runs, strict=True)])
 
     @property
@@ -272,10 +319,16 @@ class RunView:
         words = io.StringIO()
         opener = self._opener or open_run
         with contextlib.redirect_stdout(words):
-            runs = pick_pair(vals[0], vals[1], self.runs_dir) if len(self.names) == 2 else (opener(vals[0], self.runs_dir),)
+            runs = (
+                pick_pair(vals[0], vals[1], self.runs_dir)
+                if len(self.names) == 2
+                else (opener(vals[0], self.runs_dir),)
+            )
             for n in self._remembered:
-                print(f"  picked: in the run picker ({n} = {self._given[n]!r} in the parameters cell; set it there to "
-                      "choose another run on Run All)")
+                print(
+                    f"  picked: in the run picker ({n} = {self._given[n]!r} in the parameters cell; set it there to "
+                    "choose another run on Run All)"
+                )
         self._why = words.getvalue()
         return runs  # type: ignore[return-value]
 
@@ -283,7 +336,11 @@ class RunView:
         print(self._why, end="")
 
     def _picker(self, name: str, loaded: Run | None) -> Any:
-        value = None if loaded is None else next((p for p in self.index["path"] if Path(p).resolve() == Path(loaded.path).resolve()), None)
+        value = (
+            None
+            if loaded is None
+            else next((p for p in self.index["path"] if Path(p).resolve() == Path(loaded.path).resolve()), None)
+        )
         return run_picker(self.index, lambda path: self.pick(name, path), value=value, description=name)
 
     def pick(self, name: str, path: str) -> None:
@@ -334,8 +391,9 @@ class RunView:
             self._draw(out, fn)
 
 
-def trend_view(h: dict[str, pd.DataFrame], show: Callable[[str], object], trend: str | None = None,
-               live: bool | None = None) -> None:
+def trend_view(
+    h: dict[str, pd.DataFrame], show: Callable[[str], object], trend: str | None = None, live: bool | None = None
+) -> None:
     """The history's trends (one per target and contract): in JupyterLab a picker of them, ``show(trend)`` drawn
     below it and redrawn on a pick (kept on Run All while the ``trend`` parameter is unchanged); headless,
     ``show`` for the ``trend`` parameter, or for every trend when it names none."""
@@ -437,7 +495,8 @@ def interactive() -> bool:
 
 
 def session_frames(r: Run, probe: str) -> pd.DataFrame:
-    """The frames of a probe's sessions (its last attempt), in order: connection, direction, time, type, size, payload."""
+    """The frames of a probe's sessions (its last attempt), in order: connection, direction, time, type, size,
+    payload."""
     ids = r.probes[r.probes["probe"] == probe].sort_values("attempt")["probe_id"].tail(1)
     f = r.frames[r.frames["probe_id"].isin(ids)]
     cols = ["conn_id", "direction", "t_ms", "type", "size_bytes", "payload"]

@@ -79,6 +79,7 @@ def against_concurrency(r: Run) -> list[Any]:
 
 # -- 3.0 success rates ------------------------------------------------------------------------------------------------
 
+
 def success_rates(r: Run) -> list[Any]:
     """Pass rate per category with Wilson intervals, the overall score with its formula, and the figure."""
     rates = category_rates(latest(r.probes))
@@ -88,7 +89,9 @@ def success_rates(r: Run) -> list[Any]:
 
 def outcomes_by_category(r: Run) -> pd.DataFrame:
     """How many probes of each category ended in each outcome."""
-    return latest(r.probes).pivot_table(index="category", columns="outcome", values="probe", aggfunc="count", fill_value=0)
+    return latest(r.probes).pivot_table(
+        index="category", columns="outcome", values="probe", aggfunc="count", fill_value=0
+    )
 
 
 def failures_by_reason(r: Run) -> Any:
@@ -98,6 +101,7 @@ def failures_by_reason(r: Run) -> Any:
 
 
 # -- 5.0 comparison ---------------------------------------------------------------------------------------------------
+
 
 def compare_header(a: Run, b: Run) -> Any:
     """Both runs' target, profile, contract, version and verdict; a warning first when their contracts differ."""
@@ -116,17 +120,25 @@ def compare_percentiles(a: Run, b: Run) -> Any:
     """Each latency percentile in both runs with its interval, and whether it moved."""
     lat = compare_latency(a.samples, b.samples)
     if len(lat):
-        lat = lat.assign(a_interval=[render.interval(i) for i in lat["a_interval"]],
-                         b_interval=[render.interval(i) for i in lat["b_interval"]])
-    return render.table(lat, "compare-latency", {"a_ms": "ms", "b_ms": "ms"},
-                        columns=["metric", "percentile", "a_ms", "a_interval", "b_ms", "b_interval", "ratio", "direction"])
+        lat = lat.assign(
+            a_interval=[render.interval(i) for i in lat["a_interval"]],
+            b_interval=[render.interval(i) for i in lat["b_interval"]],
+        )
+    return render.table(
+        lat,
+        "compare-latency",
+        {"a_ms": "ms", "b_ms": "ms"},
+        columns=["metric", "percentile", "a_ms", "a_interval", "b_ms", "b_interval", "ratio", "direction"],
+    )
 
 
 def compare_figures(a: Run, b: Run) -> list[Any]:
     """Connect and round-trip distributions of both runs, overlaid."""
     names = ("A " + a.run_id, "B " + b.run_id)
-    return [render.figure(figures.compare_distributions(a.samples, b.samples, m, names, TARGETS.get(m)))
-            for m in ("connect_ms", "rtt_ms")]
+    return [
+        render.figure(figures.compare_distributions(a.samples, b.samples, m, names, TARGETS.get(m)))
+        for m in ("connect_ms", "rtt_ms")
+    ]
 
 
 def changed_outcomes(a: Run, b: Run) -> Any:
@@ -135,6 +147,7 @@ def changed_outcomes(a: Run, b: Run) -> Any:
 
 
 # -- 6.0 frames -------------------------------------------------------------------------------------------------------
+
 
 def failing_probes(r: Run) -> list[str]:
     """Names of the probes that ended ``fail`` or ``error``, in run order."""
@@ -149,21 +162,29 @@ def probe_session(r: Run, probe: str) -> list[Any]:
     cols = ["probe", "outcome", "reason", "detail", "expected", "close_code"]
     rows = r.probes[r.probes["probe"] == probe]
     frames = session_frames(r, probe)
-    return [rows[[c for c in cols if c in rows.columns]],
-            _whole_payloads(frames) if len(frames)
-            else Markdown(f"`{probe}` recorded no WebSocket frame (an HTTP check, or no connection).")]
+    return [
+        rows[[c for c in cols if c in rows.columns]],
+        _whole_payloads(frames)
+        if len(frames)
+        else Markdown(f"`{probe}` recorded no WebSocket frame (an HTTP check, or no connection)."),
+    ]
 
 
 def _whole_payloads(frames: pd.DataFrame) -> Any:
     """The frames table with each payload whole (pandas would cut it at 50 characters), left-aligned."""
-    return (frames.style.hide(axis="index").format(precision=3)
-            .set_properties(**{"text-align": "left"})
-            .set_properties(subset=["payload"], **{"font-family": "monospace", "white-space": "pre-wrap",
-                                                   "word-break": "break-all"}))
+    return (
+        frames.style.hide(axis="index")
+        .format(precision=3)
+        .set_properties(**{"text-align": "left"})
+        .set_properties(
+            subset=["payload"], **{"font-family": "monospace", "white-space": "pre-wrap", "word-break": "break-all"}
+        )
+    )
 
 
 def sessions(probe: str | None = None) -> Any:
     """The view of 6.0: a picker of the run's failing probes above the session of ``probe`` (default: the first)."""
+
     def view(r: Run) -> list[Any]:
         from .explore import frames_browser, live_frontend
 
@@ -171,11 +192,17 @@ def sessions(probe: str | None = None) -> Any:
         # those with frames first (an HTTP check has none); with no failure to read, any probe can be browsed
         choices = _with_frames_first(r, failing or r.probes["probe"].drop_duplicates().tolist())
         shown = probe if probe is not None and probe in set(r.probes["probe"]) else choices[0]
-        print(f"{len(failing)} failing probe(s); showing {shown}"
-              + ("" if failing else " (nothing failed in this run: every probe can be picked)"))
-        browser = frames_browser(r, choices, lambda p: render_all(probe_session(r, p)), value=shown) \
-            if live_frontend() else None
+        print(
+            f"{len(failing)} failing probe(s); showing {shown}"
+            + ("" if failing else " (nothing failed in this run: every probe can be picked)")
+        )
+        browser = (
+            frames_browser(r, choices, lambda p: render_all(probe_session(r, p)), value=shown)
+            if live_frontend()
+            else None
+        )
         return [browser] if browser is not None else probe_session(r, shown)
+
     return view
 
 
@@ -203,7 +230,8 @@ _SOAK: dict[tuple[str, int, float, float], Any] = {}
 
 
 def _soak(r: Run, window_s: float, rtt_target_ms: float) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
-    """The load run's generator windows, the target's polls and its soak analysis (computed once per run and settings)."""
+    """The load run's generator windows, the target's polls and its soak analysis (computed once per run and
+    settings)."""
     from ..analysis.soak import analyze_soak
     from ..capture.dataset import load_events
 
@@ -211,7 +239,11 @@ def _soak(r: Run, window_s: float, rtt_target_ms: float) -> tuple[pd.DataFrame, 
     if key not in _SOAK:
         _SOAK.clear()
         generator, polls = load_events(r, "generator"), load_events(r, "target_stats")
-        _SOAK[key] = (generator, polls, analyze_soak(r.samples, generator, polls, window_s=window_s, rtt_target_ms=rtt_target_ms))
+        _SOAK[key] = (
+            generator,
+            polls,
+            analyze_soak(r.samples, generator, polls, window_s=window_s, rtt_target_ms=rtt_target_ms),
+        )
     generator_, polls_, result = _SOAK[key]
     return generator_, polls_, result
 
@@ -219,6 +251,7 @@ def _soak(r: Run, window_s: float, rtt_target_ms: float) -> tuple[pd.DataFrame, 
 def soak_generator(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
     """The view of 8.0's first section: was the generator honest (saturation, the target judged, its loop lag)?
     Nothing for no load run (the picker's status said why)."""
+
     def view(r: Run | None) -> list[Any]:
         from ..report import soakfigures
 
@@ -227,24 +260,33 @@ def soak_generator(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
         generator, _, soak = _soak(r, window_s, rtt_target_ms)
         print(soak.saturation.note())
         return [soak.slo, _show(soakfigures.loop_lag(generator, soak.saturation.lag_bound_ms))]
+
     return view
 
 
 def soak_drift(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
     """Latency per window of each metric, and its drift."""
+
     def view(r: Run | None) -> list[Any]:
         from ..report import soakfigures
 
         if r is None:
             return []
         soak = _soak(r, window_s, rtt_target_ms)[2]
-        return [soak.drift.round(4), *[_show(soakfigures.windowed_latency(soak.windows, m, rtt_target_ms if m == "rtt_ms" else None))
-                                       for m in sorted(set(soak.windows["metric"]))]]
+        return [
+            soak.drift.round(4),
+            *[
+                _show(soakfigures.windowed_latency(soak.windows, m, rtt_target_ms if m == "rtt_ms" else None))
+                for m in sorted(set(soak.windows["metric"]))
+            ],
+        ]
+
     return view
 
 
 def soak_sessions(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
     """The target's sessions against the load's open connections."""
+
     def view(r: Run | None) -> list[Any]:
         from ..report import soakfigures
 
@@ -252,10 +294,12 @@ def soak_sessions(window_s: float = 60.0, rtt_target_ms: float = 50.0) -> Any:
             return []
         _, polls, soak = _soak(r, window_s, rtt_target_ms)
         return [soak.sessions, _show(soakfigures.sessions(polls, soak.client_open))]
+
     return view
 
 
 # -- 7.0 history ------------------------------------------------------------------------------------------------------
+
 
 def history_trend(h: dict[str, pd.DataFrame]) -> Any:
     """The view of one trend (a target judged against one contract): its runs' verdicts and pass rates, p95 per
@@ -267,21 +311,32 @@ def history_trend(h: dict[str, pd.DataFrame]) -> Any:
 
     def view(key: str) -> list[Any]:
         rates, p95 = history_tables(parts[key])
-        return [Markdown(f"### {key}\n\nVerdict, score and pass rate per category [Wilson 95% interval]"), rates,
-                Markdown("p95 per metric in ms [order-statistic 95% interval; none where the samples cannot support one]"),
-                p95, _show(figures.history(parts[key]))]
+        return [
+            Markdown(f"### {key}\n\nVerdict, score and pass rate per category [Wilson 95% interval]"),
+            rates,
+            Markdown("p95 per metric in ms [order-statistic 95% interval; none where the samples cannot support one]"),
+            p95,
+            _show(figures.history(parts[key])),
+        ]
+
     return view
 
 
 # -- 1.0 capture ------------------------------------------------------------------------------------------------------
 
+
 def capture_summary(r: Run) -> None:
     """What a run holds, where it is, and its verdict."""
     from ..analysis import verdict_for_run
 
-    print(f"run {r.run_id} (status: {r.manifest.get('status')}): {len(r.probes)} probes, {len(r.samples)} samples, "
-          f"{len(r.frames)} frames\nwritten to {r.path}")
-    print(f"verdict: {verdict_for_run(r).verdict}  (notebook 4.0 says why; a quick suite rarely has the samples to verify a target)")
+    print(
+        f"run {r.run_id} (status: {r.manifest.get('status')}): {len(r.probes)} probes, {len(r.samples)} samples, "
+        f"{len(r.frames)} frames\nwritten to {r.path}"
+    )
+    print(
+        f"verdict: {verdict_for_run(r).verdict}  (notebook 4.0 says why; a quick suite rarely has the samples to "
+        "verify a target)"
+    )
 
 
 def pass_counts(r: Run) -> Any:

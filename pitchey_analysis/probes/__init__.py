@@ -27,4 +27,14 @@ from .base import (
     classify,
 )
 
-__all__ = ["CATALOGUE", "CATEGORIES", "Credentials", "Options", "ProbeContext", "ProbeSpec", "Result", "catalogue_frame", "classify"]
+__all__ = [
+    "CATALOGUE",
+    "CATEGORIES",
+    "Credentials",
+    "Options",
+    "ProbeContext",
+    "ProbeSpec",
+    "Result",
+    "catalogue_frame",
+    "classify",
+]

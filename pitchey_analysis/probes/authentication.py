@@ -28,16 +28,28 @@ from .common import (
 from .session import ProbeSession
 
 
-@probe("auth.query_token", runs="together", category="authentication", critical=True, evidence=("authenticated_by",),
-       expected="?token=<login token> gives authenticated:true (the login token is accepted on /ws)")
+@probe(
+    "auth.query_token",
+    runs="together",
+    category="authentication",
+    critical=True,
+    evidence=("authenticated_by",),
+    expected="?token=<login token> gives authenticated:true (the login token is accepted on /ws)",
+)
 async def query_token(ctx: ProbeContext) -> Result:
     s = await authed(ctx, via="query", metric="auth_connect_ms")
     await s.close()
     return Result.ok("authenticated by query token", {"authenticated_by": s.authenticated_by})
 
 
-@probe("auth.header_token", runs="together", category="authentication", critical=True, evidence=("authenticated_by", "header"),
-       expected="'Authorization: Bearer <token>' really sent on the upgrade gives authenticated:true")
+@probe(
+    "auth.header_token",
+    runs="together",
+    category="authentication",
+    critical=True,
+    evidence=("authenticated_by", "header"),
+    expected="'Authorization: Bearer <token>' really sent on the upgrade gives authenticated:true",
+)
 async def header_token(ctx: ProbeContext) -> Result:
     s = await authed(ctx, via="header", metric="auth_connect_ms")
     up = ctx.contract.upgrade
@@ -46,12 +58,20 @@ async def header_token(ctx: ProbeContext) -> Result:
     await s.close()
     if not sent or (up is not None and up.scheme and not sent.startswith(f"{up.scheme} ")):
         return Result(Outcome.ERROR, "probe_error", f"the {name} header was not sent")
-    return Result.ok("authenticated by header", {"authenticated_by": s.authenticated_by, "header": name,
-                                                 "scheme": up.scheme if up is not None else "Bearer"})
+    return Result.ok(
+        "authenticated by header",
+        {"authenticated_by": s.authenticated_by, "header": name, "scheme": up.scheme if up is not None else "Bearer"},
+    )
 
 
-@probe("auth.post_connection", runs="together", category="authentication", critical=True, evidence=("answer",),
-       expected="{type:'auth', token} on an anonymous session is answered with auth_success")
+@probe(
+    "auth.post_connection",
+    runs="together",
+    category="authentication",
+    critical=True,
+    evidence=("answer",),
+    expected="{type:'auth', token} on an anonymous session is answered with auth_success",
+)
 async def post_connection(ctx: ProbeContext) -> Result:
     creds = need_user(ctx)
     if isinstance(creds, Result):
@@ -105,8 +125,12 @@ async def auth_control(ctx: ProbeContext) -> Result | None:
             ctx._control = "ok"
         else:
             assert err is not None
-            ctx._control = Result.skip("control_failed", f"the control case failed (a valid login token is not accepted: "
-                                       f"{err.reason}), so a refusal would prove nothing", {"control": err.reason})
+            ctx._control = Result.skip(
+                "control_failed",
+                f"the control case failed (a valid login token is not accepted: "
+                f"{err.reason}), so a refusal would prove nothing",
+                {"control": err.reason},
+            )
     return None if ctx._control == "ok" else ctx._control
 
 
@@ -130,20 +154,30 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str | None, what
         status = exc.response.status_code
         up = ctx.contract.upgrade
         if up is not None and up.refuses_at_upgrade and status in up.refused_status:
-            return Result.ok(f"{what} refused at the upgrade with HTTP {status}, as the contract declares",
-                             {"status": status, "security": "refused"})
+            return Result.ok(
+                f"{what} refused at the upgrade with HTTP {status}, as the contract declares",
+                {"status": status, "security": "refused"},
+            )
         if status in (401, 403):
-            return Result.fail("refused_at_upgrade", f"{what} refused at the upgrade (HTTP {status}), not with an anonymous "
-                               f"session and authError {want!r}", {"status": status, "security": "refused"}, critical=False)
+            return Result.fail(
+                "refused_at_upgrade",
+                f"{what} refused at the upgrade (HTTP {status}), not with an anonymous session and authError {want!r}",
+                {"status": status, "security": "refused"},
+                critical=False,
+            )
         return classify(exc)
     ff, first_type = ctx.contract.first_frame, ctx.first_frame_type
     up = ctx.contract.upgrade
     if up is not None and up.refuses_at_upgrade:  # refused by an HTTP status: an upgrade that went through accepted it
         async with s:
             first = await s.begun()
-        return Result.fail("token_accepted", f"{what} was ACCEPTED: the upgrade went through where the contract "
-                           f"refuses with HTTP {'/'.join(map(str, up.refused_status))}",
-                           {"security": "accepted", "evidence": first}, critical=True)
+        return Result.fail(
+            "token_accepted",
+            f"{what} was ACCEPTED: the upgrade went through where the contract "
+            f"refuses with HTTP {'/'.join(map(str, up.refused_status))}",
+            {"security": "accepted", "evidence": first},
+            critical=True,
+        )
     async with s:
         # the session begins as the contract says: its first frame, then the token in the first message where
         # that is the credential's carrier (sent by begun(), never left unsent)
@@ -152,65 +186,127 @@ async def _negative(ctx: ProbeContext, token: str | None, want: str | None, what
         proof = await accepted(ctx, s) if first is not None or s.frames else None
         code = s.close_code if s.closed else None
     if proof is not None:
-        return Result.fail("token_accepted", f"{what} was ACCEPTED: the session was authenticated", {"security": "accepted", "evidence": proof},
-                           critical=True)
+        return Result.fail(
+            "token_accepted",
+            f"{what} was ACCEPTED: the session was authenticated",
+            {"security": "accepted", "evidence": proof},
+            critical=True,
+        )
     if code is not None and up is not None and up.refusal_declared and "close" in up.refusal:
-        return Result.ok(f"{what} refused by closing {code} {s.close_reason!r}, as the contract declares",
-                         {"security": "refused", "close_code": code, "first_frame": first})
+        return Result.ok(
+            f"{what} refused by closing {code} {s.close_reason!r}, as the contract declares",
+            {"security": "refused", "close_code": code, "first_frame": first},
+        )
     if first is None:
         if code is not None:
             r = Result.closed(code, s.close_reason, f"no {first_type} frame for {what}", {"security": "refused"})
             if r.outcome == Outcome.FAIL:
                 r.reason, r.critical = "refused_by_close", False
-                r.detail = f"{what} refused by closing {code} {s.close_reason!r}, not with an anonymous session and authError {want!r}"
+                r.detail = (
+                    f"{what} refused by closing {code} {s.close_reason!r}, not with an anonymous session and "
+                    f"authError {want!r}"
+                )
             return r
         return Result.skip("no_answer", f"no {first_type} frame and no close for {what}: nothing to judge")
     obs = {"security": "refused", "first_frame": first}
     if want is None:
-        return Result.ok(f"{what} refused (no authenticated frame, an authenticated-only request refused); "
-                         "the contract names no authError code to compare", obs)
+        return Result.ok(
+            f"{what} refused (no authenticated frame, an authenticated-only request refused); "
+            "the contract names no authError code to compare",
+            obs,
+        )
     got = ff.auth_error_in(first) if ff else None
     if got != want:
-        return Result.fail("wrong_answer", f"{what} was refused, but authError is {got!r}, expected {want!r}",
-                           obs, critical=False)
-    return Result.ok(f"{what} refused (no authenticated frame, an authenticated-only request refused) with authError {want}", obs)
+        return Result.fail(
+            "wrong_answer", f"{what} was refused, but authError is {got!r}, expected {want!r}", obs, critical=False
+        )
+    return Result.ok(
+        f"{what} refused (no authenticated frame, an authenticated-only request refused) with authError {want}", obs
+    )
 
 
-@probe("auth.invalid_token", runs="together", category="authentication", critical=True, evidence=("security", "first_frame|status|close_code"),
-       expected="a garbage token gives authenticated:false with authError 'invalid_token'")
+@probe(
+    "auth.invalid_token",
+    runs="together",
+    category="authentication",
+    critical=True,
+    evidence=("security", "first_frame|status|close_code"),
+    expected="a garbage token gives authenticated:false with authError 'invalid_token'",
+)
 async def invalid_token(ctx: ProbeContext) -> Result:
     return await _negative(ctx, "invalid_token", ctx.contract.errors.get("invalidToken"), "a garbage token")
 
 
-@probe("auth.forged_token", runs="together", category="authentication", critical=True, evidence=("security", "first_frame|status|close_code"),
-       expected="a token signed with another key gives authenticated:false with authError 'invalid_token'")
+@probe(
+    "auth.forged_token",
+    runs="together",
+    category="authentication",
+    critical=True,
+    evidence=("security", "first_frame|status|close_code"),
+    expected="a token signed with another key gives authenticated:false with authError 'invalid_token'",
+)
 async def forged(ctx: ProbeContext) -> Result:
     return await _negative(ctx, forged_token(ctx), ctx.contract.errors.get("invalidToken"), "a forged token")
 
 
-@probe("auth.alg_none", runs="together", category="authentication", critical=True, evidence=("security", "first_frame|status|close_code"),
-       expected="an alg:none token gives authenticated:false with authError 'invalid_token'")
+@probe(
+    "auth.alg_none",
+    runs="together",
+    category="authentication",
+    critical=True,
+    evidence=("security", "first_frame|status|close_code"),
+    expected="an alg:none token gives authenticated:false with authError 'invalid_token'",
+)
 async def alg_none(ctx: ProbeContext) -> Result:
     return await _negative(ctx, alg_none_token(ctx), ctx.contract.errors.get("invalidToken"), "an alg:none token")
 
 
-@probe("auth.expired_token", runs="together", category="authentication", critical=True, needs=("jwt_secret",), evidence=("security", "first_frame|status|close_code"),
-       expected="a validly signed but expired token gives authenticated:false with authError 'expired_token'")
+@probe(
+    "auth.expired_token",
+    runs="together",
+    category="authentication",
+    critical=True,
+    needs=("jwt_secret",),
+    evidence=("security", "first_frame|status|close_code"),
+    expected="a validly signed but expired token gives authenticated:false with authError 'expired_token'",
+)
 async def expired(ctx: ProbeContext) -> Result:
-    return await _negative(ctx, signed_token(ctx, **{claim(ctx, "issuedAt"): 1_600_000_000, claim(ctx, "expiry"): 1_600_003_600}), ctx.contract.errors.get("expiredToken"),
-                           "an expired token")
+    return await _negative(
+        ctx,
+        signed_token(ctx, **{claim(ctx, "issuedAt"): 1_600_000_000, claim(ctx, "expiry"): 1_600_003_600}),
+        ctx.contract.errors.get("expiredToken"),
+        "an expired token",
+    )
 
 
-@probe("auth.wrong_audience", runs="together", category="authentication", critical=True, needs=("jwt_secret",), evidence=("security", "first_frame|status|close_code"),
-       expected="a validly signed token for another audience gives authError 'invalid_token'")
+@probe(
+    "auth.wrong_audience",
+    runs="together",
+    category="authentication",
+    critical=True,
+    needs=("jwt_secret",),
+    evidence=("security", "first_frame|status|close_code"),
+    expected="a validly signed token for another audience gives authError 'invalid_token'",
+)
 async def wrong_audience(ctx: ProbeContext) -> Result:
-    return await _negative(ctx, signed_token(ctx, **{claim(ctx, "audience"): "someone-else"}), ctx.contract.errors.get("invalidToken"),
-                           "a wrong-audience token")
+    return await _negative(
+        ctx,
+        signed_token(ctx, **{claim(ctx, "audience"): "someone-else"}),
+        ctx.contract.errors.get("invalidToken"),
+        "a wrong-audience token",
+    )
 
 
-@probe("auth.unknown_user", runs="together", category="authentication", critical=False, needs=("jwt_secret",),
-       evidence=("frames", Evidence("error_code", when="expected_code"), "open_after_s"),
-       expected="a valid token for a user who does not exist gets 'connected' first, then error user_not_found, and an anonymous session")
+@probe(
+    "auth.unknown_user",
+    runs="together",
+    category="authentication",
+    critical=False,
+    needs=("jwt_secret",),
+    evidence=("frames", Evidence("error_code", when="expected_code"), "open_after_s"),
+    expected="a valid token for a user who does not exist gets 'connected' first, then error user_not_found, and an "
+    "anonymous session",
+)
 async def unknown_user(ctx: ProbeContext) -> Result:
     token = signed_token(ctx, **{claim(ctx, "subject"): "987654321"})
     if token is None:
@@ -218,33 +314,55 @@ async def unknown_user(ctx: ProbeContext) -> Result:
     c, first_type = ctx.contract, ctx.first_frame_type
     want = c.errors.get("userNotFound")
     async with await ProbeSession.open(ctx, token=token, local_addr=ctx.scratch_address()) as s:
-        err = await s.expect(lambda f: c.kind_of(f) == c.error_type,
-                             ctx.options.timeout_s if want else ctx.quiet(ctx.options.quiet_window_s))
+        err = await s.expect(
+            lambda f: c.kind_of(f) == c.error_type,
+            ctx.options.timeout_s if want else ctx.quiet(ctx.options.quiet_window_s),
+        )
         first = await s.expect_type(first_type, timeout=0.2) if first_type else None
         # the session must go on anonymous: watched for the settle window after what was judged
         watched = ctx.quiet(ctx.options.settle_s)
         await s.wait_closed(watched)
         code = s.close_code if s.closed else None
     order = s.types()[:3]
-    obs: dict[str, Any] = {"frames": order, "expected_code": want, "error_code": c.error_code(err) if err else None,
-                           "close": code, "open_after_s": None if code is not None else round(watched, 3)}
+    obs: dict[str, Any] = {
+        "frames": order,
+        "expected_code": want,
+        "error_code": c.error_code(err) if err else None,
+        "close": code,
+        "open_after_s": None if code is not None else round(watched, 3),
+    }
     if want is not None and (err is None or not c.is_named_error(err, want)):
-        return Result.fail("wrong_answer", f"expected {c.error_type} {want}, got {err}", {**obs, "error": err},
-                           close_code=code, close_reason=s.close_reason if code else None)
+        return Result.fail(
+            "wrong_answer",
+            f"expected {c.error_type} {want}, got {err}",
+            {**obs, "error": err},
+            close_code=code,
+            close_reason=s.close_reason if code else None,
+        )
     if first_type and order[:1] != [first_type]:
         # PROTOCOL.md Part A: the first frame of every session comes first, the error after it.
         return Result.fail("connected_not_first", f"the first frames are {order}: {first_type!r} is not first", obs)
     if first is not None and c.first_frame is not None and c.first_frame.authenticated_in(first):
-        return Result.fail("auth_accepted", "the unknown user was treated as authenticated", {**obs, "first_frame": first})
+        return Result.fail(
+            "auth_accepted", "the unknown user was treated as authenticated", {**obs, "first_frame": first}
+        )
     if code is not None:
         # not an anonymous session: ended (e.g. 1011, the lookup's internal error) instead of going on without a user
-        return Result.closed(code, s.close_reason, f"a token of a user who does not exist: {order} then the session", obs)
+        return Result.closed(
+            code, s.close_reason, f"a token of a user who does not exist: {order} then the session", obs
+        )
     said = f"{c.error_type} {want}" if want else "no declared error code to compare"
     return Result.ok(f"{said}; the session went on anonymous for {watched:.2f} s", obs)
 
 
-@probe("auth.token_subject", runs="together", category="authentication", critical=True, evidence=("judged",),
-       expected="each login's token (every user type and the admin) names the user who logged in in its subject claim")
+@probe(
+    "auth.token_subject",
+    runs="together",
+    category="authentication",
+    critical=True,
+    evidence=("judged",),
+    expected="each login's token (every user type and the admin) names the user who logged in in its subject claim",
+)
 async def token_subject(ctx: ProbeContext) -> Result:
     users = every_credential(ctx)
     if not users:
@@ -265,8 +383,11 @@ async def token_subject(ctx: ProbeContext) -> Result:
             continue  # nothing to compare
         judged.append(name)
         if str(sub) != str(uid):
-            return Result.fail("wrong_subject", f"the {name} login signs {subject}={sub} for user {uid}: its token acts as "
-                               f"another user", {"per_login": seen, "judged": judged})
+            return Result.fail(
+                "wrong_subject",
+                f"the {name} login signs {subject}={sub} for user {uid}: its token acts as another user",
+                {"per_login": seen, "judged": judged},
+            )
     obs = {"per_login": seen, "judged": judged}
     if not judged and all(isinstance(v, str) for v in seen.values()):
         return Result.skip("login_failed", "no login succeeded: no token to inspect", obs)
@@ -275,16 +396,24 @@ async def token_subject(ctx: ProbeContext) -> Result:
     return Result.ok(f"the tokens of {', '.join(judged)} name their users", obs)
 
 
-@probe("auth.required_for_protected", runs="together", category="authentication", critical=True,
-       evidence=("answer|declared_close",),
-       expected="an authenticated-only message on an anonymous session gets error auth_required")
+@probe(
+    "auth.required_for_protected",
+    runs="together",
+    category="authentication",
+    critical=True,
+    evidence=("answer|declared_close",),
+    expected="an authenticated-only message on an anonymous session gets error auth_required",
+)
 async def required(ctx: ProbeContext) -> Result:
     c = ctx.contract
     # refused by the contract's error, or by the close it declares for that (a protocol whose errors are closes)
     op, want, close = c.auth_check_operation(), c.errors.get("authRequired"), c.closes.get("authRequired")
     if op is None or op.request is None or op.request.example is None or not (want or close):
-        return Result.skip("not_in_contract", "the contract declares no authenticated-only request with an example, "
-                           "or no authRequired error code or close")
+        return Result.skip(
+            "not_in_contract",
+            "the contract declares no authenticated-only request with an example, "
+            "or no authRequired error code or close",
+        )
     answers = {m.type for m in op.reply} | {c.error_type}
     async with await ProbeSession.open(ctx) as s:
         await s.connected()
@@ -295,10 +424,19 @@ async def required(ctx: ProbeContext) -> Result:
         code, reason = s.close_code, s.close_reason
     if close is not None and ans is None and closed:
         if code == close:
-            return Result.ok(f"{op.request.word} refused by closing {close} as the contract declares",
-                             {"declared_close": close}, close_code=code, close_reason=reason)
-        return Result.fail("wrong_close", f"{op.request.word} closed the session {code}, the contract says {close}",
-                           {"declared_close": close}, close_code=code, close_reason=reason)
+            return Result.ok(
+                f"{op.request.word} refused by closing {close} as the contract declares",
+                {"declared_close": close},
+                close_code=code,
+                close_reason=reason,
+            )
+        return Result.fail(
+            "wrong_close",
+            f"{op.request.word} closed the session {code}, the contract says {close}",
+            {"declared_close": close},
+            close_code=code,
+            close_reason=reason,
+        )
     if ans is None:
         return Result.fail("no_answer", f"no answer to an authenticated-only message ({op.request.word})")
     if not want or not c.is_named_error(ans, want):

@@ -62,35 +62,58 @@ def judge(calls: list[Call]) -> Result:
     judged when its route answered (not 404/405) and its control -- the allowed caller -- was accepted where one
     was made; the pass needs at least one refusal of a judged trigger.
     """
-    obs: dict[str, Any] = {"columns": ["trigger", "as", "for", "id", "allowed", "status"], "calls": [c.record() for c in calls]}
+    obs: dict[str, Any] = {
+        "columns": ["trigger", "as", "for", "id", "allowed", "status"],
+        "calls": [c.record() for c in calls],
+    }
     let_in = [c for c in calls if not c.allowed and _accepted(c.status)]
     if let_in:
         c = let_in[0]
         named = f" for the {c.target}'s id ({c.target_id})" if c.target and c.target != c.caller else ""
-        who = "a caller without a token" if c.caller == "no token" else \
-            f"the {c.caller}{', not an admin,' if c.role == 'admin' else ''}"
+        who = (
+            "a caller without a token"
+            if c.caller == "no token"
+            else f"the {c.caller}{', not an admin,' if c.role == 'admin' else ''}"
+        )
         more = f" ({len(let_in) - 1} more such calls let in)" if len(let_in) > 1 else ""
-        return Result.fail("trigger_unauthorized", f"{c.trigger} (role {c.role}) accepted {who}{named} with HTTP {c.status}: "
-                           f"{_what_it_lets(c)}{more}", {**obs, "let_in": len(let_in)}, critical=True)
+        return Result.fail(
+            "trigger_unauthorized",
+            f"{c.trigger} (role {c.role}) accepted {who}{named} with HTTP {c.status}: {_what_it_lets(c)}{more}",
+            {**obs, "let_in": len(let_in)},
+            critical=True,
+        )
     triggers = list(dict.fromkeys(c.trigger for c in calls))
     missing = [t for t in triggers if all(c.status in MISSING for c in calls if c.trigger == t)]
-    failed_control = [t for t in triggers if t not in missing
-                      and any(c.allowed and not _accepted(c.status) for c in calls if c.trigger == t)]
+    failed_control = [
+        t
+        for t in triggers
+        if t not in missing and any(c.allowed and not _accepted(c.status) for c in calls if c.trigger == t)
+    ]
     judged = [t for t in triggers if t not in missing and t not in failed_control]
     refused = sum(1 for c in calls if c.trigger in judged and not c.allowed)
     obs.update(judged=judged, refused=refused, missing=missing, control_failed=failed_control)
     if not judged:
         if missing and not failed_control:
-            return Result.skip("trigger_missing", f"every declared trigger answered {'/'.join(map(str, MISSING))}: "
-                               f"{', '.join(missing)}; no route to judge", obs)
-        return Result.skip("control_failed", f"the allowed caller was refused too ({', '.join(failed_control)}): a refusal "
-                           "proves nothing about who may call", obs)
+            return Result.skip(
+                "trigger_missing",
+                f"every declared trigger answered {'/'.join(map(str, MISSING))}: "
+                f"{', '.join(missing)}; no route to judge",
+                obs,
+            )
+        return Result.skip(
+            "control_failed",
+            f"the allowed caller was refused too ({', '.join(failed_control)}): a refusal "
+            "proves nothing about who may call",
+            obs,
+        )
     if not refused:
-        return Result.skip("no_evidence", "no call a trigger should refuse could be made (no second user, no token to "
-                           "withhold)", obs)
+        return Result.skip(
+            "no_evidence", "no call a trigger should refuse could be made (no second user, no token to withhold)", obs
+        )
     note = f"; not judged: {', '.join(missing + failed_control)}" if missing or failed_control else ""
-    return Result.ok(f"{refused} calls without the role refused on {', '.join(judged)}, the allowed caller served{note}",
-                     obs)
+    return Result.ok(
+        f"{refused} calls without the role refused on {', '.join(judged)}, the allowed caller served{note}", obs
+    )
 
 
 def _values(contract: Contract, call: HttpCall, channel: Channel | None, user_id: Any) -> Any:
@@ -101,17 +124,26 @@ def _values(contract: Contract, call: HttpCall, channel: Channel | None, user_id
         return None
     name = re.sub(r"\{[^}]*\}", "42", channel.name) if channel is not None else None
     mine = contract.user_push_channel()
-    kinds = [*(channel.pushes if channel is not None else ()), *(mine.pushes if mine is not None else ()),
-             *(m.type for o in contract.pushes() for m in o.messages if m.type)]
+    kinds = [
+        *(channel.pushes if channel is not None else ()),
+        *(mine.pushes if mine is not None else ()),
+        *(m.type for o in contract.pushes() for m in o.messages if m.type),
+    ]
     # the kind where the contract reads it
     kind = set_pointer({}, contract.kind_pointer, kinds[0]) if kinds and contract.kind_pointer else {}
     message = {**kind, "note": "pitchey-analysis authorization check"}
     return fill_template(call.body, {"userId": user_id, "channel": name, "message": message})
 
 
-@probe("readiness.trigger_authorization", category="readiness", critical=True, disruptive=True, evidence=("refused",),
-       expected="every push trigger the contract declares refuses callers without its role (no token; a non-admin for an "
-                "admin trigger; a user naming another user's id for an owner trigger) and serves the caller who has it")
+@probe(
+    "readiness.trigger_authorization",
+    category="readiness",
+    critical=True,
+    disruptive=True,
+    evidence=("refused",),
+    expected="every push trigger the contract declares refuses callers without its role (no token; a non-admin for an "
+    "admin trigger; a user naming another user's id for an owner trigger) and serves the caller who has it",
+)
 async def trigger_authorization(ctx: ProbeContext) -> Result:
     triggers = ctx.contract.http_triggers()
     if not triggers:
@@ -135,18 +167,27 @@ async def trigger_authorization(ctx: ProbeContext) -> Result:
         return Result.skip("no_credentials", "needs a non-admin user to call the triggers as")
     calls: list[Call] = []
 
-    async def call(trig: HttpCall, channel: Channel | None, caller: str, token: str | None, target: tuple[str, Any] | None,
-                   allowed: bool) -> None:
+    async def call(
+        trig: HttpCall,
+        channel: Channel | None,
+        caller: str,
+        token: str | None,
+        target: tuple[str, Any] | None,
+        allowed: bool,
+    ) -> None:
         uid = target[1] if target is not None else None
         ans = await http(ctx, trig.method, trig.path, token=token, json_body=_values(ctx.contract, trig, channel, uid))
-        calls.append(Call(f"{trig.method} {trig.path}", trig.role, caller, target[0] if target else None, uid, allowed,
-                          ans.status))
+        calls.append(
+            Call(
+                f"{trig.method} {trig.path}", trig.role, caller, target[0] if target else None, uid, allowed, ans.status
+            )
+        )
 
     for _, trig, channel in triggers:
         own = (users[0][0], users[0][2])
         await call(trig, channel, "no token", None, own, False)
         for i, (name, token, uid) in enumerate(users):
-            others = [(n, u) for n, _, u in users[i + 1:] + users[:i] if u is not None and u != uid]
+            others = [(n, u) for n, _, u in users[i + 1 :] + users[:i] if u is not None and u != uid]
             if trig.role == "admin":
                 await call(trig, channel, name, token, (name, uid), False)
             elif trig.role == "owner" and others:

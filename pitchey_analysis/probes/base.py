@@ -76,11 +76,23 @@ class Result:
         a finding of the probe's own feature.
         """
         if is_lockout_close(code, reason):
-            return cls(Outcome.SKIP, "locked_out", f"{what}: the target had locked this client out (closed {code} {reason!r})",
-                       observed, close_code=code, close_reason=reason)
+            return cls(
+                Outcome.SKIP,
+                "locked_out",
+                f"{what}: the target had locked this client out (closed {code} {reason!r})",
+                observed,
+                close_code=code,
+                close_reason=reason,
+            )
         code = code or 1006
-        return cls(Outcome.FAIL, f"closed_{code}", f"{what}: the target closed the session {code} {reason or ''!r}".rstrip(),
-                   observed, close_code=code, close_reason=reason)
+        return cls(
+            Outcome.FAIL,
+            f"closed_{code}",
+            f"{what}: the target closed the session {code} {reason or ''!r}".rstrip(),
+            observed,
+            close_code=code,
+            close_reason=reason,
+        )
 
 
 class Stop(Exception):
@@ -126,8 +138,11 @@ def _present(value: Any) -> bool:
 def lacking(evidence: tuple[Evidence, ...], observed: Any) -> list[str]:
     """The declared evidence fields an observation lacks (pure)."""
     obs = observed if isinstance(observed, dict) else {}
-    return [e.field for e in evidence if (e.when is None or _present(obs.get(e.when)))
-            and not any(_present(obs.get(f)) for f in e.field.split("|"))]
+    return [
+        e.field
+        for e in evidence
+        if (e.when is None or _present(obs.get(e.when))) and not any(_present(obs.get(f)) for f in e.field.split("|"))
+    ]
 
 
 def held_to_evidence(evidence: tuple[Evidence, ...], r: Result) -> Result:
@@ -143,8 +158,14 @@ def held_to_evidence(evidence: tuple[Evidence, ...], r: Result) -> Result:
     if not missing:
         return r
     said = f" (it would have passed as {r.detail!r})" if r.detail else ""
-    return Result(Outcome.SKIP, "no_evidence", f"nothing observed to judge: {', '.join(missing)} missing or 0 in the "
-                  f"observation{said}", r.observed, r.close_code, r.close_reason)
+    return Result(
+        Outcome.SKIP,
+        "no_evidence",
+        f"nothing observed to judge: {', '.join(missing)} missing or 0 in the observation{said}",
+        r.observed,
+        r.close_code,
+        r.close_reason,
+    )
 
 
 @dataclass(frozen=True)
@@ -163,7 +184,8 @@ class ProbeSpec:
     final: bool = False  # judges the whole run: runs after the ``last`` probes too (session invariants)
     #: the contract operation a generated request/answer probe judges (None: a probe written as code)
     operation: str | None = None
-    #: how the probe shares the target with others (RUNS, runner/schedule.py): ``alone`` (default: one at a time, the idle
+    #: how the probe shares the target with others (RUNS, runner/schedule.py): ``alone`` (default: one at a time, the
+    #: idle
     #: holds beside it), ``together`` (its own sessions and contract traffic only: beside other such probes),
     #: ``hold`` (idle sessions held for a window: in the background), ``timing`` (measures latency: first, nothing
     #: else running) or ``figures`` (reads the target's own counts: nothing else running, no held session either)
@@ -193,6 +215,7 @@ RUNS = ("alone", "together", "hold", "timing", "figures")
 #: What a probe may leave behind (ProbeSpec.leaves): failed-authentication lockouts (of scratch source addresses),
 #: a login throttle of the run's address, connections held to the cap, load.
 LEAVES = ("lockout", "login_throttle", "connections", "load")
+
 
 class Catalogue(MutableMapping[str, ProbeSpec]):
     """The probe catalogue: name -> :class:`ProbeSpec`, in running order.
@@ -308,9 +331,24 @@ def probe(
         raise UsageError(f"{name}: waits names no option: {waits!r}")
 
     def deco(fn: ProbeFn) -> ProbeFn:
-        CATALOGUE.add(ProbeSpec(name, category, critical, expected, fn, needs=needs, disruptive=disruptive, quick=quick,
-                                last=last, final=final, evidence=evidence_of(evidence), runs=runs, leaves=leaves,
-                                waits=waits))
+        CATALOGUE.add(
+            ProbeSpec(
+                name,
+                category,
+                critical,
+                expected,
+                fn,
+                needs=needs,
+                disruptive=disruptive,
+                quick=quick,
+                last=last,
+                final=final,
+                evidence=evidence_of(evidence),
+                runs=runs,
+                leaves=leaves,
+                waits=waits,
+            )
+        )
         return fn
 
     return deco
@@ -352,8 +390,10 @@ class Timeouts:
     sustain_window_s: float = 30.0  # how long resilience.sustained_sessions holds its sessions idle
 
     #: the waits that contain an interval of the target's (the field holding it): only the margin above it is scaled
-    INTERVAL_IN: ClassVar[dict[str, str]] = {"push_timeout_s": "push_interval_s",
-                                             "server_ping_wait_s": "server_ping_interval_s"}
+    INTERVAL_IN: ClassVar[dict[str, str]] = {
+        "push_timeout_s": "push_interval_s",
+        "server_ping_wait_s": "server_ping_interval_s",
+    }
 
     @classmethod
     def waits(cls) -> tuple[str, ...]:
@@ -368,8 +408,9 @@ class Timeouts:
         for name in self.waits():
             value: float = getattr(self, name)
             interval = getattr(self, self.INTERVAL_IN[name]) if name in self.INTERVAL_IN else None
-            changes[name] = interval + (value - interval) * k if interval is not None and 0 < interval <= value \
-                else value * k
+            changes[name] = (
+                interval + (value - interval) * k if interval is not None and 0 < interval <= value else value * k
+            )
         return replace(self, **changes)
 
 
@@ -496,7 +537,8 @@ class ProbeContext:
 
     @property
     def session_cookie(self) -> str | None:
-        """The Cookie header of a cookie-session login, sent on authenticated upgrades (contract login.session: cookie)."""
+        """The Cookie header of a cookie-session login, sent on authenticated upgrades (contract login.session:
+        cookie)."""
         return self.state.session_cookie
 
     @session_cookie.setter
@@ -590,7 +632,9 @@ class ProbeContext:
         serves no anonymous session, unless ``anonymous`` on purpose)."""
         return str(self.upgrade_with(token=token, path=path, anonymous=anonymous)["url"])
 
-    def upgrade_with(self, *, token: str | None = None, path: str | None = None, anonymous: bool = False) -> dict[str, Any]:
+    def upgrade_with(
+        self, *, token: str | None = None, path: str | None = None, anonymous: bool = False
+    ) -> dict[str, Any]:
         """The upgrade as the contract wants it, as keyword arguments of :func:`~.flow.timed_connect`: ``url``,
         ``headers`` (the run's extra headers and the credential's) and ``subprotocols`` (the contract's and the
         credential's); the run's own credential where the contract serves no anonymous session, unless
@@ -613,8 +657,16 @@ class ProbeContext:
         """A short connection id for the frames table."""
         return uuid.uuid4().hex[:8]
 
-    def sample(self, metric: str, value_ms: float | None, *, t_offset_s: float, concurrency: int = 1,
-               conn_index: int = 0, ok: bool = True) -> None:
+    def sample(
+        self,
+        metric: str,
+        value_ms: float | None,
+        *,
+        t_offset_s: float,
+        concurrency: int = 1,
+        conn_index: int = 0,
+        ok: bool = True,
+    ) -> None:
         """Record one sample row (a round trip of an unloaded target also paces the run's quiet windows, :meth:`quiet`).
 
         ``concurrency`` is the load of ours on the target while measuring: the connections a probe holds open at
@@ -624,8 +676,17 @@ class ProbeContext:
         concurrency = max(concurrency, len(self.state.running))
         if ok and value_ms is not None and metric.startswith("rtt_ms") and concurrency <= 1:
             self.state.pace.note(value_ms)
-        self.recorder.sample(sample_record(probe_id=self.probe_id, metric=metric, value_ms=value_ms, t_offset_s=t_offset_s,
-                                           concurrency=concurrency, conn_index=conn_index, ok=ok))
+        self.recorder.sample(
+            sample_record(
+                probe_id=self.probe_id,
+                metric=metric,
+                value_ms=value_ms,
+                t_offset_s=t_offset_s,
+                concurrency=concurrency,
+                conn_index=conn_index,
+                ok=ok,
+            )
+        )
 
 
 #: failed authentications the lockout probes send when neither the option nor the contract says
@@ -694,7 +755,9 @@ def classify(exc: BaseException) -> Result:
         return classify(os_error)
     if isinstance(exc, wsexc.InvalidStatus):
         status = exc.response.status_code
-        return Result(Outcome.FAIL, "upgrade_rejected", f"upgrade answered HTTP {status} instead of 101", {"status": status})
+        return Result(
+            Outcome.FAIL, "upgrade_rejected", f"upgrade answered HTTP {status} instead of 101", {"status": status}
+        )
     if isinstance(exc, ssl.SSLCertVerificationError):
         return Result(Outcome.FAIL, "tls_error", f"certificate not verified: {exc.verify_message}")
     if isinstance(exc, ssl.SSLError):
@@ -708,7 +771,9 @@ def classify(exc: BaseException) -> Result:
         return Result.closed(code, reason, "connection closed")
     if isinstance(exc, wsexc.InvalidState) or (isinstance(exc, RuntimeError) and "write_eof" in str(exc)):
         # Sending on a connection the target is closing (e.g. a lockout close mid-probe).
-        return Result(Outcome.FAIL, "closed_1006", f"the target closed the connection under the probe ({exc})", close_code=1006)
+        return Result(
+            Outcome.FAIL, "closed_1006", f"the target closed the connection under the probe ({exc})", close_code=1006
+        )
     if isinstance(exc, (wsexc.InvalidHandshake, wsexc.InvalidMessage)):
         return Result(Outcome.FAIL, "bad_handshake", f"invalid upgrade answer: {exc}")
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
@@ -722,5 +787,9 @@ def catalogue_frame() -> Any:
     """The probe catalogue as a DataFrame: probe, category, critical, expected (printed in the report)."""
     import pandas as pd
 
-    return pd.DataFrame([{"probe": s.name, "category": s.category, "critical": s.critical, "expected": s.expected}
-                         for s in CATALOGUE.values()])
+    return pd.DataFrame(
+        [
+            {"probe": s.name, "category": s.category, "critical": s.critical, "expected": s.expected}
+            for s in CATALOGUE.values()
+        ]
+    )

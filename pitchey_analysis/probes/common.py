@@ -65,8 +65,9 @@ async def http(
         # never redirected: a 307/308 would send a login's body (the password) or a token again to wherever the
         # target points (RFC 9110 §15.4.8), and any redirect would send the suite's traffic to a host the user did not
         # name; the 3xx is the target's answer, judged as such
-        async with s.request(method, ctx.http_url.rstrip("/") + path, json=json_body, data=data, headers=hdrs,
-                             allow_redirects=False) as r:
+        async with s.request(
+            method, ctx.http_url.rstrip("/") + path, json=json_body, data=data, headers=hdrs, allow_redirects=False
+        ) as r:
             text = (await read_body(r)).decode(r.charset or "utf-8", errors="replace")  # bounded: a body may be a bomb
             try:
                 body = json.loads(text)
@@ -94,7 +95,9 @@ async def login(ctx: ProbeContext, creds: Credentials, *, fresh: bool = False) -
         return None, HttpAnswer(status, {}, "", body)
     lg = ctx.contract.login
     path = creds.login_path or login_path(ctx, creds)
-    ans = await http(ctx, lg.method if lg else "POST", path, json_body=login_body(ctx.contract, creds.email, creds.password))
+    ans = await http(
+        ctx, lg.method if lg else "POST", path, json_body=login_body(ctx.contract, creds.email, creds.password)
+    )
     token: Any = None
     if ans.status == (lg.status if lg else 200):
         if lg is not None and lg.session == "cookie":
@@ -174,8 +177,11 @@ def claims_like(ctx: ProbeContext, **over: Any) -> dict[str, Any]:
         uid = next((v for _, body in ctx._tokens.values() if (v := pointer_get(body, lg.user_id)) is not None), 1)
     subject = claim(ctx, "subject")
     # RFC 7519's sub is a string; a claim of the contract's own naming keeps the login answer's type
-    base: dict[str, Any] = {subject: str(uid) if subject == "sub" else uid,
-                            claim(ctx, "issuedAt"): now, claim(ctx, "expiry"): now + 3600}
+    base: dict[str, Any] = {
+        subject: str(uid) if subject == "sub" else uid,
+        claim(ctx, "issuedAt"): now,
+        claim(ctx, "expiry"): now + 3600,
+    }
     if up is not None and up.claim("email"):
         base[claim(ctx, "email")] = "probe@pitchey-analysis.invalid"
     user_type = next(iter(lg.paths), None) if lg is not None else None
@@ -195,6 +201,7 @@ def forged_token(ctx: ProbeContext) -> str:
 
 def alg_none_token(ctx: ProbeContext) -> str:
     """An unsigned token with ``alg: none`` (RFC 8725 §2.1)."""
+
     def b64(obj: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
 
@@ -235,8 +242,11 @@ def every_credential(ctx: ProbeContext) -> list[tuple[str, Credentials]]:
 
 def login_refused(creds: Credentials, ans: HttpAnswer) -> Result:
     """No login succeeded: a probe that needs one has no evidence (skip), the login probe judges the login."""
-    return Result.skip("login_failed", f"the {creds.user_type} login answered HTTP {ans.status}: no session to judge",
-                       {"status": ans.status})
+    return Result.skip(
+        "login_failed",
+        f"the {creds.user_type} login answered HTTP {ans.status}: no session to judge",
+        {"status": ans.status},
+    )
 
 
 async def watch(ctx: ProbeContext, s: ProbeSession, what: str) -> Result | None:
@@ -247,8 +257,12 @@ async def watch(ctx: ProbeContext, s: ProbeSession, what: str) -> Result | None:
     """
     await s.wait_closed(ctx.quiet(ctx.options.settle_s))
     if s.closed:
-        return Result.closed(s.close_code, s.close_reason, f"{what}, then closed "
-                             f"{s._t_ms() / 1000:.2f} s after opening", {"frames": s.types()})
+        return Result.closed(
+            s.close_code,
+            s.close_reason,
+            f"{what}, then closed {s._t_ms() / 1000:.2f} s after opening",
+            {"frames": s.types()},
+        )
     return None
 
 
@@ -298,8 +312,11 @@ async def start(ctx: ProbeContext, s: ProbeSession, token: str | None = None) ->
         first = await s.expect_type(ff.type, timeout=t)
         if first is None:
             if s.closed:
-                return Started(None, None, Result.closed(s.close_code, s.close_reason, f"no {ff.type} frame",
-                                                         {"frames": s.types()}))
+                return Started(
+                    None,
+                    None,
+                    Result.closed(s.close_code, s.close_reason, f"no {ff.type} frame", {"frames": s.types()}),
+                )
             return Started(None, None, Result.fail("no_answer", f"no {ff.type} frame", {"frames": s.types()}))
     if not token:
         return Started(first, False)
@@ -347,8 +364,14 @@ def began_authenticated(ctx: ProbeContext, s: ProbeSession, first: dict[str, Any
     return bool(up is not None and up.refuses_at_upgrade and first is not None and not s.closed)
 
 
-async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *, trace: bool = True,
-                         via: str = "query", metric: str | None = None) -> tuple[ProbeSession | None, Result | None]:
+async def authed_session(
+    ctx: ProbeContext,
+    creds: Credentials | None = None,
+    *,
+    trace: bool = True,
+    via: str = "query",
+    metric: str | None = None,
+) -> tuple[ProbeSession | None, Result | None]:
     """Log in and open a session authenticated as the contract says (its credential carried the declared way,
     its first frame or first-message answer read the declared way).
 
@@ -380,9 +403,12 @@ async def authed_session(ctx: ProbeContext, creds: Credentials | None = None, *,
         closed = s.closed
         await s.close()
         if closed:
-            return None, Result.closed(s.close_code, s.close_reason, "the credential was not accepted", {"frames": s.types()})
-        return None, Result.fail("auth_rejected", "the credential was not accepted on the WebSocket",
-                                 evidence or {"frames": s.types()})
+            return None, Result.closed(
+                s.close_code, s.close_reason, "the credential was not accepted", {"frames": s.types()}
+            )
+        return None, Result.fail(
+            "auth_rejected", "the credential was not accepted on the WebSocket", evidence or {"frames": s.types()}
+        )
     s.authenticated_by = evidence if evidence is not None else {"upgrade": "not refused"}
     await settle(ctx, s)
     bad = await watch(ctx, s, f"connected authenticated as {creds.user_type}")
@@ -410,7 +436,9 @@ def heartbeat_kinds(contract: Contract) -> frozenset[str]:
     service to the client (a heartbeat of its protocol where RFC 6455 §5.5.2 has a ping control frame); empty when
     the contract has no round trip (pure)."""
     op = contract.round_trip()
-    return frozenset({op.request.type}) if op is not None and op.request is not None and op.request.type else frozenset()
+    return (
+        frozenset({op.request.type}) if op is not None and op.request is not None and op.request.type else frozenset()
+    )
 
 
 def any_request(ctx: ProbeContext, rid: str) -> Any:
@@ -421,8 +449,9 @@ def any_request(ctx: ProbeContext, rid: str) -> Any:
     return rt[0] if rt else (ops[0].request.example if ops and ops[0].request else None)
 
 
-async def authed(ctx: ProbeContext, creds: Credentials | None = None, *, closing: tuple[ProbeSession, ...] = (),
-                 **options: Any) -> ProbeSession:
+async def authed(
+    ctx: ProbeContext, creds: Credentials | None = None, *, closing: tuple[ProbeSession, ...] = (), **options: Any
+) -> ProbeSession:
     """:func:`authed_session`, or :class:`Stop` with its failing result (after closing the sessions ``closing``)."""
     s, err = await authed_session(ctx, creds, **options)
     if err is not None:
@@ -497,8 +526,13 @@ def require_session(ctx: ProbeContext) -> None:
     user's reason: the service serves no anonymous session and no credential was given."""
     up = ctx.contract.upgrade
     if up is not None and not up.anonymous and ctx.auto_token is None:
-        raise Stop(Result.skip("no_credentials", "the service serves no anonymous session (its contract says so) and no "
-                               "credential was given (--email/--password or --token)"))
+        raise Stop(
+            Result.skip(
+                "no_credentials",
+                "the service serves no anonymous session (its contract says so) and no "
+                "credential was given (--email/--password or --token)",
+            )
+        )
 
 
 def has_fields(obj: Any, spec: dict[str, type | tuple[type, ...]]) -> list[str]:
@@ -507,6 +541,10 @@ def has_fields(obj: Any, spec: dict[str, type | tuple[type, ...]]) -> list[str]:
         return list(spec)
     bad = []
     for k, t in spec.items():
-        if k not in obj or not isinstance(obj[k], t) or (isinstance(obj[k], bool) and bool not in (t if isinstance(t, tuple) else (t,))):
+        if (
+            k not in obj
+            or not isinstance(obj[k], t)
+            or (isinstance(obj[k], bool) and bool not in (t if isinstance(t, tuple) else (t,)))
+        ):
             bad.append(k)
     return bad

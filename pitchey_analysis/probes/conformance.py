@@ -32,15 +32,24 @@ class Conformance:
 
     def summary(self) -> dict[str, Any]:
         """What the manifest keeps: counts and the distinct (type, path) pairs."""
-        return {"frames_checked": self.frames, "violations": sum(self.violations.values()),
-                "by_type_and_path": [{"type": t, "path": p, "count": n} for (t, p), n in self.violations.most_common()]}
+        return {
+            "frames_checked": self.frames,
+            "violations": sum(self.violations.values()),
+            "by_type_and_path": [{"type": t, "path": p, "count": n} for (t, p), n in self.violations.most_common()],
+        }
 
 
-def frame_issues(contract: Contract, frames: Sequence[tuple[float, dict[str, Any]]]) -> list[tuple[int, dict[str, Any], SchemaIssue]]:
+def frame_issues(
+    contract: Contract, frames: Sequence[tuple[float, dict[str, Any]]]
+) -> list[tuple[int, dict[str, Any], SchemaIssue]]:
     """(position, frame, issue) for every received frame that does not conform to the contract (pure)."""
     out = []
     for i, (_, frame) in enumerate(frames):
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str) or any(k in frame for k in _PARSE_ARTEFACTS):
+        if (
+            not isinstance(frame, dict)
+            or not isinstance(frame.get("type"), str)
+            or any(k in frame for k in _PARSE_ARTEFACTS)
+        ):
             continue
         issue = contract.check_frame(frame)
         if issue is not None:
@@ -50,5 +59,11 @@ def frame_issues(contract: Contract, frames: Sequence[tuple[float, dict[str, Any
 
 def violation_event(position: int, frame: dict[str, Any], issue: SchemaIssue) -> dict[str, Any]:
     """A contract violation as a flat record (the recorder redacts and the caller truncates)."""
-    return {"position": position, "type": frame.get("type"), "path": issue.path, "error": issue.error,
-            "message": issue.message, "schema_path": issue.schema_path}
+    return {
+        "position": position,
+        "type": frame.get("type"),
+        "path": issue.path,
+        "error": issue.error,
+        "message": issue.message,
+        "schema_path": issue.schema_path,
+    }

@@ -90,14 +90,17 @@ async def timed_connect(
         t1 = time.perf_counter()
         timing.tcp_connect_ms = (t1 - t0) * 1000
         if uri.secure:
-            await asyncio.wait_for(writer.start_tls(ssl_context or ssl.create_default_context(), server_hostname=uri.host), left())
+            await asyncio.wait_for(
+                writer.start_tls(ssl_context or ssl.create_default_context(), server_hostname=uri.host), left()
+            )
             t2 = time.perf_counter()
             timing.tls_handshake_ms = (t2 - t1) * 1000
             sslobj = writer.get_extra_info("ssl_object")
             timing.tls_version = sslobj.version() if sslobj else None
             t1 = t2
-        proto = ClientProtocol(uri, max_size=2**20,
-                               subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols else None)
+        proto = ClientProtocol(
+            uri, max_size=2**20, subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols else None
+        )
         request = proto.connect()
         for k, v in (headers or {}).items():
             request.headers[k] = v
@@ -184,7 +187,11 @@ async def _watch(reader: asyncio.StreamReader, proto: ClientProtocol, timing: Co
                 continue
             if event.opcode is Opcode.CLOSE:
                 rcvd = proto.close_rcvd
-                timing.closed = (rcvd.code if rcvd else 1005, rcvd.reason if rcvd else "", (time.perf_counter() - t0) * 1000)
+                timing.closed = (
+                    rcvd.code if rcvd else 1005,
+                    rcvd.reason if rcvd else "",
+                    (time.perf_counter() - t0) * 1000,
+                )
                 return
             if event.opcode is Opcode.TEXT:
                 try:

@@ -54,11 +54,21 @@ def expected_text(op: Operation) -> str:
     if op.expected:
         return op.expected
     req, ans = op.request, op.answer
-    return f"{req.word if req else op.id} is answered by {ans.word if ans else '?'} valid against its schema in the contract"
+    return (
+        f"{req.word if req else op.id} is answered by {ans.word if ans else '?'} valid against its schema in the "
+        "contract"
+    )
 
 
-def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, timeout_s: float,
-                 error_type: str | None = None, contract: Contract | None = None, sent: dict[str, Any] | None = None) -> Result:
+def judge_answer(
+    op: Operation,
+    answer: dict[str, Any] | None,
+    rtt_ms: float,
+    timeout_s: float,
+    error_type: str | None = None,
+    contract: Contract | None = None,
+    sent: dict[str, Any] | None = None,
+) -> Result:
     """The outcome of one request/answer exchange (pure).
 
     The answer is judged against the operation's reply schema when it is a success, and counts as an error
@@ -76,7 +86,9 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
         code = contract.error_code(answer) if contract is not None else answer.get("code")
         said = contract.kind_word(kind) if contract is not None else str(kind)
         what = f"{said} {code}" if code is not None else said
-        return Result.fail("wrong_answer", f"{mtype} answered {'an error: ' if is_error else ''}{what}, not {want.word}", obs)
+        return Result.fail(
+            "wrong_answer", f"{mtype} answered {'an error: ' if is_error else ''}{what}, not {want.word}", obs
+        )
     target = next((m for m in op.reply if m.type == kind), want)
     issue = target.error(answer)
     if issue is not None:
@@ -84,7 +96,10 @@ def judge_answer(op: Operation, answer: dict[str, Any] | None, rtt_ms: float, ti
         return Result.fail("wrong_answer", f"{mtype} answer off its schema at {issue.path}: {issue.error}", obs)
     at = dict(op.echo_at)
     for f in op.echo:
-        if f in request and contract_value(answer, at.get(f, "/" + f.replace("~", "~0").replace("/", "~1"))) != request[f]:
+        if (
+            f in request
+            and contract_value(answer, at.get(f, "/" + f.replace("~", "~0").replace("/", "~1"))) != request[f]
+        ):
             return Result.fail("wrong_answer", f"{want.word} does not echo the {mtype}'s {f}", obs)
     if rtt_ms > timeout_s * 1000 / 2:
         return Result.fail("late_answer", f"{mtype} answered after {rtt_ms:.0f} ms", obs)
@@ -154,9 +169,12 @@ async def request_answer(ctx: ProbeContext, op_id: str) -> Result:
             stray = next((f for _, f in s.frames[mark:] if contract.kind_of(f) in kinds or contract.is_error(f)), None)
             if stray is not None:
                 got = [contract_value(stray, p) for p in contract.answer_pointers]
-                r = Result.fail("wrong_answer", f"{op.request.type if op.request else op_id} was answered with id "
-                                f"{next((g for g in got if g is not None), None)!r}, not the request's {s.last_id!r}",
-                                {"operation": op.id, "request_id": s.last_id, "answer": stray})
+                r = Result.fail(
+                    "wrong_answer",
+                    f"{op.request.type if op.request else op_id} was answered with id "
+                    f"{next((g for g in got if g is not None), None)!r}, not the request's {s.last_id!r}",
+                    {"operation": op.id, "request_id": s.last_id, "answer": stray},
+                )
         if s.last_id is not None:
             r.observed = {**(r.observed or {}), "request_id": s.last_id} if isinstance(r.observed, dict) else r.observed
         if r.reason == "no_answer" and s.closed:
@@ -171,8 +189,11 @@ def delivery_text(op: Operation) -> str:
     if op.expected or d is None:
         return op.expected
     req = op.request.word if op.request is not None and op.request.type else op.id
-    whom = {"subscribers": f"the subscribers of {d.channel}", "recipient": "the recipient's sessions",
-            "self": "the sender's other sessions"}.get(d.to, d.to)
+    whom = {
+        "subscribers": f"the subscribers of {d.channel}",
+        "recipient": "the recipient's sessions",
+        "self": "the sender's other sessions",
+    }.get(d.to, d.to)
     answered = f" is answered by {op.answer.word} and" if op.answer is not None else ""
     return f"{req}{answered} reaches {whom} as {d.said or d.message}"
 
@@ -186,8 +207,16 @@ def make_spec(op: Operation) -> ProbeSpec:
 
     run.__name__ = f"request_answer_{op_id}"
     expected = delivery_text(op) if op.delivers is not None else expected_text(op)
-    return ProbeSpec(op.probe_name, "messaging", op.critical, expected, run, operation=op_id,
-                     evidence=(Evidence("answer"),), runs="together")
+    return ProbeSpec(
+        op.probe_name,
+        "messaging",
+        op.critical,
+        expected,
+        run,
+        operation=op_id,
+        evidence=(Evidence("answer"),),
+        runs="together",
+    )
 
 
 def register(contract: Callable[[], Contract], *, until: str | None = None) -> None:
@@ -254,7 +283,9 @@ def _refusal(c: Contract) -> str:
         return f"refused after {sent or 'the authentication message'}: {' or '.join(how) or 'never authenticated'}"
     code = c.errors.get("invalidToken")
     if ff is not None and ff.auth_error:
-        return f"refused: the {c.kind_word(ff.type)} frame is not authenticated" + (f" and its {ff.auth_error} is {code!r}" if code else "")
+        return f"refused: the {c.kind_word(ff.type)} frame is not authenticated" + (
+            f" and its {ff.auth_error} is {code!r}" if code else ""
+        )
     return "refused: the session is never authenticated"
 
 
@@ -274,8 +305,10 @@ def _user_push(c: Contract) -> str | None:
     ch = c.user_push_channel()
     if ch is None or ch.trigger is None:
         return None
-    return (f"a push made with {ch.trigger.method} {ch.trigger.path} for the user reaches the user's {ch.name} "
-            f"subscription{' as ' + ' / '.join(ch.pushes) if ch.pushes else ''}")
+    return (
+        f"a push made with {ch.trigger.method} {ch.trigger.path} for the user reaches the user's {ch.name} "
+        f"subscription{' as ' + ' / '.join(ch.pushes) if ch.pushes else ''}"
+    )
 
 
 def _broadcast(c: Contract) -> str | None:
@@ -320,8 +353,10 @@ def _user_types(c: Contract) -> str | None:
     rt = _rt(c)
     if c.login is None or rt is None:
         return None
-    return (f"every user type given ({', '.join(c.login.paths)}) connects authenticated and its session stays open "
-            f"and answers '{rt[0]}'")
+    return (
+        f"every user type given ({', '.join(c.login.paths)}) connects authenticated and its session stays open "
+        f"and answers '{rt[0]}'"
+    )
 
 
 def _connect(authenticated: bool) -> Any:
@@ -330,8 +365,13 @@ def _connect(authenticated: bool) -> Any:
         what = "an upgrade with the run's credential" if authenticated else "an anonymous upgrade"
         if ff is None:
             return f"{what} is served{' as authenticated' if authenticated else ''}; stages timed"
-        how = "" if ff.authenticated is None else f" saying at {ff.authenticated} that it is {'' if authenticated else 'not '}authenticated"
+        how = (
+            ""
+            if ff.authenticated is None
+            else f" saying at {ff.authenticated} that it is {'' if authenticated else 'not '}authenticated"
+        )
         return f"{what} gets '{c.kind_word(ff.type)}'{how}; stages timed"
+
     return said
 
 
@@ -343,7 +383,11 @@ def _claims(c: Contract) -> str | None:
     if lg is None:
         return None
     if lg.session == "cookie":
-        swap = f", exchanged by {lg.exchange.method} {lg.exchange.path} for a token at {lg.exchange_token}" if lg.exchange else ""
+        swap = (
+            f", exchanged by {lg.exchange.method} {lg.exchange.path} for a token at {lg.exchange_token}"
+            if lg.exchange
+            else ""
+        )
         return f"every login given answers {lg.status} and sets the session cookie{swap}{where}"
     return f"every login given answers {lg.status} with a token at {lg.token}{where}"
 
@@ -359,8 +403,14 @@ def _rate(flood: str) -> Any:
         if lim is None:
             return None
         err = lim.get("error")
-        then = " then".join(x for x in ((f" {err} errors," if err else ""), (f" the close {lim.close}" if lim.close else "")) if x)
-        return f"{flood} beyond the declared rate limit ({lim.get('burst')} at once) is limited:{then or ' answered by the limit'}"
+        then = " then".join(
+            x for x in ((f" {err} errors," if err else ""), (f" the close {lim.close}" if lim.close else "")) if x
+        )
+        return (
+            f"{flood} beyond the declared rate limit ({lim.get('burst')} at once) is "
+            f"limited:{then or ' answered by the limit'}"
+        )
+
     return said
 
 
@@ -368,6 +418,7 @@ def _endpoint(name: str, what: str) -> Any:
     def said(c: Contract) -> str | None:
         ep = c.endpoint(name)
         return None if ep is None or not ep.get("path") else f"GET {ep['path']} {what}"
+
     return said
 
 
@@ -384,8 +435,10 @@ def _size_limit(c: Contract) -> str | None:
         return None
     size = int(lim["bytes"])
     sent = size + max(6 * 1024, size // 10)  # as readiness.size_limit sends it
-    return (f"a message over the contract's size limit ({size / 1024:g} KiB: {sent // 1024} KiB sent) closes the "
-            f"connection with its close code ({lim.close or 1009})")
+    return (
+        f"a message over the contract's size limit ({size / 1024:g} KiB: {sent // 1024} KiB sent) closes the "
+        f"connection with its close code ({lim.close or 1009})"
+    )
 
 
 def _header_token(c: Contract) -> str | None:
@@ -393,8 +446,11 @@ def _header_token(c: Contract) -> str | None:
     if up is None or not up.header:
         return None
     value = f"{up.scheme} <token>" if up.scheme else "<token>"
-    told = ("the session is authenticated" if c.first_frame is None or not c.first_frame.authenticated
-            else f"its '{c.kind_word(c.first_frame.type)}' frame says authenticated")
+    told = (
+        "the session is authenticated"
+        if c.first_frame is None or not c.first_frame.authenticated
+        else f"its '{c.kind_word(c.first_frame.type)}' frame says authenticated"
+    )
     return f"'{up.header}: {value}' with a login token really sent on the upgrade: {told}"
 
 
@@ -414,7 +470,9 @@ EXPECTED: dict[str, Any] = {
     "connection.user_types": _user_types,
     "connection.anonymous_connect": _connect(False),
     "connection.authenticated_connect": _connect(True),
-    "connection.single_connected_frame": lambda c: f"exactly one '{c.kind_word(c.first_frame.type)}' frame per session" if c.first_frame else None,
+    "connection.single_connected_frame": lambda c: (
+        f"exactly one '{c.kind_word(c.first_frame.type)}' frame per session" if c.first_frame else None
+    ),
     "connection.login": _claims,
     "auth.token_subject": _subject,
     "auth.post_connection": _post_connection,
@@ -436,19 +494,29 @@ EXPECTED: dict[str, Any] = {
     "messaging.channel_broadcast": _broadcast,
     "messaging.dashboard_push": _interval_push,
     "resilience.reconnect": _reconnect,
-    "messaging.stop_pushes": lambda c: (f"{o.request.type or o.id} sent with the id of a running {o.stops.operation} "
-                                        f"ends its {o.stops.pushes}: none come after it") if (o := c.stopper()) is not None
-    and o.stops is not None and o.request is not None else None,
+    "messaging.stop_pushes": lambda c: (
+        (
+            f"{o.request.type or o.id} sent with the id of a running {o.stops.operation} "
+            f"ends its {o.stops.pushes}: none come after it"
+        )
+        if (o := c.stopper()) is not None and o.stops is not None and o.request is not None
+        else None
+    ),
 }
 
 
 # -- probes of a way the contract's session model does not have: never critical for it -----------------
 def _carrier_elsewhere(attr: str) -> Any:
     """The contract carries the credential, but not by ``attr`` (query, header, message)."""
+
     def check(c: Contract) -> bool:
         up = c.upgrade
-        return (up is not None and not getattr(up, attr)
-                and any((up.query, up.header, up.cookie, up.subprotocol is not None, up.first_message, up.message)))
+        return (
+            up is not None
+            and not getattr(up, attr)
+            and any((up.query, up.header, up.cookie, up.subprotocol is not None, up.first_message, up.message))
+        )
+
     return check
 
 
@@ -478,17 +546,27 @@ ANOTHER_MODEL: dict[str, Any] = {
     "auth.query_token": _carrier_elsewhere("query"),
     "auth.header_token": _carrier_elsewhere("header"),
     "auth.post_connection": _carrier_elsewhere("message"),
-    **{name: _no_login for name in ("connection.login_no_password", "connection.user_types",
-                                    "connection.ping_on_connected", "readiness.login_throttle")},
+    **{
+        name: _no_login
+        for name in (
+            "connection.login_no_password",
+            "connection.user_types",
+            "connection.ping_on_connected",
+            "readiness.login_throttle",
+        )
+    },
     # the claims a login's token carries: none to check without a login, nor in an opaque token (no upgrade.jwt)
-    **{name: (lambda c: _no_login(c) or (c.upgrade is not None and not c.upgrade.jwt))
-       for name in ("connection.login", "auth.token_subject")},
+    **{
+        name: (lambda c: _no_login(c) or (c.upgrade is not None and not c.upgrade.jwt))
+        for name in ("connection.login", "auth.token_subject")
+    },
     # a first frame sent before the session could authenticate cannot say it is (a HELLO before IDENTIFY)
     "connection.anonymous_connect": lambda c: _no_anonymous(c) or _first_frame_before_auth(c),
     # authenticated by the first message: the session before it is the anonymous one, auth.before_authentication
     # judges its refusal, unless the contract names how an anonymous session is refused (then this probe judges it)
-    "auth.required_for_protected": lambda c: _no_anonymous(c) or (
-        c.upgrade is not None and bool(c.upgrade.first_message) and not declares(c, "authRefusal")),
+    "auth.required_for_protected": lambda c: (
+        _no_anonymous(c) or (c.upgrade is not None and bool(c.upgrade.first_message) and not declares(c, "authRefusal"))
+    ),
     "session.first_frame": lambda c: c.first_frame is None,
     # authenticated at the upgrade with no first frame to say so: the round trips of its sessions are the evidence
     "connection.authenticated_connect": lambda c: _no_login(c) or c.first_frame is None or _first_frame_before_auth(c),
@@ -496,8 +574,16 @@ ANOTHER_MODEL: dict[str, Any] = {
     "session.error_shape": lambda c: not c.has_error_frames,
     # attacks on (or checks of) the claims of a signed token: the contract does not say its tokens are JWTs
     # (upgrade.jwt): an opaque token has no claims to carry
-    **{name: (lambda c: c.upgrade is not None and not c.upgrade.jwt)
-       for name in ("auth.expired_token", "auth.wrong_audience", "auth.forged_token", "auth.alg_none", "auth.unknown_user")},
+    **{
+        name: (lambda c: c.upgrade is not None and not c.upgrade.jwt)
+        for name in (
+            "auth.expired_token",
+            "auth.wrong_audience",
+            "auth.forged_token",
+            "auth.alg_none",
+            "auth.unknown_user",
+        )
+    },
     "messaging.forbidden_channel": lambda c: not c.channels,
 }
 
@@ -587,19 +673,27 @@ def declares(contract: Contract, key: str) -> bool:
     ``firstFrame[.<field>]``, ``type:<client message type>``, ``channel:<name>``,
     ``trigger:<channel name>``, ``errors.<code name>``, ``endpoints.<name>[.<pointer name>]``,
     ``sessions`` (an open-session count), ``memory`` (a memory gauge), ``triggers`` (any push trigger),
-    ``limits.<name>``, ``authOnly``, ``pushChannel``, ``ownerChannel``, ``delivers:<probe>`` (a request mapped to the probe that declares its push),
+    ``limits.<name>``, ``authOnly``, ``pushChannel``, ``ownerChannel``, ``delivers:<probe>`` (a request mapped to the
+    probe that declares its push),
     ``securityHeaders``, ``origin``.
     """
     kind, _, rest = key.partition(":")
     if kind == "delivers":
         return delivers(contract, rest)
     if kind == "badInput":  # an error code for it, or a declared silence, or a declared close
-        codes = {"invalidJson": ("invalidFormat",), "untyped": ("missingKind", "invalidFormat"), "unknownType": ("unknownType",),
-                 "nested": ("invalidFormat",)}
+        codes = {
+            "invalidJson": ("invalidFormat",),
+            "untyped": ("missingKind", "invalidFormat"),
+            "unknownType": ("unknownType",),
+            "nested": ("invalidFormat",),
+        }
         # JSON nested too deep: input without a kind where it parses, not JSON where the parser refuses it
         said = ("untyped", "invalidJson") if rest == "nested" else (rest,)
-        return (any(contract.errors.get(k) for k in codes.get(rest, ())) or any(k in contract.ignores for k in said)
-                or any(k in contract.closes for k in said))
+        return (
+            any(contract.errors.get(k) for k in codes.get(rest, ()))
+            or any(k in contract.ignores for k in said)
+            or any(k in contract.closes for k in said)
+        )
     if rest:
         if kind == "type":
             return contract.declares_type(rest)
@@ -639,12 +733,23 @@ def declares(contract: Contract, key: str) -> bool:
     if head == "tokenRefusal":  # how a refused token shows: an authError in the first frame, an HTTP status, or the
         # answer to (or a declared close after) the first-message authentication
         up, ff = contract.upgrade, contract.first_frame
-        return (bool(ff is not None and ff.auth_error) or bool(up is not None and up.refuses_at_upgrade)
-                # a session left anonymous, told by the first frame's authenticated place
-                or bool(up is not None and up.refusal_declared and "anonymous" in up.refusal and ff is not None
-                        and ff.authenticated)
-                or bool(up is not None and up.first_message and (up.first_message.get("failure") or
-                                                                  (up.refusal_declared and "close" in up.refusal))))
+        return (
+            bool(ff is not None and ff.auth_error)
+            or bool(up is not None and up.refuses_at_upgrade)
+            # a session left anonymous, told by the first frame's authenticated place
+            or bool(
+                up is not None
+                and up.refusal_declared
+                and "anonymous" in up.refusal
+                and ff is not None
+                and ff.authenticated
+            )
+            or bool(
+                up is not None
+                and up.first_message
+                and (up.first_message.get("failure") or (up.refusal_declared and "close" in up.refusal))
+            )
+        )
     if head == "userPushChannel":  # a channel whose trigger pushes to one user ({userId})
         return contract.user_push_channel() is not None
     if head == "broadcastChannel":  # a channel whose trigger names the channel it pushes to ({channel})
@@ -680,7 +785,11 @@ def delivers(contract: Contract, probe: str) -> bool:
     if d is None:
         return False
     if d.to == "subscribers":
-        return d.channel is not None and contract.channel_for(d.channel) is not None and subscribe_request(contract, d.channel) is not None
+        return (
+            d.channel is not None
+            and contract.channel_for(d.channel) is not None
+            and subscribe_request(contract, d.channel) is not None
+        )
     if d.to == "recipient":
         lg, ff = contract.login, contract.first_frame
         return bool(lg is not None and lg.user_id) or bool(ff is not None and ff.user_id)
@@ -688,8 +797,10 @@ def delivers(contract: Contract, probe: str) -> bool:
 
 
 #: requirements that are no single field, in words
-_WORDS = {"authRefusal": "how an anonymous session is refused (errors.authRequired or closes.authRequired)",
-          "errorFrames": "error frames (x-readiness.errors)"}
+_WORDS = {
+    "authRefusal": "how an anonymous session is refused (errors.authRequired or closes.authRequired)",
+    "errorFrames": "error frames (x-readiness.errors)",
+}
 
 
 def _generic(key: str) -> str:
@@ -699,10 +810,13 @@ def _generic(key: str) -> str:
         return key
     if key in _WORDS:
         return _WORDS[key]
-    return {"type": "the client message this probe sends", "channel": "the subscription channel this probe uses",
-            "delivers": "a request mapped to this probe with what it delivers and to whom (x-readiness.delivers)",
-            "badInput": "how the service answers this input (an errors code, ignores or closes)",
-            "trigger": "a push trigger for the channel this probe uses"}.get(kind, key)
+    return {
+        "type": "the client message this probe sends",
+        "channel": "the subscription channel this probe uses",
+        "delivers": "a request mapped to this probe with what it delivers and to whom (x-readiness.delivers)",
+        "badInput": "how the service answers this input (an errors code, ignores or closes)",
+        "trigger": "a push trigger for the channel this probe uses",
+    }.get(kind, key)
 
 
 def not_in_contract(spec: ProbeSpec, contract: Contract) -> str | None:

@@ -103,10 +103,15 @@ def nested_json(size_limit: int) -> str:
     return "[" * depth + "]" * depth
 
 
-@probe("resilience.nested_json", category="resilience", critical=True, evidence=("session_kept|served_again",),
-       expected="deeply nested JSON inside the declared size limit gets the contract's error and the session stays "
-                "(its round trip answered after), or the close the contract declares for such input and a new session "
-                "is served; over HTTP, a login with such a body is refused with a 4xx, never a 5xx")
+@probe(
+    "resilience.nested_json",
+    category="resilience",
+    critical=True,
+    evidence=("session_kept|served_again",),
+    expected="deeply nested JSON inside the declared size limit gets the contract's error and the session stays "
+    "(its round trip answered after), or the close the contract declares for such input and a new session "
+    "is served; over HTTP, a login with such a body is refused with a 4xx, never a 5xx",
+)
 async def deep_json(ctx: ProbeContext) -> Result:
     c = ctx.contract
     lim = c.limit("messageSize")
@@ -125,7 +130,9 @@ async def deep_json(ctx: ProbeContext) -> Result:
         mark = s.mark()
         t0 = time.perf_counter()
         await s.send(text)
-        err = await s.expect(c.is_error, ctx.quiet(ctx.options.quiet_window_s) if quiet else ctx.options.timeout_s, since=mark)
+        err = await s.expect(
+            c.is_error, ctx.quiet(ctx.options.quiet_window_s) if quiet else ctx.options.timeout_s, since=mark
+        )
         obs["answer_ms"] = round((time.perf_counter() - t0) * 1000, 1) if err is not None else None
         obs["error_code"] = c.error_code(err) if err is not None else None
         obs["error_kind"] = c.kind_of(err) if err is not None else None  # what names it where errors carry no code
@@ -145,33 +152,57 @@ async def deep_json(ctx: ProbeContext) -> Result:
         again = await _served_again(ctx)
         obs.update(declared_close=code, served_again=again is not None)
         if again is None:
-            return Result.fail("session_lost", f"JSON nested {depth} deep closed the session {code} as the contract "
-                               "declares, but a new session got no answer to its round trip", obs, close_code=code)
+            return Result.fail(
+                "session_lost",
+                f"JSON nested {depth} deep closed the session {code} as the contract "
+                "declares, but a new session got no answer to its round trip",
+                obs,
+                close_code=code,
+            )
     elif closed:
-        what = (f"JSON nested {depth} deep ({len(text) // 1024} KiB, inside the {int(lim['bytes']) // 1024} KiB limit)"
-                f"{' after the error' if err is not None else ''}")
+        what = (
+            f"JSON nested {depth} deep ({len(text) // 1024} KiB, inside the {int(lim['bytes']) // 1024} KiB limit)"
+            f"{' after the error' if err is not None else ''}"
+        )
         if is_lockout_close(code, reason):
             return Result.closed(code, reason, what, obs)
         shown = f"{code} {reason!r}" if reason else str(code)
-        return Result.fail("session_closed", f"{what}: the target closed the session {shown} instead of answering the "
-                           "contract's error and keeping it", obs,
-                           close_code=code, close_reason=reason)
+        return Result.fail(
+            "session_closed",
+            f"{what}: the target closed the session {shown} instead of answering the contract's error and keeping it",
+            obs,
+            close_code=code,
+            close_reason=reason,
+        )
     if err is None and not quiet and not obs.get("served_again"):
-        return Result.fail("no_answer", f"JSON nested {depth} deep got no error frame within {ctx.options.timeout_s:.1f} s", obs)
+        return Result.fail(
+            "no_answer", f"JSON nested {depth} deep got no error frame within {ctx.options.timeout_s:.1f} s", obs
+        )
     if pong is None and not obs.get("served_again"):
-        return Result.fail("session_lost", f"after JSON nested {depth} deep the session no longer answers its round trip", obs)
+        return Result.fail(
+            "session_lost", f"after JSON nested {depth} deep the session no longer answers its round trip", obs
+        )
     http = await _nested_login(ctx, text)
     if http is not None:
         obs["http_login_status"] = http
         if http >= 500:
-            return Result.fail("server_error", f"a login whose body is JSON nested {depth} deep was answered HTTP {http}", obs)
+            return Result.fail(
+                "server_error", f"a login whose body is JSON nested {depth} deep was answered HTTP {http}", obs
+            )
     if obs.get("served_again"):
-        return Result.ok(f"JSON nested {depth} deep: closed {code} as the contract declares; a new session answers"
-                         + (f"; over HTTP {http}" if http is not None else ""), obs, close_code=code)
+        return Result.ok(
+            f"JSON nested {depth} deep: closed {code} as the contract declares; a new session answers"
+            + (f"; over HTTP {http}" if http is not None else ""),
+            obs,
+            close_code=code,
+        )
     named = obs["error_code"] if obs["error_code"] is not None else obs["error_kind"]
     what = f"error {named}" if err is not None else "ignored as the contract declares"
-    return Result.ok(f"JSON nested {depth} deep: {what} in {obs['answer_ms'] or 0:.0f} ms, the session kept"
-                     + (f"; over HTTP {http}" if http is not None else ""), obs)
+    return Result.ok(
+        f"JSON nested {depth} deep: {what} in {obs['answer_ms'] or 0:.0f} ms, the session kept"
+        + (f"; over HTTP {http}" if http is not None else ""),
+        obs,
+    )
 
 
 async def _served_again(ctx: ProbeContext) -> Any:
@@ -198,48 +229,93 @@ async def _nested_login(ctx: ProbeContext, text: str) -> int | None:
         return None
 
 
-async def _http(ctx: ProbeContext, method: str, path: str, *, json_body: Any = None, data: str | None = None,
-                local: str | None = None) -> tuple[int, dict[str, str]]:
+async def _http(
+    ctx: ProbeContext,
+    method: str,
+    path: str,
+    *,
+    json_body: Any = None,
+    data: str | None = None,
+    local: str | None = None,
+) -> tuple[int, dict[str, str]]:
     """One HTTP request (from the loopback address ``local`` when given): (status, headers). Never redirected."""
     timeout = aiohttp.ClientTimeout(total=ctx.options.timeout_s)
-    connector = aiohttp.TCPConnector(ssl=(ctx.ssl_context or True) if ctx.tls else True, force_close=True,
-                                     local_addr=(local, 0) if local else None)
+    connector = aiohttp.TCPConnector(
+        ssl=(ctx.ssl_context or True) if ctx.tls else True, force_close=True, local_addr=(local, 0) if local else None
+    )
     headers = {"Content-Type": "application/json"} if data is not None else None
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        async with session.request(method, ctx.http_url.rstrip("/") + path, json=json_body, data=data, headers=headers,
-                                   allow_redirects=False) as r:
+        async with session.request(
+            method, ctx.http_url.rstrip("/") + path, json=json_body, data=data, headers=headers, allow_redirects=False
+        ) as r:
             await read_body(r)
             return r.status, dict(r.headers)
 
 
 # -- control-frame flood ---------------------------------------------------------------------
-def judge_flood(*, sent: int, pongs: int, errors: int, limited: int, closed: bool, code: int | None, reason: str | None,
-                want: int, err_code: str | None, took_s: float | None) -> Result:
+def judge_flood(
+    *,
+    sent: int,
+    pongs: int,
+    errors: int,
+    limited: int,
+    closed: bool,
+    code: int | None,
+    reason: str | None,
+    want: int,
+    err_code: str | None,
+    took_s: float | None,
+) -> Result:
     """The outcome of a ping flood (pure): limited like other traffic means closed with the rate limit's code
     (``err_code``: the error the contract says comes first; None: it declares none, the close alone limits)."""
-    obs = {"pings_sent": sent, "pongs": pongs, "error_frames": errors, "rate_limited_errors": limited,
-           "close": code if closed else None, "closed_after_s": None if took_s is None else round(took_s, 3)}
+    obs = {
+        "pings_sent": sent,
+        "pongs": pongs,
+        "error_frames": errors,
+        "rate_limited_errors": limited,
+        "close": code if closed else None,
+        "closed_after_s": None if took_s is None else round(took_s, 3),
+    }
     if closed and is_lockout_close(code, reason):
         return Result.closed(code, reason, "the flood could not be judged", obs)
     if closed and code == want:
         errs = f"{limited} {err_code} errors, then " if err_code is not None else ""
-        return Result.ok(f"{sent} pings: {pongs} pongs, {errs}closed {want} "
-                         f"{took_s or 0:.2f} s after the flood began", obs, close_code=want)
+        return Result.ok(
+            f"{sent} pings: {pongs} pongs, {errs}closed {want} {took_s or 0:.2f} s after the flood began",
+            obs,
+            close_code=want,
+        )
     if closed:
         return Result.closed(code, reason, f"{sent} ping control frames ({pongs} answered)", obs)
     if limited or errors:
-        return Result.fail("no_close", f"{sent} ping control frames got {limited or errors} error frames and no close {want}", obs)
+        return Result.fail(
+            "no_close", f"{sent} ping control frames got {limited or errors} error frames and no close {want}", obs
+        )
     if not pongs:
-        return Result.fail("no_answer", f"{sent} ping control frames got no pong, no error and no close: nothing to judge "
-                           "the limit by (RFC 6455 §5.5.2: a ping is answered with a pong)", obs)
-    return Result.fail("control_flood_unlimited", f"{sent} ping control frames in a burst: {pongs} answered with pongs, "
-                       f"{f'no {err_code} error and ' if err_code is not None else ''}no close {want}: control frames are "
-                       "outside the rate limit", obs)
+        return Result.fail(
+            "no_answer",
+            f"{sent} ping control frames got no pong, no error and no close: nothing to judge "
+            "the limit by (RFC 6455 §5.5.2: a ping is answered with a pong)",
+            obs,
+        )
+    return Result.fail(
+        "control_flood_unlimited",
+        f"{sent} ping control frames in a burst: {pongs} answered with pongs, "
+        f"{f'no {err_code} error and ' if err_code is not None else ''}no close {want}: control frames are "
+        "outside the rate limit",
+        obs,
+    )
 
 
-@probe("readiness.control_frame_flood", leaves=("load",), category="readiness", critical=True, evidence=("pings_sent", "close"),
-       expected="a burst of ping control frames beyond the declared rate limit is limited like other messages: "
-                "rate_limited errors, then the rate limit's close (1008), within the answer timeout")
+@probe(
+    "readiness.control_frame_flood",
+    leaves=("load",),
+    category="readiness",
+    critical=True,
+    evidence=("pings_sent", "close"),
+    expected="a burst of ping control frames beyond the declared rate limit is limited like other messages: "
+    "rate_limited errors, then the rate limit's close (1008), within the answer timeout",
+)
 async def control_frame_flood(ctx: ProbeContext) -> Result:
     lim = ctx.contract.limit("rate")
     assert lim is not None  # REQUIRES: limits.rate
@@ -277,7 +353,10 @@ async def control_frame_flood(ctx: ProbeContext) -> Result:
         # window for a late close is then enough
         end = time.monotonic() + ctx.options.timeout_s
         while not s.closed and time.monotonic() < end:
-            if pongs >= sent and await s.wait_closed(min(ctx.quiet(ctx.options.settle_s), end - time.monotonic())) is False:
+            if (
+                pongs >= sent
+                and await s.wait_closed(min(ctx.quiet(ctx.options.settle_s), end - time.monotonic())) is False
+            ):
                 break
             await s.wait_closed(min(0.05, max(0.0, end - time.monotonic())))
         took = time.perf_counter() - t0 if s.closed else None
@@ -285,8 +364,18 @@ async def control_frame_flood(ctx: ProbeContext) -> Result:
         errors = [f for _, f in s.frames[mark:] if c.is_error(f)]
         limited = sum(1 for f in errors if c.error_code(f) == err_code)
         closed, code, reason = s.closed, s.close_code, s.close_reason
-    return judge_flood(sent=sent, pongs=pongs, errors=len(errors), limited=limited, closed=closed, code=code, reason=reason,
-                       want=want, err_code=err_code, took_s=took)
+    return judge_flood(
+        sent=sent,
+        pongs=pongs,
+        errors=len(errors),
+        limited=limited,
+        closed=closed,
+        code=code,
+        reason=reason,
+        want=want,
+        err_code=err_code,
+        took_s=took,
+    )
 
 
 # -- a stalled TLS handshake -----------------------------------------------------------------
@@ -294,9 +383,17 @@ async def control_frame_flood(ctx: ProbeContext) -> Result:
 CLIENT_HELLO_START = b"\x16\x03\x01\x00\xc8"
 
 
-@probe("resilience.tls_handshake_stall", runs="together", waits="handshake_bound_s", category="resilience", critical=False, needs=("tls",), evidence=("target",),
-       expected="a connection that sends 5 bytes of a TLS ClientHello and stalls is dropped within the declared "
-                "handshake deadline (limits.handshake), as a stalled request head is")
+@probe(
+    "resilience.tls_handshake_stall",
+    runs="together",
+    waits="handshake_bound_s",
+    category="resilience",
+    critical=False,
+    needs=("tls",),
+    evidence=("target",),
+    expected="a connection that sends 5 bytes of a TLS ClientHello and stalls is dropped within the declared "
+    "handshake deadline (limits.handshake), as a stalled request head is",
+)
 async def tls_handshake_stall(ctx: ProbeContext) -> Result:
     if not ctx.tls:
         return Result.skip("not_tls", "a ws:// target: no TLS handshake to stall")
@@ -313,14 +410,24 @@ async def tls_handshake_stall(ctx: ProbeContext) -> Result:
         elapsed, what = await _dropped_within(reader, bound)
     finally:
         await _close_writer(writer)
-    obs = {"deadline_s": deadline, "waited_s": round(bound, 2), "elapsed_s": None if elapsed is None else round(elapsed, 3),
-           "target": what}
+    obs = {
+        "deadline_s": deadline,
+        "waited_s": round(bound, 2),
+        "elapsed_s": None if elapsed is None else round(elapsed, 3),
+        "target": what,
+    }
     if elapsed is None:
-        return Result.fail("handshake_held", f"a TLS handshake stalled after 5 bytes was held open for {bound:.1f} s "
-                           f"(declared deadline {deadline:g} s)", obs)
+        return Result.fail(
+            "handshake_held",
+            f"a TLS handshake stalled after 5 bytes was held open for {bound:.1f} s (declared deadline {deadline:g} s)",
+            obs,
+        )
     if elapsed > deadline + max(0.5, deadline / 2):
-        return Result.fail("handshake_held", f"a stalled TLS handshake was dropped only after {elapsed:.2f} s "
-                           f"(declared deadline {deadline:g} s)", obs)
+        return Result.fail(
+            "handshake_held",
+            f"a stalled TLS handshake was dropped only after {elapsed:.2f} s (declared deadline {deadline:g} s)",
+            obs,
+        )
     return Result.ok(f"a stalled TLS handshake: the target {what} after {elapsed:.2f} s (deadline {deadline:g} s)", obs)
 
 
@@ -329,7 +436,14 @@ async def _read_response(reader: asyncio.StreamReader, timeout: float) -> tuple[
     """One HTTP/1.1 response (status, lower-case headers), its body read; None when none came in time."""
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-    except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ssl.SSLError, OSError):
+    except (
+        TimeoutError,
+        asyncio.IncompleteReadError,
+        asyncio.LimitOverrunError,
+        ConnectionError,
+        ssl.SSLError,
+        OSError,
+    ):
         return None
     lines = head.decode("latin-1").split("\r\n")
     try:
@@ -347,9 +461,16 @@ async def _read_response(reader: asyncio.StreamReader, timeout: float) -> tuple[
     return status, headers
 
 
-@probe("resilience.keepalive_trickle", runs="together", waits="handshake_bound_s", category="resilience", critical=False, evidence=("target",),
-       expected="on a kept-alive HTTP connection, a second request head sent in part and stalled is dropped within "
-                "the declared deadline for a request head (limits.handshake), as the first request's is")
+@probe(
+    "resilience.keepalive_trickle",
+    runs="together",
+    waits="handshake_bound_s",
+    category="resilience",
+    critical=False,
+    evidence=("target",),
+    expected="on a kept-alive HTTP connection, a second request head sent in part and stalled is dropped within "
+    "the declared deadline for a request head (limits.handshake), as the first request's is",
+)
 async def keepalive_trickle(ctx: ProbeContext) -> Result:
     deadline = handshake_deadline(ctx.contract)
     ep = ctx.contract.endpoint("health")
@@ -361,18 +482,29 @@ async def keepalive_trickle(ctx: ProbeContext) -> Result:
     head = f"GET {ep['path']} HTTP/1.1\r\nHost: {http.netloc}\r\nUser-Agent: pitchey-analysis\r\n"
     bound = grace_s(deadline)
     reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(host, port, ssl=(ctx.ssl_context or ssl.create_default_context()) if tls else None,
-                                server_hostname=host if tls else None), ctx.options.open_timeout_s)
+        asyncio.open_connection(
+            host,
+            port,
+            ssl=(ctx.ssl_context or ssl.create_default_context()) if tls else None,
+            server_hostname=host if tls else None,
+        ),
+        ctx.options.open_timeout_s,
+    )
     try:
         writer.write((head + "\r\n").encode())
         await writer.drain()
         first = await _read_response(reader, ctx.options.timeout_s)
         if first is None:
-            return Result.fail("no_answer", f"GET {ep['path']} got no complete answer within {ctx.options.timeout_s:.1f} s")
+            return Result.fail(
+                "no_answer", f"GET {ep['path']} got no complete answer within {ctx.options.timeout_s:.1f} s"
+            )
         status, headers = first
         if not 200 <= status < 300:
-            return Result.skip("control_failed", f"GET {ep['path']} answered HTTP {status}: no kept-alive request to follow",
-                               {"status": status})
+            return Result.skip(
+                "control_failed",
+                f"GET {ep['path']} answered HTTP {status}: no kept-alive request to follow",
+                {"status": status},
+            )
         # RFC 9112 §2.1: the head ends with an empty line; the second one never does
         try:
             writer.write(head.encode())
@@ -383,20 +515,34 @@ async def keepalive_trickle(ctx: ProbeContext) -> Result:
     finally:
         await _close_writer(writer)
     keep = headers.get("connection", "").lower() != "close"
-    obs = {"deadline_s": deadline, "waited_s": round(bound, 2), "elapsed_s": None if elapsed is None else round(elapsed, 3),
-           "target": what, "keep_alive_offered": keep}
+    obs = {
+        "deadline_s": deadline,
+        "waited_s": round(bound, 2),
+        "elapsed_s": None if elapsed is None else round(elapsed, 3),
+        "target": what,
+        "keep_alive_offered": keep,
+    }
     if elapsed is None:
-        return Result.fail("keepalive_held", f"a second request head trickled on a kept-alive connection was held open for "
-                           f"{bound:.1f} s (declared deadline {deadline:g} s)", obs)
+        return Result.fail(
+            "keepalive_held",
+            f"a second request head trickled on a kept-alive connection was held open for "
+            f"{bound:.1f} s (declared deadline {deadline:g} s)",
+            obs,
+        )
     if not keep:
-        return Result.ok("the target closes the connection after each answer (Connection: close): no kept-alive "
-                         "connection to hold", obs)
-    return Result.ok(f"a trickled second request head: the target {what} after {elapsed:.2f} s (deadline {deadline:g} s)", obs)
+        return Result.ok(
+            "the target closes the connection after each answer (Connection: close): no kept-alive connection to hold",
+            obs,
+        )
+    return Result.ok(
+        f"a trickled second request head: the target {what} after {elapsed:.2f} s (deadline {deadline:g} s)", obs
+    )
 
 
 # -- login brute force --------------------------------------------------------------------------
-async def _guesses(ctx: ProbeContext, path: str, emails: list[str], local: str | None, refused: tuple[int, ...]
-                   ) -> tuple[int | None, int, dict[str, Any]]:
+async def _guesses(
+    ctx: ProbeContext, path: str, emails: list[str], local: str | None, refused: tuple[int, ...]
+) -> tuple[int | None, int, dict[str, Any]]:
     """Wrong passwords, one login after another, until a 429: (the attempt that got it or None, attempts, facts).
 
     Raises :class:`_Odd` on an answer that is neither a refusal of the credentials nor a 429."""
@@ -404,8 +550,9 @@ async def _guesses(ctx: ProbeContext, path: str, emails: list[str], local: str |
     method = lg.method if lg is not None else "POST"
     facts: dict[str, Any] = {}
     for i, email in enumerate(emails, start=1):
-        status, headers = await _http(ctx, method, path, json_body=login_body(ctx.contract, email, "wrong-" + secrets.token_hex(6)),
-                                      local=local)
+        status, headers = await _http(
+            ctx, method, path, json_body=login_body(ctx.contract, email, "wrong-" + secrets.token_hex(6)), local=local
+        )
         if status == 429:
             facts["retry_after"] = headers.get("Retry-After")
             return i, i, facts
@@ -422,16 +569,26 @@ class _Odd(Exception):
         self.status, self.attempt = status, attempt
 
 
-@probe("readiness.login_throttle", leaves=("login_throttle",), category="readiness", critical=True, disruptive=True, last=True,
-       evidence=("account", "address"),
-       expected=f"HTTP login brute force is throttled with 429: wrong passwords for one account (and then its right "
-                f"one), and wrong logins for many accounts from one address, within {BRUTE_ATTEMPTS} attempts each")
+@probe(
+    "readiness.login_throttle",
+    leaves=("login_throttle",),
+    category="readiness",
+    critical=True,
+    disruptive=True,
+    last=True,
+    evidence=("account", "address"),
+    expected=f"HTTP login brute force is throttled with 429: wrong passwords for one account (and then its right "
+    f"one), and wrong logins for many accounts from one address, within {BRUTE_ATTEMPTS} attempts each",
+)
 async def login_throttle(ctx: ProbeContext) -> Result:
     lg = ctx.contract.login
     assert lg is not None  # REQUIRES: login
     user = ctx.user
-    path = (user.login_path if user is not None and user.login_path else None) \
-        or (lg.paths.get(user.user_type) if user is not None else None) or next(iter(lg.paths.values()))
+    path = (
+        (user.login_path if user is not None and user.login_path else None)
+        or (lg.paths.get(user.user_type) if user is not None else None)
+        or next(iter(lg.paths.values()))
+    )
     account = user.email if user is not None and user.email else "brute-force@pitchey-analysis.invalid"
     refused = tuple(lg.refused_status)
     obs: dict[str, Any] = {"attempts_per_phase": BRUTE_ATTEMPTS}
@@ -441,26 +598,46 @@ async def login_throttle(ctx: ProbeContext) -> Result:
         hit, tried, facts = await _guesses(ctx, path, [account] * BRUTE_ATTEMPTS, by_account, refused)
         obs["account"] = {"throttled_at": hit, "tried": tried, **facts}
         if hit is not None and user is not None and user.password and not user.token:
-            status, _ = await _http(ctx, lg.method, path, json_body=login_body(ctx.contract, account, user.password),
-                                    local=by_account)
+            status, _ = await _http(
+                ctx, lg.method, path, json_body=login_body(ctx.contract, account, user.password), local=by_account
+            )
             obs["account"]["right_password_after"] = status
             if status == lg.status:
-                return Result.fail("throttle_bypassed", f"{hit - 1} wrong passwords were refused and the {hit}th throttled "
-                                   f"with 429, but the right password right after was let in (HTTP {status})", obs)
+                return Result.fail(
+                    "throttle_bypassed",
+                    f"{hit - 1} wrong passwords were refused and the {hit}th throttled "
+                    f"with 429, but the right password right after was let in (HTTP {status})",
+                    obs,
+                )
         emails = [f"brute-{i}-{secrets.token_hex(3)}@pitchey-analysis.invalid" for i in range(BRUTE_ATTEMPTS)]
         hit2, tried2, facts2 = await _guesses(ctx, path, emails, by_address, refused)
         obs["address"] = {"throttled_at": hit2, "tried": tried2, **facts2}
     except _Odd as odd:
-        return Result.fail("wrong_answer", f"wrong login {odd.attempt} was answered HTTP {odd.status}: neither a refusal "
-                           f"of the credentials ({', '.join(map(str, refused))}) nor 429", obs)
+        return Result.fail(
+            "wrong_answer",
+            f"wrong login {odd.attempt} was answered HTTP {odd.status}: neither a refusal "
+            f"of the credentials ({', '.join(map(str, refused))}) nor 429",
+            obs,
+        )
     if hit is None:
-        return Result.fail("no_throttle", f"{tried} wrong passwords for one account in a row were all refused as wrong "
-                           "credentials, none throttled with 429: the password can be guessed at the speed of the login", obs)
+        return Result.fail(
+            "no_throttle",
+            f"{tried} wrong passwords for one account in a row were all refused as wrong "
+            "credentials, none throttled with 429: the password can be guessed at the speed of the login",
+            obs,
+        )
     if hit2 is None:
-        return Result.fail("no_throttle", f"{tried2} failed logins for {tried2} accounts from one address were all refused "
-                           "as wrong credentials, none throttled with 429", obs)
-    return Result.ok(f"throttled with 429 after {hit - 1} wrong passwords for one account and after {hit2 - 1} failed "
-                     "logins from one address", obs)
+        return Result.fail(
+            "no_throttle",
+            f"{tried2} failed logins for {tried2} accounts from one address were all refused "
+            "as wrong credentials, none throttled with 429",
+            obs,
+        )
+    return Result.ok(
+        f"throttled with 429 after {hit - 1} wrong passwords for one account and after {hit2 - 1} failed "
+        "logins from one address",
+        obs,
+    )
 
 
 # -- subscriptions beyond the declared cap -------------------------------------------------------
@@ -476,9 +653,15 @@ def subscription_channels(contract: Contract, n: int) -> list[str]:
     return public[:n]
 
 
-@probe("readiness.subscription_cap", runs="together", category="readiness", critical=False, evidence=("confirmed", "refused_with"),
-       expected="a session is confirmed up to the declared subscription cap (limits.subscriptions.perSession) and "
-                "the subscription past it is refused with the declared error")
+@probe(
+    "readiness.subscription_cap",
+    runs="together",
+    category="readiness",
+    critical=False,
+    evidence=("confirmed", "refused_with"),
+    expected="a session is confirmed up to the declared subscription cap (limits.subscriptions.perSession) and "
+    "the subscription past it is refused with the declared error",
+)
 async def subscription_cap(ctx: ProbeContext) -> Result:
     c = ctx.contract
     lim = c.limit("subscriptions")
@@ -486,20 +669,27 @@ async def subscription_cap(ctx: ProbeContext) -> Result:
     assert lim is not None and req is not None  # REQUIRES: limits.subscriptions, subscription
     cap, err_code = int(lim["perSession"]), lim.get("error")
     if cap + 1 > MAX_SUBSCRIPTIONS_PROBED:  # the channels' names are built before any is sent: bounded first
-        return Result.skip("cap_too_high", f"a cap of {cap:,} subscriptions is more than this probe sends "
-                           f"({MAX_SUBSCRIPTIONS_PROBED:,})")
+        return Result.skip(
+            "cap_too_high",
+            f"a cap of {cap:,} subscriptions is more than this probe sends ({MAX_SUBSCRIPTIONS_PROBED:,})",
+        )
     channels = subscription_channels(c, cap + 1)
     if len(channels) <= cap:
-        return Result.skip("not_in_contract", f"the contract declares {len(channels)} public channels, not enough to "
-                           f"subscribe past a cap of {cap}")
+        return Result.skip(
+            "not_in_contract",
+            f"the contract declares {len(channels)} public channels, not enough to subscribe past a cap of {cap}",
+        )
     rate = c.limit("rate")
     pace = 0.0
     if rate is not None and cap + 2 > int(rate["burst"]):
         refill = float(rate.get("refillPerSecond") or 0)
         extra_s = (cap + 2 - int(rate["burst"])) / refill if refill > 0 else float("inf")
         if extra_s > 10:
-            return Result.skip("rate_bound", f"the declared rate limit ({rate['burst']} in a burst) lets no session send "
-                               f"{cap + 1} subscriptions in reasonable time: the cap is not judged")
+            return Result.skip(
+                "rate_bound",
+                f"the declared rate limit ({rate['burst']} in a burst) lets no session send "
+                f"{cap + 1} subscriptions in reasonable time: the cap is not judged",
+            )
         pace = 1 / refill
     example, kinds = req
     obs: dict[str, Any] = {"cap": cap, "channel_pattern": channels[0]}
@@ -518,28 +708,46 @@ async def subscription_cap(ctx: ProbeContext) -> Result:
                 obs["confirmed"] = i - 1
                 if s.closed:
                     return Result.closed(s.close_code, s.close_reason, f"subscription {i} of {cap + 1}", obs)
-                return Result.fail("no_answer", f"subscription {i} ({channel!r}) got no answer within "
-                                   f"{ctx.options.timeout_s:.1f} s", obs)
+                return Result.fail(
+                    "no_answer",
+                    f"subscription {i} ({channel!r}) got no answer within {ctx.options.timeout_s:.1f} s",
+                    obs,
+                )
             if c.is_error(ans):
                 code = c.error_code(ans)
                 obs.update(confirmed=i - 1, refused_with=code)
                 if i <= cap:
-                    return Result.fail("wrong_answer", f"subscription {i} was refused ({code}) below the declared cap "
-                                       f"of {cap}", obs)
+                    return Result.fail(
+                        "wrong_answer", f"subscription {i} was refused ({code}) below the declared cap of {cap}", obs
+                    )
                 if err_code is not None and code != err_code:
-                    return Result.fail("wrong_answer", f"the subscription past the cap was refused with {code}, not the "
-                                       f"declared {err_code}", obs)
+                    return Result.fail(
+                        "wrong_answer",
+                        f"the subscription past the cap was refused with {code}, not the declared {err_code}",
+                        obs,
+                    )
                 return Result.ok(f"{cap} subscriptions confirmed, the {cap + 1}th refused ({code})", obs)
         obs["confirmed"] = len(channels)
-    return Result.fail("no_cap", f"{len(channels)} subscriptions of one session were all confirmed (declared cap {cap}): "
-                       "a client can make the service hold any number of channels", obs)
+    return Result.fail(
+        "no_cap",
+        f"{len(channels)} subscriptions of one session were all confirmed (declared cap {cap}): "
+        "a client can make the service hold any number of channels",
+        obs,
+    )
 
 
 # -- connections beyond the declared cap ---------------------------------------------------------
-@probe("readiness.connection_cap", runs="figures", leaves=("connections",), category="readiness", critical=False, disruptive=True,
-       evidence=("served", "refused_status"),
-       expected="connections up to the declared cap (limits.connections.max) are served, the next upgrade is refused "
-                "with the declared status (503), and a slot freed is served again")
+@probe(
+    "readiness.connection_cap",
+    runs="figures",
+    leaves=("connections",),
+    category="readiness",
+    critical=False,
+    disruptive=True,
+    evidence=("served", "refused_status"),
+    expected="connections up to the declared cap (limits.connections.max) are served, the next upgrade is refused "
+    "with the declared status (503), and a slot freed is served again",
+)
 async def connection_cap(ctx: ProbeContext) -> Result:
     lim = ctx.contract.limit("connections")
     assert lim is not None  # REQUIRES: limits.connections
@@ -547,8 +755,11 @@ async def connection_cap(ctx: ProbeContext) -> Result:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     room = (soft if soft != resource.RLIM_INFINITY else 1 << 20) - FD_RESERVE
     if cap + 1 > min(room, MAX_CAP_PROBED):
-        return Result.skip("cap_too_high", f"a cap of {cap} connections is more than this probe opens "
-                           f"({min(room, MAX_CAP_PROBED)}: the suite's file limit and its own bound)")
+        return Result.skip(
+            "cap_too_high",
+            f"a cap of {cap} connections is more than this probe opens "
+            f"({min(room, MAX_CAP_PROBED)}: the suite's file limit and its own bound)",
+        )
     held: list[ProbeSession] = []
     obs: dict[str, Any] = {"cap": cap, "status": want}
     try:
@@ -560,19 +771,30 @@ async def connection_cap(ctx: ProbeContext) -> Result:
                 status = exc.response.status_code
                 obs.update(served=len(held), refused_status=status)
                 if status != want:
-                    return Result.fail("wrong_status", f"connection {i + 1} was refused with HTTP {status}, not the "
-                                       f"declared {want}", obs)
+                    return Result.fail(
+                        "wrong_status",
+                        f"connection {i + 1} was refused with HTTP {status}, not the declared {want}",
+                        obs,
+                    )
                 refused_at = i + 1
                 break
             held.append(s)
             if await s.begun() is None:
-                return Result.fail("no_answer", f"connection {i + 1} was upgraded but never began as the contract says", obs)
+                return Result.fail(
+                    "no_answer", f"connection {i + 1} was upgraded but never began as the contract says", obs
+                )
         if refused_at is None:
             obs["served"] = len(held)
-            return Result.fail("no_cap", f"{len(held)} connections were all served (declared cap {cap}): a client can "
-                               "open connections until the service runs out of file descriptors", obs)
+            return Result.fail(
+                "no_cap",
+                f"{len(held)} connections were all served (declared cap {cap}): a client can "
+                "open connections until the service runs out of file descriptors",
+                obs,
+            )
         if refused_at == 1:
-            return Result.skip("no_room", f"the first connection was refused with {want}: the target is at its cap already")
+            return Result.skip(
+                "no_room", f"the first connection was refused with {want}: the target is at its cap already"
+            )
         await held.pop().close()
         released = None
         t0 = time.monotonic()
@@ -586,10 +808,17 @@ async def connection_cap(ctx: ProbeContext) -> Result:
             released = time.monotonic() - t0
         obs["served_again_after_s"] = None if released is None else round(released, 3)
         if released is None:
-            return Result.fail("slot_not_released", f"after one of {refused_at - 1} connections closed, upgrades were still "
-                               f"refused {ctx.options.timeout_s:.1f} s later", obs)
-        return Result.ok(f"{refused_at - 1} connections served, the next refused with {want}, served again "
-                         f"{released:.2f} s after one closed", obs)
+            return Result.fail(
+                "slot_not_released",
+                f"after one of {refused_at - 1} connections closed, upgrades were still "
+                f"refused {ctx.options.timeout_s:.1f} s later",
+                obs,
+            )
+        return Result.ok(
+            f"{refused_at - 1} connections served, the next refused with {want}, served again "
+            f"{released:.2f} s after one closed",
+            obs,
+        )
     except Exception as exc:
         r = classify(exc)
         r.detail = f"with {len(held)} connections open: {r.detail}"
@@ -722,15 +951,25 @@ async def _churn_session(ctx: ProbeContext, plan: Churn, n: int, tag: str) -> tu
             ans = await s.expect_answer({rt[1]}, ctx.options.timeout_s, since=mark, errors=False)
         except ConnectionClosed:
             ans = None
-        return None, {"answered": ans is not None, "closed": s.closed,
-                      "close_code": s.close_code if s.closed else None, "close_reason": s.close_reason if s.closed else None}
+        return None, {
+            "answered": ans is not None,
+            "closed": s.closed,
+            "close_code": s.close_code if s.closed else None,
+            "close_reason": s.close_reason if s.closed else None,
+        }
 
 
-@probe("readiness.memory_retained", category="readiness", critical=True, disruptive=True, quick=False,
-       evidence=("sessions_answered", "churn_bytes", "after"),
-       expected="after a churn of clients (anonymous where the contract allows) sending messages of unique unknown kinds "
-                "(about 64 MB of them, within the declared size and rate limits) and subscribing to unique channels, "
-                "the memory gauge the contract names settles, once they left, within half the churn of where it began")
+@probe(
+    "readiness.memory_retained",
+    category="readiness",
+    critical=True,
+    disruptive=True,
+    quick=False,
+    evidence=("sessions_answered", "churn_bytes", "after"),
+    expected="after a churn of clients (anonymous where the contract allows) sending messages of unique unknown kinds "
+    "(about 64 MB of them, within the declared size and rate limits) and subscribing to unique channels, "
+    "the memory gauge the contract names settles, once they left, within half the churn of where it began",
+)
 async def memory_retained(ctx: ProbeContext) -> Result:
     c = ctx.contract
     sources = c.memory_sources()
@@ -742,8 +981,10 @@ async def memory_retained(ctx: ProbeContext) -> Result:
             return login_refused(ctx.admin, ans)
     readable = [(path, ptr, admin) for path, ptr, admin in sources if not admin or admin_token]
     if not readable:
-        return Result.skip("no_admin", f"the memory gauge ({sources[0][0]} {sources[0][1]}) needs an admin token: "
-                           "give admin credentials")
+        return Result.skip(
+            "no_admin",
+            f"the memory gauge ({sources[0][0]} {sources[0][1]}) needs an admin token: give admin credentials",
+        )
 
     answer_bytes: dict[str, int] = {}  # the largest answer of the gauge's endpoint read, before and after the churn
 
@@ -762,14 +1003,24 @@ async def memory_retained(ctx: ProbeContext) -> Result:
     where = ", ".join(f"{path} {ptr}" for path, ptr, _ in readable)
     plan = churn_plan(c, ctx.options.churn_bytes)
     if plan is None:
-        return Result.skip("churn_too_small", "the declared message size and rate limits allow no churn of "
-                           f"{MIN_CHURN_BYTES // 2**20} MiB in {MAX_CHURN_SESSIONS} sessions")
+        return Result.skip(
+            "churn_too_small",
+            "the declared message size and rate limits allow no churn of "
+            f"{MIN_CHURN_BYTES // 2**20} MiB in {MAX_CHURN_SESSIONS} sessions",
+        )
     before_series = await _settle(gauge, SETTLED + 2)
-    obs: dict[str, Any] = {"gauge": where, "before": before_series, "kind_bytes": plan.kind_bytes,
-                           "kinds_per_session": plan.kinds, "subscriptions_per_session": plan.subscriptions}
+    obs: dict[str, Any] = {
+        "gauge": where,
+        "before": before_series,
+        "kind_bytes": plan.kind_bytes,
+        "kinds_per_session": plan.kinds,
+        "subscriptions_per_session": plan.subscriptions,
+    }
     found_before = [v for _, v in before_series if v is not None]
     if not found_before:
-        return Result.skip("figures_absent", f"the target reports no memory figure where the contract says ({where})", obs)
+        return Result.skip(
+            "figures_absent", f"the target reports no memory figure where the contract says ({where})", obs
+        )
     before = int(found_before[-1])
     tag = secrets.token_hex(4)
     t0 = time.monotonic()
@@ -794,16 +1045,29 @@ async def memory_retained(ctx: ProbeContext) -> Result:
             if is_lockout_close(got["close_code"], got["close_reason"]):
                 return Result.closed(got["close_code"], got["close_reason"], f"churn session {n + 1}", obs)
     churned = answered * plan.kinds * plan.kind_bytes
-    obs.update(sessions=plan.sessions, sessions_answered=answered, sessions_closed=closed, churn_bytes=churned,
-               churn_s=round(time.monotonic() - t0, 2))
+    obs.update(
+        sessions=plan.sessions,
+        sessions_answered=answered,
+        sessions_closed=closed,
+        churn_bytes=churned,
+        churn_s=round(time.monotonic() - t0, 2),
+    )
     if closed:
         obs["close"] = seen_close
     if churned < MIN_CHURN_BYTES:
         if not answered and not closed:
-            return Result.fail("no_answer", f"none of {plan.sessions} churn sessions got its round trip answered "
-                               f"within {ctx.options.timeout_s:.1f} s", obs)
-        return Result.skip("churn_refused", f"only {answered} of {plan.sessions} churn sessions were answered "
-                           f"({closed} closed by the target): too little churn to judge the memory gauge by", obs)
+            return Result.fail(
+                "no_answer",
+                f"none of {plan.sessions} churn sessions got its round trip answered "
+                f"within {ctx.options.timeout_s:.1f} s",
+                obs,
+            )
+        return Result.skip(
+            "churn_refused",
+            f"only {answered} of {plan.sessions} churn sessions were answered "
+            f"({closed} closed by the target): too little churn to judge the memory gauge by",
+            obs,
+        )
     phase = "after"
     after_series = await _settle(gauge, max(SETTLED, int(SETTLE_S / SETTLE_EVERY_S)))
     obs["after"] = after_series
@@ -812,20 +1076,29 @@ async def memory_retained(ctx: ProbeContext) -> Result:
         # the gauge's own answer outgrew what the tool reads (a bound against bombs) with the churn: what the clients
         # sent is kept in it -- an answer a service that frees it could not give
         obs["answer_bytes"] = answer_bytes
-        return Result.fail("memory_retained", f"{answered} sessions sent {churned / 2**20:.0f} MiB of unique unknown "
-                           f"kinds; once they left, the gauge's answer ({where}) had grown from "
-                           f"{answer_bytes.get('before', 0):,} bytes to more than {MAX_BODY_BYTES:,}: the service keeps "
-                           "what its clients sent", obs)
+        return Result.fail(
+            "memory_retained",
+            f"{answered} sessions sent {churned / 2**20:.0f} MiB of unique unknown "
+            f"kinds; once they left, the gauge's answer ({where}) had grown from "
+            f"{answer_bytes.get('before', 0):,} bytes to more than {MAX_BODY_BYTES:,}: the service keeps "
+            "what its clients sent",
+            obs,
+        )
     if not after:
         return Result.skip("figures_absent", f"the memory figure ({where}) was gone once the clients left", obs)
     kept, retained = judge_memory(before, after, churned)
     mib = 2**20
     obs.update(retained_bytes=retained, threshold_bytes=churned // 2)
-    what = (f"{answered} sessions sent {churned / mib:.0f} MiB of unique unknown kinds"
-            + (f" and {plan.subscriptions} unique subscriptions each" if plan.subscriptions else "")
-            + f"; {where}: {before / mib:.0f} MiB before, {min(after) / mib:.0f} MiB once they left "
-            f"(settled over {after_series[-1][0]:.1f} s)")
+    what = (
+        f"{answered} sessions sent {churned / mib:.0f} MiB of unique unknown kinds"
+        + (f" and {plan.subscriptions} unique subscriptions each" if plan.subscriptions else "")
+        + f"; {where}: {before / mib:.0f} MiB before, {min(after) / mib:.0f} MiB once they left "
+        f"(settled over {after_series[-1][0]:.1f} s)"
+    )
     if kept:
-        return Result.fail("memory_retained", f"{what}: {retained / mib:.0f} MiB retained after the clients left, "
-                           f"more than half of the churn", obs)
+        return Result.fail(
+            "memory_retained",
+            f"{what}: {retained / mib:.0f} MiB retained after the clients left, more than half of the churn",
+            obs,
+        )
     return Result.ok(f"{what}: {max(0, retained) / mib:.0f} MiB retained", obs)

@@ -62,8 +62,12 @@ def judge(tally: Tally, rule: str) -> Result:
     if n:
         first = ev["examples"][0]
         where = f"frame {first['position']}" if first["position"] is not None else "close"
-        return Result.fail(REASON[rule], f"{n} violation(s) in {tally.sessions_violating[rule]} session(s); "
-                           f"first: {first['detail']} ({first['probe_id']}, connection {first['conn_id']}, {where}); {checked}", ev)
+        return Result.fail(
+            REASON[rule],
+            f"{n} violation(s) in {tally.sessions_violating[rule]} session(s); "
+            f"first: {first['detail']} ({first['probe_id']}, connection {first['conn_id']}, {where}); {checked}",
+            ev,
+        )
     return Result.ok(checked, ev)
 
 
@@ -72,9 +76,14 @@ def _register(rule: Rule) -> None:
         return judge(ctx.invariants, rule.name)
 
     run.__name__ = f"session_{rule.name}"
-    probe(probe_name(rule.name), category=CATEGORY[rule.name], critical=rule.critical, final=True,
-          evidence=("sessions_checked", "items_judged"),
-          expected=f"over every session the run opened: {rule.description}")(run)
+    probe(
+        probe_name(rule.name),
+        category=CATEGORY[rule.name],
+        critical=rule.critical,
+        final=True,
+        evidence=("sessions_checked", "items_judged"),
+        expected=f"over every session the run opened: {rule.description}",
+    )(run)
 
 
 for _rule in RULES:

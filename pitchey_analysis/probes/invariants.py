@@ -37,14 +37,19 @@ class Rule:
 
 #: The invariants, in the order the whole-run probes report them.
 RULES: tuple[Rule, ...] = (
-    Rule("first_frame", True,
-         "the first frame of every session is the first frame the contract declares, and it comes exactly once"),
+    Rule(
+        "first_frame",
+        True,
+        "the first frame of every session is the first frame the contract declares, and it comes exactly once",
+    ),
     Rule("json_frames", True, "every server text frame is a JSON message whose kind the contract can tell"),
-    Rule("error_shape", True,
-         "every error frame matches the contract's error messages and carries no stack trace"),
+    Rule("error_shape", True, "every error frame matches the contract's error messages and carries no stack trace"),
     Rule("nothing_after_close", False, "nothing arrives after the server's close frame (RFC 6455 §5.5.1)"),
-    Rule("close_codes", False,
-         "every close code on the wire is one RFC 6455 §7.4 allows (1000-1003, 1007-1014, 3000-4999)"),
+    Rule(
+        "close_codes",
+        False,
+        "every close code on the wire is one RFC 6455 §7.4 allows (1000-1003, 1007-1014, 3000-4999)",
+    ),
 )
 RULE_NAMES = tuple(r.name for r in RULES)
 
@@ -58,16 +63,19 @@ MS_EPOCH_MIN = 946_684_800_000
 MS_EPOCH_MAX = 4_102_444_800_000
 
 #: Patterns of stack traces of the usual server runtimes (Python, Node/Deno, JVM, Go, .NET).
-STACK_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
-    r"Traceback \(most recent call last\)",  # Python
-    r"File \"[^\"]+\", line \d+",  # Python
-    r"\bat [\w$.<>\[\] ]+ \([^()\s]+:\d+:\d+\)",  # V8: at fn (file.js:12:5)
-    r"\bat (?:file://)?/[^\s()]+:\d+:\d+",  # V8 without a function name
-    r"\bat Object\.",  # V8
-    r"\bat [\w$.]+\([\w$]+\.(?:java|kt|scala):\d+\)",  # JVM
-    r"[\w/\\.-]+\.(?:[cm]?[jt]sx?|py|go|java|kt|rb|php|cs|rs):\d+",  # a source file with a line number
-    r"goroutine \d+ \[",  # Go
-))
+STACK_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p)
+    for p in (
+        r"Traceback \(most recent call last\)",  # Python
+        r"File \"[^\"]+\", line \d+",  # Python
+        r"\bat [\w$.<>\[\] ]+ \([^()\s]+:\d+:\d+\)",  # V8: at fn (file.js:12:5)
+        r"\bat (?:file://)?/[^\s()]+:\d+:\d+",  # V8 without a function name
+        r"\bat Object\.",  # V8
+        r"\bat [\w$.]+\([\w$]+\.(?:java|kt|scala):\d+\)",  # JVM
+        r"[\w/\\.-]+\.(?:[cm]?[jt]sx?|py|go|java|kt|rb|php|cs|rs):\d+",  # a source file with a line number
+        r"goroutine \d+ \[",  # Go
+    )
+)
 #: Keys that carry a stack trace whatever their value looks like.
 STACK_KEYS = frozenset({"stack", "stacktrace", "stackTrace", "stack_trace", "traceback", "trace"})
 
@@ -123,8 +131,9 @@ def _type_kind(frame: dict[str, Any]) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def frame_problem(frame: dict[str, Any], kind: Callable[[dict[str, Any]], str | None] = _type_kind,
-                  kind_name: str = "a string 'type'") -> str | None:
+def frame_problem(
+    frame: dict[str, Any], kind: Callable[[dict[str, Any]], str | None] = _type_kind, kind_name: str = "a string 'type'"
+) -> str | None:
     """Why a received frame is not a JSON message whose kind can be told, or None (pure)."""
     if isinstance(frame, list):  # a message of a contract of array frames
         return None if kind(frame) is not None else f"a JSON array without {kind_name}"
@@ -170,10 +179,15 @@ class FrameShape:
 
         ff = contract.first_frame
         ptr = contract.kind_pointer
-        return cls(first_frame=ff.type if ff else None, kind=contract.kind_of, is_error=contract.is_error,
-                   error_issues=error_issues,
-                   kind_name=f"a kind at {ptr} or a match among the contract's messages" if ptr else
-                   "a match among the contract's messages")
+        return cls(
+            first_frame=ff.type if ff else None,
+            kind=contract.kind_of,
+            is_error=contract.is_error,
+            error_issues=error_issues,
+            kind_name=f"a kind at {ptr} or a match among the contract's messages"
+            if ptr
+            else "a match among the contract's messages",
+        )
 
 
 def shipped_first_frame() -> str | None:
@@ -264,8 +278,13 @@ def applicable(trace: SessionTrace, shape: FrameShape | None = None) -> dict[str
     }
 
 
-def check_session(trace: SessionTrace, *, first_frame: str | None | EllipsisType = ...,
-                  rules: Iterable[str] = RULE_NAMES, shape: FrameShape | None = None) -> list[Violation]:
+def check_session(
+    trace: SessionTrace,
+    *,
+    first_frame: str | None | EllipsisType = ...,
+    rules: Iterable[str] = RULE_NAMES,
+    shape: FrameShape | None = None,
+) -> list[Violation]:
     """The violations of the session invariants in one session (pure).
 
     Args:
@@ -287,7 +306,9 @@ def check_session(trace: SessionTrace, *, first_frame: str | None | EllipsisType
     if "first_frame" in wanted and frames and first_frame is not None:
         head = frames[0][1]
         if shape.kind(head) != first_frame:
-            out.append(Violation("first_frame", 0, f"the first frame is {shape.kind(head)!r}, not {first_frame!r}", head))
+            out.append(
+                Violation("first_frame", 0, f"the first frame is {shape.kind(head)!r}, not {first_frame!r}", head)
+            )
     declared = 0
     for i, (_, frame) in enumerate(frames):
         if first_frame is not None and shape.kind(frame) == first_frame:
@@ -303,8 +324,14 @@ def check_session(trace: SessionTrace, *, first_frame: str | None | EllipsisType
                 out.append(Violation("error_shape", i, "malformed error frame: " + "; ".join(bad), frame))
     if "nothing_after_close" in wanted and trace.close_received and trace.after_close:
         total = sum(int(d.get("size_bytes", 0)) for d in trace.after_close)
-        out.append(Violation("nothing_after_close", None,
-                             f"{total} bytes arrived after the server's close frame", list(trace.after_close)[:5]))
+        out.append(
+            Violation(
+                "nothing_after_close",
+                None,
+                f"{total} bytes arrived after the server's close frame",
+                list(trace.after_close)[:5],
+            )
+        )
     if "close_codes" in wanted and trace.close_received:
         problem = close_code_problem(trace.close_code)
         if problem:
@@ -330,14 +357,14 @@ def describe_wire(data: bytes, limit: int = 8) -> list[dict[str, Any]]:
         if n == 126:
             if len(data) - i < 4:
                 break
-            n, hdr = int.from_bytes(data[i + 2:i + 4], "big"), 4
+            n, hdr = int.from_bytes(data[i + 2 : i + 4], "big"), 4
         elif n == 127:
             if len(data) - i < 10:
                 break
-            n, hdr = int.from_bytes(data[i + 2:i + 10], "big"), 10
+            n, hdr = int.from_bytes(data[i + 2 : i + 10], "big"), 10
         if b1 & 0x80:
             hdr += 4  # masked (a server must not mask, RFC 6455 §5.1, but describe it anyway)
-        payload = data[i + hdr:i + hdr + n]
+        payload = data[i + hdr : i + hdr + n]
         entry: dict[str, Any] = {"opcode": names.get(b0 & 0x0F, f"0x{b0 & 0x0F:x}"), "size_bytes": hdr + n}
         if b0 & 0x0F == 1 and not b1 & 0x80:
             entry["payload"] = payload.decode("utf-8", "replace")[:PAYLOAD_CHARS]
@@ -418,6 +445,12 @@ def violation_record(v: Violation, *, probe_id: str = "", conn_id: str = "") -> 
     else:
         text = json.dumps(frame, default=str, separators=(",", ":"), ensure_ascii=False)
     if len(text) > PAYLOAD_CHARS:
-        text = text[:PAYLOAD_CHARS - 1] + "…"
-    return {"rule": v.rule, "position": v.position, "detail": v.detail, "frame": text,
-            "probe_id": probe_id, "conn_id": conn_id}
+        text = text[: PAYLOAD_CHARS - 1] + "…"
+    return {
+        "rule": v.rule,
+        "position": v.position,
+        "detail": v.detail,
+        "frame": text,
+        "probe_id": probe_id,
+        "conn_id": conn_id,
+    }

@@ -19,25 +19,40 @@ from collections.abc import Iterator
 from typing import Any
 
 #: (name, pattern): the first that matches names the leak.
-LEAK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(p, re.MULTILINE)) for name, p in (
-    ("python traceback", r"Traceback \(most recent call last\)"),
-    ("python frame", r'File "[^"\n]+", line \d+'),
-    ("java frame", r"\bat [\w$.<>]+\((?:[\w$-]+\.(?:java|kt|scala|groovy|clj):\d+|Native Method|Unknown Source)\)"),
-    ("java exception", r'Exception in thread "|\bCaused by: [\w$.]+(?:Exception|Error)\b'),
-    ("javascript frame", r"\bat (?:[\w$.<>\[\] ]+ \()?(?:file://|node:|/|[A-Za-z]:\\)[^\s()]*:\d+:\d+\)?"),
-    ("go stack", r"\bgoroutine \d+ \[[\w ]+\]:|^panic: |\.go:\d+ \+0x[0-9a-f]+"),
-    (".net frame", r"\bat [\w.`<>\[\],]+\([^)\n]*\) in [^\n]+:line \d+|--- End of (?:inner exception )?stack trace"),
-    ("ruby frame", r"\.rb:\d+:in [`'‘]"),
-    ("php error", r"\b(?:Fatal error|Warning|Notice|Parse error): .+ in \S+\.php(?: on line |:)\d+|\bStack trace:\s*#0 "),
-    ("file path with line number",
-     r"(?:/|[A-Za-z]:\\|\b)[\w.\\/-]*[\w-]\.(?:py|pyx|js|mjs|cjs|ts|tsx|java|kt|scala|go|rb|php|cs|vb|fs|rs|ex|exs|erl|c|cc|cpp|h)"
-     r"(?::\d+|\", line \d+|\(\d+\)|, line \d+| line \d+)"),
-    ("qualified exception class", r"\b(?:[a-z_][\w]*\.)+[A-Z][\w$]*(?:Exception|Error)\b"),
-    ("exception class", r"\b[A-Z][A-Za-z0-9]+(?:Exception|Error): "),
-    ("framework debug page", r"(?i)Werkzeug Debugger|DEBUG = True|django\.core\.|Whoops[!,] .*(?:went wrong|looks like)"
-     r"|Server Error in '[^']*' Application|Action Controller: Exception caught|Symfony\\Component\\|Illuminate\\"
-     r"|<title>[^<]*(?:Traceback|Exception)[^<]*</title>"),
-))
+LEAK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(p, re.MULTILINE))
+    for name, p in (
+        ("python traceback", r"Traceback \(most recent call last\)"),
+        ("python frame", r'File "[^"\n]+", line \d+'),
+        ("java frame", r"\bat [\w$.<>]+\((?:[\w$-]+\.(?:java|kt|scala|groovy|clj):\d+|Native Method|Unknown Source)\)"),
+        ("java exception", r'Exception in thread "|\bCaused by: [\w$.]+(?:Exception|Error)\b'),
+        ("javascript frame", r"\bat (?:[\w$.<>\[\] ]+ \()?(?:file://|node:|/|[A-Za-z]:\\)[^\s()]*:\d+:\d+\)?"),
+        ("go stack", r"\bgoroutine \d+ \[[\w ]+\]:|^panic: |\.go:\d+ \+0x[0-9a-f]+"),
+        (
+            ".net frame",
+            r"\bat [\w.`<>\[\],]+\([^)\n]*\) in [^\n]+:line \d+|--- End of (?:inner exception )?stack trace",
+        ),
+        ("ruby frame", r"\.rb:\d+:in [`'‘]"),
+        (
+            "php error",
+            r"\b(?:Fatal error|Warning|Notice|Parse error): .+ in \S+\.php(?: on line |:)\d+|\bStack trace:\s*#0 ",
+        ),
+        (
+            "file path with line number",
+            r"(?:/|[A-Za-z]:\\|\b)[\w.\\/-]*[\w-]\.(?:py|pyx|js|mjs|cjs|ts|tsx|java|kt|scala|go|rb|php|cs|vb|fs|rs|ex|exs|erl|c|cc|cpp|h)"
+            r"(?::\d+|\", line \d+|\(\d+\)|, line \d+| line \d+)",
+        ),
+        ("qualified exception class", r"\b(?:[a-z_][\w]*\.)+[A-Z][\w$]*(?:Exception|Error)\b"),
+        ("exception class", r"\b[A-Z][A-Za-z0-9]+(?:Exception|Error): "),
+        (
+            "framework debug page",
+            r"(?i)Werkzeug Debugger|DEBUG = True|django\.core\.|Whoops[!,] .*(?:went wrong|looks like)"
+            r"|Server Error in '[^']*' Application|Action Controller: Exception "
+            r"caught|Symfony\\Component\\|Illuminate\\"
+            r"|<title>[^<]*(?:Traceback|Exception)[^<]*</title>",
+        ),
+    )
+)
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -70,21 +85,29 @@ def find_leak(text: str | None, body: Any = None) -> tuple[str, str] | None:
             m = pat.search(piece)
             if m is not None:
                 start = max(0, m.start() - 40)
-                return name, piece[start:m.end() + 80]
+                return name, piece[start : m.end() + 80]
     return None
 
 
-
 #: (name, pattern) of stored password hashes, as their libraries write them (modular crypt format and Django's).
-HASH_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(p)) for name, p in (
-    ("bcrypt", r"\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}"),
-    ("argon2", r"\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+"),
-    ("pbkdf2", r"\bpbkdf2_sha(?:1|256|512)\$\d+\$[^$\s\"]+\$[A-Za-z0-9+/=]+"
-               r"|\$pbkdf2(?:-sha(?:1|256|512))?\$\d+\$[./A-Za-z0-9+=]+\$[./A-Za-z0-9+=]+"),
-    ("sha-crypt", r"\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}"),
-))
-#: Field names that say they hold a password hash, whatever its shape (``passwordHash``, ``password_digest``, ``hashed_password``).
-HASH_FIELD = re.compile(r"(?i)^(?:password|passwd|pwd)[_-]?(?:hash|digest|salt)$|^hashed[_-]?password$|^encrypted[_-]?password$")
+HASH_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(p))
+    for name, p in (
+        ("bcrypt", r"\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}"),
+        ("argon2", r"\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+"),
+        (
+            "pbkdf2",
+            r"\bpbkdf2_sha(?:1|256|512)\$\d+\$[^$\s\"]+\$[A-Za-z0-9+/=]+"
+            r"|\$pbkdf2(?:-sha(?:1|256|512))?\$\d+\$[./A-Za-z0-9+=]+\$[./A-Za-z0-9+=]+",
+        ),
+        ("sha-crypt", r"\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}"),
+    )
+)
+#: Field names that say they hold a password hash, whatever its shape (``passwordHash``, ``password_digest``,
+#: ``hashed_password``).
+HASH_FIELD = re.compile(
+    r"(?i)^(?:password|passwd|pwd)[_-]?(?:hash|digest|salt)$|^hashed[_-]?password$|^encrypted[_-]?password$"
+)
 
 
 def _fields(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:

@@ -46,7 +46,12 @@ async def _recipient_id(ctx: ProbeContext, s: ProbeSession, creds: Any) -> Any:
 
 def _as_example(value: Any, example_value: Any) -> Any:
     """A user id in the JSON type the request's example has at that place (an integer id for ``4``)."""
-    if isinstance(example_value, int) and not isinstance(example_value, bool) and isinstance(value, str) and value.isdigit():
+    if (
+        isinstance(example_value, int)
+        and not isinstance(example_value, bool)
+        and isinstance(value, str)
+        and value.isdigit()
+    ):
         return int(value)
     if isinstance(example_value, str) and isinstance(value, int):
         return str(value)
@@ -79,12 +84,17 @@ async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
         sender = await authed(ctx)
         other = ctx.admin or ctx.user
         receiver = await authed(ctx, other, closing=(sender,))
-        assert other is not None and d.recipient is not None  # authed() stopped without credentials; load checks the pointer
+        assert (
+            other is not None and d.recipient is not None
+        )  # authed() stopped without credentials; load checks the pointer
         rid = await _recipient_id(ctx, receiver, other)
         if rid is None:
             await sender.close()
             await receiver.close()
-            return Result.skip("not_in_contract", "the contract says nowhere what the recipient's user id is (login.userId, firstFrame.userId)")
+            return Result.skip(
+                "not_in_contract",
+                "the contract says nowhere what the recipient's user id is (login.userId, firstFrame.userId)",
+            )
         request = set_pointer(request, d.recipient, _as_example(rid, pointer_get(request, d.recipient)))
         whom = "the recipient"
     else:
@@ -93,7 +103,9 @@ async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
         whom = "the user's other session"
 
     def carried(f: dict[str, Any]) -> bool:
-        return c.kind_of(f) == d.message and all(pointer_get(f, push) == pointer_get(request, req) for req, push in d.echo)
+        return c.kind_of(f) == d.message and all(
+            pointer_get(f, push) == pointer_get(request, req) for req, push in d.echo
+        )
 
     r: Result | None = None
     async with sender, receiver:
@@ -108,7 +120,11 @@ async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
     if r is not None and r.outcome != Outcome.PASS:
         return r
     # the answer is owed where the operation has a reply; a request answered by nothing is judged on its push alone
-    obs: dict[str, Any] = {**((r.observed or {}) if r is not None else {}), "message_type": mtype, "replied": op.answer is not None}
+    obs: dict[str, Any] = {
+        **((r.observed or {}) if r is not None else {}),
+        "message_type": mtype,
+        "replied": op.answer is not None,
+    }
     if push is None:
         if r is None:
             return Result.fail("no_answer", f"{whom} got no {d.said or d.message}", {**obs, "answer": None})
@@ -120,8 +136,11 @@ async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
         return Result.fail("wrong_answer", f"{said} without {off[1:]}: {d.values[off]!r}", obs)
     issue = c.check_frame(push)
     if issue is not None:
-        return Result.fail("wrong_answer", f"{said} off its schema at {issue.path}: {issue.error}",
-                           {**obs, "schema_error": issue.as_dict()})
+        return Result.fail(
+            "wrong_answer",
+            f"{said} off its schema at {issue.path}: {issue.error}",
+            {**obs, "schema_error": issue.as_dict()},
+        )
     if r is not None:
         r.observed = obs
         return r
@@ -132,26 +151,51 @@ async def delivery(ctx: ProbeContext, name: str, push_key: str) -> Result:
 _ANSWER = Evidence("answer", when="replied")
 
 
-@probe("messaging.presence_update", runs="together", category="messaging", critical=False, evidence=(_ANSWER, "push"),
-       expected="presence_update is answered by presence_updated and pushed to presence subscribers")
+@probe(
+    "messaging.presence_update",
+    runs="together",
+    category="messaging",
+    critical=False,
+    evidence=(_ANSWER, "push"),
+    expected="presence_update is answered by presence_updated and pushed to presence subscribers",
+)
 async def presence(ctx: ProbeContext) -> Result:
     return await delivery(ctx, "messaging.presence_update", "push")
 
 
-@probe("messaging.send_message", runs="together", category="messaging", critical=False, disruptive=True, evidence=(_ANSWER, "delivered"),
-       expected="send_message is answered by message_sent and delivered to the recipient as new_message")
+@probe(
+    "messaging.send_message",
+    runs="together",
+    category="messaging",
+    critical=False,
+    disruptive=True,
+    evidence=(_ANSWER, "delivered"),
+    expected="send_message is answered by message_sent and delivered to the recipient as new_message",
+)
 async def send_message(ctx: ProbeContext) -> Result:
     return await delivery(ctx, "messaging.send_message", "delivered")
 
 
-@probe("messaging.typing", runs="together", category="messaging", critical=False, evidence=("answer",),
-       expected="typing_start reaches the recipient as user_typing with isTyping:true")
+@probe(
+    "messaging.typing",
+    runs="together",
+    category="messaging",
+    critical=False,
+    evidence=("answer",),
+    expected="typing_start reaches the recipient as user_typing with isTyping:true",
+)
 async def typing(ctx: ProbeContext) -> Result:
     return await delivery(ctx, "messaging.typing", "answer")
 
 
-@probe("messaging.notification_read", runs="together", category="messaging", critical=False, evidence=(_ANSWER, "echoed"),
-       expected="notification_read is echoed to all of the user's sessions")
+@probe(
+    "messaging.notification_read",
+    runs="together",
+    category="messaging",
+    critical=False,
+    evidence=(_ANSWER, "echoed"),
+    expected="notification_read is echoed to all of the user's sessions",
+)
 async def notification_read(ctx: ProbeContext) -> Result:
     return await delivery(ctx, "messaging.notification_read", "echoed")
 
@@ -159,8 +203,9 @@ async def notification_read(ctx: ProbeContext) -> Result:
 generated.register(default_contract)
 
 
-async def trigger_push(ctx: ProbeContext, channel: str, values: dict[str, Any], admin_token: str | None
-                       ) -> tuple[HttpAnswer, str] | Result:
+async def trigger_push(
+    ctx: ProbeContext, channel: str, values: dict[str, Any], admin_token: str | None
+) -> tuple[HttpAnswer, str] | Result:
     """Make the service push to ``channel`` through the contract's trigger endpoint.
 
     Returns (the endpoint's answer, what was called), or the result of a probe that cannot have
@@ -172,11 +217,19 @@ async def trigger_push(ctx: ProbeContext, channel: str, values: dict[str, Any], 
     if trig is None:
         return Result.skip("not_in_contract", f"the contract declares no push trigger for channel {channel!r}")
     what = f"{trig.method} {trig.path}"
-    ans = await http(ctx, trig.method, trig.path, token=admin_token if trig.admin else None,
-                     json_body=fill_template(trig.body, values) if trig.body is not None else None)
+    ans = await http(
+        ctx,
+        trig.method,
+        trig.path,
+        token=admin_token if trig.admin else None,
+        json_body=fill_template(trig.body, values) if trig.body is not None else None,
+    )
     if ans.status in (404, 405):
-        return Result.skip("trigger_missing", f"{what} answered {ans.status}: the push could not be made to happen",
-                           {"status": ans.status})
+        return Result.skip(
+            "trigger_missing",
+            f"{what} answered {ans.status}: the push could not be made to happen",
+            {"status": ans.status},
+        )
     if (trig.status is not None and ans.status != trig.status) or not 200 <= ans.status < 300:
         return Result.fail("wrong_status", f"{what} answered {ans.status}", {"status": ans.status})
     return ans, what
@@ -200,14 +253,24 @@ def judge_push(ctx: ProbeContext, got: dict[str, Any] | None, kinds: tuple[str, 
         return Result.fail("no_push", missing, obs)
     issue = ctx.contract.check_frame(got)
     if issue is not None:
-        return Result.fail("wrong_answer", f"{ctx.contract.kind_of(got)} off its schema at {issue.path}: {issue.error}",
-                           {**obs, "schema_error": issue.as_dict()})
+        return Result.fail(
+            "wrong_answer",
+            f"{ctx.contract.kind_of(got)} off its schema at {issue.path}: {issue.error}",
+            {**obs, "schema_error": issue.as_dict()},
+        )
     return Result.ok(f"{ctx.contract.kind_of(got)} received", obs)
 
 
-@probe("messaging.notification_delivery", runs="together", category="messaging", critical=False, needs=("admin",), disruptive=True,
-       evidence=("answer",),
-       expected="a notification created with POST /api/notifications reaches the user's 'notifications' subscription")
+@probe(
+    "messaging.notification_delivery",
+    runs="together",
+    category="messaging",
+    critical=False,
+    needs=("admin",),
+    disruptive=True,
+    evidence=("answer",),
+    expected="a notification created with POST /api/notifications reaches the user's 'notifications' subscription",
+)
 async def notification_delivery(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
         return Result.skip("no_admin", "needs admin credentials (--admin-email/--admin-password)")
@@ -231,8 +294,15 @@ async def notification_delivery(ctx: ProbeContext) -> Result:
     return judge_push(ctx, got, kinds, f"the push made for the user was not delivered on {ch.name}")
 
 
-@probe("messaging.dashboard_push", runs="hold", waits="push_timeout_s", category="messaging", critical=False, evidence=("answer",),
-       expected="a 'dashboard' subscriber receives dashboard_update with metrics at the push interval")
+@probe(
+    "messaging.dashboard_push",
+    runs="hold",
+    waits="push_timeout_s",
+    category="messaging",
+    critical=False,
+    evidence=("answer",),
+    expected="a 'dashboard' subscriber receives dashboard_update with metrics at the push interval",
+)
 async def dashboard_push(ctx: ProbeContext) -> Result:
     ch = ctx.contract.push_channel()
     assert ch is not None  # REQUIRES: pushChannel
@@ -247,9 +317,16 @@ async def dashboard_push(ctx: ProbeContext) -> Result:
     return judge_push(ctx, got, ch.pushes, f"no {' / '.join(ch.pushes)} within {ctx.options.push_timeout_s:.1f} s")
 
 
-@probe("messaging.channel_broadcast", runs="together", category="messaging", critical=False, needs=("admin",), disruptive=True,
-       evidence=("answer",),
-       expected="a pitch:<id> subscriber receives what POST /api/broadcast sends to that channel")
+@probe(
+    "messaging.channel_broadcast",
+    runs="together",
+    category="messaging",
+    critical=False,
+    needs=("admin",),
+    disruptive=True,
+    evidence=("answer",),
+    expected="a pitch:<id> subscriber receives what POST /api/broadcast sends to that channel",
+)
 async def broadcast(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
         return Result.skip("no_admin", "needs admin credentials")
@@ -283,8 +360,14 @@ def foreign_channel(contract: Contract) -> str | None:
     return re.sub(r"\{[^}]*\}", "999999", ch.name) if ch is not None else None
 
 
-@probe("messaging.forbidden_channel", runs="together", category="messaging", critical=True, evidence=("answer",),
-       expected="subscribing to another user's user:<id> channel gets error forbidden_channel")
+@probe(
+    "messaging.forbidden_channel",
+    runs="together",
+    category="messaging",
+    critical=True,
+    evidence=("answer",),
+    expected="subscribing to another user's user:<id> channel gets error forbidden_channel",
+)
 async def forbidden_channel(ctx: ProbeContext) -> Result:
     c = ctx.contract
     name = foreign_channel(c)
@@ -296,16 +379,27 @@ async def forbidden_channel(ctx: ProbeContext) -> Result:
         close = s.close_code if s.closed else None
     obs = {"message_type": c.kind_of(sub[0], sent=True), "answer": ans}
     if ans is None:
-        return Result.fail("no_answer", f"no answer to the subscription of {name} within {ctx.options.timeout_s:.1f} s",
-                           obs, close_code=close)
+        return Result.fail(
+            "no_answer",
+            f"no answer to the subscription of {name} within {ctx.options.timeout_s:.1f} s",
+            obs,
+            close_code=close,
+        )
     want = c.errors.get("forbiddenChannel")
     if not c.is_named_error(ans, want):
         return Result.fail("wrong_answer", f"answered {c.kind_of(ans)} {c.error_code(ans)}", ans)
     return Result.ok(str(want), {"answer": ans})
 
 
-async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], what: str, code: Any, silence: str = "",
-                     *, id_at: str | None = None) -> Result:
+async def _bad_input(
+    ctx: ProbeContext,
+    payload: str | bytes | dict[str, Any],
+    what: str,
+    code: Any,
+    silence: str = "",
+    *,
+    id_at: str | None = None,
+) -> Result:
     """Send one bad input; expect the contract's error frame with ``code`` and the session kept -- or, where the
     contract declares the service ignores such input on purpose (``ignores``), no answer and the session kept."""
     c = ctx.contract
@@ -328,17 +422,27 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
                 return Result.ok(f"{what} closed the session {close} as the contract declares", seen)
             if close is None:
                 return Result.fail("no_close", f"{what} did not close the session (the contract says {closes})", seen)
-            return Result.fail("wrong_close", f"{what} closed the session {close} {s.close_reason!r}, the contract says "
-                               f"{closes}", seen, close_code=close)
+            return Result.fail(
+                "wrong_close",
+                f"{what} closed the session {close} {s.close_reason!r}, the contract says {closes}",
+                seen,
+                close_code=close,
+            )
         quiet = silence in c.ignores
-        ans = await s.expect(lambda f: c.is_error(f), ctx.quiet(ctx.options.quiet_window_s) if quiet else ctx.options.timeout_s, since=mark)
+        ans = await s.expect(
+            lambda f: c.is_error(f),
+            ctx.quiet(ctx.options.quiet_window_s) if quiet else ctx.options.timeout_s,
+            since=mark,
+        )
         close = s.close_code if s.closed else None
         others = [f for _, f in s.frames[mark:]] if ans is None else []  # what came instead of the error (a success)
     obs = {"message_type": what, "answer": ans, **({"instead": others[:3]} if others else {})}
     if quiet:
         if ans is None and close is None:
-            return Result.ok(f"{what} ignored as the contract declares (a risk: the client is never told)",
-                             {**obs, "declared_silence": silence})
+            return Result.ok(
+                f"{what} ignored as the contract declares (a risk: the client is never told)",
+                {**obs, "declared_silence": silence},
+            )
         if close is not None:
             return Result.closed(close, s.close_reason, f"{what}, which the contract says is ignored", obs)
     if ans is None:
@@ -351,25 +455,48 @@ async def _bad_input(ctx: ProbeContext, payload: str | bytes | dict[str, Any], w
     return Result.ok(f"error {code}", obs)
 
 
-@probe("messaging.invalid_json", category="messaging", critical=False, evidence=("answer|declared_silence|declared_close",),
-       expected="text that is not JSON gets the contract's error (errors.invalidFormat)")
+@probe(
+    "messaging.invalid_json",
+    category="messaging",
+    critical=False,
+    evidence=("answer|declared_silence|declared_close",),
+    expected="text that is not JSON gets the contract's error (errors.invalidFormat)",
+)
 async def invalid_json(ctx: ProbeContext) -> Result:
-    return await _bad_input(ctx, "this is { not json", "invalid JSON", ctx.contract.errors.get("invalidFormat"), "invalidJson")
+    return await _bad_input(
+        ctx, "this is { not json", "invalid JSON", ctx.contract.errors.get("invalidFormat"), "invalidJson"
+    )
 
 
-@probe("messaging.missing_type", category="messaging", critical=False, evidence=("answer|declared_silence|declared_close",),
-       expected="a JSON object without the message kind gets the contract's error (errors.missingKind, else invalidFormat)")
+@probe(
+    "messaging.missing_type",
+    category="messaging",
+    critical=False,
+    evidence=("answer|declared_silence|declared_close",),
+    expected="a JSON object without the message kind gets the contract's error (errors.missingKind, else "
+    "invalidFormat)",
+)
 async def missing_type(ctx: ProbeContext) -> Result:
     errors = ctx.contract.errors
-    return await _bad_input(ctx, '{"hello":"world"}', "object without a kind", errors.get("missingKind", errors.get("invalidFormat")),
-                            "untyped")
+    return await _bad_input(
+        ctx,
+        '{"hello":"world"}',
+        "object without a kind",
+        errors.get("missingKind", errors.get("invalidFormat")),
+        "untyped",
+    )
 
 
 UNKNOWN_KIND = "no_such_type_xyz"
 
 
-@probe("messaging.unknown_type", category="messaging", critical=False, evidence=("answer|declared_silence|declared_close",),
-       expected="a message of an unknown kind gets the contract's error (errors.unknownType)")
+@probe(
+    "messaging.unknown_type",
+    category="messaging",
+    critical=False,
+    evidence=("answer|declared_silence|declared_close",),
+    expected="a message of an unknown kind gets the contract's error (errors.unknownType)",
+)
 async def unknown_type(ctx: ProbeContext) -> Result:
     c = ctx.contract
     # a well-formed request of the contract (its envelope, a fresh id) whose kind is one the contract lacks
@@ -385,4 +512,3 @@ async def unknown_type(ctx: ProbeContext) -> Result:
     if r.outcome == Outcome.PASS and echoes and (r.observed or {}).get("answer", {}).get("received") != unknown:
         return Result.fail("wrong_answer", "unknown_type error without 'received'", r.observed)
     return r
-

@@ -23,8 +23,14 @@ from .flow import timed_connect
 from .session import ProbeSession, first_frame_observer
 
 
-@probe("performance.connect_time", runs="timing", category="performance", critical=False, evidence=("succeeded",),
-       expected="sequential connects succeed; their stage times are samples judged against the connection-time target")
+@probe(
+    "performance.connect_time",
+    runs="timing",
+    category="performance",
+    critical=False,
+    evidence=("succeeded",),
+    expected="sequential connects succeed; their stage times are samples judged against the connection-time target",
+)
 async def connect_time(ctx: ProbeContext) -> Result:
     require_session(ctx)
     n = ctx.options.connect_samples
@@ -32,8 +38,13 @@ async def connect_time(ctx: ProbeContext) -> Result:
     for i in range(n):
         t_off = ctx.recorder.t_offset()
         try:
-            timing = await timed_connect(await_first=ctx.first_frame_type is not None, **ctx.upgrade_with(), ssl_context=ctx.ssl_context,
-                                         timeout=ctx.options.open_timeout_s, observe=first_frame_observer(ctx))
+            timing = await timed_connect(
+                await_first=ctx.first_frame_type is not None,
+                **ctx.upgrade_with(),
+                ssl_context=ctx.ssl_context,
+                timeout=ctx.options.open_timeout_s,
+                observe=first_frame_observer(ctx),
+            )
         except Exception as exc:
             failures[classify(exc).reason] += 1
             ctx.sample("connect_ms", None, t_offset_s=t_off, conn_index=i, ok=False)
@@ -51,8 +62,9 @@ async def connect_time(ctx: ProbeContext) -> Result:
     return Result.ok(f"{n} connects", obs)
 
 
-async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int, *, concurrency: int = 1,
-                 metric: str = "rtt_ms") -> tuple[int, int]:
+async def _pings(
+    ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int, *, concurrency: int = 1, metric: str = "rtt_ms"
+) -> tuple[int, int]:
     """Strict ping-pong on one session; returns (answered, missed)."""
     ok = missed = streak = 0
     for j in range(count):
@@ -67,7 +79,9 @@ async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int
         await s.send(rt[0])
         answer, rid = rt[1], s.last_id
 
-        def is_pong(f: dict[str, Any], pid: str = pid, answer: str = answer, rid: Any = rid, c: Any = ctx.contract) -> bool:
+        def is_pong(
+            f: dict[str, Any], pid: str = pid, answer: str = answer, rid: Any = rid, c: Any = ctx.contract
+        ) -> bool:
             if rid is not None:
                 return bool(c.answers_id(f, rid))
             return bool(c.kind_of(f) == answer and (not isinstance(f, dict) or f.get("id", pid) == pid))
@@ -88,9 +102,15 @@ async def _pings(ctx: ProbeContext, s: ProbeSession, count: int, conn_index: int
     return ok, missed
 
 
-@probe("performance.round_trip", runs="timing", category="performance", critical=False, evidence=("answered",),
-       expected="ping round trips on idle connections, anonymous and (with credentials) authenticated, are all answered; "
-                "samples judged against the round-trip target (on authenticated sessions when there are any)")
+@probe(
+    "performance.round_trip",
+    runs="timing",
+    category="performance",
+    critical=False,
+    evidence=("answered",),
+    expected="ping round trips on idle connections, anonymous and (with credentials) authenticated, are all answered; "
+    "samples judged against the round-trip target (on authenticated sessions when there are any)",
+)
 async def round_trip(ctx: ProbeContext) -> Result:
     require_session(ctx)
     from .common import login
@@ -123,11 +143,21 @@ async def round_trip(ctx: ProbeContext) -> Result:
             if a == 0:
                 break  # a session that answers nothing: more sessions would only wait out more timeouts
         elapsed = time.perf_counter() - t_start
-        obs[kind] = {"answered": answered, "missed": missed, "sessions": session_index,
-                     "round_trips_per_s": round(answered / elapsed, 1), "metric": metric}
+        obs[kind] = {
+            "answered": answered,
+            "missed": missed,
+            "sessions": session_index,
+            "round_trips_per_s": round(answered / elapsed, 1),
+            "metric": metric,
+        }
         missed_total += missed
     if missed_total:
-        return Result.fail("no_answer", f"unanswered round trips ({ctx.round_trip_words[0]}): " + ", ".join(f"{k} {v['missed']}" for k, v in obs.items() if v["missed"]), obs)
+        return Result.fail(
+            "no_answer",
+            f"unanswered round trips ({ctx.round_trip_words[0]}): "
+            + ", ".join(f"{k} {v['missed']}" for k, v in obs.items() if v["missed"]),
+            obs,
+        )
     said = " and ".join(f"{v['answered']} {k} round trips over {v['sessions']} sessions" for k, v in obs.items())
     return Result.ok(said, {**obs, "answered": sum(v["answered"] for v in obs.values())})
 
@@ -149,7 +179,9 @@ async def _level(ctx: ProbeContext, level: int) -> dict[str, Any]:
                 ctx.sample("connect_ms", None, t_offset_s=t_off, concurrency=level, conn_index=i, ok=False)
                 return
             sessions[i] = s
-            ctx.sample("connect_ms", (time.perf_counter() - t0) * 1000, t_offset_s=t_off, concurrency=level, conn_index=i)
+            ctx.sample(
+                "connect_ms", (time.perf_counter() - t0) * 1000, t_offset_s=t_off, concurrency=level, conn_index=i
+            )
         except Exception as exc:
             failures[classify(exc).reason] += 1
             ctx.sample("connect_ms", None, t_offset_s=t_off, concurrency=level, conn_index=i, ok=False)
@@ -174,8 +206,15 @@ async def _level(ctx: ProbeContext, level: int) -> dict[str, Any]:
     return {"level": level, "open_at_once": open_now, "failures": dict(failures)}
 
 
-@probe("performance.concurrency_ramp", runs="timing", leaves=("load",), category="performance", critical=False, evidence=("opened",),
-       expected="at each level up to the target level, at least 95% of connections open at once and answer a ping")
+@probe(
+    "performance.concurrency_ramp",
+    runs="timing",
+    leaves=("load",),
+    category="performance",
+    critical=False,
+    evidence=("opened",),
+    expected="at each level up to the target level, at least 95% of connections open at once and answer a ping",
+)
 async def concurrency_ramp(ctx: ProbeContext) -> Result:
     require_session(ctx)
     levels = list(ctx.options.concurrency_levels)
@@ -196,5 +235,9 @@ async def concurrency_ramp(ctx: ProbeContext) -> Result:
             break
     if worst:
         reason = max(worst["failures"], key=worst["failures"].get)
-        return Result.fail(reason, f"level {worst['level']}: {sum(worst['failures'].values())} connections failed (mostly {reason})", obs)
+        return Result.fail(
+            reason,
+            f"level {worst['level']}: {sum(worst['failures'].values())} connections failed (mostly {reason})",
+            obs,
+        )
     return Result.ok("levels " + ", ".join(f"{r['level']} ({r['open_at_once']} open)" for r in results), obs)

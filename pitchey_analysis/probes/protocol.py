@@ -24,8 +24,9 @@ def _request(ctx: ProbeContext) -> tuple[dict[str, Any], set[str]] | None:
     c = ctx.contract
     rt = round_trip(ctx, "wire")
     if rt is not None:
-        return rt[0], {rt[1]} | {m.type for o in c.request_answers() if o.request and o.request.example == rt[0]
-                                 for m in o.reply if m.type}
+        return rt[0], {rt[1]} | {
+            m.type for o in c.request_answers() if o.request and o.request.example == rt[0] for m in o.reply if m.type
+        }
     op = c.auth_check_operation() or next(iter(c.request_answers()), None)
     if op is None or op.request is None or op.request.example is None:
         return None
@@ -56,8 +57,13 @@ async def _session(ctx: ProbeContext) -> ProbeSession:
 
 
 # Not critical in the catalogue (a contract without the rule has no gap for it); their security failures are critical.
-@probe("messaging.id_reuse", category="messaging", critical=False, evidence=("first_answer", "reuse_answer|close_code"),
-       expected="a request that reuses an id already used on the session is refused (the contract says ids must increase)")
+@probe(
+    "messaging.id_reuse",
+    category="messaging",
+    critical=False,
+    evidence=("first_answer", "reuse_answer|close_code"),
+    expected="a request that reuses an id already used on the session is refused (the contract says ids must increase)",
+)
 async def id_reuse(ctx: ProbeContext) -> Result:
     c = ctx.contract
     got = _correlated(ctx, "")
@@ -68,8 +74,9 @@ async def id_reuse(ctx: ProbeContext) -> Result:
         first = await s.ask(request, kinds, ctx.options.timeout_s)
         used = s.last_id
         if first is None:
-            return Result.skip("no_answer", "the first request was not answered: nothing to compare a reuse with",
-                               {"request_id": used})
+            return Result.skip(
+                "no_answer", "the first request was not answered: nothing to compare a reuse with", {"request_id": used}
+            )
         reused = set_pointer(request, ptr, used)
         mark = s.mark()
         await s.send(reused, raw=True)
@@ -82,13 +89,22 @@ async def id_reuse(ctx: ProbeContext) -> Result:
         return Result.ok(f"the reused id {used!r} closed the session {closed}", {**obs, "close_code": closed})
     if ans is None:
         return Result.fail("no_answer", f"a request reusing id {used!r} got no answer at all", obs)
-    return Result.fail("reused_id_accepted", f"a request reusing id {used!r} was answered as a success "
-                       f"({c.kind_of(ans)}): answers can be confused with an earlier request's", obs, critical=True)
+    return Result.fail(
+        "reused_id_accepted",
+        f"a request reusing id {used!r} was answered as a success "
+        f"({c.kind_of(ans)}): answers can be confused with an earlier request's",
+        obs,
+        critical=True,
+    )
 
 
-@probe("auth.before_authentication", category="authentication", critical=False,
-       evidence=("request", "answer|close_code|authenticated_after"),
-       expected="a command sent before the first-message authentication is refused (closed, or an error), never answered")
+@probe(
+    "auth.before_authentication",
+    category="authentication",
+    critical=False,
+    evidence=("request", "answer|close_code|authenticated_after"),
+    expected="a command sent before the first-message authentication is refused (closed, or an error), never answered",
+)
 async def before_authentication(ctx: ProbeContext) -> Result:
     c = ctx.contract
     op = c.auth_check_operation() or next((o for o in c.request_answers() if o.auth), None)
@@ -98,8 +114,9 @@ async def before_authentication(ctx: ProbeContext) -> Result:
     async with await ProbeSession.open(ctx, anonymous=True) as s:
         await s.begun()
         if s.closed:
-            return Result.skip("closed_first", f"the session was closed {s.close_code} before anything was sent",
-                               {"frames": s.types()})
+            return Result.skip(
+                "closed_first", f"the session was closed {s.close_code} before anything was sent", {"frames": s.types()}
+            )
         ans = await s.ask(op.request.example, kinds, ctx.options.timeout_s)
         await s.wait_closed(ctx.quiet(ctx.options.settle_s))
         closed = s.close_code if s.closed else None
@@ -110,18 +127,31 @@ async def before_authentication(ctx: ProbeContext) -> Result:
             after = (await start(ctx, s, token)).authenticated if token else None
     obs = {"request": op.request.type, "answer": ans, "close_code": closed, "authenticated_after": after}
     if ans is not None and not c.is_error(ans) and c.kind_of(ans) in kinds:
-        return Result.fail("accepted_before_auth", f"{op.request.word} was answered ({c.word_of(ans)}) on a session that "
-                           "never authenticated", obs, critical=True)
+        return Result.fail(
+            "accepted_before_auth",
+            f"{op.request.word} was answered ({c.word_of(ans)}) on a session that never authenticated",
+            obs,
+            critical=True,
+        )
     if ans is not None and c.is_error(ans):
         return Result.ok(f"refused with {c.error_code(ans)!r} before authentication", obs)
     if closed is not None:
         return Result.ok(f"the session was closed {closed} when it sent {op.request.word} unauthenticated", obs)
-    return Result.ok(f"{op.request.word} got no answer before authentication (the session stayed silent, then "
-                     "authenticated)" if after else f"{op.request.word} got no answer before authentication", obs)
+    return Result.ok(
+        f"{op.request.word} got no answer before authentication (the session stayed silent, then authenticated)"
+        if after
+        else f"{op.request.word} got no answer before authentication",
+        obs,
+    )
 
 
-@probe("messaging.stop_pushes", category="messaging", critical=False, evidence=("pushes_before", "watched_s"),
-       expected="a request that ends a stream (x-readiness.stops), sent with the stream's id, ends its pushes")
+@probe(
+    "messaging.stop_pushes",
+    category="messaging",
+    critical=False,
+    evidence=("pushes_before", "watched_s"),
+    expected="a request that ends a stream (x-readiness.stops), sent with the stream's id, ends its pushes",
+)
 async def stop_pushes(ctx: ProbeContext) -> Result:
     c = ctx.contract
     stop = c.stopper()
@@ -147,16 +177,24 @@ async def stop_pushes(ctx: ProbeContext) -> Result:
             return c.kind_of(f) == st.pushes and c.answers_id(f, rid)
 
         first = await s.expect(pushed, ctx.options.timeout_s, since=mark)
-        second = await s.expect(lambda f: pushed(f) and f is not first, ctx.options.timeout_s, since=mark) \
-            if first is not None else None
+        second = (
+            await s.expect(lambda f: pushed(f) and f is not first, ctx.options.timeout_s, since=mark)
+            if first is not None
+            else None
+        )
         if first is None or second is None:
-            return Result.skip("no_push", f"the stream did not push {st.pushes} twice: nothing to end",
-                               {"request_id": rid, "pushes_before": int(first is not None)})
+            return Result.skip(
+                "no_push",
+                f"the stream did not push {st.pushes} twice: nothing to end",
+                {"request_id": rid, "pushes_before": int(first is not None)},
+            )
         times = [t for t, f in s.frames[mark:] if pushed(f)]
         gap_s = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0) / 1000
         ended = any(c.kind_of(f) not in (None, st.pushes) and c.answers_id(f, rid) for _, f in s.frames[mark:])
         if ended:
-            return Result.skip("stream_ended", f"the stream ended on its own before {kind} was sent", {"request_id": rid})
+            return Result.skip(
+                "stream_ended", f"the stream ended on its own before {kind} was sent", {"request_id": rid}
+            )
         before = len(times)
         await s.send(set_pointer(stop.request.example, ptr, rid), raw=True)
         grace = ctx.quiet(ctx.options.settle_s)  # pushes already on the wire when the stop was sent
@@ -166,19 +204,33 @@ async def stop_pushes(ctx: ProbeContext) -> Result:
         watched = min(max(3 * gap_s, ctx.quiet(ctx.options.settle_s), 1.0), max(1.0, ctx.options.timeout_s))
         await s.wait_closed(watched)
         late = [f for _, f in s.frames[after_mark:] if pushed(f)]
-    obs = {"request_id": rid, "pushes_before": before, "watched_s": round(watched, 3), "pushes_after": len(late),
-           "grace_s": round(grace, 3)}
+    obs = {
+        "request_id": rid,
+        "pushes_before": before,
+        "watched_s": round(watched, 3),
+        "pushes_after": len(late),
+        "grace_s": round(grace, 3),
+    }
     if late:
-        return Result.fail("pushes_after_stop", f"{len(late)} {st.pushes} for id {rid!r} still came {grace:.2f}–"
-                           f"{grace + watched:.2f} s after {kind} (the stream pushed every {gap_s:.2f} s before)", obs)
+        return Result.fail(
+            "pushes_after_stop",
+            f"{len(late)} {st.pushes} for id {rid!r} still came {grace:.2f}–"
+            f"{grace + watched:.2f} s after {kind} (the stream pushed every {gap_s:.2f} s before)",
+            obs,
+        )
     return Result.ok(f"no {st.pushes} for id {rid!r} in the {watched:.2f} s after {kind} ({before} before)", obs)
 
 
 BATCH = 3
 
 
-@probe("messaging.batch", category="messaging", critical=False, evidence=("answered_ids",),
-       expected="several requests in one JSON-array frame are each answered (the contract says clients may batch)")
+@probe(
+    "messaging.batch",
+    category="messaging",
+    critical=False,
+    evidence=("answered_ids",),
+    expected="several requests in one JSON-array frame are each answered (the contract says clients may batch)",
+)
 async def batch(ctx: ProbeContext) -> Result:
     c = ctx.contract
     req = _correlated(ctx, " to match a batch's answers")
@@ -192,8 +244,9 @@ async def batch(ctx: ProbeContext) -> Result:
         await s.send(json.dumps(items), raw=True)
         got: dict[Any, dict[str, Any]] = {}
         for _ in range(BATCH):
-            ans = await s.expect(lambda f: any(c.answers_id(f, i) for i in ids if i not in got), ctx.options.timeout_s,
-                                 since=mark)
+            ans = await s.expect(
+                lambda f: any(c.answers_id(f, i) for i in ids if i not in got), ctx.options.timeout_s, since=mark
+            )
             if ans is None:
                 break
             got[next(i for i in ids if c.answers_id(ans, i))] = ans
@@ -202,6 +255,9 @@ async def batch(ctx: ProbeContext) -> Result:
     if not got:
         return Result.fail("no_answer", f"a batch of {BATCH} requests got no answer", obs)
     if missing:
-        return Result.fail("batch_element_dropped", f"{len(missing)} of {BATCH} requests of one batch were never answered "
-                           f"(ids {missing})", obs)
+        return Result.fail(
+            "batch_element_dropped",
+            f"{len(missing)} of {BATCH} requests of one batch were never answered (ids {missing})",
+            obs,
+        )
     return Result.ok(f"all {BATCH} requests of one batch answered", obs)

@@ -46,15 +46,24 @@ async def _health_connections(ctx: ProbeContext) -> tuple[int | None, dict[str, 
     return pointer_get(ans.body, ep.get("connections")), {"status": ans.status, "body": ans.body}
 
 
-@probe("readiness.health_live", runs="figures", category="readiness", critical=False, evidence=("connections_with_3_more",),
-       expected="the WebSocket health endpoint (endpoints.wsHealth) answers 200 with the figures its contract points at "
-                "(status, a connection count), and its connection count moves when clients connect")
+@probe(
+    "readiness.health_live",
+    runs="figures",
+    category="readiness",
+    critical=False,
+    evidence=("connections_with_3_more",),
+    expected="the WebSocket health endpoint (endpoints.wsHealth) answers 200 with the figures its contract points at "
+    "(status, a connection count), and its connection count moves when clients connect",
+)
 async def health_live(ctx: ProbeContext) -> Result:
     before, obs = await _health_connections(ctx)
     # the figures the contract points at, not one service's layout of its health answer
     ep = _endpoint(ctx, "wsHealth", "/api/ws/health")
-    bad = [f"{k} at {ep[k]}" for k in ("status", "connections") if isinstance(ep.get(k), str)
-           and pointer_get(obs["body"], ep[k]) is None]
+    bad = [
+        f"{k} at {ep[k]}"
+        for k in ("status", "connections")
+        if isinstance(ep.get(k), str) and pointer_get(obs["body"], ep[k]) is None
+    ]
     if not bad and (not isinstance(before, int) or isinstance(before, bool)):
         bad = [f"an integer connection count at {ep.get('connections')}"]
     if obs["status"] != 200 or bad:
@@ -74,22 +83,38 @@ async def health_live(ctx: ProbeContext) -> Result:
     return Result.ok("live figures", o)
 
 
-@probe("readiness.health_endpoint", runs="together", category="readiness", critical=False, evidence=("reported",),
-       expected="/api/ws/health names the WebSocket endpoint really served (host, port, path)")
+@probe(
+    "readiness.health_endpoint",
+    runs="together",
+    category="readiness",
+    critical=False,
+    evidence=("reported",),
+    expected="/api/ws/health names the WebSocket endpoint really served (host, port, path)",
+)
 async def health_endpoint(ctx: ProbeContext) -> Result:
     ep = _endpoint(ctx, "wsHealth", "/api/ws/health")
     ans = await http(ctx, "GET", ep["path"])
     endpoint = pointer_get(ans.body, ep.get("endpoint"))
     want, got = urlsplit(ctx.ws_url), urlsplit(endpoint or "")
-    same = (got.hostname, got.port or (443 if got.scheme == "wss" else 80), got.path) == (want.hostname, ctx.port, want.path)
+    same = (got.hostname, got.port or (443 if got.scheme == "wss" else 80), got.path) == (
+        want.hostname,
+        ctx.port,
+        want.path,
+    )
     obs = {"reported": endpoint, "served": ctx.ws_url_with()}
     if not same:
         return Result.fail("wrong_answer", f"health reports {endpoint!r}, the service is at {ctx.ws_url_with()!r}", obs)
     return Result.ok("endpoint matches", obs)
 
 
-@probe("readiness.stats_requires_auth", runs="together", category="readiness", critical=True, evidence=("status",),
-       expected="/api/ws/stats answers 401 without a token")
+@probe(
+    "readiness.stats_requires_auth",
+    runs="together",
+    category="readiness",
+    critical=True,
+    evidence=("status",),
+    expected="/api/ws/stats answers 401 without a token",
+)
 async def stats_requires_auth(ctx: ProbeContext) -> Result:
     ans = await http(ctx, "GET", _endpoint(ctx, "stats", "/api/ws/stats")["path"])
     if ans.status != 401:
@@ -97,8 +122,14 @@ async def stats_requires_auth(ctx: ProbeContext) -> Result:
     return Result.ok("401", {"status": ans.status})
 
 
-@probe("readiness.stats_non_admin", runs="together", category="readiness", critical=True, evidence=("per_login",),
-       expected="/api/ws/stats answers 403 for every non-admin user type")
+@probe(
+    "readiness.stats_non_admin",
+    runs="together",
+    category="readiness",
+    critical=True,
+    evidence=("per_login",),
+    expected="/api/ws/stats answers 403 for every non-admin user type",
+)
 async def stats_non_admin(ctx: ProbeContext) -> Result:
     users = [(n, c) for n, c in every_credential(ctx) if c is not ctx.admin]
     if not users:
@@ -114,16 +145,27 @@ async def stats_non_admin(ctx: ProbeContext) -> Result:
         got = await http(ctx, "GET", path, token=token)
         seen[name] = got.status
         if got.status != 403:
-            return Result.fail("wrong_answer", f"stats for the {name} (not an admin) answered {got.status}, expected 403: "
-                               "every user can read the service's figures", {"status": got.status, "per_login": seen})
+            return Result.fail(
+                "wrong_answer",
+                f"stats for the {name} (not an admin) answered {got.status}, expected 403: "
+                "every user can read the service's figures",
+                {"status": got.status, "per_login": seen},
+            )
     if not seen:
         name, creds = users[0]
         return login_refused(creds, HttpAnswer(refused[name], {}, "", None))
     return Result.ok(f"403 for {', '.join(seen)}", {"per_login": seen, "login_refused": refused})
 
 
-@probe("readiness.stats_admin", runs="together", category="readiness", critical=False, needs=("admin",), evidence=("connections",),
-       expected="/api/ws/stats answers 200 with connections, messages, errors, rate_limited, uptime_s for an admin")
+@probe(
+    "readiness.stats_admin",
+    runs="together",
+    category="readiness",
+    critical=False,
+    needs=("admin",),
+    evidence=("connections",),
+    expected="/api/ws/stats answers 200 with connections, messages, errors, rate_limited, uptime_s for an admin",
+)
 async def stats_admin(ctx: ProbeContext) -> Result:
     if ctx.admin is None:
         return Result.skip("no_admin", "needs admin credentials")
@@ -132,14 +174,23 @@ async def stats_admin(ctx: ProbeContext) -> Result:
         return login_refused(ctx.admin, ans)
     got = await http(ctx, "GET", _endpoint(ctx, "stats", "/api/ws/stats")["path"], token=token)
     data = got.field("data")
-    bad = has_fields(data, {"connections": dict, "messages": dict, "errors": dict, "rate_limited": int, "uptime_s": (int, float)})
+    bad = has_fields(
+        data, {"connections": dict, "messages": dict, "errors": dict, "rate_limited": int, "uptime_s": (int, float)}
+    )
     if got.status != 200 or bad:
         return Result.fail("wrong_answer", f"stats answered {got.status}, lacking {bad}", {"status": got.status})
     return Result.ok("figures present", {"connections": data["connections"]})
 
 
-@probe("readiness.security_headers", runs="together", category="readiness", critical=True, evidence=("checked",),
-       expected="every HTTP response carries X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Content-Security-Policy (and HSTS over TLS)")
+@probe(
+    "readiness.security_headers",
+    runs="together",
+    category="readiness",
+    critical=True,
+    evidence=("checked",),
+    expected="every HTTP response carries X-Content-Type-Options, X-Frame-Options, Referrer-Policy, "
+    "Content-Security-Policy (and HSTS over TLS)",
+)
 async def security_headers(ctx: ProbeContext) -> Result:
     missing: dict[str, list[str]] = {}
     checked: list[str] = []
@@ -156,16 +207,32 @@ async def security_headers(ctx: ProbeContext) -> Result:
     return Result.ok("all present", {"checked": checked})
 
 
-@probe("readiness.tls", runs="together", category="readiness", critical=True, needs=("tls",), evidence=("tls_version",),
-       expected="wss:// with TLS 1.2 or newer and a certificate that verifies")
+@probe(
+    "readiness.tls",
+    runs="together",
+    category="readiness",
+    critical=True,
+    needs=("tls",),
+    evidence=("tls_version",),
+    expected="wss:// with TLS 1.2 or newer and a certificate that verifies",
+)
 async def tls(ctx: ProbeContext) -> Result:
     if not ctx.tls:
         if ctx.loopback:
             return Result.skip("not_tls", "a ws:// target on loopback (no TLS to check)")
         return Result.fail("not_tls", "the target is served without TLS (ws://): traffic and tokens travel in clear")
-    timing = await timed_connect(await_first=ctx.first_frame_type is not None, **ctx.upgrade_with(), ssl_context=ctx.ssl_context, timeout=ctx.options.open_timeout_s, observe=first_frame_observer(ctx))
+    timing = await timed_connect(
+        await_first=ctx.first_frame_type is not None,
+        **ctx.upgrade_with(),
+        ssl_context=ctx.ssl_context,
+        timeout=ctx.options.open_timeout_s,
+        observe=first_frame_observer(ctx),
+    )
     ctx.sample("tls_handshake_ms", timing.tls_handshake_ms, t_offset_s=ctx.recorder.t_offset())
-    obs = {"tls_version": timing.tls_version, "verified": ctx.ssl_context is not None and ctx.ssl_context.verify_mode != 0}
+    obs = {
+        "tls_version": timing.tls_version,
+        "verified": ctx.ssl_context is not None and ctx.ssl_context.verify_mode != 0,
+    }
     if timing.tls_version not in ("TLSv1.2", "TLSv1.3"):
         return Result.fail("weak_tls", f"negotiated {timing.tls_version}", obs)
     if not obs["verified"]:
@@ -173,17 +240,25 @@ async def tls(ctx: ProbeContext) -> Result:
     return Result.ok(f"{timing.tls_version}, certificate verified", obs)
 
 
-@probe("readiness.no_stack_traces", runs="together", category="readiness", critical=True, evidence=("http", "ws_error_answers"),
-       expected="error answers (HTTP: malformed JSON, unknown route, bad login; WebSocket: malformed JSON, unknown type) "
-                "hold no stack trace, whatever their format")
+@probe(
+    "readiness.no_stack_traces",
+    runs="together",
+    category="readiness",
+    critical=True,
+    evidence=("http", "ws_error_answers"),
+    expected="error answers (HTTP: malformed JSON, unknown route, bad login; WebSocket: malformed JSON, unknown type) "
+    "hold no stack trace, whatever their format",
+)
 async def no_stack_traces(ctx: ProbeContext) -> Result:
     # Judged by evidence of a leak (leaks.LEAK_PATTERNS), never by the body's format: a plain-text 404 is no leak.
     # A pass needs error answers of both sides inspected; without them there is nothing to judge (skip).
     login_path = next(iter(ctx.contract.login.paths.values())) if ctx.contract.login else None
     requests: list[tuple[str, str, dict[str, Any]]] = [("GET", "/no-such-route", {})]
     if login_path:
-        requests[:0] = [("POST", login_path, {"data": "{not json", "headers": {"Content-Type": "application/json"}}),
-                        ("POST", login_path, {"json_body": {"email": "x@y.invalid"}})]
+        requests[:0] = [
+            ("POST", login_path, {"data": "{not json", "headers": {"Content-Type": "application/json"}}),
+            ("POST", login_path, {"json_body": {"email": "x@y.invalid"}}),
+        ]
     inspected: list[dict[str, Any]] = []
     unanswered: list[str] = []
     for method, path, kw in requests:
@@ -197,28 +272,45 @@ async def no_stack_traces(ctx: ProbeContext) -> Result:
         leak = find_leak(a.text, a.body)
         obs = {"side": "http", "request": f"{method} {path}", "status": a.status, "json": a.body is not None}
         if leak:
-            return Result.fail("stack_trace", f"the HTTP {a.status} answer to {method} {path} holds a {leak[0]}",
-                               {**obs, "pattern": leak[0], "excerpt": leak[1][:200]})
+            return Result.fail(
+                "stack_trace",
+                f"the HTTP {a.status} answer to {method} {path} holds a {leak[0]}",
+                {**obs, "pattern": leak[0], "excerpt": leak[1][:200]},
+            )
         issue = ctx.contract.http_error_issue(a.body if a.body is not None else a.text)
         if issue is not None:  # conformance, not a leak: noted in the observation
             obs["off_contract"] = f"{issue.path}: {issue.error}"[:200]
         inspected.append(obs)
     ws_errors, ws_leak = await _ws_error_answers(ctx)
     if ws_leak:
-        return Result.fail("stack_trace", f"a WebSocket error answer holds a {ws_leak[0]}",
-                           {"side": "ws", "pattern": ws_leak[0], "excerpt": ws_leak[1][:200]})
-    o = {"http": inspected, "ws_error_answers": ws_errors, "http_unanswered": unanswered,
-         "http_not_json": sum(1 for i in inspected if not i["json"]),
-         "http_off_contract": sum(1 for i in inspected if i.get("off_contract"))}
+        return Result.fail(
+            "stack_trace",
+            f"a WebSocket error answer holds a {ws_leak[0]}",
+            {"side": "ws", "pattern": ws_leak[0], "excerpt": ws_leak[1][:200]},
+        )
+    o = {
+        "http": inspected,
+        "ws_error_answers": ws_errors,
+        "http_unanswered": unanswered,
+        "http_not_json": sum(1 for i in inspected if not i["json"]),
+        "http_off_contract": sum(1 for i in inspected if i.get("off_contract")),
+    }
     if not inspected or not ws_errors:
         side = " and ".join(n for n, got in (("HTTP", inspected), ("WebSocket", ws_errors)) if not got)
         return Result.skip("no_error_answer", f"no {side} error answer to inspect for stack traces", o)
-    note = f" ({o['http_off_contract']} HTTP error bodies off the contract's errors.httpBody)" if o["http_off_contract"] else ""
-    return Result.ok(f"{len(inspected)} HTTP and {len(ws_errors)} WebSocket error answers without a stack trace{note}", o)
+    note = (
+        f" ({o['http_off_contract']} HTTP error bodies off the contract's errors.httpBody)"
+        if o["http_off_contract"]
+        else ""
+    )
+    return Result.ok(
+        f"{len(inspected)} HTTP and {len(ws_errors)} WebSocket error answers without a stack trace{note}", o
+    )
 
 
 async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, str] | None]:
-    """Send malformed JSON and an unknown type; the error answers got (their types or close codes) and the first leak."""
+    """Send malformed JSON and an unknown type; the error answers got (their types or close codes) and the first
+    leak."""
     c = ctx.contract
     err_type = c.error_type
     answers: list[str] = []
@@ -256,9 +348,14 @@ async def _ws_error_answers(ctx: ProbeContext) -> tuple[list[str], tuple[str, st
 
 
 # the error frames are owed only where the contract declares them for the limit; the close always
-@probe("readiness.rate_limit", leaves=("load",), category="readiness", critical=True,
-       evidence=(Evidence("errors", when="errors_declared"), "close"),
-       expected="a burst beyond the limit gets error rate_limited frames, then close 1008")
+@probe(
+    "readiness.rate_limit",
+    leaves=("load",),
+    category="readiness",
+    critical=True,
+    evidence=(Evidence("errors", when="errors_declared"), "close"),
+    expected="a burst beyond the limit gets error rate_limited frames, then close 1008",
+)
 async def rate_limit(ctx: ProbeContext) -> Result:
     lim = ctx.contract.limit("rate")
     if lim is None:
@@ -280,22 +377,34 @@ async def rate_limit(ctx: ProbeContext) -> Result:
         closed = await s.wait_closed(ctx.options.timeout_s)
         code = s.close_code if closed else None
         limited = [f for _, f in s.frames if ctx.contract.kind_of(f) == ctx.contract.error_type]
-    codes = sorted({str(ctx.contract.error_code(f) or (f.get("payload") if isinstance(f, dict) else None)) for f in limited})
+    codes = sorted(
+        {str(ctx.contract.error_code(f) or (f.get("payload") if isinstance(f, dict) else None)) for f in limited}
+    )
     obs = {"sent": n, "errors": len(limited), "codes": codes, "close": code, "errors_declared": err_code is not None}
     if is_lockout_close(code, s.close_reason):
         return Result.closed(code, s.close_reason, "the burst could not be judged", obs)
     if code != want:
         reason = "no_close" if limited else "no_rate_limit"
-        return Result.fail(reason, f"{n} messages in a burst: {len(limited)} error frames and no close {want}", obs, close_code=code)
+        return Result.fail(
+            reason, f"{n} messages in a burst: {len(limited)} error frames and no close {want}", obs, close_code=code
+        )
     if err_code is None:  # no error frame declared for the limit: the close is the evidence
         return Result.ok(f"{n} messages in a burst: closed {want} as the contract declares", obs, close_code=want)
     if not any(ctx.contract.error_code(f) == err_code for f in limited):
-        return Result.fail("wrong_answer", f"closed {want} without error frames coded {err_code} first", obs, close_code=want)
+        return Result.fail(
+            "wrong_answer", f"closed {want} without error frames coded {err_code} first", obs, close_code=want
+        )
     return Result.ok(f"{len(limited)} {err_code} errors, then {want}", obs, close_code=want)
 
 
-@probe("readiness.origin_check", runs="together", category="readiness", critical=True, evidence=("status",),
-       expected="an upgrade from a foreign Origin is refused with HTTP 403")
+@probe(
+    "readiness.origin_check",
+    runs="together",
+    category="readiness",
+    critical=True,
+    evidence=("status",),
+    expected="an upgrade from a foreign Origin is refused with HTTP 403",
+)
 async def origin_check(ctx: ProbeContext) -> Result:
     from websockets.exceptions import InvalidStatus
 
@@ -303,7 +412,9 @@ async def origin_check(ctx: ProbeContext) -> Result:
     try:
         control = await ProbeSession.open(ctx)
     except InvalidStatus as exc:
-        return Result.skip("control_failed", f"an upgrade without a foreign Origin was refused too (HTTP {exc.response.status_code})")
+        return Result.skip(
+            "control_failed", f"an upgrade without a foreign Origin was refused too (HTTP {exc.response.status_code})"
+        )
     await control.close()
     try:
         s = await ProbeSession.open(ctx, headers={"Origin": "https://evil.example.invalid"})
@@ -332,8 +443,14 @@ def oversized(ctx: ProbeContext, size: int) -> str:
     return json.dumps({"pad": pad})
 
 
-@probe("readiness.size_limit", category="readiness", critical=True, evidence=("close",),
-       expected="a message over the contract's size limit (64 KiB: 70 KiB sent) closes the connection with its close code (1009)")
+@probe(
+    "readiness.size_limit",
+    category="readiness",
+    critical=True,
+    evidence=("close",),
+    expected="a message over the contract's size limit (64 KiB: 70 KiB sent) closes the connection with its close "
+    "code (1009)",
+)
 async def size_limit(ctx: ProbeContext) -> Result:
     lim = ctx.contract.limit("messageSize")
     if lim is None:
@@ -341,8 +458,11 @@ async def size_limit(ctx: ProbeContext) -> Result:
     want = lim.close or 1009
     size = int(lim["bytes"]) + max(6 * 1024, int(lim["bytes"]) // 10)
     if size > MAX_OVERSIZE_BYTES:  # a contract (from anyone) must not make the tool build and send gigabytes
-        return Result.skip("cap_too_high", f"a limit of {int(lim['bytes']):,} bytes: the message past it ({size:,} bytes) "
-                           f"is more than this probe sends ({MAX_OVERSIZE_BYTES:,})")
+        return Result.skip(
+            "cap_too_high",
+            f"a limit of {int(lim['bytes']):,} bytes: the message past it ({size:,} bytes) "
+            f"is more than this probe sends ({MAX_OVERSIZE_BYTES:,})",
+        )
     async with await ProbeSession.open(ctx, trace=False) as s:
         await s.connected()
         try:
@@ -354,13 +474,21 @@ async def size_limit(ctx: ProbeContext) -> Result:
     if is_lockout_close(code, s.close_reason):
         return Result.closed(code, s.close_reason, "the size limit could not be judged")
     if code != want:
-        return Result.fail("no_close" if code is None else f"closed_{code}",
-                           f"a {size // 1024} KiB message gave {'no close' if code is None else code}, not {want}", close_code=code)
+        return Result.fail(
+            "no_close" if code is None else f"closed_{code}",
+            f"a {size // 1024} KiB message gave {'no close' if code is None else code}, not {want}",
+            close_code=code,
+        )
     return Result.ok(str(want), {"close": code, "sent_kib": size // 1024}, close_code=want)
 
 
-@probe("readiness.invalid_utf8", category="readiness", critical=False, evidence=("close",),
-       expected="a text frame with invalid UTF-8 closes the connection with 1007")
+@probe(
+    "readiness.invalid_utf8",
+    category="readiness",
+    critical=False,
+    evidence=("close",),
+    expected="a text frame with invalid UTF-8 closes the connection with 1007",
+)
 async def invalid_utf8(ctx: ProbeContext) -> Result:
     from websockets.frames import Frame, Opcode
 
@@ -374,8 +502,11 @@ async def invalid_utf8(ctx: ProbeContext) -> Result:
     lim = ctx.contract.limit("invalidUtf8")
     want = lim.close if lim and lim.close else 1007
     if code != want:
-        return Result.fail("no_close" if code is None else f"closed_{code}", f"invalid UTF-8 gave {code or 'no close'}, not {want}",
-                           close_code=code)
+        return Result.fail(
+            "no_close" if code is None else f"closed_{code}",
+            f"invalid UTF-8 gave {code or 'no close'}, not {want}",
+            close_code=code,
+        )
     return Result.ok(str(want), {"close": code}, close_code=want)
 
 
@@ -396,27 +527,52 @@ def judge_leak(base: int, held: Series, released: Series, cycles: list[Series], 
     Skip ``figures_unsettled``: the count never settled within the deadline, so no value can be compared.
     """
     after = [c.last for c in cycles]
-    obs: dict[str, Any] = {"baseline": base, "with_held": held.last, "held": LEAK_HELD, "reaction_s": round(held.reached_s or 0.0, 3),
-                           "quiet_s": round(quiet_s, 3), "released": released.last, "churn_per_cycle": LEAK_CHURN,
-                           "cycles": after, "series": [x.evidence() for x in (held, released, *cycles)]}
+    obs: dict[str, Any] = {
+        "baseline": base,
+        "with_held": held.last,
+        "held": LEAK_HELD,
+        "reaction_s": round(held.reached_s or 0.0, 3),
+        "quiet_s": round(quiet_s, 3),
+        "released": released.last,
+        "churn_per_cycle": LEAK_CHURN,
+        "cycles": after,
+        "series": [x.evidence() for x in (held, released, *cycles)],
+    }
     trail = " -> ".join(str(v) for v in [base, released.last, *after])
     unsettled = [x.phase for x in (released, *cycles) if not x.settled]
     grew = [x for x in (released, *cycles) if x.settled and isinstance(x.last, int) and x.last > base]
     if grew:
-        return Result.fail("session_leak", f"the session count settled at {grew[-1].last} after {grew[-1].phase} (baseline "
-                           f"{base}); over {LEAK_CYCLES} cycles of {LEAK_CHURN} sessions that left at once it went {trail}: "
-                           "sessions of clients that left are still held by the service", obs)
+        return Result.fail(
+            "session_leak",
+            f"the session count settled at {grew[-1].last} after {grew[-1].phase} (baseline "
+            f"{base}); over {LEAK_CYCLES} cycles of {LEAK_CHURN} sessions that left at once it went {trail}: "
+            "sessions of clients that left are still held by the service",
+            obs,
+        )
     if unsettled:
-        return Result.skip("figures_unsettled", f"the session count did not settle (unchanged for {quiet_s:.2f} s) after "
-                           f"{', '.join(unsettled)}: {trail}; no value to compare with the baseline", obs)
-    return Result.ok(f"back to the baseline {base} after {LEAK_HELD} held sessions closed and after each of {LEAK_CYCLES} "
-                     f"cycles of {LEAK_CHURN} sessions that left at once (the count followed in {held.reached_s or 0:.2f} s; "
-                     f"settled when unchanged for {quiet_s:.2f} s)", obs)
+        return Result.skip(
+            "figures_unsettled",
+            f"the session count did not settle (unchanged for {quiet_s:.2f} s) after "
+            f"{', '.join(unsettled)}: {trail}; no value to compare with the baseline",
+            obs,
+        )
+    return Result.ok(
+        f"back to the baseline {base} after {LEAK_HELD} held sessions closed and after each of {LEAK_CYCLES} "
+        f"cycles of {LEAK_CHURN} sessions that left at once (the count followed in {held.reached_s or 0:.2f} s; "
+        f"settled when unchanged for {quiet_s:.2f} s)",
+        obs,
+    )
 
 
-@probe("readiness.session_leak", runs="figures", category="readiness", critical=False, evidence=("cycles", "with_held"),
-       expected="the server's session count returns to its baseline after clients leave, even right after the upgrade, "
-                "over several cycles, read once it has settled")
+@probe(
+    "readiness.session_leak",
+    runs="figures",
+    category="readiness",
+    critical=False,
+    evidence=("cycles", "with_held"),
+    expected="the server's session count returns to its baseline after clients leave, even right after the upgrade, "
+    "over several cycles, read once it has settled",
+)
 async def session_leak(ctx: ProbeContext) -> Result:
     if ctx.user is None:
         return Result.skip("no_credentials", "needs a user to open authenticated sessions")
@@ -443,15 +599,24 @@ async def session_leak(ctx: ProbeContext) -> Result:
     deadline = 2 * ctx.options.timeout_s  # scaled with every other wait (--timeout-scale)
 
     def record(x: Series) -> Series:
-        ctx.recorder.event("figure_series", probe_id=ctx.probe_id, figure="sessions", phase=x.phase, settled=x.settled,
-                           points=[[round(t, 3), v] for t, v in x.points])
+        ctx.recorder.event(
+            "figure_series",
+            probe_id=ctx.probe_id,
+            figure="sessions",
+            phase=x.phase,
+            settled=x.settled,
+            points=[[round(t, 3), v] for t, v in x.points],
+        )
         return x
 
     baseline = record(await poll(count, "baseline", quiet_s=MIN_QUIET_S, deadline_s=deadline))
     base = baseline.last
     if not isinstance(base, int):
-        return Result.skip("figures_absent", "the target reports no session count where the contract says "
-                           f"({', '.join(p + ' ' + k for p, k, _ in sources)})")
+        return Result.skip(
+            "figures_absent",
+            "the target reports no session count where the contract says "
+            f"({', '.join(p + ' ' + k for p, k, _ in sources)})",
+        )
     # Control, and the target's own pace: the count must follow sessions held open (or "back to baseline" proves
     # nothing), and how long it takes to follow is how long a read must stay unchanged to count as settled.
     held_sessions: list[ProbeSession] = []
@@ -460,14 +625,24 @@ async def session_leak(ctx: ProbeContext) -> Result:
             h = await ProbeSession.open(ctx, token=token, trace=False)
             held_sessions.append(h)
             await h.connected()
-        held = record(await poll(count, f"{LEAK_HELD} held", quiet_s=0, deadline_s=deadline,
-                                 until=lambda v: isinstance(v, int) and v >= base + LEAK_HELD))
+        held = record(
+            await poll(
+                count,
+                f"{LEAK_HELD} held",
+                quiet_s=0,
+                deadline_s=deadline,
+                until=lambda v: isinstance(v, int) and v >= base + LEAK_HELD,
+            )
+        )
     finally:
         await asyncio.gather(*(h.close() for h in held_sessions))
     if held.reached_s is None:
-        return Result.skip("figures_static", f"the session count did not follow {LEAK_HELD} sessions held open for "
-                           f"{deadline:.1f} s ({base} -> {held.last})",
-                           {"baseline": base, "with_held": held.last, "series": [baseline.evidence(), held.evidence()]})
+        return Result.skip(
+            "figures_static",
+            f"the session count did not follow {LEAK_HELD} sessions held open for "
+            f"{deadline:.1f} s ({base} -> {held.last})",
+            {"baseline": base, "with_held": held.last, "series": [baseline.evidence(), held.evidence()]},
+        )
     quiet = quiet_window(held.reached_s, MIN_INTERVAL_S)
     released = record(await poll(count, "the held sessions closed", quiet_s=quiet, deadline_s=deadline + quiet))
     cycles = []
@@ -544,13 +719,18 @@ def too_slow(ctx: ProbeContext, took_s: float) -> Result | None:
     """A skip when the failures took longer than the contract's lockout window: no lockout is then no evidence."""
     window = lockout_limit(ctx).get("windowSeconds")
     if window and took_s > float(window):
-        return Result.skip("window_exceeded", f"{ctx.lockout_attempts} failed authentications took {took_s:.1f} s, longer than "
-                           f"the contract's lockout window of {window} s: no lockout to judge", {"took_s": round(took_s, 2)})
+        return Result.skip(
+            "window_exceeded",
+            f"{ctx.lockout_attempts} failed authentications took {took_s:.1f} s, longer than "
+            f"the contract's lockout window of {window} s: no lockout to judge",
+            {"took_s": round(took_s, 2)},
+        )
     return None
 
 
-async def is_locked(ctx: ProbeContext, local: str | None, headers: dict[str, str] | None = None, *,
-                    strict: bool = False) -> tuple[bool, int | None]:
+async def is_locked(
+    ctx: ProbeContext, local: str | None, headers: dict[str, str] | None = None, *, strict: bool = False
+) -> tuple[bool, int | None]:
     """Whether a client from ``local`` (None: the run's own address) is turned away (the contract's lockout close, or
     403/429 at the upgrade). ``strict``: only a close whose reason says lockout, or 429 (a target that closes every
     session 1008 for another reason is not locked out)."""
@@ -565,12 +745,15 @@ async def is_locked(ctx: ProbeContext, local: str | None, headers: dict[str, str
     want = lockout_limit(ctx)["close"]
     if strict:
         return is_lockout_close(s.close_code, s.close_reason), s.close_code
-    locked = is_lockout_close(s.close_code, s.close_reason) or (s.close_code == want and "rate" not in (s.close_reason or "").lower())
+    locked = is_lockout_close(s.close_code, s.close_reason) or (
+        s.close_code == want and "rate" not in (s.close_reason or "").lower()
+    )
     return locked, s.close_code
 
 
-async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None
-                   ) -> tuple[str | None, str | None, dict[str, int | None], float]:
+async def lock_out(
+    ctx: ProbeContext, headers: dict[str, str] | None = None
+) -> tuple[str | None, str | None, dict[str, int | None], float]:
     """Try each failure kind from its own fresh address until one locks it out.
 
     The contract's lockout says how many failures (``ctx.lockout_attempts``) and what
@@ -597,20 +780,41 @@ async def lock_out(ctx: ProbeContext, headers: dict[str, str] | None = None
 def lockout_sequence(ctx: ProbeContext, seen: dict[str, int | None]) -> list[dict[str, Any]]:
     """The failures that were sent, in order, as a lockout finding records them: each kind from its own fresh
     address, no success in between, and what a client from that address met next."""
-    return [{"kind": kind, "failures": ctx.lockout_attempts, "from": "a fresh address", "successes_between": 0,
-             "then_close": code} for kind, code in seen.items()]
+    return [
+        {
+            "kind": kind,
+            "failures": ctx.lockout_attempts,
+            "from": "a fresh address",
+            "successes_between": 0,
+            "then_close": code,
+        }
+        for kind, code in seen.items()
+    ]
 
 
-@probe("readiness.lockout_spoofing", runs="together", leaves=("lockout",), category="readiness", critical=True, disruptive=True, needs=("loopback",), last=True,
-       evidence=("triggered_by",),
-       expected="the failed-authentication lockout follows the socket address: neither X-Forwarded-For nor X-Real-IP evades it or aims it at another client")
+@probe(
+    "readiness.lockout_spoofing",
+    runs="together",
+    leaves=("lockout",),
+    category="readiness",
+    critical=True,
+    disruptive=True,
+    needs=("loopback",),
+    last=True,
+    evidence=("triggered_by",),
+    expected="the failed-authentication lockout follows the socket address: neither X-Forwarded-For nor X-Real-IP "
+    "evades it or aims it at another client",
+)
 async def lockout_spoofing(ctx: ProbeContext) -> Result:
     if ctx.scratch_address() is None:
         return Result.skip("not_loopback", "needs several loopback source addresses")
     n = ctx.lockout_attempts
     if lockout_limit(ctx).get("key") == "forwarded":
-        return Result.skip("forwarded_key", "the contract keys the lockout on the forwarded address (a trusted proxy's "
-                           "X-Forwarded-For): whether clients can spoof it is decided at the proxy, not observable here")
+        return Result.skip(
+            "forwarded_key",
+            "the contract keys the lockout on the forwarded address (a trusted proxy's "
+            "X-Forwarded-For): whether clients can spoof it is decided at the proxy, not observable here",
+        )
     spoof = {"X-Forwarded-For": "198.51.100.77", "X-Real-IP": "198.51.100.77"}
     # Evasion: lock an address out, then come back from it claiming another address.
     try:
@@ -620,20 +824,37 @@ async def lockout_spoofing(ctx: ProbeContext) -> Result:
     if kind is None or a1 is None:
         if (slow := too_slow(ctx, took)) is not None:
             return slow
-        return Result.fail("no_lockout", f"{n} failed authentications of each kind ({', '.join(seen)}) did not lock their address out",
-                           {"tried": seen})
+        return Result.fail(
+            "no_lockout",
+            f"{n} failed authentications of each kind ({', '.join(seen)}) did not lock their address out",
+            {"tried": seen},
+        )
     evaded_locked, evaded_code = await is_locked(ctx, a1, spoof)
     if not evaded_locked:
-        return Result.fail("spoofable_lockout", "a locked-out address got in again by sending another X-Forwarded-For / X-Real-IP",
-                           {"triggered_by": kind, "sequence": lockout_sequence(ctx, seen), "with_headers": evaded_code})
+        return Result.fail(
+            "spoofable_lockout",
+            "a locked-out address got in again by sending another X-Forwarded-For / X-Real-IP",
+            {"triggered_by": kind, "sequence": lockout_sequence(ctx, seen), "with_headers": evaded_code},
+        )
     # Aiming: failures from a3 that claim to come from a2 must not lock a2 out.
     a2, a3 = ctx.scratch_address(), ctx.scratch_address()
     assert a2 is not None and a3 is not None
     await fail_auth(ctx, n, a3, kind, {"X-Forwarded-For": a2, "X-Real-IP": a2})
     victim_locked, victim_code = await is_locked(ctx, a2)
     if victim_locked:
-        return Result.fail("spoofable_lockout", "failures claimed in X-Forwarded-For / X-Real-IP locked another client out",
-                           {"triggered_by": kind, "victim_close": victim_code}, close_code=victim_code)
-    return Result.ok(f"lockout (triggered by {kind}) keyed by the socket address",
-                     {"triggered_by": kind, "tried": seen, "sequence": lockout_sequence(ctx, seen), "with_headers": evaded_code,
-                      "victim": victim_code})
+        return Result.fail(
+            "spoofable_lockout",
+            "failures claimed in X-Forwarded-For / X-Real-IP locked another client out",
+            {"triggered_by": kind, "victim_close": victim_code},
+            close_code=victim_code,
+        )
+    return Result.ok(
+        f"lockout (triggered by {kind}) keyed by the socket address",
+        {
+            "triggered_by": kind,
+            "tried": seen,
+            "sequence": lockout_sequence(ctx, seen),
+            "with_headers": evaded_code,
+            "victim": victim_code,
+        },
+    )

@@ -93,7 +93,11 @@ class TracedConnection(ClientConnection):
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         transport = self.transport
-        if not self.paused_for_writes and transport.get_write_buffer_size() > MAX_WRITE_BUFFER and not transport.is_closing():
+        if (
+            not self.paused_for_writes
+            and transport.get_write_buffer_size() > MAX_WRITE_BUFFER
+            and not transport.is_closing()
+        ):
             self.paused_for_writes = True
             transport.pause_reading()
 
@@ -164,7 +168,9 @@ def parse_frames(data: str | bytes, *, batch: bool, arrays: bool = False) -> lis
 class ProbeSession:
     """One WebSocket connection opened by a probe."""
 
-    def __init__(self, ctx: ProbeContext, conn: ClientConnection, *, trace: bool, opened_at: float, audit: bool = True) -> None:
+    def __init__(
+        self, ctx: ProbeContext, conn: ClientConnection, *, trace: bool, opened_at: float, audit: bool = True
+    ) -> None:
         self.ctx = ctx
         self.conn = conn
         self.conn_id = ctx.new_conn_id()
@@ -229,10 +235,16 @@ class ProbeSession:
         if token is None and header_token is None and not anonymous and up is not None and not up.anonymous:
             auto = token = ctx.auto_token
             if token is None:  # the user's part, not the target's: no session can be had without a credential
-                raise Stop(Result.skip("no_credentials", "the service serves no anonymous session (its contract says so) "
-                                       "and no credential was given (--email/--password or --token)"))
-        url, carried, protocols = upgrade_target(ctx.contract, ctx.ws_url, token, path=path,
-                                                 session_cookie=ctx.session_cookie if token else None)
+                raise Stop(
+                    Result.skip(
+                        "no_credentials",
+                        "the service serves no anonymous session (its contract says so) "
+                        "and no credential was given (--email/--password or --token)",
+                    )
+                )
+        url, carried, protocols = upgrade_target(
+            ctx.contract, ctx.ws_url, token, path=path, session_cookie=ctx.session_cookie if token else None
+        )
         hdrs = {**ctx.extra_headers, **carried}
         if header_token:
             hdrs.update(header_upgrade(ctx.contract, header_token))
@@ -272,15 +284,33 @@ class ProbeSession:
         if not self.trace or self._traced >= MAX_TRACED:
             return
         self._traced += 1
-        self.ctx.recorder.frame(frame_record(probe_id=self.ctx.probe_id, conn_id=self.conn_id, direction=direction, t_ms=self._t_ms(),
-                                             type=ftype, size_bytes=size, payload=payload[:PAYLOAD_CHARS]))
+        self.ctx.recorder.frame(
+            frame_record(
+                probe_id=self.ctx.probe_id,
+                conn_id=self.conn_id,
+                direction=direction,
+                t_ms=self._t_ms(),
+                type=ftype,
+                size_bytes=size,
+                payload=payload[:PAYLOAD_CHARS],
+            )
+        )
 
     def record_close(self, closed_at: float | None = None) -> None:
         """Put the target's close of this session in the frames table, traced or not (``closed_at``: a
         ``time.perf_counter()`` value, default now)."""
         t_ms = ((closed_at if closed_at is not None else time.perf_counter()) - self.opened_at) * 1000.0
-        self.ctx.recorder.frame(frame_record(probe_id=self.ctx.probe_id, conn_id=self.conn_id, direction="in", t_ms=t_ms,
-                                             type="close", size_bytes=0, payload=f"{self.close_code} {self.close_reason}"))
+        self.ctx.recorder.frame(
+            frame_record(
+                probe_id=self.ctx.probe_id,
+                conn_id=self.conn_id,
+                direction="in",
+                t_ms=t_ms,
+                type="close",
+                size_bytes=0,
+                payload=f"{self.close_code} {self.close_reason}",
+            )
+        )
 
     def _control(self, kind: str, data: bytes) -> None:
         if kind == CONTROL_PING:
@@ -298,8 +328,12 @@ class ProbeSession:
                 size = len(data) if isinstance(data, bytes) else len(data.encode())
                 if len(frames) > 1:
                     self.batches += 1
-                self._record("in", self.kind(frames[0]) if len(frames) == 1 else "batch", size,
-                             data if isinstance(data, str) else "")
+                self._record(
+                    "in",
+                    self.kind(frames[0]) if len(frames) == 1 else "batch",
+                    size,
+                    data if isinstance(data, str) else "",
+                )
                 for frame in frames:
                     if len(self.frames) < MAX_KEPT:
                         self.frames.append((t, frame))
@@ -328,7 +362,9 @@ class ProbeSession:
         else:
             rcvd = conn.protocol.close_rcvd
             seen, code, after = rcvd is not None, rcvd.code if rcvd and rcvd.code != 1005 else None, []
-        return SessionTrace(frames=self.frames, close_received=seen, close_code=code, after_close=after, dropped=self.dropped)
+        return SessionTrace(
+            frames=self.frames, close_received=seen, close_code=code, after_close=after, dropped=self.dropped
+        )
 
     def check_invariants(self) -> None:
         """Check the session invariants once the session has ended, and record what broke."""
@@ -356,7 +392,11 @@ class ProbeSession:
         if (isinstance(obj, dict) or (isinstance(obj, list) and self.ctx.contract.array_frames)) and not raw:
             obj, self.last_id = self.ctx.contract.stamped(obj, self.ids)
         data = obj if isinstance(obj, (str, bytes)) else json.dumps(obj, separators=(",", ":"))
-        ftype = self.kind(obj, sent=True) if isinstance(obj, (dict, list)) else ("binary" if isinstance(data, bytes) else "raw")
+        ftype = (
+            self.kind(obj, sent=True)
+            if isinstance(obj, (dict, list))
+            else ("binary" if isinstance(data, bytes) else "raw")
+        )
         self._record("out", ftype, len(data), data if isinstance(data, str) else "")
         self._sent_at = time.perf_counter()
         await self.conn.send(data)
@@ -369,8 +409,9 @@ class ProbeSession:
         await self.send(obj)
         return await self.expect_answer(kinds, timeout, since=mark)
 
-    async def expect_answer(self, kinds: Collection[str | None], timeout: float, *, since: int,
-                            rid: Any = None, errors: bool = True) -> dict[str, Any] | None:
+    async def expect_answer(
+        self, kinds: Collection[str | None], timeout: float, *, since: int, rid: Any = None, errors: bool = True
+    ) -> dict[str, Any] | None:
         """The answer to the last request (or to ``rid``): matched by correlation id when the request had one
         (a frame of the right kind carrying another id is no answer), else by kind (one of ``kinds``, or an error
         frame unless ``errors`` is False)."""
@@ -398,7 +439,9 @@ class ProbeSession:
             return None
         return next((f for _, f in self.frames[since:] if c.kind_of(f) in kinds and not c.answers_id(f, rid)), None)
 
-    async def expect(self, pred: Callable[[dict[str, Any]], bool], timeout: float, *, since: int = 0) -> dict[str, Any] | None:
+    async def expect(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float, *, since: int = 0
+    ) -> dict[str, Any] | None:
         """The first frame from index ``since`` on that satisfies ``pred``, or None on timeout/close."""
         deadline = time.monotonic() + timeout
         i = since
@@ -430,8 +473,11 @@ class ProbeSession:
         first = await self.expect_type(kind, timeout=self.ctx.options.timeout_s)
         await self._authenticate()
         if first is None:
-            raise NoFirstFrame(self.close_code if self.closed else None, self.close_reason if self.closed else None,
-                               self.ctx.first_frame_word)
+            raise NoFirstFrame(
+                self.close_code if self.closed else None,
+                self.close_reason if self.closed else None,
+                self.ctx.first_frame_word,
+            )
         return first
 
     async def begun(self, timeout: float | None = None) -> dict[str, Any] | None:
@@ -534,12 +580,17 @@ def record_violations(ctx: ProbeContext, trace: SessionTrace, *, probe_id: str, 
     for v in found[:MAX_VIOLATIONS_RECORDED]:
         event("invariant_violation", **violation_record(v, probe_id=probe_id, conn_id=conn_id))
     if len(found) > MAX_VIOLATIONS_RECORDED:
-        event("invariant_violation_overflow", probe_id=probe_id, conn_id=conn_id,
-              detail=compact({"recorded": MAX_VIOLATIONS_RECORDED, "found": len(found)}))
+        event(
+            "invariant_violation_overflow",
+            probe_id=probe_id,
+            conn_id=conn_id,
+            detail=compact({"recorded": MAX_VIOLATIONS_RECORDED, "found": len(found)}),
+        )
 
 
-def record_contract_violations(ctx: ProbeContext, trace: SessionTrace, *, probe_id: str, conn_id: str,
-                               event: Callable[..., None] | None) -> None:
+def record_contract_violations(
+    ctx: ProbeContext, trace: SessionTrace, *, probe_id: str, conn_id: str, event: Callable[..., None] | None
+) -> None:
     """Validate what a session received against the contract; record each mismatch as a
     ``contract_violation`` run event with the JSON path of the schema error (at most a few per session)."""
     found = frame_issues(ctx.contract, trace.frames)
@@ -547,7 +598,12 @@ def record_contract_violations(ctx: ProbeContext, trace: SessionTrace, *, probe_
     conf.frames += sum(1 for _, f in trace.frames if isinstance(ctx.contract.kind_of(f), str))
     for n, (pos, frame, issue) in enumerate(found):
         conf.violations[(ctx.contract.kind_of(frame), issue.path)] += 1
-        rec = {**violation_event(pos, frame, issue), "probe_id": probe_id, "conn_id": conn_id, "frame": compact(frame, PAYLOAD_CHARS)}
+        rec = {
+            **violation_event(pos, frame, issue),
+            "probe_id": probe_id,
+            "conn_id": conn_id,
+            "frame": compact(frame, PAYLOAD_CHARS),
+        }
         if len(conf.examples) < conf.max_examples:
             conf.examples.append(rec)
         if event is not None and n < MAX_VIOLATIONS_RECORDED:
@@ -560,8 +616,10 @@ def first_frame_observer(ctx: ProbeContext) -> Callable[[SessionTrace], None]:
 
     def observe(trace: SessionTrace) -> None:
         if ctx.contract.array_frames:  # an array is one message of the contract, as ProbeSession reads it
-            trace.frames = [(t, f["_value"] if isinstance(f.get("_value"), list) and "_raw" not in f else f)
-                            for t, f in trace.frames]
+            trace.frames = [
+                (t, f["_value"] if isinstance(f.get("_value"), list) and "_raw" not in f else f)
+                for t, f in trace.frames
+            ]
         ctx.invariants.opened += 1
         record_violations(ctx, trace, probe_id=probe_id, conn_id=ctx.new_conn_id())
 

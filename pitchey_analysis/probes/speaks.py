@@ -68,23 +68,46 @@ async def speaks(ctx: ProbeContext) -> dict[str, Any]:
             return {"speaks": True, "why": f"{matched} frame(s) of the contract's messages", "seen": seen}
     up = c.upgrade
     if statuses and up is not None and not up.anonymous and ctx.user is None:
-        return {"speaks": None, "seen": seen, "statuses": statuses,
-                "why": "the service serves no anonymous session and no credential was given"}
+        return {
+            "speaks": None,
+            "seen": seen,
+            "statuses": statuses,
+            "why": "the service serves no anonymous session and no credential was given",
+        }
     if len(statuses) == 2 and all(st in (401, 403) for st in statuses):
         # refused as unauthorised where the contract says its sessions are served so: another session model
-        return {"speaks": False, "seen": seen, "statuses": statuses,
-                "why": f"every upgrade made as the contract says was refused (HTTP {', '.join(map(str, statuses))})"}
+        return {
+            "speaks": False,
+            "seen": seen,
+            "statuses": statuses,
+            "why": f"every upgrade made as the contract says was refused (HTTP {', '.join(map(str, statuses))})",
+        }
     if len(codes) == 2 and all(refuses_session(code) for code in codes):
         # closed as a refusal (a protocol, policy or negotiation close) before any frame, every time: another
         # session model (a subprotocol, a credential, a first message it wants and the contract does not say)
-        return {"speaks": False, "seen": closes, "closes": [c for c in codes if c is not None],
-                "why": f"every session opened as the contract says was closed before any frame ({'; '.join(closes)})"}
+        return {
+            "speaks": False,
+            "seen": closes,
+            "closes": [c for c in codes if c is not None],
+            "why": f"every session opened as the contract says was closed before any frame ({'; '.join(closes)})",
+        }
     if unmatched:
-        return {"speaks": False, "seen": seen,
-                "why": f"{unmatched} frame(s) arrived and none matches a message the contract says the service sends"}
+        return {
+            "speaks": False,
+            "seen": seen,
+            "why": f"{unmatched} frame(s) arrived and none matches a message the contract says the service sends",
+        }
     if expected_something:  # silence is not another protocol: the runner's liveness checks judge a silent target
-        return {"speaks": None, "seen": seen, "why": "no frame arrived where the contract promises a first frame or an answer"}
-    return {"speaks": None, "why": "the contract declares nothing to check it by, and the target said nothing", "seen": seen}
+        return {
+            "speaks": None,
+            "seen": seen,
+            "why": "no frame arrived where the contract promises a first frame or an answer",
+        }
+    return {
+        "speaks": None,
+        "why": "the contract declares nothing to check it by, and the target said nothing",
+        "seen": seen,
+    }
 
 
 def refuses_session(code: int | None) -> bool:

@@ -84,15 +84,26 @@ def hold_plan(contract: Contract, authenticated: bool) -> tuple[str | None, str 
     ch = contract.push_channel()
     if ch is not None and (authenticated or not ch.auth):
         return ch.name, ch.pushes[0]
-    public = sorted((c for c in contract.channels.values() if not c.auth and not c.owner), key=lambda c: "{" not in c.name)
+    public = sorted(
+        (c for c in contract.channels.values() if not c.auth and not c.owner), key=lambda c: "{" not in c.name
+    )
     if not public:
         return None, None
     return re.sub(r"\{[^}]*\}", "1", public[0].name), None
 
 
-def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, channel: str | None,
-          push_type: str | None = None, credential: bool = False, ping: bool = True, first: str = "first",
-          request: str = "round trip") -> Result:
+def judge(
+    facts: list[SessionFacts],
+    *,
+    window_s: float,
+    push_timeout_s: float,
+    channel: str | None,
+    push_type: str | None = None,
+    credential: bool = False,
+    ping: bool = True,
+    first: str = "first",
+    request: str = "round trip",
+) -> Result:
     """The probe's outcome from what every session showed (pure).
 
     Order: nothing opened; any session closed by the server; sessions that did
@@ -106,17 +117,29 @@ def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, 
     opened = [f for f in facts if f.opened]
     drops = [f for f in opened if f.server_closed]
     unanswered = [f for f in opened if not f.server_closed and f.pong is False]
-    late = [f for f in opened if not f.server_closed and f.max_push_gap_s is not None and f.max_push_gap_s > push_timeout_s]
+    late = [
+        f for f in opened if not f.server_closed and f.max_push_gap_s is not None and f.max_push_gap_s > push_timeout_s
+    ]
     open_failures = collections.Counter(f.open_reason or "open_failed" for f in facts if not f.opened)
     judged_push = [f for f in opened if f.max_push_gap_s is not None]
     obs: dict[str, Any] = {
-        "sessions": n, "opened": len(opened), SESSIONS_BEGAN: sum(f.connected for f in opened),
-        "authenticated": sum(f.authenticated for f in opened), "channel": channel,
-        "subscribed": sum(f.subscribed for f in opened), "window_s": round(window_s, 3),
-        "dropped": len(drops), "unanswered": len(unanswered), "open_failures": dict(open_failures),
-        "pushes_judged": len(judged_push), "push_timeout_s": round(push_timeout_s, 3),
-        "credential": credential, "push_planned": push_type if push_type and channel and window_s >= push_timeout_s else None,
-        "pushes": sum(f.pushes for f in opened), ROUND_TRIP_PLANNED: ping, "pongs": sum(1 for f in opened if f.pong),
+        "sessions": n,
+        "opened": len(opened),
+        SESSIONS_BEGAN: sum(f.connected for f in opened),
+        "authenticated": sum(f.authenticated for f in opened),
+        "channel": channel,
+        "subscribed": sum(f.subscribed for f in opened),
+        "window_s": round(window_s, 3),
+        "dropped": len(drops),
+        "unanswered": len(unanswered),
+        "open_failures": dict(open_failures),
+        "pushes_judged": len(judged_push),
+        "push_timeout_s": round(push_timeout_s, 3),
+        "credential": credential,
+        "push_planned": push_type if push_type and channel and window_s >= push_timeout_s else None,
+        "pushes": sum(f.pushes for f in opened),
+        ROUND_TRIP_PLANNED: ping,
+        "pongs": sum(1 for f in opened if f.pong),
     }
     if judged_push:
         obs["max_push_gap_s"] = round(max(f.max_push_gap_s or 0.0 for f in judged_push), 3)
@@ -125,35 +148,60 @@ def judge(facts: list[SessionFacts], *, window_s: float, push_timeout_s: float, 
         obs["lifetime_s"] = _pct(lifetimes)
     if not opened:
         reason, count = open_failures.most_common(1)[0] if open_failures else ("open_failed", n)
-        return Result(Outcome.ERROR if reason in ("connect_refused", "network_error") else Outcome.FAIL, reason,
-                      f"none of {n} sessions could be opened (mostly {reason}): nothing was held", obs)
+        return Result(
+            Outcome.ERROR if reason in ("connect_refused", "network_error") else Outcome.FAIL,
+            reason,
+            f"none of {n} sessions could be opened (mostly {reason}): nothing was held",
+            obs,
+        )
     if drops:
         codes = collections.Counter(f.close_code for f in drops)
         code = codes.most_common(1)[0][0]
-        close_reason = collections.Counter(f.close_reason or "" for f in drops if f.close_code == code).most_common(1)[0][0]
+        close_reason = collections.Counter(f.close_reason or "" for f in drops if f.close_code == code).most_common(1)[
+            0
+        ][0]
         life = _pct([f.lifetime_s for f in drops if f.lifetime_s is not None] or [0.0])
-        obs.update(close_codes={str(c): k for c, k in codes.items()}, drop_lifetime_s=life,
-                   drops=[[f.index, f.close_code, round(f.lifetime_s or 0.0, 3)] for f in drops[:MAX_DROPS_LISTED]])
+        obs.update(
+            close_codes={str(c): k for c, k in codes.items()},
+            drop_lifetime_s=life,
+            drops=[[f.index, f.close_code, round(f.lifetime_s or 0.0, 3)] for f in drops[:MAX_DROPS_LISTED]],
+        )
         return Result.fail(
             "session_dropped",
             f"{len(drops)} of {n} sessions were closed by the server ({code} {close_reason!r}) "
             f"{life['min']:.2f}–{life['max']:.2f} s after opening (median {life['median']:.2f} s); "
             f"they were to be held idle for {window_s:.1f} s",
-            obs, close_code=code, close_reason=close_reason)
+            obs,
+            close_code=code,
+            close_reason=close_reason,
+        )
     if open_failures:
         reason, count = open_failures.most_common(1)[0]
-        return Result.fail(reason, f"{sum(open_failures.values())} of {n} sessions could not be opened (mostly {reason})", obs)
+        return Result.fail(
+            reason, f"{sum(open_failures.values())} of {n} sessions could not be opened (mostly {reason})", obs
+        )
     if not any(f.connected for f in opened):
         return Result.fail("no_answer", f"none of {n} sessions received its {first} frame: nothing to hold", obs)
     if unanswered:
-        return Result.fail("no_answer", f"{len(unanswered)} of {n} sessions did not answer their {request} after {window_s:.1f} s idle", obs)
+        return Result.fail(
+            "no_answer",
+            f"{len(unanswered)} of {n} sessions did not answer their {request} after {window_s:.1f} s idle",
+            obs,
+        )
     if late:
         worst = max(f.max_push_gap_s or 0.0 for f in late)
-        return Result.fail("missed_pushes", f"{len(late)} of {n} sessions waited up to {worst:.1f} s for a {push_type or 'push'} "
-                           f"while held (push timeout {push_timeout_s:.1f} s)", obs)
-    pushes = (f"; {push_type or 'pushes'} at most {obs['max_push_gap_s']:.2f} s apart" if judged_push else "")
-    return Result.ok(f"{n} sessions held {window_s:.1f} s on {channel or 'no channel'}: none closed, every one answered "
-                     f"its {request}{pushes}", obs)
+        return Result.fail(
+            "missed_pushes",
+            f"{len(late)} of {n} sessions waited up to {worst:.1f} s for a {push_type or 'push'} "
+            f"while held (push timeout {push_timeout_s:.1f} s)",
+            obs,
+        )
+    pushes = f"; {push_type or 'pushes'} at most {obs['max_push_gap_s']:.2f} s apart" if judged_push else ""
+    return Result.ok(
+        f"{n} sessions held {window_s:.1f} s on {channel or 'no channel'}: none closed, every one answered "
+        f"its {request}{pushes}",
+        obs,
+    )
 
 
 def push_gap_s(push_ms: list[float], start_ms: float, end_ms: float) -> float:
@@ -216,12 +264,24 @@ async def _final_ping(ctx: ProbeContext, h: _Held) -> None:
     h.facts.pong = pong is not None
 
 
-@probe("resilience.sustained_sessions", runs="hold", waits="sustain_window_s", category="resilience", critical=True,
-       evidence=("opened", SESSIONS_BEGAN, Evidence("authenticated", when="credential"), Evidence("subscribed", when="channel"),
-                 Evidence("pushes", when="push_planned"), Evidence("pongs", when=ROUND_TRIP_PLANNED)),
-       expected="sessions held idle for the window (authenticated, and subscribed to the contract's interval channel, "
-                "when credentials exist) are not closed by the server, keep receiving its pushes within the push "
-                "timeout, and each answers its round trip at the end")
+@probe(
+    "resilience.sustained_sessions",
+    runs="hold",
+    waits="sustain_window_s",
+    category="resilience",
+    critical=True,
+    evidence=(
+        "opened",
+        SESSIONS_BEGAN,
+        Evidence("authenticated", when="credential"),
+        Evidence("subscribed", when="channel"),
+        Evidence("pushes", when="push_planned"),
+        Evidence("pongs", when=ROUND_TRIP_PLANNED),
+    ),
+    expected="sessions held idle for the window (authenticated, and subscribed to the contract's interval channel, "
+    "when credentials exist) are not closed by the server, keep receiving its pushes within the push "
+    "timeout, and each answers its round trip at the end",
+)
 async def sustained_sessions(ctx: ProbeContext) -> Result:
     require_session(ctx)
     asked, window = max(1, ctx.options.sustain_sessions), ctx.options.sustain_window_s
@@ -257,11 +317,25 @@ async def sustained_sessions(ctx: ProbeContext) -> Result:
                 h.watcher.cancel()
     for h in held:
         f = h.facts
-        ctx.sample(METRIC, f.lifetime_s, t_offset_s=h.t_offset_s, concurrency=n, conn_index=f.index,
-                   ok=f.lifetime_s is not None)
-    result = judge([h.facts for h in held], window_s=window, push_timeout_s=ctx.options.push_timeout_s, channel=channel,
-                   push_type=push_type, credential=token is not None, ping=round_trip(ctx, "plan") is not None,
-                   first=ctx.first_frame_word, request=ctx.round_trip_words[0])
+        ctx.sample(
+            METRIC,
+            f.lifetime_s,
+            t_offset_s=h.t_offset_s,
+            concurrency=n,
+            conn_index=f.index,
+            ok=f.lifetime_s is not None,
+        )
+    result = judge(
+        [h.facts for h in held],
+        window_s=window,
+        push_timeout_s=ctx.options.push_timeout_s,
+        channel=channel,
+        push_type=push_type,
+        credential=token is not None,
+        ping=round_trip(ctx, "plan") is not None,
+        first=ctx.first_frame_word,
+        request=ctx.round_trip_words[0],
+    )
     if n < asked and isinstance(result.observed, dict):
         result.observed["sessions_asked"] = asked  # capped: not loopback and no --allow-disruptive
     return result
@@ -282,7 +356,12 @@ def _settle_facts(ctx: ProbeContext, h: _Held, t_end: float, hold_end: float, pu
         f.lifetime_s = round(t_end - s.opened_at, 6)
     f.pushes = sum(1 for _, fr in s.frames if fr.get("type") == push_type) if push_type else 0
     held_to_ms = (min(t_end, hold_end) - s.opened_at) * 1000
-    if push_type and f.subscribed and not f.server_closed and h.subscribed_ms is not None \
-            and held_to_ms - h.subscribed_ms >= ctx.options.push_timeout_s * 1000:
+    if (
+        push_type
+        and f.subscribed
+        and not f.server_closed
+        and h.subscribed_ms is not None
+        and held_to_ms - h.subscribed_ms >= ctx.options.push_timeout_s * 1000
+    ):
         push_ms = [t for t, fr in s.frames if fr.get("type") == push_type]
         f.max_push_gap_s = round(push_gap_s(push_ms, h.subscribed_ms, held_to_ms), 3)

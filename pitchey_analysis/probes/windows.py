@@ -51,8 +51,13 @@ class Series:
 
     def evidence(self) -> dict[str, object]:
         """What the record keeps of this phase."""
-        return {"phase": self.phase, "runs": self.runs(), "settled": self.settled, "value": self.last,
-                **({"reached_s": round(self.reached_s, 3)} if self.reached_s is not None else {})}
+        return {
+            "phase": self.phase,
+            "runs": self.runs(),
+            "settled": self.settled,
+            "value": self.last,
+            **({"reached_s": round(self.reached_s, 3)} if self.reached_s is not None else {}),
+        }
 
 
 def settled(points: list[tuple[float, Value]], quiet_s: float) -> bool:
@@ -75,8 +80,15 @@ def quiet_window(reaction_s: float, interval_s: float) -> float:
     return max(MIN_QUIET_S, 2 * reaction_s + interval_s)
 
 
-async def poll(read: Callable[[], Awaitable[Value]], phase: str, *, quiet_s: float, deadline_s: float,
-               interval_s: float = MIN_INTERVAL_S, until: Callable[[Value], bool] | None = None) -> Series:
+async def poll(
+    read: Callable[[], Awaitable[Value]],
+    phase: str,
+    *,
+    quiet_s: float,
+    deadline_s: float,
+    interval_s: float = MIN_INTERVAL_S,
+    until: Callable[[Value], bool] | None = None,
+) -> Series:
     """Read a figure every ``interval_s`` until it has settled over ``quiet_s`` (after ``until`` held, when given),
     or ``deadline_s`` has passed: bounded whatever the target does."""
     s = Series(phase)
@@ -92,7 +104,8 @@ async def poll(read: Callable[[], Awaitable[Value]], phase: str, *, quiet_s: flo
                 s.settled = True
                 return s
         if (until is None or s.reached_s is not None) and settled(
-                [p for p in s.points if s.reached_s is None or p[0] >= s.reached_s], quiet_s):
+            [p for p in s.points if s.reached_s is None or p[0] >= s.reached_s], quiet_s
+        ):
             s.settled = True
             return s
         if now + interval_s > end:

@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from .._lazy import lazy_exports
 
-_EXPORTS = {"build_report": ".export", "ReportError": ".export", "load_history": ".history", "history_tables": ".history"}
+_EXPORTS = {
+    "build_report": ".export",
+    "ReportError": ".export",
+    "load_history": ".history",
+    "history_tables": ".history",
+}
 
 __all__ = ["ReportError", "build_report", "history_tables", "load_history"]
 

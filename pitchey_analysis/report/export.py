@@ -42,7 +42,9 @@ def notebook_path(kind: str) -> Path:
     """The report notebook: the package's copy, so that an installed wheel reports outside any checkout."""
     p = PACKAGED_NOTEBOOKS / NOTEBOOKS[kind]
     if not p.exists():  # a broken install: the package data is missing
-        raise ReportError(f"report notebook {NOTEBOOKS[kind]} is missing from the installed package ({PACKAGED_NOTEBOOKS})")
+        raise ReportError(
+            f"report notebook {NOTEBOOKS[kind]} is missing from the installed package ({PACKAGED_NOTEBOOKS})"
+        )
     return p
 
 
@@ -93,13 +95,25 @@ def execute(kind: str, parameters: dict[str, object], output: Path) -> None:
     tmp = partial_name(output)
     try:
         with tempfile.TemporaryDirectory(prefix="pitchey-kernel-") as sockets:
-            pm.execute_notebook(str(notebook_path(kind)), str(tmp), parameters=parameters, kernel_name="python3",
-                                progress_bar=False, log_output=False, cwd=str(Path.cwd()),
-                                kernel_manager_class=ipc_kernel_manager(Path(sockets)))
+            pm.execute_notebook(
+                str(notebook_path(kind)),
+                str(tmp),
+                parameters=parameters,
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                cwd=str(Path.cwd()),
+                kernel_manager_class=ipc_kernel_manager(Path(sockets)),
+            )
     except pm.PapermillExecutionError as exc:
         os.replace(tmp, output)
-        raise ReportError(f"report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (executed notebook: {output})",
-                          cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue, notebook=str(output)) from None
+        raise ReportError(
+            f"report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (executed notebook: {output})",
+            cell=exc.exec_count,
+            ename=exc.ename,
+            evalue=exc.evalue,
+            notebook=str(output),
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -116,12 +130,26 @@ def to_html(executed: Path, *, title: str, run_id: str, command: str | None = No
         cell["id"] = f"cell-{i}"  # papermill's injected cell has a random id: keep exports identical
     from nbconvert.preprocessors import TagRemovePreprocessor
 
-    exporter = HTMLExporter(template_name="pitchey-report", extra_template_basedirs=[str(TEMPLATES)],
-                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        template_name="pitchey-report",
+        extra_template_basedirs=[str(TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
     # cells tagged "explore" (runs index, pickers) serve JupyterLab, not the exported report
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"explore"}), enabled=True)
-    body, _ = exporter.from_notebook_node(nb, resources={"pitchey": {"title": title, "run_id": run_id, "version": __version__,
-                                                                   "command": command or f"pitchey-analysis report {run_id}"}})
+    body, _ = exporter.from_notebook_node(
+        nb,
+        resources={
+            "pitchey": {
+                "title": title,
+                "run_id": run_id,
+                "version": __version__,
+                "command": command or f"pitchey-analysis report {run_id}",
+            }
+        },
+    )
     return body
 
 

@@ -20,22 +20,44 @@ from matplotlib.figure import Figure
 from ..outcomes import Outcome, Support
 
 PALETTE = {Outcome.PASS: "#2e7d32", Outcome.FAIL: "#c62828", Outcome.ERROR: "#ef6c00", Outcome.SKIP: "#9e9e9e"}
-SUPPORT_COLOURS = {Support.FULL: "#2e7d32", Support.PARTIAL: "#f9a825", Support.MISSING: "#c62828", Support.ERROR: "#ef6c00",
-                   Support.NOT_TESTED: "#bdbdbd"}
+SUPPORT_COLOURS = {
+    Support.FULL: "#2e7d32",
+    Support.PARTIAL: "#f9a825",
+    Support.MISSING: "#c62828",
+    Support.ERROR: "#ef6c00",
+    Support.NOT_TESTED: "#bdbdbd",
+}
 METRIC_LABELS = {
-    "tcp_connect_ms": "TCP connect", "tls_handshake_ms": "TLS handshake", "ws_upgrade_ms": "WebSocket upgrade",
-    "first_frame_ms": "first frame after upgrade", "connect_ms": "connect (start to 'connected')", "auth_ms": "post-connection auth",
-    "rtt_ms": "message round trip", "auth_rtt_ms": "authenticated round trip", "reconnect_ms": "reconnect", "login_ms": "login (HTTP)", "auth_connect_ms": "authenticated connect",
+    "tcp_connect_ms": "TCP connect",
+    "tls_handshake_ms": "TLS handshake",
+    "ws_upgrade_ms": "WebSocket upgrade",
+    "first_frame_ms": "first frame after upgrade",
+    "connect_ms": "connect (start to 'connected')",
+    "auth_ms": "post-connection auth",
+    "rtt_ms": "message round trip",
+    "auth_rtt_ms": "authenticated round trip",
+    "reconnect_ms": "reconnect",
+    "login_ms": "login (HTTP)",
+    "auth_connect_ms": "authenticated connect",
 }
 
 
 def style() -> None:
     """Shared matplotlib settings: deterministic PNGs, readable sizes."""
-    plt.rcParams.update({
-        "figure.dpi": 110, "savefig.dpi": 110, "font.size": 9, "axes.titlesize": 10, "axes.grid": True,
-        "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "pitchey",
-        "figure.autolayout": True,
-    })
+    plt.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "savefig.dpi": 110,
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "svg.hashsalt": "pitchey",
+            "figure.autolayout": True,
+        }
+    )
 
 
 class SpanLogLocator(matplotlib.ticker.LogLocator):
@@ -72,9 +94,13 @@ def log_if_positive(ax: Axes, values: Any, which: str = "y") -> bool:
     return True
 
 
-def latency_distribution(samples: pd.DataFrame, metric: str, target_ms: float | None = None, *, concurrency: int = 1) -> Figure:
+def latency_distribution(
+    samples: pd.DataFrame, metric: str, target_ms: float | None = None, *, concurrency: int = 1
+) -> Figure:
     """Histogram and ECDF of one metric (log axis when the values span more than a factor 3), with the target marked."""
-    v = samples[(samples["metric"] == metric) & (samples["ok"] == True) & (samples["concurrency"] == concurrency)]["value_ms"]  # noqa: E712
+    v = samples[(samples["metric"] == metric) & samples["ok"].eq(True) & (samples["concurrency"] == concurrency)][
+        "value_ms"
+    ]
     v = v.dropna().to_numpy()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.0, 2.8))
     label = METRIC_LABELS.get(metric, metric)
@@ -115,8 +141,16 @@ def mark_target(ax: Axes, target: float, data_max: float, *, label: bool = False
     if target <= data_max:
         ax.axvline(target, color=colour, lw=1.2, ls="--")
         if label:
-            ax.text(target, 0.05, f" target {target:g} ms", color=colour, fontsize=7, rotation=90, va="bottom",
-                    transform=ax.get_xaxis_transform())
+            ax.text(
+                target,
+                0.05,
+                f" target {target:g} ms",
+                color=colour,
+                fontsize=7,
+                rotation=90,
+                va="bottom",
+                transform=ax.get_xaxis_transform(),
+            )
         return
     ax.set_xlabel(f"{ax.get_xlabel()}\n[target {target:g} ms: off scale →]")
     ax.xaxis.label.set_color(colour)
@@ -146,8 +180,10 @@ def category_rates(rates: pd.DataFrame) -> Figure:
     r = rates[rates["judged"] > 0].reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(8.0, 2.8))
     y = np.arange(len(r))
-    colours = ["#424242" if c == "overall" else ("#2e7d32" if rate == 1 else "#c62828" if rate < 0.8 else "#f9a825")
-               for c, rate in zip(r["category"], r["rate"], strict=True)]
+    colours = [
+        "#424242" if c == "overall" else ("#2e7d32" if rate == 1 else "#c62828" if rate < 0.8 else "#f9a825")
+        for c, rate in zip(r["category"], r["rate"], strict=True)
+    ]
     ax.barh(y, r["rate"] * 100, color=colours, alpha=0.85)
     below = ((r["rate"] - r["lo"]) * 100).clip(lower=0)  # clip float noise at rate 0 or 1
     above = ((r["hi"] - r["rate"]) * 100).clip(lower=0)
@@ -167,10 +203,19 @@ def concurrency(conc: pd.DataFrame) -> Figure:
         ax1.text(0.5, 0.5, "no concurrency ramp in this run", ha="center", va="center", transform=ax1.transAxes)
         return fig
     # plain floats (missing as NaN): nullable columns of a run with no judged level are drawn, never a unit error
-    conc = conc.assign(**{c: pd.to_numeric(conc[c], errors="coerce").astype(float)
-                          for c in ("rtt_p50", "rtt_p95", "connect_p50", "connect_p95", "error_rate", "lo", "hi") if c in conc})
-    for col, lab, ls in (("rtt_p50", "round trip p50", "-"), ("rtt_p95", "round trip p95", "--"),
-                         ("connect_p50", "connect p50", "-"), ("connect_p95", "connect p95", "--")):
+    conc = conc.assign(
+        **{
+            c: pd.to_numeric(conc[c], errors="coerce").astype(float)
+            for c in ("rtt_p50", "rtt_p95", "connect_p50", "connect_p95", "error_rate", "lo", "hi")
+            if c in conc
+        }
+    )
+    for col, lab, ls in (
+        ("rtt_p50", "round trip p50", "-"),
+        ("rtt_p95", "round trip p95", "--"),
+        ("connect_p50", "connect p50", "-"),
+        ("connect_p95", "connect p95", "--"),
+    ):
         ax1.plot(conc["level"], conc[col], marker="o", ls=ls, label=lab)
     log_if_positive(ax1, conc["level"], "x")
     if log_if_positive(ax1, conc[["rtt_p50", "rtt_p95", "connect_p50", "connect_p95"]].to_numpy()):
@@ -182,8 +227,16 @@ def concurrency(conc: pd.DataFrame) -> Figure:
     err = conc["error_rate"] * 100
     err_lo, err_hi = (1 - conc["hi"]) * 100, (1 - conc["lo"]) * 100
     labels = [f"{lv}\n(n={n})" for lv, n in zip(conc["level"], conc["connections"], strict=True)]
-    ax2.errorbar(labels, err, yerr=[(err - err_lo).clip(lower=0), (err_hi - err).clip(lower=0)], fmt="o",
-                 color=PALETTE[Outcome.FAIL], ecolor="black", capsize=3, lw=1)
+    ax2.errorbar(
+        labels,
+        err,
+        yerr=[(err - err_lo).clip(lower=0), (err_hi - err).clip(lower=0)],
+        fmt="o",
+        color=PALETTE[Outcome.FAIL],
+        ecolor="black",
+        capsize=3,
+        lw=1,
+    )
     ax2.set_xlabel("connections open at once")
     ax2.set_ylabel("connections failing (%)")
     ax2.set_ylim(0, max(5.0, float(err_hi.max()) * 1.1))
@@ -197,10 +250,15 @@ def close_timeline(frames: pd.DataFrame, probes: pd.DataFrame, manifest: dict[st
     closes["code"] = pd.to_numeric(closes["payload"].str.split(" ").str[0], errors="coerce")
     start = pd.Timestamp(manifest.get("started_at")) if manifest.get("started_at") else None
     started = probes.set_index("probe_id")["started_at"]
-    closes["t"] = [((started.get(pid) - start).total_seconds() if start is not None and pid in started.index else np.nan) + t / 1000
-                   for pid, t in zip(closes["probe_id"], closes["t_ms"], strict=True)]
-    closes = closes[np.isfinite(pd.to_numeric(closes["t"], errors="coerce").astype(float))
-                    & np.isfinite(closes["code"].astype(float))]  # a close whose probe or time is unknown is not placed
+    closes["t"] = [
+        ((started.get(pid) - start).total_seconds() if start is not None and pid in started.index else np.nan)
+        + t / 1000
+        for pid, t in zip(closes["probe_id"], closes["t_ms"], strict=True)
+    ]
+    closes = closes[
+        np.isfinite(pd.to_numeric(closes["t"], errors="coerce").astype(float))
+        & np.isfinite(closes["code"].astype(float))
+    ]  # a close whose probe or time is unknown is not placed
     fig, ax = plt.subplots(figsize=(8.0, 2.4))
     if closes.empty:
         ax.text(0.5, 0.5, "no closes recorded", ha="center", va="center", transform=ax.transAxes)
@@ -220,7 +278,14 @@ def message_support(mt: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(8.0, 0.25 * len(mt) + 0.8))
     for i, row in enumerate(mt.itertuples()):
         ax.barh(i, 1, color=SUPPORT_COLOURS.get(row.support, "#bdbdbd"))
-        ax.text(0.02, i, f"{row.support}" + ("" if row.support == Support.FULL else f" ({row.reason})"), va="center", fontsize=7, color="white" if row.support in (Support.FULL, Support.MISSING) else "black")
+        ax.text(
+            0.02,
+            i,
+            f"{row.support}" + ("" if row.support == Support.FULL else f" ({row.reason})"),
+            va="center",
+            fontsize=7,
+            color="white" if row.support in (Support.FULL, Support.MISSING) else "black",
+        )
     ax.set_yticks(range(len(mt)), mt["message_type"], fontsize=7)
     ax.invert_yaxis()
     ax.set_xticks([])
@@ -240,8 +305,13 @@ def session_lifetimes(lifetimes: pd.DataFrame, window_s: float | None = None) ->
     dropped = lifetimes["dropped"].fillna(False).to_numpy(dtype=bool)
     hi = max(float(v.max()), window_s or 0.0) * 1.05
     bins = np.linspace(0.0, hi if hi > 0 else 1.0, 40).tolist()
-    ax.hist([v[dropped], v[~dropped]], bins=bins, stacked=True, color=[PALETTE[Outcome.FAIL], PALETTE[Outcome.PASS]],
-            label=[f"closed by the server ({int(dropped.sum())})", f"held to the end ({int((~dropped).sum())})"])
+    ax.hist(
+        [v[dropped], v[~dropped]],
+        bins=bins,
+        stacked=True,
+        color=[PALETTE[Outcome.FAIL], PALETTE[Outcome.PASS]],
+        label=[f"closed by the server ({int(dropped.sum())})", f"held to the end ({int((~dropped).sum())})"],
+    )
     if window_s:
         ax.axvline(window_s, color="#616161", lw=1.0, ls="--")
         ax.text(window_s, ax.get_ylim()[1] * 0.95, " hold window", fontsize=7, color="#616161", va="top")
@@ -252,11 +322,19 @@ def session_lifetimes(lifetimes: pd.DataFrame, window_s: float | None = None) ->
     return fig
 
 
-def compare_distributions(samples_a: pd.DataFrame, samples_b: pd.DataFrame, metric: str, labels: tuple[str, str] = ("A", "B"),
-                          target_ms: float | None = None) -> Figure:
+def compare_distributions(
+    samples_a: pd.DataFrame,
+    samples_b: pd.DataFrame,
+    metric: str,
+    labels: tuple[str, str] = ("A", "B"),
+    target_ms: float | None = None,
+) -> Figure:
     """Two runs' distributions of one metric overlaid: histograms (left) and cumulative distributions (right)."""
+
     def values(s: pd.DataFrame) -> np.ndarray:
-        v: np.ndarray = s[(s["metric"] == metric) & (s["ok"] == True) & (s["concurrency"] == 1)]["value_ms"].dropna().to_numpy()  # noqa: E712
+        v: np.ndarray = (
+            s[(s["metric"] == metric) & s["ok"].eq(True) & (s["concurrency"] == 1)]["value_ms"].dropna().to_numpy()
+        )
         return v
 
     va, vb = values(samples_a), values(samples_b)
@@ -314,12 +392,22 @@ def _history_row(ax1: Axes, ax2: Axes, h: dict[str, pd.DataFrame], trend: str) -
     for name, grp in cats[cats["judged"] > 0].groupby("category", sort=False):
         x = grp["run_id"].map(order)
         lw = 2.2 if name == "overall" else 1.0
-        ax1.errorbar(x, grp["rate"] * 100, yerr=[((grp["rate"] - grp["lo"]) * 100).clip(lower=0), ((grp["hi"] - grp["rate"]) * 100).clip(lower=0)],
-                     marker="o", ms=3, lw=lw, capsize=2, label=str(name))
+        ax1.errorbar(
+            x,
+            grp["rate"] * 100,
+            yerr=[((grp["rate"] - grp["lo"]) * 100).clip(lower=0), ((grp["hi"] - grp["rate"]) * 100).clip(lower=0)],
+            marker="o",
+            ms=3,
+            lw=lw,
+            capsize=2,
+            label=str(name),
+        )
     ax1.set_ylim(0, 105)
     ax1.set_ylabel("probes passed (%)")
-    ax1.set_title("Pass rate per category (Wilson 95%)" if not trend else f"{trend}\npass rate per category (Wilson 95%)",
-                  loc="left" if trend else "center")
+    ax1.set_title(
+        "Pass rate per category (Wilson 95%)" if not trend else f"{trend}\npass rate per category (Wilson 95%)",
+        loc="left" if trend else "center",
+    )
     ax1.legend(fontsize=6, frameon=False, ncols=2)
     for name, grp in p95.groupby("metric", sort=False):
         x = grp["run_id"].map(order)
@@ -327,7 +415,9 @@ def _history_row(ax1: Axes, ax2: Axes, h: dict[str, pd.DataFrame], trend: str) -
         known = grp["lo"].notna() & grp["hi"].notna()
         lo = (grp["p95"] - grp["lo"]).clip(lower=0).where(known, 0)
         hi = (grp["hi"] - grp["p95"]).clip(lower=0).where(known, 0)
-        ax2.errorbar(x, grp["p95"], yerr=[lo, hi], marker="o", ms=3, capsize=2, label=METRIC_LABELS.get(str(name), str(name)))
+        ax2.errorbar(
+            x, grp["p95"], yerr=[lo, hi], marker="o", ms=3, capsize=2, label=METRIC_LABELS.get(str(name), str(name))
+        )
     if p95.empty:
         ax2.text(0.5, 0.5, "no latency samples", ha="center", va="center", transform=ax2.transAxes)
     elif log_if_positive(ax2, p95["p95"].to_numpy()):
@@ -335,14 +425,18 @@ def _history_row(ax1: Axes, ax2: Axes, h: dict[str, pd.DataFrame], trend: str) -
     ax2.set_ylabel("p95 (ms)")
     ax2.set_title("p95 per metric (order-statistic 95%)")
     # the run id's date and time (several runs a day stay apart), then the verdict
-    labels = [f"{rid[4:6]}-{rid[6:8]} {rid[9:11]}:{rid[11:13]}\n{v}" for rid, v in zip(h["runs"]["run_id"], h["runs"]["verdict"], strict=True)]
+    labels = [
+        f"{rid[4:6]}-{rid[6:8]} {rid[9:11]}:{rid[11:13]}\n{v}"
+        for rid, v in zip(h["runs"]["run_id"], h["runs"]["verdict"], strict=True)
+    ]
     for ax in (ax1, ax2):
         ax.set_xticks(range(len(labels)), labels, fontsize=6)
         ax.set_xlim(-0.5, len(labels) - 0.5)
 
 
 def samples_over_time(samples: pd.DataFrame, metrics: tuple[str, ...] | None = None) -> Figure:
-    """Each sample against the time it was taken in the run (log value axis), one colour per metric; failures as crosses."""
+    """Each sample against the time it was taken in the run (log value axis), one colour per metric; failures as
+    crosses."""
     fig, ax = plt.subplots(figsize=(8.0, 3.0))
     s = samples if metrics is None else samples[samples["metric"].isin(metrics)]
     if s.empty:
@@ -350,10 +444,22 @@ def samples_over_time(samples: pd.DataFrame, metrics: tuple[str, ...] | None = N
         return fig
     for metric, grp in s.groupby("metric", sort=True):
         ok = grp[grp["ok"] == True]  # noqa: E712
-        pts = ax.scatter(ok["t_offset_s"], ok["value_ms"].clip(lower=1e-3), s=6, alpha=0.6, label=METRIC_LABELS.get(str(metric), str(metric)))
+        pts = ax.scatter(
+            ok["t_offset_s"],
+            ok["value_ms"].clip(lower=1e-3),
+            s=6,
+            alpha=0.6,
+            label=METRIC_LABELS.get(str(metric), str(metric)),
+        )
         bad = grp[grp["ok"] != True]  # noqa: E712
         if len(bad):
-            ax.scatter(bad["t_offset_s"], bad["value_ms"].fillna(1e-3).clip(lower=1e-3), s=14, marker="x", color=pts.get_facecolor()[0])
+            ax.scatter(
+                bad["t_offset_s"],
+                bad["value_ms"].fillna(1e-3).clip(lower=1e-3),
+                s=14,
+                marker="x",
+                color=pts.get_facecolor()[0],
+            )
     ax.set_yscale("log")
     ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("ms")

@@ -13,8 +13,13 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 
-def load_history(runs_dir: Path | None = None, target: str | None = None, *, samples: bool = False,
-                 on_skip: Callable[[Path, Exception], None] | None = None) -> dict[str, pd.DataFrame]:
+def load_history(
+    runs_dir: Path | None = None,
+    target: str | None = None,
+    *,
+    samples: bool = False,
+    on_skip: Callable[[Path, Exception], None] | None = None,
+) -> dict[str, pd.DataFrame]:
     """Load every run under ``runs_dir`` (and the committed samples if asked) and compute their history.
 
     A run that cannot be read (:class:`~pitchey_analysis.exceptions.DatasetError`) is passed to ``on_skip`` and
@@ -34,7 +39,8 @@ def _iv(est: float, lo: float, hi: float, fmt: str) -> str:
 
 
 def history_tables(h: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Two tables, one row per run: verdict, score and pass rate per category [95% interval]; p95 per metric [interval]."""
+    """Two tables, one row per run: verdict, score and pass rate per category [95% interval]; p95 per metric
+    [interval]."""
     cols = [c for c in ("run_id", "started", "target", "contract", "suite", "verdict", "score") if c in h["runs"]]
     base = h["runs"][cols].copy()
     base["started"] = base["started"].astype(str).str[:16]
@@ -42,12 +48,18 @@ def history_tables(h: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFra
     rates = base.copy()
     for cat, grp in h["categories"].groupby("category", sort=False):
         g = grp.set_index("run_id")
-        rates[str(cat)] = [_iv(g.at[r, "rate"], g.at[r, "lo"], g.at[r, "hi"], ".0%") if r in g.index and g.loc[r, "judged"] > 0 else "—"
-                           for r in rates["run_id"]]
+        rates[str(cat)] = [
+            _iv(g.at[r, "rate"], g.at[r, "lo"], g.at[r, "hi"], ".0%")
+            if r in g.index and g.loc[r, "judged"] > 0
+            else "—"
+            for r in rates["run_id"]
+        ]
     p95 = base[[c for c in ("run_id", "started", "target", "contract") if c in base]].copy()
     for metric, grp in h["p95"].groupby("metric", sort=False):
         g = grp.set_index("run_id")
-        p95[f"{metric} p95"] = [_iv(g.at[r, "p95"], g.at[r, "lo"], g.at[r, "hi"], ".2f") if r in g.index else "—" for r in p95["run_id"]]
+        p95[f"{metric} p95"] = [
+            _iv(g.at[r, "p95"], g.at[r, "lo"], g.at[r, "hi"], ".2f") if r in g.index else "—" for r in p95["run_id"]
+        ]
     return rates, p95
 
 
@@ -76,7 +88,10 @@ def print_history(h: dict[str, pd.DataFrame], target: str | None = None) -> None
                 print(("\n" if i else "") + _lines(f"== trend {i + 1} of {len(parts)}: {name} =="))
             print("Verdict, score and pass rate per category [Wilson 95% interval]")
             print(_lines(rates.to_string(index=False)))
-            print("\np95 per metric in ms [order-statistic 95% interval; none printed where the samples cannot support it]")
+            print(
+                "\np95 per metric in ms [order-statistic 95% interval; none printed where the samples cannot support "
+                "it]"
+            )
             print(_lines(p95.to_string(index=False)))
 
 

@@ -10,7 +10,8 @@ import pandas as pd
 
 
 def summary_lines(path: Path, model: str, window_s: float) -> list[str]:
-    """Lines from the stored run: per level opened, held, latency per operation, errors and closes; then the soak figures."""
+    """Lines from the stored run: per level opened, held, latency per operation, errors and closes; then the soak
+    figures."""
 
     from ..analysis import percentiles
     from ..analysis.soak import analyze_soak
@@ -34,7 +35,11 @@ def summary_lines(path: Path, model: str, window_s: float) -> list[str]:
         for metric in sorted(m for m in s["metric"].unique() if str(m).startswith(("rtt_ms", "push_ms:"))):
             v = s.loc[s["metric"] == metric, "value_ms"].to_numpy()
             p = percentiles(v, (0.5, 0.99))
-            what = "round trips" if metric == "rtt_ms" else str(metric).replace("push_ms:", "pushes ").replace("rtt_ms:", "")
+            what = (
+                "round trips"
+                if metric == "rtt_ms"
+                else str(metric).replace("push_ms:", "pushes ").replace("rtt_ms:", "")
+            )
             line += f", {v.size} {what}, p50 {p[0.5].estimate:.3f} ms, p99 {p[0.99].estimate:.3f} ms"
         if obs.get("late") or obs.get("dropped"):
             line += f", generator: {obs['late']} sends late, {obs['dropped']} not made"
@@ -43,7 +48,9 @@ def summary_lines(path: Path, model: str, window_s: float) -> list[str]:
         if obs.get("close_codes"):
             line += f", closed by the target {obs['close_codes']}"
         lines.append(line)
-    soak = analyze_soak(all_samples, load_events(path, "generator"), load_events(path, "target_stats"), window_s=window_s)
+    soak = analyze_soak(
+        all_samples, load_events(path, "generator"), load_events(path, "target_stats"), window_s=window_s
+    )
     lines.append(soak.saturation.note())
     for _, d in soak.drift.iterrows():
         lines.append(f"drift of {d['metric']} p50 per {window_s:g} s window: {d['status']} ({d['note']})")

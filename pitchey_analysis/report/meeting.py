@@ -47,9 +47,15 @@ def dataset_checksums(run_path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_meeting_pack(run: str, *, baseline: str | None = None, runs_dir: Path | None = None, out: Path,
-                       formats: tuple[str, ...] = ("html", "pdf"),
-                       on_skip: Callable[[Path, DatasetError], None] | None = None) -> list[Path]:
+def build_meeting_pack(
+    run: str,
+    *,
+    baseline: str | None = None,
+    runs_dir: Path | None = None,
+    out: Path,
+    formats: tuple[str, ...] = ("html", "pdf"),
+    on_skip: Callable[[Path, DatasetError], None] | None = None,
+) -> list[Path]:
     """Write the meeting folder ``out/meeting-<run_id>/``; returns the paths written (the folder's files).
 
     The folder is built under a hidden temporary name beside it and renamed once whole: a pack stopped half-way (a
@@ -73,18 +79,36 @@ def build_meeting_pack(run: str, *, baseline: str | None = None, runs_dir: Path 
     return [folder / n for n in names]
 
 
-def _fill(folder: Path, current: Any, baseline: str | None, runs_dir: Path | None, formats: tuple[str, ...],
-          on_skip: Callable[[Path, DatasetError], None] | None, history: Any, trend_key: Any, trends: Any,
-          figures: Any) -> list[str]:
+def _fill(
+    folder: Path,
+    current: Any,
+    baseline: str | None,
+    runs_dir: Path | None,
+    formats: tuple[str, ...],
+    on_skip: Callable[[Path, DatasetError], None] | None,
+    history: Any,
+    trend_key: Any,
+    trends: Any,
+    figures: Any,
+) -> list[str]:
     """Write the pack's files into ``folder``; returns their names."""
     paths = build_report(str(current.path), out=folder, formats=formats)
-    siblings = readable_runs([p for p in list_runs(current.path.parent) if p.resolve() != current.path.resolve()], on_skip)
+    siblings = readable_runs(
+        [p for p in list_runs(current.path.parent) if p.resolve() != current.path.resolve()], on_skip
+    )
     base = load_run(baseline, runs_dir=runs_dir) if baseline else previous_run(current, siblings)
-    notes = [f"run: {current.run_id} ({current.path})", f"target: {target_key(current.manifest)}",
-             f"contract: {contract_id(current.manifest)}"]
+    notes = [
+        f"run: {current.run_id} ({current.path})",
+        f"target: {target_key(current.manifest)}",
+        f"contract: {contract_id(current.manifest)}",
+    ]
     if base is not None:
-        paths += build_report(str(current.path), compare=str(base.path), out=folder, formats=formats, notebook="compare")
-        notes.append(f"baseline: {base.run_id}" + ("" if baseline else " (the previous run of the same target and contract)"))
+        paths += build_report(
+            str(current.path), compare=str(base.path), out=folder, formats=formats, notebook="compare"
+        )
+        notes.append(
+            f"baseline: {base.run_id}" + ("" if baseline else " (the previous run of the same target and contract)")
+        )
     else:
         notes.append("baseline: none (no earlier run of the same target and contract; give --baseline RUN)")
     # the target's history up to this run: what the meeting knew, not what came after

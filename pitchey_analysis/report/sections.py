@@ -50,20 +50,27 @@ def findings(r: Run) -> Any:
 
 
 def capabilities(r: Run) -> Any:
-    return render.table(analysis(r).capabilities, "capabilities",
-                        columns=["capability", "status", "passed", "judged", "failing_probes"])
+    return render.table(
+        analysis(r).capabilities, "capabilities", columns=["capability", "status", "passed", "judged", "failing_probes"]
+    )
 
 
 def connection_flow(r: Run) -> list[Any]:
     a = analysis(r)
     flow = render.with_intervals(a.connection_flow, {"p95 ms [95% CI]": ("p95", "p95_lo", "p95_hi")}, "ms")
-    return [render.table(flow, "connection-flow", {"mean": "ms", "p50": "ms", "share": "pct"}),
-            render.figure(figures.connection_stages(a.connection_flow))]
+    return [
+        render.table(flow, "connection-flow", {"mean": "ms", "p50": "ms", "share": "pct"}),
+        render.figure(figures.connection_stages(a.connection_flow)),
+    ]
 
 
 def auth_methods(r: Run) -> Any:
-    return render.table(analysis(r).auth_methods, "auth-methods", {"latency_ms": "ms"},
-                        columns=["method", "status", "latency_ms", "samples"])
+    return render.table(
+        analysis(r).auth_methods,
+        "auth-methods",
+        {"latency_ms": "ms"},
+        columns=["method", "status", "latency_ms", "samples"],
+    )
 
 
 def message_types(r: Run) -> Any:
@@ -71,44 +78,81 @@ def message_types(r: Run) -> Any:
 
 
 def dropped(r: Run) -> list[Any]:
-    """Dropped sessions, a finding of their own (resilience.sustained_sessions): only when the server closed held ones."""
+    """Dropped sessions, a finding of their own (resilience.sustained_sessions): only when the server closed held
+    ones."""
     drops = dropped_sessions(r.samples, r.probes)
     if drops is None:
         return []
-    return [Markdown(f"### {drops.title()}\n\n{drops.sentence()}"),
-            render.figure(figures.session_lifetimes(session_lifetimes(r.samples, r.probes), drops.window_s))]
+    return [
+        Markdown(f"### {drops.title()}\n\n{drops.sentence()}"),
+        render.figure(figures.session_lifetimes(session_lifetimes(r.samples, r.probes), drops.window_s)),
+    ]
 
 
 def performance(r: Run) -> list[Any]:
     a = analysis(r)
     slo = render.with_intervals(a.slo, {"observed [95% CI]": ("observed", "lo", "hi")}, "ms")
-    lat = render.with_intervals(a.latency, {f"p{q} [95% CI]": (f"p{q}", f"p{q}_lo", f"p{q}_hi") for q in (50, 90, 95, 99)}, "ms")
-    return [render.table(slo, "slo", columns=["target", "goal", "judged_on", "observed [95% CI]", "samples", "needed", "status", "note"]),
-            render.table(lat, "latency", {"mean": "ms", "max": "ms"},
-                         columns=["metric", "count", "mean", "p50 [95% CI]", "p95 [95% CI]", "p99 [95% CI]", "max"],
-                         caption="Latency per metric in ms (sequential and idle samples), percentiles with 95% intervals")]
+    lat = render.with_intervals(
+        a.latency, {f"p{q} [95% CI]": (f"p{q}", f"p{q}_lo", f"p{q}_hi") for q in (50, 90, 95, 99)}, "ms"
+    )
+    return [
+        render.table(
+            slo,
+            "slo",
+            columns=["target", "goal", "judged_on", "observed [95% CI]", "samples", "needed", "status", "note"],
+        ),
+        render.table(
+            lat,
+            "latency",
+            {"mean": "ms", "max": "ms"},
+            columns=["metric", "count", "mean", "p50 [95% CI]", "p95 [95% CI]", "p99 [95% CI]", "max"],
+            caption="Latency per metric in ms (sequential and idle samples), percentiles with 95% intervals",
+        ),
+    ]
 
 
 def distributions(r: Run) -> list[Any]:
     targets = {t.metric: t.threshold for t in DEFAULT_TARGETS if t.kind == "percentile"}
     present = set(analysis(r).latency.get("metric", []))
-    return [render.figure(figures.latency_distribution(r.samples, m, targets.get(m)))
-            for m in ("connect_ms", "rtt_ms", "tls_handshake_ms") if m in present]
+    return [
+        render.figure(figures.latency_distribution(r.samples, m, targets.get(m)))
+        for m in ("connect_ms", "rtt_ms", "tls_handshake_ms")
+        if m in present
+    ]
 
 
 def concurrency(r: Run) -> list[Any]:
     a = analysis(r)
     conc = render.with_intervals(a.concurrency, {"success [95% CI]": ("success_rate", "lo", "hi")}, "pct")
-    return [render.table(conc, "concurrency", {c: "ms" for c in ("connect_p50", "connect_p95", "rtt_p50", "rtt_p95")},
-                         columns=["level", "connections", "answered", "success [95% CI]", "connect_p50", "connect_p95", "rtt_p50", "rtt_p95"]),
-            render.figure(figures.concurrency(a.concurrency)),
-            render.figure(figures.close_timeline(r.frames, r.probes, r.manifest)),
-            render.table(close_codes(r.frames, r.probes, (a.declared or {}).get("closes") if a.declared is not None else None),
-                         "close-codes", caption="Close codes the run observed, and whether the contract declares them (RFC 6455 §7.4.1)")]
+    return [
+        render.table(
+            conc,
+            "concurrency",
+            {c: "ms" for c in ("connect_p50", "connect_p95", "rtt_p50", "rtt_p95")},
+            columns=[
+                "level",
+                "connections",
+                "answered",
+                "success [95% CI]",
+                "connect_p50",
+                "connect_p95",
+                "rtt_p50",
+                "rtt_p95",
+            ],
+        ),
+        render.figure(figures.concurrency(a.concurrency)),
+        render.figure(figures.close_timeline(r.frames, r.probes, r.manifest)),
+        render.table(
+            close_codes(r.frames, r.probes, (a.declared or {}).get("closes") if a.declared is not None else None),
+            "close-codes",
+            caption="Close codes the run observed, and whether the contract declares them (RFC 6455 §7.4.1)",
+        ),
+    ]
 
 
 def soak(r: Run) -> list[Any]:
-    """A run with load over time (a ``pitchey-analysis load`` run) gets its soak view: windows, drift, the target's polls."""
+    """A run with load over time (a ``pitchey-analysis load`` run) gets its soak view: windows, drift, the target's
+    polls."""
     from .soak import soak_section
 
     return soak_section(r)

@@ -38,7 +38,9 @@ def loop_lag(generator: pd.DataFrame, lag_bound_ms: float = 50.0) -> Figure:
             ax2.plot(g["t_offset_s"], g["cpu_share"] * 100, lw=1)
         ax.legend(loc="upper right", fontsize=8)
     ax.axhline(lag_bound_ms, ls="--", color="#c62828", lw=1)
-    ax.set(ylabel="loop lag, ms", title=f"generator health (lag over {lag_bound_ms:g} ms: the client was the bottleneck)")
+    ax.set(
+        ylabel="loop lag, ms", title=f"generator health (lag over {lag_bound_ms:g} ms: the client was the bottleneck)"
+    )
     ax2.set(xlabel="seconds from the run's start", ylabel="CPU %")
     return fig
 
@@ -51,9 +53,21 @@ def sessions(target_stats: pd.DataFrame, client_open: pd.DataFrame) -> Figure:
         ax.step(t["t_offset_s"], t["sessions"], where="post", label="target: sessions it counts")
     if len(client_open):
         ax.step(client_open["t_offset_s"], client_open["open"], where="post", ls="--", label="load: connections open")
-    ax.set(xlabel="seconds from the run's start", ylabel="sessions", title="sessions over time (a gap that grows is a leak)")
+    ax.set(
+        xlabel="seconds from the run's start",
+        ylabel="sessions",
+        title="sessions over time (a gap that grows is a leak)",
+    )
     if len(t) or len(client_open):
         ax.legend(loc="upper left", fontsize=8)
-    ax.set_ylim(bottom=0, top=max(1.0, float(np.nanmax([t["sessions"].max() if len(t) else 0,
-                                                          client_open["open"].max() if len(client_open) else 0])) * 1.1))
+    ax.set_ylim(
+        bottom=0,
+        top=max(
+            1.0,
+            float(
+                np.nanmax([t["sessions"].max() if len(t) else 0, client_open["open"].max() if len(client_open) else 0])
+            )
+            * 1.1,
+        ),
+    )
     return fig

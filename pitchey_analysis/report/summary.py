@@ -48,7 +48,11 @@ def print_summary(run: Any, a: Analysis, console: Console | None = None) -> None
     # the path and the command whole on one line whatever the terminal's width: they are copied and pasted
     console.print(f"run dataset: {printable(run.path)}", markup=False, soft_wrap=True)
     # the command that finds this run: with --runs-dir whenever the run is not in the folder `report` looks in
-    console.print(printable(f"report: pitchey-analysis report {run.run_id}{runs_dir_option(run.path.parent)}"), markup=False, soft_wrap=True)
+    console.print(
+        printable(f"report: pitchey-analysis report {run.run_id}{runs_dir_option(run.path.parent)}"),
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def summary_dict(run: Any, a: Analysis) -> dict[str, Any]:
@@ -80,12 +84,29 @@ def write_junit(run: Any, path: Path) -> None:
     root = ET.Element("testsuites", name=f"pitchey-analysis {run.run_id}")
     for cat, grp in probes.groupby("category", sort=False):
         counts = grp["outcome"].value_counts()
-        suite = ET.SubElement(root, "testsuite", name=str(cat), tests=str(len(grp)), failures=str(int(counts.get(Outcome.FAIL, 0))),
-                              errors=str(int(counts.get(Outcome.ERROR, 0))), skipped=str(int(counts.get(Outcome.SKIP, 0))))
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=str(cat),
+            tests=str(len(grp)),
+            failures=str(int(counts.get(Outcome.FAIL, 0))),
+            errors=str(int(counts.get(Outcome.ERROR, 0))),
+            skipped=str(int(counts.get(Outcome.SKIP, 0))),
+        )
         for _, r in grp.iterrows():
-            case = ET.SubElement(suite, "testcase", classname=str(cat), name=str(r["probe"]), time=f"{(r['duration_ms'] or 0) / 1000:.3f}")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=str(cat),
+                name=str(r["probe"]),
+                time=f"{(r['duration_ms'] or 0) / 1000:.3f}",
+            )
             if r["outcome"] in FAILED:
-                el = ET.SubElement(case, "failure" if r["outcome"] == Outcome.FAIL else "error", message=f"{r['reason']}: {r['detail']}")
+                el = ET.SubElement(
+                    case,
+                    "failure" if r["outcome"] == Outcome.FAIL else "error",
+                    message=f"{r['reason']}: {r['detail']}",
+                )
                 el.text = f"expected: {r['expected']}\nobserved: {r['observed']}"
             elif r["outcome"] == Outcome.SKIP:
                 ET.SubElement(case, "skipped", message=f"{r['reason']}: {r['detail']}")
@@ -96,10 +117,12 @@ def write_junit(run: Any, path: Path) -> None:
     write_text(path, "<?xml version='1.0' encoding='utf-8'?>\n" + ET.tostring(root, encoding="unicode"))
 
 
-#: the characters XML 1.0 does not allow (§2.2): C0 controls but tab, line feed and carriage return; surrogates; FFFE/FFFF
+#: the characters XML 1.0 does not allow (§2.2): C0 controls but tab, line feed and carriage return; surrogates;
+#: FFFE/FFFF
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _xml_text(text: str) -> str:
-    """``text`` with every character XML cannot carry written as an escape (``\\x1b``), so the file stays well-formed."""
+    """``text`` with every character XML cannot carry written as an escape (``\\x1b``), so the file stays
+    well-formed."""
     return _NOT_XML.sub(lambda m: printable(m.group()), text)

@@ -13,10 +13,18 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "DEADLINES": "options", "DEMO_ADMIN": "options", "DEMO_USERS": "options", "EMBEDDED_KNOBS": "options",
-    "SUITES": "options", "SuiteConfig": "options", "make_options": "options",
-    "SUITE_VERSION": "planning", "plan": "planning",
-    "arun_suite": "run", "run_probe": "run", "run_suite": "run",
+    "DEADLINES": "options",
+    "DEMO_ADMIN": "options",
+    "DEMO_USERS": "options",
+    "EMBEDDED_KNOBS": "options",
+    "SUITES": "options",
+    "SuiteConfig": "options",
+    "make_options": "options",
+    "SUITE_VERSION": "planning",
+    "plan": "planning",
+    "arun_suite": "run",
+    "run_probe": "run",
+    "run_suite": "run",
 }
 __all__ = [
     "DEADLINES",

@@ -24,12 +24,25 @@ DEADLINES = {"quick": 180.0, "full": 600.0}
 #: Knobs of the embedded server during a run: short intervals so that pushes
 #: and pings are observed within the run (recorded in the manifest).
 EMBEDDED_KNOBS = {"dashboard_interval": 1.0, "ping_interval": 2.0, "ping_timeout": 10.0}
-QUICK = {"timeout_s": 3.0, "connect_samples": 20, "rtt_samples": 60, "rtt_per_session": 60, "concurrency_levels": (1, 10, 50),
-         "reconnect_samples": 2, "burst_size": 160, "server_ping_wait_s": 3.0, "push_timeout_s": 3.0,
-         "push_interval_s": EMBEDDED_KNOBS["dashboard_interval"], "server_ping_interval_s": EMBEDDED_KNOBS["ping_interval"],
-         "handshake_bound_s": 5.0, "sustain_window_s": 5.0}
+QUICK = {
+    "timeout_s": 3.0,
+    "connect_samples": 20,
+    "rtt_samples": 60,
+    "rtt_per_session": 60,
+    "concurrency_levels": (1, 10, 50),
+    "reconnect_samples": 2,
+    "burst_size": 160,
+    "server_ping_wait_s": 3.0,
+    "push_timeout_s": 3.0,
+    "push_interval_s": EMBEDDED_KNOBS["dashboard_interval"],
+    "server_ping_interval_s": EMBEDDED_KNOBS["ping_interval"],
+    "handshake_bound_s": 5.0,
+    "sustain_window_s": 5.0,
+}
 #: The embedded target's users (pitchey_analysis/demo.py), as the probes' credentials.
-DEMO_USERS = {u.user_type: Credentials(u.email, DEMO_PASSWORD, u.login_type) for u in demo.DEMO_USERS if u.user_type != "admin"}
+DEMO_USERS = {
+    u.user_type: Credentials(u.email, DEMO_PASSWORD, u.login_type) for u in demo.DEMO_USERS if u.user_type != "admin"
+}
 DEMO_ADMIN = Credentials(demo.BY_TYPE["admin"].email, DEMO_PASSWORD, demo.BY_TYPE["admin"].login_type)
 
 
@@ -55,7 +68,8 @@ class SuiteConfig:
     preflight: bool = True
     #: the service contract the run judges against (stored verbatim in the run directory)
     contract: Contract = dataclasses.field(default_factory=default_contract)
-    #: one probe at a time, in catalogue order (``run --sequential``); else the schedule of pitchey_analysis/runner/schedule.py
+    #: one probe at a time, in catalogue order (``run --sequential``); else the schedule of
+    #: pitchey_analysis/runner/schedule.py
     sequential: bool = False
     #: probes of the together stage running at once (``run --parallel``)
     parallel: int = PARALLEL
@@ -113,7 +127,9 @@ def contract_intervals(contract: Contract | None) -> dict[str, float]:
     return out
 
 
-def make_options(suite: str, *, scale: float | None = None, contract: Contract | None = None, **overrides: Any) -> Options:
+def make_options(
+    suite: str, *, scale: float | None = None, contract: Contract | None = None, **overrides: Any
+) -> Options:
     """Options for a suite, with the timeout scale applied and overrides on top.
 
     The contract's values are the defaults the overrides (the CLI's options) replace:
@@ -125,11 +141,13 @@ def make_options(suite: str, *, scale: float | None = None, contract: Contract |
     for pushes and server pings as long as the contract's intervals say (:func:`contract_waits`);
     the quick suite keeps its short waits (a smoke check against the embedded server's short knobs).
     """
-    base: dict[str, Any] = dict(QUICK) if suite == "quick" else {**contract_waits(contract), **contract_intervals(contract)}
+    base: dict[str, Any] = (
+        dict(QUICK) if suite == "quick" else {**contract_waits(contract), **contract_intervals(contract)}
+    )
     failures = lockout_failures(contract)
     if failures is not None:
         base["lockout_attempts"] = failures
-    level = ((contract.targets.get("concurrency") or {}).get("level") if contract is not None else None)
+    level = (contract.targets.get("concurrency") or {}).get("level") if contract is not None else None
     if isinstance(level, int) and level > 0:
         # the ramp is sized by the contract's declared level: up to it and at most twice it (--concurrency overrides),
         # so that the tool's own load never wedges a target far beyond what it promises

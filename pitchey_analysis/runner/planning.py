@@ -34,13 +34,23 @@ def selected(spec: ProbeSpec, only: list[str] | None) -> bool:
     return not only or any(spec.name == o or spec.name.startswith(o + ".") or spec.category == o for o in only)
 
 
-def plan_record(suite: str, only: list[str] | None, steps: list[tuple[ProbeSpec, str | None]],
-                contract: Contract | None = None) -> list[dict[str, Any]]:
+def plan_record(
+    suite: str, only: list[str] | None, steps: list[tuple[ProbeSpec, str | None]], contract: Contract | None = None
+) -> list[dict[str, Any]]:
     """The run's plan as stored in its manifest: every probe of the suite with its catalogue entry,
     and whether it was selected (a critical probe excluded with ``--only`` is a gap of the run)."""
     why = {s.name: w for s, w in steps}
-    return [{"probe": s.name, "category": s.category, "critical": s.critical, "expected": s.expected,
-             "selected": selected(s, only), "skip": why.get(s.name)} for s in suite_specs(suite, contract)]
+    return [
+        {
+            "probe": s.name,
+            "category": s.category,
+            "critical": s.critical,
+            "expected": s.expected,
+            "selected": selected(s, only),
+            "skip": why.get(s.name),
+        }
+        for s in suite_specs(suite, contract)
+    ]
 
 
 def judged_by(cfg: SuiteConfig, steps: list[tuple[ProbeSpec, str | None]]) -> dict[str, Any]:
@@ -52,8 +62,14 @@ def judged_by(cfg: SuiteConfig, steps: list[tuple[ProbeSpec, str | None]]) -> di
     c = cfg.contract
     planned = plan_record(cfg.suite, cfg.only, steps, c)
     asked = {p["probe"] for p in planned if not str(p.get("skip") or "").startswith(NOT_IN_CONTRACT)}
-    contract = {**c.summary(), "file": contract_file_name(c), "message_types": c.message_type_rows(),
-                "error_types": c.error_rows(), "targets": c.targets, "declared": declared_record(c)}
+    contract = {
+        **c.summary(),
+        "file": contract_file_name(c),
+        "message_types": c.message_type_rows(),
+        "error_types": c.error_rows(),
+        "targets": c.targets,
+        "declared": declared_record(c),
+    }
     # the table from the contract alone: no row of another service's protocol (the legacy table is for old runs)
     contract["message_table"] = contract_message_table(c, asked)
     return {"plan": planned, "contract": contract, "targets": target_records(targets_for_contract(c.targets))}

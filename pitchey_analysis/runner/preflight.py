@@ -66,8 +66,10 @@ async def check_tcp(url: str) -> None:
     except ConnectionRefusedError:
         raise PreflightError(f"nothing listens on {host}:{port}: check the URL and that the service runs") from None
     except TimeoutError:
-        raise PreflightError(f"{host}:{port} did not accept a connection within {STEP_TIMEOUT_S:.0f} s: "
-                             "check the address and any firewall") from None
+        raise PreflightError(
+            f"{host}:{port} did not accept a connection within {STEP_TIMEOUT_S:.0f} s: "
+            "check the address and any firewall"
+        ) from None
     except OSError as exc:
         raise PreflightError(f"cannot reach {host}:{port}: {exc.strerror or exc}") from None
     writer.close()
@@ -78,17 +80,29 @@ async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> 
     if creds.token:
         return creds.token
     lg = t.contract.login if t.contract is not None else None
-    path = (creds.login_path or (lg.admin_path if admin and lg else None) or (t.contract.login_path(creds.user_type) if lg else None)
-            or LOGIN_PATH.format(kind=creds.user_type))
-    body_out = login_body(t.contract, creds.email, creds.password) if t.contract is not None else \
-        {"email": creds.email, "password": creds.password}
+    path = (
+        creds.login_path
+        or (lg.admin_path if admin and lg else None)
+        or (t.contract.login_path(creds.user_type) if lg else None)
+        or LOGIN_PATH.format(kind=creds.user_type)
+    )
+    body_out = (
+        login_body(t.contract, creds.email, creds.password)
+        if t.contract is not None
+        else {"email": creds.email, "password": creds.password}
+    )
     url = t.http_url.rstrip("/") + path
     who = "admin" if admin else creds.user_type
     flag = "--admin-password" if admin else ("--password" if not creds.login_path else "the password")
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=STEP_TIMEOUT_S)) as s:
-            async with s.request(lg.method if lg else "POST", url, json=body_out, allow_redirects=False,
-                              ssl=(t.ssl_context or True) if url.startswith("https") else True) as r:
+            async with s.request(
+                lg.method if lg else "POST",
+                url,
+                json=body_out,
+                allow_redirects=False,
+                ssl=(t.ssl_context or True) if url.startswith("https") else True,
+            ) as r:
                 status, reason = r.status, r.reason or ""
                 location = r.headers.get("Location", "")
                 try:
@@ -100,22 +114,31 @@ async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> 
                 if lg.exchange is None:
                     return cookie  # the session cookie is the credential the upgrade carries
                 ex_url = t.http_url.rstrip("/") + lg.exchange.path
-                async with s.request(lg.exchange.method, ex_url, headers={"Cookie": cookie}, allow_redirects=False,
-                                     ssl=(t.ssl_context or True) if ex_url.startswith("https") else True) as r2:
+                async with s.request(
+                    lg.exchange.method,
+                    ex_url,
+                    headers={"Cookie": cookie},
+                    allow_redirects=False,
+                    ssl=(t.ssl_context or True) if ex_url.startswith("https") else True,
+                ) as r2:
                     try:
                         ex_body = await r2.json(content_type=None)
                     except ValueError:
                         ex_body = None
                     tok = pointer_get(ex_body, lg.exchange_token)
                     if r2.status != (lg.exchange.status or 200) or not isinstance(tok, str) or not tok:
-                        raise PreflightError(f"login as {who} worked, but {lg.exchange.path} answered HTTP {r2.status} "
-                                             f"with no token at {lg.exchange_token}: check the contract's login.exchange")
+                        raise PreflightError(
+                            f"login as {who} worked, but {lg.exchange.path} answered HTTP {r2.status} "
+                            f"with no token at {lg.exchange_token}: check the contract's login.exchange"
+                        )
                     return tok
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise PreflightError(f"login as {who} could not reach {url} ({type(exc).__name__}): check --http-url") from None
     if 300 <= status < 400:
-        raise PreflightError(f"login as {who}: {path} answered a redirect ({status} to {printable(redact_url(location), 80)}), "
-                             "not followed: the password is sent to --http-url only; give the login's real address")
+        raise PreflightError(
+            f"login as {who}: {path} answered a redirect ({status} to {printable(redact_url(location), 80)}), "
+            "not followed: the password is sent to --http-url only; give the login's real address"
+        )
     if status in (400, 401, 403):
         raise PreflightError(f"login as {who} failed ({status}): check {flag} (not retried, to avoid a lockout)")
     if status in (404, 405):
@@ -123,8 +146,10 @@ async def login_token(t: Target, creds: Credentials, *, admin: bool = False) -> 
     pointer = lg.token if lg else "/token"
     token = pointer_get(body, pointer)
     if status != (lg.status if lg else 200) or not isinstance(token, str) or not token:
-        raise PreflightError(f"login as {who} answered HTTP {status} with nothing at the contract's token pointer "
-                             f"{pointer}: check the contract's login.token, the login path and --http-url")
+        raise PreflightError(
+            f"login as {who} answered HTTP {status} with nothing at the contract's token pointer "
+            f"{pointer}: check the contract's login.token, the login path and --http-url"
+        )
     return token
 
 
@@ -138,10 +163,15 @@ async def check_upgrade(t: Target, token: str | None) -> None:
         elif tok:
             url = urlsplit(url)._replace(query=with_query(urlsplit(url).query, "token", tok)).geturl()
         headers = {**(t.headers or {}), **carried}
-        conn = await connect(url, additional_headers=headers or None, open_timeout=STEP_TIMEOUT_S,
-                             subprotocols=[Subprotocol(p) for p in protocols] if protocols else None,
-                             ssl=t.ssl_context if url.startswith("wss") else None, ping_interval=None,
-                             user_agent_header="pitchey-analysis preflight")
+        conn = await connect(
+            url,
+            additional_headers=headers or None,
+            open_timeout=STEP_TIMEOUT_S,
+            subprotocols=[Subprotocol(p) for p in protocols] if protocols else None,
+            ssl=t.ssl_context if url.startswith("wss") else None,
+            ping_interval=None,
+            user_agent_header="pitchey-analysis preflight",
+        )
         await conn.close()
 
     try:
@@ -155,11 +185,13 @@ async def check_upgrade(t: Target, token: str | None) -> None:
     except wsexc.InvalidStatus as exc:
         r = exc.response
         why = "not a WebSocket endpoint" if r.status_code not in (401, 403) else "the upgrade was refused"
-        raise PreflightError(f"the upgrade to {t.ws_url.split('?')[0]} was answered HTTP {r.status_code} "
-                             f"{r.reason_phrase}: {why}") from None
+        raise PreflightError(
+            f"the upgrade to {t.ws_url.split('?')[0]} was answered HTTP {r.status_code} {r.reason_phrase}: {why}"
+        ) from None
     except ssl.SSLCertVerificationError as exc:
-        raise PreflightError(f"the TLS certificate of {t.ws_url} is not trusted ({exc.verify_message}): "
-                             "give --cafile CA.pem") from None
+        raise PreflightError(
+            f"the TLS certificate of {t.ws_url} is not trusted ({exc.verify_message}): give --cafile CA.pem"
+        ) from None
     except ssl.SSLError as exc:
         raise PreflightError(f"TLS with {t.ws_url} failed ({exc.reason or exc}): is it really wss://?") from None
     except (wsexc.InvalidHandshake, wsexc.InvalidMessage) as exc:
@@ -176,9 +208,16 @@ async def _plain_answer(t: Target) -> str | None:
     url = parts._replace(scheme="https" if parts.scheme == "wss" else "http", query="").geturl()
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=STEP_TIMEOUT_S)) as s:
-            async with s.get(url, headers={"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-                                           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="},
-                             ssl=(t.ssl_context or True) if url.startswith("https") else True) as r:
+            async with s.get(
+                url,
+                headers={
+                    "Upgrade": "websocket",
+                    "Connection": "Upgrade",
+                    "Sec-WebSocket-Version": "13",
+                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                },
+                ssl=(t.ssl_context or True) if url.startswith("https") else True,
+            ) as r:
                 return f"HTTP {r.status} {r.reason or ''}".rstrip()
     except (aiohttp.ClientError, TimeoutError, OSError):
         return None

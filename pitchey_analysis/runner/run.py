@@ -39,25 +39,49 @@ from .watch import Breaker, Watch
 log = logging.getLogger("pitchey_analysis.runner")
 
 
-def _record(spec: ProbeSpec, probe_id: str, attempt: int, started: str, duration_ms: float, r: Result, rec: Recorder) -> dict[str, Any]:
+def _record(
+    spec: ProbeSpec, probe_id: str, attempt: int, started: str, duration_ms: float, r: Result, rec: Recorder
+) -> dict[str, Any]:
     from ..probes.base import compact
 
-    return probe_record(probe_id=probe_id, category=spec.category, probe=spec.name, attempt=attempt, started_at=started,
-                        duration_ms=round(duration_ms, 3), outcome=r.outcome, reason=r.reason, detail=r.detail, expected=spec.expected,
-                        observed=compact(rec.scrub(r.observed)) if r.observed is not None else None, close_code=r.close_code,
-                        close_reason=r.close_reason, critical=spec.critical if r.critical is None else r.critical)
+    return probe_record(
+        probe_id=probe_id,
+        category=spec.category,
+        probe=spec.name,
+        attempt=attempt,
+        started_at=started,
+        duration_ms=round(duration_ms, 3),
+        outcome=r.outcome,
+        reason=r.reason,
+        detail=r.detail,
+        expected=spec.expected,
+        observed=compact(rec.scrub(r.observed)) if r.observed is not None else None,
+        close_code=r.close_code,
+        close_reason=r.close_reason,
+        critical=spec.critical if r.critical is None else r.critical,
+    )
 
 
-SKIP_DETAILS = {"disruptive_not_allowed": "disruptive probe not run against a non-loopback target (use --allow-disruptive)",
-                "not_loopback": "needs a loopback target",
-                "deadline": "not run: the run reached its deadline (--deadline) first",
-                "target_unresponsive": "not run: the target answered nothing to the last probes nor to a liveness check "
-                                       "(an upgrade and a ping)"}
+SKIP_DETAILS = {
+    "disruptive_not_allowed": "disruptive probe not run against a non-loopback target (use --allow-disruptive)",
+    "not_loopback": "needs a loopback target",
+    "deadline": "not run: the run reached its deadline (--deadline) first",
+    "target_unresponsive": "not run: the target answered nothing to the last probes nor to a liveness check "
+    "(an upgrade and a ping)",
+}
 
 
-async def run_probe(spec: ProbeSpec, ctx: ProbeContext, rec: Recorder, *, attempt: int = 1, limit_s: float = 180.0,
-                    skip: str | None = None, deadline_limited: bool = False,
-                    after: Callable[[ProbeSpec, Result], Awaitable[Result]] | None = None) -> dict[str, Any]:
+async def run_probe(
+    spec: ProbeSpec,
+    ctx: ProbeContext,
+    rec: Recorder,
+    *,
+    attempt: int = 1,
+    limit_s: float = 180.0,
+    skip: str | None = None,
+    deadline_limited: bool = False,
+    after: Callable[[ProbeSpec, Result], Awaitable[Result]] | None = None,
+) -> dict[str, Any]:
     """Run one probe; every outcome (including a crash of the probe) becomes a record.
 
     With ``deadline_limited``, ``limit_s`` is what is left of the run's budget: a
@@ -150,8 +174,16 @@ class Runner:
             self.watch.started[spec.name] = self.rec.t_offset()
         self._show()
         try:
-            r = await run_probe(spec, self.ctx, self.rec, attempt=attempt, skip=skip, limit_s=max(0.01, min(180.0, left)),
-                                deadline_limited=left < 180.0, after=self.watch.after)
+            r = await run_probe(
+                spec,
+                self.ctx,
+                self.rec,
+                attempt=attempt,
+                skip=skip,
+                limit_s=max(0.01, min(180.0, left)),
+                deadline_limited=left < 180.0,
+                after=self.watch.after,
+            )
         finally:
             self.running.discard(spec.name)
             self.ctx.state.holds.discard(spec.name)
@@ -234,17 +266,32 @@ class Runner:
 
 async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manifest: dict[str, Any]) -> Path:
     """Run the planned probes against a target into a new run directory."""
-    secrets_ = tuple(x for x in [cfg.jwt_secret] + [v for c in [cfg.user, cfg.admin, *cfg.users.values()] if c
-                                                    for v in (c.password, c.token)] if x)
+    secrets_ = tuple(
+        x
+        for x in [cfg.jwt_secret]
+        + [v for c in [cfg.user, cfg.admin, *cfg.users.values()] if c for v in (c.password, c.token)]
+        if x
+    )
     rec = Recorder(out, manifest, secrets_to_mask=secrets_)
     status = RunStatus.INTERRUPTED
     ctx: ProbeContext | None = None
     bar = None
-    try:  # from the run directory's first file on: an interruption (Ctrl-C, SIGTERM) leaves it interrupted, with Parquet
-        ctx = ProbeContext(ws_url=ws_url, http_url=http_url, recorder=rec, options=cfg.options, user=cfg.user, users=cfg.users,
-                           admin=cfg.admin, jwt_secret=cfg.jwt_secret,
-                           ssl_context=ssl_context_for(cfg) if ws_url.startswith("wss") else None,
-                           extra_headers=cfg.extra_headers, allow_disruptive=cfg.allow_disruptive, contract=cfg.contract)
+    # from the run directory's first file on: an interruption (Ctrl-C, SIGTERM) leaves it interrupted, with Parquet
+    try:
+        ctx = ProbeContext(
+            ws_url=ws_url,
+            http_url=http_url,
+            recorder=rec,
+            options=cfg.options,
+            user=cfg.user,
+            users=cfg.users,
+            admin=cfg.admin,
+            jwt_secret=cfg.jwt_secret,
+            ssl_context=ssl_context_for(cfg) if ws_url.startswith("wss") else None,
+            extra_headers=cfg.extra_headers,
+            allow_disruptive=cfg.allow_disruptive,
+            contract=cfg.contract,
+        )
         steps = plan(cfg.suite, ctx, cfg.only)
         up = cfg.contract.upgrade
         if up is not None and not up.anonymous and cfg.user is not None:
@@ -258,15 +305,27 @@ async def execute(ws_url: str, http_url: str, cfg: SuiteConfig, out: Path, manif
         store_contract(rec.dir, cfg.contract)
         stages = schedule(steps, sequential=cfg.sequential)
         parallel = 1 if cfg.sequential else cfg.parallel
-        rec.update_manifest(**judged_by(cfg, steps), deadline_s=budget,
-                            schedule={"sequential": cfg.sequential, "parallel": parallel,
-                                      "stages": describe(stages, cfg.options, parallel)})
+        rec.update_manifest(
+            **judged_by(cfg, steps),
+            deadline_s=budget,
+            schedule={
+                "sequential": cfg.sequential,
+                "parallel": parallel,
+                "stages": describe(stages, cfg.options, parallel),
+            },
+        )
         runner = Runner(ctx, rec, time.monotonic() + budget, budget, cfg.warm)
         runner.watch.sequential = cfg.sequential
         if any(not skip for _, skip in steps):
             await runner.watch.start()
-        bar = tqdm(total=len(steps), desc="probes", unit="probe", disable=None if cfg.progress else True, file=sys.stderr,
-                   leave=False)
+        bar = tqdm(
+            total=len(steps),
+            desc="probes",
+            unit="probe",
+            disable=None if cfg.progress else True,
+            file=sys.stderr,
+            leave=False,
+        )
         runner.bar = bar
         for stage in stages:
             if stage.mode == "alone":
@@ -295,7 +354,9 @@ def store_contract(run_dir: Path, contract: Contract) -> Path:
     return path
 
 
-def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None, http_url: str | None = None) -> dict[str, Any]:
+def _manifest(
+    ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None, http_url: str | None = None
+) -> dict[str, Any]:
     opts = dataclasses.asdict(cfg.options)
     return run_manifest(
         target=target_record(ws_url, http_url or http_base(ws_url), embedded=server is not None),
@@ -303,9 +364,12 @@ def _manifest(ws_url: str, cfg: SuiteConfig, server: dict[str, Any] | None, http
         suite={"name": cfg.suite, "version": SUITE_VERSION},
         config={
             **opts,
-            "credentials": {"user": cfg.user.email if cfg.user else None,
-                            "user_types": sorted(cfg.users), "admin": bool(cfg.admin),
-                            "jwt_secret_given": bool(cfg.jwt_secret)},
+            "credentials": {
+                "user": cfg.user.email if cfg.user else None,
+                "user_types": sorted(cfg.users),
+                "admin": bool(cfg.admin),
+                "jwt_secret_given": bool(cfg.jwt_secret),
+            },
             # the embedded server's CA is a temporary file, gone when the run ends: say what it was, not where
             "cafile": "generated by the embedded server" if server is not None and cfg.cafile else cfg.cafile,
             "insecure": cfg.insecure,
@@ -335,7 +399,11 @@ async def arun_suite(
 
     # the run's own copy: what it resolves (the embedded server's users, CA and secret) never writes into the
     # configuration its caller passed (a notebook re-running a cell, run --repeat)
-    cfg = dataclasses.replace(config) if config is not None else SuiteConfig(suite=suite, options=make_options(suite, **options))
+    cfg = (
+        dataclasses.replace(config)
+        if config is not None
+        else SuiteConfig(suite=suite, options=make_options(suite, **options))
+    )
     if cfg.options.lockout_attempts is None and lockout_failures(cfg.contract) is not None:
         # options made without the run's contract: its lockout threshold, recorded in the manifest
         cfg.options = dataclasses.replace(cfg.options, lockout_attempts=lockout_failures(cfg.contract))
@@ -344,17 +412,29 @@ async def arun_suite(
         check_target(target)
         http = (http_url or http_base(target)).rstrip("/")
         if not http.startswith(("http://", "https://")) or any(c.isspace() or not c.isprintable() for c in http):
-            raise UsageError(f"malformed HTTP URL {redact_url(http)!r}: expected http://host:port or https://... (no space or control character)")
+            raise UsageError(
+                f"malformed HTTP URL {redact_url(http)!r}: expected http://host:port or https://... (no space or "
+                "control character)"
+            )
         if cfg.preflight:
             from .preflight import Target, preflight
 
-            t = Target(target, http, ssl_context_for(cfg) if target.startswith("wss") else None, cfg.extra_headers,
-                       cfg.credentials(), cfg.admin, cfg.contract)
+            t = Target(
+                target,
+                http,
+                ssl_context_for(cfg) if target.startswith("wss") else None,
+                cfg.extra_headers,
+                cfg.credentials(),
+                cfg.admin,
+                cfg.contract,
+            )
             await preflight(t)  # raises PreflightError, a UsageError
         return await execute(target, http, cfg, out_dir, _manifest(target, cfg, None, http))
     if cfg.contract.sha256 != default_contract().sha256:
-        raise UsageError(f"the embedded reference server serves the pitchey contract only, not {cfg.contract.name!r}: "
-                         "point --target at the service the contract describes")
+        raise UsageError(
+            f"the embedded reference server serves the pitchey contract only, not {cfg.contract.name!r}: "
+            "point --target at the service the contract describes"
+        )
     knobs = {**EMBEDDED_KNOBS, **(server_options or {})}
     async with ReferenceServer(profile, tls=tls, **knobs) as srv:
         if srv.ca_file:
@@ -364,24 +444,46 @@ async def arun_suite(
             # user's mistake, told in one line, not a NOT READY run recorded for them
             from .preflight import Target, preflight
 
-            await preflight(Target(srv.ws_url, srv.http_url, ssl_context_for(cfg) if srv.ws_url.startswith("wss") else None,
-                                   cfg.extra_headers, cfg.credentials(), cfg.admin, cfg.contract))
+            await preflight(
+                Target(
+                    srv.ws_url,
+                    srv.http_url,
+                    ssl_context_for(cfg) if srv.ws_url.startswith("wss") else None,
+                    cfg.extra_headers,
+                    cfg.credentials(),
+                    cfg.admin,
+                    cfg.contract,
+                )
+            )
         cfg.user = cfg.user or DEMO_USERS["creator"]
         cfg.users = cfg.users or dict(DEMO_USERS)
         cfg.admin = cfg.admin or DEMO_ADMIN
         # The embedded target signs with its own secret, whatever the environment says
         # ($PITCHEY_JWT_SECRET is meant for a real deployment).
         cfg.jwt_secret = srv.jwt_secret
-        server = {"profile": srv.profile.describe(), "knobs": {k: v for k, v in dataclasses.asdict(srv.profile.knobs).items() if v not in ({}, frozenset(), None)}}
+        server = {
+            "profile": srv.profile.describe(),
+            "knobs": {
+                k: v for k, v in dataclasses.asdict(srv.profile.knobs).items() if v not in ({}, frozenset(), None)
+            },
+        }
         server["knobs"] = {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in server["knobs"].items()}
         try:
-            return await execute(srv.ws_url, srv.http_url, cfg, out_dir, _manifest(srv.ws_url, cfg, server, srv.http_url))
+            return await execute(
+                srv.ws_url, srv.http_url, cfg, out_dir, _manifest(srv.ws_url, cfg, server, srv.http_url)
+            )
         finally:
             await srv.stop(grace_s=0)  # it served this run only: no load balancer to drain for
 
 
-def run_suite(target: str | None = None, *, profile: str = "complete", suite: str = "full",
-              out: str | os.PathLike[str] | None = None, **options: Any) -> Path:
+def run_suite(
+    target: str | None = None,
+    *,
+    profile: str = "complete",
+    suite: str = "full",
+    out: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> Path:
     """Run the probe suite and capture a run dataset; returns the run directory.
 
     Works from a script (``asyncio.run``) and from a notebook whose event loop

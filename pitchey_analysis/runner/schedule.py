@@ -107,6 +107,12 @@ def stage_s(stage: Stage, options: Options, parallel: int = PARALLEL) -> float:
 
 def describe(stages: list[Stage], options: Options, parallel: int = PARALLEL) -> list[dict[str, Any]]:
     """The schedule as plain data (the plan in the manifest and ``run --dry-run``)."""
-    return [{"stage": i + 1, "mode": st.mode, "expected_s": round(stage_s(st, options, parallel), 1),
-             "probes": [{"probe": s.name, "runs": s.runs, "leaves": list(s.leaves), "skip": why} for s, why in st.steps]}
-            for i, st in enumerate(stages)]
+    return [
+        {
+            "stage": i + 1,
+            "mode": st.mode,
+            "expected_s": round(stage_s(st, options, parallel), 1),
+            "probes": [{"probe": s.name, "runs": s.runs, "leaves": list(s.leaves), "skip": why} for s, why in st.steps],
+        }
+        for i, st in enumerate(stages)
+    ]

@@ -52,8 +52,12 @@ class Watch:
             # its closes said nothing of the protocol either: the speaks check is asked again once it has passed
             t0 = time.monotonic()
             waited = await self._lockout_passes()
-            self.rec.event("locked_out_at_start", waited_s=round(time.monotonic() - t0, 2), passed=waited is not None,
-                           close=self.lock_code)
+            self.rec.event(
+                "locked_out_at_start",
+                waited_s=round(time.monotonic() - t0, 2),
+                passed=waited is not None,
+                close=self.lock_code,
+            )
             if waited is None:
                 self.down = ("locked_out", "an earlier run or another client", self.rec.t_offset())
                 self.rec.update_manifest(contract_spoken={"speaks": None, "why": "locked out: not asked", "seen": []})
@@ -101,14 +105,18 @@ class Watch:
             if "lockout" in spec.leaves:
                 return None  # a lockout probe judges a standing lockout itself (its baseline check)
             if time.monotonic() >= self.next_check and not await self._locked_out():
-                self.rec.event("lockout_passed", after=self.down[1], locked_s=round(self.rec.t_offset() - self.down[2], 2))
+                self.rec.event(
+                    "lockout_passed", after=self.down[1], locked_s=round(self.rec.t_offset() - self.down[2], 2)
+                )
                 self.down = None
                 return None
             if time.monotonic() >= self.next_check:
                 self.next_check = time.monotonic() + max(2.0, 5 * self.ctx.options.timeout_s)
             _, probe, t = self.down
-            return (f"locked_out:not run: the target locks the run's own address out (close {self.lock_code}) since "
-                    f"{t:.1f} s, after {probe}: a probe judged under that lockout would judge our own side effect")
+            return (
+                f"locked_out:not run: the target locks the run's own address out (close {self.lock_code}) since "
+                f"{t:.1f} s, after {probe}: a probe judged under that lockout would judge our own side effect"
+            )
         if time.monotonic() >= self.next_check and await answers(self.ctx, tries=1):
             self.answering = True
             reason, probe, t = self.down
@@ -118,9 +126,11 @@ class Watch:
         if time.monotonic() >= self.next_check:
             self.next_check = time.monotonic() + max(2.0, 5 * self.ctx.options.timeout_s)
         reason, probe, t = self.down
-        what = {"stopped_service": f"the target stopped answering after {probe} (at {t:.1f} s)",
-                "target_silent": f"the target went silent during {probe} (at {t:.1f} s)",
-                "recovering": f"the target had not recovered from {probe} (at {t:.1f} s)"}[reason]
+        what = {
+            "stopped_service": f"the target stopped answering after {probe} (at {t:.1f} s)",
+            "target_silent": f"the target went silent during {probe} (at {t:.1f} s)",
+            "recovering": f"the target had not recovered from {probe} (at {t:.1f} s)",
+        }[reason]
         return f"{'recovering' if reason == 'recovering' else 'target_down'}:not run: {what}"
 
     async def after(self, spec: ProbeSpec, r: Result) -> Result:
@@ -128,18 +138,30 @@ class Watch:
         from ..probes.speaks import answers
 
         down = self.down
-        if (down is not None and down[0] != "locked_out" and down[1] != spec.name and r.outcome in FAILED
-                and down[2] >= self.started.get(spec.name, float("inf"))):
+        if (
+            down is not None
+            and down[0] != "locked_out"
+            and down[1] != spec.name
+            and r.outcome in FAILED
+            and down[2] >= self.started.get(spec.name, float("inf"))
+        ):
             # the target stopped while this probe ran beside the one that stopped it: no evidence about its feature
-            return Result.skip("target_down", f"the target stopped answering during this probe, after {down[1]} "
-                               f"(at {down[2]:.1f} s): its {r.reason} is no evidence about the feature",
-                               {"before": r.detail})
+            return Result.skip(
+                "target_down",
+                f"the target stopped answering during this probe, after {down[1]} "
+                f"(at {down[2]:.1f} s): its {r.reason} is no evidence about the feature",
+                {"before": r.detail},
+            )
         if spec.final or not self.answering:
             # a target that did not answer its liveness check gives no "before" to compare with: the breaker
             # (unanswered probes in a row) judges it
             return r
         alive = await answers(self.ctx)
-        if self.down is None and (not alive or spec.leaves or spec.category == "authentication") and await self._locked_out():
+        if (
+            self.down is None
+            and (not alive or spec.leaves or spec.category == "authentication")
+            and await self._locked_out()
+        ):
             # failed authentications of this probe (or its side effect) locked the run's own address out: the
             # probes after it would judge our own side effect (and a liveness check turned away is no silence)
             t = self.rec.t_offset()
@@ -164,18 +186,30 @@ class Watch:
             if self.down is None:
                 self.down = ("target_silent", spec.name, t)
                 self.rec.event("target_silent", during=spec.name, at_s=round(t, 2))
-            return Result.skip("target_silent", f"the target stopped answering while this probe ran beside others (at "
-                               f"{t:.1f} s): its {r.reason} is no evidence about the feature", {"before": r.detail})
+            return Result.skip(
+                "target_silent",
+                f"the target stopped answering while this probe ran beside others (at "
+                f"{t:.1f} s): its {r.reason} is no evidence about the feature",
+                {"before": r.detail},
+            )
         if r.outcome in FAILED and r.reason in UNANSWERED:
             self.down = ("target_silent", spec.name, t)
             self.rec.event("target_silent", during=spec.name, at_s=round(t, 2))
-            return Result.skip("target_silent", f"the target stopped answering during this probe (at {t:.1f} s), "
-                               f"so its {r.reason} is no evidence about the feature", {"before": r.detail})
+            return Result.skip(
+                "target_silent",
+                f"the target stopped answering during this probe (at {t:.1f} s), "
+                f"so its {r.reason} is no evidence about the feature",
+                {"before": r.detail},
+            )
         self.down = ("stopped_service", spec.name, t)
         self.rec.event("target_stopped", by=spec.name, at_s=round(t, 2))
-        return Result.fail("stopped_service", f"right after this probe's input the target stopped answering (at {t:.1f} s): "
-                           "that input stops the service for every client", {"probe_outcome": r.outcome,
-                           "probe_reason": r.reason, "probe_detail": r.detail}, critical=True)
+        return Result.fail(
+            "stopped_service",
+            f"right after this probe's input the target stopped answering (at {t:.1f} s): "
+            "that input stops the service for every client",
+            {"probe_outcome": r.outcome, "probe_reason": r.reason, "probe_detail": r.detail},
+            critical=True,
+        )
 
     def beside_others(self, spec: ProbeSpec) -> bool:
         """Whether the probe ran beside other probes that send (the together pool; a hold beside anything)."""

@@ -56,9 +56,17 @@ class PitcheyServer:
         tokens.check_secret(secret)
         proxies = parse_networks(LOOPBACK if trust_proxy is True else trust_proxy or ())
         cap = connection_cap(profile.knobs.open_files) if profile.on("connection_cap") else None
-        self.settings = Settings(profile, secret, ws_only_secret=tokens.new_secret(), allowed_origins=frozenset(allowed_origins),
-                                 trust_proxy=bool(proxies), trusted_proxies=proxies, tls=tls is not None,
-                                 connection_cap=cap, echo=echo)
+        self.settings = Settings(
+            profile,
+            secret,
+            ws_only_secret=tokens.new_secret(),
+            allowed_origins=frozenset(allowed_origins),
+            trust_proxy=bool(proxies),
+            trusted_proxies=proxies,
+            tls=tls is not None,
+            connection_cap=cap,
+            echo=echo,
+        )
         self.tls = tls
         self.store = UserStore(store_path, iterations=profile.knobs.password_iterations)
         self.hub = Hub(profile, self.store)
@@ -172,7 +180,9 @@ class PitcheyServer:
         while True:
             await asyncio.sleep(self.profile.knobs.dashboard_interval)
             if self.profile.on("push_dashboard") and self.hub.channels.get("dashboard"):
-                self.hub.publish("dashboard", {"type": "dashboard_update", "metrics": self.hub.metrics(), "timestamp": now_ms()})
+                self.hub.publish(
+                    "dashboard", {"type": "dashboard_update", "metrics": self.hub.metrics(), "timestamp": now_ms()}
+                )
 
     async def shutdown(self, grace_s: float = 0.2) -> None:
         """Health answers 503, then every session is closed 1001."""
@@ -294,16 +304,23 @@ class ReferenceServer:
         )
         if self.profile.on("schema_validation"):
             schemas.warm()
-        self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0,
-                                     logger=request_log)
+        self._runner = web.AppRunner(
+            self.server.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0, logger=request_log
+        )
         await self._runner.setup()
         ssl_ctx = self.tls_files.server_context() if self.tls_files else None
         guard = self._guard()
         # The TLS handshake under the upgrade's deadline (asyncio's own default is 60 s).
         tls_deadline = guard.head_timeout if ssl_ctx and guard.from_accept else None
         self._listener = await asyncio.get_running_loop().create_server(
-            guarded(self._runner.server, guard), self.host, self.port, ssl=ssl_ctx,  # type: ignore[arg-type]
-            ssl_handshake_timeout=tls_deadline, reuse_address=True, reuse_port=self._reuse_port or None)
+            guarded(self._runner.server, guard),  # type: ignore[arg-type]
+            self.host,
+            self.port,
+            ssl=ssl_ctx,
+            ssl_handshake_timeout=tls_deadline,
+            reuse_address=True,
+            reuse_port=self._reuse_port or None,
+        )
         sock = self._listener.sockets[0]
         self.port = sock.getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -318,9 +335,14 @@ class ReferenceServer:
         p, k = self.profile, self.profile.knobs
         assert self.server is not None
         head = k.handshake_timeout if p.on("handshake_timeout") else None
-        return GuardConfig(head_timeout=head, body_timeout=k.body_timeout, per_request=p.on("request_deadlines"),
-                           from_accept=head is not None and p.on("tls_handshake_deadline"),
-                           cap=self.server.settings.connection_cap, mask_check=p.on("mask_check"))
+        return GuardConfig(
+            head_timeout=head,
+            body_timeout=k.body_timeout,
+            per_request=p.on("request_deadlines"),
+            from_accept=head is not None and p.on("tls_handshake_deadline"),
+            cap=self.server.settings.connection_cap,
+            mask_check=p.on("mask_check"),
+        )
 
     async def stop(self, grace_s: float = 0.2) -> None:
         """Shut down cleanly: health 503 for ``grace_s`` (a load balancer's drain), close 1001, stop listening."""

@@ -86,7 +86,7 @@ class RequestClock:
         if end < 0:
             if len(self._head) > MAX_HEAD:
                 self._head = self._head[-3:]  # aiohttp refuses it; only the end is still looked for
-            return view[view.nbytes:]
+            return view[view.nbytes :]
         used = end + 4 - (len(self._head) - view.nbytes)
         head, self._head = bytes(self._head[:end]).lower(), bytearray()
         self.heads += 1
@@ -110,7 +110,7 @@ class RequestClock:
         at = buf.find(b"\n0\r\n\r\n")
         if at < 0:
             self._tail = buf[-6:]
-            return view[view.nbytes:]
+            return view[view.nbytes :]
         used = at + 6 - len(self._tail)
         self._tail = b""
         self._enter(Phase.IDLE, entered)
@@ -167,9 +167,9 @@ class FrameWatcher:
             if i + head > n:
                 break
             if size == 126:
-                size = int.from_bytes(data[i + 2:i + 4], "big")
+                size = int.from_bytes(data[i + 2 : i + 4], "big")
             elif size == 127:
-                size = int.from_bytes(data[i + 2:i + 10], "big")
+                size = int.from_bytes(data[i + 2 : i + 10], "big")
             i += head + size
         if i >= n:
             self._skip = i - n
@@ -199,8 +199,10 @@ class GuardConfig:
 
 
 _REFUSAL = json.dumps({"success": False, "error": "connection limit reached"}).encode()
-REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-           b"Connection: close\r\nContent-Length: " + str(len(_REFUSAL)).encode() + b"\r\n\r\n" + _REFUSAL)
+REFUSED = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+    b"Connection: close\r\nContent-Length: " + str(len(_REFUSAL)).encode() + b"\r\n\r\n" + _REFUSAL
+)
 #: WebSocket input handed to the server per turn of the event loop (bytes): a client that sends faster than that waits
 #: in its socket (its reading paused) while every other connection gets its turn, and once the server hangs up on
 #: it, what it had queued is dropped unparsed
@@ -289,7 +291,8 @@ class GuardedProtocol(asyncio.Protocol):
         self._drop_backlog()
         self._holding = False
         if isinstance(transport, asyncio.ReadTransport):
-            transport.resume_reading()  # paused by the guard or the parser (its queue full): the client's FIN must be seen
+            # paused by the guard or the parser (its queue full): the client's FIN must be seen
+            transport.resume_reading()
         if transport.can_write_eof():  # type: ignore[attr-defined]
             transport.write_eof()  # type: ignore[attr-defined]
         self._arm(linger_s)
@@ -327,7 +330,7 @@ class GuardedProtocol(asyncio.Protocol):
             return
         assert self._inner is not None
         if Phase.UPGRADED in entered:  # the upgrade's head ended in this read: the frames after it wait their turn
-            self._inner.data_received(data[:len(data) - len(frames)])
+            self._inner.data_received(data[: len(data) - len(frames)])
             if frames:
                 self._frames_in(frames)
             return
@@ -335,7 +338,7 @@ class GuardedProtocol(asyncio.Protocol):
 
     # -- WebSocket input, a slice per turn ----------------------------------
     def _frames_in(self, data: bytes) -> None:
-        self._backlog, self._at = (self._backlog[self._at:] + data if self._backlog else data), 0
+        self._backlog, self._at = (self._backlog[self._at :] + data if self._backlog else data), 0
         if self._pump_handle is None:
             self._pump()
         elif not self._holding:
@@ -367,13 +370,13 @@ class GuardedProtocol(asyncio.Protocol):
             self._release()
             return
         at = self._at
-        unmasked, used = self._frames.scan(memoryview(self._backlog)[at:at + SLICE], FRAMES_PER_TURN)
+        unmasked, used = self._frames.scan(memoryview(self._backlog)[at : at + SLICE], FRAMES_PER_TURN)
         if unmasked:
             self._drop_backlog()
             self.hang_up(CLOSE_1002)
             return
         self._at = at + used
-        chunk = self._backlog if used == len(self._backlog) else self._backlog[at:at + used]
+        chunk = self._backlog if used == len(self._backlog) else self._backlog[at : at + used]
         if self._at >= len(self._backlog):
             self._drop_backlog()
         self._inner.data_received(chunk)

@@ -48,7 +48,10 @@ class BadRequestLines(logging.Filter):
         remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
         more = f" ({self._left_out} more since the last such line)" if self._left_out else ""
         self._left_out = 0
-        record.msg, record.args = "refused a malformed request from %s: %s %s%s", (remote, exc.code, type(exc).__name__, more)
+        record.msg, record.args = (
+            "refused a malformed request from %s: %s %s%s",
+            (remote, exc.code, type(exc).__name__, more),
+        )
         record.exc_info, record.exc_text = None, None
         if record.levelno > logging.WARNING:  # a client's junk is not the server's error (aiohttp logs it at ERROR)
             record.levelno, record.levelname = logging.WARNING, "WARNING"
@@ -123,7 +126,10 @@ class HttpHandlers:
             return _fail(500, "internal error", detail)
         finally:
             log.debug(
-                "%s %s %s %.1fms", request.method, redact_url(request.path_qs), status,
+                "%s %s %s %.1fms",
+                request.method,
+                redact_url(request.path_qs),
+                status,
                 (time.perf_counter() - start) * 1000,
             )
 
@@ -189,9 +195,18 @@ class HttpHandlers:
         if user is None or user.user_type not in (kind, "admin"):
             self._login_failed(request, email)
             return _fail(401, "invalid credentials")
-        sub = FIXED_IDS[kind] if self.profile.has(Defect.FIXED_LOGIN_IDS) and kind in FIXED_IDS and user.user_type != "admin" else user.id
-        token = tokens.issue(self.settings.jwt_secret, sub=sub, email=user.email, user_type=user.user_type,
-                             full_claims=self.profile.on("token_claims"))
+        sub = (
+            FIXED_IDS[kind]
+            if self.profile.has(Defect.FIXED_LOGIN_IDS) and kind in FIXED_IDS and user.user_type != "admin"
+            else user.id
+        )
+        token = tokens.issue(
+            self.settings.jwt_secret,
+            sub=sub,
+            email=user.email,
+            user_type=user.user_type,
+            full_claims=self.profile.on("token_claims"),
+        )
         public = user.public()
         k = self.profile.knobs
         if (self.profile.has(Defect.PASSWORD_ECHO) and kind == "creator") or kind in k.password_echo_for:
@@ -204,7 +219,10 @@ class HttpHandlers:
     def _login_keys(self, request: web.Request, email: str) -> tuple[tuple[str, int], ...]:
         cfg, k = self.settings, self.profile.knobs
         address = self.hub.lockout_key(request, cfg.trust_proxy, cfg.trusted_proxies)
-        return (("addr:" + address, k.login_address_limit), ("acct:" + email.strip().lower()[:254], k.login_account_limit))
+        return (
+            ("addr:" + address, k.login_address_limit),
+            ("acct:" + email.strip().lower()[:254], k.login_account_limit),
+        )
 
     def _throttled(self, request: web.Request, email: str) -> web.Response | None:
         """429 with Retry-After while an address or an account has too many recent failures (login_throttle)."""
@@ -230,7 +248,8 @@ class HttpHandlers:
         if not self.profile.on("login_off_loop"):
             return self.hub.store.verify(email, password, equal_time=equal)
         return await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self.hub.store.verify(email, password, equal_time=equal))
+            None, lambda: self.hub.store.verify(email, password, equal_time=equal)
+        )
 
     async def health(self, request: web.Request) -> web.Response:
         """GET /api/health: the service as a whole."""
@@ -244,7 +263,9 @@ class HttpHandlers:
 
     async def ws_health(self, request: web.Request) -> web.Response:
         """GET /api/ws/health: live figures (static under item 11)."""
-        endpoint = "ws://0.0.0.0:8001/ws" if self.profile.has(Defect.HARDCODED_HEALTH_ENDPOINT) else self.settings.ws_url
+        endpoint = (
+            "ws://0.0.0.0:8001/ws" if self.profile.has(Defect.HARDCODED_HEALTH_ENDPOINT) else self.settings.ws_url
+        )
         if self.profile.has(Defect.STATIC_HEALTH) or not self.profile.on("health_live"):
             if self._static_health is None:
                 self._static_health = {
@@ -279,7 +300,9 @@ class HttpHandlers:
             user = self.bearer_user(request)
             if user is None:
                 return _fail(401, "authentication required")
-            allowed = user.user_type == "admin" or (self.profile.has(Defect.STATS_OPEN_TO_USERS) and user.id in (1, 2, 3))
+            allowed = user.user_type == "admin" or (
+                self.profile.has(Defect.STATS_OPEN_TO_USERS) and user.id in (1, 2, 3)
+            )
             if not allowed:
                 return _fail(403, "admin only")
         return web.json_response({"success": True, "data": self.hub.stats()})
@@ -320,7 +343,13 @@ class HttpHandlers:
 
     async def _deliver(self, uid: int, title: str, message: str) -> web.Response:
         nid = self.hub.next_id()
-        note = {"type": "notification", "id": nid, "title": title[:200], "message": message[:2000], "timestamp": now_ms()}
+        note = {
+            "type": "notification",
+            "id": nid,
+            "title": title[:200],
+            "message": message[:2000],
+            "timestamp": now_ms(),
+        }
         self.hub.notifications[uid].append(dict(note, read=False))
         if self.profile.on("push_notifications"):
             for s in list(self.hub.by_user.get(uid, ())):

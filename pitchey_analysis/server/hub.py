@@ -187,8 +187,12 @@ class Hub:
     def stats(self) -> dict[str, Any]:
         """The body of ``/api/ws/stats`` (knob ``stats_layout``: the contract's, or flat as the real backend's)."""
         if self.knobs.stats_layout == "flat":
-            return {"totalSessions": self.session_count(), "authenticatedSessions": sum(1 for s in self.sessions.values() if s.user),
-                    "messagesReceived": sum(self.received_by_type.values()), "uptime": self.uptime_s()}
+            return {
+                "totalSessions": self.session_count(),
+                "authenticatedSessions": sum(1 for s in self.sessions.values() if s.user),
+                "messagesReceived": sum(self.received_by_type.values()),
+                "uptime": self.uptime_s(),
+            }
         return {
             "connections": {
                 "total": self.session_count(),
@@ -225,8 +229,12 @@ class Hub:
         With proxy_allowlist, X-Forwarded-For counts only from the trusted ``proxies`` (rightmost hop they did not
         add); without it (the issue-31 weakness), from any peer, first (client-written) entry.
         """
-        if trust_proxy and self.profile.on("proxy_allowlist") and not self.profile.has(Defect.SPOOFABLE_LOCKOUT_KEY) \
-                and not self.knobs.lockout_key_header:
+        if (
+            trust_proxy
+            and self.profile.on("proxy_allowlist")
+            and not self.profile.has(Defect.SPOOFABLE_LOCKOUT_KEY)
+            and not self.knobs.lockout_key_header
+        ):
             return client_address(request.remote, request.headers.get("X-Forwarded-For", ""), proxies) or "unknown"
         xff = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
         real = request.headers.get("X-Real-IP", "").strip()
@@ -310,8 +318,17 @@ class Hub:
         self.errors_by_code[code] += 1
         if not self.profile.on("error_shape"):
             # A leaky error: no message, a seconds timestamp and the stack of the handler.
-            self.send(s, {"type": "error", "code": code, "error": message, "timestamp": int(time.time()), **extra,
-                          "stack": f"Error: {message}\n    at WebSocketHandler.dispatch (/srv/pitchey/src/ws.ts:214:13)"})
+            self.send(
+                s,
+                {
+                    "type": "error",
+                    "code": code,
+                    "error": message,
+                    "timestamp": int(time.time()),
+                    **extra,
+                    "stack": f"Error: {message}\n    at WebSocketHandler.dispatch (/srv/pitchey/src/ws.ts:214:13)",
+                },
+            )
             return
         self.send(s, {"type": "error", "code": code, "message": message, "timestamp": now_ms(), **extra})
 

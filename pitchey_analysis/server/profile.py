@@ -59,7 +59,8 @@ FEATURES: dict[str, str] = {
     "capabilities": "connected frames list the session's capabilities",
     "signature_check": "token signatures verified",
     "bad_input_tolerance": "invalid input answered with an error, the connection kept",
-    "handshake_timeout": "connections whose upgrade request is incomplete are dropped after handshake_timeout s (slow-loris)",
+    "handshake_timeout": "connections whose upgrade request is incomplete are dropped after handshake_timeout s "
+    "(slow-loris)",
     # Session invariants (probes/invariants.py): each switch breaks one of them.
     "connected_first": "connected is the first frame of every session (an unknown user's error comes after it)",
     "json_frames": "every server text frame is a JSON object with a string type",
@@ -67,8 +68,10 @@ FEATURES: dict[str, str] = {
     "silent_after_close": "nothing is sent after the server's close frame",
     "valid_close_codes": "only close codes RFC 6455 §7.4 allows on the wire",
     # Hardening (issue 31): each switch removes one protection against a hostile client.
-    "known_type_counters": "statistics count the contract's message types only (any other under one key), unread counts known users only",
-    "subscription_cap": "at most max_subscriptions channels per session, names of at most max_channel_length characters",
+    "known_type_counters": "statistics count the contract's message types only (any other under one key), unread "
+    "counts known users only",
+    "subscription_cap": "at most max_subscriptions channels per session, names of at most max_channel_length "
+    "characters",
     "bounded_lockout": "the lockout table expires its entries and holds at most lockout_table_size keys",
     "connection_cap": "connections beyond a cap that follows the process's file limit refused with 503",
     "tls_handshake_deadline": "the TLS handshake counts toward handshake_timeout (the head deadline starts at accept)",
@@ -84,8 +87,9 @@ FEATURES: dict[str, str] = {
     "mask_check": "unmasked client frames closed 1002 (RFC 6455 §5.1)",
     # Issue 25: who may call the push triggers.
     "trigger_authz": "push triggers refuse callers without the role: POST /api/notifications and /api/broadcast the "
-                     "non-admin (403), POST /api/ws/notify a user naming another user's id (403)",
+    "non-admin (403), POST /api/ws/notify a user naming another user's id (403)",
 }
+
 
 class Defect(enum.IntEnum):
     """The Part B items of PROTOCOL.md by name; the value is the item's number (``Defect(15)``, ``--defect 15``)."""
@@ -122,8 +126,9 @@ class Defect(enum.IntEnum):
         try:
             return cls[str(text).strip().upper().replace("-", "_")]
         except KeyError:
-            raise UsageError(f"unknown defect {text!r}; give a Part B item number or one of "
-                             f"{', '.join(d.name.lower() for d in cls)}") from None
+            raise UsageError(
+                f"unknown defect {text!r}; give a Part B item number or one of {', '.join(d.name.lower() for d in cls)}"
+            ) from None
 
 
 #: Part B items (defect -> short description), see PROTOCOL.md.
@@ -204,7 +209,8 @@ class Knobs:
     #: the open-session count the stats and health endpoints report is this many seconds old (a backend that counts
     #: sessions in a background task; issue 25: read too early, a leak looked like static figures)
     session_count_lag_s: float = 0.0
-    #: login types whose login answer echoes the password (Part B item 13 is the creator alone; issue 25: another type only)
+    #: login types whose login answer echoes the password (Part B item 13 is the creator alone; issue 25: another type
+    #: only)
     password_echo_for: frozenset[str] = frozenset()
     #: user types (``admin`` included) whose login answer carries their stored password hash (issue 25)
     password_hash_for: frozenset[str] = frozenset()
@@ -280,4 +286,5 @@ def make_profile(
     for knob in ("drop_answers", "password_echo_for", "password_hash_for"):
         if knob in knobs:
             knobs[knob] = frozenset(cast(Iterable[str], knobs[knob]))
-    return Profile(name=name, disabled=frozenset(disable), defects=chosen, knobs=Knobs(**knobs))  # type: ignore[arg-type]
+    knobbed = Knobs(**knobs)  # type: ignore[arg-type]
+    return Profile(name=name, disabled=frozenset(disable), defects=chosen, knobs=knobbed)

@@ -38,7 +38,7 @@ def parse_networks(specs: Iterable[str]) -> tuple[Network, ...]:
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     text = text.strip()
     if text.startswith("[") and "]" in text:  # [v6]:port
-        text = text[1:text.index("]")]
+        text = text[1 : text.index("]")]
     elif text.count(":") == 1:  # v4:port
         text = text.split(":")[0]
     try:

@@ -78,9 +78,7 @@ class UserStore:
                     (uid, email, username, utype, *_demo_salted_hash(uid, self.iterations)),
                 )
                 if utype not in ("investor", "production"):
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO ws_users VALUES (?,?,?,?)", (uid, email, username, utype)
-                    )
+                    self._db.execute("INSERT OR IGNORE INTO ws_users VALUES (?,?,?,?)", (uid, email, username, utype))
 
     def verify(self, email: str, password: str, *, equal_time: bool = False) -> User | None:
         """The user whose email and password match, else None.

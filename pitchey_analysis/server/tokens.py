@@ -27,7 +27,9 @@ def check_secret(secret: str) -> None:
         raise UsageError(f"JWT secret must be at least {MIN_SECRET_BYTES} bytes")
 
 
-def issue(secret: str, *, sub: int, email: str, user_type: str, ttl_s: float = 86400.0, full_claims: bool = True) -> str:
+def issue(
+    secret: str, *, sub: int, email: str, user_type: str, ttl_s: float = 86400.0, full_claims: bool = True
+) -> str:
     """Sign an HS256 token with the contract's claims (only sub and exp without ``full_claims``)."""
     now = int(time.time())
     if not full_claims:

@@ -48,7 +48,9 @@ def _child(profile: Profile, host: str, port: int, secret: str, ready: Any) -> N
 class WorkerPool:
     """N server processes on one port; ``with WorkerPool(...) as pool: pool.ws_url``."""
 
-    def __init__(self, profile: Profile, workers: int, host: str = "127.0.0.1", port: int = 0, jwt_secret: str | None = None) -> None:
+    def __init__(
+        self, profile: Profile, workers: int, host: str = "127.0.0.1", port: int = 0, jwt_secret: str | None = None
+    ) -> None:
         from .tokens import new_secret
 
         self.profile, self.workers, self.host = profile, workers, host
@@ -83,11 +85,16 @@ class WorkerPool:
         self.stop()
 
 
-def serve_workers(profile: Profile, *, workers: int, host: str = "127.0.0.1", port: int = 0, jwt_secret: str | None = None) -> None:
+def serve_workers(
+    profile: Profile, *, workers: int, host: str = "127.0.0.1", port: int = 0, jwt_secret: str | None = None
+) -> None:
     """``pitchey-analysis serve --workers N``: serve until Ctrl-C or a worker dies."""
     pool = WorkerPool(profile, workers, host, port, jwt_secret)
     pool.start()
-    print(f"WebSocket: {pool.ws_url}\nHTTP:      {pool.http_url}\n{workers} worker processes (state is per process)", file=sys.stderr)
+    print(
+        f"WebSocket: {pool.ws_url}\nHTTP:      {pool.http_url}\n{workers} worker processes (state is per process)",
+        file=sys.stderr,
+    )
     try:
         while all(p.is_alive() for p in pool.procs):
             time.sleep(0.5)

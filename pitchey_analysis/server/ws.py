@@ -134,8 +134,9 @@ class WebSocketHandler:
             return web.json_response({"success": False, "error": "shutting down"}, status=503)
         cap = p.knobs.max_connections if p.knobs.max_connections is not None else cfg.connection_cap
         if cap is not None and len(hub.sessions) >= cap:
-            return web.json_response({"success": False, "error": "connection limit reached"}, status=503,
-                                     headers={"Retry-After": "1"})
+            return web.json_response(
+                {"success": False, "error": "connection limit reached"}, status=503, headers={"Retry-After": "1"}
+            )
 
         key = hub.lockout_key(request, cfg.trust_proxy, cfg.trusted_proxies)
         token = self.upgrade_token(request, p.on("query_auth"), p.on("header_auth"))
@@ -190,8 +191,13 @@ class WebSocketHandler:
 
     async def _serve(self, request: web.Request, s: Session, key: str, token: str | None) -> None:
         hub, p = self.hub, self.profile
-        defective_setup = p.has_any(Defect.SECOND_CONNECTED, Defect.WS_USERS_MISSING, Defect.DROP_DURING_LOOKUP, Defect.SHARED_FAILURE_COUNTER,
-                                    Defect.LOOKUP_SESSION_LEAK)
+        defective_setup = p.has_any(
+            Defect.SECOND_CONNECTED,
+            Defect.WS_USERS_MISSING,
+            Defect.DROP_DURING_LOOKUP,
+            Defect.SHARED_FAILURE_COUNTER,
+            Defect.LOOKUP_SESSION_LEAK,
+        )
 
         if not defective_setup and hub.locked(key):
             # Contract: further upgrades from a locked-out address are closed 1008.
@@ -232,14 +238,20 @@ class WebSocketHandler:
 
         await self._message_loop(s, key, request)
 
-    async def _defective_setup(self, s: Session, key: str, claims: dict[str, Any] | None, auth_error: str | None) -> None:
+    async def _defective_setup(
+        self, s: Session, key: str, claims: dict[str, Any] | None, auth_error: str | None
+    ) -> None:
         """Session setup as the 2025-11 deployment did it (Part B items 4, 7, 8, 15, 18)."""
         hub, p = self.hub, self.profile
         hub.register(s)
         first = self.connected_frame(s, auth_error)
         if claims is not None:
             first["authenticated"] = True
-            first["user"] = {"id": int(claims.get("sub", 0) or 0), "username": claims.get("email"), "type": claims.get("userType")}
+            first["user"] = {
+                "id": int(claims.get("sub", 0) or 0),
+                "username": claims.get("email"),
+                "type": claims.get("userType"),
+            }
             first["capabilities"] = AUTH_CAPABILITIES
         hub.send(s, first)
         if hub.locked(key):
@@ -264,7 +276,12 @@ class WebSocketHandler:
                     msg = await s.ws.receive(timeout=left)
                 except TimeoutError:
                     break
-                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                if msg.type in (
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSING,
+                    aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.ERROR,
+                ):
                     if p.has(Defect.LOOKUP_SESSION_LEAK):
                         s.leaked = True  # item 18: never removed from the registry
                     return
@@ -411,7 +428,12 @@ class WebSocketHandler:
         if self.profile.has(Defect.PONG_WRAPPED):
             frame = {"type": "pong", "payload": {"timestamp": now_ms()}, "messageId": self.hub.next_id()}
         else:
-            frame = {"type": "pong", "id": msg.get("id"), "timestamp": msg.get("timestamp", now_ms()), "serverTime": now_ms()}
+            frame = {
+                "type": "pong",
+                "id": msg.get("id"),
+                "timestamp": msg.get("timestamp", now_ms()),
+                "serverTime": now_ms(),
+            }
         self.hub.reply(s, "ping", frame)
 
     async def on_auth(self, s: Session, key: str, msg: dict[str, Any]) -> None:
@@ -431,7 +453,11 @@ class WebSocketHandler:
         user = self.lookup(v.claims or {})
         if user is None:
             hub.record_failure(key)
-            hub.reply(s, "auth", {"type": "auth_error", "code": "user_not_found", "message": "the token's user does not exist"})
+            hub.reply(
+                s,
+                "auth",
+                {"type": "auth_error", "code": "user_not_found", "message": "the token's user does not exist"},
+            )
             return
         hub.set_user(s, user)
         hub.reply(s, "auth", {"type": "auth_success", "user": _user_brief(user), "capabilities": AUTH_CAPABILITIES})
@@ -465,8 +491,9 @@ class WebSocketHandler:
             return
         assert isinstance(channel, str)
         if p.on("subscription_cap") and channel not in s.subs and len(s.subs) >= p.knobs.max_subscriptions:
-            hub.error(s, "subscription_limit", f"at most {p.knobs.max_subscriptions} channels per session",
-                      channel=channel)
+            hub.error(
+                s, "subscription_limit", f"at most {p.knobs.max_subscriptions} channels per session", channel=channel
+            )
             return
         s.subs.add(channel)
         hub.channels[channel].add(s)
@@ -484,7 +511,11 @@ class WebSocketHandler:
     async def on_get_dashboard_metrics(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         if self.profile.has(Defect.REQUESTS_IGNORED) or not self.profile.on("answer_dashboard_metrics"):
             return
-        self.hub.reply(s, "get_dashboard_metrics", {"type": "dashboard_metrics", "metrics": self.hub.metrics(), "timestamp": now_ms()})
+        self.hub.reply(
+            s,
+            "get_dashboard_metrics",
+            {"type": "dashboard_metrics", "metrics": self.hub.metrics(), "timestamp": now_ms()},
+        )
 
     async def on_presence_update(self, s: Session, key: str, msg: dict[str, Any]) -> None:
         hub, p = self.hub, self.profile
@@ -506,7 +537,16 @@ class WebSocketHandler:
         mid = hub.next_id()
         if not p.on("known_type_counters") or hub.store.get(rid) is not None:
             hub.unread_messages[rid] += 1  # a count per id a client names would grow without bound
-        hub.to_user(rid, {"type": "new_message", "messageId": mid, "senderId": _uid(s), "content": content[:4096], "timestamp": now_ms()})
+        hub.to_user(
+            rid,
+            {
+                "type": "new_message",
+                "messageId": mid,
+                "senderId": _uid(s),
+                "content": content[:4096],
+                "timestamp": now_ms(),
+            },
+        )
         if p.on("answer_send_message"):
             hub.reply(s, "send_message", {"type": "message_sent", "messageId": mid})
 

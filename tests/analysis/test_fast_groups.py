@@ -14,9 +14,11 @@ from pitchey_analysis.analysis.stats import percentiles, select
 
 def _old_windowed(samples: pd.DataFrame, window_s: float, qs: tuple[float, ...]) -> pd.DataFrame:
     """windowed_percentiles as it was (a pandas groupby of the metric's strings and the window)."""
-    ok = samples[(samples["ok"] == True) & samples["value_ms"].notna()]  # noqa: E712
+    ok = samples[samples["ok"].eq(True) & samples["value_ms"].notna()]
     window = np.floor(ok["t_offset_s"].to_numpy() / window_s).astype("int64")
-    frame = pd.DataFrame({"metric": ok["metric"].astype(str).to_numpy(), "window": window, "v": ok["value_ms"].to_numpy()})
+    frame = pd.DataFrame(
+        {"metric": ok["metric"].astype(str).to_numpy(), "window": window, "v": ok["value_ms"].to_numpy()}
+    )
     rows = []
     for (metric, w), g in frame.groupby(["metric", "window"], sort=True):
         for q, iv in percentiles(g["v"].to_numpy(), qs).items():
@@ -26,7 +28,7 @@ def _old_windowed(samples: pd.DataFrame, window_s: float, qs: tuple[float, ...])
 
 def _old_summary(samples: pd.DataFrame) -> pd.DataFrame:
     """latency_summary by metric as it was (a pandas groupby)."""
-    ok = samples[(samples["ok"] == True) & samples["value_ms"].notna()]  # noqa: E712
+    ok = samples[samples["ok"].eq(True) & samples["value_ms"].notna()]
     rows = []
     for key, grp in ok.groupby(["metric"], sort=False, observed=True):
         v = grp["value_ms"].to_numpy()
@@ -45,8 +47,14 @@ def _frame(n: int, categorical: bool, nullable_ok: bool, in_time_order: bool = F
     value = rng.lognormal(0, 0.7, n)
     value[rng.random(n) < 0.02] = np.nan
     ok = rng.random(n) > 0.03
-    df = pd.DataFrame({"metric": names[rng.integers(1, 5, n)], "value_ms": value,
-                       "t_offset_s": rng.uniform(0, 900, n) - 3.0, "ok": ok})
+    df = pd.DataFrame(
+        {
+            "metric": names[rng.integers(1, 5, n)],
+            "value_ms": value,
+            "t_offset_s": rng.uniform(0, 900, n) - 3.0,
+            "ok": ok,
+        }
+    )
     df.loc[rng.integers(0, n, n // 3), "metric"] = "rtt_ms"  # first seen somewhere in the middle of the table
     df.loc[0, "metric"] = "zz_other"
     if in_time_order:  # a load run's samples, stored as they were taken: windows need no sort
@@ -59,9 +67,17 @@ def _frame(n: int, categorical: bool, nullable_ok: bool, in_time_order: bool = F
     return df
 
 
-@pytest.mark.parametrize(("categorical", "nullable_ok", "in_time_order", "threads"),
-                         [(True, True, False, False), (False, False, False, False), (True, False, True, False),
-                          (False, True, True, False), (True, False, True, True), (False, True, False, True)])
+@pytest.mark.parametrize(
+    ("categorical", "nullable_ok", "in_time_order", "threads"),
+    [
+        (True, True, False, False),
+        (False, False, False, False),
+        (True, False, True, False),
+        (False, True, True, False),
+        (True, False, True, True),
+        (False, True, False, True),
+    ],
+)
 def test_the_numpy_paths_give_the_same_numbers(categorical, nullable_ok, in_time_order, threads, monkeypatch):
     if threads:  # the path of large tables (groups and windows summarized on several threads) on a small one
         monkeypatch.setattr(columns, "PARALLEL_ROWS", 0)
@@ -80,7 +96,9 @@ def test_metrics_filter_and_empty_frames():
     df = _frame(5_000, True, False)
     only = windowed_percentiles(df, 30.0, (0.5,), metrics=["rtt_ms"])
     assert set(only["metric"]) == {"rtt_ms"}
-    pd.testing.assert_frame_equal(only.reset_index(drop=True), _old_windowed(df[df["metric"] == "rtt_ms"], 30.0, (0.5,)))
+    pd.testing.assert_frame_equal(
+        only.reset_index(drop=True), _old_windowed(df[df["metric"] == "rtt_ms"], 30.0, (0.5,))
+    )
     none_ok = df.assign(ok=False)
     assert windowed_percentiles(none_ok).empty and latency_summary(none_ok).empty
     assert windowed_percentiles(df.iloc[:0]).empty
@@ -91,22 +109,39 @@ def test_metrics_filter_and_empty_frames():
 def test_windows_of_samples_in_time_order_split_where_the_per_row_formula_does():
     """Offsets on and beside the edges of windows whose length is not a binary fraction (0.1 s), ties, gaps."""
     edges = np.arange(-5, 40) * 0.1
-    t = np.sort(np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), np.full(50, 1.2),
-                                np.linspace(7.0, 9.0, 101)]))
+    t = np.sort(
+        np.concatenate(
+            [
+                edges,
+                np.nextafter(edges, -np.inf),
+                np.nextafter(edges, np.inf),
+                np.full(50, 1.2),
+                np.linspace(7.0, 9.0, 101),
+            ]
+        )
+    )
     starts = columns.window_starts(t, 0.1)
     assert starts is not None
     w0, at = starts
     per_row = np.floor(t / 0.1).astype("int64")
     assert w0 == per_row[0] and at[-1] == t.size
     for i in range(at.size - 1):
-        assert (per_row[at[i]:at[i + 1]] == w0 + i).all()
+        assert (per_row[at[i] : at[i + 1]] == w0 + i).all()
     assert columns.window_starts(t[::-1], 0.1) is None and columns.window_starts(np.array([0.0, np.nan]), 1.0) is None
     assert columns.window_starts(np.array([0.0, 1e9]), 1.0) is None  # far more windows than rows: the general path
     n = t.size
     rng = np.random.default_rng(3)
-    df = pd.DataFrame({"metric": np.array(["rtt_ms", "connect_ms"])[rng.integers(0, 2, n)], "value_ms": rng.random(n),
-                       "t_offset_s": t, "ok": True})
-    pd.testing.assert_frame_equal(windowed_percentiles(df, 0.1, (0.5,)), _old_windowed(df, 0.1, (0.5,)), check_exact=True)
+    df = pd.DataFrame(
+        {
+            "metric": np.array(["rtt_ms", "connect_ms"])[rng.integers(0, 2, n)],
+            "value_ms": rng.random(n),
+            "t_offset_s": t,
+            "ok": True,
+        }
+    )
+    pd.testing.assert_frame_equal(
+        windowed_percentiles(df, 0.1, (0.5,)), _old_windowed(df, 0.1, (0.5,)), check_exact=True
+    )
 
 
 @pytest.mark.parametrize("n", [3_000, 100_001, 1_000_003])
@@ -114,7 +149,9 @@ def test_the_clustered_selection_puts_every_order_statistic_where_a_sort_does(n)
     rng = np.random.default_rng(n)
     for x in (rng.lognormal(size=n), np.round(rng.lognormal(size=n), 1)):  # continuous, and heavy ties
         ref = np.sort(x)
-        ks = sorted({int(n * q) + d for q in (0.0, 0.5, 0.9, 0.95, 0.99, 0.999) for d in (-40, -3, 0, 1, 25)} & set(range(n)))
+        ks = sorted(
+            {int(n * q) + d for q in (0.0, 0.5, 0.9, 0.95, 0.99, 0.999) for d in (-40, -3, 0, 1, 25)} & set(range(n))
+        )
         ks += [n - 1] if ks[-1] != n - 1 else []
         y = select(x.copy(), ks)
         np.testing.assert_array_equal(y[ks], ref[ks])
@@ -146,7 +183,11 @@ def test_map_codes_lends_each_groups_values_in_table_order(threads, monkeypatch)
         return c, kept
 
     got = columns.map_codes(lent, codes, ok, values, 5, step=1_000)
-    assert [c for c, _ in got] == [c for c in dict.fromkeys(codes[usable]) if c >= 0] and {c for c, _ in got} == {0, 1, 2}
+    assert [c for c, _ in got] == [c for c in dict.fromkeys(codes[usable]) if c >= 0] and {c for c, _ in got} == {
+        0,
+        1,
+        2,
+    }
     for c, v in got:
         np.testing.assert_array_equal(v, values[usable & (codes == c)])
     assert columns.map_codes(lent, codes[:0], ok[:0], values[:0], 5) == []
@@ -163,7 +204,8 @@ def test_the_vectorized_order_statistics_are_the_ones_of_each_q():
 
 
 def test_load_samples_reads_the_columns_asked_for_as_load_run_does(tmp_path):
-    """Batches with different dictionaries, a missing ok: the same values as load_run's, the metric as one categorical."""
+    """Batches with different dictionaries, a missing ok: the same values as load_run's, the metric as one
+    categorical."""
     import json
 
     import pyarrow as pa
@@ -176,18 +218,34 @@ def test_load_samples_reads_the_columns_asked_for_as_load_run_does(tmp_path):
     run.mkdir()
     n = 3 * (1 << 20) // 2  # two batches of load_samples
     rng = np.random.default_rng(1)
-    metric = np.where(np.arange(n) < n // 2, "rtt_ms", np.array(["connect_ms", "rtt_ms:get", "rtt_ms"])[rng.integers(0, 3, n)])
+    metric = np.where(
+        np.arange(n) < n // 2, "rtt_ms", np.array(["connect_ms", "rtt_ms:get", "rtt_ms"])[rng.integers(0, 3, n)]
+    )
     ok = pa.array(rng.random(n) > 0.1, pa.bool_()).to_pylist()
     ok[7] = None
-    t = pa.table({"run_id": ["r"] * n, "probe_id": ["p#1"] * n, "metric": metric, "value_ms": rng.random(n), "t_offset_s": np.arange(n) / 1e3,
-                  "concurrency": np.ones(n, "int64"), "conn_index": np.zeros(n, "int64"), "ok": pa.array(ok, pa.bool_())})
+    t = pa.table(
+        {
+            "run_id": ["r"] * n,
+            "probe_id": ["p#1"] * n,
+            "metric": metric,
+            "value_ms": rng.random(n),
+            "t_offset_s": np.arange(n) / 1e3,
+            "concurrency": np.ones(n, "int64"),
+            "conn_index": np.zeros(n, "int64"),
+            "ok": pa.array(ok, pa.bool_()),
+        }
+    )
     pq.write_table(t, run / "samples.parquet", row_group_size=1 << 19)
     frame_from_rows("probes", []).to_parquet(run / "probes.parquet", index=False)
     frame_from_rows("frames", []).to_parquet(run / "frames.parquet", index=False)
     (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "status": "complete"}))
     cols = ["metric", "value_ms", "t_offset_s", "ok"]
     fast, full = load_samples(run, cols), load_run(run).samples
-    assert list(fast.columns) == cols and isinstance(fast["metric"].dtype, pd.CategoricalDtype) and fast["ok"].dtype == bool
+    assert (
+        list(fast.columns) == cols
+        and isinstance(fast["metric"].dtype, pd.CategoricalDtype)
+        and fast["ok"].dtype == bool
+    )
     assert (fast["metric"].astype(str).to_numpy() == full["metric"].astype(str).to_numpy()).all()
     np.testing.assert_array_equal(fast["value_ms"].to_numpy(), full["value_ms"].to_numpy())
     np.testing.assert_array_equal(fast["ok"].to_numpy(), full["ok"].fillna(False).to_numpy(dtype=bool))
@@ -213,10 +271,22 @@ def test_load_samples_codes_missing_metrics_and_many_categories(tmp_path, catego
     n = 100_000
     metric = pa.array([None if i % 997 == 0 else f"m{i % categories}" for i in range(n)], pa.string())
     # every documented column (the reader refuses a table missing one)
-    pq.write_table(pa.table({"run_id": ["r"] * n, "probe_id": ["p#1"] * n, "metric": metric,
-                             "value_ms": np.arange(n, dtype="float64"), "t_offset_s": np.arange(n) / 1e3,
-                             "concurrency": np.ones(n, "int64"), "conn_index": np.zeros(n, "int64"), "ok": np.ones(n, bool)}),
-                   run / "samples.parquet", row_group_size=7_000)
+    pq.write_table(
+        pa.table(
+            {
+                "run_id": ["r"] * n,
+                "probe_id": ["p#1"] * n,
+                "metric": metric,
+                "value_ms": np.arange(n, dtype="float64"),
+                "t_offset_s": np.arange(n) / 1e3,
+                "concurrency": np.ones(n, "int64"),
+                "conn_index": np.zeros(n, "int64"),
+                "ok": np.ones(n, bool),
+            }
+        ),
+        run / "samples.parquet",
+        row_group_size=7_000,
+    )
     (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "status": "complete"}))
     got = load_samples(run, ["metric", "value_ms", "ok"])
     expected = pd.Series(metric.to_pylist(), dtype=object)
@@ -224,5 +294,7 @@ def test_load_samples_codes_missing_metrics_and_many_categories(tmp_path, catego
     assert [None if pd.isna(m) else m for m in got["metric"]] == metric.to_pylist()
     # the categories in the order the file has them (row groups are read on several threads, in any order)
     assert list(got["metric"].cat.categories) == list(dict.fromkeys(m for m in metric.to_pylist() if m is not None))
-    assert got["metric"].cat.codes.dtype == ("int8" if categories < 100 else "int16" if categories < 30_000 else "int32")
+    assert got["metric"].cat.codes.dtype == (
+        "int8" if categories < 100 else "int16" if categories < 30_000 else "int32"
+    )
     np.testing.assert_array_equal(got["value_ms"].to_numpy(), np.arange(n, dtype="float64"))

@@ -22,9 +22,24 @@ def report_of(path) -> str:
     parts = []
     for f in dataclasses.fields(a):
         v = getattr(a, f.name)
-        parts.append(f"{f.name}: " + (v.to_json(orient="split", date_format="iso", default_handler=str) if isinstance(v, pd.DataFrame) else repr(v)))
-    for section in (render.header, render.summary, render.findings, render.outcomes, render.verdict, render.deciding,
-                    render.recommendation, render.manifest):
+        parts.append(
+            f"{f.name}: "
+            + (
+                v.to_json(orient="split", date_format="iso", default_handler=str)
+                if isinstance(v, pd.DataFrame)
+                else repr(v)
+            )
+        )
+    for section in (
+        render.header,
+        render.summary,
+        render.findings,
+        render.outcomes,
+        render.verdict,
+        render.deciding,
+        render.recommendation,
+        render.manifest,
+    ):
         out = section(a)
         parts.append(getattr(out, "data", None) or str(out))
     return "\n".join(parts)
@@ -33,10 +48,13 @@ def report_of(path) -> str:
 def change_the_code(monkeypatch) -> None:
     """Today's code says something else: every probe's expectation, criticality and category, and the targets."""
     for name, spec in list(CATALOGUE.items()):
-        monkeypatch.setitem(CATALOGUE, name, dataclasses.replace(spec, expected=f"CHANGED {spec.expected}",
-                                                                 critical=not spec.critical))
-    tenfold = tuple(dataclasses.replace(t, threshold=t.threshold * 10, judged_on=f"CHANGED {t.judged_on}")
-                    for t in judged.DEFAULT_TARGETS)
+        monkeypatch.setitem(
+            CATALOGUE, name, dataclasses.replace(spec, expected=f"CHANGED {spec.expected}", critical=not spec.critical)
+        )
+    tenfold = tuple(
+        dataclasses.replace(t, threshold=t.threshold * 10, judged_on=f"CHANGED {t.judged_on}")
+        for t in judged.DEFAULT_TARGETS
+    )
     monkeypatch.setattr(judged, "DEFAULT_TARGETS", tenfold)
 
 
@@ -51,13 +69,18 @@ async def test_a_new_run_renders_identically_after_the_code_and_the_contract_cha
     from pitchey_analysis.contract import default_contract
     from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
-    cfg = SuiteConfig(suite="quick", options=make_options("quick"), progress=False,
-                      only=["connection.health", "messaging.ping", "performance.round_trip"])
+    cfg = SuiteConfig(
+        suite="quick",
+        options=make_options("quick"),
+        progress=False,
+        only=["connection.health", "messaging.ping", "performance.round_trip"],
+    )
     path = await arun_suite(suite="quick", out=tmp_path, config=cfg)
     manifest = load_run(path).manifest
     assert manifest["targets"][0]["name"] == "connection time p95" and manifest["contract"]["message_table"]
-    assert {p["expected"] for p in manifest["plan"] if p["probe"] == "messaging.ping"} == \
-        {default_contract().operation("ping").expected}
+    assert {p["expected"] for p in manifest["plan"] if p["probe"] == "messaging.ping"} == {
+        default_contract().operation("ping").expected
+    }
     before = report_of(path)
     change_the_code(monkeypatch)
     # the shipped contract of the day renames its rows and its targets: the run keeps its own

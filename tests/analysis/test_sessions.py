@@ -11,22 +11,49 @@ from pitchey_analysis.analysis.sessions import dropped_sessions, session_lifetim
 from pitchey_analysis.report import figures
 
 
-def _probes(outcome: str, reason: str, observed: dict, code: int | None = None, close_reason: str | None = None) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "probe_id": "p1", "probe": "resilience.sustained_sessions", "attempt": 1,
-        "started_at": pd.Timestamp("2026-11-29T21:00:00Z"), "outcome": outcome, "reason": reason,
-        "observed": json.dumps(observed), "close_code": pd.array([code], dtype="Int64")[0],
-        "close_reason": close_reason, "critical": True,
-    }])
+def _probes(
+    outcome: str, reason: str, observed: dict, code: int | None = None, close_reason: str | None = None
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "probe_id": "p1",
+                "probe": "resilience.sustained_sessions",
+                "attempt": 1,
+                "started_at": pd.Timestamp("2026-11-29T21:00:00Z"),
+                "outcome": outcome,
+                "reason": reason,
+                "observed": json.dumps(observed),
+                "close_code": pd.array([code], dtype="Int64")[0],
+                "close_reason": close_reason,
+                "critical": True,
+            }
+        ]
+    )
 
 
 def _samples(values: list[float]) -> pd.DataFrame:
-    return pd.DataFrame({"probe_id": "p1", "metric": "session_lifetime_s", "value_ms": values, "t_offset_s": 0.0,
-                         "concurrency": len(values), "conn_index": range(len(values)), "ok": True})
+    return pd.DataFrame(
+        {
+            "probe_id": "p1",
+            "metric": "session_lifetime_s",
+            "value_ms": values,
+            "t_offset_s": 0.0,
+            "concurrency": len(values),
+            "conn_index": range(len(values)),
+            "ok": True,
+        }
+    )
 
 
 def test_lifetimes_mark_the_sessions_the_server_closed():
-    obs = {"sessions": 3, "dropped": 2, "window_s": 30.0, "close_codes": {"1001": 2}, "drops": [[0, 1001, 2.9], [2, 1001, 3.1]]}
+    obs = {
+        "sessions": 3,
+        "dropped": 2,
+        "window_s": 30.0,
+        "close_codes": {"1001": 2},
+        "drops": [[0, 1001, 2.9], [2, 1001, 3.1]],
+    }
     probes, samples = _probes("fail", "session_dropped", obs, 1001, "Going away"), _samples([2.9, 30.2, 3.1])
     life = session_lifetimes(samples, probes)
     assert life["dropped"].tolist() == [True, False, True]
@@ -56,5 +83,7 @@ def test_no_finding_when_the_probe_passed_or_did_not_run():
 
 def test_immediate_closes_are_named_as_such():
     obs = {"sessions": 1, "dropped": 1, "window_s": 5.0, "close_codes": {"1008": 1}, "drops": [[0, 1008, 0.02]]}
-    d = dropped_sessions(_samples([0.02]), _probes("fail", "session_dropped", obs, 1008, "Too many failed connection attempts"))
+    d = dropped_sessions(
+        _samples([0.02]), _probes("fail", "session_dropped", obs, 1008, "Too many failed connection attempts")
+    )
     assert d is not None and d.title() == "The service closes sessions right after they open"

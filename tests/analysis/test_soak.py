@@ -41,7 +41,9 @@ def test_a_tiny_significant_trend_is_not_called_drift():
 
 
 def test_windowed_percentiles_have_intervals_per_window_and_metric():
-    s = pd.concat([_samples(3, lambda m: 5.0), _samples(3, lambda m: 9.0).assign(metric="rtt_ms:get_dashboard_metrics")])
+    s = pd.concat(
+        [_samples(3, lambda m: 5.0), _samples(3, lambda m: 9.0).assign(metric="rtt_ms:get_dashboard_metrics")]
+    )
     w = windowed_percentiles(s, 60.0, (0.5, 0.95))
     assert set(w["metric"]) == {"rtt_ms", "rtt_ms:get_dashboard_metrics"} and sorted(set(w["window"])) == [0, 1, 2]
     assert (w["n"] == 400).all() and ((w["lo"] <= w["estimate"]) & (w["estimate"] <= w["hi"])).all()
@@ -49,15 +51,30 @@ def test_windowed_percentiles_have_intervals_per_window_and_metric():
 
 def _windows(n: int, lagging: int) -> pd.DataFrame:
     lag = np.r_[np.full(lagging, 120.0), np.full(n - lagging, 3.0)]
-    return pd.DataFrame({"shard": 0, "t_offset_s": np.arange(n) * 0.5, "open": 10, "lag_max_ms": lag, "cpu_share": 0.3,
-                         "sent": 100, "late": np.where(lag > 50, 40, 0), "dropped": 0})
+    return pd.DataFrame(
+        {
+            "shard": 0,
+            "t_offset_s": np.arange(n) * 0.5,
+            "open": 10,
+            "lag_max_ms": lag,
+            "cpu_share": 0.3,
+            "sent": 100,
+            "late": np.where(lag > 50, 40, 0),
+            "dropped": 0,
+        }
+    )
 
 
 def test_a_saturated_generator_makes_latency_targets_not_verified():
     samples = _samples(2, lambda m: 1.0)
     targets = load_targets(50.0)
-    ok = slo_checks(samples, pd.DataFrame(columns=["probe", "probe_id"]), tls=False, targets=targets,
-                    generator=generator_saturation(_windows(100, 2)))
+    ok = slo_checks(
+        samples,
+        pd.DataFrame(columns=["probe", "probe_id"]),
+        tls=False,
+        targets=targets,
+        generator=generator_saturation(_windows(100, 2)),
+    )
     sat = generator_saturation(_windows(100, 30))
     bad = slo_checks(samples, pd.DataFrame(columns=["probe", "probe_id"]), tls=False, targets=targets, generator=sat)
     assert ok.iloc[0]["status"] == "met"

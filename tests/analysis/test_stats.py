@@ -89,6 +89,7 @@ def test_the_verdict_path_does_not_import_scipy_stats():
     import subprocess
     import sys
 
-    code = ("import sys, pitchey_analysis.analysis, pitchey_analysis.report.summary; "
-            "sys.exit('scipy.stats' in sys.modules)")
+    code = (
+        "import sys, pitchey_analysis.analysis, pitchey_analysis.report.summary; sys.exit('scipy.stats' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

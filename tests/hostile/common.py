@@ -25,7 +25,8 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 
 
 def one_line_error(err: str) -> str:
-    """The error line of a failed command: the last line of stderr (argparse prints its usage above it); no traceback."""
+    """The error line of a failed command: the last line of stderr (argparse prints its usage above it); no
+    traceback."""
     assert "Traceback" not in err, err
     lines = err.strip().splitlines()
     assert lines, "no error line"

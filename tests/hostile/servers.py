@@ -45,8 +45,12 @@ def text(obj: Any) -> bytes:
 async def upgrade(writer: asyncio.StreamWriter, headers: dict[str, str]) -> None:
     key = headers.get("sec-websocket-key", "")
     accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-    writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+    writer.write(
+        (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        ).encode()
+    )
     await writer.drain()
 
 
@@ -96,7 +100,13 @@ class HostileServer:
                     body = await reader.readexactly(int(headers["content-length"]))
                 self.requests.append((lines[0], headers, body))
                 await self.handler(reader, writer, lines[0], headers, self)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, asyncio.CancelledError):
+            except (
+                OSError,
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+                TimeoutError,
+                asyncio.CancelledError,
+            ):
                 pass
             finally:
                 writer.close()
@@ -130,12 +140,19 @@ def hostile(handler: Handler, **kw: Any) -> Iterator[HostileServer]:
 
 # -- behaviours --------------------------------------------------------------------------------------------------
 
-CONNECTED = {"type": "connected", "authenticated": False, "user": None, "sessionId": "s", "timestamp": 0,
-             "capabilities": ["public_pitches", "browsing"]}
+CONNECTED = {
+    "type": "connected",
+    "authenticated": False,
+    "user": None,
+    "sessionId": "s",
+    "timestamp": 0,
+    "capabilities": ["public_pitches", "browsing"],
+}
 
 
-async def ping_flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
-                     srv: HostileServer) -> None:
+async def ping_flood(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str], srv: HostileServer
+) -> None:
     """'connected', then pings of 125 bytes as fast as the socket takes them, never reading (our pongs pile up)."""
     await upgrade(writer, headers)
     writer.write(text(CONNECTED))
@@ -145,12 +162,16 @@ async def ping_flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         await writer.drain()
 
 
-async def frame_flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
-                      srv: HostileServer) -> None:
+async def frame_flood(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str], srv: HostileServer
+) -> None:
     """'connected', then JSON frames (each a pong-shaped answer and a push) as fast as the socket takes them."""
     await upgrade(writer, headers)
     writer.write(text(CONNECTED))
-    burst = b"".join(text({"type": t, "id": i, "timestamp": 1, "pad": "x" * 200}) for i, t in enumerate(("pong", "dashboard_update") * 32))
+    burst = b"".join(
+        text({"type": t, "id": i, "timestamp": 1, "pad": "x" * 200})
+        for i, t in enumerate(("pong", "dashboard_update") * 32)
+    )
     drain = asyncio.ensure_future(_drain(reader))
     try:
         for _ in range(200_000):
@@ -170,8 +191,9 @@ async def _drain(reader: asyncio.StreamReader) -> None:
 ESCAPES = "\x1b[2J\x1b]0;pwned\x07\rOVERWRITE\u202eevil\x9b31m"
 
 
-async def escapes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
-                  srv: HostileServer) -> None:
+async def escapes(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str], srv: HostileServer
+) -> None:
     """'connected' with escapes in a field, a text frame of escapes, then a close whose reason is not UTF-8."""
     await upgrade(writer, headers)
     writer.write(text({**CONNECTED, "sessionId": ESCAPES}))
@@ -183,27 +205,31 @@ async def escapes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, li
     await asyncio.sleep(0.5)
 
 
-async def bad_status(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
-                     srv: HostileServer) -> None:
+async def bad_status(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str], srv: HostileServer
+) -> None:
     """A status line that is not HTTP."""
     writer.write(b"HTTP/1.1 ABC \x1b[2Jnonsense\r\n\r\n")
     await writer.drain()
 
 
-async def redirect_file(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
-                        srv: HostileServer) -> None:
+async def redirect_file(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str], srv: HostileServer
+) -> None:
     writer.write(http_answer("302 Found", headers={"Location": "file:///etc/passwd"}))
     await writer.drain()
 
 
-async def redirect_loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
-                        srv: HostileServer) -> None:
+async def redirect_loop(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str], srv: HostileServer
+) -> None:
     writer.write(http_answer("302 Found", headers={"Location": line.split()[1]}))
     await writer.drain()
 
 
-async def endless_headers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
-                          srv: HostileServer) -> None:
+async def endless_headers(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str], srv: HostileServer
+) -> None:
     """A 101 status line, then header lines for ever (bounded here: 100 MB)."""
     writer.write(b"HTTP/1.1 101 Switching Protocols\r\n")
     for _ in range(100_000):
@@ -211,8 +237,9 @@ async def endless_headers(reader: asyncio.StreamReader, writer: asyncio.StreamWr
         await writer.drain()
 
 
-async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
-                 srv: HostileServer) -> None:
+async def silent(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str], srv: HostileServer
+) -> None:
     """The upgrade, 'connected', then nothing ever again (reads and drops)."""
     await upgrade(writer, headers)
     writer.write(text(CONNECTED))
@@ -224,8 +251,13 @@ def echo_login(reply: Callable[[dict[str, Any]], bytes]) -> Handler:
     """An HTTP login that answers ``reply(body)`` (e.g. the password echoed, escaped); a WebSocket upgrade is
     answered with 'connected' and then ``reply`` of the last login as a frame (the password echoed in a frame)."""
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
-                      srv: HostileServer) -> None:
+    async def handler(
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        line: str,
+        headers: dict[str, str],
+        srv: HostileServer,
+    ) -> None:
         if headers.get("upgrade", "").lower() == "websocket":
             await upgrade(writer, headers)
             writer.write(text(CONNECTED))
@@ -249,8 +281,13 @@ def echo_login(reply: Callable[[dict[str, Any]], bytes]) -> Handler:
 def redirect_to(location: Callable[[HostileServer], str], status: str = "307 Temporary Redirect") -> Handler:
     """Every HTTP request redirected (a 307 keeps the method and the body: RFC 9110 §15.4.8)."""
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
-                      srv: HostileServer) -> None:
+    async def handler(
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        line: str,
+        headers: dict[str, str],
+        srv: HostileServer,
+    ) -> None:
         writer.write(http_answer(status, headers={"Location": location(srv)}))
         await writer.drain()
 
@@ -272,8 +309,13 @@ def body_bomb(kind: str) -> Handler:
                 g.write(b"\0" * (1 << 20))
         bomb = buf.getvalue()
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str],
-                      srv: HostileServer) -> None:
+    async def handler(
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        line: str,
+        headers: dict[str, str],
+        srv: HostileServer,
+    ) -> None:
         if headers.get("upgrade", "").lower() == "websocket":
             await silent(reader, writer, line, headers, srv)
             return

@@ -88,7 +88,7 @@ COMMANDS = [  # (arguments, text of the error)
     (["debug", "ws://[::1"], "malformed target URL"),
     (["load", "--target", "ws://[::1"], "malformed target URL"),
     (["serve", "--knob", "ping_interval=-1"], "--knob ping_interval: must be >= 0"),
-    (["serve", "--knob", 'ping_interval="soon"'], "--knob ping_interval: \"soon\" is not"),
+    (["serve", "--knob", 'ping_interval="soon"'], '--knob ping_interval: "soon" is not'),
     (["serve", "--knob", "no_such_knob=1"], "unknown knob 'no_such_knob'"),
     (["serve", "--knob", "max_connections=1.5"], "--knob max_connections: 1.5 is not"),
     (["report", "/etc"], "/etc/manifest.json: missing: not a run directory"),
@@ -112,9 +112,18 @@ COMMANDS = [  # (arguments, text of the error)
     (["run", "--dry-run", "--header", "X: a\r\nInjected: 1"], "the value holds a line break"),
     (["run", "--dry-run", "--header", ": empty"], "Name an HTTP field name"),
     (["run", "--dry-run", "--header", "X Y: z"], "Name an HTTP field name"),
-    (["run", "--dry-run", "--admin-login-path", "@evil.example/steal"], "argument --admin-login-path: a path on the target"),
-    (["run", "--dry-run", "--admin-login-path", "http://evil.example/"], "argument --admin-login-path: a path on the target"),
-    (["run", "--dry-run", "--admin-login-path", "//evil.example/"], "argument --admin-login-path: a path on the target"),
+    (
+        ["run", "--dry-run", "--admin-login-path", "@evil.example/steal"],
+        "argument --admin-login-path: a path on the target",
+    ),
+    (
+        ["run", "--dry-run", "--admin-login-path", "http://evil.example/"],
+        "argument --admin-login-path: a path on the target",
+    ),
+    (
+        ["run", "--dry-run", "--admin-login-path", "//evil.example/"],
+        "argument --admin-login-path: a path on the target",
+    ),
     (["run", "--dry-run", "--admin-login-path", "/a\r\nX: y"], "argument --admin-login-path: a path on the target"),
     (["run", "--dry-run", "--user", "creator:a\n@b"], "argument --user: --user takes TYPE:EMAIL"),
     (["run", "--dry-run", "--user", "cre/../ator:a@b"], "argument --user: --user takes TYPE:EMAIL"),
@@ -131,7 +140,9 @@ COMMANDS = [  # (arguments, text of the error)
 ]
 
 
-@pytest.mark.parametrize("args, message", COMMANDS, ids=[" ".join(a).encode("unicode_escape").decode() for a, _ in COMMANDS])
+@pytest.mark.parametrize(
+    "args, message", COMMANDS, ids=[" ".join(a).encode("unicode_escape").decode() for a, _ in COMMANDS]
+)
 def test_a_command_that_cannot_work_is_one_line_and_exit_2(capsys, tmp_path, monkeypatch, args, message):
     from .common import SAMPLE
 
@@ -168,15 +179,26 @@ def _credentials(tmp_path: Path, kind: str) -> str:
     elif kind == "missing":
         return str(tmp_path / "nope.yaml")
     elif kind == "aliases":  # a billion laughs: refused for its size or its nesting, never expanded
-        p.write_text('a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
-                     'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nusers: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n')
+        p.write_text(
+            'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
+            "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nusers: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+        )
     return str(p)
 
 
-CREDENTIALS = [("login path elsewhere", "admin.login_path: a path on the target"), ("binary", "is not UTF-8 text"), ("nested", "nested too deeply"), ("users 5", "users must be a list"),
-               ("users strings", "users[0] needs type, email and password"), ("a list", "expected a mapping"),
-               ("not YAML", "is not YAML/JSON"), ("folder", "is not a regular file"), ("device", "is not a regular file"),
-               ("missing", "cannot read --credentials"), ("aliases", "users[0] needs type, email and password")]
+CREDENTIALS = [
+    ("login path elsewhere", "admin.login_path: a path on the target"),
+    ("binary", "is not UTF-8 text"),
+    ("nested", "nested too deeply"),
+    ("users 5", "users must be a list"),
+    ("users strings", "users[0] needs type, email and password"),
+    ("a list", "expected a mapping"),
+    ("not YAML", "is not YAML/JSON"),
+    ("folder", "is not a regular file"),
+    ("device", "is not a regular file"),
+    ("missing", "cannot read --credentials"),
+    ("aliases", "users[0] needs type, email and password"),
+]
 
 
 @pytest.mark.parametrize("kind, message", CREDENTIALS, ids=[k for k, _ in CREDENTIALS])
@@ -190,16 +212,22 @@ def test_more_connections_than_a_worker_may_open_files_is_refused(capsys, tmp_pa
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft > 5_000_000:
         pytest.skip(f"the open files limit ({soft}) is above what --connections takes")
-    code, _, err = run_cli(capsys, "load", "--connections", str(soft + 1), "--workers", "1", "--out", str(tmp_path / "runs"))
+    code, _, err = run_cli(
+        capsys, "load", "--connections", str(soft + 1), "--workers", "1", "--out", str(tmp_path / "runs")
+    )
     assert code == 2 and "a worker may open" in one_line_error(err)
     assert files_under(tmp_path) == []
 
 
-@pytest.mark.parametrize("exc, code, text", [
-    (RuntimeError("boom with hunter2 \x1b[2J"), 1, "RuntimeError: boom with"),
-    (PermissionError(13, "Permission denied", "/root/x"), 2, "/root/x: Permission denied"),
-    (ConnectionResetError(104, "Connection reset by peer"), 1, "ConnectionResetError"),
-], ids=["a bug", "a file", "the network"])
+@pytest.mark.parametrize(
+    "exc, code, text",
+    [
+        (RuntimeError("boom with hunter2 \x1b[2J"), 1, "RuntimeError: boom with"),
+        (PermissionError(13, "Permission denied", "/root/x"), 2, "/root/x: Permission denied"),
+        (ConnectionResetError(104, "Connection reset by peer"), 1, "ConnectionResetError"),
+    ],
+    ids=["a bug", "a file", "the network"],
+)
 def test_a_failure_no_rule_foresaw_is_still_one_line(capsys, monkeypatch, exc, code, text):
     """The last resort: whatever a command raises, the user reads one line (escaped, secrets redacted), never a
     traceback; a file that cannot be used is a usage error naming it."""

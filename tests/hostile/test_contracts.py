@@ -19,32 +19,60 @@ BASE = (Path(__file__).resolve().parents[1] / "shapes" / "jsonrpc.asyncapi.yaml"
 
 
 def _fanout(levels: int) -> str:
-    schemas = "".join(f"    s{i}: {{allOf: [{{$ref: '#/components/schemas/s{i + 1}'}}, {{$ref: '#/components/schemas/s{i + 1}'}}]}}\n"
-                      for i in range(levels))
-    return ("asyncapi: 3.0.0\ninfo: {title: x, version: '1'}\noperations: {}\ncomponents:\n  schemas:\n" + schemas
-            + f"    s{levels}: {{type: string}}\n  messages:\n    m: {{payload: {{$ref: '#/components/schemas/s0'}}}}\n")
+    schemas = "".join(
+        f"    s{i}: {{allOf: [{{$ref: '#/components/schemas/s{i + 1}'}}, {{$ref: '#/components/schemas/s{i + 1}'}}]}}\n"
+        for i in range(levels)
+    )
+    return (
+        "asyncapi: 3.0.0\ninfo: {title: x, version: '1'}\noperations: {}\ncomponents:\n  schemas:\n"
+        + schemas
+        + f"    s{levels}: {{type: string}}\n  messages:\n    m: {{payload: {{$ref: '#/components/schemas/s0'}}}}\n"
+    )
 
 
 CASES = {
-    "billion laughs": ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
-                       'c: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n', "aliases are not accepted"),
+    "billion laughs": (
+        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
+        "c: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n",
+        "aliases are not accepted",
+    ),
     "duplicate key": (BASE.replace("x-readiness:\n", "x-readiness:\n  batch: false\n", 1), "duplicate key 'batch'"),
     "deep flow nesting": ("a: " + "[" * 100_000 + "]" * 100_000, "brackets deep"),
     "deep block nesting": ("".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "v: 1\n", "levels deep"),
-    "nan target": (BASE.replace("  batch: true", "  batch: true\n  targets: {connectP95Ms: .nan}"), "not a finite number"),
-    "inf interval": (BASE.replace("    invalidUtf8: {close: 1007}", "    serverPing: {intervalSeconds: .inf}"),
-                     "not a finite number"),
-    "lockout 1e20": (BASE.replace("    invalidUtf8: {close: 1007}", "    lockout: {failures: 100000000000000000000}"),
-                     "lockout.failures"),
-    "level 10 million": (BASE.replace("  batch: true", "  batch: true\n  targets: {concurrency: {level: 10000000}}"),
-                         "concurrency.level"),
-    "handshake deadline a day": (BASE.replace("    invalidUtf8: {close: 1007}", "    handshake: {seconds: 86400}"), "handshake.seconds"),
-    "a trillion subscriptions": (BASE.replace("    invalidUtf8: {close: 1007}", "    subscriptions: {perSession: 1000000000000}"),
-                                 "subscriptions.perSession"),
-    "a billion connections": (BASE.replace("    invalidUtf8: {close: 1007}", "    connections: {max: 1000000000}"), "connections.max"),
+    "nan target": (
+        BASE.replace("  batch: true", "  batch: true\n  targets: {connectP95Ms: .nan}"),
+        "not a finite number",
+    ),
+    "inf interval": (
+        BASE.replace("    invalidUtf8: {close: 1007}", "    serverPing: {intervalSeconds: .inf}"),
+        "not a finite number",
+    ),
+    "lockout 1e20": (
+        BASE.replace("    invalidUtf8: {close: 1007}", "    lockout: {failures: 100000000000000000000}"),
+        "lockout.failures",
+    ),
+    "level 10 million": (
+        BASE.replace("  batch: true", "  batch: true\n  targets: {concurrency: {level: 10000000}}"),
+        "concurrency.level",
+    ),
+    "handshake deadline a day": (
+        BASE.replace("    invalidUtf8: {close: 1007}", "    handshake: {seconds: 86400}"),
+        "handshake.seconds",
+    ),
+    "a trillion subscriptions": (
+        BASE.replace("    invalidUtf8: {close: 1007}", "    subscriptions: {perSession: 1000000000000}"),
+        "subscriptions.perSession",
+    ),
+    "a billion connections": (
+        BASE.replace("    invalidUtf8: {close: 1007}", "    connections: {max: 1000000000}"),
+        "connections.max",
+    ),
     "too big": ("a: '" + "x" * (9 * 1024 * 1024) + "'\n", "at most"),
     # values JSON does not have, read by a YAML parser: refused (or read as the text they are written as)
-    "an integer of 20,000 digits": (BASE.replace("  batch: true", "  batch: true\n  x-big: " + "9" * 20_000), "an integer of 20,000"),
+    "an integer of 20,000 digits": (
+        BASE.replace("  batch: true", "  batch: true\n  x-big: " + "9" * 20_000),
+        "an integer of 20,000",
+    ),
     "bytes": (BASE + "x-bin: !!binary aGVsbG8=\n", "YAML type binary is not JSON"),
     "a set": (BASE + "x-set: !!set {a, b}\n", "YAML type set is not JSON"),
     "ordered pairs": (BASE + "x-pairs: !!pairs [a: 1]\n", "YAML type pairs is not JSON"),
@@ -52,16 +80,28 @@ CASES = {
     "a list as a key": (BASE + "? [a, b]\n: c\n", "a key that is not text"),
     "python object": ("!!python/object/apply:os.system ['true']\n", "could not determine a constructor"),
     # every keyword that names another schema or a base URI, not only $ref: none may leave the document
-    "$dynamicRef to http": (BASE.replace("method: {const: ping}", "method: {$dynamicRef: 'http://127.0.0.1:9/x#meta'}"),
-                            "only local references are supported"),
-    "$recursiveRef to http": (BASE.replace("method: {const: ping}", "method: {$recursiveRef: 'http://127.0.0.1:9/r'}"),
-                              "only local references are supported"),
-    "$id to http": (BASE.replace("method: {const: ping}", "method: {$id: 'http://127.0.0.1:9/b.json', type: string}"),
-                    "only local references are supported"),
-    "$ref to file": (BASE.replace("method: {const: ping}", "method: {$ref: 'file:///etc/passwd'}"), "only local references"),
-    "a cycle": ("asyncapi: 3.0.0\ninfo: {title: x, version: '1'}\noperations: {}\ncomponents:\n  schemas:\n"
-                "    a: {$ref: '#/components/schemas/b'}\n    b: {$ref: '#/components/schemas/a'}\n"
-                "  messages:\n    m: {payload: {$ref: '#/components/schemas/a'}}\n", "cycle"),
+    "$dynamicRef to http": (
+        BASE.replace("method: {const: ping}", "method: {$dynamicRef: 'http://127.0.0.1:9/x#meta'}"),
+        "only local references are supported",
+    ),
+    "$recursiveRef to http": (
+        BASE.replace("method: {const: ping}", "method: {$recursiveRef: 'http://127.0.0.1:9/r'}"),
+        "only local references are supported",
+    ),
+    "$id to http": (
+        BASE.replace("method: {const: ping}", "method: {$id: 'http://127.0.0.1:9/b.json', type: string}"),
+        "only local references are supported",
+    ),
+    "$ref to file": (
+        BASE.replace("method: {const: ping}", "method: {$ref: 'file:///etc/passwd'}"),
+        "only local references",
+    ),
+    "a cycle": (
+        "asyncapi: 3.0.0\ninfo: {title: x, version: '1'}\noperations: {}\ncomponents:\n  schemas:\n"
+        "    a: {$ref: '#/components/schemas/b'}\n    b: {$ref: '#/components/schemas/a'}\n"
+        "  messages:\n    m: {payload: {$ref: '#/components/schemas/a'}}\n",
+        "cycle",
+    ),
 }
 
 
@@ -114,8 +154,11 @@ def test_no_schema_reference_is_ever_fetched():
         await writer.drain()
 
     with S.hostile(answer) as srv:
-        for schema in ({"$dynamicRef": f"{srv.http_url}/x#meta"}, {"$ref": f"{srv.http_url}/y.json"},
-                       {"$id": f"{srv.http_url}/base.json", "properties": {"a": {"$ref": "other.json"}}}):
+        for schema in (
+            {"$dynamicRef": f"{srv.http_url}/x#meta"},
+            {"$ref": f"{srv.http_url}/y.json"},
+            {"$id": f"{srv.http_url}/base.json", "properties": {"a": {"$ref": "other.json"}}},
+        ):
             with pytest.raises(Unresolvable):
                 offline_validator(schema).validate({"a": 1})
         heard = list(srv.requests)
@@ -139,8 +182,14 @@ def test_contract_check_prints_the_contract_s_text_escaped(capsys):
 PITCHEY = (Path(__file__).resolve().parents[2] / "pitchey_analysis" / "contracts" / "pitchey.asyncapi.yaml").read_text()
 
 
-@pytest.mark.parametrize("limit", ["messageSize: {bytes: 2147483648, close: 1009}", "messageSize: {bytes: 2147483649, close: 1009}",
-                                   "subscriptions: {perSession: 1000000, error: subscription_limit}"])
+@pytest.mark.parametrize(
+    "limit",
+    [
+        "messageSize: {bytes: 2147483648, close: 1009}",
+        "messageSize: {bytes: 2147483649, close: 1009}",
+        "subscriptions: {perSession: 1000000, error: subscription_limit}",
+    ],
+)
 def test_a_limit_inside_its_range_never_makes_a_probe_build_what_it_names(limit):
     """A size limit of 2 GiB or a cap of a million subscriptions is a valid contract; the probes that would send past
     it skip (cap_too_high) before building anything (a 2.4 GB frame, a million channel names). Past the range, the
@@ -152,12 +201,16 @@ def test_a_limit_inside_its_range_never_makes_a_probe_build_what_it_names(limit)
     from pitchey_analysis.probes.readiness import size_limit
 
     field = limit.split(":")[0]
-    text = "\n".join(("    " + limit) if line.strip().startswith(field + ":") else line for line in PITCHEY.splitlines())
+    text = "\n".join(
+        ("    " + limit) if line.strip().startswith(field + ":") else line for line in PITCHEY.splitlines()
+    )
     try:
         c = contract_from_text(text)
     except ContractError as exc:
         assert limit == "messageSize: {bytes: 2147483649, close: 1009}" and "messageSize.bytes" in str(exc), exc
         return
-    ctx = ProbeContext(ws_url="ws://127.0.0.1:9/ws", http_url="http://127.0.0.1:9", recorder=None, options=Options(), contract=c)
+    ctx = ProbeContext(
+        ws_url="ws://127.0.0.1:9/ws", http_url="http://127.0.0.1:9", recorder=None, options=Options(), contract=c
+    )
     r = asyncio.run((size_limit if field == "messageSize" else subscription_cap)(ctx))
     assert r.outcome == "skip" and r.reason == "cap_too_high", r

@@ -33,6 +33,7 @@ def manifest_text(text: str | bytes) -> Corrupt:
     def apply(run: Path) -> None:
         p = run / "manifest.json"
         p.write_bytes(text if isinstance(text, bytes) else text.encode())
+
     return apply
 
 
@@ -46,11 +47,13 @@ def manifest_field(name: str, value: object) -> Corrupt:
             holder = holder[k]
         holder[key] = value
         p.write_text(json.dumps(m))
+
     return apply
 
 
 def replaced_by(name: str, how: str) -> Corrupt:
     """The file ``name`` replaced: missing, empty, random bytes, truncated, a symlink to /dev/zero, a folder, a FIFO."""
+
     def apply(run: Path) -> None:
         p = run / name
         data = p.read_bytes() if p.exists() else b""
@@ -72,6 +75,7 @@ def replaced_by(name: str, how: str) -> Corrupt:
         elif how == "huge":  # sparse: 20 MB that take no disk
             with open(p, "wb") as f:
                 f.truncate(20 << 20)
+
     return apply
 
 
@@ -80,17 +84,20 @@ def table_edit(table: str, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> Corr
         p = run / f"{table}.parquet"
         df = pd.read_parquet(p)
         edit(df).to_parquet(p, index=False)
+
     return apply
 
 
 def jsonl_only(*lines: str) -> Corrupt:
     """Parquet removed (a run that did not end), these lines appended to events.jsonl."""
+
     def apply(run: Path) -> None:
         for t in ("probes", "samples", "frames"):
             (run / f"{t}.parquet").unlink()
         with open(run / "events.jsonl", "a") as f:
             for line in lines:
                 f.write(line + "\n")
+
     return apply
 
 
@@ -103,6 +110,7 @@ def _set(col: str, value: object) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def edit(df: pd.DataFrame) -> pd.DataFrame:
         df[col] = value
         return df
+
     return edit
 
 
@@ -122,13 +130,38 @@ def _append(run: Path, *events: dict) -> None:
 
 
 #: a load run's generator window, as the engine writes it
-WINDOW = {"kind": "run_event", "event": "generator", "t_offset_s": 1.0, "shard": 0, "window_s": 1.0, "open": 5, "sent": 5,
-          "late": 0, "dropped": 0, "lag_max_ms": 1.0, "cpu_share": 0.1}
+WINDOW = {
+    "kind": "run_event",
+    "event": "generator",
+    "t_offset_s": 1.0,
+    "shard": 0,
+    "window_s": 1.0,
+    "open": 5,
+    "sent": 5,
+    "late": 0,
+    "dropped": 0,
+    "lag_max_ms": 1.0,
+    "cpu_share": 0.1,
+}
 
 
-PROBE = {"kind": "probe", "probe_id": "x#1", "category": "connection", "probe": "x", "attempt": 1,
-         "started_at": "2026-11-29T21:05:00Z", "duration_ms": 1.0, "outcome": "pass", "reason": "ok", "detail": "",
-         "expected": "", "observed": "{}", "close_code": None, "close_reason": None, "critical": True}
+PROBE = {
+    "kind": "probe",
+    "probe_id": "x#1",
+    "category": "connection",
+    "probe": "x",
+    "attempt": 1,
+    "started_at": "2026-11-29T21:05:00Z",
+    "duration_ms": 1.0,
+    "outcome": "pass",
+    "reason": "ok",
+    "detail": "",
+    "expected": "",
+    "observed": "{}",
+    "close_code": None,
+    "close_reason": None,
+    "critical": True,
+}
 
 #: (case, corruption, file named in the error, text of the error)
 CASES: list[tuple[str, Corrupt, str, str]] = [
@@ -152,92 +185,267 @@ CASES: list[tuple[str, Corrupt, str, str]] = [
     ("target a string", manifest_field("target", "ws://x"), "manifest.json: target", "expected an object"),
     ("target.tls a string", manifest_field("target.tls", "yes"), "manifest.json: target.tls", "expected true/false"),
     ("started_at a number", manifest_field("started_at", 5), "manifest.json: started_at", "expected a string"),
-    ("plan entries numbers", manifest_field("plan", [1, 2]), "manifest.json: plan[0]", "expected a string or an object"),
+    (
+        "plan entries numbers",
+        manifest_field("plan", [1, 2]),
+        "manifest.json: plan[0]",
+        "expected a string or an object",
+    ),
     ("deadline_s NaN", manifest_text('{"run_id": "r", "deadline_s": NaN}'), "manifest.json: deadline_s", "finite"),
-    ("probes.parquet truncated", replaced_by("probes.parquet", "truncated"), "probes.parquet", "not a readable Parquet"),
+    (
+        "probes.parquet truncated",
+        replaced_by("probes.parquet", "truncated"),
+        "probes.parquet",
+        "not a readable Parquet",
+    ),
     ("probes.parquet random", replaced_by("probes.parquet", "random"), "probes.parquet", "not a readable Parquet"),
     ("probes.parquet empty", replaced_by("probes.parquet", "empty"), "probes.parquet", "not a readable Parquet"),
     ("probes.parquet /dev/zero", replaced_by("probes.parquet", "dev_zero"), "probes.parquet", "not a regular file"),
     ("samples.parquet a folder", replaced_by("samples.parquet", "folder"), "samples.parquet", "not a regular file"),
     ("frames.parquet random", replaced_by("frames.parquet", "random"), "frames.parquet", "not a readable Parquet"),
-    ("every outcome banana", table_edit("probes", _set("outcome", "banana")), "probes.parquet: outcome",
-     '"banana" in 57 of 57 rows'),
-    ("an outcome missing", table_edit("probes", lambda df: df.assign(outcome=df["outcome"].where(df.index > 0, None))),
-     "probes.parquet: outcome", "missing in 1 of"),
-    ("outcome column missing", table_edit("probes", lambda df: df.drop(columns=["outcome"])), "probes.parquet: outcome",
-     "missing column"),
+    (
+        "every outcome banana",
+        table_edit("probes", _set("outcome", "banana")),
+        "probes.parquet: outcome",
+        '"banana" in 57 of 57 rows',
+    ),
+    (
+        "an outcome missing",
+        table_edit("probes", lambda df: df.assign(outcome=df["outcome"].where(df.index > 0, None))),
+        "probes.parquet: outcome",
+        "missing in 1 of",
+    ),
+    (
+        "outcome column missing",
+        table_edit("probes", lambda df: df.drop(columns=["outcome"])),
+        "probes.parquet: outcome",
+        "missing column",
+    ),
     ("attempt as text", table_edit("probes", _set("attempt", "one")), "probes.parquet: attempt", "expected int64"),
     ("critical as text", table_edit("probes", _set("critical", "yes")), "probes.parquet: critical", "expected boolean"),
-    ("critical missing", table_edit("probes", _set("critical", None)), "probes.parquet: critical", "missing in 57 of 57"),
-    ("outcome as dictionary codes", table_edit("probes", lambda df: df.assign(outcome=pd.Categorical([1] * len(df)))),
-     "probes.parquet: outcome", "expected string"),
+    (
+        "critical missing",
+        table_edit("probes", _set("critical", None)),
+        "probes.parquet: critical",
+        "missing in 57 of 57",
+    ),
+    (
+        "outcome as dictionary codes",
+        table_edit("probes", lambda df: df.assign(outcome=pd.Categorical([1] * len(df)))),
+        "probes.parquet: outcome",
+        "expected string",
+    ),
     ("manifest a symlink loop", _symlink_loop, "manifest.json", "cannot be read"),
-    ("value_ms as text", table_edit("samples", _set("value_ms", "fast")), "samples.parquet: value_ms", "expected float64"),
-    ("started_at as text", table_edit("probes", _set("started_at", "yesterday")), "probes.parquet: started_at",
-     "expected datetime64"),
-    ("frame direction sideways", table_edit("frames", _set("direction", "sideways")), "frames.parquet: direction",
-     "expected one of in, out"),
-    ("jsonl outcome banana", jsonl_only(json.dumps({**PROBE, "outcome": "banana"})), "events.jsonl: outcome", '"banana"'),
-    ("jsonl detail an object", jsonl_only(json.dumps({**PROBE, "detail": {"a": 1}})), "events.jsonl: probes.detail",
-     "expected string"),
-    ("jsonl probe without a name", jsonl_only(json.dumps({**PROBE, "probe": None})), "events.jsonl: probe", "missing in 1"),
-    ("events.jsonl /dev/zero", lambda run: (jsonl_only()(run), replaced_by("events.jsonl", "dev_zero")(run)), "events.jsonl",
-     "not a regular file"),
-    ("samples.arrows random", lambda run: (jsonl_only()(run), (run / "samples.arrows").write_bytes(os.urandom(8192))),
-     "samples.arrows", "not an Arrow stream"),
+    (
+        "value_ms as text",
+        table_edit("samples", _set("value_ms", "fast")),
+        "samples.parquet: value_ms",
+        "expected float64",
+    ),
+    (
+        "started_at as text",
+        table_edit("probes", _set("started_at", "yesterday")),
+        "probes.parquet: started_at",
+        "expected datetime64",
+    ),
+    (
+        "frame direction sideways",
+        table_edit("frames", _set("direction", "sideways")),
+        "frames.parquet: direction",
+        "expected one of in, out",
+    ),
+    (
+        "jsonl outcome banana",
+        jsonl_only(json.dumps({**PROBE, "outcome": "banana"})),
+        "events.jsonl: outcome",
+        '"banana"',
+    ),
+    (
+        "jsonl detail an object",
+        jsonl_only(json.dumps({**PROBE, "detail": {"a": 1}})),
+        "events.jsonl: probes.detail",
+        "expected string",
+    ),
+    (
+        "jsonl probe without a name",
+        jsonl_only(json.dumps({**PROBE, "probe": None})),
+        "events.jsonl: probe",
+        "missing in 1",
+    ),
+    (
+        "events.jsonl /dev/zero",
+        lambda run: (jsonl_only()(run), replaced_by("events.jsonl", "dev_zero")(run)),
+        "events.jsonl",
+        "not a regular file",
+    ),
+    (
+        "samples.arrows random",
+        lambda run: (jsonl_only()(run), (run / "samples.arrows").write_bytes(os.urandom(8192))),
+        "samples.arrows",
+        "not an Arrow stream",
+    ),
     # fields the analysis reads beyond the run's identity: each declared, with its elements' types and ranges
     ("contract a string", manifest_field("contract", "pitchey"), "manifest.json: contract", "expected an object"),
-    ("message table a list", manifest_field("contract", {"message_table": [1, 2]}), "manifest.json: contract.message_table",
-     "expected an object"),
-    ("message table values numbers", manifest_field("contract", {"message_types": {"ping": 1}}),
-     "manifest.json: contract.message_types.ping", "expected a string"),
-    ("a target without its metric", manifest_field("targets", [{"name": "t", "threshold": 1}]), "manifest.json: targets[0].metric",
-     "missing"),
-    ("a target's threshold negative", manifest_field("targets", [{"name": "t", "metric": "m", "judged_on": "", "threshold": -1}]),
-     "manifest.json: targets[0].threshold", "expected a number >= 0"),
-    ("a target's quantile 2", manifest_field("targets", [{"name": "t", "metric": "m", "judged_on": "", "threshold": 1, "q": 2}]),
-     "manifest.json: targets[0].q", "<= 1"),
-    ("conformance rows numbers", manifest_field("conformance", {"by_type_and_path": [1]}),
-     "manifest.json: conformance.by_type_and_path[0]", "expected an object"),
-    ("contract_spoken.seen a number", manifest_field("contract_spoken", {"speaks": False, "seen": 5}),
-     "manifest.json: contract_spoken.seen", "expected a list"),
-    ("plan entry critical a string", manifest_field("plan", [{"probe": "x", "critical": "no"}]), "manifest.json: plan[0].critical",
-     "expected true/false"),
-    ("plan entry without a probe", manifest_field("plan", [{"critical": True}]), "manifest.json: plan[0].probe", "missing"),
-    ("user types numbers", manifest_field("config.credentials", {"user_types": [1]}),
-     "manifest.json: config.credentials.user_types[0]", "expected a string"),
+    (
+        "message table a list",
+        manifest_field("contract", {"message_table": [1, 2]}),
+        "manifest.json: contract.message_table",
+        "expected an object",
+    ),
+    (
+        "message table values numbers",
+        manifest_field("contract", {"message_types": {"ping": 1}}),
+        "manifest.json: contract.message_types.ping",
+        "expected a string",
+    ),
+    (
+        "a target without its metric",
+        manifest_field("targets", [{"name": "t", "threshold": 1}]),
+        "manifest.json: targets[0].metric",
+        "missing",
+    ),
+    (
+        "a target's threshold negative",
+        manifest_field("targets", [{"name": "t", "metric": "m", "judged_on": "", "threshold": -1}]),
+        "manifest.json: targets[0].threshold",
+        "expected a number >= 0",
+    ),
+    (
+        "a target's quantile 2",
+        manifest_field("targets", [{"name": "t", "metric": "m", "judged_on": "", "threshold": 1, "q": 2}]),
+        "manifest.json: targets[0].q",
+        "<= 1",
+    ),
+    (
+        "conformance rows numbers",
+        manifest_field("conformance", {"by_type_and_path": [1]}),
+        "manifest.json: conformance.by_type_and_path[0]",
+        "expected an object",
+    ),
+    (
+        "contract_spoken.seen a number",
+        manifest_field("contract_spoken", {"speaks": False, "seen": 5}),
+        "manifest.json: contract_spoken.seen",
+        "expected a list",
+    ),
+    (
+        "plan entry critical a string",
+        manifest_field("plan", [{"probe": "x", "critical": "no"}]),
+        "manifest.json: plan[0].critical",
+        "expected true/false",
+    ),
+    (
+        "plan entry without a probe",
+        manifest_field("plan", [{"critical": True}]),
+        "manifest.json: plan[0].probe",
+        "missing",
+    ),
+    (
+        "user types numbers",
+        manifest_field("config.credentials", {"user_types": [1]}),
+        "manifest.json: config.credentials.user_types[0]",
+        "expected a string",
+    ),
     ("versions a list", manifest_field("versions", [1]), "manifest.json: versions", "expected an object"),
     ("started_at not a time", manifest_field("started_at", "yesterday"), "manifest.json: started_at", "ISO 8601"),
-    ("started_at year 9999", manifest_field("started_at", "9999-12-31T00:00:00+00:00"), "manifest.json: started_at",
-     "between 1970-01-01 and 2262"),
+    (
+        "started_at year 9999",
+        manifest_field("started_at", "9999-12-31T00:00:00+00:00"),
+        "manifest.json: started_at",
+        "between 1970-01-01 and 2262",
+    ),
     # values no measurement has: each column's range, a probe's record twice, a time no report can place
-    ("durations negative", table_edit("probes", _set("duration_ms", -1e9)), "probes.parquet: duration_ms", "-1e+09 in 57 of 57"),
-    ("latencies negative", table_edit("samples", _set("value_ms", -5.0)), "samples.parquet: value_ms", "expected a finite number"),
-    ("latencies infinite", table_edit("samples", _set("value_ms", float("inf"))), "samples.parquet: value_ms", "inf in 271"),
+    (
+        "durations negative",
+        table_edit("probes", _set("duration_ms", -1e9)),
+        "probes.parquet: duration_ms",
+        "-1e+09 in 57 of 57",
+    ),
+    (
+        "latencies negative",
+        table_edit("samples", _set("value_ms", -5.0)),
+        "samples.parquet: value_ms",
+        "expected a finite number",
+    ),
+    (
+        "latencies infinite",
+        table_edit("samples", _set("value_ms", float("inf"))),
+        "samples.parquet: value_ms",
+        "inf in 271",
+    ),
     ("latencies 1e308", table_edit("samples", _set("value_ms", 1e308)), "samples.parquet: value_ms", "1e+308 in 271"),
-    ("concurrency negative", table_edit("samples", _set("concurrency", -7)), "samples.parquet: concurrency", "-7 in 271"),
+    (
+        "concurrency negative",
+        table_edit("samples", _set("concurrency", -7)),
+        "samples.parquet: concurrency",
+        "-7 in 271",
+    ),
     ("close code 99999", table_edit("probes", _set("close_code", 99999)), "probes.parquet: close_code", "99999 in 57"),
     ("attempt 0", table_edit("probes", _set("attempt", 0)), "probes.parquet: attempt", "0 in 57"),
     ("frame sizes negative", table_edit("frames", _set("size_bytes", -1)), "frames.parquet: size_bytes", "-1 in 242"),
-    ("probe ids duplicated", table_edit("probes", lambda df: pd.concat([df, df.assign(outcome="pass")], ignore_index=True)),
-     "probes.parquet: probe_id", "expected one row each"),
-    ("probes started in 9999", lambda run: _timestamps(run, "9999-12-31"), "probes.parquet: started_at", "expected a time between"),
-    ("jsonl latency negative", jsonl_only(json.dumps({"kind": "sample", "probe_id": "x#1", "metric": "rtt_ms", "value_ms": -1,
-                                                      "t_offset_s": 0, "concurrency": 1, "conn_index": 0, "ok": True})),
-     "events.jsonl: value_ms", "-1 in 1 of 272 rows"),
+    (
+        "probe ids duplicated",
+        table_edit("probes", lambda df: pd.concat([df, df.assign(outcome="pass")], ignore_index=True)),
+        "probes.parquet: probe_id",
+        "expected one row each",
+    ),
+    (
+        "probes started in 9999",
+        lambda run: _timestamps(run, "9999-12-31"),
+        "probes.parquet: started_at",
+        "expected a time between",
+    ),
+    (
+        "jsonl latency negative",
+        jsonl_only(
+            json.dumps(
+                {
+                    "kind": "sample",
+                    "probe_id": "x#1",
+                    "metric": "rtt_ms",
+                    "value_ms": -1,
+                    "t_offset_s": 0,
+                    "concurrency": 1,
+                    "conn_index": 0,
+                    "ok": True,
+                }
+            )
+        ),
+        "events.jsonl: value_ms",
+        "-1 in 1 of 272 rows",
+    ),
     # the run events a report reads (a load run's windows and polls), and events.jsonl itself beside the Parquet tables
-    ("events.jsonl /dev/zero beside Parquet", replaced_by("events.jsonl", "dev_zero"), "events.jsonl", "not a regular file"),
+    (
+        "events.jsonl /dev/zero beside Parquet",
+        replaced_by("events.jsonl", "dev_zero"),
+        "events.jsonl",
+        "not a regular file",
+    ),
     ("events.jsonl a FIFO beside Parquet", replaced_by("events.jsonl", "fifo"), "events.jsonl", "not a regular file"),
-    ("a generator window without its fields", lambda run: _append(run, {"kind": "run_event", "event": "generator", "t_offset_s": 1}),
-     "events.jsonl: generator (line", ".shard: missing"),
-    ("a generator window's lag a list", lambda run: _append(run, {**WINDOW, "lag_max_ms": [1]}), "events.jsonl: generator (line",
-     ".lag_max_ms: is a list"),
-    ("a poll's figure an object", lambda run: _append(run, {"kind": "run_event", "event": "target_stats", "t_offset_s": 1,
-                                                            "memory": {"rss": 1}}),
-     "events.jsonl: target_stats (line", ".memory: is an object"),
-    ("a poll's sessions negative", lambda run: _append(run, {"kind": "run_event", "event": "target_stats", "t_offset_s": 1,
-                                                             "sessions": -4}),
-     "events.jsonl: target_stats (line", ".sessions: is -4"),
+    (
+        "a generator window without its fields",
+        lambda run: _append(run, {"kind": "run_event", "event": "generator", "t_offset_s": 1}),
+        "events.jsonl: generator (line",
+        ".shard: missing",
+    ),
+    (
+        "a generator window's lag a list",
+        lambda run: _append(run, {**WINDOW, "lag_max_ms": [1]}),
+        "events.jsonl: generator (line",
+        ".lag_max_ms: is a list",
+    ),
+    (
+        "a poll's figure an object",
+        lambda run: _append(run, {"kind": "run_event", "event": "target_stats", "t_offset_s": 1, "memory": {"rss": 1}}),
+        "events.jsonl: target_stats (line",
+        ".memory: is an object",
+    ),
+    (
+        "a poll's sessions negative",
+        lambda run: _append(run, {"kind": "run_event", "event": "target_stats", "t_offset_s": 1, "sessions": -4}),
+        "events.jsonl: target_stats (line",
+        ".sessions: is -4",
+    ),
 ]
 
 
@@ -286,8 +494,9 @@ def test_report_latest_skips_an_unreadable_newest_run(capsys, tmp_path, sample_c
     shutil.copytree(sample_copy, newest)
     manifest_text("null")(newest)
     out = tmp_path / "reports"
-    code, stdout, err = run_cli(capsys, "report", "latest", "--runs-dir", str(sample_copy.parent), "--out", str(out),
-                                "--format", "html")
+    code, stdout, err = run_cli(
+        capsys, "report", "latest", "--runs-dir", str(sample_copy.parent), "--out", str(out), "--format", "html"
+    )
     assert code == 0, err
     assert "warning: skipped an unreadable run" in err and newest.name in err
     assert files_under(out) == [f"{sample_copy.name}.html"]
@@ -295,7 +504,8 @@ def test_report_latest_skips_an_unreadable_newest_run(capsys, tmp_path, sample_c
 
 @pytest.mark.parametrize("run_id", ["../../escaped", "/tmp/escaped-absolute", "..", "a/b/../../c\x1b[2J", ".hidden"])
 def test_a_run_id_never_chooses_the_folder(run_id):
-    """The names a report would get: letters, digits, . _ - only, never a leading dot, always directly in --out (pure)."""
+    """The names a report would get: letters, digits, . _ - only, never a leading dot, always directly in --out
+    (pure)."""
     out = Path("/tmp/out-folder")
     for suffix in (".html", ".pdf", ".ipynb"):
         p = output_path(out, run_id, suffix)
@@ -323,9 +533,24 @@ def test_a_killed_run_is_reportable_and_never_ready(tmp_path):
     from pitchey_analysis.capture.records import probe_record
 
     rec = Recorder(tmp_path, {"plan": [{"probe": "x", "critical": True, "selected": True}]})
-    rec.probe(probe_record(probe_id="x#1", category="connection", probe="x", attempt=1, started_at="2026-11-29T21:05:00Z",
-                           duration_ms=1.0, outcome="pass", reason="ok", detail="", expected="", observed="{}",
-                           close_code=None, close_reason=None, critical=True))
+    rec.probe(
+        probe_record(
+            probe_id="x#1",
+            category="connection",
+            probe="x",
+            attempt=1,
+            started_at="2026-11-29T21:05:00Z",
+            duration_ms=1.0,
+            outcome="pass",
+            reason="ok",
+            detail="",
+            expected="",
+            observed="{}",
+            close_code=None,
+            close_reason=None,
+            critical=True,
+        )
+    )
     rec._fh.flush()  # killed here: no close, no Parquet
     run = load_run(rec.dir)
     v = verdict_for_run(run)
@@ -352,8 +577,11 @@ def test_a_run_without_a_critical_pass_is_never_ready(sample_copy):
     tls_only = [{"name": "t", "metric": "tls_handshake_ms", "judged_on": "x", "threshold": 1.0, "tls_only": True}]
     manifest_field("targets", tls_only)(sample_copy)
     manifest_field("plan", None)(sample_copy)
-    for edit in (lambda df: df.iloc[:0], lambda df: df.assign(outcome="pass", critical=False),
-                 lambda df: df.assign(outcome="skip", reason="x", critical=False)):
+    for edit in (
+        lambda df: df.iloc[:0],
+        lambda df: df.assign(outcome="pass", critical=False),
+        lambda df: df.assign(outcome="skip", reason="x", critical=False),
+    ):
         shutil.copy(SAMPLE / "probes.parquet", sample_copy / "probes.parquet")
         table_edit("probes", edit)(sample_copy)
         v = verdict_for_run(load_run(sample_copy))
@@ -381,9 +609,16 @@ def test_an_overlong_events_line_is_skipped_without_being_held(sample_copy):
 
 #: objects of a manifest whose entries are of one kind (names to values) or shown as text whatever they hold (the
 #: configuration, the schedule): the entries kept stand for the others
-MAPS: dict[tuple, int | tuple[str, ...]] = {("contract", "message_types"): 1, ("contract", "error_types"): 1, ("contract", "message_table"): 1, ("versions",): 1,
-        ("server", "knobs"): 1, ("counts",): 1, ("config",): ("timeout_s", "concurrency_levels", "credentials"),
-        ("schedule",): ("stages",)}
+MAPS: dict[tuple, int | tuple[str, ...]] = {
+    ("contract", "message_types"): 1,
+    ("contract", "error_types"): 1,
+    ("contract", "message_table"): 1,
+    ("versions",): 1,
+    ("server", "knobs"): 1,
+    ("counts",): 1,
+    ("config",): ("timeout_s", "concurrency_levels", "credentials"),
+    ("schedule",): ("stages",),
+}
 
 
 def _every_field(x: object, path: tuple = ()) -> list[tuple]:
@@ -391,7 +626,11 @@ def _every_field(x: object, path: tuple = ()) -> list[tuple]:
     out: list[tuple] = []
     keep = MAPS.get(path)
     if isinstance(x, dict):
-        items = list(x.items())[:keep] if isinstance(keep, int) else [(k, v) for k, v in x.items() if keep is None or k in keep]
+        items = (
+            list(x.items())[:keep]
+            if isinstance(keep, int)
+            else [(k, v) for k, v in x.items() if keep is None or k in keep]
+        )
     else:
         items = [(0, x[0])] if isinstance(x, list) and x else []
     for k, v in items:
@@ -403,17 +642,37 @@ def _modern(manifest: dict) -> dict:
     """The sample's manifest with every field a run writes today (what judged it, its conformance, its schedule)."""
     from pitchey_analysis.judged import DEFAULT_TARGETS, MESSAGE_TYPES, target_records
 
-    return {**manifest, "created": manifest["started_at"], "deadline_s": 180.0, "deadline_reached": False,
-            "plan": [{"probe": p, "category": p.split(".")[0], "critical": True, "selected": True, "skip": None}
-                     for p in manifest["plan"]],
-            "contract": {"name": "pitchey", "title": "t", "version": "1", "sha256": "ab" * 32, "source": "shipped:pitchey",
-                         "format": "yaml", "file": "contract.yaml", "message_types": dict(list(MESSAGE_TYPES.items())[:3]),
-                         "error_types": {"error unknown_type": "messaging.unknown_type"}, "message_table": MESSAGE_TYPES,
-                         "targets": {"connectP95Ms": 100, "concurrency": {"level": 100, "minSuccessRate": 0.95}}},
-            "targets": target_records(DEFAULT_TARGETS),
-            "contract_spoken": {"speaks": True, "why": "2 frames", "seen": ['{"type":"connected"}']},
-            "conformance": {"frames_checked": 3, "violations": 1, "by_type_and_path": [{"type": "pong", "path": "$.id", "count": 1}]},
-            "schedule": {"sequential": False, "parallel": 6, "stages": [{"stage": 1, "probes": [{"probe": "x"}]}]}}
+    return {
+        **manifest,
+        "created": manifest["started_at"],
+        "deadline_s": 180.0,
+        "deadline_reached": False,
+        "plan": [
+            {"probe": p, "category": p.split(".")[0], "critical": True, "selected": True, "skip": None}
+            for p in manifest["plan"]
+        ],
+        "contract": {
+            "name": "pitchey",
+            "title": "t",
+            "version": "1",
+            "sha256": "ab" * 32,
+            "source": "shipped:pitchey",
+            "format": "yaml",
+            "file": "contract.yaml",
+            "message_types": dict(list(MESSAGE_TYPES.items())[:3]),
+            "error_types": {"error unknown_type": "messaging.unknown_type"},
+            "message_table": MESSAGE_TYPES,
+            "targets": {"connectP95Ms": 100, "concurrency": {"level": 100, "minSuccessRate": 0.95}},
+        },
+        "targets": target_records(DEFAULT_TARGETS),
+        "contract_spoken": {"speaks": True, "why": "2 frames", "seen": ['{"type":"connected"}']},
+        "conformance": {
+            "frames_checked": 3,
+            "violations": 1,
+            "by_type_and_path": [{"type": "pong", "path": "$.id", "count": 1}],
+        },
+        "schedule": {"sequential": False, "parallel": 6, "stages": [{"stage": 1, "probes": [{"probe": "x"}]}]},
+    }
 
 
 #: a value of every JSON kind, each one a hostile dataset may put anywhere (text a terminal or a browser would act on)
@@ -421,8 +680,10 @@ ANY_VALUE = [None, "\x1b[2J<script>x</script>", -1, [1, "x"], {"k": [1]}]
 
 
 #: the manifest's fields in groups of similar cost (each a test of its own, so that workers share them)
-FIELD_GROUPS = {"judged": ("plan", "contract", "targets", "contract_spoken", "conformance", "status", "deadline_reached"),
-                "described": ("config", "server", "schedule", "versions", "counts", "target", "suite")}
+FIELD_GROUPS = {
+    "judged": ("plan", "contract", "targets", "contract_spoken", "conformance", "status", "deadline_reached"),
+    "described": ("config", "server", "schedule", "versions", "counts", "target", "suite"),
+}
 
 
 @pytest.mark.parametrize("group", [*FIELD_GROUPS, "others"])
@@ -430,7 +691,8 @@ def test_whatever_a_manifest_field_holds_the_run_is_refused_or_reported(sample_c
     """The class, not the cases: every field of a manifest (every element of its lists, every value of its objects),
     replaced by a value of every JSON kind, is either refused by the schema (one error naming the file and field) or
     drawn by everything that reads a manifest (the analysis, each manifest-reading section of the report, what the
-    history reads of it, a comparison) without an exception. A field the code reads but the schema does not declare fails here."""
+    history reads of it, a comparison) without an exception. A field the code reads but the schema does not declare
+    fails here."""
     import copy
 
     import matplotlib
@@ -494,10 +756,22 @@ def test_a_meeting_pack_skips_an_unreadable_sibling_and_appears_whole(capsys, tm
     dangling.mkdir()
     (dangling / "manifest.json").symlink_to("/dev/zero")
     out = tmp_path / "reports"
-    code, _, err = run_cli(capsys, "report", "--meeting", sample_copy.name, "--runs-dir", str(sample_copy.parent), "--out",
-                           str(out), "--format", "html")
+    code, _, err = run_cli(
+        capsys,
+        "report",
+        "--meeting",
+        sample_copy.name,
+        "--runs-dir",
+        str(sample_copy.parent),
+        "--out",
+        str(out),
+        "--format",
+        "html",
+    )
     assert code == 0, err
-    assert [ln for ln in err.strip().splitlines() if "warning: skipped an unreadable run" in ln] == err.strip().splitlines()
+    assert [
+        ln for ln in err.strip().splitlines() if "warning: skipped an unreadable run" in ln
+    ] == err.strip().splitlines()
     assert len(err.strip().splitlines()) == 2 and "Traceback" not in err
     pack = f"meeting-{sample_copy.name}"
     assert {f.split("/")[0] for f in files_under(out)} == {pack}

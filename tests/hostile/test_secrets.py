@@ -31,7 +31,9 @@ def encodings(secret: str) -> dict[str, str]:
     return {
         "literal": secret,
         "JSON \\u escapes": json.dumps(secret)[1:-1],
-        "JSON \\u escapes, upper-case hex": json.dumps(secret)[1:-1].replace("\\u00dc", "\\u00DC").replace("\\ud83d", "\\uD83D"),
+        "JSON \\u escapes, upper-case hex": json.dumps(secret)[1:-1]
+        .replace("\\u00dc", "\\u00DC")
+        .replace("\\ud83d", "\\uD83D"),
         "JSON, UTF-8": json.dumps(secret, ensure_ascii=False)[1:-1],
         "JSON with \\/": json.dumps(secret)[1:-1].replace("/", "\\/"),
         "JSON in a JSON string": json.dumps(json.dumps(secret)[1:-1])[1:-1],
@@ -52,7 +54,9 @@ def test_redaction_finds_the_secret_in_every_form_it_is_echoed_in(form, echoed):
     assert MASK in out and out.replace(MASK, "") == '{"echo": "", "ok": 1}', out
 
 
-@pytest.mark.parametrize("before", ["", "a", "ab", "alex@example.com:"], ids=["aligned", "shifted 1", "shifted 2", "Basic"])
+@pytest.mark.parametrize(
+    "before", ["", "a", "ab", "alex@example.com:"], ids=["aligned", "shifted 1", "shifted 2", "Basic"]
+)
 def test_a_secret_inside_base64_text_is_redacted_at_any_alignment(before):
     """Base64 of text holding the secret (a Basic credential echoed, a body echoed encoded): the secret's bytes take
     one of three alignments; what only they decide is masked, what is left cannot give it back."""
@@ -67,8 +71,15 @@ def test_a_secret_inside_base64_text_is_redacted_at_any_alignment(before):
 
 def _reply(body: dict) -> bytes:
     pw = body.get("password", "") if isinstance(body, dict) else ""
-    return json.dumps({"type": "login_echo", "success": True, "token": "opaque-" + "t" * 24, "user": {"id": 1},
-                       **{f"echo {k}": v for k, v in encodings(pw).items() if pw}}).encode()
+    return json.dumps(
+        {
+            "type": "login_echo",
+            "success": True,
+            "token": "opaque-" + "t" * 24,
+            "user": {"id": 1},
+            **{f"echo {k}": v for k, v in encodings(pw).items() if pw},
+        }
+    ).encode()
 
 
 def _texts(run_dir: Path) -> dict[str, str]:
@@ -84,15 +95,44 @@ def _texts(run_dir: Path) -> dict[str, str]:
 
 def test_a_password_echoed_back_encoded_is_written_nowhere(tmp_path):
     with S.hostile(S.echo_login(_reply)) as srv:
-        r = subprocess.run([sys.executable, "-m", "pitchey_analysis", "run", "--target", srv.ws_url, "--email", "a@b.c",
-                            "--no-preflight", "--suite", "quick", "--only", "connection", "--out", str(tmp_path),
-                            "--no-progress", "--fail-on", "never", "--json", str(tmp_path / "summary.json")],
-                           capture_output=True, text=True, timeout=300, env={**os.environ, "PITCHEY_PASSWORD": PASSWORD})
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pitchey_analysis",
+                "run",
+                "--target",
+                srv.ws_url,
+                "--email",
+                "a@b.c",
+                "--no-preflight",
+                "--suite",
+                "quick",
+                "--only",
+                "connection",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+                "--fail-on",
+                "never",
+                "--json",
+                str(tmp_path / "summary.json"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PITCHEY_PASSWORD": PASSWORD},
+        )
         logins = [b for line, _, b in srv.requests if "login" in line]
     assert r.returncode == 0, r.stderr[-2000:]
     assert logins and all(json.loads(b)["password"] == PASSWORD for b in logins)  # it was sent, and echoed
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    texts = {**_texts(run_dir), "stdout": r.stdout, "stderr": r.stderr, "summary.json": (tmp_path / "summary.json").read_text()}
+    texts = {
+        **_texts(run_dir),
+        "stdout": r.stdout,
+        "stderr": r.stderr,
+        "summary.json": (tmp_path / "summary.json").read_text(),
+    }
     assert any("login_echo" in t for t in texts.values())  # the echoing frame was recorded, redacted
     leaks = [(name, form) for name, t in texts.items() for form, v in encodings(PASSWORD).items() if v in t]
     assert leaks == []
@@ -100,12 +140,38 @@ def test_a_password_echoed_back_encoded_is_written_nowhere(tmp_path):
 
 @pytest.mark.parametrize("status", ["307 Temporary Redirect", "308 Permanent Redirect", "302 Found"])
 def test_a_login_is_never_sent_on_to_another_origin(tmp_path, status):
-    with S.hostile(S.echo_login(_reply)) as elsewhere, \
-            S.hostile(S.redirect_to(lambda srv: elsewhere.http_url + "/steal", status)) as target:
-        r = subprocess.run([sys.executable, "-m", "pitchey_analysis", "run", "--target", target.ws_url, "--email", "a@b.c",
-                            "--no-preflight", "--suite", "quick", "--only", "connection", "--only", "auth", "--out",
-                            str(tmp_path), "--no-progress", "--fail-on", "never"],
-                           capture_output=True, text=True, timeout=300, env={**os.environ, "PITCHEY_PASSWORD": PASSWORD})
+    with (
+        S.hostile(S.echo_login(_reply)) as elsewhere,
+        S.hostile(S.redirect_to(lambda srv: elsewhere.http_url + "/steal", status)) as target,
+    ):
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pitchey_analysis",
+                "run",
+                "--target",
+                target.ws_url,
+                "--email",
+                "a@b.c",
+                "--no-preflight",
+                "--suite",
+                "quick",
+                "--only",
+                "connection",
+                "--only",
+                "auth",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+                "--fail-on",
+                "never",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PITCHEY_PASSWORD": PASSWORD},
+        )
         logins_sent = [line for line, _, _ in target.requests if "login" in line]
         stolen = list(elsewhere.requests)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -114,17 +180,40 @@ def test_a_login_is_never_sent_on_to_another_origin(tmp_path, status):
 
 
 def test_preflight_says_a_login_redirect_is_not_followed(capsys):
-    with S.hostile(S.echo_login(_reply)) as elsewhere, \
-            S.hostile(S.redirect_to(lambda srv: elsewhere.http_url + "/steal")) as target:
-        code, _, err = run_cli(capsys, "run", "--target", target.ws_url, "--http-url", target.http_url, "--email", "a@b.c",
-                               "--password", PASSWORD, "--suite", "quick", "--only", "connection.login")
+    with (
+        S.hostile(S.echo_login(_reply)) as elsewhere,
+        S.hostile(S.redirect_to(lambda srv: elsewhere.http_url + "/steal")) as target,
+    ):
+        code, _, err = run_cli(
+            capsys,
+            "run",
+            "--target",
+            target.ws_url,
+            "--http-url",
+            target.http_url,
+            "--email",
+            "a@b.c",
+            "--password",
+            PASSWORD,
+            "--suite",
+            "quick",
+            "--only",
+            "connection.login",
+        )
         stolen = list(elsewhere.requests)
     assert stolen == []
     assert code == 2 and "not followed" in err.strip().splitlines()[-1], err
 
 
-@pytest.mark.parametrize("url", ["ws://bob:hunter2@127.0.0.1:9/ws", "wss://bob:hunter2@example.com/ws?token=abc",
-                                 "ws://:hunter2@[::1]:9/ws", "ws://hunter2@127.0.0.1:9/ws"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ws://bob:hunter2@127.0.0.1:9/ws",
+        "wss://bob:hunter2@example.com/ws?token=abc",
+        "ws://:hunter2@[::1]:9/ws",
+        "ws://hunter2@127.0.0.1:9/ws",
+    ],
+)
 def test_userinfo_is_never_printed_or_stored(capsys, url):
     code, out, err = run_cli(capsys, "run", "--dry-run", "--target", url)
     assert code == 0 and "hunter2" not in out + err and "bob" not in out + err and "abc" not in out

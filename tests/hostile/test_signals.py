@@ -22,7 +22,9 @@ from .common import SAMPLE, files_under, one_line_error, run_cli
 CLI = [sys.executable, "-m", "pitchey_analysis"]
 
 
-def _terminate_when(args: list[str], ready: Callable[[], bool], *, sigint_ignored: bool, timeout: float = 120) -> subprocess.CompletedProcess:
+def _terminate_when(
+    args: list[str], ready: Callable[[], bool], *, sigint_ignored: bool, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Start the CLI, send SIGTERM once ``ready()`` holds, and return its result. ``sigint_ignored``: as a background
     job of a non-interactive shell starts it (SIGINT ignored), else as CI runners and systemd do."""
     pre = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
@@ -44,14 +46,18 @@ def _probes_recorded(out: Path, n: int) -> Callable[[], bool]:
     def ready() -> bool:
         ev = list(out.glob("*/events.jsonl"))
         return bool(ev) and ev[0].read_text().count('"kind":"probe"') >= n
+
     return ready
 
 
 @pytest.mark.parametrize("sigint_ignored", [False, True], ids=["sigint-default", "sigint-ignored"])
 def test_sigterm_leaves_an_interrupted_run_with_its_parquet_and_exits_143(tmp_path, sigint_ignored):
     out = tmp_path / "runs"
-    r = _terminate_when(["run", "--suite", "quick", "--out", str(out), "--no-progress"], _probes_recorded(out, 3),
-                        sigint_ignored=sigint_ignored)
+    r = _terminate_when(
+        ["run", "--suite", "quick", "--out", str(out), "--no-progress"],
+        _probes_recorded(out, 3),
+        sigint_ignored=sigint_ignored,
+    )
     assert r.returncode == 143, r.stderr[-2000:]
     assert "Traceback" not in r.stderr and r.stderr.strip().splitlines()[-1].endswith("terminated (SIGTERM)")
     (run,) = list(out.iterdir())
@@ -66,9 +72,11 @@ def test_sigterm_leaves_an_interrupted_run_with_its_parquet_and_exits_143(tmp_pa
 
 def test_sigterm_stops_a_load_run_as_interrupted(tmp_path):
     out = tmp_path / "runs"
-    r = _terminate_when(["load", "--duration", "60", "--connections", "5", "--workers", "0", "--settle", "0", "--out",
-                         str(out)], lambda: any(p.stat().st_size > 0 for p in out.glob("*/samples.arrows")),
-                         sigint_ignored=False)
+    r = _terminate_when(
+        ["load", "--duration", "60", "--connections", "5", "--workers", "0", "--settle", "0", "--out", str(out)],
+        lambda: any(p.stat().st_size > 0 for p in out.glob("*/samples.arrows")),
+        sigint_ignored=False,
+    )
     assert r.returncode == 143, r.stderr[-2000:]
     (run,) = list(out.iterdir())
     assert json.loads((run / "manifest.json").read_text())["status"] == "interrupted"
@@ -110,7 +118,9 @@ def test_a_run_stopped_as_it_is_created_leaves_no_directory_without_a_manifest(t
 def full_disk(where: Path, size: str = "64k") -> Iterator[Path]:
     """A tmpfs of ``size`` mounted at ``where`` (root only; skipped elsewhere)."""
     where.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.strip()}")
     try:
@@ -119,11 +129,16 @@ def full_disk(where: Path, size: str = "64k") -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
-@pytest.mark.parametrize("args", [["report", str(SAMPLE), "--format", "html", "--out", "{FULL}"],
-                                  ["report", str(SAMPLE), "--format", "pdf", "--out", "{FULL}"],
-                                  ["compare", str(SAMPLE), str(SAMPLE), "--format", "html", "--out", "{FULL}"],
-                                  ["history", "--runs-dir", str(SAMPLE.parent), "--figure", "{FULL}/trend.png"]],
-                         ids=["report html", "report pdf", "compare", "history figure"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", str(SAMPLE), "--format", "html", "--out", "{FULL}"],
+        ["report", str(SAMPLE), "--format", "pdf", "--out", "{FULL}"],
+        ["compare", str(SAMPLE), str(SAMPLE), "--format", "html", "--out", "{FULL}"],
+        ["history", "--runs-dir", str(SAMPLE.parent), "--figure", "{FULL}/trend.png"],
+    ],
+    ids=["report html", "report pdf", "compare", "history figure"],
+)
 def test_a_full_disk_is_one_line_exit_4_and_nothing_partial(capsys, tmp_path, args):
     with full_disk(tmp_path / "full") as full:
         filler = full / "filler"
@@ -173,8 +188,12 @@ def test_a_run_on_a_full_disk_is_exit_4_and_leaves_no_temporary_file(tmp_path, l
     with full_disk(tmp_path / "full", "2m") as full:
         with contextlib.suppress(OSError), open(full / "filler", "wb") as f:
             f.write(b"\0" * ((2 << 20) - (left_kb << 10) - (16 << 10)))
-        r = subprocess.run([*CLI, "run", "--suite", "quick", "--out", str(full / "runs"), "--no-progress"],
-                           capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [*CLI, "run", "--suite", "quick", "--out", str(full / "runs"), "--no-progress"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         left = files_under(full)
     assert r.returncode == 4, r.stderr[-2000:]
     assert "the disk is full" in one_line_error(r.stderr)
@@ -186,8 +205,22 @@ def test_a_sigterm_at_any_moment_of_start_up_ends_143_never_by_sigint(tmp_path):
     the program ends 143 once it handles SIGTERM (or by SIGTERM itself before), never killed by SIGINT after saying
     'terminated' (CPython's unhandled-KeyboardInterrupt mark, set inside an extension's import)."""
     for i, delay in enumerate((0.3, 0.45, 0.6, 0.8, 1.0, 1.3, 1.7, 2.2)):
-        p = subprocess.Popen([sys.executable, "-m", "pitchey_analysis", "run", "--suite", "quick", "--no-progress",
-                              "--out", str(tmp_path / str(i))], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pitchey_analysis",
+                "run",
+                "--suite",
+                "quick",
+                "--no-progress",
+                "--out",
+                str(tmp_path / str(i)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(delay)
         p.terminate()
         _, err = p.communicate(timeout=60)

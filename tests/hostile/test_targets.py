@@ -45,7 +45,9 @@ def test_debug_ends_in_time_bounded_and_escaped(capsys, behaviour, code, text):
     else:
         assert text in out, out[-2000:]
     for stream in (out, err):  # nothing the target sent reaches the terminal as a control character
-        assert printable(stream.replace("\n", "")) == stream.replace("\n", ""), [c for c in stream if printable(c) != c][:5]
+        assert printable(stream.replace("\n", "")) == stream.replace("\n", ""), [
+            c for c in stream if printable(c) != c
+        ][:5]
 
 
 def test_a_ping_flood_is_counted_not_stored_and_our_pongs_do_not_pile_up():
@@ -67,7 +69,9 @@ def test_a_ping_flood_is_counted_not_stored_and_our_pongs_do_not_pile_up():
         ctx = ProbeContext(ws_url=url, http_url="", recorder=Nowhere(), options=Options(), contract=default_contract())
         s = await ProbeSession.open(ctx)
         most = 0
-        for _ in range(20):  # a bounded watch, not a wait for an event: 1 s of the flood, the write buffer read every 50 ms
+        for _ in range(
+            20
+        ):  # a bounded watch, not a wait for an event: 1 s of the flood, the write buffer read every 50 ms
             await asyncio.sleep(0.05)
             most = max(most, s.conn.transport.get_write_buffer_size())
         count, kept = s.ping_count, len(s.pings)
@@ -85,8 +89,22 @@ def test_load_ends_within_seconds_of_its_duration_whatever_the_target_sends(caps
     duration = 2.0
     with S.hostile(behaviour) as srv:
         t0 = time.monotonic()
-        code, out, err = run_cli(capsys, "load", "--target", srv.ws_url, "--duration", str(duration), "--connections", "8",
-                                 "--workers", "0", "--settle", "0", "--out", str(tmp_path))
+        code, out, err = run_cli(
+            capsys,
+            "load",
+            "--target",
+            srv.ws_url,
+            "--duration",
+            str(duration),
+            "--connections",
+            "8",
+            "--workers",
+            "0",
+            "--settle",
+            "0",
+            "--out",
+            str(tmp_path),
+        )
         took = time.monotonic() - t0
     assert code == 0, err
     # opening, the level, at most 2 s for the last answers, the dataset: seconds, never minutes
@@ -113,8 +131,13 @@ def test_an_http_answer_is_read_only_as_far_as_any_answer_goes(kind):
     from pitchey_analysis.probes.common import http
 
     with S.hostile(S.body_bomb(kind)) as srv:
-        ctx = ProbeContext(ws_url=srv.ws_url, http_url=srv.http_url, recorder=None, options=Options(timeout_s=30),
-                           contract=default_contract())
+        ctx = ProbeContext(
+            ws_url=srv.ws_url,
+            http_url=srv.http_url,
+            recorder=None,
+            options=Options(timeout_s=30),
+            contract=default_contract(),
+        )
         t0 = time.monotonic()
         ans = asyncio.run(http(ctx, "POST", "/api/auth/creator/login", json_body={"email": "a@b.c", "password": "x"}))
         took = time.monotonic() - t0

@@ -64,7 +64,11 @@ async def test_the_load_engine_follows_no_upgrade_redirect():
     from pitchey_analysis.load import ShardSpec, run_shard
 
     async with redirecting(302) as (port, seen):
-        r = await asyncio.to_thread(run_shard, ShardSpec(url=f"ws://127.0.0.1:{port}/ws?token=s3cret-token", connections=2,
-                                                          duration_s=0.3, model="closed"))
+        r = await asyncio.to_thread(
+            run_shard,
+            ShardSpec(
+                url=f"ws://127.0.0.1:{port}/ws?token=s3cret-token", connections=2, duration_s=0.3, model="closed"
+            ),
+        )
         assert r.opened == 0 and sum(r.errors.values()) >= 2, r.errors
         assert seen == []

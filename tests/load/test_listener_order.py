@@ -37,13 +37,16 @@ def test_callbacks_in_any_order_settle_once_and_count_what_goes_wrong():
         cancelled.on_ws_frame(None, _Frame())  # raises inside: counted, not raised into picows
         cancelled.on_ws_frame(None, _Frame('{"type": "pong", "id": "12"}'))  # an answer to nothing pending: ignored
         assert sh.counters["client:RuntimeError"] == 1
-        assert sh.res.error_examples["client:RuntimeError"].startswith("a frame nobody foresaw at test_listener_order.py:")
+        assert sh.res.error_examples["client:RuntimeError"].startswith(
+            "a frame nobody foresaw at test_listener_order.py:"
+        )
 
     asyncio.run(main())
 
 
 def test_picows_handing_back_no_listener_is_a_counted_connection_error(monkeypatch):
-    """Under a flood of connects picows returned (transport, None): once an AttributeError, now a connection error with its reason."""
+    """Under a flood of connects picows returned (transport, None): once an AttributeError, now a connection error with
+    its reason."""
     from pitchey_analysis.load import engine
 
     class _Transport:

@@ -47,20 +47,38 @@ def test_header_messages_carry_string_ids_deep_and_answers_name_them_elsewhere()
 
 def test_first_message_auth_and_the_envelope_come_from_the_contract():
     c = load_contract(SHAPES / "firstauth.asyncapi.yaml")
-    spec = complete(ShardSpec(url="ws://127.0.0.1:9/api/websocket", connections=1, duration_s=1,
-                              users=(UserSpec(token="tok-1"), UserSpec())), c)
+    spec = complete(
+        ShardSpec(
+            url="ws://127.0.0.1:9/api/websocket",
+            connections=1,
+            duration_s=1,
+            users=(UserSpec(token="tok-1"), UserSpec()),
+        ),
+        c,
+    )
     w = spec.wire
-    assert w is not None and w.first_frame == "auth_required" and w.auth_ok == "auth_ok" and w.auth_refused == {"auth_invalid"}
+    assert (
+        w is not None
+        and w.first_frame == "auth_required"
+        and w.auth_ok == "auth_ok"
+        and w.auth_refused == {"auth_invalid"}
+    )
     assert w.error_at == ("success",) and w.error_equals == (False,) and w.error_kinds == frozenset()
-    assert [json.loads(x.auth) if x.auth else None for x in spec.connects] == [{"type": "auth", "access_token": "tok-1"}, None]
+    assert [json.loads(x.auth) if x.auth else None for x in spec.connects] == [
+        {"type": "auth", "access_token": "tok-1"},
+        None,
+    ]
     assert spec.connects[0].url == "ws://127.0.0.1:9/api/websocket"  # the token goes in the first message only
     assert sent(spec.ping) == {"id": 1000000000007, "type": "ping"}
 
 
 def test_pitchey_the_round_trip_padded_as_before_and_the_answer_by_kind():
     c = default_contract()
-    spec = complete(ShardSpec(url="ws://127.0.0.1:9/ws", connections=1, duration_s=1, subscribe="pitch:1",
-                              users=(UserSpec(token="t0k"),)))
+    spec = complete(
+        ShardSpec(
+            url="ws://127.0.0.1:9/ws", connections=1, duration_s=1, subscribe="pitch:1", users=(UserSpec(token="t0k"),)
+        )
+    )
     ping = spec.ping
     assert (ping.type, ping.answer, ping.correlated, ping.answers) == ("ping", "pong", False, ("pong",))
     head, tail = _request_frame(ping, 100, 1000000000007)
@@ -70,7 +88,9 @@ def test_pitchey_the_round_trip_padded_as_before_and_the_answer_by_kind():
     assert w is not None and w.first_frame == "connected" and w.echo_at == (("pong", ("id",)),)
     assert dict(w.subscribe)["pitch:1"].head == '{"type":"subscribe","channel":"pitch:1"}'
     assert spec.connects[0].url == "ws://127.0.0.1:9/ws?token=t0k"
-    echo = complete(ShardSpec(url="ws://127.0.0.1:9/", connections=1, duration_s=1, ping=ECHO_PING, await_first_frame=False))
+    echo = complete(
+        ShardSpec(url="ws://127.0.0.1:9/", connections=1, duration_s=1, ping=ECHO_PING, await_first_frame=False)
+    )
     assert echo.ping.answers == ("ping",) and echo.wire is not None and echo.wire.first_frame is None
     assert make(c, Operation("typing_start")).answer is None  # no reply: counted, not timed
     assert parse_scenario("users: [{operations: [ping]}]", duration_s=1, connections=1).users[0].operations[0] == ping

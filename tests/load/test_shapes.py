@@ -35,8 +35,12 @@ def rtts(r, metric: str = "rtt_ms") -> np.ndarray:
 
 
 async def test_jsonrpc_round_trips_matched_by_id_with_no_error():
-    scen = parse_scenario("users: [{rate_per_s: 25, operations: [ping, {type: add, fields: {params: [40, 2]}}]}]",
-                          duration_s=1.0, connections=4, contract=load_contract(SHAPES / "jsonrpc.asyncapi.yaml"))
+    scen = parse_scenario(
+        "users: [{rate_per_s: 25, operations: [ping, {type: add, fields: {params: [40, 2]}}]}]",
+        duration_s=1.0,
+        connections=4,
+        contract=load_contract(SHAPES / "jsonrpc.asyncapi.yaml"),
+    )
     r = await load("jsonrpc", connections=4, duration_s=1.0, users=scen.users)
     assert r.opened == 4 and r.errors == {}, r.errors  # no 'connected' awaited: the service sends no first frame
     assert r.sent >= 60 and r.answered == r.sent, (r.sent, r.answered)
@@ -44,15 +48,20 @@ async def test_jsonrpc_round_trips_matched_by_id_with_no_error():
 
 
 async def test_jsonrpc_an_answer_with_another_id_is_not_an_answer():
-    r = await load("jsonrpc", defects=frozenset({"wrong_id"}), connections=1, duration_s=0.3, model="closed",
-                   answer_timeout=0.3)
+    r = await load(
+        "jsonrpc", defects=frozenset({"wrong_id"}), connections=1, duration_s=0.3, model="closed", answer_timeout=0.3
+    )
     assert r.answered == 0 and rtts(r).size == 0
     assert r.errors.get("unmatched_answer", 0) >= 1 and r.errors.get("timeout", 0) >= 1, r.errors
 
 
 async def test_jsonrpc_an_error_answer_ends_its_round_trip_as_a_failure():
-    scen = parse_scenario("users: [{rate_per_s: 20, operations: [{type: add, fields: {params: [x]}}]}]",
-                          duration_s=0.5, connections=2, contract=load_contract(SHAPES / "jsonrpc.asyncapi.yaml"))
+    scen = parse_scenario(
+        "users: [{rate_per_s: 20, operations: [{type: add, fields: {params: [x]}}]}]",
+        duration_s=0.5,
+        connections=2,
+        contract=load_contract(SHAPES / "jsonrpc.asyncapi.yaml"),
+    )
     r = await load("jsonrpc", connections=2, duration_s=0.5, users=scen.users)
     assert r.answered == 0 and r.errors.get("error_answer", 0) == r.sent > 5, (r.sent, r.errors)  # -32602, by its id
 
@@ -62,8 +71,9 @@ async def test_header_answers_by_parent_id_beside_broadcasts_carrying_it_too():
     kind ends the round trip (a broadcast taken for it would leave the reply unmatched, an error)."""
     r = await load("header", connections=3, duration_s=1.0, rate_per_conn=20)
     assert r.errors == {} and r.sent >= 45 and r.answered == r.sent, (r.errors, r.sent, r.answered)
-    bad = await load("header", defects=frozenset({"wrong_id"}), connections=1, duration_s=0.3, model="closed",
-                     answer_timeout=0.3)
+    bad = await load(
+        "header", defects=frozenset({"wrong_id"}), connections=1, duration_s=0.3, model="closed", answer_timeout=0.3
+    )
     assert bad.answered == 0 and bad.errors.get("unmatched_answer", 0) >= 1, bad.errors
 
 
@@ -100,7 +110,10 @@ def test_a_contract_whose_operations_need_a_credential_asks_for_a_token():
     from pitchey_analysis.load.scenario import load_scenario
 
     with pytest.raises(UsageError, match="give --token"):
-        load_scenario("default", contract=load_contract(SHAPES / "firstauth.asyncapi.yaml"), duration_s=1.0, connections=1)
+        load_scenario(
+            "default", contract=load_contract(SHAPES / "firstauth.asyncapi.yaml"), duration_s=1.0, connections=1
+        )
+
 
 async def _phoenix_load(defects: frozenset[str] = frozenset(), **spec: object):
     """A shard against the Phoenix shape (array frames), with a token its login gave."""
@@ -110,8 +123,10 @@ async def _phoenix_load(defects: frozenset[str] = frozenset(), **spec: object):
 
     contract = load_contract(SHAPES / "phoenix.asyncapi.yaml")
     async with ShapeServer("phoenix", defects=defects) as srv:
-        async with aiohttp.ClientSession() as http, http.post(f"{srv.http_url}/api/login",
-                                                               json={"email": USER[0], "password": USER[1]}) as resp:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{srv.http_url}/api/login", json={"email": USER[0], "password": USER[1]}) as resp,
+        ):
             token = (await resp.json())["data"]["token"]
         made = complete(ShardSpec(url=srv.ws_url, users=(UserSpec(token=token, rate_per_s=20),), **spec), contract)  # type: ignore[arg-type]
         return await asyncio.to_thread(run_shard, made)
@@ -122,5 +137,7 @@ async def test_phoenix_array_frames_are_answered_by_their_ref():
     r = await _phoenix_load(connections=3, duration_s=1.0)
     assert r.opened == 3 and r.errors == {}, r.errors
     assert r.sent >= 30 and r.answered == r.sent and rtts(r).size == r.answered, (r.sent, r.answered)
-    wrong = await _phoenix_load(frozenset({"wrong_ref"}), connections=1, duration_s=0.3, model="closed", answer_timeout=0.3)
+    wrong = await _phoenix_load(
+        frozenset({"wrong_ref"}), connections=1, duration_s=0.3, model="closed", answer_timeout=0.3
+    )
     assert wrong.answered == 0 and wrong.errors.get("unmatched_answer", 0) >= 1, wrong.errors

@@ -21,16 +21,24 @@ from pitchey_analysis.runner import DEMO_ADMIN, DEMO_USERS
 from pitchey_analysis.server import Defect
 
 
-@pytest.mark.parametrize("defects, leaks", [([Defect.LOOKUP_SESSION_LEAK], True), ([], False)], ids=["item-18", "complete"])
+@pytest.mark.parametrize(
+    "defects, leaks", [([Defect.LOOKUP_SESSION_LEAK], True), ([], False)], ids=["item-18", "complete"]
+)
 def test_sessions_leaking_under_churn_are_found(tmp_path, defects, leaks):
     """Authenticated users who leave right after 'connected' (during the user lookup under item 18)."""
-    # a longer lookup than the default 3-20 ms, so that leaving "during the lookup" does not depend on this machine's speed
+    # a longer lookup than the default 3-20 ms, so that leaving "during the lookup" does not depend on this machine's
+    # speed
     with ReferenceServer(defects=defects, disable=["rate_limit"], lookup_delay_ms=(40.0, 60.0)) as srv:
         admin, creator = _login(srv.http_url, DEMO_ADMIN), _login(srv.http_url, DEMO_USERS["creator"])
         assert admin and creator
         churn = UserSpec("churn", token=creator, rate_per_s=0.0, session_s=0.0, rejoin_s=0.05)
-        path = capture_load(LoadPlan(srv.ws_url, levels=(4,), duration_s=2.5, workers=0, settle_s=1.0, poll_s=0.25),
-                            out=tmp_path, users=(churn,), admin_token=admin, progress=False)
+        path = capture_load(
+            LoadPlan(srv.ws_url, levels=(4,), duration_s=2.5, workers=0, settle_s=1.0, poll_s=0.25),
+            out=tmp_path,
+            users=(churn,),
+            admin_token=admin,
+            progress=False,
+        )
     run = load_run(path)
     a = analyze_soak(run.samples, load_events(run, "generator"), load_events(run, "target_stats"), window_s=0.5)
     found = a.sessions.set_index("finding")["status"]
@@ -62,7 +70,9 @@ class _DelayServer:
             async for msg in ws:
                 delay = (2.0 + self.growth * (time.monotonic() - t0)) / 1000.0
                 mid = json.loads(msg).get("id")
-                asyncio.get_running_loop().call_later(delay, lambda m=mid: asyncio.ensure_future(ws.send(json.dumps({"type": "pong", "id": m}))))
+                asyncio.get_running_loop().call_later(
+                    delay, lambda m=mid: asyncio.ensure_future(ws.send(json.dumps({"type": "pong", "id": m})))
+                )
 
         async with websockets.serve(handler, "127.0.0.1", 0) as server:
             self.url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
@@ -85,7 +95,9 @@ def _drift(growth: float) -> dict:
         r = run_shard(ShardSpec(url=srv.url, connections=4, duration_s=3.0, rate_per_conn=25, await_first_frame=False))
     import pandas as pd
 
-    samples = pd.DataFrame({"metric": r.metric, "value_ms": r.value_ms, "t_offset_s": r.t_offset_s - r.t_offset_s.min(), "ok": r.ok})
+    samples = pd.DataFrame(
+        {"metric": r.metric, "value_ms": r.value_ms, "t_offset_s": r.t_offset_s - r.t_offset_s.min(), "ok": r.ok}
+    )
     # a change under 5 ms is not drift here: a busy test machine moves a loopback median by a few ms
     return latency_drift(samples, window_s=0.25, abs_change=5.0).set_index("metric").loc["rtt_ms"].to_dict()
 

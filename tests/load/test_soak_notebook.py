@@ -12,11 +12,24 @@ from tests.test_notebooks import run_nb
 
 def test_soak_notebook_on_a_short_load_run(tmp_path):
     with ReferenceServer(disable=["rate_limit"]) as srv:
-        path = capture_load(LoadPlan(srv.ws_url, levels=(5,), duration_s=2.0, rate_per_conn=20, workers=0, settle_s=0.5, poll_s=0.25),
-                            out=tmp_path / "runs", admin_token=_login(srv.http_url, DEMO_ADMIN), progress=False)
+        path = capture_load(
+            LoadPlan(srv.ws_url, levels=(5,), duration_s=2.0, rate_per_conn=20, workers=0, settle_s=0.5, poll_s=0.25),
+            out=tmp_path / "runs",
+            admin_token=_login(srv.http_url, DEMO_ADMIN),
+            progress=False,
+        )
     node = run_nb("8.0-soak", tmp_path, run=str(path), window_s=0.5)
-    images = sum(1 for c in node.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {}))
-    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for c in node.cells for o in c.get("outputs", []))
+    images = sum(
+        1
+        for c in node.cells
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})
+    )
+    text = "".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for c in node.cells
+        for o in c.get("outputs", [])
+    )
     assert "generator saturated for" in text and "sessions_return_to_baseline" in text
     assert images >= 3
 
@@ -43,7 +56,15 @@ def test_session_lifetimes_are_plotted_in_seconds():
 
     from pitchey_analysis.report import soakfigures
 
-    windows = pd.DataFrame({"metric": ["session_lifetime_s", "rtt_ms"], "q": [0.5, 0.5], "t_mid_s": [1.0, 1.0],
-                            "estimate": [30.0, 2.0], "lo": [29.0, 1.0], "hi": [31.0, 3.0]})
+    windows = pd.DataFrame(
+        {
+            "metric": ["session_lifetime_s", "rtt_ms"],
+            "q": [0.5, 0.5],
+            "t_mid_s": [1.0, 1.0],
+            "estimate": [30.0, 2.0],
+            "lo": [29.0, 1.0],
+            "hi": [31.0, 3.0],
+        }
+    )
     assert soakfigures.windowed_latency(windows, "session_lifetime_s").axes[0].get_ylabel() == "s"
     assert soakfigures.windowed_latency(windows, "rtt_ms").axes[0].get_ylabel() == "ms"

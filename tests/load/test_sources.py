@@ -61,8 +61,19 @@ def test_connections_leave_from_the_given_source_addresses(echo, monkeypatch, fa
 
     monkeypatch.setattr(engine, "_SOCKET_FACTORY", factory)
     url, peers = echo
-    res = run_load(LoadPlan(url, levels=(20,), duration_s=0.3, model="hold", workers=0, source_addresses=("127.0.0.2", "127.0.0.3"),
-                            await_first_frame=False, ping=ECHO_PING), progress=False)
+    res = run_load(
+        LoadPlan(
+            url,
+            levels=(20,),
+            duration_s=0.3,
+            model="hold",
+            workers=0,
+            source_addresses=("127.0.0.2", "127.0.0.3"),
+            await_first_frame=False,
+            ping=ECHO_PING,
+        ),
+        progress=False,
+    )
     assert res.opened == 20 and res.held == 20, res.errors()
     assert peers == {"127.0.0.2": 10, "127.0.0.3": 10}  # as the target saw them, round robin
 
@@ -70,9 +81,19 @@ def test_connections_leave_from_the_given_source_addresses(echo, monkeypatch, fa
 def test_source_addresses_are_shared_evenly_over_the_shards(echo):
     """Three addresses, two shards: each address carries a third of the connections, not one shard's half."""
     url, peers = echo
-    res = run_load(LoadPlan(url, levels=(30,), duration_s=0.3, model="hold", workers=2,
-                            source_addresses=("127.0.0.2", "127.0.0.3", "127.0.0.4"), await_first_frame=False, ping=ECHO_PING),
-                   progress=False)
+    res = run_load(
+        LoadPlan(
+            url,
+            levels=(30,),
+            duration_s=0.3,
+            model="hold",
+            workers=2,
+            source_addresses=("127.0.0.2", "127.0.0.3", "127.0.0.4"),
+            await_first_frame=False,
+            ping=ECHO_PING,
+        ),
+        progress=False,
+    )
     assert res.opened == 30 and len({s.pid for s in res.shards}) == 2, res.errors()
     assert peers == {"127.0.0.2": 10, "127.0.0.3": 10, "127.0.0.4": 10}
 
@@ -80,8 +101,19 @@ def test_source_addresses_are_shared_evenly_over_the_shards(echo):
 def test_a_source_address_that_is_a_name_is_refused_before_any_connection(echo):
     url, peers = echo
     with pytest.raises(UsageError, match="source address 'localhost' is not an IP address"):
-        run_load(LoadPlan(url, levels=(5,), duration_s=0.1, model="hold", workers=0, source_addresses=("localhost",),
-                          await_first_frame=False, ping=ECHO_PING), progress=False)
+        run_load(
+            LoadPlan(
+                url,
+                levels=(5,),
+                duration_s=0.1,
+                model="hold",
+                workers=0,
+                source_addresses=("localhost",),
+                await_first_frame=False,
+                ping=ECHO_PING,
+            ),
+            progress=False,
+        )
     assert not peers
 
 
@@ -122,8 +154,19 @@ def test_the_collector_runs_less_often_during_a_shard_and_as_before_after(echo):
     async def sink(msg):
         during.append(gc.get_threshold())
 
-    res = run_shard(ShardSpec(url=url, connections=5, duration_s=0.6, model="open", rate_per_conn=10, await_first_frame=False,
-                              ping=ECHO_PING, users=()), sink)
+    res = run_shard(
+        ShardSpec(
+            url=url,
+            connections=5,
+            duration_s=0.6,
+            model="open",
+            rate_per_conn=10,
+            await_first_frame=False,
+            ping=ECHO_PING,
+            users=(),
+        ),
+        sink,
+    )
     assert res.opened == 5 and during
     assert all(t[0] == max(before[0], 50_000) and t[1:] == before[1:] for t in during)
     assert gc.get_threshold() == before

@@ -1,4 +1,5 @@
-"""Streaming capture: a killed ``load`` keeps its samples up to its last seconds; the stream reader stops at a torn batch."""
+"""Streaming capture: a killed ``load`` keeps its samples up to its last seconds; the stream reader stops at a torn
+batch."""
 
 from __future__ import annotations
 
@@ -30,7 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_stream_reader_stops_quietly_at_a_torn_last_batch(tmp_path):
     w = SampleStreamWriter(tmp_path / SAMPLE_STREAM)
     for k in range(3):
-        w.write(*encode_chunk("p#1", 10, [("rtt_ms", np.full(100, float(k)), np.arange(100.0), np.arange(100), np.ones(100, "uint8"))]))
+        w.write(
+            *encode_chunk(
+                "p#1", 10, [("rtt_ms", np.full(100, float(k)), np.arange(100.0), np.arange(100), np.ones(100, "uint8"))]
+            )
+        )
     w._fh.flush()
     data = (tmp_path / SAMPLE_STREAM).read_bytes()
     (tmp_path / SAMPLE_STREAM).write_bytes(data[:-40])  # killed in the middle of the last batch
@@ -40,14 +45,27 @@ def test_stream_reader_stops_quietly_at_a_torn_last_batch(tmp_path):
 
 
 def test_chunks_made_without_pyarrow_are_the_samples_read_with_pyarrow(tmp_path):
-    """encode_chunk (nanoarrow, array.array columns) writes the file's schema exactly; every value, flag and text comes back."""
+    """encode_chunk (nanoarrow, array.array columns) writes the file's schema exactly; every value, flag and text comes
+    back."""
     from array import array
 
     n = 1003
     ok = array("b", [1] * n)
     ok[5] = ok[1000] = 0
-    rtt = ("rtt_ms", array("d", [float(i) for i in range(n)]), array("d", [i / 10 for i in range(n)]), array("q", range(7, 7 + n)), ok)
-    connect = ("connect_ms", array("d", [2.5, float("nan")]), array("d", [0.1, 0.2]), array("q", [7, 8]), array("b", [1, 0]))
+    rtt = (
+        "rtt_ms",
+        array("d", [float(i) for i in range(n)]),
+        array("d", [i / 10 for i in range(n)]),
+        array("q", range(7, 7 + n)),
+        ok,
+    )
+    connect = (
+        "connect_ms",
+        array("d", [2.5, float("nan")]),
+        array("d", [0.1, 0.2]),
+        array("q", [7, 8]),
+        array("b", [1, 0]),
+    )
     empty = ("push_ms:ticker", array("d"), array("d"), array("q"), array("b"))
     w = SampleStreamWriter(tmp_path / SAMPLE_STREAM)
     chunk, rows = encode_chunk("load.level_50#1-ab", 50, [rtt, empty, connect])
@@ -93,9 +111,10 @@ from pitchey_analysis.load import LoadPlan, run_load
 from pitchey_analysis.load.spec import ECHO_PING, UserSpec
 heavy = lambda: sorted(m for m in ("pyarrow", "numpy", "pandas") if m in sys.modules)
 writer = SampleStreamWriter(Path({str(tmp_path / SAMPLE_STREAM)!r}))
-res = run_load(LoadPlan(sys.argv[1], levels=(3,), duration_s=0.5, model="closed", workers=0, await_first_frame=False, ping=ECHO_PING),
-               progress=False, on_message=lambda m: m["chunk"] is not None and writer.write(m["chunk"], m["rows"]),
-               keep_samples=False, probe_id="p#1")
+plan = LoadPlan(sys.argv[1], levels=(3,), duration_s=0.5, model="closed", workers=0, await_first_frame=False,
+                ping=ECHO_PING)
+res = run_load(plan, progress=False, keep_samples=False, probe_id="p#1",
+               on_message=lambda m: m["chunk"] is not None and writer.write(m["chunk"], m["rows"]))
 writer.close()
 out = {{"answered": res.answered, "samples": res.samples, "rows": writer.rows, "engine": heavy()}}
 close = capture.LoadCapture.close
@@ -103,16 +122,23 @@ def before_close(self, *a, **k):
     out["capture"] = heavy()
     return close(self, *a, **k)
 capture.LoadCapture.close = before_close
-run = capture.capture_load(LoadPlan(sys.argv[1], levels=(2,), duration_s=0.5, workers=0, settle_s=0.1, poll_s=0.2,
-                                    await_first_frame=False, ping=ECHO_PING), out=Path({str(tmp_path / "runs")!r}), progress=False,
+plan = LoadPlan(sys.argv[1], levels=(2,), duration_s=0.5, workers=0, settle_s=0.1, poll_s=0.2,
+                await_first_frame=False, ping=ECHO_PING)
+run = capture.capture_load(plan, out=Path({str(tmp_path / "runs")!r}), progress=False,
                            users=(UserSpec(name="echo", rate_per_s=20, operations=(ECHO_PING,)),))
 out["run"] = str(run)
 print(json.dumps(out))
 """
     port = free_port()
     with Proc([*W, "picows-echo-server", str(port)], "ready"):
-        proc = subprocess.run([sys.executable, "-c", code, f"ws://127.0.0.1:{port}/"], cwd=ROOT, capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, f"ws://127.0.0.1:{port}/"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+        )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.splitlines()[-1])
     assert out["engine"] == [] and out["capture"] == [], out
@@ -130,9 +156,29 @@ print(json.dumps(out))
 def test_a_killed_load_keeps_its_samples_up_to_the_last_two_seconds(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = open(tmp_path / "load.log", "w")
-    p = subprocess.Popen([sys.executable, "-m", "pitchey_analysis.cli", "load", "--connections", "10", "--duration", "60",
-                          "--rate", "20", "--workers", "1", "--out", str(tmp_path / "runs")],
-                         cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pitchey_analysis.cli",
+            "load",
+            "--connections",
+            "10",
+            "--duration",
+            "60",
+            "--rate",
+            "20",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         stream = None
@@ -143,7 +189,9 @@ def test_a_killed_load_keeps_its_samples_up_to_the_last_two_seconds(tmp_path):
                 break
             time.sleep(0.1)
         assert stream is not None, (tmp_path / "load.log").read_text()[-2000:]
-        time.sleep(2.5)  # not a wait for an event: the kill must fall at any moment of a load under way, between flushes
+        time.sleep(
+            2.5
+        )  # not a wait for an event: the kill must fall at any moment of a load under way, between flushes
         killed_at = time.time()
         os.killpg(p.pid, signal.SIGKILL)  # the CLI, its embedded target and its Dask workers at once
     finally:
@@ -159,6 +207,9 @@ def test_a_killed_load_keeps_its_samples_up_to_the_last_two_seconds(tmp_path):
     print(f"last kept sample {killed_at - last:.2f} s before the kill, {len(rtt)} round trips kept")
     assert killed_at - last < 2.0, f"the last kept sample was taken {killed_at - last:.2f} s before the kill"
     assert len(rtt) > 300  # 10 connections at 20/s for over 2.5 s
-    windows = [json.loads(x) for x in (stream.parent / "events.jsonl").read_text().splitlines()
-               if '"generator"' in x and x.endswith("}")]
+    windows = [
+        json.loads(x)
+        for x in (stream.parent / "events.jsonl").read_text().splitlines()
+        if '"generator"' in x and x.endswith("}")
+    ]
     assert windows and all("lag_max_ms" in w for w in windows)

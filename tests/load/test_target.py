@@ -16,13 +16,16 @@ HEALTH = "    health: {path: /v1/status, status: /up, healthy: true}"
 def ticker_with_count():
     text = TICKER.read_text()
     assert HEALTH in text
-    return contract_from_text(text.replace(HEALTH, HEALTH + "\n    wsHealth: {path: /v1/status, connections: /clients}"),
-                              name="ticker-count")
+    return contract_from_text(
+        text.replace(HEALTH, HEALTH + "\n    wsHealth: {path: /v1/status, connections: /clients}"), name="ticker-count"
+    )
 
 
 def test_sources_and_pointers_come_from_the_contract():
-    assert count_sources(load_contract("pitchey")) == [("stats", "/api/ws/stats", "/data/connections/total", True),
-                                                       ("health", "/api/ws/health", "/data/websocket/connections", False)]
+    assert count_sources(load_contract("pitchey")) == [
+        ("stats", "/api/ws/stats", "/data/connections/total", True),
+        ("health", "/api/ws/health", "/data/websocket/connections", False),
+    ]
     assert count_sources(ticker_with_count()) == [("health", "/v1/status", "/clients", False)]
     assert count_sources(load_contract(TICKER)) == []
     assert sessions_from("/data/totalSessions", {"data": {"totalSessions": 4}}) == 4
@@ -44,5 +47,7 @@ async def test_the_poller_reads_another_service_where_its_contract_says():
         got = await asyncio.to_thread(TargetPoller(t.http_url, lambda _: None).poll_once)
         assert got["sessions"] is None and got["source"] == "none" and got["error"], got
         # a contract declaring no count: no poll at all, and said so
-        got = await asyncio.to_thread(TargetPoller(t.http_url, lambda _: None, contract=load_contract(TICKER)).poll_once)
+        got = await asyncio.to_thread(
+            TargetPoller(t.http_url, lambda _: None, contract=load_contract(TICKER)).poll_once
+        )
         assert got["sessions"] is None and "declares no session count" in got["error"], got

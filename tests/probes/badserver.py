@@ -41,8 +41,14 @@ def close(code: int, reason: str = "") -> bytes:
     return frame(0x8, struct.pack("!H", code) + reason.encode())
 
 
-CONNECTED = {"type": "connected", "authenticated": False, "user": None, "sessionId": "x", "timestamp": 1,
-             "capabilities": ["public_pitches", "browsing"]}
+CONNECTED = {
+    "type": "connected",
+    "authenticated": False,
+    "user": None,
+    "sessionId": "x",
+    "timestamp": 1,
+    "capabilities": ["public_pitches", "browsing"],
+}
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -77,8 +83,14 @@ class BadServer:
 
     """``async with BadServer(behaviour, status=101) as b: b.ws_url``."""
 
-    def __init__(self, behaviour: Behaviour | None = None, *, status: int = 101, upgrade: str = "full",
-                 http_status: int | None = 500) -> None:
+    def __init__(
+        self,
+        behaviour: Behaviour | None = None,
+        *,
+        status: int = 101,
+        upgrade: str = "full",
+        http_status: int | None = 500,
+    ) -> None:
         self.behaviour = behaviour
         self.status = status
         self.http_status = http_status  # the answer to plain HTTP requests; None: never answer anything
@@ -117,8 +129,12 @@ class BadServer:
                 await asyncio.sleep(3600)  # silent: answers nothing at all
             if "upgrade" not in headers:
                 body = b'{"success":false,"error":"misbehaving test server"}'
-                writer.write(f"HTTP/1.1 {self.http_status} Nope\r\nContent-Type: application/json\r\nContent-Length: ".encode()
-                             + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+                writer.write(
+                    f"HTTP/1.1 {self.http_status} Nope\r\nContent-Type: application/json\r\nContent-Length: ".encode()
+                    + str(len(body)).encode()
+                    + b"\r\nConnection: close\r\n\r\n"
+                    + body
+                )
                 await writer.drain()
                 return
             if self.upgrade == "never":
@@ -128,7 +144,10 @@ class BadServer:
                 await writer.drain()
                 return
             accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()).decode()
-            resp = f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            resp = (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+                f"Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            )
             if self.upgrade == "half":
                 writer.write(resp[:40].encode())
                 await writer.drain()

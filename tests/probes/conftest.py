@@ -25,9 +25,15 @@ def run_one(tmp_path: Path):
         recorders.append(rec)
         options = make_options("quick", **over.pop("options", {}))
         ctx = ProbeContext(
-            ws_url=srv.ws_url, http_url=srv.http_url, recorder=rec, options=options,
-            user=over.pop("user", DEMO_USERS["creator"]), users=over.pop("users", dict(DEMO_USERS)),
-            admin=over.pop("admin", DEMO_ADMIN), jwt_secret=over.pop("jwt_secret", srv.jwt_secret), **over,
+            ws_url=srv.ws_url,
+            http_url=srv.http_url,
+            recorder=rec,
+            options=options,
+            user=over.pop("user", DEMO_USERS["creator"]),
+            users=over.pop("users", dict(DEMO_USERS)),
+            admin=over.pop("admin", DEMO_ADMIN),
+            jwt_secret=over.pop("jwt_secret", srv.jwt_secret),
+            **over,
         )
         if srv.ca_file is not None and ctx.ssl_context is None:
             import ssl

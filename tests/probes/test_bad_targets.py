@@ -34,7 +34,9 @@ def outcomes(run):
     return {r.probe: (r.outcome, r.reason) for r in run.probes.itertuples()}
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:1/ws", "ws://", "not a url", "ws://127.0.0.1:99999/ws", "ftp://x/ws"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1/ws", "ws://", "not a url", "ws://127.0.0.1:99999/ws", "ftp://x/ws"]
+)
 def test_malformed_target_refused_before_anything_starts(url):
     with pytest.raises(UsageError, match="malformed target URL"):
         check_target(url)
@@ -51,7 +53,9 @@ async def test_connection_refused_is_recorded(tmp_path):
 @pytest.mark.parametrize("upgrade,reason", [("never", "connect_timeout"), ("half", "connect_timeout")])
 async def test_unanswered_or_half_written_handshake(tmp_path, upgrade, reason):
     async with BadServer(upgrade=upgrade) as b:
-        run = await run_against(b.ws_url, tmp_path, only=["connection.anonymous_connect", "messaging.ping"], open_timeout_s=0.5)
+        run = await run_against(
+            b.ws_url, tmp_path, only=["connection.anonymous_connect", "messaging.ping"], open_timeout_s=0.5
+        )
     o = outcomes(run)
     assert o["connection.anonymous_connect"][1] in (reason, "bad_handshake")
     assert o["messaging.ping"][1] in (reason, "bad_handshake")
@@ -230,6 +234,10 @@ async def test_http_url_is_used_when_given(make_server, tmp_path):
     cfg.only = ["connection.health"]
     run = load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg, http_url=srv.http_url + "/"))
     assert outcomes(run)["connection.health"] == ("pass", "ok")
-    run = load_run(await arun_suite(srv.ws_url, suite="quick", out=tmp_path, config=cfg, http_url=f"http://127.0.0.1:{free_port()}"))
+    run = load_run(
+        await arun_suite(
+            srv.ws_url, suite="quick", out=tmp_path, config=cfg, http_url=f"http://127.0.0.1:{free_port()}"
+        )
+    )
     assert outcomes(run)["connection.health"] == ("error", "connect_refused")
     assert run.manifest["target"]["http_url"].startswith("http://127.0.0.1:")

@@ -36,14 +36,20 @@ def test_password_hash_shapes_are_found_and_never_returned(kind):
 
 def test_passlib_pbkdf2_and_a_field_named_for_a_hash():
     assert find_hash(None, {"h": "$pbkdf2-sha256$29000$N2ZMaE$6KEv5Pk0ECRv"})[0] == "pbkdf2"
-    assert find_hash(None, {"user": {"password_digest": "5f4dcc3b5aa765d61d8327deb882cf99"}}) == ("named field", "/user/password_digest")
+    assert find_hash(None, {"user": {"password_digest": "5f4dcc3b5aa765d61d8327deb882cf99"}}) == (
+        "named field",
+        "/user/password_digest",
+    )
 
 
-@pytest.mark.parametrize("body", [
-    {"token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "user": {"id": 1, "email": "a@b.c"}},
-    {"price": "$2.50", "note": "$5 off, then $6 more", "id": "3f2b8c1e-0d4a-4b7e-9a61-5c2d8e7f1a90"},
-    {"passwordChangedAt": "2026-01-01", "hasPassword": True},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "user": {"id": 1, "email": "a@b.c"}},
+        {"price": "$2.50", "note": "$5 off, then $6 more", "id": "3f2b8c1e-0d4a-4b7e-9a61-5c2d8e7f1a90"},
+        {"passwordChangedAt": "2026-01-01", "hasPassword": True},
+    ],
+)
 def test_ordinary_login_answers_hold_no_hash(body):
     assert find_hash(json.dumps(body), body) is None
 
@@ -72,7 +78,12 @@ async def test_a_password_hash_in_the_admin_login_answer_is_a_critical_finding(m
 async def test_claims_and_subjects_are_judged_for_every_login_and_the_admin(make_server, run_one):
     srv = await make_server()
     rec = await run_one("connection.login", srv)
-    assert rec["outcome"] == "pass" and set(json.loads(rec["observed"])["claims"]) == {"creator", "investor", "production", "admin"}
+    assert rec["outcome"] == "pass" and set(json.loads(rec["observed"])["claims"]) == {
+        "creator",
+        "investor",
+        "production",
+        "admin",
+    }
     rec = await run_one("auth.token_subject", srv)
     assert rec["outcome"] == "pass" and "admin" in json.loads(rec["observed"])["judged"]
     srv = await make_server(defects=[12])  # the stats endpoint open to user ids 1-3
@@ -107,12 +118,17 @@ async def test_a_trigger_without_authorization_lets_any_user_notify_any_other(ma
     contract = contract_from_text(yaml.safe_dump(doc), name="notify-only")
     srv = await make_server(disable=["trigger_authz"])
     rec = await run_one("readiness.trigger_authorization", srv, contract=contract)
-    assert (rec["outcome"], rec["reason"], bool(rec["critical"])) == ("fail", "trigger_unauthorized", True), rec["detail"]
+    assert (rec["outcome"], rec["reason"], bool(rec["critical"])) == ("fail", "trigger_unauthorized", True), rec[
+        "detail"
+    ]
     assert rec["detail"].startswith("POST /api/ws/notify (role owner) accepted the creator for the investor's id (2)")
     assert "push to another user's sessions" in rec["detail"]
     srv = await make_server(disable=["trigger_authz"])
     rec = await run_one("readiness.trigger_authorization", srv)
-    assert rec["reason"] == "trigger_unauthorized" and "/api/notifications (role admin) accepted the creator, not an admin" in rec["detail"]
+    assert (
+        rec["reason"] == "trigger_unauthorized"
+        and "/api/notifications (role admin) accepted the creator, not an admin" in rec["detail"]
+    )
 
 
 async def test_a_declared_trigger_the_service_lacks_is_no_evidence(make_server, run_one):
@@ -121,7 +137,9 @@ async def test_a_declared_trigger_the_service_lacks_is_no_evidence(make_server, 
         ch.pop("trigger", None)
     doc["x-readiness"]["triggers"] = {"gone": {"method": "POST", "path": "/api/no-such-trigger", "role": "admin"}}
     srv = await make_server()
-    rec = await run_one("readiness.trigger_authorization", srv, contract=contract_from_text(yaml.safe_dump(doc), name="gone"))
+    rec = await run_one(
+        "readiness.trigger_authorization", srv, contract=contract_from_text(yaml.safe_dump(doc), name="gone")
+    )
     assert (rec["outcome"], rec["reason"]) == ("skip", "trigger_missing"), rec["detail"]
 
 

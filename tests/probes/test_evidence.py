@@ -27,11 +27,28 @@ CLI = [sys.executable, "-m", "pitchey_analysis.cli"]
 def bad_config(**over) -> SuiteConfig:
     """The quick suite at a small timeout scale, with credentials, no preflight (the target is judged, not the user)."""
     opts = make_options("quick", **over)
-    halves = ("timeout_s", "open_timeout_s", "push_timeout_s", "server_ping_wait_s", "quiet_window_s", "handshake_bound_s",
-              "settle_s")
-    opts = dataclasses.replace(opts, **{f: getattr(opts, f) / 2 for f in halves})  # 0.2 of the defaults at the tests' 0.4 scale
-    return SuiteConfig(suite="quick", options=opts, progress=False, preflight=False, user=DEMO_USERS["creator"],
-                       users=dict(DEMO_USERS), admin=DEMO_ADMIN, jwt_secret="k" * 40)
+    halves = (
+        "timeout_s",
+        "open_timeout_s",
+        "push_timeout_s",
+        "server_ping_wait_s",
+        "quiet_window_s",
+        "handshake_bound_s",
+        "settle_s",
+    )
+    opts = dataclasses.replace(
+        opts, **{f: getattr(opts, f) / 2 for f in halves}
+    )  # 0.2 of the defaults at the tests' 0.4 scale
+    return SuiteConfig(
+        suite="quick",
+        options=opts,
+        progress=False,
+        preflight=False,
+        user=DEMO_USERS["creator"],
+        users=dict(DEMO_USERS),
+        admin=DEMO_ADMIN,
+        jwt_secret="k" * 40,
+    )
 
 
 async def _stall(reader, writer):
@@ -51,14 +68,17 @@ async def _close_at_once(reader, writer):
     await writer.drain()
 
 
-@pytest.mark.parametrize("name,kw", [
-    ("silent", {"http_status": None}),
-    ("forbidden", {"status": 403, "http_status": 403}),
-    ("stall", {"behaviour": _stall}),
-    ("garbage", {"behaviour": _garbage}),
-    ("close_at_once", {"behaviour": _close_at_once}),
-    ("no_pong", {"behaviour": connected_then_silent}),
-])
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("silent", {"http_status": None}),
+        ("forbidden", {"status": 403, "http_status": 403}),
+        ("stall", {"behaviour": _stall}),
+        ("garbage", {"behaviour": _garbage}),
+        ("close_at_once", {"behaviour": _close_at_once}),
+        ("no_pong", {"behaviour": connected_then_silent}),
+    ],
+)
 async def test_no_probe_passes_against_a_target_without_features_and_the_run_is_bounded(tmp_path, name, kw):
     t0 = time.perf_counter()
     async with BadServer(**kw) as b:
@@ -72,7 +92,9 @@ async def test_no_probe_passes_against_a_target_without_features_and_the_run_is_
     if name in ("silent", "forbidden", "stall"):
         assert passed == [], passed
     else:  # a server that only sends 'connected' may pass what it does do (anonymous connect), never a feature it lacks
-        assert not {"auth.query_token", "messaging.ping", "readiness.rate_limit", "auth.invalid_token"} & set(passed), passed
+        assert not {"auth.query_token", "messaging.ping", "readiness.rate_limit", "auth.invalid_token"} & set(passed), (
+            passed
+        )
     assert analyze(run).verdict.verdict != "READY"
     assert elapsed < 30, f"{name}: {elapsed:.1f} s"
 
@@ -96,7 +118,10 @@ async def test_deadline_cancels_and_records_unfinished_probes(tmp_path):
 
 def test_interrupted_and_partial_runs_are_never_ready(sample_run):
     run = load_run(sample_run)
-    plan = [{"probe": p, "critical": bool(c), "selected": True} for p, c in zip(run.probes["probe"], run.probes["critical"], strict=True)]
+    plan = [
+        {"probe": p, "critical": bool(c), "selected": True}
+        for p, c in zip(run.probes["probe"], run.probes["critical"], strict=True)
+    ]
     crit = run.probes.loc[run.probes["critical"] == True, "probe"].iloc[0]  # noqa: E712
     cut = run.probes[run.probes["probe"] != crit]
     slo = pd.DataFrame(columns=["target", "status", "note"])
@@ -119,8 +144,10 @@ async def test_only_run_is_partial(tmp_path):
     assert "auth.query_token" in v.not_run
 
 
-@pytest.mark.parametrize("name", ["connection.authenticated_connect", "auth.query_token", "auth.header_token",
-                                  "connection.single_connected_frame"])
+@pytest.mark.parametrize(
+    "name",
+    ["connection.authenticated_connect", "auth.query_token", "auth.header_token", "connection.single_connected_frame"],
+)
 async def test_a_session_closed_right_after_connected_fails_the_connect_probes(make_server, run_one, name):
     """Part B item 7 as the real backend showed it: 'connected', then close 1011 'User not found' a few ms later."""
     srv = await make_server(defects=[Defect.WS_USERS_MISSING])
@@ -192,7 +219,9 @@ def test_percentile_estimate_inside_its_interval():
 
 
 def _cli(*args, env=None, timeout=30):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 def test_preflight_tells_the_user_in_one_line(tmp_path):
@@ -201,8 +230,12 @@ def test_preflight_tells_the_user_in_one_line(tmp_path):
     assert r.returncode == 2 and "nothing listens on 127.0.0.1:" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert time.perf_counter() - t0 < 30  # a guard against hanging; the preflight's own time is a few seconds at most
     port = free_port()
-    http = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    http = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     try:
         for _ in range(50):
             try:
@@ -226,8 +259,17 @@ async def test_wrong_password_exits_2_without_a_run(make_server, tmp_path):
     srv = await make_server()
 
     def run():
-        return _cli("run", "--target", srv.ws_url, "--email", "alex.creator@demo.com", "--out", str(tmp_path / "runs"),
-                    "--no-progress", env={"PITCHEY_PASSWORD": "wrong"})
+        return _cli(
+            "run",
+            "--target",
+            srv.ws_url,
+            "--email",
+            "alex.creator@demo.com",
+            "--out",
+            str(tmp_path / "runs"),
+            "--no-progress",
+            env={"PITCHEY_PASSWORD": "wrong"},
+        )
 
     r = await asyncio.to_thread(run)
     assert r.returncode == 2 and "login as creator failed (401): check --password" in r.stderr, r.stderr
@@ -240,8 +282,20 @@ def test_report_runs_dir_missing_is_a_usage_error(tmp_path):
 
 
 def test_embedded_target_ignores_an_exported_secret(tmp_path):
-    r = _cli("run", "--suite", "quick", "--only", "authentication", "--out", str(tmp_path), "--no-progress", "--fail-on", "never",
-             env={"PITCHEY_JWT_SECRET": "x" * 40}, timeout=120)
+    r = _cli(
+        "run",
+        "--suite",
+        "quick",
+        "--only",
+        "authentication",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--fail-on",
+        "never",
+        env={"PITCHEY_JWT_SECRET": "x" * 40},
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     run = load_run(next(tmp_path.iterdir()))
     # every authentication probe the contract declares passes (one for another session model is not planned)
@@ -249,4 +303,10 @@ def test_embedded_target_ignores_an_exported_secret(tmp_path):
     assert bad.empty, bad[["probe", "outcome", "reason"]]
     # the control: the authentication probes ran and passed (none recorded at all passed the line above)
     passed = set(run.probes.loc[run.probes["outcome"] == "pass", "probe"])
-    assert {"auth.query_token", "auth.header_token", "auth.forged_token", "auth.expired_token", "auth.token_subject"} <= passed
+    assert {
+        "auth.query_token",
+        "auth.header_token",
+        "auth.forged_token",
+        "auth.expired_token",
+        "auth.token_subject",
+    } <= passed

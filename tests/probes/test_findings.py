@@ -37,7 +37,9 @@ def _emitted_reasons() -> set[str]:
 
 
 def test_every_failing_case_has_a_specific_entry():
-    pairs = {(p, r) for p, cases in CASES.items() for _, r in cases} | {(p, r) for p, rs in SPECIAL_CASES.items() for r in rs}
+    pairs = {(p, r) for p, cases in CASES.items() for _, r in cases} | {
+        (p, r) for p, rs in SPECIAL_CASES.items() for r in rs
+    }
     missing = sorted(pairs - set(FINDINGS))
     assert not missing, f"no specific finding entry for: {missing}"
 
@@ -73,15 +75,34 @@ def test_an_unknown_probe_degrades_to_the_generic_text():
 
 
 def _probe(name: str, reason: str, critical: bool, outcome: str = "fail") -> dict:
-    return {"run_id": "r", "probe_id": name, "category": name.split(".")[0], "probe": name, "attempt": 1,
-            "started_at": pd.Timestamp("2026-01-01", tz="UTC"), "duration_ms": 1.0, "outcome": outcome, "reason": reason,
-            "detail": f"{name} went wrong", "expected": f"{name} expectation", "observed": None, "close_code": None,
-            "close_reason": None, "critical": critical}
+    return {
+        "run_id": "r",
+        "probe_id": name,
+        "category": name.split(".")[0],
+        "probe": name,
+        "attempt": 1,
+        "started_at": pd.Timestamp("2026-01-01", tz="UTC"),
+        "duration_ms": 1.0,
+        "outcome": outcome,
+        "reason": reason,
+        "detail": f"{name} went wrong",
+        "expected": f"{name} expectation",
+        "observed": None,
+        "close_code": None,
+        "close_reason": None,
+        "critical": critical,
+    }
 
 
 def test_one_finding_per_defect_grouped_and_blocking_when_any_probe_is_critical():
-    probes = pd.DataFrame([_probe("auth.invalid_token", "wrong_answer", True), _probe("auth.alg_none", "wrong_answer", True),
-                           _probe("messaging.typing", "no_answer", False), _probe("messaging.ping", "ok", True, "pass")])
+    probes = pd.DataFrame(
+        [
+            _probe("auth.invalid_token", "wrong_answer", True),
+            _probe("auth.alg_none", "wrong_answer", True),
+            _probe("messaging.typing", "no_answer", False),
+            _probe("messaging.ping", "ok", True, "pass"),
+        ]
+    )
     f = defect_findings(probes)
     assert list(f["severity"]) == ["blocking", "risk"]
     assert f.loc[0, "title"] == GROUPS["refused-token-form"]["title"]

@@ -32,9 +32,15 @@ from tests.conftest import SHORT
 from tests.probes.badserver import BadServer, connected_then_silent
 from tests.probes.test_each_probe import CONTEXT, _with_limits
 
-HARDENING = ("resilience.nested_json", "readiness.control_frame_flood", "resilience.tls_handshake_stall",
-             "resilience.keepalive_trickle", "readiness.login_throttle", "readiness.subscription_cap",
-             "readiness.connection_cap")
+HARDENING = (
+    "resilience.nested_json",
+    "readiness.control_frame_flood",
+    "resilience.tls_handshake_stall",
+    "resilience.keepalive_trickle",
+    "readiness.login_throttle",
+    "readiness.subscription_cap",
+    "readiness.connection_cap",
+)
 
 
 def test_nested_json_is_valid_deep_and_inside_the_limit():
@@ -87,15 +93,20 @@ def test_the_memory_judgement():
     assert judge_memory(100 * mib, [90 * mib], 64 * mib) == (False, -10 * mib)
 
 
-@pytest.mark.parametrize("facts,outcome", [
-    ({"pongs": 120, "limited": 3, "closed": True, "code": 1008}, ("pass", "ok")),
-    ({"pongs": 160, "limited": 0, "closed": False, "code": None}, ("fail", "control_flood_unlimited")),
-    ({"pongs": 120, "limited": 40, "closed": False, "code": None}, ("fail", "no_close")),
-    ({"pongs": 120, "limited": 0, "closed": True, "code": 1006}, ("fail", "closed_1006")),
-    ({"pongs": 0, "limited": 0, "closed": False, "code": None}, ("fail", "no_answer")),
-    ({"pongs": 0, "limited": 0, "closed": True, "code": 1008, "reason": "Too many failed connection attempts"},
-     ("skip", "locked_out")),
-])
+@pytest.mark.parametrize(
+    "facts,outcome",
+    [
+        ({"pongs": 120, "limited": 3, "closed": True, "code": 1008}, ("pass", "ok")),
+        ({"pongs": 160, "limited": 0, "closed": False, "code": None}, ("fail", "control_flood_unlimited")),
+        ({"pongs": 120, "limited": 40, "closed": False, "code": None}, ("fail", "no_close")),
+        ({"pongs": 120, "limited": 0, "closed": True, "code": 1006}, ("fail", "closed_1006")),
+        ({"pongs": 0, "limited": 0, "closed": False, "code": None}, ("fail", "no_answer")),
+        (
+            {"pongs": 0, "limited": 0, "closed": True, "code": 1008, "reason": "Too many failed connection attempts"},
+            ("skip", "locked_out"),
+        ),
+    ],
+)
 def test_judge_flood(facts, outcome):
     facts = {"reason": "Rate limit exceeded", **facts}
     r = judge_flood(sent=160, errors=facts["limited"], want=1008, err_code="rate_limited", took_s=0.1, **facts)
@@ -105,12 +116,32 @@ def test_judge_flood(facts, outcome):
 def test_judge_flood_by_the_declared_close_alone():
     """A contract that declares no error frame for its rate limit (a close code is the whole answer): the detail
     names only what the contract declares, never an error of another protocol."""
-    unlimited = judge_flood(sent=160, pongs=160, errors=0, limited=0, closed=False, code=None, reason=None, want=4008,
-                            err_code=None, took_s=None)
+    unlimited = judge_flood(
+        sent=160,
+        pongs=160,
+        errors=0,
+        limited=0,
+        closed=False,
+        code=None,
+        reason=None,
+        want=4008,
+        err_code=None,
+        took_s=None,
+    )
     assert (unlimited.outcome, unlimited.reason) == ("fail", "control_flood_unlimited")
     assert "rate_limited" not in unlimited.detail and "no close 4008" in unlimited.detail, unlimited.detail
-    limited = judge_flood(sent=160, pongs=120, errors=0, limited=0, closed=True, code=4008, reason="Rate limited",
-                          want=4008, err_code=None, took_s=0.2)
+    limited = judge_flood(
+        sent=160,
+        pongs=120,
+        errors=0,
+        limited=0,
+        closed=True,
+        code=4008,
+        reason="Rate limited",
+        want=4008,
+        err_code=None,
+        took_s=0.2,
+    )
     assert (limited.outcome, limited.reason) == ("pass", "ok") and "error" not in limited.detail, limited.detail
 
 

@@ -74,45 +74,54 @@ def test_a_non_json_first_frame_breaks_both_rules():
     assert rules_of(trace(parse_frame("hi"))) == [("first_frame", 0), ("json_frames", 0)]
 
 
-@pytest.mark.parametrize("frame,needle", [
-    ({"type": "error", "message": "m", "timestamp": TS}, "'code'"),
-    ({"type": "error", "code": 1011, "message": "m", "timestamp": TS}, "'code'"),
-    ({"type": "error", "code": "x", "timestamp": TS}, "'message'"),
-    ({"type": "error", "code": "x", "message": "m"}, "'timestamp' is missing"),
-    ({"type": "error", "code": "x", "message": "m", "timestamp": "2025-11-12T00:00:00Z"}, "not a number"),
-    ({"type": "error", "code": "x", "message": "m", "timestamp": 1_764_450_000}, "millisecond"),
-    ({"type": "error", "code": "x", "message": "m", "timestamp": True}, "not a number"),
-    ({"type": "error", "code": "x", "message": "m", "timestamp": TS, "stack": "Error: x"}, "stack trace"),
-    ({"type": "error", "payload": {"error": "Rate limit exceeded"}}, "'code'"),
-])
+@pytest.mark.parametrize(
+    "frame,needle",
+    [
+        ({"type": "error", "message": "m", "timestamp": TS}, "'code'"),
+        ({"type": "error", "code": 1011, "message": "m", "timestamp": TS}, "'code'"),
+        ({"type": "error", "code": "x", "timestamp": TS}, "'message'"),
+        ({"type": "error", "code": "x", "message": "m"}, "'timestamp' is missing"),
+        ({"type": "error", "code": "x", "message": "m", "timestamp": "2025-11-12T00:00:00Z"}, "not a number"),
+        ({"type": "error", "code": "x", "message": "m", "timestamp": 1_764_450_000}, "millisecond"),
+        ({"type": "error", "code": "x", "message": "m", "timestamp": True}, "not a number"),
+        ({"type": "error", "code": "x", "message": "m", "timestamp": TS, "stack": "Error: x"}, "stack trace"),
+        ({"type": "error", "payload": {"error": "Rate limit exceeded"}}, "'code'"),
+    ],
+)
 def test_malformed_error_frames(frame, needle):
     vs = check_session(trace(CONNECTED, frame))
     assert [(v.rule, v.position) for v in vs] == [("error_shape", 1)]
     assert needle in vs[0].detail
 
 
-@pytest.mark.parametrize("text", [
-    'Traceback (most recent call last):\n  File "/srv/app.py", line 12, in handle',
-    "TypeError: x is undefined\n    at Object.handle (/srv/ws.js:214:13)",
-    "boom\n    at async dispatch (/srv/src/ws.ts:9:7)",
-    "at /srv/app/index.mjs:3:1",
-    "java.lang.NullPointerException\n\tat com.pitchey.Ws.handle(Ws.java:42)",
-    "failed in handler.go:88",
-    "goroutine 7 [running]:",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Traceback (most recent call last):\n  File "/srv/app.py", line 12, in handle',
+        "TypeError: x is undefined\n    at Object.handle (/srv/ws.js:214:13)",
+        "boom\n    at async dispatch (/srv/src/ws.ts:9:7)",
+        "at /srv/app/index.mjs:3:1",
+        "java.lang.NullPointerException\n\tat com.pitchey.Ws.handle(Ws.java:42)",
+        "failed in handler.go:88",
+        "goroutine 7 [running]:",
+    ],
+)
 def test_stack_traces_are_found(text):
     assert find_stack_trace({"type": "error", "message": text}) is not None
     assert "stack trace" in "; ".join(error_problems({"type": "error", "code": "x", "message": text, "timestamp": TS}))
 
 
-@pytest.mark.parametrize("text", [
-    "message must be a JSON object with a string 'type'",
-    "unknown message type 'definitely_not_a_type'",
-    "meet at 12:30:45 today",
-    "too many messages; slow down",
-    "cannot subscribe to 'user:999'",
-    "see https://pitchey.example/docs for details",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "message must be a JSON object with a string 'type'",
+        "unknown message type 'definitely_not_a_type'",
+        "meet at 12:30:45 today",
+        "too many messages; slow down",
+        "cannot subscribe to 'user:999'",
+        "see https://pitchey.example/docs for details",
+    ],
+)
 def test_ordinary_messages_are_not_stack_traces(text):
     assert find_stack_trace({"type": "error", "code": "x", "message": text, "timestamp": TS}) is None
 
@@ -131,12 +140,30 @@ def test_after_close_needs_a_close_frame():
     assert check_session(trace(CONNECTED, after_close=[{"opcode": "text", "size_bytes": 3}])) == []
 
 
-@pytest.mark.parametrize("code,ok", [
-    (1000, True), (1001, True), (1003, True), (1007, True), (1008, True), (1011, True), (1014, True),
-    (3000, True), (4999, True), (None, True),
-    (1004, False), (1005, False), (1006, False), (1015, False), (999, False), (0, False), (1016, False),
-    (2999, False), (5000, False),
-])
+@pytest.mark.parametrize(
+    "code,ok",
+    [
+        (1000, True),
+        (1001, True),
+        (1003, True),
+        (1007, True),
+        (1008, True),
+        (1011, True),
+        (1014, True),
+        (3000, True),
+        (4999, True),
+        (None, True),
+        (1004, False),
+        (1005, False),
+        (1006, False),
+        (1015, False),
+        (999, False),
+        (0, False),
+        (1016, False),
+        (2999, False),
+        (5000, False),
+    ],
+)
 def test_close_codes_on_the_wire(code, ok):
     assert (close_code_problem(code) is None) is ok
     vs = rules_of(trace(CONNECTED, close_received=True, close_code=code))

@@ -30,8 +30,11 @@ TICKER = Path(__file__).resolve().parents[1] / "ticker"
 def _catalogues() -> list[ProbeSpec]:
     """Every catalogue entry, and the generated probes of every contract the tests judge services by."""
     specs = {s.name: s for s in CATALOGUE.values()}
-    contracts = [default_contract(), *(load_contract(p) for p in sorted(SHAPES.glob("*.asyncapi.yaml"))),
-                 *(load_contract(p) for p in sorted(TICKER.glob("*.asyncapi.*")))]
+    contracts = [
+        default_contract(),
+        *(load_contract(p) for p in sorted(SHAPES.glob("*.asyncapi.yaml"))),
+        *(load_contract(p) for p in sorted(TICKER.glob("*.asyncapi.*"))),
+    ]
     for c in contracts:
         for s in specs_for(c):
             specs.setdefault(f"{c.name}:{s.name}", s)
@@ -72,7 +75,9 @@ async def test_the_runner_records_a_pass_without_its_observation_as_a_skip(tmp_p
         return Result.ok("all good")
 
     rec = Recorder(tmp_path / "runs", {"test": "evidence"})
-    ctx = ProbeContext(ws_url="ws://127.0.0.1:9/ws", http_url="http://127.0.0.1:9", recorder=rec, options=make_options("quick"))
+    ctx = ProbeContext(
+        ws_url="ws://127.0.0.1:9/ws", http_url="http://127.0.0.1:9", recorder=rec, options=make_options("quick")
+    )
     try:
         spec = ProbeSpec("t.empty", "connection", True, "-", passes_on_nothing, evidence=(Evidence("answer"),))
         record = await run_probe(spec, ctx, rec)
@@ -112,13 +117,22 @@ def _facts(n: int, **kw) -> list[SessionFacts]:
     return [SessionFacts(i, opened=True, connected=True, pong=True, lifetime_s=3.0, **kw) for i in range(n)]
 
 
-@pytest.mark.parametrize("what,facts,plan", [
-    ("no subscription", _facts(5, authenticated=True), {"credential": True}),
-    ("no push", _facts(5, authenticated=True, subscribed=True), {"credential": True}),
-    ("no authenticated session", _facts(5, subscribed=True, pushes=3), {"credential": True}),
-    ("no ping answered", [SessionFacts(i, opened=True, connected=True, pong=None, subscribed=True, authenticated=True, pushes=2)
-                          for i in range(5)], {"credential": True}),
-])
+@pytest.mark.parametrize(
+    "what,facts,plan",
+    [
+        ("no subscription", _facts(5, authenticated=True), {"credential": True}),
+        ("no push", _facts(5, authenticated=True, subscribed=True), {"credential": True}),
+        ("no authenticated session", _facts(5, subscribed=True, pushes=3), {"credential": True}),
+        (
+            "no ping answered",
+            [
+                SessionFacts(i, opened=True, connected=True, pong=None, subscribed=True, authenticated=True, pushes=2)
+                for i in range(5)
+            ],
+            {"credential": True},
+        ),
+    ],
+)
 def test_sustained_sessions_without_their_observation_do_not_pass(what, facts, plan):
     r = judge(facts, window_s=30.0, push_timeout_s=7.0, channel="dashboard", push_type="dashboard_update", **plan)
     assert r.outcome == "pass"  # the judgement alone found nothing wrong ...
@@ -128,8 +142,14 @@ def test_sustained_sessions_without_their_observation_do_not_pass(what, facts, p
 
 def test_sustained_sessions_owe_only_what_they_set_out_to_see():
     # anonymous sessions on a channel without interval pushes (no credential given): held and pinged is the evidence
-    r = judge([SessionFacts(i, opened=True, connected=True, pong=True, subscribed=True, lifetime_s=3.0) for i in range(3)],
-              window_s=3.0, push_timeout_s=1.2, channel="pitch:1", push_type=None, credential=False)
+    r = judge(
+        [SessionFacts(i, opened=True, connected=True, pong=True, subscribed=True, lifetime_s=3.0) for i in range(3)],
+        window_s=3.0,
+        push_timeout_s=1.2,
+        channel="pitch:1",
+        push_type=None,
+        credential=False,
+    )
     assert held_to_evidence(CATALOGUE["resilience.sustained_sessions"].evidence, r).outcome == "pass"
 
 
@@ -137,7 +157,10 @@ async def test_sustained_sessions_unsubscribed_against_a_server_are_no_pass(make
     from tests.conftest import UNIT
 
     srv = await make_server(disable=["answer_subscribe"], dashboard_interval=0.3)
-    rec = await run_one("resilience.sustained_sessions", srv,
-                        options={"sustain_window_s": 1.5 / UNIT, "sustain_sessions": 3, "scale": UNIT})
+    rec = await run_one(
+        "resilience.sustained_sessions",
+        srv,
+        options={"sustain_window_s": 1.5 / UNIT, "sustain_sessions": 3, "scale": UNIT},
+    )
     assert (rec["outcome"], rec["reason"]) == ("skip", "no_evidence"), rec
     assert '"subscribed":0' in rec["observed"] and "subscribed" in rec["detail"]

@@ -14,8 +14,13 @@ from pitchey_analysis.probes.invariants import RULE_NAMES, SessionTrace, Tally
 from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options, plan
 
 SESSION_PROBES = [f"session.{r}" for r in RULE_NAMES]
-SOME = ["connection.anonymous_connect", "auth.unknown_user", "messaging.invalid_json", "messaging.ping",
-        "resilience.graceful_close"]
+SOME = [
+    "connection.anonymous_connect",
+    "auth.unknown_user",
+    "messaging.invalid_json",
+    "messaging.ping",
+    "resilience.graceful_close",
+]
 
 
 def run(tmp_path, only, **server_options):
@@ -29,14 +34,17 @@ def run(tmp_path, only, **server_options):
 def test_whole_run_probes_come_last_after_the_lockout_probes():
     ctx = ProbeContext(ws_url="ws://127.0.0.1:1/ws", http_url="http://127.0.0.1:1", recorder=None)
     names = [s.name for s, _ in plan("full", ctx)]
-    assert names[-len(SESSION_PROBES):] == SESSION_PROBES
+    assert names[-len(SESSION_PROBES) :] == SESSION_PROBES
     lockouts = [i for i, n in enumerate(names) if CATALOGUE[n].last]
     assert lockouts and max(lockouts) < names.index(SESSION_PROBES[0])
 
 
 def test_critical_where_part_a_makes_it_a_must():
     assert {n for n in SESSION_PROBES if CATALOGUE[n].critical} == {
-        "session.first_frame", "session.json_frames", "session.error_shape"}
+        "session.first_frame",
+        "session.json_frames",
+        "session.error_shape",
+    }
 
 
 def test_a_run_against_complete_passes_every_invariant_with_its_figures(tmp_path):
@@ -46,7 +54,9 @@ def test_a_run_against_complete_passes_every_invariant_with_its_figures(tmp_path
         row = probes.loc[name]
         assert (row.outcome, row.reason) == ("pass", "ok"), row.detail
         observed = json.loads(row.observed)
-        assert observed["sessions_checked"] >= len(SOME) and observed["frames_checked"] > 0 and observed["violations"] == 0
+        assert (
+            observed["sessions_checked"] >= len(SOME) and observed["frames_checked"] > 0 and observed["violations"] == 0
+        )
         assert f"{observed['sessions_checked']} sessions and {observed['frames_checked']} frames checked" in row.detail
 
 
@@ -65,8 +75,14 @@ def test_no_session_means_skip_not_pass(tmp_path):
     assert set(probes.outcome) == {"skip"} and set(probes.reason) == {"no_sessions"}
 
 
-@pytest.mark.parametrize("rule,reason", [("error_shape", "no_error_frames"), ("close_codes", "no_close_frames"),
-                                         ("nothing_after_close", "no_server_close")])
+@pytest.mark.parametrize(
+    "rule,reason",
+    [
+        ("error_shape", "no_error_frames"),
+        ("close_codes", "no_close_frames"),
+        ("nothing_after_close", "no_server_close"),
+    ],
+)
 def test_nothing_to_judge_for_a_rule_is_a_skip(rule, reason):
     tally = Tally()
     tally.check(SessionTrace(frames=[(0.0, {"type": "connected"})], complete=False))
@@ -81,4 +97,7 @@ def test_a_timed_connect_is_checked_on_its_first_frame(tmp_path):
     assert (observed["sessions_checked"], observed["partial_sessions"], observed["frames_checked"]) == (1, 1, 1)
     assert probes.loc["session.first_frame"].outcome == "pass"
     # Only the first frame was read: no close frame to judge, so no verdict on close codes.
-    assert (probes.loc["session.close_codes"].outcome, probes.loc["session.close_codes"].reason) == ("skip", "no_close_frames")
+    assert (probes.loc["session.close_codes"].outcome, probes.loc["session.close_codes"].reason) == (
+        "skip",
+        "no_close_frames",
+    )

@@ -69,7 +69,9 @@ async def hangs(ctx: ProbeContext) -> Result:
     return Result(Outcome.PASS)
 
 
-@pytest.mark.parametrize("fn,outcome", [(left_open, "pass"), (raises, "error"), (hangs, "error")], ids=lambda v: getattr(v, "__name__", v))
+@pytest.mark.parametrize(
+    "fn,outcome", [(left_open, "pass"), (raises, "error"), (hangs, "error")], ids=lambda v: getattr(v, "__name__", v)
+)
 async def test_no_session_outlives_its_probe(tmp_path, fn, outcome):
     async with BadServer(connected_then_streaming) as b:
         rec = Recorder(tmp_path, {"test": fn.__name__})
@@ -89,10 +91,14 @@ async def test_no_session_outlives_its_probe(tmp_path, fn, outcome):
 
 def test_a_closed_recorder_counts_late_writes_and_never_raises(tmp_path):
     rec = Recorder(tmp_path, {"test": "late"})
-    rec.frame({"probe_id": "p", "conn_id": "c", "direction": "in", "t_ms": 1.0, "type": "x", "size_bytes": 1, "payload": ""})
+    rec.frame(
+        {"probe_id": "p", "conn_id": "c", "direction": "in", "t_ms": 1.0, "type": "x", "size_bytes": 1, "payload": ""}
+    )
     path = rec.close()
     before = (path / "events.jsonl").read_text()
-    rec.frame({"probe_id": "p", "conn_id": "c", "direction": "in", "t_ms": 2.0, "type": "x", "size_bytes": 1, "payload": ""})
+    rec.frame(
+        {"probe_id": "p", "conn_id": "c", "direction": "in", "t_ms": 2.0, "type": "x", "size_bytes": 1, "payload": ""}
+    )
     rec.event("late")
     assert rec.late_writes == 2
     assert (path / "events.jsonl").read_text() == before

@@ -21,8 +21,14 @@ SHORT: dict[str, Any] = {"sustain_window_s": 3.0 / UNIT, "sustain_sessions": 5}
 
 
 async def run_probe_only(ws_url: str, tmp_path, *, user=True):
-    cfg = SuiteConfig(suite="quick", options=make_options("quick", **SHORT), progress=False, only=[PROBE],
-                      user=DEMO_USERS["creator"] if user else None, preflight=False)
+    cfg = SuiteConfig(
+        suite="quick",
+        options=make_options("quick", **SHORT),
+        progress=False,
+        only=[PROBE],
+        user=DEMO_USERS["creator"] if user else None,
+        preflight=False,
+    )
     path = await asyncio.wait_for(arun_suite(ws_url, suite="quick", out=tmp_path, config=cfg), 60)
     run = load_run(path)
     rec = run.probes.iloc[0]
@@ -112,13 +118,17 @@ async def test_at_most_ten_sessions_against_someone_elses_deployment(make_server
     rec = await run_one(PROBE, srv, options={"sustain_window_s": 1.0 / UNIT, "sustain_sessions": 12})
     assert rec["outcome"] == "pass", rec["detail"]
     assert '"sessions":10,' in rec["observed"] and '"sessions_asked":12' in rec["observed"]
-    rec = await run_one(PROBE, srv, allow_disruptive=True, options={"sustain_window_s": 1.0 / UNIT, "sustain_sessions": 12})
+    rec = await run_one(
+        PROBE, srv, allow_disruptive=True, options={"sustain_window_s": 1.0 / UNIT, "sustain_sessions": 12}
+    )
     assert '"sessions":12,' in rec["observed"] and "sessions_asked" not in rec["observed"]
 
 
 # -- the decision, without sockets ----------------------------------------------
 def _held(i: int, **kw) -> SessionFacts:
-    base = dict(opened=True, connected=True, authenticated=True, subscribed=True, lifetime_s=5.1, pong=True, max_push_gap_s=1.0)
+    base = dict(
+        opened=True, connected=True, authenticated=True, subscribed=True, lifetime_s=5.1, pong=True, max_push_gap_s=1.0
+    )
     return SessionFacts(i, **{**base, **kw})
 
 
@@ -134,8 +144,13 @@ def test_judge_pass_needs_every_session():
 
 
 def test_judge_a_drop_outranks_everything_and_names_its_close():
-    r = _judge([_held(0, server_closed=True, close_code=1001, close_reason="Going away", lifetime_s=3.0),
-                _held(1, pong=False), SessionFacts(2, open_reason="connect_timeout")])
+    r = _judge(
+        [
+            _held(0, server_closed=True, close_code=1001, close_reason="Going away", lifetime_s=3.0),
+            _held(1, pong=False),
+            SessionFacts(2, open_reason="connect_timeout"),
+        ]
+    )
     assert (r.outcome, r.reason, r.close_code, r.close_reason) == ("fail", "session_dropped", 1001, "Going away")
     assert "after opening (median 3.00 s)" in r.detail
 

@@ -46,7 +46,12 @@ async def test_polling_is_bounded_whatever_the_figure_does():
 
 
 def _series(phase: str, *values: int, settled: bool = True) -> Series:
-    return Series(phase, [(i * 0.05, v) for i, v in enumerate(values)], settled=settled, reached_s=0.2 if "held" in phase else None)
+    return Series(
+        phase,
+        [(i * 0.05, v) for i, v in enumerate(values)],
+        settled=settled,
+        reached_s=0.2 if "held" in phase else None,
+    )
 
 
 def test_the_leak_judgement():
@@ -60,7 +65,10 @@ def test_the_leak_judgement():
 
 
 async def _stats_total(http_url: str, token: str) -> int:
-    async with aiohttp.ClientSession() as s, s.get(http_url + "/api/ws/stats", headers={"Authorization": f"Bearer {token}"}) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(http_url + "/api/ws/stats", headers={"Authorization": f"Bearer {token}"}) as r,
+    ):
         return int((await r.json())["data"]["connections"]["total"])
 
 
@@ -68,8 +76,13 @@ async def test_the_lag_switch_hides_a_new_session_from_an_early_read(make_server
     from websockets.asyncio.client import connect
 
     srv = await make_server(session_count_lag_s=0.2)
-    async with aiohttp.ClientSession() as s, s.post(srv.http_url + "/api/auth/creator/login",
-                                                    json={"email": "admin@demo.com", "password": DEMO_USERS["creator"].password}) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            srv.http_url + "/api/auth/creator/login",
+            json={"email": "admin@demo.com", "password": DEMO_USERS["creator"].password},
+        ) as r,
+    ):
         token = (await r.json())["token"]
     async with connect(srv.ws_url) as ws:
         await ws.recv()  # 'connected': the server counts the session

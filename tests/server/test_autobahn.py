@@ -43,8 +43,11 @@ async def test_autobahn_echo(make_server):
         failed = exc.results
         results = None
     passing = {"OK", "NON_STRICT", "NONSTRICT", "NON-STRICT", "INFORMATIONAL"}
-    bad = {r.case_id: f"{_name(r.behavior)}/{_name(r.behavior_close)}" for r in failed
-           if _name(r.behavior) not in passing or _name(r.behavior_close) not in passing}
+    bad = {
+        r.case_id: f"{_name(r.behavior)}/{_name(r.behavior_close)}"
+        for r in failed
+        if _name(r.behavior) not in passing or _name(r.behavior_close) not in passing
+    }
     assert set(bad) == set(KNOWN_NOT_OK), bad
     if results is not None:
         assert len(results) > 200

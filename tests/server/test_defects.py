@@ -29,7 +29,8 @@ def test_profile_switches_on_all_but_item_6():
 
 
 def test_defects_are_named_and_the_numbers_still_accepted():
-    """One name per Part B item of PROTOCOL.md; the item numbers (the CLI's --defect 15) and the names both select it."""
+    """One name per Part B item of PROTOCOL.md; the item numbers (the CLI's --defect 15) and the names both select
+    it."""
     assert [int(d) for d in Defect] == list(range(1, 21)) and set(DEFECTS) == set(Defect)
     assert Defect.parse("15") is Defect.parse("drop-during-lookup") is Defect.parse(15) is Defect.DROP_DURING_LOOKUP
     p = make_profile(defects=[15, "no_auth_error"])
@@ -46,8 +47,15 @@ async def test_item1_post_connection_auth_unanswered(make_server):
     assert await before_pong(c) == []
 
 
-@pytest.mark.parametrize("msg", [{"type": "subscribe", "channel": "pitch:1"}, {"type": "unsubscribe", "channel": "pitch:1"},
-                                 {"type": "get_dashboard_metrics"}, {"type": "what"}])
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {"type": "subscribe", "channel": "pitch:1"},
+        {"type": "unsubscribe", "channel": "pitch:1"},
+        {"type": "get_dashboard_metrics"},
+        {"type": "what"},
+    ],
+)
 async def test_item2_silently_ignored(make_server, msg):
     srv = await one(make_server, Defect.REQUESTS_IGNORED)
     c = await ws(srv, await token(srv))

@@ -145,8 +145,10 @@ async def test_trickled_request_body(make_server, on):
     srv = await make_server(body_timeout=0.3, disable=[] if on else ["request_deadlines"])
     reader, writer = await _raw(srv)
     try:
-        writer.write(b"POST /api/auth/creator/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 1000000\r\n\r\n{\"email\": ")
+        writer.write(
+            b"POST /api/auth/creator/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000000\r\n\r\n{"email": '
+        )
         assert await _dropped_within(reader, HELD) is on
     finally:
         writer.close()
@@ -201,8 +203,9 @@ async def test_deeply_nested_login_body_is_400(make_server, on):
 
     srv = await make_server(disable=[] if on else ["parse_guard"])
     async with aiohttp.ClientSession() as s:
-        async with s.post(f"{srv.http_url}/api/auth/creator/login", data="[" * 60_000,
-                          headers={"Content-Type": "application/json"}) as r:
+        async with s.post(
+            f"{srv.http_url}/api/auth/creator/login", data="[" * 60_000, headers={"Content-Type": "application/json"}
+        ) as r:
             assert r.status == (400 if on else 500)
 
 
@@ -275,8 +278,10 @@ async def _flood(srv, frame: bytes, seconds: float) -> tuple[bytes, int]:
     """A hostile client: upgrades, then writes ``frame`` over and over for ``seconds`` without reading, then reads
     what it was sent until the server ends the connection. Returns (what it read, the bytes it wrote)."""
     reader, writer = await _raw(srv)
-    writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    writer.write(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
     assert b" 101 " in await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2.0)
     loop = asyncio.get_running_loop()
     end, wrote, batch = loop.time() + seconds, 0, frame * 2000
@@ -302,20 +307,24 @@ async def _flood(srv, frame: bytes, seconds: float) -> tuple[bytes, int]:
 
 
 def _close_code(stream: bytes) -> int | None:
-    """The code of the first close frame in a server's (unmasked) frames, None without one (what a client calls 1006)."""
+    """The code of the first close frame in a server's (unmasked) frames, None without one (what a client calls
+    1006)."""
     i = 0
     while i + 2 <= len(stream):
         op, size, at = stream[i] & 0x0F, stream[i + 1] & 0x7F, i + 2
         if size == 126:
-            size, at = int.from_bytes(stream[i + 2:i + 4], "big"), i + 4
+            size, at = int.from_bytes(stream[i + 2 : i + 4], "big"), i + 4
         if op == 0x8:
-            return int.from_bytes(stream[at:at + 2], "big") if size >= 2 else 1005
+            return int.from_bytes(stream[at : at + 2], "big") if size >= 2 else 1005
         i = at + size
     return None
 
 
-@pytest.mark.parametrize("frame", [bytes([0x89, 0x80]) + b"mask", bytes([0x81, 0x8F]) + b"\x00" * 4 + b'{"type":"ping"}'],
-                         ids=["pings", "messages"])
+@pytest.mark.parametrize(
+    "frame",
+    [bytes([0x89, 0x80]) + b"mask", bytes([0x81, 0x8F]) + b"\x00" * 4 + b'{"type":"ping"}'],
+    ids=["pings", "messages"],
+)
 async def test_a_flooder_reads_its_1008_and_nothing_it_sent_after_is_handled(make_server, frame):
     srv = await make_server(rate_bucket=5, rate_refill_per_s=0.1)
     got, wrote = await _flood(srv, frame, 0.5)
@@ -452,7 +461,6 @@ async def test_echo_only_when_asked_and_rate_limited(make_server):
             assert c.close_code == 1008
 
 
-
 async def test_request_schemas_are_compiled_before_the_first_client(make_server):
     from pitchey_analysis.server import schemas
 
@@ -470,9 +478,11 @@ async def test_malformed_requests_log_one_line_at_a_bounded_rate(make_server, ca
     monkeypatch.setattr(BAD_REQUEST_LINES, "every_s", 600.0)  # however slowly this machine sends the nine
     srv = await make_server()
     caplog.set_level(logging.INFO)
-    heads = [b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",  # a header over 8 KiB
-             b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # a URL over 8 KiB
-             b"GET /api/health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"\r\n"] * 3
+    heads = [
+        b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",  # a header over 8 KiB
+        b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # a URL over 8 KiB
+        b"GET /api/health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"\r\n",
+    ] * 3
     for head in heads:
         reader, writer = await _raw(srv)
         writer.write(head)

@@ -69,7 +69,9 @@ async def test_notifications_and_broadcast_admin_only(server):
     assert (await http_post(server, "/api/notifications", body, await token(server, "creator")))[0] == 403
     status, ans = await http_post(server, "/api/notifications", body, await token(server, "admin"))
     assert status == 201 and isinstance(ans["id"], int)
-    status, ans = await http_post(server, "/api/broadcast", {"channel": "pitch:1", "message": {"type": "x"}}, await token(server, "admin"))
+    status, ans = await http_post(
+        server, "/api/broadcast", {"channel": "pitch:1", "message": {"type": "x"}}, await token(server, "admin")
+    )
     assert status == 200 and ans["delivered"] == 0
 
 
@@ -82,10 +84,16 @@ async def test_security_headers_everywhere(server, path):
 
 async def test_unknown_routes_and_bad_json_have_no_stack_trace(server):
     status, body, _ = await http_get(server, "/")
-    # PROTOCOL.md: 404 JSON {success:false, error} ('status == 404 and body == ... or success is False' passed any status)
-    assert status == 404 and body["success"] is False and set(body) == {"success", "error"} and body["error"], (status, body)
+    # PROTOCOL.md: 404 JSON {success:false, error} ('status == 404 and body == ... or success is False' passed any
+    # status)
+    assert status == 404 and body["success"] is False and set(body) == {"success", "error"} and body["error"], (
+        status,
+        body,
+    )
     async with aiohttp.ClientSession() as s:
-        async with s.post(server.http_url + "/api/auth/creator/login", data="{bad", headers={"Content-Type": "application/json"}) as r:
+        async with s.post(
+            server.http_url + "/api/auth/creator/login", data="{bad", headers={"Content-Type": "application/json"}
+        ) as r:
             text = await r.text()
     assert r.status == 400 and "Traceback" not in text and 'File "' not in text
 
@@ -93,7 +101,9 @@ async def test_unknown_routes_and_bad_json_have_no_stack_trace(server):
 async def test_stack_traces_appear_when_that_feature_is_off(make_server):
     srv = await make_server(disable=["no_stack_traces"])
     async with aiohttp.ClientSession() as s:
-        async with s.post(srv.http_url + "/api/auth/creator/login", data="{bad", headers={"Content-Type": "application/json"}) as r:
+        async with s.post(
+            srv.http_url + "/api/auth/creator/login", data="{bad", headers={"Content-Type": "application/json"}
+        ) as r:
             assert "Traceback" in await r.text()
 
 
@@ -152,7 +162,8 @@ def test_handlers_take_settings_not_the_server():
         package = {1: "pitchey_analysis.server", 0: ""}.get(n.level)
         module = ".".join(filter(None, (package, n.module)))
         return module.startswith("pitchey_analysis.server.app") or (
-            module == "pitchey_analysis.server" and any(a.name == "app" for a in n.names))
+            module == "pitchey_analysis.server" and any(a.name == "app" for a in n.names)
+        )
 
     assert imports_app(ast.parse("from . import app").body[0]) and imports_app(ast.parse("from .app import X").body[0])
     for name in ("http", "ws", "hub", "settings"):

@@ -14,7 +14,15 @@ from tests.helpers import recv, send, ws
 
 def unknown_user_token(srv) -> str:
     now = int(time.time())
-    claims = {"sub": "999", "email": "e", "userType": "creator", "iat": now, "exp": now + 60, "iss": "pitchey", "aud": "pitchey-ws"}
+    claims = {
+        "sub": "999",
+        "email": "e",
+        "userType": "creator",
+        "iat": now,
+        "exp": now + 60,
+        "iss": "pitchey",
+        "aud": "pitchey-ws",
+    }
     return jwt.encode(claims, srv.jwt_secret, algorithm="HS256")
 
 
@@ -73,7 +81,9 @@ async def test_complete_server_keeps_every_invariant(server):
         await c.recv()
     except ConnectionClosed:
         pass
-    trace = SessionTrace(frames=[(0.0, f) for f in frames], close_received=c.close_frame_seen, close_code=c.wire_close_code)
+    trace = SessionTrace(
+        frames=[(0.0, f) for f in frames], close_received=c.close_frame_seen, close_code=c.wire_close_code
+    )
     assert [f["type"] for f in frames] == ["connected", "error", "pong"]
     assert c.close_frame_seen and c.after_close_bytes == 0
     assert check_session(trace) == []

@@ -19,7 +19,15 @@ AUTH_CAPS = ["notifications", "dashboard", "presence", "messaging", "uploads"]
 
 def claims(**over):
     now = int(time.time())
-    c = {"sub": "1", "email": "e", "userType": "creator", "iat": now, "exp": now + 60, "iss": "pitchey", "aud": "pitchey-ws"}
+    c = {
+        "sub": "1",
+        "email": "e",
+        "userType": "creator",
+        "iat": now,
+        "exp": now + 60,
+        "iss": "pitchey",
+        "aud": "pitchey-ws",
+    }
     c.update(over)
     return c
 
@@ -46,7 +54,11 @@ async def test_three_ways_to_authenticate(server, how):
     else:
         c = await ws(server, tok, header=how == "header")
         first = await recv(c)
-        assert first["authenticated"] is True and first["user"] == {"id": 1, "username": "alexcreator", "type": "creator"}
+        assert first["authenticated"] is True and first["user"] == {
+            "id": 1,
+            "username": "alexcreator",
+            "type": "creator",
+        }
         assert first["capabilities"] == AUTH_CAPS
     await c.close()
 
@@ -124,8 +136,18 @@ async def test_subscribe_unsubscribe_and_channel_rules(server):
     await anon.close()
 
 
-@pytest.mark.parametrize("mtype", ["get_dashboard_metrics", "presence_update", "send_message", "typing_start",
-                                   "typing_stop", "notification_read", "request_initial_data"])
+@pytest.mark.parametrize(
+    "mtype",
+    [
+        "get_dashboard_metrics",
+        "presence_update",
+        "send_message",
+        "typing_start",
+        "typing_stop",
+        "notification_read",
+        "request_initial_data",
+    ],
+)
 async def test_authenticated_only_types_refused_when_anonymous(server, mtype):
     c = await ws(server)
     await recv(c)
@@ -143,7 +165,12 @@ async def test_every_authenticated_message_type(server):
     await until(b, "subscription_confirmed")
     await send(a, {"type": "get_dashboard_metrics"})
     m = await recv(a)
-    assert m["type"] == "dashboard_metrics" and set(m["metrics"]) == {"activeUsers", "connections", "messagesPerMinute", "uptime_s"}
+    assert m["type"] == "dashboard_metrics" and set(m["metrics"]) == {
+        "activeUsers",
+        "connections",
+        "messagesPerMinute",
+        "uptime_s",
+    }
     await send(a, {"type": "presence_update", "status": "busy"})
     assert await recv(a) == {"type": "presence_updated", "status": "busy"}
     assert (await until(b, "presence")) == {"type": "presence", "userId": 1, "status": "busy"}
@@ -180,9 +207,22 @@ async def test_pushes_dashboard_notifications_broadcast(server):
     status, body = await http_post(server, "/api/notifications", {"userId": 1, "title": "T", "message": "M"}, admin)
     n = await until(c, "notification")
     assert n["id"] == body["id"] and n["title"] == "T" and n["message"] == "M"
-    await http_post(server, "/api/broadcast", {"channel": "uploads", "message": {"type": "upload_progress", "uploadId": "u", "progress": 50, "status": "uploading"}}, admin)
+    await http_post(
+        server,
+        "/api/broadcast",
+        {
+            "channel": "uploads",
+            "message": {"type": "upload_progress", "uploadId": "u", "progress": 50, "status": "uploading"},
+        },
+        admin,
+    )
     assert (await until(c, "upload_progress"))["progress"] == 50
-    await http_post(server, "/api/broadcast", {"channel": "pitch:9", "message": {"type": "pitch_stats_update", "pitchId": 9, "views": 1, "likes": 0}}, admin)
+    await http_post(
+        server,
+        "/api/broadcast",
+        {"channel": "pitch:9", "message": {"type": "pitch_stats_update", "pitchId": 9, "views": 1, "likes": 0}},
+        admin,
+    )
     assert (await until(c, "pitch_stats_update"))["pitchId"] == 9
     await c.close()
 
@@ -204,8 +244,15 @@ async def test_a_user_sees_only_their_own_notifications(server):
         await c.close()
 
 
-@pytest.mark.parametrize("payload,code", [("not json", "invalid_format"), ('{"no":"type"}', "invalid_format"),
-                                          ("[1,2]", "invalid_format"), ('{"type":"bogus"}', "unknown_type")])
+@pytest.mark.parametrize(
+    "payload,code",
+    [
+        ("not json", "invalid_format"),
+        ('{"no":"type"}', "invalid_format"),
+        ("[1,2]", "invalid_format"),
+        ('{"type":"bogus"}', "unknown_type"),
+    ],
+)
 async def test_bad_input_answered_and_connection_usable(server, payload, code):
     c = await ws(server)
     await recv(c)
@@ -431,7 +478,9 @@ async def test_slow_consumer_closed_1008_and_others_keep_receiving(make_server):
 
 
 async def test_fault_knobs_latency_drop_close_after_cap(make_server):
-    srv = await make_server(latency_ms={"ping": (150.0, 0.0)}, drop_answers=["get_dashboard_metrics"], close_after=0.6, max_connections=2)
+    srv = await make_server(
+        latency_ms={"ping": (150.0, 0.0)}, drop_answers=["get_dashboard_metrics"], close_after=0.6, max_connections=2
+    )
     c = await ws(srv, await token(srv))
     await recv(c)
     t0 = time.perf_counter()

@@ -51,7 +51,8 @@ invalid UTF-8 stops the service for every client), ``accept_bad_token`` (a bad t
 completed keeps sending ``next``), ``wrong_ref`` (phoenix: a heartbeat is answered with another ref), ``no_broadcast``
 (phoenix: a new_msg is acknowledged but reaches no other member), ``unknown_ok`` (apigw: an unknown action is
 answered by a success body), ``no_fanout`` (apigw: a sendmessage is acknowledged but broadcast to nobody),
-``no_rate_close`` (gateway: never closes on the rate limit), ``pre_auth`` (gateway too: ops before IDENTIFY answered), ``no_presence`` (gateway: a presence update reaches
+``no_rate_close`` (gateway: never closes on the rate limit), ``pre_auth`` (gateway too: ops before IDENTIFY answered),
+``no_presence`` (gateway: a presence update reaches
 nobody), ``unknown_decode`` (gateway: an unknown op closes 4002, as undecodable input), ``deep_crash`` (gateway:
 JSON nested too deep kills the session's handler), ``no_heartbeat_ack`` (gateway: a heartbeat is never answered).
 Loopback only; ``async with ShapeServer("jsonrpc") as s: s.ws_url``.
@@ -68,9 +69,16 @@ from aiohttp import WSMsgType, web
 
 TOKEN = "tok-" + "a" * 24  # the user-made access token of ``firstauth``
 USER = ("ada@shapes.test", "Shapes123", 42)
-PATHS = {"jsonrpc": "/rpc", "header": "/kernel", "firstauth": "/api/websocket", "cookie": "/ws", "graphqlws": "/graphql",
-         "phoenix": "/socket/websocket?vsn=2.0.0", "apigw": "/production",
-         "gateway": "/gateway"}
+PATHS = {
+    "jsonrpc": "/rpc",
+    "header": "/kernel",
+    "firstauth": "/api/websocket",
+    "cookie": "/ws",
+    "graphqlws": "/graphql",
+    "phoenix": "/socket/websocket?vsn=2.0.0",
+    "apigw": "/production",
+    "gateway": "/gateway",
+}
 GW_MAX_PAYLOAD, GW_RATE, GW_WINDOW_S = 4096, 120, 60.0
 APIGW_MAX_FRAME = 128 * 1024
 GQL_PROTOCOL = "graphql-transport-ws"
@@ -91,7 +99,9 @@ class ShapeServer:
         self.members: dict[Any, set[web.WebSocketResponse]] = {}  # cookie: a user's open sessions (chat delivery)
         self.posts = 0
         self.sockets: set[web.WebSocketResponse] = set()
-        self.rooms: dict[str, dict[web.WebSocketResponse, tuple[str, bool]]] = {}  # phoenix: topic -> {ws: (join_ref, v1)}
+        self.rooms: dict[
+            str, dict[web.WebSocketResponse, tuple[str, bool]]
+        ] = {}  # phoenix: topic -> {ws: (join_ref, v1)}
         self.jwt_secret = None
         self.ca_file = None
 
@@ -198,8 +208,10 @@ class ShapeServer:
                 return web.json_response({"message": "Unauthorized"}, status=401)
         if self.shape == "phoenix":
             uid = (uid, request.query.get("vsn", "1.0.0") == "1.0.0")  # Phoenix's default serializer is V1 (objects)
-        ws = web.WebSocketResponse(max_msg_size=APIGW_MAX_FRAME if self.shape == "apigw" else 1 << 20,
-                                   protocols=(GQL_PROTOCOL,) if self.shape == "graphqlws" else ())
+        ws = web.WebSocketResponse(
+            max_msg_size=APIGW_MAX_FRAME if self.shape == "apigw" else 1 << 20,
+            protocols=(GQL_PROTOCOL,) if self.shape == "graphqlws" else (),
+        )
         await ws.prepare(request)
         self.sockets.add(ws)
         try:
@@ -253,8 +265,11 @@ class ShapeServer:
         rid = req.get("id")
         if rid is None:
             return None  # a notification
-        out_id = rid + 1 if "wrong_id" in self.defects and isinstance(rid, int) else (
-            f"{rid}x" if "wrong_id" in self.defects else rid)
+        out_id = (
+            rid + 1
+            if "wrong_id" in self.defects and isinstance(rid, int)
+            else (f"{rid}x" if "wrong_id" in self.defects else rid)
+        )
         params = req.get("params")
         if req["method"] == "ping":
             return {"jsonrpc": "2.0", "id": out_id, "result": "pong"}
@@ -274,17 +289,29 @@ class ShapeServer:
                 continue  # the service ignores what it cannot read (declared in its contract)
             parent = {"msg_id": "other" if "wrong_id" in self.defects else mid, "msg_type": mtype}
 
-            def reply(kind: str, content: dict[str, Any], channel: str = "shell", parent: dict[str, Any] = parent) -> dict[str, Any]:
-                return {"header": {"msg_type": kind, "msg_id": secrets.token_hex(8)}, "parent_header": parent,
-                        "content": content, "channel": channel}
+            def reply(
+                kind: str, content: dict[str, Any], channel: str = "shell", parent: dict[str, Any] = parent
+            ) -> dict[str, Any]:
+                return {
+                    "header": {"msg_type": kind, "msg_id": secrets.token_hex(8)},
+                    "parent_header": parent,
+                    "content": content,
+                    "channel": channel,
+                }
 
             await ws.send_json(reply("status", {"execution_state": "busy"}, "iopub"))
             if mtype == "kernel_info_request":
                 await ws.send_json(reply("kernel_info_reply", {"status": "ok", "protocol_version": "5.3"}))
             elif mtype == "execute_request":
                 code = (msg.get("content") or {}).get("code")
-                await ws.send_json(reply("execute_reply", {"status": "ok", "execution_count": 1}
-                                         if isinstance(code, str) else {"status": "error", "ename": "TypeError"}))
+                await ws.send_json(
+                    reply(
+                        "execute_reply",
+                        {"status": "ok", "execution_count": 1}
+                        if isinstance(code, str)
+                        else {"status": "error", "ename": "TypeError"},
+                    )
+                )
             await ws.send_json(reply("status", {"execution_state": "idle"}, "iopub"))
 
     async def _firstauth(self, ws: web.WebSocketResponse, uid: Any) -> None:
@@ -296,8 +323,14 @@ class ShapeServer:
             try:
                 msg = json.loads(text)
             except ValueError:
-                await ws.send_json({"type": "result", "id": None, "success": False,
-                                    "error": {"code": "invalid_format", "message": "not JSON"}})
+                await ws.send_json(
+                    {
+                        "type": "result",
+                        "id": None,
+                        "success": False,
+                        "error": {"code": "invalid_format", "message": "not JSON"},
+                    }
+                )
                 continue
             if not isinstance(msg, dict):
                 continue
@@ -318,12 +351,24 @@ class ShapeServer:
                     return
             rid = msg.get("id")
             if not isinstance(rid, int) or isinstance(rid, bool):
-                await ws.send_json({"type": "result", "id": None, "success": False,
-                                    "error": {"code": "invalid_format", "message": "an integer id is required"}})
+                await ws.send_json(
+                    {
+                        "type": "result",
+                        "id": None,
+                        "success": False,
+                        "error": {"code": "invalid_format", "message": "an integer id is required"},
+                    }
+                )
                 continue
             if rid <= last and "reused_id" not in self.defects:
-                await ws.send_json({"type": "result", "id": rid, "success": False,
-                                    "error": {"code": "id_reuse", "message": "id must increase"}})
+                await ws.send_json(
+                    {
+                        "type": "result",
+                        "id": rid,
+                        "success": False,
+                        "error": {"code": "id_reuse", "message": "id must increase"},
+                    }
+                )
                 continue
             last = max(last, rid)
             out = rid + 1 if "wrong_id" in self.defects else rid
@@ -331,19 +376,33 @@ class ShapeServer:
             if kind == "ping":
                 await ws.send_json({"type": "pong", "id": out})
             elif kind == "get_states":
-                await ws.send_json({"type": "result", "id": out, "success": True,
-                                    "result": [{"entity_id": "light.desk", "state": "on"}]})
+                await ws.send_json(
+                    {
+                        "type": "result",
+                        "id": out,
+                        "success": True,
+                        "result": [{"entity_id": "light.desk", "state": "on"}],
+                    }
+                )
             elif kind == "subscribe_events":
                 await ws.send_json({"type": "result", "id": out, "success": True, "result": None})
-                events = [{"type": "event", "id": out, "event": {"event_type": "state_changed", "n": i}} for i in range(3)]
+                events = [
+                    {"type": "event", "id": out, "event": {"event_type": "state_changed", "n": i}} for i in range(3)
+                ]
                 if "drop_batch" in self.defects:
                     events = events[:-1]
                 await ws.send_str(json.dumps(events))  # coalesced: one frame, a JSON array
             elif "error_as_success" in self.defects:
                 await ws.send_json({"type": "result", "id": out, "success": True, "result": None})
             else:
-                await ws.send_json({"type": "result", "id": out, "success": False,
-                                    "error": {"code": "unknown_command", "message": "Unknown command."}})
+                await ws.send_json(
+                    {
+                        "type": "result",
+                        "id": out,
+                        "success": False,
+                        "error": {"code": "unknown_command", "message": "Unknown command."},
+                    }
+                )
 
     async def _cookie(self, ws: web.WebSocketResponse, uid: Any) -> None:
         self.members.setdefault(uid, set()).add(ws)
@@ -364,8 +423,12 @@ class ShapeServer:
                 await ws.send_json({"type": "echo_reply", "text": msg["text"]})
             elif isinstance(msg, dict) and msg.get("type") == "whoami":
                 await ws.send_json({"type": "identity", "userId": uid})
-            elif (isinstance(msg, dict) and msg.get("type") == "post" and isinstance(msg.get("to"), int)
-                  and isinstance(msg.get("body"), str)):
+            elif (
+                isinstance(msg, dict)
+                and msg.get("type") == "post"
+                and isinstance(msg.get("to"), int)
+                and isinstance(msg.get("body"), str)
+            ):
                 self.posts += 1
                 await ws.send_json({"type": "posted", "postId": f"p{self.posts}"})
                 if "drop_delivery" not in self.defects:
@@ -471,8 +534,9 @@ class ShapeServer:
                     n += 1
                     await asyncio.sleep(0.05 if n < 3 else 0.2)
             else:
-                await ws.send_json({"type": "error", "id": out,
-                                    "payload": [{"message": f"Cannot query: {query[:60]}"}]})
+                await ws.send_json(
+                    {"type": "error", "id": out, "payload": [{"message": f"Cannot query: {query[:60]}"}]}
+                )
                 return
             if not ws.closed:
                 await ws.send_json({"type": "complete", "id": out})
@@ -481,14 +545,24 @@ class ShapeServer:
         finally:
             if subs.get(sid) is asyncio.current_task():
                 subs.pop(sid, None)
+
     async def _phoenix(self, ws: web.WebSocketResponse, who: Any) -> None:
         uid, v1 = who
         joined: dict[str, str] = {}
 
-        async def out(join_ref: Any, ref: Any, topic: str, event: str, payload: Any,
-                      to: web.WebSocketResponse = ws, as_v1: bool = v1) -> None:
+        async def out(
+            join_ref: Any,
+            ref: Any,
+            topic: str,
+            event: str,
+            payload: Any,
+            to: web.WebSocketResponse = ws,
+            as_v1: bool = v1,
+        ) -> None:
             if as_v1:
-                await to.send_json({"join_ref": join_ref, "ref": ref, "topic": topic, "event": event, "payload": payload})
+                await to.send_json(
+                    {"join_ref": join_ref, "ref": ref, "topic": topic, "event": event, "payload": payload}
+                )
             else:
                 await to.send_str(json.dumps([join_ref, ref, topic, event, payload]))
 
@@ -505,8 +579,12 @@ class ShapeServer:
                     frame = [frame.get(k) for k in ("join_ref", "ref", "topic", "event", "payload")]
                 elif v1:
                     continue
-                if not (isinstance(frame, list) and len(frame) == 5 and isinstance(frame[2], str)
-                        and isinstance(frame[3], str)):
+                if not (
+                    isinstance(frame, list)
+                    and len(frame) == 5
+                    and isinstance(frame[2], str)
+                    and isinstance(frame[3], str)
+                ):
                     continue
                 join_ref, ref, topic, event, payload = frame
                 if topic == "phoenix" and event == "heartbeat":
@@ -562,8 +640,12 @@ class ShapeServer:
                     members = self.rooms.setdefault(msg["room"], {})
                     members[ws] = ("", False)
                     await ws.send_json({"joined": msg["room"], "members": len(members)})
-                elif action == "sendmessage" and isinstance(msg.get("data"), dict) \
-                        and isinstance(msg["data"].get("room"), str) and isinstance(msg["data"].get("text"), str):
+                elif (
+                    action == "sendmessage"
+                    and isinstance(msg.get("data"), dict)
+                    and isinstance(msg["data"].get("room"), str)
+                    and isinstance(msg["data"].get("text"), str)
+                ):
                     room, body = msg["data"]["room"], msg["data"]["text"]
                     await ws.send_json({"sent": True, "room": room})
                     if "no_fanout" in self.defects:
@@ -648,8 +730,17 @@ class ShapeServer:
                     await ws.close(code=4003, message=b"Not authenticated")
                     return
                 elif op == 8 and isinstance(d, dict) and isinstance(d.get("guild_id"), str):
-                    await send(ws, 0, {"guild_id": d["guild_id"], "members": [{"user": {"id": str(USER[2])}}],
-                                       "chunk_index": 0, "chunk_count": 1}, "GUILD_MEMBERS_CHUNK")
+                    await send(
+                        ws,
+                        0,
+                        {
+                            "guild_id": d["guild_id"],
+                            "members": [{"user": {"id": str(USER[2])}}],
+                            "chunk_index": 0,
+                            "chunk_count": 1,
+                        },
+                        "GUILD_MEMBERS_CHUNK",
+                    )
                 elif op == 3 and isinstance(d, dict):
                     if "no_presence" in self.defects:
                         continue

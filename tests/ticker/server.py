@@ -31,9 +31,16 @@ def now_ms() -> int:
 class TickerServer:
     """The ticker service on 127.0.0.1, any free port."""
 
-    def __init__(self, *, off: set[str] | frozenset[str] = frozenset(), wrapped: bool = False, auth_check: bool = True,
-                 slow: dict[str, tuple[float, int | None]] | None = None, jwt_tokens: bool = False,
-                 defects: set[str] | frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        *,
+        off: set[str] | frozenset[str] = frozenset(),
+        wrapped: bool = False,
+        auth_check: bool = True,
+        slow: dict[str, tuple[float, int | None]] | None = None,
+        jwt_tokens: bool = False,
+        defects: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
         self.off, self.wrapped, self.auth_check = set(off), wrapped, auth_check
         #: jwt_tokens: the session answer is a JWT naming the user in its ``userId`` claim (role, aud, exp beside it);
         #: a bad token gives an anonymous hello that says nothing of why; problems carry no code (``text`` only);
@@ -88,8 +95,13 @@ class TickerServer:
         if self.jwt_tokens:
             import jwt
 
-            claims = {"userId": 999 if "wrong_subject" in self.defects else user[1], "role": user[2], "aud": "ticker-rt",
-                      "exp": int(time.time()) + 3600, "iat": int(time.time())}
+            claims = {
+                "userId": 999 if "wrong_subject" in self.defects else user[1],
+                "role": user[2],
+                "aud": "ticker-rt",
+                "exp": int(time.time()) + 3600,
+                "iat": int(time.time()),
+            }
             token = jwt.encode(claims, self.jwt_key or "", algorithm="HS256")
         else:
             token = secrets.token_urlsafe(24)
@@ -101,8 +113,14 @@ class TickerServer:
 
     def problem(self, reason: str) -> dict[str, Any]:
         if self.jwt_tokens:  # no machine code: words only
-            return {"type": "problem", "text": {"not_json": "that was not JSON", "login_first": "please sign in first",
-                                                "unknown": "unknown request"}[reason]}
+            return {
+                "type": "problem",
+                "text": {
+                    "not_json": "that was not JSON",
+                    "login_first": "please sign in first",
+                    "unknown": "unknown request",
+                }[reason],
+            }
         return {"type": "problem", "reason": reason}
 
     def _jwt_user(self, token: str) -> int | None:
@@ -112,7 +130,9 @@ class TickerServer:
             return None
         try:
             if "no_signature_check" in self.defects:
-                claims = jwt.decode(token, options={"verify_signature": False, "verify_aud": False, "verify_exp": False})
+                claims = jwt.decode(
+                    token, options={"verify_signature": False, "verify_aud": False, "verify_exp": False}
+                )
             else:
                 claims = jwt.decode(token, self.jwt_key or "", algorithms=["HS256"], audience="ticker-rt")
         except jwt.PyJWTError:
@@ -154,13 +174,17 @@ class TickerServer:
                     await ws.send_json(self.problem("login_first"))
                 elif t == "quote":
                     bid, ask = PRICES.get(m.get("symbol"), (0.0, 0.0))
-                    await ws.send_json(self.answer("price", {"symbol": m.get("symbol"), "bid": bid, "ask": ask, "ts": now_ms()}))
+                    await ws.send_json(
+                        self.answer("price", {"symbol": m.get("symbol"), "bid": bid, "ask": ask, "ts": now_ms()})
+                    )
                 elif t == "clock":
                     await ws.send_json(self.answer("time", {"now": now_ms()}))
                 elif t == "watch":
                     await ws.send_json(self.answer("watching", {"symbols": list(m.get("symbols") or [])}))
                 elif t == "portfolio":
-                    await ws.send_json(self.answer("holdings", {"positions": [{"symbol": "ACME", "qty": 3}], "cash": 1000.0}))
+                    await ws.send_json(
+                        self.answer("holdings", {"positions": [{"symbol": "ACME", "qty": 3}], "cash": 1000.0})
+                    )
                 elif not self.jwt_tokens:  # the jwt service ignores what it does not know
                     await ws.send_json(self.problem("unknown"))
         finally:
