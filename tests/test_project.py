@@ -164,3 +164,32 @@ def test_the_readme_layout_names_every_folder_of_the_package_with_its_job():
         if p.is_dir() and not p.name.startswith(("_", ".")) and any(p.iterdir())
     }
     assert listed == folders, (sorted(folders - listed), sorted(listed - folders))
+
+
+def test_xdist_groups_keep_their_tests_on_one_worker(tmp_path):
+    """`make test` runs with --dist loadgroup: tests that share the checkout's data/runs (an xdist_group) must run on
+    one worker, one after the other. pytest 9.2 with pytest-xdist 3.8 silently dropped every group."""
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "workers.log"
+    (tmp_path / "test_grouped.py").write_text(
+        "import os\nimport pytest\n\nG = pytest.mark.xdist_group('one')\n\n"
+        + "".join(
+            f"@G\ndef test_{i}():\n    with open(os.environ['GROUP_LOG'], 'a') as f:\n"
+            "        f.write(os.environ['PYTEST_XDIST_WORKER'] + '\\n')\n\n"
+            for i in range(6)
+        )
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "3", "--dist", "loadgroup", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "GROUP_LOG": str(log)},
+        check=True,
+    )
+    workers = log.read_text().split()
+    assert len(workers) == 6 and len(set(workers)) == 1, workers
