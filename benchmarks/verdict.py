@@ -3,7 +3,8 @@
 Each run is the ``run`` command as a user types it (a whole process, the embedded server over wss://), timed from
 outside (process wall) and from the run's own manifest (first to last record). The two schedules of the same target
 are compared probe by probe (outcome and reason: none may differ) and on their latency figures: the p50 and p99 of
-every timing metric with their 95 % intervals, and whether the intervals of the two schedules overlap.
+every timing metric with their 95 % intervals, and whether the intervals of the two schedules overlap. A control run
+(the side-by-side schedule a second time) tells drift between runs from the schedule's own effect.
 """
 
 from __future__ import annotations
@@ -98,19 +99,23 @@ def bench_time_to_verdict(quick: bool = False) -> list[dict]:
                 seq = _figures(seq_dir)
                 a, b = seq["outcomes"], together["outcomes"]
                 differ = sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p))
-                overlaps = {
-                    f"{q}:{k}": _overlap(seq["latency"][q][k], together["latency"][q][k])
-                    for q in ("p50", "p99")
-                    for k in seq["latency"][q]
-                    if k in together["latency"][q]
-                }
+                overlaps = _overlaps(seq, together)
+                # the control: the same schedule a second time. Two runs minutes apart on a shared machine drift
+                # (a sub-millisecond p50 moves by more than its interval), so a figure apart between the schedules
+                # is the schedule's doing only if it is not also apart between two runs of one schedule.
+                _, again_dir = _run(suite, profile, False, Path(tmp) / f"{suite}-{profile}-together-again")
+                drift = _overlaps(_figures(again_dir), together)
+                apart = sorted(k for k, v in overlaps.items() if v is False)
+                drifted = sorted(k for k, v in drift.items() if v is False)
                 row.update(
                     {
                         "sequential_wall_s": round(wall_seq, 1),
                         "speedup": round(wall_seq / wall, 2),
                         "outcomes_differ": differ,
                         "latency_intervals_overlap": sum(1 for v in overlaps.values() if v),
-                        "latency_intervals_apart": sorted(k for k, v in overlaps.items() if v is False),
+                        "latency_intervals_apart": apart,
+                        "apart_between_two_runs_of_one_schedule": drifted,
+                        "apart_by_the_schedule": [k for k in apart if k not in drifted],
                         "p50_rtt_ms_sequential": _fmt(seq["latency"]["p50"].get("rtt_ms")),
                         "p50_rtt_ms_together": _fmt(together["latency"]["p50"].get("rtt_ms")),
                     }
@@ -120,7 +125,9 @@ def bench_time_to_verdict(quick: bool = False) -> list[dict]:
                 f"  {row['scenario']}: {wall:.1f} s (target {target:.0f} s)"
                 + (
                     f", one at a time {row['sequential_wall_s']} s, outcomes differing: "
-                    f"{row['outcomes_differ'] or 'none'}"
+                    f"{row['outcomes_differ'] or 'none'}; latency apart by the schedule: "
+                    f"{row['apart_by_the_schedule'] or 'none'} (between two runs of one schedule: "
+                    f"{row['apart_between_two_runs_of_one_schedule'] or 'none'})"
                     if "sequential_wall_s" in row
                     else ""
                 ),
@@ -128,6 +135,16 @@ def bench_time_to_verdict(quick: bool = False) -> list[dict]:
                 flush=True,
             )
     return rows
+
+
+def _overlaps(a: dict[str, Any], b: dict[str, Any]) -> dict[str, bool | None]:
+    """For each p50/p99 of each metric in both runs: whether the two runs' 95 % intervals overlap."""
+    return {
+        f"{q}:{k}": _overlap(a["latency"][q][k], b["latency"][q][k])
+        for q in ("p50", "p99")
+        for k in a["latency"][q]
+        if k in b["latency"][q]
+    }
 
 
 def _fmt(fig: list[float] | None) -> str | None:
