@@ -31,6 +31,13 @@ from pitchey_analysis.server import ReferenceServer  # noqa: E402 - after the sc
 skip_unused_format_plugins()  # as the console command does: seconds of CPU per test process otherwise
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first: the tests marked ``slow`` are handed to the pytest-xdist workers before the rest, so that no
+    worker starts a half-minute test while the others are running out of work (the suite's wall time is its
+    longest worker's). The order is stable, so every worker collects the same list."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _logging_left_as_found() -> Any:
     """Each test leaves logging as it found it: an in-process ``cli.main`` configures the process's logging (root

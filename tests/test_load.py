@@ -8,6 +8,7 @@ import time
 import urllib.request
 
 import numpy as np
+import pytest
 
 from pitchey_analysis import ReferenceServer, load_run
 from pitchey_analysis.load import LoadPlan, ShardSpec, record_load, run_load, run_shard, split
@@ -112,6 +113,7 @@ def test_worker_pool_serves_one_port_from_several_processes():
     assert r.held == 40
 
 
+@pytest.mark.slow
 def test_load_cli(tmp_path):
     import subprocess
     import sys

@@ -9,6 +9,7 @@ run with no sample. Each exports to HTML (one to PDF as well) and says what happ
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,6 @@ from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
 from .probes.badserver import BadServer
 from .shapes.server import ShapeServer
-
-pytestmark = pytest.mark.xdist_group("degenerate-reports")
 
 SHAPES = Path(__file__).resolve().parent / "shapes"
 
@@ -52,15 +51,24 @@ DATASETS = {
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
+def runs(tmp_path_factory) -> Callable[[str], Path]:
+    """The dataset of a name, made on first use by the worker that needs it (the tests spread over the workers)."""
     out = tmp_path_factory.mktemp("degenerate")
-    return {name: asyncio.run(make(out)) for name, make in DATASETS.items()}
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            made[name] = asyncio.run(DATASETS[name](out))
+        return made[name]
+
+    return get
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
+@pytest.mark.slow
 def test_the_report_exports_for_a_degenerate_run(runs, tmp_path, name):
     formats = ("html", "pdf") if name == "every upgrade refused" else ("html",)
-    paths = build_report(str(runs[name]), out=tmp_path, formats=formats)
+    paths = build_report(str(runs(name)), out=tmp_path, formats=formats)
     assert {p.suffix for p in paths} == {f".{f}" for f in formats}
     html = next(p for p in paths if p.suffix == ".html").read_text()
     assert "Traceback" not in html  # every cell ran (a failed cell raises ReportError)
@@ -75,7 +83,7 @@ def test_no_pitchey_name_in_the_report_of_a_run_judged_by_another_contract(runs,
     """A run judged by the JSON-RPC contract: its report names that service's messages, never Pitchey's."""
     import re
 
-    html = build_report(str(runs["stopped by one frame"]), out=tmp_path, formats=("html",))[0].read_text()
+    html = build_report(str(runs("stopped by one frame")), out=tmp_path, formats=("html",))[0].read_text()
     text = re.sub(r"<[^>]+>", " ", html.split("<body", 1)[-1])
     text = text.replace("pitchey-analysis", "").replace("pitchey_analysis", "")
     found = sorted(
@@ -97,8 +105,8 @@ def test_the_report_exports_for_a_run_with_samples_but_no_probe_record(runs, tmp
 
     import pandas as pd
 
-    run = tmp_path / runs["stopped by one frame"].name
-    shutil.copytree(runs["stopped by one frame"], run)
+    run = tmp_path / runs("stopped by one frame").name
+    shutil.copytree(runs("stopped by one frame"), run)
     probes = pd.read_parquet(run / "probes.parquet")
     probes.iloc[0:0].to_parquet(run / "probes.parquet", index=False)
     paths = build_report(str(run), out=tmp_path / "out", formats=("html",))

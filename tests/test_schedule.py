@@ -34,6 +34,7 @@ def _outcomes(tmp_path, profile: str, server: dict | None, sequential: bool) -> 
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.slow
 def test_together_gives_the_outcomes_of_one_at_a_time(tmp_path, target):
     profile, server = TARGETS[target]
     one_at_a_time = _outcomes(tmp_path, profile, server, sequential=True)

@@ -21,8 +21,6 @@ from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
 from .shapes.server import TOKEN, USER, ShapeServer
 
-pytestmark = pytest.mark.xdist_group("shapes")
-
 HERE = Path(__file__).resolve().parent / "shapes"
 
 
@@ -229,6 +227,7 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
         ("gateway", "no_heartbeat_ack", "messaging.heartbeat", "no_answer"),
     ],
 )
+@pytest.mark.slow
 def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
     run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))
     got = outcomes(run)
@@ -248,6 +247,7 @@ def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
         ("gateway", ("no_rate_close", "no_heartbeat_ack")),
     ],
 )
+@pytest.mark.slow
 def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
     """Neither what a probe saw, nor what it expected (of the probes that ran), nor a finding's title, impact or
     remediation names the Pitchey protocol in a run judged by another contract."""
@@ -279,6 +279,7 @@ def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
         assert not any(str(p).startswith("messaging.subscribe") for p in run.probes["probe"])
 
 
+@pytest.mark.slow
 def test_every_round_trip_answer_is_matched_by_its_id(tmp_path):
     """A heartbeat answered with another ref (Phoenix, correlated at /1): every probe that waits for the round trip's
     answer fails wrong_answer -- none takes a frame of the right kind carrying another id for the answer."""

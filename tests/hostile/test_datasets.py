@@ -687,6 +687,7 @@ FIELD_GROUPS = {
 
 
 @pytest.mark.parametrize("group", [*FIELD_GROUPS, "others"])
+@pytest.mark.slow
 def test_whatever_a_manifest_field_holds_the_run_is_refused_or_reported(sample_copy, group):
     """The class, not the cases: every field of a manifest (every element of its lists, every value of its objects),
     replaced by a value of every JSON kind, is either refused by the schema (one error naming the file and field) or

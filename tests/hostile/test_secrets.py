@@ -93,6 +93,7 @@ def _texts(run_dir: Path) -> dict[str, str]:
     return out
 
 
+@pytest.mark.slow
 def test_a_password_echoed_back_encoded_is_written_nowhere(tmp_path):
     with S.hostile(S.echo_login(_reply)) as srv:
         r = subprocess.run(

@@ -182,6 +182,7 @@ def test_every_report_file_is_written_under_a_temporary_name_and_renamed(tmp_pat
 
 
 @pytest.mark.parametrize("left_kb", [8, 200], ids=["at once", "mid-run"])
+@pytest.mark.slow
 def test_a_run_on_a_full_disk_is_exit_4_and_leaves_no_temporary_file(tmp_path, left_kb):
     """The disk fills as the run begins or while it runs: one line, exit 4, and of what was written only whole files
     (the manifest, the contract copy, Parquet tables: each written under a temporary name, removed when it failed)."""

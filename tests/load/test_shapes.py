@@ -17,8 +17,6 @@ from pitchey_analysis.load.spec import UserSpec
 
 from ..shapes.server import TOKEN, ShapeServer
 
-pytestmark = pytest.mark.xdist_group("shapes")
-
 SHAPES = Path(__file__).resolve().parents[1] / "shapes"
 
 

@@ -79,6 +79,7 @@ async def _close_at_once(reader, writer):
         ("no_pong", {"behaviour": connected_then_silent}),
     ],
 )
+@pytest.mark.slow
 async def test_no_probe_passes_against_a_target_without_features_and_the_run_is_bounded(tmp_path, name, kw):
     t0 = time.perf_counter()
     async with BadServer(**kw) as b:

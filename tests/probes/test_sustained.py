@@ -97,6 +97,7 @@ _answers_nothing = connected_then_silent  # 'connected', then silence
 
 
 @pytest.mark.parametrize("behaviour", [_answers_nothing, None], ids=["connected-then-silent", "no-frame-at-all"])
+@pytest.mark.slow
 async def test_a_silent_server_does_not_pass(tmp_path, behaviour):
     async with BadServer(behaviour) as b:
         _, rec = await run_probe_only(b.ws_url, tmp_path)
