@@ -18,16 +18,17 @@ from pitchey_analysis.contract import load_contract
 from pitchey_analysis.report.export import build_report
 from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
+from .conftest import SHORT
 from .probes.badserver import BadServer
 from .shapes.server import ShapeServer
 
 SHAPES = Path(__file__).resolve().parent / "shapes"
 
 
-async def _run(server, contract: str | Path, out: Path, *, only: list[str] | None = None) -> Path:
+async def _run(server, contract: str | Path, out: Path, *, only: list[str] | None = None, scale: float = 0.5) -> Path:
     cfg = SuiteConfig(
         suite="quick",
-        options=make_options("quick", scale=0.5),
+        options=make_options("quick", scale=scale),
         progress=False,
         preflight=False,
         contract=load_contract(contract),
@@ -43,7 +44,8 @@ DATASETS = {
     "stopped by one frame": lambda out: _run(
         ShapeServer("jsonrpc", defects={"utf8_kill"}), SHAPES / "jsonrpc.asyncapi.yaml", out
     ),
-    "silent target": lambda out: _run(BadServer(http_status=None), "pitchey", out),
+    # every wait of this run runs out: the short scale (conftest), as for any wait a test expects to run out
+    "silent target": lambda out: _run(BadServer(http_status=None), "pitchey", out, scale=SHORT),
     "one probe, no sample": lambda out: _run(
         ShapeServer("jsonrpc"), SHAPES / "jsonrpc.asyncapi.yaml", out, only=["messaging.invalid_json"]
     ),

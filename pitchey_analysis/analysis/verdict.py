@@ -32,6 +32,9 @@ class Verdict:
     #: planned probes that never ran (critical or not), with why
     not_run: list[str] = field(default_factory=list)
     planned: int = 0
+    #: the gaps in the evidence (rule 2: critical probes skipped or never run, targets not verified, the run not
+    #: ended), whichever rule decided: a NOT READY run can have them too (a target missed, the rest not judged)
+    gaps: list[str] = field(default_factory=list)
 
     def run_note(self) -> str:
         """What kind of run this was, when it was not a whole one ("" for a complete run)."""
@@ -183,6 +186,7 @@ def verdict(
                 [{"rule": 2, "kind": "run", "name": "contract", "status": "not spoken", "detail": detail}], columns=cols
             ),
             **extra,
+            gaps=["contract"],
         )
     if (
         how in (Completeness.INTERRUPTED, Completeness.DEGRADED, Completeness.INCOMPLETE)
@@ -203,6 +207,7 @@ def verdict(
                 "detail": f"{len(p)} probe(s) recorded, none of them a critical probe that passed: nothing was judged",
             }
         )
+    extra["gaps"] = [str(r["name"]) for r in rows[2]]
     for rule in (1, 2, 3):
         if rows[rule]:
             return Verdict(VERDICTS[rule - 1], rule, pd.DataFrame(rows[rule], columns=cols), **extra)

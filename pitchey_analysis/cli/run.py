@@ -180,8 +180,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--fail-on",
         choices=FAIL_ON,
         default="critical",
-        help="critical (default): exit 1 on a failed critical probe, else 3 on INSUFFICIENT EVIDENCE; not-ready: "
-        "1 on NOT READY only; insufficient: 1 on NOT READY, 3 on INSUFFICIENT EVIDENCE; never: 0",
+        help="critical (default): exit 1 on a failed critical probe, else 3 when evidence is missing (INSUFFICIENT "
+        "EVIDENCE, or NOT READY by a missed target with critical probes not judged); not-ready: 1 on NOT READY only; "
+        "insufficient: 1 on NOT READY, 3 on INSUFFICIENT EVIDENCE; never: 0",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument(
@@ -361,23 +362,31 @@ def _report_run(a: argparse.Namespace, run_dir: Path) -> Exit:
         status=str(run.manifest.get("status")),
         critical_failed=len(crit) > 0,
         verdict=analysis.verdict.verdict,
+        gaps=bool(analysis.verdict.gaps),
     )
     if code == Exit.INSUFFICIENT:
-        print(
-            "pitchey-analysis run: exit 3: INSUFFICIENT EVIDENCE is not a pass (--fail-on not-ready lets it through)",
-            file=sys.stderr,
+        v = analysis.verdict
+        what = (
+            "INSUFFICIENT EVIDENCE is not a pass"
+            if v.verdict == Readiness.INSUFFICIENT_EVIDENCE
+            else f"the verdict is {v.verdict}, but {len(v.gaps)} critical probe(s) or target(s) could not be judged "
+            f"({', '.join(v.gaps[:3])}{', ...' if len(v.gaps) > 3 else ''}): missing evidence is not a pass"
         )
+        print(f"pitchey-analysis run: exit 3: {what} (--fail-on not-ready lets it through)", file=sys.stderr)
     return code
 
 
-def exit_code(fail_on: str, *, status: str, critical_failed: bool, verdict: str) -> Exit:
+def exit_code(fail_on: str, *, status: str, critical_failed: bool, verdict: str, gaps: bool = False) -> Exit:
     """The exit policy of ``run`` (pure): 4 degraded capture; then by ``--fail-on``: never 0; critical (the default)
-    1 when a critical probe failed, else 3 on INSUFFICIENT EVIDENCE; not-ready 1 on NOT READY only; insufficient
+    1 when a critical probe failed, else 3 when evidence is missing; not-ready 1 on NOT READY only; insufficient
     1 on NOT READY, 3 on INSUFFICIENT EVIDENCE.
 
-    INSUFFICIENT EVIDENCE is not a pass: a run that could not judge the target (it went silent, the run was cut
-    short, critical probes could not run) exits 3 by default, so a pipeline never goes green on it; ``--fail-on
-    not-ready`` lets it through on purpose, ``never`` lets everything through."""
+    Missing evidence is not a pass: a run that could not judge the target (it went silent, the run was cut
+    short, critical probes could not run) exits 3 by default, so a pipeline never goes green on it -- also when
+    its verdict is NOT READY by a missed target alone (``gaps``: the verdict's gaps in the evidence, whichever
+    rule decided; a target that accepts connections and answers nothing misses the concurrency target while no
+    critical probe could judge it). ``--fail-on not-ready`` lets it through on purpose, ``never`` lets everything
+    through."""
     if status == RunStatus.DEGRADED:
         return Exit.DEGRADED
     if fail_on == "never":
@@ -386,4 +395,6 @@ def exit_code(fail_on: str, *, status: str, critical_failed: bool, verdict: str)
         return Exit.CRITICAL if verdict == Readiness.NOT_READY else Exit.OK
     if critical_failed and fail_on == "critical" or verdict == Readiness.NOT_READY and fail_on == "insufficient":
         return Exit.CRITICAL
-    return Exit.INSUFFICIENT if verdict == Readiness.INSUFFICIENT_EVIDENCE else Exit.OK
+    if verdict == Readiness.INSUFFICIENT_EVIDENCE or (gaps and fail_on == "critical"):
+        return Exit.INSUFFICIENT
+    return Exit.OK

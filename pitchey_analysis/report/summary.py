@@ -63,6 +63,7 @@ def summary_dict(run: Any, a: Analysis) -> dict[str, Any]:
         "verdict": a.verdict.verdict,
         "completeness": a.verdict.completeness,
         "not_run": a.verdict.not_run,
+        "evidence_gaps": a.verdict.gaps,
         "reasons": json.loads(a.verdict.reasons.to_json(orient="records")),
         "score": None if pd.isna(a.score) else round(a.score, 4),
         "categories": json.loads(a.rates.to_json(orient="records")),

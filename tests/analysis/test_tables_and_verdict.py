@@ -166,6 +166,16 @@ def test_verdict_rules_in_order(rows, slo, want):
         assert len(v.reasons) >= 1 and set(v.reasons["rule"]) == {v.rule}
 
 
+def test_a_verdict_keeps_its_gaps_whichever_rule_decided():
+    """A target missed decides NOT READY (rule 1); the critical probe skipped beside it is still a gap in the
+    evidence, which the exit policy reads (missing evidence is not a pass)."""
+    v = verdict(probes([("a", "connection", "skip", "x", True)]), slo_frame(["missed"]))
+    assert v.verdict == "NOT READY" and v.rule == 1
+    assert v.gaps == ["a"]
+    clean = verdict(probes([("a", "connection", "pass", "ok", True)]), slo_frame(["missed"]))
+    assert clean.verdict == "NOT READY" and clean.gaps == []
+
+
 def test_message_type_support_levels():
     p = probes(
         [
