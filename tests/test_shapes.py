@@ -19,6 +19,7 @@ from pitchey_analysis.contract import load_contract
 from pitchey_analysis.probes import Credentials
 from pitchey_analysis.runner import SuiteConfig, arun_suite, make_options
 
+from .conftest import SHORT
 from .shapes.server import TOKEN, USER, ShapeServer
 
 HERE = Path(__file__).resolve().parent / "shapes"
@@ -39,11 +40,12 @@ async def run_shape(
     defects: set[str] | frozenset[str] = frozenset(),
     only: list[str] | None = None,
     contract: Path | None = None,
+    scale: float | None = None,
 ):
     user = creds(shape)
     cfg = SuiteConfig(
         suite="quick",
-        options=make_options("quick"),
+        options=make_options("quick", scale=scale),
         progress=False,
         preflight=False,
         user=user,
@@ -229,7 +231,10 @@ def test_clean_service_fails_no_probe(tmp_path, shape):
 )
 @pytest.mark.slow
 def test_each_defect_fails_its_probe(tmp_path, shape, defect, probe, reason):
-    run = asyncio.run(run_shape(tmp_path, shape, defects={defect}))
+    # an answer that never comes (or never with the right id): every round trip of the run waits it out, at the
+    # short scale (conftest) -- what the probe must see first (the upgrade, a wrong id) comes in milliseconds
+    scale = SHORT if reason in ("no_answer", "wrong_answer") else None
+    run = asyncio.run(run_shape(tmp_path, shape, defects={defect}, scale=scale))
     got = outcomes(run)
     assert got[probe][:2] == ("fail", reason), got[probe]
     if defect == "unknown_ok":  # the success body that came instead of the error is the evidence
@@ -283,7 +288,7 @@ def test_no_pitchey_word_in_a_non_pitchey_run(tmp_path, shape, defects):
 def test_every_round_trip_answer_is_matched_by_its_id(tmp_path):
     """A heartbeat answered with another ref (Phoenix, correlated at /1): every probe that waits for the round trip's
     answer fails wrong_answer -- none takes a frame of the right kind carrying another id for the answer."""
-    run = asyncio.run(run_shape(tmp_path, "phoenix", defects={"wrong_ref"}))
+    run = asyncio.run(run_shape(tmp_path, "phoenix", defects={"wrong_ref"}, scale=SHORT))  # every answer waited out
     got = outcomes(run)
     for probe in (
         "messaging.ping",
