@@ -11,7 +11,7 @@ code  when
 0     done (a --fail-on policy let the verdict through; the reader of the output left)
 1     a critical probe failed; the report notebook failed; the target failed the session; a bug
 2     a usage error: bad arguments, a malformed URL, no such run, a file the command cannot use
-3     INSUFFICIENT EVIDENCE (``run``): not a pass
+3     evidence is missing (``run``): INSUFFICIENT EVIDENCE, or NOT READY by a target alone with critical gaps
 4     a degraded capture, a full disk
 130   interrupted (Ctrl-C, SIGINT)
 143   terminated (SIGTERM)
