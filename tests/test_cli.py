@@ -286,33 +286,15 @@ def test_a_target_that_answers_nothing_never_exits_0(tmp_path, capsys):
     """A service that accepts TCP connections and answers nothing (not the upgrade, not HTTP): the concurrency
     target is missed (every connection timed out) so the verdict is NOT READY, while every critical probe went
     unjudged. Before, that exited 0 under the default --fail-on and a pipeline went green on a dead service."""
-    import asyncio
-    import threading
-
     from tests.conftest import SHORT
-    from tests.probes.badserver import BadServer
+    from tests.hostile.servers import answers_nothing, hostile
 
-    ready, stop, url = threading.Event(), threading.Event(), []
-
-    async def serve() -> None:
-        async with BadServer(http_status=None) as b:
-            url.append(b.ws_url)
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
-
-    t = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    t.start()
-    try:
-        assert ready.wait(10)
+    with hostile(answers_nothing) as srv:
         code, out, err = main(
             capsys,
-            *("run", "--target", url[0], "--suite", "quick", "--out", str(tmp_path), "--no-progress"),
+            *("run", "--target", srv.ws_url, "--suite", "quick", "--out", str(tmp_path), "--no-progress"),
             *("--json", str(tmp_path / "s.json"), "--timeout-scale", str(SHORT)),
         )
-    finally:
-        stop.set()
-        t.join(10)
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["verdict"] == "NOT READY", summary["verdict"]  # the control: the case the policy missed
     assert "connection.ping_on_connected" in summary["evidence_gaps"], summary["evidence_gaps"]

@@ -247,6 +247,13 @@ async def silent(
     await _drain(reader)
 
 
+async def answers_nothing(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str, headers: dict[str, str], srv: HostileServer
+) -> None:
+    """Takes the request and never answers it: no upgrade, no HTTP status (reads and drops)."""
+    await _drain(reader)
+
+
 def echo_login(reply: Callable[[dict[str, Any]], bytes]) -> Handler:
     """An HTTP login that answers ``reply(body)`` (e.g. the password echoed, escaped); a WebSocket upgrade is
     answered with 'connected' and then ``reply`` of the last login as a frame (the password echoed in a frame)."""
