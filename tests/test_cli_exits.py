@@ -134,6 +134,23 @@ def test_the_table_maps_each_exception_to_its_code_and_line(exc, terminated, cod
     assert got is not None and got[0] == code and text in (got[1] or ""), got
 
 
+def test_a_sigterm_wrapped_by_the_interpreter_is_still_a_sigterm():
+    """A SIGTERM at start-up landing in a class definition of an import (pandas' ``Series``, say): CPython 3.11 wraps
+    what ``__set_name__`` raises in a RuntimeError, and the run exited 1 'an internal error' instead of 143."""
+
+    class Interrupted:
+        def __set_name__(self, owner: type, name: str) -> None:
+            raise KeyboardInterrupt
+
+    try:
+        type("Series", (), {"points": Interrupted()})
+    except BaseException as exc:  # whatever the interpreter makes of it
+        wrapped = exc
+    assert exits.outcome(wrapped, exits.Context("run", terminated=True))[0] == Exit.SIGTERM
+    assert exits.outcome(wrapped, exits.Context("run"))[0] == Exit.SIGINT
+    assert exits.outcome(RuntimeError("boom"), exits.Context("run", terminated=True))[0] == Exit.CRITICAL
+
+
 def test_what_the_table_does_not_take_goes_on():
     assert exits.outcome(SystemExit(0), exits.Context("run")) is None
 

@@ -154,9 +154,24 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+def _interruption(exc: BaseException) -> BaseException | None:
+    """The Ctrl-C or SIGTERM that ``exc`` wraps, if any: the interpreter wraps what a class body's ``__set_name__``
+    raises in a RuntimeError (``raise ... from``), so a SIGTERM landing in an import's class definition arrives as
+    one; it is still the interruption."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a chain of causes, bounded
+        if seen is None:
+            return None
+        if isinstance(seen, (KeyboardInterrupt, asyncio.CancelledError)):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
 def outcome(exc: BaseException, ctx: Context) -> tuple[Exit, str | None] | None:
     """The exit code of ``exc`` and the line the user reads (without the ``pitchey-analysis COMMAND: `` prefix);
     None when no rule takes it (SystemExit, GeneratorExit: they go on)."""
+    exc = _interruption(exc) or exc
     for rule in RULES:
         if isinstance(exc, rule.catches) and rule.when(exc, ctx):
             return rule.code, rule.says(exc, ctx)
